@@ -1,0 +1,1 @@
+"""The main job: train scratchnet (and Keras) side by side and report."""

@@ -1,0 +1,28 @@
+"""scratchnet: neural networks from scratch in NumPy, mirroring Keras name for name.
+
+Never imports TensorFlow; ``tfnet`` holds the Keras side.
+"""
+
+from scratchnet import (
+    activations,
+    callbacks,
+    config,
+    datasets,
+    initializers,
+    kernels,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+)
+from scratchnet.kernels import get_backend, set_backend
+from scratchnet.model import Sequential
+from scratchnet.saving import load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "load_model", "set_backend", "get_backend", "activations", "callbacks",
+    "config", "datasets", "initializers", "kernels", "layers", "losses", "metrics", "models", "optimizers",
+]

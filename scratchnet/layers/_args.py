@@ -1,0 +1,45 @@
+"""Argument checks shared by the layer constructors (Keras' wording)."""
+
+from __future__ import annotations
+
+import numbers
+
+
+def positive_int(value, arg: str, layer: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{layer}: expected {arg} to be a positive integer, received {value!r}")
+    return int(value)
+
+
+def int_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
+    """``3`` -> ``(3, 3)``; ``(2, 3)`` stays; anything else raises naming ``arg``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,) * n
+    if not isinstance(value, tuple | list) or len(value) != n:
+        raise ValueError(
+            f"{layer}: expected {arg} to be an int or a tuple of {n} ints, received {value!r}"
+        )
+    return tuple(positive_int(v, arg, layer) for v in value)
+
+
+def padding_mode(value, layer: str) -> str:
+    if not isinstance(value, str) or value.lower() not in ("valid", "same"):
+        raise ValueError(
+            f"{layer}: expected padding to be one of ('valid', 'same'), received {value!r}"
+        )
+    return value.lower()
+
+
+def output_size_and_pads(n: int, k: int, s: int, d: int, padding: str) -> tuple[int, int, int]:
+    """Output length and (pad before, pad after) along one axis, as TensorFlow computes them.
+
+    Effective kernel ``e = (k - 1) * d + 1``. VALID: ``out = (n - e) // s + 1``, no padding.
+    SAME: ``out = ceil(n / s)``, total pad ``P = max(0, (out - 1) * s + e - n)``, ``before = P // 2``
+    and the odd cell goes after (bottom/right).
+    """
+    e = (k - 1) * d + 1
+    if padding == "valid":
+        return (n - e) // s + 1, 0, 0
+    out = -(-n // s)
+    total = max(0, (out - 1) * s + e - n)
+    return out, total // 2, total - total // 2

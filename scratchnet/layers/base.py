@@ -1,0 +1,152 @@
+"""The one layer protocol every scratchnet layer follows, and users subclass.
+
+A layer owns ``params``, a dict of :class:`Parameter` (value and gradient side by side), and three
+methods: ``build(input_shape, rng) -> output_shape`` creates the parameters, ``forward(x, training)``
+computes the output and caches what the backward pass needs, ``backward(dy) -> dx`` fills every
+``Parameter.grad`` with ``dL/dvalue`` and returns ``dL/dx``. Shapes exclude the batch axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scratchnet import activations, config
+from scratchnet import initializers as inits
+
+
+@dataclass(eq=False)
+class Parameter:
+    """A trainable array: what Keras calls a variable and the talk calls a "parameter".
+
+    ``name`` is ``"layer_name/weight_name"`` (``"conv2d/kernel"``), ``value`` the array the forward
+    pass uses and ``grad`` the gradient of the loss with respect to it after a backward pass.
+    """
+
+    name: str
+    value: np.ndarray
+    grad: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+
+class Layer:
+    """Base class. Subclass it and implement ``build``, ``forward`` and ``backward``.
+
+    Calling a layer (``layer(x)``) builds it on first use and runs ``forward`` in inference mode.
+    """
+
+    def __init__(self, name: str | None = None):
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(
+                f"{type(self).__name__}: expected name to be a non-empty string without '/', "
+                f"received {name!r}"
+            )
+        self.name = name or _snake_case(type(self).__name__)
+        self.params: dict[str, Parameter] = {}
+        self.built = False
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        # A model sets this to False on its first layer: nobody needs dL/d(input images).
+        self.compute_input_grad = True
+
+    # --- the protocol -------------------------------------------------------------------------
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
+        """Create parameters for inputs of ``input_shape``; return the output shape."""
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training)")
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(dy)")
+
+    # --- helpers for subclasses ---------------------------------------------------------------
+    def add_weight(
+        self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator
+    ) -> Parameter:
+        init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
+        value = init(tuple(shape), config.dtype(), rng)
+        param = Parameter(f"{self.name}/{name}", value)
+        self.params[name] = param
+        return param
+
+    def ensure_built(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None):
+        if not self.built:
+            self.input_shape = tuple(int(d) for d in input_shape)
+            rng = rng if rng is not None else np.random.default_rng()
+            self.output_shape = tuple(self.build(self.input_shape, rng))
+            self.built = True
+        return self.output_shape
+
+    def check_input(self, x: np.ndarray) -> None:
+        """Raise a clear error if ``x`` is not ``(batch,) + self.input_shape``."""
+        expected = (None,) + tuple(self.input_shape)
+        if x.ndim != len(expected) or tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: '
+                f"expected shape={expected}, found shape={tuple(x.shape)}"
+            )
+
+    def __call__(self, x, training: bool = False) -> np.ndarray:
+        x = np.asarray(x)
+        if not self.built:
+            self.ensure_built(x.shape[1:])
+        self.check_input(x)
+        return self.forward(x.astype(config.dtype(), copy=False), training=training)
+
+    @property
+    def weights(self) -> list[Parameter]:
+        return list(self.params.values())
+
+    def count_params(self) -> int:
+        return int(sum(p.value.size for p in self.params.values()))
+
+    def get_config(self) -> dict:
+        """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class ActivatedLayer(Layer):
+    """A layer whose output is ``activation(z)`` of a pre-activation ``z`` (Dense, Conv2D, ...).
+
+    ``backward(dy)`` first undoes the activation, then calls ``backward_preactivation(dz)``. The
+    model calls ``backward_preactivation`` directly when a softmax output meets a cross-entropy
+    loss, as Keras does: the loss then reads ``preactivation`` (the logits).
+    """
+
+    def __init__(self, activation=None, name: str | None = None):
+        super().__init__(name=name)
+        self.activation = activations.get(activation, where=f"{self.name}: activation")
+        self.preactivation: np.ndarray | None = None
+        self.output: np.ndarray | None = None
+
+    def activate(self, z: np.ndarray) -> np.ndarray:
+        self.preactivation = z
+        self.output = self.activation.forward(z)
+        return self.output
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dz = self.activation.backward(self.preactivation, self.output, dy)
+        return self.backward_preactivation(dz)
+
+    def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+def _snake_case(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i > 0 and (not name[i - 1].isupper() or name[i - 1].isdigit()):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out).replace("2_d", "2d")

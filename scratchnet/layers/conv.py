@@ -1,0 +1,114 @@
+"""Conv2D: the convolution layer, channels-last."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import kernels
+from scratchnet.layers._args import int_tuple, output_size_and_pads, padding_mode, positive_int
+from scratchnet.layers.base import ActivatedLayer
+from scratchnet.layers.core import _init_name
+
+
+class Conv2D(ActivatedLayer):
+    """2-D convolution (cross-correlation, no kernel flip), as ``keras.layers.Conv2D``.
+
+    Input shape ``(N, H, W, C)``; output ``(N, OH, OW, filters)``; ``kernel`` is
+    ``(KH, KW, C, filters)`` and ``bias`` ``(filters,)``. With ``xpad`` the zero-padded input::
+
+        z[n, i, j, o] = sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, o] + bias[o]
+        y = activation(z)
+
+    ``padding="valid"``: no padding, ``OH = (H - e) // sh + 1`` with ``e = (KH - 1)*dh + 1``.
+    ``padding="same"``: ``OH = ceil(H / sh)``; the odd padded row goes at the bottom (TensorFlow).
+
+    Backward, with ``dz = dL/dz``: ``dL/dkernel[a, b, c, o] = sum_{n,i,j} xpad[n, i*sh + a*dh, j*sw +
+    b*dw, c] * dz[n, i, j, o]``; ``dL/dbias = sum_{n,i,j} dz``; ``dL/dx`` sends each ``dz[n, i, j]
+    @ kernel[a, b]^T`` back to the input cell it read, then drops the padding.
+    The loops live in :mod:`scratchnet.kernels.conv` (NumPy) and its Numba twin.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding: str = "valid",
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        name: str | None = None,
+    ):
+        super().__init__(activation=activation, name=name)
+        where = f"Conv2D {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
+        self.strides = int_tuple(strides, 2, "strides", where)
+        self.padding = padding_mode(padding, where)
+        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", where)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{where}: strides > 1 not supported in conjunction with dilation_rate > 1; "
+                f"received strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.xpad: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
+                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
+                f"Full shape received: {(None,) + tuple(input_shape)}"
+            )
+        h, w, c = input_shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        oh, top, bottom = output_size_and_pads(h, kh, sh, dh, self.padding)
+        ow, left, right = output_size_and_pads(w, kw, sw, dw, self.padding)
+        if oh <= 0 or ow <= 0:
+            raise ValueError(
+                f'Layer "{self.name}": the kernel {self.kernel_size} (dilation '
+                f"{self.dilation_rate}) does not fit the input of height and width {(h, w)} with "
+                f"padding='valid'; the output would be {(oh, ow)}"
+            )
+        self.pads = ((top, bottom), (left, right))
+        self.out_hw = (oh, ow)
+        self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters),
+                                      self.kernel_initializer, rng)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng) \
+            if self.use_bias else None
+        return (oh, ow, self.filters)
+
+    def forward(self, x, training=False):
+        (top, bottom), (left, right) = self.pads
+        self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
+        z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides,
+                                   self.dilation_rate, self.out_hw)  # (N, OH, OW, F)
+        if self.use_bias:
+            z = z + self.bias.value
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        self.kernel.grad = kernels.conv2d_backward_kernel(
+            self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate)
+        if self.use_bias:
+            self.bias.grad = dz.sum(axis=(0, 1, 2))
+        if not self.compute_input_grad:
+            return None
+        dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides,
+                                              self.dilation_rate, self.xpad.shape[1:3])
+        (top, _), (left, _) = self.pads
+        h, w, _ = self.input_shape
+        return dxpad[:, top:top + h, left:left + w, :]  # (N, H, W, C)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}

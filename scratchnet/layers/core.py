@@ -1,0 +1,181 @@
+"""Input, Dense, Flatten, Activation, Softmax and Dropout."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from scratchnet import initializers as inits
+from scratchnet.layers._args import positive_int
+from scratchnet.layers.base import ActivatedLayer, Layer
+
+
+class Input(Layer):
+    """Declares the shape of one sample (no batch axis), like ``keras.Input(shape)``.
+
+    Only meaningful as the first entry of a ``Sequential``; it has no parameters and passes data
+    through unchanged.
+    """
+
+    def __init__(self, shape, dtype: str | None = None, name: str | None = None):
+        super().__init__(name=name or "input_layer")
+        if isinstance(shape, numbers.Integral):
+            shape = (shape,)
+        if not isinstance(shape, tuple | list) or not shape:
+            raise ValueError(f"Input: expected shape to be a non-empty tuple, received {shape!r}")
+        self.shape = tuple(positive_int(d, "every dimension of shape", "Input") for d in shape)
+        if dtype is not None and dtype not in ("float32", "float64", "int32", "int64", "string"):
+            raise ValueError(
+                "Input: expected dtype to be one of float32, float64, int32, int64, string; "
+                f"received {dtype!r}"
+            )
+        self.dtype = dtype
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
+
+
+class Dense(ActivatedLayer):
+    """Fully connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
+
+    Input shape: ``(N, ..., in)``. Output shape: ``(N, ..., units)``. ``kernel`` is ``(in, units)``
+    and ``bias`` ``(units,)``, as in Keras.
+
+    Backward, with ``dz = dL/dz`` for ``z = x @ kernel + bias``:
+    ``dL/dkernel = x^T @ dz``, ``dL/dbias = sum_n dz``, ``dL/dx = dz @ kernel^T``.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        name: str | None = None,
+    ):
+        super().__init__(activation=activation, name=name)
+        self.units = positive_int(units, "units", f"Dense {self.name!r}")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.x: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        if len(input_shape) < 1:
+            raise ValueError(f'Layer "{self.name}" expects inputs of rank >= 2, received a scalar')
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, rng)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng) \
+            if self.use_bias else None
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False):
+        self.x = x
+        z = x @ self.kernel.value
+        if self.use_bias:
+            z = z + self.bias.value
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        x2 = self.x.reshape(-1, self.x.shape[-1])  # (N*..., in)
+        dz2 = dz.reshape(-1, self.units)  # (N*..., units)
+        self.kernel.grad = x2.T @ dz2
+        if self.use_bias:
+            self.bias.grad = dz2.sum(axis=0)
+        if not self.compute_input_grad:
+            return None
+        return dz @ self.kernel.value.T
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+class Flatten(Layer):
+    """Reshape ``(N, H, W, C)`` (any rank) to ``(N, H*W*C)`` in C order: index ``(h*W + w)*C + c``."""
+
+    def build(self, input_shape, rng):
+        return (math.prod(input_shape),)
+
+    def forward(self, x, training=False):
+        return x.reshape(x.shape[0], -1)  # (N, H*W*C)
+
+    def backward(self, dy):
+        return dy.reshape((dy.shape[0],) + tuple(self.input_shape))  # (N, H, W, C)
+
+
+class Activation(ActivatedLayer):
+    """Applies an activation on its own: ``y = activation(x)``, no parameters."""
+
+    def __init__(self, activation, name: str | None = None):
+        super().__init__(activation=activation, name=name)
+
+    def forward(self, x, training=False):
+        return self.activate(x)
+
+    def backward_preactivation(self, dz):
+        return dz
+
+
+class Softmax(Activation):
+    """``Activation("softmax")`` under Keras' own layer name ``keras.layers.Softmax``."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__("softmax", name=name)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Dropout(Layer):
+    """In training, zero each input with probability ``rate`` and scale the rest by ``1/(1-rate)``.
+
+    At inference it passes inputs through. The mask comes from the layer's own seeded Generator
+    (``seed``, or drawn from the model's seed), so a run is repeatable.
+    Backward: ``dx = dy * mask / (1 - rate)``.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
+        super().__init__(name=name)
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+            raise ValueError(
+                f"Dropout {self.name!r}: expected rate to be a float in [0, 1), received {rate!r}"
+            )
+        self.rate = float(rate)
+        self.seed = seed
+        self.rng: np.random.Generator | None = None
+        self.scaled_mask: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
+        self.rng = np.random.default_rng(seed)
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.scaled_mask = None
+            return x
+        keep = self.rng.random(x.shape) >= self.rate
+        self.scaled_mask = (keep / (1 - self.rate)).astype(x.dtype)
+        return x * self.scaled_mask
+
+    def backward(self, dy):
+        return dy if self.scaled_mask is None else dy * self.scaled_mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def _init_name(init):
+    """An initializer as saved in a config: its name, or name and arguments."""
+    return init if isinstance(init, str) else inits.serialize(init)

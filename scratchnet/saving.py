@@ -1,0 +1,119 @@
+"""Saving and loading a Sequential as one ``.npz`` file, with no pickled objects.
+
+The file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
+text), ``weight_<i>`` arrays in ``get_weights()`` order, and the optimizer's ``iterations`` and
+state arrays (``optimizer/<parameter name>/<slot>``). It is written to a temporary file in the
+same folder and renamed over the target, so a crash mid-save leaves any previous file intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+def save_model(model, path) -> None:
+    from scratchnet import losses, optimizers
+
+    model._require_built("save")
+    path = Path(path)
+    cfg = model.get_config()
+    if model.compiled:
+        cfg["compile"] = {
+            "loss": losses.serialize(model.loss),
+            "optimizer": optimizers.serialize(model.optimizer),
+            "metrics": [m if isinstance(m, str) else m.name for m in model.metric_names],
+        }
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(FORMAT_VERSION),
+        "config": np.array(json.dumps(cfg)),
+    }
+    for i, w in enumerate(model.get_weights()):
+        arrays[f"weight_{i}"] = w
+    if model.compiled:
+        arrays["optimizer_iterations"] = np.array(model.optimizer.iterations)
+        for key, value in model.optimizer.state.items():
+            arrays[f"optimizer/{key}"] = value
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path, custom_objects: dict | None = None, compile: bool = True):
+    """Rebuild the model saved at ``path``: same architecture, weights and optimizer state."""
+    from scratchnet import layers as layers_mod
+    from scratchnet import losses, optimizers
+    from scratchnet.model import Sequential
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_model: no file at {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        raise ValueError(f"load_model: {str(path)!r} is not a readable scratchnet model file "
+                         f"(truncated or corrupt): {err}") from err
+    if "format_version" not in arrays or "config" not in arrays:
+        raise ValueError(f"load_model: {str(path)!r} is not a scratchnet model file "
+                         "(missing format_version or config)")
+    version = int(arrays["format_version"])
+    if version > FORMAT_VERSION:
+        raise ValueError(f"load_model: {str(path)!r} has format version {version}, newer than "
+                         f"this scratchnet reads ({FORMAT_VERSION}); upgrade scratchnet")
+    try:
+        cfg = json.loads(str(arrays["config"]))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"load_model: {str(path)!r} has a corrupt config: {err}") from err
+
+    known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
+    known.update(custom_objects or {})
+    layers = []
+    for spec in cfg["layers"]:
+        cls = known.get(spec["class_name"])
+        if cls is None:
+            raise ValueError(f"load_model: {str(path)!r} uses layer class "
+                             f"{spec['class_name']!r}, which is not a scratchnet layer; pass it "
+                             "in custom_objects={'Name': Class}")
+        layers.append(cls(**spec["config"]))
+    model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
+    if cfg.get("input_shape") is not None:
+        model.build(tuple(cfg["input_shape"]))
+    n_weights = len(model.params)
+    weights = [arrays.get(f"weight_{i}") for i in range(n_weights)]
+    if any(w is None for w in weights):
+        raise ValueError(f"load_model: {str(path)!r} is missing weight arrays")
+    model.set_weights(weights)
+    if compile and "compile" in cfg:
+        c = cfg["compile"]
+        model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
+                      loss=losses.deserialize(c["loss"]), metrics=c["metrics"])
+        model.optimizer.iterations = int(arrays.get("optimizer_iterations", 0))
+        prefix = "optimizer/"
+        model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()
+                                 if key.startswith(prefix)}
+    return model

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""The project's two commands, on a fresh machine with only Python 3.11+ and pip.
+
+    python3 tasks.py demo [flags]   set up what is missing, then run the main job
+    python3 tasks.py test [args]    set up what is missing, then run the whole test suite
+
+Set-up: a virtual environment in ``.venv`` with this project installed (editable) and its extras
+``tf`` and ``dev`` (TensorFlow, Keras, TensorBoard, pytest, hypothesis, ruff). It is redone only
+when ``pyproject.toml`` changes. Other commands run inside it: ``python3 tasks.py run -m MODULE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".scratchnet-installed"
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def setup() -> None:
+    if not PYTHON.exists():
+        print(f"[tasks] creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("[tasks] installing scratchnet with extras [tf,dev] (first run takes a few minutes)",
+          flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["--upgrade", "pip"], check=True)
+    subprocess.run(pip + ["-e", f"{ROOT}[tf,dev]"], check=True)
+    STAMP.write_text(_fingerprint())
+
+
+def run(args: list[str]) -> int:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return subprocess.run([str(PYTHON), *args], cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "setup", "run"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    setup()
+    if command == "demo":
+        return run(["-m", "demo", *rest])
+    if command == "test":
+        return run(["-m", "pytest", *rest])
+    if command == "run":
+        return run(rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
