@@ -17,7 +17,7 @@ def main() -> None:
     x, y = sn.datasets.load_digits("train")
     x_test, y_test = sn.datasets.load_digits("test")
     model = sn.models.digits_cnn()
-    model.compile(optimizer=sn.optimizers.Adam(1e-3),
+    model.compile(optimizer=sn.optimizers.Adam(3e-3),
                   loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.summary()

@@ -26,7 +26,7 @@ class Optimizer:
         if callable(learning_rate):
             self.learning_rate = learning_rate
         else:
-            self.learning_rate = _positive(learning_rate, "learning_rate", where)
+            self.learning_rate = _non_negative(learning_rate, "learning_rate", where)
         self.weight_decay = None if weight_decay is None else _non_negative(
             weight_decay, "weight_decay", where)
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -182,8 +182,9 @@ def _positive(value, arg: str, where: str) -> float:
 
 
 def _non_negative(value, arg: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{where}: expected {arg} to be a float >= 0, received {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"{where}: expected {arg} to be a finite float >= 0, received {value!r}")
     return float(value)
 
 
