@@ -85,22 +85,32 @@ class ProgbarLogger(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training when a batch loss is NaN or infinite, naming the step and the first layer
-    whose gradient went non-finite."""
+    """Stop training at the first batch whose loss or any gradient is NaN or infinite.
+
+    The message (also kept in ``self.message``) names the step and the first layer, input to
+    output, whose gradient went non-finite.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.message: str | None = None
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            culprit = "none found"
-            for layer in self.model.layers:
-                if any(p.grad is not None and not np.all(np.isfinite(p.grad))
-                       for p in layer.params.values()):
-                    culprit = f'layer "{layer.name}"'
-                    break
-            self.model.stop_training = True
-            self.message = (f"TerminateOnNaN: batch {batch} (step {self.model.optimizer.iterations})"
-                            f" has invalid loss {loss}; first non-finite gradient: {culprit}")
-            print(self.message, file=sys.stderr, flush=True)
+        culprit = None
+        for layer in self.model.layers:
+            if any(p.grad is not None and not np.all(np.isfinite(p.grad))
+                   for p in layer.params.values()):
+                culprit = layer.name
+                break
+        if culprit is None and (loss is None or math.isfinite(loss)):
+            return
+        self.model.stop_training = True
+        where = f'layer "{culprit}"' if culprit else "no layer (the loss alone)"
+        self.message = (f"TerminateOnNaN: batch {batch} (optimizer step "
+                        f"{self.model.optimizer.iterations}): loss {loss}; first non-finite "
+                        f"gradient in {where}; training stopped")
+        print(self.message, file=sys.stderr, flush=True)
 
 
 def format_logs(logs) -> str:

@@ -173,7 +173,7 @@ def sparse_labels(y_true, y_pred: np.ndarray, where: str) -> np.ndarray:
             raise ValueError(f"{where}: expected integer class labels, received non-integer values")
     k = y_pred.shape[-1]
     if y.size and (y.min() < 0 or y.max() >= k):
-        bad = y[(y < 0) | (y >= k)].reshape(-1)[0]
+        bad = y[(y < 0) | (y >= k)].reshape(-1)[0].item()
         raise ValueError(
             f"{where}: received a label value of {bad!r} which is outside the valid range of "
             f"[0, {k - 1}] for {k} classes"

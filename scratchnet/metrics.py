@@ -82,6 +82,15 @@ _CLASSES = {cls.name: cls for cls in (SparseCategoricalAccuracy, CategoricalAccu
 ALIASES = ("accuracy", "acc")
 
 
+def validate(identifier) -> None:
+    """Raise at compile time for a metric name ``get`` would not know."""
+    if not (isinstance(identifier, Metric) or identifier in ALIASES or identifier in _CLASSES):
+        raise ValueError(
+            f"compile: unknown metric {identifier!r}; expected 'accuracy' or one of "
+            f"{sorted(_CLASSES)} or a scratchnet.metrics.Metric instance"
+        )
+
+
 def get(identifier, loss_name: str, output_units: int) -> Metric:
     """Resolve a metric name; ``"accuracy"`` picks its variant from the loss and output width."""
     if isinstance(identifier, Metric):

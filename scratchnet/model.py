@@ -155,14 +155,17 @@ class Sequential:
         if loss is None:
             raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
                              "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
-        self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
+        optimizer = optimizers_mod.get(optimizer)
+        loss = losses_mod.get(loss)
         if metrics is None:
             metrics = []
         if isinstance(metrics, str | metrics_mod.Metric):
             metrics = [metrics]
         if not isinstance(metrics, list | tuple):
             raise TypeError(f"compile: expected metrics to be a list, received {metrics!r}")
+        for metric in metrics:
+            metrics_mod.validate(metric)
+        self.optimizer, self.loss = optimizer, loss
         self.metric_names = list(metrics)
         self.metrics = []
         if self.built:
@@ -367,7 +370,7 @@ class Sequential:
     def _check_x(self, x, where: str) -> np.ndarray:
         if x is None:
             raise ValueError(f"{where}: expected input data x, received None")
-        x = np.asarray(x)
+        x = _as_array(x, "x", where)
         if x.dtype.kind not in "iufb":
             raise TypeError(
                 f"{where}: expected x to be a numeric array (float32), received dtype {x.dtype}"
@@ -397,7 +400,7 @@ class Sequential:
         x = self._check_x(x, where)
         if y is None:
             raise ValueError(f"{where}: expected targets y, received None")
-        y = np.asarray(y)
+        y = _as_array(y, "y", where)
         if y.ndim == 0:
             raise ValueError(f"{where}: expected y with one entry per sample, received a scalar")
         if len(y) != len(x):
@@ -467,6 +470,15 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+
+
+def _as_array(value, arg: str, where: str) -> np.ndarray:
+    """``np.asarray`` with an error that names the argument when the data is ragged."""
+    try:
+        return np.asarray(value)
+    except ValueError as err:
+        raise ValueError(f"{where}: expected {arg} to be a rectangular array (every sample the "
+                         f"same shape), received a ragged sequence: {err}") from err
 
 
 def _batch_size(value, where: str) -> int:

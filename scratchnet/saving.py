@@ -81,12 +81,17 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     if "format_version" not in arrays or "config" not in arrays:
         raise ValueError(f"load_model: {str(path)!r} is not a scratchnet model file "
                          "(missing format_version or config)")
-    version = int(arrays["format_version"])
+    try:
+        version = int(arrays["format_version"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"load_model: {str(path)!r} has an unreadable format_version") from err
     if version > FORMAT_VERSION:
         raise ValueError(f"load_model: {str(path)!r} has format version {version}, newer than "
                          f"this scratchnet reads ({FORMAT_VERSION}); upgrade scratchnet")
     try:
         cfg = json.loads(str(arrays["config"]))
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+            raise json.JSONDecodeError("expected an object with a list of layers", "", 0)
     except json.JSONDecodeError as err:
         raise ValueError(f"load_model: {str(path)!r} has a corrupt config: {err}") from err
 
@@ -99,7 +104,11 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
             raise ValueError(f"load_model: {str(path)!r} uses layer class "
                              f"{spec['class_name']!r}, which is not a scratchnet layer; pass it "
                              "in custom_objects={'Name': Class}")
-        layers.append(cls(**spec["config"]))
+        try:
+            layers.append(cls(**spec["config"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"load_model: {str(path)!r} has an invalid config for layer "
+                             f"{spec['class_name']!r}: {err}") from err
     model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
     if cfg.get("input_shape") is not None:
         model.build(tuple(cfg["input_shape"]))
@@ -107,7 +116,11 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     weights = [arrays.get(f"weight_{i}") for i in range(n_weights)]
     if any(w is None for w in weights):
         raise ValueError(f"load_model: {str(path)!r} is missing weight arrays")
-    model.set_weights(weights)
+    try:
+        model.set_weights(weights)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"load_model: {str(path)!r} holds weights that do not fit its "
+                         f"architecture: {err}") from err
     if compile and "compile" in cfg:
         c = cfg["compile"]
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import initializers as inits
 from scratchnet import kernels
 from scratchnet.layers._args import int_tuple, output_size_and_pads, padding_mode, positive_int
 from scratchnet.layers.base import ActivatedLayer
@@ -56,6 +57,8 @@ class Conv2D(ActivatedLayer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        inits.get(kernel_initializer, where=f"Conv2D {self.name!r}: kernel_initializer")
+        inits.get(bias_initializer, where=f"Conv2D {self.name!r}: bias_initializer")
         self.xpad: np.ndarray | None = None
 
     def build(self, input_shape, rng):

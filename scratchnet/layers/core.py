@@ -67,6 +67,8 @@ class Dense(ActivatedLayer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        inits.get(kernel_initializer, where=f"Dense {self.name!r}: kernel_initializer")
+        inits.get(bias_initializer, where=f"Dense {self.name!r}: bias_initializer")
         self.x: np.ndarray | None = None
 
     def build(self, input_shape, rng):

@@ -1,0 +1,142 @@
+"""Every bad input a learner is likely to try, and the message it gets.
+
+Each row: what is done, the exception type, and fragments the message must contain (the layer
+or argument, and the expected and received values).
+"""
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+
+L = sn.layers
+SCCE = sn.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _model(compile=True):
+    model = sn.Sequential([L.Input((4, 4, 1)), L.Conv2D(2, 3), L.Flatten(), L.Dense(3)], seed=0)
+    if compile:
+        model.compile(optimizer="adam", loss=SCCE, metrics=["accuracy"])
+    return model
+
+
+X = np.zeros((5, 4, 4, 1), np.float32)
+Y = np.array([0, 1, 2, 1, 0])
+
+CASES = {
+    # --- layer construction -----------------------------------------------------------------
+    "dense zero units": (lambda: L.Dense(0), ValueError, ["Dense", "units", "positive integer", "0"]),
+    "dense float units": (lambda: L.Dense(2.5), ValueError, ["units", "2.5"]),
+    "conv negative filters": (lambda: L.Conv2D(-1, 3), ValueError, ["filters", "-1"]),
+    "conv kernel triple": (lambda: L.Conv2D(2, (3, 3, 3)), ValueError,
+                           ["kernel_size", "tuple of 2", "(3, 3, 3)"]),
+    "conv unknown padding": (lambda: L.Conv2D(2, 3, padding="full"), ValueError,
+                             ["padding", "'valid', 'same'", "'full'"]),
+    "conv strides with dilation": (lambda: L.Conv2D(2, 3, strides=2, dilation_rate=2), ValueError,
+                                   ["strides", "dilation_rate"]),
+    "unknown activation": (lambda: L.Dense(2, activation="swish"), ValueError,
+                           ["activation", "'swish'", "relu"]),
+    "pool zero size": (lambda: L.MaxPooling2D(0), ValueError, ["pool_size", "0"]),
+    "dropout rate 1": (lambda: L.Dropout(1.0), ValueError, ["Dropout", "rate", "[0, 1)", "1.0"]),
+    "input zero dim": (lambda: L.Input((0, 3)), ValueError, ["Input", "shape", "0"]),
+    "unknown initializer": (lambda: L.Dense(2, kernel_initializer="orthogonal"), ValueError,
+                            ["kernel_initializer", "'orthogonal'"]),
+    "kernel bigger than input": (lambda: sn.Sequential([L.Input((2, 2, 1)), L.Conv2D(1, 3)]),
+                                 ValueError, ["conv2d", "(3, 3)", "(2, 2)"]),
+    "conv on flat input": (lambda: sn.Sequential([L.Input((5,)), L.Conv2D(1, 3)]), ValueError,
+                           ["conv2d", "expected ndim=4", "found ndim=2"]),
+    "not a layer": (lambda: sn.Sequential(["dense"]), TypeError, ["Layer", "'dense'"]),
+    # --- optimizers and compile ---------------------------------------------------------------
+    "negative learning rate": (lambda: sn.optimizers.Adam(-0.1), ValueError,
+                               ["Adam", "learning_rate", "-0.1"]),
+    "beta_1 of 1": (lambda: sn.optimizers.Adam(beta_1=1.0), ValueError, ["beta_1", "[0, 1)"]),
+    "momentum 2": (lambda: sn.optimizers.SGD(momentum=2), ValueError, ["momentum", "2"]),
+    "nan learning rate": (lambda: sn.optimizers.SGD(float("nan")), ValueError, ["learning_rate"]),
+    "two clip options": (lambda: sn.optimizers.SGD(clipnorm=1, clipvalue=1), ValueError,
+                         ["clipnorm", "clipvalue"]),
+    "unknown optimizer": (lambda: _model(False).compile(optimizer="adamw", loss=SCCE), ValueError,
+                          ["optimizer", "'adamw'", "adam", "sgd"]),
+    "unknown loss": (lambda: _model(False).compile(optimizer="sgd", loss="hinge"), ValueError,
+                     ["loss", "'hinge'"]),
+    "no loss": (lambda: _model(False).compile(optimizer="sgd"), ValueError, ["loss", "None"]),
+    "unknown metric": (lambda: _model(False).compile("sgd", SCCE, metrics=["f1"]), ValueError,
+                       ["metric", "'f1'", "accuracy"]),
+    "fit before compile": (lambda: _model(False).fit(X, Y), RuntimeError, ["compile()", "fit"]),
+    "evaluate before compile": (lambda: _model(False).evaluate(X, Y), RuntimeError,
+                                ["compile()", "evaluate"]),
+    # --- data -----------------------------------------------------------------------------------
+    "wrong sample shape": (lambda: _model().fit(np.zeros((5, 5, 5, 1)), Y), ValueError,
+                           ["conv2d", "expected shape=(None, 4, 4, 1)", "found shape=(5, 5, 5, 1)"]),
+    "wrong rank": (lambda: _model().predict(np.zeros((5, 16))), ValueError,
+                   ["expected shape=(None, 4, 4, 1)", "(5, 16)"]),
+    "string x": (lambda: _model().fit(np.full((5, 4, 4, 1), "a"), Y), TypeError, ["x", "<U1"]),
+    "object x": (lambda: _model().predict(np.empty((5, 4, 4, 1), dtype=object)), TypeError,
+                 ["x", "object"]),
+    "complex x": (lambda: _model().predict(np.zeros((5, 4, 4, 1), complex)), TypeError,
+                  ["x", "complex"]),
+    "ragged x": (lambda: _model().predict([[1.0, 2.0], [1.0]]), ValueError, ["x", "ragged"]),
+    "nan x": (lambda: _model().fit(np.full((5, 4, 4, 1), np.nan), Y), ValueError,
+              ["x", "NaN", "(0, 0, 0, 0)"]),
+    "inf x": (lambda: _model().predict(np.full((5, 4, 4, 1), np.inf)), ValueError, ["NaN or infinity"]),
+    "empty x": (lambda: _model().fit(np.zeros((0, 4, 4, 1)), np.zeros(0)), ValueError,
+                ["at least one sample", "(0, 4, 4, 1)"]),
+    "x y lengths differ": (lambda: _model().fit(X, Y[:3]), ValueError,
+                           ["x sizes: 5", "y sizes: 3"]),
+    "label out of range": (lambda: _model().fit(X, np.array([0, 1, 2, 3, 0])), ValueError,
+                           ["label value of 3", "[0, 2]"]),
+    "negative label": (lambda: _model().train_step(X, np.array([0, -1, 2, 1, 0])), ValueError,
+                       ["-1", "[0, 2]"]),
+    "non-integer label": (lambda: _model().fit(X, Y + 0.5), ValueError, ["integer class labels"]),
+    "string labels": (lambda: _model().fit(X, np.array(list("abcab"))), TypeError,
+                      ["integer class labels", "<U1"]),
+    "one-hot to sparse loss": (lambda: _model().fit(X, np.eye(3)[Y]), ValueError,
+                               ["(5,)", "(5, 3)", "CategoricalCrossentropy"]),
+    "sparse to categorical loss": (
+        lambda: _cce_model().loss_and_grads(X, Y), ValueError,
+        ["(5, 3)", "(5,)", "SparseCategoricalCrossentropy"]),
+    "zero batch size": (lambda: _model().fit(X, Y, batch_size=0), ValueError, ["batch_size", "0"]),
+    "negative epochs": (lambda: _model().fit(X, Y, epochs=-1), ValueError, ["epochs", "-1"]),
+    "bad validation_data": (lambda: _model().fit(X, Y, validation_data=X), ValueError,
+                            ["validation_data", "(x_val, y_val)"]),
+    "validation_split 1": (lambda: _model().fit(X, Y, validation_split=1.0), ValueError,
+                           ["validation_split", "1.0"]),
+    # --- weights ----------------------------------------------------------------------------------
+    "set_weights count": (lambda: _model().set_weights([np.zeros(1)]), ValueError,
+                          ["4 arrays", "received 1"]),
+    "set_weights shape": (lambda: _model().set_weights(_swap_first(_model().get_weights())),
+                          ValueError, ["conv2d/kernel", "(3, 3, 1, 2)", "(2, 1, 3, 3)"]),
+    "set_weights nan": (lambda: _model().set_weights([w * np.nan for w in _model().get_weights()]),
+                        ValueError, ["conv2d/kernel", "NaN"]),
+    "weights before build": (lambda: sn.Sequential([L.Dense(2)]).get_weights(), ValueError,
+                             ["not built", "Input"]),
+    "set_floatx": (lambda: sn.config.set_floatx("float16"), ValueError, ["float32", "'float16'"]),
+    "set_backend": (lambda: sn.set_backend("cuda"), ValueError, ["numpy", "'cuda'"]),
+}
+
+
+def _cce_model():
+    model = _model(False)
+    model.compile(optimizer="sgd", loss=sn.losses.CategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _swap_first(weights):
+    weights[0] = np.zeros((2, 1, 3, 3))
+    return weights
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gets_a_clear_error(name):
+    action, exc_type, fragments = CASES[name]
+    with pytest.raises(exc_type) as info:
+        action()
+    message = str(info.value)
+    missing = [f for f in fragments if f not in message]
+    assert not missing, f"message {message!r} lacks {missing}"
+
+
+def test_layer_called_directly_checks_its_input():
+    dense = L.Dense(3)
+    dense(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r'layer "dense".*expected shape=\(None, 4\).*\(2, 5\)'):
+        dense(np.zeros((2, 5)))

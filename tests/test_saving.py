@@ -1,0 +1,144 @@
+"""Saving loses nothing, and every broken file gets an error that names it."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import saving
+
+L = sn.layers
+
+
+def _trained(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 5, 5, 2)).astype(np.float32), rng.integers(0, 3, 20)
+    model = sn.Sequential([L.Input((5, 5, 2)), L.Conv2D(3, 2, padding="same", activation="relu"),
+                           L.MaxPooling2D(2), L.Flatten(), L.Dropout(0.2),
+                           L.Dense(3, activation="softmax")], seed=1)
+    model.compile(optimizer=sn.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    return model, x, y
+
+
+def test_round_trip_restores_everything(tmp_path):
+    model, x, y = _trained(tmp_path)
+    model.save(tmp_path / "m.npz")
+    loaded = sn.load_model(tmp_path / "m.npz")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert isinstance(loaded.optimizer, sn.optimizers.SGD) and loaded.optimizer.nesterov
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    assert loaded.optimizer.state.keys() == model.optimizer.state.keys()
+    assert loaded.loss.name == model.loss.name
+
+
+def test_file_holds_no_pickled_objects(tmp_path):
+    model, _, _ = _trained(tmp_path)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        assert all(f[k].dtype != object for k in f.files)
+        assert int(f["format_version"]) == saving.FORMAT_VERSION
+
+
+def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    model, x, _ = _trained(tmp_path)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def crash(fd):
+        raise KeyboardInterrupt("power cut mid-save")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    model.layers[0].kernel.value += 1  # the model changed; the new save dies half-way
+    with pytest.raises(KeyboardInterrupt):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no temporary left behind
+    sn.load_model(path)
+
+
+def _write_variant(tmp_path, **changes):
+    model, _, _ = _trained(tmp_path)
+    model.save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    path = tmp_path / "variant.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_truncated_file(tmp_path):
+    model, _, _ = _trained(tmp_path)
+    model.save(tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npz.*(truncated or corrupt)"):
+        sn.load_model(tmp_path / "cut.npz")
+
+
+def test_garbage_file(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(os.urandom(300))
+    with pytest.raises(ValueError, match=r"junk\.npz"):
+        sn.load_model(tmp_path / "junk.npz")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nothere\.npz"):
+        sn.load_model(tmp_path / "nothere.npz")
+
+
+def test_newer_format_version(tmp_path):
+    path = _write_variant(tmp_path, format_version=np.array(saving.FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=r"variant\.npz.*format version 2.*upgrade"):
+        sn.load_model(path)
+
+
+def test_zip_that_is_not_a_model(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(ValueError, match=r"other\.npz.*not a scratchnet model file"):
+        sn.load_model(path)
+
+
+def test_missing_weight(tmp_path):
+    with pytest.raises(ValueError, match=r"variant\.npz.*missing weight"):
+        sn.load_model(_write_variant(tmp_path, weight_2=None))
+
+
+def test_weight_of_wrong_shape(tmp_path):
+    with pytest.raises(ValueError, match=r"variant\.npz.*conv2d/kernel"):
+        sn.load_model(_write_variant(tmp_path, weight_0=np.zeros((1, 1))))
+
+
+def test_corrupt_config(tmp_path):
+    with pytest.raises(ValueError, match=r"variant\.npz.*corrupt config"):
+        sn.load_model(_write_variant(tmp_path, config=np.array("{not json")))
+
+
+def test_unknown_layer_class_is_never_resolved_by_name(tmp_path):
+    model, _, _ = _trained(tmp_path)
+    cfg = model.get_config()
+    cfg["layers"][0]["class_name"] = "os.system"
+    path = _write_variant(tmp_path, config=np.array(json.dumps(cfg)))
+    with pytest.raises(ValueError, match=r"'os\.system'.*custom_objects"):
+        sn.load_model(path)
+
+
+def test_pickled_payload_is_refused(tmp_path):
+    path = tmp_path / "pickle.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("config.npy", "w") as f:
+            np.lib.format.write_array(f, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"pickle\.npz"):
+        sn.load_model(path)
