@@ -132,3 +132,16 @@ def test_lookup_category_encoding_dense_model():
                            sn.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
     np.testing.assert_array_equal(model.predict(x), [[2], [2], [2]])
     assert model.layers[1](model.layers[0](x)).tolist() == [[0, 1, 1, 0], [0, 1, 0, 1], [0, 0, 2, 0]]
+
+
+def test_embeddings_doc_examples_run():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "embeddings.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) == 5
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/embeddings.md", "exec"), namespace)
+    assert namespace["model"].count_params() == 1260
