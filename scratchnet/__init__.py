@@ -5,6 +5,7 @@ Never imports TensorFlow; ``tfnet`` holds the Keras side.
 
 from scratchnet import (
     activations,
+    addons,
     callbacks,
     config,
     datasets,
@@ -23,6 +24,6 @@ from scratchnet.saving import load_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "load_model", "set_backend", "get_backend", "activations", "callbacks",
+    "Sequential", "load_model", "set_backend", "get_backend", "activations", "addons", "callbacks",
     "config", "datasets", "initializers", "kernels", "layers", "losses", "metrics", "models", "optimizers",
 ]

@@ -371,15 +371,17 @@ class Sequential:
         if x is None:
             raise ValueError(f"{where}: expected input data x, received None")
         x = _as_array(x, "x", where)
-        if x.dtype.kind not in "iufb":
+        if not self.layers:
+            raise ValueError(f'{where}: model "{self.name}" has no layers; add some first')
+        # A first layer that reads ids or strings (Embedding, StringLookup) gets x as given.
+        reads_floats = self.layers[0].input_dtype is None
+        if reads_floats and x.dtype.kind not in "iufb":
             raise TypeError(
                 f"{where}: expected x to be a numeric array (float32), received dtype {x.dtype}"
             )
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"{where}: expected at least one sample in x, received shape "
                              f"{x.shape}")
-        if not self.layers:
-            raise ValueError(f'{where}: model "{self.name}" has no layers; add some first')
         if self.input_shape is None:
             self.build(x.shape[1:])
             self._resolve_metrics_if_compiled()
@@ -389,6 +391,8 @@ class Sequential:
                 f"layer: expected shape={(None,) + tuple(self.input_shape)}, "
                 f"found shape={tuple(x.shape)}"
             )
+        if not reads_floats:
+            return x
         x = x.astype(config.dtype(), copy=False)
         if not np.all(np.isfinite(x)):
             bad = np.argwhere(~np.isfinite(x))[0]

@@ -37,7 +37,15 @@ class Layer:
     """Base class. Subclass it and implement ``build``, ``forward`` and ``backward``.
 
     Calling a layer (``layer(x)``) builds it on first use and runs ``forward`` in inference mode.
+
+    ``input_dtype`` says what the layer reads. ``None`` (the default) means floats: inputs are cast
+    to ``config.floatx()`` before ``forward``. A layer that reads integer ids or strings (Embedding,
+    StringLookup, ...) sets it to the Keras input dtype it expects (``"int32"``, ``"string"``, ...);
+    then neither ``layer(x)`` nor a ``Sequential`` that starts with it casts ``x``, and the layer
+    checks its input itself.
     """
+
+    input_dtype: str | None = None
 
     def __init__(self, name: str | None = None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -96,7 +104,9 @@ class Layer:
         if not self.built:
             self.ensure_built(x.shape[1:])
         self.check_input(x)
-        return self.forward(x.astype(config.dtype(), copy=False), training=training)
+        if self.input_dtype is None:
+            x = x.astype(config.dtype(), copy=False)
+        return self.forward(x, training=training)
 
     @property
     def weights(self) -> list[Parameter]:

@@ -1,0 +1,87 @@
+"""Embedding: integer ids in, learned vectors out (``keras.layers.Embedding``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.layers._args import positive_int
+from scratchnet.layers.base import Layer
+
+
+class Embedding(Layer):
+    """Look up one learned vector per integer id: ``y[n, t] = embeddings[ids[n, t]]``.
+
+    Input shape: ``(N, ...)`` integer ids in ``[0, input_dim)`` (``(N, T)`` typically; floats are
+    accepted only if every value is a whole number). Output shape: ``(N, ..., output_dim)``.
+    ``embeddings`` is ``(input_dim, output_dim)``, initialised ``U(-0.05, 0.05)`` like Keras'
+    ``"uniform"``. An id outside ``[0, input_dim)`` raises a ``ValueError`` naming the layer
+    (TensorFlow raises ``InvalidArgumentError`` on CPU).
+
+    Backward: only the rows that were looked up get a gradient,
+    ``dL/dembeddings[v] = sum of dy[n, t] over every position with ids[n, t] == v``
+    (``np.add.at``, so an id used twice adds up twice); rows not used stay 0. This is Keras'
+    ``IndexedSlices`` gradient written densely. Ids have no gradient: ``backward`` returns ``None``,
+    so an Embedding comes first in a model, or after layers without weights (StringLookup).
+    """
+
+    input_dtype = "int32"
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
+                 name: str | None = None):
+        super().__init__(name=name)
+        self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name!r}")
+        self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name!r}")
+        self.embeddings_initializer = embeddings_initializer
+        self.ids: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, rng)
+        return tuple(input_shape) + (self.output_dim,)
+
+    def forward(self, x, training=False):
+        ids = integer_ids(x, f'Embedding "{self.name}"')
+        check_id_range(ids, self.input_dim, f'Embedding "{self.name}"', "input_dim")
+        self.ids = ids
+        return self.embeddings.value[ids]  # (N, ..., output_dim)
+
+    def backward(self, dy):
+        grad = np.zeros_like(self.embeddings.value)  # (input_dim, output_dim)
+        flat_ids = self.ids.reshape(-1)  # (N*T,)
+        flat_dy = dy.reshape(-1, self.output_dim)  # (N*T, output_dim)
+        np.add.at(grad, flat_ids, flat_dy)  # repeated ids add up
+        self.embeddings.grad = grad
+        return None
+
+    def get_config(self):
+        init = self.embeddings_initializer
+        if not isinstance(init, str):
+            from scratchnet import initializers
+
+            init = initializers.serialize(init)
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim, "embeddings_initializer": init}
+
+
+def integer_ids(x, where: str) -> np.ndarray:
+    """``x`` as an int64 array of ids; whole-number floats are accepted, anything else raises."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iu":
+        return x.astype(np.int64, copy=False)
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+            raise ValueError(f"{where}: expected integer ids, received floats that are not whole "
+                             "numbers")
+        return x.astype(np.int64)
+    raise TypeError(f"{where}: expected integer ids, received an array of dtype {x.dtype}")
+
+
+def check_id_range(ids: np.ndarray, size: int, where: str, arg: str) -> None:
+    """Raise naming ``where`` if any id is outside ``[0, size)``."""
+    bad = (ids < 0) | (ids >= size)
+    if np.any(bad):
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{where}: expected ids in [0, {size - 1}] ({arg}={size}), received "
+            f"{int(ids[first])} at index {first}"
+        )

@@ -1,0 +1,258 @@
+"""Preprocessing layers for categorical data: StringLookup, IntegerLookup, CategoryEncoding.
+
+They mirror ``keras.layers.StringLookup``, ``IntegerLookup`` and ``CategoryEncoding`` (what
+``tf.feature_column`` did before Keras 3). They have no weights: a lookup layer's vocabulary is
+part of its config, learnt by ``adapt(data)`` or given as ``vocabulary=``.
+"""
+
+from __future__ import annotations
+
+import collections
+import numbers
+
+import numpy as np
+
+from scratchnet import config
+from scratchnet.layers._args import positive_int
+from scratchnet.layers.base import Layer
+from scratchnet.layers.embedding import check_id_range, integer_ids
+
+
+class _IndexLookup(Layer):
+    """Map tokens to integer indices: index 0 is the out-of-vocabulary (OOV) bucket, the
+    vocabulary takes 1, 2, ... in order. Output has the input's shape, dtype int64.
+
+    ``adapt(data)`` counts every token of ``data`` and orders the vocabulary as Keras does
+    (``index_lookup.py``, ``finalize_state``): count descending, ties broken by the token itself,
+    descending. The OOV token is never part of the learnt vocabulary. With ``max_tokens``, only the
+    ``max_tokens - 1`` most frequent tokens are kept (the OOV index counts as one).
+
+    Keras' ``num_oov_indices=1`` and ``mask_token=None`` are the only settings supported; other
+    output modes than ``"int"`` are not: chain a ``CategoryEncoding`` for one-hot vectors.
+    """
+
+    oov_default: str | int = ""
+
+    def __init__(self, max_tokens: int | None = None, oov_token=None, vocabulary=None,
+                 output_mode: str = "int", name: str | None = None):
+        super().__init__(name=name)
+        where = f"{type(self).__name__} {self.name!r}"
+        self.max_tokens = None if max_tokens is None else positive_int(max_tokens, "max_tokens",
+                                                                       where)
+        if self.max_tokens is not None and self.max_tokens < 2:
+            raise ValueError(f"{where}: expected max_tokens >= 2 (one OOV index and at least one "
+                             f"token), received {max_tokens!r}")
+        if output_mode != "int":
+            raise ValueError(f'{where}: expected output_mode="int" (chain a CategoryEncoding for '
+                             f"one_hot, multi_hot or count), received {output_mode!r}")
+        self.output_mode = output_mode
+        self.oov_token = self.oov_default if oov_token is None else self.check_token(oov_token)
+        self.vocabulary_given = vocabulary is not None
+        self.tokens: list = []  # the vocabulary without the OOV token, index i + 1 each
+        self.index: dict = {}
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    # --- what differs between strings and integers ----------------------------------------
+    def check_token(self, token):
+        raise NotImplementedError
+
+    def as_tokens(self, x) -> np.ndarray:
+        """``x`` as an array of tokens of the right kind, or a TypeError naming the layer."""
+        raise NotImplementedError
+
+    # --- vocabulary -----------------------------------------------------------------------
+    def set_vocabulary(self, vocabulary) -> None:
+        """Use ``vocabulary`` (a list, OOV token first or not at all) instead of adapting."""
+        where = f'{type(self).__name__} "{self.name}"'
+        if np.size(vocabulary) == 0:
+            raise ValueError(f"{where}: cannot set an empty vocabulary, received {vocabulary!r}")
+        tokens = [self.check_token(t) for t in self.as_tokens(vocabulary).reshape(-1).tolist()]
+        if tokens[:1] == [self.oov_token]:
+            tokens = tokens[1:]  # it already names the OOV index, as get_vocabulary() returns it
+        if not tokens:
+            raise ValueError(f"{where}: the vocabulary holds only the OOV token {self.oov_token!r}")
+        repeated = sorted((t for t, n in collections.Counter(tokens).items() if n > 1), key=str)
+        if repeated:
+            raise ValueError(f"{where}: the vocabulary has repeated tokens {repeated}; make "
+                             "them unique")
+        if self.max_tokens is not None and len(tokens) + 1 > self.max_tokens:
+            raise ValueError(f"{where}: vocabulary of {len(tokens) + 1} entries (with OOV) is "
+                             f"larger than max_tokens={self.max_tokens}")
+        self.tokens = tokens
+        self.index = {token: i + 1 for i, token in enumerate(tokens)}
+
+    def adapt(self, data) -> None:
+        """Learn the vocabulary from ``data`` (any shape): count descending, ties by token
+        descending, without the OOV token, at most ``max_tokens - 1`` tokens."""
+        where = f'{type(self).__name__} "{self.name}"'
+        if self.vocabulary_given:
+            raise ValueError(f"{where}: cannot adapt a layer that was given vocabulary=")
+        flat = self.as_tokens(data).reshape(-1)
+        tokens, counts = np.unique(flat, return_counts=True)
+        keep = tokens != self.oov_token
+        tokens, counts = tokens[keep], counts[keep]
+        if tokens.size == 0:
+            raise ValueError(f"{where}: adapt found no tokens other than the OOV token in data")
+        # lexsort sorts by its last key first: count ascending, then token ascending; reversed.
+        order = np.lexsort((tokens, counts))[::-1]
+        if self.max_tokens is not None:
+            order = order[:self.max_tokens - 1]
+        self.tokens = tokens[order].tolist()
+        self.index = {token: i + 1 for i, token in enumerate(self.tokens)}
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list:
+        """The tokens in index order; index 0 is the OOV token unless ``include_special_tokens``
+        is False."""
+        return ([self.oov_token] if include_special_tokens else []) + list(self.tokens)
+
+    def vocabulary_size(self) -> int:
+        """Number of indices the layer outputs: the vocabulary plus the OOV index."""
+        return len(self.tokens) + 1
+
+    # --- the protocol ---------------------------------------------------------------------
+    def forward(self, x, training=False):
+        if not self.tokens:
+            raise ValueError(f'{type(self).__name__} "{self.name}": no vocabulary yet; call '
+                             "adapt(data) or pass vocabulary=[...]")
+        tokens = self.as_tokens(x)
+        distinct, inverse = np.unique(tokens, return_inverse=True)  # each token looked up once
+        ids = np.array([self.index.get(t, 0) for t in distinct.tolist()], dtype=np.int64)
+        return ids[inverse].reshape(tokens.shape)
+
+    def backward(self, dy):
+        return None  # indices have no gradient
+
+    def get_config(self):
+        return {**super().get_config(), "max_tokens": self.max_tokens,
+                "oov_token": self.oov_token,
+                "vocabulary": list(self.tokens) if self.tokens else None,
+                "output_mode": self.output_mode}
+
+
+class StringLookup(_IndexLookup):
+    """Map strings to integer indices, like ``keras.layers.StringLookup``.
+
+    Index 0 is ``oov_token`` (``"[UNK]"``): every string not in the vocabulary maps there. After
+    ``adapt(["a", "b", "b", "c", "a", "d"])`` the vocabulary is ``["[UNK]", "b", "a", "d", "c"]``.
+    Input: any shape of ``str`` (a NumPy ``str_`` array, a list, or ``bytes`` in UTF-8).
+    Output: the same shape, int64.
+    """
+
+    input_dtype = "string"
+    oov_default = "[UNK]"
+
+    def __init__(self, max_tokens: int | None = None, oov_token: str = "[UNK]", vocabulary=None,
+                 output_mode: str = "int", name: str | None = None):
+        super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
+                         output_mode=output_mode, name=name)
+
+    def check_token(self, token):
+        if not isinstance(token, str):
+            raise TypeError(f'StringLookup "{self.name}": expected string tokens, received '
+                            f"{token!r}")
+        return token
+
+    def as_tokens(self, x):
+        x = np.asarray(x)
+        if x.dtype.kind == "S":
+            x = np.char.decode(x, "utf-8")
+        elif x.dtype.kind == "O":
+            items = [t.decode("utf-8") if isinstance(t, bytes) else t for t in x.reshape(-1)]
+            if not all(isinstance(t, str) for t in items):
+                bad = next(t for t in items if not isinstance(t, str))
+                raise TypeError(f'StringLookup "{self.name}": expected strings, received {bad!r}')
+            x = np.array(items, dtype=str).reshape(x.shape)
+        if x.dtype.kind != "U":
+            raise TypeError(f'StringLookup "{self.name}": expected strings, received an array of '
+                            f"dtype {x.dtype}")
+        return x
+
+
+class IntegerLookup(_IndexLookup):
+    """Map arbitrary integers (ids, years, codes) to indices 0, 1, 2, ... like
+    ``keras.layers.IntegerLookup``.
+
+    Index 0 is ``oov_token`` (``-1``): every integer not in the vocabulary maps there. Adapt order
+    is count descending, ties by value descending (``[5, 3, 3, 7, 5, 9]`` gives
+    ``[-1, 5, 3, 9, 7]``). Input: integers of any shape. Output: the same shape, int64.
+    """
+
+    input_dtype = "int64"
+    oov_default = -1
+
+    def __init__(self, max_tokens: int | None = None, oov_token: int = -1, vocabulary=None,
+                 output_mode: str = "int", name: str | None = None):
+        super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
+                         output_mode=output_mode, name=name)
+
+    def check_token(self, token):
+        if isinstance(token, bool) or not isinstance(token, numbers.Integral):
+            raise TypeError(f'IntegerLookup "{self.name}": expected integer tokens, received '
+                            f"{token!r}")
+        return int(token)
+
+    def as_tokens(self, x):
+        return integer_ids(x, f'IntegerLookup "{self.name}"')
+
+
+class CategoryEncoding(Layer):
+    """Turn integer ids in ``[0, num_tokens)`` into one-hot, multi-hot or count vectors, like
+    ``keras.layers.CategoryEncoding`` (default ``output_mode="multi_hot"``, as in Keras).
+
+    ``"one_hot"``: each id becomes a row of ``eye(num_tokens)``. Input ``(N,)`` or ``(N, 1)`` gives
+    ``(N, num_tokens)``; ``(N, T)`` with ``T > 1`` gives ``(N, T, num_tokens)``.
+    ``"multi_hot"``: input ``(N, T)`` gives ``(N, num_tokens)``, ``out[n, k] = 1`` if ``k`` is
+    among the ``T`` ids of sample ``n``.
+    ``"count"``: like multi_hot, ``out[n, k]`` = how many of the ``T`` ids equal ``k``.
+    Output dtype is ``floatx``. No weights; ids have no gradient.
+
+    Two deliberate differences from Keras: an id outside ``[0, num_tokens)`` raises a
+    ``ValueError`` (Keras silently gives a zero row or drops it), and multi_hot/count refuse an
+    ``(N,)`` input (Keras would count the whole batch as one sample): reshape it to ``(N, 1)``.
+    """
+
+    input_dtype = "int32"
+
+    def __init__(self, num_tokens: int, output_mode: str = "multi_hot", name: str | None = None):
+        super().__init__(name=name)
+        self.num_tokens = positive_int(num_tokens, "num_tokens", f"CategoryEncoding {self.name!r}")
+        if output_mode not in ("one_hot", "multi_hot", "count"):
+            raise ValueError(f"CategoryEncoding {self.name!r}: expected output_mode to be one of "
+                             f"'one_hot', 'multi_hot', 'count', received {output_mode!r}")
+        self.output_mode = output_mode
+
+    def build(self, input_shape, rng):
+        shape = tuple(input_shape)  # one sample, no batch axis
+        if self.output_mode == "one_hot":
+            if shape and shape[-1] == 1:
+                shape = shape[:-1]  # (N, 1) is one id per sample, like (N,)
+            return shape + (self.num_tokens,)
+        if len(shape) != 1:
+            raise ValueError(
+                f'CategoryEncoding "{self.name}": output_mode="{self.output_mode}" expects inputs '
+                f"of shape (N, T), T ids per sample; received shape {(None,) + shape}"
+                + ("; reshape (N,) to (N, 1)" if not shape else "")
+            )
+        return (self.num_tokens,)
+
+    def forward(self, x, training=False):
+        where = f'CategoryEncoding "{self.name}"'
+        ids = integer_ids(x, where)
+        check_id_range(ids, self.num_tokens, where, "num_tokens")
+        if self.output_mode == "one_hot":
+            ids = ids.reshape((ids.shape[0],) + self.output_shape[:-1])  # drop a trailing 1
+            return np.eye(self.num_tokens, dtype=config.dtype())[ids]  # (N, ..., num_tokens)
+        counts = np.zeros((ids.shape[0], self.num_tokens), dtype=config.dtype())  # (N, K)
+        rows = np.arange(ids.shape[0])[:, None]  # (N, 1), broadcast against ids (N, T)
+        np.add.at(counts, (rows, ids), 1)
+        if self.output_mode == "multi_hot":
+            return (counts > 0).astype(config.dtype())
+        return counts
+
+    def backward(self, dy):
+        return None  # ids have no gradient
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens,
+                "output_mode": self.output_mode}
