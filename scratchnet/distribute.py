@@ -65,7 +65,7 @@ class MirroredStrategy:
                              f"received {num_replicas!r}")
         self.num_replicas = int(num_replicas)
         self._executor: ThreadPoolExecutor | None = None
-        self._replicas: dict[int, tuple[tuple[int, ...], list]] = {}
+        self._replicas: dict[int, tuple[tuple, list]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -105,7 +105,8 @@ class MirroredStrategy:
     def _replicas_of(self, model) -> list:
         """One lightweight copy of ``model`` per replica: own layer objects (caches, grads),
         the model's weight arrays. Made once per model, re-pointed at the weights every step."""
-        key = tuple(id(layer) for layer in model.layers)
+        # Re-copy when the layers change, or when a tool (the profiler) wraps their methods.
+        key = tuple((id(layer), id(vars(layer).get("forward"))) for layer in model.layers)
         with self._lock:
             cached = self._replicas.get(id(model))
             if cached is None or cached[0] != key:
