@@ -2,3 +2,5 @@
 
 Imports TensorFlow. scratchnet never imports tfnet.
 """
+
+from tfnet.distribute import mirrored_strategy  # noqa: F401
