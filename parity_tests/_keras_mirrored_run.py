@@ -49,6 +49,13 @@ def main():
         out["cases"].append({"weights": [w.tolist() for w in model.get_weights()],
                              "loss": history.history["loss"],
                              "accuracy": history.history["accuracy"]})
+    # Devices are initialized now: asking for more replicas must fail clearly, the same is fine.
+    try:
+        tfnet.mirrored_strategy(job["num_replicas"] + 1)
+        out["too_late_error"] = None
+    except RuntimeError as err:
+        out["too_late_error"] = str(err)
+    out["again_in_sync"] = tfnet.mirrored_strategy(job["num_replicas"]).num_replicas_in_sync
     json.dump(out, sys.stdout)
 
 

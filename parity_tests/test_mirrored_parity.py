@@ -71,6 +71,8 @@ def test_mirrored_training_matches_keras(num_replicas):
         ours.append((model, history))
     keras_out = run_keras({"num_replicas": num_replicas, "cases": cases})
     assert keras_out["num_replicas_in_sync"] == num_replicas
+    assert "before any TensorFlow op runs" in keras_out["too_late_error"]
+    assert keras_out["again_in_sync"] == num_replicas
     for (model, history), theirs in zip(ours, keras_out["cases"], strict=True):
         # up to 6 optimizer steps in float32: PARITY.md's trajectory tolerance (~1e-4 relative)
         for w, kw in zip(model.get_weights(), theirs["weights"], strict=True):
