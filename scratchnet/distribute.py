@@ -32,6 +32,7 @@ import contextlib
 import copy
 import numbers
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -65,7 +66,8 @@ class MirroredStrategy:
                              f"received {num_replicas!r}")
         self.num_replicas = int(num_replicas)
         self._executor: ThreadPoolExecutor | None = None
-        self._replicas: dict[int, tuple[tuple, list]] = {}
+        # model -> (layer key, replicas); weak, so a dropped model frees its replicas
+        self._replicas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     @property
@@ -108,10 +110,10 @@ class MirroredStrategy:
         # Re-copy when the layers change, or when a tool (the profiler) wraps their methods.
         key = tuple((id(layer), id(vars(layer).get("forward"))) for layer in model.layers)
         with self._lock:
-            cached = self._replicas.get(id(model))
+            cached = self._replicas.get(model)
             if cached is None or cached[0] != key:
                 cached = (key, [_replica_model(model, r) for r in range(self.num_replicas)])
-                self._replicas[id(model)] = cached
+                self._replicas[model] = cached
         replicas = cached[1]
         for replica in replicas:
             for layer, twin in zip(model.layers, replica.layers, strict=True):
@@ -144,6 +146,7 @@ def _replica_model(model, index: int):
     """
     memo = {id(p.value): p.value for p in model.params}
     replica = copy.copy(model)
+    replica.history = None  # no path back to the model (it would keep itself alive)
     replica.layers = copy.deepcopy(model.layers, memo)
     for layer, twin in zip(model.layers, replica.layers, strict=True):
         for attr, value in vars(layer).items():

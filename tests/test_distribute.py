@@ -178,3 +178,16 @@ def test_scope_sets_and_restores_the_current_strategy():
 def test_bad_num_replicas(bad):
     with pytest.raises(ValueError, match="num_replicas"):
         sn.distribute.MirroredStrategy(bad)
+
+
+def test_a_dropped_model_frees_its_replicas(data):
+    import gc
+
+    x, y = data
+    strategy = sn.distribute.MirroredStrategy(2)
+    model = make_model(strategy)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert len(strategy._replicas) == 1
+    del model
+    gc.collect()
+    assert len(strategy._replicas) == 0
