@@ -9,6 +9,7 @@ from scratchnet import (
     callbacks,
     config,
     datasets,
+    distribute,
     initializers,
     kernels,
     layers,
@@ -16,6 +17,7 @@ from scratchnet import (
     metrics,
     models,
     optimizers,
+    profiler,
 )
 from scratchnet.kernels import get_backend, set_backend
 from scratchnet.model import Sequential
@@ -25,5 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "load_model", "set_backend", "get_backend", "activations", "addons", "callbacks",
-    "config", "datasets", "initializers", "kernels", "layers", "losses", "metrics", "models", "optimizers",
+    "config", "datasets", "distribute", "initializers", "kernels", "layers", "losses", "metrics",
+    "models", "optimizers", "profiler",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from scratchnet import callbacks as cbks
 from scratchnet import config
+from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
@@ -43,6 +44,8 @@ class Sequential:
         self.loss_tracker = metrics_mod.Mean(name="loss")
         self.stop_training = False
         self.history: cbks.History | None = None
+        # Built inside `with strategy.scope():`? Then training steps run data-parallel.
+        self.distribute_strategy = distribute_mod.get_strategy()
         for layer in layers or []:
             self.add(layer)
 
@@ -220,6 +223,11 @@ class Sequential:
     def train_step(self, x, y) -> dict[str, float]:
         """One step of training on one batch; returns the running loss and metrics of the epoch."""
         x, y = self._check_data(x, y, "train_step")
+        if self.distribute_strategy is not None:
+            # 1-3 data-parallel: each replica does them on its slice; grads are combined.
+            loss, y_pred = self.distribute_strategy.forward_backward(self, x, y)
+            self.optimizer.apply(self.params)
+            return self._update_metrics(loss, y, y_pred)
         # 1. Forward pass in training mode (dropout active): the model's prediction.
         y_pred = self.forward(x, training=True)
         # 2. Loss: how wrong the prediction is, and dL/d(output), where the backward pass starts.
@@ -236,6 +244,9 @@ class Sequential:
         Runs in training mode, like a ``tf.GradientTape`` around ``model(x, training=True)``.
         """
         x, y = self._check_data(x, y, "loss_and_grads")
+        if self.distribute_strategy is not None:
+            loss, _ = self.distribute_strategy.forward_backward(self, x, y)
+            return loss, [p.grad.copy() for p in self.params]
         y_pred = self.forward(x, training=True)
         loss, doutput, through_logits = self.compute_loss(y, y_pred)
         self.backward(doutput, through_logits)

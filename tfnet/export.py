@@ -1,0 +1,134 @@
+"""Ship a model: a TensorFlow SavedModel (for TF Serving, ``tf.saved_model.load``) or a TFLite
+flat buffer (for phones and microcontrollers), from a scratchnet or a Keras model.
+
+A scratchnet model is first turned into its Keras twin with the same weights; Keras then writes
+the artifact (``model.export(dir)``: a SavedModel whose endpoint ``serve`` and signature
+``serving_default`` take a batch of inputs). TFLite is converted from that SavedModel.
+
+    tfnet.export_saved_model(model, "export/digits/1")    # the layout TF Serving expects
+    tfnet.export_tflite(model, "digits.tflite")
+    tfnet.tflite_predict("digits.tflite", x)             # runs ai-edge-litert's Interpreter
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+try:  # the full converter (tfnet/convert.py), where it exists
+    from tfnet.convert import to_keras as _to_keras
+except ImportError:  # pragma: no cover - depends on which branch this runs on
+    _to_keras = None
+
+
+def as_keras(model) -> keras.Model:
+    """``model`` itself if it is a Keras model; the Keras twin of a scratchnet model."""
+    if isinstance(model, keras.Model):
+        return model
+    import scratchnet as sn
+
+    if isinstance(model, sn.Sequential):
+        if model.input_shape is None:
+            raise ValueError(f'export: scratchnet model "{model.name}" is not built; give it an '
+                             "sn.layers.Input(shape) or call it on data first")
+        if _to_keras is not None:
+            return _to_keras(model)
+        return _core_to_keras(model)
+    raise TypeError(f"export: expected a scratchnet.Sequential or a keras.Model, received "
+                    f"{type(model).__name__}")
+
+
+def export_saved_model(model, directory) -> str:
+    """Write ``model`` (scratchnet or Keras) as a TensorFlow SavedModel in ``directory``.
+
+    The SavedModel has the endpoint ``serve`` and the signature ``serving_default``, both taking
+    a float32 batch ``(None, *input_shape)``. Returns the directory.
+    """
+    directory = os.fspath(directory)
+    as_keras(model).export(directory, format="tf_saved_model", verbose=False)
+    return directory
+
+
+def export_tflite(model, path) -> str:
+    """Write ``model`` (scratchnet or Keras) as a TFLite flat buffer at ``path``.
+
+    Goes through a SavedModel (``tf.lite.TFLiteConverter.from_saved_model``), with the
+    converter's defaults: float32 weights, no quantisation, so predictions equal the model's.
+    Returns the path.
+    """
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory(prefix="tfnet-export-") as tmp:
+        saved = export_saved_model(model, os.path.join(tmp, "saved_model"))
+        flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved).convert()
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    return path
+
+
+def saved_model_predict(directory, x) -> np.ndarray:
+    """Outputs of the SavedModel in ``directory`` for the batch ``x`` (endpoint ``serve``)."""
+    loaded = tf.saved_model.load(os.fspath(directory))
+    return np.asarray(loaded.serve(tf.constant(np.asarray(x, np.float32))))
+
+
+def tflite_predict(path, x) -> np.ndarray:
+    """Outputs of the TFLite model at ``path`` for the batch ``x``, with ai-edge-litert.
+
+    The converted model's input has batch size 1; for another batch size the input is resized
+    (``resize_tensor_input``) and the tensors re-allocated (``allocate_tensors``) first.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = np.asarray(x, np.float32)
+    interpreter = Interpreter(model_path=os.fspath(path))
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    if tuple(inp["shape"]) != x.shape:
+        interpreter.resize_tensor_input(inp["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(out["index"]).copy()
+
+
+def _core_to_keras(model) -> keras.Sequential:
+    """Fallback converter for the core layers (until ``tfnet.convert.to_keras`` is merged):
+    the Keras twin of each layer, same arguments, then ``set_weights(get_weights())``."""
+    from scratchnet import layers as sl
+
+    twins = [keras.Input(tuple(model.input_shape))]
+    for layer in model.layers:
+        if isinstance(layer, sl.Dense):
+            twin = keras.layers.Dense(layer.units, activation=layer.activation.name,
+                                      use_bias=layer.use_bias, name=layer.name)
+        elif isinstance(layer, sl.Conv2D):
+            twin = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
+                                       padding=layer.padding, dilation_rate=layer.dilation_rate,
+                                       activation=layer.activation.name, use_bias=layer.use_bias,
+                                       name=layer.name)
+        elif isinstance(layer, sl.MaxPooling2D):
+            twin = keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides,
+                                             padding=layer.padding, name=layer.name)
+        elif isinstance(layer, sl.Flatten):
+            twin = keras.layers.Flatten(name=layer.name)
+        elif isinstance(layer, sl.Softmax):
+            twin = keras.layers.Softmax(name=layer.name)
+        elif isinstance(layer, sl.Activation):
+            twin = keras.layers.Activation(layer.activation.name, name=layer.name)
+        elif isinstance(layer, sl.Dropout):
+            twin = keras.layers.Dropout(layer.rate, name=layer.name)
+        else:
+            raise TypeError(f'export: layer "{layer.name}" of type {type(layer).__name__} has no '
+                            "Keras twin in the core converter; convert the model with "
+                            "tfnet.to_keras (or pass the Keras model)")
+        twins.append(twin)
+    kmodel = keras.Sequential(twins, name=model.name)
+    kmodel.set_weights(model.get_weights())
+    return kmodel
