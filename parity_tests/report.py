@@ -193,7 +193,9 @@ def write_markdown(runs: dict, budget: dict, budget_onednn: dict | None, steps: 
         "term (far less on average). oneDNN, if left on, replaces TensorFlow's float32 kernels "
         "with its own blocked ones (another summation order again) and may fuse ops, so the tests "
         "switch it off before TensorFlow is imported; XLA (`jit_compile`) would fuse and reorder "
-        "too, so `to_keras` compiles with `jit_compile=False`.",
+        "too, so `to_keras` compiles with `jit_compile=False`. On this model and CPU oneDNN changes the "
+        "one-step numbers only slightly (last column); the tests switch it off anyway, so that "
+        "what they measure does not depend on which kernels a CPU gets.",
         "",
         "| quantity, one batch from identical weights | tolerance in the tests | measured, oneDNN off |"
         " measured, oneDNN on |",
