@@ -8,6 +8,8 @@ values). ``backward`` returns ``dL/dy_pred`` of that mean. ``EPSILON = 1e-7`` is
 The softmax trap: in Keras a probability tensor made by a softmax remembers its logits, and a
 cross-entropy with ``from_logits=False`` silently takes the logits path (no clipping). A
 ``Sequential`` whose last layer ends in softmax does the same here, through :meth:`Loss.logits_twin`.
+Keras tags a sigmoid's output the same way, so a final sigmoid does too: its input is then read
+as softmax logits, exactly as Keras computes it.
 """
 
 from __future__ import annotations

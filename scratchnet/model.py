@@ -185,9 +185,14 @@ class Sequential:
         return self.optimizer is not None and self.loss is not None
 
     def output_loss(self) -> tuple[losses_mod.Loss, bool]:
-        """The loss to apply and whether it reads the logits of a final softmax (Keras' rule)."""
+        """The loss to apply and whether it reads the logits of a final softmax (Keras' rule).
+
+        Keras' TensorFlow backend tags the output of ``softmax`` *and* ``sigmoid`` with its input
+        (``_keras_logits``), and both cross-entropies take that input as softmax logits, so a
+        sigmoid output meets the same rule (``keras/src/backend/tensorflow/nn.py``).
+        """
         last = self.layers[-1] if self.layers else None
-        if isinstance(last, ActivatedLayer) and last.activation.name == "softmax":
+        if isinstance(last, ActivatedLayer) and last.activation.name in ("softmax", "sigmoid"):
             twin = self.loss.logits_twin()
             if twin is not None:
                 return twin, True

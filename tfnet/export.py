@@ -19,10 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-try:  # the full converter (tfnet/convert.py), where it exists
-    from tfnet.convert import to_keras as _to_keras
-except ImportError:  # pragma: no cover - depends on which branch this runs on
-    _to_keras = None
+from tfnet.convert import to_keras
 
 
 def as_keras(model) -> keras.Model:
@@ -35,9 +32,7 @@ def as_keras(model) -> keras.Model:
         if model.input_shape is None:
             raise ValueError(f'export: scratchnet model "{model.name}" is not built; give it an '
                              "sn.layers.Input(shape) or call it on data first")
-        if _to_keras is not None:
-            return _to_keras(model)
-        return _core_to_keras(model)
+        return to_keras(model)
     raise TypeError(f"export: expected a scratchnet.Sequential or a keras.Model, received "
                     f"{type(model).__name__}")
 
@@ -96,39 +91,3 @@ def tflite_predict(path, x) -> np.ndarray:
     interpreter.set_tensor(inp["index"], x)
     interpreter.invoke()
     return interpreter.get_tensor(out["index"]).copy()
-
-
-def _core_to_keras(model) -> keras.Sequential:
-    """Fallback converter for the core layers (until ``tfnet.convert.to_keras`` is merged):
-    the Keras twin of each layer, same arguments, then ``set_weights(get_weights())``."""
-    from scratchnet import layers as sl
-
-    twins = [keras.Input(tuple(model.input_shape))]
-    for layer in model.layers:
-        if isinstance(layer, sl.Dense):
-            twin = keras.layers.Dense(layer.units, activation=layer.activation.name,
-                                      use_bias=layer.use_bias, name=layer.name)
-        elif isinstance(layer, sl.Conv2D):
-            twin = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
-                                       padding=layer.padding, dilation_rate=layer.dilation_rate,
-                                       activation=layer.activation.name, use_bias=layer.use_bias,
-                                       name=layer.name)
-        elif isinstance(layer, sl.MaxPooling2D):
-            twin = keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides,
-                                             padding=layer.padding, name=layer.name)
-        elif isinstance(layer, sl.Flatten):
-            twin = keras.layers.Flatten(name=layer.name)
-        elif isinstance(layer, sl.Softmax):
-            twin = keras.layers.Softmax(name=layer.name)
-        elif isinstance(layer, sl.Activation):
-            twin = keras.layers.Activation(layer.activation.name, name=layer.name)
-        elif isinstance(layer, sl.Dropout):
-            twin = keras.layers.Dropout(layer.rate, name=layer.name)
-        else:
-            raise TypeError(f'export: layer "{layer.name}" of type {type(layer).__name__} has no '
-                            "Keras twin in the core converter; convert the model with "
-                            "tfnet.to_keras (or pass the Keras model)")
-        twins.append(twin)
-    kmodel = keras.Sequential(twins, name=model.name)
-    kmodel.set_weights(model.get_weights())
-    return kmodel

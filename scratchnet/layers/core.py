@@ -180,4 +180,4 @@ class Dropout(Layer):
 
 def _init_name(init):
     """An initializer as saved in a config: its name, or name and arguments."""
-    return init if isinstance(init, str) else inits.serialize(init)
+    return init if isinstance(init, str) else inits.serialize(inits.get(init))

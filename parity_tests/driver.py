@@ -1,0 +1,158 @@
+"""The parity driver: the same model, weights and batches through scratchnet and Keras, compared.
+
+Every parity test is a short case on :func:`assert_parity` (or one of the checks it is made of):
+build a scratchnet model, and the driver makes its Keras twin with ``tfnet.to_keras`` (identical
+weights, equivalent loss and a fresh equivalent optimizer), runs both, and compares with
+``np.testing.assert_allclose``.
+
+Tolerances (PARITY.md, "Tolerances that are honest in float32"), each relative to the largest
+magnitude of the Keras tensor it is compared with (``atol = rtol * max|keras|``), since an
+element that should be 0 comes out as +-1e-9 in one framework and -1e-9 in the other:
+
+- ``FORWARD_RTOL = 1e-5``: a layer output, a loss. float32 has a 6e-8 unit round-off; a dot product
+  of a few hundred terms summed in a different order (NumPy's pairwise/BLAS order against
+  Eigen's blocked order) differs by a few ulps of the largest term.
+- ``GRAD_RTOL = 1e-4``: a gradient is a sum over the batch and the output positions of products
+  of forward values, so it inherits their error and adds its own summation-order error.
+- ``TRAJECTORY_RTOL = 1e-4``: weights after each of N optimizer steps; each step adds a
+  gradient-sized rounding error, scaled down by the learning rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from hypothesis import settings
+
+import scratchnet as sn
+import tfnet
+
+FORWARD_RTOL = 1e-5
+GRAD_RTOL = 1e-4
+TRAJECTORY_RTOL = 1e-4
+
+# For the property-based sweeps: few examples (each runs TensorFlow eagerly), no deadline (the
+# first TF call is slow), and the same examples every run, so CI is reproducible. Applied per
+# test, not as a global profile, so tests/ keeps its own hypothesis settings.
+SWEEP_SETTINGS = settings(max_examples=100, deadline=None, derandomize=True)
+
+
+def assert_close(actual, desired, rtol: float, what: str) -> float:
+    """``assert_allclose`` with ``atol = rtol * max|desired|``; returns the relative error seen."""
+    actual = np.asarray(actual, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    if actual.shape != desired.shape:
+        raise AssertionError(f"{what}: shape {actual.shape} (scratchnet) != {desired.shape} (Keras)")
+    scale = float(np.max(np.abs(desired))) if desired.size else 0.0
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale,
+                               err_msg=f"{what} (scratchnet vs Keras, rtol={rtol})")
+    return relative_error(actual, desired)
+
+
+def relative_error(actual, desired) -> float:
+    """``max|actual - desired| / max|desired|`` (0 when both are all zeros)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    diff = float(np.max(np.abs(actual - desired))) if desired.size else 0.0
+    scale = float(np.max(np.abs(desired))) if desired.size else 0.0
+    return diff / scale if scale else diff
+
+
+@dataclass
+class Twins:
+    """A scratchnet model and its Keras twin, built from the same weights."""
+
+    scratch: sn.Sequential
+    keras: keras.Sequential
+    errors: dict[str, float] = field(default_factory=dict)  # what each check measured
+
+
+def make_twins(model: sn.Sequential, loss=None, optimizer=None, metrics=None) -> Twins:
+    """Compile ``model`` if a ``loss`` is given (default optimizer: SGD), then ``to_keras`` it."""
+    if loss is not None:
+        model.compile(optimizer=optimizer if optimizer is not None else sn.optimizers.SGD(),
+                      loss=loss, metrics=metrics)
+    return Twins(model, tfnet.to_keras(model))
+
+
+def check_forward(twins: Twins, x, training: bool = False, rtol: float = FORWARD_RTOL) -> None:
+    """Every layer's output, layer by layer, from the same input (inference mode by default)."""
+    xs = np.asarray(x, dtype=sn.config.floatx())
+    xk = xs
+    for layer, klayer in zip(twins.scratch.layers, twins.keras.layers, strict=True):
+        xs = layer.forward(xs, training=training)
+        xk = np.asarray(klayer(xk, training=training))
+        twins.errors[f"forward/{layer.name}"] = assert_close(
+            xs, xk, rtol, f'output of layer "{layer.name}" ({type(layer).__name__})')
+        xk = xs.astype(xk.dtype)  # feed both the same input to the next layer: errors don't add up
+    # And the whole stack end to end, where the errors do add up.
+    twins.errors["forward/model"] = assert_close(
+        twins.scratch(x, training=training), twins.keras(np.asarray(x), training=training), rtol,
+        f'output of model "{twins.scratch.name}"')
+
+
+def check_loss_and_grads(twins: Twins, x, y, loss_rtol: float = FORWARD_RTOL,
+                         grad_rtol: float = GRAD_RTOL) -> tuple[float, list[np.ndarray]]:
+    """The compiled loss of one batch and every gradient, in ``get_weights()`` order."""
+    loss_s, grads_s = twins.scratch.loss_and_grads(x, y)
+    loss_k, grads_k = tfnet.loss_and_grads(twins.keras, x, y)
+    twins.errors["loss"] = assert_close(loss_s, loss_k, loss_rtol, "loss")
+    for param, gs, gk in zip(twins.scratch.params, grads_s, grads_k, strict=True):
+        twins.errors[f"grad/{param.name}"] = assert_close(gs, gk, grad_rtol,
+                                                          f'gradient of "{param.name}"')
+    return loss_s, grads_s
+
+
+def check_trajectory(twins: Twins, batches, steps: int, rtol: float = TRAJECTORY_RTOL,
+                     loss_rtol: float = GRAD_RTOL) -> list[tuple[float, float]]:
+    """``steps`` optimizer steps on ``batches`` (cycled): after each step every weight agrees.
+
+    Keras runs its own ``train_on_batch`` (the compiled ``tf.function`` step ``fit`` uses);
+    scratchnet runs ``train_step``. Returns the pairs of batch losses.
+    """
+    losses = []
+    for step in range(steps):
+        x, y = batches[step % len(batches)]
+        twins.scratch.reset_metrics()  # so "loss" is this batch's loss, as train_on_batch reports
+        loss_s = twins.scratch.train_step(x, y)["loss"]
+        loss_k = twins.keras.train_on_batch(x, y, return_dict=True)["loss"]
+        losses.append((loss_s, float(loss_k)))
+        assert_close(loss_s, loss_k, loss_rtol, f"loss at step {step}")
+        for param, wk in zip(twins.scratch.params, twins.keras.get_weights(), strict=True):
+            err = assert_close(param.value, wk, rtol, f'"{param.name}" after step {step + 1}')
+            twins.errors[f"trajectory/{param.name}"] = max(
+                err, twins.errors.get(f"trajectory/{param.name}", 0.0))
+    if twins.scratch.optimizer.iterations != int(twins.keras.optimizer.iterations):
+        raise AssertionError(f"optimizer iterations: {twins.scratch.optimizer.iterations} "
+                             f"(scratchnet) != {int(twins.keras.optimizer.iterations)} (Keras)")
+    return losses
+
+
+def assert_parity(model: sn.Sequential, x, y=None, *, loss=None, optimizer=None, steps: int = 0,
+                  batch_size: int | None = None) -> Twins:
+    """The one entry point: forward of every layer; with ``y`` the loss and every gradient; with
+    ``steps`` that many optimizer steps on ``(x, y)`` cut into batches of ``batch_size``."""
+    twins = make_twins(model, loss=loss, optimizer=optimizer)
+    check_forward(twins, x)
+    if y is not None:
+        check_loss_and_grads(twins, x, y)
+    if steps:
+        size = batch_size or len(x)
+        batches = [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+        check_trajectory(twins, batches, steps)
+    return twins
+
+
+def layer_model(layer, input_shape, seed: int = 0) -> sn.Sequential:
+    """A one-layer ``Sequential`` around ``layer``, to test it alone."""
+    return sn.Sequential([sn.layers.Input(input_shape), layer], seed=seed)
+
+
+def random_biases(model: sn.Sequential, seed: int = 0, scale: float = 0.1) -> sn.Sequential:
+    """Non-zero biases, so a bias bug cannot hide behind the zeros initializer."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w if w.ndim > 1 else rng.normal(0, scale, w.shape)
+                       for w in model.get_weights()])
+    return model

@@ -1,0 +1,9 @@
+import scratchnet as sn
+
+
+def test_get_config_of_a_layer_built_with_an_initializer_dict():
+    spec = {"name": "uniform", "config": {"minval": -0.1, "maxval": 0.2}}
+    layer = sn.layers.Dense(3, kernel_initializer=spec)
+    assert layer.get_config()["kernel_initializer"] == spec
+    twin = sn.layers.Dense(**layer.get_config())
+    assert twin.get_config() == layer.get_config()

@@ -1,0 +1,468 @@
+"""``to_keras`` and ``from_keras``: the same network, the same weights, in the other framework.
+
+Layers, losses and optimizers map through small registries. Each entry pairs a scratchnet class
+with a Keras class and two functions that build one from the other's configuration, so a module
+that adds a layer (an embedding, a lookup, an addon) registers its own mapping::
+
+    from tfnet.convert import register_layer
+
+    register_layer(
+        sn.layers.Embedding, keras.layers.Embedding,
+        to_keras=lambda layer, **kw: keras.layers.Embedding(layer.input_dim, layer.output_dim, **kw),
+        from_keras=lambda klayer, **kw: sn.layers.Embedding(klayer.input_dim, klayer.output_dim, **kw),
+    )
+
+``to_keras(layer, **kw)`` receives ``name`` (and ``dtype`` when the model is not float32) in
+``kw`` and should pass them to the Keras constructor; ``from_keras(klayer, **kw)`` receives
+``name``. Weights are not the builders' business: both models are built first, then
+``set_weights(get_weights())`` copies every array unchanged, since scratchnet keeps Keras'
+layouts (Dense kernel ``(in, units)``, Conv2D kernel ``(kh, kw, in, filters)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+import scratchnet as sn
+from scratchnet import activations as sn_activations
+from scratchnet import initializers as sn_inits
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One scratchnet class and its Keras counterpart, with a builder in each direction."""
+
+    scratch_cls: type
+    keras_cls: type
+    to_keras: Callable
+    from_keras: Callable | None
+
+
+_LAYERS: dict[type, Mapping] = {}  # keyed by the scratchnet class
+_KERAS_LAYERS: dict[type, Mapping] = {}  # keyed by the Keras class
+_LOSSES: dict[type, Mapping] = {}
+_KERAS_LOSSES: dict[type, Mapping] = {}
+_OPTIMIZERS: dict[type, Mapping] = {}
+_KERAS_OPTIMIZERS: dict[type, Mapping] = {}
+
+
+def register_layer(scratch_cls: type, keras_cls: type, to_keras: Callable,
+                   from_keras: Callable | None = None) -> None:
+    """Teach :func:`to_keras` (and, with ``from_keras``, :func:`from_keras`) a layer class.
+
+    ``to_keras(layer, **kw) -> keras.layers.Layer``; ``from_keras(klayer, **kw) -> sn layer``.
+    Classes match exactly (a subclass may compute something else, so it needs its own entry).
+    Registering a class again replaces its mapping.
+    """
+    _register(_LAYERS, _KERAS_LAYERS, scratch_cls, keras_cls, to_keras, from_keras)
+
+
+def register_loss(scratch_cls: type, keras_cls: type, to_keras: Callable,
+                  from_keras: Callable | None = None) -> None:
+    """Like :func:`register_layer` for a loss: ``to_keras(loss)``, ``from_keras(kloss)``."""
+    _register(_LOSSES, _KERAS_LOSSES, scratch_cls, keras_cls, to_keras, from_keras)
+
+
+def register_optimizer(scratch_cls: type, keras_cls: type, to_keras: Callable,
+                       from_keras: Callable | None = None) -> None:
+    """Like :func:`register_layer` for an optimizer: ``to_keras(opt)``, ``from_keras(kopt)``."""
+    _register(_OPTIMIZERS, _KERAS_OPTIMIZERS, scratch_cls, keras_cls, to_keras, from_keras)
+
+
+def _register(forward: dict, backward: dict, scratch_cls, keras_cls, to_keras, from_keras):
+    if not isinstance(scratch_cls, type) or not isinstance(keras_cls, type):
+        raise TypeError(f"register: expected two classes, received {scratch_cls!r} and {keras_cls!r}")
+    if not callable(to_keras) or (from_keras is not None and not callable(from_keras)):
+        raise TypeError("register: expected to_keras (and from_keras, if given) to be callables")
+    mapping = Mapping(scratch_cls, keras_cls, to_keras, from_keras)
+    forward[scratch_cls] = mapping
+    if from_keras is not None:
+        backward[keras_cls] = mapping
+
+
+# ----------------------------------------------------------------------------- the model
+def to_keras(model: sn.Sequential) -> keras.Sequential:
+    """The equivalent ``keras.Sequential``: same layers, same weights (copied exactly).
+
+    If ``model`` is compiled, the Keras model is compiled with the equivalent loss, a fresh
+    optimizer with the same hyper-parameters, the same metrics and ``jit_compile=False`` (XLA
+    would change the float32 rounding).
+    """
+    if not isinstance(model, sn.Sequential):
+        raise TypeError(f"to_keras: expected a scratchnet.Sequential, received {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f'to_keras: model "{model.name}" is not built yet; start it with '
+                         "sn.layers.Input(shape) or call model.build(input_shape) first")
+    weights = model.get_weights()
+    dtype = weights[0].dtype if weights else np.dtype(sn.config.floatx())
+    common = {} if dtype == np.float32 else {"dtype": str(dtype)}
+    # Lookup and Embedding layers read strings or integer ids, not floats.
+    input_dtype = model.layers[0].input_dtype or str(dtype)
+    klayers = [keras.Input(model.input_shape, dtype=input_dtype)]
+    for layer in model.layers:
+        klayers.append(layer_to_keras(layer, **common))
+    kmodel = keras.Sequential(klayers, name=model.name)
+    kmodel.set_weights(weights)
+    if model.compiled:
+        kmodel.compile(optimizer=optimizer_to_keras(model.optimizer),
+                       loss=loss_to_keras(model.loss),
+                       metrics=[_metric_to_keras(m) for m in model.metric_names],
+                       jit_compile=False)
+    return kmodel
+
+
+def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
+    """The equivalent ``scratchnet.Sequential`` of a built ``keras.Sequential``, weights copied.
+
+    Raises ``ValueError`` naming the first Keras layer (or loss, optimizer, activation) that has
+    no scratchnet equivalent. A compiled Keras model gives a compiled scratchnet model with a
+    fresh optimizer.
+    """
+    if not isinstance(kmodel, keras.Sequential):
+        raise TypeError("from_keras: expected a keras.Sequential, received "
+                        f"{type(kmodel).__name__}")
+    if not kmodel.built or not kmodel.inputs:
+        raise ValueError(f'from_keras: Keras model "{kmodel.name}" is not built; give it a '
+                         "keras.Input(shape) first")
+    input_shape = tuple(kmodel.inputs[0].shape[1:])
+    slayers = [sn.layers.Input(input_shape)]
+    slayers += [layer_from_keras(klayer) for klayer in kmodel.layers]
+    model = sn.Sequential(slayers, seed=seed, name=kmodel.name)
+    model.set_weights(kmodel.get_weights())
+    if kmodel.compiled:
+        metrics = (kmodel.get_compile_config() or {}).get("metrics") or []
+        model.compile(optimizer=optimizer_from_keras(kmodel.optimizer),
+                      loss=loss_from_keras(kmodel.loss),
+                      metrics=[_metric_from_keras(m) for m in metrics])
+    return model
+
+
+# ----------------------------------------------------------------------------- one object
+def layer_to_keras(layer, **kw) -> keras.layers.Layer:
+    """The Keras layer equivalent to one scratchnet layer (weights not copied)."""
+    mapping = _LAYERS.get(type(layer))
+    if mapping is None:
+        raise ValueError(
+            f'to_keras: layer "{layer.name}" of type {type(layer).__name__} has no Keras mapping; '
+            f"known types: {sorted(c.__name__ for c in _LAYERS)}. Add one with "
+            "tfnet.convert.register_layer"
+        )
+    return mapping.to_keras(layer, name=layer.name, **kw)
+
+
+def layer_from_keras(klayer):
+    """The scratchnet layer equivalent to one Keras layer (weights not copied)."""
+    mapping = _KERAS_LAYERS.get(type(klayer))
+    if mapping is None:
+        raise ValueError(
+            f'from_keras: Keras layer "{klayer.name}" of type {type(klayer).__name__} has no '
+            f"scratchnet equivalent; supported Keras layers: "
+            f"{sorted(c.__name__ for c in _KERAS_LAYERS)}. Add one with "
+            "tfnet.convert.register_layer"
+        )
+    return mapping.from_keras(klayer, name=klayer.name)
+
+
+def loss_to_keras(loss) -> keras.losses.Loss:
+    mapping = _LOSSES.get(type(loss))
+    if mapping is None:
+        raise ValueError(f"to_keras: loss {type(loss).__name__} has no Keras mapping; known: "
+                         f"{sorted(c.__name__ for c in _LOSSES)}")
+    return mapping.to_keras(loss)
+
+
+def loss_from_keras(kloss):
+    """A Keras loss object, name (``"mse"``) or loss function, as a scratchnet loss."""
+    if isinstance(kloss, str) or (callable(kloss) and not isinstance(kloss, keras.losses.Loss)):
+        name = kloss if isinstance(kloss, str) else getattr(kloss, "__name__", repr(kloss))
+        try:
+            return sn.losses.get(name)
+        except ValueError:
+            raise ValueError(f"from_keras: loss {name!r} has no scratchnet equivalent") from None
+    mapping = _KERAS_LOSSES.get(type(kloss))
+    if mapping is None:
+        raise ValueError(f"from_keras: Keras loss {type(kloss).__name__} has no scratchnet "
+                         f"equivalent; supported: {sorted(c.__name__ for c in _KERAS_LOSSES)}")
+    config = kloss.get_config()
+    if config.get("reduction") != "sum_over_batch_size":
+        raise ValueError(f"from_keras: Keras loss {type(kloss).__name__} uses reduction="
+                         f"{config.get('reduction')!r}; scratchnet supports 'sum_over_batch_size'")
+    return mapping.from_keras(kloss)
+
+
+def optimizer_to_keras(opt) -> keras.optimizers.Optimizer:
+    mapping = _OPTIMIZERS.get(type(opt))
+    if mapping is None:
+        raise ValueError(f"to_keras: optimizer {type(opt).__name__} has no Keras mapping; known: "
+                         f"{sorted(c.__name__ for c in _OPTIMIZERS)}")
+    if callable(opt.learning_rate):
+        raise ValueError(f"to_keras: optimizer {type(opt).__name__} has a callable learning_rate, "
+                         "which cannot be converted; use a float")
+    return mapping.to_keras(opt)
+
+
+def optimizer_from_keras(kopt):
+    mapping = _KERAS_OPTIMIZERS.get(type(kopt))
+    if mapping is None:
+        raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} has no scratchnet "
+                         f"equivalent; supported: {sorted(c.__name__ for c in _KERAS_OPTIMIZERS)}")
+    config = kopt.get_config()
+    unsupported = {k: config.get(k) for k in ("use_ema", "loss_scale_factor",
+                                               "gradient_accumulation_steps") if config.get(k)}
+    if unsupported or not isinstance(config.get("learning_rate"), float):
+        raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} uses settings "
+                         f"scratchnet does not have: {unsupported or 'a learning-rate schedule'}")
+    return mapping.from_keras(kopt)
+
+
+# ----------------------------------------------------------------------------- pieces
+def _activation_to_keras(layer) -> str:
+    return layer.activation.name  # scratchnet's activation names are Keras' names
+
+
+def _activation_from_keras(klayer) -> str:
+    name = keras.activations.serialize(klayer.activation)
+    name = name if isinstance(name, str) else str(name.get("config", name))
+    try:
+        return sn_activations.get(name).name
+    except ValueError:
+        raise ValueError(f'from_keras: Keras layer "{klayer.name}" uses activation {name!r}, '
+                         "which scratchnet does not have") from None
+
+
+_KERAS_INITS = {
+    "zeros": keras.initializers.Zeros, "ones": keras.initializers.Ones,
+    "uniform": keras.initializers.RandomUniform, "glorot_uniform": keras.initializers.GlorotUniform,
+    "glorot_normal": keras.initializers.GlorotNormal, "he_normal": keras.initializers.HeNormal,
+    "he_uniform": keras.initializers.HeUniform,
+}
+
+
+def _init_to_keras(init) -> keras.initializers.Initializer:
+    init = sn_inits.get(init)
+    return _KERAS_INITS[init.name](**init.get_config())
+
+
+def _init_from_keras(kinit, where: str):
+    for name, cls in _KERAS_INITS.items():
+        if type(kinit) is cls:
+            config = {k: v for k, v in kinit.get_config().items() if k in ("minval", "maxval")}
+            return name if not config else {"name": name, "config": config}
+    raise ValueError(f"from_keras: {where} uses initializer {type(kinit).__name__}, which "
+                     "scratchnet does not have")
+
+
+def _require(klayer, **expected) -> None:
+    """Refuse Keras options scratchnet cannot represent (regularizers, channels_first, ...)."""
+    config = klayer.get_config()
+    for key, value in expected.items():
+        if key in config and config[key] != value:
+            raise ValueError(f'from_keras: Keras layer "{klayer.name}" sets {key}={config[key]!r}; '
+                             f"scratchnet supports only {key}={value!r}")
+
+
+_NO_EXTRAS = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+              "kernel_constraint": None, "bias_constraint": None}
+
+
+def _dense_to_keras(layer, **kw):
+    return keras.layers.Dense(
+        layer.units, activation=_activation_to_keras(layer), use_bias=layer.use_bias,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+
+
+def _dense_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, lora_rank=None, quantization_config=None)
+    return sn.layers.Dense(
+        klayer.units, activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+
+
+def _conv2d_to_keras(layer, **kw):
+    return keras.layers.Conv2D(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
+        use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+
+
+def _conv2d_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, data_format="channels_last", groups=1, lora_rank=None)
+    return sn.layers.Conv2D(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
+        activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+
+
+def _maxpool_to_keras(layer, **kw):
+    return keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides,
+                                     padding=layer.padding, **kw)
+
+
+def _maxpool_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last")
+    return sn.layers.MaxPooling2D(tuple(klayer.pool_size), strides=tuple(klayer.strides),
+                                  padding=klayer.padding, **kw)
+
+
+def _flatten_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last")
+    return sn.layers.Flatten(**kw)
+
+
+def _softmax_from_keras(klayer, **kw):
+    axis = klayer.axis if isinstance(klayer.axis, int) else tuple(klayer.axis)
+    if axis not in (-1, (-1,)):
+        raise ValueError(f'from_keras: Keras layer "{klayer.name}" takes softmax over axis={axis}; '
+                         "scratchnet supports only the last axis (-1)")
+    return sn.layers.Softmax(**kw)
+
+
+def _dropout_from_keras(klayer, **kw):
+    _require(klayer, noise_shape=None)
+    return sn.layers.Dropout(klayer.rate, seed=klayer.seed, **kw)
+
+
+def _input_to_keras(layer, **kw):
+    return keras.layers.InputLayer(shape=layer.shape, dtype=layer.dtype or kw.get("dtype"),
+                                   name=kw["name"])
+
+
+def _input_from_keras(klayer, **kw):
+    return sn.layers.Input(tuple(klayer.batch_shape[1:]), dtype=klayer.dtype, **kw)
+
+
+register_layer(sn.layers.Dense, keras.layers.Dense, _dense_to_keras, _dense_from_keras)
+register_layer(sn.layers.Conv2D, keras.layers.Conv2D, _conv2d_to_keras, _conv2d_from_keras)
+register_layer(sn.layers.MaxPooling2D, keras.layers.MaxPooling2D, _maxpool_to_keras,
+               _maxpool_from_keras)
+register_layer(sn.layers.Flatten, keras.layers.Flatten,
+               lambda layer, **kw: keras.layers.Flatten(**kw), _flatten_from_keras)
+register_layer(sn.layers.Activation, keras.layers.Activation,
+               lambda layer, **kw: keras.layers.Activation(_activation_to_keras(layer), **kw),
+               lambda klayer, **kw: sn.layers.Activation(_activation_from_keras(klayer), **kw))
+register_layer(sn.layers.Softmax, keras.layers.Softmax,
+               lambda layer, **kw: keras.layers.Softmax(axis=-1, **kw), _softmax_from_keras)
+register_layer(sn.layers.Dropout, keras.layers.Dropout,
+               lambda layer, **kw: keras.layers.Dropout(layer.rate, seed=layer.seed, **kw),
+               _dropout_from_keras)
+register_layer(sn.layers.Input, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
+
+
+# ----------------------------------------------------------------------------- losses
+def _xent_to_keras(keras_cls):
+    return lambda loss: keras_cls(from_logits=loss.from_logits)
+
+
+def _sparse_xent_from_keras(kloss):
+    if kloss.ignore_class is not None:
+        raise ValueError("from_keras: SparseCategoricalCrossentropy(ignore_class="
+                         f"{kloss.ignore_class}) has no scratchnet equivalent")
+    return sn.losses.SparseCategoricalCrossentropy(from_logits=kloss.from_logits)
+
+
+def _xent_from_keras(kloss):
+    config = kloss.get_config()
+    if config["label_smoothing"] or config["axis"] != -1:
+        raise ValueError("from_keras: CategoricalCrossentropy supports label_smoothing=0 and "
+                         f"axis=-1, received label_smoothing={config['label_smoothing']} and "
+                         f"axis={config['axis']}")
+    return sn.losses.CategoricalCrossentropy(from_logits=kloss.from_logits)
+
+
+register_loss(sn.losses.SparseCategoricalCrossentropy, keras.losses.SparseCategoricalCrossentropy,
+              _xent_to_keras(keras.losses.SparseCategoricalCrossentropy), _sparse_xent_from_keras)
+register_loss(sn.losses.CategoricalCrossentropy, keras.losses.CategoricalCrossentropy,
+              _xent_to_keras(keras.losses.CategoricalCrossentropy), _xent_from_keras)
+register_loss(sn.losses.MeanSquaredError, keras.losses.MeanSquaredError,
+              lambda loss: keras.losses.MeanSquaredError(),
+              lambda kloss: sn.losses.MeanSquaredError())
+
+
+# ----------------------------------------------------------------------------- optimizers
+_COMMON_OPT = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _common_opt(config: dict) -> dict:
+    return {k: config[k] for k in _COMMON_OPT}
+
+
+def _sgd_to_keras(opt):
+    return keras.optimizers.SGD(momentum=opt.momentum, nesterov=opt.nesterov,
+                                **_common_opt(opt.get_config()))
+
+
+def _sgd_from_keras(kopt):
+    config = kopt.get_config()
+    return sn.optimizers.SGD(momentum=config["momentum"], nesterov=config["nesterov"],
+                             **_common_opt(config))
+
+
+def _adam_to_keras(opt):
+    return keras.optimizers.Adam(beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
+                                 amsgrad=opt.amsgrad, **_common_opt(opt.get_config()))
+
+
+def _adam_from_keras(kopt):
+    config = kopt.get_config()
+    return sn.optimizers.Adam(beta_1=config["beta_1"], beta_2=config["beta_2"],
+                              epsilon=config["epsilon"], amsgrad=config["amsgrad"],
+                              **_common_opt(config))
+
+
+register_optimizer(sn.optimizers.SGD, keras.optimizers.SGD, _sgd_to_keras, _sgd_from_keras)
+register_optimizer(sn.optimizers.Adam, keras.optimizers.Adam, _adam_to_keras, _adam_from_keras)
+
+
+# ----------------------------------------------------------------------------- metrics
+_METRIC_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
+                 "binary_accuracy")
+
+
+def _metric_to_keras(metric):
+    name = metric if isinstance(metric, str) else metric.name
+    if name not in _METRIC_NAMES:
+        raise ValueError(f"to_keras: metric {name!r} has no Keras mapping; known: {_METRIC_NAMES}")
+    return name
+
+
+def _metric_from_keras(metric):
+    if isinstance(metric, dict):  # a serialized metric object
+        name = metric.get("config", {}).get("name")
+    else:
+        name = metric if isinstance(metric, str) else getattr(metric, "name", repr(metric))
+    if name not in _METRIC_NAMES:
+        raise ValueError(f"from_keras: metric {name!r} has no scratchnet equivalent; supported: "
+                         f"{_METRIC_NAMES}")
+    return name
+
+
+# ----------------------------------------------------------------------------- extensions
+def _register_extensions() -> None:
+    """The preprocessing layers, Embedding and the PoincareNormalize addon (their mapping
+    functions live beside their Keras twins, in ``tfnet.preprocessing`` and ``tfnet.addons``)."""
+    from tfnet import addons, preprocessing
+
+    for module in (preprocessing, addons):
+        pairs = zip(module.TO_KERAS.items(), module.FROM_KERAS.items(), strict=True)
+        for (scratch_cls, to_fn), (keras_cls, from_fn) in pairs:
+            if scratch_cls.__name__ != keras_cls.__name__:
+                raise RuntimeError(f"tfnet: {module.__name__} pairs {scratch_cls.__name__} with "
+                                   f"{keras_cls.__name__}; keep TO_KERAS and FROM_KERAS in one order")
+            register_layer(scratch_cls, keras_cls, _named(to_fn), _named(from_fn))
+
+
+def _named(fn: Callable) -> Callable:
+    """These mapping functions keep the layer's own name and dtype; ignore the converter's."""
+    return lambda layer, **_: fn(layer)
+
+
+_register_extensions()
