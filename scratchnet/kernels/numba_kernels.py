@@ -16,6 +16,9 @@ reference docstrings; this file only says how the work is arranged to run fast o
 - Max-pooling is one pass over the windows (forward) and one scatter (backward), ``prange`` over
   the batch; each iteration writes only its own images, so there are no races.
 
+Threads: ``numba.set_num_threads`` (or ``NUMBA_NUM_THREADS``) for the loops here, and NumPy's BLAS
+threads (``OPENBLAS_NUM_THREADS``, or ``threadpoolctl``) for the matrix products.
+
 Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
 only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
 plain Python, which a debugger can step through (slowly).
@@ -24,6 +27,8 @@ plain Python, which a debugger can step through (slowly).
 from __future__ import annotations
 
 import ctypes
+import functools
+import os
 import sys
 import threading
 
@@ -33,6 +38,22 @@ from numba import njit, prange
 
 COLS_BUDGET_BYTES = 4 * 2**20  # the im2col chunk: a few MiB, so it stays in cache
 _scratch = threading.local()  # per thread, so two threads never share a buffer
+
+# Numba's "omp" layer (its default without TBB) keeps its threads spinning after each parallel
+# loop, and they fight OpenBLAS' threads (the matrix products) for the cores: on a 2-core machine
+# a training step ran 10x slower. The "workqueue" layer parks its threads instead. It must not be
+# entered by two Python threads at once, so every public kernel takes ``_launch`` first.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+_launch = threading.Lock()
+
+
+def _one_at_a_time(kernel):
+    @functools.wraps(kernel)
+    def locked(*args):
+        with _launch:
+            return kernel(*args)
+    return locked
 
 
 def _buffer(role: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -84,11 +105,13 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, dxpad):
                             dxpad[s, i * sh + a * dh, j * sw + b * dw, ch] += dcols[row, col + ch]
 
 
+@_one_at_a_time
 def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
     return _conv2d_chunks(xpad, kernel, None, strides, dilation, out_hw)
 
 
+@_one_at_a_time
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = conv2d_forward(...) + bias`` and ``a = max(z, 0)``, added to each chunk of ``z``
     while it is still in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
@@ -129,6 +152,7 @@ def _bias_relu(z2d, bias, a2d):
             a2d[r, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
 
 
+@_one_at_a_time
 def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     """``dL/dK[a, b, c, o] = sum_{n, i, j} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * dy[n, i, j, o]``."""
     xpad = np.ascontiguousarray(xpad)
@@ -147,6 +171,7 @@ def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     return dk.reshape(kh, kw, c, f)
 
 
+@_one_at_a_time
 def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: each output cell sends ``dy[n, i, j, :] @ K[a, b].T`` back to the cell it read."""
     n, oh, ow, f = dy.shape
@@ -188,6 +213,7 @@ def _maxpool2d_forward(xpad, ph, pw, sh, sw, oh, ow):
     return y, argmax
 
 
+@_one_at_a_time
 def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     """``(N, Hp, Wp, C)`` -> ``y (N, OH, OW, C)`` and ``argmax (N, OH, OW, C)`` (``a * PW + b``)."""
     (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
@@ -207,6 +233,7 @@ def _maxpool2d_backward(dy, argmax, pw, sh, sw, hp, wp):
     return dxpad
 
 
+@_one_at_a_time
 def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     """Route ``dy (N, OH, OW, C)`` to the winning cell of each window -> ``dxpad (N, Hp, Wp, C)``."""
     (_, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
@@ -231,6 +258,7 @@ def _bias_grad(dz2d, chunks):
     return db
 
 
+@_one_at_a_time
 def bias_grad(dz):
     """``dL/dbias[o] = sum of dz[..., o]`` over every axis but the last."""
     dz2d = np.ascontiguousarray(dz).reshape(-1, dz.shape[-1])  # (N*..., F)
