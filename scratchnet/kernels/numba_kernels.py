@@ -1,23 +1,25 @@
-"""Numba twins of :mod:`scratchnet.kernels.conv` and :mod:`scratchnet.kernels.pooling`.
+"""Numba twins of :mod:`scratchnet.kernels.conv`, :mod:`~scratchnet.kernels.pooling` and
+:mod:`~scratchnet.kernels.bias`.
 
 Every public function here has the *same name, signature and result* as its NumPy reference; the
 backend switch in ``kernels/__init__.py`` swaps one for the other. The formulas are in the
 reference docstrings; this file only says how the work is arranged to run fast on a CPU:
 
-- Convolutions stay "im2col + one matrix product", as in the reference, because the product runs
-  in NumPy's BLAS (tens of GFLOP/s, multi-threaded) and no hand loop comes close. What Numba
-  replaces is the gathering (``_im2col``) and the scattering back (``_col2im``): one parallel pass
-  each, instead of ``KH * KW`` strided NumPy copies.
-- The batch goes through in chunks of images whose ``cols`` matrix fits a fixed budget
-  (``COLS_BUDGET_BYTES``), so the matrix stays in cache and memory does not grow with the batch;
-  the chunk buffers are kept and reused from one call (one training step) to the next.
-- The bias gradient (a sum over batch, rows and columns) is one parallel pass with a partial sum
-  per chunk of rows; NumPy's ``sum(axis=(0, 1, 2))`` over a short last axis is many times slower.
-- Max-pooling is one pass over the windows (forward) and one scatter (backward), ``prange`` over
-  the batch; each iteration writes only its own images, so there are no races.
+- Convolutions stay "im2col + matrix product", as in the reference: a BLAS product (tens of
+  GFLOP/s) beats any hand loop. The batch is cut into chunks of images and ``prange`` hands the
+  chunks to the threads; each thread gathers its chunk's receptive fields (``_im2col``), multiplies
+  them with ``np.dot`` (one BLAS call on that thread) and, for Conv2D's usual forward, adds the
+  bias and applies ReLU while the chunk is still in cache. The backward passes do the same with
+  the product transposed, and ``_col2im`` scatters back into the chunk's own images (no races).
+- The kernel gradient sums one partial product per chunk, in chunk order. Chunks are a fixed
+  number of images (not one per thread), so the result does not depend on the thread count.
+- Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
+  gradient is one pass with a partial sum per block of rows. NumPy's versions make several passes.
 
-Threads: ``numba.set_num_threads`` (or ``NUMBA_NUM_THREADS``) for the loops here, and NumPy's BLAS
-threads (``OPENBLAS_NUM_THREADS``, or ``threadpoolctl``) for the matrix products.
+Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The BLAS that
+Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
+own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make each other wait,
+badly so on a busy machine. NumPy's own BLAS (the Dense layers) is left alone.
 
 Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
 only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
@@ -36,13 +38,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-COLS_BUDGET_BYTES = 4 * 2**20  # the im2col chunk: a few MiB, so it stays in cache
-_scratch = threading.local()  # per thread, so two threads never share a buffer
+COLS_BUDGET_BYTES = 2 * 2**20  # at most this much im2col matrix per chunk, so it stays in cache
+MIN_CHUNKS = 8  # and at least this many chunks per batch (of 8+ images), so all threads get work
 
 # Numba's "omp" layer (its default without TBB) keeps its threads spinning after each parallel
-# loop, and they fight OpenBLAS' threads (the matrix products) for the cores: on a 2-core machine
-# a training step ran 10x slower. The "workqueue" layer parks its threads instead. It must not be
-# entered by two Python threads at once, so every public kernel takes ``_launch`` first.
+# loop, and they fight any other threads for the cores: on a 2-core machine a training step ran
+# 10x slower. The "workqueue" layer parks its threads instead. It must not be entered by two
+# Python threads at once, so every public kernel takes ``_launch`` first.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 _launch = threading.Lock()
@@ -56,48 +58,56 @@ def _one_at_a_time(kernel):
     return locked
 
 
-def _buffer(role: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A scratch array for ``role``, reused across calls (its contents are not preserved)."""
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    key = (role, shape, np.dtype(dtype))
-    if key not in buffers:
-        buffers[key] = np.empty(shape, dtype=dtype)
-    return buffers[key]
+def _numba_blas_on_one_thread() -> None:
+    """Set the BLAS that Numba's ``np.dot`` calls (SciPy's copy of OpenBLAS) to one thread."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    before = {lib.filepath for lib in threadpoolctl.ThreadpoolController().lib_controllers}
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba calls)
+
+    for lib in threadpoolctl.ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath not in before:  # SciPy's, not NumPy's
+            lib.set_num_threads(1)
 
 
-def _chunk_images(n: int, rows_per_image: int, cols_per_row: int, itemsize: int) -> int:
-    """How many images go through ``im2col`` at once: as many as fit ``COLS_BUDGET_BYTES``."""
-    return max(1, min(n, COLS_BUDGET_BYTES // (rows_per_image * cols_per_row * itemsize)))
+_numba_blas_on_one_thread()
+
+
+def _images_per_chunk(n: int, rows_per_image: int, cols_per_row: int, itemsize: int) -> int:
+    """Images per chunk: within ``COLS_BUDGET_BYTES``, and at least ``MIN_CHUNKS`` chunks."""
+    budget = COLS_BUDGET_BYTES // (rows_per_image * cols_per_row * itemsize)
+    return max(1, min(budget, -(-n // MIN_CHUNKS)))
 
 
 # --------------------------------------------------------------------------------------- conv2d
 
 
-@njit(parallel=True, cache=True)
-def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, cols):
+@njit(cache=True)
+def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols):
     """``cols[((s - first)*OH + i)*OW + j, (a*KW + b)*C + c] = xpad[s, i*sh + a*dh, j*sw + b*dw, c]``
-    for the images ``first <= s < first + len(cols) // (OH*OW)``."""
+    for the images ``first <= s < last``."""
     c = xpad.shape[3]
-    for r in prange(cols.shape[0] // ow):  # one output row of one image per iteration
-        s, i = first + r // oh, r % oh
-        for j in range(ow):
-            row = r * ow + j
-            for a in range(kh):
-                for b in range(kw):
-                    col = (a * kw + b) * c
-                    for ch in range(c):
-                        cols[row, col + ch] = xpad[s, i * sh + a * dh, j * sw + b * dw, ch]
-
-
-@njit(parallel=True, cache=True)
-def _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, dxpad):
-    """The transpose of ``_im2col``: add each ``dcols`` entry into the ``dxpad`` cell it came from."""
-    c = dxpad.shape[3]
-    for t in prange(dcols.shape[0] // (oh * ow)):  # windows overlap: one image per iteration
-        s = first + t
+    for s in range(first, last):
         for i in range(oh):
             for j in range(ow):
-                row = (t * oh + i) * ow + j
+                row = ((s - first) * oh + i) * ow + j
+                for a in range(kh):
+                    for b in range(kw):
+                        col = (a * kw + b) * c
+                        for ch in range(c):
+                            cols[row, col + ch] = xpad[s, i * sh + a * dh, j * sw + b * dw, ch]
+
+
+@njit(cache=True)
+def _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, last, dxpad):
+    """The transpose of ``_im2col``: add each ``dcols`` entry into the ``dxpad`` cell it came from."""
+    c = dxpad.shape[3]
+    for s in range(first, last):
+        for i in range(oh):
+            for j in range(ow):
+                row = ((s - first) * oh + i) * ow + j
                 for a in range(kh):
                     for b in range(kw):
                         col = (a * kw + b) * c
@@ -105,51 +115,69 @@ def _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, dxpad):
                             dxpad[s, i * sh + a * dh, j * sw + b * dw, ch] += dcols[row, col + ch]
 
 
-@_one_at_a_time
-def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
-    """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
-    return _conv2d_chunks(xpad, kernel, None, strides, dilation, out_hw)
+@njit(parallel=True, cache=True)
+def _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, chunk, z, a):
+    """``z = im2col(xpad) @ kernel2d`` chunk by chunk; with ``relu``: ``z += bias``, ``a = max(z, 0)``."""
+    n, rows = xpad.shape[0], oh * ow
+    for t in prange(-(-n // chunk)):  # one chunk of images per iteration
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        top, bottom = first * rows, last * rows
+        cols = np.empty((bottom - top, kernel2d.shape[0]), dtype=xpad.dtype)
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
+        np.dot(cols, kernel2d, z[top:bottom])
+        if relu:
+            for r in range(top, bottom):
+                for o in range(z.shape[1]):
+                    v = z[r, o] + bias[o]
+                    z[r, o] = v
+                    a[r, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
 
 
-@_one_at_a_time
-def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
-    """``z = conv2d_forward(...) + bias`` and ``a = max(z, 0)``, added to each chunk of ``z``
-    while it is still in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
-    return _conv2d_chunks(xpad, kernel, bias, strides, dilation, out_hw)
-
-
-def _conv2d_chunks(xpad, kernel, bias, strides, dilation, out_hw):
-    """The forward convolution, chunk by chunk: ``im2col``, one matrix product, and (with a
-    ``bias``) bias + ReLU on the chunk just computed."""
+def _conv2d(xpad, kernel, bias, strides, dilation, out_hw):
     xpad = np.ascontiguousarray(xpad)
     kh, kw, c, f = kernel.shape
     (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
-    n, rows = xpad.shape[0], oh * ow
-    kernel2d = np.ascontiguousarray(kernel).reshape(kh * kw * c, f)  # (KH*KW*C, F)
-    z = np.empty((n * rows, f), dtype=np.result_type(xpad, kernel))  # (N*OH*OW, F)
-    a = None if bias is None else np.empty_like(z)
-    chunk = _chunk_images(n, rows, kh * kw * c, xpad.itemsize)
-    cols = _buffer("cols", (chunk * rows, kh * kw * c), xpad.dtype)
-    for first in range(0, n, chunk):
-        m = (min(n, first + chunk) - first) * rows
-        part = slice(first * rows, first * rows + m)
-        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, cols[:m])
-        np.matmul(cols[:m], kernel2d, out=z[part])
-        if bias is not None:
-            _bias_relu(z[part], bias.astype(z.dtype, copy=False), a[part])
-    if bias is None:
+    n = xpad.shape[0]
+    kernel2d = np.ascontiguousarray(kernel, dtype=xpad.dtype).reshape(kh * kw * c, f)
+    z = np.empty((n * oh * ow, f), dtype=xpad.dtype)  # (N*OH*OW, F)
+    relu = bias is not None
+    a = np.empty_like(z) if relu else z[:0]
+    bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize)
+    _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, chunk, z, a)
+    if not relu:
         return z.reshape(n, oh, ow, f)
     return z.reshape(n, oh, ow, f), a.reshape(n, oh, ow, f)
 
 
+@_one_at_a_time
+def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
+    return _conv2d(xpad, kernel, None, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """``z = conv2d_forward(...) + bias`` and ``a = max(z, 0)``, computed on each chunk of ``z``
+    while it is still in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
+    return _conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
 @njit(parallel=True, cache=True)
-def _bias_relu(z2d, bias, a2d):
-    """``z += bias`` in place and ``a = max(z, 0)``, one pass."""
-    for r in prange(z2d.shape[0]):
-        for o in range(z2d.shape[1]):
-            v = z2d[r, o] + bias[o]
-            z2d[r, o] = v
-            a2d[r, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
+def _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk):
+    n, rows = xpad.shape[0], oh * ow
+    chunks = -(-n // chunk)
+    k = kh * kw * xpad.shape[3]
+    partial = np.empty((chunks, k, dy2d.shape[1]), dtype=dy2d.dtype)  # one product per chunk
+    for t in prange(chunks):
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        cols = np.empty(((last - first) * rows, k), dtype=xpad.dtype)
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
+        np.dot(cols.T, dy2d[first * rows:last * rows], partial[t])
+    dk = partial[0].copy()
+    for t in range(1, chunks):  # in chunk order: the same sum whatever the thread count
+        dk += partial[t]
+    return dk
 
 
 @_one_at_a_time
@@ -159,16 +187,20 @@ def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     n, oh, ow, f = dy.shape
     c = xpad.shape[3]
     (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
-    rows = oh * ow
-    dy2d = dy.reshape(n * rows, f)  # (N*OH*OW, F)
-    dk = np.zeros((kh * kw * c, f), dtype=dy.dtype)  # (KH*KW*C, F)
-    chunk = _chunk_images(n, rows, kh * kw * c, xpad.itemsize)
-    cols = _buffer("cols", (chunk * rows, kh * kw * c), xpad.dtype)
-    for first in range(0, n, chunk):
-        m = (min(n, first + chunk) - first) * rows
-        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, cols[:m])
-        dk += cols[:m].T @ dy2d[first * rows:first * rows + m]
+    dy2d = np.ascontiguousarray(dy, dtype=xpad.dtype).reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize)
+    dk = _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk)
     return dk.reshape(kh, kw, c, f)
+
+
+@njit(parallel=True, cache=True)
+def _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chunk, dxpad):
+    n, rows = dxpad.shape[0], oh * ow
+    for t in prange(-(-n // chunk)):  # each chunk scatters into its own images only
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        dcols = np.empty(((last - first) * rows, kernel2d_t.shape[1]), dtype=dy2d.dtype)
+        np.dot(dy2d[first * rows:last * rows], kernel2d_t, dcols)
+        _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, last, dxpad)
 
 
 @_one_at_a_time
@@ -177,16 +209,11 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     n, oh, ow, f = dy.shape
     kh, kw, c, _ = kernel.shape
     (sh, sw), (dh, dw), (hp, wp) = strides, dilation, padded_hw
-    rows = oh * ow
-    dy2d = dy.reshape(n * rows, f)  # (N*OH*OW, F)
-    kernel2d_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
+    dy2d = np.ascontiguousarray(dy).reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    kernel2d_t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=dy.dtype)  # (F, K)
     dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    chunk = _chunk_images(n, rows, kh * kw * c, dy.itemsize)
-    dcols = _buffer("cols", (chunk * rows, kh * kw * c), dy.dtype)
-    for first in range(0, n, chunk):
-        m = (min(n, first + chunk) - first) * rows
-        np.matmul(dy2d[first * rows:first * rows + m], kernel2d_t, out=dcols[:m])
-        _col2im(dcols[:m], kh, kw, sh, sw, dh, dw, oh, ow, first, dxpad)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, dy.itemsize)
+    _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chunk, dxpad)
     return dxpad
 
 
