@@ -25,6 +25,7 @@ import scratchnet as sn
 from scratchnet import kernels
 from scratchnet.kernels import bias as bias_ref
 from scratchnet.kernels import conv as conv_ref
+from scratchnet.kernels import dense as dense_ref
 from scratchnet.kernels import pooling as pool_ref
 
 nb = pytest.importorskip("scratchnet.kernels.numba_kernels")
@@ -126,6 +127,20 @@ def test_maxpool2d_matches_reference_exactly_with_ties(ph, pw, sh, sw, oh, ow, c
 def test_bias_grad_matches_reference(shape, seed):
     dz = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     assert_close(nb.bias_grad(dz), bias_ref.bias_grad(dz), np.float32)
+
+
+@SWEEP
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 7), st.integers(1, 7),
+       st.booleans(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_matmul_matches_reference(lead, k, m, transposed, dtype, seed):
+    """Dense's products, including the transposed views its backward pass multiplies."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((*lead, k)).astype(dtype)
+    b = rng.standard_normal((m, k)).astype(dtype).T if transposed else \
+        rng.standard_normal((k, m)).astype(dtype)
+    assert_close(nb.matmul(a, b), dense_ref.matmul(a, b), dtype)
+    a2 = a.reshape(-1, k)
+    assert_close(nb.matmul(a2.T, a2), dense_ref.matmul(a2.T, a2), dtype)
 
 
 def test_numba_twins_have_the_reference_signatures():

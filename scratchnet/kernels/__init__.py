@@ -15,6 +15,7 @@ from types import ModuleType
 
 from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
+from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 
 BACKENDS = ("numpy", "numba")
@@ -26,6 +27,7 @@ KERNEL_NAMES = (
     "maxpool2d_backward",
     "bias_grad",
     "conv2d_bias_relu_forward",
+    "matmul",
 )
 
 _backend = "numpy"
@@ -41,6 +43,7 @@ def _numpy_table() -> dict[str, object]:
         "maxpool2d_backward": _pool_numpy.maxpool2d_backward,
         "bias_grad": _bias_numpy.bias_grad,
         "conv2d_bias_relu_forward": _bias_numpy.conv2d_bias_relu_forward,
+        "matmul": _dense_numpy.matmul,
     }
 
 
@@ -117,6 +120,11 @@ def bias_grad(dz):
 
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     return _impl["conv2d_bias_relu_forward"](xpad, kernel, bias, strides, dilation, out_hw)
+
+
+
+def matmul(a, b):
+    return _impl["matmul"](a, b)
 
 
 set_backend(_default_backend())

@@ -19,7 +19,8 @@ reference docstrings; this file only says how the work is arranged to run fast o
 Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The BLAS that
 Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
 own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make each other wait,
-badly so on a busy machine. NumPy's own BLAS (the Dense layers) is left alone.
+badly so on a busy machine. For the same reason the Dense layers' products (``matmul``) go
+through that single-threaded BLAS too, and NumPy's own multi-threaded BLAS stays asleep.
 
 Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
 only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
@@ -266,6 +267,28 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     (_, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
     return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), pw, sh, sw,
                                hp, wp)
+
+
+# ------------------------------------------------------------------------------------ dense
+
+
+@njit(cache=True)
+def _matmul(a2d, b):
+    return np.dot(a2d, b)
+
+
+@_one_at_a_time
+def matmul(a, b):
+    """``a @ b``: ``(..., K) @ (K, M) -> (..., M)``, on this thread's single-threaded BLAS, so that
+    NumPy's BLAS threads never wake up to compete with Numba's."""
+    dtype = np.result_type(a, b)
+    a2d = a.reshape(-1, a.shape[-1])  # (N*..., K)
+    if not (a2d.flags.c_contiguous or a2d.flags.f_contiguous):
+        a2d = np.ascontiguousarray(a2d)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    out = _matmul(a2d.astype(dtype, copy=False), b.astype(dtype, copy=False))
+    return out.reshape(a.shape[:-1] + (b.shape[1],))
 
 
 # ------------------------------------------------------------------------------------ bias
