@@ -105,10 +105,9 @@ def scratch_info() -> dict:
 
 
 def scratch_profile(model, batches, steps: int) -> dict:
-    """Milliseconds per training step in each kernel, in Dense layers (BLAS), in the optimizer,
-    and everything else (activations, loss, Python), from ``steps`` extra steps."""
+    """Milliseconds per training step in each kernel (Dense's products are ``matmul``), in the
+    optimizer, and everything else (activations, loss, Python), from ``steps`` extra steps."""
     from scratchnet import kernels
-    from scratchnet.layers.core import Dense
 
     spent: dict[str, float] = {}
 
@@ -123,17 +122,9 @@ def scratch_profile(model, batches, steps: int) -> dict:
     saved = dict(kernels._impl)
     for name, fn in saved.items():
         kernels._impl[name] = timer(name, fn)
-    for layer in model.layers:
-        if isinstance(layer, Dense):
-            layer.forward = timer("dense forward (BLAS)", layer.forward)
-            layer.backward_preactivation = timer("dense backward (BLAS)",
-                                                 layer.backward_preactivation)
     model.optimizer.apply = timer("Adam update", model.optimizer.apply)
     total = sum(timed(model.train_step, batches, steps))
     kernels._impl.update(saved)
-    for layer in model.layers:
-        for attr in ("forward", "backward", "backward_preactivation"):
-            layer.__dict__.pop(attr, None)
     model.optimizer.__dict__.pop("apply", None)
     profile = {name: 1e3 * t / steps for name, t in sorted(spent.items(), key=lambda kv: -kv[1])}
     profile["everything else"] = 1e3 * (total - sum(spent.values())) / steps
