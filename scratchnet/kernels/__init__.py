@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
+from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 
 BACKENDS = ("numpy", "numba")
@@ -23,6 +25,9 @@ KERNEL_NAMES = (
     "conv2d_backward_kernel",
     "maxpool2d_forward",
     "maxpool2d_backward",
+    "bias_grad",
+    "conv2d_bias_relu_forward",
+    "matmul",
 )
 
 _backend = "numpy"
@@ -36,6 +41,9 @@ def _numpy_table() -> dict[str, object]:
         "conv2d_backward_kernel": _conv_numpy.conv2d_backward_kernel,
         "maxpool2d_forward": _pool_numpy.maxpool2d_forward,
         "maxpool2d_backward": _pool_numpy.maxpool2d_backward,
+        "bias_grad": _bias_numpy.bias_grad,
+        "conv2d_bias_relu_forward": _bias_numpy.conv2d_bias_relu_forward,
+        "matmul": _dense_numpy.matmul,
     }
 
 
@@ -55,6 +63,7 @@ def _numba_table() -> dict[str, object]:
             "set_backend: backend 'numba' is not available (numba failed to import); "
             "use set_backend('numpy')"
         )
+    module.keep_freed_memory()  # reuse the same pages step after step (see its docstring)
     table = _numpy_table()
     for name in KERNEL_NAMES:
         if hasattr(module, name):
@@ -103,6 +112,19 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
 
 def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     return _impl["maxpool2d_backward"](dy, argmax, pool_size, strides, padded_hw)
+
+
+def bias_grad(dz):
+    return _impl["bias_grad"](dz)
+
+
+def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    return _impl["conv2d_bias_relu_forward"](xpad, kernel, bias, strides, dilation, out_hw)
+
+
+
+def matmul(a, b):
+    return _impl["matmul"](a, b)
 
 
 set_backend(_default_backend())

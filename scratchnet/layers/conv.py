@@ -6,6 +6,7 @@ import numpy as np
 
 from scratchnet import initializers as inits
 from scratchnet import kernels
+from scratchnet.activations import ReLU
 from scratchnet.layers._args import int_tuple, output_size_and_pads, padding_mode, positive_int
 from scratchnet.layers.base import ActivatedLayer
 from scratchnet.layers.core import _init_name
@@ -88,18 +89,26 @@ class Conv2D(ActivatedLayer):
 
     def forward(self, x, training=False):
         (top, bottom), (left, right) = self.pads
-        self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
+        self.xpad = x  # "valid": nothing to pad, and no copy
+        if top or bottom or left or right:
+            self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
+        if self.use_bias and type(self.activation) is ReLU:
+            # The usual case as one kernel (the same numbers; a fast backend makes one pass).
+            self.preactivation, self.output = kernels.conv2d_bias_relu_forward(
+                self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
+                self.out_hw)  # both (N, OH, OW, F)
+            return self.output
         z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides,
                                    self.dilation_rate, self.out_hw)  # (N, OH, OW, F)
         if self.use_bias:
-            z = z + self.bias.value
+            z += self.bias.value  # in place: z is a fresh array (no second (N, OH, OW, F) array)
         return self.activate(z)
 
     def backward_preactivation(self, dz):
         self.kernel.grad = kernels.conv2d_backward_kernel(
             self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate)
         if self.use_bias:
-            self.bias.grad = dz.sum(axis=(0, 1, 2))
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OH, OW)
         if not self.compute_input_grad:
             return None
         dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides,

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from scratchnet import initializers as inits
+from scratchnet import kernels
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import ActivatedLayer, Layer
 
@@ -82,7 +83,7 @@ class Dense(ActivatedLayer):
 
     def forward(self, x, training=False):
         self.x = x
-        z = x @ self.kernel.value
+        z = kernels.matmul(x, self.kernel.value)  # x @ kernel
         if self.use_bias:
             z = z + self.bias.value
         return self.activate(z)
@@ -90,12 +91,12 @@ class Dense(ActivatedLayer):
     def backward_preactivation(self, dz):
         x2 = self.x.reshape(-1, self.x.shape[-1])  # (N*..., in)
         dz2 = dz.reshape(-1, self.units)  # (N*..., units)
-        self.kernel.grad = x2.T @ dz2
+        self.kernel.grad = kernels.matmul(x2.T, dz2)  # x^T @ dz
         if self.use_bias:
             self.bias.grad = dz2.sum(axis=0)
         if not self.compute_input_grad:
             return None
-        return dz @ self.kernel.value.T
+        return kernels.matmul(dz, self.kernel.value.T)  # dz @ kernel^T
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,

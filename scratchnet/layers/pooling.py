@@ -52,8 +52,10 @@ class MaxPooling2D(Layer):
 
     def forward(self, x, training=False):
         (top, bottom), (left, right) = self.pads
-        xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
-                      constant_values=-np.inf)  # (N, Hp, Wp, C)
+        xpad = x  # "valid": nothing to pad, and no copy
+        if top or bottom or left or right:
+            xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                          constant_values=-np.inf)  # (N, Hp, Wp, C)
         self.xpad_hw = xpad.shape[1:3]
         y, self.argmax = kernels.maxpool2d_forward(xpad, self.pool_size, self.strides, self.out_hw)
         return y

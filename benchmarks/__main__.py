@@ -1,0 +1,169 @@
+"""``python -m benchmarks``: scratchnet (NumPy and Numba backends) against TensorFlow, on this machine.
+
+Every measurement runs in a fresh subprocess (``benchmarks/worker.py``): one framework, one model.
+Frameworks are interleaved (their order rotates each repeat), every (framework, model) pair is
+repeated, and the report gives medians. Writes ``RESULTS.md``, ``results.png`` and
+``results.json`` (every raw number) into ``--out`` (default: this folder).
+
+    python -m benchmarks                      # the full run: every model, 5 repeats
+    python -m benchmarks --quick              # a few steps, 1 repeat: checks the pipeline
+    python -m benchmarks --models small_cnn rps_cnn --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import report
+from benchmarks.worker import MODELS, SCRATCH_BUILDERS
+
+ROOT = Path(__file__).resolve().parent.parent
+# (warm-up steps, timed steps) per model, full and --quick; talk_cnn is a few batches only.
+STEPS = {"mlp": (5, 200), "small_cnn": (3, 50), "rps_cnn": (3, 15), "talk_cnn": (1, 3)}
+QUICK_STEPS = {"mlp": (2, 30), "small_cnn": (2, 10), "rps_cnn": (2, 4), "talk_cnn": (1, 1)}
+MAX_REPEATS = {"talk_cnn": 3}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--frameworks", nargs="+",
+                        choices=["scratch-numpy", "scratch-numba", "tf-cpu", "tf-gpu"],
+                        help="default: the three CPU ones, and tf-gpu if TensorFlow sees a GPU")
+    parser.add_argument("--repeats", type=int, default=None, help="default 5 (1 with --quick)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="few steps, one repeat")
+    parser.add_argument("--tf-onednn", choices=["0", "1"], default="1",
+                        help="TF_ENABLE_ONEDNN_OPTS for TensorFlow (1: TensorFlow's default on x86)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip the per-kernel profile of the scratch backends")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 5
+    return args
+
+
+def worker_env(framework: str, tf_onednn: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if framework.startswith("scratch"):
+        env["SCRATCHNET_BACKEND"] = framework.split("-")[1]
+    else:
+        env["TF_ENABLE_ONEDNN_OPTS"] = tf_onednn
+        if framework == "tf-cpu":
+            env["CUDA_VISIBLE_DEVICES"] = "-1"
+    return env
+
+
+def run_worker(framework: str, model: str, args, profile_steps: int) -> dict:
+    warmup, steps = (QUICK_STEPS if args.quick else STEPS)[model]
+    command = [sys.executable, "-m", "benchmarks.worker", "--framework", framework,
+               "--model", model, "--batch", str(args.batch), "--warmup", str(warmup),
+               "--steps", str(steps), "--profile-steps", str(profile_steps)]
+    out = subprocess.run(command, env=worker_env(framework, args.tf_onednn), cwd=ROOT,
+                         capture_output=True, text=True, timeout=1800)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{framework} on {model} failed (exit {out.returncode}):\n"
+                       f"{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+
+
+def tensorflow_sees_a_gpu() -> bool:
+    code = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+    out = subprocess.run([sys.executable, "-c", code], env=worker_env("tf-gpu", "1"),
+                         capture_output=True, text=True, timeout=600)
+    return out.returncode == 0 and out.stdout.strip().splitlines()[-1:] != ["0"] \
+        and bool(out.stdout.strip())
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The best GFLOP/s of NumPy's float32 matrix product on this machine (its BLAS, its threads)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size), dtype=np.float32)
+    b = rng.random((size, size), dtype=np.float32)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def flops_per_image(model_name: str) -> dict:
+    """Multiply-adds x 2 of the convolutions and dense layers, per image: forward, and a training
+    step (forward + kernel gradient + input gradient, the last skipped for the first layer, which
+    both scratchnet and TensorFlow skip). Pooling and activations are not counted."""
+    import scratchnet as sn
+    from scratchnet.layers.conv import Conv2D
+    from scratchnet.layers.core import Dense
+
+    shape, _ = MODELS[model_name]
+    model = getattr(sn.models, SCRATCH_BUILDERS[model_name])(input_shape=shape, seed=0)
+    forward = train = 0
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            oh, ow, f = layer.output_shape
+            kh, kw, c, _ = layer.kernel.shape
+            flops = 2 * oh * ow * kh * kw * c * f
+        elif isinstance(layer, Dense):
+            flops = 2 * layer.kernel.value.size
+        else:
+            continue
+        forward += flops
+        train += 2 * flops + (flops if layer.compute_input_grad else 0)
+    return {"forward": forward, "train": train}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    frameworks = args.frameworks or (["scratch-numpy", "scratch-numba", "tf-cpu"]
+                                     + (["tf-gpu"] if tensorflow_sees_a_gpu() else []))
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    meta = report.machine_info(command.strip())
+    meta["matmul_peak_gflops"] = matmul_peak_gflops()
+    meta["flops_per_image"] = {m: flops_per_image(m) for m in args.models}
+    meta["settings"] = {"quick": args.quick, "repeats": args.repeats, "batch": args.batch,
+                        "steps": {m: (QUICK_STEPS if args.quick else STEPS)[m] for m in args.models},
+                        "tf_onednn": args.tf_onednn, "frameworks": frameworks}
+    results = []
+    for repeat in range(args.repeats):
+        for model in args.models:
+            if repeat >= MAX_REPEATS.get(model, args.repeats):
+                continue
+            shift = repeat % len(frameworks)
+            for framework in frameworks[shift:] + frameworks[:shift]:  # rotate: interleave
+                profile = 0 if (args.no_profile or repeat or model == "mlp"
+                                or not framework.startswith("scratch")) \
+                    else (QUICK_STEPS if args.quick else STEPS)[model][1]
+                print(f"[benchmarks] repeat {repeat + 1}/{args.repeats}: {framework} on {model}",
+                      flush=True)
+                results.append(run_worker(framework, model, args, profile))
+    meta["loadavg_after"] = os.getloadavg()
+    meta["matmul_peak_gflops_after"] = matmul_peak_gflops()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
+    summary = report.summarize(results, meta)
+    (args.out / "RESULTS.md").write_text(report.markdown(summary, meta))
+    report.chart(summary, meta, args.out / "results.png")
+    print(f"[benchmarks] wrote {args.out / 'RESULTS.md'} and {args.out / 'results.png'}")
+    print(report.targets_text(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Numba twins of :mod:`scratchnet.kernels.conv`, :mod:`~scratchnet.kernels.pooling` and
+:mod:`~scratchnet.kernels.bias`.
+
+Every public function here has the *same name, signature and result* as its NumPy reference; the
+backend switch in ``kernels/__init__.py`` swaps one for the other. The formulas are in the
+reference docstrings; this file only says how the work is arranged to run fast on a CPU:
+
+- Convolutions stay "im2col + matrix product", as in the reference: a BLAS product (tens of
+  GFLOP/s) beats any hand loop. The batch is cut into chunks of images and ``prange`` hands the
+  chunks to the threads; each thread gathers its chunk's receptive fields (``_im2col``), multiplies
+  them with ``np.dot`` (one BLAS call on that thread) and, for Conv2D's usual forward, adds the
+  bias and applies ReLU while the chunk is still in cache. The backward passes do the same with
+  the product transposed, and ``_col2im`` scatters back into the chunk's own images (no races).
+- The kernel gradient sums one partial product per chunk, in chunk order. Chunks are a fixed
+  number of images (not one per thread), so the result does not depend on the thread count.
+- Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
+  gradient is one pass with a partial sum per block of rows. NumPy's versions make several passes.
+
+Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The BLAS that
+Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
+own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make each other wait,
+badly so on a busy machine. For the same reason the Dense layers' products (``matmul``) go
+through that single-threaded BLAS too, and NumPy's own multi-threaded BLAS stays asleep.
+
+Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
+only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
+plain Python, which a debugger can step through (slowly).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+import threading
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+COLS_BUDGET_BYTES = 2 * 2**20  # at most this much im2col matrix per chunk, so it stays in cache
+MIN_CHUNKS = 8  # and at least this many chunks per batch (of 8+ images), so all threads get work
+
+# Numba's "omp" layer (its default without TBB) keeps its threads spinning after each parallel
+# loop, and they fight any other threads for the cores: on a 2-core machine a training step ran
+# 10x slower. The "workqueue" layer parks its threads instead. It must not be entered by two
+# Python threads at once, so every public kernel takes ``_launch`` first.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+_launch = threading.Lock()
+
+
+def _one_at_a_time(kernel):
+    @functools.wraps(kernel)
+    def locked(*args):
+        with _launch:
+            return kernel(*args)
+    return locked
+
+
+def _numba_blas_on_one_thread() -> None:
+    """Set the BLAS that Numba's ``np.dot`` calls (SciPy's copy of OpenBLAS) to one thread."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    before = {lib.filepath for lib in threadpoolctl.ThreadpoolController().lib_controllers}
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba calls)
+
+    for lib in threadpoolctl.ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath not in before:  # SciPy's, not NumPy's
+            lib.set_num_threads(1)
+
+
+_numba_blas_on_one_thread()
+
+
+def _images_per_chunk(n: int, rows_per_image: int, cols_per_row: int, itemsize: int) -> int:
+    """Images per chunk: within ``COLS_BUDGET_BYTES``, and at least ``MIN_CHUNKS`` chunks."""
+    budget = COLS_BUDGET_BYTES // (rows_per_image * cols_per_row * itemsize)
+    return max(1, min(budget, -(-n // MIN_CHUNKS)))
+
+
+# --------------------------------------------------------------------------------------- conv2d
+
+
+@njit(cache=True)
+def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols):
+    """``cols[((s - first)*OH + i)*OW + j, (a*KW + b)*C + c] = xpad[s, i*sh + a*dh, j*sw + b*dw, c]``
+    for the images ``first <= s < last``."""
+    c = xpad.shape[3]
+    for s in range(first, last):
+        for i in range(oh):
+            for j in range(ow):
+                row = ((s - first) * oh + i) * ow + j
+                for a in range(kh):
+                    for b in range(kw):
+                        col = (a * kw + b) * c
+                        for ch in range(c):
+                            cols[row, col + ch] = xpad[s, i * sh + a * dh, j * sw + b * dw, ch]
+
+
+@njit(cache=True)
+def _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, last, dxpad):
+    """The transpose of ``_im2col``: add each ``dcols`` entry into the ``dxpad`` cell it came from."""
+    c = dxpad.shape[3]
+    for s in range(first, last):
+        for i in range(oh):
+            for j in range(ow):
+                row = ((s - first) * oh + i) * ow + j
+                for a in range(kh):
+                    for b in range(kw):
+                        col = (a * kw + b) * c
+                        for ch in range(c):
+                            dxpad[s, i * sh + a * dh, j * sw + b * dw, ch] += dcols[row, col + ch]
+
+
+@njit(parallel=True, cache=True)
+def _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, chunk, z, a):
+    """``z = im2col(xpad) @ kernel2d`` chunk by chunk; with ``relu``: ``z += bias``, ``a = max(z, 0)``."""
+    n, rows = xpad.shape[0], oh * ow
+    for t in prange(-(-n // chunk)):  # one chunk of images per iteration
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        top, bottom = first * rows, last * rows
+        cols = np.empty((bottom - top, kernel2d.shape[0]), dtype=xpad.dtype)
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
+        np.dot(cols, kernel2d, z[top:bottom])
+        if relu:
+            for r in range(top, bottom):
+                for o in range(z.shape[1]):
+                    v = z[r, o] + bias[o]
+                    z[r, o] = v
+                    a[r, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
+
+
+def _conv2d(xpad, kernel, bias, strides, dilation, out_hw):
+    xpad = np.ascontiguousarray(xpad)
+    kh, kw, c, f = kernel.shape
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
+    n = xpad.shape[0]
+    kernel2d = np.ascontiguousarray(kernel, dtype=xpad.dtype).reshape(kh * kw * c, f)
+    z = np.empty((n * oh * ow, f), dtype=xpad.dtype)  # (N*OH*OW, F)
+    relu = bias is not None
+    a = np.empty_like(z) if relu else z[:0]
+    bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize)
+    _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, chunk, z, a)
+    if not relu:
+        return z.reshape(n, oh, ow, f)
+    return z.reshape(n, oh, ow, f), a.reshape(n, oh, ow, f)
+
+
+@_one_at_a_time
+def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
+    return _conv2d(xpad, kernel, None, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """``z = conv2d_forward(...) + bias`` and ``a = max(z, 0)``, computed on each chunk of ``z``
+    while it is still in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
+    return _conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
+@njit(parallel=True, cache=True)
+def _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk):
+    n, rows = xpad.shape[0], oh * ow
+    chunks = -(-n // chunk)
+    k = kh * kw * xpad.shape[3]
+    partial = np.empty((chunks, k, dy2d.shape[1]), dtype=dy2d.dtype)  # one product per chunk
+    for t in prange(chunks):
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        cols = np.empty(((last - first) * rows, k), dtype=xpad.dtype)
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
+        np.dot(cols.T, dy2d[first * rows:last * rows], partial[t])
+    dk = partial[0].copy()
+    for t in range(1, chunks):  # in chunk order: the same sum whatever the thread count
+        dk += partial[t]
+    return dk
+
+
+@_one_at_a_time
+def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK[a, b, c, o] = sum_{n, i, j} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * dy[n, i, j, o]``."""
+    xpad = np.ascontiguousarray(xpad)
+    n, oh, ow, f = dy.shape
+    c = xpad.shape[3]
+    (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+    dy2d = np.ascontiguousarray(dy, dtype=xpad.dtype).reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize)
+    dk = _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk)
+    return dk.reshape(kh, kw, c, f)
+
+
+@njit(parallel=True, cache=True)
+def _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chunk, dxpad):
+    n, rows = dxpad.shape[0], oh * ow
+    for t in prange(-(-n // chunk)):  # each chunk scatters into its own images only
+        first, last = t * chunk, min(n, (t + 1) * chunk)
+        dcols = np.empty(((last - first) * rows, kernel2d_t.shape[1]), dtype=dy2d.dtype)
+        np.dot(dy2d[first * rows:last * rows], kernel2d_t, dcols)
+        _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, last, dxpad)
+
+
+@_one_at_a_time
+def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    """``dL/dxpad``: each output cell sends ``dy[n, i, j, :] @ K[a, b].T`` back to the cell it read."""
+    n, oh, ow, f = dy.shape
+    kh, kw, c, _ = kernel.shape
+    (sh, sw), (dh, dw), (hp, wp) = strides, dilation, padded_hw
+    dy2d = np.ascontiguousarray(dy).reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    kernel2d_t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=dy.dtype)  # (F, K)
+    dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+    chunk = _images_per_chunk(n, oh * ow, kh * kw * c, dy.itemsize)
+    _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chunk, dxpad)
+    return dxpad
+
+
+# ------------------------------------------------------------------------------------ max-pool
+
+
+@njit(parallel=True, cache=True)
+def _maxpool2d_forward(xpad, ph, pw, sh, sw, oh, ow):
+    n, c = xpad.shape[0], xpad.shape[3]
+    y = np.empty((n, oh, ow, c), dtype=xpad.dtype)
+    argmax = np.empty((n, oh, ow, c), dtype=np.int32)
+    for r in prange(n * oh):  # one output row of one image per iteration
+        s, i = r // oh, r % oh
+        for j in range(ow):
+            y[s, i, j, :] = -np.inf
+            argmax[s, i, j, :] = 0
+            for a in range(ph):
+                for b in range(pw):
+                    for ch in range(c):  # channels innermost: contiguous, vectorised
+                        v = xpad[s, i * sh + a, j * sw + b, ch]
+                        if v > y[s, i, j, ch]:  # strict: an equal later value does not win
+                            y[s, i, j, ch] = v
+                            argmax[s, i, j, ch] = a * pw + b
+    return y, argmax
+
+
+@_one_at_a_time
+def maxpool2d_forward(xpad, pool_size, strides, out_hw):
+    """``(N, Hp, Wp, C)`` -> ``y (N, OH, OW, C)`` and ``argmax (N, OH, OW, C)`` (``a * PW + b``)."""
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    return _maxpool2d_forward(np.ascontiguousarray(xpad), ph, pw, sh, sw, oh, ow)
+
+
+@njit(parallel=True, cache=True)
+def _maxpool2d_backward(dy, argmax, pw, sh, sw, hp, wp):
+    n, oh, ow, c = dy.shape
+    dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)
+    for s in prange(n):  # windows may overlap: one image per iteration
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(c):
+                    k = argmax[s, i, j, ch]
+                    dxpad[s, i * sh + k // pw, j * sw + k % pw, ch] += dy[s, i, j, ch]
+    return dxpad
+
+
+@_one_at_a_time
+def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
+    """Route ``dy (N, OH, OW, C)`` to the winning cell of each window -> ``dxpad (N, Hp, Wp, C)``."""
+    (_, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
+    return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), pw, sh, sw,
+                               hp, wp)
+
+
+# ------------------------------------------------------------------------------------ dense
+
+
+@njit(cache=True)
+def _matmul(a2d, b):
+    return np.dot(a2d, b)
+
+
+@_one_at_a_time
+def matmul(a, b):
+    """``a @ b``: ``(..., K) @ (K, M) -> (..., M)``, on this thread's single-threaded BLAS, so that
+    NumPy's BLAS threads never wake up to compete with Numba's."""
+    dtype = np.result_type(a, b)
+    a2d = a.reshape(-1, a.shape[-1])  # (N*..., K)
+    if not (a2d.flags.c_contiguous or a2d.flags.f_contiguous):
+        a2d = np.ascontiguousarray(a2d)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    out = _matmul(a2d.astype(dtype, copy=False), b.astype(dtype, copy=False))
+    return out.reshape(a.shape[:-1] + (b.shape[1],))
+
+
+# ------------------------------------------------------------------------------------ bias
+
+
+@njit(parallel=True, cache=True)
+def _bias_grad(dz2d, chunks):
+    rows, f = dz2d.shape
+    partial = np.zeros((chunks, f), dtype=dz2d.dtype)  # one partial sum per chunk of rows
+    for t in prange(chunks):
+        for r in range(t * rows // chunks, (t + 1) * rows // chunks):
+            for o in range(f):
+                partial[t, o] += dz2d[r, o]
+    db = partial[0].copy()
+    for t in range(1, chunks):
+        db += partial[t]
+    return db
+
+
+@_one_at_a_time
+def bias_grad(dz):
+    """``dL/dbias[o] = sum of dz[..., o]`` over every axis but the last."""
+    dz2d = np.ascontiguousarray(dz).reshape(-1, dz.shape[-1])  # (N*..., F)
+    chunks = max(1, min(dz2d.shape[0] // 1024, 8 * numba.get_num_threads()))
+    return _bias_grad(dz2d, chunks)
+
+
+# ------------------------------------------------------------------------------ memory reuse
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's ``malloc`` to keep freed memory for the next allocation (Linux only).
+
+    Every training step frees and re-allocates arrays of the same sizes (activations, gradients).
+    By default glibc hands blocks over 128 KiB back to the operating system, and the next step
+    pays a page fault for every 4 KiB it touches again, which on a virtual machine can cost
+    more than the arithmetic. Raising the mmap and trim thresholds (what the environment
+    variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` do at start-up) keeps
+    those pages in the process: the peak memory is unchanged, it is only not returned between
+    steps. Returns whether the settings were applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) \
+        and bool(libc.mallopt(m_trim_threshold, 1024 * 2**20))

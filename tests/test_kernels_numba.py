@@ -1,0 +1,244 @@
+"""The Numba kernels compute what the NumPy references compute.
+
+Tolerances: in float32 the two backends add the same products in different orders (BLAS blocks
+and chunking versus the reference's single product), and a sum of K float32 terms can move by
+about ``K * 6e-8`` of the sum of their magnitudes. With K <= 150 in these sweeps that is below
+``1e-5`` of the largest output, so we compare with ``rtol=1e-5`` and ``atol=1e-5 * max|ref|``.
+In float64 the same argument gives ``1e-12``. Max-pooling does no arithmetic in the forward pass,
+so it must match exactly (ties included); its backward adds at most a few integer-valued
+gradients, which float32 adds exactly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.kernels import bias as bias_ref
+from scratchnet.kernels import conv as conv_ref
+from scratchnet.kernels import dense as dense_ref
+from scratchnet.kernels import pooling as pool_ref
+
+nb = pytest.importorskip("scratchnet.kernels.numba_kernels")
+
+SWEEP = settings(max_examples=40, deadline=None)
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def assert_close(actual, reference, dtype):
+    tol = TOL[dtype]
+    assert actual.dtype == reference.dtype and actual.shape == reference.shape
+    scale = float(np.abs(reference).max()) if reference.size else 0.0
+    np.testing.assert_allclose(actual, reference, rtol=tol, atol=tol * scale)
+
+
+@st.composite
+def conv_cases(draw):
+    """A padded input, kernel and output gradient for a random convolution geometry."""
+    n = draw(st.integers(1, 3))
+    c, f = draw(st.integers(1, 5)), draw(st.integers(1, 6))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    # Keras forbids strides > 1 together with dilation > 1.
+    dh, dw = (1, 1) if max(sh, sw) > 1 else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    oh, ow = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    # Rows the last window leaves unread (up to stride - 1) must be ignored.
+    hp = (oh - 1) * sh + (kh - 1) * dh + 1 + draw(st.integers(0, sh - 1))
+    wp = (ow - 1) * sw + (kw - 1) * dw + 1 + draw(st.integers(0, sw - 1))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return {
+        "xpad": rng.standard_normal((n, hp, wp, c)).astype(dtype),
+        "kernel": rng.standard_normal((kh, kw, c, f)).astype(dtype),
+        "bias": rng.standard_normal(f).astype(dtype),
+        "dy": rng.standard_normal((n, oh, ow, f)).astype(dtype),
+        "strides": (sh, sw), "dilation": (dh, dw), "out_hw": (oh, ow), "dtype": dtype,
+    }
+
+
+@SWEEP
+@given(conv_cases())
+def test_conv2d_forward_matches_reference(case):
+    args = (case["xpad"], case["kernel"], case["strides"], case["dilation"], case["out_hw"])
+    assert_close(nb.conv2d_forward(*args), conv_ref.conv2d_forward(*args), case["dtype"])
+
+
+@SWEEP
+@given(conv_cases())
+def test_conv2d_bias_relu_forward_matches_reference(case):
+    args = (case["xpad"], case["kernel"], case["bias"], case["strides"], case["dilation"],
+            case["out_hw"])
+    z, a = nb.conv2d_bias_relu_forward(*args)
+    z_ref, a_ref = bias_ref.conv2d_bias_relu_forward(*args)
+    assert_close(z, z_ref, case["dtype"])
+    assert_close(a, a_ref, case["dtype"])
+    np.testing.assert_array_equal(a, np.maximum(z, 0))
+
+
+@SWEEP
+@given(conv_cases())
+def test_conv2d_backward_kernel_matches_reference(case):
+    kernel_hw = case["kernel"].shape[:2]
+    args = (case["xpad"], case["dy"], kernel_hw, case["strides"], case["dilation"])
+    assert_close(nb.conv2d_backward_kernel(*args), conv_ref.conv2d_backward_kernel(*args),
+                 case["dtype"])
+
+
+@SWEEP
+@given(conv_cases())
+def test_conv2d_backward_input_matches_reference(case):
+    args = (case["dy"], case["kernel"], case["strides"], case["dilation"], case["xpad"].shape[1:3])
+    assert_close(nb.conv2d_backward_input(*args), conv_ref.conv2d_backward_input(*args),
+                 case["dtype"])
+
+
+@SWEEP
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_maxpool2d_matches_reference_exactly_with_ties(ph, pw, sh, sw, oh, ow, c, seed):
+    """Integer values from a range of 3 make ties in almost every window: the first maximum in
+    row-major order must win in both backends, and gradients (integers too) must add exactly."""
+    rng = np.random.default_rng(seed)
+    hp, wp = (oh - 1) * sh + ph, (ow - 1) * sw + pw
+    xpad = rng.integers(-1, 2, (2, hp, wp, c)).astype(np.float32)
+    xpad[0, 0, 0, 0] = -np.inf  # a padded cell, as "same" padding makes them
+    y, argmax = nb.maxpool2d_forward(xpad, (ph, pw), (sh, sw), (oh, ow))
+    y_ref, argmax_ref = pool_ref.maxpool2d_forward(xpad, (ph, pw), (sh, sw), (oh, ow))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    assert y.dtype == y_ref.dtype and argmax.dtype == argmax_ref.dtype
+    dy = rng.integers(-3, 4, y.shape).astype(np.float32)
+    np.testing.assert_array_equal(
+        nb.maxpool2d_backward(dy, argmax, (ph, pw), (sh, sw), (hp, wp)),
+        pool_ref.maxpool2d_backward(dy, argmax_ref, (ph, pw), (sh, sw), (hp, wp)))
+
+
+@SWEEP
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_bias_grad_matches_reference(shape, seed):
+    dz = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    assert_close(nb.bias_grad(dz), bias_ref.bias_grad(dz), np.float32)
+
+
+@SWEEP
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 7), st.integers(1, 7),
+       st.booleans(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_matmul_matches_reference(lead, k, m, transposed, dtype, seed):
+    """Dense's products, including the transposed views its backward pass multiplies."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((*lead, k)).astype(dtype)
+    b = rng.standard_normal((m, k)).astype(dtype).T if transposed else \
+        rng.standard_normal((k, m)).astype(dtype)
+    assert_close(nb.matmul(a, b), dense_ref.matmul(a, b), dtype)
+    a2 = a.reshape(-1, k)
+    assert_close(nb.matmul(a2.T, a2), dense_ref.matmul(a2.T, a2), dtype)
+
+
+def test_numba_twins_have_the_reference_signatures():
+    reference = kernels._numpy_table()
+    assert set(reference) == set(kernels.KERNEL_NAMES)
+    for name in kernels.KERNEL_NAMES:
+        twin_params = inspect.signature(getattr(nb, name)).parameters
+        reference_params = inspect.signature(reference[name]).parameters
+        assert list(twin_params) == list(reference_params), name
+
+
+def test_backend_switch_points_the_kernels_at_the_twins():
+    sn.set_backend("numba")
+    assert sn.get_backend() == "numba"
+    assert kernels._impl["conv2d_forward"] is nb.conv2d_forward
+    sn.set_backend("numpy")
+    assert kernels._impl["conv2d_forward"] is conv_ref.conv2d_forward
+    with pytest.raises(ValueError, match="expected one of"):
+        sn.set_backend("cuda")
+
+
+def test_outputs_are_fresh_arrays_not_the_reused_scratch_buffers(rng):
+    """Chunk buffers are reused between calls; what a kernel returns must never be one of them."""
+    xpad = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    first = nb.conv2d_forward(xpad, kernel, (1, 1), (1, 1), (4, 4))
+    kept = first.copy()
+    nb.conv2d_forward(xpad * 2, kernel, (1, 1), (1, 1), (4, 4))
+    np.testing.assert_array_equal(first, kept)
+
+
+def _conv_pool_model(padding, strides, seed=3):
+    return sn.Sequential([
+        sn.layers.Input((18, 17, 2)),
+        sn.layers.Conv2D(4, 3, padding=padding, activation="relu"),
+        sn.layers.MaxPooling2D(2, strides=strides, padding=padding),
+        sn.layers.Conv2D(3, (2, 3), strides=strides, padding=padding),
+        sn.layers.Conv2D(3, 2, dilation_rate=2, padding=padding, activation="relu"),
+        sn.layers.Flatten(),
+        sn.layers.Dense(3),
+    ], seed=seed)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [1, 2])
+def test_layers_give_the_same_loss_and_gradients_on_both_backends(padding, strides, rng):
+    x = rng.standard_normal((5, 18, 17, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 5)
+    results = {}
+    for backend in ("numpy", "numba"):
+        sn.set_backend(backend)
+        model = _conv_pool_model(padding, strides)
+        model.compile(optimizer="adam",
+                      loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+        results[backend] = model.loss_and_grads(x, y)
+    (loss_np, grads_np), (loss_nb, grads_nb) = results["numpy"], results["numba"]
+    np.testing.assert_allclose(loss_nb, loss_np, rtol=1e-6)
+    for g_nb, g_np in zip(grads_nb, grads_np, strict=True):
+        assert_close(g_nb, g_np, np.float32)
+
+
+def test_training_a_few_steps_gives_the_same_weights_on_both_backends(rng):
+    """Ten Adam steps of a small convnet: per-step differences are float32 rounding (1e-7 of a
+    gradient), and Adam's step is ``lr * m / (sqrt(v) + eps)``, so weights agree to ~1e-6."""
+    x = rng.random((16, 12, 12, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    weights = {}
+    for backend in ("numpy", "numba"):
+        sn.set_backend(backend)
+        model = sn.models.small_cnn(input_shape=(12, 12, 3), seed=0)
+        model.compile(optimizer=sn.optimizers.Adam(learning_rate=1e-2),
+                      loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=8, epochs=5, shuffle=True, verbose=0)
+        weights[backend] = model.get_weights()
+    for w_nb, w_np in zip(weights["numba"], weights["numpy"], strict=True):
+        np.testing.assert_allclose(w_nb, w_np, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(weights["numba"][0], sn.models.small_cnn((12, 12, 3), seed=0)
+                           .get_weights()[0])  # it did train
+
+
+def test_numba_disable_jit_runs_the_twins_as_plain_python():
+    """The documented way to step into a Numba kernel with a debugger."""
+    code = (
+        "import numpy as np, numba\n"
+        "from scratchnet.kernels import numba_kernels as nb, conv as ref, pooling as pref\n"
+        "assert numba.config.DISABLE_JIT\n"
+        "assert not hasattr(nb._im2col, 'py_func')  # a plain Python function\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((1, 5, 5, 2)).astype(np.float32)\n"
+        "k = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)\n"
+        "np.testing.assert_allclose(nb.conv2d_forward(x, k, (1, 1), (1, 1), (4, 4)),\n"
+        "                           ref.conv2d_forward(x, k, (1, 1), (1, 1), (4, 4)), rtol=1e-5)\n"
+        "y, arg = nb.maxpool2d_forward(x, (2, 2), (2, 2), (2, 2))\n"
+        "np.testing.assert_array_equal(y, pref.maxpool2d_forward(x, (2, 2), (2, 2), (2, 2))[0])\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
