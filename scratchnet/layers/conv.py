@@ -99,7 +99,7 @@ class Conv2D(ActivatedLayer):
         self.kernel.grad = kernels.conv2d_backward_kernel(
             self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate)
         if self.use_bias:
-            self.bias.grad = dz.sum(axis=(0, 1, 2))
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OH, OW)
         if not self.compute_input_grad:
             return None
         dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides,

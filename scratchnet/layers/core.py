@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from scratchnet import initializers as inits
+from scratchnet import kernels
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import ActivatedLayer, Layer
 
@@ -168,6 +169,7 @@ class Dropout(Layer):
             self.scaled_mask = None
             return x
         keep = self.rng.random(x.shape) >= self.rate
+        keep = kernels.xp_of(x).asarray(keep)  # to the GPU if x is there: same mask on any backend
         self.scaled_mask = (keep / (1 - self.rate)).astype(x.dtype)
         return x * self.scaled_mask
 
