@@ -17,7 +17,8 @@ kernel taps replaced by one GPU kernel launch:
   generic ``sum(axis=0)`` gives a ``(rows, F)`` array with few columns only a couple of blocks.
 
 Float32 matrix products follow CuPy's setting: strict float32 unless the environment variable
-``CUPY_TF32=1`` was set before CuPy was imported (TF32 tensor cores: about 3 significant digits).
+``CUPY_TF32=1`` is set before the first float32 product (TF32 tensor cores: about 3 significant
+digits).
 """
 
 from __future__ import annotations
@@ -77,84 +78,116 @@ extern "C" __global__ void bias_partial(const T* __restrict__ dz, T* __restrict_
 }
 """
 
-# dxpad[n, y, x, c] = sum over taps (a, b) whose output cell (i, j) read it, in (a, b) order
-_col2im = cp.ElementwiseKernel(
-    "raw T dcols, int32 hp, int32 wp, int32 c, int32 oh, int32 ow, int32 kh, int32 kw, "
-    "int32 sh, int32 sw, int32 dh, int32 dw",
-    "T dxpad",
-    """
-    const int ch = i % c;
-    const int px = (i / c) % wp;
-    const int py = (i / ((long long)c * wp)) % hp;
-    const long long n = i / ((long long)c * wp * hp);
-    T acc = 0;
-    for (int a = 0; a < kh; ++a) {
-        const int ys = py - a * dh;
-        if (ys < 0 || ys % sh != 0 || ys / sh >= oh) continue;
-        for (int b = 0; b < kw; ++b) {
-            const int xs = px - b * dw;
-            if (xs < 0 || xs % sw != 0 || xs / sw >= ow) continue;
-            const long long row = (n * oh + ys / sh) * ow + xs / sw;
-            acc += dcols[(row * kh * kw + a * kw + b) * c + ch];
-        }
-    }
-    dxpad = acc;
-    """,
-    "scratchnet_col2im",
-)
+# The three kernels below index every cell of a tensor; their shapes and strides are compiled in
+# as constants (one build per layer shape, cached), so the index arithmetic is multiplications
+# by constants instead of integer divisions, which a GPU does slowly.
 
-# y[n, i, j, c] = max over the window; argmax = a*PW + b of the first maximum (strict >)
-_maxpool_forward = cp.ElementwiseKernel(
-    "raw T xpad, T lowest, int32 hp, int32 wp, int32 c, int32 oh, int32 ow, int32 ph, int32 pw, "
-    "int32 sh, int32 sw",
-    "T y, int32 argmax",
-    """
-    const int ch = i % c;
-    const int oj = (i / c) % ow;
-    const int oi = (i / ((long long)c * ow)) % oh;
-    const long long n = i / ((long long)c * ow * oh);
-    T best = lowest;
-    int best_tap = 0;
-    for (int a = 0; a < ph; ++a) {
-        for (int b = 0; b < pw; ++b) {
-            const T v = xpad[((n * hp + oi * sh + a) * wp + oj * sw + b) * c + ch];
-            if (v > best) {
-                best = v;
-                best_tap = a * pw + b;
+_COL2IM_SOURCE = r"""
+extern "C" __global__ void col2im(const T* __restrict__ dcols, T* __restrict__ dxpad) {
+    // dxpad[n, y, x, c] = sum over taps (a, b) of the output cells (i, j) that read it, (a, b) order
+    for (INDEX cell = (INDEX)blockIdx.x * blockDim.x + threadIdx.x; cell < TOTAL;
+         cell += (INDEX)gridDim.x * blockDim.x) {
+        const int ch = cell % C;
+        const int px = (cell / C) % WP;
+        const int py = (cell / (C * WP)) % HP;
+        const INDEX n = cell / ((INDEX)C * WP * HP);
+        T acc = 0;
+        #pragma unroll
+        for (int a = 0; a < KH; ++a) {
+            const int ys = py - a * DH;
+            if (ys < 0 || ys % SH != 0 || ys / SH >= OH) continue;
+            #pragma unroll
+            for (int b = 0; b < KW; ++b) {
+                const int xs = px - b * DW;
+                if (xs < 0 || xs % SW != 0 || xs / SW >= OW) continue;
+                const INDEX row = (n * OH + ys / SH) * OW + xs / SW;
+                acc += dcols[(row * (KH * KW) + a * KW + b) * C + ch];
             }
         }
+        dxpad[cell] = acc;
     }
-    y = best;
-    argmax = best_tap;
-    """,
-    "scratchnet_maxpool_forward",
-)
+}
+"""
 
-# dxpad[n, y, x, c] = sum of dy over the windows whose first maximum is this cell, in (a, b) order
-_maxpool_backward = cp.ElementwiseKernel(
-    "raw T dy, raw int32 argmax, int32 hp, int32 wp, int32 c, int32 oh, int32 ow, int32 ph, "
-    "int32 pw, int32 sh, int32 sw",
-    "T dxpad",
-    """
-    const int ch = i % c;
-    const int px = (i / c) % wp;
-    const int py = (i / ((long long)c * wp)) % hp;
-    const long long n = i / ((long long)c * wp * hp);
-    T acc = 0;
-    for (int a = 0; a < ph; ++a) {
-        const int ys = py - a;
-        if (ys < 0 || ys % sh != 0 || ys / sh >= oh) continue;
-        for (int b = 0; b < pw; ++b) {
-            const int xs = px - b;
-            if (xs < 0 || xs % sw != 0 || xs / sw >= ow) continue;
-            const long long o = ((n * oh + ys / sh) * ow + xs / sw) * c + ch;
-            if (argmax[o] == a * pw + b) acc += dy[o];
+_MAXPOOL_FORWARD_SOURCE = r"""
+extern "C" __global__ void maxpool_forward(const T* __restrict__ xpad, T* __restrict__ y,
+                                           int* __restrict__ argmax) {
+    // y = the window's maximum; argmax = a*PW + b of its first maximum (strict >, from -inf)
+    for (INDEX cell = (INDEX)blockIdx.x * blockDim.x + threadIdx.x; cell < TOTAL;
+         cell += (INDEX)gridDim.x * blockDim.x) {
+        const int ch = cell % C;
+        const int oj = (cell / C) % OW;
+        const int oi = (cell / (C * OW)) % OH;
+        const INDEX n = cell / ((INDEX)C * OW * OH);
+        const T* window = xpad + ((n * HP + oi * SH) * WP + oj * SW) * C + ch;
+        T best = LOWEST;
+        int best_tap = 0;
+        #pragma unroll
+        for (int a = 0; a < PH; ++a) {
+            #pragma unroll
+            for (int b = 0; b < PW; ++b) {
+                const T v = window[(a * WP + b) * C];
+                if (v > best) {
+                    best = v;
+                    best_tap = a * PW + b;
+                }
+            }
         }
+        y[cell] = best;
+        argmax[cell] = best_tap;
     }
-    dxpad = acc;
-    """,
-    "scratchnet_maxpool_backward",
-)
+}
+"""
+
+_MAXPOOL_BACKWARD_SOURCE = r"""
+extern "C" __global__ void maxpool_backward(const T* __restrict__ dy, const int* __restrict__ argmax,
+                                            T* __restrict__ dxpad) {
+    // dxpad[n, y, x, c] = sum of dy over the windows whose first maximum is this cell, (a, b) order
+    for (INDEX cell = (INDEX)blockIdx.x * blockDim.x + threadIdx.x; cell < TOTAL;
+         cell += (INDEX)gridDim.x * blockDim.x) {
+        const int ch = cell % C;
+        const int px = (cell / C) % WP;
+        const int py = (cell / (C * WP)) % HP;
+        const INDEX n = cell / ((INDEX)C * WP * HP);
+        T acc = 0;
+        #pragma unroll
+        for (int a = 0; a < PH; ++a) {
+            const int ys = py - a;
+            if (ys < 0 || ys % SH != 0 || ys / SH >= OH) continue;
+            #pragma unroll
+            for (int b = 0; b < PW; ++b) {
+                const int xs = px - b;
+                if (xs < 0 || xs % SW != 0 || xs / SW >= OW) continue;
+                const INDEX o = ((n * OH + ys / SH) * OW + xs / SW) * C + ch;
+                if (argmax[o] == a * PW + b) acc += dy[o];
+            }
+        }
+        dxpad[cell] = acc;
+    }
+}
+"""
+
+_LOWEST = {"f": "(-__int_as_float(0x7f800000))", "d": "(-__longlong_as_double(0x7ff0000000000000LL))"}
+
+
+@functools.cache
+def _shaped_kernel(source: str, name: str, dtype_char: str, constants: tuple) -> cp.RawKernel:
+    """Compile ``source`` with ``T`` the float type and each ``(NAME, value)`` a ``#define``."""
+    ctype = {"f": "float", "d": "double"}[dtype_char]
+    defines = "".join(f"#define {key} {value}\n" for key, value in constants)
+    return cp.RawKernel(f"typedef {ctype} T;\n#define LOWEST {_LOWEST[dtype_char]}\n{defines}{source}",
+                        name)
+
+
+def _launch_cells(source, name, dtype, total: int, largest: int, args, **shape) -> None:
+    """Run a one-thread-per-cell kernel over ``total`` cells (``largest``: the biggest array it
+    touches, which decides between 32- and 64-bit indices)."""
+    index = "unsigned int" if largest < 2**31 else "unsigned long long"
+    constants = (("INDEX", index), ("TOTAL", f"(({index}){total})")) + tuple(sorted(shape.items()))
+    kernel = _shaped_kernel(source, name, dtype.char, constants)
+    blocks = int(min(-(-total // 256), 65535 * 8))
+    if total:
+        kernel((blocks,), (256,), args)
 
 
 @functools.cache
@@ -225,7 +258,9 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     hp, wp = padded_hw
     dcols = cp.ascontiguousarray(dy).reshape(n * oh * ow, f) @ kernel.reshape(kh * kw * c, f).T
     dxpad = cp.empty((n, hp, wp, c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    _col2im(dcols, hp, wp, c, oh, ow, kh, kw, sh, sw, dh, dw, dxpad)
+    _launch_cells(_COL2IM_SOURCE, "col2im", dy.dtype, dxpad.size, max(dxpad.size, dcols.size),
+                  (dcols, dxpad), C=c, HP=hp, WP=wp, OH=oh, OW=ow, KH=kh, KW=kw, SH=sh, SW=sw,
+                  DH=dh, DW=dw)
     return dxpad
 
 
@@ -236,7 +271,9 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     n, hp, wp, c = xpad.shape
     y = cp.empty((n, oh, ow, c), dtype=xpad.dtype)
     argmax = cp.empty((n, oh, ow, c), dtype=np.int32)
-    _maxpool_forward(xpad, xpad.dtype.type(-np.inf), hp, wp, c, oh, ow, ph, pw, sh, sw, y, argmax)
+    _launch_cells(_MAXPOOL_FORWARD_SOURCE, "maxpool_forward", xpad.dtype, y.size,
+                  max(xpad.size, y.size), (xpad, y, argmax), C=c, HP=hp, WP=wp, OH=oh, OW=ow,
+                  PH=ph, PW=pw, SH=sh, SW=sw)
     return y, argmax
 
 
@@ -246,8 +283,10 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     n, oh, ow, c = dy.shape
     hp, wp = padded_hw
     dxpad = cp.empty((n, hp, wp, c), dtype=dy.dtype)
-    _maxpool_backward(cp.ascontiguousarray(dy), cp.ascontiguousarray(argmax), hp, wp, c, oh, ow,
-                      ph, pw, sh, sw, dxpad)
+    _launch_cells(_MAXPOOL_BACKWARD_SOURCE, "maxpool_backward", dy.dtype, dxpad.size,
+                  max(dxpad.size, dy.size), (cp.ascontiguousarray(dy),
+                                             cp.ascontiguousarray(argmax), dxpad),
+                  C=c, HP=hp, WP=wp, OH=oh, OW=ow, PH=ph, PW=pw, SH=sh, SW=sw)
     return dxpad
 
 
