@@ -1,7 +1,7 @@
 """Property-based sweeps: Conv2D and MaxPooling2D against TensorFlow's own ops over input sizes,
 kernel sizes, strides, dilations and padding, forward and backward, on every scratchnet backend.
 
-TensorFlow is called directly (``tf.nn.conv2d``, ``tf.nn.max_pool2d``, which Keras' layers run),
+TensorFlow is called directly (``tf.nn.convolution``, ``tf.nn.max_pool2d``, which Keras' layers run),
 so an example costs milliseconds rather than a Keras model build. Half the examples use small
 integers, which make max-pool ties common and conv sums exact.
 """
@@ -57,7 +57,7 @@ def values(rng, shape, integers: bool) -> np.ndarray:
 @SWEEP_SETTINGS
 @given(g=geometry(dilation=True), n=st.integers(1, 3), channels=st.integers(1, 3),
        filters=st.integers(1, 3), integers=st.booleans(), seed=st.integers(0, 2**16))
-def test_conv2d_matches_tf_nn_conv2d(backend, g, n, channels, filters, integers, seed):
+def test_conv2d_matches_tf_nn_convolution(backend, g, n, channels, filters, integers, seed):
     sn.set_backend(backend)
     rng = np.random.default_rng(seed)
     layer = sn.layers.Conv2D(filters, g["kernel"], strides=g["strides"], padding=g["padding"],
@@ -74,7 +74,7 @@ def test_conv2d_matches_tf_nn_conv2d(backend, g, n, channels, filters, integers,
     xt, kt, bt = tf.constant(x), tf.constant(layer.kernel.value), tf.constant(layer.bias.value)
     with tf.GradientTape() as tape:
         tape.watch([xt, kt, bt])
-        yt = tf.nn.conv2d(xt, kt, strides=g["strides"], padding=g["padding"].upper(),
+        yt = tf.nn.convolution(xt, kt, strides=g["strides"], padding=g["padding"].upper(),
                           dilations=g["dilation"]) + bt
     dxt, dkt, dbt = tape.gradient(yt, [xt, kt, bt], output_gradients=tf.constant(dy))
     where = f"Conv2D {g}, n={n}, c={channels}, f={filters}, backend={backend}"

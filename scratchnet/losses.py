@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.activations import log_softmax, softmax
 
 EPSILON = 1e-7
@@ -66,10 +67,11 @@ class SparseCategoricalCrossentropy(Loss):
         return sparse_labels(y_true, y_pred, self.name), y_pred
 
     def forward(self, y_true, y_pred):
+        xp = kernels.xp_of(y_pred)  # numpy, or cupy when the predictions live on a GPU
         k = y_pred.shape[-1]
         flat = y_pred.reshape(-1, k)  # (N, K)
-        rows = np.arange(flat.shape[0])
-        labels = y_true.reshape(-1)
+        rows = xp.arange(flat.shape[0])
+        labels = xp.asarray(y_true).reshape(-1)
         if self.from_logits:
             losses = -log_softmax(flat)[rows, labels]
         else:
@@ -81,7 +83,8 @@ class SparseCategoricalCrossentropy(Loss):
         k = y_pred.shape[-1]
         flat = y_pred.reshape(-1, k)  # (N, K)
         n = flat.shape[0]
-        onehot = np.eye(k, dtype=flat.dtype)[y_true.reshape(-1)]
+        xp = kernels.xp_of(y_pred)
+        onehot = xp.eye(k, dtype=flat.dtype)[xp.asarray(y_true).reshape(-1)]
         if self.from_logits:
             grad = softmax(flat) - onehot
         else:
@@ -114,6 +117,7 @@ class CategoricalCrossentropy(Loss):
         return dense_labels(y_true, y_pred, self.name), y_pred
 
     def forward(self, y_true, y_pred):
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
         if self.from_logits:
             return -np.sum(y_true * log_softmax(y_pred), axis=-1)
         q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
@@ -121,6 +125,7 @@ class CategoricalCrossentropy(Loss):
 
     def backward(self, y_true, y_pred):
         n = int(np.prod(y_pred.shape[:-1]))
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
         if self.from_logits:
             grad = softmax(y_pred) * y_true.sum(axis=-1, keepdims=True) - y_true
         else:
@@ -148,10 +153,12 @@ class MeanSquaredError(Loss):
         return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
 
     def forward(self, y_true, y_pred):
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
         return np.mean((y_pred - y_true) ** 2, axis=-1)
 
     def backward(self, y_true, y_pred):
         n = int(np.prod(y_pred.shape[:-1]))
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
         return (2 * (y_pred - y_true) / (y_pred.shape[-1] * n)).astype(y_pred.dtype, copy=False)
 
 

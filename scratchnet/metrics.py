@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
+
 
 class Metric:
     name = "metric"
@@ -26,7 +28,8 @@ class Metric:
         raise NotImplementedError
 
     def update(self, y_true, y_pred) -> None:
-        v = np.asarray(self.values(np.asarray(y_true), np.asarray(y_pred)), dtype=np.float64)
+        y_true, y_pred = kernels.to_numpy(y_true), kernels.to_numpy(y_pred)  # from the GPU, if there
+        v = np.asarray(self.values(y_true, y_pred), dtype=np.float64)
         self.total += float(v.sum())
         self.count += int(v.size)
 

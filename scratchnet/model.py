@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from scratchnet import callbacks as cbks
-from scratchnet import config
+from scratchnet import config, kernels
 from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
@@ -119,7 +119,7 @@ class Sequential:
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights, in the same order and shapes as Keras' ``get_weights()``."""
         self._require_built("get_weights")
-        return [p.value.copy() for p in self.params]
+        return [kernels.to_numpy(p.value).copy() for p in self.params]
 
     def set_weights(self, weights) -> None:
         """Replace all weights; shapes must match ``get_weights()`` exactly."""
@@ -146,7 +146,7 @@ class Sequential:
                 raise ValueError(f'set_weights: weight "{param.name}" contains NaN or infinity')
             new_values.append(w.astype(config.dtype()))
         for param, value in zip(params, new_values, strict=True):
-            param.value[...] = value
+            param.value[...] = kernels.xp_of(param.value).asarray(value)  # to the GPU if it is there
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
@@ -201,9 +201,20 @@ class Sequential:
     # ------------------------------------------------------------------ the passes
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run ``x`` through every layer in order; each layer caches what its backward needs."""
+        self._place_on_backend()
+        x = kernels.to_backend(x)  # a batch goes to the GPU when the backend computes there
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
+
+    def _place_on_backend(self) -> None:
+        """Keep weights and optimizer state where the backend computes: in GPU memory for "cupy",
+        host memory otherwise. They move once, when the backend changes; after that this is a check."""
+        for param in self.params:
+            param.value = kernels.to_backend(param.value)
+        if self.optimizer is not None:
+            for key, value in self.optimizer.state.items():
+                self.optimizer.state[key] = kernels.to_backend(value)
 
     def compute_loss(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray, bool]:
         """The mean loss of a batch, its gradient with respect to the output, and whether that
@@ -255,7 +266,7 @@ class Sequential:
         y_pred = self.forward(x, training=True)
         loss, doutput, through_logits = self.compute_loss(y, y_pred)
         self.backward(doutput, through_logits)
-        return loss, [p.grad.copy() for p in self.params]
+        return loss, [kernels.to_numpy(p.grad).copy() for p in self.params]
 
     def _update_metrics(self, loss: float, y, y_pred) -> dict[str, float]:
         self.loss_tracker.update_value(loss, len(y))
@@ -374,13 +385,13 @@ class Sequential:
         """Outputs for ``x`` in inference mode, computed ``batch_size`` samples at a time."""
         batch_size = _batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")
-        outputs = [self.forward(x[i:i + batch_size], training=False)
+        outputs = [kernels.to_numpy(self.forward(x[i:i + batch_size], training=False))
                    for i in range(0, len(x), batch_size)]
         return np.concatenate(outputs, axis=0)
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """The forward pass on one batch, in inference mode unless ``training=True``."""
-        return self.forward(self._check_x(x, "call"), training=training)
+        return kernels.to_numpy(self.forward(self._check_x(x, "call"), training=training))
 
     # ------------------------------------------------------------------ input checks
     def _check_x(self, x, where: str) -> np.ndarray:
@@ -420,7 +431,7 @@ class Sequential:
         x = self._check_x(x, where)
         if y is None:
             raise ValueError(f"{where}: expected targets y, received None")
-        y = _as_array(y, "y", where)
+        y = kernels.to_numpy(_as_array(y, "y", where))  # labels stay on the host; the loss moves them
         if y.ndim == 0:
             raise ValueError(f"{where}: expected y with one entry per sample, received a scalar")
         if len(y) != len(x):
@@ -493,7 +504,10 @@ class Sequential:
 
 
 def _as_array(value, arg: str, where: str) -> np.ndarray:
-    """``np.asarray`` with an error that names the argument when the data is ragged."""
+    """``np.asarray`` with an error that names the argument when the data is ragged. A GPU array
+    (CuPy) is kept where it is."""
+    if kernels.is_device_array(value):
+        return value
     try:
         return np.asarray(value)
     except ValueError as err:

@@ -21,7 +21,7 @@ FORMAT_VERSION = 1
 
 
 def save_model(model, path) -> None:
-    from scratchnet import losses, optimizers
+    from scratchnet import kernels, losses, optimizers
 
     model._require_built("save")
     path = Path(path)
@@ -41,7 +41,7 @@ def save_model(model, path) -> None:
     if model.compiled:
         arrays["optimizer_iterations"] = np.array(model.optimizer.iterations)
         for key, value in model.optimizer.state.items():
-            arrays[f"optimizer/{key}"] = value
+            arrays[f"optimizer/{key}"] = kernels.to_numpy(value)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _atomic_write(path, buffer.getvalue())

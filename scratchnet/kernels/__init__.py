@@ -4,6 +4,11 @@ Every operation here exists as a NumPy reference (``kernels/*.py``, the code a l
 steps into) and, where it pays, a Numba twin with the *same signature* (``kernels/numba_*.py``).
 Layers call only the names exported below; :func:`set_backend` decides what they point to.
 
+The ``"cupy"`` backend runs the same operations on an NVIDIA GPU (``kernels/cupy_kernels.py``); CuPy is
+imported only when it is selected. Its arrays live on the GPU: the model moves its weights there and
+each batch of inputs as it arrives; :func:`to_numpy`, :func:`to_backend` and :func:`xp_of` are the
+few helpers the rest of scratchnet uses at those boundaries (they import nothing).
+
 Stepping into a kernel with a debugger: ``sn.set_backend("numpy")``, or keep the Numba backend and
 set ``NUMBA_DISABLE_JIT=1`` before Python starts, which runs the Numba twin as plain Python.
 """
@@ -13,12 +18,14 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+import numpy as np
+
 from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "cupy")
 KERNEL_NAMES = (
     "conv2d_forward",
     "conv2d_backward_input",
@@ -32,6 +39,8 @@ KERNEL_NAMES = (
 
 _backend = "numpy"
 _impl: dict[str, object] = {}
+_device: ModuleType | None = None  # the GPU array module of the backend in use (cupy), else None
+_gpu_modules: list[ModuleType] = []  # every GPU array module selected so far, to recognise arrays
 
 
 def _numpy_table() -> dict[str, object]:
@@ -71,20 +80,82 @@ def _numba_table() -> dict[str, object]:
     return table
 
 
+def _cupy_module() -> ModuleType:
+    """Import CuPy and check that it sees a GPU; a ValueError that says what is missing if not."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise ValueError(
+            "set_backend: backend 'cupy' needs CuPy and an NVIDIA GPU; CuPy failed to import "
+            f"({err}). Install it with: pip install 'scratchnet[gpu]' (or cupy-cuda13x for CUDA 13)"
+        ) from err
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except RuntimeError as err:  # CUDARuntimeError: no driver, or no GPU
+        raise ValueError(f"set_backend: backend 'cupy' found no usable NVIDIA GPU ({err})") from err
+    if count < 1:
+        raise ValueError("set_backend: backend 'cupy' found no NVIDIA GPU (CUDA sees 0 devices)")
+    return cupy
+
+
+def _cupy_table() -> dict[str, object]:
+    from scratchnet.kernels import cupy_kernels
+
+    return {name: getattr(cupy_kernels, name) for name in KERNEL_NAMES}
+
+
 def set_backend(name: str) -> None:
-    """Choose the kernel implementation: ``"numpy"`` (readable reference) or ``"numba"``."""
-    global _backend
+    """Choose the kernel implementation: ``"numpy"`` (readable reference), ``"numba"``, or
+    ``"cupy"`` (an NVIDIA GPU; weights and activations then live in GPU memory)."""
+    global _backend, _device
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"set_backend: expected one of {BACKENDS}, received {name!r}")
-    table = _numpy_table() if name == "numpy" else _numba_table()
+    device = None
+    if name == "numpy":
+        table = _numpy_table()
+    elif name == "numba":
+        table = _numba_table()
+    else:
+        device = _cupy_module()
+        table = _cupy_table()
+        if device not in _gpu_modules:
+            _gpu_modules.append(device)
     _impl.clear()
     _impl.update(table)
-    _backend = name
+    _backend, _device = name, device
 
 
 def get_backend() -> str:
     """The name of the kernel implementation in use."""
     return _backend
+
+
+def is_device_array(a) -> bool:
+    """True if ``a`` is an array in GPU memory (a ``cupy.ndarray``)."""
+    return _gpu_module_of(a) is not None
+
+
+def xp_of(a) -> ModuleType:
+    """The array module that computes on ``a``: ``cupy`` for a GPU array, else ``numpy``."""
+    return _gpu_module_of(a) or np
+
+
+def to_numpy(a) -> np.ndarray:
+    """``a`` as a NumPy array in host memory, copied from the GPU if it lives there."""
+    return a.get() if is_device_array(a) else np.asarray(a)
+
+
+def to_backend(a):
+    """``a`` where the backend in use computes: in GPU memory for ``"cupy"`` (copied there if it is
+    not there yet), else a NumPy array in host memory. Arrays already in place are returned as is."""
+    return _device.asarray(a) if _device is not None else to_numpy(a)
+
+
+def _gpu_module_of(a) -> ModuleType | None:
+    for module in _gpu_modules:
+        if isinstance(a, module.ndarray):
+            return module
+    return None
 
 
 def _default_backend() -> str:
@@ -120,7 +191,6 @@ def bias_grad(dz):
 
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     return _impl["conv2d_bias_relu_forward"](xpad, kernel, bias, strides, dilation, out_hw)
-
 
 
 def matmul(a, b):

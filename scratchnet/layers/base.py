@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratchnet import activations, config
+from scratchnet import activations, config, kernels
 from scratchnet import initializers as inits
 
 
@@ -100,13 +100,15 @@ class Layer:
             )
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
-        x = np.asarray(x)
+        x = x if kernels.is_device_array(x) else np.asarray(x)
         if not self.built:
             self.ensure_built(x.shape[1:])
         self.check_input(x)
+        for param in self.params.values():  # weights live where the backend computes (GPU for cupy)
+            param.value = kernels.to_backend(param.value)
         if self.input_dtype is None:
             x = x.astype(config.dtype(), copy=False)
-        return self.forward(x, training=training)
+        return kernels.to_numpy(self.forward(kernels.to_backend(x), training=training))
 
     @property
     def weights(self) -> list[Parameter]:

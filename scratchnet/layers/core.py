@@ -169,6 +169,7 @@ class Dropout(Layer):
             self.scaled_mask = None
             return x
         keep = self.rng.random(x.shape) >= self.rate
+        keep = kernels.xp_of(x).asarray(keep)  # to the GPU if x is there: same mask on any backend
         self.scaled_mask = (keep / (1 - self.rate)).astype(x.dtype)
         return x * self.scaled_mask
 
