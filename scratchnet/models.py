@@ -44,9 +44,12 @@ def small_cnn(input_shape=(32, 32, 3), num_classes: int = 3, seed: int | None = 
 
 
 def rps_cnn(input_shape=(64, 64, 3), num_classes: int = 3, seed: int | None = 0,
-            filters=(16, 32, 64), dense_units: int = 128, dropout: float = 0.5) -> Sequential:
+            filters=(16, 32, 64), dense_units: int = 128, dropout: float = 0.25) -> Sequential:
     """The rock-paper-scissors convnet: the talk's shape (conv 3x3 + max-pool blocks, flatten,
-    dropout, dense, softmax), one block per entry of ``filters``.
+    dropout, dense, softmax), one block per entry of ``filters``. Each block shrinks the image
+    to about half (``(n - 2) // 2``), so three blocks need at least 24x24 pixels. The dropout rate is
+    0.25 rather than the talk's 0.5: on the built-in 32x32 images it learns faster and ends higher
+    within the main job's 20 epochs (``talk_cnn`` keeps 0.5).
 
     Its last layer is a softmax, as in the talk: compiled with a cross-entropy on probabilities,
     the loss reads the logits, exactly as Keras does (see ``scratchnet.losses``).
@@ -66,4 +69,5 @@ def rps_cnn(input_shape=(64, 64, 3), num_classes: int = 3, seed: int | None = 0,
 
 def talk_cnn(input_shape=(150, 150, 3), num_classes: int = 3, seed: int | None = 0) -> Sequential:
     """The talk's convnet at 150x150: four blocks of 64, 64, 128, 128 filters and Dense 512."""
-    return rps_cnn(input_shape, num_classes, seed, filters=(64, 64, 128, 128), dense_units=512)
+    return rps_cnn(input_shape, num_classes, seed, filters=(64, 64, 128, 128), dense_units=512,
+                   dropout=0.5)

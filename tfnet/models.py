@@ -45,7 +45,7 @@ def small_cnn(input_shape=(32, 32, 3), num_classes: int = 3) -> keras.Sequential
 
 
 def rps_cnn(input_shape=(64, 64, 3), num_classes: int = 3, filters=(16, 32, 64),
-            dense_units: int = 128, dropout: float = 0.5) -> keras.Sequential:
+            dense_units: int = 128, dropout: float = 0.25) -> keras.Sequential:
     blocks = []
     for f in filters:
         blocks += [layers.Conv2D(f, 3, activation="relu"), layers.MaxPooling2D(2)]
@@ -60,4 +60,5 @@ def rps_cnn(input_shape=(64, 64, 3), num_classes: int = 3, filters=(16, 32, 64),
 
 
 def talk_cnn(input_shape=(150, 150, 3), num_classes: int = 3) -> keras.Sequential:
-    return rps_cnn(input_shape, num_classes, filters=(64, 64, 128, 128), dense_units=512)
+    return rps_cnn(input_shape, num_classes, filters=(64, 64, 128, 128), dense_units=512,
+                   dropout=0.5)

@@ -1,6 +1,11 @@
-"""Built-in data, no downloads: scikit-learn's real handwritten digits, and loaders."""
+"""Built-in data, no downloads: procedural rock-paper-scissors hands, scikit-learn's real
+handwritten digits, a structured users-and-items table, and loaders for real data already on disk."""
 
 from scratchnet.datasets.digits import load_digits
+from scratchnet.datasets.loaders import load_idx, load_rps_directory
+from scratchnet.datasets.rps import CLASS_NAMES as RPS_CLASS_NAMES
+from scratchnet.datasets.rps import load_rps
 from scratchnet.datasets.structured import load_structured, structured_tokens
 
-__all__ = ["load_digits", "load_structured", "structured_tokens"]
+__all__ = ["load_digits", "load_rps", "load_rps_directory", "load_idx", "RPS_CLASS_NAMES",
+           "load_structured", "structured_tokens"]
