@@ -271,3 +271,17 @@ def test_bias_grad_does_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2)])
+def test_maxpool2d_backward_zeroes_the_cells_no_window_covers(pool):
+    """Side-by-side windows (stride = pool) on an input they do not tile: the last rows and columns
+    belong to no window and must get 0 (the fast path does not start from a zeroed array)."""
+    rng = np.random.default_rng(0)
+    xpad = rng.standard_normal((2, 7, 9, 3)).astype(np.float32)
+    out_hw = (7 // pool[0], 9 // pool[1])
+    for _ in range(3):  # fresh arrays may reuse the memory of earlier ones (garbage in np.empty)
+        y, argmax = nb.maxpool2d_forward(xpad, pool, pool, out_hw)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        np.testing.assert_array_equal(nb.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)),
+                                      pool_ref.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)))

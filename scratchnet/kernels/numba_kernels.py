@@ -250,23 +250,36 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
 
 
 @njit(parallel=True, cache=True)
-def _maxpool2d_backward(dy, argmax, pw, sh, sw, hp, wp):
+def _maxpool2d_backward(dy, argmax, ph, pw, sh, sw, hp, wp):
     n, oh, ow, c = dy.shape
-    dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)
+    tiled = sh == ph and sw == pw  # windows side by side: every cell gets at most one dy
+    dxpad = np.empty((n, hp, wp, c), dtype=dy.dtype) if tiled else np.zeros((n, hp, wp, c), dy.dtype)
     for s in prange(n):  # windows may overlap: one image per iteration
-        for i in range(oh):
-            for j in range(ow):
-                for ch in range(c):
-                    k = argmax[s, i, j, ch]
-                    dxpad[s, i * sh + k // pw, j * sw + k % pw, ch] += dy[s, i, j, ch]
+        if tiled:
+            dxpad[s, oh * ph:] = 0  # cells no window covers
+            dxpad[s, :oh * ph, ow * pw:] = 0
+            for i in range(oh):
+                for a in range(ph):
+                    for j in range(ow):
+                        for b in range(pw):
+                            k = a * pw + b
+                            for ch in range(c):
+                                g = dy[s, i, j, ch] + 0  # + 0: -0.0 becomes 0.0, as 0 + dy does
+                                dxpad[s, i * ph + a, j * pw + b, ch] = g if argmax[s, i, j, ch] == k else 0
+        else:
+            for i in range(oh):
+                for j in range(ow):
+                    for ch in range(c):
+                        k = argmax[s, i, j, ch]
+                        dxpad[s, i * sh + k // pw, j * sw + k % pw, ch] += dy[s, i, j, ch]
     return dxpad
 
 
 @_one_at_a_time
 def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     """Route ``dy (N, OH, OW, C)`` to the winning cell of each window -> ``dxpad (N, Hp, Wp, C)``."""
-    (_, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
-    return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), pw, sh, sw,
+    (ph, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
+    return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), ph, pw, sh, sw,
                                hp, wp)
 
 
