@@ -153,4 +153,5 @@ kernel_table = {
     "bias_grad": _kernel(bias_grad_numpy),
     "conv2d_bias_relu_forward": _kernel(bias_numpy.conv2d_bias_relu_forward),
     "matmul": _kernel(dense_numpy.matmul),
+    "relu_backward_bias_grad": _kernel(bias_numpy.relu_backward_bias_grad),
 }

@@ -29,6 +29,7 @@ from scratchnet.kernels import dense as dense_ref
 from scratchnet.kernels import pooling as pool_ref
 
 nb = pytest.importorskip("scratchnet.kernels.numba_kernels")
+numba = pytest.importorskip("numba")
 
 SWEEP = settings(max_examples=40, deadline=None)
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -242,3 +243,45 @@ def test_numba_disable_jit_runs_the_twins_as_plain_python():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@SWEEP
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_relu_backward_bias_grad_matches_reference(shape, seed):
+    """``dz`` is a product by 1 or 0, so it must match exactly; ``db`` is a sum (float32, 1e-5)."""
+    rng = np.random.default_rng(seed)
+    da = rng.standard_normal(shape).astype(np.float32)
+    z = rng.standard_normal(shape).astype(np.float32)
+    z.reshape(-1)[::7] = 0.0  # exactly 0: no gradient, as Keras
+    dz, db = nb.relu_backward_bias_grad(da, z)
+    dz_ref, db_ref = bias_ref.relu_backward_bias_grad(da, z)
+    np.testing.assert_array_equal(dz, dz_ref)
+    assert dz.dtype == dz_ref.dtype and db.dtype == db_ref.dtype
+    assert_close(db, db_ref, np.float32)
+
+
+def test_bias_grad_does_not_depend_on_the_thread_count():
+    dz = np.random.default_rng(0).standard_normal((32, 30, 30, 16)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = nb.bias_grad(dz)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = nb.bias_grad(dz)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2)])
+def test_maxpool2d_backward_zeroes_the_cells_no_window_covers(pool):
+    """Side-by-side windows (stride = pool) on an input they do not tile: the last rows and columns
+    belong to no window and must get 0 (the fast path does not start from a zeroed array)."""
+    rng = np.random.default_rng(0)
+    xpad = rng.standard_normal((2, 7, 9, 3)).astype(np.float32)
+    out_hw = (7 // pool[0], 9 // pool[1])
+    for _ in range(3):  # fresh arrays may reuse the memory of earlier ones (garbage in np.empty)
+        y, argmax = nb.maxpool2d_forward(xpad, pool, pool, out_hw)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        np.testing.assert_array_equal(nb.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)),
+                                      pool_ref.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)))

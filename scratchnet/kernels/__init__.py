@@ -35,6 +35,7 @@ KERNEL_NAMES = (
     "bias_grad",
     "conv2d_bias_relu_forward",
     "matmul",
+    "relu_backward_bias_grad",
 )
 
 _backend = "numpy"
@@ -53,6 +54,7 @@ def _numpy_table() -> dict[str, object]:
         "bias_grad": _bias_numpy.bias_grad,
         "conv2d_bias_relu_forward": _bias_numpy.conv2d_bias_relu_forward,
         "matmul": _dense_numpy.matmul,
+        "relu_backward_bias_grad": _bias_numpy.relu_backward_bias_grad,
     }
 
 
@@ -195,6 +197,10 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
 
 def matmul(a, b):
     return _impl["matmul"](a, b)
+
+
+def relu_backward_bias_grad(da, z):
+    return _impl["relu_backward_bias_grad"](da, z)
 
 
 set_backend(_default_backend())

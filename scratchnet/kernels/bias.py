@@ -16,6 +16,16 @@ def bias_grad(dz: np.ndarray) -> np.ndarray:
     return dz.sum(axis=tuple(range(dz.ndim - 1)))
 
 
+def relu_backward_bias_grad(da: np.ndarray, z: np.ndarray):
+    """ReLU's gradient and then the bias gradient: ``dz = da * (z > 0)`` and ``db = bias_grad(dz)``.
+
+    Returns ``(dz, db)``, ``(N, ..., F)`` and ``(F,)``: Conv2D's usual backward start, as one call
+    so that a fast backend can do it in one pass over memory.
+    """
+    dz = da * (z > 0)
+    return dz, bias_grad(dz)
+
+
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = conv2d_forward(xpad, kernel, ...) + bias`` and ``a = max(z, 0)``, both ``(N, OH, OW, F)``.
 

@@ -306,6 +306,12 @@ def bias_grad(dz):
     return partial.sum(axis=0)
 
 
+def relu_backward_bias_grad(da, z):
+    """``dz = da * (z > 0)`` and ``db = bias_grad(dz)``: the same contract as the NumPy reference."""
+    dz = da * (z > 0)
+    return dz, bias_grad(dz)
+
+
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = conv + bias`` and ``a = max(z, 0)``: the same contract as the NumPy reference."""
     z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)

@@ -14,7 +14,8 @@ reference docstrings; this file only says how the work is arranged to run fast o
 - The kernel gradient sums one partial product per chunk, in chunk order. Chunks are a fixed
   number of images (not one per thread), so the result does not depend on the thread count.
 - Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
-  gradient is one pass with a partial sum per block of rows. NumPy's versions make several passes.
+  gradient (alone, or with ReLU's gradient) is one pass on one thread with float64 sums.
+  NumPy's versions make several passes.
 
 Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The BLAS that
 Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
@@ -249,23 +250,36 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
 
 
 @njit(parallel=True, cache=True)
-def _maxpool2d_backward(dy, argmax, pw, sh, sw, hp, wp):
+def _maxpool2d_backward(dy, argmax, ph, pw, sh, sw, hp, wp):
     n, oh, ow, c = dy.shape
-    dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)
+    tiled = sh == ph and sw == pw  # windows side by side: every cell gets at most one dy
+    dxpad = np.empty((n, hp, wp, c), dtype=dy.dtype) if tiled else np.zeros((n, hp, wp, c), dy.dtype)
     for s in prange(n):  # windows may overlap: one image per iteration
-        for i in range(oh):
-            for j in range(ow):
-                for ch in range(c):
-                    k = argmax[s, i, j, ch]
-                    dxpad[s, i * sh + k // pw, j * sw + k % pw, ch] += dy[s, i, j, ch]
+        if tiled:
+            dxpad[s, oh * ph:] = 0  # cells no window covers
+            dxpad[s, :oh * ph, ow * pw:] = 0
+            for i in range(oh):
+                for a in range(ph):
+                    for j in range(ow):
+                        for b in range(pw):
+                            k = a * pw + b
+                            for ch in range(c):
+                                g = dy[s, i, j, ch] + 0  # + 0: -0.0 becomes 0.0, as 0 + dy does
+                                dxpad[s, i * ph + a, j * pw + b, ch] = g if argmax[s, i, j, ch] == k else 0
+        else:
+            for i in range(oh):
+                for j in range(ow):
+                    for ch in range(c):
+                        k = argmax[s, i, j, ch]
+                        dxpad[s, i * sh + k // pw, j * sw + k % pw, ch] += dy[s, i, j, ch]
     return dxpad
 
 
 @_one_at_a_time
 def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     """Route ``dy (N, OH, OW, C)`` to the winning cell of each window -> ``dxpad (N, Hp, Wp, C)``."""
-    (_, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
-    return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), pw, sh, sw,
+    (ph, pw), (sh, sw), (hp, wp) = pool_size, strides, padded_hw
+    return _maxpool2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(argmax), ph, pw, sh, sw,
                                hp, wp)
 
 
@@ -294,26 +308,46 @@ def matmul(a, b):
 # ------------------------------------------------------------------------------------ bias
 
 
-@njit(parallel=True, cache=True)
-def _bias_grad(dz2d, chunks):
+@njit(cache=True)
+def _bias_grad(dz2d):
     rows, f = dz2d.shape
-    partial = np.zeros((chunks, f), dtype=dz2d.dtype)  # one partial sum per chunk of rows
-    for t in prange(chunks):
-        for r in range(t * rows // chunks, (t + 1) * rows // chunks):
-            for o in range(f):
-                partial[t, o] += dz2d[r, o]
-    db = partial[0].copy()
-    for t in range(1, chunks):
-        db += partial[t]
-    return db
+    acc = np.zeros(f, dtype=np.float64)  # float64 sums: closer to exact than NumPy's float32 ones
+    for r in range(rows):
+        for o in range(f):
+            acc[o] += dz2d[r, o]
+    return acc.astype(dz2d.dtype)
 
 
 @_one_at_a_time
 def bias_grad(dz):
-    """``dL/dbias[o] = sum of dz[..., o]`` over every axis but the last."""
-    dz2d = np.ascontiguousarray(dz).reshape(-1, dz.shape[-1])  # (N*..., F)
-    chunks = max(1, min(dz2d.shape[0] // 1024, 8 * numba.get_num_threads()))
-    return _bias_grad(dz2d, chunks)
+    """``dL/dbias[o] = sum of dz[..., o]`` over every axis but the last.
+
+    One thread: a single pass over memory takes a fraction of a millisecond, less than waking a
+    second thread costs on a busy machine (and the sum cannot depend on the thread count).
+    """
+    return _bias_grad(np.ascontiguousarray(dz).reshape(-1, dz.shape[-1]))  # (N*..., F)
+
+
+@njit(cache=True)
+def _relu_backward_bias_grad(da2d, z2d):
+    rows, f = da2d.shape
+    dz = np.empty_like(da2d)
+    acc = np.zeros(f, dtype=np.float64)
+    for r in range(rows):
+        for o in range(f):
+            v = da2d[r, o] if z2d[r, o] > 0 else da2d[r, o] * 0  # da * 0: NaN and -0.0 as NumPy
+            dz[r, o] = v
+            acc[o] += v
+    return dz, acc.astype(da2d.dtype)
+
+
+@_one_at_a_time
+def relu_backward_bias_grad(da, z):
+    """``dz = da * (z > 0)`` and ``db = bias_grad(dz)`` in one pass (one thread, as ``bias_grad``)."""
+    f = da.shape[-1]
+    dz, db = _relu_backward_bias_grad(np.ascontiguousarray(da).reshape(-1, f),
+                                      np.ascontiguousarray(z).reshape(-1, f))
+    return dz.reshape(da.shape), db
 
 
 # ------------------------------------------------------------------------------ memory reuse

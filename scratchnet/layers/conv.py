@@ -104,11 +104,19 @@ class Conv2D(ActivatedLayer):
             z += self.bias.value  # in place: z is a fresh array (no second (N, OH, OW, F) array)
         return self.activate(z)
 
-    def backward_preactivation(self, dz):
+    def backward(self, dy):
+        if self.use_bias and type(self.activation) is ReLU:
+            # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
+            dz, db = kernels.relu_backward_bias_grad(dy, self.preactivation)  # (N, OH, OW, F), (F,)
+            return self.backward_preactivation(dz, bias_grad=db)
+        return super().backward(dy)
+
+    def backward_preactivation(self, dz, bias_grad=None):
         self.kernel.grad = kernels.conv2d_backward_kernel(
             self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate)
         if self.use_bias:
-            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OH, OW)
+            # sum over (N, OH, OW), unless backward() already computed it
+            self.bias.grad = kernels.bias_grad(dz) if bias_grad is None else bias_grad
         if not self.compute_input_grad:
             return None
         dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides,
