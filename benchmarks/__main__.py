@@ -47,6 +47,10 @@ def parse_args(argv):
     parser.add_argument("--no-profile", action="store_true",
                         help="skip the per-kernel profile of the scratch backends")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--gpu", choices=["auto", "on", "off"], default="auto",
+                        help="scratchnet's CuPy backend against PyTorch on the GPU "
+                             "(benchmarks/gpu_check.py, written to OUT/gpu/); auto: when CuPy "
+                             "sees an NVIDIA GPU")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 5
@@ -162,7 +166,24 @@ def main(argv=None) -> int:
     report.chart(summary, meta, args.out / "results.png")
     print(f"[benchmarks] wrote {args.out / 'RESULTS.md'} and {args.out / 'results.png'}")
     print(report.targets_text(summary))
+    if args.gpu == "on" or (args.gpu == "auto" and cupy_sees_a_gpu()):
+        from benchmarks import gpu_check
+
+        gpu_check.run(args.out / "gpu")
+        print(f"[benchmarks] wrote the GPU check to {args.out / 'gpu'}")
     return 0
+
+
+def cupy_sees_a_gpu() -> bool:
+    """True if CuPy is installed and finds an NVIDIA GPU (asked in a child process, so this one
+    never initialises CUDA)."""
+    code = "import cupy; print(cupy.cuda.runtime.getDeviceCount())"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip().isdigit() and int(out.stdout) > 0
 
 
 if __name__ == "__main__":

@@ -187,11 +187,16 @@ def notes(summary: dict) -> list[str]:
         "gather) + one BLAS matrix product per chunk of images, with bias and ReLU fused into the "
         "chunk while it is in cache; max-pooling and the bias gradient are single parallel Numba "
         "passes. The per-kernel tables above show the split.",
-        "- What would close remaining gaps: the first convolution (3 input channels) runs "
-        "the matrix product with K = 27, where BLAS is far below its peak, and its im2col copies "
-        "3 floats at a time; a direct Numba convolution specialised for small C, fusing ReLU's "
-        "gradient with the bias gradient, and fusing max-pooling into the convolution's "
-        "epilogue would each remove a pass over the largest activations.",
+        "- What would close remaining gaps: the convolutions' kernel gradient is the largest "
+        "cost (it rebuilds the im2col matrix the forward pass already built: reusing it would "
+        "save one full gather per layer), and the first convolution (3 input channels) runs its "
+        "matrix products with K = 27, where BLAS is far below its peak, and gathers 3 floats at a "
+        "time; a direct Numba convolution specialised for small C, and fusing max-pooling into "
+        "the convolution's epilogue, would each remove a pass over the largest activations. "
+        "Numba's workqueue layer splits each parallel loop evenly between threads, so on a "
+        "loaded 2-core machine every loop waits for its slowest thread, where TensorFlow's "
+        "work-stealing pool does not; hand-scheduled chunks would help there. (ReLU's gradient "
+        "is already fused with the bias gradient: `relu_backward_bias_grad`.)",
     ]
     return lines
 

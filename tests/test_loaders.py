@@ -55,6 +55,17 @@ def test_rps_directory_errors(tmp_path):
         sn.datasets.load_rps_directory(tmp_path, 0)
 
 
+def test_rps_directory_names_a_corrupt_png(tmp_path):
+    write_rps_folder(tmp_path)
+    png = sorted((tmp_path / "paper").glob("*.png"))[0]
+    png.write_bytes(png.read_bytes()[:40])  # truncated mid-header
+    with pytest.raises(ValueError, match=rf"{png.name}.*truncated or corrupt"):
+        sn.datasets.load_rps_directory(tmp_path, 16)
+    png.write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match=rf"{png.name}.*not a readable PNG"):
+        sn.datasets.load_rps_directory(tmp_path, 16)
+
+
 def idx_bytes(array: np.ndarray, code: int) -> bytes:
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()

@@ -47,9 +47,14 @@ def load_rps_directory(path, image_size: int = 150) -> tuple[np.ndarray, np.ndar
         if not files:
             raise ValueError(f"load_rps_directory: folder {str(root / name)!r} holds no .png files")
         for file in files:
-            with Image.open(file) as img:
-                rgb = img.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
-                images.append(np.asarray(rgb, dtype=np.float32) / 255.0)  # (H, W, 3)
+            try:
+                with Image.open(file) as img:
+                    rgb = img.convert("RGB").resize((image_size, image_size),
+                                                    Image.Resampling.BILINEAR)
+            except (OSError, SyntaxError, ValueError) as err:  # Pillow's errors for a bad file
+                raise ValueError(f"load_rps_directory: {str(file)!r} is not a readable PNG image "
+                                 f"(truncated or corrupt): {err}") from err
+            images.append(np.asarray(rgb, dtype=np.float32) / 255.0)  # (H, W, 3)
             labels.append(label)
     x = np.stack(images).astype(config.floatx())  # (N, H, W, 3)
     return x, np.array(labels, dtype=np.int64)
