@@ -2,10 +2,28 @@
 
 import os
 
+import numpy as np
+import pytest
 from hypothesis import settings
+
+import scratchnet as sn
 
 # CI runs the property tests with a fixed example sequence, so a red CI is reproducible; a local
 # run explores new examples each time.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def _restore_globals():
+    """Tests may change floatx or the backend; put them back afterwards."""
+    floatx, backend = sn.config.floatx(), sn.get_backend()
+    yield
+    sn.config.set_floatx(floatx)
+    sn.set_backend(backend)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

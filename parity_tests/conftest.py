@@ -15,7 +15,6 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import scratchnet as sn  # noqa: E402
@@ -31,18 +30,10 @@ def _deterministic_tensorflow():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_state():
-    """Same seeds for every test; floatx and the backend put back afterwards."""
-    floatx, backend = sn.config.floatx(), sn.get_backend()
+def _same_keras_seed():
+    """Same TensorFlow/Keras seeds for every test (floatx and the backend are restored by the
+    repository's conftest.py)."""
     keras.utils.set_random_seed(1234)
-    yield
-    sn.config.set_floatx(floatx)
-    sn.set_backend(backend)
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
 
 
 @pytest.fixture(scope="session")
