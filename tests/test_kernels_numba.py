@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+import numba  # a hard dependency: a failed import fails these tests instead of skipping them
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,10 +27,8 @@ from scratchnet import kernels
 from scratchnet.kernels import bias as bias_ref
 from scratchnet.kernels import conv as conv_ref
 from scratchnet.kernels import dense as dense_ref
+from scratchnet.kernels import numba_kernels as nb
 from scratchnet.kernels import pooling as pool_ref
-
-nb = pytest.importorskip("scratchnet.kernels.numba_kernels")
-numba = pytest.importorskip("numba")
 
 SWEEP = settings(max_examples=40, deadline=None)
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
