@@ -198,6 +198,12 @@ class Sequential:
                 return twin, True
         return self.loss, False
 
+    def loss_input(self, y_pred: np.ndarray) -> tuple[losses_mod.Loss, np.ndarray, bool]:
+        """The loss to apply, the tensor it reads (the final layer's logits under Keras' rule,
+        else ``y_pred``), and whether that tensor is the logits."""
+        loss_fn, reads_logits = self.output_loss()
+        return loss_fn, (self.layers[-1].preactivation if reads_logits else y_pred), reads_logits
+
     # ------------------------------------------------------------------ the passes
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run ``x`` through every layer in order; each layer caches what its backward needs."""
@@ -219,8 +225,7 @@ class Sequential:
     def compute_loss(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray, bool]:
         """The mean loss of a batch, its gradient with respect to the output, and whether that
         gradient is with respect to the logits of a final softmax rather than its output."""
-        loss_fn, reads_logits = self.output_loss()
-        output = self.layers[-1].preactivation if reads_logits else y_pred
+        loss_fn, output, reads_logits = self.loss_input(y_pred)
         loss = float(np.mean(loss_fn.forward(y, output)))
         doutput = loss_fn.backward(y, output)
         return loss, doutput, reads_logits
@@ -370,8 +375,7 @@ class Sequential:
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             y_pred = self.forward(xb, training=False)
-            loss_fn, reads_logits = self.output_loss()
-            output = self.layers[-1].preactivation if reads_logits else y_pred
+            loss_fn, output, _ = self.loss_input(y_pred)
             self._update_metrics(float(np.mean(loss_fn.forward(yb, output))), yb, y_pred)
         logs = self._logs()
         if verbose and verbose != "auto":
