@@ -122,6 +122,42 @@ def test_maxpool2d_matches_reference_exactly_with_ties(ph, pw, sh, sw, oh, ow, c
         pool_ref.maxpool2d_backward(dy, argmax_ref, (ph, pw), (sh, sw), (hp, wp)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 3, 4, 16])
+def test_the_compiled_constant_paths_match_the_reference(c, dtype, rng):
+    """The twins compile the usual 3x3, stride-1 kernel (and 1 or 3 channels) with the sizes as
+    constants: a code path of its own, which the random sweeps above rarely draw."""
+    xpad = rng.standard_normal((3, 7, 9, c)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, c, 5)).astype(dtype)
+    bias = rng.standard_normal(5).astype(dtype)
+    dy = rng.standard_normal((3, 5, 7, 5)).astype(dtype)
+    one, out_hw = (1, 1), (5, 7)
+    assert_close(nb.conv2d_forward(xpad, kernel, one, one, out_hw),
+                 conv_ref.conv2d_forward(xpad, kernel, one, one, out_hw), dtype)
+    for got, want in zip(nb.conv2d_bias_relu_forward(xpad, kernel, bias, one, one, out_hw),
+                         bias_ref.conv2d_bias_relu_forward(xpad, kernel, bias, one, one, out_hw)):
+        assert_close(got, want, dtype)
+    assert_close(nb.conv2d_backward_kernel(xpad, dy, (3, 3), one, one),
+                 conv_ref.conv2d_backward_kernel(xpad, dy, (3, 3), one, one), dtype)
+    assert_close(nb.conv2d_backward_input(dy, kernel, one, one, (7, 9)),
+                 conv_ref.conv2d_backward_input(dy, kernel, one, one, (7, 9)), dtype)
+
+
+@pytest.mark.parametrize("hp, wp", [(6, 8), (7, 9)])  # (7, 9): a last row and column no window reads
+def test_the_2x2_pooling_path_matches_the_reference_with_ties_nan_and_inf(hp, wp, rng):
+    """2x2 windows with stride 2 (Keras' default) run a code path of their own."""
+    xpad = rng.integers(-1, 2, (3, hp, wp, 5)).astype(np.float32)  # ties in most windows
+    xpad[0, 0, 0, :] = np.nan  # NaN never wins (as in the reference: NaN > y is false)
+    xpad[0, 0:2, 2:4, 1] = np.nan  # a window of NaN only gives -inf at offset 0
+    xpad[1, 0:2, 0:2, 2] = -np.inf  # a window of padding only
+    out_hw = (hp // 2, wp // 2)
+    y, argmax = nb.maxpool2d_forward(xpad, (2, 2), (2, 2), out_hw)
+    y_ref, argmax_ref = pool_ref.maxpool2d_forward(xpad, (2, 2), (2, 2), out_hw)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    assert y[0, 0, 1, 1] == -np.inf and argmax[0, 0, 1, 1] == 0
+
+
 @SWEEP
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
 def test_bias_grad_matches_reference(shape, seed):
