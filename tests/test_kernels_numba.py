@@ -111,6 +111,8 @@ def test_maxpool2d_matches_reference_exactly_with_ties(ph, pw, sh, sw, oh, ow, c
     hp, wp = (oh - 1) * sh + ph, (ow - 1) * sw + pw
     xpad = rng.integers(-1, 2, (2, hp, wp, c)).astype(np.float32)
     xpad[0, 0, 0, 0] = -np.inf  # a padded cell, as "same" padding makes them
+    xpad[1, 0, 0, 0] = np.nan  # NaN never wins, next to a -inf or not
+    xpad[1, min(1, hp - 1), 0, 0] = -np.inf
     y, argmax = nb.maxpool2d_forward(xpad, (ph, pw), (sh, sw), (oh, ow))
     y_ref, argmax_ref = pool_ref.maxpool2d_forward(xpad, (ph, pw), (sh, sw), (oh, ow))
     np.testing.assert_array_equal(y, y_ref)

@@ -16,8 +16,13 @@ reference docstrings; this file only says how the work is arranged to run fast o
 - Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
   gradient (alone, or with ReLU's gradient) is one pass on one thread with float64 sums.
   NumPy's versions make several passes.
+- The usual shapes (a 3x3 kernel with stride 1, 2x2 pooling) are compiled with their sizes as
+  constants: the compiler then unrolls the small loops and keeps values in registers. Loops whose
+  sizes are only known at run time, over arrays the compiler cannot prove distinct, stay one value
+  at a time (which is also why a hand-written convolution loses to BLAS here).
 
-Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The BLAS that
+Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``), on its OpenMP
+layer (see the comment where it is chosen, below). The BLAS that
 Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
 own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make each other wait,
 badly so on a busy machine. For the same reason the Dense layers' products (``matmul``) go
@@ -50,9 +55,10 @@ MIN_KERNEL_GRAD_CHUNKS = 4
 # Threads: Numba's OpenMP layer ("omp") starts a parallel loop in about 25 microseconds; its
 # "workqueue" layer, the fallback, takes about 130, and a training step launches a dozen loops
 # (measured: small_cnn trained twice as fast with omp on the 2-core benchmark machine). By default
-# GNU OpenMP keeps its threads spinning after each loop, which on a busy machine steals the cores
-# the work needs (a step ran up to 10x slower next to one other busy process); "passive" parks them
-# at once, and was the fastest setting under load and within 20% of spinning on an idle machine.
+# GNU OpenMP keeps its threads spinning a while after each loop, which on a busy machine steals the
+# cores the work needs: next to one other busy process a small_cnn step took 1.5x as long as with
+# "passive" (threads parked at once), and 10x with a longer spin (GOMP_SPINCOUNT=100000). Passive
+# was the fastest setting under load and within 20% of spinning on an idle machine.
 # Both only where the user has not chosen: NUMBA_THREADING_LAYER and OMP_WAIT_POLICY win.
 # GNU OpenMP is not fork-safe: a process that ran these kernels must not fork() and run them again
 # in the child (multiprocessing's "spawn" and "forkserver" start methods are fine).

@@ -1,8 +1,9 @@
 """Max-pooling kernels, NumPy reference.
 
-Forward: each output cell is the largest value in its window. Padded cells hold ``-inf`` so they
-are never chosen. Backward, as TensorFlow's CPU kernel does it: the whole gradient of a window goes
-to the *first* maximum in row-major order (top-most, then left-most); overlapping windows add up.
+Forward: each output cell is the largest value in its window (NaN never wins). Padded cells
+hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it: the whole
+gradient of a window goes to the *first* maximum in row-major order (top-most, then left-most);
+overlapping windows add up.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     ``argmax`` holds ``a * PW + b``, the window offset of the first maximum.
     """
     (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    # windows[k]: the cell at offset (a, b) of every window, k = a * PW + b (row-major)
+    windows = [xpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] for a in range(ph) for b in range(pw)]
     y = np.full((xpad.shape[0], oh, ow, xpad.shape[3]), -np.inf, dtype=xpad.dtype)
+    for cells in windows:
+        np.fmax(y, cells, out=y)  # the largest value; fmax skips NaN, so NaN never wins
+    # The first offset that holds the maximum. A window with nothing above -inf (padding, NaN)
+    # keeps offset 0. (The same as keeping the first strictly larger value while scanning.)
     argmax = np.zeros(y.shape, dtype=np.int32)
-    for a in range(ph):
-        for b in range(pw):
-            candidate = xpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :]  # (N, OH, OW, C)
-            better = candidate > y  # strict: an equal later value does not win
-            y = np.where(better, candidate, y)
-            argmax[better] = a * pw + b
+    found = y == -np.inf
+    for k, cells in enumerate(windows):
+        first = (cells == y) & ~found
+        argmax += first * np.int32(k)
+        found |= first
     return y, argmax
 
 
