@@ -133,8 +133,9 @@ def _scatter(dcols, kh, kw, sh, sw, dh, dw, c, oh, ow, first, last, dxpad):
 
 # _im2col and _col2im call the loops above with the sizes as compile-time constants for the usual
 # 3x3 kernel with stride 1 (and, on RGB or grey images, the channel count too): the compiler then
-# unrolls the kernel window and moves the values in vectors. Measured on the benchmark shapes: the
-# first layer's gather (3 channels) 5-6x faster, the others 1.2-1.4x.
+# unrolls the kernel window and moves the values in vectors. Measured against the same loops with
+# the sizes known at run time: the gather 4-6x faster on 3 channels, ~10x on 1, 1.0-1.4x on 16-64;
+# the scatter 1.5x.
 
 @njit(cache=True)
 def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols):
@@ -298,6 +299,8 @@ def _maxpool2d_forward(xpad, ph, pw, sh, sw, oh, ow):
             # 2x2 window (3-4x faster than the general loop below, measured).
             _maxpool2d_row(xpad, s, i, 2, 2, 2, 2, y[s, i], argmax[s, i])
             continue
+        # Other windows: _maxpool2d_row with the sizes known only at run time measured 20-40%
+        # slower than this loop (3x3 windows), so they keep it.
         for j in range(ow):
             y[s, i, j, :] = -np.inf
             argmax[s, i, j, :] = 0
