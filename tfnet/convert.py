@@ -357,6 +357,82 @@ register_layer(sn.layers.Dropout, keras.layers.Dropout,
 register_layer(sn.layers.Input, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
 
 
+# Issue 13's pooling, Conv1D and image-preprocessing layers (same arguments on both sides).
+def _conv1d_to_keras(layer, **kw):
+    return keras.layers.Conv1D(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
+        use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+
+
+def _conv1d_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, data_format="channels_last", groups=1, lora_rank=None)
+    return sn.layers.Conv1D(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
+        activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+
+
+def _register_pooling(scratch_cls, keras_cls) -> None:
+    def to_keras(layer, **kw):
+        return keras_cls(layer.pool_size, strides=layer.strides, padding=layer.padding, **kw)
+
+    def from_keras(klayer, **kw):
+        _require(klayer, data_format="channels_last")
+        return scratch_cls(tuple(klayer.pool_size), strides=tuple(klayer.strides),
+                           padding=klayer.padding, **kw)
+
+    register_layer(scratch_cls, keras_cls, to_keras, from_keras)
+
+
+def _register_global_pooling(scratch_cls, keras_cls) -> None:
+    def from_keras(klayer, **kw):
+        _require(klayer, data_format="channels_last")
+        return scratch_cls(keepdims=klayer.keepdims, **kw)
+
+    register_layer(scratch_cls, keras_cls,
+                   lambda layer, **kw: keras_cls(keepdims=layer.keepdims, **kw), from_keras)
+
+
+def _resizing_to_keras(layer, **kw):
+    return keras.layers.Resizing(
+        layer.height, layer.width, interpolation=layer.interpolation,
+        crop_to_aspect_ratio=layer.crop_to_aspect_ratio,
+        pad_to_aspect_ratio=layer.pad_to_aspect_ratio, fill_value=layer.fill_value, **kw)
+
+
+def _resizing_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last", antialias=False, fill_mode="constant")
+    return sn.layers.Resizing(
+        klayer.height, klayer.width, interpolation=klayer.interpolation,
+        crop_to_aspect_ratio=klayer.crop_to_aspect_ratio,
+        pad_to_aspect_ratio=klayer.pad_to_aspect_ratio, fill_value=klayer.fill_value, **kw)
+
+
+def _plain_number(value):
+    return value if np.ndim(value) == 0 and not isinstance(value, np.ndarray) else \
+        np.asarray(value).tolist()
+
+
+register_layer(sn.layers.Conv1D, keras.layers.Conv1D, _conv1d_to_keras, _conv1d_from_keras)
+_register_pooling(sn.layers.MaxPooling1D, keras.layers.MaxPooling1D)
+_register_pooling(sn.layers.AveragePooling1D, keras.layers.AveragePooling1D)
+_register_pooling(sn.layers.AveragePooling2D, keras.layers.AveragePooling2D)
+_register_global_pooling(sn.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling1D)
+_register_global_pooling(sn.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling2D)
+_register_global_pooling(sn.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling1D)
+_register_global_pooling(sn.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling2D)
+register_layer(sn.layers.Rescaling, keras.layers.Rescaling,
+               lambda layer, **kw: keras.layers.Rescaling(
+                   _plain_number(layer.scale), offset=_plain_number(layer.offset), **kw),
+               lambda klayer, **kw: sn.layers.Rescaling(
+                   _plain_number(klayer.scale), offset=_plain_number(klayer.offset), **kw))
+register_layer(sn.layers.Resizing, keras.layers.Resizing, _resizing_to_keras, _resizing_from_keras)
+
+
 # ----------------------------------------------------------------------------- losses
 def _xent_to_keras(keras_cls):
     return lambda loss: keras_cls(from_logits=loss.from_logits)

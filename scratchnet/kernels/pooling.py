@@ -1,9 +1,12 @@
-"""Max-pooling kernels, NumPy reference.
+"""Max- and average-pooling kernels, NumPy reference.
 
-Forward: each output cell is the largest value in its window (NaN never wins). Padded cells
-hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it: the whole
-gradient of a window goes to the *first* maximum in row-major order (top-most, then left-most);
-overlapping windows add up.
+Max pooling forward: each output cell is the largest value in its window (NaN never wins).
+Padded cells hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it:
+the whole gradient of a window goes to the *first* maximum in row-major order (top-most, then
+left-most); overlapping windows add up.
+
+Average pooling: the mean of the real cells of each window (padded cells are neither summed nor
+counted, as TensorFlow's ``avg_pool``); backward shares ``dy`` equally among those cells.
 """
 
 from __future__ import annotations
@@ -44,4 +47,46 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
         for b in range(pw):
             won = argmax == a * pw + b  # (N, OH, OW, C)
             dxpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] += np.where(won, dy, 0)
+    return dxpad
+
+
+# ------------------------------------------------------------------------------ average pooling
+# NumPy only (no Numba twin yet): the layers call these directly, not through the backend table.
+
+
+def window_counts(hw, pads, pool_size, strides, out_hw) -> np.ndarray:
+    """How many *real* (not padded) cells each window covers: ``(OH, OW)``.
+
+    TensorFlow's average pooling divides by this count, so SAME padding never pulls a mean
+    towards 0. It is the window sum of a ones image padded with zeros.
+    """
+    ones = np.pad(np.ones(hw), pads)  # (Hp, Wp): 1 on real cells, 0 on padding
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    return sum(ones[_tap(a, sh, oh), _tap(b, sw, ow)] for a in range(ph) for b in range(pw))
+
+
+def avgpool2d_forward(xpad, pool_size, strides, out_hw, counts):
+    """``y[n, i, j, c] = sum_{a, b} xpad[n, i*sh + a, j*sw + b, c] / counts[i, j]``.
+
+    ``xpad (N, Hp, Wp, C)`` is zero-padded, so padded cells add nothing; ``counts (OH, OW)`` from
+    :func:`window_counts`. Returns ``(N, OH, OW, C)``.
+    """
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    total = np.zeros((xpad.shape[0], oh, ow, xpad.shape[3]), dtype=xpad.dtype)  # (N, OH, OW, C)
+    for a in range(ph):
+        for b in range(pw):
+            total += xpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :]
+    return total / counts[None, :, :, None].astype(xpad.dtype)
+
+
+def avgpool2d_backward(dy, pool_size, strides, padded_hw, counts):
+    """``dL/dxpad``: every cell of window ``(i, j)`` receives ``dy[n, i, j, c] / counts[i, j]``;
+    overlapping windows add up. Returns ``(N, Hp, Wp, C)``."""
+    (ph, pw), (sh, sw) = pool_size, strides
+    n, oh, ow, c = dy.shape
+    share = dy / counts[None, :, :, None].astype(dy.dtype)  # (N, OH, OW, C)
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)
+    for a in range(ph):
+        for b in range(pw):
+            dxpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] += share
     return dxpad

@@ -1,14 +1,24 @@
 """Layers with Keras' names, arguments, defaults and weight layouts."""
 
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.conv import Conv2D
+from scratchnet.layers.conv import Conv1D, Conv2D
 from scratchnet.layers.core import Activation, Dense, Dropout, Flatten, Input, Softmax
 from scratchnet.layers.embedding import Embedding
-from scratchnet.layers.pooling import MaxPooling2D
+from scratchnet.layers.global_pooling import (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+)
+from scratchnet.layers.image_preprocessing import Rescaling, Resizing
+from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
     "Dropout", "Conv2D", "MaxPooling2D",
     "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
+    "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "Rescaling", "Resizing",
 ]

@@ -22,11 +22,9 @@ def int_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
     return tuple(positive_int(v, arg, layer) for v in value)
 
 
-def padding_mode(value, layer: str) -> str:
-    if not isinstance(value, str) or value.lower() not in ("valid", "same"):
-        raise ValueError(
-            f"{layer}: expected padding to be one of ('valid', 'same'), received {value!r}"
-        )
+def padding_mode(value, layer: str, allowed: tuple[str, ...] = ("valid", "same")) -> str:
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(f"{layer}: expected padding to be one of {allowed}, received {value!r}")
     return value.lower()
 
 
@@ -43,3 +41,11 @@ def output_size_and_pads(n: int, k: int, s: int, d: int, padding: str) -> tuple[
     out = -(-n // s)
     total = max(0, (out - 1) * s + e - n)
     return out, total // 2, total - total // 2
+
+
+def channels_last(value, layer: str) -> str:
+    """Keras' ``data_format``: ``None`` means ``"channels_last"``, the only layout scratchnet has."""
+    if value not in (None, "channels_last"):
+        raise ValueError(f"{layer}: expected data_format to be 'channels_last' (or None), "
+                         f"received {value!r}; scratchnet keeps data channels-last (NHWC)")
+    return "channels_last"

@@ -161,4 +161,4 @@ def _snake_case(name: str) -> str:
         if ch.isupper() and i > 0 and (not name[i - 1].isupper() or name[i - 1].isdigit()):
             out.append("_")
         out.append(ch.lower())
-    return "".join(out).replace("2_d", "2d")
+    return "".join(out).replace("1_d", "1d").replace("2_d", "2d")  # Conv1D -> conv1d, as Keras

@@ -1,4 +1,4 @@
-"""Conv2D: the convolution layer, channels-last."""
+"""Conv2D and Conv1D: the convolution layers, channels-last."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import numpy as np
 from scratchnet import initializers as inits
 from scratchnet import kernels
 from scratchnet.activations import ReLU
-from scratchnet.layers._args import int_tuple, output_size_and_pads, padding_mode, positive_int
+from scratchnet.layers._args import (
+    channels_last,
+    int_tuple,
+    output_size_and_pads,
+    padding_mode,
+    positive_int,
+)
 from scratchnet.layers.base import ActivatedLayer
 from scratchnet.layers.core import _init_name
 
@@ -130,5 +136,126 @@ class Conv2D(ActivatedLayer):
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
                 "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+class Conv1D(ActivatedLayer):
+    """1-D convolution over steps (cross-correlation, no kernel flip), as ``keras.layers.Conv1D``.
+
+    Input ``(N, L, C)``; output ``(N, OL, filters)``; ``kernel`` is ``(k, C, filters)`` (Keras'
+    layout) and ``bias`` ``(filters,)``. With ``xpad`` the padded input::
+
+        z[n, i, o] = sum_{a, c} xpad[n, i*s + a*d, c] * kernel[a, c, o] + bias[o]
+        y = activation(z)
+
+    ``padding="valid"``: ``OL = (L - e) // s + 1`` with ``e = (k - 1)*d + 1``. ``"same"``:
+    ``OL = ceil(L / s)``, the odd padded step at the end. ``"causal"``: ``e - 1`` zeros before the
+    first step and none after, so ``z[n, i]`` reads only steps ``<= i*s`` (Keras pads, then runs
+    "valid").
+
+    Backward, with ``dz = dL/dz``: ``dL/dkernel[a, c, o] = sum_{n, i} xpad[n, i*s + a*d, c] *
+    dz[n, i, o]``; ``dL/dbias = sum_{n, i} dz``; ``dL/dx`` sends ``dz[n, i] @ kernel[a]^T`` back to
+    the step it read, then drops the padding. A step sequence is the one-row image
+    ``(N, 1, L, C)`` and the kernel the ``(1, k, C, filters)`` one, so Conv2D's kernels
+    (:mod:`scratchnet.kernels.conv`) compute all three.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate=1,
+        groups: int = 1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(activation=activation, name=name, **kwargs)
+        where = f"Conv1D {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        self.kernel_size = int_tuple(kernel_size, 1, "kernel_size", where)
+        self.strides = int_tuple(strides, 1, "strides", where)
+        self.padding = padding_mode(padding, where, allowed=("valid", "same", "causal"))
+        self.data_format = channels_last(data_format, where)
+        self.dilation_rate = int_tuple(dilation_rate, 1, "dilation_rate", where)
+        if groups != 1:
+            raise ValueError(f"{where}: expected groups=1 (grouped convolutions are not "
+                             f"implemented), received groups={groups!r}")
+        if self.strides[0] > 1 and self.dilation_rate[0] > 1:
+            raise ValueError(
+                f"{where}: strides > 1 not supported in conjunction with dilation_rate > 1; "
+                f"received strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
+        inits.get(bias_initializer, where=f"{where}: bias_initializer")
+        self.xpad: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=3 '
+                f"(batch, steps, channels), found ndim={len(input_shape) + 1}. "
+                f"Full shape received: {(None,) + tuple(input_shape)}"
+            )
+        length, c = input_shape
+        (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
+        if self.padding == "causal":  # pad e - 1 steps in front, then "valid"
+            before, after = (k - 1) * d, 0
+            out = (length + before - ((k - 1) * d + 1)) // s + 1
+        else:
+            out, before, after = output_size_and_pads(length, k, s, d, self.padding)
+        if out <= 0:
+            raise ValueError(
+                f'Layer "{self.name}": the kernel {self.kernel_size} (dilation '
+                f"{self.dilation_rate}) does not fit the input of {length} steps with "
+                f"padding='valid'; the output would have {out} steps"
+            )
+        self.pads = (before, after)
+        self.out_length = out
+        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng) \
+            if self.use_bias else None
+        return (out, self.filters)
+
+    def forward(self, x, training=False):
+        before, after = self.pads
+        self.xpad = x  # "valid": nothing to pad, and no copy
+        if before or after:
+            self.xpad = np.pad(x, ((0, 0), (before, after), (0, 0)))  # (N, Lp, C)
+        z = kernels.conv2d_forward(
+            self.xpad[:, None], self.kernel.value[None],  # (N, 1, Lp, C), (1, k, C, F)
+            (1,) + self.strides, (1,) + self.dilation_rate, (1, self.out_length))[:, 0]  # (N, OL, F)
+        if self.use_bias:
+            z += self.bias.value  # in place: z is a fresh array
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        steps, dilation = (1,) + self.strides, (1,) + self.dilation_rate
+        self.kernel.grad = kernels.conv2d_backward_kernel(
+            self.xpad[:, None], dz[:, None], (1,) + self.kernel_size, steps, dilation)[0]  # (k, C, F)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OL)
+        if not self.compute_input_grad:
+            return None
+        dxpad = kernels.conv2d_backward_input(dz[:, None], self.kernel.value[None], steps, dilation,
+                                              (1, self.xpad.shape[1]))[:, 0]  # (N, Lp, C)
+        before, _ = self.pads
+        return dxpad[:, before:before + self.input_shape[0], :]  # (N, L, C)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer)}

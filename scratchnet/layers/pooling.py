@@ -1,15 +1,107 @@
-"""MaxPooling2D, channels-last."""
+"""Windowed pooling, channels-last: MaxPooling2D/1D and AveragePooling2D/1D.
+
+A 1-D layer reads its ``(N, L, C)`` input as the one-row image ``(N, 1, L, C)`` with a ``(1, p)``
+window, so the same 2-D kernels (:mod:`scratchnet.kernels.pooling`) serve both.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from scratchnet import kernels
-from scratchnet.layers._args import int_tuple, output_size_and_pads, padding_mode
+from scratchnet.kernels import pooling as pool_kernels
+from scratchnet.layers._args import channels_last, int_tuple, output_size_and_pads, padding_mode
 from scratchnet.layers.base import Layer
 
 
-class MaxPooling2D(Layer):
+class _Pooling(Layer):
+    """What the windowed pooling layers share: Keras' arguments, the size rules, 1-D as 2-D.
+
+    ``rank`` is the number of spatial axes (1 or 2). Subclasses implement ``pool_forward(x4)`` and
+    ``pool_backward(dy4)`` on 4-D ``(N, H, W, C)`` arrays with ``self.window``/``self.steps``,
+    ``self.pads`` and ``self.out_hw`` set by :meth:`build`.
+    """
+
+    rank = 2
+
+    def __init__(self, pool_size, strides, padding, data_format, name, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"{type(self).__name__} {self.name!r}"
+        self.pool_size = int_tuple(pool_size, self.rank, "pool_size", where)
+        self.strides = self.pool_size if strides is None else \
+            int_tuple(strides, self.rank, "strides", where)
+        self.padding = padding_mode(padding, where)
+        self.data_format = channels_last(data_format, where)
+        # The 2-D window and steps the kernels use: (1, p) and (1, s) for a 1-D layer.
+        self.window = (1,) * (2 - self.rank) + self.pool_size
+        self.steps = (1,) * (2 - self.rank) + self.strides
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != self.rank + 1:
+            axes = "(batch, height, width, channels)" if self.rank == 2 else "(batch, steps, channels)"
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                f"ndim={self.rank + 2} {axes}, found ndim={len(input_shape) + 1}. "
+                f"Full shape received: {(None,) + tuple(input_shape)}"
+            )
+        h, w, c = (1,) * (2 - self.rank) + tuple(input_shape)  # a 1-D input is one row
+        (ph, pw), (sh, sw) = self.window, self.steps
+        oh, top, bottom = output_size_and_pads(h, ph, sh, 1, self.padding)
+        ow, left, right = output_size_and_pads(w, pw, sw, 1, self.padding)
+        if oh <= 0 or ow <= 0:
+            raise ValueError(
+                f'Layer "{self.name}": pool_size {self.pool_size} does not fit the input of '
+                f"spatial shape {tuple(input_shape[:-1])} with padding='valid'; the output would "
+                f"be {(oh, ow)[2 - self.rank:]}"
+            )
+        self.pads = ((top, bottom), (left, right))
+        self.out_hw = (oh, ow)
+        return (oh, ow, c)[2 - self.rank:]
+
+    def forward(self, x, training=False):
+        x4 = x if self.rank == 2 else x[:, None]  # (N, L, C) -> (N, 1, L, C)
+        y4 = self.pool_forward(x4)  # (N, OH, OW, C)
+        return y4 if self.rank == 2 else y4[:, 0]  # (N, OL, C) for 1-D
+
+    def backward(self, dy):
+        dy4 = dy if self.rank == 2 else dy[:, None]  # (N, OL, C) -> (N, 1, OL, C)
+        dx4 = self.pool_backward(dy4)  # (N, H, W, C)
+        return dx4 if self.rank == 2 else dx4[:, 0]
+
+    def pad(self, x4, value):
+        """``x4`` with ``self.pads`` cells of ``value`` around height and width (no copy if none)."""
+        (top, bottom), (left, right) = self.pads
+        if not (top or bottom or left or right):
+            return x4
+        return np.pad(x4, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+    def unpad(self, dxpad):
+        """Drop the padded cells' gradients: ``(N, Hp, Wp, C)`` -> ``(N, H, W, C)``."""
+        (top, bottom), (left, right) = self.pads
+        return dxpad[:, top:dxpad.shape[1] - bottom, left:dxpad.shape[2] - right, :]
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "data_format": self.data_format}
+
+
+class _MaxPooling(_Pooling):
+    xpad_hw: tuple[int, int] | None = None  # padded (Hp, Wp), for the backward pass
+    argmax: np.ndarray | None = None  # (N, OH, OW, C): window offset of each first maximum
+
+    def pool_forward(self, x4):
+        xpad = self.pad(x4, -np.inf)  # (N, Hp, Wp, C): padding never wins
+        self.xpad_hw = xpad.shape[1:3]
+        y, self.argmax = kernels.maxpool2d_forward(xpad, self.window, self.steps, self.out_hw)
+        return y
+
+    def pool_backward(self, dy4):
+        dxpad = kernels.maxpool2d_backward(dy4, self.argmax, self.window, self.steps, self.xpad_hw)
+        return self.unpad(dxpad)  # (N, H, W, C)
+
+
+class MaxPooling2D(_MaxPooling):
     """Largest value of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
 
     Input ``(N, H, W, C)``; output ``(N, OH, OW, C)`` with the same size rules as Conv2D.
@@ -21,52 +113,80 @@ class MaxPooling2D(Layer):
     """
 
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid",
-                 name: str | None = None):
-        super().__init__(name=name)
-        where = f"MaxPooling2D {self.name!r}"
-        self.pool_size = int_tuple(pool_size, 2, "pool_size", where)
-        self.strides = self.pool_size if strides is None else int_tuple(strides, 2, "strides", where)
-        self.padding = padding_mode(padding, where)
-        self.xpad_hw: tuple[int, int] | None = None
-        self.argmax: np.ndarray | None = None
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+
+class MaxPooling1D(_MaxPooling):
+    """Largest value of each ``pool_size`` window of steps, as ``keras.layers.MaxPooling1D``.
+
+    Input ``(N, L, C)``; output ``(N, OL, C)``: ``y[n, i, c] = max_{a < p} xpad[n, i*s + a, c]``,
+    VALID ``OL = (L - p) // s + 1``, SAME ``OL = ceil(L / s)`` (padding is ``-inf``, odd cell at
+    the end). Backward: each window's ``dy`` goes wholly to its *first* maximum; overlapping
+    windows add up (TensorFlow runs the 2-D kernel on ``(N, 1, L, C)``, and so does scratchnet).
+    """
+
+    rank = 1
+
+    def __init__(self, pool_size=2, strides=None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+
+class _AveragePooling(_Pooling):
+    xpad_hw: tuple[int, int] | None = None  # padded (Hp, Wp), for the backward pass
 
     def build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
-                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
-                f"Full shape received: {(None,) + tuple(input_shape)}"
-            )
-        h, w, c = input_shape
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        oh, top, bottom = output_size_and_pads(h, ph, sh, 1, self.padding)
-        ow, left, right = output_size_and_pads(w, pw, sw, 1, self.padding)
-        if oh <= 0 or ow <= 0:
-            raise ValueError(
-                f'Layer "{self.name}": pool_size {self.pool_size} does not fit the input of '
-                f"height and width {(h, w)} with padding='valid'; the output would be {(oh, ow)}"
-            )
-        self.pads = ((top, bottom), (left, right))
-        self.out_hw = (oh, ow)
-        return (oh, ow, c)
+        output_shape = super().build(input_shape, rng)
+        h, w = ((1,) * (2 - self.rank) + tuple(input_shape))[:2]
+        # (OH, OW): real cells under each window; SAME padding is not counted (TensorFlow's rule)
+        self.counts = pool_kernels.window_counts((h, w), self.pads, self.window, self.steps,
+                                                 self.out_hw)
+        return output_shape
 
-    def forward(self, x, training=False):
-        (top, bottom), (left, right) = self.pads
-        xpad = x  # "valid": nothing to pad, and no copy
-        if top or bottom or left or right:
-            xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
-                          constant_values=-np.inf)  # (N, Hp, Wp, C)
+    def pool_forward(self, x4):
+        xpad = self.pad(x4, 0.0)  # (N, Hp, Wp, C): zeros add nothing to a window's sum
         self.xpad_hw = xpad.shape[1:3]
-        y, self.argmax = kernels.maxpool2d_forward(xpad, self.pool_size, self.strides, self.out_hw)
-        return y
+        return pool_kernels.avgpool2d_forward(xpad, self.window, self.steps, self.out_hw,
+                                              self.counts)
 
-    def backward(self, dy):
-        dxpad = kernels.maxpool2d_backward(dy, self.argmax, self.pool_size, self.strides,
-                                           self.xpad_hw)
-        (top, _), (left, _) = self.pads
-        h, w, _ = self.input_shape
-        return dxpad[:, top:top + h, left:left + w, :]  # (N, H, W, C)
+    def pool_backward(self, dy4):
+        dxpad = pool_kernels.avgpool2d_backward(dy4, self.window, self.steps, self.xpad_hw,
+                                                self.counts)
+        return self.unpad(dxpad)  # (N, H, W, C)
 
-    def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+
+class AveragePooling2D(_AveragePooling):
+    """Mean of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
+
+    Input ``(N, H, W, C)``; output ``(N, OH, OW, C)``, sizes as MaxPooling2D::
+
+        y[n, i, j, c] = sum_{a, b} xpad[n, i*sh + a, j*sw + b, c] / count[i, j]
+
+    where ``count[i, j]`` is the number of *real* cells under window ``(i, j)``: with
+    ``padding="same"`` the padded cells are neither summed nor counted (TensorFlow's ``avg_pool``),
+    so a constant image pools to the same constant, edges included.
+
+    Backward: every real cell of window ``(i, j)`` receives ``dy[n, i, j, c] / count[i, j]``;
+    overlapping windows add up. ``pool_size`` has no default, as in Keras 3.
+    """
+
+    def __init__(self, pool_size, strides=None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+
+class AveragePooling1D(_AveragePooling):
+    """Mean of each ``pool_size`` window of steps, as ``keras.layers.AveragePooling1D``.
+
+    Input ``(N, L, C)``; output ``(N, OL, C)``:
+    ``y[n, i, c] = sum_{a < p} xpad[n, i*s + a, c] / count[i]``, ``count[i]`` the real (not
+    padded) steps under window ``i``. Backward: each of those steps receives ``dy[n, i, c] /
+    count[i]``. ``pool_size`` has no default, as in Keras 3.
+    """
+
+    rank = 1
+
+    def __init__(self, pool_size, strides=None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)

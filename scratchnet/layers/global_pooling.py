@@ -1,0 +1,107 @@
+"""Global pooling, channels-last: one number per channel from all the steps or all the pixels.
+
+``GlobalAveragePooling2D``/``1D`` and ``GlobalMaxPooling2D``/``1D``, as in Keras 3. Keras'
+``GlobalAveragePooling1D`` also takes a ``mask`` (from ``Embedding(mask_zero=True)``); scratchnet's
+layers have no masks yet, so these layers average over every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.layers._args import channels_last
+from scratchnet.layers.base import Layer
+
+
+class _GlobalPooling(Layer):
+    """Keras' arguments and shapes; ``rank`` spatial axes (1: steps, 2: height and width)."""
+
+    rank = 2
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False,
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.data_format = channels_last(data_format, f"{type(self).__name__} {self.name!r}")
+        if not isinstance(keepdims, bool | np.bool_):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expected keepdims to be a bool, "
+                             f"received {keepdims!r}")
+        self.keepdims = bool(keepdims)
+        self.axes = tuple(range(1, self.rank + 1))  # the spatial axes: (1,) or (1, 2)
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != self.rank + 1:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                f"ndim={self.rank + 2}, found ndim={len(input_shape) + 1}. "
+                f"Full shape received: {(None,) + tuple(input_shape)}"
+            )
+        channels = input_shape[-1]
+        return (1,) * self.rank + (channels,) if self.keepdims else (channels,)
+
+    def kept(self, y):
+        """``y`` with the spatial axes kept as 1s: ``(N, C)`` -> ``(N, 1, [1,] C)``."""
+        return y.reshape((y.shape[0],) + (1,) * self.rank + (y.shape[-1],))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class _GlobalAveragePooling(_GlobalPooling):
+    def forward(self, x, training=False):
+        self.x_shape = x.shape
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, dy):
+        count = int(np.prod(self.x_shape[1:-1]))  # L, or H * W
+        return np.broadcast_to(self.kept(dy) / count, self.x_shape).copy()  # (N, ..., C)
+
+
+class _GlobalMaxPooling(_GlobalPooling):
+    def forward(self, x, training=False):
+        y = x.max(axis=self.axes, keepdims=True)  # (N, 1, [1,] C)
+        winners = (x == y).astype(x.dtype)  # 1 where a cell equals its channel's maximum
+        self.share = winners / winners.sum(axis=self.axes, keepdims=True)  # ties split evenly
+        return y if self.keepdims else y.reshape(y.shape[0], -1)
+
+    def backward(self, dy):
+        return self.share * self.kept(dy)  # (N, ..., C)
+
+
+class GlobalAveragePooling2D(_GlobalAveragePooling):
+    """Mean over height and width, per channel: ``y[n, c] = sum_{i, j} x[n, i, j, c] / (H * W)``.
+
+    Input ``(N, H, W, C)``; output ``(N, C)``, or ``(N, 1, 1, C)`` with ``keepdims=True``.
+    Backward: every pixel receives ``dy[n, c] / (H * W)``.
+    """
+
+
+class GlobalAveragePooling1D(_GlobalAveragePooling):
+    """Mean over the steps, per channel: ``y[n, c] = sum_i x[n, i, c] / L``.
+
+    Input ``(N, L, C)``; output ``(N, C)``, or ``(N, 1, C)`` with ``keepdims=True``.
+    Backward: every step receives ``dy[n, c] / L``. (Keras' ``mask`` is not supported: see the
+    module docstring.)
+    """
+
+    rank = 1
+
+
+class GlobalMaxPooling2D(_GlobalMaxPooling):
+    """Largest value over height and width, per channel: ``y[n, c] = max_{i, j} x[n, i, j, c]``.
+
+    Input ``(N, H, W, C)``; output ``(N, C)``, or ``(N, 1, 1, C)`` with ``keepdims=True``.
+    Backward, as TensorFlow's ``reduce_max`` gradient: ``dy[n, c]`` is split *evenly* among the
+    ``k`` cells that equal the maximum, ``dy / k`` each (unlike MaxPooling2D, whose window gives
+    it all to the first maximum).
+    """
+
+
+class GlobalMaxPooling1D(_GlobalMaxPooling):
+    """Largest value over the steps, per channel: ``y[n, c] = max_i x[n, i, c]``.
+
+    Input ``(N, L, C)``; output ``(N, C)``, or ``(N, 1, C)`` with ``keepdims=True``.
+    Backward, as TensorFlow's ``reduce_max`` gradient: ``dy[n, c]`` is split evenly among the
+    steps that equal the maximum.
+    """
+
+    rank = 1

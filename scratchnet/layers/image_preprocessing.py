@@ -1,0 +1,239 @@
+"""Image preprocessing layers that run in training and at inference: Rescaling and Resizing.
+
+Both are part of the model (Keras 3 runs them in ``fit``, ``evaluate`` and ``predict`` alike), and
+both are differentiable in Keras: a gradient flows back through them to any layer before them.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from scratchnet.layers._args import channels_last, positive_int
+from scratchnet.layers.base import Layer
+
+# Keras 3.15's interpolation names (keras/src/backend/tensorflow/image.py), and the ones
+# scratchnet implements.
+KERAS_INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+class Rescaling(Layer):
+    """``y = x * scale + offset``, as ``keras.layers.Rescaling``: ``[0, 255]`` pixels to ``[0, 1]``
+    with ``scale=1/255``, to ``[-1, 1]`` with ``scale=1/127.5, offset=-1``.
+
+    ``scale`` and ``offset`` are numbers or arrays that broadcast against one sample (a per-channel
+    ``(C,)`` scale, say); they are cast to the layer's float dtype first, as Keras does.
+    Input and output ``(N, ...)``, the same shape. Backward: ``dL/dx = dy * scale``.
+    """
+
+    def __init__(self, scale, offset=0.0, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"Rescaling {self.name!r}"
+        self.scale = _number_or_array(scale, "scale", where)
+        self.offset = _number_or_array(offset, "offset", where)
+
+    def build(self, input_shape, rng):
+        sample = tuple(input_shape)
+        try:
+            shape = np.broadcast_shapes(sample, np.shape(self.scale), np.shape(self.offset))
+        except ValueError:
+            shape = None
+        if shape != sample:
+            raise ValueError(
+                f'Layer "{self.name}": scale of shape {np.shape(self.scale)} and offset of shape '
+                f"{np.shape(self.offset)} must broadcast to one sample's shape {sample}"
+            )
+        return sample
+
+    def forward(self, x, training=False):
+        self.cast_scale = np.asarray(self.scale, dtype=x.dtype)  # Keras casts scale first
+        return x * self.cast_scale + np.asarray(self.offset, dtype=x.dtype)
+
+    def backward(self, dy):
+        return dy * self.cast_scale
+
+    def get_config(self):
+        return {**super().get_config(), "scale": _plain(self.scale), "offset": _plain(self.offset)}
+
+
+class Resizing(Layer):
+    """Resize images to ``(height, width)``, as ``keras.layers.Resizing`` (TensorFlow's
+    ``tf.image.resize``, ``antialias=False``, with half-pixel centres).
+
+    Input ``(N, H, W, C)``; output ``(N, height, width, C)``. Output row ``i`` sits at source
+    row ``r = (i + 0.5) * H / height - 0.5`` (columns alike; TensorFlow computes these in float32):
+
+    - ``"bilinear"``: ``y = (1 - t) * x[r0] + t * x[r1]`` with ``r0 = max(floor(r), 0)``,
+      ``r1 = min(ceil(r), H - 1)``, ``t = r - floor(r)``, first along rows then along columns.
+    - ``"nearest"``: row ``min(floor((i + 0.5) * H / height), H - 1)``.
+
+    Both are linear, so resizing is two matrix products, ``y[n] = A_h @ x[n] @ A_w^T`` per
+    channel, with ``A_h (height, H)`` holding each output row's weights (one 1 per row for
+    "nearest"). Backward: ``dL/dx[n] = A_h^T @ dy[n] @ A_w`` (what TensorFlow's resize gradients
+    compute).
+
+    ``crop_to_aspect_ratio=True`` first cuts the largest centred window of the target's aspect
+    ratio; ``pad_to_aspect_ratio=True`` first pads the short side with ``fill_value`` (Keras pads
+    ``(P - side) // 2`` on each side, so an odd ``P - side`` loses one row). Their gradients
+    go back to the cropped cells, and never to the padding.
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear",
+                 crop_to_aspect_ratio: bool = False, pad_to_aspect_ratio: bool = False,
+                 fill_mode: str = "constant", fill_value: float = 0.0, antialias: bool = False,
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"Resizing {self.name!r}"
+        self.height = positive_int(height, "height", where)
+        self.width = positive_int(width, "width", where)
+        if interpolation not in KERAS_INTERPOLATIONS:
+            raise ValueError(f"{where}: expected interpolation to be one of {KERAS_INTERPOLATIONS}, "
+                             f"received {interpolation!r}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"{where}: interpolation {interpolation!r} is not implemented in "
+                             f"scratchnet; use one of {INTERPOLATIONS}")
+        self.interpolation = interpolation
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(f"{where}: only one of pad_to_aspect_ratio and crop_to_aspect_ratio "
+                             "can be True")
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        if fill_mode != "constant":
+            raise ValueError(f"{where}: expected fill_mode to be 'constant' (the only one Keras "
+                             f"supports), received {fill_mode!r}")
+        self.fill_mode = fill_mode
+        self.fill_value = float(fill_value)
+        if antialias:
+            raise ValueError(f"{where}: antialias=True is not implemented in scratchnet; "
+                             "use antialias=False (Keras' default)")
+        self.antialias = False
+        self.data_format = channels_last(data_format, where)
+
+    def build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
+                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
+                f"Full shape received: {(None,) + tuple(input_shape)}"
+            )
+        h, w, c = input_shape
+        # The window that gets resized, in input coordinates (crop), or the padding around it.
+        self.window = (0, 0, h, w)  # (top, left, rows, columns)
+        self.fill = (0, 0)  # rows above and below, columns left and right (pad_to_aspect_ratio)
+        if self.crop_to_aspect_ratio:
+            self.window = _crop_window(h, w, self.height, self.width)
+        elif self.pad_to_aspect_ratio:
+            self.fill = _fill_sizes(h, w, self.height, self.width)
+        rows = self.window[2] + 2 * self.fill[0]
+        cols = self.window[3] + 2 * self.fill[1]
+        matrix = _bilinear_matrix if self.interpolation == "bilinear" else _nearest_matrix
+        self.a_h = matrix(rows, self.height)  # (height, rows)
+        self.a_w = matrix(cols, self.width)  # (width, cols)
+        return (self.height, self.width, c)
+
+    def forward(self, x, training=False):
+        top, left, rows, cols = self.window
+        x = x[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C): the crop, if any
+        fr, fc = self.fill
+        if fr or fc:
+            x = np.pad(x, ((0, 0), (fr, fr), (fc, fc), (0, 0)), constant_values=self.fill_value)
+        n, _, _, c = x.shape
+        a_h, a_w = self.a_h.astype(x.dtype), self.a_w.astype(x.dtype)
+        t = (a_h @ x.reshape(n, x.shape[1], -1)).reshape(n, self.height, x.shape[2], c)  # rows
+        return a_w @ t  # (N, height, width, C): columns (A_w @ each (cols, C) slice)
+
+    def backward(self, dy):
+        n, _, _, c = dy.shape
+        a_h, a_w = self.a_h.astype(dy.dtype), self.a_w.astype(dy.dtype)
+        dt = a_w.T @ dy  # (N, height, cols', C)
+        dx = (a_h.T @ dt.reshape(n, self.height, -1)).reshape(n, a_h.shape[1], a_w.shape[1], c)
+        fr, fc = self.fill
+        dx = dx[:, fr:dx.shape[1] - fr, fc:dx.shape[2] - fc, :]  # the padding gets nothing
+        top, left, rows, cols = self.window
+        if (rows, cols) == tuple(self.input_shape[:2]):
+            return dx  # (N, H, W, C)
+        dfull = np.zeros((n,) + tuple(self.input_shape), dtype=dy.dtype)
+        dfull[:, top:top + rows, left:left + cols, :] = dx  # cropped-away cells get nothing
+        return dfull
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "antialias": self.antialias,
+                "data_format": self.data_format}
+
+
+def _source_coordinates(in_size: int, out_size: int, shift: float) -> np.ndarray:
+    """``(i + 0.5) * in/out - shift`` for each output index ``i``, in float32 as TensorFlow."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    return (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(shift)
+
+
+def _bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """``(out_size, in_size)``: row ``i`` has ``1 - t`` at ``r0`` and ``t`` at ``r1`` (see Resizing)."""
+    r = _source_coordinates(in_size, out_size, 0.5)
+    lower = np.maximum(np.floor(r).astype(np.int64), 0)
+    upper = np.minimum(np.ceil(r).astype(np.int64), in_size - 1)
+    t = (r - np.floor(r)).astype(np.float64)
+    a = np.zeros((out_size, in_size))
+    rows = np.arange(out_size)
+    np.add.at(a, (rows, lower), 1 - t)  # add.at: lower == upper at the borders, weights 1 in all
+    np.add.at(a, (rows, upper), t)
+    return a
+
+
+def _nearest_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """``(out_size, in_size)``: a single 1 per row, at ``min(floor((i + 0.5) * in/out), in - 1)``."""
+    source = np.floor(_source_coordinates(in_size, out_size, 0.0)).astype(np.int64)
+    source = np.clip(source, 0, in_size - 1)
+    a = np.zeros((out_size, in_size))
+    a[np.arange(out_size), source] = 1.0
+    return a
+
+
+def _crop_window(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """Keras' centred crop of the target aspect ratio: ``(top, left, rows, columns)``.
+
+    ``rows = int(w * height / width)`` clipped to ``[1, h]`` (columns alike), start
+    ``int((h - rows) / 2)``; the divisions in float32, as Keras' TensorFlow backend.
+    """
+    rows = min(max(int(np.float32(w * height) / np.float32(width)), 1), h)
+    cols = min(max(int(np.float32(h * width) / np.float32(height)), 1), w)
+    top = int(np.float32(h - rows) / np.float32(2))
+    left = int(np.float32(w - cols) / np.float32(2))
+    return top, left, rows, cols
+
+
+def _fill_sizes(h: int, w: int, height: int, width: int) -> tuple[int, int]:
+    """Keras' padding to the target aspect ratio: rows (and columns) added on *each* side.
+
+    ``P = max(h, int(w * height / width))`` and ``(P - h) // 2`` rows on each side (columns alike).
+    """
+    rows = max(h, int(np.float32(w * height) / np.float32(width)))
+    cols = max(w, int(np.float32(h * width) / np.float32(height)))
+    return int(np.float32(rows - h) / np.float32(2)), int(np.float32(cols - w) / np.float32(2))
+
+
+def _number_or_array(value, arg: str, where: str):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) or
+                                       _is_real_array(value)):
+        raise ValueError(f"{where}: expected {arg} to be a number or an array of numbers, "
+                         f"received {value!r}")
+    return float(value) if isinstance(value, numbers.Real) else np.asarray(value, dtype=np.float64)
+
+
+def _is_real_array(value) -> bool:
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return array.dtype.kind in "iuf" and array.size > 0
+
+
+def _plain(value):
+    """A number or an array as JSON-friendly config: a float, or a (nested) list of floats."""
+    return value if isinstance(value, float) else value.tolist()
