@@ -103,8 +103,8 @@ def test_optimizer_maps_both_ways_with_fresh_state(opt):
     back = convert.optimizer_from_keras(kopt)
     assert type(back) is type(opt)
     for key, value in opt.get_config().items():
-        assert back.get_config()[key] == pytest.approx(value, rel=1e-7) if value else \
-            back.get_config()[key] == value
+        assert back.get_config()[key] == pytest.approx(value, rel=1e-7) if isinstance(value, float) \
+            else back.get_config()[key] == value
 
 
 def test_uncompiled_model_gives_uncompiled_keras_model():
@@ -134,11 +134,11 @@ def test_from_keras_refuses_options_scratchnet_lacks(klayer, pattern):
 
 def test_from_keras_refuses_unmappable_loss_and_optimizer():
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    kmodel.compile(optimizer="rmsprop", loss="mse")
-    with pytest.raises(ValueError, match="RMSprop"):
+    kmodel.compile(optimizer="adamax", loss="mse")
+    with pytest.raises(ValueError, match="Adamax"):
         tfnet.from_keras(kmodel)
-    kmodel.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-    with pytest.raises(ValueError, match="label_smoothing"):
+    kmodel.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(axis=0))
+    with pytest.raises(ValueError, match="axis=-1, received axis=0"):
         tfnet.from_keras(kmodel)
 
 

@@ -8,8 +8,13 @@ values). ``backward`` returns ``dL/dy_pred`` of that mean. ``EPSILON = 1e-7`` is
 The softmax trap: in Keras a probability tensor made by a softmax remembers its logits, and a
 cross-entropy with ``from_logits=False`` silently takes the logits path (no clipping). A
 ``Sequential`` whose last layer ends in softmax does the same here, through :meth:`Loss.logits_twin`.
-Keras tags a sigmoid's output the same way, so a final sigmoid does too: its input is then read
-as softmax logits, exactly as Keras computes it.
+Keras tags a sigmoid's output the same way, so a final sigmoid does too: the categorical
+cross-entropies then read its input as softmax logits, and ``BinaryCrossentropy`` reads the input
+of a final sigmoid (or softmax) as sigmoid logits, exactly as Keras computes them.
+
+String names resolve as ``keras.losses.get`` resolves them: the function name
+(``"binary_crossentropy"``), the class name (``"BinaryCrossentropy"``) and Keras' short aliases
+(``"bce"``, ``"mae"``, ``"mse"`` and their upper-case forms).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import kernels
-from scratchnet.activations import log_softmax, softmax
+from scratchnet.activations import Sigmoid, log_softmax, softmax
 
 EPSILON = 1e-7
+
+_sigmoid = Sigmoid().forward  # the overflow-free two-branch sigmoid
 
 
 class Loss:
@@ -27,9 +34,11 @@ class Loss:
 
     name = "loss"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        """The reduced loss, as a Keras loss object returns it: ``sum(l * w) / size(l * w)``
+        (Keras' ``sum_over_batch_size``; ``w = 1`` without ``sample_weight``)."""
         y_true, y_pred = self.check(y_true, np.asarray(y_pred))
-        return float(np.mean(self.forward(y_true, y_pred)))
+        return reduce_weighted(self.forward(y_true, y_pred), sample_weight)
 
     def check(self, y_true, y_pred):
         """Validate and convert labels; return ``(y_true, y_pred)`` ready for forward/backward."""
@@ -43,7 +52,8 @@ class Loss:
         raise NotImplementedError
 
     def logits_twin(self) -> Loss | None:
-        """The same loss reading logits, if Keras would switch to it after a softmax; else None."""
+        """The same loss reading logits, if Keras would switch to it after a softmax or sigmoid
+        (its ``_keras_logits`` rule); else None."""
         return None
 
     def get_config(self) -> dict:
@@ -56,6 +66,7 @@ class SparseCategoricalCrossentropy(Loss):
     ``from_logits=True``: ``loss = logsumexp(z) - z_y``; ``dL/dz = (softmax(z) - onehot(y)) / N``.
     ``from_logits=False``: ``p = clip(p, eps, 1 - eps)``, ``loss = -log p_y + log sum_k p_k``
     (Keras does not renormalise); the gradient is zero where the clip was active.
+    Keras' version has no ``label_smoothing``.
     """
 
     name = "sparse_categorical_crossentropy"
@@ -103,6 +114,8 @@ class SparseCategoricalCrossentropy(Loss):
 class CategoricalCrossentropy(Loss):
     """Cross-entropy against one-hot (or soft) labels ``y`` of the same shape as the prediction.
 
+    ``label_smoothing = s`` first spreads ``s`` of each row over the ``K`` classes:
+    ``y = y (1 - s) + s / K``.
     ``from_logits=True``: ``loss = logsumexp(z) * sum(y) - sum(y * z)``;
     ``dL/dz = (softmax(z) * sum(y) - y) / N``.
     ``from_logits=False``: ``q = p / sum(p)``, ``q = clip(q, eps, 1 - eps)``, ``loss = -sum(y log q)``.
@@ -110,14 +123,22 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
         self.from_logits = bool(from_logits)
+        self.label_smoothing = check_label_smoothing(label_smoothing, type(self).__name__)
 
     def check(self, y_true, y_pred):
         return dense_labels(y_true, y_pred, self.name), y_pred
 
-    def forward(self, y_true, y_pred):
+    def smoothed(self, y_true, y_pred):
+        """The targets after label smoothing: ``y (1 - s) + s / K``."""
         y_true = kernels.xp_of(y_pred).asarray(y_true)
+        if self.label_smoothing:
+            y_true = y_true * (1 - self.label_smoothing) + self.label_smoothing / y_true.shape[-1]
+        return y_true
+
+    def forward(self, y_true, y_pred):
+        y_true = self.smoothed(y_true, y_pred)
         if self.from_logits:
             return -np.sum(y_true * log_softmax(y_pred), axis=-1)
         q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
@@ -125,7 +146,7 @@ class CategoricalCrossentropy(Loss):
 
     def backward(self, y_true, y_pred):
         n = int(np.prod(y_pred.shape[:-1]))
-        y_true = kernels.xp_of(y_pred).asarray(y_true)
+        y_true = self.smoothed(y_true, y_pred)
         if self.from_logits:
             grad = softmax(y_pred) * y_true.sum(axis=-1, keepdims=True) - y_true
         else:
@@ -138,10 +159,71 @@ class CategoricalCrossentropy(Loss):
         return (grad / n).astype(y_pred.dtype, copy=False)
 
     def logits_twin(self):
-        return None if self.from_logits else CategoricalCrossentropy(from_logits=True)
+        if self.from_logits:
+            return None
+        return CategoricalCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
-        return {"from_logits": self.from_logits}
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy of targets ``y`` in ``[0, 1]`` against probabilities ``p`` or logits
+    ``z`` of the same shape (a ``(N,)`` target for a ``(N, 1)`` output is read as ``(N, 1)``).
+
+    ``label_smoothing = s`` first moves the targets towards 1/2: ``y = y (1 - s) + s / 2``.
+    Per element, then averaged over the last axis (``D`` entries) for the per-sample value:
+
+    ``from_logits=True``: ``l = max(z, 0) - z y + log(1 + exp(-|z|))``, the overflow-free form of
+    ``-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))``; ``dl/dz = sigmoid(z) - y``.
+    ``from_logits=False``: ``p = clip(p, eps, 1 - eps)``, ``l = -(y log p + (1 - y) log(1 - p))``;
+    ``dl/dp = -y / p + (1 - y) / (1 - p)``, zero where the clip was active.
+    ``backward`` divides by ``D N``: the loss is the mean over every element.
+    """
+
+    name = "binary_crossentropy"
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = check_label_smoothing(label_smoothing, type(self).__name__)
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def smoothed(self, y_true, y_pred):
+        """The targets after label smoothing: ``y (1 - s) + s / 2``."""
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
+        if self.label_smoothing:
+            y_true = y_true * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return y_true
+
+    def forward(self, y_true, y_pred):
+        y = self.smoothed(y_true, y_pred)
+        if self.from_logits:
+            z = y_pred
+            losses = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        return np.mean(losses, axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y = self.smoothed(y_true, y_pred)
+        if self.from_logits:
+            grad = _sigmoid(y_pred) - y
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
+            grad = (-y / p + (1 - y) / (1 - p)) * inside
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)  # size = D N
+
+    def logits_twin(self):
+        if self.from_logits:
+            return None
+        return BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
 class MeanSquaredError(Loss):
@@ -160,6 +242,98 @@ class MeanSquaredError(Loss):
         n = int(np.prod(y_pred.shape[:-1]))
         y_true = kernels.xp_of(y_pred).asarray(y_true)
         return (2 * (y_pred - y_true) / (y_pred.shape[-1] * n)).astype(y_pred.dtype, copy=False)
+
+
+class MeanAbsoluteError(Loss):
+    """``loss = mean(|y_pred - y|)`` over the last axis; ``dL/dy_pred = sign(y_pred - y) / (D N)``
+    (0 where ``y_pred == y``, as TensorFlow's ``abs`` gradient)."""
+
+    name = "mean_absolute_error"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
+        return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y_true = kernels.xp_of(y_pred).asarray(y_true)
+        return (np.sign(y_pred - y_true) / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class Huber(Loss):
+    """Quadratic near the target, linear far from it. With ``e = y_pred - y``, per element
+
+    ``l = e^2 / 2`` where ``|e| <= delta``, else ``l = delta |e| - delta^2 / 2``;
+
+    the per-sample value is the mean of ``l`` over the last axis. ``dl/de = e`` where
+    ``|e| <= delta``, else ``delta sign(e)``; ``backward`` divides by ``D N``.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0):
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not delta >= 0:
+            raise ValueError(f"Huber: expected delta to be a number >= 0, received delta={delta!r}")
+        self.delta = float(delta)
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        e = y_pred - kernels.xp_of(y_pred).asarray(y_true)
+        small = np.abs(e) <= self.delta
+        losses = np.where(small, 0.5 * e**2, self.delta * np.abs(e) - 0.5 * self.delta**2)
+        return np.mean(losses, axis=-1).astype(y_pred.dtype, copy=False)
+
+    def backward(self, y_true, y_pred):
+        e = y_pred - kernels.xp_of(y_pred).asarray(y_true)
+        grad = np.where(np.abs(e) <= self.delta, e, self.delta * np.sign(e))
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
+
+    def get_config(self):
+        return {"delta": self.delta}
+
+
+def reduce_weighted(values, sample_weight=None) -> float:
+    """Keras' ``sum_over_batch_size`` with sample weights: ``sum(l * w) / size(l * w)``.
+
+    ``w`` of shape ``(N,)`` weights per-sample values of shape ``(N, ...)``; a ``w`` one axis
+    longer (or shorter) than ``l`` with a last axis of 1 is squeezed (or expanded), as Keras does.
+    Note the divisor counts every value, not the sum of the weights.
+    """
+    values = np.asarray(kernels.to_numpy(values), dtype=np.float64)
+    if sample_weight is not None:
+        weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float64)
+        values, weight = same_rank(values, weight)
+        values = values * weight
+    if values.ndim == 0:
+        return float(values)
+    return float(values.sum() / values.size) if values.size else 0.0
+
+
+def same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
+    """Keras' ``squeeze_or_expand_to_same_rank``: when the ranks differ by one and the longer one
+    ends in an axis of 1, drop that axis (or, if the other is 1-D, give it that axis instead)."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def check_label_smoothing(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{where}: expected label_smoothing to be a number in [0, 1], received "
+                         f"label_smoothing={value!r}")
+    return float(value)
 
 
 def sparse_labels(y_true, y_pred: np.ndarray, where: str) -> np.ndarray:
@@ -191,10 +365,15 @@ def sparse_labels(y_true, y_pred: np.ndarray, where: str) -> np.ndarray:
 
 
 def dense_labels(y_true, y_pred: np.ndarray, where: str, one_hot: bool = True) -> np.ndarray:
-    """Targets of the same shape as the predictions (one-hot rows for categorical losses)."""
+    """Targets of the same shape as the predictions (one-hot rows for categorical losses).
+
+    As Keras does, targets of shape ``(N,)`` for predictions of shape ``(N, 1)`` get that last axis.
+    """
     y = np.asarray(y_true)
-    if y.dtype.kind not in "iuf":
+    if y.dtype.kind not in "biuf":
         raise TypeError(f"{where}: expected numeric targets, received dtype {y.dtype}")
+    if y_pred.shape[-1:] == (1,) and y.shape == y_pred.shape[:-1]:
+        y = y[..., None]  # (N,) -> (N, 1)
     if y.shape != y_pred.shape:
         hint = ""
         if one_hot and y.shape == y_pred.shape[:-1]:
@@ -208,14 +387,18 @@ def dense_labels(y_true, y_pred: np.ndarray, where: str, one_hot: bool = True) -
     return y.astype(y_pred.dtype, copy=False)
 
 
-_REGISTRY: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy,
-                              MeanSquaredError)
-}
-_REGISTRY["mse"] = MeanSquaredError
+_CLASSES = (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
+            MeanSquaredError, MeanAbsoluteError, Huber)
+# keras.losses.get's names: each function's name, each class's name, and Keras' aliases.
+_REGISTRY: dict[str, type[Loss]] = {cls.name: cls for cls in _CLASSES}
+_REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
+_REGISTRY.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+                  "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                  "mse": MeanSquaredError, "MSE": MeanSquaredError})
 
 
 def get(identifier) -> Loss:
+    """A loss object from a name (as ``keras.losses.get`` resolves it) or a ``Loss`` instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:

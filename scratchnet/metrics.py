@@ -1,8 +1,19 @@
 """Metrics accumulated over an epoch, as Keras' stateful metrics are.
 
-Each metric counts per-sample values with ``update(y_true, y_pred)`` and reports their mean with
-``result()``; ``reset()`` starts a new epoch. ``"accuracy"`` resolves as Keras resolves it, from
-the shapes: integer labels -> sparse categorical, one output unit -> binary, else categorical.
+Each metric takes batches with ``update(y_true, y_pred, sample_weight=None)`` (Keras' name,
+``update_state``, works too), reports with ``result()``, and ``reset()`` starts a new epoch.
+
+Most metrics are means of per-sample values (Keras' ``MeanMetricWrapper``): a batch adds
+``sum(w * v)`` to ``total`` and ``sum(w)`` to ``count`` (``w = 1`` per sample without weights),
+and ``result() = total / count``. ``Precision`` and ``Recall`` count weighted true and false
+positives (and negatives) instead.
+
+Names resolve as Keras' ``compile`` resolves them (``keras/src/trainers/compile_utils.py``):
+``"accuracy"``/``"acc"`` (any case) pick their variant from the shapes -- one output unit ->
+binary, integer labels (a sparse loss) -> sparse categorical, else categorical; every other name
+goes through ``keras.metrics.get`` (snake-case or class name, ``"mae"``, ``"mse"``, ...). The
+metric then logs under the string it was given (``"acc"`` logs as ``"acc"``, ``"mae"`` as
+``"mae"``); a metric object logs under its ``name``.
 """
 
 from __future__ import annotations
@@ -10,9 +21,14 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import kernels
+from scratchnet.losses import same_rank
+
+NEG_INF = -1e10  # Keras' stand-in for -inf when top_k masks predictions
 
 
 class Metric:
+    """Base class: ``update`` adds a batch, ``result`` reports, ``reset`` starts over."""
+
     name = "metric"
 
     def __init__(self, name: str | None = None):
@@ -21,35 +37,95 @@ class Metric:
 
     def reset(self) -> None:
         self.total = 0.0
-        self.count = 0
+        self.count = 0.0
 
-    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        """Per-sample values; subclasses implement this."""
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
         raise NotImplementedError
 
-    def update(self, y_true, y_pred) -> None:
-        y_true, y_pred = kernels.to_numpy(y_true), kernels.to_numpy(y_pred)  # from the GPU, if there
-        v = np.asarray(self.values(y_true, y_pred), dtype=np.float64)
-        self.total += float(v.sum())
-        self.count += int(v.size)
-
-    def result(self) -> float:
+    def result(self):
         return self.total / self.count if self.count else 0.0
 
+    # Keras' names for the same two steps.
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self.update(y_true, y_pred, sample_weight)
 
-class SparseCategoricalAccuracy(Metric):
-    """1 where ``argmax(y_pred) == y_true`` (the first maximum wins a tie, as in Keras)."""
+    def reset_state(self) -> None:
+        self.reset()
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class MeanMetric(Metric):
+    """The weighted mean of per-sample values ``v`` (Keras' ``MeanMetricWrapper``).
+
+    Without weights every sample counts 1: ``result = sum(v) / N`` over every batch seen.
+    With ``sample_weight`` ``w`` (shape ``(N,)``, or ``(N, 1)``, or per element):
+    ``result = sum(w * v) / sum(w)``. Values with more axes than ``w`` are first averaged over
+    the extra axes, and ``w`` is broadcast over them.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Values with a leading batch axis (per sample, or per element); subclasses implement this."""
+        raise NotImplementedError
+
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = kernels.to_numpy(y_true), kernels.to_numpy(y_pred)  # from the GPU, if there
+        values = self.values(np.asarray(y_true), np.asarray(y_pred))
+        self.add_values(values, sample_weight)
+
+    def add_values(self, values, sample_weight=None) -> None:
+        """Add per-sample ``values`` with their weights, as Keras' ``Mean.update_state`` does."""
+        v = np.asarray(values, dtype=np.float64)
+        if sample_weight is None:
+            per_sample = v.reshape(v.shape[0], -1).mean(axis=1) if v.ndim > 1 else v  # (N,) or ()
+            self.total += float(per_sample.sum())
+            self.count += float(v.shape[0]) if v.ndim else 1.0
+            return
+        w = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float64)
+        v, w = same_rank(v, w)
+        if v.ndim > w.ndim:
+            v = v.mean(axis=tuple(range(w.ndim, v.ndim)))  # to the weights' shape
+        w = np.broadcast_to(w, v.shape)
+        weighted = v * w
+        if weighted.ndim > 1:
+            weighted = weighted.mean(axis=tuple(range(1, weighted.ndim)))  # (N,)
+            w = w.mean(axis=tuple(range(1, w.ndim)))
+        self.total += float(weighted.sum())
+        self.count += float(w.sum())
+
+
+class Mean(MeanMetric):
+    """The (weighted) running mean of values, e.g. the batch losses weighted by batch size."""
+
+    name = "mean"
+
+    def update_value(self, value: float, weight: float) -> None:
+        """Add one value counted ``weight`` times: ``total += value * weight``, ``count += weight``."""
+        self.total += float(value) * weight
+        self.count += float(weight)
+
+    def update(self, values, sample_weight=None) -> None:  # Keras' Mean.update_state(values, sample_weight)
+        self.add_values(kernels.to_numpy(values), sample_weight)
+
+    def update_state(self, values, sample_weight=None) -> None:
+        self.update(values, sample_weight)
+
+
+class SparseCategoricalAccuracy(MeanMetric):
+    """1 where ``argmax(y_pred) == y_true`` (the first maximum wins a tie, as in Keras); labels
+    ``(N,)`` or ``(N, 1)``."""
 
     name = "sparse_categorical_accuracy"
 
     def values(self, y_true, y_pred):
-        if y_true.ndim == y_pred.ndim:
+        if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true.reshape(y_true.shape[:-1])
         return np.argmax(y_pred, axis=-1) == y_true
 
 
-class CategoricalAccuracy(Metric):
-    """1 where ``argmax(y_pred) == argmax(y_true)``."""
+class CategoricalAccuracy(MeanMetric):
+    """1 where ``argmax(y_pred) == argmax(y_true)`` (one-hot labels)."""
 
     name = "categorical_accuracy"
 
@@ -57,56 +133,194 @@ class CategoricalAccuracy(Metric):
         return np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)
 
 
-class BinaryAccuracy(Metric):
-    """1 where ``(y_pred > threshold) == y_true``; ``threshold = 0.5``."""
+class BinaryAccuracy(MeanMetric):
+    """Per element, 1 where ``y_true == (y_pred > threshold)``, ``threshold = 0.5``: labels are
+    compared exactly, so a soft label like 0.3 never matches (Keras' rule)."""
 
     name = "binary_accuracy"
 
     def __init__(self, name: str | None = None, threshold: float = 0.5):
-        self.threshold = threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise TypeError(f"BinaryAccuracy: expected threshold to be a number, received "
+                            f"threshold={threshold!r}")
+        self.threshold = float(threshold)
         super().__init__(name)
 
     def values(self, y_true, y_pred):
-        return np.mean((y_pred > self.threshold) == (y_true > 0.5), axis=-1)
+        y_true, y_pred = same_rank(y_true, y_pred)
+        predicted = (y_pred > np.asarray(self.threshold, y_pred.dtype)).astype(y_true.dtype)
+        return y_true == predicted
+
+    def get_config(self):
+        return {"name": self.name, "threshold": self.threshold}
 
 
-class Mean(Metric):
-    """Weighted running mean of scalars, e.g. batch losses weighted by batch size."""
+class MeanAbsoluteError(MeanMetric):
+    """Per sample ``mean(|y_pred - y_true|)`` over the last axis."""
 
-    name = "mean"
+    name = "mean_absolute_error"
 
-    def update_value(self, value: float, weight: int) -> None:
-        self.total += float(value) * weight
-        self.count += int(weight)
+    def values(self, y_true, y_pred):
+        y_true, y_pred = same_rank(y_true.astype(y_pred.dtype), y_pred)
+        return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
-_CLASSES = {cls.name: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy,
-                                      BinaryAccuracy)}
-ALIASES = ("accuracy", "acc")
+class MeanSquaredError(MeanMetric):
+    """Per sample ``mean((y_pred - y_true)^2)`` over the last axis."""
+
+    name = "mean_squared_error"
+
+    def values(self, y_true, y_pred):
+        y_true, y_pred = same_rank(y_true.astype(y_pred.dtype), y_pred)
+        return np.mean((y_pred - y_true) ** 2, axis=-1)
+
+
+class _ConfusionMetric(Metric):
+    """Weighted counts of true/false positives and negatives, one per threshold.
+
+    Every element of ``y_pred`` (float32, as Keras casts it) is a prediction: positive where
+    ``y_pred > threshold``; every nonzero ``y_true`` is a positive label. ``top_k`` keeps only the
+    ``k`` largest predictions of each row (the others become ``-1e10``; the default threshold is
+    then ``-1e10`` too); ``class_id`` keeps one column. A sample's weight counts for each of its
+    elements.
+    """
+
+    def __init__(self, thresholds=None, top_k: int | None = None, class_id: int | None = None,
+                 name: str | None = None):
+        where = type(self).__name__
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"{where}: expected top_k to be a positive integer or None, received "
+                             f"top_k={top_k!r}")
+        if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, int)):
+            raise ValueError(f"{where}: expected class_id to be an integer or None, received "
+                             f"class_id={class_id!r}")
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        if thresholds is None:
+            self.thresholds = [0.5 if top_k is None else NEG_INF]
+        else:
+            listed = list(thresholds) if isinstance(thresholds, list | tuple) else [thresholds]
+            bad = [t for t in listed if t is None or isinstance(t, bool) or not 0 <= t <= 1]
+            if bad or not listed:
+                raise ValueError(f"{where}: threshold values must be in [0, 1], received "
+                                 f"thresholds={thresholds!r}")
+            self.thresholds = [float(t) for t in listed]
+        super().__init__(name)
+
+    def reset(self) -> None:
+        zeros = np.zeros(len(self.thresholds))
+        self.true_positives, self.false_positives = zeros.copy(), zeros.copy()
+        self.false_negatives = zeros.copy()
+
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        where = type(self).__name__
+        y_true = np.asarray(kernels.to_numpy(y_true)).astype(np.float32)
+        y_pred = np.asarray(kernels.to_numpy(y_pred)).astype(np.float32)
+        y_pred, y_true = same_rank(y_pred, y_true)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{where}: expected y_true of the same shape as y_pred {y_pred.shape}, "
+                             f"received shape {y_true.shape}")
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float32)[..., None]
+            _, weight = same_rank(y_true, weight, expand_rank_1=False)
+        if self.top_k is not None:
+            y_pred = top_k_only(y_pred, self.top_k)
+        if self.class_id is not None:
+            if y_pred.ndim == 1:
+                raise ValueError(f"{where}: with class_id, y_pred must be 2D (num_samples, "
+                                 f"num_classes), received shape {y_pred.shape}")
+            y_true, y_pred = y_true[..., self.class_id, None], y_pred[..., self.class_id, None]
+        thresholds = np.asarray(self.thresholds, dtype=np.float32)
+        predicted = y_pred.reshape(1, -1) > thresholds[:, None]  # (T, elements)
+        actual = (y_true != 0).reshape(1, -1)  # (1, elements)
+        w = 1.0 if weight is None else np.broadcast_to(weight, y_pred.shape).reshape(1, -1)
+        self.true_positives += np.sum((actual & predicted) * w, axis=1)
+        self.false_positives += np.sum((~actual & predicted) * w, axis=1)
+        self.false_negatives += np.sum((actual & ~predicted) * w, axis=1)
+
+    def ratio(self, numerator: np.ndarray, denominator: np.ndarray):
+        """``numerator / denominator`` (0 where that is 0/0); a float for one threshold."""
+        safe = np.where(denominator > 0, denominator, 1.0)
+        value = np.where(denominator > 0, numerator / safe, 0.0)
+        return float(value[0]) if len(self.thresholds) == 1 else value
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class Precision(_ConfusionMetric):
+    """``precision = TP / (TP + FP)``: of the predicted positives, the share that are positive."""
+
+    name = "precision"
+
+    def result(self):
+        return self.ratio(self.true_positives, self.true_positives + self.false_positives)
+
+
+class Recall(_ConfusionMetric):
+    """``recall = TP / (TP + FN)``: of the positive labels, the share predicted positive."""
+
+    name = "recall"
+
+    def result(self):
+        return self.ratio(self.true_positives, self.true_positives + self.false_negatives)
+
+
+def top_k_only(x: np.ndarray, k: int) -> np.ndarray:
+    """Keep the ``k`` largest entries of each row (ties: the lower index, as ``tf.math.top_k``);
+    the others become ``NEG_INF``."""
+    top = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros_like(x)
+    np.put_along_axis(mask, top, 1.0, axis=-1)
+    return x * mask + NEG_INF * (1 - mask)
+
+
+CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanAbsoluteError,
+            MeanSquaredError, Precision, Recall)
+# keras.metrics.get's names: snake-case and class names, and Keras' short aliases.
+NAMES: dict[str, type[Metric]] = {cls.name: cls for cls in CLASSES}
+NAMES.update({cls.__name__: cls for cls in CLASSES})
+NAMES.update({"mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+               "mse": MeanSquaredError, "MSE": MeanSquaredError})
+ALIASES = ("accuracy", "acc")  # compared case-insensitively, as Keras does
+
+
+def _is_accuracy(identifier) -> bool:
+    return isinstance(identifier, str) and identifier.lower() in ALIASES
+
+
+def _unknown(identifier) -> ValueError:
+    return ValueError(
+        f"compile: unknown metric {identifier!r}; expected 'accuracy', 'acc' or one of "
+        f"{sorted(NAMES)} or a scratchnet.metrics.Metric instance"
+    )
 
 
 def validate(identifier) -> None:
     """Raise at compile time for a metric name ``get`` would not know."""
-    if not (isinstance(identifier, Metric) or identifier in ALIASES or identifier in _CLASSES):
-        raise ValueError(
-            f"compile: unknown metric {identifier!r}; expected 'accuracy' or one of "
-            f"{sorted(_CLASSES)} or a scratchnet.metrics.Metric instance"
-        )
+    if not (isinstance(identifier, Metric) or _is_accuracy(identifier)
+            or (isinstance(identifier, str) and identifier in NAMES)):
+        raise _unknown(identifier)
 
 
 def get(identifier, loss_name: str, output_units: int) -> Metric:
-    """Resolve a metric name; ``"accuracy"`` picks its variant from the loss and output width."""
+    """Resolve a metric as Keras' ``compile`` does; a name becomes the metric's (log) name.
+
+    ``"accuracy"`` (or ``"acc"``): one output unit -> ``BinaryAccuracy``; a sparse loss (integer
+    labels, one rank less than the output) -> ``SparseCategoricalAccuracy``; else
+    ``CategoricalAccuracy``.
+    """
     if isinstance(identifier, Metric):
         return identifier
-    if identifier in ALIASES:
-        if loss_name == "sparse_categorical_crossentropy":
-            return SparseCategoricalAccuracy(name="accuracy")
+    if _is_accuracy(identifier):
         if output_units == 1:
-            return BinaryAccuracy(name="accuracy")
-        return CategoricalAccuracy(name="accuracy")
-    if isinstance(identifier, str) and identifier in _CLASSES:
-        return _CLASSES[identifier]()
-    raise ValueError(
-        f"compile: unknown metric {identifier!r}; expected 'accuracy' or one of "
-        f"{sorted(_CLASSES)} or a scratchnet.metrics.Metric instance"
-    )
+            return BinaryAccuracy(name=identifier)
+        if loss_name == "sparse_categorical_crossentropy":
+            return SparseCategoricalAccuracy(name=identifier)
+        return CategoricalAccuracy(name=identifier)
+    if isinstance(identifier, str) and identifier in NAMES:
+        return NAMES[identifier](name=identifier)
+    raise _unknown(identifier)

@@ -199,9 +199,11 @@ def optimizer_to_keras(opt) -> keras.optimizers.Optimizer:
     if mapping is None:
         raise ValueError(f"to_keras: optimizer {type(opt).__name__} has no Keras mapping; known: "
                          f"{sorted(c.__name__ for c in _OPTIMIZERS)}")
-    if callable(opt.learning_rate):
+    lr = opt.learning_rate
+    if callable(lr) and not isinstance(lr, sn.optimizers.schedules.LearningRateSchedule):
         raise ValueError(f"to_keras: optimizer {type(opt).__name__} has a callable learning_rate, "
-                         "which cannot be converted; use a float")
+                         "which cannot be converted; use a float or a "
+                         "scratchnet.optimizers.schedules schedule")
     return mapping.to_keras(opt)
 
 
@@ -213,9 +215,12 @@ def optimizer_from_keras(kopt):
     config = kopt.get_config()
     unsupported = {k: config.get(k) for k in ("use_ema", "loss_scale_factor",
                                                "gradient_accumulation_steps") if config.get(k)}
-    if unsupported or not isinstance(config.get("learning_rate"), float):
+    lr = config.get("learning_rate")
+    if not isinstance(lr, float | dict):  # a dict: a schedule, which sn.optimizers.deserialize checks
+        unsupported["learning_rate"] = lr
+    if unsupported:
         raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} uses settings "
-                         f"scratchnet does not have: {unsupported or 'a learning-rate schedule'}")
+                         f"scratchnet does not have: {unsupported}")
     return mapping.from_keras(kopt)
 
 
@@ -434,10 +439,6 @@ register_layer(sn.layers.Resizing, keras.layers.Resizing, _resizing_to_keras, _r
 
 
 # ----------------------------------------------------------------------------- losses
-def _xent_to_keras(keras_cls):
-    return lambda loss: keras_cls(from_logits=loss.from_logits)
-
-
 def _sparse_xent_from_keras(kloss):
     if kloss.ignore_class is not None:
         raise ValueError("from_keras: SparseCategoricalCrossentropy(ignore_class="
@@ -445,80 +446,110 @@ def _sparse_xent_from_keras(kloss):
     return sn.losses.SparseCategoricalCrossentropy(from_logits=kloss.from_logits)
 
 
-def _xent_from_keras(kloss):
-    config = kloss.get_config()
-    if config["label_smoothing"] or config["axis"] != -1:
-        raise ValueError("from_keras: CategoricalCrossentropy supports label_smoothing=0 and "
-                         f"axis=-1, received label_smoothing={config['label_smoothing']} and "
-                         f"axis={config['axis']}")
-    return sn.losses.CategoricalCrossentropy(from_logits=kloss.from_logits)
+def _smoothed_xent_from_keras(scratch_cls):
+    """BinaryCrossentropy and CategoricalCrossentropy: from_logits and label_smoothing; axis=-1."""
+    def from_keras(kloss):
+        config = kloss.get_config()
+        if config["axis"] != -1:
+            raise ValueError(f"from_keras: {type(kloss).__name__} supports axis=-1, received "
+                             f"axis={config['axis']}")
+        return scratch_cls(from_logits=config["from_logits"],
+                           label_smoothing=config["label_smoothing"])
+    return from_keras
+
+
+def _smoothed_xent_to_keras(keras_cls):
+    return lambda loss: keras_cls(from_logits=loss.from_logits, label_smoothing=loss.label_smoothing)
 
 
 register_loss(sn.losses.SparseCategoricalCrossentropy, keras.losses.SparseCategoricalCrossentropy,
-              _xent_to_keras(keras.losses.SparseCategoricalCrossentropy), _sparse_xent_from_keras)
+              lambda loss: keras.losses.SparseCategoricalCrossentropy(from_logits=loss.from_logits),
+              _sparse_xent_from_keras)
 register_loss(sn.losses.CategoricalCrossentropy, keras.losses.CategoricalCrossentropy,
-              _xent_to_keras(keras.losses.CategoricalCrossentropy), _xent_from_keras)
+              _smoothed_xent_to_keras(keras.losses.CategoricalCrossentropy),
+              _smoothed_xent_from_keras(sn.losses.CategoricalCrossentropy))
+register_loss(sn.losses.BinaryCrossentropy, keras.losses.BinaryCrossentropy,
+              _smoothed_xent_to_keras(keras.losses.BinaryCrossentropy),
+              _smoothed_xent_from_keras(sn.losses.BinaryCrossentropy))
 register_loss(sn.losses.MeanSquaredError, keras.losses.MeanSquaredError,
               lambda loss: keras.losses.MeanSquaredError(),
               lambda kloss: sn.losses.MeanSquaredError())
+register_loss(sn.losses.MeanAbsoluteError, keras.losses.MeanAbsoluteError,
+              lambda loss: keras.losses.MeanAbsoluteError(),
+              lambda kloss: sn.losses.MeanAbsoluteError())
+# Keras' Huber.get_config() leaves delta out (3.15.1); the wrapped function's kwargs keep it.
+register_loss(sn.losses.Huber, keras.losses.Huber,
+              lambda loss: keras.losses.Huber(delta=loss.delta),
+              lambda kloss: sn.losses.Huber(delta=float(kloss._fn_kwargs["delta"])))
 
 
 # ----------------------------------------------------------------------------- optimizers
-_COMMON_OPT = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
+# scratchnet's optimizers and schedules have Keras' class names and write Keras' serialized form
+# (``sn.optimizers.serialize``), so one pair of functions maps every one of them: Keras rebuilds
+# the optimizer (and its schedule) from scratchnet's config, and the other way round.
+def _optimizer_via_config_to_keras(opt):
+    return keras.optimizers.deserialize(sn.optimizers.serialize(opt))
 
 
-def _common_opt(config: dict) -> dict:
-    return {k: config[k] for k in _COMMON_OPT}
+def _optimizer_via_config_from_keras(kopt):
+    return sn.optimizers.deserialize(keras.optimizers.serialize(kopt))
 
 
-def _sgd_to_keras(opt):
-    return keras.optimizers.SGD(momentum=opt.momentum, nesterov=opt.nesterov,
-                                **_common_opt(opt.get_config()))
+def schedule_to_keras(schedule) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The Keras twin of a ``scratchnet.optimizers.schedules`` schedule."""
+    return keras.optimizers.schedules.deserialize(sn.optimizers.schedules.serialize(schedule))
 
 
-def _sgd_from_keras(kopt):
-    config = kopt.get_config()
-    return sn.optimizers.SGD(momentum=config["momentum"], nesterov=config["nesterov"],
-                             **_common_opt(config))
+def schedule_from_keras(kschedule):
+    """The scratchnet twin of a built-in Keras learning-rate schedule."""
+    return sn.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(kschedule))
 
 
-def _adam_to_keras(opt):
-    return keras.optimizers.Adam(beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
-                                 amsgrad=opt.amsgrad, **_common_opt(opt.get_config()))
-
-
-def _adam_from_keras(kopt):
-    config = kopt.get_config()
-    return sn.optimizers.Adam(beta_1=config["beta_1"], beta_2=config["beta_2"],
-                              epsilon=config["epsilon"], amsgrad=config["amsgrad"],
-                              **_common_opt(config))
-
-
-register_optimizer(sn.optimizers.SGD, keras.optimizers.SGD, _sgd_to_keras, _sgd_from_keras)
-register_optimizer(sn.optimizers.Adam, keras.optimizers.Adam, _adam_to_keras, _adam_from_keras)
+for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.optimizers.RMSprop,
+             sn.optimizers.Adagrad, sn.optimizers.Nadam):
+    register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
+                       _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 
 
 # ----------------------------------------------------------------------------- metrics
-_METRIC_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
-                 "binary_accuracy")
+# Metric names ("accuracy", "mae", "precision", ...) mean the same metric in both frameworks and
+# pass through unchanged; metric objects map class to class (the names are Keras' own).
+_METRIC_CLASSES = {cls.__name__: cls for cls in sn.metrics.CLASSES}
 
 
 def _metric_to_keras(metric):
-    name = metric if isinstance(metric, str) else metric.name
-    if name not in _METRIC_NAMES:
-        raise ValueError(f"to_keras: metric {name!r} has no Keras mapping; known: {_METRIC_NAMES}")
-    return name
+    if isinstance(metric, str):
+        try:
+            sn.metrics.validate(metric)
+        except ValueError:
+            raise ValueError(f"to_keras: metric {metric!r} has no Keras mapping; known: "
+                             f"{sorted(sn.metrics.NAMES)} and 'accuracy'") from None
+        return metric
+    if type(metric).__name__ not in _METRIC_CLASSES:
+        raise ValueError(f"to_keras: metric {type(metric).__name__} has no Keras mapping; known: "
+                         f"{sorted(_METRIC_CLASSES)}")
+    return getattr(keras.metrics, type(metric).__name__)(**metric.get_config())
 
 
 def _metric_from_keras(metric):
+    """A metric name (kept as is), a Keras metric object, or one serialized as a dict."""
+    if isinstance(metric, str):
+        try:
+            sn.metrics.validate(metric)
+        except ValueError:
+            raise ValueError(f"from_keras: metric {metric!r} has no scratchnet equivalent; "
+                             f"supported: {sorted(sn.metrics.NAMES)} and 'accuracy'") from None
+        return metric
     if isinstance(metric, dict):  # a serialized metric object
-        name = metric.get("config", {}).get("name")
+        class_name, config = metric.get("class_name"), dict(metric.get("config") or {})
     else:
-        name = metric if isinstance(metric, str) else getattr(metric, "name", repr(metric))
-    if name not in _METRIC_NAMES:
-        raise ValueError(f"from_keras: metric {name!r} has no scratchnet equivalent; supported: "
-                         f"{_METRIC_NAMES}")
-    return name
+        class_name, config = type(metric).__name__, metric.get_config()
+    cls = _METRIC_CLASSES.get(class_name)
+    if cls is None:
+        raise ValueError(f"from_keras: metric {class_name} has no scratchnet equivalent; "
+                         f"supported: {sorted(_METRIC_CLASSES)}")
+    config.pop("dtype", None)
+    return cls(**config)
 
 
 # ----------------------------------------------------------------------------- extensions
