@@ -246,6 +246,7 @@ def test_round_trip_copies_weights_and_configs_exactly(name):
     model = random_biases(every_new_layer_models()[name])
     kmodel = tfnet.to_keras(model)
     assert [type(k).__name__ for k in kmodel.layers] == [type(s).__name__ for s in model.layers]
+    assert model.count_params() == kmodel.count_params()
     for ws, wk in zip(model.get_weights(), kmodel.get_weights(), strict=True):
         assert ws.dtype == wk.dtype and np.array_equal(ws, wk)
     back = tfnet.from_keras(kmodel)

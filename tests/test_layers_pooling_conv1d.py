@@ -316,6 +316,25 @@ ALL_NEW = [
 ]
 
 
+@pytest.mark.parametrize("layer, shape", [
+    (L.AveragePooling2D(2, padding="same"), (5, 5, 2)), (L.AveragePooling1D(2), (6, 2)),
+    (L.MaxPooling1D(), (6, 2)), (L.GlobalAveragePooling2D(), (4, 4, 2)),
+    (L.GlobalAveragePooling1D(keepdims=True), (6, 2)), (L.GlobalMaxPooling2D(), (4, 4, 2)),
+    (L.GlobalMaxPooling1D(), (6, 2)), (L.Conv1D(3, 2, padding="causal"), (6, 2)),
+    (L.Rescaling(1 / 255, offset=0.5), (4, 4, 2)), (L.Resizing(3, 7), (4, 4, 2)),
+    (L.Resizing(5, 5, crop_to_aspect_ratio=True, interpolation="nearest"), (4, 6, 2)),
+], ids=lambda v: type(v).__name__ if isinstance(v, L.Layer) else None)
+def test_float32_in_float32_out(layer, shape, rng):
+    """No float64 creeps in (an int count or a bool mask would promote it)."""
+    sn.config.set_floatx("float32")
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    layer.ensure_built(shape, rng)
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(y))
+    assert y.dtype == dx.dtype == np.float32 and dx.shape == x.shape
+    assert all(p.grad.dtype == np.float32 for p in layer.params.values())
+
+
 @pytest.mark.parametrize("layer", ALL_NEW, ids=lambda v: type(v).__name__)
 def test_get_config_makes_a_twin(layer):
     twin = type(layer)(**layer.get_config())
