@@ -18,6 +18,7 @@ from scratchnet import (
     models,
     optimizers,
     profiler,
+    utils,
 )
 from scratchnet.kernels import get_backend, set_backend
 from scratchnet.model import Sequential
@@ -28,5 +29,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "load_model", "set_backend", "get_backend", "activations", "addons", "callbacks",
     "config", "datasets", "distribute", "initializers", "kernels", "layers", "losses", "metrics",
-    "models", "optimizers", "profiler",
+    "models", "optimizers", "profiler", "utils",
 ]

@@ -34,8 +34,8 @@ class PoincareNormalize(Layer):
     with ``dx = dy``; TensorFlow gives NaN there (``rsqrt(0) = inf``).
     """
 
-    def __init__(self, axis=1, epsilon: float = 1e-5, name: str | None = None):
-        super().__init__(name=name)
+    def __init__(self, axis=1, epsilon: float = 1e-5, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
         where = f"PoincareNormalize {self.name!r}"
         axes = axis if isinstance(axis, tuple | list) else (axis,)
         if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):

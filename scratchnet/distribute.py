@@ -86,13 +86,16 @@ class MirroredStrategy:
             _current = previous
 
     # ------------------------------------------------------------------ one step
-    def forward_backward(self, model, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def forward_backward(self, model, x: np.ndarray, y: np.ndarray,
+                         sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """Phases 1-3 of a training step, data-parallel; fills every ``Parameter.grad`` of
-        ``model`` with the combined gradient and returns ``(loss, y_pred)`` of the whole batch."""
+        ``model`` with the combined gradient and returns ``(loss, y_pred)`` of the whole batch.
+        Sample weights, if any, are sliced with the samples (each replica weights its own)."""
         replicas = self._replicas_of(model)
         sizes = replica_sizes(len(x), self.num_replicas)
         starts = np.cumsum([0] + sizes)
-        jobs = [(replica, x[starts[r]:starts[r + 1]], y[starts[r]:starts[r + 1]])
+        jobs = [(replica, x[starts[r]:starts[r + 1]], y[starts[r]:starts[r + 1]],
+                 None if sample_weight is None else sample_weight[starts[r]:starts[r + 1]])
                 for r, replica in enumerate(replicas) if sizes[r] > 0]
         results = list(self._pool().map(_run_replica, jobs))  # [(loss_r, y_pred_r, grads_r)]
 
@@ -157,8 +160,8 @@ def _replica_model(model, index: int):
 
 def _run_replica(job) -> tuple[float, np.ndarray, list[np.ndarray]]:
     """Forward, loss and backward of one replica on its slice (runs in a worker thread)."""
-    replica, x, y = job
+    replica, x, y, sample_weight = job
     y_pred = replica.forward(x, training=True)
-    loss, doutput, through_logits = replica.compute_loss(y, y_pred)
+    loss, doutput, through_logits = replica.compute_loss(y, y_pred, sample_weight)
     replica.backward(doutput, through_logits)
     return loss, y_pred, [p.grad for p in replica.params]

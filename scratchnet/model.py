@@ -13,6 +13,7 @@ import numpy as np
 
 from scratchnet import callbacks as cbks
 from scratchnet import config, kernels
+from scratchnet import data_adapters as adapters
 from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
@@ -41,8 +42,13 @@ class Sequential:
         self.loss: losses_mod.Loss | None = None
         self.metric_names: list = []
         self.metrics: list[metrics_mod.Metric] = []
+        self.weighted_metric_names: list = []
+        self.weighted_metrics: list[metrics_mod.Metric] = []  # these see sample weights
         self.loss_tracker = metrics_mod.Mean(name="loss")
         self.stop_training = False
+        self.stop_evaluating = False  # a callback may set these to end evaluate/predict early
+        self.stop_predicting = False
+        self._initial_epoch: int | None = None  # a callback (BackupAndRestore) may set it
         self.history: cbks.History | None = None
         # Built inside `with strategy.scope():`? Then training steps run data-parallel.
         self.distribute_strategy = distribute_mod.get_strategy()
@@ -57,6 +63,11 @@ class Sequential:
                 f"Sequential.add: expected an instance of scratchnet.layers.Layer, received "
                 f"{layer!r} of type {type(layer).__name__}"
             )
+        declared = getattr(layer, "_input_shape_arg", None)
+        if declared is not None and not self.layers and self.input_shape is None:
+            # Dense(1, input_shape=[1]) as the first layer: Keras' Input(shape) in disguise
+            self.input_shape = declared
+            self.output_shape = declared
         if isinstance(layer, Input):
             if self.layers or self.input_shape is not None:
                 raise ValueError("Sequential.add: an Input can only be the first layer")
@@ -152,9 +163,14 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None) -> None:
         """Choose how to learn: the loss to minimise, the optimizer that updates the weights, and
-        the metrics to report. Nothing is computed yet."""
+        the metrics to report. Nothing is computed yet.
+
+        As in Keras, ``metrics`` ignore ``sample_weight``/``class_weight``; ``weighted_metrics``
+        are the same kind of metrics computed with them (logged as ``"weighted_<name>"`` when the
+        name is already taken by an unweighted metric).
+        """
         if loss is None:
             raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
                              "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
@@ -168,17 +184,29 @@ class Sequential:
             raise TypeError(f"compile: expected metrics to be a list, received {metrics!r}")
         for metric in metrics:
             metrics_mod.validate(metric)
+        weighted_metrics = [] if weighted_metrics is None else weighted_metrics
+        if isinstance(weighted_metrics, str | metrics_mod.Metric):
+            weighted_metrics = [weighted_metrics]
+        if not isinstance(weighted_metrics, list | tuple):
+            raise TypeError("compile: expected weighted_metrics to be a list, received "
+                            f"{weighted_metrics!r}")
+        for metric in weighted_metrics:
+            metrics_mod.validate(metric)
         self.optimizer, self.loss = optimizer, loss
         self.metric_names = list(metrics)
+        self.weighted_metric_names = list(weighted_metrics)
         self.metrics = []
+        self.weighted_metrics = []
         if self.built:
             self._resolve_metrics()
 
     def _resolve_metrics(self) -> None:
-        if len(self.metrics) == len(self.metric_names):
-            return
         units = self.output_shape[-1]
-        self.metrics = [metrics_mod.get(m, self.loss.name, units) for m in self.metric_names]
+        if len(self.metrics) != len(self.metric_names):
+            self.metrics = [metrics_mod.get(m, self.loss.name, units) for m in self.metric_names]
+        if len(self.weighted_metrics) != len(self.weighted_metric_names):
+            self.weighted_metrics = [metrics_mod.get(m, self.loss.name, units)
+                                     for m in self.weighted_metric_names]
 
     @property
     def compiled(self) -> bool:
@@ -222,13 +250,28 @@ class Sequential:
             for key, value in self.optimizer.state.items():
                 self.optimizer.state[key] = kernels.to_backend(value)
 
-    def compute_loss(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray, bool]:
-        """The mean loss of a batch, its gradient with respect to the output, and whether that
-        gradient is with respect to the logits of a final softmax rather than its output."""
+    def compute_loss(self, y: np.ndarray, y_pred: np.ndarray,
+                     sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, bool]:
+        """The loss of a batch, its gradient with respect to the output, and whether that
+        gradient is with respect to the logits of a final softmax rather than its output.
+
+        Keras' reduction ``"sum_over_batch_size"`` of the per-sample losses ``l_i`` with sample
+        weights ``w_i`` (all 1 without ``sample_weight``)::
+
+            loss = sum_i w_i * l_i / n          (n = number of l_i, not sum_i w_i)
+            dloss/dy_pred_i = w_i * d(mean_i l_i)/dy_pred_i
+
+        The loss classes compute ``l`` and ``d mean(l)``; the weights are applied here.
+        """
         loss_fn, output, reads_logits = self.loss_input(y_pred)
-        loss = float(np.mean(loss_fn.forward(y, output)))
-        doutput = loss_fn.backward(y, output)
-        return loss, doutput, reads_logits
+        values = loss_fn.forward(y, output)  # one loss per sample: shape y_pred.shape[:-1]
+        doutput = loss_fn.backward(y, output)  # d mean(values) / d output
+        if sample_weight is None:
+            return float(np.mean(values)), doutput, reads_logits
+        loss = losses_mod.reduce_weighted(values, sample_weight)
+        w = kernels.xp_of(doutput).asarray(sample_weight, dtype=doutput.dtype)
+        w = w.reshape(tuple(values.shape) + (1,) * (doutput.ndim - values.ndim))  # (N, ..., 1)
+        return loss, doutput * w, reads_logits
 
     def backward(self, doutput: np.ndarray, through_logits: bool = False) -> None:
         """Send the loss gradient back through the layers in reverse; fills every ``.grad``."""
@@ -241,143 +284,164 @@ class Sequential:
         for layer in reversed(self.layers[first:-1]):
             dy = layer.backward(dy)
 
-    def train_step(self, x, y) -> dict[str, float]:
-        """One step of training on one batch; returns the running loss and metrics of the epoch."""
-        x, y = self._check_data(x, y, "train_step")
+    def train_step(self, x, y, sample_weight=None) -> dict[str, float]:
+        """One step of training on one batch; returns the running loss and metrics of the epoch.
+
+        ``sample_weight`` (one weight per sample) weights each sample's loss, as in Keras.
+        """
+        x, y, sample_weight = self._check_data(x, y, "train_step", sample_weight)
         if self.distribute_strategy is not None:
             # 1-3 data-parallel: each replica does them on its slice; grads are combined.
-            loss, y_pred = self.distribute_strategy.forward_backward(self, x, y)
+            loss, y_pred = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
             self.optimizer.apply(self.params)
-            return self._update_metrics(loss, y, y_pred)
+            return self._update_metrics(loss, y, y_pred, sample_weight)
         # 1. Forward pass in training mode (dropout active): the model's prediction.
         y_pred = self.forward(x, training=True)
         # 2. Loss: how wrong the prediction is, and dL/d(output), where the backward pass starts.
-        loss, doutput, through_logits = self.compute_loss(y, y_pred)
+        loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
         # 3. Backward pass: every layer, last to first, fills its Parameter.grad.
         self.backward(doutput, through_logits)
         # 4. Update: the optimizer moves every parameter against its gradient.
         self.optimizer.apply(self.params)
-        return self._update_metrics(loss, y, y_pred)
+        return self._update_metrics(loss, y, y_pred, sample_weight)
 
-    def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
+    def test_step(self, x, y, sample_weight=None) -> dict[str, float]:
+        """One batch of evaluation: forward in inference mode, then the (weighted) loss and the
+        metrics; returns the running loss and metrics, as Keras' ``test_step``."""
+        x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
+        y_pred = self.forward(x, training=False)
+        loss_fn, output, _ = self.loss_input(y_pred)
+        loss = losses_mod.reduce_weighted(loss_fn.forward(y, output), sample_weight)
+        return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def loss_and_grads(self, x, y, sample_weight=None) -> tuple[float, list[np.ndarray]]:
         """The loss of ``(x, y)`` and its gradients, aligned with ``get_weights()``; no update.
 
         Runs in training mode, like a ``tf.GradientTape`` around ``model(x, training=True)``.
         """
-        x, y = self._check_data(x, y, "loss_and_grads")
+        x, y, sample_weight = self._check_data(x, y, "loss_and_grads", sample_weight)
         if self.distribute_strategy is not None:
-            loss, _ = self.distribute_strategy.forward_backward(self, x, y)
+            loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
             return loss, [p.grad.copy() for p in self.params]
         y_pred = self.forward(x, training=True)
-        loss, doutput, through_logits = self.compute_loss(y, y_pred)
+        loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
         self.backward(doutput, through_logits)
         return loss, [kernels.to_numpy(p.grad).copy() for p in self.params]
 
-    def _update_metrics(self, loss: float, y, y_pred) -> dict[str, float]:
+    def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
+        """The loss is averaged over batches weighted by batch size (Keras' loss tracker); the
+        ``metrics`` ignore sample weights and the ``weighted_metrics`` use them, as in Keras."""
         self.loss_tracker.update_value(loss, len(y))
         for metric in self.metrics:
             metric.update(y, y_pred)
+        for metric in self.weighted_metrics:
+            if sample_weight is None:
+                metric.update(y, y_pred)
+            else:
+                metric.update(y, y_pred, sample_weight=sample_weight)
         return self._logs()
 
     def _logs(self) -> dict[str, float]:
         logs = {"loss": self.loss_tracker.result()}
         logs.update({m.name: m.result() for m in self.metrics})
+        for metric in self.weighted_metrics:
+            name = metric.name if metric.name not in logs else f"weighted_{metric.name}"
+            logs[name] = metric.result()
         return logs
 
     def reset_metrics(self) -> None:
         self.loss_tracker.reset()
-        for metric in self.metrics:
+        for metric in self.metrics + self.weighted_metrics:
             metric.reset()
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose="auto", callbacks=None, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> cbks.History:
-        """Train for ``epochs`` passes over ``(x, y)`` in batches of ``batch_size`` (default 32).
+            validation_data=None, shuffle: bool = True, class_weight: dict | None = None,
+            sample_weight=None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_batch_size: int | None = None,
+            validation_freq=1) -> cbks.History:
+        """Train for ``epochs`` passes over the data, with Keras' arguments and rules.
 
-        Each epoch: shuffle (if asked), run :meth:`train_step` on every batch (the partial last
-        batch too, averaged over its own size), then evaluate ``validation_data``. The epoch's
-        ``loss`` is the batch-size-weighted mean of its batch losses, as in Keras.
+        ``x`` is an array (with targets ``y``), a Python generator of ``(x, y)`` or
+        ``(x, y, sample_weight)`` batches, or a :class:`scratchnet.utils.PyDataset`
+        (:mod:`scratchnet.data_adapters` explains each). Each epoch: run :meth:`train_step` on
+        every batch (arrays: shuffled if asked, the partial last batch too, averaged over its own
+        size), then evaluate ``validation_data`` if ``validation_freq`` says so (an int ``k``:
+        every k-th epoch; a list: those 1-based epochs). The epoch's ``loss`` is the
+        batch-size-weighted mean of its batch losses, as in Keras.
+
+        ``sample_weight`` weights each sample's loss (and metrics); ``class_weight`` maps a class
+        to a weight that every sample of that class gets. ``steps_per_epoch`` caps the batches
+        per epoch, ``validation_steps`` those of each validation.
         """
         self._require_compiled("fit")
-        batch_size = _batch_size(batch_size, "fit")
+        batch_size = _optional_positive_int(batch_size, "batch_size", "fit")
         epochs = _non_negative_int(epochs, "epochs", "fit")
         initial_epoch = _non_negative_int(initial_epoch, "initial_epoch", "fit")
-        x, y = self._check_data(x, y, "fit")
+        steps_per_epoch = _optional_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+        validation_steps = _optional_positive_int(validation_steps, "validation_steps", "fit")
+        validation_batch_size = _optional_positive_int(validation_batch_size,
+                                                       "validation_batch_size", "fit")
         if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
             raise ValueError(f"fit: expected validation_split in [0, 1), "
                              f"received {validation_split!r}")
         if validation_split and validation_data is None:
-            split = int(len(x) * (1 - validation_split))  # Keras takes the last samples
-            if split == 0 or split == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
-                                 f"training or validation set for {len(x)} samples")
-            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise ValueError("fit: expected validation_data to be a tuple (x_val, y_val), "
-                                 f"received {type(validation_data).__name__}")
-            validation_data = self._check_data(*validation_data, "fit (validation_data)")
+            if not adapters.is_array_data(x):
+                raise ValueError("fit: argument `validation_split` is only supported for tensors or "
+                                 f"NumPy arrays; found incompatible type in the input: {type(x)}")
+            x, y, sample_weight = self._check_data(x, y, "fit", sample_weight)
+            (x, y, sample_weight), validation_data = adapters.train_validation_split(
+                (x, y, sample_weight), validation_split)
+        validation = _unpack_validation_data(validation_data)
+        train = self._epoch_iterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+                                     class_weight, "fit")
+        train.reset()  # as Keras does before the first epoch (a PyDataset sees on_epoch_end)
 
-        steps = -(-len(x) // batch_size)
-        callback_list = list(callbacks or [])
-        if not all(isinstance(c, cbks.Callback) for c in callback_list):
-            raise TypeError("fit: expected callbacks to be scratchnet.callbacks.Callback "
-                            f"instances, received {callback_list!r}")
         self.history = cbks.History()
-        verbose = 1 if verbose == "auto" else int(verbose)
-        callback_list = callback_list + [self.history]
-        if verbose:
-            callback_list.insert(0, cbks.ProgbarLogger(verbose))
-        for c in callback_list:
-            c.set_model(self)
-            c.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
-
+        callback_list = self._callback_list(callbacks, verbose, epochs, train.num_batches, "fit",
+                                            history=self.history)
         self.stop_training = False
-        for c in callback_list:
-            c.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        self._initial_epoch = None  # a callback may set it in on_train_begin to resume training
+        _call(callback_list, "on_train_begin")
+        val_batches = None
+        epoch_logs = None
+        for epoch in range(self._initial_epoch or initial_epoch, epochs):
             self.reset_metrics()
-            for c in callback_list:
-                c.on_epoch_begin(epoch)
-            order = self.shuffle_rng.permutation(len(x)) if shuffle else np.arange(len(x))
-            logs: dict[str, float] = {}
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                for c in callback_list:
-                    c.on_train_batch_begin(step)
-                logs = self.train_step(x[idx], y[idx])
-                for c in callback_list:
-                    c.on_train_batch_end(step, logs)
+            _call(callback_list, "on_epoch_begin", epoch)
+            for step, (xb, yb, wb) in train.epoch():
+                _call(callback_list, "on_train_batch_begin", step)
+                logs = self.train_step(xb, yb, wb)
+                _call(callback_list, "on_train_batch_end", step, logs)
                 if self.stop_training:
                     break
-            logs = dict(logs)
-            if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, verbose=0,
-                                    return_dict=True)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            for c in callback_list:
-                c.on_epoch_end(epoch, logs)
+            epoch_logs = self._logs()
+            if validation is not None and _should_validate(epoch, validation_freq):
+                if val_batches is None:  # made once, then reset before every validation
+                    val_batches = self._epoch_iterator(
+                        *validation, validation_batch_size or batch_size, validation_steps,
+                        False, None, "fit (validation_data)")
+                val_logs = self._evaluate_batches(val_batches, callback_list)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            _call(callback_list, "on_epoch_end", epoch, epoch_logs)
             if self.stop_training:
                 break
-        for c in callback_list:
-            c.on_train_end()
+        _call(callback_list, "on_train_end", epoch_logs)
         return self.history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 sample_weight=None, steps: int | None = None, callbacks=None,
                  return_dict: bool = False):
-        """Loss and metrics on ``(x, y)`` in inference mode: ``[loss, acc]`` (or just ``loss``
-        with no metrics), as Keras returns them."""
+        """Loss and metrics on the data in inference mode: ``[loss, acc]`` (or just ``loss``
+        with no metrics), as Keras returns them. ``x`` may be arrays, a generator or a
+        PyDataset, as in :meth:`fit`; ``steps`` caps the batches."""
         self._require_compiled("evaluate")
-        batch_size = _batch_size(batch_size, "evaluate")
-        x, y = self._check_data(x, y, "evaluate")
-        self.reset_metrics()
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            y_pred = self.forward(xb, training=False)
-            loss_fn, output, _ = self.loss_input(y_pred)
-            self._update_metrics(float(np.mean(loss_fn.forward(yb, output))), yb, y_pred)
-        logs = self._logs()
+        batch_size = _optional_positive_int(batch_size, "batch_size", "evaluate")
+        steps = _optional_positive_int(steps, "steps", "evaluate")
+        batches = self._epoch_iterator(x, y, sample_weight, batch_size, steps, False, None,
+                                       "evaluate")
+        callback_list = self._callback_list(callbacks, 0, 1, batches.num_batches, "evaluate")
+        logs = self._evaluate_batches(batches, callback_list)
         if verbose and verbose != "auto":
             print(cbks.format_logs(logs), flush=True)
         if return_dict:
@@ -385,13 +449,91 @@ class Sequential:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size: int | None = None, verbose=0) -> np.ndarray:
-        """Outputs for ``x`` in inference mode, computed ``batch_size`` samples at a time."""
-        batch_size = _batch_size(batch_size, "predict")
-        x = self._check_x(x, "predict")
-        outputs = [kernels.to_numpy(self.forward(x[i:i + batch_size], training=False))
-                   for i in range(0, len(x), batch_size)]
+    def _evaluate_batches(self, batches: adapters.EpochIterator, callback_list: list) -> dict:
+        """One pass of :meth:`test_step` over ``batches``, with the test hooks (Keras' loop)."""
+        batches.reset()
+        self.stop_evaluating = False
+        _call(callback_list, "on_test_begin")
+        self.reset_metrics()
+        for step, (xb, yb, wb) in batches.epoch():
+            _call(callback_list, "on_test_batch_begin", step)
+            logs = self.test_step(xb, yb, wb)
+            _call(callback_list, "on_test_batch_end", step, logs)
+            if self.stop_evaluating:
+                break
+        logs = self._logs()
+        _call(callback_list, "on_test_end", logs)
+        return logs
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps: int | None = None,
+                callbacks=None) -> np.ndarray:
+        """Outputs for ``x`` in inference mode, computed ``batch_size`` samples at a time.
+
+        ``x`` may be an array, a generator of ``(x,)`` tuples or a PyDataset (targets in the
+        batches are ignored). No progress bar is drawn.
+        """
+        batch_size = _optional_positive_int(batch_size, "batch_size", "predict")
+        steps = _optional_positive_int(steps, "steps", "predict")
+        batches = self._epoch_iterator(x, None, None, batch_size, steps, False, None, "predict",
+                                       needs_y=False)
+        callback_list = self._callback_list(callbacks, 0, 1, batches.num_batches, "predict")
+        self.stop_predicting = False
+        _call(callback_list, "on_predict_begin")
+        outputs = []
+        for step, (xb, _, _) in batches.epoch():
+            _call(callback_list, "on_predict_batch_begin", step)
+            outputs.append(kernels.to_numpy(self.forward(xb, training=False)))
+            _call(callback_list, "on_predict_batch_end", step, {"outputs": outputs[-1]})
+            if self.stop_predicting:
+                break
+        _call(callback_list, "on_predict_end")
         return np.concatenate(outputs, axis=0)
+
+    def _epoch_iterator(self, x, y, sample_weight, batch_size, steps, shuffle, class_weight,
+                        where: str, needs_y: bool = True) -> adapters.EpochIterator:
+        """The batches of ``x`` (arrays checked once here, whole; a generator's or PyDataset's
+        batch by batch as they come). Builds an unbuilt model from the first batch."""
+        if adapters.is_array_data(x):
+            if needs_y:
+                x, y, sample_weight = self._check_data(x, y, where, sample_weight)
+                if class_weight is not None:
+                    if sample_weight is not None:
+                        raise ValueError(f"{where}: you cannot pass `class_weight` and "
+                                         "`sample_weight` at the same time")
+                    sample_weight = self._check_sample_weight(
+                        adapters.class_weight_to_sample_weights(y, class_weight), len(x), where)
+            else:
+                x = self._check_x(x, where)
+        adapter = adapters.get_data_adapter(x, y, sample_weight, batch_size, steps, shuffle,
+                                            class_weight, self.shuffle_rng, where)
+        batches = adapters.EpochIterator(adapter, steps, check=self._check_batch, where=where,
+                                         needs_y=needs_y)
+        if not adapter.checked and not self.built:
+            batches.first_batch()  # its check builds the model (Keras' symbolic build)
+        return batches
+
+    def _check_batch(self, x, y, sample_weight, where: str) -> tuple:
+        if y is None:
+            return self._check_x(x, where), None, None
+        return self._check_data(x, y, where, sample_weight)
+
+    def _callback_list(self, callbacks, verbose, epochs: int, steps, where: str,
+                       history: cbks.History | None = None) -> list:
+        """The user's callbacks (plus History and a progress bar in fit), each given the model
+        and ``{"epochs", "steps", "verbose"}``."""
+        callback_list = list(callbacks or [])
+        if not all(isinstance(c, cbks.Callback) for c in callback_list):
+            raise TypeError(f"{where}: expected callbacks to be scratchnet.callbacks.Callback "
+                            f"instances, received {callback_list!r}")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        if history is not None:
+            callback_list.append(history)
+            if verbose:
+                callback_list.insert(0, cbks.ProgbarLogger(verbose))
+        for c in callback_list:
+            c.set_model(self)
+            c.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        return callback_list
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """The forward pass on one batch, in inference mode unless ``training=True``."""
@@ -416,6 +558,7 @@ class Sequential:
         if self.input_shape is None:
             self.build(x.shape[1:])
             self._resolve_metrics_if_compiled()
+        x = _adjust_input_rank(x, self.input_shape)
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(
                 f'{where}: Input 0 of layer "{self.layers[0].name}" is incompatible with the '
@@ -431,7 +574,8 @@ class Sequential:
                              f"{tuple(int(i) for i in bad)})")
         return x
 
-    def _check_data(self, x, y, where: str) -> tuple[np.ndarray, np.ndarray]:
+    def _check_data(self, x, y, where: str, sample_weight=None) -> tuple:
+        """``(x, y, sample_weight)`` checked and converted for the model's input and loss."""
         x = self._check_x(x, where)
         if y is None:
             raise ValueError(f"{where}: expected targets y, received None")
@@ -446,8 +590,36 @@ class Sequential:
         self._require_compiled(where)
         self._resolve_metrics()
         template = np.broadcast_to(np.zeros((), config.dtype()), (len(x),) + self.output_shape)
-        y, _ = self.loss.check(y, template)
-        return x, y
+        try:
+            y, _ = self.loss.check(y, template)
+        except (ValueError, TypeError) as err:  # say where the bad labels came from
+            raise type(err)(f"{where}: {err}") from err
+        if sample_weight is not None:
+            sample_weight = self._check_sample_weight(sample_weight, len(x), where)
+        return x, y, sample_weight
+
+    def _check_sample_weight(self, sample_weight, n: int, where: str) -> np.ndarray:
+        """One weight per sample: shape ``(N,)`` (or ``(N, 1)``), or one per loss value,
+        ``(N,) + output_shape[:-1]``, as Keras matches weights to the per-sample losses."""
+        w = kernels.to_numpy(_as_array(sample_weight, "sample_weight", where))
+        if w.dtype.kind not in "iufb":
+            raise TypeError(f"{where}: expected sample_weight to be numeric, received dtype {w.dtype}")
+        values_shape = (n,) + tuple(self.output_shape[:-1])  # the per-sample losses' shape
+        if w.ndim == len(values_shape) + 1 and w.shape[-1] == 1:
+            w = w[..., 0]  # (N, 1) -> (N,)
+        if w.ndim >= 1 and len(w) != n:
+            raise ValueError(f"{where}: data cardinality is ambiguous: x sizes: {n}, "
+                             f"sample_weight sizes: {len(w)}; make sure all arrays contain the "
+                             "same number of samples")
+        if w.ndim < len(values_shape) and w.shape == values_shape[:w.ndim]:
+            w = w.reshape(w.shape + (1,) * (len(values_shape) - w.ndim))
+            w = np.broadcast_to(w, values_shape)
+        if w.shape != values_shape:
+            raise ValueError(f"{where}: expected sample_weight of shape {(n,)} (one weight per "
+                             f"sample) or {values_shape}, received shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{where}: sample_weight contains NaN or infinity")
+        return w.astype(config.dtype())
 
     def _resolve_metrics_if_compiled(self) -> None:
         if self.compiled:
@@ -455,7 +627,8 @@ class Sequential:
 
     def _require_compiled(self, where: str) -> None:
         if not self.compiled:
-            raise RuntimeError(f"{where}: you must call compile() on the model before {where}()")
+            raise ValueError(f"{where}: you must call `compile()` before using the model "
+                             f"(before {where}())")
 
     def _require_built(self, where: str) -> None:
         if self.input_shape is None:
@@ -498,10 +671,25 @@ class Sequential:
         }
 
     def save(self, path) -> None:
-        """Write architecture, weights, compile settings and optimizer state to one ``.npz``."""
+        """Write architecture, weights, compile settings and optimizer state to one file:
+        ``.keras`` is Keras 3's native format (``keras.models.load_model`` opens it), ``.npz``
+        scratchnet's own. The file is replaced atomically."""
         from scratchnet.saving import save_model
 
         save_model(self, path)
+
+    def save_weights(self, path, overwrite: bool = True) -> None:
+        """Write the weights (and optimizer variables) to a Keras ``.weights.h5`` file."""
+        from scratchnet.saving_keras import save_weights
+
+        save_weights(self, path, overwrite=overwrite)
+
+    def load_weights(self, path) -> None:
+        """Read weights from a ``.weights.h5`` file (or a ``.keras`` file), by layer class and
+        order as Keras does; all of them or none."""
+        from scratchnet.saving_keras import load_weights
+
+        load_weights(self, path)
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={[layer.name for layer in self.layers]}>"
@@ -519,13 +707,57 @@ def _as_array(value, arg: str, where: str) -> np.ndarray:
                          f"same shape), received a ragged sequence: {err}") from err
 
 
-def _batch_size(value, where: str) -> int:
+def _optional_positive_int(value, arg: str, where: str) -> int | None:
     if value is None:
-        return 32
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{where}: expected batch_size to be a positive integer, "
-                         f"received {value!r}")
+        raise ValueError(f"{where}: expected {arg} to be a positive integer, received {value!r}")
     return int(value)
+
+
+def _adjust_input_rank(x, input_shape: tuple[int, ...]):
+    """Keras' rank fix for a model input of ``(None,) + input_shape``: x one axis short gets a
+    last axis when that axis is 1 (``(N,)`` -> ``(N, 1)``, the course's ``xs`` for
+    ``input_shape=[1]``); x with one axis too many drops a last axis of 1."""
+    model_rank = len(input_shape) + 1
+    if x.ndim == model_rank - 1 and input_shape[-1] == 1:
+        return x[..., None]
+    if x.ndim == model_rank + 1 and x.shape[-1] == 1:
+        return x[..., 0]
+    return x
+
+
+def _unpack_validation_data(validation_data) -> tuple | None:
+    """``(x_val, y_val)``, ``(x_val, y_val, sample_weight_val)``, a generator or a PyDataset."""
+    if validation_data is None:
+        return None
+    if isinstance(validation_data, tuple | list):
+        if len(validation_data) in (2, 3):
+            return adapters.unpack_x_y_sample_weight(validation_data)
+    elif not adapters.is_array_data(validation_data):
+        return validation_data, None, None
+    raise ValueError("fit: expected validation_data to be a tuple (x_val, y_val) or (x_val, y_val, "
+                     "val_sample_weight), a generator or a PyDataset, received "
+                     f"{adapters.describe(validation_data)}")
+
+
+def _should_validate(epoch: int, validation_freq) -> bool:
+    """Keras' ``validation_freq``: an int ``k`` validates after every k-th epoch; a list names the
+    1-based epochs after which to validate."""
+    epoch = epoch + 1
+    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool) \
+            and validation_freq > 0:
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch in validation_freq
+    raise ValueError("fit: expected `validation_freq` to be a list or a positive int; received "
+                     f"validation_freq={validation_freq!r} of the type {type(validation_freq)}")
+
+
+def _call(callback_list: list, hook: str, *args) -> None:
+    """Call ``hook`` on every callback, in order."""
+    for callback in callback_list:
+        getattr(callback, hook)(*args)
 
 
 def _non_negative_int(value, arg: str, where: str) -> int:

@@ -54,16 +54,29 @@ CASES = {
     "nan learning rate": (lambda: sn.optimizers.SGD(float("nan")), ValueError, ["learning_rate"]),
     "two clip options": (lambda: sn.optimizers.SGD(clipnorm=1, clipvalue=1), ValueError,
                          ["clipnorm", "clipvalue"]),
-    "unknown optimizer": (lambda: _model(False).compile(optimizer="adamw", loss=SCCE), ValueError,
-                          ["optimizer", "'adamw'", "adam", "sgd"]),
+    "unknown optimizer": (lambda: _model(False).compile(optimizer="adamax", loss=SCCE), ValueError,
+                          ["optimizer", "'adamax'", "adamw", "rmsprop", "sgd"]),
     "unknown loss": (lambda: _model(False).compile(optimizer="sgd", loss="hinge"), ValueError,
                      ["loss", "'hinge'"]),
     "no loss": (lambda: _model(False).compile(optimizer="sgd"), ValueError, ["loss", "None"]),
     "unknown metric": (lambda: _model(False).compile("sgd", SCCE, metrics=["f1"]), ValueError,
                        ["metric", "'f1'", "accuracy"]),
-    "fit before compile": (lambda: _model(False).fit(X, Y), RuntimeError, ["compile()", "fit"]),
-    "evaluate before compile": (lambda: _model(False).evaluate(X, Y), RuntimeError,
+    "fit before compile": (lambda: _model(False).fit(X, Y), ValueError, ["compile()", "fit"]),
+    "evaluate before compile": (lambda: _model(False).evaluate(X, Y), ValueError,
                                 ["compile()", "evaluate"]),
+    "train_step before compile": (lambda: _model(False).train_step(X, Y), ValueError,
+                                  ["compile()", "train_step"]),
+    # --- Keras' layer arguments (input_shape=, input_dim=) ------------------------------------
+    "unknown layer kwarg": (lambda: L.Dense(2, foo=3), ValueError,
+                            ["Unrecognized keyword arguments", "Dense", "'foo': 3"]),
+    "unknown conv kwarg": (lambda: L.Conv2D(2, 3, kernel_regulariser="l2"), ValueError,
+                           ["Conv2D", "kernel_regulariser"]),
+    "bad input_shape": (lambda: L.Dense(2, input_shape=(0, 3)), ValueError,
+                        ["Dense", "input_shape", "(0, 3)"]),
+    "trainable False": (lambda: L.Dense(2, trainable=False), ValueError,
+                        ["Dense", "trainable=False", "trainable=True"]),
+    "1-D x for 3 features": (lambda: _dense_model().fit(np.zeros(5), np.zeros(5)), ValueError,
+                             ["expected shape=(None, 3)", "found shape=(5,)"]),
     # --- data -----------------------------------------------------------------------------------
     "wrong sample shape": (lambda: _model().fit(np.zeros((5, 5, 5, 1)), Y), ValueError,
                            ["conv2d", "expected shape=(None, 4, 4, 1)", "found shape=(5, 5, 5, 1)"]),
@@ -100,6 +113,42 @@ CASES = {
                             ["validation_data", "(x_val, y_val)"]),
     "validation_split 1": (lambda: _model().fit(X, Y, validation_split=1.0), ValueError,
                            ["validation_split", "1.0"]),
+    "validation_freq 0": (lambda: _model().fit(X, Y, validation_data=(X, Y), validation_freq=0,
+                                               verbose=0), ValueError, ["validation_freq", "0"]),
+    "zero steps_per_epoch": (lambda: _model().fit(X, Y, steps_per_epoch=0), ValueError,
+                             ["steps_per_epoch", "positive integer", "0"]),
+    # --- sample_weight and class_weight ---------------------------------------------------------
+    "sample_weight length": (lambda: _model().fit(X, Y, sample_weight=np.ones(4), verbose=0),
+                             ValueError, ["x sizes: 5", "sample_weight sizes: 4"]),
+    "sample_weight shape": (lambda: _model().fit(X, Y, sample_weight=np.ones((5, 2)), verbose=0),
+                            ValueError, ["sample_weight", "(5,)", "(5, 2)"]),
+    "sample_weight strings": (lambda: _model().fit(X, Y, sample_weight=np.array(list("abcde"))),
+                              TypeError, ["sample_weight", "<U1"]),
+    "class and sample weight": (lambda: _model().fit(X, Y, sample_weight=np.ones(5),
+                                                     class_weight={0: 2.0}), ValueError,
+                                ["class_weight", "sample_weight", "same time"]),
+    "class_weight not a dict": (lambda: _model().fit(X, Y, class_weight=[1, 2, 3]), ValueError,
+                                ["class_weight", "dict", "[1, 2, 3]"]),
+    # --- generators and PyDataset ---------------------------------------------------------------
+    "validation_split with a generator": (
+        lambda: _model().fit(_batches(2), validation_split=0.2), ValueError,
+        ["validation_split", "generator"]),
+    "generator with y": (lambda: _model().fit(_batches(2), Y), ValueError,
+                         ["generator", "`y` should not be passed"]),
+    "generator with class_weight": (lambda: _model().fit(_batches(2), class_weight={0: 1.0}),
+                                    ValueError, ["class_weight", "generator"]),
+    "empty generator": (lambda: _model().fit(iter([])), ValueError, ["generator", "at least one batch"]),
+    "generator yields a list": (lambda: _model().fit(iter([[X, Y]]), verbose=0), ValueError,
+                                ["batch 0 from the generator", "tuple", "list of 2"]),
+    "generator yields x only": (lambda: _model().fit(iter([(X,)]), verbose=0), ValueError,
+                                ["batch 0 from the generator", "targets y"]),
+    "generator batch 2 bad shape": (
+        lambda: _model().fit(iter([(X, Y), (X, Y), (np.zeros((5, 3, 3, 1)), Y)]), verbose=0),
+        ValueError, ["batch 2 from the generator", "expected shape=(None, 4, 4, 1)", "(5, 3, 3, 1)"]),
+    "PyDataset with y": (lambda: _model().fit(_Batches(), Y), ValueError,
+                         ["PyDataset", "`y` should not be passed"]),
+    "PyDataset bad batch": (lambda: _model().fit(_Batches(bad_at=1), verbose=0), ValueError,
+                            ["batch 1 from the PyDataset _Batches", "label value of 7"]),
     # --- weights ----------------------------------------------------------------------------------
     "set_weights count": (lambda: _model().set_weights([np.zeros(1)]), ValueError,
                           ["4 arrays", "received 1"]),
@@ -112,6 +161,29 @@ CASES = {
     "set_floatx": (lambda: sn.config.set_floatx("float16"), ValueError, ["float32", "'float16'"]),
     "set_backend": (lambda: sn.set_backend("cuda"), ValueError, ["numpy", "'cuda'"]),
 }
+
+
+def _dense_model():
+    model = sn.Sequential([L.Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _batches(n):
+    for _ in range(n):
+        yield X, Y
+
+
+class _Batches(sn.utils.PyDataset):
+    def __init__(self, bad_at=None):
+        super().__init__()
+        self.bad_at = bad_at
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return X, (Y + 7 if i == self.bad_at else Y)
 
 
 def _cce_model():

@@ -8,6 +8,7 @@ computes the output and caches what the backward pass needs, ``backward(dy) -> d
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,13 +48,15 @@ class Layer:
 
     input_dtype: str | None = None
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, **kwargs):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(
                 f"{type(self).__name__}: expected name to be a non-empty string without '/', "
                 f"received {name!r}"
             )
         self.name = name or _snake_case(type(self).__name__)
+        # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
+        self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}
         self.built = False
         self.input_shape: tuple[int, ...] | None = None
@@ -133,8 +136,8 @@ class ActivatedLayer(Layer):
     loss, as Keras does: the loss then reads ``preactivation`` (the logits).
     """
 
-    def __init__(self, activation=None, name: str | None = None):
-        super().__init__(name=name)
+    def __init__(self, activation=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
         self.activation = activations.get(activation, where=f"{self.name}: activation")
         self.preactivation: np.ndarray | None = None
         self.output: np.ndarray | None = None
@@ -153,6 +156,41 @@ class ActivatedLayer(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation.name}
+
+
+# Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
+_KERAS_DEFAULTS = {"trainable": True, "dtype": None, "autocast": True, "activity_regularizer": None}
+
+
+def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
+    """Read Keras' ``input_shape=`` (or ``input_dim=n``, meaning ``(n,)``) from a layer's extra
+    keyword arguments; refuse the rest as ``keras.layers.Layer.__init__`` does.
+
+    Like Keras, a layer given an input shape warns that ``Input(shape)`` is the preferred way.
+    """
+    input_dim = kwargs.pop("input_dim", None)
+    input_shape = (input_dim,) if input_dim is not None else kwargs.pop("input_shape", None)
+    kwargs.pop("input_shape", None)
+    for arg, default in _KERAS_DEFAULTS.items():
+        if arg in kwargs and (kwargs[arg] == default or (arg == "dtype" and kwargs[arg] == config.dtype())):
+            del kwargs[arg]
+        elif arg in kwargs:
+            raise ValueError(f"{layer}: scratchnet does not implement {arg}={kwargs[arg]!r} "
+                             f"(Keras' Layer argument); only {arg}={default!r} is accepted")
+    if kwargs:
+        raise ValueError(f"Unrecognized keyword arguments passed to {layer}: {kwargs}")
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, tuple | list) or not input_shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
+        raise ValueError(f"{layer}: expected input_shape to be a non-empty tuple of positive "
+                         f"integers (one sample, no batch axis), received {input_shape!r}")
+    warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
+                  "Sequential models, prefer using an `Input(shape)` object as the first layer in "
+                  "the model instead.", UserWarning, stacklevel=3)
+    return tuple(int(d) for d in input_shape)
 
 
 def _snake_case(name: str) -> str:

@@ -48,8 +48,9 @@ class Conv2D(ActivatedLayer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(activation=activation, name=name)
+        super().__init__(activation=activation, name=name, **kwargs)
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)

@@ -48,7 +48,8 @@ class Dense(ActivatedLayer):
     """Fully connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
 
     Input shape: ``(N, ..., in)``. Output shape: ``(N, ..., units)``. ``kernel`` is ``(in, units)``
-    and ``bias`` ``(units,)``, as in Keras.
+    and ``bias`` ``(units,)``, as in Keras. Like every layer it accepts Keras' ``input_shape=``
+    (``Dense(1, input_shape=[1])``), and ``input_dim=n`` meaning ``input_shape=(n,)``.
 
     Backward, with ``dz = dL/dz`` for ``z = x @ kernel + bias``:
     ``dL/dkernel = x^T @ dz``, ``dL/dbias = sum_n dz``, ``dL/dx = dz @ kernel^T``.
@@ -62,8 +63,9 @@ class Dense(ActivatedLayer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(activation=activation, name=name)
+        super().__init__(activation=activation, name=name, **kwargs)
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
@@ -120,8 +122,8 @@ class Flatten(Layer):
 class Activation(ActivatedLayer):
     """Applies an activation on its own: ``y = activation(x)``, no parameters."""
 
-    def __init__(self, activation, name: str | None = None):
-        super().__init__(activation=activation, name=name)
+    def __init__(self, activation, name: str | None = None, **kwargs):
+        super().__init__(activation=activation, name=name, **kwargs)
 
     def forward(self, x, training=False):
         return self.activate(x)
@@ -133,8 +135,8 @@ class Activation(ActivatedLayer):
 class Softmax(Activation):
     """``Activation("softmax")`` under Keras' own layer name ``keras.layers.Softmax``."""
 
-    def __init__(self, name: str | None = None):
-        super().__init__("softmax", name=name)
+    def __init__(self, name: str | None = None, **kwargs):
+        super().__init__("softmax", name=name, **kwargs)
 
     def get_config(self):
         return {"name": self.name}
@@ -148,8 +150,8 @@ class Dropout(Layer):
     Backward: ``dx = dy * mask / (1 - rate)``.
     """
 
-    def __init__(self, rate: float, seed: int | None = None, name: str | None = None):
-        super().__init__(name=name)
+    def __init__(self, rate: float, seed: int | None = None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(
                 f"Dropout {self.name!r}: expected rate to be a float in [0, 1), received {rate!r}"

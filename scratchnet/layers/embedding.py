@@ -27,8 +27,8 @@ class Embedding(Layer):
     input_dtype = "int32"
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 name: str | None = None):
-        super().__init__(name=name)
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name!r}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name!r}")
         self.embeddings_initializer = embeddings_initializer

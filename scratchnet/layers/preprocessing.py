@@ -34,8 +34,8 @@ class _IndexLookup(Layer):
     oov_default: str | int = ""
 
     def __init__(self, max_tokens: int | None = None, oov_token=None, vocabulary=None,
-                 output_mode: str = "int", name: str | None = None):
-        super().__init__(name=name)
+                 output_mode: str = "int", name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
         where = f"{type(self).__name__} {self.name!r}"
         self.max_tokens = None if max_tokens is None else positive_int(max_tokens, "max_tokens",
                                                                        where)
@@ -143,9 +143,9 @@ class StringLookup(_IndexLookup):
     oov_default = "[UNK]"
 
     def __init__(self, max_tokens: int | None = None, oov_token: str = "[UNK]", vocabulary=None,
-                 output_mode: str = "int", name: str | None = None):
+                 output_mode: str = "int", name: str | None = None, **kwargs):
         super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
-                         output_mode=output_mode, name=name)
+                         output_mode=output_mode, name=name, **kwargs)
 
     def check_token(self, token):
         if not isinstance(token, str):
@@ -182,9 +182,9 @@ class IntegerLookup(_IndexLookup):
     oov_default = -1
 
     def __init__(self, max_tokens: int | None = None, oov_token: int = -1, vocabulary=None,
-                 output_mode: str = "int", name: str | None = None):
+                 output_mode: str = "int", name: str | None = None, **kwargs):
         super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
-                         output_mode=output_mode, name=name)
+                         output_mode=output_mode, name=name, **kwargs)
 
     def check_token(self, token):
         if isinstance(token, bool) or not isinstance(token, numbers.Integral):
@@ -214,8 +214,9 @@ class CategoryEncoding(Layer):
 
     input_dtype = "int32"
 
-    def __init__(self, num_tokens: int, output_mode: str = "multi_hot", name: str | None = None):
-        super().__init__(name=name)
+    def __init__(self, num_tokens: int, output_mode: str = "multi_hot", name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
         self.num_tokens = positive_int(num_tokens, "num_tokens", f"CategoryEncoding {self.name!r}")
         if output_mode not in ("one_hot", "multi_hot", "count"):
             raise ValueError(f"CategoryEncoding {self.name!r}: expected output_mode to be one of "
