@@ -10,7 +10,9 @@ cross-entropy with ``from_logits=False`` silently takes the logits path (no clip
 ``Sequential`` whose last layer ends in softmax does the same here, through :meth:`Loss.logits_twin`.
 Keras tags a sigmoid's output the same way, so a final sigmoid does too: the categorical
 cross-entropies then read its input as softmax logits, and ``BinaryCrossentropy`` reads the input
-of a final sigmoid (or softmax) as sigmoid logits, exactly as Keras computes them.
+of a final sigmoid (or softmax) as sigmoid logits, exactly as Keras computes them. The rule holds
+whatever ``from_logits`` says: with ``from_logits=True`` after a softmax or sigmoid, Keras warns
+and reads the logits too (``_get_logits`` in ``keras/src/backend/tensorflow/nn.py``).
 
 String names resolve as ``keras.losses.get`` resolves them: the function name
 (``"binary_crossentropy"``), the class name (``"BinaryCrossentropy"``) and Keras' short aliases
@@ -52,8 +54,8 @@ class Loss:
         raise NotImplementedError
 
     def logits_twin(self) -> Loss | None:
-        """The same loss reading logits, if Keras would switch to it after a softmax or sigmoid
-        (its ``_keras_logits`` rule); else None."""
+        """The same loss reading logits, if Keras switches to it after a final softmax or sigmoid
+        (its ``_keras_logits`` rule: every cross-entropy, ``from_logits`` True or False); else None."""
         return None
 
     def get_config(self) -> dict:
@@ -105,7 +107,7 @@ class SparseCategoricalCrossentropy(Loss):
         return (grad / n).reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
 
     def logits_twin(self):
-        return None if self.from_logits else SparseCategoricalCrossentropy(from_logits=True)
+        return SparseCategoricalCrossentropy(from_logits=True)
 
     def get_config(self):
         return {"from_logits": self.from_logits}
@@ -159,8 +161,6 @@ class CategoricalCrossentropy(Loss):
         return (grad / n).astype(y_pred.dtype, copy=False)
 
     def logits_twin(self):
-        if self.from_logits:
-            return None
         return CategoricalCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
@@ -218,8 +218,6 @@ class BinaryCrossentropy(Loss):
         return (grad / y_pred.size).astype(y_pred.dtype, copy=False)  # size = D N
 
     def logits_twin(self):
-        if self.from_logits:
-            return None
         return BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):

@@ -149,7 +149,22 @@ def test_logits_twin_keeps_label_smoothing(loss):
     twin = loss.logits_twin()
     assert type(twin) is type(loss) and twin.from_logits
     assert twin.label_smoothing == loss.label_smoothing
-    assert twin.logits_twin() is None
+    assert twin.logits_twin().get_config() == twin.get_config()  # from_logits=True reads them too
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("loss, y", [
+    (losses.SparseCategoricalCrossentropy(from_logits=True), np.array([1])),
+    (losses.CategoricalCrossentropy(from_logits=True), np.array([[0.0, 1.0]])),
+])
+def test_from_logits_true_after_a_final_softmax_or_sigmoid_still_reads_the_logits(activation, loss, y):
+    """Keras 3.15.1 warns ("received from_logits=True, but the output argument was produced by a
+    ... activation") and reads the logits z = [3.25, 0]: logsumexp(z) - z_1 = 3.288041, not the
+    softmax cross-entropy of the probabilities (1.259 after softmax, 0.951 after sigmoid)."""
+    model = sn.Sequential([L.Input((2,)), L.Dense(2, activation=activation, use_bias=False)], seed=0)
+    model.set_weights([np.array([[3.0, -1.0], [0.5, 2.0]], "f4")])
+    model.compile(optimizer="sgd", loss=loss)
+    assert model.evaluate(np.array([[1.0, 0.5]], "f4"), y, verbose=0) == pytest.approx(3.288041, rel=1e-6)
 
 
 @pytest.mark.parametrize("loss", [losses.MeanAbsoluteError(), losses.Huber(), losses.MeanSquaredError()])
