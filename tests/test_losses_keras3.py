@@ -271,3 +271,47 @@ def test_serialize_round_trip(loss):
 def test_old_categorical_crossentropy_configs_still_load():
     back = losses.deserialize({"name": "categorical_crossentropy", "config": {"from_logits": True}})
     assert back.from_logits and back.label_smoothing == 0.0
+
+
+# ----------------------------------------------------------------------------- on "the device"
+@pytest.fixture
+def fake_gpu_backend(monkeypatch):
+    """tests/fake_gpu.py's stand-in for CuPy, as tests/test_gpu_plumbing.py installs it."""
+    from scratchnet import kernels
+    from tests import fake_gpu
+
+    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
+    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
+    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
+    for name, fn in fake_gpu.kernel_table.items():
+        monkeypatch.setitem(kernels._impl, name, fn)
+
+
+@pytest.mark.parametrize("last, loss", [
+    ("sigmoid", losses.BinaryCrossentropy(label_smoothing=0.1)),
+    (None, losses.BinaryCrossentropy(from_logits=True)),
+    ("sigmoid", losses.MeanAbsoluteError()),
+    (None, losses.Huber(delta=0.5)),
+    ("softmax", losses.CategoricalCrossentropy(label_smoothing=0.2)),
+], ids=lambda v: getattr(v, "name", str(v)))
+def test_new_losses_and_metrics_run_on_the_device_as_on_the_host(fake_gpu_backend, last, loss):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4)).astype("f4")
+    y = np.eye(3, dtype="f4")[rng.integers(0, 3, 6)]
+
+    def run():
+        model = sn.Sequential([L.Input((4,)), L.Dense(3, activation=last)], seed=0)
+        model.compile(optimizer="sgd", loss=loss, metrics=["acc", "mae", "precision", "recall"])
+        return model.loss_and_grads(x, y), model.evaluate(x, y, batch_size=4, verbose=0), model
+
+    (value, grads), evaluated, model = run()
+    from tests.fake_gpu import FakeGPUArray
+
+    assert all(isinstance(p.value, FakeGPUArray) for p in model.params)
+    assert all(type(g) is np.ndarray for g in grads)
+    sn.set_backend("numpy")
+    (ref_value, ref_grads), ref_evaluated, _ = run()
+    assert value == pytest.approx(ref_value, rel=1e-6)
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(evaluated, ref_evaluated, rtol=1e-6)
