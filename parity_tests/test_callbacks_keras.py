@@ -309,3 +309,27 @@ def test_fit_with_early_stopping_stops_where_keras_stops(rng):
     np.testing.assert_allclose(h_s["val_loss"], h_k["val_loss"], rtol=1e-4)
     for w_s, w_k in zip(pair.scratch.get_weights(), pair.keras.get_weights(), strict=True):
         np.testing.assert_allclose(w_s, w_k, rtol=1e-4, atol=1e-4 * float(np.max(np.abs(w_k))))
+
+
+VERBOSE = {
+    "EarlyStopping": lambda mod: mod.EarlyStopping(patience=1, verbose=1,
+                                                   restore_best_weights=True),
+    "ReduceLROnPlateau": lambda mod: mod.ReduceLROnPlateau(patience=1, factor=0.5, verbose=1),
+    "LearningRateScheduler": lambda mod: mod.LearningRateScheduler(lambda e, lr: lr * 0.5,
+                                                                   verbose=1),
+    "ModelCheckpoint": lambda mod: mod.ModelCheckpoint("m-{epoch}.keras", save_best_only=True,
+                                                       verbose=1),
+}
+
+
+@pytest.mark.parametrize("name", VERBOSE)
+def test_verbose_messages_are_keras_messages(name, tmp_path, monkeypatch, capsys):
+    printed = {}
+    for side, mod in (("s", C), ("k", keras.callbacks)):
+        (tmp_path / side).mkdir()
+        monkeypatch.chdir(tmp_path / side)  # the same relative checkpoint path on both sides
+        model = twins()[0 if side == "s" else 1]
+        capsys.readouterr()
+        run(VERBOSE[name](mod), model, history(3))
+        printed[side] = capsys.readouterr().out
+    assert printed["s"] == printed["k"] and printed["k"]

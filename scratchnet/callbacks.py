@@ -849,7 +849,8 @@ class BackupAndRestore(Callback):
     ends the folder is deleted (``delete_checkpoint=True``). ``double_checkpoint=True`` keeps the
     previous backup as ``*.bkp`` and falls back to it when the latest cannot be read.
     With an integer ``save_freq`` the epoch restarts from its beginning, on mid-epoch weights,
-    as in Keras.
+    as in Keras. Since the backup is a ``.npz`` model file, the optimizer must be savable: a
+    float or a ``scratchnet.optimizers.schedules`` learning rate, not a bare Python function.
     """
 
     WEIGHTS = "latest.npz"
