@@ -1,0 +1,304 @@
+"""The ``.keras`` and ``.weights.h5`` files scratchnet writes are Keras' own, and it reads Keras'.
+
+Each direction is checked on models that together use every scratchnet layer:
+
+- scratchnet -> ``model.save("m.keras")`` -> ``keras.models.load_model``: the same predictions
+  (1e-6 relative: the same float32 weights through two implementations of small models), Keras
+  comes back compiled with the equivalent optimizer, loss and metrics, and one more training step
+  in each framework gives the same weights (so the optimizer variables went across in Keras'
+  layout and order);
+- Keras -> ``kmodel.save("m.keras")`` -> ``sn.load_model``: weights bit for bit, the same
+  predictions, the same compile settings, the same next step;
+- ``.weights.h5`` both ways, into a twin that had other weights.
+
+Keras is told to treat its own warnings as errors while loading, so a file it only half reads
+("Skipping variable loading for optimizer ...") fails the test.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import scratchnet as sn
+import tfnet
+from parity_tests.driver import TRAJECTORY_RTOL, assert_close
+
+L = sn.layers
+SAVE_RTOL = 1e-6  # predictions of the same float32 weights; the models are small
+
+
+def _keras_load(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return keras.models.load_model(path)
+
+
+def _keras_input(x):
+    """Keras takes strings as a tf.string tensor, not a NumPy ``str_`` array."""
+    if x.dtype.kind == "U":
+        import tensorflow as tf
+
+        return tf.constant(x)
+    return x
+
+
+def _predict_keras(kmodel, x):
+    return np.asarray(kmodel(_keras_input(x), training=False))
+
+
+# ----------------------------------------------------------------------------- the models
+def _image_model():
+    model = sn.Sequential([
+        L.Input((6, 6, 2)), L.Conv2D(3, 2, padding="same", activation="relu"), L.MaxPooling2D(2),
+        L.Flatten(), L.Dropout(0.25, seed=7), L.Dense(4), L.Activation("tanh"), L.Dense(3),
+        L.Softmax()], seed=1, name="images")
+    model.compile(optimizer=sn.optimizers.Adam(amsgrad=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).random((10, 6, 6, 2)).astype(np.float32)
+    y = np.arange(10) % 3
+    return model, x, y
+
+
+def _text_model():
+    lookup = L.StringLookup()
+    lookup.adapt(np.array(["to", "be", "or", "not", "to", "be"]))
+    model = sn.Sequential([L.Input((2,), dtype="string"), lookup, L.Embedding(5, 3), L.Flatten(),
+                           L.Dense(2, activation="softmax")], seed=2, name="text")
+    model.compile(optimizer=sn.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                  loss=sn.losses.CategoricalCrossentropy(), metrics=["categorical_accuracy"])
+    x = np.array([["to", "be"], ["or", "not"], ["be", "xyz"], ["not", "to"]])
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
+    return model, x, y
+
+
+def _ids_model():
+    model = sn.Sequential([L.Input((3,), dtype="int64"), L.IntegerLookup(vocabulary=[5, 7, 9]),
+                           L.CategoryEncoding(4, output_mode="count"), L.Dense(2)],
+                          seed=3, name="ids")
+    model.compile(optimizer=sn.optimizers.RMSprop(momentum=0.5, centered=True), loss="mse")
+    x = np.array([[5, 7, 7], [9, 1, 5], [7, 7, 7], [2, 3, 9]])
+    y = np.random.default_rng(1).random((4, 2)).astype(np.float32)
+    return model, x, y
+
+
+def _sequence_model():
+    model = sn.Sequential([
+        L.Input((10, 3)), L.Conv1D(4, 3, activation="relu"), L.MaxPooling1D(2),
+        L.AveragePooling1D(2), L.GlobalAveragePooling1D(), L.Dense(2, activation="sigmoid")],
+        seed=4, name="sequences")
+    model.compile(optimizer=sn.optimizers.Adagrad(0.05), loss="binary_crossentropy")
+    x = np.random.default_rng(2).random((6, 10, 3)).astype(np.float32)
+    y = (np.arange(12).reshape(6, 2) % 3 == 0).astype(np.float32)
+    return model, x, y
+
+
+def _sequence_max_model():
+    model = sn.Sequential([L.Input((8, 2)), L.AveragePooling1D(2), L.Conv1D(3, 2, padding="same"),
+                           L.GlobalMaxPooling1D(), L.Dense(2)], seed=8, name="sequence_max")
+    model.compile(optimizer=sn.optimizers.SGD(0.05), loss=sn.losses.MeanAbsoluteError())
+    x = np.random.default_rng(6).random((6, 8, 2)).astype(np.float32)
+    y = np.random.default_rng(7).random((6, 2)).astype(np.float32)
+    return model, x, y
+
+
+def _pixels_model():
+    model = sn.Sequential([
+        L.Input((8, 8, 2)), L.Rescaling(1 / 255.0), L.Resizing(6, 6), L.AveragePooling2D(2),
+        L.Conv2D(3, 2), L.GlobalMaxPooling2D(), L.Dense(3), L.Softmax()], seed=5, name="pixels")
+    model.compile(optimizer=sn.optimizers.Nadam(0.01), loss="sparse_categorical_crossentropy")
+    x = (np.random.default_rng(3).random((6, 8, 8, 2)) * 255).astype(np.float32)
+    y = np.arange(6) % 3
+    return model, x, y
+
+
+def _global_pool_model():
+    model = sn.Sequential([L.Input((5, 5, 2)), L.Conv2D(2, 3, padding="same"),
+                           L.GlobalAveragePooling2D(), L.Dense(2)], seed=6, name="gap")
+    model.compile(optimizer=sn.optimizers.AdamW(0.01), loss="mse")
+    x = np.random.default_rng(4).random((5, 5, 5, 2)).astype(np.float32)
+    y = np.random.default_rng(5).random((5, 2)).astype(np.float32)
+    return model, x, y
+
+
+MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
+          _pixels_model, _global_pool_model]
+
+
+def test_the_models_use_every_scratchnet_layer():
+    used = {type(layer).__name__ for make in MODELS for layer in make()[0].layers} | {"Input"}
+    public = {name for name in L.__all__ if name not in ("Layer", "ActivatedLayer", "Parameter")}
+    assert public <= used, f"no .keras parity model uses {sorted(public - used)}"
+
+
+# ----------------------------------------------------------------------------- scratchnet -> Keras
+def _continue_one_step(model, kmodel, x, y):
+    """One more training step in both frameworks from the saved state: the same weights."""
+    model.reset_metrics()
+    model.train_step(x, y)
+    kmodel.train_on_batch(_keras_input(x), y)
+    for param, wk in zip(model.params, kmodel.get_weights(), strict=True):
+        assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the step after loading')
+    assert model.optimizer.iterations == int(kmodel.optimizer.iterations)
+
+
+@pytest.mark.parametrize("make", MODELS, ids=lambda f: f.__name__.strip("_"))
+def test_scratchnet_file_opens_in_keras(make, tmp_path):
+    model, x, y = make()
+    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    model.save(tmp_path / "m.keras")
+    kmodel = _keras_load(tmp_path / "m.keras")
+
+    assert kmodel.name == model.name
+    assert [layer.name for layer in kmodel.layers] == [layer.name for layer in model.layers]
+    for wk, ws in zip(kmodel.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(wk, ws)
+    assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
+
+    opt, kopt = model.optimizer, kmodel.optimizer
+    assert type(kopt).__name__ == type(opt).__name__
+    kconfig = kopt.get_config()
+    for key, value in opt.get_config().items():
+        if key not in ("name", "learning_rate"):
+            assert kconfig[key] == value, key
+    assert np.float32(kconfig["learning_rate"]) == np.float32(opt.learning_rate)
+    assert int(kopt.iterations) == opt.iterations
+    assert type(kmodel.loss).__name__ == tfnet.convert.loss_to_keras(model.loss).__class__.__name__
+    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+        _continue_one_step(model, kmodel, x, y)
+
+
+def test_never_trained_model_gives_keras_a_fresh_optimizer(tmp_path):
+    model, x, y = _ids_model()
+    model.save(tmp_path / "m.keras")
+    kmodel = _keras_load(tmp_path / "m.keras")
+    assert int(kmodel.optimizer.iterations) == 0
+    _continue_one_step(model, kmodel, x, y)
+
+
+def test_learning_rate_schedule_goes_across(tmp_path):
+    model, x, y = _global_pool_model()
+    schedule = sn.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.5)
+    model.compile(optimizer=sn.optimizers.Adam(schedule), loss="mse")
+    model.fit(x, y, epochs=3, batch_size=5, verbose=0)
+    model.save(tmp_path / "m.keras")
+    kmodel = _keras_load(tmp_path / "m.keras")
+    klr = kmodel.optimizer.get_config()["learning_rate"]
+    assert klr["class_name"] == "ExponentialDecay"
+    assert klr["config"]["decay_steps"] == 2 and klr["config"]["decay_rate"] == 0.5
+    _continue_one_step(model, kmodel, x, y)
+
+
+# ----------------------------------------------------------------------------- Keras -> scratchnet
+def _keras_models():
+    """Models built in Keras itself (adapted lookups keep their vocabulary in assets/)."""
+    k = keras.layers
+    rng = np.random.default_rng(7)
+    images = keras.Sequential([
+        keras.Input((6, 6, 2)), k.Conv2D(3, 2, padding="same", activation="relu"),
+        k.MaxPooling2D(), k.Flatten(), k.Dropout(0.25, seed=3), k.Dense(4), k.Activation("tanh"),
+        k.Dense(3), k.Softmax()], name="k_images")
+    images.compile(optimizer=keras.optimizers.Adam(amsgrad=True),
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+    x_img, y_img = rng.random((8, 6, 6, 2)).astype(np.float32), np.arange(8) % 3
+
+    words = k.StringLookup()
+    words.adapt(np.array(["to", "be", "or", "not", "to", "be"]))
+    text = keras.Sequential([keras.Input((2,), dtype="string"), words, k.Embedding(5, 3),
+                             k.Flatten(), k.Dense(2, activation="softmax")], name="k_text")
+    text.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                 loss=keras.losses.CategoricalCrossentropy(), metrics=["categorical_accuracy"],
+                 jit_compile=False)
+    x_txt = np.array([["to", "be"], ["or", "not"], ["be", "xyz"], ["not", "to"]])
+    y_txt = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
+
+    codes = k.IntegerLookup()
+    codes.adapt(np.array([5, 7, 7, 9, 9, 9]))
+    ids = keras.Sequential([keras.Input((3,), dtype="int64"), codes,
+                            k.CategoryEncoding(4, output_mode="multi_hot"), k.Dense(2)],
+                           name="k_ids")
+    ids.compile(optimizer=keras.optimizers.RMSprop(momentum=0.5, centered=True), loss="mse",
+                jit_compile=False)
+    x_ids, y_ids = np.array([[5, 7, 7], [9, 1, 5], [7, 7, 7], [2, 3, 9]]), rng.random((4, 2))
+
+    return [(images, x_img, y_img), (text, x_txt, y_txt), (ids, x_ids, y_ids.astype(np.float32))]
+
+
+def test_keras_files_open_in_scratchnet(tmp_path):
+    for kmodel, x, y in _keras_models():
+        if kmodel.name != "k_images":  # dropout masks differ between frameworks: no steps there
+            kmodel.fit(_keras_input(x), y, epochs=2, batch_size=2, verbose=0, shuffle=False)
+        path = tmp_path / f"{kmodel.name}.keras"
+        kmodel.save(path)
+        model = sn.load_model(path)
+
+        assert model.name == kmodel.name
+        assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
+        for ws, wk in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+            np.testing.assert_array_equal(ws, wk)
+        assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL,
+                     f"predictions of {kmodel.name}")
+        assert type(model.optimizer).__name__ == type(kmodel.optimizer).__name__
+        assert model.optimizer.iterations == int(kmodel.optimizer.iterations)
+        if kmodel.name != "k_images":
+            _continue_one_step(model, kmodel, x, y)
+
+
+@pytest.mark.parametrize("make", MODELS, ids=lambda f: f.__name__.strip("_"))
+def test_keras_twin_files_open_in_scratchnet(make, tmp_path):
+    """Every layer, loss and optimizer as Keras itself writes them (the twin from to_keras)."""
+    model, x, y = make()
+    kmodel = tfnet.to_keras(model)
+    trains = not any(isinstance(layer, L.Dropout) for layer in model.layers)
+    if trains:
+        kmodel.fit(_keras_input(x), y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.load_model(tmp_path / "k.keras")
+    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    assert_close(loaded.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
+    assert loaded.get_config()["layers"] == model.get_config()["layers"]
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert type(loaded.loss) is type(model.loss)
+    if trains:
+        assert loaded.optimizer.iterations == int(kmodel.optimizer.iterations) > 0
+        _continue_one_step(loaded, kmodel, x, y)
+
+
+def test_keras_adapted_vocabularies_come_across(tmp_path):
+    _, (text, _, _), (ids, _, _) = _keras_models()
+    for kmodel in (text, ids):
+        kmodel.save(tmp_path / "m.keras")
+        model = sn.load_model(tmp_path / "m.keras")
+        assert model.layers[0].get_vocabulary() == kmodel.layers[0].get_vocabulary()
+
+
+# ----------------------------------------------------------------------------- .weights.h5
+@pytest.mark.parametrize("make", MODELS, ids=lambda f: f.__name__.strip("_"))
+def test_weights_h5_both_ways(make, tmp_path):
+    model, x, y = make()
+    kmodel = tfnet.to_keras(model)
+    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    originals = model.get_weights()
+
+    model.save_weights(tmp_path / "sn.weights.h5")
+    kmodel.set_weights([np.zeros_like(w) for w in originals])
+    kmodel.optimizer.build(kmodel.trainable_variables)  # so Keras reads the optimizer variables
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kmodel.load_weights(tmp_path / "sn.weights.h5")
+    for wk, ws in zip(kmodel.get_weights(), originals, strict=True):
+        np.testing.assert_array_equal(wk, ws)
+    assert int(kmodel.optimizer.iterations) == model.optimizer.iterations
+
+    kmodel.set_weights([w + 1 for w in originals])
+    kmodel.save_weights(tmp_path / "k.weights.h5")
+    model.load_weights(tmp_path / "k.weights.h5")
+    for ws, w in zip(model.get_weights(), originals, strict=True):
+        np.testing.assert_array_equal(ws, w + 1)
+    assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")

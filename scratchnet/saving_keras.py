@@ -1,0 +1,805 @@
+"""Keras 3's native ``.keras`` format and its ``.weights.h5`` files, written and read without Keras.
+
+A ``.keras`` file is a zip archive with three members (``keras/src/saving/saving_lib.py``)::
+
+    metadata.json      {"keras_version": "3.15.1", "date_saved": "...", "scratchnet": {"seed": ...}}
+    config.json        the model as Keras serializes it:
+                       {"module": "keras", "class_name": "Sequential",
+                        "config": {"name", "trainable", "dtype", "layers": [InputLayer, ...],
+                                   "build_input_shape"},
+                        "build_config": {...}, "compile_config": {optimizer, loss, metrics, ...}}
+    model.weights.h5   the arrays (HDF5), one group per object:
+        vars                              attrs {"name": model name}, no datasets
+        layers/<path>/vars/0, 1, ...      each layer's weights in get_weights() order (kernel, bias)
+        optimizer/vars/0                  iterations (int64 scalar)
+        optimizer/vars/1                  learning_rate (scalar; absent with a schedule)
+        optimizer/vars/2, ...             the slots, in the order the Keras optimizer creates them
+
+``<path>`` is not the layer's name: it is the snake-case Keras class name, made unique in layer
+order (``dense``, ``dense_1``, ``conv2d``, ``max_pooling2d``), so two models with the same layer
+classes in the same order read each other's weights whatever their layer names. Every layer gets
+a ``vars`` group (empty for layers without weights) whose ``name`` attribute is the layer's name.
+An adapted Keras lookup layer keeps its vocabulary in ``assets/layers/<path>/vocabulary.txt``
+(one token a line, the OOV token first); scratchnet writes the vocabulary into the layer's config
+(``vocabulary=[...]``), which Keras reads just as well.
+
+Optimizer slots, as Keras 3.15 builds them: a list of slot names given to one
+``add_optimizer_variables`` call is interleaved per model variable (Adam: ``m(kernel), v(kernel),
+m(bias), v(bias)``); separate calls follow each other (Adam's ``velocity_hat`` after all ``m`` and
+``v``). A ``.weights.h5`` file has exactly the layout of ``model.weights.h5``.
+
+Only ``h5py``, ``json`` and ``zipfile``: ``import scratchnet`` never imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import io
+import json
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+KERAS_VERSION = "3.15.1"
+CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+# Keras constructor arguments scratchnet does not have, and the one value each may take (the
+# value that means "as scratchnet computes it"). ``_ANY``: accepted and ignored (derived values).
+_ANY = object()
+_KERAS_ONLY_LAYER_ARGS = {
+    "trainable": True, "data_format": "channels_last", "groups": 1,
+    "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+    "kernel_constraint": None, "bias_constraint": None, "embeddings_regularizer": None,
+    "embeddings_constraint": None, "lora_rank": None, "lora_alpha": _ANY,
+    "quantization_config": None, "noise_shape": None, "mask_zero": False, "axis": -1,
+    "invert": False, "num_oov_indices": 1, "mask_token": None, "sparse": False,
+    "pad_to_max_tokens": False, "idf_weights": None, "vocabulary_size": _ANY,
+    "oov_method": "floormod", "salt": None, "encoding": "utf-8", "vocabulary_dtype": _ANY,
+}
+_KERAS_ONLY_LOSS_ARGS = {"name": _ANY, "dtype": _ANY, "reduction": "sum_over_batch_size",
+                         "label_smoothing": 0.0, "axis": -1, "ignore_class": None}
+_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY, "use_ema": False, "ema_momentum": _ANY,
+                              "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                              "gradient_accumulation_steps": None}
+# Layers whose Keras dtype is not the float policy (the lookups output integer indices).
+_NO_FLOAT_POLICY = ("StringLookup", "IntegerLookup")
+
+# Optimizer slots: Keras' slot names in creation order, grouped by add_optimizer_variables call
+# (see the module docstring), and the scratchnet state key of each slot where it differs.
+_SCRATCH_SLOT_NAMES = {
+    "Adam": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
+    "AdamW": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
+    "Nadam": {"momentum": "m", "velocity": "v"},
+}
+
+
+def _slot_groups(keras_name: str, config: dict) -> list[tuple[str, ...]] | None:
+    """Keras 3.15's optimizer slots, per ``build()`` (None for an optimizer not listed here)."""
+    if keras_name == "SGD":
+        return [("momentum",)] if config.get("momentum") else []
+    if keras_name in ("Adam", "AdamW"):
+        return [("momentum", "velocity")] + ([("velocity_hat",)] if config.get("amsgrad") else [])
+    if keras_name == "RMSprop":
+        groups = [("velocity",)]
+        if config.get("momentum", 0) > 0:
+            groups.append(("momentum",))
+        if config.get("centered"):
+            groups.append(("average_gradient",))
+        return groups
+    if keras_name == "Adagrad":
+        return [("accumulator",)]
+    if keras_name == "Nadam":
+        return [("momentum", "velocity")]
+    return None
+
+
+def _slot_initial_value(keras_name: str, slot: str, config: dict) -> float:
+    """A slot's value before the first update (Adagrad starts at initial_accumulator_value)."""
+    if keras_name == "Adagrad" and slot == "accumulator":
+        return float(config.get("initial_accumulator_value", 0.1))
+    return 0.0
+
+
+# Scalars some Keras optimizers append after their slots: (scratchnet state key, initial value).
+_TRAILING_SCALARS = {"Nadam": [("u_product", 1.0)]}
+
+
+# ================================================================================ writing
+def save_model(model, path) -> None:
+    """Write ``model`` to ``path`` (``.keras``) atomically: a temporary file, then a rename."""
+    from scratchnet.saving import _atomic_write
+
+    model._require_built("save")
+    config = model_config(model)
+    metadata = {"keras_version": KERAS_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                "scratchnet": {"seed": model.seed}}
+    weights = _weights_file_bytes(model)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # stored, not deflated, as Keras writes it
+        archive.writestr(METADATA_FILE, json.dumps(metadata))
+        archive.writestr(CONFIG_FILE, json.dumps(config))
+        archive.writestr(WEIGHTS_FILE, weights)
+    _atomic_write(Path(path), buffer.getvalue())
+
+
+def save_weights(model, path, overwrite: bool = True) -> None:
+    """Write the weights (and optimizer variables) in Keras' ``.weights.h5`` layout."""
+    from scratchnet.saving import _atomic_write
+
+    path_str = str(path)
+    if not path_str.endswith(".weights.h5"):
+        raise ValueError("The filename must end in `.weights.h5`. "
+                         f"Received: filepath={path_str}")
+    if not model.built:
+        raise ValueError("You are saving a model that has not yet been built. Try building the "
+                         "model first by calling it on some data or by using `build()`.")
+    if not overwrite and Path(path).exists():
+        raise FileExistsError(f"save_weights: {path_str!r} exists and overwrite=False")
+    _atomic_write(Path(path), _weights_file_bytes(model))
+
+
+def model_config(model) -> dict:
+    """``config.json`` of ``model``: what ``keras.Sequential.get_config()`` and
+    ``get_compile_config()`` would give for its Keras twin."""
+    from scratchnet import config as sn_config
+
+    batch_shape = [None, *model.input_shape]
+    first = model.layers[0] if model.layers else None
+    input_dtype = (first.input_dtype if first is not None else None) or sn_config.floatx()
+    layers = [{"module": "keras.layers", "class_name": "InputLayer",
+               "config": {"batch_shape": batch_shape, "dtype": input_dtype, "sparse": False,
+                          "ragged": False, "name": "input_layer", "optional": False},
+               "registered_name": None}]
+    layers += [_layer_config(layer) for layer in model.layers]
+    config = {
+        "module": "keras", "class_name": "Sequential",
+        "config": {"name": model.name, "trainable": True, "dtype": _dtype_policy(),
+                   "layers": layers, "build_input_shape": batch_shape},
+        "registered_name": None,
+        "build_config": {"input_shape": batch_shape},
+    }
+    if model.compiled:
+        config["compile_config"] = _compile_config(model)
+    return config
+
+
+def _dtype_policy() -> dict:
+    from scratchnet import config as sn_config
+
+    return {"module": "keras", "class_name": "DTypePolicy",
+            "config": {"name": sn_config.floatx()}, "registered_name": None}
+
+
+def keras_class_name(obj) -> str:
+    """The Keras class an object stands for: its ``keras_name``, else its class name."""
+    return getattr(obj, "keras_name", None) or type(obj).__name__
+
+
+def _layer_config(layer) -> dict:
+    class_name = keras_class_name(layer)
+    config = {"name": layer.name, "trainable": True}
+    if class_name not in _NO_FLOAT_POLICY:
+        config["dtype"] = _dtype_policy()
+    for key, value in layer.get_config().items():
+        config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
+    spec = {"module": "keras.layers", "class_name": class_name, "config": config,
+            "registered_name": None}
+    if layer.params:
+        spec["build_config"] = {"input_shape": [None, *layer.input_shape]}
+    return spec
+
+
+def _initializer_to_keras(init) -> dict:
+    """A scratchnet initializer (name or {"name", "config"}) as Keras serializes it."""
+    from scratchnet import initializers
+
+    init = initializers.get(init)
+    config = dict(init.get_config())
+    if type(init).__name__ not in ("Zeros", "Ones"):
+        config.setdefault("seed", None)
+    return {"module": "keras.initializers", "class_name": type(init).__name__, "config": config,
+            "registered_name": None}
+
+
+def _compile_config(model) -> dict:
+    loss = model.loss
+    loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}
+    metrics = [m if isinstance(m, str) else _metric_to_keras(m) for m in model.metric_names]
+    return {
+        "optimizer": _optimizer_to_keras(model.optimizer),
+        "loss": {"module": "keras.losses", "class_name": keras_class_name(loss),
+                 "config": loss_config, "registered_name": None},
+        "loss_weights": None,
+        "metrics": metrics or None,
+        "weighted_metrics": None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,  # XLA would round float32 differently from scratchnet
+    }
+
+
+def _metric_to_keras(metric) -> dict:
+    config = {"name": metric.name, "dtype": "float32"}
+    if hasattr(metric, "get_config"):
+        config.update(metric.get_config())
+    elif hasattr(metric, "threshold"):
+        config["threshold"] = metric.threshold
+    return {"module": "keras.metrics", "class_name": keras_class_name(metric), "config": config,
+            "registered_name": None}
+
+
+def _optimizer_to_keras(opt) -> dict:
+    config = {"name": opt.name, **opt.get_config()}
+    lr = config.get("learning_rate")
+    if lr is not None and not isinstance(lr, int | float | dict):  # a schedule, not serialized yet
+        config["learning_rate"] = {"module": "keras.optimizers.schedules",
+                                   "class_name": keras_class_name(lr),
+                                   "config": lr.get_config(), "registered_name": None}
+    return {"module": "keras.optimizers", "class_name": keras_class_name(opt), "config": config,
+            "registered_name": None}
+
+
+def layer_paths(class_names: list[str]) -> list[str]:
+    """Where each layer's variables live in the weights file: ``layers/<snake class>[_i]``."""
+    used: dict[str, int] = {}
+    paths = []
+    for class_name in class_names:
+        base = _snake_case(class_name)
+        if base in used:
+            used[base] += 1
+            paths.append(f"layers/{base}_{used[base]}")
+        else:
+            used[base] = 0
+            paths.append(f"layers/{base}")
+    return paths
+
+
+def _snake_case(class_name: str) -> str:
+    """Keras' ``naming.to_snake_case``: "MaxPooling2D" -> "max_pooling2d", "RMSprop" -> "rm_sprop".
+
+    An underscore goes before a capital that starts a lower-case word (unless first) and between
+    a lower-case letter and a capital; non-word characters are dropped.
+    """
+    name = re.sub(r"\W+", "", class_name)
+    return re.sub(r"(?<=.)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+def _weights_file_bytes(model) -> bytes:
+    from scratchnet import kernels
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_group("vars").attrs["name"] = model.name
+        paths = layer_paths([keras_class_name(layer) for layer in model.layers])
+        for path, layer in zip(paths, model.layers, strict=True):
+            group = f.create_group(f"{path}/vars")
+            group.attrs["name"] = layer.name
+            for i, param in enumerate(layer.params.values()):
+                group[str(i)] = kernels.to_numpy(param.value)
+        if model.compiled:
+            group = f.create_group("optimizer/vars")
+            group.attrs["name"] = model.optimizer.name
+            for i, value in enumerate(_optimizer_variables(model)):
+                group[str(i)] = value
+    return buffer.getvalue()
+
+
+def _optimizer_variables(model) -> list[np.ndarray]:
+    """The Keras optimizer's variables: iterations, learning rate, slots, trailing scalars.
+
+    Slots not created yet (no update so far) are written with their initial value, as a freshly
+    built Keras optimizer holds them.
+    """
+    from scratchnet import config as sn_config
+    from scratchnet import kernels
+
+    opt = model.optimizer
+    name = keras_class_name(opt)
+    config = opt.get_config()
+    values = [np.array(opt.iterations, dtype=np.int64)]
+    if not callable(opt.learning_rate):
+        values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
+    groups = _slot_groups(name, config)
+    if groups is None:
+        return values  # Keras will warn that it skips the optimizer's variables
+    scratch_names = _SCRATCH_SLOT_NAMES.get(name, {})
+    for group in groups:
+        for param in model.params:
+            for slot in group:
+                key = f"{param.name}/{scratch_names.get(slot, slot)}"
+                value = opt.state.get(key)
+                if value is None:
+                    value = np.full(param.value.shape, _slot_initial_value(name, slot, config),
+                                    dtype=param.value.dtype)
+                values.append(kernels.to_numpy(value))
+    for key, initial in _TRAILING_SCALARS.get(name, []):
+        value = opt.state.get(key, initial)
+        values.append(np.array(kernels.to_numpy(value), dtype=sn_config.floatx()))
+    return values
+
+
+# ================================================================================ reading
+class _Archive:
+    """The members of a ``.keras`` file, read and checked before anything is built."""
+
+    def __init__(self, path: Path, where: str):
+        self.where = where
+        data = path.read_bytes()
+        if data.startswith(_HDF5_SIGNATURE):
+            raise ValueError(f"{where} is an HDF5 file, not a .keras zip archive"
+                             + _hdf5_hint(data))
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+                if CONFIG_FILE not in names:
+                    hint = (" (it looks like scratchnet's .npz format: rename it to .npz)"
+                            if "format_version.npy" in names else "")
+                    raise ValueError(f"{where} has no {CONFIG_FILE}: not a Keras model archive"
+                                     f"{hint}; members: {sorted(names)}")
+                self.config_text = archive.read(CONFIG_FILE)
+                self.weights = archive.read(WEIGHTS_FILE) if WEIGHTS_FILE in names else None
+                self.has_npz_weights = "model.weights.npz" in names
+                self.metadata = archive.read(METADATA_FILE) if METADATA_FILE in names else None
+                self.assets = {n: archive.read(n) for n in names if n.startswith("assets/")}
+        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
+            raise ValueError(f"{where} is not a readable .keras file (truncated or corrupt zip "
+                             f"archive): {err}") from err
+        try:
+            self.config = json.loads(self.config_text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{where} has a corrupt {CONFIG_FILE} (not valid JSON): {err}") from err
+        try:
+            self.metadata = json.loads(self.metadata) if self.metadata else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{where} has a corrupt {METADATA_FILE} (not valid JSON): "
+                             f"{err}") from err
+        if self.weights is None:
+            raise ValueError(
+                f"{where} has no {WEIGHTS_FILE}"
+                + (" (its weights are in model.weights.npz, which scratchnet does not read; "
+                   "save it with Keras' default weights_format='h5')" if self.has_npz_weights else "")
+            )
+
+
+def _hdf5_hint(data: bytes) -> str:
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            if "model_config" in f.attrs or "model_weights" in f:
+                return (": a legacy Keras HDF5 full-model file (Keras 2 model.save('m.h5')), which "
+                        "scratchnet does not read; open it in Keras and save it as .keras")
+            if "layers" in f or "vars" in f:
+                return ": a .weights.h5 file; read it with model.load_weights"
+    except OSError:
+        pass
+    return ""
+
+
+def _open_h5(data_or_path, where: str) -> h5py.File:
+    try:
+        source = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+        return h5py.File(source, "r")
+    except OSError as err:
+        raise ValueError(f"{where}: the weights are not a readable HDF5 file (truncated or "
+                         f"corrupt): {err}") from err
+
+
+def load_model(path, custom_objects: dict | None = None, compile: bool = True):
+    """Rebuild the ``keras.Sequential`` saved at ``path`` (a ``.keras`` file) as a scratchnet
+    ``Sequential``: same layers, weights, compile settings and optimizer state.
+
+    Everything is read and checked before the model is returned; a file scratchnet cannot
+    represent exactly raises ``ValueError`` naming the file and the reason.
+    """
+    from scratchnet.model import Sequential
+
+    path = Path(path)
+    where = f"load_model: {str(path)!r}"
+    if not path.is_file():
+        raise FileNotFoundError(f"load_model: no file at {str(path)!r}")
+    archive = _Archive(path, where)
+    specs, input_shape, name = _sequential_spec(archive.config, where)
+    layers = [_build_layer(spec, where, custom_objects, archive.assets, lpath)
+              for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
+                                     strict=True)]
+    scratch_meta = archive.metadata.get("scratchnet") if isinstance(archive.metadata, dict) else None
+    seed = scratch_meta.get("seed") if isinstance(scratch_meta, dict) else None
+    model = Sequential(layers, seed=seed if isinstance(seed, int) else None, name=name)
+    if input_shape is not None:
+        model.build(input_shape)
+    compile_config = archive.config.get("compile_config") if compile else None
+    if compile_config:
+        _compile_from_config(model, compile_config, where)
+    with _open_h5(archive.weights, f"{where} ({WEIGHTS_FILE})") as f:
+        weights = _read_layer_weights(f, model, where) if model.built else []
+        optimizer_state = _read_optimizer_state(f, model, where) if model.compiled else None
+    if weights:
+        _set_weights(model, weights, where)
+    if optimizer_state is not None:
+        _set_optimizer_state(model, optimizer_state)
+    return model
+
+
+def load_weights(model, path) -> None:
+    """Read ``path`` (``.weights.h5``, or the weights of a ``.keras`` file) into ``model``.
+
+    Layer weights must all be present with the right shapes, or nothing changes. The optimizer
+    variables are read when the model is compiled and the file holds a matching set (else they
+    are skipped with a warning, as Keras does).
+    """
+    path_str = str(path)
+    where = f"load_weights: {path_str!r}"
+    if not model.built:
+        raise ValueError("You are loading weights into a model that has not yet been built. Try "
+                         "building the model first by calling it on some data or by using "
+                         "`build()`.")
+    if path_str.endswith(".keras"):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
+        source = _Archive(Path(path), where).weights
+    elif path_str.endswith(".weights.h5"):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
+        source = Path(path).read_bytes()
+    elif path_str.endswith((".h5", ".hdf5")):
+        raise ValueError(f"{where} is a legacy HDF5 weights file (Keras 2 save_weights('w.h5')), "
+                         "which scratchnet does not read; use a `.weights.h5` or `.keras` file")
+    else:
+        raise ValueError("File format not supported: expected a `.weights.h5` or `.keras` file. "
+                         f"Received: filepath={path_str}")
+    with _open_h5(source, where) as f:
+        if "model_config" in f.attrs or "model_weights" in f:
+            raise ValueError(f"{where} is a legacy Keras HDF5 full-model file, which scratchnet "
+                             "does not read; open it in Keras and save it as .keras")
+        weights = _read_layer_weights(f, model, where)
+        optimizer_state = None
+        if model.compiled:
+            try:
+                optimizer_state = _read_optimizer_state(f, model, where)
+            except ValueError as err:
+                warnings.warn(f"{err}; the optimizer variables were skipped", stacklevel=3)
+    _set_weights(model, weights, where)
+    if optimizer_state is not None:
+        _set_optimizer_state(model, optimizer_state)
+
+
+# --------------------------------------------------------------------------- config -> layers
+def _sequential_spec(config, where: str):
+    """The layer specs, input shape and name of a serialized ``keras.Sequential``."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"{where}: {CONFIG_FILE} does not describe a Keras model (expected an "
+                         f"object with class_name and config)")
+    class_name = config["class_name"]
+    inner = config.get("config")
+    if class_name in ("Functional", "Model") or (isinstance(inner, dict)
+                                                 and "input_layers" in inner):
+        raise ValueError(f"{where} holds a Keras functional model ({class_name}); scratchnet "
+                         "reads keras.Sequential models only (functional models are planned)")
+    if class_name != "Sequential":
+        raise ValueError(f"{where} holds a model of class {class_name!r}; scratchnet reads "
+                         "keras.Sequential models only")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise ValueError(f"{where}: the Sequential config in {CONFIG_FILE} has no list of layers")
+    specs = list(inner["layers"])
+    for spec in specs:
+        if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) \
+                or not isinstance(spec.get("config", {}), dict):
+            raise ValueError(f"{where}: {CONFIG_FILE} has a malformed layer entry: {spec!r:.200}")
+    batch_shape = None
+    if specs and specs[0]["class_name"] == "InputLayer":
+        cfg = specs.pop(0)["config"]
+        batch_shape = cfg.get("batch_shape") or ([None, *cfg["shape"]] if "shape" in cfg else None)
+    if batch_shape is None:
+        batch_shape = inner.get("build_input_shape") or \
+            (config.get("build_config") or {}).get("input_shape")
+    input_shape = None
+    if batch_shape is not None:
+        sample = list(batch_shape)[1:]
+        if not sample or not all(isinstance(d, int) and d > 0 for d in sample):
+            raise ValueError(f"{where}: the model's input shape {tuple(batch_shape)} has unknown "
+                             "(None) dimensions; scratchnet needs a fixed sample shape")
+        input_shape = tuple(sample)
+    return specs, input_shape, inner.get("name", "sequential")
+
+
+def _supported_layer_classes() -> dict:
+    from scratchnet import layers as layers_mod
+
+    classes = {}
+    for attr in layers_mod.__all__:
+        cls = getattr(layers_mod, attr)
+        if isinstance(cls, type) and attr not in ("Layer", "ActivatedLayer", "Parameter", "Input"):
+            classes[getattr(cls, "keras_name", None) or cls.__name__] = cls
+    return classes
+
+
+def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str):
+    class_name = spec["class_name"]
+    config = dict(spec.get("config", {}))
+    layer_name = config.get("name", "?")
+    custom = custom_objects or {}
+    registered = spec.get("registered_name")
+    cls = custom.get(registered) or custom.get(class_name)
+    if cls is None and registered in (None, class_name) and spec.get("module", "keras.layers") \
+            in ("keras.layers", "keras"):
+        cls = _supported_layer_classes().get(class_name)
+    if cls is None:
+        raise ValueError(
+            f'{where} uses layer class {class_name!r} (layer "{layer_name}"), which scratchnet '
+            f"does not have; supported: {sorted(_supported_layer_classes())} (or pass "
+            "custom_objects={'Name': Class})"
+        )
+    what = f'{where}: layer "{layer_name}" ({class_name})'
+    _check_dtype(config.pop("dtype", None), what)
+    kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
+    for key in [k for k in kwargs if k.endswith("_initializer")]:
+        kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
+    if "vocabulary" in kwargs and kwargs["vocabulary"] is None:
+        vocabulary = _vocabulary_from_assets(assets, path, class_name)
+        if vocabulary is not None:
+            kwargs["vocabulary"] = vocabulary
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} has a config scratchnet cannot build: {err}") from err
+
+
+def _check_dtype(dtype, what: str) -> None:
+    """Accept Keras' float32/float64 policies (weights are read into scratchnet's floatx)."""
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    if dtype not in (None, "float32", "float64", "int32", "int64", "string"):
+        raise ValueError(f"{what} uses dtype policy {dtype!r}; scratchnet supports float32 and "
+                         "float64")
+
+
+def _constructor_args(cls, config: dict, keras_only: dict, what: str) -> dict:
+    """``config`` without the Keras-only arguments, each checked to hold its only supported value.
+
+    An argument the scratchnet constructor names explicitly is always passed on.
+    """
+    try:
+        accepted = {name for name, p in inspect.signature(cls).parameters.items()
+                    if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    except (TypeError, ValueError):
+        accepted = set()
+    kwargs = {}
+    for key, value in config.items():
+        if key in accepted or key not in keras_only:
+            kwargs[key] = value
+            continue
+        expected = keras_only[key]
+        if expected is _ANY or value == expected or (isinstance(value, list) and value == [expected]):
+            continue
+        raise ValueError(f"{what} sets {key}={value!r}; scratchnet supports only "
+                         f"{key}={expected!r}")
+    return kwargs
+
+
+def _initializer_from_keras(spec, what: str):
+    """A Keras initializer (string or serialized object) as scratchnet's name or
+    {"name", "config"}; the seed is dropped (it only shapes initial values, which are loaded)."""
+    from scratchnet import initializers
+
+    if isinstance(spec, str):
+        return initializers.get(spec, where=what).name
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise ValueError(f"{what}: unreadable initializer {spec!r:.200}")
+    cls = getattr(initializers, spec["class_name"], None)
+    if not (isinstance(cls, type) and issubclass(cls, initializers.Initializer)):
+        raise ValueError(f"{what}: initializer {spec['class_name']!r} is not one scratchnet has")
+    config = {k: v for k, v in (spec.get("config") or {}).items()
+              if k not in ("seed", "input_axes", "output_axes") or v is not None}
+    config.pop("seed", None)
+    defaults = cls().get_config()
+    if config == defaults or not config:
+        return cls.name
+    return {"name": cls.name, "config": config}
+
+
+def _vocabulary_from_assets(assets: dict, path: str, class_name: str):
+    """An adapted Keras lookup layer's vocabulary: ``assets/<path>/vocabulary.txt``."""
+    data = assets.get(f"assets/{path}/vocabulary.txt")
+    if data is None:
+        return None
+    tokens = data.decode("utf-8").split("\n")
+    return [int(t) for t in tokens] if class_name == "IntegerLookup" else tokens
+
+
+# --------------------------------------------------------------------------- compile config
+def _compile_from_config(model, config: dict, where: str) -> None:
+    what = f"{where} (compile_config)"
+    for key in ("loss_weights", "weighted_metrics"):
+        if config.get(key):
+            raise ValueError(f"{what} sets {key}={config[key]!r}, which scratchnet does not "
+                             "support; load it with compile=False and compile it yourself")
+    try:
+        optimizer = _optimizer_from_keras(config.get("optimizer", "rmsprop"), what)
+        loss = _loss_from_keras(config.get("loss"), what)
+        metrics = [_metric_from_keras(m, what) for m in (config.get("metrics") or [])]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    except (TypeError, ValueError) as err:
+        if str(err).startswith(where):
+            raise
+        raise ValueError(f"{what}: {err}") from err
+
+
+def _find_class(module, class_name: str, base: type):
+    for attr in dir(module):
+        cls = getattr(module, attr)
+        if isinstance(cls, type) and issubclass(cls, base) and cls is not base \
+                and (getattr(cls, "keras_name", None) or cls.__name__) == class_name:
+            return cls
+    return None
+
+
+def _known_names(module, base: type) -> list[str]:
+    return sorted({getattr(c, "keras_name", None) or c.__name__ for c in vars(module).values()
+                   if isinstance(c, type) and issubclass(c, base) and c is not base
+                   and not c.__name__.startswith("_")})
+
+
+def _optimizer_from_keras(spec, what: str):
+    from scratchnet import optimizers
+
+    if isinstance(spec, str):
+        return optimizers.get(spec)
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise ValueError(f"unreadable optimizer {spec!r:.200}")
+    cls = _find_class(optimizers, spec["class_name"], optimizers.Optimizer)
+    if cls is None:
+        raise ValueError(f"optimizer {spec['class_name']!r} is not one scratchnet has; "
+                         f"supported: {_known_names(optimizers, optimizers.Optimizer)}")
+    kwargs = _constructor_args(cls, dict(spec.get("config") or {}), _KERAS_ONLY_OPTIMIZER_ARGS,
+                               f"optimizer {spec['class_name']}")
+    if isinstance(kwargs.get("learning_rate"), dict):
+        kwargs["learning_rate"] = _schedule_from_keras(kwargs["learning_rate"])
+    return cls(**kwargs)
+
+
+def _schedule_from_keras(spec: dict):
+    from scratchnet import optimizers
+
+    module = getattr(optimizers, "schedules", None)
+    class_name = spec.get("class_name")
+    cls = None
+    if module is not None:
+        cls = next((c for c in vars(module).values() if isinstance(c, type)
+                    and (getattr(c, "keras_name", None) or c.__name__) == class_name), None)
+    if cls is None:
+        raise ValueError(f"learning-rate schedule {class_name!r} is not one scratchnet has")
+    return cls(**(spec.get("config") or {}))
+
+
+def _loss_from_keras(spec, what: str):
+    from scratchnet import losses
+
+    if spec is None:
+        raise ValueError("no loss")
+    if isinstance(spec, str):
+        return losses.get(spec)
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise ValueError(f"loss {spec!r:.200} is not a single loss; scratchnet models have one "
+                         "output and one loss")
+    cls = _find_class(losses, spec["class_name"], losses.Loss)
+    if cls is None:
+        raise ValueError(f"loss {spec['class_name']!r} is not one scratchnet has; supported: "
+                         f"{_known_names(losses, losses.Loss)}")
+    kwargs = _constructor_args(cls, dict(spec.get("config") or {}), _KERAS_ONLY_LOSS_ARGS,
+                               f"loss {spec['class_name']}")
+    return cls(**kwargs)
+
+
+def _metric_from_keras(spec, what: str):
+    from scratchnet import metrics
+
+    if isinstance(spec, str):
+        return spec
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise ValueError(f"metric {spec!r:.200} is not a single metric")
+    cls = _find_class(metrics, spec["class_name"], metrics.Metric)
+    if cls is None:
+        raise ValueError(f"metric {spec['class_name']!r} is not one scratchnet has; supported: "
+                         f"{_known_names(metrics, metrics.Metric)}")
+    config = {k: v for k, v in (spec.get("config") or {}).items() if k != "dtype"}
+    return cls(**config)
+
+
+# --------------------------------------------------------------------------- the weights file
+def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
+    """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes."""
+    paths = layer_paths([keras_class_name(layer) for layer in model.layers])
+    weights = []
+    for path, layer in zip(paths, model.layers, strict=True):
+        expected = list(layer.params.values())
+        group = f.get(f"{path}/vars")
+        if group is None and not expected:
+            continue
+        if not isinstance(group, h5py.Group):
+            raise ValueError(f'{where} has no weights for layer "{layer.name}" '
+                             f"({type(layer).__name__}) at {path}/vars")
+        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        if len(keys) != len(expected):
+            raise ValueError(
+                f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
+                f"{len(keys)} variables at {path}/vars. Expected: "
+                f"{[p.name.split('/')[-1] for p in expected]}"
+            )
+        for i, param in enumerate(expected):
+            item = group.get(str(i))
+            if not isinstance(item, h5py.Dataset):
+                raise ValueError(f"{where}: {path}/vars/{i} ({param.name}) is missing")
+            value = np.asarray(item[()])
+            if value.shape != param.value.shape:
+                raise ValueError(f"{where}: {path}/vars/{i} ({param.name}) has shape "
+                                 f"{value.shape}, the model expects {param.value.shape}")
+            weights.append(value)
+    return weights
+
+
+def _read_optimizer_state(f: h5py.File, model, where: str):
+    """``(iterations, learning_rate or None, state dict)``, or None for a never-built Keras
+    optimizer (it saved only iterations and learning rate, both at their start)."""
+    group = f.get("optimizer/vars")
+    if not isinstance(group, h5py.Group):
+        return None
+    arrays = [np.asarray(group[str(i)][()]) for i in range(len(group)) if str(i) in group]
+    if len(arrays) != len(group):
+        raise ValueError(f"{where}: optimizer/vars holds unexpected entries {sorted(group.keys())}")
+    opt = model.optimizer
+    name = keras_class_name(opt)
+    config = opt.get_config()
+    has_lr = not callable(opt.learning_rate)
+    groups = _slot_groups(name, config)
+    head = 2 if has_lr else 1
+    if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):
+        return None  # saved before the first update: the fresh optimizer is the same
+    if groups is None:
+        raise ValueError(f"{where}: scratchnet does not know how Keras lays out the variables of "
+                         f"optimizer {name}")
+    trailing = _TRAILING_SCALARS.get(name, [])
+    n_slots = sum(len(g) for g in groups) * len(model.params)
+    if len(arrays) != head + n_slots + len(trailing):
+        raise ValueError(f"{where}: optimizer {name} has {len(arrays)} saved variables; the "
+                         f"model needs {head + n_slots + len(trailing)}")
+    iterations, lr = int(arrays[0]), (float(arrays[1]) if has_lr else None)
+    scratch_names = _SCRATCH_SLOT_NAMES.get(name, {})
+    state, i = {}, head
+    for group_slots in groups:
+        for param in model.params:
+            for slot in group_slots:
+                value = arrays[i]
+                if value.shape != param.value.shape:
+                    raise ValueError(f"{where}: optimizer/vars/{i} ({slot} of {param.name}) has "
+                                     f"shape {value.shape}, expected {param.value.shape}")
+                state[f"{param.name}/{scratch_names.get(slot, slot)}"] = value
+                i += 1
+    for key, _ in trailing:
+        state[key] = arrays[i]
+        i += 1
+    return iterations, lr, state
+
+
+def _set_weights(model, weights: list[np.ndarray], where: str) -> None:
+    try:
+        model.set_weights(weights)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where} holds weights that do not fit the model: {err}") from err
+
+
+def _set_optimizer_state(model, optimizer_state) -> None:
+    from scratchnet import config as sn_config
+
+    iterations, lr, state = optimizer_state
+    opt = model.optimizer
+    opt.iterations = iterations
+    if lr is not None:
+        opt.learning_rate = lr
+    dtype = sn_config.dtype()
+    opt.state = {key: value.astype(dtype) for key, value in state.items()}
