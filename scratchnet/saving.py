@@ -1,6 +1,10 @@
-"""Saving and loading a Sequential as one ``.npz`` file, with no pickled objects.
+"""Saving and loading a Sequential: which format a path means, and scratchnet's own ``.npz``.
 
-The file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
+``model.save(path)`` and :func:`load_model` choose the format from the extension: ``.keras`` is
+Keras 3's native zip archive (:mod:`scratchnet.saving_keras`), ``.npz`` scratchnet's own format,
+described here; anything else is refused, naming both.
+
+The ``.npz`` file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
 text), ``weight_<i>`` arrays in ``get_weights()`` order, and the optimizer's ``iterations`` and
 state arrays (``optimizer/<parameter name>/<slot>``). It is written to a temporary file in the
 same folder and renamed over the target, so a crash mid-save leaves any previous file intact.
@@ -18,9 +22,25 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
+EXTENSIONS = (".keras", ".npz")
 
 
 def save_model(model, path) -> None:
+    """Write ``model`` to ``path``: Keras' format for ``.keras``, scratchnet's for ``.npz``."""
+    suffix = Path(path).suffix
+    if suffix == ".keras":
+        from scratchnet import saving_keras
+
+        saving_keras.save_model(model, path)
+    elif suffix == ".npz":
+        _save_npz(model, path)
+    else:
+        raise ValueError(f"save: expected a path ending in one of {EXTENSIONS} (.keras: Keras 3's "
+                         "native format, .npz: scratchnet's own), received "
+                         f"filepath={str(path)!r}")
+
+
+def _save_npz(model, path) -> None:
     from scratchnet import kernels, losses, optimizers
 
     model._require_built("save")
@@ -64,7 +84,29 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def load_model(path, custom_objects: dict | None = None, compile: bool = True):
-    """Rebuild the model saved at ``path``: same architecture, weights and optimizer state."""
+    """Rebuild the model saved at ``path``: same architecture, weights and optimizer state.
+
+    ``.keras``: a Keras 3 archive (saved by Keras or by scratchnet); ``.npz``: scratchnet's own
+    format. A legacy Keras HDF5 file (``.h5``) or any other extension is refused.
+    """
+    suffix = Path(path).suffix
+    if suffix == ".keras":
+        from scratchnet import saving_keras
+
+        return saving_keras.load_model(path, custom_objects=custom_objects, compile=compile)
+    if suffix in (".h5", ".hdf5"):
+        kind = ("a .weights.h5 file holds weights only: build the model and call "
+                "model.load_weights" if str(path).endswith(".weights.h5") else
+                "a legacy Keras HDF5 file (Keras 2 model.save('m.h5')) is not read: open it in "
+                "Keras and save it as .keras")
+        raise ValueError(f"load_model: {str(path)!r}: {kind}")
+    if suffix != ".npz":
+        raise ValueError(f"load_model: expected a path ending in one of {EXTENSIONS} (.keras: Keras "
+                         f"3's native format, .npz: scratchnet's own), received {str(path)!r}")
+    return _load_npz(path, custom_objects, compile)
+
+
+def _load_npz(path, custom_objects: dict | None, compile: bool):
     from scratchnet import layers as layers_mod
     from scratchnet import losses, optimizers
     from scratchnet.model import Sequential
