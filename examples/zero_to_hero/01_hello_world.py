@@ -65,7 +65,9 @@ history = model.fit(xs, ys, epochs=args.epochs, verbose=args.verbose)
 
 # %% [markdown]
 # ## Use it
-# The rule says 2 * 10 - 1 = 19; the network says "very close to 19".
+# The rule says 2 * 10 - 1 = 19; the network says "very close to 19". (The course's
+# `model.predict([10.0])` is TF 2 era: Keras 3 refuses a plain list, "Unrecognized data type",
+# so the one number goes in as a NumPy array.)
 
 # %%
 prediction = float(model.predict(np.array([10.0]), verbose=0)[0, 0])
