@@ -302,3 +302,47 @@ def test_weights_h5_both_ways(make, tmp_path):
     for ws, w in zip(model.get_weights(), originals, strict=True):
         np.testing.assert_array_equal(ws, w + 1)
     assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
+
+
+# ----------------------------------------------------------------------------- compile settings
+def _metrics_model():
+    model = sn.Sequential([L.Input((4,)), L.Dense(3, activation="relu"),
+                           L.Dense(1, activation="sigmoid")], seed=9, name="metrics")
+    model.compile(optimizer=sn.optimizers.SGD(0.1),
+                  loss=sn.losses.BinaryCrossentropy(label_smoothing=0.1),
+                  metrics=["accuracy", sn.metrics.Precision(thresholds=0.4),
+                           sn.metrics.BinaryAccuracy(threshold=0.6)],
+                  weighted_metrics=["accuracy", sn.metrics.MeanAbsoluteError()])
+    rng = np.random.default_rng(8)
+    x = rng.random((16, 4)).astype(np.float32)
+    y = (rng.random((16, 1)) > 0.5).astype(np.float32)
+    w = rng.random(16).astype(np.float32)
+    return model, x, y, w
+
+
+def test_metrics_and_weighted_metrics_go_across_both_ways(tmp_path):
+    """Keras evaluates the loaded model with the same loss and metrics, sample weights included."""
+    model, x, y, w = _metrics_model()
+    model.save(tmp_path / "m.keras")
+    kmodel = _keras_load(tmp_path / "m.keras")
+    expected = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    got = kmodel.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert_close(value, got[key], 1e-5, f"evaluate()[{key!r}] after loading in Keras")
+
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.load_model(tmp_path / "k.keras")
+    again = loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    for key, value in expected.items():
+        assert_close(again[key], value, 1e-6, f"evaluate()[{key!r}] after the round trip")
+
+
+def test_keras_model_built_without_an_input_layer(tmp_path):
+    kmodel = keras.Sequential([keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    kmodel.build((None, 4))
+    kmodel.save(tmp_path / "k.keras")
+    model = sn.load_model(tmp_path / "k.keras")
+    assert model.input_shape == (4,) and not model.compiled
+    x = np.random.default_rng(9).random((5, 4)).astype(np.float32)
+    assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")

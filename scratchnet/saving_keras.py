@@ -212,13 +212,15 @@ def _compile_config(model) -> dict:
     loss = model.loss
     loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}
     metrics = [m if isinstance(m, str) else _metric_to_keras(m) for m in model.metric_names]
+    weighted = [m if isinstance(m, str) else _metric_to_keras(m)
+                for m in getattr(model, "weighted_metric_names", [])]
     return {
         "optimizer": _optimizer_to_keras(model.optimizer),
         "loss": {"module": "keras.losses", "class_name": keras_class_name(loss),
                  "config": loss_config, "registered_name": None},
         "loss_weights": None,
         "metrics": metrics or None,
-        "weighted_metrics": None,
+        "weighted_metrics": weighted or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,  # XLA would round float32 differently from scratchnet
@@ -615,19 +617,31 @@ def _vocabulary_from_assets(assets: dict, path: str, class_name: str):
 # --------------------------------------------------------------------------- compile config
 def _compile_from_config(model, config: dict, where: str) -> None:
     what = f"{where} (compile_config)"
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key):
-            raise ValueError(f"{what} sets {key}={config[key]!r}, which scratchnet does not "
-                             "support; load it with compile=False and compile it yourself")
+    if config.get("loss_weights"):
+        raise ValueError(f"{what} sets loss_weights={config['loss_weights']!r}, which scratchnet "
+                         "does not support (one output); load it with compile=False")
     try:
         optimizer = _optimizer_from_keras(config.get("optimizer", "rmsprop"), what)
         loss = _loss_from_keras(config.get("loss"), what)
-        metrics = [_metric_from_keras(m, what) for m in (config.get("metrics") or [])]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        metrics = [_metric_from_keras(m, what) for m in _metric_list(config.get("metrics"))]
+        weighted = [_metric_from_keras(m, what)
+                    for m in _metric_list(config.get("weighted_metrics"))]
+        extra = {"weighted_metrics": weighted} if weighted else {}
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **extra)
     except (TypeError, ValueError) as err:
         if str(err).startswith(where):
             raise
         raise ValueError(f"{what}: {err}") from err
+
+
+def _metric_list(metrics) -> list:
+    """Keras' metrics entry: None, one metric, or a list (a dict means several outputs)."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        raise ValueError(f"metrics given per output ({metrics!r:.200}); scratchnet models have one "
+                         "output")
+    return list(metrics) if isinstance(metrics, list | tuple) else [metrics]
 
 
 def _find_class(module, class_name: str, base: type):

@@ -399,3 +399,57 @@ def test_failed_load_weights_changes_nothing(saved, tmp_path):
         other.load_weights(tmp_path / "w.weights.h5")
     for a, b in zip(other.get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_metric_objects_and_weighted_metrics_round_trip(tmp_path):
+    model = sn.Sequential([L.Input((3,)), L.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=[sn.metrics.Precision(thresholds=0.3), "accuracy"],
+                  weighted_metrics=[sn.metrics.BinaryAccuracy(threshold=0.7)])
+    model.save(tmp_path / "m.keras")
+    loaded = sn.load_model(tmp_path / "m.keras")
+    precision, accuracy = loaded.metric_names
+    assert isinstance(precision, sn.metrics.Precision) and precision.get_config()["thresholds"] == 0.3
+    assert accuracy == "accuracy"
+    (weighted,) = loaded.weighted_metric_names
+    assert isinstance(weighted, sn.metrics.BinaryAccuracy) and weighted.threshold == 0.7
+    config = json.loads(_members(tmp_path / "m.keras")["config.json"])["compile_config"]
+    assert config["metrics"][0]["class_name"] == "Precision"
+    assert config["weighted_metrics"][0]["config"]["threshold"] == 0.7
+
+
+def test_per_output_losses_are_refused(saved, tmp_path):
+    def edit(config):
+        config["compile_config"]["loss"] = {"out_a": "mse", "out_b": "mse"}
+
+    path = _edit_config(saved[3], tmp_path / "multi.keras", edit)
+    with pytest.raises(ValueError, match=r"multi\.keras' \(compile_config\).*one output and one loss"):
+        sn.load_model(path)
+
+
+class Scale(L.Layer):
+    """A user's layer: ``y = x * factor``."""
+
+    def __init__(self, factor=2.0, name=None):
+        super().__init__(name=name)
+        self.factor = factor
+
+    def forward(self, x, training=False):
+        return x * self.factor
+
+    def backward(self, dy):
+        return dy * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def test_custom_layers_need_custom_objects(tmp_path):
+    model = sn.Sequential([L.Input((3,)), Scale(3.0), L.Dense(2)], seed=0)
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"m\.keras' uses layer class 'Scale'.*custom_objects"):
+        sn.load_model(tmp_path / "m.keras")
+    loaded = sn.load_model(tmp_path / "m.keras", custom_objects={"Scale": Scale})
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.layers[0].factor == 3.0
