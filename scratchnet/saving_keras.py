@@ -48,6 +48,8 @@ import numpy as np
 KERAS_VERSION = "3.15.1"
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Keras' guard against zip "decompression bombs": a member over 4 GiB that expands more than 100x.
+_BOMB_FLOOR_BYTES, _BOMB_MAX_EXPANSION = 1 << 32, 100
 
 # Keras constructor arguments scratchnet does not have, and the one value each may take (the
 # value that means "as scratchnet computes it"). ``_ANY``: accepted and ignored (derived values).
@@ -340,6 +342,12 @@ class _Archive:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
+                for info in archive.infolist():
+                    if info.file_size > _BOMB_FLOOR_BYTES and \
+                            info.file_size > _BOMB_MAX_EXPANSION * info.compress_size:
+                        raise ValueError(f"{where}: archive member {info.filename!r} declares "
+                                         f"{info.file_size} bytes but stores {info.compress_size}; "
+                                         "refusing a potential decompression bomb")
                 if CONFIG_FILE not in names:
                     hint = (" (it looks like scratchnet's .npz format: rename it to .npz)"
                             if "format_version.npy" in names else "")

@@ -453,3 +453,25 @@ def test_custom_layers_need_custom_objects(tmp_path):
     x = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert loaded.layers[0].factor == 3.0
+
+
+def test_float64_models_keep_their_precision(tmp_path):
+    sn.config.set_floatx("float64")  # the repository's conftest puts float32 back
+    model = sn.Sequential([L.Input((3,)), L.Dense(2, activation="tanh")], seed=0)
+    model.save(tmp_path / "m.keras")
+    config = json.loads(_members(tmp_path / "m.keras")["config.json"])
+    assert config["config"]["layers"][1]["config"]["dtype"]["config"]["name"] == "float64"
+    loaded = sn.load_model(tmp_path / "m.keras")
+    assert loaded.get_weights()[0].dtype == np.float64
+    x = np.random.default_rng(0).random((4, 3))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_mixed_precision_policy_is_refused(saved, tmp_path):
+    def edit(config):
+        config["config"]["layers"][1]["config"]["dtype"]["config"]["name"] = "mixed_float16"
+
+    path = _edit_config(saved[3], tmp_path / "mixed.keras", edit)
+    with pytest.raises(ValueError, match=r"mixed\.keras': layer \"conv2d\" \(Conv2D\) uses dtype "
+                                         r"policy 'mixed_float16'"):
+        sn.load_model(path)
