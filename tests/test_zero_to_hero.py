@@ -20,6 +20,8 @@ import pytest
 LESSONS = Path(__file__).resolve().parents[1] / "examples" / "zero_to_hero"
 NAMES = ["01_hello_world", "02_dense_classifier", "03_convolutions", "04_rock_paper_scissors",
          "05_binary_classifier"]
+# The course passes input_shape= to the first layer; Keras 3 (and scratchnet, in its words) warn.
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`/`input_dim`:UserWarning")
 IMPLS = ["scratch", pytest.param("keras", marks=pytest.mark.slow)]  # scratchnet: seconds; Keras: TF
 
 

@@ -64,6 +64,7 @@ print(f"{len(x_train)} training and {len(x_test)} validation images of {x_train.
 # A `PyDataset` says how many batches it has (`__len__`) and builds batch number `index` on demand
 # (`__getitem__`): here the pixels are scaled from 0-255 to 0-1 (the course's `rescale=1./255`),
 # the labels become one-hot rows, and training images are flipped left-right at random.
+# `on_epoch_end` shuffles the training images between epochs, so batches differ every epoch.
 
 # %%
 class HandImages(K.utils.PyDataset):
@@ -86,6 +87,11 @@ class HandImages(K.utils.PyDataset):
             flip = self.rng.random(len(x)) < 0.5
             x[flip] = x[flip, :, ::-1]  # mirror left-right
         return x.astype("float32"), y.astype("float32")
+
+    def on_epoch_end(self):
+        if self.augment:  # fit calls this after every epoch: mix the training images anew
+            order = self.rng.permutation(len(self.labels))
+            self.pixels, self.labels = self.pixels[order], self.labels[order]
 
 
 train_generator = HandImages(x_train, y_train, args.batch_size, augment=True, seed=args.seed)
