@@ -126,7 +126,7 @@ def save_model(model, path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:  # stored, not deflated, as Keras writes it
         archive.writestr(METADATA_FILE, json.dumps(metadata))
-        archive.writestr(CONFIG_FILE, json.dumps(config))
+        archive.writestr(CONFIG_FILE, json.dumps(config, default=_json_value))
         archive.writestr(WEIGHTS_FILE, weights)
     _atomic_write(Path(path), buffer.getvalue())
 
@@ -170,6 +170,14 @@ def model_config(model) -> dict:
     if model.compiled:
         config["compile_config"] = _compile_config(model)
     return config
+
+
+def _json_value(value):
+    """NumPy numbers and arrays in a layer's config, as JSON numbers and lists."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"save: a config value of type {type(value).__name__} cannot be written to "
+                    f"{CONFIG_FILE}: {value!r:.100}")
 
 
 def _dtype_policy() -> dict:
@@ -427,6 +435,9 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     if compile_config:
         _compile_from_config(model, compile_config, where)
     with _open_h5(archive.weights, f"{where} ({WEIGHTS_FILE})") as f:
+        if not model.built and _holds_arrays(f.get("layers")):
+            raise ValueError(f"{where} holds layer weights but no input shape to build the model "
+                             "with (no InputLayer, build_input_shape or build_config)")
         weights = _read_layer_weights(f, model, where) if model.built else []
         optimizer_state = _read_optimizer_state(f, model, where) if model.compiled else None
     if weights:
@@ -604,9 +615,11 @@ def _initializer_from_keras(spec, what: str):
     cls = getattr(initializers, spec["class_name"], None)
     if not (isinstance(cls, type) and issubclass(cls, initializers.Initializer)):
         raise ValueError(f"{what}: initializer {spec['class_name']!r} is not one scratchnet has")
-    config = {k: v for k, v in (spec.get("config") or {}).items()
-              if k not in ("seed", "input_axes", "output_axes") or v is not None}
+    config = dict(spec.get("config") or {})
     config.pop("seed", None)
+    for key in ("input_axes", "output_axes"):  # Keras 3.15's fan axes; None means the usual ones
+        if config.get(key, 0) is None:
+            config.pop(key)
     defaults = cls().get_config()
     if config == defaults or not config:
         return cls.name
@@ -763,6 +776,14 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
                                  f"{value.shape}, the model expects {param.value.shape}")
             weights.append(value)
     return weights
+
+
+def _holds_arrays(group) -> bool:
+    found = []
+    if isinstance(group, h5py.Group):
+        group.visititems(lambda name, item: found.append(name)
+                         if isinstance(item, h5py.Dataset) else None)
+    return bool(found)
 
 
 def _read_optimizer_state(f: h5py.File, model, where: str):

@@ -475,3 +475,24 @@ def test_mixed_precision_policy_is_refused(saved, tmp_path):
     with pytest.raises(ValueError, match=r"mixed\.keras': layer \"conv2d\" \(Conv2D\) uses dtype "
                                          r"policy 'mixed_float16'"):
         sn.load_model(path)
+
+
+def test_weights_without_an_input_shape_are_refused(saved, tmp_path):
+    def edit(config):
+        del config["config"]["layers"][0]  # the InputLayer
+        del config["config"]["build_input_shape"]
+        del config["build_config"]
+
+    path = _edit_config(saved[3], tmp_path / "noshape.keras", edit)
+    with pytest.raises(ValueError, match=r"noshape\.keras' holds layer weights but no input shape"):
+        sn.load_model(path)
+
+
+def test_initializer_arguments_round_trip(tmp_path):
+    model = sn.Sequential([L.Input((3,)), L.Dense(2, kernel_initializer={
+        "name": "uniform", "config": {"minval": -0.5, "maxval": 0.5}}, bias_initializer="ones")])
+    model.save(tmp_path / "m.keras")
+    config = json.loads(_members(tmp_path / "m.keras")["config.json"])["config"]["layers"][1]
+    assert config["config"]["kernel_initializer"]["class_name"] == "RandomUniform"
+    assert config["config"]["bias_initializer"]["class_name"] == "Ones"
+    assert sn.load_model(tmp_path / "m.keras").get_config() == model.get_config()
