@@ -200,3 +200,53 @@ def test_fit_pydataset_and_pydataset_validation():
     _assert_histories_agree(*histories)
     _assert_weights_agree(twins)
     assert datasets[True] == datasets[False], datasets  # on_epoch_end calls, as Keras makes them
+
+
+def _hook_recorder(base):
+    class Recorder(base):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+            self.params_seen = []
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.params_seen.append({k: params[k] for k in ("epochs", "steps", "verbose")})
+
+    hooks = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+             "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+             "on_predict_batch_begin", "on_predict_batch_end"]
+
+    def make_hook(hook):
+        takes_step = "epoch" in hook or "batch" in hook
+
+        def record(self, *args, logs=None):
+            if not takes_step:
+                args = (None,) + args
+            step = args[0]
+            logs = args[1] if len(args) > 1 else logs
+            keys = sorted(logs) if isinstance(logs, dict) and hook != "on_predict_batch_end" else None
+            self.events.append((hook, step, keys))
+        return record
+
+    for hook in hooks:
+        setattr(Recorder, hook, make_hook(hook))
+    return Recorder
+
+
+def test_callback_hooks_steps_and_logs_match_keras():
+    x, y = _data(n=10)
+    twins = _classifier_twins()
+    events = []
+    for model, base in ((twins.scratch, sn.callbacks.Callback), (twins.keras, keras.callbacks.Callback)):
+        recorder = _hook_recorder(base)()
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[recorder],
+                  validation_data=(x[:6], y[:6]), validation_freq=2)
+        model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[recorder])
+        model.predict(x, batch_size=6, verbose=0, callbacks=[recorder])
+        events.append((recorder.events, recorder.params_seen))
+    (events_s, params_s), (events_k, params_k) = events
+    assert [e[:2] for e in events_s] == [e[:2] for e in events_k]  # hook order and step numbers
+    assert [e[2] for e in events_s] == [e[2] for e in events_k]  # the keys of every logs dict
+    assert params_s == params_k

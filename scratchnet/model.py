@@ -755,7 +755,11 @@ def _should_validate(epoch: int, validation_freq) -> bool:
 
 
 def _call(callback_list: list, hook: str, *args) -> None:
-    """Call ``hook`` on every callback, in order."""
+    """Call ``hook`` on every callback, in order; like Keras' CallbackList, a hook called without
+    logs (``on_train_begin``, ``on_*_batch_begin``, ...) receives an empty dict."""
+    takes_step = "epoch" in hook or "batch" in hook
+    if len(args) < (2 if takes_step else 1) or args[-1] is None:
+        args = args[:1] + ({},) if takes_step else ({},)
     for callback in callback_list:
         getattr(callback, hook)(*args)
 
