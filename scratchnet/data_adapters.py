@@ -111,7 +111,11 @@ def is_array_data(x) -> bool:
 
 # ---------------------------------------------------------------------------------- adapters
 class ArrayAdapter:
-    """Batches cut from arrays that were already checked: ``x[i:i+B]``, ``y[...]``, weights."""
+    """Batches cut from arrays that were already checked: ``x[i:i+B]``, ``y[...]``, weights.
+
+    ``shuffle=True`` draws a new order of all samples each pass; ``shuffle="batch"`` keeps the
+    batches in order and shuffles inside each one (Keras' option for HDF5-like data).
+    """
 
     def __init__(self, x, y=None, sample_weight=None, batch_size: int | None = None,
                  steps: int | None = None, shuffle: bool = False, rng=None):
@@ -128,9 +132,12 @@ class ArrayAdapter:
     def passes(self):
         """One pass over the data: a generator of ``(x, y, sample_weight)`` batches."""
         n, size = self.num_samples, self.batch_size
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        whole = self.shuffle and self.shuffle != "batch"
+        order = self.rng.permutation(n) if whole else np.arange(n)
         for start in range(0, n, size):
             idx = order[start:start + size]
+            if self.shuffle == "batch":  # Keras' shuffle="batch": only within each batch
+                idx = idx[self.rng.permutation(len(idx))]
             yield tuple(None if a is None else a[idx] for a in self.arrays)
 
     def on_epoch_begin(self) -> None: ...

@@ -357,7 +357,7 @@ class Sequential:
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose="auto", callbacks=None, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, class_weight: dict | None = None,
+            validation_data=None, shuffle: bool | str = True, class_weight: dict | None = None,
             sample_weight=None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
             validation_freq=1) -> cbks.History:
@@ -383,6 +383,8 @@ class Sequential:
         validation_steps = _optional_positive_int(validation_steps, "validation_steps", "fit")
         validation_batch_size = _optional_positive_int(validation_batch_size,
                                                        "validation_batch_size", "fit")
+        if not isinstance(shuffle, bool | np.bool_) and shuffle != "batch":
+            raise ValueError(f"fit: expected shuffle to be True, False or 'batch', received {shuffle!r}")
         if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
             raise ValueError(f"fit: expected validation_split in [0, 1), "
                              f"received {validation_split!r}")

@@ -104,6 +104,17 @@ def test_steps_alone_sets_the_batch_size_to_ceil_n_over_steps():
     assert [n for _, n in seen] == [4, 4, 2]
 
 
+def test_shuffle_batch_shuffles_only_inside_each_batch():
+    x = np.repeat(np.arange(6, dtype=np.float32), 2).reshape(6, 2)
+    model = _model()
+    seen = []
+    train_step = model.train_step
+    model.train_step = lambda xb, yb, wb=None: seen.append(list(xb[:, 0])) or train_step(xb, yb, wb)
+    model.fit(x, np.zeros(6, int), batch_size=3, epochs=4, shuffle="batch", verbose=0)
+    assert [sorted(b) for b in seen] == [[0, 1, 2], [3, 4, 5]] * 4
+    assert any(b not in ([0, 1, 2], [3, 4, 5]) for b in seen)  # and it does shuffle
+
+
 def test_finite_generator_ends_each_epoch_with_the_warning_and_replays_its_peeked_batches():
     model = _model()
     seen = _record_batches(model)
