@@ -399,6 +399,10 @@ class Sequential:
         train = self._epoch_iterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
                                      class_weight, "fit")
         train.reset()  # as Keras does before the first epoch (a PyDataset sees on_epoch_end)
+        val_batches = None  # validation arrays are checked now; a generator is read when needed
+        if validation is not None and adapters.is_array_data(validation[0]):
+            val_batches = self._validation_batches(validation, validation_batch_size or batch_size,
+                                                   validation_steps)
 
         self.history = cbks.History()
         callback_list = self._callback_list(callbacks, verbose, epochs, train.num_batches, "fit",
@@ -406,7 +410,6 @@ class Sequential:
         self.stop_training = False
         self._initial_epoch = None  # a callback may set it in on_train_begin to resume training
         _call(callback_list, "on_train_begin")
-        val_batches = None
         epoch_logs = None
         for epoch in range(self._initial_epoch or initial_epoch, epochs):
             self.reset_metrics()
@@ -420,9 +423,8 @@ class Sequential:
             epoch_logs = self._logs()
             if validation is not None and _should_validate(epoch, validation_freq):
                 if val_batches is None:  # made once, then reset before every validation
-                    val_batches = self._epoch_iterator(
-                        *validation, validation_batch_size or batch_size, validation_steps,
-                        False, None, "fit (validation_data)")
+                    val_batches = self._validation_batches(
+                        validation, validation_batch_size or batch_size, validation_steps)
                 val_logs = self._evaluate_batches(val_batches, callback_list)
                 epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
             _call(callback_list, "on_epoch_end", epoch, epoch_logs)
@@ -430,6 +432,10 @@ class Sequential:
                 break
         _call(callback_list, "on_train_end", epoch_logs)
         return self.history
+
+    def _validation_batches(self, validation: tuple, batch_size, steps) -> adapters.EpochIterator:
+        return self._epoch_iterator(*validation, batch_size, steps, False, None,
+                                    "fit (validation_data)")
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
                  sample_weight=None, steps: int | None = None, callbacks=None,

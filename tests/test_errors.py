@@ -113,6 +113,9 @@ CASES = {
                             ["validation_data", "(x_val, y_val)"]),
     "validation_split 1": (lambda: _model().fit(X, Y, validation_split=1.0), ValueError,
                            ["validation_split", "1.0"]),
+    "validation arrays of the wrong shape": (
+        lambda: _model().fit(X, Y, validation_data=(X[:, :3], Y), verbose=0), ValueError,
+        ["fit (validation_data)", "expected shape=(None, 4, 4, 1)", "(5, 3, 4, 1)"]),
     "validation_freq 0": (lambda: _model().fit(X, Y, validation_data=(X, Y), validation_freq=0,
                                                verbose=0), ValueError, ["validation_freq", "0"]),
     "zero steps_per_epoch": (lambda: _model().fit(X, Y, steps_per_epoch=0), ValueError,
