@@ -1,7 +1,7 @@
 """Where ``fit``, ``evaluate`` and ``predict`` get their batches, as Keras 3.15's data adapters.
 
-``fit`` stays a short loop: it asks an :class:`EpochIterator` for ``(step, (x, y, sample_weight))``
-and calls ``train_step``. This module hides the three kinds of input Keras accepts:
+``fit`` stays a short loop: it asks an :class:`EpochIterator` for each step and its batch
+``(x, y, sample_weight)`` and calls ``train_step``. This module hides the three kinds of input Keras accepts:
 
 - **arrays** ``x, y`` (and ``sample_weight``): cut into batches of ``batch_size`` (default 32,
   or ``ceil(N / steps)`` when only ``steps`` is given), shuffled each pass if asked, the partial
@@ -240,7 +240,14 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps=None,
 
 # ---------------------------------------------------------------------------------- epochs
 class EpochIterator:
-    """Hands out the batches of each epoch as ``(step, (x, y, sample_weight))``.
+    """Hands out the steps of each epoch and their batches ``(x, y, sample_weight)``::
+
+        for step in batches.steps():
+            callbacks.on_train_batch_begin(step)
+            batch = batches.next_batch()
+            if batch is None:  # the data ran out
+                break
+            ...
 
     ``steps_per_epoch`` (or ``steps`` in evaluate/predict) caps the batches per epoch, as in
     Keras. ``check(x, y, sample_weight, where)`` validates a batch that did not come from
@@ -275,18 +282,17 @@ class EpochIterator:
         """The first batch, to build a model that has no input shape yet; consumes nothing."""
         return self._prepare(self.adapter.first_batch(), 0)
 
-    def epoch(self):
-        """The batches of one epoch: a generator of ``(step, (x, y, sample_weight))``."""
+    def steps(self):
+        """The step numbers of one epoch (0, 1, ...). Fetch each step's batch with
+        :meth:`next_batch` *after* announcing the step, as Keras' loop does: when the data runs
+        out, the step was announced (``on_*_batch_begin``) but has no batch."""
         self.adapter.on_epoch_begin()
         steps = self.steps_per_epoch or self._num_batches
-        if steps is None:  # unknown length: run until the data is used up
+        if steps is None:  # unknown length: until the data is used up
             self._iterator = iter(self.adapter.passes())
             for step in itertools.count():
                 self._steps_seen = step + 1
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                yield step, batch
+                yield step
         else:
             if self._iterator is None or self.steps_per_epoch is None:
                 self._iterator = iter(self.adapter.passes())
@@ -297,17 +303,15 @@ class EpochIterator:
                         _warn_ran_out()
                     break
                 self._steps_seen += 1
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                yield step, batch
+                yield step
             if self._num_batches and self._steps_seen >= self._num_batches:
                 self._iterator = iter(self.adapter.passes())  # the next epoch starts a new pass
                 self._steps_seen = 0
         self.adapter.on_epoch_end()
 
-    def _next_batch(self):
-        """The next batch, or ``None`` when the data ran out (Keras' catch_stop_iteration)."""
+    def next_batch(self):
+        """The next ``(x, y, sample_weight)``, or ``None`` when the data ran out (then Keras'
+        warning is given and the epoch must end: Keras' ``catch_stop_iteration``)."""
         try:
             raw = next(self._iterator)
         except StopIteration:

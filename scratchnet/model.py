@@ -414,9 +414,12 @@ class Sequential:
         for epoch in range(self._initial_epoch or initial_epoch, epochs):
             self.reset_metrics()
             _call(callback_list, "on_epoch_begin", epoch)
-            for step, (xb, yb, wb) in train.epoch():
+            for step in train.steps():
                 _call(callback_list, "on_train_batch_begin", step)
-                logs = self.train_step(xb, yb, wb)
+                batch = train.next_batch()
+                if batch is None:  # a generator ran out of data (Keras warned): end the epoch
+                    break
+                logs = self.train_step(*batch)
                 _call(callback_list, "on_train_batch_end", step, logs)
                 if self.stop_training:
                     break
@@ -463,9 +466,12 @@ class Sequential:
         self.stop_evaluating = False
         _call(callback_list, "on_test_begin")
         self.reset_metrics()
-        for step, (xb, yb, wb) in batches.epoch():
+        for step in batches.steps():
             _call(callback_list, "on_test_batch_begin", step)
-            logs = self.test_step(xb, yb, wb)
+            batch = batches.next_batch()
+            if batch is None:
+                break
+            logs = self.test_step(*batch)
             _call(callback_list, "on_test_batch_end", step, logs)
             if self.stop_evaluating:
                 break
@@ -488,9 +494,12 @@ class Sequential:
         self.stop_predicting = False
         _call(callback_list, "on_predict_begin")
         outputs = []
-        for step, (xb, _, _) in batches.epoch():
+        for step in batches.steps():
             _call(callback_list, "on_predict_batch_begin", step)
-            outputs.append(kernels.to_numpy(self.forward(xb, training=False)))
+            batch = batches.next_batch()
+            if batch is None:
+                break
+            outputs.append(kernels.to_numpy(self.forward(batch[0], training=False)))
             _call(callback_list, "on_predict_batch_end", step, {"outputs": outputs[-1]})
             if self.stop_predicting:
                 break

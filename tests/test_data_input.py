@@ -316,6 +316,16 @@ def test_fit_calls_the_keras_hooks_in_keras_order():
     assert "learning_rate" not in recorder.epoch_logs[0]  # Keras 3.15's fit does not add it
 
 
+def test_a_finite_generator_announces_the_step_that_finds_it_empty_as_keras():
+    model = _model()
+    recorder = Recorder()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(_count(2), epochs=1, verbose=0, callbacks=[recorder])
+    assert recorder.events.count("on_train_batch_begin") == 3
+    assert recorder.events.count("on_train_batch_end") == 2
+    assert recorder.params_seen == [{"epochs": 1, "steps": None, "verbose": 0}]
+
+
 def test_evaluate_and_predict_take_callbacks():
     model = _model()
     x, y = _batch(0, n=3)
