@@ -104,7 +104,8 @@ def is_array_data(x) -> bool:
 
     if isinstance(x, PyDataset):
         return False
-    if isinstance(x, np.ndarray | list | tuple | numbers.Number) or kernels.is_device_array(x):
+    if isinstance(x, np.ndarray | list | tuple | numbers.Number | str | bytes | dict) \
+            or kernels.is_device_array(x):
         return True
     return not (hasattr(x, "__next__") or hasattr(x, "__iter__"))
 
