@@ -1,0 +1,193 @@
+"""What every optimizer does around its own update, as Keras 3's ``base_optimizer.py``.
+
+An optimizer keeps its state in ``self.state``, a dict keyed by parameter name and slot
+(``"dense/kernel/m"``), and ``iterations``, the number of updates applied so far (0 before the
+first). ``apply(params)`` runs, in Keras' order:
+
+1. gradient clipping: ``clipnorm`` (each tensor to that L2 norm), or ``global_clipnorm`` (all of
+   them together), or ``clipvalue`` (each element into ``[-clipvalue, clipvalue]``);
+2. weight decay, if ``weight_decay`` is set: ``w <- w - w * weight_decay * lr``, before the update
+   and with the same ``lr`` (decoupled weight decay: AdamW is Adam with this on);
+3. the algorithm's ``update(param, grad, lr)``, one formula a line, in the parameter's dtype;
+4. ``iterations += 1``.
+
+``learning_rate`` is a float, or a schedule (a callable of the 0-based ``iterations``, such as
+``scratchnet.optimizers.schedules.ExponentialDecay``); ``current_learning_rate()`` is the rate the
+next update uses. As in Keras, a float can be assigned to ``learning_rate`` later (what
+``LearningRateScheduler`` does), but not over a schedule.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+import numpy as np
+
+from scratchnet.layers.base import Parameter
+from scratchnet.optimizers import schedules
+
+
+class Optimizer:
+    """The base class. A subclass defines ``update(param, grad, lr)`` and extends ``get_config()``.
+
+    Args (every optimizer has them, with Keras' names and defaults):
+        learning_rate: a float >= 0, or a schedule called with the 0-based ``iterations``.
+        weight_decay: ``None``, or a float >= 0: ``w <- w - w * weight_decay * lr`` before each update.
+        clipnorm: clip each gradient to this L2 norm: ``g * clipnorm / max(||g||, clipnorm)``.
+        clipvalue: clip each gradient element into ``[-clipvalue, clipvalue]``.
+        global_clipnorm: scale all gradients together so their joint L2 norm is at most this.
+            At most one of ``clipnorm``, ``clipvalue`` and ``global_clipnorm``.
+        name: defaults to Keras' name for the class (snake case: ``"sgd"``, ``"rm_sprop"``).
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name: str | None = None):
+        where = type(self).__name__
+        self.learning_rate = learning_rate
+        self.weight_decay = None if weight_decay is None else _non_negative(
+            weight_decay, "weight_decay", where)
+        if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{where}: only one of clipnorm, clipvalue and global_clipnorm can "
+                             f"be set, received clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
+        self.clipnorm = None if clipnorm is None else _positive(clipnorm, "clipnorm", where)
+        self.clipvalue = None if clipvalue is None else _positive(clipvalue, "clipvalue", where)
+        self.global_clipnorm = None if global_clipnorm is None else _positive(
+            global_clipnorm, "global_clipnorm", where)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{where}: expected name to be a string, received {name!r}")
+        self.name = name or _snake_case(where)
+        self.iterations = 0
+        self.state: dict[str, np.ndarray] = {}
+        self._exclude_names: set[str] = set()
+        self._exclude_pattern: re.Pattern | None = None
+
+    # ------------------------------------------------------------------ learning rate
+    @property
+    def learning_rate(self):
+        """A float, or the schedule the optimizer was given."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        where = type(self).__name__
+        if callable(value):
+            self._learning_rate = value
+            return
+        if callable(getattr(self, "_learning_rate", None)):
+            raise TypeError(f"{where}: this optimizer was created with a learning-rate schedule as "
+                            "its `learning_rate`, hence its learning rate is not settable. If you "
+                            "need the learning rate to be settable, create the optimizer with a "
+                            f"float `learning_rate`. Received: learning_rate={value!r}")
+        self._learning_rate = _non_negative(value, "learning_rate", where)
+
+    def current_learning_rate(self) -> float:
+        """The rate the next update uses: the float, or ``schedule(iterations)``."""
+        if callable(self._learning_rate):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    # ------------------------------------------------------------------ one step
+    def apply(self, params: list[Parameter]) -> None:
+        """Update every parameter in place from its ``grad``."""
+        grads = self.clip([p.grad for p in params])
+        lr = self.current_learning_rate()
+        if self.weight_decay is not None:
+            for param in params:
+                if self._use_weight_decay(param):
+                    f = param.value.dtype.type
+                    param.value -= param.value * f(self.weight_decay) * f(lr)
+        for param, grad in zip(params, grads, strict=True):
+            self.update(param, grad, lr)
+        self.iterations += 1
+
+    def clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        if self.clipnorm is not None:
+            return [_clip_by_norm(g, self.clipnorm) for g in grads]
+        if self.global_clipnorm is not None:
+            norm = np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            scale = self.global_clipnorm / max(norm, self.global_clipnorm)
+            return [g * g.dtype.type(scale) for g in grads]
+        if self.clipvalue is not None:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def update(self, param: Parameter, grad: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def slot(self, param: Parameter, slot: str, initial: float = 0.0) -> np.ndarray:
+        """The state array ``slot`` for ``param``, created full of ``initial`` on first use."""
+        key = f"{param.name}/{slot}"
+        if key not in self.state:
+            self.state[key] = np.full_like(param.value, initial)
+        return self.state[key]
+
+    # ------------------------------------------------------------------ weight decay
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """No weight decay for the parameters in ``var_list``, nor for any parameter whose own
+        name (``"kernel"``, ``"bias"``: Keras' variable name, without the layer) contains one of
+        the regular expressions ``var_names``. Keras' rule, e.g. ``var_names=["bias"]``."""
+        self._exclude_names = {p.name for p in var_list or []}
+        self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+
+    def _use_weight_decay(self, param: Parameter) -> bool:
+        if param.name in self._exclude_names:
+            return False
+        own_name = param.name.rsplit("/", 1)[-1]
+        return self._exclude_pattern is None or self._exclude_pattern.search(own_name) is None
+
+    # ------------------------------------------------------------------ saving
+    def get_config(self) -> dict:
+        """Keras' argument names; a schedule is written as ``schedules.serialize`` writes it."""
+        lr = self._learning_rate
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif callable(lr):
+            raise ValueError(f"{type(self).__name__}: a callable learning_rate cannot be saved; use "
+                             "a float or a scratchnet.optimizers.schedules schedule")
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
+
+
+def _clip_by_norm(g: np.ndarray, clipnorm: float) -> np.ndarray:
+    """``g * clipnorm / max(||g||, clipnorm)``: unchanged if the norm is within ``clipnorm``."""
+    norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+    return g * g.dtype.type(clipnorm / max(norm, clipnorm))
+
+
+def _snake_case(name: str) -> str:
+    """Keras' ``to_snake_case``: ``"SGD"`` -> ``"sgd"``, ``"RMSprop"`` -> ``"rm_sprop"``."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _positive(value, arg: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"{where}: expected {arg} to be a positive float, received {value!r}")
+    return float(value)
+
+
+def _non_negative(value, arg: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"{where}: expected {arg} to be a finite float >= 0, received {value!r}")
+    return float(value)
+
+
+def _fraction(value, arg: str, where: str, upper_open: bool = False) -> float:
+    """A float in ``[0, 1]`` (``[0, 1)`` with ``upper_open``), as momentum and decay rates are."""
+    bound = "[0, 1)" if upper_open else "[0, 1]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1 \
+            or (upper_open and value == 1):
+        raise ValueError(f"{where}: expected {arg} to be a float in {bound}, received {value!r}")
+    return float(value)

@@ -1,0 +1,187 @@
+"""Learning-rate schedules: the rate as a function of the optimizer's 0-based ``iterations``.
+
+Pass one as ``learning_rate=`` to any optimizer; before each update the optimizer calls
+``schedule(iterations)`` (0 on the first update), as Keras 3 does
+(``keras/src/optimizers/schedules/learning_rate_schedule.py``). Keras computes every schedule in
+float32 whatever ``floatx`` is, so these do too: each returns a ``np.float32``.
+
+A schedule saves as Keras writes it, ``{"module": "keras.optimizers.schedules", "class_name":
+"ExponentialDecay", "config": {...}, "registered_name": None}``, with :func:`serialize` and
+:func:`deserialize`; ``get_config()`` uses Keras' argument names.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+f32 = np.float32
+
+
+class LearningRateSchedule:
+    """Base class: a subclass defines ``__call__(step)`` and, to be saved, ``get_config()``."""
+
+    def __call__(self, step):
+        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override "
+                                  "`__call__(self, step)`.")
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override "
+                                  "`get_config()` in order to be serializable.")
+
+    @classmethod
+    def from_config(cls, config: dict) -> LearningRateSchedule:
+        return cls(**config)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``lr(step) = initial_learning_rate * decay_rate ** p``, ``p = step / decay_steps``;
+    with ``staircase=True``, ``p = floor(step / decay_steps)``: the rate drops every
+    ``decay_steps`` steps instead of a little every step. In float32, as Keras.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
+                 name: str = "ExponentialDecay"):
+        where = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive_number(decay_steps, where)
+        self.decay_rate = _number(decay_rate, "decay_rate", where)
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step) -> np.float32:
+        p = f32(step) / f32(self.decay_steps)
+        if self.staircase:
+            p = np.floor(p)
+        return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), p)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while
+    ``boundaries[i-1] < step <= boundaries[i]``, and ``values[-1]`` once ``step > boundaries[-1]``.
+    ``values`` has one more entry than ``boundaries``, which must increase strictly.
+    """
+
+    def __init__(self, boundaries, values, name: str = "PiecewiseConstant"):
+        where = type(self).__name__
+        boundaries, values = list(boundaries), list(values)
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(f"{where}: the length of boundaries should be 1 less than the length of "
+                             f"values. Received: boundaries={boundaries} of length {len(boundaries)}, "
+                             f"and values={values} of length {len(values)}.")
+        for arg, numbers_ in (("boundaries", boundaries), ("values", values)):
+            for value in numbers_:
+                _number(value, f"every entry of {arg}", where)
+        if any(b >= b_next for b, b_next in zip(boundaries[:-1], boundaries[1:], strict=True)):
+            raise ValueError(f"{where}: expected strictly increasing boundaries, received {boundaries}")
+        self.boundaries = boundaries
+        self.values = values
+        self.name = name
+
+    def __call__(self, step) -> np.float32:
+        for boundary, value in zip(self.boundaries, self.values[:-1], strict=True):
+            if step <= boundary:
+                return f32(value)
+        return f32(self.values[-1])
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay (Loshchilov & Hutter, SGDR), after an optional linear warmup. In float32.
+
+    Without ``warmup_target`` (the default), from ``lr0 = initial_learning_rate``:
+        ``s = min(step, decay_steps)``
+        ``cosine = 0.5 * (1 + cos(pi * s / decay_steps))``
+        ``lr(step) = lr0 * ((1 - alpha) * cosine + alpha)``: from ``lr0`` down to ``alpha * lr0``.
+    With ``warmup_target``, first ``warmup_steps`` steps of linear warmup, then the decay from
+    ``warmup_target``:
+        ``s = min(step, warmup_steps + decay_steps)``
+        ``s < warmup_steps``: ``lr = (warmup_target - lr0) * s / warmup_steps + lr0``
+        otherwise: the decay above at ``s - warmup_steps``, with ``warmup_target`` in place of ``lr0``.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name: str = "CosineDecay",
+                 warmup_target=None, warmup_steps=0):
+        where = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive_number(decay_steps, where)
+        self.alpha = _number(alpha, "alpha", where)
+        self.name = name
+        self.warmup_steps = _number(warmup_steps, "warmup_steps", where)
+        if self.warmup_steps < 0:
+            raise ValueError(f"{where}: expected warmup_steps >= 0, received {warmup_steps!r}")
+        self.warmup_target = None if warmup_target is None else _number(
+            warmup_target, "warmup_target", where)
+
+    def __call__(self, step) -> np.float32:
+        step = f32(step)
+        decay_steps = f32(self.decay_steps)
+        if self.warmup_target is None:
+            return self._decay(min(step, decay_steps), f32(self.initial_learning_rate))
+        warmup_steps = f32(self.warmup_steps)
+        step = min(step, decay_steps + warmup_steps)
+        if step < warmup_steps:
+            return self._warmup(step)
+        return self._decay(step - warmup_steps, f32(self.warmup_target))
+
+    def _decay(self, step: np.float32, decay_from: np.float32) -> np.float32:
+        completed_fraction = step / f32(self.decay_steps)
+        cosine_decayed = f32(0.5) * (f32(1) + np.cos(f32(np.pi) * completed_fraction))
+        decayed = f32(1 - self.alpha) * cosine_decayed + f32(self.alpha)
+        return decay_from * decayed
+
+    def _warmup(self, step: np.float32) -> np.float32:
+        completed_fraction = step / f32(self.warmup_steps)
+        total_step_delta = f32(self.warmup_target) - f32(self.initial_learning_rate)
+        return total_step_delta * completed_fraction + f32(self.initial_learning_rate)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}
+
+
+_REGISTRY: dict[str, type[LearningRateSchedule]] = {
+    cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict:
+    """Keras' serialized form of ``schedule``, ready for JSON."""
+    if not isinstance(schedule, LearningRateSchedule):
+        raise TypeError("serialize: expected a scratchnet.optimizers.schedules.LearningRateSchedule, "
+                        f"received {type(schedule).__name__}")
+    return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
+            "config": schedule.get_config(), "registered_name": None}
+
+
+def deserialize(config: dict) -> LearningRateSchedule:
+    """The schedule :func:`serialize` (or Keras) wrote."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError("deserialize: expected a dict with 'class_name' and 'config' (as "
+                         f"schedules.serialize writes), received {config!r}")
+    cls = _REGISTRY.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"deserialize: unknown learning-rate schedule {config['class_name']!r}; "
+                         f"expected one of {sorted(_REGISTRY)}")
+    return cls.from_config(dict(config.get("config", {})))
+
+
+def _number(value, arg: str, where: str):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{where}: expected {arg} to be a finite number, received {value!r}")
+    return value
+
+
+def _positive_number(decay_steps, where: str):
+    _number(decay_steps, "decay_steps", where)
+    if decay_steps <= 0:
+        raise ValueError(f"{where}: argument `decay_steps` must be > 0. "
+                         f"Received: decay_steps={decay_steps}")
+    return decay_steps
