@@ -27,7 +27,12 @@ NEG_INF = -1e10  # Keras' stand-in for -inf when top_k masks predictions
 
 
 class Metric:
-    """Base class: ``update`` adds a batch, ``result`` reports, ``reset`` starts over."""
+    """Base class: ``update`` adds a batch, ``result`` reports, ``reset`` starts over.
+
+    A subclass writes either ``values(y_true, y_pred)``, the per-sample values, which the base
+    class averages with their weights as ``MeanMetric`` describes, or its own
+    ``update(y_true, y_pred, sample_weight=None)`` and ``result()`` (as ``Precision`` does).
+    """
 
     name = "metric"
 
@@ -38,9 +43,6 @@ class Metric:
     def reset(self) -> None:
         self.total = 0.0
         self.count = 0.0
-
-    def update(self, y_true, y_pred, sample_weight=None) -> None:
-        raise NotImplementedError
 
     def result(self):
         return self.total / self.count if self.count else 0.0
@@ -55,19 +57,11 @@ class Metric:
     def get_config(self) -> dict:
         return {"name": self.name}
 
-
-class MeanMetric(Metric):
-    """The weighted mean of per-sample values ``v`` (Keras' ``MeanMetricWrapper``).
-
-    Without weights every sample counts 1: ``result = sum(v) / N`` over every batch seen.
-    With ``sample_weight`` ``w`` (shape ``(N,)``, or ``(N, 1)``, or per element):
-    ``result = sum(w * v) / sum(w)``. Values with more axes than ``w`` are first averaged over
-    the extra axes, and ``w`` is broadcast over them.
-    """
-
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """Values with a leading batch axis (per sample, or per element); subclasses implement this."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement values(y_true, y_pred) (per-sample values) or "
+            "override update(y_true, y_pred, sample_weight=None)")
 
     def update(self, y_true, y_pred, sample_weight=None) -> None:
         y_true, y_pred = kernels.to_numpy(y_true), kernels.to_numpy(y_pred)  # from the GPU, if there
@@ -93,6 +87,16 @@ class MeanMetric(Metric):
             w = w.mean(axis=tuple(range(1, w.ndim)))
         self.total += float(weighted.sum())
         self.count += float(w.sum())
+
+
+class MeanMetric(Metric):
+    """The weighted mean of per-sample values ``v`` (Keras' ``MeanMetricWrapper``).
+
+    Without weights every sample counts 1: ``result = sum(v) / N`` over every batch seen.
+    With ``sample_weight`` ``w`` (shape ``(N,)``, or ``(N, 1)``, or per element):
+    ``result = sum(w * v) / sum(w)``. Values with more axes than ``w`` are first averaged over
+    the extra axes, and ``w`` is broadcast over them.
+    """
 
 
 class Mean(MeanMetric):

@@ -575,12 +575,14 @@ class Sequential:
         if self.input_shape is None:
             self.build(x.shape[1:])
             self._resolve_metrics_if_compiled()
+        given = x
         x = _adjust_input_rank(x, self.input_shape)
         if tuple(x.shape[1:]) != tuple(self.input_shape):
+            adjusted = "" if x is given else f" (after Keras' rank fix to {tuple(x.shape)})"
             raise ValueError(
                 f'{where}: Input 0 of layer "{self.layers[0].name}" is incompatible with the '
                 f"layer: expected shape={(None,) + tuple(self.input_shape)}, "
-                f"found shape={tuple(x.shape)}"
+                f"found shape={tuple(given.shape)}{adjusted}"
             )
         if not reads_floats:
             return x

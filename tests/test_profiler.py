@@ -9,15 +9,40 @@ import scratchnet as sn
 
 
 class Slow(sn.layers.Layer):
-    """Identity whose forward sleeps 20 ms and backward 10 ms: a known bottleneck."""
+    """Identity whose forward sleeps 20 ms and backward 10 ms: a known bottleneck. It sleeps on
+    the profiler's own clock, so under ``fake_clock`` its time is exact."""
 
     def forward(self, x, training=False):
-        time.sleep(0.02)
+        sn.profiler.time.sleep(0.02)
         return x
 
     def backward(self, dy):
-        time.sleep(0.01)
+        sn.profiler.time.sleep(0.01)
         return dy
+
+
+class FakeTime:
+    """A clock that moves only when read (1 us a reading, so every timed call is > 0) or when
+    something sleeps on it: the profiler's figures become exact, whatever else the machine does."""
+
+    TICK = 1e-6
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += self.TICK
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeTime()
+    monkeypatch.setattr(sn.profiler, "time", clock)
+    return clock
 
 
 def model_with_slow_layer(strategy=None):
@@ -38,7 +63,7 @@ def data():
     return rng.normal(size=(8, 6)).astype("float32"), rng.integers(0, 3, 8)
 
 
-def test_fit_callback_finds_the_bottleneck(data):
+def test_fit_callback_finds_the_bottleneck(data, fake_clock):
     x, y = data
     model = model_with_slow_layer()
     prof = sn.profiler.Profiler()
@@ -46,10 +71,10 @@ def test_fit_callback_finds_the_bottleneck(data):
     rows = {r["name"]: r for r in prof.rows()}
     assert list(rows) == ["dense", "slow", "dense_1", "optimizer", "other"]
     assert prof.steps == 2
-    # 2 steps: >= 40 ms forward, >= 20 ms backward. Validation forwards (another 40 ms) are not
-    # counted, so forward stays under 80 ms; the bound is that loose for a busy CI machine.
-    assert 0.040 <= rows["slow"]["forward"] < 0.080
-    assert 0.020 <= rows["slow"]["backward"] < 0.040
+    # 2 steps: 40 ms forward, 20 ms backward (plus one clock tick a call). Validation forwards
+    # (another 40 ms) are not counted: with them forward would read 80 ms.
+    assert rows["slow"]["forward"] == pytest.approx(0.040, abs=1e-5)
+    assert rows["slow"]["backward"] == pytest.approx(0.020, abs=1e-5)
     assert rows["dense_1"]["backward"] > 0  # timed through backward_preactivation (softmax + CE)
     assert rows["optimizer"]["total"] > 0
     assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0)
