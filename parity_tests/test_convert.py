@@ -214,3 +214,24 @@ def test_keras_twin_equals_to_keras_layer_by_layer(name):
     twin.set_weights(smodel.get_weights())
     x = np.random.default_rng(0).random(TWINS[name][1], dtype=np.float32)
     np.testing.assert_allclose(smodel.predict(x), twin.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_weighted_metrics_map_both_ways():
+    """to_keras/from_keras carry weighted_metrics: Keras evaluates the twin with sample weights to
+    the same figures (float32 sums: 1e-6), and the model back from Keras to scratchnet's own."""
+    model = sn.Sequential([sn.layers.Input((3,)), sn.layers.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy", sn.metrics.BinaryAccuracy(threshold=0.3)])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = (np.arange(8) % 2).astype("float32")[:, None]
+    w = np.linspace(0.1, 2.0, 8)
+    ours = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    kmodel = tfnet.to_keras(model)
+    theirs = kmodel.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert sorted(theirs) == sorted(ours) == ["accuracy", "binary_accuracy", "loss", "weighted_accuracy"]
+    for key in ours:
+        np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-6, err_msg=key)
+    back = tfnet.from_keras(kmodel)
+    assert back.weighted_metrics[1].threshold == 0.3
+    assert back.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True) == ours

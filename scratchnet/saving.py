@@ -41,7 +41,7 @@ def save_model(model, path) -> None:
 
 
 def _save_npz(model, path) -> None:
-    from scratchnet import kernels, losses, optimizers
+    from scratchnet import kernels, losses, optimizers, saving_keras
 
     model._require_built("save")
     path = Path(path)
@@ -50,7 +50,11 @@ def _save_npz(model, path) -> None:
         cfg["compile"] = {
             "loss": losses.serialize(model.loss),
             "optimizer": optimizers.serialize(model.optimizer),
-            "metrics": [m if isinstance(m, str) else m.name for m in model.metric_names],
+            # metric objects as Keras' serialized dicts, so their arguments survive
+            "metrics": [m if isinstance(m, str) else saving_keras._metric_to_keras(m)
+                        for m in model.metric_names],
+            "weighted_metrics": [m if isinstance(m, str) else saving_keras._metric_to_keras(m)
+                                 for m in model.weighted_metric_names],
         }
     arrays: dict[str, np.ndarray] = {
         "format_version": np.array(FORMAT_VERSION),
@@ -108,7 +112,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
 
 def _load_npz(path, custom_objects: dict | None, compile: bool):
     from scratchnet import layers as layers_mod
-    from scratchnet import losses, optimizers
+    from scratchnet import losses, optimizers, saving_keras
     from scratchnet.model import Sequential
 
     path = Path(path)
@@ -165,8 +169,12 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
                          f"architecture: {err}") from err
     if compile and "compile" in cfg:
         c = cfg["compile"]
+        what = f"load_model: {str(path)!r}"
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
-                      loss=losses.deserialize(c["loss"]), metrics=c["metrics"])
+                      loss=losses.deserialize(c["loss"]),
+                      metrics=[saving_keras._metric_from_keras(m, what) for m in c["metrics"]],
+                      weighted_metrics=[saving_keras._metric_from_keras(m, what)
+                                        for m in c.get("weighted_metrics", [])])
         model.optimizer.iterations = int(arrays.get("optimizer_iterations", 0))
         prefix = "optimizer/"
         model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()

@@ -142,3 +142,21 @@ def test_pickled_payload_is_refused(tmp_path):
             np.lib.format.write_array(f, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match=r"pickle\.npz"):
         sn.load_model(path)
+
+
+def test_npz_keeps_metric_arguments_and_weighted_metrics(tmp_path):
+    """A metric object's arguments (threshold) and weighted_metrics survive the .npz round trip:
+    the reloaded model evaluates to the same numbers with sample weights."""
+    model = sn.Sequential([sn.layers.Input((3,)), sn.layers.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy", sn.metrics.BinaryAccuracy(threshold=0.3)])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = (np.arange(8) % 2).astype("float32")[:, None]
+    w = np.linspace(0.1, 2.0, 8)
+    before = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert before["weighted_accuracy"] != before["accuracy"]  # the weights matter here
+    model.save(tmp_path / "m.npz")
+    loaded = sn.load_model(tmp_path / "m.npz")
+    assert loaded.weighted_metrics[1].threshold == 0.3
+    assert loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True) == before

@@ -111,6 +111,8 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
         kmodel.compile(optimizer=optimizer_to_keras(model.optimizer),
                        loss=loss_to_keras(model.loss),
                        metrics=[_metric_to_keras(m) for m in model.metric_names],
+                       weighted_metrics=[_metric_to_keras(m) for m in model.weighted_metric_names]
+                       or None,
                        jit_compile=False)
     return kmodel
 
@@ -134,10 +136,13 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
     model = sn.Sequential(slayers, seed=seed, name=kmodel.name)
     model.set_weights(kmodel.get_weights())
     if kmodel.compiled:
-        metrics = (kmodel.get_compile_config() or {}).get("metrics") or []
+        compile_config = kmodel.get_compile_config() or {}
+        metrics = compile_config.get("metrics") or []
+        weighted = compile_config.get("weighted_metrics") or []
         model.compile(optimizer=optimizer_from_keras(kmodel.optimizer),
                       loss=loss_from_keras(kmodel.loss),
-                      metrics=[_metric_from_keras(m) for m in metrics])
+                      metrics=[_metric_from_keras(m) for m in metrics],
+                      weighted_metrics=[_metric_from_keras(m) for m in weighted])
     return model
 
 
