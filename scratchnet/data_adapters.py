@@ -228,6 +228,9 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps=None,
             raise ValueError(f"{where}: when providing `x` as a {kind}, `{arg}` should not be "
                              f"passed. Instead, {what} should be included as part of the {kind}.")
     if kind == "PyDataset":
+        # A dataset that orders itself (image_dataset_from_directory's, the twin of a tf.data
+        # Dataset) keeps its order: Keras' fit ignores shuffle= for a tf.data.Dataset.
+        shuffle = shuffle and not getattr(x, "ignores_fit_shuffle", False)
         return PyDatasetAdapter(x, shuffle=shuffle, rng=rng, class_weight=class_weight)
     if class_weight is not None:
         raise ValueError(f"{where}: argument `class_weight` is not supported for Python generator "
