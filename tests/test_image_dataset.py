@@ -282,3 +282,47 @@ def test_verbose_prints_keras_counts(folder, capsys):
     idfd(folder, image_size=4, validation_split=0.25, subset="training", seed=2)
     assert capsys.readouterr().out.splitlines() == ["Found 9 files belonging to 3 classes.",
                                                     "Using 7 files for training."]
+
+
+# ---------------------------------------------------------------------------------- save_rps_directory
+def test_save_rps_directory_writes_the_generated_hands(tmp_path):
+    train_dir, test_dir = sn.datasets.save_rps_directory(tmp_path / "rps", image_size=20, seed=3,
+                                                         num_train=7, num_test=4)
+    assert (train_dir, test_dir) == (tmp_path / "rps" / "train", tmp_path / "rps" / "test")
+    assert sorted(p.name for p in (train_dir / "rock").iterdir()) == \
+        ["rock0000.png", "rock0003.png", "rock0006.png"]
+    assert len(list((test_dir / "scissors").iterdir())) == 1
+    ds = idfd(train_dir, shuffle=False, image_size=20, batch_size=None, verbose=False)
+    assert ds.class_names == ["paper", "rock", "scissors"]
+    x, y = sn.datasets.load_rps("train", image_size=20, seed=3, num_samples=7, cache=False)
+    by_name = {os.path.basename(p): i for i, p in enumerate(ds.file_paths)}
+    for i in range(7):
+        name = f"{sn.datasets.RPS_CLASS_NAMES[y[i]]}{i:04d}.png"
+        image, label = ds[by_name[name]]
+        assert ds.class_names[label] == sn.datasets.RPS_CLASS_NAMES[y[i]]
+        np.testing.assert_array_equal(image, np.round(x[i] * 255))
+
+
+def test_save_rps_directory_reuses_and_rewrites(tmp_path):
+    args = {"image_size": 16, "num_train": 3, "num_test": 3}
+    train_dir, _ = sn.datasets.save_rps_directory(tmp_path, **args)
+    first = train_dir / "rock" / "rock0000.png"
+    stamp = first.stat().st_mtime_ns
+    sn.datasets.save_rps_directory(tmp_path, **args)
+    assert first.stat().st_mtime_ns == stamp  # same arguments: nothing written
+    sn.datasets.save_rps_directory(tmp_path, **{**args, "num_train": 2})
+    assert sorted(p.name for d in train_dir.iterdir() for p in d.iterdir()) == \
+        ["paper0001.png", "rock0000.png"]  # the old third image is gone
+
+
+def test_save_rps_directory_refuses_foreign_folders_and_bad_arguments(tmp_path):
+    write_image(tmp_path / "train" / "cat" / "x.png", (4, 4))
+    with pytest.raises(ValueError, match="not written by save_rps_directory.*overwrite=True"):
+        sn.datasets.save_rps_directory(tmp_path, image_size=16, num_train=1, num_test=1)
+    sn.datasets.save_rps_directory(tmp_path, image_size=16, num_train=1, num_test=1, overwrite=True)
+    assert not (tmp_path / "train" / "cat").exists()
+    for kwargs, message in (({"image_size": 300}, "image_size to be an integer from 16 to 150"),
+                            ({"num_test": 0}, "num_test to be a positive integer"),
+                            ({"seed": -1}, "seed to be an integer >= 0")):
+        with pytest.raises(ValueError, match=message):
+            sn.datasets.save_rps_directory(tmp_path / "other", **kwargs)

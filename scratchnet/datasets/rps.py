@@ -117,11 +117,13 @@ def _write_cache(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------- drawing
-def generate(split: str, image_size: int, seed: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``num_samples`` images (float32) and labels, no caching."""
-    labels = np.arange(num_samples, dtype=np.int64) % 3
+def generate(split: str, image_size: int, seed: int, num_samples: int,
+             first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Draw samples ``first .. first + num_samples - 1`` of a split: images (float32) and labels,
+    no caching (sample ``i`` is the same whatever the range it is drawn in)."""
+    labels = np.arange(first, first + num_samples, dtype=np.int64) % 3
     poses = [_draw_pose(np.random.default_rng(np.random.SeedSequence(
-        seed, spawn_key=(_SPLIT_KEYS[split], i))), int(labels[i])) for i in range(num_samples)]
+        seed, spawn_key=(_SPLIT_KEYS[split], first + i))), int(labels[i])) for i in range(num_samples)]
     x = np.empty((num_samples, image_size, image_size, 3), dtype=np.float32)
     chunk = max(1, 2 ** 19 // (image_size * image_size))  # keeps each (chunk, S, S) array small
     for start in range(0, num_samples, chunk):
