@@ -443,6 +443,26 @@ register_layer(sn.layers.Rescaling, keras.layers.Rescaling,
 register_layer(sn.layers.Resizing, keras.layers.Resizing, _resizing_to_keras, _resizing_from_keras)
 
 
+# Issue 13's augmentation layers: their get_config() holds Keras' own argument names and values.
+def _register_augmentation(scratch_cls, keras_cls) -> None:
+    def to_keras(layer, **kw):
+        config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        return keras_cls(**config, **kw)
+
+    def from_keras(klayer, **kw):
+        _require(klayer, data_format="channels_last")
+        config = {k: v for k, v in klayer.get_config().items()
+                  if k not in ("name", "trainable", "dtype")}
+        return scratch_cls(**config, **kw)
+
+    register_layer(scratch_cls, keras_cls, to_keras, from_keras)
+
+
+for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+              "RandomBrightness"):
+    _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
+
+
 # ----------------------------------------------------------------------------- losses
 def _sparse_xent_from_keras(kloss):
     if kloss.ignore_class is not None:

@@ -1,5 +1,13 @@
 """Layers with Keras' names, arguments, defaults and weight layouts."""
 
+from scratchnet.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv2D
 from scratchnet.layers.core import Activation, Dense, Dropout, Flatten, Input, Softmax
@@ -21,4 +29,6 @@ __all__ = [
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "RandomBrightness",
 ]
