@@ -21,13 +21,14 @@ from scratchnet import (
     utils,
 )
 from scratchnet.kernels import get_backend, set_backend
-from scratchnet.model import Sequential
+from scratchnet.layers.input_layer import Input
+from scratchnet.model import Model, Sequential
 from scratchnet.saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "load_model", "set_backend", "get_backend", "activations", "addons", "callbacks",
-    "config", "datasets", "distribute", "initializers", "kernels", "layers", "losses", "metrics",
-    "models", "optimizers", "profiler", "utils",
+    "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
+    "addons", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
+    "losses", "metrics", "models", "optimizers", "profiler", "utils",
 ]

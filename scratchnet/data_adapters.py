@@ -86,16 +86,31 @@ def class_weight_to_sample_weights(y, class_weight: dict) -> np.ndarray:
 def train_validation_split(arrays: tuple, validation_split: float) -> tuple[tuple, tuple]:
     """Keras' ``validation_split``: the **last** ``validation_split`` fraction of the samples
     (before any shuffling) becomes the validation data; ``None`` entries stay ``None``."""
-    n = len(arrays[0])
+    n = num_samples(arrays[0])
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:
         raise ValueError(f"fit: training data contains {n} samples, which is not sufficient to "
                          f"split it into a validation and training set as specified by "
                          f"`validation_split={validation_split}`. Either provide more data, or a "
                          "different value for the `validation_split` argument.")
-    train = tuple(None if a is None else a[:split_at] for a in arrays)
-    val = tuple(None if a is None else a[split_at:] for a in arrays)
+    train = tuple(take(a, slice(None, split_at)) for a in arrays)
+    val = tuple(take(a, slice(split_at, None)) for a in arrays)
     return train, val
+
+
+def take(data, index):
+    """``data[index]`` for an array; for a functional model's list of arrays (one per input or
+    output), each array's ``[index]``. ``None`` stays ``None``."""
+    if data is None:
+        return None
+    if isinstance(data, list | tuple):
+        return [take(a, index) for a in data]
+    return data[index]
+
+
+def num_samples(data) -> int:
+    """The number of samples: ``len`` of the array, or of the first array of a list."""
+    return num_samples(data[0]) if isinstance(data, list | tuple) else len(data)
 
 
 def is_array_data(x) -> bool:
@@ -121,7 +136,7 @@ class ArrayAdapter:
     def __init__(self, x, y=None, sample_weight=None, batch_size: int | None = None,
                  steps: int | None = None, shuffle: bool = False, rng=None):
         self.arrays = (x, y, sample_weight)
-        self.num_samples = len(x)
+        self.num_samples = num_samples(x)
         if batch_size is None:
             batch_size = math.ceil(self.num_samples / steps) if steps else 32
         self.batch_size = batch_size
@@ -139,7 +154,7 @@ class ArrayAdapter:
             idx = order[start:start + size]
             if self.shuffle == "batch":  # Keras' shuffle="batch": only within each batch
                 idx = idx[self.rng.permutation(len(idx))]
-            yield tuple(None if a is None else a[idx] for a in self.arrays)
+            yield tuple(take(a, idx) for a in self.arrays)
 
     def on_epoch_begin(self) -> None: ...
     def on_epoch_end(self) -> None: ...

@@ -1,8 +1,13 @@
-"""``Sequential``: a stack of layers, and what ``compile``, ``fit``, ``evaluate`` and ``predict`` do.
+"""``Model`` and ``Sequential``: what ``compile``, ``fit``, ``evaluate`` and ``predict`` do.
 
-Read :meth:`Sequential.train_step` first: it is the whole of training, one batch at a time, in
+Read :meth:`Model.train_step` first: it is the whole of training, one batch at a time, in
 four phases (forward, loss, backward, update). ``fit`` is a loop around it that adds batching,
 shuffling, metrics and callbacks.
+
+``Model`` holds that one training loop. Its ``forward``/``backward`` run ``self.layers`` in order:
+a ``Sequential`` is exactly that. ``Model(inputs, outputs)`` (Keras' functional API) returns a
+:class:`scratchnet.functional.Functional`, which replaces only the passes (a walk over the layer
+graph) and the input/target checks; ``fit`` and ``train_step`` are the same code.
 """
 
 from __future__ import annotations
@@ -19,15 +24,23 @@ from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.core import Input
+from scratchnet.layers.input_layer import InputLayer, KerasTensor
 
 
-class Sequential:
-    """A linear stack of layers, like ``keras.Sequential``.
+class Model:
+    """The training loop shared by every model: compile, fit, evaluate, predict, train_step.
 
-    ``seed`` makes the run repeatable: the same seed gives the same initial weights, dropout
-    masks and shuffling order.
+    ``Model(inputs, outputs, name=None)`` builds a functional model (as ``keras.Model`` does);
+    ``Sequential(layers)`` is the linear stack. ``seed`` makes the run repeatable: the same seed
+    gives the same initial weights, dropout masks and shuffling order.
     """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from scratchnet.functional import Functional  # keras.Model(inputs, outputs)
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, layers=None, seed: int | None = None, name: str = "sequential"):
         self.name = name
@@ -58,6 +71,8 @@ class Sequential:
     # ------------------------------------------------------------------ building
     def add(self, layer: Layer) -> None:
         """Append a layer; with a known input shape it is built (its weights created) at once."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer  # Sequential([Input(shape), ...])
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential.add: expected an instance of scratchnet.layers.Layer, received "
@@ -68,7 +83,7 @@ class Sequential:
             # Dense(1, input_shape=[1]) as the first layer: Keras' Input(shape) in disguise
             self.input_shape = declared
             self.output_shape = declared
-        if isinstance(layer, Input):
+        if isinstance(layer, InputLayer):
             if self.layers or self.input_shape is not None:
                 raise ValueError("Sequential.add: an Input can only be the first layer")
             self.input_shape = layer.shape
@@ -261,17 +276,12 @@ class Sequential:
             loss = sum_i w_i * l_i / n          (n = number of l_i, not sum_i w_i)
             dloss/dy_pred_i = w_i * d(mean_i l_i)/dy_pred_i
 
-        The loss classes compute ``l`` and ``d mean(l)``; the weights are applied here.
+        The loss classes compute ``l`` and ``d mean(l)``; the weights are applied in
+        :func:`weighted_loss_and_grad`.
         """
         loss_fn, output, reads_logits = self.loss_input(y_pred)
-        values = loss_fn.forward(y, output)  # one loss per sample: shape y_pred.shape[:-1]
-        doutput = loss_fn.backward(y, output)  # d mean(values) / d output
-        if sample_weight is None:
-            return float(np.mean(values)), doutput, reads_logits
-        loss = losses_mod.reduce_weighted(values, sample_weight)
-        w = kernels.xp_of(doutput).asarray(sample_weight, dtype=doutput.dtype)
-        w = w.reshape(tuple(values.shape) + (1,) * (doutput.ndim - values.ndim))  # (N, ..., 1)
-        return loss, doutput * w, reads_logits
+        loss, doutput = weighted_loss_and_grad(loss_fn, y, output, sample_weight)
+        return loss, doutput, reads_logits
 
     def backward(self, doutput: np.ndarray, through_logits: bool = False) -> None:
         """Send the loss gradient back through the layers in reverse; fills every ``.grad``."""
@@ -310,9 +320,13 @@ class Sequential:
         metrics; returns the running loss and metrics, as Keras' ``test_step``."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
         y_pred = self.forward(x, training=False)
-        loss_fn, output, _ = self.loss_input(y_pred)
-        loss = losses_mod.reduce_weighted(loss_fn.forward(y, output), sample_weight)
+        loss = self.evaluate_loss(y, y_pred, sample_weight)
         return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
+        """The (weighted) loss of a batch, without its gradient (what ``test_step`` reports)."""
+        loss_fn, output, _ = self.loss_input(y_pred)
+        return losses_mod.reduce_weighted(loss_fn.forward(y, output), sample_weight)
 
     def loss_and_grads(self, x, y, sample_weight=None) -> tuple[float, list[np.ndarray]]:
         """The loss of ``(x, y)`` and its gradients, aligned with ``get_weights()``; no update.
@@ -499,11 +513,18 @@ class Sequential:
             batch = batches.next_batch()
             if batch is None:
                 break
-            outputs.append(kernels.to_numpy(self.forward(batch[0], training=False)))
+            outputs.append(self._to_numpy_outputs(self.forward(batch[0], training=False)))
             _call(callback_list, "on_predict_batch_end", step, {"outputs": outputs[-1]})
             if self.stop_predicting:
                 break
         _call(callback_list, "on_predict_end")
+        return self._concatenate_batches(outputs)
+
+    def _to_numpy_outputs(self, y_pred):
+        return kernels.to_numpy(y_pred)
+
+    def _concatenate_batches(self, outputs: list):
+        """The batches' predictions joined along the batch axis."""
         return np.concatenate(outputs, axis=0)
 
     def _epoch_iterator(self, x, y, sample_weight, batch_size, steps, shuffle, class_weight,
@@ -554,7 +575,7 @@ class Sequential:
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """The forward pass on one batch, in inference mode unless ``training=True``."""
-        return kernels.to_numpy(self.forward(self._check_x(x, "call"), training=training))
+        return self._to_numpy_outputs(self.forward(self._check_x(x, "call"), training=training))
 
     # ------------------------------------------------------------------ input checks
     def _check_x(self, x, where: str) -> np.ndarray:
@@ -617,13 +638,15 @@ class Sequential:
             sample_weight = self._check_sample_weight(sample_weight, len(x), where)
         return x, y, sample_weight
 
-    def _check_sample_weight(self, sample_weight, n: int, where: str) -> np.ndarray:
+    def _check_sample_weight(self, sample_weight, n: int, where: str,
+                             output_shape: tuple | None = None) -> np.ndarray:
         """One weight per sample: shape ``(N,)`` (or ``(N, 1)``), or one per loss value,
         ``(N,) + output_shape[:-1]``, as Keras matches weights to the per-sample losses."""
         w = kernels.to_numpy(_as_array(sample_weight, "sample_weight", where))
         if w.dtype.kind not in "iufb":
             raise TypeError(f"{where}: expected sample_weight to be numeric, received dtype {w.dtype}")
-        values_shape = (n,) + tuple(self.output_shape[:-1])  # the per-sample losses' shape
+        output_shape = self.output_shape if output_shape is None else output_shape
+        values_shape = (n,) + tuple(output_shape[:-1])  # the per-sample losses' shape
         if w.ndim == len(values_shape) + 1 and w.shape[-1] == 1:
             w = w[..., 0]  # (N, 1) -> (N,)
         if w.ndim >= 1 and len(w) != n:
@@ -711,7 +734,30 @@ class Sequential:
         load_weights(self, path)
 
     def __repr__(self) -> str:
-        return f"<Sequential name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+        return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+
+
+class Sequential(Model):
+    """A linear stack of layers, like ``keras.Sequential``: :class:`Model`'s passes run
+    ``self.layers`` one after the other (``add`` appends one).
+
+    ``seed`` makes the run repeatable: the same seed gives the same initial weights, dropout
+    masks and shuffling order.
+    """
+
+
+def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,
+                           sample_weight=None) -> tuple[float, np.ndarray]:
+    """One output's loss ``sum_i w_i * l_i / n`` and its gradient ``w_i * d(mean_i l_i)/d output``
+    (see :meth:`Model.compute_loss`)."""
+    values = loss_fn.forward(y, output)  # one loss per sample: shape y_pred.shape[:-1]
+    doutput = loss_fn.backward(y, output)  # d mean(values) / d output
+    if sample_weight is None:
+        return float(np.mean(values)), doutput
+    loss = losses_mod.reduce_weighted(values, sample_weight)
+    w = kernels.xp_of(doutput).asarray(sample_weight, dtype=doutput.dtype)
+    w = w.reshape(tuple(values.shape) + (1,) * (doutput.ndim - values.ndim))  # (N, ..., 1)
+    return loss, doutput * w
 
 
 def _as_array(value, arg: str, where: str) -> np.ndarray:

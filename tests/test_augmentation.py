@@ -2,6 +2,9 @@
 (every fill mode), identity at inference, new draws every step, seeded repeatability, float64
 finite differences for every backward, and the errors bad input gets."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -338,3 +341,14 @@ def test_a_model_with_augmentation_saves_and_loads_npz(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # Same seeds, same draws: training-mode outputs agree too.
     np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))
+
+
+def test_the_docs_figures_script_draws_both_pictures(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "augmentation_gallery", Path(__file__).resolve().parents[1] / "examples" /
+        "augmentation_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    paths = gallery.main(tmp_path)
+    assert [p.name for p in paths] == ["augmentation.png", "augmentation_fill_modes.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)

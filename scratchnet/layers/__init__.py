@@ -19,6 +19,8 @@ from scratchnet.layers.global_pooling import (
     GlobalMaxPooling2D,
 )
 from scratchnet.layers.image_preprocessing import Rescaling, Resizing
+from scratchnet.layers.input_layer import InputLayer
+from scratchnet.layers.merging import Add, Average, Concatenate, Dot, Multiply, Subtract
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 
@@ -29,6 +31,7 @@ __all__ = [
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
+    "InputLayer", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dot",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness",
 ]

@@ -103,6 +103,10 @@ class Layer:
             )
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
+        from scratchnet.layers.input_layer import call_symbolic, is_symbolic
+
+        if is_symbolic(x):  # layer(Input(...)): record a graph node (scratchnet.functional)
+            return call_symbolic(self, x)
         x = x if kernels.is_device_array(x) else np.asarray(x)
         if not self.built:
             self.ensure_built(x.shape[1:])

@@ -11,37 +11,7 @@ from scratchnet import initializers as inits
 from scratchnet import kernels
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import ActivatedLayer, Layer
-
-
-class Input(Layer):
-    """Declares the shape of one sample (no batch axis), like ``keras.Input(shape)``.
-
-    Only meaningful as the first entry of a ``Sequential``; it has no parameters and passes data
-    through unchanged.
-    """
-
-    def __init__(self, shape, dtype: str | None = None, name: str | None = None):
-        super().__init__(name=name or "input_layer")
-        if isinstance(shape, numbers.Integral):
-            shape = (shape,)
-        if not isinstance(shape, tuple | list) or not shape:
-            raise ValueError(f"Input: expected shape to be a non-empty tuple, received {shape!r}")
-        self.shape = tuple(positive_int(d, "every dimension of shape", "Input") for d in shape)
-        if dtype is not None and dtype not in ("float32", "float64", "int32", "int64", "string"):
-            raise ValueError(
-                "Input: expected dtype to be one of float32, float64, int32, int64, string; "
-                f"received {dtype!r}"
-            )
-        self.dtype = dtype
-
-    def forward(self, x, training=False):
-        return x
-
-    def backward(self, dy):
-        return dy
-
-    def get_config(self):
-        return {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
+from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
 class Dense(ActivatedLayer):

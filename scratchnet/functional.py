@@ -1,0 +1,571 @@
+"""Keras' functional API: ``Model(inputs, outputs)`` over a graph of layer calls.
+
+::
+
+    a = sn.Input((3,), name="a")
+    h = sn.layers.Dense(4, activation="relu")(a)        # a KerasTensor; the call is a Node
+    out = sn.layers.Dense(1)(sn.layers.Concatenate()([a, h]))
+    model = sn.Model(a, out)
+
+:class:`Functional` keeps :class:`scratchnet.model.Model`'s training loop (``compile``, ``fit``,
+``train_step``, ...) and replaces only what depends on the shape of the network:
+
+- ``forward`` runs the nodes in topological order (every node after the nodes it reads);
+- ``backward`` walks them in reverse and SUMS the gradients of a tensor that feeds several
+  layers (a fork), and of the weights of a layer called several times (a shared layer);
+- inputs, targets, losses and metrics come one per model input/output, as lists or dicts.
+
+``docs/functional.md`` steps through one backward pass.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from scratchnet import config, kernels
+from scratchnet import losses as losses_mod
+from scratchnet import metrics as metrics_mod
+from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
+from scratchnet.layers.input_layer import InputLayer, KerasTensor, Node, global_rng
+from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
+
+
+class Functional(Model):
+    """A model defined by its input and output :class:`KerasTensor` s (``keras.Model(inputs,
+    outputs)``). ``inputs``/``outputs``: one tensor, a list, or (inputs) a dict keyed by input
+    name; data is then passed in the same form (an array, a list, or a dict of arrays)."""
+
+    def __init__(self, inputs, outputs, name: str | None = None, seed: int | None = None):
+        if seed is None:
+            seed = int(global_rng().integers(2**31))  # sn.utils.set_random_seed makes fit repeatable
+        super().__init__(layers=None, seed=seed, name=name or "functional")
+        if self.distribute_strategy is not None:
+            raise ValueError("Model(inputs, outputs): functional models do not run under a "
+                             "distribution strategy yet; build it outside `strategy.scope()`")
+        self._inputs_struct = inputs
+        self.inputs = _flatten_tensors(inputs, "inputs")
+        self.outputs = _flatten_tensors(outputs, "outputs")
+        self._outputs_is_list = isinstance(outputs, list | tuple)
+        for t in self.inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model: every input must come from Input(...); received {t} "
+                                 f'made by layer "{t.node.layer.name}"')
+        self.input_names = [t.node.layer.name for t in self.inputs]
+        self._nodes = _topological_nodes(self.inputs, self.outputs)
+        self.layers = _layers_in_keras_order(self.inputs, self._nodes)
+        _unique_names(self.layers)
+        self.input_names = [t.node.layer.name for t in self.inputs]
+        self.output_names = [t.node.layer.name for t in self.outputs]
+        self._shared = {layer for layer in self.layers
+                        if sum(node.layer is layer for node in self._nodes) > 1}
+        self._caches: dict[Node, dict] = {}  # a shared layer's forward cache, one per call
+        # The first layers (those reading the model inputs only) need not compute dL/dx.
+        self._needs_input_grad = {node: not all(isinstance(t.node.layer, InputLayer)
+                                                for t in node.inputs) for node in self._nodes}
+        shapes = [tuple(t.shape[1:]) for t in self.inputs]
+        self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        self.output_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
+        self.output_losses: list[losses_mod.Loss] = []
+        self.loss_weights: list[float] = []
+        self.output_loss_trackers: list[metrics_mod.Mean] = []
+        self.output_metric_names: list[list] = []
+        self.output_metrics: list[list[metrics_mod.Metric]] = []
+        self._last_output_losses: list[float] = []
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def built(self) -> bool:
+        return True  # every layer was built when it was called on its KerasTensors
+
+    def build(self, input_shape=None) -> None:
+        return None
+
+    @property
+    def multi_output(self) -> bool:
+        return len(self.outputs) > 1
+
+    # ------------------------------------------------------------------ the passes
+    def forward(self, x, training: bool = False):
+        """Run every node in topological order; ``x`` is the list of input arrays.
+
+        ``values`` maps each KerasTensor to its array. A layer used by several nodes overwrites
+        its cache at each call, so a copy of its cache is kept per node for the backward pass.
+        """
+        self._place_on_backend()
+        values: dict[KerasTensor, np.ndarray] = {}
+        for tensor, array in zip(self.inputs, x, strict=True):
+            values[tensor] = kernels.to_backend(array)
+        self._caches = {}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            if node.inputs_as_list:  # a merging layer: a list in, no mask out
+                values[node.output] = node.layer.forward([values[t] for t in node.inputs],
+                                                         training=training)
+            else:
+                values[node.output] = node.layer.forward(values[node.inputs[0]], training=training)
+            if node.layer in self._shared:
+                self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
+        outputs = [values[t] for t in self.outputs]
+        return outputs if self._outputs_is_list else outputs[0]
+
+    def backward(self, doutputs, through_logits=False) -> None:
+        """Send the loss gradients back through the graph; fills every ``Parameter.grad``.
+
+        ``doutputs[k]`` is dL/d(output k), or dL/d(its logits) where ``through_logits[k]``.
+        Walking the nodes last to first, each node receives the SUM of the gradients sent to its
+        output tensor by every layer that read it, so a fork adds its branches' gradients.
+        """
+        doutputs, through_logits = _as_list(doutputs), _as_list(through_logits)
+        grads: dict[KerasTensor, np.ndarray] = {}  # dL/d tensor, summed over its uses
+        logit_grads: dict[KerasTensor, np.ndarray] = {}  # dL/d(logits of tensor's layer)
+        for tensor, d, via_logits in zip(self.outputs, doutputs, through_logits, strict=True):
+            _accumulate(logit_grads if via_logits else grads, tensor, d)
+        done: set[Layer] = set()  # layers whose Parameter.grad already holds one call's gradient
+        for node in reversed(self._nodes):
+            layer = node.layer
+            if isinstance(layer, InputLayer) or (node.output not in grads
+                                                 and node.output not in logit_grads):
+                continue  # an input, or a node no loss depends on
+            if node in self._caches:
+                vars(layer).update(self._caches[node])  # a shared layer: this call's cache back
+            earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
+            layer.compute_input_grad = self._needs_input_grad[node]
+            dxs = _node_backward(layer, grads.get(node.output), logit_grads.get(node.output))
+            for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
+                layer.params[name].grad = layer.params[name].grad + grad
+            done.add(layer)
+            dxs = dxs if node.inputs_as_list else [dxs]
+            for tensor, dx in zip(node.inputs, dxs, strict=True):
+                if dx is not None:
+                    _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add
+        for layer in self.layers:  # weights no loss depends on: gradient 0, as tf.GradientTape
+            if layer not in done:
+                for p in layer.params.values():
+                    p.grad = kernels.xp_of(p.value).zeros_like(p.value)
+
+    # ------------------------------------------------------------------ losses and metrics
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None) -> None:
+        """As :meth:`Model.compile`, with Keras' per-output forms: ``loss`` one for all outputs, a
+        list (in output order) or a dict keyed by output name; ``loss_weights`` likewise (the
+        total loss is ``sum_k w_k * loss_k``); ``metrics`` a list for a single output, or a list
+        of lists / a dict for several."""
+        n = len(self.outputs)
+        losses = self._per_output(loss, "loss", allow_none=False)
+        weights = [1.0] * n if loss_weights is None else self._per_output(loss_weights,
+                                                                          "loss_weights")
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, numbers.Real):
+                raise ValueError(f"compile: expected loss_weights to be numbers, received "
+                                 f"{loss_weights!r}")
+        if metrics is None:
+            metrics = [[] for _ in range(n)]
+        elif n == 1:
+            metrics = [metrics]
+        else:
+            metrics = self._per_output(metrics, "metrics", allow_single=False)
+            metrics = [[] if m is None else m for m in metrics]
+        metrics = [[m] if isinstance(m, str | metrics_mod.Metric) else list(m) for m in metrics]
+        self.output_losses = []
+        super().compile(optimizer=optimizer, loss=losses[0], metrics=metrics[0],
+                        weighted_metrics=weighted_metrics)  # checks, optimizer; one output's state
+        self.output_losses = [losses_mod.get(v) for v in losses]
+        self.loss_weights = [float(w) for w in weights]
+        self.output_loss_trackers = [metrics_mod.Mean(name=f"{name}_loss")
+                                     for name in self.output_names]
+        for names in metrics:
+            for metric in names:
+                metrics_mod.validate(metric)
+        self.output_metric_names = metrics
+        self.output_metrics = []
+        self._resolve_metrics()
+
+    def _per_output(self, value, arg: str, allow_none: bool = True, allow_single: bool = True):
+        """``value`` as a list in output order, from one value, a list or a dict by output name."""
+        n, names = len(self.outputs), self.output_names
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"compile: unknown output name(s) {unknown} in `{arg}`; the "
+                                 f"model's outputs are {names}")
+            if not allow_none and set(value) != set(names):
+                missing = [k for k in names if k not in value]
+                raise ValueError(f"compile: `{arg}` has no entry for output(s) {missing}; expected "
+                                 f"keys {names}")
+            return [value.get(k) for k in names]
+        if isinstance(value, list | tuple) and not (n == 1 and arg == "metrics"):
+            if len(value) != n:
+                raise ValueError(f"compile: expected `{arg}` to have one entry per output "
+                                 f"({n}: {names}), received {len(value)}: {value!r}")
+            return list(value)
+        if not allow_single:
+            raise ValueError(f"compile: for a model with {n} outputs, expected `{arg}` as a list of "
+                             f"{n} lists or a dict keyed by output name {names}, received "
+                             f"{value!r}")
+        if value is None and not allow_none:
+            raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
+                             "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
+        return [value] * n
+
+    def _resolve_metrics(self) -> None:
+        if not self.output_losses:
+            return  # inside Model.compile, before the per-output parts are set
+        if len(self.weighted_metrics) != len(self.weighted_metric_names):
+            self.weighted_metrics = [metrics_mod.get(m, self.output_losses[0].name,
+                                                     self.outputs[0].shape[-1])
+                                     for m in self.weighted_metric_names]
+        if len(self.output_metrics) != len(self.output_metric_names):
+            self.output_metrics = []
+            for k, names in enumerate(self.output_metric_names):
+                units = self.outputs[k].shape[-1]
+                resolved = [metrics_mod.get(m, self.output_losses[k].name, units) for m in names]
+                if self.multi_output:
+                    for m in resolved:  # Keras logs them as "<output name>_<metric>"
+                        m.name = f"{self.output_names[k]}_{m.name}"
+                self.output_metrics.append(resolved)
+            self.metrics = [m for ms in self.output_metrics for m in ms]
+
+    def output_loss(self, k: int = 0) -> tuple[losses_mod.Loss, bool]:
+        """Output ``k``'s loss, and whether it reads the logits of a final softmax/sigmoid."""
+        loss = self.output_losses[k] if self.output_losses else self.loss
+        layer = self.outputs[k].node.layer
+        if isinstance(layer, ActivatedLayer) and layer.activation.name in ("softmax", "sigmoid"):
+            twin = loss.logits_twin()
+            if twin is not None:
+                return twin, True
+        return loss, False
+
+    def _loss_input(self, k: int, y_pred_k):
+        loss_fn, reads_logits = self.output_loss(k)
+        if not reads_logits:
+            return loss_fn, y_pred_k, False
+        node = self.outputs[k].node
+        cache = self._caches.get(node, vars(node.layer))
+        return loss_fn, cache["preactivation"], True
+
+    def loss_input(self, y_pred):
+        return self._loss_input(0, _as_list(y_pred)[0])
+
+    def compute_loss(self, y, y_pred, sample_weight=None):
+        """The total loss ``sum_k w_k * loss_k`` over the outputs and its gradient for each
+        output, ``w_k * dloss_k/d output_k`` (each ``loss_k`` as :meth:`Model.compute_loss`)."""
+        total, douts, via_logits = 0.0, [], []
+        self._last_output_losses = []
+        for k, (y_k, pred_k) in enumerate(zip(y, _as_list(y_pred), strict=True)):
+            loss_fn, output, reads_logits = self._loss_input(k, pred_k)
+            w_k = None if sample_weight is None else sample_weight[k]
+            loss_k, d_k = weighted_loss_and_grad(loss_fn, y_k, output, w_k)
+            self._last_output_losses.append(loss_k)
+            total += self.loss_weights[k] * loss_k
+            douts.append(d_k * d_k.dtype.type(self.loss_weights[k]))
+            via_logits.append(reads_logits)
+        return total, douts, via_logits
+
+    def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
+        return self.compute_loss(y, y_pred, sample_weight)[0]
+
+    def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
+        n = len(y[0])
+        self.loss_tracker.update_value(loss, n)
+        if self.multi_output:
+            for tracker, value in zip(self.output_loss_trackers, self._last_output_losses,
+                                      strict=True):
+                tracker.update_value(value, n)
+        for k, pred_k in enumerate(_as_list(y_pred)):
+            for metric in self.output_metrics[k]:
+                metric.update(y[k], pred_k)
+        for metric in self.weighted_metrics:
+            if sample_weight is None:
+                metric.update(y[0], _as_list(y_pred)[0])
+            else:
+                metric.update(y[0], _as_list(y_pred)[0], sample_weight=sample_weight[0])
+        return self._logs()
+
+    def _logs(self) -> dict[str, float]:
+        """Keras' order: the loss, each output's loss (output order), then the metrics."""
+        logs = {"loss": self.loss_tracker.result()}
+        if self.multi_output:
+            logs.update({t.name: t.result() for t in self.output_loss_trackers})
+        metric_logs = {m.name: m.result() for m in self.metrics}
+        for metric in self.weighted_metrics:
+            name = metric.name if metric.name not in metric_logs else f"weighted_{metric.name}"
+            metric_logs[name] = metric.result()
+        if self.multi_output:
+            metric_logs = dict(sorted(metric_logs.items()))
+        logs.update(metric_logs)
+        return logs
+
+    def reset_metrics(self) -> None:
+        super().reset_metrics()
+        for tracker in self.output_loss_trackers:
+            tracker.reset()
+
+    # ------------------------------------------------------------------ data checks
+    def _check_x(self, x, where: str) -> list[np.ndarray]:
+        """The inputs as a list of arrays in ``self.inputs`` order, each checked against its
+        Input's shape (with Keras' rank fix) and cast to float unless the Input says otherwise."""
+        if x is None:
+            raise ValueError(f"{where}: expected input data x, received None")
+        arrays = self._structure(x, self.inputs, self.input_names, "input", where)
+        checked = []
+        for tensor, name, value in zip(self.inputs, self.input_names, arrays, strict=True):
+            array = _as_array(value, f'x["{name}"]', where)
+            if array.ndim == 0 or len(array) == 0:
+                raise ValueError(f'{where}: expected at least one sample for input "{name}", '
+                                 f"received shape {array.shape}")
+            given = array
+            array = _adjust_input_rank(array, tuple(tensor.shape[1:]))
+            if tuple(array.shape[1:]) != tuple(tensor.shape[1:]):
+                raise ValueError(f'{where}: input "{name}" is incompatible with the model: '
+                                 f"expected shape={tensor.shape}, found shape={tuple(given.shape)}")
+            if tensor.dtype in ("float32", "float64"):
+                if array.dtype.kind not in "iufb":
+                    raise TypeError(f'{where}: expected input "{name}" to be numeric, received '
+                                    f"dtype {array.dtype}")
+                array = array.astype(config.dtype(), copy=False)
+                if not np.all(np.isfinite(kernels.to_numpy(array))):
+                    raise ValueError(f'{where}: input "{name}" contains NaN or infinity')
+            checked.append(array)
+        sizes = {len(a) for a in checked}
+        if len(sizes) > 1:
+            raise ValueError(f"{where}: data cardinality is ambiguous: x sizes: "
+                             f"{[len(a) for a in checked]}; make sure all arrays contain the same "
+                             "number of samples")
+        return checked
+
+    def _check_data(self, x, y, where: str, sample_weight=None) -> tuple:
+        """``(inputs, targets, sample_weights)`` as lists (one per input/output), checked."""
+        x = self._check_x(x, where)
+        if y is None:
+            raise ValueError(f"{where}: expected targets y, received None")
+        self._require_compiled(where)
+        self._resolve_metrics()
+        targets = self._structure(y, self.outputs, self.output_names, "output", where)
+        n = len(x[0])
+        checked = []
+        for k, value in enumerate(targets):
+            y_k = kernels.to_numpy(_as_array(value, f'y["{self.output_names[k]}"]', where))
+            if y_k.ndim == 0 or len(y_k) != n:
+                raise ValueError(f"{where}: data cardinality is ambiguous: x sizes: {n}, y sizes "
+                                 f'for output "{self.output_names[k]}": '
+                                 f"{len(y_k) if y_k.ndim else 'a scalar'}; make sure all arrays "
+                                 "contain the same number of samples")
+            template = np.broadcast_to(np.zeros((), config.dtype()), (n,) + self.outputs[k].shape[1:])
+            loss_fn = self.output_losses[k] if self.output_losses else self.loss
+            try:
+                y_k, _ = loss_fn.check(y_k, template)
+            except (ValueError, TypeError) as err:
+                raise type(err)(f'{where}: output "{self.output_names[k]}": {err}') from err
+            checked.append(y_k)
+        if sample_weight is not None:
+            per_output = isinstance(sample_weight, dict) or (
+                isinstance(sample_weight, list | tuple) and len(sample_weight) == len(self.outputs)
+                and all(hasattr(w, "shape") for w in sample_weight))
+            if per_output:
+                weights = self._structure(sample_weight, self.outputs, self.output_names, "output",
+                                          where)
+            else:  # one array of weights for every output, as Keras applies it
+                weights = [sample_weight] * len(self.outputs)
+            sample_weight = [self._check_sample_weight(w, n, where, tuple(t.shape[1:]))
+                             for w, t in zip(weights, self.outputs, strict=True)]
+        return x, checked, sample_weight
+
+    def _structure(self, data, tensors, names, kind: str, where: str) -> list:
+        """``data`` as a list in ``tensors`` order: from a dict keyed by name, a list, or (one
+        tensor) the array itself. Missing or unknown keys are named."""
+        if isinstance(data, dict):
+            missing = [k for k in names if k not in data]
+            if missing:
+                raise ValueError(f'{where}: missing data for {kind} "{missing[0]}". You passed a '
+                                 f"data dictionary with keys {sorted(data)}. Expected the "
+                                 f"following keys: {names}")
+            extra = sorted(set(data) - set(names))
+            if extra:
+                raise ValueError(f"{where}: unknown {kind} key(s) {extra} in the data dictionary; "
+                                 f"the model's {kind}s are {names}")
+            return [data[k] for k in names]
+        if len(tensors) == 1:
+            if isinstance(data, list | tuple) and len(data) == 1 and hasattr(data[0], "shape"):
+                return [data[0]]
+            return [data]
+        if not isinstance(data, list | tuple) or len(data) != len(tensors):
+            got = f"a list of {len(data)}" if isinstance(data, list | tuple) else \
+                f"{type(data).__name__} of shape {getattr(data, 'shape', '?')}"
+            raise ValueError(f"{where}: the model has {len(tensors)} {kind}s {names}: expected a "
+                             f"list of {len(tensors)} arrays or a dict keyed by those names, "
+                             f"received {got}")
+        return list(data)
+
+    # ------------------------------------------------------------------ predictions
+    def _to_numpy_outputs(self, y_pred):
+        if isinstance(y_pred, list):
+            return [kernels.to_numpy(p) for p in y_pred]
+        return kernels.to_numpy(y_pred)
+
+    def _concatenate_batches(self, outputs: list):
+        if self._outputs_is_list:
+            return [np.concatenate(parts, axis=0) for parts in zip(*outputs, strict=True)]
+        return np.concatenate(outputs, axis=0)
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self, print_fn=print) -> str:
+        """Keras' functional summary: layer, output shape, parameters, and what feeds it."""
+        rows = []
+        for layer in self.layers:
+            nodes = [n for n in self._nodes if n.layer is layer]
+            shape = (None,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
+            sources = [f"{t.node.layer.name}[0][0]" for n in nodes for t in n.inputs]
+            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape),
+                         f"{layer.count_params():,}", ", ".join(sources) or "-"))
+        headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        total = self.count_params()
+        text = "\n".join([
+            f'Model: "{self.name}"', line.format(*headers), "-" * (sum(widths) + 6),
+            *(line.format(*r) for r in rows), "-" * (sum(widths) + 6),
+            f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0",
+        ])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> dict:
+        """Keras' functional config: layers with their inbound nodes, input and output layers."""
+        layers = []
+        for layer in self.layers:
+            nodes = [n for n in self._nodes if n.layer is layer]
+            inbound = [[[t.node.layer.name, 0, 0] for t in n.inputs] for n in nodes
+                       if not isinstance(layer, InputLayer)]
+            layers.append({"class_name": type(layer).__name__, "name": layer.name,
+                           "config": layer.get_config(), "inbound_nodes": inbound,
+                           "inputs_as_list": [n.inputs_as_list for n in nodes]})
+        return {"name": self.name, "seed": self.seed, "layers": layers,
+                "input_layers": [t.node.layer.name for t in self.inputs],
+                "output_layers": [t.node.layer.name for t in self.outputs],
+                "outputs_as_list": self._outputs_is_list,
+                "inputs_as_dict": isinstance(self._inputs_struct, dict)}
+
+
+# ---------------------------------------------------------------------- graph helpers
+def _node_backward(layer: Layer, dy, dlogits):
+    """``layer.backward(dy)``; when a loss read the layer's logits, ``dlogits`` joins the
+    gradient after the activation: ``dz = dlogits + activation'(z) * dy``."""
+    if dlogits is None:
+        return layer.backward(dy)
+    dz = dlogits
+    if dy is not None:
+        dz = dz + layer.activation.backward(layer.preactivation, layer.output, dy)
+    return layer.backward_preactivation(dz)
+
+
+def _accumulate(grads: dict, tensor: KerasTensor, grad) -> None:
+    grads[tensor] = grad if tensor not in grads else grads[tensor] + grad
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _flatten_tensors(value, arg: str) -> list[KerasTensor]:
+    if isinstance(value, dict):
+        for key, t in value.items():
+            if isinstance(t, KerasTensor) and key != t.name:
+                raise ValueError(f"Model: when `{arg}` is a dict, each key must be its Input's "
+                                 f"name; received key {key!r} for {t} (name it Input(..., "
+                                 f"name={key!r}))")
+        value = list(value.values())
+    tensors = list(value) if isinstance(value, list | tuple) else [value]
+    if not tensors:
+        raise ValueError(f"Model: expected at least one tensor in `{arg}`, received {value!r}")
+    for t in tensors:
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f"All `{arg}` values must be KerasTensors (made by Input(...) and "
+                             f"layer calls). Received: {arg}={value!r} including invalid value "
+                             f"{t!r} of type {type(t).__name__}")
+    return tensors
+
+
+def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
+    """The nodes the outputs depend on, each after the nodes it reads (Keras' depth-first
+    ``_build_map``). Refuses a cycle, and a graph that needs an Input not in ``inputs``."""
+    order: list[Node] = []
+    finished: set[Node] = set()
+    in_progress: set[Node] = set()
+    input_nodes = {t.node for t in inputs}
+
+    def visit(tensor: KerasTensor) -> None:
+        node = tensor.node
+        if node in finished:
+            return
+        if node in in_progress:
+            raise ValueError(f"Tensor {tensor} from layer '{node.layer.name}' is part of a cycle.")
+        if isinstance(node.layer, InputLayer) and node not in input_nodes:
+            raise ValueError(f"Graph disconnected: cannot obtain value for tensor {tensor} (Input "
+                             f'"{node.layer.name}"), which an output depends on, from the model '
+                             f"inputs {[t.name for t in inputs]}")
+        in_progress.add(node)
+        for parent in node.inputs:
+            visit(parent)
+        in_progress.remove(node)
+        finished.add(node)
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    for node in input_nodes:  # inputs no output depends on still belong to the model (Keras)
+        if node not in finished:
+            order.insert(0, node)
+            finished.add(node)
+    return order
+
+
+def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list[Layer]:
+    """``model.layers`` as Keras orders them (and so ``get_weights``): by depth from the outputs,
+    deepest first (inputs), ties by first appearance in the depth-first walk."""
+    first_seen: dict[Layer, int] = {}
+    for node in nodes:
+        first_seen.setdefault(node.layer, len(first_seen))
+    for t in inputs:  # unused inputs come first in Keras' walk too
+        first_seen.setdefault(t.node.layer, -1)
+    node_depth: dict[Node, int] = {}
+    layer_depth: dict[Layer, int] = {}
+    in_graph = set(nodes)
+    for node in reversed(nodes):
+        depth = node_depth.setdefault(node, 0)
+        depth = max(depth, layer_depth.get(node.layer, 0))  # a shared layer keeps its deepest
+        layer_depth[node.layer] = depth
+        node_depth[node] = depth
+        for parent in node.parents:
+            if parent in in_graph:
+                node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for t in inputs:
+        layer_depth.setdefault(t.node.layer, 0)
+    return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
+
+
+def _unique_names(layers: list[Layer]) -> None:
+    """Keras needs unique layer names in a model. A layer with its default name (``dense``) is
+    renamed ``dense_1``, ``dense_2``, ... in layer order; other duplicates are refused."""
+    taken: dict[str, int] = {}
+    for layer in layers:
+        taken[layer.name] = taken.get(layer.name, 0) + 1
+    seen: set[str] = set()
+    for layer in layers:
+        if layer.name not in seen:
+            seen.add(layer.name)
+            continue
+        if layer.name != _snake_case(type(layer).__name__):
+            raise ValueError(f'The name "{layer.name}" is used {taken[layer.name]} times in the '
+                             "model. All layer names should be unique.")
+        base, i = layer.name, 1
+        while f"{base}_{i}" in seen or f"{base}_{i}" in taken:
+            i += 1
+        layer.name = f"{base}_{i}"
+        for p in layer.params.values():
+            p.name = f"{layer.name}/{p.name.split('/', 1)[1]}"
+        seen.add(layer.name)

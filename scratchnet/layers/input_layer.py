@@ -1,0 +1,177 @@
+"""Symbolic tensors: ``Input(shape)`` and what calling a layer on one records.
+
+``Input((3,))`` returns a :class:`KerasTensor`: no numbers, only a shape ``(None, 3)`` (``None``
+is the batch), a dtype, and the :class:`Node` that made it. Calling a layer on KerasTensors builds
+the layer for their shapes and returns a new KerasTensor whose node remembers the layer and its
+input tensors. Following ``tensor.node.inputs`` back from the outputs gives the whole graph;
+``scratchnet.Model(inputs, outputs)`` (:mod:`scratchnet.functional`) walks it.
+
+Inside a ``Sequential``, ``Input(shape)`` as the first entry declares the input shape, as in Keras.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scratchnet import config
+from scratchnet.layers._args import positive_int
+from scratchnet.layers.base import Layer
+
+_DTYPES = ("float32", "float64", "int32", "int64", "string", "bool")
+_NAME_COUNTS: dict[str, int] = {}  # Keras gives unnamed inputs input_layer, input_layer_1, ...
+
+
+class KerasTensor:
+    """A symbolic tensor: ``shape`` (batch axis ``None`` first), ``dtype``, ``name``, and the
+    ``node`` (layer call) that produced it. It holds no values."""
+
+    def __init__(self, shape: tuple, dtype: str, name: str, node: Node | None = None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self.node = node
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"{self!r} is symbolic (no values): use it to build a scratchnet.Model, "
+                        "or pass NumPy arrays to the model instead")
+
+
+@dataclass(eq=False)
+class Node:
+    """One call of ``layer`` on ``inputs`` that produced ``output``. ``inputs_as_list`` says the
+    layer was given a list of tensors (a merging layer) rather than one tensor."""
+
+    layer: Layer
+    inputs: list[KerasTensor]
+    output: KerasTensor | None = None
+    inputs_as_list: bool = False
+    parents: list[Node] = field(init=False)
+
+    def __post_init__(self):
+        self.parents = [t.node for t in self.inputs]
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input(shape)``: no weights; the model feeds it the data."""
+
+    def __init__(self, shape, dtype: str | None = None, name: str | None = None):
+        if name is None:
+            count = _NAME_COUNTS.get("input_layer", 0)
+            _NAME_COUNTS["input_layer"] = count + 1
+            name = "input_layer" if count == 0 else f"input_layer_{count}"
+        super().__init__(name=name)
+        if isinstance(shape, numbers.Integral):
+            shape = (shape,)
+        if not isinstance(shape, tuple | list) or not shape:
+            raise ValueError(f"Input: expected shape to be a non-empty tuple, received {shape!r}")
+        self.shape = tuple(positive_int(d, "every dimension of shape", "Input") for d in shape)
+        if dtype is not None and dtype not in _DTYPES:
+            raise ValueError(f"Input: expected dtype to be one of {', '.join(_DTYPES)}; "
+                             f"received {dtype!r}")
+        self.dtype = dtype
+        self.ensure_built(self.shape)
+        tensor_dtype = dtype or config.floatx()
+        self.output = KerasTensor((None,) + self.shape, tensor_dtype, self.name)
+        self.output.node = Node(self, [], self.output)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
+
+
+def Input(shape, dtype: str | None = None, name: str | None = None) -> KerasTensor:  # noqa: N802
+    """``keras.Input``: a symbolic tensor of shape ``(None,) + shape``, the start of a graph.
+
+    ``Input((3,))`` returns a :class:`KerasTensor`; call layers on it, then
+    ``scratchnet.Model(inputs, outputs)``. As the first entry of a ``Sequential`` it declares the
+    shape of one sample. ``dtype`` (``"float32"``, ``"int64"``, ``"string"``, ...) is what the
+    model's input reads; ``None`` means ``config.floatx()``.
+    """
+    return InputLayer(shape, dtype=dtype, name=name).output
+
+
+def is_symbolic(x) -> bool:
+    """True for a KerasTensor, or a (possibly nested) list/tuple of them."""
+    if isinstance(x, KerasTensor):
+        return True
+    return isinstance(x, list | tuple) and len(x) > 0 and all(is_symbolic(t) for t in x)
+
+
+def call_symbolic(layer: Layer, x) -> KerasTensor:
+    """``layer(x)`` on KerasTensors: build the layer for their shapes (the first time), check
+    the shapes (later times), and record a :class:`Node`. Returns the output KerasTensor."""
+    as_list = isinstance(x, list | tuple)
+    inputs = list(x) if as_list else [x]
+    shapes = [t.shape[1:] for t in inputs]
+    where = f'layer "{layer.name}" ({type(layer).__name__})'
+    if not layer.built:
+        build_shape = shapes if as_list else shapes[0]
+        _check_rng()
+        output_shape = layer.ensure_built(build_shape, _GLOBAL["rng"])
+    else:
+        expected = layer.input_shape
+        given = [tuple(s) for s in shapes] if as_list else tuple(shapes[0])
+        expected_cmp = [tuple(s) for s in expected] if as_list else tuple(expected)
+        if given != expected_cmp:
+            raise ValueError(
+                f"Input 0 of {where} is incompatible with the layer: expected "
+                f"shape={_with_batch(expected, as_list)}, found shape={_with_batch(given, as_list)}"
+            )
+        output_shape = layer.output_shape
+    dtype = _output_dtype(layer, inputs)
+    node = Node(layer, inputs, inputs_as_list=as_list)
+    node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
+    return node.output
+
+
+_GLOBAL: dict = {"rng": None}
+
+
+def _check_rng() -> None:
+    if _GLOBAL["rng"] is None:
+        _GLOBAL["rng"] = np.random.default_rng()
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed the generator that initializes layers built on symbolic tensors (``layer(Input(...))``),
+    like ``keras.utils.set_random_seed``: the same seed gives the same initial weights."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"set_random_seed: expected seed to be an integer, received {seed!r}")
+    _GLOBAL["rng"] = np.random.default_rng(int(seed))
+
+
+def global_rng() -> np.random.Generator:
+    """The generator :func:`set_random_seed` seeds (a fresh random one until it is called)."""
+    _check_rng()
+    return _GLOBAL["rng"]
+
+
+def _output_dtype(layer: Layer, inputs: list[KerasTensor]) -> str:
+    """Float layers output ``floatx``; a lookup layer outputs ids."""
+    out = getattr(layer, "output_dtype", None)
+    if isinstance(out, str):
+        return out
+    if isinstance(layer, InputLayer):
+        return inputs[0].dtype
+    return config.floatx()
+
+
+def _with_batch(shape, as_list: bool):
+    if as_list:
+        return [(None,) + tuple(s) for s in shape]
+    return (None,) + tuple(shape)

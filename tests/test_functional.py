@@ -1,0 +1,288 @@
+"""The functional API: sn.Input, sn.Model(inputs, outputs), merging layers, against float64 finite
+differences, hand-computed values and bad input."""
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from tests.functional_models import compile_two_branch, two_branch_data, two_branch_model
+from tests.gradcheck import REL_TOL, numeric_grad, rel_error
+
+L = sn.layers
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    sn.config.set_floatx("float64")
+
+
+# ---------------------------------------------------------------------- symbolic tensors
+def test_input_is_a_symbolic_tensor():
+    t = sn.Input((3, 2), name="pixels")
+    assert t.shape == (None, 3, 2) and t.dtype == "float64" and t.name == "pixels"
+    out = L.Dense(4)(t)
+    assert out.shape == (None, 3, 4)
+    assert out.node.inputs == [t] and isinstance(out.node.layer, L.Dense)
+    with pytest.raises(TypeError, match="symbolic"):
+        np.asarray(t)
+
+
+def test_input_still_starts_a_sequential():
+    model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    assert model.input_shape == (3,) and model.predict(np.ones((2, 3)), verbose=0).shape == (2, 2)
+
+
+# ---------------------------------------------------------------------- the whole model
+def test_two_branch_model_structure():
+    model = two_branch_model()
+    names = [layer.name for layer in model.layers]
+    assert set(names) == {"a", "b", "shared", "project_b", "left", "right", "rejoin", "features",
+                          "label", "value"}
+    assert names.count("shared") == 1  # a shared layer is one layer, with one set of weights
+    assert model.output_names == ["label", "value"] and model.input_names == ["a", "b"]
+    x, _ = two_branch_data()
+    label, value = model.predict(x, verbose=0)
+    assert label.shape == (6, 3) and value.shape == (6, 1)
+    np.testing.assert_allclose(label.sum(axis=1), 1.0)
+
+
+def test_forward_equals_the_layers_composed_by_hand():
+    model = two_branch_model()
+    x, _ = two_branch_data()
+    lay = {layer.name: layer for layer in model.layers}
+
+    def dense(name, v):
+        layer = lay[name]
+        return layer.activation.forward(v @ layer.kernel.value + layer.bias.value)
+
+    h_a = dense("shared", x[0])
+    h_b = dense("shared", dense("project_b", x[1]))
+    features = np.concatenate([dense("left", h_a) + dense("right", h_a) + h_b, h_a], axis=1)
+    label, value = model(x)
+    np.testing.assert_allclose(label, dense("label", features), rtol=1e-12)
+    np.testing.assert_allclose(value, dense("value", features), rtol=1e-12)
+
+
+def test_two_branch_gradients_match_finite_differences():
+    """Two inputs, a shared layer, a fork that rejoins, two outputs with loss weights: every
+    weight's gradient (summed over the shared layer's two calls and the fork's branches)."""
+    model = compile_two_branch(two_branch_model())
+    x, y = two_branch_data()
+    sw = np.linspace(0.5, 1.5, 6)
+    for weights in (None, sw):
+        loss, grads = model.loss_and_grads(x, y, sample_weight=weights)
+        for param, grad in zip(model.params, grads, strict=True):
+            numeric = numeric_grad(
+                lambda w=weights: model.loss_and_grads(x, y, sample_weight=w)[0], param.value)
+            assert rel_error(grad, numeric) < REL_TOL, (param.name, rel_error(grad, numeric))
+
+
+def test_loss_is_the_weighted_sum_of_the_output_losses():
+    model = compile_two_branch(two_branch_model())
+    x, y = two_branch_data()
+    label, value = model(x)
+    ce = -np.mean(np.log(label[np.arange(6), y[0]]))
+    mse = np.mean((value - y[1]) ** 2)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["label_loss"], ce, rtol=1e-10)
+    np.testing.assert_allclose(logs["value_loss"], mse, rtol=1e-10)
+    np.testing.assert_allclose(logs["loss"], ce + 0.5 * mse, rtol=1e-10)
+    assert list(logs) == ["loss", "label_loss", "value_loss"]
+
+
+def test_a_tensor_read_twice_gets_the_sum_of_its_gradients():
+    """y = Add()([x, x]) @ w: dL/dx through the fork is 2 w, not w."""
+    a = sn.Input((1,))
+    dense = L.Dense(1, use_bias=False, kernel_initializer="ones")
+    out = dense(L.Add()([a, a]))
+    model = sn.Model(a, out)
+    model.compile("sgd", loss="mse")
+    _, (grad,) = model.loss_and_grads(np.array([[1.0]]), np.array([[0.0]]))
+    # L = (2x w)^2, dL/dw = 2 (2xw) 2x = 8 at x = w = 1
+    np.testing.assert_allclose(grad, [[8.0]])
+
+
+def test_shared_layer_gradient_is_summed_over_its_calls():
+    a, b = sn.Input((1,), name="a"), sn.Input((1,), name="b")
+    shared = L.Dense(1, use_bias=False, kernel_initializer="ones")
+    model = sn.Model([a, b], L.Add()([shared(a), shared(b)]))
+    model.compile("sgd", loss="mse")
+    _, (grad,) = model.loss_and_grads([np.array([[1.0]]), np.array([[2.0]])], np.array([[0.0]]))
+    # y = w a + w b = 3 at w = 1; L = y^2; dL/dw = 2 y (a + b) = 18
+    np.testing.assert_allclose(grad, [[18.0]])
+
+
+def test_fit_trains_and_names_the_history_as_keras():
+    model = compile_two_branch(two_branch_model())
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss={"label": "sparse_categorical_crossentropy", "value": "mse"},
+                  loss_weights={"label": 1.0, "value": 0.5},
+                  metrics={"label": ["accuracy"], "value": ["mae"]})
+    x, y = two_branch_data(n=32)
+    history = model.fit({"a": x[0], "b": x[1]}, {"label": y[0], "value": y[1]}, epochs=30,
+                        batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "label_loss", "value_loss", "label_accuracy",
+                                    "value_mae"}
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+def test_fit_with_validation_split_and_sample_weight():
+    model = compile_two_branch(two_branch_model())
+    x, y = two_branch_data(n=10)
+    history = model.fit(x, y, epochs=2, batch_size=4, validation_split=0.2,
+                        sample_weight=np.ones(10), verbose=0)
+    assert "val_label_loss" in history.history and len(history.history["val_loss"]) == 2
+
+
+def test_single_input_output_model_logs_like_sequential():
+    sn.utils.set_random_seed(3)
+    inp = sn.Input((4,))
+    out = L.Dense(3, activation="softmax")(L.Dense(5, activation="relu")(inp))
+    model = sn.Model(inp, out)
+    model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).standard_normal((8, 4))
+    history = model.fit(x, np.arange(8) % 3, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    assert model.predict(x, verbose=0).shape == (8, 3)
+
+
+def test_set_random_seed_makes_weights_repeatable():
+    first = two_branch_model(seed=7).get_weights()
+    second = two_branch_model(seed=7).get_weights()
+    for w1, w2 in zip(first, second, strict=True):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_get_set_weights_round_trip():
+    model = two_branch_model()
+    weights = [w + 1 for w in model.get_weights()]
+    model.set_weights(weights)
+    for w, v in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(w, v)
+
+
+def test_summary_lists_layers_and_connections():
+    text = two_branch_model().summary(print_fn=None)
+    assert "rejoin (Add)" in text and "left[0][0], right[0][0], shared[0][0]" in text
+    assert f"Total params: {two_branch_model().count_params():,}" in text
+
+
+# ---------------------------------------------------------------------- merging layers
+MERGES = [
+    (lambda: L.Add(), [(2, 3), (2, 3), (2, 3)]),
+    (lambda: L.Add(), [(2, 3), (2, 1)]),  # broadcast
+    (lambda: L.Subtract(), [(2, 3), (2, 3)]),
+    (lambda: L.Multiply(), [(2, 3), (2, 3), (2, 3)]),
+    (lambda: L.Average(), [(2, 4), (2, 4)]),
+    (lambda: L.Concatenate(), [(2, 3), (2, 2)]),
+    (lambda: L.Concatenate(axis=1), [(2, 1, 3), (2, 2, 3)]),
+    (lambda: L.Dot(axes=1), [(2, 3), (2, 3)]),
+    (lambda: L.Dot(axes=1, normalize=True), [(2, 3), (2, 3)]),
+    (lambda: L.Dot(axes=(1, 2)), [(2, 3, 4), (2, 2, 3)]),
+    (lambda: L.Dot(axes=-1, normalize=True), [(2, 2, 4), (2, 3, 4)]),
+]
+
+
+@pytest.mark.parametrize("make, shapes", MERGES)
+def test_merging_layer_gradients(make, shapes, rng):
+    layer = make()
+    xs = [rng.standard_normal(s) for s in shapes]
+    layer.ensure_built([s[1:] for s in shapes], rng)
+    y = layer.forward(xs)
+    w = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(w * layer.forward(xs)))
+
+    layer.forward(xs)
+    dxs = layer.backward(w)
+    for x, dx in zip(xs, dxs, strict=True):
+        numeric = numeric_grad(loss, x)
+        assert dx.shape == x.shape and rel_error(dx, numeric) < REL_TOL, (layer.name,
+                                                                           rel_error(dx, numeric))
+
+
+def test_merging_values():
+    a, b = np.array([[1.0, 2.0]]), np.array([[3.0, 5.0]])
+    np.testing.assert_array_equal(L.Add()([a, b]), [[4, 7]])
+    np.testing.assert_array_equal(L.Subtract()([a, b]), [[-2, -3]])
+    np.testing.assert_array_equal(L.Multiply()([a, b]), [[3, 10]])
+    np.testing.assert_array_equal(L.Average()([a, b]), [[2, 3.5]])
+    np.testing.assert_array_equal(L.Concatenate()([a, b]), [[1, 2, 3, 5]])
+    np.testing.assert_array_equal(L.Dot(axes=1)([a, b]), [[13]])
+    np.testing.assert_allclose(L.Dot(axes=1, normalize=True)([a, b]),
+                               [[13 / np.sqrt(5) / np.sqrt(34)]])
+
+
+# ---------------------------------------------------------------------- bad input
+def test_concatenate_axis_mismatch_names_the_shapes():
+    with pytest.raises(ValueError, match=r"matching shapes except for the concatenation axis.*"
+                                         r"\(None, 2, 3\).*\(None, 3, 4\)"):
+        L.Concatenate()([sn.Input((2, 3)), sn.Input((3, 4))])
+
+
+def test_incompatible_elementwise_shapes():
+    with pytest.raises(ValueError, match=r"incompatible shapes.*\(None, 3\).*\(None, 4\)"):
+        L.Add()([sn.Input((3,)), sn.Input((4,))])
+    with pytest.raises(ValueError, match="exactly 2 inputs"):
+        L.Subtract()([sn.Input((3,)), sn.Input((3,)), sn.Input((3,))])
+    with pytest.raises(ValueError, match=r"axis values 3 .* != 4"):
+        L.Dot(axes=1)([sn.Input((3,)), sn.Input((4,))])
+
+
+def test_shared_layer_called_on_an_incompatible_shape_names_both():
+    dense = L.Dense(2)
+    dense(sn.Input((3,)))
+    with pytest.raises(ValueError, match=r'"dense".*expected shape=\(None, 3\), found '
+                                         r"shape=\(None, 5\)"):
+        dense(sn.Input((5,)))
+
+
+def test_outputs_that_do_not_depend_on_the_inputs():
+    a, b = sn.Input((2,), name="a"), sn.Input((2,), name="b")
+    out = L.Dense(1)(b)
+    with pytest.raises(ValueError, match=r'Graph disconnected.*Input "b"'):
+        sn.Model(a, out)
+
+
+def test_a_cycle_is_refused():
+    a = sn.Input((2,))
+    d1 = L.Dense(2)(a)
+    d2 = L.Dense(2)(d1)
+    d1.node.inputs = [d2]  # rewire by hand: d1 <- d2 <- d1
+    with pytest.raises(ValueError, match="cycle"):
+        sn.Model(a, d2)
+
+
+def test_model_arguments_must_be_symbolic():
+    with pytest.raises(ValueError, match="KerasTensors"):
+        sn.Model(np.zeros((2, 3)), sn.Input((3,)))
+
+
+def test_missing_and_extra_input_keys_are_named():
+    model = compile_two_branch(two_branch_model())
+    x, y = two_branch_data()
+    with pytest.raises(ValueError, match='missing data for input "b".*Expected the following '
+                                         r"keys: \['a', 'b'\]"):
+        model.fit({"a": x[0]}, y, verbose=0)
+    with pytest.raises(ValueError, match=r"unknown input key\(s\) \['c'\]"):
+        model.fit({"a": x[0], "b": x[1], "c": x[1]}, y, verbose=0)
+    with pytest.raises(ValueError, match=r"2 inputs \['a', 'b'\].*received ndarray"):
+        model.predict(x[0], verbose=0)
+    with pytest.raises(ValueError, match=r'input "b" is incompatible.*expected shape=\(None, 3\), '
+                                         r"found shape=\(6, 4\)"):
+        model.predict([x[0], x[0]], verbose=0)
+
+
+def test_compile_per_output_errors():
+    model = two_branch_model()
+    with pytest.raises(ValueError, match=r"one entry per output \(2: \['label', 'value'\]\)"):
+        model.compile("sgd", loss=["mse"])
+    with pytest.raises(ValueError, match=r"unknown output name\(s\) \['valu'\]"):
+        model.compile("sgd", loss={"label": "mse", "valu": "mse"})
+
+
+def test_duplicate_explicit_names_are_refused():
+    a = sn.Input((2,))
+    with pytest.raises(ValueError, match='"same" is used 2 times'):
+        sn.Model(a, L.Dense(2, name="same")(L.Dense(2, name="same")(a)))
