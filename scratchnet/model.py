@@ -25,6 +25,7 @@ from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
+from scratchnet.layers.masking import forward_with_mask
 
 
 class Model:
@@ -252,8 +253,9 @@ class Model:
         """Run ``x`` through every layer in order; each layer caches what its backward needs."""
         self._place_on_backend()
         x = kernels.to_backend(x)  # a batch goes to the GPU when the backend computes there
+        mask = None  # Keras' padding mask: Embedding(mask_zero=True) starts one (layers/masking.py)
         for layer in self.layers:
-            x = layer.forward(x, training=training)
+            x, mask = forward_with_mask(layer, x, mask, training=training)
         return x
 
     def _place_on_backend(self) -> None:

@@ -364,7 +364,7 @@ register_layer(sn.layers.Softmax, keras.layers.Softmax,
 register_layer(sn.layers.Dropout, keras.layers.Dropout,
                lambda layer, **kw: keras.layers.Dropout(layer.rate, seed=layer.seed, **kw),
                _dropout_from_keras)
-register_layer(sn.layers.Input, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
+register_layer(sn.layers.InputLayer, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
 
 
 # Issue 13's pooling, Conv1D and image-preprocessing layers (same arguments on both sides).

@@ -87,7 +87,8 @@ class Layer:
 
     def ensure_built(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None):
         if not self.built:
-            self.input_shape = tuple(int(d) for d in input_shape)
+            # None: a length that varies per batch (TextVectorization without output_sequence_length)
+            self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
             self.output_shape = tuple(self.build(self.input_shape, rng))
             self.built = True

@@ -25,6 +25,8 @@ class Dense(ActivatedLayer):
     ``dL/dkernel = x^T @ dz``, ``dL/dbias = sum_n dz``, ``dL/dx = dz @ kernel^T``.
     """
 
+    supports_masking = True  # step by step: a padding mask passes through (layers/masking.py)
+
     def __init__(
         self,
         units: int,
@@ -92,6 +94,8 @@ class Flatten(Layer):
 class Activation(ActivatedLayer):
     """Applies an activation on its own: ``y = activation(x)``, no parameters."""
 
+    supports_masking = True  # a padding mask passes through (layers/masking.py)
+
     def __init__(self, activation, name: str | None = None, **kwargs):
         super().__init__(activation=activation, name=name, **kwargs)
 
@@ -119,6 +123,8 @@ class Dropout(Layer):
     (``seed``, or drawn from the model's seed), so a run is repeatable.
     Backward: ``dx = dy * mask / (1 - rate)``.
     """
+
+    supports_masking = True  # a padding mask passes through (layers/masking.py)
 
     def __init__(self, rate: float, seed: int | None = None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
