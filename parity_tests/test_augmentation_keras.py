@@ -22,6 +22,7 @@ from parity_tests.driver import (
     FORWARD_RTOL,
     GRAD_RTOL,
     assert_close,
+    assert_parity,
     check_forward,
     layer_model,
     make_twins,
@@ -196,6 +197,24 @@ def test_tensorflow_warp_gradient_is_not_the_transpose():
     y = layer.transform_images(x, draw)
     np.testing.assert_allclose(np.sum(w * y), np.sum(ours * x), rtol=1e-5)
     assert not np.allclose(ours, theirs, rtol=1e-2)
+
+
+# ------------------------------------------------------------------- inside training
+def test_fixed_augmentation_in_front_of_a_model_trains_like_keras():
+    """Fixed factors in front of a small network: the loss, every gradient and 5 SGD steps
+    (train_step against train_on_batch, both in training mode) agree. RandomContrast((-0.5, 0.5))
+    is Keras' way of fixing the contrast factor: it draws from [1 - (-0.5), 1 + 0.5] = {1.5}."""
+    x = images((6, 6, 2), n=8, high=1.0)
+    y = np.arange(8) % 3
+    model = sn.Sequential([
+        L.Input((6, 6, 2)), L.RandomRotation((0.1, 0.1)), L.RandomZoom((-0.2, -0.2), (0.1, 0.1)),
+        L.RandomTranslation((0.25, 0.25), (-0.1, -0.1), fill_mode="constant"),
+        L.RandomContrast((-0.5, 0.5), value_range=(0, 1)),
+        L.RandomBrightness((0.05, 0.05), value_range=(0, 1)),
+        L.Flatten(), L.Dense(3),
+    ], seed=0)
+    assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  optimizer=sn.optimizers.SGD(0.1), steps=5, batch_size=4)
 
 
 # ------------------------------------------------------------------- conversion and .keras files

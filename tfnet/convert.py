@@ -579,11 +579,11 @@ def _metric_from_keras(metric):
 
 # ----------------------------------------------------------------------------- extensions
 def _register_extensions() -> None:
-    """The preprocessing layers, Embedding and the PoincareNormalize addon (their mapping
-    functions live beside their Keras twins, in ``tfnet.preprocessing`` and ``tfnet.addons``)."""
-    from tfnet import addons, preprocessing
+    """The preprocessing layers, Embedding, TextVectorization and the PoincareNormalize addon
+    (their mapping functions live in ``tfnet.preprocessing``, ``tfnet.text``, ``tfnet.addons``)."""
+    from tfnet import addons, preprocessing, text
 
-    for module in (preprocessing, addons):
+    for module in (preprocessing, addons, text):
         pairs = zip(module.TO_KERAS.items(), module.FROM_KERAS.items(), strict=True)
         for (scratch_cls, to_fn), (keras_cls, from_fn) in pairs:
             if scratch_cls.__name__ != keras_cls.__name__:

@@ -20,13 +20,14 @@ def embedding_to_keras(layer: sn.layers.Embedding) -> keras.layers.Embedding:
     # The initial weights are copied over afterwards; the initializer only matters for the name.
     init = layer.embeddings_initializer if isinstance(layer.embeddings_initializer, str) else "uniform"
     return keras.layers.Embedding(layer.input_dim, layer.output_dim, embeddings_initializer=init,
-                                  name=layer.name)
+                                  mask_zero=layer.mask_zero, name=layer.name)
 
 
 def embedding_from_keras(layer: keras.layers.Embedding) -> sn.layers.Embedding:
-    _refuse(layer, mask_zero=layer.mask_zero, embeddings_regularizer=layer.embeddings_regularizer,
+    _refuse(layer, embeddings_regularizer=layer.embeddings_regularizer,
             embeddings_constraint=layer.embeddings_constraint)
-    return sn.layers.Embedding(layer.input_dim, layer.output_dim, name=layer.name)
+    return sn.layers.Embedding(layer.input_dim, layer.output_dim, mask_zero=layer.mask_zero,
+                               name=layer.name)
 
 
 def string_lookup_to_keras(layer: sn.layers.StringLookup) -> keras.layers.StringLookup:

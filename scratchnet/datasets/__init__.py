@@ -1,12 +1,14 @@
 """Built-in data, no downloads: procedural rock-paper-scissors hands, scikit-learn's real
-handwritten digits, a structured users-and-items table, and loaders for real data already on disk."""
+handwritten digits, a structured users-and-items table, generated movie reviews, and loaders
+for real data already on disk."""
 
 from scratchnet.datasets.digits import load_digits
 from scratchnet.datasets.loaders import load_idx, load_rps_directory
+from scratchnet.datasets.reviews import load_reviews
 from scratchnet.datasets.rps import CLASS_NAMES as RPS_CLASS_NAMES
 from scratchnet.datasets.rps import load_rps
 from scratchnet.datasets.rps_directory import save_rps_directory
 from scratchnet.datasets.structured import load_structured, structured_tokens
 
 __all__ = ["load_digits", "load_rps", "load_rps_directory", "load_idx", "RPS_CLASS_NAMES",
-           "load_structured", "structured_tokens", "save_rps_directory"]
+           "load_structured", "structured_tokens", "save_rps_directory", "load_reviews"]

@@ -23,6 +23,7 @@ from scratchnet.layers.input_layer import InputLayer
 from scratchnet.layers.merging import Add, Average, Concatenate, Dot, Multiply, Subtract
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
+from scratchnet.layers.text import TextVectorization
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
@@ -32,6 +33,7 @@ __all__ = [
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
     "InputLayer", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dot",
+    "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness",
 ]

@@ -22,17 +22,37 @@ class Embedding(Layer):
     (``np.add.at``, so an id used twice adds up twice); rows not used stay 0. This is Keras'
     ``IndexedSlices`` gradient written densely. Ids have no gradient: ``backward`` returns ``None``,
     so an Embedding comes first in a model, or after layers without weights (StringLookup).
+
+    ``mask_zero=True`` (Keras' argument) declares id 0 to be padding: the layer's output then
+    carries the mask ``ids != 0`` (``compute_mask``), which a model hands on to the layers after
+    it (``scratchnet.layers.masking``): ``GlobalAveragePooling1D`` averages over the real tokens
+    only, so padding changes neither the output nor any gradient. Row 0 is still looked up and
+    trained like any other; with ``mask_zero`` the vocabulary is ids 1 to ``input_dim - 1``.
     """
 
     input_dtype = "int32"
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 name: str | None = None, **kwargs):
+                 mask_zero: bool = False, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name!r}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name!r}")
         self.embeddings_initializer = embeddings_initializer
+        if not isinstance(mask_zero, bool | np.bool_):
+            raise ValueError(f"Embedding {self.name!r}: expected mask_zero to be a bool, received "
+                             f"{mask_zero!r}")
+        self.mask_zero = bool(mask_zero)
         self.ids: np.ndarray | None = None
+
+    @property
+    def supports_masking(self) -> bool:
+        return self.mask_zero
+
+    def compute_mask(self, x, mask=None):
+        """The padding mask of the output: ``ids != 0`` with ``mask_zero``, else None."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(x) != 0  # (N, T) bool, True for real tokens
 
     def build(self, input_shape, rng):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
@@ -60,7 +80,8 @@ class Embedding(Layer):
 
             init = initializers.serialize(init)
         return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim, "embeddings_initializer": init}
+                "output_dim": self.output_dim, "embeddings_initializer": init,
+                "mask_zero": self.mask_zero}
 
 
 def integer_ids(x, where: str) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Global pooling, channels-last: one number per channel from all the steps or all the pixels.
 
-``GlobalAveragePooling2D``/``1D`` and ``GlobalMaxPooling2D``/``1D``, as in Keras 3. Keras'
-``GlobalAveragePooling1D`` also takes a ``mask`` (from ``Embedding(mask_zero=True)``); scratchnet's
-layers have no masks yet, so these layers average over every step.
+``GlobalAveragePooling2D``/``1D`` and ``GlobalMaxPooling2D``/``1D``, as in Keras 3.
+``GlobalAveragePooling1D`` also takes a ``mask`` (from ``Embedding(mask_zero=True)``, see
+``scratchnet.layers.masking``) and then averages over the real steps only. As in Keras 3.15, the
+max poolings do not support masks: ``GlobalMaxPooling1D`` takes the maximum over every step,
+padding included (the model warns that it drops the mask).
 """
 
 from __future__ import annotations
@@ -79,11 +81,45 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
     """Mean over the steps, per channel: ``y[n, c] = sum_i x[n, i, c] / L``.
 
     Input ``(N, L, C)``; output ``(N, C)``, or ``(N, 1, C)`` with ``keepdims=True``.
-    Backward: every step receives ``dy[n, c] / L``. (Keras' ``mask`` is not supported: see the
-    module docstring.)
+    Backward: every step receives ``dy[n, c] / L``.
+
+    With a ``mask`` ``m`` of shape ``(N, L)`` (True for real steps), the mean is over the real
+    steps only, as Keras computes it::
+
+        y[n, c] = sum_i m[n, i] * x[n, i, c] / sum_i m[n, i]
+
+    and a padded step receives no gradient: ``dx[n, i, c] = m[n, i] * dy[n, c] / sum_i m[n, i]``.
+    A sample whose steps are all padding gives 0 / 0 = NaN, in Keras too. The output has no mask.
     """
 
     rank = 1
+    supports_masking = True
+
+    def forward(self, x, training=False, mask=None):
+        self.mask = None
+        if mask is None:
+            return super().forward(x, training)
+        self.x_shape = x.shape
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != x.shape[:2]:
+            raise ValueError(f'GlobalAveragePooling1D "{self.name}": expected a mask of shape '
+                             f"{x.shape[:2]} (batch, steps), received {m.shape}")
+        self.mask = m[:, :, None].astype(x.dtype)  # (N, L, 1): 1 real step, 0 padding
+        self.count = self.mask.sum(axis=1)  # (N, 1): real steps per sample
+        with np.errstate(invalid="ignore", divide="ignore"):  # all padding: 0 / 0 = NaN, as Keras
+            y = (x * self.mask).sum(axis=1) / self.count  # (N, C)
+        return self.kept(y) if self.keepdims else y
+
+    def backward(self, dy):
+        if self.mask is None:
+            return super().backward(dy)
+        dy = dy.reshape(dy.shape[0], -1)  # (N, C), also from keepdims' (N, 1, C)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = (dy / self.count)[:, None, :]  # (N, 1, C)
+        return np.where(self.mask > 0, share, 0).astype(dy.dtype)  # (N, L, C); padding gets 0
+
+    def compute_mask(self, x, mask=None):
+        return None  # the steps are gone: nothing left to mask
 
 
 class GlobalMaxPooling2D(_GlobalMaxPooling):

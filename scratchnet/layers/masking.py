@@ -1,0 +1,59 @@
+"""Keras' masking: which steps of a padded batch of sequences are real.
+
+A mask is a boolean array ``(N, T)``: True where step ``t`` of sample ``n`` is a real token,
+False where it is padding. ``Embedding(mask_zero=True)`` makes one from its ids (``ids != 0``), and
+a model carries it from layer to layer with :func:`forward_with_mask`, which is all of the
+mechanism (Keras does the same in ``Layer.__call__``):
+
+- a layer whose ``forward`` has a ``mask`` argument receives the mask of its input
+  (``GlobalAveragePooling1D`` then averages over the real steps only);
+- the mask of its output is ``layer.compute_mask(x, mask)`` when the layer defines one
+  (Embedding makes a mask, GlobalAveragePooling1D ends it with None); otherwise the input's mask
+  passes through unchanged if ``layer.supports_masking`` (step-wise layers: Dense, Dropout,
+  Activation), and is dropped, with Keras' warning, by any other layer (Conv1D, Flatten,
+  GlobalMaxPooling1D: Keras 3.15's max pooling does *not* skip padded steps).
+
+Layers cache what they need for ``backward`` (the pooling layer keeps its mask), so the backward
+pass needs no mask of its own. A functional graph calls :func:`forward_with_mask` once per node,
+keeping each tensor's mask beside its value and handing a node the mask of its first input.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+
+import numpy as np
+
+
+def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False):
+    """``layer.forward`` on ``x`` whose mask is ``mask`` (None: no padding); returns
+    ``(y, mask of y)``."""
+    if mask is not None and _forward_takes_mask(type(layer)):
+        y = layer.forward(x, training=training, mask=mask)
+    else:
+        y = layer.forward(x, training=training)
+    return y, output_mask(layer, x, mask)
+
+
+def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
+    """The mask of ``layer``'s output, given its input ``x`` and the input's ``mask``."""
+    compute_mask = getattr(layer, "compute_mask", None)
+    if compute_mask is not None:
+        return compute_mask(x, mask)
+    if mask is None or getattr(layer, "supports_masking", False):
+        return mask
+    if not getattr(layer, "_warned_mask_dropped", False):  # Keras warns too; once per layer here
+        layer._warned_mask_dropped = True
+        warnings.warn(f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input "
+                      "with a mask attached to it. However, this layer does not support masking "
+                      "and will therefore destroy the mask information. Downstream layers will "
+                      "not see the mask.", UserWarning, stacklevel=3)
+    return None
+
+
+@functools.cache
+def _forward_takes_mask(layer_class: type) -> bool:
+    """Whether ``layer_class.forward`` accepts ``mask=`` (Keras looks for ``mask`` in ``call``)."""
+    return "mask" in inspect.signature(layer_class.forward).parameters
