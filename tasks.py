@@ -5,8 +5,10 @@
     python3 tasks.py test [args]    set up what is missing, then run the whole test suite
 
 Set-up: a virtual environment in ``.venv`` with this project installed (editable) and its extras
-``tf`` and ``dev`` (TensorFlow, Keras, TensorBoard, pytest, hypothesis, ruff). It is redone only
-when ``pyproject.toml`` changes. Other commands run inside it: ``python3 tasks.py run -m MODULE``.
+``tf`` and ``dev`` (TensorFlow, Keras, TensorBoard, pytest, hypothesis, ruff); ``test`` adds ``mpi``
+(mpi4py and MPICH's mpiexec, for the multi-worker tests). It is redone only when
+``pyproject.toml`` changes or an extra is missing. Other commands run inside it:
+``python3 tasks.py run -m MODULE``.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ def _fingerprint() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
-def setup() -> None:
+def setup(extras: tuple[str, ...] = ("tf", "dev")) -> None:
     if not PYTHON.exists():
         print(f"[tasks] creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+    # The stamp: the pyproject.toml fingerprint, then the extras installed with it.
+    stamp = STAMP.read_text().split() if STAMP.exists() else []
+    installed = set(stamp[1:]) if stamp[:1] == [_fingerprint()] else set()
+    if set(extras) <= installed:
         return
-    print("[tasks] installing scratchnet with extras [tf,dev] (first run takes a few minutes)",
+    wanted = ",".join(extras)
+    print(f"[tasks] installing scratchnet with extras [{wanted}] (first run takes a few minutes)",
           flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[tf,dev]"], check=True)
-    STAMP.write_text(_fingerprint())
+    subprocess.run(pip + ["-e", f"{ROOT}[{wanted}]"], check=True)
+    STAMP.write_text(" ".join([_fingerprint(), *sorted(installed | set(extras))]))
 
 
 def run(args: list[str]) -> int:
@@ -56,7 +62,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
-    setup()
+    setup(("tf", "dev", "mpi") if command == "test" else ("tf", "dev"))
     if command == "demo":
         return run(["-m", "demo", *rest])
     if command == "test":

@@ -179,18 +179,23 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs=None):
         self.global_batch = 0
+        if not writes_files(self.model):  # a worker other than worker 0 (MultiWorkerMirroredStrategy)
+            return
         self.train_writer = SummaryWriter(os.path.join(self.log_dir, "train"))
 
     def on_train_batch_begin(self, batch, logs=None):
         self.global_batch += 1
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.update_freq == "epoch" or self.global_batch % self.update_freq:
+        if self.update_freq == "epoch" or self.global_batch % self.update_freq \
+                or self.train_writer is None:
             return
         for name, value in (logs or {}).items():
             self.train_writer.scalar(f"batch_{name}", value, self.global_batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.train_writer is None:  # this worker writes no files
+            return
         logs = logs or {}
         train_logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
         val_logs = {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}
@@ -560,7 +565,7 @@ class ModelCheckpoint(MonitorCallback):
     def _save_model(self, epoch, batch, logs) -> None:
         logs = logs or {}
         filepath = self._get_file_path(epoch, batch, logs)
-        if not self._should_save_model(epoch, logs, filepath):
+        if not self._should_save_model(epoch, logs, filepath) or not writes_files(self.model):
             return
         if os.path.isdir(filepath):
             raise OSError("ModelCheckpoint: please specify a non-directory filepath; the filepath "
@@ -747,6 +752,8 @@ class CSVLogger(Callback):
         self.csv_file = None
 
     def on_train_begin(self, logs=None):
+        if not writes_files(self.model):  # a worker other than worker 0 (MultiWorkerMirroredStrategy)
+            return
         if self.append:
             if os.path.exists(self.filename):
                 with open(self.filename) as f:
@@ -765,6 +772,8 @@ class CSVLogger(Callback):
         import csv
 
         logs = logs or {}
+        if self.csv_file is None:  # this worker writes no files
+            return
         if self.keys is None:
             self.keys = sorted(logs)
             if self.keys and not any(k.startswith("val_") for k in self.keys):
@@ -933,6 +942,8 @@ class BackupAndRestore(Callback):
     def _save_model(self) -> None:
         from scratchnet.saving import _atomic_write, save_model
 
+        if not writes_files(self.model):  # every worker reads the backup, worker 0 writes it
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for path, prev in ((self._weights_path, self._prev_weights_path),
@@ -951,8 +962,14 @@ class BackupAndRestore(Callback):
         _atomic_write(Path(self._training_metadata_path), json.dumps(metadata).encode())
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+        if self.delete_checkpoint and os.path.exists(self.backup_dir) and writes_files(self.model):
             shutil.rmtree(self.backup_dir)
+
+
+def writes_files(model) -> bool:
+    """Whether callbacks write files for ``model``: under a ``MultiWorkerMirroredStrategy`` only
+    worker 0 does (unless the strategy has ``save_on_all_workers=True``); otherwise always."""
+    return getattr(getattr(model, "distribute_strategy", None), "should_checkpoint", True)
 
 
 def _random_generators(model) -> dict[str, np.random.Generator]:

@@ -165,3 +165,8 @@ def _run_replica(job) -> tuple[float, np.ndarray, list[np.ndarray]]:
     loss, doutput, through_logits = replica.compute_loss(y, y_pred, sample_weight)
     replica.backward(doutput, through_logits)
     return loss, y_pred, [p.grad for p in replica.params]
+
+
+# Across processes (MPI): the same step with the replicas spread over workers. At the bottom: it
+# builds on the names above. mpi4py itself is imported only when such a strategy is created.
+from scratchnet.distribute_mpi import MultiWorkerMirroredStrategy  # noqa: E402, F401
