@@ -339,6 +339,7 @@ class RandomContrast(_RandomImageLayer):
         self.factor = _base_factor(factor, (0, 1), "factor", self.where)
         _check_value_range(value_range, self.where)
         self.value_range = _as_given(value_range)  # not sorted, as in Keras
+        self.passed: np.ndarray | None = None  # where the clip let the gradient through
 
     def get_random_transformation(self, images, training=True):
         if not training:
@@ -386,6 +387,7 @@ class RandomBrightness(_RandomImageLayer):
         self.factor = _base_factor(factor, (-1, 1), "factor", self.where)
         _check_value_range(value_range, self.where)
         self.value_range = sorted(value_range)
+        self.passed: np.ndarray | None = None  # where the clip let the gradient through
 
     def get_random_transformation(self, images, training=True):
         if not training:
