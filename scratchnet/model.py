@@ -90,7 +90,7 @@ class Model:
             self.input_shape = layer.shape
             self.output_shape = layer.shape
             return
-        if layer.built:
+        if layer.built and not getattr(layer, "built_by_adapt", False):  # adapt() may build
             raise ValueError(f'Sequential.add: layer "{layer.name}" is already built '
                              "(it belongs to another model); create a new layer")
         self._give_unique_name(layer)

@@ -199,6 +199,8 @@ def _layer_config(layer) -> dict:
         config["dtype"] = _dtype_policy()
     for key, value in layer.get_config().items():
         config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
+    if hasattr(layer, "keras_saved_config"):  # a layer whose Keras config has another form
+        config = layer.keras_saved_config(config)
     spec = {"module": "keras.layers", "class_name": class_name, "config": config,
             "registered_name": None}
     if layer.params:
@@ -566,6 +568,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
         if vocabulary is not None:
             kwargs["vocabulary"] = vocabulary
     try:
+        if hasattr(cls, "from_config"):  # Keras' from_config rule (Discretization: both set)
+            return cls.from_config(kwargs)
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} has a config scratchnet cannot build: {err}") from err

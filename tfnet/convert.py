@@ -107,6 +107,9 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
         klayers.append(layer_to_keras(layer, **common))
     kmodel = keras.Sequential(klayers, name=model.name)
     kmodel.set_weights(weights)
+    from tfnet.structured import refresh_statistics
+
+    refresh_statistics(kmodel)  # Keras' Normalization reads set weights only after this
     if model.compiled:
         kmodel.compile(optimizer=optimizer_to_keras(model.optimizer),
                        loss=loss_to_keras(model.loss),
@@ -581,9 +584,9 @@ def _metric_from_keras(metric):
 def _register_extensions() -> None:
     """The preprocessing layers, Embedding, TextVectorization and the PoincareNormalize addon
     (their mapping functions live in ``tfnet.preprocessing``, ``tfnet.text``, ``tfnet.addons``)."""
-    from tfnet import addons, preprocessing, text
+    from tfnet import addons, preprocessing, structured, text
 
-    for module in (preprocessing, addons, text):
+    for module in (preprocessing, addons, text, structured):
         pairs = zip(module.TO_KERAS.items(), module.FROM_KERAS.items(), strict=True)
         for (scratch_cls, to_fn), (keras_cls, from_fn) in pairs:
             if scratch_cls.__name__ != keras_cls.__name__:

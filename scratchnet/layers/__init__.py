@@ -23,6 +23,7 @@ from scratchnet.layers.input_layer import InputLayer
 from scratchnet.layers.merging import Add, Average, Concatenate, Dot, Multiply, Subtract
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
+from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness",
+    "Normalization", "Discretization", "Hashing", "HashedCrossing",
 ]
