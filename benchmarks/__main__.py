@@ -8,6 +8,7 @@ repeated, and the report gives medians. Writes ``RESULTS.md``, ``results.png`` a
     python -m benchmarks                      # the full run: every model, 5 repeats
     python -m benchmarks --quick              # a few steps, 1 repeat: checks the pipeline
     python -m benchmarks --models small_cnn rps_cnn --repeats 3
+    python -m benchmarks --workers 1,2        # multi-worker training over MPI (benchmarks/multiworker.py)
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def parse_args(argv):
     parser.add_argument("--no-profile", action="store_true",
                         help="skip the per-kernel profile of the scratch backends")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--workers", help="e.g. 1,2: instead of the framework comparison, train "
+                        "small_cnn and rps_cnn on that many MPI workers (the mpi extra) and report "
+                        "images/s and the Allreduce share of a step")
     parser.add_argument("--gpu", choices=["auto", "on", "off"], default="auto",
                         help="scratchnet's CuPy backend against PyTorch on the GPU "
                              "(benchmarks/gpu_check.py, written to OUT/gpu/); auto: when CuPy "
@@ -135,6 +139,11 @@ def flops_per_image(model_name: str) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.workers:
+        from benchmarks import multiworker
+
+        command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+        return multiworker.sweep(args, [int(w) for w in args.workers.split(",")], command.strip())
     frameworks = args.frameworks or (["scratch-numpy", "scratch-numba", "tf-cpu"]
                                      + (["tf-gpu"] if tensorflow_sees_a_gpu() else []))
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
