@@ -78,7 +78,16 @@ def make_twins(model: sn.Sequential, loss=None, optimizer=None, metrics=None) ->
 
 
 def check_forward(twins: Twins, x, training: bool = False, rtol: float = FORWARD_RTOL) -> None:
-    """Every layer's output, layer by layer, from the same input (inference mode by default)."""
+    """Every layer's output, layer by layer, from the same input (inference mode by default).
+    A functional model (inputs and outputs as lists): every output of the whole graph."""
+    if not isinstance(twins.scratch, sn.Sequential):
+        outputs_s, outputs_k = twins.scratch(x, training=training), twins.keras(x, training=training)
+        outputs_s = outputs_s if isinstance(outputs_s, list) else [outputs_s]
+        outputs_k = outputs_k if isinstance(outputs_k, list | tuple) else [outputs_k]
+        for name, out_s, out_k in zip(twins.scratch.output_names, outputs_s, outputs_k, strict=True):
+            twins.errors[f"forward/{name}"] = assert_close(
+                out_s, np.asarray(out_k), rtol, f'output "{name}" of model "{twins.scratch.name}"')
+        return
     xs = np.asarray(x, dtype=sn.config.floatx())
     xk = xs
     for layer, klayer in zip(twins.scratch.layers, twins.keras.layers, strict=True):

@@ -56,7 +56,7 @@ def test_round_trip_copies_weights_and_configs_exactly(name):
 
 
 def test_input_layer_maps_both_ways():
-    klayer = convert.layer_to_keras(L.Input((4, 3)))
+    klayer = convert.layer_to_keras(L.InputLayer((4, 3)))  # the layer behind L.Input((4, 3))
     assert isinstance(klayer, keras.layers.InputLayer) and tuple(klayer.batch_shape) == (None, 4, 3)
     assert convert.layer_from_keras(klayer).shape == (4, 3)
 

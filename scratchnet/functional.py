@@ -29,6 +29,7 @@ from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, Node, global_rng
+from scratchnet.layers.masking import forward_with_mask
 from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
 
 
@@ -91,11 +92,13 @@ class Functional(Model):
     def forward(self, x, training: bool = False):
         """Run every node in topological order; ``x`` is the list of input arrays.
 
-        ``values`` maps each KerasTensor to its array. A layer used by several nodes overwrites
-        its cache at each call, so a copy of its cache is kept per node for the backward pass.
+        ``values`` maps each KerasTensor to its array (``masks`` to its padding mask, see
+        ``layers/masking.py``). A layer used by several nodes overwrites its cache at each call,
+        so a copy of its cache is kept per node for the backward pass.
         """
         self._place_on_backend()
         values: dict[KerasTensor, np.ndarray] = {}
+        masks: dict[KerasTensor, np.ndarray | None] = {}
         for tensor, array in zip(self.inputs, x, strict=True):
             values[tensor] = kernels.to_backend(array)
         self._caches = {}
@@ -106,7 +109,9 @@ class Functional(Model):
                 values[node.output] = node.layer.forward([values[t] for t in node.inputs],
                                                          training=training)
             else:
-                values[node.output] = node.layer.forward(values[node.inputs[0]], training=training)
+                tensor = node.inputs[0]
+                values[node.output], masks[node.output] = forward_with_mask(
+                    node.layer, values[tensor], masks.get(tensor), training=training)
             if node.layer in self._shared:
                 self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
         outputs = [values[t] for t in self.outputs]

@@ -90,8 +90,13 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
 
     If ``model`` is compiled, the Keras model is compiled with the equivalent loss, a fresh
     optimizer with the same hyper-parameters, the same metrics and ``jit_compile=False`` (XLA
-    would change the float32 rounding).
+    would change the float32 rounding). A functional ``sn.Model(inputs, outputs)`` gives a
+    ``keras.Model(inputs, outputs)`` of the same graph (:mod:`tfnet.functional`).
     """
+    if isinstance(model, sn.Model) and not isinstance(model, sn.Sequential):
+        from tfnet.functional import functional_to_keras
+
+        return functional_to_keras(model)
     if not isinstance(model, sn.Sequential):
         raise TypeError(f"to_keras: expected a scratchnet.Sequential, received {type(model).__name__}")
     if not model.built:
@@ -125,8 +130,12 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
 
     Raises ``ValueError`` naming the first Keras layer (or loss, optimizer, activation) that has
     no scratchnet equivalent. A compiled Keras model gives a compiled scratchnet model with a
-    fresh optimizer.
+    fresh optimizer. A Keras functional model gives an ``sn.Model(inputs, outputs)``.
     """
+    from tfnet.functional import functional_from_keras, is_keras_functional
+
+    if is_keras_functional(kmodel):
+        return functional_from_keras(kmodel, seed=seed)
     if not isinstance(kmodel, keras.Sequential):
         raise TypeError("from_keras: expected a keras.Sequential, received "
                         f"{type(kmodel).__name__}")
@@ -350,7 +359,7 @@ def _input_to_keras(layer, **kw):
 
 
 def _input_from_keras(klayer, **kw):
-    return sn.layers.Input(tuple(klayer.batch_shape[1:]), dtype=klayer.dtype, **kw)
+    return sn.layers.InputLayer(tuple(klayer.batch_shape[1:]), dtype=klayer.dtype, **kw)
 
 
 register_layer(sn.layers.Dense, keras.layers.Dense, _dense_to_keras, _dense_from_keras)

@@ -36,6 +36,10 @@ def loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None) -> tuple[float
     """
     if getattr(kmodel, "loss", None) is None:
         raise RuntimeError("loss_and_grads: you must call compile() on the Keras model first")
+    if not isinstance(kmodel, keras.Sequential):  # a functional model: inputs/outputs as lists
+        from tfnet.functional import functional_loss_and_grads
+
+        return functional_loss_and_grads(kmodel, x, y, sample_weight)
     loss_fn = keras.losses.get(kmodel.loss)
     if not isinstance(loss_fn, keras.losses.Loss):
         loss_fn = LossFunctionWrapper(loss_fn)

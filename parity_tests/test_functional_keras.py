@@ -1,0 +1,154 @@
+"""Functional models against Keras 3.15: the two-input, shared-layer, forked, two-output model of
+tests/functional_models.py and its Keras twin (tfnet.to_keras) agree on the layer and weight
+order, every output (FORWARD_RTOL), the total loss and every gradient (GRAD_RTOL), a 20-step Adam
+trajectory (TRAJECTORY_RTOL) and fit's history names and values; each merging layer's output and
+input gradients match Keras'; from_keras rebuilds a Keras functional graph."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import scratchnet as sn
+import tfnet
+from parity_tests.driver import (
+    FORWARD_RTOL,
+    GRAD_RTOL,
+    TRAJECTORY_RTOL,
+    Twins,
+    assert_close,
+    check_forward,
+    check_loss_and_grads,
+    check_trajectory,
+)
+from tests.functional_models import compile_two_branch, two_branch_data, two_branch_model
+
+L = sn.layers
+
+
+def float32_data(n=6, seed=0):
+    x, y = two_branch_data(n, seed)
+    return [a.astype(np.float32) for a in x], [y[0], y[1].astype(np.float32)]
+
+
+def twins(optimizer=None) -> Twins:
+    model = compile_two_branch(two_branch_model(seed=0), optimizer=optimizer)
+    return Twins(model, tfnet.to_keras(model))
+
+
+def test_layer_and_weight_order_equal_keras():
+    t = twins()
+    assert [layer.name for layer in t.scratch.layers] == [layer.name for layer in t.keras.layers]
+    assert t.scratch.output_names == list(t.keras.output_names)
+    for ws, wk in zip(t.scratch.get_weights(), t.keras.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+
+
+def test_forward_loss_and_gradients():
+    t = twins()
+    x, y = float32_data()
+    check_forward(t, x)
+    check_loss_and_grads(t, x, y)
+
+
+def test_twenty_adam_steps():
+    t = twins(optimizer=sn.optimizers.Adam(learning_rate=0.01))
+    batches = [float32_data(n=8, seed=s) for s in range(3)]
+    losses = check_trajectory(t, batches, steps=20, rtol=TRAJECTORY_RTOL)
+    assert losses[-1][0] < losses[0][0]  # it learned something: the check compared moving weights
+
+
+def test_fit_history_names_and_values_equal_keras():
+    model = two_branch_model(seed=1)
+    model.compile(optimizer=sn.optimizers.SGD(0.05),
+                  loss={"label": "sparse_categorical_crossentropy", "value": "mse"},
+                  loss_weights={"label": 1.0, "value": 0.5},
+                  metrics={"label": ["accuracy"], "value": ["mae"]})
+    kmodel = tfnet.to_keras(model)
+    x, y = float32_data(n=12)
+    hs = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0).history
+    hk = kmodel.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0).history
+    assert sorted(hs) == sorted(hk)
+    for key in hk:
+        assert_close(hs[key], hk[key], GRAD_RTOL, f"history[{key!r}]")
+    es = model.evaluate(x, y, verbose=0)
+    ek = kmodel.evaluate(x, y, verbose=0)
+    assert_close(es, ek, FORWARD_RTOL * 10, "evaluate() list")  # also the order of its entries
+
+
+def test_dict_inputs_and_outputs():
+    t = twins()
+    x, y = float32_data()
+    xd, yd = {"a": x[0], "b": x[1]}, {"label": y[0], "value": y[1]}
+    loss_s, _ = t.scratch.loss_and_grads(xd, yd)
+    loss_k, _ = tfnet.loss_and_grads(t.keras, xd, yd)
+    assert_close(loss_s, loss_k, FORWARD_RTOL, "loss from dicts")
+
+
+def test_from_keras_rebuilds_a_keras_graph():
+    a = keras.Input((5,), name="a")
+    b = keras.Input((5,), name="b")
+    shared = keras.layers.Dense(4, activation="tanh", name="shared")
+    sa, sb = shared(a), shared(b)
+    merged = keras.layers.Concatenate(name="cat")([keras.layers.Subtract()([sa, sb]),
+                                                    keras.layers.Multiply()([sa, sb])])
+    dot = keras.layers.Dot(axes=1, normalize=True, name="cos")([sa, sb])
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(
+        keras.layers.Concatenate()([merged, dot]))
+    kmodel = keras.Model({"a": a, "b": b}, out)
+    kmodel.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=False)
+    model = tfnet.from_keras(kmodel)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(6, 5)).astype(np.float32),
+         "b": rng.normal(size=(6, 5)).astype(np.float32)}
+    y = rng.integers(0, 2, (6, 1)).astype(np.float32)
+    t = Twins(model, kmodel)
+    assert_close(model(x), np.asarray(kmodel(x)), FORWARD_RTOL, "output")
+    check_loss_and_grads(t, x, y)
+
+
+MERGES = {
+    "add": (lambda m: m.Add(), [(3, 4), (3, 4), (3, 4)]),
+    "add_broadcast": (lambda m: m.Add(), [(3, 4), (3, 1)]),
+    "subtract": (lambda m: m.Subtract(), [(3, 4), (3, 4)]),
+    "multiply": (lambda m: m.Multiply(), [(3, 2, 4), (3, 2, 4)]),
+    "average": (lambda m: m.Average(), [(3, 4), (3, 4), (3, 4)]),
+    "concatenate": (lambda m: m.Concatenate(), [(3, 2), (3, 5)]),
+    "concatenate_axis1": (lambda m: m.Concatenate(axis=1), [(3, 2, 4), (3, 1, 4)]),
+    "dot": (lambda m: m.Dot(axes=1), [(3, 4), (3, 4)]),
+    "dot_normalize": (lambda m: m.Dot(axes=1, normalize=True), [(3, 4), (3, 4)]),
+    "dot_3d": (lambda m: m.Dot(axes=(1, 2)), [(3, 4, 2), (3, 5, 4)]),
+    "dot_3d_normalize": (lambda m: m.Dot(axes=-1, normalize=True), [(3, 2, 4), (3, 5, 4)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MERGES))
+def test_merging_layer_forward_and_input_gradients(case):
+    make, shapes = MERGES[case]
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    layer, klayer = make(sn.layers), make(keras.layers)
+    ys = layer(xs)
+    xk = [tf.constant(x) for x in xs]
+    with tf.GradientTape() as tape:
+        tape.watch(xk)
+        yk = klayer(xk)
+        w = tf.constant(rng.normal(size=yk.shape).astype(np.float32))
+        total = tf.reduce_sum(w * yk)
+    assert_close(ys, np.asarray(yk), FORWARD_RTOL, f"{case} output")
+    grads_k = tape.gradient(total, xk)
+    layer.forward([x for x in xs])
+    grads_s = layer.backward(np.asarray(w))
+    for i, (gs, gk) in enumerate(zip(grads_s, grads_k, strict=True)):
+        assert_close(gs, np.asarray(gk), GRAD_RTOL, f"{case} gradient of input {i}")
+
+
+def test_merging_shape_errors_match_keras():
+    for make, shapes in ((lambda m: m.Concatenate(), [(2, 3), (3, 4)]),
+                         (lambda m: m.Add(), [(3,), (4,)]),
+                         (lambda m: m.Dot(axes=1), [(3,), (4,)])):
+        with pytest.raises(ValueError):
+            make(keras.layers)([keras.Input(s) for s in shapes])
+        with pytest.raises(ValueError):
+            make(sn.layers)([sn.Input(s) for s in shapes])

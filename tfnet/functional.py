@@ -1,0 +1,171 @@
+"""``to_keras``/``from_keras`` for functional models: the same graph of layer calls, the same weights.
+
+Both directions replay the graph node by node in the other framework: every input becomes an
+``Input`` of the same shape, dtype and name; every layer is converted once (a layer called twice
+stays ONE shared layer) and called on the converted tensors of its node. Weights are then copied
+layer by layer, so the copy does not depend on the two frameworks ordering ``model.layers`` alike
+(the parity tests check that they do).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.functional import Functional
+from scratchnet.layers.input_layer import InputLayer
+from tfnet import convert
+
+
+def is_keras_functional(kmodel) -> bool:
+    return isinstance(kmodel, keras.Model) and not isinstance(kmodel, keras.Sequential) \
+        and type(kmodel).__name__ == "Functional"
+
+
+def functional_to_keras(model: Functional) -> keras.Model:
+    """The equivalent ``keras.Model(inputs, outputs)``: same layers, connections and weights;
+    compiled with the per-output losses, ``loss_weights`` and metrics when ``model`` is."""
+    weights = model.get_weights()
+    dtype = weights[0].dtype if weights else np.dtype(sn.config.floatx())
+    common = {} if dtype == np.float32 else {"dtype": str(dtype)}
+    ktensors = {}  # scratchnet KerasTensor -> Keras KerasTensor
+    klayers = {}  # scratchnet layer -> its Keras twin (one per layer, shared layers included)
+    for t, name in zip(model.inputs, model.input_names, strict=True):
+        layer = t.node.layer
+        ktensors[t] = keras.Input(layer.shape, dtype=layer.dtype or str(dtype), name=name)
+    for node in model._nodes:
+        if isinstance(node.layer, InputLayer):
+            continue
+        if node.layer not in klayers:
+            klayers[node.layer] = convert.layer_to_keras(node.layer, **common)
+        args = [ktensors[t] for t in node.inputs]
+        ktensors[node.output] = klayers[node.layer](args if node.inputs_as_list else args[0])
+    if isinstance(model._inputs_struct, dict):
+        kinputs = {name: ktensors[t] for t, name in zip(model.inputs, model.input_names, strict=True)}
+    else:
+        kinputs = [ktensors[t] for t in model.inputs]
+    koutputs = [ktensors[t] for t in model.outputs]
+    kmodel = keras.Model(kinputs, koutputs if model._outputs_is_list else koutputs[0],
+                         name=model.name)
+    for layer, klayer in klayers.items():
+        klayer.set_weights([kernels.to_numpy(p.value) for p in layer.weights])
+    from tfnet.structured import refresh_statistics
+
+    refresh_statistics(kmodel)  # Keras' Normalization reads set weights only after this
+    if model.compiled:
+        multi = model._outputs_is_list
+        losses = [convert.loss_to_keras(loss) for loss in model.output_losses]
+        metrics = [[convert._metric_to_keras(m) for m in names] for names in model.output_metric_names]
+        kmodel.compile(optimizer=convert.optimizer_to_keras(model.optimizer),
+                       loss=losses if multi else losses[0],
+                       loss_weights=model.loss_weights if multi else None,
+                       metrics=metrics if multi else metrics[0],
+                       weighted_metrics=[convert._metric_to_keras(m)
+                                         for m in model.weighted_metric_names] or None,
+                       jit_compile=False)
+    return kmodel
+
+
+def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Functional:
+    """The equivalent ``scratchnet.Model`` of a Keras functional model, weights copied."""
+    tensors = {}  # id(Keras KerasTensor) -> scratchnet KerasTensor
+    slayers = {}  # Keras layer -> its scratchnet twin
+
+    def convert_tensor(ktensor):
+        if id(ktensor) in tensors:
+            return tensors[id(ktensor)]
+        klayer, node_index, _ = ktensor._keras_history
+        knode = klayer._inbound_nodes[node_index]
+        if knode.is_input:
+            out = sn.Input(tuple(ktensor.shape[1:]), dtype=_input_dtype(ktensor.dtype),
+                           name=klayer.name)
+        else:
+            if klayer not in slayers:
+                slayers[klayer] = convert.layer_from_keras(klayer)
+            arg = knode.arguments.args[0]
+            if isinstance(arg, list | tuple):
+                out = slayers[klayer]([convert_tensor(t) for t in arg])
+            else:
+                out = slayers[klayer](convert_tensor(arg))
+        tensors[id(ktensor)] = out
+        return out
+
+    inputs_struct = getattr(kmodel, "_inputs_struct", kmodel.inputs)
+    if isinstance(inputs_struct, dict):
+        inputs = {name: convert_tensor(t) for name, t in inputs_struct.items()}
+    else:
+        inputs = [convert_tensor(t) for t in kmodel.inputs]
+    outputs = [convert_tensor(t) for t in kmodel.outputs]
+    single_out = not isinstance(getattr(kmodel, "_outputs_struct", kmodel.outputs), list | tuple)
+    model = sn.Model(inputs, outputs[0] if single_out else outputs, name=kmodel.name, seed=seed)
+    for klayer, layer in slayers.items():
+        for param, value in zip(layer.weights, klayer.get_weights(), strict=True):
+            param.value[...] = np.asarray(value, dtype=param.value.dtype)
+    if kmodel.compiled:
+        config = kmodel.get_compile_config() or {}
+        kloss = kmodel.loss
+        if isinstance(kloss, dict):
+            loss = {k: convert.loss_from_keras(v) for k, v in kloss.items()}
+        elif isinstance(kloss, list | tuple):
+            loss = [convert.loss_from_keras(v) for v in kloss]
+        else:
+            loss = convert.loss_from_keras(kloss)
+        metrics = config.get("metrics")
+        model.compile(optimizer=convert.optimizer_from_keras(kmodel.optimizer), loss=loss,
+                      loss_weights=config.get("loss_weights"),
+                      metrics=_metrics_from_keras(metrics))
+    return model
+
+
+def _metrics_from_keras(metrics):
+    if metrics is None:
+        return None
+    if isinstance(metrics, dict):
+        return {k: _metrics_from_keras(v) for k, v in metrics.items()}
+    if isinstance(metrics, list | tuple):
+        return [_metrics_from_keras(m) for m in metrics]
+    return convert._metric_from_keras(metrics)
+
+
+def _input_dtype(dtype) -> str | None:
+    name = keras.backend.standardize_dtype(dtype)
+    return None if name == keras.config.floatx() else name
+
+
+# The merging layers: no weights; Concatenate's axis and Dot's axes/normalize are the arguments.
+for _name in ("Add", "Subtract", "Multiply", "Average"):
+    convert.register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name),
+                           lambda layer, _n=_name, **kw: getattr(keras.layers, _n)(**kw),
+                           lambda klayer, _n=_name, **kw: getattr(sn.layers, _n)(**kw))
+convert.register_layer(sn.layers.Concatenate, keras.layers.Concatenate,
+                       lambda layer, **kw: keras.layers.Concatenate(axis=layer.axis, **kw),
+                       lambda klayer, **kw: sn.layers.Concatenate(axis=klayer.axis, **kw))
+convert.register_layer(sn.layers.Dot, keras.layers.Dot,
+                       lambda layer, **kw: keras.layers.Dot(layer.axes, normalize=layer.normalize,
+                                                            **kw),
+                       lambda klayer, **kw: sn.layers.Dot(klayer.axes, normalize=klayer.normalize,
+                                                          **kw))
+
+
+def functional_loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None):
+    """``tfnet.loss_and_grads`` for a functional Keras model: the compiled total loss
+    ``sum_k w_k * loss_k`` (Keras' own ``compute_loss``, which applies the per-output losses,
+    ``loss_weights`` and the softmax-logits rule), and its gradients in ``get_weights()`` order."""
+    import tensorflow as tf
+
+    from tfnet.gradients import _dense
+
+    if isinstance(x, dict):
+        x = {t.name: tf.convert_to_tensor(x[t.name], dtype=t.dtype) for t in kmodel.inputs}
+    elif isinstance(x, list | tuple):
+        x = [tf.convert_to_tensor(v, dtype=t.dtype) for v, t in zip(x, kmodel.inputs, strict=True)]
+    else:
+        x = tf.convert_to_tensor(x, dtype=kmodel.inputs[0].dtype)
+    with tf.GradientTape() as tape:
+        y_pred = kmodel(x, training=True)
+        loss = kmodel.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                   training=True)
+    grads = tape.gradient(loss, kmodel.weights)
+    return float(loss), [_dense(g, w) for g, w in zip(grads, kmodel.weights, strict=True)]
