@@ -126,11 +126,16 @@ class Profiler(Callback):
     # ------------------------------------------------------------------ reports
     def rows(self) -> list[dict]:
         """One dict per layer (in model order), then ``optimizer`` and ``other``: seconds spent
-        in ``forward`` and ``backward``, their sum ``total`` and its ``share`` of all time."""
+        in ``forward`` and ``backward``, their sum ``total`` and its ``share`` of all time; a
+        convolution's row also has the ``algorithm`` it last ran (``"im2col"``, ``"winograd"``)."""
+        algorithms = {layer.name: getattr(layer, "conv_algorithm", None)
+                      for layer in getattr(self.model, "layers", [])}
         rows = []
         for name in self.layer_names:
             fwd, bwd = self.stats.seconds(name, "forward"), self.stats.seconds(name, "backward")
             rows.append({"name": name, "forward": fwd, "backward": bwd, "total": fwd + bwd})
+            if algorithms.get(name):
+                rows[-1]["algorithm"] = algorithms[name]
         opt = self.stats.seconds("optimizer", "total")
         rows.append({"name": "optimizer", "forward": 0.0, "backward": 0.0, "total": opt})
         claimed = sum(r["total"] for r in rows)
@@ -151,7 +156,8 @@ class Profiler(Callback):
         per = max(self.steps, 1)
         unit = "ms/step" if self.steps else "ms"
         head = ["layer", f"forward {unit}", f"backward {unit}", f"total {unit}", "share"]
-        body = [[r["name"], f"{1e3 * r['forward'] / per:.3f}", f"{1e3 * r['backward'] / per:.3f}",
+        body = [[r["name"] + (f" [{r['algorithm']}]" if "algorithm" in r else ""),
+                 f"{1e3 * r['forward'] / per:.3f}", f"{1e3 * r['backward'] / per:.3f}",
                  f"{1e3 * r['total'] / per:.3f}", f"{100 * r['share']:.1f} %"] for r in self.rows()]
         if markdown:
             lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -323,3 +323,76 @@ def test_maxpool2d_backward_zeroes_the_cells_no_window_covers(pool):
         dy = rng.standard_normal(y.shape).astype(np.float32)
         np.testing.assert_array_equal(nb.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)),
                                       pool_ref.maxpool2d_backward(dy, argmax, pool, pool, (7, 9)))
+
+
+# ------------------------------------------------------------------ Winograd F(2x2, 3x3) twins
+
+
+@st.composite
+def winograd_cases(draw):
+    """3x3, stride 1: up to 12 images and 12x12 outputs, so the chunks of tile rows number several
+    (and both parity passes of the input gradient run), odd sizes included."""
+    n, oh, ow = draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    c, f = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return {"xpad": rng.standard_normal((n, oh + 2, ow + 2, c)).astype(dtype),
+            "kernel": rng.standard_normal((3, 3, c, f)).astype(dtype),
+            "bias": rng.standard_normal(f).astype(dtype),
+            "dy": rng.standard_normal((n, oh, ow, f)).astype(dtype), "out_hw": (oh, ow), "dtype": dtype}
+
+
+@SWEEP
+@given(winograd_cases())
+def test_winograd_twins_match_the_reference(case):
+    from scratchnet.kernels import winograd as wg_ref
+
+    one, xpad, kernel, dy = (1, 1), case["xpad"], case["kernel"], case["dy"]
+    pairs = [
+        (nb.winograd_conv2d_forward(xpad, kernel, one, one, case["out_hw"]),
+         wg_ref.winograd_conv2d_forward(xpad, kernel, one, one, case["out_hw"])),
+        (nb.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), one, one),
+         wg_ref.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), one, one)),
+        (nb.winograd_conv2d_backward_input(dy, kernel, one, one, xpad.shape[1:3]),
+         wg_ref.winograd_conv2d_backward_input(dy, kernel, one, one, xpad.shape[1:3])),
+    ]
+    z, a = nb.winograd_conv2d_bias_relu_forward(xpad, kernel, case["bias"], one, one, case["out_hw"])
+    z_ref, a_ref = wg_ref.winograd_conv2d_bias_relu_forward(xpad, kernel, case["bias"], one, one,
+                                                            case["out_hw"])
+    pairs += [(z, z_ref), (a, a_ref)]
+    for got, want in pairs:
+        assert_close(got, want, case["dtype"])
+
+
+def test_winograd_kernel_grad_does_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(0)
+    xpad = rng.standard_normal((16, 12, 12, 8)).astype(np.float32)
+    dy = rng.standard_normal((16, 10, 10, 8)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = nb.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), (1, 1), (1, 1))
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = nb.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), (1, 1), (1, 1))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+def test_the_numba_backend_uses_winograd_in_wide_layers_and_matches_numpy(rng):
+    """A talk_cnn-like model (two 64-filter 3x3 convs on a small image): the Numba backend runs
+    Winograd in the second conv, the NumPy backend im2col; loss and gradients agree at the same
+    tolerances as the other layers here."""
+    x, y = rng.random((4, 14, 14, 3), dtype=np.float32), rng.integers(0, 3, 4)
+    results = {}
+    for backend in ("numpy", "numba"):
+        sn.set_backend(backend)
+        model = sn.models.rps_cnn((14, 14, 3), filters=(64, 64), dense_units=8, dropout=0.0)
+        model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+        results[backend] = model.loss_and_grads(x, y)
+        assert [layer.conv_algorithm for layer in model.layers if hasattr(layer, "conv_algorithm")] \
+            == (["im2col", "winograd"] if backend == "numba" else ["im2col", "im2col"])
+    (loss_np, grads_np), (loss_nb, grads_nb) = results["numpy"], results["numba"]
+    np.testing.assert_allclose(loss_nb, loss_np, rtol=1e-6)
+    for g_nb, g_np in zip(grads_nb, grads_np, strict=True):
+        assert_close(g_nb, g_np, np.float32)

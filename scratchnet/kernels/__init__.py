@@ -9,6 +9,14 @@ imported only when it is selected. Its arrays live on the GPU: the model moves i
 each batch of inputs as it arrives; :func:`to_numpy`, :func:`to_backend` and :func:`xp_of` are the
 few helpers the rest of scratchnet uses at those boundaries (they import nothing).
 
+Convolutions have two algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
+gathered into a matrix, one matrix product: :mod:`scratchnet.kernels.conv`) and, for 3x3 kernels
+with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`). The NumPy
+backend always runs im2col, so the readable reference gives the same bits run after run; the Numba
+backend runs Winograd where it measured faster (:func:`conv2d_algorithm`, the rule and its numbers).
+``Conv2D.conv_algorithm`` and the profiler's table say which one each layer ran;
+:func:`set_conv_algorithm` forces one.
+
 Stepping into a kernel with a debugger: ``sn.set_backend("numpy")``, or keep the Numba backend and
 set ``NUMBA_DISABLE_JIT=1`` before Python starts, which runs the Numba twin as plain Python.
 """
@@ -24,6 +32,7 @@ from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import pooling as _pool_numpy
+from scratchnet.kernels import winograd as _winograd_numpy
 
 BACKENDS = ("numpy", "numba", "cupy")
 KERNEL_NAMES = (
@@ -36,7 +45,12 @@ KERNEL_NAMES = (
     "conv2d_bias_relu_forward",
     "matmul",
     "relu_backward_bias_grad",
+    "winograd_conv2d_forward",
+    "winograd_conv2d_bias_relu_forward",
+    "winograd_conv2d_backward_kernel",
+    "winograd_conv2d_backward_input",
 )
+CONV_ALGORITHMS = ("im2col", "winograd")
 
 _backend = "numpy"
 _impl: dict[str, object] = {}
@@ -55,6 +69,10 @@ def _numpy_table() -> dict[str, object]:
         "conv2d_bias_relu_forward": _bias_numpy.conv2d_bias_relu_forward,
         "matmul": _dense_numpy.matmul,
         "relu_backward_bias_grad": _bias_numpy.relu_backward_bias_grad,
+        "winograd_conv2d_forward": _winograd_numpy.winograd_conv2d_forward,
+        "winograd_conv2d_bias_relu_forward": _winograd_numpy.winograd_conv2d_bias_relu_forward,
+        "winograd_conv2d_backward_kernel": _winograd_numpy.winograd_conv2d_backward_kernel,
+        "winograd_conv2d_backward_input": _winograd_numpy.winograd_conv2d_backward_input,
     }
 
 
@@ -103,7 +121,8 @@ def _cupy_module() -> ModuleType:
 def _cupy_table() -> dict[str, object]:
     from scratchnet.kernels import cupy_kernels
 
-    return {name: getattr(cupy_kernels, name) for name in KERNEL_NAMES}
+    # no Winograd kernels on the GPU: conv2d_algorithm chooses im2col there
+    return {name: getattr(cupy_kernels, name) for name in KERNEL_NAMES if hasattr(cupy_kernels, name)}
 
 
 def set_backend(name: str) -> None:
@@ -167,16 +186,69 @@ def _default_backend() -> str:
     return "numba" if _numba_module() is not None else "numpy"
 
 
-def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
-    return _impl["conv2d_forward"](xpad, kernel, strides, dilation, out_hw)
+# ------------------------------------------------------------------ convolution algorithms
+
+_conv_algorithm = "auto"
+# Numba backend: Winograd when the layer has at least this many input channels and filters. Measured
+# with benchmarks/conv_algorithms.py (batch 32, float32, 2 shared cores, load average ~7 from other
+# processes; CPU ms per call, im2col / Winograd, for the forward pass, dL/dK and dL/dx):
+#   talk_cnn 74x74x64 -> 64:    236 / 143, 412 / 141, 181 / 102   (Winograd 1.7-2.9x faster)
+#   talk_cnn 36x36x64 -> 128:    64 / 39,  107 / 68,   60 / 47    (1.3-1.6x)
+#   talk_cnn 17x17x128 -> 128:   26 / 22,  141 / 55,   27 / 32    (0.85-2.5x; 1.8x over the three)
+#   rps_cnn 14x14x32 -> 64:     7.0 / 8.0, 32 / 38,   7.2 / 16    (0.44-0.88x: im2col kept)
+#   16 channels (small_cnn, rps_cnn): Winograd 0.43-0.96x; 3 input channels (every first layer):
+#   0.25-1.1x (its 16 products have an inner size of 3). Both keep im2col.
+WINOGRAD_MIN_CHANNELS = 64
 
 
-def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
-    return _impl["conv2d_backward_input"](dy, kernel, strides, dilation, padded_hw)
+def set_conv_algorithm(name: str) -> None:
+    """Force a convolution algorithm: ``"auto"`` (the default: the backend's rule, see
+    :func:`conv2d_algorithm`), ``"im2col"``, or ``"winograd"`` (wherever it applies: 3x3 kernels,
+    stride 1, dilation 1; im2col elsewhere). For tests and benchmarks; the environment variable
+    ``SCRATCHNET_CONV_ALGORITHM`` sets it at import."""
+    global _conv_algorithm
+    valid = ("auto",) + CONV_ALGORITHMS
+    if not isinstance(name, str) or name not in valid:
+        raise ValueError(f"set_conv_algorithm: expected one of {valid}, received {name!r}")
+    _conv_algorithm = name
 
 
-def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
-    return _impl["conv2d_backward_kernel"](xpad, dy, kernel_hw, strides, dilation)
+def get_conv_algorithm() -> str:
+    """What :func:`set_conv_algorithm` last set (``"auto"`` unless changed)."""
+    return _conv_algorithm
+
+
+def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
+    """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
+    ``"winograd"`` on the Numba backend for 3x3, stride 1, dilation 1 with at least
+    ``WINOGRAD_MIN_CHANNELS`` input channels and filters (where it measured faster, see above),
+    else ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
+    if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
+        return "im2col"
+    if _conv_algorithm == "winograd":
+        return "winograd" if "winograd_conv2d_forward" in _impl else "im2col"
+    _, _, c, f = kernel_shape
+    return "winograd" if _backend == "numba" and min(c, f) >= WINOGRAD_MIN_CHANNELS else "im2col"
+
+
+def _conv_kernel(name: str, algorithm: str):
+    if algorithm == "im2col":
+        return _impl[name]
+    if algorithm == "winograd":
+        return _impl["winograd_" + name]
+    raise ValueError(f"{name}: expected algorithm in {CONV_ALGORITHMS}, received {algorithm!r}")
+
+
+def conv2d_forward(xpad, kernel, strides, dilation, out_hw, algorithm="im2col"):
+    return _conv_kernel("conv2d_forward", algorithm)(xpad, kernel, strides, dilation, out_hw)
+
+
+def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw, algorithm="im2col"):
+    return _conv_kernel("conv2d_backward_input", algorithm)(dy, kernel, strides, dilation, padded_hw)
+
+
+def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation, algorithm="im2col"):
+    return _conv_kernel("conv2d_backward_kernel", algorithm)(xpad, dy, kernel_hw, strides, dilation)
 
 
 def maxpool2d_forward(xpad, pool_size, strides, out_hw):
@@ -191,8 +263,9 @@ def bias_grad(dz):
     return _impl["bias_grad"](dz)
 
 
-def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
-    return _impl["conv2d_bias_relu_forward"](xpad, kernel, bias, strides, dilation, out_hw)
+def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw, algorithm="im2col"):
+    return _conv_kernel("conv2d_bias_relu_forward", algorithm)(xpad, kernel, bias, strides, dilation,
+                                                               out_hw)
 
 
 def matmul(a, b):
@@ -204,3 +277,4 @@ def relu_backward_bias_grad(da, z):
 
 
 set_backend(_default_backend())
+set_conv_algorithm(os.environ.get("SCRATCHNET_CONV_ALGORITHM") or "auto")

@@ -33,7 +33,10 @@ class Conv2D(ActivatedLayer):
     Backward, with ``dz = dL/dz``: ``dL/dkernel[a, b, c, o] = sum_{n,i,j} xpad[n, i*sh + a*dh, j*sw +
     b*dw, c] * dz[n, i, j, o]``; ``dL/dbias = sum_{n,i,j} dz``; ``dL/dx`` sends each ``dz[n, i, j]
     @ kernel[a, b]^T`` back to the input cell it read, then drops the padding.
-    The loops live in :mod:`scratchnet.kernels.conv` (NumPy) and its Numba twin.
+    The loops live in :mod:`scratchnet.kernels.conv` (NumPy) and its Numba twin. ``conv_algorithm``
+    says which algorithm the last forward pass ran: ``"im2col"``, or ``"winograd"``
+    (:mod:`scratchnet.kernels.winograd`, chosen by the Numba backend for 3x3 stride-1 layers with
+    many channels; see ``kernels.conv2d_algorithm``). The backward pass uses the same one.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Conv2D(ActivatedLayer):
         inits.get(kernel_initializer, where=f"Conv2D {self.name!r}: kernel_initializer")
         inits.get(bias_initializer, where=f"Conv2D {self.name!r}: bias_initializer")
         self.xpad: np.ndarray | None = None
+        self.conv_algorithm: str | None = None  # set by each forward pass
 
     def build(self, input_shape, rng):
         if len(input_shape) != 3:
@@ -99,14 +103,16 @@ class Conv2D(ActivatedLayer):
         self.xpad = x  # "valid": nothing to pad, and no copy
         if top or bottom or left or right:
             self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
+        self.conv_algorithm = kernels.conv2d_algorithm(self.kernel.shape, self.strides,
+                                                       self.dilation_rate)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
             self.preactivation, self.output = kernels.conv2d_bias_relu_forward(
                 self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
-                self.out_hw)  # both (N, OH, OW, F)
+                self.out_hw, algorithm=self.conv_algorithm)  # both (N, OH, OW, F)
             return self.output
-        z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides,
-                                   self.dilation_rate, self.out_hw)  # (N, OH, OW, F)
+        z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides, self.dilation_rate,
+                                   self.out_hw, algorithm=self.conv_algorithm)  # (N, OH, OW, F)
         if self.use_bias:
             z += self.bias.value  # in place: z is a fresh array (no second (N, OH, OW, F) array)
         return self.activate(z)
@@ -120,14 +126,15 @@ class Conv2D(ActivatedLayer):
 
     def backward_preactivation(self, dz, bias_grad=None):
         self.kernel.grad = kernels.conv2d_backward_kernel(
-            self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate)
+            self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate,
+            algorithm=self.conv_algorithm)
         if self.use_bias:
             # sum over (N, OH, OW), unless backward() already computed it
             self.bias.grad = kernels.bias_grad(dz) if bias_grad is None else bias_grad
         if not self.compute_input_grad:
             return None
-        dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides,
-                                              self.dilation_rate, self.xpad.shape[1:3])
+        dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides, self.dilation_rate,
+                                              self.xpad.shape[1:3], algorithm=self.conv_algorithm)
         (top, _), (left, _) = self.pads
         h, w, _ = self.input_shape
         return dxpad[:, top:top + h, left:left + w, :]  # (N, H, W, C)

@@ -1,0 +1,207 @@
+"""Winograd F(2x2, 3x3) (``scratchnet/kernels/winograd.py``) computes the direct convolution.
+
+Tolerances, relative to the largest value of the result (``atol = TOL * max|direct|``):
+- float64: ``1e-12``. Measured: up to 1.4e-15 on talk_cnn's shapes.
+- float32: ``2e-6``. Measured against the direct im2col product on talk_cnn's shapes: up to
+  5.6e-7 forward, 5.1e-7 for dL/dx, 8.2e-7 for dL/dK (the module docstring has the table); both
+  algorithms are off from the exact result by about the same amount. The parity tests against
+  TensorFlow keep their own tolerances (1e-5 forward, 1e-4 gradients) on the Numba backend, which
+  runs Winograd for the wide layers; ``test_forced_winograd_layers_match_tensorflow_tolerances``
+  checks that margin here without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.kernels import conv as direct
+from scratchnet.kernels import winograd as wg
+from tests.gradcheck import REL_TOL, check_layer
+
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+ONE = (1, 1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_conv_algorithm():
+    before = kernels.get_conv_algorithm()
+    yield
+    kernels.set_conv_algorithm(before)
+
+
+def assert_close(actual, reference, dtype):
+    assert actual.dtype == reference.dtype == dtype and actual.shape == reference.shape
+    scale = float(np.abs(reference).max())
+    np.testing.assert_allclose(actual, reference, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def _case(rng, n, oh, ow, c, f, dtype):
+    xpad = rng.standard_normal((n, oh + 2, ow + 2, c)).astype(dtype)
+    kernel = (rng.standard_normal((3, 3, c, f)) * np.sqrt(6 / (9 * (c + f)))).astype(dtype)
+    dy = rng.standard_normal((n, oh, ow, f)).astype(dtype)
+    return xpad, kernel, dy
+
+
+def _all_three(module, prefix, xpad, kernel, dy):
+    oh, ow = dy.shape[1:3]
+    return (getattr(module, prefix + "conv2d_forward")(xpad, kernel, ONE, ONE, (oh, ow)),
+            getattr(module, prefix + "conv2d_backward_input")(dy, kernel, ONE, ONE, xpad.shape[1:3]),
+            getattr(module, prefix + "conv2d_backward_kernel")(xpad, dy, (3, 3), ONE, ONE))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), oh=st.integers(1, 9), ow=st.integers(1, 9), c=st.integers(1, 5),
+       f=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**32 - 1))
+def test_reference_equals_the_direct_convolution(n, oh, ow, c, f, dtype, seed):
+    """Forward, dL/dx and dL/dK, odd and even output sizes (odd ones pad a half tile)."""
+    xpad, kernel, dy = _case(np.random.default_rng(seed), n, oh, ow, c, f, dtype)
+    for got, want in zip(_all_three(wg, "winograd_", xpad, kernel, dy),
+                         _all_three(direct, "", xpad, kernel, dy), strict=True):
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, hw, c, f", [(1, 74, 64, 64), (2, 36, 64, 128), (2, 17, 128, 128),
+                                         (1, 150, 3, 64)])
+def test_reference_on_talk_cnn_shapes(n, hw, c, f, dtype):
+    xpad, kernel, dy = _case(np.random.default_rng(hw), n, hw - 2, hw - 2, c, f, dtype)
+    for got, want in zip(_all_three(wg, "winograd_", xpad, kernel, dy),
+                         _all_three(direct, "", xpad, kernel, dy), strict=True):
+        assert_close(got, want, dtype)
+
+
+def test_bias_relu_forward_is_conv_plus_bias_then_relu(rng):
+    xpad, kernel, _ = _case(rng, 2, 5, 4, 3, 4, np.float64)
+    bias = rng.standard_normal(4)
+    z, a = wg.winograd_conv2d_bias_relu_forward(xpad, kernel, bias, ONE, ONE, (5, 4))
+    np.testing.assert_array_equal(z, wg.winograd_conv2d_forward(xpad, kernel, ONE, ONE, (5, 4)) + bias)
+    np.testing.assert_array_equal(a, np.maximum(z, 0))
+
+
+def test_transforms_are_the_textbook_matrices():
+    """A^T [(G g G^T) . (B^T d B)] A is the 2x2 correlation of a 4x4 tile with a 3x3 kernel."""
+    rng = np.random.default_rng(0)
+    d, g = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+    y = wg.A_T @ ((wg.G @ g @ wg.G.T) * (wg.B_T @ d @ wg.B_T.T)) @ wg.A_T.T
+    direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)]
+    np.testing.assert_allclose(y, direct_y, rtol=1e-13, atol=1e-13)
+
+
+def test_padding_rows_reach_no_kept_output():
+    """Row 3 of a tile feeds only output row 1 (its coefficients toward row 0 are exact zeros), so
+    what fills the rows past an odd edge leaves the kept row 0 unchanged, to the bit."""
+    rng = np.random.default_rng(1)
+    d, g = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+    u = wg.G @ g @ wg.G.T
+    y = wg.A_T @ (u * (wg.B_T @ d @ wg.B_T.T)) @ wg.A_T.T
+    d[3] = 1e30
+    y_far = wg.A_T @ (u * (wg.B_T @ d @ wg.B_T.T)) @ wg.A_T.T
+    np.testing.assert_array_equal(y_far[0], y[0])
+    assert np.all(np.abs(y_far[1]) > 1e20)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, k: wg.winograd_conv2d_forward(x, k, (2, 2), ONE, (2, 2)),
+    lambda x, k: wg.winograd_conv2d_forward(x, k[:2], ONE, ONE, (3, 4)),
+    lambda x, k: wg.winograd_conv2d_backward_kernel(x, np.ones((1, 2, 2, 2)), (3, 3), ONE, (2, 2)),
+    lambda x, k: wg.winograd_conv2d_backward_input(np.ones((1, 4, 4, 2)), k, ONE, (2, 1), (6, 6)),
+])
+def test_other_shapes_are_refused(call):
+    x, k = np.ones((1, 6, 6, 3)), np.ones((3, 3, 3, 2))
+    with pytest.raises(ValueError, match=r"Winograd F\(2x2, 3x3\) needs a 3x3 kernel"):
+        call(x, k)
+
+
+def test_set_conv_algorithm_checks_its_argument():
+    with pytest.raises(ValueError, match=r"expected one of \('auto', 'im2col', 'winograd'\), received 'fft'"):
+        kernels.set_conv_algorithm("fft")
+    with pytest.raises(ValueError, match="expected algorithm in"):
+        kernels.conv2d_forward(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), ONE, ONE, (1, 1),
+                               algorithm="fft")
+
+
+def test_the_numpy_backend_runs_im2col_unless_forced():
+    sn.set_backend("numpy")
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "im2col"
+    kernels.set_conv_algorithm("winograd")
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd"
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), (2, 2), ONE) == "im2col"  # where it applies only
+    assert kernels.conv2d_algorithm((5, 5, 64, 64), ONE, ONE) == "im2col"
+
+
+def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
+    sn.set_backend("numba")
+    wide = kernels.WINOGRAD_MIN_CHANNELS
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd"
+    assert kernels.conv2d_algorithm((3, 3, 3, wide), ONE, ONE) == "im2col"  # RGB input: slower
+    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "im2col"
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), (2, 2), ONE) == "im2col"
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, (2, 2)) == "im2col"
+    kernels.set_conv_algorithm("im2col")
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "im2col"
+
+
+def test_the_layer_and_the_profiler_say_which_algorithm_ran(rng):
+    sn.set_backend("numba")
+    model = sn.Sequential([sn.layers.Input((8, 8, 3)),
+                           sn.layers.Conv2D(64, 3, activation="relu"),
+                           sn.layers.Conv2D(64, 3, padding="same", activation="relu"),
+                           sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
+    model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = rng.random((4, 8, 8, 3), dtype=np.float32), rng.integers(0, 2, 4)
+    with sn.profiler.Profiler(model) as prof:
+        model.train_step(x, y)
+    assert [layer.conv_algorithm for layer in model.layers[:2]] == ["im2col", "winograd"]
+    rows = {r["name"]: r for r in prof.rows()}
+    assert rows[model.layers[1].name]["algorithm"] == "winograd"
+    assert "algorithm" not in rows[model.layers[3].name]  # Dense
+    assert f"{model.layers[1].name} [winograd]" in prof.table()
+    assert f"{model.layers[0].name} [im2col]" in prof.table()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("padding, activation", [("valid", "relu"), ("same", None), ("same", "tanh")])
+def test_forced_winograd_layer_passes_finite_differences(backend, padding, activation, rng):
+    sn.set_backend(backend)
+    kernels.set_conv_algorithm("winograd")
+    sn.config.set_floatx("float64")
+    layer = sn.layers.Conv2D(3, 3, padding=padding, activation=activation)
+    x = rng.standard_normal((2, 5, 6, 2))
+    check_layer(layer, x, rng)  # dL/dx, dL/dkernel and dL/dbias against central differences
+    assert layer.conv_algorithm == "winograd"
+    assert REL_TOL <= 1e-6
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_forced_winograd_layers_match_tensorflow_tolerances(backend, rng):
+    """A model of talk_cnn's kind (3x3 convs, pools) gives the im2col loss and gradients within the
+    parity tolerances (1e-5 forward, 1e-4 gradients) in float32: the margin those tests rely on."""
+    sn.set_backend(backend)
+    model = sn.models.rps_cnn((22, 22, 3), filters=(8, 16), dense_units=16, dropout=0.0)
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+    x, y = rng.random((6, 22, 22, 3), dtype=np.float32), rng.integers(0, 3, 6)
+    kernels.set_conv_algorithm("im2col")
+    loss_ref, grads_ref = model.loss_and_grads(x, y)
+    kernels.set_conv_algorithm("winograd")
+    loss, grads = model.loss_and_grads(x, y)
+    convs = [layer for layer in model.layers if isinstance(layer, sn.layers.Conv2D)]
+    assert [layer.conv_algorithm for layer in convs] == ["winograd", "winograd"]
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-5)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4 * np.abs(g_ref).max())
+
+
+def test_numba_winograd_is_the_same_bits_run_to_run(rng):
+    from scratchnet.kernels import numba_kernels as nb
+
+    xpad, kernel, dy = _case(rng, 11, 9, 7, 8, 6, np.float32)
+    first = _all_three(nb, "winograd_", xpad, kernel, dy)
+    second = _all_three(nb, "winograd_", xpad, kernel, dy)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
