@@ -18,9 +18,10 @@ What one training step does with ``W`` workers of ``L`` replicas each (``R = W*L
 all) and a global batch of ``B`` samples; every worker holds the same ``x`` and ``y``:
 
 1. Split: the global batch is cut by ``MirroredStrategy``'s rule into ``R`` slices (``ceil(B/R)``
-   each, in turn, until the batch runs out); worker ``w`` takes slices ``w*L ... w*L + L - 1``.
-   This is TensorFlow's ``AutoShardPolicy.DATA``, which Keras sets for arrays: every worker reads
-   the whole batch and keeps its part.
+   each, in turn, until the batch runs out); worker ``w`` takes slices ``w*L ... w*L + L - 1``
+   (:meth:`~MultiWorkerMirroredStrategy.local_rows`). This is TensorFlow's
+   ``AutoShardPolicy.DATA``, which Keras sets for arrays: every worker sees the whole batch and
+   keeps its part; a data source may load only that part.
 2. Each worker runs forward, loss and backward on its slices (``L > 1``: one thread per slice),
    scaling replica ``r``'s gradient by ``1/R``.
 3. Combine: ONE ``Allreduce`` (a sum over all workers) of one buffer that holds, in this fixed
@@ -79,10 +80,11 @@ class MultiWorkerMirroredStrategy(MirroredStrategy):
     Args:
         replicas_per_worker: replicas (threads, as in ``MirroredStrategy``) inside each worker;
             Keras' strategy uses every local device, scratchnet asks. Default 1.
-        auto_shard_policy: ``"AUTO"`` or ``"DATA"`` (the same here): every worker holds the same
-            arrays and computes its slice of each global batch, as TensorFlow does for arrays.
-            (``FILE`` needs input files and is not offered; ``OFF`` would make every worker train
-            on the same samples.)
+        auto_shard_policy: ``"AUTO"`` or ``"DATA"`` (the same here): every worker is handed each
+            global batch and computes its slice, as TensorFlow does for arrays. A data source may
+            read only that slice (:meth:`local_rows`). ``FILE`` (TensorFlow gives each worker
+            whole input files) needs a file-based pipeline and ``OFF`` makes every worker train
+            on the same samples; neither is offered.
         timeout_seconds: how long a worker waits in a collective for the others before it
             aborts the job with a clear message. ``None`` waits forever (for stepping through
             one worker in a debugger). Default 120.
@@ -129,6 +131,20 @@ class MultiWorkerMirroredStrategy(MirroredStrategy):
         return self.is_chief or self.save_on_all_workers
 
     should_save_summary = should_checkpoint  # TensorBoard and CSV logs follow the same rule
+
+    def local_rows(self, batch_size: int) -> slice:
+        """The rows of a global batch of ``batch_size`` samples that this worker computes.
+
+        Every worker is handed the whole global batch but reads only these rows of ``x`` (its
+        replicas' slices); the other rows may hold anything finite. So a data source (a
+        ``PyDataset``) may load just these rows from disk, each worker its own part, and fill the
+        rest with zeros: sharded reading under ``AutoShardPolicy.DATA``. ``y`` must be whole
+        (the metrics of the global batch read it).
+        """
+        sizes = replica_sizes(_positive_int(batch_size, "batch_size"), self.num_replicas_in_sync)
+        starts = np.cumsum([0] + sizes)
+        first = self.worker_index * self.replicas_per_worker
+        return slice(int(starts[first]), int(starts[first + self.replicas_per_worker]))
 
     # ------------------------------------------------------------------ one step
     def forward_backward(self, model, x: np.ndarray, y: np.ndarray,

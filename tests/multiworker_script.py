@@ -12,6 +12,8 @@ Modes:
 - ``tiny_batch``: a global batch of 1 sample on 2 workers.
 - ``backup``: BackupAndRestore in ``out/backup``; with ``"crash_at_epoch": k`` worker 1 is killed
   after the first step of epoch k, once worker 0 has written the backup of epoch k - 1.
+- ``sharded``: CASES[0] from a PyDataset that loads only this worker's rows of each batch
+  (``strategy.local_rows``) and fills the others with 1e6: they must never be read.
 - ``files``: CSVLogger and ModelCheckpoint with per-worker paths: who writes files.
 """
 
@@ -136,6 +138,25 @@ def main(job_path):
         history = model.fit(x, y, batch_size=4, epochs=4, shuffle=True, verbose=0, callbacks=callbacks)
         result["epochs_run"] = history.epoch
         result["weights"] = [w.tolist() for w in model.get_weights()]
+    elif mode == "sharded":
+        n, batch_size, epochs, optimizer, _, _, _ = CASES[0]
+        x_all, y_all = data(n)
+
+        class MyRowsOnly(sn.utils.PyDataset):
+            def __len__(self):
+                return -(-n // batch_size)
+
+            def __getitem__(self, i):
+                batch = slice(i * batch_size, min((i + 1) * batch_size, n))
+                rows = strategy.local_rows(batch.stop - batch.start)
+                xb = np.full((batch.stop - batch.start,) + x_all.shape[1:], 1e6, np.float32)
+                xb[rows] = x_all[batch][rows]  # a real loader would read only these from disk
+                return xb, y_all[batch]
+
+        model = make_model(strategy, optimizer)
+        history = model.fit(MyRowsOnly(), epochs=epochs, verbose=0, shuffle=False)
+        result["cases"] = [{"weights": [w.tolist() for w in model.get_weights()],
+                            "loss": history.history["loss"], "accuracy": history.history["accuracy"]}]
     elif mode == "files":
         model = make_model(strategy)
         callbacks = [sn.callbacks.CSVLogger(os.path.join(out, f"log-{me}.csv")),

@@ -101,6 +101,28 @@ def test_two_workers_train_as_one_process(tmp_path):
             np.testing.assert_allclose(ours["loss"], single_h["loss"], rtol=1e-6)
 
 
+def test_each_worker_reads_only_its_rows(tmp_path):
+    """Sharded reading: a PyDataset that loads only ``strategy.local_rows`` (1e6 elsewhere)
+    trains exactly as the whole arrays do, so no worker reads another's rows."""
+    proc, _, results = launch(tmp_path, "sharded")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mirrored_w, mirrored_h = single_process(script.CASES[0], sn.distribute.MirroredStrategy(2))
+    for worker in (0, 1):
+        ours = results[worker]["cases"][0]
+        for w, ref in zip(ours["weights"], mirrored_w, strict=True):
+            np.testing.assert_array_equal(np.asarray(w, np.float32), ref)  # the same sums, as above
+        np.testing.assert_allclose(ours["loss"], mirrored_h["loss"], rtol=1e-6)
+        np.testing.assert_array_equal(ours["accuracy"], mirrored_h["accuracy"])
+
+
+def test_local_rows_follow_the_split_rule():
+    strategy = sn.distribute.MultiWorkerMirroredStrategy(replicas_per_worker=2)  # one worker here
+    assert strategy.local_rows(5) == slice(0, 5)
+    strategy.num_workers, strategy.worker_index = 3, 1  # as worker 1 of 3 would see it: R = 6
+    assert strategy.local_rows(13) == slice(6, 12)  # slices of 3: 3, 3 | 3, 3 | 1, 0
+    assert strategy.local_rows(5) == slice(2, 4)    # 1, 1 | 1, 1 | 1, 0
+
+
 @pytest.mark.slow
 def test_uneven_last_batch_is_not_single_device(tmp_path):
     """The comparison above can fail: with a 3 + 2 last batch the 1/R rule differs from one device."""
