@@ -166,7 +166,59 @@ def markdown(runs: list[dict], meta: dict) -> str:
                      f"{med['images_per_s']:.0f} | {med['allreduce_ms']:.2f} | "
                      f"{100 * med['allreduce_share']:.0f}% | {med['bare_allreduce_ms']:.2f} | "
                      f"{reps[0]['allreduce_bytes'] / 1024:.0f} | {len(reps)} |")
-    lines += ["", "The scaling model that these figures check is in `docs/distribution.md`.", MARK_END]
+    lines += ["", scaling_model(runs), "", "The model is explained in `docs/distribution.md`.", MARK_END]
+    return "\n".join(lines)
+
+
+# Links of the scaling model: (name, bandwidth in bytes/s, latency per message in s).
+LINKS = (("10 Gb/s", 10e9 / 8, 25e-6), ("100 Gb/s", 100e9 / 8, 5e-6))
+
+
+def allreduce_seconds(nbytes: float, workers: int, bandwidth: float, latency: float) -> float:
+    """Rabenseifner's all-reduce (reduce-scatter then all-gather, what MPICH uses for large
+    buffers): each worker sends and receives ``2 (W-1)/W`` of the buffer, in ``2 log2 W`` rounds."""
+    if workers == 1:
+        return 0.0
+    return 2 * (workers - 1) / workers * nbytes / bandwidth + 2 * np.log2(workers) * latency
+
+
+def scaling_model(runs: list[dict]) -> str:
+    """Step time = compute(b samples) + all-reduce(S bytes, W workers), no overlap (scratchnet
+    sums after the whole backward pass); weak scaling, b samples per worker.
+
+    The compute time per sample is measured: the 2-worker step minus its Allreduce (one core
+    per worker). Checked on this machine first: compute + the bare Allreduce measured through
+    shared memory predicts the 2-worker step; the rest is waiting for the slower worker."""
+    table = ["| model | link | workers | all-reduce (ms) | step (ms) | images/s | efficiency |",
+             "|---|---|---|---|---|---|---|"]
+    checks = []
+    by_model: dict = {}
+    for run in runs:
+        by_model.setdefault(run["model"], {}).setdefault(run["workers"], []).append(run)
+    for model, by_workers in sorted(by_model.items()):
+        if 2 not in by_workers:
+            continue
+        two = by_workers[2]
+        b = two[0]["batch_per_worker"]
+        compute = statistics.median(r["step_ms"] - r["allreduce_ms"] for r in two) / 1e3  # s per step
+        nbytes = two[0]["allreduce_bytes"]
+        bare = statistics.median(r["bare_allreduce_ms"] for r in two)
+        measured = statistics.median(r["step_ms"] for r in two)
+        checks.append(f"- {model}: compute {1e3 * compute / b:.3f} ms per sample ({1e3 * compute:.1f} ms "
+                      f"per step of {b}), S = {nbytes / 1024:.0f} KiB. Check on this machine, 2 workers: "
+                      f"compute + bare Allreduce = {1e3 * compute + bare:.1f} ms predicted, "
+                      f"{measured:.1f} ms measured (the rest: waiting for the slower worker).")
+        for name, bandwidth, latency in LINKS:
+            for w in (8, 64, 512):
+                t = allreduce_seconds(nbytes, w, bandwidth, latency)
+                step = compute + t
+                table.append(f"| {model} | {name} | {w} | {1e3 * t:.2f} | {1e3 * step:.1f} | "
+                             f"{w * b / step:,.0f} | {compute / step:.0%} |")
+    lines = ["### Scaling model (weak scaling; compute measured here, network assumed)", "",
+             *checks, "", *table]
+    lines += ["", "Links: 10 Gb/s with 25 us per message (TCP), 100 Gb/s with 5 us (RDMA); "
+              "all-reduce = 2 (W-1)/W x S / bandwidth + 2 log2(W) x latency (Rabenseifner). "
+              "Efficiency = compute / step: the share of a step spent computing."]
     return "\n".join(lines)
 
 
