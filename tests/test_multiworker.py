@@ -198,6 +198,21 @@ def test_only_worker_0_writes_files(tmp_path):
     assert written == ["ckpt-0.npz", "log-0.csv", "tb-0"]
 
 
+@pytest.mark.slow
+def test_the_example_runs_on_two_workers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env.update(NUMBA_NUM_THREADS="1", PYTHONPATH=str(HERE.parent))
+    proc = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable,
+                           str(HERE.parent / "examples" / "train_multiworker.py"), "--epochs", "1",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env,
+                          timeout=LAUNCH_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 worker(s), 2 replica(s): test loss" in proc.stdout
+    assert proc.stdout.count("Epoch 1/1") == 1  # only worker 0 reports
+    assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 2  # header + epoch 0
+    assert not (tmp_path / "run" / "backup").exists()  # deleted after a completed fit
+
+
 def test_without_mpi_one_worker_says_so_once(tmp_path):
     code = ("import numpy as np, scratchnet as sn\n"
             "s = sn.distribute.MultiWorkerMirroredStrategy()\n"
