@@ -253,3 +253,23 @@ def test_adapted_discretization_keeps_its_boundaries_through_conversion(tmp_path
     assert sn.load_model(tmp_path / "k.keras").layers[0].bin_boundaries == layer.bin_boundaries
     np.testing.assert_array_equal(tfnet.from_keras(kmodel).predict(x, verbose=0),
                                   model.predict(x, verbose=0))
+
+
+def test_feature_space_functional_model_converts_to_keras_and_back():
+    import tfnet
+
+    data = table(200, seed=14)
+    spec = {"age": "float_normalized", "price": sn.utils.FeatureSpace.float_discretized(num_bins=5),
+            "category": "string_categorical", "device": "string_categorical", "user":
+            "integer_categorical", "city": "string_hashed"}
+    fs = sn.utils.FeatureSpace(spec, crosses=[("category", "device")], crossing_dim=8)
+    fs.adapt(data)
+    sn.utils.set_random_seed(0)
+    outputs = sn.layers.Dense(2, name="logits")(fs.get_encoded_features())
+    model = sn.Model(fs.get_inputs(), outputs)
+    rows = {name: data[name][:, None] for name in spec}
+    expected = model.predict(rows, verbose=0)
+    kmodel = tfnet.to_keras(model)  # Normalization, Discretization, lookups, Hashing,
+    krows = {name: tf.constant(value) for name, value in rows.items()}  # HashedCrossing, ...
+    np.testing.assert_allclose(kmodel.predict(krows, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(tfnet.from_keras(kmodel).predict(rows, verbose=0), expected)
