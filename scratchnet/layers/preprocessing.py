@@ -32,6 +32,7 @@ class _IndexLookup(Layer):
     """
 
     oov_default: str | int = ""
+    output_dtype = "int64"  # what a symbolic call (functional API) reports, as Keras' lookups
 
     def __init__(self, max_tokens: int | None = None, oov_token=None, vocabulary=None,
                  output_mode: str = "int", name: str | None = None, **kwargs):
