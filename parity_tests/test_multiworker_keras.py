@@ -117,3 +117,19 @@ def test_two_workers_match_keras_and_one_process(tmp_path):
         for w, ref in zip(ours_case["weights"], model.get_weights(), strict=True):
             np.testing.assert_allclose(np.asarray(w, np.float32), ref, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(ours_case["loss"], history.history["loss"], rtol=1e-6)
+
+
+def test_tf_config_on_free_local_ports():
+    import tfnet
+    from tfnet.multi_worker import tf_config
+
+    addresses = tfnet.local_worker_addresses(3)
+    assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses)
+    assert tf_config(1, addresses) == {"cluster": {"worker": addresses},
+                                       "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError, match=r"expected worker_index in \[0, 3\), received 3"):
+        tf_config(3, addresses)
+    with pytest.raises(ValueError, match="expected num_workers to be a positive integer, received 0"):
+        tfnet.local_worker_addresses(0)
+    with pytest.raises(ValueError, match="give both worker_index and worker_addresses, or neither"):
+        tfnet.multi_worker_strategy(0)
