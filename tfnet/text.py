@@ -44,7 +44,7 @@ def text_vectorization_from_keras(klayer: keras.layers.TextVectorization
     vocabulary = [str(t) for t in klayer.get_vocabulary()]
     if len(vocabulary) > layer.token_start:  # adapted or given: copy it, special tokens included
         idf = None
-        if klayer.output_mode == "tf_idf":
+        if config["output_mode"] == "tf_idf":
             idf = np.asarray(klayer._lookup_layer.idf_weights_const)[:len(vocabulary)]
         layer.set_vocabulary(vocabulary, idf)
     return layer
