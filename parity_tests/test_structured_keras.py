@@ -260,6 +260,7 @@ def test_feature_space_functional_model_converts_to_keras_and_back():
 
     data = table(200, seed=14)
     spec = {"age": "float_normalized", "price": sn.utils.FeatureSpace.float_discretized(num_bins=5),
+            "score": "float",
             "category": "string_categorical", "device": "string_categorical", "user":
             "integer_categorical", "city": "string_hashed"}
     fs = sn.utils.FeatureSpace(spec, crosses=[("category", "device")], crossing_dim=8)

@@ -7,6 +7,7 @@ Keras ships all four, with the same arguments. What each learnt crosses over as:
 - Discretization: adapted ``bin_boundaries`` are config (Keras' ``from_config`` sets them on a
   layer made with ``num_bins``, as done here).
 - Hashing and HashedCrossing learn nothing; salt and mask go across as config.
+- FeatureSpace's ``float`` preprocessor (``Identity``) is ``keras.layers.Identity``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import keras
 
 import scratchnet as sn
+from scratchnet.utils.feature_space import Identity
 
 
 def normalization_to_keras(layer: sn.layers.Normalization) -> keras.layers.Normalization:
@@ -79,6 +81,14 @@ def refresh_statistics(kmodel: keras.Model) -> None:
             klayer.finalize_state()
 
 
+def identity_to_keras(layer: Identity) -> keras.layers.Identity:
+    return keras.layers.Identity(name=layer.name)  # FeatureSpace.float()'s preprocessor
+
+
+def identity_from_keras(layer: keras.layers.Identity) -> Identity:
+    return Identity(name=layer.name)
+
+
 def _refuse(layer, **settings) -> None:
     for arg, value in settings.items():
         if value not in (None, False):
@@ -91,10 +101,12 @@ TO_KERAS = {
     sn.layers.Discretization: discretization_to_keras,
     sn.layers.Hashing: hashing_to_keras,
     sn.layers.HashedCrossing: hashed_crossing_to_keras,
+    Identity: identity_to_keras,
 }
 FROM_KERAS = {
     keras.layers.Normalization: normalization_from_keras,
     keras.layers.Discretization: discretization_from_keras,
     keras.layers.Hashing: hashing_from_keras,
     keras.layers.HashedCrossing: hashed_crossing_from_keras,
+    keras.layers.Identity: identity_from_keras,
 }
