@@ -2,6 +2,7 @@
 
     python -m demo                      # or: python3 tasks.py demo
     python -m demo --impl scratch --backend numpy --epochs 5
+    python -m demo --recipe talk --image-size 64   # the talk's recipe, from PNG folders (demo/talk.py)
 
 Steps: generate the built-in hand images (no download); build ``rps_cnn`` with scratchnet and
 copy its initial weights into the plain-Keras twin ``tfnet.models.rps_cnn``; train both with Adam
@@ -27,15 +28,24 @@ from pathlib import Path
 import scratchnet as sn
 
 MIN_IMAGE_SIZE = 24  # rps_cnn's three conv + pool blocks need at least 24x24 pixels
+TALK_EPOCHS = 15
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
-    parser.add_argument("--image-size", type=int, default=32,
+    parser.add_argument("--recipe", choices=("rps", "talk"), default="rps",
+                        help="rps (default): the built-in arrays, rps_cnn, Adam on a cosine; talk: "
+                             "the talk's model, augmentation and rmsprop, read from PNG class "
+                             "folders by image_dataset_from_directory (demo/talk.py)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default 20; talk: {TALK_EPOCHS})")
+    parser.add_argument("--image-size", type=int, default=None,
                         help=f"image height and width, {MIN_IMAGE_SIZE} to {sn.datasets.rps.MAX_IMAGE_SIZE}"
-                             " (default 32)")
+                             " (default 32; talk: 46 to 300, default 150)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="talk: your own folders DIR/train and DIR/test, one sub-folder per class "
+                             "(default: the built-in hands, written once as PNGs)")
     parser.add_argument("--backend", choices=sn.kernels.BACKENDS, default=None,
                         help=f"scratchnet kernels (default {sn.get_backend()}; numpy to step through)")
     parser.add_argument("--impl", choices=("both", "scratch", "keras"), default="both",
@@ -44,10 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="run folder (default runs/rps-<timestamp>)")
     parser.add_argument("--seed", type=int, default=0,
                         help="data, initial weights, shuffling and dropout (default 0)")
-    parser.add_argument("--batch-size", type=int, default=16, help="default 16")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
+    parser.add_argument("--batch-size", type=int, default=None, help="default 16 (talk: 32)")
+    parser.add_argument("--learning-rate", type=float, default=None,
                         help="Adam's learning rate at the first epoch, decaying along a half cosine "
-                             "to near 0 at the last (default 0.001)")
+                             "to near 0 at the last (default 0.001); talk: RMSprop's, constant "
+                             "(default: the string 'rmsprop', learning rate 0.001)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="also train a dense-only scratchnet model (default on)")
     parser.add_argument("--blas-threads", type=int, default=1,
@@ -56,9 +67,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num-train", type=int, default=None, help="fewer training images (smoke runs)")
     parser.add_argument("--num-test", type=int, default=None, help="fewer test images (smoke runs)")
     args = parser.parse_args(argv)
-    if not MIN_IMAGE_SIZE <= args.image_size <= sn.datasets.rps.MAX_IMAGE_SIZE:
-        parser.error(f"--image-size: expected {MIN_IMAGE_SIZE} to {sn.datasets.rps.MAX_IMAGE_SIZE}, "
-                     f"received {args.image_size}")
+    talk = args.recipe == "talk"
+    if args.epochs is None:
+        args.epochs = TALK_EPOCHS if talk else 20
+    if args.batch_size is None:
+        args.batch_size = 32 if talk else 16
+    if args.learning_rate is None and not talk:
+        args.learning_rate = 1e-3
+    if args.image_size is None:
+        args.image_size = 150 if talk else 32
+    low, high = (46, 300) if talk else (MIN_IMAGE_SIZE, sn.datasets.rps.MAX_IMAGE_SIZE)
+    if not low <= args.image_size <= high:
+        parser.error(f"--image-size: expected {low} to {high}, received {args.image_size}")
+    if args.data_dir is not None and not talk:
+        parser.error("--data-dir: only with --recipe talk (the rps recipe uses the built-in arrays)")
     for flag in ("epochs", "batch_size", "num_train", "num_test"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
@@ -144,6 +166,10 @@ def epoch_table(histories: dict[str, dict[str, list[float]]]) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     with blas_threads(args.blas_threads):
+        if args.recipe == "talk":
+            from demo.talk import run_talk
+
+            return run_talk(args)
         return run(args)
 
 
