@@ -104,11 +104,12 @@ def check_forward(twins: Twins, x, training: bool = False, rtol: float = FORWARD
 
 def check_loss_and_grads(twins: Twins, x, y, loss_rtol: float = FORWARD_RTOL,
                          grad_rtol: float = GRAD_RTOL) -> tuple[float, list[np.ndarray]]:
-    """The compiled loss of one batch and every gradient, in ``get_weights()`` order."""
+    """The compiled loss of one batch and every gradient, in ``get_weights()`` order (zeros for a
+    non-trainable weight on both sides)."""
     loss_s, grads_s = twins.scratch.loss_and_grads(x, y)
     loss_k, grads_k = tfnet.loss_and_grads(twins.keras, x, y)
     twins.errors["loss"] = assert_close(loss_s, loss_k, loss_rtol, "loss")
-    for param, gs, gk in zip(twins.scratch.params, grads_s, grads_k, strict=True):
+    for param, gs, gk in zip(twins.scratch.weights, grads_s, grads_k, strict=True):
         twins.errors[f"grad/{param.name}"] = assert_close(gs, gk, grad_rtol,
                                                           f'gradient of "{param.name}"')
     return loss_s, grads_s
@@ -129,7 +130,8 @@ def check_trajectory(twins: Twins, batches, steps: int, rtol: float = TRAJECTORY
         loss_k = twins.keras.train_on_batch(x, y, return_dict=True)["loss"]
         losses.append((loss_s, float(loss_k)))
         assert_close(loss_s, loss_k, loss_rtol, f"loss at step {step}")
-        for param, wk in zip(twins.scratch.params, twins.keras.get_weights(), strict=True):
+        # every weight, the non-trainable ones too (BatchNormalization's moving statistics)
+        for param, wk in zip(twins.scratch.weights, twins.keras.get_weights(), strict=True):
             err = assert_close(param.value, wk, rtol, f'"{param.name}" after step {step + 1}')
             twins.errors[f"trajectory/{param.name}"] = max(
                 err, twins.errors.get(f"trajectory/{param.name}", 0.0))

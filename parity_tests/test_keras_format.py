@@ -124,8 +124,23 @@ def _global_pool_model():
     return model, x, y
 
 
+def _batchnorm_model():
+    """BatchNormalization's moving statistics are weights too (Keras' vars 2 and 3 of the layer).
+    The layers before each BN have no bias: its gradient is zero, so it would only carry noise."""
+    model = sn.Sequential([
+        L.Input((5, 5, 2)), L.Conv2D(3, 2, use_bias=False), L.BatchNormalization(momentum=0.9),
+        L.Activation("relu"), L.Flatten(), L.Dense(4, use_bias=False),
+        L.BatchNormalization(center=False, epsilon=0.01), L.Dense(3, activation="softmax")],
+        seed=10, name="batchnorm")
+    model.compile(optimizer=sn.optimizers.SGD(0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(9).normal(0.5, 1.0, (8, 5, 5, 2)).astype(np.float32)
+    y = np.arange(8) % 3
+    return model, x, y
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
-          _pixels_model, _global_pool_model]
+          _pixels_model, _global_pool_model, _batchnorm_model]
 
 
 def test_the_models_use_every_scratchnet_layer():
@@ -140,7 +155,7 @@ def _continue_one_step(model, kmodel, x, y):
     model.reset_metrics()
     model.train_step(x, y)
     kmodel.train_on_batch(_keras_input(x), y)
-    for param, wk in zip(model.params, kmodel.get_weights(), strict=True):
+    for param, wk in zip(model.weights, kmodel.get_weights(), strict=True):  # moving stats too
         assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the step after loading')
     assert model.optimizer.iterations == int(kmodel.optimizer.iterations)
 

@@ -992,7 +992,7 @@ def _restore_training_state(model, path: str) -> None:
             arrays = {key: f[key] for key in f.files}
     except (zipfile.BadZipFile, EOFError, KeyError) as err:
         raise ValueError(f"BackupAndRestore: {path!r} is not a readable backup: {err}") from err
-    n_weights = len(model.params)
+    n_weights = len(model.get_weights())  # non-trainable ones (moving statistics) included
     if any(f"weight_{i}" not in arrays for i in range(n_weights)):
         raise ValueError(f"BackupAndRestore: {path!r} holds no weights for {n_weights} arrays")
     model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])

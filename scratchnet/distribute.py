@@ -24,6 +24,13 @@ What one training step does with ``R`` replicas and a global batch of ``B`` samp
    still counts in the ``1/R``. Keras' ``MirroredStrategy`` does exactly the same.
 4. The optimizer applies the combined gradient once. The loss reported is the global batch mean
    (the replicas' means weighted by their sizes), as Keras logs it.
+
+Non-trainable weights (BatchNormalization's moving mean and variance) are per replica, as in
+Keras 3.15 on TensorFlow: they are ``MirroredVariable``s with ``aggregation="none"``, and an
+assignment inside a replica (the layer's moving-average update) writes only that replica's copy.
+So each replica normalizes with its own slice's statistics and moves its own copy with them;
+the copies drift apart. Replica 0's copy is the model's own: ``get_weights()``, ``save`` and
+``model(x)`` read it. ``set_weights`` (an assignment from outside the replicas) writes every copy.
 """
 
 from __future__ import annotations
@@ -107,6 +114,23 @@ class MirroredStrategy:
         y_pred = np.concatenate([y_pred_r for _, y_pred_r, _ in results], axis=0)
         return float(loss), y_pred
 
+    def forward_inference(self, model, x: np.ndarray) -> np.ndarray:
+        """The inference forward pass, data-parallel: each replica computes its slice (the same
+        split as training) with its own non-trainable weights; the outputs are concatenated."""
+        replicas = self._replicas_of(model)
+        sizes = replica_sizes(len(x), self.num_replicas)
+        starts = np.cumsum([0] + sizes)
+        jobs = [(replica, x[starts[r]:starts[r + 1]])
+                for r, replica in enumerate(replicas) if sizes[r] > 0]
+        outputs = list(self._pool().map(_run_replica_inference, jobs))
+        # A loss on a final softmax reads its logits (Keras' rule): gather them from the replicas.
+        last = model.layers[-1] if model.layers else None
+        if hasattr(last, "preactivation"):
+            parts = [replica.layers[-1].preactivation for replica, _ in jobs]
+            last.preactivation = None if any(p is None for p in parts) else \
+                np.concatenate(parts, axis=0)
+        return np.concatenate(outputs, axis=0)
+
     def _replicas_of(self, model) -> list:
         """One lightweight copy of ``model`` per replica: own layer objects (caches, grads),
         the model's weight arrays. Made once per model, re-pointed at the weights every step."""
@@ -118,12 +142,26 @@ class MirroredStrategy:
                 cached = (key, [_replica_model(model, r) for r in range(self.num_replicas)])
                 self._replicas[model] = cached
         replicas = cached[1]
-        for replica in replicas:
+        for r, replica in enumerate(replicas):
             for layer, twin in zip(model.layers, replica.layers, strict=True):
                 twin.compute_input_grad = layer.compute_input_grad
                 for name, param in layer.params.items():
                     twin.params[name].value = param.value  # the same array, not a copy
+                if r == 0:  # replica 0's moving statistics are the model's own arrays
+                    for name, param in layer.non_trainable_params.items():
+                        twin.non_trainable_params[name].value = param.value
         return replicas
+
+    def broadcast_non_trainable(self, model) -> None:
+        """Copy the model's non-trainable weights (replica 0's) into every replica's own copy:
+        what a Keras assignment from outside the replicas (``set_weights``, loading) does."""
+        cached = self._replicas.get(model)
+        if cached is None:
+            return  # no replicas yet: they are copied from the model when first made
+        for replica in cached[1][1:]:
+            for layer, twin in zip(model.layers, replica.layers, strict=True):
+                for name, param in layer.non_trainable_params.items():
+                    twin.non_trainable_params[name].value[...] = param.value
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -142,12 +180,14 @@ class MirroredStrategy:
 
 
 def _replica_model(model, index: int):
-    """A shallow copy of ``model`` whose layers are deep copies sharing the weight arrays.
+    """A shallow copy of ``model`` whose layers are deep copies sharing the trainable arrays.
 
-    Random generators inside layers (Dropout) get their own stream per replica, drawn from the
-    original, so runs stay repeatable and replicas do not draw the same masks.
+    Non-trainable arrays (moving statistics) are the model's own for replica 0 and copies for the
+    others. Random generators inside layers (Dropout) get their own stream per replica, drawn from
+    the original, so runs stay repeatable and replicas do not draw the same masks.
     """
-    memo = {id(p.value): p.value for p in model.params}
+    shared = model.params + (model.non_trainable_weights if index == 0 else [])
+    memo = {id(p.value): p.value for p in shared}
     replica = copy.copy(model)
     replica.history = None  # no path back to the model (it would keep itself alive)
     replica.layers = copy.deepcopy(model.layers, memo)
@@ -156,6 +196,12 @@ def _replica_model(model, index: int):
             if isinstance(value, np.random.Generator):
                 setattr(twin, attr, np.random.default_rng([index, int(value.integers(2**63))]))
     return replica
+
+
+def _run_replica_inference(job) -> np.ndarray:
+    """The inference forward pass of one replica on its slice (runs in a worker thread)."""
+    replica, x = job
+    return replica.forward(x, training=False)
 
 
 def _run_replica(job) -> tuple[float, np.ndarray, list[np.ndarray]]:

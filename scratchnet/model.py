@@ -138,20 +138,30 @@ class Model:
     # ------------------------------------------------------------------ weights
     @property
     def params(self) -> list[Parameter]:
-        """Every trainable Parameter, in ``get_weights()`` order (layer by layer, kernel first)."""
+        """Every trainable Parameter, layer by layer (kernel first): what the optimizer updates."""
         return [p for layer in self.layers for p in layer.params.values()]
 
     trainable_weights = params
 
+    @property
+    def weights(self) -> list[Parameter]:
+        """Every Parameter in ``get_weights()`` order: layer by layer, each layer's trainable ones
+        then its non-trainable ones (BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
+        return [p for layer in self.layers for p in layer.weights]
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        return [p for layer in self.layers for p in layer.non_trainable_weights]
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights, in the same order and shapes as Keras' ``get_weights()``."""
         self._require_built("get_weights")
-        return [kernels.to_numpy(p.value).copy() for p in self.params]
+        return [kernels.to_numpy(p.value).copy() for p in self.weights]
 
     def set_weights(self, weights) -> None:
         """Replace all weights; shapes must match ``get_weights()`` exactly."""
         self._require_built("set_weights")
-        params = self.params
+        params = self.weights
         weights = list(weights)
         if len(weights) != len(params):
             raise ValueError(
@@ -174,6 +184,11 @@ class Model:
             new_values.append(w.astype(config.dtype()))
         for param, value in zip(params, new_values, strict=True):
             param.value[...] = kernels.xp_of(param.value).asarray(value)  # to the GPU if it is there
+        # Under a MirroredStrategy each replica keeps its own moving statistics; an assignment
+        # from outside the replicas writes all of them, as Keras does.
+        broadcast = getattr(self.distribute_strategy, "broadcast_non_trainable", None)
+        if broadcast is not None:
+            broadcast(self)
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
@@ -258,10 +273,18 @@ class Model:
             x, mask = forward_with_mask(layer, x, mask, training=training)
         return x
 
+    def _forward_inference(self, x):
+        """The inference forward pass of ``evaluate`` and ``predict``. Under a MirroredStrategy
+        each replica computes its slice of the batch, as Keras does: a replica's own moving
+        statistics (BatchNormalization) normalize its slice."""
+        if self.distribute_strategy is not None:
+            return self.distribute_strategy.forward_inference(self, x)
+        return self.forward(x, training=False)
+
     def _place_on_backend(self) -> None:
         """Keep weights and optimizer state where the backend computes: in GPU memory for "cupy",
         host memory otherwise. They move once, when the backend changes; after that this is a check."""
-        for param in self.params:
+        for param in self.weights:
             param.value = kernels.to_backend(param.value)
         if self.optimizer is not None:
             for key, value in self.optimizer.state.items():
@@ -321,7 +344,7 @@ class Model:
         """One batch of evaluation: forward in inference mode, then the (weighted) loss and the
         metrics; returns the running loss and metrics, as Keras' ``test_step``."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
-        y_pred = self.forward(x, training=False)
+        y_pred = self._forward_inference(x)
         loss = self.evaluate_loss(y, y_pred, sample_weight)
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
@@ -338,11 +361,14 @@ class Model:
         x, y, sample_weight = self._check_data(x, y, "loss_and_grads", sample_weight)
         if self.distribute_strategy is not None:
             loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
-            return loss, [p.grad.copy() for p in self.params]
-        y_pred = self.forward(x, training=True)
-        loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
-        self.backward(doutput, through_logits)
-        return loss, [kernels.to_numpy(p.grad).copy() for p in self.params]
+        else:
+            y_pred = self.forward(x, training=True)
+            loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
+            self.backward(doutput, through_logits)
+        # A non-trainable weight (a moving mean) gets zeros, as tf.GradientTape reports it.
+        return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
+                      else np.zeros(p.value.shape, p.value.dtype)
+                      for p in self.weights]
 
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
         """The loss is averaged over batches weighted by batch size (Keras' loss tracker); the
@@ -515,7 +541,7 @@ class Model:
             batch = batches.next_batch()
             if batch is None:
                 break
-            outputs.append(self._to_numpy_outputs(self.forward(batch[0], training=False)))
+            outputs.append(self._to_numpy_outputs(self._forward_inference(batch[0])))
             _call(callback_list, "on_predict_batch_end", step, {"outputs": outputs[-1]})
             if self.stop_predicting:
                 break
@@ -691,6 +717,7 @@ class Model:
                   for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = "  ".join(f"{{:<{w}}}" for w in widths)
         total = self.count_params()
+        trainable = sum(int(p.value.size) for p in self.params)
         text = "\n".join([
             f'Model: "{self.name}"',
             line.format("Layer (type)", "Output Shape", "Param #"),
@@ -698,8 +725,8 @@ class Model:
             *(line.format(*r) for r in rows),
             "-" * (sum(widths) + 4),
             f"Total params: {total:,}",
-            f"Trainable params: {total:,}",
-            "Non-trainable params: 0",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
         ])
         if print_fn is not None:
             print_fn(text)

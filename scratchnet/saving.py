@@ -158,7 +158,7 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
     model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
     if cfg.get("input_shape") is not None:
         model.build(tuple(cfg["input_shape"]))
-    n_weights = len(model.params)
+    n_weights = len(model.get_weights())  # non-trainable ones (moving statistics) included
     weights = [arrays.get(f"weight_{i}") for i in range(n_weights)]
     if any(w is None for w in weights):
         raise ValueError(f"load_model: {str(path)!r} is missing weight arrays")

@@ -10,7 +10,8 @@ A ``.keras`` file is a zip archive with three members (``keras/src/saving/saving
                         "build_config": {...}, "compile_config": {optimizer, loss, metrics, ...}}
     model.weights.h5   the arrays (HDF5), one group per object:
         vars                              attrs {"name": model name}, no datasets
-        layers/<path>/vars/0, 1, ...      each layer's weights in get_weights() order (kernel, bias)
+        layers/<path>/vars/0, 1, ...      each layer's weights in get_weights() order (kernel, bias;
+                                          BatchNormalization: gamma, beta, moving_mean, moving_variance)
         optimizer/vars/0                  iterations (int64 scalar)
         optimizer/vars/1                  learning_rate (scalar; absent with a schedule)
         optimizer/vars/2, ...             the slots, in the order the Keras optimizer creates them
@@ -203,7 +204,7 @@ def _layer_config(layer) -> dict:
         config = layer.keras_saved_config(config)
     spec = {"module": "keras.layers", "class_name": class_name, "config": config,
             "registered_name": None}
-    if layer.params:
+    if layer.weights:
         spec["build_config"] = {"input_shape": [None, *layer.input_shape]}
     return spec
 
@@ -295,7 +296,7 @@ def _weights_file_bytes(model) -> bytes:
         for path, layer in zip(paths, model.layers, strict=True):
             group = f.create_group(f"{path}/vars")
             group.attrs["name"] = layer.name
-            for i, param in enumerate(layer.params.values()):
+            for i, param in enumerate(layer.weights):  # trainable, then non-trainable
                 group[str(i)] = kernels.to_numpy(param.value)
         if model.compiled:
             group = f.create_group("optimizer/vars")
@@ -756,7 +757,7 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
     paths = layer_paths([keras_class_name(layer) for layer in model.layers])
     weights = []
     for path, layer in zip(paths, model.layers, strict=True):
-        expected = list(layer.params.values())
+        expected = layer.weights  # trainable, then non-trainable (moving statistics)
         group = f.get(f"{path}/vars")
         if group is None and not expected:
             continue

@@ -455,6 +455,33 @@ register_layer(sn.layers.Rescaling, keras.layers.Rescaling,
 register_layer(sn.layers.Resizing, keras.layers.Resizing, _resizing_to_keras, _resizing_from_keras)
 
 
+# BatchNormalization: the moving statistics travel with get_weights()/set_weights() (Keras' order
+# gamma, beta, moving_mean, moving_variance), like any other weight.
+_BN_INITS = ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+             "moving_variance_initializer")
+
+
+def _batchnorm_to_keras(layer, **kw):
+    inits = {arg: _init_to_keras(getattr(layer, arg)) for arg in _BN_INITS}
+    return keras.layers.BatchNormalization(
+        axis=layer.axis, momentum=layer.momentum, epsilon=layer.epsilon, center=layer.center,
+        scale=layer.scale, **inits, **kw)
+
+
+def _batchnorm_from_keras(klayer, **kw):
+    _require(klayer, beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+             gamma_constraint=None, renorm=False, synchronized=False)
+    inits = {arg: _init_from_keras(getattr(klayer, arg), f'layer "{klayer.name}"')
+             for arg in _BN_INITS}
+    return sn.layers.BatchNormalization(
+        axis=klayer.axis, momentum=klayer.momentum, epsilon=klayer.epsilon, center=klayer.center,
+        scale=klayer.scale, **inits, **kw)
+
+
+register_layer(sn.layers.BatchNormalization, keras.layers.BatchNormalization, _batchnorm_to_keras,
+               _batchnorm_from_keras)
+
+
 # Issue 13's augmentation layers: their get_config() holds Keras' own argument names and values.
 def _register_augmentation(scratch_cls, keras_cls) -> None:
     def to_keras(layer, **kw):

@@ -21,6 +21,7 @@ from scratchnet.layers.global_pooling import (
 from scratchnet.layers.image_preprocessing import Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
 from scratchnet.layers.merging import Add, Average, Concatenate, Dot, Multiply, Subtract
+from scratchnet.layers.normalization import BatchNormalization
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
@@ -37,5 +38,6 @@ __all__ = [
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness",
+    "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
 ]

@@ -4,6 +4,11 @@ A layer owns ``params``, a dict of :class:`Parameter` (value and gradient side b
 methods: ``build(input_shape, rng) -> output_shape`` creates the parameters, ``forward(x, training)``
 computes the output and caches what the backward pass needs, ``backward(dy) -> dx`` fills every
 ``Parameter.grad`` with ``dL/dvalue`` and returns ``dL/dx``. Shapes exclude the batch axis.
+
+Some layers also keep state that training changes without a gradient (BatchNormalization's moving
+mean and variance): Keras' non-trainable weights. They live in a second dict,
+``non_trainable_params``, so ``params`` stays "what the optimizer updates"; ``layer.weights`` lists
+both, trainable first, in Keras' ``layer.weights`` order.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ from scratchnet import initializers as inits
 
 @dataclass(eq=False)
 class Parameter:
-    """A trainable array: what Keras calls a variable and the talk calls a "parameter".
+    """An array a layer owns: what Keras calls a variable and the talk calls a "parameter".
 
     ``name`` is ``"layer_name/weight_name"`` (``"conv2d/kernel"``), ``value`` the array the forward
     pass uses and ``grad`` the gradient of the loss with respect to it after a backward pass.
+    ``trainable=False`` marks state the forward pass updates itself (a moving average): it has no
+    gradient and no optimizer touches it, but it is saved and copied like any weight.
     """
 
     name: str
     value: np.ndarray
     grad: np.ndarray | None = field(default=None, repr=False)
+    trainable: bool = True
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -57,7 +65,8 @@ class Layer:
         self.name = name or _snake_case(type(self).__name__)
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
-        self.params: dict[str, Parameter] = {}
+        self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
+        self.non_trainable_params: dict[str, Parameter] = {}  # updated by forward (moving stats)
         self.built = False
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
@@ -77,12 +86,18 @@ class Layer:
 
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_weight(
-        self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator
+        self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator,
+        trainable: bool = True,
     ) -> Parameter:
+        """Create a weight; ``trainable=False`` puts it in ``non_trainable_params`` (no gradient,
+        never touched by the optimizer, saved with the others)."""
         init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
         value = init(tuple(shape), config.dtype(), rng)
-        param = Parameter(f"{self.name}/{name}", value)
-        self.params[name] = param
+        param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable))
+        if param.trainable:
+            self.params[name] = param
+        else:
+            self.non_trainable_params[name] = param
         return param
 
     def ensure_built(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None):
@@ -112,7 +127,7 @@ class Layer:
         if not self.built:
             self.ensure_built(x.shape[1:])
         self.check_input(x)
-        for param in self.params.values():  # weights live where the backend computes (GPU for cupy)
+        for param in self.weights:  # weights live where the backend computes (GPU for cupy)
             param.value = kernels.to_backend(param.value)
         if self.input_dtype is None:
             x = x.astype(config.dtype(), copy=False)
@@ -120,10 +135,20 @@ class Layer:
 
     @property
     def weights(self) -> list[Parameter]:
+        """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable."""
+        return list(self.params.values()) + list(self.non_trainable_params.values())
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
         return list(self.params.values())
 
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        return list(self.non_trainable_params.values())
+
     def count_params(self) -> int:
-        return int(sum(p.value.size for p in self.params.values()))
+        """All weights, trainable or not, as Keras counts them."""
+        return int(sum(p.value.size for p in self.weights))
 
     def get_config(self) -> dict:
         """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""

@@ -1,0 +1,231 @@
+"""BatchNormalization: normalize each channel with the batch's statistics (training) or the moving
+ones (inference), as ``keras.layers.BatchNormalization`` (Keras 3.15).
+
+Read :meth:`BatchNormalization.forward` for the formulas, :meth:`BatchNormalization.backward` for
+the gradient through the batch mean and variance, and
+:meth:`BatchNormalization.update_moving_statistics` for how training moves the inference
+statistics.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from scratchnet import initializers as inits
+from scratchnet import kernels
+from scratchnet.layers.base import Layer
+
+# Keras arguments scratchnet does not implement, and the only value each may take.
+_NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
+                    "gamma_constraint": None, "renorm": False, "synchronized": False}
+
+
+class BatchNormalization(Layer):
+    """Normalize the inputs per channel, then scale by ``gamma`` and shift by ``beta``.
+
+    ``axis`` is the channel axis (default ``-1``: the last, as in NHWC images and ``(N, C)``
+    features); mean and variance are taken over every other axis (the batch axis included), so
+    each channel ``c`` has its own statistics. With ``x`` of shape ``(N, ..., C)``::
+
+        training (fit, or training=True):
+            mean[c] = mean_{n,...} x[n, ..., c]
+            var[c]  = mean_{n,...} (x[n, ..., c] - mean[c])**2        (biased: divides by m)
+            moving_mean[c]     <- moving_mean[c] * momentum + mean[c] * (1 - momentum)
+            moving_variance[c] <- moving_variance[c] * momentum + var[c] * (1 - momentum)
+        inference (evaluate, predict, model(x)):
+            mean, var = moving_mean, moving_variance
+        both:
+            x_hat = (x - mean) / sqrt(var + epsilon)
+            y     = gamma * x_hat + beta
+
+    ``m`` is the number of values each channel's statistics average over (``N`` for ``(N, C)``,
+    ``N*H*W`` for ``(N, H, W, C)``). ``center=False`` drops ``beta`` (0), ``scale=False`` drops
+    ``gamma`` (1). Weights, in Keras' ``get_weights()`` order: ``gamma``, ``beta`` (trainable,
+    each present only if enabled), ``moving_mean``, ``moving_variance`` (non-trainable: updated by
+    the forward pass, never by the optimizer), all of shape ``(C,)``.
+
+    Input shape: any rank >= 2, ``(N, ..., C)``. Output shape: the same.
+
+    Backward (training), with ``dx_hat = dL/dy * gamma`` and ``<.>`` the mean over the reduced axes::
+
+        dL/dgamma = sum_{n,...} dL/dy * x_hat
+        dL/dbeta  = sum_{n,...} dL/dy
+        dL/dx     = (dx_hat - <dx_hat> - x_hat * <dx_hat * x_hat>) / sqrt(var + epsilon)
+
+    the last line being the chain rule through ``x_hat``, ``mean`` and ``var`` together. In
+    inference the statistics are constants: ``dL/dx = dx_hat / sqrt(moving_variance + epsilon)``.
+
+    Keras' ``beta_regularizer``/``gamma_regularizer``/constraints, ``renorm=True`` and
+    ``synchronized=True`` are not implemented: only their defaults are accepted
+    (``renorm_clipping``/``renorm_momentum`` are kept for the config and, as in Keras, unused).
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        renorm: bool = False,
+        renorm_clipping=None,
+        renorm_momentum: float = 0.99,
+        synchronized: bool = False,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        where = f"BatchNormalization {self.name!r}"
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ValueError(f"{where}: expected axis to be an integer (the channel axis), "
+                             f"received {axis!r}")
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
+                or not 0 <= momentum <= 1:
+            raise ValueError(f"{where}: expected momentum to be a float in [0, 1], received "
+                             f"{momentum!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
+                or not 0 < epsilon < float("inf"):
+            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
+                             f"{epsilon!r}")
+        for arg, value in (("center", center), ("scale", scale)):
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        given = {"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
+                 "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint,
+                 "renorm": renorm, "synchronized": synchronized}
+        for arg, value in given.items():
+            if value is not _NOT_IMPLEMENTED[arg] and value != _NOT_IMPLEMENTED[arg]:
+                raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
+                                 f"(Keras' argument); only {arg}={_NOT_IMPLEMENTED[arg]!r} is "
+                                 "accepted")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        # Used by Keras only with renorm=True: kept for get_config, otherwise ignored as in Keras.
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = renorm_momentum
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+        for arg in ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                    "moving_variance_initializer"):
+            inits.get(getattr(self, arg), where=f"{where}: {arg}")
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+        self.channel_axis: int | None = None  # axis counted with the batch axis, >= 1
+        self.reduction_axes: tuple[int, ...] = ()
+        self.x_hat: np.ndarray | None = None  # backward's cache
+        self.inv_std: np.ndarray | None = None
+        self.used_batch_statistics = False
+
+    def build(self, input_shape, rng):
+        rank = len(input_shape) + 1  # with the batch axis
+        where = f'Layer "{self.name}" (BatchNormalization)'
+        if rank < 2:
+            raise ValueError(f"{where} expects inputs of rank >= 2 (batch, ..., channels), "
+                             f"received shape {(None,) + tuple(input_shape)}")
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= axis < rank:
+            raise ValueError(f"{where}: axis {self.axis} is out of bounds for input shape "
+                             f"{(None,) + tuple(input_shape)} (expected a non-batch axis, "
+                             f"-{rank - 1} <= axis <= {rank - 1}, axis != 0); received "
+                             f"axis={self.axis}")
+        self.channel_axis = axis
+        self.reduction_axes = tuple(i for i in range(rank) if i != axis)
+        shape = (input_shape[axis - 1],)  # (C,)
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, rng)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, rng)
+        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
+                                           rng, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape,
+                                               self.moving_variance_initializer, rng,
+                                               trainable=False)
+        return tuple(input_shape)
+
+    def _per_channel(self, v: np.ndarray, ndim: int) -> np.ndarray:
+        """A ``(C,)`` vector shaped to broadcast along the channel axis: ``(1, ..., C, ..., 1)``."""
+        shape = [1] * ndim
+        shape[self.channel_axis] = v.shape[0]
+        return v.reshape(shape)
+
+    def forward(self, x, training=False):
+        xp = kernels.xp_of(x)
+        axes = self.reduction_axes
+        if training:
+            mean = x.mean(axis=axes)  # (C,)
+            var = ((x - self._per_channel(mean, x.ndim)) ** 2).mean(axis=axes)  # (C,), biased
+            self.update_moving_statistics(mean, var)
+        else:
+            mean = self.moving_mean.value
+            var = self.moving_variance.value
+        self.used_batch_statistics = bool(training)
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))  # (C,)
+        x_hat = (x - self._per_channel(mean, x.ndim)) * self._per_channel(inv_std, x.ndim)
+        y = x_hat
+        if self.scale:
+            y = y * self._per_channel(self.gamma.value, x.ndim)
+        if self.center:
+            y = y + self._per_channel(self.beta.value, x.ndim)
+        self.x_hat, self.inv_std = x_hat, inv_std
+        return y
+
+    def update_moving_statistics(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Keras 3.15's update, in the input's float type::
+
+            moving_mean     = moving_mean * momentum + mean * (1 - momentum)
+            moving_variance = moving_variance * momentum + var * (1 - momentum)
+
+        ``1 - momentum`` is computed in Python (double) and then rounded, as Keras does.
+        Arrays are updated in place, so a replica that shares them sees the update.
+        """
+        dtype = mean.dtype.type
+        momentum = dtype(self.momentum)
+        rest = dtype(1.0 - self.momentum)
+        self.moving_mean.value[...] = self.moving_mean.value * momentum + mean * rest
+        self.moving_variance.value[...] = self.moving_variance.value * momentum + var * rest
+
+    def backward(self, dy):
+        axes = self.reduction_axes
+        x_hat = self.x_hat
+        if self.scale:
+            self.gamma.grad = (dy * x_hat).sum(axis=axes)  # (C,)
+        if self.center:
+            self.beta.grad = dy.sum(axis=axes)  # (C,)
+        if not self.compute_input_grad:
+            return None
+        inv_std = self._per_channel(self.inv_std, dy.ndim)
+        dx_hat = dy * self._per_channel(self.gamma.value, dy.ndim) if self.scale else dy
+        if not self.used_batch_statistics:  # inference: mean and var are constants
+            return dx_hat * inv_std
+        mean_dx_hat = dx_hat.mean(axis=axes, keepdims=True)  # <dx_hat>
+        mean_dx_hat_x_hat = (dx_hat * x_hat).mean(axis=axes, keepdims=True)  # <dx_hat * x_hat>
+        return (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * inv_std
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": _init_name(self.beta_initializer),
+                "gamma_initializer": _init_name(self.gamma_initializer),
+                "moving_mean_initializer": _init_name(self.moving_mean_initializer),
+                "moving_variance_initializer": _init_name(self.moving_variance_initializer),
+                **_NOT_IMPLEMENTED, "renorm_clipping": self.renorm_clipping,
+                "renorm_momentum": self.renorm_momentum}
+
+
+def _init_name(init):
+    """An initializer as saved in a config: its name, or name and arguments."""
+    return init if isinstance(init, str) else inits.serialize(inits.get(init))
