@@ -212,7 +212,8 @@ class TensorBoard(Callback):
                 self.val_writer.scalar(f"epoch_{name}", value, epoch)
             self.val_writer.flush()
         if self.histogram_freq and epoch % self.histogram_freq == 0:
-            for param in self.model.params:  # Keras' tag: the weight's path, model name first
+            for param in self.model.weights:  # every layer weight, moving statistics too, as Keras
+                # Keras' tag: the weight's path, model name first
                 tag = f"{self.model.name}/{param.name}/histogram"
                 self.train_writer.histogram(tag, param.value, epoch)
         self.train_writer.flush()

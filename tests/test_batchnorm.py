@@ -287,6 +287,21 @@ def test_backup_and_restore_and_checkpoint_keep_moving_statistics(tmp_path):
     assert np.any(loaded.get_weights()[4] != 0)  # really the trained statistics
 
 
+def test_tensorboard_histograms_include_moving_statistics(tmp_path):
+    """Keras' TensorBoard logs every weight of every layer, the non-trainable ones too."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = bn_model()
+    x, y = data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[sn.callbacks.TensorBoard(tmp_path,
+                                                                             histogram_freq=1)])
+    acc = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = [t for t in acc.Tags()["tensors"] if t.endswith("/histogram")]
+    assert tags == [f"sequential/{p.name}/histogram" for p in model.weights]
+
+
 # ------------------------------------------------------------------ MirroredStrategy
 def test_mirrored_replicas_keep_their_own_moving_statistics():
     """Keras 3.15 on TensorFlow: each replica normalizes its slice with the slice's statistics,
