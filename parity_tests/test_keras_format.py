@@ -139,8 +139,22 @@ def _batchnorm_model():
     return model, x, y
 
 
+def _reviews_model():
+    """TextVectorization (its vocabulary, bigrams included, in the config) -> Embedding(mask_zero)
+    -> masked GlobalAveragePooling1D."""
+    texts, labels = sn.datasets.load_reviews(num_samples=12)
+    vectorize = L.TextVectorization(max_tokens=40, output_sequence_length=8, ngrams=2)
+    vectorize.adapt(texts)
+    model = sn.Sequential([L.Input((1,), dtype="string"), vectorize,
+                           L.Embedding(40, 3, mask_zero=True), L.GlobalAveragePooling1D(),
+                           L.Dense(2)], seed=14, name="reviews")
+    model.compile(optimizer=sn.optimizers.SGD(0.1, momentum=0.9),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, texts[:, None], labels
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
-          _pixels_model, _global_pool_model, _batchnorm_model]
+          _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model]
 
 
 def test_the_models_use_every_scratchnet_layer():

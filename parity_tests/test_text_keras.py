@@ -133,3 +133,26 @@ def test_masked_model_fit_trajectory_equals_keras():
                            sn.layers.Dense(1, activation="sigmoid")], seed=1)
     assert_parity(model, ids, labels, loss="binary_crossentropy",
                   optimizer=sn.optimizers.SGD(0.5, momentum=0.9), steps=12, batch_size=8)
+
+
+@pytest.mark.parametrize("mode", ["int", "count", "tf_idf"])
+def test_keras_files_both_ways(mode, tmp_path):
+    """A .keras file scratchnet writes loads in Keras, and one Keras writes (the adapted
+    vocabulary in assets/, tf_idf's idf_weights in the weights file) loads in scratchnet."""
+    kwargs = {"output_mode": mode, "ngrams": 2}
+    if mode == "int":
+        kwargs["output_sequence_length"] = 6
+    ours, theirs = _pair(**kwargs)
+    ours.adapt(TEXTS)
+    theirs.adapt(TEXTS)
+    model = sn.Sequential([sn.layers.Input((1,), dtype="string"), ours])
+    kmodel = keras.Sequential([keras.Input((1,), dtype="string"), theirs])
+    model.save(tmp_path / "ours.keras")
+    kmodel.save(tmp_path / "theirs.keras")
+    queries = QUERIES[:, None]
+    expected = np.asarray(kmodel(queries))
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "ours.keras")(queries)),
+                               expected, rtol=1e-6)
+    loaded = sn.load_model(tmp_path / "theirs.keras")
+    assert loaded.layers[0].get_vocabulary() == ours.get_vocabulary()
+    np.testing.assert_allclose(loaded(queries), expected, rtol=1e-6)

@@ -298,6 +298,11 @@ def _weights_file_bytes(model) -> bytes:
             group.attrs["name"] = layer.name
             for i, param in enumerate(layer.weights):  # trainable, then non-trainable
                 group[str(i)] = kernels.to_numpy(param.value)
+            # Keras state kept under its own key (TextVectorization's "tf_idf" idf_weights)
+            for subpath, arrays in getattr(layer, "keras_own_variables", dict)().items():
+                sub = f.require_group(f"{path}/{subpath}")
+                for key, value in arrays.items():
+                    sub[key] = value
         if model.compiled:
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = model.optimizer.name
@@ -369,6 +374,8 @@ class _Archive:
                 self.has_npz_weights = "model.weights.npz" in names
                 self.metadata = archive.read(METADATA_FILE) if METADATA_FILE in names else None
                 self.assets = {n: archive.read(n) for n in names if n.startswith("assets/")}
+                if WEIGHTS_FILE in names:  # a "tf_idf" TextVectorization's idf_weights live there
+                    self.assets[WEIGHTS_FILE] = archive.read(WEIGHTS_FILE)
         except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
             raise ValueError(f"{where} is not a readable .keras file (truncated or corrupt zip "
                              f"archive): {err}") from err
@@ -568,6 +575,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
         vocabulary = _vocabulary_from_assets(assets, path, class_name)
         if vocabulary is not None:
             kwargs["vocabulary"] = vocabulary
+            if kwargs.get("output_mode") == "tf_idf" and kwargs.get("idf_weights") is None:
+                kwargs["idf_weights"] = _idf_weights(assets, path, len(vocabulary), what)
     try:
         if hasattr(cls, "from_config"):  # Keras' from_config rule (Discretization: both set)
             return cls.from_config(kwargs)
@@ -629,6 +638,20 @@ def _initializer_from_keras(spec, what: str):
     if config == defaults or not config:
         return cls.name
     return {"name": cls.name, "config": config}
+
+
+def _idf_weights(assets: dict, path: str, size: int, what: str) -> list[float]:
+    """An adapted Keras TextVectorization's idf weights (``output_mode="tf_idf"``): the weights
+    file's ``<path>/vars/idf_weights``, one per vocabulary entry (padding to max_tokens cut)."""
+    idf = None
+    if assets.get(WEIGHTS_FILE) is not None:
+        with _open_h5(assets[WEIGHTS_FILE], what) as f:
+            item = f.get(f"{path}/vars/idf_weights")
+            idf = np.asarray(item[()]) if isinstance(item, h5py.Dataset) else None
+    if idf is None:
+        raise ValueError(f"{what}: output_mode='tf_idf' but no idf_weights at "
+                         f"{path}/vars/idf_weights in {WEIGHTS_FILE}")
+    return idf[:size].tolist()
 
 
 def _vocabulary_from_assets(assets: dict, path: str, class_name: str):
@@ -764,7 +787,8 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
         if not isinstance(group, h5py.Group):
             raise ValueError(f'{where} has no weights for layer "{layer.name}" '
                              f"({type(layer).__name__}) at {path}/vars")
-        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
+        keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
         if len(keys) != len(expected):
             raise ValueError(
                 f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '

@@ -443,6 +443,15 @@ class TextVectorization(Layer):
     def backward(self, dy):
         return None  # texts have no gradient
 
+    def keras_own_variables(self) -> dict:
+        """What Keras' ``.keras`` weights file holds for this layer besides weights: in "tf_idf"
+        mode the idf weights, under the layer and under its inner StringLookup, as Keras writes
+        them (``saving_keras`` writes and reads these)."""
+        if self.output_mode != "tf_idf" or self.idf_weights is None:
+            return {}
+        idf = np.asarray(self.idf_weights, dtype=np.float32)
+        return {"vars": {"idf_weights": idf}, "_lookup_layer/vars": {"idf_weights": idf}}
+
     def get_config(self):
         """Keras' config. The vocabulary is written in full, special tokens first (and the idf
         weights with it), so ``TextVectorization(**config)`` and Keras rebuild the same layer."""
