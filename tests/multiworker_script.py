@@ -100,7 +100,8 @@ def main(job_path):
     with open(job_path) as f:
         job = json.load(f)
     mode, out = job["mode"], job["out"]
-    strategy = sn.distribute.MultiWorkerMirroredStrategy(timeout_seconds=job.get("timeout", 60))
+    strategy = sn.distribute.MultiWorkerMirroredStrategy(
+        timeout_seconds=job.get("timeout", 60), save_on_all_workers=job.get("save_on_all_workers", False))
     me = strategy.worker_index
     result = {"worker": me, "num_workers": strategy.num_workers,
               "num_replicas_in_sync": strategy.num_replicas_in_sync}

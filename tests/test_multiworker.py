@@ -191,11 +191,15 @@ def test_backup_and_restore_resumes_after_a_dead_worker(tmp_path):
             np.testing.assert_array_equal(np.asarray(w), np.asarray(ref))
 
 
-def test_only_worker_0_writes_files(tmp_path):
-    proc, _, results = launch(tmp_path, "files")
+@pytest.mark.parametrize("everyone", [False, True])
+def test_only_worker_0_writes_files(tmp_path, everyone):
+    proc, _, results = launch(tmp_path, "files", save_on_all_workers=everyone)
     assert proc.returncode == 0, proc.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "files").iterdir() if not p.name.startswith("worker-"))
-    assert written == ["ckpt-0.npz", "log-0.csv", "tb-0"]
+    expected = ["ckpt-0.npz", "log-0.csv", "tb-0"]
+    if everyone:  # told otherwise: every worker writes (to its own paths here)
+        expected = ["ckpt-0.npz", "ckpt-1.npz", "log-0.csv", "log-1.csv", "tb-0", "tb-1"]
+    assert written == expected
 
 
 @pytest.mark.slow
