@@ -153,8 +153,34 @@ def _reviews_model():
     return model, texts[:, None], labels
 
 
+def _numbers_model():
+    """An adapted Normalization (weights mean, variance, count) -> Discretization counts."""
+    x = np.random.default_rng(15).normal(2.0, 3.0, size=(8, 3)).astype(np.float32)
+    norm = L.Normalization()
+    norm.adapt(x)
+    model = sn.Sequential([L.Input((3,)), norm,
+                           L.Discretization(bin_boundaries=[-0.5, 0.0, 0.5], output_mode="count"),
+                           L.Dense(2)], seed=16, name="numbers")
+    model.compile(optimizer=sn.optimizers.SGD(0.1), loss="mse")
+    return model, x, np.random.default_rng(17).random((8, 2)).astype(np.float32)
+
+
+def _hashed_model():
+    """Hashing (FarmHash and salted SipHash) and HashedCrossing of two hashed ids, one-hot."""
+    sn.utils.set_random_seed(18)
+    words = sn.Input((1,), dtype="string", name="words")
+    crossed = L.HashedCrossing(6, output_mode="one_hot")([L.Hashing(7)(words),
+                                                          L.Hashing(5, salt=(3, 9))(words)])
+    joined = L.Concatenate()([crossed, L.Hashing(4, output_mode="one_hot", mask_value="to")(words)])
+    model = sn.Model(words, L.Dense(2, name="out")(joined), name="hashed")
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.array([["to"], ["be"], ["or"], ["not"], ["to"], ["be"]])
+    return model, x, np.random.default_rng(19).random((6, 2)).astype(np.float32)
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
-          _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model]
+          _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
+          _numbers_model, _hashed_model]
 
 
 def test_the_models_use_every_scratchnet_layer():
@@ -326,6 +352,7 @@ def test_weights_h5_both_ways(make, tmp_path):
     assert int(kmodel.optimizer.iterations) == model.optimizer.iterations
 
     kmodel.set_weights([w + 1 for w in originals])
+    tfnet.structured.refresh_statistics(kmodel)  # Keras' Normalization: set_weights needs this
     kmodel.save_weights(tmp_path / "k.weights.h5")
     model.load_weights(tmp_path / "k.weights.h5")
     for ws, w in zip(model.get_weights(), originals, strict=True):

@@ -672,7 +672,7 @@ class HashedCrossing(Layer):
         return encode_bins(ids, self.output_mode, self.num_bins, where)
 
     def backward(self, dy):
-        return None  # bin ids have no gradient
+        return [None] * len(self.input_shape)  # bin ids have no gradient, for any input
 
     def keras_saved_config(self, config: dict) -> dict:
         """As Keras' own ``get_config`` writes it: no ``trainable``, ``dtype`` the output's."""
