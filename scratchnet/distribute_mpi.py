@@ -40,7 +40,8 @@ as well. Only worker 0 (the "chief") writes files from callbacks unless
 
 Faults: every collective runs under a watchdog. A worker that waits longer than
 ``timeout_seconds`` for the others (one died, hung, or never started) prints what it waited for
-and aborts the whole job (``MPI_Abort``), so nothing hangs. Without an MPI launcher (plain
+and aborts the whole job (``MPI_Abort``), so nothing hangs. An uncaught exception in one worker
+aborts the job at once (after its traceback). Without an MPI launcher (plain
 ``python train.py``) the strategy is one worker and says so once.
 """
 
@@ -68,6 +69,7 @@ AUTO_SHARD_POLICIES = ("AUTO", "DATA")
 WORKER_FAILURE_EXIT_CODE = 75  # what MPI_Abort passes on when the watchdog gives up
 
 _said_single_worker = False  # the plain-python message is printed once per process
+_excepthook_installed = False
 
 
 class WorkerFailureError(RuntimeError):
@@ -114,6 +116,8 @@ class MultiWorkerMirroredStrategy(MirroredStrategy):
         self._watchdog = None
         if self.comm is not None and self.timeout_seconds is not None:
             self._watchdog = _Watchdog(self.timeout_seconds, self._give_up)
+        if self.num_workers > 1:
+            _abort_on_uncaught_exception(self.comm, self.worker_index, self.num_workers)
 
     @property
     def num_replicas_in_sync(self) -> int:
@@ -306,6 +310,26 @@ class _Watchdog:
                 what = self._what
                 break
         self.give_up(what)
+
+
+def _abort_on_uncaught_exception(comm, worker: int, num_workers: int) -> None:
+    """An exception that ends one worker's script ends the job at once (as ``python -m mpi4py``
+    does): otherwise the others would wait for it until their watchdog gives up."""
+    global _excepthook_installed
+    if _excepthook_installed:
+        return
+    previous = sys.excepthook
+
+    def abort_all(kind, value, traceback):
+        previous(kind, value, traceback)  # the traceback first, as usual
+        print(f"MultiWorkerMirroredStrategy: worker {worker} of {num_workers} stopped on an uncaught "
+              f"{kind.__name__}; aborting all workers (MPI_Abort, exit code 1).", file=sys.stderr,
+              flush=True)
+        time.sleep(0.5)  # let mpiexec forward the messages
+        comm.Abort(1)
+
+    sys.excepthook = abort_all
+    _excepthook_installed = True
 
 
 def _world_communicator():

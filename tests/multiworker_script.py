@@ -8,6 +8,7 @@ Modes:
 - ``hang``: worker 1 stops answering at the start of epoch 1 (the others must give up).
 - ``die``: worker 1 is killed by SIGKILL at the start of epoch 1.
 - ``never_starts``: worker 1 never reaches training (it sleeps before building its model).
+- ``raise``: worker 1 raises an uncaught RuntimeError at the start of epoch 1.
 - ``seed`` / ``architecture``: worker 1 builds the model with another seed / another layer size.
 - ``tiny_batch``: a global batch of 1 sample on 2 workers.
 - ``backup``: BackupAndRestore in ``out/backup``; with ``"crash_at_epoch": k`` worker 1 is killed
@@ -109,11 +110,13 @@ def main(job_path):
     if mode == "train":
         strategies = {1: strategy, 2: sn.distribute.MultiWorkerMirroredStrategy(replicas_per_worker=2)}
         result["cases"] = train_cases(strategies)
-    elif mode in ("hang", "die"):
+    elif mode in ("hang", "die", "raise"):
         def stop():
             if me == 1:
                 if mode == "hang":
                     time.sleep(600)
+                if mode == "raise":
+                    raise RuntimeError("boom on worker 1")
                 os.kill(os.getpid(), signal.SIGKILL)
         model = make_model(strategy)
         result["started"] = time.time()

@@ -54,6 +54,7 @@ def single_process(case, strategy):
     model = script.make_model(strategy, optimizer)
     history = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, verbose=0,
                         sample_weight=np.linspace(0.5, 1.5, n) if weighted else None)
+    history.history["evaluate"] = model.evaluate(x, y, verbose=0)
     return model.get_weights(), history.history
 
 
@@ -87,6 +88,8 @@ def test_two_workers_train_as_one_process(tmp_path):
         # The loss travels in the float32 buffer (the single process sums it in float64).
         np.testing.assert_allclose(ours["loss"], mirrored_h["loss"], rtol=1e-6)
         np.testing.assert_allclose(ours["accuracy"], mirrored_h["accuracy"], rtol=0, atol=0)
+        # evaluate: every worker computes all of x itself, with the same weights
+        np.testing.assert_allclose(ours["evaluate"], mirrored_h["evaluate"], rtol=1e-6)
 
         n, batch_size = case[0], case[1]
         splits_evenly = all(b % (2 * per_worker) == 0
@@ -165,6 +168,15 @@ def test_a_dead_worker_stops_the_job(tmp_path):
     assert elapsed < 60
     output = proc.stderr + proc.stdout
     assert "BAD TERMINATION" in output and "Killed (signal 9)" in output
+
+
+def test_an_exception_in_one_worker_ends_the_job_at_once(tmp_path):
+    proc, elapsed, results = launch(tmp_path, "raise", timeout=300)
+    assert proc.returncode != 0 and not results
+    output = proc.stderr + proc.stdout
+    assert "RuntimeError: boom on worker 1" in output
+    assert "worker 1 of 2 stopped on an uncaught RuntimeError; aborting all workers" in output
+    assert elapsed < 120  # well before worker 0's watchdog (300 s) would have fired
 
 
 @pytest.mark.slow
