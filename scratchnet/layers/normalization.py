@@ -4,7 +4,8 @@ ones (inference), as ``keras.layers.BatchNormalization`` (Keras 3.15).
 Read :meth:`BatchNormalization.forward` for the formulas, :meth:`BatchNormalization.backward` for
 the gradient through the batch mean and variance, and
 :meth:`BatchNormalization.update_moving_statistics` for how training moves the inference
-statistics.
+statistics. NumPy functions (``np.mean``, ``np.sqrt``) dispatch to CuPy when the arrays live on a
+GPU (the "cupy" backend), so the same lines run there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numbers
 import numpy as np
 
 from scratchnet import initializers as inits
-from scratchnet import kernels
 from scratchnet.layers.base import Layer
 
 # Keras arguments scratchnet does not implement, and the only value each may take.
@@ -163,17 +163,16 @@ class BatchNormalization(Layer):
         return v.reshape(shape)
 
     def forward(self, x, training=False):
-        xp = kernels.xp_of(x)
         axes = self.reduction_axes
         if training:
-            mean = x.mean(axis=axes)  # (C,)
-            var = ((x - self._per_channel(mean, x.ndim)) ** 2).mean(axis=axes)  # (C,), biased
+            mean = np.mean(x, axis=axes)  # (C,)
+            var = np.mean((x - self._per_channel(mean, x.ndim)) ** 2, axis=axes)  # (C,), biased
             self.update_moving_statistics(mean, var)
         else:
             mean = self.moving_mean.value
             var = self.moving_variance.value
         self.used_batch_statistics = bool(training)
-        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))  # (C,)
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))  # (C,)
         x_hat = (x - self._per_channel(mean, x.ndim)) * self._per_channel(inv_std, x.ndim)
         y = x_hat
         if self.scale:
@@ -211,8 +210,8 @@ class BatchNormalization(Layer):
         dx_hat = dy * self._per_channel(self.gamma.value, dy.ndim) if self.scale else dy
         if not self.used_batch_statistics:  # inference: mean and var are constants
             return dx_hat * inv_std
-        mean_dx_hat = dx_hat.mean(axis=axes, keepdims=True)  # <dx_hat>
-        mean_dx_hat_x_hat = (dx_hat * x_hat).mean(axis=axes, keepdims=True)  # <dx_hat * x_hat>
+        mean_dx_hat = np.mean(dx_hat, axis=axes, keepdims=True)  # <dx_hat>
+        mean_dx_hat_x_hat = np.mean(dx_hat * x_hat, axis=axes, keepdims=True)  # <dx_hat * x_hat>
         return (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * inv_std
 
     def get_config(self):
