@@ -107,9 +107,12 @@ class Conv2D(ActivatedLayer):
                                                        self.dilation_rate)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
-            self.preactivation, self.output = kernels.conv2d_bias_relu_forward(
+            z, self.output = kernels.conv2d_bias_relu_forward(
                 self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
                 self.out_hw, algorithm=self.conv_algorithm)  # both (N, OH, OW, F)
+            # ReLU's gradient needs only where z > 0, which is where the output max(z, 0) > 0:
+            # backward reads the output, and z is not kept (one activation-sized array less).
+            self.preactivation = None
             return self.output
         z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides, self.dilation_rate,
                                    self.out_hw, algorithm=self.conv_algorithm)  # (N, OH, OW, F)
@@ -120,7 +123,8 @@ class Conv2D(ActivatedLayer):
     def backward(self, dy):
         if self.use_bias and type(self.activation) is ReLU:
             # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
-            dz, db = kernels.relu_backward_bias_grad(dy, self.preactivation)  # (N, OH, OW, F), (F,)
+            # (N, OH, OW, F), (F,); output > 0 exactly where z > 0 (NaN and -0.0 included)
+            dz, db = kernels.relu_backward_bias_grad(dy, self.output)
             return self.backward_preactivation(dz, bias_grad=db)
         return super().backward(dy)
 
