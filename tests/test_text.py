@@ -90,6 +90,29 @@ def test_int_output_pads_with_zero_and_truncates():
     assert short(np.array(["", ""])).tolist() == [[0, 0, 0], [0, 0, 0]]
 
 
+def test_adapt_reads_batches_from_an_iterable_up_to_steps():
+    batches = [np.array(["a b"]), np.array(["b c"]), np.array(["c c c"])]
+    layer = sn.layers.TextVectorization()
+    layer.adapt(iter(batches), steps=2)  # the third batch is never read
+    assert layer.get_vocabulary() == ["", "[UNK]", "b", "c", "a"]
+    layer = sn.layers.TextVectorization()
+    layer.adapt(b for b in batches)
+    assert layer.get_vocabulary() == ["", "[UNK]", "c", "b", "a"]
+
+
+def test_without_output_sequence_length_a_model_takes_any_length():
+    texts = np.array(["a b c", "b", "c a"])
+    vectorize = _adapted(texts)
+    model = sn.Sequential([sn.layers.Input((1,), dtype="string"), vectorize,
+                           sn.layers.Embedding(vectorize.vocabulary_size(), 2, mask_zero=True),
+                           sn.layers.GlobalAveragePooling1D()], seed=0)
+    assert vectorize.output_shape == (None,) and model.output_shape == (2,)
+    table = model.get_weights()[0]
+    short, long = model(np.array([["b"]])), model(np.array([["b"], ["b a c b"]]))
+    np.testing.assert_allclose(short[0], table[vectorize.lookup(["b"])[0]], rtol=1e-6)
+    np.testing.assert_allclose(long[0], short[0], rtol=1e-6)  # padded to 4 steps, same mean
+
+
 def test_int_without_vocabulary_maps_everything_to_oov_as_keras():
     np.testing.assert_array_equal(sn.layers.TextVectorization()(np.array(["a b"])), [[1, 1]])
 

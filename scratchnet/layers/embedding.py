@@ -52,7 +52,8 @@ class Embedding(Layer):
         """The padding mask of the output: ``ids != 0`` with ``mask_zero``, else None."""
         if not self.mask_zero:
             return None
-        return np.asarray(x) != 0  # (N, T) bool, True for real tokens
+        ids = x if hasattr(x, "shape") else np.asarray(x)  # a NumPy or CuPy array stays where it is
+        return ids != 0  # (N, T) bool, True for real tokens
 
     def build(self, input_shape, rng):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),

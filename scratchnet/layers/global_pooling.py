@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.layers._args import channels_last
 from scratchnet.layers.base import Layer
 
@@ -100,7 +101,7 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
         if mask is None:
             return super().forward(x, training)
         self.x_shape = x.shape
-        m = np.asarray(mask, dtype=bool)
+        m = kernels.xp_of(x).asarray(mask, dtype=bool)  # on the GPU too, where x is
         if m.shape != x.shape[:2]:
             raise ValueError(f'GlobalAveragePooling1D "{self.name}": expected a mask of shape '
                              f"{x.shape[:2]} (batch, steps), received {m.shape}")
@@ -116,7 +117,7 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
         dy = dy.reshape(dy.shape[0], -1)  # (N, C), also from keepdims' (N, 1, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = (dy / self.count)[:, None, :]  # (N, 1, C)
-        return np.where(self.mask > 0, share, 0).astype(dy.dtype)  # (N, L, C); padding gets 0
+        return kernels.xp_of(dy).where(self.mask > 0, share, 0).astype(dy.dtype)  # (N, L, C)
 
     def compute_mask(self, x, mask=None):
         return None  # the steps are gone: nothing left to mask
