@@ -367,3 +367,16 @@ def test_feature_space_bad_input():
     unencoded.adapt({"color": table()["color"]})
     with pytest.raises(ValueError, match="Cannot concatenate features because feature 'color'"):
         unencoded({"color": table()["color"]})
+
+
+def test_the_docs_python_blocks_run():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "structured-data.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) == 4
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/structured-data.md", "exec"), namespace)
+    assert namespace["model"].count_params() == (5 + 1) + 3  # Dense(1) on 5; mean, variance, count
