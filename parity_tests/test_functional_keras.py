@@ -152,3 +152,21 @@ def test_merging_shape_errors_match_keras():
             make(keras.layers)([keras.Input(s) for s in shapes])
         with pytest.raises(ValueError):
             make(sn.layers)([sn.Input(s) for s in shapes])
+
+
+def test_keras_file_both_ways(tmp_path):
+    """scratchnet's .keras of a functional model opens in Keras (and Keras' in scratchnet) with the
+    same outputs, compile settings and optimizer state: one more Adam step agrees."""
+    t = twins(optimizer=sn.optimizers.Adam(learning_rate=0.01))
+    x, y = float32_data()
+    t.scratch.train_step(x, y)
+    t.scratch.save(tmp_path / "scratch.keras")
+    kmodel = keras.models.load_model(tmp_path / "scratch.keras")
+    assert [layer.name for layer in kmodel.layers] == [layer.name for layer in t.scratch.layers]
+    check_forward(Twins(t.scratch, kmodel), x)
+    t.keras.train_on_batch(x, y)
+    t.keras.save(tmp_path / "keras.keras")
+    for loaded_s, loaded_k in ((t.scratch, kmodel), (sn.load_model(tmp_path / "keras.keras"),
+                                                     t.keras)):
+        loaded = Twins(loaded_s, loaded_k)
+        check_trajectory(loaded, [float32_data(seed=5)], steps=1)

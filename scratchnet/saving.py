@@ -46,7 +46,21 @@ def _save_npz(model, path) -> None:
     model._require_built("save")
     path = Path(path)
     cfg = model.get_config()
-    if model.compiled:
+    if hasattr(model, "_nodes"):  # Model(inputs, outputs): the graph (scratchnet/saving_functional.py)
+        from scratchnet import saving_functional
+
+        cfg = saving_functional.npz_config(model)
+    if model.compiled and hasattr(model, "_nodes"):
+        cfg["compile"] = {
+            "loss": [losses.serialize(loss) for loss in model.output_losses],
+            "loss_weights": list(model.loss_weights),
+            "optimizer": optimizers.serialize(model.optimizer),
+            "metrics": [[m if isinstance(m, str) else saving_keras._metric_to_keras(m) for m in ms]
+                        for ms in model.output_metric_names],
+            "weighted_metrics": [m if isinstance(m, str) else saving_keras._metric_to_keras(m)
+                                 for m in model.weighted_metric_names],
+        }
+    elif model.compiled:
         cfg["compile"] = {
             "loss": losses.serialize(model.loss),
             "optimizer": optimizers.serialize(model.optimizer),
@@ -144,7 +158,7 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
     known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
     known.update(custom_objects or {})
     layers = []
-    for spec in cfg["layers"]:
+    for spec in [] if cfg.get("class_name") == "Functional" else cfg["layers"]:
         cls = known.get(spec["class_name"])
         if cls is None:
             raise ValueError(f"load_model: {str(path)!r} uses layer class "
@@ -155,7 +169,12 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
         except (TypeError, ValueError) as err:
             raise ValueError(f"load_model: {str(path)!r} has an invalid config for layer "
                              f"{spec['class_name']!r}: {err}") from err
-    model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
+    if cfg.get("class_name") == "Functional":
+        from scratchnet import saving_functional
+
+        model = saving_functional.load_npz_config(cfg, arrays, known, f"load_model: {str(path)!r}")
+    else:
+        model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
     if cfg.get("input_shape") is not None:
         model.build(tuple(cfg["input_shape"]))
     n_weights = len(model.get_weights())  # non-trainable ones (moving statistics) included
@@ -170,11 +189,19 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
     if compile and "compile" in cfg:
         c = cfg["compile"]
         what = f"load_model: {str(path)!r}"
+        per_output = {}
+        if isinstance(c["loss"], list):  # a functional model: one loss (and metrics) per output
+            per_output = {"loss_weights": c["loss_weights"],
+                          "metrics": [[saving_keras._metric_from_keras(m, what) for m in ms]
+                                      for ms in c["metrics"]]}
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
-                      loss=losses.deserialize(c["loss"]),
-                      metrics=[saving_keras._metric_from_keras(m, what) for m in c["metrics"]],
+                      loss=[losses.deserialize(v) for v in c["loss"]] if per_output
+                      else losses.deserialize(c["loss"]),
+                      metrics=per_output.get("metrics") or [saving_keras._metric_from_keras(m, what)
+                                                             for m in c["metrics"]],
                       weighted_metrics=[saving_keras._metric_from_keras(m, what)
-                                        for m in c.get("weighted_metrics", [])])
+                                        for m in c.get("weighted_metrics", [])],
+                      **({"loss_weights": per_output["loss_weights"]} if per_output else {}))
         model.optimizer.iterations = int(arrays.get("optimizer_iterations", 0))
         prefix = "optimizer/"
         model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()

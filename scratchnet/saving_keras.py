@@ -150,8 +150,16 @@ def save_weights(model, path, overwrite: bool = True) -> None:
 
 def model_config(model) -> dict:
     """``config.json`` of ``model``: what ``keras.Sequential.get_config()`` and
-    ``get_compile_config()`` would give for its Keras twin."""
+    ``get_compile_config()`` would give for its Keras twin (a functional model: Keras'
+    ``Functional`` config, :mod:`scratchnet.saving_functional`)."""
     from scratchnet import config as sn_config
+
+    if hasattr(model, "_nodes"):  # Model(inputs, outputs)
+        from scratchnet import saving_functional
+
+        return saving_functional.keras_config(
+            model, _layer_config, lambda m: saving_functional.keras_compile_config(
+                m, _compile_config(m), _loss_spec, _metric_to_keras))
 
     batch_shape = [None, *model.input_shape]
     first = model.layers[0] if model.layers else None
@@ -221,16 +229,19 @@ def _initializer_to_keras(init) -> dict:
             "registered_name": None}
 
 
-def _compile_config(model) -> dict:
-    loss = model.loss
+def _loss_spec(loss) -> dict:
     loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}
+    return {"module": "keras.losses", "class_name": keras_class_name(loss), "config": loss_config,
+            "registered_name": None}
+
+
+def _compile_config(model) -> dict:
     metrics = [m if isinstance(m, str) else _metric_to_keras(m) for m in model.metric_names]
     weighted = [m if isinstance(m, str) else _metric_to_keras(m)
                 for m in getattr(model, "weighted_metric_names", [])]
     return {
         "optimizer": _optimizer_to_keras(model.optimizer),
-        "loss": {"module": "keras.losses", "class_name": keras_class_name(loss),
-                 "config": loss_config, "registered_name": None},
+        "loss": _loss_spec(model.loss),
         "loss_weights": None,
         "metrics": metrics or None,
         "weighted_metrics": weighted or None,
@@ -432,6 +443,13 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no file at {str(path)!r}")
     archive = _Archive(path, where)
+    if isinstance(archive.config, dict) and archive.config.get("class_name") == "Functional":
+        from scratchnet import saving_functional
+
+        meta = archive.metadata.get("scratchnet") if isinstance(archive.metadata, dict) else None
+        seed = meta.get("seed") if isinstance(meta, dict) else None
+        return saving_functional.load_keras_archive(archive, where, custom_objects, compile,
+                                                    seed if isinstance(seed, int) else None)
     specs, input_shape, name = _sequential_spec(archive.config, where)
     layers = [_build_layer(spec, where, custom_objects, archive.assets, lpath)
               for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),

@@ -286,3 +286,55 @@ def test_duplicate_explicit_names_are_refused():
     a = sn.Input((2,))
     with pytest.raises(ValueError, match='"same" is used 2 times'):
         sn.Model(a, L.Dense(2, name="same")(L.Dense(2, name="same")(a)))
+
+
+# ---------------------------------------------------------------------- saving
+@pytest.mark.parametrize("ext", ["npz", "keras"])
+def test_save_and_load_round_trip(ext, tmp_path):
+    model = compile_two_branch(two_branch_model())
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.5], metrics=[["accuracy"], ["mae"]])
+    x, y = two_branch_data()
+    model.fit(x, y, epochs=2, verbose=0)
+    model.save(tmp_path / f"m.{ext}")
+    loaded = sn.load_model(tmp_path / f"m.{ext}")
+    assert isinstance(loaded, sn.Model) and not isinstance(loaded, sn.Sequential)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert loaded.output_names == ["label", "value"] and loaded.loss_weights == [1.0, 0.5]
+    for a, b in zip(model(x), loaded(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.evaluate(x, y, verbose=0, return_dict=True) == \
+        loaded.evaluate(x, y, verbose=0, return_dict=True)
+    model.train_step(x, y)  # the optimizer state came back too: the next step is the same
+    loaded.train_step(x, y)
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    shared = [layer for layer in loaded.layers if layer.name == "shared"][0]
+    assert sum(node.layer is shared for node in loaded._nodes) == 2  # still one shared layer
+
+
+def test_keras_config_names_the_graph(tmp_path):
+    import json
+    import zipfile
+
+    model = two_branch_model()
+    model.save(tmp_path / "m.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    assert config["class_name"] == "Functional"
+    inner = config["config"]
+    assert inner["input_layers"] == [["a", 0, 0], ["b", 0, 0]]
+    assert inner["output_layers"] == [["label", 0, 0], ["value", 0, 0]]
+    rejoin = [spec for spec in inner["layers"] if spec["name"] == "rejoin"][0]
+    refs = [t["config"]["keras_history"] for t in rejoin["inbound_nodes"][0]["args"][0]]
+    assert refs == [["left", 0, 0], ["right", 0, 0], ["shared", 1, 0]]  # shared's second call
+
+
+def test_dict_inputs_survive_saving(tmp_path):
+    sn.utils.set_random_seed(0)
+    a, b = sn.Input((2,), name="a"), sn.Input((1,), name="b")
+    model = sn.Model({"a": a, "b": b}, L.Dense(1)(L.Concatenate()([a, b])))
+    x = {"a": np.ones((3, 2)), "b": np.zeros((3, 1))}
+    for ext in ("npz", "keras"):
+        model.save(tmp_path / f"d.{ext}")
+        np.testing.assert_array_equal(sn.load_model(tmp_path / f"d.{ext}").predict(x, verbose=0),
+                                      model.predict(x, verbose=0))

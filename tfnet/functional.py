@@ -44,8 +44,10 @@ def functional_to_keras(model: Functional) -> keras.Model:
         ktensors[node.output] = klayers[node.layer](args if node.inputs_as_list else args[0])
     if isinstance(model._inputs_struct, dict):
         kinputs = {name: ktensors[t] for t, name in zip(model.inputs, model.input_names, strict=True)}
-    else:
+    elif isinstance(model._inputs_struct, list | tuple):
         kinputs = [ktensors[t] for t in model.inputs]
+    else:
+        kinputs = ktensors[model.inputs[0]]  # one input, not a list of one (Keras warns otherwise)
     koutputs = [ktensors[t] for t in model.outputs]
     kmodel = keras.Model(kinputs, koutputs if model._outputs_is_list else koutputs[0],
                          name=model.name)

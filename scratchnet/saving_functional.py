@@ -1,0 +1,292 @@
+"""Saving and loading functional models: Keras 3's ``"Functional"`` config, and the graph rebuilt.
+
+A functional model's config lists its layers (Keras' ``model.layers`` order), each with its
+``inbound_nodes``: one entry per call of the layer, naming the tensors it was called on as
+``[layer name, node index, tensor index]`` (``node index`` k: the k-th call of that layer).
+``input_layers``/``output_layers`` name the model's inputs and outputs the same way. Loading creates
+every layer, then replays the calls, each as soon as the tensors it reads exist (a shared layer's
+second call may need layers listed after it), and hands the tensors to ``Model(inputs, outputs)``.
+
+``.keras`` files use Keras' own entries (``{"args": [...], "kwargs": {}}`` with ``__keras_tensor__``
+items), so Keras loads what scratchnet writes and the other way round; scratchnet's ``.npz``
+stores the same graph in a short form (``[[ref, ...], as_list]`` per call).
+"""
+
+from __future__ import annotations
+
+from scratchnet.layers.input_layer import InputLayer
+
+
+# ================================================================================ writing
+def node_indices(model) -> dict:
+    """``{node: k}``: the k-th call of its layer within this model (graph order)."""
+    counts: dict = {}
+    index = {}
+    for node in model._nodes:
+        index[node] = counts.get(node.layer, 0)
+        counts[node.layer] = index[node] + 1
+    return index
+
+
+def _ref(tensor, index: dict) -> list:
+    return [tensor.node.layer.name, index[tensor.node], 0]
+
+
+def keras_config(model, layer_config, compile_config) -> dict:
+    """``config.json`` of a functional model, as ``keras.Model(inputs, outputs)`` writes it.
+    ``layer_config(layer)`` and ``compile_config(model)`` are saving_keras' writers."""
+    from scratchnet import config as sn_config
+
+    index = node_indices(model)
+    layers = []
+    for layer in model.layers:
+        nodes = [n for n in model._nodes if n.layer is layer]
+        if isinstance(layer, InputLayer):
+            spec = {"module": "keras.layers", "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, *layer.shape],
+                               "dtype": layer.dtype or sn_config.floatx(), "sparse": False,
+                               "ragged": False, "name": layer.name, "optional": False},
+                    "registered_name": None}
+            inbound = []
+        else:
+            spec = layer_config(layer)
+            inbound = [{"args": [_keras_args(node, index)], "kwargs": {}} for node in nodes]
+        spec["name"] = layer.name
+        spec["inbound_nodes"] = inbound
+        layers.append(spec)
+    inputs = [_ref(t, index) for t in model.inputs]
+    if isinstance(model._inputs_struct, dict):
+        inputs = dict(zip(model.input_names, inputs, strict=True))
+    elif not isinstance(model._inputs_struct, list | tuple):
+        inputs = inputs[0]
+    outputs = [_ref(t, index) for t in model.outputs]
+    config = {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "config": {"name": model.name, "trainable": True, "layers": layers,
+                   "input_layers": inputs,
+                   "output_layers": outputs if model._outputs_is_list else outputs[0]},
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+    }
+    if model.compiled:
+        config["compile_config"] = compile_config(model)
+    return config
+
+
+def _keras_args(node, index: dict):
+    tensors = [{"class_name": "__keras_tensor__",
+                "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t, index)}}
+               for t in node.inputs]
+    return tensors if node.inputs_as_list else tensors[0]
+
+
+def npz_config(model) -> dict:
+    """The same graph in scratchnet's own config: each layer's ``get_config()`` and its calls."""
+    index = node_indices(model)
+    layers = []
+    for layer in model.layers:
+        nodes = [n for n in model._nodes if n.layer is layer]
+        calls = [] if isinstance(layer, InputLayer) else \
+            [[[_ref(t, index) for t in node.inputs], node.inputs_as_list] for node in nodes]
+        layers.append({"class_name": type(layer).__name__, "config": layer.get_config(),
+                       "calls": calls})
+    return {"class_name": "Functional", "name": model.name, "seed": model.seed, "layers": layers,
+            "input_layers": [_ref(t, index) for t in model.inputs],
+            "output_layers": [_ref(t, index) for t in model.outputs],
+            "inputs_as_dict": isinstance(model._inputs_struct, dict),
+            "outputs_as_list": model._outputs_is_list}
+
+
+# ================================================================================ reading
+def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed, where: str):
+    """``Model(inputs, outputs)`` from built-but-unconnected ``layers`` and their ``calls``
+    (per layer: a list of ``(refs, as_list)``). ``input_refs``/``output_refs``: a ref, a list of
+    refs or (inputs) a dict of them, kept as the model's structure."""
+    from scratchnet.functional import Functional
+
+    tensors = {}  # (layer name, node index) -> KerasTensor
+    pending = []
+    for layer, layer_calls in zip(layers, calls, strict=True):
+        if isinstance(layer, InputLayer):
+            tensors[(layer.name, 0)] = layer.output
+        for k, (refs, as_list) in enumerate(layer_calls):
+            pending.append((layer, k, refs, as_list))
+    while pending:
+        ready = [item for item in pending
+                 if all((ref[0], ref[1]) in tensors for ref in item[2])]
+        if not ready:
+            missing = sorted({tuple(ref[:2]) for _, _, refs, _ in pending for ref in refs
+                              if (ref[0], ref[1]) not in tensors})
+            raise ValueError(f"{where}: the saved graph refers to tensors no layer call makes: "
+                             f"{missing[:5]} (a cycle, or a corrupt config)")
+        for item in ready:
+            layer, k, refs, as_list = item
+            args = [tensors[(ref[0], ref[1])] for ref in refs]
+            tensors[(layer.name, k)] = layer(args if as_list else args[0])
+            pending.remove(item)
+
+    def lookup(ref):
+        if not isinstance(ref, list | tuple) or len(ref) != 3:
+            raise ValueError(f"{where}: the model's inputs/outputs should be given as "
+                             f"[layer name, node index, tensor index], received {ref!r:.120}")
+        key = (ref[0], ref[1])
+        if key not in tensors:
+            raise ValueError(f"{where}: the model's inputs/outputs name a tensor {ref!r} that the "
+                             "saved graph does not make")
+        return tensors[key]
+
+    def structure(refs):
+        if not refs:
+            raise ValueError(f"{where}: the Functional config names no input_layers or "
+                             f"output_layers (received {refs!r})")
+        if isinstance(refs, dict):
+            return {k: lookup(v) for k, v in refs.items()}
+        if refs and isinstance(refs[0], list | tuple):
+            return [lookup(r) for r in refs]
+        return lookup(refs)
+
+    model = Functional(structure(input_refs), structure(output_refs), name=name, seed=seed)
+    by_name = {layer.name: layer for layer in layers}
+    if set(by_name) == {layer.name for layer in model.layers}:
+        model.layers = [by_name[layer.name] for layer in layers]  # the saved order (weights order)
+    return model
+
+
+def keras_calls(spec: dict, where: str) -> list:
+    """A Keras layer entry's ``inbound_nodes`` as ``[(refs, as_list), ...]``."""
+    calls = []
+    for node in spec.get("inbound_nodes") or []:
+        if not isinstance(node, dict) or not isinstance(node.get("args"), list) \
+                or len(node["args"]) != 1:
+            raise ValueError(f'{where}: layer "{spec.get("name")}" has an inbound node scratchnet '
+                             f"does not read (one positional tensor argument or list of tensors "
+                             f"expected): {node!r:.200}")
+        if node.get("kwargs"):
+            raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
+                             f"arguments {sorted(node['kwargs'])}, which scratchnet does not pass")
+        arg = node["args"][0]
+        as_list = isinstance(arg, list)
+        items = arg if as_list else [arg]
+        refs = []
+        for item in items:
+            history = (item.get("config") or {}).get("keras_history") if isinstance(item, dict) \
+                else None
+            if not isinstance(history, list | tuple) or len(history) != 3:
+                raise ValueError(f'{where}: layer "{spec.get("name")}" reads {item!r:.120}, not a '
+                                 "tensor of the graph")
+            refs.append(list(history))
+        calls.append((refs, as_list))
+    return calls
+
+
+def compile_functional(model, config: dict, where: str, loss_from, metric_from) -> None:
+    """``model.compile`` from a compile config with per-output losses, weights and metrics."""
+    def losses(spec):
+        if isinstance(spec, dict) and "class_name" not in spec:
+            return {k: loss_from(v, where) for k, v in spec.items()}
+        if isinstance(spec, list):
+            return [loss_from(v, where) for v in spec]
+        return loss_from(spec, where)
+
+    def metrics(spec):
+        if spec is None:
+            return None
+        if isinstance(spec, dict) and "class_name" not in spec:
+            return {k: metrics(v) for k, v in spec.items()}
+        if isinstance(spec, list):
+            return [metrics(v) if isinstance(v, list) else metric_from(v, where) for v in spec]
+        return metric_from(spec, where)
+
+    from scratchnet.saving_keras import _optimizer_from_keras
+
+    model.compile(optimizer=_optimizer_from_keras(config.get("optimizer", "rmsprop"), where),
+                  loss=losses(config.get("loss")), loss_weights=config.get("loss_weights"),
+                  metrics=metrics(config.get("metrics")),
+                  weighted_metrics=metrics(config.get("weighted_metrics")))
+
+
+def keras_compile_config(model, base: dict, loss_spec, metric_spec) -> dict:
+    """Keras' compile config for several outputs: ``loss`` and ``metrics`` as lists in output
+    order, ``loss_weights`` as given. ``base`` is the one-output config (optimizer, flags)."""
+    config = dict(base)
+    if model.multi_output:
+        config["loss"] = [loss_spec(loss) for loss in model.output_losses]
+        config["loss_weights"] = list(model.loss_weights)
+        names = model.output_metric_names
+        config["metrics"] = [[m if isinstance(m, str) else metric_spec(m) for m in ms]
+                             for ms in names] if any(names) else None
+    return config
+
+
+def load_keras_archive(archive, where: str, custom_objects, compile: bool, seed):
+    """A scratchnet functional model from a ``.keras`` archive holding a ``Functional`` config."""
+    from scratchnet import saving_keras as sk
+
+    inner = archive.config.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise ValueError(f"{where}: the Functional config has no list of layers")
+    specs = inner["layers"]
+    paths = sk.layer_paths([s.get("class_name", "?") for s in specs])
+    layers, calls = [], []
+    for spec, path in zip(specs, paths, strict=True):
+        if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+            raise ValueError(f"{where}: config.json has a malformed layer entry: {spec!r:.200}")
+        if spec["class_name"] == "InputLayer":
+            cfg = spec.get("config") or {}
+            batch_shape = cfg.get("batch_shape") or [None, *cfg.get("shape", [])]
+            dtype = cfg.get("dtype")
+            dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+            from scratchnet import config as sn_config
+
+            layers.append(InputLayer(tuple(batch_shape[1:]),
+                                     dtype=None if dtype == sn_config.floatx() else dtype,
+                                     name=cfg.get("name", spec.get("name"))))
+            calls.append([])
+            continue
+        layers.append(sk._build_layer(spec, where, custom_objects, archive.assets, path))
+        calls.append(keras_calls(spec, where))
+    model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
+                    inner.get("name", "functional"), seed, where)
+    compile_config = archive.config.get("compile_config") if compile else None
+    if compile_config:
+        try:
+            compile_functional(model, compile_config, where, sk._loss_from_keras,
+                               sk._metric_from_keras)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where} (compile_config): {err}") from err
+    with sk._open_h5(archive.weights, f"{where} ({sk.WEIGHTS_FILE})") as f:
+        weights = sk._read_layer_weights(f, model, where)
+        optimizer_state = sk._read_optimizer_state(f, model, where) if model.compiled else None
+    sk._set_weights(model, weights, where)
+    if optimizer_state is not None:
+        sk._set_optimizer_state(model, optimizer_state)
+    return model
+
+
+def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
+    """A functional model from scratchnet's ``.npz`` config (weights set by the caller)."""
+    layers, calls = [], []
+    for spec in cfg["layers"]:
+        if spec["class_name"] == "InputLayer":
+            c = spec["config"]
+            layers.append(InputLayer(tuple(c["shape"]), dtype=c.get("dtype"), name=c["name"]))
+            calls.append([])
+            continue
+        cls = known.get(spec["class_name"])
+        if cls is None:
+            raise ValueError(f"{where} uses layer class {spec['class_name']!r}, which is not a "
+                             "scratchnet layer; pass it in custom_objects={'Name': Class}")
+        try:
+            layers.append(cls(**spec["config"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where} has an invalid config for layer {spec['class_name']!r}: "
+                             f"{err}") from err
+        calls.append([(refs, as_list) for refs, as_list in spec["calls"]])
+    inputs = cfg["input_layers"]
+    if cfg.get("inputs_as_dict"):
+        inputs = {ref[0]: ref for ref in inputs}
+    elif len(inputs) == 1:
+        inputs = inputs[0]
+    outputs = cfg["output_layers"] if cfg.get("outputs_as_list") else cfg["output_layers"][0]
+    return rebuild(layers, calls, inputs, outputs, cfg.get("name", "functional"), cfg.get("seed"),
+                   where)
