@@ -380,3 +380,31 @@ def test_the_docs_python_blocks_run():
     for block in blocks:
         exec(compile(block, "docs/structured-data.md", "exec"), namespace)
     assert namespace["model"].count_params() == (5 + 1) + 3  # Dense(1) on 5; mean, variance, count
+
+
+def test_normalization_on_a_gpu_backend_equals_numpy(monkeypatch):
+    """tests/fake_gpu.py stands in for CuPy: the adapted statistics follow the batch to the
+    device, and the loss and gradients of a model that starts with Normalization are NumPy's."""
+    from scratchnet import kernels
+    from tests import fake_gpu
+
+    x = np.random.default_rng(4).normal(3.0, 2.0, size=(6, 3)).astype("float32")
+    y = np.arange(6) % 2
+
+    def run():
+        norm = sn.layers.Normalization()
+        norm.adapt(x)
+        model = sn.Sequential([sn.layers.Input((3,)), norm, sn.layers.Dense(2)], seed=0)
+        model.compile("sgd", sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model.loss_and_grads(x, y)
+
+    ref_loss, ref_grads = run()
+    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
+    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
+    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
+    for name, fn in fake_gpu.kernel_table.items():
+        monkeypatch.setitem(kernels._impl, name, fn)
+    loss, grads = run()
+    assert loss == ref_loss
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_array_equal(g, r)

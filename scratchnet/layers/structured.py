@@ -268,8 +268,13 @@ class Normalization(Layer):
                 self.non_trainable_params["variance"].value.reshape(self.broadcast_shape))
 
     def forward(self, x, training=False):
-        x = _as_floats(x, f'Normalization "{self.name}"').astype(config.dtype(), copy=False)
-        mean, variance = self._stats()
+        if kernels.is_device_array(x):  # GPU backend: compute where the batch lives
+            x = x.astype(config.dtype(), copy=False)
+            mean, variance = (kernels.to_backend(v) for v in self._stats())
+        else:
+            x = _as_floats(x, f'Normalization "{self.name}"').astype(config.dtype(), copy=False)
+            mean, variance = (kernels.to_numpy(v) for v in self._stats())
+        # np.sqrt/np.maximum dispatch to CuPy for device arrays (__array_ufunc__)
         self.scale = np.maximum(np.sqrt(variance), EPSILON).astype(x.dtype)  # broadcast shape
         if self.invert:
             return mean + x * self.scale
