@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from tests import multiworker_script as script
 
 pytest.importorskip("mpi4py")
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "multiworker_script.py"
-sys.path.insert(0, str(HERE))
-import multiworker_script as script  # noqa: E402
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 LAUNCH_TIMEOUT = 180  # seconds for a whole mpiexec run; the runs take 3-10 s on an idle machine
