@@ -25,7 +25,7 @@ from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
-from scratchnet.layers.masking import forward_with_mask
+from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
 
 class Model:
@@ -260,6 +260,8 @@ class Model:
     def loss_input(self, y_pred: np.ndarray) -> tuple[losses_mod.Loss, np.ndarray, bool]:
         """The loss to apply, the tensor it reads (the final layer's logits under Keras' rule,
         else ``y_pred``), and whether that tensor is the logits."""
+        if getattr(self, "output_mask", None) is not None:  # Keras would weight the loss by it
+            refuse_masked_output(self)
         loss_fn, reads_logits = self.output_loss()
         return loss_fn, (self.layers[-1].preactivation if reads_logits else y_pred), reads_logits
 
@@ -271,6 +273,7 @@ class Model:
         mask = None  # Keras' padding mask: Embedding(mask_zero=True) starts one (layers/masking.py)
         for layer in self.layers:
             x, mask = forward_with_mask(layer, x, mask, training=training)
+        self.output_mask = mask  # None unless a mask reaches the output (loss_input refuses it)
         return x
 
     def _forward_inference(self, x):

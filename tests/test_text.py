@@ -306,3 +306,12 @@ def test_load_reviews_is_deterministic_and_follows_its_rule():
     assert 0.4 < np.mean(nots == 1) < 0.6  # half the reviews: one "not", could be either
     with pytest.raises(ValueError, match="load_reviews: expected split 'train' or 'test'"):
         sn.datasets.load_reviews("valid")
+
+
+def test_a_mask_reaching_the_loss_is_refused_not_ignored():
+    model = sn.Sequential([sn.layers.Input((5,), dtype="int32"),
+                           sn.layers.Embedding(6, 3, mask_zero=True), sn.layers.Dense(2)], seed=0)
+    model.compile("sgd", sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert model.predict(IDS, verbose=0).shape == (3, 5, 2)  # predicting is fine
+    with pytest.raises(ValueError, match="Keras would weight the loss and metrics by it"):
+        model.fit(IDS, np.zeros((3, 5), np.int64), epochs=1, verbose=0)

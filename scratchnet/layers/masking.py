@@ -53,6 +53,19 @@ def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
+def refuse_masked_output(model) -> None:
+    """A model whose *output* carries a mask (``Embedding(mask_zero=True)`` followed only by
+    step-wise layers: one prediction per token) gets its loss and metrics weighted by that mask in
+    Keras (``keras/src/losses/loss.py``, ``apply_mask``: padded steps weigh 0, the others
+    ``total / valid``). scratchnet does not weight losses by masks: rather than compute another
+    number than Keras, it refuses."""
+    raise ValueError(
+        f'model "{model.name}": its output carries a padding mask (an Embedding(mask_zero=True) '
+        "reaches the output through step-wise layers only), and Keras would weight the loss and "
+        "metrics by it; scratchnet does not apply masks to losses. End the model with a pooling "
+        "layer (GlobalAveragePooling1D), or use mask_zero=False and sample_weight")
+
+
 @functools.cache
 def _forward_takes_mask(layer_class: type) -> bool:
     """Whether ``layer_class.forward`` accepts ``mask=`` (Keras looks for ``mask`` in ``call``)."""
