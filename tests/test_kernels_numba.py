@@ -396,3 +396,26 @@ def test_the_numba_backend_uses_winograd_in_wide_layers_and_matches_numpy(rng):
     np.testing.assert_allclose(loss_nb, loss_np, rtol=1e-6)
     for g_nb, g_np in zip(grads_nb, grads_np, strict=True):
         assert_close(g_nb, g_np, np.float32)
+
+
+def test_relu_backward_bias_grad_on_large_arrays_is_blocked_and_thread_count_free():
+    """Above ``RELU_GRAD_PARALLEL_VALUES`` the rows are cut into blocks for the threads; the result
+    is the reference's, and the same bits whatever the thread count."""
+    rng = np.random.default_rng(0)
+    shape = (9, 61, 41, 48)  # 1.08 M values: the blocked path
+    assert np.prod(shape) >= nb.RELU_GRAD_PARALLEL_VALUES
+    da = rng.standard_normal(shape).astype(np.float32)
+    z = rng.standard_normal(shape).astype(np.float32)
+    dz_ref, db_ref = bias_ref.relu_backward_bias_grad(da, z)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        dz_one, db_one = nb.relu_backward_bias_grad(da, z)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        dz_many, db_many = nb.relu_backward_bias_grad(da, z)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(dz_one, dz_ref)
+    np.testing.assert_array_equal(dz_many, dz_ref)
+    np.testing.assert_array_equal(db_one, db_many)
+    assert_close(db_many, db_ref, np.float32)
