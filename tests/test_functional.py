@@ -338,3 +338,38 @@ def test_dict_inputs_survive_saving(tmp_path):
         model.save(tmp_path / f"d.{ext}")
         np.testing.assert_array_equal(sn.load_model(tmp_path / f"d.{ext}").predict(x, verbose=0),
                                       model.predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------- docs/functional.md, plot_model
+def test_the_fork_walkthrough_in_the_docs():
+    """docs/functional.md's table: h's gradient is the sum 6 + (-4) of its two branches."""
+    x = sn.Input((2,), name="x")
+    h = L.Dense(1, use_bias=False, name="h")(x)
+    left = L.Dense(1, use_bias=False, name="left")(h)
+    right = L.Dense(1, use_bias=False, name="right")(h)
+    model = sn.Model(x, L.Add(name="add")([left, right]))
+    model.set_weights([np.array([[0.5], [0.25]]), np.array([[2.0]]), np.array([[-3.0]])])
+    model.compile("sgd", loss="mse")
+    loss, grads = model.loss_and_grads(np.array([[1.0, 2.0]]), np.array([[0.0]]))
+    assert loss == 1.0
+    assert [g.ravel().tolist() for g in grads] == [[2.0, 4.0], [-2.0], [-2.0]]
+    assert [node.layer.name for node in model._nodes] == ["x", "h", "left", "right", "add"]
+
+
+def test_plot_model_writes_a_png_of_the_graph(tmp_path):
+    from scratchnet.utils.model_visualization import _graph, _label
+
+    model = two_branch_model()
+    sn.utils.plot_model(model, tmp_path / "m.png", show_shapes=True, show_layer_names=True)
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    layers, edges = _graph(model)
+    names = {(s.name, t.name) for s, t in edges}
+    assert {("shared", "features"), ("shared", "rejoin"), ("project_b", "shared"),
+            ("a", "shared")} <= names and len(names) == len(edges)
+    rejoin = [layer for layer in layers if layer.name == "rejoin"][0]
+    assert _label(rejoin, True, False, True, False, False) == (
+        "rejoin (Add)\nInput shape: [(None, 5), (None, 5), (None, 5)]\nOutput shape: (None, 5)")
+    sequential = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    sn.utils.plot_model(sequential, tmp_path / "s.png", rankdir="LR")
+    with pytest.raises(ValueError, match="rankdir"):
+        sn.utils.plot_model(sequential, tmp_path / "s.png", rankdir="BT")
