@@ -51,6 +51,10 @@ MIN_CHUNKS = 8  # and at least this many chunks per batch (of 8+ images), so all
 # rows) and a small result; two threads calling BLAS at once on short products wait on each other,
 # so it takes fewer, longer chunks (measured on the benchmark shapes: 4 beat 8 by up to 25%).
 MIN_KERNEL_GRAD_CHUNKS = 4
+# Within a chunk, the kernel gradient's product goes block by block, each block's gathered rows and
+# dy rows within this size (in cache): one product over a chunk of large images (talk_cnn's first
+# layer: 22k rows of 27 and of 64) ran at a sixth of the forward product's speed.
+KERNEL_GRAD_BLOCK_BYTES = 1 * 2**20
 
 # Threads: Numba's OpenMP layer ("omp") starts a parallel loop in about 25 microseconds; its
 # "workqueue" layer, the fallback, takes about 130, and a training step launches a dozen loops
@@ -106,7 +110,7 @@ def _images_per_chunk(n: int, rows_per_image: int, cols_per_row: int, itemsize: 
 
 
 @njit(cache=True, inline="always")
-def _gather(xpad, kh, kw, sh, sw, dh, dw, c, oh, ow, first, last, cols):
+def _gather(xpad, kh, kw, sh, sw, dh, dw, c, i0, oh, ow, first, last, cols):
     for s in range(first, last):
         for i in range(oh):
             for j in range(ow):
@@ -115,7 +119,7 @@ def _gather(xpad, kh, kw, sh, sw, dh, dw, c, oh, ow, first, last, cols):
                     for b in range(kw):
                         col = (a * kw + b) * c
                         for ch in range(c):
-                            cols[row, col + ch] = xpad[s, i * sh + a * dh, j * sw + b * dw, ch]
+                            cols[row, col + ch] = xpad[s, (i0 + i) * sh + a * dh, j * sw + b * dw, ch]
 
 
 @njit(cache=True, inline="always")
@@ -138,19 +142,19 @@ def _scatter(dcols, kh, kw, sh, sw, dh, dw, c, oh, ow, first, last, dxpad):
 # the scatter 1.5x.
 
 @njit(cache=True)
-def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols):
-    """``cols[((s - first)*OH + i)*OW + j, (a*KW + b)*C + c] = xpad[s, i*sh + a*dh, j*sw + b*dw, c]``
-    for the images ``first <= s < last``."""
+def _im2col(xpad, kh, kw, sh, sw, dh, dw, i0, oh, ow, first, last, cols):
+    """``cols[((s - first)*OH + i)*OW + j, (a*KW + b)*C + c] = xpad[s, (i0 + i)*sh + a*dh, j*sw + b*dw, c]``
+    for the images ``first <= s < last`` and ``OH`` output rows from row ``i0``."""
     c = xpad.shape[3]
     if kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1:
         if c == 3:
-            _gather(xpad, 3, 3, 1, 1, 1, 1, 3, oh, ow, first, last, cols)
+            _gather(xpad, 3, 3, 1, 1, 1, 1, 3, i0, oh, ow, first, last, cols)
         elif c == 1:
-            _gather(xpad, 3, 3, 1, 1, 1, 1, 1, oh, ow, first, last, cols)
+            _gather(xpad, 3, 3, 1, 1, 1, 1, 1, i0, oh, ow, first, last, cols)
         else:
-            _gather(xpad, 3, 3, 1, 1, 1, 1, c, oh, ow, first, last, cols)
+            _gather(xpad, 3, 3, 1, 1, 1, 1, c, i0, oh, ow, first, last, cols)
     else:
-        _gather(xpad, kh, kw, sh, sw, dh, dw, c, oh, ow, first, last, cols)
+        _gather(xpad, kh, kw, sh, sw, dh, dw, c, i0, oh, ow, first, last, cols)
 
 
 @njit(cache=True)
@@ -171,7 +175,7 @@ def _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, 
         first, last = t * chunk, min(n, (t + 1) * chunk)
         top, bottom = first * rows, last * rows
         cols = np.empty((bottom - top, kernel2d.shape[0]), dtype=xpad.dtype)
-        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, 0, oh, ow, first, last, cols)
         np.dot(cols, kernel2d, z[top:bottom])
         if relu:
             for r in range(top, bottom):
@@ -212,16 +216,27 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk):
-    n, rows = xpad.shape[0], oh * ow
+def _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk, block_images, band):
+    """Per chunk of images, blocks of ``block_images`` images (or, for large images, bands of
+    ``band`` output rows of one image) are gathered and multiplied while in cache, and the block
+    products added up in order."""
+    n, f = xpad.shape[0], dy2d.shape[1]
     chunks = -(-n // chunk)
     k = kh * kw * xpad.shape[3]
-    partial = np.empty((chunks, k, dy2d.shape[1]), dtype=dy2d.dtype)  # one product per chunk
+    partial = np.zeros((chunks, k, f), dtype=dy2d.dtype)  # one sum per chunk
     for t in prange(chunks):
         first, last = t * chunk, min(n, (t + 1) * chunk)
-        cols = np.empty(((last - first) * rows, k), dtype=xpad.dtype)
-        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, first, last, cols)
-        np.dot(cols.T, dy2d[first * rows:last * rows], partial[t])
+        cols = np.empty((block_images * band * ow, k), dtype=xpad.dtype)
+        product = np.empty((k, f), dtype=dy2d.dtype)
+        for s0 in range(first, last, block_images):
+            s1 = min(last, s0 + block_images)
+            for i0 in range(0, oh, band):
+                i1 = min(oh, i0 + band)
+                m = (s1 - s0) * (i1 - i0) * ow
+                top = (s0 * oh + i0) * ow  # whole images, or a band of one image: contiguous rows
+                _im2col(xpad, kh, kw, sh, sw, dh, dw, i0, i1 - i0, ow, s0, s1, cols[:m])
+                np.dot(cols[:m].T, dy2d[top:top + m], product)
+                partial[t] += product
     dk = partial[0].copy()
     for t in range(1, chunks):  # in chunk order: the same sum whatever the thread count
         dk += partial[t]
@@ -237,7 +252,15 @@ def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
     dy2d = np.ascontiguousarray(dy, dtype=xpad.dtype).reshape(n * oh * ow, f)  # (N*OH*OW, F)
     chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize, MIN_KERNEL_GRAD_CHUNKS)
-    dk = _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk)
+    # Blocks of the gathered matrix and dy within KERNEL_GRAD_BLOCK_BYTES: whole images if one
+    # fits, else bands of output rows of one image.
+    row_bytes = (kh * kw * c + f) * xpad.itemsize
+    rows_fit = max(1, KERNEL_GRAD_BLOCK_BYTES // row_bytes)
+    if rows_fit >= oh * ow:
+        block_images, band = min(chunk, rows_fit // (oh * ow)), oh
+    else:
+        block_images, band = 1, max(1, rows_fit // ow)
+    dk = _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk, block_images, band)
     return dk.reshape(kh, kw, c, f)
 
 
