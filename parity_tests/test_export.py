@@ -88,5 +88,5 @@ def test_keras_twin_has_the_same_weights(model_and_data):
 def test_unbuilt_and_foreign_models_are_refused():
     with pytest.raises(ValueError, match="not built"):
         tfnet.export_saved_model(sn.Sequential([sn.layers.Dense(2)]), "unused")
-    with pytest.raises(TypeError, match="expected a scratchnet.Sequential or a keras.Model"):
+    with pytest.raises(TypeError, match="expected a scratchnet.Sequential or Model, or a keras.Model"):
         tfnet.export_tflite(object(), "unused.tflite")

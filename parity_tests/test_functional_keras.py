@@ -170,3 +170,16 @@ def test_keras_file_both_ways(tmp_path):
                                                      t.keras)):
         loaded = Twins(loaded_s, loaded_k)
         check_trajectory(loaded, [float32_data(seed=5)], steps=1)
+
+
+def test_a_functional_model_exports_as_a_saved_model(tmp_path):
+    """tfnet.export_saved_model takes a functional scratchnet model (through its Keras twin)."""
+    sn.utils.set_random_seed(4)
+    inputs = sn.Input((4,), name="features")
+    shared = L.Dense(3, activation="tanh", name="shared")
+    a, b = shared(inputs), shared(L.Dense(4, name="mix")(inputs))
+    model = sn.Model(inputs, L.Dense(2, name="out")(L.Concatenate()([a, b, L.Multiply()([a, b])])))
+    x = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    directory = tfnet.export_saved_model(model, tmp_path / "saved")
+    assert_close(tfnet.export.saved_model_predict(directory, x), model.predict(x, verbose=0),
+                 FORWARD_RTOL, "SavedModel output")

@@ -28,12 +28,12 @@ def as_keras(model) -> keras.Model:
         return model
     import scratchnet as sn
 
-    if isinstance(model, sn.Sequential):
+    if isinstance(model, sn.Model):  # Sequential, or a functional Model(inputs, outputs)
         if model.input_shape is None:
             raise ValueError(f'export: scratchnet model "{model.name}" is not built; give it an '
                              "sn.layers.Input(shape) or call it on data first")
         return to_keras(model)
-    raise TypeError(f"export: expected a scratchnet.Sequential or a keras.Model, received "
+    raise TypeError(f"export: expected a scratchnet.Sequential or Model, or a keras.Model, received "
                     f"{type(model).__name__}")
 
 
