@@ -194,9 +194,27 @@ def _merging_model():
     return model, x, y
 
 
+def _augmentation_model():
+    """The augmentation layers are identity at inference, so predictions compare; their config
+    (factors, fill modes, seeds) is what the file carries."""
+    model = sn.Sequential([
+        L.Input((6, 6, 3)), L.RandomFlip("horizontal", seed=1), L.RandomRotation(0.1, seed=2),
+        L.RandomZoom((-0.2, 0.1), fill_mode="constant", seed=3),
+        L.RandomTranslation(0.1, (-0.2, 0.2), fill_mode="nearest", seed=4),
+        L.RandomContrast(0.2, seed=5), L.RandomBrightness((-0.1, 0.2), value_range=(0, 1), seed=6),
+        L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation")
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(10).random((6, 6, 6, 3)).astype(np.float32)
+    y = np.arange(6) % 3
+    return model, x, y
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
-          _numbers_model, _hashed_model, _merging_model]
+          _numbers_model, _hashed_model, _merging_model, _augmentation_model]
+# Layers that draw random numbers in training: two frameworks cannot take the same step with them.
+RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
+                      L.RandomContrast, L.RandomBrightness)
 
 
 def test_the_models_use_every_scratchnet_layer():
@@ -220,7 +238,7 @@ def _continue_one_step(model, kmodel, x, y):
 @pytest.mark.parametrize("make", MODELS, ids=lambda f: f.__name__.strip("_"))
 def test_scratchnet_file_opens_in_keras(make, tmp_path):
     model, x, y = make()
-    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+    if not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers):
         model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
     model.save(tmp_path / "m.keras")
     kmodel = _keras_load(tmp_path / "m.keras")
@@ -240,7 +258,7 @@ def test_scratchnet_file_opens_in_keras(make, tmp_path):
     assert np.float32(kconfig["learning_rate"]) == np.float32(opt.learning_rate)
     assert int(kopt.iterations) == opt.iterations
     assert type(kmodel.loss).__name__ == tfnet.convert.loss_to_keras(model.loss).__class__.__name__
-    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+    if not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers):
         _continue_one_step(model, kmodel, x, y)
 
 
@@ -325,7 +343,7 @@ def test_keras_twin_files_open_in_scratchnet(make, tmp_path):
     """Every layer, loss and optimizer as Keras itself writes them (the twin from to_keras)."""
     model, x, y = make()
     kmodel = tfnet.to_keras(model)
-    trains = not any(isinstance(layer, L.Dropout) for layer in model.layers)
+    trains = not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers)
     if trains:
         kmodel.fit(_keras_input(x), y, epochs=2, batch_size=4, verbose=0, shuffle=False)
     kmodel.save(tmp_path / "k.keras")
@@ -354,7 +372,7 @@ def test_keras_adapted_vocabularies_come_across(tmp_path):
 def test_weights_h5_both_ways(make, tmp_path):
     model, x, y = make()
     kmodel = tfnet.to_keras(model)
-    if not any(isinstance(layer, L.Dropout) for layer in model.layers):
+    if not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers):
         model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
     originals = model.get_weights()
 
