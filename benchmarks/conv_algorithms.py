@@ -115,6 +115,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import numba
 
+    from scratchnet.kernels import numba_kernels  # noqa: F401  (first: it picks Numba's threading layer)
+
     machine = platform.processor() or platform.machine()
     print(f"date {datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {machine}, "
           f"{os.cpu_count()} logical cores; numba {numba.__version__}, {numba.get_num_threads()} threads; "
@@ -126,7 +128,7 @@ def main(argv=None) -> None:
           "winograd cpu | cpu ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     measure(args.batch, args.repeats, args.models, args.min_seconds)
-    print(f"load average after {os.getloadavg()}")
+    print(f"load average after {os.getloadavg()}; threading layer {numba.threading_layer()}")
 
 
 if __name__ == "__main__":

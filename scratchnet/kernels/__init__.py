@@ -190,14 +190,15 @@ def _default_backend() -> str:
 
 _conv_algorithm = "auto"
 # Numba backend: Winograd when the layer has at least this many input channels and filters. Measured
-# with benchmarks/conv_algorithms.py (batch 32, float32, 2 shared cores, load average ~7 from other
-# processes; CPU ms per call, im2col / Winograd, for the forward pass, dL/dK and dL/dx):
-#   talk_cnn 74x74x64 -> 64:    236 / 143, 412 / 141, 181 / 102   (Winograd 1.7-2.9x faster)
-#   talk_cnn 36x36x64 -> 128:    64 / 39,  107 / 68,   60 / 47    (1.3-1.6x)
-#   talk_cnn 17x17x128 -> 128:   26 / 22,  141 / 55,   27 / 32    (0.85-2.5x; 1.8x over the three)
-#   rps_cnn 14x14x32 -> 64:     7.0 / 8.0, 32 / 38,   7.2 / 16    (0.44-0.88x: im2col kept)
-#   16 channels (small_cnn, rps_cnn): Winograd 0.43-0.96x; 3 input channels (every first layer):
-#   0.25-1.1x (its 16 products have an inner size of 3). Both keep im2col.
+# with `python -m benchmarks.conv_algorithms` (2026-12-03, batch 32, float32, 2 cores shared with
+# other processes, load average 3-4; median ms per call over 5 interleaved repeats, im2col /
+# Winograd, for the forward pass, dL/dK and dL/dx):
+#   talk_cnn 74x74x64 -> 64:    327 / 158, 266 / 188, 306 / 174   (Winograd 1.4-2.1x faster)
+#   talk_cnn 36x36x64 -> 128:    90 / 61,  101 / 78,   91 / 62    (1.3-1.5x)
+#   talk_cnn 17x17x128 -> 128:   36 / 28,   42 / 36,   36 / 31    (1.15-1.25x)
+#   rps_cnn 14x14x32 -> 64:     2.0 / 2.1, 2.3 / 2.6, 2.0 / 2.2   (0.89-0.97x: im2col kept)
+#   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
+#   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
 WINOGRAD_MIN_CHANNELS = 64
 
 
