@@ -194,14 +194,21 @@ class Model:
         return sum(layer.count_params() for layer in self.layers)
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None) -> None:
         """Choose how to learn: the loss to minimise, the optimizer that updates the weights, and
         the metrics to report. Nothing is computed yet.
 
-        As in Keras, ``metrics`` ignore ``sample_weight``/``class_weight``; ``weighted_metrics``
-        are the same kind of metrics computed with them (logged as ``"weighted_<name>"`` when the
-        name is already taken by an unweighted metric).
+        The arguments come in Keras' order (``loss_weights`` third). As in Keras, ``metrics``
+        ignore ``sample_weight``/``class_weight``; ``weighted_metrics`` are the same kind of
+        metrics computed with them (logged as ``"weighted_<name>"`` when the name is already
+        taken by an unweighted metric). ``loss_weights`` weigh the losses of several outputs
+        (``sn.Model``); a one-output model takes none.
         """
+        if loss_weights is not None and not _is_unit_weight(loss_weights):
+            raise ValueError(f"compile: model {self.name!r} has one output, whose loss is not "
+                             f"weighted here; expected loss_weights=None (or 1.0), received "
+                             f"{loss_weights!r}")
         if loss is None:
             raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
                              "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
@@ -810,6 +817,16 @@ def _optional_positive_int(value, arg: str, where: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{where}: expected {arg} to be a positive integer, received {value!r}")
     return int(value)
+
+
+def _is_unit_weight(loss_weights) -> bool:
+    """``1.0``, ``[1.0]`` or ``{name: 1.0}``: the one weight that changes nothing."""
+    if isinstance(loss_weights, dict):
+        loss_weights = list(loss_weights.values())
+    if isinstance(loss_weights, list | tuple) and len(loss_weights) == 1:
+        loss_weights = loss_weights[0]
+    return not isinstance(loss_weights, bool) and isinstance(loss_weights, numbers.Real) \
+        and loss_weights == 1
 
 
 def _adjust_input_rank(x, input_shape: tuple[int, ...]):

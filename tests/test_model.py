@@ -175,3 +175,13 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     # sklearn's digits contain a few exact duplicate images; the split never reuses an index
     assert sum(r.tobytes() in train_rows for r in xt) < 5
     np.testing.assert_array_equal(sn.datasets.load_digits("test")[1], yt)
+
+
+def test_compile_takes_keras_argument_order():
+    """Keras' compile(optimizer, loss, loss_weights, metrics, ...): a metrics list passed third
+    is a loss weight there, so a one-output model refuses it instead of misreading it."""
+    model = sn.Sequential([sn.layers.Input((2,)), sn.layers.Dense(1)], seed=0)
+    with pytest.raises(ValueError, match=r"expected loss_weights=None \(or 1.0\), received \['mae'\]"):
+        model.compile("sgd", "mse", ["mae"])
+    model.compile("sgd", "mse", 1.0, ["mae"])
+    assert [m.name for m in model.metrics] == ["mae"]
