@@ -429,11 +429,9 @@ class Functional(Model):
         headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         line = "  ".join(f"{{:<{w}}}" for w in widths)
-        total = self.count_params()
         text = "\n".join([
             f'Model: "{self.name}"', line.format(*headers), "-" * (sum(widths) + 6),
-            *(line.format(*r) for r in rows), "-" * (sum(widths) + 6),
-            f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0",
+            *(line.format(*r) for r in rows), "-" * (sum(widths) + 6), *self._param_totals(),
         ])
         if print_fn is not None:
             print_fn(text)

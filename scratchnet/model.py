@@ -718,6 +718,13 @@ class Model:
             )
 
     # ------------------------------------------------------------------ reporting, saving
+    def _param_totals(self) -> list[str]:
+        """The summary's last lines: all weights, the optimizer's, and the rest (moving statistics)."""
+        total = self.count_params()
+        trainable = sum(int(p.value.size) for p in self.params)
+        return [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}"]
+
     def summary(self, print_fn=print) -> str:
         """A layer table with output shapes and Keras' parameter counts."""
         self._require_built("summary")
@@ -726,17 +733,13 @@ class Model:
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
                   for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = "  ".join(f"{{:<{w}}}" for w in widths)
-        total = self.count_params()
-        trainable = sum(int(p.value.size) for p in self.params)
         text = "\n".join([
             f'Model: "{self.name}"',
             line.format("Layer (type)", "Output Shape", "Param #"),
             "-" * (sum(widths) + 4),
             *(line.format(*r) for r in rows),
             "-" * (sum(widths) + 4),
-            f"Total params: {total:,}",
-            f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}",
+            *self._param_totals(),
         ])
         if print_fn is not None:
             print_fn(text)

@@ -373,3 +373,12 @@ def test_plot_model_writes_a_png_of_the_graph(tmp_path):
     sn.utils.plot_model(sequential, tmp_path / "s.png", rankdir="LR")
     with pytest.raises(ValueError, match="rankdir"):
         sn.utils.plot_model(sequential, tmp_path / "s.png", rankdir="BT")
+
+
+def test_summary_counts_moving_statistics_as_non_trainable():
+    inputs = sn.Input((4,))
+    hidden = sn.layers.BatchNormalization()(sn.layers.Dense(3)(inputs))
+    model = sn.Model(inputs, sn.layers.Dense(1)(hidden))
+    # Dense 4*3+3, BN gamma+beta 6 (trainable) and moving mean+variance 6, Dense 3+1
+    assert model.summary(print_fn=None).splitlines()[-3:] == [
+        "Total params: 31", "Trainable params: 25", "Non-trainable params: 6"]
