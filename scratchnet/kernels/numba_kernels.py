@@ -13,6 +13,10 @@ reference docstrings; this file only says how the work is arranged to run fast o
   the product transposed, and ``_col2im`` scatters back into the chunk's own images (no races).
 - The kernel gradient sums one partial product per chunk, in chunk order. Chunks are a fixed
   number of images (not one per thread), so the result does not depend on the thread count.
+  Within a chunk it gathers and multiplies cache-sized blocks (whole images, or bands of rows of
+  a large image) and adds the block products in order.
+- Winograd F(2x2, 3x3) twins (``winograd_*``, bottom of the file) for 3x3 stride-1 layers with
+  many channels: the same chunks-in-cache plan over tile rows, 16 BLAS products per chunk.
 - Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
   gradient (alone, or with ReLU's gradient) is one pass on one thread with float64 sums.
   NumPy's versions make several passes.
