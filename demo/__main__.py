@@ -173,12 +173,14 @@ def main(argv=None) -> int:
         return run(args)
 
 
-def run(args: argparse.Namespace) -> int:
+def start_run(args: argparse.Namespace, prefix: str):
+    """Set the backend, make the run folder ``runs/<prefix>-<time>`` (or ``--out``) and import
+    Keras if ``--impl`` wants it: ``(out, keras)``, keras ``None`` when not wanted or not
+    installed. ``None`` instead of the pair when ``--impl keras`` cannot run (message printed)."""
     if args.backend:
         sn.set_backend(args.backend)
-    out = args.out or Path("runs") / time.strftime("rps-%Y%m%d-%H%M%S")
+    out = args.out or Path("runs") / time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-
     keras = None
     if args.impl in ("both", "keras"):
         from demo.keras_side import import_keras
@@ -188,9 +190,17 @@ def run(args: argparse.Namespace) -> int:
             if args.impl == "keras":
                 print("--impl keras needs TensorFlow and Keras: pip install 'scratchnet[tf]'",
                       file=sys.stderr)
-                return 2
+                return None
             print("TensorFlow/Keras is not installed: running scratchnet only "
                   "(pip install 'scratchnet[tf]' for the side-by-side run).", flush=True)
+    return out, keras
+
+
+def run(args: argparse.Namespace) -> int:
+    started = start_run(args, "rps")
+    if started is None:
+        return 2
+    out, keras = started
     run_scratch = args.impl in ("both", "scratch")
     run_keras = keras is not None
 

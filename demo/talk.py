@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import scratchnet as sn
-from demo.__main__ import epoch_table
+from demo.__main__ import epoch_table, start_run
 
 SOURCE_IMAGE_SIZE = 150  # the built-in PNGs' size (the talk's input); the reader resizes them
 
@@ -93,21 +92,10 @@ def labels_and_predictions(model, test, keras_side: bool = False):
 
 
 def run_talk(args: argparse.Namespace) -> int:
-    if args.backend:
-        sn.set_backend(args.backend)
-    out = args.out or Path("runs") / time.strftime("talk-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    keras = None
-    if args.impl in ("both", "keras"):
-        from demo.keras_side import import_keras
-
-        keras = import_keras()
-        if keras is None:
-            if args.impl == "keras":
-                print("--impl keras needs TensorFlow and Keras: pip install 'scratchnet[tf]'",
-                      file=sys.stderr)
-                return 2
-            print("TensorFlow/Keras is not installed: running scratchnet only.", flush=True)
+    started = start_run(args, "talk")
+    if started is None:
+        return 2
+    out, keras = started
     run_scratch = args.impl in ("both", "scratch")
     run_keras = keras is not None
 

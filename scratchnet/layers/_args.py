@@ -49,3 +49,15 @@ def channels_last(value, layer: str) -> str:
         raise ValueError(f"{layer}: expected data_format to be 'channels_last' (or None), "
                          f"received {value!r}; scratchnet keeps data channels-last (NHWC)")
     return "channels_last"
+
+
+def check_rank(layer_name: str, input_shape, axes: str) -> None:
+    """Keras' error for an input of the wrong rank. ``axes`` names the expected axes, batch
+    included, e.g. ``"(batch, height, width, channels)"``; ``input_shape`` excludes the batch."""
+    ndim = axes.count(",") + 1
+    if len(input_shape) + 1 != ndim:
+        raise ValueError(
+            f'Input 0 of layer "{layer_name}" is incompatible with the layer: expected ndim={ndim} '
+            f"{axes}, found ndim={len(input_shape) + 1}. "
+            f"Full shape received: {(None,) + tuple(input_shape)}"
+        )

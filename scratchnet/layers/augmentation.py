@@ -25,7 +25,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels import image_transform as it
-from scratchnet.layers._args import channels_last
+from scratchnet.layers._args import channels_last, check_rank
 from scratchnet.layers.base import Layer
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
@@ -48,12 +48,7 @@ class _RandomImageLayer(Layer):
         self.transformation: dict | None = None  # the last draw applied (None at inference)
 
     def build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
-                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
-                f"Full shape received: {(None,) + tuple(input_shape)}"
-            )
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         seed = self.seed if self.seed is not None else int(rng.integers(2**31))
         self.rng = np.random.default_rng(seed)
         return tuple(input_shape)

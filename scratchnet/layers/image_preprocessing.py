@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet.layers._args import channels_last, positive_int
+from scratchnet.layers._args import channels_last, check_rank, positive_int
 from scratchnet.layers.base import Layer
 
 # Keras 3.15's interpolation names (keras/src/backend/tensorflow/image.py), and the ones
@@ -112,12 +112,7 @@ class Resizing(Layer):
         self.data_format = channels_last(data_format, where)
 
     def build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
-                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
-                f"Full shape received: {(None,) + tuple(input_shape)}"
-            )
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         h, w, c = input_shape
         # The window that gets resized, in input coordinates (crop), or the padding around it.
         self.window = (0, 0, h, w)  # (top, left, rows, columns)
