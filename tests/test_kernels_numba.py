@@ -82,6 +82,10 @@ def test_conv2d_bias_relu_forward_matches_reference(case):
     assert_close(z, z_ref, case["dtype"])
     assert_close(a, a_ref, case["dtype"])
     np.testing.assert_array_equal(a, np.maximum(z, 0))
+    # The a-only kernel (ReLU written over z, Conv2D's forward): the same bits as a, in both
+    # backends, and so within the float32 tolerance of the reference.
+    np.testing.assert_array_equal(nb.conv2d_bias_relu(*args), a)
+    np.testing.assert_array_equal(bias_ref.conv2d_bias_relu(*args), a_ref)
 
 
 @SWEEP
@@ -360,6 +364,10 @@ def test_winograd_twins_match_the_reference(case):
     z_ref, a_ref = wg_ref.winograd_conv2d_bias_relu_forward(xpad, kernel, case["bias"], one, one,
                                                             case["out_hw"])
     pairs += [(z, z_ref), (a, a_ref)]
+    # the a-only kernels (Conv2D's forward): the same bits as a, in both backends
+    args = (xpad, kernel, case["bias"], one, one, case["out_hw"])
+    np.testing.assert_array_equal(nb.winograd_conv2d_bias_relu(*args), a)
+    np.testing.assert_array_equal(wg_ref.winograd_conv2d_bias_relu(*args), a_ref)
     for got, want in pairs:
         assert_close(got, want, case["dtype"])
 
@@ -419,3 +427,21 @@ def test_relu_backward_bias_grad_on_large_arrays_is_blocked_and_thread_count_fre
     np.testing.assert_array_equal(dz_many, dz_ref)
     np.testing.assert_array_equal(db_one, db_many)
     assert_close(db_many, db_ref, np.float32)
+
+
+def test_conv2d_bias_relu_dispatch_keeps_only_the_activation():
+    # kernels.conv2d_bias_relu picks the a-only kernel of the algorithm; both equal the a of the
+    # z-and-a kernel bit for bit (the same pass, the ReLU written over z).
+    rng = np.random.default_rng(3)
+    xpad = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    sn.set_backend("numba")
+    try:
+        for algorithm in kernels.CONV_ALGORITHMS:
+            a = kernels.conv2d_bias_relu(xpad, kernel, bias, (1, 1), (1, 1), (7, 6), algorithm)
+            _, want = kernels.conv2d_bias_relu_forward(xpad, kernel, bias, (1, 1), (1, 1), (7, 6),
+                                                       algorithm)
+            np.testing.assert_array_equal(a, want)
+    finally:
+        sn.set_backend(os.environ.get("SCRATCHNET_BACKEND") or "numba")

@@ -49,6 +49,8 @@ KERNEL_NAMES = (
     "winograd_conv2d_bias_relu_forward",
     "winograd_conv2d_backward_kernel",
     "winograd_conv2d_backward_input",
+    "conv2d_bias_relu",
+    "winograd_conv2d_bias_relu",
 )
 CONV_ALGORITHMS = ("im2col", "winograd")
 
@@ -73,6 +75,8 @@ def _numpy_table() -> dict[str, object]:
         "winograd_conv2d_bias_relu_forward": _winograd_numpy.winograd_conv2d_bias_relu_forward,
         "winograd_conv2d_backward_kernel": _winograd_numpy.winograd_conv2d_backward_kernel,
         "winograd_conv2d_backward_input": _winograd_numpy.winograd_conv2d_backward_input,
+        "conv2d_bias_relu": _bias_numpy.conv2d_bias_relu,
+        "winograd_conv2d_bias_relu": _winograd_numpy.winograd_conv2d_bias_relu,
     }
 
 
@@ -267,6 +271,15 @@ def bias_grad(dz):
 def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw, algorithm="im2col"):
     return _conv_kernel("conv2d_bias_relu_forward", algorithm)(xpad, kernel, bias, strides, dilation,
                                                                out_hw)
+
+
+def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw, algorithm="im2col"):
+    """Only ``a`` of :func:`conv2d_bias_relu_forward`, without storing ``z``. The GPU backend has
+    no such kernel yet: it runs ``conv2d_bias_relu_forward`` and drops ``z``."""
+    name = "conv2d_bias_relu" if algorithm == "im2col" else algorithm + "_conv2d_bias_relu"
+    if _device is None and name in _impl:
+        return _impl[name](xpad, kernel, bias, strides, dilation, out_hw)
+    return conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw, algorithm)[1]
 
 
 def matmul(a, b):

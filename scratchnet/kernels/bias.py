@@ -34,3 +34,13 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)
     z += bias  # in place: z is a fresh array
     return z, np.maximum(z, 0)
+
+
+def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(conv2d_forward(xpad, kernel, ...) + bias, 0)``, ``(N, OH, OW, F)``: the output of
+    :func:`conv2d_bias_relu_forward` without its ``z`` (Conv2D keeps only ``a``; ReLU's gradient
+    reads ``a > 0``, which is ``z > 0``). The ReLU is written over ``z``: one array, not two.
+    """
+    z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias  # in place: z is a fresh array
+    return np.maximum(z, 0, out=z)  # the same values as conv2d_bias_relu_forward's a

@@ -189,7 +189,7 @@ def _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, 
                     a[r, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
 
 
-def _conv2d(xpad, kernel, bias, strides, dilation, out_hw):
+def _conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
     xpad = np.ascontiguousarray(xpad)
     kh, kw, c, f = kernel.shape
     (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
@@ -197,7 +197,8 @@ def _conv2d(xpad, kernel, bias, strides, dilation, out_hw):
     kernel2d = np.ascontiguousarray(kernel, dtype=xpad.dtype).reshape(kh * kw * c, f)
     z = np.empty((n * oh * ow, f), dtype=xpad.dtype)  # (N*OH*OW, F)
     relu = bias is not None
-    a = np.empty_like(z) if relu else z[:0]
+    # keep_z=False: a is z, so each value is overwritten by its ReLU (one activation-sized array)
+    a = (np.empty_like(z) if keep_z else z) if relu else z[:0]
     bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
     chunk = _images_per_chunk(n, oh * ow, kh * kw * c, xpad.itemsize)
     _conv2d_forward(xpad, kernel2d, bias, relu, kh, kw, sh, sw, dh, dw, oh, ow, chunk, z, a)
@@ -217,6 +218,13 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = conv2d_forward(...) + bias`` and ``a = max(z, 0)``, computed on each chunk of ``z``
     while it is still in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
     return _conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(conv2d_forward(...) + bias, 0)`` only, ``(N, OH, OW, F)``: the same pass as
+    :func:`conv2d_bias_relu_forward` writing each ReLU over its ``z`` (no ``z`` array kept)."""
+    return _conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
 
 
 @njit(parallel=True, cache=True)
@@ -649,7 +657,7 @@ def _winograd_rows_per_chunk(n: int, th: int, tw: int, width: int, itemsize: int
     return max(1, min(budget, -(-n * th // MIN_CHUNKS)))
 
 
-def _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw):
+def _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
     from scratchnet.kernels import winograd as ref
 
     ref._check("winograd_conv2d_forward", kernel.shape, strides, dilation)
@@ -660,7 +668,7 @@ def _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw):
     u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False)))  # (16, C, F)
     z = np.empty((n, oh, ow, f), dtype=xpad.dtype)  # (N, OH, OW, F)
     relu = bias is not None
-    a = np.empty_like(z) if relu else z[:0]
+    a = (np.empty_like(z) if keep_z else z) if relu else z[:0]  # keep_z=False: ReLU over z
     bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
     rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize)
     _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows, z, a)
@@ -678,6 +686,13 @@ def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out
     """``z = winograd_conv2d_forward(...) + bias`` and ``a = max(z, 0)``, computed on each chunk of
     tiles while it is in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
     return _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(winograd_conv2d_forward(...) + bias, 0)`` only: :func:`winograd_conv2d_bias_relu_forward`
+    writing each ReLU over its ``z`` (no ``z`` array kept)."""
+    return _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
 
 
 @njit(parallel=True, cache=True)

@@ -178,6 +178,13 @@ def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out
     return z, np.maximum(z, 0)
 
 
+def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(winograd_conv2d_forward(...) + bias, 0)`` only (no ``z`` array kept)."""
+    z = winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias  # in place: z is a fresh array
+    return np.maximum(z, 0, out=z)
+
+
 def winograd_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     """``dL/dK = G^T [sum_tiles V^T dM] G`` with ``V = B^T d B`` and ``dM = A dY A^T``; the same
     result as ``conv2d_backward_kernel``: ``(3, 3, C, F)``."""

@@ -107,11 +107,11 @@ class Conv2D(ActivatedLayer):
                                                        self.dilation_rate)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
-            z, self.output = kernels.conv2d_bias_relu_forward(
+            self.output = kernels.conv2d_bias_relu(
                 self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
-                self.out_hw, algorithm=self.conv_algorithm)  # both (N, OH, OW, F)
+                self.out_hw, algorithm=self.conv_algorithm)  # a = max(z, 0): (N, OH, OW, F)
             # ReLU's gradient needs only where z > 0, which is where the output max(z, 0) > 0:
-            # backward reads the output, and z is not kept (one activation-sized array less).
+            # backward reads the output, and z is never stored (one activation-sized array less).
             self.preactivation = None
             return self.output
         z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides, self.dilation_rate,
