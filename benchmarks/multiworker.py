@@ -102,6 +102,7 @@ def sweep(args, workers: list[int], command: str) -> int:
     models = [m for m in args.models if m in MODELS_SWEPT] or list(MODELS_SWEPT)
     meta = report.machine_info(command)
     cores = os.cpu_count() or 1
+    batch = args.batch[0] if isinstance(args.batch, list) else args.batch  # per worker; --batch's first
     runs = []
     for repeat in range(args.repeats):
         for model in models:
@@ -115,7 +116,7 @@ def sweep(args, workers: list[int], command: str) -> int:
                       flush=True)
                 out = subprocess.run([str(mpiexec), "-n", str(w), sys.executable, "-m",
                                       "benchmarks.multiworker", "--model", model, "--batch",
-                                      str(args.batch), "--warmup", str(warmup), "--steps", str(steps)],
+                                      str(batch), "--warmup", str(warmup), "--steps", str(steps)],
                                      capture_output=True, text=True, env=env, timeout=1800)
                 lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
                 if out.returncode != 0 or not lines:
