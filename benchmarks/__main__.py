@@ -232,7 +232,13 @@ def main(argv=None) -> int:
                     print(f"[benchmarks] {time.perf_counter() - started:6.0f} s  repeat "
                           f"{repeat + 1}/{args.repeats}: {framework} on {model} at batch {batch}",
                           flush=True)
-                    results.append(run_worker(framework, model, batch, args, profile))
+                    try:
+                        results.append(run_worker(framework, model, batch, args, profile))
+                    except (RuntimeError, subprocess.TimeoutExpired) as error:  # e.g. out of memory
+                        print(f"[benchmarks] FAILED: {error}", flush=True)
+                        meta.setdefault("failures", []).append(
+                            f"{framework} on {model} at batch {batch}, repeat {repeat + 1}: "
+                            + str(error).splitlines()[0])
     meta["minutes"] = (time.perf_counter() - started) / 60
     meta["loadavg_after"] = os.getloadavg()
     meta["matmul_peak_gflops_after"] = matmul_peak_gflops()

@@ -343,6 +343,8 @@ def notes(summary: dict, meta: dict) -> list[str]:
     else:
         lines.append("- numpy-ml was not measured: it is not installed or does not import here "
                      "(`pip install -e \".[bench]\"`).")
+    for failure in meta.get("failures", []):
+        lines.append(f"- A run failed and is left out: {failure} (the output is in the console log).")
     lines.append("- Earlier runs of this file (other code, batch 32 only) are in its git history.")
     return lines
 
