@@ -100,7 +100,7 @@ def test_model_learns_from_ids_and_round_trips_through_save(tmp_path):
     model = sn.Sequential([sn.layers.Input((2,), dtype="int32"), sn.layers.Embedding(20, 4),
                            sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
     model.compile(sn.optimizers.Adam(0.05), sn.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  ["accuracy"])
+                  metrics=["accuracy"])
     history = model.fit(ids, y, epochs=15, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] == 1.0
     assert [w.shape for w in model.get_weights()] == [(20, 4), (8, 2), (2,)]

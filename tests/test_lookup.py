@@ -74,7 +74,7 @@ def test_lookup_then_embedding_trains_on_strings_and_saves(tmp_path):
     model = sn.Sequential([sn.layers.Input((3,), dtype="string"), lookup, sn.layers.Embedding(5, 3),
                            sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
     model.compile(sn.optimizers.Adam(0.05), sn.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  ["accuracy"])
+                  metrics=["accuracy"])
     model.fit(x, y, epochs=20, batch_size=16, verbose=0)
     assert model.evaluate(x, y, verbose=0)[1] == 1.0
     unseen = np.array([["pink", "pink", "pink"]])
