@@ -390,6 +390,49 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
                                hp, wp)
 
 
+@njit(parallel=True, cache=True)
+def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
+    n, oh, ow, f = dy.shape
+    dz = np.empty((n, hz, wz, f), dtype=dy.dtype)
+    partial = np.zeros((n, f), dtype=np.float64)  # one bias-grad partial per image
+    for s in prange(n):
+        dz[s, 2 * oh:] = 0  # cells no window covers (odd height or width)
+        dz[s, :2 * oh, 2 * ow:] = 0
+        for i in range(oh):
+            for a in range(2):
+                for j in range(ow):
+                    for b in range(2):
+                        k = a * 2 + b
+                        for o in range(f):
+                            g = dy[s, i, j, o] if y[s, i, j, o] > 0 else 0
+                            dz[s, 2 * i + a, 2 * j + b, o] = g if argmax[s, i, j, o] == k else 0
+        for i in range(oh):
+            for j in range(ow):
+                for o in range(f):
+                    if y[s, i, j, o] > 0:
+                        partial[s, o] += dy[s, i, j, o]
+    db = partial[0].copy()
+    for s in range(1, n):  # in image order: the sum does not depend on the thread count
+        db += partial[s]
+    return dz, db.astype(dy.dtype)
+
+
+@_one_at_a_time
+def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_out_hw):
+    """Twin of :func:`scratchnet.kernels.pooling.relu_maxpool2d_backward_bias_grad` (formula
+    there): one pass for 2x2 windows with stride 2; other windows run the reference's formula on
+    the Numba kernels."""
+    if tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2):
+        return _relu_maxpool2x2_backward_bias_grad(
+            np.ascontiguousarray(dy), np.ascontiguousarray(y), np.ascontiguousarray(argmax),
+            conv_out_hw[0], conv_out_hw[1])
+    # the unlocked kernels: this call already holds the lock that maxpool2d_backward takes
+    (ph, pw), (sh, sw), (hz, wz) = pool_size, strides, conv_out_hw
+    routed = np.where(y > 0, dy, 0).astype(dy.dtype)  # (N, OH, OW, F): dy * (y > 0)
+    dz = _maxpool2d_backward(routed, np.ascontiguousarray(argmax), ph, pw, sh, sw, hz, wz)
+    return dz, _bias_grad(dz.reshape(-1, dz.shape[-1]))
+
+
 # ------------------------------------------------------------------------------------ dense
 
 

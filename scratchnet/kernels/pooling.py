@@ -90,3 +90,24 @@ def avgpool2d_backward(dy, pool_size, strides, padded_hw, counts):
         for b in range(pw):
             dxpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] += share
     return dxpad
+
+
+# ------------------------------------------------------- fused: ReLU -> max-pool, the backward
+# Not wired into the layers yet: Conv2D(activation="relu") and the MaxPooling2D after it are two
+# layers, and the model does not hand the pair to one call. Kept beside its reference and tested.
+
+
+def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_out_hw):
+    """Backward of ``y = maxpool2d(max(z, 0))`` (valid pooling, no padding) and the bias grad.
+
+    The pooled value ``y`` is the ReLU output at the window's first maximum, so ``z > 0`` there
+    exactly when ``y > 0``, and every other cell of the window gets no gradient::
+
+        dz = maxpool2d_backward(dy * (y > 0), argmax, ...)   # (N, OH, OW, F), OH, OW = conv_out_hw
+        db = dz.sum(axis=(0, 1, 2))                            # (F,)
+
+    It equals the unfused ``relu_backward_bias_grad(maxpool2d_backward(dy, ...), a)`` with
+    ``a = max(z, 0)`` (zeros may differ in sign: ``-0.0`` against ``0.0``), without reading ``a``.
+    """
+    dz = maxpool2d_backward(dy * (y > 0), argmax, pool_size, strides, conv_out_hw)
+    return dz, dz.sum(axis=(0, 1, 2))
