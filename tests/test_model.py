@@ -185,3 +185,19 @@ def test_compile_takes_keras_argument_order():
         model.compile("sgd", "mse", ["mae"])
     model.compile("sgd", "mse", 1.0, ["mae"])
     assert [m.name for m in model.metrics] == ["mae"]
+
+
+def test_predict_runs_a_large_batch_in_pieces_with_the_same_rows():
+    """A batch whose largest activation would pass PREDICT_PIECE_BYTES runs in pieces; the rows
+    are the same (float32 rounding of the smaller matrix products aside)."""
+    model = sn.Sequential([sn.layers.Input((6, 6, 2)), sn.layers.Conv2D(4, 3, activation="relu"),
+                           sn.layers.Flatten(), sn.layers.Dense(3)], seed=0)
+    x = np.random.default_rng(0).random((50, 6, 6, 2)).astype(np.float32)
+    whole = model.predict(x, batch_size=50, verbose=0)
+    model.PREDICT_PIECE_BYTES = 4 * 4 * 4 * 4 * 7  # Conv2D's (4, 4, 4) float32 output, 7 samples
+    assert model._predict_piece_rows() == 7
+    calls = []
+    model.forward = lambda x, training=False, _f=model.forward: calls.append(len(x)) or _f(x, training)
+    pieces = model.predict(x, batch_size=50, verbose=0)
+    assert calls == [7] * 7 + [1]
+    np.testing.assert_allclose(pieces, whole, rtol=1e-6, atol=1e-7)
