@@ -41,8 +41,9 @@ QUICK_STEPS = {"mlp": (2, 30), "small_cnn": (2, 10), "rps_cnn": (2, 4), "talk_cn
 # Batches per predict call: predict(x, batch_size=B) on an array of that many batches, as a user
 # predicts on a whole array (talk_cnn at 256: one batch a call, 256 images of 150x150).
 INFER_BATCHES = {("talk_cnn", 256): 1}
-# At most this many repeats for a (model, batch): talk_cnn at 256 takes minutes per repeat.
-MAX_REPEATS = {("talk_cnn", 256): 3}
+# At most this many repeats for a (model, batch), where a full run would take too long (none now:
+# the whole run takes about 20 minutes on 2 cores, talk_cnn at 256 about 2 of them per repeat).
+MAX_REPEATS: dict = {}
 # Profiled training steps (first repeat, scratch backends; default: as many as timed ones).
 PROFILE_STEPS = {("talk_cnn", 256): 1}
 # numpy-ml: its max-pooling loops in Python over every output pixel and channel (a training step of
