@@ -9,6 +9,7 @@ from scratchnet import kernels
 from scratchnet.activations import ReLU
 from scratchnet.layers._args import (
     channels_last,
+    check_rank,
     int_tuple,
     output_size_and_pads,
     padding_mode,
@@ -74,12 +75,7 @@ class Conv2D(ActivatedLayer):
         self.conv_algorithm: str | None = None  # set by each forward pass
 
     def build(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
-                f"(batch, height, width, channels), found ndim={len(input_shape) + 1}. "
-                f"Full shape received: {(None,) + tuple(input_shape)}"
-            )
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         h, w, c = input_shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
         oh, top, bottom = output_size_and_pads(h, kh, sh, dh, self.padding)
@@ -213,12 +209,7 @@ class Conv1D(ActivatedLayer):
         self.xpad: np.ndarray | None = None
 
     def build(self, input_shape, rng):
-        if len(input_shape) != 2:
-            raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=3 '
-                f"(batch, steps, channels), found ndim={len(input_shape) + 1}. "
-                f"Full shape received: {(None,) + tuple(input_shape)}"
-            )
+        check_rank(self.name, input_shape, "(batch, steps, channels)")
         length, c = input_shape
         (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         if self.padding == "causal":  # pad e - 1 steps in front, then "valid"
