@@ -16,6 +16,7 @@ import keras
 
 import scratchnet as sn
 from scratchnet.utils.feature_space import Identity
+from tfnet.preprocessing import _refuse
 
 
 def normalization_to_keras(layer: sn.layers.Normalization) -> keras.layers.Normalization:
@@ -87,13 +88,6 @@ def identity_to_keras(layer: Identity) -> keras.layers.Identity:
 
 def identity_from_keras(layer: keras.layers.Identity) -> Identity:
     return Identity(name=layer.name)
-
-
-def _refuse(layer, **settings) -> None:
-    for arg, value in settings.items():
-        if value not in (None, False):
-            raise ValueError(f'from_keras: {type(layer).__name__} "{layer.name}" uses {arg}='
-                             f"{value!r}, which scratchnet does not support")
 
 
 TO_KERAS = {
