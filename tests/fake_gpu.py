@@ -155,3 +155,15 @@ kernel_table = {
     "matmul": _kernel(dense_numpy.matmul),
     "relu_backward_bias_grad": _kernel(bias_numpy.relu_backward_bias_grad),
 }
+
+
+def install(monkeypatch) -> None:
+    """Make scratchnet compute on this stand-in for CuPy for one test (undone by ``monkeypatch``):
+    the "fake-gpu" backend, its array module and every kernel of ``kernel_table``."""
+    from scratchnet import kernels
+
+    monkeypatch.setattr(kernels, "_gpu_modules", [module])
+    monkeypatch.setattr(kernels, "_device", module)
+    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
+    for name, fn in kernel_table.items():
+        monkeypatch.setitem(kernels._impl, name, fn)

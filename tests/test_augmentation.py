@@ -357,7 +357,6 @@ def test_the_docs_figures_script_draws_both_pictures(tmp_path):
 def test_on_a_gpu_backend_the_batch_comes_back_to_the_device(monkeypatch):
     """With a GPU backend (tests/fake_gpu.py stands in for CuPy) the layers compute on the host
     and hand the next layer a device array; the loss and gradients equal the NumPy backend's."""
-    from scratchnet import kernels
     from tests import fake_gpu
 
     x = _batch(n=4, shape=(6, 6, 2)) / 255
@@ -371,11 +370,7 @@ def test_on_a_gpu_backend_the_batch_comes_back_to_the_device(monkeypatch):
         return model.loss_and_grads(x, y)
 
     ref_loss, ref_grads = run()
-    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
-    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
-    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
-    for name, fn in fake_gpu.kernel_table.items():
-        monkeypatch.setitem(kernels._impl, name, fn)
+    fake_gpu.install(monkeypatch)
     loss, grads = run()
     assert loss == ref_loss
     for g, r in zip(grads, ref_grads, strict=True):

@@ -305,7 +305,6 @@ def test_tensorboard_histograms_include_moving_statistics(tmp_path):
 def test_on_the_gpu_backend_weights_stay_there_and_numbers_equal_numpy(monkeypatch):
     """tests/fake_gpu.py stands in for CuPy (it refuses implicit conversion to NumPy as CuPy
     does): training keeps the moving statistics on the device, bitwise equal to NumPy."""
-    from scratchnet import kernels
     from tests import fake_gpu
 
     x, y = data()
@@ -313,11 +312,7 @@ def test_on_the_gpu_backend_weights_stay_there_and_numbers_equal_numpy(monkeypat
     reference = bn_model(optimizer="adam")
     reference.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
 
-    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
-    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
-    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
-    for name, fn in fake_gpu.kernel_table.items():
-        monkeypatch.setitem(kernels._impl, name, fn)
+    fake_gpu.install(monkeypatch)
     model = bn_model(optimizer="adam")
     model.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
     assert all(isinstance(p.value, fake_gpu.FakeGPUArray) for p in model.weights)

@@ -23,11 +23,7 @@ from tests import fake_gpu
 
 @pytest.fixture
 def fake_gpu_backend(monkeypatch):
-    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
-    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
-    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
-    for name, fn in fake_gpu.kernel_table.items():
-        monkeypatch.setitem(kernels._impl, name, fn)
+    fake_gpu.install(monkeypatch)
 
 
 def _model(seed=0):

@@ -277,14 +277,9 @@ def test_old_categorical_crossentropy_configs_still_load():
 @pytest.fixture
 def fake_gpu_backend(monkeypatch):
     """tests/fake_gpu.py's stand-in for CuPy, as tests/test_gpu_plumbing.py installs it."""
-    from scratchnet import kernels
     from tests import fake_gpu
 
-    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
-    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
-    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
-    for name, fn in fake_gpu.kernel_table.items():
-        monkeypatch.setitem(kernels._impl, name, fn)
+    fake_gpu.install(monkeypatch)
 
 
 @pytest.mark.parametrize("last, loss", [

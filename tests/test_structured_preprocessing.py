@@ -385,7 +385,6 @@ def test_the_docs_python_blocks_run():
 def test_normalization_on_a_gpu_backend_equals_numpy(monkeypatch):
     """tests/fake_gpu.py stands in for CuPy: the adapted statistics follow the batch to the
     device, and the loss and gradients of a model that starts with Normalization are NumPy's."""
-    from scratchnet import kernels
     from tests import fake_gpu
 
     x = np.random.default_rng(4).normal(3.0, 2.0, size=(6, 3)).astype("float32")
@@ -399,11 +398,7 @@ def test_normalization_on_a_gpu_backend_equals_numpy(monkeypatch):
         return model.loss_and_grads(x, y)
 
     ref_loss, ref_grads = run()
-    monkeypatch.setattr(kernels, "_gpu_modules", [fake_gpu.module])
-    monkeypatch.setattr(kernels, "_device", fake_gpu.module)
-    monkeypatch.setattr(kernels, "_backend", "fake-gpu")
-    for name, fn in fake_gpu.kernel_table.items():
-        monkeypatch.setitem(kernels._impl, name, fn)
+    fake_gpu.install(monkeypatch)
     loss, grads = run()
     assert loss == ref_loss
     for g, r in zip(grads, ref_grads, strict=True):
