@@ -201,7 +201,7 @@ def _replica_model(model, index: int):
 def _run_replica_inference(job) -> np.ndarray:
     """The inference forward pass of one replica on its slice (runs in a worker thread)."""
     replica, x = job
-    return replica.forward(x, training=False)
+    return replica.forward(x, training=False, for_backward=False)
 
 
 def _run_replica(job) -> tuple[float, np.ndarray, list[np.ndarray]]:

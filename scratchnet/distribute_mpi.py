@@ -198,7 +198,7 @@ class MultiWorkerMirroredStrategy(MirroredStrategy):
     def forward_inference(self, model, x: np.ndarray) -> np.ndarray:
         """``evaluate`` and ``predict``: every worker holds the whole arrays and computes all the
         outputs itself, with no communication, so the figures are the global ones."""
-        return model.forward(x, training=False)
+        return model.forward(x, training=False, for_backward=False)
 
     def _allreduce(self, buffer: np.ndarray) -> None:
         """Sum ``buffer`` element-wise over all workers, in place (MPI's ``Allreduce`` with SUM)."""

@@ -89,8 +89,9 @@ class Functional(Model):
         return len(self.outputs) > 1
 
     # ------------------------------------------------------------------ the passes
-    def forward(self, x, training: bool = False):
+    def forward(self, x, training: bool = False, for_backward: bool = True):
         """Run every node in topological order; ``x`` is the list of input arrays.
+        (``for_backward`` is :meth:`Model.forward`'s; functional models fuse no layers.)
 
         ``values`` maps each KerasTensor to its array (``masks`` to its padding mask, see
         ``layers/masking.py``). A layer used by several nodes overwrites its cache at each call,

@@ -273,13 +273,30 @@ class Model:
         return loss_fn, (self.layers[-1].preactivation if reads_logits else y_pred), reads_logits
 
     # ------------------------------------------------------------------ the passes
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run ``x`` through every layer in order; each layer caches what its backward needs."""
+    def forward(self, x: np.ndarray, training: bool = False, for_backward: bool = True) -> np.ndarray:
+        """Run ``x`` through every layer in order; each layer caches what its backward needs.
+
+        A ``Conv2D(activation="relu")`` followed by a ``MaxPooling2D`` runs as one call on the
+        Numba backend (``Conv2D.forward_pooled``): the convolution's output is pooled chunk by
+        chunk while in cache and never kept whole (the same numbers; the pooling layer then does
+        nothing of its own, and :meth:`backward` skips it). ``for_backward=False`` (predict,
+        evaluate): no backward pass follows, so the fused pairs keep no ``argmax``.
+        """
         self._place_on_backend()
         x = kernels.to_backend(x)  # a batch goes to the GPU when the backend computes there
         mask = None  # Keras' padding mask: Embedding(mask_zero=True) starts one (layers/masking.py)
-        for layer in self.layers:
+        layers = self.layers
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            after = layers[i + 1] if i + 1 < len(layers) - 1 else None  # never the output layer
+            if mask is None and after is not None and getattr(layer, "can_fuse_pool", None) \
+                    and layer.can_fuse_pool(after):
+                x = layer.forward_pooled(x, after, training=training, for_backward=for_backward)
+                i += 2
+                continue
             x, mask = forward_with_mask(layer, x, mask, training=training)
+            i += 1
         self.output_mask = mask  # None unless a mask reaches the output (loss_input refuses it)
         return x
 
@@ -289,7 +306,7 @@ class Model:
         statistics (BatchNormalization) normalize its slice."""
         if self.distribute_strategy is not None:
             return self.distribute_strategy.forward_inference(self, x)
-        return self.forward(x, training=False)
+        return self.forward(x, training=False, for_backward=False)
 
     def _place_on_backend(self) -> None:
         """Keep weights and optimizer state where the backend computes: in GPU memory for "cupy",
@@ -327,6 +344,8 @@ class Model:
         else:
             dy = last.backward(doutput)
         for layer in reversed(self.layers[first:-1]):
+            if getattr(layer, "fused_into", None) is not None:
+                continue  # a max-pooling whose Conv2D ran it (forward_pooled): its backward does it
             dy = layer.backward(dy)
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, float]:

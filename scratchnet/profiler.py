@@ -29,7 +29,8 @@ import time
 from scratchnet.callbacks import Callback, SummaryWriter
 
 _LAYER_METHODS = {"forward": "forward", "backward": "backward",
-                  "backward_preactivation": "backward"}
+                  "backward_preactivation": "backward",
+                  "forward_pooled": "forward"}  # Conv2D with the max-pooling after it, fused
 
 
 class Profiler(Callback):
@@ -127,15 +128,24 @@ class Profiler(Callback):
     def rows(self) -> list[dict]:
         """One dict per layer (in model order), then ``optimizer`` and ``other``: seconds spent
         in ``forward`` and ``backward``, their sum ``total`` and its ``share`` of all time; a
-        convolution's row also has the ``algorithm`` it last ran (``"im2col"``, ``"winograd"``)."""
-        algorithms = {layer.name: getattr(layer, "conv_algorithm", None)
-                      for layer in getattr(self.model, "layers", [])}
+        convolution's row also has the ``algorithm`` it last ran (``"im2col"``, ``"winograd"``),
+        and a Conv2D and the max-pooling it ran in one call (``Conv2D.forward_pooled``) have
+        ``fused``: the other layer's name (the pooling's time is in the convolution's row)."""
+        layers = getattr(self.model, "layers", [])
+        algorithms = {layer.name: getattr(layer, "conv_algorithm", None) for layer in layers}
+        fused = {}
+        for layer in layers:
+            pooled = getattr(layer, "pooled", None)
+            if pooled is not None:
+                fused[layer.name], fused[pooled[0].name] = pooled[0].name, layer.name
         rows = []
         for name in self.layer_names:
             fwd, bwd = self.stats.seconds(name, "forward"), self.stats.seconds(name, "backward")
             rows.append({"name": name, "forward": fwd, "backward": bwd, "total": fwd + bwd})
             if algorithms.get(name):
                 rows[-1]["algorithm"] = algorithms[name]
+            if name in fused:
+                rows[-1]["fused"] = fused[name]
         opt = self.stats.seconds("optimizer", "total")
         rows.append({"name": "optimizer", "forward": 0.0, "backward": 0.0, "total": opt})
         claimed = sum(r["total"] for r in rows)
@@ -156,7 +166,8 @@ class Profiler(Callback):
         per = max(self.steps, 1)
         unit = "ms/step" if self.steps else "ms"
         head = ["layer", f"forward {unit}", f"backward {unit}", f"total {unit}", "share"]
-        body = [[r["name"] + (f" [{r['algorithm']}]" if "algorithm" in r else ""),
+        body = [[r["name"] + (f" [{r['algorithm']}]" if "algorithm" in r else "")
+                 + (f" (fused with {r['fused']})" if "fused" in r else ""),
                  f"{1e3 * r['forward'] / per:.3f}", f"{1e3 * r['backward'] / per:.3f}",
                  f"{1e3 * r['total'] / per:.3f}", f"{100 * r['share']:.1f} %"] for r in self.rows()]
         if markdown:

@@ -117,17 +117,22 @@ def test_replicas_run_in_threads_on_their_own_layers(data):
     model = make_model(strategy)
     seen = []
 
-    original = type(model.layers[0]).forward
+    cls = type(model.layers[0])
+    original, original_pooled = cls.forward, cls.forward_pooled  # (pooled: fused with the max-pool)
 
     def spy_forward(self, x, training=False):
         seen.append((threading.current_thread().name, id(self)))
         return original(self, x, training)
 
-    type(model.layers[0]).forward = spy_forward
+    def spy_forward_pooled(self, x, pool, **kwargs):
+        seen.append((threading.current_thread().name, id(self)))
+        return original_pooled(self, x, pool, **kwargs)
+
+    cls.forward, cls.forward_pooled = spy_forward, spy_forward_pooled
     try:
         model.train_step(x[:8], y[:8])
     finally:
-        type(model.layers[0]).forward = original
+        cls.forward, cls.forward_pooled = original, original_pooled
     threads = {name for name, _ in seen}
     layer_ids = {i for _, i in seen}
     assert len(seen) == 2 and len(layer_ids) == 2 and id(model.layers[0]) not in layer_ids

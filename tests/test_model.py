@@ -197,7 +197,8 @@ def test_predict_runs_a_large_batch_in_pieces_with_the_same_rows():
     model.PREDICT_PIECE_BYTES = 4 * 4 * 4 * 4 * 7  # Conv2D's (4, 4, 4) float32 output, 7 samples
     assert model._predict_piece_rows() == 7
     calls = []
-    model.forward = lambda x, training=False, _f=model.forward: calls.append(len(x)) or _f(x, training)
+    model.forward = lambda x, training=False, for_backward=True, _f=model.forward: \
+        calls.append(len(x)) or _f(x, training, for_backward)
     pieces = model.predict(x, batch_size=50, verbose=0)
     assert calls == [7] * 7 + [1]
     np.testing.assert_allclose(pieces, whole, rtol=1e-6, atol=1e-7)

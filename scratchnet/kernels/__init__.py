@@ -41,6 +41,8 @@ KERNEL_NAMES = (
     "conv2d_backward_kernel",
     "maxpool2d_forward",
     "maxpool2d_backward",
+    "maxpool2d_values",
+    "relu_maxpool2d_backward_bias_grad",
     "bias_grad",
     "conv2d_bias_relu_forward",
     "matmul",
@@ -67,6 +69,8 @@ def _numpy_table() -> dict[str, object]:
         "conv2d_backward_kernel": _conv_numpy.conv2d_backward_kernel,
         "maxpool2d_forward": _pool_numpy.maxpool2d_forward,
         "maxpool2d_backward": _pool_numpy.maxpool2d_backward,
+        "maxpool2d_values": _pool_numpy.maxpool2d_values,
+        "relu_maxpool2d_backward_bias_grad": _pool_numpy.relu_maxpool2d_backward_bias_grad,
         "bias_grad": _bias_numpy.bias_grad,
         "conv2d_bias_relu_forward": _bias_numpy.conv2d_bias_relu_forward,
         "matmul": _dense_numpy.matmul,
@@ -260,6 +264,14 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     return _impl["maxpool2d_forward"](xpad, pool_size, strides, out_hw)
 
 
+def maxpool2d_values(xpad, pool_size, strides, out_hw):
+    """``y`` of :func:`maxpool2d_forward` without ``argmax`` (inference). The GPU backend has no
+    such kernel: it runs ``maxpool2d_forward`` and drops ``argmax``."""
+    if "maxpool2d_values" in _impl:
+        return _impl["maxpool2d_values"](xpad, pool_size, strides, out_hw)
+    return _impl["maxpool2d_forward"](xpad, pool_size, strides, out_hw)[0]
+
+
 def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     return _impl["maxpool2d_backward"](dy, argmax, pool_size, strides, padded_hw)
 
@@ -286,9 +298,79 @@ def matmul(a, b):
     return _impl["matmul"](a, b)
 
 
+# ------------------------------------------------ Conv2D(relu) -> MaxPooling2D, as one call
+
+# The fused forward computes the convolution this many bytes of activation at a time (whole
+# images, at least one per thread), pools that chunk while it is still in cache, and drops it.
+CONV_POOL_CHUNK_BYTES = 8 * 2**20
+_fuse_conv_pool = True
+
+
+def set_conv_pool_fusion(enabled: bool) -> None:
+    """Whether a model may run ``Conv2D(activation="relu")`` and the ``MaxPooling2D`` right after
+    it as one call (:func:`conv2d_bias_relu_maxpool`, on the Numba backend only; on by default).
+    For tests and benchmarks; ``SCRATCHNET_CONV_POOL_FUSION=0`` turns it off at import."""
+    global _fuse_conv_pool
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_conv_pool_fusion: expected True or False, received {enabled!r}")
+    _fuse_conv_pool = enabled
+
+
+def fuses_conv_pool() -> bool:
+    """True when models should fuse Conv2D(relu) -> MaxPooling2D: fusion is on and the backend is
+    Numba. The NumPy backend runs every layer on its own, as a learner reads the model; the GPU
+    backend has no fused kernels."""
+    return _fuse_conv_pool and _backend == "numba"
+
+
+def conv2d_bias_relu_maxpool(xpad, kernel, bias, strides, dilation, out_hw, pool_size,
+                             pool_strides, pool_out_hw, algorithm="im2col", with_argmax=True):
+    """``y = maxpool2d(max(conv2d(xpad, kernel) + bias, 0))`` (valid pooling), without the whole
+    ``(N, OH, OW, F)`` activation ever existing::
+
+        for each chunk of images (CONV_POOL_CHUNK_BYTES of activation):
+            a = conv2d_bias_relu(xpad[chunk], ...)               # in cache
+            y[chunk], argmax[chunk] = maxpool2d_forward(a, ...)  # read back while it is there
+
+    The same numbers as the two layers run one after the other. Returns ``(y, argmax)``
+    (``argmax`` None when ``with_argmax`` is False: inference keeps nothing for a backward pass).
+    The backward pass needs only ``y`` and ``argmax``: :func:`relu_maxpool2d_backward_bias_grad`.
+    """
+    n, f = xpad.shape[0], kernel.shape[3]
+    per_image = out_hw[0] * out_hw[1] * f * xpad.itemsize
+    images = max(numba_threads(), CONV_POOL_CHUNK_BYTES // per_image)
+    y = np.empty((n,) + tuple(pool_out_hw) + (f,), dtype=xpad.dtype)  # (N, PH, PW, F)
+    argmax = np.empty(y.shape, dtype=_pool_numpy.argmax_dtype(pool_size)) if with_argmax else None
+    for first in range(0, n, images):
+        last = min(n, first + images)
+        a = conv2d_bias_relu(xpad[first:last], kernel, bias, strides, dilation, out_hw, algorithm)
+        if with_argmax:
+            y[first:last], argmax[first:last] = maxpool2d_forward(a, pool_size, pool_strides,
+                                                                  pool_out_hw)
+        else:
+            y[first:last] = maxpool2d_values(a, pool_size, pool_strides, pool_out_hw)
+    return y, argmax
+
+
+def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_out_hw):
+    """Backward of :func:`conv2d_bias_relu_maxpool`'s ReLU and pooling: ``(dz, dL/dbias)``
+    (formula: :func:`scratchnet.kernels.pooling.relu_maxpool2d_backward_bias_grad`)."""
+    return _impl["relu_maxpool2d_backward_bias_grad"](dy, y, argmax, pool_size, strides, conv_out_hw)
+
+
+def numba_threads() -> int:
+    """The number of threads Numba's parallel loops use (1 on other backends)."""
+    if _backend != "numba":
+        return 1
+    import numba
+
+    return numba.get_num_threads()
+
+
 def relu_backward_bias_grad(da, z):
     return _impl["relu_backward_bias_grad"](da, z)
 
 
 set_backend(_default_backend())
 set_conv_algorithm(os.environ.get("SCRATCHNET_CONV_ALGORITHM") or "auto")
+set_conv_pool_fusion(os.environ.get("SCRATCHNET_CONV_POOL_FUSION", "1") != "0")

@@ -49,6 +49,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from scratchnet.kernels.pooling import argmax_dtype
+
 COLS_BUDGET_BYTES = 2 * 2**20  # at most this much im2col matrix per chunk, so it stays in cache
 MIN_CHUNKS = 8  # and at least this many chunks per batch (of 8+ images), so all threads get work
 # The kernel gradient's chunks each end in a BLAS product with a long inner dimension (the chunk's
@@ -108,6 +110,18 @@ def _images_per_chunk(n: int, rows_per_image: int, cols_per_row: int, itemsize: 
     """Images per chunk: within ``COLS_BUDGET_BYTES``, and at least ``min_chunks`` chunks."""
     budget = COLS_BUDGET_BYTES // (rows_per_image * cols_per_row * itemsize)
     return max(1, min(budget, -(-n // min_chunks)))
+
+
+@njit(cache=True)
+def _sum_in_order(partial):
+    """``partial[0] + partial[1] + ...`` in index order: the same sum whatever the thread count.
+    A function of its own, compiled without ``parallel``: written inside a parallel kernel, each
+    ``total += partial[k]`` became a parallel loop of its own (measured: 256 of them, one per
+    image, cost 13 ms, ten times the kernel's own work)."""
+    total = partial[0].copy()
+    for k in range(1, partial.shape[0]):
+        total += partial[k]
+    return total
 
 
 # --------------------------------------------------------------------------------------- conv2d
@@ -249,10 +263,7 @@ def _conv2d_backward_kernel(xpad, dy2d, kh, kw, sh, sw, dh, dw, oh, ow, chunk, b
                 _im2col(xpad, kh, kw, sh, sw, dh, dw, i0, i1 - i0, ow, s0, s1, cols[:m])
                 np.dot(cols[:m].T, dy2d[top:top + m], product)
                 partial[t] += product
-    dk = partial[0].copy()
-    for t in range(1, chunks):  # in chunk order: the same sum whatever the thread count
-        dk += partial[t]
-    return dk
+    return _sum_in_order(partial)  # in chunk order: the same sum whatever the thread count
 
 
 @_one_at_a_time
@@ -304,56 +315,73 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 
 @njit(cache=True, inline="always")
-def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax):
-    """One output row of one image: ``y (OW, C)`` and ``argmax (OW, C)``. The running maximum
-    lives in two local variables and each window cell *selects* rather than branches, so with the
-    window size known when compiling (see the caller) it all stays in registers."""
+def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax, with_argmax):
+    """One output row of one image: ``y (OW, C)`` and (``with_argmax``) ``argmax (OW, C)``. The
+    running maximum lives in two local variables and each window cell *selects* rather than
+    branches, so with the window size known when compiling (see the caller) it all stays in
+    registers."""
     ow, c = y.shape
     for j in range(ow):
         for ch in range(c):
-            best, k = -np.inf, np.int32(0)
+            best, k = -np.inf, 0
             for a in range(ph):
                 for b in range(pw):
                     v = xpad[s, i * sh + a, j * sw + b, ch]
                     better = v > best  # strict: an equal later value does not win
-                    k = np.int32(a * pw + b) if better else k
+                    k = a * pw + b if better else k
                     best = v if better else best
             y[j, ch] = best
-            argmax[j, ch] = k
+            if with_argmax:
+                argmax[j, ch] = k
 
 
 @njit(parallel=True, cache=True)
-def _maxpool2d_forward(xpad, ph, pw, sh, sw, oh, ow):
-    n, c = xpad.shape[0], xpad.shape[3]
-    y = np.empty((n, oh, ow, c), dtype=xpad.dtype)
-    argmax = np.empty((n, oh, ow, c), dtype=np.int32)
+def _maxpool2d_forward(xpad, ph, pw, sh, sw, y, argmax, with_argmax):
+    """Fills ``y (N, OH, OW, C)`` and, ``with_argmax``, ``argmax`` (same shape, any integer type)."""
+    n, oh, ow, c = y.shape
     for r in prange(n * oh):  # one output row of one image per iteration
         s, i = r // oh, r % oh
         if ph == 2 and pw == 2 and sh == 2 and sw == 2:
             # Keras' default pooling, with the sizes as constants: the compiler unrolls the
             # 2x2 window (3-4x faster than the general loop below, measured).
-            _maxpool2d_row(xpad, s, i, 2, 2, 2, 2, y[s, i], argmax[s, i])
+            _maxpool2d_row(xpad, s, i, 2, 2, 2, 2, y[s, i], argmax[s, i], with_argmax)
             continue
         # Other windows: _maxpool2d_row with the sizes known only at run time measured 20-40%
         # slower than this loop (3x3 windows), so they keep it.
         for j in range(ow):
             y[s, i, j, :] = -np.inf
-            argmax[s, i, j, :] = 0
+            if with_argmax:
+                argmax[s, i, j, :] = 0
             for a in range(ph):
                 for b in range(pw):
                     for ch in range(c):  # channels innermost: contiguous
                         v = xpad[s, i * sh + a, j * sw + b, ch]
                         if v > y[s, i, j, ch]:  # strict: an equal later value does not win
                             y[s, i, j, ch] = v
-                            argmax[s, i, j, ch] = a * pw + b
+                            if with_argmax:
+                                argmax[s, i, j, ch] = a * pw + b
+
+
+def _maxpool2d(xpad, pool_size, strides, out_hw, with_argmax):
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    n, c = xpad.shape[0], xpad.shape[3]
+    y = np.empty((n, oh, ow, c), dtype=xpad.dtype)
+    # without argmax: a stand-in (N, OH, 1, 1) the loops index but never write
+    argmax = np.empty((n, oh, ow, c) if with_argmax else (n, oh, 1, 1), dtype=argmax_dtype(pool_size))
+    _maxpool2d_forward(np.ascontiguousarray(xpad), ph, pw, sh, sw, y, argmax, with_argmax)
     return y, argmax
 
 
 @_one_at_a_time
 def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     """``(N, Hp, Wp, C)`` -> ``y (N, OH, OW, C)`` and ``argmax (N, OH, OW, C)`` (``a * PW + b``)."""
-    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
-    return _maxpool2d_forward(np.ascontiguousarray(xpad), ph, pw, sh, sw, oh, ow)
+    return _maxpool2d(xpad, pool_size, strides, out_hw, True)
+
+
+@_one_at_a_time
+def maxpool2d_values(xpad, pool_size, strides, out_hw):
+    """``y`` of :func:`maxpool2d_forward` alone (inference: no ``argmax`` written)."""
+    return _maxpool2d(xpad, pool_size, strides, out_hw, False)[0]
 
 
 @njit(parallel=True, cache=True)
@@ -411,10 +439,7 @@ def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
                 for o in range(f):
                     if y[s, i, j, o] > 0:
                         partial[s, o] += dy[s, i, j, o]
-    db = partial[0].copy()
-    for s in range(1, n):  # in image order: the sum does not depend on the thread count
-        db += partial[s]
-    return dz, db.astype(dy.dtype)
+    return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
 
 
 @_one_at_a_time
@@ -513,10 +538,7 @@ def _relu_backward_bias_grad_blocks(da2d, z2d, blocks):
     per_block = -(-rows // blocks)
     for k in prange(blocks):
         _relu_grad_rows(da2d, z2d, k * per_block, min(rows, (k + 1) * per_block), dz, partial[k])
-    acc = partial[0].copy()
-    for k in range(1, blocks):  # in block order
-        acc += partial[k]
-    return dz, acc.astype(da2d.dtype)
+    return dz, _sum_in_order(partial).astype(da2d.dtype)  # in block order
 
 
 @_one_at_a_time
@@ -757,10 +779,7 @@ def _winograd_backward_kernel(xpad, dy, th, tw, groups, rows_per_chunk):
             for p in range(16):
                 np.dot(v[p, :tiles].T, dm[p, :tiles], product)
                 partial[g, p] += product
-    du = partial[0].copy()
-    for g in range(1, groups):  # in group order: the same sum whatever the thread count
-        du += partial[g]
-    return du
+    return _sum_in_order(partial)  # in group order: the same sum whatever the thread count
 
 
 @_one_at_a_time

@@ -73,6 +73,7 @@ class Conv2D(ActivatedLayer):
         inits.get(bias_initializer, where=f"Conv2D {self.name!r}: bias_initializer")
         self.xpad: np.ndarray | None = None
         self.conv_algorithm: str | None = None  # set by each forward pass
+        self.pooled: tuple | None = None  # (pool layer, y, argmax) after forward_pooled
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
@@ -94,13 +95,43 @@ class Conv2D(ActivatedLayer):
             if self.use_bias else None
         return (oh, ow, self.filters)
 
-    def forward(self, x, training=False):
+    def _pad_and_choose(self, x) -> None:
         (top, bottom), (left, right) = self.pads
         self.xpad = x  # "valid": nothing to pad, and no copy
         if top or bottom or left or right:
             self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
         self.conv_algorithm = kernels.conv2d_algorithm(self.kernel.shape, self.strides,
                                                        self.dilation_rate)
+
+    def can_fuse_pool(self, pool) -> bool:
+        """Whether this layer and ``pool``, the layer right after it, may run as one call
+        (:meth:`forward_pooled`): ReLU with a bias here, a MaxPooling2D without padding there,
+        and a backend with the fused kernels (:func:`scratchnet.kernels.fuses_conv_pool`)."""
+        from scratchnet.layers.pooling import MaxPooling2D
+
+        return (kernels.fuses_conv_pool() and self.use_bias and type(self.activation) is ReLU
+                and type(pool) is MaxPooling2D and pool.pads == ((0, 0), (0, 0)))
+
+    def forward_pooled(self, x, pool, training=False, for_backward=True):
+        """This layer and the ``MaxPooling2D`` after it in one call: ``pool(relu(conv(x) + b))``,
+        the same numbers as the two forward passes, without keeping the convolution's
+        ``(N, OH, OW, F)`` output (the pooled ``y`` and its ``argmax`` are all the backward pass
+        needs). A model calls it for such a pair (``Sequential.forward``); ``pool`` then does
+        nothing of its own until its next ``forward``. ``for_backward=False`` (predict, evaluate)
+        keeps no ``argmax``."""
+        self._pad_and_choose(x)
+        y, argmax = kernels.conv2d_bias_relu_maxpool(
+            self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
+            self.out_hw, pool.window, pool.steps, pool.out_hw, algorithm=self.conv_algorithm,
+            with_argmax=for_backward)  # (N, PH, PW, F) and its window offsets
+        self.output, self.preactivation = None, None
+        self.pooled = (pool, y, argmax)  # backward() runs the pooling's backward too
+        pool.fused_into = self
+        return y
+
+    def forward(self, x, training=False):
+        self.pooled = None
+        self._pad_and_choose(x)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
             self.output = kernels.conv2d_bias_relu(
@@ -117,6 +148,16 @@ class Conv2D(ActivatedLayer):
         return self.activate(z)
 
     def backward(self, dy):
+        if self.pooled is not None:
+            # after forward_pooled: dy is dL/d(pooled output); the pooling's backward, ReLU's and
+            # the bias gradient as one kernel (the pooled value is the ReLU output at the window's
+            # first maximum, so z > 0 there exactly when it is > 0)
+            pool, y, argmax = self.pooled
+            if argmax is None:
+                raise RuntimeError(f"{self.name}: backward after a forward_pooled(for_backward=False)")
+            dz, db = kernels.relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool.window,
+                                                               pool.steps, self.out_hw)
+            return self.backward_preactivation(dz, bias_grad=db)
         if self.use_bias and type(self.activation) is ReLU:
             # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
             # (N, OH, OW, F), (F,); output > 0 exactly where z > 0 (NaN and -0.0 included)

@@ -89,8 +89,13 @@ class _Pooling(Layer):
 class _MaxPooling(_Pooling):
     xpad_hw: tuple[int, int] | None = None  # padded (Hp, Wp), for the backward pass
     argmax: np.ndarray | None = None  # (N, OH, OW, C): window offset of each first maximum
+    # The Conv2D that ran this pooling inside its own forward pass (Conv2D.forward_pooled, which
+    # a Sequential model calls for the pair), so its backward does this layer's too; None after
+    # this layer's own forward.
+    fused_into = None
 
     def pool_forward(self, x4):
+        self.fused_into = None
         xpad = self.pad(x4, -np.inf)  # (N, Hp, Wp, C): padding never wins
         self.xpad_hw = xpad.shape[1:3]
         y, self.argmax = kernels.maxpool2d_forward(xpad, self.window, self.steps, self.out_hw)

@@ -1,0 +1,190 @@
+"""Conv2D(activation="relu") -> MaxPooling2D run as one call (``Conv2D.forward_pooled``).
+
+On the Numba backend a Sequential model hands such a pair to one call that pools each chunk of
+the convolution's output while it is in cache and never keeps the whole activation. It must give
+the numbers of the two layers run one after the other: the forward values and every weight
+gradient are the same kernels on the same data; the only change is where the bias gradient's
+float64 sum is cut into partial sums (per image, against per block of rows), which rounds to the
+same float32 or to a neighbour. Hence ``rtol=1e-6`` on gradients and on weights after a few Adam
+steps (float32 has 24 bits: 6e-8 per rounding, a few roundings apart), exact equality on the
+forward pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.kernels import pooling as pool_ref
+
+
+@pytest.fixture
+def numba_backend():
+    before = kernels.get_backend()
+    sn.set_backend("numba")
+    yield
+    kernels.set_conv_pool_fusion(True)
+    sn.set_backend(before)
+
+
+def _model(pool_padding="valid", activation="relu", seed=3, input_shape=(21, 20, 3)):
+    return sn.Sequential([
+        sn.layers.Input(input_shape),
+        sn.layers.Conv2D(8, 3, activation=activation),
+        sn.layers.MaxPooling2D(2, padding=pool_padding),
+        sn.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        sn.layers.MaxPooling2D(3, strides=2),  # overlapping windows
+        sn.layers.Flatten(),
+        sn.layers.Dense(3, activation="softmax"),
+    ], seed=seed)
+
+
+def _data(n=12, shape=(21, 20, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _train(model, x, y, steps=3):
+    model.compile(optimizer=sn.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    for _ in range(steps):
+        model.train_step(x, y)
+    return model
+
+
+def test_fused_pairs_are_detected_and_show_in_the_profiler(numba_backend):
+    model = _model()
+    x, y = _data()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with sn.profiler.Profiler(model) as prof:
+        model.train_step(x, y)
+    conv1, pool1, conv2, pool2 = model.layers[:4]
+    assert conv1.pooled[0] is pool1 and pool1.fused_into is conv1
+    assert conv2.pooled[0] is pool2 and pool2.fused_into is conv2
+    assert conv1.output is None  # the (N, 19, 18, 8) activation is not kept
+    assert conv1.pooled[2].dtype == np.int8  # argmax: one byte per pooled cell
+    table = prof.table()
+    assert "conv2d [im2col] (fused with max_pooling2d)" in table
+    rows = {r["name"]: r for r in prof.rows()}
+    assert rows["conv2d"]["forward"] > 0 and rows["conv2d"]["backward"] > 0
+    assert rows["max_pooling2d"]["total"] == 0  # its time is in the convolution's row
+
+
+def test_fused_training_equals_the_layers_one_by_one(numba_backend):
+    x, y = _data()
+    kernels.set_conv_pool_fusion(False)
+    plain = _train(_model(), x, y)
+    assert plain.layers[0].pooled is None and plain.layers[1].fused_into is None
+    kernels.set_conv_pool_fusion(True)
+    fused = _train(_model(), x, y)
+    assert fused.layers[0].pooled is not None
+    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    # the same forward pass, bit for bit (the same kernels on the same weights)
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), fused(x))
+    kernels.set_conv_pool_fusion(False)
+    unfused_out = fused.predict(x, verbose=0)
+    kernels.set_conv_pool_fusion(True)
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), unfused_out)
+
+
+def test_fused_gradients_equal_the_numpy_reference_in_float64(numba_backend):
+    """float64 end to end: the fused Numba path against the unfused NumPy layers (whose
+    gradients tests/test_gradients.py checks by finite differences), to 1e-12."""
+    sn.config.set_floatx("float64")
+    try:
+        x, y = _data()
+        x = x.astype(np.float64)
+        grads = {}
+        for backend in ("numpy", "numba"):
+            sn.set_backend(backend)
+            model = _model(seed=7)
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            loss, g = model.loss_and_grads(x, y)
+            grads[backend] = (loss, g)
+            assert (model.layers[0].pooled is not None) == (backend == "numba")
+        assert grads["numba"][0] == pytest.approx(grads["numpy"][0], rel=1e-12)
+        for want, got in zip(grads["numpy"][1], grads["numba"][1], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    finally:
+        sn.config.set_floatx("float32")
+
+
+def test_predict_keeps_no_argmax_and_a_later_backward_is_refused(numba_backend):
+    model = _model()
+    x, y = _data()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.predict(x, verbose=0)
+    assert model.layers[0].pooled[2] is None
+    with pytest.raises(RuntimeError, match="conv2d: backward after a forward_pooled"):
+        model.layers[0].backward(np.zeros((12, 9, 9, 8), np.float32))
+    model.train_step(x, y)  # a training step keeps it again
+    assert model.layers[0].pooled[2] is not None
+
+
+@pytest.mark.parametrize("case", ["numpy backend", "fusion off", "tanh", "padded pooling",
+                                  "pool is the output"])
+def test_pairs_that_are_not_fused(numba_backend, case):
+    model = _model()
+    if case == "numpy backend":
+        sn.set_backend("numpy")
+    elif case == "fusion off":
+        kernels.set_conv_pool_fusion(False)
+    elif case == "tanh":
+        model = _model(activation="tanh")
+    elif case == "padded pooling":  # 19x18 output, "same" 2x2 pooling pads the odd row
+        model = _model(pool_padding="same")
+    elif case == "pool is the output":
+        model = sn.Sequential([sn.layers.Input((8, 8, 1)), sn.layers.Conv2D(2, 3, activation="relu"),
+                               sn.layers.MaxPooling2D(2)])
+    x = np.random.default_rng(1).standard_normal((4,) + model.input_shape).astype(np.float32)
+    out = model(x)
+    assert model.layers[0].pooled is None and model.layers[1].fused_into is None
+    assert model.layers[0].output is not None
+    assert out.shape[0] == 4
+
+
+def test_a_layer_called_alone_after_a_fused_pass_runs_unfused(numba_backend):
+    model = _model()
+    x, y = _data()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_step(x, y)
+    conv, pool = model.layers[:2]
+    a = conv.forward(x, training=True)  # the layer on its own: its plain output
+    assert conv.pooled is None and a.shape == (12, 19, 18, 8)
+    pooled = pool.forward(a, training=True)
+    assert pool.fused_into is None
+    np.testing.assert_array_equal(pooled, pool_ref.maxpool2d_values(a, (2, 2), (2, 2), (9, 9)))
+    dx = pool.backward(np.ones_like(pooled))
+    assert dx.shape == a.shape and conv.backward(dx) is None  # the first layer: no input gradient
+
+
+def test_set_conv_pool_fusion_checks_its_argument():
+    with pytest.raises(TypeError, match=r"set_conv_pool_fusion: expected True or False, received 'yes'"):
+        kernels.set_conv_pool_fusion("yes")
+
+
+@pytest.mark.parametrize("window, strides", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (1, 2))])
+def test_the_fused_kernel_equals_conv_then_pool(numba_backend, window, strides):
+    rng = np.random.default_rng(2)
+    xpad = rng.standard_normal((5, 17, 16, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    out_hw = (15, 14)
+    pool_hw = tuple((o - w) // s + 1 for o, w, s in zip(out_hw, window, strides, strict=True))
+    a = kernels.conv2d_bias_relu(xpad, kernel, bias, (1, 1), (1, 1), out_hw)
+    want_y, want_arg = kernels.maxpool2d_forward(a, window, strides, pool_hw)
+    old = kernels.CONV_POOL_CHUNK_BYTES
+    kernels.CONV_POOL_CHUNK_BYTES = 1  # one image per thread a chunk: several chunks
+    try:
+        y, arg = kernels.conv2d_bias_relu_maxpool(xpad, kernel, bias, (1, 1), (1, 1), out_hw,
+                                                  window, strides, pool_hw)
+        y_only, none = kernels.conv2d_bias_relu_maxpool(xpad, kernel, bias, (1, 1), (1, 1), out_hw,
+                                                        window, strides, pool_hw, with_argmax=False)
+    finally:
+        kernels.CONV_POOL_CHUNK_BYTES = old
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(arg, want_arg)
+    np.testing.assert_array_equal(y_only, want_y)
+    assert none is None
