@@ -33,7 +33,26 @@ def machine_info(command: str) -> dict:
     return {"command": command, "date": datetime.datetime.now().astimezone().isoformat(" ", "seconds"),
             "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1),
             "platform": platform.platform(), "python": platform.python_version(),
-            "loadavg_before": os.getloadavg()}
+            "loadavg_before": os.getloadavg(), "openblas": openblas_info()}
+
+
+def openblas_info() -> dict:
+    """Which kernels OpenBLAS runs here, and the two environment variables that can force them.
+
+    OpenBLAS chooses its kernels when it loads, from the CPU, unless ``OPENBLAS_CORETYPE`` names
+    them. Some machines set it (and ``OPENBLAS_L2_SIZE``) for safety with old OpenBLAS builds,
+    e.g. to the AVX2 "Haswell" kernels on an AVX-512 CPU, which halves the speed of every matrix
+    product (NumPy's and the Numba kernels'); the report says so beside the figures.
+    """
+    env = {name: os.environ.get(name) for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    try:
+        import threadpoolctl
+
+        kernels = sorted({i.get("architecture") or "?" for i in threadpoolctl.threadpool_info()
+                          if i.get("internal_api") == "openblas"})
+    except ImportError:
+        kernels = []
+    return {"env": env, "kernels": kernels}
 
 
 def row_key(model: str, batch: int) -> str:
@@ -186,6 +205,14 @@ def targets_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _openblas_line(info: dict | None) -> str:
+    if not info:
+        return "- OpenBLAS kernels: not recorded"
+    env = ", ".join(f"{k}={v}" if v is not None else f"{k} unset" for k, v in info["env"].items())
+    return (f"- OpenBLAS kernels (NumPy's and SciPy's, the ones the Numba kernels call): "
+            f"{', '.join(info['kernels']) or 'unknown'} ({env})")
+
+
 def markdown(summary: dict, meta: dict) -> str:
     s = meta["settings"]
     steps = ", ".join(f"{k} {w}/{n}" for k, (w, n) in s["steps"].items())
@@ -199,6 +226,7 @@ def markdown(summary: dict, meta: dict) -> str:
             f"- Load average (1, 5, 15 min) before: {_load(meta['loadavg_before'])}, after: "
             f"{_load(meta['loadavg_after'])}. The ratios come from interleaved runs (the frameworks' "
             "order rotates each repeat), so both sides of a ratio saw the same load.",
+            _openblas_line(meta.get("openblas")),
             f"- NumPy float32 matmul peak (2048^3, all cores): {meta['matmul_peak_gflops']:.1f} GFLOP/s "
             f"before, {meta['matmul_peak_gflops_after']:.1f} after; the GFLOP/s columns below are a "
             "percentage of the first",

@@ -310,7 +310,8 @@ def blas_threads() -> list:
         import threadpoolctl
     except ImportError:
         return []
-    return [{"library": i.get("internal_api"), "threads": i.get("num_threads")}
+    return [{"library": i.get("internal_api"), "threads": i.get("num_threads"),
+             **({"kernels": i["architecture"]} if i.get("architecture") else {})}
             for i in threadpoolctl.threadpool_info()]
 
 
