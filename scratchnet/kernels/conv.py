@@ -7,6 +7,13 @@ Cross-correlation on channels-last data, as Keras and TensorFlow compute it (no 
 ``xpad`` is the input after padding, so these functions know nothing of "same" or "valid".
 The forward pass gathers every receptive field into one matrix ("im2col") and does one matrix
 product; the backward passes are the same product transposed.
+
+Each function works through the batch a few images at a time (:func:`image_chunks`): the im2col
+rows of a few images (about ``CHUNK_BYTES``) are gathered, multiplied and used while they are
+still in the processor's cache, instead of writing the whole matrix (up to gigabytes for the
+talk's model) to memory and reading it back. Every output row is the same dot product either
+way; only ``dL/dK``, a sum over the whole batch, adds its pieces in a different order (float32
+rounding). The pieces are always the same for the same shapes, so results repeat bit for bit.
 """
 
 from __future__ import annotations
@@ -40,14 +47,43 @@ def im2col(xpad: np.ndarray, kernel_hw, strides, dilation, out_hw) -> np.ndarray
     return cols
 
 
+# About 4 MiB of work per piece (a fifth of the 2-core machine's L3 cache, twice one core's L2):
+# measured with `python -m benchmarks.numpy_kernels`, see its numbers in the module docstring.
+# Read at call time, so a test (or a learner) can change it.
+CHUNK_BYTES = 4 << 20
+
+
+def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int | None = None) -> list[slice]:
+    """The batch ``0 .. n-1`` cut into slices of whole images, each ``chunk_bytes`` (default
+    ``CHUNK_BYTES``) or fewer of work, but at least one image."""
+    budget = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    step = max(1, budget // max(1, bytes_per_image))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def cols_chunks(xpad, kernel_hw, out_hw) -> list[slice]:
+    """:func:`image_chunks` sized by the im2col matrix of ``xpad`` (KH*KW*C values a pixel)."""
+    n, _, _, c = xpad.shape
+    (kh, kw), (oh, ow) = kernel_hw, out_hw
+    return image_chunks(n, oh * ow * kh * kw * c * xpad.itemsize)
+
+
+def conv2d_into(y, xpad, kernel, strides, dilation) -> None:
+    """``y (N, OH, OW, F) = conv2d_forward(xpad, kernel, ...)``, written into ``y`` (no new array)."""
+    kh, kw, c, f = kernel.shape
+    cols = im2col(xpad, (kh, kw), strides, dilation, y.shape[1:3])  # (N, OH, OW, KH, KW, C)
+    np.matmul(cols.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, f),
+              out=y.reshape(-1, f))  # (N*OH*OW, KH*KW*C) @ (KH*KW*C, F)
+
+
 def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
-    kh, kw, c, f = kernel.shape
     n = xpad.shape[0]
     oh, ow = out_hw
-    cols = im2col(xpad, (kh, kw), strides, dilation, out_hw)
-    y = cols.reshape(n * oh * ow, kh * kw * c) @ kernel.reshape(kh * kw * c, f)  # (N*OH*OW, F)
-    return y.reshape(n, oh, ow, f)
+    y = np.empty((n, oh, ow, kernel.shape[3]), dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
+    for images in cols_chunks(xpad, kernel.shape[:2], out_hw):
+        conv2d_into(y[images], xpad[images], kernel, strides, dilation)
+    return y
 
 
 def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
@@ -55,8 +91,10 @@ def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     n, oh, ow, f = dy.shape
     kh, kw = kernel_hw
     c = xpad.shape[3]
-    cols = im2col(xpad, kernel_hw, strides, dilation, (oh, ow))
-    dk = cols.reshape(n * oh * ow, kh * kw * c).T @ dy.reshape(n * oh * ow, f)  # (KH*KW*C, F)
+    dk = np.zeros((kh * kw * c, f), dtype=np.result_type(xpad, dy))  # (KH*KW*C, F)
+    for images in cols_chunks(xpad, kernel_hw, (oh, ow)):
+        cols = im2col(xpad[images], kernel_hw, strides, dilation, (oh, ow))  # (n, OH, OW, KH, KW, C)
+        dk += cols.reshape(-1, kh * kw * c).T @ dy[images].reshape(-1, f)  # the sum over these images
     return dk.reshape(kh, kw, c, f)
 
 
@@ -65,10 +103,13 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     n, oh, ow, f = dy.shape
     kh, kw, c, _ = kernel.shape
     (sh, sw), (dh, dw) = strides, dilation
-    dcols = dy.reshape(n * oh * ow, f) @ kernel.reshape(kh * kw * c, f).T  # (N*OH*OW, KH*KW*C)
-    dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+    k_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for a in range(kh):
-        for b in range(kw):
-            dxpad[:, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow), :] += dcols[:, :, :, a, b, :]
+    for images in image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize):
+        dcols = dy[images].reshape(-1, f) @ k_t  # (n*OH*OW, KH*KW*C)
+        dcols = dcols.reshape(-1, oh, ow, kh, kw, c)
+        dx = dxpad[images]
+        for a in range(kh):
+            for b in range(kw):
+                dx[:, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow), :] += dcols[:, :, :, a, b, :]
     return dxpad

@@ -1,0 +1,269 @@
+"""The NumPy reference kernels, before and after their speed work, on the benchmark models' shapes.
+
+    python -m benchmarks.numpy_kernels                  # every kernel, batch 32 and 256 (talk: 32, 64)
+    python -m benchmarks.numpy_kernels --models         # train_step and predict, old vs new kernels
+    python -m benchmarks.numpy_kernels --only rps --repeats 7
+
+The *old* forms are kept here, and only here, as they were before (one im2col matrix for the
+whole batch, then separate passes for the bias, the ReLU, its gradient and the bias sum; the
+max-pool's ``argmax`` in five passes per window offset, its backward as zeros + ``np.where`` +
+add). The *new* ones are the library's (``scratchnet.kernels``). Each measurement alternates old
+and new in this one process, ``--repeats`` times, and prints the median wall-clock and CPU
+milliseconds of each: the machine is shared, so one timing alone means little, and the CPU time
+shows when a process waited for a core. ``--models`` swaps the backend table's entries
+(``scratchnet.kernels._impl``) between the old and the new functions around each timed call,
+so the same model object runs both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import numpy as np
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.kernels import bias as bias_new
+from scratchnet.kernels import conv as conv_new
+from scratchnet.kernels import pooling as pool_new
+from scratchnet.kernels.conv import _tap, im2col
+
+# ----------------------------------------------------------------------------- the old forms
+
+
+def old_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    kh, kw, c, f = kernel.shape
+    n = xpad.shape[0]
+    oh, ow = out_hw
+    cols = im2col(xpad, (kh, kw), strides, dilation, out_hw)
+    y = cols.reshape(n * oh * ow, kh * kw * c) @ kernel.reshape(kh * kw * c, f)
+    return y.reshape(n, oh, ow, f)
+
+
+def old_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    n, oh, ow, f = dy.shape
+    kh, kw = kernel_hw
+    c = xpad.shape[3]
+    cols = im2col(xpad, kernel_hw, strides, dilation, (oh, ow))
+    dk = cols.reshape(n * oh * ow, kh * kw * c).T @ dy.reshape(n * oh * ow, f)
+    return dk.reshape(kh, kw, c, f)
+
+
+def old_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    n, oh, ow, f = dy.shape
+    kh, kw, c, _ = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    dcols = dy.reshape(n * oh * ow, f) @ kernel.reshape(kh * kw * c, f).T
+    dcols = dcols.reshape(n, oh, ow, kh, kw, c)
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            dxpad[:, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow), :] += dcols[:, :, :, a, b, :]
+    return dxpad
+
+
+def old_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    z = old_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias
+    return np.maximum(z, 0, out=z)
+
+
+def old_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    z = old_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias
+    return z, np.maximum(z, 0)
+
+
+def old_relu_backward_bias_grad(da, z):
+    dz = da * (z > 0)
+    return dz, dz.sum(axis=tuple(range(dz.ndim - 1)))
+
+
+def _old_windows(xpad, pool_size, strides, out_hw):
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    return [xpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] for a in range(ph) for b in range(pw)]
+
+
+def old_maxpool2d_values(xpad, pool_size, strides, out_hw):
+    windows = _old_windows(xpad, pool_size, strides, out_hw)
+    y = np.full(windows[0].shape, -np.inf, dtype=xpad.dtype)
+    for cells in windows:
+        np.fmax(y, cells, out=y)
+    return y
+
+
+def old_maxpool2d_forward(xpad, pool_size, strides, out_hw):
+    windows = _old_windows(xpad, pool_size, strides, out_hw)
+    y = old_maxpool2d_values(xpad, pool_size, strides, out_hw)
+    dtype = pool_new.argmax_dtype(pool_size)
+    argmax = np.zeros(y.shape, dtype=dtype)
+    found = y == -np.inf
+    for k, cells in enumerate(windows):
+        first = (cells == y) & ~found
+        argmax += first * dtype.type(k)
+        found |= first
+    return y, argmax
+
+
+def old_maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
+    (ph, pw), (sh, sw) = pool_size, strides
+    n, oh, ow, c = dy.shape
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)
+    for a in range(ph):
+        for b in range(pw):
+            won = argmax == a * pw + b
+            dxpad[:, _tap(a, sh, oh), _tap(b, sw, ow), :] += np.where(won, dy, 0)
+    return dxpad
+
+
+OLD = {
+    "conv2d_forward": old_conv2d_forward,
+    "conv2d_backward_kernel": old_conv2d_backward_kernel,
+    "conv2d_backward_input": old_conv2d_backward_input,
+    "conv2d_bias_relu": old_conv2d_bias_relu,
+    "conv2d_bias_relu_forward": old_conv2d_bias_relu_forward,
+    "relu_backward_bias_grad": old_relu_backward_bias_grad,
+    "maxpool2d_forward": old_maxpool2d_forward,
+    "maxpool2d_values": old_maxpool2d_values,
+    "maxpool2d_backward": old_maxpool2d_backward,
+}
+NEW = {
+    "conv2d_forward": conv_new.conv2d_forward,
+    "conv2d_backward_kernel": conv_new.conv2d_backward_kernel,
+    "conv2d_backward_input": conv_new.conv2d_backward_input,
+    "conv2d_bias_relu": bias_new.conv2d_bias_relu,
+    "conv2d_bias_relu_forward": bias_new.conv2d_bias_relu_forward,
+    "relu_backward_bias_grad": bias_new.relu_backward_bias_grad,
+    "maxpool2d_forward": pool_new.maxpool2d_forward,
+    "maxpool2d_values": pool_new.maxpool2d_values,
+    "maxpool2d_backward": pool_new.maxpool2d_backward,
+}
+
+# ------------------------------------------------------------------------------- the shapes
+
+# model -> its convolutions as (input height = width, input channels, filters); 3x3 valid, each
+# followed by a 2x2 max-pool.
+CONVS = {
+    "small": [(32, 3, 16), (15, 16, 32)],
+    "rps": [(64, 3, 16), (31, 16, 32), (14, 32, 64)],
+    "talk": [(150, 3, 64), (74, 64, 64), (36, 64, 128), (17, 128, 128)],
+}
+BATCHES = {"small": (32, 256), "rps": (32, 256), "talk": (32, 64)}  # talk at 64: 256's proxy
+BUILDERS = {"small": "small_cnn", "rps": "rps_cnn", "talk": "talk_cnn"}
+INPUTS = {"small": (32, 32, 3), "rps": (64, 64, 3), "talk": (150, 150, 3)}
+
+
+def interleaved(calls: dict, repeats: int) -> dict:
+    """``{name: (median wall ms, median CPU ms)}``, the calls run in turn ``repeats`` times."""
+    wall = {name: [] for name in calls}
+    cpu = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            call()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(time.process_time() - c0)
+    return {name: (1e3 * np.median(wall[name]), 1e3 * np.median(cpu[name])) for name in calls}
+
+
+def _row(label: str, times: dict) -> str:
+    (ow, oc), (nw, nc) = times["old"], times["new"]
+    return f"| {label} | {ow:.1f} ({oc:.0f}) | {nw:.1f} ({nc:.0f}) | {ow / nw:.2f}x |"
+
+
+def kernel_cases(model: str, n: int, rng):
+    """``(label, old call, new call)`` for every kernel of one training step of ``model``."""
+    s1, d1, pool = (1, 1), (1, 1), (2, 2)
+    for layer, (h, c, f) in enumerate(CONVS[model]):
+        x = rng.random((n, h, h, c), dtype=np.float32)
+        k = (rng.standard_normal((3, 3, c, f)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+        b = (rng.standard_normal(f) * 0.1).astype(np.float32)
+        out = (h - 2, h - 2)
+        a = old_conv2d_bias_relu(x, k, b, s1, d1, out)
+        dy = rng.standard_normal(a.shape).astype(np.float32)
+        tag = f"{model}@{n} conv{layer} {h}x{h}x{c}->{f}"
+        for name, args in [("conv2d_bias_relu", (x, k, b, s1, d1, out)),
+                           ("conv2d_backward_kernel", (x, dy, (3, 3), s1, d1)),
+                           ("conv2d_backward_input", (dy, k, s1, d1, (h, h))),
+                           ("relu_backward_bias_grad", (dy, a))]:
+            if name == "conv2d_backward_input" and layer == 0:
+                continue  # the first layer computes no dL/dx
+            yield f"{tag} {name}", (lambda f_=OLD[name], a_=args: f_(*a_)), \
+                (lambda f_=NEW[name], a_=args: f_(*a_))
+        po = (out[0] // 2, out[1] // 2)
+        y, argmax = old_maxpool2d_forward(a, pool, pool, po)
+        dp = rng.standard_normal(y.shape).astype(np.float32)
+        for name, args in [("maxpool2d_forward", (a, pool, pool, po)),
+                           ("maxpool2d_values", (a, pool, pool, po)),
+                           ("maxpool2d_backward", (dp, argmax, pool, pool, out))]:
+            yield f"{tag} {name}", (lambda f_=OLD[name], a_=args: f_(*a_)), \
+                (lambda f_=NEW[name], a_=args: f_(*a_))
+
+
+def run_kernels(models, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    print("| kernel, shape | old ms (CPU ms) | new ms (CPU ms) | speed-up |")
+    print("|---|---|---|---|")
+    for model in models:
+        for n in BATCHES[model]:
+            for label, old, new in kernel_cases(model, n, rng):
+                print(_row(label, interleaved({"old": old, "new": new}, repeats)), flush=True)
+
+
+def _swapped(table: dict, new_table: dict, call):
+    """``call`` run with the backend table's kernels replaced by ``table``, then put back."""
+    def run():
+        kernels._impl.update(table)
+        try:
+            call()
+        finally:
+            kernels._impl.update(new_table)
+    return run
+
+
+def run_models(models, repeats: int) -> None:
+    from scratchnet import models as builders
+
+    sn.set_backend("numpy")
+    new_table = {name: kernels._impl[name] for name in OLD}
+    rng = np.random.default_rng(0)
+    print("| model, batch | train old img/s (per CPU s) | train new img/s (per CPU s) | speed-up "
+          "| predict old img/s (per CPU s) | predict new img/s (per CPU s) | speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    for model in models:
+        for n in BATCHES[model]:
+            net = getattr(builders, BUILDERS[model])(INPUTS[model])
+            net.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+            x = rng.random((n,) + INPUTS[model], dtype=np.float32)
+            y = rng.integers(0, 3, n)
+            train = functools.partial(net.train_step, x, y)
+            predict = functools.partial(net.predict, x, batch_size=n, verbose=0)
+            train()  # warm-up
+            t = interleaved({"old": _swapped(OLD, new_table, train),
+                             "new": _swapped(new_table, new_table, train)}, repeats)
+            p = interleaved({"old": _swapped(OLD, new_table, predict),
+                             "new": _swapped(new_table, new_table, predict)}, repeats)
+            (to, tc), (tn, tnc), (po, pc), (pn, pnc) = t["old"], t["new"], p["old"], p["new"]
+            print(f"| {model}@{n} | {n / to * 1e3:.0f} ({n / tc * 1e3:.0f}) | {n / tn * 1e3:.0f} "
+                  f"({n / tnc * 1e3:.0f}) | {to / tn:.2f}x | {n / po * 1e3:.0f} ({n / pc * 1e3:.0f}) "
+                  f"| {n / pn * 1e3:.0f} ({n / pnc * 1e3:.0f}) | {po / pn:.2f}x |", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", action="store_true", help="time train_step and predict instead")
+    parser.add_argument("--only", nargs="*", choices=sorted(CONVS), default=sorted(CONVS),
+                        help="which models' shapes (default: all)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    models = [m for m in ("small", "rps", "talk") if m in args.only]
+    if args.models:
+        run_models(models, args.repeats)
+    else:
+        run_kernels(models, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The NumPy reference kernels' fast forms against plain formulas.
+
+The convolutions work through the batch in pieces of images (``conv.CHUNK_BYTES``); these tests
+make the pieces small (one image, two images, a last piece shorter than the others) and compare
+with the same call in one piece and with the formula written out in float64. The bias gradient
+sums in two steps; ReLU's gradient goes piece by piece: its ``dz`` must be exactly
+``da * (z > 0)``, NaN and the sign of zeros included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchnet.kernels import bias as bias_ref
+from scratchnet.kernels import conv as conv_ref
+
+
+def conv_formula(xpad, kernel, strides, dilation, out_hw):
+    """``y[n, i, j, o] = sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * K[a, b, c, o]`` in float64."""
+    kh, kw, _, _ = kernel.shape
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
+    x, k = xpad.astype(np.float64), kernel.astype(np.float64)
+    y = 0
+    for a in range(kh):
+        for b in range(kw):
+            cells = x[:, a * dh:a * dh + (oh - 1) * sh + 1:sh, b * dw:b * dw + (ow - 1) * sw + 1:sw, :]
+            y = y + cells @ k[a, b]  # (N, OH, OW, C) @ (C, F)
+    return y
+
+
+def _conv_case(seed, n, h, w, c, f, kernel_hw=(3, 3), strides=(1, 1), dilation=(1, 1)):
+    rng = np.random.default_rng(seed)
+    kh, kw = kernel_hw
+    (sh, sw), (dh, dw) = strides, dilation
+    oh = (h - (kh - 1) * dh - 1) // sh + 1
+    ow = (w - (kw - 1) * dw - 1) // sw + 1
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    k = rng.standard_normal((kh, kw, c, f)).astype(np.float32)
+    dy = rng.standard_normal((n, oh, ow, f)).astype(np.float32)
+    return x, k, dy, (oh, ow)
+
+
+CONV_CASES = [
+    # (n, h, w, c, f, kernel_hw, strides, dilation)
+    (5, 9, 8, 3, 4, (3, 3), (1, 1), (1, 1)),
+    (7, 11, 10, 5, 6, (3, 2), (2, 1), (1, 1)),
+    (4, 12, 13, 2, 3, (3, 3), (1, 2), (2, 1)),
+    (3, 7, 7, 16, 8, (1, 1), (1, 1), (1, 1)),
+]
+# bytes of work per piece: 1 byte (one image a piece), two images' worth, the default, everything
+PIECES = ["one", "two", "default", "all"]
+
+
+def _set_pieces(monkeypatch, pieces, per_image):
+    budget = {"one": 1, "two": 2 * per_image, "default": conv_ref.CHUNK_BYTES, "all": 1 << 62}[pieces]
+    monkeypatch.setattr(conv_ref, "CHUNK_BYTES", budget)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("pieces", PIECES)
+def test_conv_kernels_in_pieces_match_the_formula(monkeypatch, case, pieces):
+    n, h, w, c, f, khw, strides, dilation = case
+    x, k, dy, out_hw = _conv_case(0, n, h, w, c, f, khw, strides, dilation)
+    per_image = out_hw[0] * out_hw[1] * khw[0] * khw[1] * c * 4
+    _set_pieces(monkeypatch, pieces, per_image)
+    if pieces == "two":
+        assert len(conv_ref.cols_chunks(x, khw, out_hw)) == -(-n // 2)  # the last piece is shorter
+
+    y = conv_ref.conv2d_forward(x, k, strides, dilation, out_hw)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, conv_formula(x, k, strides, dilation, out_hw), rtol=1e-5, atol=1e-5)
+
+    # dL/dK and dL/dxpad from the formula: y is linear in K and in x, so the gradient of
+    # sum(y * dy) is exact in float64 by its definition
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
+    dk_want = np.zeros(k.shape)
+    dx_want = np.zeros(x.shape)
+    for a in range(khw[0]):
+        for b in range(khw[1]):
+            rows = slice(a * dh, a * dh + (oh - 1) * sh + 1, sh)
+            cols = slice(b * dw, b * dw + (ow - 1) * sw + 1, sw)
+            dk_want[a, b] = np.einsum("nijc,nijo->co", x64[:, rows, cols], dy64)
+            dx_want[:, rows, cols] += dy64 @ k[a, b].astype(np.float64).T
+    dk = conv_ref.conv2d_backward_kernel(x, dy, khw, strides, dilation)
+    dx = conv_ref.conv2d_backward_input(dy, k, strides, dilation, (h, w))
+    assert dk.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(dk, dk_want, rtol=1e-5, atol=1e-5 * np.abs(dk_want).max())
+    np.testing.assert_allclose(dx, dx_want, rtol=1e-5, atol=1e-5 * np.abs(dx_want).max())
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_pieces_give_the_same_rows_as_one_piece(monkeypatch, case):
+    """Forward rows and dL/dx are per-image results: in pieces or not, the same up to the last bit
+    that BLAS may round differently for another matrix height."""
+    n, h, w, c, f, khw, strides, dilation = case
+    x, k, dy, out_hw = _conv_case(1, n, h, w, c, f, khw, strides, dilation)
+    monkeypatch.setattr(conv_ref, "CHUNK_BYTES", 1 << 62)
+    whole = (conv_ref.conv2d_forward(x, k, strides, dilation, out_hw),
+             conv_ref.conv2d_backward_input(dy, k, strides, dilation, (h, w)),
+             conv_ref.conv2d_backward_kernel(x, dy, khw, strides, dilation))
+    monkeypatch.setattr(conv_ref, "CHUNK_BYTES", 1)
+    pieces = (conv_ref.conv2d_forward(x, k, strides, dilation, out_hw),
+              conv_ref.conv2d_backward_input(dy, k, strides, dilation, (h, w)),
+              conv_ref.conv2d_backward_kernel(x, dy, khw, strides, dilation))
+    for got, want in zip(pieces, whole, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6 * np.abs(want).max())
+
+
+def test_kernels_repeat_bit_for_bit():
+    x, k, dy, out_hw = _conv_case(2, 9, 20, 20, 8, 16)
+    b = np.linspace(-1, 1, 16, dtype=np.float32)
+
+    def run():
+        a = bias_ref.conv2d_bias_relu(x, k, b, (1, 1), (1, 1), out_hw)
+        dz, db = bias_ref.relu_backward_bias_grad(dy, a)
+        return (a, dz, db, conv_ref.conv2d_backward_kernel(x, dz, (3, 3), (1, 1), (1, 1)),
+                conv_ref.conv2d_backward_input(dz, k, (1, 1), (1, 1), (20, 20)))
+
+    for first, second in zip(run(), run(), strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("pieces", PIECES)
+def test_conv_bias_relu_matches_the_formula_and_passes_nan(monkeypatch, pieces):
+    x, k, _, out_hw = _conv_case(3, 6, 10, 9, 4, 5)
+    x[2, 3, 4, 1] = np.nan  # reaches a 3x3 block of outputs of image 2, every filter
+    _set_pieces(monkeypatch, pieces, out_hw[0] * out_hw[1] * 9 * 4 * 4)
+    b = np.array([0.5, -0.5, 0.0, 2.0, -3.0], dtype=np.float32)
+    z_want = conv_formula(x, k, (1, 1), (1, 1), out_hw) + b
+    a_want = np.where(np.isnan(z_want), np.nan, np.maximum(z_want, 0))  # ReLU passes NaN through
+    z, a = bias_ref.conv2d_bias_relu_forward(x, k, b, (1, 1), (1, 1), out_hw)
+    a_only = bias_ref.conv2d_bias_relu(x, k, b, (1, 1), (1, 1), out_hw)
+    assert z.dtype == a.dtype == a_only.dtype == np.float32
+    assert np.isnan(a_only).sum() == 9 * 5
+    np.testing.assert_allclose(z, z_want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a, a_want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a_only, a)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (6, 11, 4), (5, 9, 7, 16), (300, 13, 12, 3)])
+def test_bias_grad_matches_the_float64_sum(shape):
+    dz = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    db = bias_ref.bias_grad(dz)
+    want = dz.astype(np.float64).sum(axis=tuple(range(dz.ndim - 1)))
+    assert db.dtype == np.float32 and db.shape == (shape[-1],)
+    np.testing.assert_allclose(db, want, rtol=1e-5, atol=1e-6 * np.abs(dz).sum(axis=0).max())
+
+
+@pytest.mark.parametrize("pieces", PIECES)
+@pytest.mark.parametrize("shape", [(9, 6, 5, 4), (13, 3)])
+def test_relu_backward_is_exactly_da_times_mask(monkeypatch, pieces, shape):
+    rng = np.random.default_rng(5)
+    da = rng.standard_normal(shape).astype(np.float32)
+    z = rng.standard_normal(shape).astype(np.float32)
+    z.flat[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-45]  # the edges of z > 0
+    da.flat[:12] = [-1.0, -2.0, -3.0, 4.0, -5.0, 6.0, np.nan, np.nan, -0.0, 0.0, np.inf, -np.inf]
+    z.flat[6:12] = [1.0, -1.0, 1.0, 1.0, -1.0, -1.0]  # NaN in da: kept where z > 0 and NaN * 0 otherwise
+    _set_pieces(monkeypatch, pieces, da[:1].nbytes)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as intended
+        dz, db = bias_ref.relu_backward_bias_grad(da, z)
+        want = da * (z > 0)
+    assert dz.dtype == db.dtype == np.float32
+    np.testing.assert_array_equal(dz, want)  # NaN where want has NaN
+    np.testing.assert_array_equal(np.signbit(dz), np.signbit(want))  # -0.0 where da * 0 gives -0.0
+    finite = np.where(np.isfinite(want), want, 0).astype(np.float64)
+    bad = ~np.isfinite(want).reshape(-1, shape[-1]).all(axis=0)
+    want_db = finite.sum(axis=tuple(range(len(shape) - 1)))
+    np.testing.assert_allclose(db[~bad], want_db[~bad], rtol=1e-5, atol=1e-5)
+    assert not np.isfinite(db[bad]).any()
