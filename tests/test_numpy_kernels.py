@@ -14,6 +14,7 @@ import pytest
 
 from scratchnet.kernels import bias as bias_ref
 from scratchnet.kernels import conv as conv_ref
+from scratchnet.kernels import pooling as pool_ref
 
 
 def conv_formula(xpad, kernel, strides, dilation, out_hw):
@@ -169,3 +170,92 @@ def test_relu_backward_is_exactly_da_times_mask(monkeypatch, pieces, shape):
     want_db = finite.sum(axis=tuple(range(len(shape) - 1)))
     np.testing.assert_allclose(db[~bad], want_db[~bad], rtol=1e-5, atol=1e-5)
     assert not np.isfinite(db[bad]).any()
+
+
+# ------------------------------------------------------------------------------------ max-pool
+
+
+def maxpool_formula(xpad, pool_size, strides, out_hw):
+    """Window by window: ``y`` the largest non-NaN value (``-inf`` if none), ``argmax`` the offset
+    ``a * PW + b`` of the first cell (row-major) equal to it, 0 when ``y`` is ``-inf``."""
+    (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
+    n, _, _, c = xpad.shape
+    y = np.full((n, oh, ow, c), -np.inf)
+    argmax = np.zeros((n, oh, ow, c), dtype=np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            window = xpad[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].reshape(n, ph * pw, c)
+            for k in range(ph * pw):
+                better = window[:, k] > y[:, i, j]  # strictly: the first maximum wins; NaN never
+                y[:, i, j] = np.where(better, window[:, k], y[:, i, j])
+                argmax[:, i, j] = np.where(better, k, argmax[:, i, j])
+    return y, argmax
+
+
+def maxpool_backward_formula(dy, argmax, pool_size, strides, padded_hw):
+    """``dxpad[n, i*sh + a, j*sw + b, c] += dy[n, i, j, c]`` for the winning offset ``a*PW + b``."""
+    (_, pw), (sh, sw) = pool_size, strides
+    n, oh, ow, c = dy.shape
+    dxpad = np.zeros((n,) + tuple(padded_hw) + (c,))
+    ni, ii, jj, cc = np.indices(dy.shape)
+    a, b = np.divmod(argmax.astype(np.int64), pw)
+    np.add.at(dxpad, (ni, ii * sh + a, jj * sw + b, cc), dy.astype(np.float64))
+    return dxpad
+
+
+POOL_CASES = [
+    # (n, h, w, c, pool_size, strides, padding "same" with -inf)
+    (5, 8, 8, 3, (2, 2), (2, 2), False),
+    (4, 9, 7, 2, (2, 2), (2, 2), False),  # odd sizes: the last row / column is read by no window
+    (3, 9, 9, 4, (3, 3), (2, 2), False),  # overlapping windows: gradients add up
+    (3, 10, 11, 2, (2, 2), (3, 3), False),  # gaps between windows
+    (3, 7, 8, 3, (2, 3), (1, 2), False),
+    (4, 7, 7, 3, (2, 2), (2, 2), True),  # "same": one row and column of -inf padding
+]
+
+
+def _pool_case(seed, n, h, w, c, pool_size, strides, same):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, (n, h, w, c)).astype(np.float32)  # small integers: many ties
+    x[0, :3, :3, 0] = np.nan  # NaN never wins; a window of NaN only
+    x[1, :2, :2, :] = -np.inf  # a window of -inf only: offset 0
+    x[1, 2, 2, 0], x[1, 3, 3, 0] = np.nan, -np.inf  # NaN and -inf mixed
+    x[2 % n, 1, 1, :] = -0.0  # -0.0 and 0.0 tie: the first wins
+    if same:
+        x = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-np.inf)
+    (ph, pw), (sh, sw) = pool_size, strides
+    out_hw = ((x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1)
+    return x, out_hw
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("pieces", PIECES)
+def test_maxpool_matches_the_window_formula(monkeypatch, case, pieces):
+    n, h, w, c, pool_size, strides, same = case
+    x, out_hw = _pool_case(6, n, h, w, c, pool_size, strides, same)
+    _set_pieces(monkeypatch, pieces, x[:1].nbytes)
+    y, argmax = pool_ref.maxpool2d_forward(x, pool_size, strides, out_hw)
+    y_want, argmax_want = maxpool_formula(x.astype(np.float64), pool_size, strides, out_hw)
+    assert y.dtype == np.float32 and argmax.dtype == pool_ref.argmax_dtype(pool_size)
+    np.testing.assert_array_equal(y, y_want)
+    np.testing.assert_array_equal(argmax, argmax_want)
+    np.testing.assert_array_equal(pool_ref.maxpool2d_values(x, pool_size, strides, out_hw), y)
+
+    dy = np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
+    dx = pool_ref.maxpool2d_backward(dy, argmax, pool_size, strides, x.shape[1:3])
+    dx_want = maxpool_backward_formula(dy, argmax_want, pool_size, strides, x.shape[1:3])
+    assert dx.dtype == np.float32
+    np.testing.assert_allclose(dx, dx_want, rtol=1e-6, atol=1e-6)  # sums of up to 4 float32 values
+    if strides[0] >= pool_size[0] and strides[1] >= pool_size[1]:
+        np.testing.assert_array_equal(dx, dx_want)  # no overlap: each cell gets one value or 0
+
+
+def test_maxpool_backward_keeps_nan_in_its_window():
+    """A NaN in dy goes to the winning cell only; the other cells of its window stay 0."""
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    y, argmax = pool_ref.maxpool2d_forward(x, (2, 2), (2, 2), (2, 2))
+    dy = np.array([np.nan, -0.0, 1.0, 2.0], dtype=np.float32).reshape(1, 2, 2, 1)
+    dx = pool_ref.maxpool2d_backward(dy, argmax, (2, 2), (2, 2), (4, 4))
+    assert np.isnan(dx).sum() == 1 and np.isnan(dx[0, 1, 1, 0])
+    assert (dx[0, :2, :2, 0][~np.isnan(dx[0, :2, :2, 0])] == 0).all()
+    assert dx[0, 1, 3, 0] == 0 and not np.signbit(dx[0, 1, 3, 0])  # 0.0 + (-0.0): +0.0, as before
