@@ -54,8 +54,10 @@ PIECES = ["one", "two", "default", "all"]
 
 
 def _set_pieces(monkeypatch, pieces, per_image):
-    budget = {"one": 1, "two": 2 * per_image, "default": conv_ref.CHUNK_BYTES, "all": 1 << 62}[pieces]
-    monkeypatch.setattr(conv_ref, "CHUNK_BYTES", budget)
+    """Both piece sizes (matrix products and passes) to one image, two, their defaults, or all."""
+    for name in ("CHUNK_BYTES", "PASS_CHUNK_BYTES"):
+        budget = {"one": 1, "two": 2 * per_image, "default": getattr(conv_ref, name), "all": 1 << 62}
+        monkeypatch.setattr(conv_ref, name, budget[pieces])
 
 
 @pytest.mark.parametrize("case", CONV_CASES)

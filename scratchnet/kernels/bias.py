@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet.kernels import conv
-from scratchnet.kernels.conv import cols_chunks, conv2d_into, image_chunks
+from scratchnet.kernels.conv import cols_chunks, conv2d_into, pass_chunks
 
 
 def bias_grad(dz: np.ndarray) -> np.ndarray:
@@ -42,7 +41,7 @@ def relu_backward_bias_grad(da: np.ndarray, z: np.ndarray):
     """
     dz = np.empty(da.shape, dtype=da.dtype)  # (N, ..., F); da * (z > 0) keeps da's type
     db = np.zeros(da.shape[-1], dtype=da.dtype)  # (F,)
-    for rows in image_chunks(len(da), da[:1].nbytes, conv.CHUNK_BYTES):
+    for rows in pass_chunks(da):
         np.multiply(da[rows], z[rows] > 0, out=dz[rows])  # NaN or -0.0 in da stay what da * 0 gives
         db += bias_grad(dz[rows])
     return dz, db

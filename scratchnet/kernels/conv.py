@@ -47,25 +47,35 @@ def im2col(xpad: np.ndarray, kernel_hw, strides, dilation, out_hw) -> np.ndarray
     return cols
 
 
-# About 4 MiB of work per piece (a fifth of the 2-core machine's L3 cache, twice one core's L2):
-# measured with `python -m benchmarks.numpy_kernels`, see its numbers in the module docstring.
-# Read at call time, so a test (or a learner) can change it.
-CHUNK_BYTES = 4 << 20
+# Pieces of the batch, in bytes of work. A piece of im2col rows makes one matrix product (one BLAS
+# call): 16 MiB. Smaller pieces (4 MiB) stayed in cache better, 1.3-1.6x faster than one whole-batch
+# product per training step with one BLAS thread; but each BLAS call with 2 threads waits for both
+# cores, and on a machine where another process holds a core that wait measured ~8 ms a call, which
+# made 4 MiB pieces 2-4x slower than one product. 16 MiB keeps most of the gain with a quarter of the
+# calls. Passes without BLAS (ReLU's gradient, the bias sum, max-pooling) use 2 MiB pieces (one
+# core's L2 cache). Measured with `python -m benchmarks.numpy_kernels` (numbers in its docstring).
+# Read at call time, so a test (or a learner) can change them.
+CHUNK_BYTES = 16 << 20
+PASS_CHUNK_BYTES = 2 << 20
 
 
-def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int | None = None) -> list[slice]:
-    """The batch ``0 .. n-1`` cut into slices of whole images, each ``chunk_bytes`` (default
-    ``CHUNK_BYTES``) or fewer of work, but at least one image."""
-    budget = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-    step = max(1, budget // max(1, bytes_per_image))
+def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
+    """The batch ``0 .. n-1`` cut into slices of whole images, each ``chunk_bytes`` or fewer of
+    work (``bytes_per_image`` an image), but at least one image."""
+    step = max(1, chunk_bytes // max(1, bytes_per_image))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def cols_chunks(xpad, kernel_hw, out_hw) -> list[slice]:
-    """:func:`image_chunks` sized by the im2col matrix of ``xpad`` (KH*KW*C values a pixel)."""
+    """Pieces of ``CHUNK_BYTES`` of the im2col matrix of ``xpad`` (KH*KW*C values a pixel)."""
     n, _, _, c = xpad.shape
     (kh, kw), (oh, ow) = kernel_hw, out_hw
-    return image_chunks(n, oh * ow * kh * kw * c * xpad.itemsize)
+    return image_chunks(n, oh * ow * kh * kw * c * xpad.itemsize, CHUNK_BYTES)
+
+
+def pass_chunks(a: np.ndarray) -> list[slice]:
+    """Pieces of ``PASS_CHUNK_BYTES`` of ``a`` along its first axis (samples)."""
+    return image_chunks(len(a), a[:1].nbytes, PASS_CHUNK_BYTES)
 
 
 def conv2d_into(y, xpad, kernel, strides, dilation) -> None:
@@ -105,7 +115,7 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     (sh, sw), (dh, dw) = strides, dilation
     k_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for images in image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize):
+    for images in image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize, CHUNK_BYTES):
         dcols = dy[images].reshape(-1, f) @ k_t  # (n*OH*OW, KH*KW*C)
         dcols = dcols.reshape(-1, oh, ow, kh, kw, c)
         dx = dxpad[images]
