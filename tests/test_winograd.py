@@ -119,7 +119,8 @@ def test_other_shapes_are_refused(call):
 
 
 def test_set_conv_algorithm_checks_its_argument():
-    with pytest.raises(ValueError, match=r"expected one of \('auto', 'im2col', 'winograd'\), received 'fft'"):
+    valid = r"\('auto', 'im2col', 'winograd', 'direct'\)"
+    with pytest.raises(ValueError, match=rf"expected one of {valid}, received 'fft'"):
         kernels.set_conv_algorithm("fft")
     with pytest.raises(ValueError, match="expected algorithm in"):
         kernels.conv2d_forward(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), ONE, ONE, (1, 1),
@@ -139,7 +140,7 @@ def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
     sn.set_backend("numba")
     wide = kernels.WINOGRAD_MIN_CHANNELS
     assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd"
-    assert kernels.conv2d_algorithm((3, 3, 3, wide), ONE, ONE) == "im2col"  # RGB input: slower
+    assert kernels.conv2d_algorithm((3, 3, 3, wide), ONE, ONE) == "direct"  # RGB input: Winograd slower
     assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), (2, 2), ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, (2, 2)) == "im2col"
@@ -157,12 +158,12 @@ def test_the_layer_and_the_profiler_say_which_algorithm_ran(rng):
     x, y = rng.random((4, 8, 8, 3), dtype=np.float32), rng.integers(0, 2, 4)
     with sn.profiler.Profiler(model) as prof:
         model.train_step(x, y)
-    assert [layer.conv_algorithm for layer in model.layers[:2]] == ["im2col", "winograd"]
+    assert [layer.conv_algorithm for layer in model.layers[:2]] == ["direct", "winograd"]
     rows = {r["name"]: r for r in prof.rows()}
     assert rows[model.layers[1].name]["algorithm"] == "winograd"
     assert "algorithm" not in rows[model.layers[3].name]  # Dense
     assert f"{model.layers[1].name} [winograd]" in prof.table()
-    assert f"{model.layers[0].name} [im2col]" in prof.table()
+    assert f"{model.layers[0].name} [direct]" in prof.table()
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

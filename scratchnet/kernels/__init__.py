@@ -9,11 +9,13 @@ imported only when it is selected. Its arrays live on the GPU: the model moves i
 each batch of inputs as it arrives; :func:`to_numpy`, :func:`to_backend` and :func:`xp_of` are the
 few helpers the rest of scratchnet uses at those boundaries (they import nothing).
 
-Convolutions have two algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
+Convolutions have three algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
 gathered into a matrix, one matrix product: :mod:`scratchnet.kernels.conv`) and, for 3x3 kernels
-with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`). The NumPy
-backend always runs im2col, so the readable reference gives the same bits run after run; the Numba
-backend runs Winograd where it measured faster (:func:`conv2d_algorithm`, the rule and its numbers).
+with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`) and
+``"direct"`` (a sum over the kernel's taps, no im2col matrix: :mod:`scratchnet.kernels.direct`; its
+Numba twins are loops with the sizes compiled in). The NumPy backend always runs im2col, so the
+readable reference gives the same bits run after run; the Numba backend runs Winograd or the direct
+loops where they measured faster (:func:`conv2d_algorithm`, the rule and its numbers).
 ``Conv2D.conv_algorithm`` and the profiler's table say which one each layer ran;
 :func:`set_conv_algorithm` forces one.
 
@@ -31,6 +33,7 @@ import numpy as np
 from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
+from scratchnet.kernels import direct as _direct_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 from scratchnet.kernels import winograd as _winograd_numpy
 
@@ -53,8 +56,13 @@ KERNEL_NAMES = (
     "winograd_conv2d_backward_input",
     "conv2d_bias_relu",
     "winograd_conv2d_bias_relu",
+    "direct_conv2d_forward",
+    "direct_conv2d_bias_relu_forward",
+    "direct_conv2d_backward_kernel",
+    "direct_conv2d_backward_input",
+    "direct_conv2d_bias_relu",
 )
-CONV_ALGORITHMS = ("im2col", "winograd")
+CONV_ALGORITHMS = ("im2col", "winograd", "direct")
 
 _backend = "numpy"
 _impl: dict[str, object] = {}
@@ -81,6 +89,11 @@ def _numpy_table() -> dict[str, object]:
         "winograd_conv2d_backward_input": _winograd_numpy.winograd_conv2d_backward_input,
         "conv2d_bias_relu": _bias_numpy.conv2d_bias_relu,
         "winograd_conv2d_bias_relu": _winograd_numpy.winograd_conv2d_bias_relu,
+        "direct_conv2d_forward": _direct_numpy.conv2d_forward,
+        "direct_conv2d_bias_relu_forward": _direct_numpy.conv2d_bias_relu_forward,
+        "direct_conv2d_backward_kernel": _direct_numpy.conv2d_backward_kernel,
+        "direct_conv2d_backward_input": _direct_numpy.conv2d_backward_input,
+        "direct_conv2d_bias_relu": _direct_numpy.conv2d_bias_relu,
     }
 
 
@@ -208,12 +221,18 @@ _conv_algorithm = "auto"
 #   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
 WINOGRAD_MIN_CHANNELS = 64
+# Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
+# has at most this many input channels (the first layer of an image model). Measured with the same
+# script (2026-12-03, batch 32, load average 1.5-2.4; CPU ms per call, im2col / direct, forward
+# (a only) and dL/dK; dL/dx runs im2col in both): small_cnn 32x32x3 -> 16: 0.91 / 0.78, 0.96 / 0.73;
+# rps_cnn 64x64x3 -> 16: 2.95 / 3.19, 3.52 / 2.83. Details: benchmarks/CONV_ALGORITHMS.md.
+DIRECT_MAX_CHANNELS = 4
 
 
 def set_conv_algorithm(name: str) -> None:
     """Force a convolution algorithm: ``"auto"`` (the default: the backend's rule, see
-    :func:`conv2d_algorithm`), ``"im2col"``, or ``"winograd"`` (wherever it applies: 3x3 kernels,
-    stride 1, dilation 1; im2col elsewhere). For tests and benchmarks; the environment variable
+    :func:`conv2d_algorithm`), ``"im2col"``, ``"winograd"`` or ``"direct"`` (wherever they apply:
+    3x3 kernels, stride 1, dilation 1; im2col elsewhere). For tests and benchmarks; the environment variable
     ``SCRATCHNET_CONV_ALGORITHM`` sets it at import."""
     global _conv_algorithm
     valid = ("auto",) + CONV_ALGORITHMS
@@ -230,21 +249,26 @@ def get_conv_algorithm() -> str:
 def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd"`` on the Numba backend for 3x3, stride 1, dilation 1 with at least
-    ``WINOGRAD_MIN_CHANNELS`` input channels and filters (where it measured faster, see above),
-    else ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
+    ``WINOGRAD_MIN_CHANNELS`` input channels and filters, ``"direct"`` there with at most
+    ``DIRECT_MAX_CHANNELS`` input channels (where each measured faster, see above), else
+    ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
         return "im2col"
-    if _conv_algorithm == "winograd":
-        return "winograd" if "winograd_conv2d_forward" in _impl else "im2col"
+    if _conv_algorithm in ("winograd", "direct"):
+        return _conv_algorithm if _conv_algorithm + "_conv2d_forward" in _impl else "im2col"
+    if _backend != "numba":
+        return "im2col"
     _, _, c, f = kernel_shape
-    return "winograd" if _backend == "numba" and min(c, f) >= WINOGRAD_MIN_CHANNELS else "im2col"
+    if min(c, f) >= WINOGRAD_MIN_CHANNELS:
+        return "winograd"
+    return "direct" if c <= DIRECT_MAX_CHANNELS else "im2col"
 
 
 def _conv_kernel(name: str, algorithm: str):
     if algorithm == "im2col":
         return _impl[name]
-    if algorithm == "winograd":
-        return _impl["winograd_" + name]
+    if algorithm in ("winograd", "direct"):
+        return _impl[algorithm + "_" + name]
     raise ValueError(f"{name}: expected algorithm in {CONV_ALGORITHMS}, received {algorithm!r}")
 
 

@@ -47,7 +47,9 @@ import threading
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from scratchnet.kernels.pooling import argmax_dtype
 
@@ -864,3 +866,300 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
         _winograd_backward_input(dy, ut, th, tw, rows, parity, dxpad)
     return dxpad
+
+
+# ---------------------------------------------------------------------------- direct convolution
+# Twins of scratchnet.kernels.direct (formulas there): no im2col matrix and no BLAS, plain loops
+# that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1;
+# every other shape runs the im2col twins above (the same results). Two loop orders, chosen by
+# the layer shape (the numbers are in benchmarks/CONV_ALGORITHMS.md):
+#
+# - "planar" (few input channels): each image is copied channel by channel into a flat
+#   ``xt[c, y*Wp + x]``. Output pixel ``p = i*Wp + j`` then reads tap ``(a, b)`` at ``p + a*Wp + b``:
+#   for one filter, the whole band of outputs is one long loop over ``p`` whose body is the 9*C
+#   multiply-adds with the kernel values as constants of the loop, which the compiler runs 16 (or
+#   8) pixels at a time. The ``Wp - OW`` positions at the end of each row are computed and dropped
+#   (2 of 34 on a 32-pixel row). The kernel gradient is the same loop as a sum over ``p``, with
+#   ``dy`` copied to a flat ``dyt[o, p]`` (zeros at the dropped positions).
+# - "filters inner" (64 filters): per output pixel, the 64 sums in a small stack array that the
+#   compiler keeps in vector registers, 3 pixels at a time, each input value broadcast and
+#   multiplied into a row of the kernel.
+#
+# Why not one loop over the filters everywhere: with 16 or 32 filters the compiler unrolls that
+# short loop completely and then (Numba leaves LLVM's SLP vectorizer off) computes one value at a
+# time, 5-10x slower; with 64 it keeps the loop and vectorizes it. Why not the planar order for
+# many channels: the copies in and out cost as much as the arithmetic of a 3-channel image but
+# the arithmetic grows with C, and past 16 channels BLAS on the im2col matrix measured faster.
+#
+# Float arithmetic: ``fastmath={"contract"}`` lets ``v += k * x`` be one fused multiply-add (one
+# rounding instead of two): 1.3-1.6x faster, measured, and as deterministic as before. The kernel
+# gradient's sum over ``p`` also allows "reassoc", so that it can keep 16 partial sums (one per
+# vector lane) and add them at the end; without it the compiler may not vectorize a float sum.
+# The order is fixed by the compiled code and the shape, so results are the same run after run
+# and for any thread count (each chunk of images is summed on one thread, chunks in chunk order).
+
+DIRECT_PLANAR_MAX_CHANNELS = 4  # planar loops up to this many input channels, else BLAS / filters inner
+DIRECT_BAND_BYTES = 16 * 2**10  # planar: rows per band so that its outputs and sums fit in L1
+DIRECT_FILTERS_INNER = 64  # the filter count compiled into the "filters inner" forward
+
+
+def _stack_empty(size, dtype):
+    """``np.empty(size, dtype)``; compiled: an array of ``size`` (a constant) values on the stack of
+    the calling thread, which the compiler can keep in registers (an ``np.empty`` lives on the heap,
+    where it must assume that every store may change what other arrays hold)."""
+    return np.empty(size, dtype)
+
+
+@intrinsic
+def _stack_pointer(typingctx, size, dtype):
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, value_type, size=size.literal_value)
+
+    return types.CPointer(dtype.dtype)(size, dtype), codegen
+
+
+@overload(_stack_empty, prefer_literal=True, inline="always")
+def _stack_empty_compiled(size, dtype):
+    if isinstance(size, types.IntegerLiteral):
+        return lambda size, dtype: numba.carray(_stack_pointer(size, dtype), (size,))
+    return None
+
+
+@njit(cache=True, inline="always")
+def _planar_image(xpad, s, xt):
+    """``xt[c, y*Wp + x] = xpad[s, y, x, c]``: image ``s`` channel by channel, rows end to end."""
+    hp, wp, c = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    for y in range(hp):
+        for x in range(wp):
+            for ch in range(c):
+                xt[ch, y * wp + x] = xpad[s, y, x, ch]
+
+
+@njit(cache=True, inline="always")
+def _planar_taps(xt, kt, o, c0, cb, wp, p0, length, acc):
+    """``acc[p] += sum_{c0 <= c < c0 + cb} sum_{a, b < 3} kt[o, c, a, b] * xt[c, p0 + p + a*Wp + b]``
+    for ``0 <= p < length`` (``cb`` a constant: the channel loop is unrolled into the body)."""
+    for p in range(length):
+        v = acc[p]
+        for ch in range(c0, c0 + cb):
+            for a in range(3):
+                for b in range(3):
+                    # unsigned index: Numba then skips its negative-index check, which would keep
+                    # the compiler from seeing consecutive loads
+                    v += kt[o, ch, a, b] * xt[ch, np.uint64(p0 + p + a * wp + b)]
+        acc[p] = v
+
+
+@njit(cache=True, inline="always")
+def _planar_forward_image(xt, kt, bias, relu, store_z, s, cb, wp, oh, ow, band, z, a, acc):
+    c, f = xt.shape[0], kt.shape[0]
+    for i0 in range(0, oh, band):
+        i1 = min(oh, i0 + band)
+        p0, length = i0 * wp, (i1 - 1 - i0) * wp + ow
+        for o in range(f):
+            acc[:length] = 0
+            c0 = 0
+            while c0 + cb <= c:
+                _planar_taps(xt, kt, o, c0, cb, wp, p0, length, acc)
+                c0 += cb
+            while c0 < c:
+                _planar_taps(xt, kt, o, c0, 1, wp, p0, length, acc)
+                c0 += 1
+            for i in range(i0, i1):  # the kept positions back to (N, OH, OW, F)
+                for j in range(ow):
+                    v = acc[(i - i0) * wp + j] + bias[o]
+                    if store_z:
+                        z[s, i, j, o] = v
+                    if relu:
+                        a[s, i, j, o] = 0 if v < 0 else v  # NaN passes through, as in np.maximum
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a):
+    n, hp, wp, c = xpad.shape
+    for s in prange(n):  # one image per iteration: each output is written by one thread
+        xt = np.empty((c, hp * wp), dtype=xpad.dtype)
+        acc = np.empty(band * wp, dtype=xpad.dtype)
+        _planar_image(xpad, s, xt)
+        if c == 3:  # RGB: all 27 taps in one loop body
+            _planar_forward_image(xt, kt, bias, relu, store_z, s, 3, wp, oh, ow, band, z, a, acc)
+        else:  # one channel's 9 taps per loop
+            _planar_forward_image(xt, kt, bias, relu, store_z, s, 1, wp, oh, ow, band, z, a, acc)
+
+
+@njit(cache=True, inline="always")
+def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z, a, acc):
+    """Output rows ``r0 <= r < r1`` (over images): ``px`` pixels of ``f`` sums each in ``acc``."""
+    c = xpad.shape[3]
+    for r in range(r0, r1):
+        s, i = r // oh, r % oh
+        for j0 in range(0, ow, px):
+            m = min(px, ow - j0)  # px pixels, fewer at the end of the row
+            for q in range(px * f):
+                acc[q] = 0
+            for tap in range(9):
+                xrow = xpad[s, i + tap // 3]
+                b = tap % 3
+                for ch in range(c):
+                    krow = k2[tap * c + ch]
+                    for p in range(px):
+                        x = xrow[min(j0 + p, ow - 1) + b, ch]  # past the row: any pixel, not kept
+                        for o in range(f):
+                            acc[p * f + o] += x * krow[o]
+            for p in range(m):
+                for o in range(f):
+                    v = acc[p * f + o] + bias[o]
+                    if store_z:
+                        z[s, i, j0 + p, o] = v
+                    if relu:
+                        a[s, i, j0 + p, o] = 0 if v < 0 else v
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows_per_chunk, z, a):
+    total = xpad.shape[0] * oh
+    for t in prange(-(-total // rows_per_chunk)):
+        r0, r1 = t * rows_per_chunk, min(total, (t + 1) * rows_per_chunk)
+        acc = _stack_empty(192, xpad.dtype)  # 3 pixels x 64 filters
+        _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, 3, r0, r1, oh, ow, z, a, acc)
+
+
+def _direct_fits(kernel_hw, strides, dilation) -> bool:
+    return tuple(kernel_hw) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
+
+
+def _direct_forward_kind(c: int, f: int) -> str:
+    """Which loops run a 3x3 stride-1 forward pass with ``c`` input channels and ``f`` filters."""
+    if c <= DIRECT_PLANAR_MAX_CHANNELS:
+        return "planar"
+    return "filters_inner" if f == DIRECT_FILTERS_INNER else "im2col"
+
+
+def _direct_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
+    kh, kw, c, f = kernel.shape
+    kind = _direct_forward_kind(c, f) if _direct_fits((kh, kw), strides, dilation) else "im2col"
+    if kind == "im2col":
+        return _conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z)
+    xpad = np.ascontiguousarray(xpad)
+    n, wp = xpad.shape[0], xpad.shape[2]
+    oh, ow = out_hw
+    z = np.empty((n, oh, ow, f), dtype=xpad.dtype)  # (N, OH, OW, F)
+    relu = bias is not None
+    a = (np.empty_like(z) if keep_z else z) if relu else z[:1, :1, :1]  # keep_z=False: a is z
+    store_z = keep_z or not relu  # else only a's values are written
+    bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
+    kernel = kernel.astype(xpad.dtype, copy=False)
+    if kind == "planar":
+        kt = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))  # (F, C, 3, 3)
+        # bands of rows: a band's sums (band*Wp) and outputs (band*OW*F) stay in the L1 cache
+        band = max(1, min(oh, DIRECT_BAND_BYTES // (ow * f * xpad.itemsize), DIRECT_BAND_BYTES // (wp * 4)))
+        _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a)
+    else:
+        k2 = np.ascontiguousarray(kernel).reshape(9 * c, f)  # (9*C, F): row (a*3 + b)*C + c
+        rows = max(1, -(-n * oh // (4 * MIN_CHUNKS)))
+        _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows, z, a)
+    return (z, a) if relu else z
+
+
+@_one_at_a_time
+def direct_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
+    return _direct_conv2d(xpad, kernel, None, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def direct_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """``z = direct_conv2d_forward(...) + bias`` and ``a = max(z, 0)``, written as each output is
+    summed. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
+    return _direct_conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def direct_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(direct_conv2d_forward(...) + bias, 0)`` only (each ReLU written over its ``z``)."""
+    return _direct_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+
+
+@njit(cache=True, inline="always")
+def _planar_output_gradient(dy, s, wp, dyt):
+    """``dyt[o, i*Wp + j] = dy[s, i, j, o]``, and 0 at the dropped positions ``OW <= j < Wp``."""
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    for i in range(oh):
+        for j in range(ow):
+            for o in range(f):
+                dyt[o, i * wp + j] = dy[s, i, j, o]
+        if i < oh - 1:
+            for j in range(ow, wp):
+                for o in range(f):
+                    dyt[o, i * wp + j] = 0
+
+
+@njit(cache=True, inline="always")
+def _planar_kernel_gradient(xt, dyt, o, ch, wp, length, dk):
+    """``dk[o, c, a, b] += sum_p dyt[o, p] * xt[c, p + a*Wp + b]``, three taps per pass over ``p``."""
+    for a in range(3):
+        v0, v1, v2 = dk[o, ch, a, 0], dk[o, ch, a, 1], dk[o, ch, a, 2]
+        for p in range(length):
+            d = dyt[o, p]
+            v0 += d * xt[ch, np.uint64(p + a * wp)]
+            v1 += d * xt[ch, np.uint64(p + a * wp + 1)]
+            v2 += d * xt[ch, np.uint64(p + a * wp + 2)]
+        dk[o, ch, a, 0] = v0
+        dk[o, ch, a, 1] = v1
+        dk[o, ch, a, 2] = v2
+
+
+@njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
+def _direct_backward_kernel_planar(xpad, dy, chunk):
+    """One partial ``(F, C, 3, 3)`` per chunk of ``chunk`` images, summed image after image; the
+    caller adds the partials in chunk order (``_sum_in_order``)."""
+    n, hp, wp, c = xpad.shape
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    length = (oh - 1) * wp + ow
+    chunks = -(-n // chunk)
+    partial = np.zeros((chunks, f, c, 3, 3), dtype=dy.dtype)
+    for t in prange(chunks):
+        xt = np.empty((c, hp * wp), dtype=xpad.dtype)
+        dyt = np.empty((f, length), dtype=dy.dtype)
+        for s in range(t * chunk, min(n, (t + 1) * chunk)):
+            _planar_image(xpad, s, xt)
+            _planar_output_gradient(dy, s, wp, dyt)
+            for o in range(f):
+                for ch in range(c):
+                    _planar_kernel_gradient(xt, dyt, o, ch, wp, length, partial[t])
+    return partial
+
+
+@njit(cache=True)
+def _sum_in_order(partial):
+    """``partial[0] + partial[1] + ...`` in that order, on one thread."""
+    total = partial[0].copy()
+    for t in range(1, partial.shape[0]):
+        total += partial[t]
+    return total
+
+
+@_one_at_a_time
+def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK[a, b, c, o] = sum_{n, i, j} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * dy[n, i, j, o]``."""
+    c = xpad.shape[3]
+    if not _direct_fits(kernel_hw, strides, dilation) or c > DIRECT_PLANAR_MAX_CHANNELS:
+        return conv2d_backward_kernel.__wrapped__(xpad, dy, kernel_hw, strides, dilation)
+    xpad = np.ascontiguousarray(xpad)
+    dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
+    n = xpad.shape[0]
+    chunk = -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS))  # a fixed count: the same sums for any thread count
+    dk = _sum_in_order(_direct_backward_kernel_planar(xpad, dy, chunk))  # (F, C, 3, 3)
+    return np.ascontiguousarray(dk.transpose(2, 3, 1, 0))  # (3, 3, C, F)
+
+
+@_one_at_a_time
+def direct_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    """``dL/dxpad``: each output cell sends ``dy[n, i, j, :] @ K[a, b].T`` back to the cell it read.
+    The im2col twin's product and scatter (measured faster than the direct loops here, see
+    benchmarks/CONV_ALGORITHMS.md)."""
+    return conv2d_backward_input.__wrapped__(dy, kernel, strides, dilation, padded_hw)

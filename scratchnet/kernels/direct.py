@@ -1,0 +1,92 @@
+"""Direct convolution, NumPy reference: the convolution as a sum over the kernel's taps, with no
+im2col matrix.
+
+The same cross-correlation as :mod:`scratchnet.kernels.conv` (channels last, no kernel flip)::
+
+    y[n, i, j, o] = sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * K[a, b, c, o]
+
+Read it one tap ``(a, b)`` at a time: the input cells that tap sees, for every output pixel, are
+one strided slice of ``xpad``, ``X_ab = xpad[:, a*dh :: sh, b*dw :: sw, :]`` cut to ``(N, OH, OW, C)``,
+and the tap adds ``X_ab @ K[a, b]`` (``(C, F)``) to every output pixel. So the forward pass and
+its two gradients are ``KH*KW`` small matrix products each::
+
+    y          = sum_{a, b} X_ab @ K[a, b]                  (N, OH, OW, F)
+    dL/dK[a, b] = X_ab^T dy   (summed over n, i, j)         (C, F)
+    dL/dX_ab  += dy @ K[a, b]^T                             (N, OH, OW, C), added into xpad's cells
+
+im2col builds one ``(N*OH*OW, KH*KW*C)`` matrix from the same slices and does one product; here
+each slice is used where it lies. The Numba twins (``numba_kernels.direct_*``) compute these sums
+with loops over output pixels, with the filter and channel loops as compile-time constants
+(the "direct" convolution of CPU libraries); this module is what they are tested against, and
+what a learner steps into. The NumPy backend runs im2col (:func:`scratchnet.kernels.conv2d_algorithm`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _tap(start: int, step: int, count: int) -> slice:
+    """Rows (or columns) ``start, start + step, ...`` that one kernel tap sees, ``count`` of them."""
+    return slice(start, start + (count - 1) * step + 1, step)
+
+
+def _taps(kernel_hw, strides, dilation, out_hw):
+    """``(a, b, rows, columns)`` for each tap: the slices of ``xpad`` that tap ``(a, b)`` reads."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_hw, strides, dilation, out_hw
+    for a in range(kh):
+        for b in range(kw):
+            yield a, b, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow)
+
+
+def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """``y = sum_{a, b} X_ab @ K[a, b]``: ``(N, Hp, Wp, C)`` padded input, ``(KH, KW, C, F)``
+    kernel -> ``(N, OH, OW, F)`` (no bias)."""
+    kh, kw, _, f = kernel.shape
+    n = xpad.shape[0]
+    y = np.zeros((n, out_hw[0], out_hw[1], f), dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
+    for a, b, rows, cols in _taps((kh, kw), strides, dilation, out_hw):
+        y += xpad[:, rows, cols, :] @ kernel[a, b]  # (N, OH, OW, C) @ (C, F)
+    return y
+
+
+def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK[a, b] = X_ab^T dy``, i.e. ``dL/dK[a, b, c, o] = sum_{n, i, j} xpad[n, i*sh + a*dh,
+    j*sw + b*dw, c] * dy[n, i, j, o]``: ``(KH, KW, C, F)``."""
+    n, oh, ow, f = dy.shape
+    c = xpad.shape[3]
+    dk = np.empty((kernel_hw[0], kernel_hw[1], c, f), dtype=np.result_type(xpad, dy))  # (KH, KW, C, F)
+    dy2d = dy.reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    for a, b, rows, cols in _taps(kernel_hw, strides, dilation, (oh, ow)):
+        x_ab = xpad[:, rows, cols, :].reshape(n * oh * ow, c)  # (N*OH*OW, C)
+        dk[a, b] = x_ab.T @ dy2d
+    return dk
+
+
+def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    """``dL/dxpad``: tap ``(a, b)`` sends ``dy @ K[a, b]^T`` back to the cells ``X_ab`` it read
+    (cells read by several taps add up): ``(N, Hp, Wp, C)``."""
+    n, oh, ow, _ = dy.shape
+    kh, kw, c, _ = kernel.shape
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=np.result_type(dy, kernel))  # (N, Hp, Wp, C)
+    for a, b, rows, cols in _taps((kh, kw), strides, dilation, (oh, ow)):
+        dxpad[:, rows, cols, :] += dy @ kernel[a, b].T  # (N, OH, OW, F) @ (F, C)
+    return dxpad
+
+
+def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """``z = conv2d_forward(xpad, kernel, ...) + bias`` and ``a = max(z, 0)``, both ``(N, OH, OW, F)``.
+
+    Returns ``(z, a)``: the layer keeps ``z`` for ReLU's gradient and passes ``a`` on.
+    """
+    z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias  # in place: z is a fresh array
+    return z, np.maximum(z, 0)
+
+
+def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a = max(conv2d_forward(xpad, kernel, ...) + bias, 0)``, ``(N, OH, OW, F)``: the ``a`` of
+    :func:`conv2d_bias_relu_forward`, written over ``z`` (one array, not two)."""
+    z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias
+    return np.maximum(z, 0, out=z)

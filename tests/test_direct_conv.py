@@ -1,0 +1,260 @@
+"""The direct convolution: its NumPy reference (``scratchnet/kernels/direct.py``) computes what
+im2col computes, and its Numba twins (``numba_kernels.direct_*``) compute what the reference does.
+
+Tolerances, relative to the largest value of the result (``atol = TOL * max|reference|``):
+- reference against im2col (``kernels/conv.py``), float64: ``1e-12``. Both are exact sums of the
+  same products in different orders (KH*KW products of C terms against one product of KH*KW*C).
+- Numba twins against the reference, float32: ``1e-5``, float64: ``1e-12``. The twins add the same
+  K = KH*KW*C products per output in another order and with fused multiply-adds (one rounding per
+  step), and the kernel gradient adds N*OH*OW products in 16 lanes; a sum of K float32 terms can
+  move by about ``K * 6e-8`` of the sum of their magnitudes, below 1e-5 of the largest value for
+  these sizes (the same bound as ``tests/test_kernels_numba.py``). Measured: 1e-7 to 4e-7.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import scratchnet as sn
+from scratchnet import kernels
+from scratchnet.kernels import conv as im2col_ref
+from scratchnet.kernels import direct as ref
+from scratchnet.kernels import numba_kernels as nb
+from tests.test_kernels_numba import conv_cases
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+ONE = (1, 1)
+SWEEP = settings(max_examples=40, deadline=None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend_and_algorithm():
+    backend, algorithm = kernels.get_backend(), kernels.get_conv_algorithm()
+    yield
+    kernels.set_backend(backend)
+    kernels.set_conv_algorithm(algorithm)
+
+
+def assert_close(actual, reference, dtype):
+    assert actual.dtype == reference.dtype and actual.shape == reference.shape
+    scale = float(np.abs(reference).max()) if reference.size else 0.0
+    np.testing.assert_allclose(actual, reference, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def _passes(module, prefix, case):
+    """forward, (z, a) of the bias + ReLU forward, a alone, dL/dK and dL/dx of one case."""
+    xpad, kernel, bias, dy = case["xpad"], case["kernel"], case["bias"], case["dy"]
+    geometry = (case["strides"], case["dilation"])
+    return [
+        getattr(module, prefix + "conv2d_forward")(xpad, kernel, *geometry, case["out_hw"]),
+        *getattr(module, prefix + "conv2d_bias_relu_forward")(xpad, kernel, bias, *geometry, case["out_hw"]),
+        getattr(module, prefix + "conv2d_bias_relu")(xpad, kernel, bias, *geometry, case["out_hw"]),
+        getattr(module, prefix + "conv2d_backward_kernel")(xpad, dy, kernel.shape[:2], *geometry),
+        getattr(module, prefix + "conv2d_backward_input")(dy, kernel, *geometry, xpad.shape[1:3]),
+    ]
+
+
+def _im2col_passes(case):
+    from scratchnet.kernels import bias as bias_ref
+
+    xpad, kernel, bias, dy = case["xpad"], case["kernel"], case["bias"], case["dy"]
+    geometry = (case["strides"], case["dilation"])
+    return [
+        im2col_ref.conv2d_forward(xpad, kernel, *geometry, case["out_hw"]),
+        *bias_ref.conv2d_bias_relu_forward(xpad, kernel, bias, *geometry, case["out_hw"]),
+        bias_ref.conv2d_bias_relu(xpad, kernel, bias, *geometry, case["out_hw"]),
+        im2col_ref.conv2d_backward_kernel(xpad, dy, kernel.shape[:2], *geometry),
+        im2col_ref.conv2d_backward_input(dy, kernel, *geometry, xpad.shape[1:3]),
+    ]
+
+
+def _case(rng, n, oh, ow, c, f, dtype, kernel_hw=(3, 3), strides=ONE, dilation=ONE):
+    (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+    hp, wp = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+    return {
+        "xpad": rng.standard_normal((n, hp, wp, c)).astype(dtype),
+        "kernel": (rng.standard_normal((kh, kw, c, f)) / np.sqrt(kh * kw * c)).astype(dtype),
+        "bias": rng.standard_normal(f).astype(dtype),
+        "dy": rng.standard_normal((n, oh, ow, f)).astype(dtype),
+        "strides": strides, "dilation": dilation, "out_hw": (oh, ow), "dtype": dtype,
+    }
+
+
+# ----------------------------------------------------------------------- the NumPy reference
+
+
+@SWEEP
+@given(conv_cases())
+def test_reference_equals_im2col(case):
+    """Any kernel size, stride and dilation (1-3 each), rows the last window leaves unread."""
+    for got, want in zip(_passes(ref, "", case), _im2col_passes(case), strict=True):
+        assert_close(got, want, case["dtype"])
+
+
+def test_reference_on_the_benchmark_shapes_in_float64(rng):
+    for hw, c, f in [(32, 3, 16), (15, 16, 32), (14, 32, 64)]:
+        case = _case(rng, 2, hw - 2, hw - 2, c, f, np.float64)
+        for got, want in zip(_passes(ref, "", case), _im2col_passes(case), strict=True):
+            assert_close(got, want, np.float64)
+
+
+def test_reference_golden_values():
+    """One 3x3 image, one 2x2 kernel of ones: each output is the sum of its 2x2 window."""
+    x = np.arange(9.0).reshape(1, 3, 3, 1)
+    k = np.ones((2, 2, 1, 1))
+    np.testing.assert_array_equal(ref.conv2d_forward(x, k, ONE, ONE, (2, 2))[0, :, :, 0],
+                                  [[8.0, 12.0], [20.0, 24.0]])
+    dy = np.ones((1, 2, 2, 1))
+    np.testing.assert_array_equal(ref.conv2d_backward_input(dy, k, ONE, ONE, (3, 3))[0, :, :, 0],
+                                  [[1, 2, 1], [2, 4, 2], [1, 2, 1]])  # windows covering each cell
+    np.testing.assert_array_equal(ref.conv2d_backward_kernel(x, dy, (2, 2), ONE, ONE)[:, :, 0, 0],
+                                  [[8.0, 12.0], [20.0, 24.0]])
+
+
+# ----------------------------------------------------------------------- the Numba twins
+
+# (C, F): every compiled path -- "planar" with 3 channels (27 taps per loop) and with 1, 2, 4;
+# "filters inner" (64 filters); and the shapes that run the im2col twins (16 -> 32, 5 -> 7).
+SPECIALISED = [(3, 16), (3, 64), (3, 32), (1, 8), (2, 5), (4, 7), (16, 64), (32, 64), (16, 32), (5, 7)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c, f", SPECIALISED)
+def test_twins_match_the_reference_on_every_compiled_path(c, f, dtype, rng):
+    for n, oh, ow in [(3, 7, 9), (1, 1, 1), (2, 12, 5)]:  # odd sizes, a single pixel, tall
+        case = _case(rng, n, oh, ow, c, f, dtype)
+        for got, want in zip(_passes(nb, "direct_", case), _passes(ref, "", case), strict=True):
+            assert_close(got, want, dtype)
+
+
+def test_twins_on_a_band_cut_image(rng):
+    """Large outputs are computed in bands of rows (DIRECT_BAND_BYTES): the bands meet exactly."""
+    case = _case(rng, 2, 70, 66, 3, 16, np.float32)
+    assert 66 * 16 * 4 * 70 > nb.DIRECT_BAND_BYTES  # more than one band
+    for got, want in zip(_passes(nb, "direct_", case), _passes(ref, "", case), strict=True):
+        assert_close(got, want, np.float32)
+
+
+@SWEEP
+@given(conv_cases())
+def test_twins_match_the_reference_on_any_geometry(case):
+    """Strides, dilations and kernel sizes other than 3x3 / 1 / 1 run the im2col twins."""
+    for got, want in zip(_passes(nb, "direct_", case), _passes(ref, "", case), strict=True):
+        assert_close(got, want, case["dtype"])
+
+
+@pytest.mark.parametrize("c, f", [(3, 16), (16, 64)])
+def test_nan_and_negative_zero_pass_through_relu_as_in_numpy(c, f, rng):
+    case = _case(rng, 2, 5, 6, c, f, np.float32)
+    case["xpad"][0, 2, 3, 0] = np.nan  # NaN in every output whose window reads it
+    z, a = nb.direct_conv2d_bias_relu_forward(case["xpad"], case["kernel"], case["bias"], ONE, ONE, (5, 6))
+    z_ref, a_ref = ref.conv2d_bias_relu_forward(case["xpad"], case["kernel"], case["bias"], ONE, ONE,
+                                                (5, 6))
+    assert np.isnan(a).sum() == np.isnan(a_ref).sum() > 0
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(a_ref))
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(z_ref))
+    assert_close(np.nan_to_num(a), np.nan_to_num(a_ref), np.float32)
+
+
+def _run_twice(threads_first, threads_second, fn):
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(threads_first)
+        first = fn()
+        numba.set_num_threads(threads_second)
+        second = fn()
+    finally:
+        numba.set_num_threads(before)
+    return first, second
+
+
+@pytest.mark.parametrize("c, f", [(3, 16), (1, 64), (16, 64)])
+def test_twins_do_not_depend_on_the_thread_count_and_repeat_bit_for_bit(c, f, rng):
+    case = _case(rng, 13, 9, 11, c, f, np.float32)  # 13 images: chunks of unequal sizes
+    most = numba.config.NUMBA_NUM_THREADS
+    one, many = _run_twice(1, most, lambda: _passes(nb, "direct_", case))
+    again, _ = _run_twice(most, most, lambda: _passes(nb, "direct_", case))
+    for a, b, c_ in zip(one, many, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c_)
+
+
+def test_numba_disable_jit_runs_the_direct_twins_as_plain_python():
+    """The stack arrays of the compiled loops are plain ``np.empty`` arrays without the JIT."""
+    code = (
+        "import numpy as np, numba\n"
+        "from scratchnet.kernels import numba_kernels as nb, direct as ref\n"
+        "assert numba.config.DISABLE_JIT\n"
+        "rng = np.random.default_rng(0)\n"
+        "for c, f in [(3, 4), (1, 64)]:\n"
+        "    x = rng.standard_normal((1, 4, 5, c))\n"
+        "    k = rng.standard_normal((3, 3, c, f))\n"
+        "    dy = rng.standard_normal((1, 2, 3, f))\n"
+        "    np.testing.assert_allclose(nb.direct_conv2d_forward(x, k, (1, 1), (1, 1), (2, 3)),\n"
+        "                               ref.conv2d_forward(x, k, (1, 1), (1, 1), (2, 3)), rtol=1e-12)\n"
+        "    np.testing.assert_allclose(nb.direct_conv2d_backward_kernel(x, dy, (3, 3), (1, 1), (1, 1)),\n"
+        "                               ref.conv2d_backward_kernel(x, dy, (3, 3), (1, 1), (1, 1)),\n"
+        "                               rtol=1e-12)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+# ----------------------------------------------------------------------- choosing it
+
+
+def test_set_conv_algorithm_forces_direct_where_it_applies():
+    for backend in ("numpy", "numba"):
+        sn.set_backend(backend)
+        kernels.set_conv_algorithm("direct")
+        assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE) == "direct"
+        assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "direct"
+        assert kernels.conv2d_algorithm((3, 3, 16, 32), (2, 2), ONE) == "im2col"
+        assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, (2, 2)) == "im2col"
+        assert kernels.conv2d_algorithm((5, 5, 16, 32), ONE, ONE) == "im2col"
+    sn.set_backend("numpy")
+    kernels.set_conv_algorithm("auto")
+    assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE) == "im2col"  # the readable reference
+
+
+def test_the_numba_backend_runs_direct_where_it_measured_faster():
+    sn.set_backend("numba")
+    for c, f in [(3, 16), (3, 64)]:  # RGB first layers: see conv2d_algorithm's comment
+        assert kernels.conv2d_algorithm((3, 3, c, f), ONE, ONE) == "direct"
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd"
+    assert kernels.conv2d_algorithm((3, 3, 3, 16), (2, 2), ONE) == "im2col"
+    kernels.set_conv_algorithm("im2col")
+    assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE) == "im2col"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_training_with_direct_matches_im2col(backend, rng):
+    """A small convnet (3 -> 16 -> 64 filters, pools, Dense), trained 4 Adam steps from the same
+    weights: the weights agree to float32 rounding (1e-4 of each weight's largest value, as the
+    trajectory parity tests), and the layers say which algorithm they ran."""
+    sn.set_backend(backend)
+    x, y = rng.random((8, 20, 20, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    weights = {}
+    for algorithm in ("im2col", "direct"):
+        kernels.set_conv_algorithm(algorithm)
+        model = sn.models.rps_cnn((20, 20, 3), filters=(16, 64), dense_units=8, dropout=0.0)
+        model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+        for _ in range(4):
+            model.train_step(x, y)
+        convs = [layer for layer in model.layers if isinstance(layer, sn.layers.Conv2D)]
+        assert [layer.conv_algorithm for layer in convs] == [algorithm, algorithm]
+        weights[algorithm] = model.get_weights()
+    start = sn.models.rps_cnn((20, 20, 3), filters=(16, 64), dense_units=8, dropout=0.0).get_weights()
+    assert not np.allclose(weights["direct"][0], start[0])  # it did train
+    for w, w_ref in zip(weights["direct"], weights["im2col"], strict=True):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-4 * np.abs(w_ref).max())
