@@ -137,7 +137,7 @@ def test_twins_match_the_reference_on_every_compiled_path(c, f, dtype, rng):
 def test_twins_on_a_band_cut_image(rng):
     """Large outputs are computed in bands of rows (DIRECT_BAND_BYTES): the bands meet exactly."""
     case = _case(rng, 2, 70, 66, 3, 16, np.float32)
-    assert 66 * 16 * 4 * 70 > nb.DIRECT_BAND_BYTES  # more than one band
+    assert 68 * 16 * 4 * 70 > nb.DIRECT_BAND_BYTES  # sums of 70 rows of Wp = 68: more than one band
     for got, want in zip(_passes(nb, "direct_", case), _passes(ref, "", case), strict=True):
         assert_close(got, want, np.float32)
 
