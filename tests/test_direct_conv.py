@@ -27,6 +27,7 @@ from scratchnet import kernels
 from scratchnet.kernels import conv as im2col_ref
 from scratchnet.kernels import direct as ref
 from scratchnet.kernels import numba_kernels as nb
+from tests.gradcheck import check_layer
 from tests.test_kernels_numba import conv_cases
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -229,12 +230,28 @@ def test_set_conv_algorithm_forces_direct_where_it_applies():
 
 def test_the_numba_backend_runs_direct_where_it_measured_faster():
     sn.set_backend("numba")
-    for c, f in [(3, 16), (3, 64)]:  # RGB first layers: see conv2d_algorithm's comment
+    for c, f in [(3, 16), (3, 64), (1, 8), (32, 64)]:  # RGB first layers, 64 filters: see the rule
         assert kernels.conv2d_algorithm((3, 3, c, f), ONE, ONE) == "direct"
+    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd"
     assert kernels.conv2d_algorithm((3, 3, 3, 16), (2, 2), ONE) == "im2col"
     kernels.set_conv_algorithm("im2col")
     assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE) == "im2col"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("filters, channels, padding, activation", [
+    (4, 3, "valid", "relu"), (64, 2, "same", None), (3, 6, "same", "tanh")])
+def test_forced_direct_layer_passes_finite_differences(backend, filters, channels, padding, activation,
+                                                       rng):
+    """float64: dL/dx, dL/dkernel and dL/dbias against central differences, on the planar loops,
+    the filters-inner loops and the im2col fallback (6 channels, 3 filters)."""
+    sn.set_backend(backend)
+    kernels.set_conv_algorithm("direct")
+    sn.config.set_floatx("float64")
+    layer = sn.layers.Conv2D(filters, 3, padding=padding, activation=activation)
+    check_layer(layer, rng.standard_normal((2, 5, 6, channels)), rng)
+    assert layer.conv_algorithm == "direct"
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

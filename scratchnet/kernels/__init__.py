@@ -222,11 +222,18 @@ _conv_algorithm = "auto"
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
 WINOGRAD_MIN_CHANNELS = 64
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
-# has at most this many input channels (the first layer of an image model). Measured with the same
-# script (2026-12-03, batch 32, load average 1.5-2.4; CPU ms per call, im2col / direct, forward
-# (a only) and dL/dK; dL/dx runs im2col in both): small_cnn 32x32x3 -> 16: 0.91 / 0.78, 0.96 / 0.73;
-# rps_cnn 64x64x3 -> 16: 2.95 / 3.19, 3.52 / 2.83. Details: benchmarks/CONV_ALGORITHMS.md.
+# has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or exactly
+# DIRECT_FILTERS filters; its dL/dx (and dL/dK with more than 4 channels) runs the im2col twins, so
+# "direct" is never slower there. Measured with the same script (2026-12-03, batch 32, load average
+# 1.7-2.7; median ms per call, im2col / direct, forward (Conv2D's a-only call) and dL/dK):
+#   small_cnn 32x32x3 -> 16:    1.46 / 1.03, 1.71 / 1.16       (1.4-1.5x)
+#   rps_cnn 64x64x3 -> 16:      2.77 / 2.04, 3.40 / 2.15       (1.4-1.6x)
+#   talk_cnn 150x150x3 -> 64:   50.2 / 19.5, 54.1 / 51.3       (2.6x, 1.05x)
+#   rps_cnn 14x14x32 -> 64:     3.40 / 1.33 forward (2.6x; CPU time 2.1x), dL/dK im2col in both
+#   16 -> 32 (small_cnn, rps_cnn conv2): the direct loops measured no faster than BLAS: im2col.
+# Batch 256 and the CPU-time ratios: benchmarks/CONV_ALGORITHMS.md.
 DIRECT_MAX_CHANNELS = 4
+DIRECT_FILTERS = 64
 
 
 def set_conv_algorithm(name: str) -> None:
@@ -250,7 +257,8 @@ def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd"`` on the Numba backend for 3x3, stride 1, dilation 1 with at least
     ``WINOGRAD_MIN_CHANNELS`` input channels and filters, ``"direct"`` there with at most
-    ``DIRECT_MAX_CHANNELS`` input channels (where each measured faster, see above), else
+    ``DIRECT_MAX_CHANNELS`` input channels or ``DIRECT_FILTERS`` filters (where each measured
+    faster, see above), else
     ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
         return "im2col"
@@ -261,7 +269,7 @@ def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     _, _, c, f = kernel_shape
     if min(c, f) >= WINOGRAD_MIN_CHANNELS:
         return "winograd"
-    return "direct" if c <= DIRECT_MAX_CHANNELS else "im2col"
+    return "direct" if c <= DIRECT_MAX_CHANNELS or f == DIRECT_FILTERS else "im2col"
 
 
 def _conv_kernel(name: str, algorithm: str):
