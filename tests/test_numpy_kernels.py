@@ -261,3 +261,14 @@ def test_maxpool_backward_keeps_nan_in_its_window():
     assert np.isnan(dx).sum() == 1 and np.isnan(dx[0, 1, 1, 0])
     assert (dx[0, :2, :2, 0][~np.isnan(dx[0, :2, :2, 0])] == 0).all()
     assert dx[0, 1, 3, 0] == 0 and not np.signbit(dx[0, 1, 3, 0])  # 0.0 + (-0.0): +0.0, as before
+
+
+def test_maxpool_backward_zeros_are_positive_with_a_finite_dy():
+    """The finite path (``dy * won``) gives the same +0.0 as ``0.0 + np.where(won, dy, 0)``."""
+    x = np.arange(32, dtype=np.float32).reshape(2, 4, 4, 1)
+    _, argmax = pool_ref.maxpool2d_forward(x, (2, 2), (2, 2), (2, 2))
+    dy = np.array([-0.0, -1.0, -2.0, -3.0] * 2, dtype=np.float32).reshape(2, 2, 2, 1)
+    dx = pool_ref.maxpool2d_backward(dy, argmax, (2, 2), (2, 2), (4, 4))
+    want = maxpool_backward_formula(dy, argmax, (2, 2), (2, 2), (4, 4))
+    np.testing.assert_array_equal(dx, want)
+    assert not np.signbit(dx[dx == 0]).any()
