@@ -223,15 +223,15 @@ _conv_algorithm = "auto"
 WINOGRAD_MIN_CHANNELS = 64
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or exactly
-# DIRECT_FILTERS filters; its dL/dx (and dL/dK with more than 4 channels) runs the im2col twins, so
-# "direct" is never slower there. Measured with the same script (2026-12-03, batch 32, load average
-# 1.7-2.7; median ms per call, im2col / direct, forward (Conv2D's a-only call) and dL/dK):
-#   small_cnn 32x32x3 -> 16:    1.46 / 1.03, 1.71 / 1.16       (1.4-1.5x)
-#   rps_cnn 64x64x3 -> 16:      2.77 / 2.04, 3.40 / 2.15       (1.4-1.6x)
-#   talk_cnn 150x150x3 -> 64:   50.2 / 19.5, 54.1 / 51.3       (2.6x, 1.05x)
-#   rps_cnn 14x14x32 -> 64:     3.40 / 1.33 forward (2.6x; CPU time 2.1x), dL/dK im2col in both
+# DIRECT_FILTERS filters. Their dL/dx, and the passes of other shapes, run the im2col twins, so
+# "direct" is never slower there. Measured with the same script (2026-12-03, load average 0.9-2.6;
+# median ms per call, im2col / direct, forward (Conv2D's a-only call), dL/dK; batch 32, then 256):
+#   small_cnn 32x32x3 -> 16:    0.48 / 0.43, 0.55 / 0.43;  5.75 / 4.68, 6.79 / 5.29   (1.1-1.3x)
+#   rps_cnn 64x64x3 -> 16:      1.55 / 1.20, 2.09 / 1.17;  23.1 / 17.0, 27.4 / 20.1   (1.3-1.8x)
+#   rps_cnn 14x14x32 -> 64:     1.02 / 0.57, 1.19 / 0.58;  8.41 / 5.05, 9.75 / 5.89   (1.7-2.0x)
+#   talk_cnn 150x150x3 -> 64:   55.2 / 35.4, 55.6 / 15.8;  455 / 276,   449 / 128     (1.6x, 3.5x)
 #   16 -> 32 (small_cnn, rps_cnn conv2): the direct loops measured no faster than BLAS: im2col.
-# Batch 256 and the CPU-time ratios: benchmarks/CONV_ALGORITHMS.md.
+# The CPU-time ratios and every pass: benchmarks/CONV_ALGORITHMS.md.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = 64
 

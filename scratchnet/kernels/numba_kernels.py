@@ -870,9 +870,9 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 # ---------------------------------------------------------------------------- direct convolution
 # Twins of scratchnet.kernels.direct (formulas there): no im2col matrix and no BLAS, plain loops
-# that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1;
-# every other shape runs the im2col twins above (the same results). Two loop orders, chosen by
-# the layer shape (the numbers are in benchmarks/CONV_ALGORITHMS.md):
+# that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1,
+# the forward pass and dL/dK; every other shape, and dL/dx, run the im2col twins above (the same
+# results). Two loop orders, chosen by the layer shape (numbers: benchmarks/CONV_ALGORITHMS.md):
 #
 # - "planar" (few input channels): each image is copied channel by channel into a flat
 #   ``xt[c, y*Wp + x]``. Output pixel ``p = i*Wp + j`` then reads tap ``(a, b)`` at ``p + a*Wp + b``:
@@ -889,14 +889,15 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 #
 # Why not one loop over the filters everywhere: with 16 or 32 filters the compiler unrolls that
 # short loop completely and then (Numba leaves LLVM's SLP vectorizer off) computes one value at a
-# time, 5-10x slower; with 64 it keeps the loop and vectorizes it. Why not the planar order for
+# time, 5-35x slower; with 64 it keeps the loop and vectorizes it. Why not the planar order for
 # many channels: the copies in and out cost as much as the arithmetic of a 3-channel image but
-# the arithmetic grows with C, and past 16 channels BLAS on the im2col matrix measured faster.
+# the arithmetic grows with C, and from 16 channels on BLAS on the im2col matrix measured faster.
 #
 # Float arithmetic: ``fastmath={"contract"}`` lets ``v += k * x`` be one fused multiply-add (one
-# rounding instead of two): 1.3-1.6x faster, measured, and as deterministic as before. The kernel
-# gradient's sum over ``p`` also allows "reassoc", so that it can keep 16 partial sums (one per
-# vector lane) and add them at the end; without it the compiler may not vectorize a float sum.
+# rounding instead of two): 1.03-1.2x faster (measured on the rps_cnn and talk_cnn shapes), and as
+# deterministic as before. The planar kernel gradient's sum over ``p`` also allows "reassoc", so
+# that it keeps 16 partial sums (one per vector lane) and adds them at the end; without it the
+# compiler leaves a float sum scalar (measured without either flag: 3-5x slower).
 # The order is fixed by the compiled code and the shape, so results are the same run after run
 # and for any thread count (each chunk of images is summed on one thread, chunks in chunk order).
 # Measured against the exact (float64) kernel gradient, relative to its largest value: im2col
