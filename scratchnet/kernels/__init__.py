@@ -220,6 +220,10 @@ _conv_algorithm = "auto"
 #   rps_cnn 14x14x32 -> 64:     2.0 / 2.1, 2.3 / 2.6, 2.0 / 2.2   (0.89-0.97x: im2col kept)
 #   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
+# NumPy backend: im2col always. Its Winograd (kernels/winograd.py: the tile transforms are stacks of
+# 4x4 matrix products, slow in NumPy) measured 3-7x slower than its im2col on talk_cnn's layers
+# (2026-12-03, batch 32, one BLAS thread, ms forward / dL/dK / dL/dx, im2col vs Winograd):
+#   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
 WINOGRAD_MIN_CHANNELS = 64
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or exactly
