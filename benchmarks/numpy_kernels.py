@@ -13,6 +13,33 @@ milliseconds of each: the machine is shared, so one timing alone means little, a
 shows when a process waited for a core. ``--models`` swaps the backend table's entries
 (``scratchnet.kernels._impl``) between the old and the new functions around each timed call,
 so the same model object runs both.
+
+Measured 2026-12-03 on the 2-core AMD EPYC while two other agents kept its cores busy (load
+average 1.6-2.9), 5 interleaved repeats. With OpenBLAS' two threads every BLAS call waits until
+both threads have a core, and with one core taken that wait measured ~8 ms a call (128 products
+of 1682x144 @ 144x32: 1100 ms with two threads, 18 ms with one); so the figures below were taken
+with ``OPENBLAS_NUM_THREADS=1`` (the cache effects without that wait), and the model rows also
+with two threads. Images per second, old -> new:
+
+| model, batch | train, 1 BLAS thread | predict, 1 thread | train, 2 threads | predict, 2 threads |
+|---|---|---|---|---|
+| small_cnn@32 | 3896 -> 4786 (1.23x) | 10934 -> 12418 (1.14x) | 286 -> 308 (1.08x) | 572 -> 572 |
+| small_cnn@256 | 2782 -> 3440 (1.24x) | 9175 -> 10077 (1.10x) | 955 -> 1333 (1.40x) | 2560 -> 3369 (1.32x) |
+| rps_cnn@32 | 612 -> 768 (1.25x) | 2025 -> 2038 (1.01x) | 141 -> 145 (1.02x) | 276 -> 276 |
+| rps_cnn@256 | 474 -> 689 (1.45x) | 1558 -> 1913 (1.23x) | 255 -> 315 (1.23x) | 1755 -> 1928 (1.10x) |
+| talk_cnn@32 | 25 -> 34 (1.36x) | 79 -> 95 (1.21x) | 31 -> 42 (1.36x) | 103 -> 115 (1.11x) |
+| talk_cnn@64 | 18 -> 29 (1.62x) | 69 -> 75 (1.09x) | 31 -> 43 (1.36x) | 93 -> 125 (1.35x) |
+
+Per kernel (one BLAS thread; old -> new ms, the range over the models' layers at both batches):
+``maxpool2d_backward`` 3.0-4.5x faster (``dy * won`` instead of ``np.where``, in pieces; talk@32
+conv0 150 -> 42 ms), ``relu_backward_bias_grad`` 1.1-3.8x (pieces, and the bias sum over rows of
+W*F values: rps@256 conv0 33 -> 12 ms), ``maxpool2d_forward`` 0.9-1.8x (talk@32 conv0 79 -> 45),
+``maxpool2d_values`` 0.9-1.6x, ``conv2d_bias_relu`` 0.95-1.2x, ``conv2d_backward_input``
+0.9-1.2x, ``conv2d_backward_kernel`` 0.83-1.06x (the convolutions are BLAS-bound; their pieces
+mostly save memory: no im2col matrix of the whole batch, which is 3 GB for talk_cnn's second
+layer at batch 256). With 4 MiB im2col pieces instead of 16 the convolutions measured 1.3-1.9x
+faster with one BLAS thread (rps@256 conv1 forward 73 -> 38 ms) but 2-4x slower with two
+threads on the busy machine (4x the BLAS calls, each waiting for a core): 16 MiB is the compromise.
 """
 
 from __future__ import annotations
