@@ -37,9 +37,10 @@ W*F values: rps@256 conv0 33 -> 12 ms), ``maxpool2d_forward`` 0.9-1.8x (talk@32 
 ``maxpool2d_values`` 0.9-1.6x, ``conv2d_bias_relu`` 0.95-1.2x, ``conv2d_backward_input``
 0.9-1.2x, ``conv2d_backward_kernel`` 0.83-1.06x (the convolutions are BLAS-bound; their pieces
 mostly save memory: no im2col matrix of the whole batch, which is 3 GB for talk_cnn's second
-layer at batch 256). With 4 MiB im2col pieces instead of 16 the convolutions measured 1.3-1.9x
-faster with one BLAS thread (rps@256 conv1 forward 73 -> 38 ms) but 2-4x slower with two
-threads on the busy machine (4x the BLAS calls, each waiting for a core): 16 MiB is the compromise.
+layer at batch 256). 4 MiB im2col pieces did better with one BLAS thread (against the whole-batch
+product 1.0-1.9x, rps@256 conv1 forward 73 -> 38 ms; a training step 4-15% faster than with 16 MiB
+pieces) but were 2-4x slower than the whole-batch product with two threads on the busy machine
+(4x the BLAS calls of 16 MiB pieces, each waiting for a core): 16 MiB is the compromise.
 """
 
 from __future__ import annotations

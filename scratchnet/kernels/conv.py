@@ -48,13 +48,13 @@ def im2col(xpad: np.ndarray, kernel_hw, strides, dilation, out_hw) -> np.ndarray
 
 
 # Pieces of the batch, in bytes of work. A piece of im2col rows makes one matrix product (one BLAS
-# call): 16 MiB. Smaller pieces (4 MiB) stayed in cache better, 1.3-1.6x faster than one whole-batch
-# product per training step with one BLAS thread; but each BLAS call with 2 threads waits for both
-# cores, and on a machine where another process holds a core that wait measured ~8 ms a call, which
-# made 4 MiB pieces 2-4x slower than one product. 16 MiB keeps most of the gain with a quarter of the
-# calls. Passes without BLAS (ReLU's gradient, the bias sum, max-pooling) use 2 MiB pieces (one
-# core's L2 cache). Measured with `python -m benchmarks.numpy_kernels` (numbers in its docstring).
-# Read at call time, so a test (or a learner) can change them.
+# call): 16 MiB. Smaller pieces (4 MiB) stayed in cache better (a training step 4-15% faster with
+# one BLAS thread); but each BLAS call with 2 threads waits for both cores, and on a machine where
+# another process holds a core that wait measured ~8 ms a call, which made 4 MiB pieces 2-4x slower
+# than one whole-batch product. 16 MiB keeps most of the gain with a quarter of the calls. Passes
+# without BLAS (ReLU's gradient, the bias sum, max-pooling) use 2 MiB pieces (one core's L2 cache,
+# 1.1-4.5x faster than whole arrays). Measured with `python -m benchmarks.numpy_kernels` (numbers
+# in its docstring). Read at call time, so a test (or a learner) can change them.
 CHUNK_BYTES = 16 << 20
 PASS_CHUNK_BYTES = 2 << 20
 
