@@ -272,3 +272,29 @@ def test_maxpool_backward_zeros_are_positive_with_a_finite_dy():
     want = maxpool_backward_formula(dy, argmax, (2, 2), (2, 2), (4, 4))
     np.testing.assert_array_equal(dx, want)
     assert not np.signbit(dx[dx == 0]).any()
+
+
+def test_numpy_backend_training_repeats_bit_for_bit(monkeypatch):
+    """Two runs of the same steps on the NumPy backend, in pieces of one image: the same weights."""
+    import scratchnet as sn
+    from scratchnet import kernels
+    from scratchnet.models import rps_cnn
+
+    previous = kernels.get_backend()
+    sn.set_backend("numpy")
+    try:
+        _set_pieces(monkeypatch, "two", 40_000)
+        rng = np.random.default_rng(8)
+        x = rng.random((6, 32, 32, 3), dtype=np.float32)
+        y = rng.integers(0, 3, 6)
+        runs = []
+        for _ in range(2):
+            model = rps_cnn((32, 32, 3), seed=3)
+            model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+            for _ in range(2):
+                model.train_step(x, y)
+            runs.append(model.get_weights())
+    finally:
+        sn.set_backend(previous)
+    for first, second in zip(runs[0], runs[1], strict=True):
+        np.testing.assert_array_equal(first, second)
