@@ -298,3 +298,10 @@ def test_numpy_backend_training_repeats_bit_for_bit(monkeypatch):
         sn.set_backend(previous)
     for first, second in zip(runs[0], runs[1], strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_conv2d_into_refuses_an_output_it_cannot_write_in_place():
+    x, k, _, out_hw = _conv_case(9, 2, 6, 6, 2, 4)
+    y = np.empty((2,) + out_hw + (8,), dtype=np.float32)[..., ::2]  # a strided view
+    with pytest.raises(ValueError, match="C-contiguous"):
+        conv_ref.conv2d_into(y, x, k, (1, 1), (1, 1))

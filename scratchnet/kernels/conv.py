@@ -79,7 +79,10 @@ def pass_chunks(a: np.ndarray) -> list[slice]:
 
 
 def conv2d_into(y, xpad, kernel, strides, dilation) -> None:
-    """``y (N, OH, OW, F) = conv2d_forward(xpad, kernel, ...)``, written into ``y`` (no new array)."""
+    """``y (N, OH, OW, F) = conv2d_forward(xpad, kernel, ...)``, written into ``y`` (no new array;
+    ``y`` must be C-contiguous, as a slice of whole images of a new array is)."""
+    if not y.flags.c_contiguous:
+        raise ValueError(f"conv2d_into: expected a C-contiguous output array, received strides {y.strides}")
     kh, kw, c, f = kernel.shape
     cols = im2col(xpad, (kh, kw), strides, dilation, y.shape[1:3])  # (N, OH, OW, KH, KW, C)
     np.matmul(cols.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, f),
