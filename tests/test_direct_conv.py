@@ -122,8 +122,11 @@ def test_reference_golden_values():
 # ----------------------------------------------------------------------- the Numba twins
 
 # (C, F): every compiled path -- "planar" with 3 channels (27 taps per loop) and with 1, 2, 4;
-# "filters inner" (64 filters); and the shapes that run the im2col twins (16 -> 32, 5 -> 7).
-SPECIALISED = [(3, 16), (3, 64), (3, 32), (1, 8), (2, 5), (4, 7), (16, 64), (32, 64), (16, 32), (5, 7)]
+# "filters inner" with 16, 32 and 64 filters, with the kernel gradient's channel blocks of 3, 4, 8
+# and the leftovers (12 = 8 + 4, 9 = 8 + 1); and shapes that run the im2col twins (5 -> 7, 6 -> 16
+# for dL/dK, 16 -> 48).
+SPECIALISED = [(3, 16), (3, 64), (3, 32), (1, 8), (2, 5), (4, 7), (16, 64), (32, 64), (16, 32), (8, 16),
+               (12, 32), (9, 16), (6, 16), (5, 7), (16, 48)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -176,7 +179,7 @@ def _run_twice(threads_first, threads_second, fn):
     return first, second
 
 
-@pytest.mark.parametrize("c, f", [(3, 16), (1, 64), (16, 64)])
+@pytest.mark.parametrize("c, f", [(3, 16), (1, 64), (16, 64), (16, 32)])
 def test_twins_do_not_depend_on_the_thread_count_and_repeat_bit_for_bit(c, f, rng):
     case = _case(rng, 13, 9, 11, c, f, np.float32)  # 13 images: chunks of unequal sizes
     most = numba.config.NUMBA_NUM_THREADS
@@ -230,9 +233,9 @@ def test_set_conv_algorithm_forces_direct_where_it_applies():
 
 def test_the_numba_backend_runs_direct_where_it_measured_faster():
     sn.set_backend("numba")
-    for c, f in [(3, 16), (3, 64), (1, 8), (32, 64)]:  # RGB first layers, 64 filters: see the rule
+    for c, f in [(3, 16), (3, 64), (1, 8), (32, 64), (16, 32), (8, 16)]:  # see the rule
         assert kernels.conv2d_algorithm((3, 3, c, f), ONE, ONE) == "direct"
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE) == "im2col"
+    assert kernels.conv2d_algorithm((3, 3, 16, 48), ONE, ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd"
     assert kernels.conv2d_algorithm((3, 3, 3, 16), (2, 2), ONE) == "im2col"
     kernels.set_conv_algorithm("im2col")

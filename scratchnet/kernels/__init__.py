@@ -237,7 +237,7 @@ WINOGRAD_MIN_CHANNELS = 64
 #   16 -> 32 (small_cnn, rps_cnn conv2): the direct loops measured no faster than BLAS: im2col.
 # The CPU-time ratios and every pass: benchmarks/CONV_ALGORITHMS.md.
 DIRECT_MAX_CHANNELS = 4
-DIRECT_FILTERS = 64
+DIRECT_FILTERS = (16, 32, 64)
 
 
 def set_conv_algorithm(name: str) -> None:
@@ -261,7 +261,7 @@ def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd"`` on the Numba backend for 3x3, stride 1, dilation 1 with at least
     ``WINOGRAD_MIN_CHANNELS`` input channels and filters, ``"direct"`` there with at most
-    ``DIRECT_MAX_CHANNELS`` input channels or ``DIRECT_FILTERS`` filters (where each measured
+    ``DIRECT_MAX_CHANNELS`` input channels or a filter count in ``DIRECT_FILTERS`` (where each measured
     faster, see above), else
     ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
@@ -273,7 +273,7 @@ def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     _, _, c, f = kernel_shape
     if min(c, f) >= WINOGRAD_MIN_CHANNELS:
         return "winograd"
-    return "direct" if c <= DIRECT_MAX_CHANNELS or f == DIRECT_FILTERS else "im2col"
+    return "direct" if c <= DIRECT_MAX_CHANNELS or f in DIRECT_FILTERS else "im2col"
 
 
 def _conv_kernel(name: str, algorithm: str):

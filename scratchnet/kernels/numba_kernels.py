@@ -881,17 +881,19 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 #   8) pixels at a time. The ``Wp - OW`` positions at the end of each row are computed and dropped
 #   (2 of 34 on a 32-pixel row). The kernel gradient is the same loop as a sum over ``p``, with
 #   ``dy`` copied to a flat ``dyt[o, p]`` (zeros at the dropped positions).
-# - "filters inner" (64 filters): per output pixel, the 64 sums in a small stack array that the
-#   compiler keeps in vector registers, 3 pixels at a time, each input value broadcast and
-#   multiplied into a row of the kernel. The kernel gradient likewise keeps the sums of one tap and
-#   3-4 channels for the 64 filters in registers and streams a band of pixels past them:
-#   ``dK[tap, c, :] += x * dy[pixel, :]``.
+# - "filters inner" (16, 32 or 64 filters): the sums of 8, 4 or 3 output pixels for all filters in
+#   a small stack array that the compiler keeps in vector registers; each input value is
+#   broadcast and multiplied into a row of the kernel. The kernel gradient likewise keeps the sums
+#   of one tap and 3-8 channels for all filters in registers and streams a band of pixels past
+#   them: ``dK[tap, c, :] += x * dy[pixel, :]``.
 #
-# Why not one loop over the filters everywhere: with 16 or 32 filters the compiler unrolls that
-# short loop completely and then (Numba leaves LLVM's SLP vectorizer off) computes one value at a
-# time, 5-35x slower; with 64 it keeps the loop and vectorizes it. Why not the planar order for
-# many channels: the copies in and out cost as much as the arithmetic of a 3-channel image but
-# the arithmetic grows with C, and from 16 channels on BLAS on the im2col matrix measured faster.
+# The filter loop is written outside the loop over pixels (or channels): a bare loop of 16 or 32
+# steps the compiler unrolls completely and then (Numba leaves LLVM's SLP vectorizer off) computes
+# one value at a time, 5-35x slower than im2col; with 4-8 multiply-adds in its body it stays a
+# loop and is vectorized. For the same reason RGB layers take the planar kernel gradient (3
+# channels make too small a body). Why not the planar order for many channels: the copies in and
+# out cost as much as the arithmetic of a 3-channel image, and from 16 channels on it measured
+# slower than im2col.
 #
 # Float arithmetic: ``fastmath={"contract"}`` lets ``v += k * x`` be one fused multiply-add (one
 # rounding instead of two): 1.03-1.2x faster (measured on the rps_cnn and talk_cnn shapes), and as
@@ -905,7 +907,7 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 DIRECT_PLANAR_MAX_CHANNELS = 4  # planar loops up to this many input channels, else BLAS / filters inner
 DIRECT_BAND_BYTES = 32 * 2**10  # planar forward: rows per band so that its sums (F*band*Wp) fit in L1
-DIRECT_FILTERS_INNER = 64  # the filter count compiled into the "filters inner" loops
+DIRECT_FILTERS_INNER_FORWARD = (16, 32, 64)  # the filter counts compiled into the "filters inner" loops
 DIRECT_KERNEL_GRAD_BAND_BYTES = 256 * 2**10  # filters inner dL/dK: rows of dy per band (9 passes each)
 
 
@@ -1003,8 +1005,11 @@ def _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a):
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z, a, acc):
-    """Output rows ``r0 <= r < r1`` (over images): ``px`` pixels of ``f`` sums each in ``acc``."""
+def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z, a, acc, xs):
+    """Output rows ``r0 <= r < r1`` (over images): ``px`` pixels of ``f`` sums each in ``acc``.
+    The filter loop is outside the pixel loop: its body (``px`` multiply-adds) is then large
+    enough that the compiler keeps it a loop and vectorizes it, where a bare 16- or 32-step loop
+    would be unrolled into one value at a time."""
     c = xpad.shape[3]
     for r in range(r0, r1):
         s, i = r // oh, r % oh
@@ -1018,9 +1023,11 @@ def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z,
                 for ch in range(c):
                     krow = k2[tap * c + ch]
                     for p in range(px):
-                        x = xrow[min(j0 + p, ow - 1) + b, ch]  # past the row: any pixel, not kept
-                        for o in range(f):
-                            acc[p * f + o] += x * krow[o]
+                        xs[p] = xrow[min(j0 + p, ow - 1) + b, ch]  # past the row: any pixel, not kept
+                    for o in range(f):
+                        k = krow[o]
+                        for p in range(px):
+                            acc[p * f + o] += xs[p] * k
             for p in range(m):
                 for o in range(f):
                     v = acc[p * f + o] + bias[o]
@@ -1035,8 +1042,15 @@ def _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows_pe
     total = xpad.shape[0] * oh
     for t in prange(-(-total // rows_per_chunk)):
         r0, r1 = t * rows_per_chunk, min(total, (t + 1) * rows_per_chunk)
-        acc = _stack_empty(192, xpad.dtype)  # 3 pixels x 64 filters
-        _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, 3, r0, r1, oh, ow, z, a, acc)
+        acc = _stack_empty(192, xpad.dtype)  # pixels x filters: 3 x 64, 4 x 32 or 8 x 16
+        xs = _stack_empty(8, xpad.dtype)  # the pixels' input values of one tap and channel
+        f = k2.shape[1]
+        if f == 64:
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, 3, r0, r1, oh, ow, z, a, acc, xs)
+        elif f == 32:
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, 4, r0, r1, oh, ow, z, a, acc, xs)
+        elif f == 16:  # (the caller sends no other filter count)
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 16, 8, r0, r1, oh, ow, z, a, acc, xs)
 
 
 def _direct_fits(kernel_hw, strides, dilation) -> bool:
@@ -1045,7 +1059,7 @@ def _direct_fits(kernel_hw, strides, dilation) -> bool:
 
 def _direct_forward_kind(c: int, f: int) -> str:
     """Which loops run a 3x3 stride-1 forward pass with ``c`` input channels and ``f`` filters."""
-    if f == DIRECT_FILTERS_INNER:
+    if f in DIRECT_FILTERS_INNER_FORWARD:
         return "filters_inner"
     return "planar" if c <= DIRECT_PLANAR_MAX_CHANNELS else "im2col"
 
@@ -1145,10 +1159,10 @@ def _direct_backward_kernel_planar(xpad, dy, chunk):
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, dk2):
+def _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2):
     """``dk2[(a*3 + b)*C + c0 + q, o] += sum_{i, j} xpad[s, i + a, j + b, c0 + q] * dy[s, i, j, o]``
     over the band's rows ``i0 <= i < i1``, for ``q < cb``: the ``cb*f`` sums in ``acc`` (registers),
-    one pass over the band's pixels."""
+    one pass over the band's pixels; the filter loop outside the channel loop, as in the forward."""
     c, ow = xpad.shape[3], dy.shape[2]
     row = (a * 3 + b) * c + c0
     for q in range(cb * f):
@@ -1158,53 +1172,80 @@ def _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, dk
         dyrow = dy[s, i]
         for j in range(ow):
             for q in range(cb):
-                x = xrow[j + b, c0 + q]
-                for o in range(f):
-                    acc[q * f + o] += x * dyrow[j, o]
+                xs[q] = xrow[j + b, c0 + q]
+            for o in range(f):
+                d = dyrow[j, o]
+                for q in range(cb):
+                    acc[q * f + o] += xs[q] * d
     for q in range(cb):  # the band's sum into the chunk's (a sum of band sums: less rounding)
         for o in range(f):
             dk2[row + q, o] += acc[q * f + o]
 
 
+@njit(cache=True, inline="always")
+def _filters_inner_tap(xpad, dy, s, i0, i1, a, b, f, cb, acc, xs, dk2):
+    """One tap of one band: channels ``cb`` at a time (a constant), then the rest 4 and 1 at a time."""
+    c = xpad.shape[3]
+    c0 = 0
+    while c0 + cb <= c:
+        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2)
+        c0 += cb
+    while c0 + 4 <= c:
+        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 4, f, acc, xs, dk2)
+        c0 += 4
+    while c0 < c:
+        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 1, f, acc, xs, dk2)
+        c0 += 1
+
+
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
-    """64 filters: one partial ``(9*C, 64)`` per chunk of images, band by band of output rows, tap
-    by tap, 3 or 4 channels at a time; the caller adds the partials in chunk order."""
+    """16, 32 or 64 filters: one partial ``(9*C, F)`` per chunk of images, band by band of output
+    rows, tap by tap, 3-8 channels at a time (at most 256 sums); the caller adds the partials in
+    chunk order."""
     n, c = xpad.shape[0], xpad.shape[3]
     oh, f = dy.shape[1], dy.shape[3]
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 9 * c, f), dtype=dy.dtype)
     for t in prange(chunks):
-        acc = _stack_empty(256, dy.dtype)  # 4 channels x 64 filters
+        acc = _stack_empty(256, dy.dtype)
+        xs = _stack_empty(8, dy.dtype)
         for s in range(t * chunk, min(n, (t + 1) * chunk)):
             for i0 in range(0, oh, band):
                 i1 = min(oh, i0 + band)
                 for tap in range(9):
                     a, b = tap // 3, tap % 3
-                    c0 = 0
-                    if c == 3:  # RGB: one pass per tap
-                        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, 0, 3, 64, acc, partial[t])
-                        c0 = 3
-                    while c0 + 4 <= c:
-                        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 4, 64, acc, partial[t])
-                        c0 += 4
-                    while c0 < c:
-                        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 1, 64, acc, partial[t])
-                        c0 += 1
+                    if f == 64 and c == 3:  # RGB: one pass per tap
+                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 64, 3, acc, xs, partial[t])
+                    elif f == 64:
+                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 64, 4, acc, xs, partial[t])
+                    elif f == 32:
+                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 32, 8, acc, xs, partial[t])
+                    elif f == 16:
+                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 16, 8, acc, xs, partial[t])
     return partial
+
+
+def _direct_kernel_gradient_kind(c: int, f: int) -> str:
+    """Which loops run a 3x3 stride-1 kernel gradient with ``c`` input channels and ``f`` filters:
+    filters inner for 64 filters, or 16-32 with at least 8 channels (8 at a time; with 3 channels
+    the filter loop's body is too small, see ``_filters_inner_rows``); planar for <= 4 channels."""
+    if f == 64 or (f in (16, 32) and c >= 8):
+        return "filters_inner"
+    return "planar" if c <= DIRECT_PLANAR_MAX_CHANNELS else "im2col"
 
 
 @_one_at_a_time
 def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     """``dL/dK[a, b, c, o] = sum_{n, i, j} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * dy[n, i, j, o]``."""
     n, c, f = xpad.shape[0], xpad.shape[3], dy.shape[3]
-    fits = _direct_fits(kernel_hw, strides, dilation)
-    if not fits or (f != DIRECT_FILTERS_INNER and c > DIRECT_PLANAR_MAX_CHANNELS):
+    kind = _direct_kernel_gradient_kind(c, f) if _direct_fits(kernel_hw, strides, dilation) else "im2col"
+    if kind == "im2col":
         return conv2d_backward_kernel.__wrapped__(xpad, dy, kernel_hw, strides, dilation)
     xpad = np.ascontiguousarray(xpad)
     dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
-    chunk = -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS))  # a fixed count: the same sums for any thread count
-    if f == DIRECT_FILTERS_INNER:
+    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # a fixed count: the same sums for any thread count
+    if kind == "filters_inner":
         band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (dy.shape[2] * f * dy.itemsize))
         dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dy, chunk, band))  # (9*C, F)
         return dk.reshape(3, 3, c, f)
