@@ -48,6 +48,8 @@ CONV_CASES = [
     (7, 11, 10, 5, 6, (3, 2), (2, 1), (1, 1)),
     (4, 12, 13, 2, 3, (3, 3), (1, 2), (2, 1)),
     (3, 7, 7, 16, 8, (1, 1), (1, 1), (1, 1)),
+    (3, 6, 3, 2, 3, (3, 3), (1, 1), (1, 1)),  # one output column: fewer pixels than kernel columns
+    (2, 9, 10, 3, 2, (2, 3), (1, 1), (1, 2)),  # dilated columns: im2col's and col2im's plain loops
 ]
 # bytes of work per piece: 1 byte (one image a piece), two images' worth, the default, everything
 PIECES = ["one", "two", "default", "all"]

@@ -47,6 +47,29 @@ def im2col(xpad: np.ndarray, kernel_hw, strides, dilation, out_hw) -> np.ndarray
     return cols
 
 
+def col2im_add(dxpad: np.ndarray, dcols: np.ndarray, strides, dilation) -> None:
+    """The transpose of :func:`im2col`, added in place:
+    ``dxpad[n, i*sh + a*dh, j*sw + b*dw, c] += dcols[n, i, j, a, b, c]`` (overlapping fields add up)."""
+    n, oh, ow, kh, kw, c = dcols.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    if sw == 1 and dw == 1:
+        # As in im2col, one kernel row (a) of output pixel j covers KW*C values side by side, in
+        # dcols and in dxpad. The fields of pixels j = r, r + KW, r + 2*KW, ... lie end to end
+        # without overlapping, so each (a, r) is one add over runs of KW*C values instead of KW
+        # adds over runs of C: 1.5-1.8x faster for 16 channels. (Each cell then receives its
+        # KW terms in another order: float32 rounding.)
+        for a in range(kh):
+            rows = _tap(a * dh, sh, oh)
+            for r in range(min(kw, ow)):
+                t = len(range(r, ow, kw))  # pixels j = r, r + KW, ... below OW
+                cells = dxpad[:, rows, r:r + t * kw, :].reshape(n, oh, t, kw * c)  # a view
+                cells += dcols[:, :, r::kw, a].reshape(n, oh, t, kw * c)
+        return
+    for a in range(kh):
+        for b in range(kw):
+            dxpad[:, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow), :] += dcols[:, :, :, a, b, :]
+
+
 # Pieces of the batch, in bytes of work. A piece of im2col rows makes one matrix product (one BLAS
 # call): 16 MiB. Smaller pieces (4 MiB) stayed in cache better (a training step 4-15% faster with
 # one BLAS thread); but each BLAS call with 2 threads waits for both cores, and on a machine where
@@ -115,14 +138,9 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: each output cell sends ``dy[n, i, j, :] @ K[a, b].T`` back to the cell it read."""
     n, oh, ow, f = dy.shape
     kh, kw, c, _ = kernel.shape
-    (sh, sw), (dh, dw) = strides, dilation
     k_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
     for images in image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize, CHUNK_BYTES):
         dcols = dy[images].reshape(-1, f) @ k_t  # (n*OH*OW, KH*KW*C)
-        dcols = dcols.reshape(-1, oh, ow, kh, kw, c)
-        dx = dxpad[images]
-        for a in range(kh):
-            for b in range(kw):
-                dx[:, _tap(a * dh, sh, oh), _tap(b * dw, sw, ow), :] += dcols[:, :, :, a, b, :]
+        col2im_add(dxpad[images], dcols.reshape(-1, oh, ow, kh, kw, c), strides, dilation)
     return dxpad
