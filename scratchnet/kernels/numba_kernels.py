@@ -870,9 +870,10 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 # ---------------------------------------------------------------------------- direct convolution
 # Twins of scratchnet.kernels.direct (formulas there): no im2col matrix and no BLAS, plain loops
-# that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1,
-# the forward pass and dL/dK; every other shape, and dL/dx, run the im2col twins above (the same
-# results). Two loop orders, chosen by the layer shape (numbers: benchmarks/CONV_ALGORITHMS.md):
+# that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1
+# (dL/dx as the forward loops over the padded dy); every other shape runs the im2col twins above
+# (the same results). Two loop orders, chosen by the layer shape (numbers:
+# benchmarks/CONV_ALGORITHMS.md):
 #
 # - "planar" (few input channels): each image is copied channel by channel into a flat
 #   ``xt[c, y*Wp + x]``. Output pixel ``p = i*Wp + j`` then reads tap ``(a, b)`` at ``p + a*Wp + b``:
@@ -1256,6 +1257,20 @@ def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
 @_one_at_a_time
 def direct_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: each output cell sends ``dy[n, i, j, :] @ K[a, b].T`` back to the cell it read.
-    The im2col twin's product and scatter (measured faster than the direct loops here, see
-    benchmarks/CONV_ALGORITHMS.md)."""
-    return conv2d_backward_input.__wrapped__(dy, kernel, strides, dilation, padded_hw)
+
+    For 3x3, stride 1 that is a forward convolution of ``dy`` padded with 2 zeros on every side,
+    with the kernel turned by 180 degrees and its channel axes swapped::
+
+        dxpad[n, y, x, c] = sum_{a, b, o} dypad[n, y + a, x + b, o] * K[2 - a, 2 - b, c, o]
+
+    so for 16, 32 or 64 input channels it runs the filters-inner forward loops; elsewhere the
+    im2col twin's product and scatter."""
+    kh, kw, c, f = kernel.shape
+    n, oh, ow, _ = dy.shape
+    if (not _direct_fits((kh, kw), strides, dilation) or c not in DIRECT_FILTERS_INNER_FORWARD
+            or tuple(padded_hw) != (oh + 2, ow + 2)):
+        return conv2d_backward_input.__wrapped__(dy, kernel, strides, dilation, padded_hw)
+    dypad = np.zeros((n, oh + 4, ow + 4, f), dtype=dy.dtype)  # (N, Hp + 2, Wp + 2, F)
+    dypad[:, 2:2 + oh, 2:2 + ow] = dy
+    turned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))  # (3, 3, F, C)
+    return _direct_conv2d(dypad, turned, None, (1, 1), (1, 1), tuple(padded_hw))
