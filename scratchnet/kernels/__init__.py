@@ -226,16 +226,19 @@ _conv_algorithm = "auto"
 #   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
 WINOGRAD_MIN_CHANNELS = 64
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
-# has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or exactly
-# DIRECT_FILTERS filters. Their dL/dx, and the passes of other shapes, run the im2col twins, so
-# "direct" is never slower there. Measured with the same script (2026-12-03, load average 0.9-2.6;
-# median ms per call, im2col / direct, forward (Conv2D's a-only call), dL/dK; batch 32, then 256):
-#   small_cnn 32x32x3 -> 16:    0.48 / 0.43, 0.55 / 0.43;  5.75 / 4.68, 6.79 / 5.29   (1.1-1.3x)
-#   rps_cnn 64x64x3 -> 16:      1.55 / 1.20, 2.09 / 1.17;  23.1 / 17.0, 27.4 / 20.1   (1.3-1.8x)
-#   rps_cnn 14x14x32 -> 64:     1.02 / 0.57, 1.19 / 0.58;  8.41 / 5.05, 9.75 / 5.89   (1.7-2.0x)
-#   talk_cnn 150x150x3 -> 64:   55.2 / 35.4, 55.6 / 15.8;  455 / 276,   449 / 128     (1.6x, 3.5x)
-#   16 -> 32 (small_cnn, rps_cnn conv2): the direct loops measured no faster than BLAS: im2col.
-# The CPU-time ratios and every pass: benchmarks/CONV_ALGORITHMS.md.
+# has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
+# count in DIRECT_FILTERS (the counts compiled into its loops). Passes the loops do not cover run
+# the im2col twins inside the same names (dL/dx of RGB layers). Measured with the same script
+# (2026-12-03, load average 2.0-3.6; median ms per call, im2col / direct, forward (Conv2D's a-only
+# call), dL/dK, dL/dx; batch 32, then 256):
+#   small_cnn 32x32x3 -> 16:   0.73 / 0.57, 0.85 / 0.60;              5.84 / 4.28, 7.01 / 5.06
+#   small_cnn 15x15x16 -> 32:  0.76 / 0.45, 0.82 / 0.30, 0.65 / 0.53;  5.74 / 3.01, 6.95 / 2.30, 5.60 / 4.62
+#   rps_cnn 64x64x3 -> 16:     2.89 / 2.19, 3.37 / 2.21;              27.1 / 20.3, 35.3 / 25.7
+#   rps_cnn 31x31x16 -> 32:    3.43 / 1.89, 3.93 / 1.21, 3.17 / 2.20;  28.0 / 14.5, 34.2 / 10.5, 28.2 / 19.5
+#   rps_cnn 14x14x32 -> 64:    1.92 / 1.02, 2.15 / 1.08, 1.90 / 1.57;  15.8 / 7.29, 17.9 / 8.67, 16.5 / 14.3
+#   talk_cnn 150x150x3 -> 64:  55.0 / 28.0, 56.7 / 16.8;              483 / 224,   462 / 131
+# i.e. forward 1.3-2.2x, dL/dK 1.4-3.5x, dL/dx 1.15-1.45x. Other filter counts (48, 128, ...) keep
+# im2col: not compiled in, not measured. CPU-time ratios and every row: benchmarks/CONV_ALGORITHMS.md.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
