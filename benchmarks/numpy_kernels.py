@@ -15,32 +15,40 @@ shows when a process waited for a core. ``--models`` swaps the backend table's e
 so the same model object runs both.
 
 Measured 2026-12-03 on the 2-core AMD EPYC while two other agents kept its cores busy (load
-average 1.6-2.9), 5 interleaved repeats. With OpenBLAS' two threads every BLAS call waits until
+average 1.6-3.3), 5 interleaved repeats. With OpenBLAS' two threads every BLAS call waits until
 both threads have a core, and with one core taken that wait measured ~8 ms a call (128 products
 of 1682x144 @ 144x32: 1100 ms with two threads, 18 ms with one); so the figures below were taken
 with ``OPENBLAS_NUM_THREADS=1`` (the cache effects without that wait), and the model rows also
-with two threads. Images per second, old -> new:
+with two threads, twice (those swing with the other agents' load). Images per second, old -> new:
 
-| model, batch | train, 1 BLAS thread | predict, 1 thread | train, 2 threads | predict, 2 threads |
+| model, batch | train, 1 BLAS thread | predict, 1 thread | train, 2 threads (two runs) | predict, 2 threads |
 |---|---|---|---|---|
-| small_cnn@32 | 3896 -> 4786 (1.23x) | 10934 -> 12418 (1.14x) | 286 -> 308 (1.08x) | 572 -> 572 |
-| small_cnn@256 | 2782 -> 3440 (1.24x) | 9175 -> 10077 (1.10x) | 955 -> 1333 (1.40x) | 2560 -> 3369 (1.32x) |
-| rps_cnn@32 | 612 -> 768 (1.25x) | 2025 -> 2038 (1.01x) | 141 -> 145 (1.02x) | 276 -> 276 |
-| rps_cnn@256 | 474 -> 689 (1.45x) | 1558 -> 1913 (1.23x) | 255 -> 315 (1.23x) | 1755 -> 1928 (1.10x) |
-| talk_cnn@32 | 25 -> 34 (1.36x) | 79 -> 95 (1.21x) | 31 -> 42 (1.36x) | 103 -> 115 (1.11x) |
-| talk_cnn@64 | 18 -> 29 (1.62x) | 69 -> 75 (1.09x) | 31 -> 43 (1.36x) | 93 -> 125 (1.35x) |
+| small_cnn@32 | 3290 -> 4302 (1.31x) | 11486 -> 11574 (1.01x) | 1.08x, 1.14x | 1.00x, 0.96x |
+| small_cnn@256 | 2361 -> 3753 (1.59x) | 9534 -> 10138 (1.06x) | 1.40x, 1.28x | 1.32x, 0.94x |
+| rps_cnn@32 | 566 -> 668 (1.18x) | 1817 -> 1853 (1.02x) | 1.02x, 1.19x | 1.00x, 0.86x |
+| rps_cnn@256 | 438 -> 602 (1.38x) | 1231 -> 1688 (1.37x) | 1.23x, 1.18x | 1.10x, 1.19x |
+| talk_cnn@32 | 24 -> 30 (1.23x) | 65 -> 76 (1.16x) | 1.36x, **0.28x** (6 -> 2) | 1.11x, 1.06x |
+| talk_cnn@64 | 17 -> 28 (1.68x) | 46 -> 51 (1.11x) | 1.36x, 0.96x | 1.35x, 1.23x |
+
+The 0.28x: at load average 3.3 every BLAS call waited for a core, and the pieces make more calls
+(talk_cnn's second layer: one image a piece, 32 products where there was one). With one BLAS
+thread the pieces cost nothing; on a quiet machine a BLAS call's wait is microseconds (not
+measured: there was no quiet machine this session). 64 MiB pieces would make a quarter of the
+calls, at 9-10% of a training step with one thread (rps@256: 362 ms with 16 MiB, 395 with 64,
+632 old; talk@32: 1079, 1187, 1448). See ``CHUNK_BYTES`` in ``scratchnet/kernels/conv.py``.
 
 Per kernel (one BLAS thread; old -> new ms, the range over the models' layers at both batches):
 ``maxpool2d_backward`` 3.0-4.5x faster (``dy * won`` instead of ``np.where``, in pieces; talk@32
 conv0 150 -> 42 ms), ``relu_backward_bias_grad`` 1.1-3.8x (pieces, and the bias sum over rows of
 W*F values: rps@256 conv0 33 -> 12 ms), ``maxpool2d_forward`` 0.9-1.8x (talk@32 conv0 79 -> 45),
 ``maxpool2d_values`` 0.9-1.6x, ``conv2d_bias_relu`` 0.95-1.2x, ``conv2d_backward_input``
-0.9-1.2x, ``conv2d_backward_kernel`` 0.83-1.06x (the convolutions are BLAS-bound; their pieces
-mostly save memory: no im2col matrix of the whole batch, which is 3 GB for talk_cnn's second
-layer at batch 256). 4 MiB im2col pieces did better with one BLAS thread (against the whole-batch
-product 1.0-1.9x, rps@256 conv1 forward 73 -> 38 ms; a training step 4-15% faster than with 16 MiB
-pieces) but were 2-4x slower than the whole-batch product with two threads on the busy machine
-(4x the BLAS calls of 16 MiB pieces, each waiting for a core): 16 MiB is the compromise.
+0.92-1.7x (col2im over runs of KW*C values: rps@256 conv1 118 -> 69 ms), ``conv2d_backward_kernel``
+0.83-1.06x (the convolutions are BLAS-bound; their pieces mostly save memory: no im2col matrix
+of the whole batch, which is 3 GB for talk_cnn's second layer at batch 256). 4 MiB im2col pieces
+did better with one BLAS thread (against the whole-batch product 1.0-1.9x, rps@256 conv1 forward
+73 -> 38 ms; a training step 4-15% faster than with 16 MiB pieces) but were 2-4x slower than the
+whole-batch product with two threads on the busy machine (4x the BLAS calls of 16 MiB pieces,
+each waiting for a core): 16 MiB is the compromise.
 """
 
 from __future__ import annotations
