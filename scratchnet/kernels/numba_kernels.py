@@ -913,7 +913,7 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 DIRECT_PLANAR_MAX_CHANNELS = 4  # planar loops up to this many input channels, else BLAS / filters inner
 DIRECT_BAND_BYTES = 32 * 2**10  # planar forward: rows per band so that its sums (F*band*Wp) fit in L1
-DIRECT_FILTERS_INNER_FORWARD = (16, 32, 64)  # the filter counts compiled into the "filters inner" loops
+DIRECT_FILTERS_INNER = (16, 32, 64)  # the filter counts compiled into the "filters inner" loops
 DIRECT_KERNEL_GRAD_BAND_BYTES = 256 * 2**10  # filters inner dL/dK: rows of dy per band (9 passes each)
 
 
@@ -1065,7 +1065,7 @@ def _direct_fits(kernel_hw, strides, dilation) -> bool:
 
 def _direct_forward_kind(c: int, f: int) -> str:
     """Which loops run a 3x3 stride-1 forward pass with ``c`` input channels and ``f`` filters."""
-    if f in DIRECT_FILTERS_INNER_FORWARD:
+    if f in DIRECT_FILTERS_INNER:
         return "filters_inner"
     return "planar" if c <= DIRECT_PLANAR_MAX_CHANNELS else "im2col"
 
@@ -1272,7 +1272,7 @@ def direct_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     im2col twin's product and scatter."""
     kh, kw, c, f = kernel.shape
     n, oh, ow, _ = dy.shape
-    if (not _direct_fits((kh, kw), strides, dilation) or c not in DIRECT_FILTERS_INNER_FORWARD
+    if (not _direct_fits((kh, kw), strides, dilation) or c not in DIRECT_FILTERS_INNER
             or tuple(padded_hw) != (oh + 2, ow + 2)):
         return conv2d_backward_input.__wrapped__(dy, kernel, strides, dilation, padded_hw)
     dypad = np.zeros((n, oh + 4, ow + 4, f), dtype=dy.dtype)  # (N, Hp + 2, Wp + 2, F)
