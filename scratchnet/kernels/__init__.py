@@ -217,6 +217,9 @@ _conv_algorithm = "auto"
 #   talk_cnn 74x74x64 -> 64:    327 / 158, 266 / 188, 306 / 174   (Winograd 1.4-2.1x faster)
 #   talk_cnn 36x36x64 -> 128:    90 / 61,  101 / 78,   91 / 62    (1.3-1.5x)
 #   talk_cnn 17x17x128 -> 128:   36 / 28,   42 / 36,   36 / 31    (1.15-1.25x)
+#   (with OpenBLAS' AVX-512 kernels, quiet, 06:38 UTC: 74x74x64 -> 64 2.51, 1.64, 1.81x; 36x36x64 ->
+#   128 1.55, 1.41, 1.25x; 17x17x128 -> 128 0.96, 1.04, 0.71x, where im2col would now win by ~10%:
+#   a rule on the layer's spatial size is left for later, the layer is 7% of a talk_cnn step)
 #   rps_cnn 14x14x32 -> 64:     2.0 / 2.1, 2.3 / 2.6, 2.0 / 2.2   (0.89-0.97x: im2col kept)
 #   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
@@ -227,18 +230,22 @@ _conv_algorithm = "auto"
 WINOGRAD_MIN_CHANNELS = 64
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
-# count in DIRECT_FILTERS (the counts compiled into its loops). Passes the loops do not cover run
-# the im2col twins inside the same names (dL/dx of RGB layers). Measured with the same script
-# (2026-12-03, load average 2.0-3.6; median ms per call, im2col / direct, forward (Conv2D's a-only
-# call), dL/dK, dL/dx; batch 32, then 256):
-#   small_cnn 32x32x3 -> 16:   0.73 / 0.57, 0.85 / 0.60;              5.84 / 4.28, 7.01 / 5.06
-#   small_cnn 15x15x16 -> 32:  0.76 / 0.45, 0.82 / 0.30, 0.65 / 0.53;  5.74 / 3.01, 6.95 / 2.30, 5.60 / 4.62
-#   rps_cnn 64x64x3 -> 16:     2.89 / 2.19, 3.37 / 2.21;              27.1 / 20.3, 35.3 / 25.7
-#   rps_cnn 31x31x16 -> 32:    3.43 / 1.89, 3.93 / 1.21, 3.17 / 2.20;  28.0 / 14.5, 34.2 / 10.5, 28.2 / 19.5
-#   rps_cnn 14x14x32 -> 64:    1.92 / 1.02, 2.15 / 1.08, 1.90 / 1.57;  15.8 / 7.29, 17.9 / 8.67, 16.5 / 14.3
-#   talk_cnn 150x150x3 -> 64:  55.0 / 28.0, 56.7 / 16.8;              483 / 224,   462 / 131
-# i.e. forward 1.3-2.2x, dL/dK 1.4-3.5x, dL/dx 1.15-1.45x. Other filter counts (48, 128, ...) keep
-# im2col: not compiled in, not measured. CPU-time ratios and every row: benchmarks/CONV_ALGORITHMS.md.
+# count in DIRECT_FILTERS (the counts compiled into its loops). dL/dx, and passes the loops do not
+# cover, run the im2col twins inside the same names. Measured with the same script on a quiet
+# machine with OpenBLAS' own (AVX-512) kernels (2026-12-03 06:38 UTC, `env -u OPENBLAS_CORETYPE
+# -u OPENBLAS_L2_SIZE python -m benchmarks.conv_algorithms --algorithms im2col direct winograd`;
+# median ms per call over 5 interleaved repeats, im2col / direct, forward (Conv2D's a-only call)
+# and dL/dK; batch 32, then 256):
+#   small_cnn 32x32x3 -> 16:   0.34 / 0.33, 0.39 / 0.36;  2.72 / 2.80, 3.32 / 2.80
+#   small_cnn 15x15x16 -> 32:  0.30 / 0.25, 0.41 / 0.26;  2.33 / 1.81, 2.64 / 1.30
+#   rps_cnn 64x64x3 -> 16:     1.30 / 1.17, 1.60 / 1.13;  9.97 / 8.61, 11.0 / 11.3
+#   rps_cnn 31x31x16 -> 32:    1.17 / 0.88, 1.41 / 0.71;  9.25 / 7.61, 11.5 / 5.22
+#   rps_cnn 14x14x32 -> 64:    0.67 / 0.53, 0.79 / 0.64;  4.52 / 3.91, 5.73 / 4.30
+#   talk_cnn 150x150x3 -> 64:  23.1 / 15.0, 22.0 / 9.02   (batch 32)
+# i.e. forward 0.97-1.54x, dL/dK 0.98-2.44x. Their dL/dx (a forward pass of dy padded with zeros)
+# measured 0.69-0.92x im2col here and is not used (1.15-1.45x only with OpenBLAS forced to AVX2,
+# as this machine's environment does outside benchmarks). Other filter counts (48, 128, ...) keep
+# im2col: not compiled in, not measured. Every row: benchmarks/CONV_ALGORITHMS.md.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
