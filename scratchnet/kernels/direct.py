@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _tap(start: int, step: int, count: int) -> slice:
-    """Rows (or columns) ``start, start + step, ...`` that one kernel tap sees, ``count`` of them."""
-    return slice(start, start + (count - 1) * step + 1, step)
+from scratchnet.kernels.conv import _tap
 
 
 def _taps(kernel_hw, strides, dilation, out_hw):
