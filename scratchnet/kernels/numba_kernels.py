@@ -20,7 +20,8 @@ reference docstrings; this file only says how the work is arranged to run fast o
   many channels: the same chunks-in-cache plan over tile rows, 16 BLAS products per chunk.
 - Direct twins (``direct_*``, bottom of the file) for 3x3 stride-1 layers with few channels or
   16, 32 or 64 filters, where BLAS' products are too thin to run fast: loops over output pixels with the
-  filter count compiled in and the sums kept in vector registers (1.3-3.5x im2col there).
+  filter count compiled in and the sums kept in vector registers (forward up to 1.5x, dL/dK up
+  to 2.4x im2col with OpenBLAS' AVX-512 kernels, benchmarks/CONV_ALGORITHMS.md).
 - Max-pooling is one pass over the windows (forward) and one scatter (backward); the bias
   gradient (alone, or with ReLU's gradient) is one pass on one thread with float64 sums.
   NumPy's versions make several passes.
