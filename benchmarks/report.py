@@ -277,7 +277,9 @@ def markdown(summary: dict, meta: dict) -> str:
         out += ["", "## Where a training step goes, by convolution algorithm", "",
                 "Share of one profiled training step (`sn.profiler.Profiler` around the layers, the "
                 "same steps as the kernel tables below); each convolution counted under the "
-                "algorithm it ran (`Conv2D.conv_algorithm`).", "",
+                "algorithm it ran (`Conv2D.conv_algorithm`). On the Numba backend a max-pooling "
+                "that follows a `Conv2D(activation=\"relu\")` runs inside the convolution's call "
+                "(`Conv2D.forward_pooled`), so its time is counted with that convolution.", "",
                 "| row | framework | " + " | ".join(parts) + " |", "|---|---|" + "---|" * len(parts)]
         for key, by_fw in summary["conv_shares"].items():
             for fw, sh in by_fw.items():
@@ -323,7 +325,7 @@ def markdown(summary: dict, meta: dict) -> str:
                         "`sn.profiler.Profiler`):", "",
                         "| layer | algorithm | forward ms | backward ms | share |", "|---|---|---|---|---|"]
                 for lr in row["layer_profile"]:
-                    out.append(f"| {lr['name']} | {lr.get('algorithm') or ''} | {lr['forward_ms']:.2f} "
+                    out.append(f"| {lr['name']} | {_layer_algorithm(lr)} | {lr['forward_ms']:.2f} "
                                f"| {lr['backward_ms']:.2f} | {100 * lr['share']:.0f}% |")
             if "profile_ms" in row:
                 out += ["", f"A {framework} training step per kernel (ms per step, a timer around "
@@ -337,6 +339,16 @@ def markdown(summary: dict, meta: dict) -> str:
     out += ["", "## Notes", ""] + notes(summary, meta)
     out += ["", "![throughput chart](results.png)", ""]
     return "\n".join(out)
+
+
+def _layer_algorithm(layer: dict) -> str:
+    """A profiled layer's algorithm cell; a Conv2D and the max-pooling it ran in one call
+    (``Conv2D.forward_pooled``) say so, the pooling's time being in the convolution's row."""
+    algorithm = layer.get("algorithm") or ""
+    fused = layer.get("fused")
+    if fused and algorithm:
+        return f"{algorithm}, with {fused}"
+    return f"in {fused}" if fused else algorithm
 
 
 def _part_order(part: str) -> tuple:

@@ -157,7 +157,7 @@ def scratch_profile(model, batches, steps: int) -> tuple[dict, list]:
     profile = {name: 1e3 * t / steps for name, t in sorted(spent.items(), key=lambda kv: -kv[1])}
     profile["everything else"] = 1e3 * (total - sum(spent.values())) / steps
     profile["total step"] = 1e3 * total / steps
-    layers = [{"name": r["name"], "algorithm": r.get("algorithm"),
+    layers = [{"name": r["name"], "algorithm": r.get("algorithm"), "fused": r.get("fused"),
                "forward_ms": 1e3 * r["forward"] / steps, "backward_ms": 1e3 * r["backward"] / steps,
                "total_ms": 1e3 * r["total"] / steps, "share": r["share"]}
               for r in layer_profiler.rows()]
