@@ -188,3 +188,119 @@ def test_the_fused_kernel_equals_conv_then_pool(numba_backend, window, strides):
     np.testing.assert_array_equal(arg, want_arg)
     np.testing.assert_array_equal(y_only, want_y)
     assert none is None
+
+
+# ------------------------------------------------ 2x2 pooling inside the convolution's own loops
+
+def _bits(a):
+    """The array's bit patterns: NaN payloads and the sign of zero compared too."""
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def _pair_data(shape, filters, dtype, seed):
+    """Random input with the values that test a max-pooling: NaN inputs, a filter whose outputs
+    are all 0 after the ReLU (every window a four-way tie), one whose outputs are all exactly 0
+    before it (zero kernel and bias: a tie of zeros, some of them -0.0 from 0 * negative)."""
+    rng = np.random.default_rng(seed)
+    xpad = rng.standard_normal(shape).astype(dtype)
+    xpad[0, 1, 2, 0] = np.nan
+    kernel = rng.standard_normal((3, 3, shape[3], filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    bias[1] = -1e3  # ReLU makes every output of filter 1 zero
+    kernel[..., 2], bias[2] = 0, 0  # filter 2: zero sums
+    return xpad, kernel, bias
+
+
+@pytest.mark.parametrize("algorithm, channels, filters", [
+    ("direct", 3, 16), ("direct", 3, 64), ("direct", 5, 32), ("direct", 16, 32), ("direct", 32, 64),
+    ("direct", 3, 8),  # "planar" loops: the twin runs the two passes
+    ("winograd", 8, 6), ("winograd", 64, 64), ("winograd", 3, 16),
+])
+@pytest.mark.parametrize("out_hw", [(12, 10), (13, 11)])  # odd: the last row and column are dropped
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pooling_inside_the_convolution_loops_gives_the_bits_of_conv_then_pool(
+        numba_backend, algorithm, channels, filters, out_hw, dtype):
+    from scratchnet.kernels import numba_kernels as nb
+
+    xpad, kernel, bias = _pair_data((5, out_hw[0] + 2, out_hw[1] + 2, channels), filters, dtype, seed=4)
+    pool_hw = (out_hw[0] // 2, out_hw[1] // 2)
+    a = kernels.conv2d_bias_relu(xpad, kernel, bias, (1, 1), (1, 1), out_hw, algorithm)
+    want_y, want_arg = kernels.maxpool2d_forward(a, (2, 2), (2, 2), pool_hw)
+    twin = getattr(nb, algorithm + "_conv2d_bias_relu_maxpool2x2")
+    y, arg = twin(xpad, kernel, bias, (1, 1), (1, 1), out_hw, pool_hw, True)
+    y_only, none = twin(xpad, kernel, bias, (1, 1), (1, 1), out_hw, pool_hw, False)
+    assert y.shape == (5,) + pool_hw + (filters,) and y.dtype == dtype and arg.dtype == np.int8
+    np.testing.assert_array_equal(_bits(y), _bits(want_y))
+    np.testing.assert_array_equal(arg, want_arg)
+    np.testing.assert_array_equal(_bits(y_only), _bits(want_y))
+    assert none is None
+    # the special values did occur (a window of NaN only pools to -inf: NaN never wins a window)
+    assert np.isneginf(want_y[0, 0, 0]).all() and (want_y[1:, ..., 1] == 0).all()
+    # the dispatcher sends this pair to the twin (the loops above), a 3x3 window to the chunks
+    assert kernels._pools_in_kernel(algorithm, kernel.shape, (1, 1), (1, 1), (2, 2), (2, 2)) == \
+        (algorithm == "winograd" or filters in (16, 32, 64))
+    assert not kernels._pools_in_kernel(algorithm, kernel.shape, (1, 1), (1, 1), (3, 3), (2, 2))
+    y2, arg2 = kernels.conv2d_bias_relu_maxpool(xpad, kernel, bias, (1, 1), (1, 1), out_hw, (2, 2),
+                                                (2, 2), pool_hw, algorithm)
+    np.testing.assert_array_equal(_bits(y2), _bits(want_y))
+    np.testing.assert_array_equal(arg2, want_arg)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "winograd"])
+def test_the_pooled_twins_match_their_numpy_references(numba_backend, algorithm):
+    """The NumPy references (the two steps: kernels/direct.py, kernels/winograd.py) against the
+    Numba twins, float64: the same up to rounding (1e-12), the same window winners."""
+    from scratchnet.kernels import direct as direct_ref
+    from scratchnet.kernels import numba_kernels as nb
+    from scratchnet.kernels import winograd as winograd_ref
+
+    reference = {"direct": direct_ref.conv2d_bias_relu_maxpool2x2,
+                 "winograd": winograd_ref.winograd_conv2d_bias_relu_maxpool2x2}[algorithm]
+    rng = np.random.default_rng(5)
+    xpad = rng.standard_normal((3, 11, 12, 16))
+    kernel = rng.standard_normal((3, 3, 16, 32))
+    bias = rng.standard_normal(32)
+    for with_argmax in (True, False):
+        want_y, want_arg = reference(xpad, kernel, bias, (1, 1), (1, 1), (9, 10), (4, 5), with_argmax)
+        y, arg = getattr(nb, algorithm + "_conv2d_bias_relu_maxpool2x2")(
+            xpad, kernel, bias, (1, 1), (1, 1), (9, 10), (4, 5), with_argmax)
+        np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-12)
+        if with_argmax:
+            np.testing.assert_array_equal(arg, want_arg)
+        else:
+            assert arg is None and want_arg is None
+
+
+def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_one(numba_backend):
+    """Both kinds of pair in one model (direct with 16 filters, Winograd at 64 channels), trained
+    with and without fusion: the forward passes bit for bit, weights to rtol 1e-6 (see the top)."""
+    def model():
+        return sn.Sequential([
+            sn.layers.Input((22, 21, 3)),
+            sn.layers.Conv2D(16, 3, activation="relu"),  # direct: 20x19 -> pooled 10x9
+            sn.layers.MaxPooling2D(2),
+            sn.layers.Conv2D(64, 3, padding="same", activation="relu"),  # direct, 64 filters
+            sn.layers.MaxPooling2D(2),
+            sn.layers.Conv2D(64, 3, padding="same", activation="relu"),  # Winograd (64 -> 64)
+            sn.layers.MaxPooling2D(2),
+            sn.layers.Flatten(),
+            sn.layers.Dense(3, activation="softmax"),
+        ], seed=11)
+
+    x, y = _data(n=10, shape=(22, 21, 3))
+    kernels.set_conv_pool_fusion(False)
+    plain = _train(model(), x, y)
+    kernels.set_conv_pool_fusion(True)
+    fused = _train(model(), x, y)
+    algorithms = [layer.conv_algorithm for layer in fused.layers[0:6:2]]
+    assert algorithms == ["direct", "direct", "winograd"]
+    for conv in fused.layers[0:6:2]:
+        assert kernels._pools_in_kernel(conv.conv_algorithm, conv.kernel.value.shape, conv.strides,
+                                        conv.dilation_rate, (2, 2), (2, 2))
+        assert conv.pooled is not None and conv.pooled[2].dtype == np.int8
+    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    kernels.set_conv_pool_fusion(False)
+    unfused_out = fused.predict(x, verbose=0)
+    kernels.set_conv_pool_fusion(True)
+    np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))

@@ -61,6 +61,8 @@ KERNEL_NAMES = (
     "direct_conv2d_backward_kernel",
     "direct_conv2d_backward_input",
     "direct_conv2d_bias_relu",
+    "winograd_conv2d_bias_relu_maxpool2x2",
+    "direct_conv2d_bias_relu_maxpool2x2",
 )
 CONV_ALGORITHMS = ("im2col", "winograd", "direct")
 
@@ -94,6 +96,8 @@ def _numpy_table() -> dict[str, object]:
         "direct_conv2d_backward_kernel": _direct_numpy.conv2d_backward_kernel,
         "direct_conv2d_backward_input": _direct_numpy.conv2d_backward_input,
         "direct_conv2d_bias_relu": _direct_numpy.conv2d_bias_relu,
+        "winograd_conv2d_bias_relu_maxpool2x2": _winograd_numpy.winograd_conv2d_bias_relu_maxpool2x2,
+        "direct_conv2d_bias_relu_maxpool2x2": _direct_numpy.conv2d_bias_relu_maxpool2x2,
     }
 
 
@@ -378,10 +382,17 @@ def conv2d_bias_relu_maxpool(xpad, kernel, bias, strides, dilation, out_hw, pool
             a = conv2d_bias_relu(xpad[chunk], ...)               # in cache
             y[chunk], argmax[chunk] = maxpool2d_forward(a, ...)  # read back while it is there
 
-    The same numbers as the two layers run one after the other. Returns ``(y, argmax)``
+    On the Numba backend, 2x2 windows with stride 2 after a Winograd convolution, or after the
+    direct loops with 16, 32 or 64 filters, are pooled inside the convolution's own loops
+    (``winograd_conv2d_bias_relu_maxpool2x2``, ``direct_conv2d_bias_relu_maxpool2x2``): each
+    window is pooled as its four outputs are computed, and no activation is stored at all.
+    The same numbers as the two layers run one after the other, either way. Returns ``(y, argmax)``
     (``argmax`` None when ``with_argmax`` is False: inference keeps nothing for a backward pass).
     The backward pass needs only ``y`` and ``argmax``: :func:`relu_maxpool2d_backward_bias_grad`.
     """
+    if _pools_in_kernel(algorithm, kernel.shape, strides, dilation, pool_size, pool_strides):
+        return _impl[algorithm + "_conv2d_bias_relu_maxpool2x2"](
+            xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw, with_argmax)
     n, f = xpad.shape[0], kernel.shape[3]
     per_image = out_hw[0] * out_hw[1] * f * xpad.itemsize
     images = max(numba_threads(), CONV_POOL_CHUNK_BYTES // per_image)
@@ -396,6 +407,17 @@ def conv2d_bias_relu_maxpool(xpad, kernel, bias, strides, dilation, out_hw, pool
         else:
             y[first:last] = maxpool2d_values(a, pool_size, pool_strides, pool_out_hw)
     return y, argmax
+
+
+def _pools_in_kernel(algorithm, kernel_shape, strides, dilation, pool_size, pool_strides) -> bool:
+    """Whether the Numba backend's convolution loops for ``algorithm`` also do this pooling."""
+    if _backend != "numba" or tuple(pool_size) != (2, 2) or tuple(pool_strides) != (2, 2):
+        return False
+    if algorithm == "winograd":
+        return True
+    if algorithm == "direct":
+        return _numba_module().direct_pools_in_kernel(kernel_shape, strides, dilation)
+    return False
 
 
 def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_out_hw):

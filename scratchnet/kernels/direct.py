@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet.kernels import pooling
 from scratchnet.kernels.conv import _tap
 
 
@@ -87,3 +88,14 @@ def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     z = conv2d_forward(xpad, kernel, strides, dilation, out_hw)
     z += bias
     return np.maximum(z, 0, out=z)
+
+
+def conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw, with_argmax):
+    """Conv2D(relu) then MaxPooling2D((2, 2)): ``y = maxpool2d(conv2d_bias_relu(...))``, 2x2 windows
+    with stride 2, and (``with_argmax``) each window's ``argmax``; ``(y, argmax)``, both
+    ``(N, PH, PW, F)``, ``argmax`` None otherwise. Here the two steps one after the other; the Numba
+    twin pools each pair of output rows as it computes them, never storing the activation."""
+    a = conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw)  # (N, OH, OW, F)
+    if with_argmax:
+        return pooling.maxpool2d_forward(a, (2, 2), (2, 2), pool_out_hw)
+    return pooling.maxpool2d_values(a, (2, 2), (2, 2), pool_out_hw), None

@@ -729,6 +729,59 @@ def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a)
                                 z1[o] = q1[o] - q2[o] - q3[o]
 
 
+@njit(cache=True, inline="always")
+def _relu_window_step(v, i, best, k):
+    """One cell of a max-pooling window that follows a ReLU: ``a = max(v, 0)`` as the ReLU kernels
+    write it, then :func:`_maxpool2d_row`'s step (strict ``>``: an equal later value does not win;
+    NaN passes the ReLU and never wins). Cells in row-major order from ``best = -inf``, ``k = 0``
+    give the bits and the argmax of the two passes."""
+    a = 0 if v < 0 else v
+    better = a > best
+    return (a if better else best), (i if better else k)
+
+
+@njit(parallel=True, cache=True)
+def _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows_per_chunk, y, argmax, with_argmax):
+    """Conv2D(relu) -> MaxPooling2D((2, 2)) in one pass: an F(2x2, 3x3) output tile *is* a 2x2
+    pooling window, so each tile's four outputs (+ bias, ReLU) are pooled as they come out of the
+    output transform and never stored. The tiles and chunks are :func:`_winograd_forward`'s (the
+    same matrix products, so the same bits); a last tile row or column that "valid" pooling drops
+    (odd output size) is not transformed back."""
+    n, c, f = xpad.shape[0], xpad.shape[3], u.shape[2]
+    total = n * th
+    for k in prange(-(-total // rows_per_chunk)):
+        r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
+        tiles = (r1 - r0) * tw
+        v = np.empty((16, tiles, c), dtype=xpad.dtype)
+        m = np.empty((16, tiles, f), dtype=xpad.dtype)
+        _winograd_input_tiles(xpad, r0, r1, th, tw, v)
+        for p in range(16):
+            np.dot(v[p], u[p], m[p])
+        cols = np.empty((2, 4, f), dtype=xpad.dtype)  # A^T M of one tile: (row, column b, filter)
+        for r in range(r0, r1):
+            s, ti = r // th, r % th
+            if ti >= ph:
+                continue
+            for tj in range(pw):
+                t = (r - r0) * tw + tj
+                for b in range(4):  # A^T M, as in _winograd_forward
+                    m0, m1, m2, m3 = m[b, t], m[4 + b, t], m[8 + b, t], m[12 + b, t]
+                    w0, w1 = cols[0, b], cols[1, b]
+                    for o in range(f):
+                        w0[o] = m0[o] + m1[o] + m2[o]
+                        w1[o] = m1[o] - m2[o] - m3[o]
+                p0, p1, p2, p3 = cols[0, 0], cols[0, 1], cols[0, 2], cols[0, 3]
+                q0, q1, q2, q3 = cols[1, 0], cols[1, 1], cols[1, 2], cols[1, 3]
+                for o in range(f):  # (A^T M) A + bias: the window's cells in row-major order
+                    best, kk = _relu_window_step(p0[o] + p1[o] + p2[o] + bias[o], 0, -np.inf, 0)
+                    best, kk = _relu_window_step(p1[o] - p2[o] - p3[o] + bias[o], 1, best, kk)
+                    best, kk = _relu_window_step(q0[o] + q1[o] + q2[o] + bias[o], 2, best, kk)
+                    best, kk = _relu_window_step(q1[o] - q2[o] - q3[o] + bias[o], 3, best, kk)
+                    y[s, ti, tj, o] = best
+                    if with_argmax:
+                        argmax[s, ti, tj, o] = kk
+
+
 def _winograd_rows_per_chunk(n: int, th: int, tw: int, width: int, itemsize: int) -> int:
     """Tile rows per chunk: ``16 * T * width`` values within ``WINOGRAD_BUDGET_BYTES``, and at
     least ``MIN_CHUNKS`` chunks."""
@@ -772,6 +825,29 @@ def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """``a = max(winograd_conv2d_forward(...) + bias, 0)`` only: :func:`winograd_conv2d_bias_relu_forward`
     writing each ReLU over its ``z`` (no ``z`` array kept)."""
     return _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+
+
+@_one_at_a_time
+def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                         with_argmax):
+    """``maxpool2d(max(winograd_conv2d_forward(...) + bias, 0))`` with 2x2 windows, stride 2:
+    ``(y, argmax)`` of :func:`maxpool2d_forward` on :func:`winograd_conv2d_bias_relu`'s output
+    (the same bits), in one pass that never stores the ``(N, OH, OW, F)`` activation;
+    ``argmax`` is None unless ``with_argmax``."""
+    from scratchnet.kernels import winograd as ref
+
+    ref._check("winograd_conv2d_forward", kernel.shape, strides, dilation)
+    xpad = np.ascontiguousarray(xpad)
+    n, f = xpad.shape[0], kernel.shape[3]
+    ph, pw = pool_out_hw
+    u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False)))  # (16, C, F)
+    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
+    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
+    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
+    th, tw = ref.tile_counts(out_hw)
+    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize)
+    _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
+    return y, (argmax if with_argmax else None)
 
 
 @njit(parallel=True, cache=True)
@@ -1018,36 +1094,69 @@ def _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a):
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z, a, acc, xs):
-    """Output rows ``r0 <= r < r1`` (over images): ``px`` pixels of ``f`` sums each in ``acc``.
-    The filter loop is outside the pixel loop: its body (``px`` multiply-adds) is then large
-    enough that the compiler keeps it a loop and vectorizes it, where a bare 16- or 32-step loop
-    would be unrolled into one value at a time."""
+def _filters_inner_sums(xpad, k2, f, px, s, i, j0, width, acc, xs):
+    """``acc[p*f + o]``: the sums (no bias) of ``px`` output pixels ``(s, i, j0 + p)`` for ``f``
+    filters (pixels past ``width`` compute any pixel of the row, for the caller to drop). The
+    filter loop is outside the pixel loop: its body (``px`` multiply-adds) is then large enough
+    that the compiler keeps it a loop and vectorizes it, where a bare 16- or 32-step loop would be
+    unrolled into one value at a time."""
     c = xpad.shape[3]
+    for q in range(px * f):
+        acc[q] = 0
+    for tap in range(9):
+        xrow = xpad[s, i + tap // 3]
+        b = tap % 3
+        for ch in range(c):
+            krow = k2[tap * c + ch]
+            for p in range(px):
+                xs[p] = xrow[min(j0 + p, width - 1) + b, ch]
+            for o in range(f):
+                k = krow[o]
+                for p in range(px):
+                    acc[p * f + o] += xs[p] * k
+
+
+@njit(cache=True, inline="always")
+def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z, a, acc, xs):
+    """Output rows ``r0 <= r < r1`` (over images), ``px`` pixels of ``f`` sums at a time."""
     for r in range(r0, r1):
         s, i = r // oh, r % oh
         for j0 in range(0, ow, px):
-            m = min(px, ow - j0)  # px pixels, fewer at the end of the row
-            for q in range(px * f):
-                acc[q] = 0
-            for tap in range(9):
-                xrow = xpad[s, i + tap // 3]
-                b = tap % 3
-                for ch in range(c):
-                    krow = k2[tap * c + ch]
-                    for p in range(px):
-                        xs[p] = xrow[min(j0 + p, ow - 1) + b, ch]  # past the row: any pixel, not kept
-                    for o in range(f):
-                        k = krow[o]
-                        for p in range(px):
-                            acc[p * f + o] += xs[p] * k
-            for p in range(m):
+            _filters_inner_sums(xpad, k2, f, px, s, i, j0, ow, acc, xs)
+            for p in range(min(px, ow - j0)):  # px pixels, fewer at the end of the row
                 for o in range(f):
                     v = acc[p * f + o] + bias[o]
                     if store_z:
                         z[s, i, j0 + p, o] = v
                     if relu:
                         a[s, i, j0 + p, o] = 0 if v < 0 else v
+
+
+@njit(cache=True, inline="always")
+def _filters_inner_pooled_rows(xpad, k2, bias, f, px, r0, r1, ph, pw, y, argmax, with_argmax, acc, xs,
+                               pair):
+    """Pooled rows ``r0 <= r < r1`` (over images) of Conv2D(relu) -> MaxPooling2D((2, 2)): the two
+    output rows of each (their first ``2*PW`` pixels, + bias) into ``pair (2, 2*PW, F)``, then
+    the ReLU and the 2x2 windows (:func:`_relu_window_step`, the bits of the two passes)."""
+    width = 2 * pw
+    for r in range(r0, r1):
+        s, pi = r // ph, r % ph
+        for row in range(2):
+            for j0 in range(0, width, px):
+                _filters_inner_sums(xpad, k2, f, px, s, 2 * pi + row, j0, width, acc, xs)
+                for p in range(min(px, width - j0)):
+                    for o in range(f):
+                        pair[row, j0 + p, o] = acc[p * f + o] + bias[o]
+        for pj in range(pw):
+            v00, v01, v10, v11 = pair[0, 2 * pj], pair[0, 2 * pj + 1], pair[1, 2 * pj], pair[1, 2 * pj + 1]
+            for o in range(f):
+                best, k = _relu_window_step(v00[o], 0, -np.inf, 0)
+                best, k = _relu_window_step(v01[o], 1, best, k)
+                best, k = _relu_window_step(v10[o], 2, best, k)
+                best, k = _relu_window_step(v11[o], 3, best, k)
+                y[s, pi, pj, o] = best
+                if with_argmax:
+                    argmax[s, pi, pj, o] = k
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -1064,6 +1173,27 @@ def _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows_pe
             _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, 4, r0, r1, oh, ow, z, a, acc, xs)
         elif f == 16:  # (the caller sends no other filter count)
             _filters_inner_rows(xpad, k2, bias, relu, store_z, 16, 8, r0, r1, oh, ow, z, a, acc, xs)
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_chunk, y, argmax,
+                                             with_argmax):
+    total = xpad.shape[0] * ph
+    for t in prange(-(-total // rows_per_chunk)):
+        r0, r1 = t * rows_per_chunk, min(total, (t + 1) * rows_per_chunk)
+        acc = _stack_empty(192, xpad.dtype)
+        xs = _stack_empty(8, xpad.dtype)
+        f = k2.shape[1]
+        pair = np.empty((2, 2 * pw, f), dtype=xpad.dtype)  # one window row's two output rows
+        if f == 64:
+            _filters_inner_pooled_rows(xpad, k2, bias, 64, 3, r0, r1, ph, pw, y, argmax, with_argmax,
+                                       acc, xs, pair)
+        elif f == 32:
+            _filters_inner_pooled_rows(xpad, k2, bias, 32, 4, r0, r1, ph, pw, y, argmax, with_argmax,
+                                       acc, xs, pair)
+        elif f == 16:
+            _filters_inner_pooled_rows(xpad, k2, bias, 16, 8, r0, r1, ph, pw, y, argmax, with_argmax,
+                                       acc, xs, pair)
 
 
 def _direct_fits(kernel_hw, strides, dilation) -> bool:
@@ -1119,6 +1249,37 @@ def direct_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_h
 def direct_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """``a = max(direct_conv2d_forward(...) + bias, 0)`` only (each ReLU written over its ``z``)."""
     return _direct_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+
+
+def direct_pools_in_kernel(kernel_shape, strides, dilation) -> bool:
+    """Whether :func:`direct_conv2d_bias_relu_maxpool2x2` covers this convolution (its "filters
+    inner" loops: 3x3, stride 1, a filter count in ``DIRECT_FILTERS_INNER``)."""
+    kh, kw, c, f = kernel_shape
+    return _direct_fits((kh, kw), strides, dilation) and _direct_forward_kind(c, f) == "filters_inner"
+
+
+@_one_at_a_time
+def direct_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                       with_argmax):
+    """``maxpool2d(max(direct_conv2d_forward(...) + bias, 0))`` with 2x2 windows, stride 2:
+    ``(y, argmax)`` of :func:`maxpool2d_forward` on :func:`direct_conv2d_bias_relu`'s output (the
+    same bits), two output rows at a time, never storing the ``(N, OH, OW, F)`` activation;
+    ``argmax`` is None unless ``with_argmax``. Where :func:`direct_pools_in_kernel` is False, the
+    two passes one after the other."""
+    if not direct_pools_in_kernel(kernel.shape, strides, dilation):  # the two passes
+        a = _direct_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+        y, argmax = _maxpool2d(a, (2, 2), (2, 2), pool_out_hw, with_argmax)
+        return y, (argmax if with_argmax else None)
+    xpad = np.ascontiguousarray(xpad)
+    n, c, f = xpad.shape[0], kernel.shape[2], kernel.shape[3]
+    ph, pw = pool_out_hw
+    k2 = np.ascontiguousarray(kernel.astype(xpad.dtype, copy=False)).reshape(9 * c, f)
+    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
+    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
+    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
+    rows = max(1, -(-n * ph // (4 * MIN_CHUNKS)))
+    _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows, y, argmax, with_argmax)
+    return y, (argmax if with_argmax else None)
 
 
 @njit(cache=True, inline="always")

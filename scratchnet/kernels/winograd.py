@@ -59,6 +59,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from scratchnet.kernels import pooling
+
 B_T = np.array([[1, 0, -1, 0],
                 [0, 1, 1, 0],
                 [0, -1, 1, 0],
@@ -183,6 +185,19 @@ def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     z = winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
     z += bias  # in place: z is a fresh array
     return np.maximum(z, 0, out=z)
+
+
+def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                         with_argmax):
+    """Conv2D(relu) then MaxPooling2D((2, 2)): ``y = maxpool2d(winograd_conv2d_bias_relu(...))``,
+    2x2 windows with stride 2, and (``with_argmax``) each window's ``argmax``; ``(y, argmax)``, both
+    ``(N, PH, PW, F)``, ``argmax`` None otherwise. A 2x2 output tile is exactly one pooling window:
+    the Numba twin pools each tile as it leaves the output transform, never storing the activation.
+    Here the two steps one after the other."""
+    a = winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw)  # (N, OH, OW, F)
+    if with_argmax:
+        return pooling.maxpool2d_forward(a, (2, 2), (2, 2), pool_out_hw)
+    return pooling.maxpool2d_values(a, (2, 2), (2, 2), pool_out_hw), None
 
 
 def winograd_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
