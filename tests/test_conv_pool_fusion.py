@@ -304,3 +304,33 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
     unfused_out = fused.predict(x, verbose=0)
     kernels.set_conv_pool_fusion(True)
     np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))
+
+
+def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
+    """Stepping into the pooled loops with a debugger (``NUMBA_DISABLE_JIT=1``) runs them as Python,
+    with the same results as the NumPy references."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, numba\n"
+        "from scratchnet.kernels import numba_kernels as nb, direct, winograd\n"
+        "assert numba.config.DISABLE_JIT\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((2, 7, 6, 3))\n"
+        "k = rng.standard_normal((3, 3, 3, 16))\n"
+        "b = rng.standard_normal(16)\n"
+        "for twin, ref in [(nb.direct_conv2d_bias_relu_maxpool2x2, direct.conv2d_bias_relu_maxpool2x2),\n"
+        "                  (nb.winograd_conv2d_bias_relu_maxpool2x2,\n"
+        "                   winograd.winograd_conv2d_bias_relu_maxpool2x2)]:\n"
+        "    y, a = twin(x, k, b, (1, 1), (1, 1), (5, 4), (2, 2), True)\n"
+        "    y_ref, a_ref = ref(x, k, b, (1, 1), (1, 1), (5, 4), (2, 2), True)\n"
+        "    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)\n"
+        "    np.testing.assert_array_equal(a, a_ref)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
