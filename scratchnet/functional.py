@@ -91,7 +91,8 @@ class Functional(Model):
     # ------------------------------------------------------------------ the passes
     def forward(self, x, training: bool = False, for_backward: bool = True):
         """Run every node in topological order; ``x`` is the list of input arrays.
-        (``for_backward`` is :meth:`Model.forward`'s; functional models fuse no layers.)
+        (``for_backward`` is :meth:`Model.forward`'s: False, no backward pass follows, so layers
+        keep nothing for one; functional models fuse no layers.)
 
         ``values`` maps each KerasTensor to its array (``masks`` to its padding mask, see
         ``layers/masking.py``). A layer used by several nodes overwrites its cache at each call,
@@ -112,7 +113,8 @@ class Functional(Model):
             else:
                 tensor = node.inputs[0]
                 values[node.output], masks[node.output] = forward_with_mask(
-                    node.layer, values[tensor], masks.get(tensor), training=training)
+                    node.layer, values[tensor], masks.get(tensor), training=training,
+                    for_backward=for_backward)
             if node.layer in self._shared:
                 self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
         outputs = [values[t] for t in self.outputs]

@@ -295,7 +295,7 @@ class Model:
                 x = layer.forward_pooled(x, after, training=training, for_backward=for_backward)
                 i += 2
                 continue
-            x, mask = forward_with_mask(layer, x, mask, training=training)
+            x, mask = forward_with_mask(layer, x, mask, training=training, for_backward=for_backward)
             i += 1
         self.output_mask = mask  # None unless a mask reaches the output (loss_input refuses it)
         return x

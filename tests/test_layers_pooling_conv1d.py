@@ -353,3 +353,47 @@ def test_a_model_of_the_new_layers_saves_and_loads(tmp_path, rng):
     loaded = sn.load_model(tmp_path / "m.npz")
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ------------------------------------------- predict/evaluate keep no argmax (Layer.for_backward)
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_predict_pools_without_argmax_and_a_later_backward_is_refused(functional):
+    """A forward pass that no backward pass follows (predict, evaluate) computes the window maxima
+    alone; the same outputs, no argmax kept; a training step keeps it again, and so does the layer
+    called by hand afterwards (``for_backward`` is False only during the model's call)."""
+    before = sn.get_backend()
+    sn.set_backend("numpy")  # the layers one by one (no Conv2D + pooling fusion)
+    try:
+        layers = [sn.layers.Conv2D(4, 3, activation="tanh"), sn.layers.MaxPooling2D(2),
+                  sn.layers.Flatten(),
+                  sn.layers.Dense(3, activation="softmax")]
+        if functional:
+            inputs = sn.Input((9, 8, 2))
+            h = inputs
+            for layer in layers:
+                h = layer(h)
+            model = sn.Model(inputs, h)
+        else:
+            model = sn.Sequential([sn.layers.Input((9, 8, 2))] + layers)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((5, 9, 8, 2)).astype(np.float32), rng.integers(0, 3, 5)
+        pool = layers[1]
+        trained_out = model.forward([x] if functional else x)  # for_backward=True: argmax kept
+        assert pool.argmax is not None
+        predicted = model.predict(x, verbose=0)
+        np.testing.assert_array_equal(predicted, trained_out)
+        assert pool.argmax is None and pool.for_backward is True
+        with pytest.raises(RuntimeError, match=r"max_pooling2d\w*: backward after a forward pass that "
+                                               r"kept no argmax"):
+            pool.backward(np.ones((5, 3, 3, 4), np.float32))
+        model.evaluate(x, y, verbose=0)
+        assert pool.argmax is None
+        model.train_step(x, y)
+        assert pool.argmax is not None
+        model.predict(x, verbose=0)
+        out = pool.forward(layers[0].forward(x))  # by hand: everything kept
+        assert pool.argmax is not None and out.shape == (5, 3, 3, 4)
+    finally:
+        sn.set_backend(before)

@@ -55,6 +55,11 @@ class Layer:
     """
 
     input_dtype: str | None = None
+    # False only during a model's forward pass that no backward pass follows (predict, evaluate:
+    # ``Model.forward(for_backward=False)``); a layer may then skip what only its backward reads
+    # (MaxPooling2D's argmax). Outside such a call it is True, so ``layer.forward`` called by hand
+    # keeps everything.
+    for_backward: bool = True
 
     def __init__(self, name: str | None = None, **kwargs):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):

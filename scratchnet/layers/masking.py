@@ -27,13 +27,21 @@ import warnings
 import numpy as np
 
 
-def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False):
+def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
+                      for_backward: bool = True):
     """``layer.forward`` on ``x`` whose mask is ``mask`` (None: no padding); returns
-    ``(y, mask of y)``."""
-    if mask is not None and _forward_takes_mask(type(layer)):
-        y = layer.forward(x, training=training, mask=mask)
-    else:
-        y = layer.forward(x, training=training)
+    ``(y, mask of y)``. ``for_backward=False``: no backward pass follows (``Layer.for_backward``
+    is False during the call)."""
+    if not for_backward:
+        layer.for_backward = False
+    try:
+        if mask is not None and _forward_takes_mask(type(layer)):
+            y = layer.forward(x, training=training, mask=mask)
+        else:
+            y = layer.forward(x, training=training)
+    finally:
+        if not for_backward:
+            del layer.for_backward  # back to the class's True
     return y, output_mask(layer, x, mask)
 
 

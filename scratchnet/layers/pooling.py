@@ -98,10 +98,16 @@ class _MaxPooling(_Pooling):
         self.fused_into = None
         xpad = self.pad(x4, -np.inf)  # (N, Hp, Wp, C): padding never wins
         self.xpad_hw = xpad.shape[1:3]
-        y, self.argmax = kernels.maxpool2d_forward(xpad, self.window, self.steps, self.out_hw)
+        if self.for_backward:
+            y, self.argmax = kernels.maxpool2d_forward(xpad, self.window, self.steps, self.out_hw)
+        else:  # predict, evaluate: the window maxima alone (argmax is only for the backward pass)
+            y, self.argmax = kernels.maxpool2d_values(xpad, self.window, self.steps, self.out_hw), None
         return y
 
     def pool_backward(self, dy4):
+        if self.argmax is None:
+            raise RuntimeError(f"{self.name}: backward after a forward pass that kept no argmax "
+                               "(predict or evaluate); run a training forward pass first")
         dxpad = kernels.maxpool2d_backward(dy4, self.argmax, self.window, self.steps, self.xpad_hw)
         return self.unpad(dxpad)  # (N, H, W, C)
 
