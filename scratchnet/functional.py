@@ -28,8 +28,10 @@ from scratchnet import config, kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
+from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, Node, global_rng
 from scratchnet.layers.masking import forward_with_mask
+from scratchnet.layers.pooling import MaxPooling2D
 from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
 
 
@@ -65,6 +67,7 @@ class Functional(Model):
         # The first layers (those reading the model inputs only) need not compute dL/dx.
         self._needs_input_grad = {node: not all(isinstance(t.node.layer, InputLayer)
                                                 for t in node.inputs) for node in self._nodes}
+        self._pool_after = _pool_after(self._nodes, self.outputs, self._shared)
         shapes = [tuple(t.shape[1:]) for t in self.inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
@@ -92,7 +95,12 @@ class Functional(Model):
     def forward(self, x, training: bool = False, for_backward: bool = True):
         """Run every node in topological order; ``x`` is the list of input arrays.
         (``for_backward`` is :meth:`Model.forward`'s: False, no backward pass follows, so layers
-        keep nothing for one; functional models fuse no layers.)
+        keep nothing for one.)
+
+        A ``Conv2D(activation="relu")`` whose output only a ``MaxPooling2D`` reads runs with it
+        as one call on the Numba backend (``Conv2D.forward_pooled``), as in a Sequential model:
+        the pooling node then does nothing of its own, and :meth:`backward` hands its gradient
+        straight to the convolution.
 
         ``values`` maps each KerasTensor to its array (``masks`` to its padding mask, see
         ``layers/masking.py``). A layer used by several nodes overwrites its cache at each call,
@@ -104,8 +112,17 @@ class Functional(Model):
         for tensor, array in zip(self.inputs, x, strict=True):
             values[tensor] = kernels.to_backend(array)
         self._caches = {}
+        ran_by_conv = set()  # pooling nodes a Conv2D ran in its own call
         for node in self._nodes:
-            if isinstance(node.layer, InputLayer):
+            if isinstance(node.layer, InputLayer) or node in ran_by_conv:
+                continue
+            pool = self._pool_after.get(node)
+            if pool is not None and masks.get(node.inputs[0]) is None \
+                    and node.layer.can_fuse_pool(pool.layer):
+                values[pool.output] = node.layer.forward_pooled(
+                    values[node.inputs[0]], pool.layer, training=training, for_backward=for_backward)
+                masks[pool.output] = None
+                ran_by_conv.add(pool)
                 continue
             if node.inputs_as_list:  # a merging layer: a list in, no mask out
                 values[node.output] = node.layer.forward([values[t] for t in node.inputs],
@@ -138,6 +155,10 @@ class Functional(Model):
             if isinstance(layer, InputLayer) or (node.output not in grads
                                                  and node.output not in logit_grads):
                 continue  # an input, or a node no loss depends on
+            if getattr(layer, "fused_into", None) is not None:
+                # a max-pooling its Conv2D ran (forward_pooled): the Conv2D's backward does it
+                _accumulate(grads, node.inputs[0], grads[node.output])
+                continue
             if node in self._caches:
                 vars(layer).update(self._caches[node])  # a shared layer: this call's cache back
             earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
@@ -458,6 +479,27 @@ class Functional(Model):
 
 
 # ---------------------------------------------------------------------- graph helpers
+def _pool_after(nodes, outputs, shared) -> dict:
+    """``{Conv2D node: the MaxPooling2D node after it}`` for the pairs a forward pass may run as
+    one call: the pooling node is the only reader of the convolution's output, neither output is
+    a model output (a loss reads the layer itself), and neither layer is used twice. Whether the
+    pair does run as one depends on the layers' settings and the backend
+    (``Conv2D.can_fuse_pool``), checked at each forward pass."""
+    readers: dict[KerasTensor, list] = {}
+    for node in nodes:
+        for tensor in node.inputs:
+            readers.setdefault(tensor, []).append(node)
+    pairs = {}
+    for node in nodes:
+        after = readers.get(node.output, [])
+        if (type(node.layer) is Conv2D and len(after) == 1 and type(after[0].layer) is MaxPooling2D
+                and not after[0].inputs_as_list and node.output not in outputs
+                and after[0].output not in outputs and node.layer not in shared
+                and after[0].layer not in shared):
+            pairs[node] = after[0]
+    return pairs
+
+
 def _node_backward(layer: Layer, dy, dlogits):
     """``layer.backward(dy)``; when a loss read the layer's logits, ``dlogits`` joins the
     gradient after the activation: ``dz = dlogits + activation'(z) * dy``."""

@@ -334,3 +334,53 @@ def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+# ------------------------------------------------------------------------------ functional models
+
+def _functional(branch=False, pool_is_output=False, shared=False, seed=5):
+    """Conv2D(relu) -> MaxPooling2D in a functional model; ``branch``: the convolution's output is
+    also read by another layer; ``pool_is_output``: the pooling is a model output;
+    ``shared``: the convolution is called twice."""
+    sn.utils.set_random_seed(seed)  # the layers take their initial weights as they are called
+    inputs = sn.Input((14, 13, 3))
+    conv = sn.layers.Conv2D(16, 3, activation="relu")
+    h = conv(inputs)
+    pooled = sn.layers.MaxPooling2D(2)(h)
+    flat = sn.layers.Flatten()(pooled)
+    if branch:
+        flat = sn.layers.Concatenate()([flat, sn.layers.Flatten()(h)])
+    if shared:
+        again = sn.layers.Flatten()(sn.layers.MaxPooling2D(4)(conv(inputs)))
+        flat = sn.layers.Concatenate()([flat, again])
+    out = sn.layers.Dense(3, activation="softmax")(flat)
+    return sn.Model(inputs, [out, pooled] if pool_is_output else out)
+
+
+def test_a_functional_model_fuses_a_conv_pool_pair_and_trains_as_the_layers_one_by_one(numba_backend):
+    x, y = _data(n=6, shape=(14, 13, 3))
+    kernels.set_conv_pool_fusion(False)
+    plain = _train(_functional(), x, y)
+    kernels.set_conv_pool_fusion(True)
+    fused = _train(_functional(), x, y)
+    conv, pool = fused.layers[1], fused.layers[2]
+    assert conv.pooled is not None and pool.fused_into is conv and conv.output is None
+    assert plain.layers[1].pooled is None and plain.layers[2].fused_into is None
+    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    kernels.set_conv_pool_fusion(False)
+    unfused_out = fused.predict(x, verbose=0)
+    kernels.set_conv_pool_fusion(True)
+    np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))
+    assert conv.pooled[2] is None  # predict keeps no argmax
+
+
+@pytest.mark.parametrize("case", ["branch", "pool is an output", "shared convolution"])
+def test_functional_pairs_that_are_not_fused(numba_backend, case):
+    model = _functional(branch=case == "branch", pool_is_output=case == "pool is an output",
+                        shared=case == "shared convolution")
+    x, y = _data(n=4, shape=(14, 13, 3))
+    model.forward([x])
+    conv, pool = model.layers[1], model.layers[2]
+    assert conv.pooled is None and pool.fused_into is None and conv.output is not None
+    assert model._pool_after == {}
