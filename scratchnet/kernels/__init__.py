@@ -317,7 +317,7 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
 def maxpool2d_values(xpad, pool_size, strides, out_hw):
     """``y`` of :func:`maxpool2d_forward` without ``argmax`` (inference). The GPU backend has no
     such kernel: it runs ``maxpool2d_forward`` and drops ``argmax``."""
-    if "maxpool2d_values" in _impl:
+    if _device is None and "maxpool2d_values" in _impl:
         return _impl["maxpool2d_values"](xpad, pool_size, strides, out_hw)
     return _impl["maxpool2d_forward"](xpad, pool_size, strides, out_hw)[0]
 
