@@ -333,6 +333,15 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 
 
 @njit(cache=True, inline="always")
+def _window_step(v, k, best, best_k):
+    """One cell of a max-pooling window, the cells taken in row-major order from ``best = -inf``,
+    ``best_k = 0``: ``v`` wins if strictly larger (an equal later value does not; NaN never does).
+    Returns the new ``(best, best_k)``; selects, not branches, so the compiler keeps it in registers."""
+    better = v > best
+    return (v if better else best), (k if better else best_k)
+
+
+@njit(cache=True, inline="always")
 def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax, with_argmax):
     """One output row of one image: ``y (OW, C)`` and (``with_argmax``) ``argmax (OW, C)``. The
     running maximum lives in two local variables and each window cell *selects* rather than
@@ -344,10 +353,7 @@ def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax, with_argmax):
             best, k = -np.inf, 0
             for a in range(ph):
                 for b in range(pw):
-                    v = xpad[s, i * sh + a, j * sw + b, ch]
-                    better = v > best  # strict: an equal later value does not win
-                    k = a * pw + b if better else k
-                    best = v if better else best
+                    best, k = _window_step(xpad[s, i * sh + a, j * sw + b, ch], a * pw + b, best, k)
             y[j, ch] = best
             if with_argmax:
                 argmax[j, ch] = k
@@ -682,6 +688,19 @@ def _winograd_output_gradient(dy, r0, r1, th, tw, dm):
                     m3[o] = -q
 
 
+@njit(cache=True, inline="always")
+def _winograd_output_rows(m, t, cols):
+    """``cols = A^T M`` of tile ``t`` (rows ``m0 + m1 + m2`` and ``m1 - m2 - m3``): ``(2, 4, F)``,
+    (row, column b, filter); the output transform's first half, column b of the 4x4 tile at a time."""
+    f = m.shape[2]
+    for b in range(4):
+        m0, m1, m2, m3 = m[b, t], m[4 + b, t], m[8 + b, t], m[12 + b, t]
+        w0, w1 = cols[0, b], cols[1, b]
+        for o in range(f):
+            w0[o] = m0[o] + m1[o] + m2[o]
+            w1[o] = m1[o] - m2[o] - m3[o]
+
+
 @njit(parallel=True, cache=True)
 def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a):
     n, c, f = xpad.shape[0], xpad.shape[3], u.shape[2]
@@ -701,12 +720,7 @@ def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a)
             for tj in range(tw):
                 t = (r - r0) * tw + tj
                 j0, j1 = 2 * tj, 2 * tj + 1
-                for b in range(4):  # A^T M: rows m0 + m1 + m2, m1 - m2 - m3
-                    m0, m1, m2, m3 = m[b, t], m[4 + b, t], m[8 + b, t], m[12 + b, t]
-                    w0, w1 = cols[0, b], cols[1, b]
-                    for o in range(f):
-                        w0[o] = m0[o] + m1[o] + m2[o]
-                        w1[o] = m1[o] - m2[o] - m3[o]
+                _winograd_output_rows(m, t, cols)  # A^T M
                 for i in range(2):  # (A^T M) A: columns q0 + q1 + q2, q1 - q2 - q3
                     if 2 * ti + i >= oh:
                         break
@@ -734,14 +748,14 @@ def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a)
 
 
 @njit(cache=True, inline="always")
-def _relu_window_step(v, i, best, k):
-    """One cell of a max-pooling window that follows a ReLU: ``a = max(v, 0)`` as the ReLU kernels
-    write it, then :func:`_maxpool2d_row`'s step (strict ``>``: an equal later value does not win;
-    NaN passes the ReLU and never wins). Cells in row-major order from ``best = -inf``, ``k = 0``
-    give the bits and the argmax of the two passes."""
-    a = 0 if v < 0 else v
-    better = a > best
-    return (a if better else best), (i if better else k)
+def _relu_max2x2(v0, v1, v2, v3):
+    """A 2x2 max-pooling window over ReLU outputs: ``a = max(v, 0)`` for its four cells (row-major
+    order) as the ReLU kernels write it (NaN passes through), then :func:`_maxpool2d_row`'s steps.
+    Returns ``(maximum, its offset)``: the bits and the argmax of the two passes."""
+    best, k = _window_step(0 if v0 < 0 else v0, 0, -np.inf, 0)
+    best, k = _window_step(0 if v1 < 0 else v1, 1, best, k)
+    best, k = _window_step(0 if v2 < 0 else v2, 2, best, k)
+    return _window_step(0 if v3 < 0 else v3, 3, best, k)
 
 
 @njit(parallel=True, cache=True)
@@ -768,19 +782,12 @@ def _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows_per_chunk, 
                 continue
             for tj in range(pw):
                 t = (r - r0) * tw + tj
-                for b in range(4):  # A^T M, as in _winograd_forward
-                    m0, m1, m2, m3 = m[b, t], m[4 + b, t], m[8 + b, t], m[12 + b, t]
-                    w0, w1 = cols[0, b], cols[1, b]
-                    for o in range(f):
-                        w0[o] = m0[o] + m1[o] + m2[o]
-                        w1[o] = m1[o] - m2[o] - m3[o]
+                _winograd_output_rows(m, t, cols)  # A^T M
                 p0, p1, p2, p3 = cols[0, 0], cols[0, 1], cols[0, 2], cols[0, 3]
                 q0, q1, q2, q3 = cols[1, 0], cols[1, 1], cols[1, 2], cols[1, 3]
                 for o in range(f):  # (A^T M) A + bias: the window's cells in row-major order
-                    best, kk = _relu_window_step(p0[o] + p1[o] + p2[o] + bias[o], 0, -np.inf, 0)
-                    best, kk = _relu_window_step(p1[o] - p2[o] - p3[o] + bias[o], 1, best, kk)
-                    best, kk = _relu_window_step(q0[o] + q1[o] + q2[o] + bias[o], 2, best, kk)
-                    best, kk = _relu_window_step(q1[o] - q2[o] - q3[o] + bias[o], 3, best, kk)
+                    best, kk = _relu_max2x2(p0[o] + p1[o] + p2[o] + bias[o], p1[o] - p2[o] - p3[o] + bias[o],
+                                            q0[o] + q1[o] + q2[o] + bias[o], q1[o] - q2[o] - q3[o] + bias[o])
                     y[s, ti, tj, o] = best
                     if with_argmax:
                         argmax[s, ti, tj, o] = kk
@@ -1141,7 +1148,7 @@ def _filters_inner_pooled_rows(xpad, k2, bias, f, px, r0, r1, ph, pw, y, argmax,
                                pair):
     """Pooled rows ``r0 <= r < r1`` (over images) of Conv2D(relu) -> MaxPooling2D((2, 2)): the two
     output rows of each (their first ``2*PW`` pixels, + bias) into ``pair (2, 2*PW, F)``, then
-    the ReLU and the 2x2 windows (:func:`_relu_window_step`, the bits of the two passes)."""
+    the ReLU and the 2x2 windows (:func:`_relu_max2x2`, the bits of the two passes)."""
     width = 2 * pw
     for r in range(r0, r1):
         s, pi = r // ph, r % ph
@@ -1154,10 +1161,7 @@ def _filters_inner_pooled_rows(xpad, k2, bias, f, px, r0, r1, ph, pw, y, argmax,
         for pj in range(pw):
             v00, v01, v10, v11 = pair[0, 2 * pj], pair[0, 2 * pj + 1], pair[1, 2 * pj], pair[1, 2 * pj + 1]
             for o in range(f):
-                best, k = _relu_window_step(v00[o], 0, -np.inf, 0)
-                best, k = _relu_window_step(v01[o], 1, best, k)
-                best, k = _relu_window_step(v10[o], 2, best, k)
-                best, k = _relu_window_step(v11[o], 3, best, k)
+                best, k = _relu_max2x2(v00[o], v01[o], v10[o], v11[o])
                 y[s, pi, pj, o] = best
                 if with_argmax:
                     argmax[s, pi, pj, o] = k
