@@ -197,6 +197,17 @@ def _bits(a):
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
+def _assert_trained_alike(plain, fused, x):
+    """Weights after training without and with fusion to rtol 1e-6 (see the top); the fused
+    model's forward pass, fusion off and on, bit for bit."""
+    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    kernels.set_conv_pool_fusion(False)
+    unfused_out = fused.predict(x, verbose=0)
+    kernels.set_conv_pool_fusion(True)
+    np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))
+
+
 def _pair_data(shape, filters, dtype, seed):
     """Random input with the values that test a max-pooling: NaN inputs, a filter whose outputs
     are all 0 after the ReLU (every window a four-way tie), one whose outputs are all exactly 0
@@ -298,12 +309,7 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
         assert kernels._pools_in_kernel(conv.conv_algorithm, conv.kernel.value.shape, conv.strides,
                                         conv.dilation_rate, (2, 2), (2, 2))
         assert conv.pooled is not None and conv.pooled[2].dtype == np.int8
-    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
-    kernels.set_conv_pool_fusion(False)
-    unfused_out = fused.predict(x, verbose=0)
-    kernels.set_conv_pool_fusion(True)
-    np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))
+    _assert_trained_alike(plain, fused, x)
 
 
 def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
@@ -366,12 +372,7 @@ def test_a_functional_model_fuses_a_conv_pool_pair_and_trains_as_the_layers_one_
     conv, pool = fused.layers[1], fused.layers[2]
     assert conv.pooled is not None and pool.fused_into is conv and conv.output is None
     assert plain.layers[1].pooled is None and plain.layers[2].fused_into is None
-    for want, got in zip(plain.get_weights(), fused.get_weights(), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
-    kernels.set_conv_pool_fusion(False)
-    unfused_out = fused.predict(x, verbose=0)
-    kernels.set_conv_pool_fusion(True)
-    np.testing.assert_array_equal(_bits(fused.predict(x, verbose=0)), _bits(unfused_out))
+    _assert_trained_alike(plain, fused, x)
     assert conv.pooled[2] is None  # predict keeps no argmax
 
 

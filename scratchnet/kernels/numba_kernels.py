@@ -689,6 +689,19 @@ def _winograd_output_gradient(dy, r0, r1, th, tw, dm):
 
 
 @njit(cache=True, inline="always")
+def _winograd_tile_products(xpad, u, r0, r1, th, tw):
+    """``M = [U . V]`` of the tiles of tile rows ``r0 <= r < r1``: their input transforms ``V (16, T,
+    C)`` while they are in cache, then the 16 products ``V[p] @ U[p]`` on this thread's BLAS."""
+    tiles = (r1 - r0) * tw
+    v = np.empty((16, tiles, xpad.shape[3]), dtype=xpad.dtype)
+    m = np.empty((16, tiles, u.shape[2]), dtype=xpad.dtype)
+    _winograd_input_tiles(xpad, r0, r1, th, tw, v)
+    for p in range(16):
+        np.dot(v[p], u[p], m[p])
+    return m
+
+
+@njit(cache=True, inline="always")
 def _winograd_output_rows(m, t, cols):
     """``cols = A^T M`` of tile ``t`` (rows ``m0 + m1 + m2`` and ``m1 - m2 - m3``): ``(2, 4, F)``,
     (row, column b, filter); the output transform's first half, column b of the 4x4 tile at a time."""
@@ -703,16 +716,11 @@ def _winograd_output_rows(m, t, cols):
 
 @njit(parallel=True, cache=True)
 def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a):
-    n, c, f = xpad.shape[0], xpad.shape[3], u.shape[2]
+    n, f = xpad.shape[0], u.shape[2]
     total = n * th
     for k in prange(-(-total // rows_per_chunk)):
         r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
-        tiles = (r1 - r0) * tw
-        v = np.empty((16, tiles, c), dtype=xpad.dtype)
-        m = np.empty((16, tiles, f), dtype=xpad.dtype)
-        _winograd_input_tiles(xpad, r0, r1, th, tw, v)
-        for p in range(16):
-            np.dot(v[p], u[p], m[p])
+        m = _winograd_tile_products(xpad, u, r0, r1, th, tw)  # (16, T, F)
         cols = np.empty((2, 4, f), dtype=xpad.dtype)  # A^T M of one tile: (row, column b, filter)
         for r in range(r0, r1):  # Y = A^T M A, then + bias and ReLU, into the kept outputs
             s, ti = r // th, r % th
@@ -765,16 +773,11 @@ def _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows_per_chunk, 
     output transform and never stored. The tiles and chunks are :func:`_winograd_forward`'s (the
     same matrix products, so the same bits); a last tile row or column that "valid" pooling drops
     (odd output size) is not transformed back."""
-    n, c, f = xpad.shape[0], xpad.shape[3], u.shape[2]
+    n, f = xpad.shape[0], u.shape[2]
     total = n * th
     for k in prange(-(-total // rows_per_chunk)):
         r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
-        tiles = (r1 - r0) * tw
-        v = np.empty((16, tiles, c), dtype=xpad.dtype)
-        m = np.empty((16, tiles, f), dtype=xpad.dtype)
-        _winograd_input_tiles(xpad, r0, r1, th, tw, v)
-        for p in range(16):
-            np.dot(v[p], u[p], m[p])
+        m = _winograd_tile_products(xpad, u, r0, r1, th, tw)  # (16, T, F)
         cols = np.empty((2, 4, f), dtype=xpad.dtype)  # A^T M of one tile: (row, column b, filter)
         for r in range(r0, r1):
             s, ti = r // th, r % th
