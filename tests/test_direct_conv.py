@@ -6,7 +6,8 @@ Tolerances, relative to the largest value of the result (``atol = TOL * max|refe
   same products in different orders (KH*KW products of C terms against one product of KH*KW*C).
 - Numba twins against the reference, float32: ``1e-5``, float64: ``1e-12``. The twins add the same
   K = KH*KW*C products per output in another order and with fused multiply-adds (one rounding per
-  step), and the kernel gradient adds N*OH*OW products in 16 lanes; a sum of K float32 terms can
+  step), and the kernel gradient adds N*OH*OW products in 16 lanes or in bands of rows; a sum of
+  K float32 terms can
   move by about ``K * 6e-8`` of the sum of their magnitudes, below 1e-5 of the largest value for
   these sizes (the same bound as ``tests/test_kernels_numba.py``). Measured: 1e-7 to 4e-7.
 """
@@ -179,7 +180,40 @@ def _run_twice(threads_first, threads_second, fn):
     return first, second
 
 
-@pytest.mark.parametrize("c, f", [(3, 16), (1, 64), (16, 64), (16, 32)])
+def test_the_rgb_loops_give_the_bits_of_the_general_loops(rng):
+    """``_rgb_sums`` (3 channels, pixels inside the row) adds the same products in the same order
+    as the general "filters inner" loops: an RGB image gives the bits of the same image with a
+    fourth channel of zeros, which runs the general loops (``v + 0*k`` is ``v``)."""
+    for f in nb.DIRECT_FILTERS_INNER:
+        for ow in (9, 26):  # full pixel blocks and a shorter one at the row's end
+            case = _case(rng, 2, 6, ow, 3, f, np.float32)
+            x4 = np.concatenate([case["xpad"], np.zeros_like(case["xpad"][..., :1])], axis=-1)
+            k4 = np.concatenate([case["kernel"], np.ones_like(case["kernel"][:, :, :1])], axis=2)
+            geometry = (ONE, ONE, case["out_hw"])
+            rgb = nb.direct_conv2d_forward(case["xpad"], case["kernel"], *geometry)
+            general = nb.direct_conv2d_forward(x4, k4, *geometry)
+            np.testing.assert_array_equal(rgb.view(np.int32), general.view(np.int32))
+            pooled = (ONE, ONE, case["out_hw"], (3, ow // 2), True)
+            for got, want in zip(nb.direct_conv2d_bias_relu_maxpool2x2(case["xpad"], case["kernel"], case["bias"], *pooled),
+                                 nb.direct_conv2d_bias_relu_maxpool2x2(x4, k4, case["bias"], *pooled), strict=True):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_the_rgb_kernel_gradient_sums_in_bands(rng):
+    """The RGB kernel gradient (16 or 32 filters) adds band sums of about DIRECT_RGB_BAND_PIXELS
+    products: on 16 images of 64x64 it stays within 1e-6 of the exact (float64) sum, relative to
+    its largest value (measured 3.5e-7-4.4e-7 on 256 images; one running sum per image, 3844
+    products, measured 1.4e-6)."""
+    for f in (16, 32):
+        case = _case(rng, 16, 62, 62, 3, f, np.float32)
+        x, dy = case["xpad"], case["dy"]
+        exact = im2col_ref.conv2d_backward_kernel(x.astype(np.float64), dy.astype(np.float64), (3, 3), ONE, ONE)
+        got = nb.direct_conv2d_backward_kernel(x, dy, (3, 3), ONE, ONE)
+        assert nb._direct_kernel_gradient_kind(3, f) == "rgb"
+        assert np.abs(got - exact).max() <= 1e-6 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("c, f", [(3, 16), (3, 32), (1, 64), (16, 64), (16, 32)])
 def test_twins_do_not_depend_on_the_thread_count_and_repeat_bit_for_bit(c, f, rng):
     case = _case(rng, 13, 9, 11, c, f, np.float32)  # 13 images: chunks of unequal sizes
     most = numba.config.NUMBA_NUM_THREADS
@@ -197,12 +231,12 @@ def test_numba_disable_jit_runs_the_direct_twins_as_plain_python():
         "from scratchnet.kernels import numba_kernels as nb, direct as ref\n"
         "assert numba.config.DISABLE_JIT\n"
         "rng = np.random.default_rng(0)\n"
-        "for c, f in [(3, 4), (1, 64)]:\n"
-        "    x = rng.standard_normal((1, 4, 5, c))\n"
+        "for c, f, w in [(3, 4, 5), (1, 64, 5), (3, 16, 12)]:  # planar, filters inner, RGB\n"
+        "    x = rng.standard_normal((1, 4, w, c))\n"
         "    k = rng.standard_normal((3, 3, c, f))\n"
-        "    dy = rng.standard_normal((1, 2, 3, f))\n"
-        "    np.testing.assert_allclose(nb.direct_conv2d_forward(x, k, (1, 1), (1, 1), (2, 3)),\n"
-        "                               ref.conv2d_forward(x, k, (1, 1), (1, 1), (2, 3)), rtol=1e-12)\n"
+        "    dy = rng.standard_normal((1, 2, w - 2, f))\n"
+        "    np.testing.assert_allclose(nb.direct_conv2d_forward(x, k, (1, 1), (1, 1), (2, w - 2)),\n"
+        "                               ref.conv2d_forward(x, k, (1, 1), (1, 1), (2, w - 2)), rtol=1e-12)\n"
         "    np.testing.assert_allclose(nb.direct_conv2d_backward_kernel(x, dy, (3, 3), (1, 1), (1, 1)),\n"
         "                               ref.conv2d_backward_kernel(x, dy, (3, 3), (1, 1), (1, 1)),\n"
         "                               rtol=1e-12)\n"

@@ -974,7 +974,7 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 # Twins of scratchnet.kernels.direct (formulas there): no im2col matrix and no BLAS, plain loops
 # that the compiler turns into vector instructions. For 3x3 kernels with stride 1 and dilation 1
 # (dL/dx as the forward loops over the padded dy); every other shape runs the im2col twins above
-# (the same results). Two loop orders, chosen by the layer shape (numbers:
+# (the same results). The loop orders, chosen by the layer shape (numbers:
 # benchmarks/CONV_ALGORITHMS.md):
 #
 # - "planar" (few input channels): each image is copied channel by channel into a flat
@@ -989,12 +989,18 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 #   broadcast and multiplied into a row of the kernel. The kernel gradient likewise keeps the sums
 #   of one tap and 3-8 channels for all filters in registers and streams a band of pixels past
 #   them: ``dK[tap, c, :] += x * dy[pixel, :]``.
+# - RGB inputs (3 channels, the first layer of every image model) with those filter counts: the
+#   forward is the "filters inner" order with all three channels in one loop body and each input
+#   value read in place (``_rgb_sums``: the same sums, the same bits), 1.3-1.4x faster on the
+#   rps_cnn and talk_cnn first layers; the kernel gradient keeps all 27 (16 filters) or one kernel
+#   row's 9 (32 filters) sums in registers while a band of pixels streams past
+#   (``_rgb_kernel_gradient_band``), 3.2x the planar loops (measured at batch 256, 2 threads).
 #
 # The filter loop is written outside the loop over pixels (or channels): a bare loop of 16 or 32
 # steps the compiler unrolls completely and then (Numba leaves LLVM's SLP vectorizer off) computes
 # one value at a time, 5-35x slower than im2col; with 4-8 multiply-adds in its body it stays a
-# loop and is vectorized. For the same reason RGB layers take the planar kernel gradient (3
-# channels make too small a body). Why not the planar order for many channels: the copies in and
+# loop and is vectorized. (RGB layers put the three channels in that body instead, see above.)
+# Why not the planar order for many channels: the copies in and
 # out cost as much as the arithmetic of a 3-channel image, and from 16 channels on it measured
 # slower than im2col.
 #
@@ -1006,12 +1012,15 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 # The order is fixed by the compiled code and the shape, so results are the same run after run
 # and for any thread count (each chunk of images is summed on one thread, chunks in chunk order).
 # Measured against the exact (float64) kernel gradient, relative to its largest value: im2col
-# 3.1e-7-3.5e-7, direct 2.2e-7-7.6e-7 (talk_cnn conv1 at batch 32, the longest sums, is the 7.6e-7).
+# 3.1e-7-3.5e-7, direct 2.2e-7-7.6e-7 (talk_cnn conv1 at batch 32, the longest sums, is the 7.6e-7);
+# the RGB kernel gradient, band sums of about DIRECT_RGB_BAND_PIXELS products: 3.5e-7-4.4e-7 at
+# batch 256 (the planar loops it replaced: 5.6e-7-9.4e-7; one running sum per image: 1.4e-6).
 
 DIRECT_PLANAR_MAX_CHANNELS = 4  # planar loops up to this many input channels, else BLAS / filters inner
 DIRECT_BAND_BYTES = 32 * 2**10  # planar forward: rows per band so that its sums (F*band*Wp) fit in L1
 DIRECT_FILTERS_INNER = (16, 32, 64)  # the filter counts compiled into the "filters inner" loops
 DIRECT_KERNEL_GRAD_BAND_BYTES = 256 * 2**10  # filters inner dL/dK: rows of dy per band (9 passes each)
+DIRECT_RGB_BAND_PIXELS = 512  # RGB dL/dK: about this many pixels per band sum (rounding, see the numbers above)
 
 
 def _stack_empty(size, dtype):
@@ -1108,13 +1117,36 @@ def _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a):
 
 
 @njit(cache=True, inline="always")
+def _rgb_sums(xpad, k2, f, px, s, i, j0, acc):
+    """:func:`_filters_inner_sums` for 3 input channels and ``px`` pixels inside the row: the same
+    sums in the same order (tap by tap, channel by channel), but the three channels inside the
+    filter loop (a body of ``3*px`` multiply-adds, every one of the 9 taps' loops unrolled) and
+    each input value read where it lies, broadcast from memory into the multiply-add. Unsigned
+    indices spare the negative-index checks. Measured on one thread, in cache: 1.7-2.4x the
+    general loops' rate for 16-64 filters (the RGB first layers)."""
+    for q in range(px * f):
+        acc[q] = 0
+    for a in range(3):
+        xrow = xpad[s, i + a]
+        for b in range(3):
+            for o in range(f):
+                for ch in range(3):
+                    k = k2[(a * 3 + b) * 3 + ch, o]
+                    for p in range(px):
+                        acc[p * f + o] += xrow[np.uint64(j0 + p + b), ch] * k
+
+
+@njit(cache=True, inline="always")
 def _filters_inner_sums(xpad, k2, f, px, s, i, j0, width, acc, xs):
     """``acc[p*f + o]``: the sums (no bias) of ``px`` output pixels ``(s, i, j0 + p)`` for ``f``
     filters (pixels past ``width`` compute any pixel of the row, for the caller to drop). The
     filter loop is outside the pixel loop: its body (``px`` multiply-adds) is then large enough
     that the compiler keeps it a loop and vectorizes it, where a bare 16- or 32-step loop would be
-    unrolled into one value at a time."""
+    unrolled into one value at a time. RGB inputs away from the row's end: :func:`_rgb_sums`."""
     c = xpad.shape[3]
+    if c == 3 and j0 + px <= width:
+        _rgb_sums(xpad, k2, f, px, s, i, j0, acc)
+        return
     for q in range(px * f):
         acc[q] = 0
     for tap in range(9):
@@ -1411,10 +1443,60 @@ def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
     return partial
 
 
+@njit(cache=True, inline="always")
+def _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, a0, rows, f, acc, dk2):
+    """RGB input, 16 or 32 filters: ``dk2[(a*3 + b)*3 + c, o] += sum_{i, j} xpad[s, i + a, j + b,
+    c] * dy[s, i, j, o]`` for the kernel rows ``a0 <= a < a0 + rows`` (3: all 27 sums at once, 16
+    filters; 1: one row's 9, 32 filters), over the band's rows ``i0 <= i < i1``. The ``9*rows*f``
+    sums stay in vector registers while the band's pixels stream past: one load of ``dy`` per pixel,
+    each input value broadcast from memory into its multiply-add (4x the planar loops' rate,
+    measured on one thread). Unsigned indices spare the negative-index checks."""
+    ow = dy.shape[2]
+    for q in range(9 * rows * f):
+        acc[q] = 0
+    for i in range(i0, i1):
+        dyrow = dy[s, i]
+        for j in range(ow):
+            for o in range(f):
+                d = dyrow[j, o]
+                for a in range(rows):
+                    for b in range(3):
+                        for ch in range(3):
+                            x = xpad[np.uint64(s), np.uint64(i + a0 + a), np.uint64(j + b), ch]
+                            acc[((a * 3 + b) * 3 + ch) * f + o] += x * d
+    for q in range(9 * rows):  # the band's sums into the chunk's (a sum of band sums: less rounding)
+        for o in range(f):
+            dk2[a0 * 9 + q, o] += acc[q * f + o]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_backward_kernel_rgb(xpad, dy, chunk, band):
+    """RGB input, 16 or 32 filters: one partial ``(27, F)`` per chunk of images, band by band of
+    output rows; the caller adds the partials in chunk order."""
+    n = xpad.shape[0]
+    oh, f = dy.shape[1], dy.shape[3]
+    chunks = -(-n // chunk)
+    partial = np.zeros((chunks, 27, f), dtype=dy.dtype)
+    for t in prange(chunks):
+        acc = _stack_empty(432, dy.dtype)  # 27 x 16 or 9 x 32 sums
+        for s in range(t * chunk, min(n, (t + 1) * chunk)):
+            for i0 in range(0, oh, band):
+                i1 = min(oh, i0 + band)
+                if f == 16:
+                    _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, 0, 3, 16, acc, partial[t])
+                elif f == 32:  # (the caller sends no other filter count)
+                    for a0 in range(3):
+                        _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, a0, 1, 32, acc, partial[t])
+    return partial
+
+
 def _direct_kernel_gradient_kind(c: int, f: int) -> str:
     """Which loops run a 3x3 stride-1 kernel gradient with ``c`` input channels and ``f`` filters:
-    filters inner for 64 filters, or 16-32 with at least 8 channels (8 at a time; with 3 channels
-    the filter loop's body is too small, see ``_filters_inner_rows``); planar for <= 4 channels."""
+    "rgb" for 3 channels and 16 or 32 filters; filters inner for 64 filters, or 16-32 with at
+    least 8 channels (8 at a time; with fewer the filter loop's body is too small, see
+    ``_filters_inner_rows``); planar for <= 4 channels."""
+    if c == 3 and f in (16, 32):
+        return "rgb"
     if f == 64 or (f in (16, 32) and c >= 8):
         return "filters_inner"
     return "planar" if c <= DIRECT_PLANAR_MAX_CHANNELS else "im2col"
@@ -1433,6 +1515,10 @@ def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     if kind == "filters_inner":
         band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (dy.shape[2] * f * dy.itemsize))
         dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dy, chunk, band))  # (9*C, F)
+        return dk.reshape(3, 3, c, f)
+    if kind == "rgb":
+        band = max(1, DIRECT_RGB_BAND_PIXELS // dy.shape[2])
+        dk = _sum_in_order(_direct_backward_kernel_rgb(xpad, dy, chunk, band))  # (27, F)
         return dk.reshape(3, 3, c, f)
     dk = _sum_in_order(_direct_backward_kernel_planar(xpad, dy, chunk))  # (F, C, 3, 3)
     return np.ascontiguousarray(dk.transpose(2, 3, 1, 0))  # (3, 3, C, F)
