@@ -193,9 +193,10 @@ def test_the_rgb_loops_give_the_bits_of_the_general_loops(rng):
             rgb = nb.direct_conv2d_forward(case["xpad"], case["kernel"], *geometry)
             general = nb.direct_conv2d_forward(x4, k4, *geometry)
             np.testing.assert_array_equal(rgb.view(np.int32), general.view(np.int32))
-            pooled = (ONE, ONE, case["out_hw"], (3, ow // 2), True)
-            for got, want in zip(nb.direct_conv2d_bias_relu_maxpool2x2(case["xpad"], case["kernel"], case["bias"], *pooled),
-                                 nb.direct_conv2d_bias_relu_maxpool2x2(x4, k4, case["bias"], *pooled), strict=True):
+            pooled = (case["bias"], ONE, ONE, case["out_hw"], (3, ow // 2), True)
+            rgb = nb.direct_conv2d_bias_relu_maxpool2x2(case["xpad"], case["kernel"], *pooled)
+            general = nb.direct_conv2d_bias_relu_maxpool2x2(x4, k4, *pooled)
+            for got, want in zip(rgb, general, strict=True):
                 np.testing.assert_array_equal(got, want)
 
 
@@ -207,7 +208,8 @@ def test_the_rgb_kernel_gradient_sums_in_bands(rng):
     for f in (16, 32):
         case = _case(rng, 16, 62, 62, 3, f, np.float32)
         x, dy = case["xpad"], case["dy"]
-        exact = im2col_ref.conv2d_backward_kernel(x.astype(np.float64), dy.astype(np.float64), (3, 3), ONE, ONE)
+        exact = im2col_ref.conv2d_backward_kernel(x.astype(np.float64), dy.astype(np.float64),
+                                                  (3, 3), ONE, ONE)
         got = nb.direct_conv2d_backward_kernel(x, dy, (3, 3), ONE, ONE)
         assert nb._direct_kernel_gradient_kind(3, f) == "rgb"
         assert np.abs(got - exact).max() <= 1e-6 * np.abs(exact).max()

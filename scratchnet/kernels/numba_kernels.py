@@ -1020,7 +1020,7 @@ DIRECT_PLANAR_MAX_CHANNELS = 4  # planar loops up to this many input channels, e
 DIRECT_BAND_BYTES = 32 * 2**10  # planar forward: rows per band so that its sums (F*band*Wp) fit in L1
 DIRECT_FILTERS_INNER = (16, 32, 64)  # the filter counts compiled into the "filters inner" loops
 DIRECT_KERNEL_GRAD_BAND_BYTES = 256 * 2**10  # filters inner dL/dK: rows of dy per band (9 passes each)
-DIRECT_RGB_BAND_PIXELS = 512  # RGB dL/dK: about this many pixels per band sum (rounding, see the numbers above)
+DIRECT_RGB_BAND_PIXELS = 512  # RGB dL/dK: about this many pixels per band sum (rounding: see above)
 
 
 def _stack_empty(size, dtype):
