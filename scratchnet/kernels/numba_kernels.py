@@ -1167,9 +1167,10 @@ def _filters_inner_rows(xpad, k2, bias, relu, store_z, f, px, r0, r1, oh, ow, z,
     """Output rows ``r0 <= r < r1`` (over images), ``px`` pixels of ``f`` sums at a time."""
     for r in range(r0, r1):
         s, i = r // oh, r % oh
-        for j0 in range(0, ow, px):
+        for jb in range(0, ow, px):
+            j0 = max(0, min(jb, ow - px))  # the last block ends with the row (its first pixels again)
             _filters_inner_sums(xpad, k2, f, px, s, i, j0, ow, acc, xs)
-            for p in range(min(px, ow - j0)):  # px pixels, fewer at the end of the row
+            for p in range(min(px, ow - j0)):  # px pixels, fewer in a row of fewer
                 for o in range(f):
                     v = acc[p * f + o] + bias[o]
                     if store_z:
@@ -1188,7 +1189,8 @@ def _filters_inner_pooled_rows(xpad, k2, bias, f, px, r0, r1, ph, pw, y, argmax,
     for r in range(r0, r1):
         s, pi = r // ph, r % ph
         for row in range(2):
-            for j0 in range(0, width, px):
+            for jb in range(0, width, px):
+                j0 = max(0, min(jb, width - px))  # as in _filters_inner_rows
                 _filters_inner_sums(xpad, k2, f, px, s, 2 * pi + row, j0, width, acc, xs)
                 for p in range(min(px, width - j0)):
                     for o in range(f):
