@@ -984,7 +984,7 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 #   8) pixels at a time. The ``Wp - OW`` positions at the end of each row are computed and dropped
 #   (2 of 34 on a 32-pixel row). The kernel gradient is the same loop as a sum over ``p``, with
 #   ``dy`` copied to a flat ``dyt[o, p]`` (zeros at the dropped positions).
-# - "filters inner" (16, 32 or 64 filters): the sums of 8, 4 or 3 output pixels for all filters in
+# - "filters inner" (16, 32 or 64 filters): the sums of 8, 6 or 3 output pixels for all filters in
 #   a small stack array that the compiler keeps in vector registers; each input value is
 #   broadcast and multiplied into a row of the kernel. The kernel gradient likewise keeps the sums
 #   of one tap and 3-8 channels for all filters in registers and streams a band of pixels past
@@ -1142,13 +1142,26 @@ def _filters_inner_sums(xpad, k2, f, px, s, i, j0, width, acc, xs):
     filters (pixels past ``width`` compute any pixel of the row, for the caller to drop). The
     filter loop is outside the pixel loop: its body (``px`` multiply-adds) is then large enough
     that the compiler keeps it a loop and vectorizes it, where a bare 16- or 32-step loop would be
-    unrolled into one value at a time. RGB inputs away from the row's end: :func:`_rgb_sums`."""
+    unrolled into one value at a time. A block inside the row reads each input value in place
+    (unsigned indices spare the negative-index checks; RGB inputs: :func:`_rgb_sums`); only a row
+    shorter than ``px`` gathers its clamped pixels into ``xs`` first. Same order, same bits."""
     c = xpad.shape[3]
     if c == 3 and j0 + px <= width:
         _rgb_sums(xpad, k2, f, px, s, i, j0, acc)
         return
     for q in range(px * f):
         acc[q] = 0
+    if j0 + px <= width:
+        for a in range(3):
+            xrow = xpad[s, i + a]
+            for b in range(3):
+                for ch in range(c):
+                    krow = k2[(a * 3 + b) * c + ch]
+                    for o in range(f):
+                        k = krow[o]
+                        for p in range(px):
+                            acc[p * f + o] += xrow[np.uint64(j0 + p + b), ch] * k
+        return
     for tap in range(9):
         xrow = xpad[s, i + tap // 3]
         b = tap % 3
@@ -1209,13 +1222,13 @@ def _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows_pe
     total = xpad.shape[0] * oh
     for t in prange(-(-total // rows_per_chunk)):
         r0, r1 = t * rows_per_chunk, min(total, (t + 1) * rows_per_chunk)
-        acc = _stack_empty(192, xpad.dtype)  # pixels x filters: 3 x 64, 4 x 32 or 8 x 16
+        acc = _stack_empty(192, xpad.dtype)  # pixels x filters: 3 x 64, 6 x 32 or 8 x 16
         xs = _stack_empty(8, xpad.dtype)  # the pixels' input values of one tap and channel
         f = k2.shape[1]
         if f == 64:
             _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, 3, r0, r1, oh, ow, z, a, acc, xs)
         elif f == 32:
-            _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, 4, r0, r1, oh, ow, z, a, acc, xs)
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, 6, r0, r1, oh, ow, z, a, acc, xs)
         elif f == 16:  # (the caller sends no other filter count)
             _filters_inner_rows(xpad, k2, bias, relu, store_z, 16, 8, r0, r1, oh, ow, z, a, acc, xs)
 
@@ -1234,7 +1247,7 @@ def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_ch
             _filters_inner_pooled_rows(xpad, k2, bias, 64, 3, r0, r1, ph, pw, y, argmax, with_argmax,
                                        acc, xs, pair)
         elif f == 32:
-            _filters_inner_pooled_rows(xpad, k2, bias, 32, 4, r0, r1, ph, pw, y, argmax, with_argmax,
+            _filters_inner_pooled_rows(xpad, k2, bias, 32, 6, r0, r1, ph, pw, y, argmax, with_argmax,
                                        acc, xs, pair)
         elif f == 16:
             _filters_inner_pooled_rows(xpad, k2, bias, 16, 8, r0, r1, ph, pw, y, argmax, with_argmax,
