@@ -91,6 +91,10 @@ class Functional(Model):
     def multi_output(self) -> bool:
         return len(self.outputs) > 1
 
+    def _outputs_pooled_in_place(self) -> set:
+        return {node.layer for node, pool in self._pool_after.items()
+                if node.layer.can_fuse_pool(pool.layer)}
+
     # ------------------------------------------------------------------ the passes
     def forward(self, x, training: bool = False, for_backward: bool = True):
         """Run every node in topological order; ``x`` is the list of input arrays.

@@ -289,9 +289,8 @@ class Model:
         i = 0
         while i < len(layers):
             layer = layers[i]
-            after = layers[i + 1] if i + 1 < len(layers) - 1 else None  # never the output layer
-            if mask is None and after is not None and getattr(layer, "can_fuse_pool", None) \
-                    and layer.can_fuse_pool(after):
+            after = self._fused_pool(i)
+            if mask is None and after is not None:
                 x = layer.forward_pooled(x, after, training=training, for_backward=for_backward)
                 i += 2
                 continue
@@ -578,8 +577,9 @@ class Model:
         return self._concatenate_batches(outputs)
 
     def _predict_batch(self, x):
-        """One ``predict`` batch's outputs, as NumPy. A batch whose largest layer output would
-        exceed ``PREDICT_PIECE_BYTES`` runs in pieces of rows (the results are the same rows;
+        """One ``predict`` batch's outputs, as NumPy. A batch whose largest layer output (of those
+        the forward pass holds whole) would exceed ``PREDICT_PIECE_BYTES`` runs in pieces of rows
+        (the results are the same rows;
         only the size of the matrix products changes). Why: measured on talk_cnn (150x150, 2
         cores), ``predict(batch_size=256)`` spent most of its time faulting in 1.4 GB
         activations: 4.8-6.1 s whole, 1.8-1.9 s in pieces of 32 (benchmarks/CONV_ALGORITHMS.md)."""
@@ -593,11 +593,26 @@ class Model:
     PREDICT_PIECE_BYTES = 192 * 2**20
 
     def _predict_piece_rows(self) -> int:
-        """How many samples fit the largest layer output in ``PREDICT_PIECE_BYTES``."""
+        """How many samples fit the largest layer output in ``PREDICT_PIECE_BYTES`` (not counting
+        the outputs a forward pass never holds whole: :meth:`_outputs_pooled_in_place`)."""
+        skipped = self._outputs_pooled_in_place()
         shapes = [layer.output_shape for layer in self.layers
-                  if getattr(layer, "output_shape", None) is not None]
+                  if getattr(layer, "output_shape", None) is not None and layer not in skipped]
         per_sample = max((int(np.prod(shape)) for shape in shapes), default=1)
         return max(1, self.PREDICT_PIECE_BYTES // (per_sample * np.dtype(config.dtype()).itemsize))
+
+    def _fused_pool(self, i: int):
+        """The MaxPooling2D layer ``self.layers[i]`` runs in its own call (``forward_pooled``) on
+        this backend, or None. Never the output layer (a loss reads it)."""
+        layer, after = self.layers[i], self.layers[i + 1] if i + 1 < len(self.layers) - 1 else None
+        if after is not None and getattr(layer, "can_fuse_pool", None) and layer.can_fuse_pool(after):
+            return after
+        return None
+
+    def _outputs_pooled_in_place(self) -> set:
+        """The layers whose output a forward pass on this backend never holds whole: a Conv2D
+        that runs with the max-pooling after it (``Conv2D.forward_pooled``)."""
+        return {layer for i, layer in enumerate(self.layers) if self._fused_pool(i) is not None}
 
     def _to_numpy_outputs(self, y_pred):
         return kernels.to_numpy(y_pred)
