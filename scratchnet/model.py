@@ -579,10 +579,10 @@ class Model:
     def _predict_batch(self, x):
         """One ``predict`` batch's outputs, as NumPy. A batch whose largest layer output (of those
         the forward pass holds whole) would exceed ``PREDICT_PIECE_BYTES`` runs in pieces of rows
-        (the results are the same rows;
-        only the size of the matrix products changes). Why: measured on talk_cnn (150x150, 2
-        cores), ``predict(batch_size=256)`` spent most of its time faulting in 1.4 GB
-        activations: 4.8-6.1 s whole, 1.8-1.9 s in pieces of 32 (benchmarks/CONV_ALGORITHMS.md)."""
+        (the results are the same rows; only the size of the matrix products changes). Why:
+        measured on talk_cnn (150x150, 2 cores), ``predict(batch_size=256)`` spent most of its time
+        faulting in 1.4 GB activations: 4.8-6.1 s whole, 1.8-1.9 s in pieces of 32
+        (benchmarks/CONV_ALGORITHMS.md)."""
         rows = self._predict_piece_rows()
         if not isinstance(x, np.ndarray) or rows >= len(x):
             return self._to_numpy_outputs(self._forward_inference(x))
