@@ -154,6 +154,8 @@ class ArrayAdapter:
             idx = order[start:start + size]
             if self.shuffle == "batch":  # Keras' shuffle="batch": only within each batch
                 idx = idx[self.rng.permutation(len(idx))]
+            elif not self.shuffle:  # in order: a view of the rows, no copy (predict, evaluate)
+                idx = slice(start, start + size)
             yield tuple(take(a, idx) for a in self.arrays)
 
     def on_epoch_begin(self) -> None: ...
