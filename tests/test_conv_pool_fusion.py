@@ -312,6 +312,71 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
     _assert_trained_alike(plain, fused, x)
 
 
+@pytest.mark.parametrize("c, f, hw", [(3, 16, (23, 20)), (3, 32, (22, 25)), (3, 16, (6, 7)),
+                                       (4, 16, (9, 8)), (3, 64, (8, 9))])
+def test_the_first_layer_backward_without_dz_gives_the_bits_of_the_two_steps(numba_backend, c, f, hw):
+    """``direct_conv2d_backward_kernel_relu_maxpool2x2`` (a first layer's (dL/dK, dL/dbias), dz
+    built a band at a time for RGB with 16 or 32 filters; other shapes: the two steps) against
+    ``relu_maxpool2d_backward_bias_grad`` then ``direct_conv2d_backward_kernel``: the same bits,
+    odd sizes (a row and a column no window covers) and NaN in such a column included; and the
+    NumPy reference, float64, to 1e-12."""
+    from scratchnet.kernels import direct as direct_ref
+    from scratchnet.kernels import numba_kernels as nb
+
+    rng = np.random.default_rng(c * f)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((9,) + hw + (c,)).astype(dtype)
+        x[1, :, -1, 0] = np.nan  # read only by the last output column, which no window covers
+        k = (rng.standard_normal((3, 3, c, f)) / 5).astype(dtype)
+        b = (rng.standard_normal(f) / 10).astype(dtype)
+        conv_hw = (hw[0] - 2, hw[1] - 2)
+        pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
+        y, argmax = nb.direct_conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), conv_hw, pooled_hw, True)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        args = (x, dy, y, argmax, (3, 3), (1, 1), (1, 1), conv_hw)
+        dk, db = nb.direct_conv2d_backward_kernel_relu_maxpool2x2(*args)
+        dz, want_db = nb.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_hw)
+        want_dk = nb.direct_conv2d_backward_kernel(x, dz, (3, 3), (1, 1), (1, 1))
+        np.testing.assert_array_equal(_bits(dk), _bits(want_dk))
+        np.testing.assert_array_equal(_bits(db), _bits(want_db))
+        if dtype is np.float64:
+            ref_dk, ref_db = direct_ref.conv2d_backward_kernel_relu_maxpool2x2(*args)
+            finite = np.isfinite(ref_dk)
+            assert np.array_equal(finite, np.isfinite(dk))  # the NaN reaches the same sums
+            np.testing.assert_allclose(dk[finite], ref_dk[finite], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
+
+
+def test_a_first_rgb_layer_trains_without_dz_as_the_layers_one_by_one(numba_backend):
+    """In a model, the first Conv2D(16, relu) -> MaxPooling2D pair (no dL/dx needed) takes the
+    backward without dz, and trains as the layers one by one (see the test above for the bits)."""
+    def model():
+        return sn.Sequential([
+            sn.layers.Input((22, 21, 3)),
+            sn.layers.Conv2D(16, 3, activation="relu"),
+            sn.layers.MaxPooling2D(2),
+            sn.layers.Conv2D(32, 3, activation="relu"),
+            sn.layers.MaxPooling2D(2),
+            sn.layers.Flatten(),
+            sn.layers.Dense(3, activation="softmax"),
+        ], seed=13)
+
+    x, y = _data(n=10, shape=(22, 21, 3))
+    kernels.set_conv_pool_fusion(False)
+    plain = _train(model(), x, y)
+    kernels.set_conv_pool_fusion(True)
+    calls = []
+    name = "direct_conv2d_backward_kernel_relu_maxpool2x2"
+    twin = kernels._impl[name]
+    kernels._impl[name] = lambda *args: calls.append(args[1].shape) or twin(*args)
+    try:
+        fused = _train(model(), x, y)
+    finally:
+        kernels._impl[name] = twin
+    assert calls == [(10, 10, 9, 16)] * 3  # the first layer only, once a step
+    _assert_trained_alike(plain, fused, x)
+
+
 def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
     """Stepping into the pooled loops with a debugger (``NUMBA_DISABLE_JIT=1``) runs them as Python,
     with the same results as the NumPy references."""
@@ -334,6 +399,11 @@ def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
         "    y_ref, a_ref = ref(x, k, b, (1, 1), (1, 1), (5, 4), (2, 2), True)\n"
         "    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)\n"
         "    np.testing.assert_array_equal(a, a_ref)\n"
+        "dy = rng.standard_normal(y.shape)\n"
+        "args = (x, dy, y, a, (3, 3), (1, 1), (1, 1), (5, 4))\n"
+        "for got, want in zip(nb.direct_conv2d_backward_kernel_relu_maxpool2x2(*args),\n"
+        "                     direct.conv2d_backward_kernel_relu_maxpool2x2(*args)):\n"
+        "    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)\n"
         "print('ok')\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

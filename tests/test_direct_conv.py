@@ -200,6 +200,22 @@ def test_the_rgb_loops_give_the_bits_of_the_general_loops(rng):
                 np.testing.assert_array_equal(got, want)
 
 
+def test_the_planar_kernel_gradient_reads_no_dropped_position(rng):
+    """The planar loops run over rows ``Wp`` wide and drop the last ``Wp - OW`` positions. An input
+    NaN that only those positions would read (the last column, for the taps with ``b < 2``) does
+    not reach dL/dK, as in the reference; the taps that read it do get NaN."""
+    assert nb._direct_kernel_gradient_kind(2, 5) == "planar"
+    case = _case(rng, 2, 5, 6, 2, 5, np.float32)
+    x, dy = case["xpad"], case["dy"]
+    x[1, :, -1, 0] = np.nan
+    got = nb.direct_conv2d_backward_kernel(x, dy, (3, 3), ONE, ONE)
+    want = ref.conv2d_backward_kernel(x, dy, (3, 3), ONE, ONE)
+    finite = np.isfinite(want)
+    assert not finite[:, 2, 0].any() and finite[:, :2].all()
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    assert_close(np.where(finite, got, 0), np.where(finite, want, 0), np.float32)
+
+
 def test_the_rgb_kernel_gradient_sums_in_bands(rng):
     """The RGB kernel gradient (16 or 32 filters) adds band sums of about DIRECT_RGB_BAND_PIXELS
     products: on 16 images of 64x64 it stays within 1e-6 of the exact (float64) sum, relative to

@@ -63,6 +63,7 @@ KERNEL_NAMES = (
     "direct_conv2d_bias_relu",
     "winograd_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_bias_relu_maxpool2x2",
+    "direct_conv2d_backward_kernel_relu_maxpool2x2",
 )
 CONV_ALGORITHMS = ("im2col", "winograd", "direct")
 
@@ -98,6 +99,7 @@ def _numpy_table() -> dict[str, object]:
         "direct_conv2d_bias_relu": _direct_numpy.conv2d_bias_relu,
         "winograd_conv2d_bias_relu_maxpool2x2": _winograd_numpy.winograd_conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_bias_relu_maxpool2x2": _direct_numpy.conv2d_bias_relu_maxpool2x2,
+        "direct_conv2d_backward_kernel_relu_maxpool2x2": _direct_numpy.conv2d_backward_kernel_relu_maxpool2x2,
     }
 
 
@@ -424,6 +426,25 @@ def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_ou
     """Backward of :func:`conv2d_bias_relu_maxpool`'s ReLU and pooling: ``(dz, dL/dbias)``
     (formula: :func:`scratchnet.kernels.pooling.relu_maxpool2d_backward_bias_grad`)."""
     return _impl["relu_maxpool2d_backward_bias_grad"](dy, y, argmax, pool_size, strides, conv_out_hw)
+
+
+def conv2d_backward_kernel_relu_maxpool(xpad, dy, y, argmax, kernel_hw, strides, dilation, pool_size,
+                                        pool_strides, conv_out_hw, algorithm="im2col"):
+    """``(dL/dK, dL/dbias)`` after :func:`conv2d_bias_relu_maxpool` when no dL/dx is needed (a
+    model's first layer)::
+
+        dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, ...)   # (N, OH, OW, F)
+        dK = conv2d_backward_kernel(xpad, dz, ...)
+
+    On the Numba backend the direct loops' RGB layers (16 or 32 filters, 2x2 windows with stride 2)
+    build ``dz`` a band of rows at a time inside the kernel gradient
+    (``direct_conv2d_backward_kernel_relu_maxpool2x2``): the same numbers, without the whole ``dz``."""
+    if algorithm == "direct" and _backend == "numba" and tuple(pool_size) == (2, 2) \
+            and tuple(pool_strides) == (2, 2):
+        return _impl["direct_conv2d_backward_kernel_relu_maxpool2x2"](
+            xpad, dy, y, argmax, kernel_hw, strides, dilation, conv_out_hw)
+    dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, pool_strides, conv_out_hw)
+    return conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation, algorithm=algorithm), db
 
 
 def numba_threads() -> int:

@@ -458,12 +458,20 @@ def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
                         for o in range(f):
                             g = dy[s, i, j, o] if y[s, i, j, o] > 0 else 0
                             dz[s, 2 * i + a, 2 * j + b, o] = g if argmax[s, i, j, o] == k else 0
-        for i in range(oh):
-            for j in range(ow):
-                for o in range(f):
-                    if y[s, i, j, o] > 0:
-                        partial[s, o] += dy[s, i, j, o]
+        _pooled_bias_partial(dy, y, s, partial[s])
     return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
+
+
+@njit(cache=True, inline="always")
+def _pooled_bias_partial(dy, y, s, partial):
+    """``partial[o] += sum_{i, j} dy[s, i, j, o]`` where ``y > 0``: image ``s``'s share of the bias
+    gradient after ReLU -> max-pooling (each window's ``dy`` reaches one ``dz`` cell, where
+    ``y > 0``), in float64."""
+    for i in range(dy.shape[1]):
+        for j in range(dy.shape[2]):
+            for o in range(dy.shape[3]):
+                if y[s, i, j, o] > 0:
+                    partial[o] += dy[s, i, j, o]
 
 
 @_one_at_a_time
@@ -1342,28 +1350,27 @@ def direct_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, ou
 
 @njit(cache=True, inline="always")
 def _planar_output_gradient(dy, s, wp, dyt):
-    """``dyt[o, i*Wp + j] = dy[s, i, j, o]``, and 0 at the dropped positions ``OW <= j < Wp``."""
+    """``dyt[o, i*Wp + j] = dy[s, i, j, o]`` (the dropped positions ``OW <= j < Wp`` are not read)."""
     oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
     for i in range(oh):
         for j in range(ow):
             for o in range(f):
                 dyt[o, i * wp + j] = dy[s, i, j, o]
-        if i < oh - 1:
-            for j in range(ow, wp):
-                for o in range(f):
-                    dyt[o, i * wp + j] = 0
 
 
 @njit(cache=True, inline="always")
-def _planar_kernel_gradient(xt, dyt, o, ch, wp, length, dk):
-    """``dk[o, c, a, b] += sum_p dyt[o, p] * xt[c, p + a*Wp + b]``, three taps per pass over ``p``."""
+def _planar_kernel_gradient(xt, dyt, o, ch, wp, oh, ow, dk):
+    """``dk[o, c, a, b] += sum_p dyt[o, p] * xt[c, p + a*Wp + b]`` over the output positions
+    ``p = i*Wp + j`` (``j < OW``: a dropped position would multiply an input value no output reads,
+    and a NaN there would reach the sum), three taps per pass."""
     for a in range(3):
         v0, v1, v2 = dk[o, ch, a, 0], dk[o, ch, a, 1], dk[o, ch, a, 2]
-        for p in range(length):
-            d = dyt[o, p]
-            v0 += d * xt[ch, np.uint64(p + a * wp)]
-            v1 += d * xt[ch, np.uint64(p + a * wp + 1)]
-            v2 += d * xt[ch, np.uint64(p + a * wp + 2)]
+        for i in range(oh):
+            for p in range(i * wp, i * wp + ow):
+                d = dyt[o, p]
+                v0 += d * xt[ch, np.uint64(p + a * wp)]
+                v1 += d * xt[ch, np.uint64(p + a * wp + 1)]
+                v2 += d * xt[ch, np.uint64(p + a * wp + 2)]
         dk[o, ch, a, 0] = v0
         dk[o, ch, a, 1] = v1
         dk[o, ch, a, 2] = v2
@@ -1386,7 +1393,7 @@ def _direct_backward_kernel_planar(xpad, dy, chunk):
             _planar_output_gradient(dy, s, wp, dyt)
             for o in range(f):
                 for ch in range(c):
-                    _planar_kernel_gradient(xt, dyt, o, ch, wp, length, partial[t])
+                    _planar_kernel_gradient(xt, dyt, o, ch, wp, oh, ow, partial[t])
     return partial
 
 
@@ -1459,21 +1466,20 @@ def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
 
 
 @njit(cache=True, inline="always")
-def _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, a0, rows, f, acc, dk2):
+def _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, a0, rows, f, acc, dk2):
     """RGB input, 16 or 32 filters: ``dk2[(a*3 + b)*3 + c, o] += sum_{i, j} xpad[s, i + a, j + b,
-    c] * dy[s, i, j, o]`` for the kernel rows ``a0 <= a < a0 + rows`` (3: all 27 sums at once, 16
-    filters; 1: one row's 9, 32 filters), over the band's rows ``i0 <= i < i1``. The ``9*rows*f``
-    sums stay in vector registers while the band's pixels stream past: one load of ``dy`` per pixel,
-    each input value broadcast from memory into its multiply-add (4x the planar loops' rate,
-    measured on one thread). Unsigned indices spare the negative-index checks."""
-    ow = dy.shape[2]
+    c] * dz[gs, i - gi, j, o]`` for the kernel rows ``a0 <= a < a0 + rows`` (3: all 27 sums at
+    once, 16 filters; 1: one row's 9, 32 filters), over the band's rows ``i0 <= i < i1``. The
+    ``9*rows*f`` sums stay in vector registers while the band's pixels stream past: one load of
+    ``dz`` per pixel, each input value broadcast from memory into its multiply-add (4x the planar
+    loops' rate, measured on one thread). Unsigned indices spare the negative-index checks."""
     for q in range(9 * rows * f):
         acc[q] = 0
     for i in range(i0, i1):
-        dyrow = dy[s, i]
+        dzrow = dz[gs, i - gi]
         for j in range(ow):
             for o in range(f):
-                d = dyrow[j, o]
+                d = dzrow[j, o]
                 for a in range(rows):
                     for b in range(3):
                         for ch in range(3):
@@ -1484,25 +1490,75 @@ def _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, a0, rows, f, acc, dk2):
             dk2[a0 * 9 + q, o] += acc[q * f + o]
 
 
+@njit(cache=True, inline="always")
+def _rgb_kernel_gradient_image(xpad, dz, gs, gi, s, i0, i1, ow, acc, dk2):
+    """One band of image ``s``: all 27 sums at once (16 filters) or a kernel row at a time (32)."""
+    f = dz.shape[3]
+    if f == 16:
+        _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, 0, 3, 16, acc, dk2)
+    elif f == 32:  # (the callers send no other filter count)
+        for a0 in range(3):
+            _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, a0, 1, 32, acc, dk2)
+
+
+@njit(cache=True, inline="always")
+def _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb):
+    """``dzb[0, i - i0]`` for the conv-output rows ``i0 <= i < i1`` of image ``s``: the ``dz`` that
+    :func:`relu_maxpool2d_backward_bias_grad` writes for 2x2 windows (``dy`` at each window's
+    winning cell where ``y > 0``, ``zero`` elsewhere), from the pooled arrays."""
+    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+    for i in range(i0, i1):
+        pi, a = i >> 1, i & 1
+        dzrow = dzb[0, i - i0]
+        if pi < ph:
+            for pj in range(pw):
+                for b in range(2):  # selects, as in _relu_maxpool2x2_backward_bias_grad
+                    k = a * 2 + b
+                    for o in range(f):
+                        g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
+                        dzrow[2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
+            dzrow[2 * pw:] = zero  # an odd last column: no window
+        else:
+            dzrow[:] = zero  # an odd last row
+
+
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def _direct_backward_kernel_rgb(xpad, dy, chunk, band):
+def _direct_backward_kernel_rgb(xpad, dz, chunk, band):
     """RGB input, 16 or 32 filters: one partial ``(27, F)`` per chunk of images, band by band of
     output rows; the caller adds the partials in chunk order."""
-    n = xpad.shape[0]
-    oh, f = dy.shape[1], dy.shape[3]
+    n, oh, ow = xpad.shape[0], dz.shape[1], dz.shape[2]
+    chunks = -(-n // chunk)
+    partial = np.zeros((chunks, 27, dz.shape[3]), dtype=dz.dtype)
+    for t in prange(chunks):
+        acc = _stack_empty(432, dz.dtype)  # 27 x 16 or 9 x 32 sums
+        for s in range(t * chunk, min(n, (t + 1) * chunk)):
+            for i0 in range(0, oh, band):
+                _rgb_kernel_gradient_image(xpad, dz, s, 0, s, i0, min(oh, i0 + band), ow, acc, partial[t])
+    return partial
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band, buffers):
+    """:func:`_direct_backward_kernel_rgb` with ``dz`` built a band at a time from the pooled ``dy``,
+    ``y`` and ``argmax`` (:func:`_pooled_gradient_band`) into the chunk's ``buffers[t]`` (``band``
+    rows, in cache), and each image's bias-gradient partial (:func:`_pooled_bias_partial`). The
+    buffers come from the caller: one ``np.empty`` inside this loop made the kernel-gradient loops
+    3x slower (measured; the compiler no longer kept the sums in registers)."""
+    n, f = xpad.shape[0], dy.shape[3]
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 27, f), dtype=dy.dtype)
+    bias_partial = np.zeros((n, f), dtype=np.float64)
+    zero = np.zeros(1, dtype=dy.dtype)[0]
     for t in prange(chunks):
-        acc = _stack_empty(432, dy.dtype)  # 27 x 16 or 9 x 32 sums
+        acc = _stack_empty(432, dy.dtype)
+        dzb = buffers[t:t + 1]  # (1, band, OW, F)
         for s in range(t * chunk, min(n, (t + 1) * chunk)):
             for i0 in range(0, oh, band):
                 i1 = min(oh, i0 + band)
-                if f == 16:
-                    _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, 0, 3, 16, acc, partial[t])
-                elif f == 32:  # (the caller sends no other filter count)
-                    for a0 in range(3):
-                        _rgb_kernel_gradient_band(xpad, dy, s, i0, i1, a0, 1, 32, acc, partial[t])
-    return partial
+                _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb)
+                _rgb_kernel_gradient_image(xpad, dzb, 0, i0, s, i0, i1, ow, acc, partial[t])
+            _pooled_bias_partial(dy, y, s, bias_partial[s])
+    return partial, bias_partial
 
 
 def _direct_kernel_gradient_kind(c: int, f: int) -> str:
@@ -1537,6 +1593,32 @@ def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
         return dk.reshape(3, 3, c, f)
     dk = _sum_in_order(_direct_backward_kernel_planar(xpad, dy, chunk))  # (F, C, 3, 3)
     return np.ascontiguousarray(dk.transpose(2, 3, 1, 0))  # (3, 3, C, F)
+
+
+@_one_at_a_time
+def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw, strides, dilation,
+                                                  conv_out_hw):
+    """``(dL/dK, dL/dbias)`` of a Conv2D(relu) -> MaxPooling2D((2, 2)) pair that needs no dL/dx (a
+    model's first layer), from the pooled ``dy``, ``y`` and ``argmax``: the results of
+    :func:`relu_maxpool2d_backward_bias_grad` then :func:`direct_conv2d_backward_kernel`, the same
+    bits. RGB input with 16 or 32 filters never stores the whole ``dz``: a band of rows at a time is
+    built from the pooled arrays while the kernel-gradient loops need it
+    (``_direct_backward_kernel_rgb_pooled``); other shapes run the two steps."""
+    c, f = xpad.shape[3], dy.shape[3]
+    if not (_direct_fits(kernel_hw, strides, dilation) and _direct_kernel_gradient_kind(c, f) == "rgb"):
+        dz, db = relu_maxpool2d_backward_bias_grad.__wrapped__(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
+        return direct_conv2d_backward_kernel.__wrapped__(xpad, dz, kernel_hw, strides, dilation), db
+    xpad = np.ascontiguousarray(xpad)
+    dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
+    oh, ow = conv_out_hw
+    chunk = max(1, -(-xpad.shape[0] // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
+    band = max(1, DIRECT_RGB_BAND_PIXELS // ow)
+    buffers = np.empty((-(-xpad.shape[0] // chunk), band, ow, f), dtype=dy.dtype)  # one per chunk
+    partial, bias_partial = _direct_backward_kernel_rgb_pooled(xpad, dy, np.ascontiguousarray(y),
+                                                               np.ascontiguousarray(argmax), oh, ow,
+                                                               chunk, band, buffers)
+    dk = _sum_in_order(partial).reshape(3, 3, c, f)
+    return dk, _sum_in_order(bias_partial).astype(dy.dtype)  # the bias gradient in image order
 
 
 @_one_at_a_time

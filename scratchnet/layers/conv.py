@@ -156,6 +156,11 @@ class Conv2D(ActivatedLayer):
             pool, y, argmax = self.pooled
             if argmax is None:
                 raise RuntimeError(f"{self.name}: backward after a forward_pooled(for_backward=False)")
+            if not self.compute_input_grad:  # a first layer: dz feeds dL/dK alone, maybe never whole
+                self.kernel.grad, self.bias.grad = kernels.conv2d_backward_kernel_relu_maxpool(
+                    self.xpad, dy, y, argmax, self.kernel_size, self.strides, self.dilation_rate,
+                    pool.window, pool.steps, self.out_hw, algorithm=self.conv_algorithm)
+                return None
             dz, db = kernels.relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool.window,
                                                                pool.steps, self.out_hw)
             return self.backward_preactivation(dz, bias_grad=db)
