@@ -20,8 +20,10 @@ reference docstrings; this file only says how the work is arranged to run fast o
   many channels: the same chunks-in-cache plan over tile rows, 16 BLAS products per chunk.
 - Direct twins (``direct_*``, bottom of the file) for 3x3 stride-1 layers with few channels or
   16, 32 or 64 filters, where BLAS' products are too thin to run fast: loops over output pixels with the
-  filter count compiled in and the sums kept in vector registers (forward up to 1.5x, dL/dK up
-  to 2.4x im2col with OpenBLAS' AVX-512 kernels, benchmarks/CONV_ALGORITHMS.md).
+  filter count compiled in and the sums kept in vector registers (forward up to 1.8x, dL/dK up
+  to 4.3x im2col with OpenBLAS' AVX-512 kernels, benchmarks/CONV_ALGORITHMS.md; the RGB first
+  layers have loops of their own, ``_rgb_*``). A first layer's backward after its max-pooling
+  builds ``dz`` a band at a time (``direct_conv2d_backward_kernel_relu_maxpool2x2``).
 - Conv2D(relu) -> MaxPooling2D((2, 2)) after a Winograd or direct convolution is pooled inside
   the convolution's loops (``*_conv2d_bias_relu_maxpool2x2``): each window's four outputs are
   pooled as they are computed, and the activation is never written (talk_cnn's whole predict at
