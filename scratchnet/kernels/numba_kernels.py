@@ -446,20 +446,12 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
 
 @njit(parallel=True, cache=True)
 def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
-    n, oh, ow, f = dy.shape
+    n, f = dy.shape[0], dy.shape[3]
     dz = np.empty((n, hz, wz, f), dtype=dy.dtype)
     partial = np.zeros((n, f), dtype=np.float64)  # one bias-grad partial per image
+    zero = np.zeros(1, dtype=dy.dtype)[0]
     for s in prange(n):
-        dz[s, 2 * oh:] = 0  # cells no window covers (odd height or width)
-        dz[s, :2 * oh, 2 * ow:] = 0
-        for i in range(oh):
-            for a in range(2):
-                for j in range(ow):
-                    for b in range(2):
-                        k = a * 2 + b
-                        for o in range(f):
-                            g = dy[s, i, j, o] if y[s, i, j, o] > 0 else 0
-                            dz[s, 2 * i + a, 2 * j + b, o] = g if argmax[s, i, j, o] == k else 0
+        _pooled_gradient_band(dy, y, argmax, s, 0, hz, wz, zero, dz[s:s + 1])  # all of image s
         _pooled_bias_partial(dy, y, s, partial[s])
     return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
 
@@ -1505,16 +1497,17 @@ def _rgb_kernel_gradient_image(xpad, dz, gs, gi, s, i0, i1, ow, acc, dk2):
 
 @njit(cache=True, inline="always")
 def _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb):
-    """``dzb[0, i - i0]`` for the conv-output rows ``i0 <= i < i1`` of image ``s``: the ``dz`` that
-    :func:`relu_maxpool2d_backward_bias_grad` writes for 2x2 windows (``dy`` at each window's
-    winning cell where ``y > 0``, ``zero`` elsewhere), from the pooled arrays."""
+    """``dzb[0, i - i0]`` for the conv-output rows ``i0 <= i < i1`` of image ``s``: ``dz`` of
+    ReLU -> max-pooling with 2x2 windows (``dy`` at each window's winning cell where ``y > 0``,
+    ``zero`` elsewhere), from the pooled arrays. :func:`relu_maxpool2d_backward_bias_grad` writes
+    whole images with it; the first layer's backward a band at a time."""
     ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
     for i in range(i0, i1):
         pi, a = i >> 1, i & 1
         dzrow = dzb[0, i - i0]
         if pi < ph:
             for pj in range(pw):
-                for b in range(2):  # selects, as in _relu_maxpool2x2_backward_bias_grad
+                for b in range(2):  # selects, not branches: the compiler vectorizes them
                     k = a * 2 + b
                     for o in range(f):
                         g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
