@@ -85,6 +85,40 @@ def test_max_pooling_1d_same_padding_never_picks_the_padding():
     assert np.all(twins.scratch(x) == -5.0)
 
 
+LOW = np.finfo(np.float32).min  # -3.4028235e+38
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_max_pooling_windows_of_nan_and_inf_pool_and_route_as_keras(backend, padding):
+    """TensorFlow starts every max-pooling window from the lowest finite float32, so a window of
+    NaN or -inf pools to -3.4028235e+38 (not -inf), and NaN never wins; the gradient goes to the
+    first maximum, or to the window's first cell when nothing is above -inf. Bit for bit, both
+    backends, the layer called directly (predict refuses NaN inputs)."""
+    import tensorflow as tf
+
+    sn.set_backend(backend)
+    nan, inf = np.nan, np.inf
+    x = np.array([[nan, nan, -inf, -inf, -inf, LOW, 1.0],
+                  [nan, nan, -inf, -inf, LOW, -inf, nan],
+                  [2.0, nan, -inf, -5.0, 0.0, -0.0, -inf],
+                  [nan, nan, nan, -inf, -0.0, 0.0, nan],
+                  [LOW, -inf, 3.0, 3.0, nan, nan, -inf]], dtype=np.float32)[None, :, :, None]
+    layer = layer_model(L.MaxPooling2D(2, padding=padding), x.shape[1:]).layers[0]
+    y = layer.forward(x, training=True)
+    keras_layer = keras.layers.MaxPooling2D(2, padding=padding)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        keras_y = keras_layer(xt)
+    dy = np.arange(1, keras_y.shape.num_elements() + 1, dtype=np.float32).reshape(keras_y.shape)
+    keras_dx = tape.gradient(keras_y, xt, output_gradients=tf.constant(dy)).numpy()
+    np.testing.assert_array_equal(y.view(np.uint32), keras_y.numpy().view(np.uint32))
+    # valid: the NaN window, the -inf window and the -inf/LOW one; same adds four at the edges
+    assert (y == LOW).sum() == {"valid": 3, "same": 7}[padding]
+    np.testing.assert_array_equal(layer.backward(dy), keras_dx)
+
+
 CONV1D_CASES = {
     "valid": dict(filters=4, kernel_size=3),
     "same_odd": dict(filters=3, kernel_size=4, strides=2, padding="same"),

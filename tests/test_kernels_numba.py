@@ -155,14 +155,15 @@ def test_the_2x2_pooling_path_matches_the_reference_with_ties_nan_and_inf(hp, wp
     """2x2 windows with stride 2 (Keras' default) run a code path of their own."""
     xpad = rng.integers(-1, 2, (3, hp, wp, 5)).astype(np.float32)  # ties in most windows
     xpad[0, 0, 0, :] = np.nan  # NaN never wins (as in the reference: NaN > y is false)
-    xpad[0, 0:2, 2:4, 1] = np.nan  # a window of NaN only gives -inf at offset 0
+    xpad[0, 0:2, 2:4, 1] = np.nan  # a window of NaN only gives the lowest value at offset 0
     xpad[1, 0:2, 0:2, 2] = -np.inf  # a window of padding only
     out_hw = (hp // 2, wp // 2)
     y, argmax = nb.maxpool2d_forward(xpad, (2, 2), (2, 2), out_hw)
     y_ref, argmax_ref = pool_ref.maxpool2d_forward(xpad, (2, 2), (2, 2), out_hw)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
-    assert y[0, 0, 1, 1] == -np.inf and argmax[0, 0, 1, 1] == 0
+    assert y[0, 0, 1, 1] == np.finfo(np.float32).min and argmax[0, 0, 1, 1] == 0
+    assert y[1, 0, 0, 2] == np.finfo(np.float32).min and argmax[1, 0, 0, 2] == 0
 
 
 @SWEEP

@@ -179,9 +179,10 @@ def test_relu_backward_is_exactly_da_times_mask(monkeypatch, pieces, shape):
 # ------------------------------------------------------------------------------------ max-pool
 
 
-def maxpool_formula(xpad, pool_size, strides, out_hw):
-    """Window by window: ``y`` the largest non-NaN value (``-inf`` if none), ``argmax`` the offset
-    ``a * PW + b`` of the first cell (row-major) equal to it, 0 when ``y`` is ``-inf``."""
+def maxpool_formula(xpad, pool_size, strides, out_hw, floor):
+    """Window by window: ``y`` the largest non-NaN value, at least ``floor`` (the input type's
+    lowest finite value, where TensorFlow starts a window), ``argmax`` the offset ``a * PW + b``
+    of the first cell (row-major) above all before it, scanning from ``-inf`` (0 when none is)."""
     (ph, pw), (sh, sw), (oh, ow) = pool_size, strides, out_hw
     n, _, _, c = xpad.shape
     y = np.full((n, oh, ow, c), -np.inf)
@@ -193,7 +194,7 @@ def maxpool_formula(xpad, pool_size, strides, out_hw):
                 better = window[:, k] > y[:, i, j]  # strictly: the first maximum wins; NaN never
                 y[:, i, j] = np.where(better, window[:, k], y[:, i, j])
                 argmax[:, i, j] = np.where(better, k, argmax[:, i, j])
-    return y, argmax
+    return np.maximum(y, floor), argmax
 
 
 def maxpool_backward_formula(dy, argmax, pool_size, strides, padded_hw):
@@ -224,6 +225,8 @@ def _pool_case(seed, n, h, w, c, pool_size, strides, same):
     x[0, :3, :3, 0] = np.nan  # NaN never wins; a window of NaN only
     x[1, :2, :2, :] = -np.inf  # a window of -inf only: offset 0
     x[1, 2, 2, 0], x[1, 3, 3, 0] = np.nan, -np.inf  # NaN and -inf mixed
+    low = np.finfo(np.float32).min  # a window whose maximum is the lowest value: offset 1
+    x[1, 2:4, 0:2, 1] = [[-np.inf, low], [low, -np.inf]]
     x[2 % n, 1, 1, :] = -0.0  # -0.0 and 0.0 tie: the first wins
     if same:
         x = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-np.inf)
@@ -239,7 +242,8 @@ def test_maxpool_matches_the_window_formula(monkeypatch, case, pieces):
     x, out_hw = _pool_case(6, n, h, w, c, pool_size, strides, same)
     _set_pieces(monkeypatch, pieces, x[:1].nbytes)
     y, argmax = pool_ref.maxpool2d_forward(x, pool_size, strides, out_hw)
-    y_want, argmax_want = maxpool_formula(x.astype(np.float64), pool_size, strides, out_hw)
+    y_want, argmax_want = maxpool_formula(x.astype(np.float64), pool_size, strides, out_hw,
+                                          np.finfo(np.float32).min)
     assert y.dtype == np.float32 and argmax.dtype == pool_ref.argmax_dtype(pool_size)
     np.testing.assert_array_equal(y, y_want)
     np.testing.assert_array_equal(argmax, argmax_want)

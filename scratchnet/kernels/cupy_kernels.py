@@ -112,7 +112,8 @@ extern "C" __global__ void col2im(const T* __restrict__ dcols, T* __restrict__ d
 _MAXPOOL_FORWARD_SOURCE = r"""
 extern "C" __global__ void maxpool_forward(const T* __restrict__ xpad, T* __restrict__ y,
                                            int* __restrict__ argmax) {
-    // y = the window's maximum; argmax = a*PW + b of its first maximum (strict >, from -inf)
+    // y = the window's maximum, at least FLOOR (the type's lowest finite value, where TensorFlow
+    // starts a window); argmax = a*PW + b of its first maximum (strict >, from -inf)
     for (INDEX cell = (INDEX)blockIdx.x * blockDim.x + threadIdx.x; cell < TOTAL;
          cell += (INDEX)gridDim.x * blockDim.x) {
         const int ch = cell % C;
@@ -133,7 +134,7 @@ extern "C" __global__ void maxpool_forward(const T* __restrict__ xpad, T* __rest
                 }
             }
         }
-        y[cell] = best;
+        y[cell] = best > FLOOR ? best : FLOOR;
         argmax[cell] = best_tap;
     }
 }
@@ -168,6 +169,8 @@ extern "C" __global__ void maxpool_backward(const T* __restrict__ dy, const int*
 """
 
 _LOWEST = {"f": "(-__int_as_float(0x7f800000))", "d": "(-__longlong_as_double(0x7ff0000000000000LL))"}
+# -FLT_MAX and -DBL_MAX, by their bit patterns as above: a max-pooling window's smallest result
+_FLOOR = {"f": "(-__int_as_float(0x7f7fffff))", "d": "(-__longlong_as_double(0x7fefffffffffffffLL))"}
 
 
 @functools.cache
@@ -175,8 +178,8 @@ def _shaped_kernel(source: str, name: str, dtype_char: str, constants: tuple) ->
     """Compile ``source`` with ``T`` the float type and each ``(NAME, value)`` a ``#define``."""
     ctype = {"f": "float", "d": "double"}[dtype_char]
     defines = "".join(f"#define {key} {value}\n" for key, value in constants)
-    return cp.RawKernel(f"typedef {ctype} T;\n#define LOWEST {_LOWEST[dtype_char]}\n{defines}{source}",
-                        name)
+    return cp.RawKernel(f"typedef {ctype} T;\n#define LOWEST {_LOWEST[dtype_char]}\n"
+                        f"#define FLOOR {_FLOOR[dtype_char]}\n{defines}{source}", name)
 
 
 def _launch_cells(source, name, dtype, total: int, largest: int, args, **shape) -> None:

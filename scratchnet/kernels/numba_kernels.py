@@ -344,19 +344,29 @@ def _window_step(v, k, best, best_k):
 
 
 @njit(cache=True, inline="always")
+def _window_value(best, floor):
+    """The pooled value of a window whose :func:`_window_step` scan ended at ``best``: at least
+    ``floor``, the output type's lowest finite value, where TensorFlow starts a window
+    (``pooling.lowest``); a window of NaN or ``-inf`` ends at ``-inf`` and pools to ``floor``.
+    (``floor`` comes from the output's type: the scan's ``best`` is a float64, ``-inf`` its start.)"""
+    return best if best > floor else floor
+
+
+@njit(cache=True, inline="always")
 def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax, with_argmax):
     """One output row of one image: ``y (OW, C)`` and (``with_argmax``) ``argmax (OW, C)``. The
     running maximum lives in two local variables and each window cell *selects* rather than
     branches, so with the window size known when compiling (see the caller) it all stays in
     registers."""
     ow, c = y.shape
+    floor = np.finfo(y.dtype).min
     for j in range(ow):
         for ch in range(c):
             best, k = -np.inf, 0
             for a in range(ph):
                 for b in range(pw):
                     best, k = _window_step(xpad[s, i * sh + a, j * sw + b, ch], a * pw + b, best, k)
-            y[j, ch] = best
+            y[j, ch] = _window_value(best, floor)
             if with_argmax:
                 argmax[j, ch] = k
 
@@ -365,6 +375,7 @@ def _maxpool2d_row(xpad, s, i, ph, pw, sh, sw, y, argmax, with_argmax):
 def _maxpool2d_forward(xpad, ph, pw, sh, sw, y, argmax, with_argmax):
     """Fills ``y (N, OH, OW, C)`` and, ``with_argmax``, ``argmax`` (same shape, any integer type)."""
     n, oh, ow, c = y.shape
+    floor = np.finfo(y.dtype).min
     for r in prange(n * oh):  # one output row of one image per iteration
         s, i = r // oh, r % oh
         if ph == 2 and pw == 2 and sh == 2 and sw == 2:
@@ -386,6 +397,8 @@ def _maxpool2d_forward(xpad, ph, pw, sh, sw, y, argmax, with_argmax):
                             y[s, i, j, ch] = v
                             if with_argmax:
                                 argmax[s, i, j, ch] = a * pw + b
+            for ch in range(c):
+                y[s, i, j, ch] = _window_value(y[s, i, j, ch], floor)
 
 
 def _maxpool2d(xpad, pool_size, strides, out_hw, with_argmax):
@@ -761,11 +774,13 @@ def _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a)
 def _relu_max2x2(v0, v1, v2, v3):
     """A 2x2 max-pooling window over ReLU outputs: ``a = max(v, 0)`` for its four cells (row-major
     order) as the ReLU kernels write it (NaN passes through), then :func:`_maxpool2d_row`'s steps.
-    Returns ``(maximum, its offset)``: the bits and the argmax of the two passes."""
+    Returns ``(maximum, its offset)``: the bits and the argmax of the two passes (a window of NaN
+    pools to the type's lowest finite value, :func:`_window_value`)."""
     best, k = _window_step(0 if v0 < 0 else v0, 0, -np.inf, 0)
     best, k = _window_step(0 if v1 < 0 else v1, 1, best, k)
     best, k = _window_step(0 if v2 < 0 else v2, 2, best, k)
-    return _window_step(0 if v3 < 0 else v3, 3, best, k)
+    best, k = _window_step(0 if v3 < 0 else v3, 3, best, k)
+    return _window_value(best, np.finfo(type(v0)).min), k
 
 
 @njit(parallel=True, cache=True)

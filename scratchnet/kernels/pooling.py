@@ -1,9 +1,14 @@
 """Max- and average-pooling kernels, NumPy reference.
 
-Max pooling forward: each output cell is the largest value in its window (NaN never wins).
-Padded cells hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it:
-the whole gradient of a window goes to the *first* maximum in row-major order (top-most, then
-left-most); overlapping windows add up.
+Max pooling forward: each output cell is the largest value in its window (NaN never wins), and
+never below the type's lowest finite value (``np.finfo(dtype).min``): TensorFlow starts each
+window from that value, so a window of NaN or ``-inf`` only pools to ``-3.4028235e+38`` in
+float32, on both of its CPU kernels (checked against Keras 3.15 / TensorFlow 2.21). Padded cells
+hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it: the whole
+gradient of a window goes to the *first* maximum in row-major order (top-most, then left-most),
+to the first cell where nothing is above ``-inf``; overlapping windows add up. (One difference
+is left: TensorFlow's backward starts from the window's first cell, so a NaN there keeps the
+gradient even when a later cell holds the maximum; here the maximum's cell gets it.)
 
 Average pooling: the mean of the real cells of each window (padded cells are neither summed nor
 counted, as TensorFlow's ``avg_pool``); backward shares ``dy`` equally among those cells.
@@ -24,6 +29,12 @@ def argmax_dtype(pool_size) -> np.dtype:
     return np.dtype(np.int8) if ph * pw <= 127 else np.dtype(np.int32)
 
 
+def lowest(dtype) -> float:
+    """The smallest finite value of ``dtype`` (``-3.4028235e+38`` for float32): where a max-pooling
+    window starts, as in TensorFlow, so a window of NaN or ``-inf`` pools to it."""
+    return np.finfo(dtype).min
+
+
 def _windows(xpad, pool_size, strides, out_hw) -> list:
     """``windows[k]``: the cell at offset ``(a, b)`` of every window, ``k = a * PW + b`` (row-major),
     each a strided ``(N, OH, OW, C)`` view of ``xpad``."""
@@ -32,18 +43,20 @@ def _windows(xpad, pool_size, strides, out_hw) -> list:
 
 
 def _max_into(y, xpad, pool_size, strides) -> None:
-    """``y (N, OH, OW, C)``, written in place: the largest value of each window of ``xpad``."""
-    y[...] = -np.inf
+    """``y (N, OH, OW, C)``, written in place: the largest value of each window of ``xpad``, at
+    least :func:`lowest`."""
+    y[...] = lowest(y.dtype)
     for cells in _windows(xpad, pool_size, strides, y.shape[1:3]):
         np.fmax(y, cells, out=y)  # the largest value; fmax skips NaN, so NaN never wins
 
 
 def _first_max_into(argmax, y, xpad, pool_size, strides) -> None:
     """``argmax (N, OH, OW, C)``, written in place: the offset of the first cell equal to ``y``."""
-    # A window with nothing above -inf (padding, NaN) keeps offset 0. (The same as keeping the
-    # first strictly larger value while scanning.)
+    # A window with nothing above -inf (padding, NaN) pools to lowest(), which no cell equals
+    # unless one holds that very value, and keeps offset 0. (The same as keeping the first
+    # strictly larger value while scanning from -inf.)
     argmax[...] = 0
-    found = y == -np.inf
+    found = np.zeros(y.shape, dtype=bool)
     for k, cells in enumerate(_windows(xpad, pool_size, strides, y.shape[1:3])):
         first = (cells == y) & ~found
         argmax += first * argmax.dtype.type(k)
