@@ -6,9 +6,10 @@ window from that value, so a window of NaN or ``-inf`` only pools to ``-3.402823
 float32, on both of its CPU kernels (checked against Keras 3.15 / TensorFlow 2.21). Padded cells
 hold ``-inf`` so they are never chosen. Backward, as TensorFlow's CPU kernel does it: the whole
 gradient of a window goes to the *first* maximum in row-major order (top-most, then left-most),
-to the first cell where nothing is above ``-inf``; overlapping windows add up. (One difference
-is left: TensorFlow's backward starts from the window's first cell, so a NaN there keeps the
-gradient even when a later cell holds the maximum; here the maximum's cell gets it.)
+or to the window's first cell when none of its cells is above ``-inf``; overlapping windows add
+up. (One difference is left: TensorFlow's backward starts from the window's first cell, so a NaN
+there keeps the gradient even when a later cell holds the maximum; here the maximum's cell gets
+it.)
 
 Average pooling: the mean of the real cells of each window (padded cells are neither summed nor
 counted, as TensorFlow's ``avg_pool``); backward shares ``dy`` equally among those cells.
