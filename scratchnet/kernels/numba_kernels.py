@@ -1262,8 +1262,9 @@ def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_ch
 # Pixels per block: ``px * f`` = 128 sums (8 of 16 filters, 4 of 32, 2 of 64), which the compiler
 # still unrolls completely; the pooled loops, whose sums go to a buffer, take 3 of 64 (192 sums,
 # 11% faster than 2 on talk_cnn's first layer).
-RGB_PIXELS = {16: 8, 32: 4, 64: 2}
-RGB_POOLED_PIXELS = {16: 8, 32: 4, 64: 3}
+RGB_PX16, RGB_PX32, RGB_PX64, RGB_POOLED_PX64 = 8, 4, 2, 3  # constants of the compiled loops
+RGB_PIXELS = {16: RGB_PX16, 32: RGB_PX32, 64: RGB_PX64}
+RGB_POOLED_PIXELS = {16: RGB_PX16, 32: RGB_PX32, 64: RGB_POOLED_PX64}
 
 
 @njit(cache=True, inline="always")
@@ -1346,13 +1347,16 @@ def _direct_forward_rgb(xpad, k2, bias, relu, store_z, oh, ow, rows_per_chunk, z
         xflat, zflat, aflat = xpad.reshape(-1), z.reshape(-1), a.reshape(-1)
         if f == 16:  # each filter count its own sums array (see RGB_PIXELS)
             sums16 = _stack_empty(128, xpad.dtype)
-            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 16, 8, r0, r1, oh, ow, zflat, aflat, sums16)
+            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 16, RGB_PX16, r0, r1, oh, ow, zflat, aflat,
+                      sums16)
         elif f == 32:
             sums32 = _stack_empty(128, xpad.dtype)
-            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 32, 4, r0, r1, oh, ow, zflat, aflat, sums32)
+            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 32, RGB_PX32, r0, r1, oh, ow, zflat, aflat,
+                      sums32)
         elif f == 64:  # (the caller sends no other filter count)
             sums64 = _stack_empty(128, xpad.dtype)
-            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 64, 2, r0, r1, oh, ow, zflat, aflat, sums64)
+            _rgb_rows(xflat, hp, wp, k2, bias_px, relu, store_z, 64, RGB_PX64, r0, r1, oh, ow, zflat, aflat,
+                      sums64)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -1368,16 +1372,16 @@ def _direct_forward_rgb_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_chunk, y, ar
         xflat, yflat, argflat = xpad.reshape(-1), y.reshape(-1), argmax.reshape(-1)
         if f == 16:
             sums16 = _stack_empty(128, xpad.dtype)
-            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 16, 8, r0, r1, ph, pw, yflat, argflat, with_argmax,
-                             sums16, pair)
+            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 16, RGB_PX16, r0, r1, ph, pw, yflat, argflat,
+                             with_argmax, sums16, pair)
         elif f == 32:
             sums32 = _stack_empty(128, xpad.dtype)
-            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 32, 4, r0, r1, ph, pw, yflat, argflat, with_argmax,
-                             sums32, pair)
+            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 32, RGB_PX32, r0, r1, ph, pw, yflat, argflat,
+                             with_argmax, sums32, pair)
         elif f == 64:
             sums64 = _stack_empty(192, xpad.dtype)
-            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 64, 3, r0, r1, ph, pw, yflat, argflat, with_argmax,
-                             sums64, pair)
+            _rgb_pooled_rows(xflat, hp, wp, k2, bias_px, 64, RGB_POOLED_PX64, r0, r1, ph, pw, yflat, argflat,
+                             with_argmax, sums64, pair)
 
 
 def _direct_fits(kernel_hw, strides, dilation) -> bool:
