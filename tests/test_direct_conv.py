@@ -181,10 +181,12 @@ def _run_twice(threads_first, threads_second, fn):
 
 
 def test_the_rgb_loops_give_the_bits_of_the_general_loops(rng):
-    """``_rgb_sums`` (3 channels, pixels inside the row) adds the same products in the same order
-    as the general "filters inner" loops: an RGB image gives the bits of the same image with a
-    fourth channel of zeros, which runs the general loops (``v + 0*k`` is ``v``)."""
+    """The RGB loops (3 channels, rows of at least a block: ``_direct_forward_rgb`` and its pooled
+    twin) add the same products in the same order as the general "filters inner" loops: an RGB
+    image gives the bits of the same image with a fourth channel of zeros, which runs the general
+    loops (``v + 0*k`` is ``v``)."""
     for f in nb.DIRECT_FILTERS_INNER:
+        assert 9 >= nb.RGB_PIXELS[f] and 8 >= nb.RGB_POOLED_PIXELS[f]  # the cases below take them
         for ow in (9, 26):  # full pixel blocks and a shorter one at the row's end
             case = _case(rng, 2, 6, ow, 3, f, np.float32)
             x4 = np.concatenate([case["xpad"], np.zeros_like(case["xpad"][..., :1])], axis=-1)

@@ -1002,8 +1002,8 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 #   (2 of 34 on a 32-pixel row). The kernel gradient is the same loop as a sum over ``p``, with
 #   ``dy`` copied to a flat ``dyt[o, p]`` (zeros at the dropped positions).
 # - "filters inner" (16, 32 or 64 filters): the sums of 8, 6 or 3 output pixels for all filters in
-#   a small stack array; each input value is broadcast and multiplied into a row of the kernel.
-#   The kernel gradient keeps the sums
+#   a small stack array (in vector registers through each tap's loop over the channels); each input
+#   value is broadcast and multiplied into a row of the kernel. The kernel gradient keeps the sums
 #   of one tap and 3-8 channels for all filters in registers and streams a band of pixels past
 #   them: ``dK[tap, c, :] += x * dy[pixel, :]``.
 # - RGB inputs (3 channels, the first layer of every image model) with those filter counts: the
@@ -1252,9 +1252,10 @@ def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_ch
 
 # RGB first layers (3 input channels, 16, 32 or 64 filters, rows of at least RGB_PIXELS[f] pixels)
 # have loops of their own. The general loops above keep a block's sums in a stack array that the
-# compiler leaves in memory (it is also indexed by a loop bound known only at run time), so each
-# multiply-add reloads and stores its sum, and their results leave through four-index stores it
-# does not vectorize. For three channels that was half the time: measured on one thread, in
+# compiler holds in registers only within a tap's loop over the channels (it is also indexed by a
+# loop bound known only at run time); with 3 channels that loop is 3 multiply-adds long, so the
+# sums were reloaded and stored every 3, and the results left through four-index stores it does
+# not vectorize. For three channels that was half the time: measured on one thread, in
 # cache, 90 GFLOP/s against 170-220 for these loops, whose sums live in their own stack array
 # indexed by constants only (one per filter count, so the compiler holds them in vector registers
 # through all 27 multiply-adds of each) and whose results go out through flat views of the
