@@ -776,11 +776,15 @@ def _relu_max2x2(v0, v1, v2, v3):
     order) as the ReLU kernels write it (NaN passes through), then :func:`_maxpool2d_row`'s steps.
     Returns ``(maximum, its offset)``: the bits and the argmax of the two passes (a window of NaN
     pools to the type's lowest finite value, :func:`_window_value`)."""
-    best, k = _window_step(0 if v0 < 0 else v0, 0, -np.inf, 0)
-    best, k = _window_step(0 if v1 < 0 else v1, 1, best, k)
-    best, k = _window_step(0 if v2 < 0 else v2, 2, best, k)
-    best, k = _window_step(0 if v3 < 0 else v3, 3, best, k)
-    return _window_value(best, np.finfo(type(v0)).min), k
+    # Every constant in the cells' own type: float64 ones (0, -inf) made the compiler convert each
+    # cell to float64; without, the pooled loops measured 1.0-1.3x faster (same bits).
+    t = type(v0)
+    zero, lowest = t(0), t(np.finfo(t).min)
+    best, k = _window_step(zero if v0 < zero else v0, 0, t(-np.inf), 0)
+    best, k = _window_step(zero if v1 < zero else v1, 1, best, k)
+    best, k = _window_step(zero if v2 < zero else v2, 2, best, k)
+    best, k = _window_step(zero if v3 < zero else v3, 3, best, k)
+    return _window_value(best, lowest), k
 
 
 @njit(parallel=True, cache=True)
