@@ -23,7 +23,7 @@ reference docstrings; this file only says how the work is arranged to run fast o
   filter count compiled in and the sums kept in vector registers (forward up to 1.8x, dL/dK up
   to 4.3x im2col with OpenBLAS' AVX-512 kernels, benchmarks/CONV_ALGORITHMS.md; the RGB first
   layers have loops of their own, ``_rgb_*``). A first layer's backward after its max-pooling
-  builds ``dz`` a band at a time (``direct_conv2d_backward_kernel_relu_maxpool2x2``).
+  makes each ``dz`` value inside its loops (``direct_conv2d_backward_kernel_relu_maxpool2x2``).
 - Conv2D(relu) -> MaxPooling2D((2, 2)) after a Winograd or direct convolution is pooled inside
   the convolution's loops (``*_conv2d_bias_relu_maxpool2x2``): each window's four outputs are
   pooled as they are computed, and the activation is never written (talk_cnn's whole predict at
@@ -1599,47 +1599,98 @@ def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
 
 
 @njit(cache=True, inline="always")
-def _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, a0, rows, f, acc, dk2):
-    """RGB input, 16 or 32 filters: ``dk2[(a*3 + b)*3 + c, o] += sum_{i, j} xpad[s, i + a, j + b,
-    c] * dz[gs, i - gi, j, o]`` for the kernel rows ``a0 <= a < a0 + rows`` (3: all 27 sums at
-    once, 16 filters; 1: one row's 9, 32 filters), over the band's rows ``i0 <= i < i1``. The
-    ``9*rows*f`` sums stay in vector registers while the band's pixels stream past: one load of
-    ``dz`` per pixel, each input value broadcast from memory into its multiply-add (4x the planar
-    loops' rate, measured on one thread). Unsigned indices spare the negative-index checks."""
-    for q in range(9 * rows * f):
-        acc[q] = 0
-    for i in range(i0, i1):
-        dzrow = dz[gs, i - gi]
-        for j in range(ow):
-            for o in range(f):
-                d = dzrow[j, o]
-                for a in range(rows):
-                    for b in range(3):
-                        for ch in range(3):
-                            x = xpad[np.uint64(s), np.uint64(i + a0 + a), np.uint64(j + b), ch]
-                            acc[((a * 3 + b) * 3 + ch) * f + o] += x * d
-    for q in range(9 * rows):  # the band's sums into the chunk's (a sum of band sums: less rounding)
+def _rgb_taps(xpad, s, i, j, rows, f, o, d, acc):
+    """``acc[((a*3 + b)*3 + c)*f + o] += xpad[s, i + a, j + b, c] * d`` for the kernel rows
+    ``a < rows`` (``i`` already includes the band's first kernel row): one output pixel's and one
+    filter's share of the RGB kernel gradient. Unsigned indices spare the negative-index checks."""
+    for a in range(rows):
+        for b in range(3):
+            for ch in range(3):
+                x = xpad[np.uint64(s), np.uint64(i + a), np.uint64(j + b), ch]
+                acc[((a * 3 + b) * 3 + ch) * f + o] += x * d
+
+
+@njit(cache=True, inline="always")
+def _rgb_band_into(acc, a0, rows, f, dk2):
+    """The band's sums into the chunk's (a sum of band sums: less rounding than one running sum)."""
+    for q in range(9 * rows):
         for o in range(f):
             dk2[a0 * 9 + q, o] += acc[q * f + o]
 
 
 @njit(cache=True, inline="always")
-def _rgb_kernel_gradient_image(xpad, dz, gs, gi, s, i0, i1, ow, acc, dk2):
+def _rgb_kernel_gradient_band(xpad, dz, s, i0, i1, ow, a0, rows, f, acc, dk2):
+    """RGB input, 16 or 32 filters: ``dk2[(a*3 + b)*3 + c, o] += sum_{i, j} xpad[s, i + a, j + b,
+    c] * dz[s, i, j, o]`` for the kernel rows ``a0 <= a < a0 + rows`` (3: all 27 sums at
+    once, 16 filters; 1: one row's 9, 32 filters), over the band's rows ``i0 <= i < i1``. The
+    ``9*rows*f`` sums stay in vector registers while the band's pixels stream past: one load of
+    ``dz`` per pixel, each input value broadcast from memory into its multiply-add (4x the planar
+    loops' rate, measured on one thread)."""
+    for q in range(9 * rows * f):
+        acc[q] = 0
+    for i in range(i0, i1):
+        dzrow = dz[s, i]
+        for j in range(ow):
+            for o in range(f):
+                _rgb_taps(xpad, s, i + a0, j, rows, f, o, dzrow[j, o], acc)
+    _rgb_band_into(acc, a0, rows, f, dk2)
+
+
+@njit(cache=True, inline="always")
+def _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, a0, rows, f, zero, acc, dk2):
+    """:func:`_rgb_kernel_gradient_band` of ReLU -> 2x2 max-pooling's ``dz``, each value made where
+    the loop needs it from the pooled arrays: ``dy`` at the window's winning cell where ``y > 0``,
+    ``zero`` elsewhere (the value :func:`_pooled_gradient_band` writes). The same products in the
+    same order as building ``dz`` first, so the same bits; without writing ``dz`` and reading it
+    back (that round trip took as long as the multiply-adds, measured at batch 256)."""
+    ph, pw = y.shape[1], y.shape[2]
+    offset = type(argmax[0, 0, 0, 0])  # compared in argmax's own type
+    for q in range(9 * rows * f):
+        acc[q] = 0
+    for i in range(i0, i1):
+        pi, a = i >> 1, i & 1
+        last = 2 * pw if pi < ph else 0  # the pixels in a window; none on an odd last row
+        for j in range(last):
+            pj = j >> 1
+            k = offset(a * 2 + (j & 1))
+            for o in range(f):  # selects, not branches: the compiler vectorizes them
+                g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
+                _rgb_taps(xpad, s, i + a0, j, rows, f, o, g if argmax[s, pi, pj, o] == k else zero, acc)
+        for j in range(last, ow):  # an odd last column (or row): no window, dz is zero there
+            for o in range(f):
+                _rgb_taps(xpad, s, i + a0, j, rows, f, o, zero, acc)
+    _rgb_band_into(acc, a0, rows, f, dk2)
+
+
+@njit(cache=True, inline="always")
+def _rgb_kernel_gradient_image(xpad, dz, s, i0, i1, ow, acc, dk2):
     """One band of image ``s``: all 27 sums at once (16 filters) or a kernel row at a time (32)."""
     f = dz.shape[3]
     if f == 16:
-        _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, 0, 3, 16, acc, dk2)
+        _rgb_kernel_gradient_band(xpad, dz, s, i0, i1, ow, 0, 3, 16, acc, dk2)
     elif f == 32:  # (the callers send no other filter count)
         for a0 in range(3):
-            _rgb_kernel_gradient_band(xpad, dz, gs, gi, s, i0, i1, ow, a0, 1, 32, acc, dk2)
+            _rgb_kernel_gradient_band(xpad, dz, s, i0, i1, ow, a0, 1, 32, acc, dk2)
+
+
+@njit(cache=True, inline="always")
+def _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, i1, ow, zero, acc, dk2):
+    """:func:`_rgb_kernel_gradient_image` from the pooled arrays (:func:`_rgb_pooled_kernel_gradient_band`)."""
+    f = dy.shape[3]
+    if f == 16:
+        _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, 0, 3, 16, zero, acc, dk2)
+    elif f == 32:
+        for a0 in range(3):
+            _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, a0, 1, 32, zero, acc, dk2)
 
 
 @njit(cache=True, inline="always")
 def _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb):
     """``dzb[0, i - i0]`` for the conv-output rows ``i0 <= i < i1`` of image ``s``: ``dz`` of
     ReLU -> max-pooling with 2x2 windows (``dy`` at each window's winning cell where ``y > 0``,
-    ``zero`` elsewhere), from the pooled arrays. :func:`relu_maxpool2d_backward_bias_grad` writes
-    whole images with it; the first layer's backward a band at a time."""
+    ``zero`` elsewhere), from the pooled arrays: :func:`relu_maxpool2d_backward_bias_grad` writes
+    whole images with it. (The first layer's backward makes the same values inside its loops,
+    :func:`_rgb_pooled_kernel_gradient_band`.)"""
     ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
     for i in range(i0, i1):
         pi, a = i >> 1, i & 1
@@ -1667,17 +1718,15 @@ def _direct_backward_kernel_rgb(xpad, dz, chunk, band):
         acc = _stack_empty(432, dz.dtype)  # 27 x 16 or 9 x 32 sums
         for s in range(t * chunk, min(n, (t + 1) * chunk)):
             for i0 in range(0, oh, band):
-                _rgb_kernel_gradient_image(xpad, dz, s, 0, s, i0, min(oh, i0 + band), ow, acc, partial[t])
+                _rgb_kernel_gradient_image(xpad, dz, s, i0, min(oh, i0 + band), ow, acc, partial[t])
     return partial
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band, buffers):
-    """:func:`_direct_backward_kernel_rgb` with ``dz`` built a band at a time from the pooled ``dy``,
-    ``y`` and ``argmax`` (:func:`_pooled_gradient_band`) into the chunk's ``buffers[t]`` (``band``
-    rows, in cache), and each image's bias-gradient partial (:func:`_pooled_bias_partial`). The
-    buffers come from the caller: one ``np.empty`` inside this loop made the kernel-gradient loops
-    3x slower (measured; the compiler no longer kept the sums in registers)."""
+def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band):
+    """:func:`_direct_backward_kernel_rgb` with ``dz`` made from the pooled ``dy``, ``y`` and
+    ``argmax`` inside the loops (:func:`_rgb_pooled_kernel_gradient_band`), and each image's
+    bias-gradient partial (:func:`_pooled_bias_partial`)."""
     n, f = xpad.shape[0], dy.shape[3]
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 27, f), dtype=dy.dtype)
@@ -1685,12 +1734,10 @@ def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band,
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for t in prange(chunks):
         acc = _stack_empty(432, dy.dtype)
-        dzb = buffers[t:t + 1]  # (1, band, OW, F)
         for s in range(t * chunk, min(n, (t + 1) * chunk)):
             for i0 in range(0, oh, band):
-                i1 = min(oh, i0 + band)
-                _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb)
-                _rgb_kernel_gradient_image(xpad, dzb, 0, i0, s, i0, i1, ow, acc, partial[t])
+                _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, min(oh, i0 + band), ow, zero,
+                                                  acc, partial[t])
             _pooled_bias_partial(dy, y, s, bias_partial[s])
     return partial, bias_partial
 
@@ -1735,9 +1782,9 @@ def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw
     """``(dL/dK, dL/dbias)`` of a Conv2D(relu) -> MaxPooling2D((2, 2)) pair that needs no dL/dx (a
     model's first layer), from the pooled ``dy``, ``y`` and ``argmax``: the results of
     :func:`relu_maxpool2d_backward_bias_grad` then :func:`direct_conv2d_backward_kernel`, the same
-    bits. RGB input with 16 or 32 filters never stores the whole ``dz``: a band of rows at a time is
-    built from the pooled arrays while the kernel-gradient loops need it
-    (``_direct_backward_kernel_rgb_pooled``); other shapes run the two steps."""
+    bits. RGB input with 16 or 32 filters never stores ``dz``: the kernel-gradient loops make each
+    value from the pooled arrays where they need it (``_direct_backward_kernel_rgb_pooled``); other
+    shapes run the two steps."""
     c, f = xpad.shape[3], dy.shape[3]
     if not (_direct_fits(kernel_hw, strides, dilation) and _direct_kernel_gradient_kind(c, f) == "rgb"):
         dz, db = relu_maxpool2d_backward_bias_grad.__wrapped__(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
@@ -1747,10 +1794,9 @@ def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw
     oh, ow = conv_out_hw
     chunk = max(1, -(-xpad.shape[0] // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
     band = max(1, DIRECT_RGB_BAND_PIXELS // ow)
-    buffers = np.empty((-(-xpad.shape[0] // chunk), band, ow, f), dtype=dy.dtype)  # one per chunk
     partial, bias_partial = _direct_backward_kernel_rgb_pooled(xpad, dy, np.ascontiguousarray(y),
                                                                np.ascontiguousarray(argmax), oh, ow,
-                                                               chunk, band, buffers)
+                                                               chunk, band)
     dk = _sum_in_order(partial).reshape(3, 3, c, f)
     return dk, _sum_in_order(bias_partial).astype(dy.dtype)  # the bias gradient in image order
 
