@@ -1675,7 +1675,8 @@ def _rgb_kernel_gradient_image(xpad, dz, s, i0, i1, ow, acc, dk2):
 
 @njit(cache=True, inline="always")
 def _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, i1, ow, zero, acc, dk2):
-    """:func:`_rgb_kernel_gradient_image` from the pooled arrays (:func:`_rgb_pooled_kernel_gradient_band`)."""
+    """:func:`_rgb_kernel_gradient_image` from the pooled arrays
+    (:func:`_rgb_pooled_kernel_gradient_band`)."""
     f = dy.shape[3]
     if f == 16:
         _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, 0, 3, 16, zero, acc, dk2)
