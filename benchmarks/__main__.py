@@ -33,9 +33,14 @@ from benchmarks.worker import MODELS, SCRATCH_BUILDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 # (warm-up steps, timed steps) per (model, batch), full and --quick; talk_cnn is a few batches only.
-STEPS = {("mlp", 32): (5, 200), ("small_cnn", 32): (3, 50), ("rps_cnn", 32): (3, 15),
+# Enough timed steps that the fastest framework's training takes 0.4 s or more per run: with
+# 0.08-0.23 s (the counts until 2026-12-03: small_cnn 50 / 8, rps_cnn 15 / 4 at batch 32 / 256) one
+# hiccup of this shared VM moved a run's rate by a third (rps_cnn at 32, five runs each, in one
+# sitting: scratch-numba 2489-3808 images/s with 15 steps, 3588-4115 with 60; TensorFlow 2346-2854
+# and 2428-2931). Inference times as many batches (INFER_BATCHES to a predict call).
+STEPS = {("mlp", 32): (5, 200), ("small_cnn", 32): (3, 200), ("rps_cnn", 32): (3, 60),
          ("talk_cnn", 32): (1, 3),
-         ("mlp", 256): (3, 40), ("small_cnn", 256): (2, 8), ("rps_cnn", 256): (1, 4),
+         ("mlp", 256): (3, 40), ("small_cnn", 256): (2, 40), ("rps_cnn", 256): (1, 12),
          ("talk_cnn", 256): (1, 2)}
 QUICK_STEPS = {"mlp": (2, 30), "small_cnn": (2, 10), "rps_cnn": (2, 4), "talk_cnn": (1, 1)}
 # Batches per predict call: predict(x, batch_size=B) on an array of that many batches, as a user
