@@ -462,23 +462,34 @@ def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
     n, f = dy.shape[0], dy.shape[3]
     dz = np.empty((n, hz, wz, f), dtype=dy.dtype)
     partial = np.zeros((n, f), dtype=np.float64)  # one bias-grad partial per image
+    columns = np.empty((n, dy.shape[2] * f), dtype=np.float64)  # and its column sums
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for s in prange(n):
         _pooled_gradient_band(dy, y, argmax, s, 0, hz, wz, zero, dz[s:s + 1])  # all of image s
-        _pooled_bias_partial(dy, y, s, partial[s])
+        _pooled_bias_partial(dy, y, s, columns[s], partial[s])
     return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
 
 
 @njit(cache=True, inline="always")
-def _pooled_bias_partial(dy, y, s, partial):
+def _pooled_bias_partial(dy, y, s, columns, partial):
     """``partial[o] += sum_{i, j} dy[s, i, j, o]`` where ``y > 0``: image ``s``'s share of the bias
     gradient after ReLU -> max-pooling (each window's ``dy`` reaches one ``dz`` cell, where
-    ``y > 0``), in float64."""
+    ``y > 0``), in float64. First down the rows into ``columns`` (``PW*F`` sums, the caller's
+    scratch: one long loop over a row's ``PW*F`` side-by-side values, which the compiler
+    vectorizes), then across the columns. Summing each row's ``F`` channels straight into
+    ``partial`` was a loop of 16-64 steps, shorter than the compiler's vector loop: it ran one
+    value at a time (the whole first-layer backward 1.05-1.19x faster this way, measured)."""
+    w = dy.shape[2] * dy.shape[3]  # a row's PW*F values
+    for q in range(w):
+        columns[q] = 0.0
     for i in range(dy.shape[1]):
-        for j in range(dy.shape[2]):
-            for o in range(dy.shape[3]):
-                if y[s, i, j, o] > 0:
-                    partial[o] += dy[s, i, j, o]
+        d, v = dy[s, i].reshape(w), y[s, i].reshape(w)
+        for q in range(w):
+            columns[q] += d[q] if v[q] > 0 else 0.0  # + 0.0 leaves a sum as it was
+    f = dy.shape[3]
+    for j in range(dy.shape[2]):
+        for o in range(f):
+            partial[o] += columns[j * f + o]
 
 
 @_one_at_a_time
@@ -1732,6 +1743,7 @@ def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band)
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 27, f), dtype=dy.dtype)
     bias_partial = np.zeros((n, f), dtype=np.float64)
+    columns = np.empty((chunks, dy.shape[2] * f), dtype=np.float64)  # each chunk's column sums
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for t in prange(chunks):
         acc = _stack_empty(432, dy.dtype)
@@ -1739,7 +1751,7 @@ def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band)
             for i0 in range(0, oh, band):
                 _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, min(oh, i0 + band), ow, zero,
                                                   acc, partial[t])
-            _pooled_bias_partial(dy, y, s, bias_partial[s])
+            _pooled_bias_partial(dy, y, s, columns[t], bias_partial[s])
     return partial, bias_partial
 
 
