@@ -457,6 +457,28 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
                                hp, wp)
 
 
+@njit(cache=True, inline="always")
+def _pooled_gradient_image(dy, y, argmax, s, zero, dz):
+    """``dz[s]``: ReLU -> max-pooling's gradient for image ``s``, from the pooled arrays, 2x2
+    windows: ``dy`` at each window's winning cell where ``y > 0``, ``zero`` elsewhere (and on an
+    odd last row or column, which no window covers). The first layer's backward makes the same
+    values inside its loops instead (:func:`_rgb_pooled_kernel_gradient_band`)."""
+    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+    for i in range(dz.shape[1]):
+        pi, a = i >> 1, i & 1
+        dzrow = dz[s, i]
+        if pi < ph:
+            for pj in range(pw):
+                for b in range(2):  # selects, not branches: the compiler vectorizes them
+                    k = a * 2 + b
+                    for o in range(f):
+                        g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
+                        dzrow[2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
+            dzrow[2 * pw:] = zero  # an odd last column: no window
+        else:
+            dzrow[:] = zero  # an odd last row
+
+
 @njit(parallel=True, cache=True)
 def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
     n, f = dy.shape[0], dy.shape[3]
@@ -465,7 +487,7 @@ def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
     columns = np.empty((n, dy.shape[2] * f), dtype=np.float64)  # and its column sums
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for s in prange(n):
-        _pooled_gradient_band(dy, y, argmax, s, 0, hz, wz, zero, dz[s:s + 1])  # all of image s
+        _pooled_gradient_image(dy, y, argmax, s, zero, dz)
         _pooled_bias_partial(dy, y, s, columns[s], partial[s])
     return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
 
@@ -1652,7 +1674,7 @@ def _rgb_kernel_gradient_band(xpad, dz, s, i0, i1, ow, a0, rows, f, acc, dk2):
 def _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, a0, rows, f, zero, acc, dk2):
     """:func:`_rgb_kernel_gradient_band` of ReLU -> 2x2 max-pooling's ``dz``, each value made where
     the loop needs it from the pooled arrays: ``dy`` at the window's winning cell where ``y > 0``,
-    ``zero`` elsewhere (the value :func:`_pooled_gradient_band` writes). The same products in the
+    ``zero`` elsewhere (the value :func:`_pooled_gradient_image` writes). The same products in the
     same order as building ``dz`` first, so the same bits; without writing ``dz`` and reading it
     back (that round trip took as long as the multiply-adds, measured at batch 256)."""
     ph, pw = y.shape[1], y.shape[2]
@@ -1695,29 +1717,6 @@ def _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, i1, ow, zero, 
     elif f == 32:
         for a0 in range(3):
             _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, a0, 1, 32, zero, acc, dk2)
-
-
-@njit(cache=True, inline="always")
-def _pooled_gradient_band(dy, y, argmax, s, i0, i1, ow, zero, dzb):
-    """``dzb[0, i - i0]`` for the conv-output rows ``i0 <= i < i1`` of image ``s``: ``dz`` of
-    ReLU -> max-pooling with 2x2 windows (``dy`` at each window's winning cell where ``y > 0``,
-    ``zero`` elsewhere), from the pooled arrays: :func:`relu_maxpool2d_backward_bias_grad` writes
-    whole images with it. (The first layer's backward makes the same values inside its loops,
-    :func:`_rgb_pooled_kernel_gradient_band`.)"""
-    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
-    for i in range(i0, i1):
-        pi, a = i >> 1, i & 1
-        dzrow = dzb[0, i - i0]
-        if pi < ph:
-            for pj in range(pw):
-                for b in range(2):  # selects, not branches: the compiler vectorizes them
-                    k = a * 2 + b
-                    for o in range(f):
-                        g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
-                        dzrow[2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
-            dzrow[2 * pw:] = zero  # an odd last column: no window
-        else:
-            dzrow[:] = zero  # an odd last row
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
