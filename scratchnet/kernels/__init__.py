@@ -437,8 +437,8 @@ def conv2d_backward_kernel_relu_maxpool(xpad, dy, y, argmax, kernel_hw, strides,
         dK = conv2d_backward_kernel(xpad, dz, ...)
 
     On the Numba backend the direct loops' RGB layers (16 or 32 filters, 2x2 windows with stride 2)
-    build ``dz`` a band of rows at a time inside the kernel gradient
-    (``direct_conv2d_backward_kernel_relu_maxpool2x2``): the same numbers, without the whole ``dz``."""
+    make each value of ``dz`` inside the kernel-gradient loops
+    (``direct_conv2d_backward_kernel_relu_maxpool2x2``): the same numbers, without storing ``dz``."""
     if algorithm == "direct" and _backend == "numba" and tuple(pool_size) == (2, 2) \
             and tuple(pool_strides) == (2, 2):
         return _impl["direct_conv2d_backward_kernel_relu_maxpool2x2"](

@@ -105,7 +105,7 @@ def conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw, strid
     """``(dL/dK, dL/dbias)`` of Conv2D(relu) -> MaxPooling2D((2, 2)) when no dL/dx is needed (a
     model's first layer), from the pooled ``dy``, ``y`` and ``argmax`` of
     :func:`conv2d_bias_relu_maxpool2x2`: ``dz`` of the pooling and the ReLU, then the kernel
-    gradient. Here the two steps one after the other; the Numba twin builds ``dz`` a band of rows
-    at a time while its kernel-gradient loops need it, never storing all of it."""
+    gradient. Here the two steps one after the other; the Numba twin makes each value of ``dz``
+    where its kernel-gradient loops need it, never storing ``dz``."""
     dz, db = pooling.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
     return conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation), db
