@@ -245,6 +245,9 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps=None,
             raise ValueError(f"{where}: when providing `x` as a {kind}, `{arg}` should not be "
                              f"passed. Instead, {what} should be included as part of the {kind}.")
     if kind == "PyDataset":
+        if x.num_batches == 0:
+            raise ValueError(f"{where}: The PyDataset has length 0 ({type(x).__name__}.__len__() "
+                             "returned 0): it must yield at least one batch")
         # A dataset that orders itself (image_dataset_from_directory's, the twin of a tf.data
         # Dataset) keeps its order: Keras' fit ignores shuffle= for a tf.data.Dataset.
         shuffle = shuffle and not getattr(x, "ignores_fit_shuffle", False)

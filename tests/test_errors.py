@@ -152,6 +152,23 @@ CASES = {
                          ["PyDataset", "`y` should not be passed"]),
     "PyDataset bad batch": (lambda: _model().fit(_Batches(bad_at=1), verbose=0), ValueError,
                             ["batch 1 from the PyDataset _Batches", "label value of 7"]),
+    "PyDataset of length 0": (lambda: _model().fit(_Batches(length=0), verbose=0), ValueError,
+                              ["fit", "The PyDataset has length 0", "_Batches"]),
+    "PyDataset of length 0 to predict": (lambda: _model().predict(_Batches(length=0)), ValueError,
+                                         ["predict", "The PyDataset has length 0"]),
+    # --- merging layers ---------------------------------------------------------------------------
+    "concatenate axis out of range": (
+        lambda: L.Concatenate(axis=3)([sn.Input((3,)), sn.Input((4,))]), ValueError,
+        ["Concatenate", "axis 3", "-2 <= axis < 2", "(None, 3)"]),
+    "concatenate negative axis out of range": (
+        lambda: L.Concatenate(axis=-4)([np.zeros((2, 2, 3)), np.zeros((2, 2, 3))]), ValueError,
+        ["Concatenate", "axis -4", "-3 <= axis < 3"]),
+    "dot axes out of range": (lambda: L.Dot(axes=5)([sn.Input((3,)), sn.Input((3,))]), ValueError,
+                              ["Dot", "axis 5", "-2 <= axis < 2"]),
+    # --- optimizers shared between models ------------------------------------------------------
+    "one optimizer for two models": (lambda: _second_model_on(_trained_optimizer()), ValueError,
+                                     ["Unknown variable", "'conv2d/kernel'", "Adam",
+                                      "recreate a new optimizer instance"]),
     # --- weights ----------------------------------------------------------------------------------
     "set_weights count": (lambda: _model().set_weights([np.zeros(1)]), ValueError,
                           ["4 arrays", "received 1"]),
@@ -178,15 +195,32 @@ def _batches(n):
 
 
 class _Batches(sn.utils.PyDataset):
-    def __init__(self, bad_at=None):
+    def __init__(self, bad_at=None, length=3):
         super().__init__()
         self.bad_at = bad_at
+        self.length = length
 
     def __len__(self):
-        return 3
+        return self.length
 
     def __getitem__(self, i):
         return X, (Y + 7 if i == self.bad_at else Y)
+
+
+def _trained_optimizer():
+    """An Adam that has updated one model (so it holds that model's moments)."""
+    optimizer = sn.optimizers.Adam()
+    model = _model(False)
+    model.compile(optimizer=optimizer, loss=SCCE)
+    model.fit(X, Y, epochs=1, verbose=0)
+    return optimizer
+
+
+def _second_model_on(optimizer):
+    """The same architecture and layer names as the first model, so only identity tells them apart."""
+    model = _model(False)
+    model.compile(optimizer=optimizer, loss=SCCE)
+    model.fit(X, Y, epochs=1, verbose=0)
 
 
 def _cce_model():

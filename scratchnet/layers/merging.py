@@ -168,6 +168,10 @@ class Concatenate(Merge):
                  f"concatenation axis. Received: input_shape={_batched(input_shape)}")
         if any(len(s) + 1 != rank for s in input_shape):
             raise ValueError(error)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Concatenate: axis {self.axis} is out of range for inputs of rank "
+                             f"{rank} (batch axis included): expected -{rank} <= axis < {rank}. "
+                             f"Received: input_shape={_batched(input_shape)}")
         axis = self.axis % rank
         if axis == 0:
             raise ValueError(f"Concatenate: cannot concatenate along the batch axis (axis={self.axis})")
@@ -227,6 +231,12 @@ class Dot(Merge):
             raise ValueError("A `Dot` layer should be called on a list of 2 inputs. "
                              f"Received: input_shape={_batched(input_shape)}")
         s1, s2 = (None,) + tuple(input_shape[0]), (None,) + tuple(input_shape[1])
+        for a, s in zip([self.axes] * 2 if isinstance(self.axes, numbers.Integral) else self.axes,
+                        (s1, s2), strict=True):
+            if not -len(s) <= a < len(s):
+                raise ValueError(f"Dot: axis {a} is out of range for an input of rank {len(s)} "
+                                 f"(batch axis included): expected -{len(s)} <= axis < {len(s)}. "
+                                 f"Full input shapes: {s1}, {s2}")
         if isinstance(self.axes, numbers.Integral):
             axes = [self.axes % len(s1), self.axes % len(s2)] if self.axes < 0 else [self.axes] * 2
         else:

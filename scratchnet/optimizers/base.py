@@ -60,6 +60,7 @@ class Optimizer:
         self.name = name or _snake_case(where)
         self.iterations = 0
         self.state: dict[str, np.ndarray] = {}
+        self._built_for: list[Parameter] | None = None  # the parameters of the first update
         self._exclude_names: set[str] = set()
         self._exclude_pattern: re.Pattern | None = None
 
@@ -91,6 +92,7 @@ class Optimizer:
     # ------------------------------------------------------------------ one step
     def apply(self, params: list[Parameter]) -> None:
         """Update every parameter in place from its ``grad``."""
+        self._check_known(params)
         grads = self.clip([p.grad for p in params])
         lr = self.current_learning_rate()
         if self.weight_decay is not None:
@@ -101,6 +103,21 @@ class Optimizer:
         for param, grad in zip(params, grads, strict=True):
             self.update(param, grad, lr)
         self.iterations += 1
+
+    def _check_known(self, params: list[Parameter]) -> None:
+        """Keras' rule: an optimizer serves the parameters of its first update and no others. Its
+        state is keyed by parameter name, so a second model's ``dense/kernel`` would otherwise
+        carry on from the first model's moments and step count without a word."""
+        if self._built_for is None:
+            self._built_for = list(params)  # kept alive, so their ids stay theirs
+        known = {id(p) for p in self._built_for}
+        for param in params:
+            if id(param) not in known:
+                raise ValueError(
+                    f"Unknown variable: {param.name!r} (shape {param.value.shape}). This optimizer "
+                    f"({type(self).__name__}) can only be called for the variables it was "
+                    "originally built with (in its first update). When working with a new set of "
+                    "variables, you should recreate a new optimizer instance.")
 
     def clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         if self.clipnorm is not None:
