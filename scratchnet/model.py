@@ -23,7 +23,7 @@ from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
-from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
+from scratchnet.layers.base import ActivatedLayer, Layer, Parameter, _refuse_freezing
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
@@ -136,6 +136,15 @@ class Model:
         return len(self.layers)
 
     # ------------------------------------------------------------------ weights
+    @property
+    def trainable(self) -> bool:
+        """Always True: every layer trains (freezing is not implemented)."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        _refuse_freezing(f'model "{self.name}"', value)
+
     @property
     def params(self) -> list[Parameter]:
         """Every trainable Parameter, layer by layer (kernel first): what the optimizer updates."""

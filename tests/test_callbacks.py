@@ -520,6 +520,26 @@ def test_lambda_callback_calls_the_given_functions(rng):
         C.LambdaCallback(on_epoch_end=3)
 
 
+def test_keras_older_batch_hook_names_are_called(rng):
+    """Keras' ``on_batch_begin``/``on_batch_end`` (aliases of the ``on_train_batch_*`` hooks), both
+    overridden in a subclass and given to LambdaCallback, are called once per training batch."""
+    seen = []
+
+    class Counter(C.Callback):
+        def on_batch_begin(self, batch, logs=None):
+            seen.append(("begin", batch))
+
+        def on_batch_end(self, batch, logs=None):
+            seen.append(("end", batch, sorted(logs)))
+
+    lam = C.LambdaCallback(on_batch_end=lambda batch, logs: seen.append(("lambda", batch)))
+    x = rng.random((4, 4)).astype(np.float32)
+    small_model().fit(x, np.array([0, 1, 2, 0]), epochs=1, batch_size=2, verbose=0,
+                      callbacks=[Counter(), lam])
+    assert seen == [("begin", 0), ("end", 0, ["loss"]), ("lambda", 0),
+                    ("begin", 1), ("end", 1, ["loss"]), ("lambda", 1)]
+
+
 # ---------------------------------------------------------------------- BackupAndRestore
 class Interrupt(C.Callback):
     """Raise in the middle of epoch ``epoch`` (after its first batch)."""

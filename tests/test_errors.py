@@ -75,6 +75,10 @@ CASES = {
                         ["Dense", "input_shape", "(0, 3)"]),
     "trainable False": (lambda: L.Dense(2, trainable=False), ValueError,
                         ["Dense", "trainable=False", "trainable=True"]),
+    "freezing a layer": (lambda: setattr(_model().layers[0], "trainable", False), ValueError,
+                         ['layer "conv2d"', "trainable=False", "every layer trains"]),
+    "freezing a model": (lambda: setattr(_model(), "trainable", False), ValueError,
+                         ['model "sequential', "trainable=False", "every layer trains"]),
     "1-D x for 3 features": (lambda: _dense_model().fit(np.zeros(5), np.zeros(5)), ValueError,
                              ["expected shape=(None, 3)", "found shape=(5,)"]),
     # --- data -----------------------------------------------------------------------------------

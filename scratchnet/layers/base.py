@@ -78,6 +78,15 @@ class Layer:
         # A model sets this to False on its first layer: nobody needs dL/d(input images).
         self.compute_input_grad = True
 
+    @property
+    def trainable(self) -> bool:
+        """Always True: every layer trains (freezing layers is not implemented)."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        _refuse_freezing(f'layer "{self.name}"', value)
+
     # --- the protocol -------------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
         """Create parameters for inputs of ``input_shape``; return the output shape."""
@@ -195,6 +204,14 @@ class ActivatedLayer(Layer):
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
 _KERAS_DEFAULTS = {"trainable": True, "dtype": None, "autocast": True, "activity_regularizer": None}
+
+
+def _refuse_freezing(what: str, value) -> None:
+    """``layer.trainable = False`` (or ``model.trainable = False``) as Keras' transfer-learning
+    lessons do it: refused with a clear error, since scratchnet would train the layer anyway."""
+    if value is not True:
+        raise ValueError(f"{what}: scratchnet does not implement trainable={value!r} (freezing "
+                         "weights): every layer trains. Only trainable=True is accepted")
 
 
 def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
