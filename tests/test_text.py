@@ -113,8 +113,32 @@ def test_without_output_sequence_length_a_model_takes_any_length():
     np.testing.assert_allclose(long[0], short[0], rtol=1e-6)  # padded to 4 steps, same mean
 
 
-def test_int_without_vocabulary_maps_everything_to_oov_as_keras():
-    np.testing.assert_array_equal(sn.layers.TextVectorization()(np.array(["a b"])), [[1, 1]])
+def test_int_without_vocabulary_is_an_error_as_in_keras():
+    # Keras 3.15 raises FailedPreconditionError "Table not initialized" here (checked); mapping
+    # every token to the OOV index 1 without a word would be silently wrong.
+    with pytest.raises(ValueError, match='TextVectorization "text_vectorization": the layer has no '
+                                         'vocabulary yet.*adapt'):
+        sn.layers.TextVectorization()(np.array(["a b"]))
+
+
+def test_vocabulary_files_are_read_one_token_per_line(tmp_path):
+    # Keras' vocabulary="path" (values checked against Keras 3.15: the same indices)
+    (tmp_path / "words.txt").write_text("cat\ndog\nbird\n", encoding="utf-8")
+    (tmp_path / "ids.txt").write_text("7\n3\n11\n", encoding="utf-8")
+    text = sn.layers.TextVectorization(vocabulary=str(tmp_path / "words.txt"))
+    assert text.get_vocabulary() == ["", "[UNK]", "cat", "dog", "bird"]
+    np.testing.assert_array_equal(text(np.array(["bird cat cow"])), [[4, 2, 1]])
+    words = sn.layers.StringLookup(vocabulary=tmp_path / "words.txt")
+    np.testing.assert_array_equal(words(np.array(["dog", "cow", "bird"])), [2, 0, 3])
+    ids = sn.layers.IntegerLookup(vocabulary=str(tmp_path / "ids.txt"))
+    assert ids.get_vocabulary() == [-1, 7, 3, 11]
+    np.testing.assert_array_equal(ids(np.array([3, 4, 11])), [2, 0, 3])
+    with pytest.raises(ValueError, match=r'StringLookup "string_lookup": Vocabulary file .*nope'
+                                         r'\.txt does not exist'):
+        sn.layers.StringLookup(vocabulary=str(tmp_path / "nope.txt"))
+    (tmp_path / "bad_ids.txt").write_text("7\nseven\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="one integer per line, found 'seven'"):
+        sn.layers.IntegerLookup(vocabulary=str(tmp_path / "bad_ids.txt"))
 
 
 def test_multi_hot_count_and_tf_idf_golden():

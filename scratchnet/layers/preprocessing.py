@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import numbers
+import os
 
 import numpy as np
 
@@ -62,10 +63,17 @@ class _IndexLookup(Layer):
         """``x`` as an array of tokens of the right kind, or a TypeError naming the layer."""
         raise NotImplementedError
 
+    def tokens_from_lines(self, lines: list[str], path) -> list:
+        """The tokens of a vocabulary file's lines (strings here; IntegerLookup reads integers)."""
+        return lines
+
     # --- vocabulary -----------------------------------------------------------------------
     def set_vocabulary(self, vocabulary) -> None:
-        """Use ``vocabulary`` (a list, OOV token first or not at all) instead of adapting."""
+        """Use ``vocabulary`` (a list, OOV token first or not at all, or the path of a text file
+        with one token per line, as Keras reads it) instead of adapting."""
         where = f'{type(self).__name__} "{self.name}"'
+        if isinstance(vocabulary, str | os.PathLike):
+            vocabulary = self.tokens_from_lines(read_vocabulary_file(vocabulary, where), vocabulary)
         if np.size(vocabulary) == 0:
             raise ValueError(f"{where}: cannot set an empty vocabulary, received {vocabulary!r}")
         tokens = [self.check_token(t) for t in self.as_tokens(vocabulary).reshape(-1).tolist()]
@@ -131,6 +139,19 @@ class _IndexLookup(Layer):
                 "output_mode": self.output_mode}
 
 
+def read_vocabulary_file(path, where: str) -> list[str]:
+    """The lines of a vocabulary file (UTF-8, one token per line, as Keras' lookup layers and
+    TextVectorization read ``vocabulary="path"``); a clear error when it is missing or unreadable."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{where}: Vocabulary file {path} does not exist.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: vocabulary file {path!r} is not UTF-8 text ({err})") from None
+
+
 class StringLookup(_IndexLookup):
     """Map strings to integer indices, like ``keras.layers.StringLookup``.
 
@@ -186,6 +207,14 @@ class IntegerLookup(_IndexLookup):
                  output_mode: str = "int", name: str | None = None, **kwargs):
         super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
                          output_mode=output_mode, name=name, **kwargs)
+
+    def tokens_from_lines(self, lines: list[str], path) -> list:
+        try:
+            return [int(line) for line in lines]
+        except ValueError:
+            bad = next(line for line in lines if not line.strip().lstrip("+-").isdigit())
+            raise ValueError(f'IntegerLookup "{self.name}": vocabulary file {os.fspath(path)!r} '
+                             f"should hold one integer per line, found {bad!r}") from None
 
     def check_token(self, token):
         if isinstance(token, bool) or not isinstance(token, numbers.Integral):

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import collections
 import numbers
+import os
 import re
 
 import numpy as np
 
 from scratchnet import config
 from scratchnet.layers.base import Layer
+from scratchnet.layers.preprocessing import read_vocabulary_file
 
 MASK_TOKEN = ""
 OOV_TOKEN = "[UNK]"
@@ -302,12 +304,12 @@ class TextVectorization(Layer):
             self.idf_weights = self._pad_idf(np.concatenate([[oov], idf]).astype(np.float32))
 
     def set_vocabulary(self, vocabulary, idf_weights=None) -> None:
-        """Use ``vocabulary`` (a list of tokens; the special tokens first, in Keras' order, or not
-        at all) and, in "tf_idf" mode, its ``idf_weights`` (same length as ``vocabulary``)."""
+        """Use ``vocabulary`` (a list of tokens, the special tokens first, in Keras' order, or not
+        at all; or the path of a text file with one token per line) and, in "tf_idf" mode, its
+        ``idf_weights`` (same length as ``vocabulary``)."""
         where = f'TextVectorization "{self.name}"'
-        if isinstance(vocabulary, str):
-            raise ValueError(f"{where}: expected the vocabulary as a list of tokens; scratchnet does "
-                             f"not read vocabulary files (received the path {vocabulary!r})")
+        if isinstance(vocabulary, str | os.PathLike):  # a file, one token per line, as in Keras
+            vocabulary = read_vocabulary_file(vocabulary, where)
         if self.output_mode == "tf_idf" and idf_weights is None:
             raise ValueError(f"{where}: `idf_weights` must be set if output_mode is 'tf_idf'.")
         if self.output_mode != "tf_idf" and idf_weights is not None:
@@ -394,6 +396,11 @@ class TextVectorization(Layer):
         return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
 
     def forward(self, x, training=False):
+        if self.output_mode == "int" and not self.has_input_vocabulary and not self.tokens:
+            # Keras fails here too ("Table not initialized"); every token would be out of vocabulary
+            raise ValueError(f'TextVectorization "{self.name}": the layer has no vocabulary yet, '
+                             "so every token would map to the out-of-vocabulary index 1. Call "
+                             "`adapt` with some sample data, or pass a `vocabulary` argument.")
         if self.output_mode == "int" and self.split is None:
             texts = standardize_texts(self.as_strings(x), self.standardize)
             ids = np.array(self.lookup(texts.reshape(-1).tolist()), dtype=np.int64)
