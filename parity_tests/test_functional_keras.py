@@ -183,3 +183,38 @@ def test_a_functional_model_exports_as_a_saved_model(tmp_path):
     directory = tfnet.export_saved_model(model, tmp_path / "saved")
     assert_close(tfnet.export.saved_model_predict(directory, x), model.predict(x, verbose=0),
                  FORWARD_RTOL, "SavedModel output")
+
+
+def test_keras_file_with_recorded_call_arguments_opens_in_scratchnet(tmp_path):
+    """Keras writes ``{"mask": None}`` into the inbound node of a BatchNormalization and
+    ``{"training": False}`` into a Dropout's (after a merging layer); neither changes the graph
+    (the model's call passes its own ``training`` to every layer), so scratchnet reads the file
+    and gives Keras' outputs, loss and gradients. A Dropout rate of 0 keeps training mode
+    deterministic, so the batch statistics of BatchNormalization are compared too."""
+    import json
+    import zipfile
+
+    keras.utils.set_random_seed(3)
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    # no biases before BatchNormalization: their exact gradient is 0 (the batch mean removes
+    # them), which both sides only reach up to float32 noise
+    da = keras.layers.Dense(4, use_bias=False, name="da")(a)
+    mixed = keras.layers.Add()([da, keras.layers.Dense(4, use_bias=False, name="db")(b)])
+    h = keras.layers.Dropout(0.0)(keras.layers.BatchNormalization()(mixed))
+    kmodel = keras.Model([a, b], keras.layers.Dense(3, name="out")(h))
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kmodel.save(tmp_path / "keras.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "keras.keras").read("config.json"))
+    recorded = {layer["class_name"]: layer["inbound_nodes"][0]["kwargs"]
+                for layer in config["config"]["layers"] if layer["inbound_nodes"]}
+    assert recorded["BatchNormalization"] == {"mask": None}  # what the file holds (Keras 3.15)
+    assert recorded["Dropout"] == {"training": False}
+    smodel = sn.load_model(tmp_path / "keras.keras")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(8, 5)).astype(np.float32) for _ in range(2)]
+    y = rng.integers(0, 3, 8)
+    twins = Twins(smodel, kmodel)
+    check_forward(twins, x)
+    check_forward(twins, x, training=True)
+    check_loss_and_grads(twins, x, y)

@@ -161,9 +161,14 @@ def keras_calls(spec: dict, where: str) -> list:
             raise ValueError(f'{where}: layer "{spec.get("name")}" has an inbound node scratchnet '
                              f"does not read (one positional tensor argument or list of tensors "
                              f"expected): {node!r:.200}")
-        if node.get("kwargs"):
+        # Keras records two keyword arguments that change nothing when the graph runs again:
+        # ``mask: None`` (no explicit mask) and ``training`` (the model's own call passes its
+        # ``training`` to every layer over it, as Keras' Functional does). Others are refused.
+        kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
+                  if k != "training" and not (k == "mask" and v is None)}
+        if kwargs:
             raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
-                             f"arguments {sorted(node['kwargs'])}, which scratchnet does not pass")
+                             f"arguments {sorted(kwargs)}, which scratchnet does not pass")
         arg = node["args"][0]
         as_list = isinstance(arg, list)
         items = arg if as_list else [arg]
