@@ -47,6 +47,17 @@ class Functional(Model):
         if self.distribute_strategy is not None:
             raise ValueError("Model(inputs, outputs): functional models do not run under a "
                              "distribution strategy yet; build it outside `strategy.scope()`")
+        if isinstance(outputs, dict):
+            # Keras would return a dict from the model too; scratchnet's outputs are a list, and
+            # a list of named outputs already takes dicts of targets, losses and metrics.
+            names = {key: t.node.layer.name if isinstance(t, KerasTensor) else t
+                     for key, t in outputs.items()}
+            raise ValueError("Model(inputs, outputs): scratchnet does not take `outputs` as a dict "
+                             f"yet (received keys {sorted(outputs)}). Pass a list of the output "
+                             "tensors and name each output layer after its key (e.g. "
+                             "Dense(1, name=\"reg\")): `y`, `loss`, `loss_weights` and `metrics` "
+                             "may then be dicts keyed by those layer names. Output layers here: "
+                             f"{names}")
         self._inputs_struct = inputs
         self.inputs = _flatten_tensors(inputs, "inputs")
         self.outputs = _flatten_tensors(outputs, "outputs")

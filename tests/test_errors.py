@@ -169,6 +169,8 @@ CASES = {
         ["Concatenate", "axis -4", "-3 <= axis < 3"]),
     "dot axes out of range": (lambda: L.Dot(axes=5)([sn.Input((3,)), sn.Input((3,))]), ValueError,
                               ["Dot", "axis 5", "-2 <= axis < 2"]),
+    "dict outputs": (lambda: sn.Model(sn.Input((3,)), {"reg": L.Dense(1, name="reg")(sn.Input((3,)))}),
+                     ValueError, ["outputs` as a dict", "['reg']", "list", "{'reg': 'reg'}"]),
     # --- optimizers shared between models ------------------------------------------------------
     "one optimizer for two models": (lambda: _second_model_on(_trained_optimizer()), ValueError,
                                      ["Unknown variable", "'conv2d/kernel'", "Adam",
