@@ -45,6 +45,10 @@ class Model:
 
     def __init__(self, layers=None, seed: int | None = None, name: str = "sequential"):
         self.name = name
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f'{type(self).__name__} "{name}": expected seed to be None or an '
+                             f"integer >= 0, received {seed!r}")
         self.seed = seed
         weights_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         self.rng = np.random.default_rng(weights_seed)  # initial weights, dropout seeds
@@ -109,9 +113,18 @@ class Model:
         layer.name = f"{base}_{i}"
 
     def build(self, input_shape) -> None:
-        """Create every layer's weights for samples of ``input_shape`` (no batch axis)."""
+        """Create every layer's weights for samples of ``input_shape`` (no batch axis; Keras'
+        ``(None, ...)`` with the batch axis is read too)."""
         if self.input_shape is not None:
             return
+        if isinstance(input_shape, tuple | list) and input_shape and input_shape[0] is None:
+            input_shape = input_shape[1:]  # Keras' form, (None, ...) with the batch axis
+        if not isinstance(input_shape, tuple | list) or not all(
+                isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
+                for d in input_shape):
+            raise ValueError(f'{type(self).__name__} "{self.name}": build expected input_shape to '
+                             "be a tuple of positive integers (one sample, no batch axis), "
+                             f"received {input_shape!r}")
         self.input_shape = tuple(int(d) for d in input_shape)
         shape = self.input_shape
         for layer in self.layers:

@@ -86,10 +86,16 @@ def _save_npz(model, path) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``.
+
+    The file gets the permissions ``open(path, "wb")`` would give (``0o666`` less the umask:
+    ``0o644`` usually); ``mkstemp`` alone makes it readable by its owner only."""
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)  # read it back (there is no way to read it without setting it)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -125,10 +131,6 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
 
 
 def _load_npz(path, custom_objects: dict | None, compile: bool):
-    from scratchnet import layers as layers_mod
-    from scratchnet import losses, optimizers, saving_keras
-    from scratchnet.model import Sequential
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no file at {str(path)!r}")
@@ -154,6 +156,19 @@ def _load_npz(path, custom_objects: dict | None, compile: bool):
             raise json.JSONDecodeError("expected an object with a list of layers", "", 0)
     except json.JSONDecodeError as err:
         raise ValueError(f"load_model: {str(path)!r} has a corrupt config: {err}") from err
+    try:
+        return _model_from_npz(path, cfg, arrays, custom_objects, compile)
+    except (KeyError, TypeError, IndexError, AttributeError) as err:
+        # valid JSON of the wrong shape: a missing entry, a string where a dict belongs, ...
+        raise ValueError(f"load_model: {str(path)!r} has a damaged config "
+                         f"({type(err).__name__}: {err})") from err
+
+
+def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | None, compile: bool):
+    """The model that a ``.npz`` file's config and arrays describe."""
+    from scratchnet import layers as layers_mod
+    from scratchnet import losses, optimizers, saving_keras
+    from scratchnet.model import Sequential
 
     known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
     known.update(custom_objects or {})

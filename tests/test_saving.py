@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -124,6 +125,51 @@ def test_weight_of_wrong_shape(tmp_path):
 def test_corrupt_config(tmp_path):
     with pytest.raises(ValueError, match=r"variant\.npz.*corrupt config"):
         sn.load_model(_write_variant(tmp_path, config=np.array("{not json")))
+
+
+def _config_variant(tmp_path, edit):
+    """The good file with its JSON config changed by ``edit(cfg)`` (still valid JSON)."""
+    model, _, _ = _trained(tmp_path)
+    model.save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as f:
+        cfg = json.loads(str(f["config"]))
+    edit(cfg)
+    return _write_variant(tmp_path, config=np.array(json.dumps(cfg)))
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda cfg: cfg["layers"][1].pop("class_name"), "KeyError: 'class_name'"),
+    (lambda cfg: cfg["layers"][1].pop("config"), "KeyError: 'config'"),
+    (lambda cfg: cfg["layers"].__setitem__(1, "Dense"), "TypeError: string indices"),
+    (lambda cfg: cfg["compile"].pop("loss"), "KeyError: 'loss'"),
+    (lambda cfg: cfg["compile"]["loss"].pop("name"), "KeyError: 'name'"),
+])
+def test_damaged_config_names_the_file(tmp_path, edit, fragment):
+    # valid JSON of the wrong shape: a ValueError naming the file, never a bare KeyError/TypeError
+    with pytest.raises(ValueError, match=r"load_model: '.*variant\.npz' has a damaged config") as info:
+        sn.load_model(_config_variant(tmp_path, edit))
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("input_shape", "abc", "build expected input_shape to be a tuple of positive integers"),
+    ("seed", "abc", "expected seed to be None or an integer >= 0, received 'abc'"),
+])
+def test_config_values_of_the_wrong_type(tmp_path, key, value, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        sn.load_model(_config_variant(tmp_path, lambda cfg: cfg.__setitem__(key, value)))
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.keras", "m.weights.h5"])
+def test_saved_files_get_the_usual_permissions(tmp_path, name):
+    # 0o666 less the umask, as open() gives; the temporary file of the atomic write is 0o600
+    model, _, _ = _trained(tmp_path)
+    old = os.umask(0o022)
+    try:
+        (model.save_weights if name.endswith(".weights.h5") else model.save)(tmp_path / name)
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / name).st_mode & 0o777) == oct(0o644)
 
 
 def test_unknown_layer_class_is_never_resolved_by_name(tmp_path):
