@@ -23,7 +23,7 @@ from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
-from scratchnet.layers.base import ActivatedLayer, Layer, Parameter, _refuse_freezing
+from scratchnet.layers.base import ActivatedLayer, Layer, Parameter, _refuse_freezing, _snake_case
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
@@ -107,7 +107,11 @@ class Model:
         taken = {existing.name for existing in self.layers}
         if layer.name not in taken:
             return
-        base, i = layer.name, 1
+        if layer.name != _snake_case(type(layer).__name__):  # a name the user chose: Keras refuses
+            raise ValueError("All layers added to a Sequential model should have unique names. "
+                             f"Name '{layer.name}' is already the name of a layer in this model. "
+                             "Update the `name` argument to pass a unique name.")
+        base, i = layer.name, 1  # a default name (dense): dense_1, dense_2, ... as Keras numbers them
         while f"{base}_{i}" in taken:
             i += 1
         layer.name = f"{base}_{i}"
@@ -184,6 +188,9 @@ class Model:
         """Replace all weights; shapes must match ``get_weights()`` exactly."""
         self._require_built("set_weights")
         params = self.weights
+        if not isinstance(weights, list | tuple):
+            raise TypeError(f'set_weights: expected a list of {len(params)} arrays for model '
+                            f'"{self.name}", received {type(weights).__name__}')
         weights = list(weights)
         if len(weights) != len(params):
             raise ValueError(
@@ -213,6 +220,8 @@ class Model:
             broadcast(self)
 
     def count_params(self) -> int:
+        """The number of weights (trainable or not), as ``model.summary()`` totals them."""
+        self._require_built("count_params")
         return sum(layer.count_params() for layer in self.layers)
 
     # ------------------------------------------------------------------ compile
@@ -675,10 +684,15 @@ class Model:
                        history: cbks.History | None = None) -> list:
         """The user's callbacks (plus History and a progress bar in fit), each given the model
         and ``{"epochs", "steps", "verbose"}``."""
+        if isinstance(callbacks, cbks.Callback):
+            callbacks = [callbacks]  # one callback, not in a list: Keras takes it too
         callback_list = list(callbacks or [])
         if not all(isinstance(c, cbks.Callback) for c in callback_list):
             raise TypeError(f"{where}: expected callbacks to be scratchnet.callbacks.Callback "
                             f"instances, received {callback_list!r}")
+        if verbose != "auto" and not (isinstance(verbose, numbers.Integral) and verbose >= 0):
+            raise ValueError(f"{where}: expected verbose to be 'auto', 0 (silent), 1 (progress "
+                             f"bar) or 2 (one line per epoch), received {verbose!r}")
         verbose = 1 if verbose == "auto" else int(verbose)
         if history is not None:
             callback_list.append(history)

@@ -187,6 +187,15 @@ CASES = {
     "negative seed": (lambda: sn.Sequential([L.Dense(2)], seed=-1), ValueError, ["seed", "-1"]),
     "build with a bad shape": (lambda: sn.Sequential([L.Dense(2)]).build((None, "4")), ValueError,
                                ["build", "input_shape", "positive integers", "('4',)"]),
+    "verbose of the wrong kind": (lambda: _model().fit(X, Y, verbose="yes"), ValueError,
+                                  ["fit", "verbose", "'auto', 0", "'yes'"]),
+    "set_weights of None": (lambda: _model().set_weights(None), TypeError,
+                            ["set_weights", "list of 4 arrays", "NoneType"]),
+    "count_params before build": (lambda: sn.Sequential([L.Dense(2)]).count_params(), ValueError,
+                                  ["count_params", "not built"]),
+    "two layers of one name": (lambda: sn.Sequential([L.Input((3,)), L.Dense(2, name="d"),
+                                                      L.Dense(2, name="d")]), ValueError,
+                               ["unique names", "Name 'd' is already the name"]),
     "weights before build": (lambda: sn.Sequential([L.Dense(2)]).get_weights(), ValueError,
                              ["not built", "Input"]),
     "set_floatx": (lambda: sn.config.set_floatx("float16"), ValueError, ["float32", "'float16'"]),
@@ -253,6 +262,18 @@ def test_bad_input_gets_a_clear_error(name):
     message = str(info.value)
     missing = [f for f in fragments if f not in message]
     assert not missing, f"message {message!r} lacks {missing}"
+
+
+def test_one_callback_outside_a_list_is_taken_as_keras_takes_it():
+    seen = []
+    _model().fit(X, Y, epochs=2, verbose=0,
+                 callbacks=sn.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)))
+    assert seen == [0, 1]
+
+
+def test_default_names_are_numbered_in_a_sequential():
+    model = sn.Sequential([L.Input((3,)), L.Dense(2), L.Dense(2), L.Dense(2)])
+    assert [layer.name for layer in model.layers] == ["dense", "dense_1", "dense_2"]
 
 
 def test_layer_called_directly_checks_its_input():

@@ -101,3 +101,8 @@ def test_idx_errors(tmp_path):
     (tmp_path / "short").write_bytes(idx_bytes(np.zeros((2, 3), np.uint8), 0x08)[:-1])
     with pytest.raises(ValueError, match=r"declares shape \(2, 3\)"):
         sn.datasets.load_idx(tmp_path / "short")
+    # sizes are unsigned 32-bit: a size of 2**31 is reported as it is, not as a negative number
+    (tmp_path / "huge").write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2I", 2**31, 2**31) + b"x")
+    with pytest.raises(ValueError, match=r"declares shape \(2147483648, 2147483648\) "
+                                         r"\(4611686018427387904 bytes"):
+        sn.datasets.load_idx(tmp_path / "huge")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import numbers
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def load_idx(path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or not.
 
     Layout: two zero bytes, a type code, the number of dimensions ``d``, then ``d`` big-endian
-    int32 sizes, then the values in C order. MNIST images come back as ``(N, 28, 28)`` uint8 and
+    uint32 sizes, then the values in C order. MNIST images come back as ``(N, 28, 28)`` uint8 and
     labels as ``(N,)`` uint8: scale and add a channel axis yourself,
     ``x = load_idx(p)[..., None] / 255.0``.
     """
@@ -87,8 +88,8 @@ def load_idx(path) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise ValueError(f"load_idx: {str(path)!r} ends inside its header ({ndim} dimensions)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for absurd sizes
     if len(raw) - header != expected:
         raise ValueError(f"load_idx: {str(path)!r} declares shape {shape} ({expected} bytes of "
                          f"{dtype.name}), but holds {len(raw) - header} bytes of data")

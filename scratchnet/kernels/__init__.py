@@ -460,6 +460,12 @@ def relu_backward_bias_grad(da, z):
     return _impl["relu_backward_bias_grad"](da, z)
 
 
-set_backend(_default_backend())
+try:
+    set_backend(_default_backend())
+except ValueError as err:  # the message then names the variable that chose the backend
+    if not os.environ.get("SCRATCHNET_BACKEND"):
+        raise
+    raise ValueError(f"environment variable SCRATCHNET_BACKEND={os.environ['SCRATCHNET_BACKEND']!r}: "
+                     f"{err}") from None
 set_conv_algorithm(os.environ.get("SCRATCHNET_CONV_ALGORITHM") or "auto")
 set_conv_pool_fusion(os.environ.get("SCRATCHNET_CONV_POOL_FUSION", "1") != "0")
