@@ -23,7 +23,14 @@ from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
-from scratchnet.layers.base import ActivatedLayer, Layer, Parameter, _refuse_freezing, _snake_case
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    Layer,
+    Parameter,
+    _refuse_freezing,
+    _snake_case,
+    assign_weights,
+)
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
@@ -187,37 +194,30 @@ class Model:
     def set_weights(self, weights) -> None:
         """Replace all weights; shapes must match ``get_weights()`` exactly."""
         self._require_built("set_weights")
-        params = self.weights
-        if not isinstance(weights, list | tuple):
-            raise TypeError(f'set_weights: expected a list of {len(params)} arrays for model '
-                            f'"{self.name}", received {type(weights).__name__}')
-        weights = list(weights)
-        if len(weights) != len(params):
-            raise ValueError(
-                f"set_weights: expected a list of {len(params)} arrays for model "
-                f'"{self.name}", received {len(weights)}'
-            )
-        new_values = []
-        for param, w in zip(params, weights, strict=True):
-            w = np.asarray(w)
-            if w.shape != param.value.shape:
-                raise ValueError(
-                    f'set_weights: weight "{param.name}" expects shape {param.value.shape}, '
-                    f"received shape {w.shape}"
-                )
-            if w.dtype.kind not in "iuf":
-                raise TypeError(f'set_weights: weight "{param.name}" expects a float array, '
-                                f"received dtype {w.dtype}")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f'set_weights: weight "{param.name}" contains NaN or infinity')
-            new_values.append(w.astype(config.dtype()))
-        for param, value in zip(params, new_values, strict=True):
-            param.value[...] = kernels.xp_of(param.value).asarray(value)  # to the GPU if it is there
+        assign_weights(self.weights, weights, f'model "{self.name}"')
         # Under a MirroredStrategy each replica keeps its own moving statistics; an assignment
         # from outside the replicas writes all of them, as Keras does.
         broadcast = getattr(self.distribute_strategy, "broadcast_non_trainable", None)
         if broadcast is not None:
             broadcast(self)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name``, or at ``index`` in ``model.layers`` (``index`` wins when both
+        are given), as ``keras.Model.get_layer``."""
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+                raise TypeError(f"get_layer: expected index to be an integer, received {index!r}")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has "
+                                 f"{len(self.layers)} layers.")
+            return self.layers[index]
+        if name is None:
+            raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in self.layers]}.")
 
     def count_params(self) -> int:
         """The number of weights (trainable or not), as ``model.summary()`` totals them."""
@@ -556,10 +556,32 @@ class Model:
         logs = self._evaluate_batches(batches, callback_list)
         if verbose and verbose != "auto":
             print(cbks.format_logs(logs), flush=True)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _as_returned(logs, return_dict)
+
+    # ------------------------------------------------------------------ one batch, as Keras
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on this batch (``keras.Model.train_on_batch``): the metrics restart,
+        :meth:`train_step` runs, and its loss and metrics come back as :meth:`evaluate` returns
+        them (``loss``, or ``[loss, metric, ...]``; a dict with ``return_dict``)."""
+        self._require_compiled("train_on_batch")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("train_on_batch: arguments `sample_weight` and `class_weight` "
+                                 "cannot be specified at the same time. Received: "
+                                 f"sample_weight={sample_weight}, class_weight={class_weight}")
+            sample_weight = adapters.class_weight_to_sample_weights(y, class_weight)
+        self.reset_metrics()
+        return _as_returned(self.train_step(x, y, sample_weight), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics of one batch in inference mode (``keras.Model.test_on_batch``)."""
+        self._require_compiled("test_on_batch")
+        self.reset_metrics()
+        return _as_returned(self.test_step(x, y, sample_weight), return_dict)
+
+    def predict_on_batch(self, x):
+        """The outputs for one batch, in inference mode (``keras.Model.predict_on_batch``)."""
+        return self(x)
 
     def _evaluate_batches(self, batches: adapters.EpochIterator, callback_list: list) -> dict:
         """One pass of :meth:`test_step` over ``batches``, with the test hooks (Keras' loop)."""
@@ -879,6 +901,17 @@ class Sequential(Model):
     masks and shuffling order.
     """
 
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Remove the last layer and return it (``keras.Sequential.pop``); the model's output is
+        then the layer before it. (``rebuild`` is Keras' argument; nothing here needs rebuilding.)"""
+        if not self.layers:
+            raise TypeError("There are no layers in the model.")
+        layer = self.layers.pop()
+        if self.input_shape is not None:
+            self.output_shape = self.layers[-1].output_shape if self.layers else self.input_shape
+            self._mark_first_trainable()
+        return layer
+
 
 def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,
                            sample_weight=None) -> tuple[float, np.ndarray]:
@@ -961,6 +994,15 @@ def _should_validate(epoch: int, validation_freq) -> bool:
         return epoch in validation_freq
     raise ValueError("fit: expected `validation_freq` to be a list or a positive int; received "
                      f"validation_freq={validation_freq!r} of the type {type(validation_freq)}")
+
+
+def _as_returned(logs: dict, return_dict: bool):
+    """Keras' return value of evaluate and the ``*_on_batch`` calls: the logs dict, or its values
+    in order (the loss alone when there are no metrics)."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 def _call(callback_list: list, hook: str, *args) -> None:

@@ -1,9 +1,17 @@
-"""Named models: the networks the docs, demos and benchmarks use, built with scratchnet."""
+"""Named models: the networks the docs, demos and benchmarks use, built with scratchnet.
+
+Also Keras' ``keras.models`` names, so ``keras.models.Sequential``, ``keras.models.Model`` and
+``keras.models.load_model`` run with the import changed.
+"""
 
 from __future__ import annotations
 
 from scratchnet import layers
-from scratchnet.model import Sequential
+from scratchnet.model import Model, Sequential
+from scratchnet.saving import load_model
+
+__all__ = ["Model", "Sequential", "load_model", "digits_cnn", "digits_mlp", "small_cnn", "rps_cnn",
+           "talk_cnn"]
 
 
 def digits_cnn(input_shape=(8, 8, 1), num_classes: int = 10, seed: int | None = 0) -> Sequential:

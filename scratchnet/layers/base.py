@@ -160,6 +160,17 @@ class Layer:
     def non_trainable_weights(self) -> list[Parameter]:
         return list(self.non_trainable_params.values())
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of this layer's weights, in ``layer.weights`` order (``keras.layers.Layer``'s)."""
+        return [kernels.to_numpy(p.value).copy() for p in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Replace this layer's weights; count and shapes must match :meth:`get_weights`."""
+        if not self.built:
+            raise ValueError(f'set_weights: layer "{self.name}" is not built yet (it has no weights '
+                             "until a model or a first call gives it its input shape)")
+        assign_weights(self.weights, weights, f'layer "{self.name}"')
+
     def count_params(self) -> int:
         """All weights, trainable or not, as Keras counts them."""
         return int(sum(p.value.size for p in self.weights))
@@ -204,6 +215,31 @@ class ActivatedLayer(Layer):
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
 _KERAS_DEFAULTS = {"trainable": True, "dtype": None, "autocast": True, "activity_regularizer": None}
+
+
+def assign_weights(params: list[Parameter], weights, owner: str) -> None:
+    """``set_weights`` of a model or a layer (``owner``): check the arrays (count, shapes, real
+    numbers, finite), then copy each into its Parameter, in place (to the GPU if it is there)."""
+    if not isinstance(weights, list | tuple):
+        raise TypeError(f"set_weights: expected a list of {len(params)} arrays for {owner}, "
+                        f"received {type(weights).__name__}")
+    if len(weights) != len(params):
+        raise ValueError(f"set_weights: expected a list of {len(params)} arrays for {owner}, "
+                         f"received {len(weights)}")
+    new_values = []
+    for param, w in zip(params, weights, strict=True):
+        w = np.asarray(w)
+        if w.shape != param.value.shape:
+            raise ValueError(f'set_weights: weight "{param.name}" expects shape '
+                             f"{param.value.shape}, received shape {w.shape}")
+        if w.dtype.kind not in "iuf":
+            raise TypeError(f'set_weights: weight "{param.name}" expects a float array, '
+                            f"received dtype {w.dtype}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f'set_weights: weight "{param.name}" contains NaN or infinity')
+        new_values.append(w.astype(config.dtype()))
+    for param, value in zip(params, new_values, strict=True):
+        param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
 def _refuse_freezing(what: str, value) -> None:

@@ -1,0 +1,121 @@
+"""Keras names a course program meets beside fit: ``keras.utils.to_categorical``,
+``train_on_batch`` / ``test_on_batch`` / ``predict_on_batch``, ``get_layer``, a layer's
+``get_weights`` / ``set_weights``, ``Sequential.pop`` and ``keras.models.load_model``, each against
+Keras 3.15 on twins with the same weights. Tolerances from parity_tests/driver.py: one step's loss
+and outputs FORWARD_RTOL, weights after a step TRAJECTORY_RTOL."""
+
+import keras
+import numpy as np
+import pytest
+
+import scratchnet as sn
+import tfnet
+from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close
+
+L = sn.layers
+
+
+@pytest.mark.parametrize("labels, num_classes", [
+    ([0, 1, 2, 1], None),
+    (np.array([[2], [0], [1]]), None),  # (N, 1): the last axis is dropped, as Keras does
+    (np.array([[0, 3], [1, 2]]), None),
+    (np.array([1, 0]), 5),
+    (np.array([2.0, 0.0]), None),  # integral floats are class ids too
+])
+def test_to_categorical_equals_keras(labels, num_classes):
+    ours = sn.utils.to_categorical(labels, num_classes)
+    theirs = keras.utils.to_categorical(labels, num_classes)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("labels, num_classes, message", [
+    ([0, 3], 3, r"class id 3 is outside \[0, 2\]"),
+    ([0, -1], 3, r"class id -1 is outside"),  # Keras would wrap it round to the last class
+    ([0.5, 1.0], None, "expected integer class ids, received the value 0.5"),
+    ([], None, "at least one class id"),
+    ([0, 1], 0, "num_classes to be a positive integer"),
+])
+def test_to_categorical_refuses_what_keras_gets_wrong(labels, num_classes, message):
+    with pytest.raises(ValueError, match=message):
+        sn.utils.to_categorical(labels, num_classes)
+
+
+def _twins():
+    model = sn.Sequential([L.Input((6,)), L.Dense(5, activation="relu", name="hidden"),
+                           L.Dense(3, name="logits")], seed=2)
+    model.compile(optimizer=sn.optimizers.SGD(0.1), metrics=["accuracy"],
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, tfnet.to_keras(model)
+
+
+def _batch(seed=0, n=8):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def test_on_batch_calls_equal_keras():
+    smodel, kmodel = _twins()
+    x, y = _batch()
+    for step in range(3):  # metrics restart at each call, as in Keras
+        ours, theirs = smodel.train_on_batch(x, y), kmodel.train_on_batch(x, y)
+        assert len(ours) == len(theirs) == 2
+        assert_close(ours, theirs, FORWARD_RTOL, f"train_on_batch [loss, accuracy], call {step}")
+    for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after three train_on_batch calls")
+    xv, yv = _batch(seed=1)
+    ours = smodel.test_on_batch(xv, yv, return_dict=True)
+    theirs = kmodel.test_on_batch(xv, yv, return_dict=True)
+    assert sorted(ours) == sorted(theirs) == ["accuracy", "loss"]
+    for key in ours:
+        assert_close(ours[key], theirs[key], FORWARD_RTOL, f"test_on_batch {key}")
+    assert_close(smodel.predict_on_batch(xv), np.asarray(kmodel.predict_on_batch(xv)), FORWARD_RTOL,
+                 "predict_on_batch")
+    weights = {0: 3.0, 2: 0.5}  # class_weight, as Keras turns it into sample weights
+    assert_close(smodel.train_on_batch(x, y, class_weight=weights),
+                 kmodel.train_on_batch(x, y, class_weight=weights), FORWARD_RTOL,
+                 "train_on_batch with class_weight")
+
+
+def test_get_layer_and_layer_weights_equal_keras():
+    smodel, kmodel = _twins()
+    for name, index in (("hidden", 0), ("logits", 1)):
+        assert smodel.get_layer(name) is smodel.get_layer(index=index)
+        for ws, wk in zip(smodel.get_layer(name).get_weights(), kmodel.get_layer(name).get_weights(),
+                          strict=True):
+            np.testing.assert_array_equal(ws, wk)
+    new = [np.full((5, 3), 0.1, np.float32), np.arange(3, dtype=np.float32)]
+    smodel.get_layer("logits").set_weights(new)
+    kmodel.get_layer("logits").set_weights(new)
+    x, _ = _batch()
+    assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
+                 "predictions after layer.set_weights")
+    with pytest.raises(ValueError, match=r"No such layer: nope\. Existing layers are: "
+                                         r"\['hidden', 'logits'\]"):
+        smodel.get_layer("nope")
+    with pytest.raises(ValueError, match="index 2 but model only has 2 layers"):
+        smodel.get_layer(index=2)
+    with pytest.raises(ValueError, match='weight "logits/kernel" expects shape \\(5, 3\\)'):
+        smodel.get_layer("logits").set_weights([np.zeros((3, 5)), np.zeros(3)])
+
+
+def test_pop_equals_keras():
+    smodel, kmodel = _twins()
+    assert smodel.pop().name == kmodel.pop().name == "logits"
+    x, _ = _batch()
+    assert smodel.output_shape == tuple(kmodel.output_shape[1:]) == (5,)
+    assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
+                 "predictions after pop")
+    smodel.pop()
+    with pytest.raises(TypeError, match="There are no layers in the model"):
+        smodel.pop()
+
+
+def test_keras_models_names(tmp_path):
+    _, kmodel = _twins()
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.models.load_model(tmp_path / "k.keras")  # keras.models.load_model, import changed
+    assert isinstance(loaded, sn.models.Sequential) and isinstance(loaded, sn.models.Model)
+    x, _ = _batch()
+    assert_close(loaded.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
+                 "a Keras file opened with sn.models.load_model")
