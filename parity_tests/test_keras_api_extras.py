@@ -119,3 +119,31 @@ def test_keras_models_names(tmp_path):
     x, _ = _batch()
     assert_close(loaded.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
                  "a Keras file opened with sn.models.load_model")
+
+
+@pytest.mark.parametrize("cls, y_true, y_pred", [
+    ("MeanSquaredError", [[0.0, 1.0]], [[0.5, 0.2]]),
+    ("MeanAbsoluteError", [[0.0, 1.0]], [[0.5, 0.2]]),
+    ("Huber", [[0.0, 1.0]], [[0.5, 3.2]]),
+    ("BinaryCrossentropy", [[0.0, 1.0]], [[0.3, 0.8]]),
+    ("CategoricalCrossentropy", [[0.0, 1.0]], [[0.3, 0.7]]),
+    ("SparseCategoricalCrossentropy", [1], [[0.3, 0.7]]),
+])
+def test_losses_take_keras_name_reduction_and_dtype(cls, y_true, y_pred):
+    kwargs = dict(name="mine", reduction="sum_over_batch_size", dtype="float32")
+    ours, theirs = getattr(sn.losses, cls)(**kwargs), getattr(keras.losses, cls)(**kwargs)
+    assert ours.name == theirs.name == "mine"
+    y_true, y_pred = np.array(y_true, np.float32), np.array(y_pred, np.float32)
+    assert_close(ours(y_true, y_pred), float(theirs(y_true, y_pred)), FORWARD_RTOL, cls)
+    with pytest.raises(ValueError, match=r"only Keras' default reduction='sum_over_batch_size'.*"
+                                         r"received reduction='sum'"):
+        getattr(sn.losses, cls)(reduction="sum")
+
+
+def test_a_named_loss_goes_across_in_keras_files(tmp_path):
+    model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    model.compile(optimizer="adam", loss=sn.losses.MeanSquaredError(name="my_mse"))
+    model.save(tmp_path / "m.keras")
+    assert keras.models.load_model(tmp_path / "m.keras").loss.name == "my_mse"
+    model.save(tmp_path / "m.npz")
+    assert sn.load_model(tmp_path / "m.npz").loss.name == "my_mse"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import kernels
+from scratchnet import config, kernels
 from scratchnet.activations import Sigmoid, log_softmax, softmax
 
 EPSILON = 1e-7
@@ -35,6 +35,25 @@ class Loss:
     """Base class: subclass and implement ``forward`` (per-sample) and ``backward`` (of the mean)."""
 
     name = "loss"
+
+    def __init__(self, *, reduction: str = "sum_over_batch_size", name: str | None = None,
+                 dtype=None):
+        """Keras' arguments of every loss: ``name`` (default: the function's name),
+        ``reduction`` (only Keras' default, the mean over the batch, which ``backward`` is
+        written for) and ``dtype`` (only the float type in use)."""
+        where = type(self).__name__
+        if reduction != "sum_over_batch_size":
+            raise ValueError(f"{where}: scratchnet implements only Keras' default "
+                             "reduction='sum_over_batch_size' (the mean over the batch); "
+                             f"received reduction={reduction!r}")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{where}: expected name to be a non-empty string, received "
+                                 f"{name!r}")
+            self.name = name  # this loss object's; the class keeps the function's name
+        if dtype is not None and str(dtype) != config.dtype():
+            raise ValueError(f"{where}: expected dtype None or {config.dtype()!r} (the float type "
+                             f"in use), received {dtype!r}")
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         """The reduced loss, as a Keras loss object returns it: ``sum(l * w) / size(l * w)``
@@ -59,7 +78,8 @@ class Loss:
         return None
 
     def get_config(self) -> dict:
-        return {}
+        """Constructor arguments; ``name`` only when it is not the function's name."""
+        return {"name": self.name} if self.name != type(self).name else {}
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -73,7 +93,9 @@ class SparseCategoricalCrossentropy(Loss):
 
     name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False):
+    def __init__(self, from_logits: bool = False, *, reduction: str = "sum_over_batch_size",
+                 name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.from_logits = bool(from_logits)
 
     def check(self, y_true, y_pred):
@@ -110,7 +132,7 @@ class SparseCategoricalCrossentropy(Loss):
         return SparseCategoricalCrossentropy(from_logits=True)
 
     def get_config(self):
-        return {"from_logits": self.from_logits}
+        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 class CategoricalCrossentropy(Loss):
@@ -125,7 +147,9 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, *,
+                 reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.label_smoothing = check_label_smoothing(label_smoothing, type(self).__name__)
 
@@ -164,7 +188,8 @@ class CategoricalCrossentropy(Loss):
         return CategoricalCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
 
 
 class BinaryCrossentropy(Loss):
@@ -183,7 +208,9 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, *,
+                 reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.label_smoothing = check_label_smoothing(label_smoothing, type(self).__name__)
 
@@ -221,7 +248,8 @@ class BinaryCrossentropy(Loss):
         return BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
 
 
 class MeanSquaredError(Loss):
@@ -271,7 +299,9 @@ class Huber(Loss):
 
     name = "huber"
 
-    def __init__(self, delta: float = 1.0):
+    def __init__(self, delta: float = 1.0, *, reduction: str = "sum_over_batch_size",
+                 name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
         if isinstance(delta, bool) or not isinstance(delta, int | float) or not delta >= 0:
             raise ValueError(f"Huber: expected delta to be a number >= 0, received delta={delta!r}")
         self.delta = float(delta)
@@ -291,7 +321,7 @@ class Huber(Loss):
         return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
 
     def get_config(self):
-        return {"delta": self.delta}
+        return {**super().get_config(), "delta": self.delta}
 
 
 def reduce_weighted(values, sample_weight=None) -> float:
@@ -408,7 +438,7 @@ def get(identifier) -> Loss:
 
 
 def serialize(loss: Loss) -> dict:
-    return {"name": loss.name, "config": loss.get_config()}
+    return {"name": type(loss).name, "config": loss.get_config()}  # the registry key, then the rest
 
 
 def deserialize(spec: dict) -> Loss:
