@@ -16,7 +16,14 @@ import scratchnet as sn
 import tfnet
 from parity_tests.driver import Twins, check_trajectory, make_twins
 from parity_tests.test_optimizers import batches, small_convnet
-from scratchnet.optimizers.schedules import CosineDecay, ExponentialDecay, PiecewiseConstantDecay
+from scratchnet.optimizers.schedules import (
+    CosineDecay,
+    CosineDecayRestarts,
+    ExponentialDecay,
+    InverseTimeDecay,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+)
 from tfnet.convert import schedule_from_keras, schedule_to_keras
 
 O = sn.optimizers
@@ -56,6 +63,9 @@ OPTIMIZERS = {
     "rmsprop_piecewise": lambda: O.RMSprop(PiecewiseConstantDecay([10, 25], [0.003, 0.001, 0.0003])),
     "nadam_cosine": lambda: O.Nadam(CosineDecay(0.005, decay_steps=40)),
     "adagrad_cosine_alpha": lambda: O.Adagrad(CosineDecay(0.1, decay_steps=20, alpha=0.2)),
+    "sgd_polynomial": lambda: O.SGD(PolynomialDecay(0.1, decay_steps=20, power=2.0), momentum=0.5),
+    "adam_cosine_restarts": lambda: O.Adam(CosineDecayRestarts(0.01, first_decay_steps=6)),
+    "rmsprop_inverse_time": lambda: O.RMSprop(InverseTimeDecay(0.003, decay_steps=5, decay_rate=1.0)),
 }
 
 
@@ -97,6 +107,19 @@ SCHEDULES = {
     "cosine_target_no_warmup_steps": lambda: CosineDecay(0.01, decay_steps=50, warmup_target=0.03),
     "piecewise": lambda: PiecewiseConstantDecay([10, 25, 40], [0.1, 0.05, 0.01, 0.001]),
     "piecewise_one_boundary": lambda: PiecewiseConstantDecay([0], [0.5, 0.25]),
+    "inverse_time": lambda: InverseTimeDecay(0.1, decay_steps=7, decay_rate=0.5),
+    "inverse_time_staircase": lambda: InverseTimeDecay(0.1, decay_steps=7, decay_rate=0.5,
+                                                       staircase=True),
+    "polynomial": lambda: PolynomialDecay(0.1, decay_steps=60),
+    "polynomial_power_end": lambda: PolynomialDecay(0.05, decay_steps=45, end_learning_rate=0.005,
+                                                    power=2.5),
+    "polynomial_cycle": lambda: PolynomialDecay(0.1, decay_steps=30, end_learning_rate=0.01,
+                                                power=0.5, cycle=True),
+    "cosine_restarts": lambda: CosineDecayRestarts(0.1, first_decay_steps=10),
+    "cosine_restarts_equal_periods": lambda: CosineDecayRestarts(0.1, first_decay_steps=12,
+                                                                 t_mul=1.0, m_mul=0.8, alpha=0.1),
+    "cosine_restarts_m_mul": lambda: CosineDecayRestarts(0.02, first_decay_steps=7, t_mul=1.5,
+                                                         m_mul=0.5, alpha=0.05),
 }
 STEPS_TO_CHECK = list(range(0, 151)) + [199, 200, 201, 1000, 10**5, 10**6]
 

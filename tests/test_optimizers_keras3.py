@@ -10,7 +10,14 @@ import pytest
 import scratchnet as sn
 from scratchnet.layers.base import Parameter
 from scratchnet.optimizers import schedules
-from scratchnet.optimizers.schedules import CosineDecay, ExponentialDecay, PiecewiseConstantDecay
+from scratchnet.optimizers.schedules import (
+    CosineDecay,
+    CosineDecayRestarts,
+    ExponentialDecay,
+    InverseTimeDecay,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+)
 
 O = sn.optimizers
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-0.75, 0.1], [0.0, -0.3]]
@@ -148,6 +155,17 @@ def test_nadam_advances_u_product_once_per_step_for_all_parameters():
     (PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1]), 11, 0.5),
     (PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1]), 20, 0.5),
     (PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1]), 21, 0.1),
+    (InverseTimeDecay(1.0, 10, 0.5), 20, 1.0 / (1 + 0.5 * 2)),
+    (InverseTimeDecay(1.0, 10, 0.5, staircase=True), 19, 1.0 / 1.5),
+    (PolynomialDecay(1.0, 10, end_learning_rate=0.0), 5, 0.5),
+    (PolynomialDecay(1.0, 10, end_learning_rate=0.2, power=2.0), 5, 0.8 * 0.25 + 0.2),
+    (PolynomialDecay(1.0, 10, end_learning_rate=0.2), 50, 0.2),  # held at the end
+    (PolynomialDecay(1.0, 10, end_learning_rate=0.0, cycle=True), 15, 0.25),  # period 20: p = 0.75
+    (PolynomialDecay(1.0, 10, end_learning_rate=0.0, cycle=True), 0, 1.0),
+    (CosineDecayRestarts(1.0, 10), 5, 0.5),
+    (CosineDecayRestarts(1.0, 10), 10, 1.0),  # the first restart; the next period lasts 20 steps
+    (CosineDecayRestarts(1.0, 10), 20, 0.5),
+    (CosineDecayRestarts(1.0, 10, t_mul=1.0, m_mul=0.5), 10, 0.5),  # restarts at half the height
 ])
 def test_schedule_values_on_paper(schedule, step, expected):
     value = schedule(step)
@@ -334,8 +352,8 @@ def test_an_arbitrary_callable_learning_rate_trains_but_cannot_be_saved():
     (lambda: PiecewiseConstantDecay([5, 2], [0.1, 0.2, 0.3]), ValueError,
      ["PiecewiseConstantDecay", "increasing", "[5, 2]"]),
     (lambda: PiecewiseConstantDecay([5], [0.1, None]), ValueError, ["values", "None"]),
-    (lambda: schedules.deserialize({"class_name": "PolynomialDecay", "config": {}}), ValueError,
-     ["PolynomialDecay", "CosineDecay", "ExponentialDecay", "PiecewiseConstantDecay"]),
+    (lambda: schedules.deserialize({"class_name": "OneCycleDecay", "config": {}}), ValueError,
+     ["OneCycleDecay", "CosineDecay", "ExponentialDecay", "PiecewiseConstantDecay"]),
     (lambda: O.deserialize({"class_name": "Adamax", "config": {}}), ValueError,
      ["Adamax", "Nadam", "RMSprop"]),
     (lambda: O.deserialize("adam"), ValueError, ["class_name", "'adam'"]),

@@ -148,8 +148,120 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
+class InverseTimeDecay(LearningRateSchedule):
+    """``lr(step) = initial_learning_rate / (1 + decay_rate * p)``, ``p = step / decay_steps``
+    (``floor`` of it with ``staircase=True``). In float32, as Keras."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
+                 name: str = "InverseTimeDecay"):
+        where = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive_number(decay_steps, where)
+        self.decay_rate = _number(decay_rate, "decay_rate", where)
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step) -> np.float32:
+        p = f32(step) / f32(self.decay_steps)
+        if self.staircase:
+            p = np.floor(p)
+        return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * p)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """From ``lr0 = initial_learning_rate`` down to ``end_learning_rate`` along a polynomial. In
+    float32, as Keras:
+
+        ``s = min(step, decay_steps)``, ``p = s / decay_steps``
+        ``lr(step) = (lr0 - end_learning_rate) * (1 - p) ** power + end_learning_rate``
+
+    With ``cycle=True`` the decay starts again: ``decay_steps`` becomes its first multiple at or
+    above ``step`` (``decay_steps * ceil(step / decay_steps)``, and 1x at step 0), and ``s = step``.
+    ``power=1`` is a straight line.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle: bool = False, name: str = "PolynomialDecay"):
+        where = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive_number(decay_steps, where)
+        self.end_learning_rate = _number(end_learning_rate, "end_learning_rate", where)
+        self.power = _number(power, "power", where)
+        self.cycle = cycle
+        self.name = name
+
+    def __call__(self, step) -> np.float32:
+        step, decay_steps = f32(step), f32(self.decay_steps)
+        if self.cycle:
+            decay_steps = decay_steps * (f32(1) if step == 0 else np.ceil(step / decay_steps))
+        else:
+            step = min(step, decay_steps)
+        p = step / decay_steps
+        lr0, end = f32(self.initial_learning_rate), f32(self.end_learning_rate)
+        return (lr0 - end) * np.power(f32(1) - p, f32(self.power)) + end
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power,
+                "cycle": self.cycle, "name": self.name}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter). In float32, as Keras.
+
+    Period ``i`` (from 0) lasts ``first_decay_steps * t_mul ** i`` steps and starts at
+    ``lr0 * m_mul ** i``; within it, with ``f`` the fraction of the period done,
+
+        ``lr = lr0 * ((1 - alpha) * m_mul ** i * (1 + cos(pi * f)) / 2 + alpha)``
+
+    Finding the period of ``step``: ``c = step / first_decay_steps``; with ``t_mul == 1`` every
+    period is as long, ``i = floor(c)`` and ``f = c - i``; otherwise the periods form a geometric
+    series, ``i = floor(log(1 - c (1 - t_mul)) / log(t_mul))``, ``f = (c - (1 - t_mul ** i) /
+    (1 - t_mul)) / t_mul ** i``.
+    """
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                 name: str = "SGDRDecay"):
+        where = type(self).__name__
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        _number(first_decay_steps, "first_decay_steps", where)
+        if first_decay_steps <= 0:
+            raise ValueError(f"{where}: argument `first_decay_steps` must be > 0. "
+                             f"Received: first_decay_steps={first_decay_steps}")
+        self.first_decay_steps = first_decay_steps
+        self.t_mul = _number(t_mul, "t_mul", where)
+        self.m_mul = _number(m_mul, "m_mul", where)
+        self.alpha = _number(alpha, "alpha", where)
+        self.name = name
+
+    def __call__(self, step) -> np.float32:
+        completed = f32(step) / f32(self.first_decay_steps)
+        t_mul, m_mul, alpha = f32(self.t_mul), f32(self.m_mul), f32(self.alpha)
+        if t_mul == f32(1):
+            i_restart = np.floor(completed)
+            completed = completed - i_restart
+        else:
+            i_restart = np.floor(np.log(f32(1) - completed * (f32(1) - t_mul)) / np.log(t_mul))
+            sum_r = (f32(1) - np.power(t_mul, i_restart)) / (f32(1) - t_mul)
+            completed = (completed - sum_r) / np.power(t_mul, i_restart)
+        m_fac = np.power(m_mul, i_restart)
+        cosine_decayed = f32(0.5) * m_fac * (f32(1) + np.cos(f32(np.pi) * completed))
+        decayed = (f32(1) - alpha) * cosine_decayed + alpha
+        return f32(self.initial_learning_rate) * decayed
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
 _REGISTRY: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+    cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay,
+                                  InverseTimeDecay, PolynomialDecay, CosineDecayRestarts)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
