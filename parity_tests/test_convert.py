@@ -121,7 +121,7 @@ def test_from_keras_names_the_unmappable_layer():
 
 
 @pytest.mark.parametrize("klayer, pattern", [
-    (keras.layers.Dense(3, activation="gelu", name="d"), r'"d" uses activation .gelu.'),
+    (keras.layers.Dense(3, activation="celu", name="d"), r'"d" uses activation .celu.'),
     (keras.layers.Dense(3, kernel_regularizer="l2", name="d"), r'"d" sets kernel_regularizer'),
     (keras.layers.Dense(3, kernel_initializer="orthogonal", name="d"), r"Orthogonal"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),

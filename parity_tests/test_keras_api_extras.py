@@ -147,3 +147,29 @@ def test_a_named_loss_goes_across_in_keras_files(tmp_path):
     assert keras.models.load_model(tmp_path / "m.keras").loss.name == "my_mse"
     model.save(tmp_path / "m.npz")
     assert sn.load_model(tmp_path / "m.npz").loss.name == "my_mse"
+
+
+NEW_ACTIVATIONS = ["elu", "selu", "softplus", "softsign", "silu", "swish", "gelu", "leaky_relu",
+                   "relu6", "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish",
+                   "log_softmax"]
+
+
+@pytest.mark.parametrize("activation", NEW_ACTIVATIONS)
+def test_every_keras_activation_forward_and_gradients(activation):
+    """Dense(activation=...) -> Dense on inputs wide enough to reach every branch (relu6 above 6,
+    hard_sigmoid beyond +-3, the negative side of elu/selu/leaky_relu): each layer's output to
+    FORWARD_RTOL and every gradient to GRAD_RTOL against Keras 3.15, and the same again through
+    the Activation layer."""
+    from parity_tests.driver import assert_parity, random_biases
+
+    x = np.random.default_rng(0).normal(size=(16, 5)).astype(np.float32) * 3
+    y = np.random.default_rng(1).integers(0, 3, 16)
+    loss = sn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    scale = 0.3 if activation == "exponential" else 1.5  # exp stays in float32's range
+    for layers in ([L.Dense(7, activation=activation, name="act"), L.Dense(3)],
+                   [L.Dense(7), L.Activation(activation), L.Dense(3)]):
+        model = random_biases(sn.Sequential([L.Input((5,)), *layers], seed=3))
+        model.set_weights([w * scale if w.ndim > 1 else w for w in model.get_weights()])
+        z = x @ model.get_weights()[0]
+        assert (z > 6 * scale / 1.5).any() and (z < -3 * scale / 1.5).any()  # every branch is reached
+        assert_parity(model, x, y, loss=loss)

@@ -9,6 +9,30 @@ where ``z`` is the input, ``a`` the output and ``da = dL/da``. Formulas as in Ke
 - ``softmax(z) = exp(z - max z) / sum exp(z - max z)`` on the last axis;
   gradient ``a * (da - sum(da * a))``.
 - ``linear(z) = z``; gradient ``da``.
+
+And the rest of ``keras.activations``, with Keras' defaults (TensorFlow's kernels for the ones it
+hands to ``tf.nn``), each gradient written from its own formula:
+
+- ``elu(z) = z`` if ``z > 0`` else ``exp(z) - 1``; gradient ``da`` or ``da * (a + 1)``.
+- ``selu(z) = scale * elu_alpha(z)``, ``alpha = 1.67326324``, ``scale = 1.05070098``; gradient
+  ``da * scale`` where ``z > 0``, else ``da * (a + scale * alpha)``.
+- ``softplus(z) = log(1 + exp(z))`` (as ``logaddexp(0, z)``, never overflowing); gradient
+  ``da * sigmoid(z)``.
+- ``softsign(z) = z / (1 + |z|)``; gradient ``da / (1 + |z|)**2``.
+- ``silu(z) = z * sigmoid(z)`` (Keras also calls it ``swish``); gradient
+  ``da * s * (1 + z * (1 - s))``, ``s = sigmoid(z)``.
+- ``gelu(z) = z * (1 + erf(z / sqrt(2))) / 2`` (Keras' default, ``approximate=False``); gradient
+  ``da * ((1 + erf(z / sqrt(2))) / 2 + z * exp(-z**2 / 2) / sqrt(2 pi))``.
+- ``leaky_relu(z) = z`` if ``z > 0`` else ``0.2 z`` (Keras' ``negative_slope``); gradient ``da``
+  or ``0.2 da``.
+- ``relu6(z) = min(max(z, 0), 6)``; gradient ``da`` where ``0 < z < 6``.
+- ``hard_sigmoid(z) = clip(z / 6 + 1/2, 0, 1)``; gradient ``da / 6`` where ``-3 < z < 3``.
+- ``hard_silu(z) = z * hard_sigmoid(z)`` (``hard_swish``); gradient
+  ``da * (hard_sigmoid(z) + z / 6 * (-3 < z < 3))``.
+- ``exponential(z) = exp(z)``; gradient ``da * a``.
+- ``mish(z) = z * tanh(softplus(z))``; gradient ``da * (t + z * (1 - t**2) * sigmoid(z))``,
+  ``t = tanh(softplus(z))``.
+- ``log_softmax(z) = z - logsumexp(z)`` on the last axis; gradient ``da - softmax(z) * sum(da)``.
 """
 
 from __future__ import annotations
@@ -95,9 +119,174 @@ def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def _sigmoid(z):
+    return Sigmoid().forward(z)
+
+
+def _softplus(z):
+    return np.logaddexp(z.dtype.type(0), z).astype(z.dtype, copy=False)
+
+
+class ELU(Activation):
+    name = "elu"
+
+    def forward(self, z):
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0))).astype(z.dtype, copy=False)
+
+    def backward(self, z, a, da):
+        return np.where(z > 0, da, da * (a + 1)).astype(da.dtype, copy=False)
+
+
+class SELU(Activation):
+    name = "selu"
+    alpha = 1.6732632423543772848170429916717
+    scale = 1.0507009873554804934193349852946
+
+    def forward(self, z):
+        f = z.dtype.type
+        negative = f(self.scale * self.alpha) * np.expm1(np.minimum(z, 0))
+        return np.where(z > 0, f(self.scale) * z, negative).astype(z.dtype, copy=False)
+
+    def backward(self, z, a, da):
+        f = da.dtype.type
+        return np.where(z > 0, da * f(self.scale),
+                        da * (a + f(self.scale * self.alpha))).astype(da.dtype, copy=False)
+
+
+class Softplus(Activation):
+    name = "softplus"
+
+    def forward(self, z):
+        return _softplus(z)
+
+    def backward(self, z, a, da):
+        return da * _sigmoid(z)
+
+
+class Softsign(Activation):
+    name = "softsign"
+
+    def forward(self, z):
+        return z / (1 + np.abs(z))
+
+    def backward(self, z, a, da):
+        return da / (1 + np.abs(z)) ** 2
+
+
+class SiLU(Activation):
+    name = "silu"
+
+    def forward(self, z):
+        return z * _sigmoid(z)
+
+    def backward(self, z, a, da):
+        s = _sigmoid(z)
+        return da * s * (1 + z * (1 - s))
+
+
+class GELU(Activation):
+    name = "gelu"
+
+    def forward(self, z):
+        f = z.dtype.type
+        return f(0.5) * z * (1 + _erf(z / f(np.sqrt(2.0))))
+
+    def backward(self, z, a, da):
+        f = z.dtype.type
+        cdf = f(0.5) * (1 + _erf(z / f(np.sqrt(2.0))))
+        pdf = np.exp(f(-0.5) * z * z) / f(np.sqrt(2 * np.pi))
+        return da * (cdf + z * pdf)
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+    negative_slope = 0.2  # keras.activations.leaky_relu's default
+
+    def forward(self, z):
+        return np.where(z > 0, z, z * z.dtype.type(self.negative_slope))
+
+    def backward(self, z, a, da):
+        return np.where(z > 0, da, da * da.dtype.type(self.negative_slope))
+
+
+class ReLU6(Activation):
+    name = "relu6"
+
+    def forward(self, z):
+        return np.minimum(np.maximum(z, 0), 6).astype(z.dtype, copy=False)
+
+    def backward(self, z, a, da):
+        return da * ((z > 0) & (z < 6))
+
+
+class HardSigmoid(Activation):
+    name = "hard_sigmoid"
+
+    def forward(self, z):
+        f = z.dtype.type
+        return np.clip(z / f(6) + f(0.5), 0, 1).astype(z.dtype, copy=False)
+
+    def backward(self, z, a, da):
+        return da * ((z > -3) & (z < 3)) / da.dtype.type(6)
+
+
+class HardSiLU(Activation):
+    name = "hard_silu"
+
+    def forward(self, z):
+        return z * HardSigmoid().forward(z)
+
+    def backward(self, z, a, da):
+        f = z.dtype.type
+        return da * (HardSigmoid().forward(z) + z / f(6) * ((z > -3) & (z < 3)))
+
+
+class Exponential(Activation):
+    name = "exponential"
+
+    def forward(self, z):
+        return np.exp(z)
+
+    def backward(self, z, a, da):
+        return da * a
+
+
+class Mish(Activation):
+    name = "mish"
+
+    def forward(self, z):
+        return z * np.tanh(_softplus(z))
+
+    def backward(self, z, a, da):
+        t = np.tanh(_softplus(z))
+        return da * (t + z * (1 - t * t) * _sigmoid(z))
+
+
+class LogSoftmax(Activation):
+    name = "log_softmax"
+
+    def forward(self, z):
+        return log_softmax(z)
+
+    def backward(self, z, a, da):
+        return da - np.exp(a) * np.sum(da, axis=-1, keepdims=True)
+
+
+def _erf(z):
+    """The error function, element-wise, where ``z`` lives (SciPy's on the CPU, CuPy's on a GPU)."""
+    if type(z).__module__.startswith("cupy"):
+        from cupyx.scipy.special import erf
+    else:
+        from scipy.special import erf
+    return erf(z).astype(z.dtype, copy=False)
+
+
 _REGISTRY: dict[str, type[Activation]] = {
-    cls.name: cls for cls in (Linear, ReLU, Sigmoid, Tanh, Softmax)
+    cls.name: cls for cls in (Linear, ReLU, Sigmoid, Tanh, Softmax, ELU, SELU, Softplus, Softsign,
+                              SiLU, GELU, LeakyReLU, ReLU6, HardSigmoid, HardSiLU, Exponential,
+                              Mish, LogSoftmax)
 }
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}  # Keras' other names for the same objects
 
 
 def get(identifier: str | Activation | None, where: str = "activation") -> Activation:
@@ -106,9 +295,9 @@ def get(identifier: str | Activation | None, where: str = "activation") -> Activ
         return Linear()
     if isinstance(identifier, Activation):
         return identifier
-    if isinstance(identifier, str) and identifier in _REGISTRY:
-        return _REGISTRY[identifier]()
+    if isinstance(identifier, str) and _ALIASES.get(identifier, identifier) in _REGISTRY:
+        return _REGISTRY[_ALIASES.get(identifier, identifier)]()
     raise ValueError(
-        f"{where}: unknown activation {identifier!r}; expected one of {sorted(_REGISTRY)} "
-        "or an scratchnet.activations.Activation"
+        f"{where}: unknown activation {identifier!r}; expected one of "
+        f"{sorted(set(_REGISTRY) | set(_ALIASES))} or a scratchnet.activations.Activation"
     )
