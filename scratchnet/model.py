@@ -27,9 +27,9 @@ from scratchnet.layers.base import (
     ActivatedLayer,
     Layer,
     Parameter,
-    _refuse_freezing,
     _snake_case,
     assign_weights,
+    refuse_freezing,
 )
 from scratchnet.layers.input_layer import InputLayer, KerasTensor
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
@@ -167,7 +167,7 @@ class Model:
 
     @trainable.setter
     def trainable(self, value) -> None:
-        _refuse_freezing(f'model "{self.name}"', value)
+        refuse_freezing(f'model "{self.name}"', value)
 
     @property
     def params(self) -> list[Parameter]:

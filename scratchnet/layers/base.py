@@ -85,7 +85,7 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value) -> None:
-        _refuse_freezing(f'layer "{self.name}"', value)
+        refuse_freezing(f'layer "{self.name}"', value)
 
     # --- the protocol -------------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
@@ -242,7 +242,7 @@ def assign_weights(params: list[Parameter], weights, owner: str) -> None:
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
-def _refuse_freezing(what: str, value) -> None:
+def refuse_freezing(what: str, value) -> None:
     """``layer.trainable = False`` (or ``model.trainable = False``) as Keras' transfer-learning
     lessons do it: refused with a clear error, since scratchnet would train the layer anyway."""
     if value is not True:
