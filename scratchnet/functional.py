@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet import config, kernels
+from scratchnet import kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
@@ -370,7 +370,7 @@ class Functional(Model):
                 if array.dtype.kind not in "iufb":
                     raise TypeError(f'{where}: expected input "{name}" to be numeric, received '
                                     f"dtype {array.dtype}")
-                array = array.astype(config.dtype(), copy=False)
+                array = array.astype(self.compute_dtype, copy=False)
                 if not np.all(np.isfinite(kernels.to_numpy(array))):
                     raise ValueError(f'{where}: input "{name}" contains NaN or infinity')
             checked.append(array)
@@ -398,7 +398,7 @@ class Functional(Model):
                                  f'for output "{self.output_names[k]}": '
                                  f"{len(y_k) if y_k.ndim else 'a scalar'}; make sure all arrays "
                                  "contain the same number of samples")
-            template = np.broadcast_to(np.zeros((), config.dtype()), (n,) + self.outputs[k].shape[1:])
+            template = np.broadcast_to(np.zeros((), self.compute_dtype), (n,) + self.outputs[k].shape[1:])
             loss_fn = self.output_losses[k] if self.output_losses else self.loss
             try:
                 y_k, _ = loss_fn.check(y_k, template)

@@ -161,6 +161,14 @@ class Model:
 
     # ------------------------------------------------------------------ weights
     @property
+    def compute_dtype(self) -> str:
+        """The float type the model computes in: its weights' type, fixed when it was built (as a
+        Keras layer's dtype is fixed when it is made), or floatx while it has no weights. A later
+        ``set_floatx`` changes the models built after it, not this one."""
+        weights = self.weights if self.input_shape is not None else []
+        return str(weights[0].value.dtype) if weights else config.dtype()
+
+    @property
     def trainable(self) -> bool:
         """Always True: every layer trains (freezing is not implemented)."""
         return True
@@ -759,7 +767,7 @@ class Model:
             )
         if not reads_floats:
             return x
-        x = x.astype(config.dtype(), copy=False)
+        x = x.astype(self.compute_dtype, copy=False)
         if not np.all(np.isfinite(x)):
             bad = np.argwhere(~np.isfinite(x))[0]
             raise ValueError(f"{where}: x contains NaN or infinity (first at index "
@@ -781,7 +789,7 @@ class Model:
             )
         self._require_compiled(where)
         self._resolve_metrics()
-        template = np.broadcast_to(np.zeros((), config.dtype()), (len(x),) + self.output_shape)
+        template = np.broadcast_to(np.zeros((), self.compute_dtype), (len(x),) + self.output_shape)
         try:
             y, _ = self.loss.check(y, template)
         except (ValueError, TypeError) as err:  # say where the bad labels came from
@@ -813,7 +821,7 @@ class Model:
                              f"sample) or {values_shape}, received shape {w.shape}")
         if not np.all(np.isfinite(w)):
             raise ValueError(f"{where}: sample_weight contains NaN or infinity")
-        return w.astype(config.dtype())
+        return w.astype(self.compute_dtype)
 
     def _resolve_metrics_if_compiled(self) -> None:
         if self.compiled:

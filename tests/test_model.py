@@ -124,6 +124,19 @@ def test_float64_mode_builds_float64_weights(data):
     assert model.predict(x).dtype == np.float64
 
 
+def test_a_built_model_keeps_its_float_type_when_floatx_changes(data):
+    # Keras fixes a layer's dtype when it is made: set_floatx afterwards changes new models only
+    x, y = data
+    model = _model()
+    sn.config.set_floatx("float64")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert model.predict(x).dtype == np.float32 and model.compute_dtype == "float32"
+    model.set_weights([w.astype(np.float64) for w in model.get_weights()])  # cast to the model's type
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert _model().compute_dtype == "float64"  # a model built now uses the new floatx
+
+
 def test_backend_switch():
     sn.set_backend("numpy")
     assert sn.get_backend() == "numpy"

@@ -143,8 +143,8 @@ class Layer:
         self.check_input(x)
         for param in self.weights:  # weights live where the backend computes (GPU for cupy)
             param.value = kernels.to_backend(param.value)
-        if self.input_dtype is None:
-            x = x.astype(config.dtype(), copy=False)
+        if self.input_dtype is None:  # the type its weights were made in, else floatx
+            x = x.astype(self.weights[0].value.dtype if self.weights else config.dtype(), copy=False)
         return kernels.to_numpy(self.forward(kernels.to_backend(x), training=training))
 
     @property
@@ -237,7 +237,7 @@ def assign_weights(params: list[Parameter], weights, owner: str) -> None:
                             f"received dtype {w.dtype}")
         if not np.all(np.isfinite(w)):
             raise ValueError(f'set_weights: weight "{param.name}" contains NaN or infinity')
-        new_values.append(w.astype(config.dtype()))
+        new_values.append(w.astype(param.value.dtype))  # the type it was built with
     for param, value in zip(params, new_values, strict=True):
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
