@@ -173,3 +173,17 @@ def test_every_keras_activation_forward_and_gradients(activation):
         z = x @ model.get_weights()[0]
         assert (z > 6 * scale / 1.5).any() and (z < -3 * scale / 1.5).any()  # every branch is reached
         assert_parity(model, x, y, loss=loss)
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "selu", "leaky_relu", "relu6"])
+def test_gradients_at_exactly_zero_equal_keras(activation):
+    """Black pixels with a zero bias make the pre-activation exactly 0, where these activations
+    have a kink: Keras (TensorFlow's gradient kernels) takes the right-hand slope for selu
+    (``scale``), and 0 or the left slope for the others; the gradients must agree there too."""
+    from parity_tests.driver import assert_parity
+
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    x[:4] = 0.0  # half the batch: z = 0 exactly (the biases start at zero)
+    y = np.random.default_rng(1).integers(0, 3, 8)
+    model = sn.Sequential([L.Input((5,)), L.Dense(4, activation=activation), L.Dense(3)], seed=1)
+    assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))

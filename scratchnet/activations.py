@@ -15,7 +15,7 @@ hands to ``tf.nn``), each gradient written from its own formula:
 
 - ``elu(z) = z`` if ``z > 0`` else ``exp(z) - 1``; gradient ``da`` or ``da * (a + 1)``.
 - ``selu(z) = scale * elu_alpha(z)``, ``alpha = 1.67326324``, ``scale = 1.05070098``; gradient
-  ``da * scale`` where ``z > 0``, else ``da * (a + scale * alpha)``.
+  ``da * (a + scale * alpha)`` where ``a < 0``, else ``da * scale`` (so ``scale`` at exactly 0).
 - ``softplus(z) = log(1 + exp(z))`` (as ``logaddexp(0, z)``, never overflowing); gradient
   ``da * sigmoid(z)``.
 - ``softsign(z) = z / (1 + |z|)``; gradient ``da / (1 + |z|)**2``.
@@ -148,9 +148,11 @@ class SELU(Activation):
         return np.where(z > 0, f(self.scale) * z, negative).astype(z.dtype, copy=False)
 
     def backward(self, z, a, da):
+        # TensorFlow's SeluGrad branches on the output: at z = 0 exactly (a zero bias on a black
+        # pixel) the slope is `scale`, the right-hand one
         f = da.dtype.type
-        return np.where(z > 0, da * f(self.scale),
-                        da * (a + f(self.scale * self.alpha))).astype(da.dtype, copy=False)
+        return np.where(a < 0, da * (a + f(self.scale * self.alpha)),
+                        da * f(self.scale)).astype(da.dtype, copy=False)
 
 
 class Softplus(Activation):
