@@ -53,15 +53,18 @@ def test_talk_model_is_the_talks():
 @pytest.mark.slow
 def test_talk_recipe_learns_in_both_implementations(tmp_path):
     """A small run: 46x46 (the smallest the four blocks take), 600 training images in batches of
-    16, 12 epochs. The talk's model sits at chance (33%) for its first ~100 steps, then climbs:
-    measured on the busy 2-core machine (2 minutes for both), epochs 10 to 12 gave scratchnet
-    66%, 64%, 63% and Keras 72%, 78%, 66% (the same numbers on a rerun: both are seeded). The
-    floor, 50%, is well above chance and 13 points below the lowest of those, so it fails only
-    if one stops learning."""
+    16 (38 steps an epoch), 20 epochs. The talk's model sits at chance (33%) on a plateau first,
+    and how long it stays there depends on float rounding, which depends on the CPU: on a 2-core
+    AMD EPYC (Zen 5) Keras climbed from epoch ~8 (val 72%, 78%, 66% at epochs 10-12); on a
+    2-core Intel Xeon (2026-12-03) Keras left the plateau only at epoch 12-13 (test 40% after 12
+    epochs: this test failed with 12), then reached val 69%, 72%, 62%, 71% at epochs 17-20
+    (test 71%), scratchnet 93%, 96%, 96%, 82% (test 82%). Both are seeded: a rerun gives the
+    same numbers on the same machine. The floor, 50%, is well above chance and 12 points below
+    the lowest of the last four epochs, so it fails only if one stops learning."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRATCHNET_CACHE_DIR": str(tmp_path / "cache"),
            "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg"}
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "demo", "--recipe", "talk", "--image-size", "46", "--epochs", "12",
+    command = [sys.executable, "-m", "demo", "--recipe", "talk", "--image-size", "46", "--epochs", "20",
                "--batch-size", "16", "--num-train", "600", "--num-test", "90", "--out", str(out)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -69,6 +72,6 @@ def test_talk_recipe_learns_in_both_implementations(tmp_path):
     assert summary["class_names"] == ["paper", "rock", "scissors"]
     for name in ("scratchnet", "keras"):
         assert summary["results"][name]["test_accuracy"] >= FLOOR, (name, summary["results"])
-        assert len(summary["histories"][name]["val_accuracy"]) == 12
+        assert len(summary["histories"][name]["val_accuracy"]) == 20
     assert {"curves.png", "confusion_matrix.png", "table.txt"} <= {p.name for p in out.iterdir()}
 
