@@ -95,6 +95,8 @@ def test_get_layer_and_layer_weights_equal_keras():
         smodel.get_layer("nope")
     with pytest.raises(ValueError, match="index 2 but model only has 2 layers"):
         smodel.get_layer(index=2)
+    with pytest.raises(ValueError, match="Provide only a layer name or a layer index"):
+        smodel.get_layer("logits", index=0)  # Keras refuses both at once too
     with pytest.raises(ValueError, match='weight "logits/kernel" expects shape \\(5, 3\\)'):
         smodel.get_layer("logits").set_weights([np.zeros((3, 5)), np.zeros(3)])
 

@@ -210,8 +210,11 @@ class Model:
             broadcast(self)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """The layer called ``name``, or at ``index`` in ``model.layers`` (``index`` wins when both
-        are given), as ``keras.Model.get_layer``."""
+        """The layer called ``name``, or at ``index`` in ``model.layers`` (one of the two, as
+        ``keras.Model.get_layer``)."""
+        if index is not None and name is not None:
+            raise ValueError("Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
         if index is not None:
             if isinstance(index, bool) or not isinstance(index, numbers.Integral):
                 raise TypeError(f"get_layer: expected index to be an integer, received {index!r}")

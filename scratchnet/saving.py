@@ -199,8 +199,8 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
     try:
         model.set_weights(weights)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"load_model: {str(path)!r} holds weights that do not fit its "
-                         f"architecture: {err}") from err
+        raise ValueError(f"load_model: {str(path)!r} {saving_keras._why_weights_refused(err)}: "
+                         f"{err}") from err
     if compile and "compile" in cfg:
         c = cfg["compile"]
         what = f"load_model: {str(path)!r}"

@@ -880,7 +880,16 @@ def _set_weights(model, weights: list[np.ndarray], where: str) -> None:
     try:
         model.set_weights(weights)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where} holds weights that do not fit the model: {err}") from err
+        raise ValueError(f"{where} {_why_weights_refused(err)}: {err}") from err
+
+
+def _why_weights_refused(err: Exception) -> str:
+    """The first half of a load error: a NaN is not a shape mismatch."""
+    if "NaN or infinity" in str(err):
+        return ("holds a weight with NaN or infinity (saved from a training that diverged?); "
+                "scratchnet does not load it")
+    return "holds weights that do not fit the model"
+
 
 
 def _set_optimizer_state(model, optimizer_state) -> None:

@@ -172,6 +172,17 @@ def test_saved_files_get_the_usual_permissions(tmp_path, name):
     assert oct(os.stat(tmp_path / name).st_mode & 0o777) == oct(0o644)
 
 
+def test_nan_weights_are_named_as_nan_not_as_a_misfit(tmp_path):
+    model, _, _ = _trained(tmp_path)
+    model.save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as f:
+        kernel = f["weight_0"].copy()
+    kernel.flat[0] = np.nan
+    with pytest.raises(ValueError, match=r"holds a weight with NaN or infinity .*diverged.*"
+                                         r'conv2d/kernel" contains NaN'):
+        sn.load_model(_write_variant(tmp_path, weight_0=kernel))
+
+
 def test_unknown_layer_class_is_never_resolved_by_name(tmp_path):
     model, _, _ = _trained(tmp_path)
     cfg = model.get_config()

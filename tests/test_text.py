@@ -136,6 +136,9 @@ def test_vocabulary_files_are_read_one_token_per_line(tmp_path):
     with pytest.raises(ValueError, match=r'StringLookup "string_lookup": Vocabulary file .*nope'
                                          r'\.txt does not exist'):
         sn.layers.StringLookup(vocabulary=str(tmp_path / "nope.txt"))
+    (tmp_path / "gap.txt").write_text("cat\n\ndog\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"gap\.txt' has an empty line \(line 2\)"):
+        sn.layers.StringLookup(vocabulary=str(tmp_path / "gap.txt"))  # Keras refuses it too
     (tmp_path / "bad_ids.txt").write_text("7\nseven\n", encoding="utf-8")
     with pytest.raises(ValueError, match="one integer per line, found 'seven'"):
         sn.layers.IntegerLookup(vocabulary=str(tmp_path / "bad_ids.txt"))

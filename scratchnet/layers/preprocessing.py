@@ -147,9 +147,13 @@ def read_vocabulary_file(path, where: str) -> list[str]:
         raise ValueError(f"{where}: Vocabulary file {path} does not exist.")
     try:
         with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
+            lines = f.read().splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"{where}: vocabulary file {path!r} is not UTF-8 text ({err})") from None
+    if "" in lines:  # Keras refuses it too ("empty line found")
+        raise ValueError(f"{where}: vocabulary file {path!r} has an empty line (line "
+                         f"{lines.index('') + 1}); one token per line, none empty")
+    return lines
 
 
 class StringLookup(_IndexLookup):
