@@ -274,3 +274,29 @@ def test_feature_space_functional_model_converts_to_keras_and_back():
     krows = {name: tf.constant(value) for name, value in rows.items()}  # HashedCrossing, ...
     np.testing.assert_allclose(kmodel.predict(krows, verbose=0), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(tfnet.from_keras(kmodel).predict(rows, verbose=0), expected)
+
+
+def test_normalization_of_one_column_as_the_regression_tutorial():
+    """TensorFlow's basic-regression tutorial: ``Normalization(input_shape=[1,], axis=None)``
+    adapted on a 1-D column, then a Sequential on ``(N, 1)`` batches; and ``layer.mean`` /
+    ``layer.variance`` after adapt, against Keras."""
+    rng = np.random.default_rng(0)
+    column = rng.normal(100.0, 30.0, size=50).astype("float32")
+    models = []
+    for mod in (keras, sn):
+        norm = mod.layers.Normalization(input_shape=[1], axis=None)
+        norm.adapt(column)
+        models.append((norm, mod.Sequential([norm, mod.layers.Dense(1)])))
+    (knorm, kmodel), (snorm, smodel) = models
+    smodel.set_weights(kmodel.get_weights())
+    np.testing.assert_allclose(np.ravel(snorm.mean), np.ravel(knorm.mean), rtol=STAT_RTOL)
+    np.testing.assert_allclose(np.ravel(snorm.variance), np.ravel(knorm.variance), rtol=STAT_RTOL)
+    batch = column[:5, None]
+    np.testing.assert_allclose(smodel.predict(batch, verbose=0), kmodel.predict(batch, verbose=0),
+                               rtol=FLOAT_RTOL, atol=1e-6)
+    features = rng.normal(size=(20, 3)).astype("float32")  # one mean per feature: same attributes
+    k, s = keras.layers.Normalization(), sn.layers.Normalization()
+    k.adapt(features)
+    s.adapt(features)
+    np.testing.assert_allclose(np.ravel(s.mean), np.ravel(k.mean), rtol=STAT_RTOL)
+    np.testing.assert_allclose(np.ravel(s.variance), np.ravel(k.variance), rtol=STAT_RTOL)

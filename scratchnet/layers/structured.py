@@ -164,8 +164,18 @@ class Normalization(Layer):
         self.input_mean = mean
         self.input_variance = variance
         self.invert = bool(invert)
-        self.mean: np.ndarray | None = None  # broadcastable against (N, ...) once built
-        self.variance: np.ndarray | None = None
+        self.given: tuple[np.ndarray, np.ndarray] | None = None  # mean=, variance= broadcast, once built
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        """Keras' ``layer.mean``: the mean in the shape that broadcasts over a batch (``None``
+        before the layer is built)."""
+        return self._stats()[0] if self.built else None
+
+    @property
+    def variance(self) -> np.ndarray | None:
+        """Keras' ``layer.variance``, as :attr:`mean`."""
+        return self._stats()[1] if self.built else None
 
     def build(self, input_shape, rng):
         where = f'Normalization "{self.name}"'
@@ -188,9 +198,31 @@ class Normalization(Layer):
             count = Parameter(f"{self.name}/count", np.zeros((), dtype=np.int64), trainable=False)
             self.non_trainable_params["count"] = count
         else:
-            self.mean, self.variance = (self._broadcast(v, where) for v in (self.input_mean,
-                                                                          self.input_variance))
+            self.given = tuple(self._broadcast(v, where) for v in (self.input_mean,
+                                                                   self.input_variance))
         return tuple(input_shape)
+
+    def ensure_built(self, input_shape, rng=None):
+        """With ``axis=None`` the one mean and variance fit inputs of any shape, as in Keras: a
+        layer adapted on data of one shape takes the shape of the model it joins (the TensorFlow
+        regression tutorial adapts on a 1-D column, then feeds ``(N, 1)`` batches)."""
+        if self.built and self.axis == () and tuple(input_shape) != tuple(self.input_shape):
+            self._take_shape(tuple(input_shape))
+        return super().ensure_built(input_shape, rng)
+
+    def check_input(self, x) -> None:
+        if self.axis == () and self.built and tuple(x.shape[1:]) != tuple(self.input_shape):
+            self._take_shape(tuple(x.shape[1:]))  # called by hand on another shape: as above
+        super().check_input(x)
+
+    def _take_shape(self, input_shape: tuple) -> None:
+        self.input_shape = self.output_shape = input_shape
+        ndim = len(input_shape) + 1
+        self.keep_axis, self.reduce_axis = (), tuple(range(ndim))
+        self.broadcast_shape = (1,) * ndim
+        if self.given is not None:
+            self.given = tuple(self._broadcast(v, f'Normalization "{self.name}"')
+                               for v in (self.input_mean, self.input_variance))
 
     def _broadcast(self, value, where: str) -> np.ndarray:
         """A given mean/variance aligned right-to-left with the kept axes, then broadcast."""
@@ -226,21 +258,28 @@ class Normalization(Layer):
         if not self.built:
             self.ensure_built(first.shape[1:])
             self.built_by_adapt = True  # a model may still take it (Keras: adapt, then add)
+        one_value = self.axis == ()  # axis=None: one mean over every axis, whatever the shape
+
+        def reduced(batch):  # the axes adapt averages over
+            return tuple(range(batch.ndim)) if one_value else self.reduce_axis
+
         if one_array:
-            self._check_adapt_shape(first.shape, where)
-            total_mean = np.mean(first, axis=self.reduce_axis)  # in the data's own dtype
-            total_var = np.var(first, axis=self.reduce_axis)
+            if not one_value:
+                self._check_adapt_shape(first.shape, where)
+            total_mean = np.mean(first, axis=reduced(first))  # in the data's own dtype
+            total_var = np.var(first, axis=reduced(first))
         else:
             dtype = config.dtype()
-            total_mean = np.zeros(self.params_shape, dtype=dtype)
-            total_var = np.zeros(self.params_shape, dtype=dtype)
+            total_mean = np.zeros(() if one_value else self.params_shape, dtype=dtype)
+            total_var = np.zeros(() if one_value else self.params_shape, dtype=dtype)
             total_count = 0
             for batch in itertools.chain([first], batches):
                 batch = _as_floats(batch, where).astype(dtype)
-                self._check_adapt_shape(batch.shape, where)
-                batch_mean = np.mean(batch, axis=self.reduce_axis)
-                batch_var = np.var(batch, axis=self.reduce_axis)
-                batch_count = math.prod(batch.shape[d] for d in self.reduce_axis)
+                if not one_value:
+                    self._check_adapt_shape(batch.shape, where)
+                batch_mean = np.mean(batch, axis=reduced(batch))
+                batch_var = np.var(batch, axis=reduced(batch))
+                batch_count = math.prod(batch.shape[d] for d in reduced(batch))
                 total_count += batch_count
                 batch_weight = float(batch_count) / total_count
                 existing_weight = 1.0 - batch_weight
@@ -248,8 +287,9 @@ class Normalization(Layer):
                 total_var = ((total_var + (total_mean - new_mean) ** 2) * existing_weight
                              + (batch_var + (batch_mean - new_mean) ** 2) * batch_weight)
                 total_mean = new_mean
-        self.non_trainable_params["mean"].value = np.asarray(total_mean, dtype=config.dtype())
-        self.non_trainable_params["variance"].value = np.asarray(total_var, dtype=config.dtype())
+        stats = (np.asarray(total_mean, dtype=config.dtype()),
+                 np.asarray(total_var, dtype=config.dtype()))
+        self.non_trainable_params["mean"].value, self.non_trainable_params["variance"].value = stats
 
     @property
     def params_shape(self) -> tuple[int, ...]:
@@ -263,7 +303,7 @@ class Normalization(Layer):
 
     def _stats(self) -> tuple[np.ndarray, np.ndarray]:
         if self.input_mean is not None:
-            return self.mean, self.variance
+            return self.given
         return (self.non_trainable_params["mean"].value.reshape(self.broadcast_shape),
                 self.non_trainable_params["variance"].value.reshape(self.broadcast_shape))
 
