@@ -326,3 +326,38 @@ def test_save_rps_directory_refuses_foreign_folders_and_bad_arguments(tmp_path):
                             ({"seed": -1}, "seed to be an integer >= 0")):
         with pytest.raises(ValueError, match=message):
             sn.datasets.save_rps_directory(tmp_path / "other", **kwargs)
+
+
+def test_tf_data_methods_course_programs_call(folder):
+    """take / skip / map / cache / prefetch / as_numpy_iterator / cardinality, as on Keras'
+    tf.data.Dataset: the same batches, lazily, and a view still trains in fit."""
+    ds = sn.utils.image_dataset_from_directory(folder, image_size=(8, 8), batch_size=2,
+                                               shuffle=False, verbose=False)
+    n = len(ds)
+    assert ds.cardinality() == n and len(ds.take(1)) == 1 and len(ds.skip(1)) == n - 1
+    assert len(ds.take(-1)) == n and len(ds.take(10 * n)) == n  # -1: all, as tf.data
+    images, labels = next(iter(ds.take(1)))  # the course's "for images, labels in ds.take(1)"
+    np.testing.assert_array_equal(images, ds[0][0])
+    np.testing.assert_array_equal(ds.skip(1)[0][0], ds[1][0])
+    scaled = ds.map(lambda x, y: (x / 255.0, y))  # the function runs on each batch as it is read
+    np.testing.assert_allclose(scaled[1][0], ds[1][0] / 255.0)
+    np.testing.assert_array_equal(scaled[1][1], ds[1][1])
+    assert ds.prefetch(4) is ds
+    batches = list(ds.cache().as_numpy_iterator())
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, list(ds), strict=True))
+    shuffled = sn.utils.image_dataset_from_directory(folder, image_size=(8, 8), batch_size=2,
+                                                     seed=3, verbose=False)
+    passes = [np.concatenate([labels for _, labels in shuffled]) for _ in range(2)]
+    assert not np.array_equal(*passes)  # the source reshuffles each pass...
+    cached = shuffled.cache()
+    passes = [np.concatenate([labels for _, labels in cached]) for _ in range(2)]
+    np.testing.assert_array_equal(*passes)  # ...a cache keeps its first pass, as tf.data
+    model = sn.Sequential([sn.layers.Input((8, 8, 3)), sn.layers.Flatten(),
+                           sn.layers.Dense(len(ds.class_names))], seed=0)
+    model.compile("adam", sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(scaled.cache().prefetch(1), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    with pytest.raises(TypeError, match="map: expected a function"):
+        ds.map(3)
+    with pytest.raises(ValueError, match="caches in memory only"):
+        ds.cache("file.tfcache")

@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from scratchnet.utils.dataset_ops import DatasetMethods
 from scratchnet.utils.py_dataset import PyDataset
 
 WHERE = "image_dataset_from_directory"
@@ -160,7 +161,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     return dataset(paths, subset_labels, shuffle)
 
 
-class ImageDataset(PyDataset):
+class ImageDataset(DatasetMethods, PyDataset):
     """The batches of :func:`image_dataset_from_directory`: scratchnet's twin of the
     ``tf.data.Dataset`` Keras returns. ``len(ds)`` is the number of batches; ``ds[i]`` is batch
     ``i``, ``(images, labels)`` or images alone; ``for batch in ds`` runs one pass.
@@ -172,7 +173,9 @@ class ImageDataset(PyDataset):
     With ``shuffle=True`` every pass (an epoch in ``fit``, or a ``for`` loop run to its end) reads
     the files in a new order from a shuffle buffer of ``8 * batch_size`` (1024 unbatched), as
     Keras' pipeline does. ``fit``'s own ``shuffle=`` argument leaves this dataset's order alone,
-    as Keras' ``fit`` does with a ``tf.data.Dataset``.
+    as Keras' ``fit`` does with a ``tf.data.Dataset``. ``take``, ``skip``, ``map``, ``cache``,
+    ``prefetch``, ``as_numpy_iterator`` and ``cardinality`` work as on a ``tf.data.Dataset``
+    (:mod:`scratchnet.utils.dataset_ops`).
     """
 
     ignores_fit_shuffle = True  # read by scratchnet.data_adapters: the order is this dataset's
