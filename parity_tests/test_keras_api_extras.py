@@ -189,3 +189,31 @@ def test_gradients_at_exactly_zero_equal_keras(activation):
     y = np.random.default_rng(1).integers(0, 3, 8)
     model = sn.Sequential([L.Input((5,)), L.Dense(4, activation=activation), L.Dense(3)], seed=1)
     assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+@pytest.mark.parametrize("form", ["sequential", "functional"])
+def test_a_sequential_used_as_a_layer_equals_keras(form):
+    """Keras' image-classification tutorial puts ``data_augmentation = Sequential([...])`` inside
+    its model, or calls it on the Input. Here a nested Sequential with weights (Rescaling, Conv2D)
+    in both forms: the same weights in the same order, outputs and one training step as Keras'."""
+    x = np.random.default_rng(0).uniform(0, 255, size=(6, 8, 8, 3)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 3, 6)
+    models = []
+    for mod in (keras, sn):
+        inner = mod.Sequential([mod.layers.Rescaling(1.0 / 255), mod.layers.Conv2D(2, 3, activation="relu")])
+        if form == "sequential":
+            model = mod.Sequential([mod.Input((8, 8, 3)), inner, mod.layers.Flatten(), mod.layers.Dense(3)])
+        else:
+            inputs = mod.Input((8, 8, 3))
+            model = mod.Model(inputs, mod.layers.Dense(3)(mod.layers.Flatten()(inner(inputs))))
+        model.compile(optimizer=mod.optimizers.SGD(0.1),
+                      loss=mod.losses.SparseCategoricalCrossentropy(from_logits=True))
+        models.append(model)
+    kmodel, smodel = models
+    assert [w.shape for w in smodel.get_weights()] == [w.shape for w in kmodel.get_weights()]
+    smodel.set_weights(kmodel.get_weights())
+    assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
+                 "outputs through the nested model")
+    assert_close(smodel.train_on_batch(x, y), kmodel.train_on_batch(x, y), FORWARD_RTOL, "loss")
+    for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after one step")

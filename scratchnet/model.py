@@ -31,7 +31,7 @@ from scratchnet.layers.base import (
     assign_weights,
     refuse_freezing,
 )
-from scratchnet.layers.input_layer import InputLayer, KerasTensor
+from scratchnet.layers.input_layer import InputLayer, KerasTensor, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
 
@@ -81,10 +81,16 @@ class Model:
             self.add(layer)
 
     # ------------------------------------------------------------------ building
-    def add(self, layer: Layer) -> None:
-        """Append a layer; with a known input shape it is built (its weights created) at once."""
+    def add(self, layer: Layer, spliced: bool = False) -> None:
+        """Append a layer; with a known input shape it is built (its weights created) at once.
+
+        A ``Sequential`` given as a layer (Keras' ``data_augmentation = Sequential([...])`` placed
+        in a model) adds its layers here one by one (:meth:`_add_sequential`)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Sequential([Input(shape), ...])
+        if isinstance(layer, Sequential):
+            self._add_sequential(layer)
+            return
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"Sequential.add: expected an instance of scratchnet.layers.Layer, received "
@@ -101,7 +107,8 @@ class Model:
             self.input_shape = layer.shape
             self.output_shape = layer.shape
             return
-        if layer.built and not getattr(layer, "built_by_adapt", False):  # adapt() may build
+        if layer.built and not getattr(layer, "built_by_adapt", False) and not (
+                spliced and tuple(layer.input_shape) == tuple(self.output_shape or ())):
             raise ValueError(f'Sequential.add: layer "{layer.name}" is already built '
                              "(it belongs to another model); create a new layer")
         self._give_unique_name(layer)
@@ -109,6 +116,23 @@ class Model:
         if self.input_shape is not None:
             self.output_shape = layer.ensure_built(self.output_shape, self.rng)
             self._mark_first_trainable()
+
+    def _add_sequential(self, model) -> None:
+        """The layers of ``model`` join this one in order: the same layer objects, so the same
+        weights, as Keras' nested model shares them. Keras keeps the nested model as one entry of
+        ``model.layers``; here its layers are listed one by one (the same computation, the same
+        weights in the same order; ``summary()`` and saved files show the flat list)."""
+        if model is self:
+            raise ValueError("Sequential.add: a model cannot be added to itself")
+        if model.input_shape is not None:
+            if self.input_shape is None and not self.layers:
+                self.input_shape = self.output_shape = model.input_shape
+            elif tuple(self.output_shape or ()) != tuple(model.input_shape):
+                raise ValueError(f'Sequential.add: model "{model.name}" takes inputs of shape '
+                                 f"{(None,) + tuple(model.input_shape)}, but the layers before it "
+                                 f"give {(None,) + tuple(self.output_shape or ())}")
+        for layer in list(model.layers):
+            self.add(layer, spliced=True)
 
     def _give_unique_name(self, layer: Layer) -> None:
         taken = {existing.name for existing in self.layers}
@@ -737,7 +761,19 @@ class Model:
         return callback_list
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
-        """The forward pass on one batch, in inference mode unless ``training=True``."""
+        """The forward pass on one batch, in inference mode unless ``training=True``.
+
+        On a symbolic tensor (``x = data_augmentation(inputs)`` in a functional model) a
+        ``Sequential`` calls its layers in turn, so they join that graph, as Keras' nested model
+        does (listed one by one in the outer model's ``layers``)."""
+        if is_symbolic(x):
+            if not isinstance(self, Sequential):
+                raise ValueError(f'model "{self.name}": a functional model cannot be called on '
+                                 "symbolic tensors yet (only a Sequential); build the outer model "
+                                 "from its layers")
+            for layer in self.layers:
+                x = layer(x)
+            return x
         return self._to_numpy_outputs(self.forward(self._check_x(x, "call"), training=training))
 
     # ------------------------------------------------------------------ input checks

@@ -171,6 +171,9 @@ CASES = {
                               ["Dot", "axis 5", "-2 <= axis < 2"]),
     "dict outputs": (lambda: sn.Model(sn.Input((3,)), {"reg": L.Dense(1, name="reg")(sn.Input((3,)))}),
                      ValueError, ["outputs` as a dict", "['reg']", "list", "{'reg': 'reg'}"]),
+    "nested model of another input shape": (
+        lambda: sn.Sequential([L.Input((5,)), sn.Sequential([L.Input((4,)), L.Dense(2)])]),
+        ValueError, ['model "sequential', "(None, 4)", "(None, 5)"]),
     # --- optimizers shared between models ------------------------------------------------------
     "one optimizer for two models": (lambda: _second_model_on(_trained_optimizer()), ValueError,
                                      ["Unknown variable", "'conv2d/kernel'", "Adam",
