@@ -171,3 +171,18 @@ def test_learning_rate_over_a_schedule_is_refused_like_keras():
     kopt, opt = keras.optimizers.RMSprop(0.1), O.RMSprop(0.1)
     kopt.learning_rate = opt.learning_rate = 0.02
     assert opt.current_learning_rate() == pytest.approx(float(kopt.learning_rate), rel=1e-7)
+
+
+def test_reading_learning_rate_under_a_schedule_gives_the_rate_in_use_as_keras():
+    """``float(model.optimizer.learning_rate)`` (what a learner's callback prints) under a
+    schedule: the rate the next update uses, as Keras 3.15 returns it."""
+    model = sn.Sequential([sn.layers.Input((3,)), sn.layers.Dense(2)], seed=0)
+    model.compile(optimizer=O.SGD(CosineDecay(0.1, decay_steps=10)), loss="mse")
+    kmodel = tfnet.to_keras(model)
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    for _ in range(4):
+        model.train_on_batch(x, y)
+        kmodel.train_on_batch(x, y)
+        assert float(model.optimizer.learning_rate) == pytest.approx(
+            float(kmodel.optimizer.learning_rate), rel=SCHEDULE_RTOL)
+    assert float(model.optimizer.learning_rate) < 0.1  # it moved along the schedule

@@ -726,7 +726,7 @@ def current_learning_rate(optimizer) -> float:
 
 def set_learning_rate(optimizer, value) -> None:
     """Give the optimizer a new constant learning rate; refused when it follows a schedule."""
-    if callable(optimizer.learning_rate):
+    if optimizer.learning_rate_schedule is not None:
         raise TypeError("This optimizer was created with a learning-rate schedule as its "
                         "`learning_rate` argument, hence its learning rate is not settable. If you "
                         "need the learning rate to be settable, create the optimizer with a float "
@@ -923,7 +923,7 @@ class BackupAndRestore(Callback):
                 if generator is not None:
                     generator.bit_generator.state = state
             if metadata.get("learning_rate") is not None and model.optimizer is not None \
-                    and not callable(model.optimizer.learning_rate):
+                    and model.optimizer.learning_rate_schedule is None:
                 model.optimizer.learning_rate = metadata["learning_rate"]
             model._initial_epoch = metadata["epoch"]
 
@@ -963,7 +963,7 @@ class BackupAndRestore(Callback):
         metadata = {
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
-            "learning_rate": None if optimizer is None or callable(optimizer.learning_rate)
+            "learning_rate": None if optimizer is None or optimizer.learning_rate_schedule is not None
             else optimizer.learning_rate,
             "rng": {key: g.bit_generator.state for key, g in _random_generators(self.model).items()},
         }

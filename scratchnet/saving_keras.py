@@ -335,7 +335,7 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     name = keras_class_name(opt)
     config = opt.get_config()
     values = [np.array(opt.iterations, dtype=np.int64)]
-    if not callable(opt.learning_rate):
+    if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
     groups = _slot_groups(name, config)
     if groups is None:
@@ -845,7 +845,7 @@ def _read_optimizer_state(f: h5py.File, model, where: str):
     opt = model.optimizer
     name = keras_class_name(opt)
     config = opt.get_config()
-    has_lr = not callable(opt.learning_rate)
+    has_lr = opt.learning_rate_schedule is None
     groups = _slot_groups(name, config)
     head = 2 if has_lr else 1
     if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):

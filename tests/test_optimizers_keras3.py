@@ -196,7 +196,11 @@ def test_learning_rate_can_be_set_unless_it_is_a_schedule():
     with pytest.raises(TypeError, match="not settable"):
         opt.learning_rate = 0.01
     opt.learning_rate = CosineDecay(0.1, 10)  # a schedule may replace a schedule, as in Keras
-    assert isinstance(opt.learning_rate, CosineDecay)
+    assert isinstance(opt.learning_rate_schedule, CosineDecay)
+    # Reading it gives the rate in use, as Keras' optimizer.learning_rate does under a schedule
+    opt.iterations = 5
+    assert opt.learning_rate == pytest.approx(0.05, rel=1e-6) and float(opt.learning_rate) > 0
+    assert O.SGD(0.3).learning_rate_schedule is None
 
 
 def test_exclude_from_weight_decay_by_keras_variable_name():
@@ -267,7 +271,7 @@ def test_serialize_writes_keras_form_and_get_reads_it():
                    "name": "CosineDecay", "warmup_target": None, "warmup_steps": 0}}
     back = O.get(spec)
     assert type(back) is O.Nadam and back.get_config() == opt.get_config()
-    assert back.name == "my_nadam" and isinstance(back.learning_rate, CosineDecay)
+    assert back.name == "my_nadam" and isinstance(back.learning_rate_schedule, CosineDecay)
     # Keras' own settings at their defaults are read; scratchnet has nothing for the others
     spec["config"].update(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                           loss_scale_factor=None, gradient_accumulation_steps=None)

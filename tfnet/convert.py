@@ -216,8 +216,8 @@ def optimizer_to_keras(opt) -> keras.optimizers.Optimizer:
     if mapping is None:
         raise ValueError(f"to_keras: optimizer {type(opt).__name__} has no Keras mapping; known: "
                          f"{sorted(c.__name__ for c in _OPTIMIZERS)}")
-    lr = opt.learning_rate
-    if callable(lr) and not isinstance(lr, sn.optimizers.schedules.LearningRateSchedule):
+    lr = opt.learning_rate_schedule
+    if lr is not None and not isinstance(lr, sn.optimizers.schedules.LearningRateSchedule):
         raise ValueError(f"to_keras: optimizer {type(opt).__name__} has a callable learning_rate, "
                          "which cannot be converted; use a float or a "
                          "scratchnet.optimizers.schedules schedule")

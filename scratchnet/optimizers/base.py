@@ -67,8 +67,15 @@ class Optimizer:
     # ------------------------------------------------------------------ learning rate
     @property
     def learning_rate(self):
-        """A float, or the schedule the optimizer was given."""
-        return self._learning_rate
+        """The learning rate the next update uses, as Keras reads ``optimizer.learning_rate``: the
+        float, or under a schedule its value at ``iterations`` (the schedule itself is
+        :attr:`learning_rate_schedule`). Assigning a float sets it; a schedule replaces it."""
+        return self.current_learning_rate()
+
+    @property
+    def learning_rate_schedule(self):
+        """The schedule (or plain callable) the rate follows, or None for a constant rate."""
+        return self._learning_rate if callable(self._learning_rate) else None
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
