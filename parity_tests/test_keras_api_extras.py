@@ -217,3 +217,15 @@ def test_a_sequential_used_as_a_layer_equals_keras(form):
     assert_close(smodel.train_on_batch(x, y), kmodel.train_on_batch(x, y), FORWARD_RTOL, "loss")
     for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "weights after one step")
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
+                                  "silu", "swish", "gelu", "leaky_relu", "relu6", "hard_sigmoid",
+                                  "hard_silu", "exponential", "mish", "linear", "softmax"])
+def test_activation_functions_equal_keras_and_work_as_activation_arguments(name):
+    """``keras.activations.relu(x)`` and ``Dense(activation=keras.activations.relu)``."""
+    x = np.linspace(-8, 8, 24, dtype=np.float32).reshape(4, 6)
+    ours, theirs = getattr(sn.activations, name), getattr(keras.activations, name)
+    assert_close(ours(x), np.asarray(theirs(x)), FORWARD_RTOL, f"activations.{name}")
+    layer = L.Dense(3, activation=ours)
+    assert layer.activation.name == sn.activations.get(name).name

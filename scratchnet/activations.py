@@ -291,15 +291,42 @@ _REGISTRY: dict[str, type[Activation]] = {
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}  # Keras' other names for the same objects
 
 
+# Keras' functions, ``keras.activations.relu(x)``, which a layer also takes as ``activation=``.
+_BY_FUNCTION: dict = {softmax: Softmax, log_softmax: LogSoftmax}
+
+
+def _function(cls: type[Activation]):
+    def activation(x):
+        x = np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x
+        return cls().forward(x if x.dtype.kind == "f" else x.astype(np.float32))
+
+    activation.__name__ = activation.__qualname__ = cls.name
+    activation.__doc__ = (f"``keras.activations.{cls.name}(x)``: :class:`{cls.__name__}`'s forward "
+                          f"pass on an array; ``activation=activations.{cls.name}`` picks it.")
+    _BY_FUNCTION[activation] = cls
+    return activation
+
+
+linear, relu, sigmoid, tanh = (_function(c) for c in (Linear, ReLU, Sigmoid, Tanh))
+elu, selu, softplus, softsign = (_function(c) for c in (ELU, SELU, Softplus, Softsign))
+silu, gelu, leaky_relu, relu6 = (_function(c) for c in (SiLU, GELU, LeakyReLU, ReLU6))
+hard_sigmoid, hard_silu, exponential, mish = (_function(c) for c in (HardSigmoid, HardSiLU,
+                                                                      Exponential, Mish))
+swish, hard_swish = silu, hard_silu
+
+
 def get(identifier: str | Activation | None, where: str = "activation") -> Activation:
     """Resolve ``None``, a name such as ``"relu"``, or an :class:`Activation` instance."""
     if identifier is None:
         return Linear()
     if isinstance(identifier, Activation):
         return identifier
+    if callable(identifier) and identifier in _BY_FUNCTION:  # activation=activations.relu
+        return _BY_FUNCTION[identifier]()
     if isinstance(identifier, str) and _ALIASES.get(identifier, identifier) in _REGISTRY:
         return _REGISTRY[_ALIASES.get(identifier, identifier)]()
     raise ValueError(
         f"{where}: unknown activation {identifier!r}; expected one of "
-        f"{sorted(set(_REGISTRY) | set(_ALIASES))} or a scratchnet.activations.Activation"
+        f"{sorted(set(_REGISTRY) | set(_ALIASES))}, one of the functions of the same names in "
+        "scratchnet.activations, or a scratchnet.activations.Activation"
     )
