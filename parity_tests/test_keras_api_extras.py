@@ -229,3 +229,35 @@ def test_activation_functions_equal_keras_and_work_as_activation_arguments(name)
     assert_close(ours(x), np.asarray(theirs(x)), FORWARD_RTOL, f"activations.{name}")
     layer = L.Dense(3, activation=ours)
     assert layer.activation.name == sn.activations.get(name).name
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: [m.layers.Dense(6), m.layers.LeakyReLU(), m.layers.Dense(3)],
+    lambda m: [m.layers.Dense(6), m.layers.LeakyReLU(negative_slope=0.05), m.layers.Dense(3)],
+    lambda m: [m.layers.Dense(12), m.layers.Reshape((3, 4)), m.layers.Conv1D(2, 2),
+               m.layers.Reshape((-1,)), m.layers.Dense(3)],
+], ids=["leaky_relu_default", "leaky_relu_slope", "reshape"])
+def test_leaky_relu_and_reshape_layers_equal_keras(make, tmp_path):
+    """Forward, loss and gradients against Keras 3.15 (values below 0 reach the slope), and
+    the .keras file both ways."""
+    from parity_tests.driver import assert_parity, random_biases
+
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 3, 8)
+    model = random_biases(sn.Sequential([L.Input((5,)), *make(sn)], seed=2))
+    twins = assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(tmp_path / "s.keras")
+    assert_close(keras.models.load_model(tmp_path / "s.keras").predict(x, verbose=0),
+                 model.predict(x, verbose=0), FORWARD_RTOL, "scratchnet's file in Keras")
+    twins.keras.save(tmp_path / "k.keras")
+    assert_close(sn.load_model(tmp_path / "k.keras").predict(x, verbose=0),
+                 twins.keras.predict(x, verbose=0), FORWARD_RTOL, "Keras' file in scratchnet")
+
+
+def test_leaky_relu_takes_keras_2s_alpha_and_reshape_checks_sizes():
+    with pytest.warns(UserWarning, match="`alpha` is deprecated"):
+        assert L.LeakyReLU(alpha=0.1).negative_slope == 0.1
+    with pytest.raises(ValueError, match=r"total size of the input, 6 .*target_shape=\(4,\)"):
+        sn.Sequential([L.Input((6,)), L.Reshape((4,))])
+    with pytest.raises(ValueError, match="at most one -1"):
+        L.Reshape((-1, -1))

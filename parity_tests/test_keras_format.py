@@ -209,9 +209,20 @@ def _augmentation_model():
     return model, x, y
 
 
+def _shapes_model():
+    """Reshape (a -1 included) around a Conv1D, and LeakyReLU with both slopes."""
+    model = sn.Sequential([L.Input((12,)), L.Dense(12), L.LeakyReLU(), L.Reshape((4, 3)),
+                           L.Conv1D(2, 2), L.Reshape((-1,)), L.LeakyReLU(negative_slope=0.1),
+                           L.Dense(3)], seed=21, name="shapes")
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(22).normal(size=(6, 12)).astype(np.float32)
+    return model, x, np.arange(6) % 3
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
-          _numbers_model, _hashed_model, _merging_model, _augmentation_model]
+          _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness)

@@ -377,6 +377,12 @@ register_layer(sn.layers.Dropout, keras.layers.Dropout,
                lambda layer, **kw: keras.layers.Dropout(layer.rate, seed=layer.seed, **kw),
                _dropout_from_keras)
 register_layer(sn.layers.InputLayer, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
+register_layer(sn.layers.LeakyReLU, keras.layers.LeakyReLU,
+               lambda layer, **kw: keras.layers.LeakyReLU(negative_slope=layer.negative_slope, **kw),
+               lambda klayer, **kw: sn.layers.LeakyReLU(negative_slope=klayer.negative_slope, **kw))
+register_layer(sn.layers.Reshape, keras.layers.Reshape,
+               lambda layer, **kw: keras.layers.Reshape(layer.target_shape, **kw),
+               lambda klayer, **kw: sn.layers.Reshape(tuple(klayer.target_shape), **kw))
 
 
 # Issue 13's pooling, Conv1D and image-preprocessing layers (same arguments on both sides).

@@ -10,7 +10,16 @@ from scratchnet.layers.augmentation import (
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv2D
-from scratchnet.layers.core import Activation, Dense, Dropout, Flatten, Input, Softmax
+from scratchnet.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    LeakyReLU,
+    Reshape,
+    Softmax,
+)
 from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
@@ -29,7 +38,7 @@ from scratchnet.layers.text import TextVectorization
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
-    "Dropout", "Conv2D", "MaxPooling2D",
+    "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "Reshape",
     "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -114,6 +115,69 @@ class Softmax(Activation):
 
     def get_config(self):
         return {"name": self.name}
+
+
+class LeakyReLU(Layer):
+    """``keras.layers.LeakyReLU``: ``y = x`` where ``x > 0``, else ``negative_slope * x`` (the
+    layer's default slope is 0.3; the ``leaky_relu`` activation's is 0.2). Backward:
+    ``dx = dy`` where ``x > 0``, else ``negative_slope * dy``. No parameters."""
+
+    supports_masking = True
+
+    def __init__(self, negative_slope: float = 0.3, name: str | None = None, **kwargs):
+        if "alpha" in kwargs:  # Keras 2's name, which Keras 3 still takes with a warning
+            negative_slope = kwargs.pop("alpha")
+            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.",
+                          UserWarning, stacklevel=2)
+        super().__init__(name=name, **kwargs)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real) \
+                or not negative_slope >= 0:
+            raise ValueError(f'LeakyReLU "{self.name}": expected negative_slope to be a number '
+                             f">= 0, received negative_slope={negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x, training=False):
+        self.positive = x > 0
+        return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
+
+    def backward(self, dy):
+        return np.where(self.positive, dy, dy * dy.dtype.type(self.negative_slope))
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class Reshape(Layer):
+    """``keras.layers.Reshape(target_shape)``: each sample to ``target_shape`` (C order; one entry
+    may be -1, the size that makes the count match). Backward: ``dy`` back to the input's shape."""
+
+    def __init__(self, target_shape, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'Reshape "{self.name}"'
+        if not isinstance(target_shape, tuple | list) or not target_shape or not all(
+                isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1)
+                for d in target_shape) or list(target_shape).count(-1) > 1:
+            raise ValueError(f"{where}: expected target_shape to be a tuple of positive integers "
+                             f"(at most one -1, no batch axis), received {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def build(self, input_shape, rng):
+        size, known = math.prod(input_shape), math.prod(d for d in self.target_shape if d != -1)
+        if (-1 in self.target_shape and size % known) or (
+                -1 not in self.target_shape and known != size):
+            raise ValueError(f'Reshape "{self.name}": total size of the input, {size} '
+                             f"(shape {(None,) + tuple(input_shape)}), cannot be arranged as "
+                             f"target_shape={self.target_shape}")
+        return tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def forward(self, x, training=False):
+        return x.reshape((x.shape[0],) + tuple(self.output_shape))  # (N,) + target_shape
+
+    def backward(self, dy):
+        return dy.reshape((dy.shape[0],) + tuple(self.input_shape))  # (N,) + input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
 class Dropout(Layer):
