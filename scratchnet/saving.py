@@ -107,12 +107,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def load_model(path, custom_objects: dict | None = None, compile: bool = True):
+def load_model(path, custom_objects: dict | None = None, compile: bool = True,
+               safe_mode: bool = True):
     """Rebuild the model saved at ``path``: same architecture, weights and optimizer state.
 
     ``.keras``: a Keras 3 archive (saved by Keras or by scratchnet); ``.npz``: scratchnet's own
     format. A legacy Keras HDF5 file (``.h5``) or any other extension is refused.
+    ``safe_mode`` is Keras' argument: scratchnet never runs code from a file (no ``Lambda``
+    layers, no pickles), so the file is read safely either way.
     """
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"load_model: expected safe_mode to be True or False, received {safe_mode!r}")
     suffix = Path(path).suffix
     if suffix == ".keras":
         from scratchnet import saving_keras

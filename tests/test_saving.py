@@ -38,6 +38,16 @@ def test_round_trip_restores_everything(tmp_path):
     assert loaded.loss.name == model.loss.name
 
 
+def test_keras_safe_mode_argument_is_taken(tmp_path):
+    model, x, _ = _trained(tmp_path)
+    model.save(tmp_path / "m.npz")
+    for safe_mode in (True, False):  # scratchnet never runs code from a file: both read it safely
+        loaded = sn.load_model(tmp_path / "m.npz", safe_mode=safe_mode)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    with pytest.raises(TypeError, match="safe_mode to be True or False"):
+        sn.load_model(tmp_path / "m.npz", safe_mode="yes")
+
+
 def test_file_holds_no_pickled_objects(tmp_path):
     model, _, _ = _trained(tmp_path)
     model.save(tmp_path / "m.npz")
