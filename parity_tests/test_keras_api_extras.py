@@ -10,7 +10,7 @@ import pytest
 
 import scratchnet as sn
 import tfnet
-from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close
 
 L = sn.layers
 
@@ -261,3 +261,93 @@ def test_leaky_relu_takes_keras_2s_alpha_and_reshape_checks_sizes():
         sn.Sequential([L.Input((6,)), L.Reshape((4,))])
     with pytest.raises(ValueError, match="at most one -1"):
         L.Reshape((-1, -1))
+
+
+def _frozen_twins():
+    """Dense -> BatchNormalization -> Dense -> Dense, the first two frozen, in both frameworks from
+    the same weights (set before compile: Keras reads ``trainable`` when it compiles)."""
+    model = sn.Sequential([L.Input((5,)), L.Dense(6, name="base"), L.BatchNormalization(name="bn"),
+                           L.Dense(4, activation="relu", name="mid"), L.Dense(3, name="head")],
+                          seed=4)
+    kmodel = tfnet.to_keras(model)
+    for m in (model, kmodel):
+        m.get_layer("base").trainable = False
+        m.get_layer("bn").trainable = False
+    model.compile(optimizer=sn.optimizers.Adam(0.05),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=False,
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, kmodel
+
+
+def test_frozen_layers_equal_keras():
+    """``layer.trainable = False``: the frozen weights (and a frozen BatchNormalization's moving
+    statistics: it runs in inference mode) stay as they were, the rest trains as in Keras; the
+    trainable/non-trainable lists, the loss gradients (zeros for frozen weights) and the weights
+    after 3 Adam steps equal Keras'."""
+    model, kmodel = _frozen_twins()
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32) * 2 + 1
+    y = np.random.default_rng(1).integers(0, 3, 8)
+    assert len(model.trainable_weights) == len(kmodel.trainable_weights) == 4
+    assert len(model.non_trainable_weights) == len(kmodel.non_trainable_weights) == 6
+    loss_s, grads_s = model.loss_and_grads(x, y)
+    loss_k, grads_k = tfnet.loss_and_grads(kmodel, x, y)
+    assert_close(loss_s, loss_k, FORWARD_RTOL, "loss with frozen layers")
+    for gs, gk in zip(grads_s, grads_k, strict=True):
+        assert_close(gs, gk, GRAD_RTOL, "gradient (zeros for frozen weights)")
+    before = model.get_weights()
+    for _ in range(3):
+        assert_close(model.train_on_batch(x, y), kmodel.train_on_batch(x, y), FORWARD_RTOL, "loss")
+    after = model.get_weights()
+    for i in range(6):  # base kernel, bias; bn gamma, beta, moving mean, moving variance
+        np.testing.assert_array_equal(after[i], before[i])
+    assert not np.array_equal(after[6], before[6])  # the trainable ones moved
+    for ws, wk in zip(after, kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after 3 steps with frozen layers")
+
+
+def test_freezing_goes_across_files_and_converters(tmp_path):
+    model, kmodel = _frozen_twins()
+    model.save(tmp_path / "s.keras")
+    loaded_k = keras.models.load_model(tmp_path / "s.keras")
+    assert [layer.trainable for layer in loaded_k.layers] == [False, False, True, True]
+    kmodel.save(tmp_path / "k.keras")
+    for loaded in (sn.load_model(tmp_path / "k.keras"), tfnet.from_keras(kmodel)):
+        assert [layer.trainable for layer in loaded.layers] == [False, False, True, True]
+    model.save(tmp_path / "s.npz")
+    assert [layer.trainable for layer in sn.load_model(tmp_path / "s.npz").layers] == \
+        [False, False, True, True]
+    assert [layer.trainable for layer in tfnet.to_keras(model).layers] == [False, False, True, True]
+
+
+def test_fine_tuning_as_the_transfer_learning_lesson():
+    """Freeze the base, train the head; thaw the base, compile again with a new optimizer (as
+    Keras requires), train: Keras' weights at every stage. And Keras' rule that a frozen model
+    trains nothing, even a layer thawed inside it."""
+    x = np.random.default_rng(2).normal(size=(8, 5)).astype(np.float32)
+    y = np.random.default_rng(3).integers(0, 3, 8)
+    model = sn.Sequential([L.Input((5,)), L.Dense(6, activation="relu", name="base"),
+                           L.Dense(3, name="head")], seed=5)
+    kmodel = tfnet.to_keras(model)
+    for m in (model, kmodel):
+        m.trainable = False
+        m.get_layer("head").trainable = True
+        assert len(m.trainable_weights) == 0 and len(m.non_trainable_weights) == 4
+        m.trainable = True
+        m.get_layer("base").trainable = False
+        assert len(m.trainable_weights) == 2
+    for m, mod in ((model, sn), (kmodel, keras)):
+        m.compile(optimizer=mod.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    for _ in range(2):
+        model.train_on_batch(x, y)
+        kmodel.train_on_batch(x, y)
+    for m, mod in ((model, sn), (kmodel, keras)):
+        m.get_layer("base").trainable = True  # (Keras 3.15's model.trainable = True on a model
+        # that already is leaves a frozen layer frozen; the layer's own flag is unambiguous)
+        m.compile(optimizer=mod.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+        assert len(m.trainable_weights) == 4
+    for _ in range(2):
+        model.train_on_batch(x, y)
+        kmodel.train_on_batch(x, y)
+    for ws, wk in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after freezing, then fine-tuning")

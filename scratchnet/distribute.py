@@ -145,6 +145,7 @@ class MirroredStrategy:
         for r, replica in enumerate(replicas):
             for layer, twin in zip(model.layers, replica.layers, strict=True):
                 twin.compute_input_grad = layer.compute_input_grad
+                twin.trainable = layer.trainable  # frozen since the copy was made?
                 for name, param in layer.params.items():
                     twin.params[name].value = param.value  # the same array, not a copy
                 if r == 0:  # replica 0's moving statistics are the model's own arrays

@@ -29,7 +29,7 @@ from scratchnet.layers.base import (
     Parameter,
     _snake_case,
     assign_weights,
-    refuse_freezing,
+    check_trainable,
 )
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
@@ -179,7 +179,7 @@ class Model:
 
     def first_trainable_index(self) -> int:
         for i, layer in enumerate(self.layers):
-            if layer.params:
+            if layer.trainable_weights and self.trainable:
                 return i
         return len(self.layers)
 
@@ -194,17 +194,24 @@ class Model:
 
     @property
     def trainable(self) -> bool:
-        """Always True: every layer trains (freezing is not implemented)."""
-        return True
+        """``model.trainable = False`` freezes the whole model, as in Keras: every layer's
+        ``trainable`` is set too, and while the model itself is frozen it trains nothing, even a
+        layer thawed afterwards (Keras' rule: a frozen container has no trainable weights)."""
+        return getattr(self, "_trainable", True)
 
     @trainable.setter
     def trainable(self, value) -> None:
-        refuse_freezing(f'model "{self.name}"', value)
+        self._trainable = check_trainable(value, f'model "{self.name}"')
+        for layer in self.layers:
+            layer.trainable = self._trainable
 
     @property
     def params(self) -> list[Parameter]:
-        """Every trainable Parameter, layer by layer (kernel first): what the optimizer updates."""
-        return [p for layer in self.layers for p in layer.params.values()]
+        """Every trainable Parameter, layer by layer (kernel first): what the optimizer updates.
+        A frozen layer's (``layer.trainable = False``) are not among them."""
+        if not self.trainable:
+            return []
+        return [p for layer in self.layers for p in layer.trainable_weights]
 
     trainable_weights = params
 
@@ -216,6 +223,8 @@ class Model:
 
     @property
     def non_trainable_weights(self) -> list[Parameter]:
+        if not self.trainable:
+            return self.weights
         return [p for layer in self.layers for p in layer.non_trainable_weights]
 
     def get_weights(self) -> list[np.ndarray]:
@@ -402,6 +411,7 @@ class Model:
 
     def backward(self, doutput: np.ndarray, through_logits: bool = False) -> None:
         """Send the loss gradient back through the layers in reverse; fills every ``.grad``."""
+        self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
         first = self.first_trainable_index()
         last = self.layers[-1]
         if through_logits:
@@ -459,8 +469,10 @@ class Model:
             y_pred = self.forward(x, training=True)
             loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
             self.backward(doutput, through_logits)
-        # A non-trainable weight (a moving mean) gets zeros, as tf.GradientTape reports it.
-        return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
+        # A non-trainable weight (a moving mean, a frozen layer's) gets zeros, as tf.GradientTape
+        # reports it (it watches trainable variables only).
+        trainable = {id(p) for p in self.params}
+        return loss, [kernels.to_numpy(p.grad).copy() if id(p) in trainable
                       else np.zeros(p.value.shape, p.value.dtype)
                       for p in self.weights]
 

@@ -56,7 +56,7 @@ _BOMB_FLOOR_BYTES, _BOMB_MAX_EXPANSION = 1 << 32, 100
 # value that means "as scratchnet computes it"). ``_ANY``: accepted and ignored (derived values).
 _ANY = object()
 _KERAS_ONLY_LAYER_ARGS = {
-    "trainable": True, "data_format": "channels_last", "groups": 1,
+    "data_format": "channels_last", "groups": 1,
     "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
     "kernel_constraint": None, "bias_constraint": None, "embeddings_regularizer": None,
     "embeddings_constraint": None, "lora_rank": None, "lora_alpha": _ANY,
@@ -203,7 +203,7 @@ def keras_class_name(obj) -> str:
 
 def _layer_config(layer) -> dict:
     class_name = keras_class_name(layer)
-    config = {"name": layer.name, "trainable": True}
+    config = {"name": layer.name, "trainable": layer.trainable}
     if class_name not in _NO_FLOAT_POLICY:
         config["dtype"] = _dtype_policy()
     for key, value in layer.get_config().items():
@@ -586,6 +586,7 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
         )
     what = f'{where}: layer "{layer_name}" ({class_name})'
     _check_dtype(config.pop("dtype", None), what)
+    trainable = config.pop("trainable", True)  # a frozen layer stays frozen
     kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
     for key in [k for k in kwargs if k.endswith("_initializer")]:
         kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
@@ -597,10 +598,13 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
                 kwargs["idf_weights"] = _idf_weights(assets, path, len(vocabulary), what)
     try:
         if hasattr(cls, "from_config"):  # Keras' from_config rule (Discretization: both set)
-            return cls.from_config(kwargs)
-        return cls(**kwargs)
+            layer = cls.from_config(kwargs)
+        else:
+            layer = cls(**kwargs)
+        layer.trainable = trainable
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} has a config scratchnet cannot build: {err}") from err
+    return layer
 
 
 def _check_dtype(dtype, what: str) -> None:

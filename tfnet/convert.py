@@ -168,7 +168,9 @@ def layer_to_keras(layer, **kw) -> keras.layers.Layer:
             f"known types: {sorted(c.__name__ for c in _LAYERS)}. Add one with "
             "tfnet.convert.register_layer"
         )
-    return mapping.to_keras(layer, name=layer.name, **kw)
+    klayer = mapping.to_keras(layer, name=layer.name, **kw)
+    klayer.trainable = layer.trainable  # a frozen layer stays frozen
+    return klayer
 
 
 def layer_from_keras(klayer):
@@ -181,7 +183,9 @@ def layer_from_keras(klayer):
             f"{sorted(c.__name__ for c in _KERAS_LAYERS)}. Add one with "
             "tfnet.convert.register_layer"
         )
-    return mapping.from_keras(klayer, name=klayer.name)
+    layer = mapping.from_keras(klayer, name=klayer.name)
+    layer.trainable = bool(klayer.trainable)
+    return layer
 
 
 def loss_to_keras(loss) -> keras.losses.Loss:

@@ -157,7 +157,7 @@ def functional_loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None):
     ``loss_weights`` and the softmax-logits rule), and its gradients in ``get_weights()`` order."""
     import tensorflow as tf
 
-    from tfnet.gradients import _dense
+    from tfnet.gradients import dense_gradients
 
     if isinstance(x, dict):
         x = {t.name: tf.convert_to_tensor(x[t.name], dtype=t.dtype) for t in kmodel.inputs}
@@ -170,4 +170,4 @@ def functional_loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None):
         loss = kmodel.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                    training=True)
     grads = tape.gradient(loss, kmodel.weights)
-    return float(loss), [_dense(g, w) for g, w in zip(grads, kmodel.weights, strict=True)]
+    return float(loss), dense_gradients(kmodel, grads)

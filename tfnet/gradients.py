@@ -48,7 +48,15 @@ def loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None) -> tuple[float
         y_pred = kmodel(x, training=True)
         loss = loss_fn(y, y_pred, sample_weight=sample_weight)
     grads = tape.gradient(loss, kmodel.weights)
-    return float(loss), [_dense(g, w) for g, w in zip(grads, kmodel.weights, strict=True)]
+    return float(loss), dense_gradients(kmodel, grads)
+
+
+def dense_gradients(kmodel, grads) -> list[np.ndarray]:
+    """``grads`` of ``kmodel.weights`` as NumPy arrays; zeros for a weight outside
+    ``kmodel.trainable_weights`` (a frozen layer's: the tape still sees its variable)."""
+    trainable = {id(w) for w in kmodel.trainable_weights}
+    return [_dense(g if id(w) in trainable else None, w)
+            for g, w in zip(grads, kmodel.weights, strict=True)]
 
 
 def _dense(grad, weight) -> np.ndarray:

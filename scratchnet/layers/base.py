@@ -68,6 +68,7 @@ class Layer:
                 f"received {name!r}"
             )
         self.name = name or _snake_case(type(self).__name__)
+        self._trainable = check_trainable(kwargs.pop("trainable", True), f'layer "{self.name}"')
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
@@ -80,12 +81,25 @@ class Layer:
 
     @property
     def trainable(self) -> bool:
-        """Always True: every layer trains (freezing layers is not implemented)."""
-        return True
+        """False freezes the layer (``layer.trainable = False``, as in Keras' transfer-learning
+        lessons): its weights leave ``model.trainable_weights``, so the optimizer no longer moves
+        them, and a BatchNormalization then runs in inference mode, as Keras 3's does. Unlike
+        Keras, which reads it when ``compile`` runs, the change counts from the next step."""
+        return self._trainable
 
     @trainable.setter
     def trainable(self, value) -> None:
-        refuse_freezing(f'layer "{self.name}"', value)
+        self._trainable = check_trainable(value, f'layer "{self.name}"')
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        """The weights the optimizer moves: none while the layer is frozen."""
+        return list(self.params.values()) if self._trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        frozen = [] if self._trainable else list(self.params.values())
+        return frozen + list(self.non_trainable_params.values())
 
     # --- the protocol -------------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
@@ -152,13 +166,6 @@ class Layer:
         """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable."""
         return list(self.params.values()) + list(self.non_trainable_params.values())
 
-    @property
-    def trainable_weights(self) -> list[Parameter]:
-        return list(self.params.values())
-
-    @property
-    def non_trainable_weights(self) -> list[Parameter]:
-        return list(self.non_trainable_params.values())
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of this layer's weights, in ``layer.weights`` order (``keras.layers.Layer``'s)."""
@@ -177,7 +184,7 @@ class Layer:
 
     def get_config(self) -> dict:
         """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""
-        return {"name": self.name}
+        return {"name": self.name} if self._trainable else {"name": self.name, "trainable": False}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -214,7 +221,7 @@ class ActivatedLayer(Layer):
 
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
-_KERAS_DEFAULTS = {"trainable": True, "dtype": None, "autocast": True, "activity_regularizer": None}
+_KERAS_DEFAULTS = {"dtype": None, "autocast": True, "activity_regularizer": None}
 
 
 def assign_weights(params: list[Parameter], weights, owner: str) -> None:
@@ -242,12 +249,11 @@ def assign_weights(params: list[Parameter], weights, owner: str) -> None:
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
-def refuse_freezing(what: str, value) -> None:
-    """``layer.trainable = False`` (or ``model.trainable = False``) as Keras' transfer-learning
-    lessons do it: refused with a clear error, since scratchnet would train the layer anyway."""
-    if value is not True:
-        raise ValueError(f"{what}: scratchnet does not implement trainable={value!r} (freezing "
-                         "weights): every layer trains. Only trainable=True is accepted")
+def check_trainable(value, what: str) -> bool:
+    """A layer's or model's ``trainable``: True or False."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{what}: expected trainable to be True or False, received {value!r}")
+    return bool(value)
 
 
 def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:

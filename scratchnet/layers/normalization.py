@@ -34,7 +34,8 @@ class BatchNormalization(Layer):
             var[c]  = mean_{n,...} (x[n, ..., c] - mean[c])**2        (biased: divides by m)
             moving_mean[c]     <- moving_mean[c] * momentum + mean[c] * (1 - momentum)
             moving_variance[c] <- moving_variance[c] * momentum + var[c] * (1 - momentum)
-        inference (evaluate, predict, model(x)):
+        inference (evaluate, predict, model(x); and always when the layer is frozen,
+        layer.trainable = False, as in Keras 3):
             mean, var = moving_mean, moving_variance
         both:
             x_hat = (x - mean) / sqrt(var + epsilon)
@@ -164,6 +165,7 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False):
         axes = self.reduction_axes
+        training = training and self.trainable  # frozen: inference mode, as Keras 3's layer
         if training:
             mean = np.mean(x, axis=axes)  # (C,)
             var = np.mean((x - self._per_channel(mean, x.ndim)) ** 2, axis=axes)  # (C,), biased
