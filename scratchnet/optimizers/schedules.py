@@ -35,30 +35,35 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``lr(step) = initial_learning_rate * decay_rate ** p``, ``p = step / decay_steps``;
-    with ``staircase=True``, ``p = floor(step / decay_steps)``: the rate drops every
-    ``decay_steps`` steps instead of a little every step. In float32, as Keras.
-    """
+class _RateDecay(LearningRateSchedule):
+    """The arguments ExponentialDecay and InverseTimeDecay share, and ``p``, the steps done in
+    units of ``decay_steps`` (``floor``-ed with ``staircase=True``: the rate then changes once
+    every ``decay_steps`` steps instead of a little every step)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
+                 name: str | None = None):
         where = type(self).__name__
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
         self.decay_steps = _positive_number(decay_steps, where)
         self.decay_rate = _number(decay_rate, "decay_rate", where)
         self.staircase = staircase
-        self.name = name
+        self.name = name or where
 
-    def __call__(self, step) -> np.float32:
+    def steps_done(self, step) -> np.float32:
         p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), p)
+        return np.floor(p) if self.staircase else p
 
     def get_config(self) -> dict:
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
+    """``lr(step) = initial_learning_rate * decay_rate ** p``, ``p = step / decay_steps``
+    (``floor`` of it with ``staircase=True``). In float32, as Keras."""
+
+    def __call__(self, step) -> np.float32:
+        return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), self.steps_done(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -148,28 +153,13 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``lr(step) = initial_learning_rate / (1 + decay_rate * p)``, ``p = step / decay_steps``
     (``floor`` of it with ``staircase=True``). In float32, as Keras."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
-                 name: str = "InverseTimeDecay"):
-        where = type(self).__name__
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
-        self.decay_steps = _positive_number(decay_steps, where)
-        self.decay_rate = _number(decay_rate, "decay_rate", where)
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step) -> np.float32:
-        p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = self.steps_done(step)
         return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * p)
-
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
 class PolynomialDecay(LearningRateSchedule):
