@@ -166,7 +166,6 @@ class Layer:
         """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable."""
         return list(self.params.values()) + list(self.non_trainable_params.values())
 
-
     def get_weights(self) -> list[np.ndarray]:
         """Copies of this layer's weights, in ``layer.weights`` order (``keras.layers.Layer``'s)."""
         return [kernels.to_numpy(p.value).copy() for p in self.weights]
