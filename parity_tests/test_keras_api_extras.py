@@ -351,3 +351,18 @@ def test_fine_tuning_as_the_transfer_learning_lesson():
         kmodel.train_on_batch(x, y)
     for ws, wk in zip(model.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "weights after freezing, then fine-tuning")
+
+
+def test_a_named_loss_still_picks_keras_accuracy():
+    """``metrics=["accuracy"]`` means sparse categorical accuracy for a sparse cross-entropy
+    whatever its ``name=``: the loss function decides, not the name (a renamed loss picked
+    categorical accuracy and reported 0.5 where Keras reports 0.625)."""
+    x = np.random.default_rng(4).normal(size=(16, 5)).astype(np.float32)
+    y = np.random.default_rng(5).integers(0, 3, 16)
+    model = sn.Sequential([L.Input((5,)), L.Dense(3)], seed=6)
+    kmodel = tfnet.to_keras(model)
+    for m, mod in ((model, sn), (kmodel, keras)):
+        m.compile(optimizer=mod.optimizers.SGD(0.1), metrics=["accuracy"],
+                  loss=mod.losses.SparseCategoricalCrossentropy(from_logits=True, name="xent"))
+    ours, theirs = model.test_on_batch(x, y), kmodel.test_on_batch(x, y)
+    assert_close(ours, theirs, FORWARD_RTOL, "[loss, accuracy] with a renamed loss")

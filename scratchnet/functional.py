@@ -259,14 +259,14 @@ class Functional(Model):
         if not self.output_losses:
             return  # inside Model.compile, before the per-output parts are set
         if len(self.weighted_metrics) != len(self.weighted_metric_names):
-            self.weighted_metrics = [metrics_mod.get(m, self.output_losses[0].name,
+            self.weighted_metrics = [metrics_mod.get(m, self.output_losses[0].function_name,
                                                      self.outputs[0].shape[-1])
                                      for m in self.weighted_metric_names]
         if len(self.output_metrics) != len(self.output_metric_names):
             self.output_metrics = []
             for k, names in enumerate(self.output_metric_names):
                 units = self.outputs[k].shape[-1]
-                resolved = [metrics_mod.get(m, self.output_losses[k].name, units) for m in names]
+                resolved = [metrics_mod.get(m, self.output_losses[k].function_name, units) for m in names]
                 if self.multi_output:
                     for m in resolved:  # Keras logs them as "<output name>_<metric>"
                         m.name = f"{self.output_names[k]}_{m.name}"

@@ -55,6 +55,12 @@ class Loss:
             raise ValueError(f"{where}: expected dtype None or {config.dtype()!r} (the float type "
                              f"in use), received {dtype!r}")
 
+    @property
+    def function_name(self) -> str:
+        """The loss function's name whatever ``name=`` says (``"sparse_categorical_crossentropy"``):
+        what decides which accuracy ``metrics=["accuracy"]`` means."""
+        return type(self).name
+
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         """The reduced loss, as a Keras loss object returns it: ``sum(l * w) / size(l * w)``
         (Keras' ``sum_over_batch_size``; ``w = 1`` without ``sample_weight``)."""

@@ -316,9 +316,9 @@ class Model:
     def _resolve_metrics(self) -> None:
         units = self.output_shape[-1]
         if len(self.metrics) != len(self.metric_names):
-            self.metrics = [metrics_mod.get(m, self.loss.name, units) for m in self.metric_names]
+            self.metrics = [metrics_mod.get(m, self.loss.function_name, units) for m in self.metric_names]
         if len(self.weighted_metrics) != len(self.weighted_metric_names):
-            self.weighted_metrics = [metrics_mod.get(m, self.loss.name, units)
+            self.weighted_metrics = [metrics_mod.get(m, self.loss.function_name, units)
                                      for m in self.weighted_metric_names]
 
     @property
