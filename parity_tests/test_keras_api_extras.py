@@ -366,3 +366,4 @@ def test_a_named_loss_still_picks_keras_accuracy():
                   loss=mod.losses.SparseCategoricalCrossentropy(from_logits=True, name="xent"))
     ours, theirs = model.test_on_batch(x, y), kmodel.test_on_batch(x, y)
     assert_close(ours, theirs, FORWARD_RTOL, "[loss, accuracy] with a renamed loss")
+    assert type(model.metrics[0]) is sn.metrics.SparseCategoricalAccuracy
