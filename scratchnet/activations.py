@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
+
 
 class Activation:
     """Base class; ``name`` is what ``get(name)`` and ``Dense(activation=name)`` accept."""
@@ -276,7 +278,7 @@ class LogSoftmax(Activation):
 
 def _erf(z):
     """The error function, element-wise, where ``z`` lives (SciPy's on the CPU, CuPy's on a GPU)."""
-    if type(z).__module__.startswith("cupy"):
+    if kernels.is_device_array(z):
         from cupyx.scipy.special import erf
     else:
         from scipy.special import erf
@@ -297,7 +299,7 @@ _BY_FUNCTION: dict = {softmax: Softmax, log_softmax: LogSoftmax}
 
 def _function(cls: type[Activation]):
     def activation(x):
-        x = np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x
+        x = x if kernels.is_device_array(x) else np.asarray(x)
         return cls().forward(x if x.dtype.kind == "f" else x.astype(np.float32))
 
     activation.__name__ = activation.__qualname__ = cls.name
