@@ -9,6 +9,9 @@ Set-up: a virtual environment in ``.venv`` with this project installed (editable
 (mpi4py and MPICH's mpiexec, for the multi-worker tests). It is redone only when
 ``pyproject.toml`` changes or an extra is missing. Other commands run inside it:
 ``python3 tasks.py run -m MODULE``.
+
+``test`` runs pytest on every core (pytest-xdist's ``-n auto``) unless its arguments choose
+otherwise (``-n 0``, ``-p no:xdist``, ``--pdb``): on 2 cores the suite takes about half the time.
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ def run(args: list[str]) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT, env=env).returncode
 
 
+def _parallel(args: list[str]) -> list[str]:
+    """``-n auto`` for pytest, unless ``args`` already say how many workers or need one process
+    (a debugger cannot attach to a worker)."""
+    for a in args:
+        if a in ("--pdb", "--trace", "no:xdist", "-pno:xdist") or a.startswith(("-n", "--numprocesses")):
+            return []
+    return ["-n", "auto"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "setup", "run"):
         print(__doc__)
@@ -66,7 +78,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return run(["-m", "demo", *rest])
     if command == "test":
-        return run(["-m", "pytest", *rest])
+        return run(["-m", "pytest", *_parallel(rest), *rest])
     if command == "run":
         return run(rest)
     return 0
