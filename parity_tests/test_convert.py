@@ -122,7 +122,8 @@ def test_from_keras_names_the_unmappable_layer():
 
 @pytest.mark.parametrize("klayer, pattern", [
     (keras.layers.Dense(3, activation="celu", name="d"), r'"d" uses activation .celu.'),
-    (keras.layers.Dense(3, kernel_regularizer="l2", name="d"), r'"d" sets kernel_regularizer'),
+    (keras.layers.Dense(3, kernel_constraint="non_neg", name="d"), r'"d" sets kernel_constraint'),
+    (keras.layers.Dense(3, activity_regularizer="l2", name="d"), r'"d" sets activity_regularizer'),
     (keras.layers.Dense(3, kernel_initializer="orthogonal", name="d"), r"Orthogonal"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),
 ])

@@ -235,8 +235,8 @@ def test_mappings_round_trip_every_layer():
 
 
 def test_from_keras_refuses_what_scratchnet_lacks():
-    with pytest.raises(ValueError, match="embeddings_regularizer"):
-        tp.embedding_from_keras(keras.layers.Embedding(4, 2, embeddings_regularizer="l2"))
+    with pytest.raises(ValueError, match="embeddings_constraint"):
+        tp.embedding_from_keras(keras.layers.Embedding(4, 2, embeddings_constraint="non_neg"))
     assert tp.embedding_from_keras(keras.layers.Embedding(4, 2, mask_zero=True)).mask_zero  # kept
     with pytest.raises(ValueError, match="num_oov_indices=2"):
         tp.string_lookup_from_keras(keras.layers.StringLookup(num_oov_indices=2, vocabulary=["a"]))

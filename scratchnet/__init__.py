@@ -18,6 +18,7 @@ from scratchnet import (
     models,
     optimizers,
     profiler,
+    regularizers,
     utils,
 )
 from scratchnet.kernels import get_backend, set_backend
@@ -30,5 +31,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
-    "losses", "metrics", "models", "optimizers", "profiler", "utils",
+    "losses", "metrics", "models", "optimizers", "profiler", "regularizers", "utils",
 ]

@@ -432,6 +432,7 @@ class Model:
         if self.distribute_strategy is not None:
             # 1-3 data-parallel: each replica does them on its slice; grads are combined.
             loss, y_pred = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
+            loss += self.add_weight_penalties()
             self.optimizer.apply(self.params)
             return self._update_metrics(loss, y, y_pred, sample_weight)
         # 1. Forward pass in training mode (dropout active): the model's prediction.
@@ -440,6 +441,8 @@ class Model:
         loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
         # 3. Backward pass: every layer, last to first, fills its Parameter.grad.
         self.backward(doutput, through_logits)
+        # (Weight penalties, if a layer has a kernel_regularizer: added to the loss and the grads.)
+        loss += self.add_weight_penalties()
         # 4. Update: the optimizer moves every parameter against its gradient.
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
@@ -449,7 +452,7 @@ class Model:
         metrics; returns the running loss and metrics, as Keras' ``test_step``."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
         y_pred = self._forward_inference(x)
-        loss = self.evaluate_loss(y, y_pred, sample_weight)
+        loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
     def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
@@ -469,12 +472,34 @@ class Model:
             y_pred = self.forward(x, training=True)
             loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
             self.backward(doutput, through_logits)
+        loss += self.add_weight_penalties()
         # A non-trainable weight (a moving mean, a frozen layer's) gets zeros, as tf.GradientTape
         # reports it (it watches trainable variables only).
         trainable = {id(p) for p in self.params}
         return loss, [kernels.to_numpy(p.grad).copy() if id(p) in trainable
                       else np.zeros(p.value.shape, p.value.dtype)
                       for p in self.weights]
+
+    @property
+    def losses(self) -> list:
+        """Keras' ``model.losses``: the penalty of every trainable weight that has a regularizer
+        (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
+        return [penalty for layer in self.layers for penalty in layer.losses] if self.trainable else []
+
+    def weight_penalty(self) -> float:
+        """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``
+        and in ``evaluate`` alike (:mod:`scratchnet.regularizers`); 0.0 without regularizers."""
+        return float(sum(kernels.to_numpy(penalty) for penalty in self.losses))
+
+    def add_weight_penalties(self) -> float:
+        """After a backward pass: add ``dR/dw`` of each regularized trainable weight to its
+        ``grad``, and return the total penalty ``sum R(w)`` that joins the loss."""
+        total = 0.0
+        for param in self.params:
+            if param.regularizer is not None:
+                total += float(kernels.to_numpy(param.regularizer(param.value)))
+                param.grad = param.grad + param.regularizer.gradient(param.value)
+        return total
 
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
         """The loss is averaged over batches weighted by batch size (Keras' loss tracker); the

@@ -362,11 +362,24 @@ def test_unknown_layer_class_is_refused_by_name(saved, tmp_path):
 
 def test_unsupported_keras_option_is_refused(saved, tmp_path):
     def edit(config):
-        config["config"]["layers"][4]["config"]["kernel_regularizer"] = {"class_name": "L2"}
+        config["config"]["layers"][4]["config"]["kernel_constraint"] = {"class_name": "NonNeg"}
 
     path = _edit_config(saved[3], tmp_path / "reg.keras", edit)
     with pytest.raises(ValueError, match=r"reg\.keras': layer \"dense\" \(Dense\) sets "
-                                         r"kernel_regularizer=.*supports only kernel_regularizer=None"):
+                                         r"kernel_constraint=.*supports only kernel_constraint=None"):
+        sn.load_model(path)
+
+
+def test_a_regularizer_scratchnet_lacks_is_refused_by_name(saved, tmp_path):
+    def edit(config):
+        config["config"]["layers"][4]["config"]["kernel_regularizer"] = {
+            "module": "keras.regularizers", "class_name": "OrthogonalRegularizer",
+            "config": {"factor": 0.01, "mode": "rows"}, "registered_name": None}
+
+    path = _edit_config(saved[3], tmp_path / "ortho.keras", edit)
+    with pytest.raises(ValueError, match=r"ortho\.keras': layer \"dense\" \(Dense\) has a config "
+                                         r"scratchnet cannot build: .*kernel_regularizer: unknown "
+                                         r"regularizer .*OrthogonalRegularizer"):
         sn.load_model(path)
 
 

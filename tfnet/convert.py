@@ -291,15 +291,48 @@ def _require(klayer, **expected) -> None:
                              f"scratchnet supports only {key}={value!r}")
 
 
-_NO_EXTRAS = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-              "kernel_constraint": None, "bias_constraint": None}
+_NO_EXTRAS = {"activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+
+
+def regularizer_to_keras(regularizer) -> keras.regularizers.Regularizer | None:
+    """A scratchnet regularizer as Keras' (L1, L2, L1L2 share their names and configs)."""
+    if regularizer is None:
+        return None
+    spec = sn.regularizers.serialize(regularizer)
+    if not hasattr(keras.regularizers, spec["class_name"]):
+        raise ValueError(f"to_keras: regularizer {spec['class_name']} has no Keras equivalent; "
+                         "supported: L1, L2, L1L2")
+    return keras.regularizers.deserialize(spec)
+
+
+def regularizer_from_keras(kregularizer, where: str):
+    """A Keras regularizer as scratchnet's; one scratchnet does not have raises, naming it."""
+    if kregularizer is None:
+        return None
+    name = type(kregularizer).__name__
+    if type(kregularizer) not in (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2):
+        raise ValueError(f"from_keras: {where} uses regularizer {name}, which scratchnet does not "
+                         "have; supported: L1, L2, L1L2")
+    return sn.regularizers.get({"class_name": name, "config": kregularizer.get_config()}, where)
+
+
+def _kernel_and_bias_regularizers_to_keras(layer) -> dict:
+    return {"kernel_regularizer": regularizer_to_keras(layer.kernel_regularizer),
+            "bias_regularizer": regularizer_to_keras(layer.bias_regularizer)}
+
+
+def _kernel_and_bias_regularizers_from_keras(klayer) -> dict:
+    where = f'layer "{klayer.name}"'
+    return {"kernel_regularizer": regularizer_from_keras(klayer.kernel_regularizer, where),
+            "bias_regularizer": regularizer_from_keras(klayer.bias_regularizer, where)}
 
 
 def _dense_to_keras(layer, **kw):
     return keras.layers.Dense(
         layer.units, activation=_activation_to_keras(layer), use_bias=layer.use_bias,
         kernel_initializer=_init_to_keras(layer.kernel_initializer),
-        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
 
 
 def _dense_from_keras(klayer, **kw):
@@ -307,7 +340,8 @@ def _dense_from_keras(klayer, **kw):
     return sn.layers.Dense(
         klayer.units, activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
-        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
 
 
 def _conv2d_to_keras(layer, **kw):
@@ -315,7 +349,8 @@ def _conv2d_to_keras(layer, **kw):
         layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
         dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
         use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
-        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
 
 
 def _conv2d_from_keras(klayer, **kw):
@@ -325,7 +360,8 @@ def _conv2d_from_keras(klayer, **kw):
         padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
         activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
-        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
 
 
 def _maxpool_to_keras(layer, **kw):
@@ -395,7 +431,8 @@ def _conv1d_to_keras(layer, **kw):
         layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
         dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
         use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
-        bias_initializer=_init_to_keras(layer.bias_initializer), **kw)
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
 
 
 def _conv1d_from_keras(klayer, **kw):
@@ -405,7 +442,8 @@ def _conv1d_from_keras(klayer, **kw):
         padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
         activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
-        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'), **kw)
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
 
 
 def _register_pooling(scratch_cls, keras_cls) -> None:

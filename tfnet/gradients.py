@@ -20,7 +20,7 @@ def loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None) -> tuple[float
     ::
 
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, kmodel(x, training=True), sample_weight)
+            loss = loss_fn(y, kmodel(x, training=True), sample_weight) + sum(kmodel.losses)
         grads = tape.gradient(loss, kmodel.weights)
 
     The compiled loss sees the model's output tensor itself, so a final softmax or sigmoid hands
@@ -47,6 +47,8 @@ def loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None) -> tuple[float
     with tf.GradientTape() as tape:
         y_pred = kmodel(x, training=True)
         loss = loss_fn(y, y_pred, sample_weight=sample_weight)
+        if kmodel.losses:  # weight penalties (kernel_regularizer=...), as Keras' compute_loss adds
+            loss = tf.add_n([loss, *kmodel.losses])
     grads = tape.gradient(loss, kmodel.weights)
     return float(loss), dense_gradients(kmodel, grads)
 

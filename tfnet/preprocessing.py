@@ -19,15 +19,20 @@ import scratchnet as sn
 def embedding_to_keras(layer: sn.layers.Embedding) -> keras.layers.Embedding:
     # The initial weights are copied over afterwards; the initializer only matters for the name.
     init = layer.embeddings_initializer if isinstance(layer.embeddings_initializer, str) else "uniform"
+    from tfnet.convert import regularizer_to_keras
+
     return keras.layers.Embedding(layer.input_dim, layer.output_dim, embeddings_initializer=init,
-                                  mask_zero=layer.mask_zero, name=layer.name)
+                                  mask_zero=layer.mask_zero, name=layer.name,
+                                  embeddings_regularizer=regularizer_to_keras(layer.embeddings_regularizer))
 
 
 def embedding_from_keras(layer: keras.layers.Embedding) -> sn.layers.Embedding:
-    _refuse(layer, embeddings_regularizer=layer.embeddings_regularizer,
-            embeddings_constraint=layer.embeddings_constraint)
+    from tfnet.convert import regularizer_from_keras
+
+    _refuse(layer, embeddings_constraint=layer.embeddings_constraint)
+    regularizer = regularizer_from_keras(layer.embeddings_regularizer, f'layer "{layer.name}"')
     return sn.layers.Embedding(layer.input_dim, layer.output_dim, mask_zero=layer.mask_zero,
-                               name=layer.name)
+                               embeddings_regularizer=regularizer, name=layer.name)
 
 
 def string_lookup_to_keras(layer: sn.layers.StringLookup) -> keras.layers.StringLookup:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratchnet import activations, config, kernels
+from scratchnet import activations, config, kernels, regularizers
 from scratchnet import initializers as inits
 
 
@@ -30,12 +30,15 @@ class Parameter:
     pass uses and ``grad`` the gradient of the loss with respect to it after a backward pass.
     ``trainable=False`` marks state the forward pass updates itself (a moving average): it has no
     gradient and no optimizer touches it, but it is saved and copied like any weight.
+    ``regularizer`` (a :class:`scratchnet.regularizers.Regularizer`, as on a Keras variable) adds
+    its penalty to the loss while the weight is trainable (``Model.add_weight_penalties``).
     """
 
     name: str
     value: np.ndarray
     grad: np.ndarray | None = field(default=None, repr=False)
     trainable: bool = True
+    regularizer: object = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -115,13 +118,15 @@ class Layer:
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_weight(
         self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator,
-        trainable: bool = True,
+        trainable: bool = True, regularizer=None,
     ) -> Parameter:
         """Create a weight; ``trainable=False`` puts it in ``non_trainable_params`` (no gradient,
-        never touched by the optimizer, saved with the others)."""
+        never touched by the optimizer, saved with the others). ``regularizer``: a penalty on the
+        weight that joins the loss (:mod:`scratchnet.regularizers`)."""
         init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
         value = init(tuple(shape), config.dtype(), rng)
-        param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable))
+        param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable),
+                          regularizer=regularizers.get(regularizer, f"{self.name}: {name}_regularizer"))
         if param.trainable:
             self.params[name] = param
         else:
@@ -176,6 +181,12 @@ class Layer:
             raise ValueError(f'set_weights: layer "{self.name}" is not built yet (it has no weights '
                              "until a model or a first call gives it its input shape)")
         assign_weights(self.weights, weights, f'layer "{self.name}"')
+
+    @property
+    def losses(self) -> list:
+        """Keras' ``layer.losses``: the penalty ``R(w)`` of each trainable weight that has a
+        regularizer (``kernel_regularizer=...``), as 0-d arrays of the weight's dtype."""
+        return [p.regularizer(p.value) for p in self.trainable_weights if p.regularizer is not None]
 
     def count_params(self) -> int:
         """All weights, trainable or not, as Keras counts them."""
@@ -246,6 +257,13 @@ def assign_weights(params: list[Parameter], weights, owner: str) -> None:
         new_values.append(w.astype(param.value.dtype))  # the type it was built with
     for param, value in zip(params, new_values, strict=True):
         param.value[...] = kernels.xp_of(param.value).asarray(value)
+
+
+def regularizer_config(layer, *args: str) -> dict:
+    """The regularizer arguments of ``layer`` that are set, in Keras' serialized form (for
+    ``get_config``; one left unset is left out, so configs of layers without one stay as they were)."""
+    return {arg: regularizers.serialize(getattr(layer, arg)) for arg in args
+            if getattr(layer, arg) is not None}
 
 
 def check_trainable(value, what: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import initializers as inits
-from scratchnet import kernels
+from scratchnet import kernels, regularizers
 from scratchnet.activations import ReLU
 from scratchnet.layers._args import (
     channels_last,
@@ -15,7 +15,7 @@ from scratchnet.layers._args import (
     padding_mode,
     positive_int,
 )
-from scratchnet.layers.base import ActivatedLayer
+from scratchnet.layers.base import ActivatedLayer, regularizer_config
 from scratchnet.layers.core import _init_name
 
 
@@ -52,6 +52,8 @@ class Conv2D(ActivatedLayer):
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -72,6 +74,8 @@ class Conv2D(ActivatedLayer):
         self.bias_initializer = bias_initializer
         inits.get(kernel_initializer, where=f"Conv2D {self.name!r}: kernel_initializer")
         inits.get(bias_initializer, where=f"Conv2D {self.name!r}: bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
         self.xpad: np.ndarray | None = None
         self.conv_algorithm: str | None = None  # set by each forward pass
         self.pooled: tuple | None = None  # (pool layer, y, argmax) after forward_pooled
@@ -91,9 +95,9 @@ class Conv2D(ActivatedLayer):
         self.pads = ((top, bottom), (left, right))
         self.out_hw = (oh, ow)
         self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters),
-                                      self.kernel_initializer, rng)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng) \
-            if self.use_bias else None
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
         return (oh, ow, self.filters)
 
     def _pad_and_choose(self, x) -> None:
@@ -192,7 +196,8 @@ class Conv2D(ActivatedLayer):
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
                 "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
 
 
 class Conv1D(ActivatedLayer):
@@ -229,6 +234,8 @@ class Conv1D(ActivatedLayer):
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -253,6 +260,8 @@ class Conv1D(ActivatedLayer):
         self.bias_initializer = bias_initializer
         inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
         inits.get(bias_initializer, where=f"{where}: bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
         self.xpad: np.ndarray | None = None
 
     def build(self, input_shape, rng):
@@ -272,9 +281,10 @@ class Conv1D(ActivatedLayer):
             )
         self.pads = (before, after)
         self.out_length = out
-        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng) \
-            if self.use_bias else None
+        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
         return (out, self.filters)
 
     def forward(self, x, training=False):
@@ -308,4 +318,5 @@ class Conv1D(ActivatedLayer):
                 "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 
 from scratchnet import initializers as inits
-from scratchnet import kernels
+from scratchnet import kernels, regularizers
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import ActivatedLayer, Layer
+from scratchnet.layers.base import ActivatedLayer, Layer, regularizer_config
 from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
@@ -35,6 +35,8 @@ class Dense(ActivatedLayer):
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -45,15 +47,18 @@ class Dense(ActivatedLayer):
         self.bias_initializer = bias_initializer
         inits.get(kernel_initializer, where=f"Dense {self.name!r}: kernel_initializer")
         inits.get(bias_initializer, where=f"Dense {self.name!r}: bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer,
+                                                   f"Dense {self.name!r}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"Dense {self.name!r}: bias_regularizer")
         self.x: np.ndarray | None = None
 
     def build(self, input_shape, rng):
         if len(input_shape) < 1:
             raise ValueError(f'Layer "{self.name}" expects inputs of rank >= 2, received a scalar')
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, rng)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng) \
-            if self.use_bias else None
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
@@ -76,7 +81,8 @@ class Dense(ActivatedLayer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
 
 
 class Flatten(Layer):
