@@ -456,25 +456,16 @@ class Functional(Model):
         return np.concatenate(outputs, axis=0)
 
     # ------------------------------------------------------------------ reporting
-    def summary(self, print_fn=print) -> str:
+    def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
         """Keras' functional summary: layer, output shape, parameters, and what feeds it."""
         rows = []
-        for layer in self.layers:
+        for layer in layers:
             nodes = [n for n in self._nodes if n.layer is layer]
             shape = (None,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
             sources = [f"{t.node.layer.name}[0][0]" for n in nodes for t in n.inputs]
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape),
-                         f"{layer.count_params():,}", ", ".join(sources) or "-"))
-        headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        line = "  ".join(f"{{:<{w}}}" for w in widths)
-        text = "\n".join([
-            f'Model: "{self.name}"', line.format(*headers), "-" * (sum(widths) + 6),
-            *(line.format(*r) for r in rows), "-" * (sum(widths) + 6), *self._param_totals(),
-        ])
-        if print_fn is not None:
-            print_fn(text)
-        return text
+            rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
+                         f"{layer.count_params():,}", ", ".join(sources) or "-"])
+        return ["Layer (type)", "Output Shape", "Param #", "Connected to"], rows
 
     def get_config(self) -> dict:
         """Keras' functional config: layers with their inbound nodes, input and output layers."""

@@ -48,6 +48,36 @@ class Ones(Initializer):
         return np.ones(shape, dtype=dtype)
 
 
+class Constant(Initializer):
+    """Every entry ``value``: a number, or an array that broadcasts to the weight's shape (the
+    imbalanced-data lesson's ``Constant(np.log([pos / neg]))`` for an output bias), cast to the
+    weight's dtype, as ``keras.initializers.Constant``."""
+
+    name = "constant"
+
+    def __init__(self, value=0.0):
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":  # Keras' saved array
+            value = (value.get("config") or {}).get("value")
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"Constant: expected value to be a number or an array of numbers, "
+                             f"received {value!r:.100}") from None
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"Constant: expected a finite value, received {value!r:.100}")
+        self.value = array
+
+    def __call__(self, shape, dtype, rng):
+        try:
+            return np.broadcast_to(self.value.astype(dtype), shape).copy()
+        except ValueError:
+            raise ValueError(f"Constant: a value of shape {self.value.shape} does not broadcast to "
+                             f"the weight's shape {tuple(shape)}") from None
+
+    def get_config(self):
+        return {"value": float(self.value) if self.value.ndim == 0 else self.value.tolist()}
+
+
 class RandomUniform(Initializer):
     """``U(minval, maxval)``; Keras' defaults are ``-0.05, 0.05``."""
 
@@ -123,7 +153,7 @@ def _truncated_normal(shape, target_stddev, dtype, rng):
 
 _REGISTRY: dict[str, type[Initializer]] = {
     cls.name: cls
-    for cls in (Zeros, Ones, RandomUniform, GlorotUniform, GlorotNormal, HeNormal, HeUniform)
+    for cls in (Zeros, Ones, Constant, RandomUniform, GlorotUniform, GlorotNormal, HeNormal, HeUniform)
 }
 _REGISTRY["random_uniform"] = RandomUniform
 

@@ -431,12 +431,39 @@ _REGISTRY.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                   "mse": MeanSquaredError, "MSE": MeanSquaredError})
 
 
+def _function_form(cls: type[Loss]):
+    """Keras' loss functions (``keras.losses.mean_squared_error(y_true, y_pred)``): the per-sample
+    losses, not reduced, computed by the class of the same name; ``compile(loss=fn)`` takes one."""
+
+    def loss_function(y_true, y_pred, **kwargs):
+        loss = cls(**kwargs)
+        y_true, y_pred = loss.check(y_true, np.asarray(y_pred))
+        return loss.forward(y_true, y_pred)
+
+    loss_function.__name__ = loss_function.__qualname__ = cls.name
+    loss_function.__doc__ = f"Per-sample ``{cls.__name__}`` losses (keyword arguments: its own)."
+    return loss_function
+
+
+sparse_categorical_crossentropy = _function_form(SparseCategoricalCrossentropy)
+categorical_crossentropy = _function_form(CategoricalCrossentropy)
+binary_crossentropy = _function_form(BinaryCrossentropy)
+mean_squared_error = _function_form(MeanSquaredError)
+mean_absolute_error = _function_form(MeanAbsoluteError)
+huber = _function_form(Huber)
+_FUNCTIONS = (sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
+              mean_squared_error, mean_absolute_error, huber)
+
+
 def get(identifier) -> Loss:
-    """A loss object from a name (as ``keras.losses.get`` resolves it) or a ``Loss`` instance."""
+    """A loss object from a name (as ``keras.losses.get`` resolves it), one of the loss functions
+    above (``compile(loss=sn.losses.mean_squared_error)``) or a ``Loss`` instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
+    if any(identifier is fn for fn in _FUNCTIONS):
+        return _REGISTRY[identifier.__name__]()
     raise ValueError(
         f"compile: unknown loss {identifier!r}; expected one of {sorted(_REGISTRY)} or a "
         "scratchnet.losses.Loss instance"

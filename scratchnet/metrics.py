@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import kernels
+from scratchnet import kernels, losses
 from scratchnet.losses import same_rank
 
 NEG_INF = -1e10  # Keras' stand-in for -inf when top_k masks predictions
@@ -215,7 +215,7 @@ class _ConfusionMetric(Metric):
     def reset(self) -> None:
         zeros = np.zeros(len(self.thresholds))
         self.true_positives, self.false_positives = zeros.copy(), zeros.copy()
-        self.false_negatives = zeros.copy()
+        self.false_negatives, self.true_negatives = zeros.copy(), zeros.copy()
 
     def update(self, y_true, y_pred, sample_weight=None) -> None:
         where = type(self).__name__
@@ -243,6 +243,7 @@ class _ConfusionMetric(Metric):
         self.true_positives += np.sum((actual & predicted) * w, axis=1)
         self.false_positives += np.sum((~actual & predicted) * w, axis=1)
         self.false_negatives += np.sum((actual & ~predicted) * w, axis=1)
+        self.true_negatives += np.sum((~actual & ~predicted) * w, axis=1)
 
     def ratio(self, numerator: np.ndarray, denominator: np.ndarray):
         """``numerator / denominator`` (0 where that is 0/0); a float for one threshold."""
@@ -273,6 +274,97 @@ class Recall(_ConfusionMetric):
         return self.ratio(self.true_positives, self.true_positives + self.false_negatives)
 
 
+class _Count(_ConfusionMetric):
+    """One of the four counts, weighted (Keras' ``TruePositives(thresholds=None)`` and its three
+    siblings, which the imbalanced-data lesson lists): a float for one threshold (0.5 by default),
+    an array for several."""
+
+    count_of = ""
+
+    def __init__(self, thresholds=None, name: str | None = None, dtype=None):
+        super().__init__(thresholds=thresholds, name=name)
+
+    def result(self):
+        counts = getattr(self, self.count_of)
+        return float(counts[0]) if len(self.thresholds) == 1 else counts.copy()
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.init_thresholds}
+
+
+class TruePositives(_Count):
+    name, count_of = "true_positives", "true_positives"
+
+
+class FalsePositives(_Count):
+    name, count_of = "false_positives", "false_positives"
+
+
+class TrueNegatives(_Count):
+    name, count_of = "true_negatives", "true_negatives"
+
+
+class FalseNegatives(_Count):
+    name, count_of = "false_negatives", "false_negatives"
+
+
+class Accuracy(MeanMetric):
+    """1 where the prediction equals the label exactly (``keras.metrics.Accuracy``: for
+    predictions that already are classes; ``metrics=["accuracy"]`` in ``compile`` picks the binary,
+    sparse or categorical accuracy instead, as Keras does)."""
+
+    name = "accuracy"
+
+    def values(self, y_true, y_pred):
+        y_true, y_pred = same_rank(y_true.astype(y_pred.dtype), y_pred)
+        return (y_true == y_pred).astype(np.float32)
+
+
+class _LossMetric(MeanMetric):
+    """The running mean of a loss function's per-sample values (Keras' ``MeanMetricWrapper``
+    around ``binary_crossentropy`` and its two siblings): the loss a metric reports is computed
+    from ``y_pred`` as given, with the metric's own ``from_logits``."""
+
+    loss_class = None
+
+    def __init__(self, name: str | None = None, dtype=None, axis: int = -1, **loss_kwargs):
+        if axis != -1:
+            raise ValueError(f"{type(self).__name__}: scratchnet computes cross-entropies over the "
+                             f"last axis only (axis=-1), received axis={axis!r}")
+        self.loss = self.loss_class(**loss_kwargs)
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        y_true, y_pred = self.loss.check(y_true, y_pred)
+        return self.loss.forward(y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name, **{k: v for k, v in self.loss.get_config().items() if k != "name"}}
+
+
+class BinaryCrossentropy(_LossMetric):
+    name, loss_class = "binary_crossentropy", losses.BinaryCrossentropy
+
+    def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False,
+                 label_smoothing: float = 0.0):
+        super().__init__(name, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(_LossMetric):
+    name, loss_class = "categorical_crossentropy", losses.CategoricalCrossentropy
+
+    def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1):
+        super().__init__(name, axis=axis, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class SparseCategoricalCrossentropy(_LossMetric):
+    name, loss_class = "sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy
+
+    def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False, axis: int = -1):
+        super().__init__(name, axis=axis, from_logits=from_logits)
+
+
 def top_k_only(x: np.ndarray, k: int) -> np.ndarray:
     """Keep the ``k`` largest entries of each row (ties: the lower index, as ``tf.math.top_k``);
     the others become ``NEG_INF``."""
@@ -283,7 +375,8 @@ def top_k_only(x: np.ndarray, k: int) -> np.ndarray:
 
 
 CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanAbsoluteError,
-            MeanSquaredError, Precision, Recall)
+           MeanSquaredError, Precision, Recall, TruePositives, FalsePositives, TrueNegatives,
+           FalseNegatives, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
 # keras.metrics.get's names: snake-case and class names, and Keras' short aliases.
 NAMES: dict[str, type[Metric]] = {cls.name: cls for cls in CLASSES}
 NAMES.update({cls.__name__: cls for cls in CLASSES})

@@ -216,6 +216,21 @@ class Model:
     trainable_weights = params
 
     @property
+    def variables(self) -> list[Parameter]:
+        """Keras' name for :attr:`weights`."""
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list[Parameter]:
+        """Keras' name for :attr:`trainable_weights` (``len(model.trainable_variables)`` in the
+        transfer-learning lesson)."""
+        return self.params
+
+    @property
+    def non_trainable_variables(self) -> list[Parameter]:
+        return self.non_trainable_weights
+
+    @property
     def weights(self) -> list[Parameter]:
         """Every Parameter in ``get_weights()`` order: layer by layer, each layer's trainable ones
         then its non-trainable ones (BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
@@ -320,6 +335,20 @@ class Model:
         if len(self.weighted_metrics) != len(self.weighted_metric_names):
             self.weighted_metrics = [metrics_mod.get(m, self.loss.function_name, units)
                                      for m in self.weighted_metric_names]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of what ``evaluate`` returns, in its order (``["loss", "accuracy"]``), so
+        ``zip(model.metrics_names, model.evaluate(x, y))`` pairs them, as Keras 2 did and the
+        tutorials expect; ``[]`` before ``compile``. (Keras 3.15 lists ``["loss",
+        "compile_metrics"]`` here: docs/training.md, "Where scratchnet knowingly differs".)"""
+        if not self.compiled:
+            return []
+        if self.built:
+            self._resolve_metrics()
+            return list(self._logs())
+        return ["loss"] + [m if isinstance(m, str) else m.name
+                           for m in [*self.metric_names, *self.weighted_metric_names]]
 
     @property
     def compiled(self) -> bool:
@@ -923,25 +952,52 @@ class Model:
         return [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {total - trainable:,}"]
 
-    def summary(self, print_fn=print) -> str:
-        """A layer table with output shapes and Keras' parameter counts."""
+    def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
+                show_trainable=False, layer_range=None) -> str | None:
+        """Print a layer table with output shapes and Keras' parameter counts; returns None, as
+        Keras does. ``print_fn=None`` returns the text instead of printing it (scratchnet's way to
+        keep it). ``show_trainable`` adds Keras' "Trainable" column (Y/N), ``layer_range=(first,
+        last)`` (layer names) keeps the rows from ``first`` to ``last``. ``line_length`` and
+        ``positions`` only shape Keras' columns and are accepted for its programs;
+        ``expand_nested`` too, since a nested Sequential is already listed layer by layer."""
         self._require_built("summary")
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None,) + layer.output_shape),
-                 f"{layer.count_params():,}") for layer in self.layers]
+        layers = self.layers
+        if layer_range is not None:
+            names = [layer.name for layer in layers]
+            if not isinstance(layer_range, list | tuple) or len(layer_range) != 2 \
+                    or any(name not in names for name in layer_range):
+                raise ValueError(f"summary: expected layer_range to be two layer names of model "
+                                 f'"{self.name}" (first and last), received {layer_range!r}; '
+                                 f"its layers: {names}")
+            first, last = names.index(layer_range[0]), names.index(layer_range[1])
+            layers = layers[first:last + 1]
+        headers, rows = self._summary_rows(layers)
+        if show_trainable:
+            headers = headers + ["Trainable"]
+            rows = [row + ["Y" if layer.trainable and self.trainable else "N"]
+                    for row, layer in zip(rows, layers, strict=True)]
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-                  for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+                  for i, h in enumerate(headers)]
         line = "  ".join(f"{{:<{w}}}" for w in widths)
+        rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
         text = "\n".join([
             f'Model: "{self.name}"',
-            line.format("Layer (type)", "Output Shape", "Param #"),
-            "-" * (sum(widths) + 4),
+            line.format(*headers),
+            rule,
             *(line.format(*r) for r in rows),
-            "-" * (sum(widths) + 4),
+            rule,
             *self._param_totals(),
         ])
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
+
+    def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
+        """The columns of :meth:`summary` and one row per layer."""
+        return (["Layer (type)", "Output Shape", "Param #"],
+                [[f"{layer.name} ({type(layer).__name__})", str((None,) + layer.output_shape),
+                  f"{layer.count_params():,}"] for layer in layers])
 
     def get_config(self) -> dict:
         return {

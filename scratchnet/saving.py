@@ -91,6 +91,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     The file gets the permissions ``open(path, "wb")`` would give (``0o666`` less the umask:
     ``0o644`` usually); ``mkstemp`` alone makes it readable by its owner only."""
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not "
+                                "exist (create it first, e.g. os.makedirs)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         umask = os.umask(0)

@@ -223,7 +223,7 @@ def _initializer_to_keras(init) -> dict:
 
     init = initializers.get(init)
     config = dict(init.get_config())
-    if type(init).__name__ not in ("Zeros", "Ones"):
+    if type(init).__name__ not in ("Zeros", "Ones", "Constant"):
         config.setdefault("seed", None)
     return {"module": "keras.initializers", "class_name": type(init).__name__, "config": config,
             "registered_name": None}
@@ -656,6 +656,11 @@ def _initializer_from_keras(spec, what: str):
     for key in ("input_axes", "output_axes"):  # Keras 3.15's fan axes; None means the usual ones
         if config.get(key, 0) is None:
             config.pop(key)
+    try:
+        config = cls(**config).get_config()  # checked; a Constant's saved array as a list
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}: initializer {spec['class_name']} has a config scratchnet "
+                         f"cannot build: {err}") from None
     defaults = cls().get_config()
     if config == defaults or not config:
         return cls.name

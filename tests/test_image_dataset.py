@@ -180,7 +180,7 @@ def test_validation_split_disjoint_and_complete(folder, split):
     assert len(val.file_paths) == int(split * 9)
     assert idfd(folder, subset="training", **kw).file_paths == train.file_paths
     assert idfd(folder, subset="validation", **kw).file_paths == val.file_paths
-    assert not val.shuffle and train.shuffle
+    assert not val.shuffles_each_pass and train.shuffles_each_pass
 
 
 def test_fit_takes_it_and_keeps_its_order(folder):
@@ -361,3 +361,31 @@ def test_tf_data_methods_course_programs_call(folder):
         ds.map(3)
     with pytest.raises(ValueError, match="caches in memory only"):
         ds.cache("file.tfcache")
+
+
+def test_dataset_shuffle_as_the_flowers_lesson_chains_it(folder):
+    """``train_ds.cache().shuffle(1000).prefetch(...)``: every batch once per pass, a new order
+    each pass (tf.data's buffered order), or the same with reshuffle_each_iteration=False."""
+    ds = sn.utils.image_dataset_from_directory(folder, image_size=(8, 8), batch_size=1,
+                                               shuffle=False, verbose=False)
+    shuffled = ds.cache().shuffle(1000, seed=1).prefetch(1)
+    passes = [[float(images.sum()) for images, _ in shuffled] for _ in range(4)]
+    originals = sorted(float(images.sum()) for images, _ in ds)
+    assert all(sorted(p) == originals for p in passes)
+    assert len({tuple(p) for p in passes}) > 1
+    fixed = ds.shuffle(1000, seed=1, reshuffle_each_iteration=False)
+    first, second = [np.concatenate([y for _, y in fixed]) for _ in range(2)]
+    np.testing.assert_array_equal(first, second)
+    unshuffled = ds.shuffle(1)  # a buffer of one keeps the order
+    np.testing.assert_array_equal(np.concatenate([y for _, y in unshuffled]),
+                                  np.concatenate([y for _, y in ds]))
+    model = sn.Sequential([sn.layers.Input((8, 8, 3)), sn.layers.Flatten(),
+                           sn.layers.Dense(len(ds.class_names))], seed=0)
+    model.compile("adam", sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert len(model.fit(shuffled, epochs=2, verbose=0).history["loss"]) == 2
+    for bad, message in ((0, "buffer_size to be a positive integer"), (2.5, "buffer_size"),
+                         (True, "buffer_size")):
+        with pytest.raises(ValueError, match=message):
+            ds.shuffle(bad)
+    with pytest.raises(ValueError, match="shuffle: expected seed to be None or a non-negative"):
+        ds.shuffle(10, seed="a")

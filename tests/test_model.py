@@ -1,5 +1,7 @@
 """Sequential as a user drives it: compile, fit, evaluate, predict, weights, saving, settings."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -215,3 +217,29 @@ def test_predict_runs_a_large_batch_in_pieces_with_the_same_rows():
     pieces = model.predict(x, batch_size=50, verbose=0)
     assert calls == [7] * 7 + [1]
     np.testing.assert_allclose(pieces, whole, rtol=1e-6, atol=1e-7)
+
+
+def test_metrics_names_pair_with_what_evaluate_returns():
+    """Keras 2's meaning, which the tutorials' ``zip(model.metrics_names, results)`` relies on
+    (Keras 3.15 lists ["loss", "compile_metrics"]: docs/training.md)."""
+    model = sn.Sequential([sn.layers.Input((4,)), sn.layers.Dense(1, activation="sigmoid")], seed=0)
+    assert model.metrics_names == []
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy", sn.metrics.Precision(name="p")])
+    assert model.metrics_names == ["loss", "accuracy", "p"]
+    x = np.random.default_rng(0).uniform(size=(6, 4)).astype(np.float32)
+    results = model.evaluate(x, (x[:, 0] > 0.5).astype(np.float32), verbose=0)
+    assert len(results) == len(model.metrics_names) == 3
+    unbuilt = sn.Sequential([sn.layers.Dense(2)])
+    unbuilt.compile("sgd", "mse", metrics=["mae"])
+    assert unbuilt.metrics_names == ["loss", "mae"]
+
+
+def test_saving_into_a_missing_folder_names_the_path(tmp_path):
+    model = sn.Sequential([sn.layers.Input((4,)), sn.layers.Dense(1)], seed=0)
+    for path in (tmp_path / "nope" / "m.npz", tmp_path / "nope" / "m.keras",
+                 tmp_path / "nope" / "cp-0000.weights.h5"):
+        save = model.save_weights if path.name.endswith(".weights.h5") else model.save
+        with pytest.raises(FileNotFoundError, match=rf"cannot write '{re.escape(str(path))}': the "
+                                                    r"folder '.*nope' does not exist"):
+            save(path)
+    assert not (tmp_path / "nope").exists()

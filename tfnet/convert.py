@@ -262,7 +262,8 @@ def _activation_from_keras(klayer) -> str:
 
 _KERAS_INITS = {
     "zeros": keras.initializers.Zeros, "ones": keras.initializers.Ones,
-    "uniform": keras.initializers.RandomUniform, "glorot_uniform": keras.initializers.GlorotUniform,
+    "constant": keras.initializers.Constant, "uniform": keras.initializers.RandomUniform,
+    "glorot_uniform": keras.initializers.GlorotUniform,
     "glorot_normal": keras.initializers.GlorotNormal, "he_normal": keras.initializers.HeNormal,
     "he_uniform": keras.initializers.HeUniform,
 }
@@ -270,13 +271,17 @@ _KERAS_INITS = {
 
 def _init_to_keras(init) -> keras.initializers.Initializer:
     init = sn_inits.get(init)
-    return _KERAS_INITS[init.name](**init.get_config())
+    config = {k: np.asarray(v) if isinstance(v, list) else v for k, v in init.get_config().items()}
+    return _KERAS_INITS[init.name](**config)  # (a Constant's array value as an array)
 
 
 def _init_from_keras(kinit, where: str):
     for name, cls in _KERAS_INITS.items():
         if type(kinit) is cls:
-            config = {k: v for k, v in kinit.get_config().items() if k in ("minval", "maxval")}
+            config = {k: v for k, v in kinit.get_config().items()
+                      if k in ("minval", "maxval", "value")}
+            if name == "constant":  # a value saved as Keras' {"class_name": "__numpy__", ...}
+                config = sn_inits.Constant(**config).get_config()
             return name if not config else {"name": name, "config": config}
     raise ValueError(f"from_keras: {where} uses initializer {type(kinit).__name__}, which "
                      "scratchnet does not have")

@@ -29,7 +29,20 @@ from scratchnet.layers.global_pooling import (
 )
 from scratchnet.layers.image_preprocessing import Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
-from scratchnet.layers.merging import Add, Average, Concatenate, Dot, Multiply, Subtract
+from scratchnet.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    multiply,
+    subtract,
+)
 from scratchnet.layers.normalization import BatchNormalization
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
@@ -44,6 +57,7 @@ __all__ = [
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
     "InputLayer", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dot",
+    "add", "subtract", "multiply", "average", "concatenate", "dot",
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness",

@@ -44,6 +44,24 @@ class Parameter:
     def shape(self) -> tuple[int, ...]:
         return self.value.shape
 
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    # What a Keras variable offers a learner: its values as a NumPy array, and assignment.
+    def numpy(self) -> np.ndarray:
+        """A copy of the values as a NumPy array (``variable.numpy()`` in Keras)."""
+        return kernels.to_numpy(self.value).copy()
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(parameter)`` gives its values (not a 0-d object array)."""
+        values = kernels.to_numpy(self.value)
+        return values.astype(dtype) if dtype is not None else values.copy() if copy else values
+
+    def assign(self, value) -> None:
+        """Replace the values in place (``variable.assign(value)``); the shape must not change."""
+        assign_weights([self], [value], f'weight "{self.name}"', call="assign")
+
 
 class Layer:
     """Base class. Subclass it and implement ``build``, ``forward`` and ``backward``.
@@ -103,6 +121,14 @@ class Layer:
     def non_trainable_weights(self) -> list[Parameter]:
         frozen = [] if self._trainable else list(self.params.values())
         return frozen + list(self.non_trainable_params.values())
+
+    # Keras' other names for the same lists.
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def variables(self) -> list[Parameter]:
+        return self.weights
 
     # --- the protocol -------------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
@@ -234,26 +260,26 @@ class ActivatedLayer(Layer):
 _KERAS_DEFAULTS = {"dtype": None, "autocast": True, "activity_regularizer": None}
 
 
-def assign_weights(params: list[Parameter], weights, owner: str) -> None:
+def assign_weights(params: list[Parameter], weights, owner: str, call: str = "set_weights") -> None:
     """``set_weights`` of a model or a layer (``owner``): check the arrays (count, shapes, real
     numbers, finite), then copy each into its Parameter, in place (to the GPU if it is there)."""
     if not isinstance(weights, list | tuple):
-        raise TypeError(f"set_weights: expected a list of {len(params)} arrays for {owner}, "
+        raise TypeError(f"{call}: expected a list of {len(params)} arrays for {owner}, "
                         f"received {type(weights).__name__}")
     if len(weights) != len(params):
-        raise ValueError(f"set_weights: expected a list of {len(params)} arrays for {owner}, "
+        raise ValueError(f"{call}: expected a list of {len(params)} arrays for {owner}, "
                          f"received {len(weights)}")
     new_values = []
     for param, w in zip(params, weights, strict=True):
         w = np.asarray(w)
         if w.shape != param.value.shape:
-            raise ValueError(f'set_weights: weight "{param.name}" expects shape '
+            raise ValueError(f'{call}: weight "{param.name}" expects shape '
                              f"{param.value.shape}, received shape {w.shape}")
         if w.dtype.kind not in "iuf":
-            raise TypeError(f'set_weights: weight "{param.name}" expects a float array, '
+            raise TypeError(f'{call}: weight "{param.name}" expects a float array, '
                             f"received dtype {w.dtype}")
         if not np.all(np.isfinite(w)):
-            raise ValueError(f'set_weights: weight "{param.name}" contains NaN or infinity')
+            raise ValueError(f'{call}: weight "{param.name}" contains NaN or infinity')
         new_values.append(w.astype(param.value.dtype))  # the type it was built with
     for param, value in zip(params, new_values, strict=True):
         param.value[...] = kernels.xp_of(param.value).asarray(value)

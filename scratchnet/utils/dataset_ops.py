@@ -1,6 +1,6 @@
 """The ``tf.data.Dataset`` methods course programs call on the dataset of
 :func:`~scratchnet.utils.image_dataset_from_directory`: ``take``, ``skip``, ``map``, ``cache``,
-``prefetch``, ``as_numpy_iterator``, ``cardinality``.
+``shuffle``, ``prefetch``, ``as_numpy_iterator``, ``cardinality``.
 
 Each returns a :class:`DatasetView`: a :class:`~scratchnet.utils.PyDataset` over some batches of
 its source, so ``fit``, ``evaluate``, ``predict`` and ``for images, labels in ds.take(1)`` all
@@ -12,6 +12,10 @@ scratchnet's data input does:
   batch is passed alone);
 - ``cache()``: each batch is read once, on first use, and kept in memory; later passes give the
   same batches (tf.data's ``cache``: a shuffled source is frozen in its first order);
+- ``shuffle(buffer_size, seed=None, reshuffle_each_iteration=True)``: the batches in tf.data's
+  buffered order (keep ``buffer_size`` of them, hand out one at random, refill from the next), a
+  new order each pass unless ``reshuffle_each_iteration=False``; NumPy draws it, so the order is
+  not TensorFlow's;
 - ``prefetch(buffer_size)``: the same batches. There is no background thread to fill a buffer:
   reading stays in the training thread, where a debugger can step into it;
 - ``as_numpy_iterator()``: one pass over the batches (they already are NumPy arrays);
@@ -49,6 +53,18 @@ class DatasetMethods:
             raise ValueError("cache: scratchnet caches in memory only; call cache() without a "
                              f"filename (received filename={filename!r})")
         return DatasetView(self, range(len(self)), cached=True)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True) -> ShuffledView:
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, numbers.Integral) \
+                or buffer_size < 1:
+            raise ValueError(f"shuffle: expected buffer_size to be a positive integer, received "
+                             f"{buffer_size!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f"shuffle: expected seed to be None or a non-negative integer, "
+                             f"received {seed!r}")
+        return ShuffledView(self, int(buffer_size), np.random.default_rng(seed),
+                            bool(reshuffle_each_iteration))
 
     def prefetch(self, buffer_size=None):
         return self  # no background reading here (see the module docstring)
@@ -99,6 +115,43 @@ class DatasetView(DatasetMethods, PyDataset):
 
     def __repr__(self) -> str:
         return f"<DatasetView: {len(self)} batches of {self.source!r}>"
+
+
+class ShuffledView(DatasetView):
+    """All batches of ``source`` in tf.data's buffered random order
+    (:func:`shuffle_buffer_order`), drawn again after each pass."""
+
+    def __init__(self, source, buffer_size: int, rng: np.random.Generator, reshuffle: bool):
+        super().__init__(source, range(len(source)))
+        self.buffer_size, self.rng, self.reshuffle = buffer_size, rng, reshuffle
+        self.indices = shuffle_buffer_order(len(source), buffer_size, rng).tolist()
+
+    def on_epoch_end(self) -> None:
+        super().on_epoch_end()
+        if self.reshuffle:
+            self.indices = shuffle_buffer_order(len(self.source), self.buffer_size, self.rng).tolist()
+
+
+def shuffle_buffer_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
+    """The order in which ``tf.data``'s ``shuffle(buffer_size)`` hands out ``n`` elements.
+
+    Fill a buffer with the first ``buffer_size`` elements; then repeatedly hand out a random one
+    from the buffer and put the next element from the input in its place (once the input is used
+    up, the buffer shrinks). An element can only move ``buffer_size`` places earlier.
+    """
+    buffer = list(range(min(buffer_size, n)))
+    next_in = len(buffer)
+    order = []
+    while buffer:
+        j = int(rng.integers(len(buffer)))
+        order.append(buffer[j])
+        if next_in < n:
+            buffer[j] = next_in
+            next_in += 1
+        else:
+            buffer[j] = buffer[-1]
+            buffer.pop()
+    return np.array(order, dtype=np.int64)
 
 
 def _count(count, method: str) -> int:

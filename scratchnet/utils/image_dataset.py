@@ -35,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from scratchnet.utils.dataset_ops import DatasetMethods
+from scratchnet.utils.dataset_ops import DatasetMethods, shuffle_buffer_order
 from scratchnet.utils.py_dataset import PyDataset
 
 WHERE = "image_dataset_from_directory"
@@ -194,7 +194,7 @@ class ImageDataset(DatasetMethods, PyDataset):
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
         self.batch_size = batch_size
-        self.shuffle = bool(shuffle)
+        self.shuffles_each_pass = bool(shuffle)  # not "shuffle": that is the tf.data method
         self.seed = seed
         self.buffer_size = 8 * batch_size if batch_size is not None else 1024  # Keras' sizes
         self._passes = 0
@@ -237,7 +237,7 @@ class ImageDataset(DatasetMethods, PyDataset):
 
     def _next_pass(self) -> None:
         """The order of the next pass: the file list as it is, or a new buffer shuffle of it."""
-        if self.shuffle:
+        if self.shuffles_each_pass:
             rng = np.random.default_rng([self.seed, self._passes])
             self.order = shuffle_buffer_order(len(self.file_paths), self.buffer_size, rng)
         self._passes += 1
@@ -328,28 +328,6 @@ def training_or_validation_split(file_paths: list, labels, validation_split, sub
         print(f"Using {k} files for validation.")
         keep = slice(-k, None)
     return file_paths[keep], (None if labels is None else labels[keep])
-
-
-def shuffle_buffer_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
-    """The order in which ``tf.data``'s ``shuffle(buffer_size)`` hands out ``n`` elements.
-
-    Fill a buffer with the first ``buffer_size`` elements; then repeatedly hand out a random one
-    from the buffer and put the next element from the input in its place (once the input is used
-    up, the buffer shrinks). An element can only move ``buffer_size`` places earlier.
-    """
-    buffer = list(range(min(buffer_size, n)))
-    next_in = len(buffer)
-    order = []
-    while buffer:
-        j = int(rng.integers(len(buffer)))
-        order.append(buffer[j])
-        if next_in < n:
-            buffer[j] = next_in
-            next_in += 1
-        else:
-            buffer[j] = buffer[-1]
-            buffer.pop()
-    return np.array(order, dtype=np.int64)
 
 
 def encode_labels(labels: np.ndarray, label_mode: str, num_classes: int) -> np.ndarray:
