@@ -219,3 +219,48 @@ def test_loss_functions_give_keras_per_sample_losses(name, kwargs, labels):
     model = sn.Sequential([sn.layers.Input((2,)), sn.layers.Dense(3)])
     model.compile("sgd", loss=getattr(sn.losses, name))
     assert model.loss.function_name == name
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A colour PNG, a gray PNG, an RGBA PNG and a JPEG of odd sizes, written by Pillow."""
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    files = {}
+    for name, mode, shape in (("rgb.png", "RGB", (37, 53, 3)), ("gray.png", "L", (40, 31)),
+                              ("rgba.png", "RGBA", (29, 29, 4)), ("photo.jpg", "RGB", (48, 64, 3))):
+        path = tmp_path / name
+        Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(path)
+        files[name] = path
+    return files
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"color_mode": "grayscale"}, {"color_mode": "rgba"}, {"target_size": (20, 30)},
+    {"target_size": (20, 30), "interpolation": "bilinear"},
+    {"target_size": (33, 17), "interpolation": "bicubic", "keep_aspect_ratio": True},
+    {"target_size": (16, 16), "interpolation": "lanczos", "color_mode": "grayscale"},
+])
+def test_load_img_and_img_to_array_give_keras_pixels(photos, kwargs):
+    for path in photos.values():
+        ours = sn.utils.img_to_array(sn.utils.load_img(path, **kwargs))
+        theirs = keras.utils.img_to_array(keras.utils.load_img(path, **kwargs))
+        assert ours.dtype == theirs.dtype == np.float32
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{path.name} {kwargs}")
+
+
+def test_load_img_refuses_bad_arguments_clearly(photos, tmp_path):
+    with pytest.raises(ValueError, match=r"load_img: expected color_mode to be one of .*'bgr'"):
+        sn.utils.load_img(photos["rgb.png"], color_mode="bgr")
+    with pytest.raises(ValueError, match=r"load_img: expected interpolation to be one of"):
+        sn.utils.load_img(photos["rgb.png"], target_size=(4, 4), interpolation="area")
+    with pytest.raises(ValueError, match=r"load_img: expected target_size to be \(height, width\)"):
+        sn.utils.load_img(photos["rgb.png"], target_size=(4,))
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        sn.utils.load_img(tmp_path / "missing.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match=r"load_img: could not read the image file .*broken\.png"):
+        sn.utils.load_img(broken)
+    sn.utils.clear_session()  # course notebooks call it; nothing to clear here

@@ -1,12 +1,20 @@
-"""Keras' ``keras.utils`` names that training needs: :class:`PyDataset` (alias ``Sequence``) and
-:func:`image_dataset_from_directory`."""
+"""Keras' ``keras.utils`` names that training needs: :class:`PyDataset` (alias ``Sequence``),
+:func:`image_dataset_from_directory`, one image file at a time (:func:`load_img`,
+:func:`img_to_array`), ..."""
 
 from scratchnet.layers.input_layer import set_random_seed
 from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
+from scratchnet.utils.image_files import img_to_array, load_img
 from scratchnet.utils.model_visualization import plot_model
 from scratchnet.utils.numerical import to_categorical
 from scratchnet.utils.py_dataset import PyDataset, Sequence
 
+
+def clear_session(free_memory: bool = True) -> None:
+    """Keras' ``clear_session``, which course notebooks call before building a new model. Keras
+    drops its global graph state and restarts its layer-name counters; scratchnet keeps neither
+    (each model names its own layers), so there is nothing to clear."""
+
 __all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
-           "FeatureSpace", "plot_model", "to_categorical"]
+           "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session"]
