@@ -341,7 +341,7 @@ class Model:
         """The names of what ``evaluate`` returns, in its order (``["loss", "accuracy"]``), so
         ``zip(model.metrics_names, model.evaluate(x, y))`` pairs them, as Keras 2 did and the
         tutorials expect; ``[]`` before ``compile``. (Keras 3.15 lists ``["loss",
-        "compile_metrics"]`` here: docs/training.md, "Where scratchnet knowingly differs".)"""
+        "compile_metrics"]`` here: docs/parity-notes.md.)"""
         if not self.compiled:
             return []
         if self.built:

@@ -221,7 +221,7 @@ def test_predict_runs_a_large_batch_in_pieces_with_the_same_rows():
 
 def test_metrics_names_pair_with_what_evaluate_returns():
     """Keras 2's meaning, which the tutorials' ``zip(model.metrics_names, results)`` relies on
-    (Keras 3.15 lists ["loss", "compile_metrics"]: docs/training.md)."""
+    (Keras 3.15 lists ["loss", "compile_metrics"]: docs/parity-notes.md)."""
     model = sn.Sequential([sn.layers.Input((4,)), sn.layers.Dense(1, activation="sigmoid")], seed=0)
     assert model.metrics_names == []
     model.compile("sgd", "binary_crossentropy", metrics=["accuracy", sn.metrics.Precision(name="p")])
