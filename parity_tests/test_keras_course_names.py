@@ -264,3 +264,47 @@ def test_load_img_refuses_bad_arguments_clearly(photos, tmp_path):
     with pytest.raises(ValueError, match=r"load_img: could not read the image file .*broken\.png"):
         sn.utils.load_img(broken)
     sn.utils.clear_session()  # course notebooks call it; nothing to clear here
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"curve": "PR"}, {"num_thresholds": 7}, {"summation_method": "minoring"},
+    {"curve": "PR", "summation_method": "majoring"}, {"thresholds": [0.2, 0.5, 0.9]},
+    {"from_logits": True},
+])
+def test_auc_as_keras(kwargs):
+    """The imbalanced-data lesson's ``AUC(name="auc")`` and ``AUC(name="prc", curve="PR")``:
+    predictions exactly on a threshold (0, 0.5, 1) included; float32 sums of ~200 terms."""
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, size=(300, 1)).astype(np.float32)
+    p = np.clip(0.3 * y + 0.7 * rng.uniform(size=(300, 1)), 0, 1).astype(np.float32)
+    p[:5], p[5:8], p[8:10] = 0.5, 0.0, 1.0
+    if kwargs.get("from_logits"):
+        p = p * 6 - 3
+    w = rng.uniform(0, 2, size=300).astype(np.float32)
+    ours, theirs = sn.metrics.AUC(**kwargs), keras.metrics.AUC(**kwargs)
+    for metric in (ours, theirs):
+        metric.update_state(y[:100], p[:100])
+        metric.update_state(y[100:], p[100:], sample_weight=w[100:])
+    assert_close(ours.result(), float(theirs.result()), FORWARD_RTOL, f"AUC{kwargs}")
+    assert 0.5 < ours.result() < 1.0  # better than chance, as built
+
+
+def test_auc_in_compile_and_its_errors(digits):
+    x, y = digits[0][:64].reshape(64, -1), (digits[1][:64] % 2).astype(np.float32).reshape(-1, 1)
+    model = sn.Sequential([sn.layers.Input((64,)), sn.layers.Dense(1, activation="sigmoid")], seed=2)
+    model.compile("sgd", "binary_crossentropy", metrics=["auc", sn.metrics.AUC(name="prc", curve="PR")])
+    kmodel = tfnet.to_keras(model)
+    kmodel.compile("sgd", "binary_crossentropy",
+                   metrics=["auc", keras.metrics.AUC(name="prc", curve="PR")])
+    logs_s = model.evaluate(x, y, verbose=0, return_dict=True)
+    logs_k = kmodel.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(logs_s) == sorted(logs_k) == ["auc", "loss", "prc"]
+    for key in logs_s:
+        assert_close(logs_s[key], logs_k[key], FORWARD_RTOL, f"evaluate[{key!r}]")
+    for kwargs, message in (({"curve": "PRGAIN"}, "curve to be 'ROC' or 'PR'"),
+                            ({"num_thresholds": 1}, "num_thresholds` must be an integer > 1"),
+                            ({"multi_label": True}, "multi_label, num_labels and label_weights"),
+                            ({"thresholds": [1.5]}, r"threshold values must be in \[0, 1\]"),
+                            ({"summation_method": "mid"}, "summation_method to be")):
+        with pytest.raises(ValueError, match=message):
+            sn.metrics.AUC(**kwargs)

@@ -308,6 +308,139 @@ class FalseNegatives(_Count):
     name, count_of = "false_negatives", "false_negatives"
 
 
+def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a / b``, 0 where ``b`` is 0 (``ops.divide_no_nan``)."""
+    safe = np.where(b != 0, b, 1)
+    return np.where(b != 0, a / safe, 0).astype(a.dtype)
+
+
+class AUC(Metric):
+    """Area under the ROC curve (``curve="ROC"``) or the precision-recall curve (``"PR"``), from
+    weighted confusion counts at ``num_thresholds`` thresholds, as ``keras.metrics.AUC`` computes
+    it (the imbalanced-data lesson's ``AUC(name="auc")`` and ``AUC(name="prc", curve="PR")``).
+
+    Thresholds ``t_0 = -1e-7, t_i = i / (T - 1), t_{T-1} = 1 + 1e-7``; a prediction ``p`` (clipped
+    to [0, 1]; ``sigmoid`` first with ``from_logits``) counts as positive at every ``t_i < p``.
+    Keras counts them by buckets: ``b = max(ceil(p * (T - 1)) - 1, 0)``, the weights summed per
+    bucket, then a reversed running sum gives ``TP[i]`` and ``FP[i]`` (float32, as Keras).
+    Given ``thresholds=[...]`` instead, each one is compared directly.
+
+    ROC: ``x = FP / (FP + TN)``, ``y = TP / (TP + FN)``; PR: ``x = recall``, ``y = precision``.
+    The area is ``sum_i (x_i - x_{i+1}) * h_i`` with ``h_i`` the mean (``"interpolation"``), min
+    (``"minoring"``) or max (``"majoring"``) of ``y_i, y_{i+1}``; PR with ``"interpolation"`` uses
+    Keras' closed form of Davis & Goadrich's interpolation instead (:meth:`interpolate_pr_auc`).
+    """
+
+    name = "auc"
+
+    def __init__(self, num_thresholds: int = 200, curve: str = "ROC",
+                 summation_method: str = "interpolation", name: str | None = None, dtype=None,
+                 thresholds=None, multi_label: bool = False, num_labels=None, label_weights=None,
+                 from_logits: bool = False):
+        if str(curve).upper() not in ("ROC", "PR"):
+            raise ValueError(f"AUC: expected curve to be 'ROC' or 'PR' (scratchnet has no "
+                             f"'PRGAIN'), received curve={curve!r}")
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f"AUC: expected summation_method to be 'interpolation', 'minoring' or "
+                             f"'majoring', received summation_method={summation_method!r}")
+        if multi_label or num_labels is not None or label_weights is not None:
+            raise ValueError("AUC: scratchnet computes one AUC over all the predictions; "
+                             "multi_label, num_labels and label_weights are not implemented")
+        if thresholds is not None:
+            listed = sorted(float(t) for t in thresholds)
+            if not listed or any(not 0 <= t <= 1 for t in listed):
+                raise ValueError(f"AUC: threshold values must be in [0, 1], received "
+                                 f"thresholds={thresholds!r}")
+            self.num_thresholds = len(listed) + 2
+            inner = listed
+        else:
+            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) \
+                    or num_thresholds <= 1:
+                raise ValueError(f"AUC: argument `num_thresholds` must be an integer > 1, "
+                                 f"received num_thresholds={num_thresholds!r}")
+            self.num_thresholds = num_thresholds
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.init_thresholds = thresholds
+        self.thresholds = np.array([-1e-7] + inner + [1.0 + 1e-7], dtype=np.float32)
+        self.curve = str(curve).upper()
+        self.summation_method = summation_method
+        self.from_logits = bool(from_logits)
+        super().__init__(name)
+
+    def reset(self) -> None:
+        zeros = np.zeros(self.num_thresholds, dtype=np.float32)
+        self.true_positives, self.false_positives = zeros.copy(), zeros.copy()
+        self.true_negatives, self.false_negatives = zeros.copy(), zeros.copy()
+
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true = np.asarray(kernels.to_numpy(y_true)).astype(np.float32)
+        y_pred = np.asarray(kernels.to_numpy(y_pred)).astype(np.float32)
+        if self.from_logits:
+            y_pred = (1 / (1 + np.exp(-y_pred))).astype(np.float32)
+        y_pred, y_true = same_rank(y_pred, y_true)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"AUC: expected y_true of the same shape as y_pred {y_pred.shape}, "
+                             f"received shape {y_true.shape}")
+        weight = np.float32(1.0)
+        if sample_weight is not None:
+            weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float32)
+            _, weight = same_rank(y_true, weight[..., None] if weight.ndim == y_true.ndim - 1
+                                  else weight, expand_rank_1=False)
+        weight = np.broadcast_to(weight, y_pred.shape).reshape(-1)
+        p = np.clip(y_pred, 0.0, 1.0).reshape(-1)
+        positive = (y_true != 0).reshape(-1).astype(np.float32)
+        true_w, false_w = positive * weight, (1 - positive) * weight
+        if self.init_thresholds is None:  # Keras' buckets (evenly spaced thresholds)
+            buckets = np.maximum(np.ceil(p * np.float32(self.num_thresholds - 1)) - 1, 0).astype(int)
+            tp = np.bincount(buckets, true_w, self.num_thresholds)[::-1].cumsum()[::-1]
+            fp = np.bincount(buckets, false_w, self.num_thresholds)[::-1].cumsum()[::-1]
+        else:
+            predicted = p[None, :] > self.thresholds[:, None]  # (T, elements)
+            tp, fp = (predicted * true_w).sum(axis=1), (predicted * false_w).sum(axis=1)
+        self.true_positives += tp.astype(np.float32)
+        self.false_positives += fp.astype(np.float32)
+        self.false_negatives += (true_w.sum() - tp).astype(np.float32)
+        self.true_negatives += (false_w.sum() - fp).astype(np.float32)
+
+    def interpolate_pr_auc(self) -> float:
+        """Keras' closed form: precision varies as ``(TP_A + slope (P - P_A)) / P`` within each
+        interval, ``P = TP + FP``; its integral over recall, summed over the intervals."""
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), np.float32(1))
+        increments = _divide_no_nan(slope * (dtp + intercept * np.log(ratio)),
+                                    np.maximum(tp[1:] + fn[1:], 0))
+        return float(increments.sum())
+
+    def result(self) -> float:
+        tp, fp, tn, fn = (self.true_positives, self.false_positives, self.true_negatives,
+                          self.false_negatives)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self.interpolate_pr_auc()
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / np.float32(2)
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(((x[:-1] - x[1:]) * heights).sum())
+
+    def get_config(self):
+        return {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
+                "summation_method": self.summation_method, "thresholds": self.init_thresholds,
+                "from_logits": self.from_logits}
+
+
 class Accuracy(MeanMetric):
     """1 where the prediction equals the label exactly (``keras.metrics.Accuracy``: for
     predictions that already are classes; ``metrics=["accuracy"]`` in ``compile`` picks the binary,
@@ -376,7 +509,8 @@ def top_k_only(x: np.ndarray, k: int) -> np.ndarray:
 
 CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanAbsoluteError,
            MeanSquaredError, Precision, Recall, TruePositives, FalsePositives, TrueNegatives,
-           FalseNegatives, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
+           FalseNegatives, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+           AUC)
 # keras.metrics.get's names: snake-case and class names, and Keras' short aliases.
 NAMES: dict[str, type[Metric]] = {cls.name: cls for cls in CLASSES}
 NAMES.update({cls.__name__: cls for cls in CLASSES})
