@@ -308,3 +308,19 @@ def test_auc_in_compile_and_its_errors(digits):
                             ({"summation_method": "mid"}, "summation_method to be")):
         with pytest.raises(ValueError, match=message):
             sn.metrics.AUC(**kwargs)
+
+
+def test_two_metrics_of_one_name_both_log_as_keras_names_them(digits):
+    """``metrics=[BinaryCrossentropy(), "binary_crossentropy"]``: Keras logs the second as
+    ``binary_crossentropy_1`` (scratchnet once kept only one of them)."""
+    x, y = digits[0][:32].reshape(32, -1), (digits[1][:32] % 2).astype(np.float32).reshape(-1, 1)
+    model = sn.Sequential([sn.layers.Input((64,)), sn.layers.Dense(1, activation="sigmoid")], seed=3)
+    model.compile("sgd", "binary_crossentropy",
+                  metrics=[sn.metrics.BinaryCrossentropy(), "binary_crossentropy"])
+    kmodel = tfnet.to_keras(model)
+    logs_s = model.evaluate(x, y, verbose=0, return_dict=True)
+    logs_k = kmodel.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(logs_s) == sorted(logs_k) == ["binary_crossentropy", "binary_crossentropy_1", "loss"]
+    assert model.metrics_names == ["loss", "binary_crossentropy", "binary_crossentropy_1"]
+    for key in logs_s:
+        assert_close(logs_s[key], logs_k[key], FORWARD_RTOL, f"evaluate[{key!r}]")

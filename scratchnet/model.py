@@ -545,7 +545,8 @@ class Model:
 
     def _logs(self) -> dict[str, float]:
         logs = {"loss": self.loss_tracker.result()}
-        logs.update({m.name: m.result() for m in self.metrics})
+        for metric in self.metrics:  # a second metric of the same name logs as "name_1", as Keras
+            logs[unique_log_name(metric.name, logs)] = metric.result()
         for metric in self.weighted_metrics:
             name = metric.name if metric.name not in logs else f"weighted_{metric.name}"
             logs[name] = metric.result()
@@ -1095,6 +1096,16 @@ def _is_unit_weight(loss_weights) -> bool:
         loss_weights = loss_weights[0]
     return not isinstance(loss_weights, bool) and isinstance(loss_weights, numbers.Real) \
         and loss_weights == 1
+
+
+def unique_log_name(name: str, logs: dict) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... if ``logs`` already has it (Keras' renaming of
+    two compiled metrics with one name)."""
+    candidate, k = name, 0
+    while candidate in logs:
+        k += 1
+        candidate = f"{name}_{k}"
+    return candidate
 
 
 def _adjust_input_rank(x, input_shape: tuple[int, ...]):
