@@ -380,6 +380,11 @@ def test_metric_names_and_objects_convert_both_ways():
 
 def test_unmappable_metric_is_named():
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    kmodel.compile(optimizer="sgd", loss="mse", metrics=[keras.metrics.AUC()])
-    with pytest.raises(ValueError, match="metric AUC has no scratchnet equivalent"):
+    kmodel.compile(optimizer="sgd", loss="mse", metrics=[keras.metrics.RootMeanSquaredError()])
+    with pytest.raises(ValueError, match="metric RootMeanSquaredError has no scratchnet equivalent"):
         tfnet.from_keras(kmodel)
+    kmodel.compile(optimizer="sgd", loss="mse",  # AUC maps now (test_keras_course_names.py)
+                   metrics=[keras.metrics.AUC(name="prc", curve="PR", thresholds=[0.3, 0.6])])
+    auc = tfnet.from_keras(kmodel).metric_names[0]
+    assert (type(auc).__name__, auc.name, auc.curve, auc.init_thresholds) == ("AUC", "prc", "PR",
+                                                                            [0.3, 0.6])
