@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import kernels, losses
+from scratchnet import activations, kernels, losses
 from scratchnet.losses import same_rank
 
 NEG_INF = -1e10  # Keras' stand-in for -inf when top_k masks predictions
@@ -179,6 +179,28 @@ class MeanSquaredError(MeanMetric):
         return np.mean((y_pred - y_true) ** 2, axis=-1)
 
 
+def confusion_inputs(where: str, y_true, y_pred, sample_weight=None):
+    """Labels and predictions as float32 of one shape (Keras' rank fix first), and the sample
+    weights at that rank (None without), for the metrics that count confusion cells."""
+    y_true = np.asarray(kernels.to_numpy(y_true)).astype(np.float32)
+    y_pred = np.asarray(kernels.to_numpy(y_pred)).astype(np.float32)
+    y_pred, y_true = same_rank(y_pred, y_true)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{where}: expected y_true of the same shape as y_pred {y_pred.shape}, "
+                         f"received shape {y_true.shape}")
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float32)[..., None]
+        _, weight = same_rank(y_true, weight, expand_rank_1=False)
+    return y_true, y_pred, weight
+
+
+def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a / b``, 0 where ``b`` is 0 (``ops.divide_no_nan``)."""
+    safe = np.where(b != 0, b, 1)
+    return np.where(b != 0, a / safe, 0).astype(a.dtype)
+
+
 class _ConfusionMetric(Metric):
     """Weighted counts of true/false positives and negatives, one per threshold.
 
@@ -219,16 +241,7 @@ class _ConfusionMetric(Metric):
 
     def update(self, y_true, y_pred, sample_weight=None) -> None:
         where = type(self).__name__
-        y_true = np.asarray(kernels.to_numpy(y_true)).astype(np.float32)
-        y_pred = np.asarray(kernels.to_numpy(y_pred)).astype(np.float32)
-        y_pred, y_true = same_rank(y_pred, y_true)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"{where}: expected y_true of the same shape as y_pred {y_pred.shape}, "
-                             f"received shape {y_true.shape}")
-        weight = None
-        if sample_weight is not None:
-            weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float32)[..., None]
-            _, weight = same_rank(y_true, weight, expand_rank_1=False)
+        y_true, y_pred, weight = confusion_inputs(where, y_true, y_pred, sample_weight)
         if self.top_k is not None:
             y_pred = top_k_only(y_pred, self.top_k)
         if self.class_id is not None:
@@ -308,12 +321,6 @@ class FalseNegatives(_Count):
     name, count_of = "false_negatives", "false_negatives"
 
 
-def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a / b``, 0 where ``b`` is 0 (``ops.divide_no_nan``)."""
-    safe = np.where(b != 0, b, 1)
-    return np.where(b != 0, a / safe, 0).astype(a.dtype)
-
-
 class AUC(Metric):
     """Area under the ROC curve (``curve="ROC"``) or the precision-recall curve (``"PR"``), from
     weighted confusion counts at ``num_thresholds`` thresholds, as ``keras.metrics.AUC`` computes
@@ -373,20 +380,11 @@ class AUC(Metric):
         self.true_negatives, self.false_negatives = zeros.copy(), zeros.copy()
 
     def update(self, y_true, y_pred, sample_weight=None) -> None:
-        y_true = np.asarray(kernels.to_numpy(y_true)).astype(np.float32)
-        y_pred = np.asarray(kernels.to_numpy(y_pred)).astype(np.float32)
+        y_true, y_pred, weight = confusion_inputs("AUC", y_true, y_pred, sample_weight)
         if self.from_logits:
-            y_pred = (1 / (1 + np.exp(-y_pred))).astype(np.float32)
-        y_pred, y_true = same_rank(y_pred, y_true)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"AUC: expected y_true of the same shape as y_pred {y_pred.shape}, "
-                             f"received shape {y_true.shape}")
-        weight = np.float32(1.0)
-        if sample_weight is not None:
-            weight = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float32)
-            _, weight = same_rank(y_true, weight[..., None] if weight.ndim == y_true.ndim - 1
-                                  else weight, expand_rank_1=False)
-        weight = np.broadcast_to(weight, y_pred.shape).reshape(-1)
+            y_pred = activations.Sigmoid().forward(y_pred)  # the overflow-safe sigmoid
+        weight = np.broadcast_to(np.float32(1.0) if weight is None else weight,
+                                 y_pred.shape).reshape(-1)
         p = np.clip(y_pred, 0.0, 1.0).reshape(-1)
         positive = (y_true != 0).reshape(-1).astype(np.float32)
         true_w, false_w = positive * weight, (1 - positive) * weight
