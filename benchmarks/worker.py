@@ -123,7 +123,8 @@ def scratch_info() -> dict:
         import numba
 
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads(),
-                    numba_threading_layer=numba.threading_layer())
+                    numba_threading_layer=numba.threading_layer(),
+                    numba_vector_bits=sn.kernels.numba_kernels.vector_bits())
     return info
 
 

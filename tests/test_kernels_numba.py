@@ -454,3 +454,44 @@ def test_conv2d_bias_relu_dispatch_keeps_only_the_activation():
             np.testing.assert_array_equal(a, want)
     finally:
         sn.set_backend(os.environ.get("SCRATCHNET_BACKEND") or "numba")
+
+
+VECTOR_WIDTH_PROBE = (
+    "import os, json\n"
+    "from numba.core import codegen\n"
+    "host = codegen.get_host_cpu_features()\n"
+    "from scratchnet.kernels import numba_kernels as nb\n"
+    "print(json.dumps({'avx512': '+avx512f' in host.split(','), 'bits': nb.vector_bits(),\n"
+    "                  'features': os.environ.get('NUMBA_CPU_FEATURES')}))\n"
+)
+
+
+def _vector_width_probe(**env_vars):
+    import json
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU_")}
+    env.update(env_vars)
+    out = subprocess.run([sys.executable, "-c", VECTOR_WIDTH_PROBE], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_avx512_hosts_get_512_bit_vectors():
+    """Where the CPU has AVX-512, the kernels are compiled without LLVM's 256-bit preference (the
+    Intel models' tuning) and use the 512-bit registers; elsewhere the features are Numba's own."""
+    probe = _vector_width_probe()
+    if probe["avx512"]:
+        assert probe["features"].endswith(",-prefer-256-bit")
+        assert probe["bits"] == 512
+    else:
+        assert probe["features"] is None
+        assert probe["bits"] in (128, 256)
+
+
+def test_a_user_choice_of_cpu_wins():
+    """NUMBA_CPU_NAME set by the user (here Numba's portable "generic" x86-64: SSE2, no AVX) is left
+    as it is: no features added, no vector register wider than 128 bits."""
+    probe = _vector_width_probe(NUMBA_CPU_NAME="generic")
+    assert probe["features"] is None
+    assert probe["bits"] == 128

@@ -44,6 +44,9 @@ own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make eac
 badly so on a busy machine. For the same reason the Dense layers' products (``matmul``) go
 through that single-threaded BLAS too, and NumPy's own multi-threaded BLAS stays asleep.
 
+On Intel's AVX-512 processors the loops are compiled for the full 512-bit registers, which LLVM's
+tuning for those CPUs does not choose by itself (see ``_prefer_full_vector_width``).
+
 Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
 only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
 plain Python, which a debugger can step through (slowly).
@@ -123,6 +126,57 @@ def _numba_blas_on_one_thread() -> None:
 
 
 _numba_blas_on_one_thread()
+
+
+# Vector width. On Intel's AVX-512 processors (Skylake-X, Ice Lake, Sapphire Rapids: LLVM's CPU names
+# skylake-avx512, icelake-server, sapphirerapids, ...) LLVM's tuning for the CPU asks the vectorizer
+# for 256-bit vectors ("prefer-256-bit", against the clock slow-down that 512-bit instructions cost
+# the first of them), so every loop Numba compiles there does half the work per instruction that the
+# hardware can; OpenBLAS and TensorFlow's oneDNN use the full 512 bits on the same machine. For AMD's
+# AVX-512 processors (znver4, znver5) LLVM already chooses 512 bits. Measured on a 2-core Ice Lake
+# Xeon VM (2026-12-04, `python -m benchmarks.conv_algorithms --models small_cnn rps_cnn`, batch 32,
+# ms per call, 256 -> 512 bits): rps_cnn conv1 dL/dK 2.94 -> 0.94, conv2 forward 3.72 -> 2.04,
+# conv2 dL/dK 3.40 -> 1.90, small_cnn conv2 forward 1.04 -> 0.61; loops that end in BLAS products
+# unchanged (benchmarks/CONV_ALGORITHMS.md). So where the CPU has AVX-512 the kernels are compiled
+# without that preference. The arithmetic is the same (the loops are vectorized across independent
+# outputs; no sum is reordered), only more of it per instruction. Set before the first @njit below
+# (Numba fixes its code generator's features when the first compiled function is defined) and only
+# where the user has not chosen (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES win); it applies to every
+# function Numba compiles in this process, and Numba's on-disk cache keys on it. A program that
+# compiled Numba code before importing this module keeps its width (`vector_bits()` tells).
+def _prefer_full_vector_width() -> None:
+    from numba.core import codegen, config, registry
+
+    if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
+        return
+    if "_toplevel_target_context" in vars(registry.cpu_target):  # Numba already generating code
+        return
+    features = codegen.get_host_cpu_features()  # honours NUMBA_ENABLE_AVX=0
+    if "+avx512f" in features.split(","):
+        os.environ["NUMBA_CPU_FEATURES"] = features + ",-prefer-256-bit"
+        config.reload_config()
+
+
+_prefer_full_vector_width()
+
+
+def vector_bits() -> int:
+    """The widest vector registers Numba's vectorizer uses in this process (512, 256 or 128): read
+    from the machine code of a small loop compiled for the purpose (not cached, about 0.2 s)."""
+    import re
+
+    def axpy(a, x, y):
+        for i in range(x.shape[0]):
+            y[i] += a * x[i]
+
+    compiled = njit(fastmath={"contract"})(axpy)
+    v = np.ones(64, np.float32)
+    compiled(np.float32(1), v, v.copy())
+    asm = "".join(compiled.inspect_asm().values())
+    for bits, register in ((512, "zmm"), (256, "ymm"), (128, "xmm")):
+        if re.search(rf"%{register}\d", asm):
+            return bits
+    return 0
 
 
 def _images_per_chunk(n: int, rows_per_image: int, cols_per_row: int, itemsize: int,
