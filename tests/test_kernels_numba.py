@@ -28,6 +28,7 @@ from scratchnet.kernels import bias as bias_ref
 from scratchnet.kernels import conv as conv_ref
 from scratchnet.kernels import dense as dense_ref
 from scratchnet.kernels import numba_kernels as nb
+from scratchnet.kernels import optimizer_steps as optimizer_ref
 from scratchnet.kernels import pooling as pool_ref
 
 SWEEP = settings(max_examples=40, deadline=None)
@@ -495,3 +496,47 @@ def test_a_user_choice_of_cpu_wins():
     probe = _vector_width_probe(NUMBA_CPU_NAME="generic")
     assert probe["features"] is None
     assert probe["bits"] == 128
+
+
+@SWEEP
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=3), st.sampled_from([np.float32, np.float64]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_adam_update_matches_reference_bit_for_bit(shape, dtype, amsgrad, seed):
+    """The same operations in the same order and type: the same bits, NaN and inf included, in
+    the vectorized loop's body and in its remainder (1 to 216,000 elements)."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    w, grad, m = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    v = np.abs(rng.standard_normal(shape)).astype(dtype)
+    v.reshape(-1)[::11] = 0.0  # sqrt(0) + epsilon
+    grad.reshape(-1)[::13] = np.nan
+    grad.reshape(-1)[5::17] = np.inf
+    v_hat = np.abs(rng.standard_normal(shape)).astype(dtype) if amsgrad else None
+    f = np.dtype(dtype).type
+    scalars = (f(1e-3 * 0.3), f(0.1), f(1 - 0.999), f(1e-7))
+    ours = [a.copy() for a in (w, m, v)] + [None if v_hat is None else v_hat.copy()]
+    ref = [a.copy() for a in (w, m, v)] + [None if v_hat is None else v_hat.copy()]
+    with np.errstate(invalid="ignore"):  # inf - inf (AMSGrad runs the reference), as intended
+        nb.adam_update(ours[0], grad, ours[1], ours[2], ours[3], *scalars)
+        optimizer_ref.adam_update(ref[0], grad, ref[1], ref[2], ref[3], *scalars)
+    for a, b in zip(ours, ref, strict=True):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(ours[0], w, equal_nan=True)  # it did update
+
+
+def test_adam_update_sends_odd_inputs_to_the_reference():
+    """A non-contiguous weight (a transposed view) or a float64 gradient for a float32 weight run
+    the NumPy reference, and so still give its bits."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((40, 30)).astype(np.float32)
+    for w, grad in ((base.T, rng.standard_normal((30, 40)).astype(np.float32)),
+                    (base.copy(), rng.standard_normal((40, 30)))):
+        m, v = np.zeros_like(w), np.ones_like(w)
+        ours = [w.copy(), m.copy(), v.copy()]
+        ref = [w.copy(), m.copy(), v.copy()]
+        scalars = (np.float32(1e-3), np.float32(0.1), np.float32(1e-3), np.float32(1e-7))
+        nb.adam_update(ours[0], grad, ours[1], ours[2], None, *scalars)
+        optimizer_ref.adam_update(ref[0], grad, ref[1], ref[2], None, *scalars)
+        for a, b in zip(ours, ref, strict=True):
+            np.testing.assert_array_equal(a, b)

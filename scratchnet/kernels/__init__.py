@@ -34,6 +34,7 @@ from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import direct as _direct_numpy
+from scratchnet.kernels import optimizer_steps as _optimizer_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 from scratchnet.kernels import winograd as _winograd_numpy
 
@@ -64,6 +65,7 @@ KERNEL_NAMES = (
     "winograd_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_backward_kernel_relu_maxpool2x2",
+    "adam_update",
 )
 CONV_ALGORITHMS = ("im2col", "winograd", "direct")
 
@@ -100,6 +102,7 @@ def _numpy_table() -> dict[str, object]:
         "winograd_conv2d_bias_relu_maxpool2x2": _winograd_numpy.winograd_conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_bias_relu_maxpool2x2": _direct_numpy.conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_backward_kernel_relu_maxpool2x2": _direct_numpy.conv2d_backward_kernel_relu_maxpool2x2,
+        "adam_update": _optimizer_numpy.adam_update,
     }
 
 
@@ -148,8 +151,11 @@ def _cupy_module() -> ModuleType:
 def _cupy_table() -> dict[str, object]:
     from scratchnet.kernels import cupy_kernels
 
-    # no Winograd kernels on the GPU: conv2d_algorithm chooses im2col there
-    return {name: getattr(cupy_kernels, name) for name in KERNEL_NAMES if hasattr(cupy_kernels, name)}
+    # no Winograd kernels on the GPU: conv2d_algorithm chooses im2col there. The optimizer step's
+    # NumPy reference runs on CuPy arrays as it is (its NumPy functions dispatch to CuPy's).
+    table = {name: getattr(cupy_kernels, name) for name in KERNEL_NAMES if hasattr(cupy_kernels, name)}
+    table.setdefault("adam_update", _optimizer_numpy.adam_update)
+    return table
 
 
 def set_backend(name: str) -> None:
@@ -445,6 +451,11 @@ def conv2d_backward_kernel_relu_maxpool(xpad, dy, y, argmax, kernel_hw, strides,
             xpad, dy, y, argmax, kernel_hw, strides, dilation, conv_out_hw)
     dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, pool_strides, conv_out_hw)
     return conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation, algorithm=algorithm), db
+
+
+def adam_update(w, grad, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    return _impl["adam_update"](w, grad, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2,
+                                epsilon)
 
 
 def numba_threads() -> int:

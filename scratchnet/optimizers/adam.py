@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.optimizers.base import Optimizer, _fraction, _positive
 
 
@@ -33,16 +34,13 @@ class Adam(Optimizer):
         f = w.dtype.type  # compute in the parameter's precision
         m = self.slot(param, "m")
         v = self.slot(param, "v")
+        v_hat = self.slot(param, "v_hat") if self.amsgrad else None
         t = f(self.iterations + 1)
         beta_1, beta_2 = f(self.beta_1), f(self.beta_2)
         alpha = f(lr) * np.sqrt(f(1) - np.power(beta_2, t)) / (f(1) - np.power(beta_1, t))
-        m += (grad - m) * f(1 - self.beta_1)
-        v += (np.square(grad) - v) * f(1 - self.beta_2)
-        if self.amsgrad:
-            v_hat = self.slot(param, "v_hat")
-            np.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        w -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
+        # m, v (and v_hat) and w updated in place, one formula a line: kernels/optimizer_steps.py
+        kernels.adam_update(w, grad, m, v, v_hat, alpha, f(1 - self.beta_1), f(1 - self.beta_2),
+                            f(self.epsilon))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
