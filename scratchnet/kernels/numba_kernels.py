@@ -130,21 +130,22 @@ _numba_blas_on_one_thread()
 
 
 # Vector width. On Intel's AVX-512 processors (Skylake-X, Ice Lake, Sapphire Rapids: LLVM's CPU names
-# skylake-avx512, icelake-server, sapphirerapids, ...) LLVM's tuning for the CPU asks the vectorizer
-# for 256-bit vectors ("prefer-256-bit", against the clock slow-down that 512-bit instructions cost
-# the first of them), so every loop Numba compiles there does half the work per instruction that the
-# hardware can; OpenBLAS and TensorFlow's oneDNN use the full 512 bits on the same machine. For AMD's
-# AVX-512 processors (znver4, znver5) LLVM already chooses 512 bits. Measured on a 2-core Ice Lake
-# Xeon VM (2026-12-04, `python -m benchmarks.conv_algorithms --models small_cnn rps_cnn`, batch 32,
-# ms per call, 256 -> 512 bits): rps_cnn conv1 dL/dK 2.94 -> 0.94, conv2 forward 3.72 -> 2.04,
-# conv2 dL/dK 3.40 -> 1.90, small_cnn conv2 forward 1.04 -> 0.61; loops that end in BLAS products
-# unchanged (benchmarks/CONV_ALGORITHMS.md). So where the CPU has AVX-512 the kernels are compiled
+# skylake-avx512, icelake-server, sapphirerapids, ...) LLVM's tuning asks the vectorizer for 256-bit
+# vectors ("prefer-256-bit", against the clock slow-down 512-bit instructions caused on the first of
+# those chips), so every loop Numba compiles there does half the work per instruction the hardware
+# can; OpenBLAS and TensorFlow's oneDNN use the full 512 bits on the same machine. For AMD's AVX-512
+# processors (znver4, znver5) LLVM already chooses 512 bits. Measured on a 2-core Ice Lake Xeon VM
+# (2026-12-04, `python -m benchmarks.conv_algorithms --models small_cnn rps_cnn`, batch 32, ms per
+# call, 256 -> 512 bits): rps_cnn conv1 dL/dK 2.94 -> 0.94, conv2 forward 3.72 -> 2.04, conv2 dL/dK
+# 3.40 -> 1.90, small_cnn conv2 forward 1.04 -> 0.61; loops that end in BLAS products unchanged
+# (benchmarks/CONV_ALGORITHMS.md). So where the CPU has AVX-512, Numba's code generator is made
 # without that preference. The arithmetic is the same (the loops are vectorized across independent
-# outputs; no sum is reordered), only more of it per instruction. Set before the first @njit below
-# (Numba fixes its code generator's features when the first compiled function is defined) and only
-# where the user has not chosen (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES win); it applies to every
-# function Numba compiles in this process, and Numba's on-disk cache keys on it. A program that
-# compiled Numba code before importing this module keeps its width (`vector_bits()` tells).
+# outputs; no sum is reordered), only more of it per instruction. Numba fixes its code generator's
+# features when it makes it (at the first @njit, below), from NUMBA_CPU_FEATURES: the variable is
+# set for that moment only, so processes started from this one detect their own CPU. Only where the
+# user has not chosen (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES win). It applies to every function Numba
+# compiles in this process, and Numba's on-disk cache keys on it. A program that compiled Numba code
+# before importing this module keeps its width (:func:`vector_bits` tells).
 def _prefer_full_vector_width() -> None:
     from numba.core import codegen, config, registry
 
@@ -153,8 +154,14 @@ def _prefer_full_vector_width() -> None:
     if "_toplevel_target_context" in vars(registry.cpu_target):  # Numba already generating code
         return
     features = codegen.get_host_cpu_features()  # honours NUMBA_ENABLE_AVX=0
-    if "+avx512f" in features.split(","):
-        os.environ["NUMBA_CPU_FEATURES"] = features + ",-prefer-256-bit"
+    if "+avx512f" not in features.split(","):
+        return
+    os.environ["NUMBA_CPU_FEATURES"] = features + ",-prefer-256-bit"
+    try:
+        config.reload_config()
+        registry.cpu_target.target_context  # noqa: B018  (makes the code generator now)
+    finally:
+        del os.environ["NUMBA_CPU_FEATURES"]
         config.reload_config()
 
 
