@@ -25,6 +25,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from scratchnet.kernels import bias as bias_numpy
 from scratchnet.kernels import conv as conv_numpy
 from scratchnet.kernels import dense as dense_numpy
+from scratchnet.kernels import optimizer_steps
 from scratchnet.kernels import pooling as pool_numpy
 from scratchnet.kernels.bias import bias_grad as bias_grad_numpy
 
@@ -154,6 +155,9 @@ kernel_table = {
     "conv2d_bias_relu_forward": _kernel(bias_numpy.conv2d_bias_relu_forward),
     "matmul": _kernel(dense_numpy.matmul),
     "relu_backward_bias_grad": _kernel(bias_numpy.relu_backward_bias_grad),
+    # as kernels._cupy_table: Adam's NumPy reference as it is, its NumPy calls dispatching to the
+    # device arrays (so a host array among them would raise, as above)
+    "adam_update": optimizer_steps.adam_update,
 }
 
 
