@@ -263,6 +263,70 @@ def test_leaky_relu_takes_keras_2s_alpha_and_reshape_checks_sizes():
         L.Reshape((-1, -1))
 
 
+RELU_CONFIGS = [
+    {}, {"max_value": 6.0}, {"max_value": 2.5}, {"negative_slope": 0.1},
+    {"threshold": 0.5}, {"max_value": 6.0, "threshold": 0.5}, {"max_value": 2.5, "negative_slope": 0.2},
+    {"max_value": 6.0, "negative_slope": 0.2}, {"threshold": 0.5, "negative_slope": 0.3},
+    {"max_value": 2.5, "negative_slope": 0.2, "threshold": 1.0},
+]
+
+
+@pytest.mark.parametrize("config", RELU_CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items())
+                         or "default")
+def test_relu_layer_equals_keras_bit_for_bit(config):
+    """``keras.layers.ReLU`` forward and gradient (``tf.GradientTape``) on values that include every
+    boundary exactly (0, threshold, max_value, 6): the same elementwise operations, so the same
+    float32 bits, ties included (TensorFlow's clip passes x == max_value, its relu6 does not)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    ties = np.array([0.0, -0.0, 0.5, 1.0, 2.5, 6.0, -6.0, 7.0, -1.0, 0.25], np.float32)
+    x = np.concatenate([ties, (rng.normal(size=54) * 4).astype(np.float32)]).reshape(8, 8)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    layer = L.ReLU(**config)
+    ours = layer.forward(x, training=True)
+    ours_dx = layer.backward(dy)
+    klayer = keras.layers.ReLU(**config)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        theirs = klayer(xt)
+    theirs_dx = tape.gradient(theirs, xt, output_gradients=tf.constant(dy))
+    np.testing.assert_array_equal(ours, theirs.numpy())
+    np.testing.assert_array_equal(ours_dx, theirs_dx.numpy())
+
+
+def test_relu_layer_in_a_model_converts_and_saves_both_ways(tmp_path):
+    """``ReLU(6.0)`` between two Dense layers: loss and gradients against Keras, through
+    ``tfnet.to_keras``, and the .keras file both ways (config included)."""
+    from parity_tests.driver import assert_parity, random_biases
+
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32) * 3
+    y = np.random.default_rng(1).integers(0, 3, 8)
+    model = random_biases(sn.Sequential([L.Input((5,)), L.Dense(6), L.ReLU(6.0, negative_slope=0.1),
+                                         L.Dense(3)], seed=2))
+    twins = assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(tmp_path / "s.keras")
+    loaded = keras.models.load_model(tmp_path / "s.keras")
+    assert loaded.layers[1].get_config()["max_value"] == 6.0
+    assert_close(loaded.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL,
+                 "scratchnet's file in Keras")
+    twins.keras.save(tmp_path / "k.keras")
+    back = sn.load_model(tmp_path / "k.keras")
+    assert (back.layers[1].max_value, back.layers[1].negative_slope) == (6.0, 0.1)
+    assert_close(back.predict(x, verbose=0), twins.keras.predict(x, verbose=0), FORWARD_RTOL,
+                 "Keras' file in scratchnet")
+
+
+def test_relu_layer_refuses_what_keras_refuses():
+    for kwargs, arg in (({"max_value": -1.0}, "max_value"), ({"negative_slope": None}, "negative_slope"),
+                        ({"negative_slope": -0.1}, "negative_slope"), ({"threshold": -1}, "threshold")):
+        with pytest.raises(ValueError, match=rf'ReLU "re_lu": expected {arg} to be a number >= 0'):
+            L.ReLU(**kwargs)
+        with pytest.raises(ValueError, match=arg):
+            keras.layers.ReLU(**kwargs)
+
+
 def _frozen_twins():
     """Dense -> BatchNormalization -> Dense -> Dense, the first two frozen, in both frameworks from
     the same weights (set before compile: Keras reads ``trainable`` when it compiles)."""

@@ -210,9 +210,11 @@ def _augmentation_model():
 
 
 def _shapes_model():
-    """Reshape (a -1 included) around a Conv1D, and LeakyReLU with both slopes."""
+    """Reshape (a -1 included) around a Conv1D, LeakyReLU with both slopes, and a ReLU with all
+    three of its arguments."""
     model = sn.Sequential([L.Input((12,)), L.Dense(12), L.LeakyReLU(), L.Reshape((4, 3)),
                            L.Conv1D(2, 2), L.Reshape((-1,)), L.LeakyReLU(negative_slope=0.1),
+                           L.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.1),
                            L.Dense(3)], seed=21, name="shapes")
     model.compile(optimizer=sn.optimizers.Adam(0.01),
                   loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -425,6 +425,13 @@ register_layer(sn.layers.InputLayer, keras.layers.InputLayer, _input_to_keras, _
 register_layer(sn.layers.LeakyReLU, keras.layers.LeakyReLU,
                lambda layer, **kw: keras.layers.LeakyReLU(negative_slope=layer.negative_slope, **kw),
                lambda klayer, **kw: sn.layers.LeakyReLU(negative_slope=klayer.negative_slope, **kw))
+register_layer(sn.layers.ReLU, keras.layers.ReLU,
+               lambda layer, **kw: keras.layers.ReLU(max_value=layer.max_value,
+                                                     negative_slope=layer.negative_slope,
+                                                     threshold=layer.threshold, **kw),
+               lambda klayer, **kw: sn.layers.ReLU(max_value=klayer.max_value,
+                                                   negative_slope=klayer.negative_slope,
+                                                   threshold=klayer.threshold, **kw))
 register_layer(sn.layers.Reshape, keras.layers.Reshape,
                lambda layer, **kw: keras.layers.Reshape(layer.target_shape, **kw),
                lambda klayer, **kw: sn.layers.Reshape(tuple(klayer.target_shape), **kw))

@@ -17,6 +17,7 @@ from scratchnet.layers.core import (
     Flatten,
     Input,
     LeakyReLU,
+    ReLU,
     Reshape,
     Softmax,
 )
@@ -51,7 +52,7 @@ from scratchnet.layers.text import TextVectorization
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
-    "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "Reshape",
+    "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape",
     "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",

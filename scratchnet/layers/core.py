@@ -153,6 +153,79 @@ class LeakyReLU(Layer):
         return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
+class ReLU(Layer):
+    """``keras.layers.ReLU(max_value=None, negative_slope=0.0, threshold=0.0)``, Keras 3's formula:
+
+    ``y = min(x, max_value)`` where ``x > threshold`` (``x`` itself with no ``max_value``)
+    ``y = negative_slope * (x - threshold)`` where ``x < threshold``, and ``0`` at ``threshold``
+    With the defaults it is ``max(x, 0)``; ``ReLU(6.0)`` is ``relu6``; a slope alone is LeakyReLU.
+    Backward: ``dx = dy`` where ``threshold < x < max_value`` (and at ``x == max_value``, except
+    for ``ReLU(6.0)``: TensorFlow's clip passes it, its relu6 does not), ``negative_slope * dy``
+    where ``x < threshold``, else 0. Computed as Keras composes it (``relu``, ``clip``, then the
+    slope's part subtracted), so the float32 rounding is Keras'. No parameters.
+    """
+
+    supports_masking = True
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        for arg, value, optional in (("max_value", max_value, True),
+                                     ("negative_slope", negative_slope, False),
+                                     ("threshold", threshold, False)):
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f'ReLU "{self.name}": expected {arg} to be a number >= 0'
+                                 f"{' or None' if optional else ''}, received {arg}={value!r}")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope = float(negative_slope)
+        self.threshold = float(threshold)
+        self.x: np.ndarray | None = None
+
+    def _leaky(self) -> bool:
+        """Keras' shortcut: a slope with neither max_value nor threshold is ``leaky_relu``."""
+        return self.negative_slope != 0 and self.max_value is None and self.threshold == 0
+
+    def _positive_part(self, x):
+        """``relu(x)`` (or ``x`` where ``x > threshold``, else 0), before the clip."""
+        f = x.dtype.type
+        if self.threshold != 0:
+            return np.where(x > f(self.threshold), x, f(0))
+        return np.maximum(x, f(0))
+
+    def forward(self, x, training=False):
+        self.x = x
+        f = x.dtype.type
+        if self._leaky():
+            return np.where(x > 0, x, x * f(self.negative_slope))
+        y = self._positive_part(x)
+        if self.max_value is not None:
+            y = np.clip(y, f(0), f(self.max_value))
+        if self.negative_slope != 0:
+            y = y - f(self.negative_slope) * np.maximum(-x + f(self.threshold), f(0))
+        return y
+
+    def backward(self, dy):
+        x, f = self.x, dy.dtype.type
+        if self._leaky():
+            return np.where(x > 0, dy, dy * f(self.negative_slope))
+        if self.threshold == 0 and self.max_value == 6:  # Keras runs tf.nn.relu6: 0 < x < 6
+            passes = (x > 0) & (x < 6)
+        else:  # relu (x > threshold), then the clip's gradient, which passes 0 <= y <= max_value
+            passes = x > f(self.threshold)
+            if self.max_value is not None:
+                passes &= self._positive_part(x) <= f(self.max_value)
+        dx = np.where(passes, dy, f(0))
+        if self.negative_slope != 0:
+            dx = dx + np.where(-x + f(self.threshold) > 0, dy * f(self.negative_slope), f(0))
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value,
+                "negative_slope": self.negative_slope, "threshold": self.threshold}
+
+
 class Reshape(Layer):
     """``keras.layers.Reshape(target_shape)``: each sample to ``target_shape`` (C order; one entry
     may be -1, the size that makes the count match). Backward: ``dy`` back to the input's shape."""
