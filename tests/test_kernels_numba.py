@@ -281,6 +281,7 @@ def test_numba_disable_jit_runs_the_twins_as_plain_python():
         "from scratchnet.kernels import numba_kernels as nb, conv as ref, pooling as pref\n"
         "assert numba.config.DISABLE_JIT\n"
         "assert not hasattr(nb._im2col, 'py_func')  # a plain Python function\n"
+        "assert nb.vector_bits() == 0  # nothing compiled\n"
         "rng = np.random.default_rng(0)\n"
         "x = rng.standard_normal((1, 5, 5, 2)).astype(np.float32)\n"
         "k = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)\n"

@@ -170,8 +170,12 @@ _prefer_full_vector_width()
 
 def vector_bits() -> int:
     """The widest vector registers Numba's vectorizer uses in this process (512, 256 or 128): read
-    from the machine code of a small loop compiled for the purpose (not cached, about 0.2 s)."""
+    from the machine code of a small loop compiled for the purpose (not cached, about 0.2 s).
+    0 when nothing is compiled (``NUMBA_DISABLE_JIT=1``)."""
     import re
+
+    if numba.config.DISABLE_JIT:
+        return 0
 
     def axpy(a, x, y):
         for i in range(x.shape[0]):
