@@ -187,19 +187,15 @@ class ReLU(Layer):
         """Keras' shortcut: a slope with neither max_value nor threshold is ``leaky_relu``."""
         return self.negative_slope != 0 and self.max_value is None and self.threshold == 0
 
-    def _positive_part(self, x):
-        """``relu(x)`` (or ``x`` where ``x > threshold``, else 0), before the clip."""
-        f = x.dtype.type
-        if self.threshold != 0:
-            return np.where(x > f(self.threshold), x, f(0))
-        return np.maximum(x, f(0))
-
     def forward(self, x, training=False):
         self.x = x
         f = x.dtype.type
         if self._leaky():
             return np.where(x > 0, x, x * f(self.negative_slope))
-        y = self._positive_part(x)
+        if self.threshold != 0:
+            y = np.where(x > f(self.threshold), x, f(0))
+        else:
+            y = np.maximum(x, f(0))
         if self.max_value is not None:
             y = np.clip(y, f(0), f(self.max_value))
         if self.negative_slope != 0:
@@ -213,9 +209,9 @@ class ReLU(Layer):
         if self.threshold == 0 and self.max_value == 6:  # Keras runs tf.nn.relu6: 0 < x < 6
             passes = (x > 0) & (x < 6)
         else:  # relu (x > threshold), then the clip's gradient, which passes 0 <= y <= max_value
-            passes = x > f(self.threshold)
+            passes = x > f(self.threshold)  # and where it does, y (before the clip) is x itself
             if self.max_value is not None:
-                passes &= self._positive_part(x) <= f(self.max_value)
+                passes &= x <= f(self.max_value)
         dx = np.where(passes, dy, f(0))
         if self.negative_slope != 0:
             dx = dx + np.where(-x + f(self.threshold) > 0, dy * f(self.negative_slope), f(0))
