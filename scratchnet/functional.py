@@ -32,13 +32,7 @@ from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, Node, global_rng
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
-from scratchnet.model import (
-    Model,
-    _adjust_input_rank,
-    _as_array,
-    unique_log_name,
-    weighted_loss_and_grad,
-)
+from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
 
 
 class Functional(Model):
@@ -340,12 +334,7 @@ class Functional(Model):
         logs = {"loss": self.loss_tracker.result()}
         if self.multi_output:
             logs.update({t.name: t.result() for t in self.output_loss_trackers})
-        metric_logs = {}
-        for metric in self.metrics:
-            metric_logs[unique_log_name(metric.name, metric_logs)] = metric.result()
-        for metric in self.weighted_metrics:
-            name = metric.name if metric.name not in metric_logs else f"weighted_{metric.name}"
-            metric_logs[name] = metric.result()
+        metric_logs = self._add_metric_logs({})  # apart from the losses: sorted below
         if self.multi_output:
             metric_logs = dict(sorted(metric_logs.items()))
         logs.update(metric_logs)

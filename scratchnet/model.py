@@ -544,8 +544,13 @@ class Model:
         return self._logs()
 
     def _logs(self) -> dict[str, float]:
-        logs = {"loss": self.loss_tracker.result()}
-        for metric in self.metrics:  # a second metric of the same name logs as "name_1", as Keras
+        return self._add_metric_logs({"loss": self.loss_tracker.result()})
+
+    def _add_metric_logs(self, logs: dict[str, float]) -> dict[str, float]:
+        """Each metric's result into ``logs`` under its name, avoiding the names already there:
+        a second metric of one name logs as "name_1" (as Keras), a weighted metric whose name is
+        taken as "weighted_name"."""
+        for metric in self.metrics:
             logs[unique_log_name(metric.name, logs)] = metric.result()
         for metric in self.weighted_metrics:
             name = metric.name if metric.name not in logs else f"weighted_{metric.name}"
