@@ -380,6 +380,7 @@ def _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chu
         first, last = t * chunk, min(n, (t + 1) * chunk)
         dcols = np.empty(((last - first) * rows, kernel2d_t.shape[1]), dtype=dy2d.dtype)
         np.dot(dy2d[first * rows:last * rows], kernel2d_t, dcols)
+        dxpad[first:last] = 0  # this chunk's images, zeroed here by this thread, then still in cache
         _col2im(dcols, kh, kw, sh, sw, dh, dw, oh, ow, first, last, dxpad)
 
 
@@ -391,7 +392,7 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     (sh, sw), (dh, dw), (hp, wp) = strides, dilation, padded_hw
     dy2d = np.ascontiguousarray(dy).reshape(n * oh * ow, f)  # (N*OH*OW, F)
     kernel2d_t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T, dtype=dy.dtype)  # (F, K)
-    dxpad = np.zeros((n, hp, wp, c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+    dxpad = np.empty((n, hp, wp, c), dtype=dy.dtype)  # (N, Hp, Wp, C): each chunk zeroes its images
     chunk = _images_per_chunk(n, oh * ow, kh * kw * c, dy.itemsize)
     _conv2d_backward_input(dy2d, kernel2d_t, kh, kw, sh, sw, dh, dw, oh, ow, chunk, dxpad)
     return dxpad

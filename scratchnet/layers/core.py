@@ -287,7 +287,9 @@ class Dropout(Layer):
             return x
         keep = self.rng.random(x.shape) >= self.rate
         keep = kernels.xp_of(x).asarray(keep)  # to the GPU if x is there: same mask on any backend
-        self.scaled_mask = (keep / (1 - self.rate)).astype(x.dtype)
+        # 1/(1-rate) rounded once to x's type, times True (1) or False (0): the same values as
+        # (keep / (1 - rate)).astype(x.dtype), without a float64 array the size of x in between.
+        self.scaled_mask = keep * x.dtype.type(1 / (1 - self.rate))
         return x * self.scaled_mask
 
     def backward(self, dy):
