@@ -1,5 +1,6 @@
-"""``python -m benchmarks.conv_algorithms``: im2col + GEMM against Winograd F(2x2, 3x3) and the
-direct loops, Numba kernels.
+"""``python -m benchmarks.conv_algorithms``: im2col + GEMM against Winograd F(2x2, 3x3), Winograd
+F(4x4, 3x3) (``winograd4``: its own forward pass, F(2x2, 3x3)'s gradients) and the direct loops,
+Numba kernels.
 
 Times each 3x3 stride-1 convolution of the benchmark models (small_cnn, rps_cnn at 64x64, talk_cnn
 at 150x150) at one batch size: the forward pass (``*conv2d_bias_relu``, Conv2D's usual call, which
@@ -10,7 +11,7 @@ is the median over the repeats, with the min-max spread, and the ratio im2col / 
 faster than im2col), and the same for the process' CPU time (steadier on a shared machine). The
 first call of each kernel (compiling or loading Numba's cache) is not timed.
 
-    python -m benchmarks.conv_algorithms                    # batch 32, 7 repeats, all three
+    python -m benchmarks.conv_algorithms                    # batch 32, 7 repeats, all four
     python -m benchmarks.conv_algorithms --batch 256 --repeats 5 --models talk_cnn --layers conv1 \
         --algorithms im2col direct
 """
@@ -33,7 +34,7 @@ SHAPES = {
                  ("conv4", 17, 128, 128)],
 }
 PHASES = ("forward", "grad_kernel", "grad_input")
-ALGORITHMS = ("im2col", "winograd", "direct")
+ALGORITHMS = ("im2col", "winograd", "winograd4", "direct")
 
 
 def _calls(nb, algorithm: str, xpad, kernel, bias, dy):

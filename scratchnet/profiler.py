@@ -128,7 +128,7 @@ class Profiler(Callback):
     def rows(self) -> list[dict]:
         """One dict per layer (in model order), then ``optimizer`` and ``other``: seconds spent
         in ``forward`` and ``backward``, their sum ``total`` and its ``share`` of all time; a
-        convolution's row also has the ``algorithm`` it last ran (``"im2col"``, ``"winograd"``),
+        convolution's row also has the ``algorithm`` it last ran (``"im2col"``, ``"winograd4"``, ...),
         and a Conv2D and the max-pooling it ran in one call (``Conv2D.forward_pooled``) have
         ``fused``: the other layer's name (the pooling's time is in the convolution's row)."""
         layers = getattr(self.model, "layers", [])

@@ -226,6 +226,7 @@ def _pair_data(shape, filters, dtype, seed):
     ("direct", 3, 16), ("direct", 3, 64), ("direct", 5, 32), ("direct", 16, 32), ("direct", 32, 64),
     ("direct", 3, 8),  # "planar" loops: the twin runs the two passes
     ("winograd", 8, 6), ("winograd", 64, 64), ("winograd", 3, 16),
+    ("winograd4", 8, 6), ("winograd4", 64, 64), ("winograd4", 3, 16),
 ])
 @pytest.mark.parametrize("out_hw", [(12, 10), (13, 11)])  # odd: the last row and column are dropped
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -250,7 +251,7 @@ def test_pooling_inside_the_convolution_loops_gives_the_bits_of_conv_then_pool(
     assert (want_y[0, 0, 0] == np.finfo(dtype).min).all() and (want_y[1:, ..., 1] == 0).all()
     # the dispatcher sends this pair to the twin (the loops above), a 3x3 window to the chunks
     assert kernels._pools_in_kernel(algorithm, kernel.shape, (1, 1), (1, 1), (2, 2), (2, 2)) == \
-        (algorithm == "winograd" or filters in (16, 32, 64))
+        (algorithm.startswith("winograd") or filters in (16, 32, 64))
     assert not kernels._pools_in_kernel(algorithm, kernel.shape, (1, 1), (1, 1), (3, 3), (2, 2))
     y2, arg2 = kernels.conv2d_bias_relu_maxpool(xpad, kernel, bias, (1, 1), (1, 1), out_hw, (2, 2),
                                                 (2, 2), pool_hw, algorithm)
@@ -258,7 +259,7 @@ def test_pooling_inside_the_convolution_loops_gives_the_bits_of_conv_then_pool(
     np.testing.assert_array_equal(arg2, want_arg)
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "winograd"])
+@pytest.mark.parametrize("algorithm", ["direct", "winograd", "winograd4"])
 def test_the_pooled_twins_match_their_numpy_references(numba_backend, algorithm):
     """The NumPy references (the two steps: kernels/direct.py, kernels/winograd.py) against the
     Numba twins, float64: the same up to rounding (1e-12), the same window winners."""
@@ -267,7 +268,8 @@ def test_the_pooled_twins_match_their_numpy_references(numba_backend, algorithm)
     from scratchnet.kernels import winograd as winograd_ref
 
     reference = {"direct": direct_ref.conv2d_bias_relu_maxpool2x2,
-                 "winograd": winograd_ref.winograd_conv2d_bias_relu_maxpool2x2}[algorithm]
+                 "winograd": winograd_ref.winograd_conv2d_bias_relu_maxpool2x2,
+                 "winograd4": winograd_ref.winograd4_conv2d_bias_relu_maxpool2x2}[algorithm]
     rng = np.random.default_rng(5)
     xpad = rng.standard_normal((3, 11, 12, 16))
     kernel = rng.standard_normal((3, 3, 16, 32))
@@ -314,7 +316,7 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
         kernels._impl[name] = twin
     assert calls == [(10, 10, 9, 16)] * 3  # the first layer only, once a step
     algorithms = [layer.conv_algorithm for layer in fused.layers[0:6:2]]
-    assert algorithms == ["direct", "direct", "winograd"]
+    assert algorithms == ["direct", "direct", "winograd4"]
     for conv in fused.layers[0:6:2]:
         assert kernels._pools_in_kernel(conv.conv_algorithm, conv.kernel.value.shape, conv.strides,
                                         conv.dilation_rate, (2, 2), (2, 2))

@@ -383,6 +383,27 @@ def test_winograd_twins_match_the_reference(case):
         assert_close(got, want, case["dtype"])
 
 
+@SWEEP
+@given(winograd_cases())
+def test_winograd4_twins_match_the_reference(case):
+    """F(4x4, 3x3) forward: the twin and the reference round differently (the reference's 6x6
+    transforms are matrix products), so they agree to the F(4x4, 3x3) tolerance of
+    tests/test_winograd.py (6e-6 of the largest value in float32; measured up to 1.4e-6)."""
+    from scratchnet.kernels import winograd as wg_ref
+
+    one, xpad, kernel = (1, 1), case["xpad"], case["kernel"]
+    tol = {np.float32: 6e-6, np.float64: 1e-12}[case["dtype"]]
+    y = nb.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"])
+    y_ref = wg_ref.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"])
+    assert y.dtype == y_ref.dtype == case["dtype"] and y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol * np.abs(y_ref).max())
+    args = (xpad, kernel, case["bias"], one, one, case["out_hw"])
+    z, a = nb.winograd4_conv2d_bias_relu_forward(*args)
+    np.testing.assert_array_equal(z, y + case["bias"])  # the same sums, then the bias
+    np.testing.assert_array_equal(a, np.maximum(z, 0))
+    np.testing.assert_array_equal(nb.winograd4_conv2d_bias_relu(*args), a)
+
+
 def test_winograd_kernel_grad_does_not_depend_on_the_thread_count():
     rng = np.random.default_rng(0)
     xpad = rng.standard_normal((16, 12, 12, 8)).astype(np.float32)
@@ -410,7 +431,7 @@ def test_the_numba_backend_uses_winograd_in_wide_layers_and_matches_numpy(rng):
         model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
         results[backend] = model.loss_and_grads(x, y)
         assert [layer.conv_algorithm for layer in model.layers if hasattr(layer, "conv_algorithm")] \
-            == (["direct", "winograd"] if backend == "numba" else ["im2col", "im2col"])
+            == (["direct", "winograd4"] if backend == "numba" else ["im2col", "im2col"])
     (loss_np, grads_np), (loss_nb, grads_nb) = results["numpy"], results["numba"]
     np.testing.assert_allclose(loss_nb, loss_np, rtol=1e-6)
     for g_nb, g_np in zip(grads_nb, grads_np, strict=True):

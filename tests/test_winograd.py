@@ -8,6 +8,12 @@ Tolerances, relative to the largest value of the result (``atol = TOL * max|dire
   TensorFlow keep their own tolerances (1e-5 forward, 1e-4 gradients) on the Numba backend, which
   runs Winograd for the wide layers; ``test_forced_winograd_layers_match_tensorflow_tolerances``
   checks that margin here without TensorFlow.
+
+Winograd F(4x4, 3x3) (the ``winograd4_*`` forward pass) rounds more: ``TOL4``, float32 ``6e-6``.
+Measured on talk_cnn's shapes against the exact result: 1.7e-6-3.3e-6 of the largest output
+(F(2x2, 3x3) 1.6e-7-4.4e-7, the im2col product 1.9e-7-5.9e-7); against the float32 im2col product
+1.8e-6-3.3e-6; the Numba twin against the NumPy reference (each rounds its own way) up to 1.4e-6.
+float64: up to 7.8e-15, so ``1e-12`` as above.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from scratchnet.kernels import winograd as wg
 from tests.gradcheck import REL_TOL, check_layer
 
 TOL = {np.float32: 2e-6, np.float64: 1e-12}
+TOL4 = {np.float32: 6e-6, np.float64: 1e-12}
 ONE = (1, 1)
 
 
@@ -34,10 +41,10 @@ def _restore_conv_algorithm():
     kernels.set_conv_algorithm(before)
 
 
-def assert_close(actual, reference, dtype):
+def assert_close(actual, reference, dtype, tol=TOL):
     assert actual.dtype == reference.dtype == dtype and actual.shape == reference.shape
     scale = float(np.abs(reference).max())
-    np.testing.assert_allclose(actual, reference, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+    np.testing.assert_allclose(actual, reference, rtol=tol[dtype], atol=tol[dtype] * scale)
 
 
 def _case(rng, n, oh, ow, c, f, dtype):
@@ -76,6 +83,31 @@ def test_reference_on_talk_cnn_shapes(n, hw, c, f, dtype):
         assert_close(got, want, dtype)
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), oh=st.integers(1, 13), ow=st.integers(1, 13), c=st.integers(1, 5),
+       f=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**32 - 1))
+def test_f4x4_forward_equals_the_direct_convolution(n, oh, ow, c, f, dtype, seed):
+    """F(4x4, 3x3), output sizes that are and are not multiples of 4 (the rest padded to a tile)."""
+    xpad, kernel, _ = _case(np.random.default_rng(seed), n, oh, ow, c, f, dtype)
+    assert_close(wg.winograd4_conv2d_forward(xpad, kernel, ONE, ONE, (oh, ow)),
+                 direct.conv2d_forward(xpad, kernel, ONE, ONE, (oh, ow)), dtype, TOL4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, hw, c, f", [(1, 74, 64, 64), (2, 36, 64, 128), (2, 17, 128, 128)])
+def test_f4x4_forward_on_talk_cnn_shapes(n, hw, c, f, dtype):
+    xpad, kernel, _ = _case(np.random.default_rng(hw), n, hw - 2, hw - 2, c, f, dtype)
+    assert_close(wg.winograd4_conv2d_forward(xpad, kernel, ONE, ONE, (hw - 2, hw - 2)),
+                 direct.conv2d_forward(xpad, kernel, ONE, ONE, (hw - 2, hw - 2)), dtype, TOL4)
+
+
+def test_f4x4_backward_is_the_f2x2_gradient():
+    """``winograd4`` is a forward algorithm: its gradients are F(2x2, 3x3)'s functions."""
+    assert wg.winograd4_conv2d_backward_kernel is wg.winograd_conv2d_backward_kernel
+    assert wg.winograd4_conv2d_backward_input is wg.winograd_conv2d_backward_input
+
+
 def test_bias_relu_forward_is_conv_plus_bias_then_relu(rng):
     xpad, kernel, _ = _case(rng, 2, 5, 4, 3, 4, np.float64)
     bias = rng.standard_normal(4)
@@ -90,6 +122,15 @@ def test_transforms_are_the_textbook_matrices():
     d, g = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
     y = wg.A_T @ ((wg.G @ g @ wg.G.T) * (wg.B_T @ d @ wg.B_T.T)) @ wg.A_T.T
     direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)]
+    np.testing.assert_allclose(y, direct_y, rtol=1e-13, atol=1e-13)
+
+
+def test_f4x4_transforms_compute_the_correlation():
+    """A4^T [(G4 g G4^T) . (B4^T d B4)] A4 is the 4x4 correlation of a 6x6 tile with a 3x3 kernel."""
+    rng = np.random.default_rng(0)
+    d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+    y = wg.A4_T @ ((wg.G4 @ g @ wg.G4.T) * (wg.B4_T @ d @ wg.B4_T.T)) @ wg.A4_T.T
+    direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(4)] for i in range(4)]
     np.testing.assert_allclose(y, direct_y, rtol=1e-13, atol=1e-13)
 
 
@@ -118,8 +159,21 @@ def test_other_shapes_are_refused(call):
         call(x, k)
 
 
+@pytest.mark.parametrize("module", ["reference", "numba"])
+def test_f4x4_refuses_other_shapes_by_name(module):
+    if module == "numba":
+        from scratchnet.kernels import numba_kernels as impl
+    else:
+        impl = wg
+    x, k = np.ones((1, 6, 6, 3)), np.ones((3, 3, 3, 2))
+    with pytest.raises(ValueError, match=r"winograd4_conv2d_forward: Winograd F\(4x4, 3x3\) needs a "
+                                         r"3x3 kernel with strides \(1, 1\).*received kernel \(3, 3\), "
+                                         r"strides \(2, 2\)"):
+        impl.winograd4_conv2d_forward(x, k, (2, 2), ONE, (2, 2))
+
+
 def test_set_conv_algorithm_checks_its_argument():
-    valid = r"\('auto', 'im2col', 'winograd', 'direct'\)"
+    valid = r"\('auto', 'im2col', 'winograd', 'winograd4', 'direct'\)"
     with pytest.raises(ValueError, match=rf"expected one of {valid}, received 'fft'"):
         kernels.set_conv_algorithm("fft")
     with pytest.raises(ValueError, match="expected algorithm in"):
@@ -134,12 +188,14 @@ def test_the_numpy_backend_runs_im2col_unless_forced():
     assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd"
     assert kernels.conv2d_algorithm((3, 3, 64, 64), (2, 2), ONE) == "im2col"  # where it applies only
     assert kernels.conv2d_algorithm((5, 5, 64, 64), ONE, ONE) == "im2col"
+    kernels.set_conv_algorithm("winograd4")
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE) == "winograd4"
 
 
 def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
     sn.set_backend("numba")
     wide = kernels.WINOGRAD_MIN_CHANNELS
-    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd"
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd4"  # F(4x4, 3x3) forward
     assert kernels.conv2d_algorithm((3, 3, 3, wide), ONE, ONE) == "direct"  # RGB input: Winograd slower
     assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "direct"  # 64 filters
     assert kernels.conv2d_algorithm((3, 3, 32, 48), ONE, ONE) == "im2col"
@@ -159,29 +215,31 @@ def test_the_layer_and_the_profiler_say_which_algorithm_ran(rng):
     x, y = rng.random((4, 8, 8, 3), dtype=np.float32), rng.integers(0, 2, 4)
     with sn.profiler.Profiler(model) as prof:
         model.train_step(x, y)
-    assert [layer.conv_algorithm for layer in model.layers[:2]] == ["direct", "winograd"]
+    assert [layer.conv_algorithm for layer in model.layers[:2]] == ["direct", "winograd4"]
     rows = {r["name"]: r for r in prof.rows()}
-    assert rows[model.layers[1].name]["algorithm"] == "winograd"
+    assert rows[model.layers[1].name]["algorithm"] == "winograd4"
     assert "algorithm" not in rows[model.layers[3].name]  # Dense
-    assert f"{model.layers[1].name} [winograd]" in prof.table()
+    assert f"{model.layers[1].name} [winograd4]" in prof.table()
     assert f"{model.layers[0].name} [direct]" in prof.table()
 
 
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4"])
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("padding, activation", [("valid", "relu"), ("same", None), ("same", "tanh")])
-def test_forced_winograd_layer_passes_finite_differences(backend, padding, activation, rng):
+def test_forced_winograd_layer_passes_finite_differences(backend, padding, activation, algorithm, rng):
     sn.set_backend(backend)
-    kernels.set_conv_algorithm("winograd")
+    kernels.set_conv_algorithm(algorithm)
     sn.config.set_floatx("float64")
     layer = sn.layers.Conv2D(3, 3, padding=padding, activation=activation)
     x = rng.standard_normal((2, 5, 6, 2))
     check_layer(layer, x, rng)  # dL/dx, dL/dkernel and dL/dbias against central differences
-    assert layer.conv_algorithm == "winograd"
+    assert layer.conv_algorithm == algorithm
     assert REL_TOL <= 1e-6
 
 
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4"])
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_forced_winograd_layers_match_tensorflow_tolerances(backend, rng):
+def test_forced_winograd_layers_match_tensorflow_tolerances(backend, algorithm, rng):
     """A model of talk_cnn's kind (3x3 convs, pools) gives the im2col loss and gradients within the
     parity tolerances (1e-5 forward, 1e-4 gradients) in float32: the margin those tests rely on."""
     sn.set_backend(backend)
@@ -190,10 +248,10 @@ def test_forced_winograd_layers_match_tensorflow_tolerances(backend, rng):
     x, y = rng.random((6, 22, 22, 3), dtype=np.float32), rng.integers(0, 3, 6)
     kernels.set_conv_algorithm("im2col")
     loss_ref, grads_ref = model.loss_and_grads(x, y)
-    kernels.set_conv_algorithm("winograd")
+    kernels.set_conv_algorithm(algorithm)
     loss, grads = model.loss_and_grads(x, y)
     convs = [layer for layer in model.layers if isinstance(layer, sn.layers.Conv2D)]
-    assert [layer.conv_algorithm for layer in convs] == ["winograd", "winograd"]
+    assert [layer.conv_algorithm for layer in convs] == [algorithm, algorithm]
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-5)
     for g, g_ref in zip(grads, grads_ref, strict=True):
         np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4 * np.abs(g_ref).max())
@@ -203,7 +261,8 @@ def test_numba_winograd_is_the_same_bits_run_to_run(rng):
     from scratchnet.kernels import numba_kernels as nb
 
     xpad, kernel, dy = _case(rng, 11, 9, 7, 8, 6, np.float32)
-    first = _all_three(nb, "winograd_", xpad, kernel, dy)
-    second = _all_three(nb, "winograd_", xpad, kernel, dy)
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for prefix in ("winograd_", "winograd4_"):
+        first = _all_three(nb, prefix, xpad, kernel, dy)
+        second = _all_three(nb, prefix, xpad, kernel, dy)
+        for a, b in zip(first, second, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -9,15 +9,16 @@ imported only when it is selected. Its arrays live on the GPU: the model moves i
 each batch of inputs as it arrives; :func:`to_numpy`, :func:`to_backend` and :func:`xp_of` are the
 few helpers the rest of scratchnet uses at those boundaries (they import nothing).
 
-Convolutions have three algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
+Convolutions have four algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
 gathered into a matrix, one matrix product: :mod:`scratchnet.kernels.conv`) and, for 3x3 kernels
-with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`) and
-``"direct"`` (a sum over the kernel's taps, no im2col matrix: :mod:`scratchnet.kernels.direct`; its
-Numba twins are loops with the sizes compiled in). The NumPy backend always runs im2col, so the
-readable reference gives the same bits run after run; the Numba backend runs Winograd or the direct
-loops where they measured faster (:func:`conv2d_algorithm`, the rule and its numbers).
-``Conv2D.conv_algorithm`` and the profiler's table say which one each layer ran;
-:func:`set_conv_algorithm` forces one.
+with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`),
+``"winograd4"`` (its forward pass with F(4x4, 3x3) tiles, fewer multiplications and more rounding;
+its gradients F(2x2, 3x3)'s) and ``"direct"`` (a sum over the kernel's taps, no im2col matrix:
+:mod:`scratchnet.kernels.direct`; its Numba twins are loops with the sizes compiled in). The NumPy
+backend always runs im2col, so the readable reference gives the same bits run after run; the Numba
+backend runs Winograd or the direct loops where they measured faster (:func:`conv2d_algorithm`, the
+rule and its numbers). ``Conv2D.conv_algorithm`` and the profiler's table say which one each layer
+ran; :func:`set_conv_algorithm` forces one.
 
 Stepping into a kernel with a debugger: ``sn.set_backend("numpy")``, or keep the Numba backend and
 set ``NUMBA_DISABLE_JIT=1`` before Python starts, which runs the Numba twin as plain Python.
@@ -66,8 +67,14 @@ KERNEL_NAMES = (
     "direct_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_backward_kernel_relu_maxpool2x2",
     "adam_update",
+    "winograd4_conv2d_forward",
+    "winograd4_conv2d_bias_relu_forward",
+    "winograd4_conv2d_bias_relu",
+    "winograd4_conv2d_bias_relu_maxpool2x2",
+    "winograd4_conv2d_backward_kernel",
+    "winograd4_conv2d_backward_input",
 )
-CONV_ALGORITHMS = ("im2col", "winograd", "direct")
+CONV_ALGORITHMS = ("im2col", "winograd", "winograd4", "direct")
 
 _backend = "numpy"
 _impl: dict[str, object] = {}
@@ -103,6 +110,7 @@ def _numpy_table() -> dict[str, object]:
         "direct_conv2d_bias_relu_maxpool2x2": _direct_numpy.conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_backward_kernel_relu_maxpool2x2": _direct_numpy.conv2d_backward_kernel_relu_maxpool2x2,
         "adam_update": _optimizer_numpy.adam_update,
+        **{name: getattr(_winograd_numpy, name) for name in KERNEL_NAMES if name.startswith("winograd4_")},
     }
 
 
@@ -235,6 +243,18 @@ _conv_algorithm = "auto"
 #   rps_cnn 14x14x32 -> 64:     2.0 / 2.1, 2.3 / 2.6, 2.0 / 2.2   (0.89-0.97x: im2col kept)
 #   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
+# Numba backend, the same layers: "winograd4", whose forward pass uses F(4x4, 3x3) tiles (36 products
+# per 16 outputs instead of 16 per 4) and whose gradients are "winograd"'s. Measured 2026-12-04 on the
+# 2-core Intel Xeon, batch 32, ms, F(2x2, 3x3) / F(4x4, 3x3), medians of 7 interleaved repeats:
+#   `python -m benchmarks.conv_algorithms --models talk_cnn --algorithms winograd winograd4` (the
+#   a-only forward): 74x74x64 -> 64 67.6 / 41.4, 36x36x64 -> 128 18.8 / 16.6, 17x17x128 -> 128
+#   13.8 / 12.9 (1.63, 1.13, 1.08x; CPU time 1.76, 1.19, 1.20x; the two gradients, the same
+#   functions under both names, came out 0.84-1.04x: the noise of that run);
+#   Conv2D(relu) + MaxPooling2D in one call: 34.5 / 26.4, 18.3 / 16.0, 12.0 / 11.4;
+#   talk_cnn's predict at batch 32: 93 -> 81 ms.
+# Its float32 error is 1.7e-6-3.3e-6 of the largest output against the exact result, 5-7x the
+# direct product's, 3-10x inside the parity tests' 1e-5 (kernels/winograd.py);
+# set_conv_algorithm("winograd") keeps F(2x2, 3x3) everywhere.
 # NumPy backend: im2col always. Its Winograd (kernels/winograd.py: the tile transforms are stacks of
 # 4x4 matrix products, slow in NumPy) measured 3-7x slower than its im2col on talk_cnn's layers
 # (2026-12-03, batch 32, one BLAS thread, ms forward / dL/dK / dL/dx, im2col vs Winograd):
@@ -264,9 +284,9 @@ DIRECT_FILTERS = (16, 32, 64)
 
 def set_conv_algorithm(name: str) -> None:
     """Force a convolution algorithm: ``"auto"`` (the default: the backend's rule, see
-    :func:`conv2d_algorithm`), ``"im2col"``, ``"winograd"`` or ``"direct"`` (wherever they apply:
-    3x3 kernels, stride 1, dilation 1; im2col elsewhere). For tests and benchmarks; the environment variable
-    ``SCRATCHNET_CONV_ALGORITHM`` sets it at import."""
+    :func:`conv2d_algorithm`), ``"im2col"``, ``"winograd"``, ``"winograd4"`` or ``"direct"``
+    (wherever they apply: 3x3 kernels, stride 1, dilation 1; im2col elsewhere). For tests and
+    benchmarks; the environment variable ``SCRATCHNET_CONV_ALGORITHM`` sets it at import."""
     global _conv_algorithm
     valid = ("auto",) + CONV_ALGORITHMS
     if not isinstance(name, str) or name not in valid:
@@ -281,27 +301,27 @@ def get_conv_algorithm() -> str:
 
 def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
-    ``"winograd"`` on the Numba backend for 3x3, stride 1, dilation 1 with at least
-    ``WINOGRAD_MIN_CHANNELS`` input channels and filters, ``"direct"`` there with at most
-    ``DIRECT_MAX_CHANNELS`` input channels or a filter count in ``DIRECT_FILTERS`` (where each measured
-    faster, see above), else
-    ``"im2col"``; the NumPy backend always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
+    ``"winograd4"`` (Winograd, its forward pass with F(4x4, 3x3) tiles) on the Numba backend for
+    3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters,
+    ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
+    ``DIRECT_FILTERS`` (where each measured faster, see above), else ``"im2col"``; the NumPy backend
+    always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
         return "im2col"
-    if _conv_algorithm in ("winograd", "direct"):
+    if _conv_algorithm in ("winograd", "winograd4", "direct"):
         return _conv_algorithm if _conv_algorithm + "_conv2d_forward" in _impl else "im2col"
     if _backend != "numba":
         return "im2col"
     _, _, c, f = kernel_shape
     if min(c, f) >= WINOGRAD_MIN_CHANNELS:
-        return "winograd"
+        return "winograd4"
     return "direct" if c <= DIRECT_MAX_CHANNELS or f in DIRECT_FILTERS else "im2col"
 
 
 def _conv_kernel(name: str, algorithm: str):
     if algorithm == "im2col":
         return _impl[name]
-    if algorithm in ("winograd", "direct"):
+    if algorithm in ("winograd", "winograd4", "direct"):
         return _impl[algorithm + "_" + name]
     raise ValueError(f"{name}: expected algorithm in {CONV_ALGORITHMS}, received {algorithm!r}")
 
@@ -421,7 +441,7 @@ def _pools_in_kernel(algorithm, kernel_shape, strides, dilation, pool_size, pool
     """Whether the Numba backend's convolution loops for ``algorithm`` also do this pooling."""
     if _backend != "numba" or tuple(pool_size) != (2, 2) or tuple(pool_strides) != (2, 2):
         return False
-    if algorithm == "winograd":
+    if algorithm in ("winograd", "winograd4"):
         return True
     if algorithm == "direct":
         return _numba_module().direct_pools_in_kernel(kernel_shape, strides, dilation)

@@ -17,7 +17,8 @@ reference docstrings; this file only says how the work is arranged to run fast o
   Within a chunk it gathers and multiplies cache-sized blocks (whole images, or bands of rows of
   a large image) and adds the block products in order.
 - Winograd F(2x2, 3x3) twins (``winograd_*``, near the bottom) for 3x3 stride-1 layers with
-  many channels: the same chunks-in-cache plan over tile rows, 16 BLAS products per chunk.
+  many channels: the same chunks-in-cache plan over tile rows, 16 BLAS products per chunk; and
+  F(4x4, 3x3) forward twins (``winograd4_*``): 36 products per chunk of 4x4 tiles.
 - Direct twins (``direct_*``, bottom of the file) for 3x3 stride-1 layers with few channels or
   16, 32 or 64 filters, where BLAS' products are too thin to run fast: loops over output pixels with the
   filter count compiled in and the sums kept in vector registers (forward up to 1.8x, dL/dK up
@@ -1090,6 +1091,274 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
         _winograd_backward_input(dy, ut, th, tw, rows, parity, dxpad)
     return dxpad
+
+
+# ------------------------------------------------------------------- winograd F(4x4, 3x3), forward
+# Twins of the reference's winograd4_* (kernels/winograd.py: B4_T, G4, A4_T). The plan of the
+# F(2x2, 3x3) forward above with 6x6 input tiles and 4x4 output tiles: a tile row is the TW tiles
+# of output rows 4*ti .. 4*ti + 3 of one image; per chunk, 36 products (T, C) @ (C, F). Input rows
+# and columns past the edge (an output size that is not a multiple of 4) read as zeros, as the
+# reference pads them. The transforms' coefficients (1/2, 3/2, 5/2, 2; 1/4, 1/8, 4, 8) come in
+# the data's own type in ``coef``, so a float32 layer computes in float32, and each row is
+# written term by term in B4_T's / A4_T's column order (the reference's order of the sum).
+
+@njit(cache=True, inline="always")
+def _b4t(d0, d1, d2, d3, d4, d5, h, c15, c25, two):
+    """One column (or row) of ``B4_T d``: the six combinations of the tile's six values."""
+    return (d0 - c15 * d1 - two * d2 + c15 * d3 + d4,
+            -d1 + h * d2 + c25 * d3 + d4,
+            d1 - c25 * d2 + h * d3 + d4,
+            -two * d1 - d2 + two * d3 + d4,
+            h * d1 - d2 - h * d3 + d4,
+            d1 - c15 * d2 - two * d3 + c15 * d4 + d5)
+
+
+@njit(cache=True, inline="always")
+def _a4t(m0, m1, m2, m3, m4, m5, h, two, quarter, four, eighth, eight):
+    """One column (or row) of ``A4_T M``: the four outputs from the six values."""
+    return (m0 + m1 + m2 + m3 + m4,
+            m1 - m2 + h * m3 - two * m4,
+            m1 + m2 + quarter * m3 + four * m4,
+            m1 - m2 + eighth * m3 - eight * m4 + m5)
+
+
+# V and M of one chunk (36 * T * (C + F) values) stay below this. Larger than F(2x2, 3x3)'s: its
+# 36 products per chunk are each a quarter as tall for the same tiles, and thin products run below
+# BLAS' speed. Measured (talk_cnn's three Winograd layers, batch 32, 7 interleaved repeats, fused
+# forward ms at 0.5 / 1 / 1.5 / 2 / 3 MiB): 74x74x64 -> 64 38.0 / 36.4 / 35.7 / 35.9 / 36.4,
+# 36x36x64 -> 128 16.6 / 15.4 / 13.9 / 13.6 / 14.3, 17x17x128 -> 128 10.1 / 9.5 / 8.7 / 8.8 / 10.8.
+WINOGRAD4_BUDGET_BYTES = 3 * 2**19
+
+
+@njit(cache=True, inline="always")
+def _b4t_into(w, k, d0, d1, d2, d3, d4, d5, h, c15, c25, two):
+    """``w[:] = (B4^T [d0 .. d5])[k]``, over the channel axis: one output vector per loop (one
+    store and five or six loads, few enough pointers for the compiler to vectorize the loop after
+    checking they do not overlap; all six outputs in one loop stayed scalar)."""
+    if k == 0:
+        for ch in range(w.shape[0]):
+            w[ch] = d0[ch] - c15 * d1[ch] - two * d2[ch] + c15 * d3[ch] + d4[ch]
+    elif k == 1:
+        for ch in range(w.shape[0]):
+            w[ch] = -d1[ch] + h * d2[ch] + c25 * d3[ch] + d4[ch]
+    elif k == 2:
+        for ch in range(w.shape[0]):
+            w[ch] = d1[ch] - c25 * d2[ch] + h * d3[ch] + d4[ch]
+    elif k == 3:
+        for ch in range(w.shape[0]):
+            w[ch] = -two * d1[ch] - d2[ch] + two * d3[ch] + d4[ch]
+    elif k == 4:
+        for ch in range(w.shape[0]):
+            w[ch] = h * d1[ch] - d2[ch] - h * d3[ch] + d4[ch]
+    else:
+        for ch in range(w.shape[0]):
+            w[ch] = d1[ch] - c15 * d2[ch] - two * d3[ch] + c15 * d4[ch] + d5[ch]
+
+
+@njit(cache=True, inline="always")
+def _winograd4_input_tiles(xpad, coef, r0, r1, th, tw, v):
+    """``v[:, t, :] = B4^T d B4`` for the tiles of tile rows ``r0 <= r < r1`` (global over images)."""
+    hp, wp, c = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    h, c15, c25, two = coef[0], coef[1], coef[2], coef[3]
+    zeros = np.zeros(c, dtype=xpad.dtype)
+    rows = np.empty((6, 6, c), dtype=xpad.dtype)  # B4^T d of one tile: (row a, column j, channel)
+    for r in range(r0, r1):
+        s, ti = r // th, r % th
+        y0 = 4 * ti
+        for tj in range(tw):
+            t = (r - r0) * tw + tj
+            for j in range(6):  # B4^T d, column j
+                x = 4 * tj + j
+                inside = x < wp
+                e0 = xpad[s, y0, x] if inside else zeros
+                e1 = xpad[s, y0 + 1, x] if inside else zeros
+                e2 = xpad[s, y0 + 2, x] if inside else zeros
+                e3 = xpad[s, y0 + 3, x] if inside and y0 + 3 < hp else zeros
+                e4 = xpad[s, y0 + 4, x] if inside and y0 + 4 < hp else zeros
+                e5 = xpad[s, y0 + 5, x] if inside and y0 + 5 < hp else zeros
+                for a in range(6):
+                    _b4t_into(rows[a, j], a, e0, e1, e2, e3, e4, e5, h, c15, c25, two)
+            for a in range(6):  # (B4^T d) B4, row a
+                p0, p1, p2 = rows[a, 0], rows[a, 1], rows[a, 2]
+                p3, p4, p5 = rows[a, 3], rows[a, 4], rows[a, 5]
+                for b in range(6):
+                    _b4t_into(v[6 * a + b, t], b, p0, p1, p2, p3, p4, p5, h, c15, c25, two)
+
+
+@njit(cache=True, inline="always")
+def _winograd4_tile_products(xpad, u, coef, r0, r1, th, tw):
+    """``M = [U . V]`` of the tiles of tile rows ``r0 <= r < r1``: ``(36, T, F)``."""
+    tiles = (r1 - r0) * tw
+    v = np.empty((36, tiles, xpad.shape[3]), dtype=xpad.dtype)
+    m = np.empty((36, tiles, u.shape[2]), dtype=xpad.dtype)
+    _winograd4_input_tiles(xpad, coef, r0, r1, th, tw, v)
+    for p in range(36):
+        np.dot(v[p], u[p], m[p])
+    return m
+
+
+@njit(cache=True, inline="always")
+def _a4t_into(w, i, m0, m1, m2, m3, m4, m5, h, two, quarter, four, eighth, eight):
+    """``w[:] = (A4^T [m0 .. m5])[i]`` over the filter axis, one output vector per loop (as
+    :func:`_b4t_into`)."""
+    if i == 0:
+        for o in range(w.shape[0]):
+            w[o] = m0[o] + m1[o] + m2[o] + m3[o] + m4[o]
+    elif i == 1:
+        for o in range(w.shape[0]):
+            w[o] = m1[o] - m2[o] + h * m3[o] - two * m4[o]
+    elif i == 2:
+        for o in range(w.shape[0]):
+            w[o] = m1[o] + m2[o] + quarter * m3[o] + four * m4[o]
+    else:
+        for o in range(w.shape[0]):
+            w[o] = m1[o] - m2[o] + eighth * m3[o] - eight * m4[o] + m5[o]
+
+
+@njit(cache=True, inline="always")
+def _winograd4_output_tile(m, coef, t, cols, tile):
+    """``tile = A4^T M A4`` of tile ``t``: ``(4, 4, F)`` (row, column, filter), through
+    ``cols = A4^T M`` ``(4, 6, F)``, one output vector per loop (:func:`_a4t_into`)."""
+    h, two, quarter, four, eighth, eight = coef[0], coef[3], coef[4], coef[5], coef[6], coef[7]
+    for b in range(6):
+        m0, m1, m2, m3, m4, m5 = m[b, t], m[6 + b, t], m[12 + b, t], m[18 + b, t], m[24 + b, t], m[30 + b, t]
+        for i in range(4):
+            _a4t_into(cols[i, b], i, m0, m1, m2, m3, m4, m5, h, two, quarter, four, eighth, eight)
+    for i in range(4):
+        c0, c1, c2, c3, c4, c5 = cols[i, 0], cols[i, 1], cols[i, 2], cols[i, 3], cols[i, 4], cols[i, 5]
+        for j in range(4):
+            _a4t_into(tile[i, j], j, c0, c1, c2, c3, c4, c5, h, two, quarter, four, eighth, eight)
+
+
+@njit(parallel=True, cache=True)
+def _winograd4_forward(xpad, u, coef, bias, relu, th, tw, oh, ow, rows_per_chunk, z, a):
+    n, f = xpad.shape[0], u.shape[2]
+    total = n * th
+    for k in prange(-(-total // rows_per_chunk)):
+        r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
+        m = _winograd4_tile_products(xpad, u, coef, r0, r1, th, tw)  # (36, T, F)
+        cols = np.empty((4, 6, f), dtype=xpad.dtype)  # A4^T M of one tile
+        tile = np.empty((4, 4, f), dtype=xpad.dtype)  # A4^T M A4: the tile's outputs
+        for r in range(r0, r1):
+            s, ti = r // th, r % th
+            for tj in range(tw):
+                _winograd4_output_tile(m, coef, (r - r0) * tw + tj, cols, tile)
+                for i in range(min(4, oh - 4 * ti)):  # the kept outputs (+ bias, ReLU)
+                    for j in range(min(4, ow - 4 * tj)):
+                        zz, out = z[s, 4 * ti + i, 4 * tj + j], tile[i, j]
+                        if relu:
+                            aa = a[s, 4 * ti + i, 4 * tj + j]
+                            for o in range(f):
+                                val = out[o] + bias[o]
+                                zz[o] = val
+                                aa[o] = 0 if val < 0 else val  # NaN passes through, as in np.maximum
+                        else:
+                            for o in range(f):
+                                zz[o] = out[o]
+
+
+@njit(parallel=True, cache=True)
+def _winograd4_forward_maxpool2x2(xpad, u, coef, bias, th, tw, ph, pw, rows_per_chunk, y, argmax,
+                                  with_argmax):
+    """Conv2D(relu) -> MaxPooling2D((2, 2)) in one pass: a 4x4 output tile holds four whole 2x2
+    windows, pooled as they come out of the output transform (the products and sums of
+    :func:`_winograd4_forward`, so the same bits); outputs that "valid" pooling drops are not
+    pooled."""
+    n, f = xpad.shape[0], u.shape[2]
+    total = n * th
+    for k in prange(-(-total // rows_per_chunk)):
+        r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
+        m = _winograd4_tile_products(xpad, u, coef, r0, r1, th, tw)  # (36, T, F)
+        cols = np.empty((4, 6, f), dtype=xpad.dtype)
+        tile = np.empty((4, 4, f), dtype=xpad.dtype)
+        for r in range(r0, r1):
+            s, ti = r // th, r % th
+            if 2 * ti >= ph:
+                continue
+            for tj in range(min(tw, -(-pw // 2))):
+                _winograd4_output_tile(m, coef, (r - r0) * tw + tj, cols, tile)
+                for wi in range(min(2, ph - 2 * ti)):  # the tile's windows (wi, wj)
+                    for wj in range(min(2, pw - 2 * tj)):
+                        v0, v1 = tile[2 * wi, 2 * wj], tile[2 * wi, 2 * wj + 1]
+                        v2, v3 = tile[2 * wi + 1, 2 * wj], tile[2 * wi + 1, 2 * wj + 1]
+                        yy = y[s, 2 * ti + wi, 2 * tj + wj]
+                        arg = argmax[s, 2 * ti + wi, 2 * tj + wj] if with_argmax else argmax[0, 0, 0]
+                        for o in range(f):
+                            best, kk = _relu_max2x2(v0[o] + bias[o], v1[o] + bias[o],
+                                                    v2[o] + bias[o], v3[o] + bias[o])
+                            yy[o] = best
+                            if with_argmax:
+                                arg[o] = kk
+
+
+def _winograd4_setup(xpad, kernel, out_hw):
+    """What both F(4x4, 3x3) forwards need: the contiguous input, U, the coefficients in the
+    data's type, the tile counts and the tile rows per chunk."""
+    from scratchnet.kernels import winograd as ref
+
+    xpad = np.ascontiguousarray(xpad)
+    u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False), 4))  # (36, C, F)
+    coef = np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=xpad.dtype)
+    th, tw = ref.tile_counts(out_hw, 4)
+    budget = WINOGRAD4_BUDGET_BYTES // (36 * tw * (xpad.shape[3] + kernel.shape[3]) * xpad.itemsize)
+    rows = max(1, min(budget, -(-xpad.shape[0] * th // MIN_CHUNKS)))
+    return xpad, u, coef, th, tw, rows
+
+
+def _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
+    from scratchnet.kernels import winograd as ref
+
+    ref._check("winograd4_conv2d_forward", kernel.shape, strides, dilation, 4)
+    xpad, u, coef, th, tw, rows = _winograd4_setup(xpad, kernel, out_hw)
+    n, f = xpad.shape[0], kernel.shape[3]
+    oh, ow = out_hw
+    z = np.empty((n, oh, ow, f), dtype=xpad.dtype)  # (N, OH, OW, F)
+    relu = bias is not None
+    a = (np.empty_like(z) if keep_z else z) if relu else z[:0]  # keep_z=False: ReLU over z
+    bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
+    _winograd4_forward(xpad, u, coef, bias, relu, th, tw, oh, ow, rows, z, a)
+    return (z, a) if relu else z
+
+
+@_one_at_a_time
+def winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """``(N, Hp, Wp, C)`` padded input, ``(3, 3, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
+    return _winograd4_conv2d(xpad, kernel, None, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def winograd4_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """``z = winograd4_conv2d_forward(...) + bias`` and ``a = max(z, 0)``: ``(z, a)``."""
+    return _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+
+
+@_one_at_a_time
+def winograd4_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """``a`` of :func:`winograd4_conv2d_bias_relu_forward` only, written over ``z``."""
+    return _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+
+
+@_one_at_a_time
+def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                          with_argmax):
+    """``maxpool2d(max(winograd4_conv2d_forward(...) + bias, 0))``, 2x2 windows, stride 2:
+    ``(y, argmax)`` (the bits of :func:`winograd4_conv2d_bias_relu` then max-pooling), one pass."""
+    from scratchnet.kernels import winograd as ref
+
+    ref._check("winograd4_conv2d_forward", kernel.shape, strides, dilation, 4)
+    xpad, u, coef, th, tw, rows = _winograd4_setup(xpad, kernel, out_hw)
+    n, f = xpad.shape[0], kernel.shape[3]
+    ph, pw = pool_out_hw
+    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
+    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
+    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
+    _winograd4_forward_maxpool2x2(xpad, u, coef, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
+    return y, (argmax if with_argmax else None)
+
+
+# F(4x4, 3x3) is a forward algorithm here; its backward is F(2x2, 3x3)'s (the same gradient).
+winograd4_conv2d_backward_kernel = winograd_conv2d_backward_kernel
+winograd4_conv2d_backward_input = winograd_conv2d_backward_input
 
 
 # ---------------------------------------------------------------------------- direct convolution

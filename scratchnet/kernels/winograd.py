@@ -1,5 +1,6 @@
-"""Winograd F(2x2, 3x3) convolution, NumPy reference: the same numbers as the direct convolution
-(:mod:`scratchnet.kernels.conv`) with 16 multiplications per 2x2 outputs instead of 36.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions, NumPy reference: the same numbers as the
+direct convolution (:mod:`scratchnet.kernels.conv`) with 16 multiplications per 2x2 outputs (or 36
+per 4x4 outputs) instead of 36 (or 144).
 
 Only for 3x3 kernels with stride 1 and dilation 1 (every convolution of the talk's models). The
 output is cut into 2x2 tiles; tile ``(ti, tj)`` reads the 4x4 input tile ``d`` at rows
@@ -44,14 +45,28 @@ difference, and that divided by the largest value of the result (forward / dL/dx
   150-750), relative 3.0e-7-5.6e-7 / 3.6e-7-5.1e-7 / 6.7e-7-8.2e-7. Against the exact result
   (float64) Winograd is off by 1.8e-7-8.1e-7 of the largest value, the direct product by
   2.0e-7-5.7e-7: about the same rounding, far inside the parity tolerances (1e-5 forward, 1e-4
-  gradients). F(4x4, 3x3) (Lavin's matrices, entries up to 8 and down to 1/24) measured 7.9e-6
-  and 8.7e-6 of the largest forward output on 74x74x64 -> 64 and 18x18x128 -> 128, against the
-  exact result: 15-20x worse, too close to the 1e-5 forward tolerance, so this module stays at
-  F(2x2, 3x3).
+  gradients).
 - float64: relative 5.6e-16-1.4e-15 (max abs 1.8e-15-9.2e-13).
 
+F(4x4, 3x3), the forward pass only (``winograd4_*``; its gradients are F(2x2, 3x3)'s functions,
+the gradient of the same convolution). The same three steps with 6x6 input tiles starting every
+4 rows and columns, ``B4_T`` (6x6), ``G4`` (6x3) and ``A4_T`` (4x6) below, and 36 products per
+chunk of tiles: 36 multiplications per 16 outputs, 1.78x fewer than F(2x2, 3x3), paid for with
+transforms that are no longer additions only and with more rounding. The matrices are
+Toom-Cook's for the points 0, 1, -1, 1/2, -2 and infinity. Measured in float32 against the exact
+result, on talk_cnn's shapes, as a fraction of the largest output: 1.7e-6-3.3e-6 (F(2x2, 3x3)
+1.6e-7-4.4e-7; the direct im2col product 1.9e-7-5.9e-7); Lavin's points 0, +-1, +-2 measured
+6.9e-6-8.5e-6, and 0, +-1, +-1/2 6.9e-6-1.5e-5 (2026-12-04, 2 images a shape): 3-10x inside the
+1e-5 forward tolerance of the parity tests, where Lavin's points would leave 1.2x. float64: up
+to 7.8e-15 (max abs 6e-14).
+
+Output sizes that are not a multiple of 4 pad the input with zeros to whole tiles, and the extra
+outputs are dropped (here too, kept outputs never read a padded row through a nonzero
+coefficient in exact arithmetic; in floating point the zeros add nothing).
+
 The NumPy backend keeps the direct im2col path; this module is the readable definition that the
-Numba twin (``numba_kernels.winograd_*``) is tested against, and which a learner can step into.
+Numba twins (``numba_kernels.winograd_*``, ``winograd4_*``) are tested against, and which a learner
+can step into.
 """
 
 from __future__ import annotations
@@ -72,33 +87,64 @@ G = np.array([[1, 0, 0],
 A_T = np.array([[1, 1, 1, 0],
                 [0, 1, -1, -1]], dtype=np.float64)
 
+# F(4x4, 3x3): 6x6 input tiles, 4x4 output tiles, 36 multiplications per 16 outputs (2.25 an
+# output, against 4 for F(2x2, 3x3) and 9 for the direct sum). Toom-Cook matrices for the points
+# 0, 1, -1, 1/2, -2 and infinity. Lavin's points (0, +-1, +-2) measured 2.4-3.2x the error of these
+# (see "Numerics" above); every entry of B4_T and A4_T is exact in binary floating point.
+B4_T = np.array([[1, -3 / 2, -2, 3 / 2, 1, 0],
+                 [0, -1, 1 / 2, 5 / 2, 1, 0],
+                 [0, 1, -5 / 2, 1 / 2, 1, 0],
+                 [0, -2, -1, 2, 1, 0],
+                 [0, 1 / 2, -1, -1 / 2, 1, 0],
+                 [0, 1, -3 / 2, -2, 3 / 2, 1]], dtype=np.float64)
+G4 = np.array([[1, 0, 0],
+               [1 / 3, 1 / 3, 1 / 3],
+               [-1 / 3, 1 / 3, -1 / 3],
+               [-16 / 15, -8 / 15, -4 / 15],
+               [1 / 15, -2 / 15, 4 / 15],
+               [0, 0, 1]], dtype=np.float64)
+A4_T = np.array([[1, 1, 1, 1, 1, 0],
+                 [0, 1, -1, 1 / 2, -2, 0],
+                 [0, 1, 1, 1 / 4, 4, 0],
+                 [0, 1, -1, 1 / 8, -8, 1]], dtype=np.float64)
+
+TILE_MATRICES = {2: (B_T, G, A_T), 4: (B4_T, G4, A4_T)}  # output tile size m -> (B^T, G, A^T)
+
 
 def supports(kernel_shape, strides, dilation) -> bool:
     """True for the shapes this algorithm computes: a 3x3 kernel, stride 1, dilation 1."""
     return tuple(kernel_shape[:2]) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
 
 
-def _check(where: str, kernel_shape, strides, dilation) -> None:
+def _check(where: str, kernel_shape, strides, dilation, m: int = 2) -> None:
     if not supports(kernel_shape, strides, dilation):
         raise ValueError(
-            f"{where}: Winograd F(2x2, 3x3) needs a 3x3 kernel with strides (1, 1) and dilation "
+            f"{where}: Winograd F({m}x{m}, 3x3) needs a 3x3 kernel with strides (1, 1) and dilation "
             f"(1, 1); received kernel {tuple(kernel_shape[:2])}, strides {tuple(strides)}, "
             f"dilation {tuple(dilation)}")
 
 
-def tile_counts(out_hw) -> tuple[int, int]:
-    """2x2 output tiles per column and per row: ``(ceil(OH / 2), ceil(OW / 2))``."""
+def tile_counts(out_hw, m: int = 2) -> tuple[int, int]:
+    """``m x m`` output tiles per column and per row: ``(ceil(OH / m), ceil(OW / m))``."""
     oh, ow = out_hw
-    return -(-oh // 2), -(-ow // 2)
+    return -(-oh // m), -(-ow // m)
 
 
-def filter_transform(kernel: np.ndarray) -> np.ndarray:
-    """``U = G g G^T`` for every (channel, filter): ``(3, 3, C, F)`` -> ``(16, C, F)``."""
+def filter_transform(kernel: np.ndarray, m: int = 2) -> np.ndarray:
+    """``U = G g G^T`` for every (channel, filter): ``(3, 3, C, F)`` -> ``((m + 2)**2, C, F)``.
+
+    F(2x2, 3x3) computes it in the kernel's type (G holds 0, 1 and 1/2: few roundings);
+    F(4x4, 3x3) in float64, rounded once to the kernel's type (G4 holds 1/3 and 1/15, which
+    float32 cannot hold exactly)."""
+    _, Gm, _ = TILE_MATRICES[m]
     g = kernel.transpose(2, 3, 0, 1)  # (C, F, 3, 3)
-    Gm = G.astype(kernel.dtype)
-    U = Gm @ g @ Gm.T  # (C, F, 4, 4)
+    if m == 2:
+        Gm = Gm.astype(kernel.dtype)
+        U = Gm @ g @ Gm.T  # (C, F, 4, 4)
+    else:
+        U = (Gm @ g.astype(np.float64) @ Gm.T).astype(kernel.dtype)  # (C, F, m + 2, m + 2)
     c, f = g.shape[:2]
-    return U.reshape(c, f, 16).transpose(2, 0, 1)  # (16, C, F): one (C, F) matrix per position
+    return U.reshape(c, f, (m + 2) ** 2).transpose(2, 0, 1)  # one (C, F) matrix per tile position
 
 
 def filter_gradient(dU: np.ndarray) -> np.ndarray:
@@ -110,17 +156,19 @@ def filter_gradient(dU: np.ndarray) -> np.ndarray:
     return dg.transpose(2, 3, 0, 1)  # (3, 3, C, F)
 
 
-def input_transform(xpad: np.ndarray, out_hw) -> np.ndarray:
-    """``V = B^T d B`` for every 4x4 input tile ``d``: ``(N, Hp, Wp, C)`` -> ``(16, N*TH*TW, C)``."""
+def input_transform(xpad: np.ndarray, out_hw, m: int = 2) -> np.ndarray:
+    """``V = B^T d B`` for every ``(m + 2) x (m + 2)`` input tile ``d`` (tile ``(ti, tj)`` starts at
+    row ``m*ti``, column ``m*tj``): ``(N, Hp, Wp, C)`` -> ``((m + 2)**2, N*TH*TW, C)``."""
     n, hp, wp, c = xpad.shape
-    th, tw = tile_counts(out_hw)
-    need_h, need_w = 2 * th + 2, 2 * tw + 2
-    if hp < need_h or wp < need_w:  # odd output: zeros to whole tiles
+    th, tw = tile_counts(out_hw, m)
+    need_h, need_w = m * th + 2, m * tw + 2
+    if hp < need_h or wp < need_w:  # output not a whole number of tiles: zeros to whole tiles
         xpad = np.pad(xpad, ((0, 0), (0, max(0, need_h - hp)), (0, max(0, need_w - wp)), (0, 0)))
-    d = sliding_window_view(xpad, (4, 4), axis=(1, 2))[:, :2 * th:2, :2 * tw:2]  # (N, TH, TW, C, 4, 4)
-    Bt = B_T.astype(xpad.dtype)
-    V = Bt @ d @ Bt.T  # (N, TH, TW, C, 4, 4)
-    return V.reshape(n * th * tw, c, 16).transpose(2, 0, 1)  # (16, N*TH*TW, C)
+    # (N, TH, TW, C, m + 2, m + 2): tile (ti, tj) starts at row m*ti, column m*tj
+    d = sliding_window_view(xpad, (m + 2, m + 2), axis=(1, 2))[:, :m * th:m, :m * tw:m]
+    Bt = TILE_MATRICES[m][0].astype(xpad.dtype)
+    V = Bt @ d @ Bt.T  # (N, TH, TW, C, m + 2, m + 2)
+    return V.reshape(n * th * tw, c, (m + 2) ** 2).transpose(2, 0, 1)  # ((m+2)**2, N*TH*TW, C)
 
 
 def input_gradient(dV: np.ndarray, n: int, out_hw, padded_hw) -> np.ndarray:
@@ -139,14 +187,14 @@ def input_gradient(dV: np.ndarray, n: int, out_hw, padded_hw) -> np.ndarray:
     return dxpad[:, :hp, :wp, :]  # (N, Hp, Wp, C)
 
 
-def output_transform(M: np.ndarray, n: int, out_hw) -> np.ndarray:
-    """``Y = A^T M A`` for every tile: ``(16, N*TH*TW, F)`` -> ``(N, OH, OW, F)``."""
-    th, tw = tile_counts(out_hw)
+def output_transform(M: np.ndarray, n: int, out_hw, m: int = 2) -> np.ndarray:
+    """``Y = A^T M A`` for every tile: ``((m + 2)**2, N*TH*TW, F)`` -> ``(N, OH, OW, F)``."""
+    th, tw = tile_counts(out_hw, m)
     f = M.shape[2]
-    M = M.transpose(1, 2, 0).reshape(n, th, tw, f, 4, 4)  # (N, TH, TW, F, 4, 4)
-    At = A_T.astype(M.dtype)
-    Y = At @ M @ At.T  # (N, TH, TW, F, 2, 2)
-    y = Y.transpose(0, 1, 4, 2, 5, 3).reshape(n, 2 * th, 2 * tw, f)  # (N, 2*TH, 2*TW, F)
+    M = M.transpose(1, 2, 0).reshape(n, th, tw, f, m + 2, m + 2)  # (N, TH, TW, F, m+2, m+2)
+    At = TILE_MATRICES[m][2].astype(M.dtype)
+    Y = At @ M @ At.T  # (N, TH, TW, F, m, m)
+    y = Y.transpose(0, 1, 4, 2, 5, 3).reshape(n, m * th, m * tw, f)  # (N, m*TH, m*TW, F)
     oh, ow = out_hw
     return y[:, :oh, :ow]
 
@@ -163,14 +211,34 @@ def output_gradient(dy: np.ndarray) -> np.ndarray:
     return dM.reshape(n * th * tw, f, 16).transpose(2, 0, 1)  # (16, N*TH*TW, F)
 
 
+def _forward(where, xpad, kernel, strides, dilation, out_hw, m):
+    """``A^T [U . V] A`` with ``m x m`` output tiles: ``(N, OH, OW, F)``."""
+    _check(where, kernel.shape, strides, dilation, m)
+    V = input_transform(xpad, out_hw, m)  # ((m+2)**2, T, C)
+    U = filter_transform(kernel.astype(xpad.dtype, copy=False), m)  # ((m+2)**2, C, F)
+    M = V @ U  # ((m+2)**2, T, F): one matrix product per tile position
+    return output_transform(M, xpad.shape[0], out_hw, m)
+
+
+def _bias_relu(where, xpad, kernel, bias, strides, dilation, out_hw, m):
+    """``z = conv + bias``, then ``max(z, 0)`` written over it: ``a`` only."""
+    z = _forward(where, xpad, kernel, strides, dilation, out_hw, m)
+    z += bias  # in place: z is a fresh array
+    return np.maximum(z, 0, out=z)
+
+
+def _bias_relu_maxpool2x2(where, xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                          with_argmax, m):
+    a = _bias_relu(where, xpad, kernel, bias, strides, dilation, out_hw, m)  # (N, OH, OW, F)
+    if with_argmax:
+        return pooling.maxpool2d_forward(a, (2, 2), (2, 2), pool_out_hw)
+    return pooling.maxpool2d_values(a, (2, 2), (2, 2), pool_out_hw), None
+
+
 def winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     """``(N, Hp, Wp, C)`` padded input, ``(3, 3, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias);
     the same result as ``conv2d_forward``, computed tile by tile as ``A^T [U . V] A``."""
-    _check("winograd_conv2d_forward", kernel.shape, strides, dilation)
-    V = input_transform(xpad, out_hw)  # (16, T, C)
-    U = filter_transform(kernel.astype(xpad.dtype, copy=False))  # (16, C, F)
-    M = V @ U  # (16, T, F): one matrix product per tile position
-    return output_transform(M, xpad.shape[0], out_hw)
+    return _forward("winograd_conv2d_forward", xpad, kernel, strides, dilation, out_hw, 2)
 
 
 def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
@@ -182,9 +250,7 @@ def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out
 
 def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """``a = max(winograd_conv2d_forward(...) + bias, 0)`` only (no ``z`` array kept)."""
-    z = winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
-    z += bias  # in place: z is a fresh array
-    return np.maximum(z, 0, out=z)
+    return _bias_relu("winograd_conv2d_forward", xpad, kernel, bias, strides, dilation, out_hw, 2)
 
 
 def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
@@ -194,10 +260,8 @@ def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, 
     ``(N, PH, PW, F)``, ``argmax`` None otherwise. A 2x2 output tile is exactly one pooling window:
     the Numba twin pools each tile as it leaves the output transform, never storing the activation.
     Here the two steps one after the other."""
-    a = winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw)  # (N, OH, OW, F)
-    if with_argmax:
-        return pooling.maxpool2d_forward(a, (2, 2), (2, 2), pool_out_hw)
-    return pooling.maxpool2d_values(a, (2, 2), (2, 2), pool_out_hw), None
+    return _bias_relu_maxpool2x2("winograd_conv2d_forward", xpad, kernel, bias, strides, dilation,
+                                 out_hw, pool_out_hw, with_argmax, 2)
 
 
 def winograd_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
@@ -219,3 +283,38 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     U = filter_transform(kernel.astype(dy.dtype, copy=False))  # (16, C, F)
     dV = dM @ U.transpose(0, 2, 1)  # (16, T, C): one matrix product per tile position
     return input_gradient(dV, dy.shape[0], dy.shape[1:3], padded_hw)
+
+
+# ------------------------------------------------------------------- F(4x4, 3x3), the forward pass
+# The same steps with 4x4 output tiles (B4_T, G4, A4_T): fewer multiplications, more rounding (see
+# "Numerics" above). Only the forward pass: the backward names below are F(2x2, 3x3)'s, the
+# gradient of the same convolution.
+
+
+def winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
+    """:func:`winograd_conv2d_forward` with F(4x4, 3x3): ``(N, OH, OW, F)``."""
+    return _forward("winograd4_conv2d_forward", xpad, kernel, strides, dilation, out_hw, 4)
+
+
+def winograd4_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
+    """:func:`winograd_conv2d_bias_relu_forward` with F(4x4, 3x3): ``(z, a)``."""
+    z = winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
+    z += bias  # in place: z is a fresh array
+    return z, np.maximum(z, 0)
+
+
+def winograd4_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
+    """:func:`winograd_conv2d_bias_relu` with F(4x4, 3x3): ``a`` only."""
+    return _bias_relu("winograd4_conv2d_forward", xpad, kernel, bias, strides, dilation, out_hw, 4)
+
+
+def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                          with_argmax):
+    """:func:`winograd_conv2d_bias_relu_maxpool2x2` with F(4x4, 3x3): ``(y, argmax)`` (a 4x4
+    output tile holds four whole pooling windows; the Numba twin pools them inside its loops)."""
+    return _bias_relu_maxpool2x2("winograd4_conv2d_forward", xpad, kernel, bias, strides, dilation,
+                                 out_hw, pool_out_hw, with_argmax, 4)
+
+
+winograd4_conv2d_backward_kernel = winograd_conv2d_backward_kernel
+winograd4_conv2d_backward_input = winograd_conv2d_backward_input
