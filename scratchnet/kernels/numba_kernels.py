@@ -919,10 +919,12 @@ def _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows_per_chunk, 
                         argmax[s, ti, tj, o] = kk
 
 
-def _winograd_rows_per_chunk(n: int, th: int, tw: int, width: int, itemsize: int) -> int:
-    """Tile rows per chunk: ``16 * T * width`` values within ``WINOGRAD_BUDGET_BYTES``, and at
-    least ``MIN_CHUNKS`` chunks."""
-    budget = WINOGRAD_BUDGET_BYTES // (16 * tw * width * itemsize)
+def _winograd_rows_per_chunk(n: int, th: int, tw: int, width: int, itemsize: int,
+                             positions: int = 16, budget_bytes: int | None = None) -> int:
+    """Tile rows per chunk: ``positions * T * width`` values within ``budget_bytes``
+    (``WINOGRAD_BUDGET_BYTES`` unless given), and at least ``MIN_CHUNKS`` chunks."""
+    budget_bytes = WINOGRAD_BUDGET_BYTES if budget_bytes is None else budget_bytes
+    budget = budget_bytes // (positions * tw * width * itemsize)
     return max(1, min(budget, -(-n * th // MIN_CHUNKS)))
 
 
@@ -1102,26 +1104,6 @@ def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
 # the data's own type in ``coef``, so a float32 layer computes in float32, and each row is
 # written term by term in B4_T's / A4_T's column order (the reference's order of the sum).
 
-@njit(cache=True, inline="always")
-def _b4t(d0, d1, d2, d3, d4, d5, h, c15, c25, two):
-    """One column (or row) of ``B4_T d``: the six combinations of the tile's six values."""
-    return (d0 - c15 * d1 - two * d2 + c15 * d3 + d4,
-            -d1 + h * d2 + c25 * d3 + d4,
-            d1 - c25 * d2 + h * d3 + d4,
-            -two * d1 - d2 + two * d3 + d4,
-            h * d1 - d2 - h * d3 + d4,
-            d1 - c15 * d2 - two * d3 + c15 * d4 + d5)
-
-
-@njit(cache=True, inline="always")
-def _a4t(m0, m1, m2, m3, m4, m5, h, two, quarter, four, eighth, eight):
-    """One column (or row) of ``A4_T M``: the four outputs from the six values."""
-    return (m0 + m1 + m2 + m3 + m4,
-            m1 - m2 + h * m3 - two * m4,
-            m1 + m2 + quarter * m3 + four * m4,
-            m1 - m2 + eighth * m3 - eight * m4 + m5)
-
-
 # V and M of one chunk (36 * T * (C + F) values) stay below this. Larger than F(2x2, 3x3)'s: its
 # 36 products per chunk are each a quarter as tall for the same tiles, and thin products run below
 # BLAS' speed. Measured (talk_cnn's three Winograd layers, batch 32, 7 interleaved repeats, fused
@@ -1300,8 +1282,8 @@ def _winograd4_setup(xpad, kernel, out_hw):
     u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False), 4))  # (36, C, F)
     coef = np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=xpad.dtype)
     th, tw = ref.tile_counts(out_hw, 4)
-    budget = WINOGRAD4_BUDGET_BYTES // (36 * tw * (xpad.shape[3] + kernel.shape[3]) * xpad.itemsize)
-    rows = max(1, min(budget, -(-xpad.shape[0] * th // MIN_CHUNKS)))
+    rows = _winograd_rows_per_chunk(xpad.shape[0], th, tw, xpad.shape[3] + kernel.shape[3],
+                                    xpad.itemsize, 36, WINOGRAD4_BUDGET_BYTES)
     return xpad, u, coef, th, tw, rows
 
 

@@ -220,6 +220,13 @@ def _forward(where, xpad, kernel, strides, dilation, out_hw, m):
     return output_transform(M, xpad.shape[0], out_hw, m)
 
 
+def _bias_relu_forward(where, xpad, kernel, bias, strides, dilation, out_hw, m):
+    """``z = conv + bias`` and ``a = max(z, 0)``: ``(z, a)``."""
+    z = _forward(where, xpad, kernel, strides, dilation, out_hw, m)
+    z += bias  # in place: z is a fresh array
+    return z, np.maximum(z, 0)
+
+
 def _bias_relu(where, xpad, kernel, bias, strides, dilation, out_hw, m):
     """``z = conv + bias``, then ``max(z, 0)`` written over it: ``a`` only."""
     z = _forward(where, xpad, kernel, strides, dilation, out_hw, m)
@@ -243,9 +250,8 @@ def winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
 
 def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = winograd_conv2d_forward(...) + bias`` and ``a = max(z, 0)``; returns ``(z, a)``."""
-    z = winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
-    z += bias  # in place: z is a fresh array
-    return z, np.maximum(z, 0)
+    return _bias_relu_forward("winograd_conv2d_forward", xpad, kernel, bias, strides, dilation,
+                              out_hw, 2)
 
 
 def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
@@ -298,9 +304,8 @@ def winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
 
 def winograd4_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """:func:`winograd_conv2d_bias_relu_forward` with F(4x4, 3x3): ``(z, a)``."""
-    z = winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw)
-    z += bias  # in place: z is a fresh array
-    return z, np.maximum(z, 0)
+    return _bias_relu_forward("winograd4_conv2d_forward", xpad, kernel, bias, strides, dilation,
+                              out_hw, 4)
 
 
 def winograd4_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
