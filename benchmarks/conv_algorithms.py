@@ -1,6 +1,5 @@
 """``python -m benchmarks.conv_algorithms``: im2col + GEMM against Winograd F(2x2, 3x3), Winograd
-F(4x4, 3x3) (``winograd4``: its own forward pass, F(2x2, 3x3)'s gradients) and the direct loops,
-Numba kernels.
+F(4x4, 3x3) (``winograd4``) and the direct loops, Numba kernels.
 
 Times each 3x3 stride-1 convolution of the benchmark models (small_cnn, rps_cnn at 64x64, talk_cnn
 at 150x150) at one batch size: the forward pass (``*conv2d_bias_relu``, Conv2D's usual call, which

@@ -386,17 +386,27 @@ def test_winograd_twins_match_the_reference(case):
 @SWEEP
 @given(winograd_cases())
 def test_winograd4_twins_match_the_reference(case):
-    """F(4x4, 3x3) forward: the twin and the reference round differently (the reference's 6x6
-    transforms are matrix products), so they agree to the F(4x4, 3x3) tolerance of
-    tests/test_winograd.py (6e-6 of the largest value in float32; measured up to 1.4e-6)."""
+    """F(4x4, 3x3): the twin and the reference round differently (the reference's 6x6 transforms
+    are matrix products), so they agree to the F(4x4, 3x3) tolerances of tests/test_winograd.py
+    (float32: 6e-6 of the largest value forward and for dL/dx, 1.5e-5 for dL/dK; measured up to
+    1.4e-6 forward, 6e-7 dL/dx, 3.9e-6 dL/dK)."""
     from scratchnet.kernels import winograd as wg_ref
 
-    one, xpad, kernel = (1, 1), case["xpad"], case["kernel"]
-    tol = {np.float32: 6e-6, np.float64: 1e-12}[case["dtype"]]
-    y = nb.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"])
-    y_ref = wg_ref.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"])
-    assert y.dtype == y_ref.dtype == case["dtype"] and y.shape == y_ref.shape
-    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol * np.abs(y_ref).max())
+    one, xpad, kernel, dy = (1, 1), case["xpad"], case["kernel"], case["dy"]
+    float32 = case["dtype"] == np.float32
+    pairs = [
+        (nb.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"]),
+         wg_ref.winograd4_conv2d_forward(xpad, kernel, one, one, case["out_hw"]), 6e-6),
+        (nb.winograd4_conv2d_backward_input(dy, kernel, one, one, xpad.shape[1:3]),
+         wg_ref.winograd4_conv2d_backward_input(dy, kernel, one, one, xpad.shape[1:3]), 6e-6),
+        (nb.winograd4_conv2d_backward_kernel(xpad, dy, (3, 3), one, one),
+         wg_ref.winograd4_conv2d_backward_kernel(xpad, dy, (3, 3), one, one), 1.5e-5),
+    ]
+    for got, want, tol32 in pairs:
+        tol = tol32 if float32 else 1e-12
+        assert got.dtype == want.dtype == case["dtype"] and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    y = pairs[0][0]
     args = (xpad, kernel, case["bias"], one, one, case["out_hw"])
     z, a = nb.winograd4_conv2d_bias_relu_forward(*args)
     np.testing.assert_array_equal(z, y + case["bias"])  # the same sums, then the bias
@@ -404,16 +414,18 @@ def test_winograd4_twins_match_the_reference(case):
     np.testing.assert_array_equal(nb.winograd4_conv2d_bias_relu(*args), a)
 
 
-def test_winograd_kernel_grad_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("prefix", ["winograd_", "winograd4_"])
+def test_winograd_kernel_grad_does_not_depend_on_the_thread_count(prefix):
+    grad = getattr(nb, prefix + "conv2d_backward_kernel")
     rng = np.random.default_rng(0)
     xpad = rng.standard_normal((16, 12, 12, 8)).astype(np.float32)
     dy = rng.standard_normal((16, 10, 10, 8)).astype(np.float32)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = nb.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), (1, 1), (1, 1))
+        one = grad(xpad, dy, (3, 3), (1, 1), (1, 1))
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = nb.winograd_conv2d_backward_kernel(xpad, dy, (3, 3), (1, 1), (1, 1))
+        many = grad(xpad, dy, (3, 3), (1, 1), (1, 1))
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, many)

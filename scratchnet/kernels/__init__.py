@@ -12,8 +12,8 @@ few helpers the rest of scratchnet uses at those boundaries (they import nothing
 Convolutions have four algorithms (:data:`CONV_ALGORITHMS`): ``"im2col"`` (every receptive field
 gathered into a matrix, one matrix product: :mod:`scratchnet.kernels.conv`) and, for 3x3 kernels
 with stride 1, ``"winograd"`` (Winograd F(2x2, 3x3): :mod:`scratchnet.kernels.winograd`),
-``"winograd4"`` (its forward pass with F(4x4, 3x3) tiles, fewer multiplications and more rounding;
-its gradients F(2x2, 3x3)'s) and ``"direct"`` (a sum over the kernel's taps, no im2col matrix:
+``"winograd4"`` (Winograd F(4x4, 3x3) tiles, forward and both gradients: fewer multiplications and
+more rounding) and ``"direct"`` (a sum over the kernel's taps, no im2col matrix:
 :mod:`scratchnet.kernels.direct`; its Numba twins are loops with the sizes compiled in). The NumPy
 backend always runs im2col, so the readable reference gives the same bits run after run; the Numba
 backend runs Winograd or the direct loops where they measured faster (:func:`conv2d_algorithm`, the
@@ -243,8 +243,8 @@ _conv_algorithm = "auto"
 #   rps_cnn 14x14x32 -> 64:     2.0 / 2.1, 2.3 / 2.6, 2.0 / 2.2   (0.89-0.97x: im2col kept)
 #   16 channels (small_cnn, rps_cnn): Winograd 0.63-0.75x; 3 input channels (every first layer,
 #   talk_cnn's included): 0.27-0.62x (its 16 products have an inner size of 3). im2col kept.
-# Numba backend, the same layers: "winograd4", whose forward pass uses F(4x4, 3x3) tiles (36 products
-# per 16 outputs instead of 16 per 4) and whose gradients are "winograd"'s. Measured 2026-12-04 on the
+# Numba backend, the same layers: "winograd4", F(4x4, 3x3) tiles (36 products per 16 outputs instead
+# of 16 per 4), first for the forward pass only. Measured 2026-12-04 on the
 # 2-core Intel Xeon, batch 32, ms, F(2x2, 3x3) / F(4x4, 3x3), medians of 7 interleaved repeats:
 #   `python -m benchmarks.conv_algorithms --models talk_cnn --algorithms winograd winograd4` (the
 #   a-only forward): 74x74x64 -> 64 67.6 / 41.4, 36x36x64 -> 128 18.8 / 16.6, 17x17x128 -> 128
@@ -252,8 +252,12 @@ _conv_algorithm = "auto"
 #   functions under both names, came out 0.84-1.04x: the noise of that run);
 #   Conv2D(relu) + MaxPooling2D in one call: 34.5 / 26.4, 18.3 / 16.0, 12.0 / 11.4;
 #   talk_cnn's predict at batch 32: 93 -> 81 ms.
+# Then its gradients too (the same script, 14:50 UTC, 5 repeats, F(2x2) / F(4x4) ms, dL/dK and
+# dL/dx): 74x74x64 -> 64 38.1 / 27.3, 39.8 / 23.1; 36x36x64 -> 128 19.8 / 15.3, 14.0 / 10.9;
+# 17x17x128 -> 128 11.8 / 10.0, 10.3 / 7.8 (1.18-1.72x).
 # Its float32 error is 1.7e-6-3.3e-6 of the largest output against the exact result, 5-7x the
-# direct product's, 3-10x inside the parity tests' 1e-5 (kernels/winograd.py);
+# direct product's, 3-10x inside the parity tests' 1e-5; gradients 1.6e-6-2.7e-6 (dL/dx) and
+# 2.7e-6-4.3e-6 (dL/dK), 25x inside their 1e-4 (kernels/winograd.py);
 # set_conv_algorithm("winograd") keeps F(2x2, 3x3) everywhere.
 # NumPy backend: im2col always. Its Winograd (kernels/winograd.py: the tile transforms are stacks of
 # 4x4 matrix products, slow in NumPy) measured 3-7x slower than its im2col on talk_cnn's layers
@@ -301,7 +305,7 @@ def get_conv_algorithm() -> str:
 
 def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
-    ``"winograd4"`` (Winograd, its forward pass with F(4x4, 3x3) tiles) on the Numba backend for
+    ``"winograd4"`` (Winograd with F(4x4, 3x3) tiles) on the Numba backend for
     3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters,
     ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
     ``DIRECT_FILTERS`` (where each measured faster, see above), else ``"im2col"``; the NumPy backend

@@ -1273,6 +1273,11 @@ def _winograd4_forward_maxpool2x2(xpad, u, coef, bias, th, tw, ph, pw, rows_per_
                                 arg[o] = kk
 
 
+def _winograd4_coefficients(dtype):
+    """The F(4x4, 3x3) transforms' coefficients in the data's type: 1/2, 3/2, 5/2, 2, 1/4, 4, 1/8, 8."""
+    return np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=dtype)
+
+
 def _winograd4_setup(xpad, kernel, out_hw):
     """What both F(4x4, 3x3) forwards need: the contiguous input, U, the coefficients in the
     data's type, the tile counts and the tile rows per chunk."""
@@ -1280,7 +1285,7 @@ def _winograd4_setup(xpad, kernel, out_hw):
 
     xpad = np.ascontiguousarray(xpad)
     u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False), 4))  # (36, C, F)
-    coef = np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=xpad.dtype)
+    coef = _winograd4_coefficients(xpad.dtype)
     th, tw = ref.tile_counts(out_hw, 4)
     rows = _winograd_rows_per_chunk(xpad.shape[0], th, tw, xpad.shape[3] + kernel.shape[3],
                                     xpad.itemsize, 36, WINOGRAD4_BUDGET_BYTES)
@@ -1338,9 +1343,187 @@ def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation,
     return y, (argmax if with_argmax else None)
 
 
-# F(4x4, 3x3) is a forward algorithm here; its backward is F(2x2, 3x3)'s (the same gradient).
-winograd4_conv2d_backward_kernel = winograd_conv2d_backward_kernel
-winograd4_conv2d_backward_input = winograd_conv2d_backward_input
+# ------------------------------------------------------------------ winograd F(4x4, 3x3), backward
+# The transposes of the forward's steps, as F(2x2, 3x3)'s backward above: dM = A4 dY A4^T from each
+# 4x4 tile of dL/dy (zeros past the edge), then dL/dK = G4^T [sum_tiles V^T dM] G4 or
+# dL/dd = B4 [dM U^T] B4^T added into the 6x6 input cells the tile read. A4 and B4 are A4_T's and
+# B4_T's transposes: each output vector below is one column of A4_T or B4_T (the reference's
+# matrices), written one output vector per loop as the forward's transforms.
+
+
+@njit(cache=True, inline="always")
+def _a4_into(w, k, e0, e1, e2, e3, h, quarter, eighth, two, four, eight):
+    """``w[:] = (A4 [e0 .. e3])[k]``, column ``k`` of A4_T, over the filter axis."""
+    if k == 0:
+        for o in range(w.shape[0]):
+            w[o] = e0[o]
+    elif k == 1:
+        for o in range(w.shape[0]):
+            w[o] = e0[o] + e1[o] + e2[o] + e3[o]
+    elif k == 2:
+        for o in range(w.shape[0]):
+            w[o] = e0[o] - e1[o] + e2[o] - e3[o]
+    elif k == 3:
+        for o in range(w.shape[0]):
+            w[o] = e0[o] + h * e1[o] + quarter * e2[o] + eighth * e3[o]
+    elif k == 4:
+        for o in range(w.shape[0]):
+            w[o] = e0[o] - two * e1[o] + four * e2[o] - eight * e3[o]
+    else:
+        for o in range(w.shape[0]):
+            w[o] = e3[o]
+
+
+@njit(cache=True, inline="always")
+def _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm):
+    """``dm[:, t, :] = A4 dY A4^T`` for the tiles of tile rows ``r0 <= r < r1`` (zeros past the edge)."""
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    h, two, quarter, four, eighth, eight = coef[0], coef[3], coef[4], coef[5], coef[6], coef[7]
+    zeros = np.zeros(f, dtype=dy.dtype)
+    rows = np.empty((6, 4, f), dtype=dy.dtype)  # A4 dY of one tile: (row k, column j, filter)
+    for r in range(r0, r1):
+        s, ti = r // th, r % th
+        y0 = 4 * ti
+        for tj in range(tw):
+            t = (r - r0) * tw + tj
+            for j in range(4):  # A4 dY, column j
+                x = 4 * tj + j
+                inside = x < ow
+                e0 = dy[s, y0, x] if inside else zeros
+                e1 = dy[s, y0 + 1, x] if inside and y0 + 1 < oh else zeros
+                e2 = dy[s, y0 + 2, x] if inside and y0 + 2 < oh else zeros
+                e3 = dy[s, y0 + 3, x] if inside and y0 + 3 < oh else zeros
+                for k in range(6):
+                    _a4_into(rows[k, j], k, e0, e1, e2, e3, h, quarter, eighth, two, four, eight)
+            for k in range(6):  # (A4 dY) A4^T, row k
+                q0, q1, q2, q3 = rows[k, 0], rows[k, 1], rows[k, 2], rows[k, 3]
+                for b in range(6):
+                    _a4_into(dm[6 * k + b, t], b, q0, q1, q2, q3, h, quarter, eighth, two, four, eight)
+
+
+@njit(cache=True, inline="always")
+def _b4_into(w, a, v0, v1, v2, v3, v4, v5, h, c15, c25, two):
+    """``w[:] = (B4 [v0 .. v5])[a]``, column ``a`` of B4_T, over the channel axis."""
+    if a == 0:
+        for ch in range(w.shape[0]):
+            w[ch] = v0[ch]
+    elif a == 1:
+        for ch in range(w.shape[0]):
+            w[ch] = -c15 * v0[ch] - v1[ch] + v2[ch] - two * v3[ch] + h * v4[ch] + v5[ch]
+    elif a == 2:
+        for ch in range(w.shape[0]):
+            w[ch] = -two * v0[ch] + h * v1[ch] - c25 * v2[ch] - v3[ch] - v4[ch] - c15 * v5[ch]
+    elif a == 3:
+        for ch in range(w.shape[0]):
+            w[ch] = c15 * v0[ch] + c25 * v1[ch] + h * v2[ch] + two * v3[ch] - h * v4[ch] - two * v5[ch]
+    elif a == 4:
+        for ch in range(w.shape[0]):
+            w[ch] = v0[ch] + v1[ch] + v2[ch] + v3[ch] + v4[ch] + c15 * v5[ch]
+    else:
+        for ch in range(w.shape[0]):
+            w[ch] = v5[ch]
+
+
+@njit(parallel=True, cache=True)
+def _winograd4_backward_kernel(xpad, dy, coef, th, tw, groups, rows_per_chunk):
+    n, c, f = xpad.shape[0], xpad.shape[3], dy.shape[3]
+    total = n * th
+    per_group = -(-total // groups)
+    partial = np.zeros((groups, 36, c, f), dtype=dy.dtype)  # one dU per group of tile rows
+    for g in prange(groups):
+        first, last = g * per_group, min(total, (g + 1) * per_group)
+        v = np.empty((36, rows_per_chunk * tw, c), dtype=xpad.dtype)
+        dm = np.empty((36, rows_per_chunk * tw, f), dtype=dy.dtype)
+        product = np.empty((c, f), dtype=dy.dtype)
+        for r0 in range(first, last, rows_per_chunk):  # in order, on one thread
+            r1 = min(last, r0 + rows_per_chunk)
+            tiles = (r1 - r0) * tw
+            _winograd4_input_tiles(xpad, coef, r0, r1, th, tw, v)
+            _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
+            for p in range(36):
+                np.dot(v[p, :tiles].T, dm[p, :tiles], product)
+                partial[g, p] += product
+    return _sum_in_order(partial)  # in group order: the same sum whatever the thread count
+
+
+@_one_at_a_time
+def winograd4_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK = G4^T [sum_tiles V^T dM] G4``: ``(3, 3, C, F)``."""
+    from scratchnet.kernels import winograd as ref
+
+    ref._check("winograd4_conv2d_backward_kernel", kernel_hw, strides, dilation, 4)
+    xpad = np.ascontiguousarray(xpad)
+    dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
+    n, oh, ow, f = dy.shape
+    th, tw = ref.tile_counts((oh, ow), 4)
+    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize, 36,
+                                    WINOGRAD4_BUDGET_BYTES)
+    groups = min(MIN_KERNEL_GRAD_CHUNKS, -(-n * th // rows))
+    du = _winograd4_backward_kernel(xpad, dy, _winograd4_coefficients(xpad.dtype), th, tw, groups, rows)
+    return ref.filter_gradient(du, 4)
+
+
+@njit(parallel=True, cache=True)
+def _winograd4_backward_input(dy, ut, coef, th, tw, rows_per_chunk, parity, dxpad):
+    """Chunks ``parity, parity + 2, ...`` of tile rows: those never add into the same input cells
+    (a tile row covers six input rows; the next chunk of the same parity starts two tile rows,
+    eight input rows, further on)."""
+    n, f = dy.shape[0], dy.shape[3]
+    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]
+    h, c15, c25, two = coef[0], coef[1], coef[2], coef[3]
+    total = n * th
+    chunks = -(-total // rows_per_chunk)
+    for half in prange((chunks - parity + 1) // 2):
+        k = 2 * half + parity
+        r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
+        tiles = (r1 - r0) * tw
+        dm = np.empty((36, tiles, f), dtype=dy.dtype)
+        dv = np.empty((36, tiles, c), dtype=dy.dtype)
+        _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
+        for p in range(36):
+            np.dot(dm[p], ut[p], dv[p])
+        rows = np.empty((6, 6, c), dtype=dy.dtype)  # B4 dV of one tile: (row a, column b, channel)
+        out = np.empty((6, c), dtype=dy.dtype)  # one row of B4 dV B4^T
+        for r in range(r0, r1):  # dd = B4 dV B4^T, added into the cells the tile read
+            s, ti = r // th, r % th
+            y0 = 4 * ti
+            for tj in range(tw):
+                t = (r - r0) * tw + tj
+                x0 = 4 * tj
+                for b in range(6):  # B4 dV, column b
+                    v0, v1, v2 = dv[b, t], dv[6 + b, t], dv[12 + b, t]
+                    v3, v4, v5 = dv[18 + b, t], dv[24 + b, t], dv[30 + b, t]
+                    for a in range(6):
+                        _b4_into(rows[a, b], a, v0, v1, v2, v3, v4, v5, h, c15, c25, two)
+                for a in range(min(6, hp - y0)):  # (B4 dV) B4^T, row a, added in (none past the edge)
+                    p0, p1, p2 = rows[a, 0], rows[a, 1], rows[a, 2]
+                    p3, p4, p5 = rows[a, 3], rows[a, 4], rows[a, 5]
+                    for b in range(min(6, wp - x0)):
+                        _b4_into(out[b], b, p0, p1, p2, p3, p4, p5, h, c15, c25, two)
+                        d, o = dxpad[s, y0 + a, x0 + b], out[b]
+                        for ch in range(c):
+                            d[ch] += o[ch]
+
+
+@_one_at_a_time
+def winograd4_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    """``dL/dxpad``: ``B4 [dM U^T] B4^T`` per tile with ``dM = A4 dY A4^T``, added into the cells
+    each tile read: ``(N, Hp, Wp, C)``."""
+    from scratchnet.kernels import winograd as ref
+
+    ref._check("winograd4_conv2d_backward_input", kernel.shape, strides, dilation, 4)
+    dy = np.ascontiguousarray(dy)
+    n, oh, ow, f = dy.shape
+    c = kernel.shape[2]
+    th, tw = ref.tile_counts((oh, ow), 4)
+    u = ref.filter_transform(kernel.astype(dy.dtype, copy=False), 4)  # (36, C, F)
+    ut = np.ascontiguousarray(u.transpose(0, 2, 1))  # (36, F, C)
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+    rows = _winograd_rows_per_chunk(n, th, tw, c + f, dy.itemsize, 36, WINOGRAD4_BUDGET_BYTES)
+    coef = _winograd4_coefficients(dy.dtype)
+    for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
+        _winograd4_backward_input(dy, ut, coef, th, tw, rows, parity, dxpad)
+    return dxpad
 
 
 # ---------------------------------------------------------------------------- direct convolution

@@ -48,17 +48,20 @@ difference, and that divided by the largest value of the result (forward / dL/dx
   gradients).
 - float64: relative 5.6e-16-1.4e-15 (max abs 1.8e-15-9.2e-13).
 
-F(4x4, 3x3), the forward pass only (``winograd4_*``; its gradients are F(2x2, 3x3)'s functions,
-the gradient of the same convolution). The same three steps with 6x6 input tiles starting every
-4 rows and columns, ``B4_T`` (6x6), ``G4`` (6x3) and ``A4_T`` (4x6) below, and 36 products per
-chunk of tiles: 36 multiplications per 16 outputs, 1.78x fewer than F(2x2, 3x3), paid for with
-transforms that are no longer additions only and with more rounding. The matrices are
+F(4x4, 3x3) (``winograd4_*``, forward and both gradients). The same three steps and their
+transposes with 6x6 input tiles starting every 4 rows and columns, ``B4_T`` (6x6), ``G4`` (6x3)
+and ``A4_T`` (4x6) below, and 36 products per chunk of tiles: 36 multiplications per 16 outputs,
+1.78x fewer than F(2x2, 3x3), paid for with transforms that are no longer additions only and with
+more rounding. The matrices are
 Toom-Cook's for the points 0, 1, -1, 1/2, -2 and infinity. Measured in float32 against the exact
 result, on talk_cnn's shapes, as a fraction of the largest output: 1.7e-6-3.3e-6 (F(2x2, 3x3)
 1.6e-7-4.4e-7; the direct im2col product 1.9e-7-5.9e-7); Lavin's points 0, +-1, +-2 measured
 6.9e-6-8.5e-6, and 0, +-1, +-1/2 6.9e-6-1.5e-5 (2026-12-04, 2 images a shape): 3-10x inside the
 1e-5 forward tolerance of the parity tests, where Lavin's points would leave 1.2x. float64: up
-to 7.8e-15 (max abs 6e-14).
+to 7.8e-15 (max abs 6e-14). Its gradients, the same measurement (4 images a shape, 2 for the
+first): dL/dx 1.6e-6-2.7e-6 (F(2x2) 3.6e-7-5.2e-7, im2col 2.1e-7-3.0e-7), dL/dK 2.7e-6-4.3e-6 on
+the three 64+ channel layers and 8.1e-6 on the 3-channel first one (F(2x2) 6.8e-7-9.5e-7, im2col
+4.1e-7-5.4e-7): 12-37x inside the parity tests' 1e-4 for gradients. float64: up to 1.4e-14.
 
 Output sizes that are not a multiple of 4 pad the input with zeros to whole tiles, and the extra
 outputs are dropped (here too, kept outputs never read a padded row through a nonzero
@@ -147,12 +150,17 @@ def filter_transform(kernel: np.ndarray, m: int = 2) -> np.ndarray:
     return U.reshape(c, f, (m + 2) ** 2).transpose(2, 0, 1)  # one (C, F) matrix per tile position
 
 
-def filter_gradient(dU: np.ndarray) -> np.ndarray:
-    """``dL/dg = G^T dU G``, the transpose of :func:`filter_transform`: ``(16, C, F)`` -> ``(3, 3, C, F)``."""
+def filter_gradient(dU: np.ndarray, m: int = 2) -> np.ndarray:
+    """``dL/dg = G^T dU G``, the transpose of :func:`filter_transform`: ``((m + 2)**2, C, F)`` ->
+    ``(3, 3, C, F)`` (F(4x4, 3x3) in float64 rounded once, as :func:`filter_transform`)."""
+    _, Gm, _ = TILE_MATRICES[m]
     _, c, f = dU.shape
-    dU = dU.transpose(1, 2, 0).reshape(c, f, 4, 4)  # (C, F, 4, 4)
-    Gm = G.astype(dU.dtype)
-    dg = Gm.T @ dU @ Gm  # (C, F, 3, 3)
+    dU = dU.transpose(1, 2, 0).reshape(c, f, m + 2, m + 2)  # (C, F, m + 2, m + 2)
+    if m == 2:
+        Gm = Gm.astype(dU.dtype)
+        dg = Gm.T @ dU @ Gm  # (C, F, 3, 3)
+    else:
+        dg = (Gm.T @ dU.astype(np.float64) @ Gm).astype(dU.dtype)
     return dg.transpose(2, 3, 0, 1)  # (3, 3, C, F)
 
 
@@ -171,19 +179,19 @@ def input_transform(xpad: np.ndarray, out_hw, m: int = 2) -> np.ndarray:
     return V.reshape(n * th * tw, c, (m + 2) ** 2).transpose(2, 0, 1)  # ((m+2)**2, N*TH*TW, C)
 
 
-def input_gradient(dV: np.ndarray, n: int, out_hw, padded_hw) -> np.ndarray:
-    """``dL/dd = B dV B^T`` per tile, added into the cells each tile read: ``(16, N*TH*TW, C)`` ->
-    ``(N, Hp, Wp, C)`` (the transpose of :func:`input_transform`)."""
-    th, tw = tile_counts(out_hw)
-    c = dV.shape[2]
-    dV = dV.transpose(1, 2, 0).reshape(n, th, tw, c, 4, 4)  # (N, TH, TW, C, 4, 4)
-    Bt = B_T.astype(dV.dtype)
-    dd = Bt.T @ dV @ Bt  # (N, TH, TW, C, 4, 4)
+def input_gradient(dV: np.ndarray, n: int, out_hw, padded_hw, m: int = 2) -> np.ndarray:
+    """``dL/dd = B dV B^T`` per tile, added into the cells each tile read: ``((m + 2)**2, N*TH*TW,
+    C)`` -> ``(N, Hp, Wp, C)`` (the transpose of :func:`input_transform`)."""
+    th, tw = tile_counts(out_hw, m)
+    c, k = dV.shape[2], m + 2
+    dV = dV.transpose(1, 2, 0).reshape(n, th, tw, c, k, k)  # (N, TH, TW, C, m + 2, m + 2)
+    Bt = TILE_MATRICES[m][0].astype(dV.dtype)
+    dd = Bt.T @ dV @ Bt  # (N, TH, TW, C, m + 2, m + 2)
     hp, wp = padded_hw
-    dxpad = np.zeros((n, max(hp, 2 * th + 2), max(wp, 2 * tw + 2), c), dtype=dV.dtype)
-    for a in range(4):
-        for b in range(4):  # tile cell (a, b) of every tile at once; tiles overlap, so add
-            dxpad[:, a:a + 2 * th:2, b:b + 2 * tw:2, :] += dd[:, :, :, :, a, b]
+    dxpad = np.zeros((n, max(hp, m * th + 2), max(wp, m * tw + 2), c), dtype=dV.dtype)
+    for a in range(k):
+        for b in range(k):  # tile cell (a, b) of every tile at once; tiles overlap, so add
+            dxpad[:, a:a + m * th:m, b:b + m * tw:m, :] += dd[:, :, :, :, a, b]
     return dxpad[:, :hp, :wp, :]  # (N, Hp, Wp, C)
 
 
@@ -199,16 +207,16 @@ def output_transform(M: np.ndarray, n: int, out_hw, m: int = 2) -> np.ndarray:
     return y[:, :oh, :ow]
 
 
-def output_gradient(dy: np.ndarray) -> np.ndarray:
-    """``dM = A dY A^T`` for every 2x2 tile of ``dy`` (zeros past the edge): ``(N, OH, OW, F)`` ->
-    ``(16, N*TH*TW, F)`` (the transpose of :func:`output_transform`)."""
+def output_gradient(dy: np.ndarray, m: int = 2) -> np.ndarray:
+    """``dM = A dY A^T`` for every ``m x m`` tile of ``dy`` (zeros past the edge): ``(N, OH, OW,
+    F)`` -> ``((m + 2)**2, N*TH*TW, F)`` (the transpose of :func:`output_transform`)."""
     n, oh, ow, f = dy.shape
-    th, tw = tile_counts((oh, ow))
-    dy = np.pad(dy, ((0, 0), (0, 2 * th - oh), (0, 2 * tw - ow), (0, 0)))  # (N, 2*TH, 2*TW, F)
-    dY = dy.reshape(n, th, 2, tw, 2, f).transpose(0, 1, 3, 5, 2, 4)  # (N, TH, TW, F, 2, 2)
-    At = A_T.astype(dy.dtype)
-    dM = At.T @ dY @ At  # (N, TH, TW, F, 4, 4)
-    return dM.reshape(n * th * tw, f, 16).transpose(2, 0, 1)  # (16, N*TH*TW, F)
+    th, tw = tile_counts((oh, ow), m)
+    dy = np.pad(dy, ((0, 0), (0, m * th - oh), (0, m * tw - ow), (0, 0)))  # (N, m*TH, m*TW, F)
+    dY = dy.reshape(n, th, m, tw, m, f).transpose(0, 1, 3, 5, 2, 4)  # (N, TH, TW, F, m, m)
+    At = TILE_MATRICES[m][2].astype(dy.dtype)
+    dM = At.T @ dY @ At  # (N, TH, TW, F, m + 2, m + 2)
+    return dM.reshape(n * th * tw, f, (m + 2) ** 2).transpose(2, 0, 1)  # ((m+2)**2, N*TH*TW, F)
 
 
 def _forward(where, xpad, kernel, strides, dilation, out_hw, m):
@@ -270,31 +278,40 @@ def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, 
                                  out_hw, pool_out_hw, with_argmax, 2)
 
 
+def _backward_kernel(where, xpad, dy, kernel_hw, strides, dilation, m):
+    """``dL/dK = G^T [sum_tiles V^T dM] G`` with ``m x m`` output tiles: ``(3, 3, C, F)``."""
+    _check(where, kernel_hw, strides, dilation, m)
+    out_hw = dy.shape[1:3]
+    V = input_transform(xpad, out_hw, m)  # ((m+2)**2, T, C)
+    dM = output_gradient(dy.astype(xpad.dtype, copy=False), m)  # ((m+2)**2, T, F)
+    dU = V.transpose(0, 2, 1) @ dM  # ((m+2)**2, C, F): one matrix product per tile position
+    return filter_gradient(dU, m)
+
+
+def _backward_input(where, dy, kernel, strides, dilation, padded_hw, m):
+    """``dL/dxpad = B [dM U^T] B^T`` per tile, added into the cells each tile read: ``(N, Hp, Wp, C)``."""
+    _check(where, kernel.shape, strides, dilation, m)
+    dM = output_gradient(dy, m)  # ((m+2)**2, T, F)
+    U = filter_transform(kernel.astype(dy.dtype, copy=False), m)  # ((m+2)**2, C, F)
+    dV = dM @ U.transpose(0, 2, 1)  # ((m+2)**2, T, C): one matrix product per tile position
+    return input_gradient(dV, dy.shape[0], dy.shape[1:3], padded_hw, m)
+
+
 def winograd_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     """``dL/dK = G^T [sum_tiles V^T dM] G`` with ``V = B^T d B`` and ``dM = A dY A^T``; the same
     result as ``conv2d_backward_kernel``: ``(3, 3, C, F)``."""
-    _check("winograd_conv2d_backward_kernel", kernel_hw, strides, dilation)
-    out_hw = dy.shape[1:3]
-    V = input_transform(xpad, out_hw)  # (16, T, C)
-    dM = output_gradient(dy.astype(xpad.dtype, copy=False))  # (16, T, F)
-    dU = V.transpose(0, 2, 1) @ dM  # (16, C, F): one matrix product per tile position
-    return filter_gradient(dU)
+    return _backward_kernel("winograd_conv2d_backward_kernel", xpad, dy, kernel_hw, strides, dilation, 2)
 
 
 def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: ``B [dM U^T] B^T`` per tile with ``dM = A dY A^T``, added into the cells each
     tile read; the same result as ``conv2d_backward_input``: ``(N, Hp, Wp, C)``."""
-    _check("winograd_conv2d_backward_input", kernel.shape, strides, dilation)
-    dM = output_gradient(dy)  # (16, T, F)
-    U = filter_transform(kernel.astype(dy.dtype, copy=False))  # (16, C, F)
-    dV = dM @ U.transpose(0, 2, 1)  # (16, T, C): one matrix product per tile position
-    return input_gradient(dV, dy.shape[0], dy.shape[1:3], padded_hw)
+    return _backward_input("winograd_conv2d_backward_input", dy, kernel, strides, dilation, padded_hw, 2)
 
 
-# ------------------------------------------------------------------- F(4x4, 3x3), the forward pass
+# ------------------------------------------------------------------------------- F(4x4, 3x3)
 # The same steps with 4x4 output tiles (B4_T, G4, A4_T): fewer multiplications, more rounding (see
-# "Numerics" above). Only the forward pass: the backward names below are F(2x2, 3x3)'s, the
-# gradient of the same convolution.
+# "Numerics" above).
 
 
 def winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
@@ -321,5 +338,11 @@ def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation,
                                  out_hw, pool_out_hw, with_argmax, 4)
 
 
-winograd4_conv2d_backward_kernel = winograd_conv2d_backward_kernel
-winograd4_conv2d_backward_input = winograd_conv2d_backward_input
+def winograd4_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """:func:`winograd_conv2d_backward_kernel` with F(4x4, 3x3): ``(3, 3, C, F)``."""
+    return _backward_kernel("winograd4_conv2d_backward_kernel", xpad, dy, kernel_hw, strides, dilation, 4)
+
+
+def winograd4_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
+    """:func:`winograd_conv2d_backward_input` with F(4x4, 3x3): ``(N, Hp, Wp, C)``."""
+    return _backward_input("winograd4_conv2d_backward_input", dy, kernel, strides, dilation, padded_hw, 4)

@@ -36,11 +36,10 @@ class Conv2D(ActivatedLayer):
     @ kernel[a, b]^T`` back to the input cell it read, then drops the padding.
     The loops live in :mod:`scratchnet.kernels.conv` (NumPy) and its Numba twin. ``conv_algorithm``
     says which algorithm the last forward pass ran: ``"im2col"``, ``"winograd"`` or ``"winograd4"``
-    (:mod:`scratchnet.kernels.winograd`, F(2x2, 3x3), or F(4x4, 3x3) tiles in the forward pass; the
-    latter chosen by the Numba backend for 3x3 stride-1 layers with many channels) or ``"direct"``
+    (:mod:`scratchnet.kernels.winograd`, F(2x2, 3x3) or F(4x4, 3x3) tiles; the latter chosen by
+    the Numba backend for 3x3 stride-1 layers with many channels) or ``"direct"``
     (:mod:`scratchnet.kernels.direct`, chosen there for 3x3 stride-1 layers with few channels; see
-    ``kernels.conv2d_algorithm``). The backward pass uses the same one (F(2x2, 3x3) for both
-    Winograd names).
+    ``kernels.conv2d_algorithm``). The backward pass uses the same one.
     """
 
     def __init__(
