@@ -1351,6 +1351,16 @@ def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation,
 # matrices), written one output vector per loop as the forward's transforms.
 
 
+# dL/dK's chunks: twice the forward's budget. Its 36 products (C, T) @ (T, F) sum over the chunk's
+# T tiles into a (C, F) matrix added to the running total, so taller chunks mean fewer such
+# additions and longer inner sums for BLAS. Measured (batch 32, ms, three runs of 5-7 interleaved
+# repeats, 3 MiB's figure from the last) at 0.5 / 1.5 / 2 / 3 / 4 / 6 / 12 MiB: 74x74x64 -> 64
+# 55.4 / 29.9 / 27.8 / 25.7 / 26.4 / 32.2 / 35.1; 36x36x64 -> 128 28.7 / 16.9 / 14.8 / 14.0 / 16.4
+# / 15.3 / 15.3; 17x17x128 -> 128 17.4 / 11.0 / 10.5 / 10.8 / 10.7 / 10.3 / 9.8. dL/dx measured
+# the same at 0.5, 1.5 and 3 MiB and keeps the forward's.
+WINOGRAD4_KERNEL_GRAD_BUDGET_BYTES = 3 * 2**20
+
+
 @njit(cache=True, inline="always")
 def _a4_into(w, k, e0, e1, e2, e3, h, quarter, eighth, two, four, eight):
     """``w[:] = (A4 [e0 .. e3])[k]``, column ``k`` of A4_T, over the filter axis."""
@@ -1457,7 +1467,7 @@ def winograd4_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     n, oh, ow, f = dy.shape
     th, tw = ref.tile_counts((oh, ow), 4)
     rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize, 36,
-                                    WINOGRAD4_BUDGET_BYTES)
+                                    WINOGRAD4_KERNEL_GRAD_BUDGET_BYTES)
     groups = min(MIN_KERNEL_GRAD_CHUNKS, -(-n * th // rows))
     du = _winograd4_backward_kernel(xpad, dy, _winograd4_coefficients(xpad.dtype), th, tw, groups, rows)
     return ref.filter_gradient(du, 4)
