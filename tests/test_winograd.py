@@ -220,10 +220,12 @@ def test_the_numpy_backend_runs_im2col_unless_forced():
 def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
     sn.set_backend("numba")
     wide = kernels.WINOGRAD_MIN_CHANNELS
-    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd4"  # F(4x4, 3x3) forward
+    assert wide == 32
+    assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, ONE) == "winograd4"  # F(4x4, 3x3)
     assert kernels.conv2d_algorithm((3, 3, 3, wide), ONE, ONE) == "direct"  # RGB input: Winograd slower
-    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "direct"  # 64 filters
-    assert kernels.conv2d_algorithm((3, 3, 32, 48), ONE, ONE) == "im2col"
+    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "winograd4"  # rps_cnn's third layer
+    assert kernels.conv2d_algorithm((3, 3, 16, 64), ONE, ONE) == "direct"  # 64 filters, 16 channels
+    assert kernels.conv2d_algorithm((3, 3, 16, 48), ONE, ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), (2, 2), ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, (2, 2)) == "im2col"
     kernels.set_conv_algorithm("im2col")

@@ -252,18 +252,26 @@ _conv_algorithm = "auto"
 #   functions under both names, came out 0.84-1.04x: the noise of that run);
 #   Conv2D(relu) + MaxPooling2D in one call: 34.5 / 26.4, 18.3 / 16.0, 12.0 / 11.4;
 #   talk_cnn's predict at batch 32: 93 -> 81 ms.
-# Then its gradients too (the same script, 14:50 UTC, 5 repeats, F(2x2) / F(4x4) ms, dL/dK and
+# Then its gradients too (the same script, that afternoon, 5 repeats, F(2x2) / F(4x4) ms, dL/dK and
 # dL/dx): 74x74x64 -> 64 38.1 / 27.3, 39.8 / 23.1; 36x36x64 -> 128 19.8 / 15.3, 14.0 / 10.9;
 # 17x17x128 -> 128 11.8 / 10.0, 10.3 / 7.8 (1.18-1.72x).
 # Its float32 error is 1.7e-6-3.3e-6 of the largest output against the exact result, 5-7x the
 # direct product's, 3-10x inside the parity tests' 1e-5; gradients 1.6e-6-2.7e-6 (dL/dx) and
 # 2.7e-6-4.3e-6 (dL/dK), 25x inside their 1e-4 (kernels/winograd.py);
 # set_conv_algorithm("winograd") keeps F(2x2, 3x3) everywhere.
+# With F(4x4, 3x3) in all three passes, 32 channels are enough (until then the direct loops ran
+# rps_cnn's 14x14x32 -> 64). The same script, batch 256, ms, direct / winograd4 (direct's dL/dx is
+# the im2col twin): rps_cnn 14x14x32 -> 64 forward 5.19 / 4.02, dL/dK 5.56 / 3.65, dL/dx 6.56 /
+# 3.68; at batch 32 0.96 / 0.85, 0.96 / 1.04, 0.89 / 0.94. Kernel by kernel (forward + dL/dK +
+# dL/dx, batch 256): 14x14x32 -> 32 1.23x, 31x31x32 -> 32 1.11x, 29x29x32 -> 64 1.58x, 14x14x64 ->
+# 32 1.55x; 16 channels stay below (small_cnn's 15x15x16 -> 32: 0.54-0.82x). rps_cnn's whole step
+# (one process, 7 interleaved repeats): training 78.0 -> 69.7 ms and predict 91.9 -> 76.8 ms at
+# batch 256, 11.39 -> 11.36 and 14.0 -> 13.2 ms at batch 32.
 # NumPy backend: im2col always. Its Winograd (kernels/winograd.py: the tile transforms are stacks of
 # 4x4 matrix products, slow in NumPy) measured 3-7x slower than its im2col on talk_cnn's layers
 # (2026-12-03, batch 32, one BLAS thread, ms forward / dL/dK / dL/dx, im2col vs Winograd):
 #   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
-WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_CHANNELS = 32
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
 # count in DIRECT_FILTERS (the counts compiled into its loops). dL/dx, and passes the loops do not
