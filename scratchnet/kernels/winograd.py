@@ -52,9 +52,9 @@ F(4x4, 3x3) (``winograd4_*``, forward and both gradients). The same three steps 
 transposes with 6x6 input tiles starting every 4 rows and columns, ``B4_T`` (6x6), ``G4`` (6x3)
 and ``A4_T`` (4x6) below, and 36 products per chunk of tiles: 36 multiplications per 16 outputs,
 1.78x fewer than F(2x2, 3x3), paid for with transforms that are no longer additions only and with
-more rounding. The matrices are
-Toom-Cook's for the points 0, 1, -1, 1/2, -2 and infinity. Measured in float32 against the exact
-result, on talk_cnn's shapes, as a fraction of the largest output: 1.7e-6-3.3e-6 (F(2x2, 3x3)
+more rounding. The matrices are Toom-Cook's for the points 0, 1, -1, 1/2, -2 and infinity.
+Measured in float32 against the exact result, on talk_cnn's shapes, as a fraction of the largest
+output: 1.7e-6-3.3e-6 (F(2x2, 3x3)
 1.6e-7-4.4e-7; the direct im2col product 1.9e-7-5.9e-7); Lavin's points 0, +-1, +-2 measured
 6.9e-6-8.5e-6, and 0, +-1, +-1/2 6.9e-6-1.5e-5 (2026-12-04, 2 images a shape): 3-10x inside the
 1e-5 forward tolerance of the parity tests, where Lavin's points would leave 1.2x. float64: up
@@ -62,6 +62,8 @@ to 7.8e-15 (max abs 6e-14). Its gradients, the same measurement (4 images a shap
 first): dL/dx 1.6e-6-2.7e-6 (F(2x2) 3.6e-7-5.2e-7, im2col 2.1e-7-3.0e-7), dL/dK 2.7e-6-4.3e-6 on
 the three 64+ channel layers and 8.1e-6 on the 3-channel first one (F(2x2) 6.8e-7-9.5e-7, im2col
 4.1e-7-5.4e-7): 12-37x inside the parity tests' 1e-4 for gradients. float64: up to 1.4e-14.
+On 32-channel shapes (14x14x32 -> 64 as in rps_cnn, 31x31x32 -> 32; 32 images): forward
+1.8e-6-2.3e-6, dL/dx 1.3e-6-1.8e-6, dL/dK 2.6e-6-3.3e-6 (im2col up to 7.0e-7).
 
 Output sizes that are not a multiple of 4 pad the input with zeros to whole tiles, and the extra
 outputs are dropped (here too, kept outputs never read a padded row through a nonzero
