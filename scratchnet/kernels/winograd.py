@@ -54,10 +54,10 @@ and ``A4_T`` (4x6) below, and 36 products per chunk of tiles: 36 multiplications
 1.78x fewer than F(2x2, 3x3), paid for with transforms that are no longer additions only and with
 more rounding. The matrices are Toom-Cook's for the points 0, 1, -1, 1/2, -2 and infinity.
 Measured in float32 against the exact result, on talk_cnn's shapes, as a fraction of the largest
-output: 1.7e-6-3.3e-6 (F(2x2, 3x3)
-1.6e-7-4.4e-7; the direct im2col product 1.9e-7-5.9e-7); Lavin's points 0, +-1, +-2 measured
-6.9e-6-8.5e-6, and 0, +-1, +-1/2 6.9e-6-1.5e-5 (2026-12-04, 2 images a shape): 3-10x inside the
-1e-5 forward tolerance of the parity tests, where Lavin's points would leave 1.2x. float64: up
+output: 1.7e-6-3.3e-6 (F(2x2, 3x3) 1.6e-7-4.4e-7; the direct im2col product 1.9e-7-5.9e-7);
+Lavin's points 0, +-1, +-2 measured 6.9e-6-8.5e-6, and 0, +-1, +-1/2 6.9e-6-1.5e-5 (2026-12-04, 2
+images a shape): 3-10x inside the 1e-5 forward tolerance of the parity tests, where Lavin's points
+would leave 1.2x. float64: up
 to 7.8e-15 (max abs 6e-14). Its gradients, the same measurement (4 images a shape, 2 for the
 first): dL/dx 1.6e-6-2.7e-6 (F(2x2) 3.6e-7-5.2e-7, im2col 2.1e-7-3.0e-7), dL/dK 2.7e-6-4.3e-6 on
 the three 64+ channel layers and 8.1e-6 on the 3-channel first one (F(2x2) 6.8e-7-9.5e-7, im2col
