@@ -989,110 +989,52 @@ def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, 
     return y, (argmax if with_argmax else None)
 
 
-@njit(parallel=True, cache=True)
-def _winograd_backward_kernel(xpad, dy, th, tw, groups, rows_per_chunk):
-    n, c, f = xpad.shape[0], xpad.shape[3], dy.shape[3]
-    total = n * th
-    per_group = -(-total // groups)
-    partial = np.zeros((groups, 16, c, f), dtype=dy.dtype)  # one dU per group of tile rows
-    for g in prange(groups):
-        first, last = g * per_group, min(total, (g + 1) * per_group)
-        v = np.empty((16, rows_per_chunk * tw, c), dtype=xpad.dtype)
-        dm = np.empty((16, rows_per_chunk * tw, f), dtype=dy.dtype)
-        product = np.empty((c, f), dtype=dy.dtype)
-        for r0 in range(first, last, rows_per_chunk):  # in order, on one thread
-            r1 = min(last, r0 + rows_per_chunk)
-            tiles = (r1 - r0) * tw
-            _winograd_input_tiles(xpad, r0, r1, th, tw, v)
-            _winograd_output_gradient(dy, r0, r1, th, tw, dm)
-            for p in range(16):
-                np.dot(v[p, :tiles].T, dm[p, :tiles], product)
-                partial[g, p] += product
-    return _sum_in_order(partial)  # in group order: the same sum whatever the thread count
-
-
 @_one_at_a_time
 def winograd_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     """``dL/dK = G^T [sum_tiles V^T dM] G``: ``(3, 3, C, F)``."""
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd_conv2d_backward_kernel", kernel_hw, strides, dilation)
-    xpad = np.ascontiguousarray(xpad)
-    dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
-    n, oh, ow, f = dy.shape
-    th, tw = ref.tile_counts((oh, ow))
-    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize)
-    groups = min(MIN_KERNEL_GRAD_CHUNKS, -(-n * th // rows))
-    du = _winograd_backward_kernel(xpad, dy, th, tw, groups, rows)
-    return ref.filter_gradient(du)
+    return _winograd_kernel_grad("winograd_conv2d_backward_kernel", 2, xpad, dy, kernel_hw, strides, dilation)
 
 
-@njit(parallel=True, cache=True)
-def _winograd_backward_input(dy, ut, th, tw, rows_per_chunk, parity, dxpad):
-    """Chunks ``parity, parity + 2, ...`` of tile rows: those never add into the same input cells
-    (a tile row covers four input rows; the next chunk of the same parity starts two tile rows,
-    four input rows, further on)."""
-    n, f = dy.shape[0], dy.shape[3]
+@njit(cache=True, inline="always")
+def _winograd_add_input_tiles(dv, r0, r1, th, tw, dxpad):
+    """``dd = B dV B^T`` of the tiles of tile rows ``r0 <= r < r1``, added into the input cells
+    each tile read (none past the edge)."""
     hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]
-    total = n * th
-    chunks = -(-total // rows_per_chunk)
-    for h in prange((chunks - parity + 1) // 2):
-        k = 2 * h + parity
-        r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
-        tiles = (r1 - r0) * tw
-        dm = np.empty((16, tiles, f), dtype=dy.dtype)
-        dv = np.empty((16, tiles, c), dtype=dy.dtype)
-        _winograd_output_gradient(dy, r0, r1, th, tw, dm)
-        for p in range(16):
-            np.dot(dm[p], ut[p], dv[p])
-        rows = np.empty((4, 4, c), dtype=dy.dtype)  # B dV of one tile: (row i, column b, channel)
-        for r in range(r0, r1):  # dd = B dV B^T, added into the cells the tile read
-            s, ti = r // th, r % th
-            y0 = 2 * ti
-            for tj in range(tw):
-                t = (r - r0) * tw + tj
-                x0 = 2 * tj
-                for b in range(4):  # B dV, column b: v0, v1 - v2 + v3, -v0 + v1 + v2, -v3
-                    v0, v1, v2, v3 = dv[b, t], dv[4 + b, t], dv[8 + b, t], dv[12 + b, t]
-                    q0, q1, q2, q3 = rows[0, b], rows[1, b], rows[2, b], rows[3, b]
+    rows = np.empty((4, 4, c), dtype=dv.dtype)  # B dV of one tile: (row i, column b, channel)
+    for r in range(r0, r1):
+        s, ti = r // th, r % th
+        y0 = 2 * ti
+        for tj in range(tw):
+            t = (r - r0) * tw + tj
+            x0 = 2 * tj
+            for b in range(4):  # B dV, column b: v0, v1 - v2 + v3, -v0 + v1 + v2, -v3
+                v0, v1, v2, v3 = dv[b, t], dv[4 + b, t], dv[8 + b, t], dv[12 + b, t]
+                q0, q1, q2, q3 = rows[0, b], rows[1, b], rows[2, b], rows[3, b]
+                for ch in range(c):
+                    q0[ch] = v0[ch]
+                    q1[ch] = v1[ch] - v2[ch] + v3[ch]
+                    q2[ch] = -v0[ch] + v1[ch] + v2[ch]
+                    q3[ch] = -v3[ch]
+            for i in range(4):  # (B dV) B^T, row i, added in; past the edge it is exactly 0
+                if y0 + i >= hp:
+                    break
+                q0, q1, q2, q3 = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3]
+                d0, d1, d2 = dxpad[s, y0 + i, x0], dxpad[s, y0 + i, x0 + 1], dxpad[s, y0 + i, x0 + 2]
+                for ch in range(c):
+                    d0[ch] += q0[ch]
+                    d1[ch] += q1[ch] - q2[ch] + q3[ch]
+                    d2[ch] += -q0[ch] + q1[ch] + q2[ch]
+                if x0 + 3 < wp:
+                    d3 = dxpad[s, y0 + i, x0 + 3]
                     for ch in range(c):
-                        q0[ch] = v0[ch]
-                        q1[ch] = v1[ch] - v2[ch] + v3[ch]
-                        q2[ch] = -v0[ch] + v1[ch] + v2[ch]
-                        q3[ch] = -v3[ch]
-                for i in range(4):  # (B dV) B^T, row i, added in; past the edge it is exactly 0
-                    if y0 + i >= hp:
-                        break
-                    q0, q1, q2, q3 = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3]
-                    d0, d1, d2 = dxpad[s, y0 + i, x0], dxpad[s, y0 + i, x0 + 1], dxpad[s, y0 + i, x0 + 2]
-                    for ch in range(c):
-                        d0[ch] += q0[ch]
-                        d1[ch] += q1[ch] - q2[ch] + q3[ch]
-                        d2[ch] += -q0[ch] + q1[ch] + q2[ch]
-                    if x0 + 3 < wp:
-                        d3 = dxpad[s, y0 + i, x0 + 3]
-                        for ch in range(c):
-                            d3[ch] -= q3[ch]
+                        d3[ch] -= q3[ch]
 
 
 @_one_at_a_time
 def winograd_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: ``B [dM U^T] B^T`` per tile with ``dM = A dY A^T``, added into the cells each
     tile read: ``(N, Hp, Wp, C)``."""
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd_conv2d_backward_input", kernel.shape, strides, dilation)
-    dy = np.ascontiguousarray(dy)
-    n, oh, ow, f = dy.shape
-    c = kernel.shape[2]
-    th, tw = ref.tile_counts((oh, ow))
-    u = ref.filter_transform(kernel.astype(dy.dtype, copy=False))  # (16, C, F)
-    ut = np.ascontiguousarray(u.transpose(0, 2, 1))  # (16, F, C)
-    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    rows = _winograd_rows_per_chunk(n, th, tw, c + f, dy.itemsize)
-    for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
-        _winograd_backward_input(dy, ut, th, tw, rows, parity, dxpad)
-    return dxpad
+    return _winograd_input_grad("winograd_conv2d_backward_input", 2, dy, kernel, strides, dilation, padded_hw)
 
 
 # ------------------------------------------------------------------- winograd F(4x4, 3x3), forward
@@ -1435,105 +1377,141 @@ def _b4_into(w, a, v0, v1, v2, v3, v4, v5, h, c15, c25, two):
 
 
 @njit(parallel=True, cache=True)
-def _winograd4_backward_kernel(xpad, dy, coef, th, tw, groups, rows_per_chunk):
+def _winograd_backward_kernel(xpad, dy, coef, m, th, tw, groups, rows_per_chunk):
+    """``dU = sum_tiles V^T dM``, ``((m + 2)**2, C, F)``, for ``m x m`` output tiles (2 or 4; ``coef``
+    is read by F(4x4, 3x3) only): ``groups`` runs of tile rows in parallel, each in chunks, in order,
+    on one thread."""
     n, c, f = xpad.shape[0], xpad.shape[3], dy.shape[3]
+    positions = (m + 2) ** 2
     total = n * th
     per_group = -(-total // groups)
-    partial = np.zeros((groups, 36, c, f), dtype=dy.dtype)  # one dU per group of tile rows
+    partial = np.zeros((groups, positions, c, f), dtype=dy.dtype)  # one dU per group of tile rows
     for g in prange(groups):
         first, last = g * per_group, min(total, (g + 1) * per_group)
-        v = np.empty((36, rows_per_chunk * tw, c), dtype=xpad.dtype)
-        dm = np.empty((36, rows_per_chunk * tw, f), dtype=dy.dtype)
+        v = np.empty((positions, rows_per_chunk * tw, c), dtype=xpad.dtype)
+        dm = np.empty((positions, rows_per_chunk * tw, f), dtype=dy.dtype)
         product = np.empty((c, f), dtype=dy.dtype)
         for r0 in range(first, last, rows_per_chunk):  # in order, on one thread
             r1 = min(last, r0 + rows_per_chunk)
             tiles = (r1 - r0) * tw
-            _winograd4_input_tiles(xpad, coef, r0, r1, th, tw, v)
-            _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
-            for p in range(36):
+            if m == 2:
+                _winograd_input_tiles(xpad, r0, r1, th, tw, v)
+                _winograd_output_gradient(dy, r0, r1, th, tw, dm)
+            else:
+                _winograd4_input_tiles(xpad, coef, r0, r1, th, tw, v)
+                _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
+            for p in range(positions):
                 np.dot(v[p, :tiles].T, dm[p, :tiles], product)
                 partial[g, p] += product
     return _sum_in_order(partial)  # in group order: the same sum whatever the thread count
 
 
-@_one_at_a_time
-def winograd4_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
-    """``dL/dK = G4^T [sum_tiles V^T dM] G4``: ``(3, 3, C, F)``."""
+def _winograd_kernel_grad(where, m, xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK = G^T [sum_tiles V^T dM] G`` with ``m x m`` output tiles: ``(3, 3, C, F)``."""
     from scratchnet.kernels import winograd as ref
 
-    ref._check("winograd4_conv2d_backward_kernel", kernel_hw, strides, dilation, 4)
+    ref._check(where, kernel_hw, strides, dilation, m)
     xpad = np.ascontiguousarray(xpad)
     dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
     n, oh, ow, f = dy.shape
-    th, tw = ref.tile_counts((oh, ow), 4)
-    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize, 36,
-                                    WINOGRAD4_KERNEL_GRAD_BUDGET_BYTES)
+    th, tw = ref.tile_counts((oh, ow), m)
+    budget = WINOGRAD_BUDGET_BYTES if m == 2 else WINOGRAD4_KERNEL_GRAD_BUDGET_BYTES
+    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize, (m + 2) ** 2, budget)
     groups = min(MIN_KERNEL_GRAD_CHUNKS, -(-n * th // rows))
-    du = _winograd4_backward_kernel(xpad, dy, _winograd4_coefficients(xpad.dtype), th, tw, groups, rows)
-    return ref.filter_gradient(du, 4)
+    du = _winograd_backward_kernel(xpad, dy, _winograd4_coefficients(xpad.dtype), m, th, tw, groups, rows)
+    return ref.filter_gradient(du, m)
+
+
+@_one_at_a_time
+def winograd4_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
+    """``dL/dK = G4^T [sum_tiles V^T dM] G4``: ``(3, 3, C, F)``."""
+    return _winograd_kernel_grad("winograd4_conv2d_backward_kernel", 4, xpad, dy, kernel_hw, strides,
+                                 dilation)
+
+
+@njit(cache=True, inline="always")
+def _winograd4_add_input_tiles(dv, coef, r0, r1, th, tw, dxpad):
+    """``dd = B4 dV B4^T`` of the tiles of tile rows ``r0 <= r < r1``, added into the input cells
+    each tile read (none past the edge)."""
+    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]
+    h, c15, c25, two = coef[0], coef[1], coef[2], coef[3]
+    rows = np.empty((6, 6, c), dtype=dv.dtype)  # B4 dV of one tile: (row a, column b, channel)
+    out = np.empty((6, c), dtype=dv.dtype)  # one row of B4 dV B4^T
+    for r in range(r0, r1):
+        s, ti = r // th, r % th
+        y0 = 4 * ti
+        for tj in range(tw):
+            t = (r - r0) * tw + tj
+            x0 = 4 * tj
+            for b in range(6):  # B4 dV, column b
+                v0, v1, v2 = dv[b, t], dv[6 + b, t], dv[12 + b, t]
+                v3, v4, v5 = dv[18 + b, t], dv[24 + b, t], dv[30 + b, t]
+                for a in range(6):
+                    _b4_into(rows[a, b], a, v0, v1, v2, v3, v4, v5, h, c15, c25, two)
+            for a in range(min(6, hp - y0)):  # (B4 dV) B4^T, row a, added in (none past the edge)
+                p0, p1, p2 = rows[a, 0], rows[a, 1], rows[a, 2]
+                p3, p4, p5 = rows[a, 3], rows[a, 4], rows[a, 5]
+                for b in range(min(6, wp - x0)):
+                    _b4_into(out[b], b, p0, p1, p2, p3, p4, p5, h, c15, c25, two)
+                    d, o = dxpad[s, y0 + a, x0 + b], out[b]
+                    for ch in range(c):
+                        d[ch] += o[ch]
 
 
 @njit(parallel=True, cache=True)
-def _winograd4_backward_input(dy, ut, coef, th, tw, rows_per_chunk, parity, dxpad):
-    """Chunks ``parity, parity + 2, ...`` of tile rows: those never add into the same input cells
-    (a tile row covers six input rows; the next chunk of the same parity starts two tile rows,
-    eight input rows, further on)."""
-    n, f = dy.shape[0], dy.shape[3]
-    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]
-    h, c15, c25, two = coef[0], coef[1], coef[2], coef[3]
+def _winograd_backward_input(dy, ut, coef, m, th, tw, rows_per_chunk, parity, dxpad):
+    """``dL/dxpad`` for ``m x m`` output tiles (2 or 4; ``coef`` is read by F(4x4, 3x3) only),
+    chunks ``parity, parity + 2, ...`` of tile rows: those never add into the same input cells (a
+    tile row covers ``m + 2`` input rows; the next chunk of the same parity starts two tile rows,
+    ``2 * m`` input rows, further on)."""
+    n, f, c = dy.shape[0], dy.shape[3], dxpad.shape[3]
+    positions = (m + 2) ** 2
     total = n * th
     chunks = -(-total // rows_per_chunk)
     for half in prange((chunks - parity + 1) // 2):
         k = 2 * half + parity
         r0, r1 = k * rows_per_chunk, min(total, (k + 1) * rows_per_chunk)
         tiles = (r1 - r0) * tw
-        dm = np.empty((36, tiles, f), dtype=dy.dtype)
-        dv = np.empty((36, tiles, c), dtype=dy.dtype)
-        _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
-        for p in range(36):
+        dm = np.empty((positions, tiles, f), dtype=dy.dtype)
+        dv = np.empty((positions, tiles, c), dtype=dy.dtype)
+        if m == 2:
+            _winograd_output_gradient(dy, r0, r1, th, tw, dm)
+        else:
+            _winograd4_output_gradient(dy, coef, r0, r1, th, tw, dm)
+        for p in range(positions):
             np.dot(dm[p], ut[p], dv[p])
-        rows = np.empty((6, 6, c), dtype=dy.dtype)  # B4 dV of one tile: (row a, column b, channel)
-        out = np.empty((6, c), dtype=dy.dtype)  # one row of B4 dV B4^T
-        for r in range(r0, r1):  # dd = B4 dV B4^T, added into the cells the tile read
-            s, ti = r // th, r % th
-            y0 = 4 * ti
-            for tj in range(tw):
-                t = (r - r0) * tw + tj
-                x0 = 4 * tj
-                for b in range(6):  # B4 dV, column b
-                    v0, v1, v2 = dv[b, t], dv[6 + b, t], dv[12 + b, t]
-                    v3, v4, v5 = dv[18 + b, t], dv[24 + b, t], dv[30 + b, t]
-                    for a in range(6):
-                        _b4_into(rows[a, b], a, v0, v1, v2, v3, v4, v5, h, c15, c25, two)
-                for a in range(min(6, hp - y0)):  # (B4 dV) B4^T, row a, added in (none past the edge)
-                    p0, p1, p2 = rows[a, 0], rows[a, 1], rows[a, 2]
-                    p3, p4, p5 = rows[a, 3], rows[a, 4], rows[a, 5]
-                    for b in range(min(6, wp - x0)):
-                        _b4_into(out[b], b, p0, p1, p2, p3, p4, p5, h, c15, c25, two)
-                        d, o = dxpad[s, y0 + a, x0 + b], out[b]
-                        for ch in range(c):
-                            d[ch] += o[ch]
+        if m == 2:
+            _winograd_add_input_tiles(dv, r0, r1, th, tw, dxpad)
+        else:
+            _winograd4_add_input_tiles(dv, coef, r0, r1, th, tw, dxpad)
+
+
+def _winograd_input_grad(where, m, dy, kernel, strides, dilation, padded_hw):
+    """``dL/dxpad = B [dM U^T] B^T`` per ``m x m`` output tile, added into the cells each tile read."""
+    from scratchnet.kernels import winograd as ref
+
+    ref._check(where, kernel.shape, strides, dilation, m)
+    dy = np.ascontiguousarray(dy)
+    n, oh, ow, f = dy.shape
+    c = kernel.shape[2]
+    th, tw = ref.tile_counts((oh, ow), m)
+    u = ref.filter_transform(kernel.astype(dy.dtype, copy=False), m)  # ((m + 2)**2, C, F)
+    ut = np.ascontiguousarray(u.transpose(0, 2, 1))  # ((m + 2)**2, F, C)
+    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+    budget = WINOGRAD_BUDGET_BYTES if m == 2 else WINOGRAD4_BUDGET_BYTES
+    rows = _winograd_rows_per_chunk(n, th, tw, c + f, dy.itemsize, (m + 2) ** 2, budget)
+    coef = _winograd4_coefficients(dy.dtype)
+    for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
+        _winograd_backward_input(dy, ut, coef, m, th, tw, rows, parity, dxpad)
+    return dxpad
 
 
 @_one_at_a_time
 def winograd4_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     """``dL/dxpad``: ``B4 [dM U^T] B4^T`` per tile with ``dM = A4 dY A4^T``, added into the cells
     each tile read: ``(N, Hp, Wp, C)``."""
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd4_conv2d_backward_input", kernel.shape, strides, dilation, 4)
-    dy = np.ascontiguousarray(dy)
-    n, oh, ow, f = dy.shape
-    c = kernel.shape[2]
-    th, tw = ref.tile_counts((oh, ow), 4)
-    u = ref.filter_transform(kernel.astype(dy.dtype, copy=False), 4)  # (36, C, F)
-    ut = np.ascontiguousarray(u.transpose(0, 2, 1))  # (36, F, C)
-    dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    rows = _winograd_rows_per_chunk(n, th, tw, c + f, dy.itemsize, 36, WINOGRAD4_BUDGET_BYTES)
-    coef = _winograd4_coefficients(dy.dtype)
-    for parity in (0, 1):  # even chunks in parallel, then odd ones: no two threads add into one cell
-        _winograd4_backward_input(dy, ut, coef, th, tw, rows, parity, dxpad)
-    return dxpad
+    return _winograd_input_grad("winograd4_conv2d_backward_input", 4, dy, kernel, strides, dilation,
+                                padded_hw)
 
 
 # ---------------------------------------------------------------------------- direct convolution
