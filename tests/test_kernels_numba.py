@@ -432,14 +432,14 @@ def test_winograd_kernel_grad_does_not_depend_on_the_thread_count(prefix):
 
 
 def test_the_numba_backend_uses_winograd_in_wide_layers_and_matches_numpy(rng):
-    """A talk_cnn-like model (two 64-filter 3x3 convs on a small image): the Numba backend runs
+    """A talk_cnn-like model (two 64-filter 3x3 convs, the second with a 12x12 output): the Numba backend runs
     the direct loops in the RGB conv and Winograd in the second, the NumPy backend im2col; loss
     and gradients agree at the same tolerances as the other layers here."""
-    x, y = rng.random((4, 14, 14, 3), dtype=np.float32), rng.integers(0, 3, 4)
+    x, y = rng.random((4, 30, 30, 3), dtype=np.float32), rng.integers(0, 3, 4)
     results = {}
     for backend in ("numpy", "numba"):
         sn.set_backend(backend)
-        model = sn.models.rps_cnn((14, 14, 3), filters=(64, 64), dense_units=8, dropout=0.0)
+        model = sn.models.rps_cnn((30, 30, 3), filters=(64, 64), dense_units=8, dropout=0.0)
         model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
         results[backend] = model.loss_and_grads(x, y)
         assert [layer.conv_algorithm for layer in model.layers if hasattr(layer, "conv_algorithm")] \

@@ -227,6 +227,12 @@ def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
     assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE) == "winograd4"  # rps_cnn's third layer
     assert kernels.conv2d_algorithm((3, 3, 16, 64), ONE, ONE) == "direct"  # 64 filters, 16 channels
     assert kernels.conv2d_algorithm((3, 3, 16, 48), ONE, ONE) == "im2col"
+    small = kernels.WINOGRAD_MIN_OUTPUT
+    assert small == 12  # outputs of fewer rows or columns: the direct loops or im2col
+    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE, (small, small)) == "winograd4"
+    assert kernels.conv2d_algorithm((3, 3, 64, 64), ONE, ONE, (small - 1, 30)) == "direct"
+    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE, (4, 4)) == "direct"  # digits_cnn
+    assert kernels.conv2d_algorithm((3, 3, 64, 48), ONE, ONE, (30, small - 1)) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), (2, 2), ONE) == "im2col"
     assert kernels.conv2d_algorithm((3, 3, wide, wide), ONE, (2, 2)) == "im2col"
     kernels.set_conv_algorithm("im2col")
@@ -235,12 +241,12 @@ def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
 
 def test_the_layer_and_the_profiler_say_which_algorithm_ran(rng):
     sn.set_backend("numba")
-    model = sn.Sequential([sn.layers.Input((8, 8, 3)),
+    model = sn.Sequential([sn.layers.Input((16, 16, 3)),
                            sn.layers.Conv2D(64, 3, activation="relu"),
                            sn.layers.Conv2D(64, 3, padding="same", activation="relu"),
                            sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
     model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = rng.random((4, 8, 8, 3), dtype=np.float32), rng.integers(0, 2, 4)
+    x, y = rng.random((4, 16, 16, 3), dtype=np.float32), rng.integers(0, 2, 4)
     with sn.profiler.Profiler(model) as prof:
         model.train_step(x, y)
     assert [layer.conv_algorithm for layer in model.layers[:2]] == ["direct", "winograd4"]

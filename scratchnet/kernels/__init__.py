@@ -267,11 +267,17 @@ _conv_algorithm = "auto"
 # 32 1.55x; 16 channels stay below (small_cnn's 15x15x16 -> 32: 0.54-0.82x). rps_cnn's whole step
 # (one process, 7 interleaved repeats): training 78.0 -> 69.7 ms and predict 91.9 -> 76.8 ms at
 # batch 256, 11.39 -> 11.36 and 14.0 -> 13.2 ms at batch 32.
+# Only on outputs of at least WINOGRAD_MIN_OUTPUT rows and columns: on small maps a layer has few
+# tiles, and F(4x4, 3x3)'s chunks and transforms cost more than they save. The same kernels at
+# batch 32, forward + dL/dK + dL/dx, direct / winograd4: 4x4x32 -> 64 (digits_cnn's second
+# layer) 0.42x, 6x6 0.48x, 8x8 0.67x, 8x8x64 -> 64 0.73x, 12x12x32 -> 64 1.01x, 16x16 1.28x
+# (at batch 256: 4x4 1.08x, 6x6 0.86x, 8x8x64 -> 64 1.63x).
 # NumPy backend: im2col always. Its Winograd (kernels/winograd.py: the tile transforms are stacks of
 # 4x4 matrix products, slow in NumPy) measured 3-7x slower than its im2col on talk_cnn's layers
 # (2026-12-03, batch 32, one BLAS thread, ms forward / dL/dK / dL/dx, im2col vs Winograd):
 #   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
 WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_OUTPUT = 12
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
 # count in DIRECT_FILTERS (the counts compiled into its loops). dL/dx, and passes the loops do not
@@ -311,10 +317,12 @@ def get_conv_algorithm() -> str:
     return _conv_algorithm
 
 
-def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
+def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd4"`` (Winograd with F(4x4, 3x3) tiles) on the Numba backend for
-    3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters,
+    3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters
+    and an ``out_hw`` output of at least ``WINOGRAD_MIN_OUTPUT`` rows and columns (not checked when
+    ``out_hw`` is not given),
     ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
     ``DIRECT_FILTERS`` (where each measured faster, see above), else ``"im2col"``; the NumPy backend
     always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
@@ -325,7 +333,7 @@ def conv2d_algorithm(kernel_shape, strides, dilation) -> str:
     if _backend != "numba":
         return "im2col"
     _, _, c, f = kernel_shape
-    if min(c, f) >= WINOGRAD_MIN_CHANNELS:
+    if min(c, f) >= WINOGRAD_MIN_CHANNELS and (out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT):
         return "winograd4"
     return "direct" if c <= DIRECT_MAX_CHANNELS or f in DIRECT_FILTERS else "im2col"
 

@@ -107,7 +107,7 @@ class Conv2D(ActivatedLayer):
         if top or bottom or left or right:
             self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
         self.conv_algorithm = kernels.conv2d_algorithm(self.kernel.shape, self.strides,
-                                                       self.dilation_rate)
+                                                       self.dilation_rate, self.out_hw)
 
     def can_fuse_pool(self, pool) -> bool:
         """Whether this layer and ``pool``, the layer right after it, may run as one call
