@@ -131,21 +131,15 @@ def test_bias_relu_forward_is_conv_plus_bias_then_relu(rng):
     np.testing.assert_array_equal(a, np.maximum(z, 0))
 
 
-def test_transforms_are_the_textbook_matrices():
-    """A^T [(G g G^T) . (B^T d B)] A is the 2x2 correlation of a 4x4 tile with a 3x3 kernel."""
+@pytest.mark.parametrize("m", [2, 4])
+def test_transforms_compute_the_correlation(m):
+    """A^T [(G g G^T) . (B^T d B)] A is the m x m correlation of an (m + 2) x (m + 2) tile with a
+    3x3 kernel, for F(2x2, 3x3)'s textbook matrices and F(4x4, 3x3)'s."""
     rng = np.random.default_rng(0)
-    d, g = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
-    y = wg.A_T @ ((wg.G @ g @ wg.G.T) * (wg.B_T @ d @ wg.B_T.T)) @ wg.A_T.T
-    direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)]
-    np.testing.assert_allclose(y, direct_y, rtol=1e-13, atol=1e-13)
-
-
-def test_f4x4_transforms_compute_the_correlation():
-    """A4^T [(G4 g G4^T) . (B4^T d B4)] A4 is the 4x4 correlation of a 6x6 tile with a 3x3 kernel."""
-    rng = np.random.default_rng(0)
-    d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
-    y = wg.A4_T @ ((wg.G4 @ g @ wg.G4.T) * (wg.B4_T @ d @ wg.B4_T.T)) @ wg.A4_T.T
-    direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(4)] for i in range(4)]
+    Bt, Gm, At = wg.TILE_MATRICES[m]
+    d, g = rng.standard_normal((m + 2, m + 2)), rng.standard_normal((3, 3))
+    y = At @ ((Gm @ g @ Gm.T) * (Bt @ d @ Bt.T)) @ At.T
+    direct_y = [[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(m)] for i in range(m)]
     np.testing.assert_allclose(y, direct_y, rtol=1e-13, atol=1e-13)
 
 

@@ -928,42 +928,24 @@ def _winograd_rows_per_chunk(n: int, th: int, tw: int, width: int, itemsize: int
     return max(1, min(budget, -(-n * th // MIN_CHUNKS)))
 
 
-def _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd_conv2d_forward", kernel.shape, strides, dilation)
-    xpad = np.ascontiguousarray(xpad)
-    n, f = xpad.shape[0], kernel.shape[3]
-    oh, ow = out_hw
-    th, tw = ref.tile_counts(out_hw)
-    u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False)))  # (16, C, F)
-    z = np.empty((n, oh, ow, f), dtype=xpad.dtype)  # (N, OH, OW, F)
-    relu = bias is not None
-    a = (np.empty_like(z) if keep_z else z) if relu else z[:0]  # keep_z=False: ReLU over z
-    bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
-    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize)
-    _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows, z, a)
-    return (z, a) if relu else z
-
-
 @_one_at_a_time
 def winograd_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     """``(N, Hp, Wp, C)`` padded input, ``(3, 3, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
-    return _winograd_conv2d(xpad, kernel, None, strides, dilation, out_hw)
+    return _winograd_conv2d(2, xpad, kernel, None, strides, dilation, out_hw)
 
 
 @_one_at_a_time
 def winograd_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = winograd_conv2d_forward(...) + bias`` and ``a = max(z, 0)``, computed on each chunk of
     tiles while it is in cache. Returns ``(z, a)``, both ``(N, OH, OW, F)``."""
-    return _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+    return _winograd_conv2d(2, xpad, kernel, bias, strides, dilation, out_hw)
 
 
 @_one_at_a_time
 def winograd_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """``a = max(winograd_conv2d_forward(...) + bias, 0)`` only: :func:`winograd_conv2d_bias_relu_forward`
     writing each ReLU over its ``z`` (no ``z`` array kept)."""
-    return _winograd_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+    return _winograd_conv2d(2, xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
 
 
 @_one_at_a_time
@@ -973,20 +955,8 @@ def winograd_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation, 
     ``(y, argmax)`` of :func:`maxpool2d_forward` on :func:`winograd_conv2d_bias_relu`'s output
     (the same bits), in one pass that never stores the ``(N, OH, OW, F)`` activation;
     ``argmax`` is None unless ``with_argmax``."""
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd_conv2d_forward", kernel.shape, strides, dilation)
-    xpad = np.ascontiguousarray(xpad)
-    n, f = xpad.shape[0], kernel.shape[3]
-    ph, pw = pool_out_hw
-    u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False)))  # (16, C, F)
-    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
-    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
-    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
-    th, tw = ref.tile_counts(out_hw)
-    rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize)
-    _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
-    return y, (argmax if with_argmax else None)
+    return _winograd_conv2d_maxpool2x2(2, xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                       with_argmax)
 
 
 @_one_at_a_time
@@ -1220,51 +1190,73 @@ def _winograd4_coefficients(dtype):
     return np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=dtype)
 
 
-def _winograd4_setup(xpad, kernel, out_hw):
-    """What both F(4x4, 3x3) forwards need: the contiguous input, U, the coefficients in the
-    data's type, the tile counts and the tile rows per chunk."""
+def _winograd_setup(m, xpad, kernel, strides, dilation, out_hw):
+    """What every Winograd forward needs, for ``m x m`` output tiles (2 or 4): the shape check, the
+    contiguous input, U, the F(4x4, 3x3) coefficients in the data's type (F(2x2, 3x3) reads none),
+    the tile counts and the tile rows per chunk."""
     from scratchnet.kernels import winograd as ref
 
+    ref._check(f"winograd{'' if m == 2 else m}_conv2d_forward", kernel.shape, strides, dilation, m)
     xpad = np.ascontiguousarray(xpad)
-    u = np.ascontiguousarray(ref.filter_transform(kernel.astype(xpad.dtype, copy=False), 4))  # (36, C, F)
+    u = ref.filter_transform(kernel.astype(xpad.dtype, copy=False), m)  # ((m + 2)**2, C, F)
+    u = np.ascontiguousarray(u)
     coef = _winograd4_coefficients(xpad.dtype)
-    th, tw = ref.tile_counts(out_hw, 4)
+    th, tw = ref.tile_counts(out_hw, m)
+    budget = WINOGRAD_BUDGET_BYTES if m == 2 else WINOGRAD4_BUDGET_BYTES
     rows = _winograd_rows_per_chunk(xpad.shape[0], th, tw, xpad.shape[3] + kernel.shape[3],
-                                    xpad.itemsize, 36, WINOGRAD4_BUDGET_BYTES)
+                                    xpad.itemsize, (m + 2) ** 2, budget)
     return xpad, u, coef, th, tw, rows
 
 
-def _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd4_conv2d_forward", kernel.shape, strides, dilation, 4)
-    xpad, u, coef, th, tw, rows = _winograd4_setup(xpad, kernel, out_hw)
+def _winograd_conv2d(m, xpad, kernel, bias, strides, dilation, out_hw, keep_z=True):
+    """The Winograd forwards with ``m x m`` output tiles: ``z`` without a bias, else ``(z, a)``
+    (``keep_z=False``: ``a`` written over ``z``)."""
+    xpad, u, coef, th, tw, rows = _winograd_setup(m, xpad, kernel, strides, dilation, out_hw)
     n, f = xpad.shape[0], kernel.shape[3]
     oh, ow = out_hw
     z = np.empty((n, oh, ow, f), dtype=xpad.dtype)  # (N, OH, OW, F)
     relu = bias is not None
     a = (np.empty_like(z) if keep_z else z) if relu else z[:0]  # keep_z=False: ReLU over z
     bias = np.ascontiguousarray(bias if relu else np.zeros(f), dtype=xpad.dtype)
-    _winograd4_forward(xpad, u, coef, bias, relu, th, tw, oh, ow, rows, z, a)
+    if m == 2:
+        _winograd_forward(xpad, u, bias, relu, th, tw, oh, ow, rows, z, a)
+    else:
+        _winograd4_forward(xpad, u, coef, bias, relu, th, tw, oh, ow, rows, z, a)
     return (z, a) if relu else z
+
+
+def _winograd_conv2d_maxpool2x2(m, xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                with_argmax):
+    """Conv2D(relu) -> MaxPooling2D((2, 2)) in one pass with ``m x m`` output tiles: ``(y, argmax)``."""
+    xpad, u, coef, th, tw, rows = _winograd_setup(m, xpad, kernel, strides, dilation, out_hw)
+    n, f = xpad.shape[0], kernel.shape[3]
+    ph, pw = pool_out_hw
+    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
+    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
+    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
+    if m == 2:
+        _winograd_forward_maxpool2x2(xpad, u, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
+    else:
+        _winograd4_forward_maxpool2x2(xpad, u, coef, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
+    return y, (argmax if with_argmax else None)
 
 
 @_one_at_a_time
 def winograd4_conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     """``(N, Hp, Wp, C)`` padded input, ``(3, 3, C, F)`` kernel -> ``(N, OH, OW, F)`` (no bias)."""
-    return _winograd4_conv2d(xpad, kernel, None, strides, dilation, out_hw)
+    return _winograd_conv2d(4, xpad, kernel, None, strides, dilation, out_hw)
 
 
 @_one_at_a_time
 def winograd4_conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     """``z = winograd4_conv2d_forward(...) + bias`` and ``a = max(z, 0)``: ``(z, a)``."""
-    return _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw)
+    return _winograd_conv2d(4, xpad, kernel, bias, strides, dilation, out_hw)
 
 
 @_one_at_a_time
 def winograd4_conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """``a`` of :func:`winograd4_conv2d_bias_relu_forward` only, written over ``z``."""
-    return _winograd4_conv2d(xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
+    return _winograd_conv2d(4, xpad, kernel, bias, strides, dilation, out_hw, keep_z=False)[1]
 
 
 @_one_at_a_time
@@ -1272,17 +1264,8 @@ def winograd4_conv2d_bias_relu_maxpool2x2(xpad, kernel, bias, strides, dilation,
                                           with_argmax):
     """``maxpool2d(max(winograd4_conv2d_forward(...) + bias, 0))``, 2x2 windows, stride 2:
     ``(y, argmax)`` (the bits of :func:`winograd4_conv2d_bias_relu` then max-pooling), one pass."""
-    from scratchnet.kernels import winograd as ref
-
-    ref._check("winograd4_conv2d_forward", kernel.shape, strides, dilation, 4)
-    xpad, u, coef, th, tw, rows = _winograd4_setup(xpad, kernel, out_hw)
-    n, f = xpad.shape[0], kernel.shape[3]
-    ph, pw = pool_out_hw
-    bias = np.ascontiguousarray(bias, dtype=xpad.dtype)
-    y = np.empty((n, ph, pw, f), dtype=xpad.dtype)  # (N, PH, PW, F)
-    argmax = np.empty(y.shape if with_argmax else (1, 1, 1, 1), dtype=argmax_dtype((2, 2)))
-    _winograd4_forward_maxpool2x2(xpad, u, coef, bias, th, tw, ph, pw, rows, y, argmax, with_argmax)
-    return y, (argmax if with_argmax else None)
+    return _winograd_conv2d_maxpool2x2(4, xpad, kernel, bias, strides, dilation, out_hw, pool_out_hw,
+                                       with_argmax)
 
 
 # ------------------------------------------------------------------ winograd F(4x4, 3x3), backward
