@@ -3,6 +3,7 @@
     python -m benchmarks.numpy_kernels                  # every kernel, batch 32 and 256 (talk: 32, 64)
     python -m benchmarks.numpy_kernels --models         # train_step and predict, old vs new kernels
     python -m benchmarks.numpy_kernels --only rps --repeats 7
+    python -m benchmarks.numpy_kernels --threads 1 2 --chunk-mib 16 4   # conv.THREADS x CHUNK_BYTES
 
 The *old* forms are kept here, and only here, as they were before (one im2col matrix for the
 whole batch, then separate passes for the bias, the ReLU, its gradient and the bias sum; the
@@ -49,6 +50,24 @@ did better with one BLAS thread (against the whole-batch product 1.0-1.9x, rps@2
 73 -> 38 ms; a training step 4-15% faster than with 16 MiB pieces) but were 2-4x slower than the
 whole-batch product with two threads on the busy machine (4x the BLAS calls of 16 MiB pieces,
 each waiting for a core): 16 MiB is the compromise.
+
+``--threads`` (2026-12-04, the 2-core Intel Xeon, quiet: load average below 1): each setting of
+``conv.THREADS`` and ``conv.CHUNK_BYTES`` in a process of its own, the settings in turn, 3 times
+(talk_cnn 2), median of 4 (3) timed calls; training / predict images per second:
+
+| model, batch | 1 thread, 16 MiB | 1 thread, 4 MiB | 2 threads, 16 MiB | 2 threads, 4 MiB |
+|---|---|---|---|---|
+| small@32 | 3439 / 11286 | 3417 / 10355 | 3004 / 10466 | 3231 / 10173 |
+| small@256 | 3192 / 9256 | 3364 / 11187 | 4836 / 17532 | 4708 / 16677 |
+| rps@32 | 594 / 1791 | 626 / 2034 | 828 / 2979 | 827 / 2916 |
+| rps@256 | 616 / 2097 | 628 / 2150 | 868 / 3230 | 915 / 3194 |
+| talk@32 | 29 / 113 | 29 / 117 | 40 / 141 | 41 / 157 |
+| talk@64 | 17 / 107 | 18 / 114 | 41 / 147 | 42 / 150 |
+
+Two threads with one-thread BLAS in each (``conv.each_piece``) against one thread with BLAS' own
+two: 1.3-2.4x on every row but small@32 (0.9-1.0x: its pieces are mostly under
+``conv.MIN_PIECE_BYTES`` and run on one thread anyway). 8 MiB pieces (two threads, another run):
+within 5% of 4 MiB.
 """
 
 from __future__ import annotations
@@ -287,15 +306,78 @@ def run_models(models, repeats: int) -> None:
                   f"| {n / pn * 1e3:.0f} ({n / pnc * 1e3:.0f}) | {po / pn:.2f}x |", flush=True)
 
 
+def one_setting(model: str, n: int, threads: int, chunk_mib: float, steps: int) -> dict:
+    """Median ms of ``steps`` training steps and predict calls of ``model`` at batch ``n``, with
+    ``conv.THREADS = threads`` and ``conv.CHUNK_BYTES = chunk_mib`` MiB (this process only)."""
+    from scratchnet import models as builders
+
+    sn.set_backend("numpy")
+    conv_new.THREADS, conv_new.CHUNK_BYTES = threads, int(chunk_mib * 2**20)
+    rng = np.random.default_rng(0)
+    net = getattr(builders, BUILDERS[model])(INPUTS[model], seed=0)
+    net.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+    x = rng.random((n,) + INPUTS[model], dtype=np.float32)
+    y = rng.integers(0, 3, n)
+    calls = {"train": functools.partial(net.train_step, x, y),
+             "predict": functools.partial(net.predict, x, batch_size=n, verbose=0)}
+    for call in calls.values():
+        call()  # warm-up
+    return {name: ms for name, (ms, _) in interleaved(calls, steps).items()}
+
+
+def run_threads(models, repeats: int, threads: list[int], chunk_mib: list[float], steps: int) -> None:
+    """Each setting (threads x piece size) in a process of its own, the settings in turn,
+    ``repeats`` times: OpenBLAS' threads, once started, keep spinning for a while after each
+    product, so a setting with two-thread BLAS would slow the next one in the same process."""
+    import json
+    import subprocess
+    import sys
+
+    settings = [(t, c) for t in threads for c in chunk_mib]
+    print("| model, batch | " + " | ".join(f"{t} thread{'s' * (t > 1)}, {c:g} MiB: train / predict img/s"
+                                           for t, c in settings) + " |")
+    print("|---|" + "---|" * len(settings))
+    for model in models:
+        for n in BATCHES[model]:
+            runs = {s_: [] for s_ in settings}
+            for _ in range(repeats):
+                for t, c in settings:
+                    out = subprocess.run([sys.executable, "-m", "benchmarks.numpy_kernels", "--one-setting",
+                                          model, str(n), str(t), str(c), str(steps)],
+                                         capture_output=True, text=True, check=True).stdout
+                    runs[(t, c)].append(json.loads(out.strip().splitlines()[-1]))
+            cells = []
+            for s_ in settings:
+                train = np.median([r["train"] for r in runs[s_]])
+                predict = np.median([r["predict"] for r in runs[s_]])
+                cells.append(f"{n / train * 1e3:.0f} / {n / predict * 1e3:.0f}")
+            print(f"| {model}@{n} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", action="store_true", help="time train_step and predict instead")
+    parser.add_argument("--threads", type=int, nargs="*",
+                        help="time train_step and predict for these conv.THREADS (e.g. 1 2), each "
+                             "setting in its own process")
+    parser.add_argument("--chunk-mib", type=float, nargs="+", default=[conv_new.CHUNK_BYTES / 2**20],
+                        help="with --threads: conv.CHUNK_BYTES values to try, in MiB")
+    parser.add_argument("--steps", type=int, default=5, help="with --threads: timed calls a process")
+    parser.add_argument("--one-setting", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="*", choices=sorted(CONVS), default=sorted(CONVS),
                         help="which models' shapes (default: all)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.one_setting:
+        import json
+
+        model, n, threads, chunk_mib, steps = args.one_setting
+        print(json.dumps(one_setting(model, int(n), int(threads), float(chunk_mib), int(steps))))
+        return
     models = [m for m in ("small", "rps", "talk") if m in args.only]
-    if args.models:
+    if args.threads:
+        run_threads(models, args.repeats, args.threads, args.chunk_mib, args.steps)
+    elif args.models:
         run_models(models, args.repeats)
     else:
         run_kernels(models, args.repeats)

@@ -280,8 +280,10 @@ def test_maxpool_backward_zeros_are_positive_with_a_finite_dy():
     assert not np.signbit(dx[dx == 0]).any()
 
 
-def test_numpy_backend_training_repeats_bit_for_bit(monkeypatch):
-    """Two runs of the same steps on the NumPy backend, in pieces of one image: the same weights."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numpy_backend_training_repeats_bit_for_bit(monkeypatch, threads):
+    """Two runs of the same steps on the NumPy backend, in pieces of two images, on one thread or
+    two (conv.each_piece): the same weights."""
     import scratchnet as sn
     from scratchnet import kernels
     from scratchnet.models import rps_cnn
@@ -289,6 +291,7 @@ def test_numpy_backend_training_repeats_bit_for_bit(monkeypatch):
     previous = kernels.get_backend()
     sn.set_backend("numpy")
     try:
+        monkeypatch.setattr(conv_ref, "THREADS", threads)
         _set_pieces(monkeypatch, "two", 40_000)
         rng = np.random.default_rng(8)
         x = rng.random((6, 32, 32, 3), dtype=np.float32)
@@ -311,3 +314,144 @@ def test_conv2d_into_refuses_an_output_it_cannot_write_in_place():
     y = np.empty((2,) + out_hw + (8,), dtype=np.float32)[..., ::2]  # a strided view
     with pytest.raises(ValueError, match="C-contiguous"):
         conv_ref.conv2d_into(y, x, k, (1, 1), (1, 1))
+
+
+# ------------------------------------------------------------------------------ threads
+# conv.each_piece hands the pieces to conv.THREADS threads; these tests set THREADS themselves,
+# so they run the same on a machine of any core count.
+
+
+def _blas_thread_counts() -> list[int]:
+    import threadpoolctl
+
+    return [lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            if lib.user_api == "blas"]
+
+
+def test_each_piece_returns_results_in_order_from_the_pool(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    started = threading.Barrier(2, timeout=10)
+
+    def work(piece):
+        if piece < 2:
+            started.wait()  # the first two pieces can only finish if they run at the same time
+        return piece * 10, threading.current_thread().name
+
+    results = conv_ref.each_piece(work, list(range(7)))
+    assert [r for r, _ in results] == [0, 10, 20, 30, 40, 50, 60]
+    assert all(name.startswith("scratchnet-piece") for _, name in results)
+
+
+def test_each_piece_holds_blas_at_one_thread_and_gives_its_count_back(monkeypatch):
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    before = _blas_thread_counts()
+    inside = conv_ref.each_piece(lambda _: _blas_thread_counts(), [0, 1, 2])
+    assert inside == [[1] * len(before)] * 3
+    assert _blas_thread_counts() == before
+
+    def fails(piece):
+        raise ValueError(f"piece {piece} failed")
+
+    with pytest.raises(ValueError, match="piece 0 failed"):
+        conv_ref.each_piece(fails, [0, 1])
+    assert _blas_thread_counts() == before  # an error in a piece leaves BLAS as it was
+
+
+def test_each_piece_from_several_threads_gives_blas_its_count_back(monkeypatch):
+    """The mirrored strategy's replicas call the kernels from threads of their own, at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    before = _blas_thread_counts()
+    a = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+
+    def replica(seed):
+        return [conv_ref.each_piece(lambda r: float((a[r] @ a).sum()), [slice(0, 32), slice(32, 64)])
+                for _ in range(50)]
+
+    with ThreadPoolExecutor(3) as replicas:
+        totals = list(replicas.map(replica, range(3)))
+    assert totals[0] == totals[1] == totals[2]
+    assert _blas_thread_counts() == before
+
+
+def test_each_piece_runs_in_the_callers_thread_under_a_debugger_or_inside_a_piece(monkeypatch):
+    import sys
+    import threading
+
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    caller = threading.current_thread().name
+    where = lambda _: threading.current_thread().name  # noqa: E731
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: None)  # what bdb, pdb and IDE debuggers install
+    try:
+        assert conv_ref.each_piece(where, [0, 1, 2]) == [caller] * 3
+    finally:
+        sys.settrace(previous)
+    # a piece that cuts its own work into pieces runs them itself: it never waits for the pool
+    nested = conv_ref.each_piece(lambda _: conv_ref.each_piece(where, [0, 1]), [0, 1])
+    for inner in nested:
+        assert inner[0] == inner[1] != caller
+
+
+def test_kernels_give_the_same_bits_on_threads_and_under_a_debugger(monkeypatch):
+    """Stepping through a kernel (the pieces one after another, in the caller's thread) gives the
+    bits the threads give: the pieces depend on THREADS only."""
+    import sys
+
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    _set_pieces(monkeypatch, "two", 20 * 20 * 9 * 8 * 4)
+    x, k, dy, out_hw = _conv_case(4, 9, 22, 22, 8, 16)
+    b = np.linspace(-1, 1, 16, dtype=np.float32)
+
+    def run():
+        a = bias_ref.conv2d_bias_relu(x, k, b, (1, 1), (1, 1), out_hw)
+        dz, db = bias_ref.relu_backward_bias_grad(dy, a)
+        y, argmax = pool_ref.maxpool2d_forward(a, (2, 2), (2, 2), (10, 10))
+        return (a, dz, db, y, argmax, pool_ref.maxpool2d_backward(y, argmax, (2, 2), (2, 2), out_hw),
+                conv_ref.conv2d_backward_kernel(x, dz, (3, 3), (1, 1), (1, 1)),
+                conv_ref.conv2d_backward_input(dz, k, (1, 1), (1, 1), (22, 22)))
+
+    threaded = run()
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: None)
+    try:
+        stepped = run()
+    finally:
+        sys.settrace(previous)
+    for got, want in zip(stepped, threaded, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_image_chunks_give_every_thread_a_piece_of_enough_work(monkeypatch, threads):
+    monkeypatch.setattr(conv_ref, "THREADS", threads)
+    big = conv_ref.MIN_PIECE_BYTES  # an image of that much work: every image may be a piece
+    pieces = conv_ref.image_chunks(32, big // 4, conv_ref.CHUNK_BYTES)  # 8 MiB of work in all
+    assert len(pieces) >= threads and sum(p.stop - p.start for p in pieces) == 32
+    assert [p.start for p in pieces] == sorted({p.start for p in pieces})  # in order, no overlap
+    small = conv_ref.image_chunks(32, 1000, conv_ref.CHUNK_BYTES)  # 32 KB in all: not worth sharing
+    assert small == [slice(0, 32)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(300, 700), (7, 300, 700), (700,), (0, 700)])
+def test_matmul_in_row_pieces_is_the_product(monkeypatch, threads, shape):
+    from scratchnet.kernels import dense as dense_ref
+
+    monkeypatch.setattr(conv_ref, "THREADS", threads)
+    monkeypatch.setattr(dense_ref, "MIN_PIECE_MACS", 1)  # pieces even for these small products
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal((700, 90)).astype(np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for operand in (a, np.asfortranarray(a)):
+        got = dense_ref.matmul(operand, b)
+        assert got.shape == want.shape and got.dtype == np.float32
+        # float32 dot products of 700 terms: each within 1e-5 of the largest |value|
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, np.abs(want).max(initial=0)))
+    if a.ndim == 2 and len(a):
+        got = dense_ref.matmul(a.T, rng.standard_normal((300, 40)).astype(np.float32))  # x^T @ dz
+        assert got.shape == (700, 40)

@@ -21,7 +21,9 @@ rule and its numbers). ``Conv2D.conv_algorithm`` and the profiler's table say wh
 ran; :func:`set_conv_algorithm` forces one.
 
 Stepping into a kernel with a debugger: ``sn.set_backend("numpy")``, or keep the Numba backend and
-set ``NUMBA_DISABLE_JIT=1`` before Python starts, which runs the Numba twin as plain Python.
+set ``NUMBA_DISABLE_JIT=1`` before Python starts, which runs the Numba twin as plain Python. (The
+NumPy kernels share their pieces of the batch among threads, :func:`scratchnet.kernels.conv.each_piece`;
+under a debugger the pieces run in the debugged thread, with the same results.)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet.kernels.conv import cols_chunks, conv2d_into, pass_chunks
+from scratchnet.kernels.conv import cols_chunks, conv2d_into, each_piece, pass_chunks
 
 
 def bias_grad(dz: np.ndarray) -> np.ndarray:
@@ -41,9 +41,11 @@ def relu_backward_bias_grad(da: np.ndarray, z: np.ndarray):
     """
     dz = np.empty(da.shape, dtype=da.dtype)  # (N, ..., F); da * (z > 0) keeps da's type
     db = np.zeros(da.shape[-1], dtype=da.dtype)  # (F,)
-    for rows in pass_chunks(da):
+    def work(rows):
         np.multiply(da[rows], z[rows] > 0, out=dz[rows])  # NaN or -0.0 in da stay what da * 0 gives
-        db += bias_grad(dz[rows])
+        return bias_grad(dz[rows])
+    for part in each_piece(work, pass_chunks(da)):
+        db += part
     return dz, db
 
 
@@ -55,10 +57,11 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     z = np.empty((xpad.shape[0],) + tuple(out_hw) + (kernel.shape[3],),
                  dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
     a = np.empty_like(z)
-    for images in cols_chunks(xpad, kernel.shape[:2], out_hw):
+    def work(images):
         conv2d_into(z[images], xpad[images], kernel, strides, dilation)
         z[images] += bias
         np.maximum(z[images], 0, out=a[images])
+    each_piece(work, cols_chunks(xpad, kernel.shape[:2], out_hw))
     return z, a
 
 
@@ -69,9 +72,10 @@ def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """
     a = np.empty((xpad.shape[0],) + tuple(out_hw) + (kernel.shape[3],),
                  dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
-    for images in cols_chunks(xpad, kernel.shape[:2], out_hw):
+    def work(images):
         z = a[images]  # this piece of the output, a view
         conv2d_into(z, xpad[images], kernel, strides, dilation)
         z += bias
         np.maximum(z, 0, out=z)  # max(NaN, 0) is NaN: ReLU passes NaN through, as before
+    each_piece(work, cols_chunks(xpad, kernel.shape[:2], out_hw))
     return a

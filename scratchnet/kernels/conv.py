@@ -18,6 +18,12 @@ rounding). The pieces are always the same for the same shapes, so results repeat
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -71,22 +77,130 @@ def col2im_add(dxpad: np.ndarray, dcols: np.ndarray, strides, dilation) -> None:
 
 
 # Pieces of the batch, in bytes of work. A piece of im2col rows makes one matrix product (one BLAS
-# call): 16 MiB. Smaller pieces (4 MiB) stayed in cache better (a training step 4-15% faster with
-# one BLAS thread); but each BLAS call with 2 threads waits for both cores, and on a machine where
-# another process holds a core that wait measured ~8 ms a call, which made 4 MiB pieces 2-4x slower
-# than one whole-batch product. 16 MiB keeps most of the gain with a quarter of the calls. Passes
-# without BLAS (ReLU's gradient, the bias sum, max-pooling) use 2 MiB pieces (one core's L2 cache,
-# 1.1-4.5x faster than whole arrays). Measured with `python -m benchmarks.numpy_kernels` (numbers
-# in its docstring). Read at call time, so a test (or a learner) can change them.
-CHUNK_BYTES = 16 << 20
+# call): 4 MiB, which stays in cache. With BLAS' own two threads that size had cost more than it
+# saved: each BLAS call with two threads waits for both cores, and on a machine where another
+# process held a core that wait measured ~8 ms a call (4 MiB pieces 2-4x slower than one product
+# of the whole batch there; 16 MiB was the compromise). Now the pieces run on threads of their own
+# with one BLAS thread each (``THREADS`` below), and 4, 8 and 16 MiB measured within 10% of each
+# other, 4 MiB best or within 7% of the best on every benchmark model (rps_cnn at batch 256: 915
+# training images/s against 868 with 16 MiB). Passes without BLAS (ReLU's gradient, the bias sum,
+# max-pooling) use 2 MiB pieces (one core's L2 cache, 1.1-4.5x faster than whole arrays; 1 and
+# 4 MiB measured no better). Measured with `python -m benchmarks.numpy_kernels` (numbers in its
+# docstring). Read at call time, so a test (or a learner) can change them.
+CHUNK_BYTES = 4 << 20
 PASS_CHUNK_BYTES = 2 << 20
 
 
 def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
     """The batch ``0 .. n-1`` cut into slices of whole images, each ``chunk_bytes`` or fewer of
-    work (``bytes_per_image`` an image), but at least one image."""
-    step = max(1, chunk_bytes // max(1, bytes_per_image))
+    work (``bytes_per_image`` an image), but at least one image; and at least ``THREADS`` slices
+    (one for each thread of :func:`each_piece`) when each still holds ``MIN_PIECE_BYTES``."""
+    step = max(1, chunk_bytes // max(1, bytes_per_image))  # images a piece
+    if THREADS > 1 and -(-n // THREADS) * bytes_per_image >= MIN_PIECE_BYTES:
+        # a whole number of rounds: as many pieces as a multiple of THREADS, of even sizes
+        rounds = -(-n // (step * THREADS))
+        step = max(1, -(-n // (rounds * THREADS)))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+# Threads. NumPy does each operation on one core (only BLAS products use more), so a step of the
+# reference left the other cores idle most of the time. The pieces of a batch are independent
+# (each writes its own images of the output), so the kernels hand them to ``THREADS`` threads at
+# once (:func:`each_piece`): NumPy lets go of Python's lock inside its loops and copies, so the
+# threads really run side by side. BLAS runs on one thread meanwhile: OpenBLAS' own threads keep
+# spinning for a while after each product, and a spinning BLAS thread on the core a piece runs on
+# made two threads slower than one (small_cnn at batch 256, a training step: 83 ms on one thread
+# with two-thread BLAS, 92-111 ms on two threads with two-thread BLAS, 68 ms on two threads with
+# one-thread BLAS). `python -m benchmarks.numpy_kernels --threads 1 2 --chunk-mib 16 4`, training /
+# predict images per second, one thread and 16 MiB pieces (before) -> two threads and 4 MiB (now),
+# 2-core Intel Xeon, 2026-12-04: small_cnn@256 3192 / 9256 -> 4708 / 16677, rps_cnn@32 594 / 1791
+# -> 827 / 2916, rps_cnn@256 616 / 2097 -> 915 / 3194, talk_cnn@32 29 / 113 -> 41 / 157,
+# talk_cnn@64 17 / 107 -> 42 / 150; small_cnn@32, whose pieces are mostly too small to share,
+# 3439 / 11286 -> 3231 / 10173 (9.2 against 9.4 ms a step in a rerun: within noise).
+# The pieces, and so every bit of every result, depend on ``THREADS`` only, never on whether they
+# run on the threads: under a debugger (``sys.gettrace()`` set) the same pieces run one after
+# another in the caller's thread, so stepping into a kernel reaches its work, with the same bits.
+# ``THREADS = 1`` turns the threads off (pieces by size alone, BLAS with its own threads).
+# Read at call time. Below ``MIN_PIECE_BYTES`` of work a piece costs more to hand to a thread than
+# it saves (small_cnn at batch 32: its 0.9 MiB pieces of max-pooling took 1.35 ms on two threads,
+# 1.0 ms on one).
+MIN_PIECE_BYTES = 1 << 20
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+_pool: ThreadPoolExecutor | None = None  # made at the first call with THREADS > 1
+_pool_threads = 0  # the THREADS it was made for
+_pool_lock = threading.Lock()  # guards the pool and the BLAS bookkeeping below
+_worker = threading.local()  # .yes in the pool's threads: a piece never waits for the pool
+_blas_users = 0  # each_piece calls in flight that hold BLAS at one thread
+_blas_threads: list = []  # (library, its thread count before) for each BLAS library
+
+
+def _mark_worker() -> None:
+    _worker.yes = True
+
+
+def _forget_pool_after_fork() -> None:
+    """In a child made by ``fork()`` the pool's threads do not exist: start afresh."""
+    global _pool, _pool_threads, _pool_lock, _blas_users
+    _pool, _pool_threads, _pool_lock, _blas_users = None, 0, threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+@functools.cache
+def _blas_libraries() -> list:
+    """threadpoolctl's handle on each BLAS library loaded (found once: the search takes ~1 ms)."""
+    import threadpoolctl
+
+    return [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+
+
+def _blas_one_thread(enter: bool) -> None:
+    """BLAS on one thread while any :func:`each_piece` call runs; its own count back after the
+    last one (several Python threads, such as the mirrored strategy's replicas, may overlap)."""
+    global _blas_users, _blas_threads
+    with _pool_lock:
+        if enter:
+            _blas_users += 1
+            if _blas_users == 1:
+                _blas_threads = [(lib, lib.num_threads) for lib in _blas_libraries()]
+                for lib, _ in _blas_threads:
+                    lib.set_num_threads(1)
+        else:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, threads in _blas_threads:
+                    lib.set_num_threads(threads)
+
+
+def each_piece(work, pieces: list) -> list:
+    """``[work(piece) for piece in pieces]``, ``THREADS`` pieces at a time, on a pool of threads;
+    the results in the order of ``pieces``. Each piece must write only its own part of an output.
+
+    With ``THREADS = 1`` a plain loop. Otherwise BLAS runs on one thread meanwhile (even for a
+    single piece: a BLAS thread left spinning would slow the next pieces), and the pieces run in
+    the caller's thread, one after another, when there is one piece, under a debugger
+    (``sys.gettrace()``) or when called from a piece itself.
+    """
+    global _pool, _pool_threads
+    threads = THREADS
+    if threads <= 1:
+        return [work(piece) for piece in pieces]
+    _blas_one_thread(True)
+    try:
+        if len(pieces) <= 1 or sys.gettrace() is not None or getattr(_worker, "yes", False):
+            return [work(piece) for piece in pieces]
+        with _pool_lock:
+            if _pool is None or _pool_threads != threads:
+                _pool = ThreadPoolExecutor(threads, thread_name_prefix="scratchnet-piece",
+                                           initializer=_mark_worker)
+                _pool_threads = threads
+            pool = _pool
+        return list(pool.map(work, pieces))
+    finally:
+        _blas_one_thread(False)
 
 
 def cols_chunks(xpad, kernel_hw, out_hw) -> list[slice]:
@@ -117,8 +231,8 @@ def conv2d_forward(xpad, kernel, strides, dilation, out_hw):
     n = xpad.shape[0]
     oh, ow = out_hw
     y = np.empty((n, oh, ow, kernel.shape[3]), dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
-    for images in cols_chunks(xpad, kernel.shape[:2], out_hw):
-        conv2d_into(y[images], xpad[images], kernel, strides, dilation)
+    each_piece(lambda images: conv2d_into(y[images], xpad[images], kernel, strides, dilation),
+               cols_chunks(xpad, kernel.shape[:2], out_hw))
     return y
 
 
@@ -128,9 +242,12 @@ def conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     kh, kw = kernel_hw
     c = xpad.shape[3]
     dk = np.zeros((kh * kw * c, f), dtype=np.result_type(xpad, dy))  # (KH*KW*C, F)
-    for images in cols_chunks(xpad, kernel_hw, (oh, ow)):
+
+    def work(images):
         cols = im2col(xpad[images], kernel_hw, strides, dilation, (oh, ow))  # (n, OH, OW, KH, KW, C)
-        dk += cols.reshape(-1, kh * kw * c).T @ dy[images].reshape(-1, f)  # the sum over these images
+        return cols.reshape(-1, kh * kw * c).T @ dy[images].reshape(-1, f)  # the sum over these images
+    for part in each_piece(work, cols_chunks(xpad, kernel_hw, (oh, ow))):
+        dk += part
     return dk.reshape(kh, kw, c, f)
 
 
@@ -140,7 +257,8 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     kh, kw, c, _ = kernel.shape
     k_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for images in image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize, CHUNK_BYTES):
+    def work(images):
         dcols = dy[images].reshape(-1, f) @ k_t  # (n*OH*OW, KH*KW*C)
         col2im_add(dxpad[images], dcols.reshape(-1, oh, ow, kh, kw, c), strides, dilation)
+    each_piece(work, image_chunks(n, oh * ow * kh * kw * c * dxpad.itemsize, CHUNK_BYTES))
     return dxpad

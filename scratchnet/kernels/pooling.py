@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet.kernels.conv import _tap, pass_chunks
+from scratchnet.kernels.conv import _tap, each_piece, pass_chunks
 
 
 def argmax_dtype(pool_size) -> np.dtype:
@@ -69,8 +69,7 @@ def maxpool2d_values(xpad, pool_size, strides, out_hw):
     for a backward pass, so no ``argmax``)."""
     n, _, _, c = xpad.shape
     y = np.empty((n,) + tuple(out_hw) + (c,), dtype=xpad.dtype)  # (N, OH, OW, C)
-    for images in pass_chunks(xpad):  # a few images at a time, in cache
-        _max_into(y[images], xpad[images], pool_size, strides)
+    each_piece(lambda images: _max_into(y[images], xpad[images], pool_size, strides), pass_chunks(xpad))
     return y
 
 
@@ -87,9 +86,10 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     n, _, _, c = xpad.shape
     y = np.empty((n,) + tuple(out_hw) + (c,), dtype=xpad.dtype)  # (N, OH, OW, C)
     argmax = np.empty(y.shape, dtype=argmax_dtype(pool_size))
-    for images in pass_chunks(xpad):
+    def work(images):
         _max_into(y[images], xpad[images], pool_size, strides)
         _first_max_into(argmax[images], y[images], xpad[images], pool_size, strides)
+    each_piece(work, pass_chunks(xpad))
     return y, argmax
 
 
@@ -106,7 +106,7 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     (ph, pw), (sh, sw) = pool_size, strides
     n, oh, ow, c = dy.shape
     dxpad = np.empty((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for images in pass_chunks(dxpad):
+    def work(images):
         dx, g, won_at = dxpad[images], dy[images], argmax[images]
         dx[...] = 0
         finite = np.isfinite(g).all()
@@ -114,6 +114,7 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
             for b in range(pw):
                 won = won_at == a * pw + b  # (n, OH, OW, C)
                 dx[:, _tap(a, sh, oh), _tap(b, sw, ow), :] += g * won if finite else np.where(won, g, 0)
+    each_piece(work, pass_chunks(dxpad))
     return dxpad
 
 
