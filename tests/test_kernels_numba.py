@@ -170,28 +170,37 @@ def test_the_2x2_pooling_path_matches_the_reference_with_ties_nan_and_inf(hp, wp
 @SWEEP
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
 def test_bias_grad_matches_reference(shape, seed):
+    """The twin adds in float64 and rounds once: within one float32 step of the exact sum. The
+    reference adds in float32, whose rounding is bounded by the sizes of the terms, not of the sum
+    (a sum that nearly cancels, 0.003 from 39 terms near 1, was 5.7e-5 of itself off): compared at
+    1e-5 of the sum of |dz| in each column."""
     dz = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    assert_close(nb.bias_grad(dz), bias_ref.bias_grad(dz), np.float32)
+    axes = tuple(range(dz.ndim - 1))
+    exact = dz.astype(np.float64).sum(axis=axes)
+    got = nb.bias_grad(dz)
+    assert got.dtype == np.float32 and got.shape == exact.shape
+    np.testing.assert_allclose(got, exact, rtol=2.0**-23, atol=1e-12)
+    sizes = np.abs(dz).astype(np.float64).sum(axis=axes)
+    assert np.all(np.abs(bias_ref.bias_grad(dz) - exact) <= 1e-5 * sizes)
 
 
-@SWEEP
-@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 7), st.integers(1, 7),
-       st.booleans(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
-def test_matmul_matches_reference(lead, k, m, transposed, dtype, seed):
-    """Dense's products, including the transposed views its backward pass multiplies."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((*lead, k)).astype(dtype)
-    b = rng.standard_normal((m, k)).astype(dtype).T if transposed else \
-        rng.standard_normal((k, m)).astype(dtype)
-    assert_close(nb.matmul(a, b), dense_ref.matmul(a, b), dtype)
-    a2 = a.reshape(-1, k)
-    assert_close(nb.matmul(a2.T, a2), dense_ref.matmul(a2.T, a2), dtype)
+def test_numba_backend_multiplies_with_the_reference_matmul():
+    """Dense's products have no twin: the NumPy reference's row pieces measured as fast or faster
+    (numba_kernels' docstring). The Numba backend must point at it, not at a stale copy."""
+    previous = sn.get_backend()
+    sn.set_backend("numba")
+    try:
+        assert kernels._impl["matmul"] is dense_ref.matmul
+    finally:
+        sn.set_backend(previous)
 
 
 def test_numba_twins_have_the_reference_signatures():
     reference = kernels._numpy_table()
     assert set(reference) == set(kernels.KERNEL_NAMES)
-    for name in kernels.KERNEL_NAMES:
+    without_twin = {name for name in kernels.KERNEL_NAMES if not hasattr(nb, name)}
+    assert without_twin == {"matmul"}  # the one kernel the Numba backend takes from the reference
+    for name in sorted(set(kernels.KERNEL_NAMES) - without_twin):
         twin_params = inspect.signature(getattr(nb, name)).parameters
         reference_params = inspect.signature(reference[name]).parameters
         assert list(twin_params) == list(reference_params), name
