@@ -184,23 +184,39 @@ def test_bias_grad_matches_reference(shape, seed):
     assert np.all(np.abs(bias_ref.bias_grad(dz) - exact) <= 1e-5 * sizes)
 
 
-def test_numba_backend_multiplies_with_the_reference_matmul():
-    """Dense's products have no twin: the NumPy reference's row pieces measured as fast or faster
-    (numba_kernels' docstring). The Numba backend must point at it, not at a stale copy."""
-    previous = sn.get_backend()
-    sn.set_backend("numba")
-    try:
-        assert kernels._impl["matmul"] is dense_ref.matmul
-    finally:
-        sn.set_backend(previous)
+@SWEEP
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 7), st.integers(1, 7),
+       st.booleans(), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_matmul_matches_reference(lead, k, m, transposed, dtype, seed):
+    """Dense's products, including the transposed views its backward pass multiplies."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((*lead, k)).astype(dtype)
+    b = rng.standard_normal((m, k)).astype(dtype).T if transposed else \
+        rng.standard_normal((k, m)).astype(dtype)
+    assert_close(nb.matmul(a, b), dense_ref.matmul(a, b), dtype)
+    a2 = a.reshape(-1, k)
+    assert_close(nb.matmul(a2.T, a2), dense_ref.matmul(a2.T, a2), dtype)
+
+
+def test_numba_matmul_hands_big_products_to_the_reference_pieces(monkeypatch):
+    """A product the reference cuts into row pieces runs there (every core); the rest is one call
+    of Numba's single-threaded BLAS. Either way, the product."""
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    monkeypatch.setattr(dense_ref, "MIN_PIECE_MACS", 1000)
+    calls = []
+    monkeypatch.setattr(dense_ref, "matmul", lambda a, b: calls.append(a.shape) or a @ b)
+    rng = np.random.default_rng(3)
+    big, small, b = (rng.standard_normal(s).astype(np.float32) for s in ((40, 30), (1, 30), (30, 20)))
+    assert_close(nb.matmul(big, b), big @ b, np.float32)  # 20 rows a piece x 30 x 20 = 12000 >= 1000
+    assert calls == [(40, 30)]
+    assert_close(nb.matmul(small, b), small @ b, np.float32)  # one row: one piece, Numba's call
+    assert calls == [(40, 30)]
 
 
 def test_numba_twins_have_the_reference_signatures():
     reference = kernels._numpy_table()
     assert set(reference) == set(kernels.KERNEL_NAMES)
-    without_twin = {name for name in kernels.KERNEL_NAMES if not hasattr(nb, name)}
-    assert without_twin == {"matmul"}  # the one kernel the Numba backend takes from the reference
-    for name in sorted(set(kernels.KERNEL_NAMES) - without_twin):
+    for name in kernels.KERNEL_NAMES:
         twin_params = inspect.signature(getattr(nb, name)).parameters
         reference_params = inspect.signature(reference[name]).parameters
         assert list(twin_params) == list(reference_params), name

@@ -128,15 +128,11 @@ MIN_PIECE_BYTES = 1 << 20
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 _pool: ThreadPoolExecutor | None = None  # made at the first call with THREADS > 1
-_pool_threads = 0  # the THREADS it was made for
+_pool_threads = 0  # its helper threads (THREADS - 1)
 _pool_lock = threading.Lock()  # guards the pool and the BLAS bookkeeping below
-_worker = threading.local()  # .yes in the pool's threads: a piece never waits for the pool
+_in_piece = threading.local()  # .yes while a thread runs pieces: a piece never waits for the pool
 _blas_users = 0  # each_piece calls in flight that hold BLAS at one thread
 _blas_threads: list = []  # (library, its thread count before) for each BLAS library
-
-
-def _mark_worker() -> None:
-    _worker.yes = True
 
 
 def _forget_pool_after_fork() -> None:
@@ -176,13 +172,14 @@ def _blas_one_thread(enter: bool) -> None:
 
 
 def each_piece(work, pieces: list) -> list:
-    """``[work(piece) for piece in pieces]``, ``THREADS`` pieces at a time, on a pool of threads;
-    the results in the order of ``pieces``. Each piece must write only its own part of an output.
+    """``[work(piece) for piece in pieces]``, on ``THREADS`` threads: this one and ``THREADS - 1``
+    helpers from a pool, each taking the next piece not yet taken until none is left. The results
+    come back in the order of ``pieces``. Each piece must write only its own part of an output.
 
     With ``THREADS = 1`` a plain loop. Otherwise BLAS runs on one thread meanwhile (even for a
     single piece: a BLAS thread left spinning would slow the next pieces), and the pieces run in
-    the caller's thread, one after another, when there is one piece, under a debugger
-    (``sys.gettrace()``) or when called from a piece itself.
+    this thread, one after another, when there is one piece, under a debugger (``sys.gettrace()``)
+    or when called from a piece itself.
     """
     global _pool, _pool_threads
     threads = THREADS
@@ -190,15 +187,30 @@ def each_piece(work, pieces: list) -> list:
         return [work(piece) for piece in pieces]
     _blas_one_thread(True)
     try:
-        if len(pieces) <= 1 or sys.gettrace() is not None or getattr(_worker, "yes", False):
+        if len(pieces) <= 1 or sys.gettrace() is not None or getattr(_in_piece, "yes", False):
             return [work(piece) for piece in pieces]
+        results = [None] * len(pieces)
+        untaken = iter(range(len(pieces)))  # shared: each next() hands out one index, once
+
+        def take_turns():
+            _in_piece.yes = True
+            try:
+                for i in untaken:
+                    results[i] = work(pieces[i])
+            finally:
+                _in_piece.yes = False
+
         with _pool_lock:
-            if _pool is None or _pool_threads != threads:
-                _pool = ThreadPoolExecutor(threads, thread_name_prefix="scratchnet-piece",
-                                           initializer=_mark_worker)
-                _pool_threads = threads
-            pool = _pool
-        return list(pool.map(work, pieces))
+            if _pool is None or _pool_threads != threads - 1:
+                _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="scratchnet-piece")
+                _pool_threads = threads - 1
+            helpers = [_pool.submit(take_turns) for _ in range(min(threads, len(pieces)) - 1)]
+        try:
+            take_turns()
+        finally:
+            for helper in helpers:
+                helper.result()  # wait for every helper (and raise what one raised)
+        return results
     finally:
         _blas_one_thread(False)
 

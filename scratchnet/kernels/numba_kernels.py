@@ -42,12 +42,10 @@ Threads: one pool, Numba's (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``),
 layer (see the comment where it is chosen, below). The BLAS that
 Numba's ``np.dot`` calls (SciPy's) is set to one thread, because each of our threads calls it on its
 own chunk; two pools on the same cores (Numba's threads, BLAS' threads) make each other wait,
-badly so on a busy machine. The Dense layers' products (``matmul``) have no twin here: the NumPy
-reference's (rows cut into one piece a thread, NumPy's BLAS on one thread in each,
-``scratchnet.kernels.dense``) measured as fast or faster than one call of the single-threaded BLAS
-from Numba (talk_cnn's 6272 -> 512 Dense at batch 256: forward 15.1 -> 6.9 ms, dL/dW 12.0 -> 6.0,
-dL/dx 11.6 -> 7.0; a talk_cnn training step at batch 32 217.6 -> 207.9 ms, rps_cnn's and small_cnn's
-steps the same within 2%). Its BLAS threads stay at one, so they never compete with Numba's.
+badly so on a busy machine. For the same reason the Dense layers' products (``matmul``) go
+through that single-threaded BLAS too, and NumPy's own multi-threaded BLAS stays asleep, except
+the products big enough to be cut into row pieces: those go to the NumPy reference, whose pieces
+run on threads of their own with NumPy's BLAS held at one thread (see ``matmul``).
 
 On Intel's AVX-512 processors the loops are compiled for the full 512-bit registers, which LLVM's
 tuning for those CPUs does not choose by itself (see ``_prefer_full_vector_width``).
@@ -71,6 +69,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from scratchnet.kernels import dense as _dense_reference
 from scratchnet.kernels import optimizer_steps as _optimizer_reference
 from scratchnet.kernels.pooling import argmax_dtype
 
@@ -601,6 +600,34 @@ def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_ou
     routed = np.where(y > 0, dy, 0).astype(dy.dtype)  # (N, OH, OW, F): dy * (y > 0)
     dz = _maxpool2d_backward(routed, np.ascontiguousarray(argmax), ph, pw, sh, sw, hz, wz)
     return dz, _bias_grad(dz.reshape(-1, dz.shape[-1]))
+
+
+# ------------------------------------------------------------------------------------ dense
+
+
+@njit(cache=True)
+def _matmul(a2d, b):
+    return np.dot(a2d, b)
+
+
+@_one_at_a_time
+def matmul(a, b):
+    """``a @ b``: ``(..., K) @ (K, M) -> (..., M)``, on this thread's single-threaded BLAS, so that
+    NumPy's BLAS threads never wake up to compete with Numba's. A product that the NumPy reference
+    would cut into several row pieces (``dense.row_pieces``) is the reference's: its pieces use
+    every core (talk_cnn's 6272 -> 512 Dense at batch 256: forward 15.1 -> 6.9 ms, dL/dW 12.0 -> 6.0,
+    dL/dx 11.6 -> 7.0; a talk_cnn training step at batch 32 217.6 -> 207.9 ms). Smaller ones stay
+    here: one call, without the pieces' set-up (the digits MLP's whole step is 0.2 ms)."""
+    if len(_dense_reference.row_pieces(a.size // max(1, a.shape[-1]), a.shape[-1], b.shape[-1])) > 1:
+        return _dense_reference.matmul(a, b)
+    dtype = np.result_type(a, b)
+    a2d = a.reshape(-1, a.shape[-1])  # (N*..., K)
+    if not (a2d.flags.c_contiguous or a2d.flags.f_contiguous):
+        a2d = np.ascontiguousarray(a2d)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    out = _matmul(a2d.astype(dtype, copy=False), b.astype(dtype, copy=False))
+    return out.reshape(a.shape[:-1] + (b.shape[1],))
 
 
 # ------------------------------------------------------------------------------------ bias
