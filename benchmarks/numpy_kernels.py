@@ -51,23 +51,23 @@ did better with one BLAS thread (against the whole-batch product 1.0-1.9x, rps@2
 whole-batch product with two threads on the busy machine (4x the BLAS calls of 16 MiB pieces,
 each waiting for a core): 16 MiB is the compromise.
 
-``--threads`` (2026-12-04, the 2-core Intel Xeon, quiet: load average below 1): each setting of
-``conv.THREADS`` and ``conv.CHUNK_BYTES`` in a process of its own, the settings in turn, 3 times
-(talk_cnn 2), median of 4 (3) timed calls; training / predict images per second:
+``--threads`` (2026-12-04 18:10 UTC, the 2-core Intel Xeon, commit a11abf5): each setting of
+``conv.THREADS`` and ``conv.CHUNK_BYTES`` in a process of its own, the settings in turn, 3 times,
+median of 4 timed calls; training / predict images per second:
 
 | model, batch | 1 thread, 16 MiB | 1 thread, 4 MiB | 2 threads, 16 MiB | 2 threads, 4 MiB |
 |---|---|---|---|---|
-| small@32 | 3439 / 11286 | 3417 / 10355 | 3004 / 10466 | 3231 / 10173 |
-| small@256 | 3192 / 9256 | 3364 / 11187 | 4836 / 17532 | 4708 / 16677 |
-| rps@32 | 594 / 1791 | 626 / 2034 | 828 / 2979 | 827 / 2916 |
-| rps@256 | 616 / 2097 | 628 / 2150 | 868 / 3230 | 915 / 3194 |
-| talk@32 | 29 / 113 | 29 / 117 | 40 / 141 | 41 / 157 |
-| talk@64 | 17 / 107 | 18 / 114 | 41 / 147 | 42 / 150 |
+| small@32 | 3410 / 10719 | 3363 / 10479 | 3572 / 10943 | 3379 / 10605 |
+| small@256 | 3316 / 9920 | 3401 / 11570 | 4927 / 14895 | 5333 / 17839 |
+| rps@32 | 617 / 1855 | 633 / 2032 | 856 / 2862 | 886 / 3058 |
+| rps@256 | 568 / 2115 | 620 / 2147 | 915 / 3420 | 996 / 3497 |
 
-Two threads with one-thread BLAS in each (``conv.each_piece``) against one thread with BLAS' own
-two: 1.3-2.4x on every row but small@32 (0.9-1.0x: its pieces are mostly under
-``conv.MIN_PIECE_BYTES`` and run on one thread anyway). 8 MiB pieces (two threads, another run):
-within 5% of 4 MiB.
+Two threads (``conv.each_piece``: this thread and a helper, one-thread BLAS in each) against one
+thread with BLAS' own two, at 4 MiB: 1.4-1.8x on every row but small@32 (1.0x: its pieces are
+mostly under ``conv.MIN_PIECE_BYTES`` and run on one thread anyway). talk_cnn, in an earlier run
+(commit c9b3151, the helpers alone taking pieces): training / predict 29 / 113 -> 41 / 157 at
+batch 32, 17 / 107 -> 42 / 150 at 64 (one thread and 16 MiB -> two threads and 4 MiB). 8 MiB
+pieces (two threads, another run): within 5% of 4 MiB.
 """
 
 from __future__ import annotations

@@ -105,25 +105,25 @@ def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
 
 # Threads. NumPy does each operation on one core (only BLAS products use more), so a step of the
 # reference left the other cores idle most of the time. The pieces of a batch are independent
-# (each writes its own images of the output), so the kernels hand them to ``THREADS`` threads at
-# once (:func:`each_piece`): NumPy lets go of Python's lock inside its loops and copies, so the
-# threads really run side by side. BLAS runs on one thread meanwhile: OpenBLAS' own threads keep
-# spinning for a while after each product, and a spinning BLAS thread on the core a piece runs on
-# made two threads slower than one (small_cnn at batch 256, a training step: 83 ms on one thread
-# with two-thread BLAS, 92-111 ms on two threads with two-thread BLAS, 68 ms on two threads with
-# one-thread BLAS). `python -m benchmarks.numpy_kernels --threads 1 2 --chunk-mib 16 4`, training /
-# predict images per second, one thread and 16 MiB pieces (before) -> two threads and 4 MiB (now),
-# 2-core Intel Xeon, 2026-12-04: small_cnn@256 3192 / 9256 -> 4708 / 16677, rps_cnn@32 594 / 1791
-# -> 827 / 2916, rps_cnn@256 616 / 2097 -> 915 / 3194, talk_cnn@32 29 / 113 -> 41 / 157,
-# talk_cnn@64 17 / 107 -> 42 / 150; small_cnn@32, whose pieces are mostly too small to share,
-# 3439 / 11286 -> 3231 / 10173 (9.2 against 9.4 ms a step in a rerun: within noise).
-# The pieces, and so every bit of every result, depend on ``THREADS`` only, never on whether they
-# run on the threads: under a debugger (``sys.gettrace()`` set) the same pieces run one after
-# another in the caller's thread, so stepping into a kernel reaches its work, with the same bits.
+# (each writes its own images of the output), so the kernels share them among ``THREADS`` threads
+# (:func:`each_piece`: the calling thread and ``THREADS - 1`` helpers): NumPy lets go of Python's
+# lock inside its loops and copies, so the threads really run side by side. BLAS runs on one
+# thread meanwhile: OpenBLAS' own threads keep spinning for a while after each product, and a
+# spinning BLAS thread on the core a piece runs on made two threads slower than one (small_cnn at
+# batch 256, a training step: 83 ms on one thread with two-thread BLAS, 92-111 ms on two threads
+# with two-thread BLAS, 68 ms on two threads with one-thread BLAS; one Dense product left on
+# two-thread BLAS took rps_cnn@256's step from 271 to 316 ms). The calling thread takes pieces too
+# instead of waiting: waking an idle core costs 100-200 microseconds on this VM (rps_cnn@256
+# 270 -> 251 ms, rps_cnn@32 42 -> 36 ms). Measured with `python -m benchmarks.numpy_kernels
+# --threads 1 2` (numbers in its docstring); the whole effect in `python -m benchmarks`
+# (RESULTS-intel-xeon.md: the NumPy reference at 0.32-0.62 of TensorFlow, from 0.18-0.38).
+# The pieces, and so every bit of every result, depend on ``THREADS`` only, never on which thread
+# runs them: under a debugger (``sys.gettrace()`` set) the same pieces run one after another in
+# the caller's thread, so stepping into a kernel reaches its work, with the same bits.
 # ``THREADS = 1`` turns the threads off (pieces by size alone, BLAS with its own threads).
-# Read at call time. Below ``MIN_PIECE_BYTES`` of work a piece costs more to hand to a thread than
-# it saves (small_cnn at batch 32: its 0.9 MiB pieces of max-pooling took 1.35 ms on two threads,
-# 1.0 ms on one).
+# Read at call time. Below ``MIN_PIECE_BYTES`` of work a piece is not worth a thread: 256 KiB and
+# 1 MiB measured the same on small_cnn and rps_cnn, 4 MiB 6% slower on rps_cnn@32 (38.3 against
+# 35.8 ms a step).
 MIN_PIECE_BYTES = 1 << 20
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
