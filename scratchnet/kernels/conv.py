@@ -14,6 +14,7 @@ still in the processor's cache, instead of writing the whole matrix (up to gigab
 talk's model) to memory and reading it back. Every output row is the same dot product either
 way; only ``dL/dK``, a sum over the whole batch, adds its pieces in a different order (float32
 rounding). The pieces are always the same for the same shapes, so results repeat bit for bit.
+The pieces run on ``THREADS`` threads at once (:func:`each_piece`; one thread under a debugger).
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ PASS_CHUNK_BYTES = 2 << 20
 
 def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
     """The batch ``0 .. n-1`` cut into slices of whole images, each ``chunk_bytes`` or fewer of
-    work (``bytes_per_image`` an image), but at least one image; and at least ``THREADS`` slices
-    (one for each thread of :func:`each_piece`) when each still holds ``MIN_PIECE_BYTES``."""
+    work (``bytes_per_image`` an image), but at least one image. When a thread's share of the
+    batch holds ``MIN_PIECE_BYTES``, a multiple of ``THREADS`` slices of even sizes, so that the
+    threads of :func:`each_piece` finish their rounds together."""
     step = max(1, chunk_bytes // max(1, bytes_per_image))  # images a piece
     if THREADS > 1 and -(-n // THREADS) * bytes_per_image >= MIN_PIECE_BYTES:
         # a whole number of rounds: as many pieces as a multiple of THREADS, of even sizes
@@ -116,7 +118,7 @@ def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
 # instead of waiting: waking an idle core costs 100-200 microseconds on this VM (rps_cnn@256
 # 270 -> 251 ms, rps_cnn@32 42 -> 36 ms). Measured with `python -m benchmarks.numpy_kernels
 # --threads 1 2` (numbers in its docstring); the whole effect in `python -m benchmarks`
-# (RESULTS-intel-xeon.md: the NumPy reference at 0.32-0.62 of TensorFlow, from 0.18-0.38).
+# (RESULTS-intel-xeon.md: the NumPy reference at 0.32-0.62 of TensorFlow, from 0.18-0.48).
 # The pieces, and so every bit of every result, depend on ``THREADS`` only, never on which thread
 # runs them: under a debugger (``sys.gettrace()`` set) the same pieces run one after another in
 # the caller's thread, so stepping into a kernel reaches its work, with the same bits.
@@ -269,6 +271,7 @@ def conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     kh, kw, c, _ = kernel.shape
     k_t = kernel.reshape(kh * kw * c, f).T  # (F, KH*KW*C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+
     def work(images):
         dcols = dy[images].reshape(-1, f) @ k_t  # (n*OH*OW, KH*KW*C)
         col2im_add(dxpad[images], dcols.reshape(-1, oh, ow, kh, kw, c), strides, dilation)
