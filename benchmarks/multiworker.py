@@ -111,7 +111,8 @@ def sweep(args, workers: list[int], command: str) -> int:
             for w in order:
                 threads = str(max(1, cores // w))  # the cores shared out: no oversubscription
                 env = dict(os.environ, NUMBA_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
-                           OPENBLAS_NUM_THREADS=threads, PYTHONPATH=str(Path(__file__).parents[1]))
+                           OPENBLAS_NUM_THREADS=threads, SCRATCHNET_NUMPY_THREADS=threads,
+                           PYTHONPATH=str(Path(__file__).parents[1]))
                 print(f"[benchmarks] repeat {repeat + 1}/{args.repeats}: {model} on {w} worker(s)",
                       flush=True)
                 out = subprocess.run([str(mpiexec), "-n", str(w), sys.executable, "-m",

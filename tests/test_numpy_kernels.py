@@ -458,3 +458,23 @@ def test_matmul_in_row_pieces_is_the_product(monkeypatch, threads, shape):
     if a.ndim == 2 and len(a):
         got = dense_ref.matmul(a.T, rng.standard_normal((300, 40)).astype(np.float32))  # x^T @ dz
         assert got.shape == (700, 40)
+
+
+@pytest.mark.parametrize("value, threads", [("3", 3), ("1", 1), ("", None), ("0", "error"), ("two", "error")])
+def test_numpy_threads_come_from_the_environment(value, threads):
+    """``SCRATCHNET_NUMPY_THREADS`` sets ``conv.THREADS`` at import; a bad value names itself."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SCRATCHNET_NUMPY_THREADS=value)
+    run = subprocess.run([sys.executable, "-c", "from scratchnet.kernels import conv; print(conv.THREADS)"],
+                         env=env, capture_output=True, text=True)
+    if threads == "error":
+        assert run.returncode != 0
+        want = f"SCRATCHNET_NUMPY_THREADS: expected a whole number of threads, 1 or more, received '{value}'"
+        assert want in run.stderr
+    elif threads is None:  # unset or empty: the cores this process may run on
+        assert run.returncode == 0 and int(run.stdout) == len(os.sched_getaffinity(0))
+    else:
+        assert run.returncode == 0 and int(run.stdout) == threads

@@ -122,12 +122,26 @@ def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
 # The pieces, and so every bit of every result, depend on ``THREADS`` only, never on which thread
 # runs them: under a debugger (``sys.gettrace()`` set) the same pieces run one after another in
 # the caller's thread, so stepping into a kernel reaches its work, with the same bits.
-# ``THREADS = 1`` turns the threads off (pieces by size alone, BLAS with its own threads).
-# Read at call time. Below ``MIN_PIECE_BYTES`` of work a piece is not worth a thread: 256 KiB and
-# 1 MiB measured the same on small_cnn and rps_cnn, 4 MiB 6% slower on rps_cnn@32 (38.3 against
-# 35.8 ms a step).
+# ``THREADS = 1`` turns the threads off (pieces by size alone, BLAS with its own threads); the
+# environment variable ``SCRATCHNET_NUMPY_THREADS`` sets it at import (several worker processes on
+# one machine: the cores shared out). Read at call time. Below ``MIN_PIECE_BYTES`` of work a piece
+# is not worth a thread: 256 KiB and 1 MiB measured the same on small_cnn and rps_cnn, 4 MiB 6%
+# slower on rps_cnn@32 (38.3 against 35.8 ms a step).
 MIN_PIECE_BYTES = 1 << 20
-THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _threads_from_environment() -> int:
+    """``SCRATCHNET_NUMPY_THREADS`` if set, else the cores this process may run on."""
+    value = os.environ.get("SCRATCHNET_NUMPY_THREADS", "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("environment variable SCRATCHNET_NUMPY_THREADS: expected a whole number of "
+                         f"threads, 1 or more, received {value!r}")
+    return int(value)
+
+
+THREADS = _threads_from_environment()
 
 _pool: ThreadPoolExecutor | None = None  # made at the first call with THREADS > 1
 _pool_threads = 0  # its helper threads (THREADS - 1)
