@@ -478,3 +478,23 @@ def test_numpy_threads_come_from_the_environment(value, threads):
         assert run.returncode == 0 and int(run.stdout) == len(os.sched_getaffinity(0))
     else:
         assert run.returncode == 0 and int(run.stdout) == threads
+
+
+def test_each_piece_sees_a_debugger_on_sys_monitoring(monkeypatch):
+    """From Python 3.12 a debugger may hold sys.monitoring's debugger slot and set no trace
+    function; the pieces then run in the debugged thread all the same (a stand-in slot here)."""
+    import sys
+    import threading
+    import types
+
+    monkeypatch.setattr(conv_ref, "THREADS", 2)
+    slots = {0: None}
+    monitoring = types.SimpleNamespace(DEBUGGER_ID=0, get_tool=lambda tool: slots[tool])
+    monkeypatch.setattr(sys, "monitoring", monitoring, raising=False)
+    where = lambda _: threading.current_thread().name  # noqa: E731
+    caller = threading.current_thread().name
+    slots[0] = "a debugger"
+    assert conv_ref.each_piece(where, [0, 1, 2, 3]) == [caller] * 4
+    slots[0] = None  # the slot free: the helpers take pieces again
+    started = threading.Barrier(2, timeout=10)
+    assert len(set(conv_ref.each_piece(lambda p: started.wait() if p < 2 else where(p), [0, 1]))) == 2

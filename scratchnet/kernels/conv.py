@@ -187,6 +187,15 @@ def _blas_one_thread(enter: bool) -> None:
                     lib.set_num_threads(threads)
 
 
+def _debugger_attached() -> bool:
+    """A trace function is set (pdb, bdb, and IDE debuggers on Python 3.11), or, from Python 3.12,
+    a tool holds ``sys.monitoring``'s debugger slot (debuggers built on it set no trace function)."""
+    if sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and monitoring.get_tool(monitoring.DEBUGGER_ID) is not None
+
+
 def each_piece(work, pieces: list) -> list:
     """``[work(piece) for piece in pieces]``, on ``THREADS`` threads: this one and ``THREADS - 1``
     helpers from a pool, each taking the next piece not yet taken until none is left. The results
@@ -194,8 +203,8 @@ def each_piece(work, pieces: list) -> list:
 
     With ``THREADS = 1`` a plain loop. Otherwise BLAS runs on one thread meanwhile (even for a
     single piece: a BLAS thread left spinning would slow the next pieces), and the pieces run in
-    this thread, one after another, when there is one piece, under a debugger (``sys.gettrace()``)
-    or when called from a piece itself.
+    this thread, one after another, when there is one piece, under a debugger
+    (:func:`_debugger_attached`) or when called from a piece itself.
     """
     global _pool, _pool_threads
     threads = THREADS
@@ -203,7 +212,7 @@ def each_piece(work, pieces: list) -> list:
         return [work(piece) for piece in pieces]
     _blas_one_thread(True)
     try:
-        if len(pieces) <= 1 or sys.gettrace() is not None or getattr(_in_piece, "yes", False):
+        if len(pieces) <= 1 or _debugger_attached() or getattr(_in_piece, "yes", False):
             return [work(piece) for piece in pieces]
         results = [None] * len(pieces)
         untaken = iter(range(len(pieces)))  # shared: each next() hands out one index, once
