@@ -13,7 +13,11 @@ and new in this one process, ``--repeats`` times, and prints the median wall-clo
 milliseconds of each: the machine is shared, so one timing alone means little, and the CPU time
 shows when a process waited for a core. ``--models`` swaps the backend table's entries
 (``scratchnet.kernels._impl``) between the old and the new functions around each timed call,
-so the same model object runs both.
+so the same model object runs both. Since the kernels share their pieces among threads
+(``conv.THREADS`` > 1), that in-process swap is unfair to the new ones: the old kernels' BLAS
+products on two threads leave OpenBLAS' threads spinning, which slows the pieces that follow
+(small@32 predict measured 0.31x that way): compare threads with ``--threads``, one process a
+setting.
 
 Measured 2026-12-03 on the 2-core AMD EPYC while two other agents kept its cores busy (load
 average 1.6-3.3), 5 interleaved repeats. With OpenBLAS' two threads every BLAS call waits until
@@ -278,9 +282,20 @@ def _swapped(table: dict, new_table: dict, call):
     return run
 
 
-def run_models(models, repeats: int) -> None:
+def model_calls(model: str, n: int, rng) -> tuple:
+    """``(train, predict)``: one training step and one ``predict`` of a new ``model`` (numpy
+    backend) on a batch of ``n`` random images, as calls without arguments."""
     from scratchnet import models as builders
 
+    net = getattr(builders, BUILDERS[model])(INPUTS[model])  # the builders seed their weights (0)
+    net.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
+    x = rng.random((n,) + INPUTS[model], dtype=np.float32)
+    y = rng.integers(0, 3, n)
+    return (functools.partial(net.train_step, x, y),
+            functools.partial(net.predict, x, batch_size=n, verbose=0))
+
+
+def run_models(models, repeats: int) -> None:
     sn.set_backend("numpy")
     new_table = {name: kernels._impl[name] for name in OLD}
     rng = np.random.default_rng(0)
@@ -289,12 +304,7 @@ def run_models(models, repeats: int) -> None:
     print("|---|---|---|---|---|---|---|")
     for model in models:
         for n in BATCHES[model]:
-            net = getattr(builders, BUILDERS[model])(INPUTS[model])
-            net.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
-            x = rng.random((n,) + INPUTS[model], dtype=np.float32)
-            y = rng.integers(0, 3, n)
-            train = functools.partial(net.train_step, x, y)
-            predict = functools.partial(net.predict, x, batch_size=n, verbose=0)
+            train, predict = model_calls(model, n, rng)
             train()  # warm-up
             t = interleaved({"old": _swapped(OLD, new_table, train),
                              "new": _swapped(new_table, new_table, train)}, repeats)
@@ -309,17 +319,10 @@ def run_models(models, repeats: int) -> None:
 def one_setting(model: str, n: int, threads: int, chunk_mib: float, steps: int) -> dict:
     """Median ms of ``steps`` training steps and predict calls of ``model`` at batch ``n``, with
     ``conv.THREADS = threads`` and ``conv.CHUNK_BYTES = chunk_mib`` MiB (this process only)."""
-    from scratchnet import models as builders
-
     sn.set_backend("numpy")
     conv_new.THREADS, conv_new.CHUNK_BYTES = threads, int(chunk_mib * 2**20)
-    rng = np.random.default_rng(0)
-    net = getattr(builders, BUILDERS[model])(INPUTS[model], seed=0)
-    net.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy())
-    x = rng.random((n,) + INPUTS[model], dtype=np.float32)
-    y = rng.integers(0, 3, n)
-    calls = {"train": functools.partial(net.train_step, x, y),
-             "predict": functools.partial(net.predict, x, batch_size=n, verbose=0)}
+    train, predict = model_calls(model, n, np.random.default_rng(0))
+    calls = {"train": train, "predict": predict}
     for call in calls.values():
         call()  # warm-up
     return {name: ms for name, (ms, _) in interleaved(calls, steps).items()}

@@ -41,6 +41,7 @@ def relu_backward_bias_grad(da: np.ndarray, z: np.ndarray):
     """
     dz = np.empty(da.shape, dtype=da.dtype)  # (N, ..., F); da * (z > 0) keeps da's type
     db = np.zeros(da.shape[-1], dtype=da.dtype)  # (F,)
+
     def work(rows):
         np.multiply(da[rows], z[rows] > 0, out=dz[rows])  # NaN or -0.0 in da stay what da * 0 gives
         return bias_grad(dz[rows])
@@ -57,6 +58,7 @@ def conv2d_bias_relu_forward(xpad, kernel, bias, strides, dilation, out_hw):
     z = np.empty((xpad.shape[0],) + tuple(out_hw) + (kernel.shape[3],),
                  dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
     a = np.empty_like(z)
+
     def work(images):
         conv2d_into(z[images], xpad[images], kernel, strides, dilation)
         z[images] += bias
@@ -72,6 +74,7 @@ def conv2d_bias_relu(xpad, kernel, bias, strides, dilation, out_hw):
     """
     a = np.empty((xpad.shape[0],) + tuple(out_hw) + (kernel.shape[3],),
                  dtype=np.result_type(xpad, kernel))  # (N, OH, OW, F)
+
     def work(images):
         z = a[images]  # this piece of the output, a view
         conv2d_into(z, xpad[images], kernel, strides, dilation)

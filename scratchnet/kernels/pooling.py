@@ -86,6 +86,7 @@ def maxpool2d_forward(xpad, pool_size, strides, out_hw):
     n, _, _, c = xpad.shape
     y = np.empty((n,) + tuple(out_hw) + (c,), dtype=xpad.dtype)  # (N, OH, OW, C)
     argmax = np.empty(y.shape, dtype=argmax_dtype(pool_size))
+
     def work(images):
         _max_into(y[images], xpad[images], pool_size, strides)
         _first_max_into(argmax[images], y[images], xpad[images], pool_size, strides)
@@ -106,6 +107,7 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
     (ph, pw), (sh, sw) = pool_size, strides
     n, oh, ow, c = dy.shape
     dxpad = np.empty((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
+
     def work(images):
         dx, g, won_at = dxpad[images], dy[images], argmax[images]
         dx[...] = 0
