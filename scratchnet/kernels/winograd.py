@@ -140,30 +140,32 @@ def filter_transform(kernel: np.ndarray, m: int = 2) -> np.ndarray:
 
     F(2x2, 3x3) computes it in the kernel's type (G holds 0, 1 and 1/2: few roundings);
     F(4x4, 3x3) in float64, rounded once to the kernel's type (G4 holds 1/3 and 1/15, which
-    float32 cannot hold exactly)."""
+    float32 cannot hold exactly).
+
+    The C*F little 3x3 kernels ride along as columns: ``G @ g`` over the kernel's row axis is one
+    matrix product ``(m + 2, 3) @ (3, 3*C*F)``, and ``(G g) G^T`` over its column axis is ``m + 2``
+    products ``(m + 2, 3) @ (3, C*F)``. (Written as C*F separate 3x3 products, the same sums took
+    0.26 ms for rps_cnn's 3x3x32x64 kernel in F(4x4, 3x3), against 0.06 ms this way.)"""
     _, Gm, _ = TILE_MATRICES[m]
-    g = kernel.transpose(2, 3, 0, 1)  # (C, F, 3, 3)
-    if m == 2:
-        Gm = Gm.astype(kernel.dtype)
-        U = Gm @ g @ Gm.T  # (C, F, 4, 4)
-    else:
-        U = (Gm @ g.astype(np.float64) @ Gm.T).astype(kernel.dtype)  # (C, F, m + 2, m + 2)
-    c, f = g.shape[:2]
-    return U.reshape(c, f, (m + 2) ** 2).transpose(2, 0, 1)  # one (C, F) matrix per tile position
+    _, _, c, f = kernel.shape
+    g = kernel if m == 2 else kernel.astype(np.float64)
+    Gm = Gm.astype(g.dtype)
+    Gg = (Gm @ g.reshape(3, 3 * c * f)).reshape(m + 2, 3, c * f)  # [a, j] = sum_i G[a, i] g[i, j]
+    U = Gm @ Gg  # (m + 2, m + 2, C*F): [a, b] = sum_j G[b, j] (G g)[a, j]
+    return U.reshape((m + 2) ** 2, c, f).astype(kernel.dtype, copy=False)  # one (C, F) per position
 
 
 def filter_gradient(dU: np.ndarray, m: int = 2) -> np.ndarray:
     """``dL/dg = G^T dU G``, the transpose of :func:`filter_transform`: ``((m + 2)**2, C, F)`` ->
-    ``(3, 3, C, F)`` (F(4x4, 3x3) in float64 rounded once, as :func:`filter_transform`)."""
+    ``(3, 3, C, F)`` (F(4x4, 3x3) in float64 rounded once, as :func:`filter_transform`; the same
+    two matrix products with ``G^T`` in place of ``G``)."""
     _, Gm, _ = TILE_MATRICES[m]
     _, c, f = dU.shape
-    dU = dU.transpose(1, 2, 0).reshape(c, f, m + 2, m + 2)  # (C, F, m + 2, m + 2)
-    if m == 2:
-        Gm = Gm.astype(dU.dtype)
-        dg = Gm.T @ dU @ Gm  # (C, F, 3, 3)
-    else:
-        dg = (Gm.T @ dU.astype(np.float64) @ Gm).astype(dU.dtype)
-    return dg.transpose(2, 3, 0, 1)  # (3, 3, C, F)
+    du = dU if m == 2 else dU.astype(np.float64)
+    Gm = Gm.astype(du.dtype)
+    Gtdu = (Gm.T @ du.reshape(m + 2, (m + 2) * c * f)).reshape(3, m + 2, c * f)  # G^T dU
+    dg = Gm.T @ Gtdu  # (3, 3, C*F): [i, j] = sum_b (G^T dU)[i, b] G[b, j]
+    return dg.reshape(3, 3, c, f).astype(dU.dtype, copy=False)
 
 
 def input_transform(xpad: np.ndarray, out_hw, m: int = 2) -> np.ndarray:
