@@ -8,6 +8,14 @@ float64 sum is cut into partial sums (per image, against per block of rows), whi
 same float32 or to a neighbour. Hence ``rtol=1e-6`` on gradients and on weights after a few Adam
 steps (float32 has 24 bits: 6e-8 per rounding, a few roundings apart), exact equality on the
 forward pass.
+
+One more difference, for a pair inside a model on the direct loops (its dL/dx is needed): the
+fused backward computes dL/dx as a forward pass over the padded dz
+(``direct_conv2d_backward_relu_maxpool2x2``), the same float32 sums in another order. The layers
+below then get gradients a few roundings apart (measured 3.3e-7 of the largest value), and Adam,
+which divides by ``sqrt(v)``, turns such differences in the smallest gradients into weight
+differences of 1e-4 within three steps. Those models compare one step's gradients, and weights
+trained by SGD, whose step is linear in the gradient.
 """
 
 from __future__ import annotations
@@ -46,8 +54,8 @@ def _data(n=12, shape=(21, 20, 3), seed=0):
     return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, 3, n)
 
 
-def _train(model, x, y, steps=3):
-    model.compile(optimizer=sn.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+def _train(model, x, y, steps=3, optimizer=None):
+    model.compile(optimizer=optimizer or sn.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     for _ in range(steps):
         model.train_step(x, y)
     return model
@@ -286,9 +294,11 @@ def test_the_pooled_twins_match_their_numpy_references(numba_backend, algorithm)
 
 
 def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_one(numba_backend):
-    """Both kinds of pair in one model (direct with 16 filters, Winograd at 64 channels), trained
-    with and without fusion: the forward passes bit for bit, weights to rtol 1e-6 (see the top).
-    The first pair (RGB, no dL/dx needed) takes the backward without dz."""
+    """Both kinds of pair in one model (direct with 16 filters, Winograd at 64 channels), with and
+    without fusion: one step's gradients bit for bit down to the direct pair inside the model, and
+    to 1e-6 of their largest value below it (its dL/dx in another order, see the top); weights
+    trained by SGD to rtol 1e-6; the forward passes bit for bit. The first pair (RGB, no dL/dx
+    needed) takes the backward without dz, the inner direct pair the one with dz padded for dL/dx."""
     def model():
         return sn.Sequential([
             sn.layers.Input((54, 53, 3)),
@@ -303,18 +313,35 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
         ], seed=11)
 
     x, y = _data(n=10, shape=(54, 53, 3))
+    grads = {}
+    for fuse in (False, True):
+        kernels.set_conv_pool_fusion(fuse)
+        one_step = model()
+        one_step.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        grads[fuse] = one_step.loss_and_grads(x, y)[1]
+    for i, (want, got) in enumerate(zip(grads[False], grads[True], strict=True)):
+        if i < 2:  # the first layer's kernel and bias: below the inner pair's dL/dx
+            assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+        else:
+            np.testing.assert_array_equal(_bits(got), _bits(want))
     kernels.set_conv_pool_fusion(False)
-    plain = _train(model(), x, y)
+    plain = _train(model(), x, y, optimizer=sn.optimizers.SGD(1e-2))
     kernels.set_conv_pool_fusion(True)
     calls = []
-    name = "direct_conv2d_backward_kernel_relu_maxpool2x2"
-    twin = kernels._impl[name]
-    kernels._impl[name] = lambda *args: calls.append(args[1].shape) or twin(*args)
+    names = ("direct_conv2d_backward_kernel_relu_maxpool2x2", "direct_conv2d_backward_relu_maxpool2x2")
+    twins = {name: kernels._impl[name] for name in names}
+
+    def recorded(name):
+        return lambda *args: calls.append((name, args[1].shape)) or twins[name](*args)
+
+    for name in names:
+        kernels._impl[name] = recorded(name)
     try:
-        fused = _train(model(), x, y)
+        fused = _train(model(), x, y, optimizer=sn.optimizers.SGD(1e-2))
     finally:
-        kernels._impl[name] = twin
-    assert calls == [(10, 26, 25, 16)] * 3  # the first layer only, once a step
+        kernels._impl.update(twins)
+    # once a step each: the first layer's backward without dz, the inner direct pair's with dz padded
+    assert calls == [(names[1], (10, 13, 12, 64)), (names[0], (10, 26, 25, 16))] * 3
     algorithms = [layer.conv_algorithm for layer in fused.layers[0:6:2]]
     assert algorithms == ["direct", "direct", "winograd4"]
     for conv in fused.layers[0:6:2]:
@@ -359,6 +386,50 @@ def test_the_first_layer_backward_without_dz_gives_the_bits_of_the_two_steps(num
             np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("c, f, hw, fast", [(16, 32, (23, 20), True), (16, 32, (9, 8), True),
+                                             (32, 64, (12, 13), True), (64, 16, (7, 10), True),
+                                             (8, 32, (9, 9), False), (3, 64, (8, 9), False)])
+def test_the_inner_pair_backward_gives_dz_and_dk_bits_and_dx_as_a_forward_pass(numba_backend, c, f, hw,
+                                                                              fast):
+    """``direct_conv2d_backward_relu_maxpool2x2`` (an inner pair's (dL/dK, dL/dbias, dL/dxpad);
+    ``fast``: dz written inside a border of zeros and dL/dx run as the forward loops, which needs
+    16, 32 or 64 input channels; otherwise the three twins one after the other): dL/dK and
+    dL/dbias the bits of ``relu_maxpool2d_backward_bias_grad`` then ``direct_conv2d_backward_kernel``,
+    dL/dx within 1e-6 of its largest value from the im2col twin's (the same float32 sums in
+    another order: measured up to 4e-7) and equal where ``fast`` is False; the NumPy reference in
+    float64 to 1e-12. Odd sizes: a row or a column no window covers, whose dz is zero (and the
+    border around dz too, else dL/dx would be far off)."""
+    from scratchnet.kernels import direct as direct_ref
+    from scratchnet.kernels import numba_kernels as nb
+
+    rng = np.random.default_rng(c * f + hw[0])
+    conv_hw = (hw[0] - 2, hw[1] - 2)
+    pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
+    assert nb._backward_input_by_forward_loops((3, 3, c, f), hw, conv_hw) == fast
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((9,) + hw + (c,)).astype(dtype)
+        k = (rng.standard_normal((3, 3, c, f)) / 5).astype(dtype)
+        b = (rng.standard_normal(f) / 10).astype(dtype)
+        y, argmax = nb.direct_conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), conv_hw, pooled_hw, True)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        args = (x, dy, y, argmax, k, (1, 1), (1, 1), conv_hw)
+        dk, db, dxpad = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
+        dz, want_db = nb.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_hw)
+        np.testing.assert_array_equal(_bits(dk), _bits(nb.direct_conv2d_backward_kernel(
+            x, dz, (3, 3), (1, 1), (1, 1))))
+        np.testing.assert_array_equal(_bits(db), _bits(want_db))
+        want_dx = nb.direct_conv2d_backward_input(dz, k, (1, 1), (1, 1), hw)
+        assert dxpad.shape == want_dx.shape == x.shape and dxpad.dtype == dtype
+        if fast:
+            assert np.abs(dxpad - want_dx).max() <= 1e-6 * np.abs(want_dx).max()
+        else:
+            np.testing.assert_array_equal(_bits(dxpad), _bits(want_dx))
+        if dtype is np.float64:
+            for got, want in zip((dk, db, dxpad), direct_ref.conv2d_backward_relu_maxpool2x2(*args),
+                                 strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
     """Stepping into the pooled loops with a debugger (``NUMBA_DISABLE_JIT=1``) runs them as Python,
     with the same results as the NumPy references."""
@@ -385,6 +456,12 @@ def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():
         "args = (x, dy, y, a, (3, 3), (1, 1), (1, 1), (5, 4))\n"
         "for got, want in zip(nb.direct_conv2d_backward_kernel_relu_maxpool2x2(*args),\n"
         "                     direct.conv2d_backward_kernel_relu_maxpool2x2(*args)):\n"
+        "    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)\n"
+        "x, k, b = x[:, :, :, :1].repeat(16, 3), k[:, :, :1, :].repeat(16, 2), b  # 16 input channels\n"
+        "y, a = nb.direct_conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), (5, 4), (2, 2), True)\n"
+        "args = (x, rng.standard_normal(y.shape), y, a, k, (1, 1), (1, 1), (5, 4))\n"
+        "for got, want in zip(nb.direct_conv2d_backward_relu_maxpool2x2(*args),\n"
+        "                     direct.conv2d_backward_relu_maxpool2x2(*args)):\n"
         "    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)\n"
         "print('ok')\n"
     )

@@ -68,6 +68,7 @@ KERNEL_NAMES = (
     "winograd_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_bias_relu_maxpool2x2",
     "direct_conv2d_backward_kernel_relu_maxpool2x2",
+    "direct_conv2d_backward_relu_maxpool2x2",
     "adam_update",
     "winograd4_conv2d_forward",
     "winograd4_conv2d_bias_relu_forward",
@@ -111,6 +112,7 @@ def _numpy_table() -> dict[str, object]:
         "winograd_conv2d_bias_relu_maxpool2x2": _winograd_numpy.winograd_conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_bias_relu_maxpool2x2": _direct_numpy.conv2d_bias_relu_maxpool2x2,
         "direct_conv2d_backward_kernel_relu_maxpool2x2": _direct_numpy.conv2d_backward_kernel_relu_maxpool2x2,
+        "direct_conv2d_backward_relu_maxpool2x2": _direct_numpy.conv2d_backward_relu_maxpool2x2,
         "adam_update": _optimizer_numpy.adam_update,
         **{name: getattr(_winograd_numpy, name) for name in KERNEL_NAMES if name.startswith("winograd4_")},
     }
@@ -493,6 +495,27 @@ def conv2d_backward_kernel_relu_maxpool(xpad, dy, y, argmax, kernel_hw, strides,
             xpad, dy, y, argmax, kernel_hw, strides, dilation, conv_out_hw)
     dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, pool_strides, conv_out_hw)
     return conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation, algorithm=algorithm), db
+
+
+def conv2d_backward_relu_maxpool(xpad, dy, y, argmax, kernel, strides, dilation, pool_size, pool_strides,
+                                 conv_out_hw, algorithm="im2col"):
+    """``(dL/dK, dL/dbias, dL/dxpad)`` after :func:`conv2d_bias_relu_maxpool` inside a model::
+
+        dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, ...)   # (N, OH, OW, F)
+        dK = conv2d_backward_kernel(xpad, dz, ...)
+        dxpad = conv2d_backward_input(dz, kernel, ...)
+
+    On the Numba backend the direct loops (2x2 windows with stride 2) write ``dz`` inside a border
+    of zeros and compute ``dxpad`` as a forward pass over it
+    (``direct_conv2d_backward_relu_maxpool2x2``; the formula is in
+    :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2`)."""
+    if algorithm == "direct" and _backend == "numba" and tuple(pool_size) == (2, 2) \
+            and tuple(pool_strides) == (2, 2):
+        return _impl["direct_conv2d_backward_relu_maxpool2x2"](xpad, dy, y, argmax, kernel, strides,
+                                                                dilation, conv_out_hw)
+    dz, db = relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, pool_strides, conv_out_hw)
+    dk = conv2d_backward_kernel(xpad, dz, kernel.shape[:2], strides, dilation, algorithm=algorithm)
+    return dk, db, conv2d_backward_input(dz, kernel, strides, dilation, xpad.shape[1:3], algorithm=algorithm)
 
 
 def adam_update(w, grad, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):

@@ -109,3 +109,22 @@ def conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw, strid
     where its kernel-gradient loops need it, never storing ``dz``."""
     dz, db = pooling.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
     return conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation), db
+
+
+def conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides, dilation, conv_out_hw):
+    """``(dL/dK, dL/dbias, dL/dxpad)`` of Conv2D(relu) -> MaxPooling2D((2, 2)) inside a model, from
+    the pooled ``dy``, ``y`` and ``argmax`` of :func:`conv2d_bias_relu_maxpool2x2`: ``dz`` of the
+    pooling and the ReLU, then the kernel gradient and the input gradient from it. Here the three
+    steps one after the other.
+
+    The Numba twin computes dL/dx as a forward pass: for a 3x3 kernel with stride 1, input cell
+    ``(p, q)`` of ``xpad`` was read by output ``(p - a, q - b)`` through tap ``(a, b)``, so with
+    ``dz`` surrounded by 2 zeros (``dzpad``) and the kernel turned 180 degrees::
+
+        dL/dxpad[n, p, q, c] = sum_{a, b, o} dzpad[n, p + a, q + b, o] * K[2 - a, 2 - b, c, o]
+
+    a convolution of ``dzpad`` whose filters are the layer's input channels. Its pooling backward
+    writes ``dz`` inside that border, so the padding costs no copy."""
+    dz, db = pooling.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
+    dk = conv2d_backward_kernel(xpad, dz, kernel.shape[:2], strides, dilation)
+    return dk, db, conv2d_backward_input(dz, kernel, strides, dilation, xpad.shape[1:3])

@@ -529,36 +529,42 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
 
 
 @njit(cache=True, inline="always")
-def _pooled_gradient_image(dy, y, argmax, s, zero, dz):
+def _pooled_gradient_image(dy, y, argmax, s, zero, pad, dz):
     """``dz[s]``: ReLU -> max-pooling's gradient for image ``s``, from the pooled arrays, 2x2
     windows: ``dy`` at each window's winning cell where ``y > 0``, ``zero`` elsewhere (and on an
-    odd last row or column, which no window covers). The first layer's backward makes the same
-    values inside its loops instead (:func:`_rgb_pooled_kernel_gradient_band`)."""
+    odd last row or column, which no window covers). ``pad > 0``: ``dz`` has a border of ``pad``
+    zeros around the ``(HZ, WZ)`` gradient (written here too), ready for the forward loops that
+    compute dL/dx from it (:func:`direct_conv2d_backward_relu_maxpool2x2`). The first layer's
+    backward makes the same values inside its loops instead (:func:`_rgb_pooled_kernel_gradient_band`)."""
     ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
-    for i in range(dz.shape[1]):
+    dz[s, :pad] = zero  # the top border (none when pad is 0)
+    for i in range(dz.shape[1] - 2 * pad):
         pi, a = i >> 1, i & 1
-        dzrow = dz[s, i]
+        dzrow = dz[s, pad + i]
         if pi < ph:
+            dzrow[:pad] = zero
             for pj in range(pw):
                 for b in range(2):  # selects, not branches: the compiler vectorizes them
                     k = a * 2 + b
                     for o in range(f):
                         g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
-                        dzrow[2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
-            dzrow[2 * pw:] = zero  # an odd last column: no window
+                        dzrow[pad + 2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
+            dzrow[pad + 2 * pw:] = zero  # an odd last column (no window), then the right border
         else:
             dzrow[:] = zero  # an odd last row
+    dz[s, dz.shape[1] - pad:] = zero  # the bottom border
 
 
 @njit(parallel=True, cache=True)
-def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz):
+def _relu_maxpool2x2_backward_bias_grad(dy, y, argmax, hz, wz, pad):
+    """``(dz, dL/dbias)``; ``dz`` is ``(N, HZ + 2*pad, WZ + 2*pad, F)``, zeros around the gradient."""
     n, f = dy.shape[0], dy.shape[3]
-    dz = np.empty((n, hz, wz, f), dtype=dy.dtype)
+    dz = np.empty((n, hz + 2 * pad, wz + 2 * pad, f), dtype=dy.dtype)
     partial = np.zeros((n, f), dtype=np.float64)  # one bias-grad partial per image
     columns = np.empty((n, dy.shape[2] * f), dtype=np.float64)  # and its column sums
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for s in prange(n):
-        _pooled_gradient_image(dy, y, argmax, s, zero, dz)
+        _pooled_gradient_image(dy, y, argmax, s, zero, pad, dz)
         _pooled_bias_partial(dy, y, s, columns[s], partial[s])
     return dz, _sum_in_order(partial).astype(dy.dtype)  # in image order
 
@@ -594,7 +600,7 @@ def relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool_size, strides, conv_ou
     if tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2):
         return _relu_maxpool2x2_backward_bias_grad(
             np.ascontiguousarray(dy), np.ascontiguousarray(y), np.ascontiguousarray(argmax),
-            conv_out_hw[0], conv_out_hw[1])
+            conv_out_hw[0], conv_out_hw[1], 0)
     # the unlocked kernels: this call already holds the lock that maxpool2d_backward takes
     (ph, pw), (sh, sw), (hz, wz) = pool_size, strides, conv_out_hw
     routed = np.where(y > 0, dy, 0).astype(dy.dtype)  # (N, OH, OW, F): dy * (y > 0)
@@ -2046,22 +2052,23 @@ def _direct_backward_kernel_planar(xpad, dy, chunk):
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2):
+def _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2):
     """``dk2[(a*3 + b)*C + c0 + q, o] += sum_{i, j} xpad[s, i + a, j + b, c0 + q] * dy[s, i, j, o]``
     over the band's rows ``i0 <= i < i1``, for ``q < cb``: the ``cb*f`` sums in ``acc`` (registers),
-    one pass over the band's pixels; the filter loop outside the channel loop, as in the forward."""
-    c, ow = xpad.shape[3], dy.shape[2]
+    one pass over the band's pixels; the filter loop outside the channel loop, as in the forward.
+    ``dy`` may carry a border of ``off`` zeros on each side (read around it)."""
+    c, ow = xpad.shape[3], dy.shape[2] - 2 * off
     row = (a * 3 + b) * c + c0
     for q in range(cb * f):
         acc[q] = 0
     for i in range(i0, i1):
         xrow = xpad[s, i + a]
-        dyrow = dy[s, i]
+        dyrow = dy[s, i + off]
         for j in range(ow):
             for q in range(cb):
                 xs[q] = xrow[j + b, c0 + q]
             for o in range(f):
-                d = dyrow[j, o]
+                d = dyrow[j + off, o]
                 for q in range(cb):
                     acc[q * f + o] += xs[q] * d
     for q in range(cb):  # the band's sum into the chunk's (a sum of band sums: less rounding)
@@ -2070,28 +2077,29 @@ def _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, xs
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_tap(xpad, dy, s, i0, i1, a, b, f, cb, acc, xs, dk2):
+def _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, f, cb, acc, xs, dk2):
     """One tap of one band: channels ``cb`` at a time (a constant), then the rest 4 and 1 at a time."""
     c = xpad.shape[3]
     c0 = 0
     while c0 + cb <= c:
-        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2)
         c0 += cb
     while c0 + 4 <= c:
-        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 4, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, 4, f, acc, xs, dk2)
         c0 += 4
     while c0 < c:
-        _filters_inner_kernel_gradient(xpad, dy, s, i0, i1, a, b, c0, 1, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, 1, f, acc, xs, dk2)
         c0 += 1
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
+def _direct_backward_kernel_filters_inner(xpad, dy, off, chunk, band):
     """16, 32 or 64 filters: one partial ``(9*C, F)`` per chunk of images, band by band of output
     rows, tap by tap, 3-8 channels at a time (at most 256 sums); the caller adds the partials in
-    chunk order."""
+    chunk order. ``dy``: ``(N, OH + 2*off, OW + 2*off, F)``, the gradient inside a border of
+    ``off`` zeros (0: none)."""
     n, c = xpad.shape[0], xpad.shape[3]
-    oh, f = dy.shape[1], dy.shape[3]
+    oh, f = dy.shape[1] - 2 * off, dy.shape[3]
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 9 * c, f), dtype=dy.dtype)
     for t in prange(chunks):
@@ -2103,13 +2111,13 @@ def _direct_backward_kernel_filters_inner(xpad, dy, chunk, band):
                 for tap in range(9):
                     a, b = tap // 3, tap % 3
                     if f == 64 and c == 3:  # RGB: one pass per tap
-                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 64, 3, acc, xs, partial[t])
+                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 64, 3, acc, xs, partial[t])
                     elif f == 64:
-                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 64, 4, acc, xs, partial[t])
+                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 64, 4, acc, xs, partial[t])
                     elif f == 32:
-                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 32, 8, acc, xs, partial[t])
+                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 32, 8, acc, xs, partial[t])
                     elif f == 16:
-                        _filters_inner_tap(xpad, dy, s, i0, i1, a, b, 16, 8, acc, xs, partial[t])
+                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 16, 8, acc, xs, partial[t])
     return partial
 
 
@@ -2260,7 +2268,7 @@ def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
     chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # a fixed count: the same sums for any thread count
     if kind == "filters_inner":
         band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (dy.shape[2] * f * dy.itemsize))
-        dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dy, chunk, band))  # (9*C, F)
+        dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dy, 0, chunk, band))  # (9*C, F)
         return dk.reshape(3, 3, c, f)
     if kind == "rgb":
         band = max(1, DIRECT_RGB_BAND_PIXELS // dy.shape[2])
@@ -2303,8 +2311,61 @@ def direct_conv2d_backward_input(dy, kernel, strides, dilation, padded_hw):
     convolution of ``dy`` padded with 2 zeros, kernel turned by 180 degrees and its channel axes
     swapped, which the direct forward loops can run: that measured 1.15-1.45x faster than im2col
     with OpenBLAS forced to its AVX2 kernels, but 0.69-0.92x with the AVX-512 kernels OpenBLAS
-    picks on this CPU by itself (benchmarks/CONV_ALGORITHMS.md), so it is not used.)"""
+    picks on this CPU by itself (benchmarks/CONV_ALGORITHMS.md), so it is not used here. Most of
+    what it lost was padding ``dy``; when the max-pooling's backward writes ``dy`` with its border
+    of zeros already there, the forward loops win: :func:`direct_conv2d_backward_relu_maxpool2x2`.)"""
     return conv2d_backward_input.__wrapped__(dy, kernel, strides, dilation, padded_hw)
+
+
+def _backward_input_by_forward_loops(kernel_shape, padded_hw, conv_out_hw) -> bool:
+    """Whether :func:`direct_conv2d_backward_relu_maxpool2x2` computes dL/dx with the forward
+    loops: 3x3, stride 1 (checked by the caller), and the layer's input channels a filter count
+    of the "filters inner" loops (they are the filters of that forward pass)."""
+    _, _, c, f = kernel_shape
+    return (_direct_forward_kind(f, c) == "filters_inner"
+            and tuple(padded_hw) == (conv_out_hw[0] + 2, conv_out_hw[1] + 2))
+
+
+@_one_at_a_time
+def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides, dilation, conv_out_hw):
+    """``(dL/dK, dL/dbias, dL/dxpad)`` of a Conv2D(relu) -> MaxPooling2D((2, 2)) pair inside a
+    model, from the pooled ``dy``, ``y`` and ``argmax``: the twin of
+    :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2` (formulas there).
+
+    When the direct loops cover the kernel gradient ("filters inner") and the layer's input
+    channels are 16, 32 or 64, the pooling's backward writes ``dz`` with a border of 2 zeros on
+    every side, the kernel gradient reads around the border, and dL/dx is the forward loops over
+    that ``dz`` with the kernel turned 180 degrees and its channel axes swapped (each input cell
+    gathers the 9 output cells that read it): rps_cnn's 31x31x16 -> 32 layer at batch 32 1.72 ->
+    1.48 ms for dL/dx (the im2col twin's product and scatter against these loops). dz and
+    dL/dbias are :func:`relu_maxpool2d_backward_bias_grad`'s bits and dL/dK
+    :func:`direct_conv2d_backward_kernel`'s; dL/dx differs from the im2col twin's in the last bits
+    (another order of the same sums). Other shapes run those three twins one after the other."""
+    kh, kw, c, f = kernel.shape
+    oh, ow = conv_out_hw
+    if not (_direct_fits((kh, kw), strides, dilation)
+            and _direct_kernel_gradient_kind(c, f) == "filters_inner"
+            and _backward_input_by_forward_loops(kernel.shape, xpad.shape[1:3], conv_out_hw)):
+        dz, db = relu_maxpool2d_backward_bias_grad.__wrapped__(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
+        return (direct_conv2d_backward_kernel.__wrapped__(xpad, dz, (kh, kw), strides, dilation), db,
+                direct_conv2d_backward_input.__wrapped__(dz, kernel, strides, dilation, xpad.shape[1:3]))
+    xpad = np.ascontiguousarray(xpad)
+    n = xpad.shape[0]
+    dzpad, db = _relu_maxpool2x2_backward_bias_grad(  # (N, OH + 4, OW + 4, F): dz inside 2 zeros
+        np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y), np.ascontiguousarray(argmax),
+        oh, ow, 2)
+    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
+    band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (ow * f * dzpad.itemsize))
+    dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dzpad, 2, chunk, band)).reshape(3, 3, c, f)
+    # dL/dxpad[n, p, q, c] = sum_{a, b, o} dzpad[n, p + a, q + b, o] * K[2 - a, 2 - b, c, o]
+    turned = kernel.astype(xpad.dtype, copy=False)[::-1, ::-1].transpose(0, 1, 3, 2)  # (3, 3, F, C)
+    k2 = np.ascontiguousarray(turned).reshape(9 * f, c)
+    hp, wp = oh + 2, ow + 2
+    dxpad = np.empty((n, hp, wp, c), dtype=xpad.dtype)
+    rows = max(1, -(-n * hp // (4 * MIN_CHUNKS)))  # as _direct_conv2d
+    _direct_forward_filters_inner(dzpad, k2, np.zeros(c, dtype=xpad.dtype), False, True, hp, wp, rows,
+                                  dxpad, dxpad[:1, :1, :1])
+    return dk, db, dxpad
 
 
 # ----------------------------------------------------------------------------- optimizer steps

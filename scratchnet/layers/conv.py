@@ -166,9 +166,11 @@ class Conv2D(ActivatedLayer):
                     self.xpad, dy, y, argmax, self.kernel_size, self.strides, self.dilation_rate,
                     pool.window, pool.steps, self.out_hw, algorithm=self.conv_algorithm)
                 return None
-            dz, db = kernels.relu_maxpool2d_backward_bias_grad(dy, y, argmax, pool.window,
-                                                               pool.steps, self.out_hw)
-            return self.backward_preactivation(dz, bias_grad=db)
+            # the same three steps as backward_preactivation (dz, then dL/dK and dL/dx from it)
+            self.kernel.grad, self.bias.grad, dxpad = kernels.conv2d_backward_relu_maxpool(
+                self.xpad, dy, y, argmax, self.kernel.value, self.strides, self.dilation_rate,
+                pool.window, pool.steps, self.out_hw, algorithm=self.conv_algorithm)
+            return self._unpad(dxpad)
         if self.use_bias and type(self.activation) is ReLU:
             # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
             # (N, OH, OW, F), (F,); output > 0 exactly where z > 0 (NaN and -0.0 included)
@@ -187,9 +189,13 @@ class Conv2D(ActivatedLayer):
             return None
         dxpad = kernels.conv2d_backward_input(dz, self.kernel.value, self.strides, self.dilation_rate,
                                               self.xpad.shape[1:3], algorithm=self.conv_algorithm)
+        return self._unpad(dxpad)
+
+    def _unpad(self, dxpad):
+        """dL/dx from dL/dxpad: the padding's cells dropped, ``(N, H, W, C)``."""
         (top, _), (left, _) = self.pads
         h, w, _ = self.input_shape
-        return dxpad[:, top:top + h, left:left + w, :]  # (N, H, W, C)
+        return dxpad[:, top:top + h, left:left + w, :]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
