@@ -19,6 +19,7 @@ The pieces run on ``THREADS`` threads at once (:func:`each_piece`; one thread un
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -187,6 +188,19 @@ def _blas_one_thread(enter: bool) -> None:
                     lib.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """BLAS held at one thread inside the block (as :func:`each_piece` holds it; counted, so
+    blocks in several threads may overlap). For a NumPy product run between Numba's parallel
+    loops: a product big enough for OpenBLAS to use its threads leaves them spinning for a while
+    afterwards, on the cores Numba's threads need next."""
+    _blas_one_thread(True)
+    try:
+        yield
+    finally:
+        _blas_one_thread(False)
+
+
 def _debugger_attached() -> bool:
     """A trace function is set (pdb, bdb, and IDE debuggers on Python 3.11), or, from Python 3.12,
     a tool holds ``sys.monitoring``'s debugger slot (debuggers built on it set no trace function)."""
@@ -210,8 +224,7 @@ def each_piece(work, pieces: list) -> list:
     threads = THREADS
     if threads <= 1:
         return [work(piece) for piece in pieces]
-    _blas_one_thread(True)
-    try:
+    with blas_on_one_thread():
         if len(pieces) <= 1 or _debugger_attached() or getattr(_in_piece, "yes", False):
             return [work(piece) for piece in pieces]
         results = [None] * len(pieces)
@@ -236,8 +249,6 @@ def each_piece(work, pieces: list) -> list:
             for helper in helpers:
                 helper.result()  # wait for every helper (and raise what one raised)
         return results
-    finally:
-        _blas_one_thread(False)
 
 
 def cols_chunks(xpad, kernel_hw, out_hw) -> list[slice]:

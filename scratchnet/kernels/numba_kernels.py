@@ -69,6 +69,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from scratchnet.kernels import conv as _conv_reference
 from scratchnet.kernels import dense as _dense_reference
 from scratchnet.kernels import optimizer_steps as _optimizer_reference
 from scratchnet.kernels.pooling import argmax_dtype
@@ -1205,6 +1206,26 @@ def _winograd4_coefficients(dtype):
     return np.array([0.5, 1.5, 2.5, 2, 0.25, 4, 0.125, 8], dtype=dtype)
 
 
+def _filter_transform(kernel, m):
+    """:func:`scratchnet.kernels.winograd.filter_transform` with NumPy's BLAS held at one thread:
+    for talk_cnn's 128-channel kernels its product is big enough for OpenBLAS to use two threads,
+    which then spin on the cores the next Numba loops need (a talk_cnn step at batch 32 took 256 ms
+    that way, 201 ms this way)."""
+    from scratchnet.kernels import winograd as ref
+
+    with _conv_reference.blas_on_one_thread():
+        return np.ascontiguousarray(ref.filter_transform(kernel, m))  # ((m + 2)**2, C, F)
+
+
+def _filter_gradient(du, m):
+    """:func:`scratchnet.kernels.winograd.filter_gradient`, BLAS on one thread (see
+    :func:`_filter_transform`)."""
+    from scratchnet.kernels import winograd as ref
+
+    with _conv_reference.blas_on_one_thread():
+        return ref.filter_gradient(du, m)  # (3, 3, C, F)
+
+
 def _winograd_setup(m, xpad, kernel, strides, dilation, out_hw):
     """What every Winograd forward needs, for ``m x m`` output tiles (2 or 4): the shape check, the
     contiguous input, U, the F(4x4, 3x3) coefficients in the data's type (F(2x2, 3x3) reads none),
@@ -1213,8 +1234,7 @@ def _winograd_setup(m, xpad, kernel, strides, dilation, out_hw):
 
     ref._check(f"winograd{'' if m == 2 else m}_conv2d_forward", kernel.shape, strides, dilation, m)
     xpad = np.ascontiguousarray(xpad)
-    u = ref.filter_transform(kernel.astype(xpad.dtype, copy=False), m)  # ((m + 2)**2, C, F)
-    u = np.ascontiguousarray(u)
+    u = _filter_transform(kernel.astype(xpad.dtype, copy=False), m)  # ((m + 2)**2, C, F)
     coef = _winograd4_coefficients(xpad.dtype)
     th, tw = ref.tile_counts(out_hw, m)
     budget = WINOGRAD_BUDGET_BYTES if m == 2 else WINOGRAD4_BUDGET_BYTES
@@ -1417,7 +1437,7 @@ def _winograd_kernel_grad(where, m, xpad, dy, kernel_hw, strides, dilation):
     rows = _winograd_rows_per_chunk(n, th, tw, xpad.shape[3] + f, xpad.itemsize, (m + 2) ** 2, budget)
     groups = min(MIN_KERNEL_GRAD_CHUNKS, -(-n * th // rows))
     du = _winograd_backward_kernel(xpad, dy, _winograd4_coefficients(xpad.dtype), m, th, tw, groups, rows)
-    return ref.filter_gradient(du, m)
+    return _filter_gradient(du, m)
 
 
 @_one_at_a_time
@@ -1493,7 +1513,7 @@ def _winograd_input_grad(where, m, dy, kernel, strides, dilation, padded_hw):
     n, oh, ow, f = dy.shape
     c = kernel.shape[2]
     th, tw = ref.tile_counts((oh, ow), m)
-    u = ref.filter_transform(kernel.astype(dy.dtype, copy=False), m)  # ((m + 2)**2, C, F)
+    u = _filter_transform(kernel.astype(dy.dtype, copy=False), m)  # ((m + 2)**2, C, F)
     ut = np.ascontiguousarray(u.transpose(0, 2, 1))  # ((m + 2)**2, F, C)
     dxpad = np.zeros((n, padded_hw[0], padded_hw[1], c), dtype=dy.dtype)  # (N, Hp, Wp, C)
     budget = WINOGRAD_BUDGET_BYTES if m == 2 else WINOGRAD4_BUDGET_BYTES
