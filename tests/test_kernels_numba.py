@@ -213,6 +213,45 @@ def test_numba_matmul_hands_big_products_to_the_reference_pieces(monkeypatch):
     assert calls == [(40, 30)]
 
 
+def test_the_winograd_filter_transforms_run_with_numpy_blas_on_one_thread(monkeypatch):
+    """The filter transform and its gradient are NumPy products between Numba's parallel loops:
+    with BLAS' threads awake there, they would spin on the cores the next loops need (a talk_cnn
+    step 201 -> 256 ms). Each runs with every BLAS library at one thread, and the counts come
+    back after it."""
+    from scratchnet.kernels import winograd as winograd_ref
+
+    libraries = conv_ref._blas_libraries()
+    own = [lib.num_threads for lib in libraries]
+    for lib in libraries:  # two threads each, so that "one inside" means something on any machine
+        lib.set_num_threads(2)
+    monkeypatch.setattr(conv_ref, "_blas_users", 0)
+    seen = []
+
+    def recorded(name, fn):
+        def call(*args):
+            seen.append((name, [lib.num_threads for lib in conv_ref._blas_libraries()]))
+            return fn(*args)
+        return call
+
+    for name in ("filter_transform", "filter_gradient"):
+        monkeypatch.setattr(winograd_ref, name, recorded(name, getattr(winograd_ref, name)))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 10, 10, 8)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    dy = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
+    try:
+        nb.winograd4_conv2d_forward(x, k, (1, 1), (1, 1), (8, 8))
+        nb.winograd4_conv2d_backward_kernel(x, dy, (3, 3), (1, 1), (1, 1))
+        nb.winograd4_conv2d_backward_input(dy, k, (1, 1), (1, 1), (10, 10))
+        after = [lib.num_threads for lib in libraries]
+    finally:
+        for lib, threads in zip(libraries, own, strict=True):
+            lib.set_num_threads(threads)
+    assert [name for name, _ in seen] == ["filter_transform", "filter_gradient", "filter_transform"]
+    assert all(threads == [1] * len(libraries) for _, threads in seen)
+    assert after == [2] * len(libraries)
+
+
 def test_numba_twins_have_the_reference_signatures():
     reference = kernels._numpy_table()
     assert set(reference) == set(kernels.KERNEL_NAMES)
