@@ -99,6 +99,16 @@ class Functional(Model):
         return None
 
     @property
+    def input(self):
+        """Keras' ``model.input``: the Input KerasTensor(s), in the structure the model was given."""
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        """Keras' ``model.output``: the output KerasTensor, or the list of them."""
+        return list(self.outputs) if self._outputs_is_list else self.outputs[0]
+
+    @property
     def multi_output(self) -> bool:
         return len(self.outputs) > 1
 
@@ -510,7 +520,7 @@ def _node_backward(layer: Layer, dy, dlogits):
         return layer.backward(dy)
     dz = dlogits
     if dy is not None:
-        dz = dz + layer.activation.backward(layer.preactivation, layer.output, dy)
+        dz = dz + layer.activation.backward(layer.preactivation, layer.activated, dy)
     return layer.backward_preactivation(dz)
 
 

@@ -31,7 +31,7 @@ from scratchnet.layers.base import (
     assign_weights,
     check_trainable,
 )
-from scratchnet.layers.input_layer import InputLayer, KerasTensor, is_symbolic
+from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 
 
@@ -63,6 +63,10 @@ class Model:
         self.layers: list[Layer] = []
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
+        # A Sequential model's graph, once it knows its input shape (as Keras builds one): the
+        # Input's KerasTensor, then each layer's output. Only for model.input / layer.output:
+        # the passes run self.layers on arrays.
+        self._graph: list[KerasTensor] = []
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
         self.metric_names: list = []
@@ -106,6 +110,7 @@ class Model:
                 raise ValueError("Sequential.add: an Input can only be the first layer")
             self.input_shape = layer.shape
             self.output_shape = layer.shape
+            self._graph = [layer.output]
             return
         if layer.built and not getattr(layer, "built_by_adapt", False) and not (
                 spliced and tuple(layer.input_shape) == tuple(self.output_shape or ())):
@@ -116,6 +121,16 @@ class Model:
         if self.input_shape is not None:
             self.output_shape = layer.ensure_built(self.output_shape, self.rng)
             self._mark_first_trainable()
+            self._trace_graph()
+
+    def _trace_graph(self) -> None:
+        """Call the layers not yet in the graph on KerasTensors: each records its node, the
+        Sequential model's ``layer.output`` (no arrays, nothing computed; the layers are built)."""
+        if not self._graph:
+            dtype = self.layers[0].input_dtype if self.layers else None
+            self._graph = [Input(self.input_shape, dtype=None if dtype is None else str(dtype))]
+        for layer in self.layers[len(self._graph) - 1:]:
+            self._graph.append(call_symbolic(layer, self._graph[-1]))
 
     def _add_sequential(self, model) -> None:
         """The layers of ``model`` join this one in order: the same layer objects, so the same
@@ -166,6 +181,7 @@ class Model:
             shape = layer.ensure_built(shape, self.rng)
         self.output_shape = shape
         self._mark_first_trainable()
+        self._trace_graph()
 
     @property
     def built(self) -> bool:
@@ -1056,7 +1072,32 @@ class Sequential(Model):
         if self.input_shape is not None:
             self.output_shape = self.layers[-1].output_shape if self.layers else self.input_shape
             self._mark_first_trainable()
+            del self._graph[len(self.layers) + 1:]  # model.output: the new last layer's
         return layer
+
+    # Keras' model.input / model.output (and the lists inputs / outputs): the Input's KerasTensor and
+    # the last layer's, for Model(inputs=model.input, outputs=...) over these layers and weights.
+    @property
+    def input(self) -> KerasTensor:
+        return self._graph_end(0, "input")
+
+    @property
+    def output(self) -> KerasTensor:
+        return self._graph_end(-1, "output")
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return [self._graph_end(0, "inputs")]
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return [self._graph_end(-1, "outputs")]
+
+    def _graph_end(self, index: int, what: str) -> KerasTensor:
+        if not self._graph:
+            raise ValueError(f"Sequential model '{self.name}' has no defined {what} yet. Give it "
+                             "an Input(shape) first, or build it (model.build, or a first fit).")
+        return self._graph[index]
 
 
 def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,

@@ -70,7 +70,7 @@ def test_fused_pairs_are_detected_and_show_in_the_profiler(numba_backend):
     conv1, pool1, conv2, pool2 = model.layers[:4]
     assert conv1.pooled[0] is pool1 and pool1.fused_into is conv1
     assert conv2.pooled[0] is pool2 and pool2.fused_into is conv2
-    assert conv1.output is None  # the (N, 19, 18, 8) activation is not kept
+    assert conv1.activated is None  # the (N, 19, 18, 8) activation is not kept
     assert conv1.pooled[2].dtype == np.int8  # argmax: one byte per pooled cell
     table = prof.table()
     assert f"conv2d [{conv1.conv_algorithm}] (fused with max_pooling2d)" in table
@@ -149,7 +149,7 @@ def test_pairs_that_are_not_fused(numba_backend, case):
     x = np.random.default_rng(1).standard_normal((4,) + model.input_shape).astype(np.float32)
     out = model(x)
     assert model.layers[0].pooled is None and model.layers[1].fused_into is None
-    assert model.layers[0].output is not None
+    assert model.layers[0].activated is not None
     assert out.shape[0] == 4
 
 
@@ -499,7 +499,7 @@ def test_a_functional_model_fuses_a_conv_pool_pair_and_trains_as_the_layers_one_
     kernels.set_conv_pool_fusion(True)
     fused = _train(_functional(), x, y)
     conv, pool = fused.layers[1], fused.layers[2]
-    assert conv.pooled is not None and pool.fused_into is conv and conv.output is None
+    assert conv.pooled is not None and pool.fused_into is conv and conv.activated is None
     assert plain.layers[1].pooled is None and plain.layers[2].fused_into is None
     _assert_trained_alike(plain, fused, x)
     assert conv.pooled[2] is None  # predict keeps no argmax
@@ -512,7 +512,7 @@ def test_functional_pairs_that_are_not_fused(numba_backend, case):
     x, y = _data(n=4, shape=(14, 13, 3))
     model.forward([x])
     conv, pool = model.layers[1], model.layers[2]
-    assert conv.pooled is None and pool.fused_into is None and conv.output is not None
+    assert conv.pooled is None and pool.fused_into is None and conv.activated is not None
     assert model._pool_after == {}
 
 

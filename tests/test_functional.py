@@ -382,3 +382,86 @@ def test_summary_counts_moving_statistics_as_non_trainable():
     # Dense 4*3+3, BN gamma+beta 6 (trainable) and moving mean+variance 6, Dense 3+1
     assert model.summary(print_fn=None).splitlines()[-3:] == [
         "Total params: 31", "Trainable params: 25", "Non-trainable params: 6"]
+
+
+# ------------------------------------------------ layer.output / model.input (Keras' graph names)
+def _vis_model():
+    return sn.Sequential([
+        sn.Input((12, 12, 3)),
+        L.Conv2D(4, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dense(3, activation="softmax"),
+    ], seed=0)
+
+
+def test_a_sequential_models_layer_outputs_make_the_courses_visualization_model():
+    """The course's "visualizing intermediate representations": ``Model(inputs=model.input,
+    outputs=[layer.output for layer in model.layers[1:]])`` on a Sequential model gives each
+    layer's output, the arrays of running the layers one by one, and shares their weights."""
+    model = _vis_model()
+    assert model.input is model.inputs[0] and model.input.shape == (None, 12, 12, 3)
+    assert model.output is model.layers[-1].output and model.output.shape == (None, 3)
+    assert model.layers[1].input is model.layers[0].output  # each layer reads the one before
+    successive_outputs = [layer.output for layer in model.layers[1:]]
+    assert [t.shape for t in successive_outputs] == [(None, 5, 5, 4), (None, 100), (None, 3)]
+    visualization = sn.Model(inputs=model.input, outputs=successive_outputs)
+    assert visualization.layers[1:] == model.layers  # the same layer objects: the same weights
+    x = np.random.default_rng(0).random((2, 12, 12, 3))
+    maps = visualization.predict(x, verbose=0)
+    a, expected = x, []
+    for layer in model.layers:
+        a = layer(a)
+        expected.append(a)
+    for got, want in zip(maps, expected[1:], strict=True):
+        np.testing.assert_array_equal(got, want)
+    model.layers[0].kernel.value[...] += 1.0  # a change to the model's weights shows there
+    np.testing.assert_array_equal(visualization.predict(x, verbose=0)[-1], model.predict(x, verbose=0))
+
+
+def test_layer_output_and_model_input_before_and_after_a_sequential_is_built():
+    """Without an Input nothing is called yet: Keras' AttributeError (layer) and ValueError
+    (model); ``build`` (or ``input_shape=``) makes the graph; ``pop`` moves ``model.output``."""
+    model = sn.Sequential([L.Dense(4, activation="relu"), L.Dense(2)])
+    with pytest.raises(AttributeError, match="The layer dense has never been called and thus has "
+                                             "no defined output"):
+        _ = model.layers[0].output
+    with pytest.raises(AttributeError, match="no defined input"):
+        _ = model.layers[0].input
+    assert not hasattr(model.layers[1], "output")
+    for name in ("input", "output", "inputs", "outputs"):
+        with pytest.raises(ValueError, match=f"Sequential model 'sequential' has no defined {name} yet"):
+            getattr(model, name)
+    model.build((None, 3))
+    assert model.input.shape == (None, 3) and model.output.shape == (None, 2)
+    assert model.layers[0].output.shape == (None, 4) and model.layers[1].input is model.layers[0].output
+    model.pop()
+    assert model.output is model.layers[0].output
+    declared = sn.Sequential([L.Dense(2, input_shape=(5,))])
+    assert declared.input.shape == (None, 5) and declared.output.shape == (None, 2)
+    added = sn.Sequential()
+    added.add(sn.Input((7,)))
+    added.add(L.Dense(3))
+    assert added.output.shape == (None, 3) and added.layers[0].input is added.input
+
+
+def test_transfer_learning_from_a_layers_output_trains_the_new_head_only():
+    """The transfer-learning lesson: ``x = base.get_layer(name).output``, new layers on it, then
+    ``Model(base.input, x)``: the base's layers (frozen here) are shared, not copied."""
+    inputs = sn.Input((10, 10, 3))
+    h = L.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    h = L.MaxPooling2D(2, name="p1")(h)
+    base = sn.Model(inputs, L.GlobalAveragePooling2D()(L.Conv2D(6, 3, name="c2")(h)))
+    assert base.input is inputs and base.output.shape == (None, 6)
+    base.trainable = False
+    x = L.Flatten()(base.get_layer("p1").output)
+    model = sn.Model(base.input, L.Dense(3, activation="softmax")(x))
+    assert model.layers[1] is base.get_layer("c1")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    frozen = base.get_layer("c1").get_weights()
+    head = model.layers[-1].get_weights()
+    rng = np.random.default_rng(1)
+    model.fit(rng.random((6, 10, 10, 3)), np.arange(6) % 3, epochs=2, verbose=0)
+    for got, want in zip(base.get_layer("c1").get_weights(), frozen, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(model.layers[-1].get_weights()[0], head[0])

@@ -99,6 +99,9 @@ class Layer:
         self.output_shape: tuple[int, ...] | None = None
         # A model sets this to False on its first layer: nobody needs dL/d(input images).
         self.compute_input_grad = True
+        # Each call on KerasTensors (a functional model's graph, or a Sequential model's once it
+        # knows its input shape): what layer.input and layer.output return.
+        self._inbound_nodes: list = []
 
     @property
     def trainable(self) -> bool:
@@ -192,6 +195,30 @@ class Layer:
             x = x.astype(self.weights[0].value.dtype if self.weights else config.dtype(), copy=False)
         return kernels.to_numpy(self.forward(kernels.to_backend(x), training=training))
 
+    # --- Keras' layer.input / layer.output: the graph, not arrays ------------------------------
+    @property
+    def input(self):
+        """The KerasTensor(s) this layer was first called on in a graph (Keras' ``layer.input``)."""
+        node = self._first_node("input")
+        return list(node.inputs) if node.inputs_as_list else node.inputs[0]
+
+    @property
+    def output(self):
+        """The KerasTensor this layer made the first time it was called in a graph: Keras'
+        ``layer.output``. A functional model's layers have one, and so have a Sequential model's
+        once it knows its input shape, so the course's
+        ``Model(inputs=model.input, outputs=[layer.output for layer in model.layers])`` builds a
+        model of every layer's output, sharing the weights. (Arrays never live here: what a
+        forward pass keeps for its backward pass has names of its own, such as ``activated``.)"""
+        return self._first_node("output").output
+
+    def _first_node(self, what: str):
+        nodes = getattr(self, "_inbound_nodes", [])  # (a subclass may skip Layer.__init__)
+        if not nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no "
+                                 f"defined {what}.")
+        return nodes[0]
+
     @property
     def weights(self) -> list[Parameter]:
         """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable."""
@@ -237,16 +264,16 @@ class ActivatedLayer(Layer):
     def __init__(self, activation=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.activation = activations.get(activation, where=f"{self.name}: activation")
-        self.preactivation: np.ndarray | None = None
-        self.output: np.ndarray | None = None
+        self.preactivation: np.ndarray | None = None  # z, kept by forward for backward
+        self.activated: np.ndarray | None = None  # activation(z), the array forward returned
 
     def activate(self, z: np.ndarray) -> np.ndarray:
         self.preactivation = z
-        self.output = self.activation.forward(z)
-        return self.output
+        self.activated = self.activation.forward(z)
+        return self.activated
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dz = self.activation.backward(self.preactivation, self.output, dy)
+        dz = self.activation.backward(self.preactivation, self.activated, dy)
         return self.backward_preactivation(dz)
 
     def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:

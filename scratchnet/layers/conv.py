@@ -130,7 +130,7 @@ class Conv2D(ActivatedLayer):
             self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
             self.out_hw, pool.window, pool.steps, pool.out_hw, algorithm=self.conv_algorithm,
             with_argmax=for_backward)  # (N, PH, PW, F) and its window offsets
-        self.output, self.preactivation = None, None
+        self.activated, self.preactivation = None, None
         self.pooled = (pool, y, argmax)  # backward() runs the pooling's backward too
         pool.fused_into = self
         return y
@@ -140,13 +140,13 @@ class Conv2D(ActivatedLayer):
         self._pad_and_choose(x)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
-            self.output = kernels.conv2d_bias_relu(
+            self.activated = kernels.conv2d_bias_relu(
                 self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
                 self.out_hw, algorithm=self.conv_algorithm)  # a = max(z, 0): (N, OH, OW, F)
             # ReLU's gradient needs only where z > 0, which is where the output max(z, 0) > 0:
             # backward reads the output, and z is never stored (one activation-sized array less).
             self.preactivation = None
-            return self.output
+            return self.activated
         z = kernels.conv2d_forward(self.xpad, self.kernel.value, self.strides, self.dilation_rate,
                                    self.out_hw, algorithm=self.conv_algorithm)  # (N, OH, OW, F)
         if self.use_bias:
@@ -174,7 +174,7 @@ class Conv2D(ActivatedLayer):
         if self.use_bias and type(self.activation) is ReLU:
             # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
             # (N, OH, OW, F), (F,); output > 0 exactly where z > 0 (NaN and -0.0 included)
-            dz, db = kernels.relu_backward_bias_grad(dy, self.output)
+            dz, db = kernels.relu_backward_bias_grad(dy, self.activated)
             return self.backward_preactivation(dz, bias_grad=db)
         return super().backward(dy)
 

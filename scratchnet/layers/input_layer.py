@@ -81,8 +81,9 @@ class InputLayer(Layer):
         self.dtype = dtype
         self.ensure_built(self.shape)
         tensor_dtype = dtype or config.floatx()
-        self.output = KerasTensor((None,) + self.shape, tensor_dtype, self.name)
-        self.output.node = Node(self, [], self.output)
+        tensor = KerasTensor((None,) + self.shape, tensor_dtype, self.name)
+        tensor.node = Node(self, [], tensor)
+        self._inbound_nodes.append(tensor.node)  # self.output is this tensor
 
     def forward(self, x, training=False):
         return x
@@ -136,6 +137,9 @@ def call_symbolic(layer: Layer, x) -> KerasTensor:
     dtype = _output_dtype(layer, inputs)
     node = Node(layer, inputs, inputs_as_list=as_list)
     node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
+    if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
+        layer._inbound_nodes = []
+    layer._inbound_nodes.append(node)
     return node.output
 
 
