@@ -218,3 +218,28 @@ def test_keras_file_with_recorded_call_arguments_opens_in_scratchnet(tmp_path):
     check_forward(twins, x)
     check_forward(twins, x, training=True)
     check_loss_and_grads(twins, x, y)
+
+
+def test_the_courses_feature_map_model_of_a_sequential_equals_keras():
+    """``Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers[1:]])`` on a
+    Sequential convnet and on its Keras twin: the same tensor shapes, and every feature map to
+    FORWARD_RTOL (float32 forward passes through the same weights). (``model.inputs``: Keras 3.15
+    raises for a Sequential's ``model.input``, which the course's Keras 2 code uses and
+    scratchnet gives; both are checked on scratchnet's side.)"""
+    model = sn.Sequential([
+        sn.Input((20, 20, 3)),
+        L.Conv2D(8, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Conv2D(16, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dense(3, activation="softmax"),
+    ], seed=4)
+    kmodel = tfnet.to_keras(model)
+    assert model.inputs == [model.input]
+    vis = sn.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers[1:]])
+    kvis = keras.Model(inputs=kmodel.inputs, outputs=[layer.output for layer in kmodel.layers[1:]])
+    assert [t.shape for t in vis.outputs] == [tuple(t.shape) for t in kvis.outputs]
+    x = np.random.default_rng(2).random((3, 20, 20, 3)).astype(np.float32)
+    for i, (got, want) in enumerate(zip(vis.predict(x, verbose=0), kvis.predict(x, verbose=0), strict=True)):
+        assert_close(got, want, FORWARD_RTOL, f"feature map {i + 1}")

@@ -1075,8 +1075,11 @@ class Sequential(Model):
             del self._graph[len(self.layers) + 1:]  # model.output: the new last layer's
         return layer
 
-    # Keras' model.input / model.output (and the lists inputs / outputs): the Input's KerasTensor and
-    # the last layer's, for Model(inputs=model.input, outputs=...) over these layers and weights.
+    # Keras' model.inputs / model.outputs (and model.input / model.output): the Input's KerasTensor
+    # and the last layer's, for Model(inputs=model.inputs, outputs=...) over these layers and
+    # weights. (Keras 3.15 raises for a Sequential's model.input and model.output until the model
+    # itself is called on KerasTensors, and the lists are its way; the course's notebooks, written
+    # for Keras 2, use model.input, which gives the Input's tensor here.)
     @property
     def input(self) -> KerasTensor:
         return self._graph_end(0, "input")
@@ -1095,8 +1098,8 @@ class Sequential(Model):
 
     def _graph_end(self, index: int, what: str) -> KerasTensor:
         if not self._graph:
-            raise ValueError(f"Sequential model '{self.name}' has no defined {what} yet. Give it "
-                             "an Input(shape) first, or build it (model.build, or a first fit).")
+            raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet. Give "
+                                 "it an Input(shape) first, or build it (model.build, or a first fit).")
         return self._graph[index]
 
 

@@ -420,8 +420,9 @@ def test_a_sequential_models_layer_outputs_make_the_courses_visualization_model(
 
 
 def test_layer_output_and_model_input_before_and_after_a_sequential_is_built():
-    """Without an Input nothing is called yet: Keras' AttributeError (layer) and ValueError
-    (model); ``build`` (or ``input_shape=``) makes the graph; ``pop`` moves ``model.output``."""
+    """Without an Input nothing is called yet: Keras' AttributeErrors, the layer's and the
+    Sequential model's; ``build`` (or ``input_shape=``) makes the graph; ``pop`` moves
+    ``model.output``."""
     model = sn.Sequential([L.Dense(4, activation="relu"), L.Dense(2)])
     with pytest.raises(AttributeError, match="The layer dense has never been called and thus has "
                                              "no defined output"):
@@ -430,7 +431,7 @@ def test_layer_output_and_model_input_before_and_after_a_sequential_is_built():
         _ = model.layers[0].input
     assert not hasattr(model.layers[1], "output")
     for name in ("input", "output", "inputs", "outputs"):
-        with pytest.raises(ValueError, match=f"Sequential model 'sequential' has no defined {name} yet"):
+        with pytest.raises(AttributeError, match=f"Sequential model 'sequential' has no defined {name} yet"):
             getattr(model, name)
     model.build((None, 3))
     assert model.input.shape == (None, 3) and model.output.shape == (None, 2)
