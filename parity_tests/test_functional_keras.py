@@ -226,15 +226,7 @@ def test_the_courses_feature_map_model_of_a_sequential_equals_keras():
     FORWARD_RTOL (float32 forward passes through the same weights). (``model.inputs``: Keras 3.15
     raises for a Sequential's ``model.input``, which the course's Keras 2 code uses and
     scratchnet gives; both are checked on scratchnet's side.)"""
-    model = sn.Sequential([
-        sn.Input((20, 20, 3)),
-        L.Conv2D(8, 3, activation="relu"),
-        L.MaxPooling2D(2),
-        L.Conv2D(16, 3, activation="relu"),
-        L.MaxPooling2D(2),
-        L.Flatten(),
-        L.Dense(3, activation="softmax"),
-    ], seed=4)
+    model = sn.models.small_cnn(input_shape=(20, 20, 3), seed=4)  # conv, pool, conv, pool, dense
     kmodel = tfnet.to_keras(model)
     assert model.inputs == [model.input]
     vis = sn.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers[1:]])
