@@ -161,3 +161,19 @@ def test_custom_layers_doc_examples_run():
     for block in numpy_only:
         exec(compile(block, "docs/custom-layers.md", "exec"), namespace)
     assert namespace["history"].history["within_half"][-1] > 0.9
+
+
+def test_a_custom_layer_that_assigns_self_output_gets_a_clear_error():
+    """``layer.output`` is Keras' graph tensor (read-only there too); a forward pass that caches
+    its result as ``self.output`` is told to use a name of its own."""
+    class Cached(sn.layers.Layer):
+        def forward(self, x, training=False):
+            self.output = x * 2
+            return self.output
+
+        def backward(self, dy):
+            return dy * 2
+
+    with pytest.raises(AttributeError, match='layer "cached": `output` is Keras\' layer.output.*'
+                                             "a name of your own"):
+        Cached()(np.ones((2, 3), dtype=np.float32))

@@ -212,6 +212,13 @@ class Layer:
         forward pass keeps for its backward pass has names of its own, such as ``activated``.)"""
         return self._first_node("output").output
 
+    @output.setter
+    def output(self, value) -> None:
+        raise AttributeError(
+            f'layer "{self.name}": `output` is Keras\' layer.output, the KerasTensor of its first call '
+            "in a graph, and cannot be assigned; keep what forward computes for backward under a name "
+            "of your own (self.y, self.cache, ...)")
+
     def _first_node(self, what: str):
         nodes = getattr(self, "_inbound_nodes", [])  # (a subclass may skip Layer.__init__)
         if not nodes:
