@@ -148,7 +148,7 @@ _pool: ThreadPoolExecutor | None = None  # made at the first call with THREADS >
 _pool_threads = 0  # its helper threads (THREADS - 1)
 _pool_lock = threading.Lock()  # guards the pool and the BLAS bookkeeping below
 _in_piece = threading.local()  # .yes while a thread runs pieces: a piece never waits for the pool
-_blas_users = 0  # each_piece calls in flight that hold BLAS at one thread
+_blas_users = 0  # blas_on_one_thread blocks in flight (each_piece calls among them)
 _blas_threads: list = []  # (library, its thread count before) for each BLAS library
 
 
@@ -170,35 +170,28 @@ def _blas_libraries() -> list:
     return [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers if lib.user_api == "blas"]
 
 
-def _blas_one_thread(enter: bool) -> None:
-    """BLAS on one thread while any :func:`each_piece` call runs; its own count back after the
-    last one (several Python threads, such as the mirrored strategy's replicas, may overlap)."""
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """BLAS held at one thread inside the block; each library's own count back when the last block
+    that overlaps it ends (several Python threads, such as the mirrored strategy's replicas, may be
+    inside at once). :func:`each_piece` holds it; so do NumPy products run between Numba's parallel
+    loops: a product big enough for OpenBLAS to use its threads leaves them spinning for a while
+    afterwards, on the cores Numba's threads need next."""
     global _blas_users, _blas_threads
     with _pool_lock:
-        if enter:
-            _blas_users += 1
-            if _blas_users == 1:
-                _blas_threads = [(lib, lib.num_threads) for lib in _blas_libraries()]
-                for lib, _ in _blas_threads:
-                    lib.set_num_threads(1)
-        else:
+        _blas_users += 1
+        if _blas_users == 1:
+            _blas_threads = [(lib, lib.num_threads) for lib in _blas_libraries()]
+            for lib, _ in _blas_threads:
+                lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        with _pool_lock:
             _blas_users -= 1
             if _blas_users == 0:
                 for lib, threads in _blas_threads:
                     lib.set_num_threads(threads)
-
-
-@contextlib.contextmanager
-def blas_on_one_thread():
-    """BLAS held at one thread inside the block (as :func:`each_piece` holds it; counted, so
-    blocks in several threads may overlap). For a NumPy product run between Numba's parallel
-    loops: a product big enough for OpenBLAS to use its threads leaves them spinning for a while
-    afterwards, on the cores Numba's threads need next."""
-    _blas_one_thread(True)
-    try:
-        yield
-    finally:
-        _blas_one_thread(False)
 
 
 def _debugger_attached() -> bool:
