@@ -124,7 +124,8 @@ def scratch_info() -> dict:
 
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads(),
                     numba_threading_layer=numba.threading_layer(),
-                    numba_vector_bits=sn.kernels.numba_kernels.vector_bits())
+                    numba_vector_bits=sn.kernels.numba_kernels.vector_bits(),
+                    numba_slp_vectorize=numba.config.SLP_VECTORIZE)
     return info
 
 

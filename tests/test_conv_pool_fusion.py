@@ -11,7 +11,8 @@ forward pass.
 
 One more difference, for a pair inside a model on the direct loops (its dL/dx is needed): the
 fused backward computes dL/dx as a forward pass over the padded dz
-(``direct_conv2d_backward_relu_maxpool2x2``), the same float32 sums in another order. The layers
+(``direct_conv2d_backward_relu_maxpool2x2``), and with 16 input channels both its dL/dx and its
+dL/dK as sums over the windows' winning cells only, the same float32 sums in another order. The layers
 below then get gradients a few roundings apart (measured 3.3e-7 of the largest value), and Adam,
 which divides by ``sqrt(v)``, turns such differences in the smallest gradients into weight
 differences of 1e-4 within three steps. Those models compare one step's gradients, and weights
@@ -295,8 +296,9 @@ def test_the_pooled_twins_match_their_numpy_references(numba_backend, algorithm)
 
 def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_one(numba_backend):
     """Both kinds of pair in one model (direct with 16 filters, Winograd at 64 channels), with and
-    without fusion: one step's gradients bit for bit down to the direct pair inside the model, and
-    to 1e-6 of their largest value below it (its dL/dx in another order, see the top); weights
+    without fusion: one step's gradients bit for bit down to the direct pair inside the model, its
+    bias included, and to 1e-6 of their largest value for its kernel and below it (with 16 input
+    channels it sums both gradients over the windows' winners, in another order, see the top); weights
     trained by SGD to rtol 1e-6; the forward passes bit for bit. The first pair (RGB, no dL/dx
     needed) takes the backward without dz, the inner direct pair the one with dz padded for dL/dx."""
     def model():
@@ -320,7 +322,7 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
         one_step.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
         grads[fuse] = one_step.loss_and_grads(x, y)[1]
     for i, (want, got) in enumerate(zip(grads[False], grads[True], strict=True)):
-        if i < 2:  # the first layer's kernel and bias: below the inner pair's dL/dx
+        if i < 3:  # the inner pair's kernel, and the first layer's kernel and bias below it
             assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
         else:
             np.testing.assert_array_equal(_bits(got), _bits(want))
@@ -386,26 +388,29 @@ def test_the_first_layer_backward_without_dz_gives_the_bits_of_the_two_steps(num
             np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("c, f, hw, fast", [(16, 32, (23, 20), True), (16, 32, (9, 8), True),
-                                             (32, 64, (12, 13), True), (64, 16, (7, 10), True),
-                                             (8, 32, (9, 9), False), (3, 64, (8, 9), False)])
-def test_the_inner_pair_backward_gives_dz_and_dk_bits_and_dx_as_a_forward_pass(numba_backend, c, f, hw,
-                                                                              fast):
-    """``direct_conv2d_backward_relu_maxpool2x2`` (an inner pair's (dL/dK, dL/dbias, dL/dxpad);
-    ``fast``: dz written inside a border of zeros and dL/dx run as the forward loops, which needs
-    16, 32 or 64 input channels; otherwise the three twins one after the other): dL/dK and
-    dL/dbias the bits of ``relu_maxpool2d_backward_bias_grad`` then ``direct_conv2d_backward_kernel``,
-    dL/dx within 1e-6 of its largest value from the im2col twin's (the same float32 sums in
-    another order: measured up to 4e-7) and equal where ``fast`` is False; the NumPy reference in
-    float64 to 1e-12. Odd sizes: a row or a column no window covers, whose dz is zero (and the
-    border around dz too, else dL/dx would be far off)."""
+@pytest.mark.parametrize("c, f, hw, path", [(16, 32, (23, 20), "winners"), (16, 32, (9, 8), "winners"),
+                                             (16, 64, (10, 11), "winners"), (16, 8, (11, 12), "winners"),
+                                             (32, 64, (12, 13), "forward"), (64, 16, (7, 10), "forward"),
+                                             (8, 32, (9, 9), "twins"), (3, 64, (8, 9), "twins")])
+def test_the_inner_pair_backward_against_the_three_twins_and_the_reference(numba_backend, c, f, hw, path):
+    """``direct_conv2d_backward_relu_maxpool2x2`` (an inner pair's (dL/dK, dL/dbias, dL/dxpad))
+    against ``relu_maxpool2d_backward_bias_grad`` then the kernel-gradient and input-gradient twins.
+    ``path``: "winners" (16 input channels: both gradients summed over the windows' winning cells,
+    ``_backward_from_winners``), "forward" (dz written inside a border of zeros, dL/dx run as the
+    forward loops: 32 or 64 input channels) or "twins" (the three twins one after the other).
+    dL/dbias is always the same bits; dL/dK the same bits except on "winners"; where the sums run
+    in another order, within 1e-6 of the largest value (float32 roundings: measured up to 4e-7);
+    the NumPy reference in float64 to 1e-12. Odd sizes: a row or a column no window covers, whose
+    dz is zero (and the border around dz too, else dL/dx would be far off)."""
     from scratchnet.kernels import direct as direct_ref
     from scratchnet.kernels import numba_kernels as nb
 
     rng = np.random.default_rng(c * f + hw[0])
     conv_hw = (hw[0] - 2, hw[1] - 2)
     pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
-    assert nb._backward_input_by_forward_loops((3, 3, c, f), hw, conv_hw) == fast
+    assert (c == nb.WINNERS_CHANNELS) == (path == "winners")
+    if path != "winners":
+        assert nb._backward_input_by_forward_loops((3, 3, c, f), hw, conv_hw) == (path == "forward")
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((9,) + hw + (c,)).astype(dtype)
         k = (rng.standard_normal((3, 3, c, f)) / 5).astype(dtype)
@@ -415,19 +420,89 @@ def test_the_inner_pair_backward_gives_dz_and_dk_bits_and_dx_as_a_forward_pass(n
         args = (x, dy, y, argmax, k, (1, 1), (1, 1), conv_hw)
         dk, db, dxpad = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
         dz, want_db = nb.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_hw)
-        np.testing.assert_array_equal(_bits(dk), _bits(nb.direct_conv2d_backward_kernel(
-            x, dz, (3, 3), (1, 1), (1, 1))))
-        np.testing.assert_array_equal(_bits(db), _bits(want_db))
+        want_dk = nb.direct_conv2d_backward_kernel(x, dz, (3, 3), (1, 1), (1, 1))
         want_dx = nb.direct_conv2d_backward_input(dz, k, (1, 1), (1, 1), hw)
-        assert dxpad.shape == want_dx.shape == x.shape and dxpad.dtype == dtype
-        if fast:
-            assert np.abs(dxpad - want_dx).max() <= 1e-6 * np.abs(want_dx).max()
+        assert dk.shape == k.shape and dxpad.shape == x.shape and dk.dtype == dxpad.dtype == dtype
+        np.testing.assert_array_equal(_bits(db), _bits(want_db))
+        if path == "winners":
+            winners = nb._backward_from_winners(x, dy, y, argmax, k)
+            for got, want in zip((dk, db, dxpad), winners, strict=True):
+                np.testing.assert_array_equal(_bits(got), _bits(want))  # that path ran
+            assert np.abs(dk - want_dk).max() <= 1e-6 * np.abs(want_dk).max()
         else:
+            np.testing.assert_array_equal(_bits(dk), _bits(want_dk))
+        if path == "twins":
             np.testing.assert_array_equal(_bits(dxpad), _bits(want_dx))
+        else:
+            assert np.abs(dxpad - want_dx).max() <= 1e-6 * np.abs(want_dx).max()
         if dtype is np.float64:
             for got, want in zip((dk, db, dxpad), direct_ref.conv2d_backward_relu_maxpool2x2(*args),
                                  strict=True):
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c, f, hw", [(16, 32, (15, 15)), (4, 8, (9, 10)), (3, 5, (6, 7))])
+def test_the_gradients_from_the_winners_are_the_dense_gradients(c, f, hw):
+    """The NumPy formula of the winners' sums (``direct.conv2d_backward_relu_maxpool2x2_from_winners``:
+    each window's gradient read from its winning cell, stride-2 slices of xpad) equals the dense
+    one (dz made, then the two gradients), in float64 to 1e-12, odd sizes included; and so does the
+    Numba twin where it runs it (16 input channels)."""
+    from scratchnet.kernels import direct as direct_ref
+    from scratchnet.kernels import numba_kernels as nb
+
+    rng = np.random.default_rng(c + f)
+    conv_hw = (hw[0] - 2, hw[1] - 2)
+    pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
+    x = rng.standard_normal((4,) + hw + (c,))
+    k = rng.standard_normal((3, 3, c, f)) / 5
+    b = rng.standard_normal(f) / 10
+    y, argmax = direct_ref.conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), conv_hw, pooled_hw, True)
+    assert 0.2 < (y > 0).mean() < 0.95  # some windows' gradients stop at the ReLU
+    args = (x, rng.standard_normal(y.shape), y, argmax, k, (1, 1), (1, 1), conv_hw)
+    want = direct_ref.conv2d_backward_relu_maxpool2x2(*args)
+    got = direct_ref.conv2d_backward_relu_maxpool2x2_from_winners(*args)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    if c == nb.WINNERS_CHANNELS:
+        for g, w in zip(nb._backward_from_winners(x, args[1], y, argmax, k), want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("where", ["input", "kernel"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_nan_or_inf_in_the_input_or_kernel_takes_the_dense_loops(numba_backend, monkeypatch, where, bad):
+    """Skipping the zeros of dz would hide a NaN: in the dense sums a zero times an infinity (or a
+    NaN) is NaN, as in the NumPy reference and in TensorFlow. So an input image or a kernel holding
+    a NaN or an infinity sends the inner pair's backward to the dense loops: the same bits as with
+    the winners' loops switched off, and NaN wherever the float64 reference has it (for a kernel's
+    NaN, a few border cells of dL/dx more: the dense loops compute dL/dx as a forward pass over dz
+    with its border of zeros, and multiply those zeros by the kernel too)."""
+    from scratchnet.kernels import direct as direct_ref
+    from scratchnet.kernels import numba_kernels as nb
+
+    rng = np.random.default_rng(7)
+    hw, conv_hw, pooled_hw = (11, 12), (9, 10), (4, 5)
+    x = rng.standard_normal((5,) + hw + (16,))
+    k = rng.standard_normal((3, 3, 16, 32)) / 5
+    b = rng.standard_normal(32) / 10
+    y, argmax = nb.direct_conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), conv_hw, pooled_hw, True)
+    if where == "input":
+        x[2, 10, 0, 3] = bad  # read only by output cells no window's winner is (row 8 of 9)
+    else:
+        k[1, 1, 5, 7] = bad
+    args = (x, rng.standard_normal(y.shape), y, argmax, k, (1, 1), (1, 1), conv_hw)
+    got = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
+    assert (nb._backward_from_winners(*args[:5]) is None) == (where == "input")
+    monkeypatch.setattr(nb, "WINNERS_CHANNELS", -1)  # no layer has -1 input channels
+    dense = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
+    for g, d, ref in zip(got, dense, direct_ref.conv2d_backward_relu_maxpool2x2(*args), strict=True):
+        np.testing.assert_array_equal(_bits(g), _bits(d))
+        if where == "input":
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(ref))
+        else:
+            assert np.all(np.isnan(g) >= np.isnan(ref))  # every NaN of the reference, and a few more
+    assert np.isnan(got[0 if where == "input" else 2]).any()  # dL/dK or dL/dx: zeros of dz times it
 
 
 def test_numba_disable_jit_runs_the_pooled_twins_as_plain_python():

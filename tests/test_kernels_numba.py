@@ -3,7 +3,11 @@
 Tolerances: in float32 the two backends add the same products in different orders (BLAS blocks
 and chunking versus the reference's single product), and a sum of K float32 terms can move by
 about ``K * 6e-8`` of the sum of their magnitudes. With K <= 150 in these sweeps that is below
-``1e-5`` of the largest output, so we compare with ``rtol=1e-5`` and ``atol=1e-5 * max|ref|``.
+``1e-5`` of the largest sum of magnitudes, so the convolution sweeps compare with ``rtol=1e-5`` and
+``atol=1e-5 * max(sum of |terms|)`` (the reference run on the absolute values: :func:`_magnitude`),
+the other kernels with ``atol=1e-5 * max|ref|``. (An output whose terms cancel is far smaller
+than they are; where every output of a small random case does, 1e-5 of the largest output can be
+less than one rounding of the terms: tests/test_direct_conv.py met such a case.)
 In float64 the same argument gives ``1e-12``. Max-pooling does no arithmetic in the forward pass,
 so it must match exactly (ties included); its backward adds at most a few integer-valued
 gradients, which float32 adds exactly.
@@ -35,11 +39,20 @@ SWEEP = settings(max_examples=40, deadline=None)
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
-def assert_close(actual, reference, dtype):
+def assert_close(actual, reference, dtype, magnitude=None):
+    """``atol``: the tolerance times the largest value of ``magnitude`` (sums of the terms'
+    magnitudes), or of the reference when not given."""
     tol = TOL[dtype]
     assert actual.dtype == reference.dtype and actual.shape == reference.shape
-    scale = float(np.abs(reference).max()) if reference.size else 0.0
+    bound = reference if magnitude is None else magnitude
+    scale = float(np.abs(bound).max()) if bound.size else 0.0
     np.testing.assert_allclose(actual, reference, rtol=tol, atol=tol * scale)
+
+
+def _magnitude(reference, *args):
+    """``reference(*args)`` on the absolute values of the array arguments: each output's sum of
+    the magnitudes of its terms (or a tuple of them)."""
+    return reference(*[np.abs(a) if isinstance(a, np.ndarray) else a for a in args])
 
 
 @st.composite
@@ -70,7 +83,8 @@ def conv_cases(draw):
 @given(conv_cases())
 def test_conv2d_forward_matches_reference(case):
     args = (case["xpad"], case["kernel"], case["strides"], case["dilation"], case["out_hw"])
-    assert_close(nb.conv2d_forward(*args), conv_ref.conv2d_forward(*args), case["dtype"])
+    assert_close(nb.conv2d_forward(*args), conv_ref.conv2d_forward(*args), case["dtype"],
+                 _magnitude(conv_ref.conv2d_forward, *args))
 
 
 @SWEEP
@@ -80,8 +94,9 @@ def test_conv2d_bias_relu_forward_matches_reference(case):
             case["out_hw"])
     z, a = nb.conv2d_bias_relu_forward(*args)
     z_ref, a_ref = bias_ref.conv2d_bias_relu_forward(*args)
-    assert_close(z, z_ref, case["dtype"])
-    assert_close(a, a_ref, case["dtype"])
+    magnitude = _magnitude(bias_ref.conv2d_bias_relu_forward, *args)[0]
+    assert_close(z, z_ref, case["dtype"], magnitude)
+    assert_close(a, a_ref, case["dtype"], magnitude)
     np.testing.assert_array_equal(a, np.maximum(z, 0))
     # The a-only kernel (ReLU written over z, Conv2D's forward): the same bits as a, in both
     # backends, and so within the float32 tolerance of the reference.
@@ -95,7 +110,7 @@ def test_conv2d_backward_kernel_matches_reference(case):
     kernel_hw = case["kernel"].shape[:2]
     args = (case["xpad"], case["dy"], kernel_hw, case["strides"], case["dilation"])
     assert_close(nb.conv2d_backward_kernel(*args), conv_ref.conv2d_backward_kernel(*args),
-                 case["dtype"])
+                 case["dtype"], _magnitude(conv_ref.conv2d_backward_kernel, *args))
 
 
 @SWEEP
@@ -103,7 +118,7 @@ def test_conv2d_backward_kernel_matches_reference(case):
 def test_conv2d_backward_input_matches_reference(case):
     args = (case["dy"], case["kernel"], case["strides"], case["dilation"], case["xpad"].shape[1:3])
     assert_close(nb.conv2d_backward_input(*args), conv_ref.conv2d_backward_input(*args),
-                 case["dtype"])
+                 case["dtype"], _magnitude(conv_ref.conv2d_backward_input, *args))
 
 
 @SWEEP
@@ -586,6 +601,53 @@ def test_avx512_hosts_get_512_bit_vectors():
         assert probe["bits"] == 512
     else:
         assert probe["bits"] in (128, 256)
+
+
+CODE_GENERATOR_PROBE = (
+    "import json, re, numba\n"
+    "import numpy as np\n"
+    "from scratchnet.kernels import numba_kernels as nb\n"
+    "@numba.njit(fastmath={'contract'})\n"
+    "def taps(x, g, out):\n"
+    "    acc = nb._stack_empty(16, x.dtype)\n"
+    "    for ch in range(16):\n"
+    "        acc[ch] = 0\n"
+    "    for t in range(x.shape[0]):\n"
+    "        for ch in range(16):  # a constant 16: unrolled, then packed by the SLP vectorizer only\n"
+    "            acc[ch] += g * x[t, ch]\n"
+    "    for ch in range(16):\n"
+    "        out[ch] = acc[ch]\n"
+    "taps(np.ones((4, 16), np.float32), np.float32(2), np.zeros(16, np.float32))\n"
+    "asm = ''.join(taps.inspect_asm().values())\n"
+    "packed = bool(re.search(r'v(fmadd\\w*|mul|add)ps', asm))\n"
+    "print(json.dumps({'slp': numba.config.SLP_VECTORIZE, 'packed': packed,\n"
+    "                  'priority': numba.config.THREADING_LAYER_PRIORITY}))\n"
+)
+
+
+def _code_generator_probe(**env_vars):
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_SLP_VECTORIZE", "NUMBA_THREADING_LAYER",
+                                                            "NUMBA_THREADING_LAYER_PRIORITY")}
+    env.update(env_vars)
+    out = subprocess.run([sys.executable, "-c", CODE_GENERATOR_PROBE], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_slp_vectorizer_packs_a_loop_over_16_channels_unless_the_user_turns_it_off():
+    """Importing the kernels turns on LLVM's SLP vectorizer (Numba leaves it off), which makes the
+    16 multiply-adds of an unrolled channel loop vector instructions (the winners' loops of the
+    inner Conv2D -> MaxPooling2D pairs need it); NUMBA_SLP_VECTORIZE=0 set by the user wins and
+    leaves them scalar. And OpenMP stays first among the threading layers after the code
+    generator's setup (config.reload_config() had put TBB first again)."""
+    default = _code_generator_probe()
+    assert default["slp"] == 1 and default["packed"]
+    assert default["priority"][0] == "omp"
+    off = _code_generator_probe(NUMBA_SLP_VECTORIZE="0")
+    assert off["slp"] == 0 and not off["packed"]
 
 
 def test_a_user_choice_of_cpu_wins():

@@ -128,3 +128,38 @@ def conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides, dilati
     dz, db = pooling.relu_maxpool2d_backward_bias_grad(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
     dk = conv2d_backward_kernel(xpad, dz, kernel.shape[:2], strides, dilation)
     return dk, db, conv2d_backward_input(dz, kernel, strides, dilation, xpad.shape[1:3])
+
+
+def conv2d_backward_relu_maxpool2x2_from_winners(xpad, dy, y, argmax, kernel, strides, dilation, conv_out_hw):
+    """The three gradients of :func:`conv2d_backward_relu_maxpool2x2` (3x3 kernel, stride 1), read
+    from the windows' winning cells instead of the whole ``dz``.
+
+    The pooling's backward gives each 2x2 window's gradient ``g = dy * (y > 0)`` to one cell, its
+    winner ``(wa, wb)`` (``argmax = 2*wa + wb``), and zeros to the other three. Window ``(i, j)``'s
+    winner is output cell ``(2i + wa, 2j + wb)``, and tap ``(a, b)`` read it from input cell
+    ``(2i + wa + a, 2j + wb + b)``: for each winner place, those cells of all windows are one
+    stride-2 slice of ``xpad``, ``X = xpad[:, wa + a :: 2, wb + b :: 2, :]`` cut to ``(N, PH, PW, C)``,
+    and with ``g_w = g * (argmax == 2*wa + wb)`` (the windows that place won)::
+
+        dL/dK[a, b]  += X^T g_w                     (C, F), summed over n, i, j
+        dL/dX        += g_w @ K[a, b]^T             (N, PH, PW, C), added into those cells of xpad
+        dL/dbias      = sum of g over n, i, j       (F,)
+
+    Here the masks multiply by the zeros, so this does as many multiply-adds as the dense form;
+    the Numba twin (``numba_kernels._direct_backward_from_winners``, 16 input channels) visits each
+    window's winner only, a quarter of them. Same sums as :func:`conv2d_backward_relu_maxpool2x2`,
+    another order. Returns ``(dL/dK (3, 3, C, F), dL/dbias (F,), dL/dxpad (N, Hp, Wp, C))``."""
+    ph, pw = y.shape[1:3]
+    g = np.where(y > 0, dy, 0).astype(dy.dtype)  # (N, PH, PW, F): each window's gradient
+    dk = np.zeros(kernel.shape, dtype=np.result_type(xpad, dy))  # (3, 3, C, F)
+    dxpad = np.zeros(xpad.shape, dtype=np.result_type(dy, kernel))  # (N, Hp, Wp, C)
+    for wa in range(2):
+        for wb in range(2):
+            g_w = g * (argmax == 2 * wa + wb)  # (N, PH, PW, F): the windows whose winner is here
+            for a in range(3):
+                for b in range(3):
+                    rows, cols = _tap(wa + a, 2, ph), _tap(wb + b, 2, pw)
+                    x_ab = xpad[:, rows, cols, :]  # (N, PH, PW, C)
+                    dk[a, b] += np.einsum("nijc,nijo->co", x_ab, g_w)
+                    dxpad[:, rows, cols, :] += g_w @ kernel[a, b].T  # (N, PH, PW, F) @ (F, C)
+    return dk, g.sum(axis=(0, 1, 2)), dxpad

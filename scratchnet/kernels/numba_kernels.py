@@ -48,7 +48,8 @@ the products big enough to be cut into row pieces: those go to the NumPy referen
 run on threads of their own with NumPy's BLAS held at one thread (see ``matmul``).
 
 On Intel's AVX-512 processors the loops are compiled for the full 512-bit registers, which LLVM's
-tuning for those CPUs does not choose by itself (see ``_prefer_full_vector_width``).
+tuning for those CPUs does not choose by itself, and with LLVM's SLP vectorizer, which Numba
+leaves off (see ``_configure_code_generator``).
 
 Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` beside this file), so
 only the first run on a machine pays the compile time. ``NUMBA_DISABLE_JIT=1`` runs the loops as
@@ -101,8 +102,11 @@ KERNEL_GRAD_BLOCK_BYTES = 1 * 2**20
 # Both only where the user has not chosen: NUMBA_THREADING_LAYER and OMP_WAIT_POLICY win.
 # GNU OpenMP is not fork-safe: a process that ran these kernels must not fork() and run them again
 # in the child (multiprocessing's "spawn" and "forkserver" start methods are fine).
+# The priority goes through the environment too: Numba's config.reload_config() (which
+# _configure_code_generator below calls) reads it back from there, and had put "tbb" first again.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
+    numba.config.THREADING_LAYER_PRIORITY = os.environ["NUMBA_THREADING_LAYER_PRIORITY"].split()
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # read when OpenMP loads, at the first loop
 # Kernels run one at a time, whatever the layer (the workqueue layer must not be entered by two
 # Python threads at once; the mirrored strategy's replicas are Python threads).
@@ -151,9 +155,24 @@ _numba_blas_on_one_thread()
 # user has not chosen (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES win). It applies to every function Numba
 # compiles in this process, and Numba's on-disk cache keys on it. A program that compiled Numba code
 # before importing this module keeps its width (:func:`vector_bits` tells).
-def _prefer_full_vector_width() -> None:
+#
+# SLP vectorizer. Numba runs LLVM's loop vectorizer but leaves the SLP ("superword") vectorizer
+# off (NUMBA_SLP_VECTORIZE=0, its default). A loop of 16 steps over the channels, with 16 as a
+# compile-time constant, is unrolled into 16 scalar multiply-adds before the loop vectorizer sees
+# it, and only the SLP vectorizer makes those one 512-bit instruction again: the loops that sum
+# over the windows' winners (_direct_backward_from_winners) ran 6-14x slower without it (a loop of
+# 9 x 16 multiply-adds into a stack array: 42 ns against 3 ns). It packs side-by-side operations of
+# the same kind and never reorders a sum, so every other kernel keeps its bits (the test suite's
+# bit-for-bit twin checks pass with it). Numba reads the setting each time it compiles, so it is
+# set in the environment (where config.reload_config() finds it again) unless the user set it.
+# Numba's on-disk cache does not key on it: after changing NUMBA_SLP_VECTORIZE by hand, delete
+# scratchnet/kernels/__pycache__ to recompile.
+def _configure_code_generator() -> None:
+    """The SLP vectorizer on, and (AVX-512 CPUs) 512-bit vectors, each unless the user chose."""
     from numba.core import codegen, config, registry
 
+    os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
+    config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
     if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
         return
     if "_toplevel_target_context" in vars(registry.cpu_target):  # Numba already generating code
@@ -170,7 +189,7 @@ def _prefer_full_vector_width() -> None:
         config.reload_config()
 
 
-_prefer_full_vector_width()
+_configure_code_generator()
 
 
 def vector_bits() -> int:
@@ -2360,9 +2379,20 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
     1.48 ms for dL/dx (the im2col twin's product and scatter against these loops). dz and
     dL/dbias are :func:`relu_maxpool2d_backward_bias_grad`'s bits and dL/dK
     :func:`direct_conv2d_backward_kernel`'s; dL/dx differs from the im2col twin's in the last bits
-    (another order of the same sums). Other shapes run those three twins one after the other."""
+    (another order of the same sums). Other shapes run those three twins one after the other.
+
+    With 16 input channels (the second layer of small_cnn and of rps_cnn) neither dz nor its zeros
+    are made: dL/dK and dL/dx are sums over each window's winning cell only
+    (:func:`_direct_backward_from_winners`, a quarter of the multiply-adds; formula in
+    :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2_from_winners`), dL/dbias the
+    same bits as above, dL/dK and dL/dx the same sums in another order. A NaN or an infinity in
+    ``xpad`` or in the kernel sends the call to the loops above."""
     kh, kw, c, f = kernel.shape
     oh, ow = conv_out_hw
+    if _direct_fits((kh, kw), strides, dilation) and c == WINNERS_CHANNELS and np.isfinite(kernel).all():
+        found = _backward_from_winners(xpad, dy, y, argmax, kernel)
+        if found is not None:
+            return found
     if not (_direct_fits((kh, kw), strides, dilation)
             and _direct_kernel_gradient_kind(c, f) == "filters_inner"
             and _backward_input_by_forward_loops(kernel.shape, xpad.shape[1:3], conv_out_hw)):
@@ -2387,6 +2417,157 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
                                   dxpad, dxpad[:1, :1, :1])
     return dk, db, dxpad
 
+
+# Conv2D(relu) -> MaxPooling2D((2, 2)) inside a model, 16 input channels: both gradients from the
+# windows' winning cells. The pooling's backward leaves one cell of each 2x2 window with a gradient
+# (its first maximum, where y > 0) and zeros in the other three, so three quarters of dz are zeros,
+# and the dense loops above multiply by them. Here the gradients are sums over the windows only:
+# for window (i, j) and filter o with g = dy[s, i, j, o] (0 where y <= 0), winner (wa, wb) of
+# argmax, and (p, q) = (2i + wa, 2j + wb) the conv output cell it came from:
+#     dL/dK[a, b, :, o] += g * xpad[s, p + a, q + b, :]      (C values side by side)
+#     dL/dxpad[s, p + a, q + b, :] += g * K[a, b, :, o]
+# a quarter of the multiply-adds, each a run of C = 16 values: one 512-bit vector. Both loops keep
+# their sums in stack arrays indexed by constants, so that the compiler holds them in registers:
+# dL/dK's 9 runs of one filter over the image's windows; dL/dx's 4x4-pixel patch of one window, the
+# filters sorted by winner first (four lists), so that each list adds at fixed places of the patch.
+# That needs LLVM's SLP vectorizer (16 side-by-side scalar multiply-adds made one vector one), which
+# Numba leaves off unless NUMBA_SLP_VECTORIZE=1: see _configure_code_generator. Measured on the
+# 2-core Ice Lake VM (2026-12-04, the dense loops -> these, ms for the pair's whole backward):
+# small_cnn's 15x15x16 -> 32 at batch 256 5.4-5.8 -> 2.6; rps_cnn's 31x31x16 -> 32 at batch 32
+# 3.3-3.4 -> 2.0, at 256 24.5-26.0 -> 13.7-14.3. A training step (Adam): small_cnn@256 12.6-12.9 ->
+# 9.1-11.5 ms, rps_cnn@32 11.2-12.3 -> 10.0-11.4, rps_cnn@256 70.5 -> 58. The same sums in another order:
+# dL/dK and dL/dx differ from the dense loops' in the last bits (measured up to 3e-7 of the largest
+# value, float32), dL/dbias is the same bits.
+# An image whose xpad holds a NaN or an infinity (checked here, per image) and a kernel with one
+# take the dense loops instead: there a zero of dz times an infinity is NaN, as in the NumPy
+# reference and in TensorFlow, and skipping the zeros would hide it.
+WINNERS_CHANNELS = 16  # the input channel count compiled into these loops
+
+
+@njit(cache=True, inline="always")
+def _finite_image(xpad, s) -> bool:
+    """Whether image ``s`` of ``xpad`` holds only finite values (an integer OR over its cells: a
+    loop the compiler vectorizes without reordering any float sum)."""
+    flat = xpad[s].reshape(xpad.shape[1] * xpad.shape[2] * xpad.shape[3])
+    bad = 0
+    for q in range(flat.shape[0]):
+        v = flat[q]
+        bad |= (v - v) != 0  # NaN and +-inf give NaN, which is != 0; finite values give 0
+    return bad == 0
+
+
+@njit(cache=True, inline="always")
+def _winners_kernel_gradient(xpad, dy, y, argmax, s, c, zero, acc, dk2):
+    """``dk2[o, (a*3 + b)*c + ch] += sum over image s's windows of g * xpad[s, p + a, q + b, ch]``
+    (the block comment above): filter by filter, its ``9*c`` sums in ``acc`` (a constant ``c``)."""
+    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+    for o in range(f):
+        for q in range(9 * c):
+            acc[q] = 0
+        for i in range(ph):
+            for j in range(pw):
+                g = dy[s, i, j, o] if y[s, i, j, o] > 0 else zero
+                k = argmax[s, i, j, o]
+                p, q0 = np.uint64(2 * i + (k >> 1)), np.uint64(2 * j + (k & 1))
+                for a in range(3):
+                    xrow = xpad[s, p + np.uint64(a)]
+                    for b in range(3):
+                        for ch in range(c):
+                            acc[(a * 3 + b) * c + ch] += g * xrow[q0 + np.uint64(b), ch]
+        for q in range(9 * c):
+            dk2[o, q] += acc[q]
+
+
+@njit(cache=True, inline="always")
+def _winners_patch_add(gs, filters, first, count, kt, wa, wb, c, patch):
+    """``patch[wa + a, wb + b, :] += g * K[a, b, :, o]`` for the ``count`` filters of one winner
+    ``(wa, wb)`` (constants, so every place in ``patch`` is a constant), listed from ``first``."""
+    for q in range(first, first + count):
+        g = gs[q]
+        krow = kt[filters[q]]  # (9*c,): K[:, :, :, o]
+        for a in range(3):
+            for b in range(3):
+                for ch in range(c):
+                    patch[((wa + a) * 4 + wb + b) * c + ch] += g * krow[(a * 3 + b) * c + ch]
+
+
+@njit(cache=True, inline="always")
+def _winners_input_gradient(dy, y, argmax, kt, s, c, zero, patch, gs, filters, counts, dxpad):
+    """``dxpad[s]`` (block comment above): window by window, its ``4x4xc`` patch summed in ``patch``
+    from the filters sorted by winner (``gs``, ``filters``, ``counts``: four lists of up to F), then
+    added where it lies (neighbouring windows' patches overlap by two pixels)."""
+    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+    dxpad[s] = 0
+    for i in range(ph):
+        for j in range(pw):
+            for w in range(4):
+                counts[w] = 0
+            for o in range(f):
+                w = argmax[s, i, j, o]
+                at = w * f + counts[w]
+                gs[at] = dy[s, i, j, o] if y[s, i, j, o] > 0 else zero
+                filters[at] = o
+                counts[w] += 1
+            for q in range(16 * c):
+                patch[q] = 0
+            _winners_patch_add(gs, filters, 0, counts[0], kt, 0, 0, c, patch)
+            _winners_patch_add(gs, filters, f, counts[1], kt, 0, 1, c, patch)
+            _winners_patch_add(gs, filters, 2 * f, counts[2], kt, 1, 0, c, patch)
+            _winners_patch_add(gs, filters, 3 * f, counts[3], kt, 1, 1, c, patch)
+            for r in range(4):
+                dxrow = dxpad[s, 2 * i + r]
+                for col in range(4):
+                    for ch in range(c):
+                        dxrow[2 * j + col, ch] += patch[(r * 4 + col) * c + ch]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_backward_from_winners(xpad, dy, y, argmax, kt, chunk):
+    """``(dL/dK partials (chunks, F, 9*C), dL/dbias partials (N, F) float64, dL/dxpad, finite (N,))``
+    for 16 input channels: chunk by chunk of images, each image's kernel gradient, bias gradient
+    and input gradient from its windows' winners; ``finite[s]`` False (and nothing else done) for
+    an image that holds a NaN or an infinity."""
+    n, hp, wp, c = xpad.shape
+    f = dy.shape[3]
+    chunks = -(-n // chunk)
+    partial = np.zeros((chunks, f, 9 * c), dtype=dy.dtype)
+    bias_partial = np.zeros((n, f), dtype=np.float64)
+    dxpad = np.empty((n, hp, wp, c), dtype=dy.dtype)
+    finite = np.ones(n, dtype=np.bool_)
+    zero = np.zeros(1, dtype=dy.dtype)[0]
+    for t in prange(chunks):
+        acc = _stack_empty(144, dy.dtype)  # 9 * WINNERS_CHANNELS
+        patch = _stack_empty(256, dy.dtype)  # 4 * 4 * WINNERS_CHANNELS
+        gs = np.empty(4 * f, dtype=dy.dtype)
+        filters = np.empty(4 * f, dtype=np.int64)
+        counts = np.empty(4, dtype=np.int64)
+        columns = np.empty(dy.shape[2] * f, dtype=np.float64)
+        for s in range(t * chunk, min(n, (t + 1) * chunk)):
+            if not _finite_image(xpad, s):
+                finite[s] = False
+                continue
+            _winners_kernel_gradient(xpad, dy, y, argmax, s, 16, zero, acc, partial[t])
+            _pooled_bias_partial(dy, y, s, columns, bias_partial[s])
+            _winners_input_gradient(dy, y, argmax, kt, s, 16, zero, patch, gs, filters, counts, dxpad)
+    return partial, bias_partial, dxpad, finite
+
+
+
+def _backward_from_winners(xpad, dy, y, argmax, kernel):
+    """``(dL/dK, dL/dbias, dL/dxpad)`` of an inner pair with 16 input channels from the windows'
+    winners (:func:`_direct_backward_from_winners`), or None when an image holds a NaN or an
+    infinity (the caller then runs the dense loops, for every image)."""
+    xpad = np.ascontiguousarray(xpad)
+    n, c, f = xpad.shape[0], kernel.shape[2], kernel.shape[3]
+    kt = np.ascontiguousarray(kernel.astype(xpad.dtype, copy=False).transpose(3, 0, 1, 2)).reshape(f, 9 * c)
+    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
+    partial, bias_partial, dxpad, finite = _direct_backward_from_winners(
+        xpad, np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y),
+        np.ascontiguousarray(argmax), kt, chunk)
+    if not finite.all():
+        return None
+    dk = _sum_in_order(partial).reshape(f, 3, 3, c).transpose(1, 2, 3, 0)  # (F, 3, 3, C) -> (3, 3, C, F)
+    return np.ascontiguousarray(dk), _sum_in_order(bias_partial).astype(dy.dtype), dxpad
 
 # ----------------------------------------------------------------------------- optimizer steps
 # One thread, one loop over the elements: vectorized (16 float32 a step at 512 bits), about 0.8 ns an
