@@ -11,7 +11,7 @@ forward pass.
 
 One more difference, for a pair inside a model on the direct loops (its dL/dx is needed): the
 fused backward computes dL/dx as a forward pass over the padded dz
-(``direct_conv2d_backward_relu_maxpool2x2``), and with 16 input channels both its dL/dx and its
+(``direct_conv2d_backward_relu_maxpool2x2``), and with 16k input channels both its dL/dx and its
 dL/dK as sums over the windows' winning cells only, the same float32 sums in another order. The layers
 below then get gradients a few roundings apart (measured 3.3e-7 of the largest value), and Adam,
 which divides by ``sqrt(v)``, turns such differences in the smallest gradients into weight
@@ -388,29 +388,35 @@ def test_the_first_layer_backward_without_dz_gives_the_bits_of_the_two_steps(num
             np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("c, f, hw, path", [(16, 32, (23, 20), "winners"), (16, 32, (9, 8), "winners"),
-                                             (16, 64, (10, 11), "winners"), (16, 8, (11, 12), "winners"),
-                                             (32, 64, (12, 13), "forward"), (64, 16, (7, 10), "forward"),
-                                             (8, 32, (9, 9), "twins"), (3, 64, (8, 9), "twins")])
-def test_the_inner_pair_backward_against_the_three_twins_and_the_reference(numba_backend, c, f, hw, path):
+@pytest.mark.parametrize("c, f, hw", [(16, 32, (23, 20)), (16, 32, (9, 8)), (16, 64, (10, 11)),
+                                       (16, 8, (11, 12)), (32, 64, (12, 13)), (64, 16, (7, 10)),
+                                       (8, 32, (9, 9)), (3, 64, (8, 9))])
+@pytest.mark.parametrize("winners", [True, False])
+def test_the_inner_pair_backward_against_the_three_twins_and_the_reference(numba_backend, monkeypatch,
+                                                                           c, f, hw, winners):
     """``direct_conv2d_backward_relu_maxpool2x2`` (an inner pair's (dL/dK, dL/dbias, dL/dxpad))
-    against ``relu_maxpool2d_backward_bias_grad`` then the kernel-gradient and input-gradient twins.
-    ``path``: "winners" (16 input channels: both gradients summed over the windows' winning cells,
-    ``_backward_from_winners``), "forward" (dz written inside a border of zeros, dL/dx run as the
-    forward loops: 32 or 64 input channels) or "twins" (the three twins one after the other).
-    dL/dbias is always the same bits; dL/dK the same bits except on "winners"; where the sums run
-    in another order, within 1e-6 of the largest value (float32 roundings: measured up to 4e-7);
-    the NumPy reference in float64 to 1e-12. Odd sizes: a row or a column no window covers, whose
-    dz is zero (and the border around dz too, else dL/dx would be far off)."""
+    against ``relu_maxpool2d_backward_bias_grad`` then the kernel-gradient and input-gradient twins,
+    on each of its paths: "winners" (a multiple of 16 input channels: both gradients summed over
+    the windows' winning cells, ``_backward_from_winners``; ``winners=False`` switches it off),
+    "forward" (dz written inside a border of zeros, dL/dx run as the forward loops: 16, 32 or 64
+    input channels) or "twins" (the three twins one after the other). dL/dbias is always the same
+    bits; dL/dK the same bits except on "winners"; where the sums run in another order, within
+    1e-6 of the largest value (float32 roundings: measured up to 4e-7); the NumPy reference in
+    float64 to 1e-12. Odd sizes: a row or a column no window covers, whose dz is zero (and the
+    border around dz too, else dL/dx would be far off)."""
     from scratchnet.kernels import direct as direct_ref
     from scratchnet.kernels import numba_kernels as nb
 
+    if not winners:
+        monkeypatch.setattr(nb, "WINNERS_BLOCK", 10**9)  # no layer has a multiple of 10**9 channels
     rng = np.random.default_rng(c * f + hw[0])
     conv_hw = (hw[0] - 2, hw[1] - 2)
     pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
-    assert (c == nb.WINNERS_CHANNELS) == (path == "winners")
-    if path != "winners":
-        assert nb._backward_input_by_forward_loops((3, 3, c, f), hw, conv_hw) == (path == "forward")
+    if winners and c % 16 == 0:
+        path = "winners"
+    else:
+        path = "forward" if nb._backward_input_by_forward_loops((3, 3, c, f), hw, conv_hw) else "twins"
+    assert path == "twins" or c % 16 == 0
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((9,) + hw + (c,)).astype(dtype)
         k = (rng.standard_normal((3, 3, c, f)) / 5).astype(dtype)
@@ -441,12 +447,12 @@ def test_the_inner_pair_backward_against_the_three_twins_and_the_reference(numba
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("c, f, hw", [(16, 32, (15, 15)), (4, 8, (9, 10)), (3, 5, (6, 7))])
+@pytest.mark.parametrize("c, f, hw", [(16, 32, (15, 15)), (32, 8, (8, 9)), (4, 8, (9, 10)), (3, 5, (6, 7))])
 def test_the_gradients_from_the_winners_are_the_dense_gradients(c, f, hw):
     """The NumPy formula of the winners' sums (``direct.conv2d_backward_relu_maxpool2x2_from_winners``:
     each window's gradient read from its winning cell, stride-2 slices of xpad) equals the dense
     one (dz made, then the two gradients), in float64 to 1e-12, odd sizes included; and so does the
-    Numba twin where it runs it (16 input channels)."""
+    Numba twin where it runs it (a multiple of 16 input channels)."""
     from scratchnet.kernels import direct as direct_ref
     from scratchnet.kernels import numba_kernels as nb
 
@@ -455,7 +461,7 @@ def test_the_gradients_from_the_winners_are_the_dense_gradients(c, f, hw):
     pooled_hw = (conv_hw[0] // 2, conv_hw[1] // 2)
     x = rng.standard_normal((4,) + hw + (c,))
     k = rng.standard_normal((3, 3, c, f)) / 5
-    b = rng.standard_normal(f) / 10
+    b = rng.standard_normal(f) / 10 - np.sqrt(9 * c) / 5  # about the largest of a window's 4 sums
     y, argmax = direct_ref.conv2d_bias_relu_maxpool2x2(x, k, b, (1, 1), (1, 1), conv_hw, pooled_hw, True)
     assert 0.2 < (y > 0).mean() < 0.95  # some windows' gradients stop at the ReLU
     args = (x, rng.standard_normal(y.shape), y, argmax, k, (1, 1), (1, 1), conv_hw)
@@ -464,7 +470,7 @@ def test_the_gradients_from_the_winners_are_the_dense_gradients(c, f, hw):
     for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
-    if c == nb.WINNERS_CHANNELS:
+    if c % nb.WINNERS_BLOCK == 0:
         for g, w in zip(nb._backward_from_winners(x, args[1], y, argmax, k), want, strict=True):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
@@ -494,7 +500,7 @@ def test_a_nan_or_inf_in_the_input_or_kernel_takes_the_dense_loops(numba_backend
     args = (x, rng.standard_normal(y.shape), y, argmax, k, (1, 1), (1, 1), conv_hw)
     got = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
     assert (nb._backward_from_winners(*args[:5]) is None) == (where == "input")
-    monkeypatch.setattr(nb, "WINNERS_CHANNELS", -1)  # no layer has -1 input channels
+    monkeypatch.setattr(nb, "WINNERS_BLOCK", 10**9)  # no layer has a multiple of 10**9 channels
     dense = nb.direct_conv2d_backward_relu_maxpool2x2(*args)
     for g, d, ref in zip(got, dense, direct_ref.conv2d_backward_relu_maxpool2x2(*args), strict=True):
         np.testing.assert_array_equal(_bits(g), _bits(d))

@@ -146,7 +146,7 @@ def conv2d_backward_relu_maxpool2x2_from_winners(xpad, dy, y, argmax, kernel, st
         dL/dbias      = sum of g over n, i, j       (F,)
 
     Here the masks multiply by the zeros, so this does as many multiply-adds as the dense form;
-    the Numba twin (``numba_kernels._direct_backward_from_winners``, 16 input channels) visits each
+    the Numba twin (``numba_kernels._direct_backward_from_winners``, 16k input channels) visits each
     window's winner only, a quarter of them. Same sums as :func:`conv2d_backward_relu_maxpool2x2`,
     another order. Returns ``(dL/dK (3, 3, C, F), dL/dbias (F,), dL/dxpad (N, Hp, Wp, C))``."""
     ph, pw = y.shape[1:3]

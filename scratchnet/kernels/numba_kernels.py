@@ -2381,15 +2381,15 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
     :func:`direct_conv2d_backward_kernel`'s; dL/dx differs from the im2col twin's in the last bits
     (another order of the same sums). Other shapes run those three twins one after the other.
 
-    With 16 input channels (the second layer of small_cnn and of rps_cnn) neither dz nor its zeros
-    are made: dL/dK and dL/dx are sums over each window's winning cell only
+    With a multiple of 16 input channels (the second layer of small_cnn and of rps_cnn, 16)
+    neither dz nor its zeros are made: dL/dK and dL/dx are sums over each window's winning cell only
     (:func:`_direct_backward_from_winners`, a quarter of the multiply-adds; formula in
     :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2_from_winners`), dL/dbias the
     same bits as above, dL/dK and dL/dx the same sums in another order. A NaN or an infinity in
     ``xpad`` or in the kernel sends the call to the loops above."""
     kh, kw, c, f = kernel.shape
     oh, ow = conv_out_hw
-    if _direct_fits((kh, kw), strides, dilation) and c == WINNERS_CHANNELS and np.isfinite(kernel).all():
+    if _direct_fits((kh, kw), strides, dilation) and c % WINNERS_BLOCK == 0 and np.isfinite(kernel).all():
         found = _backward_from_winners(xpad, dy, y, argmax, kernel)
         if found is not None:
             return found
@@ -2418,15 +2418,15 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
     return dk, db, dxpad
 
 
-# Conv2D(relu) -> MaxPooling2D((2, 2)) inside a model, 16 input channels: both gradients from the
-# windows' winning cells. The pooling's backward leaves one cell of each 2x2 window with a gradient
-# (its first maximum, where y > 0) and zeros in the other three, so three quarters of dz are zeros,
-# and the dense loops above multiply by them. Here the gradients are sums over the windows only:
-# for window (i, j) and filter o with g = dy[s, i, j, o] (0 where y <= 0), winner (wa, wb) of
-# argmax, and (p, q) = (2i + wa, 2j + wb) the conv output cell it came from:
+# Conv2D(relu) -> MaxPooling2D((2, 2)) inside a model, a multiple of 16 input channels: both
+# gradients from the windows' winning cells. The pooling's backward leaves one cell of each 2x2
+# window with a gradient (its first maximum, where y > 0) and zeros in the other three, so three
+# quarters of dz are zeros, and the dense loops above multiply by them. Here the gradients are sums
+# over the windows only: for window (i, j) and filter o with g = dy[s, i, j, o] (0 where y <= 0),
+# winner (wa, wb) of argmax, and (p, q) = (2i + wa, 2j + wb) the conv output cell it came from:
 #     dL/dK[a, b, :, o] += g * xpad[s, p + a, q + b, :]      (C values side by side)
 #     dL/dxpad[s, p + a, q + b, :] += g * K[a, b, :, o]
-# a quarter of the multiply-adds, each a run of C = 16 values: one 512-bit vector. Both loops keep
+# a quarter of the multiply-adds, in runs of 16 channels: one 512-bit vector each. Both loops keep
 # their sums in stack arrays indexed by constants, so that the compiler holds them in registers:
 # dL/dK's 9 runs of one filter over the image's windows; dL/dx's 4x4-pixel patch of one window, the
 # filters sorted by winner first (four lists), so that each list adds at fixed places of the patch.
@@ -2437,11 +2437,16 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
 # 3.3-3.4 -> 2.0, at 256 24.5-26.0 -> 13.7-14.3. A training step (Adam): small_cnn@256 12.6-12.9 ->
 # 9.1-11.5 ms, rps_cnn@32 11.2-12.3 -> 10.0-11.4, rps_cnn@256 70.5 -> 58. The same sums in another order:
 # dL/dK and dL/dx differ from the dense loops' in the last bits (measured up to 3e-7 of the largest
-# value, float32), dL/dbias is the same bits.
+# value, float32), dL/dbias is the same bits. With more channels (16 at a time) against the dense
+# direct loops: 14x14x32 -> 64 at batch 32 2.8 -> 2.1 ms, at 256 18.6 -> 12.2; 17x17x128 -> 128 at 32
+# 24.9 -> 17.8; 36x36x64 -> 128 at 32 55 -> 54. Winograd F(4x4, 3x3) does those in 2.3, 9.5, 15 and
+# 32 ms (its fewer multiplications, and no decoding of winners), and "auto" gives them Winograd, so
+# for the benchmark models these loops serve the 16-channel layers (where Winograd takes 4.6 ms to
+# their 2.1, rps_cnn's 31x31x16 -> 32 at 32).
 # An image whose xpad holds a NaN or an infinity (checked here, per image) and a kernel with one
 # take the dense loops instead: there a zero of dz times an infinity is NaN, as in the NumPy
 # reference and in TensorFlow, and skipping the zeros would hide it.
-WINNERS_CHANNELS = 16  # the input channel count compiled into these loops
+WINNERS_BLOCK = 16  # input channels a pass of these loops takes (a constant of the compiled loops)
 
 
 @njit(cache=True, inline="always")
@@ -2457,12 +2462,15 @@ def _finite_image(xpad, s) -> bool:
 
 
 @njit(cache=True, inline="always")
-def _winners_kernel_gradient(xpad, dy, y, argmax, s, c, zero, acc, dk2):
-    """``dk2[o, (a*3 + b)*c + ch] += sum over image s's windows of g * xpad[s, p + a, q + b, ch]``
-    (the block comment above): filter by filter, its ``9*c`` sums in ``acc`` (a constant ``c``)."""
-    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+def _winners_kernel_gradient(xpad, dy, y, argmax, s, c0, cb, zero, acc, dk2):
+    """``dk2[o, (a*3 + b)*C + c0 + ch] += sum over image s's windows of g * xpad[s, p + a, q + b, c0 + ch]``
+    for the ``cb`` channels from ``c0`` (the block comment above): filter by filter, its ``9*cb``
+    sums in ``acc`` (``cb`` a constant). Unsigned indices: no negative-index checks, which kept the
+    compiler from packing the channel loop into vector instructions."""
+    ph, pw, f, c = y.shape[1], y.shape[2], y.shape[3], xpad.shape[3]
+    u0 = np.uint64(c0)
     for o in range(f):
-        for q in range(9 * c):
+        for q in range(9 * cb):
             acc[q] = 0
         for i in range(ph):
             for j in range(pw):
@@ -2472,31 +2480,35 @@ def _winners_kernel_gradient(xpad, dy, y, argmax, s, c, zero, acc, dk2):
                 for a in range(3):
                     xrow = xpad[s, p + np.uint64(a)]
                     for b in range(3):
-                        for ch in range(c):
-                            acc[(a * 3 + b) * c + ch] += g * xrow[q0 + np.uint64(b), ch]
-        for q in range(9 * c):
-            dk2[o, q] += acc[q]
+                        for ch in range(cb):
+                            acc[(a * 3 + b) * cb + ch] += g * xrow[q0 + np.uint64(b), u0 + np.uint64(ch)]
+        for tap in range(9):
+            for ch in range(cb):
+                dk2[o, np.uint64(tap * c + c0) + np.uint64(ch)] += acc[tap * cb + ch]
 
 
 @njit(cache=True, inline="always")
-def _winners_patch_add(gs, filters, first, count, kt, wa, wb, c, patch):
-    """``patch[wa + a, wb + b, :] += g * K[a, b, :, o]`` for the ``count`` filters of one winner
-    ``(wa, wb)`` (constants, so every place in ``patch`` is a constant), listed from ``first``."""
+def _winners_patch_add(gs, filters, first, count, kt, wa, wb, c0, cb, patch):
+    """``patch[wa + a, wb + b, :] += g * K[a, b, c0:c0 + cb, o]`` for the ``count`` filters of one
+    winner ``(wa, wb)`` (constants, so every place in ``patch`` is a constant), listed from ``first``."""
+    c = kt.shape[1] // 9
     for q in range(first, first + count):
         g = gs[q]
-        krow = kt[filters[q]]  # (9*c,): K[:, :, :, o]
+        krow = kt[filters[q]]  # (9*C,): K[:, :, :, o]
         for a in range(3):
             for b in range(3):
-                for ch in range(c):
-                    patch[((wa + a) * 4 + wb + b) * c + ch] += g * krow[(a * 3 + b) * c + ch]
+                for ch in range(cb):
+                    patch[((wa + a) * 4 + wb + b) * cb + ch] += g * krow[np.uint64((a * 3 + b) * c + c0)
+                                                                         + np.uint64(ch)]
 
 
 @njit(cache=True, inline="always")
-def _winners_input_gradient(dy, y, argmax, kt, s, c, zero, patch, gs, filters, counts, dxpad):
-    """``dxpad[s]`` (block comment above): window by window, its ``4x4xc`` patch summed in ``patch``
-    from the filters sorted by winner (``gs``, ``filters``, ``counts``: four lists of up to F), then
-    added where it lies (neighbouring windows' patches overlap by two pixels)."""
-    ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+def _winners_input_gradient(dy, y, argmax, kt, s, cb, zero, patch, gs, filters, counts, dxpad):
+    """``dxpad[s]`` (block comment above): window by window, the filters sorted by winner (``gs``,
+    ``filters``, ``counts``: four lists of up to F), then ``cb`` channels at a time the window's
+    ``4x4xcb`` patch summed in ``patch`` and added where it lies (neighbouring windows' patches
+    overlap by two pixels)."""
+    ph, pw, f, c = y.shape[1], y.shape[2], y.shape[3], dxpad.shape[3]
     dxpad[s] = 0
     for i in range(ph):
         for j in range(pw):
@@ -2508,25 +2520,27 @@ def _winners_input_gradient(dy, y, argmax, kt, s, c, zero, patch, gs, filters, c
                 gs[at] = dy[s, i, j, o] if y[s, i, j, o] > 0 else zero
                 filters[at] = o
                 counts[w] += 1
-            for q in range(16 * c):
-                patch[q] = 0
-            _winners_patch_add(gs, filters, 0, counts[0], kt, 0, 0, c, patch)
-            _winners_patch_add(gs, filters, f, counts[1], kt, 0, 1, c, patch)
-            _winners_patch_add(gs, filters, 2 * f, counts[2], kt, 1, 0, c, patch)
-            _winners_patch_add(gs, filters, 3 * f, counts[3], kt, 1, 1, c, patch)
-            for r in range(4):
-                dxrow = dxpad[s, 2 * i + r]
-                for col in range(4):
-                    for ch in range(c):
-                        dxrow[2 * j + col, ch] += patch[(r * 4 + col) * c + ch]
+            for c0 in range(0, c, cb):
+                for q in range(16 * cb):
+                    patch[q] = 0
+                _winners_patch_add(gs, filters, 0, counts[0], kt, 0, 0, c0, cb, patch)
+                _winners_patch_add(gs, filters, f, counts[1], kt, 0, 1, c0, cb, patch)
+                _winners_patch_add(gs, filters, 2 * f, counts[2], kt, 1, 0, c0, cb, patch)
+                _winners_patch_add(gs, filters, 3 * f, counts[3], kt, 1, 1, c0, cb, patch)
+                for r in range(4):
+                    dxrow = dxpad[s, 2 * i + r]
+                    for col in range(4):
+                        for ch in range(cb):
+                            at = np.uint64(c0) + np.uint64(ch)
+                            dxrow[2 * j + col, at] += patch[(r * 4 + col) * cb + ch]
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def _direct_backward_from_winners(xpad, dy, y, argmax, kt, chunk):
     """``(dL/dK partials (chunks, F, 9*C), dL/dbias partials (N, F) float64, dL/dxpad, finite (N,))``
-    for 16 input channels: chunk by chunk of images, each image's kernel gradient, bias gradient
-    and input gradient from its windows' winners; ``finite[s]`` False (and nothing else done) for
-    an image that holds a NaN or an infinity."""
+    for a multiple of 16 input channels: chunk by chunk of images, each image's kernel gradient,
+    bias gradient and input gradient from its windows' winners, 16 channels at a time;
+    ``finite[s]`` False (and nothing else done) for an image that holds a NaN or an infinity."""
     n, hp, wp, c = xpad.shape
     f = dy.shape[3]
     chunks = -(-n // chunk)
@@ -2536,8 +2550,8 @@ def _direct_backward_from_winners(xpad, dy, y, argmax, kt, chunk):
     finite = np.ones(n, dtype=np.bool_)
     zero = np.zeros(1, dtype=dy.dtype)[0]
     for t in prange(chunks):
-        acc = _stack_empty(144, dy.dtype)  # 9 * WINNERS_CHANNELS
-        patch = _stack_empty(256, dy.dtype)  # 4 * 4 * WINNERS_CHANNELS
+        acc = _stack_empty(144, dy.dtype)  # 9 taps x WINNERS_BLOCK channels
+        patch = _stack_empty(256, dy.dtype)  # 4 x 4 pixels x WINNERS_BLOCK channels
         gs = np.empty(4 * f, dtype=dy.dtype)
         filters = np.empty(4 * f, dtype=np.int64)
         counts = np.empty(4, dtype=np.int64)
@@ -2546,16 +2560,16 @@ def _direct_backward_from_winners(xpad, dy, y, argmax, kt, chunk):
             if not _finite_image(xpad, s):
                 finite[s] = False
                 continue
-            _winners_kernel_gradient(xpad, dy, y, argmax, s, 16, zero, acc, partial[t])
+            for c0 in range(0, c, 16):
+                _winners_kernel_gradient(xpad, dy, y, argmax, s, c0, 16, zero, acc, partial[t])
             _pooled_bias_partial(dy, y, s, columns, bias_partial[s])
             _winners_input_gradient(dy, y, argmax, kt, s, 16, zero, patch, gs, filters, counts, dxpad)
     return partial, bias_partial, dxpad, finite
 
 
-
 def _backward_from_winners(xpad, dy, y, argmax, kernel):
-    """``(dL/dK, dL/dbias, dL/dxpad)`` of an inner pair with 16 input channels from the windows'
-    winners (:func:`_direct_backward_from_winners`), or None when an image holds a NaN or an
+    """``(dL/dK, dL/dbias, dL/dxpad)`` of an inner pair with a multiple of 16 input channels from the
+    windows' winners (:func:`_direct_backward_from_winners`), or None when an image holds a NaN or an
     infinity (the caller then runs the dense loops, for every image)."""
     xpad = np.ascontiguousarray(xpad)
     n, c, f = xpad.shape[0], kernel.shape[2], kernel.shape[3]
