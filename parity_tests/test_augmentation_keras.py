@@ -262,3 +262,73 @@ def test_keras_files_round_trip(tmp_path):
     loaded = sn.load_model(tmp_path / "back.keras")
     assert [layer.get_config() for layer in loaded.layers[:6]] == \
         [layer.get_config() for layer in model.layers[:6]]
+
+
+# ------------------------------------------------------------------- RandomCrop
+@pytest.mark.parametrize("shape, target, draw", [((7, 9, 2), (4, 5), (2, 3)), ((7, 9, 2), (4, 5), (3, 4)),
+                                                 ((6, 6, 1), (3, 3), (0, 2))])
+def test_random_crop_given_a_place(shape, target, draw):
+    """Training, input larger than the target: Keras' slice at a given (top, left), and its
+    gradient (TensorFlow's: the cropped cells get dy)."""
+    x = images(shape)
+    layer = L.RandomCrop(*target)
+    layer.ensure_built(x.shape[1:])
+    klayer = keras.layers.RandomCrop(*target)
+    theirs = keras_transform(klayer, x, draw)
+    assert_close(layer.transform_images(x, draw), theirs, FORWARD_RTOL, "RandomCrop")
+    w = np.random.default_rng(3).normal(size=theirs.shape).astype(np.float32)
+    assert_close(layer.backward_images(w), keras_input_grad(klayer, x, draw, w), GRAD_RTOL,
+                 "RandomCrop dL/dx")
+
+
+@pytest.mark.parametrize("shape, target", [((4, 6, 2), (4, 4)), ((2, 3, 1), (4, 5)), ((6, 3, 2), (4, 4)),
+                                           ((5, 5, 1), (5, 7))])
+def test_random_crop_of_an_input_not_larger_than_the_target(shape, target):
+    """Not larger on both sides: Keras' centred place (no draw: ours equals its transformation),
+    its slice cut at the edge, resized where it is not the target's size; and the gradient."""
+    x = images(shape)
+    layer = L.RandomCrop(*target)
+    layer.ensure_built(x.shape[1:])
+    klayer = keras.layers.RandomCrop(*target)
+    draw = tuple(int(v) for v in klayer.get_random_transformation(tf.constant(x), training=True))
+    assert layer.get_random_transformation(x) == draw
+    theirs = keras_transform(klayer, x, draw)
+    assert theirs.shape == (len(x), *target, shape[2])
+    assert_close(layer.transform_images(x, draw), theirs, FORWARD_RTOL, "RandomCrop, resized")
+    w = np.random.default_rng(4).normal(size=theirs.shape).astype(np.float32)
+    assert_close(layer.backward_images(w), keras_input_grad(klayer, x, draw, w), GRAD_RTOL,
+                 "RandomCrop, resized: dL/dx")
+
+
+def test_random_crop_at_inference_where_keras_returns_the_input():
+    """Keras 3.15.1's RandomCrop returns its input unchanged at inference, against its docstring
+    ("the input will be resized and cropped so as to return the largest possible window in the
+    image that matches the target aspect ratio") and its own output shape, so a Keras model with
+    it trains and then fails in predict. scratchnet does what the docstring says: the centred
+    window, resized, which is Keras' own Resizing(crop_to_aspect_ratio=True). Pinned both ways, so
+    that a Keras that changes shows here."""
+    x = images((6, 8, 2))
+    klayer = keras.layers.RandomCrop(4, 4)
+    np.testing.assert_array_equal(np.asarray(klayer(x, training=False)), x)
+    want = np.asarray(keras.layers.Resizing(4, 4, crop_to_aspect_ratio=True)(x))
+    layer = L.RandomCrop(4, 4)
+    assert_close(layer(x, training=False), want, FORWARD_RTOL, "RandomCrop at inference")
+    kmodel = keras.Sequential([keras.Input((6, 8, 2)), keras.layers.RandomCrop(4, 4), keras.layers.Flatten(),
+                               keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 32"):
+        kmodel.predict(x, verbose=0)
+
+
+def test_random_crop_converts_and_saves_with_its_config(tmp_path):
+    layer = L.RandomCrop(4, 5, seed=9)
+    klayer = tfnet.to_keras(layer_model(layer, (8, 8, 3))).layers[0]
+    assert isinstance(klayer, keras.layers.RandomCrop)
+    assert (klayer.height, klayer.width, klayer.seed) == (4, 5, 9)
+    back = tfnet.from_keras(tfnet.to_keras(layer_model(L.RandomCrop(4, 5, seed=9), (8, 8, 3)))).layers[0]
+    assert {k: v for k, v in back.get_config().items() if k != "name"} == \
+        {k: v for k, v in layer.get_config().items() if k != "name"}
+    model = sn.Sequential([L.Input((8, 8, 3)), L.RandomCrop(4, 5, seed=9), L.Flatten(), L.Dense(2)], seed=0)
+    model.save(tmp_path / "crop.keras")
+    kmodel = keras.models.load_model(tmp_path / "crop.keras")
+    assert (kmodel.layers[0].height, kmodel.layers[0].width) == (4, 5)
+    np.testing.assert_array_equal(kmodel.layers[-1].get_weights()[0], model.layers[-1].kernel.value)

@@ -196,13 +196,16 @@ def _merging_model():
 
 def _augmentation_model():
     """The augmentation layers are identity at inference, so predictions compare; their config
-    (factors, fill modes, seeds) is what the file carries."""
+    (factors, fill modes, seeds) is what the file carries. RandomCrop keeps the whole 6x6 image
+    here: at inference Keras 3.15.1 returns its input unchanged where scratchnet crops the centre
+    (RandomCrop's docstring), the same thing only when the crop is the whole image."""
     model = sn.Sequential([
         L.Input((6, 6, 3)), L.RandomFlip("horizontal", seed=1), L.RandomRotation(0.1, seed=2),
         L.RandomZoom((-0.2, 0.1), fill_mode="constant", seed=3),
         L.RandomTranslation(0.1, (-0.2, 0.2), fill_mode="nearest", seed=4),
         L.RandomContrast(0.2, seed=5), L.RandomBrightness((-0.1, 0.2), value_range=(0, 1), seed=6),
-        L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation")
+        L.RandomCrop(6, 6, seed=7), L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")],
+        seed=11, name="augmentation")
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(10).random((6, 6, 6, 3)).astype(np.float32)
     y = np.arange(6) % 3
@@ -227,7 +230,7 @@ MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _sequence_max_
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
-                      L.RandomContrast, L.RandomBrightness)
+                      L.RandomContrast, L.RandomBrightness, L.RandomCrop)
 
 
 def test_the_models_use_every_scratchnet_layer():

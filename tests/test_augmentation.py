@@ -375,3 +375,83 @@ def test_on_a_gpu_backend_the_batch_comes_back_to_the_device(monkeypatch):
     assert loss == ref_loss
     for g, r in zip(grads, ref_grads, strict=True):
         np.testing.assert_array_equal(g, r)
+
+
+# ------------------------------------------------------------------- RandomCrop
+def _arange(shape):
+    return np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+
+
+def test_random_crop_takes_one_place_per_batch_each_place_as_often():
+    """Training, input larger on both sides: one (top, left) for the whole batch, each of the
+    (H - height + 1) x (W - width + 1) places drawn (``int(u * (H - height + 1))``, u ~ U[0, 1))."""
+    x = _arange((3, 6, 8, 1))
+    layer = _built(L.RandomCrop(4, 5, seed=0), x.shape[1:])
+    counts = np.zeros((3, 4))
+    for _ in range(1200):
+        y = layer.forward(x, training=True)
+        top, left = layer.transformation
+        np.testing.assert_array_equal(y, x[:, top:top + 4, left:left + 5])  # every image alike
+        counts[top, left] += 1
+    assert y.shape == (3, 4, 5, 1)
+    assert counts.min() > 0.6 * 100 and counts.max() < 1.4 * 100  # 12 places, 100 draws each expected
+
+
+def test_random_crop_of_an_input_not_larger_than_the_target_is_keras_centred_slice():
+    """Not larger on both sides: Keras' centred place (no draw), its slice cut at the image's edge,
+    resized to the target where it is not that size."""
+    x = _arange((2, 4, 6, 1))
+    layer = _built(L.RandomCrop(4, 4), x.shape[1:])
+    assert layer.get_random_transformation(x) == (0, 1)  # rows = 4 = H; left = int((6 - 4) / 2)
+    np.testing.assert_array_equal(layer.forward(x, training=True), x[:, :, 1:5])
+    small = _arange((2, 2, 3, 1))
+    layer = _built(L.RandomCrop(4, 4), small.shape[1:])
+    assert layer.get_random_transformation(small) == (0, 0)
+    np.testing.assert_allclose(layer.forward(small, training=True),
+                               _built(L.Resizing(4, 4), small.shape[1:]).forward(small), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, target", [((6, 8, 2), (4, 4)), ((9, 5, 1), (3, 4)), ((3, 3, 1), (5, 4))])
+def test_random_crop_at_inference_is_the_centred_window_of_the_aspect_ratio(shape, target):
+    """predict and evaluate see the largest centred window of the target's aspect ratio, resized
+    (Keras' documented inference; Keras 3.15.1 returns the input unchanged, see the parity test)."""
+    x = _batch(n=3, shape=shape)
+    layer = _built(L.RandomCrop(*target), shape)
+    want = _built(L.Resizing(*target, crop_to_aspect_ratio=True), shape).forward(x)
+    np.testing.assert_allclose(layer.forward(x, training=False), want, rtol=1e-12)
+    np.testing.assert_allclose(layer(x, training=False), want, rtol=1e-12)
+    model = sn.Sequential([L.Input(shape), L.RandomCrop(*target), L.Flatten(), L.Dense(2)], seed=0)
+    assert model.predict(x, verbose=0).shape == (3, 2)
+
+
+@pytest.mark.parametrize("shape, target, draw", [((5, 7, 2), (3, 4), (1, 2)), ((5, 7, 2), (3, 4), (2, 3)),
+                                                 ((4, 6, 2), (4, 4), (0, 1)), ((2, 3, 2), (4, 5), (0, 0)),
+                                                 ((6, 3, 2), (4, 4), (1, 0))])
+def test_random_crop_backward(shape, target, draw, rng):
+    """The cropped cells get dy (through the resize's transpose where it resized), the rest 0."""
+    check_layer(_fixed(L.RandomCrop(*target), draw), rng.standard_normal((2, *shape)), rng, training=True)
+
+
+def test_random_crop_seeds_config_saving_and_errors(tmp_path):
+    x = _batch(n=2, shape=(7, 9, 1))
+    a, b, c = (_built(L.RandomCrop(3, 4, seed=seed), x.shape[1:]) for seed in (5, 5, 6))
+    runs = [[layer.forward(x, training=True) for _ in range(6)] for layer in (a, b, c)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not all(np.array_equal(p, q) for p, q in zip(runs[0], runs[2], strict=True))
+    layer = L.RandomCrop(3, 4, seed=7)
+    assert type(layer)(**layer.get_config()).get_config() == layer.get_config()
+    assert "RandomCrop" in L.__all__
+    model = sn.Sequential([L.Input((7, 9, 1)), L.RandomCrop(3, 4, seed=1), L.Flatten(), L.Dense(2)], seed=0)
+    model.save(tmp_path / "m.npz")
+    loaded = sn.load_model(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))
+    for make, expected in [(lambda: L.RandomCrop(0, 4), r"RandomCrop 'random_crop.*': expected height to be "
+                                                        r"a positive integer, received 0"),
+                           (lambda: L.RandomCrop(4, "4"), r"expected width to be a positive integer, "
+                                                          r"received '4'"),
+                           (lambda: L.RandomCrop(4, 4, seed=1.5), r"expected seed to be an integer")]:
+        with pytest.raises(ValueError, match=expected):
+            make()
+    with pytest.raises(ValueError, match=r"expected ndim=4 .*found ndim=3"):
+        L.RandomCrop(2, 2).ensure_built((5, 5))

@@ -558,7 +558,7 @@ def _register_augmentation(scratch_cls, keras_cls) -> None:
 
 
 for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-              "RandomBrightness"):
+              "RandomBrightness", "RandomCrop"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -3,6 +3,7 @@
 from scratchnet.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -61,7 +62,7 @@ __all__ = [
     "add", "subtract", "multiply", "average", "concatenate", "dot",
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-    "RandomBrightness",
+    "RandomBrightness", "RandomCrop",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
 ]

@@ -1,8 +1,9 @@
 """Keras 3.15's random image augmentation layers: RandomFlip, RandomRotation, RandomZoom,
-RandomTranslation, RandomContrast, RandomBrightness.
+RandomTranslation, RandomContrast, RandomBrightness, RandomCrop.
 
 Each one is active only in training (``forward(x, training=True)``) and returns ``x`` unchanged
-at inference, so ``predict`` and ``evaluate`` see the real images. In training it draws one
+at inference, so ``predict`` and ``evaluate`` see the real images (RandomCrop, whose output is
+smaller, crops the centre there instead). In training it draws one
 random transformation per image from its own seeded Generator (``seed``, or drawn from the
 model's seed in ``build``, like Dropout), so every step sees new draws and a run is repeatable.
 
@@ -25,8 +26,9 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels import image_transform as it
-from scratchnet.layers._args import channels_last, check_rank
+from scratchnet.layers._args import channels_last, check_rank, positive_int
 from scratchnet.layers.base import Layer
+from scratchnet.layers.image_preprocessing import _bilinear_matrix, _crop_window
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -407,6 +409,93 @@ class RandomBrightness(_RandomImageLayer):
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
+
+
+class RandomCrop(_RandomImageLayer):
+    """Crop each batch to ``(height, width)`` at a random place, as ``keras.layers.RandomCrop``.
+
+    Training, input larger than the target on both sides: one place for the whole batch (Keras'
+    ``transformation = (top, left)``, ``top = int(u * (H - height + 1))``, ``u ~ U[0, 1)``,
+    ``left`` alike), and ``y = x[:, top:top + height, left:left + width, :]``. Training, an input
+    not larger on both sides: Keras' centred place instead (``top = int((H - rows) / 2)`` with
+    ``rows = min(max(int(W * height / width), 1), H)``, ``left`` alike), the same slice, cut at the
+    image's edge, then resized to ``(height, width)`` (bilinear, as ``Resizing``) where it is not
+    that size already.
+
+    Inference (``training=False``: ``predict``, ``evaluate``): the largest centred window of the
+    target's aspect ratio, resized to ``(height, width)`` (``Resizing(height, width,
+    crop_to_aspect_ratio=True)``), as Keras' documentation says. Keras 3.15.1 itself returns the
+    input unchanged there, which contradicts its own output shape: a Keras model with RandomCrop
+    before a Dense layer trains and then fails in ``predict`` (checked in parity_tests).
+
+    Input ``(N, H, W, C)``, output ``(N, height, width, C)``. Backward: ``dy`` back to the cells
+    the crop read (through the resize's transpose, ``A_h^T dy A_w``, where it resized); the
+    others get 0.
+    """
+
+    def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.height = positive_int(height, "height", self.where)
+        self.width = positive_int(width, "width", self.where)
+        self.plan: tuple | None = None  # (top, left, rows, cols, a_h, a_w) of the last crop
+
+    def build(self, input_shape, rng):
+        super().build(input_shape, rng)
+        return (self.height, self.width, input_shape[2])
+
+    def forward(self, x, training=False):
+        if training:
+            return super().forward(x, training=True)
+        host = kernels.to_numpy(x)  # inference: the centred window of the target's aspect ratio
+        self.transformation = None
+        top, left, rows, cols = _crop_window(host.shape[1], host.shape[2], self.height, self.width)
+        y = self._crop(host, top, left, rows, cols)
+        return kernels.to_backend(y) if kernels.is_device_array(x) else y
+
+    def get_random_transformation(self, images, training=True):
+        h, w = images.shape[1:3]
+        if training and h > self.height and w > self.width:
+            top = int(self.rng.random() * (h - self.height + 1))
+            left = int(self.rng.random() * (w - self.width + 1))
+            return top, left
+        top, left, _, _ = _crop_window(h, w, self.height, self.width)  # Keras' centred place
+        return top, left
+
+    def transform_images(self, images, transformation, training=True):
+        self.transformation = transformation if training else None
+        if self.transformation is None:
+            return images
+        top, left = (int(v) for v in transformation)
+        rows = min(self.height, images.shape[1] - top)  # Keras' slice, cut at the image's edge
+        cols = min(self.width, images.shape[2] - left)
+        return self._crop(images, top, left, rows, cols)
+
+    def _crop(self, images, top, left, rows, cols):
+        """``images[:, top:top + rows, left:left + cols]``, resized to ``(height, width)`` unless
+        it is that size; remembers the plan for ``backward``."""
+        x = images[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C)
+        if (rows, cols) == (self.height, self.width):
+            self.plan = (top, left, rows, cols, None, None)
+            return x.copy()
+        a_h, a_w = _bilinear_matrix(rows, self.height), _bilinear_matrix(cols, self.width)
+        self.plan = (top, left, rows, cols, a_h, a_w)
+        n, c = x.shape[0], x.shape[3]
+        t = (a_h.astype(x.dtype) @ x.reshape(n, rows, -1)).reshape(n, self.height, cols, c)  # rows
+        return a_w.astype(x.dtype) @ t  # (N, height, width, C): columns
+
+    def backward_images(self, dy):
+        top, left, rows, cols, a_h, a_w = self.plan
+        n, _, _, c = dy.shape
+        if a_h is not None:  # the resize's transpose first
+            dt = a_w.astype(dy.dtype).T @ dy  # (N, height, cols, C)
+            dy = (a_h.astype(dy.dtype).T @ dt.reshape(n, self.height, -1)).reshape(n, rows, cols, c)
+        dx = np.zeros((n,) + tuple(self.input_shape), dtype=dy.dtype)  # (N, H, W, C)
+        dx[:, top:top + rows, left:left + cols, :] = dy  # the cells outside the crop get nothing
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
 
 # ------------------------------------------------------------------ argument checks (Keras' rules)
 def _is_number(value) -> bool:
