@@ -2,7 +2,8 @@
 
 ``model.save(path)`` and :func:`load_model` choose the format from the extension: ``.keras`` is
 Keras 3's native zip archive (:mod:`scratchnet.saving_keras`), ``.npz`` scratchnet's own format,
-described here; anything else is refused, naming both.
+described here, ``.h5`` (or ``.hdf5``) Keras' legacy HDF5 file (:mod:`scratchnet.saving_h5`,
+Sequential models); anything else is refused, naming them.
 
 The ``.npz`` file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
 text), ``weight_<i>`` arrays in ``get_weights()`` order, and the optimizer's ``iterations`` and
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
-EXTENSIONS = (".keras", ".npz")
+EXTENSIONS = (".keras", ".npz", ".h5")
 
 
 def save_model(model, path) -> None:
@@ -34,9 +35,13 @@ def save_model(model, path) -> None:
         saving_keras.save_model(model, path)
     elif suffix == ".npz":
         _save_npz(model, path)
+    elif suffix in (".h5", ".hdf5") and not str(path).endswith(".weights.h5"):
+        from scratchnet import saving_h5
+
+        saving_h5.save_model(model, path)
     else:
         raise ValueError(f"save: expected a path ending in one of {EXTENSIONS} (.keras: Keras 3's "
-                         "native format, .npz: scratchnet's own), received "
+                         "native format, .npz: scratchnet's own, .h5: Keras' legacy HDF5), received "
                          f"filepath={str(path)!r}")
 
 
@@ -115,7 +120,8 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True,
     """Rebuild the model saved at ``path``: same architecture, weights and optimizer state.
 
     ``.keras``: a Keras 3 archive (saved by Keras or by scratchnet); ``.npz``: scratchnet's own
-    format. A legacy Keras HDF5 file (``.h5``) or any other extension is refused.
+    format; ``.h5``/``.hdf5``: Keras' legacy HDF5 file of a Sequential model (saved by Keras 2 or
+    3, or by scratchnet). Any other extension is refused.
     ``safe_mode`` is Keras' argument: scratchnet never runs code from a file (no ``Lambda``
     layers, no pickles), so the file is read safely either way.
     """
@@ -126,15 +132,17 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True,
         from scratchnet import saving_keras
 
         return saving_keras.load_model(path, custom_objects=custom_objects, compile=compile)
+    if str(path).endswith(".weights.h5"):
+        raise ValueError(f"load_model: {str(path)!r}: a .weights.h5 file holds weights only: build "
+                         "the model and call model.load_weights")
     if suffix in (".h5", ".hdf5"):
-        kind = ("a .weights.h5 file holds weights only: build the model and call "
-                "model.load_weights" if str(path).endswith(".weights.h5") else
-                "a legacy Keras HDF5 file (Keras 2 model.save('m.h5')) is not read: open it in "
-                "Keras and save it as .keras")
-        raise ValueError(f"load_model: {str(path)!r}: {kind}")
+        from scratchnet import saving_h5
+
+        return saving_h5.load_model(path, custom_objects=custom_objects, compile=compile)
     if suffix != ".npz":
         raise ValueError(f"load_model: expected a path ending in one of {EXTENSIONS} (.keras: Keras "
-                         f"3's native format, .npz: scratchnet's own), received {str(path)!r}")
+                         f"3's native format, .npz: scratchnet's own, .h5: Keras' legacy HDF5), "
+                         f"received {str(path)!r}")
     return _load_npz(path, custom_objects, compile)
 
 

@@ -411,8 +411,8 @@ def _hdf5_hint(data: bytes) -> str:
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
             if "model_config" in f.attrs or "model_weights" in f:
-                return (": a legacy Keras HDF5 full-model file (Keras 2 model.save('m.h5')), which "
-                        "scratchnet does not read; open it in Keras and save it as .keras")
+                return (": a legacy Keras HDF5 full-model file (model.save('m.h5')); give it the "
+                        ".h5 extension and load that")
             if "layers" in f or "vars" in f:
                 return ": a .weights.h5 file; read it with model.load_weights"
     except OSError:
@@ -504,8 +504,8 @@ def load_weights(model, path) -> None:
                          f"Received: filepath={path_str}")
     with _open_h5(source, where) as f:
         if "model_config" in f.attrs or "model_weights" in f:
-            raise ValueError(f"{where} is a legacy Keras HDF5 full-model file, which scratchnet "
-                             "does not read; open it in Keras and save it as .keras")
+            raise ValueError(f"{where} is a legacy Keras HDF5 full-model file: load it with "
+                             "sn.load_model (as .h5), not load_weights")
         weights = _read_layer_weights(f, model, where)
         optimizer_state = None
         if model.compiled:
@@ -851,6 +851,13 @@ def _read_optimizer_state(f: h5py.File, model, where: str):
     arrays = [np.asarray(group[str(i)][()]) for i in range(len(group)) if str(i) in group]
     if len(arrays) != len(group):
         raise ValueError(f"{where}: optimizer/vars holds unexpected entries {sorted(group.keys())}")
+    return optimizer_state_from_arrays(arrays, model, where)
+
+
+def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
+    """``(iterations, learning_rate or None, state dict)`` from the Keras optimizer's variables in
+    their order (iterations, learning rate, slots, trailing scalars), or None for a never-built
+    optimizer. ``.keras`` and legacy ``.h5`` files hold the same list."""
     opt = model.optimizer
     name = keras_class_name(opt)
     config = opt.get_config()
