@@ -480,8 +480,9 @@ class ModelCheckpoint(MonitorCallback):
     ``filepath`` may hold ``str.format`` fields filled from the epoch logs and ``epoch`` (1-based,
     as Keras numbers it): ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"`` writes
     ``ckpt-03-0.41.keras`` after the third epoch; with an integer ``save_freq`` (save every that
-    many batches) ``{batch}`` is the 1-based batch too. It must end in ``.keras`` (or ``.npz``,
-    scratchnet's own format), or in ``.weights.h5`` with ``save_weights_only=True``. With
+    many batches) ``{batch}`` is the 1-based batch too. It must end in ``.keras`` (or ``.h5``,
+    Keras' legacy HDF5, or ``.npz``, scratchnet's own format), or in ``.weights.h5`` with
+    ``save_weights_only=True``. With
     ``save_best_only`` a file is written only when ``monitor`` improves on the best so far
     (``initial_value_threshold`` is the first value to beat); when ``monitor`` is missing it
     warns and saves anyway.
@@ -509,9 +510,10 @@ class ModelCheckpoint(MonitorCallback):
                 raise ValueError(f"{where}: with save_weights_only=True the filepath must end in "
                                  f"'.weights.h5' (Keras' weights format), received "
                                  f"filepath={self.filepath!r}")
-        elif not self.filepath.endswith((".keras", ".npz")):
-            raise ValueError(f"{where}: the filepath must end in '.keras' (Keras' model format) or "
-                             f"'.npz' (scratchnet's own), received filepath={self.filepath!r}")
+        elif self.filepath.endswith(".weights.h5") or not self.filepath.endswith((".keras", ".h5", ".npz")):
+            raise ValueError(f"{where}: the filepath must end in '.keras' (Keras' model format), "
+                             f"'.h5' (Keras' legacy HDF5) or '.npz' (scratchnet's own); '.weights.h5' "
+                             f"needs save_weights_only=True; received filepath={self.filepath!r}")
 
     def on_train_begin(self, logs=None):
         self._warned_missing = False

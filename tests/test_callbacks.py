@@ -251,9 +251,12 @@ def test_checkpoint_in_keras_formats(tmp_path):
     drive(C.ModelCheckpoint(tmp_path / "m{epoch}.keras"), model, losses(0.5, 0.4))
     drive(C.ModelCheckpoint(tmp_path / "w{epoch}.weights.h5", save_weights_only=True), model,
           losses(0.5, 0.4, 0.3))
-    assert sorted(os.listdir(tmp_path)) == ["m1.keras", "m2.keras", "w1.weights.h5",
+    with pytest.warns(UserWarning, match="legacy HDF5"):  # Keras' legacy file, as Keras allows
+        drive(C.ModelCheckpoint(tmp_path / "h{epoch}.h5"), model, losses(0.5))
+    assert sorted(os.listdir(tmp_path)) == ["h1.h5", "m1.keras", "m2.keras", "w1.weights.h5",
                                             "w2.weights.h5", "w3.weights.h5"]
     assert saved_marker(tmp_path / "m2.keras") == 1
+    assert saved_marker(tmp_path / "h1.h5") == 0  # the first epoch marks 0, as m2.keras marks 1
     model.load_weights(tmp_path / "w2.weights.h5")
     assert all(np.all(w == 1) for w in model.get_weights())
 
@@ -321,8 +324,8 @@ def test_checkpoint_to_an_existing_folder_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"filepath": "model.h5"}, r"must end in '\.keras'"),
-    ({"filepath": "model.weights.h5"}, r"must end in '\.keras'"),
+    ({"filepath": "model.hdf"}, r"must end in '\.keras'.*'\.h5'.*'\.npz'"),
+    ({"filepath": "model.weights.h5"}, r"'\.weights\.h5' needs save_weights_only=True"),
     ({"filepath": "model.keras", "save_weights_only": True}, r"must end in '\.weights\.h5'"),
     ({"filepath": "model.npz", "save_weights_only": True}, r"'\.weights\.h5'"),
     ({"filepath": "model.keras", "save_freq": "batch"}, "unrecognized save_freq='batch'"),
