@@ -17,6 +17,7 @@ from scratchnet import (
     metrics,
     models,
     optimizers,
+    preprocessing,
     profiler,
     regularizers,
     utils,
@@ -31,5 +32,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
-    "losses", "metrics", "models", "optimizers", "profiler", "regularizers", "utils",
+    "losses", "metrics", "models", "optimizers", "preprocessing", "profiler", "regularizers", "utils",
 ]
