@@ -355,16 +355,27 @@ def test_keras_files_open_in_scratchnet(tmp_path):
             _continue_one_step(model, kmodel, x, y)
 
 
-@pytest.mark.parametrize("make", MODELS, ids=lambda f: f.__name__.strip("_"))
-def test_keras_twin_files_open_in_scratchnet(make, tmp_path):
-    """Every layer, loss and optimizer as Keras itself writes them (the twin from to_keras)."""
+# Keras' legacy HDF5 full-model format (model.save("m.h5")) holds Sequential models: every model
+# above but the two functional ones; and Keras cannot write its augmentation layers to one (see
+# test_keras_cannot_write_augmentation_layers_to_h5).
+H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model)]
+TWIN_FILES = [(make, ".keras") for make in MODELS] + \
+    [(make, ".h5") for make in H5_MODELS if make is not _augmentation_model]
+
+
+@pytest.mark.parametrize("make, suffix", TWIN_FILES, ids=lambda v: v if isinstance(v, str)
+                         else v.__name__.strip("_"))
+def test_keras_twin_files_open_in_scratchnet(make, suffix, tmp_path):
+    """Every layer, loss and optimizer as Keras itself writes them (the twin from to_keras), in a
+    .keras file and in a legacy .h5 file: layers, weights, compile settings and the optimizer's
+    state (the next step equals the next step of the Keras model that wrote it)."""
     model, x, y = make()
     kmodel = tfnet.to_keras(model)
     trains = not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers)
     if trains:
         kmodel.fit(_keras_input(x), y, epochs=2, batch_size=4, verbose=0, shuffle=False)
-    kmodel.save(tmp_path / "k.keras")
-    loaded = sn.load_model(tmp_path / "k.keras")
+    kmodel.save(tmp_path / f"k{suffix}")
+    loaded = sn.load_model(tmp_path / f"k{suffix}")
     for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
         np.testing.assert_array_equal(ws, wk)
     assert_close(loaded.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
@@ -457,11 +468,7 @@ def test_keras_model_built_without_an_input_layer(tmp_path):
 
 
 # ----------------------------------------------------------------------------- legacy .h5 files
-# Keras' legacy HDF5 full-model format (model.save("m.h5")), Sequential models: every model above
-# but the two functional ones.
-H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model)]
-
-
+# (Keras' own .h5 files: test_keras_twin_files_open_in_scratchnet above.)
 @pytest.mark.parametrize("make", H5_MODELS, ids=lambda f: f.__name__.strip("_"))
 def test_scratchnet_h5_file_opens_in_keras(make, tmp_path):
     model, x, y = make()
@@ -504,26 +511,3 @@ def test_keras_cannot_write_augmentation_layers_to_h5(tmp_path):
     model, _, _ = _augmentation_model()
     with pytest.raises(TypeError, match="cannot pickle 'module' object"):
         tfnet.to_keras(model).save(tmp_path / "k.h5")
-
-
-@pytest.mark.parametrize("make", [m for m in H5_MODELS if m is not _augmentation_model],
-                         ids=lambda f: f.__name__.strip("_"))
-def test_keras_h5_files_open_in_scratchnet(make, tmp_path):
-    """Keras' own model.save("k.h5") of each twin: layers, weights, compile settings and the
-    optimizer's state (the next step equals the next step of the Keras model that wrote it)."""
-    model, x, y = make()
-    kmodel = tfnet.to_keras(model)
-    trains = not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers)
-    if trains:
-        kmodel.fit(_keras_input(x), y, epochs=2, batch_size=4, verbose=0, shuffle=False)
-    kmodel.save(tmp_path / "k.h5")
-    loaded = sn.load_model(tmp_path / "k.h5")
-    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
-        np.testing.assert_array_equal(ws, wk)
-    assert_close(loaded.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
-    assert loaded.get_config()["layers"] == model.get_config()["layers"]
-    assert type(loaded.optimizer) is type(model.optimizer)
-    assert type(loaded.loss) is type(model.loss)
-    if trains:
-        assert loaded.optimizer.iterations == int(kmodel.optimizer.iterations) > 0
-        _continue_one_step(loaded, kmodel, x, y)

@@ -580,15 +580,21 @@ VECTOR_WIDTH_PROBE = (
 )
 
 
-def _vector_width_probe(**env_vars):
+def _probe(code: str, unset, **env_vars) -> dict:
+    """Run ``code`` in a fresh Python without the variables ``unset(name)`` picks, plus
+    ``env_vars``; the JSON it prints last."""
     import json
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU_")}
+    env = {k: v for k, v in os.environ.items() if not unset(k)}
     env.update(env_vars)
-    out = subprocess.run([sys.executable, "-c", VECTOR_WIDTH_PROBE], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _vector_width_probe(**env_vars):
+    return _probe(VECTOR_WIDTH_PROBE, lambda name: name.startswith("NUMBA_CPU_"), **env_vars)
 
 
 def test_avx512_hosts_get_512_bit_vectors():
@@ -626,15 +632,8 @@ CODE_GENERATOR_PROBE = (
 
 
 def _code_generator_probe(**env_vars):
-    import json
-
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_SLP_VECTORIZE", "NUMBA_THREADING_LAYER",
-                                                            "NUMBA_THREADING_LAYER_PRIORITY")}
-    env.update(env_vars)
-    out = subprocess.run([sys.executable, "-c", CODE_GENERATOR_PROBE], env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _probe(CODE_GENERATOR_PROBE, lambda name: name in (
+        "NUMBA_SLP_VECTORIZE", "NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"), **env_vars)
 
 
 def test_the_slp_vectorizer_packs_a_loop_over_16_channels_unless_the_user_turns_it_off():
