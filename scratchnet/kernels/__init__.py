@@ -505,10 +505,12 @@ def conv2d_backward_relu_maxpool(xpad, dy, y, argmax, kernel, strides, dilation,
         dK = conv2d_backward_kernel(xpad, dz, ...)
         dxpad = conv2d_backward_input(dz, kernel, ...)
 
-    On the Numba backend the direct loops (2x2 windows with stride 2) write ``dz`` inside a border
-    of zeros and compute ``dxpad`` as a forward pass over it
-    (``direct_conv2d_backward_relu_maxpool2x2``; the formula is in
-    :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2`)."""
+    On the Numba backend the direct loops (2x2 windows with stride 2) take one call
+    (``direct_conv2d_backward_relu_maxpool2x2``): with a multiple of 16 input channels both
+    gradients summed over the windows' winning cells only, else ``dz`` written inside a border of
+    zeros and ``dxpad`` computed as a forward pass over it (the formulas are in
+    :func:`scratchnet.kernels.direct.conv2d_backward_relu_maxpool2x2` and
+    ``conv2d_backward_relu_maxpool2x2_from_winners``)."""
     if algorithm == "direct" and _backend == "numba" and tuple(pool_size) == (2, 2) \
             and tuple(pool_strides) == (2, 2):
         return _impl["direct_conv2d_backward_relu_maxpool2x2"](xpad, dy, y, argmax, kernel, strides,

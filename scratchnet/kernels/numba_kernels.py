@@ -2389,11 +2389,12 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
     ``xpad`` or in the kernel sends the call to the loops above."""
     kh, kw, c, f = kernel.shape
     oh, ow = conv_out_hw
-    if _direct_fits((kh, kw), strides, dilation) and c % WINNERS_BLOCK == 0 and np.isfinite(kernel).all():
+    fits = _direct_fits((kh, kw), strides, dilation)
+    if fits and c % WINNERS_BLOCK == 0 and np.isfinite(kernel).all():
         found = _backward_from_winners(xpad, dy, y, argmax, kernel)
         if found is not None:
             return found
-    if not (_direct_fits((kh, kw), strides, dilation)
+    if not (fits
             and _direct_kernel_gradient_kind(c, f) == "filters_inner"
             and _backward_input_by_forward_loops(kernel.shape, xpad.shape[1:3], conv_out_hw)):
         dz, db = relu_maxpool2d_backward_bias_grad.__wrapped__(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)

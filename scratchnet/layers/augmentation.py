@@ -28,7 +28,12 @@ from scratchnet import kernels
 from scratchnet.kernels import image_transform as it
 from scratchnet.layers._args import channels_last, check_rank, positive_int
 from scratchnet.layers.base import Layer
-from scratchnet.layers.image_preprocessing import _bilinear_matrix, _crop_window
+from scratchnet.layers.image_preprocessing import (
+    _bilinear_matrix,
+    _crop_window,
+    resize_by_matrices,
+    resize_by_matrices_backward,
+)
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -480,17 +485,13 @@ class RandomCrop(_RandomImageLayer):
             return x.copy()
         a_h, a_w = _bilinear_matrix(rows, self.height), _bilinear_matrix(cols, self.width)
         self.plan = (top, left, rows, cols, a_h, a_w)
-        n, c = x.shape[0], x.shape[3]
-        t = (a_h.astype(x.dtype) @ x.reshape(n, rows, -1)).reshape(n, self.height, cols, c)  # rows
-        return a_w.astype(x.dtype) @ t  # (N, height, width, C): columns
+        return resize_by_matrices(x, a_h, a_w)  # (N, height, width, C)
 
     def backward_images(self, dy):
         top, left, rows, cols, a_h, a_w = self.plan
-        n, _, _, c = dy.shape
         if a_h is not None:  # the resize's transpose first
-            dt = a_w.astype(dy.dtype).T @ dy  # (N, height, cols, C)
-            dy = (a_h.astype(dy.dtype).T @ dt.reshape(n, self.height, -1)).reshape(n, rows, cols, c)
-        dx = np.zeros((n,) + tuple(self.input_shape), dtype=dy.dtype)  # (N, H, W, C)
+            dy = resize_by_matrices_backward(dy, a_h, a_w)  # (N, rows, cols, C)
+        dx = np.zeros((len(dy),) + tuple(self.input_shape), dtype=dy.dtype)  # (N, H, W, C)
         dx[:, top:top + rows, left:left + cols, :] = dy  # the cells outside the crop get nothing
         return dx
 

@@ -134,16 +134,11 @@ class Resizing(Layer):
         fr, fc = self.fill
         if fr or fc:
             x = np.pad(x, ((0, 0), (fr, fr), (fc, fc), (0, 0)), constant_values=self.fill_value)
-        n, _, _, c = x.shape
-        a_h, a_w = self.a_h.astype(x.dtype), self.a_w.astype(x.dtype)
-        t = (a_h @ x.reshape(n, x.shape[1], -1)).reshape(n, self.height, x.shape[2], c)  # rows
-        return a_w @ t  # (N, height, width, C): columns (A_w @ each (cols, C) slice)
+        return resize_by_matrices(x, self.a_h, self.a_w)
 
     def backward(self, dy):
-        n, _, _, c = dy.shape
-        a_h, a_w = self.a_h.astype(dy.dtype), self.a_w.astype(dy.dtype)
-        dt = a_w.T @ dy  # (N, height, cols', C)
-        dx = (a_h.T @ dt.reshape(n, self.height, -1)).reshape(n, a_h.shape[1], a_w.shape[1], c)
+        n = dy.shape[0]
+        dx = resize_by_matrices_backward(dy, self.a_h, self.a_w)  # (N, rows, cols, C)
         fr, fc = self.fill
         dx = dx[:, fr:dx.shape[1] - fr, fc:dx.shape[2] - fc, :]  # the padding gets nothing
         top, left, rows, cols = self.window
@@ -160,6 +155,24 @@ class Resizing(Layer):
                 "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value, "antialias": self.antialias,
                 "data_format": self.data_format}
+
+
+def resize_by_matrices(x, a_h, a_w):
+    """``y[n] = A_h @ x[n] @ A_w^T`` per channel: ``(N, rows, cols, C)`` -> ``(N, height, width, C)``
+    with ``A_h (height, rows)`` and ``A_w (width, cols)`` (Resizing's matrices), rows first."""
+    n, rows, cols, c = x.shape
+    a_h, a_w = a_h.astype(x.dtype), a_w.astype(x.dtype)
+    t = (a_h @ x.reshape(n, rows, -1)).reshape(n, a_h.shape[0], cols, c)  # rows
+    return a_w @ t  # (N, height, width, C): columns (A_w @ each (cols, C) slice)
+
+
+def resize_by_matrices_backward(dy, a_h, a_w):
+    """The transpose of :func:`resize_by_matrices`: ``dL/dx[n] = A_h^T @ dy[n] @ A_w``,
+    ``(N, height, width, C)`` -> ``(N, rows, cols, C)``."""
+    n, height, _, c = dy.shape
+    a_h, a_w = a_h.astype(dy.dtype), a_w.astype(dy.dtype)
+    dt = a_w.T @ dy  # (N, height, cols, C)
+    return (a_h.T @ dt.reshape(n, height, -1)).reshape(n, a_h.shape[1], a_w.shape[1], c)
 
 
 def _source_coordinates(in_size: int, out_size: int, shift: float) -> np.ndarray:

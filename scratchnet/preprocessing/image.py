@@ -40,12 +40,13 @@ import os
 import numpy as np
 
 from scratchnet import config
+from scratchnet.utils.image_dataset import _walk_images
 from scratchnet.utils.image_files import img_to_array, load_img
 from scratchnet.utils.py_dataset import PyDataset
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
-IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
+IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")  # Keras' list (no dots, as Keras matches)
 
 __all__ = ["ImageDataGenerator", "DirectoryIterator", "NumpyArrayIterator", "load_img", "img_to_array",
            "apply_affine_transform"]
@@ -343,11 +344,10 @@ class DirectoryIterator(_Iterator):
         self.num_classes = len(classes)
         self.filenames, labels = [], []
         for name in classes:
-            files = _image_files(os.path.join(self.directory, name), follow_links)
+            files = list(_walk_images(os.path.join(self.directory, name), follow_links, IMAGE_FORMATS))
             if split:
                 files = files[int(split[0] * len(files)):int(split[1] * len(files))]
-            self.filenames += [os.path.join(name, os.path.relpath(f, os.path.join(self.directory, name)))
-                               for f in files]
+            self.filenames += [os.path.join(name, relative) for relative in files]
             labels += [self.class_indices[name]] * len(files)
         self.classes = np.array(labels, dtype=np.int32)
         self.samples = len(self.filenames)
@@ -379,15 +379,6 @@ class DirectoryIterator(_Iterator):
             y[np.arange(len(x)), self.classes[index_array]] = 1.0
             return x, y
         return (x,)
-
-
-def _image_files(folder: str, follow_links: bool) -> list[str]:
-    """Image files under ``folder``, sub-folders included, in Keras' order (folders by path, files
-    by name)."""
-    found = []
-    for root, _, files in sorted(os.walk(folder, followlinks=follow_links), key=lambda item: item[0]):
-        found += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_FORMATS)]
-    return found
 
 
 class NumpyArrayIterator(_Iterator):

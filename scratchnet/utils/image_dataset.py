@@ -296,12 +296,13 @@ def index_directory(directory, labels, class_names=None, follow_links=False, ver
     return file_paths, labels, class_names
 
 
-def _walk_images(folder: str, follow_links: bool):
+def _walk_images(folder: str, follow_links: bool, formats: tuple = ALLOWLIST_FORMATS):
     """Image file paths under ``folder``, relative to it: folders in sorted path order, files
-    sorted by name inside each, extensions from :data:`ALLOWLIST_FORMATS` in any case."""
+    sorted by name inside each, extensions from ``formats`` (default :data:`ALLOWLIST_FORMATS`)
+    in any case. (Keras' ImageDataGenerator walks the same way, with its own list.)"""
     for root, _, files in sorted(os.walk(folder, followlinks=follow_links), key=lambda w: w[0]):
         for name in sorted(files):
-            if name.lower().endswith(ALLOWLIST_FORMATS):
+            if name.lower().endswith(formats):
                 yield os.path.relpath(os.path.join(root, name), folder)
 
 
