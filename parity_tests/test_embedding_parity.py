@@ -34,7 +34,7 @@ def _keras_layer(layer):
 
 def _to_keras(model: sn.Sequential) -> keras.Sequential:
     first = model.layers[0]
-    kmodel = keras.Sequential([keras.Input(model.input_shape, dtype=first.input_dtype or "float32")]
+    kmodel = keras.Sequential([keras.Input(model.input_shape[1:], dtype=first.input_dtype or "float32")]
                               + [_keras_layer(layer) for layer in model.layers])
     kmodel.set_weights(model.get_weights())
     return kmodel

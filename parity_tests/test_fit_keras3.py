@@ -66,7 +66,7 @@ def test_hello_world_course_model_learns_y_equals_2x_minus_1_like_keras():
     ys = np.array([-3.0, -1.0, 1.0, 3.0, 5.0, 7.0], dtype=float)
     with pytest.warns(UserWarning, match="input_shape"):  # Keras warns the same way
         model = sn.Sequential([sn.layers.Dense(units=1, input_shape=[1])], seed=0)
-    assert model.built and model.input_shape == (1,)
+    assert model.built and model.input_shape == (None, 1)
     model.compile(optimizer="sgd", loss="mean_squared_error")
     with pytest.warns(UserWarning, match="input_shape"):
         kmodel = keras.Sequential([keras.layers.Dense(units=1, input_shape=[1])])

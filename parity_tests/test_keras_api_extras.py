@@ -105,7 +105,7 @@ def test_pop_equals_keras():
     smodel, kmodel = _twins()
     assert smodel.pop().name == kmodel.pop().name == "logits"
     x, _ = _batch()
-    assert smodel.output_shape == tuple(kmodel.output_shape[1:]) == (5,)
+    assert smodel.output_shape == kmodel.output_shape == (None, 5)
     assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
                  "predictions after pop")
     smodel.pop()
@@ -431,3 +431,42 @@ def test_a_named_loss_still_picks_keras_accuracy():
     ours, theirs = model.test_on_batch(x, y), kmodel.test_on_batch(x, y)
     assert_close(ours, theirs, FORWARD_RTOL, "[loss, accuracy] with a renamed loss")
     assert type(model.metrics[0]) is sn.metrics.SparseCategoricalAccuracy
+
+
+def _shape_models(lib):
+    """The same five models on either library: each way a model learns its input shape."""
+    def functional(two_outputs):
+        a, b = lib.Input((5,), name="a"), lib.Input((2,), name="b")
+        joined = lib.layers.Concatenate()([a, b])
+        outputs = [lib.layers.Dense(3)(joined), lib.layers.Dense(1)(joined)]
+        return lib.Model([a, b], outputs if two_outputs else outputs[0])
+
+    built = lib.Sequential([lib.layers.Dense(3), lib.layers.Dense(2)])
+    built.build((None, 4))
+    with pytest.warns(UserWarning, match="input_shape"):
+        argument = lib.Sequential([lib.layers.Dense(1, input_shape=[1])])
+    return {
+        "input": lib.Sequential([lib.Input((8, 8, 3)), lib.layers.Conv2D(4, 3), lib.layers.Flatten(),
+                                 lib.layers.Dense(2)]),
+        "input_shape=": argument,
+        "build": built,
+        "functional, two inputs and outputs": functional(True),
+        "functional, one output": functional(False),
+    }
+
+
+def test_model_input_and_output_shape_carry_the_batch_axis_as_in_keras():
+    ours, theirs = _shape_models(sn), _shape_models(keras)
+    for name in theirs:
+        assert ours[name].input_shape == theirs[name].input_shape, name
+        assert ours[name].output_shape == theirs[name].output_shape, name
+    assert theirs["input"].input_shape == (None, 8, 8, 3)  # what both give, spelled out once
+
+
+def test_unbuilt_sequential_has_no_input_shape_as_in_keras():
+    for lib in (sn, keras):
+        model = lib.Sequential([lib.layers.Dense(3)])
+        with pytest.raises(AttributeError, match="has no defined input shape yet"):
+            _ = model.input_shape
+        with pytest.raises(AttributeError, match="has no defined output shape yet"):
+            _ = model.output_shape

@@ -462,7 +462,7 @@ def test_keras_model_built_without_an_input_layer(tmp_path):
     kmodel.build((None, 4))
     kmodel.save(tmp_path / "k.keras")
     model = sn.load_model(tmp_path / "k.keras")
-    assert model.input_shape == (4,) and not model.compiled
+    assert model.input_shape == (None, 4) and not model.compiled
     x = np.random.default_rng(9).random((5, 4)).astype(np.float32)
     assert_close(model.predict(x), _predict_keras(kmodel, x), SAVE_RTOL, "predictions")
 

@@ -358,7 +358,7 @@ def _architecture_digest(model) -> bytes:
     layers = [[type(layer).__name__, _config_of(layer),
                [[name, list(p.value.shape), str(p.value.dtype)] for name, p in layer.params.items()]]
               for layer in model.layers]
-    described = {"input_shape": list(model.input_shape or ()), "layers": layers,
+    described = {"input_shape": list(model._sample_input_shape or ()), "layers": layers,
                  "loss": _config_of(model.loss), "optimizer": _config_of(model.optimizer)}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=repr).encode()).digest()
 

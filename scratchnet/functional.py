@@ -80,9 +80,9 @@ class Functional(Model):
                                                 for t in node.inputs) for node in self._nodes}
         self._pool_after = _pool_after(self._nodes, self.outputs, self._shared)
         shapes = [tuple(t.shape[1:]) for t in self.inputs]
-        self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self._sample_input_shape = shapes[0] if len(shapes) == 1 else shapes
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
-        self.output_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
+        self._sample_output_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
         self.output_losses: list[losses_mod.Loss] = []
         self.loss_weights: list[float] = []
         self.output_loss_trackers: list[metrics_mod.Mean] = []

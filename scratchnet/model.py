@@ -61,8 +61,8 @@ class Model:
         self.rng = np.random.default_rng(weights_seed)  # initial weights, dropout seeds
         self.shuffle_rng = np.random.default_rng(shuffle_seed)  # batch order in fit
         self.layers: list[Layer] = []
-        self.input_shape: tuple[int, ...] | None = None
-        self.output_shape: tuple[int, ...] | None = None
+        self._sample_input_shape: tuple[int, ...] | None = None
+        self._sample_output_shape: tuple[int, ...] | None = None
         # A Sequential model's graph, once it knows its input shape (as Keras builds one): the
         # Input's KerasTensor, then each layer's output. Only for model.input / layer.output:
         # the passes run self.layers on arrays.
@@ -101,25 +101,25 @@ class Model:
                 f"{layer!r} of type {type(layer).__name__}"
             )
         declared = getattr(layer, "_input_shape_arg", None)
-        if declared is not None and not self.layers and self.input_shape is None:
+        if declared is not None and not self.layers and self._sample_input_shape is None:
             # Dense(1, input_shape=[1]) as the first layer: Keras' Input(shape) in disguise
-            self.input_shape = declared
-            self.output_shape = declared
+            self._sample_input_shape = declared
+            self._sample_output_shape = declared
         if isinstance(layer, InputLayer):
-            if self.layers or self.input_shape is not None:
+            if self.layers or self._sample_input_shape is not None:
                 raise ValueError("Sequential.add: an Input can only be the first layer")
-            self.input_shape = layer.shape
-            self.output_shape = layer.shape
+            self._sample_input_shape = layer.shape
+            self._sample_output_shape = layer.shape
             self._graph = [layer.output]
             return
         if layer.built and not getattr(layer, "built_by_adapt", False) and not (
-                spliced and tuple(layer.input_shape) == tuple(self.output_shape or ())):
+                spliced and tuple(layer.input_shape) == tuple(self._sample_output_shape or ())):
             raise ValueError(f'Sequential.add: layer "{layer.name}" is already built '
                              "(it belongs to another model); create a new layer")
         self._give_unique_name(layer)
         self.layers.append(layer)
-        if self.input_shape is not None:
-            self.output_shape = layer.ensure_built(self.output_shape, self.rng)
+        if self._sample_input_shape is not None:
+            self._sample_output_shape = layer.ensure_built(self._sample_output_shape, self.rng)
             self._mark_first_trainable()
             self._trace_graph()
 
@@ -128,7 +128,7 @@ class Model:
         Sequential model's ``layer.output`` (no arrays, nothing computed; the layers are built)."""
         if not self._graph:
             dtype = self.layers[0].input_dtype if self.layers else None
-            self._graph = [Input(self.input_shape, dtype=None if dtype is None else str(dtype))]
+            self._graph = [Input(self._sample_input_shape, dtype=None if dtype is None else str(dtype))]
         for layer in self.layers[len(self._graph) - 1:]:
             self._graph.append(call_symbolic(layer, self._graph[-1]))
 
@@ -139,13 +139,13 @@ class Model:
         weights in the same order; ``summary()`` and saved files show the flat list)."""
         if model is self:
             raise ValueError("Sequential.add: a model cannot be added to itself")
-        if model.input_shape is not None:
-            if self.input_shape is None and not self.layers:
-                self.input_shape = self.output_shape = model.input_shape
-            elif tuple(self.output_shape or ()) != tuple(model.input_shape):
+        if model._sample_input_shape is not None:
+            if self._sample_input_shape is None and not self.layers:
+                self._sample_input_shape = self._sample_output_shape = model._sample_input_shape
+            elif tuple(self._sample_output_shape or ()) != tuple(model._sample_input_shape):
                 raise ValueError(f'Sequential.add: model "{model.name}" takes inputs of shape '
-                                 f"{(None,) + tuple(model.input_shape)}, but the layers before it "
-                                 f"give {(None,) + tuple(self.output_shape or ())}")
+                                 f"{(None,) + tuple(model._sample_input_shape)}, but the layers before it "
+                                 f"give {(None,) + tuple(self._sample_output_shape or ())}")
         for layer in list(model.layers):
             self.add(layer, spliced=True)
 
@@ -165,7 +165,7 @@ class Model:
     def build(self, input_shape) -> None:
         """Create every layer's weights for samples of ``input_shape`` (no batch axis; Keras'
         ``(None, ...)`` with the batch axis is read too)."""
-        if self.input_shape is not None:
+        if self._sample_input_shape is not None:
             return
         if isinstance(input_shape, tuple | list) and input_shape and input_shape[0] is None:
             input_shape = input_shape[1:]  # Keras' form, (None, ...) with the batch axis
@@ -175,17 +175,33 @@ class Model:
             raise ValueError(f'{type(self).__name__} "{self.name}": build expected input_shape to '
                              "be a tuple of positive integers (one sample, no batch axis), "
                              f"received {input_shape!r}")
-        self.input_shape = tuple(int(d) for d in input_shape)
-        shape = self.input_shape
+        self._sample_input_shape = tuple(int(d) for d in input_shape)
+        shape = self._sample_input_shape
         for layer in self.layers:
             shape = layer.ensure_built(shape, self.rng)
-        self.output_shape = shape
+        self._sample_output_shape = shape
         self._mark_first_trainable()
         self._trace_graph()
 
     @property
     def built(self) -> bool:
-        return self.input_shape is not None and all(layer.built for layer in self.layers)
+        return self._sample_input_shape is not None and all(layer.built for layer in self.layers)
+
+    # Keras' model.input_shape and model.output_shape carry the batch axis: (None, 150, 150, 3).
+    # Inside, the model keeps one sample's shape (_sample_input_shape, _sample_output_shape), as
+    # every layer's build(input_shape) and ensure_built see it.
+    @property
+    def input_shape(self):
+        """``(None, ...)``: the shape of the model's input batches, as ``keras.Model.input_shape``
+        (a list of them for several inputs). Raises ``AttributeError`` until the model knows it,
+        as Keras' Sequential does."""
+        return _with_batch_axis(self._sample_input_shape, self, "input")
+
+    @property
+    def output_shape(self):
+        """``(None, ...)``: the shape of the model's output batches, as ``keras.Model.output_shape``
+        (a list of them for several outputs)."""
+        return _with_batch_axis(self._sample_output_shape, self, "output")
 
     def _mark_first_trainable(self) -> None:
         """Nobody needs dL/dx of the input images: the first layer with weights skips it."""
@@ -205,7 +221,7 @@ class Model:
         """The float type the model computes in: its weights' type, fixed when it was built (as a
         Keras layer's dtype is fixed when it is made), or floatx while it has no weights. A later
         ``set_floatx`` changes the models built after it, not this one."""
-        weights = self.weights if self.input_shape is not None else []
+        weights = self.weights if self._sample_input_shape is not None else []
         return str(weights[0].value.dtype) if weights else config.dtype()
 
     @property
@@ -345,7 +361,7 @@ class Model:
             self._resolve_metrics()
 
     def _resolve_metrics(self) -> None:
-        units = self.output_shape[-1]
+        units = self._sample_output_shape[-1]
         if len(self.metrics) != len(self.metric_names):
             self.metrics = [metrics_mod.get(m, self.loss.function_name, units) for m in self.metric_names]
         if len(self.weighted_metrics) != len(self.weighted_metric_names):
@@ -880,16 +896,16 @@ class Model:
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"{where}: expected at least one sample in x, received shape "
                              f"{x.shape}")
-        if self.input_shape is None:
+        if self._sample_input_shape is None:
             self.build(x.shape[1:])
             self._resolve_metrics_if_compiled()
         given = x
-        x = _adjust_input_rank(x, self.input_shape)
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
+        x = _adjust_input_rank(x, self._sample_input_shape)
+        if tuple(x.shape[1:]) != tuple(self._sample_input_shape):
             adjusted = "" if x is given else f" (after Keras' rank fix to {tuple(x.shape)})"
             raise ValueError(
                 f'{where}: Input 0 of layer "{self.layers[0].name}" is incompatible with the '
-                f"layer: expected shape={(None,) + tuple(self.input_shape)}, "
+                f"layer: expected shape={(None,) + tuple(self._sample_input_shape)}, "
                 f"found shape={tuple(given.shape)}{adjusted}"
             )
         if not reads_floats:
@@ -916,7 +932,7 @@ class Model:
             )
         self._require_compiled(where)
         self._resolve_metrics()
-        template = np.broadcast_to(np.zeros((), self.compute_dtype), (len(x),) + self.output_shape)
+        template = np.broadcast_to(np.zeros((), self.compute_dtype), (len(x),) + self._sample_output_shape)
         try:
             y, _ = self.loss.check(y, template)
         except (ValueError, TypeError) as err:  # say where the bad labels came from
@@ -932,7 +948,7 @@ class Model:
         w = kernels.to_numpy(_as_array(sample_weight, "sample_weight", where))
         if w.dtype.kind not in "iufb":
             raise TypeError(f"{where}: expected sample_weight to be numeric, received dtype {w.dtype}")
-        output_shape = self.output_shape if output_shape is None else output_shape
+        output_shape = self._sample_output_shape if output_shape is None else output_shape
         values_shape = (n,) + tuple(output_shape[:-1])  # the per-sample losses' shape
         if w.ndim == len(values_shape) + 1 and w.shape[-1] == 1:
             w = w[..., 0]  # (N, 1) -> (N,)
@@ -960,7 +976,7 @@ class Model:
                              f"(before {where}())")
 
     def _require_built(self, where: str) -> None:
-        if self.input_shape is None:
+        if self._sample_input_shape is None:
             raise ValueError(
                 f'{where}: model "{self.name}" is not built yet; start it with '
                 "sn.layers.Input(shape), call build(input_shape), or call it on data first"
@@ -1025,7 +1041,7 @@ class Model:
         return {
             "name": self.name,
             "seed": self.seed,
-            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "input_shape": None if self._sample_input_shape is None else list(self._sample_input_shape),
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                        for layer in self.layers],
         }
@@ -1069,8 +1085,9 @@ class Sequential(Model):
         if not self.layers:
             raise TypeError("There are no layers in the model.")
         layer = self.layers.pop()
-        if self.input_shape is not None:
-            self.output_shape = self.layers[-1].output_shape if self.layers else self.input_shape
+        if self._sample_input_shape is not None:
+            last = self.layers[-1].output_shape if self.layers else self._sample_input_shape
+            self._sample_output_shape = last
             self._mark_first_trainable()
             del self._graph[len(self.layers) + 1:]  # model.output: the new last layer's
         return layer
@@ -1155,6 +1172,17 @@ def unique_log_name(name: str, logs: dict) -> str:
         k += 1
         candidate = f"{name}_{k}"
     return candidate
+
+
+def _with_batch_axis(shape, model, which: str):
+    """One sample's shape -> Keras' ``(None, ...)``; a list of shapes -> a list of them."""
+    if shape is None:
+        raise AttributeError(f'{type(model).__name__} model "{model.name}" has no defined {which} shape yet: '
+                             "start it with sn.layers.Input(shape), call build(input_shape), or call it "
+                             "on data first")
+    if isinstance(shape, list):
+        return [(None,) + tuple(s) for s in shape]
+    return (None,) + tuple(shape)
 
 
 def _adjust_input_rank(x, input_shape: tuple[int, ...]):

@@ -161,7 +161,7 @@ def model_config(model) -> dict:
             model, _layer_config, lambda m: saving_functional.keras_compile_config(
                 m, _compile_config(m), _loss_spec, _metric_to_keras))
 
-    batch_shape = [None, *model.input_shape]
+    batch_shape = list(model.input_shape)
     first = model.layers[0] if model.layers else None
     input_dtype = (first.input_dtype if first is not None else None) or sn_config.floatx()
     layers = [{"module": "keras.layers", "class_name": "InputLayer",

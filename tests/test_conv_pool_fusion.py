@@ -147,7 +147,7 @@ def test_pairs_that_are_not_fused(numba_backend, case):
     elif case == "pool is the output":
         model = sn.Sequential([sn.layers.Input((8, 8, 1)), sn.layers.Conv2D(2, 3, activation="relu"),
                                sn.layers.MaxPooling2D(2)])
-    x = np.random.default_rng(1).standard_normal((4,) + model.input_shape).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((4,) + model.input_shape[1:]).astype(np.float32)
     out = model(x)
     assert model.layers[0].pooled is None and model.layers[1].fused_into is None
     assert model.layers[0].activated is not None

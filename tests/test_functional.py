@@ -29,7 +29,7 @@ def test_input_is_a_symbolic_tensor():
 
 def test_input_still_starts_a_sequential():
     model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
-    assert model.input_shape == (3,) and model.predict(np.ones((2, 3)), verbose=0).shape == (2, 2)
+    assert model.input_shape == (None, 3) and model.predict(np.ones((2, 3)), verbose=0).shape == (2, 2)
 
 
 # ---------------------------------------------------------------------- the whole model

@@ -42,8 +42,8 @@ def test_every_layer_accepts_input_shape_and_builds_the_model_at_once(name):
     make, shape, out = LAYERS[name]
     model = sn.Sequential([_quiet(make, input_shape=shape)])
     assert model.built
-    assert model.input_shape == shape
-    assert model.output_shape == out
+    assert model.input_shape == (None, *shape)  # Keras' form: the batch axis first
+    assert model.output_shape == (None, *out)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -61,7 +61,7 @@ def test_input_shape_warns_as_keras_does():
 
 def test_input_dim_means_a_one_axis_input_shape():
     model = sn.Sequential([_quiet(L.Dense, units=4, input_dim=3), L.Dense(2)])
-    assert model.input_shape == (3,)
+    assert model.input_shape == (None, 3)
     assert [w.shape for w in model.get_weights()] == [(3, 4), (4,), (4, 2), (2,)]
 
 
@@ -69,7 +69,7 @@ def test_input_shape_of_a_later_layer_is_ignored_as_in_keras():
     model = sn.Sequential([L.Dense(2), _quiet(L.Dense, units=1, input_shape=(5,))])
     assert not model.built
     model.build((3,))
-    assert model.input_shape == (3,)
+    assert model.input_shape == (None, 3)
 
 
 def test_keras_defaults_for_dtype_and_trainable_are_accepted():

@@ -150,7 +150,7 @@ def test_model_without_input_builds_on_first_data(data):
     model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(x, y, epochs=1, verbose=0)
-    assert model.input_shape == (6, 6, 1) and model.count_params() == 36 * 3 + 3
+    assert model.input_shape == (None, 6, 6, 1) and model.count_params() == 36 * 3 + 3
 
 
 def test_unique_layer_names_and_parameter_names():

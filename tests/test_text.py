@@ -106,7 +106,7 @@ def test_without_output_sequence_length_a_model_takes_any_length():
     model = sn.Sequential([sn.layers.Input((1,), dtype="string"), vectorize,
                            sn.layers.Embedding(vectorize.vocabulary_size(), 2, mask_zero=True),
                            sn.layers.GlobalAveragePooling1D()], seed=0)
-    assert vectorize.output_shape == (None,) and model.output_shape == (2,)
+    assert vectorize.output_shape == (None,) and model.output_shape == (None, 2)
     table = model.get_weights()[0]
     short, long = model(np.array([["b"]])), model(np.array([["b"], ["b a c b"]]))
     np.testing.assert_allclose(short[0], table[vectorize.lookup(["b"])[0]], rtol=1e-6)

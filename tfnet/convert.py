@@ -107,7 +107,7 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     # Lookup and Embedding layers read strings or integer ids, not floats.
     input_dtype = model.layers[0].input_dtype or str(dtype)
-    klayers = [keras.Input(model.input_shape, dtype=input_dtype)]
+    klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype)]
     for layer in model.layers:
         klayers.append(layer_to_keras(layer, **common))
     kmodel = keras.Sequential(klayers, name=model.name)

@@ -29,7 +29,7 @@ def as_keras(model) -> keras.Model:
     import scratchnet as sn
 
     if isinstance(model, sn.Model):  # Sequential, or a functional Model(inputs, outputs)
-        if model.input_shape is None:
+        if not model.built:
             raise ValueError(f'export: scratchnet model "{model.name}" is not built; give it an '
                              "sn.layers.Input(shape) or call it on data first")
         return to_keras(model)

@@ -42,7 +42,7 @@ def _graph(model) -> tuple[list, list]:
                     edges.append(edge)
         return list(model.layers), edges
     model._require_built("plot_model")
-    first = InputLayer(model.input_shape, name="input_layer")
+    first = InputLayer(model.input_shape[1:], name="input_layer")
     layers = [first, *model.layers]
     return layers, list(zip(layers[:-1], layers[1:], strict=True))
 
