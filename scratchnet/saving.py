@@ -29,6 +29,7 @@ EXTENSIONS = (".keras", ".npz", ".h5")
 def save_model(model, path) -> None:
     """Write ``model`` to ``path``: Keras' format for ``.keras``, scratchnet's for ``.npz``."""
     suffix = Path(path).suffix
+    _refuse_code(model)
     if suffix == ".keras":
         from scratchnet import saving_keras
 
@@ -43,6 +44,20 @@ def save_model(model, path) -> None:
         raise ValueError(f"save: expected a path ending in one of {EXTENSIONS} (.keras: Keras 3's "
                          "native format, .npz: scratchnet's own, .h5: Keras' legacy HDF5), received "
                          f"filepath={str(path)!r}")
+
+
+def _refuse_code(model) -> None:
+    """A ``Lambda`` layer is Python code. Keras writes its bytecode into the file (and loads it
+    back only with ``safe_mode=False``); scratchnet neither writes nor runs code from files."""
+    from scratchnet.layers.lambda_layer import Lambda
+
+    for layer in model.layers:
+        if isinstance(layer, Lambda):
+            raise ValueError(f'save: model "{model.name}" holds Lambda layer "{layer.name}" '
+                             f"(function {layer.get_config()['function']}), Python code that scratchnet "
+                             "does not write into model files. Save the weights instead "
+                             "(model.save_weights(\"m.weights.h5\"), or ModelCheckpoint(..., "
+                             "save_weights_only=True)) and rebuild the model in code")
 
 
 def _save_npz(model, path) -> None:

@@ -437,6 +437,23 @@ register_layer(sn.layers.Reshape, keras.layers.Reshape,
                lambda klayer, **kw: sn.layers.Reshape(tuple(klayer.target_shape), **kw))
 
 
+# Lambda: the same Python function on both sides. It then has to work on both kinds of input:
+# operators (x * 100.0, x ** 2, x[:, 0]) do; a NumPy function (np.tanh) does not run on Keras'
+# graph tensors, and a keras.ops one does not run on scratchnet's arrays.
+def _lambda_to_keras(layer, **kw):
+    given = layer._output_shape_arg
+    return keras.layers.Lambda(layer.function, output_shape=given if callable(given) else layer.output_shape,
+                               mask=layer.mask, arguments=dict(layer.arguments), **kw)
+
+
+def _lambda_from_keras(klayer, **kw):
+    return sn.layers.Lambda(klayer.function, output_shape=klayer._output_shape, mask=klayer.mask,
+                            arguments=dict(klayer.arguments), **kw)
+
+
+register_layer(sn.layers.Lambda, keras.layers.Lambda, _lambda_to_keras, _lambda_from_keras)
+
+
 # Issue 13's pooling, Conv1D and image-preprocessing layers (same arguments on both sides).
 def _conv1d_to_keras(layer, **kw):
     return keras.layers.Conv1D(

@@ -31,6 +31,7 @@ from scratchnet.layers.global_pooling import (
 )
 from scratchnet.layers.image_preprocessing import Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
+from scratchnet.layers.lambda_layer import Lambda
 from scratchnet.layers.merging import (
     Add,
     Average,
@@ -53,7 +54,7 @@ from scratchnet.layers.text import TextVectorization
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
-    "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape",
+    "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape", "Lambda",
     "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",

@@ -1,0 +1,120 @@
+"""``keras.layers.Lambda``: a function of the user's as a layer (``Lambda(lambda x: x * 100.0)``).
+
+Forward: ``y = function(x, **arguments)``. Backward: the function is not something scratchnet
+wrote, so its gradient is worked out from what it did: in training, the function runs on a
+traced input that records each NumPy operation, and ``backward`` plays the record back
+(:mod:`scratchnet.autodiff`, a gradient tape in its simplest form). Where no backward pass follows
+(``predict``, ``evaluate``, or the first layer of a model, whose ``dL/dx`` nobody needs) the
+function runs on the plain array, so any NumPy code works there.
+
+As in Keras, ``function`` receives the batch (its first axis is the batch); it may take
+``training`` and ``mask`` keyword arguments, which it then receives. The output shape is
+``output_shape`` if given (one sample's shape, or a function of the batch shape ``(None, ...)``),
+else found by calling the function on a batch of zeros.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from scratchnet.autodiff import Tape, Traced
+from scratchnet.layers.base import Layer
+
+
+class Lambda(Layer):
+    """Wraps ``function`` as a layer, as ``keras.layers.Lambda(function, output_shape=None,
+    mask=None, arguments=None)``. No weights. A model holding one cannot be saved to a file
+    (Keras writes the function's Python bytecode; scratchnet never writes or runs code from files):
+    save the weights (``model.save_weights``) and rebuild the model in code."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'Lambda "{self.name}"'
+        if not callable(function):
+            raise TypeError(f"{where}: expected function to be callable, received {function!r}")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(f"{where}: expected arguments to be a dict of keyword arguments for the "
+                            f"function, received {arguments!r}")
+        if output_shape is not None and not callable(output_shape) and not (
+                isinstance(output_shape, tuple | list)
+                and all(d is None or (isinstance(d, int) and d > 0) for d in output_shape)):
+            raise ValueError(f"{where}: expected output_shape to be one sample's shape (a tuple of "
+                             "positive integers) or a function of the input shape, received "
+                             f"{output_shape!r}")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape_arg = output_shape
+        self.mask = mask
+        self.supports_masking = mask is not None  # as Keras: a mask passes only if one is given
+        if mask is not None:
+            self.compute_mask = mask if callable(mask) else (lambda x, previous: mask)
+        try:
+            parameters = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            parameters = {}
+        self._takes_training = "training" in parameters
+        self._takes_mask = "mask" in parameters
+        self._tape: Tape | None = None
+
+    def _call_function(self, x, training, mask):
+        kwargs = dict(self.arguments)
+        if self._takes_training:
+            kwargs["training"] = training
+        if self._takes_mask:
+            kwargs["mask"] = mask
+        return self.function(x, **kwargs)
+
+    def build(self, input_shape, rng):
+        given = self._output_shape_arg
+        if callable(given):
+            shape = tuple(given((None,) + tuple(input_shape)))
+            return shape[1:]  # Keras' function gives the batch shape
+        if given is not None:
+            return tuple(given)
+        # Keras infers the shape symbolically; here the function runs once on a batch of two zero
+        # samples (errors such as log(0) silenced: only the shape is read).
+        probe = np.zeros((2,) + tuple(d or 1 for d in input_shape), dtype=np.float32)
+        with np.errstate(all="ignore"):
+            y = np.asarray(self._call_function(probe, False, None))
+        if y.ndim == 0 or y.shape[0] != 2:
+            raise ValueError(f'Lambda "{self.name}": the function must keep the batch axis first: on a '
+                             f"batch of shape {probe.shape} it returned shape {y.shape}")
+        return tuple(y.shape[1:])
+
+    def forward(self, x, training=False, mask=None):
+        if not (self.for_backward and self.compute_input_grad):
+            self._tape = None  # no backward pass will need a record
+            return np.asarray(self._call_function(x, training, mask))
+        self._tape = Tape(f'Lambda "{self.name}"')
+        self._watched = self._tape.watch(x)
+        self._output = self._call_function(self._watched, training, mask)
+        if isinstance(self._output, Traced):
+            return self._output.value
+        return np.asarray(self._output)  # the result does not depend on x: its gradient is zero
+
+    def backward(self, dy):
+        if self._tape is None:
+            raise RuntimeError(f'Lambda "{self.name}": backward called without a recorded forward pass '
+                               "(the last forward was an inference one, or this is the model's first "
+                               "layer)")
+        if not isinstance(self._output, Traced):
+            return np.zeros_like(self._watched.value)
+        return self._tape.gradient(self._output, self._watched, dy)
+
+    def get_config(self):
+        """A description only: the function itself is Python code, which no file format here holds."""
+        config = {**super().get_config(), "function": _describe(self.function),
+                  "arguments": self.arguments}
+        if self._output_shape_arg is not None:
+            config["output_shape"] = (_describe(self._output_shape_arg) if callable(self._output_shape_arg)
+                                      else list(self._output_shape_arg))
+        return config
+
+
+def _describe(function) -> str:
+    """``module.qualname`` of a function (``__main__.<lambda>`` for a lambda)."""
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
+
