@@ -91,6 +91,11 @@ def worker_env(framework: str, tf_onednn: str) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not framework.startswith("scratch"):
+        # importing scratchnet (tfnet does, for the twin models) would set malloc's thresholds
+        # (scratchnet/kernels/memory.py) in this process too: TensorFlow and numpy-ml run with
+        # malloc as their own users have it
+        env["SCRATCHNET_KEEP_FREED_MEMORY"] = "0"
     if framework == "numpy-ml":
         pass
     elif framework.startswith("scratch"):

@@ -118,7 +118,8 @@ def scratch_predict(model, batch: int):
 def scratch_info() -> dict:
     import scratchnet as sn
 
-    info = {"backend": sn.get_backend(), "numpy": np.__version__}
+    info = {"backend": sn.get_backend(), "numpy": np.__version__,
+            "malloc_keeps_freed_memory": sn.kernels.memory.KEEPS_FREED_MEMORY}
     if sn.get_backend() == "numba":
         import numba
 

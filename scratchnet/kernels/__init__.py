@@ -37,6 +37,7 @@ from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import direct as _direct_numpy
+from scratchnet.kernels import memory  # noqa: F401  (malloc keeps freed memory: kernels/memory.py)
 from scratchnet.kernels import optimizer_steps as _optimizer_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 from scratchnet.kernels import winograd as _winograd_numpy
