@@ -124,7 +124,7 @@ def test_from_keras_names_the_unmappable_layer():
     (keras.layers.Dense(3, activation="celu", name="d"), r'"d" uses activation .celu.'),
     (keras.layers.Dense(3, kernel_constraint="non_neg", name="d"), r'"d" sets kernel_constraint'),
     (keras.layers.Dense(3, activity_regularizer="l2", name="d"), r'"d" sets activity_regularizer'),
-    (keras.layers.Dense(3, kernel_initializer="orthogonal", name="d"), r"Orthogonal"),
+    (keras.layers.Dense(3, kernel_initializer="lecun_normal", name="d"), r"LecunNormal"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),
 ])
 def test_from_keras_refuses_options_scratchnet_lacks(klayer, pattern):

@@ -137,6 +137,30 @@ class HeUniform(Initializer):
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
+class Orthogonal(Initializer):
+    """A matrix with orthonormal rows or columns (Keras' default ``recurrent_initializer``): the QR
+    decomposition of a standard normal matrix, its ``Q`` with the signs of ``R``'s diagonal (so
+    every orthogonal matrix is as likely), times ``gain``. A shape of more than two axes is
+    flattened to ``(prod(shape[:-1]), shape[-1])`` first, as Keras does."""
+
+    name = "orthogonal"
+
+    def __init__(self, gain: float = 1.0, seed=None):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype, rng):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # make Q unique: R's diagonal positive
+        if rows < cols:
+            q = q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain}
+
+
 # Keras' VarianceScaling divides by the stddev of a standard normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
 
@@ -153,7 +177,8 @@ def _truncated_normal(shape, target_stddev, dtype, rng):
 
 _REGISTRY: dict[str, type[Initializer]] = {
     cls.name: cls
-    for cls in (Zeros, Ones, Constant, RandomUniform, GlorotUniform, GlorotNormal, HeNormal, HeUniform)
+    for cls in (Zeros, Ones, Constant, RandomUniform, GlorotUniform, GlorotNormal, HeNormal, HeUniform,
+                Orthogonal)
 }
 _REGISTRY["random_uniform"] = RandomUniform
 

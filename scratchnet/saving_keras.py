@@ -305,10 +305,11 @@ def _weights_file_bytes(model) -> bytes:
         f.create_group("vars").attrs["name"] = model.name
         paths = layer_paths([keras_class_name(layer) for layer in model.layers])
         for path, layer in zip(paths, model.layers, strict=True):
-            group = f.create_group(f"{path}/vars")
-            group.attrs["name"] = layer.name
-            for i, param in enumerate(layer.weights):  # trainable, then non-trainable
-                group[str(i)] = kernels.to_numpy(param.value)
+            f.create_group(f"{path}/vars").attrs["name"] = layer.name
+            for subpath, params in weight_groups(layer):
+                group = f.require_group(f"{path}/{subpath}")
+                for i, param in enumerate(params):  # trainable, then non-trainable
+                    group[str(i)] = kernels.to_numpy(param.value)
             # Keras state kept under its own key (TextVectorization's "tf_idf" idf_weights)
             for subpath, arrays in getattr(layer, "keras_own_variables", dict)().items():
                 sub = f.require_group(f"{path}/{subpath}")
@@ -588,6 +589,9 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     _check_dtype(config.pop("dtype", None), what)
     trainable = config.pop("trainable", True)  # a frozen layer stays frozen
     kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
+    for key in ("layer", "backward_layer"):  # Bidirectional's layers, each a layer spec of its own
+        if isinstance(kwargs.get(key), dict) and "class_name" in kwargs[key]:
+            kwargs[key] = _build_layer(kwargs[key], where, custom_objects, assets, path)
     for key in [k for k in kwargs if k.endswith("_initializer")]:
         kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
     if "vocabulary" in kwargs and kwargs["vocabulary"] is None:
@@ -807,31 +811,45 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
     paths = layer_paths([keras_class_name(layer) for layer in model.layers])
     weights = []
     for path, layer in zip(paths, model.layers, strict=True):
-        expected = layer.weights  # trainable, then non-trainable (moving statistics)
-        group = f.get(f"{path}/vars")
-        if group is None and not expected:
-            continue
-        if not isinstance(group, h5py.Group):
-            raise ValueError(f'{where} has no weights for layer "{layer.name}" '
-                             f"({type(layer).__name__}) at {path}/vars")
-        # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
-        keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
-        if len(keys) != len(expected):
-            raise ValueError(
-                f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
-                f"{len(keys)} variables at {path}/vars. Expected: "
-                f"{[p.name.split('/')[-1] for p in expected]}"
-            )
-        for i, param in enumerate(expected):
-            item = group.get(str(i))
-            if not isinstance(item, h5py.Dataset):
-                raise ValueError(f"{where}: {path}/vars/{i} ({param.name}) is missing")
-            value = np.asarray(item[()])
-            if value.shape != param.value.shape:
-                raise ValueError(f"{where}: {path}/vars/{i} ({param.name}) has shape "
-                                 f"{value.shape}, the model expects {param.value.shape}")
-            weights.append(value)
+        for subpath, expected in weight_groups(layer):  # trainable, then non-trainable (moving statistics)
+            where_vars = f"{path}/{subpath}"
+            group = f.get(where_vars)
+            if group is None and not expected:
+                continue
+            if not isinstance(group, h5py.Group):
+                raise ValueError(f'{where} has no weights for layer "{layer.name}" '
+                                 f"({type(layer).__name__}) at {where_vars}")
+            # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
+            keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
+            if len(keys) != len(expected):
+                raise ValueError(
+                    f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
+                    f"{len(keys)} variables at {where_vars}. Expected: "
+                    f"{[p.name.split('/')[-1] for p in expected]}"
+                )
+            for i, param in enumerate(expected):
+                item = group.get(str(i))
+                if not isinstance(item, h5py.Dataset):
+                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) is missing")
+                value = np.asarray(item[()])
+                if value.shape != param.value.shape:
+                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) has shape "
+                                     f"{value.shape}, the model expects {param.value.shape}")
+                weights.append(value)
     return weights
+
+
+def weight_groups(layer) -> list[tuple[str, list]]:
+    """Where Keras keeps a layer's weights under the layer's path: ``vars``; a recurrent layer's in
+    its cell (``cell/vars``); Bidirectional's in each of its two layers' cells."""
+    from scratchnet.layers.recurrent import Bidirectional, _Recurrent
+
+    if isinstance(layer, _Recurrent):
+        return [("cell/vars", layer.weights)]
+    if isinstance(layer, Bidirectional):
+        sides = (("forward_layer", layer.forward_layer), ("backward_layer", layer.backward_layer))
+        return [(f"{side}/cell/vars", sub.weights) for side, sub in sides]
+    return [("vars", layer.weights)]
 
 
 def _holds_arrays(group) -> bool:

@@ -146,3 +146,30 @@ def test_a_layer_called_alone_runs_on_the_device(fake_gpu_backend):
 
     sn.set_backend("numpy")
     np.testing.assert_array_equal(out, layer(x))
+
+
+def test_a_lambda_runs_its_numpy_function_on_the_host_and_matches_numpy(fake_gpu_backend):
+    # sn.layers.Lambda: the function is NumPy code, so a device batch goes to the host and back
+    def build():
+        model = sn.Sequential([sn.layers.Input((4,)), sn.layers.Dense(3),
+                               sn.layers.Lambda(lambda v: np.tanh(v) * 2.0 + v ** 2), sn.layers.Dense(1)],
+                              seed=0)
+        model.compile(optimizer="adam", loss="mse")
+        return model
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 4), dtype=np.float32), rng.random((8, 1), dtype=np.float32)
+    device = build()
+    device.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert isinstance(device.layers[0].kernel.value, fake_gpu.FakeGPUArray)
+    sn.set_backend("numpy")
+    host = build()
+    host.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    for a, b in zip(device.get_weights(), host.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_recurrent_layers_say_they_have_no_gpu_kernels(fake_gpu_backend):
+    model = sn.Sequential([sn.layers.Input((5, 2)), sn.layers.LSTM(3)], seed=0)
+    with pytest.raises(ValueError, match=r'LSTM "lstm": recurrent layers run on the "numpy" and "numba" '
+                                         r'backends; the "cupy" backend has no recurrent kernels yet'):
+        model.predict(np.ones((2, 5, 2), np.float32), verbose=0)

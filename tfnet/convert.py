@@ -265,7 +265,7 @@ _KERAS_INITS = {
     "constant": keras.initializers.Constant, "uniform": keras.initializers.RandomUniform,
     "glorot_uniform": keras.initializers.GlorotUniform,
     "glorot_normal": keras.initializers.GlorotNormal, "he_normal": keras.initializers.HeNormal,
-    "he_uniform": keras.initializers.HeUniform,
+    "he_uniform": keras.initializers.HeUniform, "orthogonal": keras.initializers.Orthogonal,
 }
 
 
@@ -279,7 +279,7 @@ def _init_from_keras(kinit, where: str):
     for name, cls in _KERAS_INITS.items():
         if type(kinit) is cls:
             config = {k: v for k, v in kinit.get_config().items()
-                      if k in ("minval", "maxval", "value")}
+                      if k in ("minval", "maxval", "value") or (k == "gain" and v != 1.0)}
             if name == "constant":  # a value saved as Keras' {"class_name": "__numpy__", ...}
                 config = sn_inits.Constant(**config).get_config()
             return name if not config else {"name": name, "config": config}
@@ -452,6 +452,72 @@ def _lambda_from_keras(klayer, **kw):
 
 
 register_layer(sn.layers.Lambda, keras.layers.Lambda, _lambda_to_keras, _lambda_from_keras)
+
+
+# Recurrent layers: the same arguments by the same names; the weights (kernel, recurrent_kernel,
+# bias; Bidirectional: the forward layer's, then the backward one's) in the same order and shapes.
+def _rnn_to_keras(layer, **kw):
+    args = dict(units=layer.units, activation=layer.activation.name, use_bias=layer.use_bias,
+                kernel_initializer=_init_to_keras(layer.kernel_initializer),
+                recurrent_initializer=_init_to_keras(layer.recurrent_initializer),
+                bias_initializer=_init_to_keras(layer.bias_initializer),
+                kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
+                recurrent_regularizer=regularizer_to_keras(layer.recurrent_regularizer),
+                bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
+                dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, seed=layer.seed,
+                return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
+                unroll=layer.unroll, zero_output_for_mask=layer.zero_output_for_mask)
+    if layer.GATES > 1:
+        args["recurrent_activation"] = layer.recurrent_activation.name
+    if isinstance(layer, sn.layers.LSTM):
+        args["unit_forget_bias"] = layer.unit_forget_bias
+    if isinstance(layer, sn.layers.GRU):
+        args["reset_after"] = True
+    return getattr(keras.layers, type(layer).__name__)(**args, **kw)
+
+
+def _rnn_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, recurrent_constraint=None, return_state=False, stateful=False)
+    where = f'layer "{klayer.name}"'
+    args = dict(activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+                kernel_initializer=_init_from_keras(klayer.cell.kernel_initializer, where),
+                recurrent_initializer=_init_from_keras(klayer.cell.recurrent_initializer, where),
+                bias_initializer=_init_from_keras(klayer.cell.bias_initializer, where),
+                kernel_regularizer=regularizer_from_keras(klayer.cell.kernel_regularizer, where),
+                recurrent_regularizer=regularizer_from_keras(klayer.cell.recurrent_regularizer, where),
+                bias_regularizer=regularizer_from_keras(klayer.cell.bias_regularizer, where),
+                dropout=klayer.dropout, recurrent_dropout=klayer.recurrent_dropout, seed=klayer.cell.seed,
+                return_sequences=klayer.return_sequences, go_backwards=klayer.go_backwards,
+                unroll=klayer.unroll, zero_output_for_mask=klayer.zero_output_for_mask)
+    if not isinstance(klayer, keras.layers.SimpleRNN):
+        args["recurrent_activation"] = sn_activations.get(
+            keras.activations.serialize(klayer.recurrent_activation)).name
+    if isinstance(klayer, keras.layers.LSTM):
+        args["unit_forget_bias"] = klayer.unit_forget_bias
+    if isinstance(klayer, keras.layers.GRU):
+        args["reset_after"] = klayer.reset_after
+    return getattr(sn.layers, type(klayer).__name__)(klayer.units, **args, **kw)
+
+
+for _name in ("SimpleRNN", "LSTM", "GRU"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _rnn_to_keras, _rnn_from_keras)
+
+
+def _bidirectional_to_keras(layer, **kw):
+    forward, backward = layer.forward_layer, layer.backward_layer
+    return keras.layers.Bidirectional(_rnn_to_keras(forward, name=forward.name),
+                                      merge_mode=layer.merge_mode,
+                                      backward_layer=_rnn_to_keras(backward, name=backward.name), **kw)
+
+
+def _bidirectional_from_keras(klayer, **kw):
+    forward, backward = klayer.forward_layer, klayer.backward_layer
+    return sn.layers.Bidirectional(_rnn_from_keras(forward, name=forward.name), merge_mode=klayer.merge_mode,
+                                   backward_layer=_rnn_from_keras(backward, name=backward.name), **kw)
+
+
+register_layer(sn.layers.Bidirectional, keras.layers.Bidirectional, _bidirectional_to_keras,
+               _bidirectional_from_keras)
 
 
 # Issue 13's pooling, Conv1D and image-preprocessing layers (same arguments on both sides).

@@ -49,6 +49,7 @@ from scratchnet.layers.merging import (
 from scratchnet.layers.normalization import BatchNormalization
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
+from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
 
@@ -66,4 +67,5 @@ __all__ = [
     "RandomBrightness", "RandomCrop",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional",
 ]

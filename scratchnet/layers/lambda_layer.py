@@ -19,6 +19,7 @@ import inspect
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.autodiff import Tape, Traced
 from scratchnet.layers.base import Layer
 
@@ -85,6 +86,13 @@ class Lambda(Layer):
         return tuple(y.shape[1:])
 
     def forward(self, x, training=False, mask=None):
+        if kernels.is_device_array(x):  # a NumPy function: it runs on the host, the result goes back
+            self._on_device = True
+            return kernels.to_backend(self._forward(kernels.to_numpy(x), training, mask))
+        self._on_device = False
+        return self._forward(x, training, mask)
+
+    def _forward(self, x, training, mask):
         if not (self.for_backward and self.compute_input_grad):
             self._tape = None  # no backward pass will need a record
             return np.asarray(self._call_function(x, training, mask))
@@ -96,6 +104,11 @@ class Lambda(Layer):
         return np.asarray(self._output)  # the result does not depend on x: its gradient is zero
 
     def backward(self, dy):
+        if getattr(self, "_on_device", False):
+            return kernels.to_backend(self._backward(kernels.to_numpy(dy)))
+        return self._backward(dy)
+
+    def _backward(self, dy):
         if self._tape is None:
             raise RuntimeError(f'Lambda "{self.name}": backward called without a recorded forward pass '
                                "(the last forward was an inference one, or this is the model's first "

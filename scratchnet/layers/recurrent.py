@@ -1,0 +1,461 @@
+"""Recurrent layers: ``SimpleRNN``, ``LSTM``, ``GRU`` and the ``Bidirectional`` wrapper, as Keras'.
+
+A recurrent layer reads a sequence ``x (N, T, C)`` one step at a time and carries a state from
+step to step: ``h_t = cell(x_t, h_{t-1})``, starting from zeros. It returns the last state
+``h_T (N, U)``, or every state ``(N, T, U)`` with ``return_sequences=True``.
+
+The forward pass, in the order every Keras cell computes it (``U = units``, ``G`` gates)::
+
+    xw = x @ kernel + bias           # (N, T, G*U): every step's input part, one matrix product
+    for t in steps:                  # T steps, in order (reversed with go_backwards=True)
+        h, c = cell(xw[:, t], h, c)  # the recurrent part: h @ recurrent_kernel, then the gates
+
+The backward pass is "backpropagation through time": the same loop run from the last step to the
+first, each step handing ``dL/dh_{t-1}`` (and the LSTM's ``dL/dc_{t-1}``) to the step before it,
+each step's gradients of the kernels added up. The cells, with ``s`` the recurrent activation
+(sigmoid) and ``g`` the activation (tanh), gates in Keras' order of the kernel's columns:
+
+- SimpleRNN: ``h = g(xw + h_prev @ R)``.
+- LSTM (gates i, f, c, o): ``z = xw + h_prev @ R``; ``i, f, o = s(z_i), s(z_f), s(z_o)``,
+  ``c = f * c_prev + i * g(z_c)``, ``h = o * g(c)``. ``unit_forget_bias`` starts the forget
+  gate's bias at 1.
+- GRU (gates z, r, h; Keras 3's default ``reset_after=True``, the bias ``(2, 3U)``: input and
+  recurrent): ``xw = x @ K + b_in``, ``hr = h_prev @ R + b_rec``; ``z = s(xw_z + hr_z)``,
+  ``r = s(xw_r + hr_r)``, ``hh = g(xw_h + r * hr_h)``, ``h = z * h_prev + (1 - z) * hh``.
+
+A padding mask (``Embedding(mask_zero=True)``) makes a padded step keep the state it had: ``h_t =
+h_{t-1}`` there (and the LSTM's ``c``), and its output is that state (zeros under a
+``Bidirectional`` returning sequences, as Keras' ``zero_output_for_mask``). ``dropout`` and
+``recurrent_dropout`` drop inputs and recurrent states with one mask per batch, the same at every
+step (as Keras' cells cache theirs); Keras 3 draws one mask per gate when ``recurrent_dropout``
+is set, here one mask serves all gates (the same rate and scaling; random either way).
+
+Not built (each an error that says so): ``return_state=True`` (a list of outputs), ``stateful=True``,
+``GRU(reset_after=False)``, constraints. ``unroll`` is accepted and changes nothing (the loop is
+the same computation).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from scratchnet import activations, kernels, regularizers
+from scratchnet.layers.base import Layer, regularizer_config
+from scratchnet.layers.core import _init_name
+
+
+class _Recurrent(Layer):
+    """What the three recurrent layers share: arguments, weights, the loop over time and its
+    backward. Subclasses define ``GATES``, :meth:`cell` and :meth:`cell_backward`."""
+
+    GATES = 1
+    has_carry = False  # LSTM: a second state, c
+    supports_masking = True
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, name: str | None = None, **kwargs):
+        for constraint in ("kernel_constraint", "recurrent_constraint", "bias_constraint"):
+            if kwargs.pop(constraint, None) is not None:
+                raise ValueError(f"{type(self).__name__}: {constraint} is not supported by scratchnet")
+        super().__init__(name=name, **kwargs)
+        where = f'{type(self).__name__} "{self.name}"'
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
+            raise ValueError(f"{where}: expected units to be a positive integer, received {units!r}")
+        for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+                raise ValueError(f"{where}: expected {arg} to be a float in [0, 1), received {rate!r}")
+        if return_state:
+            raise ValueError(f"{where}: return_state=True (a list of the output and the states) is not "
+                             "supported by scratchnet; use return_sequences or the output alone")
+        if stateful:
+            raise ValueError(f"{where}: stateful=True is not supported by scratchnet (every batch "
+                             "starts from a zero state)")
+        self.units = int(units)
+        self.activation = activations.get(activation, where=f"{where}: activation")
+        self.recurrent_activation = activations.get(recurrent_activation,
+                                                    where=f"{where}: recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer,
+                                                      f"{where}: recurrent_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.rng: np.random.Generator | None = None
+
+    # ------------------------------------------------------------------ weights
+    def build(self, input_shape, rng):
+        if len(input_shape) != 2:
+            raise ValueError(f'{type(self).__name__} "{self.name}": expected inputs of shape (batch, steps, '
+                             f"features), received {(None,) + tuple(input_shape)}")
+        features, width = input_shape[1], self.GATES * self.units
+        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer, rng,
+                                                regularizer=self.recurrent_regularizer)
+        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
+        self.rng = np.random.default_rng(seed)
+        steps = input_shape[0]
+        return (steps, self.units) if self.return_sequences else (self.units,)
+
+    def bias_shape(self):
+        return (self.GATES * self.units,)
+
+    def input_bias(self):
+        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
+        return self.bias.value
+
+    # ------------------------------------------------------------------ forward: the loop
+    def forward(self, x, training=False, mask=None):
+        if kernels.is_device_array(x):
+            raise ValueError(f'{type(self).__name__} "{self.name}": recurrent layers run on the "numpy" and '
+                             '"numba" backends; the "cupy" backend has no recurrent kernels yet')
+        n, steps, _ = x.shape
+        time = slice(None, None, -1) if self.go_backwards else slice(None)
+        x = x[:, time]  # (N, T, C) in the order the steps run
+        self.step_mask = None if mask is None else np.asarray(mask, dtype=bool)[:, time, None]  # (N, T, 1)
+        self.x_keep = self._dropout_mask((n, x.shape[2]), self.dropout, training, x.dtype)
+        self.h_keep = self._dropout_mask((n, self.units), self.recurrent_dropout, training, x.dtype)
+        if self.x_keep is not None:
+            x = x * self.x_keep[:, None, :]  # the same inputs dropped at every step
+        self.x_steps = x
+        xw = x @ self.kernel.value  # (N, T, G*U)
+        if self.use_bias:
+            xw = xw + self.input_bias()
+        h = np.zeros((n, self.units), dtype=xw.dtype)
+        c = np.zeros_like(h) if self.has_carry else None
+        self.caches, outputs = [], np.empty((n, steps, self.units), dtype=xw.dtype)
+        for t in range(steps):
+            h_in = h if self.h_keep is None else h * self.h_keep
+            h_new, c_new, cache = self.cell(xw[:, t], h, h_in, c)
+            if self.step_mask is not None:  # a padded step keeps the state it had
+                m = self.step_mask[:, t]
+                h_new = np.where(m, h_new, h)
+                c_new = np.where(m, c_new, c) if self.has_carry else None
+            self.caches.append((h_in, cache))
+            h, c = h_new, c_new
+            outputs[:, t] = h
+        if self.step_mask is not None and self.zero_output_for_mask:
+            outputs = outputs * self.step_mask
+        return outputs if self.return_sequences else h
+
+    def _dropout_mask(self, shape, rate, training, dtype):
+        if not training or rate == 0:
+            return None
+        keep = self.rng.random(shape) >= rate
+        return keep * dtype.type(1 / (1 - rate))
+
+    # ------------------------------------------------------------------ backward: through time
+    def backward(self, dy):
+        n, steps, _ = self.x_steps.shape
+        dh = np.zeros((n, self.units), dtype=dy.dtype)  # dL/dh_t arriving from step t + 1
+        dc = np.zeros_like(dh) if self.has_carry else None
+        if self.return_sequences:
+            douts = dy * self.step_mask if (self.step_mask is not None and self.zero_output_for_mask) else dy
+        else:
+            dh = dh + dy
+        dxw = np.empty((n, steps, self.GATES * self.units), dtype=dy.dtype)  # dL/d(x @ K + b)
+        drec = np.empty_like(dxw)  # dL/d(h_in @ R), per step
+        h_ins = np.empty((n, steps, self.units), dtype=dy.dtype)
+        for t in reversed(range(steps)):
+            if self.return_sequences:
+                dh = dh + douts[:, t]
+            h_in, cache = self.caches[t]
+            if self.step_mask is not None:  # a padded step passed h (and c) through unchanged
+                m = self.step_mask[:, t]
+                dh_kept, dh = np.where(m, 0, dh), np.where(m, dh, 0)
+                if self.has_carry:
+                    dc_kept, dc = np.where(m, 0, dc), np.where(m, dc, 0)
+            dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_backward(dh, dc, cache)
+            if self.h_keep is not None:
+                dh_in = dh_in * self.h_keep
+            dh = dh_prev_direct + dh_in
+            if self.step_mask is not None:
+                dh = dh + dh_kept
+                if self.has_carry:
+                    dc = dc + dc_kept
+            h_ins[:, t] = h_in
+        flat = (n * steps, -1)
+        self.kernel.grad = self.x_steps.reshape(flat).T @ dxw.reshape(flat)  # (C, G*U)
+        self.recurrent_kernel.grad = h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
+        if self.use_bias:
+            self.bias.grad = self.bias_grad(dxw, drec)
+        if not self.compute_input_grad:
+            return None
+        dx = dxw @ self.kernel.value.T  # (N, T, C)
+        if self.x_keep is not None:
+            dx = dx * self.x_keep[:, None, :]
+        return dx[:, ::-1] if self.go_backwards else dx
+
+    def bias_grad(self, dxw, drec):
+        return dxw.sum(axis=(0, 1))
+
+    # ------------------------------------------------------------------ Keras' mask and config
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def get_config(self):
+        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
+                  "use_bias": self.use_bias,
+                  "kernel_initializer": _init_name(self.kernel_initializer),
+                  "recurrent_initializer": _init_name(self.recurrent_initializer),
+                  "bias_initializer": _init_name(self.bias_initializer),
+                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+                  "return_sequences": self.return_sequences, "return_state": False,
+                  "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll,
+                  "zero_output_for_mask": self.zero_output_for_mask,
+                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
+                                       "bias_regularizer")}
+        if self.GATES > 1:
+            config["recurrent_activation"] = self.recurrent_activation.name
+        return config
+
+
+class SimpleRNN(_Recurrent):
+    """``keras.layers.SimpleRNN(units, activation="tanh", ...)``: ``h = g(x_t @ K + h_prev @ R + b)``."""
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+
+    def cell(self, xw_t, h_prev, h_in, c_prev):
+        z = xw_t + h_in @ self.recurrent_kernel.value
+        h = self.activation.forward(z)
+        return h, None, (z, h)
+
+    def cell_backward(self, dh, dc, cache):
+        z, h = cache
+        dz = self.activation.backward(z, h, dh)
+        # dL/dxw, dL/d(h_in @ R), dL/dh_prev other than through h_in (none), dL/dh_in, dL/dc_prev
+        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, None
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("recurrent_activation", None)
+        return config
+
+
+class LSTM(_Recurrent):
+    """``keras.layers.LSTM(units, activation="tanh", recurrent_activation="sigmoid",
+    unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks."""
+
+    GATES = 4
+    has_carry = True
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True,
+                 **kwargs):
+        kwargs.pop("implementation", None)  # Keras' choice of loop (1 or 2): the same numbers
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def build(self, input_shape, rng):
+        shape = super().build(input_shape, rng)
+        if self.use_bias and self.unit_forget_bias:
+            u = self.units
+            self.bias.value[u:2 * u] = 1  # the forget gate starts open: remember by default
+        return shape
+
+    def cell(self, xw_t, h_prev, h_in, c_prev):
+        u = self.units
+        z = xw_t + h_in @ self.recurrent_kernel.value  # (N, 4U)
+        s, g = self.recurrent_activation, self.activation
+        i, f, o = s.forward(z[:, :u]), s.forward(z[:, u:2 * u]), s.forward(z[:, 3 * u:])
+        candidate = g.forward(z[:, 2 * u:3 * u])
+        c = f * c_prev + i * candidate
+        gc = g.forward(c)
+        return o * gc, c, (z, i, f, candidate, o, c_prev, c, gc)
+
+    def cell_backward(self, dh, dc, cache):
+        u = self.units
+        z, i, f, candidate, o, c_prev, c, gc = cache
+        s, g = self.recurrent_activation, self.activation
+        dc = dc + g.backward(c, gc, dh * o)  # c reaches the loss through h = o * g(c) and c_next
+        dz = np.empty_like(z)
+        dz[:, :u] = s.backward(z[:, :u], i, dc * candidate)
+        dz[:, u:2 * u] = s.backward(z[:, u:2 * u], f, dc * c_prev)
+        dz[:, 2 * u:3 * u] = g.backward(z[:, 2 * u:3 * u], candidate, dc * i)
+        dz[:, 3 * u:] = s.backward(z[:, 3 * u:], o, dh * gc)
+        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, dc * f
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_Recurrent):
+    """``keras.layers.GRU(units, activation="tanh", recurrent_activation="sigmoid",
+    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
+    recurrent one."""
+
+    GATES = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+                 **kwargs):
+        kwargs.pop("implementation", None)
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
+        if not reset_after:
+            raise ValueError(f'GRU "{self.name}": reset_after=False (Keras 2\'s default, the reset gate '
+                             "before the recurrent product) is not supported by scratchnet; Keras 3's "
+                             "default reset_after=True is")
+        self.reset_after = True
+
+    def bias_shape(self):
+        return (2, self.GATES * self.units)
+
+    def input_bias(self):
+        return self.bias.value[0]
+
+    def cell(self, xw_t, h_prev, h_in, c_prev):
+        u = self.units
+        hr = h_in @ self.recurrent_kernel.value  # (N, 3U)
+        if self.use_bias:
+            hr = hr + self.bias.value[1]
+        s, g = self.recurrent_activation, self.activation
+        pre_z, pre_r = xw_t[:, :u] + hr[:, :u], xw_t[:, u:2 * u] + hr[:, u:2 * u]
+        z, r = s.forward(pre_z), s.forward(pre_r)
+        pre_h = xw_t[:, 2 * u:] + r * hr[:, 2 * u:]
+        hh = g.forward(pre_h)
+        return z * h_prev + (1 - z) * hh, None, (h_prev, hr, pre_z, z, pre_r, r, pre_h, hh)
+
+    def cell_backward(self, dh, dc, cache):
+        u = self.units
+        h_prev, hr, pre_z, z, pre_r, r, pre_h, hh = cache
+        s, g = self.recurrent_activation, self.activation
+        dpre_h = g.backward(pre_h, hh, dh * (1 - z))
+        dpre_z = s.backward(pre_z, z, dh * (h_prev - hh))
+        dpre_r = s.backward(pre_r, r, dpre_h * hr[:, 2 * u:])
+        dxw = np.concatenate([dpre_z, dpre_r, dpre_h], axis=1)
+        dhr = np.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
+        return dxw, dhr, dh * z, dhr @ self.recurrent_kernel.value.T, None
+
+    def bias_grad(self, dxw, drec):
+        return np.stack([dxw.sum(axis=(0, 1)), drec.sum(axis=(0, 1))])
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": True}
+
+
+class Bidirectional(Layer):
+    """``keras.layers.Bidirectional(layer, merge_mode="concat")``: ``layer`` reads the sequence
+    forwards, a copy of it (``go_backwards`` flipped, its own weights) backwards; their outputs
+    are joined (``concat`` on the last axis, ``sum``, ``mul`` or ``ave``). Returning sequences, the
+    backward copy's output is turned back into time order first, so step t of both lines up.
+    Weights: the forward layer's, then the backward one's, as Keras lists them."""
+
+    supports_masking = True
+    MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        layer = _recurrent_layer(layer, self.name)
+        if layer is None:
+            raise ValueError(f'Bidirectional "{self.name}": expected a recurrent layer (SimpleRNN, LSTM, '
+                             "GRU), received None")
+        backward_layer = _recurrent_layer(backward_layer, self.name)
+        if merge_mode not in self.MERGE_MODES:
+            raise ValueError(f'Bidirectional "{self.name}": expected merge_mode to be one of '
+                             f"{self.MERGE_MODES}, received {merge_mode!r}"
+                             + (" (None returns two outputs, not supported by scratchnet)"
+                                if merge_mode is None else ""))
+        # Keras makes both from the configuration of the layer given (new objects, new weights):
+        # "forward_<name>" as given, "backward_<name>" reading the other way
+        config = layer.get_config()
+        base = config["name"].removeprefix("forward_")
+        self.forward_layer = type(layer)(**{**config, "name": f"forward_{base}"})
+        if backward_layer is None:
+            backward_layer = type(layer)(**{**config, "name": f"backward_{base}",
+                                            "go_backwards": not layer.go_backwards})
+        elif backward_layer.go_backwards == layer.go_backwards:
+            raise ValueError(f'Bidirectional "{self.name}": the forward layer and backward_layer need '
+                             f"different go_backwards values, received {layer.go_backwards} for both")
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        for sub in (self.forward_layer, self.backward_layer):  # Keras zeroes padded steps' outputs
+            sub.zero_output_for_mask = self.return_sequences
+
+    def build(self, input_shape, rng):
+        forward_shape = self.forward_layer.ensure_built(input_shape, rng)
+        self.backward_layer.ensure_built(input_shape, rng)
+        for key, sub in (("forward", self.forward_layer), ("backward", self.backward_layer)):
+            for name, param in sub.params.items():
+                self.params[f"{key}_{name}"] = param
+        if self.merge_mode == "concat":
+            return forward_shape[:-1] + (2 * forward_shape[-1],)
+        return forward_shape
+
+    def forward(self, x, training=False, mask=None):
+        yf = self.forward_layer.forward(x, training=training, mask=mask)
+        yb = self.backward_layer.forward(x, training=training, mask=mask)
+        if self.return_sequences:
+            yb = yb[:, ::-1]  # back into time order
+        self.outputs = (yf, yb)
+        if self.merge_mode == "concat":
+            return np.concatenate([yf, yb], axis=-1)
+        if self.merge_mode == "sum":
+            return yf + yb
+        if self.merge_mode == "mul":
+            return yf * yb
+        return (yf + yb) / 2
+
+    def backward(self, dy):
+        yf, yb = self.outputs
+        if self.merge_mode == "concat":
+            dyf, dyb = dy[..., :yf.shape[-1]], dy[..., yf.shape[-1]:]
+        elif self.merge_mode == "sum":
+            dyf = dyb = dy
+        elif self.merge_mode == "mul":
+            dyf, dyb = dy * yb, dy * yf
+        else:
+            dyf = dyb = dy / 2
+        if self.return_sequences:
+            dyb = dyb[:, ::-1]
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.compute_input_grad = self.compute_input_grad
+        dxf = self.forward_layer.backward(dyf)
+        dxb = self.backward_layer.backward(dyb)
+        return None if dxf is None else dxf + dxb
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def keras_saved_config(self, config):
+        """In a ``.keras`` file each of the two layers is a Keras layer spec of its own."""
+        from scratchnet.saving_keras import _layer_config
+
+        return {**config, "layer": _layer_config(self.forward_layer),
+                "backward_layer": _layer_config(self.backward_layer)}
+
+    def get_config(self):
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": {"class_name": type(self.forward_layer).__name__,
+                          "config": self.forward_layer.get_config()},
+                "backward_layer": {"class_name": type(self.backward_layer).__name__,
+                                   "config": self.backward_layer.get_config()}}
+
+
+def _recurrent_layer(layer, where: str):
+    """A recurrent layer, or None; a saved ``{"class_name", "config"}`` is made into one."""
+    if layer is None or isinstance(layer, _Recurrent):
+        return layer
+    if isinstance(layer, dict) and layer.get("class_name") in RECURRENT_LAYERS:
+        return RECURRENT_LAYERS[layer["class_name"]](**layer.get("config", {}))
+    raise ValueError(f'Bidirectional "{where}": expected a recurrent layer (SimpleRNN, LSTM, GRU), '
+                     f"received {layer!r}")
+
+
+RECURRENT_LAYERS = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU)}
