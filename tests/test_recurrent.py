@@ -119,8 +119,31 @@ def test_bidirectional_is_a_forward_and_a_time_reversed_layer():
     expected = np.concatenate([forward.forward(x), backward.forward(x[:, ::-1])[:, ::-1]], axis=-1)
     np.testing.assert_array_equal(bi.forward(x), expected)
     assert [p.name for p in bi.weights] == [
-        "forward_simple_rnn/kernel", "forward_simple_rnn/recurrent_kernel", "forward_simple_rnn/bias",
-        "backward_simple_rnn/kernel", "backward_simple_rnn/recurrent_kernel", "backward_simple_rnn/bias"]
+        "bi/forward_simple_rnn/kernel", "bi/forward_simple_rnn/recurrent_kernel",
+        "bi/forward_simple_rnn/bias",
+        "bi/backward_simple_rnn/kernel", "bi/backward_simple_rnn/recurrent_kernel",
+        "bi/backward_simple_rnn/bias"]
+
+
+def test_two_bidirectional_layers_keep_apart_in_a_model_and_its_optimizer():
+    # both wrap a layer called "lstm": the weights' names still differ, as Keras' variable paths do
+    for make in (lambda layers: sn.Sequential([L.Input((5, 2)), *layers, L.Dense(1)], seed=0),
+                 lambda layers: _functional(layers)):
+        model = make([L.Bidirectional(L.LSTM(3, return_sequences=True)), L.Bidirectional(L.LSTM(3))])
+        names = [p.name for p in model.weights]
+        assert len(set(names)) == len(names), names
+        assert "bidirectional_1/forward_lstm/kernel" in names
+        model.compile(optimizer=sn.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+        history = model.fit(_sequences(n=4, steps=5, features=2).astype(np.float32), np.ones((4, 1)),
+                            epochs=2, verbose=0).history
+        assert np.isfinite(history["loss"]).all()
+
+
+def _functional(layers):
+    x = inputs = sn.Input((5, 2))
+    for layer in layers:
+        x = layer(x)
+    return sn.Model(inputs, L.Dense(1)(x))
 
 
 def test_shapes_weights_and_the_forget_gate_bias():

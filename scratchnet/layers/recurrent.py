@@ -393,6 +393,9 @@ class Bidirectional(Layer):
         self.backward_layer.ensure_built(input_shape, rng)
         for key, sub in (("forward", self.forward_layer), ("backward", self.backward_layer)):
             for name, param in sub.params.items():
+                # "bidirectional/forward_lstm/kernel", as Keras' variable paths: unique in a model
+                # with two Bidirectional(LSTM) layers, whose inner layers share their names
+                param.name = f"{self.name}/{param.name}"
                 self.params[f"{key}_{name}"] = param
         if self.merge_mode == "concat":
             return forward_shape[:-1] + (2 * forward_shape[-1],)
