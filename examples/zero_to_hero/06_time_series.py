@@ -16,10 +16,9 @@ up by 100. The series is in the tens and an LSTM's gates saturate on such inputs
 script stayed worse than the naive forecast after 50 epochs, in both implementations). ``Huber``
 loss, Adam, mean absolute error as the metric.
 
-Measured (defaults, 30 epochs, 2-core machine): validation MAE 4.2-4.9 in three scratchnet runs
-(8-11 s each) and 4.14 in Keras' (22 s with TensorFlow's start), against 4.82 for the naive
-forecast "tomorrow = today": with noise of standard deviation 4 on every day, about 3.2 is the
-floor for any forecast.
+Measured (defaults, 30 epochs): validation MAE 4.2-4.9 in three scratchnet runs and 4.14 in
+Keras', against 4.82 for the naive forecast "tomorrow = today": with noise of standard deviation 4
+on every day, about 3.2 is the floor for any forecast.
 
 The model and training lines are the same under both implementations: only the ``import`` differs
 (the ``Lambda`` functions use indexing and ``*``, which work on NumPy arrays and Keras tensors
