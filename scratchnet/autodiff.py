@@ -107,8 +107,11 @@ class Traced(NDArrayOperatorsMixin):
             what = f"np.{name}.{method}" if method != "__call__" else f"in-place np.{name}"
             raise TypeError(f"{self.tape.where}: the function uses {what}, which scratchnet cannot "
                             "differentiate (write x = x * 2, not x *= 2)")
+        if kwargs:  # where=, dtype=, casting=: rules written for the plain call would be wrong
+            raise TypeError(f"{self.tape.where}: the function calls np.{ufunc.__name__} with "
+                            f"{sorted(kwargs)}, which scratchnet cannot differentiate; call it without")
         values = [_plain(a) for a in inputs]
-        result = ufunc(*values, **kwargs)
+        result = ufunc(*values)
         if ufunc in NO_GRADIENT:
             return result  # a comparison, sign, floor ...: a constant to the tape
         rule = UFUNC_RULES.get(ufunc)

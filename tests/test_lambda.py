@@ -124,6 +124,7 @@ def test_a_first_layer_lambda_needs_no_tape():
     (lambda v: np.arctan(v), r"np.arctan, which scratchnet cannot differentiate"),
     (lambda v: np.cumsum(v, axis=1), r"np.cumsum, which scratchnet cannot differentiate"),
     (lambda v: np.sum(v, axis=1, keepdims=True, where=True) * v, r"np.sum with \['where'\]"),
+    (lambda v: np.multiply(v, 2.0, where=v > 0), r"np.multiply with \['where'\]"),
 ])
 def test_what_the_tape_cannot_follow_is_an_error_in_training(function, message):
     model = _model(function)

@@ -152,7 +152,7 @@ class _Recurrent(Layer):
             h, c = h_new, c_new
             outputs[:, t] = h
         if self.step_mask is not None and self.zero_output_for_mask:
-            outputs = outputs * self.step_mask
+            outputs = np.where(self.step_mask, outputs, 0)  # zeros, even where a state is NaN
         return outputs if self.return_sequences else h
 
     def _dropout_mask(self, shape, rate, training, dtype):
@@ -167,7 +167,8 @@ class _Recurrent(Layer):
         dh = np.zeros((n, self.units), dtype=dy.dtype)  # dL/dh_t arriving from step t + 1
         dc = np.zeros_like(dh) if self.has_carry else None
         if self.return_sequences:
-            douts = dy * self.step_mask if (self.step_mask is not None and self.zero_output_for_mask) else dy
+            zeroed = self.step_mask is not None and self.zero_output_for_mask
+            douts = np.where(self.step_mask, dy, 0) if zeroed else dy
         else:
             dh = dh + dy
         dxw = np.empty((n, steps, self.GATES * self.units), dtype=dy.dtype)  # dL/d(x @ K + b)
