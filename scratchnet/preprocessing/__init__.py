@@ -1,6 +1,6 @@
 """Keras' ``keras.preprocessing`` names that course notebooks import: ``image`` (``ImageDataGenerator``,
-``load_img``, ``img_to_array``)."""
+``load_img``, ``img_to_array``) and ``sequence`` (``pad_sequences``)."""
 
-from scratchnet.preprocessing import image
+from scratchnet.preprocessing import image, sequence
 
-__all__ = ["image"]
+__all__ = ["image", "sequence"]

@@ -9,6 +9,7 @@ from scratchnet.utils.image_files import img_to_array, load_img
 from scratchnet.utils.model_visualization import plot_model
 from scratchnet.utils.numerical import to_categorical
 from scratchnet.utils.py_dataset import PyDataset, Sequence
+from scratchnet.utils.sequences import pad_sequences
 
 
 def clear_session(free_memory: bool = True) -> None:
@@ -17,4 +18,5 @@ def clear_session(free_memory: bool = True) -> None:
     (each model names its own layers), so there is nothing to clear."""
 
 __all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
-           "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session"]
+           "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
+           "pad_sequences"]
