@@ -288,7 +288,10 @@ def tf_info(model) -> dict:
             "tf_inter_op_threads": threading.get_inter_op_parallelism_threads(),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: TF default)"),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-            "jit_compile": bool(model.jit_compile)}
+            "jit_compile": bool(model.jit_compile),
+            # tfnet imports scratchnet, whose malloc settings the parent turns off here
+            "malloc_keeps_freed_memory": getattr(sys.modules.get("scratchnet.kernels.memory"),
+                                                 "KEEPS_FREED_MEMORY", False)}
 
 
 def tf_other_inference(model, batches, warmup: int, steps: int) -> dict:

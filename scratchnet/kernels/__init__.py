@@ -37,7 +37,7 @@ from scratchnet.kernels import bias as _bias_numpy
 from scratchnet.kernels import conv as _conv_numpy
 from scratchnet.kernels import dense as _dense_numpy
 from scratchnet.kernels import direct as _direct_numpy
-from scratchnet.kernels import memory  # noqa: F401  (malloc keeps freed memory: kernels/memory.py)
+from scratchnet.kernels import memory
 from scratchnet.kernels import optimizer_steps as _optimizer_numpy
 from scratchnet.kernels import pooling as _pool_numpy
 from scratchnet.kernels import winograd as _winograd_numpy
@@ -135,7 +135,6 @@ def _numba_table() -> dict[str, object]:
             "set_backend: backend 'numba' is not available (numba failed to import); "
             "use set_backend('numpy')"
         )
-    module.keep_freed_memory()  # reuse the same pages step after step (see its docstring)
     table = _numpy_table()
     for name in KERNEL_NAMES:
         if hasattr(module, name):
@@ -182,6 +181,8 @@ def set_backend(name: str) -> None:
         table = _numpy_table()
     elif name == "numba":
         table = _numba_table()
+    if name in ("numpy", "numba"):
+        memory.keep_freed_memory()  # malloc reuses the same pages step after step (kernels/memory.py)
     else:
         device = _cupy_module()
         table = _cupy_table()

@@ -58,10 +58,8 @@ plain Python, which a debugger can step through (slowly).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
-import sys
 import threading
 
 import numba
@@ -732,35 +730,6 @@ def relu_backward_bias_grad(da, z):
 
 
 # ------------------------------------------------------------------------------ memory reuse
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's ``malloc`` to keep freed memory for the next allocation (Linux only).
-
-    Every training step frees and re-allocates arrays of the same sizes (activations, gradients).
-    By default glibc hands blocks over 128 KiB back to the operating system, and the next step
-    pays a page fault for every 4 KiB it touches again, which on a virtual machine can cost
-    more than the arithmetic. Raising the trim threshold and taking every block from the heap
-    instead of its own mapping (what the environment variables ``MALLOC_TRIM_THRESHOLD_`` and
-    ``MALLOC_MMAP_MAX_=0`` do at start-up) keeps those pages in the process: they are only not
-    returned between steps. glibc cannot raise the mmap threshold past 32 MiB, and talk_cnn's
-    activations at batch 32 are up to 180 MiB each, so the mappings are switched off altogether:
-    measured on talk_cnn (batch 32, 2 shared cores), a training step took 0.70 s of CPU time
-    instead of 2.2 s (1.5 s of it page faults); the peak RSS over 12 steps rose from 1267 to
-    1445 MiB (heap blocks of different sizes do not always fit the holes freed earlier), and to
-    1208 MiB once Conv2D stopped keeping its pre-ReLU values.
-    Returns whether the settings were applied.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl)
-        return False
-    m_trim_threshold, m_mmap_threshold, m_mmap_max = -1, -3, -4  # from glibc's <malloc.h>
-    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) \
-        and bool(libc.mallopt(m_trim_threshold, 1024 * 2**20)) \
-        and bool(libc.mallopt(m_mmap_max, 0))
 
 
 # ------------------------------------------------------------------------- winograd F(2x2, 3x3)
