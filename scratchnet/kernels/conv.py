@@ -119,7 +119,7 @@ def image_chunks(n: int, bytes_per_image: int, chunk_bytes: int) -> list[slice]:
 # instead of waiting: waking an idle core costs 100-200 microseconds on this VM (rps_cnn@256
 # 270 -> 251 ms, rps_cnn@32 42 -> 36 ms). Measured with `python -m benchmarks.numpy_kernels
 # --threads 1 2` (numbers in its docstring); the whole effect in `python -m benchmarks`
-# (RESULTS-intel-xeon.md: the NumPy reference at 0.32-0.62 of TensorFlow, from 0.18-0.48; 0.35-0.63
+# (RESULTS-intel-xeon.md: the NumPy reference at 0.32-0.62 of TensorFlow, from 0.18-0.48; 0.35-0.65
 # once malloc kept freed memory, kernels/memory.py).
 # The pieces, and so every bit of every result, depend on ``THREADS`` only, never on which thread
 # runs them: under a debugger (``sys.gettrace()`` set) the same pieces run one after another in
