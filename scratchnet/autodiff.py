@@ -48,8 +48,9 @@ class Tape:
         self.lines.append((out, inputs))
         return out
 
-    def gradient(self, output: Traced, watched: Traced, dy: np.ndarray) -> np.ndarray:
-        """``dL/d(watched)``, given ``dy = dL/d(output)``: the tape read backwards."""
+    def gradient(self, output, watched: Traced, dy: np.ndarray) -> np.ndarray:
+        """``dL/d(watched)``, given ``dy = dL/d(output)``: the tape read backwards (zeros when
+        ``output`` did not come from ``watched``, a constant or a plain array)."""
         grads = {id(output): dy}
         for out, inputs in reversed(self.lines):
             g = grads.pop(id(out), None)

@@ -62,7 +62,8 @@ def save_model(model, path) -> None:
         group.attrs["keras_version"] = saving_keras.KERAS_VERSION
         group.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
         for layer in model.layers:
-            names = _weight_paths(model, layer)
+            names = [f"{model.name}/{prefix}/{p.name.split('/')[-1]}"  # Keras' variable paths
+                     for _, prefix, params in saving_keras.weight_groups(layer) for p in params]
             layer_group = group.create_group(layer.name)
             layer_group.attrs["weight_names"] = [name.encode() for name in names]
             for name, param in zip(names, layer.weights, strict=True):  # trainable, then the rest
@@ -187,19 +188,3 @@ def _read_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
         weights += arrays
     return weights
 
-
-def _weight_paths(model, layer) -> list[str]:
-    """The name Keras gives each of ``layer``'s weights in an .h5 file (its variable's path):
-    ``sequential/dense/kernel``; a recurrent layer's live in its cell
-    (``sequential/lstm/lstm_cell/kernel``), Bidirectional's in each of its two layers' cells."""
-    from scratchnet.layers.recurrent import Bidirectional, _Recurrent
-
-    def in_cell(prefix, rnn):
-        cell = saving_keras._snake_case(f"{type(rnn).__name__}Cell")  # lstm_cell, simple_rnn_cell
-        return [f"{prefix}/{cell}/{p.name.split('/')[-1]}" for p in rnn.weights]
-    if isinstance(layer, _Recurrent):
-        return in_cell(f"{model.name}/{layer.name}", layer)
-    if isinstance(layer, Bidirectional):
-        return [path for rnn in (layer.forward_layer, layer.backward_layer)
-                for path in in_cell(f"{model.name}/{layer.name}/{rnn.name}", rnn)]
-    return [f"{model.name}/{layer.name}/{p.name.split('/')[-1]}" for p in layer.weights]

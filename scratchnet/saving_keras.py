@@ -306,7 +306,7 @@ def _weights_file_bytes(model) -> bytes:
         paths = layer_paths([keras_class_name(layer) for layer in model.layers])
         for path, layer in zip(paths, model.layers, strict=True):
             f.create_group(f"{path}/vars").attrs["name"] = layer.name
-            for subpath, params in weight_groups(layer):
+            for subpath, _, params in weight_groups(layer):
                 group = f.require_group(f"{path}/{subpath}")
                 for i, param in enumerate(params):  # trainable, then non-trainable
                     group[str(i)] = kernels.to_numpy(param.value)
@@ -811,7 +811,7 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
     paths = layer_paths([keras_class_name(layer) for layer in model.layers])
     weights = []
     for path, layer in zip(paths, model.layers, strict=True):
-        for subpath, expected in weight_groups(layer):  # trainable, then non-trainable (moving statistics)
+        for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
             where_vars = f"{path}/{subpath}"
             group = f.get(where_vars)
             if group is None and not expected:
@@ -839,17 +839,13 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
     return weights
 
 
-def weight_groups(layer) -> list[tuple[str, list]]:
-    """Where Keras keeps a layer's weights under the layer's path: ``vars``; a recurrent layer's in
-    its cell (``cell/vars``); Bidirectional's in each of its two layers' cells."""
-    from scratchnet.layers.recurrent import Bidirectional, _Recurrent
-
-    if isinstance(layer, _Recurrent):
-        return [("cell/vars", layer.weights)]
-    if isinstance(layer, Bidirectional):
-        sides = (("forward_layer", layer.forward_layer), ("backward_layer", layer.backward_layer))
-        return [(f"{side}/cell/vars", sub.weights) for side, sub in sides]
-    return [("vars", layer.weights)]
+def weight_groups(layer) -> list[tuple[str, str, list]]:
+    """Where Keras keeps a layer's weights: ``(group under the layer's path in a .keras file,
+    prefix of their names in an .h5 file, the weights)``. Most layers: ``("vars", layer.name,
+    layer.weights)``; a layer whose Keras twin keeps them in sub-layers (a recurrent layer's cell,
+    Bidirectional's two layers) says where with ``keras_weight_groups()``."""
+    own = getattr(layer, "keras_weight_groups", None)
+    return own() if own is not None else [("vars", layer.name, layer.weights)]
 
 
 def _holds_arrays(group) -> bool:

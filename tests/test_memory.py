@@ -31,8 +31,8 @@ print(json.dumps({"keeps": sn.kernels.memory.KEEPS_FREED_MEMORY, "faults": fault
 def _run(**env):
     environ = {k: v for k, v in os.environ.items()
                if k not in ("SCRATCHNET_KEEP_FREED_MEMORY", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
-    # the NumPy backend from the start, as the benchmark's workers run it (with Numba loaded first
-    # glibc has usually raised its own thresholds already: fewer faults either way)
+    # the NumPy backend from the start, as the benchmark's workers run it (set_backend makes the
+    # setting for either CPU backend; SCRATCHNET_KEEP_FREED_MEMORY=0 stops it for both)
     environ.update(env, SCRATCHNET_NUMPY_THREADS="2", SCRATCHNET_BACKEND="numpy")
     out = subprocess.run([sys.executable, "-c", STEPS], env=environ, capture_output=True, text=True,
                          check=True)

@@ -177,11 +177,8 @@ def set_backend(name: str) -> None:
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"set_backend: expected one of {BACKENDS}, received {name!r}")
     device = None
-    if name == "numpy":
-        table = _numpy_table()
-    elif name == "numba":
-        table = _numba_table()
     if name in ("numpy", "numba"):
+        table = _numpy_table() if name == "numpy" else _numba_table()
         memory.keep_freed_memory()  # malloc reuses the same pages step after step (kernels/memory.py)
     else:
         device = _cupy_module()

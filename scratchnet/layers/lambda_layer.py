@@ -59,6 +59,7 @@ class Lambda(Layer):
         self._takes_training = "training" in parameters
         self._takes_mask = "mask" in parameters
         self._tape: Tape | None = None
+        self._on_device = False  # the last forward's batch was a GPU array (run on the host)
 
     def _call_function(self, x, training, mask):
         kwargs = dict(self.arguments)
@@ -104,7 +105,7 @@ class Lambda(Layer):
         return np.asarray(self._output)  # the result does not depend on x: its gradient is zero
 
     def backward(self, dy):
-        if getattr(self, "_on_device", False):
+        if self._on_device:
             return kernels.to_backend(self._backward(kernels.to_numpy(dy)))
         return self._backward(dy)
 
@@ -113,9 +114,7 @@ class Lambda(Layer):
             raise RuntimeError(f'Lambda "{self.name}": backward called without a recorded forward pass '
                                "(the last forward was an inference one, or this is the model's first "
                                "layer)")
-        if not isinstance(self._output, Traced):
-            return np.zeros_like(self._watched.value)
-        return self._tape.gradient(self._output, self._watched, dy)
+        return self._tape.gradient(self._output, self._watched, dy)  # zeros if x did not lead to it
 
     def get_config(self):
         """A description only: the function itself is Python code, which no file format here holds."""

@@ -141,14 +141,16 @@ class _Recurrent(Layer):
         h = np.zeros((n, self.units), dtype=xw.dtype)
         c = np.zeros_like(h) if self.has_carry else None
         self.caches, outputs = [], np.empty((n, steps, self.units), dtype=xw.dtype)
+        self.h_ins = np.empty_like(outputs)  # each step's h_prev as h @ R reads it (dropped)
         for t in range(steps):
             h_in = h if self.h_keep is None else h * self.h_keep
+            self.h_ins[:, t] = h_in
             h_new, c_new, cache = self.cell(xw[:, t], h, h_in, c)
             if self.step_mask is not None:  # a padded step keeps the state it had
                 m = self.step_mask[:, t]
                 h_new = np.where(m, h_new, h)
                 c_new = np.where(m, c_new, c) if self.has_carry else None
-            self.caches.append((h_in, cache))
+            self.caches.append(cache)
             h, c = h_new, c_new
             outputs[:, t] = h
         if self.step_mask is not None and self.zero_output_for_mask:
@@ -173,11 +175,10 @@ class _Recurrent(Layer):
             dh = dh + dy
         dxw = np.empty((n, steps, self.GATES * self.units), dtype=dy.dtype)  # dL/d(x @ K + b)
         drec = np.empty_like(dxw)  # dL/d(h_in @ R), per step
-        h_ins = np.empty((n, steps, self.units), dtype=dy.dtype)
         for t in reversed(range(steps)):
             if self.return_sequences:
                 dh = dh + douts[:, t]
-            h_in, cache = self.caches[t]
+            cache = self.caches[t]
             if self.step_mask is not None:  # a padded step passed h (and c) through unchanged
                 m = self.step_mask[:, t]
                 dh_kept, dh = np.where(m, 0, dh), np.where(m, dh, 0)
@@ -191,10 +192,9 @@ class _Recurrent(Layer):
                 dh = dh + dh_kept
                 if self.has_carry:
                     dc = dc + dc_kept
-            h_ins[:, t] = h_in
         flat = (n * steps, -1)
         self.kernel.grad = self.x_steps.reshape(flat).T @ dxw.reshape(flat)  # (C, G*U)
-        self.recurrent_kernel.grad = h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
+        self.recurrent_kernel.grad = self.h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
         if self.use_bias:
             self.bias.grad = self.bias_grad(dxw, drec)
         if not self.compute_input_grad:
@@ -210,6 +210,14 @@ class _Recurrent(Layer):
     # ------------------------------------------------------------------ Keras' mask and config
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
+
+    def keras_weight_groups(self):
+        """Keras keeps the weights in the layer's cell: ``cell/vars`` in a .keras file,
+        ``lstm/lstm_cell/kernel`` in an .h5 file (see ``saving_keras.weight_groups``)."""
+        from scratchnet.saving_keras import _snake_case  # Keras' rule: SimpleRNNCell -> simple_rnn_cell
+
+        cell = _snake_case(f"{type(self).__name__}Cell")  # lstm_cell, gru_cell
+        return [("cell/vars", f"{self.name}/{cell}", self.weights)]
 
     def get_config(self):
         config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
@@ -363,10 +371,7 @@ class Bidirectional(Layer):
     def __init__(self, layer, merge_mode="concat", backward_layer=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         layer = _recurrent_layer(layer, self.name)
-        if layer is None:
-            raise ValueError(f'Bidirectional "{self.name}": expected a recurrent layer (SimpleRNN, LSTM, '
-                             "GRU), received None")
-        backward_layer = _recurrent_layer(backward_layer, self.name)
+        backward_layer = None if backward_layer is None else _recurrent_layer(backward_layer, self.name)
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f'Bidirectional "{self.name}": expected merge_mode to be one of '
                              f"{self.MERGE_MODES}, received {merge_mode!r}"
@@ -437,6 +442,13 @@ class Bidirectional(Layer):
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
 
+    def keras_weight_groups(self):
+        """Each of the two layers' groups, under ``forward_layer/``, ``backward_layer/`` (.keras) and
+        this layer's name (.h5)."""
+        sides = (("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer))
+        return [(f"{side}/{group}", f"{self.name}/{prefix}", params)
+                for side, sub in sides for group, prefix, params in sub.keras_weight_groups()]
+
     def keras_saved_config(self, config):
         """In a ``.keras`` file each of the two layers is a Keras layer spec of its own."""
         from scratchnet.saving_keras import _layer_config
@@ -453,8 +465,8 @@ class Bidirectional(Layer):
 
 
 def _recurrent_layer(layer, where: str):
-    """A recurrent layer, or None; a saved ``{"class_name", "config"}`` is made into one."""
-    if layer is None or isinstance(layer, _Recurrent):
+    """A recurrent layer; a saved ``{"class_name", "config"}`` is made into one."""
+    if isinstance(layer, _Recurrent):
         return layer
     if isinstance(layer, dict) and layer.get("class_name") in RECURRENT_LAYERS:
         return RECURRENT_LAYERS[layer["class_name"]](**layer.get("config", {}))
