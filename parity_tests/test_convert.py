@@ -115,8 +115,8 @@ def test_uncompiled_model_gives_uncompiled_keras_model():
 
 def test_from_keras_names_the_unmappable_layer():
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-                               keras.layers.GaussianNoise(0.1, name="noise_here")])
-    with pytest.raises(ValueError, match=r'"noise_here" of type GaussianNoise'):
+                               keras.layers.AlphaDropout(0.1, name="noise_here")])
+    with pytest.raises(ValueError, match=r'"noise_here" of type AlphaDropout'):
         tfnet.from_keras(kmodel)
 
 
@@ -135,8 +135,8 @@ def test_from_keras_refuses_options_scratchnet_lacks(klayer, pattern):
 
 def test_from_keras_refuses_unmappable_loss_and_optimizer():
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    kmodel.compile(optimizer="adamax", loss="mse")
-    with pytest.raises(ValueError, match="Adamax"):
+    kmodel.compile(optimizer="ftrl", loss="mse")
+    with pytest.raises(ValueError, match="Ftrl"):
         tfnet.from_keras(kmodel)
     kmodel.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(axis=0))
     with pytest.raises(ValueError, match="axis=-1, received axis=0"):

@@ -197,7 +197,8 @@ def _merging_model():
     shared = L.Dense(3, activation="tanh", name="shared")
     a, b = shared(inputs), shared(L.Dense(4, name="mix")(inputs))
     merged = L.Concatenate()([L.Add()([a, b]), L.Subtract()([a, b]), L.Multiply()([a, b]),
-                              L.Average()([a, b]), L.Dot(axes=1, normalize=True)([a, b])])
+                              L.Average()([a, b]), L.Dot(axes=1, normalize=True)([a, b]),
+                              L.Maximum()([a, b]), L.Minimum()([a, b])])
     model = sn.Model(inputs, L.Dense(2, name="out")(merged), name="merging")
     model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
     x = np.random.default_rng(12).normal(size=(6, 4)).astype(np.float32)
@@ -236,18 +237,62 @@ def _shapes_model():
     return model, x, np.arange(6) % 3
 
 
+
+def _decoder_model():
+    """An autoencoder's decoder: upsampling (nearest and bilinear), padding, cropping, PReLU with
+    shared axes, LayerNormalization over two axes, ELU, Identity and Permute."""
+    model = sn.Sequential([
+        L.Input((6,)), L.Dense(2 * 3 * 4), L.PReLU(), L.Reshape((2, 3, 4)), L.UpSampling2D(),
+        L.ZeroPadding2D(((1, 0), (1, 2))), L.Conv2D(3, 3, activation="elu"),
+        L.UpSampling2D((1, 2), interpolation="bilinear"), L.Cropping2D((0, 1)),
+        L.PReLU(alpha_initializer="ones", shared_axes=[1, 2]), L.LayerNormalization(axis=[1, 2]),
+        L.ELU(alpha=0.5), L.Identity(), L.Permute((2, 1, 3)), L.Flatten(), L.Dense(3)],
+        seed=23, name="decoder")
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(24).normal(size=(6, 6)).astype(np.float32)
+    return model, x, np.arange(6) % 3
+
+
+def _masked_sequence_model():
+    """Masking in front of an LSTM (padded steps of -1), then an encoder-decoder's RepeatVector,
+    1D padding, cropping and upsampling."""
+    model = sn.Sequential([
+        L.Input((5, 2)), L.Masking(mask_value=-1.0), L.LSTM(3), L.RepeatVector(4),
+        L.ZeroPadding1D((1, 2)), L.Cropping1D((2, 0)), L.UpSampling1D(2), L.Flatten(), L.Dense(2)],
+        seed=25, name="masked_sequence")
+    model.compile(optimizer="rmsprop", loss="mse")
+    rng = np.random.default_rng(26)
+    x = rng.normal(size=(6, 5, 2)).astype(np.float32)
+    x[1, 3:] = x[4, 1:] = -1.0
+    return model, x, rng.normal(size=(6, 2)).astype(np.float32)
+
+
+def _noise_model():
+    """The layers that draw noise in training (identity at inference): configs and seeds travel."""
+    model = sn.Sequential([
+        L.Input((5, 5, 2)), L.GaussianNoise(0.2, seed=1), L.Conv2D(3, 2),
+        L.SpatialDropout2D(0.3, seed=2), L.GaussianDropout(0.1, seed=3), L.Reshape((-1, 3)),
+        L.SpatialDropout1D(0.2, seed=4), L.Flatten(), L.Dense(3)], seed=27, name="noise")
+    model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(28).random((6, 5, 5, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 3
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
-          _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model]
+          _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
+          _decoder_model, _masked_sequence_model, _noise_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
-                      L.RandomContrast, L.RandomBrightness, L.RandomCrop)
+                      L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,
+                      L.GaussianDropout)  # (SpatialDropout1D/2D are Dropouts)
 
 
 def test_the_models_use_every_scratchnet_layer():
     used = {type(layer).__name__ for make in MODELS for layer in make()[0].layers} | {"Input"}
     used |= {"InputLayer"}  # what Input(shape) makes; every model starts with one
-    public = {name for name in L.__all__ if name not in ("Layer", "ActivatedLayer", "Parameter")
+    public = {getattr(L, name).__name__ for name in L.__all__  # (MaxPool2D: MaxPooling2D)
+              if name not in ("Layer", "ActivatedLayer", "Parameter")
               and isinstance(getattr(L, name), type)}  # not the function forms (layers.add, ...)
     public -= {"Lambda"}  # Python code, never written to a file: tests/test_lambda.py checks the refusal
     assert public <= used, f"no .keras parity model uses {sorted(public - used)}"

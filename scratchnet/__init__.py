@@ -6,6 +6,7 @@ Never imports TensorFlow; ``tfnet`` holds the Keras side.
 from scratchnet import (
     activations,
     addons,
+    backend,
     callbacks,
     config,
     datasets,
@@ -31,6 +32,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
+    "addons", "backend", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
     "losses", "metrics", "models", "optimizers", "preprocessing", "profiler", "regularizers", "utils",
 ]

@@ -38,13 +38,14 @@ import datetime
 import inspect
 import io
 import json
-import re
 import warnings
 import zipfile
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from scratchnet.layers.base import _snake_case  # Keras' naming.to_snake_case
 
 KERAS_VERSION = "3.15.1"
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
@@ -79,6 +80,8 @@ _SCRATCH_SLOT_NAMES = {
     "Adam": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
     "AdamW": {"momentum": "m", "velocity": "v", "velocity_hat": "v_hat"},
     "Nadam": {"momentum": "m", "velocity": "v"},
+    "Adamax": {"momentum": "m", "norm": "u"},
+    "Lion": {"momentum": "m"},
 }
 
 
@@ -99,6 +102,12 @@ def _slot_groups(keras_name: str, config: dict) -> list[tuple[str, ...]] | None:
         return [("accumulator",)]
     if keras_name == "Nadam":
         return [("momentum", "velocity")]
+    if keras_name == "Adamax":
+        return [("momentum", "norm")]
+    if keras_name == "Adadelta":
+        return [("accumulated_grad", "accumulated_delta_var")]
+    if keras_name == "Lion":
+        return [("momentum",)]
     return None
 
 
@@ -285,16 +294,6 @@ def layer_paths(class_names: list[str]) -> list[str]:
             used[base] = 0
             paths.append(f"layers/{base}")
     return paths
-
-
-def _snake_case(class_name: str) -> str:
-    """Keras' ``naming.to_snake_case``: "MaxPooling2D" -> "max_pooling2d", "RMSprop" -> "rm_sprop".
-
-    An underscore goes before a capital that starts a lower-case word (unless first) and between
-    a lower-case letter and a capital; non-word characters are dropped.
-    """
-    name = re.sub(r"\W+", "", class_name)
-    return re.sub(r"(?<=.)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", name).lower()
 
 
 def _weights_file_bytes(model) -> bytes:

@@ -30,6 +30,7 @@ import numpy as np
 import scratchnet as sn
 from scratchnet import activations as sn_activations
 from scratchnet import initializers as sn_inits
+from scratchnet.utils.feature_space import Identity as FeatureSpaceIdentity
 
 
 @dataclass(frozen=True)
@@ -644,6 +645,69 @@ for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
               "RandomBrightness", "RandomCrop"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
+
+
+# Layers whose get_config() holds Keras' own argument names and values, and no weights or
+# initializers: the config goes across as it is.
+def _register_by_config(scratch_cls, keras_cls) -> None:
+    def to_keras(layer, **kw):
+        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
+        return keras_cls(**config, **kw)
+
+    def from_keras(klayer, **kw):
+        config = {k: v for k, v in klayer.get_config().items()
+                  if k not in ("name", "trainable", "dtype")}
+        return scratch_cls(**config, **kw)
+
+    register_layer(scratch_cls, keras_cls, to_keras, from_keras)
+
+
+for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropout1D",
+              "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "UpSampling1D", "UpSampling2D",
+              "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "RepeatVector", "Permute"):
+    _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
+
+
+def _prelu_to_keras(layer, **kw):
+    return keras.layers.PReLU(alpha_initializer=_init_to_keras(layer.alpha_initializer),
+                              alpha_regularizer=regularizer_to_keras(layer.alpha_regularizer),
+                              shared_axes=layer.shared_axes, **kw)
+
+
+def _prelu_from_keras(klayer, **kw):
+    _require(klayer, alpha_constraint=None)
+    where = f'layer "{klayer.name}"'
+    return sn.layers.PReLU(alpha_initializer=_init_from_keras(klayer.alpha_initializer, where),
+                           alpha_regularizer=regularizer_from_keras(klayer.alpha_regularizer, where),
+                           shared_axes=klayer.shared_axes, **kw)
+
+
+def _layernorm_to_keras(layer, **kw):
+    return keras.layers.LayerNormalization(
+        axis=layer.axis, epsilon=layer.epsilon, center=layer.center, scale=layer.scale,
+        beta_initializer=_init_to_keras(layer.beta_initializer),
+        gamma_initializer=_init_to_keras(layer.gamma_initializer),
+        beta_regularizer=regularizer_to_keras(layer.beta_regularizer),
+        gamma_regularizer=regularizer_to_keras(layer.gamma_regularizer), **kw)
+
+
+def _layernorm_from_keras(klayer, **kw):
+    _require(klayer, beta_constraint=None, gamma_constraint=None, rms_scaling=False)
+    where = f'layer "{klayer.name}"'
+    return sn.layers.LayerNormalization(
+        axis=klayer.axis, epsilon=klayer.epsilon, center=klayer.center, scale=klayer.scale,
+        beta_initializer=_init_from_keras(klayer.beta_initializer, where),
+        gamma_initializer=_init_from_keras(klayer.gamma_initializer, where),
+        beta_regularizer=regularizer_from_keras(klayer.beta_regularizer, where),
+        gamma_regularizer=regularizer_from_keras(klayer.gamma_regularizer, where), **kw)
+
+
+register_layer(sn.layers.PReLU, keras.layers.PReLU, _prelu_to_keras, _prelu_from_keras)
+# FeatureSpace's float preprocessor is an Identity too (one that casts to float32): to Keras' Identity;
+# a Keras Identity comes back as the plain layer.
+register_layer(FeatureSpaceIdentity, keras.layers.Identity, lambda layer, **kw: keras.layers.Identity(**kw))
+register_layer(sn.layers.LayerNormalization, keras.layers.LayerNormalization, _layernorm_to_keras,
+               _layernorm_from_keras)
 
 # ----------------------------------------------------------------------------- losses
 def _sparse_xent_from_keras(kloss):

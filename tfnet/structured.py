@@ -7,7 +7,8 @@ Keras ships all four, with the same arguments. What each learnt crosses over as:
 - Discretization: adapted ``bin_boundaries`` are config (Keras' ``from_config`` sets them on a
   layer made with ``num_bins``, as done here).
 - Hashing and HashedCrossing learn nothing; salt and mask go across as config.
-- FeatureSpace's ``float`` preprocessor (``Identity``) is ``keras.layers.Identity``.
+- FeatureSpace's ``float`` preprocessor (an ``Identity``) is ``keras.layers.Identity``, mapped in
+  tfnet/convert.py beside the ``Identity`` layer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import keras
 
 import scratchnet as sn
-from scratchnet.utils.feature_space import Identity
 from tfnet.preprocessing import _refuse
 
 
@@ -82,25 +82,15 @@ def refresh_statistics(kmodel: keras.Model) -> None:
             klayer.finalize_state()
 
 
-def identity_to_keras(layer: Identity) -> keras.layers.Identity:
-    return keras.layers.Identity(name=layer.name)  # FeatureSpace.float()'s preprocessor
-
-
-def identity_from_keras(layer: keras.layers.Identity) -> Identity:
-    return Identity(name=layer.name)
-
-
 TO_KERAS = {
     sn.layers.Normalization: normalization_to_keras,
     sn.layers.Discretization: discretization_to_keras,
     sn.layers.Hashing: hashing_to_keras,
     sn.layers.HashedCrossing: hashed_crossing_to_keras,
-    Identity: identity_to_keras,
 }
 FROM_KERAS = {
     keras.layers.Normalization: normalization_from_keras,
     keras.layers.Discretization: discretization_from_keras,
     keras.layers.Hashing: hashing_from_keras,
     keras.layers.HashedCrossing: hashed_crossing_from_keras,
-    keras.layers.Identity: identity_from_keras,
 }

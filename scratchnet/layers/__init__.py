@@ -12,12 +12,15 @@ from scratchnet.layers.augmentation import (
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv2D
 from scratchnet.layers.core import (
+    ELU,
     Activation,
     Dense,
     Dropout,
     Flatten,
+    Identity,
     Input,
     LeakyReLU,
+    PReLU,
     ReLU,
     Reshape,
     Softmax,
@@ -32,24 +35,45 @@ from scratchnet.layers.global_pooling import (
 from scratchnet.layers.image_preprocessing import Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
 from scratchnet.layers.lambda_layer import Lambda
+from scratchnet.layers.masking import Masking
 from scratchnet.layers.merging import (
     Add,
     Average,
     Concatenate,
     Dot,
+    Maximum,
+    Minimum,
     Multiply,
     Subtract,
     add,
     average,
     concatenate,
     dot,
+    maximum,
+    minimum,
     multiply,
     subtract,
 )
-from scratchnet.layers.normalization import BatchNormalization
+from scratchnet.layers.normalization import BatchNormalization, LayerNormalization
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from scratchnet.layers.regularization import (
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+from scratchnet.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Permute,
+    RepeatVector,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
 
@@ -68,4 +92,17 @@ __all__ = [
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "ELU", "PReLU", "Identity", "Maximum", "Minimum", "maximum", "minimum", "Masking",
+    "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+    "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
+    "RepeatVector", "Permute",
+    # Keras' shorter names for the same classes
+    "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
+    "GlobalMaxPool1D", "GlobalMaxPool2D",
 ]
+
+# Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
+MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
+AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D

@@ -13,6 +13,7 @@ both, trainable first, in Keras' ``layer.weights`` order.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -364,10 +365,10 @@ def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
     return tuple(int(d) for d in input_shape)
 
 
-def _snake_case(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i > 0 and (not name[i - 1].isupper() or name[i - 1].isdigit()):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out).replace("1_d", "1d").replace("2_d", "2d")  # Conv1D -> conv1d, as Keras
+def _snake_case(class_name: str) -> str:
+    """Keras' ``naming.to_snake_case``, which gives a layer its default name: "MaxPooling2D" ->
+    "max_pooling2d", "PReLU" -> "p_re_lu", "RMSprop" -> "rm_sprop". An underscore goes before a
+    capital that starts a lower-case word (unless first) and between a lower-case letter and a
+    capital; non-word characters are dropped."""
+    name = re.sub(r"\W+", "", class_name)
+    return re.sub(r"(?<=.)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", name).lower()

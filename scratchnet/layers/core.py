@@ -1,4 +1,5 @@
-"""Input, Dense, Flatten, Activation, Softmax and Dropout."""
+"""Input, Dense, Flatten, Activation, Softmax, the ReLU family (LeakyReLU, ReLU, ELU, PReLU),
+Identity, Reshape and Dropout."""
 
 from __future__ import annotations
 
@@ -222,6 +223,106 @@ class ReLU(Layer):
                 "negative_slope": self.negative_slope, "threshold": self.threshold}
 
 
+class ELU(Layer):
+    """``keras.layers.ELU(alpha=1.0)``: ``y = x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+    Backward, as TensorFlow's EluGrad: ``dx = dy`` where ``x > 0``, else
+    ``(alpha * dy) * (exp(x) - 1 + 1)``. No parameters."""
+
+    supports_masking = True
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
+            raise ValueError(f'ELU "{self.name}": expected alpha to be a finite number, received '
+                             f"alpha={alpha!r}")
+        self.alpha = float(alpha)
+        self.x = self.expm1 = None
+
+    def forward(self, x, training=False):
+        self.x = x
+        self.expm1 = np.expm1(np.minimum(x, x.dtype.type(0)))  # exp(x) - 1 where x <= 0
+        return np.where(x > 0, x, self.expm1 * x.dtype.type(self.alpha))
+
+    def backward(self, dy):
+        f = dy.dtype.type
+        return np.where(self.x > 0, dy, dy * f(self.alpha) * (self.expm1 + f(1)))
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class PReLU(Layer):
+    """``keras.layers.PReLU``: a leaky ReLU whose slope is learned, one ``alpha`` per input value
+    (shape: the input's without the batch axis, 1 along each of ``shared_axes``)::
+
+        y = relu(x) - alpha * relu(-x)        (Keras' formula: x where x > 0, alpha * x below)
+
+    Backward: ``dx = dy`` where ``x > 0``, ``alpha * dy`` where ``x < 0`` (0 at 0);
+    ``dL/dalpha = -sum(dy * relu(-x))`` over the batch and the shared axes. ``alpha_initializer``
+    defaults to zeros (a plain ReLU at the start), ``alpha_regularizer`` joins the loss;
+    constraints are not implemented.
+    """
+
+    supports_masking = True
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'PReLU "{self.name}"'
+        if alpha_constraint is not None:
+            raise ValueError(f"{where}: scratchnet does not implement constraints; expected "
+                             f"alpha_constraint=None, received {alpha_constraint!r}")
+        inits.get(alpha_initializer, where=f"{where}: alpha_initializer")
+        self.alpha_initializer = alpha_initializer
+        self.alpha_regularizer = regularizers.get(alpha_regularizer, f"{where}: alpha_regularizer")
+        axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
+        if axes is not None and (not isinstance(axes, list | tuple) or not all(
+                isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 1 for a in axes)):
+            raise ValueError(f"{where}: expected shared_axes to be None or axes >= 1 (the batch axis "
+                             f"is 0), received shared_axes={shared_axes!r}")
+        self.shared_axes = None if axes is None else [int(a) for a in axes]
+        self.x = None
+
+    def build(self, input_shape, rng):
+        shape = list(input_shape)
+        for axis in self.shared_axes or []:
+            if axis > len(shape):
+                raise ValueError(f'PReLU "{self.name}": shared axis {axis} is out of range for '
+                                 f"input shape {(None, *input_shape)}")
+            shape[axis - 1] = 1
+        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer, rng,
+                                     regularizer=self.alpha_regularizer)
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        self.x = x
+        zero = x.dtype.type(0)
+        return np.maximum(x, zero) + -self.alpha.value * np.maximum(-x, zero)
+
+    def backward(self, dy):
+        x, zero = self.x, dy.dtype.type(0)
+        summed = (0,) + tuple(self.shared_axes or ())  # the axes alpha is broadcast along
+        self.alpha.grad = -(dy * np.maximum(-x, zero)).sum(axis=summed, keepdims=True)[0]
+        return np.where(x > 0, dy, zero) + np.where(x < 0, dy * self.alpha.value, zero)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": _init_name(self.alpha_initializer),
+                **regularizer_config(self, "alpha_regularizer"), "alpha_constraint": None,
+                "shared_axes": self.shared_axes}
+
+
+class Identity(Layer):
+    """``keras.layers.Identity``: ``y = x``, ``dx = dy`` (a placeholder in a model's graph)."""
+
+    supports_masking = True
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
 class Reshape(Layer):
     """``keras.layers.Reshape(target_shape)``: each sample to ``target_shape`` (C order; one entry
     may be -1, the size that makes the count match). Backward: ``dy`` back to the input's shape."""
@@ -285,12 +386,16 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self.scaled_mask = None
             return x
-        keep = self.rng.random(x.shape) >= self.rate
+        keep = self.rng.random(self.noise_shape(x)) >= self.rate  # broadcasts along 1s
         keep = kernels.xp_of(x).asarray(keep)  # to the GPU if x is there: same mask on any backend
         # 1/(1-rate) rounded once to x's type, times True (1) or False (0): the same values as
         # (keep / (1 - rate)).astype(x.dtype), without a float64 array the size of x in between.
         self.scaled_mask = keep * x.dtype.type(1 / (1 - self.rate))
         return x * self.scaled_mask
+
+    def noise_shape(self, x) -> tuple[int, ...]:
+        """The shape of the mask: one draw per value here; SpatialDropout draws per channel."""
+        return x.shape
 
     def backward(self, dy):
         return dy if self.scaled_mask is None else dy * self.scaled_mask

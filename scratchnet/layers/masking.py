@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 import warnings
 
 import numpy as np
+
+from scratchnet.layers.base import Layer
 
 
 def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
@@ -78,3 +81,42 @@ def refuse_masked_output(model) -> None:
 def _forward_takes_mask(layer_class: type) -> bool:
     """Whether ``layer_class.forward`` accepts ``mask=`` (Keras looks for ``mask`` in ``call``)."""
     return "mask" in inspect.signature(layer_class.forward).parameters
+
+
+
+class Masking(Layer):
+    """``keras.layers.Masking(mask_value=0.0)``: mark the steps of ``(N, T, F)`` sequences whose
+    features all equal ``mask_value`` as padding. The output is ``x`` with those steps set to 0 and
+    carries the mask ``(N, T)`` (True where any feature differs from ``mask_value``), which the
+    recurrent layers and GlobalAveragePooling1D then honour, as ``Embedding(mask_zero=True)``'s.
+    Backward: ``dy`` on the real steps, 0 on the padded ones."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Real):
+            raise ValueError(f'Masking "{self.name}": expected mask_value to be a number, received '
+                             f"mask_value={mask_value!r}")
+        self.mask_value = float(mask_value)
+        self.keep = None
+
+    def build(self, input_shape, rng):
+        if len(input_shape) < 2:
+            raise ValueError(f'Input 0 of layer "{self.name}" (Masking) is incompatible with the '
+                             f"layer: expected (batch, steps, features), found shape "
+                             f"{(None, *input_shape)}")
+        return tuple(input_shape)
+
+    def compute_mask(self, x, mask=None):
+        return np.any(x != x.dtype.type(self.mask_value), axis=-1)  # (N, T)
+
+    def forward(self, x, training=False):
+        self.keep = np.any(x != x.dtype.type(self.mask_value), axis=-1, keepdims=True)
+        return np.where(self.keep, x, x.dtype.type(0))
+
+    def backward(self, dy):
+        return np.where(self.keep, dy, dy.dtype.type(0))
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}

@@ -1,4 +1,5 @@
-"""Merging layers: Add, Subtract, Multiply, Average, Concatenate, Dot (Keras' ``layers/merging``).
+"""Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot (Keras'
+``layers/merging``).
 
 A merging layer is called on a LIST of tensors and returns one. Its ``forward(xs)`` takes the list;
 its ``backward(dy)`` returns the list of gradients, one per input. ``input_shape`` is the list of
@@ -147,6 +148,36 @@ class Average(_Elementwise):
     def backward(self, dy):
         k = len(self.input_shape)
         return [self._unbroadcast(dy / k, i) for i in range(k)]
+
+
+class Maximum(_Elementwise):
+    """``y = max(x_1, ..., x_k)`` elementwise, taken pairwise left to right as Keras does.
+    Backward: ``dy`` goes to the input that holds the maximum; on a tie, to the first of them
+    (TensorFlow's ``maximum`` gradient takes ``x >= y`` for its first argument)."""
+
+    pick = staticmethod(np.greater_equal)  # where the running result keeps its value
+    combine = staticmethod(np.maximum)  # (a NaN on either side gives NaN, as in TensorFlow)
+
+    def forward(self, xs, training=False):
+        self.winner = np.zeros(np.broadcast_shapes(*(x.shape for x in xs)), dtype=np.int8)
+        out = xs[0]
+        for i, x in enumerate(xs[1:], start=1):
+            keeps = self.pick(out, x)  # the running result wins its ties
+            self.winner = np.where(keeps, self.winner, np.int8(i))
+            out = self.combine(out, x)
+        return out
+
+    def backward(self, dy):
+        zero = dy.dtype.type(0)
+        return [self._unbroadcast(np.where(self.winner == i, dy, zero), i)
+                for i in range(len(self.input_shape))]
+
+
+class Minimum(Maximum):
+    """``y = min(x_1, ..., x_k)`` elementwise; backward as :class:`Maximum`, ties to the first."""
+
+    pick = staticmethod(np.less_equal)
+    combine = staticmethod(np.minimum)
 
 
 class Concatenate(Merge):
@@ -328,6 +359,14 @@ def multiply(inputs, **kwargs):
 def average(inputs, **kwargs):
     """``Average(**kwargs)(inputs)``."""
     return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    return Minimum(**kwargs)(inputs)
 
 
 def concatenate(inputs, axis: int = -1, **kwargs):

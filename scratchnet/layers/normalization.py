@@ -1,5 +1,6 @@
-"""BatchNormalization: normalize each channel with the batch's statistics (training) or the moving
-ones (inference), as ``keras.layers.BatchNormalization`` (Keras 3.15).
+"""BatchNormalization and LayerNormalization (Keras 3.15's). BatchNormalization normalizes each
+channel with the batch's statistics (training) or the moving ones (inference); LayerNormalization
+(at the end of the file) each sample with its own.
 
 Read :meth:`BatchNormalization.forward` for the formulas, :meth:`BatchNormalization.backward` for
 the gradient through the batch mean and variance, and
@@ -15,7 +16,8 @@ import numbers
 import numpy as np
 
 from scratchnet import initializers as inits
-from scratchnet.layers.base import Layer
+from scratchnet import regularizers
+from scratchnet.layers.base import Layer, regularizer_config
 
 # Keras arguments scratchnet does not implement, and the only value each may take.
 _NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
@@ -230,3 +232,129 @@ class BatchNormalization(Layer):
 def _init_name(init):
     """An initializer as saved in a config: its name, or name and arguments."""
     return init if isinstance(init, str) else inits.serialize(inits.get(init))
+
+
+class LayerNormalization(Layer):
+    """``keras.layers.LayerNormalization``: normalize each sample over ``axis`` (default the last:
+    each vector of features on its own, whatever the batch), then scale by ``gamma`` and shift by
+    ``beta``, which have the shape of the normalized axes. Unlike BatchNormalization there are no
+    moving statistics: training and inference compute the same thing. For each sample (and each
+    position along the axes not normalized)::
+
+        mean = mean over axis of x,  var = mean over axis of (x - mean)**2      (biased)
+        inv  = gamma / sqrt(var + epsilon)
+        y    = x * inv + (beta - mean * inv)       (Keras 3.15's order, so float32 rounds alike)
+
+    Backward, with ``x_hat = (x - mean) / sqrt(var + epsilon)``, ``dx_hat = dy * gamma`` and
+    ``<.>`` the mean over ``axis``::
+
+        dL/dgamma = sum over the other axes (the batch included) of dy * x_hat
+        dL/dbeta  = sum over the other axes of dy
+        dL/dx     = (dx_hat - <dx_hat> - x_hat * <dx_hat * x_hat>) / sqrt(var + epsilon)
+
+    BatchNormalization's formula with the roles of the axes swapped. ``center=False`` drops
+    ``beta``, ``scale=False`` drops ``gamma``; ``beta_regularizer``/``gamma_regularizer`` join the
+    loss. Constraints and the deprecated ``rms_scaling=True`` are not implemented.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 rms_scaling: bool = False, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"LayerNormalization {self.name!r}"
+        axes = [axis] if isinstance(axis, numbers.Integral) else axis
+        if not isinstance(axes, list | tuple) or not axes or not all(
+                isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+            raise TypeError(f"{where}: expected axis to be an int or a list/tuple of ints, "
+                            f"received axis={axis!r}")
+        # One axis is kept as an int, however given: Keras' build turns axis=-1 into [-1], and its
+        # files carry that form.
+        self.axis = int(axes[0]) if len(axes) == 1 else [int(a) for a in axes]
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
+                or not 0 < epsilon < float("inf"):
+            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
+                             f"{epsilon!r}")
+        for arg, value in (("center", center), ("scale", scale)):
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        for arg, value in (("beta_constraint", beta_constraint),
+                           ("gamma_constraint", gamma_constraint), ("rms_scaling", rms_scaling)):
+            if value not in (None, False):
+                raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
+                                 "(Keras' argument); leave it at its default")
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        for arg in ("beta_initializer", "gamma_initializer"):
+            inits.get(getattr(self, arg), where=f"{where}: {arg}")
+        self.beta_regularizer = regularizers.get(beta_regularizer, f"{where}: beta_regularizer")
+        self.gamma_regularizer = regularizers.get(gamma_regularizer, f"{where}: gamma_regularizer")
+        self.gamma = self.beta = None
+        self.norm_axes: tuple[int, ...] = ()  # counted with the batch axis
+        self.x_hat = self.inv_std = None
+
+    def build(self, input_shape, rng):
+        rank = len(input_shape) + 1
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        norm_axes = []
+        for a in axes:
+            if not -rank <= a < rank or a % rank == 0:
+                raise ValueError(f'Layer "{self.name}" (LayerNormalization): axis {a} is out of '
+                                 f"bounds for input shape {(None, *input_shape)} (expected a "
+                                 f"non-batch axis); received axis={self.axis}")
+            norm_axes.append(a % rank)
+        self.norm_axes = tuple(sorted(set(norm_axes)))
+        shape = tuple(input_shape[a - 1] for a in self.norm_axes)  # gamma and beta
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, rng,
+                                         regularizer=self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, rng,
+                                        regularizer=self.beta_regularizer)
+        return tuple(input_shape)
+
+    def _broadcast(self, v, ndim: int):
+        """gamma or beta shaped to broadcast along the normalized axes: ``(1, ..., d, ..., 1)``."""
+        shape = [1] * ndim
+        for a, d in zip(self.norm_axes, v.shape, strict=True):
+            shape[a] = d
+        return v.reshape(shape)
+
+    def forward(self, x, training=False):
+        axes = self.norm_axes
+        mean = np.mean(x, axis=axes, keepdims=True)
+        var = np.mean((x - mean) ** 2, axis=axes, keepdims=True)  # biased, as tf.nn.moments
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        inv = inv_std * self._broadcast(self.gamma.value, x.ndim) if self.scale else inv_std
+        shift = -mean * inv
+        if self.center:
+            shift = shift + self._broadcast(self.beta.value, x.ndim)
+        self.x_hat, self.inv_std = (x - mean) * inv_std, inv_std
+        return x * inv + shift
+
+    def backward(self, dy):
+        others = tuple(a for a in range(dy.ndim) if a not in self.norm_axes)
+        if self.scale:
+            self.gamma.grad = (dy * self.x_hat).sum(axis=others).reshape(self.gamma.shape)
+        if self.center:
+            self.beta.grad = dy.sum(axis=others).reshape(self.beta.shape)
+        if not self.compute_input_grad:
+            return None
+        dx_hat = dy * self._broadcast(self.gamma.value, dy.ndim) if self.scale else dy
+        axes = self.norm_axes
+        mean_dx_hat = np.mean(dx_hat, axis=axes, keepdims=True)
+        mean_dx_hat_x_hat = np.mean(dx_hat * self.x_hat, axis=axes, keepdims=True)
+        return (dx_hat - mean_dx_hat - self.x_hat * mean_dx_hat_x_hat) * self.inv_std
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale, "rms_scaling": False,
+                "beta_initializer": _init_name(self.beta_initializer),
+                "gamma_initializer": _init_name(self.gamma_initializer),
+                **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
+                "beta_constraint": None, "gamma_constraint": None}

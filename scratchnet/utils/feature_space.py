@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import config
+from scratchnet.layers import core
 from scratchnet.layers.base import Layer
 from scratchnet.layers.image_preprocessing import Rescaling
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
@@ -52,14 +53,11 @@ def _auto_name(prefix: str) -> str:
     return prefix if count == 0 else f"{prefix}_{count}"
 
 
-class Identity(Layer):
+class Identity(core.Identity):
     """The ``float`` feature's preprocessor: ``y = x`` in float32 (Keras' ``TFDIdentity``)."""
 
     def forward(self, x, training=False):
         return np.asarray(x).astype(np.float32)
-
-    def backward(self, dy):
-        return dy
 
 
 class Cross:
