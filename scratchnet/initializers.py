@@ -4,6 +4,12 @@ Fans (``keras/src/initializers/random_initializers.py``): for a 2-D shape ``(in,
 ``fan_in = in`` and ``fan_out = out``; for a conv kernel ``(kh, kw, in, out)`` the receptive field
 ``rf = kh * kw`` multiplies both: ``fan_in = in * rf``, ``fan_out = out * rf``.
 TensorFlow's random streams cannot be reproduced in NumPy: parity tests copy weights instead.
+What each initializer promises is its distribution (its limits, mean and spread) and its config,
+which round-trips to Keras.
+
+Names resolve as ``keras.initializers.get`` resolves them: the snake case (``"glorot_uniform"``,
+``"truncated_normal"``, ``"variance_scaling"``), the class name (``"TruncatedNormal"``) and Keras'
+aliases ``"uniform"``, ``"normal"``, ``"zero"``, ``"one"``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import math
 import numpy as np
 
 
-def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+def compute_fans(shape: tuple[int, ...], input_axes=None, output_axes=None) -> tuple[int, int]:
+    """``(fan_in, fan_out)``; with both ``input_axes`` and ``output_axes`` (Keras 3.15), the
+    products of the dimensions they name."""
+    if input_axes is not None and output_axes is not None:
+        return (math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes))
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -95,6 +105,120 @@ class RandomUniform(Initializer):
         return {"minval": self.minval, "maxval": self.maxval}
 
 
+class RandomNormal(Initializer):
+    """``N(mean, stddev)``; Keras' defaults are ``0.0, 0.05``. ``seed`` is accepted for Keras'
+    signature and ignored: the draws come from the model's NumPy generator."""
+
+    name = "random_normal"
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed=None):
+        self.mean, self.stddev = _mean_and_stddev(mean, stddev, type(self).__name__)
+
+    def __call__(self, shape, dtype, rng):
+        return rng.normal(self.mean, self.stddev, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(Initializer):
+    """``N(mean, stddev)`` with every draw farther than ``2 stddev`` from the mean drawn again, as
+    TensorFlow's ``truncated_normal``: the values lie in ``[mean - 2 stddev, mean + 2 stddev]``
+    and their standard deviation is ``0.8796 stddev`` (``stddev`` is the untruncated one's).
+    Keras' defaults are ``0.0, 0.05``; ``seed`` is ignored, as for :class:`RandomNormal`."""
+
+    name = "truncated_normal"
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed=None):
+        self.mean, self.stddev = _mean_and_stddev(mean, stddev, type(self).__name__)
+
+    def __call__(self, shape, dtype, rng):
+        return _truncated(shape, self.mean, self.stddev, dtype, rng)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev}
+
+
+class VarianceScaling(Initializer):
+    """Draws scaled to the weight's fans, Keras' general form of Glorot, He and LeCun.
+
+    ``n`` is ``max(1, fan_in)`` (``mode="fan_in"``), ``max(1, fan_out)`` (``"fan_out"``) or
+    ``max(1, (fan_in + fan_out) / 2)`` (``"fan_avg"``), with the fans of :func:`compute_fans`
+    (or the products of the dimensions ``input_axes`` and ``output_axes`` name, when both are
+    given), and ``s = scale / n``:
+
+    - ``distribution="truncated_normal"`` (``"normal"`` means it too): a normal truncated at two
+      standard deviations whose stddev after truncation is ``sqrt(s)``, i.e. ``sqrt(s) / .8796``
+      before;
+    - ``"untruncated_normal"``: ``N(0, sqrt(s))``;
+    - ``"uniform"``: ``U(-l, l)`` with ``l = sqrt(3 s)``.
+
+    ``seed`` is ignored, as for :class:`RandomNormal`.
+    """
+
+    name = "variance_scaling"
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0 \
+                or not math.isfinite(scale):
+            raise ValueError(f"VarianceScaling: argument `scale` must be a positive float. "
+                             f"Received: scale={scale!r}")
+        if mode not in _MODES:
+            raise ValueError(f"VarianceScaling: invalid `mode` argument {mode!r}; expected one of "
+                             f"{sorted(_MODES)}")
+        if not isinstance(distribution, str) or distribution.lower() not in _DISTRIBUTIONS:
+            raise ValueError(f"VarianceScaling: invalid `distribution` argument {distribution!r}; "
+                             f"expected one of {sorted(_DISTRIBUTIONS)} (or 'normal')")
+        distribution = distribution.lower()
+        self.scale = float(scale)
+        self.mode = mode
+        self.distribution = "truncated_normal" if distribution == "normal" else distribution
+        self.input_axes = _axes(input_axes, "input_axes")
+        self.output_axes = _axes(output_axes, "output_axes")
+
+    def __call__(self, shape, dtype, rng):
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
+        n = {"fan_in": max(1.0, fan_in), "fan_out": max(1.0, fan_out),
+             "fan_avg": max(1.0, (fan_in + fan_out) / 2.0)}[self.mode]
+        scale = self.scale / n
+        if self.distribution == "truncated_normal":
+            return _truncated(shape, 0.0, math.sqrt(scale) / _TRUNCATED_STDDEV, dtype, rng)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(scale), size=shape).astype(dtype)
+        limit = math.sqrt(3.0 * scale)
+        return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+
+
+def _mean_and_stddev(mean, stddev, where: str) -> tuple[float, float]:
+    for arg, value in (("mean", mean), ("stddev", stddev)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{where}: expected {arg} to be a finite number, received {value!r}")
+    if stddev < 0:
+        raise ValueError(f"{where}: expected stddev >= 0, received stddev={stddev!r}")
+    return float(mean), float(stddev)
+
+
+def _axes(axes, arg: str) -> list[int] | None:
+    """Keras 3.15's ``input_axes``/``output_axes``: None, or a list of axis numbers."""
+    if axes is None:
+        return None
+    if not isinstance(axes, list | tuple) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        raise ValueError(f"VarianceScaling: expected {arg} to be None or a list of integers, "
+                         f"received {axes!r}")
+    return list(axes)
+
+
 class GlorotUniform(Initializer):
     """``U(-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``."""
 
@@ -166,21 +290,26 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 
 
 def _truncated_normal(shape, target_stddev, dtype, rng):
-    stddev = target_stddev / _TRUNCATED_STDDEV
-    values = rng.normal(0.0, stddev, size=shape)
-    outside = np.abs(values) > 2 * stddev
+    """A normal cut at 2 stddev whose stddev after the cut is ``target_stddev``."""
+    return _truncated(shape, 0.0, target_stddev / _TRUNCATED_STDDEV, dtype, rng)
+
+
+def _truncated(shape, mean, stddev, dtype, rng):
+    """``N(mean, stddev)`` with draws beyond ``2 stddev`` from the mean drawn again."""
+    values = rng.normal(mean, stddev, size=shape)
+    outside = np.abs(values - mean) > 2 * stddev
     while np.any(outside):  # redraw the tails, as a truncated normal does
-        values[outside] = rng.normal(0.0, stddev, size=int(outside.sum()))
-        outside = np.abs(values) > 2 * stddev
+        values[outside] = rng.normal(mean, stddev, size=int(outside.sum()))
+        outside = np.abs(values - mean) > 2 * stddev
     return values.astype(dtype)
 
 
-_REGISTRY: dict[str, type[Initializer]] = {
-    cls.name: cls
-    for cls in (Zeros, Ones, Constant, RandomUniform, GlorotUniform, GlorotNormal, HeNormal, HeUniform,
-                Orthogonal)
-}
-_REGISTRY["random_uniform"] = RandomUniform
+_CLASSES = (Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
+            GlorotUniform, GlorotNormal, HeNormal, HeUniform, Orthogonal)
+# keras.initializers.get's names (case-sensitive): each class's name, its snake case, and aliases.
+_REGISTRY: dict[str, type[Initializer]] = {cls.name: cls for cls in _CLASSES}
+_REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
+_REGISTRY.update({"random_uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones})
 
 
 def get(identifier, where: str = "initializer") -> Initializer:

@@ -16,7 +16,12 @@ and reads the logits too (``_get_logits`` in ``keras/src/backend/tensorflow/nn.p
 
 String names resolve as ``keras.losses.get`` resolves them: the function name
 (``"binary_crossentropy"``), the class name (``"BinaryCrossentropy"``) and Keras' short aliases
-(``"bce"``, ``"mae"``, ``"mse"`` and their upper-case forms).
+(``"bce"``, ``"mae"``, ``"mse"``, ``"kld"``, ``"mape"``, ``"msle"`` and their upper-case forms).
+
+Beyond the cross-entropies: regression losses (``MeanSquaredError``, ``MeanAbsoluteError``,
+``Huber``, ``MeanSquaredLogarithmicError``, ``MeanAbsolutePercentageError``, ``LogCosh``,
+``CosineSimilarity``), probabilistic ones (``KLDivergence``, ``Poisson``) and the hinge family
+(``Hinge``, ``SquaredHinge``, ``CategoricalHinge``), each with Keras' epsilon and clipping.
 """
 
 from __future__ import annotations
@@ -330,6 +335,265 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
+
+# ----------------------------------------------------------------------------- probabilistic
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence of the predicted distribution from the target one.
+
+    Both are clipped into ``[eps, 1]`` first (Keras' ``kl_divergence``): ``y = clip(y, eps, 1)``,
+    ``p = clip(p, eps, 1)``; per sample ``loss = sum(y log(y / p))`` over the last axis (a sum,
+    not a mean). ``dL/dp = -y / p / N``, zero where the clip of ``p`` was active (``N`` samples).
+    """
+
+    name = "kl_divergence"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = np.clip(kernels.xp_of(y_pred).asarray(y_true), EPSILON, 1)
+        p = np.clip(y_pred, EPSILON, 1)
+        return np.sum(y * np.log(y / p), axis=-1).astype(y_pred.dtype, copy=False)
+
+    def backward(self, y_true, y_pred):
+        n = int(np.prod(y_pred.shape[:-1]))
+        y = np.clip(kernels.xp_of(y_pred).asarray(y_true), EPSILON, 1)
+        p = np.clip(y_pred, EPSILON, 1)
+        inside = (y_pred >= EPSILON) & (y_pred <= 1)  # TensorFlow's clip passes the bounds
+        return (-y / p * inside / n).astype(y_pred.dtype, copy=False)
+
+
+class Poisson(Loss):
+    """``loss = mean(p - y log(p + eps))`` over the last axis, for count targets ``y`` and
+    predicted rates ``p`` (Keras adds ``eps = 1e-7`` inside the log and does not clip: a
+    negative ``p`` gives NaN, in Keras too). ``dL/dp = (1 - y / (p + eps)) / (D N)``.
+    """
+
+    name = "poisson"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        eps = y_pred.dtype.type(EPSILON)
+        return np.mean(y_pred - y * np.log(y_pred + eps), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        eps = y_pred.dtype.type(EPSILON)
+        return ((1 - y / (y_pred + eps)) / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- regression
+class MeanSquaredLogarithmicError(Loss):
+    """Squared error of ``log(1 + x)``, each side first raised to at least ``eps``:
+
+    ``a = log(max(p, eps) + 1)``, ``b = log(max(y, eps) + 1)``, ``loss = mean((a - b)^2)`` over
+    the last axis; ``dL/dp = 2 (a - b) / (max(p, eps) + 1) / (D N)`` where ``p >= eps``, else 0
+    (at ``p == eps`` the gradient passes, as TensorFlow's ``maximum`` gives it to ``p``).
+    """
+
+    name = "mean_squared_logarithmic_error"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def _logs(self, y_true, y_pred):
+        eps = y_pred.dtype.type(EPSILON)
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        return np.log(np.maximum(y_pred, eps) + 1), np.log(np.maximum(y, eps) + 1)
+
+    def forward(self, y_true, y_pred):
+        first_log, second_log = self._logs(y_true, y_pred)
+        return np.mean(np.square(first_log - second_log), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        first_log, second_log = self._logs(y_true, y_pred)
+        eps = y_pred.dtype.type(EPSILON)
+        grad = 2 * (first_log - second_log) / (np.maximum(y_pred, eps) + 1) * (y_pred >= eps)
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class MeanAbsolutePercentageError(Loss):
+    """``loss = 100 mean(|(y - p) / max(|y|, eps)|)`` over the last axis (a target of 0 divides by
+    ``eps = 1e-7``, so its error is huge, as in Keras); ``dL/dp = 100 sign(p - y) / max(|y|, eps)
+    / (D N)`` (0 where ``p == y``)."""
+
+    name = "mean_absolute_percentage_error"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        diff = np.abs((y - y_pred) / np.maximum(np.abs(y), y_pred.dtype.type(EPSILON)))
+        return 100 * np.mean(diff, axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        scale = np.maximum(np.abs(y), y_pred.dtype.type(EPSILON))
+        return (100 * np.sign(y_pred - y) / scale / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class LogCosh(Loss):
+    """``loss = mean(log(cosh(e)))`` over the last axis, ``e = p - y``, computed as Keras writes it
+    without overflow: ``log(cosh(e)) = e + softplus(-2e) - log(2)``.
+    ``dL/dp = (1 - 2 sigmoid(-2e)) / (D N)``, which is ``tanh(e) / (D N)``, written as TensorFlow
+    differentiates Keras' formula (``softplus' = sigmoid``) so the float32 rounding is the same.
+    """
+
+    name = "log_cosh"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        e = y_pred - kernels.xp_of(y_pred).asarray(y_true)
+        z = -2 * e
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))  # log(1 + exp(z)), stable
+        return np.mean(e + softplus - y_pred.dtype.type(np.log(2.0)), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        e = y_pred - kernels.xp_of(y_pred).asarray(y_true)
+        grad = 1 - 2 * _sigmoid(-2 * e)
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class CosineSimilarity(Loss):
+    """Minus the cosine of the angle between target and prediction along the last axis.
+
+    Keras' L2 normalisation: ``n(x) = x * min(1 / sqrt(sum(x^2)), 1 / eps)`` (a zero vector stays
+    zero); per sample ``loss = -sum(n(y) * n(p))``, from -1 (same direction) to 1.
+    With ``t = n(y)``, ``q = n(p)`` and ``r = 1 / ||p||``:
+    ``dL/dp = -r (t - q (t . q)) / N``; where ``||p|| <= eps`` the scale ``1 / eps`` is a
+    constant and ``dL/dp = -t / eps / N``.
+    Only ``axis=-1`` (Keras' default, and all that Keras' saved config keeps).
+    """
+
+    name = "cosine_similarity"
+
+    def __init__(self, axis: int = -1, *, reduction: str = "sum_over_batch_size",
+                 name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        if isinstance(axis, bool) or axis != -1:
+            raise ValueError(f"CosineSimilarity: scratchnet supports only axis=-1 (the features "
+                             f"axis), received axis={axis!r}")
+        self.axis = -1
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    @staticmethod
+    def _inverse_norm(x):
+        """``min(1 / sqrt(sum(x^2)), 1 / eps)`` along the last axis, and where it was clipped."""
+        f = x.dtype.type
+        square_sum = np.sum(np.square(x), axis=-1, keepdims=True)
+        with np.errstate(divide="ignore"):  # a zero vector: 1 / 0 = inf, then clipped
+            inv_norm = f(1) / np.sqrt(square_sum)
+        limit = f(1 / EPSILON)
+        return np.minimum(inv_norm, limit), inv_norm > limit
+
+    def forward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        t = y * self._inverse_norm(y)[0]
+        q = y_pred * self._inverse_norm(y_pred)[0]
+        return -np.sum(t * q, axis=-1)
+
+    def backward(self, y_true, y_pred):
+        n = int(np.prod(y_pred.shape[:-1]))
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        t = y * self._inverse_norm(y)[0]
+        r, clipped = self._inverse_norm(y_pred)
+        q = y_pred * r
+        grad = np.where(clipped, -t * r, -r * (t - q * np.sum(t * q, axis=-1, keepdims=True)))
+        return (grad / n).astype(y_pred.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+# ----------------------------------------------------------------------------- hinge
+def hinge_labels(y: np.ndarray) -> np.ndarray:
+    """Keras' ``convert_binary_labels_to_hinge``: if every label of the batch is 0 or 1, map them
+    to -1 and 1 (``2y - 1``); otherwise (labels already -1/1) leave them as they are."""
+    if np.all((y == 0) | (y == 1)):
+        return 2 * y - 1
+    return y
+
+
+class Hinge(Loss):
+    """Maximum-margin loss for labels ``y`` in {-1, 1} (or {0, 1}, mapped to them per batch):
+
+    ``m = 1 - y p``, ``loss = mean(max(m, 0))`` over the last axis;
+    ``dL/dp = -y / (D N)`` where ``m >= 0`` (TensorFlow's ``maximum`` gives a tie to ``m``), else 0.
+    """
+
+    name = "hinge"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = hinge_labels(kernels.xp_of(y_pred).asarray(y_true))
+        return np.mean(np.maximum(1 - y * y_pred, 0), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y = hinge_labels(kernels.xp_of(y_pred).asarray(y_true))
+        grad = -y * (1 - y * y_pred >= 0)
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class SquaredHinge(Loss):
+    """``m = 1 - y p``, ``loss = mean(max(m, 0)^2)`` over the last axis, labels as :class:`Hinge`;
+    ``dL/dp = -2 y max(m, 0) / (D N)``."""
+
+    name = "squared_hinge"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = hinge_labels(kernels.xp_of(y_pred).asarray(y_true))
+        return np.mean(np.square(np.maximum(1 - y * y_pred, 0)), axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y = hinge_labels(kernels.xp_of(y_pred).asarray(y_true))
+        grad = -2 * y * np.maximum(1 - y * y_pred, 0)
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)
+
+
+class CategoricalHinge(Loss):
+    """Multi-class hinge for one-hot targets ``y`` (Crammer-Singer):
+
+    ``pos = sum(y p)``, ``neg = max((1 - y) p)`` over the last axis,
+    ``loss = max(neg - pos + 1, 0)`` per sample. Where ``neg - pos + 1 >= 0``:
+    ``dL/dp = ((1 - y) s - y) / N`` with ``s`` 1 at the entry that gives ``neg``; ties share it
+    equally (TensorFlow's ``reduce_max`` gradient), e.g. ``1/2`` each for two equal maxima.
+    """
+
+    name = "categorical_hinge"
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def forward(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        pos = np.sum(y * y_pred, axis=-1)
+        neg = np.max((1 - y) * y_pred, axis=-1)
+        return np.maximum(neg - pos + 1, 0).astype(y_pred.dtype, copy=False)
+
+    def backward(self, y_true, y_pred):
+        n = int(np.prod(y_pred.shape[:-1]))
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        pos = np.sum(y * y_pred, axis=-1, keepdims=True)
+        others = (1 - y) * y_pred
+        neg = np.max(others, axis=-1, keepdims=True)
+        share = (others == neg) / np.sum(others == neg, axis=-1, keepdims=True)  # ties split
+        active = neg - pos + 1 >= 0
+        grad = ((1 - y) * share - y) * active
+        return (grad / n).astype(y_pred.dtype, copy=False)
+
 def reduce_weighted(values, sample_weight=None) -> float:
     """Keras' ``sum_over_batch_size`` with sample weights: ``sum(l * w) / size(l * w)``.
 
@@ -422,13 +686,18 @@ def dense_labels(y_true, y_pred: np.ndarray, where: str, one_hot: bool = True) -
 
 
 _CLASSES = (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
-            MeanSquaredError, MeanAbsoluteError, Huber)
+            MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Poisson,
+            MeanSquaredLogarithmicError, MeanAbsolutePercentageError, LogCosh, CosineSimilarity,
+            Hinge, SquaredHinge, CategoricalHinge)
 # keras.losses.get's names: each function's name, each class's name, and Keras' aliases.
 _REGISTRY: dict[str, type[Loss]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
 _REGISTRY.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                   "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-                  "mse": MeanSquaredError, "MSE": MeanSquaredError})
+                  "mse": MeanSquaredError, "MSE": MeanSquaredError,
+                  "kld": KLDivergence, "KLD": KLDivergence,
+                  "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                  "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 
 
 def _function_form(cls: type[Loss]):
@@ -451,8 +720,19 @@ binary_crossentropy = _function_form(BinaryCrossentropy)
 mean_squared_error = _function_form(MeanSquaredError)
 mean_absolute_error = _function_form(MeanAbsoluteError)
 huber = _function_form(Huber)
+kl_divergence = _function_form(KLDivergence)
+poisson = _function_form(Poisson)
+mean_squared_logarithmic_error = _function_form(MeanSquaredLogarithmicError)
+mean_absolute_percentage_error = _function_form(MeanAbsolutePercentageError)
+log_cosh = _function_form(LogCosh)
+cosine_similarity = _function_form(CosineSimilarity)
+hinge = _function_form(Hinge)
+squared_hinge = _function_form(SquaredHinge)
+categorical_hinge = _function_form(CategoricalHinge)
 _FUNCTIONS = (sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
-              mean_squared_error, mean_absolute_error, huber)
+              mean_squared_error, mean_absolute_error, huber, kl_divergence, poisson,
+              mean_squared_logarithmic_error, mean_absolute_percentage_error, log_cosh,
+              cosine_similarity, hinge, squared_hinge, categorical_hinge)
 
 
 def get(identifier) -> Loss:

@@ -267,7 +267,11 @@ _KERAS_INITS = {
     "glorot_uniform": keras.initializers.GlorotUniform,
     "glorot_normal": keras.initializers.GlorotNormal, "he_normal": keras.initializers.HeNormal,
     "he_uniform": keras.initializers.HeUniform, "orthogonal": keras.initializers.Orthogonal,
+    "random_normal": keras.initializers.RandomNormal,
+    "truncated_normal": keras.initializers.TruncatedNormal,
+    "variance_scaling": keras.initializers.VarianceScaling,
 }
+_KERAS_INIT_ARGS = ("minval", "maxval", "value", "mean", "stddev", "scale", "mode", "distribution")
 
 
 def _init_to_keras(init) -> keras.initializers.Initializer:
@@ -280,7 +284,8 @@ def _init_from_keras(kinit, where: str):
     for name, cls in _KERAS_INITS.items():
         if type(kinit) is cls:
             config = {k: v for k, v in kinit.get_config().items()
-                      if k in ("minval", "maxval", "value") or (k == "gain" and v != 1.0)}
+                      if k in _KERAS_INIT_ARGS or (k == "gain" and v != 1.0)
+                      or (k in ("input_axes", "output_axes") and v is not None)}
             if name == "constant":  # a value saved as Keras' {"class_name": "__numpy__", ...}
                 config = sn_inits.Constant(**config).get_config()
             return name if not config else {"name": name, "config": config}
@@ -752,6 +757,17 @@ register_loss(sn.losses.MeanAbsoluteError, keras.losses.MeanAbsoluteError,
 register_loss(sn.losses.Huber, keras.losses.Huber,
               lambda loss: keras.losses.Huber(delta=loss.delta),
               lambda kloss: sn.losses.Huber(delta=float(kloss._fn_kwargs["delta"])))
+# Losses without arguments of their own (Keras' configs hold only name and reduction).
+for _cls in (sn.losses.KLDivergence, sn.losses.Poisson, sn.losses.MeanSquaredLogarithmicError,
+             sn.losses.MeanAbsolutePercentageError, sn.losses.LogCosh, sn.losses.Hinge,
+             sn.losses.SquaredHinge, sn.losses.CategoricalHinge):
+    register_loss(_cls, getattr(keras.losses, _cls.__name__),
+                  lambda loss: getattr(keras.losses, type(loss).__name__)(),
+                  lambda kloss: getattr(sn.losses, type(kloss).__name__)())
+# Keras' CosineSimilarity.get_config() leaves axis out (3.15.1), as Huber's delta.
+register_loss(sn.losses.CosineSimilarity, keras.losses.CosineSimilarity,
+              lambda loss: keras.losses.CosineSimilarity(axis=loss.axis),
+              lambda kloss: sn.losses.CosineSimilarity(axis=kloss._fn_kwargs["axis"]))
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -777,7 +793,8 @@ def schedule_from_keras(kschedule):
 
 
 for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.optimizers.RMSprop,
-             sn.optimizers.Adagrad, sn.optimizers.Nadam):
+             sn.optimizers.Adagrad, sn.optimizers.Nadam, sn.optimizers.Adamax,
+             sn.optimizers.Adadelta, sn.optimizers.Lion):
     register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
                        _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 

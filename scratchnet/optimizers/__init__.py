@@ -1,31 +1,37 @@
 """Optimizers and learning-rate schedules, one formula a line, as Keras 3 writes them.
 
 One file per algorithm, named as in ``keras/src/optimizers/``: ``sgd.py`` (SGD), ``adam.py``
-(Adam, AdamW), ``rmsprop.py``, ``adagrad.py``, ``nadam.py``; what they share (clipping, weight
-decay, the learning rate, state per parameter name) is in ``base.py``; ``schedules.py`` holds the
-learning-rate schedules. Here: the names ``compile`` accepts, and saving.
+(Adam, AdamW), ``rmsprop.py``, ``adagrad.py``, ``nadam.py``, ``adamax.py``, ``adadelta.py``,
+``lion.py``; what they share (clipping, weight decay, the learning rate, state per parameter
+name) is in ``base.py``; ``schedules.py`` holds the learning-rate schedules. Here: the names
+``compile`` accepts, and saving.
 
 String names resolve as Keras resolves them, case-insensitively by class name: ``"sgd"``,
-``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"`` (``compile``'s default is
-``"rmsprop"``). ``serialize`` writes Keras' form, ``{"module": "keras.optimizers", "class_name":
-"Adam", "config": {...}, "registered_name": None}``, a schedule nested the same way.
+``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``,
+``"lion"`` (``compile``'s default is ``"rmsprop"``). ``serialize`` writes Keras' form,
+``{"module": "keras.optimizers", "class_name": "Adam", "config": {...}, "registered_name": None}``,
+a schedule nested the same way.
 """
 
 from __future__ import annotations
 
 from scratchnet.optimizers import schedules
+from scratchnet.optimizers.adadelta import Adadelta
 from scratchnet.optimizers.adagrad import Adagrad
 from scratchnet.optimizers.adam import Adam, AdamW
+from scratchnet.optimizers.adamax import Adamax
 from scratchnet.optimizers.base import Optimizer
+from scratchnet.optimizers.lion import Lion
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
 from scratchnet.optimizers.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "schedules", "get",
-           "serialize", "deserialize"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
+           "Lion", "schedules", "get", "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam)}
+    cls.__name__.lower(): cls
+    for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion)}
 
 # Keras' config has these too; scratchnet reads them only when they are off (their defaults).
 _KERAS_ONLY = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
