@@ -239,11 +239,12 @@ def _shapes_model():
 
 
 def _decoder_model():
-    """An autoencoder's decoder: upsampling (nearest and bilinear), padding, cropping, PReLU with
-    shared axes, LayerNormalization over two axes, ELU, Identity and Permute."""
+    """An autoencoder's decoder: Conv2DTranspose, upsampling (nearest and bilinear), padding,
+    cropping, PReLU with shared axes, LayerNormalization over two axes, ELU, Identity, Permute."""
     model = sn.Sequential([
         L.Input((6,)), L.Dense(2 * 3 * 4), L.PReLU(), L.Reshape((2, 3, 4)), L.UpSampling2D(),
         L.ZeroPadding2D(((1, 0), (1, 2))), L.Conv2D(3, 3, activation="elu"),
+        L.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1),
         L.UpSampling2D((1, 2), interpolation="bilinear"), L.Cropping2D((0, 1)),
         L.PReLU(alpha_initializer="ones", shared_axes=[1, 2]), L.LayerNormalization(axis=[1, 2]),
         L.ELU(alpha=0.5), L.Identity(), L.Permute((2, 1, 3)), L.Flatten(), L.Dense(3)],

@@ -1,6 +1,6 @@
 """The reshaping, activation, normalization, merging, masking and noise layers a Keras program
-meets after the course's first models (UpSampling, ZeroPadding, Cropping, RepeatVector, Permute,
-ELU, PReLU, Identity, LayerNormalization, Maximum, Minimum, Masking, SpatialDropout, GaussianNoise,
+meets after the course's first models (Conv2DTranspose, UpSampling, ZeroPadding, Cropping, RepeatVector,
+Permute, ELU, PReLU, Identity, LayerNormalization, Maximum, Minimum, Masking, SpatialDropout, GaussianNoise,
 GaussianDropout) against Keras 3.15: every layer's output to FORWARD_RTOL, the loss and every
 gradient through it to GRAD_RTOL, SGD and Adam steps to TRAJECTORY_RTOL, and to_keras/from_keras
 round trips. Same weights and batches on both sides (parity_tests/driver.py)."""
@@ -155,6 +155,54 @@ def test_elu_and_prelu_at_exact_zeros_and_ties():
                                       tape.gradient(ky, xt, output_gradients=tf.constant(dy)).numpy())
 
 
+# ------------------------------------------------------------------- Conv2DTranspose
+TRANSPOSE_CASES = {
+    "valid": dict(filters=4, kernel_size=3),
+    "valid_stride_2": dict(filters=3, kernel_size=3, strides=2),
+    "valid_stride_2_output_padding": dict(filters=3, kernel_size=3, strides=2, output_padding=1),
+    "valid_stride_larger_than_kernel": dict(filters=2, kernel_size=2, strides=3),
+    "same": dict(filters=4, kernel_size=3, padding="same"),
+    "same_stride_2": dict(filters=3, kernel_size=3, strides=2, padding="same", activation="relu"),
+    "same_stride_2_output_padding": dict(filters=3, kernel_size=3, strides=2, padding="same",
+                                         output_padding=1),
+    "same_even_kernel_strides_2x3": dict(filters=2, kernel_size=(4, 2), strides=(2, 3), padding="same"),
+    # (dilation_rate > 1: TensorFlow's CPU kernel refuses it, "Current CPU implementations do not
+    # yet support dilation rates larger than 1"; tests/test_layers_more.py checks scratchnet's
+    # against the painting loop and finite differences)
+    "no_bias": dict(filters=3, kernel_size=(2, 3), strides=(1, 2), use_bias=False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
+def test_conv2d_transpose_forward(case):
+    x, _ = data((5, 4, 3), n=2)
+    layer = L.Conv2DTranspose(**TRANSPOSE_CASES[case])
+    assert_parity(randomize(layer_model(layer, (5, 4, 3))), x)
+
+
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
+def test_conv2d_transpose_gradients_through_a_stack(case):
+    x, y = data((5, 4, 3))
+    model = randomize(sn.Sequential([
+        L.Input((5, 4, 3)), L.Conv2D(3, 2, padding="same", activation="tanh"),
+        L.Conv2DTranspose(**TRANSPOSE_CASES[case]), L.Flatten(), L.Dense(4)], seed=0))
+    assert_parity(model, x, y, loss=SCCE(from_logits=True))
+
+
+def test_an_autoencoder_trains_as_keras():
+    """The Keras autoencoder example's shape: Conv2D with strides down, Conv2DTranspose up, a
+    sigmoid image out, binary cross-entropy against the input itself; 10 Adam steps."""
+    model = sn.Sequential([
+        L.Input((8, 8, 1)), L.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
+        L.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
+        L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+        L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+        L.Conv2D(1, 3, padding="same", activation="sigmoid")], seed=0)
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    assert_parity(model, x, x, loss=sn.losses.BinaryCrossentropy(), optimizer=sn.optimizers.Adam(0.01),
+                  steps=10, batch_size=8)
+
+
 # ------------------------------------------------------------------- Maximum and Minimum
 @pytest.mark.parametrize("cls", [L.Maximum, L.Minimum])
 def test_maximum_minimum_forward_gradients_and_ties(cls):
@@ -266,6 +314,8 @@ def every_new_layer_models():
             L.LayerNormalization(axis=[-2, -1], epsilon=1e-5, gamma_regularizer=sn.regularizers.L1(0.5)),
             L.ELU(alpha=0.2), L.Identity(), L.SpatialDropout2D(0.2, seed=3),
             L.GaussianNoise(0.1, seed=4), L.GaussianDropout(0.1, seed=5), L.Permute((2, 1, 3)),
+            L.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1, activation="relu",
+                              kernel_initializer="he_uniform", kernel_regularizer=sn.regularizers.L2(0.5)),
             L.Flatten(), L.Dense(2)], seed=1, name="image"),
         "sequence": sn.Sequential([
             L.Input((9, 3)), L.ZeroPadding1D(2), L.Cropping1D((1, 2)), L.UpSampling1D(2),
@@ -330,6 +380,8 @@ def test_keras_aliases_are_the_same_classes():
     (lambda: keras.layers.UpSampling2D(interpolation="bicubic"), (4, 4, 1), "interpolation"),
     (lambda: keras.layers.LayerNormalization(gamma_constraint="non_neg"), (4,), "gamma_constraint"),
     (lambda: keras.layers.PReLU(alpha_constraint="non_neg"), (4,), "alpha_constraint"),
+    (lambda: keras.layers.Conv2DTranspose(2, 3, kernel_constraint="non_neg"), (4, 4, 1),
+     "kernel_constraint"),
 ])
 def test_from_keras_refuses_options_scratchnet_lacks(klayer, shape, pattern):
     kmodel = keras.Sequential([keras.Input(shape), klayer()])

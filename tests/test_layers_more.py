@@ -272,3 +272,69 @@ def test_a_model_input_of_the_wrong_shape_names_the_layer():
     model = sn.Sequential([L.Input((4, 4, 1)), L.UpSampling2D(), L.Flatten(), L.Dense(2)])
     with pytest.raises(ValueError, match=r"expected shape=\(None, 4, 4, 1\)"):
         model.predict(np.zeros((2, 5, 4, 1), np.float32), verbose=0)
+
+
+# ------------------------------------------------------------------- Conv2DTranspose
+def _paint(x, kernel, bias, strides, dilation, pads, out_hw):
+    """Conv2DTranspose's definition as loops: each input pixel paints kernel[a, b] @ x[n, i, j]
+    onto the output at (i*sh + a*dh - top, j*sw + b*dw - left); cells outside are dropped."""
+    n, h, w, _ = x.shape
+    kh, kw, f, _ = kernel.shape
+    (sh, sw), (dh, dw), ((top, _), (left, _)) = strides, dilation, pads
+    out = np.zeros((n, *out_hw, f))
+    for i in range(h):
+        for j in range(w):
+            for a in range(kh):
+                for b in range(kw):
+                    r, c = i * sh + a * dh - top, j * sw + b * dw - left
+                    if 0 <= r < out_hw[0] and 0 <= c < out_hw[1]:
+                        out[:, r, c, :] += x[:, i, j, :] @ kernel[a, b].T
+    return out + bias
+
+
+TRANSPOSE_CASES = {
+    "valid": dict(filters=3, kernel_size=3),
+    "valid_strides_output_padding": dict(filters=2, kernel_size=3, strides=2, output_padding=1),
+    "same_strides": dict(filters=2, kernel_size=3, strides=(2, 3), padding="same"),
+    "same_even_kernel_output_padding": dict(filters=2, kernel_size=4, strides=2, padding="same",
+                                            output_padding=1),
+    "dilated": dict(filters=2, kernel_size=3, dilation_rate=2),
+    "dilated_same": dict(filters=2, kernel_size=(3, 2), dilation_rate=(2, 3), padding="same"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
+def test_conv2d_transpose_paints_and_matches_finite_differences(case, float64):
+    rng = np.random.default_rng(7)
+    layer = L.Conv2DTranspose(**TRANSPOSE_CASES[case])
+    x = rng.standard_normal((2, 4, 3, 3))
+    layer.ensure_built(x.shape[1:], rng)
+    _randomize(layer, rng)
+    expected = _paint(x, layer.kernel.value, layer.bias.value, layer.strides, layer.dilation_rate,
+                      layer.pads, layer.out_hw)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+    check_layer(layer, x, rng)
+
+
+def test_conv2d_transpose_output_shapes_are_keras():
+    """Keras' compute_conv_transpose_output_shape, on a 5x4 input."""
+    for kwargs, shape in [(dict(kernel_size=3), (7, 6)), (dict(kernel_size=3, strides=2), (11, 9)),
+                          (dict(kernel_size=2, strides=3), (15, 12)),  # output_padding: max(e, s) - e = 1
+                          (dict(kernel_size=3, strides=2, output_padding=1), (12, 10)),
+                          (dict(kernel_size=3, strides=2, padding="same"), (10, 8)),
+                          (dict(kernel_size=3, strides=2, padding="same", output_padding=1), (10, 8)),
+                          (dict(kernel_size=3, dilation_rate=2), (9, 8))]:
+        layer = L.Conv2DTranspose(2, **kwargs)
+        assert layer(np.zeros((1, 5, 4, 1), np.float32)).shape == (1, *shape, 2), kwargs
+
+
+def test_conv2d_transpose_errors():
+    with pytest.raises(ValueError, match="output_padding"):
+        L.Conv2DTranspose(2, 3, strides=2, output_padding=2)
+    with pytest.raises(ValueError, match="padding"):
+        L.Conv2DTranspose(2, 3, padding="causal")
+    with pytest.raises(ValueError, match="does not map back"):  # TensorFlow refuses it too
+        sn.Sequential([L.Input((4, 4, 1)), L.Conv2DTranspose(2, 2, strides=3, padding="same",
+                                                             output_padding=0)])
+    with pytest.raises(ValueError, match=r"expected ndim=4"):
+        sn.Sequential([L.Input((4, 4)), L.Conv2DTranspose(2, 3)])

@@ -707,6 +707,30 @@ def _layernorm_from_keras(klayer, **kw):
         gamma_regularizer=regularizer_from_keras(klayer.gamma_regularizer, where), **kw)
 
 
+def _conv2d_transpose_to_keras(layer, **kw):
+    return keras.layers.Conv2DTranspose(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+        activation=_activation_to_keras(layer), use_bias=layer.use_bias,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
+
+
+def _conv2d_transpose_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, data_format="channels_last")
+    return sn.layers.Conv2DTranspose(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, output_padding=klayer.output_padding,
+        dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
+        use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+register_layer(sn.layers.Conv2DTranspose, keras.layers.Conv2DTranspose, _conv2d_transpose_to_keras,
+               _conv2d_transpose_from_keras)
 register_layer(sn.layers.PReLU, keras.layers.PReLU, _prelu_to_keras, _prelu_from_keras)
 # FeatureSpace's float preprocessor is an Identity too (one that casts to float32): to Keras' Identity;
 # a Keras Identity comes back as the plain layer.

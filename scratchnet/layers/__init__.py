@@ -10,7 +10,7 @@ from scratchnet.layers.augmentation import (
     RandomZoom,
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.conv import Conv1D, Conv2D
+from scratchnet.layers.conv import Conv1D, Conv2D, Conv2DTranspose
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -95,7 +95,7 @@ __all__ = [
     "ELU", "PReLU", "Identity", "Maximum", "Minimum", "maximum", "minimum", "Masking",
     "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
-    "RepeatVector", "Permute",
+    "RepeatVector", "Permute", "Conv2DTranspose",
     # Keras' shorter names for the same classes
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalMaxPool1D", "GlobalMaxPool2D",

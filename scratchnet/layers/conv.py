@@ -1,4 +1,4 @@
-"""Conv2D and Conv1D: the convolution layers, channels-last."""
+"""Conv2D, Conv1D and Conv2DTranspose: the convolution layers, channels-last."""
 
 from __future__ import annotations
 
@@ -324,6 +324,147 @@ class Conv1D(ActivatedLayer):
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+
+
+class Conv2DTranspose(ActivatedLayer):
+    """The transposed convolution of ``keras.layers.Conv2DTranspose``: the layer that upsamples in
+    autoencoders' decoders and GANs' generators, by running a convolution backwards.
+
+    Take the Conv2D that maps an ``(OH, OW, filters)`` image to this layer's ``(H, W, C)`` input
+    with the same ``kernel`` ``(KH, KW, filters, C)``, strides, dilation and padding. This layer is
+    that convolution's input gradient (TensorFlow's ``conv2d_transpose``): each input pixel
+    ``x[n, i, j]`` paints ``kernel[a, b] @ x[n, i, j]`` onto the output at
+    ``(i*sh + a*dh - top, j*sw + b*dw - left)``, overlapping paints adding up::
+
+        z[n, i*sh + a*dh - top, j*sw + b*dw - left, f] += sum_c x[n, i, j, c] * kernel[a, b, f, c]
+        y = activation(z + bias)
+
+    Output size (Keras'): ``"valid"``: ``OH = (H - 1)*sh + e + p`` with ``e = (KH - 1)*dh + 1`` and
+    ``p = output_padding`` (default ``max(e, sh) - e``); ``"same"``: ``OH = H*sh`` (with an
+    ``output_padding``: ``(H - 1)*sh + KH % 2 + p``). ``top``/``left`` are the padding that Conv2D
+    would put on an ``OH x OW`` input (TensorFlow's rule).
+
+    Backward is the forward Conv2D's other two products, with ``dz`` as its input:
+    ``dL/dx = conv2d(pad(dz), kernel)`` (Conv2D's forward pass) and ``dL/dkernel`` = Conv2D's
+    kernel gradient with ``pad(dz)`` as the input and ``x`` as the output gradient. So the three
+    products are :mod:`scratchnet.kernels.conv`'s three Conv2D loops, read in another order.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding: str = "valid",
+        output_padding=None,
+        data_format: str | None = None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(activation=activation, name=name, **kwargs)
+        where = f"Conv2DTranspose {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
+        self.strides = int_tuple(strides, 2, "strides", where)
+        self.padding = padding_mode(padding, where)
+        self.data_format = channels_last(data_format, where)
+        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", where)
+        self.output_padding = None
+        if output_padding is not None:
+            pads = (output_padding,) * 2 if isinstance(output_padding, int) else output_padding
+            if not isinstance(pads, tuple | list) or len(pads) != 2 or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s
+                    for p, s in zip(pads, self.strides, strict=True)):
+                raise ValueError(f"{where}: expected output_padding to be None or ints >= 0 and "
+                                 f"strictly less than strides={self.strides}, received "
+                                 f"output_padding={output_padding!r}")
+            self.output_padding = tuple(int(p) for p in pads)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
+        inits.get(bias_initializer, where=f"{where}: bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        self.x: np.ndarray | None = None
+
+    def _output_size(self, n: int, axis: int) -> int:
+        """Keras' output length along one axis (``compute_conv_transpose_output_shape``)."""
+        k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
+        e = (k - 1) * d + 1
+        p = None if self.output_padding is None else self.output_padding[axis]
+        if self.padding == "valid":
+            return (n - 1) * s + e + (max(e, s) - e if p is None else p)
+        return n * s if p is None else (n - 1) * s + k % 2 + p
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
+        h, w, c = input_shape
+        self.out_hw = (self._output_size(h, 0), self._output_size(w, 1))
+        pads = []
+        for axis, (n_out, n_in) in enumerate(zip(self.out_hw, (h, w), strict=True)):
+            back, before, after = output_size_and_pads(n_out, self.kernel_size[axis], self.strides[axis],
+                                                       self.dilation_rate[axis], self.padding)
+            if back != n_in:  # (Keras' own shapes never get here; TensorFlow would refuse them)
+                raise ValueError(f'Layer "{self.name}": an output of {self.out_hw} does not map back '
+                                 f"to the input's {(h, w)} with padding={self.padding!r}, "
+                                 f"strides={self.strides}, output_padding={self.output_padding}")
+            pads.append((before, after))
+        self.pads = tuple(pads)
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        return (*self.out_hw, self.filters)
+
+    def _padded_hw(self) -> tuple[int, int]:
+        (top, bottom), (left, right) = self.pads
+        return (self.out_hw[0] + top + bottom, self.out_hw[1] + left + right)
+
+    def forward(self, x, training=False):
+        self.x = x
+        # The forward Conv2D's input gradient with x as its output gradient: (N, OHp, OWp, F)
+        zpad = kernels.conv2d_backward_input(x, self.kernel.value, self.strides, self.dilation_rate,
+                                             self._padded_hw())
+        (top, _), (left, _) = self.pads
+        oh, ow = self.out_hw
+        z = zpad[:, top:top + oh, left:left + ow, :]  # the padding's cells dropped: (N, OH, OW, F)
+        if self.use_bias:
+            z = z + self.bias.value
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        dzpad = dz
+        if any(p for pair in self.pads for p in pair):
+            dzpad = np.pad(dz, ((0, 0), *self.pads, (0, 0)))  # (N, OHp, OWp, F)
+        # dL/dkernel: the forward Conv2D's kernel gradient, pad(dz) its input and x its dz
+        self.kernel.grad = kernels.conv2d_backward_kernel(dzpad, self.x, self.kernel_size,
+                                                          self.strides, self.dilation_rate)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OH, OW)
+        if not self.compute_input_grad:
+            return None
+        # dL/dx: the forward Conv2D itself on pad(dz): (N, H, W, C)
+        return kernels.conv2d_forward(dzpad, self.kernel.value, self.strides, self.dilation_rate,
+                                      tuple(self.input_shape[:2]))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding,
+                "output_padding": None if self.output_padding is None else list(self.output_padding),
+                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
+                "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}

@@ -15,9 +15,9 @@ import numbers
 import numpy as np
 
 from scratchnet import kernels
+from scratchnet.layers._args import channels_last, check_rank
 from scratchnet.layers.base import Layer
 from scratchnet.layers.core import Dropout
-from scratchnet.layers.reshaping import _channels_last, _require_rank
 
 
 class SpatialDropout1D(Dropout):
@@ -26,14 +26,13 @@ class SpatialDropout1D(Dropout):
     kept ones scaled by ``1/(1 - rate)``; neighbouring steps are alike, so dropping single values
     would hardly regularize. Backward: ``dx = dy * mask / (1 - rate)``."""
 
-    rank = 2
     form = "(batch, steps, channels)"
 
     def __init__(self, rate: float, seed: int | None = None, name: str | None = None, **kwargs):
         super().__init__(rate, seed=seed, name=name, **kwargs)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, self.rank, self.form)
+        check_rank(self.name, input_shape, self.form)
         return super().build(input_shape, rng)
 
     def noise_shape(self, x) -> tuple[int, ...]:
@@ -49,13 +48,12 @@ class SpatialDropout2D(SpatialDropout1D):
     """``keras.layers.SpatialDropout2D(rate)``: drops whole feature maps of ``(N, H, W, C)`` images
     (noise shape ``(N, 1, 1, C)``), as SpatialDropout1D drops whole channels of sequences."""
 
-    rank = 3
     form = "(batch, height, width, channels)"
 
     def __init__(self, rate: float, data_format=None, seed: int | None = None,
                  name: str | None = None, **kwargs):
         super().__init__(rate, seed=seed, name=name, **kwargs)
-        self.data_format = _channels_last(data_format, f'SpatialDropout2D "{self.name}"')
+        self.data_format = channels_last(data_format, f'SpatialDropout2D "{self.name}"')
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from scratchnet.layers._args import channels_last, check_rank, positive_int
 from scratchnet.layers.base import Layer
 from scratchnet.layers.image_preprocessing import (
     _bilinear_matrix,
@@ -27,10 +28,10 @@ class UpSampling1D(Layer):
 
     def __init__(self, size: int = 2, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.size = _positive_int(size, "size", f'UpSampling1D "{self.name}"')
+        self.size = positive_int(size, "size", f'UpSampling1D "{self.name}"')
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 2, "(batch, steps, channels)")
+        check_rank(self.name, input_shape, "(batch, steps, channels)")
         steps, channels = input_shape
         return (None if steps is None else steps * self.size, channels)
 
@@ -63,7 +64,7 @@ class UpSampling2D(Layer):
         super().__init__(name=name, **kwargs)
         where = f'UpSampling2D "{self.name}"'
         self.size = _int_tuple(size, 2, "size", where, minimum=1)
-        self.data_format = _channels_last(data_format, where)
+        self.data_format = channels_last(data_format, where)
         if not isinstance(interpolation, str) or interpolation.lower() not in self.INTERPOLATIONS:
             raise ValueError(f"{where}: expected interpolation to be one of {self.INTERPOLATIONS} "
                              f"(scratchnet implements these of Keras' choices), received "
@@ -72,7 +73,7 @@ class UpSampling2D(Layer):
         self.a_h = self.a_w = None  # bilinear: the (H*s0, H) and (W*s1, W) matrices
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 3, "(batch, height, width, channels)")
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         height, width, channels = input_shape
         if self.interpolation == "bilinear":
             self.a_h = _bilinear_matrix(height, height * self.size[0])
@@ -106,10 +107,10 @@ class ZeroPadding1D(Layer):
         super().__init__(name=name, **kwargs)
         where = f'ZeroPadding1D "{self.name}"'
         self.padding = _int_tuple(padding, 2, "padding", where, minimum=0)
-        self.data_format = _channels_last(data_format, where)
+        self.data_format = channels_last(data_format, where)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 2, "(batch, steps, channels)")
+        check_rank(self.name, input_shape, "(batch, steps, channels)")
         steps = input_shape[0]
         return (None if steps is None else steps + sum(self.padding), input_shape[1])
 
@@ -133,10 +134,10 @@ class ZeroPadding2D(Layer):
         super().__init__(name=name, **kwargs)
         where = f'ZeroPadding2D "{self.name}"'
         self.padding = _two_sides_per_axis(padding, "padding", where)
-        self.data_format = _channels_last(data_format, where)
+        self.data_format = channels_last(data_format, where)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 3, "(batch, height, width, channels)")
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.padding
         height, width, channels = input_shape
         return (height + top + bottom, width + left + right, channels)
@@ -162,7 +163,7 @@ class Cropping1D(Layer):
         self.cropping = _int_tuple(cropping, 2, "cropping", f'Cropping1D "{self.name}"', minimum=0)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 2, "(batch, steps, channels)")
+        check_rank(self.name, input_shape, "(batch, steps, channels)")
         steps = input_shape[0] - sum(self.cropping)
         if steps <= 0:
             raise ValueError(f'Cropping1D "{self.name}": cropping={self.cropping} must leave at '
@@ -189,10 +190,10 @@ class Cropping2D(Layer):
         super().__init__(name=name, **kwargs)
         where = f'Cropping2D "{self.name}"'
         self.cropping = _two_sides_per_axis(cropping, "cropping", where)
-        self.data_format = _channels_last(data_format, where)
+        self.data_format = channels_last(data_format, where)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 3, "(batch, height, width, channels)")
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.cropping
         height, width, channels = input_shape
         if height - top - bottom <= 0 or width - left - right <= 0:
@@ -219,10 +220,10 @@ class RepeatVector(Layer):
 
     def __init__(self, n: int, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.n = _positive_int(n, "n", f'RepeatVector "{self.name}"')
+        self.n = positive_int(n, "n", f'RepeatVector "{self.name}"')
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, 1, "(batch, features)")
+        check_rank(self.name, input_shape, "(batch, features)")
         return (self.n, input_shape[0])
 
     def forward(self, x, training=False):
@@ -251,7 +252,7 @@ class Permute(Layer):
         self.dims = tuple(int(d) for d in dims)
 
     def build(self, input_shape, rng):
-        _require_rank(self, input_shape, len(self.dims), f"{len(self.dims)} axes besides the batch")
+        check_rank(self.name, input_shape, "(batch" + ", axis" * len(self.dims) + ")")
         return tuple(input_shape[d - 1] for d in self.dims)
 
     def forward(self, x, training=False):
@@ -270,19 +271,6 @@ def kernels_array(matrix: np.ndarray, like):
     from scratchnet import kernels
 
     return kernels.xp_of(like).asarray(matrix)  # (resize_by_matrices casts it to like's type)
-
-
-def _require_rank(layer, input_shape, rank: int, form: str) -> None:
-    if len(input_shape) != rank:
-        raise ValueError(f'Input 0 of layer "{layer.name}" ({type(layer).__name__}) is incompatible '
-                         f"with the layer: expected ndim={rank + 1}, {form}, found "
-                         f"shape={(None, *input_shape)}")
-
-
-def _positive_int(value, arg: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{where}: expected {arg} to be a positive integer, received {arg}={value!r}")
-    return int(value)
 
 
 def _int_tuple(value, n: int, arg: str, where: str, minimum: int) -> tuple[int, ...]:
@@ -306,10 +294,3 @@ def _two_sides_per_axis(value, arg: str, where: str) -> tuple[tuple[int, int], t
                          f"tuples of 2 ints ((top, bottom), (left, right)), received {arg}={value!r}")
     return (_int_tuple(value[0], 2, f"{arg}[0]", where, minimum=0),
             _int_tuple(value[1], 2, f"{arg}[1]", where, minimum=0))
-
-
-def _channels_last(data_format, where: str) -> str:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{where}: scratchnet's images are channels-last (NHWC); expected "
-                         f"data_format=None or 'channels_last', received {data_format!r}")
-    return "channels_last"
