@@ -279,10 +279,23 @@ def _noise_model():
     x = np.random.default_rng(28).random((6, 5, 5, 2)).astype(np.float32)
     return model, x, np.arange(6) % 3
 
+
+def _video_model():
+    """TimeDistributed around a convolution, a pooling and a Flatten, then a GRU over the frames;
+    Keras keeps the wrapped layer's weights under ``layer/vars`` (.keras), ``time_distributed/conv2d``
+    (.h5)."""
+    model = sn.Sequential([
+        L.Input((3, 5, 5, 1)), L.TimeDistributed(L.Conv2D(2, 2, activation="relu")),
+        L.TimeDistributed(L.MaxPooling2D(2)), L.TimeDistributed(L.Flatten()), L.GRU(3), L.Dense(2)],
+        seed=29, name="video")
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(30).random((6, 3, 5, 5, 1)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
-          _decoder_model, _masked_sequence_model, _noise_model]
+          _decoder_model, _masked_sequence_model, _noise_model, _video_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,

@@ -885,3 +885,11 @@ def _named(fn: Callable) -> Callable:
 
 
 _register_extensions()
+
+
+# TimeDistributed: the wrapped layer crosses over by its own mapping; its weights are the wrapper's.
+register_layer(sn.layers.TimeDistributed, keras.layers.TimeDistributed,
+               lambda layer, **kw: keras.layers.TimeDistributed(
+                   layer_to_keras(layer.layer), **kw),
+               lambda klayer, **kw: sn.layers.TimeDistributed(layer_from_keras(klayer.layer), **kw))
+

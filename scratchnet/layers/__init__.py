@@ -76,6 +76,7 @@ from scratchnet.layers.reshaping import (
 )
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
+from scratchnet.layers.wrappers import TimeDistributed
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
@@ -99,6 +100,7 @@ __all__ = [
     # Keras' shorter names for the same classes
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "TimeDistributed",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

@@ -45,6 +45,36 @@ class KerasTensor:
         raise TypeError(f"{self!r} is symbolic (no values): use it to build a scratchnet.Model, "
                         "or pass NumPy arrays to the model instead")
 
+    # Arithmetic in a functional graph (``res = x + inputs``, ``outputs * 100``) records the layer
+    # that computes it, so the graph stays made of layers that save, convert and train like any
+    # other: two tensors -> Add / Subtract / Multiply (shapes broadcast as those layers allow); a
+    # tensor and a number -> Rescaling(scale, offset), whose ``x * scale + offset`` is exactly
+    # ``x + c``, ``x - c``, ``c - x``, ``x * c`` and ``-x`` in floating point. ``x / c`` becomes
+    # ``x * (1/c)``, which can differ from a true division in the last bit.
+    def __add__(self, other):
+        return _arithmetic(self, other, "add")
+
+    def __radd__(self, other):
+        return _arithmetic(self, other, "add")
+
+    def __sub__(self, other):
+        return _arithmetic(self, other, "subtract")
+
+    def __rsub__(self, other):
+        return _arithmetic(self, other, "subtracted_from")
+
+    def __mul__(self, other):
+        return _arithmetic(self, other, "multiply")
+
+    def __rmul__(self, other):
+        return _arithmetic(self, other, "multiply")
+
+    def __truediv__(self, other):
+        return _arithmetic(self, other, "divide")
+
+    def __neg__(self):
+        return _arithmetic(self, -1.0, "multiply")
+
 
 @dataclass(eq=False)
 class Node:
@@ -141,6 +171,31 @@ def call_symbolic(layer: Layer, x) -> KerasTensor:
         layer._inbound_nodes = []
     layer._inbound_nodes.append(node)
     return node.output
+
+
+def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
+    """The layer call behind ``tensor <op> other`` (see ``KerasTensor.__add__``)."""
+    from scratchnet.layers.image_preprocessing import Rescaling
+    from scratchnet.layers.merging import Add, Multiply, Subtract
+
+    if isinstance(other, KerasTensor):
+        pair = {"add": (Add, [tensor, other]), "subtract": (Subtract, [tensor, other]),
+                "subtracted_from": (Subtract, [other, tensor]),
+                "multiply": (Multiply, [tensor, other])}.get(op)
+        if pair is None:
+            raise TypeError(f"{tensor!r} / {other!r}: dividing one KerasTensor by another has no "
+                            "scratchnet layer; use Multiply with a reciprocal computed by a layer, "
+                            "or a Lambda")
+        return pair[0]()(pair[1])
+    if isinstance(other, bool) or not isinstance(other, numbers.Real) or not np.isfinite(other):
+        raise TypeError(f"{tensor!r}: arithmetic with {other!r} is not supported in a functional "
+                        "graph; use another KerasTensor or a finite Python number")
+    c = float(other)
+    if op == "divide" and c == 0:
+        raise ZeroDivisionError(f"{tensor!r} / 0")
+    scale, offset = {"add": (1.0, c), "subtract": (1.0, -c), "subtracted_from": (-1.0, c),
+                     "multiply": (c, 0.0), "divide": (1.0 / c if c else 0.0, 0.0)}[op]
+    return Rescaling(scale, offset=offset)(tensor)
 
 
 _GLOBAL: dict = {"rng": None}
