@@ -7,9 +7,15 @@ from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
 from scratchnet.utils.image_files import img_to_array, load_img
 from scratchnet.utils.model_visualization import plot_model
-from scratchnet.utils.numerical import to_categorical
+from scratchnet.utils.numerical import normalize, to_categorical
 from scratchnet.utils.py_dataset import PyDataset, Sequence
 from scratchnet.utils.sequences import pad_sequences
+from scratchnet.utils.text_dataset import (
+    TextDataset,
+    TimeseriesDataset,
+    text_dataset_from_directory,
+    timeseries_dataset_from_array,
+)
 
 
 def clear_session(free_memory: bool = True) -> None:
@@ -19,4 +25,5 @@ def clear_session(free_memory: bool = True) -> None:
 
 __all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
            "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
-           "pad_sequences"]
+           "pad_sequences", "text_dataset_from_directory", "TextDataset",
+           "timeseries_dataset_from_array", "TimeseriesDataset", "normalize"]

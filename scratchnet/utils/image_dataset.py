@@ -161,10 +161,13 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     return dataset(paths, subset_labels, shuffle)
 
 
-class ImageDataset(DatasetMethods, PyDataset):
-    """The batches of :func:`image_dataset_from_directory`: scratchnet's twin of the
-    ``tf.data.Dataset`` Keras returns. ``len(ds)`` is the number of batches; ``ds[i]`` is batch
-    ``i``, ``(images, labels)`` or images alone; ``for batch in ds`` runs one pass.
+class FileDataset(DatasetMethods, PyDataset):
+    """Batches of files and their labels, read when a batch is asked for: what
+    :func:`image_dataset_from_directory` and :func:`scratchnet.utils.text_dataset_from_directory`
+    return, scratchnet's twin of the ``tf.data.Dataset`` Keras returns. ``len(ds)`` is the number
+    of batches; ``ds[i]`` is batch ``i``, ``(samples, labels)`` or samples alone; ``for batch in
+    ds`` runs one pass. A subclass says how one file is read (:meth:`load`) and how samples make a
+    batch (:meth:`collate`).
 
     Attributes: ``class_names`` (list of str, or ``None`` without labels), ``file_paths`` (the
     files in Keras' order, after the one-off shuffle and the split), ``labels`` (int per file, or
@@ -180,27 +183,27 @@ class ImageDataset(DatasetMethods, PyDataset):
 
     ignores_fit_shuffle = True  # read by scratchnet.data_adapters: the order is this dataset's
 
-    def __init__(self, file_paths, labels, label_mode, class_names, image_size, num_channels,
-                 interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, batch_size, shuffle,
-                 seed):
+    def __init__(self, file_paths, labels, label_mode, class_names, batch_size, shuffle, seed):
         super().__init__()
         self.file_paths = list(file_paths)
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.label_mode = label_mode
         self.class_names = None if class_names is None else list(class_names)
-        self.image_size = image_size
-        self.num_channels = num_channels
-        self.interpolation = interpolation
-        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
-        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
         self.batch_size = batch_size
         self.shuffles_each_pass = bool(shuffle)  # not "shuffle": that is the tf.data method
         self.seed = seed
         self.buffer_size = 8 * batch_size if batch_size is not None else 1024  # Keras' sizes
         self._passes = 0
-        self._resizers = {}  # one Resizing layer per source image shape
         self.order = np.arange(len(self.file_paths))
         self._next_pass()
+
+    def load(self, k: int):
+        """File ``k`` of :attr:`file_paths`, read into one sample."""
+        raise NotImplementedError
+
+    def collate(self, samples: list):
+        """One batch made of ``samples``."""
+        raise NotImplementedError
 
     def __len__(self) -> int:
         if self.batch_size is None:
@@ -209,18 +212,19 @@ class ImageDataset(DatasetMethods, PyDataset):
 
     def __getitem__(self, index: int):
         if not -len(self) <= index < len(self):
-            raise IndexError(f"ImageDataset: batch index {index} out of range for {len(self)} batches")
+            raise IndexError(f"{type(self).__name__}: batch index {index} out of range for "
+                             f"{len(self)} batches")
         index %= len(self)
-        if self.batch_size is None:  # one sample: (H, W, C) and its label
-            images = self.load(int(self.order[index]))
+        if self.batch_size is None:  # one sample and its label
+            samples = self.load(int(self.order[index]))
             picked = [int(self.order[index])]
         else:
             picked = [int(k) for k in self.order[index * self.batch_size:(index + 1) * self.batch_size]]
-            images = np.stack([self.load(k) for k in picked])  # (B, height, width, C)
+            samples = self.collate([self.load(k) for k in picked])
         if self.label_mode is None:
-            return images
+            return samples
         encoded = encode_labels(self.labels[picked], self.label_mode, len(self.class_names))
-        return images, (encoded if self.batch_size is not None else encoded[0])
+        return samples, (encoded if self.batch_size is not None else encoded[0])
 
     def __iter__(self):
         for index in range(len(self)):
@@ -230,17 +234,36 @@ class ImageDataset(DatasetMethods, PyDataset):
     def on_epoch_end(self) -> None:
         self._next_pass()
 
-    def load(self, k: int) -> np.ndarray:
-        """File ``k`` of :attr:`file_paths`, decoded and resized: float32 ``(height, width, C)``."""
-        return load_image(self.file_paths[k], self.image_size, self.num_channels, self.interpolation,
-                          self.crop_to_aspect_ratio, self.pad_to_aspect_ratio, self._resizers)
-
     def _next_pass(self) -> None:
         """The order of the next pass: the file list as it is, or a new buffer shuffle of it."""
         if self.shuffles_each_pass:
             rng = np.random.default_rng([self.seed, self._passes])
             self.order = shuffle_buffer_order(len(self.file_paths), self.buffer_size, rng)
         self._passes += 1
+
+
+class ImageDataset(FileDataset):
+    """The batches of :func:`image_dataset_from_directory` (see :class:`FileDataset`): images
+    ``(B, height, width, C)`` float32 in 0..255, decoded and resized when their batch is read."""
+
+    def __init__(self, file_paths, labels, label_mode, class_names, image_size, num_channels,
+                 interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, batch_size, shuffle,
+                 seed):
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        self._resizers = {}  # one Resizing layer per source image shape
+        super().__init__(file_paths, labels, label_mode, class_names, batch_size, shuffle, seed)
+
+    def load(self, k: int) -> np.ndarray:
+        """File ``k`` of :attr:`file_paths`, decoded and resized: float32 ``(height, width, C)``."""
+        return load_image(self.file_paths[k], self.image_size, self.num_channels, self.interpolation,
+                          self.crop_to_aspect_ratio, self.pad_to_aspect_ratio, self._resizers)
+
+    def collate(self, samples: list) -> np.ndarray:
+        return np.stack(samples)  # (B, height, width, C)
 
     def __repr__(self) -> str:
         return (f"<ImageDataset: {len(self.file_paths)} files, {len(self)} batches of "
@@ -249,13 +272,16 @@ class ImageDataset(DatasetMethods, PyDataset):
 
 
 # ---------------------------------------------------------------------------------- indexing
-def index_directory(directory, labels, class_names=None, follow_links=False, verbose=True):
+def index_directory(directory, labels, class_names=None, follow_links=False, verbose=True,
+                    formats: tuple = ALLOWLIST_FORMATS, where: str = WHERE):
     """Keras' file index: ``(file_paths, labels, class_names)`` in sorted order (no shuffle yet).
 
     ``labels="inferred"``: one class per sub-folder (sorted, hidden ones skipped), or the given
     ``class_names`` in their order (each must be a sub-folder). Otherwise the whole folder is
     walked as one, and ``class_names`` are the sorted distinct labels as strings (``None``
-    without labels). Paths are ``os.path.join(directory, class folder, relative path)``.
+    without labels). Paths are ``os.path.join(directory, class folder, relative path)``. Files
+    count when their names end in one of ``formats`` (images here; ``(".txt",)`` for text);
+    ``where`` names the calling function in errors.
     """
     directory = os.fspath(directory)
     if labels == "inferred":
@@ -263,18 +289,18 @@ def index_directory(directory, labels, class_names=None, follow_links=False, ver
                    if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")]
         if class_names is not None:
             if not set(class_names).issubset(subdirs):
-                raise ValueError(f"{WHERE}: the `class_names` passed did not match the names of the "
+                raise ValueError(f"{where}: the `class_names` passed did not match the names of the "
                                  f"subdirectories of the target directory. Expected: {subdirs} (or "
                                  f"a subset of it), but received: class_names={class_names}")
             subdirs = list(class_names)  # the order given
     else:
         if class_names is not None:
-            raise ValueError(f"{WHERE}: when `labels=None` (no labels), argument `class_names` "
+            raise ValueError(f"{where}: when `labels=None` (no labels), argument `class_names` "
                              "cannot be specified.")
         subdirs = [""]  # the whole folder, as one
     file_paths, file_labels = [], []
     for index, subdir in enumerate(subdirs):
-        for relative in _walk_images(os.path.join(directory, subdir), follow_links):
+        for relative in _walk_images(os.path.join(directory, subdir), follow_links, formats):
             file_paths.append(os.path.join(directory, subdir, relative) if subdir
                               else os.path.join(directory, relative))
             file_labels.append(index)
@@ -284,7 +310,7 @@ def index_directory(directory, labels, class_names=None, follow_links=False, ver
         class_names = None
     else:
         if len(labels) != len(file_paths):
-            raise ValueError(f"{WHERE}: expected the lengths of `labels` to match the number of "
+            raise ValueError(f"{where}: expected the lengths of `labels` to match the number of "
                              f"files in the target directory. len(labels) is {len(labels)} while "
                              f"we found {len(file_paths)} files in directory {directory}.")
         labels = np.array(labels, dtype=np.int32)
@@ -433,22 +459,22 @@ def resize_with_pad(image: np.ndarray, size, interpolation: str = "bilinear",
 
 
 # ---------------------------------------------------------------------------------- checks
-def _check_labels(labels, class_names):
+def _check_labels(labels, class_names, where: str = WHERE):
     if isinstance(labels, str) and labels == "inferred" or labels is None:
         return labels
     if not isinstance(labels, list | tuple):
-        raise ValueError(f"{WHERE}: `labels` argument should be a list/tuple of integer labels, of "
+        raise ValueError(f"{where}: `labels` argument should be a list/tuple of integer labels, of "
                          "the same size as the number of image files in the target directory. If "
                          "you wish to infer the labels from the subdirectory names in the target "
                          'directory, pass `labels="inferred"`. If you wish to get a dataset that '
                          "only contains images (no labels), pass `labels=None`. "
                          f"Received: labels={labels!r}")
     if class_names:
-        raise ValueError(f'{WHERE}: you can only pass `class_names` if `labels="inferred"`. '
+        raise ValueError(f'{where}: you can only pass `class_names` if `labels="inferred"`. '
                          f"Received: labels={labels}, and class_names={class_names}")
     for label in labels:
         if isinstance(label, bool) or not isinstance(label, numbers.Integral):
-            raise ValueError(f"{WHERE}: expected `labels` to hold integers, received {label!r} "
+            raise ValueError(f"{where}: expected `labels` to hold integers, received {label!r} "
                              f"in labels={list(labels)[:10]}...")
     return list(labels)
 
@@ -474,19 +500,19 @@ def _check_interpolation(interpolation) -> str:
     return interpolation.lower()
 
 
-def _check_validation_split(validation_split, subset, shuffle, seed) -> None:
+def _check_validation_split(validation_split, subset, shuffle, seed, where: str = WHERE) -> None:
     """Keras' ``check_validation_split_arg``, in its order and wording."""
     if validation_split and not 0 < validation_split < 1:
-        raise ValueError(f"{WHERE}: `validation_split` must be between 0 and 1, "
+        raise ValueError(f"{where}: `validation_split` must be between 0 and 1, "
                          f"received: {validation_split}")
     if (validation_split or subset) and not (validation_split and subset):
-        raise ValueError(f"{WHERE}: if `subset` is set, `validation_split` must be set, and "
+        raise ValueError(f"{where}: if `subset` is set, `validation_split` must be set, and "
                          f"inversely. Received: validation_split={validation_split}, subset={subset!r}")
     if subset not in ("training", "validation", "both", None):
-        raise ValueError(f'{WHERE}: `subset` must be either "training", "validation" or "both", '
+        raise ValueError(f'{where}: `subset` must be either "training", "validation" or "both", '
                          f"received: {subset!r}")
     if validation_split and shuffle and seed is None:
-        raise ValueError(f"{WHERE}: if using `validation_split` and shuffling the data, you must "
+        raise ValueError(f"{where}: if using `validation_split` and shuffling the data, you must "
                          "provide a `seed` argument, to make sure that there is no overlap between "
                          "the training and validation subset.")
 

@@ -1,4 +1,4 @@
-"""``keras.utils.to_categorical``: class ids to one-hot rows."""
+"""``keras.utils.to_categorical`` (class ids to one-hot rows) and ``normalize``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,21 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     categorical = np.zeros((ids.size, int(num_classes)))  # (N, K), float64 as Keras
     categorical[np.arange(ids.size), ids] = 1.0
     return categorical.reshape(shape + (int(num_classes),))
+
+
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    """``keras.utils.normalize``: ``x`` divided by its ``order``-norm along ``axis``
+    (``np.linalg.norm``), a norm of 0 left as 1 so an all-zero row stays zeros. (Keras 3.15 turns
+    ``axis=0`` into -1 with ``axis or -1``, dividing by the wrong norms or failing; here axis 0 is
+    axis 0.)"""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" or x.dtype.kind == "b":
+        raise TypeError(f"normalize: expected a numeric array, received dtype {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError("normalize: expected an array with at least one axis, received a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"normalize: expected axis to be an integer in [{-x.ndim}, {x.ndim - 1}], "
+                         f"received {axis!r}")
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
