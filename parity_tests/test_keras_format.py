@@ -292,10 +292,25 @@ def _video_model():
     x = np.random.default_rng(30).random((6, 3, 5, 5, 1)).astype(np.float32)
     return model, x, np.arange(6) % 2
 
+
+def _mobile_model():
+    """MobileNet's separable block: DepthwiseConv2D (depth_multiplier 2, its weights "kernel" and
+    "bias") and SeparableConv2D ("depthwise_kernel", "pointwise_kernel", "bias"), then the 1-D twins."""
+    model = sn.Sequential([
+        L.Input((6, 6, 2)), L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu"),
+        L.SeparableConv2D(3, 3, strides=2, padding="same", depth_multiplier=2), L.Reshape((9, 3)),
+        L.DepthwiseConv1D(2, dilation_rate=2, use_bias=False), L.SeparableConv1D(2, 3, activation="tanh"),
+        L.Flatten(), L.Dense(3)], seed=31, name="mobile")
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(32).random((6, 6, 6, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 3
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
-          _decoder_model, _masked_sequence_model, _noise_model, _video_model]
+          _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,

@@ -893,3 +893,49 @@ register_layer(sn.layers.TimeDistributed, keras.layers.TimeDistributed,
                    layer_to_keras(layer.layer), **kw),
                lambda klayer, **kw: sn.layers.TimeDistributed(layer_from_keras(klayer.layer), **kw))
 
+
+# DepthwiseConv1D/2D and SeparableConv1D/2D: Keras' arguments and weights on both sides.
+def _depthwise_args_to_keras(layer) -> dict:
+    args = dict(strides=layer.strides, padding=layer.padding, depth_multiplier=layer.depth_multiplier,
+                dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
+                use_bias=layer.use_bias,
+                depthwise_initializer=_init_to_keras(layer.depthwise_initializer),
+                bias_initializer=_init_to_keras(layer.bias_initializer),
+                depthwise_regularizer=regularizer_to_keras(layer.depthwise_regularizer),
+                bias_regularizer=regularizer_to_keras(layer.bias_regularizer))
+    if hasattr(layer, "filters"):  # a separable convolution
+        args.update(pointwise_initializer=_init_to_keras(layer.pointwise_initializer),
+                    pointwise_regularizer=regularizer_to_keras(layer.pointwise_regularizer))
+    return args
+
+
+def _depthwise_args_from_keras(klayer) -> dict:
+    _require(klayer, activity_regularizer=None, depthwise_constraint=None, pointwise_constraint=None,
+             bias_constraint=None, data_format="channels_last")
+    where = f'layer "{klayer.name}"'
+    args = dict(strides=tuple(klayer.strides), padding=klayer.padding,
+                depth_multiplier=klayer.depth_multiplier, dilation_rate=tuple(klayer.dilation_rate),
+                activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+                depthwise_initializer=_init_from_keras(klayer.depthwise_initializer, where),
+                bias_initializer=_init_from_keras(klayer.bias_initializer, where),
+                depthwise_regularizer=regularizer_from_keras(klayer.depthwise_regularizer, where),
+                bias_regularizer=regularizer_from_keras(klayer.bias_regularizer, where))
+    if hasattr(klayer, "filters"):
+        args.update(pointwise_initializer=_init_from_keras(klayer.pointwise_initializer, where),
+                    pointwise_regularizer=regularizer_from_keras(klayer.pointwise_regularizer, where))
+    return args
+
+
+for _name in ("DepthwiseConv2D", "DepthwiseConv1D"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name),
+                   lambda layer, **kw: getattr(keras.layers, type(layer).__name__)(
+                       layer.kernel_size, **_depthwise_args_to_keras(layer), **kw),
+                   lambda klayer, **kw: getattr(sn.layers, type(klayer).__name__)(
+                       tuple(klayer.kernel_size), **_depthwise_args_from_keras(klayer), **kw))
+for _name in ("SeparableConv2D", "SeparableConv1D"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name),
+                   lambda layer, **kw: getattr(keras.layers, type(layer).__name__)(
+                       layer.filters, layer.kernel_size, **_depthwise_args_to_keras(layer), **kw),
+                   lambda klayer, **kw: getattr(sn.layers, type(klayer).__name__)(
+                       klayer.filters, tuple(klayer.kernel_size), **_depthwise_args_from_keras(klayer),
+                       **kw))

@@ -25,6 +25,12 @@ from scratchnet.layers.core import (
     Reshape,
     Softmax,
 )
+from scratchnet.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
@@ -101,6 +107,7 @@ __all__ = [
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalMaxPool1D", "GlobalMaxPool2D",
     "TimeDistributed",
+    "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
