@@ -306,11 +306,31 @@ def _mobile_model():
     x = np.random.default_rng(32).random((6, 6, 6, 2)).astype(np.float32)
     return model, x, np.arange(6) % 3
 
+def _attention_model():
+    """A transformer block (functional): self-attention ``mha(x, x)``, then a second
+    MultiHeadAttention with a keyword key, use_causal_mask, value_dim and output_shape. Keras keeps
+    each one's weights in query_dense/vars, key_dense/vars, value_dense/vars and output_dense/vars
+    under its path. No biases: the key bias has a zero true gradient (the softmax does not see
+    it), so its value after a step is rounding noise in either framework and the next-step checks
+    here could not compare it; parity_tests/test_attention_keras.py carries biases through files."""
+    sn.utils.set_random_seed(31)
+    ids = sn.Input((6,), dtype="int32", name="tokens")
+    x = L.Embedding(40, 8)(ids)
+    h = L.LayerNormalization()(L.Add()([x, L.MultiHeadAttention(2, 4, use_bias=False)(x, x)]))
+    h = L.MultiHeadAttention(2, 3, value_dim=2, output_shape=5, use_bias=False)(
+        h, x, key=h, use_causal_mask=True)
+    model = sn.Model(ids, L.Dense(3)(L.GlobalAveragePooling1D()(h)), name="attention", seed=31)
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(32).permutation(40)[:36].reshape(6, 6)  # no id twice (parity-notes)
+    return model, x, np.arange(6) % 3
+
 
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
-          _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model]
+          _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
+          _attention_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,
@@ -444,7 +464,8 @@ def test_keras_files_open_in_scratchnet(tmp_path):
 # Keras' legacy HDF5 full-model format (model.save("m.h5")) holds Sequential models: every model
 # above but the two functional ones; and Keras cannot write its augmentation layers to one (see
 # test_keras_cannot_write_augmentation_layers_to_h5).
-H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model)]
+H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model,
+                                                     _attention_model)]
 TWIN_FILES = [(make, ".keras") for make in MODELS] + \
     [(make, ".h5") for make in H5_MODELS if make is not _augmentation_model]
 

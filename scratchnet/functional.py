@@ -152,6 +152,13 @@ class Functional(Model):
             if node.inputs_as_list:  # a merging layer: a list in, no mask out
                 values[node.output] = node.layer.forward([values[t] for t in node.inputs],
                                                          training=training)
+            elif node.several_args:  # layer(query, value, key=...): MultiHeadAttention
+                if any(masks.get(t) is not None for t in node.inputs):
+                    raise ValueError(f'layer "{node.layer.name}" ({type(node.layer).__name__}) '
+                                     "reads an input with a padding mask, which scratchnet does not "
+                                     "pass to a layer called on several tensors yet")
+                args, kwargs = node.call_arguments(values)
+                values[node.output] = node.layer.forward(args, training=training, **kwargs)
             else:
                 tensor = node.inputs[0]
                 values[node.output], masks[node.output] = forward_with_mask(
@@ -192,7 +199,7 @@ class Functional(Model):
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
                 layer.params[name].grad = layer.params[name].grad + grad
             done.add(layer)
-            dxs = dxs if node.inputs_as_list else [dxs]
+            dxs = dxs if node.inputs_as_list or node.several_args else [dxs]
             for tensor, dx in zip(node.inputs, dxs, strict=True):
                 if dx is not None:
                     _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add

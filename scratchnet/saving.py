@@ -240,11 +240,14 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
             per_output = {"loss_weights": c["loss_weights"],
                           "metrics": [[saving_keras._metric_from_keras(m, what) for m in ms]
                                       for ms in c["metrics"]]}
+        output_metrics = per_output.get("metrics")
+        if output_metrics is not None and len(output_metrics) == 1:
+            output_metrics = output_metrics[0]  # one output: its own list, as compile takes it
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
                       loss=[losses.deserialize(v) for v in c["loss"]] if per_output
                       else losses.deserialize(c["loss"]),
-                      metrics=per_output.get("metrics") or [saving_keras._metric_from_keras(m, what)
-                                                             for m in c["metrics"]],
+                      metrics=output_metrics if per_output else
+                      [saving_keras._metric_from_keras(m, what) for m in c["metrics"]],
                       weighted_metrics=[saving_keras._metric_from_keras(m, what)
                                         for m in c.get("weighted_metrics", [])],
                       **({"loss_weights": per_output["loss_weights"]} if per_output else {}))

@@ -14,7 +14,9 @@ stores the same graph in a short form (``[[ref, ...], as_list]`` per call).
 
 from __future__ import annotations
 
-from scratchnet.layers.input_layer import InputLayer
+from scratchnet.layers.input_layer import InputLayer, KerasTensor
+
+TENSOR = "__keras_tensor__"  # a keyword argument that is a tensor of the graph
 
 
 # ================================================================================ writing
@@ -50,7 +52,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
             inbound = []
         else:
             spec = layer_config(layer)
-            inbound = [{"args": [_keras_args(node, index)], "kwargs": {}} for node in nodes]
+            inbound = [_keras_inbound(node, index) for node in nodes]
         spec["name"] = layer.name
         spec["inbound_nodes"] = inbound
         layers.append(spec)
@@ -73,11 +75,32 @@ def keras_config(model, layer_config, compile_config) -> dict:
     return config
 
 
-def _keras_args(node, index: dict):
-    tensors = [{"class_name": "__keras_tensor__",
-                "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t, index)}}
-               for t in node.inputs]
-    return tensors if node.inputs_as_list else tensors[0]
+def _keras_tensor(t, index: dict) -> dict:
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": _ref(t, index)}}
+
+
+def _keras_inbound(node, index: dict) -> dict:
+    """One inbound node: ``{"args": [...], "kwargs": {...}}`` as Keras records the call."""
+    if not node.several_args:
+        tensors = [_keras_tensor(t, index) for t in node.inputs]
+        return {"args": [tensors if node.inputs_as_list else tensors[0]], "kwargs": {}}
+    n_kw = sum(isinstance(v, KerasTensor) for v in node.kwargs.values())
+    args = [_keras_tensor(t, index) for t in node.inputs[:len(node.inputs) - n_kw]]
+    kwargs = {k: _keras_tensor(v, index) if isinstance(v, KerasTensor) else v
+              for k, v in node.kwargs.items()}
+    return {"args": args, "kwargs": kwargs}
+
+
+def _npz_call(node, index: dict) -> list:
+    """``[refs, as_list]``, and for a layer called on several tensors the keyword arguments, a
+    tensor among them written as TENSOR (its ref is in ``refs``, after the positional ones, in
+    the order of the keywords' names)."""
+    call = [[_ref(t, index) for t in node.inputs], node.inputs_as_list]
+    if node.several_args:
+        call.append({k: TENSOR if isinstance(v, KerasTensor) else v
+                     for k, v in node.kwargs.items()})
+    return call
 
 
 def npz_config(model) -> dict:
@@ -86,8 +109,7 @@ def npz_config(model) -> dict:
     layers = []
     for layer in model.layers:
         nodes = [n for n in model._nodes if n.layer is layer]
-        calls = [] if isinstance(layer, InputLayer) else \
-            [[[_ref(t, index) for t in node.inputs], node.inputs_as_list] for node in nodes]
+        calls = [] if isinstance(layer, InputLayer) else [_npz_call(node, index) for node in nodes]
         layers.append({"class_name": type(layer).__name__, "config": layer.get_config(),
                        "calls": calls})
     return {"class_name": "Functional", "name": model.name, "seed": model.seed, "layers": layers,
@@ -100,7 +122,8 @@ def npz_config(model) -> dict:
 # ================================================================================ reading
 def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed, where: str):
     """``Model(inputs, outputs)`` from built-but-unconnected ``layers`` and their ``calls``
-    (per layer: a list of ``(refs, as_list)``). ``input_refs``/``output_refs``: a ref, a list of
+    (per layer: a list of ``(refs, as_list)``, or ``(refs, as_list, kwargs)`` for a layer called
+    on several tensors, see :func:`_npz_call`). ``input_refs``/``output_refs``: a ref, a list of
     refs or (inputs) a dict of them, kept as the model's structure."""
     from scratchnet.functional import Functional
 
@@ -109,20 +132,27 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
     for layer, layer_calls in zip(layers, calls, strict=True):
         if isinstance(layer, InputLayer):
             tensors[(layer.name, 0)] = layer.output
-        for k, (refs, as_list) in enumerate(layer_calls):
-            pending.append((layer, k, refs, as_list))
+        for k, call in enumerate(layer_calls):
+            pending.append((layer, k, call[0], call[1], call[2] if len(call) > 2 else None))
     while pending:
         ready = [item for item in pending
                  if all((ref[0], ref[1]) in tensors for ref in item[2])]
         if not ready:
-            missing = sorted({tuple(ref[:2]) for _, _, refs, _ in pending for ref in refs
+            missing = sorted({tuple(ref[:2]) for _, _, refs, _, _ in pending for ref in refs
                               if (ref[0], ref[1]) not in tensors})
             raise ValueError(f"{where}: the saved graph refers to tensors no layer call makes: "
                              f"{missing[:5]} (a cycle, or a corrupt config)")
         for item in ready:
-            layer, k, refs, as_list = item
+            layer, k, refs, as_list, kwargs = item
             args = [tensors[(ref[0], ref[1])] for ref in refs]
-            tensors[(layer.name, k)] = layer(args if as_list else args[0])
+            if kwargs is None:
+                tensors[(layer.name, k)] = layer(args if as_list else args[0])
+            else:  # layer(query, value, key=..., use_causal_mask=...): MultiHeadAttention
+                n_kw = sum(v == TENSOR for v in kwargs.values())
+                named = dict(zip(sorted(k for k, v in kwargs.items() if v == TENSOR),
+                                 args[len(args) - n_kw:], strict=True))  # refs in name order
+                kwargs = {name: named.get(name, v) for name, v in kwargs.items()}
+                tensors[(layer.name, k)] = layer(*args[:len(args) - n_kw], **kwargs)
             pending.remove(item)
 
     def lookup(ref):
@@ -156,16 +186,19 @@ def keras_calls(spec: dict, where: str) -> list:
     """A Keras layer entry's ``inbound_nodes`` as ``[(refs, as_list), ...]``."""
     calls = []
     for node in spec.get("inbound_nodes") or []:
-        if not isinstance(node, dict) or not isinstance(node.get("args"), list) \
-                or len(node["args"]) != 1:
+        if not isinstance(node, dict) or not isinstance(node.get("args"), list):
             raise ValueError(f'{where}: layer "{spec.get("name")}" has an inbound node scratchnet '
                              f"does not read (one positional tensor argument or list of tensors "
                              f"expected): {node!r:.200}")
         # Keras records two keyword arguments that change nothing when the graph runs again:
         # ``mask: None`` (no explicit mask) and ``training`` (the model's own call passes its
-        # ``training`` to every layer over it, as Keras' Functional does). Others are refused.
+        # ``training`` to every layer over it, as Keras' Functional does). Others are refused,
+        # but for a layer called on several tensors (MultiHeadAttention(query, value, key=...)).
         kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
                   if k != "training" and not (k == "mask" and v is None)}
+        if len(node["args"]) != 1 or any(_is_tensor_spec(v) for v in kwargs.values()):
+            calls.append(_several_args_call(node["args"], kwargs, spec, where))
+            continue
         if kwargs:
             raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
                              f"arguments {sorted(kwargs)}, which scratchnet does not pass")
@@ -182,6 +215,35 @@ def keras_calls(spec: dict, where: str) -> list:
             refs.append(list(history))
         calls.append((refs, as_list))
     return calls
+
+
+def _is_tensor_spec(item) -> bool:
+    return isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"
+
+
+def _history(item, spec: dict, where: str) -> list:
+    history = (item.get("config") or {}).get("keras_history") if isinstance(item, dict) else None
+    if not isinstance(history, list | tuple) or len(history) != 3:
+        raise ValueError(f'{where}: layer "{spec.get("name")}" reads {item!r:.120}, not a '
+                         "tensor of the graph")
+    return list(history)
+
+
+def _several_args_call(args: list, kwargs: dict, spec: dict, where: str) -> tuple:
+    """``(refs, False, kwargs)`` of a call on several tensors: the positional tensors' refs, then
+    those of the tensor keywords in name order (written TENSOR in ``kwargs``)."""
+    refs = [_history(item, spec, where) for item in args]
+    refs += [_history(kwargs[k], spec, where) for k in sorted(kwargs) if _is_tensor_spec(kwargs[k])]
+    named = {}
+    for key, value in kwargs.items():
+        if _is_tensor_spec(value):
+            named[key] = TENSOR
+        elif isinstance(value, bool | int | float | str) or value is None:
+            named[key] = value
+        else:
+            raise ValueError(f'{where}: layer "{spec.get("name")}" is called with {key}='
+                             f"{value!r:.120}, which scratchnet does not read")
+    return refs, False, named
 
 
 def compile_functional(model, config: dict, where: str, loss_from, metric_from) -> None:
@@ -286,7 +348,7 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where} has an invalid config for layer {spec['class_name']!r}: "
                              f"{err}") from err
-        calls.append([(refs, as_list) for refs, as_list in spec["calls"]])
+        calls.append([tuple(call) for call in spec["calls"]])
     inputs = cfg["input_layers"]
     if cfg.get("inputs_as_dict"):
         inputs = {ref[0]: ref for ref in inputs}

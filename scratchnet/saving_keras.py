@@ -221,7 +221,9 @@ def _layer_config(layer) -> dict:
         config = layer.keras_saved_config(config)
     spec = {"module": "keras.layers", "class_name": class_name, "config": config,
             "registered_name": None}
-    if layer.weights:
+    if hasattr(layer, "keras_build_config"):  # built from several shapes (MultiHeadAttention)
+        spec["build_config"] = layer.keras_build_config()
+    elif layer.weights:
         spec["build_config"] = {"input_shape": [None, *layer.input_shape]}
     return spec
 

@@ -227,3 +227,18 @@ def test_npz_keeps_metric_arguments_and_weighted_metrics(tmp_path):
     loaded = sn.load_model(tmp_path / "m.npz")
     assert loaded.weighted_metrics[1].threshold == 0.3
     assert loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True) == before
+
+
+@pytest.mark.parametrize("metrics", [[], ["mae"]])
+def test_a_compiled_one_output_functional_model_loads_from_npz(tmp_path, metrics):
+    """Its metrics are saved per output ([[...]]); loading once passed that whole list to compile
+    as the single output's metrics and failed with "unknown metric []"."""
+    inputs = sn.Input((3,))
+    model = sn.Model(inputs, sn.layers.Dense(2)(inputs))
+    model.compile(optimizer="adam", loss="mse", metrics=metrics)
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = sn.load_model(tmp_path / "m.npz")
+    assert loaded.optimizer.iterations == 1
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)

@@ -939,3 +939,34 @@ for _name in ("SeparableConv2D", "SeparableConv1D"):
                    lambda klayer, **kw: getattr(sn.layers, type(klayer).__name__)(
                        klayer.filters, tuple(klayer.kernel_size), **_depthwise_args_from_keras(klayer),
                        **kw))
+
+
+# MultiHeadAttention: Keras' arguments; the weights (query, key, value, attention_output kernels
+# and biases) in the same order and layouts on both sides.
+def _mha_to_keras(layer, **kw):
+    return keras.layers.MultiHeadAttention(
+        layer.num_heads, layer.key_dim, value_dim=layer.value_dim, dropout=layer.dropout,
+        use_bias=layer.use_bias, output_shape=layer.output_shape_arg, attention_axes=None,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
+        bias_regularizer=regularizer_to_keras(layer.bias_regularizer), seed=layer.seed, **kw)
+
+
+def _mha_from_keras(klayer, **kw):
+    _require(klayer, **_NO_EXTRAS, use_gate=False, sliding_window=None)
+    config = klayer.get_config()
+    where = f'layer "{klayer.name}"'
+    return sn.layers.MultiHeadAttention(
+        config["num_heads"], config["key_dim"], value_dim=config["value_dim"],
+        dropout=config["dropout"], use_bias=config["use_bias"], output_shape=config["output_shape"],
+        attention_axes=config["attention_axes"],
+        kernel_initializer=_init_from_keras(klayer._kernel_initializer, where),
+        bias_initializer=_init_from_keras(klayer._bias_initializer, where),
+        kernel_regularizer=regularizer_from_keras(klayer._kernel_regularizer, where),
+        bias_regularizer=regularizer_from_keras(klayer._bias_regularizer, where),
+        seed=config["seed"], **kw)
+
+
+register_layer(sn.layers.MultiHeadAttention, keras.layers.MultiHeadAttention, _mha_to_keras,
+               _mha_from_keras)

@@ -40,6 +40,10 @@ def functional_to_keras(model: Functional) -> keras.Model:
             continue
         if node.layer not in klayers:
             klayers[node.layer] = convert.layer_to_keras(node.layer, **common)
+        if node.several_args:  # layer(query, value, key=...): MultiHeadAttention
+            args, kwargs = node.call_arguments(ktensors)
+            ktensors[node.output] = klayers[node.layer](*args, **kwargs)
+            continue
         args = [ktensors[t] for t in node.inputs]
         ktensors[node.output] = klayers[node.layer](args if node.inputs_as_list else args[0])
     if isinstance(model._inputs_struct, dict):
@@ -86,7 +90,17 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
         else:
             if klayer not in slayers:
                 slayers[klayer] = convert.layer_from_keras(klayer)
-            arg = knode.arguments.args[0]
+            kargs, kkwargs = knode.arguments.args, knode.arguments.kwargs
+            kkwargs = {k: v for k, v in kkwargs.items()
+                       if k != "training" and not (k == "mask" and v is None)}
+            if len(kargs) != 1 or any(isinstance(v, keras.KerasTensor) for v in kkwargs.values()):
+                # several tensors by position and keyword: MultiHeadAttention(query, value, key=...)
+                out = slayers[klayer](*[convert_tensor(t) for t in kargs],
+                                      **{k: convert_tensor(v) if isinstance(v, keras.KerasTensor)
+                                         else v for k, v in kkwargs.items()})
+                tensors[id(ktensor)] = out
+                return out
+            arg = kargs[0]
             if isinstance(arg, list | tuple):
                 out = slayers[klayer]([convert_tensor(t) for t in arg])
             else:

@@ -1,5 +1,6 @@
 """Layers with Keras' names, arguments, defaults and weight layouts."""
 
+from scratchnet.layers.attention import MultiHeadAttention
 from scratchnet.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
@@ -108,6 +109,7 @@ __all__ = [
     "GlobalMaxPool1D", "GlobalMaxPool2D",
     "TimeDistributed",
     "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
+    "MultiHeadAttention",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

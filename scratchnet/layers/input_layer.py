@@ -79,16 +79,36 @@ class KerasTensor:
 @dataclass(eq=False)
 class Node:
     """One call of ``layer`` on ``inputs`` that produced ``output``. ``inputs_as_list`` says the
-    layer was given a list of tensors (a merging layer) rather than one tensor."""
+    layer was given a list of tensors (a merging layer) rather than one tensor.
+
+    ``kwargs``: the call's keyword arguments, for a layer called on several tensors by position
+    and keyword (``MultiHeadAttention(query, value, key=k, use_causal_mask=True)``). A KerasTensor
+    among them is also in ``inputs``, after the positional tensors and in the order of the
+    keywords' names (Keras' ``tree.flatten`` order, which decides its ``model.layers`` order)."""
 
     layer: Layer
     inputs: list[KerasTensor]
     output: KerasTensor | None = None
     inputs_as_list: bool = False
+    kwargs: dict = field(default_factory=dict)
     parents: list[Node] = field(init=False)
 
     def __post_init__(self):
         self.parents = [t.node for t in self.inputs]
+
+    @property
+    def several_args(self) -> bool:
+        """Called as ``layer(a, b, ..., k=t)``: forward gets the positional arrays as a list and
+        the keyword ones by name, backward returns one gradient per tensor in ``inputs``."""
+        return not self.inputs_as_list and (len(self.inputs) > 1 or bool(self.kwargs))
+
+    def call_arguments(self, values: dict) -> tuple[list, dict]:
+        """``(positional arrays, keyword arguments)`` of this call, with ``values`` mapping each
+        KerasTensor to its array (a keyword that is not a tensor is passed as it is)."""
+        n_kw = sum(isinstance(v, KerasTensor) for v in self.kwargs.values())
+        args = [values[t] for t in self.inputs[:len(self.inputs) - n_kw]]
+        kwargs = {k: values[v] if isinstance(v, KerasTensor) else v for k, v in self.kwargs.items()}
+        return args, kwargs
 
 
 class InputLayer(Layer):
@@ -169,6 +189,34 @@ def call_symbolic(layer: Layer, x) -> KerasTensor:
     node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
+    layer._inbound_nodes.append(node)
+    return node.output
+
+
+def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes) -> KerasTensor:
+    """``layer(*args, **kwargs)`` on KerasTensors (a layer called on several tensors, such as
+    MultiHeadAttention): as :func:`call_symbolic`, with ``build_shapes(args, kwargs)`` giving the
+    list of shapes the layer builds for and checks. Records a :class:`Node` whose ``inputs`` are
+    ``args`` then the tensors among ``kwargs``."""
+    for t in list(args) + [v for v in kwargs.values() if not isinstance(v, bool | np.bool_)]:
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}): in a functional '
+                             f"graph every tensor argument must be a KerasTensor, received {t!r}")
+    shapes = [tuple(s) for s in build_shapes(args, kwargs)]
+    if not layer.built:
+        _check_rng()
+        output_shape = layer.ensure_built(shapes, _GLOBAL["rng"])
+    else:
+        expected = [tuple(s) for s in layer.input_shape]
+        if shapes != expected:
+            raise ValueError(f'Input 0 of layer "{layer.name}" ({type(layer).__name__}) is '
+                             f"incompatible with the layer: expected shapes "
+                             f"{_with_batch(expected, True)}, found {_with_batch(shapes, True)}")
+        output_shape = layer.output_shape
+    inputs = list(args) + [kwargs[k] for k in sorted(kwargs) if isinstance(kwargs[k], KerasTensor)]
+    node = Node(layer, inputs, kwargs=dict(kwargs))
+    node.output = KerasTensor((None,) + tuple(output_shape), _output_dtype(layer, inputs),
+                              layer.name, node)
     layer._inbound_nodes.append(node)
     return node.output
 
