@@ -302,7 +302,13 @@ class SummaryWriter:
 
 
 def format_logs(logs) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+    """``"loss: 0.1234 - f1_score: [0.5000 0.2500]"``: a per-class result (``F1Score()``,
+    ``R2Score(class_aggregation=None)``) prints as its values."""
+    def value(v) -> str:
+        if np.ndim(v):
+            return np.array2string(np.asarray(v), precision=4, floatmode="fixed")
+        return f"{v:.4f}"
+    return " - ".join(f"{k}: {value(v)}" for k, v in (logs or {}).items())
 
 
 # ---------------------------------------------------------------------- watching a quantity

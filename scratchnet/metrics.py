@@ -14,6 +14,10 @@ binary, integer labels (a sparse loss) -> sparse categorical, else categorical; 
 goes through ``keras.metrics.get`` (snake-case or class name, ``"mae"``, ``"mse"``, ...). The
 metric then logs under the string it was given (``"acc"`` logs as ``"acc"``, ``"mae"`` as
 ``"mae"``); a metric object logs under its ``name``.
+
+Top-k accuracy, the F-scores and IoU live in ``metrics_classification.py``; RMSE, R2 and the
+running means of the other losses (MAPE, MSLE, log-cosh, cosine, KL, Poisson, hinge) in
+``metrics_regression.py``. All are importable from here and registered below.
 """
 
 from __future__ import annotations
@@ -111,6 +115,35 @@ class Mean(MeanMetric):
 
     def update(self, values, sample_weight=None) -> None:  # Keras' Mean.update_state(values, sample_weight)
         self.add_values(kernels.to_numpy(values), sample_weight)
+
+    def update_state(self, values, sample_weight=None) -> None:
+        self.update(values, sample_weight)
+
+
+class Sum(Metric):
+    """The (weighted) running sum of values (Keras' ``Sum``): values with more axes than the
+    weights are first summed over the extra axes, then ``total += sum(w * v)``."""
+
+    name = "sum"
+
+    def __init__(self, name: str | None = None, dtype=None):
+        super().__init__(name)
+
+    def reset(self) -> None:
+        self.total = 0.0
+
+    def result(self):
+        return self.total
+
+    def update(self, values, sample_weight=None) -> None:  # Keras' Sum.update_state(values, sample_weight)
+        v = np.asarray(kernels.to_numpy(values), dtype=np.float64)
+        if sample_weight is not None:
+            w = np.asarray(kernels.to_numpy(sample_weight), dtype=np.float64)
+            v, w = same_rank(v, w)
+            if v.ndim > w.ndim:
+                v = v.sum(axis=tuple(range(w.ndim, v.ndim)))  # to the weights' shape
+            v = v * np.broadcast_to(w, v.shape)
+        self.total += float(v.sum())
 
     def update_state(self, values, sample_weight=None) -> None:
         self.update(values, sample_weight)
@@ -505,15 +538,50 @@ def top_k_only(x: np.ndarray, k: int) -> np.ndarray:
     return x * mask + NEG_INF * (1 - mask)
 
 
+# The rest of Keras' common metrics live in two files of their own; they build on the classes
+# above, so they are imported here, after them.
+from scratchnet.metrics_classification import (  # noqa: E402
+    BinaryIoU,
+    F1Score,
+    FBetaScore,
+    IoU,
+    MeanIoU,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+)
+from scratchnet.metrics_regression import (  # noqa: E402
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    KLDivergence,
+    LogCoshError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    R2Score,
+    RootMeanSquaredError,
+    SquaredHinge,
+)
+
 CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanAbsoluteError,
            MeanSquaredError, Precision, Recall, TruePositives, FalsePositives, TrueNegatives,
            FalseNegatives, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-           AUC)
-# keras.metrics.get's names: snake-case and class names, and Keras' short aliases.
+           AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, RootMeanSquaredError,
+           MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity,
+           KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge, R2Score, FBetaScore, F1Score,
+           IoU, MeanIoU, BinaryIoU)
+# keras.metrics.get's names: the class names, their snake-case forms (Keras' to_snake_case:
+# "io_u", "f_beta_score", "log_cosh_error"; not the default names "logcosh" and "fbeta_score"),
+# and Keras' short aliases. IoU and MeanIoU need num_classes, so, as in Keras, their names fail
+# at compile time.
 NAMES: dict[str, type[Metric]] = {cls.name: cls for cls in CLASSES}
 NAMES.update({cls.__name__: cls for cls in CLASSES})
+NAMES.update({"log_cosh_error": LogCoshError, "f_beta_score": FBetaScore})
+del NAMES["logcosh"], NAMES["fbeta_score"]
 NAMES.update({"mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-               "mse": MeanSquaredError, "MSE": MeanSquaredError})
+               "mse": MeanSquaredError, "MSE": MeanSquaredError,
+               "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+               "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 ALIASES = ("accuracy", "acc")  # compared case-insensitively, as Keras does
 
 
@@ -529,10 +597,17 @@ def _unknown(identifier) -> ValueError:
 
 
 def validate(identifier) -> None:
-    """Raise at compile time for a metric name ``get`` would not know."""
+    """Raise at compile time for a metric name ``get`` would not know, or one whose class cannot
+    be built without arguments (``"io_u"``: Keras raises then too)."""
     if not (isinstance(identifier, Metric) or _is_accuracy(identifier)
             or (isinstance(identifier, str) and identifier in NAMES)):
         raise _unknown(identifier)
+    if isinstance(identifier, str) and identifier in NAMES:
+        try:
+            NAMES[identifier]()
+        except TypeError as error:
+            raise ValueError(f"compile: metric {identifier!r} ({NAMES[identifier].__name__}) needs "
+                             f"arguments; pass an instance instead ({error})") from None
 
 
 def get(identifier, loss_name: str, output_units: int) -> Metric:

@@ -581,11 +581,12 @@ class Model:
     def _add_metric_logs(self, logs: dict[str, float]) -> dict[str, float]:
         """Each metric's result into ``logs`` under its name, avoiding the names already there:
         a second metric of one name logs as "name_1" (as Keras), a weighted metric whose name is
-        taken as "weighted_name"."""
+        taken as "weighted_name" (then "weighted_name_1", ...)."""
         for metric in self.metrics:
             logs[unique_log_name(metric.name, logs)] = metric.result()
         for metric in self.weighted_metrics:
-            name = metric.name if metric.name not in logs else f"weighted_{metric.name}"
+            name = metric.name if metric.name not in logs else \
+                unique_log_name(f"weighted_{metric.name}", logs)  # Keras: weighted_f1_score_1
             logs[name] = metric.result()
         return logs
 

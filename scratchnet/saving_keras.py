@@ -802,7 +802,8 @@ def _metric_from_keras(spec, what: str):
     if cls is None:
         raise ValueError(f"metric {spec['class_name']!r} is not one scratchnet has; supported: "
                          f"{_known_names(metrics, metrics.Metric)}")
-    config = {k: v for k, v in (spec.get("config") or {}).items() if k != "dtype"}
+    keeps_dtype = getattr(cls, "keeps_dtype", False)  # IoU counts in its dtype (int64 by default)
+    config = {k: v for k, v in (spec.get("config") or {}).items() if k != "dtype" or keeps_dtype}
     return cls(**config)
 
 

@@ -860,7 +860,8 @@ def _metric_from_keras(metric):
     if cls is None:
         raise ValueError(f"from_keras: metric {class_name} has no scratchnet equivalent; "
                          f"supported: {sorted(_METRIC_CLASSES)}")
-    config.pop("dtype", None)
+    if not getattr(cls, "keeps_dtype", False):  # IoU counts in its dtype (int64 by default)
+        config.pop("dtype", None)
     return cls(**config)
 
 
