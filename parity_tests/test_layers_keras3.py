@@ -70,6 +70,13 @@ SEQUENCE_LAYERS = {
     "global_avg1d_keepdims": lambda: L.GlobalAveragePooling1D(keepdims=True),
     "global_max1d": lambda: L.GlobalMaxPooling1D(),
     "global_max1d_keepdims": lambda: L.GlobalMaxPooling1D(keepdims=True),
+    # channels_first: (N, C, L) pooled over its last axis (Keras' time-series Transformer example)
+    "global_avg1d_channels_first": lambda: L.GlobalAveragePooling1D(data_format="channels_first"),
+    "global_avg1d_channels_first_keepdims": lambda: L.GlobalAveragePooling1D(
+        data_format="channels_first", keepdims=True),
+    "global_max1d_channels_first": lambda: L.GlobalMaxPooling1D(data_format="channels_first"),
+    "global_max1d_channels_first_keepdims": lambda: L.GlobalMaxPooling1D(
+        data_format="channels_first", keepdims=True),
 }
 
 

@@ -338,3 +338,25 @@ def test_conv2d_transpose_errors():
                                                              output_padding=0)])
     with pytest.raises(ValueError, match=r"expected ndim=4"):
         sn.Sequential([L.Input((4, 4)), L.Conv2DTranspose(2, 3)])
+
+
+@pytest.mark.parametrize("cls", [L.GlobalAveragePooling1D, L.GlobalMaxPooling1D])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_channels_first_global_pooling_1d(cls, keepdims, float64):
+    """(N, C, L) pooled over its last axis, as the channels-last layer on the transposed input."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 5))
+    layer = cls(data_format="channels_first", keepdims=keepdims)
+    y = layer(x)
+    expected = cls(keepdims=keepdims)(x.swapaxes(1, 2))
+    np.testing.assert_array_equal(y, expected.swapaxes(1, 2) if keepdims else expected)
+    check_layer(cls(data_format="channels_first", keepdims=keepdims), x, rng)
+
+
+def test_channels_first_pooling_refuses_a_mask_and_2d():
+    layer = L.GlobalAveragePooling1D(data_format="channels_first")
+    layer(np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match="channels_first"):
+        layer.forward(np.zeros((1, 2, 3)), mask=np.ones((1, 3), bool))
+    with pytest.raises(ValueError, match="channels_last"):
+        L.GlobalAveragePooling2D(data_format="channels_first")

@@ -561,11 +561,13 @@ def _register_pooling(scratch_cls, keras_cls) -> None:
 
 def _register_global_pooling(scratch_cls, keras_cls) -> None:
     def from_keras(klayer, **kw):
-        _require(klayer, data_format="channels_last")
-        return scratch_cls(keepdims=klayer.keepdims, **kw)
+        if scratch_cls.rank == 2:
+            _require(klayer, data_format="channels_last")
+        return scratch_cls(data_format=klayer.data_format, keepdims=klayer.keepdims, **kw)
 
     register_layer(scratch_cls, keras_cls,
-                   lambda layer, **kw: keras_cls(keepdims=layer.keepdims, **kw), from_keras)
+                   lambda layer, **kw: keras_cls(data_format=layer.data_format,
+                                                 keepdims=layer.keepdims, **kw), from_keras)
 
 
 def _resizing_to_keras(layer, **kw):

@@ -1,4 +1,5 @@
-"""Global pooling, channels-last: one number per channel from all the steps or all the pixels.
+"""Global pooling: one number per channel from all the steps or all the pixels (channels-last;
+the 1-D ones also take ``data_format="channels_first"``).
 
 ``GlobalAveragePooling2D``/``1D`` and ``GlobalMaxPooling2D``/``1D``, as in Keras 3.
 ``GlobalAveragePooling1D`` also takes a ``mask`` (from ``Embedding(mask_zero=True)``, see
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import kernels
-from scratchnet.layers._args import channels_last
+from scratchnet.layers._args import channels_last, check_rank
 from scratchnet.layers.base import Layer
 
 
@@ -24,7 +25,13 @@ class _GlobalPooling(Layer):
     def __init__(self, data_format: str | None = None, keepdims: bool = False,
                  name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.data_format = channels_last(data_format, f"{type(self).__name__} {self.name!r}")
+        if self.rank == 1 and data_format == "channels_first":
+            # (N, C, L), pooled over its last axis: Keras' Transformer example for time series pools
+            # (N, steps, features) this way, one number per step. The arrays are turned to
+            # (N, L, C) for the channels-last code below, and the gradient turned back.
+            self.data_format = "channels_first"
+        else:
+            self.data_format = channels_last(data_format, f"{type(self).__name__} {self.name!r}")
         if not isinstance(keepdims, bool | np.bool_):
             raise ValueError(f"{type(self).__name__} {self.name!r}: expected keepdims to be a bool, "
                              f"received {keepdims!r}")
@@ -32,6 +39,9 @@ class _GlobalPooling(Layer):
         self.axes = tuple(range(1, self.rank + 1))  # the spatial axes: (1,) or (1, 2)
 
     def build(self, input_shape, rng):
+        if self.data_format == "channels_first":  # (C, L): a number per channel, kept as (C, 1)
+            check_rank(self.name, input_shape, "(batch, channels, steps)")
+            return (input_shape[0], 1) if self.keepdims else (input_shape[0],)
         if len(input_shape) != self.rank + 1:
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
@@ -40,6 +50,11 @@ class _GlobalPooling(Layer):
             )
         channels = input_shape[-1]
         return (1,) * self.rank + (channels,) if self.keepdims else (channels,)
+
+    def steps_last(self, a):
+        """``(N, C, L)`` -> ``(N, L, C)`` with ``data_format="channels_first"`` (and back: the
+        swap is its own inverse); any array as it is otherwise."""
+        return a.swapaxes(1, 2) if self.data_format == "channels_first" else a
 
     def kept(self, y):
         """``y`` with the spatial axes kept as 1s: ``(N, C)`` -> ``(N, 1, [1,] C)``."""
@@ -51,23 +66,28 @@ class _GlobalPooling(Layer):
 
 class _GlobalAveragePooling(_GlobalPooling):
     def forward(self, x, training=False):
+        x = self.steps_last(x)
         self.x_shape = x.shape
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+        y = x.mean(axis=self.axes, keepdims=self.keepdims)
+        return self.steps_last(y) if self.keepdims else y  # keepdims, channels_first: (N, C, 1)
 
     def backward(self, dy):
         count = int(np.prod(self.x_shape[1:-1]))  # L, or H * W
-        return np.broadcast_to(self.kept(dy) / count, self.x_shape).copy()  # (N, ..., C)
+        dy = self.kept(self.steps_last(dy) if self.keepdims else dy)
+        return self.steps_last(np.broadcast_to(dy / count, self.x_shape).copy())  # (N, ..., C)
 
 
 class _GlobalMaxPooling(_GlobalPooling):
     def forward(self, x, training=False):
+        x = self.steps_last(x)
         y = x.max(axis=self.axes, keepdims=True)  # (N, 1, [1,] C)
         winners = (x == y).astype(x.dtype)  # 1 where a cell equals its channel's maximum
         self.share = winners / winners.sum(axis=self.axes, keepdims=True)  # ties split evenly
-        return y if self.keepdims else y.reshape(y.shape[0], -1)
+        return self.steps_last(y) if self.keepdims else y.reshape(y.shape[0], -1)
 
     def backward(self, dy):
-        return self.share * self.kept(dy)  # (N, ..., C)
+        dy = self.kept(self.steps_last(dy) if self.keepdims else dy)
+        return self.steps_last(self.share * dy)  # (N, ..., C)
 
 
 class GlobalAveragePooling2D(_GlobalAveragePooling):
@@ -100,6 +120,9 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
         self.mask = None
         if mask is None:
             return super().forward(x, training)
+        if self.data_format == "channels_first":
+            raise ValueError(f'GlobalAveragePooling1D "{self.name}": a padding mask with '
+                             'data_format="channels_first" is not supported')
         self.x_shape = x.shape
         m = kernels.xp_of(x).asarray(mask, dtype=bool)  # on the GPU too, where x is
         if m.shape != x.shape[:2]:
