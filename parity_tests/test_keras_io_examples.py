@@ -1,0 +1,59 @@
+"""examples/keras_io/: Keras' own example programs, written once for both libraries (only the
+``import`` differs), run here with small settings. From the same initial weights (``--start-weights``,
+saved by the scratchnet run) and the same batch order (``--no-shuffle``), the two implementations'
+training and validation losses agree epoch by epoch to GRAD_RTOL (parity_tests/driver.py, as in
+test_fit.py: each epoch's loss is a mean of float32 batch losses after steps that each add a
+gradient-sized rounding). Each program runs in this process (``runpy``, as its command line would);
+its module globals are the outcome."""
+
+import ast
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity_tests.driver import GRAD_RTOL, assert_close
+
+PROGRAMS = Path(__file__).resolve().parents[1] / "examples" / "keras_io"
+CASES = {  # program: (small flags, the history's training key)
+    "seq2seq_addition": (["--questions", "600", "--epochs", "2", "--units", "16"], "loss"),
+    "denoising_autoencoder": (["--epochs", "3", "--filters", "8"], "loss"),
+    "timeseries_transformer": (["--series", "120", "--length", "24", "--epochs", "3", "--head-size",
+                                "8", "--dropout", "0", "--mlp-dropout", "0", "--batch-size", "32"],
+                               "loss"),
+}
+
+
+def run(name: str, impl: str, *flags: str, monkeypatch) -> dict:
+    path = PROGRAMS / f"{name}.py"
+    monkeypatch.setattr(sys, "argv", [str(path), "--impl", impl, "--verbose", "0", *flags])
+    return runpy.run_path(str(path), run_name="__main__")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_only_difference_is_the_import(name):
+    tree = ast.parse((PROGRAMS / f"{name}.py").read_text())
+    switches = [node for node in tree.body
+                if isinstance(node, ast.If) and "args.impl" in ast.unparse(node.test)]
+    assert len(switches) == 1
+    assert [ast.unparse(s) for s in switches[0].body] == ["import keras as K"]
+    assert [ast.unparse(s) for s in switches[0].orelse] == ["import scratchnet as K"]
+    lines = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert not any("keras." in line or "tensorflow" in line for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_start_same_numbers(name, tmp_path, monkeypatch):
+    flags, key = CASES[name]
+    start = str(tmp_path / "start.npz")
+    scratch = run(name, "scratch", *flags, "--no-shuffle", "--save-start-weights", start,
+                  monkeypatch=monkeypatch)
+    keras = run(name, "keras", *flags, "--no-shuffle", "--start-weights", start,
+                monkeypatch=monkeypatch)
+    history_s, history_k = scratch["history"].history, keras["history"].history
+    assert_close(history_s[key], history_k[key], GRAD_RTOL, f"{name}: training loss per epoch")
+    assert_close(history_s["val_loss"], history_k["val_loss"], GRAD_RTOL, f"{name}: val_loss per epoch")
+    assert np.all(np.isfinite(history_s[key]))
