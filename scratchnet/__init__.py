@@ -17,6 +17,7 @@ from scratchnet import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
     preprocessing,
     profiler,
@@ -33,5 +34,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
-    "losses", "metrics", "models", "optimizers", "preprocessing", "profiler", "regularizers", "utils",
+    "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler", "regularizers", "utils",
 ]

@@ -447,6 +447,19 @@ register_layer(sn.layers.Reshape, keras.layers.Reshape,
 # operators (x * 100.0, x ** 2, x[:, 0]) do; a NumPy function (np.tanh) does not run on Keras'
 # graph tensors, and a keras.ops one does not run on scratchnet's arrays.
 def _lambda_to_keras(layer, **kw):
+    # A NumPy function (np.tanh, sn.ops.sigmoid) on an eager TensorFlow tensor turns it into an
+    # array: the values come out right and TensorFlow's gradient through them is silently 0. Run
+    # the function once on a symbolic KerasTensor, which refuses to become an array, to find out.
+    probe = keras.KerasTensor((None, *layer.input_shape), dtype=sn.config.floatx())
+    try:
+        traced = layer.function(probe, **layer.arguments)
+    except (ValueError, TypeError) as err:
+        traced = err
+    if not isinstance(traced, keras.KerasTensor):
+        raise ValueError(f'to_keras: Lambda "{layer.name}" computes with NumPy functions (np.tanh, '
+                         "sn.ops, ...), which Keras can neither run in its graph nor differentiate; "
+                         "only a function written with operators (x * 100.0, x[:, 0], x ** 2) converts. "
+                         f"({type(traced).__name__}: {str(traced)[:120]})")
     given = layer._output_shape_arg
     return keras.layers.Lambda(layer.function, output_shape=given if callable(given) else layer.output_shape,
                                mask=layer.mask, arguments=dict(layer.arguments), **kw)

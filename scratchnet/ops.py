@@ -1,0 +1,168 @@
+"""``keras.ops`` names for the functions a ``Lambda`` (or any NumPy code) calls, so that a Keras
+program's ``Lambda(lambda x: keras.ops.expand_dims(x, axis=-1))`` runs with the import changed.
+
+Each is the NumPy function of the same meaning, called with Keras' argument names and defaults:
+on arrays they compute what NumPy computes, and inside a ``Lambda`` in training they go through
+the gradient tape (:mod:`scratchnet.autodiff`), which knows every function used here. Keras' ops
+return tensors; these return NumPy arrays. ``shape`` returns a tuple, as Keras' does.
+
+Numerics as Keras': ``sigmoid(x) = (tanh(x / 2) + 1) / 2`` (no overflow, and the tape's ``tanh``
+rule gives its gradient); ``relu(x) = maximum(x, 0)``; ``softmax`` subtracts the maximum first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import config
+from scratchnet.autodiff import Traced
+
+
+def _dtype(dtype):
+    return np.dtype(config.floatx() if dtype is None else dtype)
+
+
+# ----------------------------------------------------------------------------- elementwise
+abs = absolute = np.absolute  # noqa: A001 (Keras' name)
+add, subtract, multiply, divide, true_divide = np.add, np.subtract, np.multiply, np.divide, np.true_divide
+negative, power, square, sqrt = np.negative, np.power, np.square, np.sqrt
+exp, expm1, log, log1p = np.exp, np.expm1, np.log, np.log1p
+tanh, sin, cos, sign, floor, ceil = np.tanh, np.sin, np.cos, np.sign, np.floor, np.ceil
+maximum, minimum, matmul = np.maximum, np.minimum, np.matmul
+equal, not_equal, greater, greater_equal, less, less_equal = (
+    np.equal, np.not_equal, np.greater, np.greater_equal, np.less, np.less_equal)
+logical_and, logical_or, logical_not = np.logical_and, np.logical_or, np.logical_not
+isnan, isinf, isfinite = np.isnan, np.isinf, np.isfinite
+reciprocal = np.reciprocal
+
+
+def clip(x, x_min, x_max):
+    """``keras.ops.clip(x, x_min, x_max)``."""
+    return np.clip(x, x_min, x_max)
+
+
+def where(condition, x1=None, x2=None):
+    """``keras.ops.where``: ``x1`` where ``condition``, else ``x2``."""
+    return np.where(condition, x1, x2)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, as ``(tanh(x / 2) + 1) / 2``: no overflow for large ``|x|``."""
+    return (np.tanh(x * 0.5) + 1.0) * 0.5
+
+
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def softmax(x, axis=-1):
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis``. The maximum is a constant to the tape
+    (the softmax does not depend on it, so neither does its gradient)."""
+    shift = np.max(x.value if isinstance(x, Traced) else np.asarray(x), axis=axis, keepdims=True)
+    e = np.exp(x - shift)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- reductions
+def sum(x, axis=None, keepdims=False):  # noqa: A001 (Keras' name)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    return np.prod(x, axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- shapes
+def shape(x) -> tuple:
+    return tuple(np.shape(x))
+
+
+def ndim(x) -> int:
+    return int(np.ndim(x))
+
+
+def size(x) -> int:
+    return int(np.size(x))
+
+
+def expand_dims(x, axis):
+    return np.expand_dims(x, axis)
+
+
+def squeeze(x, axis=None):
+    return np.squeeze(x, axis=axis)
+
+
+def reshape(x, newshape):
+    return np.reshape(x, newshape)
+
+
+def transpose(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    return np.swapaxes(x, axis1, axis2)
+
+
+def concatenate(xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def stack(x, axis=0):
+    return np.stack(x, axis=axis)
+
+
+def broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+# ----------------------------------------------------------------------------- making arrays
+def cast(x, dtype):
+    """``x`` as ``dtype`` (``x.astype``, which the tape knows)."""
+    return x.astype(np.dtype(dtype))
+
+
+def convert_to_tensor(x, dtype=None):
+    """An array (Keras returns a tensor); a traced value stays traced."""
+    if isinstance(x, Traced):
+        return x if dtype is None else x.astype(np.dtype(dtype))
+    return np.asarray(x, dtype=dtype)
+
+
+def convert_to_numpy(x):
+    return np.asarray(x)
+
+
+def zeros(shape, dtype=None):
+    return np.zeros(shape, dtype=_dtype(dtype))
+
+
+def ones(shape, dtype=None):
+    return np.ones(shape, dtype=_dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    return np.zeros_like(x, dtype=dtype)
+
+
+def ones_like(x, dtype=None):
+    return np.ones_like(x, dtype=dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    return np.full_like(x, fill_value, dtype=dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """As ``keras.ops.arange``: integers stay int32 unless floats are given."""
+    if dtype is None:
+        values = (start, stop, step)
+        dtype = "float32" if any(isinstance(v, float) for v in values) else "int32"
+    if stop is None:
+        start, stop = 0, start
+    return np.arange(start, stop, step, dtype=dtype)
