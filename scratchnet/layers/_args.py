@@ -61,3 +61,17 @@ def check_rank(layer_name: str, input_shape, axes: str) -> None:
             f"{axes}, found ndim={len(input_shape) + 1}. "
             f"Full shape received: {(None,) + tuple(input_shape)}"
         )
+
+
+def window_args(layer, where: str, rank: int, kernel_size, strides, padding, dilation_rate,
+                paddings: tuple[str, ...] = ("valid", "same"), strided_dilation: bool = False) -> None:
+    """A convolution's window, checked and set on ``layer``: ``kernel_size``, ``strides``,
+    ``dilation_rate`` as ``rank``-tuples of positive ints, ``padding`` one of ``paddings``.
+    ``strided_dilation=False``: strides and dilation both above 1 raise, as Keras' Conv layers do."""
+    layer.kernel_size = int_tuple(kernel_size, rank, "kernel_size", where)
+    layer.strides = int_tuple(strides, rank, "strides", where)
+    layer.padding = padding_mode(padding, where, allowed=paddings)
+    layer.dilation_rate = int_tuple(dilation_rate, rank, "dilation_rate", where)
+    if not strided_dilation and max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise ValueError(f"{where}: strides > 1 not supported in conjunction with dilation_rate > 1; "
+                         f"received strides={layer.strides} and dilation_rate={layer.dilation_rate}")

@@ -19,10 +19,10 @@ import numbers
 
 import numpy as np
 
-from scratchnet import config, kernels, regularizers
+from scratchnet import config, kernels
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, regularizer_config
+from scratchnet.layers.base import Layer, regularizer_config, weight_args
 
 # Where a mask is False the scores are replaced by a large negative number before the softmax.
 # Keras 3.15 has two: its Softmax layer's -1e9 (the path that keeps the attention scores: with
@@ -114,12 +114,9 @@ class MultiHeadAttention(Layer):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"{where}: expected seed to be an integer or None, received {seed!r}")
         self.seed = seed
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
-        inits.get(bias_initializer, where=f"{where}: bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.rng: np.random.Generator | None = None
 
     # ------------------------------------------------------------------ building

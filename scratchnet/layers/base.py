@@ -213,7 +213,8 @@ class Layer:
         ``Model(inputs=model.input, outputs=[layer.output for layer in model.layers])`` builds a
         model of every layer's output, sharing the weights. (Arrays never live here: what a
         forward pass keeps for its backward pass has names of its own, such as ``activated``.)"""
-        return self._first_node("output").output
+        node = self._first_node("output")
+        return list(node.outputs) if node.outputs else node.output  # LSTM(return_state=True): a list
 
     @output.setter
     def output(self, value) -> None:
@@ -327,6 +328,20 @@ def regularizer_config(layer, *args: str) -> dict:
     ``get_config``; one left unset is left out, so configs of layers without one stay as they were)."""
     return {arg: regularizers.serialize(getattr(layer, arg)) for arg in args
             if getattr(layer, arg) is not None}
+
+
+def weight_args(layer, where: str, **args) -> None:
+    """Keras' ``*_initializer`` and ``*_regularizer`` arguments, set on ``layer`` under their own
+    names: an initializer is checked (an unknown name raises, naming the argument) and kept as
+    given, the form its config saves; a regularizer is resolved to its object."""
+    for arg, value in args.items():
+        if arg.endswith("_initializer"):
+            inits.get(value, where=f"{where}: {arg}")
+            setattr(layer, arg, value)
+        elif arg.endswith("_regularizer"):
+            setattr(layer, arg, regularizers.get(value, f"{where}: {arg}"))
+        else:
+            raise TypeError(f"weight_args: {arg} is neither an initializer nor a regularizer")
 
 
 def check_trainable(value, what: str) -> bool:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import initializers as inits
-from scratchnet import kernels, regularizers
+from scratchnet import kernels
 from scratchnet.activations import ReLU
 from scratchnet.layers._args import (
     channels_last,
     check_rank,
-    int_tuple,
     output_size_and_pads,
-    padding_mode,
     positive_int,
+    window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, regularizer_config
+from scratchnet.layers.base import ActivatedLayer, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
 
 
@@ -61,22 +59,11 @@ class Conv2D(ActivatedLayer):
         super().__init__(activation=activation, name=name, **kwargs)
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
-        self.strides = int_tuple(strides, 2, "strides", where)
-        self.padding = padding_mode(padding, where)
-        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", where)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"{where}: strides > 1 not supported in conjunction with dilation_rate > 1; "
-                f"received strides={self.strides} and dilation_rate={self.dilation_rate}"
-            )
+        window_args(self, where, 2, kernel_size, strides, padding, dilation_rate)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(kernel_initializer, where=f"Conv2D {self.name!r}: kernel_initializer")
-        inits.get(bias_initializer, where=f"Conv2D {self.name!r}: bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.xpad: np.ndarray | None = None
         self.conv_algorithm: str | None = None  # set by each forward pass
         self.pooled: tuple | None = None  # (pool layer, y, argmax) after forward_pooled
@@ -249,26 +236,16 @@ class Conv1D(ActivatedLayer):
         super().__init__(activation=activation, name=name, **kwargs)
         where = f"Conv1D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
-        self.kernel_size = int_tuple(kernel_size, 1, "kernel_size", where)
-        self.strides = int_tuple(strides, 1, "strides", where)
-        self.padding = padding_mode(padding, where, allowed=("valid", "same", "causal"))
+        window_args(self, where, 1, kernel_size, strides, padding, dilation_rate,
+                    paddings=("valid", "same", "causal"))
         self.data_format = channels_last(data_format, where)
-        self.dilation_rate = int_tuple(dilation_rate, 1, "dilation_rate", where)
         if groups != 1:
             raise ValueError(f"{where}: expected groups=1 (grouped convolutions are not "
                              f"implemented), received groups={groups!r}")
-        if self.strides[0] > 1 and self.dilation_rate[0] > 1:
-            raise ValueError(
-                f"{where}: strides > 1 not supported in conjunction with dilation_rate > 1; "
-                f"received strides={self.strides} and dilation_rate={self.dilation_rate}"
-            )
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
-        inits.get(bias_initializer, where=f"{where}: bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.xpad: np.ndarray | None = None
 
     def build(self, input_shape, rng):
@@ -374,11 +351,8 @@ class Conv2DTranspose(ActivatedLayer):
         super().__init__(activation=activation, name=name, **kwargs)
         where = f"Conv2DTranspose {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", where)
-        self.strides = int_tuple(strides, 2, "strides", where)
-        self.padding = padding_mode(padding, where)
+        window_args(self, where, 2, kernel_size, strides, padding, dilation_rate, strided_dilation=True)
         self.data_format = channels_last(data_format, where)
-        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", where)
         self.output_padding = None
         if output_padding is not None:
             pads = (output_padding,) * 2 if isinstance(output_padding, int) else output_padding
@@ -390,12 +364,9 @@ class Conv2DTranspose(ActivatedLayer):
                                  f"output_padding={output_padding!r}")
             self.output_padding = tuple(int(p) for p in pads)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(kernel_initializer, where=f"{where}: kernel_initializer")
-        inits.get(bias_initializer, where=f"{where}: bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.x: np.ndarray | None = None
 
     def _output_size(self, n: int, axis: int) -> int:

@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 
 from scratchnet import initializers as inits
-from scratchnet import kernels, regularizers
+from scratchnet import kernels
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import ActivatedLayer, Layer, regularizer_config
+from scratchnet.layers.base import ActivatedLayer, Layer, regularizer_config, weight_args
 from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
@@ -44,13 +44,9 @@ class Dense(ActivatedLayer):
         super().__init__(activation=activation, name=name, **kwargs)
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(kernel_initializer, where=f"Dense {self.name!r}: kernel_initializer")
-        inits.get(bias_initializer, where=f"Dense {self.name!r}: bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer,
-                                                   f"Dense {self.name!r}: kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"Dense {self.name!r}: bias_regularizer")
+        weight_args(self, f"Dense {self.name!r}", kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.x: np.ndarray | None = None
 
     def build(self, input_shape, rng):
@@ -272,9 +268,8 @@ class PReLU(Layer):
         if alpha_constraint is not None:
             raise ValueError(f"{where}: scratchnet does not implement constraints; expected "
                              f"alpha_constraint=None, received {alpha_constraint!r}")
-        inits.get(alpha_initializer, where=f"{where}: alpha_initializer")
-        self.alpha_initializer = alpha_initializer
-        self.alpha_regularizer = regularizers.get(alpha_regularizer, f"{where}: alpha_regularizer")
+        weight_args(self, where, alpha_initializer=alpha_initializer,
+                    alpha_regularizer=alpha_regularizer)
         axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
         if axes is not None and (not isinstance(axes, list | tuple) or not all(
                 isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 1 for a in axes)):

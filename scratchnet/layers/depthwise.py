@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import initializers as inits
-from scratchnet import kernels, regularizers
+from scratchnet import kernels
 from scratchnet.kernels import depthwise as dw_kernels
 from scratchnet.layers._args import (
     channels_last,
     check_rank,
-    int_tuple,
     output_size_and_pads,
-    padding_mode,
     positive_int,
+    window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, regularizer_config
+from scratchnet.layers.base import ActivatedLayer, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
 
 
@@ -44,23 +42,17 @@ class _DepthwiseBase(ActivatedLayer):
             if value is not None:
                 raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
                                  f"(constraints); only {arg}=None is accepted")
-        self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size", where)
-        self.strides = int_tuple(strides, self.rank, "strides", where)
-        self.padding = padding_mode(padding, where)
-        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
-        self.data_format = channels_last(data_format, where)
         # strides > 1 together with dilation_rate > 1 is allowed: Keras 3.15 runs it (its TensorFlow
         # backend as a stride-1 dilated convolution, then every s-th row and column), and the
         # loops here compute the same numbers directly.
-        self.dilation_rate = int_tuple(dilation_rate, self.rank, "dilation_rate", where)
+        window_args(self, where, self.rank, kernel_size, strides, padding, dilation_rate,
+                    strided_dilation=True)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
+        self.data_format = channels_last(data_format, where)
         self.use_bias = bool(use_bias)
-        self.depthwise_initializer = depthwise_initializer
-        self.bias_initializer = bias_initializer
-        inits.get(depthwise_initializer, where=f"{where}: depthwise_initializer")
-        inits.get(bias_initializer, where=f"{where}: bias_initializer")
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer,
-                                                      f"{where}: depthwise_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, depthwise_initializer=depthwise_initializer,
+                    bias_initializer=bias_initializer, depthwise_regularizer=depthwise_regularizer,
+                    bias_regularizer=bias_regularizer)
         self.xpad: np.ndarray | None = None
         return where
 
@@ -297,10 +289,8 @@ class SeparableConv2D(_DepthwiseBase):
             {"depthwise_constraint": depthwise_constraint, "pointwise_constraint": pointwise_constraint,
              "bias_constraint": bias_constraint})
         self.filters = positive_int(filters, "filters", where)
-        self.pointwise_initializer = pointwise_initializer
-        inits.get(pointwise_initializer, where=f"{where}: pointwise_initializer")
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer,
-                                                      f"{where}: pointwise_regularizer")
+        weight_args(self, where, pointwise_initializer=pointwise_initializer,
+                    pointwise_regularizer=pointwise_regularizer)
         self.u: np.ndarray | None = None  # the depthwise output, kept for the backward pass
 
     def build(self, input_shape, rng):
