@@ -25,5 +25,12 @@ def _restore_globals():
 
 
 @pytest.fixture
+def float64():
+    """The test runs with float64 weights and arrays (``sn.config.set_floatx``), so that finite
+    differences can be compared tightly (tests/gradcheck.py); _restore_globals puts float32 back."""
+    sn.config.set_floatx("float64")
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -12,12 +12,6 @@ from tests.gradcheck import REL_TOL, numeric_grad, rel_error
 L = sn.layers
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 def _inputs(rng, n=2, t=4, s=3, dq=5, dv=6, dk=None):
     q = rng.standard_normal((n, t, dq))

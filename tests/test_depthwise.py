@@ -12,12 +12,6 @@ from tests.gradcheck import check_layer
 L = sn.layers
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 def _randomize(layer, rng):
     for p in layer.weights:  # a zero bias would hide a bias added to the wrong channel

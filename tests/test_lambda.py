@@ -48,12 +48,6 @@ FUNCTIONS = {
 }
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_each_rule_of_the_tape_matches_finite_differences(name, float64):

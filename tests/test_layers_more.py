@@ -14,12 +14,6 @@ from tests.gradcheck import REL_TOL, check_layer, numeric_grad, rel_error
 L = sn.layers
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 def _randomize(layer, rng):
     for p in layer.weights:  # PReLU's zeros and LayerNormalization's ones would hide mistakes

@@ -26,12 +26,6 @@ FUNCTIONS = {
 }
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_ops_in_a_lambda_match_finite_differences(name, float64):

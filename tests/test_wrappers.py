@@ -12,12 +12,6 @@ from tests.gradcheck import check_layer
 L = sn.layers
 
 
-@pytest.fixture
-def float64():
-    sn.config.set_floatx("float64")
-    yield
-    sn.config.set_floatx("float32")
-
 
 @pytest.mark.parametrize("make, shape", [
     (lambda: L.Dense(3, activation="tanh"), (4, 5)),
