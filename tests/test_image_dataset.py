@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 import scratchnet as sn
+from scratchnet.utils.dataset_ops import shuffle_buffer_order
 from scratchnet.utils.image_dataset import (
     load_image,
     read_image,
-    shuffle_buffer_order,
     shuffle_file_list,
 )
 from tests.image_folders import mixed_folder, write_classes, write_image

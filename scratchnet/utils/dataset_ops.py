@@ -132,6 +132,59 @@ class ShuffledView(DatasetView):
             self.indices = shuffle_buffer_order(len(self.source), self.buffer_size, self.rng).tolist()
 
 
+class BatchesInPasses(DatasetMethods, PyDataset):
+    """Batches of ``n_items`` items read on demand, as the datasets Keras' ``*_from_directory`` and
+    ``timeseries_dataset_from_array`` functions return: ``len(ds)`` batches of ``batch_size``
+    (``None``: one item at a time); with ``shuffle`` every pass (an epoch in ``fit``, or a ``for``
+    loop run to its end) takes the items in a new order from a shuffle buffer of
+    ``8 * batch_size`` (1024 unbatched), Keras' sizes, drawn by NumPy from ``seed`` and the pass
+    number. A subclass says what batch ``index`` holds (``__getitem__``, with
+    :meth:`batch_items`). ``fit``'s own ``shuffle=`` leaves the order alone, as with a
+    ``tf.data.Dataset``."""
+
+    ignores_fit_shuffle = True  # read by scratchnet.data_adapters: the order is this dataset's
+
+    def __init__(self, n_items: int, batch_size, shuffle: bool, seed):
+        super().__init__()
+        self.n_items = n_items
+        self.batch_size = batch_size
+        self.shuffles_each_pass = bool(shuffle)  # not "shuffle": that is the tf.data method
+        self.seed = seed
+        self.buffer_size = 8 * batch_size if batch_size is not None else 1024
+        self._passes = 0
+        self.order = np.arange(n_items)
+        self._next_pass()
+
+    def __len__(self) -> int:
+        if self.batch_size is None:
+            return self.n_items
+        return -(-self.n_items // self.batch_size)
+
+    def batch_items(self, index: int) -> np.ndarray:
+        """The items of batch ``index`` (negative counts from the end), in this pass's order."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"{type(self).__name__}: batch index {index} out of range for "
+                             f"{len(self)} batches")
+        index %= len(self)
+        size = self.batch_size or 1
+        return self.order[index * size:(index + 1) * size]
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self[index]
+        self._next_pass()
+
+    def on_epoch_end(self) -> None:
+        self._next_pass()
+
+    def _next_pass(self) -> None:
+        """The order of the next pass: the items as they are, or a new buffer shuffle of them."""
+        if self.shuffles_each_pass:
+            rng = np.random.default_rng([self.seed, self._passes])
+            self.order = shuffle_buffer_order(self.n_items, self.buffer_size, rng)
+        self._passes += 1
+
+
 def shuffle_buffer_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
     """The order in which ``tf.data``'s ``shuffle(buffer_size)`` hands out ``n`` elements.
 

@@ -28,15 +28,13 @@ Labels: ``"int"`` -> int32 ``(B,)``; ``"categorical"`` -> float32 one-hot ``(B, 
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import warnings
 
 import numpy as np
 
-from scratchnet.utils.dataset_ops import DatasetMethods, shuffle_buffer_order
-from scratchnet.utils.py_dataset import PyDataset
+from scratchnet.utils.dataset_ops import BatchesInPasses
 
 WHERE = "image_dataset_from_directory"
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -161,41 +159,26 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     return dataset(paths, subset_labels, shuffle)
 
 
-class FileDataset(DatasetMethods, PyDataset):
+class FileDataset(BatchesInPasses):
     """Batches of files and their labels, read when a batch is asked for: what
     :func:`image_dataset_from_directory` and :func:`scratchnet.utils.text_dataset_from_directory`
-    return, scratchnet's twin of the ``tf.data.Dataset`` Keras returns. ``len(ds)`` is the number
-    of batches; ``ds[i]`` is batch ``i``, ``(samples, labels)`` or samples alone; ``for batch in
-    ds`` runs one pass. A subclass says how one file is read (:meth:`load`) and how samples make a
-    batch (:meth:`collate`).
+    return, scratchnet's twin of the ``tf.data.Dataset`` Keras returns. ``ds[i]`` is batch ``i``,
+    ``(samples, labels)`` or samples alone; the order, the per-pass shuffle and ``len`` are
+    :class:`~scratchnet.utils.dataset_ops.BatchesInPasses`'. A subclass says how one file is read
+    (:meth:`load`) and how samples make a batch (:meth:`collate`).
 
     Attributes: ``class_names`` (list of str, or ``None`` without labels), ``file_paths`` (the
     files in Keras' order, after the one-off shuffle and the split), ``labels`` (int per file, or
-    ``None``).
-
-    With ``shuffle=True`` every pass (an epoch in ``fit``, or a ``for`` loop run to its end) reads
-    the files in a new order from a shuffle buffer of ``8 * batch_size`` (1024 unbatched), as
-    Keras' pipeline does. ``fit``'s own ``shuffle=`` argument leaves this dataset's order alone,
-    as Keras' ``fit`` does with a ``tf.data.Dataset``. ``take``, ``skip``, ``map``, ``cache``,
-    ``prefetch``, ``as_numpy_iterator`` and ``cardinality`` work as on a ``tf.data.Dataset``
-    (:mod:`scratchnet.utils.dataset_ops`).
+    ``None``). ``take``, ``skip``, ``map``, ``cache``, ``prefetch``, ``as_numpy_iterator`` and
+    ``cardinality`` work as on a ``tf.data.Dataset`` (:mod:`scratchnet.utils.dataset_ops`).
     """
 
-    ignores_fit_shuffle = True  # read by scratchnet.data_adapters: the order is this dataset's
-
     def __init__(self, file_paths, labels, label_mode, class_names, batch_size, shuffle, seed):
-        super().__init__()
         self.file_paths = list(file_paths)
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.label_mode = label_mode
         self.class_names = None if class_names is None else list(class_names)
-        self.batch_size = batch_size
-        self.shuffles_each_pass = bool(shuffle)  # not "shuffle": that is the tf.data method
-        self.seed = seed
-        self.buffer_size = 8 * batch_size if batch_size is not None else 1024  # Keras' sizes
-        self._passes = 0
-        self.order = np.arange(len(self.file_paths))
-        self._next_pass()
+        super().__init__(len(self.file_paths), batch_size, shuffle, seed)
 
     def load(self, k: int):
         """File ``k`` of :attr:`file_paths`, read into one sample."""
@@ -205,41 +188,16 @@ class FileDataset(DatasetMethods, PyDataset):
         """One batch made of ``samples``."""
         raise NotImplementedError
 
-    def __len__(self) -> int:
-        if self.batch_size is None:
-            return len(self.file_paths)
-        return math.ceil(len(self.file_paths) / self.batch_size)
-
     def __getitem__(self, index: int):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"{type(self).__name__}: batch index {index} out of range for "
-                             f"{len(self)} batches")
-        index %= len(self)
+        picked = [int(k) for k in self.batch_items(index)]
         if self.batch_size is None:  # one sample and its label
-            samples = self.load(int(self.order[index]))
-            picked = [int(self.order[index])]
+            samples = self.load(picked[0])
         else:
-            picked = [int(k) for k in self.order[index * self.batch_size:(index + 1) * self.batch_size]]
             samples = self.collate([self.load(k) for k in picked])
         if self.label_mode is None:
             return samples
         encoded = encode_labels(self.labels[picked], self.label_mode, len(self.class_names))
         return samples, (encoded if self.batch_size is not None else encoded[0])
-
-    def __iter__(self):
-        for index in range(len(self)):
-            yield self[index]
-        self._next_pass()
-
-    def on_epoch_end(self) -> None:
-        self._next_pass()
-
-    def _next_pass(self) -> None:
-        """The order of the next pass: the file list as it is, or a new buffer shuffle of it."""
-        if self.shuffles_each_pass:
-            rng = np.random.default_rng([self.seed, self._passes])
-            self.order = shuffle_buffer_order(len(self.file_paths), self.buffer_size, rng)
-        self._passes += 1
 
 
 class ImageDataset(FileDataset):

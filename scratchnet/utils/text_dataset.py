@@ -22,13 +22,12 @@ order, as above).
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 
 import numpy as np
 
-from scratchnet.utils.dataset_ops import DatasetMethods, shuffle_buffer_order
+from scratchnet.utils.dataset_ops import BatchesInPasses
 from scratchnet.utils.image_dataset import (
     LABEL_MODES,
     FileDataset,
@@ -38,7 +37,6 @@ from scratchnet.utils.image_dataset import (
     shuffle_file_list,
     training_or_validation_split,
 )
-from scratchnet.utils.py_dataset import PyDataset
 
 WHERE = "text_dataset_from_directory"
 TEXT_FORMATS = (".txt",)
@@ -223,56 +221,24 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
                              sequence_length, sampling_rate, batch_size, shuffle, seed)
 
 
-class TimeseriesDataset(DatasetMethods, PyDataset):
+class TimeseriesDataset(BatchesInPasses):
     """The batches of :func:`timeseries_dataset_from_array`: ``len(ds)`` batches, ``ds[i]`` is
     ``(windows, targets)`` (windows alone without targets), cut from the arrays when asked for.
-    ``starts`` holds each window's first index, in the order the windows come."""
-
-    ignores_fit_shuffle = True  # the order is this dataset's, as with a tf.data.Dataset
+    ``starts`` holds each window's first index, in the order the windows come (before a per-pass
+    shuffle: :class:`~scratchnet.utils.dataset_ops.BatchesInPasses`)."""
 
     def __init__(self, data, targets, starts, sequence_length, sampling_rate, batch_size, shuffle,
                  seed):
-        super().__init__()
         self.data, self.targets, self.starts = data, targets, starts
         self.offsets = np.arange(sequence_length) * sampling_rate  # k * r within a window
-        self.batch_size = batch_size
-        self.shuffles_each_pass = bool(shuffle)
-        self.seed = seed
-        self.buffer_size = 8 * batch_size if batch_size is not None else 1024  # Keras' sizes
-        self._passes = 0
-        self.order = np.arange(len(starts))
-        self._next_pass()
-
-    def __len__(self) -> int:
-        if self.batch_size is None:
-            return len(self.starts)
-        return math.ceil(len(self.starts) / self.batch_size)
+        super().__init__(len(starts), batch_size, shuffle, seed)
 
     def __getitem__(self, index: int):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"TimeseriesDataset: batch index {index} out of range for {len(self)} "
-                             "batches")
-        index %= len(self)
-        size = self.batch_size or 1
-        starts = self.starts[self.order[index * size:(index + 1) * size]]  # (B,)
+        starts = self.starts[self.batch_items(index)]  # (B,)
         windows = self.data[starts[:, None] + self.offsets[None, :]]  # (B, L, ...)
         if self.batch_size is None:
             windows, starts = windows[0], starts[0]
         return windows if self.targets is None else (windows, self.targets[starts])
-
-    def __iter__(self):
-        for index in range(len(self)):
-            yield self[index]
-        self._next_pass()
-
-    def on_epoch_end(self) -> None:
-        self._next_pass()
-
-    def _next_pass(self) -> None:
-        if self.shuffles_each_pass:
-            rng = np.random.default_rng([self.seed, self._passes])
-            self.order = shuffle_buffer_order(len(self.starts), self.buffer_size, rng)
-        self._passes += 1
 
     def __repr__(self) -> str:
         return (f"<TimeseriesDataset: {len(self.starts)} windows of {len(self.offsets)} steps, "
