@@ -14,6 +14,7 @@ from parity_tests.driver import (
     TRAJECTORY_RTOL,
     assert_close,
     assert_parity,
+    check_round_trip,
     layer_model,
     make_twins,
     random_biases,
@@ -284,20 +285,7 @@ def every_new_layer_models():
 
 @pytest.mark.parametrize("name", sorted(every_new_layer_models()))
 def test_round_trip_copies_weights_and_configs_exactly(name):
-    model = random_biases(every_new_layer_models()[name])
-    kmodel = tfnet.to_keras(model)
-    assert [type(k).__name__ for k in kmodel.layers] == [type(s).__name__ for s in model.layers]
-    assert model.count_params() == kmodel.count_params()
-    for ws, wk in zip(model.get_weights(), kmodel.get_weights(), strict=True):
-        assert ws.dtype == wk.dtype and np.array_equal(ws, wk)
-    back = tfnet.from_keras(kmodel)
-    assert [type(s) for s in back.layers] == [type(s) for s in model.layers]
-    for original, copy in zip(model.layers, back.layers, strict=True):
-        assert copy.get_config() == original.get_config()
-    for ws, wb in zip(model.get_weights(), back.get_weights(), strict=True):
-        assert np.array_equal(ws, wb)
-    x = np.random.default_rng(0).uniform(0, 2, size=(3, *model.input_shape[1:])).astype(np.float32)
-    assert_close(back.predict(x, verbose=0), kmodel.predict(x, verbose=0), 1e-5, "predictions")
+    check_round_trip(random_biases(every_new_layer_models()[name]))
 
 
 def test_a_keras_built_model_converts_and_agrees():
