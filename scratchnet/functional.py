@@ -150,20 +150,19 @@ class Functional(Model):
                 ran_by_conv.add(pool)
                 continue
             if node.inputs_as_list:  # a merging layer: a list in, no mask out
-                values[node.output] = node.layer.forward([values[t] for t in node.inputs],
-                                                         training=training)
-            elif node.several_args:  # layer(query, value, key=...): MultiHeadAttention
-                if any(masks.get(t) is not None for t in node.inputs):
-                    raise ValueError(f'layer "{node.layer.name}" ({type(node.layer).__name__}) '
-                                     "reads an input with a padding mask, which scratchnet does not "
-                                     "pass to a layer called on several tensors yet")
-                args, kwargs = node.call_arguments(values)
-                values[node.output] = node.layer.forward(args, training=training, **kwargs)
+                result, mask = node.layer.forward([values[t] for t in node.inputs],
+                                                  training=training), None
+            elif node.several_args:  # layer(query, value, key=...), LSTM(x, initial_state=[h, c])
+                result, mask = _forward_several_args(node, values, masks, training)
             else:
                 tensor = node.inputs[0]
-                values[node.output], masks[node.output] = forward_with_mask(
-                    node.layer, values[tensor], masks.get(tensor), training=training,
-                    for_backward=for_backward)
+                result, mask = forward_with_mask(node.layer, values[tensor], masks.get(tensor),
+                                                 training=training, for_backward=for_backward)
+            if node.outputs:  # several outputs (return_state): the mask goes with the first only
+                for out, value in zip(node.outputs, result, strict=True):
+                    values[out], masks[out] = value, mask if out is node.output else None
+            else:
+                values[node.output], masks[node.output] = result, mask
             if node.layer in self._shared:
                 self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
         outputs = [values[t] for t in self.outputs]
@@ -184,8 +183,8 @@ class Functional(Model):
         done: set[Layer] = set()  # layers whose Parameter.grad already holds one call's gradient
         for node in reversed(self._nodes):
             layer = node.layer
-            if isinstance(layer, InputLayer) or (node.output not in grads
-                                                 and node.output not in logit_grads):
+            if isinstance(layer, InputLayer) or not any(t in grads or t in logit_grads
+                                                        for t in node.all_outputs):
                 continue  # an input, or a node no loss depends on
             if getattr(layer, "fused_into", None) is not None:
                 # a max-pooling its Conv2D ran (forward_pooled): the Conv2D's backward does it
@@ -195,7 +194,10 @@ class Functional(Model):
                 vars(layer).update(self._caches[node])  # a shared layer: this call's cache back
             earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
             layer.compute_input_grad = self._needs_input_grad[node]
-            dxs = _node_backward(layer, grads.get(node.output), logit_grads.get(node.output))
+            if node.outputs:  # several outputs: one gradient each, None for one nothing reads
+                dxs = layer.backward([grads.get(t) for t in node.outputs])
+            else:
+                dxs = _node_backward(layer, grads.get(node.output), logit_grads.get(node.output))
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
                 layer.params[name].grad = layer.params[name].grad + grad
             done.add(layer)
@@ -476,7 +478,7 @@ class Functional(Model):
         for layer in layers:
             nodes = [n for n in self._nodes if n.layer is layer]
             shape = (None,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
-            sources = [f"{t.node.layer.name}[0][0]" for n in nodes for t in n.inputs]
+            sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
             rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])
         return ["Layer (type)", "Output Shape", "Param #", "Connected to"], rows
@@ -486,7 +488,7 @@ class Functional(Model):
         layers = []
         for layer in self.layers:
             nodes = [n for n in self._nodes if n.layer is layer]
-            inbound = [[[t.node.layer.name, 0, 0] for t in n.inputs] for n in nodes
+            inbound = [[[t.node.layer.name, 0, t.index] for t in n.inputs] for n in nodes
                        if not isinstance(layer, InputLayer)]
             layers.append({"class_name": type(layer).__name__, "name": layer.name,
                            "config": layer.get_config(), "inbound_nodes": inbound,
@@ -518,6 +520,26 @@ def _pool_after(nodes, outputs, shared) -> dict:
                 and after[0].layer not in shared):
             pairs[node] = after[0]
     return pairs
+
+
+def _forward_several_args(node: Node, values: dict, masks: dict, training: bool) -> tuple:
+    """``(result, mask of the output)`` of a layer called on several tensors. The positional
+    arrays go to ``forward`` as one array or a list (MultiHeadAttention's ``[query, value]``), the
+    keyword ones by name. A recurrent layer given ``initial_state`` reads the padding mask of its
+    sequence (the first input); no other such layer takes a mask yet."""
+    layer = node.layer
+    takes_mask = getattr(layer, "sequence_mask_with_states", False)
+    if any(masks.get(t) is not None for t in node.inputs[1 if takes_mask else 0:]):
+        raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}) reads an input with a '
+                         "padding mask, which scratchnet does not pass to a layer called on "
+                         "several tensors yet")
+    args, kwargs = node.call_arguments(values)
+    mask = masks.get(node.inputs[0]) if takes_mask else None
+    if mask is not None:
+        kwargs["mask"] = mask
+    result = layer.forward(args[0] if len(args) == 1 else args, training=training, **kwargs)
+    out_mask = layer.compute_mask(args[0], mask) if mask is not None else None
+    return result, out_mask
 
 
 def _node_backward(layer: Layer, dy, dlogits):

@@ -116,6 +116,11 @@ class Model:
                 spliced and tuple(layer.input_shape) == tuple(self._sample_output_shape or ())):
             raise ValueError(f'Sequential.add: layer "{layer.name}" is already built '
                              "(it belongs to another model); create a new layer")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f'Sequential.add: layer "{layer.name}" has return_state=True and returns '
+                             "several tensors (its output and its states), which a Sequential model "
+                             "cannot pass on to a next layer or train on (Keras fails at the next "
+                             "layer too); use the functional API: keras.Model(inputs, outputs)")
         self._give_unique_name(layer)
         self.layers.append(layer)
         if self._sample_input_shape is not None:

@@ -2,7 +2,9 @@
 
 A functional model's config lists its layers (Keras' ``model.layers`` order), each with its
 ``inbound_nodes``: one entry per call of the layer, naming the tensors it was called on as
-``[layer name, node index, tensor index]`` (``node index`` k: the k-th call of that layer).
+``[layer name, node index, tensor index]`` (``node index`` k: the k-th call of that layer; ``tensor
+index`` i: its i-th output, 0 but for a layer with several, ``LSTM(return_state=True)``'s
+``[output, h, c]``).
 ``input_layers``/``output_layers`` name the model's inputs and outputs the same way. Loading creates
 every layer, then replays the calls, each as soon as the tensors it reads exist (a shared layer's
 second call may need layers listed after it), and hands the tensors to ``Model(inputs, outputs)``.
@@ -14,7 +16,7 @@ stores the same graph in a short form (``[[ref, ...], as_list]`` per call).
 
 from __future__ import annotations
 
-from scratchnet.layers.input_layer import InputLayer, KerasTensor
+from scratchnet.layers.input_layer import InputLayer, KerasTensor, keyword_tensors
 
 TENSOR = "__keras_tensor__"  # a keyword argument that is a tensor of the graph
 
@@ -31,7 +33,7 @@ def node_indices(model) -> dict:
 
 
 def _ref(tensor, index: dict) -> list:
-    return [tensor.node.layer.name, index[tensor.node], 0]
+    return [tensor.node.layer.name, index[tensor.node], tensor.index]
 
 
 def keras_config(model, layer_config, compile_config) -> dict:
@@ -85,10 +87,17 @@ def _keras_inbound(node, index: dict) -> dict:
     if not node.several_args:
         tensors = [_keras_tensor(t, index) for t in node.inputs]
         return {"args": [tensors if node.inputs_as_list else tensors[0]], "kwargs": {}}
-    n_kw = sum(isinstance(v, KerasTensor) for v in node.kwargs.values())
+    n_kw = sum(len(keyword_tensors(v)) for v in node.kwargs.values())
     args = [_keras_tensor(t, index) for t in node.inputs[:len(node.inputs) - n_kw]]
-    kwargs = {k: _keras_tensor(v, index) if isinstance(v, KerasTensor) else v
-              for k, v in node.kwargs.items()}
+
+    def value(v):  # a tensor, a list of them (initial_state), or a plain value
+        if isinstance(v, KerasTensor):
+            return _keras_tensor(v, index)
+        if keyword_tensors(v):
+            return [value(item) for item in v]
+        return v
+
+    kwargs = {k: value(v) for k, v in node.kwargs.items()}
     return {"args": args, "kwargs": kwargs}
 
 
@@ -98,9 +107,19 @@ def _npz_call(node, index: dict) -> list:
     the order of the keywords' names)."""
     call = [[_ref(t, index) for t in node.inputs], node.inputs_as_list]
     if node.several_args:
-        call.append({k: TENSOR if isinstance(v, KerasTensor) else v
+        call.append({k: TENSOR if isinstance(v, KerasTensor)
+                     else [TENSOR] * len(v) if keyword_tensors(v) else v
                      for k, v in node.kwargs.items()})
     return call
+
+
+def _n_tensor_markers(value) -> int:
+    """How many tensors a saved keyword stands for: TENSOR is one, a list of TENSORs several."""
+    if value == TENSOR:
+        return 1
+    if isinstance(value, list) and value and all(v == TENSOR for v in value):
+        return len(value)
+    return 0
 
 
 def npz_config(model) -> dict:
@@ -127,39 +146,45 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
     refs or (inputs) a dict of them, kept as the model's structure."""
     from scratchnet.functional import Functional
 
-    tensors = {}  # (layer name, node index) -> KerasTensor
+    tensors = {}  # (layer name, node index, tensor index) -> KerasTensor
     pending = []
     for layer, layer_calls in zip(layers, calls, strict=True):
         if isinstance(layer, InputLayer):
-            tensors[(layer.name, 0)] = layer.output
+            tensors[(layer.name, 0, 0)] = layer.output
         for k, call in enumerate(layer_calls):
             pending.append((layer, k, call[0], call[1], call[2] if len(call) > 2 else None))
     while pending:
-        ready = [item for item in pending
-                 if all((ref[0], ref[1]) in tensors for ref in item[2])]
+        ready = [item for item in pending if all(_key(ref) in tensors for ref in item[2])]
         if not ready:
-            missing = sorted({tuple(ref[:2]) for _, _, refs, _, _ in pending for ref in refs
-                              if (ref[0], ref[1]) not in tensors})
+            missing = sorted({_key(ref) for _, _, refs, _, _ in pending for ref in refs
+                              if _key(ref) not in tensors})
             raise ValueError(f"{where}: the saved graph refers to tensors no layer call makes: "
                              f"{missing[:5]} (a cycle, or a corrupt config)")
         for item in ready:
             layer, k, refs, as_list, kwargs = item
-            args = [tensors[(ref[0], ref[1])] for ref in refs]
+            args = [tensors[_key(ref)] for ref in refs]
             if kwargs is None:
-                tensors[(layer.name, k)] = layer(args if as_list else args[0])
-            else:  # layer(query, value, key=..., use_causal_mask=...): MultiHeadAttention
-                n_kw = sum(v == TENSOR for v in kwargs.values())
-                named = dict(zip(sorted(k for k, v in kwargs.items() if v == TENSOR),
-                                 args[len(args) - n_kw:], strict=True))  # refs in name order
+                result = layer(args if as_list else args[0])
+            else:  # MultiHeadAttention(query, value, key=...), LSTM(x, initial_state=[h, c])
+                n_kw = sum(_n_tensor_markers(v) for v in kwargs.values())
+                given = iter(args[len(args) - n_kw:])  # the keywords' tensors, in name order
+                named = {}
+                for name in sorted(kwargs):
+                    count = _n_tensor_markers(kwargs[name])
+                    if count:
+                        items = [next(given) for _ in range(count)]
+                        named[name] = items[0] if kwargs[name] == TENSOR else items
                 kwargs = {name: named.get(name, v) for name, v in kwargs.items()}
-                tensors[(layer.name, k)] = layer(*args[:len(args) - n_kw], **kwargs)
+                result = layer(*args[:len(args) - n_kw], **kwargs)
+            for i, tensor in enumerate(result if isinstance(result, list) else [result]):
+                tensors[(layer.name, k, i)] = tensor  # several for LSTM(return_state=True)
             pending.remove(item)
 
     def lookup(ref):
         if not isinstance(ref, list | tuple) or len(ref) != 3:
             raise ValueError(f"{where}: the model's inputs/outputs should be given as "
                              f"[layer name, node index, tensor index], received {ref!r:.120}")
-        key = (ref[0], ref[1])
+        key = _key(ref)
         if key not in tensors:
             raise ValueError(f"{where}: the model's inputs/outputs name a tensor {ref!r} that the "
                              "saved graph does not make")
@@ -180,6 +205,11 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
     if set(by_name) == {layer.name for layer in model.layers}:
         model.layers = [by_name[layer.name] for layer in layers]  # the saved order (weights order)
     return model
+
+
+def _key(ref) -> tuple:
+    """A saved ``[layer name, node index, tensor index]`` as the key of the tensor it names."""
+    return (ref[0], ref[1], ref[2] if len(ref) > 2 else 0)
 
 
 def keras_calls(spec: dict, where: str) -> list:
@@ -218,6 +248,9 @@ def keras_calls(spec: dict, where: str) -> list:
 
 
 def _is_tensor_spec(item) -> bool:
+    """A tensor of the graph in a saved call, or a list of them (``initial_state``)."""
+    if isinstance(item, list) and item:
+        return all(_is_tensor_spec(v) for v in item)
     return isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"
 
 
@@ -233,11 +266,14 @@ def _several_args_call(args: list, kwargs: dict, spec: dict, where: str) -> tupl
     """``(refs, False, kwargs)`` of a call on several tensors: the positional tensors' refs, then
     those of the tensor keywords in name order (written TENSOR in ``kwargs``)."""
     refs = [_history(item, spec, where) for item in args]
-    refs += [_history(kwargs[k], spec, where) for k in sorted(kwargs) if _is_tensor_spec(kwargs[k])]
+    for k in sorted(kwargs):
+        if _is_tensor_spec(kwargs[k]):
+            items = kwargs[k] if isinstance(kwargs[k], list) else [kwargs[k]]
+            refs += [_history(item, spec, where) for item in items]
     named = {}
     for key, value in kwargs.items():
         if _is_tensor_spec(value):
-            named[key] = TENSOR
+            named[key] = [TENSOR] * len(value) if isinstance(value, list) else TENSOR
         elif isinstance(value, bool | int | float | str) or value is None:
             named[key] = value
         else:

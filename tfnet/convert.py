@@ -484,8 +484,9 @@ def _rnn_to_keras(layer, **kw):
                 recurrent_regularizer=regularizer_to_keras(layer.recurrent_regularizer),
                 bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
                 dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, seed=layer.seed,
-                return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
-                unroll=layer.unroll, zero_output_for_mask=layer.zero_output_for_mask)
+                return_sequences=layer.return_sequences, return_state=layer.return_state,
+                go_backwards=layer.go_backwards, unroll=layer.unroll,
+                zero_output_for_mask=layer.zero_output_for_mask)
     if layer.GATES > 1:
         args["recurrent_activation"] = layer.recurrent_activation.name
     if isinstance(layer, sn.layers.LSTM):
@@ -496,7 +497,7 @@ def _rnn_to_keras(layer, **kw):
 
 
 def _rnn_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, recurrent_constraint=None, return_state=False, stateful=False)
+    _require(klayer, **_NO_EXTRAS, recurrent_constraint=None, stateful=False)
     where = f'layer "{klayer.name}"'
     args = dict(activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
                 kernel_initializer=_init_from_keras(klayer.cell.kernel_initializer, where),
@@ -506,8 +507,9 @@ def _rnn_from_keras(klayer, **kw):
                 recurrent_regularizer=regularizer_from_keras(klayer.cell.recurrent_regularizer, where),
                 bias_regularizer=regularizer_from_keras(klayer.cell.bias_regularizer, where),
                 dropout=klayer.dropout, recurrent_dropout=klayer.recurrent_dropout, seed=klayer.cell.seed,
-                return_sequences=klayer.return_sequences, go_backwards=klayer.go_backwards,
-                unroll=klayer.unroll, zero_output_for_mask=klayer.zero_output_for_mask)
+                return_sequences=klayer.return_sequences, return_state=klayer.return_state,
+                go_backwards=klayer.go_backwards, unroll=klayer.unroll,
+                zero_output_for_mask=klayer.zero_output_for_mask)
     if not isinstance(klayer, keras.layers.SimpleRNN):
         args["recurrent_activation"] = sn_activations.get(
             keras.activations.serialize(klayer.recurrent_activation)).name

@@ -40,12 +40,16 @@ def functional_to_keras(model: Functional) -> keras.Model:
             continue
         if node.layer not in klayers:
             klayers[node.layer] = convert.layer_to_keras(node.layer, **common)
-        if node.several_args:  # layer(query, value, key=...): MultiHeadAttention
+        if node.several_args:  # MultiHeadAttention(query, value, key=...), LSTM(x, initial_state=...)
             args, kwargs = node.call_arguments(ktensors)
-            ktensors[node.output] = klayers[node.layer](*args, **kwargs)
-            continue
-        args = [ktensors[t] for t in node.inputs]
-        ktensors[node.output] = klayers[node.layer](args if node.inputs_as_list else args[0])
+            result = klayers[node.layer](*args, **kwargs)
+        else:
+            args = [ktensors[t] for t in node.inputs]
+            result = klayers[node.layer](args if node.inputs_as_list else args[0])
+        if node.outputs:  # several outputs: LSTM(return_state=True)'s [output, h, c]
+            ktensors.update(zip(node.outputs, result, strict=True))
+        else:
+            ktensors[node.output] = result
     if isinstance(model._inputs_struct, dict):
         kinputs = {name: ktensors[t] for t, name in zip(model.inputs, model.input_names, strict=True)}
     elif isinstance(model._inputs_struct, list | tuple):
@@ -76,37 +80,45 @@ def functional_to_keras(model: Functional) -> keras.Model:
 
 def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Functional:
     """The equivalent ``scratchnet.Model`` of a Keras functional model, weights copied."""
-    tensors = {}  # id(Keras KerasTensor) -> scratchnet KerasTensor
+    calls = {}  # id(Keras node) -> what calling its scratchnet twin returned
     slayers = {}  # Keras layer -> its scratchnet twin
 
+    def is_tensors(value) -> bool:  # a tensor, or a list of them (initial_state)
+        if isinstance(value, list | tuple) and value:
+            return all(isinstance(v, keras.KerasTensor) for v in value)
+        return isinstance(value, keras.KerasTensor)
+
+    def convert_value(value):
+        if isinstance(value, list | tuple) and is_tensors(value):
+            return [convert_tensor(v) for v in value]
+        return convert_tensor(value) if isinstance(value, keras.KerasTensor) else value
+
     def convert_tensor(ktensor):
-        if id(ktensor) in tensors:
-            return tensors[id(ktensor)]
-        klayer, node_index, _ = ktensor._keras_history
+        klayer, node_index, tensor_index = ktensor._keras_history
         knode = klayer._inbound_nodes[node_index]
+        if id(knode) not in calls:  # each call once, though LSTM(return_state=True) has 3 outputs
+            calls[id(knode)] = convert_call(ktensor, klayer, knode)
+        out = calls[id(knode)]
+        return out[tensor_index] if isinstance(out, list) else out
+
+    def convert_call(ktensor, klayer, knode):
         if knode.is_input:
-            out = sn.Input(tuple(ktensor.shape[1:]), dtype=_input_dtype(ktensor.dtype),
-                           name=klayer.name)
-        else:
-            if klayer not in slayers:
-                slayers[klayer] = convert.layer_from_keras(klayer)
-            kargs, kkwargs = knode.arguments.args, knode.arguments.kwargs
-            kkwargs = {k: v for k, v in kkwargs.items()
-                       if k != "training" and not (k == "mask" and v is None)}
-            if len(kargs) != 1 or any(isinstance(v, keras.KerasTensor) for v in kkwargs.values()):
-                # several tensors by position and keyword: MultiHeadAttention(query, value, key=...)
-                out = slayers[klayer](*[convert_tensor(t) for t in kargs],
-                                      **{k: convert_tensor(v) if isinstance(v, keras.KerasTensor)
-                                         else v for k, v in kkwargs.items()})
-                tensors[id(ktensor)] = out
-                return out
-            arg = kargs[0]
-            if isinstance(arg, list | tuple):
-                out = slayers[klayer]([convert_tensor(t) for t in arg])
-            else:
-                out = slayers[klayer](convert_tensor(arg))
-        tensors[id(ktensor)] = out
-        return out
+            return sn.Input(tuple(ktensor.shape[1:]), dtype=_input_dtype(ktensor.dtype),
+                            name=klayer.name)
+        if klayer not in slayers:
+            slayers[klayer] = convert.layer_from_keras(klayer)
+        kargs, kkwargs = knode.arguments.args, knode.arguments.kwargs
+        kkwargs = {k: v for k, v in kkwargs.items()
+                   if k != "training" and not (k == "mask" and v is None)}
+        if len(kargs) != 1 or any(is_tensors(v) for v in kkwargs.values()):
+            # several tensors by position and keyword: MultiHeadAttention(query, value, key=...),
+            # LSTM(x, initial_state=[h, c])
+            return slayers[klayer](*[convert_tensor(t) for t in kargs],
+                                   **{k: convert_value(v) for k, v in kkwargs.items()})
+        arg = kargs[0]
+        if isinstance(arg, list | tuple):
+            return slayers[klayer]([convert_tensor(t) for t in arg])
+        return slayers[klayer](convert_tensor(arg))
 
     inputs_struct = getattr(kmodel, "_inputs_struct", kmodel.inputs)
     if isinstance(inputs_struct, dict):

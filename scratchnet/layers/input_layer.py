@@ -26,13 +26,16 @@ _NAME_COUNTS: dict[str, int] = {}  # Keras gives unnamed inputs input_layer, inp
 
 class KerasTensor:
     """A symbolic tensor: ``shape`` (batch axis ``None`` first), ``dtype``, ``name``, and the
-    ``node`` (layer call) that produced it. It holds no values."""
+    ``node`` (layer call) that produced it. It holds no values. ``index``: which of the node's
+    outputs it is (0 but for a layer with several outputs, ``LSTM(return_state=True)``: the
+    output 0, then the states 1, 2), Keras' ``keras_history = [layer, node index, index]``."""
 
-    def __init__(self, shape: tuple, dtype: str, name: str, node: Node | None = None):
+    def __init__(self, shape: tuple, dtype: str, name: str, node: Node | None = None, index: int = 0):
         self.shape = tuple(shape)
         self.dtype = dtype
         self.name = name
         self.node = node
+        self.index = index
 
     @property
     def ndim(self) -> int:
@@ -81,20 +84,31 @@ class Node:
     """One call of ``layer`` on ``inputs`` that produced ``output``. ``inputs_as_list`` says the
     layer was given a list of tensors (a merging layer) rather than one tensor.
 
+    ``outputs``: empty for a layer with one output (nearly all); for a layer with several
+    (``LSTM(return_state=True)`` returns ``[output, h, c]``) all of them, in order, with
+    ``output`` the first. :attr:`all_outputs` is the list either way.
+
     ``kwargs``: the call's keyword arguments, for a layer called on several tensors by position
-    and keyword (``MultiHeadAttention(query, value, key=k, use_causal_mask=True)``). A KerasTensor
-    among them is also in ``inputs``, after the positional tensors and in the order of the
-    keywords' names (Keras' ``tree.flatten`` order, which decides its ``model.layers`` order)."""
+    and keyword (``MultiHeadAttention(query, value, key=k, use_causal_mask=True)``,
+    ``LSTM(x, initial_state=[h, c])``). A KerasTensor among them (or in a list given to a keyword)
+    is also in ``inputs``, after the positional tensors and in the order of the keywords' names
+    (Keras' ``tree.flatten`` order, which decides its ``model.layers`` order)."""
 
     layer: Layer
     inputs: list[KerasTensor]
     output: KerasTensor | None = None
     inputs_as_list: bool = False
     kwargs: dict = field(default_factory=dict)
+    outputs: list[KerasTensor] = field(default_factory=list)
     parents: list[Node] = field(init=False)
 
     def __post_init__(self):
         self.parents = [t.node for t in self.inputs]
+
+    @property
+    def all_outputs(self) -> list[KerasTensor]:
+        """Every tensor this call made: ``outputs``, or ``[output]`` for a layer with one."""
+        return self.outputs or [self.output]
 
     @property
     def several_args(self) -> bool:
@@ -105,10 +119,28 @@ class Node:
     def call_arguments(self, values: dict) -> tuple[list, dict]:
         """``(positional arrays, keyword arguments)`` of this call, with ``values`` mapping each
         KerasTensor to its array (a keyword that is not a tensor is passed as it is)."""
-        n_kw = sum(isinstance(v, KerasTensor) for v in self.kwargs.values())
+        n_kw = sum(len(keyword_tensors(v)) for v in self.kwargs.values())
         args = [values[t] for t in self.inputs[:len(self.inputs) - n_kw]]
-        kwargs = {k: values[v] if isinstance(v, KerasTensor) else v for k, v in self.kwargs.items()}
+        kwargs = {k: _map_tensors(v, values) for k, v in self.kwargs.items()}
         return args, kwargs
+
+
+def keyword_tensors(value) -> list[KerasTensor]:
+    """The KerasTensors a keyword argument holds: itself, or those of a list (``initial_state``)."""
+    if isinstance(value, KerasTensor):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, KerasTensor)]
+    return []
+
+
+def _map_tensors(value, values: dict):
+    """``value`` with each KerasTensor (alone or in a list) replaced by ``values[tensor]``."""
+    if isinstance(value, KerasTensor):
+        return values[value]
+    if isinstance(value, list | tuple) and keyword_tensors(value):
+        return [values[v] if isinstance(v, KerasTensor) else v for v in value]
+    return value
 
 
 class InputLayer(Layer):
@@ -186,39 +218,58 @@ def call_symbolic(layer: Layer, x) -> KerasTensor:
         output_shape = layer.output_shape
     dtype = _output_dtype(layer, inputs)
     node = Node(layer, inputs, inputs_as_list=as_list)
-    node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
+    return _record_outputs(layer, node, output_shape, dtype)
+
+
+def _record_outputs(layer: Layer, node: Node, output_shape, dtype: str):
+    """Give ``node`` its output KerasTensor, or (a layer with ``extra_output_shapes``, such as
+    ``LSTM(return_state=True)``) its list of them; record the node; return what the call returns."""
+    node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
+    extra = getattr(layer, "extra_output_shapes", None)
+    extra = extra() if extra is not None else []
+    if extra:
+        node.outputs = [node.output] + [KerasTensor((None,) + tuple(shape), dtype, layer.name, node, k)
+                                        for k, shape in enumerate(extra, start=1)]
     layer._inbound_nodes.append(node)
-    return node.output
+    return list(node.outputs) if node.outputs else node.output
 
 
-def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes) -> KerasTensor:
+def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):
     """``layer(*args, **kwargs)`` on KerasTensors (a layer called on several tensors, such as
-    MultiHeadAttention): as :func:`call_symbolic`, with ``build_shapes(args, kwargs)`` giving the
-    list of shapes the layer builds for and checks. Records a :class:`Node` whose ``inputs`` are
-    ``args`` then the tensors among ``kwargs``."""
+    MultiHeadAttention, or ``LSTM(x, initial_state=[h, c])``): as :func:`call_symbolic`, with
+    ``build_shapes(args, kwargs)`` giving the shape (or list of shapes) the layer builds for and
+    checks. Records a :class:`Node` whose ``inputs`` are ``args`` then the tensors among
+    ``kwargs`` (a list's in its order). Returns the output KerasTensor (a list of them for a
+    layer with several outputs)."""
     for t in list(args) + [v for v in kwargs.values() if not isinstance(v, bool | np.bool_)]:
-        if not isinstance(t, KerasTensor):
+        items = list(t) if isinstance(t, list | tuple) and t else [t]
+        if not all(isinstance(item, KerasTensor) for item in items):
             raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}): in a functional '
                              f"graph every tensor argument must be a KerasTensor, received {t!r}")
-    shapes = [tuple(s) for s in build_shapes(args, kwargs)]
+    shapes = _as_tuples(build_shapes(args, kwargs))
     if not layer.built:
         _check_rng()
         output_shape = layer.ensure_built(shapes, _GLOBAL["rng"])
     else:
-        expected = [tuple(s) for s in layer.input_shape]
+        expected = _as_tuples(layer.input_shape)
         if shapes != expected:
+            several = isinstance(shapes, list)
             raise ValueError(f'Input 0 of layer "{layer.name}" ({type(layer).__name__}) is '
-                             f"incompatible with the layer: expected shapes "
-                             f"{_with_batch(expected, True)}, found {_with_batch(shapes, True)}")
+                             f"incompatible with the layer: expected shape "
+                             f"{_with_batch(expected, several)}, found {_with_batch(shapes, several)}")
         output_shape = layer.output_shape
-    inputs = list(args) + [kwargs[k] for k in sorted(kwargs) if isinstance(kwargs[k], KerasTensor)]
+    inputs = list(args) + [t for k in sorted(kwargs) for t in keyword_tensors(kwargs[k])]
     node = Node(layer, inputs, kwargs=dict(kwargs))
-    node.output = KerasTensor((None,) + tuple(output_shape), _output_dtype(layer, inputs),
-                              layer.name, node)
-    layer._inbound_nodes.append(node)
-    return node.output
+    return _record_outputs(layer, node, output_shape, _output_dtype(layer, inputs))
+
+
+def _as_tuples(shapes):
+    """A shape as a tuple, or a list of shapes as a list of tuples."""
+    if isinstance(shapes, list) and shapes and isinstance(shapes[0], list | tuple):
+        return [tuple(s) for s in shapes]
+    return tuple(shapes)
 
 
 def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:

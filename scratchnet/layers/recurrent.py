@@ -24,15 +24,28 @@ each step's gradients of the kernels added up. The cells, with ``s`` the recurre
   ``r = s(xw_r + hr_r)``, ``hh = g(xw_h + r * hr_h)``, ``h = z * h_prev + (1 - z) * hh``.
 
 A padding mask (``Embedding(mask_zero=True)``) makes a padded step keep the state it had: ``h_t =
-h_{t-1}`` there (and the LSTM's ``c``), and its output is that state (zeros under a
-``Bidirectional`` returning sequences, as Keras' ``zero_output_for_mask``). ``dropout`` and
-``recurrent_dropout`` drop inputs and recurrent states with one mask per batch, the same at every
-step (as Keras' cells cache theirs); Keras 3 draws one mask per gate when ``recurrent_dropout``
-is set, here one mask serves all gates (the same rate and scaling; random either way).
+h_{t-1}`` there (and the LSTM's ``c``), and its output repeats the output before it: the state
+carried, or zeros before the first real step even when ``initial_state`` is given (Keras'
+``prev_output``); zeros under a ``Bidirectional`` returning sequences (``zero_output_for_mask``).
+``dropout`` and ``recurrent_dropout`` drop inputs and recurrent states with one mask per batch, the
+same at every step (as Keras' cells cache theirs); Keras 3 draws one mask per gate when
+``recurrent_dropout`` is set, here one mask serves all gates (the same rate and scaling; random
+either way).
 
-Not built (each an error that says so): ``return_state=True`` (a list of outputs), ``stateful=True``,
-``GRU(reset_after=False)``, constraints. ``unroll`` is accepted and changes nothing (the loop is
-the same computation).
+States in and out (Keras' encoder-decoder, ``docs/text.md`` §5b): ``return_state=True`` makes the
+layer return ``[output, h]`` (SimpleRNN, GRU) or ``[output, h, c]`` (LSTM), the states after the
+last step (under a mask, after the last real step: padded steps keep the state); and
+``layer(x, initial_state=[h0, c0])`` starts the loop from given states instead of zeros. Their
+backward is the same loop: gradients arriving at the returned ``h`` and ``c`` join ``dL/dh_T``
+and ``dL/dc_T`` before the last step, and what the loop leaves after the first step is
+``dL/dh0`` (and ``dL/dc0``), returned beside ``dL/dx``::
+
+    backward([dy, dh_T, dc_T]) -> [dx, dh0, dc0]   # return_state, called with initial_state
+    backward(dy)               -> dx               # neither (as before)
+
+Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
+constraints, ``return_state`` in ``Bidirectional`` and in a ``Sequential`` model. ``unroll`` is
+accepted and changes nothing (the loop is the same computation).
 """
 
 from __future__ import annotations
@@ -53,6 +66,55 @@ class _Recurrent(Layer):
     GATES = 1
     has_carry = False  # LSTM: a second state, c
     supports_masking = True
+    sequence_mask_with_states = True  # called with initial_state, it still reads x's padding mask
+
+    @property
+    def n_states(self) -> int:
+        return 2 if self.has_carry else 1
+
+    def extra_output_shapes(self) -> list[tuple]:
+        """The shapes of the outputs after the first in a graph: the states, ``(units,)`` each,
+        with ``return_state=True`` (see ``input_layer._record_outputs``)."""
+        return [(self.units,)] * self.n_states if self.return_state else []
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, x, initial_state=None, training: bool = False):
+        """``layer(x)``, or ``layer(x, initial_state=[h0, c0])``: arrays give arrays (a list
+        ``[output, h, (c)]`` with ``return_state=True``); KerasTensors record a graph node."""
+        from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
+
+        states = self._state_list(initial_state)
+        if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
+            if states is None:
+                return call_symbolic(self, x)
+            for s in states:
+                if is_symbolic(s) and tuple(s.shape[1:]) != (self.units,):
+                    raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial '
+                                     f"state of shape (None, {self.units}), received {s.shape}")
+            return call_symbolic_args(self, [x], {"initial_state": states},
+                                      lambda args, kwargs: tuple(args[0].shape[1:]))
+        if states is None and not self.return_state:
+            return super().__call__(x, training=training)
+        x = np.asarray(x)
+        if not self.built:
+            self.ensure_built(x.shape[1:])
+        self.check_input(x)
+        x = x.astype(self.kernel.value.dtype, copy=False)
+        if states is not None:
+            states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
+        return self.forward(x, training=training, initial_state=states)
+
+    def _state_list(self, initial_state) -> list | None:
+        """``initial_state`` as a list of ``n_states`` entries (one array alone is a list of one)."""
+        if initial_state is None:
+            return None
+        states = list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
+        if len(states) != self.n_states:
+            names = "[h, c]" if self.has_carry else "[h]"
+            raise ValueError(f'{type(self).__name__} "{self.name}": expected initial_state to be a list '
+                             f"of {self.n_states} state(s) {names}, each of shape (batch, "
+                             f"{self.units}), received {len(states)}")
+        return states
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -70,9 +132,6 @@ class _Recurrent(Layer):
         for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
                 raise ValueError(f"{where}: expected {arg} to be a float in [0, 1), received {rate!r}")
-        if return_state:
-            raise ValueError(f"{where}: return_state=True (a list of the output and the states) is not "
-                             "supported by scratchnet; use return_sequences or the output alone")
         if stateful:
             raise ValueError(f"{where}: stateful=True is not supported by scratchnet (every batch "
                              "starts from a zero state)")
@@ -91,6 +150,7 @@ class _Recurrent(Layer):
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.seed = seed
         self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
@@ -122,7 +182,9 @@ class _Recurrent(Layer):
         return self.bias.value
 
     # ------------------------------------------------------------------ forward: the loop
-    def forward(self, x, training=False, mask=None):
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        """``x (N, T, C)``; ``initial_state`` a list ``[h0 (N, U)]`` (LSTM: ``[h0, c0]``) or None
+        (zeros). Returns the output, or ``[output, h, (c)]`` with ``return_state=True``."""
         if kernels.is_device_array(x):
             raise ValueError(f'{type(self).__name__} "{self.name}": recurrent layers run on the "numpy" and '
                              '"numba" backends; the "cupy" backend has no recurrent kernels yet')
@@ -138,24 +200,42 @@ class _Recurrent(Layer):
         xw = x @ self.kernel.value  # (N, T, G*U)
         if self.use_bias:
             xw = xw + self.input_bias()
-        h = np.zeros((n, self.units), dtype=xw.dtype)
-        c = np.zeros_like(h) if self.has_carry else None
+        self.has_initial_state = initial_state is not None
+        if initial_state is None:
+            h = np.zeros((n, self.units), dtype=xw.dtype)
+            c = np.zeros_like(h) if self.has_carry else None
+        else:
+            states = self._state_list(initial_state)
+            for s in states:
+                if tuple(np.shape(s)) != (n, self.units):
+                    raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial '
+                                     f"state of shape {(n, self.units)} (batch, units), received "
+                                     f"{tuple(np.shape(s))}")
+            h = np.asarray(states[0], dtype=xw.dtype)
+            c = np.asarray(states[1], dtype=xw.dtype) if self.has_carry else None
         self.caches, outputs = [], np.empty((n, steps, self.units), dtype=xw.dtype)
         self.h_ins = np.empty_like(outputs)  # each step's h_prev as h @ R reads it (dropped)
+        out = np.zeros_like(h)  # the output before the first step (Keras' prev_output)
         for t in range(steps):
             h_in = h if self.h_keep is None else h * self.h_keep
             self.h_ins[:, t] = h_in
             h_new, c_new, cache = self.cell(xw[:, t], h, h_in, c)
-            if self.step_mask is not None:  # a padded step keeps the state it had
+            if self.step_mask is None:
+                out = h_new
+            else:  # a padded step keeps the state it had, and repeats the output before it
                 m = self.step_mask[:, t]
+                out = np.where(m, h_new, out)  # zeros before the first real step, even from h0
                 h_new = np.where(m, h_new, h)
                 c_new = np.where(m, c_new, c) if self.has_carry else None
             self.caches.append(cache)
             h, c = h_new, c_new
-            outputs[:, t] = h
+            outputs[:, t] = out
         if self.step_mask is not None and self.zero_output_for_mask:
             outputs = np.where(self.step_mask, outputs, 0)  # zeros, even where a state is NaN
-        return outputs if self.return_sequences else h
+        y = outputs if self.return_sequences else out
+        if not self.return_state:
+            return y
+        return [y, h, c] if self.has_carry else [y, h]  # the states after the last (real) step
 
     def _dropout_mask(self, shape, rate, training, dtype):
         if not training or rate == 0:
@@ -165,23 +245,39 @@ class _Recurrent(Layer):
 
     # ------------------------------------------------------------------ backward: through time
     def backward(self, dy):
+        """``dy``: dL/d(output), or with ``return_state=True`` the list ``[dy, dh_T, (dc_T)]``
+        (None for an output nothing reads). Returns dL/dx, or ``[dx, dh0, (dc0)]`` when the
+        forward pass was given ``initial_state``."""
         n, steps, _ = self.x_steps.shape
-        dh = np.zeros((n, self.units), dtype=dy.dtype)  # dL/dh_t arriving from step t + 1
+        dtype = self.x_steps.dtype
+        dh = np.zeros((n, self.units), dtype=dtype)  # dL/dh_t arriving from step t + 1
         dc = np.zeros_like(dh) if self.has_carry else None
+        if self.return_state:  # the returned states are h_T and c_T: their gradients start the loop
+            dy, *dstates = dy
+            if dstates[0] is not None:
+                dh = dh + dstates[0]
+            if self.has_carry and dstates[1] is not None:
+                dc = dc + dstates[1]
+        if dy is None:
+            dy = np.zeros((n, steps, self.units) if self.return_sequences else (n, self.units), dtype)
+        dout = np.zeros_like(dh)  # dL/d(output at step t), carried back across padded steps
         if self.return_sequences:
             zeroed = self.step_mask is not None and self.zero_output_for_mask
             douts = np.where(self.step_mask, dy, 0) if zeroed else dy
         else:
-            dh = dh + dy
+            dout = dout + dy  # the output is the last step's
         dxw = np.empty((n, steps, self.GATES * self.units), dtype=dy.dtype)  # dL/d(x @ K + b)
         drec = np.empty_like(dxw)  # dL/d(h_in @ R), per step
         for t in reversed(range(steps)):
             if self.return_sequences:
-                dh = dh + douts[:, t]
+                dout = dout + douts[:, t]
             cache = self.caches[t]
-            if self.step_mask is not None:  # a padded step passed h (and c) through unchanged
+            if self.step_mask is None:
+                dh, dout = dh + dout, np.zeros_like(dout)
+            else:  # a padded step passed h (and c) through unchanged, and its output is the last
                 m = self.step_mask[:, t]
-                dh_kept, dh = np.where(m, 0, dh), np.where(m, dh, 0)
+                dh_kept, dh = np.where(m, 0, dh), np.where(m, dh + dout, 0)
+                dout = np.where(m, 0, dout)  # to the output before: zeros before any real step
                 if self.has_carry:
                     dc_kept, dc = np.where(m, 0, dc), np.where(m, dc, 0)
             dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_backward(dh, dc, cache)
@@ -197,12 +293,15 @@ class _Recurrent(Layer):
         self.recurrent_kernel.grad = self.h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
         if self.use_bias:
             self.bias.grad = self.bias_grad(dxw, drec)
-        if not self.compute_input_grad:
-            return None
-        dx = dxw @ self.kernel.value.T  # (N, T, C)
-        if self.x_keep is not None:
-            dx = dx * self.x_keep[:, None, :]
-        return dx[:, ::-1] if self.go_backwards else dx
+        dx = None
+        if self.compute_input_grad:
+            dx = dxw @ self.kernel.value.T  # (N, T, C)
+            if self.x_keep is not None:
+                dx = dx * self.x_keep[:, None, :]
+            dx = dx[:, ::-1] if self.go_backwards else dx
+        if not self.has_initial_state:
+            return dx
+        return [dx, dh, dc] if self.has_carry else [dx, dh]  # dL/dh0 (dL/dc0): what the loop left
 
     def bias_grad(self, dxw, drec):
         return dxw.sum(axis=(0, 1))
@@ -226,7 +325,7 @@ class _Recurrent(Layer):
                   "recurrent_initializer": _init_name(self.recurrent_initializer),
                   "bias_initializer": _init_name(self.bias_initializer),
                   "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
-                  "return_sequences": self.return_sequences, "return_state": False,
+                  "return_sequences": self.return_sequences, "return_state": self.return_state,
                   "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll,
                   "zero_output_for_mask": self.zero_output_for_mask,
                   **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
@@ -372,6 +471,10 @@ class Bidirectional(Layer):
         super().__init__(name=name, **kwargs)
         layer = _recurrent_layer(layer, self.name)
         backward_layer = None if backward_layer is None else _recurrent_layer(backward_layer, self.name)
+        if layer.return_state or (backward_layer is not None and backward_layer.return_state):
+            raise ValueError(f'Bidirectional "{self.name}": a layer with return_state=True (Keras '
+                             "returns [output, forward states..., backward states...]) is not "
+                             "supported by scratchnet's Bidirectional yet")
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f'Bidirectional "{self.name}": expected merge_mode to be one of '
                              f"{self.MERGE_MODES}, received {merge_mode!r}"
