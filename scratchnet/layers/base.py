@@ -154,8 +154,9 @@ class Layer:
         never touched by the optimizer, saved with the others). ``regularizer``: a penalty on the
         weight that joins the loss (:mod:`scratchnet.regularizers`)."""
         init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
-        # C order, whatever the initializer returned (Orthogonal's q.T is Fortran-ordered): a
-        # matrix product with a non-contiguous operand skips BLAS, 40x slower for an LSTM's step
+        # C order, whatever the initializer returned (Orthogonal's q.T is Fortran-ordered): an
+        # LSTM step's h @ R took 16.7 us with R in Fortran order against 9.0 in C order
+        # ((32, 64) @ (64, 256), float32, idle machine); a whole training step 1-4% less
         value = np.ascontiguousarray(init(tuple(shape), config.dtype(), rng))
         param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable),
                           regularizer=regularizers.get(regularizer, f"{self.name}: {name}_regularizer"))
