@@ -18,7 +18,7 @@ def run(name: str, *flags: str, monkeypatch) -> dict:
 
 def test_the_autoencoder_removes_noise(monkeypatch):
     out = run("denoising_autoencoder", "--epochs", "15", monkeypatch=monkeypatch)
-    assert out["denoised_error"] < 0.75 * out["noisy_error"]  # measured 0.047 against 0.085
+    assert out["denoised_error"] < 0.75 * out["noisy_error"]  # measured 0.050-0.051 against 0.085
     assert out["denoised"].shape == (359, 8, 8, 1)
 
 
