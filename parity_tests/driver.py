@@ -169,6 +169,20 @@ def random_biases(model: sn.Sequential, seed: int = 0, scale: float = 0.1) -> sn
     return model
 
 
+def random_weights(model, seed: int = 0, scale: float = 0.5):
+    """Every weight drawn from Normal(0, scale): a zero bias, PReLU's zero slopes or
+    LayerNormalization's ones and zeros would hide a formula that gets them wrong."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, scale, w.shape).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
+def random_data(shape, n: int = 4, classes: int = 4, seed: int = 0):
+    """``n`` samples of ``shape`` from Normal(0, 1) in float32, and ``n`` labels below ``classes``."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
+
+
 def check_round_trip(model, x=None) -> keras.Model:
     """``tfnet.to_keras`` then ``tfnet.from_keras``: the same layer types and parameter count in
     Keras, every weight copied bit for bit both ways, each layer's config unchanged after the trip,

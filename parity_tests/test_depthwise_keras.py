@@ -15,22 +15,12 @@ import pytest
 
 import scratchnet as sn
 import tfnet
-from parity_tests.driver import assert_parity, check_round_trip, layer_model
+from parity_tests.driver import assert_parity, check_round_trip, layer_model, random_data, random_weights
 
 L = sn.layers
 SCCE = sn.losses.SparseCategoricalCrossentropy
 
 
-def data(shape, n=4, classes=4, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
-
-
-def randomize(model, seed=0):
-    """Every weight random (a zero bias would hide a bias in the wrong channel)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
-    return model
 
 
 DEPTHWISE_CASES = {  # DepthwiseConv2D on (N, 7, 6, 3)
@@ -81,20 +71,20 @@ SEQUENCE_CASES = {  # the 1-D layers on (N, 9, 3)
 # ------------------------------------------------------------------- forward
 @pytest.mark.parametrize("case", sorted(DEPTHWISE_CASES))
 def test_depthwise_conv2d_forward(case):
-    x, _ = data((7, 6, 3), n=2)
-    assert_parity(randomize(layer_model(L.DepthwiseConv2D(**DEPTHWISE_CASES[case]), (7, 6, 3))), x)
+    x, _ = random_data((7, 6, 3), n=2)
+    assert_parity(random_weights(layer_model(L.DepthwiseConv2D(**DEPTHWISE_CASES[case]), (7, 6, 3))), x)
 
 
 @pytest.mark.parametrize("case", sorted(SEPARABLE_CASES))
 def test_separable_conv2d_forward(case):
-    x, _ = data((7, 6, 3), n=2)
-    assert_parity(randomize(layer_model(L.SeparableConv2D(**SEPARABLE_CASES[case]), (7, 6, 3))), x)
+    x, _ = random_data((7, 6, 3), n=2)
+    assert_parity(random_weights(layer_model(L.SeparableConv2D(**SEPARABLE_CASES[case]), (7, 6, 3))), x)
 
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
 def test_sequence_layer_forward(case):
-    x, _ = data((9, 3), n=2)
-    assert_parity(randomize(layer_model(SEQUENCE_CASES[case](), (9, 3))), x)
+    x, _ = random_data((9, 3), n=2)
+    assert_parity(random_weights(layer_model(SEQUENCE_CASES[case](), (9, 3))), x)
 
 
 def test_output_channel_order_is_tensorflows():
@@ -104,7 +94,7 @@ def test_output_channel_order_is_tensorflows():
     kernel = np.zeros((1, 1, 2, 3), np.float32)
     kernel[0, 0, 1, 0] = 1.0
     model.set_weights([kernel])
-    x, _ = data((2, 2, 2), n=1)
+    x, _ = random_data((2, 2, 2), n=1)
     expected = np.zeros((1, 2, 2, 6), np.float32)
     expected[..., 3] = x[..., 1]
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
@@ -117,7 +107,7 @@ def test_tensorflow_refuses_unequal_strides_without_dilation(klayer):
     """The reason those cases have no parity test; if this starts failing, Keras runs them: add them."""
     import tensorflow as tf
 
-    x, _ = data((7, 6, 3), n=1)
+    x, _ = random_data((7, 6, 3), n=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="equal length strides"):
         klayer()(x)
 
@@ -125,8 +115,8 @@ def test_tensorflow_refuses_unequal_strides_without_dilation(klayer):
 # ------------------------------------------------------------------- gradients through a stack
 @pytest.mark.parametrize("case", sorted(DEPTHWISE_CASES))
 def test_depthwise_conv2d_gradients_through_a_stack(case):
-    x, y = data((7, 6, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((7, 6, 3))
+    model = random_weights(sn.Sequential([
         L.Input((7, 6, 3)), L.Conv2D(3, 2, padding="same", activation="tanh"),
         L.DepthwiseConv2D(**DEPTHWISE_CASES[case]), L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -134,8 +124,8 @@ def test_depthwise_conv2d_gradients_through_a_stack(case):
 
 @pytest.mark.parametrize("case", sorted(SEPARABLE_CASES))
 def test_separable_conv2d_gradients_through_a_stack(case):
-    x, y = data((7, 6, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((7, 6, 3))
+    model = random_weights(sn.Sequential([
         L.Input((7, 6, 3)), L.Conv2D(3, 2, padding="same", activation="tanh"),
         L.SeparableConv2D(**SEPARABLE_CASES[case]), L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -143,8 +133,8 @@ def test_separable_conv2d_gradients_through_a_stack(case):
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
 def test_sequence_layer_gradients_through_a_stack(case):
-    x, y = data((9, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((9, 3))
+    model = random_weights(sn.Sequential([
         L.Input((9, 3)), L.Conv1D(3, 2, padding="same", activation="tanh"), SEQUENCE_CASES[case](),
         L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -154,8 +144,8 @@ def test_sequence_layer_gradients_through_a_stack(case):
 def test_gradients_on_both_cpu_backends(backend):
     """The depthwise loops are NumPy on both; the pointwise step runs the backend's Conv2D kernels."""
     sn.set_backend(backend)
-    x, y = data((7, 6, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((7, 6, 3))
+    model = random_weights(sn.Sequential([
         L.Input((7, 6, 3)), L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu"),
         L.SeparableConv2D(4, 3, strides=2, padding="same"), L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -195,8 +185,8 @@ def test_a_separable_sequence_model_trains_as_keras():
 
 def test_regularizers_add_keras_penalty():
     """depthwise_, pointwise_ and bias_regularizer: the same loss and gradients as Keras'."""
-    x, y = data((7, 6, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((7, 6, 3))
+    model = random_weights(sn.Sequential([
         L.Input((7, 6, 3)),
         L.DepthwiseConv2D(3, depthwise_regularizer=sn.regularizers.L2(0.1),
                           bias_regularizer=sn.regularizers.L1(0.2)),
@@ -230,7 +220,7 @@ def conversion_models():
 
 @pytest.mark.parametrize("name", sorted(conversion_models()))
 def test_round_trip_copies_weights_and_configs_exactly(name):
-    model = randomize(conversion_models()[name])
+    model = random_weights(conversion_models()[name])
     kmodel = check_round_trip(model)
     for layer, klayer in zip(model.layers, kmodel.layers, strict=True):  # Keras' weight names
         assert [p.name.split("/")[-1] for p in layer.weights] == [v.name for v in klayer.weights]

@@ -18,15 +18,12 @@ from parity_tests.driver import (
     layer_model,
     make_twins,
     random_biases,
+    random_data,
 )
 
 L = sn.layers
 SCCE = sn.losses.SparseCategoricalCrossentropy
 
-
-def data(shape, n=4, classes=4, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
 
 
 # ------------------------------------------------------------------- forward, layer alone
@@ -56,7 +53,7 @@ IMAGE_LAYERS = {
 
 @pytest.mark.parametrize("case", sorted(IMAGE_LAYERS))
 def test_image_layer_forward(case):
-    x, _ = data((7, 9, 2), n=3)
+    x, _ = random_data((7, 9, 2), n=3)
     assert_parity(layer_model(IMAGE_LAYERS[case](), (7, 9, 2)), x * 3)
 
 
@@ -83,7 +80,7 @@ SEQUENCE_LAYERS = {
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_LAYERS))
 def test_sequence_layer_forward(case):
-    x, _ = data((11, 3), n=3)
+    x, _ = random_data((11, 3), n=3)
     assert_parity(layer_model(SEQUENCE_LAYERS[case](), (11, 3)), x)
 
 
@@ -141,7 +138,7 @@ CONV1D_CASES = {
 
 @pytest.mark.parametrize("case", sorted(CONV1D_CASES))
 def test_conv1d_forward(case):
-    x, _ = data((11, 3), n=2)
+    x, _ = random_data((11, 3), n=2)
     assert_parity(random_biases(layer_model(L.Conv1D(**CONV1D_CASES[case]), (11, 3))), x)
 
 
@@ -149,7 +146,7 @@ def test_conv1d_forward(case):
 @pytest.mark.parametrize("case", sorted(IMAGE_LAYERS))
 def test_image_layer_gradients(case):
     """A Conv2D before the layer under test, so its input gradient (dL/dx) is checked too."""
-    x, y = data((7, 9, 2))
+    x, y = random_data((7, 9, 2))
     model = random_biases(sn.Sequential([
         L.Input((7, 9, 2)), L.Conv2D(2, 2, padding="same", activation="tanh"),
         IMAGE_LAYERS[case](), L.Flatten(), L.Dense(4)], seed=0))
@@ -158,7 +155,7 @@ def test_image_layer_gradients(case):
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_LAYERS))
 def test_sequence_layer_gradients(case):
-    x, y = data((11, 3))
+    x, y = random_data((11, 3))
     model = random_biases(sn.Sequential([
         L.Input((11, 3)), L.Conv1D(3, 2, activation="tanh"), SEQUENCE_LAYERS[case](),
         L.Flatten(), L.Dense(4)], seed=0))
@@ -167,7 +164,7 @@ def test_sequence_layer_gradients(case):
 
 @pytest.mark.parametrize("case", sorted(CONV1D_CASES))
 def test_conv1d_gradients_through_a_stack(case):
-    x, y = data((11, 3))
+    x, y = random_data((11, 3))
     model = random_biases(sn.Sequential([
         L.Input((11, 3)), L.Conv1D(2, 1, activation="tanh"), L.Conv1D(**CONV1D_CASES[case]),
         L.Flatten(), L.Dense(4)], seed=0))

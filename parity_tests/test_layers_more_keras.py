@@ -19,23 +19,14 @@ from parity_tests.driver import (
     check_round_trip,
     layer_model,
     make_twins,
+    random_data,
+    random_weights,
 )
 
 L = sn.layers
 SCCE = sn.losses.SparseCategoricalCrossentropy
 
 
-def data(shape, n=4, classes=4, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
-
-
-def randomize(model, seed=0):
-    """Every weight random (PReLU's alpha starts at zeros, LayerNormalization's gamma at ones and
-    beta at zeros: a wrong formula for either would hide behind those)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
-    return model
 
 
 # ------------------------------------------------------------------- each layer alone
@@ -81,25 +72,25 @@ SEQUENCE_LAYERS = {  # on (N, 7, 3)
 
 @pytest.mark.parametrize("case", sorted(IMAGE_LAYERS))
 def test_image_layer_forward(case):
-    x, _ = data((5, 6, 3), n=3)
-    assert_parity(randomize(layer_model(IMAGE_LAYERS[case](), (5, 6, 3))), x * 2)
+    x, _ = random_data((5, 6, 3), n=3)
+    assert_parity(random_weights(layer_model(IMAGE_LAYERS[case](), (5, 6, 3))), x * 2)
 
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_LAYERS))
 def test_sequence_layer_forward(case):
-    x, _ = data((7, 3), n=3)
-    assert_parity(randomize(layer_model(SEQUENCE_LAYERS[case](), (7, 3))), x * 2)
+    x, _ = random_data((7, 3), n=3)
+    assert_parity(random_weights(layer_model(SEQUENCE_LAYERS[case](), (7, 3))), x * 2)
 
 
 @pytest.mark.parametrize("case", sorted(NOISE_LAYERS))
 def test_noise_layer_forward_in_inference(case):
     make, shape = NOISE_LAYERS[case]
-    x, _ = data(shape, n=3)
+    x, _ = random_data(shape, n=3)
     assert_parity(layer_model(make(), shape), x)
 
 
 def test_repeat_vector_forward():
-    x, _ = data((5,), n=3)
+    x, _ = random_data((5,), n=3)
     assert_parity(layer_model(L.RepeatVector(4), (5,)), x)
 
 
@@ -109,8 +100,8 @@ def test_image_layer_gradients(case):
     """A Conv2D before the layer under test, so its input gradient (dL/dx) is checked too (with a
     tanh: a bias added per channel and then normalized over rows and columns has a gradient of
     exactly 0, which two libraries round to different tiny numbers)."""
-    x, y = data((5, 6, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((5, 6, 3))
+    model = random_weights(sn.Sequential([
         L.Input((5, 6, 3)), L.Conv2D(3, 2, padding="same", activation="tanh"), IMAGE_LAYERS[case](),
         L.Flatten(),
         L.Dense(4)], seed=0))
@@ -119,8 +110,8 @@ def test_image_layer_gradients(case):
 
 @pytest.mark.parametrize("case", sorted(SEQUENCE_LAYERS))
 def test_sequence_layer_gradients(case):
-    x, y = data((7, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((7, 3))
+    model = random_weights(sn.Sequential([
         L.Input((7, 3)), L.Conv1D(3, 2, padding="same", activation="tanh"), SEQUENCE_LAYERS[case](),
         L.Flatten(),
         L.Dense(4)], seed=0))
@@ -129,8 +120,8 @@ def test_sequence_layer_gradients(case):
 
 def test_repeat_vector_gradients_through_an_lstm():
     """The encoder-decoder shape: a vector repeated into a sequence a recurrent layer reads."""
-    x, y = data((6,))
-    model = randomize(sn.Sequential([
+    x, y = random_data((6,))
+    model = random_weights(sn.Sequential([
         L.Input((6,)), L.Dense(5, activation="tanh"), L.RepeatVector(3),
         L.LSTM(4, return_sequences=True), L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -176,15 +167,15 @@ TRANSPOSE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
 def test_conv2d_transpose_forward(case):
-    x, _ = data((5, 4, 3), n=2)
+    x, _ = random_data((5, 4, 3), n=2)
     layer = L.Conv2DTranspose(**TRANSPOSE_CASES[case])
-    assert_parity(randomize(layer_model(layer, (5, 4, 3))), x)
+    assert_parity(random_weights(layer_model(layer, (5, 4, 3))), x)
 
 
 @pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
 def test_conv2d_transpose_gradients_through_a_stack(case):
-    x, y = data((5, 4, 3))
-    model = randomize(sn.Sequential([
+    x, y = random_data((5, 4, 3))
+    model = random_weights(sn.Sequential([
         L.Input((5, 4, 3)), L.Conv2D(3, 2, padding="same", activation="tanh"),
         L.Conv2DTranspose(**TRANSPOSE_CASES[case]), L.Flatten(), L.Dense(4)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -233,22 +224,22 @@ def test_maximum_minimum_forward_gradients_and_ties(cls):
 def test_masking_feeds_a_recurrent_layer_as_keras():
     """Sequences padded with all-zero steps at the end; Masking marks them, the LSTM keeps its
     state across them: outputs and gradients as Keras'. Without the mask both would differ."""
-    x, y = data((6, 3), n=4)
+    x, y = random_data((6, 3), n=4)
     for n, length in enumerate((6, 4, 2, 5)):
         x[n, length:] = 0.0
     x[1, 1] = [0.0, 0.0, 0.0]  # a zero step inside a sequence is masked too
-    model = randomize(sn.Sequential([
+    model = random_weights(sn.Sequential([
         L.Input((6, 3)), L.Masking(), L.LSTM(4), L.Dense(3)], seed=0))
     assert_parity(model, x, y % 3, loss=SCCE(from_logits=True))
-    unmasked = randomize(sn.Sequential([L.Input((6, 3)), L.LSTM(4), L.Dense(3)], seed=0))
+    unmasked = random_weights(sn.Sequential([L.Input((6, 3)), L.LSTM(4), L.Dense(3)], seed=0))
     assert not np.allclose(unmasked.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_masking_with_a_mask_value_and_return_sequences():
-    x, y = data((5, 2), n=3)
+    x, y = random_data((5, 2), n=3)
     x[0, 3:] = -1.0
     x[2, :2] = -1.0
-    model = randomize(sn.Sequential([
+    model = random_weights(sn.Sequential([
         L.Input((5, 2)), L.Masking(mask_value=-1.0), L.GRU(3, return_sequences=True),
         L.GlobalAveragePooling1D(), L.Dense(3)], seed=0))
     assert_parity(model, x, y % 3, loss=SCCE(from_logits=True))
@@ -258,7 +249,7 @@ def test_masking_with_a_mask_value_and_return_sequences():
 def decoder_model():
     """An autoencoder's decoder: Dense -> Reshape -> UpSampling2D -> Conv2D, with PReLU,
     LayerNormalization, padding and cropping."""
-    return randomize(sn.Sequential([
+    return random_weights(sn.Sequential([
         L.Input((6,)), L.Dense(3 * 3 * 4), L.PReLU(), L.Reshape((3, 3, 4)),
         L.UpSampling2D(), L.ZeroPadding2D(1), L.Conv2D(4, 3, activation="elu"),
         L.UpSampling2D(interpolation="bilinear"), L.Cropping2D(((1, 0), (0, 1))),
@@ -266,7 +257,7 @@ def decoder_model():
 
 
 def sequence_model():
-    return randomize(sn.Sequential([
+    return random_weights(sn.Sequential([
         L.Input((8, 3)), L.ZeroPadding1D(1), L.Conv1D(4, 3), L.LayerNormalization(), L.ELU(),
         L.UpSampling1D(2), L.Cropping1D((2, 2)), L.Permute((2, 1)), L.PReLU(shared_axes=[2]),
         L.Flatten(), L.Dense(3)], seed=0))
@@ -328,7 +319,7 @@ def every_new_layer_models():
 
 @pytest.mark.parametrize("name", sorted(every_new_layer_models()))
 def test_round_trip_copies_weights_and_configs_exactly(name):
-    check_round_trip(randomize(every_new_layer_models()[name]))
+    check_round_trip(random_weights(every_new_layer_models()[name]))
 
 
 def test_keras_configs_and_default_names_match():

@@ -16,21 +16,14 @@ from parity_tests.driver import (
     assert_close,
     assert_parity,
     layer_model,
+    random_data,
+    random_weights,
 )
 
 L = sn.layers
 SCCE = sn.losses.SparseCategoricalCrossentropy
 
 
-def data(shape, n=4, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
-
-
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
-    return model
 
 
 # ------------------------------------------------------------------- TimeDistributed
@@ -48,15 +41,15 @@ CASES = {  # (wrapped layer, input shape without the batch)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_time_distributed_forward(case):
     make, shape = CASES[case]
-    x, _ = data(shape)
-    assert_parity(randomize(layer_model(L.TimeDistributed(make()), shape)), x)
+    x, _ = random_data(shape)
+    assert_parity(random_weights(layer_model(L.TimeDistributed(make()), shape)), x)
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c != "dropout_inference"))
 def test_time_distributed_gradients_through_a_stack(case):
     make, shape = CASES[case]
-    x, y = data(shape)
-    model = randomize(sn.Sequential([L.Input(shape), L.TimeDistributed(make()),
+    x, y = random_data(shape, classes=3)
+    model = random_weights(sn.Sequential([L.Input(shape), L.TimeDistributed(make()),
                                      L.TimeDistributed(L.Dense(2, activation="tanh")), L.Flatten(),
                                      L.Dense(3)], seed=0))
     assert_parity(model, x, y, loss=SCCE(from_logits=True))
@@ -64,17 +57,17 @@ def test_time_distributed_gradients_through_a_stack(case):
 
 def test_a_video_classifier_trains_as_keras():
     """Frames through a shared convnet, then an LSTM over the frames: 10 Adam steps."""
-    model = randomize(sn.Sequential([
+    model = random_weights(sn.Sequential([
         L.Input((4, 6, 6, 1)), L.TimeDistributed(L.Conv2D(3, 3, activation="relu")),
         L.TimeDistributed(L.MaxPooling2D(2)), L.TimeDistributed(L.Flatten()), L.LSTM(4), L.Dense(3)],
         seed=0), seed=1)
-    x, y = data((4, 6, 6, 1), n=16)
+    x, y = random_data((4, 6, 6, 1), n=16, classes=3)
     assert_parity(model, x, y, loss=SCCE(from_logits=True), optimizer=sn.optimizers.Adam(0.01),
                   steps=10, batch_size=8)
 
 
 def test_time_distributed_round_trip():
-    model = randomize(sn.Sequential([
+    model = random_weights(sn.Sequential([
         L.Input((3, 5, 4, 2)), L.TimeDistributed(L.Conv2D(2, 3, padding="same", use_bias=False)),
         L.TimeDistributed(L.GlobalAveragePooling2D()), L.TimeDistributed(L.Dense(2)), L.Flatten(),
         L.Dense(2)], seed=0))
@@ -86,7 +79,7 @@ def test_time_distributed_round_trip():
         assert copy.get_config() == original.get_config()
     for ws, wb in zip(model.get_weights(), back.get_weights(), strict=True):
         assert np.array_equal(ws, wb)
-    x, _ = data((3, 5, 4, 2))
+    x, _ = random_data((3, 5, 4, 2))
     assert_close(back.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
 
 
@@ -108,10 +101,10 @@ def build(m):
 
 def test_a_program_with_tensor_arithmetic_gives_keras_numbers():
     sn.utils.set_random_seed(0)
-    smodel = randomize(build(sn), seed=3)
+    smodel = random_weights(build(sn), seed=3)
     kmodel = build(keras)
     kmodel.set_weights(smodel.get_weights())
-    x, _ = data((6, 4), n=8)
+    x, _ = random_data((6, 4), n=8)
     y = np.random.default_rng(1).normal(size=(8, 2)).astype(np.float32)
     # x / 3 is x * (1/3) here, a true division in Keras: at most one rounding apart
     assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
@@ -131,12 +124,12 @@ def test_a_program_with_tensor_arithmetic_gives_keras_numbers():
 
 def test_tensor_arithmetic_records_layers_that_save_and_convert(tmp_path):
     sn.utils.set_random_seed(0)
-    model = randomize(build(sn), seed=3)
+    model = random_weights(build(sn), seed=3)
     names = [type(layer).__name__ for layer in model.layers]
     assert names.count("Add") == 1 and names.count("Multiply") == 1 and names.count("Subtract") == 1
     assert names.count("Rescaling") == 6  # * 100, -out, / 3, + 0.5, 1 - (...), - 2
     model.compile(optimizer="adam", loss="mse")
     model.save(tmp_path / "m.keras")
     kmodel = keras.models.load_model(tmp_path / "m.keras")
-    x, _ = data((6, 4))
+    x, _ = random_data((6, 4))
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
