@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+import tensorflow as tf
 from hypothesis import settings
 
 import scratchnet as sn
@@ -181,6 +182,34 @@ def random_data(shape, n: int = 4, classes: int = 4, seed: int = 0):
     """``n`` samples of ``shape`` from Normal(0, 1) in float32, and ``n`` labels below ``classes``."""
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, classes, n)
+
+
+def keras_loss(loss, reduction="sum_over_batch_size") -> keras.losses.Loss:
+    """The Keras twin of a scratchnet loss object (tfnet's converter), with ``reduction``
+    (``None``: one value per sample)."""
+    kloss = tfnet.convert.loss_to_keras(loss)
+    assert type(kloss).__name__ == type(loss).__name__
+    if isinstance(loss, sn.losses.Huber):  # Keras' Huber config drops delta (see convert.py)
+        return keras.losses.Huber(delta=loss.delta, reduction=reduction)
+    return type(kloss).from_config({**kloss.get_config(), "reduction": reduction})
+
+
+def check_loss(loss, y, p, sample_weight=None) -> None:
+    """A loss against its Keras twin: per-sample values and the mean (FORWARD_RTOL), d(mean)/dp
+    by TensorFlow's tape (GRAD_RTOL), and with ``sample_weight`` the weighted mean."""
+    y_s, p_s = loss.check(y, p)
+    per_sample_k = np.asarray(keras_loss(loss, reduction=None)(y, p))
+    assert_close(loss.forward(y_s, p_s), per_sample_k, FORWARD_RTOL, f"{loss.name} per sample")
+    variable = tf.Variable(p)
+    with tf.GradientTape() as tape:
+        mean_k = keras_loss(loss)(y, variable)
+    assert_close(loss(y, p), float(mean_k), FORWARD_RTOL, f"{loss.name} mean")
+    assert_close(loss.backward(y_s, p_s), tape.gradient(mean_k, variable).numpy(), GRAD_RTOL,
+                 f"{loss.name} gradient")
+    if sample_weight is not None:
+        weighted_k = float(keras_loss(loss)(y, p, sample_weight=sample_weight))
+        assert_close(loss(y, p, sample_weight=sample_weight), weighted_k, FORWARD_RTOL,
+                     f"{loss.name} weighted")
 
 
 def check_round_trip(model, x=None) -> keras.Model:

@@ -14,7 +14,6 @@ Keras logs.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import scratchnet as sn
 import tfnet
@@ -22,36 +21,15 @@ from parity_tests.driver import (
     FORWARD_RTOL,
     GRAD_RTOL,
     assert_close,
+    check_loss,
     check_loss_and_grads,
     check_trajectory,
+    keras_loss,
     make_twins,
 )
 
 L = sn.layers
 RNG_SEED = 7
-
-
-def _keras_loss(loss, reduction="sum_over_batch_size"):
-    """The Keras twin of a scratchnet loss object (via tfnet's converter), with ``reduction``."""
-    config = tfnet.convert.loss_to_keras(loss).get_config()
-    config["reduction"] = reduction
-    kloss = type(tfnet.convert.loss_to_keras(loss)).from_config(config)
-    if isinstance(loss, sn.losses.Huber):  # Keras' Huber config drops delta (see convert.py)
-        kloss = keras.losses.Huber(delta=loss.delta, reduction=reduction)
-    return kloss
-
-
-def _compare_loss(loss, y, p):
-    """Per-sample values, the mean, and d(mean)/dp against Keras."""
-    y_s, p_s = loss.check(y, p)
-    per_sample_k = np.asarray(_keras_loss(loss, reduction=None)(y, p))
-    assert_close(loss.forward(y_s, p_s), per_sample_k, FORWARD_RTOL, f"{loss.name} per sample")
-    variable = tf.Variable(p)
-    with tf.GradientTape() as tape:
-        mean_k = _keras_loss(loss)(y, variable)
-    assert_close(loss(y, p), float(mean_k), FORWARD_RTOL, f"{loss.name} mean")
-    assert_close(loss.backward(y_s, p_s), tape.gradient(mean_k, variable).numpy(), GRAD_RTOL,
-                 f"{loss.name} gradient")
 
 
 def _probabilities(rng, shape):
@@ -81,7 +59,7 @@ SHAPES = [(8, 3), (8, 1), (4, 2, 3)]
 def test_binary_crossentropy_on_probabilities(loss, shape, soft):
     rng = np.random.default_rng(RNG_SEED)
     y = rng.uniform(0, 1, shape) if soft else rng.integers(0, 2, shape)
-    _compare_loss(loss, y.astype("f4"), _probabilities(rng, shape))
+    check_loss(loss, y.astype("f4"), _probabilities(rng, shape))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -89,7 +67,7 @@ def test_binary_crossentropy_on_probabilities(loss, shape, soft):
 def test_binary_crossentropy_on_extreme_logits(shape, smoothing):
     rng = np.random.default_rng(RNG_SEED)
     loss = sn.losses.BinaryCrossentropy(from_logits=True, label_smoothing=smoothing)
-    _compare_loss(loss, rng.integers(0, 2, shape).astype("f4"), _logits(rng, shape))
+    check_loss(loss, rng.integers(0, 2, shape).astype("f4"), _logits(rng, shape))
 
 
 @pytest.mark.parametrize("from_logits", [False, True])
@@ -99,7 +77,7 @@ def test_categorical_crossentropy_label_smoothing(from_logits, smoothing):
     loss = sn.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=smoothing)
     y = np.eye(4, dtype="f4")[rng.integers(0, 4, 8)]
     p = _logits(rng, (8, 4)) if from_logits else rng.uniform(0.01, 1, (8, 4)).astype("f4")
-    _compare_loss(loss, y, p)
+    check_loss(loss, y, p)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -112,14 +90,14 @@ def test_regression_losses(loss, shape):
     y = (rng.standard_normal(shape) * 2).astype("f4")
     p = (rng.standard_normal(shape) * 2).astype("f4")
     p.reshape(-1)[::5] = y.reshape(-1)[::5]
-    _compare_loss(loss, y, p)
+    check_loss(loss, y, p)
 
 
 def test_binary_labels_as_a_vector_for_one_output():
     """y of shape (N,) for an (N, 1) prediction: Keras expands it; scratchnet's check too."""
     rng = np.random.default_rng(RNG_SEED)
     y, p = rng.integers(0, 2, 8).astype("f4"), _probabilities(rng, (8, 1))
-    _compare_loss(sn.losses.BinaryCrossentropy(), y, p)
+    check_loss(sn.losses.BinaryCrossentropy(), y, p)
 
 
 @pytest.mark.parametrize("weights", [np.array([1.0, 0.0, 2.5, 0.5]), np.array([[1.0], [0.0], [2.5],
@@ -131,7 +109,7 @@ def test_sample_weight_reduction(loss, weights):
     rng = np.random.default_rng(RNG_SEED)
     y = np.eye(3, dtype="f4")[rng.integers(0, 3, 4)]
     p = rng.uniform(0.05, 0.95, (4, 3)).astype("f4")
-    expected = float(_keras_loss(loss)(y, p, sample_weight=weights))
+    expected = float(keras_loss(loss)(y, p, sample_weight=weights))
     assert_close(loss(y, p, sample_weight=weights), expected, FORWARD_RTOL, "weighted loss")
 
 

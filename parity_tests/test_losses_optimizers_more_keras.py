@@ -23,7 +23,6 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import scratchnet as sn
 import tfnet
@@ -32,6 +31,7 @@ from parity_tests.driver import (
     GRAD_RTOL,
     TRAJECTORY_RTOL,
     assert_close,
+    check_loss,
     check_loss_and_grads,
     check_trajectory,
     make_twins,
@@ -45,29 +45,6 @@ STEPS = 20
 
 
 # ----------------------------------------------------------------------------- losses, alone
-def _keras_loss(loss, reduction="sum_over_batch_size"):
-    """The Keras twin (tfnet's converter) with ``reduction``."""
-    kloss = tfnet.convert.loss_to_keras(loss)
-    assert type(kloss).__name__ == type(loss).__name__
-    config = {**kloss.get_config(), "reduction": reduction}
-    return type(kloss).from_config(config)
-
-
-def _compare_loss(loss, y, p, sample_weight=None):
-    """Per-sample values, the mean, and d(mean)/dp against Keras."""
-    y_s, p_s = loss.check(y, p)
-    per_sample_k = np.asarray(_keras_loss(loss, reduction=None)(y, p))
-    assert_close(loss.forward(y_s, p_s), per_sample_k, FORWARD_RTOL, f"{loss.name} per sample")
-    variable = tf.Variable(p)
-    with tf.GradientTape() as tape:
-        mean_k = _keras_loss(loss)(y, variable)
-    assert_close(loss(y, p), float(mean_k), FORWARD_RTOL, f"{loss.name} mean")
-    assert_close(loss.backward(y_s, p_s), tape.gradient(mean_k, variable).numpy(), GRAD_RTOL,
-                 f"{loss.name} gradient")
-    if sample_weight is not None:
-        weighted_k = float(_keras_loss(loss)(y, p, sample_weight=sample_weight))
-        assert_close(loss(y, p, sample_weight=sample_weight), weighted_k, FORWARD_RTOL,
-                     f"{loss.name} weighted")
 
 
 def _with_edges(a, edges):
@@ -85,7 +62,7 @@ def test_kl_divergence_with_clipped_targets_and_predictions(shape):
     rng = np.random.default_rng(RNG_SEED)
     y = _with_edges(rng.uniform(0, 1, shape).astype("f4"), [0.0, 1.0, 1e-8, 0.3])
     p = _with_edges(rng.uniform(0, 1, shape).astype("f4"), [0.3, 0.0, 1.0, 1e-7, 1.5, 1e-9])
-    _compare_loss(sn.losses.KLDivergence(), y, p, WEIGHTS[shape])
+    check_loss(sn.losses.KLDivergence(), y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -93,7 +70,7 @@ def test_poisson(shape):
     rng = np.random.default_rng(RNG_SEED)
     y = rng.integers(0, 5, shape).astype("f4")
     p = _with_edges(rng.uniform(0.01, 4, shape).astype("f4"), [0.0, 1e-7, 3.0])
-    _compare_loss(sn.losses.Poisson(), y, p, WEIGHTS[shape])
+    check_loss(sn.losses.Poisson(), y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -102,7 +79,7 @@ def test_mean_squared_logarithmic_error_with_values_below_eps(shape):
     rng = np.random.default_rng(RNG_SEED)
     y = _with_edges((rng.uniform(-1, 5, shape)).astype("f4"), [0.0, -2.0, 1.0])
     p = _with_edges((rng.uniform(-1, 5, shape)).astype("f4"), [1e-7, -3.0, 0.0, 2.0])
-    _compare_loss(sn.losses.MeanSquaredLogarithmicError(), y, p, WEIGHTS[shape])
+    check_loss(sn.losses.MeanSquaredLogarithmicError(), y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -112,7 +89,7 @@ def test_mean_absolute_percentage_error_with_zero_targets_and_exact_hits(shape):
     p = (rng.standard_normal(shape) * 3).astype("f4")
     p.reshape(-1)[::5] = y.reshape(-1)[::5]  # |e| = 0: the gradient is 0 in both
     y.reshape(-1)[1] = 0.0  # divided by eps
-    _compare_loss(sn.losses.MeanAbsolutePercentageError(), y, p, WEIGHTS[shape])
+    check_loss(sn.losses.MeanAbsolutePercentageError(), y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -120,7 +97,7 @@ def test_log_cosh_with_large_errors(shape):
     rng = np.random.default_rng(RNG_SEED)
     y = (rng.standard_normal(shape) * 2).astype("f4")
     p = _with_edges((rng.standard_normal(shape) * 2).astype("f4"), [60.0, -60.0, 0.0, 1e-3])
-    _compare_loss(sn.losses.LogCosh(), y, p, WEIGHTS[shape])
+    check_loss(sn.losses.LogCosh(), y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", [(8, 3), (4, 2, 3), (8, 5)])
@@ -134,7 +111,7 @@ def test_cosine_similarity_with_zero_and_tiny_vectors(shape):
     flat_p[0] = 0.0
     flat_p[1] = flat_p[1] * 1e-9
     flat_y[2] = 0.0
-    _compare_loss(sn.losses.CosineSimilarity(), y, p, None if len(shape) == 3 else np.arange(8.0))
+    check_loss(sn.losses.CosineSimilarity(), y, p, None if len(shape) == 3 else np.arange(8.0))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -149,7 +126,7 @@ def test_hinges_with_margins_of_exactly_zero(loss, labels, shape):
     p = (rng.standard_normal(shape) * 1.5).astype("f4")
     p.reshape(-1)[::3] = (2 * y01 - 1).reshape(-1)[::3]
     y = y01 if labels == "binary" else 2 * y01 - 1
-    _compare_loss(loss, y, p, WEIGHTS[shape])
+    check_loss(loss, y, p, WEIGHTS[shape])
 
 
 @pytest.mark.parametrize("shape", [(8, 4), (4, 2, 3)])
@@ -163,7 +140,7 @@ def test_categorical_hinge_with_tied_maxima_and_zero_margins(shape):
     rows[1] = np.where(y.reshape(-1, shape[-1])[1] == 1, 0.3, 0.7)  # the wrong classes tied
     rows[2] = np.where(y.reshape(-1, shape[-1])[2] == 1, 1.5, 0.0)
     rows[2, (labels.reshape(-1)[2] + 1) % shape[-1]] = 0.5  # neg - pos + 1 = 0 exactly
-    _compare_loss(sn.losses.CategoricalHinge(), y, p, None)
+    check_loss(sn.losses.CategoricalHinge(), y, p, None)
 
 
 # ----------------------------------------------------------------------------- names
