@@ -151,8 +151,7 @@ class MultiHeadAttention(Layer):
                                 ("value", value_shape[-1], v)):
             self._projection(proj, (dim, h, size), (h, size), 1, rng)
         self._projection("attention_output", (h, v, out), (out,), 2, rng)
-        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
-        self.rng = np.random.default_rng(seed)  # the dropout mask on the attention probabilities
+        self.rng = self.random_generator(rng)  # the dropout mask on the attention probabilities
         return (query_shape[0], out)
 
     def _projection(self, name, kernel_shape, bias_shape, n_in, rng) -> None:

@@ -56,8 +56,7 @@ class _RandomImageLayer(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
-        self.rng = np.random.default_rng(seed)
+        self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
     def __call__(self, x, training: bool = True):

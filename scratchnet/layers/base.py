@@ -166,6 +166,13 @@ class Layer:
             self.non_trainable_params[name] = param
         return param
 
+    def random_generator(self, rng: np.random.Generator) -> np.random.Generator:
+        """The layer's own generator for what it draws in training (dropout masks, augmentation):
+        seeded with the layer's ``seed`` if it has one, else with a seed drawn from ``rng`` (the
+        model's), so a run repeats."""
+        seed = getattr(self, "seed", None)
+        return np.random.default_rng(seed if seed is not None else int(rng.integers(2**31)))
+
     def ensure_built(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None):
         if not self.built:
             # None: a length that varies per batch (TextVectorization without output_sequence_length)

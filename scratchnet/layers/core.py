@@ -373,8 +373,7 @@ class Dropout(Layer):
         self.scaled_mask: np.ndarray | None = None
 
     def build(self, input_shape, rng):
-        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
-        self.rng = np.random.default_rng(seed)
+        self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
     def forward(self, x, training=False):

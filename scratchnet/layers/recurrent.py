@@ -169,8 +169,7 @@ class _Recurrent(Layer):
                                                 regularizer=self.recurrent_regularizer)
         self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
-        seed = self.seed if self.seed is not None else int(rng.integers(2**31))
-        self.rng = np.random.default_rng(seed)
+        self.rng = self.random_generator(rng)
         steps = input_shape[0]
         return (steps, self.units) if self.return_sequences else (self.units,)
 

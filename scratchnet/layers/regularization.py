@@ -73,7 +73,7 @@ class GaussianNoise(Layer):
         self.rng: np.random.Generator | None = None
 
     def build(self, input_shape, rng):
-        self.rng = np.random.default_rng(self.seed if self.seed is not None else int(rng.integers(2**31)))
+        self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
     def forward(self, x, training=False):
@@ -107,7 +107,7 @@ class GaussianDropout(Layer):
         self.noise = None
 
     def build(self, input_shape, rng):
-        self.rng = np.random.default_rng(self.seed if self.seed is not None else int(rng.integers(2**31)))
+        self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
     def forward(self, x, training=False):
