@@ -101,6 +101,9 @@ def test_arithmetic_records_layers_with_exact_formulas():
                 -av, av / np.float32(4)]
     for got, want in zip(model(x), expected, strict=True):
         np.testing.assert_array_equal(got, want)  # bit for bit: x*1 + c is x + c, x*c + 0 is x*c
+    zeros = sn.Model(inputs, [a + 0.0, a * 0])(x)  # a zero is a number like any other but in a / 0
+    np.testing.assert_array_equal(zeros[0], av)
+    np.testing.assert_array_equal(zeros[1], np.zeros_like(av))
     kinds = [type(layer).__name__ for layer in model.layers[2:]]
     assert kinds == ["Add", "Subtract", "Multiply"] + ["Rescaling"] * 8
 

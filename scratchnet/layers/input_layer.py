@@ -293,7 +293,8 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
     if op == "divide" and c == 0:
         raise ZeroDivisionError(f"{tensor!r} / 0")
     scale, offset = {"add": (1.0, c), "subtract": (1.0, -c), "subtracted_from": (-1.0, c),
-                     "multiply": (c, 0.0), "divide": (1.0 / c if c else 0.0, 0.0)}[op]
+                     "multiply": (c, 0.0),
+                     "divide": (1.0 / c if c else 0.0, 0.0)}[op]  # (built whole: c may be 0 for +, -, *)
     return Rescaling(scale, offset=offset)(tensor)
 
 
