@@ -12,6 +12,13 @@ from tfnet import convert
 
 L = sn.layers
 
+class _KerasOnly(keras.constraints.Constraint):
+    """A constraint of the user's own, which scratchnet cannot know."""
+
+    def __call__(self, w):
+        return w
+
+
 
 def every_layer_models():
     """Small models that together use every supported layer and option."""
@@ -122,7 +129,8 @@ def test_from_keras_names_the_unmappable_layer():
 
 @pytest.mark.parametrize("klayer, pattern", [
     (keras.layers.Dense(3, activation="celu", name="d"), r'"d" uses activation .celu.'),
-    (keras.layers.Dense(3, kernel_constraint="non_neg", name="d"), r'"d" sets kernel_constraint'),
+    (keras.layers.Dense(3, kernel_constraint=_KerasOnly(), name="d"),
+     r'"d" uses kernel_constraint ._KerasOnly.'),
     (keras.layers.Dense(3, activity_regularizer="l2", name="d"), r'"d" sets activity_regularizer'),
     (keras.layers.Dense(3, kernel_initializer="lecun_normal", name="d"), r"LecunNormal"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),

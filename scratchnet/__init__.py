@@ -9,6 +9,7 @@ from scratchnet import (
     backend,
     callbacks,
     config,
+    constraints,
     datasets,
     distribute,
     initializers,
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "backend", "callbacks", "config", "datasets", "distribute", "initializers", "kernels", "layers",
-    "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler", "regularizers", "utils",
+    "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
+    "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
+    "regularizers", "utils",
 ]

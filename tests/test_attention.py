@@ -260,7 +260,7 @@ def test_scores_are_refused_in_a_graph():
     (dict(num_heads=2, key_dim=2, dropout=1.0), "dropout"),
     (dict(num_heads=2, key_dim=2, output_shape=(2, 3)), "output_shape"),
     (dict(num_heads=2, key_dim=2, attention_axes=(1, 2)), "attention_axes"),
-    (dict(num_heads=2, key_dim=2, kernel_constraint="non_neg"), "kernel_constraint"),
+    (dict(num_heads=2, key_dim=2, kernel_constraint="nope"), "kernel_constraint"),
     (dict(num_heads=2, key_dim=2, use_gate=True), "use_gate"),
     (dict(num_heads=2, key_dim=2, kernel_initializer="nope"), "kernel_initializer"),
 ])

@@ -192,7 +192,7 @@ def test_the_nlp_course_model_trains():
     (lambda: L.Bidirectional(L.LSTM(2, return_state=True)), "return_state=True .* is not supported"),
     (lambda: L.SimpleRNN(2, stateful=True), "stateful=True is not supported"),
     (lambda: L.GRU(2, reset_after=False), "reset_after=False .* is not supported"),
-    (lambda: L.LSTM(2, kernel_constraint="non_neg"), "kernel_constraint is not supported"),
+    (lambda: L.LSTM(2, kernel_constraint="nope"), "kernel_constraint: unknown constraint"),
     (lambda: L.Bidirectional(L.Dense(2)), r'Bidirectional "bidirectional": expected a recurrent layer'),
     (lambda: L.Bidirectional(L.LSTM(2), merge_mode=None), "None returns two outputs"),
     (lambda: L.Bidirectional(L.LSTM(2), backward_layer=L.LSTM(2)), "different go_backwards values"),

@@ -365,12 +365,23 @@ def test_unknown_layer_class_is_refused_by_name(saved, tmp_path):
 
 def test_unsupported_keras_option_is_refused(saved, tmp_path):
     def edit(config):
-        config["config"]["layers"][4]["config"]["kernel_constraint"] = {"class_name": "NonNeg"}
+        config["config"]["layers"][4]["config"]["activity_regularizer"] = {"class_name": "L2"}
 
     path = _edit_config(saved[3], tmp_path / "reg.keras", edit)
     with pytest.raises(ValueError, match=r"reg\.keras': layer \"dense\" \(Dense\) sets "
-                                         r"kernel_constraint=.*supports only kernel_constraint=None"):
+                                         r"activity_regularizer=.*supports only activity_regularizer=None"):
         sn.load_model(path)
+
+
+def test_a_keras_constraint_is_read(saved, tmp_path):
+    def edit(config):
+        config["config"]["layers"][4]["config"]["kernel_constraint"] = {
+            "module": "keras.constraints", "class_name": "MaxNorm",
+            "config": {"max_value": 1.5, "axis": 0}, "registered_name": None}
+
+    model = sn.load_model(_edit_config(saved[3], tmp_path / "maxnorm.keras", edit))
+    constraint = model.get_layer("dense").kernel_constraint
+    assert isinstance(constraint, sn.constraints.MaxNorm) and constraint.max_value == 1.5
 
 
 def test_a_regularizer_scratchnet_lacks_is_refused_by_name(saved, tmp_path):

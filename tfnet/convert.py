@@ -302,7 +302,39 @@ def _require(klayer, **expected) -> None:
                              f"scratchnet supports only {key}={value!r}")
 
 
-_NO_EXTRAS = {"activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+_NO_EXTRAS = {"activity_regularizer": None}
+
+
+def constraints_to_keras(layer, *args: str) -> dict:
+    """The constraint arguments ``args`` of a scratchnet layer as Keras' (MaxNorm, MinMaxNorm,
+    NonNeg, UnitNorm share their names and configs); a constraint of one's own raises."""
+    out = {}
+    for arg in args:
+        constraint = getattr(layer, arg)
+        if constraint is not None and type(constraint) not in (
+                sn.constraints.MaxNorm, sn.constraints.MinMaxNorm, sn.constraints.NonNeg,
+                sn.constraints.UnitNorm):
+            raise ValueError(f'to_keras: layer "{layer.name}" has {arg}={constraint!r}, which has no '
+                             "Keras equivalent; supported: MaxNorm, MinMaxNorm, NonNeg, UnitNorm")
+        out[arg] = None if constraint is None else keras.constraints.deserialize(
+            sn.constraints.serialize(constraint))
+    return out
+
+
+def constraints_from_keras(klayer, *args: str) -> dict:
+    """The constraint arguments ``args`` of a Keras layer (read from its config) as scratchnet's;
+    one scratchnet does not have raises, naming the layer and the argument."""
+    config = klayer.get_config()
+    out = {}
+    for arg in args:
+        spec = config.get(arg)
+        if spec is not None and spec.get("class_name") not in ("MaxNorm", "MinMaxNorm", "NonNeg",
+                                                                "UnitNorm"):
+            raise ValueError(f'from_keras: layer "{klayer.name}" uses {arg} '
+                             f"{spec.get('class_name')!r}, which scratchnet does not have; "
+                             "supported: MaxNorm, MinMaxNorm, NonNeg, UnitNorm")
+        out[arg] = sn.constraints.get(spec, f'layer "{klayer.name}": {arg}')
+    return out
 
 
 def regularizer_to_keras(regularizer) -> keras.regularizers.Regularizer | None:
@@ -328,14 +360,18 @@ def regularizer_from_keras(kregularizer, where: str):
 
 
 def _kernel_and_bias_regularizers_to_keras(layer) -> dict:
+    """The regularizers and constraints of a layer's kernel and bias, as Keras'."""
     return {"kernel_regularizer": regularizer_to_keras(layer.kernel_regularizer),
-            "bias_regularizer": regularizer_to_keras(layer.bias_regularizer)}
+            "bias_regularizer": regularizer_to_keras(layer.bias_regularizer),
+            **constraints_to_keras(layer, "kernel_constraint", "bias_constraint")}
 
 
 def _kernel_and_bias_regularizers_from_keras(klayer) -> dict:
+    """The regularizers and constraints of a Keras layer's kernel and bias, as scratchnet's."""
     where = f'layer "{klayer.name}"'
     return {"kernel_regularizer": regularizer_from_keras(klayer.kernel_regularizer, where),
-            "bias_regularizer": regularizer_from_keras(klayer.bias_regularizer, where)}
+            "bias_regularizer": regularizer_from_keras(klayer.bias_regularizer, where),
+            **constraints_from_keras(klayer, "kernel_constraint", "bias_constraint")}
 
 
 def _dense_to_keras(layer, **kw):
@@ -483,6 +519,8 @@ def _rnn_to_keras(layer, **kw):
                 kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
                 recurrent_regularizer=regularizer_to_keras(layer.recurrent_regularizer),
                 bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
+                **constraints_to_keras(layer, "kernel_constraint", "recurrent_constraint",
+                                       "bias_constraint"),
                 dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, seed=layer.seed,
                 return_sequences=layer.return_sequences, return_state=layer.return_state,
                 go_backwards=layer.go_backwards, unroll=layer.unroll,
@@ -497,7 +535,7 @@ def _rnn_to_keras(layer, **kw):
 
 
 def _rnn_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, recurrent_constraint=None, stateful=False)
+    _require(klayer, **_NO_EXTRAS, stateful=False)
     where = f'layer "{klayer.name}"'
     args = dict(activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
                 kernel_initializer=_init_from_keras(klayer.cell.kernel_initializer, where),
@@ -506,6 +544,8 @@ def _rnn_from_keras(klayer, **kw):
                 kernel_regularizer=regularizer_from_keras(klayer.cell.kernel_regularizer, where),
                 recurrent_regularizer=regularizer_from_keras(klayer.cell.recurrent_regularizer, where),
                 bias_regularizer=regularizer_from_keras(klayer.cell.bias_regularizer, where),
+                **constraints_from_keras(klayer, "kernel_constraint", "recurrent_constraint",
+                                         "bias_constraint"),
                 dropout=klayer.dropout, recurrent_dropout=klayer.recurrent_dropout, seed=klayer.cell.seed,
                 return_sequences=klayer.return_sequences, return_state=klayer.return_state,
                 go_backwards=klayer.go_backwards, unroll=klayer.unroll,
@@ -631,17 +671,18 @@ def _batchnorm_to_keras(layer, **kw):
     inits = {arg: _init_to_keras(getattr(layer, arg)) for arg in _BN_INITS}
     return keras.layers.BatchNormalization(
         axis=layer.axis, momentum=layer.momentum, epsilon=layer.epsilon, center=layer.center,
-        scale=layer.scale, **inits, **kw)
+        scale=layer.scale, **inits, **constraints_to_keras(layer, "beta_constraint", "gamma_constraint"),
+        **kw)
 
 
 def _batchnorm_from_keras(klayer, **kw):
-    _require(klayer, beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-             gamma_constraint=None, renorm=False, synchronized=False)
+    _require(klayer, beta_regularizer=None, gamma_regularizer=None, renorm=False, synchronized=False)
     inits = {arg: _init_from_keras(getattr(klayer, arg), f'layer "{klayer.name}"')
              for arg in _BN_INITS}
     return sn.layers.BatchNormalization(
         axis=klayer.axis, momentum=klayer.momentum, epsilon=klayer.epsilon, center=klayer.center,
-        scale=klayer.scale, **inits, **kw)
+        scale=klayer.scale, **inits, **constraints_from_keras(klayer, "beta_constraint", "gamma_constraint"),
+        **kw)
 
 
 register_layer(sn.layers.BatchNormalization, keras.layers.BatchNormalization, _batchnorm_to_keras,
@@ -693,14 +734,15 @@ for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropou
 def _prelu_to_keras(layer, **kw):
     return keras.layers.PReLU(alpha_initializer=_init_to_keras(layer.alpha_initializer),
                               alpha_regularizer=regularizer_to_keras(layer.alpha_regularizer),
+                              **constraints_to_keras(layer, "alpha_constraint"),
                               shared_axes=layer.shared_axes, **kw)
 
 
 def _prelu_from_keras(klayer, **kw):
-    _require(klayer, alpha_constraint=None)
     where = f'layer "{klayer.name}"'
     return sn.layers.PReLU(alpha_initializer=_init_from_keras(klayer.alpha_initializer, where),
                            alpha_regularizer=regularizer_from_keras(klayer.alpha_regularizer, where),
+                           **constraints_from_keras(klayer, "alpha_constraint"),
                            shared_axes=klayer.shared_axes, **kw)
 
 
@@ -710,18 +752,20 @@ def _layernorm_to_keras(layer, **kw):
         beta_initializer=_init_to_keras(layer.beta_initializer),
         gamma_initializer=_init_to_keras(layer.gamma_initializer),
         beta_regularizer=regularizer_to_keras(layer.beta_regularizer),
-        gamma_regularizer=regularizer_to_keras(layer.gamma_regularizer), **kw)
+        gamma_regularizer=regularizer_to_keras(layer.gamma_regularizer),
+        **constraints_to_keras(layer, "beta_constraint", "gamma_constraint"), **kw)
 
 
 def _layernorm_from_keras(klayer, **kw):
-    _require(klayer, beta_constraint=None, gamma_constraint=None, rms_scaling=False)
+    _require(klayer, rms_scaling=False)
     where = f'layer "{klayer.name}"'
     return sn.layers.LayerNormalization(
         axis=klayer.axis, epsilon=klayer.epsilon, center=klayer.center, scale=klayer.scale,
         beta_initializer=_init_from_keras(klayer.beta_initializer, where),
         gamma_initializer=_init_from_keras(klayer.gamma_initializer, where),
         beta_regularizer=regularizer_from_keras(klayer.beta_regularizer, where),
-        gamma_regularizer=regularizer_from_keras(klayer.gamma_regularizer, where), **kw)
+        gamma_regularizer=regularizer_from_keras(klayer.gamma_regularizer, where),
+        **constraints_from_keras(klayer, "beta_constraint", "gamma_constraint"), **kw)
 
 
 def _conv2d_transpose_to_keras(layer, **kw):
@@ -920,16 +964,17 @@ def _depthwise_args_to_keras(layer) -> dict:
                 depthwise_initializer=_init_to_keras(layer.depthwise_initializer),
                 bias_initializer=_init_to_keras(layer.bias_initializer),
                 depthwise_regularizer=regularizer_to_keras(layer.depthwise_regularizer),
-                bias_regularizer=regularizer_to_keras(layer.bias_regularizer))
+                bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
+                **constraints_to_keras(layer, "depthwise_constraint", "bias_constraint"))
     if hasattr(layer, "filters"):  # a separable convolution
         args.update(pointwise_initializer=_init_to_keras(layer.pointwise_initializer),
-                    pointwise_regularizer=regularizer_to_keras(layer.pointwise_regularizer))
+                    pointwise_regularizer=regularizer_to_keras(layer.pointwise_regularizer),
+                    **constraints_to_keras(layer, "pointwise_constraint"))
     return args
 
 
 def _depthwise_args_from_keras(klayer) -> dict:
-    _require(klayer, activity_regularizer=None, depthwise_constraint=None, pointwise_constraint=None,
-             bias_constraint=None, data_format="channels_last")
+    _require(klayer, activity_regularizer=None, data_format="channels_last")
     where = f'layer "{klayer.name}"'
     args = dict(strides=tuple(klayer.strides), padding=klayer.padding,
                 depth_multiplier=klayer.depth_multiplier, dilation_rate=tuple(klayer.dilation_rate),
@@ -937,10 +982,12 @@ def _depthwise_args_from_keras(klayer) -> dict:
                 depthwise_initializer=_init_from_keras(klayer.depthwise_initializer, where),
                 bias_initializer=_init_from_keras(klayer.bias_initializer, where),
                 depthwise_regularizer=regularizer_from_keras(klayer.depthwise_regularizer, where),
-                bias_regularizer=regularizer_from_keras(klayer.bias_regularizer, where))
+                bias_regularizer=regularizer_from_keras(klayer.bias_regularizer, where),
+                **constraints_from_keras(klayer, "depthwise_constraint", "bias_constraint"))
     if hasattr(klayer, "filters"):
         args.update(pointwise_initializer=_init_from_keras(klayer.pointwise_initializer, where),
-                    pointwise_regularizer=regularizer_from_keras(klayer.pointwise_regularizer, where))
+                    pointwise_regularizer=regularizer_from_keras(klayer.pointwise_regularizer, where),
+                    **constraints_from_keras(klayer, "pointwise_constraint"))
     return args
 
 
@@ -968,7 +1015,8 @@ def _mha_to_keras(layer, **kw):
         kernel_initializer=_init_to_keras(layer.kernel_initializer),
         bias_initializer=_init_to_keras(layer.bias_initializer),
         kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
-        bias_regularizer=regularizer_to_keras(layer.bias_regularizer), seed=layer.seed, **kw)
+        bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
+        **constraints_to_keras(layer, "kernel_constraint", "bias_constraint"), seed=layer.seed, **kw)
 
 
 def _mha_from_keras(klayer, **kw):
@@ -983,6 +1031,7 @@ def _mha_from_keras(klayer, **kw):
         bias_initializer=_init_from_keras(klayer._bias_initializer, where),
         kernel_regularizer=regularizer_from_keras(klayer._kernel_regularizer, where),
         bias_regularizer=regularizer_from_keras(klayer._bias_regularizer, where),
+        **constraints_from_keras(klayer, "kernel_constraint", "bias_constraint"),
         seed=config["seed"], **kw)
 
 

@@ -19,20 +19,21 @@ import scratchnet as sn
 def embedding_to_keras(layer: sn.layers.Embedding) -> keras.layers.Embedding:
     # The initial weights are copied over afterwards; the initializer only matters for the name.
     init = layer.embeddings_initializer if isinstance(layer.embeddings_initializer, str) else "uniform"
-    from tfnet.convert import regularizer_to_keras
+    from tfnet.convert import constraints_to_keras, regularizer_to_keras
 
     return keras.layers.Embedding(layer.input_dim, layer.output_dim, embeddings_initializer=init,
                                   mask_zero=layer.mask_zero, name=layer.name,
-                                  embeddings_regularizer=regularizer_to_keras(layer.embeddings_regularizer))
+                                  embeddings_regularizer=regularizer_to_keras(layer.embeddings_regularizer),
+                                  **constraints_to_keras(layer, "embeddings_constraint"))
 
 
 def embedding_from_keras(layer: keras.layers.Embedding) -> sn.layers.Embedding:
-    from tfnet.convert import regularizer_from_keras
+    from tfnet.convert import constraints_from_keras, regularizer_from_keras
 
-    _refuse(layer, embeddings_constraint=layer.embeddings_constraint)
     regularizer = regularizer_from_keras(layer.embeddings_regularizer, f'layer "{layer.name}"')
     return sn.layers.Embedding(layer.input_dim, layer.output_dim, mask_zero=layer.mask_zero,
-                               embeddings_regularizer=regularizer, name=layer.name)
+                               embeddings_regularizer=regularizer, name=layer.name,
+                               **constraints_from_keras(layer, "embeddings_constraint"))
 
 
 def string_lookup_to_keras(layer: sn.layers.StringLookup) -> keras.layers.StringLookup:

@@ -22,7 +22,7 @@ import numpy as np
 from scratchnet import config, kernels
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, regularizer_config, weight_args
+from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
 
 # Where a mask is False the scores are replaced by a large negative number before the softmax.
 # Keras 3.15 has two: its Softmax layer's -1e9 (the path that keeps the attention scores: with
@@ -78,11 +78,12 @@ class MultiHeadAttention(Layer):
         dW = einsum("ntd,nthk->dhk", x, dz)   db = sum_{n,t} dz   dx = einsum("nthk,dhk->ntd", dz, W)
 
     ``return_attention_scores=True`` also returns ``P`` (N, h, T, S), before dropout; the backward
-    pass takes the gradient of the output only. ``kernel_regularizer``/``bias_regularizer`` apply
-    to each of the four kernels/biases. Not implemented (refused with an error): attention over
-    other axes than the sequence axis (inputs of rank other than 3), ``output_shape`` of more than
-    one dimension, constraints, ``use_gate``, ``sliding_window``, flash attention, and Keras'
-    implicit ``query_mask``/``value_mask``/``key_mask`` (pass ``attention_mask`` instead).
+    pass takes the gradient of the output only. ``kernel_regularizer``/``bias_regularizer`` and
+    ``kernel_constraint``/``bias_constraint`` apply to each of the four kernels/biases. Not
+    implemented (refused with an error): attention over other axes than the sequence axis (inputs
+    of rank other than 3), ``output_shape`` of more than one dimension, ``use_gate``,
+    ``sliding_window``, flash attention, and Keras' implicit ``query_mask``/``value_mask``/
+    ``key_mask`` (pass ``attention_mask`` instead).
     """
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
@@ -105,8 +106,7 @@ class MultiHeadAttention(Layer):
         self.use_bias = bool(use_bias)
         self.output_shape_arg = _output_shape(output_shape, where)
         self.attention_axes = _attention_axes(attention_axes, where)
-        for arg, value in (("kernel_constraint", kernel_constraint),
-                           ("bias_constraint", bias_constraint), ("use_gate", use_gate),
+        for arg, value in (("use_gate", use_gate),
                            ("sliding_window", sliding_window), ("flash_attention", flash_attention)):
             if value not in (None, False):
                 raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} (Keras' "
@@ -116,7 +116,8 @@ class MultiHeadAttention(Layer):
         self.seed = seed
         weight_args(self, where, kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer)
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
         self.rng: np.random.Generator | None = None
 
     # ------------------------------------------------------------------ building
@@ -157,10 +158,11 @@ class MultiHeadAttention(Layer):
     def _projection(self, name, kernel_shape, bias_shape, n_in, rng) -> None:
         """One of Keras' EinsumDense sub-layers: ``{name}/kernel`` and ``{name}/bias``."""
         init = _EinsumFans(inits.get(self.kernel_initializer), n_in)
-        self.add_weight(f"{name}/kernel", kernel_shape, init, rng, regularizer=self.kernel_regularizer)
+        self.add_weight(f"{name}/kernel", kernel_shape, init, rng, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
         if self.use_bias:
             self.add_weight(f"{name}/bias", bias_shape, self.bias_initializer, rng,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _bias(self, name):
         param = self.params.get(f"{name}/bias")
@@ -373,7 +375,8 @@ class MultiHeadAttention(Layer):
                 "attention_axes": self.attention_axes, "seed": self.seed,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
 class _EinsumFans(inits.Initializer):

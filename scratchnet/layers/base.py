@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratchnet import activations, config, kernels, regularizers
+from scratchnet import activations, config, constraints, kernels, regularizers
 from scratchnet import initializers as inits
 
 
@@ -33,6 +33,8 @@ class Parameter:
     gradient and no optimizer touches it, but it is saved and copied like any weight.
     ``regularizer`` (a :class:`scratchnet.regularizers.Regularizer`, as on a Keras variable) adds
     its penalty to the loss while the weight is trainable (``Model.add_weight_penalties``).
+    ``constraint`` (a :class:`scratchnet.constraints.Constraint`) projects the value after every
+    optimizer update (``Optimizer.apply``), as Keras' ``variable.constraint``.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Parameter:
     grad: np.ndarray | None = field(default=None, repr=False)
     trainable: bool = True
     regularizer: object = field(default=None, repr=False)
+    constraint: object = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -148,18 +151,20 @@ class Layer:
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_weight(
         self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator,
-        trainable: bool = True, regularizer=None,
+        trainable: bool = True, regularizer=None, constraint=None,
     ) -> Parameter:
         """Create a weight; ``trainable=False`` puts it in ``non_trainable_params`` (no gradient,
         never touched by the optimizer, saved with the others). ``regularizer``: a penalty on the
-        weight that joins the loss (:mod:`scratchnet.regularizers`)."""
+        weight that joins the loss (:mod:`scratchnet.regularizers`); ``constraint``: a projection
+        applied after each optimizer update (:mod:`scratchnet.constraints`)."""
         init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
         # C order, whatever the initializer returned (Orthogonal's q.T is Fortran-ordered): an
         # LSTM step's h @ R took 16.7 us with R in Fortran order against 9.0 in C order
         # ((32, 64) @ (64, 256), float32, idle machine); a whole training step 1-4% less
         value = np.ascontiguousarray(init(tuple(shape), config.dtype(), rng))
         param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable),
-                          regularizer=regularizers.get(regularizer, f"{self.name}: {name}_regularizer"))
+                          regularizer=regularizers.get(regularizer, f"{self.name}: {name}_regularizer"),
+                          constraint=constraints.get(constraint, f"{self.name}: {name}_constraint"))
         if param.trainable:
             self.params[name] = param
         else:
@@ -338,18 +343,29 @@ def regularizer_config(layer, *args: str) -> dict:
             if getattr(layer, arg) is not None}
 
 
+def constraint_config(layer, *args: str) -> dict:
+    """The constraint arguments of ``layer`` that are set, in Keras' serialized form (for
+    ``get_config``; one left unset is left out, as :func:`regularizer_config` does)."""
+    return {arg: constraints.serialize(getattr(layer, arg)) for arg in args
+            if getattr(layer, arg) is not None}
+
+
 def weight_args(layer, where: str, **args) -> None:
-    """Keras' ``*_initializer`` and ``*_regularizer`` arguments, set on ``layer`` under their own
-    names: an initializer is checked (an unknown name raises, naming the argument) and kept as
-    given, the form its config saves; a regularizer is resolved to its object."""
+    """Keras' ``*_initializer``, ``*_regularizer`` and ``*_constraint`` arguments, set on ``layer``
+    under their own names: an initializer is checked (an unknown name raises, naming the argument)
+    and kept as given, the form its config saves; a regularizer or a constraint is resolved to its
+    object."""
     for arg, value in args.items():
         if arg.endswith("_initializer"):
             inits.get(value, where=f"{where}: {arg}")
             setattr(layer, arg, value)
         elif arg.endswith("_regularizer"):
             setattr(layer, arg, regularizers.get(value, f"{where}: {arg}"))
+        elif arg.endswith("_constraint"):
+            setattr(layer, arg, constraints.get(value, f"{where}: {arg}"))
         else:
-            raise TypeError(f"weight_args: {arg} is neither an initializer nor a regularizer")
+            raise TypeError(f"weight_args: {arg} is neither an initializer, a regularizer nor a "
+                            "constraint")
 
 
 def check_trainable(value, what: str) -> bool:

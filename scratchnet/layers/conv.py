@@ -13,7 +13,7 @@ from scratchnet.layers._args import (
     positive_int,
     window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, regularizer_config, weight_args
+from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
 
 
@@ -53,6 +53,8 @@ class Conv2D(ActivatedLayer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -63,7 +65,8 @@ class Conv2D(ActivatedLayer):
         self.use_bias = bool(use_bias)
         weight_args(self, where, kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer)
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
         self.xpad: np.ndarray | None = None
         self.conv_algorithm: str | None = None  # set by each forward pass
         self.pooled: tuple | None = None  # (pool layer, y, argmax) after forward_pooled
@@ -83,9 +86,11 @@ class Conv2D(ActivatedLayer):
         self.pads = ((top, bottom), (left, right))
         self.out_hw = (oh, ow)
         self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters),
-                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return (oh, ow, self.filters)
 
     def _pad_and_choose(self, x) -> None:
@@ -191,7 +196,8 @@ class Conv2D(ActivatedLayer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
 class Conv1D(ActivatedLayer):
@@ -230,6 +236,8 @@ class Conv1D(ActivatedLayer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -245,7 +253,8 @@ class Conv1D(ActivatedLayer):
         self.use_bias = bool(use_bias)
         weight_args(self, where, kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer)
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
         self.xpad: np.ndarray | None = None
 
     def build(self, input_shape, rng):
@@ -266,9 +275,11 @@ class Conv1D(ActivatedLayer):
         self.pads = (before, after)
         self.out_length = out
         self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return (out, self.filters)
 
     def forward(self, x, training=False):
@@ -303,7 +314,8 @@ class Conv1D(ActivatedLayer):
                 "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
 class Conv2DTranspose(ActivatedLayer):
@@ -345,6 +357,8 @@ class Conv2DTranspose(ActivatedLayer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -366,7 +380,8 @@ class Conv2DTranspose(ActivatedLayer):
         self.use_bias = bool(use_bias)
         weight_args(self, where, kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer)
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
         self.x: np.ndarray | None = None
 
     def _output_size(self, n: int, axis: int) -> int:
@@ -393,9 +408,11 @@ class Conv2DTranspose(ActivatedLayer):
             pads.append((before, after))
         self.pads = tuple(pads)
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
-                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return (*self.out_hw, self.filters)
 
     def _padded_hw(self) -> tuple[int, int]:
@@ -438,4 +455,5 @@ class Conv2DTranspose(ActivatedLayer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}

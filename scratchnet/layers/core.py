@@ -9,10 +9,10 @@ import warnings
 
 import numpy as np
 
+from scratchnet import constraints, kernels
 from scratchnet import initializers as inits
-from scratchnet import kernels
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import ActivatedLayer, Layer, regularizer_config, weight_args
+from scratchnet.layers.base import ActivatedLayer, Layer, constraint_config, regularizer_config, weight_args
 from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
@@ -38,6 +38,8 @@ class Dense(ActivatedLayer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         name: str | None = None,
         **kwargs,
     ):
@@ -46,16 +48,19 @@ class Dense(ActivatedLayer):
         self.use_bias = bool(use_bias)
         weight_args(self, f"Dense {self.name!r}", kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer)
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
         self.x: np.ndarray | None = None
 
     def build(self, input_shape, rng):
         if len(input_shape) < 1:
             raise ValueError(f'Layer "{self.name}" expects inputs of rank >= 2, received a scalar')
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer)
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
@@ -79,7 +84,8 @@ class Dense(ActivatedLayer):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
 class Flatten(Layer):
@@ -255,8 +261,8 @@ class PReLU(Layer):
 
     Backward: ``dx = dy`` where ``x > 0``, ``alpha * dy`` where ``x < 0`` (0 at 0);
     ``dL/dalpha = -sum(dy * relu(-x))`` over the batch and the shared axes. ``alpha_initializer``
-    defaults to zeros (a plain ReLU at the start), ``alpha_regularizer`` joins the loss;
-    constraints are not implemented.
+    defaults to zeros (a plain ReLU at the start), ``alpha_regularizer`` joins the loss,
+    ``alpha_constraint`` projects alpha after each update.
     """
 
     supports_masking = True
@@ -265,11 +271,8 @@ class PReLU(Layer):
                  shared_axes=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         where = f'PReLU "{self.name}"'
-        if alpha_constraint is not None:
-            raise ValueError(f"{where}: scratchnet does not implement constraints; expected "
-                             f"alpha_constraint=None, received {alpha_constraint!r}")
         weight_args(self, where, alpha_initializer=alpha_initializer,
-                    alpha_regularizer=alpha_regularizer)
+                    alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint)
         axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
         if axes is not None and (not isinstance(axes, list | tuple) or not all(
                 isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 1 for a in axes)):
@@ -286,7 +289,8 @@ class PReLU(Layer):
                                  f"input shape {(None, *input_shape)}")
             shape[axis - 1] = 1
         self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer, rng,
-                                     regularizer=self.alpha_regularizer)
+                                     regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint)
         return tuple(input_shape)
 
     def forward(self, x, training=False):
@@ -302,7 +306,8 @@ class PReLU(Layer):
 
     def get_config(self):
         return {**super().get_config(), "alpha_initializer": _init_name(self.alpha_initializer),
-                **regularizer_config(self, "alpha_regularizer"), "alpha_constraint": None,
+                **regularizer_config(self, "alpha_regularizer"),
+                "alpha_constraint": constraints.serialize(self.alpha_constraint),
                 "shared_axes": self.shared_axes}
 
 

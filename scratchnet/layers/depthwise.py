@@ -21,7 +21,7 @@ from scratchnet.layers._args import (
     positive_int,
     window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, regularizer_config, weight_args
+from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
 
 
@@ -38,10 +38,7 @@ class _DepthwiseBase(ActivatedLayer):
                    dilation_rate, use_bias, depthwise_initializer, bias_initializer,
                    depthwise_regularizer, bias_regularizer, constraints: dict) -> str:
         where = f"{type(self).__name__} {self.name!r}"
-        for arg, value in constraints.items():
-            if value is not None:
-                raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
-                                 f"(constraints); only {arg}=None is accepted")
+        weight_args(self, where, **constraints)  # depthwise_, pointwise_, bias_constraint
         # strides > 1 together with dilation_rate > 1 is allowed: Keras 3.15 runs it (its TensorFlow
         # backend as a stride-1 dilated convolution, then every s-th row and column), and the
         # loops here compute the same numbers directly.
@@ -180,9 +177,11 @@ class DepthwiseConv2D(_DepthwiseBase):
         c = self._build_geometry(input_shape)
         m = self.depth_multiplier
         self.kernel = self.add_weight("kernel", (*self.kernel_size, c, m), self.depthwise_initializer,
-                                      rng, regularizer=self.depthwise_regularizer)
+                                      rng, regularizer=self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint)
         self.bias = self.add_weight("bias", (c * m,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return self._output_shape(c * m)
 
     def forward(self, x, training=False):
@@ -201,7 +200,8 @@ class DepthwiseConv2D(_DepthwiseBase):
     def get_config(self):
         return {**super().get_config(), **self._common_config(),
                 "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "depthwise_regularizer", "bias_regularizer")}
+                **regularizer_config(self, "depthwise_regularizer", "bias_regularizer"),
+                **constraint_config(self, "depthwise_constraint", "bias_constraint")}
 
 
 class DepthwiseConv1D(DepthwiseConv2D):
@@ -298,12 +298,13 @@ class SeparableConv2D(_DepthwiseBase):
         m = self.depth_multiplier
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel", (*self.kernel_size, c, m), self.depthwise_initializer, rng,
-            regularizer=self.depthwise_regularizer)
+            regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel", (*(1,) * self.rank, c * m, self.filters), self.pointwise_initializer,
-            rng, regularizer=self.pointwise_regularizer)
+            rng, regularizer=self.pointwise_regularizer, constraint=self.pointwise_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         return self._output_shape(self.filters)
 
     def _pointwise_4d(self):
@@ -335,7 +336,9 @@ class SeparableConv2D(_DepthwiseBase):
                 "pointwise_initializer": _init_name(self.pointwise_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "depthwise_regularizer", "pointwise_regularizer",
-                                     "bias_regularizer")}
+                                     "bias_regularizer"),
+                **constraint_config(self, "depthwise_constraint", "pointwise_constraint",
+                                    "bias_constraint")}
 
 
 class SeparableConv1D(SeparableConv2D):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import regularizers
+from scratchnet import constraints, regularizers
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, regularizer_config
+from scratchnet.layers.base import Layer, constraint_config, regularizer_config
 
 
 class Embedding(Layer):
@@ -34,14 +34,16 @@ class Embedding(Layer):
     input_dtype = "int32"
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 mask_zero: bool = False, embeddings_regularizer=None, name: str | None = None,
-                 **kwargs):
+                 mask_zero: bool = False, embeddings_regularizer=None, embeddings_constraint=None,
+                 name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name!r}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name!r}")
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = regularizers.get(
             embeddings_regularizer, f"Embedding {self.name!r}: embeddings_regularizer")
+        self.embeddings_constraint = constraints.get(
+            embeddings_constraint, f"Embedding {self.name!r}: embeddings_constraint")
         if not isinstance(mask_zero, bool | np.bool_):
             raise ValueError(f"Embedding {self.name!r}: expected mask_zero to be a bool, received "
                              f"{mask_zero!r}")
@@ -62,7 +64,8 @@ class Embedding(Layer):
     def build(self, input_shape, rng):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer, rng,
-                                          regularizer=self.embeddings_regularizer)
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         return tuple(input_shape) + (self.output_dim,)
 
     def forward(self, x, training=False):
@@ -87,7 +90,8 @@ class Embedding(Layer):
             init = initializers.serialize(init)
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim, "embeddings_initializer": init,
-                "mask_zero": self.mask_zero, **regularizer_config(self, "embeddings_regularizer")}
+                "mask_zero": self.mask_zero, **regularizer_config(self, "embeddings_regularizer"),
+                **constraint_config(self, "embeddings_constraint")}
 
 
 def integer_ids(x, where: str) -> np.ndarray:

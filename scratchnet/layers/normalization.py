@@ -15,13 +15,13 @@ import numbers
 
 import numpy as np
 
+from scratchnet import constraints, regularizers
 from scratchnet import initializers as inits
-from scratchnet import regularizers
-from scratchnet.layers.base import Layer, regularizer_config
+from scratchnet.layers.base import Layer, regularizer_config, weight_args
 
 # Keras arguments scratchnet does not implement, and the only value each may take.
-_NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
-                    "gamma_constraint": None, "renorm": False, "synchronized": False}
+_NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "renorm": False,
+                    "synchronized": False}
 
 
 class BatchNormalization(Layer):
@@ -60,7 +60,8 @@ class BatchNormalization(Layer):
     the last line being the chain rule through ``x_hat``, ``mean`` and ``var`` together. In
     inference the statistics are constants: ``dL/dx = dx_hat / sqrt(moving_variance + epsilon)``.
 
-    Keras' ``beta_regularizer``/``gamma_regularizer``/constraints, ``renorm=True`` and
+    ``beta_constraint``/``gamma_constraint`` project the weights after each update. Keras'
+    ``beta_regularizer``/``gamma_regularizer``, ``renorm=True`` and
     ``synchronized=True`` are not implemented: only their defaults are accepted
     (``renorm_clipping``/``renorm_momentum`` are kept for the config and, as in Keras, unused).
     """
@@ -104,7 +105,6 @@ class BatchNormalization(Layer):
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
         given = {"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
-                 "beta_constraint": beta_constraint, "gamma_constraint": gamma_constraint,
                  "renorm": renorm, "synchronized": synchronized}
         for arg, value in given.items():
             if value is not _NOT_IMPLEMENTED[arg] and value != _NOT_IMPLEMENTED[arg]:
@@ -126,6 +126,7 @@ class BatchNormalization(Layer):
         for arg in ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
                     "moving_variance_initializer"):
             inits.get(getattr(self, arg), where=f"{where}: {arg}")
+        weight_args(self, where, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self.channel_axis: int | None = None  # axis counted with the batch axis, >= 1
         self.reduction_axes: tuple[int, ...] = ()
@@ -149,9 +150,11 @@ class BatchNormalization(Layer):
         self.reduction_axes = tuple(i for i in range(rank) if i != axis)
         shape = (input_shape[axis - 1],)  # (C,)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, rng)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, rng,
+                                         constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer, rng)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, rng,
+                                        constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
                                            rng, trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,
@@ -226,6 +229,8 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": _init_name(self.moving_mean_initializer),
                 "moving_variance_initializer": _init_name(self.moving_variance_initializer),
                 **_NOT_IMPLEMENTED, "renorm_clipping": self.renorm_clipping,
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 "renorm_momentum": self.renorm_momentum}
 
 
@@ -254,7 +259,8 @@ class LayerNormalization(Layer):
 
     BatchNormalization's formula with the roles of the axes swapped. ``center=False`` drops
     ``beta``, ``scale=False`` drops ``gamma``; ``beta_regularizer``/``gamma_regularizer`` join the
-    loss. Constraints and the deprecated ``rms_scaling=True`` are not implemented.
+    loss, ``beta_constraint``/``gamma_constraint`` project them after each update. The deprecated
+    ``rms_scaling=True`` is not implemented.
     """
 
     supports_masking = True
@@ -280,8 +286,7 @@ class LayerNormalization(Layer):
         for arg, value in (("center", center), ("scale", scale)):
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
-        for arg, value in (("beta_constraint", beta_constraint),
-                           ("gamma_constraint", gamma_constraint), ("rms_scaling", rms_scaling)):
+        for arg, value in (("rms_scaling", rms_scaling),):
             if value not in (None, False):
                 raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
                                  "(Keras' argument); leave it at its default")
@@ -294,6 +299,7 @@ class LayerNormalization(Layer):
             inits.get(getattr(self, arg), where=f"{where}: {arg}")
         self.beta_regularizer = regularizers.get(beta_regularizer, f"{where}: beta_regularizer")
         self.gamma_regularizer = regularizers.get(gamma_regularizer, f"{where}: gamma_regularizer")
+        weight_args(self, where, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.gamma = self.beta = None
         self.norm_axes: tuple[int, ...] = ()  # counted with the batch axis
         self.x_hat = self.inv_std = None
@@ -312,10 +318,12 @@ class LayerNormalization(Layer):
         shape = tuple(input_shape[a - 1] for a in self.norm_axes)  # gamma and beta
         if self.scale:
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, rng,
-                                         regularizer=self.gamma_regularizer)
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center:
             self.beta = self.add_weight("beta", shape, self.beta_initializer, rng,
-                                        regularizer=self.beta_regularizer)
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         return tuple(input_shape)
 
     def _broadcast(self, v, ndim: int):
@@ -357,4 +365,5 @@ class LayerNormalization(Layer):
                 "beta_initializer": _init_name(self.beta_initializer),
                 "gamma_initializer": _init_name(self.gamma_initializer),
                 **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
-                "beta_constraint": None, "gamma_constraint": None}
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}

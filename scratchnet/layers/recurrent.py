@@ -44,7 +44,7 @@ and ``dL/dc_T`` before the last step, and what the loop leaves after the first s
     backward(dy)               -> dx               # neither (as before)
 
 Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
-constraints, ``return_state`` in ``Bidirectional`` and in a ``Sequential`` model. ``unroll`` is
+``return_state`` in ``Bidirectional`` and in a ``Sequential`` model. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
@@ -55,7 +55,7 @@ import numbers
 import numpy as np
 
 from scratchnet import activations, kernels, regularizers
-from scratchnet.layers.base import Layer, regularizer_config
+from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
 
 
@@ -119,12 +119,10 @@ class _Recurrent(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, name: str | None = None, **kwargs):
-        for constraint in ("kernel_constraint", "recurrent_constraint", "bias_constraint"):
-            if kwargs.pop(constraint, None) is not None:
-                raise ValueError(f"{type(self).__name__}: {constraint} is not supported by scratchnet")
         super().__init__(name=name, **kwargs)
         where = f'{type(self).__name__} "{self.name}"'
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
@@ -147,6 +145,8 @@ class _Recurrent(Layer):
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer,
                                                       f"{where}: recurrent_regularizer")
         self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
+        weight_args(self, where, kernel_constraint=kernel_constraint,
+                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.seed = seed
         self.return_sequences = bool(return_sequences)
@@ -163,12 +163,15 @@ class _Recurrent(Layer):
                              f"features), received {(None,) + tuple(input_shape)}")
         features, width = input_shape[1], self.GATES * self.units
         self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
                                                 self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer)
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
         self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.rng = self.random_generator(rng)
         steps = input_shape[0]
         return (steps, self.units) if self.return_sequences else (self.units,)
@@ -328,7 +331,9 @@ class _Recurrent(Layer):
                   "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll,
                   "zero_output_for_mask": self.zero_output_for_mask,
                   **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
-                                       "bias_regularizer")}
+                                       "bias_regularizer"),
+                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
+                                      "bias_constraint")}
         if self.GATES > 1:
             config["recurrent_activation"] = self.recurrent_activation.name
         return config

@@ -9,7 +9,9 @@ first). ``apply(params)`` runs, in Keras' order:
 2. weight decay, if ``weight_decay`` is set: ``w <- w - w * weight_decay * lr``, before the update
    and with the same ``lr`` (decoupled weight decay: AdamW is Adam with this on);
 3. the algorithm's ``update(param, grad, lr)``, one formula a line, in the parameter's dtype;
-4. ``iterations += 1``.
+4. constraints: each weight that has one (``kernel_constraint=...``) is replaced by its projection
+   (:mod:`scratchnet.constraints`);
+5. ``iterations += 1``.
 
 ``learning_rate`` is a float, or a schedule (a callable of the 0-based ``iterations``, such as
 ``scratchnet.optimizers.schedules.ExponentialDecay``); ``current_learning_rate()`` is the rate the
@@ -24,6 +26,7 @@ import re
 
 import numpy as np
 
+from scratchnet import constraints
 from scratchnet.layers.base import Parameter
 from scratchnet.optimizers import schedules
 
@@ -109,6 +112,8 @@ class Optimizer:
                     param.value -= param.value * f(self.weight_decay) * f(lr)
         for param, grad in zip(params, grads, strict=True):
             self.update(param, grad, lr)
+        # Keras: "Apply variable constraints after applying gradients" (kernel_constraint=...).
+        constraints.apply(params)
         self.iterations += 1
 
     def _check_known(self, params: list[Parameter]) -> None:
