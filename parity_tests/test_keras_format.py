@@ -39,6 +39,8 @@ def _keras_load(path):
 
 def _keras_input(x):
     """Keras takes strings as a tf.string tensor, not a NumPy ``str_`` array."""
+    if isinstance(x, list):  # a model of several inputs
+        return [_keras_input(item) for item in x]
     if x.dtype.kind == "U":
         import tensorflow as tf
 
@@ -326,11 +328,29 @@ def _attention_model():
     return model, x, np.arange(6) % 3
 
 
+def _luong_bahdanau_model():
+    """keras.io's Attention docstring model (query and value ids through a shared Embedding and
+    Conv1D, attention, pooled and concatenated), with an AdditiveAttention beside the Attention
+    and a causal mask (a keyword Keras records on the node). SGD: no Adam on repeated ids."""
+    sn.utils.set_random_seed(41)
+    query_ids, value_ids = sn.Input((5,), dtype="int32", name="query"), sn.Input((5,), dtype="int32")
+    embedding, conv = L.Embedding(20, 6), L.Conv1D(4, 3, padding="same")
+    q, v = conv(embedding(query_ids)), conv(embedding(value_ids))
+    luong = L.Attention(use_scale=True, score_mode="concat")([q, v], use_causal_mask=True)
+    bahdanau = L.AdditiveAttention()([q, v, v])
+    pooled = [L.GlobalAveragePooling1D()(t) for t in (q, luong, bahdanau)]
+    model = sn.Model([query_ids, value_ids], L.Dense(3)(L.Concatenate()(pooled)), name="luong", seed=41)
+    model.compile(optimizer=sn.optimizers.SGD(0.1, momentum=0.9),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(42)
+    return model, [rng.integers(0, 20, (6, 5)), rng.integers(0, 20, (6, 5))], np.arange(6) % 3
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
-          _attention_model]
+          _attention_model, _luong_bahdanau_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,
@@ -465,7 +485,7 @@ def test_keras_files_open_in_scratchnet(tmp_path):
 # above but the two functional ones; and Keras cannot write its augmentation layers to one (see
 # test_keras_cannot_write_augmentation_layers_to_h5).
 H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model,
-                                                     _attention_model)]
+                                                     _attention_model, _luong_bahdanau_model)]
 TWIN_FILES = [(make, ".keras") for make in MODELS] + \
     [(make, ".h5") for make in H5_MODELS if make is not _augmentation_model]
 

@@ -149,7 +149,9 @@ class Functional(Model):
                 masks[pool.output] = None
                 ran_by_conv.add(pool)
                 continue
-            if node.inputs_as_list:  # a merging layer: a list in, no mask out
+            if node.inputs_as_list and getattr(node.layer, "takes_list_masks", False):
+                result, mask = _forward_list_with_masks(node, values, masks, training)
+            elif node.inputs_as_list:  # a merging layer: a list in, no mask out
                 result, mask = node.layer.forward([values[t] for t in node.inputs],
                                                   training=training), None
             elif node.several_args:  # layer(query, value, key=...), LSTM(x, initial_state=[h, c])
@@ -520,6 +522,17 @@ def _pool_after(nodes, outputs, shared) -> dict:
                 and after[0].layer not in shared):
             pairs[node] = after[0]
     return pairs
+
+
+def _forward_list_with_masks(node: Node, values: dict, masks: dict, training: bool) -> tuple:
+    """``(result, mask of the output)`` of a layer called on a list that reads its inputs' masks
+    (Attention: Keras hands it ``mask=[query_mask, value_mask]``), with the call's keyword
+    arguments (``use_causal_mask=True``)."""
+    xs = [values[t] for t in node.inputs]
+    in_masks = [masks.get(t) for t in node.inputs]
+    in_masks = in_masks if any(m is not None for m in in_masks) else None
+    result = node.layer.forward(xs, training=training, mask=in_masks, **node.kwargs)
+    return result, node.layer.compute_mask(xs, in_masks)
 
 
 def _forward_several_args(node: Node, values: dict, masks: dict, training: bool) -> tuple:

@@ -86,7 +86,8 @@ def _keras_inbound(node, index: dict) -> dict:
     """One inbound node: ``{"args": [...], "kwargs": {...}}`` as Keras records the call."""
     if not node.several_args:
         tensors = [_keras_tensor(t, index) for t in node.inputs]
-        return {"args": [tensors if node.inputs_as_list else tensors[0]], "kwargs": {}}
+        # (a list call's keyword values, Attention()([q, v], use_causal_mask=True), as given)
+        return {"args": [tensors if node.inputs_as_list else tensors[0]], "kwargs": dict(node.kwargs)}
     n_kw = sum(len(keyword_tensors(v)) for v in node.kwargs.values())
     args = [_keras_tensor(t, index) for t in node.inputs[:len(node.inputs) - n_kw]]
 
@@ -110,6 +111,8 @@ def _npz_call(node, index: dict) -> list:
         call.append({k: TENSOR if isinstance(v, KerasTensor)
                      else [TENSOR] * len(v) if keyword_tensors(v) else v
                      for k, v in node.kwargs.items()})
+    elif node.kwargs:  # a list call's plain keyword values: Attention()([q, v], use_causal_mask=True)
+        call.append(dict(node.kwargs))
     return call
 
 
@@ -165,6 +168,11 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
             args = [tensors[_key(ref)] for ref in refs]
             if kwargs is None:
                 result = layer(args if as_list else args[0])
+            elif as_list:  # Attention()([q, v], use_causal_mask=True): plain keyword values
+                if not getattr(layer, "takes_list_masks", False):
+                    raise ValueError(f'{where}: layer "{layer.name}" is called with keyword '
+                                     f"arguments {sorted(kwargs)}, which scratchnet does not pass")
+                result = layer(args, **kwargs)
             else:  # MultiHeadAttention(query, value, key=...), LSTM(x, initial_state=[h, c])
                 n_kw = sum(_n_tensor_markers(v) for v in kwargs.values())
                 given = iter(args[len(args) - n_kw:])  # the keywords' tensors, in name order
@@ -229,11 +237,11 @@ def keras_calls(spec: dict, where: str) -> list:
         if len(node["args"]) != 1 or any(_is_tensor_spec(v) for v in kwargs.values()):
             calls.append(_several_args_call(node["args"], kwargs, spec, where))
             continue
-        if kwargs:
-            raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
-                             f"arguments {sorted(kwargs)}, which scratchnet does not pass")
         arg = node["args"][0]
         as_list = isinstance(arg, list)
+        if kwargs and not as_list:
+            raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
+                             f"arguments {sorted(kwargs)}, which scratchnet does not pass")
         items = arg if as_list else [arg]
         refs = []
         for item in items:
@@ -243,7 +251,7 @@ def keras_calls(spec: dict, where: str) -> list:
                 raise ValueError(f'{where}: layer "{spec.get("name")}" reads {item!r:.120}, not a '
                                  "tensor of the graph")
             refs.append(list(history))
-        calls.append((refs, as_list))
+        calls.append((refs, as_list, kwargs) if kwargs else (refs, as_list))
     return calls
 
 

@@ -1037,3 +1037,9 @@ def _mha_from_keras(klayer, **kw):
 
 register_layer(sn.layers.MultiHeadAttention, keras.layers.MultiHeadAttention, _mha_to_keras,
                _mha_from_keras)
+
+
+# Attention and AdditiveAttention: their get_config() holds Keras' own arguments (use_scale,
+# score_mode, dropout, seed); the weights (scale, concat_score_weight) in the same order and shapes.
+_register_by_config(sn.layers.Attention, keras.layers.Attention)
+_register_by_config(sn.layers.AdditiveAttention, keras.layers.AdditiveAttention)

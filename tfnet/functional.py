@@ -45,7 +45,8 @@ def functional_to_keras(model: Functional) -> keras.Model:
             result = klayers[node.layer](*args, **kwargs)
         else:
             args = [ktensors[t] for t in node.inputs]
-            result = klayers[node.layer](args if node.inputs_as_list else args[0])
+            # (node.kwargs: a list call's plain keyword values, Attention()([q, v], use_causal_mask=True))
+            result = klayers[node.layer](args if node.inputs_as_list else args[0], **node.kwargs)
         if node.outputs:  # several outputs: LSTM(return_state=True)'s [output, h, c]
             ktensors.update(zip(node.outputs, result, strict=True))
         else:
@@ -117,6 +118,8 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
                                    **{k: convert_value(v) for k, v in kkwargs.items()})
         arg = kargs[0]
         if isinstance(arg, list | tuple):
+            if kkwargs and getattr(slayers[klayer], "takes_list_masks", False):  # use_causal_mask=
+                return slayers[klayer]([convert_tensor(t) for t in arg], **kkwargs)
             return slayers[klayer]([convert_tensor(t) for t in arg])
         return slayers[klayer](convert_tensor(arg))
 

@@ -81,6 +81,7 @@ from scratchnet.layers.reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
 from scratchnet.layers.wrappers import TimeDistributed
@@ -109,7 +110,7 @@ __all__ = [
     "GlobalMaxPool1D", "GlobalMaxPool2D",
     "TimeDistributed",
     "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
-    "MultiHeadAttention",
+    "MultiHeadAttention", "Attention", "AdditiveAttention",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

@@ -271,8 +271,7 @@ class MultiHeadAttention(Layer):
             fill = FUSED_MASK_VALUE
         if mask is not None:
             scores = xp.where(mask, scores, scores.dtype.type(fill))
-        e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
-        probs = e / e.sum(axis=-1, keepdims=True)  # softmax over the keys
+        probs = softmax(scores)  # over the keys
         self.softmax, self.mask = probs, mask
         if mask is not None and self.scores_path:
             probs = xp.where(mask, probs, probs.dtype.type(0))  # a fully masked row gives 0s
@@ -325,8 +324,7 @@ class MultiHeadAttention(Layer):
         zero = dp.dtype.type(0)
         if self.mask is not None and self.scores_path:
             dp = xp.where(self.mask, dp, zero)  # through P = where(mask, P, 0)
-        p = self.softmax
-        d_scores = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # softmax backward
+        d_scores = softmax_backward(self.softmax, dp)
         if self.mask is not None:
             d_scores = xp.where(self.mask, d_scores, zero)  # masked scores were constants
         dq = _einsum("nhts,nshk->nthk", d_scores, self.k) * c
@@ -393,6 +391,19 @@ class _EinsumFans(inits.Initializer):
             return self.inner(shape, dtype, rng)
         matrix = (math.prod(shape[:self.n_in]), math.prod(shape[self.n_in:]))
         return self.inner(matrix, dtype, rng).reshape(shape)
+
+
+def softmax(scores):
+    """``exp(s - max) / sum(exp(s - max))`` over the last axis (the keys)."""
+    xp = kernels.xp_of(scores)
+    e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_backward(p, dp):
+    """The gradient of the scores from that of ``p = softmax(scores)``:
+    ``p * (dp - sum(dp * p))`` over the last axis."""
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
 
 
 def _einsum(equation: str, a, b):

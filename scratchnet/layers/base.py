@@ -161,7 +161,8 @@ class Layer:
         # C order, whatever the initializer returned (Orthogonal's q.T is Fortran-ordered): an
         # LSTM step's h @ R took 16.7 us with R in Fortran order against 9.0 in C order
         # ((32, 64) @ (64, 256), float32, idle machine); a whole training step 1-4% less
-        value = np.ascontiguousarray(init(tuple(shape), config.dtype(), rng))
+        # (np.require, not np.ascontiguousarray, which turns a 0-d weight into shape (1,))
+        value = np.require(init(tuple(shape), config.dtype(), rng), requirements="C")
         param = Parameter(f"{self.name}/{name}", value, trainable=bool(trainable),
                           regularizer=regularizers.get(regularizer, f"{self.name}: {name}_regularizer"),
                           constraint=constraints.get(constraint, f"{self.name}: {name}_constraint"))
