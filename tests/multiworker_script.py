@@ -16,6 +16,7 @@ Modes:
 - ``sharded``: CASES[0] from a PyDataset that loads only this worker's rows of each batch
   (``strategy.local_rows``) and fills the others with 1e6: they must never be read.
 - ``files``: CSVLogger and ModelCheckpoint with per-worker paths: who writes files.
+- ``constrained``: CASES[1] (Adam) with a MaxNorm kernel and a NonNeg bias constraint.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ import numpy as np
 import scratchnet as sn
 
 
-def make_model(strategy, optimizer="sgd", seed=3, units=3):
+def make_model(strategy, optimizer="sgd", seed=3, units=3, constrained=False):
+    """``constrained``: the convolution's kernel and bias with constraints (applied after each
+    update, on every worker alike)."""
+    constraints = dict(kernel_constraint=sn.constraints.MaxNorm(0.4, axis=[0, 1, 2]),
+                       bias_constraint="non_neg") if constrained else {}
     with strategy.scope():
         model = sn.Sequential([
             sn.layers.Input((6, 6, 1)),
-            sn.layers.Conv2D(3, 3, activation="relu"),
+            sn.layers.Conv2D(3, 3, activation="relu", **constraints),
             sn.layers.MaxPooling2D(),
             sn.layers.Flatten(),
             sn.layers.Dense(units, activation="softmax"),
@@ -161,6 +166,12 @@ def main(job_path):
         history = model.fit(MyRowsOnly(), epochs=epochs, verbose=0, shuffle=False)
         result["cases"] = [{"weights": [w.tolist() for w in model.get_weights()],
                             "loss": history.history["loss"], "accuracy": history.history["accuracy"]}]
+    elif mode == "constrained":
+        n, batch_size, epochs, optimizer, _, _, _ = CASES[1]
+        x_all, y_all = data(n)
+        model = make_model(strategy, optimizer, constrained=True)
+        model.fit(x_all, y_all, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
+        result["weights"] = [w.tolist() for w in model.get_weights()]
     elif mode == "files":
         model = make_model(strategy)
         callbacks = [sn.callbacks.CSVLogger(os.path.join(out, f"log-{me}.csv")),

@@ -37,6 +37,9 @@ def launch(tmp_path, mode, *mpiexec_flags, **job):
     job_path.write_text(json.dumps({"mode": mode, "out": str(out), **job}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
     env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    # the workers import this checkout's scratchnet (the script's own folder is tests/, and the
+    # installed package may be another checkout's)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
     start = time.monotonic()
     proc = subprocess.run([str(MPIEXEC), *mpiexec_flags, "-n", "2", sys.executable, str(SCRIPT),
                            str(job_path)], capture_output=True, text=True, env=env,
@@ -256,3 +259,19 @@ def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError) as err:
         sn.distribute.MultiWorkerMirroredStrategy(**kwargs)
     assert message in str(err.value)
+
+
+@pytest.mark.slow
+def test_two_workers_apply_the_constraints_as_one_process(tmp_path):
+    proc, _, results = launch(tmp_path, "constrained")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert results[0]["weights"] == results[1]["weights"]
+    n, batch_size, epochs, optimizer, _, _, _ = script.CASES[1]
+    x, y = script.data(n)
+    model = script.make_model(sn.distribute.MirroredStrategy(2), optimizer, constrained=True)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
+    # one worker's replica each: the same arithmetic as MirroredStrategy(2), so the same weights
+    for w, ref in zip(results[0]["weights"], model.get_weights(), strict=True):
+        np.testing.assert_array_equal(np.asarray(w, dtype=np.float32), ref)
+    kernel, bias = (np.asarray(w, dtype=np.float32) for w in results[0]["weights"][:2])
+    assert np.all(np.sqrt((kernel ** 2).sum(axis=(0, 1, 2))) <= 0.4 + 1e-6) and np.all(bias >= 0)
