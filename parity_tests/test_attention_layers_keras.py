@@ -243,3 +243,36 @@ def test_tfnet_and_keras_files_both_ways(name, attention, causal, tmp_path):
     model.save(tmp_path / "s.npz")
     back = sn.load_model(tmp_path / "s.npz")
     np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def scores_model(attention):
+    """The attention weights as a second output of the node, read by the head: the loss's gradient
+    reaches the layer through both its outputs."""
+    sn.utils.set_random_seed(6)
+    q_in, v_in = sn.Input((3, 4), name="q"), sn.Input((5, 4), name="v")
+    seq, scores = attention([q_in, v_in], return_attention_scores=True)
+    head = L.Concatenate()([L.GlobalAveragePooling1D()(seq), L.Flatten()(scores)])
+    return sn.Model([q_in, v_in], L.Dense(3, activation="tanh")(head), seed=6)
+
+
+@pytest.mark.parametrize("name,attention,causal", ATTENTIONS, ids=[a[0] for a in ATTENTIONS])
+def test_scores_as_a_graph_output_train_and_save_as_keras(name, attention, causal, tmp_path):
+    twins = make_twins(scores_model(attention()), optimizer=sn.optimizers.Adam(0.05),
+                       loss=sn.losses.MeanSquaredError())
+    rng = np.random.default_rng(2)
+    batches = [([rng.normal(size=(4, 3, 4)).astype(np.float32),
+                 rng.normal(size=(4, 5, 4)).astype(np.float32)],
+                rng.normal(size=(4, 3)).astype(np.float32)) for _ in range(2)]
+    check_forward(twins, batches[0][0])
+    check_trajectory(twins, batches, steps=4)
+    model, x = twins.scratch, batches[0][0]
+    model.save(tmp_path / "s.keras")
+    kloaded = keras.models.load_model(tmp_path / "s.keras")
+    assert_close(model.predict(x, verbose=0), kloaded.predict(x, verbose=0), FORWARD_RTOL,
+                 "Keras' predictions from scratchnet's file")
+    kloaded.save(tmp_path / "k.keras")
+    again = sn.load_model(tmp_path / "k.keras")
+    assert len(again.layers[2]._inbound_nodes[0].outputs) == 2
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    back = check_round_trip(model, x)
+    assert len(back.layers[2]._inbound_nodes[0].output_tensors) == 2

@@ -67,6 +67,28 @@ def test_dropout_in_training_matches_finite_differences(kind, float64, rng):
     np.testing.assert_allclose(scores.sum(-1), 1)  # no dropout outside training
 
 
+@pytest.mark.parametrize("read_output", [True, False])
+@pytest.mark.parametrize("kind", ["concat_scale", "additive"])
+def test_the_scores_gradient_joins_as_a_second_output(kind, read_output, float64, rng):
+    layer = LAYERS[kind]()
+    q, v = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 4, 5))
+    layer([q, v])
+    w_out, w_scores = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 4))
+    call = {"mask": [QM, VM], "use_causal_mask": True, "return_attention_scores": True}
+
+    def loss():
+        out, scores = layer.forward([q, v], **call)
+        return float(np.sum(w_scores * scores) + (np.sum(w_out * out) if read_output else 0.0))
+
+    loss()
+    grads = layer.backward([w_out if read_output else None, w_scores])
+    analytic = {name: p.grad.copy() for name, p in layer.params.items()}
+    for x, g in zip([q, v], grads, strict=True):
+        assert rel_error(g, numeric_grad(loss, x)) < REL_TOL
+    for name, p in layer.params.items():
+        assert rel_error(analytic[name], numeric_grad(loss, p.value)) < REL_TOL, name
+
+
 def test_dot_product_by_hand():
     q = np.array([[[1.0, 0.0]]], np.float32)  # (1, 1, 2)
     k = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)  # (1, 2, 2)
@@ -141,8 +163,8 @@ def test_a_built_layer_takes_other_lengths_and_a_key():
     (lambda: L.Attention()([np.ones((1, 2, 3)), np.ones((1, 4, 3)), np.ones((1, 5, 3))]),
      "value and key must have the same number of steps"),
     (lambda: L.Attention()([np.ones((2, 3)), np.ones((2, 3))]), r"expected query of shape \(batch, steps"),
-    (lambda: L.Attention()([sn.Input((2, 3)), sn.Input((2, 3))], return_attention_scores=True),
-     "return_attention_scores=True is not supported"),
+    (lambda: L.Attention()([sn.Input((2, 3)), sn.Input((2, 3))], mask=[None, None]),
+     "in a functional graph the masks come from the inputs"),
     (lambda: L.Attention()([np.ones((1, 2, 3))] * 2, use_causal_mask="yes"),
      "expected use_causal_mask to be True or False"),
 ])

@@ -45,8 +45,9 @@ class Attention(Layer):
     ``dq = scale * sum_j dZ``, ``dk = scale * sum_i dZ``. Without a key, ``dvalue = dv + dk``.
     ``backward`` returns ``[dquery, dvalue]`` (and ``dkey`` when a key was given).
 
-    ``return_attention_scores=True`` also returns ``A`` (the weights after dropout, as Keras);
-    the backward pass takes the gradient of the output only. The output carries the query's mask.
+    ``return_attention_scores=True`` also returns ``A`` (the weights after dropout, as Keras); in a
+    functional graph the node then has two outputs, and ``backward([dout, dA])`` adds the
+    scores' gradient to ``dA``. The output carries the query's mask.
     """
 
     score_modes = ("dot", "concat")
@@ -127,15 +128,22 @@ class Attention(Layer):
                 raise ValueError(f'{type(self).__name__} "{self.name}": expected {arg} to be True or '
                                  f"False, received {flag!r}")
         if is_symbolic(inputs):
-            if mask is not None or return_attention_scores:
+            if mask is not None:
                 raise ValueError(
                     f'{type(self).__name__} "{self.name}": in a functional graph the masks come '
-                    "from the inputs (Embedding(mask_zero=True), Masking) and "
-                    "return_attention_scores=True is not supported (a scratchnet graph node has "
-                    "one output); call the layer on arrays for either")
-            output = call_symbolic(self, list(inputs))
-            if use_causal_mask:
-                output.node.kwargs = {"use_causal_mask": True}  # saved as Keras records the call
+                    "from the inputs (Embedding(mask_zero=True), Masking); call the layer on "
+                    "arrays to pass mask=[query_mask, value_mask] yourself")
+            # with the scores, the node has two outputs: [output, scores (N, Tq, Tv)]
+            self._scores_shape = (inputs[0].shape[1], inputs[1].shape[1]) \
+                if return_attention_scores else None
+            try:
+                output = call_symbolic(self, list(inputs))
+            finally:
+                self._scores_shape = None
+            node = (output[0] if return_attention_scores else output).node
+            # the call's keywords, saved as Keras records them
+            node.kwargs = {k: True for k, flag in (("return_attention_scores", return_attention_scores),
+                                                   ("use_causal_mask", use_causal_mask)) if flag}
             return output
         dtype = self.weights[0].value.dtype if self.weights else config.dtype()
         arrays = [np.asarray(x).astype(dtype, copy=False) for x in inputs]
@@ -165,6 +173,12 @@ class Attention(Layer):
         if return_attention_scores:
             return kernels.to_numpy(result[0]), kernels.to_numpy(result[1])
         return kernels.to_numpy(result)
+
+    def extra_output_shapes(self) -> list[tuple]:
+        """The scores' shape ``(Tq, Tv)`` while a graph call with ``return_attention_scores=True``
+        is recorded (``input_layer._record_outputs``); otherwise no second output."""
+        shape = getattr(self, "_scores_shape", None)
+        return [shape] if shape is not None else []
 
     def compute_mask(self, inputs, mask=None):
         """The output's mask is the query's (Keras' ``compute_mask``)."""
@@ -232,11 +246,21 @@ class Attention(Layer):
         return (out, attended) if return_attention_scores else out
 
     def backward(self, dy):
+        """``dy``: dL/d(output), or in a graph that reads the scores too ``[dy, dscores]`` (None
+        for the one nothing reads); the scores' gradient joins that of ``A``."""
+        d_scores_out = None
+        if isinstance(dy, list | tuple):
+            dy, d_scores_out = dy
+            if dy is None:
+                dy = kernels.xp_of(d_scores_out).zeros(
+                    self.attended.shape[:2] + self.v.shape[-1:], d_scores_out.dtype)
         xp = kernels.xp_of(dy)
         if self.q_mask is not None:
             dy = xp.where(self.q_mask, dy, dy.dtype.type(0))
         dv = xp.matmul(xp.swapaxes(self.attended, -2, -1), dy)  # A^T @ dy
         dp = xp.matmul(dy, xp.swapaxes(self.v, -2, -1))  # dy @ v^T
+        if d_scores_out is not None:  # the scores returned are A
+            dp = dp + d_scores_out
         if self.drop_mask is not None:
             dp = dp * self.drop_mask
         dq, dk = self.scores_backward(softmax_backward(self.probs, dp), self.q, self.k)
