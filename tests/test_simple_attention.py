@@ -165,6 +165,8 @@ def test_a_built_layer_takes_other_lengths_and_a_key():
     (lambda: L.Attention()([np.ones((2, 3)), np.ones((2, 3))]), r"expected query of shape \(batch, steps"),
     (lambda: L.Attention()([sn.Input((2, 3)), sn.Input((2, 3))], mask=[None, None]),
      "in a functional graph the masks come from the inputs"),
+    (lambda: L.Attention()([np.ones((1, 2, 3))] * 2, mask=[None, np.ones((1, 3), bool)]),
+     r"expected value_mask of shape \(batch, steps\)=\(1, 2\), received shape \(1, 3\)"),
     (lambda: L.Attention()([np.ones((1, 2, 3))] * 2, use_causal_mask="yes"),
      "expected use_causal_mask to be True or False"),
 ])

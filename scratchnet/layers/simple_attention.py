@@ -165,6 +165,10 @@ class Attention(Layer):
             raise ValueError(f'{type(self).__name__} "{self.name}": query, value and key must have '
                              f"the same batch size, received shapes {[a.shape for a in arrays]}")
         masks = None if mask is None else [None if m is None else np.asarray(m) for m in mask]
+        for what, m, a in zip(("query_mask", "value_mask"), masks or [], arrays, strict=False):
+            if m is not None and m.shape != a.shape[:2]:
+                raise ValueError(f'{type(self).__name__} "{self.name}": expected {what} of shape '
+                                 f"(batch, steps)={a.shape[:2]}, received shape {m.shape}")
         for param in self.weights:
             param.value = kernels.to_backend(param.value)
         result = self.forward([kernels.to_backend(a) for a in arrays], training=training, mask=masks,
