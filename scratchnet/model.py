@@ -526,6 +526,8 @@ class Model:
         """One batch of evaluation: forward in inference mode, then the (weighted) loss and the
         metrics; returns the running loss and metrics, as Keras' ``test_step``."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
+        if self.distribute_strategy is not None:  # (the replicas' penalties would not be summed)
+            self._refuse_activity_regularizers("a distribution strategy")
         y_pred = self._forward_inference(x)
         loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
         return self._update_metrics(loss, y, y_pred, sample_weight)

@@ -140,8 +140,19 @@ def test_what_is_not_implemented_is_refused_clearly():
     with sn.distribute.MirroredStrategy(num_replicas=2).scope():
         model = sn.Sequential([L.Input((4,)), L.Dense(2, activity_regularizer="l2", name="d")], seed=0)
         model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(ValueError, match=r'layer "d": activity_regularizer under a distribution strategy'):
-        model.fit(np.zeros((4, 4), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+    for run in (model.fit, model.evaluate):
+        with pytest.raises(ValueError, match=r'layer "d": activity_regularizer under a distribution '
+                                             r"strategy"):
+            run(np.zeros((4, 4), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r'TimeDistributed "time_distributed": an activity_regularizer '
+                                         r'on the wrapped layer "inner"'):
+        L.TimeDistributed(L.Dense(2, activity_regularizer="l2", name="inner"))
+    with pytest.raises(ValueError, match=r'Bidirectional "bidirectional": an activity_regularizer on the '
+                                         r'wrapped layer "gru"'):
+        L.Bidirectional(L.GRU(2, activity_regularizer="l2", name="gru"))
+    wrapped = L.Bidirectional(L.GRU(2), activity_regularizer="l2")  # on the wrapper: its output
+    sn.Sequential([L.Input((3, 2)), wrapped], seed=0).predict(np.ones((2, 3, 2), np.float32), verbose=0)
+    assert len(wrapped.losses) == 1
 
 
 def test_fused_conv_pool_is_skipped_for_a_regularized_conv():
