@@ -122,8 +122,8 @@ def test_uncompiled_model_gives_uncompiled_keras_model():
 
 def test_from_keras_names_the_unmappable_layer():
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-                               keras.layers.AlphaDropout(0.1, name="noise_here")])
-    with pytest.raises(ValueError, match=r'"noise_here" of type AlphaDropout'):
+                               keras.layers.RMSNormalization(name="norm_here")])
+    with pytest.raises(ValueError, match=r'"norm_here" of type RMSNormalization'):
         tfnet.from_keras(kmodel)
 
 
@@ -131,7 +131,8 @@ def test_from_keras_names_the_unmappable_layer():
     (keras.layers.Dense(3, activation="celu", name="d"), r'"d" uses activation .celu.'),
     (keras.layers.Dense(3, kernel_constraint=_KerasOnly(), name="d"),
      r'"d" uses kernel_constraint ._KerasOnly.'),
-    (keras.layers.Dense(3, activity_regularizer="l2", name="d"), r'"d" sets activity_regularizer'),
+    (keras.layers.Dense(3, activity_regularizer=keras.regularizers.OrthogonalRegularizer(), name="d"),
+     r'"d" uses regularizer OrthogonalRegularizer'),
     (keras.layers.Dense(3, kernel_initializer="lecun_normal", name="d"), r"LecunNormal"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),
 ])

@@ -263,7 +263,8 @@ def test_keras_configs_and_default_names_match():
     (lambda: keras.layers.SeparableConv2D(2, 3, pointwise_constraint=_KerasOnly()), (5, 5, 2),
      "pointwise_constraint"),
     (lambda: keras.layers.SeparableConv1D(2, 3, bias_constraint=_KerasOnly()), (5, 2), "bias_constraint"),
-    (lambda: keras.layers.DepthwiseConv1D(3, activity_regularizer="l2"), (5, 2), "activity_regularizer"),
+    (lambda: keras.layers.DepthwiseConv1D(
+        3, activity_regularizer=keras.regularizers.OrthogonalRegularizer()), (5, 2), "OrthogonalRegularizer"),
 ])
 def test_from_keras_refuses_options_scratchnet_lacks(klayer, shape, pattern):
     kmodel = keras.Sequential([keras.Input(shape), klayer()])

@@ -137,6 +137,8 @@ class Functional(Model):
         for tensor, array in zip(self.inputs, x, strict=True):
             values[tensor] = kernels.to_backend(array)
         self._caches = {}
+        for layer in self.layers:
+            layer.clear_activity()  # activity penalties are this pass's (one per call)
         ran_by_conv = set()  # pooling nodes a Conv2D ran in its own call
         for node in self._nodes:
             if isinstance(node.layer, InputLayer) or node in ran_by_conv:
@@ -160,6 +162,8 @@ class Functional(Model):
                 tensor = node.inputs[0]
                 result, mask = forward_with_mask(node.layer, values[tensor], masks.get(tensor),
                                                  training=training, for_backward=for_backward)
+            if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
+                node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
             if node.outputs:  # several outputs (return_state): the mask goes with the first only
                 for out, value in zip(node.outputs, result, strict=True):
                     values[out], masks[out] = value, mask if out is node.output else None
@@ -557,7 +561,9 @@ def _forward_several_args(node: Node, values: dict, masks: dict, training: bool)
 
 def _node_backward(layer: Layer, dy, dlogits):
     """``layer.backward(dy)``; when a loss read the layer's logits, ``dlogits`` joins the
-    gradient after the activation: ``dz = dlogits + activation'(z) * dy``."""
+    gradient after the activation: ``dz = dlogits + activation'(z) * dy``. An activity penalty's
+    gradient joins ``dy`` first (:meth:`Layer.activity_gradient`)."""
+    dy = layer.activity_gradient(dy)  # activity_regularizer=...: dR/dy / N joins dy
     if dlogits is None:
         return layer.backward(dy)
     dz = dlogits

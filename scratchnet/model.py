@@ -427,6 +427,8 @@ class Model:
         x = kernels.to_backend(x)  # a batch goes to the GPU when the backend computes there
         mask = None  # Keras' padding mask: Embedding(mask_zero=True) starts one (layers/masking.py)
         layers = self.layers
+        for layer in layers:
+            layer.clear_activity()  # activity penalties are this pass's
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -481,13 +483,18 @@ class Model:
         first = self.first_trainable_index()
         last = self.layers[-1]
         if through_logits:
+            dpenalty = last.activity_gradient(None)  # None without an activity_regularizer
+            if dpenalty is not None:  # the penalty on the softmax's output, back to its logits
+                doutput = doutput + last.activation.backward(last.preactivation, last.activated,
+                                                             dpenalty)
             dy = last.backward_preactivation(doutput)
         else:
-            dy = last.backward(doutput)
+            dy = last.backward(last.activity_gradient(doutput))
         for layer in reversed(self.layers[first:-1]):
             if getattr(layer, "fused_into", None) is not None:
                 continue  # a max-pooling whose Conv2D ran it (forward_pooled): its backward does it
-            dy = layer.backward(dy)
+            # activity_regularizer=...: dR/dy / N joins dy (Layer.activity_gradient)
+            dy = layer.backward(layer.activity_gradient(dy))
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, float]:
         """One step of training on one batch; returns the running loss and metrics of the epoch.
@@ -497,6 +504,7 @@ class Model:
         x, y, sample_weight = self._check_data(x, y, "train_step", sample_weight)
         if self.distribute_strategy is not None:
             # 1-3 data-parallel: each replica does them on its slice; grads are combined.
+            self._refuse_activity_regularizers("a distribution strategy")
             loss, y_pred = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
             loss += self.add_weight_penalties()
             self.optimizer.apply(self.params)
@@ -507,8 +515,9 @@ class Model:
         loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
         # 3. Backward pass: every layer, last to first, fills its Parameter.grad.
         self.backward(doutput, through_logits)
-        # (Weight penalties, if a layer has a kernel_regularizer: added to the loss and the grads.)
-        loss += self.add_weight_penalties()
+        # (Penalties: on outputs (activity_regularizer), whose gradients the backward pass added,
+        # and on weights (kernel_regularizer), added to the loss and the grads here.)
+        loss += self.activity_penalty() + self.add_weight_penalties()
         # 4. Update: the optimizer moves every parameter against its gradient.
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
@@ -517,6 +526,8 @@ class Model:
         """One batch of evaluation: forward in inference mode, then the (weighted) loss and the
         metrics; returns the running loss and metrics, as Keras' ``test_step``."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
+        if self.distribute_strategy is not None:  # (the replicas' penalties would not be summed)
+            self._refuse_activity_regularizers("a distribution strategy")
         y_pred = self._forward_inference(x)
         loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
         return self._update_metrics(loss, y, y_pred, sample_weight)
@@ -533,12 +544,13 @@ class Model:
         """
         x, y, sample_weight = self._check_data(x, y, "loss_and_grads", sample_weight)
         if self.distribute_strategy is not None:
+            self._refuse_activity_regularizers("a distribution strategy")
             loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
         else:
             y_pred = self.forward(x, training=True)
             loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
             self.backward(doutput, through_logits)
-        loss += self.add_weight_penalties()
+        loss += self.activity_penalty() + self.add_weight_penalties()
         # A non-trainable weight (a moving mean, a frozen layer's) gets zeros, as tf.GradientTape
         # reports it (it watches trainable variables only).
         trainable = {id(p) for p in self.params}
@@ -548,14 +560,31 @@ class Model:
 
     @property
     def losses(self) -> list:
-        """Keras' ``model.losses``: the penalty of every trainable weight that has a regularizer
+        """Keras' ``model.losses``, in Keras' order: the activity penalties of the last forward
+        pass (``activity_regularizer=...``, ``ActivityRegularization``: ``R(y) / batch size`` per
+        call, layer by layer), then the penalty of every trainable weight that has a regularizer
         (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
-        return [penalty for layer in self.layers for penalty in layer.losses] if self.trainable else []
+        activity = [penalty for layer in self.layers for penalty in getattr(layer, "activity_losses", [])]
+        weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
+        return activity + (weights if self.trainable else [])
 
     def weight_penalty(self) -> float:
         """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``
-        and in ``evaluate`` alike (:mod:`scratchnet.regularizers`); 0.0 without regularizers."""
+        and in ``evaluate`` alike (:mod:`scratchnet.regularizers`); 0.0 without regularizers.
+        (After a forward pass: the activity penalties are that pass's.)"""
         return float(sum(kernels.to_numpy(penalty) for penalty in self.losses))
+
+    def activity_penalty(self) -> float:
+        """The sum of the activity penalties of the last forward pass (their gradients joined the
+        backward pass already: :meth:`Layer.activity_gradient`); 0.0 without activity regularizers."""
+        return float(sum(kernels.to_numpy(penalty) for layer in self.layers
+                         for penalty in getattr(layer, "activity_losses", [])))
+
+    def _refuse_activity_regularizers(self, what: str) -> None:
+        for layer in self.layers:
+            if getattr(layer, "activity_regularizer", None) is not None:
+                raise ValueError(f'layer "{layer.name}": activity_regularizer under {what} is not '
+                                 "implemented")
 
     def add_weight_penalties(self) -> float:
         """After a backward pass: add ``dR/dw`` of each regularized trainable weight to its

@@ -58,7 +58,7 @@ _BOMB_FLOOR_BYTES, _BOMB_MAX_EXPANSION = 1 << 32, 100
 _ANY = object()
 _KERAS_ONLY_LAYER_ARGS = {
     "data_format": "channels_last", "groups": 1,
-    "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+    "kernel_regularizer": None, "bias_regularizer": None,
     "kernel_constraint": None, "bias_constraint": None, "embeddings_regularizer": None,
     "embeddings_constraint": None, "lora_rank": None, "lora_alpha": _ANY,
     "quantization_config": None, "noise_shape": None, "mask_zero": False, "axis": -1,

@@ -365,11 +365,11 @@ def test_unknown_layer_class_is_refused_by_name(saved, tmp_path):
 
 def test_unsupported_keras_option_is_refused(saved, tmp_path):
     def edit(config):
-        config["config"]["layers"][4]["config"]["activity_regularizer"] = {"class_name": "L2"}
+        config["config"]["layers"][4]["config"]["lora_rank"] = 4
 
     path = _edit_config(saved[3], tmp_path / "reg.keras", edit)
     with pytest.raises(ValueError, match=r"reg\.keras': layer \"dense\" \(Dense\) sets "
-                                         r"activity_regularizer=.*supports only activity_regularizer=None"):
+                                         r"lora_rank=4.*supports only lora_rank=None"):
         sn.load_model(path)
 
 

@@ -171,6 +171,8 @@ def layer_to_keras(layer, **kw) -> keras.layers.Layer:
         )
     klayer = mapping.to_keras(layer, name=layer.name, **kw)
     klayer.trainable = layer.trainable  # a frozen layer stays frozen
+    if getattr(layer, "activity_regularizer", None) is not None:  # any layer may have one in Keras
+        klayer.activity_regularizer = regularizer_to_keras(layer.activity_regularizer)
     return klayer
 
 
@@ -186,6 +188,12 @@ def layer_from_keras(klayer):
         )
     layer = mapping.from_keras(klayer, name=klayer.name)
     layer.trainable = bool(klayer.trainable)
+    # (MultiHeadAttention keeps its own as _activity_regularizer, for its output projection's call:
+    # the same tensor, the same penalty)
+    kregularizer = getattr(klayer, "activity_regularizer", None) or \
+        getattr(klayer, "_activity_regularizer", None)
+    if kregularizer is not None:
+        layer.activity_regularizer = regularizer_from_keras(kregularizer, f'layer "{klayer.name}"')
     return layer
 
 
@@ -302,9 +310,6 @@ def _require(klayer, **expected) -> None:
                              f"scratchnet supports only {key}={value!r}")
 
 
-_NO_EXTRAS = {"activity_regularizer": None}
-
-
 def constraints_to_keras(layer, *args: str) -> dict:
     """The constraint arguments ``args`` of a scratchnet layer as Keras' (MaxNorm, MinMaxNorm,
     NonNeg, UnitNorm share their names and configs); a constraint of one's own raises."""
@@ -383,7 +388,7 @@ def _dense_to_keras(layer, **kw):
 
 
 def _dense_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, lora_rank=None, quantization_config=None)
+    _require(klayer, lora_rank=None, quantization_config=None)
     return sn.layers.Dense(
         klayer.units, activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
@@ -401,7 +406,7 @@ def _conv2d_to_keras(layer, **kw):
 
 
 def _conv2d_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, data_format="channels_last", groups=1, lora_rank=None)
+    _require(klayer, data_format="channels_last", groups=1, lora_rank=None)
     return sn.layers.Conv2D(
         klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
         padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
@@ -535,7 +540,7 @@ def _rnn_to_keras(layer, **kw):
 
 
 def _rnn_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, stateful=False)
+    _require(klayer, stateful=False)
     where = f'layer "{klayer.name}"'
     args = dict(activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
                 kernel_initializer=_init_from_keras(klayer.cell.kernel_initializer, where),
@@ -592,7 +597,7 @@ def _conv1d_to_keras(layer, **kw):
 
 
 def _conv1d_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, data_format="channels_last", groups=1, lora_rank=None)
+    _require(klayer, data_format="channels_last", groups=1, lora_rank=None)
     return sn.layers.Conv1D(
         klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
         padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
@@ -727,7 +732,8 @@ def _register_by_config(scratch_cls, keras_cls) -> None:
 
 for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropout1D",
               "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "UpSampling1D", "UpSampling2D",
-              "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "RepeatVector", "Permute"):
+              "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "RepeatVector", "Permute",
+              "UnitNormalization", "AlphaDropout", "CenterCrop", "ActivityRegularization"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 
@@ -779,7 +785,7 @@ def _conv2d_transpose_to_keras(layer, **kw):
 
 
 def _conv2d_transpose_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, data_format="channels_last")
+    _require(klayer, data_format="channels_last")
     return sn.layers.Conv2DTranspose(
         klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
         padding=klayer.padding, output_padding=klayer.output_padding,
@@ -792,6 +798,56 @@ def _conv2d_transpose_from_keras(klayer, **kw):
 
 register_layer(sn.layers.Conv2DTranspose, keras.layers.Conv2DTranspose, _conv2d_transpose_to_keras,
                _conv2d_transpose_from_keras)
+
+
+def _conv1d_transpose_to_keras(layer, **kw):
+    return keras.layers.Conv1DTranspose(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+        activation=_activation_to_keras(layer), use_bias=layer.use_bias,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
+
+
+def _conv1d_transpose_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last")
+    where = f'layer "{klayer.name}"'
+    return sn.layers.Conv1DTranspose(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, output_padding=klayer.output_padding,
+        dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
+        use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, where),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+def _groupnorm_to_keras(layer, **kw):
+    return keras.layers.GroupNormalization(
+        groups=layer.groups, axis=layer.axis, epsilon=layer.epsilon, center=layer.center,
+        scale=layer.scale, beta_initializer=_init_to_keras(layer.beta_initializer),
+        gamma_initializer=_init_to_keras(layer.gamma_initializer),
+        beta_regularizer=regularizer_to_keras(layer.beta_regularizer),
+        gamma_regularizer=regularizer_to_keras(layer.gamma_regularizer),
+        **constraints_to_keras(layer, "beta_constraint", "gamma_constraint"), **kw)
+
+
+def _groupnorm_from_keras(klayer, **kw):
+    where = f'layer "{klayer.name}"'
+    return sn.layers.GroupNormalization(
+        groups=klayer.groups, axis=klayer.axis, epsilon=klayer.epsilon, center=klayer.center,
+        scale=klayer.scale, beta_initializer=_init_from_keras(klayer.beta_initializer, where),
+        gamma_initializer=_init_from_keras(klayer.gamma_initializer, where),
+        beta_regularizer=regularizer_from_keras(klayer.beta_regularizer, where),
+        gamma_regularizer=regularizer_from_keras(klayer.gamma_regularizer, where),
+        **constraints_from_keras(klayer, "beta_constraint", "gamma_constraint"), **kw)
+
+
+register_layer(sn.layers.Conv1DTranspose, keras.layers.Conv1DTranspose, _conv1d_transpose_to_keras,
+               _conv1d_transpose_from_keras)
+register_layer(sn.layers.GroupNormalization, keras.layers.GroupNormalization, _groupnorm_to_keras,
+               _groupnorm_from_keras)
 register_layer(sn.layers.PReLU, keras.layers.PReLU, _prelu_to_keras, _prelu_from_keras)
 # FeatureSpace's float preprocessor is an Identity too (one that casts to float32): to Keras' Identity;
 # a Keras Identity comes back as the plain layer.
@@ -974,7 +1030,7 @@ def _depthwise_args_to_keras(layer) -> dict:
 
 
 def _depthwise_args_from_keras(klayer) -> dict:
-    _require(klayer, activity_regularizer=None, data_format="channels_last")
+    _require(klayer, data_format="channels_last")
     where = f'layer "{klayer.name}"'
     args = dict(strides=tuple(klayer.strides), padding=klayer.padding,
                 depth_multiplier=klayer.depth_multiplier, dilation_rate=tuple(klayer.dilation_rate),
@@ -1020,7 +1076,7 @@ def _mha_to_keras(layer, **kw):
 
 
 def _mha_from_keras(klayer, **kw):
-    _require(klayer, **_NO_EXTRAS, use_gate=False, sliding_window=None)
+    _require(klayer, use_gate=False, sliding_window=None)
     config = klayer.get_config()
     where = f'layer "{klayer.name}"'
     return sn.layers.MultiHeadAttention(

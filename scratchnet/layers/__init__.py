@@ -11,7 +11,7 @@ from scratchnet.layers.augmentation import (
     RandomZoom,
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.conv import Conv1D, Conv2D, Conv2DTranspose
+from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -39,7 +39,7 @@ from scratchnet.layers.global_pooling import (
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
 )
-from scratchnet.layers.image_preprocessing import Rescaling, Resizing
+from scratchnet.layers.image_preprocessing import CenterCrop, Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
 from scratchnet.layers.lambda_layer import Lambda
 from scratchnet.layers.masking import Masking
@@ -61,11 +61,18 @@ from scratchnet.layers.merging import (
     multiply,
     subtract,
 )
-from scratchnet.layers.normalization import BatchNormalization, LayerNormalization
+from scratchnet.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from scratchnet.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
     GaussianDropout,
     GaussianNoise,
     SpatialDropout1D,
@@ -111,6 +118,8 @@ __all__ = [
     "TimeDistributed",
     "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
     "MultiHeadAttention", "Attention", "AdditiveAttention",
+    "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
+    "ActivityRegularization",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

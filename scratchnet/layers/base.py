@@ -94,6 +94,12 @@ class Layer:
             )
         self.name = name or _snake_case(type(self).__name__)
         self._trainable = check_trainable(kwargs.pop("trainable", True), f'layer "{self.name}"')
+        # Keras' penalty on the layer's output (every Keras layer takes it): see record_activity.
+        self.activity_regularizer = regularizers.get(kwargs.pop("activity_regularizer", None),
+                                                     f"{type(self).__name__} {self.name!r}: "
+                                                     "activity_regularizer")
+        self.activity_output = None  # the output the last forward pass penalized (for backward)
+        self.activity_losses: list = []  # [R(y) / batch size] of each call in the last forward pass
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
@@ -210,7 +216,48 @@ class Layer:
             param.value = kernels.to_backend(param.value)
         if self.input_dtype is None:  # the type its weights were made in, else floatx
             x = x.astype(self.weights[0].value.dtype if self.weights else config.dtype(), copy=False)
-        return kernels.to_numpy(self.forward(kernels.to_backend(x), training=training))
+        self.clear_activity()
+        return kernels.to_numpy(self.record_activity(self.forward(kernels.to_backend(x),
+                                                                  training=training)))
+
+    # --- Keras' activity_regularizer: a penalty on the output -----------------------------------
+    def record_activity(self, y):
+        """After a forward pass: Keras' penalty on the layer's output, kept in ``activity_losses``
+        (what ``layer.losses`` and ``model.losses`` list, and what joins the loss)::
+
+            activity loss = R(y) / N          (N = y.shape[0], the batch size; 0 if N == 0)
+
+        as ``keras.layers.Layer.__call__`` adds it, divided by the batch size ("consistent
+        regularization strength across batch sizes"). Returns ``y`` unchanged. Without an
+        ``activity_regularizer`` it does nothing."""
+        if getattr(self, "activity_regularizer", None) is None:  # (a subclass may skip __init__)
+            return y
+        if isinstance(y, list | tuple):  # (Keras would penalize each output: not implemented)
+            raise ValueError(f'layer "{self.name}": activity_regularizer on a layer with several '
+                             "outputs (return_state=True, ...) is not implemented")
+        self.activity_output = y
+        n = y.dtype.type(y.shape[0])
+        penalty = self.activity_regularizer(y)
+        # one per call since the model's forward pass began (a layer shared by two nodes: two)
+        self.activity_losses.append(penalty / n if n else y.dtype.type(0.0))
+        return y
+
+    def clear_activity(self) -> None:
+        """Forget the activity penalties of earlier calls (a model's forward pass starts so, as
+        Keras clears ``layer.losses`` at each outermost call)."""
+        if getattr(self, "activity_regularizer", None) is not None:
+            self.activity_losses.clear()
+
+    def activity_gradient(self, dy):
+        """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to
+        the loss gradient that reaches the layer's output (``dy`` None: the penalty's alone).
+        Without an ``activity_regularizer``: ``dy``."""
+        y = getattr(self, "activity_output", None)
+        if y is None or self.activity_regularizer is None:
+            return dy
+        n = y.dtype.type(max(y.shape[0], 1))
+        grad = self.activity_regularizer.gradient(y) / n
+        return grad if dy is None else dy + grad
 
     # --- Keras' layer.input / layer.output: the graph, not arrays ------------------------------
     @property
@@ -262,8 +309,14 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Keras' ``layer.losses``: the penalty ``R(w)`` of each trainable weight that has a
-        regularizer (``kernel_regularizer=...``), as 0-d arrays of the weight's dtype."""
+        """Keras' ``layer.losses``: the activity penalty of the last call, if the layer has an
+        ``activity_regularizer`` (:meth:`record_activity`), then the penalty ``R(w)`` of each
+        trainable weight that has a regularizer (``kernel_regularizer=...``), as 0-d arrays."""
+        return list(getattr(self, "activity_losses", [])) + self.weight_losses
+
+    @property
+    def weight_losses(self) -> list:
+        """The penalty ``R(w)`` of each trainable weight that has a regularizer."""
         return [p.regularizer(p.value) for p in self.trainable_weights if p.regularizer is not None]
 
     def count_params(self) -> int:
@@ -272,7 +325,10 @@ class Layer:
 
     def get_config(self) -> dict:
         """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""
-        return {"name": self.name} if self._trainable else {"name": self.name, "trainable": False}
+        config = {"name": self.name} if self._trainable else {"name": self.name, "trainable": False}
+        if getattr(self, "activity_regularizer", None) is not None:  # (Keras' rule: only when set)
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -309,7 +365,7 @@ class ActivatedLayer(Layer):
 
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
-_KERAS_DEFAULTS = {"dtype": None, "autocast": True, "activity_regularizer": None}
+_KERAS_DEFAULTS = {"dtype": None, "autocast": True}
 
 
 def assign_weights(params: list[Parameter], weights, owner: str, call: str = "set_weights") -> None:

@@ -1,4 +1,4 @@
-"""Conv2D, Conv1D and Conv2DTranspose: the convolution layers, channels-last."""
+"""Conv2D, Conv1D, Conv2DTranspose and Conv1DTranspose: the convolution layers, channels-last."""
 
 from __future__ import annotations
 
@@ -104,10 +104,12 @@ class Conv2D(ActivatedLayer):
     def can_fuse_pool(self, pool) -> bool:
         """Whether this layer and ``pool``, the layer right after it, may run as one call
         (:meth:`forward_pooled`): ReLU with a bias here, a MaxPooling2D without padding there,
-        and a backend with the fused kernels (:func:`scratchnet.kernels.fuses_conv_pool`)."""
+        no activity_regularizer on either (it reads each output whole), and a backend with the
+        fused kernels (:func:`scratchnet.kernels.fuses_conv_pool`)."""
         from scratchnet.layers.pooling import MaxPooling2D
 
         return (kernels.fuses_conv_pool() and self.use_bias and type(self.activation) is ReLU
+                and self.activity_regularizer is None and pool.activity_regularizer is None
                 and type(pool) is MaxPooling2D and pool.pads == ((0, 0), (0, 0)))
 
     def forward_pooled(self, x, pool, training=False, for_backward=True):
@@ -445,6 +447,128 @@ class Conv2DTranspose(ActivatedLayer):
         # dL/dx: the forward Conv2D itself on pad(dz): (N, H, W, C)
         return kernels.conv2d_forward(dzpad, self.kernel.value, self.strides, self.dilation_rate,
                                       tuple(self.input_shape[:2]))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding,
+                "output_padding": None if self.output_padding is None else list(self.output_padding),
+                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
+                "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+
+
+class Conv1DTranspose(ActivatedLayer):
+    """``keras.layers.Conv1DTranspose``: Conv2DTranspose along steps, the upsampling layer of 1-D
+    decoders. Input ``(N, L, C)``; output ``(N, OL, filters)``; ``kernel`` is ``(k, filters, C)``
+    (Keras' layout) and ``bias`` ``(filters,)``. Each input step ``x[n, i]`` paints
+    ``kernel[a] @ x[n, i]`` onto output step ``i*s + a*d - before``, overlapping paints adding up::
+
+        z[n, i*s + a*d - before, f] += sum_c x[n, i, c] * kernel[a, f, c]
+        y = activation(z + bias)
+
+    Output length as Conv2DTranspose's (``"valid"``: ``(L - 1)*s + e + p`` with ``e = (k - 1)*d + 1``
+    and ``p = output_padding``, default ``max(e, s) - e``; ``"same"``: ``L*s``, or with an
+    ``output_padding`` ``(L - 1)*s + k % 2 + p``); ``before`` is the padding Conv1D would put on an
+    ``OL``-step input. As Conv1D shares Conv2D's kernels, a sequence is the one-row image
+    ``(N, 1, L, C)`` and the kernel the ``(1, k, filters, C)`` one, so Conv2DTranspose's three
+    products (:mod:`scratchnet.kernels.conv`'s Conv2D loops read in another order) compute it all.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding: str = "valid",
+        output_padding=None,
+        data_format: str | None = None,
+        dilation_rate=1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(activation=activation, name=name, **kwargs)
+        where = f"Conv1DTranspose {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        window_args(self, where, 1, kernel_size, strides, padding, dilation_rate, strided_dilation=True)
+        self.data_format = channels_last(data_format, where)
+        self.output_padding = None
+        if output_padding is not None:
+            pads = (output_padding,) if isinstance(output_padding, int) else output_padding
+            if not isinstance(pads, tuple | list) or len(pads) != 1 or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s
+                    for p, s in zip(pads, self.strides, strict=True)):
+                raise ValueError(f"{where}: expected output_padding to be None or an int >= 0 and "
+                                 f"strictly less than strides={self.strides}, received "
+                                 f"output_padding={output_padding!r}")
+            self.output_padding = tuple(int(p) for p in pads)
+        self.use_bias = bool(use_bias)
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
+        self.x: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, steps, channels)")
+        length, c = input_shape
+        (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
+        e = (k - 1) * d + 1
+        p = None if self.output_padding is None else self.output_padding[0]
+        if self.padding == "valid":  # Keras' compute_conv_transpose_output_shape
+            out = (length - 1) * s + e + (max(e, s) - e if p is None else p)
+        else:
+            out = length * s if p is None else (length - 1) * s + k % 2 + p
+        back, before, after = output_size_and_pads(out, k, s, d, self.padding)
+        if back != length:  # (Keras' own shapes never get here; TensorFlow would refuse them)
+            raise ValueError(f'Layer "{self.name}": an output of {out} steps does not map back to '
+                             f"the input's {length} with padding={self.padding!r}, strides="
+                             f"{self.strides}, output_padding={self.output_padding}")
+        self.out_length, self.pads = out, (before, after)
+        self.kernel = self.add_weight("kernel", (k, self.filters, c), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        return (out, self.filters)
+
+    def forward(self, x, training=False):
+        self.x = x
+        before, after = self.pads
+        # the forward Conv1D's input gradient with x as its output gradient: (N, 1, OLp, F)
+        zpad = kernels.conv2d_backward_input(
+            x[:, None], self.kernel.value[None], (1,) + self.strides, (1,) + self.dilation_rate,
+            (1, self.out_length + before + after))
+        z = zpad[:, 0, before:before + self.out_length, :]  # the padding dropped: (N, OL, F)
+        if self.use_bias:
+            z = z + self.bias.value
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        steps, dilation = (1,) + self.strides, (1,) + self.dilation_rate
+        dzpad = np.pad(dz, ((0, 0), self.pads, (0, 0))) if any(self.pads) else dz  # (N, OLp, F)
+        # dL/dkernel: the forward Conv1D's kernel gradient, pad(dz) its input and x its dz
+        self.kernel.grad = kernels.conv2d_backward_kernel(
+            dzpad[:, None], self.x[:, None], (1,) + self.kernel_size, steps, dilation)[0]  # (k, F, C)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OL)
+        if not self.compute_input_grad:
+            return None
+        # dL/dx: the forward Conv1D itself on pad(dz): (N, L, C)
+        return kernels.conv2d_forward(dzpad[:, None], self.kernel.value[None], steps, dilation,
+                                      (1, self.input_shape[0]))[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

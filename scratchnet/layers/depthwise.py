@@ -145,7 +145,8 @@ class DepthwiseConv2D(_DepthwiseBase):
     back to the input cell it read, then drops the padding.
 
     The loops are :mod:`scratchnet.kernels.depthwise`, NumPy on every CPU backend (the ``numba``
-    backend has no twin of them and runs the same code). Constraints are not implemented (an error).
+    backend has no twin of them and runs the same code). ``depthwise_constraint``/``bias_constraint``
+    project the weights after each update.
     """
 
     def __init__(
@@ -256,7 +257,7 @@ class SeparableConv2D(_DepthwiseBase):
     ``du = dz @ pointwise_kernel[0, 0]^T`` (Conv2D's kernel and input gradients for a 1x1 kernel);
     then DepthwiseConv2D's backward pass on ``du`` gives ``dL/ddepthwise_kernel`` and ``dL/dx``.
     The depthwise loops are :mod:`scratchnet.kernels.depthwise`, NumPy on every CPU backend.
-    Constraints are not implemented (an error).
+    Its constraints project the weights after each update.
     """
 
     def __init__(

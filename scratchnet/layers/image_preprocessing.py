@@ -1,7 +1,8 @@
-"""Image preprocessing layers that run in training and at inference: Rescaling and Resizing.
+"""Image preprocessing layers that run in training and at inference: Rescaling, Resizing and
+CenterCrop.
 
-Both are part of the model (Keras 3 runs them in ``fit``, ``evaluate`` and ``predict`` alike), and
-both are differentiable in Keras: a gradient flows back through them to any layer before them.
+All three are part of the model (Keras 3 runs them in ``fit``, ``evaluate`` and ``predict`` alike), and
+all are differentiable in Keras: a gradient flows back through them to any layer before them.
 """
 
 from __future__ import annotations
@@ -154,6 +155,68 @@ class Resizing(Layer):
                 "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
                 "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value, "antialias": self.antialias,
+                "data_format": self.data_format}
+
+
+class CenterCrop(Layer):
+    """``keras.layers.CenterCrop(height, width)``: the centred ``height x width`` window of each
+    image. Input ``(N, H, W, C)`` (or one image ``(H, W, C)`` called directly, as Keras allows);
+    output ``(N, height, width, C)``::
+
+        y = x[:, top:top + height, left:left + width, :],   top = (H - height) // 2, left alike
+
+    An image smaller than the target on either side is not cropped but resized, as Keras does
+    (``keras.utils.smart_resize``): the largest centred window of the target's aspect ratio
+    (``rows = max(min(H, int(W * height / width)), 1)``, in double, columns alike, start
+    ``int((H - rows) / 2)``), then bilinear resizing to ``(height, width)``, Resizing's
+    arithmetic. Backward: the crop's cells get ``dy`` and the rest 0; after a resize, Resizing's
+    ``A_h^T @ dy @ A_w`` in the window. Runs in training and at inference; no weights.
+    """
+
+    def __init__(self, height: int, width: int, data_format: str | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"CenterCrop {self.name!r}"
+        self.height = positive_int(height, "height", where)
+        self.width = positive_int(width, "width", where)
+        self.data_format = channels_last(data_format, where)
+        self.a_h = self.a_w = None  # Resizing's matrices, when the image is smaller than the target
+
+    def __call__(self, x, training: bool = False):
+        from scratchnet.layers.input_layer import is_symbolic
+
+        if not is_symbolic(x) and np.ndim(x) == 3:  # one image (H, W, C), as keras' layer takes it
+            return super().__call__(np.asarray(x)[None], training=training)[0]
+        return super().__call__(x, training=training)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
+        h, w, c = input_shape
+        if h >= self.height and w >= self.width:
+            self.window = ((h - self.height) // 2, (w - self.width) // 2, self.height, self.width)
+        else:  # smart_resize: crop to the aspect ratio, then resize
+            rows = max(min(h, int(float(w * self.height) / self.width)), 1)
+            cols = max(min(w, int(float(h * self.width) / self.height)), 1)
+            self.window = (int(float(h - rows) / 2), int(float(w - cols) / 2), rows, cols)
+            self.a_h = _bilinear_matrix(rows, self.height)  # (height, rows)
+            self.a_w = _bilinear_matrix(cols, self.width)  # (width, cols)
+        return (self.height, self.width, c)
+
+    def forward(self, x, training=False):
+        top, left, rows, cols = self.window
+        x = x[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C)
+        return x if self.a_h is None else resize_by_matrices(x, self.a_h, self.a_w)
+
+    def backward(self, dy):
+        if self.a_h is not None:
+            dy = resize_by_matrices_backward(dy, self.a_h, self.a_w)  # (N, rows, cols, C)
+        top, left, rows, cols = self.window
+        dx = np.zeros((dy.shape[0],) + tuple(self.input_shape), dtype=dy.dtype)
+        dx[:, top:top + rows, left:left + cols, :] = dy  # the cells cut away get nothing
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
                 "data_format": self.data_format}
 
 

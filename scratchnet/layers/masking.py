@@ -45,6 +45,7 @@ def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
     finally:
         if not for_backward:
             del layer.for_backward  # back to the class's True
+    layer.record_activity(y)  # activity_regularizer=...: the penalty on y (Layer.record_activity)
     return y, output_mask(layer, x, mask)
 
 

@@ -1,6 +1,7 @@
-"""BatchNormalization and LayerNormalization (Keras 3.15's). BatchNormalization normalizes each
-channel with the batch's statistics (training) or the moving ones (inference); LayerNormalization
-(at the end of the file) each sample with its own.
+"""BatchNormalization, LayerNormalization, UnitNormalization and GroupNormalization (Keras 3.15's).
+BatchNormalization normalizes each channel with the batch's statistics (training) or the moving
+ones (inference); LayerNormalization (after it) each sample with its own; UnitNormalization each
+vector to length 1; GroupNormalization (at the end of the file) each group of channels of a sample.
 
 Read :meth:`BatchNormalization.forward` for the formulas, :meth:`BatchNormalization.backward` for
 the gradient through the batch mean and variance, and
@@ -362,6 +363,213 @@ class LayerNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "rms_scaling": False,
+                "beta_initializer": _init_name(self.beta_initializer),
+                "gamma_initializer": _init_name(self.gamma_initializer),
+                **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+
+
+def _axes_arg(axis, where: str) -> int | list[int]:
+    """Keras' ``axis`` of UnitNormalization: an int, or a list/tuple of ints (kept as a list)."""
+    if isinstance(axis, list | tuple) and axis and all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axis):
+        return [int(a) for a in axis]
+    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+        return int(axis)
+    raise TypeError(f"{where}: invalid value for `axis` argument: expected an int or a list/tuple "
+                    f"of ints. Received: axis={axis!r}")
+
+
+def _non_batch_axes(layer, axis, input_shape) -> tuple[int, ...]:
+    """``axis`` (an int or a list) as axes counted with the batch axis, each checked."""
+    rank = len(input_shape) + 1
+    axes = []
+    for a in [axis] if isinstance(axis, int) else axis:
+        if not -rank <= a < rank or a % rank == 0:
+            raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): axis {a} is out of '
+                             f"bounds for input shape {(None, *input_shape)} (expected a non-batch "
+                             f"axis); received axis={axis}")
+        axes.append(a % rank)
+    return tuple(sorted(set(axes)))
+
+
+class UnitNormalization(Layer):
+    """``keras.layers.UnitNormalization(axis=-1)``: each vector along ``axis`` scaled to length 1
+    (L2), as Keras' ``ops.normalize(x, axis, order=2, epsilon=1e-12)`` computes it::
+
+        s   = sum over axis of x**2
+        inv = min(1 / sqrt(s), 1 / epsilon)          (epsilon = 1e-12: a zero vector stays 0)
+        y   = x * inv
+
+    The epsilon bounds the inverse norm (``rsqrt``), not the norm under a square root.
+    Backward, with ``<.,.>`` the sum over ``axis``: where ``1/sqrt(s) <= 1/epsilon``,
+    ``dL/dx = inv * (dy - y * <dy, y>)`` (the component along ``y`` removed); where the bound
+    holds ``inv`` is a constant: ``dL/dx = dy / epsilon`` (TensorFlow's ``minimum`` gradient).
+    Input and output ``(N, ...)``, the same shape; no weights.
+    """
+
+    supports_masking = True
+    EPSILON = 1e-12
+
+    def __init__(self, axis=-1, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.axis = _axes_arg(axis, f"UnitNormalization {self.name!r}")
+        self.norm_axes: tuple[int, ...] = ()
+        self.y = self.inv = self.bounded = None
+
+    def build(self, input_shape, rng):
+        self.norm_axes = _non_batch_axes(self, self.axis, input_shape)
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        square_sum = np.sum(np.square(x), axis=self.norm_axes, keepdims=True)
+        with np.errstate(divide="ignore"):
+            inv_norm = 1 / np.sqrt(square_sum)  # rsqrt: inf for a zero vector
+        bound = x.dtype.type(1.0 / self.EPSILON)
+        self.bounded = inv_norm > bound  # where the minimum picks 1 / epsilon
+        self.inv = np.minimum(inv_norm, bound)
+        self.y = x * self.inv
+        return self.y
+
+    def backward(self, dy):
+        projected = self.inv * (dy - self.y * np.sum(dy * self.y, axis=self.norm_axes, keepdims=True))
+        return np.where(self.bounded, dy * self.inv, projected)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class GroupNormalization(Layer):
+    """``keras.layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-3)``: the ``C`` channels on
+    ``axis`` cut into ``groups`` groups of ``C / groups`` consecutive channels; each sample
+    normalized per group, over the group's channels and every other non-batch axis (an image's
+    rows and columns), then scaled by ``gamma`` and shifted by ``beta``, one per channel.
+    ``groups=1`` is LayerNormalization over all axes, ``groups=C`` (or ``-1``) instance
+    normalization. In the grouped view ``xg`` of shape ``(N, ..., G, C/G, ...)``, Keras 3.15's order::
+
+        mean = mean over the group's axes of xg,  var = mean of (xg - mean)**2     (biased)
+        inv  = gamma / sqrt(var + epsilon)
+        y    = xg * inv + (beta - mean * inv)      then reshaped back to (N, ..., C, ...)
+
+    Backward, with ``x_hat = (xg - mean) / sqrt(var + epsilon)``, ``dx_hat = dy * gamma`` and
+    ``<.>`` the mean over the group's axes::
+
+        dL/dgamma = sum over every axis but the channel axis of dy * x_hat
+        dL/dbeta  = sum over every axis but the channel axis of dy
+        dL/dx     = (dx_hat - <dx_hat> - x_hat * <dx_hat * x_hat>) / sqrt(var + epsilon)
+
+    LayerNormalization's formula on the grouped view. Weights ``gamma``, ``beta`` of shape
+    ``(C,)``; ``center=False`` drops ``beta``, ``scale=False`` drops ``gamma``;
+    ``beta_regularizer``/``gamma_regularizer`` join the loss, ``beta_constraint``/``gamma_constraint``
+    project them after each update.
+    Input and output ``(N, ..., C, ...)``, the same shape.
+    """
+
+    supports_masking = True
+
+    def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"GroupNormalization {self.name!r}"
+        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) \
+                or (groups <= 0 and groups != -1):
+            raise ValueError(f"{where}: received an invalid value for argument `groups`, expected a "
+                             f"positive integer (or -1 for instance normalization). Received: "
+                             f"groups={groups!r}")
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{where}: expected axis to be an int, received axis={axis!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
+                or not 0 < epsilon < float("inf"):
+            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
+                             f"{epsilon!r}")
+        for arg, value in (("center", center), ("scale", scale)):
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        self.groups = int(groups)
+        self.axis = int(axis)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        weight_args(self, where, beta_initializer=beta_initializer,
+                    gamma_initializer=gamma_initializer, beta_regularizer=beta_regularizer,
+                    gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                    gamma_constraint=gamma_constraint)
+        self.gamma = self.beta = None
+        self.x_hat = self.inv_std = None
+
+    def build(self, input_shape, rng):
+        (axis,) = _non_batch_axes(self, self.axis, input_shape)
+        dim = input_shape[axis - 1]
+        if self.groups == -1:
+            self.groups = dim  # (Keras too: its config then holds the number)
+        if dim < self.groups:
+            raise ValueError(f'Layer "{self.name}": number of groups ({self.groups}) cannot be more '
+                             f"than the number of channels ({dim}).")
+        if dim % self.groups != 0:
+            raise ValueError(f'Layer "{self.name}": number of groups ({self.groups}) must be a '
+                             f"multiple of the number of channels ({dim}).")
+        self.channel_axis = axis  # counted with the batch axis
+        if self.scale:
+            self.gamma = self.add_weight("gamma", (dim,), self.gamma_initializer, rng,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight("beta", (dim,), self.beta_initializer, rng,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        return tuple(input_shape)
+
+    def _grouped_shape(self, shape) -> tuple[int, ...]:
+        """``(N, ..., C, ...)`` -> ``(N, ..., G, C/G, ...)``: the channel axis cut in groups."""
+        a = self.channel_axis
+        return (*shape[:a], self.groups, shape[a] // self.groups, *shape[a + 1:])
+
+    def _group_axes(self, ndim: int) -> tuple[int, ...]:
+        """The axes each group's statistics average over, in the grouped view: all but the batch
+        axis and the group axis."""
+        return tuple(i for i in range(1, ndim + 1) if i != self.channel_axis)
+
+    def _per_channel(self, v, ndim: int):
+        """gamma or beta ``(C,)`` in the grouped view: ``(1, ..., G, C/G, ..., 1)``."""
+        shape = [1] * (ndim + 1)
+        shape[self.channel_axis], shape[self.channel_axis + 1] = self.groups, v.shape[0] // self.groups
+        return v.reshape(shape)
+
+    def forward(self, x, training=False):
+        xg = x.reshape(self._grouped_shape(x.shape))  # (N, ..., G, C/G, ...)
+        axes = self._group_axes(x.ndim)
+        mean = np.mean(xg, axis=axes, keepdims=True)
+        var = np.mean((xg - mean) ** 2, axis=axes, keepdims=True)  # biased, as ops.moments
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        inv = inv_std * self._per_channel(self.gamma.value, x.ndim) if self.scale else inv_std
+        shift = -mean * inv
+        if self.center:
+            shift = shift + self._per_channel(self.beta.value, x.ndim)
+        self.x_hat, self.inv_std = (xg - mean) * inv_std, inv_std
+        return (xg * inv + shift).reshape(x.shape)
+
+    def backward(self, dy):
+        dyg = dy.reshape(self._grouped_shape(dy.shape))  # (N, ..., G, C/G, ...)
+        others = tuple(i for i in range(dyg.ndim) if i not in (self.channel_axis, self.channel_axis + 1))
+        if self.scale:
+            self.gamma.grad = (dyg * self.x_hat).sum(axis=others).reshape(self.gamma.shape)
+        if self.center:
+            self.beta.grad = dyg.sum(axis=others).reshape(self.beta.shape)
+        if not self.compute_input_grad:
+            return None
+        dx_hat = dyg * self._per_channel(self.gamma.value, dy.ndim) if self.scale else dyg
+        axes = self._group_axes(dy.ndim)
+        mean_dx_hat = np.mean(dx_hat, axis=axes, keepdims=True)
+        mean_dx_hat_x_hat = np.mean(dx_hat * self.x_hat, axis=axes, keepdims=True)
+        dx = (dx_hat - mean_dx_hat - self.x_hat * mean_dx_hat_x_hat) * self.inv_std
+        return dx.reshape(dy.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
                 "beta_initializer": _init_name(self.beta_initializer),
                 "gamma_initializer": _init_name(self.gamma_initializer),
                 **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),

@@ -479,6 +479,11 @@ class Bidirectional(Layer):
             raise ValueError(f'Bidirectional "{self.name}": a layer with return_state=True (Keras '
                              "returns [output, forward states..., backward states...]) is not "
                              "supported by scratchnet's Bidirectional yet")
+        for sub in (layer, backward_layer):
+            if sub is not None and sub.activity_regularizer is not None:
+                raise ValueError(f'Bidirectional "{self.name}": an activity_regularizer on the wrapped '
+                                 f'layer "{sub.name}" is not implemented (Keras penalizes each '
+                                 "direction's output); put it on the Bidirectional layer itself")
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f'Bidirectional "{self.name}": expected merge_mode to be one of '
                              f"{self.MERGE_MODES}, received {merge_mode!r}"

@@ -1,5 +1,6 @@
-"""Noise that only training sees: SpatialDropout1D/2D, GaussianNoise, GaussianDropout (Keras'
-``layers/regularization``, beside :class:`~scratchnet.layers.core.Dropout`).
+"""Noise that only training sees: SpatialDropout1D/2D, GaussianNoise, GaussianDropout, AlphaDropout
+(Keras' ``layers/regularization``, beside :class:`~scratchnet.layers.core.Dropout`), and
+ActivityRegularization, the layer that adds a penalty on its input to the loss.
 
 Each draws from the layer's own seeded NumPy Generator (``seed``, or one drawn from the model's
 seed), so a scratchnet run repeats exactly; the draws are not TensorFlow's, so a parity test
@@ -14,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet import kernels
+from scratchnet import kernels, regularizers
 from scratchnet.layers._args import channels_last, check_rank
 from scratchnet.layers.base import Layer
 from scratchnet.layers.core import Dropout
@@ -131,3 +132,106 @@ def _non_negative(value, arg: str, where: str) -> float:
         raise ValueError(f"{where}: expected {arg} to be a finite number >= 0, received "
                          f"{arg}={value!r}")
     return float(value)
+
+
+class AlphaDropout(Layer):
+    """``keras.layers.AlphaDropout(rate, noise_shape=None, seed=None)``: the dropout of
+    self-normalizing (SELU) networks. A dropped value becomes SELU's negative saturation
+    ``alpha' = -scale * alpha`` (not 0), and an affine map then restores the inputs' mean and
+    variance (0 and 1 for SELU's fixed point). In training, with ``keep`` a 0/1 draw per value
+    (``P(keep) = 1 - rate``; shape ``noise_shape``, its ``None`` entries the input's sizes)::
+
+        alpha' = -1.0507009873554805 * 1.6732632423543772 (= -1.7580993408473766)
+        a = ((1 - rate) * (1 + rate * alpha'**2)) ** -0.5,   b = -a * alpha' * rate
+        y = a * (x * keep + alpha' * (1 - keep)) + b
+
+    (Keras 3.15's arithmetic; ``a`` and ``b`` in double, then in the input's type.) At inference
+    ``y = x``. Backward: ``dL/dx = dy * a * keep``. The draws are the layer's own (its seeded
+    Generator), not TensorFlow's: tests check the formula and the statistics.
+    """
+
+    supports_masking = True
+    ALPHA = 1.6732632423543772848170429916717
+    SCALE = 1.0507009873554804934193349852946
+
+    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'AlphaDropout "{self.name}"'
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+            raise ValueError(f"{where}: expected rate to be a float in [0, 1), received rate={rate!r} "
+                             "(Keras accepts 1, and then outputs NaN)")
+        if noise_shape is not None and (not isinstance(noise_shape, tuple | list) or not all(
+                d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+                for d in noise_shape)):
+            raise ValueError(f"{where}: expected noise_shape to be None or a tuple of positive ints "
+                             f"and Nones (batch axis included), received noise_shape={noise_shape!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(
+            None if d is None else int(d) for d in noise_shape)
+        self.seed = seed
+        self.rng: np.random.Generator | None = None
+        self.keep = None  # the last training draw, for backward
+        alpha_p = -self.ALPHA * self.SCALE
+        self.a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
+        self.b = -self.a * alpha_p * self.rate
+        self.alpha_p = alpha_p
+
+    def build(self, input_shape, rng):
+        if self.noise_shape is not None and len(self.noise_shape) != len(input_shape) + 1:
+            raise ValueError(f'Layer "{self.name}": noise_shape {self.noise_shape} must have one entry '
+                             f"per axis of the input {(None, *input_shape)}, batch axis included")
+        self.rng = self.random_generator(rng)
+        return tuple(input_shape)
+
+    def draw_shape(self, x) -> tuple[int, ...]:
+        """``noise_shape`` with its ``None`` entries the input's sizes (the input's shape if None)."""
+        if self.noise_shape is None:
+            return x.shape
+        return tuple(n if d is None else d for d, n in zip(self.noise_shape, x.shape, strict=True))
+
+    def forward(self, x, training=False):
+        self.keep = None
+        if not training or self.rate == 0:
+            return x
+        keep = (self.rng.random(self.draw_shape(x)) >= self.rate).astype(x.dtype)  # broadcasts
+        self.keep = kernels.xp_of(x).asarray(keep)
+        dtype = x.dtype.type
+        dropped = x * self.keep + dtype(self.alpha_p) * (1 - self.keep)
+        return dtype(self.a) * dropped + dtype(self.b)
+
+    def backward(self, dy):
+        if self.keep is None:
+            return dy
+        return dy * (dy.dtype.type(self.a) * self.keep)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+
+
+class ActivityRegularization(Layer):
+    """``keras.layers.ActivityRegularization(l1=0.0, l2=0.0)``: passes its input through and adds
+    a penalty on it to the loss, ``(l1 * sum|x| + l2 * sum x**2) / batch size``: the layer form of
+    ``activity_regularizer=L1L2(l1, l2)`` (see :meth:`Layer.record_activity`). Forward ``y = x``;
+    backward ``dy`` (the model adds the penalty's gradient, ``(l1 * sign(x) + 2 * l2 * x) / N``,
+    to it first: :meth:`Layer.activity_gradient`)."""
+
+    supports_masking = True
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, name: str | None = None, **kwargs):
+        if "activity_regularizer" in kwargs:
+            raise ValueError("ActivityRegularization: its penalty is l1 and l2; it takes no "
+                             f"activity_regularizer, received {kwargs['activity_regularizer']!r}")
+        super().__init__(name=name, activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = self.activity_regularizer.l1, self.activity_regularizer.l2
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        config = {k: v for k, v in super().get_config().items() if k != "activity_regularizer"}
+        return {**config, "l1": self.l1, "l2": self.l2}

@@ -89,4 +89,8 @@ def _inner_layer(layer, where: str):
                          "supported: Keras normalizes each step with its own batch statistics and "
                          "updates the moving averages once per step. Put BatchNormalization outside "
                          "(it normalizes the last axis of any rank)")
+    if layer.activity_regularizer is not None:
+        raise ValueError(f'TimeDistributed "{where}": an activity_regularizer on the wrapped layer '
+                         f'"{layer.name}" is not implemented (Keras penalizes each call of it); put it '
+                         "on the TimeDistributed layer or on an ActivityRegularization layer after it")
     return layer
