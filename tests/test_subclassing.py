@@ -330,3 +330,16 @@ def test_ops_on_keras_tensors_inside_call_become_layers_with_gradients(float64):
     assert rel_error(kernel_grad, numeric_grad(loss, layer.dense.kernel.value)) < REL_TOL
     with pytest.raises(TypeError, match="matmul on 2 KerasTensors"):
         sn.ops.matmul(sn.Input((3,)), sn.Input((3,)))
+
+
+def test_slicing_a_tensor_in_call_is_a_lambda_layer():
+    class FirstColumn(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(3, kernel_initializer="ones")
+
+        def call(self, x):
+            return self.dense(x)[:, :1] * 2.0
+
+    out = FirstColumn()(np.array([[1.0, 2.0]], np.float32))
+    np.testing.assert_allclose(out, [[6.0]])

@@ -78,6 +78,13 @@ class KerasTensor:
     def __neg__(self):
         return _arithmetic(self, -1.0, "multiply")
 
+    def __getitem__(self, key):
+        """``x[:, 0]`` in a traced ``call``: a ``Lambda`` layer taking the slice (the batch axis
+        must stay whole: the Lambda checks it)."""
+        from scratchnet.layers.lambda_layer import Lambda
+
+        return Lambda(lambda value: value[key], name="getitem_lambda")(self)
+
 
 @dataclass(eq=False)
 class Node:
