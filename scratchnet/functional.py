@@ -219,8 +219,9 @@ class Functional(Model):
                     _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add
         for layer in self.layers:  # weights no loss depends on: gradient 0, as tf.GradientTape
             if layer not in done:
-                for p in layer.trainable_weights:
-                    p.grad = kernels.xp_of(p.value).zeros_like(p.value)
+                for p in layer.weights:  # (a layer made of layers: its sub-layers' too)
+                    if p.trainable:
+                        p.grad = kernels.xp_of(p.value).zeros_like(p.value)
         # dL/d(each model input), None where no gradient reaches it (a layer made of layers
         # passes its input's on, scratchnet.subclassing)
         return [grads.get(t) for t in self.inputs]
