@@ -23,6 +23,10 @@ CASES = {  # program: (small flags, the history's training key)
     "timeseries_transformer": (["--series", "120", "--length", "24", "--epochs", "3", "--head-size",
                                 "8", "--dropout", "0", "--mlp-dropout", "0", "--batch-size", "32"],
                                "loss"),
+    # SGD: Keras' Adam squares a repeated word's gradient slices apart (docs/parity-notes.md)
+    "text_classification_transformer": (["--train-size", "200", "--val-size", "64", "--epochs", "3",
+                                         "--maxlen", "12", "--embed-dim", "8", "--ff-dim", "8",
+                                         "--dropout", "0", "--optimizer", "sgd"], "loss"),
 }
 
 

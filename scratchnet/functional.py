@@ -29,7 +29,7 @@ from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
 from scratchnet.layers.conv import Conv2D
-from scratchnet.layers.input_layer import InputLayer, KerasTensor, Node, global_rng
+from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node, global_rng
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
 from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
@@ -74,6 +74,12 @@ class Functional(Model):
         self.output_names = [t.node.layer.name for t in self.outputs]
         self._shared = {layer for layer in self.layers
                         if sum(node.layer is layer for node in self._nodes) > 1}
+        for layer in self._shared:
+            if layer._sublayers:
+                raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}) is made of layers '
+                                 "and is called more than once in one model, which scratchnet does "
+                                 "not support yet (its sub-layers keep one call's arrays); make one "
+                                 "instance per call")
         self._caches: dict[Node, dict] = {}  # a shared layer's forward cache, one per call
         # The first layers (those reading the model inputs only) need not compute dL/dx.
         self._needs_input_grad = {node: not all(isinstance(t.node.layer, InputLayer)
@@ -140,28 +146,34 @@ class Functional(Model):
         for layer in self.layers:
             layer.clear_activity()  # activity penalties are this pass's (one per call)
         ran_by_conv = set()  # pooling nodes a Conv2D ran in its own call
+        batch = len(x[0])
         for node in self._nodes:
+            if isinstance(node.layer, ConstantLayer):  # an array a traced call() made
+                values[node.output] = kernels.to_backend(node.layer.batch(batch))
+                continue
             if isinstance(node.layer, InputLayer) or node in ran_by_conv:
                 continue
+            # layer(x, training=...) written in a traced call() holds whatever mode the model runs in
+            training_now = training if node.training is None else node.training
             pool = self._pool_after.get(node)
             if pool is not None and masks.get(node.inputs[0]) is None \
                     and node.layer.can_fuse_pool(pool.layer):
                 values[pool.output] = node.layer.forward_pooled(
-                    values[node.inputs[0]], pool.layer, training=training, for_backward=for_backward)
+                    values[node.inputs[0]], pool.layer, training=training_now, for_backward=for_backward)
                 masks[pool.output] = None
                 ran_by_conv.add(pool)
                 continue
             if node.inputs_as_list and getattr(node.layer, "takes_list_masks", False):
-                result, mask = _forward_list_with_masks(node, values, masks, training)
+                result, mask = _forward_list_with_masks(node, values, masks, training_now)
             elif node.inputs_as_list:  # a merging layer: a list in, no mask out
                 result, mask = node.layer.forward([values[t] for t in node.inputs],
-                                                  training=training), None
+                                                  training=training_now), None
             elif node.several_args:  # layer(query, value, key=...), LSTM(x, initial_state=[h, c])
-                result, mask = _forward_several_args(node, values, masks, training)
+                result, mask = _forward_several_args(node, values, masks, training_now)
             else:
                 tensor = node.inputs[0]
                 result, mask = forward_with_mask(node.layer, values[tensor], masks.get(tensor),
-                                                 training=training, for_backward=for_backward)
+                                                 training=training_now, for_backward=for_backward)
             if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
                 node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
             if node.outputs:  # several outputs (return_state): the mask goes with the first only
@@ -213,8 +225,12 @@ class Functional(Model):
                     _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add
         for layer in self.layers:  # weights no loss depends on: gradient 0, as tf.GradientTape
             if layer not in done:
-                for p in layer.params.values():
-                    p.grad = kernels.xp_of(p.value).zeros_like(p.value)
+                for p in layer.weights:  # (a layer made of layers: its sub-layers' too)
+                    if p.trainable:
+                        p.grad = kernels.xp_of(p.value).zeros_like(p.value)
+        # dL/d(each model input), None where no gradient reaches it (a layer made of layers
+        # passes its input's on, scratchnet.subclassing)
+        return [grads.get(t) for t in self.inputs]
 
     # ------------------------------------------------------------------ losses and metrics
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -613,7 +629,8 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
             return
         if node in in_progress:
             raise ValueError(f"Tensor {tensor} from layer '{node.layer.name}' is part of a cycle.")
-        if isinstance(node.layer, InputLayer) and node not in input_nodes:
+        if isinstance(node.layer, InputLayer) and node not in input_nodes \
+                and not isinstance(node.layer, ConstantLayer):
             raise ValueError(f"Graph disconnected: cannot obtain value for tensor {tensor} (Input "
                              f'"{node.layer.name}"), which an output depends on, from the model '
                              f"inputs {[t.name for t in inputs]}")
@@ -675,6 +692,6 @@ def _unique_names(layers: list[Layer]) -> None:
         while f"{base}_{i}" in seen or f"{base}_{i}" in taken:
             i += 1
         layer.name = f"{base}_{i}"
-        for p in layer.params.values():
+        for p in layer.weights:  # (a layer made of layers: its sub-layers' too)
             p.name = f"{layer.name}/{p.name.split('/', 1)[1]}"
         seen.add(layer.name)

@@ -43,6 +43,16 @@ class Model:
     gives the same initial weights, dropout masks and shuffling order.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        """A user's ``class MyModel(Model)`` (layers in ``__init__``, a ``call``) is a subclassed
+        model: its base becomes :class:`scratchnet.subclassing.Subclassed`, which traces ``call``
+        into a graph of those layers. scratchnet's own models (Sequential, ...) are left as they are."""
+        super().__init_subclass__(**kwargs)
+        if Model in cls.__bases__ and not cls.__module__.startswith("scratchnet."):
+            from scratchnet.subclassing import adopt
+
+            adopt(cls)
+
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from scratchnet.functional import Functional  # keras.Model(inputs, outputs)

@@ -16,6 +16,7 @@ import numpy as np
 
 from scratchnet import config
 from scratchnet.autodiff import Traced
+from scratchnet.layers.input_layer import KerasTensor
 
 
 def _dtype(dtype):
@@ -78,10 +79,15 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 # ----------------------------------------------------------------------------- shapes
 def shape(x) -> tuple:
+    """The shape; of a KerasTensor inside a traced ``call``, ``(None, ...)`` (the batch unknown)."""
+    if isinstance(x, KerasTensor):
+        return tuple(x.shape)
     return tuple(np.shape(x))
 
 
 def ndim(x) -> int:
+    if isinstance(x, KerasTensor):
+        return x.ndim
     return int(np.ndim(x))
 
 
@@ -166,3 +172,78 @@ def arange(start, stop=None, step=1, dtype=None):
     if stop is None:
         start, stop = 0, start
     return np.arange(start, stop, step, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- in a traced call()
+def _on_keras_tensors(function, name: str):
+    """``function`` that, given a KerasTensor (inside a subclassed model's or composite layer's
+    traced ``call``, scratchnet.subclassing), records a layer instead of computing: a ``Lambda``
+    running ``function`` (its backward from the gradient tape) for one tensor; ``Add``,
+    ``Subtract``, ``Multiply`` or ``Concatenate`` for several. On arrays it is ``function``."""
+
+    def wrapper(*args, **kwargs):
+        tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
+        if not tensors:
+            return function(*args, **kwargs)
+        distinct = list({id(t): t for t in tensors}.values())
+        if len(distinct) == 1:
+            from scratchnet.layers.lambda_layer import Lambda
+
+            tensor = distinct[0]
+
+            def apply(value):
+                return function(*_substitute(args, tensor, value),
+                                **{k: _substitute(v, tensor, value) for k, v in kwargs.items()})
+
+            return Lambda(apply, name=f"{name}_lambda")(tensor)
+        return _several(name, args, kwargs, distinct)
+
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = function.__doc__
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+def _keras_tensors(values) -> list:
+    found = []
+    for value in values:
+        if isinstance(value, KerasTensor):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            found += _keras_tensors(value)
+    return found
+
+
+def _substitute(value, tensor, array):
+    if value is tensor:
+        return array
+    if isinstance(value, list | tuple):
+        return type(value)(_substitute(v, tensor, array) for v in value)
+    return value
+
+
+def _several(name: str, args, kwargs, tensors):
+    """An op on several KerasTensors: the layer that computes it, where scratchnet has one."""
+    from scratchnet.layers.merging import Add, Concatenate, Multiply, Subtract
+
+    if name in ("add", "subtract", "multiply") and len(args) == 2 and not kwargs:
+        return {"add": Add, "subtract": Subtract, "multiply": Multiply}[name]()(list(args))
+    if name == "concatenate" and len(args) >= 1 and all(isinstance(t, KerasTensor) for t in args[0]):
+        axis = kwargs.get("axis", args[1] if len(args) > 1 else 0)
+        if axis == 0:
+            raise ValueError("ops.concatenate on KerasTensors along axis 0 (the batch) is not "
+                             "supported in a traced call(); use axis=-1 or another feature axis")
+        return Concatenate(axis=axis)(list(args[0]))
+    raise TypeError(f"sn.ops.{name} on {len(tensors)} KerasTensors has no scratchnet layer in a "
+                    "traced call() yet; use a layer for it (Add, Multiply, Concatenate, Dot, ...) "
+                    "or a Lambda of one tensor")
+
+
+_TRACEABLE = ["abs", "absolute", "add", "subtract", "multiply", "divide", "true_divide", "negative",
+              "power", "square", "sqrt", "exp", "expm1", "log", "log1p", "tanh", "sin", "cos",
+              "maximum", "minimum", "matmul", "clip", "where", "sigmoid", "relu", "softmax", "sum",
+              "mean", "prod", "expand_dims", "squeeze", "reshape", "transpose", "swapaxes",
+              "concatenate", "stack", "broadcast_to", "cast", "reciprocal"]
+for _name in _TRACEABLE:
+    globals()[_name] = _on_keras_tensors(globals()[_name], _name)
+del _name

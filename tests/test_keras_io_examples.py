@@ -38,3 +38,13 @@ def test_the_transformer_classifies_the_series(monkeypatch):
     out = run("timeseries_transformer", monkeypatch=monkeypatch)
     assert out["test_accuracy"] > 0.65
     assert [type(layer).__name__ for layer in out["model"].layers].count("MultiHeadAttention") == 2
+
+
+@pytest.mark.slow
+def test_the_text_transformer_learns_the_reviews(monkeypatch):
+    """The defaults (10 epochs): at chance for five epochs, then 0.95 validation accuracy in one
+    scratchnet run (Keras 0.97); the layers made of layers are in the model as single layers."""
+    out = run("text_classification_transformer", monkeypatch=monkeypatch)
+    assert out["val_accuracy"] > 0.8
+    assert [type(layer).__name__ for layer in out["model"].layers][1:3] == [
+        "TokenAndPositionEmbedding", "TransformerBlock"]

@@ -94,6 +94,14 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
     would change the float32 rounding). A functional ``sn.Model(inputs, outputs)`` gives a
     ``keras.Model(inputs, outputs)`` of the same graph (:mod:`tfnet.functional`).
     """
+    from scratchnet.subclassing import Subclassed
+
+    if isinstance(model, Subclassed):
+        raise TypeError(f'to_keras: "{model.name}" is a subclassed model ({type(model).__name__}); '
+                        "its Keras twin is the same class written with keras (Keras needs the Python "
+                        "class), which no converter can write. Make the Keras model from that code "
+                        "and copy the weights: kmodel.set_weights(model.get_weights()), the same "
+                        "order as Keras'")
     if isinstance(model, sn.Model) and not isinstance(model, sn.Sequential):
         from tfnet.functional import functional_to_keras
 
@@ -138,6 +146,12 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
     if is_keras_functional(kmodel):
         return functional_from_keras(kmodel, seed=seed)
     if not isinstance(kmodel, keras.Sequential):
+        if isinstance(kmodel, keras.Model):  # neither Sequential nor functional: subclassed
+            raise TypeError(f'from_keras: "{kmodel.name}" is a subclassed Keras model '
+                            f"({type(kmodel).__name__}); its scratchnet twin is the same class "
+                            "written with scratchnet (subclassed models are Python code). Make it "
+                            "from that code, build it, and copy the weights: "
+                            "model.set_weights(kmodel.get_weights())")
         raise TypeError("from_keras: expected a keras.Sequential, received "
                         f"{type(kmodel).__name__}")
     if not kmodel.built or not kmodel.inputs:

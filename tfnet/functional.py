@@ -188,7 +188,9 @@ def functional_loss_and_grads(kmodel: keras.Model, x, y, sample_weight=None):
 
     from tfnet.gradients import dense_gradients
 
-    if isinstance(x, dict):
+    if getattr(kmodel, "inputs", None) is None:  # a subclassed model: the data's own dtypes
+        x = tf.nest.map_structure(tf.convert_to_tensor, x)
+    elif isinstance(x, dict):
         x = {t.name: tf.convert_to_tensor(x[t.name], dtype=t.dtype) for t in kmodel.inputs}
     elif isinstance(x, list | tuple):
         x = [tf.convert_to_tensor(v, dtype=t.dtype) for v, t in zip(x, kmodel.inputs, strict=True)]

@@ -80,6 +80,9 @@ class Layer:
     """
 
     input_dtype: str | None = None
+    # A layer made of layers (a ``call`` that calls other layers, no forward/backward of its own):
+    # the layers its attributes hold, in Keras' order, once it is built (scratchnet.subclassing).
+    _sublayers: tuple = ()
     # False only during a model's forward pass that no backward pass follows (predict, evaluate:
     # ``Model.forward(for_backward=False)``); a layer may then skip what only its backward reads
     # (MaxPooling2D's argmax). Outside such a call it is True, so ``layer.forward`` called by hand
@@ -124,16 +127,20 @@ class Layer:
     @trainable.setter
     def trainable(self, value) -> None:
         self._trainable = check_trainable(value, f'layer "{self.name}"')
+        for sub in self._sublayers:  # a layer made of layers freezes them all, as in Keras
+            sub.trainable = self._trainable
 
     @property
     def trainable_weights(self) -> list[Parameter]:
         """The weights the optimizer moves: none while the layer is frozen."""
-        return list(self.params.values()) if self._trainable else []
+        own = list(self.params.values()) if self._trainable else []
+        return own + [p for sub in self._sublayers for p in sub.trainable_weights]
 
     @property
     def non_trainable_weights(self) -> list[Parameter]:
         frozen = [] if self._trainable else list(self.params.values())
-        return frozen + list(self.non_trainable_params.values())
+        own = frozen + list(self.non_trainable_params.values())
+        return own + [p for sub in self._sublayers for p in sub.non_trainable_weights]
 
     # Keras' other names for the same lists.
     trainable_variables = trainable_weights
@@ -144,15 +151,35 @@ class Layer:
         return self.weights
 
     # --- the protocol -------------------------------------------------------------------------
+    # A subclass either writes forward and backward itself, or (Keras' other way) only a ``call``
+    # that calls layers it made in ``__init__``: ``build`` then traces that call into a graph of
+    # those layers, and ``forward``/``backward`` run the graph (:mod:`scratchnet.subclassing`).
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
         """Create parameters for inputs of ``input_shape``; return the output shape."""
+        if self._made_of_layers():
+            from scratchnet.subclassing import build_composite
+
+            return build_composite(self, input_shape, rng)
         return tuple(input_shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training)")
+        if self._made_of_layers():
+            from scratchnet.subclassing import forward_composite
+
+            return forward_composite(self, x, training)
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training), or a "
+                                  "call(inputs) made of layers")
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._made_of_layers():
+            from scratchnet.subclassing import backward_composite
+
+            return backward_composite(self, dy)
         raise NotImplementedError(f"{type(self).__name__} must implement backward(dy)")
+
+    def _made_of_layers(self) -> bool:
+        """A ``call`` and no ``forward`` of its own: Keras' layer made of layers."""
+        return callable(getattr(self, "call", None)) and type(self).forward is Layer.forward
 
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_weight(
@@ -203,13 +230,20 @@ class Layer:
                 f"expected shape={expected}, found shape={tuple(x.shape)}"
             )
 
-    def __call__(self, x, training: bool = False) -> np.ndarray:
-        from scratchnet.layers.input_layer import call_symbolic, is_symbolic
+    def __call__(self, x, training: bool | None = None) -> np.ndarray:
+        from scratchnet.layers.input_layer import call_symbolic, constant, is_symbolic, tracing
 
+        if not is_symbolic(x) and tracing():  # an array made inside a traced call(): a constant
+            x = [t if is_symbolic(t) else constant(t) for t in x] if isinstance(x, list | tuple) \
+                and any(is_symbolic(t) for t in x) else constant(x)
         if is_symbolic(x):  # layer(Input(...)): record a graph node (scratchnet.functional)
-            return call_symbolic(self, x)
+            if not self.built and self._made_of_layers():
+                self._trace_dtype = (x[0] if isinstance(x, list | tuple) else x).dtype
+            return call_symbolic(self, x, training)
         x = x if kernels.is_device_array(x) else np.asarray(x)
         if not self.built:
+            if self._made_of_layers():
+                self._trace_dtype = _data_dtype(x)
             self.ensure_built(x.shape[1:])
         self.check_input(x)
         for param in self.weights:  # weights live where the backend computes (GPU for cupy)
@@ -218,7 +252,7 @@ class Layer:
             x = x.astype(self.weights[0].value.dtype if self.weights else config.dtype(), copy=False)
         self.clear_activity()
         return kernels.to_numpy(self.record_activity(self.forward(kernels.to_backend(x),
-                                                                  training=training)))
+                                                                  training=bool(training))))
 
     # --- Keras' activity_regularizer: a penalty on the output -----------------------------------
     def record_activity(self, y):
@@ -293,8 +327,10 @@ class Layer:
 
     @property
     def weights(self) -> list[Parameter]:
-        """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable."""
-        return list(self.params.values()) + list(self.non_trainable_params.values())
+        """Every weight in Keras' ``layer.weights`` order: trainable ones, then non-trainable
+        (then, for a layer made of layers, each sub-layer's, as Keras' ``Layer.weights``)."""
+        own = list(self.params.values()) + list(self.non_trainable_params.values())
+        return own + [p for sub in self._sublayers for p in sub.weights]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of this layer's weights, in ``layer.weights`` order (``keras.layers.Layer``'s)."""
@@ -461,6 +497,13 @@ def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
                   "Sequential models, prefer using an `Input(shape)` object as the first layer in "
                   "the model instead.", UserWarning, stacklevel=3)
     return tuple(int(d) for d in input_shape)
+
+
+def _data_dtype(x) -> str | None:
+    """The KerasTensor dtype a layer made of layers traces with for data ``x``: ids stay ids."""
+    if x.dtype.kind in "iu":
+        return "int64" if x.dtype.itemsize == 8 else "int32"
+    return "string" if x.dtype.kind in "USO" else None
 
 
 def _snake_case(class_name: str) -> str:

@@ -78,6 +78,13 @@ class KerasTensor:
     def __neg__(self):
         return _arithmetic(self, -1.0, "multiply")
 
+    def __getitem__(self, key):
+        """``x[:, 0]`` in a traced ``call``: a ``Lambda`` layer taking the slice (the batch axis
+        must stay whole: the Lambda checks it)."""
+        from scratchnet.layers.lambda_layer import Lambda
+
+        return Lambda(lambda value: value[key], name="getitem_lambda")(self)
+
 
 @dataclass(eq=False)
 class Node:
@@ -100,6 +107,7 @@ class Node:
     inputs_as_list: bool = False
     kwargs: dict = field(default_factory=dict)
     outputs: list[KerasTensor] = field(default_factory=list)
+    training: bool | None = None  # layer(x, training=True/False) as written: overrides the model's
     parents: list[Node] = field(init=False)
 
     def __post_init__(self):
@@ -177,6 +185,37 @@ class InputLayer(Layer):
         return {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
 
 
+class ConstantLayer(InputLayer):
+    """An array a traced ``call`` made itself (``positions = ops.arange(0, maxlen)``) and then gave
+    to a layer: a graph input the model feeds itself. Its values are one sample's, the same for
+    every sample: each forward pass repeats them along the batch axis (``np.broadcast_to``, no
+    copy), so the layer reading them sees a batch like any other and its backward pass sums the
+    gradient over the batch, as broadcasting does in Keras."""
+
+    def __init__(self, value):
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            value = value.astype(config.floatx())
+        dtype = {"f": config.floatx(), "b": "bool"}.get(value.dtype.kind, str(value.dtype))
+        if dtype not in _DTYPES:
+            raise TypeError(f"a constant of dtype {value.dtype} cannot join a traced graph")
+        self.value = value
+        super().__init__(value.shape or (1,), dtype=dtype, name="constant_layer")
+        self.value = value.reshape(self.shape)
+
+    def batch(self, n: int) -> np.ndarray:
+        """The constant repeated for a batch of ``n`` samples: ``(n,) + value.shape``."""
+        return np.broadcast_to(self.value, (n,) + self.value.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "value": self.value.tolist()}
+
+
+def constant(value) -> KerasTensor:
+    """The KerasTensor of an array used inside a traced ``call`` (see :class:`ConstantLayer`)."""
+    return ConstantLayer(value).output
+
+
 def Input(shape, dtype: str | None = None, name: str | None = None) -> KerasTensor:  # noqa: N802
     """``keras.Input``: a symbolic tensor of shape ``(None,) + shape``, the start of a graph.
 
@@ -195,9 +234,11 @@ def is_symbolic(x) -> bool:
     return isinstance(x, list | tuple) and len(x) > 0 and all(is_symbolic(t) for t in x)
 
 
-def call_symbolic(layer: Layer, x) -> KerasTensor:
+def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     """``layer(x)`` on KerasTensors: build the layer for their shapes (the first time), check
-    the shapes (later times), and record a :class:`Node`. Returns the output KerasTensor."""
+    the shapes (later times), and record a :class:`Node`. Returns the output KerasTensor.
+    ``training``: a value written in the call (``Dropout(0.5)(x, training=True)``), which then
+    holds whatever mode the model runs in, as in Keras; None follows the model."""
     as_list = isinstance(x, list | tuple)
     inputs = list(x) if as_list else [x]
     shapes = [t.shape[1:] for t in inputs]
@@ -217,7 +258,8 @@ def call_symbolic(layer: Layer, x) -> KerasTensor:
             )
         output_shape = layer.output_shape
     dtype = _output_dtype(layer, inputs)
-    node = Node(layer, inputs, inputs_as_list=as_list)
+    node = Node(layer, inputs, inputs_as_list=as_list,
+                training=None if training is None else bool(training))
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
     return _record_outputs(layer, node, output_shape, dtype)
@@ -286,6 +328,8 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
                             "scratchnet layer; use Multiply with a reciprocal computed by a layer, "
                             "or a Lambda")
         return pair[0]()(pair[1])
+    if isinstance(other, np.ndarray) and tracing():  # an array made in a traced call()
+        return _arithmetic(tensor, constant(_sample_value(other, tensor)), op)
     if isinstance(other, bool) or not isinstance(other, numbers.Real) or not np.isfinite(other):
         raise TypeError(f"{tensor!r}: arithmetic with {other!r} is not supported in a functional "
                         "graph; use another KerasTensor or a finite Python number")
@@ -298,7 +342,21 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
     return Rescaling(scale, offset=offset)(tensor)
 
 
-_GLOBAL: dict = {"rng": None}
+def _sample_value(array: np.ndarray, tensor: KerasTensor) -> np.ndarray:
+    """An array met in arithmetic with ``tensor`` as one sample's value: a leading batch axis of
+    1 dropped, then broadcast to the sample shape (as NumPy's broadcasting would)."""
+    if array.ndim == tensor.ndim and array.shape[0] == 1:
+        array = array[0]
+    return np.broadcast_to(array, tuple(tensor.shape[1:])).copy()
+
+
+_GLOBAL: dict = {"rng": None, "tracing": 0}
+
+
+def tracing() -> bool:
+    """True while a subclassed model's or composite layer's ``call`` runs on KerasTensors
+    (:mod:`scratchnet.subclassing`): arrays given to layers then join the graph as constants."""
+    return _GLOBAL["tracing"] > 0
 
 
 def _check_rng() -> None:

@@ -1,0 +1,445 @@
+"""Subclassing: Keras models and layers whose ``call`` is made of other layers.
+
+::
+
+    class MLP(sn.Model):                      # or sn.layers.Layer, for a layer made of layers
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = sn.layers.Dense(32, activation="relu")
+            self.dropout = sn.layers.Dropout(0.5)
+            self.out = sn.layers.Dense(10)
+
+        def call(self, inputs, training=False):
+            x = self.hidden(inputs)
+            x = self.dropout(x, training=training)
+            return self.out(x)
+
+**Tracing.** scratchnet writes every backward pass by hand, layer by layer, so it does not run
+``call`` on arrays. Once the input shape is known (the first batch of ``fit``, ``build``, or a
+first ``model(x)``), ``call`` runs ONCE on symbolic inputs (:class:`KerasTensor` s, as
+``keras.Input`` gives): each layer call records a node, exactly as when a functional model is
+written by hand, and the recorded graph is what ``fit``, ``predict`` and the backward pass run
+(:class:`scratchnet.functional.Functional`). If ``call`` takes ``training``, it is traced twice,
+with ``training=False`` and ``training=True``, on the same layers (the same weights): a Python
+``if training:`` and ``Dropout(...)(x, training=training)`` then do what they say. Python code in
+``call`` (``if``, ``for``, printing) runs at trace time only, as in a Keras functional model or a
+``tf.function``; what runs at every step is the layers. So ``call`` may use layers, arithmetic on
+tensors (``x + y``, ``x * 2.0``), ``sn.ops`` functions (``ops.shape``; ``ops.arange`` and other
+arrays become constants, repeated along the batch), but not NumPy on a tensor or ``.numpy()``:
+those raise an error naming the model.
+
+Layers are found as Keras finds them: the model's (or layer's) attributes, in the order they were
+first assigned, looking into lists, tuples and dicts; a ``Sequential`` attribute counts as its
+layers. ``model.weights`` / ``get_weights()`` follow that order, each layer's own weights first,
+as Keras' ``Layer.weights`` does. Layers must be made in ``__init__`` (one made in ``call`` would
+be a new layer, with new weights, at each trace): a weighted layer found in the graph but not
+among the attributes is refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from scratchnet import config
+from scratchnet import losses as losses_mod
+from scratchnet import optimizers as optimizers_mod
+from scratchnet.functional import Functional, _unique_names
+from scratchnet.layers.base import Layer, _snake_case
+from scratchnet.layers.input_layer import _GLOBAL, Input, KerasTensor, global_rng
+from scratchnet.model import Model
+
+# What each traced graph holds; a subclassed model takes these from the graph of the mode it runs.
+_GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "_pool_after",
+                "_outputs_is_list", "_inputs_struct", "input_names", "output_names")
+_NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
+                "_caches"} | set(_GRAPH_ATTRS)
+
+
+def call_takes(owner, argument: str) -> bool:
+    """Whether ``owner.call`` has a parameter called ``argument`` (``training``, ``mask``)."""
+    try:
+        return argument in inspect.signature(owner.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def tracked_layers(owner) -> list[Layer]:
+    """The layers among ``owner``'s attributes, in the order the attributes were first assigned
+    (Keras' tracking order); lists, tuples and dicts are looked into, a model counts as its
+    layers. Each layer once."""
+    found: list[Layer] = []
+    seen: set[int] = set()
+
+    def visit(value) -> None:
+        if isinstance(value, Layer):
+            if id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+        elif isinstance(value, Model) and value is not owner:
+            for layer in value.layers:
+                visit(layer)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    for key, value in vars(owner).items():
+        if key not in _NOT_TRACKED:
+            visit(value)
+    return found
+
+
+def symbolic_like(x, where: str):
+    """KerasTensors standing for the data ``x``: an array, a list/tuple of arrays (several
+    inputs) or a dict of them (inputs named by the keys), each ``(None,) + sample shape`` and of
+    the data's dtype (floats as ``floatx``)."""
+    if isinstance(x, dict):
+        return {key: _input_like(value, key, where) for key, value in x.items()}
+    if isinstance(x, list | tuple) and x and all(hasattr(v, "shape") for v in x):
+        return [_input_like(value, f"input_layer_{k}" if k else "input_layer", where)
+                for k, value in enumerate(x)]
+    return _input_like(x, "input_layer", where)
+
+
+def _input_like(value, name: str, where: str) -> KerasTensor:
+    array = np.asarray(value)
+    if array.ndim < 2:  # Keras' rank fix: (N,) samples are (N, 1)
+        array = array.reshape(-1, 1)
+    kind = array.dtype.kind
+    if kind in "iu":
+        dtype = "int64" if array.dtype.itemsize == 8 else "int32"
+    elif kind in "USO":
+        dtype = "string"
+    elif kind in "fb":
+        dtype = config.floatx()
+    else:
+        raise TypeError(f"{where}: expected numeric or string data, received dtype {array.dtype}")
+    return Input(tuple(array.shape[1:]), dtype=dtype, name=name)
+
+
+def inputs_for_shape(input_shape, where: str):
+    """KerasTensors for ``build(input_shape)``: a shape (with or without the batch axis ``None``),
+    a list of shapes, or a dict of them; floats, as Keras builds."""
+    def one(shape, name):
+        shape = tuple(shape)
+        if shape and shape[0] is None:
+            shape = shape[1:]
+        if not shape or not all(isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0
+                                for d in shape):
+            raise ValueError(f"{where}: build expected input_shape to be a tuple of positive "
+                             f"integers (Keras' (None, ...) form or one sample's), received "
+                             f"{input_shape!r}")
+        return Input(tuple(int(d) for d in shape), name=name)
+
+    if isinstance(input_shape, dict):
+        return {key: one(shape, key) for key, shape in input_shape.items()}
+    if isinstance(input_shape, list | tuple) and input_shape and isinstance(input_shape[0], list | tuple):
+        return [one(shape, f"input_layer_{k}" if k else "input_layer") for k, shape in enumerate(input_shape)]
+    if isinstance(input_shape, list | tuple):
+        return one(input_shape, "input_layer")
+    raise ValueError(f"{where}: build expected input_shape to be a tuple of positive integers, "
+                     f"received {input_shape!r}")
+
+
+def trace(owner, inputs, rng: np.random.Generator, where: str,
+          modes: tuple = (False, True)) -> dict[bool, Functional]:
+    """Run ``owner.call`` on the KerasTensors ``inputs``: ``{training: graph}`` for each
+    ``training`` value of ``modes`` (one graph for both when ``call`` takes no ``training``).
+    Layers built during the trace draw their initial weights from ``rng``."""
+    takes_training = call_takes(owner, "training")
+    graphs: dict[bool, Functional] = {}
+    for training in modes if takes_training else (False,):
+        kwargs = {"training": training} if takes_training else {}
+        if call_takes(owner, "mask"):
+            kwargs["mask"] = None  # data given to a model carries no padding mask
+        previous = _GLOBAL["rng"]
+        _GLOBAL["rng"] = rng
+        _GLOBAL["tracing"] += 1
+        try:
+            outputs = owner.call(inputs, **kwargs)
+        except NotImplementedError:
+            raise
+        except (TypeError, AttributeError) as err:
+            raise type(err)(
+                f"{where}: call() could not be traced. scratchnet runs call() once on symbolic "
+                "tensors (KerasTensors, no values) to record its layers; there it can call layers, "
+                "add or multiply tensors and use sn.ops, but not compute with NumPy on a tensor or "
+                f"read its values (.numpy()). The error was: {err}") from err
+        finally:
+            _GLOBAL["tracing"] -= 1
+            _GLOBAL["rng"] = previous
+        _check_outputs(outputs, where)
+        graph = Functional(inputs, outputs, seed=0, name=f"{owner.name}_call")
+        _settle_input_dtypes(graph)
+        graphs[training] = graph
+    if not takes_training:
+        graphs[True] = graphs[False]
+    return graphs
+
+
+def _check_outputs(outputs, where: str) -> None:
+    items = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    if not items or not all(isinstance(t, KerasTensor) for t in items):
+        raise TypeError(f"{where}: call() must return the output of its layers (a tensor, or a "
+                        f"list of them), received {outputs!r}")
+
+
+def _settle_input_dtypes(graph: Functional) -> None:
+    """Integer data read only by float layers (a Dense first): the input is float, as Keras'
+    layers cast their inputs. An input an Embedding (or other id reader) reads stays integer."""
+    for tensor in graph.inputs:
+        if tensor.dtype in ("float32", "float64", "string"):
+            continue
+        readers = [node.layer for node in graph._nodes if tensor in node.inputs]
+        if readers and all(getattr(layer, "input_dtype", None) is None for layer in readers):
+            tensor.dtype = config.floatx()
+            tensor.node.layer.dtype = None
+
+
+def check_weights_tracked(graphs: dict, tracked: list[Layer], where: str) -> None:
+    """Refuse a weighted layer that the graph uses but no attribute holds (made in ``call``)."""
+    known = {id(layer) for layer in tracked}
+    for graph in graphs.values():
+        for layer in graph.layers:
+            if layer.weights and id(layer) not in known:
+                raise ValueError(f'{where}: layer "{layer.name}" ({type(layer).__name__}) has '
+                                 "weights but is not an attribute of the model: it was created inside "
+                                 "call(), so each trace would make a new one. Create it in __init__ "
+                                 "(self.dense = Dense(...)) and use it in call()")
+
+
+# ---------------------------------------------------------------------- composite layers
+def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tuple:
+    """``build`` of a layer whose ``call`` is made of layers: trace ``call`` on an Input of
+    ``input_shape`` (the dtype of the tensor it was first called on, else floatx); its sub-layers
+    get weights named ``"<layer>/<sub-layer>/<weight>"``. Returns the output shape."""
+    where = f'layer "{layer.name}" ({type(layer).__name__})'
+    dtype = getattr(layer, "_trace_dtype", None)
+    several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], tuple | list)
+    if several:
+        inputs = [Input(tuple(s), dtype=dtype, name=f"{layer.name}_input_{k}")
+                  for k, s in enumerate(input_shape)]
+    else:
+        inputs = Input(tuple(input_shape), dtype=dtype, name=f"{layer.name}_input")
+    sublayers = tracked_layers(layer)
+    if any(sub is layer for sub in sublayers):
+        raise ValueError(f"{where}: a layer cannot hold itself")
+    for sub in sublayers:  # (its penalty would not reach model.losses: refused, not dropped)
+        if getattr(sub, "activity_regularizer", None) is not None:
+            raise ValueError(f'{where}: its sub-layer "{sub.name}" has an activity_regularizer, which '
+                             "is not implemented inside a layer made of layers; put it on the outer "
+                             "layer instead")
+    _unique_names(sublayers)
+    layer._sublayers = sublayers
+    graphs = trace(layer, inputs, rng, where)
+    check_weights_tracked(graphs, sublayers, where)
+    for sub in sublayers:
+        for param in sub.weights:
+            param.name = f"{layer.name}/{param.name}"
+    layer._call_graphs = graphs
+    first = graphs[False].inputs[0]
+    layer.input_dtype = None if first.dtype in ("float32", "float64") else first.dtype
+    out = graphs[False].outputs
+    return [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
+
+
+def forward_composite(layer: Layer, x, training: bool):
+    """Run the traced graph of ``training``'s mode; it keeps what its backward pass needs."""
+    graph = layer._call_graphs[bool(training)]
+    layer._active_graph = graph
+    xs = list(x) if isinstance(x, list | tuple) else [x]
+    layer._input_shapes = [(a.shape, a.dtype) for a in xs]
+    for node in graph._nodes:  # the layer's dL/dx is wanted: every node passes its gradient on
+        graph._needs_input_grad[node] = True
+    return graph.forward(xs, training=bool(training), for_backward=layer.for_backward)
+
+
+def backward_composite(layer: Layer, dy):
+    """dL/d(input) through the traced graph; fills the sub-layers' gradients."""
+    graph = getattr(layer, "_active_graph", None)
+    if graph is None:
+        raise RuntimeError(f'layer "{layer.name}": backward called before forward')
+    dxs = graph.backward(dy)
+    dxs = [np.zeros(shape, dtype if np.dtype(dtype).kind == "f" else config.floatx()) if d is None else d
+           for d, (shape, dtype) in zip(dxs, layer._input_shapes, strict=True)]
+    return dxs if len(dxs) > 1 else dxs[0]
+
+
+# ---------------------------------------------------------------------- subclassed models
+class Subclassed(Functional):
+    """The machinery behind ``class MyModel(sn.Model)`` with layers made in ``__init__`` and a
+    ``call(inputs, training=None)``: a user's direct subclass of ``Model`` gets this class as its
+    base (``MyModel.__mro__`` shows it). ``call`` is traced into a graph per ``training`` value
+    (see the module docstring), and the graph of the mode being run is the functional model that
+    ``fit``, ``evaluate``, ``predict`` and ``train_step`` use. ``model.layers`` are the tracked
+    layers (attributes), in Keras' order.
+    """
+
+    def __init__(self, *args, name: str | None = None, trainable: bool = True, dtype=None,
+                 seed: int | None = None, **kwargs):
+        cls = type(self).__name__
+        if args:
+            raise TypeError(f"{cls}: a subclassed model takes keyword arguments only (name=..., "
+                            f"trainable=...); received positional arguments {args!r}")
+        if dtype is not None and dtype not in (config.floatx(), None):
+            raise ValueError(f"{cls}: scratchnet does not implement dtype={dtype!r} (Keras' Model "
+                             f"argument); only dtype=None or {config.floatx()!r} is accepted")
+        kwargs.pop("autocast", None)
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to {cls}: {kwargs}")
+        if seed is None:
+            seed = int(global_rng().integers(2**31))  # sn.utils.set_random_seed makes it repeatable
+        Model.__init__(self, layers=None, seed=seed, name=name or _snake_case(cls))
+        if self.distribute_strategy is not None:
+            raise ValueError(f'{cls} "{self.name}": subclassed models do not run under a '
+                             "distribution strategy yet; build it outside `strategy.scope()`")
+        self._call_graphs: dict[bool, Functional] = {}
+        for attr in _GRAPH_ATTRS:
+            setattr(self, attr, None)
+        self.inputs, self.outputs, self._nodes = [], [], []
+        self._caches = {}
+        self._compile_args: dict | None = None
+        self.output_losses, self.loss_weights, self.output_loss_trackers = [], [], []
+        self.output_metric_names, self.output_metrics, self._last_output_losses = [], [], []
+        if not trainable:
+            self.trainable = False
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f'{type(self).__name__} "{self.name}": a subclassed model must '
+                                  "define call(self, inputs, training=None)")
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers the model's attributes hold, in Keras' order (see the module docstring)."""
+        return tracked_layers(self)
+
+    @layers.setter
+    def layers(self, value) -> None:
+        if value:
+            raise AttributeError(f'model "{self.name}": the layers of a subclassed model are its '
+                                 "attributes; assign them as self.<name> = layer in __init__")
+
+    def add(self, layer, spliced: bool = False) -> None:
+        raise AttributeError(f'model "{self.name}": add() belongs to Sequential; a subclassed '
+                             "model's layers are its attributes")
+
+    @property
+    def built(self) -> bool:
+        return bool(self._call_graphs)
+
+    def build(self, input_shape=None) -> None:
+        """Create the weights for inputs of ``input_shape`` (Keras' ``(None, ...)`` form or one
+        sample's shape; a list or dict of them for several inputs) by tracing ``call``."""
+        if self._call_graphs:
+            return
+        self._trace(inputs_for_shape(input_shape, f'model "{self.name}"'))
+
+    def _trace(self, inputs, training: bool = False) -> None:
+        """Trace ``call`` in ``training``'s mode. The inference graph comes first (the model is
+        then built); the training graph at the first training step, as Keras traces its train
+        step then, so a layer used only under ``if training:`` gets its weights then too."""
+        where = f'model "{self.name}" ({type(self).__name__})'
+        tracked = self.layers
+        _unique_names(tracked)
+        graphs = trace(self, inputs, self.rng, where, modes=(training,))
+        check_weights_tracked(graphs, self.layers, where)
+        self._call_graphs.update(graphs)
+        self._trace_inputs = inputs
+        if training:
+            return
+        self._activate(False)
+        shapes = [tuple(t.shape[1:]) for t in self.inputs]
+        self._sample_input_shape = shapes[0] if len(shapes) == 1 else shapes
+        out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        self._sample_output_shape = out_shapes[0] if len(out_shapes) == 1 else out_shapes
+        if self._compile_args is not None:  # compile() came first, as it usually does
+            args, self._compile_args = self._compile_args, None
+            Functional.compile(self, **args)
+
+    def _activate(self, training: bool) -> None:
+        graph = self._call_graphs[bool(training)]
+        for attr in _GRAPH_ATTRS:
+            setattr(self, attr, getattr(graph, attr))
+
+    def _check_x(self, x, where: str):
+        if not self._call_graphs:
+            if x is None:
+                raise ValueError(f"{where}: expected input data x, received None")
+            self._trace(symbolic_like(x, where))
+        return Functional._check_x(self, x, where)
+
+    def _require_built(self, where: str) -> None:
+        if not self._call_graphs:
+            raise ValueError(f'{where}: model "{self.name}" is not built yet; call build(input_shape) '
+                             "or call it on data first (a subclassed model learns its input shape "
+                             "from the first batch)")
+
+    # ------------------------------------------------------------------ the passes
+    def forward(self, x, training: bool = False, for_backward: bool = True):
+        """The traced graph of ``training``'s mode, forward (:meth:`Functional.forward`)."""
+        if bool(training) not in self._call_graphs:
+            self._trace(self._trace_inputs, training=True)
+        self._activate(bool(training))
+        return Functional.forward(self, x, training=training, for_backward=for_backward)
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None) -> None:
+        """As :meth:`Functional.compile`. Before the model is built (the usual order: its outputs
+        are known only once ``call`` is traced), the optimizer and loss are checked now and the
+        rest is done when the first batch builds the model."""
+        args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                "metrics": metrics, "weighted_metrics": weighted_metrics}
+        if self._call_graphs:
+            Functional.compile(self, **args)
+            return
+        if loss is None:
+            raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
+                             "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
+        self.optimizer = optimizers_mod.get(optimizer)
+        if not isinstance(loss, dict | list | tuple):
+            self.loss = losses_mod.get(loss)
+        args["optimizer"] = self.optimizer
+        self._compile_args = args
+
+    @property
+    def compiled(self) -> bool:
+        return self.optimizer is not None and (self.loss is not None or self._compile_args is not None)
+
+    # ------------------------------------------------------------------ reporting, saving
+    def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
+        """Keras' table for a subclassed model: layer, output shape, parameters."""
+        rows = []
+        for layer in layers:
+            shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
+            rows.append([f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}"])
+        return ["Layer (type)", "Output Shape", "Param #"], rows
+
+    def get_config(self) -> dict:
+        """Keras' base config of a subclassed model; its architecture is Python code."""
+        return {"name": self.name, "trainable": self.trainable}
+
+    def save(self, path) -> None:
+        raise NotImplementedError(
+            f'model.save: "{self.name}" is a subclassed model ({type(self).__name__}): its '
+            "architecture is the Python code of the class, which no file here holds (Keras needs "
+            "get_config() and a registered class to reload one). Save the weights instead, "
+            "model.save_weights('model.weights.h5'), then make the model in code, build it and "
+            "call model.load_weights(...)")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+
+
+def adopt(cls) -> None:
+    """Make a user's direct subclass of ``Model`` a subclassed model (``Model.__init_subclass__``):
+    its base ``Model`` becomes :class:`Subclassed`."""
+    cls.__bases__ = tuple(Subclassed if base is Model else base for base in cls.__bases__)
+
+
+__all__ = ["Subclassed", "adopt", "tracked_layers", "trace"]
