@@ -250,7 +250,19 @@ class Conv1D(ActivatedLayer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
-        length, c = input_shape
+        length, c = input_shape  # length None: any number of steps, planned batch by batch
+        out = None
+        if length is not None:
+            out, self.pads = self._plan(length)
+        k = self.kernel_size[0]
+        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        return (out, self.filters)
+
+    def _plan(self, length: int) -> tuple[int, tuple[int, int]]:
+        """``(output steps, (pad before, pad after))`` for inputs of ``length`` steps."""
         (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         if self.padding == "causal":  # pad e - 1 steps in front, then "valid"
             before, after = (k - 1) * d, 0
@@ -263,22 +275,18 @@ class Conv1D(ActivatedLayer):
                 f"{self.dilation_rate}) does not fit the input of {length} steps with "
                 f"padding='valid'; the output would have {out} steps"
             )
-        self.pads = (before, after)
-        self.out_length = out
-        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
-        return (out, self.filters)
+        return out, (before, after)
 
     def forward(self, x, training=False):
+        self.in_length = x.shape[1]
+        out_length, self.pads = self._plan(self.in_length)
         before, after = self.pads
         self.xpad = x  # "valid": nothing to pad, and no copy
         if before or after:
             self.xpad = np.pad(x, ((0, 0), (before, after), (0, 0)))  # (N, Lp, C)
         z = kernels.conv2d_forward(
             self.xpad[:, None], self.kernel.value[None],  # (N, 1, Lp, C), (1, k, C, F)
-            (1,) + self.strides, (1,) + self.dilation_rate, (1, self.out_length))[:, 0]  # (N, OL, F)
+            (1,) + self.strides, (1,) + self.dilation_rate, (1, out_length))[:, 0]  # (N, OL, F)
         if self.use_bias:
             z += self.bias.value  # in place: z is a fresh array
         return self.activate(z)
@@ -294,7 +302,7 @@ class Conv1D(ActivatedLayer):
         dxpad = kernels.conv2d_backward_input(dz[:, None], self.kernel.value[None], steps, dilation,
                                               (1, self.xpad.shape[1]))[:, 0]  # (N, Lp, C)
         before, _ = self.pads
-        return dxpad[:, before:before + self.input_shape[0], :]  # (N, L, C)
+        return dxpad[:, before:before + self.in_length, :]  # (N, L, C)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
