@@ -8,9 +8,12 @@ Keras 3.15.
   Masking, LayerNormalization, Reshape with -1. (TimeDistributed's forward at any length is in
   tests/test_variable_length.py; Keras 3.15.1's own TimeDistributed computes wrong shapes in a
   train function retraced for a second length, see docs/text.md.)
+- A functional graph of two inputs of their own lengths (MultiHeadAttention, Concatenate, Add,
+  LayerNormalization): forward, gradients and 6 Adam steps at two pairs of lengths.
 - The refused cases: Keras refuses the same models (a weight of unknown size) at construction.
 - Files both ways: a Keras ``.keras``/``.h5`` file with ``batch_shape [null, null, 8]`` loads in
-  scratchnet, and scratchnet's opens in Keras, with the same predictions at a new length.
+  scratchnet, and scratchnet's opens in Keras, with the same predictions at a new length;
+  ``tfnet.from_keras`` keeps the None too.
 - ``Bidirectional(LSTM/GRU/SimpleRNN(return_state=True))``: ``[output, forward states...,
   backward states...]`` and, for ``L = sum_k w_k * out_k``, the gradients of every weight, the
   input and the initial states (tf.GradientTape), with and without a padding mask and
@@ -124,11 +127,42 @@ def test_files_with_unknown_lengths_go_both_ways(suffix, tmp_path):
     assert model.input_shape == (None, None, 8)
     x = np.random.default_rng(0).standard_normal((3, 11, 8)).astype(np.float32)
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "Keras' file")
+    converted = tfnet.from_keras(kmodel)
+    assert converted.input_shape == (None, None, 8)
+    assert_close(converted.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "from_keras")
     model.save(tmp_path / f"scratch{suffix}")
     back = keras.saving.load_model(tmp_path / f"scratch{suffix}")
     assert back.input_shape == (None, None, 8)
     x = x[:, :6]
     assert_close(model.predict(x, verbose=0), back.predict(x, verbose=0), FORWARD_RTOL, "scratchnet's file")
+
+
+def _attention_block(M, Model):
+    """MultiHeadAttention between two sequences of their own lengths, Concatenate on the features,
+    Add, LayerNormalization, a Dense per step. (No attention biases: the key bias's true gradient
+    is 0, rounding noise on both sides; test_attention_keras.py compares it against its kernel's.)"""
+    query, value = M.Input((None, 6)), M.Input((None, 5))
+    attended = M.MultiHeadAttention(2, 3, use_bias=False)(query, value)
+    joined = M.Concatenate()([attended, query])
+    summed = M.Add()([M.Dense(12)(joined), joined])
+    return Model([query, value], M.Dense(3)(M.LayerNormalization()(summed)))
+
+
+def test_an_attention_graph_of_unknown_lengths_matches_keras():
+    sn.utils.set_random_seed(0)
+    model = random_weights(_attention_block(L, sn.Model), seed=5, scale=0.4)
+    assert model.output_shape == _attention_block(keras.layers, keras.Model).output_shape == (None, None, 3)
+    twins = make_twins(model, loss=sn.losses.MeanSquaredError(), optimizer=sn.optimizers.Adam(0.01))
+    rng = np.random.default_rng(6)
+    batches = []
+    for tq, tv in ((5, 8), (9, 3)):
+        x = [rng.standard_normal((3, tq, 6)).astype(np.float32),
+             rng.standard_normal((3, tv, 5)).astype(np.float32)]
+        batches.append((x, rng.standard_normal((3, tq, 3)).astype(np.float32)))
+    for x, y in batches:
+        check_forward(twins, x)
+        check_loss_and_grads(twins, x, y)
+    check_trajectory(twins, batches, steps=6)
 
 
 # ---------------------------------------------------------------- Bidirectional(return_state)
