@@ -178,6 +178,16 @@ def test_a_weight_of_unknown_size_is_refused_at_construction(make, message):
         make()
 
 
+def test_a_layer_not_yet_taught_unknown_sizes_says_so():
+    # Keras takes these; scratchnet's plan their output sizes when they are built
+    for layer in (L.Cropping1D(1), L.SeparableConv1D(2, 2)):
+        kind = type(layer).__name__
+        message = (rf'Layer "{layer.name}" \({kind}\) cannot be built for inputs of shape '
+                   rf"\(None, None, 4\): scratchnet's {kind} needs the size")
+        with pytest.raises(ValueError, match=message):
+            sn.Sequential([L.Input((None, 4)), layer])
+
+
 def test_a_batch_that_does_not_fit_is_refused_when_it_comes():
     reshape = sn.Sequential([L.Input((None, 8)), L.Reshape((16,))])
     assert reshape.output_shape == (None, 16)  # Keras accepts it: it fits sequences of 2 steps

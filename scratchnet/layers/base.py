@@ -191,8 +191,9 @@ class Layer:
                 if None not in self.input_shape:
                     raise
                 raise ValueError(f'Layer "{self.name}" ({type(self).__name__}) cannot be built for '
-                                 f"inputs of shape {(None,) + self.input_shape}: it needs the size "
-                                 f"of every axis that is None there ({err})") from err
+                                 f"inputs of shape {(None,) + self.input_shape}: scratchnet's "
+                                 f"{type(self).__name__} needs the size of every axis that is None "
+                                 f"there ({err})") from err
             self.built = True
         return self.output_shape
 
