@@ -27,12 +27,12 @@ import numpy as np
 from scratchnet import kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
-from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case
+from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node, global_rng
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
-from scratchnet.model import Model, _adjust_input_rank, _as_array, weighted_loss_and_grad
+from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
 
 
 class Functional(Model):
@@ -401,7 +401,7 @@ class Functional(Model):
                                  f"received shape {array.shape}")
             given = array
             array = _adjust_input_rank(array, tuple(tensor.shape[1:]))
-            if tuple(array.shape[1:]) != tuple(tensor.shape[1:]):
+            if not shape_matches(array.shape[1:], tensor.shape[1:]):
                 raise ValueError(f'{where}: input "{name}" is incompatible with the model: '
                                  f"expected shape={tensor.shape}, found shape={tuple(given.shape)}")
             if tensor.dtype in ("float32", "float64"):
@@ -436,7 +436,7 @@ class Functional(Model):
                                  f'for output "{self.output_names[k]}": '
                                  f"{len(y_k) if y_k.ndim else 'a scalar'}; make sure all arrays "
                                  "contain the same number of samples")
-            template = np.broadcast_to(np.zeros((), self.compute_dtype), (n,) + self.outputs[k].shape[1:])
+            template = loss_template(n, self.outputs[k].shape[1:], y_k, self.compute_dtype)
             loss_fn = self.output_losses[k] if self.output_losses else self.loss
             try:
                 y_k, _ = loss_fn.check(y_k, template)

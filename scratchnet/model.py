@@ -30,6 +30,8 @@ from scratchnet.layers.base import (
     _snake_case,
     assign_weights,
     check_trainable,
+    sample_dims,
+    shape_matches,
 )
 from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
@@ -184,13 +186,8 @@ class Model:
             return
         if isinstance(input_shape, tuple | list) and input_shape and input_shape[0] is None:
             input_shape = input_shape[1:]  # Keras' form, (None, ...) with the batch axis
-        if not isinstance(input_shape, tuple | list) or not all(
-                isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
-                for d in input_shape):
-            raise ValueError(f'{type(self).__name__} "{self.name}": build expected input_shape to '
-                             "be a tuple of positive integers (one sample, no batch axis), "
-                             f"received {input_shape!r}")
-        self._sample_input_shape = tuple(int(d) for d in input_shape)
+        self._sample_input_shape = sample_dims(input_shape, "input_shape",
+                                               f'{type(self).__name__} "{self.name}": build')
         shape = self._sample_input_shape
         for layer in self.layers:
             shape = layer.ensure_built(shape, self.rng)
@@ -820,7 +817,9 @@ class Model:
         measured on talk_cnn (150x150, 2 cores), ``predict(batch_size=256)`` spent most of its time
         faulting in 1.4 GB activations: 4.8-6.1 s whole, 1.8-1.9 s in pieces of 32
         (benchmarks/CONV_ALGORITHMS.md)."""
-        rows = self._predict_piece_rows()
+        longest = max((int(d) for a in (x if isinstance(x, list) else [x]) for d in np.shape(a)[1:]),
+                      default=1)
+        rows = self._predict_piece_rows(longest)
         if not isinstance(x, np.ndarray) or rows >= len(x):
             return self._to_numpy_outputs(self._forward_inference(x))
         return self._concatenate_batches([self._to_numpy_outputs(self._forward_inference(x[i:i + rows]))
@@ -829,13 +828,16 @@ class Model:
     # The largest layer output one predict piece may hold (see _predict_batch).
     PREDICT_PIECE_BYTES = 192 * 2**20
 
-    def _predict_piece_rows(self) -> int:
+    def _predict_piece_rows(self, longest: int = 1) -> int:
         """How many samples fit the largest layer output in ``PREDICT_PIECE_BYTES`` (not counting
-        the outputs a forward pass never holds whole: :meth:`_outputs_pooled_in_place`)."""
+        the outputs a forward pass never holds whole: :meth:`_outputs_pooled_in_place`).
+        ``longest``: the size counted for an axis of unknown length (``None``), the input's
+        longest axis, which no sequence layer's output exceeds."""
         skipped = self._outputs_pooled_in_place()
         shapes = [layer.output_shape for layer in self.layers
                   if getattr(layer, "output_shape", None) is not None and layer not in skipped]
-        per_sample = max((int(np.prod(shape)) for shape in shapes), default=1)
+        per_sample = max((int(np.prod([longest if d is None else d for d in _flat_dims(shape)]))
+                          for shape in shapes), default=1)
         return max(1, self.PREDICT_PIECE_BYTES // (per_sample * np.dtype(config.dtype()).itemsize))
 
     def _fused_pool(self, i: int):
@@ -946,7 +948,7 @@ class Model:
             self._resolve_metrics_if_compiled()
         given = x
         x = _adjust_input_rank(x, self._sample_input_shape)
-        if tuple(x.shape[1:]) != tuple(self._sample_input_shape):
+        if not shape_matches(x.shape[1:], self._sample_input_shape):
             adjusted = "" if x is given else f" (after Keras' rank fix to {tuple(x.shape)})"
             raise ValueError(
                 f'{where}: Input 0 of layer "{self.layers[0].name}" is incompatible with the '
@@ -977,7 +979,7 @@ class Model:
             )
         self._require_compiled(where)
         self._resolve_metrics()
-        template = np.broadcast_to(np.zeros((), self.compute_dtype), (len(x),) + self._sample_output_shape)
+        template = loss_template(len(x), self._sample_output_shape, y, self.compute_dtype)
         try:
             y, _ = self.loss.check(y, template)
         except (ValueError, TypeError) as err:  # say where the bad labels came from
@@ -994,7 +996,8 @@ class Model:
         if w.dtype.kind not in "iufb":
             raise TypeError(f"{where}: expected sample_weight to be numeric, received dtype {w.dtype}")
         output_shape = self._sample_output_shape if output_shape is None else output_shape
-        values_shape = (n,) + tuple(output_shape[:-1])  # the per-sample losses' shape
+        # the per-sample losses' shape (an axis of unknown length, None: 1, broadcast later)
+        values_shape = (n,) + tuple(1 if d is None else d for d in output_shape[:-1])
         if w.ndim == len(values_shape) + 1 and w.shape[-1] == 1:
             w = w[..., 0]  # (N, 1) -> (N,)
         if w.ndim >= 1 and len(w) != n:
@@ -1173,10 +1176,20 @@ def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,
     doutput = loss_fn.backward(y, output)  # d mean(values) / d output
     if sample_weight is None:
         return float(np.mean(values)), doutput
+    sample_weight = np.broadcast_to(sample_weight, values.shape)  # (N, 1) -> (N, T): any length
     loss = losses_mod.reduce_weighted(values, sample_weight)
     w = kernels.xp_of(doutput).asarray(sample_weight, dtype=doutput.dtype)
     w = w.reshape(tuple(values.shape) + (1,) * (doutput.ndim - values.ndim))  # (N, ..., 1)
     return loss, doutput * w
+
+
+def loss_template(n: int, output_shape, y, dtype) -> np.ndarray:
+    """A stand-in for the model's output (zeros, no memory) that a loss checks ``y`` against:
+    ``(n,) + output_shape``, an axis of unknown length (``None``) taking ``y``'s size there."""
+    y_shape = np.shape(y)
+    sizes = [y_shape[axis] if d is None and axis < len(y_shape) else 1 if d is None else d
+             for axis, d in enumerate(output_shape, start=1)]
+    return np.broadcast_to(np.zeros((), dtype), (n, *sizes))
 
 
 def _as_array(value, arg: str, where: str) -> np.ndarray:
@@ -1228,6 +1241,11 @@ def _with_batch_axis(shape, model, which: str):
     if isinstance(shape, list):
         return [(None,) + tuple(s) for s in shape]
     return (None,) + tuple(shape)
+
+
+def _flat_dims(shape) -> list:
+    """A layer's output shape as one list of sizes (a layer with several outputs: the first)."""
+    return list(shape[0]) if shape and isinstance(shape[0], tuple | list) else list(shape)
 
 
 def _adjust_input_rank(x, input_shape: tuple[int, ...]):

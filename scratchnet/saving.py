@@ -222,7 +222,7 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
     else:
         model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
     if cfg.get("input_shape") is not None:
-        model.build(tuple(cfg["input_shape"]))
+        model.build((None, *cfg["input_shape"]))  # Keras' form, batch axis first: (None, None, 8)
     n_weights = len(model.get_weights())  # non-trainable ones (moving statistics) included
     weights = [arrays.get(f"weight_{i}") for i in range(n_weights)]
     if any(w is None for w in weights):

@@ -141,7 +141,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
         if input_shape is None:
             raise ValueError(f"{where}: the model has no input shape to build it with (no InputLayer "
                              "or build_input_shape)")
-        model.build(input_shape)
+        model.build((None, *input_shape))  # with the batch axis, as Keras builds
         training = f.attrs.get("training_config") if compile else None
         if training is not None:
             tc = json.loads(_text(training))

@@ -460,7 +460,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     seed = scratch_meta.get("seed") if isinstance(scratch_meta, dict) else None
     model = Sequential(layers, seed=seed if isinstance(seed, int) else None, name=name)
     if input_shape is not None:
-        model.build(input_shape)
+        model.build((None, *input_shape))  # with the batch axis, as Keras builds
     compile_config = archive.config.get("compile_config") if compile else None
     if compile_config:
         _compile_from_config(model, compile_config, where)
@@ -552,9 +552,9 @@ def _sequential_spec(config, where: str):
     input_shape = None
     if batch_shape is not None:
         sample = list(batch_shape)[1:]
-        if not sample or not all(isinstance(d, int) and d > 0 for d in sample):
-            raise ValueError(f"{where}: the model's input shape {tuple(batch_shape)} has unknown "
-                             "(None) dimensions; scratchnet needs a fixed sample shape")
+        if not sample or not all(d is None or (isinstance(d, int) and d > 0) for d in sample):
+            raise ValueError(f"{where}: the model's input shape {tuple(batch_shape)} is not a list of "
+                             "positive integers and nulls (an axis of varying length)")
         input_shape = tuple(sample)
     return specs, input_shape, inner.get("name", "sequential")
 

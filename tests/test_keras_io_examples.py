@@ -5,6 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "examples" / "keras_io"
@@ -48,3 +49,29 @@ def test_the_text_transformer_learns_the_reviews(monkeypatch):
     assert out["val_accuracy"] > 0.8
     assert [type(layer).__name__ for layer in out["model"].layers][1:3] == [
         "TokenAndPositionEmbedding", "TransformerBlock"]
+
+
+def test_char_seq2seq_decodes_one_step_at_a_time_as_the_whole_model_reads(monkeypatch):
+    """Keras' character-level seq2seq (Input((None, tokens)), encoder states starting the decoder,
+    then inference models rebuilt from the trained layers). It learns: measured val_loss 2.96 ->
+    1.42 over 15 epochs on 600 phrases with 32 units; here 10 epochs on 500 with 24. And the greedy
+    loop, which runs the decoder model on one character at a time from the states it returned,
+    chooses at every step the character that the training model, run on the whole decoded
+    sentence at once (teacher forcing), ranks first."""
+    out = run("char_seq2seq", "--samples", "500", "--epochs", "10", "--latent-dim", "24", "--decode", "3",
+              monkeypatch=monkeypatch)
+    val_loss = out["history"].history["val_loss"]
+    assert val_loss[-1] < 0.75 * val_loss[0]
+    tokens_in, tokens_out = out["num_encoder_tokens"], out["num_decoder_tokens"]
+    assert out["model"].input_shape == [(None, None, tokens_in), (None, None, tokens_out)]
+    assert out["encoder_model"].output_shape == [(None, 24), (None, 24)]
+    assert out["decoder_model"].output_shape == [(None, None, tokens_out), (None, 24), (None, 24)]
+    index = out["target_token_index"]
+    for k, (_, decoded, _) in enumerate(out["translated"]):
+        i = out["first_val"] + k
+        steps = "\t" + decoded
+        decoder_input = np.zeros((1, len(steps), tokens_out), np.float32)
+        decoder_input[0, np.arange(len(steps)), [index[ch] for ch in steps]] = 1
+        whole = out["model"].predict([out["encoder_input_data"][i:i + 1], decoder_input], verbose=0)
+        chosen = "".join(out["reverse_target_char_index"][j] for j in whole[0].argmax(axis=-1))
+        assert chosen[:len(decoded)] == decoded

@@ -162,7 +162,8 @@ def test_damaged_config_names_the_file(tmp_path, edit, fragment):
 
 
 @pytest.mark.parametrize("key, value, fragment", [
-    ("input_shape", "abc", "build expected input_shape to be a tuple of positive integers"),
+    ("input_shape", "abc", "build: expected input_shape to be a non-empty tuple of positive integers or "
+                           "None"),
     ("seed", "abc", "expected seed to be None or an integer >= 0, received 'abc'"),
 ])
 def test_config_values_of_the_wrong_type(tmp_path, key, value, fragment):

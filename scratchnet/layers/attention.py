@@ -22,7 +22,7 @@ import numpy as np
 from scratchnet import config, kernels
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
+from scratchnet.layers.base import Layer, constraint_config, regularizer_config, shape_matches, weight_args
 
 # Where a mask is False the scores are replaced by a large negative number before the softmax.
 # Keras 3.15 has two: its Softmax layer's -1e9 (the path that keeps the attention scores: with
@@ -128,7 +128,7 @@ class MultiHeadAttention(Layer):
                     or not all(isinstance(s, tuple | list) for s in input_shape):
                 raise ValueError(f'MultiHeadAttention "{self.name}": expected the shapes of '
                                  f"[query, value, key], received {input_shape!r}")
-            self.input_shape = [tuple(int(d) for d in s) for s in input_shape]
+            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
             rng = rng if rng is not None else np.random.default_rng()
             self.output_shape = tuple(self.build(self.input_shape, rng))
             self.built = True
@@ -228,7 +228,7 @@ class MultiHeadAttention(Layer):
         shapes = shapes + [shapes[1]] if len(shapes) == 2 else shapes
         if not self.built:
             self.ensure_built(shapes)
-        elif shapes != [tuple(s) for s in self.input_shape]:
+        elif not all(shape_matches(s, e) for s, e in zip(shapes, self.input_shape, strict=True)):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected shapes [query, value, key]="
                              f"{[(None, *s) for s in self.input_shape]}, found "

@@ -13,6 +13,7 @@ both, trainable first, in Keras' ``layer.weights`` order.
 
 from __future__ import annotations
 
+import numbers
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -190,6 +191,12 @@ class Layer:
         never touched by the optimizer, saved with the others). ``regularizer``: a penalty on the
         weight that joins the loss (:mod:`scratchnet.regularizers`); ``constraint``: a projection
         applied after each optimizer update (:mod:`scratchnet.constraints`)."""
+        if any(d is None for d in shape):  # Keras' rule: no variable of unknown size
+            received = "" if self.input_shape is None else \
+                f" (for inputs of shape {(None,) + tuple(self.input_shape)})"
+            raise ValueError(f'Layer "{self.name}" ({type(self).__name__}): shapes used to initialize '
+                             "variables must be fully-defined (no `None` dimensions); received "
+                             f"shape={tuple(shape)} for weight {name!r}{received}")
         init = inits.get(initializer, where=f"{self.name}: {name}_initializer")
         # C order, whatever the initializer returned (Orthogonal's q.T is Fortran-ordered): an
         # LSTM step's h @ R took 16.7 us with R in Fortran order against 9.0 in C order
@@ -217,14 +224,23 @@ class Layer:
             # None: a length that varies per batch (TextVectorization without output_sequence_length)
             self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
-            self.output_shape = tuple(self.build(self.input_shape, rng))
+            try:
+                self.output_shape = tuple(self.build(self.input_shape, rng))
+            except TypeError as err:  # arithmetic on a None the layer cannot do without
+                if None not in self.input_shape:
+                    raise
+                raise ValueError(f'Layer "{self.name}" ({type(self).__name__}) cannot be built for '
+                                 f"inputs of shape {(None,) + self.input_shape}: scratchnet's "
+                                 f"{type(self).__name__} needs the size of every axis that is None "
+                                 f"there ({err})") from err
             self.built = True
         return self.output_shape
 
     def check_input(self, x: np.ndarray) -> None:
-        """Raise a clear error if ``x`` is not ``(batch,) + self.input_shape``."""
+        """Raise a clear error if ``x`` is not ``(batch,) + self.input_shape`` (a ``None`` in
+        ``input_shape``, a length that varies from batch to batch, takes any size)."""
         expected = (None,) + tuple(self.input_shape)
-        if x.ndim != len(expected) or tuple(x.shape[1:]) != tuple(self.input_shape):
+        if not shape_matches(x.shape[1:], self.input_shape):
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                 f"expected shape={expected}, found shape={tuple(x.shape)}"
@@ -429,6 +445,26 @@ def assign_weights(params: list[Parameter], weights, owner: str, call: str = "se
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
+def shape_matches(actual, declared) -> bool:
+    """``actual`` (an array's shape) fits ``declared`` (a layer's or an Input's, no batch axis):
+    the same rank, and the same size on every axis but those declared ``None`` (Keras'
+    ``Input((None, 8))``: sequences whose length varies from batch to batch)."""
+    return len(actual) == len(declared) and all(
+        d is None or int(a) == int(d) for a, d in zip(actual, declared, strict=True))
+
+
+def sample_dims(shape, what: str, where: str) -> tuple:
+    """A sample's shape (no batch axis) as Keras accepts it in ``Input(shape)``,
+    ``input_shape=`` and ``build``: positive integers, with ``None`` for an axis whose size
+    varies from batch to batch (a sequence's length)."""
+    if not isinstance(shape, tuple | list) or not shape or not all(
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+            for d in shape):
+        raise ValueError(f"{where}: expected {what} to be a non-empty tuple of positive integers "
+                         f"or None (one sample, no batch axis), received {shape!r}")
+    return tuple(None if d is None else int(d) for d in shape)
+
+
 def regularizer_config(layer, *args: str) -> dict:
     """The regularizer arguments of ``layer`` that are set, in Keras' serialized form (for
     ``get_config``; one left unset is left out, so configs of layers without one stay as they were)."""
@@ -489,14 +525,11 @@ def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
         return None
     if isinstance(input_shape, int) and not isinstance(input_shape, bool):
         input_shape = (input_shape,)
-    if not isinstance(input_shape, tuple | list) or not input_shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
-        raise ValueError(f"{layer}: expected input_shape to be a non-empty tuple of positive "
-                         f"integers (one sample, no batch axis), received {input_shape!r}")
+    input_shape = sample_dims(input_shape, "input_shape", layer)
     warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
                   "Sequential models, prefer using an `Input(shape)` object as the first layer in "
                   "the model instead.", UserWarning, stacklevel=3)
-    return tuple(int(d) for d in input_shape)
+    return input_shape
 
 
 def _data_dtype(x) -> str | None:

@@ -261,7 +261,21 @@ class Conv1D(ActivatedLayer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
-        length, c = input_shape
+        length, c = input_shape  # length None: any number of steps, planned batch by batch
+        out = None
+        if length is not None:
+            out, self.pads = self._plan(length)
+        k = self.kernel_size[0]
+        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        return (out, self.filters)
+
+    def _plan(self, length: int) -> tuple[int, tuple[int, int]]:
+        """``(output steps, (pad before, pad after))`` for inputs of ``length`` steps."""
         (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         if self.padding == "causal":  # pad e - 1 steps in front, then "valid"
             before, after = (k - 1) * d, 0
@@ -274,24 +288,18 @@ class Conv1D(ActivatedLayer):
                 f"{self.dilation_rate}) does not fit the input of {length} steps with "
                 f"padding='valid'; the output would have {out} steps"
             )
-        self.pads = (before, after)
-        self.out_length = out
-        self.kernel = self.add_weight("kernel", (k, c, self.filters), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        return (out, self.filters)
+        return out, (before, after)
 
     def forward(self, x, training=False):
+        self.in_length = x.shape[1]
+        out_length, self.pads = self._plan(self.in_length)
         before, after = self.pads
         self.xpad = x  # "valid": nothing to pad, and no copy
         if before or after:
             self.xpad = np.pad(x, ((0, 0), (before, after), (0, 0)))  # (N, Lp, C)
         z = kernels.conv2d_forward(
             self.xpad[:, None], self.kernel.value[None],  # (N, 1, Lp, C), (1, k, C, F)
-            (1,) + self.strides, (1,) + self.dilation_rate, (1, self.out_length))[:, 0]  # (N, OL, F)
+            (1,) + self.strides, (1,) + self.dilation_rate, (1, out_length))[:, 0]  # (N, OL, F)
         if self.use_bias:
             z += self.bias.value  # in place: z is a fresh array
         return self.activate(z)
@@ -307,7 +315,7 @@ class Conv1D(ActivatedLayer):
         dxpad = kernels.conv2d_backward_input(dz[:, None], self.kernel.value[None], steps, dilation,
                                               (1, self.xpad.shape[1]))[:, 0]  # (N, Lp, C)
         before, _ = self.pads
-        return dxpad[:, before:before + self.input_shape[0], :]  # (N, L, C)
+        return dxpad[:, before:before + self.in_length, :]  # (N, L, C)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
@@ -476,6 +484,7 @@ class Conv1DTranspose(ActivatedLayer):
     ``OL``-step input. As Conv1D shares Conv2D's kernels, a sequence is the one-row image
     ``(N, 1, L, C)`` and the kernel the ``(1, k, filters, C)`` one, so Conv2DTranspose's three
     products (:mod:`scratchnet.kernels.conv`'s Conv2D loops read in another order) compute it all.
+    The number of steps may vary from batch to batch (``Input((None, C))``): each batch plans its own.
     """
 
     def __init__(
@@ -522,7 +531,19 @@ class Conv1DTranspose(ActivatedLayer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
-        length, c = input_shape
+        length, c = input_shape  # length None: any number of steps, planned batch by batch
+        out = None if length is None else self._plan(length)[0]
+        k = self.kernel_size[0]
+        self.kernel = self.add_weight("kernel", (k, self.filters, c), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        return (out, self.filters)
+
+    def _plan(self, length: int) -> tuple[int, tuple[int, int]]:
+        """``(output steps, (pad before, pad after))`` for inputs of ``length`` steps."""
         (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         e = (k - 1) * d + 1
         p = None if self.output_padding is None else self.output_padding[0]
@@ -535,23 +556,17 @@ class Conv1DTranspose(ActivatedLayer):
             raise ValueError(f'Layer "{self.name}": an output of {out} steps does not map back to '
                              f"the input's {length} with padding={self.padding!r}, strides="
                              f"{self.strides}, output_padding={self.output_padding}")
-        self.out_length, self.pads = out, (before, after)
-        self.kernel = self.add_weight("kernel", (k, self.filters, c), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        return (out, self.filters)
+        return out, (before, after)
 
     def forward(self, x, training=False):
         self.x = x
+        out_length, self.pads = self._plan(x.shape[1])
         before, after = self.pads
         # the forward Conv1D's input gradient with x as its output gradient: (N, 1, OLp, F)
         zpad = kernels.conv2d_backward_input(
             x[:, None], self.kernel.value[None], (1,) + self.strides, (1,) + self.dilation_rate,
-            (1, self.out_length + before + after))
-        z = zpad[:, 0, before:before + self.out_length, :]  # the padding dropped: (N, OL, F)
+            (1, out_length + before + after))
+        z = zpad[:, 0, before:before + out_length, :]  # the padding dropped: (N, OL, F)
         if self.use_bias:
             z = z + self.bias.value
         return self.activate(z)
@@ -568,7 +583,7 @@ class Conv1DTranspose(ActivatedLayer):
             return None
         # dL/dx: the forward Conv1D itself on pad(dz): (N, L, C)
         return kernels.conv2d_forward(dzpad[:, None], self.kernel.value[None], steps, dilation,
-                                      (1, self.input_shape[0]))[:, 0]
+                                      (1, self.x.shape[1]))[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -92,13 +92,15 @@ class Flatten(Layer):
     """Reshape ``(N, H, W, C)`` (any rank) to ``(N, H*W*C)`` in C order: index ``(h*W + w)*C + c``."""
 
     def build(self, input_shape, rng):
-        return (math.prod(input_shape),)
+        # an axis of unknown length (None) leaves the flattened size unknown too, as in Keras
+        return (None if None in input_shape else math.prod(input_shape),)
 
     def forward(self, x, training=False):
+        self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)  # (N, H*W*C)
 
     def backward(self, dy):
-        return dy.reshape((dy.shape[0],) + tuple(self.input_shape))  # (N, H, W, C)
+        return dy.reshape(self.x_shape)  # (N, H, W, C)
 
 
 class Activation(ActivatedLayer):
@@ -338,6 +340,13 @@ class Reshape(Layer):
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def build(self, input_shape, rng):
+        if None in input_shape:  # a length that varies: the -1 entry is unknown too, as in Keras
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        return self._target(input_shape)
+
+    def _target(self, input_shape) -> tuple:
+        """``target_shape`` with its -1 resolved for a sample of ``input_shape``; raises if the
+        sizes cannot match."""
         size, known = math.prod(input_shape), math.prod(d for d in self.target_shape if d != -1)
         if (-1 in self.target_shape and size % known) or (
                 -1 not in self.target_shape and known != size):
@@ -347,10 +356,11 @@ class Reshape(Layer):
         return tuple(size // known if d == -1 else d for d in self.target_shape)
 
     def forward(self, x, training=False):
-        return x.reshape((x.shape[0],) + tuple(self.output_shape))  # (N,) + target_shape
+        self.x_shape = x.shape
+        return x.reshape((x.shape[0],) + self._target(x.shape[1:]))  # (N,) + target_shape
 
     def backward(self, dy):
-        return dy.reshape((dy.shape[0],) + tuple(self.input_shape))  # (N,) + input_shape
+        return dy.reshape(self.x_shape)  # (N,) + input_shape
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}

@@ -164,7 +164,10 @@ class InputLayer(Layer):
             shape = (shape,)
         if not isinstance(shape, tuple | list) or not shape:
             raise ValueError(f"Input: expected shape to be a non-empty tuple, received {shape!r}")
-        self.shape = tuple(positive_int(d, "every dimension of shape", "Input") for d in shape)
+        # None: an axis whose size varies from batch to batch (Input((None, 8)): sequences of
+        # any length), as in Keras; every other axis a positive integer
+        self.shape = tuple(None if d is None else positive_int(d, "every dimension of shape", "Input")
+                           for d in shape)
         if dtype is not None and dtype not in _DTYPES:
             raise ValueError(f"Input: expected dtype to be one of {', '.join(_DTYPES)}; "
                              f"received {dtype!r}")
@@ -250,8 +253,7 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     else:
         expected = layer.input_shape
         given = [tuple(s) for s in shapes] if as_list else tuple(shapes[0])
-        expected_cmp = [tuple(s) for s in expected] if as_list else tuple(expected)
-        if given != expected_cmp:
+        if not _compatible(given, expected):
             raise ValueError(
                 f"Input 0 of {where} is incompatible with the layer: expected "
                 f"shape={_with_batch(expected, as_list)}, found shape={_with_batch(given, as_list)}"
@@ -296,7 +298,7 @@ def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):
         output_shape = layer.ensure_built(shapes, _GLOBAL["rng"])
     else:
         expected = _as_tuples(layer.input_shape)
-        if shapes != expected:
+        if not _compatible(shapes, expected):
             several = isinstance(shapes, list)
             raise ValueError(f'Input 0 of layer "{layer.name}" ({type(layer).__name__}) is '
                              f"incompatible with the layer: expected shape "
@@ -305,6 +307,16 @@ def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):
     inputs = list(args) + [t for k in sorted(kwargs) for t in keyword_tensors(kwargs[k])]
     node = Node(layer, inputs, kwargs=dict(kwargs))
     return _record_outputs(layer, node, output_shape, _output_dtype(layer, inputs))
+
+
+def _compatible(given, expected) -> bool:
+    """A later call's shape(s) fit those the layer was built for: the same rank, and the same
+    size on every axis where both know it (``None``, a length that varies, fits any)."""
+    if isinstance(expected, list):
+        return isinstance(given, list) and len(given) == len(expected) and all(
+            _compatible(tuple(g), tuple(e)) for g, e in zip(given, expected, strict=True))
+    return len(given) == len(expected) and all(
+        g is None or e is None or g == e for g, e in zip(given, expected, strict=True))
 
 
 def _as_tuples(shapes):

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from scratchnet import config, kernels
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, shape_matches
 
 EPSILON = 1e-7  # keras.config.epsilon(): Dot(normalize=True)'s floor on 1/||x||
 
@@ -34,14 +34,14 @@ class Merge(Layer):
                 raise ValueError(f"A `{kind}` layer should be called on a list of at least "
                                  f"{self.min_inputs} inputs. Received: input_shape="
                                  f"{_batched(input_shape)}")
-            self.input_shape = [tuple(int(d) for d in s) for s in input_shape]
+            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
             self.output_shape = tuple(self.build(self.input_shape, rng))
             self.built = True
         return self.output_shape
 
     def check_input(self, xs) -> None:
-        got = [tuple(x.shape[1:]) for x in xs]
-        if got != [tuple(s) for s in self.input_shape]:
+        if len(xs) != len(self.input_shape) or not all(
+                shape_matches(x.shape[1:], s) for x, s in zip(xs, self.input_shape, strict=True)):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: '
                              f"expected shape={_batched(self.input_shape)}, found "
                              f"shape={[tuple(x.shape) for x in xs]}")

@@ -44,21 +44,36 @@ class _Pooling(Layer):
                 f"ndim={self.rank + 2} {axes}, found ndim={len(input_shape) + 1}. "
                 f"Full shape received: {(None,) + tuple(input_shape)}"
             )
-        h, w, c = (1,) * (2 - self.rank) + tuple(input_shape)  # a 1-D input is one row
+        *spatial, c = input_shape
+        if None in spatial:  # a length that varies (Input((None, 8))): planned batch by batch
+            return (*self._output_sizes(spatial), c)
+        self._plan(spatial)
+        return (*self.out_hw[2 - self.rank:], c)
+
+    def _output_sizes(self, spatial) -> list:
+        """The output's spatial sizes for inputs of ``spatial`` sizes (None stays None)."""
+        window, steps = self.window[2 - self.rank:], self.steps[2 - self.rank:]
+        return [None if n is None else output_size_and_pads(n, p, s, 1, self.padding)[0]
+                for n, p, s in zip(spatial, window, steps, strict=True)]
+
+    def _plan(self, spatial) -> None:
+        """Set ``self.pads`` and ``self.out_hw`` for inputs of ``spatial`` sizes ((H, W) or (L,))."""
+        h, w = (1,) * (2 - self.rank) + tuple(spatial)  # a 1-D input is one row
         (ph, pw), (sh, sw) = self.window, self.steps
         oh, top, bottom = output_size_and_pads(h, ph, sh, 1, self.padding)
         ow, left, right = output_size_and_pads(w, pw, sw, 1, self.padding)
         if oh <= 0 or ow <= 0:
             raise ValueError(
                 f'Layer "{self.name}": pool_size {self.pool_size} does not fit the input of '
-                f"spatial shape {tuple(input_shape[:-1])} with padding='valid'; the output would "
+                f"spatial shape {tuple(spatial)} with padding='valid'; the output would "
                 f"be {(oh, ow)[2 - self.rank:]}"
             )
         self.pads = ((top, bottom), (left, right))
         self.out_hw = (oh, ow)
-        return (oh, ow, c)[2 - self.rank:]
 
     def forward(self, x, training=False):
+        if None in self.input_shape[:-1]:  # sizes known only now: this batch's plan
+            self._plan(x.shape[1:-1])
         x4 = x if self.rank == 2 else x[:, None]  # (N, L, C) -> (N, 1, L, C)
         y4 = self.pool_forward(x4)  # (N, OH, OW, C)
         return y4 if self.rank == 2 else y4[:, 0]  # (N, OL, C) for 1-D
@@ -147,13 +162,12 @@ class MaxPooling1D(_MaxPooling):
 class _AveragePooling(_Pooling):
     xpad_hw: tuple[int, int] | None = None  # padded (Hp, Wp), for the backward pass
 
-    def build(self, input_shape, rng):
-        output_shape = super().build(input_shape, rng)
-        h, w = ((1,) * (2 - self.rank) + tuple(input_shape))[:2]
+    def _plan(self, spatial) -> None:
+        super()._plan(spatial)
+        h, w = (1,) * (2 - self.rank) + tuple(spatial)
         # (OH, OW): real cells under each window; SAME padding is not counted (TensorFlow's rule)
         self.counts = pool_kernels.window_counts((h, w), self.pads, self.window, self.steps,
                                                  self.out_hw)
-        return output_shape
 
     def pool_forward(self, x4):
         xpad = self.pad(x4, 0.0)  # (N, Hp, Wp, C): zeros add nothing to a window's sum

@@ -43,8 +43,14 @@ and ``dL/dc_T`` before the last step, and what the loop leaves after the first s
     backward([dy, dh_T, dc_T]) -> [dx, dh0, dc0]   # return_state, called with initial_state
     backward(dy)               -> dx               # neither (as before)
 
+``Bidirectional`` passes both on: with ``return_state=True`` it returns ``[output, forward
+states..., backward states...]``, and its ``initial_state`` is such a list (first half forward).
+
+The number of steps may differ from batch to batch (``Input((None, F))``): the weights depend on
+the features only, and the loop runs for the steps each batch has.
+
 Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
-``return_state`` in ``Bidirectional`` and in a ``Sequential`` model. ``unroll`` is
+``return_state`` in a ``Sequential`` model, ``Bidirectional(merge_mode=None)``. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
@@ -475,10 +481,10 @@ class Bidirectional(Layer):
         super().__init__(name=name, **kwargs)
         layer = _recurrent_layer(layer, self.name)
         backward_layer = None if backward_layer is None else _recurrent_layer(backward_layer, self.name)
-        if layer.return_state or (backward_layer is not None and backward_layer.return_state):
-            raise ValueError(f'Bidirectional "{self.name}": a layer with return_state=True (Keras '
-                             "returns [output, forward states..., backward states...]) is not "
-                             "supported by scratchnet's Bidirectional yet")
+        if backward_layer is not None and backward_layer.return_state != layer.return_state:
+            raise ValueError(f'Bidirectional "{self.name}": the forward layer and backward_layer need '
+                             f"the same return_state, received {layer.return_state} and "
+                             f"{backward_layer.return_state}")
         for sub in (layer, backward_layer):
             if sub is not None and sub.activity_regularizer is not None:
                 raise ValueError(f'Bidirectional "{self.name}": an activity_regularizer on the wrapped '
@@ -503,8 +509,63 @@ class Bidirectional(Layer):
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
         for sub in (self.forward_layer, self.backward_layer):  # Keras zeroes padded steps' outputs
             sub.zero_output_for_mask = self.return_sequences
+
+    # States in and out, as Keras' Bidirectional: ``return_state=True`` returns
+    # ``[output, forward states..., backward states...]`` (LSTM: ``[y, h_f, c_f, h_b, c_b]``), and
+    # ``initial_state`` is such a list too, its first half for the forward layer, its second half
+    # for the backward one.
+    sequence_mask_with_states = True  # called with initial_state, it still reads x's padding mask
+
+    @property
+    def n_states(self) -> int:
+        """How many states the two layers have together (LSTM: 4; SimpleRNN, GRU: 2)."""
+        return 2 * self.forward_layer.n_states
+
+    def extra_output_shapes(self) -> list[tuple]:
+        """With ``return_state=True``: every state after the output, ``(units,)`` each."""
+        return [(self.forward_layer.units,)] * self.n_states if self.return_state else []
+
+    def __call__(self, x, initial_state=None, training: bool = False):
+        """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
+        from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
+
+        states = self._state_list(initial_state)
+        if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
+            if states is None:
+                return call_symbolic(self, x)
+            units = self.forward_layer.units
+            for s in states:
+                if is_symbolic(s) and tuple(s.shape[1:]) != (units,):
+                    raise ValueError(f'Bidirectional "{self.name}": expected each initial state of '
+                                     f"shape (None, {units}), received {s.shape}")
+            return call_symbolic_args(self, [x], {"initial_state": states},
+                                      lambda args, kwargs: tuple(args[0].shape[1:]))
+        if states is None and not self.return_state:
+            return super().__call__(x, training=training)
+        x = np.asarray(x)
+        if not self.built:
+            self.ensure_built(x.shape[1:])
+        self.check_input(x)
+        x = x.astype(self.forward_layer.kernel.value.dtype, copy=False)
+        if states is not None:
+            states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
+        return self.forward(x, training=training, initial_state=states)
+
+    def _state_list(self, initial_state) -> list | None:
+        """``initial_state`` as a list of ``n_states`` arrays (forward layer's, then backward's)."""
+        if initial_state is None:
+            return None
+        states = list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
+        if len(states) != self.n_states:
+            names = "[h_f, c_f, h_b, c_b]" if self.forward_layer.has_carry else "[h_f, h_b]"
+            raise ValueError(f'Bidirectional "{self.name}": expected initial_state to be a list of '
+                             f"{self.n_states} states {names} (the forward layer's, then the "
+                             f"backward layer's), each of shape (batch, {self.forward_layer.units}), "
+                             f"received {len(states)}")
+        return states
 
     def build(self, input_shape, rng):
         forward_shape = self.forward_layer.ensure_built(input_shape, rng)
@@ -519,22 +580,45 @@ class Bidirectional(Layer):
             return forward_shape[:-1] + (2 * forward_shape[-1],)
         return forward_shape
 
-    def forward(self, x, training=False, mask=None):
-        yf = self.forward_layer.forward(x, training=training, mask=mask)
-        yb = self.backward_layer.forward(x, training=training, mask=mask)
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        """``x (N, T, C)``; ``initial_state``: None, or the forward layer's states then the
+        backward layer's. Returns the merged output, or with ``return_state=True``
+        ``[output, forward states..., backward states...]``."""
+        states = self._state_list(initial_state)
+        half = self.n_states // 2
+        forward_states, backward_states = (None, None) if states is None else (states[:half], states[half:])
+        yf = self.forward_layer.forward(x, training=training, mask=mask, initial_state=forward_states)
+        yb = self.backward_layer.forward(x, training=training, mask=mask, initial_state=backward_states)
+        out_states = []
+        if self.return_state:  # each layer returned [y, h, (c)]
+            (yf, *states_f), (yb, *states_b) = yf, yb
+            out_states = states_f + states_b
         if self.return_sequences:
             yb = yb[:, ::-1]  # back into time order
         self.outputs = (yf, yb)
         if self.merge_mode == "concat":
-            return np.concatenate([yf, yb], axis=-1)
-        if self.merge_mode == "sum":
-            return yf + yb
-        if self.merge_mode == "mul":
-            return yf * yb
-        return (yf + yb) / 2
+            y = np.concatenate([yf, yb], axis=-1)
+        elif self.merge_mode == "sum":
+            y = yf + yb
+        elif self.merge_mode == "mul":
+            y = yf * yb
+        else:
+            y = (yf + yb) / 2
+        return [y, *out_states] if self.return_state else y
 
     def backward(self, dy):
+        """``dy``: dL/d(output), or with ``return_state=True`` the list ``[dy, d states...]``
+        (None for one nothing reads). Returns dL/dx, or ``[dx, d initial states...]`` when the
+        forward pass was given ``initial_state``."""
         yf, yb = self.outputs
+        half = self.n_states // 2
+        dstates_f, dstates_b = [], []
+        if self.return_state:
+            dy, *dstates = dy
+            dstates_f, dstates_b = dstates[:half], dstates[half:]
+            if dy is None:
+                shape = yf.shape[:-1] + (yf.shape[-1] * (2 if self.merge_mode == "concat" else 1),)
+                dy = np.zeros(shape, dtype=yf.dtype)
         if self.merge_mode == "concat":
             dyf, dyb = dy[..., :yf.shape[-1]], dy[..., yf.shape[-1]:]
         elif self.merge_mode == "sum":
@@ -547,9 +631,12 @@ class Bidirectional(Layer):
             dyb = dyb[:, ::-1]
         for sub in (self.forward_layer, self.backward_layer):
             sub.compute_input_grad = self.compute_input_grad
-        dxf = self.forward_layer.backward(dyf)
-        dxb = self.backward_layer.backward(dyb)
-        return None if dxf is None else dxf + dxb
+        dxf = self.forward_layer.backward([dyf, *dstates_f] if self.return_state else dyf)
+        dxb = self.backward_layer.backward([dyb, *dstates_b] if self.return_state else dyb)
+        if not self.forward_layer.has_initial_state:
+            return None if dxf is None else dxf + dxb
+        (dxf, *dinit_f), (dxb, *dinit_b) = dxf, dxb  # each [dx, dh0, (dc0)]
+        return [None if dxf is None else dxf + dxb, *dinit_f, *dinit_b]
 
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None

@@ -79,7 +79,8 @@ class Attention(Layer):
         """``input_shape``: the list ``[query, value]`` or ``[query, value, key]`` of sample shapes."""
         if not self.built:
             _check_list(self, input_shape, "inputs")
-            self.input_shape = [tuple(int(d) for d in s) for s in input_shape]
+            # (None: a length that varies from batch to batch, Input((None, F)))
+            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
             rng = rng if rng is not None else np.random.default_rng()
             self.output_shape = tuple(self.build(self.input_shape, rng))
             self.built = True
@@ -100,7 +101,7 @@ class Attention(Layer):
             if len(shape) != 2:
                 raise ValueError(f'{type(self).__name__} "{self.name}": expected {what} of shape '
                                  f"(batch, steps, features), received shape {(None, *shape)}")
-        if key[0] != value[0]:
+        if None not in (key[0], value[0]) and key[0] != value[0]:
             raise ValueError(f'{type(self).__name__} "{self.name}": value and key must have the same '
                              f"number of steps, received value {(None, *value)} and key {(None, *key)}")
         if query[-1] != key[-1]:
