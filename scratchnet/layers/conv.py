@@ -328,7 +328,56 @@ class Conv1D(ActivatedLayer):
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
-class Conv2DTranspose(ActivatedLayer):
+class _ConvTranspose(ActivatedLayer):
+    """What Conv1DTranspose and Conv2DTranspose share: their arguments, Keras' output size along
+    one axis, and their config. ``rank`` is 1 or 2."""
+
+    rank = 2
+
+    def _transpose_args(self, filters, kernel_size, strides, padding, output_padding, data_format,
+                        dilation_rate, use_bias, **weights) -> None:
+        where = f"{type(self).__name__} {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        window_args(self, where, self.rank, kernel_size, strides, padding, dilation_rate,
+                    strided_dilation=True)
+        self.data_format = channels_last(data_format, where)
+        self.output_padding = None
+        if output_padding is not None:
+            pads = (output_padding,) * self.rank if isinstance(output_padding, int) else output_padding
+            if not isinstance(pads, tuple | list) or len(pads) != self.rank or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s
+                    for p, s in zip(pads, self.strides, strict=True)):
+                raise ValueError(f"{where}: expected output_padding to be None or "
+                                 f"{'ints' if self.rank > 1 else 'an int'} >= 0 and strictly less "
+                                 f"than strides={self.strides}, received output_padding={output_padding!r}")
+            self.output_padding = tuple(int(p) for p in pads)
+        self.use_bias = bool(use_bias)
+        weight_args(self, where, **weights)
+        self.x: np.ndarray | None = None
+
+    def _output_size(self, n: int, axis: int) -> int:
+        """Keras' output length along one axis (``compute_conv_transpose_output_shape``)."""
+        k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
+        e = (k - 1) * d + 1
+        p = None if self.output_padding is None else self.output_padding[axis]
+        if self.padding == "valid":
+            return (n - 1) * s + e + (max(e, s) - e if p is None else p)
+        return n * s if p is None else (n - 1) * s + k % 2 + p
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding,
+                "output_padding": None if self.output_padding is None else list(self.output_padding),
+                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
+                "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+
+
+class Conv2DTranspose(_ConvTranspose):
     """The transposed convolution of ``keras.layers.Conv2DTranspose``: the layer that upsamples in
     autoencoders' decoders and GANs' generators, by running a convolution backwards.
 
@@ -373,35 +422,11 @@ class Conv2DTranspose(ActivatedLayer):
         **kwargs,
     ):
         super().__init__(activation=activation, name=name, **kwargs)
-        where = f"Conv2DTranspose {self.name!r}"
-        self.filters = positive_int(filters, "filters", where)
-        window_args(self, where, 2, kernel_size, strides, padding, dilation_rate, strided_dilation=True)
-        self.data_format = channels_last(data_format, where)
-        self.output_padding = None
-        if output_padding is not None:
-            pads = (output_padding,) * 2 if isinstance(output_padding, int) else output_padding
-            if not isinstance(pads, tuple | list) or len(pads) != 2 or not all(
-                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s
-                    for p, s in zip(pads, self.strides, strict=True)):
-                raise ValueError(f"{where}: expected output_padding to be None or ints >= 0 and "
-                                 f"strictly less than strides={self.strides}, received "
-                                 f"output_padding={output_padding!r}")
-            self.output_padding = tuple(int(p) for p in pads)
-        self.use_bias = bool(use_bias)
-        weight_args(self, where, kernel_initializer=kernel_initializer,
-                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
-        self.x: np.ndarray | None = None
-
-    def _output_size(self, n: int, axis: int) -> int:
-        """Keras' output length along one axis (``compute_conv_transpose_output_shape``)."""
-        k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
-        e = (k - 1) * d + 1
-        p = None if self.output_padding is None else self.output_padding[axis]
-        if self.padding == "valid":
-            return (n - 1) * s + e + (max(e, s) - e if p is None else p)
-        return n * s if p is None else (n - 1) * s + k % 2 + p
+        self._transpose_args(filters, kernel_size, strides, padding, output_padding, data_format,
+                             dilation_rate, use_bias, kernel_initializer=kernel_initializer,
+                             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                             bias_constraint=bias_constraint)
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
@@ -456,20 +481,8 @@ class Conv2DTranspose(ActivatedLayer):
         return kernels.conv2d_forward(dzpad, self.kernel.value, self.strides, self.dilation_rate,
                                       tuple(self.input_shape[:2]))
 
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding,
-                "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
-                "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
-                **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
-
-class Conv1DTranspose(ActivatedLayer):
+class Conv1DTranspose(_ConvTranspose):
     """``keras.layers.Conv1DTranspose``: Conv2DTranspose along steps, the upsampling layer of 1-D
     decoders. Input ``(N, L, C)``; output ``(N, OL, filters)``; ``kernel`` is ``(k, filters, C)``
     (Keras' layout) and ``bias`` ``(filters,)``. Each input step ``x[n, i]`` paints
@@ -486,6 +499,8 @@ class Conv1DTranspose(ActivatedLayer):
     products (:mod:`scratchnet.kernels.conv`'s Conv2D loops read in another order) compute it all.
     The number of steps may vary from batch to batch (``Input((None, C))``): each batch plans its own.
     """
+
+    rank = 1
 
     def __init__(
         self,
@@ -508,26 +523,11 @@ class Conv1DTranspose(ActivatedLayer):
         **kwargs,
     ):
         super().__init__(activation=activation, name=name, **kwargs)
-        where = f"Conv1DTranspose {self.name!r}"
-        self.filters = positive_int(filters, "filters", where)
-        window_args(self, where, 1, kernel_size, strides, padding, dilation_rate, strided_dilation=True)
-        self.data_format = channels_last(data_format, where)
-        self.output_padding = None
-        if output_padding is not None:
-            pads = (output_padding,) if isinstance(output_padding, int) else output_padding
-            if not isinstance(pads, tuple | list) or len(pads) != 1 or not all(
-                    isinstance(p, int) and not isinstance(p, bool) and 0 <= p < s
-                    for p, s in zip(pads, self.strides, strict=True)):
-                raise ValueError(f"{where}: expected output_padding to be None or an int >= 0 and "
-                                 f"strictly less than strides={self.strides}, received "
-                                 f"output_padding={output_padding!r}")
-            self.output_padding = tuple(int(p) for p in pads)
-        self.use_bias = bool(use_bias)
-        weight_args(self, where, kernel_initializer=kernel_initializer,
-                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
-        self.x: np.ndarray | None = None
+        self._transpose_args(filters, kernel_size, strides, padding, output_padding, data_format,
+                             dilation_rate, use_bias, kernel_initializer=kernel_initializer,
+                             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                             bias_constraint=bias_constraint)
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
@@ -544,14 +544,9 @@ class Conv1DTranspose(ActivatedLayer):
 
     def _plan(self, length: int) -> tuple[int, tuple[int, int]]:
         """``(output steps, (pad before, pad after))`` for inputs of ``length`` steps."""
-        (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
-        e = (k - 1) * d + 1
-        p = None if self.output_padding is None else self.output_padding[0]
-        if self.padding == "valid":  # Keras' compute_conv_transpose_output_shape
-            out = (length - 1) * s + e + (max(e, s) - e if p is None else p)
-        else:
-            out = length * s if p is None else (length - 1) * s + k % 2 + p
-        back, before, after = output_size_and_pads(out, k, s, d, self.padding)
+        out = self._output_size(length, 0)
+        back, before, after = output_size_and_pads(out, self.kernel_size[0], self.strides[0],
+                                                   self.dilation_rate[0], self.padding)
         if back != length:  # (Keras' own shapes never get here; TensorFlow would refuse them)
             raise ValueError(f'Layer "{self.name}": an output of {out} steps does not map back to '
                              f"the input's {length} with padding={self.padding!r}, strides="
@@ -584,15 +579,3 @@ class Conv1DTranspose(ActivatedLayer):
         # dL/dx: the forward Conv1D itself on pad(dz): (N, L, C)
         return kernels.conv2d_forward(dzpad[:, None], self.kernel.value[None], steps, dilation,
                                       (1, self.x.shape[1]))[:, 0]
-
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding,
-                "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
-                "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
-                **constraint_config(self, "kernel_constraint", "bias_constraint")}

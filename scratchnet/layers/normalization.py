@@ -25,6 +25,19 @@ _NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "renorm
                     "synchronized": False}
 
 
+
+def _check_epsilon_center_scale(where: str, epsilon, center, scale) -> None:
+    """The arguments every normalization layer shares: ``epsilon`` a positive float, ``center``
+    and ``scale`` True or False."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
+            or not 0 < epsilon < float("inf"):
+        raise ValueError(f"{where}: expected epsilon to be a positive float, received "
+                         f"{epsilon!r}")
+    for arg, value in (("center", center), ("scale", scale)):
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+
+
 class BatchNormalization(Layer):
     """Normalize the inputs per channel, then scale by ``gamma`` and shift by ``beta``.
 
@@ -98,13 +111,7 @@ class BatchNormalization(Layer):
                 or not 0 <= momentum <= 1:
             raise ValueError(f"{where}: expected momentum to be a float in [0, 1], received "
                              f"{momentum!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
-                or not 0 < epsilon < float("inf"):
-            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
-                             f"{epsilon!r}")
-        for arg, value in (("center", center), ("scale", scale)):
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        _check_epsilon_center_scale(where, epsilon, center, scale)
         given = {"beta_regularizer": beta_regularizer, "gamma_regularizer": gamma_regularizer,
                  "renorm": renorm, "synchronized": synchronized}
         for arg, value in given.items():
@@ -280,13 +287,7 @@ class LayerNormalization(Layer):
         # One axis is kept as an int, however given: Keras' build turns axis=-1 into [-1], and its
         # files carry that form.
         self.axis = int(axes[0]) if len(axes) == 1 else [int(a) for a in axes]
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
-                or not 0 < epsilon < float("inf"):
-            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
-                             f"{epsilon!r}")
-        for arg, value in (("center", center), ("scale", scale)):
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        _check_epsilon_center_scale(where, epsilon, center, scale)
         for arg, value in (("rms_scaling", rms_scaling),):
             if value not in (None, False):
                 raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} "
@@ -481,13 +482,7 @@ class GroupNormalization(Layer):
                              f"groups={groups!r}")
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"{where}: expected axis to be an int, received axis={axis!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) \
-                or not 0 < epsilon < float("inf"):
-            raise ValueError(f"{where}: expected epsilon to be a positive float, received "
-                             f"{epsilon!r}")
-        for arg, value in (("center", center), ("scale", scale)):
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{where}: expected {arg} to be True or False, received {value!r}")
+        _check_epsilon_center_scale(where, epsilon, center, scale)
         self.groups = int(groups)
         self.axis = int(axis)
         self.epsilon = float(epsilon)
