@@ -128,12 +128,13 @@ def inputs_for_shape(input_shape, where: str):
         shape = tuple(shape)
         if shape and shape[0] is None:
             shape = shape[1:]
-        if not shape or not all(isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0
-                                for d in shape):
+        # None after the batch axis: a length that varies from batch to batch ((None, None, 8))
+        if not shape or not all(d is None or (isinstance(d, int | np.integer) and not isinstance(d, bool)
+                                              and d > 0) for d in shape):
             raise ValueError(f"{where}: build expected input_shape to be a tuple of positive "
-                             f"integers (Keras' (None, ...) form or one sample's), received "
+                             f"integers or None (Keras' (None, ...) form or one sample's), received "
                              f"{input_shape!r}")
-        return Input(tuple(int(d) for d in shape), name=name)
+        return Input(tuple(None if d is None else int(d) for d in shape), name=name)
 
     if isinstance(input_shape, dict):
         return {key: one(shape, key) for key, shape in input_shape.items()}
@@ -371,7 +372,14 @@ class Subclassed(Functional):
             if x is None:
                 raise ValueError(f"{where}: expected input data x, received None")
             self._trace(symbolic_like(x, where))
-        return Functional._check_x(self, x, where)
+        try:
+            return Functional._check_x(self, x, where)
+        except ValueError as err:
+            if "is incompatible with the model" not in str(err):
+                raise
+            raise ValueError(f"{err}. A subclassed model is traced at the shape of its first batch; "
+                             "for lengths that vary from batch to batch, build it first with None "
+                             "there: model.build((None, None, features))") from err
 
     def _require_built(self, where: str) -> None:
         if not self._call_graphs:

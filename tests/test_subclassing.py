@@ -364,3 +364,37 @@ def test_an_activity_regularizer_inside_a_layer_made_of_layers_is_refused():
     y = model.predict(x, verbose=0)
     model(x)
     np.testing.assert_allclose(model.losses[0], 0.01 * np.sum(y ** 2) / 2, rtol=1e-6)
+
+
+class _Reader(sn.Model):
+    """Token ids of any length -> one logit: Embedding, GRU, Dense."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embed = L.Embedding(20, 6, mask_zero=True)
+        self.rnn = L.GRU(4)
+        self.out = L.Dense(1)
+
+    def call(self, x):
+        return self.out(self.rnn(self.embed(x)))
+
+
+def test_a_subclassed_model_built_with_none_takes_every_length():
+    rng = np.random.default_rng(3)
+    model = _Reader(name="reader")
+    model.build((None, None))  # Keras' form: the batch axis, then a length left open
+    model.compile(optimizer="adam", loss=sn.losses.BinaryCrossentropy(from_logits=True))
+    for steps in (5, 8):  # fit on batches of two lengths
+        model.fit(rng.integers(0, 20, (8, steps)), rng.integers(0, 2, 8), verbose=0)
+    x = rng.integers(0, 20, (3, 11))
+    x[1, -4:] = 0  # padding, masked
+    fixed = _Reader(name="fixed")
+    fixed.build((None, 11))
+    fixed.set_weights(model.get_weights())
+    np.testing.assert_array_equal(model.predict(x, verbose=0), fixed.predict(x, verbose=0))
+    # traced at the first batch's shape, another length is refused with the way out in the message
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 11\), found shape=\(3, 7\).*"
+                                         r"model.build\(\(None, None, features\)\)"):
+        fixed.predict(x[:, :7], verbose=0)
+    with pytest.raises(ValueError, match=r"tuple of positive integers or None.*\(None, 0\)"):
+        _Reader().build((None, 0))
