@@ -65,6 +65,34 @@ from scratchnet.layers.base import Layer, constraint_config, regularizer_config,
 from scratchnet.layers.core import _init_name
 
 
+def _call_with_states(layer, x, initial_state, training, units: int, kernel):
+    """``__call__`` of a recurrent layer and of Bidirectional: KerasTensors record a graph node
+    (with ``initial_state``, a node of several arguments, each state checked to be ``(None,
+    units)``); arrays are checked, cast to the type of ``kernel()`` (the weights, once built) and
+    run, states included. Without states or ``return_state`` it is every layer's call."""
+    from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
+
+    states = layer._state_list(initial_state)
+    if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
+        if states is None:
+            return call_symbolic(layer, x)
+        for s in states:
+            if is_symbolic(s) and tuple(s.shape[1:]) != (units,):
+                raise ValueError(f'{type(layer).__name__} "{layer.name}": expected each initial '
+                                 f"state of shape (None, {units}), received {s.shape}")
+        return call_symbolic_args(layer, [x], {"initial_state": states},
+                                  lambda args, kwargs: tuple(args[0].shape[1:]))
+    if states is None and not layer.return_state:
+        return Layer.__call__(layer, x, training=training)
+    x = np.asarray(x)
+    if not layer.built:
+        layer.ensure_built(x.shape[1:])
+    layer.check_input(x)
+    x = x.astype(kernel().value.dtype, copy=False)
+    if states is not None:
+        states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
+    return layer.forward(x, training=training, initial_state=states)
+
 class _Recurrent(Layer):
     """What the three recurrent layers share: arguments, weights, the loop over time and its
     backward. Subclasses define ``GATES``, :meth:`cell` and :meth:`cell_backward`."""
@@ -87,28 +115,7 @@ class _Recurrent(Layer):
     def __call__(self, x, initial_state=None, training: bool = False):
         """``layer(x)``, or ``layer(x, initial_state=[h0, c0])``: arrays give arrays (a list
         ``[output, h, (c)]`` with ``return_state=True``); KerasTensors record a graph node."""
-        from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
-
-        states = self._state_list(initial_state)
-        if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
-            if states is None:
-                return call_symbolic(self, x)
-            for s in states:
-                if is_symbolic(s) and tuple(s.shape[1:]) != (self.units,):
-                    raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial '
-                                     f"state of shape (None, {self.units}), received {s.shape}")
-            return call_symbolic_args(self, [x], {"initial_state": states},
-                                      lambda args, kwargs: tuple(args[0].shape[1:]))
-        if states is None and not self.return_state:
-            return super().__call__(x, training=training)
-        x = np.asarray(x)
-        if not self.built:
-            self.ensure_built(x.shape[1:])
-        self.check_input(x)
-        x = x.astype(self.kernel.value.dtype, copy=False)
-        if states is not None:
-            states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
-        return self.forward(x, training=training, initial_state=states)
+        return _call_with_states(self, x, initial_state, training, self.units, lambda: self.kernel)
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a list of ``n_states`` entries (one array alone is a list of one)."""
@@ -530,29 +537,8 @@ class Bidirectional(Layer):
 
     def __call__(self, x, initial_state=None, training: bool = False):
         """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
-        from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
-
-        states = self._state_list(initial_state)
-        if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
-            if states is None:
-                return call_symbolic(self, x)
-            units = self.forward_layer.units
-            for s in states:
-                if is_symbolic(s) and tuple(s.shape[1:]) != (units,):
-                    raise ValueError(f'Bidirectional "{self.name}": expected each initial state of '
-                                     f"shape (None, {units}), received {s.shape}")
-            return call_symbolic_args(self, [x], {"initial_state": states},
-                                      lambda args, kwargs: tuple(args[0].shape[1:]))
-        if states is None and not self.return_state:
-            return super().__call__(x, training=training)
-        x = np.asarray(x)
-        if not self.built:
-            self.ensure_built(x.shape[1:])
-        self.check_input(x)
-        x = x.astype(self.forward_layer.kernel.value.dtype, copy=False)
-        if states is not None:
-            states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
-        return self.forward(x, training=training, initial_state=states)
+        return _call_with_states(self, x, initial_state, training, self.forward_layer.units,
+                                 lambda: self.forward_layer.kernel)
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a list of ``n_states`` arrays (forward layer's, then backward's)."""
