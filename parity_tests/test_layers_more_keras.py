@@ -362,6 +362,21 @@ def test_keras_aliases_are_the_same_classes():
         assert getattr(keras.layers, name).__name__ == getattr(L, name).__name__
 
 
+def test_every_public_layer_name_is_keras_name_for_the_same_class():
+    """Each class scratchnet exports under a Keras name is, under every alias, the class Keras
+    gives that name to (keras.layers.Convolution2D is Conv2D, so the .keras file says "Conv2D")."""
+    classes = [name for name in L.__all__ if isinstance(getattr(L, name), type)
+               and name not in ("Layer", "ActivatedLayer", "Parameter")]
+    assert {"Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",
+            "SeparableConvolution1D", "SeparableConvolution2D"} <= set(classes)
+    for name in classes:
+        assert getattr(keras.layers, name).__name__ == getattr(L, name).__name__, name
+    for name in classes:
+        same = [other for other in classes
+                if getattr(keras.layers, other) is getattr(keras.layers, name)]
+        assert all(getattr(L, other) is getattr(L, name) for other in same), (name, same)
+
+
 @pytest.mark.parametrize("klayer, shape, pattern", [
     (lambda: keras.layers.UpSampling2D(interpolation="bicubic"), (4, 4, 1), "interpolation"),
     (lambda: keras.layers.LayerNormalization(gamma_constraint=_KerasOnly()), (4,), "gamma_constraint"),

@@ -120,6 +120,8 @@ __all__ = [
     "MultiHeadAttention", "Attention", "AdditiveAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
     "ActivityRegularization",
+    "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",
+    "SeparableConvolution1D", "SeparableConvolution2D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
@@ -127,3 +129,6 @@ MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
 AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
