@@ -1,9 +1,10 @@
-"""UnitNormalization, GroupNormalization, AlphaDropout, CenterCrop, Conv1DTranspose and
-ActivityRegularization against Keras 3.15: every layer's output to FORWARD_RTOL, the loss and
-every gradient through it to GRAD_RTOL, Adam steps to TRAJECTORY_RTOL, AlphaDropout's training
-arithmetic on Keras' own draws, CenterCrop on single images and on images smaller than the
-target, configs and default names, and to_keras/from_keras round trips. Same weights and batches
-on both sides (parity_tests/driver.py); the activity penalty: test_activity_regularization_keras.py."""
+"""UnitNormalization, GroupNormalization, AlphaDropout, CenterCrop, Conv1DTranspose,
+ActivityRegularization and RMSNormalization against Keras 3.15: every layer's output to
+FORWARD_RTOL, the loss and every gradient through it to GRAD_RTOL, Adam steps to TRAJECTORY_RTOL,
+AlphaDropout's training arithmetic on Keras' own draws, CenterCrop on single images and on images
+smaller than the target, configs and default names, and to_keras/from_keras round trips. Same
+weights and batches on both sides (parity_tests/driver.py); the activity penalty:
+test_activity_regularization_keras.py."""
 
 import keras
 import numpy as np
@@ -40,6 +41,8 @@ IMAGE_LAYERS = {  # on (N, 5, 6, 4)
     "center_crop_taller_resizes": lambda: L.CenterCrop(7, 4),
     "center_crop_larger_resizes": lambda: L.CenterCrop(8, 9),
     "activity_regularization": lambda: L.ActivityRegularization(0.01, 0.02),
+    "rms_norm": lambda: L.RMSNormalization(),
+    "rms_norm_last_three_eps": lambda: L.RMSNormalization(axis=[-3, -2, -1], epsilon=0.1),
 }
 SEQUENCE_LAYERS = {  # on (N, 7, 3)
     # (dilation_rate > 1: TensorFlow's CPU kernel refuses it, "Current CPU implementations do not
@@ -54,6 +57,7 @@ SEQUENCE_LAYERS = {  # on (N, 7, 3)
     "conv1d_transpose_relu_no_bias": lambda: L.Conv1DTranspose(2, 3, activation="relu", use_bias=False),
     "group_norm_steps": lambda: L.GroupNormalization(3),
     "unit_norm_steps": lambda: L.UnitNormalization(axis=1),
+    "rms_norm_steps_features": lambda: L.RMSNormalization(axis=[1, 2]),
 }
 
 
@@ -193,7 +197,9 @@ def test_keras_configs_and_default_names_match():
              (L.CenterCrop(2, 3), keras.layers.CenterCrop(2, 3)),
              (L.Conv1DTranspose(3, 2, strides=2, output_padding=1, activation="relu"),
               keras.layers.Conv1DTranspose(3, 2, strides=2, output_padding=1, activation="relu")),
-             (L.ActivityRegularization(l1=0.5, l2=0.25), keras.layers.ActivityRegularization(0.5, 0.25))]
+             (L.ActivityRegularization(l1=0.5, l2=0.25), keras.layers.ActivityRegularization(0.5, 0.25)),
+             (L.RMSNormalization(axis=[-2, -1], epsilon=1e-3),
+              keras.layers.RMSNormalization(axis=[-2, -1], epsilon=1e-3))]
     for layer, klayer in pairs:
         kconfig = klayer.get_config()
         for key, value in layer.get_config().items():
@@ -213,6 +219,17 @@ def test_group_normalization_minus_one_builds_to_keras_config():
     assert [w.shape for w in layer.get_weights()] == [tuple(w.shape) for w in klayer.get_weights()]
 
 
+def test_rms_normalization_builds_to_keras_config_and_weights():
+    """Keras' build turns ``axis`` into a sorted list; its files carry that form."""
+    for axis in (-1, [-1, -2]):
+        layer, klayer = L.RMSNormalization(axis=axis), keras.layers.RMSNormalization(axis=axis)
+        sn.Sequential([L.Input((3, 6)), layer])
+        klayer.build((None, 3, 6))
+        assert layer.get_config()["axis"] == klayer.get_config()["axis"]
+        assert [(w.name, tuple(w.shape)) for w in klayer.weights] == [
+            (p.name.split("/")[-1], p.shape) for p in layer.weights]
+
+
 def test_round_trip_copies_weights_and_configs_exactly():
     model = random_weights(sn.Sequential([
         L.Input((9, 8, 4)), L.CenterCrop(7, 6), L.GroupNormalization(2, gamma_regularizer="l2"),
@@ -220,7 +237,7 @@ def test_round_trip_copies_weights_and_configs_exactly():
         L.Reshape((42, 4)), L.Conv1DTranspose(3, 3, strides=2, padding="same", output_padding=1,
                                               kernel_regularizer=sn.regularizers.L1(0.5)),
         L.ActivityRegularization(0.1, 0.2), L.GroupNormalization(-1, center=False, epsilon=1e-4),
-        L.Flatten(), L.Dense(2)], seed=1))
+        L.RMSNormalization(epsilon=1e-5), L.Flatten(), L.Dense(2)], seed=1))
     kmodel = check_round_trip(model)
     assert [type(k).__name__ for k in kmodel.layers][:4] == ["CenterCrop", "GroupNormalization",
                                                              "UnitNormalization", "AlphaDropout"]

@@ -1,5 +1,5 @@
-"""UnitNormalization, GroupNormalization, AlphaDropout, CenterCrop, Conv1DTranspose and
-ActivityRegularization: every backward pass against float64 finite differences
+"""UnitNormalization, GroupNormalization, AlphaDropout, CenterCrop, Conv1DTranspose,
+ActivityRegularization and RMSNormalization: every backward pass against float64 finite differences
 (tests/gradcheck.py, REL_TOL 1e-6), AlphaDropout's training formula and statistics, CenterCrop's
 crop, resize and single images, and a clear error for each bad argument or input. Keras parity:
 parity_tests/test_small_layers_keras.py; the activity penalty: tests/test_activity_regularization.py."""
@@ -31,6 +31,8 @@ IMAGE_LAYERS = {  # on (2, 5, 6, 4)
     "center_crop_taller": lambda: L.CenterCrop(7, 4),  # smaller than the target: resized
     "center_crop_larger": lambda: L.CenterCrop(8, 9),
     "activity_regularization": lambda: L.ActivityRegularization(0.1, 0.2),
+    "rms_norm": lambda: L.RMSNormalization(),
+    "rms_norm_last_three": lambda: L.RMSNormalization(axis=[1, 2, 3], epsilon=0.1),
 }
 SEQUENCE_LAYERS = {  # on (2, 5, 3)
     "conv1d_transpose": lambda: L.Conv1DTranspose(2, 3),
@@ -41,6 +43,7 @@ SEQUENCE_LAYERS = {  # on (2, 5, 3)
     "conv1d_transpose_no_bias": lambda: L.Conv1DTranspose(2, 4, strides=2, use_bias=False),
     "group_norm_sequence": lambda: L.GroupNormalization(3),
     "unit_norm_steps": lambda: L.UnitNormalization(axis=[1, 2]),
+    "rms_norm_steps_features": lambda: L.RMSNormalization(axis=[-2, -1]),
 }
 
 
@@ -218,15 +221,16 @@ def test_default_names_and_configs_rebuild():
     layers = [L.UnitNormalization(axis=[1, 2]), L.GroupNormalization(4, epsilon=0.01, center=False),
               L.AlphaDropout(0.2, noise_shape=(None, 1, 3), seed=4), L.CenterCrop(2, 3),
               L.Conv1DTranspose(3, 2, strides=2, output_padding=1, activation="relu"),
-              L.ActivityRegularization(l1=0.5)]
+              L.ActivityRegularization(l1=0.5), L.RMSNormalization(axis=[-2, -1], epsilon=1e-3)]
     names = ["unit_normalization", "group_normalization", "alpha_dropout", "center_crop",
-             "conv1d_transpose", "activity_regularization"]
+             "conv1d_transpose", "activity_regularization", "rms_normalization"]
     for layer, name in zip(layers, names, strict=True):
         assert layer.name == name
         config = layer.get_config()
         assert type(layer)(**config).get_config() == config
     assert layers[5].get_config() == {"name": "activity_regularization", "l1": 0.5, "l2": 0.0}
     assert layers[2].get_config()["noise_shape"] == [None, 1, 3]
+    assert layers[6].get_config() == {"name": "rms_normalization", "axis": [-2, -1], "epsilon": 1e-3}
 
 
 @pytest.mark.parametrize("make, pattern", [
@@ -249,6 +253,8 @@ def test_default_names_and_configs_rebuild():
     (lambda: L.Conv1DTranspose(2, 3, padding="causal"), "padding"),
     (lambda: L.ActivityRegularization(l1=-1.0), "l1"),
     (lambda: L.ActivityRegularization(activity_regularizer="l2"), "activity_regularizer"),
+    (lambda: L.RMSNormalization(axis=None), "axis"),
+    (lambda: L.RMSNormalization(epsilon=-1.0), "epsilon"),
 ])
 def test_bad_arguments_name_themselves(make, pattern):
     with pytest.raises((ValueError, TypeError), match=pattern):
@@ -263,6 +269,10 @@ def test_bad_arguments_name_themselves(make, pattern):
     (lambda: L.CenterCrop(2, 2), (3, 4), r"expected ndim=4"),
     (lambda: L.Conv1DTranspose(2, 3), (3, 4, 5), r"expected ndim=3"),
     (lambda: L.AlphaDropout(0.2, noise_shape=(None, 1)), (3, 4), "noise_shape"),
+    (lambda: L.RMSNormalization(axis=1), (3, 4), r"axes \[1\], which are not the last ones"),
+    (lambda: L.RMSNormalization(axis=[1, 3]), (3, 4, 5), "not the last ones"),
+    (lambda: L.RMSNormalization(axis=3), (3, 4), "out of bounds"),
+    (lambda: L.RMSNormalization(), (3, None), "must be known"),
 ])
 def test_wrong_input_shapes_name_the_layer(layer, shape, pattern):
     with pytest.raises(ValueError, match=pattern):

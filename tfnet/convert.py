@@ -747,7 +747,8 @@ def _register_by_config(scratch_cls, keras_cls) -> None:
 for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropout1D",
               "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "UpSampling1D", "UpSampling2D",
               "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "RepeatVector", "Permute",
-              "UnitNormalization", "AlphaDropout", "CenterCrop", "ActivityRegularization"):
+              "UnitNormalization", "AlphaDropout", "CenterCrop", "ActivityRegularization",
+              "RMSNormalization"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -65,6 +65,7 @@ from scratchnet.layers.normalization import (
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
     UnitNormalization,
 )
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
@@ -122,6 +123,7 @@ __all__ = [
     "ActivityRegularization",
     "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",
     "SeparableConvolution1D", "SeparableConvolution2D",
+    "RMSNormalization",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

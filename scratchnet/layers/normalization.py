@@ -1,7 +1,9 @@
-"""BatchNormalization, LayerNormalization, UnitNormalization and GroupNormalization (Keras 3.15's).
+"""BatchNormalization, LayerNormalization, UnitNormalization, GroupNormalization and RMSNormalization
+(Keras 3.15's).
 BatchNormalization normalizes each channel with the batch's statistics (training) or the moving
 ones (inference); LayerNormalization (after it) each sample with its own; UnitNormalization each
-vector to length 1; GroupNormalization (at the end of the file) each group of channels of a sample.
+vector to length 1; GroupNormalization each group of channels of a sample; RMSNormalization (at the
+end of the file) each sample by its root mean square.
 
 Read :meth:`BatchNormalization.forward` for the formulas, :meth:`BatchNormalization.backward` for
 the gradient through the batch mean and variance, and
@@ -570,3 +572,76 @@ class GroupNormalization(Layer):
                 **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+
+
+class RMSNormalization(Layer):
+    """``keras.layers.RMSNormalization(axis=-1, epsilon=1e-6)``: each sample divided by the root
+    mean square of its values along ``axis``, then multiplied by ``scale`` (no centring, no
+    shift: LayerNormalization without the mean). As Keras 3.15's ``ops.rms_normalization``::
+
+        r = 1 / sqrt(mean over axis of x**2 + epsilon)
+        y = x * r * scale
+
+    Backward, with ``x_hat = x * r``, ``dx_hat = dy * scale`` and ``<.>`` the mean over ``axis``::
+
+        dL/dscale = sum over the other axes (the batch included) of dy * x_hat
+        dL/dx     = r * (dx_hat - x_hat * <dx_hat * x_hat>)
+
+    One weight, ``scale`` (initialized to ones), of the shape of the normalized axes. Keras
+    multiplies by ``scale`` without reshaping it, which lines up with the normalized axes only
+    when they are the last ones; scratchnet takes exactly those (``-1``, ``[-2, -1]``, ...) and
+    refuses others rather than scale the wrong axis.
+    Input and output ``(N, ...)``, the same shape.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon: float = 1e-6, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f"RMSNormalization {self.name!r}"
+        self.axis = _axes_arg(axis, where)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
+            raise ValueError(f"{where}: expected epsilon to be a number >= 0, received "
+                             f"epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.norm_axes: tuple[int, ...] = ()
+        self.scale = None
+        self.x_hat = self.r = None
+
+    def build(self, input_shape, rng):
+        self.norm_axes = _non_batch_axes(self, self.axis, input_shape)
+        rank = len(input_shape) + 1
+        if self.norm_axes != tuple(range(rank - len(self.norm_axes), rank)):
+            raise ValueError(
+                f'Layer "{self.name}" (RMSNormalization): axis={self.axis} on input shape '
+                f"{(None, *input_shape)} normalizes axes {list(self.norm_axes)}, which are not the "
+                "last ones; Keras multiplies by `scale` without reshaping it, so only trailing axes "
+                "are scaled correctly: expected the last axis (-1) or a list of the last axes, "
+                "such as [-2, -1]")
+        shape = tuple(input_shape[a - 1] for a in self.norm_axes)
+        if None in shape:
+            raise ValueError(f'Layer "{self.name}" (RMSNormalization): the normalized axes '
+                             f"{list(self.norm_axes)} of input shape {(None, *input_shape)} must be "
+                             f"known to size `scale`; received shape {shape}")
+        self.scale = self.add_weight("scale", shape, "ones", rng)
+        # Keras' build turns the axis into a sorted list, and its files carry that form.
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        mean_square = np.mean(np.square(x), axis=self.norm_axes, keepdims=True)
+        self.r = 1 / np.sqrt(mean_square + x.dtype.type(self.epsilon))
+        self.x_hat = x * self.r
+        return self.x_hat * self.scale.value
+
+    def backward(self, dy):
+        others = tuple(a for a in range(dy.ndim) if a not in self.norm_axes)
+        self.scale.grad = (dy * self.x_hat).sum(axis=others).reshape(self.scale.shape)
+        if not self.compute_input_grad:
+            return None
+        dx_hat = dy * self.scale.value
+        mean_dx_hat_x_hat = np.mean(dx_hat * self.x_hat, axis=self.norm_axes, keepdims=True)
+        return self.r * (dx_hat - self.x_hat * mean_dx_hat_x_hat)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
