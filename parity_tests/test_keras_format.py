@@ -348,7 +348,7 @@ def _luong_bahdanau_model():
 
 def _small_layers_model():
     """GroupNormalization, UnitNormalization, CenterCrop, Conv1DTranspose, ActivityRegularization,
-    RMSNormalization and activity_regularizer= on a Conv2D, a Dense and the Conv1DTranspose: the
+    RMSNormalization, EinsumDense and activity_regularizer= on a Conv2D, a Dense and the Conv1DTranspose: the
     penalties go into the files and into the step after loading. (Factors that float32 holds
     exactly: Keras keeps a regularizer's factor as a float32 tensor, so its files hold
     0.009999999776482582 for 0.01.)"""
@@ -359,7 +359,8 @@ def _small_layers_model():
         L.UnitNormalization(axis=[1, 2]), L.Reshape((12, 2)),
         L.Conv1DTranspose(2, 3, strides=2, padding="same",
                           activity_regularizer=sn.regularizers.L1(2 ** -7)),
-        L.ActivityRegularization(l1=0.001, l2=0.01), L.RMSNormalization(), L.Flatten(),
+        L.ActivityRegularization(l1=0.001, l2=0.01), L.RMSNormalization(),
+        L.EinsumDense("abc,cd->abd", (24, 3), activation="relu", bias_axes="d"), L.Flatten(),
         L.Dense(3, activity_regularizer=sn.regularizers.L1L2(2 ** -7, 2 ** -6))],
         seed=33, name="small_layers")
     model.compile(optimizer=sn.optimizers.Adam(0.01),

@@ -870,6 +870,28 @@ register_layer(FeatureSpaceIdentity, keras.layers.Identity, lambda layer, **kw: 
 register_layer(sn.layers.LayerNormalization, keras.layers.LayerNormalization, _layernorm_to_keras,
                _layernorm_from_keras)
 
+
+def _einsum_dense_to_keras(layer, **kw):
+    return keras.layers.EinsumDense(
+        layer.equation, layer.partial_output_shape, activation=_activation_to_keras(layer),
+        bias_axes=layer.bias_axes, kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
+
+
+def _einsum_dense_from_keras(klayer, **kw):
+    _require(klayer, lora_rank=None, quantization_config=None)
+    return sn.layers.EinsumDense(
+        klayer.equation, klayer.partial_output_shape, activation=_activation_from_keras(klayer),
+        bias_axes=klayer.bias_axes,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+register_layer(sn.layers.EinsumDense, keras.layers.EinsumDense, _einsum_dense_to_keras,
+               _einsum_dense_from_keras)
+
 # ----------------------------------------------------------------------------- losses
 def _sparse_xent_from_keras(kloss):
     if kloss.ignore_class is not None:

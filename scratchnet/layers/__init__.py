@@ -32,6 +32,7 @@ from scratchnet.layers.depthwise import (
     SeparableConv1D,
     SeparableConv2D,
 )
+from scratchnet.layers.einsum_dense import EinsumDense
 from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
@@ -123,7 +124,7 @@ __all__ = [
     "ActivityRegularization",
     "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",
     "SeparableConvolution1D", "SeparableConvolution2D",
-    "RMSNormalization",
+    "RMSNormalization", "EinsumDense",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
