@@ -381,11 +381,24 @@ def _selu_model():
     return model, x, np.arange(6) % 2
 
 
+def _adaptive_model():
+    """The six adaptive poolings, each to sizes above and below its input's (windows that overlap
+    and repeat), with a Dense between so there are weights to train."""
+    model = sn.Sequential([
+        L.Input((6, 5, 4, 2)), L.AdaptiveMaxPooling3D((4, 3, 6)), L.Dense(3, activation="tanh"),
+        L.AdaptiveAveragePooling3D(2), L.Reshape((4, 2, 3)), L.AdaptiveAveragePooling2D((3, 5)),
+        L.AdaptiveMaxPooling2D(2), L.Reshape((4, 3)), L.AdaptiveMaxPooling1D(3),
+        L.AdaptiveAveragePooling1D(5), L.Flatten(), L.Dense(2)], seed=37, name="adaptive")
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(38).normal(size=(6, 6, 5, 4, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
+
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
-          _attention_model, _luong_bahdanau_model, _small_layers_model, _selu_model]
+          _attention_model, _luong_bahdanau_model, _small_layers_model, _selu_model, _adaptive_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,

@@ -748,7 +748,9 @@ for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropou
               "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "UpSampling1D", "UpSampling2D",
               "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "RepeatVector", "Permute",
               "UnitNormalization", "AlphaDropout", "CenterCrop", "ActivityRegularization",
-              "RMSNormalization"):
+              "RMSNormalization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+              "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
+              "AdaptiveMaxPooling3D"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -1,5 +1,13 @@
 """Layers with Keras' names, arguments, defaults and weight layouts."""
 
+from scratchnet.layers.adaptive_pooling import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+)
 from scratchnet.layers.attention import MultiHeadAttention
 from scratchnet.layers.augmentation import (
     RandomBrightness,
@@ -125,6 +133,8 @@ __all__ = [
     "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",
     "SeparableConvolution1D", "SeparableConvolution2D",
     "RMSNormalization", "EinsumDense",
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
