@@ -82,6 +82,8 @@ _SCRATCH_SLOT_NAMES = {
     "Nadam": {"momentum": "m", "velocity": "v"},
     "Adamax": {"momentum": "m", "norm": "u"},
     "Lion": {"momentum": "m"},
+    "Lamb": {"momentum": "m", "velocity": "v"},
+    "Adafactor": {"velocity": "v"},
 }
 
 
@@ -108,14 +110,44 @@ def _slot_groups(keras_name: str, config: dict) -> list[tuple[str, ...]] | None:
         return [("accumulated_grad", "accumulated_delta_var")]
     if keras_name == "Lion":
         return [("momentum",)]
+    if keras_name == "Lamb":
+        return [("momentum", "velocity")]
+    if keras_name == "Ftrl":
+        return [("accumulator", "linear")]
+    if keras_name == "Adafactor":
+        return [("r", "c", "velocity")]
     return None
 
 
 def _slot_initial_value(keras_name: str, slot: str, config: dict) -> float:
     """A slot's value before the first update (Adagrad starts at initial_accumulator_value)."""
-    if keras_name == "Adagrad" and slot == "accumulator":
+    if keras_name in ("Adagrad", "Ftrl") and slot == "accumulator":
         return float(config.get("initial_accumulator_value", 0.1))
     return 0.0
+
+
+def _slot_shape(keras_name: str, slot: str, shape: tuple) -> tuple:
+    """A slot's shape for a weight of ``shape``: the weight's, but for Adafactor's factors, ``r``
+    (the last axis averaged away) and ``c`` (the next-to-last), which Keras keeps as 0-d
+    placeholders for a weight of fewer than two axes."""
+    if keras_name != "Adafactor" or slot not in ("r", "c"):
+        return tuple(shape)
+    if len(shape) < 2:
+        return ()
+    return tuple(shape[:-1]) if slot == "r" else tuple(shape[:-2]) + tuple(shape[-1:])
+
+
+def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple, float]] | None:
+    """The Keras optimizer's slot variables in its order, as ``(scratchnet state key, shape,
+    initial value)``: each group of slots interleaved per weight, the groups one after another
+    (see the module docstring). None for an optimizer not listed in :func:`_slot_groups`."""
+    groups = _slot_groups(keras_name, config)
+    if groups is None:
+        return None
+    names = _SCRATCH_SLOT_NAMES.get(keras_name, {})
+    return [(f"{param.name}/{names.get(slot, slot)}", _slot_shape(keras_name, slot, param.value.shape),
+             _slot_initial_value(keras_name, slot, config))
+            for group in groups for param in params for slot in group]
 
 
 # Scalars some Keras optimizers append after their slots: (scratchnet state key, initial value).
@@ -339,19 +371,14 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     values = [np.array(opt.iterations, dtype=np.int64)]
     if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
-    groups = _slot_groups(name, config)
-    if groups is None:
+    layout = _slot_layout(name, config, model.params)
+    if layout is None:
         return values  # Keras will warn that it skips the optimizer's variables
-    scratch_names = _SCRATCH_SLOT_NAMES.get(name, {})
-    for group in groups:
-        for param in model.params:
-            for slot in group:
-                key = f"{param.name}/{scratch_names.get(slot, slot)}"
-                value = opt.state.get(key)
-                if value is None:
-                    value = np.full(param.value.shape, _slot_initial_value(name, slot, config),
-                                    dtype=param.value.dtype)
-                values.append(kernels.to_numpy(value))
+    for key, shape, initial in layout:
+        value = opt.state.get(key)
+        if value is None:
+            value = np.full(shape, initial, dtype=sn_config.floatx())
+        values.append(kernels.to_numpy(value))
     for key, initial in _TRAILING_SCALARS.get(name, []):
         value = opt.state.get(key, initial)
         values.append(np.array(kernels.to_numpy(value), dtype=sn_config.floatx()))
@@ -878,30 +905,26 @@ def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
     name = keras_class_name(opt)
     config = opt.get_config()
     has_lr = opt.learning_rate_schedule is None
-    groups = _slot_groups(name, config)
+    layout = _slot_layout(name, config, model.params)
     head = 2 if has_lr else 1
     if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):
         return None  # saved before the first update: the fresh optimizer is the same
-    if groups is None:
+    if layout is None:
         raise ValueError(f"{where}: scratchnet does not know how Keras lays out the variables of "
                          f"optimizer {name}")
     trailing = _TRAILING_SCALARS.get(name, [])
-    n_slots = sum(len(g) for g in groups) * len(model.params)
-    if len(arrays) != head + n_slots + len(trailing):
+    if len(arrays) != head + len(layout) + len(trailing):
         raise ValueError(f"{where}: optimizer {name} has {len(arrays)} saved variables; the "
-                         f"model needs {head + n_slots + len(trailing)}")
+                         f"model needs {head + len(layout) + len(trailing)}")
     iterations, lr = int(arrays[0]), (float(arrays[1]) if has_lr else None)
-    scratch_names = _SCRATCH_SLOT_NAMES.get(name, {})
     state, i = {}, head
-    for group_slots in groups:
-        for param in model.params:
-            for slot in group_slots:
-                value = arrays[i]
-                if value.shape != param.value.shape:
-                    raise ValueError(f"{where}: optimizer/vars/{i} ({slot} of {param.name}) has "
-                                     f"shape {value.shape}, expected {param.value.shape}")
-                state[f"{param.name}/{scratch_names.get(slot, slot)}"] = value
-                i += 1
+    for key, shape, _ in layout:
+        value = arrays[i]
+        if value.shape != shape:
+            raise ValueError(f"{where}: optimizer/vars/{i} ({key}) has shape {value.shape}, "
+                             f"expected {shape}")
+        state[key] = value
+        i += 1
     for key, _ in trailing:
         state[key] = arrays[i]
         i += 1

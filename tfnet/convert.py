@@ -955,7 +955,10 @@ register_loss(sn.losses.CosineSimilarity, keras.losses.CosineSimilarity,
 # (``sn.optimizers.serialize``), so one pair of functions maps every one of them: Keras rebuilds
 # the optimizer (and its schedule) from scratchnet's config, and the other way round.
 def _optimizer_via_config_to_keras(opt):
-    return keras.optimizers.deserialize(sn.optimizers.serialize(opt))
+    # (the class's from_config, not keras.optimizers.deserialize: Keras 3.15.1's deserialize
+    # returns the string "Lamb" for a Lamb, which is missing from its table of known names)
+    spec = sn.optimizers.serialize(opt)
+    return getattr(keras.optimizers, spec["class_name"]).from_config(spec["config"])
 
 
 def _optimizer_via_config_from_keras(kopt):
@@ -974,7 +977,8 @@ def schedule_from_keras(kschedule):
 
 for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.optimizers.RMSprop,
              sn.optimizers.Adagrad, sn.optimizers.Nadam, sn.optimizers.Adamax,
-             sn.optimizers.Adadelta, sn.optimizers.Lion):
+             sn.optimizers.Adadelta, sn.optimizers.Lion, sn.optimizers.Lamb, sn.optimizers.Ftrl,
+             sn.optimizers.Adafactor):
     register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
                        _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 

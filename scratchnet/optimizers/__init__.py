@@ -2,36 +2,42 @@
 
 One file per algorithm, named as in ``keras/src/optimizers/``: ``sgd.py`` (SGD), ``adam.py``
 (Adam, AdamW), ``rmsprop.py``, ``adagrad.py``, ``nadam.py``, ``adamax.py``, ``adadelta.py``,
-``lion.py``; what they share (clipping, weight decay, the learning rate, state per parameter
-name) is in ``base.py``; ``schedules.py`` holds the learning-rate schedules. Here: the names
-``compile`` accepts, and saving.
+``lion.py``, ``lamb.py``, ``ftrl.py``, ``adafactor.py``; what they share (clipping, weight
+decay, the learning rate, state per parameter name) is in ``base.py``; ``schedules.py`` holds the
+learning-rate schedules. Here: the names ``compile`` accepts, and saving.
 
 String names resolve as Keras resolves them, case-insensitively by class name: ``"sgd"``,
 ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``,
-``"lion"`` (``compile``'s default is ``"rmsprop"``). ``serialize`` writes Keras' form,
+``"lion"``, ``"ftrl"``, ``"adafactor"`` (``compile``'s default is ``"rmsprop"``). ``serialize``
+writes Keras' form,
 ``{"module": "keras.optimizers", "class_name": "Adam", "config": {...}, "registered_name": None}``,
-a schedule nested the same way.
+a schedule nested the same way. ``Lamb`` has no string name: Keras 3.15.1 does not resolve
+``"lamb"`` either (its table of names lacks it), so ``get("lamb")`` says to pass ``Lamb()``.
 """
 
 from __future__ import annotations
 
 from scratchnet.optimizers import schedules
 from scratchnet.optimizers.adadelta import Adadelta
+from scratchnet.optimizers.adafactor import Adafactor
 from scratchnet.optimizers.adagrad import Adagrad
 from scratchnet.optimizers.adam import Adam, AdamW
 from scratchnet.optimizers.adamax import Adamax
 from scratchnet.optimizers.base import Optimizer
+from scratchnet.optimizers.ftrl import Ftrl
+from scratchnet.optimizers.lamb import Lamb
 from scratchnet.optimizers.lion import Lion
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
 from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
-           "Lion", "schedules", "get", "serialize", "deserialize"]
+           "Lion", "Lamb", "Ftrl", "Adafactor", "schedules", "get", "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
-    for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion)}
+    for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
+                Adafactor)}
 
 # Keras' config has these too; scratchnet reads them only when they are off (their defaults).
 _KERAS_ONLY = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
@@ -44,6 +50,11 @@ def get(identifier) -> Optimizer:
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if isinstance(identifier, str) and identifier.lower() == "lamb":
+        # Keras 3.15.1 does not resolve this name (its table of optimizer names lacks Lamb), so a
+        # program relying on it would not run in Keras
+        raise ValueError("compile: Keras does not resolve the optimizer name 'lamb'; pass "
+                         "scratchnet.optimizers.Lamb() (keras.optimizers.Lamb()) instead")
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
     raise ValueError(
