@@ -319,7 +319,7 @@ class Functional(Model):
         loss = self.output_losses[k] if self.output_losses else self.loss
         layer = self.outputs[k].node.layer
         if isinstance(layer, ActivatedLayer) and layer.activation.name in ("softmax", "sigmoid"):
-            twin = loss.logits_twin()
+            twin = loss.logits_twin(layer.activation.name)
             if twin is not None:
                 return twin, True
         return loss, False

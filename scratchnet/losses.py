@@ -21,7 +21,9 @@ String names resolve as ``keras.losses.get`` resolves them: the function name
 Beyond the cross-entropies: regression losses (``MeanSquaredError``, ``MeanAbsoluteError``,
 ``Huber``, ``MeanSquaredLogarithmicError``, ``MeanAbsolutePercentageError``, ``LogCosh``,
 ``CosineSimilarity``), probabilistic ones (``KLDivergence``, ``Poisson``) and the hinge family
-(``Hinge``, ``SquaredHinge``, ``CategoricalHinge``), each with Keras' epsilon and clipping.
+(``Hinge``, ``SquaredHinge``, ``CategoricalHinge``) and the focal cross-entropies
+(``BinaryFocalCrossentropy``, ``CategoricalFocalCrossentropy``), each with Keras' epsilon and
+clipping.
 """
 
 from __future__ import annotations
@@ -83,9 +85,11 @@ class Loss:
     def backward(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def logits_twin(self) -> Loss | None:
+    def logits_twin(self, activation: str = "softmax") -> Loss | None:
         """The same loss reading logits, if Keras switches to it after a final softmax or sigmoid
-        (its ``_keras_logits`` rule: every cross-entropy, ``from_logits`` True or False); else None."""
+        (its ``_keras_logits`` rule: every cross-entropy, ``from_logits`` True or False); else None.
+        ``activation``: the final layer's ("softmax" or "sigmoid"), for a loss that also reads the
+        probabilities themselves (BinaryFocalCrossentropy)."""
         return None
 
     def get_config(self) -> dict:
@@ -139,7 +143,7 @@ class SparseCategoricalCrossentropy(Loss):
             grad = (1 / p.sum(axis=-1, keepdims=True) - onehot / p) * inside
         return (grad / n).reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
 
-    def logits_twin(self):
+    def logits_twin(self, activation="softmax"):
         return SparseCategoricalCrossentropy(from_logits=True)
 
     def get_config(self):
@@ -195,7 +199,7 @@ class CategoricalCrossentropy(Loss):
             grad = (dq - np.sum(dq * q, axis=-1, keepdims=True)) / total
         return (grad / n).astype(y_pred.dtype, copy=False)
 
-    def logits_twin(self):
+    def logits_twin(self, activation="softmax"):
         return CategoricalCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
@@ -255,7 +259,7 @@ class BinaryCrossentropy(Loss):
             grad = (-y / p + (1 - y) / (1 - p)) * inside
         return (grad / y_pred.size).astype(y_pred.dtype, copy=False)  # size = D N
 
-    def logits_twin(self):
+    def logits_twin(self, activation="softmax"):
         return BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 
     def get_config(self):
@@ -594,6 +598,178 @@ class CategoricalHinge(Loss):
         grad = ((1 - y) * share - y) * active
         return (grad / n).astype(y_pred.dtype, copy=False)
 
+class BinaryFocalCrossentropy(Loss):
+    """Binary cross-entropy that down-weights the examples already classified well (Lin et al.,
+    2017): each element's cross-entropy ``bce`` is multiplied by ``(1 - p_t)**gamma``, where
+    ``p_t = y p + (1 - y)(1 - p)`` is the probability given to the true label, and, with
+    ``apply_class_balancing=True``, by ``alpha`` for a positive target and ``1 - alpha`` for a
+    negative one. Per element, then averaged over the last axis::
+
+        y   = y (1 - s) + s / 2                      (label_smoothing = s)
+        p   = sigmoid(z)                             (from_logits=True; else p = y_pred)
+        bce = BinaryCrossentropy's element loss      (from the logits when there are logits)
+        l   = w * (1 - p_t)**gamma * bce,   w = y alpha + (1 - y)(1 - alpha) or 1
+
+    As in Keras, ``p_t`` uses ``p`` unclipped while ``bce`` clips it to ``[eps, 1 - eps]`` when it
+    reads probabilities. Backward, with ``f = (1 - p_t)**gamma`` and
+    ``df/dp = -gamma (1 - p_t)**(gamma - 1) (2y - 1)``::
+
+        dl/dp = w (df/dp * bce + f * dbce/dp)        dbce/dp = -y/p + (1 - y)/(1 - p) (0 where clipped)
+        dl/dz = w (df/dp * p (1 - p) * bce + f * (p - y))          (through the logits)
+
+    divided by the ``D N`` elements, the loss being their mean. After a final sigmoid Keras reads
+    ``bce`` from the layer's logits, and ``p`` is the layer's output; after a final softmax ``bce``
+    reads the softmax's input as sigmoid logits while ``p`` is the softmax itself (its
+    ``_keras_logits`` rule): :meth:`logits_twin` does the same.
+    """
+
+    name = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1, *,
+                 reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        where = type(self).__name__
+        if axis != -1 or isinstance(axis, bool):
+            raise ValueError(f"{where}: scratchnet implements axis=-1 (the mean over the last axis); "
+                             f"received axis={axis!r}")
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = _focal_number(alpha, "alpha", where)
+        self.gamma = _focal_number(gamma, "gamma", where)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = check_label_smoothing(label_smoothing, where)
+        self.axis = -1
+        self.probabilities = "sigmoid"  # how logits become p (a twin after a softmax: "softmax")
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name, one_hot=False), y_pred
+
+    def _parts(self, y_true, y_pred):
+        """``(y, p, bce, dbce, f, df/dp, w)`` per element; ``dbce`` is d bce / d (the input)."""
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        if self.from_logits:
+            z = y_pred
+            p = softmax(z) if self.probabilities == "softmax" else _sigmoid(z)
+            bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+            dbce = _sigmoid(z) - y
+        else:
+            p = y_pred
+            clipped = np.clip(p, EPSILON, 1 - EPSILON)
+            bce = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+            dbce = (-y / clipped + (1 - y) / (1 - clipped)) * ((p >= EPSILON) & (p <= 1 - EPSILON))
+        p_t = y * p + (1 - y) * (1 - p)
+        f = np.power(1 - p_t, y_pred.dtype.type(self.gamma))
+        df = -self.gamma * np.power(1 - p_t, y_pred.dtype.type(self.gamma - 1)) * (2 * y - 1) \
+            if self.gamma else np.zeros_like(p)
+        w = y * self.alpha + (1 - y) * (1 - self.alpha) if self.apply_class_balancing else 1
+        return y, p, bce, dbce, f, df, w
+
+    def forward(self, y_true, y_pred):
+        _, _, bce, _, f, _, w = self._parts(y_true, y_pred)
+        return np.mean(w * f * bce, axis=-1)
+
+    def backward(self, y_true, y_pred):
+        _, p, bce, dbce, f, df, w = self._parts(y_true, y_pred)
+        if not self.from_logits:
+            grad = w * (df * bce + f * dbce)
+        elif self.probabilities == "sigmoid":
+            grad = w * (df * p * (1 - p) * bce + f * dbce)
+        else:  # p = softmax(z): dL/dz_j = p_j (a_j - sum_k a_k p_k), a = dL/dp
+            a = w * df * bce
+            grad = p * (a - np.sum(a * p, axis=-1, keepdims=True)) + w * f * dbce
+        return (grad / y_pred.size).astype(y_pred.dtype, copy=False)  # size = D N
+
+    def logits_twin(self, activation="softmax"):
+        twin = BinaryFocalCrossentropy(self.apply_class_balancing, self.alpha, self.gamma,
+                                       from_logits=True, label_smoothing=self.label_smoothing)
+        twin.probabilities = activation if activation in ("softmax", "sigmoid") else "sigmoid"
+        return twin
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class CategoricalFocalCrossentropy(Loss):
+    """Categorical cross-entropy that down-weights well-classified examples (Lin et al., 2017)::
+
+        y   = y (1 - s) + s / K                      (label_smoothing = s)
+        p   = softmax(z)                             (from_logits=True; else p = y_pred)
+        q   = clip(p / sum(p), eps, 1 - eps)
+        l   = sum over classes of alpha * (1 - q)**gamma * (-y log q)
+
+    Unlike the binary loss, the modulating factor uses the clipped ``q``, and there is no class
+    balancing switch: ``alpha`` multiplies every class. Backward, per class, with ``ce = -y log q``::
+
+        dl/dq   = alpha * (-gamma (1 - q)**(gamma - 1) * ce - (1 - q)**gamma * y / q)   (0 where clipped)
+        dl/dp_j = (dl/dq_j - sum_k dl/dq_k q_k) / sum(p)                 (through q = p / sum p)
+        dl/dz   = p * (dl/dp - sum_k dl/dp_k p_k)                        (through the softmax)
+
+    divided by the ``N`` samples. A final softmax layer is differentiated through as any layer:
+    Keras' focal loss does not read its logits.
+    """
+
+    name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1, *,
+                 reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        where = type(self).__name__
+        if axis != -1 or isinstance(axis, bool):
+            raise ValueError(f"{where}: scratchnet implements axis=-1 (the classes on the last axis); "
+                             f"received axis={axis!r}")
+        self.alpha = _focal_number(alpha, "alpha", where)
+        self.gamma = _focal_number(gamma, "gamma", where)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = check_label_smoothing(label_smoothing, where)
+        self.axis = -1
+
+    def check(self, y_true, y_pred):
+        return dense_labels(y_true, y_pred, self.name), y_pred
+
+    def _parts(self, y_true, y_pred):
+        y = kernels.xp_of(y_pred).asarray(y_true)
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + self.label_smoothing / y.shape[-1]
+        p = softmax(y_pred) if self.from_logits else y_pred
+        total = np.sum(p, axis=-1, keepdims=True)
+        q = p / total
+        clipped = np.clip(q, EPSILON, 1 - EPSILON)
+        return y, p, total, q, clipped, -y * np.log(clipped)
+
+    def forward(self, y_true, y_pred):
+        _, _, _, _, clipped, ce = self._parts(y_true, y_pred)
+        gamma = y_pred.dtype.type(self.gamma)
+        return np.sum(self.alpha * np.power(1 - clipped, gamma) * ce, axis=-1)
+
+    def backward(self, y_true, y_pred):
+        y, p, total, q, clipped, ce = self._parts(y_true, y_pred)
+        gamma = y_pred.dtype.type(self.gamma)
+        d_factor = -self.gamma * np.power(1 - clipped, gamma - 1) if self.gamma else 0
+        dq = self.alpha * (d_factor * ce - np.power(1 - clipped, gamma) * y / clipped)
+        dq = dq * ((q >= EPSILON) & (q <= 1 - EPSILON))
+        grad = (dq - np.sum(dq * q, axis=-1, keepdims=True)) / total  # dL/dp
+        if self.from_logits:
+            grad = p * (grad - np.sum(grad * p, axis=-1, keepdims=True))
+        n = int(np.prod(y_pred.shape[:-1]))
+        return (grad / n).astype(y_pred.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
+                "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+
+def _focal_number(value, arg: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{where}: expected {arg} to be a number >= 0, received {arg}={value!r}")
+    return float(value)
+
+
 def reduce_weighted(values, sample_weight=None) -> float:
     """Keras' ``sum_over_batch_size`` with sample weights: ``sum(l * w) / size(l * w)``.
 
@@ -688,7 +864,8 @@ def dense_labels(y_true, y_pred: np.ndarray, where: str, one_hot: bool = True) -
 _CLASSES = (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
             MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Poisson,
             MeanSquaredLogarithmicError, MeanAbsolutePercentageError, LogCosh, CosineSimilarity,
-            Hinge, SquaredHinge, CategoricalHinge)
+            Hinge, SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy,
+            CategoricalFocalCrossentropy)
 # keras.losses.get's names: each function's name, each class's name, and Keras' aliases.
 _REGISTRY: dict[str, type[Loss]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
@@ -729,10 +906,13 @@ cosine_similarity = _function_form(CosineSimilarity)
 hinge = _function_form(Hinge)
 squared_hinge = _function_form(SquaredHinge)
 categorical_hinge = _function_form(CategoricalHinge)
+binary_focal_crossentropy = _function_form(BinaryFocalCrossentropy)
+categorical_focal_crossentropy = _function_form(CategoricalFocalCrossentropy)
 _FUNCTIONS = (sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy,
               mean_squared_error, mean_absolute_error, huber, kl_divergence, poisson,
               mean_squared_logarithmic_error, mean_absolute_percentage_error, log_cosh,
-              cosine_similarity, hinge, squared_hinge, categorical_hinge)
+              cosine_similarity, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy,
+              categorical_focal_crossentropy)
 
 
 def get(identifier) -> Loss:

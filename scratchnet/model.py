@@ -407,7 +407,7 @@ class Model:
         """
         last = self.layers[-1] if self.layers else None
         if isinstance(last, ActivatedLayer) and last.activation.name in ("softmax", "sigmoid"):
-            twin = self.loss.logits_twin()
+            twin = self.loss.logits_twin(last.activation.name)
             if twin is not None:
                 return twin, True
         return self.loss, False

@@ -950,6 +950,18 @@ register_loss(sn.losses.CosineSimilarity, keras.losses.CosineSimilarity,
               lambda kloss: sn.losses.CosineSimilarity(axis=kloss._fn_kwargs["axis"]))
 
 
+def _focal_from_keras(kloss):
+    config = {k: v for k, v in kloss.get_config().items() if k not in ("name", "reduction", "dtype")}
+    return getattr(sn.losses, type(kloss).__name__)(**config)
+
+
+for _cls in (sn.losses.BinaryFocalCrossentropy, sn.losses.CategoricalFocalCrossentropy):
+    register_loss(_cls, getattr(keras.losses, _cls.__name__),
+                  lambda loss: getattr(keras.losses, type(loss).__name__)(**{
+                      k: v for k, v in loss.get_config().items() if k != "name"}),
+                  _focal_from_keras)
+
+
 # ----------------------------------------------------------------------------- optimizers
 # scratchnet's optimizers and schedules have Keras' class names and write Keras' serialized form
 # (``sn.optimizers.serialize``), so one pair of functions maps every one of them: Keras rebuilds
