@@ -354,6 +354,24 @@ class FalseNegatives(_Count):
     name, count_of = "false_negatives", "false_negatives"
 
 
+def bucket_counts(p, true_w, false_w, num_thresholds: int, with_epsilon: bool = True):
+    """Weighted true and false positives at the evenly spaced thresholds ``t_i = i / (T - 1)``,
+    counted Keras' way: prediction ``p`` (in [0, 1]) falls in bucket ``b = ceil(p (T - 1)) - 1``
+    and is positive at every threshold up to ``b``; a reversed running sum of the per-bucket
+    weights gives ``TP[i]`` and ``FP[i]``. A ``p`` of exactly 0 has ``b = -1``: with AUC's
+    thresholds (``with_epsilon``: the first is ``-1e-7``) it goes to bucket 0, positive at the
+    first threshold; else (thresholds from 0, as SensitivityAtSpecificity's) it is positive
+    nowhere, as Keras' ``segment_sum`` drops a negative bucket."""
+    buckets = (np.ceil(p * np.float32(num_thresholds - 1)) - 1).astype(int)
+    if with_epsilon:
+        buckets = np.maximum(buckets, 0)
+    else:
+        true_w, false_w, buckets = true_w[buckets >= 0], false_w[buckets >= 0], buckets[buckets >= 0]
+    tp = np.bincount(buckets, true_w, num_thresholds)[::-1].cumsum()[::-1]
+    fp = np.bincount(buckets, false_w, num_thresholds)[::-1].cumsum()[::-1]
+    return tp, fp
+
+
 class AUC(Metric):
     """Area under the ROC curve (``curve="ROC"``) or the precision-recall curve (``"PR"``), from
     weighted confusion counts at ``num_thresholds`` thresholds, as ``keras.metrics.AUC`` computes
@@ -422,9 +440,7 @@ class AUC(Metric):
         positive = (y_true != 0).reshape(-1).astype(np.float32)
         true_w, false_w = positive * weight, (1 - positive) * weight
         if self.init_thresholds is None:  # Keras' buckets (evenly spaced thresholds)
-            buckets = np.maximum(np.ceil(p * np.float32(self.num_thresholds - 1)) - 1, 0).astype(int)
-            tp = np.bincount(buckets, true_w, self.num_thresholds)[::-1].cumsum()[::-1]
-            fp = np.bincount(buckets, false_w, self.num_thresholds)[::-1].cumsum()[::-1]
+            tp, fp = bucket_counts(p, true_w, false_w, self.num_thresholds)
         else:
             predicted = p[None, :] > self.thresholds[:, None]  # (T, elements)
             tp, fp = (predicted * true_w).sum(axis=1), (predicted * false_w).sum(axis=1)
@@ -546,17 +562,23 @@ from scratchnet.metrics_classification import (  # noqa: E402
     FBetaScore,
     IoU,
     MeanIoU,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
     SparseTopKCategoricalAccuracy,
+    SpecificityAtSensitivity,
     TopKCategoricalAccuracy,
 )
 from scratchnet.metrics_regression import (  # noqa: E402
     CategoricalHinge,
+    ConcordanceCorrelation,
     CosineSimilarity,
     Hinge,
     KLDivergence,
     LogCoshError,
     MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError,
+    PearsonCorrelation,
     Poisson,
     R2Score,
     RootMeanSquaredError,
@@ -569,7 +591,9 @@ CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanA
            AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, RootMeanSquaredError,
            MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity,
            KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge, R2Score, FBetaScore, F1Score,
-           IoU, MeanIoU, BinaryIoU)
+           IoU, MeanIoU, BinaryIoU,
+           SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
+           PearsonCorrelation, ConcordanceCorrelation)
 # keras.metrics.get's names: the class names, their snake-case forms (Keras' to_snake_case:
 # "io_u", "f_beta_score", "log_cosh_error"; not the default names "logcosh" and "fbeta_score"),
 # and Keras' short aliases. IoU and MeanIoU need num_classes, so, as in Keras, their names fail

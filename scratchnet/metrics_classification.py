@@ -1,10 +1,13 @@
-"""Classification metrics beyond accuracy: top-k accuracy, F-scores and intersection-over-union.
+"""Classification metrics beyond accuracy: top-k accuracy, F-scores, intersection-over-union and
+the best rate at a required rate (SensitivityAtSpecificity, SpecificityAtSensitivity,
+PrecisionAtRecall, RecallAtPrecision).
 
 ``TopKCategoricalAccuracy`` and ``SparseTopKCategoricalAccuracy`` are means of per-sample 0/1
 values, like every accuracy; ``FBetaScore``/``F1Score`` keep weighted true/false positive and
 false negative counts per class; ``IoU``, ``MeanIoU`` and ``BinaryIoU`` keep a weighted confusion
 matrix. The arithmetic, the defaults and the configs are Keras 3.15's
-(``keras/src/metrics/accuracy_metrics.py``, ``f_score_metrics.py``, ``iou_metrics.py``).
+(``keras/src/metrics/accuracy_metrics.py``, ``f_score_metrics.py``, ``iou_metrics.py``,
+``confusion_metrics.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.losses import EPSILON
-from scratchnet.metrics import MeanMetric, Metric
+from scratchnet.metrics import MeanMetric, Metric, _divide_no_nan, bucket_counts, confusion_inputs
 
 
 def in_top_k(targets: np.ndarray, predictions: np.ndarray, k: int) -> np.ndarray:
@@ -345,5 +348,138 @@ class BinaryIoU(IoU):
                 "threshold": self.threshold}
 
 
+class _RateAtRate(Metric):
+    """The best of one rate over the thresholds where another reaches a required value
+    (Keras' ``SensitivitySpecificityBase``). Weighted confusion counts are kept at ``T =
+    num_thresholds`` thresholds ``0, 1/(T-1), ..., 1`` (Keras' buckets, as AUC counts them, but
+    a prediction of exactly 0 is positive at no threshold; ``T = 1``: the one threshold 0.5,
+    positive where ``p > 0.5``); then, with each rate a
+    ``divide_no_nan`` of the counts at each threshold::
+
+        result = max over thresholds where constrained >= value of dependent     (0 if none)
+
+    ``class_id`` keeps one column of ``(N, classes)`` predictions.
+    """
+
+    value_arg = "value"
+
+    def __init__(self, value, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype=None):
+        where = type(self).__name__
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"{where}: argument `{self.value_arg}` must be in the range [0, 1]. "
+                             f"Received: {self.value_arg}={value!r}")
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) or num_thresholds <= 0:
+            raise ValueError(f"{where}: argument `num_thresholds` must be an integer > 0. Received: "
+                             f"num_thresholds={num_thresholds!r}")
+        if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, int)):
+            raise ValueError(f"{where}: expected class_id to be an integer or None, received "
+                             f"class_id={class_id!r}")
+        self.value, self.num_thresholds, self.class_id = float(value), num_thresholds, class_id
+        super().__init__(name)
+
+    def reset(self) -> None:
+        n = self.num_thresholds
+        self.true_positives, self.false_positives = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        self.true_negatives, self.false_negatives = np.zeros(n, np.float32), np.zeros(n, np.float32)
+
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        where = type(self).__name__
+        y_true, y_pred, weight = confusion_inputs(where, y_true, y_pred, sample_weight)
+        if self.class_id is not None:
+            if y_pred.ndim < 2:
+                raise ValueError(f"{where}: with class_id, y_pred must be 2D (num_samples, "
+                                 f"num_classes), received shape {y_pred.shape}")
+            if weight is not None:
+                weight = np.broadcast_to(weight, y_pred.shape)[..., self.class_id]
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        weight = np.broadcast_to(np.float32(1) if weight is None else weight, y_pred.shape).reshape(-1)
+        positive = (y_true != 0).reshape(-1).astype(np.float32)
+        true_w, false_w = positive * weight, (1 - positive) * weight
+        p = y_pred.reshape(-1)
+        if self.num_thresholds == 1:  # the one threshold, 0.5, compared directly
+            tp = np.array([np.sum(true_w * (p > 0.5))])
+            fp = np.array([np.sum(false_w * (p > 0.5))])
+        else:
+            tp, fp = bucket_counts(np.clip(p, 0.0, 1.0), true_w, false_w, self.num_thresholds,
+                                   with_epsilon=False)
+        self.true_positives += tp.astype(np.float32)
+        self.false_positives += fp.astype(np.float32)
+        self.false_negatives += (true_w.sum() - tp).astype(np.float32)
+        self.true_negatives += (false_w.sum() - fp).astype(np.float32)
+
+    def rates(self) -> dict[str, np.ndarray]:
+        tp, fp, tn, fn = (self.true_positives, self.false_positives, self.true_negatives,
+                          self.false_negatives)
+        return {"sensitivity": _divide_no_nan(tp, tp + fn), "specificity": _divide_no_nan(tn, tn + fp),
+                "precision": _divide_no_nan(tp, tp + fp)}
+
+    def best(self, constrained: np.ndarray, dependent: np.ndarray) -> float:
+        """``max(where(constrained >= value, dependent, 0))``, 0 when nothing qualifies."""
+        return float(np.max(np.where(constrained >= np.float32(self.value), dependent, 0), initial=0))
+
+    def get_config(self):
+        return {"name": self.name, "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self.value_arg: self.value}
+
+
+class SensitivityAtSpecificity(_RateAtRate):
+    """``keras.metrics.SensitivityAtSpecificity(specificity)``: the best sensitivity
+    ``TP / (TP + FN)`` at a threshold whose specificity ``TN / (TN + FP)`` is at least
+    ``specificity``."""
+
+    name, value_arg = "sensitivity_at_specificity", "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self.rates()
+        return self.best(rates["specificity"], rates["sensitivity"])
+
+
+class SpecificityAtSensitivity(_RateAtRate):
+    """``keras.metrics.SpecificityAtSensitivity(sensitivity)``: the best specificity at a
+    threshold whose sensitivity is at least ``sensitivity``."""
+
+    name, value_arg = "specificity_at_sensitivity", "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self.rates()
+        return self.best(rates["sensitivity"], rates["specificity"])
+
+
+class PrecisionAtRecall(_RateAtRate):
+    """``keras.metrics.PrecisionAtRecall(recall)``: the best precision ``TP / (TP + FP)`` at a
+    threshold whose recall (sensitivity) is at least ``recall``."""
+
+    name, value_arg = "precision_at_recall", "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self.rates()
+        return self.best(rates["sensitivity"], rates["precision"])
+
+
+class RecallAtPrecision(_RateAtRate):
+    """``keras.metrics.RecallAtPrecision(precision)``: the best recall at a threshold whose
+    precision is at least ``precision`` (0 if no threshold reaches it)."""
+
+    name, value_arg = "recall_at_precision", "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self.rates()
+        return self.best(rates["precision"], rates["sensitivity"])
+
+
 CLASSES = (TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, FBetaScore, F1Score, IoU, MeanIoU,
-           BinaryIoU)
+           BinaryIoU, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
+           RecallAtPrecision)

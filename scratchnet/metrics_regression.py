@@ -4,6 +4,8 @@ Most are Keras' ``MeanMetricWrapper`` around a loss function: per sample the los
 :mod:`scratchnet.losses` (same epsilon, clipping and label rules), averaged over every batch
 seen with its weights (``total += sum(w v)``, ``count += sum(w)``, ``result = total / count``).
 ``RootMeanSquaredError`` is the square root of such a mean, and ``R2Score`` keeps its own sums.
+``PearsonCorrelation`` and ``ConcordanceCorrelation`` average a correlation computed along the
+last axis of each batch.
 Each class has Keras' name, default ``name`` (``LogCoshError`` logs as ``"logcosh"``) and config.
 """
 
@@ -202,6 +204,74 @@ class R2Score(Metric):
                 "num_regressors": self.num_regressors}
 
 
+class _Correlation(MeanMetric):
+    """A correlation of ``y_true`` and ``y_pred`` along ``axis`` (Keras: ``-1`` only here), one
+    value per row, averaged over every row seen with Keras' ``Mean`` weighting. For 1-D targets
+    and predictions (``(N,)``, or ``(N, 1)`` against ``(N,)``) the last axis is the batch: one
+    value per batch."""
+
+    def __init__(self, name: str | None = None, dtype=None, axis: int = -1):
+        if axis != -1 or isinstance(axis, bool):
+            raise ValueError(f"{type(self).__name__}: scratchnet implements axis=-1, received "
+                             f"axis={axis!r}")
+        self.axis = -1
+        super().__init__(name)
+
+    def inputs(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred, dtype=np.float32)
+        y_true, y_pred = same_rank(np.asarray(y_true, dtype=np.float32), y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__}: expected y_true of the same shape as y_pred "
+                             f"{y_pred.shape}, received shape {y_true.shape}")
+        return y_true, y_pred
+
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        values = self.values(*self.inputs(kernels.to_numpy(y_true), kernels.to_numpy(y_pred)))
+        if values.ndim == 0 and sample_weight is not None:  # one value for the whole batch
+            values = np.broadcast_to(values, np.shape(kernels.to_numpy(sample_weight)))
+        self.add_values(values, sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "axis": self.axis}
+
+
+class PearsonCorrelation(_Correlation):
+    """``keras.metrics.PearsonCorrelation()``: per row, with ``a = y - mean(y)`` and
+    ``b = p - mean(p)``, ``mean((a / std(a)) * (b / std(b)))`` (population standard deviations:
+    a row whose values are all equal gives NaN, as in Keras)."""
+
+    name = "pearson_correlation"
+
+    def values(self, y_true, y_pred):
+        a = y_true - np.mean(y_true, axis=-1, keepdims=True)
+        b = y_pred - np.mean(y_pred, axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = a / np.std(a, axis=-1, keepdims=True)
+            b = b / np.std(b, axis=-1, keepdims=True)
+        return np.mean(a * b, axis=-1)
+
+
+class ConcordanceCorrelation(_Correlation):
+    """``keras.metrics.ConcordanceCorrelation()``, Lin's concordance coefficient as Keras 3.15
+    writes it, per row::
+
+        mean(2 (y - mean(p)) (p - mean(p)) / (var(y) + var(p) + (mean(y) - mean(p))**2 + eps))
+
+    (Keras centres ``y`` on the *predictions'* mean in the numerator; scratchnet does the same,
+    so that the numbers agree.)"""
+
+    name = "concordance_correlation"
+
+    def values(self, y_true, y_pred):
+        y_mean = np.mean(y_true, axis=-1, keepdims=True)
+        p_mean = np.mean(y_pred, axis=-1, keepdims=True)
+        y_var = np.var(y_true - y_mean, axis=-1, keepdims=True)
+        p_var = np.var(y_pred - p_mean, axis=-1, keepdims=True)
+        covar = (y_true - p_mean) * (y_pred - p_mean)
+        norm = y_var + p_var + np.square(y_mean - p_mean)
+        return np.mean(2 * covar / (norm + np.float32(losses.EPSILON)), axis=-1)
+
+
 CLASSES = (RootMeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
            LogCoshError, CosineSimilarity, KLDivergence, Poisson, Hinge, SquaredHinge,
-           CategoricalHinge, R2Score)
+           CategoricalHinge, R2Score, PearsonCorrelation, ConcordanceCorrelation)
