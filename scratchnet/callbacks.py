@@ -8,8 +8,9 @@ files that TensorBoard reads (it needs the ``tensorboard`` package, imported onl
 Keras' decision-making callbacks, with Keras 3.15's arguments, defaults, rules and messages:
 :class:`EarlyStopping`, :class:`ModelCheckpoint`, :class:`ReduceLROnPlateau` (the three watch
 one logged quantity; :class:`MonitorCallback` holds their shared improvement rule),
-:class:`LearningRateScheduler`, :class:`CSVLogger`, :class:`LambdaCallback`, and
-:class:`BackupAndRestore`, which lets an interrupted ``fit`` resume bit for bit.
+:class:`LearningRateScheduler`, :class:`CSVLogger`, :class:`LambdaCallback`,
+:class:`BackupAndRestore`, which lets an interrupted ``fit`` resume bit for bit, and
+:class:`SwapEMAWeights`, which evaluates with the optimizer's moving averages (``use_ema=True``).
 """
 
 from __future__ import annotations
@@ -853,6 +854,77 @@ def _with_logs(fn, takes_index: bool):
     if takes_index:
         return lambda index, logs=None: fn(index, logs)
     return lambda logs=None: fn(logs)
+
+
+# ---------------------------------------------------------------------- moving averages
+class SwapEMAWeights(Callback):
+    """``keras.callbacks.SwapEMAWeights(swap_on_epoch=False)``: with an optimizer built with
+    ``use_ema=True``, validation (and ``evaluate``/``predict`` given this callback) runs on the
+    weights' moving averages: the model's weights and the optimizer's ``average`` slots change
+    places at ``on_test_begin`` and back at ``on_test_end``. ``swap_on_epoch=True`` also keeps
+    the averages in the model from each epoch's end to the next epoch's start (what a
+    ``ModelCheckpoint`` then saves); at the last epoch's end it copies the model's weights into the
+    averages so that ``fit``'s final ``finalize_variable_values`` leaves the averages in place.
+
+    Keras' two quirks are kept, so the numbers agree: it swaps by additions
+    (``a = a + b; b = a - b; a = a - b``, which rounds in float32, so a swap there and back may
+    move a weight by an ulp), and its ``on_predict_end`` does not swap back (the model keeps the
+    averages after a ``predict`` given this callback).
+    """
+
+    def __init__(self, swap_on_epoch: bool = False):
+        super().__init__()
+        self.swap_on_epoch = bool(swap_on_epoch)
+        self._ema_weights_in_model = False
+
+    def _pairs(self):
+        optimizer = self.model.optimizer
+        if not getattr(optimizer, "use_ema", False):
+            raise ValueError("SwapEMAWeights must be used when `use_ema=True` is set on the "
+                             f"optimizer. Received: use_ema={getattr(optimizer, 'use_ema', None)}")
+        return [(param.value, optimizer.slot(param, "average")) for param in self.model.params]
+
+    def _swap_variables(self) -> None:
+        for weight, average in self._pairs():  # Keras' (TensorFlow's) swap by additions
+            weight += average
+            average[...] = weight - average
+            weight -= average
+
+    def _finalize_ema_values(self) -> None:
+        for weight, average in self._pairs():
+            average[...] = weight
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            if epoch == self.params["epochs"] - 1:
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_predict_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_predict_end(self, logs=None):
+        if not self._ema_weights_in_model:  # (Keras 3.15.1's condition: never true here)
+            self._swap_variables()
+            self._ema_weights_in_model = False
 
 
 # ---------------------------------------------------------------------- backup and restore

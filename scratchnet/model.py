@@ -715,6 +715,8 @@ class Model:
             _call(callback_list, "on_epoch_end", epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # Keras: with use_ema, the weights become their moving averages
+            self.optimizer.finalize_variable_values(self.params)
         _call(callback_list, "on_train_end", epoch_logs)
         return self.history
 

@@ -68,8 +68,7 @@ _KERAS_ONLY_LAYER_ARGS = {
 }
 _KERAS_ONLY_LOSS_ARGS = {"name": _ANY, "dtype": _ANY, "reduction": "sum_over_batch_size",
                          "label_smoothing": 0.0, "axis": -1, "ignore_class": None}
-_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY, "use_ema": False, "ema_momentum": _ANY,
-                              "ema_overwrite_frequency": None, "loss_scale_factor": None,
+_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY, "loss_scale_factor": None,
                               "gradient_accumulation_steps": None}
 # Layers whose Keras dtype is not the float policy (the lookups output integer indices).
 _NO_FLOAT_POLICY = ("StringLookup", "IntegerLookup")
@@ -144,6 +143,8 @@ def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple
     groups = _slot_groups(keras_name, config)
     if groups is None:
         return None
+    if config.get("use_ema"):  # the base optimizer's moving averages, built before the algorithm's
+        groups = [("average",)] + groups
     names = _SCRATCH_SLOT_NAMES.get(keras_name, {})
     return [(f"{param.name}/{names.get(slot, slot)}", _slot_shape(keras_name, slot, param.value.shape),
              _slot_initial_value(keras_name, slot, config))

@@ -277,8 +277,10 @@ def test_serialize_writes_keras_form_and_get_reads_it():
     spec["config"].update(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                           loss_scale_factor=None, gradient_accumulation_steps=None)
     assert O.deserialize(spec).get_config() == opt.get_config()
-    spec["config"]["use_ema"] = True
-    with pytest.raises(ValueError, match="use_ema"):
+    spec["config"]["use_ema"] = True  # (the moving averages: tests/test_ema.py)
+    assert O.deserialize(spec).use_ema
+    spec["config"]["gradient_accumulation_steps"] = 4
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
         O.deserialize(spec)
     # the older .npz form
     old = O.deserialize({"name": "adam", "config": {"learning_rate": 0.01, "weight_decay": None,

@@ -40,8 +40,7 @@ _REGISTRY: dict[str, type[Optimizer]] = {
                 Adafactor)}
 
 # Keras' config has these too; scratchnet reads them only when they are off (their defaults).
-_KERAS_ONLY = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
-               "gradient_accumulation_steps")
+_KERAS_ONLY = ("loss_scale_factor", "gradient_accumulation_steps")
 
 
 def get(identifier) -> Optimizer:
@@ -85,9 +84,7 @@ def deserialize(config: dict) -> Optimizer:
                          f"{sorted(cls.__name__ for cls in _REGISTRY.values())}")
     kwargs = dict(config.get("config", {}))
     keras_only = {key: kwargs.pop(key) for key in _KERAS_ONLY if key in kwargs}
-    # ema_momentum and ema_overwrite_frequency mean something only with use_ema on.
-    used = {key: keras_only[key] for key in ("use_ema", "loss_scale_factor",
-                                             "gradient_accumulation_steps") if keras_only.get(key)}
+    used = {key: value for key, value in keras_only.items() if value}
     if used:
         raise ValueError(f"deserialize: {class_name} uses Keras settings scratchnet does not "
                          f"have: {used}")

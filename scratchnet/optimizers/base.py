@@ -9,9 +9,16 @@ first). ``apply(params)`` runs, in Keras' order:
 2. weight decay, if ``weight_decay`` is set: ``w <- w - w * weight_decay * lr``, before the update
    and with the same ``lr`` (decoupled weight decay: AdamW is Adam with this on);
 3. the algorithm's ``update(param, grad, lr)``, one formula a line, in the parameter's dtype;
-4. constraints: each weight that has one (``kernel_constraint=...``) is replaced by its projection
+4. with ``use_ema=True``, each weight's exponential moving average (slot ``average``):
+   ``average <- m * average + (1 - m) * w`` with ``m = ema_momentum`` (``m = 0`` at the first
+   update, so the average starts at the weight), and every ``ema_overwrite_frequency`` updates
+   the weights are set to their averages;
+5. constraints: each weight that has one (``kernel_constraint=...``) is replaced by its projection
    (:mod:`scratchnet.constraints`);
-5. ``iterations += 1``.
+6. ``iterations += 1``.
+
+At the end of ``fit`` Keras calls ``finalize_variable_values``: with ``use_ema`` the trained
+weights are replaced by their averages (the model keeps the smoothed weights).
 
 ``learning_rate`` is a float, or a schedule (a callable of the 0-based ``iterations``, such as
 ``scratchnet.optimizers.schedules.ExponentialDecay``); ``current_learning_rate()`` is the rate the
@@ -41,12 +48,33 @@ class Optimizer:
         clipvalue: clip each gradient element into ``[-clipvalue, clipvalue]``.
         global_clipnorm: scale all gradients together so their joint L2 norm is at most this.
             At most one of ``clipnorm``, ``clipvalue`` and ``global_clipnorm``.
+        use_ema: keep an exponential moving average of the weights (step 4 above), which
+            ``fit`` leaves in the model at its end.
+        ema_momentum: the average's momentum, in [0, 1] (default 0.99).
+        ema_overwrite_frequency: None, or every how many updates the weights become their averages.
         name: defaults to Keras' name for the class (snake case: ``"sgd"``, ``"rm_sprop"``).
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name: str | None = None):
+                 global_clipnorm=None, use_ema: bool = False, ema_momentum: float = 0.99,
+                 ema_overwrite_frequency: int | None = None, name: str | None = None):
         where = type(self).__name__
+        if not isinstance(use_ema, bool | np.bool_):
+            raise TypeError(f"{where}: expected use_ema to be True or False, received {use_ema!r}")
+        self.use_ema = bool(use_ema)
+        if self.use_ema:  # (Keras checks these only when they are used)
+            if isinstance(ema_momentum, bool) or not isinstance(ema_momentum, numbers.Real) \
+                    or not 0 <= ema_momentum <= 1:
+                raise ValueError(f"{where}: `ema_momentum` must be in the range [0, 1]. Received: "
+                                 f"ema_momentum={ema_momentum!r}")
+            if ema_overwrite_frequency is not None and (
+                    isinstance(ema_overwrite_frequency, bool)
+                    or not isinstance(ema_overwrite_frequency, numbers.Integral)
+                    or ema_overwrite_frequency < 1):
+                raise ValueError(f"{where}: `ema_overwrite_frequency` must be an integer >= 1 or "
+                                 f"None. Received: ema_overwrite_frequency={ema_overwrite_frequency!r}")
+        self.ema_momentum = float(ema_momentum)
+        self.ema_overwrite_frequency = ema_overwrite_frequency
         self.learning_rate = learning_rate
         self.weight_decay = None if weight_decay is None else _non_negative(
             weight_decay, "weight_decay", where)
@@ -112,9 +140,34 @@ class Optimizer:
                     param.value -= param.value * f(self.weight_decay) * f(lr)
         for param, grad in zip(params, grads, strict=True):
             self.update(param, grad, lr)
+        if self.use_ema:
+            self.update_moving_averages(params)
+            if self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+                self.finalize_variable_values(params)
         # Keras: "Apply variable constraints after applying gradients" (kernel_constraint=...).
         constraints.apply(params)
         self.iterations += 1
+
+    # ------------------------------------------------------------------ moving averages
+    def update_moving_averages(self, params: list[Parameter]) -> None:
+        """``average <- m * average + (1 - m) * w``, ``m = ema_momentum`` but 0 at the first
+        update (the average starts at the weight); in the weight's dtype, as Keras."""
+        for param in params:
+            f = param.value.dtype.type
+            momentum = f(self.ema_momentum) if self.iterations != 0 else f(0)
+            average = self.slot(param, "average")
+            average[...] = momentum * average + (f(1) - momentum) * param.value
+
+    def finalize_variable_values(self, params: list[Parameter]) -> None:
+        """Keras' end of ``fit``: with ``use_ema``, each weight becomes its moving average."""
+        if not self.use_ema or self.iterations == 0:  # (no update yet: no averages to take)
+            return
+        for param in params:
+            key = f"{param.name}/average"
+            if key not in self.state:
+                raise ValueError(f"{type(self).__name__}: no moving average for {param.name!r}; was "
+                                 "the optimizer used on this model's weights?")
+            param.value[...] = self.state[key]
 
     def _check_known(self, params: list[Parameter]) -> None:
         """Keras' rule: an optimizer serves the parameters of its first update and no others. Its
@@ -175,9 +228,13 @@ class Optimizer:
         elif callable(lr):
             raise ValueError(f"{type(self).__name__}: a callable learning_rate cannot be saved; use "
                              "a float or a scratchnet.optimizers.schedules schedule")
-        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-                "clipvalue": self.clipvalue}
+        config = {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                  "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                  "clipvalue": self.clipvalue}
+        if self.use_ema:  # (left out when off, Keras' default, as before they existed here)
+            config.update(use_ema=True, ema_momentum=self.ema_momentum,
+                          ema_overwrite_frequency=self.ema_overwrite_frequency)
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:
