@@ -1,0 +1,365 @@
+"""More of ``keras.ops`` (reductions, indexing, shapes, math, nn) in ``sn.ops``, against Keras 3:
+values and dtypes of each on arrays (FORWARD_RTOL; integers and booleans exactly), gradients
+through scratchnet's tape against ``tf.GradientTape`` through ``keras.ops`` on the TensorFlow
+backend (GRAD_RTOL), the ops on symbolic tensors in a functional model, and a custom layer and a
+custom loss written with them that train with ``fit`` to Keras' weights."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import scratchnet as sn
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, assert_close
+from scratchnet.autodiff import Tape
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(3, 4)).astype(np.float32)
+Y = RNG.normal(size=(3, 4)).astype(np.float32)
+P = (np.abs(X) + 0.5).astype(np.float32)
+U = (RNG.uniform(0.05, 0.95, size=(3, 4))).astype(np.float32)  # inside (-1, 1) and (0, 1)
+T = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+I = np.array([[1, 0, 3], [2, 2, 0]], np.int32)
+TIES = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, -1.0, 0.0, -1.0]], np.float32)
+Q = RNG.normal(size=(2, 3, 2, 4)).astype(np.float32)  # (B, T, N, H)
+K = RNG.normal(size=(2, 5, 2, 4)).astype(np.float32)  # (B, S, N, H)
+V = RNG.normal(size=(2, 5, 2, 4)).astype(np.float32)
+MASK = RNG.uniform(size=(2, 1, 3, 5)) > 0.3
+LABELS = np.array([2, 0, 3], np.int32)
+ONEHOT = np.eye(4, dtype=np.float32)[LABELS]
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 1.5], np.float32)
+
+CASES = {
+    # reductions
+    "max": lambda o: o.max(X),
+    "max_axis": lambda o: o.max(X, axis=1, keepdims=True),
+    "min_axis0": lambda o: o.min(X, axis=0),
+    "amax": lambda o: o.amax(T, axis=(0, 2)),
+    "amin": lambda o: o.amin(X, axis=-1),
+    "max_int": lambda o: o.max(I, axis=1),
+    "argmax": lambda o: o.argmax(X, axis=1),
+    "argmax_flat": lambda o: o.argmax(X),
+    "argmax_ties": lambda o: o.argmax(TIES, axis=-1),
+    "argmin": lambda o: o.argmin(X, axis=0),
+    "argmin_keepdims": lambda o: o.argmin(X, axis=1, keepdims=True),
+    "all": lambda o: o.all(X > -1, axis=1),
+    "any": lambda o: o.any(X > 1),
+    "std": lambda o: o.std(X, axis=0),
+    "var": lambda o: o.var(X, axis=1, keepdims=True),
+    "var_int": lambda o: o.var(I),
+    "std_all": lambda o: o.std(T),
+    "logsumexp": lambda o: o.logsumexp(X * 40, axis=1),
+    "logsumexp_all": lambda o: o.logsumexp(X),
+    "cumsum": lambda o: o.cumsum(X, axis=1),
+    "cumsum_flat": lambda o: o.cumsum(X),
+    "cumsum_int": lambda o: o.cumsum(I, axis=0),
+    "cumprod": lambda o: o.cumprod(P, axis=0),
+    "count_nonzero": lambda o: o.count_nonzero(I),
+    "count_nonzero_axis": lambda o: o.count_nonzero(I, axis=1),
+    # indexing
+    "take": lambda o: o.take(X, I, axis=1),
+    "take_flat": lambda o: o.take(X, I),
+    "take_negative": lambda o: o.take(X, np.array([-1, 0]), axis=0),
+    "take_along_axis": lambda o: o.take_along_axis(X, np.argsort(Y, axis=1)[:, :2], axis=1),
+    "take_along_axis0": lambda o: o.take_along_axis(X, np.array([[2, 0, 1, 1]]), axis=0),
+    "top_k_values": lambda o: o.top_k(X, 2)[0],
+    "top_k_indices": lambda o: o.top_k(X, 3)[1],
+    "top_k_ties": lambda o: o.top_k(TIES, 2)[1],
+    "sort": lambda o: o.sort(X),
+    "sort_axis0": lambda o: o.sort(X, 0),
+    "argsort": lambda o: o.argsort(X),
+    "argsort_axis0": lambda o: o.argsort(X, axis=0),
+    "one_hot": lambda o: o.one_hot(I, 4),
+    "one_hot_out_of_range": lambda o: o.one_hot(np.array([0, 5, -1]), 3),
+    "one_hot_axis0": lambda o: o.one_hot(np.array([1, 0]), 3, axis=0),
+    "one_hot_int": lambda o: o.one_hot(np.array([1, 0]), 3, dtype="int32"),
+    "multi_hot": lambda o: o.multi_hot(I, 5),
+    "multi_hot_1d": lambda o: o.multi_hot(np.array([1, 3, 1]), 4),
+    "slice": lambda o: o.slice(T, (0, 1, 1), (2, 2, 3)),
+    "get_item": lambda o: o.get_item(X, 1),
+    # shape and building
+    "split": lambda o: o.split(X, 2, axis=1)[1],
+    "split_indices": lambda o: o.split(X, [1, 3], axis=1)[2],
+    "unstack": lambda o: o.unstack(T, axis=1)[2],
+    "tile": lambda o: o.tile(X, (2, 1)),
+    "tile_more": lambda o: o.tile(X[0], (2, 2)),
+    "repeat": lambda o: o.repeat(X, 2, axis=0),
+    "repeat_flat": lambda o: o.repeat(X, 2),
+    "repeat_list": lambda o: o.repeat(X, [1, 0, 2], axis=0),
+    "flip": lambda o: o.flip(X, axis=1),
+    "flip_all": lambda o: o.flip(T),
+    "roll": lambda o: o.roll(X, 1, axis=1),
+    "roll_flat": lambda o: o.roll(X, -5),
+    "roll_axes": lambda o: o.roll(T, (1, 2), axis=(0, 2)),
+    "pad": lambda o: o.pad(X, ((1, 0), (2, 1))),
+    "pad_value": lambda o: o.pad(X, ((1, 1), (0, 0)), constant_values=2.0),
+    "pad_reflect": lambda o: o.pad(X, ((1, 2), (2, 1)), mode="reflect"),
+    "pad_symmetric": lambda o: o.pad(X, ((1, 2), (2, 1)), mode="symmetric"),
+    "moveaxis": lambda o: o.moveaxis(T, 0, -1),
+    "ravel": lambda o: o.ravel(T),
+    "tril": lambda o: o.tril(X),
+    "tril_k": lambda o: o.tril(T, k=-1),
+    "triu": lambda o: o.triu(X, k=1),
+    "eye": lambda o: o.eye(3),
+    "eye_rect": lambda o: o.eye(3, 4, k=1),
+    "identity": lambda o: o.identity(2),
+    "linspace": lambda o: o.linspace(0.0, 1.0, 5),
+    "linspace_open": lambda o: o.linspace(2, 3, 4, endpoint=False),
+    "full": lambda o: o.full((2, 3), 7),
+    "full_float": lambda o: o.full((2,), 1.5),
+    "meshgrid": lambda o: o.meshgrid(X[0], X[1, :3])[0],
+    "meshgrid_ij": lambda o: o.meshgrid(X[0], X[1, :3], indexing="ij")[1],
+    "diag_matrix": lambda o: o.diag(X[0]),
+    "diag_k": lambda o: o.diag(X[0], k=-1),
+    "diag_of": lambda o: o.diag(X, k=1),
+    "diagonal": lambda o: o.diagonal(T, offset=1, axis1=1, axis2=2),
+    "select": lambda o: o.select([X > 0.5, X < -0.5], [X, Y], default=0.0),
+    "vstack": lambda o: o.vstack([X, Y]),
+    "vstack_1d": lambda o: o.vstack([X[0], Y[0]]),
+    "hstack": lambda o: o.hstack([X, Y]),
+    "hstack_1d": lambda o: o.hstack([X[0], Y[0]]),
+    "append": lambda o: o.append(X, Y),
+    "append_axis": lambda o: o.append(X, Y, axis=1),
+    "rot90": lambda o: o.rot90(X),
+    "rot90_k3": lambda o: o.rot90(T, k=3, axes=(1, 2)),
+    "rot90_k2_square": lambda o: o.rot90(X[:, :3], k=2),
+    # math
+    "einsum": lambda o: o.einsum("ij,kj->ik", X, Y),
+    "einsum_batch": lambda o: o.einsum("bij,bkj->bik", T, T),
+    "einsum_ellipsis": lambda o: o.einsum("...j,j->...", T, X[0]),
+    "einsum_sum": lambda o: o.einsum("ij->", X),
+    "tensordot": lambda o: o.tensordot(T, X, axes=([2], [1])),
+    "tensordot_int": lambda o: o.tensordot(X, Y.T, 1),
+    "dot": lambda o: o.dot(X, Y.T),
+    "dot_vector": lambda o: o.dot(X, Y[0]),
+    "dot_nd": lambda o: o.dot(T, Y.T),
+    "outer": lambda o: o.outer(X[0], Y[1]),
+    "inner": lambda o: o.inner(X, Y),
+    "norm": lambda o: o.norm(X),
+    "norm_axis": lambda o: o.norm(X, axis=1),
+    "norm_1": lambda o: o.norm(X, ord=1, axis=0),
+    "norm_inf": lambda o: o.norm(X, ord=np.inf, axis=1, keepdims=True),
+    "norm_3": lambda o: o.norm(X, ord=3, axis=1),
+    "norm_fro": lambda o: o.norm(T, ord="fro", axis=(1, 2)),
+    "norm_matrix_1": lambda o: o.norm(X, ord=1, axis=(0, 1)),
+    "norm_matrix_inf": lambda o: o.norm(X, ord=np.inf, axis=(0, 1)),
+    "norm_nuc": lambda o: o.norm(X, ord="nuc", axis=(0, 1)),
+    "norm_int": lambda o: o.norm(I),
+    "normalize": lambda o: o.normalize(X),
+    "normalize_axis0": lambda o: o.normalize(X, axis=0),
+    "normalize_order1": lambda o: o.normalize(X, order=1),
+    "rsqrt": lambda o: o.rsqrt(P),
+    "round": lambda o: o.round(X * 3),
+    "round_decimals": lambda o: o.round(X, 2),
+    "mod": lambda o: o.mod(X * 5, P),
+    "mod_int": lambda o: o.mod(I, 2),
+    "floor_divide": lambda o: o.floor_divide(X * 5, P),
+    "arctan2": lambda o: o.arctan2(X, Y),
+    "sinh": lambda o: o.sinh(X),
+    "cosh": lambda o: o.cosh(X),
+    "tan": lambda o: o.tan(X),
+    "arcsin": lambda o: o.arcsin(U),
+    "arccos": lambda o: o.arccos(U),
+    "arctan": lambda o: o.arctan(X),
+    "erf": lambda o: o.erf(X),
+    "log2": lambda o: o.log2(P),
+    "log10": lambda o: o.log10(P),
+    "exp2": lambda o: o.exp2(X),
+    "logaddexp": lambda o: o.logaddexp(X * 30, Y),
+    "hypot": lambda o: o.hypot(X, Y),
+    "sin_int": lambda o: o.sinh(I),
+    "nan_to_num": lambda o: o.nan_to_num(SPECIAL),
+    "nan_to_num_values": lambda o: o.nan_to_num(SPECIAL, nan=1.0, posinf=5.0, neginf=-5.0),
+    "divide_no_nan": lambda o: o.divide_no_nan(X, np.where(Y > 0, Y, 0)),
+    "isclose": lambda o: o.isclose(X, X + 1e-6),
+    "trace": lambda o: o.trace(X),
+    "trace_offset": lambda o: o.trace(T, offset=1, axis1=1, axis2=2),
+    # nn
+    "gelu": lambda o: o.gelu(X * 3),
+    "gelu_exact": lambda o: o.gelu(X * 3, approximate=False),
+    "silu": lambda o: o.silu(X * 3),
+    "swish": lambda o: o.swish(X),
+    "selu": lambda o: o.selu(X * 3),
+    "elu": lambda o: o.elu(X * 3),
+    "elu_alpha": lambda o: o.elu(X * 3, alpha=0.5),
+    "leaky_relu": lambda o: o.leaky_relu(X),
+    "leaky_relu_slope": lambda o: o.leaky_relu(X, negative_slope=0.1),
+    "relu6": lambda o: o.relu6(X * 8),
+    "softplus": lambda o: o.softplus(X * 30),
+    "softsign": lambda o: o.softsign(X),
+    "hard_sigmoid": lambda o: o.hard_sigmoid(X * 5),
+    "hard_silu": lambda o: o.hard_silu(X * 5),
+    "hard_swish": lambda o: o.hard_swish(X * 5),
+    "log_softmax": lambda o: o.log_softmax(X * 20),
+    "log_softmax_axis0": lambda o: o.log_softmax(X, axis=0),
+    "log_sigmoid": lambda o: o.log_sigmoid(X * 30),
+    "moments_mean": lambda o: o.moments(T, axes=[0, 1])[0],
+    "moments_var": lambda o: o.moments(T, axes=[2], keepdims=True)[1],
+    "batch_normalization": lambda o: o.batch_normalization(X, P[0], U[0], axis=-1, offset=Y[0], scale=P[1]),
+    "batch_normalization_axis": lambda o: o.batch_normalization(T, P[0, :3], U[0, :3], axis=1),
+    "layer_normalization": lambda o: o.layer_normalization(X, gamma=P[0], beta=Y[0]),
+    "layer_normalization_axes": lambda o: o.layer_normalization(T, axis=(1, 2), epsilon=1e-3),
+    "rms_normalization": lambda o: o.rms_normalization(X, scale=P[0]),
+    "rms_normalization_plain": lambda o: o.rms_normalization(T, axis=1),
+    "categorical_crossentropy": lambda o: o.categorical_crossentropy(ONEHOT, U),
+    "categorical_crossentropy_logits": lambda o: o.categorical_crossentropy(ONEHOT, X * 5, from_logits=True),
+    "sparse_categorical_crossentropy": lambda o: o.sparse_categorical_crossentropy(LABELS, U),
+    "sparse_categorical_crossentropy_logits": lambda o: o.sparse_categorical_crossentropy(
+        LABELS, X, from_logits=True
+    ),
+    "binary_crossentropy": lambda o: o.binary_crossentropy((Y > 0).astype(np.float32), U),
+    "binary_crossentropy_logits": lambda o: o.binary_crossentropy(U, X * 10, from_logits=True),
+    "dot_product_attention": lambda o: o.dot_product_attention(Q, K, V),
+    "dot_product_attention_mask": lambda o: o.dot_product_attention(Q, K, V, mask=MASK, scale=0.3),
+    "dot_product_attention_causal": lambda o: o.dot_product_attention(Q, K[:, :3], V[:, :3], is_causal=True),
+    "dot_product_attention_bias": lambda o: o.dot_product_attention(Q, K, V, bias=MASK * 0.5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_values_and_dtypes_equal_keras_ops(case):
+    ours = np.asarray(CASES[case](sn.ops))
+    theirs = keras.ops.convert_to_numpy(CASES[case](keras.ops))
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (
+        ours.shape,
+        theirs.shape,
+        ours.dtype,
+        theirs.dtype,
+    )
+    if ours.dtype.kind == "f":
+        assert_close(ours, theirs, FORWARD_RTOL, case)
+    else:
+        np.testing.assert_array_equal(ours, theirs)
+
+
+# Differentiable functions of one float32 input x of shape (3, 4) (other arguments constants).
+GRADIENTS = {
+    "max": lambda o, x: o.max(x, axis=1),
+    "max_ties": lambda o, x: o.max(x, axis=1),
+    "min_ties": lambda o, x: o.min(x, axis=1),
+    "amax_ties": lambda o, x: o.amax(x),
+    "top_k_ties": lambda o, x: o.top_k(x, 3)[0],
+    "sort_ties": lambda o, x: o.sort(x),
+    "min": lambda o, x: o.min(x, axis=0, keepdims=True),
+    "amax_all": lambda o, x: o.amax(x),
+    "std": lambda o, x: o.std(x, axis=1),
+    "var": lambda o, x: o.var(x),
+    "logsumexp": lambda o, x: o.logsumexp(x * 3, axis=0),
+    "cumsum": lambda o, x: o.cumsum(x, axis=1),
+    "cumsum_flat": lambda o, x: o.cumsum(x),
+    "cumprod": lambda o, x: o.cumprod(x, axis=1),
+    "prod": lambda o, x: o.prod(x, axis=1),
+    "take": lambda o, x: o.take(x, I, axis=1),
+    "take_flat": lambda o, x: o.take(x, I),
+    "take_along_axis": lambda o, x: o.take_along_axis(x, np.array([[0, 0, 3]] * 3), axis=1),
+    "top_k": lambda o, x: o.top_k(x, 2)[0],
+    "sort": lambda o, x: o.sort(x, axis=0),
+    "slice": lambda o, x: o.slice(x, (1, 1), (2, 2)),
+    "get_item": lambda o, x: o.get_item(x, (slice(None), 1)),
+    "split": lambda o, x: o.split(x, 2, axis=1)[1] * 2.0 + o.split(x, 2, axis=1)[0],
+    "unstack": lambda o, x: o.unstack(x, axis=0)[1] * o.unstack(x, axis=0)[2],
+    "tile": lambda o, x: o.tile(x, (2, 3)),
+    "repeat": lambda o, x: o.repeat(x, 3, axis=1),
+    "repeat_list": lambda o, x: o.repeat(x, [2, 0, 1], axis=0),
+    "flip": lambda o, x: o.flip(x, axis=0) * Y,
+    "roll": lambda o, x: o.roll(x, 3, axis=1) * Y,
+    "pad": lambda o, x: o.pad(x, ((1, 2), (0, 1)), constant_values=1.0),
+    "pad_reflect": lambda o, x: o.pad(x, ((2, 1), (1, 2)), mode="reflect"),
+    "pad_symmetric": lambda o, x: o.pad(x, ((2, 1), (1, 2)), mode="symmetric"),
+    "moveaxis": lambda o, x: o.moveaxis(o.reshape(x, (3, 2, 2)), 0, -1),
+    "ravel": lambda o, x: o.ravel(x) * Y.reshape(-1),
+    "tril": lambda o, x: o.tril(x, k=1),
+    "triu": lambda o, x: o.triu(x),
+    "diag": lambda o, x: o.diag(x, k=1),
+    "diag_make": lambda o, x: o.diag(x[0], k=-1),
+    "trace": lambda o, x: o.trace(x, offset=1),
+    "select": lambda o, x: o.select([X > 0.5, X < -0.5], [x, x * x], default=Y),
+    "vstack": lambda o, x: o.vstack([x, Y]),
+    "hstack": lambda o, x: o.hstack([Y, x]),
+    "append": lambda o, x: o.append(x, Y),
+    "rot90": lambda o, x: o.rot90(x) * o.rot90(Y),
+    "einsum": lambda o, x: o.einsum("ij,kj->ik", x, x),
+    "einsum_only_here": lambda o, x: o.einsum("ij,k->ik", x, Y[0]),
+    "tensordot": lambda o, x: o.tensordot(x, Y, axes=([1], [1])),
+    "dot": lambda o, x: o.dot(x, Y.T),
+    "outer": lambda o, x: o.outer(x[0], x[1]),
+    "inner": lambda o, x: o.inner(x, x),
+    "norm": lambda o, x: o.norm(x, axis=1),
+    "norm_fro": lambda o, x: o.norm(x),
+    "norm_1": lambda o, x: o.norm(x, ord=1, axis=0),
+    "norm_inf": lambda o, x: o.norm(x, ord=np.inf, axis=(0, 1)),
+    "norm_3": lambda o, x: o.norm(x, ord=3, axis=1),
+    "normalize": lambda o, x: o.normalize(x),
+    "normalize_order1": lambda o, x: o.normalize(x, order=1, axis=0),
+    "rsqrt": lambda o, x: o.rsqrt(x * x + 0.5),
+    "mod": lambda o, x: o.mod(x * 5, P),
+    "mod_divisor": lambda o, x: o.mod(Y * 3, o.abs(x) + 0.5),
+    "arctan2": lambda o, x: o.arctan2(x, Y) + o.arctan2(Y, x),
+    "sinh_cosh_tan": lambda o, x: o.sinh(x) * o.cosh(x) + o.tan(x),
+    "arcs": lambda o, x: o.arcsin(x * 0.3) + o.arccos(x * 0.3) * 2 + o.arctan(x),
+    "erf": lambda o, x: o.erf(x),
+    "logs": lambda o, x: o.log2(x * x + 1) + o.log10(x * x + 1) + o.exp2(x),
+    "logaddexp": lambda o, x: o.logaddexp(x, Y),
+    "hypot": lambda o, x: o.hypot(x, Y),
+    "nan_to_num": lambda o, x: o.nan_to_num(x * 2),
+    "divide_no_nan": lambda o, x: o.divide_no_nan(x, np.where(Y > 0, Y, 0)) + o.divide_no_nan(Y, x),
+    "gelu": lambda o, x: o.gelu(x * 2),
+    "gelu_exact": lambda o, x: o.gelu(x * 2, approximate=False),
+    "silu": lambda o, x: o.silu(x),
+    "selu": lambda o, x: o.selu(x * 2),
+    "elu": lambda o, x: o.elu(x * 2, alpha=0.7),
+    "leaky_relu": lambda o, x: o.leaky_relu(x, 0.1),
+    "relu6": lambda o, x: o.relu6(x * 8),
+    "softplus": lambda o, x: o.softplus(x * 3),
+    "softsign": lambda o, x: o.softsign(x),
+    "hard_sigmoid": lambda o, x: o.hard_sigmoid(x * 5),
+    "hard_silu": lambda o, x: o.hard_silu(x * 5),
+    "log_softmax": lambda o, x: o.log_softmax(x * 3),
+    "log_sigmoid": lambda o, x: o.log_sigmoid(x * 3),
+    "moments": lambda o, x: o.moments(x, axes=[0])[0] * o.moments(x, axes=[0])[1],
+    "batch_normalization": lambda o, x: o.batch_normalization(
+        x, Y[0], P[0], axis=-1, offset=Y[1], scale=P[1]
+    ),
+    "layer_normalization": lambda o, x: o.layer_normalization(x, gamma=P[0], beta=Y[0]),
+    "rms_normalization": lambda o, x: o.rms_normalization(x, scale=P[0]),
+    "categorical_crossentropy": lambda o, x: o.categorical_crossentropy(ONEHOT, x, from_logits=True),
+    "categorical_crossentropy_probs": lambda o, x: o.categorical_crossentropy(ONEHOT, o.abs(x) + 0.1),
+    "sparse_categorical_crossentropy": lambda o, x: o.sparse_categorical_crossentropy(
+        LABELS, x, from_logits=True
+    ),
+    "sparse_categorical_crossentropy_probs": lambda o, x: o.sparse_categorical_crossentropy(
+        LABELS, o.softmax(x)
+    ),
+    "binary_crossentropy": lambda o, x: o.binary_crossentropy(U, x, from_logits=True),
+    "binary_crossentropy_probs": lambda o, x: o.binary_crossentropy(U, o.sigmoid(x)),
+    "dot_product_attention": lambda o, x: o.dot_product_attention(
+        o.reshape(x, (1, 3, 1, 4)), K[:1, :, :1], V[:1, :, :1], mask=MASK[:1, :1], is_causal=False
+    ),
+}
+
+
+def sn_gradient(function, x, w):
+    tape = Tape("test")
+    traced = tape.watch(x)
+    out = function(sn.ops, traced)
+    return tape.gradient(out, traced, w)
+
+
+def tf_gradient(function, x, w):
+    v = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(v)
+        out = function(keras.ops, v)
+    return tape.gradient(out, v, output_gradients=tf.constant(w)).numpy()
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENTS))
+def test_gradients_through_the_tape_equal_tensorflow(name):
+    function = GRADIENTS[name]
+    x = TIES.copy() if name.endswith("_ties") else X.copy()  # ties: the gradient split as TF splits it
+    out = np.asarray(keras.ops.convert_to_numpy(function(keras.ops, x)))
+    w = RNG.normal(size=out.shape).astype(np.float32)
+    ours = sn_gradient(function, x, w)
+    theirs = tf_gradient(function, x, w)
+    assert ours.dtype == np.float32 and ours.shape == x.shape
+    assert_close(ours, theirs, GRAD_RTOL, name)
