@@ -1035,10 +1035,10 @@ def _on_keras_tensors(function, name: str, outputs=None):
             if len(distinct) == 1:
                 from scratchnet.layers.lambda_layer import Lambda
 
-                return Lambda(lambda value: apply([value]), name=f"{name}_lambda")(distinct[0])
+                return Lambda(lambda value: apply([value]), name=_unique(f"{name}_lambda"))(distinct[0])
             from scratchnet.layers.op_layer import OpLayer
 
-            return OpLayer(apply, name=name)(distinct)
+            return OpLayer(apply, name=_unique(name))(distinct)
 
         if outputs is None:
             return result(None)
@@ -1048,6 +1048,17 @@ def _on_keras_tensors(function, name: str, outputs=None):
     wrapper.__doc__ = function.__doc__
     wrapper.__wrapped__ = function
     return wrapper
+
+
+_NAMES_USED: dict[str, int] = {}
+
+
+def _unique(name: str) -> str:
+    """``name``, then ``name_1``, ``name_2``, ...: each op's layer has its own name (a model refuses
+    two layers of one given name), as Keras names its operations."""
+    count = _NAMES_USED.get(name, 0)
+    _NAMES_USED[name] = count + 1
+    return name if count == 0 else f"{name}_{count}"
 
 
 def _keras_tensors(values) -> list:
@@ -1087,7 +1098,7 @@ def _several(name: str, args, kwargs, tensors):
         mapping = dict(zip([id(t) for t in tensors], values, strict=True))
         return globals()[name].__wrapped__(*_substitute(args, mapping),
                                            **{k: _substitute(v, mapping) for k, v in kwargs.items()})
-    return OpLayer(apply, name=name)(tensors)
+    return OpLayer(apply, name=_unique(name))(tensors)
 
 
 def _count_split(args, kwargs):

@@ -26,8 +26,12 @@ class OpLayer(Merge):
     def build(self, input_shape, rng):
         # as Lambda: the function runs once on batches of two zero samples; only the shape is read
         probes = [np.zeros((2,) + tuple(d or 1 for d in s), dtype=np.float32) for s in input_shape]
-        with np.errstate(all="ignore"):
-            y = np.asarray(self.function(probes))
+        try:
+            with np.errstate(all="ignore"):
+                y = np.asarray(self.function(probes))
+        except (ValueError, IndexError, TypeError) as error:
+            raise ValueError(f'layer "{self.name}": the operation cannot take inputs of shapes '
+                             f"{[(None,) + tuple(s) for s in input_shape]}: {error}") from error
         if y.ndim == 0 or y.shape[0] != 2:
             raise ValueError(f'layer "{self.name}": the operation must keep the batch axis first: on '
                              f"batches of shapes {[p.shape for p in probes]} it returned shape {y.shape}")
