@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 import scratchnet as sn
-from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, assert_close
+import tfnet
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close
 from scratchnet.autodiff import Tape
 
 RNG = np.random.default_rng(0)
@@ -363,3 +364,73 @@ def test_gradients_through_the_tape_equal_tensorflow(name):
     theirs = tf_gradient(function, x, w)
     assert ours.dtype == np.float32 and ours.shape == x.shape
     assert_close(ours, theirs, GRAD_RTOL, name)
+
+
+# ----------------------------------------------------------------------------- end to end
+def ops_model(m):
+    """A program written once (``m`` is ``keras`` or ``scratchnet``): a custom layer and a
+    subclassed model whose ``call`` use many ops on symbolic tensors."""
+
+    class GatedMix(m.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.proj = m.layers.Dense(units)
+            self.gate = m.layers.Dense(units)
+
+        def call(self, x):
+            h = m.ops.gelu(self.proj(x))
+            return m.ops.layer_normalization(h * m.ops.sigmoid(self.gate(x)), epsilon=1e-3)
+
+    class OpsModel(m.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.mix = GatedMix(6)
+            self.head = m.layers.Dense(3)
+
+        def call(self, x):
+            z = self.mix(x)  # (B, T, 6)
+            top, _ = m.ops.top_k(m.ops.swapaxes(z, 1, 2), 2)  # the 2 largest over time, (B, 6, 2)
+            pooled = m.ops.concatenate(
+                [
+                    m.ops.max(z, axis=1),
+                    m.ops.logsumexp(z, axis=1),
+                    m.ops.std(z, axis=1),
+                    m.ops.sum(top, axis=-1),
+                    m.ops.norm(z, axis=1),
+                ],
+                axis=-1,
+            )
+            scores = m.ops.einsum("btd,bsd->bts", z, z)
+            attention = m.ops.mean(m.ops.log_softmax(scores, axis=-1), axis=(1, 2))
+            return self.head(m.ops.silu(pooled)) + m.ops.expand_dims(attention, -1)
+
+    return OpsModel()
+
+
+def test_a_subclassed_model_made_of_ops_trains_with_fit_to_keras_weights():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    kmodel, smodel = ops_model(keras), ops_model(sn)
+    kmodel(x[:2])
+    smodel(x[:2])
+    smodel.set_weights(kmodel.get_weights())
+    assert_close(smodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
+    smodel.compile(
+        optimizer=sn.optimizers.Adam(0.01), loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    kmodel.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
+    loss_s, grads_s = smodel.loss_and_grads(x, y)
+    loss_k, grads_k = tfnet.loss_and_grads(kmodel, x, y)
+    assert_close(loss_s, loss_k, FORWARD_RTOL, "loss")
+    for gs, gk in zip(grads_s, grads_k, strict=True):
+        assert_close(gs, gk, GRAD_RTOL, "gradient")
+    hs = smodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    hk = kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert_close(hs.history["loss"], hk.history["loss"], GRAD_RTOL, "epoch losses")
+    for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after fit")
