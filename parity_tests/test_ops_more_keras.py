@@ -434,3 +434,50 @@ def test_a_subclassed_model_made_of_ops_trains_with_fit_to_keras_weights():
     assert_close(hs.history["loss"], hk.history["loss"], GRAD_RTOL, "epoch losses")
     for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "weights after fit")
+
+
+def custom_losses(m):
+    """keras.io-style custom losses written once with ``m.ops``: a function and a Loss subclass."""
+
+    def focal_crossentropy(y_true, y_pred):
+        p = m.ops.softmax(y_pred)
+        ce = m.ops.categorical_crossentropy(y_true, y_pred, from_logits=True)
+        return ce * m.ops.square(1.0 - m.ops.max(p * y_true, axis=-1)) + 0.1 * m.ops.mean(
+            m.ops.abs(y_pred), axis=-1
+        )
+
+    class SmoothL1(m.losses.Loss):
+        def call(self, y_true, y_pred):
+            d = m.ops.abs(y_true - y_pred)
+            return m.ops.mean(m.ops.where(d < 1.0, 0.5 * d * d, d - 0.5), axis=-1)
+
+    return focal_crossentropy, SmoothL1()
+
+
+def _dense_model(m, outputs):
+    return m.Sequential([m.Input((5,)), m.layers.Dense(8, activation="tanh"), m.layers.Dense(outputs)])
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_custom_losses_made_of_ops_train_with_fit_to_keras_weights(which):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(24, 5)).astype(np.float32)
+    y = (
+        np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
+        if which == 0
+        else rng.normal(size=(24, 3)).astype(np.float32) * 2
+    )
+    smodel, kmodel = _dense_model(sn, 3), _dense_model(keras, 3)
+    kmodel.set_weights(smodel.get_weights())
+    smodel.compile(optimizer=sn.optimizers.SGD(0.1), loss=custom_losses(sn)[which])
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.1), loss=custom_losses(keras)[which], jit_compile=False)
+    loss_s, grads_s = smodel.loss_and_grads(x, y)
+    loss_k, grads_k = tfnet.loss_and_grads(kmodel, x, y)
+    assert_close(loss_s, loss_k, FORWARD_RTOL, "loss")
+    for gs, gk in zip(grads_s, grads_k, strict=True):
+        assert_close(gs, gk, GRAD_RTOL, "gradient")
+    hs = smodel.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    hk = kmodel.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    assert_close(hs.history["loss"], hk.history["loss"], GRAD_RTOL, "epoch losses")
+    for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "weights after fit")
