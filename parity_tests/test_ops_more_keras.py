@@ -481,3 +481,42 @@ def test_custom_losses_made_of_ops_train_with_fit_to_keras_weights(which):
     assert_close(hs.history["loss"], hk.history["loss"], GRAD_RTOL, "epoch losses")
     for ws, wk in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "weights after fit")
+
+
+def _unwrapped(name):
+    function = getattr(sn.ops, name)
+    return getattr(function, "__wrapped__", function)
+
+
+def _parameters(function):
+    import inspect
+
+    return [
+        (p.name, p.default)
+        for p in inspect.signature(getattr(function, "__wrapped__", function)).parameters.values()
+    ]
+
+
+NEW_NAMES = sorted(
+    set(sn.ops.numpy.__dict__)
+    | set(sn.ops.nn.__dict__)
+    | {"logsumexp", "top_k", "erf", "rsqrt", "norm", "unstack"}
+    - {"__name__", "__doc__", "__package__", "__loader__", "__spec__"}
+)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in NEW_NAMES if not n.startswith("__") and not isinstance(_unwrapped(n), np.ufunc)]
+)
+def test_argument_names_and_defaults_are_keras(name):
+    ours, theirs = _parameters(getattr(sn.ops, name)), _parameters(getattr(keras.ops, name))
+    assert [n for n, _ in ours if n != "kwargs"] == [n for n, _ in theirs if n != "kwargs"]
+    assert [d for n, d in ours if n != "kwargs"] == [d for n, d in theirs if n != "kwargs"]
+
+
+def test_namespaces_hold_what_keras_namespaces_hold():
+    for namespace in ("nn", "numpy", "linalg"):
+        ours = {n for n in vars(getattr(sn.ops, namespace)) if not n.startswith("__")}
+        theirs = set(dir(getattr(keras.ops, namespace)))
+        assert ours <= theirs, ours - theirs
+        assert ours == theirs & {n for n in dir(sn.ops) if not n.startswith("_")}

@@ -12,8 +12,9 @@ rule gives its gradient); ``relu(x) = maximum(x, 0)``; ``softmax`` subtracts the
 
 from __future__ import annotations
 
-import builtins
-import math
+import builtins as _builtins
+import math as _math
+import types as _types
 
 import numpy as np
 
@@ -167,11 +168,12 @@ def full_like(x, fill_value, dtype=None):
     return np.full_like(x, fill_value, dtype=dtype)
 
 
-def arange(start, stop=None, step=1, dtype=None):
-    """As ``keras.ops.arange``: integers stay int32 unless floats are given."""
+def arange(start, stop=None, step=None, dtype=None):
+    """As ``keras.ops.arange``: integers stay int32 unless floats are given; ``step`` 1 when None."""
+    step = 1 if step is None else step
     if dtype is None:
         values = (start, stop, step)
-        dtype = "float32" if builtins.any(isinstance(v, float) for v in values) else "int32"
+        dtype = "float32" if _builtins.any(isinstance(v, float) for v in values) else "int32"
     if stop is None:
         start, stop = 0, start
     return np.arange(start, stop, step, dtype=dtype)
@@ -183,7 +185,7 @@ def arange(start, stop=None, step=1, dtype=None):
 # written with indexing, np.where and the functions above, so their gradients follow. At the end of
 # the file they are wrapped, like the ones above, to become layers on KerasTensors.
 
-_builtin_slice, builtins_any = builtins.slice, builtins.any  # the names are Keras' below
+_builtin_slice, _builtin_any = _builtins.slice, _builtins.any  # the names are Keras' below
 
 
 def _array(x):
@@ -686,7 +688,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")
     x = _floating(x)
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = _EPSILON if epsilon is None else epsilon
     if order == 2:
         return x * np.minimum(rsqrt(np.sum(x * x, axis=axis, keepdims=True)), 1.0 / epsilon)
     return x / np.maximum(norm(x, ord=order, axis=axis, keepdims=True), epsilon)
@@ -794,9 +796,9 @@ def allclose(x1, x2, rtol=1e-5, atol=1e-8, equal_nan=False):
 
 
 # ----------------------------------------------------------------------------- nn
-EPSILON = 1e-7  # keras.config.epsilon(): the default epsilon of the normalizations and the clip of the losses
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
-LARGE_NEGATIVE = -0.7 * float(np.finfo(np.float32).max)  # what Keras puts at masked attention logits
+_EPSILON = 1e-7  # keras.config.epsilon(): the normalizations' default epsilon, the losses' clip
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+_LARGE_NEGATIVE = -0.7 * float(np.finfo(np.float32).max)  # what Keras puts at masked attention logits
 
 
 def gelu(x, approximate=True):
@@ -804,8 +806,8 @@ def gelu(x, approximate=True):
     ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``, else ``0.5 x (1 + erf(x / sqrt(2)))``."""
     x = _floating(x)
     if approximate:
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+        return 0.5 * x * (1.0 + np.tanh(_math.sqrt(2.0 / _math.pi) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + erf(x / _math.sqrt(2.0)))
 
 
 def silu(x):
@@ -819,7 +821,7 @@ swish = silu
 def selu(x):
     """``scale * (x if x > 0 else alpha * (exp(x) - 1))``, Keras' alpha and scale."""
     x = _floating(x)
-    return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+    return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
 
 def elu(x, alpha=1.0):
@@ -908,12 +910,12 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
 def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     """Each sample normalized over ``axis``: ``(x - mean) * rsqrt(var + epsilon) * gamma + beta``,
     computed as Keras: ``x * inv + (beta - mean * inv)`` with ``inv = rsqrt(var + epsilon) * gamma``;
-    epsilon ``keras.EPSILON`` (1e-7) when None."""
+    epsilon ``keras._EPSILON`` (1e-7) when None."""
     if kwargs.get("rms_scaling"):
         raise ValueError("sn.ops.layer_normalization: rms_scaling=True (deprecated in Keras) is not "
                          "supported; use sn.ops.rms_normalization")
     x = _floating(x)
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = _EPSILON if epsilon is None else epsilon
     axes = sorted(_axis_tuple(axis, x.ndim))
     shape = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
 
@@ -933,14 +935,14 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwarg
 def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     """``x * rsqrt(mean(x^2) + epsilon) * scale`` along ``axis`` (epsilon 1e-7 when None)."""
     x = _floating(x)
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = _EPSILON if epsilon is None else epsilon
     axes = tuple(sorted(_axis_tuple(axis, x.ndim)))
     out = x * rsqrt(np.mean(x * x, axis=axes, keepdims=True) + epsilon)
     return out if scale is None else out * scale
 
 
 def _same_shape(name, target, output):
-    if np.ndim(target) != np.ndim(output) or builtins_any(
+    if np.ndim(target) != np.ndim(output) or _builtin_any(
             a != b for a, b in zip(np.shape(target), np.shape(output), strict=True)):
         raise ValueError(f"Arguments `target` and `output` must have the same shape. Received: "
                          f"target.shape={np.shape(target)}, output.shape={np.shape(output)} ({name})")
@@ -953,7 +955,7 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
     _same_shape("categorical_crossentropy", target, output)
     if from_logits:
         return -np.sum(target * log_softmax(output, axis=axis), axis=axis)
-    p = np.clip(output / np.sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    p = np.clip(output / np.sum(output, axis=axis, keepdims=True), _EPSILON, 1.0 - _EPSILON)
     return -np.sum(target * np.log(p), axis=axis)
 
 
@@ -965,7 +967,7 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     target = _indices(target)
     if target.ndim == output.ndim and target.shape[-1] == 1:
         target = np.squeeze(target, axis=-1)
-    logits = output if from_logits else np.log(np.clip(output, EPSILON, 1.0 - EPSILON))
+    logits = output if from_logits else np.log(np.clip(output, _EPSILON, 1.0 - _EPSILON))
     log_p = moveaxis(log_softmax(logits, axis=axis), axis, -1)
     return -take_along_axis(log_p, target[..., None], axis=-1)[..., 0]
 
@@ -977,7 +979,7 @@ def binary_crossentropy(target, output, from_logits=False):
     _same_shape("binary_crossentropy", target, output)
     if from_logits:
         return np.maximum(output, 0.0) - output * target + np.log1p(np.exp(-np.abs(output)))
-    p = np.clip(output, EPSILON, 1.0 - EPSILON)
+    p = np.clip(output, _EPSILON, 1.0 - _EPSILON)
     return -(target * np.log(p) + (1.0 - target) * np.log(1.0 - p))
 
 
@@ -1004,7 +1006,7 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     if is_causal:
         keep = keep & np.tri(logits.shape[-2], logits.shape[-1], dtype=bool)
     if mask is not None or is_causal:
-        logits = np.where(keep, logits, LARGE_NEGATIVE)
+        logits = np.where(keep, logits, _LARGE_NEGATIVE)
     return np.einsum("BNTS,BSNH->BTNH", softmax(logits, axis=-1), value)
 
 
@@ -1086,7 +1088,8 @@ def _several(name: str, args, kwargs, tensors):
 
     if name in ("add", "subtract", "multiply") and len(args) == 2 and not kwargs:
         return {"add": Add, "subtract": Subtract, "multiply": Multiply}[name]()(list(args))
-    if name == "concatenate" and len(args) >= 1 and builtins.all(isinstance(t, KerasTensor) for t in args[0]):
+    if name == "concatenate" and len(args) >= 1 and _builtins.all(isinstance(t, KerasTensor)
+                                                                  for t in args[0]):
         axis = kwargs.get("axis", args[1] if len(args) > 1 else 0)
         if axis == 0:
             raise ValueError("ops.concatenate on KerasTensors along axis 0 (the batch) is not "
@@ -1144,3 +1147,31 @@ for _name, _count in _SEVERAL_OUTPUTS.items():
     globals()[_name] = _on_keras_tensors(globals()[_name], _name, outputs=_count)
 swish, hard_swish = silu, hard_silu
 del _name, _count
+
+
+# ----------------------------------------------------------------------------- Keras' namespaces
+def _namespace(name: str, names: str):
+    """A module holding some of the functions above, as ``keras.ops.nn``, ``keras.ops.numpy`` and
+    ``keras.ops.linalg`` hold them (the same function objects)."""
+    module = _types.ModuleType(f"scratchnet.ops.{name}", f"``keras.ops.{name}``'s names that scratchnet has.")
+    for n in names.split():
+        setattr(module, n, globals()[n])
+    return module
+
+
+nn = _namespace("nn", """
+    batch_normalization binary_crossentropy categorical_crossentropy dot_product_attention elu gelu
+    hard_sigmoid hard_silu hard_swish layer_normalization leaky_relu log_sigmoid log_softmax moments
+    multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu softmax softplus softsign
+    sparse_categorical_crossentropy swish""")
+numpy = _namespace("numpy", """
+    abs absolute add all allclose amax amin any append arange arccos arcsin arctan arctan2 argmax argmin
+    argsort broadcast_to ceil clip concatenate cos cosh count_nonzero cumprod cumsum diag diagonal
+    divide divide_no_nan dot einsum equal exp exp2 expand_dims expm1 eye flip floor floor_divide full
+    full_like get_item greater greater_equal hstack hypot identity inner isclose isfinite isinf isnan
+    less less_equal linspace log log10 log1p log2 logaddexp logical_and logical_not logical_or matmul
+    max maximum mean meshgrid min minimum mod moveaxis multiply nan_to_num ndim negative not_equal ones
+    ones_like outer pad power prod ravel reciprocal repeat reshape roll rot90 round select sign sin sinh
+    size sort split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh
+    tensordot tile trace transpose tril triu true_divide var vstack where zeros zeros_like""")
+linalg = _namespace("linalg", "norm")
