@@ -350,3 +350,14 @@ def test_dropout_keeps_a_fraction_and_scales_shuffle_permutes():
     s = sn.random.shuffle(z, seed=1)
     assert sorted(s[:, 0].tolist()) == z[:, 0].tolist() and np.all(s[:, 1] == s[:, 0] + 1)
     np.testing.assert_array_equal(sn.random.shuffle(z, seed=1), s)
+
+
+def test_the_python_blocks_of_docs_ops_run():
+    from tests.test_custom_layers import python_blocks
+
+    blocks = python_blocks("docs/ops.md")
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/ops.md", "exec"), namespace)
+    assert namespace["model"].optimizer.iterations == 1
