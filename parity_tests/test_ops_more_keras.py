@@ -217,6 +217,78 @@ CASES = {
 }
 
 
+SEGMENT_IDS = np.array([0, 0, 1, 2, 2, 2], np.int32)
+CASES.update(
+    {
+        "stop_gradient": lambda o: o.stop_gradient(X),
+        "average": lambda o: o.average(X, axis=1),
+        "average_weights": lambda o: o.average(X, axis=0, weights=P[:, 0]),
+        "average_all": lambda o: o.average(X, weights=P),
+        "average_int": lambda o: o.average(I),
+        "logical_xor": lambda o: o.logical_xor(X > 0, Y > 0),
+        "trunc": lambda o: o.trunc(X * 3),
+        "isposinf": lambda o: o.isposinf(SPECIAL),
+        "isneginf": lambda o: o.isneginf(SPECIAL),
+        "arcsinh": lambda o: o.arcsinh(X),
+        "arccosh": lambda o: o.arccosh(P + 1),
+        "arctanh": lambda o: o.arctanh(U),
+        "cbrt": lambda o: o.cbrt(X),
+        "deg2rad": lambda o: o.deg2rad(X * 90),
+        "rad2deg": lambda o: o.rad2deg(X),
+        "logaddexp2": lambda o: o.logaddexp2(X * 30, Y),
+        "erfc": lambda o: o.erfc(X),
+        "erfinv": lambda o: o.erfinv(U * 2 - 1),
+        "empty_shape": lambda o: o.empty((2, 3)) * 0,
+        "empty_like": lambda o: o.empty_like(I) * 0,
+        "copy": lambda o: o.copy(X),
+        "array": lambda o: o.array([[1.5, 2.0]]),
+        "array_int": lambda o: o.array([1, 2]),
+        "tri": lambda o: o.tri(3, 4, k=1),
+        "fliplr": lambda o: o.fliplr(X),
+        "flipud": lambda o: o.flipud(T),
+        "diff": lambda o: o.diff(X),
+        "diff_n2_axis0": lambda o: o.diff(T, n=2, axis=1),
+        "nonzero": lambda o: o.nonzero(I)[1],
+        "searchsorted": lambda o: o.searchsorted(np.array([0.0, 1.0, 2.0], np.float32), X[0]),
+        "searchsorted_right": lambda o: o.searchsorted(
+            np.array([0.0, 1.0, 1.0], np.float32), np.array([1.0, 0.5], np.float32), side="right"
+        ),
+        "digitize": lambda o: o.digitize(X, np.array([-1.0, 0.0, 1.0], np.float32)),
+        "in_top_k": lambda o: o.in_top_k(LABELS, X, 2),
+        "in_top_k_ties": lambda o: o.in_top_k(np.array([1, 3]), TIES[:2], 1),
+        "cond": lambda o: o.cond(X[0, 0] > 0, lambda: X, lambda: Y),
+        "celu": lambda o: o.celu(X * 3, alpha=0.5),
+        "glu": lambda o: o.glu(X),
+        "hard_tanh": lambda o: o.hard_tanh(X * 2),
+        "hard_shrink": lambda o: o.hard_shrink(X),
+        "soft_shrink": lambda o: o.soft_shrink(X, threshold=0.3),
+        "tanh_shrink": lambda o: o.tanh_shrink(X),
+        "squareplus": lambda o: o.squareplus(X, b=2),
+        "sparse_plus": lambda o: o.sparse_plus(X * 2),
+        "sparse_sigmoid": lambda o: o.sparse_sigmoid(X * 2),
+        "threshold": lambda o: o.threshold(X, 0.2, -1.0),
+        "scatter": lambda o: o.scatter(
+            np.array([[0, 1], [2, 3], [0, 1]]), np.array([1.0, 2.0, 3.0], np.float32), (3, 4)
+        ),
+        "scatter_rows": lambda o: o.scatter(np.array([[2], [0]]), X[:2], (3, 4)),
+        "scatter_update": lambda o: o.scatter_update(
+            X, np.array([[0, 1], [2, 3]]), np.array([9.0, 8.0], np.float32)
+        ),
+        "scatter_update_add": lambda o: o.scatter_update(
+            X, np.array([[0, 1], [0, 1]]), np.array([9.0, 8.0], np.float32), reduction="add"
+        ),
+        "slice_update": lambda o: o.slice_update(X, (1, 1), np.ones((2, 2), np.float32)),
+        "segment_sum": lambda o: o.segment_sum(
+            RNG.normal(size=(6, 2)).astype(np.float32) * 0 + np.arange(12, dtype=np.float32).reshape(6, 2),
+            SEGMENT_IDS,
+        ),
+        "segment_sum_num": lambda o: o.segment_sum(
+            np.arange(6, dtype=np.float32), SEGMENT_IDS, num_segments=4
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_values_and_dtypes_equal_keras_ops(case):
     ours = np.asarray(CASES[case](sn.ops))
@@ -233,7 +305,8 @@ def test_values_and_dtypes_equal_keras_ops(case):
         np.testing.assert_array_equal(ours, theirs)
 
 
-# Differentiable functions of one float32 input x of shape (3, 4) (other arguments constants).
+# Differentiable functions of one float32 input x of shape (3, 4) (other arguments constants). Not
+# slice_update: TensorFlow has no gradient for it (XlaDynamicUpdateSlice); tests/test_ops_more.py checks ours.
 GRADIENTS = {
     "max": lambda o, x: o.max(x, axis=1),
     "max_ties": lambda o, x: o.max(x, axis=1),
@@ -337,6 +410,36 @@ GRADIENTS = {
         o.reshape(x, (1, 3, 1, 4)), K[:1, :, :1], V[:1, :, :1], mask=MASK[:1, :1], is_causal=False
     ),
 }
+
+GRADIENTS.update(
+    {
+        "stop_gradient": lambda o, x: x * o.stop_gradient(x),
+        "average": lambda o, x: o.average(x, axis=0, weights=P[:, 0]),
+        "average_all": lambda o, x: o.average(x * x, weights=P),
+        "arc_hyperbolic": lambda o, x: o.arcsinh(x) + o.arccosh(x * x + 1.5) + o.arctanh(x * 0.3),
+        "cbrt": lambda o, x: o.cbrt(x * x + 0.5),
+        "deg_rad": lambda o, x: o.deg2rad(x) * o.rad2deg(x),
+        "logaddexp2": lambda o, x: o.logaddexp2(x, Y),
+        "erfc": lambda o, x: o.erfc(x),
+        "erfinv": lambda o, x: o.erfinv(x * 0.3),
+        "copy": lambda o, x: o.copy(x) * x,
+        "flips": lambda o, x: o.fliplr(x) * o.flipud(x),
+        "diff": lambda o, x: o.diff(x, n=2),
+        "celu": lambda o, x: o.celu(x * 2, alpha=0.7),
+        "glu": lambda o, x: o.glu(x),
+        "hard_tanh": lambda o, x: o.hard_tanh(x * 2),
+        "shrinks": lambda o, x: o.hard_shrink(x) + o.soft_shrink(x, 0.3) * 2 + o.tanh_shrink(x),
+        "squareplus": lambda o, x: o.squareplus(x, 2),
+        "sparse_plus_sigmoid": lambda o, x: o.sparse_plus(x * 2) + o.sparse_sigmoid(x * 2) * 3,
+        "threshold": lambda o, x: o.threshold(x, 0.2, -1.0),
+        "scatter": lambda o, x: o.scatter(np.array([[0, 1], [2, 3], [0, 1]]), x[0, :3], (3, 4)),
+        "scatter_update": lambda o, x: o.scatter_update(x, np.array([[0, 1], [2, 3]]), x[1, :2] * 3.0),
+        "scatter_update_add": lambda o, x: o.scatter_update(
+            x, np.array([[0, 1], [0, 1]]), x[1, :2] * 3.0, reduction="add"
+        ),
+        "segment_sum": lambda o, x: o.segment_sum(x, np.array([0, 2, 2], np.int32), num_segments=3),
+    }
+)
 
 
 def sn_gradient(function, x, w):

@@ -240,6 +240,10 @@ UFUNC_RULES.update({
     np.arcsin: lambda y, a: (lambda dy: dy / np.sqrt(1 - a * a),),
     np.arccos: lambda y, a: (lambda dy: -dy / np.sqrt(1 - a * a),),
     np.arctan: lambda y, a: (lambda dy: dy / (1 + a * a),),
+    np.arcsinh: lambda y, a: (lambda dy: dy / np.sqrt(a * a + 1),),
+    np.arccosh: lambda y, a: (lambda dy: dy / np.sqrt(a * a - 1),),
+    np.arctanh: lambda y, a: (lambda dy: dy / (1 - a * a),),
+    np.cbrt: lambda y, a: (lambda dy: dy / (3 * y * y),),
     # atan2(a, b): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)
     np.arctan2: lambda y, a, b: (lambda dy: dy * b / (a * a + b * b), lambda dy: -dy * a / (a * a + b * b)),
     np.log2: lambda y, a: (lambda dy: dy / (a * np.log(2.0).astype(a.dtype)),),
@@ -255,7 +259,8 @@ UFUNC_RULES.update({
 
 NO_GRADIENT = {np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
                np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
-               np.logical_and, np.logical_or, np.logical_not, np.floor_divide, np.isposinf, np.isneginf}
+               np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.floor_divide, np.isposinf,
+               np.isneginf}
 
 
 # ------------------------------------------------------------ the rules for NumPy's functions
@@ -529,7 +534,7 @@ FUNCTION_RULES = {
 CONSTANT_FUNCTIONS = {np.ones_like, np.zeros_like, np.full_like, np.empty_like, np.shape, np.ndim, np.size,
                       # integer or boolean results, or steps (round): no gradient, as in TensorFlow
                       np.argmax, np.argmin, np.argsort, np.count_nonzero, np.all, np.any, np.round,
-                      np.around, np.isclose, np.allclose, np.floor_divide, np.nonzero}
+                      np.around, np.isclose, np.allclose, np.nonzero, np.searchsorted, np.digitize}
 
 
 def known_operations() -> str:

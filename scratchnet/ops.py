@@ -1010,6 +1010,280 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     return np.einsum("BNTS,BSNH->BTNH", softmax(logits, axis=-1), value)
 
 
+# ----------------------------------------------------------------------------- more, less common
+def _recorded(value, *pairs):
+    """``value``, recorded on the tape when an input of ``pairs`` is traced: each pair is
+    ``(input, rule)``, ``rule(dy)`` that input's gradient (for ops NumPy has no traceable form of)."""
+    traced = [(x, rule) for x, rule in pairs if isinstance(x, Traced)]
+    return traced[0][0].tape.record(value, traced) if traced else value
+
+
+def stop_gradient(variable):
+    """``variable`` as a constant: no gradient flows back through it."""
+    return _plain(variable)
+
+
+def average(x, axis=None, weights=None):
+    """The mean along ``axis``, or ``sum(x * w) / sum(w)``; 1-D ``weights`` run along ``axis``."""
+    x = _floating(x)
+    if weights is None:
+        return np.mean(x, axis=axis)
+    weights = _floating(weights)
+    if axis is not None and np.ndim(weights) != x.ndim:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        weights = np.reshape(weights, shape)
+    return np.sum(x * weights, axis=axis) / np.sum(weights * np.ones(x.shape, x.dtype), axis=axis)
+
+
+def logical_xor(x1, x2):
+    return np.logical_xor(_plain(x1), _plain(x2))
+
+
+def trunc(x):
+    """Towards zero; no gradient."""
+    return np.trunc(_plain(x))
+
+
+def isposinf(x):
+    return np.isposinf(_plain(x))
+
+
+def isneginf(x):
+    return np.isneginf(_plain(x))
+
+
+def arcsinh(x):
+    return np.arcsinh(_floating(x))
+
+
+def arccosh(x):
+    return np.arccosh(_floating(x))
+
+
+def arctanh(x):
+    return np.arctanh(_floating(x))
+
+
+def cbrt(x):
+    return np.cbrt(_floating(x))
+
+
+def deg2rad(x):
+    return _floating(x) * (_math.pi / 180.0)
+
+
+def rad2deg(x):
+    return _floating(x) * (180.0 / _math.pi)
+
+
+def logaddexp2(x1, x2):
+    """``log2(2^x1 + 2^x2)``, as ``logaddexp(x1 ln 2, x2 ln 2) / ln 2``."""
+    ln2 = _math.log(2.0)
+    return np.logaddexp(_floating(x1) * ln2, _floating(x2) * ln2) / ln2
+
+
+def erfc(x):
+    """``1 - erf(x)``."""
+    return 1.0 - erf(x)
+
+
+def erfinv(x):
+    """The inverse of ``erf`` (``scipy.special.erfinv``); gradient ``sqrt(pi) / 2 * exp(y^2)``."""
+    import scipy.special
+
+    x = _floating(x)
+    y = scipy.special.erfinv(_plain(x))
+    return _recorded(y, (x, lambda dy: dy * (_math.sqrt(_math.pi) / 2) * np.exp(y * y)))
+
+
+def empty(shape, dtype=None):
+    return np.zeros(shape, dtype=_dtype(dtype))
+
+
+def empty_like(x, dtype=None):
+    return np.zeros_like(_plain(x), dtype=dtype)
+
+
+def copy(x):
+    return np.array(x) if not isinstance(x, Traced) else x
+
+
+def array(x, dtype=None):
+    """A new array of ``x`` (Python floats float32, ints int32, as Keras)."""
+    x = x.value if isinstance(x, Traced) else x
+    return np.array(x, dtype=dtype) if dtype is not None else np.array(_array(x))
+
+
+def tri(N, M=None, k=0, dtype=None):  # noqa: N803 (Keras' names)
+    return np.tri(N, M, k, dtype=_dtype(dtype))
+
+
+def fliplr(x):
+    return flip(x, axis=1)
+
+
+def flipud(x):
+    return flip(x, axis=0)
+
+
+def diff(a, n=1, axis=-1):
+    """``a[1:] - a[:-1]`` along ``axis``, ``n`` times."""
+    a = _array(a)
+    for _ in range(n):
+        size = a.shape[axis]
+        later, earlier = _builtin_slice(1, size), _builtin_slice(0, size - 1)
+        a = a[_along(axis, a.ndim, later)] - a[_along(axis, a.ndim, earlier)]
+    return a
+
+
+def nonzero(x):
+    """The indices of the non-zero cells, one int32 array per axis."""
+    return tuple(i.astype(np.int32) for i in np.nonzero(_plain(x)))
+
+
+def searchsorted(sorted_sequence, values, side="left"):
+    return np.searchsorted(_plain(sorted_sequence), _plain(values), side=side).astype(np.int32)
+
+
+def digitize(x, bins):
+    return np.digitize(_plain(x), _plain(bins)).astype(np.int32)
+
+
+def in_top_k(targets, predictions, k):
+    """For each row, whether the target's prediction is among the ``k`` largest: fewer than ``k``
+    predictions are strictly larger (ties at the boundary count as in, as TensorFlow)."""
+    predictions, targets = _plain(predictions), _indices(targets)
+    target_values = np.take_along_axis(predictions, targets[:, None], axis=-1)
+    return np.sum(predictions > target_values, axis=-1) < k
+
+
+def cond(pred, true_fn, false_fn):
+    """``true_fn()`` if ``pred`` else ``false_fn()`` (scratchnet runs eagerly)."""
+    return true_fn() if bool(_plain(pred)) else false_fn()
+
+
+def dtype(x) -> str:
+    """The dtype's name (``"float32"``)."""
+    return np.dtype(getattr(x, "dtype", np.asarray(x).dtype)).name
+
+
+def celu(x, alpha=1.0):
+    """``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``."""
+    x = _floating(x)
+    return np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha)
+
+
+def glu(x, axis=-1):
+    """``a * sigmoid(b)``, ``a`` and ``b`` the two halves of ``x`` along ``axis``."""
+    x = _floating(x)
+    if x.shape[axis] % 2:
+        raise ValueError(f"axis size must be divisible by 2. Received: x.shape={x.shape} with axis={axis}")
+    a, b = split(x, 2, axis=axis)
+    return a * sigmoid(b)
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return np.clip(_floating(x), -1.0, 1.0)
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, else 0."""
+    x = _floating(x)
+    return np.where(np.abs(_plain(x)) > threshold, x, 0.0)
+
+
+def soft_shrink(x, threshold=0.5):
+    """``x`` moved ``threshold`` towards 0, and 0 within ``threshold`` of it."""
+    x = _floating(x)
+    value = _plain(x)
+    return np.where(value > threshold, x - threshold, np.where(value < -threshold, x + threshold, 0.0))
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    x = _floating(x)
+    return x - np.tanh(x)
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2``."""
+    x = _floating(x)
+    return (x + np.sqrt(x * x + b)) / 2
+
+
+def sparse_plus(x):
+    """0 below -1, ``x`` above 1, ``(x + 1)^2 / 4`` between."""
+    x = _floating(x)
+    value = _plain(x)
+    return np.where(value <= -1, 0.0, np.where(value < 1, 0.25 * (x + 1.0) * (x + 1.0), x))
+
+
+def sparse_sigmoid(x):
+    """0 below -1, 1 above 1, ``(x + 1) / 2`` between."""
+    x = _floating(x)
+    value = _plain(x)
+    return np.where(value <= -1, 0.0, np.where(value >= 1, 1.0, 0.5 * (x + 1.0)))
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value``."""
+    x = _floating(x)
+    return np.where(_plain(x) > threshold, x, default_value)
+
+
+def scatter(indices, values, shape):
+    """Zeros of ``shape`` with ``values`` added at ``indices`` (``(M, k)``: each row indexes the
+    first ``k`` axes; repeated indices add up, as ``tf.scatter_nd``). Gradient: ``dy`` at the indices."""
+    values = _array(values)
+    where = tuple(_indices(indices).T)
+    out = np.zeros(shape, dtype=values.dtype)
+    np.add.at(out, where, _plain(values))
+    return _recorded(out, (values, lambda dy: dy[where]))
+
+
+def scatter_update(inputs, indices, updates, reduction=None):
+    """``inputs`` with the cells (or slices) at ``indices`` replaced by ``updates``
+    (``reduction="add"``: added to them). Gradient: ``updates`` get ``dy`` there, ``inputs`` the
+    rest (all of it with ``"add"``)."""
+    inputs, updates = _array(inputs), _array(updates)
+    where = tuple(_indices(indices).T)
+    out = np.array(_plain(inputs))
+    if reduction is None:
+        out[where] = _plain(updates)
+    elif reduction == "add":
+        np.add.at(out, where, _plain(updates))
+    else:
+        raise ValueError(f"sn.ops.scatter_update: expected reduction None or 'add', received {reduction!r}")
+    kept = np.ones(out.shape, dtype=out.dtype)
+    if reduction is None:
+        kept[where] = 0
+    return _recorded(out, (inputs, lambda dy: dy * kept), (updates, lambda dy: dy[where]))
+
+
+def slice_update(inputs, start_indices, updates):
+    """``inputs`` with the block at ``start_indices`` replaced by ``updates``."""
+    inputs, updates = _array(inputs), _array(updates)
+    block = tuple(_builtin_slice(int(s), int(s) + n) for s, n in zip(_plain(start_indices), np.shape(updates),
+                                                                     strict=False))
+    out = np.array(_plain(inputs))
+    out[block] = _plain(updates)
+    kept = np.ones(out.shape, dtype=out.dtype)
+    kept[block] = 0
+    return _recorded(out, (inputs, lambda dy: dy * kept), (updates, lambda dy: dy[block]))
+
+
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002 (Keras' name)
+    """``out[s] = sum of data[i] with segment_ids[i] == s`` (``num_segments``: ``max(ids) + 1``
+    when None). Gradient: ``dy[segment_ids]``."""
+    data, ids = _array(data), _indices(segment_ids)
+    n = int(ids.max()) + 1 if num_segments is None else int(num_segments)
+    out = np.zeros((n,) + data.shape[1:], dtype=data.dtype)
+    np.add.at(out, ids, _plain(data))
+    return _recorded(out, (data, lambda dy: dy[ids]))
+
+
 # ----------------------------------------------------------------------------- in a traced call()
 def _on_keras_tensors(function, name: str, outputs=None):
     """``function`` that, given KerasTensors (inside a subclassed model's or composite layer's
@@ -1136,9 +1410,13 @@ _TRACEABLE = ["abs", "absolute", "add", "subtract", "multiply", "divide", "true_
               "relu6", "softplus", "softsign", "hard_sigmoid", "hard_silu", "log_softmax", "log_sigmoid",
               "batch_normalization", "layer_normalization", "rms_normalization",
               "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-              "dot_product_attention", "sign", "floor", "ceil", "equal", "not_equal", "greater",
-              "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_not",
-              "isnan", "isinf", "isfinite"]
+              "dot_product_attention", "stop_gradient", "average", "logical_xor", "trunc", "isposinf",
+              "isneginf", "arcsinh", "arccosh", "arctanh", "cbrt", "deg2rad", "rad2deg", "logaddexp2", "erfc",
+              "erfinv", "copy", "fliplr", "flipud", "diff", "in_top_k", "celu", "glu", "hard_tanh",
+              "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus", "sparse_sigmoid",
+              "threshold", "scatter", "scatter_update", "slice_update", "segment_sum", "sign", "floor",
+              "ceil", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
+              "logical_or", "logical_not", "isnan", "isinf", "isfinite"]
 _SEVERAL_OUTPUTS = {"split": _count_split, "unstack": _count_unstack, "top_k": lambda args, kwargs: 2,
                     "moments": lambda args, kwargs: 2}
 for _name in _TRACEABLE:
@@ -1160,18 +1438,21 @@ def _namespace(name: str, names: str):
 
 
 nn = _namespace("nn", """
-    batch_normalization binary_crossentropy categorical_crossentropy dot_product_attention elu gelu
-    hard_sigmoid hard_silu hard_swish layer_normalization leaky_relu log_sigmoid log_softmax moments
-    multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu softmax softplus softsign
-    sparse_categorical_crossentropy swish""")
+    batch_normalization binary_crossentropy categorical_crossentropy celu dot_product_attention elu gelu
+    glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh layer_normalization leaky_relu
+    log_sigmoid log_softmax moments multi_hot normalize one_hot relu relu6 rms_normalization selu
+    sigmoid silu soft_shrink softmax softplus softsign sparse_categorical_crossentropy sparse_plus
+    sparse_sigmoid squareplus swish tanh_shrink threshold""")
 numpy = _namespace("numpy", """
-    abs absolute add all allclose amax amin any append arange arccos arcsin arctan arctan2 argmax argmin
-    argsort broadcast_to ceil clip concatenate cos cosh count_nonzero cumprod cumsum diag diagonal
-    divide divide_no_nan dot einsum equal exp exp2 expand_dims expm1 eye flip floor floor_divide full
-    full_like get_item greater greater_equal hstack hypot identity inner isclose isfinite isinf isnan
-    less less_equal linspace log log10 log1p log2 logaddexp logical_and logical_not logical_or matmul
-    max maximum mean meshgrid min minimum mod moveaxis multiply nan_to_num ndim negative not_equal ones
-    ones_like outer pad power prod ravel reciprocal repeat reshape roll rot90 round select sign sin sinh
-    size sort split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh
-    tensordot tile trace transpose tril triu true_divide var vstack where zeros zeros_like""")
+    abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
+    arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos
+    cosh count_nonzero cumprod cumsum deg2rad diag diagonal diff digitize divide divide_no_nan dot
+    einsum empty empty_like equal exp exp2 expand_dims expm1 eye flip fliplr flipud floor floor_divide
+    full full_like get_item greater greater_equal hstack hypot identity inner isclose isfinite isinf
+    isnan isneginf isposinf less less_equal linspace log log10 log1p log2 logaddexp logaddexp2
+    logical_and logical_not logical_or logical_xor matmul max maximum mean meshgrid min minimum mod
+    moveaxis multiply nan_to_num ndim negative nonzero not_equal ones ones_like outer pad power prod
+    rad2deg ravel reciprocal repeat reshape roll rot90 round searchsorted select sign sin sinh size sort
+    split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
+    tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like""")
 linalg = _namespace("linalg", "norm")

@@ -120,6 +120,29 @@ FUNCTIONS = {
     ),
 }
 
+FUNCTIONS.update(
+    {
+        "average": lambda x: O.average(x, axis=0, weights=P[:, 0]),
+        "arc_hyperbolic": lambda x: O.arcsinh(x) + O.arccosh(x * x + 1.5) + O.arctanh(x * 0.3),
+        "cbrt": lambda x: O.cbrt(x * x + 0.5),
+        "deg_rad": lambda x: O.deg2rad(x) * O.rad2deg(x),
+        "logaddexp2": lambda x: O.logaddexp2(x, C),
+        "erfc": lambda x: O.erfc(x),
+        "erfinv": lambda x: O.erfinv(x * 0.3),
+        "flips_diff": lambda x: O.fliplr(x) * O.flipud(x) + O.diff(x, n=2).sum(),
+        "celu_glu": lambda x: O.celu(x * 2, alpha=0.7) + O.tile(O.glu(x), (1, 2)),
+        "hard_tanh": lambda x: O.hard_tanh(x * 2),
+        "shrinks": lambda x: (
+            O.hard_shrink(x) + O.soft_shrink(x, 0.3) * 2 + O.tanh_shrink(x) + O.squareplus(x, 2)
+        ),
+        "sparse": lambda x: O.sparse_plus(x * 2) + O.sparse_sigmoid(x * 2) * 3 + O.threshold(x, 0.2, -1.0),
+        "scatter": lambda x: O.scatter(np.array([[0, 1], [2, 3], [0, 1]]), x[0, :3], (3, 4)) * C,
+        "scatter_update": lambda x: O.scatter_update(x, np.array([[0, 1], [2, 3]]), x[1, :2] * 3.0) * C,
+        "slice_update": lambda x: O.slice_update(x, (1, 1), x[:2, :2] * x[:2, :2]) * C,
+        "segment_sum": lambda x: O.segment_sum(x * x, np.array([0, 2, 2]), num_segments=3),
+    }
+)
+
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_tape_gradient_matches_finite_differences(name, float64):
@@ -141,6 +164,12 @@ def test_the_tape_and_plain_arrays_give_the_same_values():
         np.testing.assert_array_equal(
             tape.watch(x) if False else np.asarray(function(x)), function(tape.watch(x)).value, err_msg=name
         )
+
+
+def test_stop_gradient_makes_a_constant():
+    tape = Tape("test")
+    x = tape.watch(np.array([1.0, -2.0]))
+    np.testing.assert_array_equal(tape.gradient(x * O.stop_gradient(x), x, np.ones(2)), [1.0, -2.0])
 
 
 def test_max_gradient_is_split_among_ties_as_tensorflow():
