@@ -288,6 +288,37 @@ CASES.update(
     }
 )
 
+IMG = RNG.normal(size=(2, 7, 6, 3)).astype(np.float32)
+SEQ = RNG.normal(size=(2, 9, 3)).astype(np.float32)
+VOL = RNG.normal(size=(1, 5, 4, 6, 2)).astype(np.float32)
+KER2 = RNG.normal(size=(3, 2, 3, 4)).astype(np.float32)
+KER1 = RNG.normal(size=(3, 3, 2)).astype(np.float32)
+DEP2 = RNG.normal(size=(3, 3, 3, 2)).astype(np.float32)
+CASES.update(
+    {
+        "conv2d": lambda o: o.conv(IMG, KER2),
+        "conv2d_same_strides": lambda o: o.conv(IMG, KER2, strides=2, padding="same"),
+        "conv2d_dilated": lambda o: o.conv(IMG, KER2, dilation_rate=(2, 1), padding="same"),
+        "conv1d": lambda o: o.conv(SEQ, KER1, strides=2),
+        "conv1d_same": lambda o: o.conv(SEQ, KER1, padding="same"),
+        "conv3d": lambda o: o.conv(
+            VOL, RNG.normal(size=(2, 2, 3, 2, 3)).astype(np.float32) * 0 + 0.5, padding="same"
+        ),
+        "depthwise_conv": lambda o: o.depthwise_conv(IMG, DEP2),
+        "depthwise_conv_same": lambda o: o.depthwise_conv(IMG, DEP2, strides=2, padding="same"),
+        "depthwise_conv1d": lambda o: o.depthwise_conv(SEQ, KER1[:, :, :1], padding="same"),
+        "max_pool": lambda o: o.max_pool(IMG, 2),
+        "max_pool_same": lambda o: o.max_pool(IMG, 3, strides=2, padding="same"),
+        "max_pool1d": lambda o: o.max_pool(SEQ, 2, strides=1),
+        "average_pool": lambda o: o.average_pool(IMG, (2, 3)),
+        "average_pool_same": lambda o: o.average_pool(IMG, 3, strides=2, padding="same"),
+        "average_pool1d_same": lambda o: o.average_pool(SEQ, 4, strides=3, padding="same"),
+        "average_pool_channels_first": lambda o: o.average_pool(
+            np.moveaxis(IMG, -1, 1), 2, data_format="channels_first"
+        ),
+    }
+)
+
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_values_and_dtypes_equal_keras_ops(case):
@@ -438,6 +469,20 @@ GRADIENTS.update(
             x, np.array([[0, 1], [0, 1]]), x[1, :2] * 3.0, reduction="add"
         ),
         "segment_sum": lambda o, x: o.segment_sum(x, np.array([0, 2, 2], np.int32), num_segments=3),
+    }
+)
+
+GRADIENTS.update(
+    {
+        "conv": lambda o, x: o.conv(
+            o.reshape(x, (1, 3, 4, 1)), KER2[:, :, :1], padding="same", strides=(1, 2)
+        ),
+        "conv_kernel": lambda o, x: o.conv(IMG[:1, :4, :5], o.reshape(x, (2, 2, 3, 1)), dilation_rate=2),
+        "depthwise_conv": lambda o, x: o.depthwise_conv(
+            o.reshape(x, (1, 2, 3, 2)), DEP2[:2, :2, :2], padding="same"
+        ),
+        "max_pool": lambda o, x: o.max_pool(o.reshape(x, (1, 3, 4, 1)), 2, strides=1, padding="same"),
+        "average_pool": lambda o, x: o.average_pool(o.reshape(x, (1, 3, 4, 1)), 2, strides=1, padding="same"),
     }
 )
 

@@ -1284,6 +1284,98 @@ def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
     return _recorded(out, (data, lambda dy: dy[ids]))
 
 
+# ----------------------------------------------------------------------------- conv and pool
+def _tuple(value, d: int, what: str) -> tuple:
+    values = (value,) * d if isinstance(value, int) else tuple(value)
+    if len(values) != d:
+        raise ValueError(f"sn.ops: expected {what} to be an int or {d} ints for {d} spatial axes, "
+                         f"received {what}={value!r}")
+    return values
+
+
+def _windows(x, window, strides, dilation, padding: str, pad_value=0.0):
+    """The sliding windows of ``x`` (``(N, S..., C)``): shape ``(N, O..., K..., C)``, window
+    ``(o..., k...)`` holding ``x[o * stride + k * dilation]`` (of ``x`` padded as TensorFlow pads:
+    ``"same"`` gives ``O = ceil(S / stride)``, the extra cell after). Fancy indexing, so each
+    cell's gradient is the sum over the windows it is in."""
+    if padding not in ("valid", "same"):
+        raise ValueError(f"sn.ops: expected padding 'valid' or 'same', received padding={padding!r}")
+    d = x.ndim - 2
+    sizes = x.shape[1:-1]
+    spans = [(k - 1) * r + 1 for k, r in zip(window, dilation, strict=True)]
+    if padding == "same":
+        outs = [-(-n // t) for n, t in zip(sizes, strides, strict=True)]
+        totals = [np.max([(o - 1) * t + span - n, 0])
+                  for o, t, span, n in zip(outs, strides, spans, sizes, strict=True)]
+        x = np.pad(x, [(0, 0)] + [(p // 2, p - p // 2) for p in totals] + [(0, 0)], constant_values=pad_value)
+    else:
+        outs = [(n - span) // t + 1 for n, span, t in zip(sizes, spans, strides, strict=True)]
+    index = []
+    for i, (o, k, t, r) in enumerate(zip(outs, window, strides, dilation, strict=True)):
+        shape = [1] * (2 * d)
+        shape[i], shape[d + i] = o, k
+        index.append((np.arange(o)[:, None] * t + np.arange(k)[None, :] * r).reshape(shape))
+    return x[(_builtin_slice(None), *index)]
+
+
+def _channels_last(x, data_format):
+    return x if data_format in (None, "channels_last") else moveaxis(x, 1, -1)
+
+
+def _channels_back(y, data_format):
+    return y if data_format in (None, "channels_last") else moveaxis(y, -1, 1)
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """``keras.ops.conv``: ``out[n, o, f] = sum_{k, c} x[n, o * stride + k * dilation, c] *
+    kernel[k, c, f]`` over 1, 2 or 3 spatial axes; kernel ``(K..., C_in, C_out)``; channels last
+    unless ``data_format="channels_first"``. The windows, then a tensordot with the kernel."""
+    x = _channels_last(_floating(inputs), data_format)
+    kernel = _floating(kernel)
+    d = x.ndim - 2
+    strides, dilation_rate = _tuple(strides, d, "strides"), _tuple(dilation_rate, d, "dilation_rate")
+    windows = _windows(x, kernel.shape[:d], strides, dilation_rate, padding)
+    return _channels_back(tensordot(windows, kernel, axes=d + 1), data_format)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Each input channel convolved with its own filters: kernel ``(K..., C, M)``, output
+    ``C * M`` channels (channel ``c * M + m``)."""
+    x = _channels_last(_floating(inputs), data_format)
+    kernel = _floating(kernel)
+    d = x.ndim - 2
+    strides, dilation_rate = _tuple(strides, d, "strides"), _tuple(dilation_rate, d, "dilation_rate")
+    windows = _windows(x, kernel.shape[:d], strides, dilation_rate, padding)
+    o, k = "abc"[:d], "ijk"[:d]
+    out = np.einsum(f"n{o}{k}c,{k}cm->n{o}cm", windows, kernel)
+    return _channels_back(np.reshape(out, out.shape[:-2] + (-1,)), data_format)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """The maximum of each window (``strides`` ``pool_size`` when None; ``"same"`` pads with -inf).
+    The gradient goes to the window's maximum (shared if tied; TensorFlow picks one)."""
+    x = _channels_last(_floating(inputs), data_format)
+    d = x.ndim - 2
+    window = _tuple(pool_size, d, "pool_size")
+    strides = window if strides is None else _tuple(strides, d, "strides")
+    windows = _windows(x, window, strides, (1,) * d, padding, pad_value=-np.inf)
+    return _channels_back(np.max(windows, axis=tuple(range(d + 1, 2 * d + 1))), data_format)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """The mean of each window; with ``"same"`` padding over the cells inside ``x`` only (as
+    TensorFlow: the padding is not counted)."""
+    x = _channels_last(_floating(inputs), data_format)
+    d = x.ndim - 2
+    window = _tuple(pool_size, d, "pool_size")
+    strides = window if strides is None else _tuple(strides, d, "strides")
+    axes = tuple(range(d + 1, 2 * d + 1))
+    total = np.sum(_windows(x, window, strides, (1,) * d, padding), axis=axes)
+    inside = np.ones((1,) + x.shape[1:-1] + (1,), x.dtype)
+    count = np.sum(_windows(inside, window, strides, (1,) * d, padding), axis=axes)
+    return _channels_back(total / count, data_format)
+
+
 # ----------------------------------------------------------------------------- in a traced call()
 def _on_keras_tensors(function, name: str, outputs=None):
     """``function`` that, given KerasTensors (inside a subclassed model's or composite layer's
@@ -1415,7 +1507,8 @@ _TRACEABLE = ["abs", "absolute", "add", "subtract", "multiply", "divide", "true_
               "erfinv", "copy", "fliplr", "flipud", "diff", "in_top_k", "celu", "glu", "hard_tanh",
               "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus", "sparse_sigmoid",
               "threshold", "scatter", "scatter_update", "slice_update", "segment_sum", "sign", "floor",
-              "ceil", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
+              "conv", "depthwise_conv", "max_pool", "average_pool", "ceil", "equal", "not_equal", "greater",
+              "greater_equal", "less", "less_equal", "logical_and",
               "logical_or", "logical_not", "isnan", "isinf", "isfinite"]
 _SEVERAL_OUTPUTS = {"split": _count_split, "unstack": _count_unstack, "top_k": lambda args, kwargs: 2,
                     "moments": lambda args, kwargs: 2}
@@ -1438,11 +1531,12 @@ def _namespace(name: str, names: str):
 
 
 nn = _namespace("nn", """
-    batch_normalization binary_crossentropy categorical_crossentropy celu dot_product_attention elu gelu
-    glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh layer_normalization leaky_relu
-    log_sigmoid log_softmax moments multi_hot normalize one_hot relu relu6 rms_normalization selu
-    sigmoid silu soft_shrink softmax softplus softsign sparse_categorical_crossentropy sparse_plus
-    sparse_sigmoid squareplus swish tanh_shrink threshold""")
+    average_pool batch_normalization binary_crossentropy categorical_crossentropy celu conv
+    depthwise_conv dot_product_attention elu gelu glu hard_shrink hard_sigmoid hard_silu hard_swish
+    hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool moments multi_hot
+    normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink softmax softplus
+    softsign sparse_categorical_crossentropy sparse_plus sparse_sigmoid squareplus swish tanh_shrink
+    threshold""")
 numpy = _namespace("numpy", """
     abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
     arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos

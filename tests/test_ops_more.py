@@ -143,6 +143,22 @@ FUNCTIONS.update(
     }
 )
 
+KERNEL = R.normal(size=(2, 2, 1, 3))
+FUNCTIONS.update(
+    {
+        "conv": lambda x: O.conv(O.reshape(x, (1, 3, 4, 1)), KERNEL, padding="same", strides=(1, 2)),
+        "conv_kernel": lambda x: O.conv(
+            O.reshape(C, (1, 3, 4, 1)), O.reshape(x[:, :2], (2, 3, 1, 1)), dilation_rate=(1, 1)
+        ),
+        "conv1d_dilated": lambda x: O.conv(O.reshape(x, (1, 12, 1)), KERNEL[0], dilation_rate=3),
+        "depthwise_conv": lambda x: O.depthwise_conv(
+            O.reshape(x, (1, 2, 3, 2)), O.reshape(KERNEL, (2, 2, 3, 1))[:, :, :2], padding="same"
+        ),
+        "max_pool": lambda x: O.max_pool(O.reshape(x, (1, 3, 4, 1)), 2, strides=1, padding="same"),
+        "average_pool": lambda x: O.average_pool(O.reshape(x, (1, 3, 4, 1)), 2, strides=1, padding="same"),
+    }
+)
+
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_tape_gradient_matches_finite_differences(name, float64):
@@ -164,6 +180,18 @@ def test_the_tape_and_plain_arrays_give_the_same_values():
         np.testing.assert_array_equal(
             tape.watch(x) if False else np.asarray(function(x)), function(tape.watch(x)).value, err_msg=name
         )
+
+
+def test_channels_first_is_channels_last_transposed():
+    x = R.normal(size=(2, 5, 6, 3))
+    first = np.moveaxis(x, -1, 1)
+    for op in (
+        lambda v, f: O.conv(v, KERNEL.repeat(3, axis=2), padding="same", data_format=f),
+        lambda v, f: O.depthwise_conv(v, KERNEL[:, :, :, :2].repeat(3, axis=2), data_format=f),
+        lambda v, f: O.max_pool(v, 2, data_format=f),
+        lambda v, f: O.average_pool(v, 3, 2, "same", f),
+    ):
+        np.testing.assert_allclose(np.moveaxis(op(first, "channels_first"), 1, -1), op(x, None), rtol=1e-12)
 
 
 def test_stop_gradient_makes_a_constant():
