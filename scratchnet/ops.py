@@ -881,13 +881,11 @@ def moments(x, axes, keepdims=False, synchronized=False):
     """``(mean, variance)`` over ``axes``, as ``tf.nn.moments``: the variance is the mean of
     ``(x - mean)^2``."""
     x = _floating(x)
-    mean_ = np.mean(x, axis=tuple(axes) if isinstance(axes, list) else axes, keepdims=True)
+    axes = _axis_tuple(axes, x.ndim)
+    mean_ = np.mean(x, axis=axes, keepdims=True)
     centred = x - mean_
-    variance = np.mean(centred * centred, axis=tuple(axes) if isinstance(axes, list) else axes,
-                       keepdims=keepdims)
-    if not keepdims:
-        mean_ = np.squeeze(mean_, axis=tuple(axes) if isinstance(axes, list) else axes)
-    return mean_, variance
+    variance = np.mean(centred * centred, axis=axes, keepdims=keepdims)
+    return (mean_ if keepdims else np.squeeze(mean_, axis=axes)), variance
 
 
 def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
