@@ -644,8 +644,11 @@ class LossFunctionWrapper(Loss):
     def __init__(self, fn, reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None,
                  **kwargs):
         if not callable(fn):
+            saved = (" (a function's name read from a saved model: the function is Python code, which "
+                     "scratchnet neither writes nor runs from files; load the model with compile=False "
+                     "and compile it again with the function)") if isinstance(fn, str) else ""
             raise ValueError(f"LossFunctionWrapper: expected fn to be a function of (y_true, y_pred), "
-                             f"received {fn!r}")
+                             f"received {fn!r}{saved}")
         super().__init__(reduction=reduction, name=name or getattr(fn, "__name__", None), dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
@@ -653,6 +656,10 @@ class LossFunctionWrapper(Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = same_rank(np.asarray(y_true), y_pred)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self) -> dict:
+        """The function by name only (as a description: no file holds its code)."""
+        return {**super().get_config(), "fn": getattr(self.fn, "__name__", repr(self.fn)), **self._fn_kwargs}
 
 
 def same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):

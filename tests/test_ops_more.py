@@ -418,3 +418,49 @@ def test_the_python_blocks_of_docs_ops_run():
     for block in blocks:
         exec(compile(block, "docs/ops.md", "exec"), namespace)
     assert namespace["model"].optimizer.iterations == 1
+
+
+# ----------------------------------------------------------------------------- losses written with ops
+def _mse(y_true, y_pred):
+    return O.mean(O.square(y_true - y_pred), axis=-1)
+
+
+def test_a_function_loss_is_wrapped_and_its_gradient_comes_from_the_tape(float64):
+    loss = sn.losses.get(_mse)
+    assert isinstance(loss, sn.losses.LossFunctionWrapper) and loss.name == "_mse"
+    rng = np.random.default_rng(0)
+    y, p = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    np.testing.assert_allclose(loss(y, p), np.mean((y - p) ** 2))
+    numeric = numeric_grad(lambda: float(np.mean(loss.forward(y, p))), p)
+    assert rel_error(loss.backward(y, p), numeric) < REL_TOL
+    # Keras' same-rank rule: labels (N,) against predictions (N, 1)
+    np.testing.assert_allclose(loss.forward(y[:, 0], p[:, :1]), (y[:, 0] - p[:, 0]) ** 2)
+
+
+def test_a_loss_subclass_may_write_call_or_must_write_forward():
+    class Hinge(sn.losses.Loss):
+        def call(self, y_true, y_pred):
+            return O.mean(O.relu(1.0 - y_true * y_pred), axis=-1)
+
+    y, p = np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]])
+    np.testing.assert_allclose(Hinge()(y, p), (0.5 + 1.5) / 2)
+    np.testing.assert_allclose(Hinge().backward(y, p), [[-0.5, 0.5]])
+
+    class Nothing(sn.losses.Loss):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Nothing must implement call"):
+        Nothing().forward(y, p)
+
+
+def test_a_model_compiled_with_a_function_loss_saves_and_says_how_to_load(tmp_path):
+    model = sn.Sequential([sn.Input((3,)), sn.layers.Dense(2)])
+    model.compile("sgd", loss=_mse)
+    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="load the model with compile=False"):
+        sn.load_model(tmp_path / "m.keras")
+    again = sn.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_array_equal(
+        again.predict(np.ones((1, 3)), verbose=0), model.predict(np.ones((1, 3)), verbose=0)
+    )
