@@ -185,14 +185,16 @@ def _plain_index(index):
 def _unbroadcast_rule(rule, shape):
     """``rule``, then summed back to ``shape``: an input that NumPy broadcast (a bias of shape
     ``(F,)`` added to ``(N, F)``) receives the sum of the gradients of every copy of it."""
-    def unbroadcast(dy):
-        g = rule(dy)
-        extra = g.ndim - len(shape)
-        if extra > 0:
-            g = g.sum(axis=tuple(range(extra)))  # axes the input did not have
-        axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-        return g.sum(axis=axes, keepdims=True) if axes else g  # axes of size 1, broadcast
-    return unbroadcast
+    return lambda dy: _unbroadcast(rule(dy), shape)
+
+
+def _unbroadcast(g, shape):
+    """The gradient ``g`` of a broadcast result, summed back to the input's ``shape``."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))  # axes the input did not have
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g  # axes of size 1, broadcast
 
 
 # ------------------------------------------------------------------ the rules for NumPy's ufuncs
@@ -469,24 +471,23 @@ def _einsum(tape, subscripts, *operands, **kwargs):
                         "here; give the subscripts as a string")
     plain = [_plain(o) for o in operands]
     inputs, output = _explicit_subscripts(subscripts, [np.ndim(p) for p in plain])
-    value = np.einsum(f"{','.join(inputs)}->{output}", *plain, **kwargs)
     if any(len(set(s)) != len(s) for s in inputs):
         raise TypeError(f"{tape.where}: np.einsum with an index repeated in one operand ({subscripts!r}, "
                         "a diagonal) is not differentiable here")
+    value = np.einsum(f"{','.join(inputs)}->{output}", *plain, **kwargs)
 
     def rule(i):
         others = [s for j, s in enumerate(inputs) if j != i]
-        available = set(output).union(*others)
-        target = "".join(c for c in inputs[i] if c in available)
-        sizes = dict(zip(inputs[i], np.shape(plain[i]), strict=True))
+        target = "".join(c for c in inputs[i] if c in set(output).union(*others))
+        only_here = [k for k, c in enumerate(inputs[i]) if c not in target]  # summed in operand i only
 
         def grad(dy):
             g = np.einsum(f"{','.join([output] + others)}->{target}", dy,
                           *[p for j, p in enumerate(plain) if j != i])
-            if target != inputs[i]:  # an index summed in this operand only: dy reaches each cell
-                g = np.expand_dims(g, [k for k, c in enumerate(inputs[i]) if c not in target])
-                g = np.broadcast_to(g, [sizes[c] for c in inputs[i]])
-            return _unbroadcast_rule(lambda _: g, np.shape(plain[i]))(None)
+            if only_here:  # dy reaches every cell summed over such an index
+                g = np.expand_dims(g, only_here)
+            return _unbroadcast(np.broadcast_to(g, np.broadcast_shapes(g.shape, np.shape(plain[i]))),
+                                np.shape(plain[i]))
         return grad
     return tape.record(value, [(o, rule(i)) for i, o in enumerate(operands) if isinstance(o, Traced)])
 

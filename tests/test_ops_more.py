@@ -143,6 +143,9 @@ FUNCTIONS.update(
     }
 )
 
+BATCHED = R.normal(size=(2, 4, 2))
+FUNCTIONS["einsum_broadcast"] = lambda x: O.einsum("...ij,...jk->...ik", O.reshape(x, (1, 3, 4)), BATCHED)
+
 KERNEL = R.normal(size=(2, 2, 1, 3))
 FUNCTIONS.update(
     {
