@@ -319,6 +319,17 @@ CASES.update(
     }
 )
 
+CASES.update(
+    {
+        "sum_int": lambda o: o.sum(I, axis=1),
+        "sum_bool": lambda o: o.sum(X > 0),
+        "mean_int": lambda o: o.mean(I),
+        "mean_int_axis": lambda o: o.mean(I, axis=0, keepdims=True),
+        "prod_int": lambda o: o.prod(I + 1, axis=1),
+        "mean_list": lambda o: o.mean([1.0, 2.5]),
+    }
+)
+
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_values_and_dtypes_equal_keras_ops(case):

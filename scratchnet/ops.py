@@ -69,16 +69,28 @@ def softmax(x, axis=-1):
 
 
 # ----------------------------------------------------------------------------- reductions
+def _integers_kept(x):
+    """``x``, and the dtype a sum or product of it keeps, as Keras: int32 stays int32 (NumPy would
+    widen it to int64), booleans count as int32."""
+    x = _array(x)
+    if x.dtype == bool:
+        x = x.astype(np.int32)
+    return x, (x.dtype if x.dtype.kind in "iu" else None)
+
+
 def sum(x, axis=None, keepdims=False):  # noqa: A001 (Keras' name)
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    x, dtype = _integers_kept(x)
+    return np.sum(x, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def mean(x, axis=None, keepdims=False):
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    """The mean; integers give float32, as Keras."""
+    return np.mean(_floating(x), axis=axis, keepdims=keepdims)
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    return np.prod(x, axis=axis, keepdims=keepdims, dtype=dtype)
+    x, kept = _integers_kept(x)
+    return np.prod(x, axis=axis, keepdims=keepdims, dtype=kept if dtype is None else dtype)
 
 
 # ----------------------------------------------------------------------------- shapes
