@@ -172,3 +172,15 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
     """Draws from the beta distribution (mean ``alpha / (alpha + beta)``)."""
     dtype = _float(dtype, "beta")
     return _generator(seed).beta(alpha, beta, _shape(shape)).astype(dtype)
+
+
+def _dropout_on_keras_tensors():
+    """``dropout`` of a KerasTensor (in a traced ``call``) is a ``Lambda`` that draws its mask at
+    each forward pass (a SeedGenerator advancing, an int seed repeating), as Keras' op runs at each
+    call; the gradient passes where the mask kept."""
+    from scratchnet.ops import _on_keras_tensors
+
+    return _on_keras_tensors(dropout, "dropout")
+
+
+dropout = _dropout_on_keras_tensors()  # noqa: F811 (the same function, on KerasTensors too)

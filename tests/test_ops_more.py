@@ -467,3 +467,11 @@ def test_a_model_compiled_with_a_function_loss_saves_and_says_how_to_load(tmp_pa
     np.testing.assert_array_equal(
         again.predict(np.ones((1, 3)), verbose=0), model.predict(np.ones((1, 3)), verbose=0)
     )
+
+
+def test_random_dropout_of_a_keras_tensor_draws_at_each_call():
+    inputs = sn.Input((50,))
+    model = sn.Model(inputs, sn.random.dropout(inputs, 0.5, seed=sn.random.SeedGenerator(1)))
+    x = np.ones((4, 50), np.float32)
+    first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert set(np.unique(first)) == {0.0, 2.0} and not np.array_equal(first, second)
