@@ -679,3 +679,32 @@ def test_namespaces_hold_what_keras_namespaces_hold():
         theirs = set(dir(getattr(keras.ops, namespace)))
         assert ours <= theirs, ours - theirs
         assert ours == theirs & {n for n in dir(sn.ops) if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("name", sn.random.__all__)
+def test_random_has_keras_random_names_arguments_and_dtypes(name):
+    ours, theirs = getattr(sn.random, name), getattr(keras.random, name)
+    if name == "SeedGenerator":
+        ours, theirs = ours.__init__, theirs.__init__
+    assert _parameters(ours) == _parameters(theirs)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda r: r.normal((2, 3), seed=1),
+        lambda r: r.uniform((4,), minval=-1.0, maxval=2.0, seed=1),
+        lambda r: r.truncated_normal((3,), seed=1),
+        lambda r: r.randint((2, 2), 0, 5, seed=1),
+        lambda r: r.categorical(np.zeros((2, 3), np.float32), 4, seed=1),
+        lambda r: r.gamma((3,), 2.0, seed=1),
+        lambda r: r.beta((3,), 2.0, 3.0, seed=1),
+        lambda r: r.binomial((3,), 5, 0.5, seed=1),
+        lambda r: r.dropout(np.ones((2, 3), np.float32), 0.5, seed=1),
+        lambda r: r.shuffle(np.arange(6, dtype=np.int32), seed=1),
+        lambda r: r.normal((2,), dtype="float64", seed=1),
+    ],
+)
+def test_random_draws_have_keras_shapes_and_dtypes(draw):
+    ours, theirs = np.asarray(draw(sn.random)), keras.ops.convert_to_numpy(draw(keras.random))
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
