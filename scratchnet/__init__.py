@@ -22,6 +22,7 @@ from scratchnet import (
     optimizers,
     preprocessing,
     profiler,
+    random,
     regularizers,
     utils,
 )
@@ -36,5 +37,5 @@ __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
     "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
-    "regularizers", "utils",
+    "random", "regularizers", "utils",
 ]

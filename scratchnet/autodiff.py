@@ -26,7 +26,10 @@ below) are known; any other raises a ``TypeError`` that names it, rather than a 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import scipy.special
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 
@@ -182,14 +185,16 @@ def _plain_index(index):
 def _unbroadcast_rule(rule, shape):
     """``rule``, then summed back to ``shape``: an input that NumPy broadcast (a bias of shape
     ``(F,)`` added to ``(N, F)``) receives the sum of the gradients of every copy of it."""
-    def unbroadcast(dy):
-        g = rule(dy)
-        extra = g.ndim - len(shape)
-        if extra > 0:
-            g = g.sum(axis=tuple(range(extra)))  # axes the input did not have
-        axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-        return g.sum(axis=axes, keepdims=True) if axes else g  # axes of size 1, broadcast
-    return unbroadcast
+    return lambda dy: _unbroadcast(rule(dy), shape)
+
+
+def _unbroadcast(g, shape):
+    """The gradient ``g`` of a broadcast result, summed back to the input's ``shape``."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))  # axes the input did not have
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g  # axes of size 1, broadcast
 
 
 # ------------------------------------------------------------------ the rules for NumPy's ufuncs
@@ -229,9 +234,35 @@ UFUNC_RULES = {
 }
 UFUNC_RULES[np.divide] = UFUNC_RULES[np.true_divide]
 
+# more of sn.ops' elementwise functions (the derivative of each, as TensorFlow's gradients)
+UFUNC_RULES.update({
+    np.sinh: lambda y, a: (lambda dy: dy * np.cosh(a),),
+    np.cosh: lambda y, a: (lambda dy: dy * np.sinh(a),),
+    np.tan: lambda y, a: (lambda dy: dy * (1 + y * y),),
+    np.arcsin: lambda y, a: (lambda dy: dy / np.sqrt(1 - a * a),),
+    np.arccos: lambda y, a: (lambda dy: -dy / np.sqrt(1 - a * a),),
+    np.arctan: lambda y, a: (lambda dy: dy / (1 + a * a),),
+    np.arcsinh: lambda y, a: (lambda dy: dy / np.sqrt(a * a + 1),),
+    np.arccosh: lambda y, a: (lambda dy: dy / np.sqrt(a * a - 1),),
+    np.arctanh: lambda y, a: (lambda dy: dy / (1 - a * a),),
+    np.cbrt: lambda y, a: (lambda dy: dy / (3 * y * y),),
+    # atan2(a, b): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)
+    np.arctan2: lambda y, a, b: (lambda dy: dy * b / (a * a + b * b), lambda dy: -dy * a / (a * a + b * b)),
+    np.log2: lambda y, a: (lambda dy: dy / (a * np.log(2.0).astype(a.dtype)),),
+    np.log10: lambda y, a: (lambda dy: dy / (a * np.log(10.0).astype(a.dtype)),),
+    np.exp2: lambda y, a: (lambda dy: dy * y * np.log(2.0).astype(y.dtype),),
+    # log(e^a + e^b): d/da = e^(a - y), d/db = e^(b - y)
+    np.logaddexp: lambda y, a, b: (lambda dy: dy * np.exp(a - y), lambda dy: dy * np.exp(b - y)),
+    np.hypot: lambda y, a, b: (lambda dy: dy * a / y, lambda dy: dy * b / y),
+    # a mod b = a - floor(a / b) * b (TensorFlow's floormod gradient)
+    np.remainder: lambda y, a, b: (lambda dy: dy, lambda dy: -dy * np.floor(a / b)),
+    scipy.special.erf: lambda y, a: (lambda dy: dy * (2 / math.sqrt(math.pi)) * np.exp(-a * a),),
+})
+
 NO_GRADIENT = {np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
                np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite,
-               np.logical_and, np.logical_or, np.logical_not}
+               np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.floor_divide, np.isposinf,
+               np.isneginf}
 
 
 # ------------------------------------------------------------ the rules for NumPy's functions
@@ -334,6 +365,156 @@ def _where(tape, condition, x, y):
     return tape.record(value, inputs)
 
 
+def _max(tape, a, axis=None, out=None, keepdims=False, **kwargs):
+    """``np.max``: as TensorFlow's ``reduce_max`` gradient, ``dy`` shared equally among the cells
+    equal to the maximum (ties split it)."""
+    return _extreme(tape, np.max, "max", a, axis, out, keepdims, kwargs)
+
+
+def _min(tape, a, axis=None, out=None, keepdims=False, **kwargs):
+    return _extreme(tape, np.min, "min", a, axis, out, keepdims, kwargs)
+
+
+def _extreme(tape, function, name, a, axis, out, keepdims, kwargs):
+    _no_out(tape, name, out, kwargs)
+    axes = _normalized_axes(axis, a.ndim)
+    value = function(a.value, axis=axis, keepdims=keepdims)
+    kept = value if keepdims else np.expand_dims(value, axes)
+    chosen = (a.value == kept).astype(a.dtype)
+    chosen /= np.sum(chosen, axis=axes, keepdims=True)
+
+    def rule(dy):
+        return chosen * (dy if keepdims else np.expand_dims(dy, axes))
+    return tape.record(value, [(a, rule)])
+
+
+def _prod(tape, a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    """``np.prod``: each cell's gradient is the product of the others (the cells before it times
+    the cells after it, exclusive cumulative products, as TensorFlow: right where a cell is 0)."""
+    _no_out(tape, "prod", out, kwargs)
+    axes = _normalized_axes(axis, a.ndim)
+    rest = [i for i in range(a.ndim) if i not in axes]
+    moved = np.transpose(a.value, rest + list(axes))
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+    before = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = np.transpose((before * after).reshape(moved.shape), np.argsort(rest + list(axes)))
+
+    def rule(dy):
+        return others * (dy if keepdims else np.expand_dims(dy, axes))
+    return tape.record(np.prod(a.value, axis=axis, dtype=dtype, keepdims=keepdims), [(a, rule)])
+
+
+def _cumsum(tape, a, axis=None, dtype=None, out=None):
+    """``np.cumsum``: the gradient of cell i is the sum of ``dy`` from i to the end (a reversed
+    cumulative sum). ``axis=None`` runs over the flattened array."""
+    _no_out(tape, "cumsum", out, {})
+    shape = a.shape
+    value = np.cumsum(a.value, axis=axis, dtype=dtype)
+    along = 0 if axis is None else axis
+
+    def rule(dy):
+        return np.flip(np.cumsum(np.flip(dy, along), along), along).reshape(shape)
+    return tape.record(value, [(a, rule)])
+
+
+def _cumprod(tape, a, axis=None, dtype=None, out=None):
+    """``np.cumprod``: TensorFlow's gradient, ``reversed_cumsum(y * dy) / x`` (not finite where x is 0)."""
+    _no_out(tape, "cumprod", out, {})
+    shape, x = a.shape, a.value
+    value = np.cumprod(x, axis=axis, dtype=dtype)
+    along = 0 if axis is None else axis
+
+    def rule(dy):
+        summed = np.flip(np.cumsum(np.flip(value * dy, along), along), along)
+        return (summed / x.reshape(value.shape)).reshape(shape)
+    return tape.record(value, [(a, rule)])
+
+
+def _broadcast_to(tape, array, shape, subok=False):
+    return tape.record(np.broadcast_to(array.value, shape),
+                       [(array, _unbroadcast_rule(lambda dy: dy, array.shape))])
+
+
+def _tile(tape, A, reps):
+    """``np.tile``: each cell's gradient is the sum of ``dy`` over its copies."""
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    n = max(len(reps), A.ndim)
+    reps = (1,) * (n - len(reps)) + reps
+    shape = (1,) * (n - A.ndim) + A.shape
+    before = A.shape
+
+    def rule(dy):  # dy as (reps_0, n_0, reps_1, n_1, ...), summed over the reps axes
+        split = dy.reshape([d for pair in zip(reps, shape, strict=True) for d in pair])
+        return split.sum(axis=tuple(range(0, 2 * n, 2))).reshape(before)
+    return tape.record(np.tile(A.value, reps), [(A, rule)])
+
+
+def _pad(tape, array, pad_width, mode="constant", **kwargs):
+    """``np.pad``: with ``mode="constant"`` the gradient is ``dy`` without the padding; the other
+    modes (``reflect``, ``symmetric``) copy cells, each gets the sum over its copies."""
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (array.ndim, 2))
+    if mode == "constant":
+        inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, array.shape, strict=True))
+        return tape.record(np.pad(array.value, widths, mode=mode, **kwargs), [(array, lambda dy: dy[inner])])
+    # which input cell each output cell copies, per axis: the padding applied to the positions
+    index = np.ix_(*[np.pad(np.arange(n), w, mode=mode) for n, w in zip(array.shape, widths, strict=True)])
+    return array[index]
+
+
+def _einsum(tape, subscripts, *operands, **kwargs):
+    """``np.einsum``: the gradient of each operand is the einsum of ``dy`` with the other operands,
+    written to that operand's subscripts (an index only that operand has is broadcast back)."""
+    if not isinstance(subscripts, str):
+        raise TypeError(f"{tape.where}: np.einsum with operands given as lists is not differentiable "
+                        "here; give the subscripts as a string")
+    plain = [_plain(o) for o in operands]
+    inputs, output = _explicit_subscripts(subscripts, [np.ndim(p) for p in plain])
+    if any(len(set(s)) != len(s) for s in inputs):
+        raise TypeError(f"{tape.where}: np.einsum with an index repeated in one operand ({subscripts!r}, "
+                        "a diagonal) is not differentiable here")
+    value = np.einsum(f"{','.join(inputs)}->{output}", *plain, **kwargs)
+
+    def rule(i):
+        others = [s for j, s in enumerate(inputs) if j != i]
+        target = "".join(c for c in inputs[i] if c in set(output).union(*others))
+        only_here = [k for k, c in enumerate(inputs[i]) if c not in target]  # summed in operand i only
+
+        def grad(dy):
+            g = np.einsum(f"{','.join([output] + others)}->{target}", dy,
+                          *[p for j, p in enumerate(plain) if j != i])
+            if only_here:  # dy reaches every cell summed over such an index
+                g = np.expand_dims(g, only_here)
+            return _unbroadcast(np.broadcast_to(g, np.broadcast_shapes(g.shape, np.shape(plain[i]))),
+                                np.shape(plain[i]))
+        return grad
+    return tape.record(value, [(o, rule(i)) for i, o in enumerate(operands) if isinstance(o, Traced)])
+
+
+def _explicit_subscripts(subscripts: str, ndims: list) -> tuple[list, str]:
+    """``"ij,jk"`` and ``"...ij,...jk->...ik"`` as explicit letters: ``(["ij", "jk"], "ik")``."""
+    subscripts = subscripts.replace(" ", "")
+    left, arrow, output = subscripts.partition("->")
+    inputs = left.split(",")
+    used = set(subscripts) - set(".,->")
+    free = iter(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used)
+    most = max([nd - len(s.replace("...", "")) for s, nd in zip(inputs, ndims, strict=True) if "..." in s],
+               default=0)
+    ellipsis_letters = "".join(next(free) for _ in range(most))
+    for k, (s, nd) in enumerate(zip(inputs, ndims, strict=True)):
+        if "..." in s:
+            count = nd - len(s.replace("...", ""))
+            inputs[k] = s.replace("...", ellipsis_letters[most - count:])
+    if not arrow:  # implicit: the letters seen once, in order
+        letters = "".join(inputs)
+        output = ellipsis_letters + "".join(sorted(c for c in set(letters) if letters.count(c) == 1
+                                                   and c not in ellipsis_letters))
+    else:
+        output = output.replace("...", ellipsis_letters)
+    return inputs, output
+
+
 def _no_out(tape, name, out, kwargs):
     if out is not None or kwargs:
         raise TypeError(f"{tape.where}: np.{name} with {sorted(kwargs) or ['out']} is not something "
@@ -344,11 +525,17 @@ FUNCTION_RULES = {
     np.sum: _sum, np.mean: _mean, np.reshape: _reshape, np.expand_dims: _expand_dims,
     np.squeeze: _squeeze, np.transpose: _transpose, np.swapaxes: _swapaxes,
     np.concatenate: _concatenate, np.stack: _stack, np.clip: _clip, np.where: _where,
+    np.max: _max, np.amax: _max, np.min: _min, np.amin: _min, np.prod: _prod, np.cumsum: _cumsum,
+    np.cumprod: _cumprod, np.broadcast_to: _broadcast_to, np.tile: _tile, np.pad: _pad,
+    np.einsum: _einsum,
 }
 
 
 # Functions whose result does not depend on the input's values: constants to the tape.
-CONSTANT_FUNCTIONS = {np.ones_like, np.zeros_like, np.full_like, np.empty_like, np.shape, np.ndim, np.size}
+CONSTANT_FUNCTIONS = {np.ones_like, np.zeros_like, np.full_like, np.empty_like, np.shape, np.ndim, np.size,
+                      # integer or boolean results, or steps (round): no gradient, as in TensorFlow
+                      np.argmax, np.argmin, np.argsort, np.count_nonzero, np.all, np.any, np.round,
+                      np.around, np.isclose, np.allclose, np.nonzero, np.searchsorted, np.digitize}
 
 
 def known_operations() -> str:

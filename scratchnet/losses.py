@@ -80,9 +80,31 @@ class Loss:
         return y_true.astype(y_pred.dtype, copy=False), y_pred
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The per-sample values; by default ``call(y_true, y_pred)``, a subclass's Keras-style
+        ``call`` written with ``sn.ops``."""
+        if type(self).call is Loss.call:
+            raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred), or "
+                                      "forward and backward")
+        return np.asarray(self.call(y_true, y_pred))
 
     def backward(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """``d mean(values) / d y_pred``; by default from the gradient tape (scratchnet.autodiff)
+        following ``call`` on a traced ``y_pred``."""
+        if type(self).call is Loss.call:
+            raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred), or "
+                                      "forward and backward")
+        from scratchnet.autodiff import Tape, Traced
+
+        tape = Tape(f'loss "{self.name}"')
+        traced = tape.watch(y_pred)
+        values = self.call(y_true, traced)
+        size = values.size if isinstance(values, Traced) else np.size(values)
+        dy = np.full(np.shape(values), 1.0 / size, dtype=y_pred.dtype)
+        return tape.gradient(values, traced, dy)
+
+    def call(self, y_true, y_pred):
+        """Keras' ``Loss.call``: a subclass may write the values with ``sn.ops`` instead of
+        ``forward`` and ``backward``."""
         raise NotImplementedError
 
     def logits_twin(self, activation: str = "softmax") -> Loss | None:
@@ -787,6 +809,35 @@ def reduce_weighted(values, sample_weight=None) -> float:
     return float(values.sum() / values.size) if values.size else 0.0
 
 
+class LossFunctionWrapper(Loss):
+    """A loss given as a function, ``compile(loss=my_loss)`` with ``def my_loss(y_true, y_pred)``
+    written with ``sn.ops`` (as keras.io's custom losses), as Keras' ``LossFunctionWrapper``: the
+    two brought to the same rank (:func:`same_rank`), the function's values averaged. Its gradient
+    comes from the tape following the function on a traced ``y_pred`` (:meth:`Loss.backward`)."""
+
+    name = "loss_function_wrapper"
+
+    def __init__(self, fn, reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None,
+                 **kwargs):
+        if not callable(fn):
+            saved = (" (a function's name read from a saved model: the function is Python code, which "
+                     "scratchnet neither writes nor runs from files; load the model with compile=False "
+                     "and compile it again with the function)") if isinstance(fn, str) else ""
+            raise ValueError(f"LossFunctionWrapper: expected fn to be a function of (y_true, y_pred), "
+                             f"received {fn!r}{saved}")
+        super().__init__(reduction=reduction, name=name or getattr(fn, "__name__", None), dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = same_rank(np.asarray(y_true), y_pred)
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self) -> dict:
+        """The function by name only (as a description: no file holds its code)."""
+        return {**super().get_config(), "fn": getattr(self.fn, "__name__", repr(self.fn)), **self._fn_kwargs}
+
+
 def same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
     """Keras' ``squeeze_or_expand_to_same_rank``: when the ranks differ by one and the longer one
     ends in an axis of 1, drop that axis (or, if the other is 1-D, give it that axis instead)."""
@@ -924,6 +975,8 @@ def get(identifier) -> Loss:
         return _REGISTRY[identifier]()
     if any(identifier is fn for fn in _FUNCTIONS):
         return _REGISTRY[identifier.__name__]()
+    if callable(identifier) and not isinstance(identifier, type):
+        return LossFunctionWrapper(identifier)  # a function of the user's: def my_loss(y_true, y_pred)
     raise ValueError(
         f"compile: unknown loss {identifier!r}; expected one of {sorted(_REGISTRY)} or a "
         "scratchnet.losses.Loss instance"

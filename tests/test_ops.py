@@ -41,9 +41,9 @@ def test_sigmoid_and_softmax_do_not_overflow():
 
 
 def test_an_op_the_tape_does_not_know_is_named():
-    layer = sn.layers.Lambda(lambda x: np.cumsum(x, axis=1))
+    layer = sn.layers.Lambda(lambda x: np.diff(x, axis=1))
     layer.ensure_built((3,))
-    with pytest.raises(TypeError, match="cumsum"):
+    with pytest.raises(TypeError, match="diff"):
         layer.forward(np.ones((2, 3), np.float32), training=True)
 
 

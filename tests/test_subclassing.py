@@ -328,7 +328,9 @@ def test_ops_on_keras_tensors_inside_call_become_layers_with_gradients(float64):
     layer.backward(w)
     kernel_grad = layer.dense.kernel.grad.copy()
     assert rel_error(kernel_grad, numeric_grad(loss, layer.dense.kernel.value)) < REL_TOL
-    with pytest.raises(TypeError, match="matmul on 2 KerasTensors"):
+    # an op of several KerasTensors is one layer (scratchnet.layers.op_layer), its shapes checked
+    assert sn.ops.matmul(sn.Input((2, 3)), sn.Input((3, 4))).shape == (None, 2, 4)
+    with pytest.raises(ValueError, match="matmul.*cannot take inputs of shapes"):
         sn.ops.matmul(sn.Input((3,)), sn.Input((3,)))
 
 
