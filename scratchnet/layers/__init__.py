@@ -11,7 +11,14 @@ from scratchnet.layers.augmentation import (
     RandomZoom,
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from scratchnet.layers.conv import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+)
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -36,8 +43,10 @@ from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
 )
 from scratchnet.layers.image_preprocessing import CenterCrop, Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
@@ -67,7 +76,14 @@ from scratchnet.layers.normalization import (
     LayerNormalization,
     UnitNormalization,
 )
-from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
+from scratchnet.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from scratchnet.layers.regularization import (
@@ -77,16 +93,20 @@ from scratchnet.layers.regularization import (
     GaussianNoise,
     SpatialDropout1D,
     SpatialDropout2D,
+    SpatialDropout3D,
 )
 from scratchnet.layers.reshaping import (
     Cropping1D,
     Cropping2D,
+    Cropping3D,
     Permute,
     RepeatVector,
     UpSampling1D,
     UpSampling2D,
+    UpSampling3D,
     ZeroPadding1D,
     ZeroPadding2D,
+    ZeroPadding3D,
 )
 from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
@@ -120,6 +140,11 @@ __all__ = [
     "MultiHeadAttention", "Attention", "AdditiveAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
     "ActivityRegularization",
+    # 3-D (volumes, videos)
+    "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D",
+    "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
+    "GlobalMaxPool3D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
@@ -127,3 +152,6 @@ MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
 AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
+Convolution3D, Convolution3DTranspose = Conv3D, Conv3DTranspose
