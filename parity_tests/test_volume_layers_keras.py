@@ -65,7 +65,8 @@ LAYERS = {
 # Random in training (its draws are not TensorFlow's): compared in inference, and in training on
 # Keras' own mask (test_spatial_dropout3d_training_on_keras_mask).
 TRAINED = sorted(set(LAYERS) - {"spatial_dropout3d"})
-# (Conv3DTranspose with dilation_rate > 1: TensorFlow's CPU kernel refuses its gradient, as for
+# (Conv3DTranspose with dilation_rate > 1: TensorFlow's CPU kernel refuses it, "Current CPU
+# implementation does not yet support dilation rates larger than 1" [Conv3DBackpropInputV2], as for
 # Conv1DTranspose; tests/test_volume_layers.py checks scratchnet's against finite differences.)
 
 
@@ -140,18 +141,48 @@ def test_a_3d_decoder_trains_as_keras():
                   steps=10, batch_size=4)
 
 
-def test_max_pooling3d_tied_maxima_as_tensorflow():
-    """MaxPool3DGrad gives every tied maximum the window's whole gradient (MaxPooling2D's kernel
-    gives it to the first alone): an all-zero input, overlapping windows."""
-    x = np.zeros((2, 4, 3, 5, 2), np.float32)
-    x[0, 1, 1, 1, 0] = x[0, 2, 1, 2, 0] = 1.0  # one window with two equal maxima, the rest zeros
-    dy = np.random.default_rng(5).normal(size=(2, 3, 2, 4, 2)).astype(np.float32)
-    variable = tf.Variable(x)
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(keras.layers.MaxPooling3D(2, strides=1)(variable) * dy)
-    layer = L.MaxPooling3D(2, strides=1)
-    assert_close(layer(x), np.asarray(keras.layers.MaxPooling3D(2, strides=1)(x)), FORWARD_RTOL, "y")
-    assert_close(layer.backward(dy), tape.gradient(total, variable).numpy(), GRAD_RTOL, "dL/dx")
+@pytest.mark.parametrize("kwargs", [dict(pool_size=2), dict(pool_size=(2, 3, 2), strides=1, padding="same"),
+                                    dict(pool_size=3, strides=2, padding="same")])
+def test_max_pooling3d_tied_maxima_as_model_fit(kwargs):
+    """Inputs of few distinct values (ties in most windows), the gradient as Keras' training step
+    computes it, inside a tf.function: TensorFlow's MaxPool3DGrad gives each window's dy, whole, to
+    every cell within 1e-5 of the maximum (with oneDNN off, as parity tests run TensorFlow:
+    PARITY.md; oneDNN's own kernel, which a tf.function runs when it is on, gives it to the first
+    maximum alone). Some cells are moved by less than 1e-5: near-ties."""
+    x = np.random.default_rng(8).integers(0, 3, (2, 5, 6, 7, 3)).astype(np.float32)
+    x[:, ::2] += np.float32(6e-6)  # within TensorFlow's 1e-5 of an integer maximum
+    klayer = keras.layers.MaxPooling3D(**kwargs)
+    dy = np.random.default_rng(9).normal(size=klayer.compute_output_shape(x.shape)).astype(np.float32)
+
+    @tf.function
+    def keras_gradient(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            total = tf.reduce_sum(klayer(v) * dy)
+        return tape.gradient(total, v)
+
+    layer = L.MaxPooling3D(**kwargs)
+    assert_close(layer(x), np.asarray(klayer(x)), FORWARD_RTOL, "y")
+    assert_close(layer.backward(dy), keras_gradient(tf.constant(x)).numpy(), GRAD_RTOL, "dL/dx")
+
+
+def test_ct_like_volumes_with_uniform_regions_train_as_keras():
+    """Air (exact zeros) and a clipped blob (exact ones) in each volume: after a convolution and a
+    ReLU, whole max-pooling windows tie. SGD steps as in Keras' fit (every tied maximum of a
+    window takes its whole gradient); biases before a BatchNormalization would be rounding noise
+    (test_a_small_ct_scan_classifier_trains_as_keras); this model has no BatchNormalization."""
+    rng = np.random.default_rng(10)
+    x = rng.random((8, 8, 8, 8, 1)).astype(np.float32)
+    x[:, :, :3] = 0.0
+    x[1::2, 4:7, 4:7, 4:7] = 1.0
+    y = (np.arange(8) % 2).astype(np.float32)[:, None]
+    model = sn.Sequential([
+        L.Input((8, 8, 8, 1)), L.Conv3D(4, 3, padding="same", activation="relu"), L.MaxPool3D(2),
+        L.Conv3D(4, 3, padding="same", activation="relu"), L.MaxPool3D(2), L.GlobalAveragePooling3D(),
+        L.Dense(1, activation="sigmoid")], seed=5)
+    model.set_weights([w if w.ndim > 1 else np.full(w.shape, 0.05, w.dtype) for w in model.get_weights()])
+    assert_parity(model, x, y, loss=sn.losses.BinaryCrossentropy(), optimizer=sn.optimizers.SGD(0.1),
+                  steps=8, batch_size=4)
 
 
 class _Draws:

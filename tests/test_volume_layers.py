@@ -35,6 +35,7 @@ LAYERS = {
     "conv3d_transpose_output_padding": lambda: L.Conv3DTranspose(2, 2, strides=(1, 2, 3),
                                                                  output_padding=(0, 1, 2)),
     "conv3d_transpose_dilated": lambda: L.Conv3DTranspose(2, 2, dilation_rate=2, activation="tanh"),
+    "conv3d_transpose_dilated_same": lambda: L.Conv3DTranspose(3, 2, dilation_rate=(1, 2, 3), padding="same"),
     "max_pool3d": lambda: L.MaxPooling3D(),
     "max_pool3d_same_overlapping": lambda: L.MaxPooling3D((2, 3, 2), strides=1, padding="same"),
     "max_pool3d_strided_same": lambda: L.MaxPooling3D(3, strides=2, padding="same"),
@@ -164,6 +165,11 @@ def test_max_pooling3d_gives_every_tied_maximum_the_whole_gradient():
     zeros(np.zeros((1, 3, 3, 3, 1), np.float32))
     dx = zeros.backward(np.ones((1, 2, 2, 2, 1), np.float32))[0, ..., 0]
     assert dx[1, 1, 1] == 8 and dx[0, 0, 0] == 1 and dx[0, 1, 1] == 4  # windows covering each cell
+    near = np.zeros((1, 2, 2, 2, 1), np.float32)
+    near[0, 0, 1, 1, 0], near[0, 1, 1, 0, 0], near[0, 1, 0, 0, 0] = 0.134, 0.13399, 0.1339
+    layer(near)  # within 1e-5 of the maximum: a maximum too (TensorFlow's CPU kernel)
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1, 1), np.float32)).ravel(),
+                                  [0, 0, 0, 1, 0, 0, 1, 0])
 
 
 def test_same_padding_never_wins_or_counts():

@@ -96,13 +96,20 @@ def maxpool3d_forward(xpad, window, strides, out_shape):
     return y
 
 
+# TensorFlow's CPU MaxPool3DGrad (tensorflow/core/kernels/pooling_ops_3d.cc) counts a cell as a
+# window's maximum when |x - max| < 1e-5, an absolute tolerance, not only when it equals it.
+MAXPOOL3D_TIE = 1e-5
+
+
 def maxpool3d_backward(xpad, y, dy, window, strides):
     """TensorFlow's MaxPool3D gradient: ``dy[n, i, j, k, c]`` goes, whole, to *every* cell of the
-    window that equals its maximum (ties each get all of it); overlapping windows add up."""
+    window within ``1e-5`` of its maximum, ``|x - y| < 1e-5`` (so exact ties each get all of it, and
+    so does a value 0.134 beside a maximum of 0.13401); overlapping windows add up."""
     dxpad = np.zeros(xpad.shape, dtype=dy.dtype)
+    tie = xpad.dtype.type(MAXPOOL3D_TIE)
     for offset in offsets(window):
         index = offset_slices(offset, strides, (1, 1, 1), y.shape[1:4])
-        dxpad[index] += np.where(xpad[index] == y, dy, 0)
+        dxpad[index] += np.where(np.abs(xpad[index] - y) < tie, dy, 0)
     return dxpad
 
 

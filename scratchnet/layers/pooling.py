@@ -275,10 +275,12 @@ class MaxPooling3D(_Pooling3D):
 
     ``padding="same"`` pads with ``-inf``, so padded cells never win.
 
-    Backward, as TensorFlow's ``MaxPool3DGrad`` (unlike MaxPooling2D's, which gives a window's
+    Backward, as TensorFlow's CPU ``MaxPool3DGrad`` (unlike MaxPooling2D's, which gives a window's
     ``dy`` to its first maximum alone): ``dy[n, i, j, k, c]`` goes, whole, to *every* cell of the
-    window equal to the maximum, so tied cells each receive all of it (an all-zero window after a
-    ReLU passes ``dy`` to all its cells); overlapping windows add up.
+    window within ``1e-5`` of the maximum, ``|xpad - y| < 1e-5``: tied cells each receive all of
+    it, and so does a near-maximum (0.13399 beside 0.13400); overlapping windows add up. (With
+    oneDNN on, TensorFlow's ``tf.function`` runs oneDNN's kernel instead, which gives ``dy`` to the
+    first maximum alone; scratchnet follows TensorFlow's own kernel, as the parity tests run it.)
     """
 
     pad_value = -np.inf
