@@ -295,6 +295,34 @@ def _video_model():
     return model, x, np.arange(6) % 2
 
 
+def _volume_model():
+    """The 3-D layers: Conv3D (groups, dilation, a regularizer), the poolings, the reshaping
+    layers and Conv3DTranspose on (depth, height, width, channels) volumes."""
+    model = sn.Sequential([
+        L.Input((4, 6, 6, 2)), L.Conv3D(4, 3, padding="same", groups=2, activation="relu",
+                                        kernel_regularizer=sn.regularizers.L2(2 ** -6)),
+        L.MaxPooling3D(2, padding="same"), L.ZeroPadding3D(((1, 0), (1, 1), (0, 1))),
+        L.Cropping3D(((0, 1), (1, 0), (0, 0))), L.UpSampling3D((2, 1, 1)),
+        L.Conv3D(4, 2, dilation_rate=(1, 2, 1), activation="tanh"), L.AveragePooling3D((1, 2, 2)),
+        L.Conv3DTranspose(3, 2, strides=(1, 2, 2), output_padding=(0, 1, 0)),
+        L.GlobalMaxPooling3D(keepdims=True), L.Reshape((1, 1, 3, 1)), L.GlobalAveragePooling3D(),
+        L.Dense(3)], seed=43, name="volumes")
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(44).normal(size=(6, 4, 6, 6, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 3
+
+
+def _volume_noise_model():
+    """SpatialDropout3D (random in training: no steps compared) between two Conv3Ds."""
+    model = sn.Sequential([
+        L.Input((3, 4, 4, 1)), L.Conv3D(2, 2, activation="relu"), L.SpatialDropout3D(0.3, seed=4),
+        L.Conv3D(2, 2), L.Flatten(), L.Dense(2)], seed=45, name="volume_noise")
+    model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(46).normal(size=(6, 3, 4, 4, 1)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
+
 def _mobile_model():
     """MobileNet's separable block: DepthwiseConv2D (depth_multiplier 2, its weights "kernel" and
     "bias") and SeparableConv2D ("depthwise_kernel", "pointwise_kernel", "bias"), then the 1-D twins."""
@@ -398,11 +426,12 @@ MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_mod
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
-          _attention_model, _luong_bahdanau_model, _small_layers_model, _selu_model, _adaptive_model]
+          _attention_model, _luong_bahdanau_model, _small_layers_model, _selu_model, _adaptive_model,
+          _volume_model, _volume_noise_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,
-                      L.GaussianDropout, L.AlphaDropout)  # (SpatialDropout1D/2D are Dropouts)
+                      L.GaussianDropout, L.AlphaDropout)  # (SpatialDropout1D/2D/3D are Dropouts)
 
 
 def test_the_models_use_every_scratchnet_layer():

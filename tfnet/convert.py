@@ -635,7 +635,7 @@ def _register_pooling(scratch_cls, keras_cls) -> None:
 
 def _register_global_pooling(scratch_cls, keras_cls) -> None:
     def from_keras(klayer, **kw):
-        if scratch_cls.rank == 2:
+        if scratch_cls.rank >= 2:
             _require(klayer, data_format="channels_last")
         return scratch_cls(data_format=klayer.data_format, keepdims=klayer.keepdims, **kw)
 
@@ -1154,3 +1154,59 @@ register_layer(sn.layers.MultiHeadAttention, keras.layers.MultiHeadAttention, _m
 # score_mode, dropout, seed); the weights (scale, concat_score_weight) in the same order and shapes.
 _register_by_config(sn.layers.Attention, keras.layers.Attention)
 _register_by_config(sn.layers.AdditiveAttention, keras.layers.AdditiveAttention)
+
+
+# The 3-D (volume, video) layers: Conv3D and Conv3DTranspose by their arguments, the poolings as
+# their 1-D/2-D siblings, the rest by config.
+def _conv3d_to_keras(layer, **kw):
+    return keras.layers.Conv3D(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        dilation_rate=layer.dilation_rate, groups=layer.groups, activation=_activation_to_keras(layer),
+        use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
+
+
+def _conv3d_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last")
+    where = f'layer "{klayer.name}"'
+    return sn.layers.Conv3D(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate), groups=klayer.groups,
+        activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, where),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+def _conv3d_transpose_to_keras(layer, **kw):
+    return keras.layers.Conv3DTranspose(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+        activation=_activation_to_keras(layer), use_bias=layer.use_bias,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
+
+
+def _conv3d_transpose_from_keras(klayer, **kw):
+    _require(klayer, data_format="channels_last")
+    where = f'layer "{klayer.name}"'
+    return sn.layers.Conv3DTranspose(
+        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
+        padding=klayer.padding, output_padding=klayer.output_padding,
+        dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
+        use_bias=klayer.use_bias, kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, where),
+        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+register_layer(sn.layers.Conv3D, keras.layers.Conv3D, _conv3d_to_keras, _conv3d_from_keras)
+register_layer(sn.layers.Conv3DTranspose, keras.layers.Conv3DTranspose, _conv3d_transpose_to_keras,
+               _conv3d_transpose_from_keras)
+_register_pooling(sn.layers.MaxPooling3D, keras.layers.MaxPooling3D)
+_register_pooling(sn.layers.AveragePooling3D, keras.layers.AveragePooling3D)
+_register_global_pooling(sn.layers.GlobalAveragePooling3D, keras.layers.GlobalAveragePooling3D)
+_register_global_pooling(sn.layers.GlobalMaxPooling3D, keras.layers.GlobalMaxPooling3D)
+for _name in ("UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"):
+    _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))

@@ -19,7 +19,14 @@ from scratchnet.layers.augmentation import (
     RandomZoom,
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
-from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from scratchnet.layers.conv import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+)
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -45,8 +52,10 @@ from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
 )
 from scratchnet.layers.image_preprocessing import CenterCrop, Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
@@ -77,7 +86,14 @@ from scratchnet.layers.normalization import (
     RMSNormalization,
     UnitNormalization,
 )
-from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
+from scratchnet.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from scratchnet.layers.regularization import (
@@ -87,16 +103,20 @@ from scratchnet.layers.regularization import (
     GaussianNoise,
     SpatialDropout1D,
     SpatialDropout2D,
+    SpatialDropout3D,
 )
 from scratchnet.layers.reshaping import (
     Cropping1D,
     Cropping2D,
+    Cropping3D,
     Permute,
     RepeatVector,
     UpSampling1D,
     UpSampling2D,
+    UpSampling3D,
     ZeroPadding1D,
     ZeroPadding2D,
+    ZeroPadding3D,
 )
 from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
@@ -135,6 +155,11 @@ __all__ = [
     "RMSNormalization", "EinsumDense",
     "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
     "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+    # 3-D (volumes, videos)
+    "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D",
+    "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
+    "GlobalMaxPool3D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
@@ -145,3 +170,6 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 Convolution1D, Convolution2D = Conv1D, Conv2D
 Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
+Convolution3D, Convolution3DTranspose = Conv3D, Conv3DTranspose

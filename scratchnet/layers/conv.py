@@ -1,4 +1,4 @@
-"""Conv2D, Conv1D, Conv2DTranspose and Conv1DTranspose: the convolution layers, channels-last."""
+"""The convolution layers, channels-last: Conv1D/2D/3D and Conv1DTranspose/2DTranspose/3DTranspose."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.activations import ReLU
+from scratchnet.kernels import volume
 from scratchnet.layers._args import (
     channels_last,
     check_rank,
@@ -579,3 +580,234 @@ class Conv1DTranspose(_ConvTranspose):
         # dL/dx: the forward Conv1D itself on pad(dz): (N, L, C)
         return kernels.conv2d_forward(dzpad[:, None], self.kernel.value[None], steps, dilation,
                                       (1, self.x.shape[1]))[:, 0]
+
+
+def _volume_plan(layer, spatial, window, strides, dilation) -> tuple[tuple[int, ...], tuple]:
+    """A 3-D layer's output sizes and ``((front, back), (top, bottom), (left, right))`` padding for
+    inputs of ``spatial`` ``(D, H, W)`` sizes, TensorFlow's rule along each axis."""
+    if None in spatial:
+        raise ValueError(f'Layer "{layer.name}": expected fixed depth, height and width, received '
+                         f"input shape {(None, *spatial, '...')}; scratchnet plans 3-D windows once, "
+                         "at build")
+    sizes, pads = [], []
+    for n, k, s, d in zip(spatial, window, strides, dilation, strict=True):
+        out, before, after = output_size_and_pads(n, k, s, d, layer.padding)
+        sizes.append(out)
+        pads.append((before, after))
+    return tuple(sizes), tuple(pads)
+
+
+class Conv3D(ActivatedLayer):
+    """3-D convolution over volumes or videos (cross-correlation, no kernel flip), as
+    ``keras.layers.Conv3D`` (alias ``Convolution3D``).
+
+    Input ``(N, D, H, W, C)``; output ``(N, OD, OH, OW, filters)``; ``kernel`` is
+    ``(KD, KH, KW, C / groups, filters)`` (Keras' layout) and ``bias`` ``(filters,)``. With ``xpad``
+    the zero-padded input::
+
+        z[n, i, j, k, o] = sum_{a, b, e, c} xpad[n, i*sd + a*dd, j*sh + b*dh, k*sw + e*dw, c]
+                                            * kernel[a, b, e, c, o] + bias[o]
+        y = activation(z)
+
+    Sizes along each axis as Conv2D's: ``"valid"``: ``(D - e) // s + 1`` with ``e = (KD - 1)*d + 1``;
+    ``"same"``: ``ceil(D / s)``, the odd padded cell after (back, bottom, right). With ``groups = G``
+    the ``C`` channels and the ``filters`` are cut into ``G`` equal groups and group ``g``'s filters
+    read only group ``g``'s channels (``c`` runs over ``C / G`` channels of that group).
+
+    Backward, with ``dz = dL/dz``: ``dL/dkernel[a, b, e, c, o] = sum_{n, i, j, k} xpad[n, i*sd + a*dd,
+    j*sh + b*dh, k*sw + e*dw, c] * dz[n, i, j, k, o]``; ``dL/dbias = sum_{n, i, j, k} dz``; ``dL/dx``
+    sends each ``dz[n, i, j, k] @ kernel[a, b, e]^T`` back to the cell it read, then drops the
+    padding. The loops, one strided slice per kernel offset: :mod:`scratchnet.kernels.volume`.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1, 1),
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate=(1, 1, 1),
+        groups: int = 1,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(activation=activation, name=name, **kwargs)
+        where = f"Conv3D {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
+        window_args(self, where, 3, kernel_size, strides, padding, dilation_rate)
+        self.data_format = channels_last(data_format, where)
+        self.groups = positive_int(groups, "groups", where)
+        if self.filters % self.groups:
+            raise ValueError(f"{where}: the number of filters must be evenly divisible by the number "
+                             f"of groups; received groups={self.groups}, filters={self.filters}")
+        self.use_bias = bool(use_bias)
+        weight_args(self, where, kernel_initializer=kernel_initializer,
+                    bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
+        self.xpad: np.ndarray | None = None
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, c = input_shape
+        self.out_shape, self.pads = _volume_plan(self, spatial, self.kernel_size, self.strides,
+                                                 self.dilation_rate)
+        if min(self.out_shape) <= 0:
+            raise ValueError(
+                f'Layer "{self.name}": the kernel {self.kernel_size} (dilation {self.dilation_rate}) '
+                f"does not fit the input of depth, height and width {tuple(spatial)} with "
+                f"padding='valid'; the output would be {self.out_shape}")
+        if c % self.groups:
+            raise ValueError(f'Layer "{self.name}": the number of input channels must be evenly '
+                             f"divisible by the number of groups; received groups={self.groups}, but "
+                             f"the input has {c} channels (full input shape {(None, *input_shape)})")
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, c // self.groups, self.filters),
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        return (*self.out_shape, self.filters)
+
+    def forward(self, x, training=False):
+        self.xpad = x  # "valid": nothing to pad, and no copy
+        if any(p for pair in self.pads for p in pair):
+            self.xpad = np.pad(x, ((0, 0), *self.pads, (0, 0)))  # (N, Dp, Hp, Wp, C)
+        z = volume.conv3d_forward(self.xpad, self.kernel.value, self.strides, self.dilation_rate,
+                                  self.out_shape, self.groups)  # (N, OD, OH, OW, F)
+        if self.use_bias:
+            z += self.bias.value  # in place: z is a fresh array
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        self.kernel.grad = volume.conv3d_backward_kernel(self.xpad, dz, self.kernel_size, self.strides,
+                                                         self.dilation_rate, self.groups)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OD, OH, OW)
+        if not self.compute_input_grad:
+            return None
+        dxpad = volume.conv3d_backward_input(dz, self.kernel.value, self.strides, self.dilation_rate,
+                                             self.xpad.shape[1:4], self.groups)  # (N, Dp, Hp, Wp, C)
+        (front, _), (top, _), (left, _) = self.pads
+        d, h, w, _ = self.input_shape
+        return dxpad[:, front:front + d, top:top + h, left:left + w, :]  # (N, D, H, W, C)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """``keras.layers.Conv3DTranspose`` (alias ``Convolution3DTranspose``): Conv2DTranspose for
+    volumes, the upsampling layer of 3-D decoders (segmentation networks such as 3-D U-Nets).
+
+    Input ``(N, D, H, W, C)``; output ``(N, OD, OH, OW, filters)``; ``kernel`` is
+    ``(KD, KH, KW, filters, C)`` (Keras' layout) and ``bias`` ``(filters,)``. It is the input
+    gradient of the Conv3D that maps ``(OD, OH, OW, filters)`` to ``(D, H, W, C)`` with this
+    kernel: each input cell ``x[n, i, j, k]`` paints ``kernel[a, b, e] @ x[n, i, j, k]`` onto output
+    cell ``(i*sd + a*dd - front, j*sh + b*dh - top, k*sw + e*dw - left)``, overlaps adding up::
+
+        z[n, i*sd + a*dd - front, j*sh + b*dh - top, k*sw + e*dw - left, f]
+            += sum_c x[n, i, j, k, c] * kernel[a, b, e, f, c]
+        y = activation(z + bias)
+
+    Output sizes and ``front``/``top``/``left`` as Conv2DTranspose's, along each of the three axes.
+    Backward: ``dL/dx = conv3d(pad(dz), kernel)`` (Conv3D's forward pass) and ``dL/dkernel`` =
+    Conv3D's kernel gradient with ``pad(dz)`` as the input and ``x`` as the output gradient
+    (:mod:`scratchnet.kernels.volume`'s three loops, read in another order).
+    """
+
+    rank = 3
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1, 1),
+        padding: str = "valid",
+        output_padding=None,
+        data_format: str | None = None,
+        dilation_rate=(1, 1, 1),
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(activation=activation, name=name, **kwargs)
+        self._transpose_args(filters, kernel_size, strides, padding, output_padding, data_format,
+                             dilation_rate, use_bias, kernel_initializer=kernel_initializer,
+                             bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                             bias_constraint=bias_constraint)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, c = input_shape
+        if None in spatial:
+            raise ValueError(f'Layer "{self.name}": expected fixed depth, height and width, received '
+                             f"input shape {(None, *input_shape)}")
+        self.out_shape = tuple(self._output_size(n, axis) for axis, n in enumerate(spatial))
+        back, self.pads = _volume_plan(self, self.out_shape, self.kernel_size, self.strides,
+                                       self.dilation_rate)
+        if back != tuple(spatial):  # (Keras' own shapes never get here; TensorFlow would refuse them)
+            raise ValueError(f'Layer "{self.name}": an output of {self.out_shape} does not map back '
+                             f"to the input's {tuple(spatial)} with padding={self.padding!r}, "
+                             f"strides={self.strides}, output_padding={self.output_padding}")
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
+                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        return (*self.out_shape, self.filters)
+
+    def forward(self, x, training=False):
+        self.x = x
+        padded = tuple(n + before + after for n, (before, after) in zip(self.out_shape, self.pads,
+                                                                         strict=True))
+        # the forward Conv3D's input gradient with x as its output gradient: (N, ODp, OHp, OWp, F)
+        zpad = volume.conv3d_backward_input(x, self.kernel.value, self.strides, self.dilation_rate,
+                                            padded)
+        (front, _), (top, _), (left, _) = self.pads
+        od, oh, ow = self.out_shape
+        z = zpad[:, front:front + od, top:top + oh, left:left + ow, :]  # (N, OD, OH, OW, F)
+        if self.use_bias:
+            z = z + self.bias.value
+        return self.activate(z)
+
+    def backward_preactivation(self, dz):
+        dzpad = dz
+        if any(p for pair in self.pads for p in pair):
+            dzpad = np.pad(dz, ((0, 0), *self.pads, (0, 0)))  # (N, ODp, OHp, OWp, F)
+        # dL/dkernel: the forward Conv3D's kernel gradient, pad(dz) its input and x its dz
+        self.kernel.grad = volume.conv3d_backward_kernel(dzpad, self.x, self.kernel_size,
+                                                         self.strides, self.dilation_rate)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)  # sum over (N, OD, OH, OW)
+        if not self.compute_input_grad:
+            return None
+        # dL/dx: the forward Conv3D itself on pad(dz): (N, D, H, W, C)
+        return volume.conv3d_forward(dzpad, self.kernel.value, self.strides, self.dilation_rate,
+                                     tuple(self.input_shape[:3]))

@@ -1,7 +1,7 @@
-"""Global pooling: one number per channel from all the steps or all the pixels (channels-last;
+"""Global pooling: one number per channel from all the steps, pixels or voxels (channels-last;
 the 1-D ones also take ``data_format="channels_first"``).
 
-``GlobalAveragePooling2D``/``1D`` and ``GlobalMaxPooling2D``/``1D``, as in Keras 3.
+``GlobalAveragePooling3D``/``2D``/``1D`` and ``GlobalMaxPooling3D``/``2D``/``1D``, as in Keras 3.
 ``GlobalAveragePooling1D`` also takes a ``mask`` (from ``Embedding(mask_zero=True)``, see
 ``scratchnet.layers.masking``) and then averages over the real steps only. As in Keras 3.15, the
 max poolings do not support masks: ``GlobalMaxPooling1D`` takes the maximum over every step,
@@ -165,3 +165,26 @@ class GlobalMaxPooling1D(_GlobalMaxPooling):
     """
 
     rank = 1
+
+
+class GlobalAveragePooling3D(_GlobalAveragePooling):
+    """Mean over depth, height and width, per channel (alias ``GlobalAvgPool3D``):
+    ``y[n, c] = sum_{i, j, k} x[n, i, j, k, c] / (D * H * W)``.
+
+    Input ``(N, D, H, W, C)``; output ``(N, C)``, or ``(N, 1, 1, 1, C)`` with ``keepdims=True``.
+    Backward: every cell receives ``dy[n, c] / (D * H * W)``.
+    """
+
+    rank = 3
+
+
+class GlobalMaxPooling3D(_GlobalMaxPooling):
+    """Largest value over depth, height and width, per channel (alias ``GlobalMaxPool3D``):
+    ``y[n, c] = max_{i, j, k} x[n, i, j, k, c]``.
+
+    Input ``(N, D, H, W, C)``; output ``(N, C)``, or ``(N, 1, 1, 1, C)`` with ``keepdims=True``.
+    Backward, as TensorFlow's ``reduce_max`` gradient: ``dy[n, c]`` is split evenly among the cells
+    that equal the maximum.
+    """
+
+    rank = 3

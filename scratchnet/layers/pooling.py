@@ -1,7 +1,8 @@
-"""Windowed pooling, channels-last: MaxPooling2D/1D and AveragePooling2D/1D.
+"""Windowed pooling, channels-last: MaxPooling1D/2D/3D and AveragePooling1D/2D/3D.
 
 A 1-D layer reads its ``(N, L, C)`` input as the one-row image ``(N, 1, L, C)`` with a ``(1, p)``
-window, so the same 2-D kernels (:mod:`scratchnet.kernels.pooling`) serve both.
+window, so the same 2-D kernels (:mod:`scratchnet.kernels.pooling`) serve both. The 3-D layers
+sum or compare one strided slice per window offset (:mod:`scratchnet.kernels.volume`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels import pooling as pool_kernels
-from scratchnet.layers._args import channels_last, int_tuple, output_size_and_pads, padding_mode
+from scratchnet.kernels import volume
+from scratchnet.layers._args import (
+    channels_last,
+    check_rank,
+    int_tuple,
+    output_size_and_pads,
+    padding_mode,
+)
 from scratchnet.layers.base import Layer
 
 
@@ -215,3 +223,111 @@ class AveragePooling1D(_AveragePooling):
     def __init__(self, pool_size, strides=None, padding: str = "valid",
                  data_format: str | None = None, name: str | None = None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+
+class _Pooling3D(_Pooling):
+    """What MaxPooling3D and AveragePooling3D share: the windows of ``(N, D, H, W, C)`` volumes,
+    planned once at build (sizes as MaxPooling2D's along each of the three axes). Subclasses
+    implement ``pool_forward(xpad)`` and ``pool_backward(dy)`` (-> ``dL/dxpad``) with
+    :mod:`scratchnet.kernels.volume`'s loops over the window's offsets."""
+
+    rank = 3
+    pad_value = 0.0
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, c = input_shape
+        if None in spatial:
+            raise ValueError(f'Layer "{self.name}": expected fixed depth, height and width, received '
+                             f"input shape {(None, *input_shape)}")
+        sizes, pads = [], []
+        for n, p, s in zip(spatial, self.pool_size, self.strides, strict=True):
+            out, before, after = output_size_and_pads(n, p, s, 1, self.padding)
+            sizes.append(out)
+            pads.append((before, after))
+        if min(sizes) <= 0:
+            raise ValueError(f'Layer "{self.name}": pool_size {self.pool_size} does not fit the input '
+                             f"of spatial shape {tuple(spatial)} with padding='valid'; the output "
+                             f"would be {tuple(sizes)}")
+        self.out_shape, self.pads = tuple(sizes), tuple(pads)
+        return (*self.out_shape, c)
+
+    def forward(self, x, training=False):
+        xpad = x
+        if any(p for pair in self.pads for p in pair):
+            xpad = np.pad(x, ((0, 0), *self.pads, (0, 0)), constant_values=self.pad_value)
+        return self.pool_forward(xpad)  # (N, OD, OH, OW, C)
+
+    def backward(self, dy):
+        dxpad = self.pool_backward(dy)  # (N, Dp, Hp, Wp, C)
+        (front, _), (top, _), (left, _) = self.pads
+        d, h, w, _ = self.input_shape
+        return dxpad[:, front:front + d, top:top + h, left:left + w, :]  # (N, D, H, W, C)
+
+
+class MaxPooling3D(_Pooling3D):
+    """Largest value of each ``pool_size`` window of a volume, as ``keras.layers.MaxPooling3D``
+    (alias ``MaxPool3D``); ``strides`` default to ``pool_size``.
+
+    Input ``(N, D, H, W, C)``; output ``(N, OD, OH, OW, C)``::
+
+        y[n, i, j, k, c] = max_{a, b, e} xpad[n, i*sd + a, j*sh + b, k*sw + e, c]
+
+    ``padding="same"`` pads with ``-inf``, so padded cells never win.
+
+    Backward, as TensorFlow's CPU ``MaxPool3DGrad`` (unlike MaxPooling2D's, which gives a window's
+    ``dy`` to its first maximum alone): ``dy[n, i, j, k, c]`` goes, whole, to *every* cell of the
+    window within ``1e-5`` of the maximum, ``|xpad - y| < 1e-5``: tied cells each receive all of
+    it, and so does a near-maximum (0.13399 beside 0.13400); overlapping windows add up. (With
+    oneDNN on, TensorFlow's ``tf.function`` runs oneDNN's kernel instead, which gives ``dy`` to the
+    first maximum alone; scratchnet follows TensorFlow's own kernel, as the parity tests run it.)
+    """
+
+    pad_value = -np.inf
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+    def pool_forward(self, xpad):
+        self.xpad = xpad
+        self.y = volume.maxpool3d_forward(xpad, self.pool_size, self.strides, self.out_shape)
+        return self.y
+
+    def pool_backward(self, dy):
+        return volume.maxpool3d_backward(self.xpad, self.y, dy, self.pool_size, self.strides)
+
+
+class AveragePooling3D(_Pooling3D):
+    """Mean of each ``pool_size`` window of a volume, as ``keras.layers.AveragePooling3D`` (alias
+    ``AvgPool3D``); ``strides`` default to ``pool_size``, and ``pool_size`` has no default.
+
+    Input ``(N, D, H, W, C)``; output ``(N, OD, OH, OW, C)``::
+
+        y[n, i, j, k, c] = sum_{a, b, e} xpad[n, i*sd + a, j*sh + b, k*sw + e, c] / count[i, j, k]
+
+    ``count`` is the number of *real* cells under the window: with ``padding="same"`` the padded
+    cells are neither summed nor counted (TensorFlow's ``avg_pool3d``), so a constant volume pools
+    to the same constant, edges included. Backward: every real cell of window ``(i, j, k)``
+    receives ``dy[n, i, j, k, c] / count[i, j, k]``; overlapping windows add up.
+    """
+
+    def __init__(self, pool_size, strides=None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+    def build(self, input_shape, rng):
+        output_shape = super().build(input_shape, rng)
+        # (1, OD, OH, OW, 1): the real cells under each window, the sum-pooling of ones padded by 0s
+        ones = np.pad(np.ones((1, *input_shape[:3], 1)), ((0, 0), *self.pads, (0, 0)))
+        self.counts = volume.sumpool3d_forward(ones, self.pool_size, self.strides, self.out_shape)
+        return output_shape
+
+    def pool_forward(self, xpad):
+        self.padded_shape = xpad.shape[1:4]
+        total = volume.sumpool3d_forward(xpad, self.pool_size, self.strides, self.out_shape)
+        return total / self.counts.astype(xpad.dtype)
+
+    def pool_backward(self, dy):
+        return volume.sumpool3d_backward(dy / self.counts.astype(dy.dtype), self.pool_size,
+                                         self.strides, self.padded_shape)

@@ -1,4 +1,4 @@
-"""Noise that only training sees: SpatialDropout1D/2D, GaussianNoise, GaussianDropout, AlphaDropout
+"""Noise that only training sees: SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout, AlphaDropout
 (Keras' ``layers/regularization``, beside :class:`~scratchnet.layers.core.Dropout`), and
 ActivityRegularization, the layer that adds a penalty on its input to the loss.
 
@@ -54,10 +54,18 @@ class SpatialDropout2D(SpatialDropout1D):
     def __init__(self, rate: float, data_format=None, seed: int | None = None,
                  name: str | None = None, **kwargs):
         super().__init__(rate, seed=seed, name=name, **kwargs)
-        self.data_format = channels_last(data_format, f'SpatialDropout2D "{self.name}"')
+        self.data_format = channels_last(data_format, f'{type(self).__name__} "{self.name}"')
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
+
+
+class SpatialDropout3D(SpatialDropout2D):
+    """``keras.layers.SpatialDropout3D(rate)``: drops whole feature volumes of ``(N, D, H, W, C)``
+    inputs (noise shape ``(N, 1, 1, 1, C)``), the kept ones scaled by ``1/(1 - rate)``, as
+    SpatialDropout2D drops whole feature maps. Backward: ``dx = dy * mask / (1 - rate)``."""
+
+    form = "(batch, depth, height, width, channels)"
 
 
 class GaussianNoise(Layer):

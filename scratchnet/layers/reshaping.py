@@ -1,10 +1,11 @@
-"""Layers that only move values around: UpSampling1D/2D, ZeroPadding1D/2D, Cropping1D/2D,
+"""Layers that only move values around: UpSampling1D/2D/3D, ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
 RepeatVector and Permute (Keras' ``layers/reshaping``). None has a weight.
 
 Each backward pass is the forward pass read backwards: where forward copies a value to several
 places, backward adds the gradients of those places; where forward drops a value (cropping),
 its gradient is 0; where forward adds zeros (padding), backward drops their gradients.
-Shapes are channels-last, as everywhere in scratchnet: ``(N, steps, C)`` and ``(N, H, W, C)``.
+Shapes are channels-last, as everywhere in scratchnet: ``(N, steps, C)``, ``(N, H, W, C)`` and
+``(N, D, H, W, C)``.
 """
 
 from __future__ import annotations
@@ -214,6 +215,102 @@ class Cropping2D(Layer):
                 "data_format": self.data_format}
 
 
+class UpSampling3D(Layer):
+    """``keras.layers.UpSampling3D(size=(2, 2, 2))``: repeat each voxel of ``(N, D, H, W, C)`` into
+    an ``s0 x s1 x s2`` block (Keras' ``ops.repeat`` along each axis, nearest neighbour only),
+    ``-> (N, D*s0, H*s1, W*s2, C)``. Backward: each voxel's gradient is the sum over its block."""
+
+    def __init__(self, size=(2, 2, 2), data_format=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'UpSampling3D "{self.name}"'
+        self.size = _int_tuple(size, 3, "size", where, minimum=1)
+        self.data_format = channels_last(data_format, where)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, channels = input_shape
+        return (*(None if n is None else n * s for n, s in zip(spatial, self.size, strict=True)),
+                channels)
+
+    def forward(self, x, training=False):
+        for axis, s in enumerate(self.size, start=1):
+            x = np.repeat(x, s, axis=axis)  # cell t lands on t*s, ..., t*s + s-1
+        return x
+
+    def backward(self, dy):
+        n, depth, height, width, channels = dy.shape
+        s0, s1, s2 = self.size
+        blocks = dy.reshape(n, depth // s0, s0, height // s1, s1, width // s2, s2, channels)
+        return blocks.sum(axis=(2, 4, 6))  # each voxel: the sum over its s0 x s1 x s2 block
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
+
+
+class ZeroPadding3D(Layer):
+    """``keras.layers.ZeroPadding3D(padding=((1, 1), (1, 1), (1, 1)))``: zeros around each volume.
+    ``padding`` is an int (every side), ``(d, h, w)`` (both sides of each axis alike) or
+    ``((front, back), (top, bottom), (left, right))``. Backward: the middle of ``dy``."""
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'ZeroPadding3D "{self.name}"'
+        self.padding = _sides_per_axis(padding, 3, "padding", where)
+        self.data_format = channels_last(data_format, where)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, channels = input_shape
+        return (*(None if n is None else n + sum(p) for n, p in zip(spatial, self.padding, strict=True)),
+                channels)
+
+    def forward(self, x, training=False):
+        return np.pad(x, ((0, 0), *self.padding, (0, 0)))
+
+    def backward(self, dy):
+        return dy[(slice(None), *(slice(before, n - after) for (before, after), n
+                                  in zip(self.padding, dy.shape[1:4], strict=True)))]
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding],
+                "data_format": self.data_format}
+
+
+class Cropping3D(Layer):
+    """``keras.layers.Cropping3D(cropping=((1, 1), (1, 1), (1, 1)))``: cut a border off each volume;
+    ``cropping`` takes ZeroPadding3D's three forms. Backward: ``dy`` padded back with zeros."""
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, name: str | None = None,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        where = f'Cropping3D "{self.name}"'
+        self.cropping = _sides_per_axis(cropping, 3, "cropping", where)
+        self.data_format = channels_last(data_format, where)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, depth, height, width, channels)")
+        *spatial, channels = input_shape
+        if any(n is not None and sum(c) >= n for n, c in zip(spatial, self.cropping, strict=True)):
+            raise ValueError(f'Cropping3D "{self.name}": values in cropping should be smaller than the '
+                             f"corresponding spatial dimension of the input (cropping must leave at "
+                             f"least one cell along each axis); received cropping={self.cropping}, "
+                             f"input shape {(None, *input_shape)}")
+        return (*(None if n is None else n - sum(c) for n, c in zip(spatial, self.cropping, strict=True)),
+                channels)
+
+    def forward(self, x, training=False):
+        return x[(slice(None), *(slice(before, n - after) for (before, after), n
+                                 in zip(self.cropping, x.shape[1:4], strict=True)))]
+
+    def backward(self, dy):
+        return np.pad(dy, ((0, 0), *self.cropping, (0, 0)))
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
+                "data_format": self.data_format}
+
+
 class RepeatVector(Layer):
     """``keras.layers.RepeatVector(n)``: ``(N, F) -> (N, n, F)``, the same vector at every step (an
     encoder's summary handed to each step of a decoder). Backward: the sum over the ``n`` steps."""
@@ -294,3 +391,15 @@ def _two_sides_per_axis(value, arg: str, where: str) -> tuple[tuple[int, int], t
                          f"tuples of 2 ints ((top, bottom), (left, right)), received {arg}={value!r}")
     return (_int_tuple(value[0], 2, f"{arg}[0]", where, minimum=0),
             _int_tuple(value[1], 2, f"{arg}[1]", where, minimum=0))
+
+
+def _sides_per_axis(value, n: int, arg: str, where: str) -> tuple[tuple[int, int], ...]:
+    """ZeroPadding3D/Cropping3D's ``int | (d, h, w) | ((front, back), (top, bottom), (left, right))``
+    for ``n`` axes: each axis's ``(before, after)``, integers >= 0."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,) * n
+    if not isinstance(value, tuple | list) or len(value) != n:
+        raise ValueError(f"{where}: expected {arg} to be an int, a tuple of {n} ints or a tuple of "
+                         f"{n} tuples of 2 ints ((front, back), (top, bottom), (left, right)), "
+                         f"received {arg}={value!r}")
+    return tuple(_int_tuple(v, 2, f"{arg}[{axis}]", where, minimum=0) for axis, v in enumerate(value))
