@@ -131,7 +131,8 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
             raise ValueError(f"{where}: its model_config has no list of layers")
         specs, input_shape, name = saving_keras._sequential_spec(config, where)
         paths = saving_keras.layer_paths([spec["class_name"] for spec in specs])
-        layers = [saving_keras._build_layer(spec, where, custom_objects, {}, lpath)
+        layers = [saving_keras._build_layer(spec, where, saving_keras._with_registered(custom_objects),
+                                            {}, lpath)
                   for spec, lpath in zip(specs, paths, strict=True)]
         seed = None
         if "scratchnet" in f.attrs:  # written by scratchnet: the model's seed (as a .keras file's metadata)
