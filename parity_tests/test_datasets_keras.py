@@ -163,3 +163,48 @@ def test_bad_arguments_refused_as_keras(home):
         keras.datasets.mnist.load_data(path=str(home / "mnist.npz"))
     with pytest.raises(ValueError, match=r"mnist.load_data: paths are no longer accepted"):
         sn.datasets.mnist.load_data(path=str(home / "mnist.npz"))
+
+
+def _tar_gz(path, members: dict) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("kwargs, archive", [
+    ({"fname": "flower_photos", "untar": True}, "flower_photos_archive"),
+    ({"fname": "flowers.tgz", "extract": True}, "flowers.tgz"),
+    ({"fname": None, "extract": True}, "photos.tar.gz_archive"),
+])
+def test_get_file_finds_and_extracts_as_keras(home, kwargs, archive):
+    origin = "https://example.invalid/data/photos.tar.gz"
+    (home / "datasets").mkdir(exist_ok=True)
+    _tar_gz(home / "datasets" / archive, {"top/a.txt": b"A", "top/sub/b.txt": b"BB"})
+    ours = sn.utils.get_file(origin=origin, **kwargs)
+    listing = sorted(str(p.relative_to(ours)) for p in __import__("pathlib").Path(ours).rglob("*"))
+    theirs = keras.utils.get_file(origin=origin, **kwargs)
+    assert ours == theirs
+    assert listing == sorted(str(p.relative_to(theirs))
+                             for p in __import__("pathlib").Path(theirs).rglob("*"))
+    assert listing == ["top", "top/a.txt", "top/sub", "top/sub/b.txt"]
+
+
+def test_get_file_plain_file_and_missing(home):
+    (home / "datasets").mkdir(exist_ok=True)
+    (home / "datasets" / "table.csv").write_text("a,b\n")
+    origin = "https://example.invalid/table.csv"
+    assert sn.utils.get_file(origin=origin) == keras.utils.get_file(origin=origin)
+    assert sn.utils.get_file("table.csv", origin, cache_subdir="datasets") == str(
+        home / "datasets" / "table.csv")
+    with pytest.raises(FileNotFoundError, match=r"get_file: no file at '.*other.csv'; scratchnet "
+                                                r"never downloads. Download https://x.invalid/o"):
+        sn.utils.get_file("other.csv", "https://x.invalid/o")
+    with pytest.raises(ValueError, match="Paths are no longer accepted"):
+        keras.utils.get_file("a/b.csv", origin)
+    with pytest.raises(ValueError, match="Paths are no longer accepted"):
+        sn.utils.get_file("a/b.csv", origin)

@@ -172,3 +172,22 @@ def test_get_source_inputs_and_dtype_rules():
         sn.backend.result_type("string", "float32")
     with pytest.raises(ValueError, match="no implicit conversions from float8"):
         sn.backend.result_type("float8_e4m3fn", "float32")
+
+
+def test_get_file_zip_and_unsafe_member(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    with zipfile.ZipFile(tmp_path / "datasets" / "cats_archive", "w") as zf:
+        zf.writestr("cats/1.txt", "meow")
+    folder = sn.utils.get_file("cats", origin="https://x.invalid/cats.zip", extract=True)
+    assert folder == str(tmp_path / "datasets" / "cats")
+    assert (tmp_path / "datasets" / "cats" / "cats" / "1.txt").read_text() == "meow"
+    with zipfile.ZipFile(tmp_path / "datasets" / "bad_archive", "w") as zf:
+        zf.writestr("../escape.txt", "x")
+    with pytest.raises(ValueError, match=r"archive member '../escape.txt' would be written outside"):
+        sn.utils.get_file("bad", origin="https://x.invalid/bad.zip", extract=True)
+    assert not (tmp_path / "datasets" / "escape.txt").exists()
+    with pytest.raises(ValueError, match='Please specify the "origin" argument'):
+        sn.utils.get_file("x")

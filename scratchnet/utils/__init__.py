@@ -9,6 +9,7 @@ from scratchnet.utils.image_files import img_to_array, load_img
 from scratchnet.utils.keras_helpers import (
     Progbar,
     array_to_img,
+    get_file,
     get_source_inputs,
     pack_x_y_sample_weight,
     save_img,
@@ -64,4 +65,4 @@ __all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDatase
            "unpack_x_y_sample_weight", "split_dataset", "CustomObjectScope", "custom_object_scope",
            "deserialize_keras_object", "serialize_keras_object", "get_custom_objects",
            "get_registered_name", "get_registered_object", "register_keras_serializable",
-           "is_keras_tensor", "standardize_dtype"]
+           "is_keras_tensor", "standardize_dtype", "get_file"]

@@ -12,15 +12,21 @@
   (``scale=True`` maps ``[min, max]`` to ``[0, 255]``).
 - :func:`get_source_inputs`: the ``Input`` tensors a symbolic tensor was computed from.
 - :class:`Progbar`: Keras' progress bar; its running averages (``_values``) follow Keras' rule.
+- :func:`get_file`: the path Keras' ``get_file`` caches a download under, for a file already
+  there (extracted as Keras extracts it); scratchnet never downloads.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
+import tarfile
 import time
+import urllib.parse
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +275,74 @@ class Progbar:
             avg = float(np.mean(total)) / max(1, count)
             text += f" - {k}: {avg:.4f}" if abs(avg) > 1e-3 else f" - {k}: {avg:.4e}"
         return text
+
+
+# ---------------------------------------------------------------------------- get_file
+def get_file(fname=None, origin=None, untar: bool = False, md5_hash=None, file_hash=None,
+             cache_subdir: str = "datasets", hash_algorithm: str = "auto", extract: bool = False,
+             archive_format="auto", cache_dir=None, force_download: bool = False) -> str:
+    """Keras' ``get_file`` for a file already in the cache: the same path Keras returns.
+
+    The file is ``<cache_dir or KERAS_HOME>/<cache_subdir>/<fname>`` (``fname`` defaults to the
+    last part of ``origin``'s URL). With ``extract=True`` (or ``untar=True``) Keras keeps the
+    archive as ``<fname>_archive`` (or as ``fname`` itself when it has an extension), extracts it
+    into ``<fname>`` (or ``<name>_extracted``) and returns that folder; scratchnet extracts the
+    cached archive the same way (tar or zip, no member outside the folder). Keras downloads a
+    missing file (and again when ``file_hash`` differs); scratchnet raises ``FileNotFoundError``
+    naming the path and ``origin`` instead, and does not check hashes.
+    """
+    from scratchnet.datasets.keras_cache import keras_home
+
+    if origin is None:
+        raise ValueError('Please specify the "origin" argument (URL of the file to download).')
+    base = Path(cache_dir).expanduser() if cache_dir is not None else keras_home()
+    if base.exists() and not os.access(base, os.W_OK):
+        base = Path("/tmp/.keras")
+    datadir = base / cache_subdir
+    provided = fname
+    fname = os.fspath(fname) if fname else ""
+    if not fname:
+        fname = os.path.basename(urllib.parse.urlsplit(origin).path)
+        if not fname:
+            raise ValueError(f"Can't parse the file name from the origin provided: '{origin}'."
+                             "Please specify the `fname` argument.")
+    elif os.sep in fname:
+        raise ValueError("Paths are no longer accepted as the `fname` argument. To specify the "
+                         f"file's parent directory, use the `cache_dir` argument. Received: fname={fname}")
+    if (extract or untar) and provided and "." in fname:
+        target = datadir / fname
+        extraction_dir = datadir / f"{fname[:fname.find('.')]}_extracted"
+    elif extract or untar:
+        target, extraction_dir = datadir / f"{fname}_archive", datadir / fname
+    else:
+        target = datadir / fname
+    if force_download or not target.is_file():
+        why = "force_download=True asks for a download" if force_download else "no file"
+        raise FileNotFoundError(f"get_file: {why} at {str(target)!r}; scratchnet never downloads. "
+                                f"Download {origin} and save it as {str(target)!r} (or run the "
+                                "same get_file once with Keras, which caches it there)")
+    if extract or untar:
+        _extract(target, extraction_dir, "tar" if untar else archive_format)
+        return str(extraction_dir)
+    return str(target)
+
+
+def _extract(archive: Path, folder: Path, archive_format) -> None:
+    """Extract a tar or zip archive into ``folder``; members that would land outside it are
+    refused (Keras' rule)."""
+    formats = ["tar", "zip"] if archive_format == "auto" else (
+        [archive_format] if isinstance(archive_format, str) else list(archive_format or []))
+    if "tar" in formats and tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")  # refuses absolute paths, "..", odd links
+        return
+    if "zip" in formats and zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            root = folder.resolve()
+            for name in zf.namelist():
+                if not (root / name).resolve().is_relative_to(root):
+                    raise ValueError(f"get_file: archive member {name!r} would be written outside "
+                                     f"{str(folder)!r}")
+            zf.extractall(folder)
+        return
+    warnings.warn("Could not extract archive.", stacklevel=3)
