@@ -309,3 +309,19 @@ def test_not_elementwise_activations_refused_in_layers():
         sn.layers.Dense(4, activation=sn.activations.threshold)
     with pytest.raises(ValueError, match="unknown activation 'nope'"):
         sn.activations.deserialize("nope")
+
+
+def test_metric_functions_in_legacy_h5_as_keras(tmp_path):
+    """Keras' .h5 training config names a metric function by its name; both read each other's."""
+    model, kmodel = _compiled_pair([sn.metrics.categorical_accuracy], [keras.metrics.categorical_accuracy])
+    x = RNG.standard_normal((6, 4)).astype("f4")
+    y = np.eye(5, dtype="f4")[RNG.integers(0, 5, 6)]
+    with pytest.warns(UserWarning, match="legacy HDF5"):
+        model.save(tmp_path / "ours.h5")
+    loaded_k = keras.saving.load_model(tmp_path / "ours.h5")
+    ours_logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    theirs_logs = loaded_k.evaluate(x, y, verbose=0, return_dict=True)
+    assert_close(ours_logs["categorical_accuracy"], theirs_logs["categorical_accuracy"], FORWARD_RTOL,
+                 "categorical_accuracy")
+    kmodel.save(tmp_path / "theirs.h5")
+    assert sn.load_model(tmp_path / "theirs.h5").metrics_names == ["loss", "categorical_accuracy"]
