@@ -316,6 +316,25 @@ hard_sigmoid, hard_silu, exponential, mish = (_function(c) for c in (HardSigmoid
                                                                       Exponential, Mish))
 swish, hard_swish = silu, hard_silu
 
+# Keras 3.15's newer activations live in a file of their own; they build on the classes above.
+from scratchnet import activations_more  # noqa: E402
+from scratchnet.activations_more import (  # noqa: E402, F401  (keras.activations names)
+    celu,
+    glu,
+    hard_shrink,
+    hard_tanh,
+    log_sigmoid,
+    soft_shrink,
+    sparse_plus,
+    sparse_sigmoid,
+    squareplus,
+    tanh_shrink,
+    threshold,
+)
+
+_REGISTRY.update({cls.name: cls for cls in activations_more.CLASSES})
+_BY_FUNCTION.update(activations_more.FUNCTIONS)
+
 
 def get(identifier: str | Activation | None, where: str = "activation") -> Activation:
     """Resolve ``None``, a name such as ``"relu"``, or an :class:`Activation` instance."""
@@ -327,8 +346,47 @@ def get(identifier: str | Activation | None, where: str = "activation") -> Activ
         return _BY_FUNCTION[identifier]()
     if isinstance(identifier, str) and _ALIASES.get(identifier, identifier) in _REGISTRY:
         return _REGISTRY[_ALIASES.get(identifier, identifier)]()
+    name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
+    if name in activations_more.NOT_ELEMENTWISE and (
+            isinstance(identifier, str) or identifier is activations_more.NOT_ELEMENTWISE[name]):
+        raise ValueError(f"{where}: activation {name!r} is a function only here: "
+                         + ("it halves the last axis" if name == "glu" else
+                            "it needs threshold= and default_value=")
+                         + f"; call scratchnet.activations.{name}(x, ...) on a tensor instead")
     raise ValueError(
         f"{where}: unknown activation {identifier!r}; expected one of "
         f"{sorted(set(_REGISTRY) | set(_ALIASES))}, one of the functions of the same names in "
         "scratchnet.activations, or a scratchnet.activations.Activation"
     )
+
+
+def serialize(activation) -> str:
+    """Keras' ``activations.serialize``: a built-in activation by its name (``"relu"``)."""
+    cls = _BY_FUNCTION.get(activation) if callable(activation) and not isinstance(
+        activation, Activation) else None
+    if isinstance(activation, Activation):
+        cls = type(activation)
+    if cls is None:
+        if getattr(activation, "__name__", None) in activations_more.NOT_ELEMENTWISE:
+            return activation.__name__
+        raise ValueError(f"activations.serialize: {activation!r} is not one of scratchnet's "
+                         f"activations {sorted(_REGISTRY)}")
+    return cls.name
+
+
+def deserialize(config, custom_objects: dict | None = None):
+    """Keras' ``activations.deserialize``: the activation function a name (or Keras' serialized
+    dict, ``{"class_name": "function", "config": "relu", ...}``) stands for."""
+    if isinstance(config, dict):
+        config = config.get("config")
+    if custom_objects and config in custom_objects:
+        return custom_objects[config]
+    name = _ALIASES.get(config, config)
+    for fn, cls in _BY_FUNCTION.items():
+        if cls.name == name and getattr(fn, "__name__", None) == name:
+            return fn
+    if name in activations_more.NOT_ELEMENTWISE:
+        return activations_more.NOT_ELEMENTWISE[name]
+    raise ValueError(f"activations.deserialize: unknown activation {config!r}; expected one of "
+                     f"{sorted(set(_REGISTRY) | set(_ALIASES) | set(activations_more.NOT_ELEMENTWISE))}")
+

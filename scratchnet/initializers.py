@@ -219,7 +219,18 @@ def _axes(axes, arg: str) -> list[int] | None:
     return list(axes)
 
 
-class GlorotUniform(Initializer):
+class _Seeded(Initializer):
+    """Keras' fan-scaled classes take ``seed`` (and Keras 3.15's ``input_axes``/``output_axes``);
+    scratchnet draws from the model's NumPy generator, so a seed is accepted and ignored, as
+    :class:`RandomNormal`'s. Fan axes other than the usual need :class:`VarianceScaling`."""
+
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        if input_axes is not None or output_axes is not None:
+            raise ValueError(f"{type(self).__name__}: input_axes/output_axes are not supported here; "
+                             "use VarianceScaling(..., input_axes=..., output_axes=...)")
+
+
+class GlorotUniform(_Seeded):
     """``U(-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``."""
 
     name = "glorot_uniform"
@@ -230,7 +241,7 @@ class GlorotUniform(Initializer):
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
-class GlorotNormal(Initializer):
+class GlorotNormal(_Seeded):
     """Truncated normal (cut at 2 stddev) with ``stddev = sqrt(2 / (fan_in + fan_out)) / .8796``."""
 
     name = "glorot_normal"
@@ -240,7 +251,7 @@ class GlorotNormal(Initializer):
         return _truncated_normal(shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype, rng)
 
 
-class HeNormal(Initializer):
+class HeNormal(_Seeded):
     """Truncated normal (cut at 2 stddev) with ``stddev = sqrt(2 / fan_in) / .8796``."""
 
     name = "he_normal"
@@ -250,7 +261,7 @@ class HeNormal(Initializer):
         return _truncated_normal(shape, math.sqrt(2.0 / fan_in), dtype, rng)
 
 
-class HeUniform(Initializer):
+class HeUniform(_Seeded):
     """``U(-l, l)`` with ``l = sqrt(6 / fan_in)``."""
 
     name = "he_uniform"
@@ -285,6 +296,48 @@ class Orthogonal(Initializer):
         return {"gain": self.gain}
 
 
+class LecunNormal(VarianceScaling):
+    """``VarianceScaling(scale=1, mode="fan_in", distribution="truncated_normal")``: a normal cut at
+    2 stddev with ``stddev = sqrt(1 / fan_in) / .8796`` (SELU networks' initializer)."""
+
+    name = "lecun_normal"
+
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
+
+    def get_config(self):
+        return {"input_axes": self.input_axes, "output_axes": self.output_axes}
+
+
+class LecunUniform(VarianceScaling):
+    """``VarianceScaling(scale=1, mode="fan_in", distribution="uniform")``: ``U(-l, l)`` with
+    ``l = sqrt(3 / fan_in)``."""
+
+    name = "lecun_uniform"
+
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
+
+    def get_config(self):
+        return {"input_axes": self.input_axes, "output_axes": self.output_axes}
+
+
+class Identity(Initializer):
+    """``gain * eye(rows, cols)`` for a 2-D shape (Keras refuses any other rank). As in Keras, the
+    config is empty: ``gain`` is not saved (a Keras file of ``Identity(2.0)`` reads back gain 1)."""
+
+    name = "identity"
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype, rng):
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={tuple(shape)} of rank {len(shape)}.")
+        return (self.gain * np.eye(*shape)).astype(dtype)
+
+
 # Keras' VarianceScaling divides by the stddev of a standard normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
 
@@ -305,16 +358,28 @@ def _truncated(shape, mean, stddev, dtype, rng):
 
 
 _CLASSES = (Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
-            GlorotUniform, GlorotNormal, HeNormal, HeUniform, Orthogonal)
+            GlorotUniform, GlorotNormal, HeNormal, HeUniform, Orthogonal, LecunNormal, LecunUniform,
+            Identity)
 # keras.initializers.get's names (case-sensitive): each class's name, its snake case, and aliases.
 _REGISTRY: dict[str, type[Initializer]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
 _REGISTRY.update({"random_uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones})
 
 
+# Keras' other names for the same classes: keras.initializers.glorot_uniform is GlorotUniform.
+IdentityInitializer = Identity
+OrthogonalInitializer = Orthogonal
+constant, ones, zeros, identity, orthogonal = Constant, Ones, Zeros, Identity, Orthogonal
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, lecun_normal, lecun_uniform = VarianceScaling, LecunNormal, LecunUniform
+glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUniform, HeNormal, HeUniform
+
+
 def get(identifier, where: str = "initializer") -> Initializer:
     if isinstance(identifier, Initializer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):  # Keras builds a class
+        return identifier()
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
     if isinstance(identifier, dict) and identifier.get("name") in _REGISTRY:

@@ -569,6 +569,28 @@ from scratchnet.metrics_classification import (  # noqa: E402
     SpecificityAtSensitivity,
     TopKCategoricalAccuracy,
 )
+from scratchnet.metrics_functions import (  # noqa: E402, F401  (Keras' keras.metrics functions)
+    MeanMetricWrapper,
+    binary_accuracy,
+    binary_crossentropy,
+    categorical_accuracy,
+    categorical_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_accuracy,
+    sparse_categorical_crossentropy,
+    sparse_top_k_categorical_accuracy,
+    squared_hinge,
+    top_k_categorical_accuracy,
+)
 from scratchnet.metrics_regression import (  # noqa: E402
     CategoricalHinge,
     ConcordanceCorrelation,
@@ -613,17 +635,22 @@ def _is_accuracy(identifier) -> bool:
     return isinstance(identifier, str) and identifier.lower() in ALIASES
 
 
+def _is_function(identifier) -> bool:
+    """A function ``fn(y_true, y_pred)`` (not a Metric class, which Keras also refuses)."""
+    return callable(identifier) and not isinstance(identifier, type | Metric)
+
+
 def _unknown(identifier) -> ValueError:
     return ValueError(
         f"compile: unknown metric {identifier!r}; expected 'accuracy', 'acc' or one of "
-        f"{sorted(NAMES)} or a scratchnet.metrics.Metric instance"
+        f"{sorted(NAMES)}, a scratchnet.metrics.Metric instance or a function fn(y_true, y_pred)"
     )
 
 
 def validate(identifier) -> None:
     """Raise at compile time for a metric name ``get`` would not know, or one whose class cannot
     be built without arguments (``"io_u"``: Keras raises then too)."""
-    if not (isinstance(identifier, Metric) or _is_accuracy(identifier)
+    if not (isinstance(identifier, Metric) or _is_accuracy(identifier) or _is_function(identifier)
             or (isinstance(identifier, str) and identifier in NAMES)):
         raise _unknown(identifier)
     if isinstance(identifier, str) and identifier in NAMES:
@@ -643,6 +670,8 @@ def get(identifier, loss_name: str, output_units: int) -> Metric:
     """
     if isinstance(identifier, Metric):
         return identifier
+    if _is_function(identifier):  # Keras wraps it, named after the function
+        return MeanMetricWrapper(identifier, name=identifier.__name__)
     if _is_accuracy(identifier):
         if output_units == 1:
             return BinaryAccuracy(name=identifier)

@@ -391,7 +391,7 @@ class Model:
         if self.built:
             self._resolve_metrics()
             return list(self._logs())
-        return ["loss"] + [m if isinstance(m, str) else m.name
+        return ["loss"] + [m if isinstance(m, str) else getattr(m, "name", None) or m.__name__
                            for m in [*self.metric_names, *self.weighted_metric_names]]
 
     @property
@@ -1103,6 +1103,13 @@ class Model:
         from scratchnet.saving import save_model
 
         save_model(self, path)
+
+    def to_json(self, **kwargs) -> str:
+        """Keras' JSON of the architecture (and compile settings): what ``config.json`` of a
+        ``.keras`` file holds; ``sn.models.model_from_json`` (or Keras') reads it back."""
+        from scratchnet.cloning import model_to_json
+
+        return model_to_json(self, **kwargs)
 
     def save_weights(self, path, overwrite: bool = True) -> None:
         """Write the weights (and optimizer variables) to a Keras ``.weights.h5`` file."""

@@ -1,16 +1,19 @@
 """Named models: the networks the docs, demos and benchmarks use, built with scratchnet.
 
-Also Keras' ``keras.models`` names, so ``keras.models.Sequential``, ``keras.models.Model`` and
-``keras.models.load_model`` run with the import changed.
+Also Keras' ``keras.models`` names, so ``keras.models.Sequential``, ``keras.models.Model``,
+``keras.models.load_model``, ``save_model``, ``clone_model`` and ``model_from_json`` run with the
+import changed.
 """
 
 from __future__ import annotations
 
 from scratchnet import layers
+from scratchnet.cloning import clone_model, model_from_json
 from scratchnet.model import Model, Sequential
-from scratchnet.saving import load_model
+from scratchnet.saving import load_model, save_model
 
-__all__ = ["Model", "Sequential", "load_model", "digits_cnn", "digits_mlp", "small_cnn", "rps_cnn",
+__all__ = ["Model", "Sequential", "load_model", "save_model", "clone_model", "model_from_json",
+           "digits_cnn", "digits_mlp", "small_cnn", "rps_cnn",
            "talk_cnn"]
 
 

@@ -26,8 +26,14 @@ FORMAT_VERSION = 1
 EXTENSIONS = (".keras", ".npz", ".h5")
 
 
-def save_model(model, path) -> None:
-    """Write ``model`` to ``path``: Keras' format for ``.keras``, scratchnet's for ``.npz``."""
+def save_model(model, path, overwrite: bool = True, **kwargs) -> None:
+    """Write ``model`` to ``path``: Keras' format for ``.keras``, scratchnet's for ``.npz``
+    (``keras.saving.save_model(model, filepath, overwrite=True)``; with ``overwrite=False`` an
+    existing file is an error)."""
+    if kwargs:
+        raise ValueError(f"save_model: unexpected arguments {sorted(kwargs)}")
+    if not overwrite and Path(path).exists():
+        raise FileExistsError(f"save_model: {str(path)!r} exists and overwrite=False")
     suffix = Path(path).suffix
     _refuse_code(model)
     if suffix == ".keras":
@@ -202,7 +208,11 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
     from scratchnet.model import Sequential
 
     known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
-    known.update(custom_objects or {})
+    from scratchnet.utils import serialization
+
+    known.update({cls.__name__: cls for cls in serialization.get_custom_objects().values()
+                  if isinstance(cls, type)})  # register_keras_serializable, by class name here
+    known.update(serialization.registered_objects(custom_objects))
     layers = []
     for spec in [] if cfg.get("class_name") == "Functional" else cfg["layers"]:
         cls = known.get(spec["class_name"])
@@ -256,3 +266,31 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
         model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()
                                  if key.startswith(prefix)}
     return model
+
+
+def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
+    """``keras.saving.save_weights(model, filepath)``: ``model.save_weights`` (``.weights.h5``)."""
+    if kwargs:
+        raise ValueError(f"save_weights: unexpected arguments {sorted(kwargs)}")
+    model.save_weights(filepath, overwrite=overwrite)
+
+
+def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
+    """``keras.saving.load_weights(model, filepath)``: ``model.load_weights`` (``.weights.h5`` or
+    ``.keras``); scratchnet loads all weights or none, so ``skip_mismatch=True`` is refused."""
+    if skip_mismatch or kwargs:
+        raise ValueError("load_weights: scratchnet loads every weight or none; skip_mismatch and "
+                         f"other options ({sorted(kwargs)}) are not supported")
+    model.load_weights(filepath)
+
+
+from scratchnet.utils.serialization import (  # noqa: E402, F401  (keras.saving's names)
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)

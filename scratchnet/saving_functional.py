@@ -333,7 +333,23 @@ def load_keras_archive(archive, where: str, custom_objects, compile: bool, seed)
     """A scratchnet functional model from a ``.keras`` archive holding a ``Functional`` config."""
     from scratchnet import saving_keras as sk
 
-    inner = archive.config.get("config")
+    model = functional_from_config(archive.config, where, sk._with_registered(custom_objects),
+                                   compile, seed, archive.assets)
+    with sk._open_h5(archive.weights, f"{where} ({sk.WEIGHTS_FILE})") as f:
+        weights = sk._read_layer_weights(f, model, where)
+        optimizer_state = sk._read_optimizer_state(f, model, where) if model.compiled else None
+    sk._set_weights(model, weights, where)
+    if optimizer_state is not None:
+        sk._set_optimizer_state(model, optimizer_state)
+    return model
+
+
+def functional_from_config(config: dict, where: str, custom_objects, compile: bool, seed,
+                           assets: dict):
+    """A scratchnet functional model from Keras' ``Functional`` config, fresh weights."""
+    from scratchnet import saving_keras as sk
+
+    inner = config.get("config")
     if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
         raise ValueError(f"{where}: the Functional config has no list of layers")
     specs = inner["layers"]
@@ -354,23 +370,17 @@ def load_keras_archive(archive, where: str, custom_objects, compile: bool, seed)
                                      name=cfg.get("name", spec.get("name"))))
             calls.append([])
             continue
-        layers.append(sk._build_layer(spec, where, custom_objects, archive.assets, path))
+        layers.append(sk._build_layer(spec, where, custom_objects, assets, path))
         calls.append(keras_calls(spec, where))
     model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
                     inner.get("name", "functional"), seed, where)
-    compile_config = archive.config.get("compile_config") if compile else None
+    compile_config = config.get("compile_config") if compile else None
     if compile_config:
         try:
             compile_functional(model, compile_config, where, sk._loss_from_keras,
                                sk._metric_from_keras)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where} (compile_config): {err}") from err
-    with sk._open_h5(archive.weights, f"{where} ({sk.WEIGHTS_FILE})") as f:
-        weights = sk._read_layer_weights(f, model, where)
-        optimizer_state = sk._read_optimizer_state(f, model, where) if model.compiled else None
-    sk._set_weights(model, weights, where)
-    if optimizer_state is not None:
-        sk._set_optimizer_state(model, optimizer_state)
     return model
 
 

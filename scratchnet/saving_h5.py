@@ -73,7 +73,8 @@ def save_model(model, path) -> None:
             optimizer = compile_config["optimizer"]
             f.attrs["training_config"] = _json({
                 "loss": compile_config["loss"], "loss_weights": None,
-                "metrics": compile_config["metrics"], "weighted_metrics": compile_config["weighted_metrics"],
+                "metrics": _h5_metrics(compile_config["metrics"]),
+                "weighted_metrics": _h5_metrics(compile_config["weighted_metrics"]),
                 "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
                 "optimizer_config": {"class_name": optimizer["class_name"], "config": optimizer["config"]}})
             values = saving_keras._optimizer_variables(model)
@@ -131,7 +132,8 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
             raise ValueError(f"{where}: its model_config has no list of layers")
         specs, input_shape, name = saving_keras._sequential_spec(config, where)
         paths = saving_keras.layer_paths([spec["class_name"] for spec in specs])
-        layers = [saving_keras._build_layer(spec, where, custom_objects, {}, lpath)
+        layers = [saving_keras._build_layer(spec, where, saving_keras._with_registered(custom_objects),
+                                            {}, lpath)
                   for spec, lpath in zip(specs, paths, strict=True)]
         seed = None
         if "scratchnet" in f.attrs:  # written by scratchnet: the model's seed (as a .keras file's metadata)
@@ -188,3 +190,10 @@ def _read_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
         weights += arrays
     return weights
 
+
+def _h5_metrics(metrics):
+    """Keras writes a metric function into an ``.h5`` training config by its name."""
+    if not metrics:
+        return metrics
+    return [m["config"] if isinstance(m, dict) and m.get("class_name") == "function" else m
+            for m in metrics]

@@ -254,6 +254,11 @@ def _layer_config(layer) -> dict:
         config = layer.keras_saved_config(config)
     spec = {"module": "keras.layers", "class_name": class_name, "config": config,
             "registered_name": None}
+    from scratchnet.utils import serialization
+
+    if type(layer) in serialization._GLOBAL_CUSTOM_NAMES:  # register_keras_serializable
+        spec["module"] = type(layer).__module__
+        spec["registered_name"] = serialization.get_registered_name(type(layer))
     if hasattr(layer, "keras_build_config"):  # built from several shapes (MultiHeadAttention)
         spec["build_config"] = layer.keras_build_config()
     elif layer.weights:
@@ -267,7 +272,7 @@ def _initializer_to_keras(init) -> dict:
 
     init = initializers.get(init)
     config = dict(init.get_config())
-    if type(init).__name__ not in ("Zeros", "Ones", "Constant"):
+    if type(init).__name__ not in ("Zeros", "Ones", "Constant", "Identity"):
         config.setdefault("seed", None)
     return {"module": "keras.initializers", "class_name": type(init).__name__, "config": config,
             "registered_name": None}
@@ -296,6 +301,11 @@ def _compile_config(model) -> dict:
 
 
 def _metric_to_keras(metric) -> dict:
+    from scratchnet import metrics
+
+    if metrics._is_function(metric):  # Keras writes a function by its name
+        return {"module": "builtins", "class_name": "function", "config": metric.__name__,
+                "registered_name": "function"}
     config = {"name": metric.name, "dtype": "float32"}
     if hasattr(metric, "get_config"):
         config.update(metric.get_config())
@@ -466,32 +476,20 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     Everything is read and checked before the model is returned; a file scratchnet cannot
     represent exactly raises ``ValueError`` naming the file and the reason.
     """
-    from scratchnet.model import Sequential
 
     path = Path(path)
     where = f"load_model: {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no file at {str(path)!r}")
     archive = _Archive(path, where)
+    scratch_meta = archive.metadata.get("scratchnet") if isinstance(archive.metadata, dict) else None
+    seed = scratch_meta.get("seed") if isinstance(scratch_meta, dict) else None
+    seed = seed if isinstance(seed, int) else None
     if isinstance(archive.config, dict) and archive.config.get("class_name") == "Functional":
         from scratchnet import saving_functional
 
-        meta = archive.metadata.get("scratchnet") if isinstance(archive.metadata, dict) else None
-        seed = meta.get("seed") if isinstance(meta, dict) else None
-        return saving_functional.load_keras_archive(archive, where, custom_objects, compile,
-                                                    seed if isinstance(seed, int) else None)
-    specs, input_shape, name = _sequential_spec(archive.config, where)
-    layers = [_build_layer(spec, where, custom_objects, archive.assets, lpath)
-              for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
-                                     strict=True)]
-    scratch_meta = archive.metadata.get("scratchnet") if isinstance(archive.metadata, dict) else None
-    seed = scratch_meta.get("seed") if isinstance(scratch_meta, dict) else None
-    model = Sequential(layers, seed=seed if isinstance(seed, int) else None, name=name)
-    if input_shape is not None:
-        model.build((None, *input_shape))  # with the batch axis, as Keras builds
-    compile_config = archive.config.get("compile_config") if compile else None
-    if compile_config:
-        _compile_from_config(model, compile_config, where)
+        return saving_functional.load_keras_archive(archive, where, custom_objects, compile, seed)
+    model = model_from_config(archive.config, where, custom_objects, compile, archive.assets, seed)
     with _open_h5(archive.weights, f"{where} ({WEIGHTS_FILE})") as f:
         if not model.built and _holds_arrays(f.get("layers")):
             raise ValueError(f"{where} holds layer weights but no input shape to build the model "
@@ -503,6 +501,39 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     if optimizer_state is not None:
         _set_optimizer_state(model, optimizer_state)
     return model
+
+
+def model_from_config(config: dict, where: str, custom_objects=None, compile: bool = True,
+                      assets: dict | None = None, seed: int | None = None):
+    """The model a Keras model config describes (``config.json``, ``model.to_json()``), built and
+    compiled as that config says, with fresh weights from its initializers."""
+    from scratchnet.model import Sequential
+
+    custom_objects = _with_registered(custom_objects)
+    if isinstance(config, dict) and config.get("class_name") == "Functional":
+        from scratchnet import saving_functional
+
+        return saving_functional.functional_from_config(config, where, custom_objects, compile,
+                                                        seed, assets or {})
+    specs, input_shape, name = _sequential_spec(config, where)
+    layers = [_build_layer(spec, where, custom_objects, assets or {}, lpath)
+              for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
+                                     strict=True)]
+    model = Sequential(layers, seed=seed, name=name)
+    if input_shape is not None:
+        model.build((None, *input_shape))  # with the batch axis, as Keras builds
+    compile_config = config.get("compile_config") if compile else None
+    if compile_config:
+        _compile_from_config(model, compile_config, where)
+    return model
+
+
+def _with_registered(custom_objects) -> dict:
+    """``custom_objects``, then the classes of ``custom_object_scope`` and
+    ``register_keras_serializable`` (Keras' lookup order)."""
+    from scratchnet.utils import serialization
+
+    return serialization.registered_objects(custom_objects)
 
 
 def load_weights(model, path) -> None:
@@ -826,6 +857,13 @@ def _metric_from_keras(spec, what: str):
         return spec
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
         raise ValueError(f"metric {spec!r:.200} is not a single metric")
+    if spec["class_name"] == "function":  # a metric function, by name (Keras' form)
+        from scratchnet.metrics_functions import BY_NAME
+
+        if spec.get("config") not in BY_NAME:
+            raise ValueError(f"metric function {spec.get('config')!r} is not one scratchnet has; "
+                             f"supported: {sorted(BY_NAME)}")
+        return BY_NAME[spec["config"]]
     cls = _find_class(metrics, spec["class_name"], metrics.Metric)
     if cls is None:
         raise ValueError(f"metric {spec['class_name']!r} is not one scratchnet has; supported: "

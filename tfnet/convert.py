@@ -292,6 +292,8 @@ _KERAS_INITS = {
     "random_normal": keras.initializers.RandomNormal,
     "truncated_normal": keras.initializers.TruncatedNormal,
     "variance_scaling": keras.initializers.VarianceScaling,
+    "lecun_normal": keras.initializers.LecunNormal, "lecun_uniform": keras.initializers.LecunUniform,
+    "identity": keras.initializers.Identity,
 }
 _KERAS_INIT_ARGS = ("minval", "maxval", "value", "mean", "stddev", "scale", "mode", "distribution")
 
@@ -1009,6 +1011,13 @@ def _metric_to_keras(metric):
             raise ValueError(f"to_keras: metric {metric!r} has no Keras mapping; known: "
                              f"{sorted(sn.metrics.NAMES)} and 'accuracy'") from None
         return metric
+    if sn.metrics._is_function(metric):  # sn.metrics.binary_accuracy -> keras.metrics.binary_accuracy
+        from scratchnet.metrics_functions import BY_NAME
+
+        if BY_NAME.get(metric.__name__) is not metric:
+            raise ValueError(f"to_keras: metric function {metric.__name__!r} has no Keras mapping; "
+                             f"known: {sorted(BY_NAME)}")
+        return getattr(keras.metrics, metric.__name__)
     if type(metric).__name__ not in _METRIC_CLASSES:
         raise ValueError(f"to_keras: metric {type(metric).__name__} has no Keras mapping; known: "
                          f"{sorted(_METRIC_CLASSES)}")
@@ -1024,6 +1033,17 @@ def _metric_from_keras(metric):
             raise ValueError(f"from_keras: metric {metric!r} has no scratchnet equivalent; "
                              f"supported: {sorted(sn.metrics.NAMES)} and 'accuracy'") from None
         return metric
+    if isinstance(metric, dict) and metric.get("class_name") == "function":  # Keras' function form
+        from scratchnet import saving_keras
+
+        return saving_keras._metric_from_keras(metric, "from_keras")
+    if callable(metric) and not isinstance(metric, keras.metrics.Metric):  # keras.metrics.fn
+        from scratchnet.metrics_functions import BY_NAME
+
+        if getattr(metric, "__name__", None) not in BY_NAME:
+            raise ValueError(f"from_keras: metric function {metric!r} has no scratchnet equivalent; "
+                             f"supported: {sorted(BY_NAME)}")
+        return BY_NAME[metric.__name__]
     if isinstance(metric, dict):  # a serialized metric object
         class_name, config = metric.get("class_name"), dict(metric.get("config") or {})
     else:

@@ -6,16 +6,50 @@ from scratchnet.layers.input_layer import set_random_seed
 from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
 from scratchnet.utils.image_files import img_to_array, load_img
+from scratchnet.utils.keras_helpers import (
+    Progbar,
+    array_to_img,
+    get_file,
+    get_source_inputs,
+    pack_x_y_sample_weight,
+    save_img,
+    split_dataset,
+    unpack_x_y_sample_weight,
+)
 from scratchnet.utils.model_visualization import plot_model
 from scratchnet.utils.numerical import normalize, to_categorical
 from scratchnet.utils.py_dataset import PyDataset, Sequence
 from scratchnet.utils.sequences import pad_sequences
+from scratchnet.utils.serialization import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 from scratchnet.utils.text_dataset import (
     TextDataset,
     TimeseriesDataset,
     text_dataset_from_directory,
     timeseries_dataset_from_array,
 )
+
+
+def is_keras_tensor(x) -> bool:
+    """True for a symbolic tensor (``sn.Input(...)`` and what layers make from it)."""
+    from scratchnet.backend import is_keras_tensor as check
+
+    return check(x)
+
+
+def standardize_dtype(dtype) -> str:
+    """Keras' dtype name for ``dtype`` (``"float32"``, ``"int64"``, ``None`` -> floatx)."""
+    from scratchnet.backend import standardize_dtype as standardize
+
+    return standardize(dtype)
 
 
 def clear_session(free_memory: bool = True) -> None:
@@ -26,4 +60,9 @@ def clear_session(free_memory: bool = True) -> None:
 __all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
            "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
            "pad_sequences", "text_dataset_from_directory", "TextDataset",
-           "timeseries_dataset_from_array", "TimeseriesDataset", "normalize"]
+           "timeseries_dataset_from_array", "TimeseriesDataset", "normalize",
+           "Progbar", "array_to_img", "save_img", "get_source_inputs", "pack_x_y_sample_weight",
+           "unpack_x_y_sample_weight", "split_dataset", "CustomObjectScope", "custom_object_scope",
+           "deserialize_keras_object", "serialize_keras_object", "get_custom_objects",
+           "get_registered_name", "get_registered_object", "register_keras_serializable",
+           "is_keras_tensor", "standardize_dtype", "get_file"]
