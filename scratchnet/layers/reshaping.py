@@ -74,14 +74,21 @@ class UpSampling2D(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        height, width, channels = input_shape
-        if self.interpolation == "bilinear":
-            self.a_h = _bilinear_matrix(height, height * self.size[0])
-            self.a_w = _bilinear_matrix(width, width * self.size[1])
-        return (height * self.size[0], width * self.size[1], channels)
+        height, width, channels = input_shape  # None: images of any size
+        if self.interpolation == "bilinear" and None not in (height, width):
+            self._bilinear_plan(height, width)
+        return (*(None if n is None else n * s for n, s in zip((height, width), self.size, strict=True)),
+                channels)
+
+    def _bilinear_plan(self, height: int, width: int) -> None:
+        """The two bilinear matrices for ``(height, width)`` images (again for each new size)."""
+        self.a_h = _bilinear_matrix(height, height * self.size[0])
+        self.a_w = _bilinear_matrix(width, width * self.size[1])
 
     def forward(self, x, training=False):
         if self.interpolation == "bilinear":
+            if self.a_h is None or (self.a_h.shape[1], self.a_w.shape[1]) != x.shape[1:3]:
+                self._bilinear_plan(*x.shape[1:3])  # (built with None there)
             return resize_by_matrices(x, kernels_array(self.a_h, x), kernels_array(self.a_w, x))
         return np.repeat(np.repeat(x, self.size[0], axis=1), self.size[1], axis=2)
 
@@ -139,8 +146,9 @@ class ZeroPadding2D(Layer):
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.padding
-        height, width, channels = input_shape
-        return (height + top + bottom, width + left + right, channels)
+        height, width, channels = input_shape  # None: images of any size, None out
+        return (None if height is None else height + top + bottom,
+                None if width is None else width + left + right, channels)
 
     def forward(self, x, training=False):
         return np.pad(x, ((0, 0), *self.padding, (0, 0)))
@@ -164,13 +172,17 @@ class Cropping1D(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
-        steps = input_shape[0] - sum(self.cropping)
-        if steps <= 0:
-            raise ValueError(f'Cropping1D "{self.name}": cropping={self.cropping} must leave at '
-                             f"least one step, received input shape {(None, *input_shape)}")
+        self._check_size(input_shape)  # None: any number of steps, checked batch by batch
+        steps = None if input_shape[0] is None else input_shape[0] - sum(self.cropping)
         return (steps, input_shape[1])
 
+    def _check_size(self, shape) -> None:
+        if shape[0] is not None and shape[0] - sum(self.cropping) <= 0:
+            raise ValueError(f'Cropping1D "{self.name}": cropping={self.cropping} must leave at '
+                             f"least one step, received input shape {(None, *shape)}")
+
     def forward(self, x, training=False):
+        self._check_size(x.shape[1:])
         start, end = self.cropping
         return x[:, start:x.shape[1] - end]
 
@@ -195,14 +207,22 @@ class Cropping2D(Layer):
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.cropping
-        height, width, channels = input_shape
-        if height - top - bottom <= 0 or width - left - right <= 0:
+        height, width, channels = input_shape  # None: images of any size, checked batch by batch
+        self._check_size(input_shape)
+        return (None if height is None else height - top - bottom,
+                None if width is None else width - left - right, channels)
+
+    def _check_size(self, shape) -> None:
+        (top, bottom), (left, right) = self.cropping
+        height, width, _ = shape
+        if (height is not None and height - top - bottom <= 0) or \
+                (width is not None and width - left - right <= 0):
             raise ValueError(f'Cropping2D "{self.name}": cropping={self.cropping} must leave at '
                              f"least one row and one column, received input shape "
-                             f"{(None, *input_shape)}")
-        return (height - top - bottom, width - left - right, channels)
+                             f"{(None, *shape)}")
 
     def forward(self, x, training=False):
+        self._check_size(x.shape[1:])
         (top, bottom), (left, right) = self.cropping
         return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
 
