@@ -204,3 +204,62 @@ def test_files_with_unknown_sizes_go_both_ways(suffix, tmp_path):
         assert_close(model.predict(x, verbose=0), expected, FORWARD_RTOL, "Keras' file")
         assert_close(converted.predict(x, verbose=0), expected, FORWARD_RTOL, "from_keras")
         assert_close(back.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's file")
+
+
+@pytest.mark.parametrize("op, channels", [("depth_to_space", 18), ("space_to_depth", 2)])
+def test_the_shuffle_ops_and_their_gradients_equal_keras(op, channels):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 9, channels)).astype(np.float32)
+    ours, theirs = getattr(sn.ops, op)(x, 3), np.asarray(getattr(keras.ops, op)(x, 3))
+    np.testing.assert_array_equal(ours, theirs)  # values only move: exactly equal
+    inputs = sn.Input((None, None, channels))
+    layer = sn.Model(inputs, getattr(sn.ops, op)(inputs, 3)).layers[-1]
+    w = rng.standard_normal(ours.shape).astype(np.float32)
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tx)
+        loss = tf.reduce_sum(w * getattr(keras.ops, op)(tx, 3))
+    layer.forward(x)
+    np.testing.assert_array_equal(layer.backward(w), tape.gradient(loss, tx).numpy())
+
+
+def test_a_sub_pixel_cnn_of_unknown_sizes_matches_keras(tmp_path):
+    """keras.io's ESPCN in small: Conv2D layers and ops.depth_to_space on Input((None, None, 1)):
+    forward, gradients and Adam steps at two sizes, tfnet both ways, .keras files both ways."""
+    def build(M, ops, Input, Model):
+        inputs = Input((None, None, 1))
+        x = M.Conv2D(8, 5, padding="same", activation="relu", kernel_initializer="orthogonal")(inputs)
+        x = M.Conv2D(4, 3, padding="same", activation="relu")(x)
+        return Model(inputs, ops.depth_to_space(M.Conv2D(4, 3, padding="same")(x), 2))
+
+    model = build(L, sn.ops, sn.Input, sn.Model)
+    kmodel = build(keras.layers, keras.ops, keras.Input, keras.Model)
+    assert model.output_shape == kmodel.output_shape == (None, None, None, 1)
+    # Keras' model.layers lists layers only (the op is an Operation); scratchnet's has the op's node
+    kinds = [type(layer).__name__ for layer in kmodel.layers] + ["DepthToSpace"]
+    assert [type(layer).__name__ for layer in model.layers] == kinds
+    random_weights(model, seed=4, scale=0.4)
+    twins = make_twins(model, loss=sn.losses.MeanSquaredError(), optimizer=sn.optimizers.Adam(0.01))
+    batches = []
+    for seed, size in enumerate(SIZES):
+        x = _x((None, None, 1), size, seed)
+        y = np.random.default_rng(seed).standard_normal((4, 2 * size[0], 2 * size[1], 1))
+        batches.append((x, y.astype(np.float32)))
+    for x, y in batches:
+        check_forward(twins, x)
+        check_loss_and_grads(twins, x, y)
+    check_trajectory(twins, batches, steps=4)
+    x = batches[0][0]
+    back = tfnet.from_keras(twins.keras)
+    assert back.output_shape == (None, None, None, 1)
+    assert_close(back.predict(x, verbose=0), twins.keras.predict(x, verbose=0), FORWARD_RTOL, "from_keras")
+    model.save(tmp_path / "scratch.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "scratch.keras").read("config.json"))
+    assert config["config"]["layers"][-1]["module"] == "keras.src.ops.nn"  # Keras' own spec of the op
+    assert_close(keras.saving.load_model(tmp_path / "scratch.keras").predict(x, verbose=0),
+                 model.predict(x, verbose=0), FORWARD_RTOL, "scratchnet's file in Keras")
+    twins.keras.save(tmp_path / "keras.keras")
+    assert_close(sn.load_model(tmp_path / "keras.keras").predict(x, verbose=0),
+                 twins.keras.predict(x, verbose=0), FORWARD_RTOL, "Keras' file in scratchnet")

@@ -264,3 +264,41 @@ def test_the_numba_backend_plans_each_size_afresh():
                         np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6)
     finally:
         sn.set_backend(previous)
+
+
+# ---------------------------------------------------------------- ops.depth_to_space / space_to_depth
+def test_depth_to_space_moves_each_channel_to_its_pixel():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 2 * 9))
+    y = sn.ops.depth_to_space(x, 3)
+    assert y.shape == (2, 9, 12, 2)
+    n, i, j, p, q, c = 1, 2, 3, 1, 2, 1  # y[n, i*b + p, j*b + q, c] = x[n, i, j, (p*b + q)*C + c]
+    assert y[n, i * 3 + p, j * 3 + q, c] == x[n, i, j, (p * 3 + q) * 2 + c]
+    np.testing.assert_array_equal(sn.ops.space_to_depth(y, 3), x)
+    with pytest.raises(ValueError, match=r"number of channels \(4\) must be divisible by "
+                                         r"block_size\*\*2 \(9\)"):
+        sn.ops.depth_to_space(np.ones((1, 2, 2, 4)), 3)
+    with pytest.raises(ValueError, match=r"`depth_to_space` requires a 4D input tensor"):
+        sn.ops.depth_to_space(np.ones((2, 2, 4)), 2)
+    with pytest.raises(ValueError, match=r"height 3 and width 4 must be multiples of block_size=2"):
+        sn.ops.space_to_depth(np.ones((1, 3, 4, 1)), 2)
+    with pytest.raises(ValueError, match=r"expected block_size to be a positive integer, received 0"):
+        sn.ops.space_to_depth(np.ones((1, 2, 2, 4)), 0)
+
+
+@pytest.mark.parametrize("op", ["depth_to_space", "space_to_depth"])
+def test_the_shuffles_in_a_graph_keep_none_and_pass_finite_differences(op):
+    from tests.gradcheck import REL_TOL, check_layer
+
+    channels = 8 if op == "depth_to_space" else 2
+    inputs = sn.Input((None, None, channels))
+    out = getattr(sn.ops, op)(inputs, 2)
+    assert out.shape == ((None, None, None, 2) if op == "depth_to_space" else (None, None, None, 8))
+    model = sn.Model(inputs, out)
+    layer = model.layers[-1]
+    assert layer.name == op and REL_TOL == 1e-6
+    rng = np.random.default_rng(1)
+    for size in ((2, 4), (4, 2)):
+        x = rng.standard_normal((2, *size, channels))  # float64: predict casts to float32
+        expected = getattr(sn.ops, op)(x.astype(np.float32), 2)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+        check_layer(layer, x, rng)  # float64 central differences against backward

@@ -314,3 +314,78 @@ def _two_sides_per_axis(value, arg: str, where: str) -> tuple[tuple[int, int], t
                          f"tuples of 2 ints ((top, bottom), (left, right)), received {arg}={value!r}")
     return (_int_tuple(value[0], 2, f"{arg}[0]", where, minimum=0),
             _int_tuple(value[1], 2, f"{arg}[1]", where, minimum=0))
+
+
+class _BlockShuffle(Layer):
+    """What ``ops.depth_to_space`` (:class:`DepthToSpace`) and ``ops.space_to_depth``
+    (:class:`SpaceToDepth`) record on a KerasTensor in a functional graph or a traced ``call``:
+    Keras' pixel shuffle, the sub-pixel convolution's last step (ESPCN). Not public layers: Keras
+    records the op itself, under the op's name, which these default names are.
+
+    depth_to_space, ``b = block_size``: ``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``::
+
+        y[n, i*b + p, j*b + q, c] = x[n, i, j, (p*b + q)*C + c]
+
+    (Keras' reshape to ``(N, H, W, b, b, C)``, transpose to ``(N, H, b, W, b, C)``, reshape;
+    TensorFlow's "DCR" order.) space_to_depth is the same map read the other way. Each moves every
+    value once, so each one's backward is the other applied to ``dy``. Sizes of any image
+    (``None``) stay ``None``.
+    """
+
+    inverse = False
+    keras_module = "keras.src.ops.nn"  # where Keras' file says the op's class lives
+
+    def __init__(self, block_size: int, data_format=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.block_size = positive_int(block_size, "block_size", f"ops.{self.name}")
+        self.data_format = channels_last(data_format, f"ops.{self.name}")
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
+        h, w, c = input_shape
+        b = self.block_size
+        if self.inverse:
+            return (None if h is None else h // b, None if w is None else w // b, c * b * b)
+        if c % (b * b):
+            raise ValueError(f"The number of channels ({c}) must be divisible by block_size**2 ({b * b}).")
+        return (None if h is None else h * b, None if w is None else w * b, c // (b * b))
+
+    def forward(self, x, training=False):
+        return (space_to_depth if self.inverse else depth_to_space)(x, self.block_size)
+
+    def backward(self, dy):
+        return (depth_to_space if self.inverse else space_to_depth)(dy, self.block_size)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "data_format": self.data_format}
+
+    def keras_saved_config(self, config: dict) -> dict:
+        """Keras' op config: its name, block_size and data_format (no trainable, no dtype)."""
+        return {"name": config["name"], "block_size": self.block_size, "data_format": self.data_format}
+
+
+class DepthToSpace(_BlockShuffle):
+    """``ops.depth_to_space`` in a graph: ``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``."""
+
+
+class SpaceToDepth(_BlockShuffle):
+    """``ops.space_to_depth`` in a graph: ``(N, H, W, C) -> (N, H/b, W/b, C*b*b)``."""
+
+    inverse = True
+
+
+def depth_to_space(x: np.ndarray, b: int) -> np.ndarray:
+    """``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``, as Keras' NumPy backend computes it."""
+    n, h, w, c = x.shape
+    blocks = x.reshape(n, h, w, b, b, c // (b * b))  # (N, H, W, b, b, C)
+    return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * b, w * b, c // (b * b))  # (N, H, b, W, b, C)
+
+
+def space_to_depth(x: np.ndarray, b: int) -> np.ndarray:
+    """``(N, H, W, C) -> (N, H/b, W/b, C*b*b)``, depth_to_space's inverse (Keras' NumPy backend)."""
+    n, h, w, c = x.shape
+    if h % b or w % b:
+        raise ValueError(f"space_to_depth: the input's height {h} and width {w} must be multiples of "
+                         f"block_size={b}")
+    blocks = x.reshape(n, h // b, b, w // b, b, c)  # (N, H/b, b, W/b, b, C)
+    return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, c * b * b)  # (N, H/b, W/b, b, b, C)
