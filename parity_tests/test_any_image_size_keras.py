@@ -30,6 +30,7 @@ import scratchnet as sn
 import tfnet
 from parity_tests.driver import (
     FORWARD_RTOL,
+    GRAD_RTOL,
     assert_close,
     check_forward,
     check_loss_and_grads,
@@ -263,3 +264,44 @@ def test_a_sub_pixel_cnn_of_unknown_sizes_matches_keras(tmp_path):
     twins.keras.save(tmp_path / "keras.keras")
     assert_close(sn.load_model(tmp_path / "keras.keras").predict(x, verbose=0),
                  twins.keras.predict(x, verbose=0), FORWARD_RTOL, "Keras' file in scratchnet")
+
+
+def _upscaler_class(lib):
+    class Upscaler(lib.Model):
+        """Fully convolutional, subclassed: its input shape comes from the first batch."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.conv = lib.layers.Conv2D(4, 3, padding="same", activation="relu")
+            self.pool = lib.layers.MaxPooling2D()
+            self.up = lib.layers.Conv2DTranspose(1, 2, strides=2)
+
+        def call(self, x):
+            return self.up(self.pool(self.conv(x)))
+
+    return Upscaler
+
+
+def test_a_subclassed_model_retraces_for_a_new_size_as_keras():
+    """Built by a first batch of 8x8 images, trained a step; then a 12x6 batch: Keras retraces its
+    step with the same weights, and so does scratchnet. Predictions and SGD steps at the new size
+    and back at the first one agree."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x8, x12 = (rng.standard_normal(s).astype(np.float32) for s in ((4, 8, 8, 1), (4, 12, 6, 1)))
+    model, kmodel = _upscaler_class(sn)(), _upscaler_class(keras)()
+    for m in (model, kmodel):
+        m.compile(optimizer=(sn if m is model else keras).optimizers.SGD(0.05), loss="mse")
+    model.predict(x8, verbose=0)
+    kmodel.predict(x8, verbose=0)
+    kmodel.set_weights(random_weights(model, seed=5, scale=0.4).get_weights())
+    for x in (x8, x12, x12, x8):  # 8x8, then a size never seen, then back
+        assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predict")
+        loss = model.train_on_batch(x, x)
+        kloss = kmodel.train_on_batch(x, x)
+        assert_close(loss, kloss, FORWARD_RTOL, "train_on_batch loss")
+        for w, kw in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+            assert_close(w, kw, GRAD_RTOL, "weights after a step")
+    assert model.input_shape == (None, None, None, 1)
+    assert tf.executing_eagerly()

@@ -302,3 +302,78 @@ def test_the_shuffles_in_a_graph_keep_none_and_pass_finite_differences(op):
         expected = getattr(sn.ops, op)(x.astype(np.float32), 2)
         np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
         check_layer(layer, x, rng)  # float64 central differences against backward
+
+
+def test_the_profiler_times_a_model_of_unknown_sizes():
+    model = sn.Sequential([L.Input((None, None, 1)), L.Conv2D(4, 3, padding="same", activation="relu"),
+                           L.MaxPooling2D(), L.Conv2DTranspose(1, 2, strides=2)], seed=0)
+    model.compile("adam", "mse")
+    prof = sn.profiler.Profiler()
+    model.fit(_images(), epochs=1, verbose=0, callbacks=[prof])
+    rows = {r["name"]: r for r in prof.rows()}
+    assert prof.steps == 6  # six batches of three sizes
+    assert rows["conv2d"]["forward"] > 0 and rows["conv2d_transpose"]["backward"] > 0
+
+
+# ---------------------------------------------------------------- subclassed models retrace
+class _Upscaler(sn.Model):
+    """A fully-convolutional subclassed model: its shape comes from the first batch."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(4, 3, padding="same", activation="relu")
+        self.norm = L.BatchNormalization()
+        self.pool = L.MaxPooling2D()
+        self.up = L.Conv2DTranspose(1, 2, strides=2)
+
+    def call(self, x, training=False):
+        return self.up(self.pool(self.norm(self.conv(x), training=training)))
+
+
+def test_a_subclassed_model_retraces_for_a_new_image_size_with_the_same_weights():
+    rng = np.random.default_rng(0)
+    model = _Upscaler(seed=0)
+    model.compile(sn.optimizers.Adam(0.01), "mse")
+    x8 = rng.standard_normal((4, 8, 8, 1)).astype(np.float32)
+    model.fit(x8, x8, epochs=1, verbose=0)
+    assert model.input_shape == (None, 8, 8, 1)
+    weights = [w.copy() for w in model.get_weights()]
+    names = [p.name for p in model.weights]
+    x12 = rng.standard_normal((2, 12, 6, 1)).astype(np.float32)
+    out = model.predict(x12, verbose=0)  # a new size: call traced again, None where it changed
+    assert out.shape == (2, 12, 6, 1)
+    assert model.input_shape == (None, None, None, 1) and model.output_shape == (None, None, None, 1)
+    for w, before in zip(model.get_weights(), weights, strict=True):
+        assert w is not before and np.array_equal(w, before)  # the same weights, not new ones
+    reference = sn.Sequential([L.Input((None, None, 1)), L.Conv2D(4, 3, padding="same", activation="relu"),
+                               L.BatchNormalization(), L.MaxPooling2D(), L.Conv2DTranspose(1, 2, strides=2)])
+    reference.set_weights(model.get_weights())
+    for x in (x12, x8):
+        np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+    loss_before = model.evaluate(x12, x12, verbose=0)
+    model.fit(x12, x12, epochs=3, verbose=0)  # training at the new size: the training graph too
+    model.fit(x8, x8, epochs=1, verbose=0)  # and back: no third trace needed
+    assert model.evaluate(x12, x12, verbose=0) < loss_before
+    assert [p.name for p in model.weights] == names
+
+
+class _Flattener(sn.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(2, 3)
+        self.flat = L.Flatten()
+        self.out = L.Dense(1)
+
+    def call(self, x):
+        return self.out(self.flat(self.conv(x)))
+
+
+def test_a_retrace_whose_weights_would_change_size_is_refused():
+    model = _Flattener()
+    model.predict(np.ones((1, 6, 6, 1), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r'expected shape=\(None, 6, 6, 1\), found shape=\(1, 8, 8, 1\); '
+                                         r"retracing call\(\) for it failed: .*"):
+        model.predict(np.ones((1, 8, 8, 1), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r"found shape=\(1, 6, 6, 2\)"):  # another channel count
+        model.predict(np.ones((1, 6, 6, 2), np.float32), verbose=0)
+    np.testing.assert_equal(model.predict(np.ones((1, 6, 6, 1), np.float32), verbose=0).shape, (1, 1))
