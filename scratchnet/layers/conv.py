@@ -38,6 +38,10 @@ class Conv2D(ActivatedLayer):
     the Numba backend for 3x3 stride-1 layers with many channels) or ``"direct"``
     (:mod:`scratchnet.kernels.direct`, chosen there for 3x3 stride-1 layers with few channels; see
     ``kernels.conv2d_algorithm``). The backward pass uses the same one.
+
+    Images of any size (``Input((None, None, C))``): the output shape keeps ``None`` there, and
+    each batch of a new size gets its own plan (``_plan``: output size, padding, algorithm), as
+    Keras runs one layer on any size (docs/any-size.md).
     """
 
     def __init__(
@@ -432,6 +436,7 @@ class Conv2DTranspose(_ConvTranspose):
     ``dL/dx = conv2d(pad(dz), kernel)`` (Conv2D's forward pass) and ``dL/dkernel`` = Conv2D's
     kernel gradient with ``pad(dz)`` as the input and ``x`` as the output gradient. So the three
     products are :mod:`scratchnet.kernels.conv`'s three Conv2D loops, read in another order.
+    Images of any size (``None`` height or width) are planned batch by batch (``_plan``).
     """
 
     def __init__(

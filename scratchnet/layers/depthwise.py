@@ -29,7 +29,8 @@ class _DepthwiseBase(ActivatedLayer):
     """What the four layers share: arguments, padding, and the depthwise pass in both directions.
 
     Everything runs on 2-D geometry: a 1-D layer (``rank = 1``) sees its ``(N, L, C)`` input as the
-    image ``(N, 1, L, C)`` and its ``(k, C, M)`` kernel as ``(1, k, C, M)``.
+    image ``(N, 1, L, C)`` and its ``(k, C, M)`` kernel as ``(1, k, C, M)``. Built with ``None``
+    for the size (images or steps of any size), each batch of a new size gets its own ``_plan``.
     """
 
     rank = 2
