@@ -447,8 +447,10 @@ class Subclassed(Functional):
         new data's shape differs from the traced one, every layer rebuilt for the relaxed shape
         with its weights kept (:func:`relax_layer`)."""
         new = symbolic_like(x, where)
-        new = list(new.values()) if isinstance(new, dict) else new if isinstance(new, list) else [new]
         old = self._trace_inputs
+        if isinstance(old, dict) != isinstance(new, dict) or (isinstance(old, dict) and set(old) != set(new)):
+            raise ValueError("expected the inputs the model was traced for, by the same names")
+        new = [new[key] for key in old] if isinstance(old, dict) else new if isinstance(new, list) else [new]
         old_list = list(old.values()) if isinstance(old, dict) else old if isinstance(old, list) else [old]
         if len(new) != len(old_list):
             raise ValueError(f"expected {len(old_list)} inputs, received {len(new)}")
