@@ -377,3 +377,30 @@ def test_a_retrace_whose_weights_would_change_size_is_refused():
     with pytest.raises(ValueError, match=r"found shape=\(1, 6, 6, 2\)"):  # another channel count
         model.predict(np.ones((1, 6, 6, 2), np.float32), verbose=0)
     np.testing.assert_equal(model.predict(np.ones((1, 6, 6, 1), np.float32), verbose=0).shape, (1, 1))
+
+
+class _TwoSignals(sn.Model):
+    """Two named inputs of one length: retraced by name when the length changes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.left = L.Conv1D(3, 2, padding="same")
+        self.right = L.DepthwiseConv1D(3, padding="same")
+        self.mix = L.SeparableConv1D(3, 2)
+        self.pool = L.GlobalAveragePooling1D()
+
+    def call(self, inputs):
+        return self.pool(self.mix(self.left(inputs["left"]) + self.right(inputs["right"])))
+
+
+def test_a_subclassed_model_with_named_inputs_retraces_by_name():
+    rng = np.random.default_rng(0)
+    model = _TwoSignals(seed=0)
+    short = {"right": rng.standard_normal((2, 5, 3)), "left": rng.standard_normal((2, 5, 3))}
+    before = model.predict(short, verbose=0)
+    long = {"left": rng.standard_normal((2, 9, 3)), "right": rng.standard_normal((2, 9, 3))}
+    assert model.predict(long, verbose=0).shape == (2, 3)
+    assert [t.shape for t in model.inputs] == [(None, None, 3), (None, None, 3)]
+    np.testing.assert_array_equal(model.predict(short, verbose=0), before)  # same weights, same numbers
+    with pytest.raises(ValueError, match=r'missing data for input "right"'):  # names, not a retrace
+        model.predict({"left": long["left"], "other": long["right"]}, verbose=0)
