@@ -26,6 +26,7 @@ CASES = {  # program: (small flags, the history's training key)
     "char_seq2seq": (["--samples", "300", "--epochs", "3", "--latent-dim", "16", "--decode", "3"], "loss"),
     "seq2seq_addition": (["--questions", "600", "--epochs", "2", "--units", "16"], "loss"),
     "denoising_autoencoder": (["--epochs", "3", "--filters", "8"], "loss"),
+    "super_resolution": (["--images", "10", "--epochs", "3", "--filters", "8"], "loss"),
     "timeseries_transformer": (["--series", "120", "--length", "24", "--epochs", "3", "--head-size",
                                 "8", "--dropout", "0", "--mlp-dropout", "0", "--batch-size", "32"],
                                "loss"),

@@ -111,6 +111,46 @@ def size(x) -> int:
     return int(np.size(x))
 
 
+def _checked_block(x, block_size, data_format, op: str) -> int:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"ops.{op}: expected data_format='channels_last' (scratchnet keeps data "
+                         f"channels-last), received {data_format!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer) or block_size < 1:
+        raise ValueError(f"ops.{op}: expected block_size to be a positive integer, received {block_size!r}")
+    if len(shape(x)) != 4:
+        raise ValueError(f"`{op}` requires a 4D input tensor. Received: x.shape={shape(x)}")
+    return int(block_size)
+
+
+def depth_to_space(x, block_size, data_format="channels_last"):
+    """Keras' ``ops.depth_to_space`` (pixel shuffle): ``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``,
+    ``y[n, i*b + p, j*b + q, c] = x[n, i, j, (p*b + q)*C + c]``. On a KerasTensor (a functional
+    graph, a traced ``call``) it records a ``DepthToSpace`` node (:mod:`scratchnet.layers.reshaping`),
+    sizes of any image kept None."""
+    from scratchnet.layers.reshaping import DepthToSpace
+    from scratchnet.layers.reshaping import depth_to_space as shuffle
+
+    b = _checked_block(x, block_size, data_format, "depth_to_space")
+    if isinstance(x, KerasTensor):
+        return DepthToSpace(b)(x)
+    c = shape(x)[-1]
+    if c % (b * b):
+        raise ValueError(f"The number of channels ({c}) must be divisible by block_size**2 ({b * b}).")
+    return shuffle(x if isinstance(x, Traced) else np.asarray(x), b)
+
+
+def space_to_depth(x, block_size, data_format="channels_last"):
+    """Keras' ``ops.space_to_depth``: ``(N, H, W, C) -> (N, H/b, W/b, C*b*b)``, the inverse of
+    :func:`depth_to_space` (each ``b x b`` block of pixels into the channels)."""
+    from scratchnet.layers.reshaping import SpaceToDepth
+    from scratchnet.layers.reshaping import space_to_depth as unshuffle
+
+    b = _checked_block(x, block_size, data_format, "space_to_depth")
+    if isinstance(x, KerasTensor):
+        return SpaceToDepth(b)(x)
+    return unshuffle(x if isinstance(x, Traced) else np.asarray(x), b)
+
+
 def expand_dims(x, axis):
     return np.expand_dims(x, axis)
 

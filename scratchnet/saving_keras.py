@@ -252,8 +252,8 @@ def _layer_config(layer) -> dict:
         config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
     if hasattr(layer, "keras_saved_config"):  # a layer whose Keras config has another form
         config = layer.keras_saved_config(config)
-    spec = {"module": "keras.layers", "class_name": class_name, "config": config,
-            "registered_name": None}
+    spec = {"module": getattr(layer, "keras_module", "keras.layers"), "class_name": class_name,
+            "config": config, "registered_name": None}
     from scratchnet.utils import serialization
 
     if type(layer) in serialization._GLOBAL_CUSTOM_NAMES:  # register_keras_serializable
@@ -629,6 +629,13 @@ def _supported_layer_classes() -> dict:
     return classes
 
 
+def _supported_op_classes() -> dict:
+    """The ops a functional graph may record (Keras saves them under ``keras.src.ops.nn``)."""
+    from scratchnet.layers.reshaping import DepthToSpace, SpaceToDepth
+
+    return {"DepthToSpace": DepthToSpace, "SpaceToDepth": SpaceToDepth}
+
+
 def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str):
     class_name = spec["class_name"]
     config = dict(spec.get("config", {}))
@@ -639,6 +646,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     if cls is None and registered in (None, class_name) and spec.get("module", "keras.layers") \
             in ("keras.layers", "keras"):
         cls = _supported_layer_classes().get(class_name)
+    if cls is None and registered in (None, class_name) and spec.get("module") == "keras.src.ops.nn":
+        cls = _supported_op_classes().get(class_name)  # an op on a KerasTensor: ops.depth_to_space
     if cls is None:
         raise ValueError(
             f'{where} uses layer class {class_name!r} (layer "{layer_name}"), which scratchnet '

@@ -248,6 +248,63 @@ def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tupl
     return [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
 
 
+def _all_layers(owner, seen: set | None = None) -> list[Layer]:
+    """Every layer under ``owner``: its tracked layers and theirs, depth first, each once (a
+    Conv2D and the MaxPooling2D it ran fused refer to each other)."""
+    seen = {id(owner)} if seen is None else seen
+    found = []
+    for layer in tracked_layers(owner):
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            found += [layer, *_all_layers(layer, seen)]
+    return found
+
+
+def relaxed_shape(given, expected):
+    """``None`` on each axis where two shapes (or lists of shapes) differ: what TensorFlow's
+    ``reduce_retracing`` traces Keras' step for when a second shape comes."""
+    if isinstance(expected, list):
+        return [relaxed_shape(tuple(g), tuple(e)) for g, e in zip(given, expected, strict=True)]
+    if len(given) != len(expected):
+        raise ValueError(f"expected inputs of rank {len(expected) + 1}, received rank {len(given) + 1}")
+    return tuple(e if g == e else None for g, e in zip(given, expected, strict=True))
+
+
+def relax_layer(layer: Layer, given) -> None:
+    """A built layer met with other shapes while a model retraces for a new input shape: rebuilt
+    for both (``None`` where they differ) with the SAME weights, as Keras keeps its layers and
+    variables when its step is retraced. A layer made of layers retraces its own ``call`` (its
+    sub-layers relax in turn); another layer builds again and gets its old weights back. A weight
+    whose shape would change (Flatten then Dense on images of new sizes) is refused."""
+    where = f'layer "{layer.name}" ({type(layer).__name__})'
+    shape = relaxed_shape(given, layer.input_shape)
+    if layer._made_of_layers():
+        several = isinstance(shape, list)
+        dtype = getattr(layer, "_trace_dtype", None)
+        inputs = [Input(s, dtype=dtype, name=f"{layer.name}_input_{k}") for k, s in enumerate(shape)] \
+            if several else Input(shape, dtype=dtype, name=f"{layer.name}_input")
+        layer._call_graphs = trace(layer, inputs, np.random.default_rng(0), where)
+        out = layer._call_graphs[False].outputs
+        layer.input_shape = shape
+        layer.output_shape = [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
+        return
+    kept = {**layer.params, **layer.non_trainable_params}
+    layer.built, layer.params, layer.non_trainable_params = False, {}, {}
+    layer.ensure_built(shape, np.random.default_rng(0))  # new weights, swapped for the old below
+    for weights in (layer.params, layer.non_trainable_params):
+        for name, new in weights.items():
+            old = kept[name]
+            if old.value.shape != new.value.shape:
+                raise ValueError(f"{where}: inputs of shape {(None, *shape)} would need weight "
+                                 f"{name!r} of shape {new.value.shape}, but it has shape "
+                                 f"{old.value.shape}; a model whose weights depend on the input's "
+                                 "size cannot take another size")
+            weights[name] = old
+            for attr, value in list(vars(layer).items()):
+                if value is new:
+                    setattr(layer, attr, old)
+
+
 def forward_composite(layer: Layer, x, training: bool):
     """Run the traced graph of ``training``'s mode; it keeps what its backward pass needs."""
     graph = layer._call_graphs[bool(training)]
@@ -377,9 +434,49 @@ class Subclassed(Functional):
         except ValueError as err:
             if "is incompatible with the model" not in str(err):
                 raise
-            raise ValueError(f"{err}. A subclassed model is traced at the shape of its first batch; "
-                             "for lengths that vary from batch to batch, build it first with None "
-                             "there: model.build((None, None, features))") from err
+            try:
+                self._retrace_for(x, where)
+            except ValueError as retrace_err:
+                raise ValueError(f"{err}; retracing call() for it failed: {retrace_err}") from err
+            return Functional._check_x(self, x, where)
+
+    def _retrace_for(self, x, where: str) -> None:
+        """Keras retraces a model's step for inputs of a new shape, with the same layers and
+        weights (TensorFlow relaxes the shape: None on each axis that changed, so a third size
+        needs no third trace). So does this: ``call`` traced again on inputs with None where the
+        new data's shape differs from the traced one, every layer rebuilt for the relaxed shape
+        with its weights kept (:func:`relax_layer`)."""
+        new = symbolic_like(x, where)
+        old = self._trace_inputs
+        if isinstance(old, dict) != isinstance(new, dict) or (isinstance(old, dict) and set(old) != set(new)):
+            raise ValueError("expected the inputs the model was traced for, by the same names")
+        new = [new[key] for key in old] if isinstance(old, dict) else new if isinstance(new, list) else [new]
+        old_list = list(old.values()) if isinstance(old, dict) else old if isinstance(old, list) else [old]
+        if len(new) != len(old_list):
+            raise ValueError(f"expected {len(old_list)} inputs, received {len(new)}")
+        shapes = [relaxed_shape(tuple(n.shape[1:]), tuple(o.shape[1:])) for n, o in zip(new, old_list,
+                                                                                       strict=True)]
+        relaxed = [Input(s, dtype=o.dtype, name=o.name if hasattr(o, "name") else None)
+                   for s, o in zip(shapes, old_list, strict=True)]
+        if isinstance(old, dict):
+            relaxed = dict(zip(old, relaxed, strict=True))
+        elif not isinstance(old, list):
+            relaxed = relaxed[0]
+        modes = sorted(self._call_graphs)  # the graphs traced so far, inference first
+        saved = [(layer, dict(vars(layer))) for layer in [self, *_all_layers(self)]]
+        self._call_graphs = {}
+        _GLOBAL["relax"] += 1
+        try:
+            for training in modes:
+                if training not in self._call_graphs:  # (one graph serves both without training)
+                    self._trace(relaxed, training=training)
+        except (ValueError, TypeError):
+            for layer, state in saved:  # the model as it was: its old shapes, graphs and weights
+                layer.__dict__.clear()
+                layer.__dict__.update(state)
+            raise
+        finally:
+            _GLOBAL["relax"] -= 1
 
     def _require_built(self, where: str) -> None:
         if not self._call_graphs:

@@ -23,6 +23,18 @@ def test_the_autoencoder_removes_noise(monkeypatch):
     assert out["denoised"].shape == (359, 8, 8, 1)
 
 
+def test_the_sub_pixel_cnn_upscales_an_image_larger_than_its_crops(monkeypatch):
+    """Trained on 24x24 crops (8x8 inputs), it upscales a 48x32 image to 144x96: PSNR 26.2-28.3 dB
+    in four runs of these settings (8 s), where repeating each pixel gives 23.7 dB."""
+    out = run("super_resolution", "--images", "30", "--epochs", "20", "--filters", "32",
+              "--batch-size", "16", monkeypatch=monkeypatch)
+    assert out["model"].input_shape == (None, None, None, 1)
+    assert out["model"].output_shape == (None, None, None, 1)
+    assert out["small"].shape == (1, 48, 32, 1) and out["upscaled"].shape == (1, 144, 96, 1)
+    assert out["psnr_model"] > out["psnr_repeated"] + 1.5
+    assert out["history"].history["val_loss"][-1] < 0.5 * out["history"].history["val_loss"][0]
+
+
 def test_seq2seq_learns_the_answer_format(monkeypatch):
     """20 short epochs on 2-digit sums: per character 0.54-0.56 in three runs, where answering the
     most frequent character at each position scores 0.39 (computed on these questions)."""

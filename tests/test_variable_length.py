@@ -202,14 +202,21 @@ def test_a_weight_of_unknown_size_is_refused_at_construction(make, message):
         make()
 
 
+class _Doubles(L.Layer):
+    """A layer whose build does arithmetic on the length: it cannot plan an unknown one."""
+
+    def build(self, input_shape, rng):
+        return (input_shape[0] * 2, input_shape[1])
+
+
 def test_a_layer_not_yet_taught_unknown_sizes_says_so():
-    # Keras takes these; scratchnet's plan their output sizes when they are built
-    for layer in (L.Cropping1D(1), L.SeparableConv1D(2, 2)):
-        kind = type(layer).__name__
-        message = (rf'Layer "{layer.name}" \({kind}\) cannot be built for inputs of shape '
-                   rf"\(None, None, 4\): scratchnet's {kind} needs the size")
-        with pytest.raises(ValueError, match=message):
-            sn.Sequential([L.Input((None, 4)), layer])
+    # scratchnet's own layers plan their output sizes batch by batch (tests/test_any_image_size.py);
+    # a layer whose build needs the size says which layer and which shape
+    layer = _Doubles()
+    message = (rf'Layer "{layer.name}" \(_Doubles\) cannot be built for inputs of shape '
+               rf"\(None, None, 4\): scratchnet's _Doubles needs the size")
+    with pytest.raises(ValueError, match=message):
+        sn.Sequential([L.Input((None, 4)), layer])
 
 
 def test_a_batch_that_does_not_fit_is_refused_when_it_comes():

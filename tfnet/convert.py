@@ -26,10 +26,12 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+from keras.src.ops import nn as keras_nn_ops
 
 import scratchnet as sn
 from scratchnet import activations as sn_activations
 from scratchnet import initializers as sn_inits
+from scratchnet.layers.reshaping import DepthToSpace, SpaceToDepth
 from scratchnet.utils.feature_space import Identity as FeatureSpaceIdentity
 
 
@@ -754,6 +756,14 @@ for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropou
               "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
               "AdaptiveMaxPooling3D"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
+
+
+# ops.depth_to_space / space_to_depth in a functional graph: Keras records the op (an Operation)
+for _scratch_op, _keras_op in ((DepthToSpace, keras_nn_ops.DepthToSpace),
+                               (SpaceToDepth, keras_nn_ops.SpaceToDepth)):
+    register_layer(_scratch_op, _keras_op,
+                   lambda layer, _op=_keras_op, **kw: _op(layer.block_size, name=layer.name),
+                   lambda kop, _op=_scratch_op, **kw: _op(kop.block_size, name=kop.name))
 
 
 def _prelu_to_keras(layer, **kw):

@@ -61,7 +61,8 @@ def functional_to_keras(model: Functional) -> keras.Model:
     kmodel = keras.Model(kinputs, koutputs if model._outputs_is_list else koutputs[0],
                          name=model.name)
     for layer, klayer in klayers.items():
-        klayer.set_weights([kernels.to_numpy(p.value) for p in layer.weights])
+        if layer.weights:  # (an op such as ops.depth_to_space is a Keras Operation: no weights)
+            klayer.set_weights([kernels.to_numpy(p.value) for p in layer.weights])
     from tfnet.structured import refresh_statistics
 
     refresh_statistics(kmodel)  # Keras' Normalization reads set weights only after this
@@ -132,7 +133,8 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
     single_out = not isinstance(getattr(kmodel, "_outputs_struct", kmodel.outputs), list | tuple)
     model = sn.Model(inputs, outputs[0] if single_out else outputs, name=kmodel.name, seed=seed)
     for klayer, layer in slayers.items():
-        for param, value in zip(layer.weights, klayer.get_weights(), strict=True):
+        # (an op such as ops.depth_to_space is a Keras Operation, with no get_weights)
+        for param, value in zip(layer.weights, klayer.get_weights() if layer.weights else [], strict=True):
             param.value[...] = np.asarray(value, dtype=param.value.dtype)
     if kmodel.compiled:
         config = kmodel.get_compile_config() or {}

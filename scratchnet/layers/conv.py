@@ -39,6 +39,10 @@ class Conv2D(ActivatedLayer):
     the Numba backend for 3x3 stride-1 layers with many channels) or ``"direct"``
     (:mod:`scratchnet.kernels.direct`, chosen there for 3x3 stride-1 layers with few channels; see
     ``kernels.conv2d_algorithm``). The backward pass uses the same one.
+
+    Images of any size (``Input((None, None, C))``): the output shape keeps ``None`` there, and
+    each batch of a new size gets its own plan (``_plan``: output size, padding, algorithm), as
+    Keras runs one layer on any size (docs/any-size.md).
     """
 
     def __init__(
@@ -71,30 +75,53 @@ class Conv2D(ActivatedLayer):
         self.xpad: np.ndarray | None = None
         self.conv_algorithm: str | None = None  # set by each forward pass
         self.pooled: tuple | None = None  # (pool layer, y, argmax) after forward_pooled
+        self.in_hw: tuple[int, int] | None = None  # the (H, W) that pads and out_hw were planned for
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        h, w, c = input_shape
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        oh, top, bottom = output_size_and_pads(h, kh, sh, dh, self.padding)
-        ow, left, right = output_size_and_pads(w, kw, sw, dw, self.padding)
-        if oh <= 0 or ow <= 0:
-            raise ValueError(
-                f'Layer "{self.name}": the kernel {self.kernel_size} (dilation '
-                f"{self.dilation_rate}) does not fit the input of height and width {(h, w)} with "
-                f"padding='valid'; the output would be {(oh, ow)}"
-            )
-        self.pads = ((top, bottom), (left, right))
-        self.out_hw = (oh, ow)
+        h, w, c = input_shape  # h or w None: images of any size, planned batch by batch
+        out = [None, None]
+        if h is not None and w is not None:
+            out = list(self._plan((h, w)))
+        else:  # Keras' compute_output_shape: a known axis keeps its size, None stays None
+            for axis, n in enumerate((h, w)):
+                if n is not None:
+                    out[axis] = self._axis_plan(n, axis, (h, w))[0]
+        kh, kw = self.kernel_size
         self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters),
                                       self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
                                     regularizer=self.bias_regularizer,
                                     constraint=self.bias_constraint) if self.use_bias else None
-        return (oh, ow, self.filters)
+        return (*out, self.filters)
+
+    def _axis_plan(self, n: int, axis: int, hw=None) -> tuple[int, int, int]:
+        """``(output size, pad before, pad after)`` along one spatial axis of ``n`` cells (``hw``:
+        the input's height and width, for the error)."""
+        out, before, after = output_size_and_pads(n, self.kernel_size[axis], self.strides[axis],
+                                                  self.dilation_rate[axis], self.padding)
+        if out <= 0:
+            raise ValueError(
+                f'Layer "{self.name}": the kernel {self.kernel_size} (dilation '
+                f"{self.dilation_rate}) does not fit the input of height and width {hw} "
+                f"with padding='valid'; the output would have {out} cells along axis {axis + 1}"
+            )
+        return out, before, after
+
+    def _plan(self, hw) -> tuple[int, int]:
+        """Set ``self.in_hw``, ``self.pads`` and ``self.out_hw`` for ``(H, W)`` images; return
+        ``out_hw``. Built for a known size it runs once; with ``None`` there, once per batch."""
+        self.in_hw = tuple(int(n) for n in hw)
+        (oh, top, bottom), (ow, left, right) = (self._axis_plan(n, axis, self.in_hw)
+                                                for axis, n in enumerate(self.in_hw))
+        self.pads = ((top, bottom), (left, right))
+        self.out_hw = (oh, ow)
+        return self.out_hw
 
     def _pad_and_choose(self, x) -> None:
+        if x.shape[1:3] != self.in_hw:  # an image of another size (built with None there)
+            self._plan(x.shape[1:3])
         (top, bottom), (left, right) = self.pads
         self.xpad = x  # "valid": nothing to pad, and no copy
         if top or bottom or left or right:
@@ -111,7 +138,15 @@ class Conv2D(ActivatedLayer):
 
         return (kernels.fuses_conv_pool() and self.use_bias and type(self.activation) is ReLU
                 and self.activity_regularizer is None and pool.activity_regularizer is None
-                and type(pool) is MaxPooling2D and pool.pads == ((0, 0), (0, 0)))
+                and type(pool) is MaxPooling2D and self._pool_never_pads(pool))
+
+    @staticmethod
+    def _pool_never_pads(pool) -> bool:
+        """No padding around any input of ``pool``: "valid", or "same" on a fixed size it fits
+        (images of any size, built with None, may need padding at the next size)."""
+        if pool.padding == "valid":
+            return True
+        return None not in pool.input_shape[:-1] and pool.pads == ((0, 0), (0, 0))
 
     def forward_pooled(self, x, pool, training=False, for_backward=True):
         """This layer and the ``MaxPooling2D`` after it in one call: ``pool(relu(conv(x) + b))``,
@@ -121,6 +156,8 @@ class Conv2D(ActivatedLayer):
         nothing of its own until its next ``forward``. ``for_backward=False`` (predict, evaluate)
         keeps no ``argmax``."""
         self._pad_and_choose(x)
+        if pool.out_hw is None or tuple(pool.in_hw) != self.out_hw:  # images of any size
+            pool._plan(self.out_hw)
         y, argmax = kernels.conv2d_bias_relu_maxpool(
             self.xpad, self.kernel.value, self.bias.value, self.strides, self.dilation_rate,
             self.out_hw, pool.window, pool.steps, pool.out_hw, algorithm=self.conv_algorithm,
@@ -189,7 +226,7 @@ class Conv2D(ActivatedLayer):
     def _unpad(self, dxpad):
         """dL/dx from dL/dxpad: the padding's cells dropped, ``(N, H, W, C)``."""
         (top, _), (left, _) = self.pads
-        h, w, _ = self.input_shape
+        h, w = self.in_hw
         return dxpad[:, top:top + h, left:left + w, :]
 
     def get_config(self):
@@ -400,6 +437,7 @@ class Conv2DTranspose(_ConvTranspose):
     ``dL/dx = conv2d(pad(dz), kernel)`` (Conv2D's forward pass) and ``dL/dkernel`` = Conv2D's
     kernel gradient with ``pad(dz)`` as the input and ``x`` as the output gradient. So the three
     products are :mod:`scratchnet.kernels.conv`'s three Conv2D loops, read in another order.
+    Images of any size (``None`` height or width) are planned batch by batch (``_plan``).
     """
 
     def __init__(
@@ -431,25 +469,35 @@ class Conv2DTranspose(_ConvTranspose):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        h, w, c = input_shape
-        self.out_hw = (self._output_size(h, 0), self._output_size(w, 1))
-        pads = []
-        for axis, (n_out, n_in) in enumerate(zip(self.out_hw, (h, w), strict=True)):
-            back, before, after = output_size_and_pads(n_out, self.kernel_size[axis], self.strides[axis],
-                                                       self.dilation_rate[axis], self.padding)
-            if back != n_in:  # (Keras' own shapes never get here; TensorFlow would refuse them)
-                raise ValueError(f'Layer "{self.name}": an output of {self.out_hw} does not map back '
-                                 f"to the input's {(h, w)} with padding={self.padding!r}, "
-                                 f"strides={self.strides}, output_padding={self.output_padding}")
-            pads.append((before, after))
-        self.pads = tuple(pads)
+        h, w, c = input_shape  # h or w None: images of any size, planned batch by batch
+        self.in_hw = None
+        if h is not None and w is not None:
+            self._plan((h, w))
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
                                       self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
                                     regularizer=self.bias_regularizer,
                                     constraint=self.bias_constraint) if self.use_bias else None
-        return (*self.out_hw, self.filters)
+        # Keras' compute_output_shape: a known axis keeps its size, None stays None
+        return (*(None if n is None else self._output_size(n, axis) for axis, n in enumerate((h, w))),
+                self.filters)
+
+    def _plan(self, hw) -> None:
+        """Set ``self.in_hw``, ``self.out_hw`` and ``self.pads`` for ``(H, W)`` inputs. Built for a
+        known size it runs once; with ``None`` there, once per batch."""
+        self.in_hw = tuple(int(n) for n in hw)
+        self.out_hw = (self._output_size(self.in_hw[0], 0), self._output_size(self.in_hw[1], 1))
+        pads = []
+        for axis, (n_out, n_in) in enumerate(zip(self.out_hw, self.in_hw, strict=True)):
+            back, before, after = output_size_and_pads(n_out, self.kernel_size[axis], self.strides[axis],
+                                                       self.dilation_rate[axis], self.padding)
+            if back != n_in:  # (Keras' own shapes never get here; TensorFlow would refuse them)
+                raise ValueError(f'Layer "{self.name}": an output of {self.out_hw} does not map back '
+                                 f"to the input's {self.in_hw} with padding={self.padding!r}, "
+                                 f"strides={self.strides}, output_padding={self.output_padding}")
+            pads.append((before, after))
+        self.pads = tuple(pads)
 
     def _padded_hw(self) -> tuple[int, int]:
         (top, bottom), (left, right) = self.pads
@@ -457,6 +505,8 @@ class Conv2DTranspose(_ConvTranspose):
 
     def forward(self, x, training=False):
         self.x = x
+        if x.shape[1:3] != self.in_hw:  # an image of another size (built with None there)
+            self._plan(x.shape[1:3])
         # The forward Conv2D's input gradient with x as its output gradient: (N, OHp, OWp, F)
         zpad = kernels.conv2d_backward_input(x, self.kernel.value, self.strides, self.dilation_rate,
                                              self._padded_hw())
@@ -480,7 +530,7 @@ class Conv2DTranspose(_ConvTranspose):
             return None
         # dL/dx: the forward Conv2D itself on pad(dz): (N, H, W, C)
         return kernels.conv2d_forward(dzpad, self.kernel.value, self.strides, self.dilation_rate,
-                                      tuple(self.input_shape[:2]))
+                                      self.in_hw)
 
 
 class Conv1DTranspose(_ConvTranspose):

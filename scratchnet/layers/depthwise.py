@@ -29,7 +29,8 @@ class _DepthwiseBase(ActivatedLayer):
     """What the four layers share: arguments, padding, and the depthwise pass in both directions.
 
     Everything runs on 2-D geometry: a 1-D layer (``rank = 1``) sees its ``(N, L, C)`` input as the
-    image ``(N, 1, L, C)`` and its ``(k, C, M)`` kernel as ``(1, k, C, M)``.
+    image ``(N, 1, L, C)`` and its ``(k, C, M)`` kernel as ``(1, k, C, M)``. Built with ``None``
+    for the size (images or steps of any size), each batch of a new size gets its own ``_plan``.
     """
 
     rank = 2
@@ -58,14 +59,27 @@ class _DepthwiseBase(ActivatedLayer):
         return (1, *t) if self.rank == 1 else tuple(t)
 
     def _build_geometry(self, input_shape) -> int:
-        """Check the input, set ``pads`` and ``out_hw`` (2-D), return the input's channels."""
+        """Check the input, plan ``pads`` and ``out_hw`` (2-D) if its size is known (a ``None`` there,
+        images or steps of any size, plans batch by batch), return the input's channels."""
         if self.rank == 2:
             check_rank(self.name, input_shape, "(batch, height, width, channels)")
         else:
             check_rank(self.name, input_shape, "(batch, steps, channels)")
         *spatial, c = input_shape
+        self.in_hw = None
+        if None not in spatial:
+            self._plan(spatial)
+        # Keras' compute_output_shape: a known axis keeps its size, None stays None
+        self.out_sizes = [None if n is None else output_size_and_pads(n, k, s, d, self.padding)[0]
+                          for n, k, s, d in zip(spatial, self.kernel_size, self.strides,
+                                                self.dilation_rate, strict=True)]
+        return c
+
+    def _plan(self, spatial) -> None:
+        """Set ``in_hw``, ``pads`` and ``out_hw`` (2-D) for inputs of ``spatial`` sizes."""
         sizes, pads = [], []
-        for n, k, s, d in zip(self._as_2d(spatial), self._as_2d(self.kernel_size),
+        self.in_hw = self._as_2d(tuple(int(n) for n in spatial))
+        for n, k, s, d in zip(self.in_hw, self._as_2d(self.kernel_size),
                               self._as_2d(self.strides), self._as_2d(self.dilation_rate), strict=True):
             out, before, after = output_size_and_pads(n, k, s, d, self.padding)
             sizes.append(out)
@@ -76,13 +90,14 @@ class _DepthwiseBase(ActivatedLayer):
                 f"{self.dilation_rate}) does not fit the input of size {tuple(spatial)} with "
                 f"padding='valid'; the output would be {tuple(sizes[2 - self.rank:])}")
         self.out_hw, self.pads = tuple(sizes), tuple(pads)
-        return c
 
     def _depthwise_forward(self, x, kernel):
         """``u = depthwise(pad(x))``: ``(N, OH, OW, C*M)``, channel ``c*M + m`` from input channel
         ``c`` and kernel ``m`` (a 1-D layer's x and kernel get their row axis here)."""
         x4 = x[:, None] if self.rank == 1 else x  # (N, H, W, C)
         k4 = kernel[None] if self.rank == 1 else kernel  # (KH, KW, C, M)
+        if x4.shape[1:3] != self.in_hw:  # another size (built with None there): this batch's plan
+            self._plan(x.shape[1:-1])
         (top, bottom), (left, right) = self.pads
         self.xpad = x4  # "valid": nothing to pad, and no copy
         if top or bottom or left or right:
@@ -104,7 +119,7 @@ class _DepthwiseBase(ActivatedLayer):
         dxpad = dw_kernels.depthwise_backward_input(du5, k4, strides, dilation,
                                                     self.xpad.shape[1:3])  # (N, Hp, Wp, C)
         (top, _), (left, _) = self.pads
-        h, w = self._as_2d(self.input_shape[:-1])
+        h, w = self.in_hw
         dx = dxpad[:, top:top + h, left:left + w, :]  # the padding's cells dropped: (N, H, W, C)
         return dkernel, (dx[:, 0] if self.rank == 1 else dx)
 
@@ -113,7 +128,7 @@ class _DepthwiseBase(ActivatedLayer):
         return z4[:, 0] if self.rank == 1 else z4
 
     def _output_shape(self, channels: int) -> tuple:
-        return (*self.out_hw[2 - self.rank:], channels)
+        return (*self.out_sizes, channels)
 
     def _common_config(self) -> dict:
         return {"depth_multiplier": self.depth_multiplier, "kernel_size": list(self.kernel_size),

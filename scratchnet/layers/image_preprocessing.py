@@ -36,19 +36,24 @@ class Rescaling(Layer):
         self.offset = _number_or_array(offset, "offset", where)
 
     def build(self, input_shape, rng):
-        sample = tuple(input_shape)
+        sample = tuple(input_shape)  # a None (images of any size): checked again batch by batch
+        self._check_broadcast(tuple(1 if d is None else d for d in sample), sample)
+        return sample
+
+    def _check_broadcast(self, sizes: tuple, sample: tuple) -> None:
         try:
-            shape = np.broadcast_shapes(sample, np.shape(self.scale), np.shape(self.offset))
+            shape = np.broadcast_shapes(sizes, np.shape(self.scale), np.shape(self.offset))
         except ValueError:
             shape = None
-        if shape != sample:
+        if shape is None or any(d is not None and d != n for d, n in zip(sample, shape, strict=True)):
             raise ValueError(
                 f'Layer "{self.name}": scale of shape {np.shape(self.scale)} and offset of shape '
                 f"{np.shape(self.offset)} must broadcast to one sample's shape {sample}"
             )
-        return sample
 
     def forward(self, x, training=False):
+        if None in self.input_shape:
+            self._check_broadcast(x.shape[1:], x.shape[1:])
         self.cast_scale = np.asarray(self.scale, dtype=x.dtype)  # Keras casts scale first
         return x * self.cast_scale + np.asarray(self.offset, dtype=x.dtype)
 
@@ -114,7 +119,15 @@ class Resizing(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        h, w, c = input_shape
+        h, w, c = input_shape  # None: images of any size, planned batch by batch
+        self.in_hw = None
+        if h is not None and w is not None:
+            self._plan(h, w)
+        return (self.height, self.width, c)
+
+    def _plan(self, h: int, w: int) -> None:
+        """The window, padding and matrices for ``(h, w)`` images (again for each new size)."""
+        self.in_hw = (int(h), int(w))
         # The window that gets resized, in input coordinates (crop), or the padding around it.
         self.window = (0, 0, h, w)  # (top, left, rows, columns)
         self.fill = (0, 0)  # rows above and below, columns left and right (pad_to_aspect_ratio)
@@ -127,9 +140,10 @@ class Resizing(Layer):
         matrix = _bilinear_matrix if self.interpolation == "bilinear" else _nearest_matrix
         self.a_h = matrix(rows, self.height)  # (height, rows)
         self.a_w = matrix(cols, self.width)  # (width, cols)
-        return (self.height, self.width, c)
 
     def forward(self, x, training=False):
+        if x.shape[1:3] != self.in_hw:  # another size (built with None there)
+            self._plan(*x.shape[1:3])
         top, left, rows, cols = self.window
         x = x[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C): the crop, if any
         fr, fc = self.fill
@@ -143,9 +157,9 @@ class Resizing(Layer):
         fr, fc = self.fill
         dx = dx[:, fr:dx.shape[1] - fr, fc:dx.shape[2] - fc, :]  # the padding gets nothing
         top, left, rows, cols = self.window
-        if (rows, cols) == tuple(self.input_shape[:2]):
+        if (rows, cols) == self.in_hw:
             return dx  # (N, H, W, C)
-        dfull = np.zeros((n,) + tuple(self.input_shape), dtype=dy.dtype)
+        dfull = np.zeros((n, *self.in_hw, dy.shape[-1]), dtype=dy.dtype)
         dfull[:, top:top + rows, left:left + cols, :] = dx  # cropped-away cells get nothing
         return dfull
 
@@ -191,7 +205,16 @@ class CenterCrop(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        h, w, c = input_shape
+        h, w, c = input_shape  # None: images of any size, planned batch by batch
+        self.in_hw = None
+        if h is not None and w is not None:
+            self._plan(h, w)
+        return (self.height, self.width, c)
+
+    def _plan(self, h: int, w: int) -> None:
+        """The window (and matrices, if resized) for ``(h, w)`` images (again for each new size)."""
+        self.in_hw = (int(h), int(w))
+        self.a_h = self.a_w = None
         if h >= self.height and w >= self.width:
             self.window = ((h - self.height) // 2, (w - self.width) // 2, self.height, self.width)
         else:  # smart_resize: crop to the aspect ratio, then resize
@@ -200,9 +223,10 @@ class CenterCrop(Layer):
             self.window = (int(float(h - rows) / 2), int(float(w - cols) / 2), rows, cols)
             self.a_h = _bilinear_matrix(rows, self.height)  # (height, rows)
             self.a_w = _bilinear_matrix(cols, self.width)  # (width, cols)
-        return (self.height, self.width, c)
 
     def forward(self, x, training=False):
+        if x.shape[1:3] != self.in_hw:  # another size (built with None there)
+            self._plan(*x.shape[1:3])
         top, left, rows, cols = self.window
         x = x[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C)
         return x if self.a_h is None else resize_by_matrices(x, self.a_h, self.a_w)
@@ -211,7 +235,7 @@ class CenterCrop(Layer):
         if self.a_h is not None:
             dy = resize_by_matrices_backward(dy, self.a_h, self.a_w)  # (N, rows, cols, C)
         top, left, rows, cols = self.window
-        dx = np.zeros((dy.shape[0],) + tuple(self.input_shape), dtype=dy.dtype)
+        dx = np.zeros((dy.shape[0], *self.in_hw, dy.shape[-1]), dtype=dy.dtype)
         dx[:, top:top + rows, left:left + cols, :] = dy  # the cells cut away get nothing
         return dx
 

@@ -253,7 +253,11 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     else:
         expected = layer.input_shape
         given = [tuple(s) for s in shapes] if as_list else tuple(shapes[0])
-        if not _compatible(given, expected):
+        if _GLOBAL["relax"] and given != _as_tuples(expected):
+            from scratchnet.subclassing import relax_layer
+
+            relax_layer(layer, given)  # a retrace for new shapes: None where they differ
+        elif not _compatible(given, expected):
             raise ValueError(
                 f"Input 0 of {where} is incompatible with the layer: expected "
                 f"shape={_with_batch(expected, as_list)}, found shape={_with_batch(given, as_list)}"
@@ -298,7 +302,11 @@ def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):
         output_shape = layer.ensure_built(shapes, _GLOBAL["rng"])
     else:
         expected = _as_tuples(layer.input_shape)
-        if not _compatible(shapes, expected):
+        if _GLOBAL["relax"] and shapes != expected:
+            from scratchnet.subclassing import relax_layer
+
+            relax_layer(layer, shapes)  # a retrace for new shapes: None where they differ
+        elif not _compatible(shapes, expected):
             several = isinstance(shapes, list)
             raise ValueError(f'Input 0 of layer "{layer.name}" ({type(layer).__name__}) is '
                              f"incompatible with the layer: expected shape "
@@ -362,7 +370,9 @@ def _sample_value(array: np.ndarray, tensor: KerasTensor) -> np.ndarray:
     return np.broadcast_to(array, tuple(tensor.shape[1:])).copy()
 
 
-_GLOBAL: dict = {"rng": None, "tracing": 0}
+# "relax": > 0 while a subclassed model retraces its call for inputs of new shapes, when a built
+# layer met with other shapes is rebuilt for both (scratchnet.subclassing.relax_layer)
+_GLOBAL: dict = {"rng": None, "tracing": 0, "relax": 0}
 
 
 def tracing() -> bool:

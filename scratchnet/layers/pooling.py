@@ -31,6 +31,8 @@ class _Pooling(Layer):
     """
 
     rank = 2
+    in_hw: tuple[int, int] | None = None  # the (H, W) that pads and out_hw were planned for
+    out_hw: tuple[int, int] | None = None
 
     def __init__(self, pool_size, strides, padding, data_format, name, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -66,7 +68,8 @@ class _Pooling(Layer):
 
     def _plan(self, spatial) -> None:
         """Set ``self.pads`` and ``self.out_hw`` for inputs of ``spatial`` sizes ((H, W) or (L,))."""
-        h, w = (1,) * (2 - self.rank) + tuple(spatial)  # a 1-D input is one row
+        h, w = (1,) * (2 - self.rank) + tuple(int(n) for n in spatial)  # a 1-D input is one row
+        self.in_hw = (h, w)
         (ph, pw), (sh, sw) = self.window, self.steps
         oh, top, bottom = output_size_and_pads(h, ph, sh, 1, self.padding)
         ow, left, right = output_size_and_pads(w, pw, sw, 1, self.padding)

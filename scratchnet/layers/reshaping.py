@@ -75,14 +75,21 @@ class UpSampling2D(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
-        height, width, channels = input_shape
-        if self.interpolation == "bilinear":
-            self.a_h = _bilinear_matrix(height, height * self.size[0])
-            self.a_w = _bilinear_matrix(width, width * self.size[1])
-        return (height * self.size[0], width * self.size[1], channels)
+        height, width, channels = input_shape  # None: images of any size
+        if self.interpolation == "bilinear" and None not in (height, width):
+            self._bilinear_plan(height, width)
+        return (*(None if n is None else n * s for n, s in zip((height, width), self.size, strict=True)),
+                channels)
+
+    def _bilinear_plan(self, height: int, width: int) -> None:
+        """The two bilinear matrices for ``(height, width)`` images (again for each new size)."""
+        self.a_h = _bilinear_matrix(height, height * self.size[0])
+        self.a_w = _bilinear_matrix(width, width * self.size[1])
 
     def forward(self, x, training=False):
         if self.interpolation == "bilinear":
+            if self.a_h is None or (self.a_h.shape[1], self.a_w.shape[1]) != x.shape[1:3]:
+                self._bilinear_plan(*x.shape[1:3])  # (built with None there)
             return resize_by_matrices(x, kernels_array(self.a_h, x), kernels_array(self.a_w, x))
         return np.repeat(np.repeat(x, self.size[0], axis=1), self.size[1], axis=2)
 
@@ -140,8 +147,9 @@ class ZeroPadding2D(Layer):
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.padding
-        height, width, channels = input_shape
-        return (height + top + bottom, width + left + right, channels)
+        height, width, channels = input_shape  # None: images of any size, None out
+        return (None if height is None else height + top + bottom,
+                None if width is None else width + left + right, channels)
 
     def forward(self, x, training=False):
         return np.pad(x, ((0, 0), *self.padding, (0, 0)))
@@ -165,13 +173,17 @@ class Cropping1D(Layer):
 
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, steps, channels)")
-        steps = input_shape[0] - sum(self.cropping)
-        if steps <= 0:
-            raise ValueError(f'Cropping1D "{self.name}": cropping={self.cropping} must leave at '
-                             f"least one step, received input shape {(None, *input_shape)}")
+        self._check_size(input_shape)  # None: any number of steps, checked batch by batch
+        steps = None if input_shape[0] is None else input_shape[0] - sum(self.cropping)
         return (steps, input_shape[1])
 
+    def _check_size(self, shape) -> None:
+        if shape[0] is not None and shape[0] - sum(self.cropping) <= 0:
+            raise ValueError(f'Cropping1D "{self.name}": cropping={self.cropping} must leave at '
+                             f"least one step, received input shape {(None, *shape)}")
+
     def forward(self, x, training=False):
+        self._check_size(x.shape[1:])
         start, end = self.cropping
         return x[:, start:x.shape[1] - end]
 
@@ -196,14 +208,22 @@ class Cropping2D(Layer):
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
         (top, bottom), (left, right) = self.cropping
-        height, width, channels = input_shape
-        if height - top - bottom <= 0 or width - left - right <= 0:
+        height, width, channels = input_shape  # None: images of any size, checked batch by batch
+        self._check_size(input_shape)
+        return (None if height is None else height - top - bottom,
+                None if width is None else width - left - right, channels)
+
+    def _check_size(self, shape) -> None:
+        (top, bottom), (left, right) = self.cropping
+        height, width, _ = shape
+        if (height is not None and height - top - bottom <= 0) or \
+                (width is not None and width - left - right <= 0):
             raise ValueError(f'Cropping2D "{self.name}": cropping={self.cropping} must leave at '
                              f"least one row and one column, received input shape "
-                             f"{(None, *input_shape)}")
-        return (height - top - bottom, width - left - right, channels)
+                             f"{(None, *shape)}")
 
     def forward(self, x, training=False):
+        self._check_size(x.shape[1:])
         (top, bottom), (left, right) = self.cropping
         return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
 
@@ -403,3 +423,76 @@ def _sides_per_axis(value, n: int, arg: str, where: str) -> tuple[tuple[int, int
                          f"{n} tuples of 2 ints ((front, back), (top, bottom), (left, right)), "
                          f"received {arg}={value!r}")
     return tuple(_int_tuple(v, 2, f"{arg}[{axis}]", where, minimum=0) for axis, v in enumerate(value))
+class _BlockShuffle(Layer):
+    """What ``ops.depth_to_space`` (:class:`DepthToSpace`) and ``ops.space_to_depth``
+    (:class:`SpaceToDepth`) record on a KerasTensor in a functional graph or a traced ``call``:
+    Keras' pixel shuffle, the sub-pixel convolution's last step (ESPCN). Not public layers: Keras
+    records the op itself, under the op's name, which these default names are.
+
+    depth_to_space, ``b = block_size``: ``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``::
+
+        y[n, i*b + p, j*b + q, c] = x[n, i, j, (p*b + q)*C + c]
+
+    (Keras' reshape to ``(N, H, W, b, b, C)``, transpose to ``(N, H, b, W, b, C)``, reshape;
+    TensorFlow's "DCR" order.) space_to_depth is the same map read the other way. Each moves every
+    value once, so each one's backward is the other applied to ``dy``. Sizes of any image
+    (``None``) stay ``None``.
+    """
+
+    inverse = False
+    keras_module = "keras.src.ops.nn"  # where Keras' file says the op's class lives
+
+    def __init__(self, block_size: int, data_format=None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.block_size = positive_int(block_size, "block_size", f"ops.{self.name}")
+        self.data_format = channels_last(data_format, f"ops.{self.name}")
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, "(batch, height, width, channels)")
+        h, w, c = input_shape
+        b = self.block_size
+        if self.inverse:
+            return (None if h is None else h // b, None if w is None else w // b, c * b * b)
+        if c % (b * b):
+            raise ValueError(f"The number of channels ({c}) must be divisible by block_size**2 ({b * b}).")
+        return (None if h is None else h * b, None if w is None else w * b, c // (b * b))
+
+    def forward(self, x, training=False):
+        return (space_to_depth if self.inverse else depth_to_space)(x, self.block_size)
+
+    def backward(self, dy):
+        return (depth_to_space if self.inverse else space_to_depth)(dy, self.block_size)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "data_format": self.data_format}
+
+    def keras_saved_config(self, config: dict) -> dict:
+        """Keras' op config: its name, block_size and data_format (no trainable, no dtype)."""
+        return {"name": config["name"], "block_size": self.block_size, "data_format": self.data_format}
+
+
+class DepthToSpace(_BlockShuffle):
+    """``ops.depth_to_space`` in a graph: ``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``."""
+
+
+class SpaceToDepth(_BlockShuffle):
+    """``ops.space_to_depth`` in a graph: ``(N, H, W, C) -> (N, H/b, W/b, C*b*b)``."""
+
+    inverse = True
+
+
+def depth_to_space(x: np.ndarray, b: int) -> np.ndarray:
+    """``(N, H, W, C*b*b) -> (N, H*b, W*b, C)``, as Keras' NumPy backend computes it."""
+    n, h, w, c = x.shape
+    blocks = x.reshape(n, h, w, b, b, c // (b * b))  # (N, H, W, b, b, C)
+    return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * b, w * b, c // (b * b))  # (N, H, b, W, b, C)
+
+
+def space_to_depth(x: np.ndarray, b: int) -> np.ndarray:
+    """``(N, H, W, C) -> (N, H/b, W/b, C*b*b)``, depth_to_space's inverse (Keras' NumPy backend)."""
+    n, h, w, c = x.shape
+    if h % b or w % b:
+        raise ValueError(f"space_to_depth: the input's height {h} and width {w} must be multiples of "
+                         f"block_size={b}")
+    blocks = x.reshape(n, h // b, b, w // b, b, c)  # (N, H/b, b, W/b, b, C)
+    return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, c * b * b)  # (N, H/b, W/b, b, b, C)
