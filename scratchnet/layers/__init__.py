@@ -88,6 +88,8 @@ from scratchnet.layers.reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from scratchnet.layers.rnn import RNN
+from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
@@ -120,6 +122,7 @@ __all__ = [
     "MultiHeadAttention", "Attention", "AdditiveAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
     "ActivityRegularization",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
