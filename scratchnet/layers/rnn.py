@@ -61,6 +61,10 @@ class RNN(Layer):
         if stateful:
             raise ValueError(f"{where}: stateful=True is not supported by scratchnet (every batch "
                              "starts from zeros or initial_state)")
+        if isinstance(cell, StackedRNNCells) and return_state:
+            raise ValueError(f"{where}: return_state=True with a stack of cells (Keras returns each "
+                             "cell's states nested) is not supported by scratchnet; return the states "
+                             "of one cell, or stack RNN layers")
         self.cell = cell
         self.step_cell = step_cell(cell, where)
         self.return_sequences = bool(return_sequences)
@@ -96,6 +100,10 @@ class RNN(Layer):
         """``initial_state`` as a flat list of ``n_states`` entries (one array alone is a list of one)."""
         if initial_state is None:
             return None
+        if isinstance(self.cell, StackedRNNCells):
+            raise ValueError(f'RNN "{self.name}": initial_state with a stack of cells (Keras takes '
+                             "them nested, one list a cell) is not supported by scratchnet; stack RNN "
+                             "layers to give each its states")
         states = list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
         if len(states) != self.n_states:
             raise ValueError(f'RNN "{self.name}": expected initial_state to be a list of {self.n_states} '
@@ -215,7 +223,11 @@ class RNN(Layer):
         """In a ``.keras`` file the cell is a Keras layer spec of its own."""
         from scratchnet.saving_keras import _layer_config
 
-        return {**config, "cell": _layer_config(self.cell)}
+        spec = _layer_config(self.cell)
+        if not type(self.cell).__module__.startswith("scratchnet."):
+            # a user's cell: Keras finds it by this name in its custom_objects (not in keras.layers)
+            spec = {**spec, "module": None, "registered_name": type(self.cell).__name__}
+        return {**config, "cell": spec}
 
     def get_config(self):
         return {**super().get_config(), "return_sequences": self.return_sequences,

@@ -493,6 +493,12 @@ class StackedRNNCells(Layer):
         if not isinstance(cells, list | tuple) or not cells:
             raise ValueError(f"{where}: expected a non-empty list of cells, received {cells!r}")
         self.cells = [cell_from_config(c, where) for c in cells]
+        used: dict[str, int] = {}
+        for cell in self.cells:  # unique weight names: lstm_cell, lstm_cell_1 (as Keras' counter)
+            if cell.name in used and not cell.built:
+                used[cell.name] += 1
+                cell.name = f"{cell.name}_{used[cell.name]}"
+            used.setdefault(cell.name, 0)
         self.step_cells = [step_cell(c, where) for c in self.cells]
 
     @property
@@ -576,3 +582,13 @@ def _unique_keys(cells) -> list[str]:
             used[name] = 0
             keys.append(name)
     return keys
+
+
+def with_cell_built(config: dict, known: dict) -> dict:
+    """A saved ``RNN`` config (``.npz``) with its cell made from the ``known`` classes, a user's
+    cell among them (``load_model(..., custom_objects={"MyCell": MyCell})``); any other config
+    as it is."""
+    cell = config.get("cell")
+    if not isinstance(cell, dict) or "class_name" not in cell:
+        return config
+    return {**config, "cell": cell_from_config(cell, f'RNN "{config.get("name")}"', known)}
