@@ -458,3 +458,28 @@ def test_a_model_on_both_directions_trains_and_saves_as_keras(tmp_path):
     assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "we read Keras'")
     back = tfnet.from_keras(kmodel)
     assert_close(back.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "from_keras")
+
+
+def test_an_encoder_decoder_of_cells_passes_its_states_as_keras(tmp_path):
+    """RNN(LSTMCell, return_state=True) hands its states to a decoder RNN(LSTMCell) in a graph:
+    forward, every gradient (the encoder's only through the states), steps, files both ways."""
+    sn.utils.set_random_seed(40)
+    encoder_in, decoder_in = sn.Input((STEPS, FEATURES)), sn.Input((4, 2))
+    _, h, c = L.RNN(L.LSTMCell(UNITS), return_state=True)(encoder_in)
+    decoded = L.RNN(L.LSTMCell(UNITS), return_sequences=True)(decoder_in, initial_state=[h, c])
+    model = sn.Model([encoder_in, decoder_in], L.Dense(1)(decoded))
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    twins = Twins(model, tfnet.to_keras(model))
+    rng = np.random.default_rng(41)
+    x = [_data(42, n=6), rng.standard_normal((6, 4, 2)).astype(np.float32)]
+    y = rng.standard_normal((6, 4, 1)).astype(np.float32)
+    check_forward(twins, x)
+    _, grads = check_loss_and_grads(twins, x, y)
+    assert np.abs(grads[0]).max() > 0  # the encoder's kernel learns through the states
+    check_trajectory(twins, [([a[:3] for a in x], y[:3]), ([a[3:] for a in x], y[3:])], steps=4)
+    model.save(tmp_path / "ours.keras")
+    kmodel = keras.models.load_model(tmp_path / "ours.keras")
+    assert_close(kmodel.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL, "Keras reads ours")
+    kmodel.save(tmp_path / "theirs.keras")
+    again = sn.load_model(tmp_path / "theirs.keras")
+    assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "we read Keras'")

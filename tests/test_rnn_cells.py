@@ -269,6 +269,11 @@ def test_bad_inputs_and_states_are_errors():
         L.RNN([L.LSTMCell(2)])(np.ones((1, 3, 4)), initial_state=[np.zeros((1, 2))] * 2)
 
 
+def test_bidirectional_without_merge_is_refused_in_a_sequential_model():
+    with pytest.raises(ValueError, match=r'layer "bidirectional" returns 2 outputs \(merge_mode=None'):
+        sn.Sequential([L.Input((3, 2)), L.Bidirectional(L.LSTM(2), merge_mode=None), L.Dense(1)])
+
+
 def test_a_users_cell_that_breaks_its_promises_gets_a_clear_error():
     class BadCell(MinimalRNNCell):
         def call(self, inputs, states):
