@@ -123,6 +123,17 @@ def _rnn_cells_model():
     return model, x, np.random.default_rng(39).random((6, 1)).astype(np.float32)
 
 
+def _conv_lstm_model():
+    """ConvLSTM2D returning frames, reshaped into rows for a ConvLSTM1D (weights under cell/vars)."""
+    model = sn.Sequential([
+        L.Input((3, 5, 4, 2)), L.ConvLSTM2D(2, 3, padding="same", return_sequences=True),
+        L.Reshape((3, 20, 2)), L.ConvLSTM1D(2, 3, strides=2), L.Flatten(), L.Dense(1)],
+        seed=40, name="conv_lstm")
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(41).standard_normal((6, 3, 5, 4, 2)).astype(np.float32)
+    return model, x, np.random.default_rng(42).random((6, 1)).astype(np.float32)
+
+
 def _sequence_max_model():
     model = sn.Sequential([L.Input((8, 2)), L.AveragePooling1D(2), L.Conv1D(3, 2, padding="same"),
                            L.GlobalMaxPooling1D(), L.Dense(2)], seed=8, name="sequence_max")
@@ -394,7 +405,7 @@ def _selu_model():
 
 
 MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _rnn_cells_model,
-          _sequence_max_model,
+          _conv_lstm_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,

@@ -635,6 +635,33 @@ def _cell_rnn_from_keras(klayer, **kw):
 register_layer(sn.layers.RNN, keras.layers.RNN, _cell_rnn_to_keras, _cell_rnn_from_keras)
 
 
+# ConvLSTM1D/2D: an LSTM cell's arguments and the convolution's window, the weights (kernel
+# (KH, KW, C, 4F), recurrent_kernel (KH, KW, F, 4F), bias (4F,)) in the same order and layouts.
+def _conv_lstm_to_keras(layer, **kw):
+    cell = layer.cell
+    args = _cell_args_to_keras(cell)
+    args["filters"] = args.pop("units")
+    return getattr(keras.layers, type(layer).__name__)(
+        **args, kernel_size=cell.kernel_size, strides=cell.strides, padding=cell.padding,
+        dilation_rate=cell.dilation_rate, return_sequences=layer.return_sequences,
+        return_state=layer.return_state, go_backwards=layer.go_backwards, **kw)
+
+
+def _conv_lstm_from_keras(klayer, **kw):
+    _require(klayer, stateful=False, data_format="channels_last")
+    kcell = klayer.cell
+    return getattr(sn.layers, type(klayer).__name__)(
+        kcell.filters, kcell.kernel_size, strides=kcell.strides, padding=kcell.padding,
+        dilation_rate=kcell.dilation_rate, **_cell_args_from_keras(kcell, f'layer "{klayer.name}"'),
+        return_sequences=klayer.return_sequences, return_state=klayer.return_state,
+        go_backwards=klayer.go_backwards, **kw)
+
+
+for _name in ("ConvLSTM1D", "ConvLSTM2D"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _conv_lstm_to_keras,
+                   _conv_lstm_from_keras)
+
+
 def _bidirectional_to_keras(layer, **kw):
     forward, backward = layer.forward_layer, layer.backward_layer
     return keras.layers.Bidirectional(_rnn_to_keras(forward, name=forward.name),

@@ -12,6 +12,7 @@ from scratchnet.layers.augmentation import (
 )
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -122,7 +123,7 @@ __all__ = [
     "MultiHeadAttention", "Attention", "AdditiveAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
     "ActivityRegularization",
-    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

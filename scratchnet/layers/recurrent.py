@@ -76,7 +76,7 @@ from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 def _call_with_states(layer, x, initial_state, training, units, kernel):
     """``__call__`` of a recurrent layer, of ``RNN`` and of Bidirectional: KerasTensors record a
     graph node (with ``initial_state``, a node of several arguments, each state checked to be
-    ``(None, units)``; ``units`` an int, or a list of one size a state); arrays are checked, cast
+    ``(None, units)``; ``units`` an int, or a list of one shape a state); arrays are checked, cast
     to the type of ``kernel()`` (the weights, once built) and run, states included. Without
     states or ``return_state`` it is every layer's call."""
     from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
@@ -85,11 +85,11 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
     if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
         if states is None:
             return call_symbolic(layer, x)
-        sizes = units if isinstance(units, list) else [units] * len(states)
-        for s, size in zip(states, sizes, strict=True):
-            if is_symbolic(s) and tuple(s.shape[1:]) != (size,):
+        shapes = units if isinstance(units, list) else [(units,)] * len(states)
+        for s, shape in zip(states, shapes, strict=True):
+            if is_symbolic(s) and tuple(s.shape[1:]) != tuple(shape):
                 raise ValueError(f'{type(layer).__name__} "{layer.name}": expected each initial '
-                                 f"state of shape (None, {size}), received {s.shape}")
+                                 f"state of shape {(None, *shape)}, received {s.shape}")
         return call_symbolic_args(layer, [x], {"initial_state": states},
                                   lambda args, kwargs: tuple(args[0].shape[1:]))
     if states is None and not layer.return_state and getattr(layer, "n_outputs", 1) == 1:

@@ -39,6 +39,16 @@ from scratchnet.layers.recurrent import _call_with_states
 from scratchnet.layers.rnn_cells import StackedRNNCells, cell_from_config, step_cell
 
 
+class _Floatx:
+    """What ``_call_with_states`` reads the input type from, for a cell without weights."""
+
+    @property
+    def value(self):
+        from scratchnet import config
+
+        return np.zeros(0, dtype=config.dtype())
+
+
 class RNN(Layer):
     """``keras.layers.RNN(cell, return_sequences=False, return_state=False, go_backwards=False,
     stateful=False, unroll=False, zero_output_for_mask=False)``.
@@ -86,15 +96,26 @@ class RNN(Layer):
     def output_size(self) -> int:
         return self.step_cell.output_size
 
+    @property
+    def state_shapes(self) -> list[tuple]:
+        """Each state's shape without the batch axis: ``(size,)``; a ConvLSTM's ``(H, W, F)``."""
+        shapes = getattr(self.step_cell, "state_shapes", None)
+        return list(shapes) if shapes is not None else [(size,) for size in self.state_sizes]
+
+    @property
+    def step_output_shape(self) -> tuple:
+        """One step's output without the batch axis: ``(output_size,)``; a ConvLSTM's ``(H, W, F)``."""
+        return getattr(self.step_cell, "step_output_shape", None) or (self.output_size,)
+
     def extra_output_shapes(self) -> list[tuple]:
-        """With ``return_state=True``: every state after the output, ``(size,)`` each."""
-        return [(size,) for size in self.state_sizes] if self.return_state else []
+        """With ``return_state=True``: every state after the output (its shape each)."""
+        return self.state_shapes if self.return_state else []
 
     def __call__(self, x, initial_state=None, training: bool = False):
         """``layer(x)``, or ``layer(x, initial_state=[...])``: arrays give arrays (a list
         ``[output, *states]`` with ``return_state=True``); KerasTensors record a graph node."""
-        return _call_with_states(self, x, initial_state, training, list(self.state_sizes),
-                                 lambda: next(iter(self.weights)))
+        return _call_with_states(self, x, initial_state, training, self.state_shapes,
+                                 lambda: self.weights[0] if self.weights else _Floatx())
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a flat list of ``n_states`` entries (one array alone is a list of one)."""
@@ -107,7 +128,7 @@ class RNN(Layer):
         states = list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
         if len(states) != self.n_states:
             raise ValueError(f'RNN "{self.name}": expected initial_state to be a list of {self.n_states} '
-                             f"state(s), of shapes {[(None, s) for s in self.state_sizes]}, received "
+                             f"state(s), of shapes {[(None, *s) for s in self.state_shapes]}, received "
                              f"{len(states)}")
         return states
 
@@ -120,8 +141,10 @@ class RNN(Layer):
         for name, param in self.step_cell.params.items():
             param.name = f"{self.name}/{param.name}"  # rnn/lstm_cell/kernel, as Keras' paths
             self.params[name] = param
-        steps = input_shape[0]
-        return (steps, self.output_size) if self.return_sequences else (self.output_size,)
+        return self._output_shape(input_shape[0])
+
+    def _output_shape(self, steps) -> tuple:
+        return (steps, *self.step_output_shape) if self.return_sequences else self.step_output_shape
 
     # ------------------------------------------------------------------ forward: the loop
     def forward(self, x, training=False, mask=None, initial_state=None):
@@ -130,25 +153,28 @@ class RNN(Layer):
         if kernels.is_device_array(x):
             raise ValueError(f'RNN "{self.name}": recurrent layers run on the "numpy" and "numba" '
                              'backends; the "cupy" backend has no recurrent kernels yet')
-        n, steps, features = x.shape
+        n, steps, *features = x.shape
         time = slice(None, None, -1) if self.go_backwards else slice(None)
         x = x[:, time]  # (N, T, C) in the order the steps run
-        self.step_mask = None if mask is None else np.asarray(mask, dtype=bool)[:, time, None]  # (N, T, 1)
+        out_shape = self.step_output_shape
+        self.step_mask = None if mask is None else \
+            np.asarray(mask, dtype=bool)[:, time].reshape(n, steps, *[1] * len(out_shape))  # (N, T, 1..)
         self.has_initial_state = initial_state is not None
         if initial_state is None:
-            states = [np.zeros((n, size), dtype=x.dtype) for size in self.state_sizes]
+            states = [np.zeros((n, *shape), dtype=x.dtype) for shape in self.state_shapes]
         else:
             states = self._state_list(initial_state)
-            for s, size in zip(states, self.state_sizes, strict=True):
-                if tuple(np.shape(s)) != (n, size):
-                    raise ValueError(f'RNN "{self.name}": expected each initial state of shape '
-                                     f"{(n, size)} (batch, state size), received {tuple(np.shape(s))}")
+            for s, shape in zip(states, self.state_shapes, strict=True):
+                if tuple(np.shape(s)) != (n, *shape):
+                    raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial state '
+                                     f"of shape {(n, *shape)} (batch, state size), received "
+                                     f"{tuple(np.shape(s))}")
             states = [np.asarray(s, dtype=x.dtype) for s in states]
         cell = self.step_cell
-        cell.start_sequence(n, features, x.dtype, training)
-        self.caches, self.batch_shape = [], (n, steps, features)
-        outputs = np.empty((n, steps, self.output_size), dtype=x.dtype)
-        out = np.zeros((n, self.output_size), dtype=x.dtype)  # the output before the first step
+        cell.start_sequence(n, features[-1], x.dtype, training)
+        self.caches, self.batch_shape = [], x.shape
+        outputs = np.empty((n, steps, *out_shape), dtype=x.dtype)
+        out = np.zeros((n, *out_shape), dtype=x.dtype)  # the output before the first step
         for t in range(steps):
             new_out, new_states, cache = cell.forward_step(x[:, t], states, training)
             if self.step_mask is None:
@@ -169,23 +195,23 @@ class RNN(Layer):
         """``dy``: dL/d(output), or with ``return_state=True`` ``[dy, *d states]`` (None for one
         nothing reads). Returns dL/dx, or ``[dx, *d initial states]`` when the forward pass was
         given ``initial_state``."""
-        n, steps, features = self.batch_shape
+        n, steps = self.batch_shape[:2]
+        out_shape = self.step_output_shape
         d_states = [None] * self.n_states
         if self.return_state:
             dy, *d_states = dy
-        zeros = [np.zeros((n, size), dtype=self._dtype()) for size in self.state_sizes]
+        zeros = [np.zeros((n, *shape), dtype=self._dtype()) for shape in self.state_shapes]
         d_states = [z if d is None else d + z for d, z in zip(d_states, zeros, strict=True)]
         if dy is None:
-            shape = (n, steps, self.output_size) if self.return_sequences else (n, self.output_size)
-            dy = np.zeros(shape, dtype=self._dtype())
-        dout = np.zeros((n, self.output_size), dtype=dy.dtype)  # dL/d(output at step t)
+            dy = np.zeros((n, *self._output_shape(steps)), dtype=self._dtype())
+        dout = np.zeros((n, *out_shape), dtype=dy.dtype)  # dL/d(output at step t)
         if self.return_sequences:
             zeroed = self.step_mask is not None and self.zero_output_for_mask
             douts = np.where(self.step_mask, dy, 0) if zeroed else dy
         else:
             dout = dout + dy  # the output is the last step's
         self.step_cell.zero_grads()
-        dx = np.zeros((n, steps, features), dtype=dy.dtype)
+        dx = np.zeros(self.batch_shape, dtype=dy.dtype)
         for t in reversed(range(steps)):
             if self.return_sequences:
                 dout = dout + douts[:, t]
@@ -205,7 +231,9 @@ class RNN(Layer):
         return [dx if self.compute_input_grad else None, *d_states]
 
     def _dtype(self):
-        return next(iter(self.weights)).value.dtype
+        from scratchnet import config
+
+        return self.weights[0].value.dtype if self.weights else config.dtype()
 
     # ------------------------------------------------------------------ Keras' mask and config
     def compute_mask(self, x, mask):

@@ -278,26 +278,12 @@ class LSTMCell(_Cell):
         return shape
 
     def cell_step(self, xw_t, h_prev, h_in, c_prev):
-        u = self.units
         z = xw_t + h_in @ self.recurrent_kernel.value  # (N, 4U)
-        s, g = self.recurrent_activation, self.activation
-        i, f, o = s.forward(z[:, :u]), s.forward(z[:, u:2 * u]), s.forward(z[:, 3 * u:])
-        candidate = g.forward(z[:, 2 * u:3 * u])
-        c = f * c_prev + i * candidate
-        gc = g.forward(c)
-        return o * gc, c, (z, i, f, candidate, o, c_prev, c, gc)
+        return lstm_gates(self, z, c_prev)
 
     def cell_step_backward(self, dh, dc, cache):
-        u = self.units
-        z, i, f, candidate, o, c_prev, c, gc = cache
-        s, g = self.recurrent_activation, self.activation
-        dc = dc + g.backward(c, gc, dh * o)  # c reaches the loss through h = o * g(c) and c_next
-        dz = np.empty_like(z)
-        dz[:, :u] = s.backward(z[:, :u], i, dc * candidate)
-        dz[:, u:2 * u] = s.backward(z[:, u:2 * u], f, dc * c_prev)
-        dz[:, 2 * u:3 * u] = g.backward(z[:, 2 * u:3 * u], candidate, dc * i)
-        dz[:, 3 * u:] = s.backward(z[:, 3 * u:], o, dh * gc)
-        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, dc * f
+        dz, dc_prev = lstm_gates_backward(self, dh, dc, cache)
+        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, dc_prev
 
     def get_config(self):
         config = super().get_config()
@@ -305,6 +291,32 @@ class LSTMCell(_Cell):
         config["unit_forget_bias"] = self.unit_forget_bias
         at = keys.index("use_bias") + 1
         return {k: config[k] for k in keys[:at] + ["unit_forget_bias"] + keys[at:]}
+
+
+def lstm_gates(cell, z, c_prev):
+    """The LSTM's gates from ``z = x-part + h-part`` (gates i, f, c, o in blocks of ``cell.units``
+    along the last axis: ``(N, 4U)``, or ``(N, H, W, 4F)`` for ConvLSTM): ``(h, c, cache)``."""
+    u = cell.units
+    s, g = cell.recurrent_activation, cell.activation
+    i, f, o = s.forward(z[..., :u]), s.forward(z[..., u:2 * u]), s.forward(z[..., 3 * u:])
+    candidate = g.forward(z[..., 2 * u:3 * u])
+    c = f * c_prev + i * candidate
+    gc = g.forward(c)
+    return o * gc, c, (z, i, f, candidate, o, c_prev, c, gc)
+
+
+def lstm_gates_backward(cell, dh, dc, cache):
+    """dL/dz and dL/dc_prev from dL/dh and dL/dc (what reaches c from the next step)."""
+    u = cell.units
+    z, i, f, candidate, o, c_prev, c, gc = cache
+    s, g = cell.recurrent_activation, cell.activation
+    dc = dc + g.backward(c, gc, dh * o)  # c reaches the loss through h = o * g(c) and c_next
+    dz = np.empty_like(z)
+    dz[..., :u] = s.backward(z[..., :u], i, dc * candidate)
+    dz[..., u:2 * u] = s.backward(z[..., u:2 * u], f, dc * c_prev)
+    dz[..., 2 * u:3 * u] = g.backward(z[..., 2 * u:3 * u], candidate, dc * i)
+    dz[..., 3 * u:] = s.backward(z[..., 3 * u:], o, dh * gc)
+    return dz, dc * f
 
 
 class GRUCell(_Cell):
