@@ -11,7 +11,8 @@ It returns the last output ``(N, output_size)``, or every step's ``(N, T, output
 ``[output, *states]``. ``cell`` is a ``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``
 (:mod:`scratchnet.layers.rnn_cells`, where each step formula lives), a list of cells (made into
 ``StackedRNNCells``), or a user's cell: a layer with ``state_size`` and ``call(inputs, states)``,
-whose backward pass the gradient tape works out step by step.
+whose backward pass the gradient tape works out step by step. ``ConvLSTM1D/2D``
+(``scratchnet/layers/conv_lstm.py``) are RNNs of a convolutional cell, whose states are frames.
 
 ``RNN(LSTMCell(n))`` computes what ``LSTM(n)`` computes, with the same step function; ``LSTM``
 runs the input products of every step as one matrix product first, so the two agree to float
