@@ -45,7 +45,7 @@ def _random_weights(layer, rng):
 @pytest.mark.parametrize("rank", [1, 2])
 def test_conv_lstm_matches_finite_differences(rank, kwargs, float64):
     rng = np.random.default_rng(0)
-    shape = (3, 5) + ((4,) if rank == 2 else ()) + (2,)
+    shape = (3, 5) + ((5,) if rank == 2 else ()) + (2,)
     layer = getattr(L, f"ConvLSTM{rank}D")(2, 3, **kwargs)
     x = rng.standard_normal((2, *shape))
     layer.ensure_built(shape, rng)
