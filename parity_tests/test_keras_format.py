@@ -109,6 +109,31 @@ def _recurrent_model():
     return model, x, np.random.default_rng(4).random((6, 1)).astype(np.float32)
 
 
+def _rnn_cells_model():
+    """Keras' cell API: RNN(LSTMCell), RNN of a stack of cells (its cells' weights under
+    cell/cells/<cell>/vars), and Bidirectional(merge_mode=None) joined by a Subtract."""
+    inputs = sn.Input((6, 3))
+    x = L.RNN(L.LSTMCell(3), return_sequences=True)(inputs)
+    x = L.RNN(L.StackedRNNCells([L.SimpleRNNCell(3), L.GRUCell(2)]), return_sequences=True)(x)
+    forward, backward = L.Bidirectional(L.GRU(2), merge_mode=None)(x)
+    model = sn.Model(inputs, L.Dense(1)(L.Subtract()([forward, backward])), name="rnn_cells")
+    sn.utils.set_random_seed(37)
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(38).standard_normal((6, 6, 3)).astype(np.float32)
+    return model, x, np.random.default_rng(39).random((6, 1)).astype(np.float32)
+
+
+def _conv_lstm_model():
+    """ConvLSTM2D returning frames, reshaped into rows for a ConvLSTM1D (weights under cell/vars)."""
+    model = sn.Sequential([
+        L.Input((3, 5, 4, 2)), L.ConvLSTM2D(2, 3, padding="same", return_sequences=True),
+        L.Reshape((3, 20, 2)), L.ConvLSTM1D(2, 3, strides=2), L.Flatten(), L.Dense(1)],
+        seed=40, name="conv_lstm")
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(41).standard_normal((6, 3, 5, 4, 2)).astype(np.float32)
+    return model, x, np.random.default_rng(42).random((6, 1)).astype(np.float32)
+
+
 def _sequence_max_model():
     model = sn.Sequential([L.Input((8, 2)), L.AveragePooling1D(2), L.Conv1D(3, 2, padding="same"),
                            L.GlobalMaxPooling1D(), L.Dense(2)], seed=8, name="sequence_max")
@@ -422,7 +447,8 @@ def _adaptive_model():
     return model, x, np.arange(6) % 2
 
 
-MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _sequence_max_model,
+MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _rnn_cells_model,
+          _conv_lstm_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
@@ -436,6 +462,9 @@ RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L
 
 def test_the_models_use_every_scratchnet_layer():
     used = {type(layer).__name__ for make in MODELS for layer in make()[0].layers} | {"Input"}
+    cells = [getattr(layer, "cell", None) for make in MODELS for layer in make()[0].layers]
+    used |= {type(c).__name__ for c in cells if c is not None}  # RNN's cells, and a stack's
+    used |= {type(c).__name__ for s in cells if isinstance(s, L.StackedRNNCells) for c in s.cells}
     used |= {"InputLayer"}  # what Input(shape) makes; every model starts with one
     public = {getattr(L, name).__name__ for name in L.__all__  # (MaxPool2D: MaxPooling2D)
               if name not in ("Layer", "ActivatedLayer", "Parameter")
@@ -562,7 +591,8 @@ def test_keras_files_open_in_scratchnet(tmp_path):
 # above but the two functional ones; and Keras cannot write its augmentation layers to one (see
 # test_keras_cannot_write_augmentation_layers_to_h5).
 H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model,
-                                                     _attention_model, _luong_bahdanau_model)]
+                                                     _attention_model, _luong_bahdanau_model,
+                                                     _rnn_cells_model)]  # functional: .keras only
 TWIN_FILES = [(make, ".keras") for make in MODELS] + \
     [(make, ".h5") for make in H5_MODELS if make not in (_augmentation_model, _selu_model)]
 

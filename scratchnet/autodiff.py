@@ -54,7 +54,16 @@ class Tape:
     def gradient(self, output, watched: Traced, dy: np.ndarray) -> np.ndarray:
         """``dL/d(watched)``, given ``dy = dL/d(output)``: the tape read backwards (zeros when
         ``output`` did not come from ``watched``, a constant or a plain array)."""
-        grads = {id(output): dy}
+        return self.gradients([(output, dy)], [watched])[0]
+
+    def gradients(self, seeds: list, watched: list) -> list[np.ndarray]:
+        """``dL/dw`` for each ``w`` in ``watched``, given ``seeds``: pairs ``(output, dL/d(output))``
+        (several outputs, as a recurrent cell's output and new states; one value seeded twice
+        gets both). The tape is read once, backwards."""
+        grads: dict[int, np.ndarray] = {}
+        for output, dy in seeds:
+            if isinstance(output, Traced) and dy is not None:
+                grads[id(output)] = dy if id(output) not in grads else grads[id(output)] + dy
         for out, inputs in reversed(self.lines):
             g = grads.pop(id(out), None)
             if g is None:
@@ -62,8 +71,11 @@ class Tape:
             for value, rule in inputs:
                 contribution = rule(g)
                 grads[id(value)] = contribution if id(value) not in grads else grads[id(value)] + contribution
-        dx = grads.get(id(watched))
-        return np.zeros_like(watched.value) if dx is None else dx.astype(watched.value.dtype, copy=False)
+        found = []
+        for w in watched:
+            dw = grads.get(id(w))
+            found.append(np.zeros_like(w.value) if dw is None else dw.astype(w.value.dtype, copy=False))
+        return found
 
 
 class Traced(NDArrayOperatorsMixin):

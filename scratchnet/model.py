@@ -133,6 +133,11 @@ class Model:
                              "several tensors (its output and its states), which a Sequential model "
                              "cannot pass on to a next layer or train on (Keras fails at the next "
                              "layer too); use the functional API: keras.Model(inputs, outputs)")
+        if getattr(layer, "n_outputs", 1) > 1:  # Bidirectional(merge_mode=None)
+            raise ValueError(f'Sequential.add: layer "{layer.name}" returns {layer.n_outputs} outputs '
+                             "(merge_mode=None: the forward and backward outputs), which a Sequential "
+                             "model cannot pass on to a next layer; use the functional API: "
+                             "keras.Model(inputs, outputs)")
         self._give_unique_name(layer)
         self.layers.append(layer)
         if self._sample_input_shape is not None:

@@ -205,6 +205,7 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
     """The model that a ``.npz`` file's config and arrays describe."""
     from scratchnet import layers as layers_mod
     from scratchnet import losses, optimizers, saving_keras
+    from scratchnet.layers.rnn_cells import with_cell_built
     from scratchnet.model import Sequential
 
     known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
@@ -221,7 +222,7 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
                              f"{spec['class_name']!r}, which is not a scratchnet layer; pass it "
                              "in custom_objects={'Name': Class}")
         try:
-            layers.append(cls(**spec["config"]))
+            layers.append(cls(**with_cell_built(spec["config"], known)))
         except (TypeError, ValueError) as err:
             raise ValueError(f"load_model: {str(path)!r} has an invalid config for layer "
                              f"{spec['class_name']!r}: {err}") from err

@@ -17,6 +17,7 @@ stores the same graph in a short form (``[[ref, ...], as_list]`` per call).
 from __future__ import annotations
 
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, keyword_tensors
+from scratchnet.layers.rnn_cells import with_cell_built
 
 TENSOR = "__keras_tensor__"  # a keyword argument that is a tensor of the graph
 
@@ -398,7 +399,7 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
             raise ValueError(f"{where} uses layer class {spec['class_name']!r}, which is not a "
                              "scratchnet layer; pass it in custom_objects={'Name': Class}")
         try:
-            layers.append(cls(**spec["config"]))
+            layers.append(cls(**with_cell_built(spec["config"], known)))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where} has an invalid config for layer {spec['class_name']!r}: "
                              f"{err}") from err

@@ -658,9 +658,13 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     _check_dtype(config.pop("dtype", None), what)
     trainable = config.pop("trainable", True)  # a frozen layer stays frozen
     kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
-    for key in ("layer", "backward_layer"):  # Bidirectional's layers, each a layer spec of its own
+    # Bidirectional's layers, RNN's cell: each a layer spec of its own
+    for key in ("layer", "backward_layer", "cell"):
         if isinstance(kwargs.get(key), dict) and "class_name" in kwargs[key]:
             kwargs[key] = _build_layer(kwargs[key], where, custom_objects, assets, path)
+    if isinstance(kwargs.get("cells"), list):  # StackedRNNCells' cells
+        kwargs["cells"] = [_build_layer(c, where, custom_objects, assets, path)
+                           if isinstance(c, dict) and "class_name" in c else c for c in kwargs["cells"]]
     for key in [k for k in kwargs if k.endswith("_initializer")]:
         kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
     if "vocabulary" in kwargs and kwargs["vocabulary"] is None:

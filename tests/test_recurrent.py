@@ -195,7 +195,7 @@ def test_the_nlp_course_model_trains():
     (lambda: L.GRU(2, reset_after=False), "reset_after=False .* is not supported"),
     (lambda: L.LSTM(2, kernel_constraint="nope"), "kernel_constraint: unknown constraint"),
     (lambda: L.Bidirectional(L.Dense(2)), r'Bidirectional "bidirectional": expected a recurrent layer'),
-    (lambda: L.Bidirectional(L.LSTM(2), merge_mode=None), "None returns two outputs"),
+    (lambda: L.Bidirectional(L.LSTM(2), merge_mode="first"), "expected merge_mode to be one of"),
     (lambda: L.Bidirectional(L.LSTM(2), backward_layer=L.LSTM(2)), "different go_backwards values"),
 ])
 def test_bad_arguments_are_errors(make, message):

@@ -532,9 +532,11 @@ def _lambda_from_keras(klayer, **kw):
 register_layer(sn.layers.Lambda, keras.layers.Lambda, _lambda_to_keras, _lambda_from_keras)
 
 
-# Recurrent layers: the same arguments by the same names; the weights (kernel, recurrent_kernel,
-# bias; Bidirectional: the forward layer's, then the backward one's) in the same order and shapes.
-def _rnn_to_keras(layer, **kw):
+# Recurrent layers and cells: the same arguments by the same names; the weights (kernel,
+# recurrent_kernel, bias; Bidirectional: the forward layer's, then the backward one's; a stack of
+# cells: each cell's) in the same order and shapes. A layer and its cell share the cell's arguments.
+def _cell_args_to_keras(layer) -> dict:
+    """The cell arguments of a scratchnet recurrent layer or cell, as Keras' keywords."""
     args = dict(units=layer.units, activation=layer.activation.name, use_bias=layer.use_bias,
                 kernel_initializer=_init_to_keras(layer.kernel_initializer),
                 recurrent_initializer=_init_to_keras(layer.recurrent_initializer),
@@ -544,47 +546,124 @@ def _rnn_to_keras(layer, **kw):
                 bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
                 **constraints_to_keras(layer, "kernel_constraint", "recurrent_constraint",
                                        "bias_constraint"),
-                dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, seed=layer.seed,
-                return_sequences=layer.return_sequences, return_state=layer.return_state,
-                go_backwards=layer.go_backwards, unroll=layer.unroll,
-                zero_output_for_mask=layer.zero_output_for_mask)
+                dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout, seed=layer.seed)
     if layer.GATES > 1:
         args["recurrent_activation"] = layer.recurrent_activation.name
-    if isinstance(layer, sn.layers.LSTM):
+    if isinstance(layer, sn.layers.LSTM | sn.layers.LSTMCell):
         args["unit_forget_bias"] = layer.unit_forget_bias
-    if isinstance(layer, sn.layers.GRU):
+    if isinstance(layer, sn.layers.GRU | sn.layers.GRUCell):
         args["reset_after"] = True
-    return getattr(keras.layers, type(layer).__name__)(**args, **kw)
+    return args
+
+
+def _sequence_args(layer) -> dict:
+    """What a recurrent layer (or RNN) adds to its cell: how it runs over the sequence."""
+    return dict(return_sequences=layer.return_sequences, return_state=layer.return_state,
+                go_backwards=layer.go_backwards, unroll=layer.unroll,
+                zero_output_for_mask=layer.zero_output_for_mask)
+
+
+def _rnn_to_keras(layer, **kw):
+    return getattr(keras.layers, type(layer).__name__)(**_cell_args_to_keras(layer), **_sequence_args(layer),
+                                                       **kw)
+
+
+def _cell_args_from_keras(kcell, where: str) -> dict:
+    """The arguments of a Keras cell (a recurrent layer's ``.cell``) as scratchnet's keywords."""
+    args = dict(activation=_activation_from_keras(kcell), use_bias=kcell.use_bias,
+                kernel_initializer=_init_from_keras(kcell.kernel_initializer, where),
+                recurrent_initializer=_init_from_keras(kcell.recurrent_initializer, where),
+                bias_initializer=_init_from_keras(kcell.bias_initializer, where),
+                kernel_regularizer=regularizer_from_keras(kcell.kernel_regularizer, where),
+                recurrent_regularizer=regularizer_from_keras(kcell.recurrent_regularizer, where),
+                bias_regularizer=regularizer_from_keras(kcell.bias_regularizer, where),
+                **constraints_from_keras(kcell, "kernel_constraint", "recurrent_constraint",
+                                         "bias_constraint"),
+                dropout=kcell.dropout, recurrent_dropout=kcell.recurrent_dropout, seed=kcell.seed)
+    if not isinstance(kcell, keras.layers.SimpleRNNCell):
+        args["recurrent_activation"] = sn_activations.get(
+            keras.activations.serialize(kcell.recurrent_activation)).name
+    if isinstance(kcell, keras.layers.LSTMCell):
+        args["unit_forget_bias"] = kcell.unit_forget_bias
+    if isinstance(kcell, keras.layers.GRUCell):
+        args["reset_after"] = kcell.reset_after
+    return args
 
 
 def _rnn_from_keras(klayer, **kw):
     _require(klayer, stateful=False)
-    where = f'layer "{klayer.name}"'
-    args = dict(activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
-                kernel_initializer=_init_from_keras(klayer.cell.kernel_initializer, where),
-                recurrent_initializer=_init_from_keras(klayer.cell.recurrent_initializer, where),
-                bias_initializer=_init_from_keras(klayer.cell.bias_initializer, where),
-                kernel_regularizer=regularizer_from_keras(klayer.cell.kernel_regularizer, where),
-                recurrent_regularizer=regularizer_from_keras(klayer.cell.recurrent_regularizer, where),
-                bias_regularizer=regularizer_from_keras(klayer.cell.bias_regularizer, where),
-                **constraints_from_keras(klayer, "kernel_constraint", "recurrent_constraint",
-                                         "bias_constraint"),
-                dropout=klayer.dropout, recurrent_dropout=klayer.recurrent_dropout, seed=klayer.cell.seed,
-                return_sequences=klayer.return_sequences, return_state=klayer.return_state,
-                go_backwards=klayer.go_backwards, unroll=klayer.unroll,
-                zero_output_for_mask=klayer.zero_output_for_mask)
-    if not isinstance(klayer, keras.layers.SimpleRNN):
-        args["recurrent_activation"] = sn_activations.get(
-            keras.activations.serialize(klayer.recurrent_activation)).name
-    if isinstance(klayer, keras.layers.LSTM):
-        args["unit_forget_bias"] = klayer.unit_forget_bias
-    if isinstance(klayer, keras.layers.GRU):
-        args["reset_after"] = klayer.reset_after
-    return getattr(sn.layers, type(klayer).__name__)(klayer.units, **args, **kw)
+    args = _cell_args_from_keras(klayer.cell, f'layer "{klayer.name}"')
+    return getattr(sn.layers, type(klayer).__name__)(
+        klayer.units, **args, return_sequences=klayer.return_sequences, return_state=klayer.return_state,
+        go_backwards=klayer.go_backwards, unroll=klayer.unroll,
+        zero_output_for_mask=klayer.zero_output_for_mask, **kw)
 
 
 for _name in ("SimpleRNN", "LSTM", "GRU"):
     register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _rnn_to_keras, _rnn_from_keras)
+
+
+def _cell_to_keras(cell, **kw):
+    """A scratchnet cell (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells) as Keras'; a cell of
+    one's own has no automatic twin (its Keras class is another class)."""
+    if isinstance(cell, sn.layers.StackedRNNCells):
+        return keras.layers.StackedRNNCells([_cell_to_keras(c, name=c.name) for c in cell.cells], **kw)
+    if type(cell).__name__ not in sn.layers.rnn_cells.BUILTIN_CELLS:
+        raise ValueError(f'to_keras: the cell "{cell.name}" ({type(cell).__name__}) is a cell of your '
+                         "own; write its Keras twin and build the Keras RNN with it")
+    return getattr(keras.layers, type(cell).__name__)(**_cell_args_to_keras(cell), **kw)
+
+
+def _cell_from_keras(kcell, **kw):
+    if isinstance(kcell, keras.layers.StackedRNNCells):
+        return sn.layers.StackedRNNCells([_cell_from_keras(c, name=c.name) for c in kcell.cells], **kw)
+    if type(kcell).__name__ not in sn.layers.rnn_cells.BUILTIN_CELLS:
+        raise ValueError(f'from_keras: the cell "{kcell.name}" ({type(kcell).__name__}) is a cell of '
+                         "its own; write its scratchnet twin and build the RNN with it")
+    return getattr(sn.layers, type(kcell).__name__)(
+        kcell.units, **_cell_args_from_keras(kcell, f'cell "{kcell.name}"'), **kw)
+
+
+def _cell_rnn_to_keras(layer, **kw):
+    return keras.layers.RNN(_cell_to_keras(layer.cell, name=layer.cell.name), **_sequence_args(layer), **kw)
+
+
+def _cell_rnn_from_keras(klayer, **kw):
+    _require(klayer, stateful=False)
+    return sn.layers.RNN(_cell_from_keras(klayer.cell, name=klayer.cell.name),
+                         **{k: getattr(klayer, k) for k in ("return_sequences", "return_state",
+                                                            "go_backwards", "unroll",
+                                                            "zero_output_for_mask")}, **kw)
+
+
+register_layer(sn.layers.RNN, keras.layers.RNN, _cell_rnn_to_keras, _cell_rnn_from_keras)
+
+
+# ConvLSTM1D/2D: an LSTM cell's arguments and the convolution's window, the weights (kernel
+# (KH, KW, C, 4F), recurrent_kernel (KH, KW, F, 4F), bias (4F,)) in the same order and layouts.
+def _conv_lstm_to_keras(layer, **kw):
+    cell = layer.cell
+    args = _cell_args_to_keras(cell)
+    args["filters"] = args.pop("units")
+    return getattr(keras.layers, type(layer).__name__)(
+        **args, kernel_size=cell.kernel_size, strides=cell.strides, padding=cell.padding,
+        dilation_rate=cell.dilation_rate, return_sequences=layer.return_sequences,
+        return_state=layer.return_state, go_backwards=layer.go_backwards, **kw)
+
+
+def _conv_lstm_from_keras(klayer, **kw):
+    _require(klayer, stateful=False, data_format="channels_last")
+    kcell = klayer.cell
+    return getattr(sn.layers, type(klayer).__name__)(
+        kcell.filters, kcell.kernel_size, strides=kcell.strides, padding=kcell.padding,
+        dilation_rate=kcell.dilation_rate, **_cell_args_from_keras(kcell, f'layer "{klayer.name}"'),
+        return_sequences=klayer.return_sequences, return_state=klayer.return_state,
+        go_backwards=klayer.go_backwards, **kw)
+
+
+for _name in ("ConvLSTM1D", "ConvLSTM2D"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _conv_lstm_to_keras,
+                   _conv_lstm_from_keras)
 
 
 def _bidirectional_to_keras(layer, **kw):

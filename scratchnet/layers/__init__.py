@@ -27,6 +27,7 @@ from scratchnet.layers.conv import (
     Conv3D,
     Conv3DTranspose,
 )
+from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -118,6 +119,8 @@ from scratchnet.layers.reshaping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from scratchnet.layers.rnn import RNN
+from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
@@ -160,6 +163,7 @@ __all__ = [
     "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D",
     "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

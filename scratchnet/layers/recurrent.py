@@ -10,6 +10,11 @@ The forward pass, in the order every Keras cell computes it (``U = units``, ``G`
     for t in steps:                  # T steps, in order (reversed with go_backwards=True)
         h, c = cell(xw[:, t], h, c)  # the recurrent part: h @ recurrent_kernel, then the gates
 
+Each step formula (``cell`` and ``cell_backward`` here) is defined once, in the matching Keras
+cell of ``scratchnet/layers/rnn_cells.py`` (``SimpleRNNCell.cell_step``, ``LSTMCell.cell_step``,
+``GRUCell.cell_step`` and their ``cell_step_backward``); ``RNN(LSTMCell(n))``
+(``scratchnet/layers/rnn.py``) runs the same function one step at a time.
+
 The backward pass is "backpropagation through time": the same loop run from the last step to the
 first, each step handing ``dL/dh_{t-1}`` (and the LSTM's ``dL/dc_{t-1}``) to the step before it,
 each step's gradients of the kernels added up. The cells, with ``s`` the recurrent activation
@@ -45,12 +50,14 @@ and ``dL/dc_T`` before the last step, and what the loop leaves after the first s
 
 ``Bidirectional`` passes both on: with ``return_state=True`` it returns ``[output, forward
 states..., backward states...]``, and its ``initial_state`` is such a list (first half forward).
+With ``merge_mode=None`` it returns the two outputs unjoined: ``[y_forward, y_backward]``, then
+the states.
 
 The number of steps may differ from batch to batch (``Input((None, F))``): the weights depend on
 the features only, and the loop runs for the steps each batch has.
 
 Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
-``return_state`` in a ``Sequential`` model, ``Bidirectional(merge_mode=None)``. ``unroll`` is
+``return_state`` in a ``Sequential`` model. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
@@ -63,26 +70,29 @@ import numpy as np
 from scratchnet import activations, kernels, regularizers
 from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
 from scratchnet.layers.core import _init_name
+from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 
 
-def _call_with_states(layer, x, initial_state, training, units: int, kernel):
-    """``__call__`` of a recurrent layer and of Bidirectional: KerasTensors record a graph node
-    (with ``initial_state``, a node of several arguments, each state checked to be ``(None,
-    units)``); arrays are checked, cast to the type of ``kernel()`` (the weights, once built) and
-    run, states included. Without states or ``return_state`` it is every layer's call."""
+def _call_with_states(layer, x, initial_state, training, units, kernel):
+    """``__call__`` of a recurrent layer, of ``RNN`` and of Bidirectional: KerasTensors record a
+    graph node (with ``initial_state``, a node of several arguments, each state checked to be
+    ``(None, units)``; ``units`` an int, or a list of one shape a state); arrays are checked, cast
+    to the type of ``kernel()`` (the weights, once built) and run, states included. Without
+    states or ``return_state`` it is every layer's call."""
     from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
 
     states = layer._state_list(initial_state)
     if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
         if states is None:
             return call_symbolic(layer, x)
-        for s in states:
-            if is_symbolic(s) and tuple(s.shape[1:]) != (units,):
+        shapes = units if isinstance(units, list) else [(units,)] * len(states)
+        for s, shape in zip(states, shapes, strict=True):
+            if is_symbolic(s) and tuple(s.shape[1:]) != tuple(shape):
                 raise ValueError(f'{type(layer).__name__} "{layer.name}": expected each initial '
-                                 f"state of shape (None, {units}), received {s.shape}")
+                                 f"state of shape {(None, *shape)}, received {s.shape}")
         return call_symbolic_args(layer, [x], {"initial_state": states},
                                   lambda args, kwargs: tuple(args[0].shape[1:]))
-    if states is None and not layer.return_state:
+    if states is None and not layer.return_state and getattr(layer, "n_outputs", 1) == 1:
         return Layer.__call__(layer, x, training=training)
     x = np.asarray(x)
     if not layer.built:
@@ -358,16 +368,10 @@ class SimpleRNN(_Recurrent):
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, activation=activation, **kwargs)
 
-    def cell(self, xw_t, h_prev, h_in, c_prev):
-        z = xw_t + h_in @ self.recurrent_kernel.value
-        h = self.activation.forward(z)
-        return h, None, (z, h)
-
-    def cell_backward(self, dh, dc, cache):
-        z, h = cache
-        dz = self.activation.backward(z, h, dh)
-        # dL/dxw, dL/d(h_in @ R), dL/dh_prev other than through h_in (none), dL/dh_in, dL/dc_prev
-        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, None
+    # the step formula, defined once in the cell (this layer has the attributes it reads:
+    # units, recurrent_kernel, activation)
+    cell = SimpleRNNCell.cell_step
+    cell_backward = SimpleRNNCell.cell_step_backward
 
     def get_config(self):
         config = super().get_config()
@@ -395,27 +399,8 @@ class LSTM(_Recurrent):
             self.bias.value[u:2 * u] = 1  # the forget gate starts open: remember by default
         return shape
 
-    def cell(self, xw_t, h_prev, h_in, c_prev):
-        u = self.units
-        z = xw_t + h_in @ self.recurrent_kernel.value  # (N, 4U)
-        s, g = self.recurrent_activation, self.activation
-        i, f, o = s.forward(z[:, :u]), s.forward(z[:, u:2 * u]), s.forward(z[:, 3 * u:])
-        candidate = g.forward(z[:, 2 * u:3 * u])
-        c = f * c_prev + i * candidate
-        gc = g.forward(c)
-        return o * gc, c, (z, i, f, candidate, o, c_prev, c, gc)
-
-    def cell_backward(self, dh, dc, cache):
-        u = self.units
-        z, i, f, candidate, o, c_prev, c, gc = cache
-        s, g = self.recurrent_activation, self.activation
-        dc = dc + g.backward(c, gc, dh * o)  # c reaches the loss through h = o * g(c) and c_next
-        dz = np.empty_like(z)
-        dz[:, :u] = s.backward(z[:, :u], i, dc * candidate)
-        dz[:, u:2 * u] = s.backward(z[:, u:2 * u], f, dc * c_prev)
-        dz[:, 2 * u:3 * u] = g.backward(z[:, 2 * u:3 * u], candidate, dc * i)
-        dz[:, 3 * u:] = s.backward(z[:, 3 * u:], o, dh * gc)
-        return dz, dz, 0, dz @ self.recurrent_kernel.value.T, dc * f
+    cell = LSTMCell.cell_step  # the step formula, defined once in the cell
+    cell_backward = LSTMCell.cell_step_backward
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -444,28 +429,8 @@ class GRU(_Recurrent):
     def input_bias(self):
         return self.bias.value[0]
 
-    def cell(self, xw_t, h_prev, h_in, c_prev):
-        u = self.units
-        hr = h_in @ self.recurrent_kernel.value  # (N, 3U)
-        if self.use_bias:
-            hr = hr + self.bias.value[1]
-        s, g = self.recurrent_activation, self.activation
-        pre_z, pre_r = xw_t[:, :u] + hr[:, :u], xw_t[:, u:2 * u] + hr[:, u:2 * u]
-        z, r = s.forward(pre_z), s.forward(pre_r)
-        pre_h = xw_t[:, 2 * u:] + r * hr[:, 2 * u:]
-        hh = g.forward(pre_h)
-        return z * h_prev + (1 - z) * hh, None, (h_prev, hr, pre_z, z, pre_r, r, pre_h, hh)
-
-    def cell_backward(self, dh, dc, cache):
-        u = self.units
-        h_prev, hr, pre_z, z, pre_r, r, pre_h, hh = cache
-        s, g = self.recurrent_activation, self.activation
-        dpre_h = g.backward(pre_h, hh, dh * (1 - z))
-        dpre_z = s.backward(pre_z, z, dh * (h_prev - hh))
-        dpre_r = s.backward(pre_r, r, dpre_h * hr[:, 2 * u:])
-        dxw = np.concatenate([dpre_z, dpre_r, dpre_h], axis=1)
-        dhr = np.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
-        return dxw, dhr, dh * z, dhr @ self.recurrent_kernel.value.T, None
+    cell = GRUCell.cell_step  # the step formula, defined once in the cell
+    cell_backward = GRUCell.cell_step_backward
 
     def bias_grad(self, dxw, drec):
         return np.stack([dxw.sum(axis=(0, 1)), drec.sum(axis=(0, 1))])
@@ -477,12 +442,14 @@ class GRU(_Recurrent):
 class Bidirectional(Layer):
     """``keras.layers.Bidirectional(layer, merge_mode="concat")``: ``layer`` reads the sequence
     forwards, a copy of it (``go_backwards`` flipped, its own weights) backwards; their outputs
-    are joined (``concat`` on the last axis, ``sum``, ``mul`` or ``ave``). Returning sequences, the
-    backward copy's output is turned back into time order first, so step t of both lines up.
+    are joined (``concat`` on the last axis, ``sum``, ``mul`` or ``ave``), or with
+    ``merge_mode=None`` returned side by side: ``[y_forward, y_backward]`` (then the states, with
+    ``return_state``), as Keras. Returning sequences, the backward copy's output is turned back
+    into time order first, so step t of both lines up.
     Weights: the forward layer's, then the backward one's, as Keras lists them."""
 
     supports_masking = True
-    MERGE_MODES = ("concat", "sum", "mul", "ave")
+    MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -499,9 +466,7 @@ class Bidirectional(Layer):
                                  "direction's output); put it on the Bidirectional layer itself")
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f'Bidirectional "{self.name}": expected merge_mode to be one of '
-                             f"{self.MERGE_MODES}, received {merge_mode!r}"
-                             + (" (None returns two outputs, not supported by scratchnet)"
-                                if merge_mode is None else ""))
+                             f"{self.MERGE_MODES}, received {merge_mode!r}")
         # Keras makes both from the configuration of the layer given (new objects, new weights):
         # "forward_<name>" as given, "backward_<name>" reading the other way
         config = layer.get_config()
@@ -531,9 +496,16 @@ class Bidirectional(Layer):
         """How many states the two layers have together (LSTM: 4; SimpleRNN, GRU: 2)."""
         return 2 * self.forward_layer.n_states
 
+    @property
+    def n_outputs(self) -> int:
+        """The outputs before the states: 2 with ``merge_mode=None`` (forward, backward), else 1."""
+        return 2 if self.merge_mode is None else 1
+
     def extra_output_shapes(self) -> list[tuple]:
-        """With ``return_state=True``: every state after the output, ``(units,)`` each."""
-        return [(self.forward_layer.units,)] * self.n_states if self.return_state else []
+        """The outputs after the first in a graph: the backward output (``merge_mode=None``),
+        then with ``return_state=True`` every state, ``(units,)`` each."""
+        extra = [self.forward_layer.output_shape] if self.merge_mode is None else []
+        return extra + ([(self.forward_layer.units,)] * self.n_states if self.return_state else [])
 
     def __call__(self, x, initial_state=None, training: bool = False):
         """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
@@ -588,8 +560,10 @@ class Bidirectional(Layer):
             y = yf + yb
         elif self.merge_mode == "mul":
             y = yf * yb
-        else:
+        elif self.merge_mode == "ave":
             y = (yf + yb) / 2
+        else:  # None: both, as a list
+            return [yf, yb, *out_states]
         return [y, *out_states] if self.return_state else y
 
     def backward(self, dy):
@@ -599,13 +573,20 @@ class Bidirectional(Layer):
         yf, yb = self.outputs
         half = self.n_states // 2
         dstates_f, dstates_b = [], []
-        if self.return_state:
+        if self.merge_mode is None:  # [dyf, dyb, d states...]
+            dyf, dyb, *dstates = dy
+            dyf = np.zeros_like(yf) if dyf is None else dyf
+            dyb = np.zeros_like(yb) if dyb is None else dyb
+            dstates_f, dstates_b = dstates[:half], dstates[half:]
+        elif self.return_state:
             dy, *dstates = dy
             dstates_f, dstates_b = dstates[:half], dstates[half:]
             if dy is None:
                 shape = yf.shape[:-1] + (yf.shape[-1] * (2 if self.merge_mode == "concat" else 1),)
                 dy = np.zeros(shape, dtype=yf.dtype)
-        if self.merge_mode == "concat":
+        if self.merge_mode is None:
+            pass  # each output's own gradient
+        elif self.merge_mode == "concat":
             dyf, dyb = dy[..., :yf.shape[-1]], dy[..., yf.shape[-1]:]
         elif self.merge_mode == "sum":
             dyf = dyb = dy

@@ -1,0 +1,236 @@
+"""``keras.layers.ConvLSTM1D`` and ``ConvLSTM2D``: an LSTM whose products are convolutions.
+
+Each step reads a frame ``x_t (N, H, W, C)`` (1-D: ``(N, L, C)``) and keeps two states of the
+output's shape ``(N, H', W', F)``, ``F = filters``::
+
+    z = conv(x_t, kernel, strides, padding, dilation) + bias + conv(h_prev, recurrent_kernel, "same")
+    h, c = lstm_gates(z, c_prev)       # gates i, f, c, o along the channels, as LSTMCell's
+
+``kernel`` is ``(KH, KW, C, 4F)``, ``recurrent_kernel`` ``(KH, KW, F, 4F)``, ``bias`` ``(4F,)``
+(the forget gate's quarter starting at 1 with ``unit_forget_bias``), as Keras' ``ConvLSTMCell``.
+The gates are ``rnn_cells.lstm_gates``: the same function ``LSTMCell`` uses; the convolutions
+are ``scratchnet.kernels``' Conv2D loops (a 1-D layer runs them on frames of height 1).
+``ConvLSTM2D`` is an ``RNN`` of that cell (``scratchnet/layers/rnn.py``): masks, ``go_backwards``,
+``return_sequences``, ``return_state`` and ``initial_state`` come from there, and so does the
+backward pass through time; each step's backward is the three gradients of a convolution
+(``conv2d_backward_kernel``, ``conv2d_backward_input``) for each of the two products.
+
+Dropout: one mask for the frames and one for the state, kept over the steps; Keras draws one per
+gate (random either way). ``data_format="channels_first"`` and ``stateful=True`` are refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import kernels
+from scratchnet.layers._args import check_rank, output_size_and_pads, window_args
+from scratchnet.layers.rnn import RNN
+from scratchnet.layers.rnn_cells import _Cell, lstm_gates, lstm_gates_backward
+
+
+class ConvLSTMCell(_Cell):
+    """Keras' ``ConvLSTMCell(rank, filters, kernel_size, ...)``: one step of ConvLSTM1D/2D."""
+
+    GATES = 4
+    has_carry = True
+
+    def __init__(self, rank: int, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True,
+                 name: str | None = None, **kwargs):
+        super().__init__(filters, activation=activation, recurrent_activation=recurrent_activation,
+                         name=name, **kwargs)
+        where = f'ConvLSTM{rank}D cell "{self.name}"'
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{where}: data_format={data_format!r} is not supported by scratchnet "
+                             "(channels last, NHWC, only)")
+        self.rank = rank
+        window_args(self, where, rank, kernel_size, strides, padding, dilation_rate)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    @property
+    def filters(self) -> int:
+        return self.units
+
+    # ------------------------------------------------------------------ shapes and weights
+    def build(self, input_shape, rng):
+        """``input_shape``: one frame, ``(H, W, C)`` (1-D: ``(L, C)``)."""
+        *spatial, channels = input_shape
+        if None in spatial or channels is None:
+            raise ValueError(f'ConvLSTM{self.rank}D "{self.name}": needs the size of every frame axis; '
+                             f"received frames of shape {(None, *input_shape)}")
+        plans = [output_size_and_pads(n, k, s, d, self.padding) for n, k, s, d in
+                 zip(spatial, self.kernel_size, self.strides, self.dilation_rate, strict=True)]
+        self.out_spatial = tuple(p[0] for p in plans)
+        if min(self.out_spatial) <= 0:
+            raise ValueError(f'ConvLSTM{self.rank}D "{self.name}": the kernel {self.kernel_size} does not '
+                             f"fit frames of shape {tuple(spatial)} with padding='valid'; the output "
+                             f"would be {self.out_spatial}")
+        self.pads = tuple(p[1:] for p in plans)
+        self.rec_pads = tuple(output_size_and_pads(o, k, 1, 1, "same")[1:]
+                              for o, k in zip(self.out_spatial, self.kernel_size, strict=True))
+        width = 4 * self.filters
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, channels, width), self.kernel_initializer,
+                                      rng, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (*self.kernel_size, self.filters, width),
+                                                self.recurrent_initializer, rng,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = self.add_weight("bias", (width,), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        if self.use_bias and self.unit_forget_bias:
+            self.bias.value[self.filters:2 * self.filters] = 1
+        self.rng = self.random_generator(rng)
+        return (*self.out_spatial, self.filters)
+
+    @property
+    def state_shapes(self) -> list[tuple]:
+        return [(*self.out_spatial, self.filters)] * 2
+
+    @property
+    def step_output_shape(self) -> tuple:
+        return (*self.out_spatial, self.filters)
+
+    # ------------------------------------------------------------------ convolutions in 2-D form
+    def _2d(self, a):
+        """A 1-D layer's ``(N, L, C)`` as a frame of height 1, ``(N, 1, L, C)``; 2-D as it is."""
+        return a[:, None] if self.rank == 1 else a
+
+    def _from_2d(self, a):
+        return a[:, 0] if self.rank == 1 else a
+
+    def _window(self, values) -> tuple:
+        return (1, *values) if self.rank == 1 else tuple(values)
+
+    def _conv(self, a, kernel, pads, strides, dilation):
+        """``conv(a, kernel)`` with ``pads`` added first; returns ``(z, a padded)`` in 2-D form."""
+        pads = ((0, 0), *pads) if self.rank == 1 else pads
+        apad = np.pad(self._2d(a), ((0, 0), *pads, (0, 0)))  # (N, Hp, Wp, C), contiguous
+        kernel = kernel[None] if self.rank == 1 else kernel
+        out_hw = self._window(self.out_spatial)
+        z = kernels.conv2d_forward(apad, kernel, self._window(strides), self._window(dilation), out_hw)
+        return z, apad
+
+    def _unpad(self, dpad, pads, spatial):
+        pads = ((0, 0), *pads) if self.rank == 1 else pads
+        (top, _), (left, _) = pads
+        h, w = self._window(spatial)
+        return self._from_2d(dpad[:, top:top + h, left:left + w, :])
+
+    # ------------------------------------------------------------------ the step protocol
+    def start_sequence(self, batch, features, dtype, training) -> None:
+        self.training, self.x_keep, self.h_keep = training, None, None  # drawn at the first step
+
+    def forward_step(self, x_t, states, training=False):
+        h_prev, c_prev = states
+        if self.training and self.dropout and self.x_keep is None:
+            self.x_keep = self._dropout_mask(x_t.shape, self.dropout, True, x_t.dtype)
+        if self.training and self.recurrent_dropout and self.h_keep is None:
+            self.h_keep = self._dropout_mask(h_prev.shape, self.recurrent_dropout, True, h_prev.dtype)
+        if self.x_keep is not None:
+            x_t = x_t * self.x_keep
+        h_in = h_prev if self.h_keep is None else h_prev * self.h_keep
+        ones = (1,) * self.rank
+        xz, xpad = self._conv(x_t, self.kernel.value, self.pads, self.strides, self.dilation_rate)
+        hz, hpad = self._conv(h_in, self.recurrent_kernel.value, self.rec_pads, ones, ones)
+        z = xz + hz  # (N, H', W', 4F)
+        if self.use_bias:
+            z = z + self.bias.value
+        h, c, gates = lstm_gates(self, z, self._2d(c_prev))
+        h, c = self._from_2d(h), self._from_2d(c)
+        return h, [h, c], (x_t.shape[1:-1], xpad, hpad, gates)
+
+    def backward_step(self, d_output, d_states, cache):
+        spatial, xpad, hpad, gates = cache
+        dh, dc = self._2d(d_output + d_states[0]), self._2d(d_states[1])
+        dz, dc_prev = lstm_gates_backward(self, dh, dc, gates)  # (N, H', W', 4F)
+        ones = (1, 1)
+        kernel_hw = self._window(self.kernel_size)
+        strides, dilation = self._window(self.strides), self._window(self.dilation_rate)
+        k_grad = kernels.conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation)
+        r_grad = kernels.conv2d_backward_kernel(hpad, dz, kernel_hw, ones, ones)
+        self.kernel.grad += k_grad[0] if self.rank == 1 else k_grad
+        self.recurrent_kernel.grad += r_grad[0] if self.rank == 1 else r_grad
+        if self.use_bias:
+            self.bias.grad += dz.sum(axis=(0, 1, 2))
+        kernel = self.kernel.value[None] if self.rank == 1 else self.kernel.value
+        recurrent = self.recurrent_kernel.value[None] if self.rank == 1 else self.recurrent_kernel.value
+        dx = self._unpad(kernels.conv2d_backward_input(dz, kernel, strides, dilation, xpad.shape[1:3]),
+                         self.pads, spatial)
+        dh_in = self._unpad(kernels.conv2d_backward_input(dz, recurrent, ones, ones, hpad.shape[1:3]),
+                            self.rec_pads, self.out_spatial)
+        if self.x_keep is not None:
+            dx = dx * self.x_keep
+        if self.h_keep is not None:
+            dh_in = dh_in * self.h_keep
+        return dx, [dh_in, self._from_2d(dc_prev)]
+
+    def get_config(self):
+        config = super().get_config()
+        filters = config.pop("units")
+        return {**config, "filters": filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "data_format": "channels_last",
+                "dilation_rate": self.dilation_rate, "unit_forget_bias": self.unit_forget_bias}
+
+
+class _ConvLSTM(RNN):
+    """What ConvLSTM1D and ConvLSTM2D share: Keras' arguments, a ConvLSTMCell in an RNN."""
+
+    RANK = 2
+    AXES = "(batch, time, rows, cols, channels)"
+    supports_masking = True
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 name: str | None = None, **kwargs):
+        cell = ConvLSTMCell(
+            self.RANK, filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation_rate, activation=activation, recurrent_activation=recurrent_activation,
+            use_bias=use_bias, kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+            name="conv_lstm_cell")
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, name=name, **kwargs)
+
+    def build(self, input_shape, rng):
+        check_rank(self.name, input_shape, self.AXES)
+        self.step_cell.ensure_built(tuple(input_shape[1:]), rng)
+        for name, param in self.step_cell.params.items():
+            param.name = f"{self.name}/{param.name}"  # conv_lstm2d/conv_lstm_cell/kernel
+            self.params[name] = param
+        return self._output_shape(input_shape[0])
+
+    def keras_saved_config(self, config):
+        return config  # Keras' ConvLSTM config is flat (no "cell")
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell = self.cell.get_config()
+        del cell["name"]
+        return {**config, **cell}
+
+
+class ConvLSTM1D(_ConvLSTM):
+    """``keras.layers.ConvLSTM1D(filters, kernel_size, strides=1, padding="valid", ...)``: input
+    ``(N, T, L, C)``; output ``(N, L', F)``, or ``(N, T, L', F)`` with ``return_sequences``."""
+
+    RANK = 1
+    AXES = "(batch, time, steps, channels)"
+
+
+class ConvLSTM2D(_ConvLSTM):
+    """``keras.layers.ConvLSTM2D(filters, kernel_size, strides=1, padding="valid", ...)``: input
+    ``(N, T, H, W, C)``; output ``(N, H', W', F)``, or ``(N, T, H', W', F)`` with
+    ``return_sequences``."""
