@@ -724,7 +724,12 @@ def _register_augmentation(scratch_cls, keras_cls) -> None:
 
 
 for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-              "RandomBrightness", "RandomCrop"):
+              "RandomBrightness", "RandomCrop",
+              # the colour, mixing and warping layers (scratchnet/layers/augmentation_*.py)
+              "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+              "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast",
+              "RandomPosterization", "RandomSharpness", "RandomShear", "RandomErasing",
+              "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

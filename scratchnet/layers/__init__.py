@@ -10,6 +10,25 @@ from scratchnet.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
+from scratchnet.layers.augmentation_color import (
+    AutoContrast,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from scratchnet.layers.augmentation_mix import CutMix, MixUp, RandomErasing
+from scratchnet.layers.augmentation_more import (
+    Equalization,
+    RandomGaussianBlur,
+    RandomPerspective,
+    RandomShear,
+)
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
 from scratchnet.layers.core import (
@@ -105,6 +124,10 @@ __all__ = [
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness", "RandomCrop",
+    "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+    "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
+    "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
+    "Equalization", "RandomPerspective",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",
