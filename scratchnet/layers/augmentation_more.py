@@ -41,7 +41,8 @@ class RandomShear(_AffineLayer):
 
     ``x_factor``, ``y_factor`` (default 0.0): a number ``f`` in ``[0, 1]`` means ``(-f, f)``, a
     pair is used as given (sorted; Keras wants it in ``[0, 1]`` and so cannot reload its own
-    ``(-f, f)`` from a file: scratchnet takes ``[-1, 1]``). Each image draws a sign (``-1`` where ``u > 0.5``), then
+    ``(-f, f)`` from a file: scratchnet takes ``[-1, 1]``). Each image draws a sign (``-1``
+    where ``u > 0.5``), then
     ``sy ~ U[y_lower, y_upper)``, then ``sx ~ U[x_lower, x_upper)`` (all images' ``u`` first, then
     their ``sy``, then their ``sx``); Keras' transformation is ``{"shear_factor": sign · [sx, sy]}``
     ``(N, 2)``. The output pixel ``(x, y)`` reads the input at ``(x + sx · y, sy · x + y)`` (no
@@ -305,7 +306,7 @@ class Equalization(_RandomImageLayer):
     def transform_images(self, images, transformation=None, training=True):
         if not training:
             return images
-        self.transformation = None
+        self.transformation = {}  # applied (nothing random to keep): backward refuses
         out = np.stack([self._equalize(images[..., c]) for c in range(images.shape[-1])], axis=-1)
         return out.astype(images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
 
