@@ -553,3 +553,72 @@ def test_keras_files_round_trip(tmp_path):
         [layer.get_config() for layer in model.layers[:n]]
     assert_close(loaded.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
                  "prediction after loading Keras' file")
+
+
+# ------------------------------------------------------------------- RandAugment and AugMix
+def nested_numpy(transformation):
+    """Keras' nested draw as NumPy (lists of chains, dicts by layer name, strings kept)."""
+    if isinstance(transformation, dict):
+        return {k: nested_numpy(v) for k, v in transformation.items() if k != "input_shape"}
+    if isinstance(transformation, list | tuple):
+        return [nested_numpy(v) for v in transformation]
+    if isinstance(transformation, str) or transformation is None:
+        return transformation
+    return np.asarray(transformation)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("kwargs", [{}, {"num_ops": 3, "factor": 0.8, "interpolation": "nearest"},
+                                    {"value_range": (0, 1), "factor": (0.2, 0.4)}], ids=str)
+def test_rand_augment_with_keras_draw(kwargs, seed):
+    """Keras' own draw (which layers, and every layer's draw) through both."""
+    x = images(high=max(kwargs.get("value_range", (0, 255))))
+    klayer = keras.layers.RandAugment(seed=seed, **kwargs)
+    klayer.build(x.shape)
+    draw = nested_numpy(klayer.get_random_transformation(tf.constant(x)))
+    layer = built(L.RandAugment(**kwargs), x)
+    ours = layer.get_random_transformation(x)
+    assert set(ours["transforms"]) == set(draw["transforms"])
+    assert ours["layer_idxes"].shape == draw["layer_idxes"].shape
+    assert ours["layer_idxes"].dtype == draw["layer_idxes"].dtype
+    compare(layer, klayer, x, draw, f"RandAugment {kwargs} ops {draw['layer_idxes']}")
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("kwargs", [{}, {"all_ops": False, "num_chains": 2, "chain_depth": 4, "alpha": 0.5},
+                                    {"value_range": (0, 1), "factor": 0.6, "interpolation": "nearest"}],
+                         ids=str)
+def test_aug_mix_with_keras_draw(kwargs, seed):
+    x = images(high=max(kwargs.get("value_range", (0, 255))))
+    klayer = keras.layers.AugMix(seed=seed, **kwargs)
+    klayer.build(x.shape)
+    draw = nested_numpy(klayer.get_random_transformation(tf.constant(x)))
+    layer = built(L.AugMix(**kwargs), x)
+    ours = layer.get_random_transformation(x)
+    assert set(ours) == set(draw) and ours["chain_mixing_weights"].shape == draw["chain_mixing_weights"].shape
+    assert len(ours["chain_transforms"]) == len(draw["chain_transforms"])
+    compare(layer, klayer, x, draw, f"AugMix {kwargs}")
+
+
+def test_policies_convert_and_save_both_ways(tmp_path):
+    makes = [lambda: L.RandAugment(value_range=(0, 1), num_ops=3, factor=(0.1, 0.6), seed=3),
+             lambda: L.AugMix(value_range=(0, 1), num_chains=2, chain_depth=2, factor=0.4, alpha=0.7,
+                              all_ops=False, interpolation="nearest", seed=4)]
+    for make in makes:
+        layer = make()
+        klayer = tfnet.to_keras(in_a_model(layer, (8, 8, 3))).layers[0]
+        kconfig = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable", "dtype")}
+        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
+        assert set(config) == set(kconfig) and all(_same(kconfig[k], v) for k, v in config.items())
+        back = tfnet.from_keras(tfnet.to_keras(in_a_model(make(), (8, 8, 3)))).layers[0]
+        assert back.get_config() == {**layer.get_config(), "name": back.name}
+    model = sn.Sequential([L.Input((8, 8, 3))] + [make() for make in makes] + [L.Flatten(), L.Dense(2)],
+                          seed=0)
+    x = images((8, 8, 3), n=2, high=1.0)
+    model.save(tmp_path / "p.keras")
+    kmodel = keras.models.load_model(tmp_path / "p.keras")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.load_model(tmp_path / "k.keras")
+    assert [layer.get_config() for layer in loaded.layers[:2]] == \
+        [layer.get_config() for layer in model.layers[:2]]

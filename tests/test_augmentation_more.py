@@ -160,6 +160,8 @@ RANDOM = {
     "mixup": lambda **kw: L.MixUp(**kw),
     "cutmix": lambda **kw: L.CutMix(**kw),
     "perspective": lambda **kw: L.RandomPerspective(0.8, scale=0.5, **kw),
+    "rand_augment": lambda **kw: L.RandAugment(num_ops=3, **kw),
+    "aug_mix": lambda **kw: L.AugMix(**kw),
 }
 DETERMINISTIC = {"auto_contrast": lambda **kw: L.AutoContrast(**kw),
                  "equalization": lambda **kw: L.Equalization(**kw)}
@@ -268,6 +270,28 @@ def test_mixing_draws():
     assert fill.min() == 0 and fill.max() <= 255 and 0.45 < (fill == 0).mean() < 0.55
 
 
+def test_policy_draws():
+    """RandAugment: num_ops indices in [0, 11), each layer as often; every layer's draw.
+    AugMix: Dirichlet chain weights (sum 1, mean 1/num_chains), a Beta weight, chains of at most
+    chain_depth picks."""
+    layer = _built(L.RandAugment(num_ops=2), (4, 5, 3))
+    picks = np.concatenate([layer.get_random_transformation(np.zeros((2, 4, 5, 3)))["layer_idxes"]
+                            for _ in range(2000)])
+    counts = np.bincount(picks, minlength=11)
+    assert picks.min() >= 0 and picks.max() <= 10 and np.all(np.abs(counts / 4000 - 1 / 11) < 0.02)
+    draw = layer.get_random_transformation(np.zeros((2, 4, 5, 3)))
+    assert list(draw["transforms"]) == list(L.augmentation_policies.RAND_AUGMENT_OPS)
+    layer = _built(L.AugMix(num_chains=4, chain_depth=2), (4, 5, 3))
+    draws = [layer.get_random_transformation(np.zeros((2, 4, 5, 3))) for _ in range(1000)]
+    weights = np.array([d["chain_mixing_weights"] for d in draws])
+    np.testing.assert_allclose(weights.sum(axis=1), 1, rtol=1e-6)
+    assert np.all(np.abs(weights.mean(axis=0) - 0.25) < 0.03)
+    assert abs(np.mean([d["weight_sample"] for d in draws]) - 0.5) < 0.03
+    lengths = [len(chain) for d in draws for chain in d["chain_transforms"]]
+    assert max(lengths) == 2 and min(lengths) == 0  # "none" picks are skipped
+    assert abs(np.mean(lengths) - 2 * 11 / 12) < 0.05
+
+
 def test_perspective_draw_keeps_the_top_left_corner():
     draw = _draw(L.RandomPerspective(scale=0.4), shape=(5, 7, 1))
     np.testing.assert_array_equal(draw["start_points"][0], [[0, 0], [6, 0], [0, 4], [6, 4]])
@@ -327,6 +351,7 @@ NO_GRADIENT = {
     "posterization": lambda: L.RandomPosterization(4), "auto_contrast": lambda: L.AutoContrast(),
     "equalization": lambda: L.Equalization(),
     "jitter_with_hue": lambda: L.RandomColorJitter(hue_factor=0.2),
+    "rand_augment": lambda: L.RandAugment(), "aug_mix": lambda: L.AugMix(),
 }
 
 
@@ -384,6 +409,13 @@ def test_float32_in_float32_out(rng):
     (lambda: L.RandomPerspective(interpolation="bicubic"), r"expected interpolation"),
     (lambda: L.MixUp(seed=1.5), r"expected seed to be an integer or None, received 1.5"),
     (lambda: L.RandomHue(0.1, data_format="channels_first"), r"expected data_format to be 'channels_last'"),
+    (lambda: L.RandAugment(num_ops=-1), r"RandAugment 'rand_augment': expected num_ops to be an integer "
+                                        r">= 0, received -1"),
+    (lambda: L.RandAugment(factor=2), r"RandAugment 'rand_augment': expected factor"),
+    (lambda: L.RandAugment(interpolation="area"), r"expected interpolation to be one of"),
+    (lambda: L.AugMix(num_chains=0), r"AugMix 'aug_mix': expected num_chains to be an integer >= 1"),
+    (lambda: L.AugMix(alpha=0), r"AugMix 'aug_mix': expected alpha to be a positive number, received 0"),
+    (lambda: L.AugMix(all_ops="yes"), r"expected all_ops to be True or False"),
 ])
 def test_bad_arguments_name_the_layer_what_was_expected_and_received(make, expected):
     with pytest.raises(ValueError, match=expected):

@@ -729,7 +729,8 @@ for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
               "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
               "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast",
               "RandomPosterization", "RandomSharpness", "RandomShear", "RandomErasing",
-              "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective"):
+              "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective",
+              "RandAugment", "AugMix"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -29,6 +29,7 @@ from scratchnet.layers.augmentation_more import (
     RandomPerspective,
     RandomShear,
 )
+from scratchnet.layers.augmentation_policies import AugMix, RandAugment
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
 from scratchnet.layers.core import (
@@ -127,7 +128,7 @@ __all__ = [
     "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
     "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
     "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
-    "Equalization", "RandomPerspective",
+    "Equalization", "RandomPerspective", "RandAugment", "AugMix",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",
