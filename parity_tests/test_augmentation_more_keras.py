@@ -622,3 +622,53 @@ def test_policies_convert_and_save_both_ways(tmp_path):
     loaded = sn.load_model(tmp_path / "k.keras")
     assert [layer.get_config() for layer in loaded.layers[:2]] == \
         [layer.get_config() for layer in model.layers[:2]]
+
+
+# ------------------------------------------------------------------- Pipeline
+def test_pipeline_of_fixed_layers_through_tfnet_and_inside_training():
+    """A Pipeline of fixed-draw layers, in training: its output equals Keras' Pipeline's; behind a
+    Conv2D, the loss, every gradient (dL/dw through the Pipeline's backward) and 4 Adam steps
+    equal Keras'; at inference it passes the images."""
+    x = images((6, 6, 3), n=8, high=1.0)
+    y = np.arange(8) % 3
+
+    def pipeline():
+        return L.Pipeline([L.RandomInvert((1.0, 1.0), value_range=(-50, 50)),
+                           L.RandomColorDegeneration((0.3, 0.3), value_range=(-50, 50)),
+                           L.RandomSharpness((0.8, 0.8), value_range=(-50, 50)),
+                           L.RandomTranslation((0.1, 0.1), (-0.2, -0.2), fill_mode="constant")])
+
+    twins = make_twins(in_a_model(pipeline(), (6, 6, 3)))
+    check_forward(twins, x, training=True)
+    assert type(twins.keras.layers[0]).__name__ == "Pipeline"
+    np.testing.assert_array_equal(twins.scratch(x, training=False), x.reshape(8, -1))
+    model = sn.Sequential([L.Input((6, 6, 3)), L.Conv2D(3, 3, padding="same"), pipeline(),
+                           L.Flatten(), L.Dense(3)], seed=0)
+    assert_parity(model, x, y, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  optimizer=sn.optimizers.Adam(0.01), steps=4, batch_size=4)
+
+
+def test_pipeline_files_summary_and_conversion_both_ways(tmp_path):
+    def make():
+        return L.Pipeline([L.RandomFlip("horizontal", seed=1), L.RandomGrayscale(0.5),
+                           L.AutoContrast((0, 1)), L.RandomErasing(value_range=(0, 1), seed=2)],
+                          name="augment")
+
+    model = sn.Sequential([L.Input((8, 8, 3)), make(), L.Flatten(), L.Dense(2)], seed=0)
+    x = images((8, 8, 3), n=2, high=1.0)
+    model.save(tmp_path / "p.keras")
+    kmodel = keras.models.load_model(tmp_path / "p.keras")
+    kpipe = kmodel.layers[0]
+    assert isinstance(kpipe, keras.layers.Pipeline) and kpipe.name == "augment"
+    assert [type(k).__name__ for k in kpipe.layers] == [type(s).__name__ for s in model.layers[0].layers]
+    for layer, klayer in zip(model.layers[0].layers, kpipe.layers, strict=True):
+        kconfig = klayer.get_config()
+        assert all(_same(kconfig[k], v) for k, v in layer.get_config().items()), layer.name
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predictions")
+    assert model.count_params() == kmodel.count_params()
+    assert tuple(kpipe.output.shape) == (None, *model.layers[0].output_shape)
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.load_model(tmp_path / "k.keras")
+    assert loaded.layers[0].get_config() == model.layers[0].get_config()
+    back = tfnet.from_keras(tfnet.to_keras(model)).layers[0]
+    assert back.get_config() == model.layers[0].get_config()

@@ -242,6 +242,7 @@ def _augmentation_more_model():
         L.RandomErasing(0.3, value_range=(0, 1), seed=9), L.RandomGaussianBlur(0.3, sigma=0.5, seed=10),
         L.MixUp(seed=11), L.CutMix(0.5, seed=12), L.RandomPerspective(0.2, scale=0.1, seed=13),
         L.RandAugment((0, 1), num_ops=1, factor=0.1, seed=14), L.AugMix((0, 1), chain_depth=1, seed=15),
+        L.Pipeline([L.RandomInvert(0.5, value_range=(0, 1), seed=16), L.RandomGrayscale(0.1)]),
         L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation_more")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(14).random((6, 6, 6, 3)).astype(np.float32)
@@ -415,7 +416,7 @@ RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L
                       L.RandomGrayscale, L.RandomHue, L.RandomSaturation, L.RandomColorDegeneration,
                       L.RandomColorJitter, L.RandomInvert, L.Solarization, L.RandomPosterization,
                       L.RandomSharpness, L.RandomShear, L.RandomErasing, L.RandomGaussianBlur,
-                      L.MixUp, L.CutMix, L.RandomPerspective, L.RandAugment, L.AugMix)
+                      L.MixUp, L.CutMix, L.RandomPerspective, L.RandAugment, L.AugMix, L.Pipeline)
 
 
 def test_the_models_use_every_scratchnet_layer():

@@ -593,6 +593,9 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     for key in ("layer", "backward_layer"):  # Bidirectional's layers, each a layer spec of its own
         if isinstance(kwargs.get(key), dict) and "class_name" in kwargs[key]:
             kwargs[key] = _build_layer(kwargs[key], where, custom_objects, assets, path)
+    if class_name == "Pipeline" and isinstance(kwargs.get("layers"), list):  # its layers' specs
+        kwargs["layers"] = [_build_layer(spec, where, custom_objects, assets, path)
+                            for spec in kwargs["layers"]]
     for key in [k for k in kwargs if k.endswith("_initializer")]:
         kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
     if "vocabulary" in kwargs and kwargs["vocabulary"] is None:

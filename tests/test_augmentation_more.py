@@ -467,3 +467,70 @@ def test_a_model_with_every_layer_saves_and_loads(tmp_path):
                                    err_msg=path)
     loaded = sn.load_model(tmp_path / "m.npz")  # same seeds, same draws
     np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))
+
+
+# ------------------------------------------------------------------- Pipeline
+def _pipeline(**kw):
+    return L.Pipeline([L.RandomFlip(seed=1), L.RandomColorDegeneration(0.5, value_range=(-9, 9), seed=2),
+                       L.RandomShear(0.3, 0.2, seed=3)], **kw)
+
+
+def test_pipeline_applies_its_layers_in_order_with_training(rng):
+    x = rng.uniform(-1, 1, size=(4, 6, 5, 3))
+    pipe = _built(_pipeline(), x.shape[1:])
+    twins = [_built(layer, x.shape[1:]) for layer in _pipeline().layers]
+    for layer, twin in zip(pipe.layers, twins, strict=True):
+        twin.rng = np.random.default_rng(layer.seed)
+        layer.rng = np.random.default_rng(layer.seed)
+    want = x
+    for twin in twins:
+        want = twin.forward(want, training=True)
+    np.testing.assert_array_equal(pipe.forward(x, training=True), want)
+    assert pipe.forward(x, training=False) is x
+    assert not np.allclose(L.Pipeline([L.RandomInvert()])(x), x)  # layer(x) trains, as Keras'
+
+
+def test_pipeline_backward_matches_finite_differences(rng):
+    x = rng.uniform(-1, 1, size=(2, 5, 6, 3))
+    layers = [L.RandomFlip(), L.RandomColorDegeneration(0.5, value_range=(-9, 9)), L.RandomShear(0.3, 0.2),
+              L.MixUp()]
+    draws = [{"flips": np.array([True, False]).reshape(2, 1, 1, 1)},
+             {"factor": np.array([0.3, -0.6]).reshape(2, 1, 1, 1)},
+             {"shear_factor": np.array([[0.2, -0.1], [-0.3, 0.15]])},
+             {"mix_weight": np.array([0.3, 0.9]), "permutation_order": np.array([1, 0])}]
+    check_layer(L.Pipeline([_fixed(layer, draw) for layer, draw in zip(layers, draws, strict=True)]), x, rng,
+                training=True)
+
+
+def test_pipeline_errors():
+    with pytest.raises(ValueError, match=r"Pipeline 'pipeline': expected layers to be a list of layers, "
+                                         r"received 'flip'"):
+        L.Pipeline("flip")
+    with pytest.raises(ValueError, match=r"expected layers to be a list of layer instances, received an "
+                                         r"item 3"):
+        L.Pipeline([L.RandomFlip(), 3])
+    with pytest.raises(ValueError, match=r"Pipeline 'pipeline': layer 'dense' \(Dense\) has weights; "
+                                         r"scratchnet's Pipeline takes layers without weights"):
+        L.Pipeline([L.Dense(2)]).ensure_built((4,))
+    with pytest.raises(ValueError, match=r'layer "random_hue".*expected ndim=4'):
+        L.Pipeline([L.RandomHue(0.1)]).ensure_built((5, 5))
+
+
+def test_pipeline_config_and_files(tmp_path):
+    pipe = _pipeline(name="augment")
+    twin = L.Pipeline(**pipe.get_config())
+    assert twin.get_config() == pipe.get_config() and twin.name == "augment"
+    x = _batch(n=3, shape=(8, 8, 3))
+    model = sn.Sequential([L.Input((8, 8, 3)), _pipeline(name="augment"), L.Flatten(), L.Dense(2)], seed=0)
+    assert model.count_params() == 2 * 192 + 2
+    for path in ("m.npz", "m.keras", "m.h5"):
+        if path.endswith(".h5"):
+            with pytest.warns(UserWarning, match="legacy HDF5"):
+                model.save(tmp_path / path)
+        else:
+            model.save(tmp_path / path)
+        loaded = sn.load_model(tmp_path / path)
+        assert loaded.layers[0].get_config() == model.layers[0].get_config(), path
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    loaded = sn.load_model(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))

@@ -1032,6 +1032,14 @@ register_layer(sn.layers.TimeDistributed, keras.layers.TimeDistributed,
                lambda klayer, **kw: sn.layers.TimeDistributed(layer_from_keras(klayer.layer), **kw))
 
 
+# Pipeline: each of its layers crosses over by its own mapping (they have no weights).
+register_layer(sn.layers.Pipeline, keras.layers.Pipeline,
+               lambda layer, name=None, **_: keras.layers.Pipeline(
+                   [layer_to_keras(sub) for sub in layer.layers], name=name),
+               lambda klayer, name=None, **_: sn.layers.Pipeline(
+                   [layer_from_keras(sub) for sub in klayer.layers], name=name))
+
+
 # DepthwiseConv1D/2D and SeparableConv1D/2D: Keras' arguments and weights on both sides.
 def _depthwise_args_to_keras(layer) -> dict:
     args = dict(strides=layer.strides, padding=layer.padding, depth_multiplier=layer.depth_multiplier,

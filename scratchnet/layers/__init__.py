@@ -87,6 +87,7 @@ from scratchnet.layers.normalization import (
     LayerNormalization,
     UnitNormalization,
 )
+from scratchnet.layers.pipeline import Pipeline
 from scratchnet.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from scratchnet.layers.preprocessing import CategoryEncoding, IntegerLookup, StringLookup
 from scratchnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
@@ -128,7 +129,7 @@ __all__ = [
     "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
     "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
     "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
-    "Equalization", "RandomPerspective", "RandAugment", "AugMix",
+    "Equalization", "RandomPerspective", "RandAugment", "AugMix", "Pipeline",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",
