@@ -672,3 +672,20 @@ def test_pipeline_files_summary_and_conversion_both_ways(tmp_path):
     assert loaded.layers[0].get_config() == model.layers[0].get_config()
     back = tfnet.from_keras(tfnet.to_keras(model)).layers[0]
     assert back.get_config() == model.layers[0].get_config()
+
+
+INFERENCE = ALL_LAYERS + [lambda: L.RandAugment(), lambda: L.AugMix(value_range=(0, 1)),
+                          lambda: L.Pipeline([L.RandomInvert(), L.AutoContrast()])]
+
+
+@pytest.mark.parametrize("make", INFERENCE, ids=lambda m: type(m()).__name__)
+def test_inference_returns_what_keras_returns(make):
+    """Each layer called with training=False on both sides: the images (AutoContrast: stretched,
+    as Keras)."""
+    x = images((6, 5, 3), n=3, high=1.0)
+    layer = make()
+    klayer = tfnet.convert.layer_to_keras(layer)
+    ours = layer(x, training=False)
+    assert_close(ours, np.asarray(klayer(x, training=False)), FORWARD_RTOL, type(layer).__name__)
+    contrast = isinstance(layer, L.AutoContrast | L.Pipeline)  # the Pipeline holds an AutoContrast
+    assert np.array_equal(ours, x) != contrast
