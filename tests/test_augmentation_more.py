@@ -369,6 +369,23 @@ def test_no_gradient_layers_say_so_and_train_in_front(case):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+def test_no_gradient_layers_in_front_of_a_functional_model_train():
+    """A functional model asks every layer for its backward, with compute_input_grad False in
+    front of the first layer with weights: the layers then return None instead of refusing."""
+    inputs = L.Input((6, 7, 3))
+    h = L.RandAugment(value_range=(0, 1), seed=1)(inputs)
+    h = L.Pipeline([L.RandomHue(0.2, value_range=(0, 1)), L.MixUp(), L.AutoContrast((0, 1))])(h)
+    h = L.Equalization((0, 1))(L.RandomColorJitter((0, 1), saturation_factor=0.3)(h))
+    model = sn.Model(inputs, L.Dense(2)(L.Flatten()(h)))
+    model.compile("adam", "mse")
+    history = model.fit(_batch(n=6, high=1.0), np.zeros((6, 2)), epochs=2, batch_size=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    behind = sn.Model(inputs, L.Dense(2)(L.Flatten()(L.RandomHue(0.2)(L.Conv2D(3, 1)(inputs)))))
+    behind.compile("adam", "mse")
+    with pytest.raises(NotImplementedError, match="no gradient through this layer"):
+        behind.fit(_batch(n=6), np.zeros((6, 2)), epochs=1, verbose=0)
+
+
 def test_float32_in_float32_out(rng):
     sn.config.set_floatx("float32")
     x = rng.uniform(0, 255, size=(2, 6, 7, 3)).astype(np.float32)

@@ -103,9 +103,13 @@ def _depthwise_3x3_same(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _no_gradient(layer, why: str):
+    """None where the model needs no input gradient of the layer (it is in front of the first
+    layer with weights); an error that says so anywhere else."""
+    if not layer.compute_input_grad:
+        return None
     raise NotImplementedError(
-        f"{layer.where}: no gradient through this layer ({why}; Keras' gradient is None). "
-        f"Put it in front of the first layer with weights, where no gradient is needed.")
+        f"{layer.where}: no gradient through this layer ({why}). Put it in front of the first "
+        f"layer with weights, where no gradient is needed.")
 
 
 # ------------------------------------------------------------------ argument checks
@@ -222,7 +226,7 @@ class RandomHue(_ColorLayer):
         return transform_value_range(rgb, (0, 1), self.value_range).astype(dtype, copy=False)
 
     def backward_images(self, dy):
-        _no_gradient(self, "TensorFlow has no gradient for RGB <-> HSV")
+        return _no_gradient(self, "TensorFlow has no gradient for RGB <-> HSV: Keras' is None")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
@@ -265,7 +269,7 @@ class RandomSaturation(_ColorLayer):
         return hsv_to_rgb(np.stack([hsv[..., 0], s, hsv[..., 2]], axis=-1))
 
     def backward_images(self, dy):
-        _no_gradient(self, "TensorFlow has no gradient for RGB <-> HSV")
+        return _no_gradient(self, "TensorFlow has no gradient for RGB <-> HSV: Keras' is None")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
@@ -371,6 +375,8 @@ class RandomColorJitter(_ColorLayer):
         return x
 
     def backward_images(self, dy):
+        if not self.compute_input_grad:
+            return None
         for step in reversed(list(self.steps.values())):
             dy = step.backward_images(dy)
         return dy
@@ -518,7 +524,7 @@ class AutoContrast(_RandomImageLayer):
         return np.where(np.isnan(y), images, y).astype(dtype)
 
     def backward(self, dy):
-        _no_gradient(self, "not implemented")
+        return _no_gradient(self, "not implemented: it runs through each channel's min and max")
 
     def get_config(self):
         config = {**super().get_config(), "value_range": self.value_range}
@@ -565,7 +571,7 @@ class RandomPosterization(_RandomImageLayer):
         return transform_value_range(q.astype(dtype), (0, 255), self.value_range).astype(dtype)
 
     def backward_images(self, dy):
-        _no_gradient(self, "TensorFlow has no gradient for the cast to uint8")
+        return _no_gradient(self, "TensorFlow has no gradient for the cast to uint8: Keras' is None")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}

@@ -330,7 +330,7 @@ class Equalization(_RandomImageLayer):
         return equalized * ((hi - lo) / 255) + lo  # back to value_range
 
     def backward_images(self, dy):
-        _no_gradient(self, "the output is piecewise constant in the input")
+        return _no_gradient(self, "not implemented: the output is piecewise constant in the input")
 
     def get_config(self):
         config = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}

@@ -83,7 +83,7 @@ class _Policy(_RandomImageLayer):
         return self.ops[name].transform_images(images, transformation, training=True)
 
     def backward_images(self, dy):
-        color._no_gradient(self, "several of its layers have none")
+        return color._no_gradient(self, "not implemented: several of its layers have none")
 
 
 def _count(value, arg: str, where: str, minimum: int) -> int:

@@ -66,6 +66,8 @@ class Pipeline(Layer):
         return x
 
     def backward(self, dy):
+        if not self.compute_input_grad:  # in front of the first layer with weights: none needed
+            return None
         for layer in reversed(self.pipeline_layers):
             layer.compute_input_grad = True
             dy = layer.backward(dy)
