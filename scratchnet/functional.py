@@ -81,9 +81,9 @@ class Functional(Model):
                                  "not support yet (its sub-layers keep one call's arrays); make one "
                                  "instance per call")
         self._caches: dict[Node, dict] = {}  # a shared layer's forward cache, one per call
-        # The first layers (those reading the model inputs only) need not compute dL/dx.
-        self._needs_input_grad = {node: not all(isinstance(t.node.layer, InputLayer)
-                                                for t in node.inputs) for node in self._nodes}
+        # The first layers, and weightless ones in front of them (augmentation), need not
+        # compute dL/dx: no layer before them has weights.
+        self._needs_input_grad = _needs_input_grad(self._nodes)
         self._pool_after = _pool_after(self._nodes, self.outputs, self._shared)
         shapes = [tuple(t.shape[1:]) for t in self.inputs]
         self._sample_input_shape = shapes[0] if len(shapes) == 1 else shapes
@@ -573,6 +573,18 @@ def _forward_several_args(node: Node, values: dict, masks: dict, training: bool)
     result = layer.forward(args[0] if len(args) == 1 else args, training=training, **kwargs)
     out_mask = layer.compute_mask(args[0], mask) if mask is not None else None
     return result, out_mask
+
+
+def _needs_input_grad(nodes) -> dict:
+    """For each node (in call order): whether a layer with weights feeds one of its inputs,
+    directly or through other layers; only then does its dL/d(input) reach a weight."""
+    weighted: set = set()  # the nodes with weights at or before them
+    needs = {}
+    for node in nodes:
+        needs[node] = any(t.node in weighted for t in node.inputs)
+        if needs[node] or node.layer.weights:
+            weighted.add(node)
+    return needs
 
 
 def _node_backward(layer: Layer, dy, dlogits):

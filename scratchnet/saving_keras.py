@@ -665,6 +665,9 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     if isinstance(kwargs.get("cells"), list):  # StackedRNNCells' cells
         kwargs["cells"] = [_build_layer(c, where, custom_objects, assets, path)
                            if isinstance(c, dict) and "class_name" in c else c for c in kwargs["cells"]]
+    if class_name == "Pipeline" and isinstance(kwargs.get("layers"), list):  # its layers' specs
+        kwargs["layers"] = [_build_layer(spec, where, custom_objects, assets, path)
+                            for spec in kwargs["layers"]]
     for key in [k for k in kwargs if k.endswith("_initializer")]:
         kwargs[key] = _initializer_from_keras(kwargs[key], f"{what}: {key}")
     if "vocabulary" in kwargs and kwargs["vocabulary"] is None:

@@ -350,7 +350,8 @@ def test_the_docs_figures_script_draws_both_pictures(tmp_path):
     gallery = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gallery)
     paths = gallery.main(tmp_path)
-    assert [p.name for p in paths] == ["augmentation.png", "augmentation_fill_modes.png"]
+    assert [p.name for p in paths] == ["augmentation.png", "augmentation_fill_modes.png",
+                                       "augmentation_more.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 

@@ -807,7 +807,13 @@ def _register_augmentation(scratch_cls, keras_cls) -> None:
 
 
 for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-              "RandomBrightness", "RandomCrop"):
+              "RandomBrightness", "RandomCrop",
+              # the colour, mixing and warping layers (scratchnet/layers/augmentation_*.py)
+              "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+              "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast",
+              "RandomPosterization", "RandomSharpness", "RandomShear", "RandomErasing",
+              "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective",
+              "RandAugment", "AugMix"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 
@@ -1174,6 +1180,14 @@ register_layer(sn.layers.TimeDistributed, keras.layers.TimeDistributed,
                lambda layer, **kw: keras.layers.TimeDistributed(
                    layer_to_keras(layer.layer), **kw),
                lambda klayer, **kw: sn.layers.TimeDistributed(layer_from_keras(klayer.layer), **kw))
+
+
+# Pipeline: each of its layers crosses over by its own mapping (they have no weights).
+register_layer(sn.layers.Pipeline, keras.layers.Pipeline,
+               lambda layer, name=None, **_: keras.layers.Pipeline(
+                   [layer_to_keras(sub) for sub in layer.layers], name=name),
+               lambda klayer, name=None, **_: sn.layers.Pipeline(
+                   [layer_from_keras(sub) for sub in klayer.layers], name=name))
 
 
 # DepthwiseConv1D/2D and SeparableConv1D/2D: Keras' arguments and weights on both sides.

@@ -18,6 +18,26 @@ from scratchnet.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
+from scratchnet.layers.augmentation_color import (
+    AutoContrast,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from scratchnet.layers.augmentation_mix import CutMix, MixUp, RandomErasing
+from scratchnet.layers.augmentation_more import (
+    Equalization,
+    RandomGaussianBlur,
+    RandomPerspective,
+    RandomShear,
+)
+from scratchnet.layers.augmentation_policies import AugMix, RandAugment
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
 from scratchnet.layers.conv import (
     Conv1D,
@@ -87,6 +107,7 @@ from scratchnet.layers.normalization import (
     RMSNormalization,
     UnitNormalization,
 )
+from scratchnet.layers.pipeline import Pipeline
 from scratchnet.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -138,6 +159,10 @@ __all__ = [
     "TextVectorization",
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness", "RandomCrop",
+    "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+    "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
+    "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
+    "Equalization", "RandomPerspective", "RandAugment", "AugMix", "Pipeline",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",

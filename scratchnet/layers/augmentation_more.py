@@ -1,0 +1,338 @@
+"""Keras 3.15's RandomShear, RandomPerspective, RandomGaussianBlur and Equalization.
+
+Split as the other augmentation layers (:mod:`scratchnet.layers.augmentation`):
+``get_random_transformation(images)`` draws with Keras' keys, ``transform_images(images,
+transformation)`` applies the draw; active in training only, the input unchanged at inference.
+RandomShear and RandomPerspective sample each image through a projective transform with the NumPy
+of :mod:`scratchnet.kernels.image_transform` (the one RandomRotation uses; backward: its
+transpose). Data is channels-last ``(N, H, W, C)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from scratchnet.kernels import image_transform as it
+from scratchnet.layers import augmentation as aug
+from scratchnet.layers.augmentation import _AffineLayer, _base_factor, _is_number, _RandomImageLayer
+from scratchnet.layers.augmentation_color import _no_gradient, _sorted_value_range
+
+
+def _shear_factor(factor, arg: str, where: str) -> tuple:
+    """RandomShear's ``x_factor`` / ``y_factor``: a number ``f`` in ``[0, 1]`` becomes ``(-f, f)``;
+    a pair is sorted. Keras 3.15.1 wants a pair in ``[0, 1]``, so it cannot rebuild a layer from
+    its own config when a number was given (``(-f, f)``); scratchnet takes a pair in ``[-1, 1]``,
+    which reads its own files and Keras' alike."""
+    error = ValueError(f"{where}: expected {arg} to be a number in [0, 1] or a pair of numbers "
+                       f"in [-1, 1], received {factor!r}")
+    if isinstance(factor, tuple | list):
+        if len(factor) != 2 or not all(_is_number(v) and -1 <= v <= 1 for v in factor):
+            raise error
+        return tuple(sorted(factor))
+    if not _is_number(factor) or not 0 <= factor <= 1:
+        raise error
+    return (-factor, factor)
+
+
+class RandomShear(_AffineLayer):
+    """Shear each image, as ``keras.layers.RandomShear``.
+
+    ``x_factor``, ``y_factor`` (default 0.0): a number ``f`` in ``[0, 1]`` means ``(-f, f)``, a
+    pair is used as given (sorted; Keras wants it in ``[0, 1]`` and so cannot reload its own
+    ``(-f, f)`` from a file: scratchnet takes ``[-1, 1]``). Each image draws a sign (``-1``
+    where ``u > 0.5``), then
+    ``sy ~ U[y_lower, y_upper)``, then ``sx ~ U[x_lower, x_upper)`` (all images' ``u`` first, then
+    their ``sy``, then their ``sx``); Keras' transformation is ``{"shear_factor": sign · [sx, sy]}``
+    ``(N, 2)``. The output pixel ``(x, y)`` reads the input at ``(x + sx · y, sy · x + y)`` (no
+    centring: the top-left corner stays), then ``fill_mode`` ("reflect" by default) with
+    ``fill_value`` and ``interpolation`` ("bilinear" by default). Backward: the transpose of the
+    sampling.
+    """
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, interpolation: str = "bilinear",
+                 fill_mode: str = "reflect", fill_value: float = 0.0,
+                 data_format: str | None = None, seed: int | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, name=name, **kwargs)
+        self.x_factor = _shear_factor(x_factor, "x_factor", self.where)
+        self.y_factor = _shear_factor(y_factor, "y_factor", self.where)
+
+    def get_random_transformation(self, images, training=True):
+        n = len(images)
+        u = self.rng.random((n, 1)).astype(np.float32)
+        sign = np.where(u > 0.5, np.float32(-1), np.float32(1))
+        shear_y = self.rng.uniform(self.y_factor[0], self.y_factor[1], (n, 1)).astype(np.float32)
+        shear_x = self.rng.uniform(self.x_factor[0], self.x_factor[1], (n, 1)).astype(np.float32)
+        return {"shear_factor": np.concatenate([shear_x, shear_y], axis=1) * sign}
+
+    def affine_transforms(self, transformation, images):
+        shear = np.asarray(transformation["shear_factor"], dtype=np.float32)  # (N, 2): [sx, sy]
+        ones, zeros = np.ones(len(shear), np.float32), np.zeros(len(shear), np.float32)
+        return np.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
+
+
+def homography(start_points: np.ndarray, end_points: np.ndarray) -> np.ndarray:
+    """Keras' ``compute_homography_matrix``: the ``(N, 8)`` projective transforms that map each
+    of the 4 ``end_points`` to its ``start_points`` (output pixel -> where it reads), from the 8x8
+    linear system Keras solves::
+
+        [ex, ey, 1, 0, 0, 0, -sx·ex, -sx·ey] · t = sx
+        [0, 0, 0, ex, ey, 1, -sy·ex, -sy·ey] · t = sy     (for each of the 4 points)
+    """
+    s = np.asarray(start_points, dtype=np.float64)
+    e = np.asarray(end_points, dtype=np.float64)
+    n = len(s)
+    a = np.zeros((n, 8, 8))
+    b = np.zeros((n, 8))
+    for k in range(4):
+        ex, ey, sx, sy = e[:, k, 0], e[:, k, 1], s[:, k, 0], s[:, k, 1]
+        a[:, 2 * k, 0], a[:, 2 * k, 1], a[:, 2 * k, 2] = ex, ey, 1
+        a[:, 2 * k, 6], a[:, 2 * k, 7] = -sx * ex, -sx * ey
+        a[:, 2 * k + 1, 3], a[:, 2 * k + 1, 4], a[:, 2 * k + 1, 5] = ex, ey, 1
+        a[:, 2 * k + 1, 6], a[:, 2 * k + 1, 7] = -sy * ex, -sy * ey
+        b[:, 2 * k], b[:, 2 * k + 1] = sx, sy
+    return np.linalg.solve(a, b[..., None])[..., 0].astype(np.float32)
+
+
+class RandomPerspective(_RandomImageLayer):
+    """Move each image's corners at random, as ``keras.layers.RandomPerspective``.
+
+    The draws, in Keras' order: ``p ~ U[lower, upper)`` and ``t ~ U[0, 1)`` per image (``factor``
+    in ``[0, 1]``, default 1.0, a number ``f`` means ``(0, f)``; the image changes where
+    ``t < p``), then ``d ~ U[-scale/2, scale/2)`` of shape ``(N, 4, 2)`` (``scale`` in ``[0, 1]``,
+    default 1.0). The corners ``start = [(0, 0), (W-1, 0), (0, H-1), (W-1, H-1)]`` move to
+    ``end = start + start · d`` (so the top-left corner never moves). Keras' transformation:
+    ``{"apply_perspective", "start_points", "end_points"}``. The image is sampled through the
+    homography that maps ``end`` back to ``start`` (:func:`homography`), bilinear or nearest
+    (``interpolation``), constant fill ``fill_value`` (default 0).
+    Backward: the transpose of the sampling where applied, ``dy`` elsewhere.
+    """
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation: str = "bilinear",
+                 fill_value: float = 0.0, seed: int | None = None, data_format: str | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.factor = _base_factor(factor, (0, 1), "factor", self.where)
+        if not _is_number(scale) or not 0 <= scale <= 1:
+            raise ValueError(f"{self.where}: expected scale to be a number in [0, 1], "
+                             f"received {scale!r}")
+        if interpolation not in it.INTERPOLATIONS:
+            raise ValueError(f"{self.where}: expected interpolation to be one of "
+                             f"{it.INTERPOLATIONS}, received {interpolation!r}")
+        if not _is_number(fill_value):
+            raise ValueError(f"{self.where}: expected fill_value to be a number, "
+                             f"received {fill_value!r}")
+        self.scale = scale
+        self.interpolation = interpolation
+        self.fill_value = fill_value
+        self.plan: it.Sampling | None = None
+
+    def get_random_transformation(self, images, training=True):
+        n, h, w, _ = images.shape
+        p = self.rng.uniform(self.factor[0], self.factor[1], n).astype(np.float32)
+        t = self.rng.random(n).astype(np.float32)
+        d = self.rng.uniform(-0.5 * self.scale, 0.5 * self.scale, (n, 4, 2)).astype(np.float32)
+        start = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float32)
+        start = np.repeat(start[None], n, axis=0)
+        return {"apply_perspective": t < p, "start_points": start, "end_points": start + start * d}
+
+    def _applied(self):
+        return np.asarray(self.transformation["apply_perspective"], dtype=bool)[:, None, None, None]
+
+    def transform_images(self, images, transformation, training=True):
+        self.transformation = transformation if training else None
+        if self.transformation is None:
+            return images
+        transforms = homography(transformation["start_points"], transformation["end_points"])
+        self.plan = it.sampling(transforms, images.shape, self.interpolation, "constant")
+        warped = it.sample(images, self.plan, self.fill_value).astype(images.dtype, copy=False)
+        return np.where(self._applied(), warped, images)
+
+    def backward_images(self, dy):
+        warped = it.sample_backward(np.where(self._applied(), dy, 0).astype(dy.dtype), self.plan)
+        return np.where(self._applied(), 0, dy) + warped
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
+                "interpolation": self.interpolation, "fill_value": self.fill_value}
+
+
+def _kernel_pair(value, where: str) -> tuple:
+    """RandomGaussianBlur's ``kernel_size``: an odd number ``k`` becomes ``(k, k)``; a pair of odd
+    numbers is kept as given."""
+    error = ValueError(f"{where}: expected kernel_size to be an odd integer or a pair of odd "
+                       f"integers, received {value!r}")
+    if isinstance(value, tuple | list):
+        if len(value) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                      and v > 0 and v % 2 == 1 for v in value):
+            raise error
+        return tuple(int(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0 or value % 2 == 0:
+        raise error
+    return (int(value), int(value))
+
+
+def gaussian_kernel(kernel_size: tuple[int, int], sigma: np.ndarray, dtype) -> np.ndarray:
+    """Keras' ``gaussian_blur`` kernel: ``g_x`` from ``kernel_size[0]`` and ``sigma[0]``, ``g_y``
+    from ``kernel_size[1]`` and ``sigma[1]``, each ``exp(-(i - (k-1)/2)² / (2 σ²))`` normalised to
+    sum 1, the outer product ``g_y ⊗ g_x`` read as a ``kernel_size[0] x kernel_size[1]`` kernel
+    (rows x columns: Keras reshapes, so unequal sizes come out transposed and reshuffled)."""
+    t = np.dtype(dtype).type
+
+    def one_d(size, s):
+        x = np.arange(size, dtype=dtype) - t((size - 1) / 2)
+        k = np.exp(t(-0.5) * (x / t(s)) ** 2)
+        return k / k.sum()
+
+    kx, ky = kernel_size
+    return np.multiply.outer(one_d(ky, sigma[1]), one_d(kx, sigma[0])).reshape(kx, ky)
+
+
+def _depthwise_same(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """One 2-D kernel on every channel, zero 'same' padding (odd sizes)."""
+    n, h, w, c = images.shape
+    kh, kw = kernel.shape
+    ph, pw = kh // 2, kw // 2
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=images.dtype)
+    padded[:, ph:ph + h, pw:pw + w, :] = images
+    out = np.zeros_like(images)
+    for i in range(kh):
+        for j in range(kw):
+            out += kernel[i, j] * padded[:, i:i + h, j:j + w, :]
+    return out
+
+
+class RandomGaussianBlur(_RandomImageLayer):
+    """Blur some images with a Gaussian kernel, as ``keras.layers.RandomGaussianBlur``.
+
+    The draws, in Keras' order: ``p ~ U[lower, upper)`` and ``t ~ U[0, 1)`` per image (``factor``
+    in ``[0, 1]``, default 1.0, a number ``f`` means ``(0, f)``; blurred where ``t < p``), then one
+    ``(σx, σy) ~ U[sigma[0], sigma[1]) + 1e-6`` for the whole batch (``sigma`` in ``[0, 1]``,
+    default 1.0, a number ``s`` means ``(0, s)``). Keras' transformation
+    ``{"should_apply_blur": (N,), "blur_factor": (2,)}``. The blur is a depthwise convolution with
+    zero 'same' padding (the border darkens) and the kernel of :func:`gaussian_kernel`
+    (``kernel_size``: an odd number or a pair, default 3); then every image, blurred or not, is
+    clipped to ``value_range`` (as given, default ``(0, 255)``).
+
+    Backward: ``dy`` through the clip, then the kernel's transpose where blurred.
+    """
+
+    def __init__(self, factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255),
+                 data_format: str | None = None, seed: int | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.factor = _base_factor(factor, (0, 1), "factor", self.where)
+        self.kernel_size = _kernel_pair(kernel_size, self.where)
+        self.sigma = _base_factor(sigma, (0, 1), "sigma", self.where)
+        aug._check_value_range(value_range, self.where)
+        self.value_range = aug._as_given(value_range)
+        self.passed: np.ndarray | None = None
+
+    def get_random_transformation(self, images, training=True):
+        n = len(images)
+        p = self.rng.uniform(self.factor[0], self.factor[1], n).astype(np.float32)
+        t = self.rng.random(n).astype(np.float32)
+        sigma = self.rng.uniform(self.sigma[0], self.sigma[1], 2).astype(np.float32)
+        return {"should_apply_blur": t < p, "blur_factor": sigma + np.float32(1e-6)}
+
+    def _kernel(self, dtype):
+        return gaussian_kernel(self.kernel_size, np.asarray(self.transformation["blur_factor"]),
+                               dtype)
+
+    def _applied(self):
+        return np.asarray(self.transformation["should_apply_blur"], dtype=bool)[:, None, None, None]
+
+    def transform_images(self, images, transformation, training=True):
+        self.transformation = transformation if training else None
+        if self.transformation is None:
+            return images
+        blurred = _depthwise_same(images, self._kernel(images.dtype))
+        z = np.where(self._applied(), blurred, images)
+        lo, hi = self.value_range
+        self.passed = (z >= lo) & (z <= hi)
+        return np.clip(z, lo, hi).astype(images.dtype, copy=False)
+
+    def backward_images(self, dy):
+        g = dy * self.passed
+        kernel = self._kernel(dy.dtype)[::-1, ::-1]  # the transpose of a 'same' convolution
+        return np.where(self._applied(), _depthwise_same(g, kernel), g)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "kernel_size": self.kernel_size,
+                "sigma": self.sigma, "value_range": self.value_range}
+
+
+class Equalization(_RandomImageLayer):
+    """Histogram equalization, per channel, as ``keras.layers.Equalization``.
+
+    Keras 3.15.1 equalizes each channel over the **whole batch** (one histogram of all images'
+    values of that channel), not image by image. Per channel, in the 0..255 scale
+    (``value_range``, sorted, default ``(0, 255)``; ``bins``, default 256)::
+
+        hist = counts of clip(int(x255 · (bins - 1) / 255), 0, bins - 1)
+        cdf = cumulative hist;  m = the first non-zero cdf value;  d = cdf[-1] - m (1 if 0)
+        lut = clip(round((cdf - m) · 255 / d), 0, 255)        (round half to even)
+        y255 = lut[int(clip(x255 / 255 · (bins - 1), 0, bins - 1))]
+
+    and ``y255 = x255`` for a channel whose values fall in one bin. Nothing is random; applied in
+    training only, the input unchanged at inference, as Keras. No backward (the output is
+    piecewise constant in the input).
+    """
+
+    def __init__(self, value_range=(0, 255), bins: int = 256, data_format: str | None = None,
+                 name: str | None = None, **kwargs):
+        super().__init__(seed=None, data_format=data_format, name=name, **kwargs)
+        self.value_range = _sorted_value_range(value_range, self.where)
+        if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
+            raise ValueError(f"{self.where}: expected bins to be an integer >= 2, "
+                             f"received {bins!r}")
+        self.bins = int(bins)
+
+    def get_random_transformation(self, images, training=True):
+        return None
+
+    def forward(self, x, training=False):
+        if not training:
+            self.transformation = None
+            return x
+        return super().forward(x, training=True)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training:
+            return images
+        self.transformation = {}  # applied (nothing random to keep): backward refuses
+        out = np.stack([self._equalize(images[..., c]) for c in range(images.shape[-1])], axis=-1)
+        return out.astype(images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
+
+    def _equalize(self, channel: np.ndarray) -> np.ndarray:
+        lo, hi = self.value_range
+        x = channel * ((255 - 0) / (hi - lo)) + (0 - lo * (255 / (hi - lo)))  # Keras' _scale_values
+        x = x.astype(channel.dtype if np.issubdtype(channel.dtype, np.floating) else np.float32)
+        scaled = (x.astype(np.float32) - np.float32(0)) * np.float32(self.bins - 1) / np.float32(255)
+        index = np.clip(scaled.astype(np.int32), 0, self.bins - 1)
+        hist = np.bincount(index.ravel(), minlength=self.bins)
+        if np.count_nonzero(hist) <= 1:
+            equalized = x
+        else:
+            cdf = np.cumsum(hist)
+            cdf_min = cdf[np.nonzero(cdf)[0][0]]
+            denominator = cdf[-1] - cdf_min
+            denominator = 1 if denominator == 0 else denominator
+            lut = np.clip(np.round((cdf - cdf_min) * 255 / denominator), 0, 255)
+            where = np.clip(x / 255.0 * (self.bins - 1), 0, self.bins - 1).astype(np.int32)
+            equalized = lut[where]
+        return equalized * ((hi - lo) / 255) + lo  # back to value_range
+
+    def backward_images(self, dy):
+        return _no_gradient(self, "not implemented: the output is piecewise constant in the input")
+
+    def get_config(self):
+        config = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}
+        del config["seed"]  # Keras' Equalization takes no seed
+        return config
