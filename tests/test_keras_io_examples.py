@@ -55,9 +55,11 @@ def test_the_transformer_classifies_the_series(monkeypatch):
 
 @pytest.mark.slow
 def test_the_text_transformer_learns_the_reviews(monkeypatch):
-    """The defaults (10 epochs): at chance for five epochs, then 0.95 validation accuracy in one
-    scratchnet run (Keras 0.97); the layers made of layers are in the model as single layers."""
-    out = run("text_classification_transformer", monkeypatch=monkeypatch)
+    """The defaults (10 epochs), seeded: unseeded runs sit at chance for five to seven epochs and
+    then learn within two, so one that sits for nine fails by chance (it did, twice in five runs
+    one morning); with seeds 0, 1 and 2 validation accuracy 0.999, 0.953 and 1.000 (Keras
+    unseeded 0.97). The layers made of layers are in the model as single layers."""
+    out = run("text_classification_transformer", "--seed", "0", monkeypatch=monkeypatch)
     assert out["val_accuracy"] > 0.8
     assert [type(layer).__name__ for layer in out["model"].layers][1:3] == [
         "TokenAndPositionEmbedding", "TransformerBlock"]

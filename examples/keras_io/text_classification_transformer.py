@@ -53,6 +53,8 @@ parser.add_argument("--no-shuffle", dest="shuffle", action="store_false",
 parser.add_argument("--start-weights", default=None, help=".npz of initial weights to start from")
 parser.add_argument("--save-start-weights", default=None, help="write the initial weights here")
 parser.add_argument("--verbose", type=int, default=1, help="fit's verbosity: 0 silent, 1 progress bar")
+parser.add_argument("--seed", type=int, default=None,
+                    help="seed the initial weights and the shuffling (default: a fresh draw each run)")
 args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook has its own argv
 
 if args.impl == "keras":
@@ -63,6 +65,8 @@ else:
 import scratchnet  # noqa: E402  (the reviews ship with scratchnet; the model lines use K only)
 
 layers, ops = K.layers, K.ops
+if args.seed is not None:
+    K.utils.set_random_seed(args.seed)  # the same initial weights and batches run after run
 
 # %% [markdown]
 # ## The reviews as word ids, as keras.datasets.imdb gives them
