@@ -1582,11 +1582,11 @@ def _namespace(name: str, names: str):
 
 nn = _namespace("nn", """
     average_pool batch_normalization binary_crossentropy categorical_crossentropy celu conv
-    depthwise_conv dot_product_attention elu gelu glu hard_shrink hard_sigmoid hard_silu hard_swish
-    hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool moments multi_hot
-    normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink softmax softplus
-    softsign sparse_categorical_crossentropy sparse_plus sparse_sigmoid squareplus swish tanh_shrink
-    threshold""")
+    depth_to_space depthwise_conv dot_product_attention elu gelu glu hard_shrink hard_sigmoid
+    hard_silu hard_swish hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool
+    moments multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink
+    softmax softplus softsign space_to_depth sparse_categorical_crossentropy sparse_plus
+    sparse_sigmoid squareplus swish tanh_shrink threshold""")
 numpy = _namespace("numpy", """
     abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
     arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos
