@@ -888,8 +888,9 @@ def _layernorm_from_keras(klayer, **kw):
         **constraints_from_keras(klayer, "beta_constraint", "gamma_constraint"), **kw)
 
 
-def _conv2d_transpose_to_keras(layer, **kw):
-    return keras.layers.Conv2DTranspose(
+def _conv_transpose_to_keras(layer, **kw):
+    """Conv1D/2D/3DTranspose share their arguments: the Keras class of the layer's own name."""
+    return getattr(keras.layers, type(layer).__name__)(
         layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
         output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
         activation=_activation_to_keras(layer), use_bias=layer.use_bias,
@@ -898,43 +899,21 @@ def _conv2d_transpose_to_keras(layer, **kw):
         **_kernel_and_bias_regularizers_to_keras(layer), **kw)
 
 
-def _conv2d_transpose_from_keras(klayer, **kw):
-    _require(klayer, data_format="channels_last")
-    return sn.layers.Conv2DTranspose(
-        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
-        padding=klayer.padding, output_padding=klayer.output_padding,
-        dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
-        use_bias=klayer.use_bias,
-        kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
-        bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),
-        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
-
-
-register_layer(sn.layers.Conv2DTranspose, keras.layers.Conv2DTranspose, _conv2d_transpose_to_keras,
-               _conv2d_transpose_from_keras)
-
-
-def _conv1d_transpose_to_keras(layer, **kw):
-    return keras.layers.Conv1DTranspose(
-        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-        output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
-        activation=_activation_to_keras(layer), use_bias=layer.use_bias,
-        kernel_initializer=_init_to_keras(layer.kernel_initializer),
-        bias_initializer=_init_to_keras(layer.bias_initializer),
-        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
-
-
-def _conv1d_transpose_from_keras(klayer, **kw):
+def _conv_transpose_from_keras(klayer, **kw):
     _require(klayer, data_format="channels_last")
     where = f'layer "{klayer.name}"'
-    return sn.layers.Conv1DTranspose(
+    return getattr(sn.layers, type(klayer).__name__)(
         klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
         padding=klayer.padding, output_padding=klayer.output_padding,
         dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
-        use_bias=klayer.use_bias,
-        kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
+        use_bias=klayer.use_bias, kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
         bias_initializer=_init_from_keras(klayer.bias_initializer, where),
         **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
+
+
+for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+    register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _conv_transpose_to_keras,
+                   _conv_transpose_from_keras)
 
 
 def _groupnorm_to_keras(layer, **kw):
@@ -958,8 +937,6 @@ def _groupnorm_from_keras(klayer, **kw):
         **constraints_from_keras(klayer, "beta_constraint", "gamma_constraint"), **kw)
 
 
-register_layer(sn.layers.Conv1DTranspose, keras.layers.Conv1DTranspose, _conv1d_transpose_to_keras,
-               _conv1d_transpose_from_keras)
 register_layer(sn.layers.GroupNormalization, keras.layers.GroupNormalization, _groupnorm_to_keras,
                _groupnorm_from_keras)
 register_layer(sn.layers.PReLU, keras.layers.PReLU, _prelu_to_keras, _prelu_from_keras)
@@ -1302,31 +1279,7 @@ def _conv3d_from_keras(klayer, **kw):
         **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
 
 
-def _conv3d_transpose_to_keras(layer, **kw):
-    return keras.layers.Conv3DTranspose(
-        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-        output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
-        activation=_activation_to_keras(layer), use_bias=layer.use_bias,
-        kernel_initializer=_init_to_keras(layer.kernel_initializer),
-        bias_initializer=_init_to_keras(layer.bias_initializer),
-        **_kernel_and_bias_regularizers_to_keras(layer), **kw)
-
-
-def _conv3d_transpose_from_keras(klayer, **kw):
-    _require(klayer, data_format="channels_last")
-    where = f'layer "{klayer.name}"'
-    return sn.layers.Conv3DTranspose(
-        klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
-        padding=klayer.padding, output_padding=klayer.output_padding,
-        dilation_rate=tuple(klayer.dilation_rate), activation=_activation_from_keras(klayer),
-        use_bias=klayer.use_bias, kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
-        bias_initializer=_init_from_keras(klayer.bias_initializer, where),
-        **_kernel_and_bias_regularizers_from_keras(klayer), **kw)
-
-
 register_layer(sn.layers.Conv3D, keras.layers.Conv3D, _conv3d_to_keras, _conv3d_from_keras)
-register_layer(sn.layers.Conv3DTranspose, keras.layers.Conv3DTranspose, _conv3d_transpose_to_keras,
-               _conv3d_transpose_from_keras)
 _register_pooling(sn.layers.MaxPooling3D, keras.layers.MaxPooling3D)
 _register_pooling(sn.layers.AveragePooling3D, keras.layers.AveragePooling3D)
 _register_global_pooling(sn.layers.GlobalAveragePooling3D, keras.layers.GlobalAveragePooling3D)
