@@ -23,6 +23,7 @@ from scratchnet import config, kernels
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import Layer, constraint_config, regularizer_config, shape_matches, weight_args
+from scratchnet.layers.einsum_dense import EinsumFans
 
 # Where a mask is False the scores are replaced by a large negative number before the softmax.
 # Keras 3.15 has two: its Softmax layer's -1e9 (the path that keeps the attention scores: with
@@ -31,10 +32,6 @@ from scratchnet.layers.base import Layer, constraint_config, regularizer_config,
 # zeroes such a row after the softmax, dot_product_attention leaves it uniform (1/S each).
 SOFTMAX_MASK_VALUE = -1e9
 FUSED_MASK_VALUE = -0.7 * 3.38953e38
-# Keras 3.15's EinsumDense gives VarianceScaling-family initializers the fans of the kernel seen
-# as a matrix (input axes x output axes): drawn here as that matrix, then reshaped.
-_FAN_SCALED = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-               "lecun_normal", "variance_scaling")
 
 
 class MultiHeadAttention(Layer):
@@ -157,7 +154,9 @@ class MultiHeadAttention(Layer):
 
     def _projection(self, name, kernel_shape, bias_shape, n_in, rng) -> None:
         """One of Keras' EinsumDense sub-layers: ``{name}/kernel`` and ``{name}/bias``."""
-        init = _EinsumFans(inits.get(self.kernel_initializer), n_in)
+        # Keras' projections are EinsumDense layers: the first n_in kernel axes are the input's
+        init = EinsumFans(inits.get(self.kernel_initializer), list(range(n_in)),
+                          list(range(n_in, len(kernel_shape))))
         self.add_weight(f"{name}/kernel", kernel_shape, init, rng, regularizer=self.kernel_regularizer,
                         constraint=self.kernel_constraint)
         if self.use_bias:
@@ -375,22 +374,6 @@ class MultiHeadAttention(Layer):
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
-
-
-class _EinsumFans(inits.Initializer):
-    """The kernel initializer as Keras 3.15's EinsumDense applies it: a VarianceScaling-family
-    initializer sees the kernel as a matrix ``(prod of the first n_in axes, prod of the rest)``
-    (Keras' ``input_axes``/``output_axes``); any other draws for the full shape."""
-
-    def __init__(self, inner: inits.Initializer, n_in: int):
-        self.inner, self.n_in = inner, n_in
-        self.name = inner.name
-
-    def __call__(self, shape, dtype, rng):
-        if self.inner.name not in _FAN_SCALED or getattr(self.inner, "input_axes", None) is not None:
-            return self.inner(shape, dtype, rng)
-        matrix = (math.prod(shape[:self.n_in]), math.prod(shape[self.n_in:]))
-        return self.inner(matrix, dtype, rng).reshape(shape)
 
 
 def softmax(scores):

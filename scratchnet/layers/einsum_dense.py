@@ -21,6 +21,7 @@ import string
 from scratchnet import initializers as inits
 from scratchnet import kernels
 from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
+from scratchnet.layers.core import _init_name
 
 # Initializers whose draws are scaled by the kernel's fans (Keras' VarianceScaling family).
 _FAN_SCALED = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
@@ -120,7 +121,7 @@ def analyze_equation(equation: str, bias_axes, input_shape, output_shape, where:
             "input_axes": input_axes, "output_axes": output_axes, "explicit": explicit}
 
 
-class _AxesFans(inits.Initializer):
+class EinsumFans(inits.Initializer):
     """The kernel initializer as Keras 3.15's EinsumDense applies it: a VarianceScaling-family
     initializer takes its fans from the kernel axes the input and the output own
     (``fan_in = prod(kernel[input_axes])``, ``fan_out = prod(kernel[output_axes])``); each value is
@@ -200,7 +201,7 @@ class EinsumDense(ActivatedLayer):
         shapes = analyze_equation(self.equation, self.bias_axes, (None, *input_shape),
                                   self.partial_output_shape, where)
         self.explicit = shapes["explicit"]
-        init = _AxesFans(inits.get(self.kernel_initializer), shapes["input_axes"],
+        init = EinsumFans(inits.get(self.kernel_initializer), shapes["input_axes"],
                          shapes["output_axes"])
         self.kernel = self.add_weight("kernel", shapes["kernel"], init, rng,
                                       regularizer=self.kernel_regularizer,
@@ -244,6 +245,3 @@ class EinsumDense(ActivatedLayer):
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
-
-def _init_name(init):
-    return init if isinstance(init, str) else inits.serialize(inits.get(init))
