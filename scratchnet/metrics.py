@@ -372,6 +372,28 @@ def bucket_counts(p, true_w, false_w, num_thresholds: int, with_epsilon: bool = 
     return tp, fp
 
 
+def add_threshold_counts(metric, y_true, p, weight, num_thresholds: int, thresholds=None,
+                         with_epsilon: bool = True) -> None:
+    """Add a batch's weighted confusion counts, one per threshold, to ``metric``'s
+    ``true_positives``, ``false_positives``, ``false_negatives`` and ``true_negatives`` (float32,
+    as Keras keeps them). ``p`` in [0, 1]; a nonzero ``y_true`` is a positive label. Without
+    ``thresholds``: Keras' buckets at ``num_thresholds`` evenly spaced ones (:func:`bucket_counts`);
+    with them, positive where ``p > threshold``."""
+    weight = np.broadcast_to(np.float32(1.0) if weight is None else weight, p.shape).reshape(-1)
+    positive = (y_true != 0).reshape(-1).astype(np.float32)
+    true_w, false_w = positive * weight, (1 - positive) * weight
+    p = p.reshape(-1)
+    if thresholds is None:
+        tp, fp = bucket_counts(p, true_w, false_w, num_thresholds, with_epsilon)
+    else:
+        predicted = p[None, :] > np.asarray(thresholds, dtype=np.float32)[:, None]  # (T, elements)
+        tp, fp = (predicted * true_w).sum(axis=1), (predicted * false_w).sum(axis=1)
+    metric.true_positives += tp.astype(np.float32)
+    metric.false_positives += fp.astype(np.float32)
+    metric.false_negatives += (true_w.sum() - tp).astype(np.float32)
+    metric.true_negatives += (false_w.sum() - fp).astype(np.float32)
+
+
 class AUC(Metric):
     """Area under the ROC curve (``curve="ROC"``) or the precision-recall curve (``"PR"``), from
     weighted confusion counts at ``num_thresholds`` thresholds, as ``keras.metrics.AUC`` computes
@@ -434,20 +456,8 @@ class AUC(Metric):
         y_true, y_pred, weight = confusion_inputs("AUC", y_true, y_pred, sample_weight)
         if self.from_logits:
             y_pred = activations.Sigmoid().forward(y_pred)  # the overflow-safe sigmoid
-        weight = np.broadcast_to(np.float32(1.0) if weight is None else weight,
-                                 y_pred.shape).reshape(-1)
-        p = np.clip(y_pred, 0.0, 1.0).reshape(-1)
-        positive = (y_true != 0).reshape(-1).astype(np.float32)
-        true_w, false_w = positive * weight, (1 - positive) * weight
-        if self.init_thresholds is None:  # Keras' buckets (evenly spaced thresholds)
-            tp, fp = bucket_counts(p, true_w, false_w, self.num_thresholds)
-        else:
-            predicted = p[None, :] > self.thresholds[:, None]  # (T, elements)
-            tp, fp = (predicted * true_w).sum(axis=1), (predicted * false_w).sum(axis=1)
-        self.true_positives += tp.astype(np.float32)
-        self.false_positives += fp.astype(np.float32)
-        self.false_negatives += (true_w.sum() - tp).astype(np.float32)
-        self.true_negatives += (false_w.sum() - fp).astype(np.float32)
+        add_threshold_counts(self, y_true, np.clip(y_pred, 0.0, 1.0), weight, self.num_thresholds,
+                             None if self.init_thresholds is None else self.thresholds)
 
     def interpolate_pr_auc(self) -> float:
         """Keras' closed form: precision varies as ``(TP_A + slope (P - P_A)) / P`` within each

@@ -18,7 +18,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.losses import EPSILON
-from scratchnet.metrics import MeanMetric, Metric, _divide_no_nan, bucket_counts, confusion_inputs
+from scratchnet.metrics import MeanMetric, Metric, _divide_no_nan, add_threshold_counts, confusion_inputs
 
 
 def in_top_k(targets: np.ndarray, predictions: np.ndarray, k: int) -> np.ndarray:
@@ -393,20 +393,9 @@ class _RateAtRate(Metric):
             if weight is not None:
                 weight = np.broadcast_to(weight, y_pred.shape)[..., self.class_id]
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        weight = np.broadcast_to(np.float32(1) if weight is None else weight, y_pred.shape).reshape(-1)
-        positive = (y_true != 0).reshape(-1).astype(np.float32)
-        true_w, false_w = positive * weight, (1 - positive) * weight
-        p = y_pred.reshape(-1)
-        if self.num_thresholds == 1:  # the one threshold, 0.5, compared directly
-            tp = np.array([np.sum(true_w * (p > 0.5))])
-            fp = np.array([np.sum(false_w * (p > 0.5))])
-        else:
-            tp, fp = bucket_counts(np.clip(p, 0.0, 1.0), true_w, false_w, self.num_thresholds,
-                                   with_epsilon=False)
-        self.true_positives += tp.astype(np.float32)
-        self.false_positives += fp.astype(np.float32)
-        self.false_negatives += (true_w.sum() - tp).astype(np.float32)
-        self.true_negatives += (false_w.sum() - fp).astype(np.float32)
+        # (T = 1: the one threshold 0.5, compared directly; clipping to [0, 1] changes no p > 0.5)
+        add_threshold_counts(self, y_true, np.clip(y_pred, 0.0, 1.0), weight, self.num_thresholds,
+                             [0.5] if self.num_thresholds == 1 else None, with_epsilon=False)
 
     def rates(self) -> dict[str, np.ndarray]:
         tp, fp, tn, fn = (self.true_positives, self.false_positives, self.true_negatives,
