@@ -344,6 +344,17 @@ def _video_model():
     return model, x, np.arange(6) % 2
 
 
+def _spectral_model():
+    """SpectralNormalization around a Conv2D and a Dense: Keras saves the kernel twice (as the
+    wrapper's variable and as the wrapped layer's), with ``vector_u`` between them."""
+    model = sn.Sequential([
+        L.Input((5, 5, 2)), L.SpectralNormalization(L.Conv2D(3, 2, activation="relu")), L.Flatten(),
+        L.SpectralNormalization(L.Dense(2), power_iterations=2)], seed=39, name="spectral")
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(40).normal(size=(6, 5, 5, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
+
 def _volume_model():
     """The 3-D layers: Conv3D (groups, dilation, a regularizer), the poolings, the reshaping
     layers and Conv3DTranspose on (depth, height, width, channels) volumes."""
@@ -471,7 +482,7 @@ def _adaptive_model():
     return model, x, np.arange(6) % 2
 
 
-MODELS = [_image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _rnn_cells_model,
+MODELS = [_spectral_model, _image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _rnn_cells_model,
           _conv_lstm_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _augmentation_more_model,
@@ -496,7 +507,7 @@ def test_the_models_use_every_scratchnet_layer():
     used |= {type(c).__name__ for s in cells if isinstance(s, L.StackedRNNCells) for c in s.cells}
     used |= {"InputLayer"}  # what Input(shape) makes; every model starts with one
     public = {getattr(L, name).__name__ for name in L.__all__  # (MaxPool2D: MaxPooling2D)
-              if name not in ("Layer", "ActivatedLayer", "Parameter")
+              if name not in ("Layer", "ActivatedLayer", "Parameter", "Wrapper")  # base classes
               and isinstance(getattr(L, name), type)}  # not the function forms (layers.add, ...)
     public -= {"Lambda"}  # Python code, never written to a file: tests/test_lambda.py checks the refusal
     # Keras 3.15.1 cannot load its own Equalization from a file (a symbolic cycle):
@@ -624,7 +635,8 @@ def test_keras_files_open_in_scratchnet(tmp_path):
 # test_keras_cannot_write_augmentation_layers_to_h5).
 H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model,
                                                      _attention_model, _luong_bahdanau_model,
-                                                     _rnn_cells_model)]  # functional: .keras only
+                                                     _rnn_cells_model,  # functional: .keras only
+                                                     _spectral_model)]
 TWIN_FILES = [(make, ".keras") for make in MODELS] + \
     [(make, ".h5") for make in H5_MODELS if make not in (_augmentation_model, _augmentation_more_model,
                                                           _selu_model)]

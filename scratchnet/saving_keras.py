@@ -895,6 +895,7 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
     paths = layer_paths([keras_class_name(layer) for layer in model.layers])
     weights = []
     for path, layer in zip(paths, model.layers, strict=True):
+        seen = set()  # a weight Keras saves twice (SpectralNormalization's kernel) is read once
         for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
             where_vars = f"{path}/{subpath}"
             group = f.get(where_vars)
@@ -919,7 +920,9 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
                 if value.shape != param.value.shape:
                     raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) has shape "
                                      f"{value.shape}, the model expects {param.value.shape}")
-                weights.append(value)
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    weights.append(value)
     return weights
 
 

@@ -1159,6 +1159,15 @@ register_layer(sn.layers.TimeDistributed, keras.layers.TimeDistributed,
                lambda klayer, **kw: sn.layers.TimeDistributed(layer_from_keras(klayer.layer), **kw))
 
 
+# SpectralNormalization: the wrapped layer crosses over by its own mapping; weights in Keras' order
+# (kernel, vector_u, bias) on both sides.
+register_layer(sn.layers.SpectralNormalization, keras.layers.SpectralNormalization,
+               lambda layer, **kw: keras.layers.SpectralNormalization(
+                   layer_to_keras(layer.layer), power_iterations=layer.power_iterations, **kw),
+               lambda klayer, **kw: sn.layers.SpectralNormalization(
+                   layer_from_keras(klayer.layer), power_iterations=klayer.power_iterations, **kw))
+
+
 # Pipeline: each of its layers crosses over by its own mapping (they have no weights).
 register_layer(sn.layers.Pipeline, keras.layers.Pipeline,
                lambda layer, name=None, **_: keras.layers.Pipeline(

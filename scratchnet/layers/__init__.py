@@ -145,7 +145,7 @@ from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, Stacke
 from scratchnet.layers.simple_attention import AdditiveAttention, Attention
 from scratchnet.layers.structured import Discretization, HashedCrossing, Hashing, Normalization
 from scratchnet.layers.text import TextVectorization
-from scratchnet.layers.wrappers import TimeDistributed
+from scratchnet.layers.wrappers import SpectralNormalization, TimeDistributed, Wrapper
 
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
@@ -173,7 +173,7 @@ __all__ = [
     # Keras' shorter names for the same classes
     "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "TimeDistributed",
+    "TimeDistributed", "Wrapper", "SpectralNormalization",
     "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
     "MultiHeadAttention", "Attention", "AdditiveAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
