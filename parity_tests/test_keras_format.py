@@ -482,7 +482,8 @@ def _adaptive_model():
     return model, x, np.arange(6) % 2
 
 
-MODELS = [_spectral_model, _image_model, _text_model, _ids_model, _sequence_model, _recurrent_model, _rnn_cells_model,
+MODELS = [_spectral_model, _image_model, _text_model, _ids_model, _sequence_model, _recurrent_model,
+          _rnn_cells_model,
           _conv_lstm_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _augmentation_more_model,
