@@ -1,6 +1,7 @@
-"""MultiHeadAttention against Keras 3.15: the layer's output and attention scores (FORWARD_RTOL),
-the gradients of every weight and input (GRAD_RTOL) with and without masks, causal, separate key,
-value_dim != key_dim, output_shape, no bias; both of Keras' paths (its fused dot_product_attention
+"""MultiHeadAttention and GroupedQueryAttention against Keras 3.15: the layer's output and attention
+scores (FORWARD_RTOL), the gradients of every weight and input (GRAD_RTOL) with and without masks,
+causal, separate key, value_dim != key_dim, output_shape, no bias, use_gate, sliding_window, shared
+key/value heads; both of Keras' paths (its fused dot_product_attention
 and its Softmax path with dropout or returned scores); the transformer block of Keras' "Text
 classification with Transformer" example as a functional model: forward, loss, gradients and 10
 Adam steps (TRAJECTORY_RTOL); to_keras/from_keras round trips. Dropout draws differ between the
@@ -29,6 +30,16 @@ CASES = {
     "separate_key": (dict(num_heads=2, key_dim=3), True),
     "value_dim_output_shape": (dict(num_heads=3, key_dim=2, value_dim=4, output_shape=5), True),
     "no_bias": (dict(num_heads=1, key_dim=4, use_bias=False), False),
+    "gate": (dict(num_heads=2, key_dim=3, value_dim=4, use_gate=True), True),
+    "sliding_window": (dict(num_heads=2, key_dim=3, sliding_window=2), False),
+    # GroupedQueryAttention: query and value of the same size (Keras' rule)
+    "gqa": (dict(cls="GroupQueryAttention", head_dim=3, num_query_heads=4, num_key_value_heads=2),
+            True),
+    "gqa_one_kv_head_gate_window": (dict(cls="GroupQueryAttention", head_dim=2, num_query_heads=3,
+                                         num_key_value_heads=1, use_gate=True, sliding_window=3),
+                                    False),
+    "gqa_no_bias": (dict(cls="GroupQueryAttention", head_dim=2, num_query_heads=2,
+                         num_key_value_heads=2, use_bias=False), False),
 }
 CALLS = {
     "no_mask": {},
@@ -39,10 +50,10 @@ CALLS = {
 }
 
 
-def _data(with_key, seed=0, n=3, t=5, s=5):
+def _data(with_key, seed=0, n=3, t=5, s=5, v_dim=4):
     rng = np.random.default_rng(seed)
     q = rng.normal(size=(n, t, 6)).astype(np.float32)
-    v = rng.normal(size=(n, s, 4)).astype(np.float32)
+    v = rng.normal(size=(n, s, v_dim)).astype(np.float32)
     k = rng.normal(size=(n, s, 7)).astype(np.float32) if with_key else None
     mask = rng.random((n, t, s)) > 0.35
     mask[0, 1] = False  # a row with every key masked
@@ -50,7 +61,8 @@ def _data(with_key, seed=0, n=3, t=5, s=5):
 
 
 def _twins(args, q, v, k, rng):
-    layer = L.MultiHeadAttention(**args)
+    args = dict(args)
+    layer = getattr(L, args.pop("cls", "MultiHeadAttention"))(**args)
     layer(q, v, k)  # built
     layer.set_weights([rng.normal(0, 0.4, w.shape).astype(np.float32) for w in layer.get_weights()])
     klayer = tfnet.convert.layer_to_keras(layer)
@@ -63,7 +75,7 @@ def _twins(args, q, v, k, rng):
 @pytest.mark.parametrize("case", CASES)
 def test_output_scores_and_gradients(case, call):
     args, with_key = CASES[case]
-    q, v, k, mask, rng = _data(with_key)
+    q, v, k, mask, rng = _data(with_key, v_dim=6 if "cls" in args else 4)
     layer, klayer = _twins(args, q, v, k, rng)
     kwargs = {name: (mask if name == "attention_mask" else value)
               for name, value in CALLS[call].items()}
@@ -241,8 +253,73 @@ def test_keras_refuses_what_scratchnet_refuses():
         keras.layers.MultiHeadAttention(0, 2)
     with pytest.raises(ValueError, match="num_heads"):
         L.MultiHeadAttention(0, 2)
-    with pytest.raises(ValueError, match="use_gate"):
-        tfnet.convert.layer_from_keras(keras.layers.MultiHeadAttention(2, 2, use_gate=True))
+    for make in (keras.layers.MultiHeadAttention, L.MultiHeadAttention):
+        with pytest.raises(ValueError, match="sliding_window` must be `None` or a positive integer"):
+            make(2, 2, sliding_window=0)
+    for make in (keras.layers.GroupQueryAttention, L.GroupQueryAttention):
+        with pytest.raises(ValueError, match="`num_query_heads` must be divisible by `num_key_value_heads`"):
+            make(2, 3, 2)
+        inputs = [keras.Input((3, 4)), keras.Input((3, 5))] if make is keras.layers.GroupQueryAttention \
+            else [L.Input((3, 4)), L.Input((3, 5))]  # (Keras checks on symbolic inputs only)
+        with pytest.raises(ValueError, match="The last dimension of `query_shape` and `value_shape`"):
+            make(2, 2, 1)(*inputs)
+    with pytest.raises(ValueError, match="The last dimension of `query_shape` and `value_shape`"):
+        L.GroupQueryAttention(2, 2, 1)(np.zeros((1, 3, 4), np.float32), np.zeros((1, 3, 5), np.float32))
+
+
+def test_grouped_query_attention_weights_config_and_names_match_keras():
+    layer = L.GroupQueryAttention(3, 4, 2, use_gate=True, sliding_window=2, dropout=0.1, seed=5)
+    klayer = tfnet.convert.layer_to_keras(layer)
+    q = np.zeros((2, 5, 6), np.float32)
+    layer(q, q)
+    klayer(q, q)
+    assert L.GroupQueryAttention is L.GroupQueryAttention and layer.name == "grouped_query_attention"
+    assert [p.name for p in layer.weights] == [w.path for w in klayer.weights]
+    assert [p.shape for p in layer.weights] == [tuple(w.shape) for w in klayer.weights]
+    kconfig = klayer.get_config()
+    for key, value in layer.get_config().items():
+        if not key.endswith(("_initializer", "name")):
+            assert value == kconfig[key], key
+    back = tfnet.convert.layer_from_keras(klayer)
+    assert back.get_config() == layer.get_config()
+
+
+def test_grouped_query_attention_decoder_trains_as_keras():
+    """A causal decoder block with shared key/value heads and a gate: the forward pass and 8 Adam
+    steps against Keras (both from the same weights). As in the transformer test above: no id twice
+    in a batch, and key/bias (true gradient 0) starts at 0 and must stay negligible."""
+    inputs = L.Input((6,), dtype="int32")
+    x = L.Embedding(60, 8)(inputs)
+    att = L.GroupQueryAttention(2, 4, 2, use_gate=True)(x, x, use_causal_mask=True)
+    x = L.LayerNormalization()(L.Add()([x, att]))
+    model = sn.Model(inputs, L.Dense(20)(x), seed=0)
+    rng = np.random.default_rng(6)
+    model.set_weights([np.zeros_like(p.value) if p.name.endswith("key/bias")
+                       else rng.normal(0, 0.3, p.shape).astype(np.float32) for p in model.weights])
+    batches = []
+    for _ in range(2):
+        tokens = rng.permutation(60)[:28].reshape(4, 7)
+        batches.append((tokens[:, :-1], tokens[:, 1:] % 20))
+    kmodel = tfnet.to_keras(model)
+    model.compile(optimizer=sn.optimizers.Adam(0.01),
+                  loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert_close(model.predict(batches[0][0], verbose=0), np.asarray(kmodel(batches[0][0])),
+                 FORWARD_RTOL, "forward")
+    for step in range(8):
+        xb, yb = batches[step % 2]
+        model.train_on_batch(xb, yb)
+        kmodel.train_on_batch(xb, yb)
+    weights_k = dict(zip((p.name for p in model.weights), kmodel.get_weights(), strict=True))
+    for param in model.weights:
+        if param.name.endswith("key/bias"):
+            scale = np.abs(weights_k[param.name.replace("key/bias", "key/kernel")]).max()
+            assert np.abs(param.value).max() <= TRAJECTORY_RTOL * scale
+            assert np.abs(weights_k[param.name]).max() <= TRAJECTORY_RTOL * scale
+            continue
+        assert_close(param.value, weights_k[param.name], TRAJECTORY_RTOL,
+                     f'"{param.name}" after 8 Adam steps')
 
 
 def test_keras_files_with_biases_both_ways(tmp_path):
@@ -264,3 +341,27 @@ def test_keras_files_with_biases_both_ways(tmp_path):
     for wb, ws in zip(back.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(wb, ws)
     assert back.get_config()["layers"] == model.get_config()["layers"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.MultiHeadAttention(2, 3, use_gate=True, sliding_window=3, name="att"),
+    lambda: L.GroupQueryAttention(3, 4, 2, use_gate=True, name="att"),
+])
+def test_gate_and_grouped_heads_in_keras_files_both_ways(make, tmp_path):
+    """Where Keras keeps the gate (``_gate_dense/vars``) and GroupedQueryAttention's projections
+    (``_query_dense/vars``, ...) in a .keras file, both ways."""
+    inputs = L.Input((5, 6))
+    model = sn.Model(inputs, L.Dense(2)(make()(inputs, inputs)), seed=0)
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    x = rng.normal(size=(3, 5, 6)).astype(np.float32)
+    model.save(tmp_path / "sn.keras")
+    kmodel = keras.models.load_model(tmp_path / "sn.keras")
+    for wk, ws in zip(kmodel.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(wk, ws)
+    assert_close(model.predict(x, verbose=0), np.asarray(kmodel(x)), FORWARD_RTOL, "sn -> Keras")
+    kmodel.save(tmp_path / "k.keras")
+    back = sn.load_model(tmp_path / "k.keras")
+    for wb, ws in zip(back.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(wb, ws)
+    assert_close(back.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL, "Keras -> sn")

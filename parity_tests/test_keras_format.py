@@ -398,7 +398,8 @@ def _mobile_model():
 
 def _attention_model():
     """A transformer block (functional): self-attention ``mha(x, x)``, then a second
-    MultiHeadAttention with a keyword key, use_causal_mask, value_dim and output_shape. Keras keeps
+    MultiHeadAttention with a keyword key, use_causal_mask, value_dim, output_shape and a gate, then a
+    GroupQueryAttention with a sliding window. Keras keeps
     each one's weights in query_dense/vars, key_dense/vars, value_dense/vars and output_dense/vars
     under its path. No biases: the key bias has a zero true gradient (the softmax does not see
     it), so its value after a step is rounding noise in either framework and the next-step checks
@@ -407,8 +408,9 @@ def _attention_model():
     ids = sn.Input((6,), dtype="int32", name="tokens")
     x = L.Embedding(40, 8)(ids)
     h = L.LayerNormalization()(L.Add()([x, L.MultiHeadAttention(2, 4, use_bias=False)(x, x)]))
-    h = L.MultiHeadAttention(2, 3, value_dim=2, output_shape=5, use_bias=False)(
+    h = L.MultiHeadAttention(2, 3, value_dim=2, output_shape=5, use_bias=False, use_gate=True)(
         h, x, key=h, use_causal_mask=True)
+    h = L.GroupQueryAttention(2, 4, 2, use_bias=False, sliding_window=3)(h, h)  # _query_dense/vars, ...
     model = sn.Model(ids, L.Dense(3)(L.GlobalAveragePooling1D()(h)), name="attention", seed=31)
     model.compile(optimizer=sn.optimizers.Adam(0.01),
                   loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))

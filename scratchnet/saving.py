@@ -209,6 +209,8 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
     from scratchnet.model import Sequential
 
     known = {name: getattr(layers_mod, name) for name in layers_mod.__all__}
+    # an .npz config names each layer by its class (GroupQueryAttention's is GroupedQueryAttention)
+    known.update({cls.__name__: cls for cls in list(known.values()) if isinstance(cls, type)})
     from scratchnet.utils import serialization
 
     known.update({cls.__name__: cls for cls in serialization.get_custom_objects().values()

@@ -1,7 +1,8 @@
-"""MultiHeadAttention without Keras: every weight's and input's gradient against float64 finite
-differences (tests/gradcheck.py, REL_TOL 1e-6) with and without masks, causal, value_dim !=
-key_dim, output_shape, dropout in training; a hand-computed case; self-attention in a functional
-model (the gradients of the two uses of x add up); saving; and the errors for bad input."""
+"""MultiHeadAttention and GroupedQueryAttention (``GroupQueryAttention``) without Keras: every
+weight's and input's gradient against float64 finite differences (tests/gradcheck.py, REL_TOL 1e-6)
+with and without masks, causal, value_dim != key_dim, output_shape, use_gate, sliding_window, shared
+key/value heads, dropout in training; a hand-computed case; self-attention in a functional model (the
+gradients of the two uses of x add up); saving; and the errors for bad input."""
 
 import numpy as np
 import pytest
@@ -70,7 +71,18 @@ CASES = {
     "separate_key": (dict(num_heads=2, key_dim=3), {"dk": 7}),
     "value_dim_output_shape": (dict(num_heads=3, key_dim=2, value_dim=4, output_shape=5), {"dk": 4}),
     "no_bias": (dict(num_heads=1, key_dim=4, use_bias=False), {}),
+    "gate": (dict(num_heads=2, key_dim=3, value_dim=2, use_gate=True), {"dk": 7}),
+    "sliding_window": (dict(num_heads=2, key_dim=3, sliding_window=2), {}),
+    "gqa": (dict(cls="GroupQueryAttention", head_dim=2, num_query_heads=4, num_key_value_heads=2),
+            {"dv": 5, "dk": 3}),
+    "gqa_gate_window": (dict(cls="GroupQueryAttention", head_dim=3, num_query_heads=3,
+                             num_key_value_heads=1, use_gate=True, sliding_window=2), {"dv": 5}),
 }
+
+
+def _layer(args):
+    args = dict(args)
+    return getattr(L, args.pop("cls", "MultiHeadAttention"))(**args)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -88,17 +100,17 @@ def test_gradients_match_finite_differences(case, masking, float64):
         call["use_causal_mask"] = True
     if masking == "scores":
         call["return_attention_scores"] = True
-        layer = L.MultiHeadAttention(**args)
+        layer = _layer(args)
         shapes = [q.shape[1:], v.shape[1:], (k if k is not None else v).shape[1:]]
         layer.ensure_built(shapes, rng)
         y, scores = layer.forward([q, v], key=k, **call)
-        assert scores.shape == (2, args["num_heads"], 4, 4)
+        assert scores.shape == (2, layer.num_heads, 4, 4)
         np.testing.assert_array_equal(scores[0, :, 2], 0.0)  # the fully masked row: zeros
         call.pop("return_attention_scores")
         call["use_causal_mask"] = False
         _check_scores_path(layer, q, v, k, rng, call)
         return
-    _check(L.MultiHeadAttention(**args), q, v, k, rng, **call)
+    _check(_layer(args), q, v, k, rng, **call)
 
 
 def _check_scores_path(layer, q, v, k, rng, call):
@@ -261,7 +273,10 @@ def test_scores_are_refused_in_a_graph():
     (dict(num_heads=2, key_dim=2, output_shape=(2, 3)), "output_shape"),
     (dict(num_heads=2, key_dim=2, attention_axes=(1, 2)), "attention_axes"),
     (dict(num_heads=2, key_dim=2, kernel_constraint="nope"), "kernel_constraint"),
-    (dict(num_heads=2, key_dim=2, use_gate=True), "use_gate"),
+    (dict(num_heads=2, key_dim=2, use_gate=1), "use_gate"),
+    (dict(num_heads=2, key_dim=2, sliding_window=0), "sliding_window"),
+    (dict(num_heads=2, key_dim=2, sliding_window=1.5), "sliding_window"),
+    (dict(num_heads=2, key_dim=2, flash_attention=True), "flash_attention"),
     (dict(num_heads=2, key_dim=2, kernel_initializer="nope"), "kernel_initializer"),
 ])
 def test_bad_arguments(kwargs, match):
@@ -291,3 +306,49 @@ def test_bad_inputs():
     x = sn.Input((4, 5))
     with pytest.raises(ValueError, match="incompatible"):
         mha(x, x)  # built for value (3, 6)
+
+
+def test_sliding_window_and_grouped_heads_by_hand():
+    """The band mask (|i - j| < w, ANDed with causal) and the head sharing, computed by hand."""
+    rng = np.random.default_rng(1)
+    layer = L.MultiHeadAttention(1, 2, sliding_window=2)
+    q = rng.standard_normal((1, 4, 3)).astype(np.float32)
+    _, scores = layer(q, q, return_attention_scores=True, use_causal_mask=True)
+    np.testing.assert_array_equal(scores[0, 0] > 0, np.array([[1, 0, 0, 0], [1, 1, 0, 0],
+                                                              [0, 1, 1, 0], [0, 0, 1, 1]], bool))
+    gqa = L.GroupQueryAttention(2, 4, 2)
+    gqa(q, q)
+    wq, bq, wk, bk, wv, bv, wo, bo = gqa.get_weights()
+    assert wq.shape == (3, 4, 2) and wk.shape == wv.shape == (3, 2, 2) and wo.shape == (4, 2, 3)
+    # the same as a MultiHeadAttention whose key/value heads are the shared ones, repeated
+    mha = L.MultiHeadAttention(4, 2)
+    mha(q, q)
+    mha.set_weights([wq, bq, wk.repeat(2, axis=1), bk.repeat(2, axis=0), wv.repeat(2, axis=1),
+                     bv.repeat(2, axis=0), wo, bo])
+    np.testing.assert_allclose(gqa(q, q), mha(q, q), rtol=1e-6)
+    assert gqa.count_params() == 3 * 8 + 8 + 2 * (3 * 4 + 4) + 8 * 3 + 3
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: L.GroupQueryAttention(2, 3, 2), "`num_query_heads` must be divisible"),
+    (lambda: L.GroupQueryAttention(0, 2, 2), "head_dim"),
+    (lambda: L.GroupQueryAttention(2, 2, 0), "num_key_value_heads"),
+    (lambda: L.GroupQueryAttention(2, 4, 2, dropout=-0.1), "dropout"),
+])
+def test_grouped_query_attention_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_grouped_query_attention_config_and_files(tmp_path):
+    layer = L.GroupQueryAttention(2, 4, 2, use_gate=True, sliding_window=3, use_bias=False, seed=1)
+    config = layer.get_config()
+    assert {"head_dim", "num_query_heads", "num_key_value_heads", "use_gate", "sliding_window"} <= set(config)
+    assert "num_heads" not in config and L.GroupQueryAttention(**config).get_config() == config
+    x = sn.Input((5, 6))
+    model = sn.Model(x, L.GlobalAveragePooling1D()(layer(x, x)), seed=0)
+    data = np.random.default_rng(2).standard_normal((3, 5, 6)).astype(np.float32)
+    for suffix in (".keras", ".npz"):
+        model.save(tmp_path / f"m{suffix}")
+        back = sn.load_model(tmp_path / f"m{suffix}")
+        np.testing.assert_array_equal(back.predict(data, verbose=0), model.predict(data, verbose=0))

@@ -1232,6 +1232,7 @@ def _mha_to_keras(layer, **kw):
     return keras.layers.MultiHeadAttention(
         layer.num_heads, layer.key_dim, value_dim=layer.value_dim, dropout=layer.dropout,
         use_bias=layer.use_bias, output_shape=layer.output_shape_arg, attention_axes=None,
+        use_gate=layer.use_gate, sliding_window=layer.sliding_window,
         kernel_initializer=_init_to_keras(layer.kernel_initializer),
         bias_initializer=_init_to_keras(layer.bias_initializer),
         kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
@@ -1240,13 +1241,13 @@ def _mha_to_keras(layer, **kw):
 
 
 def _mha_from_keras(klayer, **kw):
-    _require(klayer, use_gate=False, sliding_window=None)
     config = klayer.get_config()
     where = f'layer "{klayer.name}"'
     return sn.layers.MultiHeadAttention(
         config["num_heads"], config["key_dim"], value_dim=config["value_dim"],
         dropout=config["dropout"], use_bias=config["use_bias"], output_shape=config["output_shape"],
-        attention_axes=config["attention_axes"],
+        attention_axes=config["attention_axes"], use_gate=config["use_gate"],
+        sliding_window=config["sliding_window"],
         kernel_initializer=_init_from_keras(klayer._kernel_initializer, where),
         bias_initializer=_init_from_keras(klayer._bias_initializer, where),
         kernel_regularizer=regularizer_from_keras(klayer._kernel_regularizer, where),
@@ -1257,6 +1258,34 @@ def _mha_from_keras(klayer, **kw):
 
 register_layer(sn.layers.MultiHeadAttention, keras.layers.MultiHeadAttention, _mha_to_keras,
                _mha_from_keras)
+
+
+# GroupedQueryAttention: the same, with Keras' head_dim/num_query_heads/num_key_value_heads.
+def _gqa_to_keras(layer, **kw):
+    return keras.layers.GroupQueryAttention(
+        layer.head_dim, layer.num_query_heads, layer.num_key_value_heads, dropout=layer.dropout,
+        use_bias=layer.use_bias, use_gate=layer.use_gate, sliding_window=layer.sliding_window,
+        kernel_initializer=_init_to_keras(layer.kernel_initializer),
+        bias_initializer=_init_to_keras(layer.bias_initializer),
+        kernel_regularizer=regularizer_to_keras(layer.kernel_regularizer),
+        bias_regularizer=regularizer_to_keras(layer.bias_regularizer),
+        **constraints_to_keras(layer, "kernel_constraint", "bias_constraint"), seed=layer.seed, **kw)
+
+
+def _gqa_from_keras(klayer, **kw):
+    where = f'layer "{klayer.name}"'
+    return sn.layers.GroupQueryAttention(
+        klayer.head_dim, klayer.num_query_heads, klayer.num_key_value_heads, dropout=klayer.dropout,
+        use_bias=klayer.use_bias, use_gate=klayer.use_gate, sliding_window=klayer.sliding_window,
+        kernel_initializer=_init_from_keras(klayer.kernel_initializer, where),
+        bias_initializer=_init_from_keras(klayer.bias_initializer, where),
+        kernel_regularizer=regularizer_from_keras(klayer.kernel_regularizer, where),
+        bias_regularizer=regularizer_from_keras(klayer.bias_regularizer, where),
+        **constraints_from_keras(klayer, "kernel_constraint", "bias_constraint"), seed=klayer.seed, **kw)
+
+
+register_layer(sn.layers.GroupQueryAttention, keras.layers.GroupQueryAttention, _gqa_to_keras,
+               _gqa_from_keras)
 
 
 # Attention and AdditiveAttention: their get_config() holds Keras' own arguments (use_scale,

@@ -8,6 +8,7 @@ from scratchnet.layers.adaptive_pooling import (
     AdaptiveMaxPooling2D,
     AdaptiveMaxPooling3D,
 )
+from scratchnet.layers.attention import GroupedQueryAttention as GroupQueryAttention
 from scratchnet.layers.attention import MultiHeadAttention
 from scratchnet.layers.augmentation import (
     RandomBrightness,
@@ -175,7 +176,7 @@ __all__ = [
     "GlobalMaxPool1D", "GlobalMaxPool2D",
     "TimeDistributed", "Wrapper", "SpectralNormalization",
     "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D",
-    "MultiHeadAttention", "Attention", "AdditiveAttention",
+    "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
     "UnitNormalization", "GroupNormalization", "AlphaDropout", "CenterCrop", "Conv1DTranspose",
     "ActivityRegularization",
     "Convolution1D", "Convolution2D", "Convolution1DTranspose", "Convolution2DTranspose",

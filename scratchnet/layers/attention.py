@@ -1,5 +1,6 @@
-"""MultiHeadAttention (Keras 3.15's ``layers/attention/multi_head_attention.py``), forward and
-backward written out as NumPy einsums.
+"""MultiHeadAttention (Keras 3.15's ``layers/attention/multi_head_attention.py``) and
+GroupedQueryAttention (``grouped_query_attention.py``), forward and backward written out as NumPy
+einsums.
 
 Letters in the einsums: ``n`` batch, ``t`` query positions, ``s`` key/value positions, ``d`` input
 features, ``h`` heads, ``k`` key_dim, ``v`` value_dim, ``o`` output features.
@@ -76,11 +77,20 @@ class MultiHeadAttention(Layer):
 
     ``return_attention_scores=True`` also returns ``P`` (N, h, T, S), before dropout; the backward
     pass takes the gradient of the output only. ``kernel_regularizer``/``bias_regularizer`` and
-    ``kernel_constraint``/``bias_constraint`` apply to each of the four kernels/biases. Not
-    implemented (refused with an error): attention over other axes than the sequence axis (inputs
-    of rank other than 3), ``output_shape`` of more than one dimension, ``use_gate``,
-    ``sliding_window``, flash attention, and Keras' implicit ``query_mask``/``value_mask``/
-    ``key_mask`` (pass ``attention_mask`` instead).
+    ``kernel_constraint``/``bias_constraint`` apply to each of the four kernels/biases.
+
+    ``use_gate=True`` adds a fifth projection ``gate/kernel (dq, h, v)`` (and ``gate/bias``) and
+    multiplies the attended values by its sigmoid before the output projection::
+
+        G = sigmoid(einsum("ntd,dhv->nthv", query, Wg) + bg);   y = einsum(C * G, Wo) + bo
+        backward: dG = dC' * C,  dC = dC' * G,  dzg = dG * G * (1 - G)   (dC' = dL/d(C * G))
+
+    ``sliding_window=w`` lets query ``i`` see only the keys ``j`` with ``|i - j| < w`` (a band,
+    ANDed with the other masks: with ``use_causal_mask`` the keys ``i - w < j <= i``).
+
+    Not implemented (refused with an error): attention over other axes than the sequence axis
+    (inputs of rank other than 3), ``output_shape`` of more than one dimension, flash attention,
+    and Keras' implicit ``query_mask``/``value_mask``/``key_mask`` (pass ``attention_mask``).
     """
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
@@ -90,8 +100,9 @@ class MultiHeadAttention(Layer):
                  bias_constraint=None, use_gate: bool = False, sliding_window=None,
                  flash_attention=None, seed: int | None = None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        where = f"MultiHeadAttention {self.name!r}"
+        where = f"{type(self).__name__} {self.name!r}"
         self.num_heads = positive_int(num_heads, "num_heads", where)
+        self._kv_heads = self.num_heads  # GroupedQueryAttention: fewer key/value heads
         self.key_dim = positive_int(key_dim, "key_dim", where)
         self.value_dim = self.key_dim if value_dim is None else positive_int(value_dim, "value_dim",
                                                                              where)
@@ -103,11 +114,18 @@ class MultiHeadAttention(Layer):
         self.use_bias = bool(use_bias)
         self.output_shape_arg = _output_shape(output_shape, where)
         self.attention_axes = _attention_axes(attention_axes, where)
-        for arg, value in (("use_gate", use_gate),
-                           ("sliding_window", sliding_window), ("flash_attention", flash_attention)):
-            if value not in (None, False):
-                raise ValueError(f"{where}: scratchnet does not implement {arg}={value!r} (Keras' "
-                                 "argument); leave it at its default")
+        if not isinstance(use_gate, bool | np.bool_):
+            raise ValueError(f"{where}: expected use_gate to be True or False, received {use_gate!r}")
+        self.use_gate = bool(use_gate)
+        if sliding_window is not None and (isinstance(sliding_window, bool)
+                                           or not isinstance(sliding_window, numbers.Integral)
+                                           or sliding_window <= 0):
+            raise ValueError("`sliding_window` must be `None` or a positive integer. "
+                             f"Received: sliding_window={sliding_window}")
+        self.sliding_window = None if sliding_window is None else int(sliding_window)
+        if flash_attention not in (None, False):
+            raise ValueError(f"{where}: scratchnet does not implement flash_attention="
+                             f"{flash_attention!r} (Keras' argument); leave it at its default")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"{where}: expected seed to be an integer or None, received {seed!r}")
         self.seed = seed
@@ -123,7 +141,7 @@ class MultiHeadAttention(Layer):
         if not self.built:
             if not isinstance(input_shape, list | tuple) or len(input_shape) != 3 \
                     or not all(isinstance(s, tuple | list) for s in input_shape):
-                raise ValueError(f'MultiHeadAttention "{self.name}": expected the shapes of '
+                raise ValueError(f'{type(self).__name__} "{self.name}": expected the shapes of '
                                  f"[query, value, key], received {input_shape!r}")
             self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
             rng = rng if rng is not None else np.random.default_rng()
@@ -136,18 +154,21 @@ class MultiHeadAttention(Layer):
         for what, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) != 2:
                 raise ValueError(
-                    f'MultiHeadAttention "{self.name}": expected {what} of shape (batch, sequence, '
+                    f'{type(self).__name__} "{self.name}": expected {what} of shape (batch, sequence, '
                     f"features), received shape {(None, *shape)}; scratchnet attends over the "
                     "sequence axis of rank-3 inputs only (Keras' attention_axes=None)")
         if value_shape[:-1] != key_shape[:-1]:
             raise ValueError("All dimensions of `value` and `key`, except the last one, must be "
                              f"equal. Received: value_shape={(None, *value_shape)} and "
                              f"key_shape={(None, *key_shape)}")
-        h, k, v = self.num_heads, self.key_dim, self.value_dim
+        h, hkv, k, v = self.num_heads, self._kv_heads, self.key_dim, self.value_dim
         out = self.output_shape_arg[0] if self.output_shape_arg else query_shape[-1]
-        for proj, dim, size in (("query", query_shape[-1], k), ("key", key_shape[-1], k),
-                                ("value", value_shape[-1], v)):
-            self._projection(proj, (dim, h, size), (h, size), 1, rng)
+        # Keras' order: query, key, gate, value, output
+        self._projection("query", (query_shape[-1], h, k), (h, k), 1, rng)
+        self._projection("key", (key_shape[-1], hkv, k), (hkv, k), 1, rng)
+        if self.use_gate:
+            self._projection("gate", (query_shape[-1], h, v), (h, v), 1, rng)
+        self._projection("value", (value_shape[-1], hkv, v), (hkv, v), 1, rng)
         self._projection("attention_output", (h, v, out), (out,), 2, rng)
         self.rng = self.random_generator(rng)  # the dropout mask on the attention probabilities
         return (query_shape[0], out)
@@ -176,19 +197,19 @@ class MultiHeadAttention(Layer):
         for arg, mask in (("query_mask", query_mask), ("value_mask", value_mask),
                           ("key_mask", key_mask)):
             if mask is not None:
-                raise ValueError(f'MultiHeadAttention "{self.name}": scratchnet does not implement '
+                raise ValueError(f'{type(self).__name__} "{self.name}": scratchnet does not implement '
                                  f"{arg} (Keras' implicit padding masks); pass attention_mask of "
                                  "shape (batch, T, S) instead")
         for arg, flag in (("return_attention_scores", return_attention_scores),
                           ("use_causal_mask", use_causal_mask)):
             if not isinstance(flag, bool | np.bool_):
-                raise ValueError(f'MultiHeadAttention "{self.name}": expected {arg} to be True or '
+                raise ValueError(f'{type(self).__name__} "{self.name}": expected {arg} to be True or '
                                  f"False, received {flag!r}")
         kwargs = {"key": key, "attention_mask": attention_mask}
         kwargs = {name: t for name, t in kwargs.items() if t is not None}
         if is_symbolic(query) or is_symbolic(value):
             if return_attention_scores:
-                raise ValueError(f'MultiHeadAttention "{self.name}": return_attention_scores=True '
+                raise ValueError(f'{type(self).__name__} "{self.name}": return_attention_scores=True '
                                  "is not supported in a functional graph yet (a scratchnet graph "
                                  "node has one output); call the layer on arrays to get the scores")
             if use_causal_mask:
@@ -221,7 +242,7 @@ class MultiHeadAttention(Layer):
         for i, a in enumerate(arrays):
             if a.ndim != 3:
                 what = ("query", "value", "key")[i]
-                raise ValueError(f'MultiHeadAttention "{self.name}": expected {what} of shape '
+                raise ValueError(f'{type(self).__name__} "{self.name}": expected {what} of shape '
                                  f"(batch, sequence, features), received shape {a.shape}")
         shapes = [tuple(a.shape[1:]) for a in arrays]
         shapes = shapes + [shapes[1]] if len(shapes) == 2 else shapes
@@ -233,7 +254,7 @@ class MultiHeadAttention(Layer):
                              f"{[(None, *s) for s in self.input_shape]}, found "
                              f"{[(None, *s) for s in shapes]}")
         if len({a.shape[0] for a in arrays}) > 1:
-            raise ValueError(f'MultiHeadAttention "{self.name}": query, value and key must have the '
+            raise ValueError(f'{type(self).__name__} "{self.name}": query, value and key must have the '
                              f"same batch size, received shapes {[a.shape for a in arrays]}")
 
     # ------------------------------------------------------------------ the passes
@@ -255,6 +276,8 @@ class MultiHeadAttention(Layer):
         v = _einsum("nsd,dhv->nshv", value, wv)
         if self.use_bias:
             q, k, v = q + self._bias("query"), k + self._bias("key"), v + self._bias("value")
+        # GroupedQueryAttention: each key/value head serves num_heads / kv_heads query heads
+        k, v = self._repeat_heads(k), self._repeat_heads(v)
         self.q, self.k, self.v = q, k, v
 
         mask = self._mask(attention_mask, use_causal_mask, query.shape[0], query.shape[1],
@@ -283,6 +306,12 @@ class MultiHeadAttention(Layer):
         self.attended = attended
 
         context = _einsum("nhts,nshv->nthv", attended, v)  # (N, T, h, v)
+        if self.use_gate:  # G = sigmoid(query projected), multiplied in before the output
+            z = _einsum("ntd,dhv->nthv", query, self.params["gate/kernel"].value)
+            if self.use_bias:
+                z = z + self._bias("gate")
+            self.attended_values, self.gate = context, 1 / (1 + xp.exp(-z))
+            context = context * self.gate
         self.context = context
         y = _einsum("nthv,hvo->nto", context, self.params["attention_output/kernel"].value)
         if self.use_bias:
@@ -299,7 +328,7 @@ class MultiHeadAttention(Layer):
                 m = np.expand_dims(m, axis=-3)
             target = (n, self.num_heads, t, s)
             if m.ndim != 4 or any(a not in (1, b) for a, b in zip(m.shape, target, strict=True)):
-                raise ValueError(f'MultiHeadAttention "{self.name}": attention_mask of shape '
+                raise ValueError(f'{type(self).__name__} "{self.name}": attention_mask of shape '
                                  f"{given} does not broadcast to the attention scores "
                                  f"(batch, heads, T, S)={target}; expected (batch, T, S)="
                                  f"{(n, t, s)}")
@@ -307,7 +336,23 @@ class MultiHeadAttention(Layer):
         if use_causal_mask:
             causal = np.tril(np.ones((t, s), dtype=bool))[None, None]  # key j <= query i
             mask = causal if mask is None else mask & causal
+        if self.sliding_window is not None:  # |i - j| < w
+            band = np.abs(np.arange(t)[:, None] - np.arange(s)[None, :]) < self.sliding_window
+            mask = band[None, None] if mask is None else mask & band[None, None]
         return None if mask is None else xp.asarray(mask)
+
+    def _repeat_heads(self, x):
+        """``(N, S, kv_heads, size)`` -> ``(N, S, num_heads, size)``, each head repeated
+        ``num_heads / kv_heads`` times in a row (Keras' ``ops.repeat(x, r, axis=2)``)."""
+        r = self.num_heads // self._kv_heads
+        return x if r == 1 else kernels.xp_of(x).repeat(x, r, axis=2)
+
+    def _sum_repeated_heads(self, dx):
+        """The backward of :meth:`_repeat_heads`: each key/value head gets the sum of its copies'
+        gradients."""
+        r = self.num_heads // self._kv_heads
+        n, s, _, size = dx.shape
+        return dx if r == 1 else dx.reshape(n, s, self._kv_heads, r, size).sum(axis=3)
 
     def backward(self, dy):
         xp = kernels.xp_of(dy)
@@ -317,6 +362,15 @@ class MultiHeadAttention(Layer):
         if self.use_bias:
             self.params["attention_output/bias"].grad = dy.sum(axis=(0, 1))
         d_context = _einsum("nto,hvo->nthv", dy, wo.value)
+        d_query_gate = None
+        if self.use_gate:  # through C * G, then G = sigmoid(z)
+            dz = d_context * self.attended_values * self.gate * (1 - self.gate)
+            self.params["gate/kernel"].grad = _einsum("ntd,nthv->dhv", self.query, dz)
+            if self.use_bias:
+                self.params["gate/bias"].grad = dz.sum(axis=(0, 1))
+            if self.compute_input_grad:
+                d_query_gate = _einsum("nthv,dhv->ntd", dz, self.params["gate/kernel"].value)
+            d_context = d_context * self.gate
         d_attended = _einsum("nthv,nshv->nhts", d_context, self.v)
         dv = _einsum("nhts,nthv->nshv", self.attended, d_context)
         dp = d_attended if self.drop_mask is None else d_attended * self.drop_mask
@@ -328,6 +382,7 @@ class MultiHeadAttention(Layer):
             d_scores = xp.where(self.mask, d_scores, zero)  # masked scores were constants
         dq = _einsum("nhts,nshk->nthk", d_scores, self.k) * c
         dk = _einsum("nhts,nthk->nshk", d_scores, self.q) * c
+        dk, dv = self._sum_repeated_heads(dk), self._sum_repeated_heads(dv)
 
         grads = {}
         for name, x, dz in (("query", self.query, dq), ("key", self.key, dk), ("value", self.value, dv)):
@@ -340,6 +395,8 @@ class MultiHeadAttention(Layer):
         if not self.compute_input_grad:
             return [None] * (2 + self.key_given + self.mask_given)
         dquery, dvalue, dkey = grads["query"], grads["value"], grads["key"]
+        if d_query_gate is not None:
+            dquery = dquery + d_query_gate
         if not self.key_given:  # key is value: both uses add up
             dvalue = dvalue + dkey
         # keyword tensors in name order, as a graph node lists its inputs: attention_mask, key
@@ -351,11 +408,19 @@ class MultiHeadAttention(Layer):
         .keras file (its Softmax and Dropout sub-layers have empty groups)."""
         groups = [("_softmax/vars", f"{self.name}/softmax", []),
                   ("_dropout_layer/vars", f"{self.name}/dropout", [])]
-        for sub, keras_name in (("query_dense", "query"), ("key_dense", "key"),
-                                ("value_dense", "value"), ("output_dense", "attention_output")):
+        subs = (("query_dense", "query"), ("key_dense", "key"), ("_gate_dense", "gate"),
+                ("value_dense", "value"), ("output_dense", "attention_output"))
+        for sub, keras_name in subs:
+            if keras_name == "gate" and not self.use_gate:
+                continue
             params = [p for key, p in self.params.items() if key.startswith(f"{keras_name}/")]
-            groups.append((f"{sub}/vars", f"{self.name}/{keras_name}", params))
+            path = sub if sub.startswith("_") else self._keras_prefix + sub
+            groups.append((f"{path}/vars", f"{self.name}/{keras_name}", params))
         return groups
+
+    # a .keras file's sub-layer paths: MultiHeadAttention's are query_dense, ..., (_gate_dense),
+    # GroupedQueryAttention's _query_dense, ... (Keras strips no underscore there)
+    _keras_prefix = ""
 
     def keras_build_config(self) -> dict:
         """Keras' ``build_config``: MultiHeadAttention builds from the three input shapes."""
@@ -369,11 +434,74 @@ class MultiHeadAttention(Layer):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
                 "output_shape": list(self.output_shape_arg) if self.output_shape_arg else None,
-                "attention_axes": self.attention_axes, "seed": self.seed,
+                "attention_axes": self.attention_axes, "use_gate": self.use_gate,
+                "sliding_window": self.sliding_window, "seed": self.seed,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
+
+
+class GroupedQueryAttention(MultiHeadAttention):
+    """``keras.layers.GroupQueryAttention`` (the class Keras names ``GroupedQueryAttention``;
+    Ainslie et al. 2023, the attention of Llama 2/3 and Mistral): ``num_query_heads`` query heads share
+    ``num_key_value_heads`` key/value heads, each key/value head serving
+    ``r = num_query_heads / num_key_value_heads`` query heads in a row. Fewer key/value heads
+    means fewer weights and a smaller key/value cache, for the same number of attention patterns.
+
+    It is :class:`MultiHeadAttention` with ``key_dim = value_dim = head_dim``, the key and value
+    projections ``(d, num_key_value_heads, head_dim)``, and one step more after them::
+
+        K = repeat(K, r, axis=heads);  V = repeat(V, r, axis=heads)     # (N, S, h_q, head_dim)
+
+    (backward: each key/value head gets the sum of its ``r`` copies' gradients). The output
+    projection maps back to the query's feature size, which must equal the value's (Keras' rule).
+    Weights, in Keras' order: ``query/kernel (d, h_q, head_dim)``, ``key/kernel (d, h_kv,
+    head_dim)``, (``gate/kernel``), ``value/kernel (d, h_kv, head_dim)``,
+    ``attention_output/kernel (h_q, head_dim, d)``, each followed by its bias with ``use_bias``.
+    ``use_gate``, ``sliding_window``, masks and dropout as in MultiHeadAttention.
+    """
+
+    _keras_prefix = "_"
+    keras_name = "GroupQueryAttention"  # the class_name Keras writes into a .keras config
+
+    def __init__(self, head_dim: int, num_query_heads: int, num_key_value_heads: int,
+                 dropout: float = 0.0, use_bias: bool = True, sliding_window=None,
+                 flash_attention=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, use_gate: bool = False, seed: int | None = None,
+                 name: str | None = None, **kwargs):
+        where = f"GroupedQueryAttention {name or 'grouped_query_attention'!r}"
+        head_dim = positive_int(head_dim, "head_dim", where)
+        num_key_value_heads = positive_int(num_key_value_heads, "num_key_value_heads", where)
+        if positive_int(num_query_heads, "num_query_heads", where) % num_key_value_heads:
+            raise ValueError("`num_query_heads` must be divisible by `num_key_value_heads`. Received: "
+                             f"num_query_heads={num_query_heads}, "
+                             f"num_key_value_heads={num_key_value_heads}")
+        super().__init__(num_query_heads, head_dim, value_dim=head_dim, dropout=dropout,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, use_gate=use_gate,
+                         sliding_window=sliding_window, flash_attention=flash_attention, seed=seed,
+                         name=name, **kwargs)
+        self.head_dim, self.num_query_heads = self.key_dim, self.num_heads
+        self.num_key_value_heads = self._kv_heads = num_key_value_heads
+
+    def build(self, input_shape, rng):
+        query_shape, value_shape, _ = input_shape
+        if query_shape[-1] != value_shape[-1]:
+            raise ValueError("The last dimension of `query_shape` and `value_shape` must be equal, "
+                             f"but are {query_shape[-1]}, {value_shape[-1]}. Received: "
+                             f"query_shape={(None, *query_shape)}, value_shape={(None, *value_shape)}")
+        return super().build(input_shape, rng)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("num_heads", "key_dim", "value_dim", "output_shape", "attention_axes"):
+            del config[key]
+        return {**config, "head_dim": self.head_dim, "num_query_heads": self.num_query_heads,
+                "num_key_value_heads": self.num_key_value_heads}
 
 
 def softmax(scores):
