@@ -28,13 +28,14 @@ from scratchnet import (
 )
 from scratchnet.kernels import get_backend, set_backend
 from scratchnet.layers.input_layer import Input
+from scratchnet.layers.input_spec import InputSpec
 from scratchnet.model import Model, Sequential
 from scratchnet.saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
+    "Sequential", "Model", "Input", "InputSpec", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
     "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
     "random", "regularizers", "utils",

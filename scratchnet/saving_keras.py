@@ -629,7 +629,8 @@ def _supported_layer_classes() -> dict:
     classes = {}
     for attr in layers_mod.__all__:
         cls = getattr(layers_mod, attr)
-        if isinstance(cls, type) and attr not in ("Layer", "ActivatedLayer", "Parameter", "Input"):
+        if isinstance(cls, type) and attr not in ("Layer", "ActivatedLayer", "Parameter", "Input",
+                                                  "InputSpec"):
             classes[getattr(cls, "keras_name", None) or cls.__name__] = cls
     return classes
 

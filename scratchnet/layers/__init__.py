@@ -81,6 +81,7 @@ from scratchnet.layers.global_pooling import (
 )
 from scratchnet.layers.image_preprocessing import CenterCrop, Rescaling, Resizing
 from scratchnet.layers.input_layer import InputLayer
+from scratchnet.layers.input_spec import InputSpec
 from scratchnet.layers.lambda_layer import Lambda
 from scratchnet.layers.masking import Masking
 from scratchnet.layers.merging import (
@@ -149,7 +150,7 @@ from scratchnet.layers.text import TextVectorization
 from scratchnet.layers.wrappers import SpectralNormalization, TimeDistributed, Wrapper
 
 __all__ = [
-    "Layer", "ActivatedLayer", "Parameter", "Input", "Dense", "Flatten", "Activation", "Softmax",
+    "Layer", "ActivatedLayer", "Parameter", "InputSpec", "Input", "Dense", "Flatten", "Activation", "Softmax",
     "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape", "Lambda",
     "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
@@ -190,6 +191,7 @@ __all__ = [
     "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
+    "serialize", "deserialize",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
@@ -203,3 +205,22 @@ SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
 Convolution3D, Convolution3DTranspose = Conv3D, Conv3DTranspose
+
+
+def serialize(layer) -> dict:
+    """``keras.layers.serialize(layer)``: the layer as Keras writes it into a ``.keras`` config,
+    ``{"module", "class_name", "config", "registered_name"}`` (and ``build_config`` once built)."""
+    from scratchnet.saving_keras import _layer_config
+
+    return _layer_config(layer)
+
+
+def deserialize(config: dict, custom_objects=None):
+    """``keras.layers.deserialize(config)``: a new (unbuilt) layer from :func:`serialize`'s dict or
+    Keras' own; ``custom_objects={"Name": Class}`` for your layers."""
+    from scratchnet.saving_keras import _build_layer
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError("keras.layers.deserialize: expected a dict with 'class_name' and 'config' (what "
+                         f"keras.layers.serialize returns), received {config!r}")
+    return _build_layer(config, "keras.layers.deserialize", custom_objects, {}, "")

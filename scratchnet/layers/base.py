@@ -221,6 +221,10 @@ class Layer:
 
     def ensure_built(self, input_shape: tuple[int, ...], rng: np.random.Generator | None = None):
         if not self.built:
+            if getattr(self, "input_spec", None):  # keras.InputSpec's shape rules, before building
+                from scratchnet.layers.input_spec import assert_shape_compatibility
+
+                assert_shape_compatibility(self.input_spec, input_shape, self.name)
             # None: a length that varies per batch (TextVectorization without output_sequence_length)
             self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
@@ -248,7 +252,10 @@ class Layer:
 
     def __call__(self, x, training: bool | None = None) -> np.ndarray:
         from scratchnet.layers.input_layer import call_symbolic, constant, is_symbolic, tracing
+        from scratchnet.layers.input_spec import assert_input_compatibility
 
+        if not is_symbolic(x):  # keras.InputSpec: what a (custom) layer declared about its inputs
+            assert_input_compatibility(getattr(self, "input_spec", None), x, self.name)
         if not is_symbolic(x) and tracing():  # an array made inside a traced call(): a constant
             x = [t if is_symbolic(t) else constant(t) for t in x] if isinstance(x, list | tuple) \
                 and any(is_symbolic(t) for t in x) else constant(x)

@@ -242,6 +242,9 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     the shapes (later times), and record a :class:`Node`. Returns the output KerasTensor.
     ``training``: a value written in the call (``Dropout(0.5)(x, training=True)``), which then
     holds whatever mode the model runs in, as in Keras; None follows the model."""
+    from scratchnet.layers.input_spec import assert_input_compatibility
+
+    assert_input_compatibility(getattr(layer, "input_spec", None), x, layer.name)  # keras.InputSpec
     as_list = isinstance(x, list | tuple)
     inputs = list(x) if as_list else [x]
     shapes = [t.shape[1:] for t in inputs]
