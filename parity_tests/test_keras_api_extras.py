@@ -470,3 +470,36 @@ def test_unbuilt_sequential_has_no_input_shape_as_in_keras():
             _ = model.input_shape
         with pytest.raises(AttributeError, match="has no defined output shape yet"):
             _ = model.output_shape
+
+
+@pytest.mark.parametrize("name, module", [
+    ("Layer", "layers"), ("Loss", "losses"), ("Metric", "metrics"), ("Optimizer", "optimizers"),
+    ("Initializer", "initializers"), ("Regularizer", "regularizers"), ("InputSpec", "layers"),
+])
+def test_top_level_base_classes_are_keras_names(name, module):
+    """``keras.Layer``, ``keras.Loss``, ... (Keras 3's spelling in its custom-object guides): the
+    same classes as in their modules, under Keras' names."""
+    assert getattr(sn, name) is getattr(getattr(sn, module), name)
+    assert getattr(sn, name).__name__ == getattr(keras, name).__name__
+
+
+def test_a_keras3_style_custom_layer_on_the_top_level_base():
+    """The Keras 3 guide's form, ``class Linear(keras.Layer)`` with build/call, import swapped."""
+
+    class Linear(sn.Layer):
+        def __init__(self, units=4):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+            self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+        def call(self, inputs):
+            return sn.ops.matmul(inputs, self.w) + self.b
+
+    layer = Linear(3)
+    x = np.ones((2, 5), np.float32)
+    y = layer(x)
+    np.testing.assert_allclose(y, x @ layer.w.numpy() + layer.b.numpy(), rtol=1e-6)
+    assert isinstance(sn.Input((5,)), sn.KerasTensor) and sn.version() == sn.__version__

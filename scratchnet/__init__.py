@@ -26,16 +26,28 @@ from scratchnet import (
     regularizers,
     utils,
 )
+from scratchnet.initializers import Initializer
 from scratchnet.kernels import get_backend, set_backend
-from scratchnet.layers.input_layer import Input
+from scratchnet.layers.base import Layer
+from scratchnet.layers.input_layer import Input, KerasTensor
 from scratchnet.layers.input_spec import InputSpec
+from scratchnet.losses import Loss
+from scratchnet.metrics import Metric
 from scratchnet.model import Model, Sequential
+from scratchnet.optimizers import Optimizer
+from scratchnet.regularizers import Regularizer
 from scratchnet.saving import load_model
 
 __version__ = "0.1.0"
 
+
+def version() -> str:
+    """``keras.version()``'s place: scratchnet's own version (the Keras it mirrors is 3.15.1)."""
+    return __version__
+
 __all__ = [
-    "Sequential", "Model", "Input", "InputSpec", "load_model", "set_backend", "get_backend", "activations",
+    "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
+    "Initializer", "Regularizer", "version", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
     "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
     "random", "regularizers", "utils",

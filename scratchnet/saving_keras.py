@@ -256,9 +256,13 @@ def _layer_config(layer) -> dict:
             "config": config, "registered_name": None}
     from scratchnet.utils import serialization
 
-    if type(layer) in serialization._GLOBAL_CUSTOM_NAMES:  # register_keras_serializable
-        spec["module"] = type(layer).__module__
-        spec["registered_name"] = serialization.get_registered_name(type(layer))
+    cls = type(layer)
+    module = getattr(cls, "__module__", None) or "__main__"
+    if cls in serialization._GLOBAL_CUSTOM_NAMES or not module.startswith("scratchnet"):
+        # a user's class (registered with register_keras_serializable, or not): Keras writes its
+        # module (None for __main__) and its registered name (the class name if unregistered)
+        spec["module"] = None if module == "__main__" else module
+        spec["registered_name"] = serialization.get_registered_name(cls)
     if hasattr(layer, "keras_build_config"):  # built from several shapes (MultiHeadAttention)
         spec["build_config"] = layer.keras_build_config()
     elif layer.weights:

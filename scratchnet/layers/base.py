@@ -13,6 +13,7 @@ both, trainable first, in Keras' ``layer.weights`` order.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import re
 import warnings
@@ -65,7 +66,62 @@ class Parameter:
 
     def assign(self, value) -> None:
         """Replace the values in place (``variable.assign(value)``); the shape must not change."""
-        assign_weights([self], [value], f'weight "{self.name}"', call="assign")
+        assign_weights([self], [_untraced(value)], f'weight "{self.name}"', call="assign")
+
+    def assign_add(self, delta) -> None:
+        """``variable.assign_add(delta)``: add to the values in place (a running total in a
+        layer's ``call``, Keras' non-trainable weights)."""
+        self.assign(self.value + _untraced(delta))
+
+    def assign_sub(self, delta) -> None:
+        """``variable.assign_sub(delta)``: subtract from the values in place."""
+        self.assign(self.value - _untraced(delta))
+
+    # Arithmetic reads the values, as with a Keras variable (``inputs + self.total``); the result
+    # is an array (or a traced array on the gradient tape), not a Parameter.
+    def __add__(self, other):
+        return np.add(self.value, other)
+
+    def __radd__(self, other):
+        return np.add(other, self.value)
+
+    def __sub__(self, other):
+        return np.subtract(self.value, other)
+
+    def __rsub__(self, other):
+        return np.subtract(other, self.value)
+
+    def __mul__(self, other):
+        return np.multiply(self.value, other)
+
+    def __rmul__(self, other):
+        return np.multiply(other, self.value)
+
+    def __truediv__(self, other):
+        return np.divide(self.value, other)
+
+    def __rtruediv__(self, other):
+        return np.divide(other, self.value)
+
+    def __matmul__(self, other):
+        return np.matmul(self.value, other)
+
+    def __rmatmul__(self, other):
+        return np.matmul(other, self.value)
+
+    def __neg__(self):
+        return -self.value
+
+    def __getitem__(self, index):
+        return self.value[index]
+
+
+def _untraced(value):
+    """A plain array from a value computed on the gradient tape (an assignment is not part of
+    the graph, in Keras either)."""
+    from scratchnet.autodiff import Traced
+
+    return value.value if isinstance(value, Traced) else value
 
 
 class Layer:
@@ -157,6 +213,10 @@ class Layer:
     # those layers, and ``forward``/``backward`` run the graph (:mod:`scratchnet.subclassing`).
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
         """Create parameters for inputs of ``input_shape``; return the output shape."""
+        if self._runs_call() and (self.params or self.non_trainable_params):
+            from scratchnet.tape_layers import build_taped  # weights made in __init__, Keras' way
+
+            return build_taped(self, input_shape)
         if self._made_of_layers():
             from scratchnet.subclassing import build_composite
 
@@ -164,6 +224,10 @@ class Layer:
         return tuple(input_shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if self._taped:
+            from scratchnet.tape_layers import forward_taped
+
+            return forward_taped(self, x, training)
         if self._made_of_layers():
             from scratchnet.subclassing import forward_composite
 
@@ -172,25 +236,59 @@ class Layer:
                                   "call(inputs) made of layers")
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._taped:
+            from scratchnet.tape_layers import backward_taped
+
+            return backward_taped(self, dy)
         if self._made_of_layers():
             from scratchnet.subclassing import backward_composite
 
             return backward_composite(self, dy)
         raise NotImplementedError(f"{type(self).__name__} must implement backward(dy)")
 
-    def _made_of_layers(self) -> bool:
-        """A ``call`` and no ``forward`` of its own: Keras' layer made of layers."""
+    def _runs_call(self) -> bool:
+        """A ``call`` and no ``forward`` of its own: a layer written the Keras way."""
         return callable(getattr(self, "call", None)) and type(self).forward is Layer.forward
+
+    def _made_of_layers(self) -> bool:
+        """A ``call`` and no ``forward`` of its own, and no weights of its own: Keras' layer made
+        of layers (traced into a graph of them, :mod:`scratchnet.subclassing`)."""
+        return self._runs_call() and not self._taped
+
+    # A Keras-style layer with weights of its own (``add_weight`` in ``build`` or ``__init__``,
+    # used in ``call``): run by the gradient tape (:mod:`scratchnet.tape_layers`).
+    _taped = False
+
+    def _keras_build(self) -> bool:
+        """A user's ``build(self, input_shape)``, Keras' signature (scratchnet's layers take
+        ``(input_shape, rng)``)."""
+        build = type(self).build
+        if build is Layer.build or (getattr(build, "__module__", None) or "").startswith("scratchnet"):
+            return False
+        try:
+            return len(inspect.signature(build).parameters) == 2
+        except (TypeError, ValueError):
+            return False
 
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_weight(
-        self, name: str, shape: tuple[int, ...], initializer, rng: np.random.Generator,
-        trainable: bool = True, regularizer=None, constraint=None,
+        self, name=None, shape=None, initializer=None, rng: np.random.Generator | None = None,
+        trainable: bool = True, regularizer=None, constraint=None, dtype=None, **keras_args,
     ) -> Parameter:
         """Create a weight; ``trainable=False`` puts it in ``non_trainable_params`` (no gradient,
         never touched by the optimizer, saved with the others). ``regularizer``: a penalty on the
         weight that joins the loss (:mod:`scratchnet.regularizers`); ``constraint``: a projection
-        applied after each optimizer update (:mod:`scratchnet.constraints`)."""
+        applied after each optimizer update (:mod:`scratchnet.constraints`).
+
+        Two spellings: scratchnet's layers write ``add_weight("kernel", shape, initializer, rng)``;
+        a layer written for Keras writes ``add_weight(shape=..., initializer=..., name=...)`` (or
+        ``add_weight((3, 4), "zeros")``), with Keras' defaults: ``name`` ``variable``,
+        ``variable_1``, ..., ``initializer`` ``glorot_uniform``, the draw from the model's
+        generator."""
+        if name is not None and not isinstance(name, str):  # Keras' positional (shape, initializer)
+            name, shape, initializer = None, name, shape if initializer is None else initializer
+        name, shape, initializer, rng = self._keras_weight_args(name, shape, initializer, rng, dtype,
+                                                                keras_args)
         if any(d is None for d in shape):  # Keras' rule: no variable of unknown size
             received = "" if self.input_shape is None else \
                 f" (for inputs of shape {(None,) + tuple(self.input_shape)})"
@@ -212,6 +310,35 @@ class Layer:
             self.non_trainable_params[name] = param
         return param
 
+    def _keras_weight_args(self, name, shape, initializer, rng, dtype, keras_args):
+        """Keras' ``add_weight`` defaults and checks (see :meth:`add_weight`)."""
+        where = f'Layer "{self.name}" ({type(self).__name__}): add_weight'
+        unknown = set(keras_args) - {"autocast", "aggregation", "overwrite_with_gradient"}
+        if unknown:
+            raise TypeError(f"{where} got unexpected keyword argument(s) {sorted(unknown)}")
+        if keras_args.get("overwrite_with_gradient"):
+            raise ValueError(f"{where}: overwrite_with_gradient=True (Keras' float8 bookkeeping) is not "
+                             "supported by scratchnet")
+        if dtype is not None and str(dtype) != config.floatx():
+            raise ValueError(f"{where}: dtype={dtype!r}; scratchnet's weights are in floatx "
+                             f"({config.floatx()!r})")
+        if name is None:  # Keras' automatic names
+            taken = set(self.params) | set(self.non_trainable_params)
+            name, i = "variable", 0
+            while name in taken:
+                i += 1
+                name = f"variable_{i}"
+        shape = () if shape is None else tuple(shape)
+        if initializer is None:
+            initializer = "glorot_uniform"
+        if rng is None:  # a layer written for Keras: the generator of the build in progress
+            rng = getattr(self, "_build_rng", None)
+            if rng is None:
+                from scratchnet.layers.input_layer import global_rng
+
+                rng = global_rng()
+        return name, shape, initializer, rng
+
     def random_generator(self, rng: np.random.Generator) -> np.random.Generator:
         """The layer's own generator for what it draws in training (dropout masks, augmentation):
         seeded with the layer's ``seed`` if it has one, else with a seed drawn from ``rng`` (the
@@ -229,7 +356,12 @@ class Layer:
             self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
             try:
-                self.output_shape = tuple(self.build(self.input_shape, rng))
+                if self._keras_build():  # Keras' build(input_shape): the batch axis first, no rng
+                    from scratchnet.tape_layers import build_keras_style
+
+                    self.output_shape = tuple(build_keras_style(self, self.input_shape, rng))
+                else:
+                    self.output_shape = tuple(self.build(self.input_shape, rng))
             except TypeError as err:  # arithmetic on a None the layer cannot do without
                 if None not in self.input_shape:
                     raise

@@ -1,0 +1,154 @@
+"""Layers written the Keras way (``build(input_shape)``, ``add_weight(shape=..., ...)``, ``call``
+with ``ops``), the same class body run by Keras 3.15 and by scratchnet (the import swapped): the
+outputs (FORWARD_RTOL), the gradients through the tape (GRAD_RTOL), a fit of a few epochs
+(TRAJECTORY_RTOL), a layer made of such layers, Keras' non-trainable running total, and `.keras`
+files both ways with custom_objects. The examples follow Keras' guide "Making new layers and
+models via subclassing". Without Keras: tests/test_keras_style_layers.py."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import scratchnet as sn
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close
+
+
+def linear_class(lib):
+    """The guide's ``Linear`` layer, for ``lib`` = keras or scratchnet."""
+
+    class Linear(lib.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal",
+                                     trainable=True, name="w")
+            self.b = self.add_weight(shape=(self.units,), initializer="zeros", trainable=True, name="b")
+
+        def call(self, inputs):
+            return lib.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return Linear
+
+
+def mlp_block_class(lib):
+    """The guide's ``MLPBlock``: a layer made of three Linear layers."""
+    Linear = linear_class(lib)
+
+    class MLPBlock(lib.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.linear_1 = Linear(8)
+            self.linear_2 = Linear(6)
+            self.linear_3 = Linear(1)
+
+        def call(self, inputs):
+            x = lib.ops.relu(self.linear_1(inputs))
+            x = lib.ops.tanh(self.linear_2(x))
+            return self.linear_3(x)
+
+    return MLPBlock
+
+
+def _model(lib, make_layer, seed=0):
+    inputs = lib.Input((5,))
+    return lib.Model(inputs, lib.layers.Dense(3)(make_layer()(inputs)))
+
+
+def _same_weights(model, kmodel, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.4, w.shape).astype(np.float32) for w in kmodel.get_weights()]
+    kmodel.set_weights(weights)
+    model.set_weights(weights)
+
+
+@pytest.mark.parametrize("which", ["linear", "mlp_block"])
+def test_forward_gradients_and_fit_match_keras(which):
+    make = {"linear": lambda lib: (lambda: linear_class(lib)(4)),
+            "mlp_block": lambda lib: (lambda: mlp_block_class(lib)())}[which]
+    model, kmodel = _model(sn, make(sn)), _model(keras, make(keras))
+    assert [w.shape for w in model.get_weights()] == [tuple(w.shape) for w in kmodel.get_weights()]
+    _same_weights(model, kmodel)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(16, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    assert_close(model.predict(x, verbose=0), np.asarray(kmodel(x)), FORWARD_RTOL, "forward")
+
+    loss = sn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    kloss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        value = kloss(y, kmodel(x, training=True))
+    kgrads = tape.gradient(value, kmodel.trainable_weights)
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss=loss)
+    _, grads = model.loss_and_grads(x, y)
+    for param, g, kg in zip(model.trainable_weights, grads, kgrads, strict=True):
+        assert_close(g, np.asarray(kg), GRAD_RTOL, f'gradient of "{param.name}"')
+
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01), loss=kloss)
+    history = model.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    khistory = kmodel.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    assert_close(history.history["loss"], khistory.history["loss"], TRAJECTORY_RTOL, "losses")
+    for param, kw in zip(model.weights, kmodel.get_weights(), strict=True):
+        assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 12 Adam steps')
+
+
+def test_weights_made_in_init_and_a_running_total():
+    """The guide's first Linear (weights made in __init__, the input size given) and its
+    ComputeSum (a non-trainable weight that call() adds to with assign_add)."""
+    def classes(lib):
+        class Linear(lib.Layer):
+            def __init__(self, units=4, input_dim=5):
+                super().__init__()
+                self.w = self.add_weight(shape=(input_dim, units), initializer="random_normal")
+                self.b = self.add_weight(shape=(units,), initializer="zeros")
+
+            def call(self, inputs):
+                return lib.ops.matmul(inputs, self.w) + self.b
+
+        class ComputeSum(lib.Layer):
+            def __init__(self, input_dim):
+                super().__init__()
+                self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+            def call(self, inputs):
+                self.total.assign_add(lib.ops.sum(inputs, axis=0))
+                return self.total
+
+        return Linear, ComputeSum
+
+    (Linear, ComputeSum), (KLinear, KComputeSum) = classes(sn), classes(keras)
+    layer, klayer = Linear(), KLinear()
+    klayer.set_weights(layer.get_weights())
+    x = np.random.default_rng(2).normal(size=(3, 5)).astype(np.float32)
+    assert_close(layer(x), np.asarray(klayer(x)), FORWARD_RTOL, "Linear from __init__")
+    # Keras' automatic names (its layer and variable counters are global: compare the pattern)
+    assert [p.name for p in layer.weights] == ["linear/variable", "linear/variable_1"]
+    assert [w.path.split("/")[1].rstrip("_0123456789") for w in klayer.weights] == ["variable"] * 2
+    counter, kcounter = ComputeSum(2), KComputeSum(2)
+    ones = np.ones((2, 2), np.float32)
+    for _ in range(2):
+        out, kout = counter(ones), kcounter(ones)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(kout))
+    np.testing.assert_array_equal(np.asarray(out), [4.0, 4.0])
+    assert len(counter.trainable_weights) == len(kcounter.trainable_weights) == 0
+    assert len(counter.non_trainable_weights) == len(kcounter.non_trainable_weights) == 1
+
+
+def test_keras_files_both_ways(tmp_path):
+    KLinear = keras.saving.register_keras_serializable(package="guide")(linear_class(keras))
+    Linear = linear_class(sn)
+    kmodel = _model(keras, lambda: KLinear(4))
+    model = _model(sn, lambda: Linear(4))
+    _same_weights(model, kmodel)
+    x = np.random.default_rng(3).normal(size=(4, 5)).astype(np.float32)
+    kmodel.save(tmp_path / "k.keras")
+    back = sn.load_model(tmp_path / "k.keras", custom_objects={"guide>Linear": Linear})
+    assert_close(back.predict(x, verbose=0), np.asarray(kmodel(x)), FORWARD_RTOL, "Keras -> sn")
+    model.save(tmp_path / "s.keras")
+    kback = keras.saving.load_model(tmp_path / "s.keras", custom_objects={"Linear": KLinear})
+    assert_close(np.asarray(kback(x)), model.predict(x, verbose=0), FORWARD_RTOL, "sn -> Keras")

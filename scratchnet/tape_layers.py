@@ -1,0 +1,154 @@
+"""Layers written the Keras way: weights made with ``add_weight`` and used in ``call``.
+
+::
+
+    class Linear(sn.Layer):                 # keras.Layer, import changed
+        def __init__(self, units=32):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):       # Keras' signature: the input's shape, batch axis first
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+            self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+        def call(self, inputs):
+            return sn.ops.matmul(inputs, self.w) + self.b
+
+scratchnet's own layers write their backward pass by hand; this one has none, and ``call`` is
+the user's code. So it runs by the gradient tape (:mod:`scratchnet.autodiff`), as ``Lambda``
+does: in training, ``call`` receives a traced input, and each weight attribute (``self.w``)
+holds a traced copy of the weight's value for the length of the call; every NumPy or ``sn.ops``
+operation writes a line on the tape, and the backward pass reads the tape from the end to give
+``dL/dx`` and each weight's gradient. Where no backward pass follows (``predict``), ``call`` runs
+on plain arrays.
+
+A layer whose ``call`` only calls other layers (keras.io's ``TransformerBlock``) is traced into a
+graph of those layers instead (:mod:`scratchnet.subclassing`); a layer with weights of its own
+that also calls weighted layers is refused (the tape does not go into other layers' hand-written
+backward passes): give the weights a layer of their own.
+
+Non-trainable weights stay :class:`~scratchnet.layers.base.Parameter` objects during the call, so
+Keras' ``self.total.assign_add(ops.sum(x, axis=0))`` updates them (their value, not a gradient).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.autodiff import Tape, Traced
+from scratchnet.layers.base import Layer, Parameter
+
+
+def build_keras_style(layer: Layer, input_shape: tuple, rng: np.random.Generator):
+    """``ensure_built`` of a layer whose ``build`` has Keras' signature: run it (it sees
+    ``(None, *input_shape)``, and its ``add_weight`` calls draw from ``rng``), then find the output
+    shape as the layer runs: by the tape with weights of its own, as a graph of layers without."""
+    several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], tuple | list)
+    batch_shape = [(None, *s) for s in input_shape] if several else (None, *input_shape)
+    layer._build_rng = rng
+    try:
+        layer.build(batch_shape)
+    finally:
+        layer._build_rng = None
+    if layer._runs_call() and not (layer.params or layer.non_trainable_params):
+        from scratchnet.subclassing import build_composite, tracked_layers
+
+        if tracked_layers(layer):  # made of layers, made in build()
+            return build_composite(layer, input_shape, rng)
+    if not layer._runs_call():
+        raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): a build(input_shape) in Keras\' '
+                         "form needs a call(inputs) beside it (a layer with its own forward and "
+                         "backward builds with build(input_shape, rng) and returns its output shape)")
+    return build_taped(layer, input_shape)
+
+
+def build_taped(layer: Layer, input_shape):
+    """Mark ``layer`` as run by the tape and return its output shape: ``compute_output_shape``
+    if the layer defines it (Keras' form, batch axis included), else the shape ``call`` gives on
+    a batch of two zero samples."""
+    from scratchnet.subclassing import tracked_layers
+
+    held = [sub.name for sub in tracked_layers(layer)]
+    if held:
+        raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}) has weights of its own and holds '
+                         f"the layers {held}: scratchnet runs a layer's own weights by the gradient "
+                         "tape, which does not go into other layers' hand-written backward passes. Give "
+                         "the weights a layer of their own, and call both from a layer made of layers "
+                         "(or a subclassed model)")
+    layer._taped = True
+    compute = getattr(type(layer), "compute_output_shape", None)
+    if compute is not None:
+        shape = compute(layer, (None, *input_shape))
+        return tuple(shape[1:])
+    probe = np.zeros((2, *(d or 1 for d in input_shape)), dtype=_float_dtype(layer))
+    with np.errstate(all="ignore"):
+        y = _call(layer, probe, training=False)
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != 2:
+        raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch axis '
+                         f"first: on a batch of shape {probe.shape} it returned shape {y.shape}")
+    return tuple(y.shape[1:])
+
+
+def forward_taped(layer: Layer, x, training: bool):
+    """Run ``call``; on the tape when a backward pass will follow (the layer's ``dL/dx`` or a
+    trainable weight's gradient is wanted)."""
+    trainable = [p for p in layer.params.values()] if layer.trainable else []
+    record = layer.for_backward and (layer.compute_input_grad or bool(trainable))
+    if not record:
+        layer._taped_call = None
+        return _plain(_call(layer, x, training))
+    tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
+    watched_x = tape.watch(x)
+    traced = {id(p): tape.watch(p.value) for p in trainable}
+    output = _call(layer, watched_x, training, traced)
+    layer._taped_call = (tape, watched_x, trainable, traced, output)
+    return _plain(output)
+
+
+def backward_taped(layer: Layer, dy):
+    """``dL/dx`` and each trainable weight's gradient, from the tape of the last forward pass."""
+    if getattr(layer, "_taped_call", None) is None:
+        raise RuntimeError(f'Layer "{layer.name}": backward called without a recorded forward pass (the '
+                           "last forward was an inference one)")
+    tape, watched_x, trainable, traced, output = layer._taped_call
+    grads = tape.gradients([(output, dy)], [watched_x, *(traced[id(p)] for p in trainable)])
+    for param, grad in zip(trainable, grads[1:], strict=True):
+        param.grad = grad
+    for param in layer.params.values():  # a frozen layer's weights: no gradient
+        if not layer.trainable:
+            param.grad = np.zeros_like(param.value)
+    return grads[0] if layer.compute_input_grad else None
+
+
+def _call(layer: Layer, x, training: bool, traced: dict | None = None):
+    """``layer.call(x)`` with each trainable weight attribute replaced, for the length of the
+    call, by its traced copy (``traced``: id(Parameter) -> Traced) or by its plain value; lists
+    and tuples of weights too. The attributes are given back afterwards."""
+    from scratchnet.subclassing import call_takes
+
+    def swap(value):
+        if isinstance(value, Parameter) and any(value is p for p in layer.params.values()):
+            return traced[id(value)] if traced is not None and id(value) in traced else value.value
+        if isinstance(value, list | tuple) and any(isinstance(v, Parameter) for v in value):
+            return type(value)(swap(v) for v in value)
+        return value
+
+    held = dict(vars(layer))
+    replaced = {name: swap(value) for name, value in held.items()}
+    replaced = {name: value for name, value in replaced.items() if value is not held[name]}
+    kwargs = {"training": bool(training)} if call_takes(layer, "training") else {}
+    try:
+        vars(layer).update(replaced)
+        return layer.call(x, **kwargs)
+    finally:
+        vars(layer).update({name: held[name] for name in replaced})
+
+
+def _plain(value):
+    return value.value if isinstance(value, Traced) else np.asarray(value)
+
+
+def _float_dtype(layer: Layer):
+    weights = layer.weights
+    return weights[0].value.dtype if weights else np.float32
