@@ -152,3 +152,46 @@ def test_keras_files_both_ways(tmp_path):
     model.save(tmp_path / "s.keras")
     kback = keras.saving.load_model(tmp_path / "s.keras", custom_objects={"Linear": KLinear})
     assert_close(np.asarray(kback(x)), model.predict(x, verbose=0), FORWARD_RTOL, "sn -> Keras")
+
+
+def test_add_loss_joins_the_loss_as_in_keras():
+    """The guide's ActivityRegularizationLayer (``self.add_loss(rate * ops.mean(inputs))``) and a
+    Linear that adds an L2 term of its own weight: losses of 3 epochs of SGD and the weights."""
+    def classes(lib):
+        class ActivityRegularizationLayer(lib.Layer):
+            def __init__(self, rate=1e-2):
+                super().__init__()
+                self.rate = rate
+
+            def call(self, inputs):
+                self.add_loss(self.rate * lib.ops.mean(inputs))
+                return inputs
+
+        class PenalizedLinear(linear_class(lib)):
+            def call(self, inputs):
+                self.add_loss(0.05 * lib.ops.sum(self.w * self.w))
+                return super().call(inputs)
+
+        return ActivityRegularizationLayer, PenalizedLinear
+
+    def model(lib):
+        Activity, Penalized = classes(lib)
+        inputs = lib.Input((5,))
+        x = Activity(0.1)(Penalized(4)(inputs))
+        return lib.Model(inputs, lib.layers.Dense(2)(x))
+
+    ours, theirs = model(sn), model(keras)
+    _same_weights(ours, theirs)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(12, 5)).astype(np.float32), rng.integers(0, 2, 12)
+    ours.compile(optimizer=sn.optimizers.SGD(0.1),
+                 loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = ours.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    khistory = theirs.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    assert_close(history.history["loss"], khistory.history["loss"], TRAJECTORY_RTOL, "losses")
+    for param, kw in zip(ours.weights, theirs.get_weights(), strict=True):
+        assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 9 SGD steps')
+    assert_close(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), FORWARD_RTOL,
+                 "evaluate (the terms join it too)")

@@ -29,6 +29,8 @@ backward passes): give the weights a layer of their own.
 
 Non-trainable weights stay :class:`~scratchnet.layers.base.Parameter` objects during the call, so
 Keras' ``self.total.assign_add(ops.sum(x, axis=0))`` updates them (their value, not a gradient).
+``self.add_loss(rate * ops.mean(x))`` adds a term to the training loss; the backward pass seeds it
+with ``dL/dterm = 1``, so its gradient reaches the input and the weights along with the output's.
 """
 
 from __future__ import annotations
@@ -81,9 +83,13 @@ def build_taped(layer: Layer, input_shape):
         shape = compute(layer, (None, *input_shape))
         return tuple(shape[1:])
     probe = np.zeros((2, *(d or 1 for d in input_shape)), dtype=_float_dtype(layer))
-    with np.errstate(all="ignore"):
-        y = _call(layer, probe, training=False)
-    y = np.asarray(y)
+    layer._pending_losses = []  # (an add_loss of the probe is dropped)
+    try:
+        with np.errstate(all="ignore"):
+            y = _plain(_call(layer, probe, training=False))
+    finally:
+        layer._pending_losses = None
+        layer.clear_activity()
     if y.ndim == 0 or y.shape[0] != 2:
         raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch axis '
                          f"first: on a batch of shape {probe.shape} it returned shape {y.shape}")
@@ -95,15 +101,20 @@ def forward_taped(layer: Layer, x, training: bool):
     trainable weight's gradient is wanted)."""
     trainable = [p for p in layer.params.values()] if layer.trainable else []
     record = layer.for_backward and (layer.compute_input_grad or bool(trainable))
-    if not record:
-        layer._taped_call = None
-        return _plain(_call(layer, x, training))
-    tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
-    watched_x = tape.watch(x)
-    traced = {id(p): tape.watch(p.value) for p in trainable}
-    output = _call(layer, watched_x, training, traced)
-    layer._taped_call = (tape, watched_x, trainable, traced, output)
-    return _plain(output)
+    layer.clear_activity()  # add_loss terms are this call's
+    layer._pending_losses = []
+    try:
+        if not record:
+            layer._taped_call = None
+            return _plain(_call(layer, x, training))
+        tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
+        watched_x = tape.watch(x)
+        traced = {id(p): tape.watch(p.value) for p in trainable}
+        output = _call(layer, watched_x, training, traced)
+        layer._taped_call = (tape, watched_x, trainable, traced, output, layer._pending_losses)
+        return _plain(output)
+    finally:
+        layer._pending_losses = None
 
 
 def backward_taped(layer: Layer, dy):
@@ -111,8 +122,9 @@ def backward_taped(layer: Layer, dy):
     if getattr(layer, "_taped_call", None) is None:
         raise RuntimeError(f'Layer "{layer.name}": backward called without a recorded forward pass (the '
                            "last forward was an inference one)")
-    tape, watched_x, trainable, traced, output = layer._taped_call
-    grads = tape.gradients([(output, dy)], [watched_x, *(traced[id(p)] for p in trainable)])
+    tape, watched_x, trainable, traced, output, added = layer._taped_call
+    seeds = [(output, dy)] + [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
+    grads = tape.gradients(seeds, [watched_x, *(traced[id(p)] for p in trainable)])
     for param, grad in zip(trainable, grads[1:], strict=True):
         param.grad = grad
     for param in layer.params.values():  # a frozen layer's weights: no gradient

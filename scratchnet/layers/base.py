@@ -213,10 +213,13 @@ class Layer:
     # those layers, and ``forward``/``backward`` run the graph (:mod:`scratchnet.subclassing`).
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
         """Create parameters for inputs of ``input_shape``; return the output shape."""
-        if self._runs_call() and (self.params or self.non_trainable_params):
-            from scratchnet.tape_layers import build_taped  # weights made in __init__, Keras' way
+        if self._runs_call():
+            from scratchnet.subclassing import tracked_layers
+            from scratchnet.tape_layers import build_taped
 
-            return build_taped(self, input_shape)
+            # weights made in __init__ (Keras' way), or a call of ops on no layer at all: the tape
+            if self.params or self.non_trainable_params or not tracked_layers(self):
+                return build_taped(self, input_shape)
         if self._made_of_layers():
             from scratchnet.subclassing import build_composite
 
@@ -433,9 +436,27 @@ class Layer:
 
     def clear_activity(self) -> None:
         """Forget the activity penalties of earlier calls (a model's forward pass starts so, as
-        Keras clears ``layer.losses`` at each outermost call)."""
-        if getattr(self, "activity_regularizer", None) is not None:
+        Keras clears ``layer.losses`` at each outermost call), ``add_loss`` terms included."""
+        if getattr(self, "activity_losses", None):
             self.activity_losses.clear()
+
+    def add_loss(self, loss) -> None:
+        """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a scalar that joins the
+        training loss for this forward pass (listed in ``layer.losses`` and ``model.losses``).
+        In a layer run by the gradient tape (:mod:`scratchnet.tape_layers`) its gradient reaches
+        the layer's input and weights too."""
+        from scratchnet.autodiff import Traced
+
+        pending = getattr(self, "_pending_losses", None)
+        if pending is None:
+            raise ValueError(f'Layer "{self.name}" ({type(self).__name__}): add_loss is supported inside '
+                             "the call() of a layer written the Keras way (build/call); elsewhere use "
+                             "activity_regularizer=, a weight regularizer, or a loss in compile()")
+        value = loss.value if isinstance(loss, Traced) else np.asarray(loss)
+        if value.size != 1:
+            raise ValueError(f'Layer "{self.name}": add_loss expects a scalar, received shape {value.shape}')
+        pending.append(loss)
+        self.activity_losses.append(value.reshape(()))
 
     def activity_gradient(self, dy):
         """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to
