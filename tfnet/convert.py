@@ -1286,3 +1286,19 @@ _register_global_pooling(sn.layers.GlobalAveragePooling3D, keras.layers.GlobalAv
 _register_global_pooling(sn.layers.GlobalMaxPooling3D, keras.layers.GlobalMaxPooling3D)
 for _name in ("UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
+
+
+# Dice, Tversky, the generalised cross-entropy and Circle: Keras' configs hold every argument.
+def _loss_via_config_from_keras(kloss):
+    config = {k: v for k, v in kloss.get_config().items() if k not in ("name", "reduction", "dtype")}
+    if "axis" in config and isinstance(config["axis"], list):
+        config["axis"] = tuple(config["axis"])
+    return getattr(sn.losses, type(kloss).__name__)(**config)
+
+
+for _cls in (sn.losses.Dice, sn.losses.Tversky, sn.losses.CategoricalGeneralizedCrossEntropy,
+             sn.losses.Circle):
+    register_loss(_cls, getattr(keras.losses, _cls.__name__),
+                  lambda loss: getattr(keras.losses, type(loss).__name__)(**{
+                      k: v for k, v in loss.get_config().items() if k != "name"}),
+                  _loss_via_config_from_keras)
