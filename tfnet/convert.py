@@ -367,7 +367,7 @@ def regularizer_to_keras(regularizer) -> keras.regularizers.Regularizer | None:
     spec = sn.regularizers.serialize(regularizer)
     if not hasattr(keras.regularizers, spec["class_name"]):
         raise ValueError(f"to_keras: regularizer {spec['class_name']} has no Keras equivalent; "
-                         "supported: L1, L2, L1L2")
+                         "supported: L1, L2, L1L2, OrthogonalRegularizer")
     return keras.regularizers.deserialize(spec)
 
 
@@ -376,9 +376,10 @@ def regularizer_from_keras(kregularizer, where: str):
     if kregularizer is None:
         return None
     name = type(kregularizer).__name__
-    if type(kregularizer) not in (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2):
+    if type(kregularizer) not in (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2,
+                                  keras.regularizers.OrthogonalRegularizer):
         raise ValueError(f"from_keras: {where} uses regularizer {name}, which scratchnet does not "
-                         "have; supported: L1, L2, L1L2")
+                         "have; supported: L1, L2, L1L2, OrthogonalRegularizer")
     return sn.regularizers.get({"class_name": name, "config": kregularizer.get_config()}, where)
 
 
