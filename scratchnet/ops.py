@@ -1600,3 +1600,10 @@ numpy = _namespace("numpy", """
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
     tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like""")
 linalg = _namespace("linalg", "norm")
+
+
+# ----------------------------------------------------------------------------- sparsemax and CTC
+# (NumPy functions from their own modules: scratchnet.activations_more, scratchnet.ctc)
+from scratchnet.activations_more import sparsemax  # noqa: E402
+
+nn.sparsemax = sparsemax
