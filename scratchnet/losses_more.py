@@ -1,5 +1,5 @@
-"""Keras' segmentation, noisy-label and metric-learning losses: ``Dice``, ``Tversky``,
-``CategoricalGeneralizedCrossEntropy`` and ``Circle`` (and ``CTC``, whose recursion lives in
+"""Keras' segmentation, noisy-label, metric-learning and sequence losses: ``Dice``, ``Tversky``,
+``CategoricalGeneralizedCrossEntropy``, ``Circle`` and ``CTC`` (whose recursion lives in
 :mod:`scratchnet.ctc`), each a readable NumPy forward with a hand-written gradient of the mean.
 
 Formulas as ``keras/src/losses/losses.py`` computes them (``eps = 1e-7``, ``backend.epsilon()``):
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import ctc as ctc_ops
 from scratchnet import kernels
 from scratchnet.losses import EPSILON, Loss, dense_labels, same_rank, sparse_labels
 
@@ -356,6 +357,53 @@ class Circle(Loss):
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "margin": self.margin,
                 "remove_diagonal": self.remove_diagonal}
+
+
+class CTC(Loss):
+    """Connectionist Temporal Classification loss for integer label sequences ``y_true``
+    ``(N, L)`` against logits ``y_pred`` ``(N, T, C)`` (not softmaxed), as ``keras.losses.CTC``:
+
+    - class 0 is the blank, so the labels are ``1 .. C - 1``, and each row's label length is its
+      number of non-zero entries (pad the rows with 0 at the end);
+    - every one of the ``T`` frames is read (``output_length = T``);
+    - per sequence ``l = -log p(labels | logits)`` (:func:`scratchnet.ctc.ctc_loss` has the
+      alpha-beta recursion), and the gradient ``softmax(logits) - occupancy``, / N for the mean.
+    """
+
+    name = "ctc"
+
+    def check(self, y_true, y_pred):
+        y = np.asarray(y_true)
+        if y.ndim != 2:
+            raise ValueError("ctc: targets y_true are expected to be a tensor of shape (batch_size, "
+                             f"max_length) in integer format. Received: y_true.shape={y.shape}")
+        if y_pred.ndim != 3:
+            raise ValueError("ctc: logits y_pred are expected to be a tensor of shape (batch_size, "
+                             f"max_length, num_classes). Received: y_pred.shape={y_pred.shape}")
+        self._lengths(y, y_pred)  # labels, lengths and ranges checked once, here
+        return y, y_pred
+
+    @staticmethod
+    def _lengths(y, y_pred):
+        label_length = np.sum(y != 0, axis=-1)
+        output_length = np.full(y_pred.shape[0], y_pred.shape[1])
+        ctc_ops._check(y, y_pred, label_length, output_length, 0, "ctc")
+        return label_length, output_length
+
+    def forward(self, y_true, y_pred):
+        label_length, output_length = self._lengths(y_true, y_pred)
+        return ctc_ops.ctc_loss(y_true, y_pred, label_length, output_length, mask_index=0)
+
+    def backward(self, y_true, y_pred):
+        label_length, output_length = self._lengths(y_true, y_pred)
+        grad = ctc_ops.ctc_loss_gradient(y_true, y_pred, label_length, output_length, mask_index=0)
+        return (grad / y_pred.shape[0]).astype(y_pred.dtype, copy=False)
+
+
+def ctc(y_true, y_pred) -> np.ndarray:
+    """``keras.losses.ctc``: :class:`CTC`'s per-sequence values."""
+    loss = CTC()
+    return loss.forward(*loss.check(y_true, np.asarray(y_pred)))
 
 
 def dice(y_true, y_pred, axis=None) -> np.ndarray:

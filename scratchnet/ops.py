@@ -1605,5 +1605,6 @@ linalg = _namespace("linalg", "norm")
 # ----------------------------------------------------------------------------- sparsemax and CTC
 # (NumPy functions from their own modules: scratchnet.activations_more, scratchnet.ctc)
 from scratchnet.activations_more import sparsemax  # noqa: E402
+from scratchnet.ctc import ctc_decode, ctc_loss  # noqa: E402
 
-nn.sparsemax = sparsemax
+nn.sparsemax, nn.ctc_loss, nn.ctc_decode = sparsemax, ctc_loss, ctc_decode

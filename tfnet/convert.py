@@ -1303,3 +1303,5 @@ for _cls in (sn.losses.Dice, sn.losses.Tversky, sn.losses.CategoricalGeneralized
                   lambda loss: getattr(keras.losses, type(loss).__name__)(**{
                       k: v for k, v in loss.get_config().items() if k != "name"}),
                   _loss_via_config_from_keras)
+register_loss(sn.losses.CTC, keras.losses.CTC, lambda loss: keras.losses.CTC(),
+              lambda kloss: sn.losses.CTC())
