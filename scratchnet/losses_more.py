@@ -372,6 +372,9 @@ class CTC(Loss):
 
     name = "ctc"
 
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
     def check(self, y_true, y_pred):
         y = np.asarray(y_true)
         if y.ndim != 2:
