@@ -157,13 +157,17 @@ def test_loss_maps_both_ways(loss):
 
 @pytest.mark.parametrize("make_loss, activation, targets", [
     (lambda: LOSSES.Dice(axis=(1,)), "sigmoid", "binary"),
-    (lambda: LOSSES.CategoricalGeneralizedCrossEntropy(q=0.4), "softmax", "sparse")],
-    ids=["dice", "gce"])
+    (lambda: LOSSES.Tversky(alpha=0.6, beta=0.4), "sigmoid", "binary"),
+    (lambda: LOSSES.CategoricalGeneralizedCrossEntropy(q=0.4), "softmax", "sparse"),
+    (lambda: LOSSES.Circle(gamma=10.0, margin=0.3), None, "circle")],
+    ids=["dice", "tversky", "gce", "circle"])
 def test_keras_files_both_ways(make_loss, activation, targets, tmp_path):
     rng = np.random.default_rng(RNG)
     x = rng.standard_normal((8, 4)).astype("f4")
     y = rng.integers(0, 2, (8, 3)).astype("f4") if targets == "binary" else rng.integers(0, 3, 8)
-    model = _model(3, activation)
+    if targets == "circle":
+        y = np.array([0, 1, 2, 0, 1, 2, 1, 0])
+    model = _model(3, activation, L.UnitNormalization() if targets == "circle" else None)
     model.compile(optimizer="adam", loss=make_loss())
     model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
     model.save(tmp_path / "m.keras")
