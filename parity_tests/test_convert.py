@@ -19,6 +19,21 @@ class _KerasOnlyInit(keras.initializers.Initializer):
         return keras.ops.zeros(shape, dtype)
 
 
+class _KerasOnlyRegularizer(keras.regularizers.Regularizer):
+    """A regularizer of the user's own."""
+
+    def __call__(self, w):
+        return keras.ops.sum(w) * 0.0
+
+    def get_config(self):
+        return {}
+
+
+def _keras_only_activation(x):
+    """An activation function of the user's own."""
+    return x
+
+
 class _KerasOnly(keras.constraints.Constraint):
     """A constraint of the user's own, which scratchnet cannot know."""
 
@@ -135,11 +150,12 @@ def test_from_keras_names_the_unmappable_layer():
 
 
 @pytest.mark.parametrize("klayer, pattern", [
-    (keras.layers.Dense(3, activation="sparsemax", name="d"), r'"d" uses activation .sparsemax.'),
+    (keras.layers.Dense(3, activation=_keras_only_activation, name="d"),
+     r'"d" uses activation ._keras_only_activation.'),
     (keras.layers.Dense(3, kernel_constraint=_KerasOnly(), name="d"),
      r'"d" uses kernel_constraint ._KerasOnly.'),
-    (keras.layers.Dense(3, activity_regularizer=keras.regularizers.OrthogonalRegularizer(), name="d"),
-     r'"d" uses regularizer OrthogonalRegularizer'),
+    (keras.layers.Dense(3, activity_regularizer=_KerasOnlyRegularizer(), name="d"),
+     r'"d" uses regularizer _KerasOnlyRegularizer'),
     (keras.layers.Dense(3, kernel_initializer=_KerasOnlyInit(), name="d"), r"_KerasOnlyInit"),
     (keras.layers.Softmax(axis=1, name="s"), r'"s" takes softmax over axis=1'),
 ])

@@ -327,6 +327,7 @@ from scratchnet.activations_more import (  # noqa: E402, F401  (keras.activation
     soft_shrink,
     sparse_plus,
     sparse_sigmoid,
+    sparsemax,
     squareplus,
     tanh_shrink,
     threshold,

@@ -21,9 +21,9 @@ Formulas (``keras/src/backend/tensorflow/nn.py``), ``da = dL/da``:
   even); ``threshold(x, threshold, default_value) = x`` where ``x > threshold``, else
   ``default_value``.
 
-Keras 3.15 also has ``sparsemax``; its TensorFlow backend sums the cumulative sums of every
-supported entry into the threshold (``[1.0, 1.2]`` gives ``[0, 0]``, not ``[0.4, 0.6]``), so
-scratchnet leaves it out rather than copy either answer.
+- ``sparsemax(x, axis=-1)``: Keras 3.15's TensorFlow formula, whose threshold sums the
+  cumulative sums of every supported entry (``[1.0, 1.2]`` gives ``[0, 0]``, not the paper's
+  ``[0.4, 0.6]``); scratchnet computes Keras' numbers, see :class:`Sparsemax`.
 """
 
 from __future__ import annotations
@@ -140,8 +140,55 @@ class TanhShrink(Activation):
         return da * t * t
 
 
+class Sparsemax(Activation):
+    """Sparsemax as Keras 3.15.1 computes it (TensorFlow backend), along the last axis.
+
+    Sort each row descending (``z_(1) >= z_(2) >= ...``), ``C_r = z_(1) + ... + z_(r)``; the
+    support is the ranks with ``z_(r) - (C_r - 1) / r > 0`` (``k`` of them, always the first).
+    The paper's threshold (Martins & Astudillo, 2016) is ``(C_k - 1) / k``; Keras' sums *every*
+    support rank's cumulative sum instead::
+
+        tau = (sum over support ranks r of C_r  -  1) / k
+        a   = max(z - tau, 0)
+
+    which equals the paper's when ``k = 1`` but otherwise does not sum to 1 (``[0.5, 0.5, 0]``
+    gives ``[0.25, 0.25, 0]``). scratchnet computes Keras' numbers. Backward (TensorFlow's
+    gradient of that graph; the maximum passes it where ``z - tau >= 0``)::
+
+        dtau/dz_i = (number of support ranks at or after z_i's rank) / k
+        dz_i      = da_i [z_i - tau >= 0]  -  dtau/dz_i * sum_j da_j [z_j - tau >= 0]
+
+    Ties are ranked by position (a lower index first), as TensorFlow's sort.
+    """
+
+    name = "sparsemax"
+
+    @staticmethod
+    def _parts(z):
+        order = np.argsort(-z, axis=-1, kind="stable")  # descending; ties: lower index first
+        ranked = np.take_along_axis(z, order, axis=-1)
+        cumulative = np.cumsum(ranked, axis=-1)
+        r = np.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+        support = ranked - (cumulative - 1) / r > 0
+        k = np.sum(support, axis=-1, keepdims=True).astype(z.dtype)
+        tau = (np.sum(np.where(support, cumulative, 0), axis=-1, keepdims=True) - 1) / k
+        return order, support, k, tau
+
+    def forward(self, z):
+        _, _, _, tau = self._parts(z)
+        return np.maximum(z - tau, 0)
+
+    def backward(self, z, a, da):
+        order, support, k, tau = self._parts(z)
+        active = (z - tau >= 0).astype(z.dtype)
+        after = np.flip(np.cumsum(np.flip(support, -1), axis=-1), -1)  # support ranks >= each rank
+        dtau = np.empty_like(z)
+        np.put_along_axis(dtau, order, after.astype(z.dtype) / k, axis=-1)  # back to positions
+        return da * active - dtau * np.sum(da * active, axis=-1, keepdims=True)
+
+
 CLASSES = (CELU, HardTanh, LogSigmoid, Squareplus, SparsePlus, SparseSigmoid, SoftShrink, HardShrink,
-           TanhShrink)
+           TanhShrink, Sparsemax)
 
 
 def _float(x) -> np.ndarray:
@@ -213,7 +260,17 @@ def threshold(x, threshold, default_value) -> np.ndarray:
     return np.where(x > threshold, x, np.asarray(default_value, dtype=x.dtype))
 
 
-FUNCTIONS = {celu: CELU, squareplus: Squareplus, soft_shrink: SoftShrink, hard_shrink: HardShrink,
-             hard_tanh: HardTanh, log_sigmoid: LogSigmoid, sparse_plus: SparsePlus,
+def sparsemax(x, axis: int = -1) -> np.ndarray:
+    """``keras.activations.sparsemax`` / ``keras.ops.sparsemax``: :class:`Sparsemax` along
+    ``axis``."""
+    x = _float(x)
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -x.ndim <= axis < max(x.ndim, 1):
+        raise ValueError(f"sparsemax: expected axis to be an int in [-{x.ndim}, {x.ndim}) for an input "
+                         f"of shape {x.shape}, received axis={axis!r}")
+    return np.moveaxis(Sparsemax().forward(np.moveaxis(x, axis, -1)), -1, axis)
+
+
+FUNCTIONS = {sparsemax: Sparsemax, celu: CELU, squareplus: Squareplus, soft_shrink: SoftShrink,
+             hard_shrink: HardShrink, hard_tanh: HardTanh, log_sigmoid: LogSigmoid, sparse_plus: SparsePlus,
              sparse_sigmoid: SparseSigmoid, tanh_shrink: TanhShrink}
 NOT_ELEMENTWISE = {"glu": glu, "threshold": threshold}

@@ -912,11 +912,26 @@ def dense_labels(y_true, y_pred: np.ndarray, where: str, one_hot: bool = True) -
     return y.astype(y_pred.dtype, copy=False)
 
 
+# Dice, Tversky, the generalised cross-entropy, Circle and CTC live in a file of their own; they
+# build on the helpers above, so they are imported here, after them.
+from scratchnet.losses_more import (  # noqa: E402, F401  (keras.losses names)
+    CTC,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    Dice,
+    Tversky,
+    categorical_generalized_cross_entropy,
+    circle,
+    ctc,
+    dice,
+    tversky,
+)
+
 _CLASSES = (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
             MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Poisson,
             MeanSquaredLogarithmicError, MeanAbsolutePercentageError, LogCosh, CosineSimilarity,
             Hinge, SquaredHinge, CategoricalHinge, BinaryFocalCrossentropy,
-            CategoricalFocalCrossentropy)
+            CategoricalFocalCrossentropy, Dice, Tversky, CategoricalGeneralizedCrossEntropy, Circle, CTC)
 # keras.losses.get's names: each function's name, each class's name, and Keras' aliases.
 _REGISTRY: dict[str, type[Loss]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
@@ -963,7 +978,10 @@ _FUNCTIONS = (sparse_categorical_crossentropy, categorical_crossentropy, binary_
               mean_squared_error, mean_absolute_error, huber, kl_divergence, poisson,
               mean_squared_logarithmic_error, mean_absolute_percentage_error, log_cosh,
               cosine_similarity, hinge, squared_hinge, categorical_hinge, binary_focal_crossentropy,
-              categorical_focal_crossentropy)
+              categorical_focal_crossentropy, dice, tversky, circle, ctc)
+# Names keras.losses.get does not know (Keras 3.15.1 leaves them out of its table); deserialize
+# still reads them.
+_NOT_IN_KERAS_GET = ("categorical_generalized_cross_entropy", "CategoricalGeneralizedCrossEntropy")
 
 
 def get(identifier) -> Loss:
@@ -971,14 +989,15 @@ def get(identifier) -> Loss:
     above (``compile(loss=sn.losses.mean_squared_error)``) or a ``Loss`` instance."""
     if isinstance(identifier, Loss):
         return identifier
-    if isinstance(identifier, str) and identifier in _REGISTRY:
+    if isinstance(identifier, str) and identifier in _REGISTRY and identifier not in _NOT_IN_KERAS_GET:
         return _REGISTRY[identifier]()
     if any(identifier is fn for fn in _FUNCTIONS):
         return _REGISTRY[identifier.__name__]()
     if callable(identifier) and not isinstance(identifier, type):
         return LossFunctionWrapper(identifier)  # a function of the user's: def my_loss(y_true, y_pred)
     raise ValueError(
-        f"compile: unknown loss {identifier!r}; expected one of {sorted(_REGISTRY)} or a "
+        f"compile: unknown loss {identifier!r}; expected one of "
+        f"{sorted(set(_REGISTRY) - set(_NOT_IN_KERAS_GET))} or a "
         "scratchnet.losses.Loss instance"
     )
 

@@ -572,6 +572,8 @@ from scratchnet.metrics_classification import (  # noqa: E402
     FBetaScore,
     IoU,
     MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
     PrecisionAtRecall,
     RecallAtPrecision,
     SensitivityAtSpecificity,
@@ -583,9 +585,12 @@ from scratchnet.metrics_functions import (  # noqa: E402, F401  (Keras' keras.me
     MeanMetricWrapper,
     binary_accuracy,
     binary_crossentropy,
+    binary_focal_crossentropy,
     categorical_accuracy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
+    concordance_correlation,
     hinge,
     huber,
     kl_divergence,
@@ -594,6 +599,7 @@ from scratchnet.metrics_functions import (  # noqa: E402, F401  (Keras' keras.me
     mean_absolute_percentage_error,
     mean_squared_error,
     mean_squared_logarithmic_error,
+    pearson_correlation,
     poisson,
     sparse_categorical_accuracy,
     sparse_categorical_crossentropy,
@@ -623,7 +629,7 @@ CLASSES = (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, MeanA
            AUC, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, RootMeanSquaredError,
            MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity,
            KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge, R2Score, FBetaScore, F1Score,
-           IoU, MeanIoU, BinaryIoU,
+           IoU, MeanIoU, OneHotIoU, OneHotMeanIoU, BinaryIoU,
            SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
            PearsonCorrelation, ConcordanceCorrelation)
 # keras.metrics.get's names: the class names, their snake-case forms (Keras' to_snake_case:
@@ -691,3 +697,33 @@ def get(identifier, loss_name: str, output_units: int) -> Metric:
     if isinstance(identifier, str) and identifier in NAMES:
         return NAMES[identifier](name=identifier)
     raise _unknown(identifier)
+
+
+def serialize(metric) -> dict:
+    """``keras.metrics.serialize``: a metric object as Keras writes it in a ``.keras`` file
+    (``{"module": "keras.metrics", "class_name": ..., "config": ...}``), a metric function by its
+    name (``"class_name": "function"``)."""
+    from scratchnet.saving_keras import _metric_to_keras
+
+    if not isinstance(metric, Metric) and not _is_function(metric):
+        raise ValueError(f"metrics.serialize: expected a scratchnet.metrics.Metric or a metric "
+                         f"function, received {metric!r}")
+    return _metric_to_keras(metric)
+
+
+def deserialize(config, custom_objects=None):
+    """``keras.metrics.deserialize``: the metric object (or function) that :func:`serialize`'s
+    dictionary, or Keras', describes; a name gives the class or function of that name."""
+    from scratchnet.metrics_functions import BY_NAME
+    from scratchnet.saving_keras import _metric_from_keras
+
+    if custom_objects:
+        raise ValueError("metrics.deserialize: scratchnet does not take custom_objects; received "
+                         f"{sorted(custom_objects)}")
+    if isinstance(config, str):
+        if config in BY_NAME:
+            return BY_NAME[config]
+        if config in NAMES:
+            return NAMES[config]
+        raise _unknown(config)
+    return _metric_from_keras(config, "metrics.deserialize")

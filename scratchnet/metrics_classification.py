@@ -324,6 +324,40 @@ class MeanIoU(IoU):
         return config
 
 
+class OneHotIoU(IoU):
+    """:class:`IoU` for one-hot labels: ``y_true`` always goes through ``argmax`` over ``axis``
+    (``sparse_y_true`` is fixed to False), ``y_pred`` too unless ``sparse_y_pred=True``."""
+
+    name = "one_hot_io_u"
+
+    def __init__(self, num_classes: int, target_class_ids, name: str | None = None, dtype=None,
+                 ignore_class: int | None = None, sparse_y_pred: bool = False, axis: int = -1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False, sparse_y_pred=sparse_y_pred,
+                         axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """:class:`MeanIoU` for one-hot labels (``argmax`` over ``axis`` as :class:`OneHotIoU`)."""
+
+    name = "one_hot_mean_io_u"
+
+    def __init__(self, num_classes: int, name: str | None = None, dtype=None,
+                 ignore_class: int | None = None, sparse_y_pred: bool = False, axis: int = -1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
 class BinaryIoU(IoU):
     """:class:`IoU` of two classes: a prediction is class 1 where ``p >= threshold`` (compared in
     float32), else 0; labels are cast to the metric's dtype (so ``0.9`` is 0 with the default
@@ -470,5 +504,5 @@ class RecallAtPrecision(_RateAtRate):
 
 
 CLASSES = (TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, FBetaScore, F1Score, IoU, MeanIoU,
-           BinaryIoU, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
-           RecallAtPrecision)
+           OneHotIoU, OneHotMeanIoU, BinaryIoU, SensitivityAtSpecificity, SpecificityAtSensitivity,
+           PrecisionAtRecall, RecallAtPrecision)

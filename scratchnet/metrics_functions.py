@@ -26,7 +26,9 @@ import numpy as np
 from scratchnet import config, kernels
 from scratchnet.losses import (
     binary_crossentropy,
+    binary_focal_crossentropy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
     hinge,
     huber,
@@ -43,6 +45,7 @@ from scratchnet.losses import (
 )
 from scratchnet.metrics import MeanMetric
 from scratchnet.metrics_classification import in_top_k
+from scratchnet.metrics_regression import concordance_correlation, pearson_correlation
 
 
 def _array(x, dtype=None) -> np.ndarray:
@@ -140,5 +143,7 @@ FUNCTIONS = (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
              top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, binary_crossentropy,
              categorical_crossentropy, sparse_categorical_crossentropy, mean_squared_error,
              mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
-             kl_divergence, poisson, hinge, squared_hinge, categorical_hinge, log_cosh, huber)
+             kl_divergence, poisson, hinge, squared_hinge, categorical_hinge, log_cosh, huber,
+             binary_focal_crossentropy, categorical_focal_crossentropy, pearson_correlation,
+             concordance_correlation)
 BY_NAME = {fn.__name__: fn for fn in FUNCTIONS}

@@ -235,41 +235,59 @@ class _Correlation(MeanMetric):
         return {"name": self.name, "axis": self.axis}
 
 
-class PearsonCorrelation(_Correlation):
-    """``keras.metrics.PearsonCorrelation()``: per row, with ``a = y - mean(y)`` and
+def _correlation_inputs(y_true, y_pred):
+    y_pred = np.asarray(kernels.to_numpy(y_pred))
+    if y_pred.dtype.kind != "f":
+        y_pred = y_pred.astype(np.float32)
+    return same_rank(np.asarray(kernels.to_numpy(y_true), dtype=y_pred.dtype), y_pred)
+
+
+def pearson_correlation(y_true, y_pred, axis: int = -1) -> np.ndarray:
+    """``keras.metrics.pearson_correlation``: along ``axis``, with ``a = y - mean(y)`` and
     ``b = p - mean(p)``, ``mean((a / std(a)) * (b / std(b)))`` (population standard deviations:
-    a row whose values are all equal gives NaN, as in Keras)."""
+    a constant row gives NaN, as in Keras)."""
+    y_true, y_pred = _correlation_inputs(y_true, y_pred)
+    a = y_true - np.mean(y_true, axis=axis, keepdims=True)
+    b = y_pred - np.mean(y_pred, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = a / np.std(a, axis=axis, keepdims=True)
+        b = b / np.std(b, axis=axis, keepdims=True)
+    return np.mean(a * b, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis: int = -1) -> np.ndarray:
+    """``keras.metrics.concordance_correlation``, Lin's coefficient as Keras 3.15 writes it, along
+    ``axis``::
+
+        mean(2 (y - mean(p)) (p - mean(p)) / (var(y) + var(p) + (mean(y) - mean(p))**2 + eps))
+
+    (Keras centres ``y`` on the *predictions'* mean in the numerator; so does this.)"""
+    y_true, y_pred = _correlation_inputs(y_true, y_pred)
+    y_mean = np.mean(y_true, axis=axis, keepdims=True)
+    p_mean = np.mean(y_pred, axis=axis, keepdims=True)
+    y_var = np.var(y_true - y_mean, axis=axis, keepdims=True)
+    p_var = np.var(y_pred - p_mean, axis=axis, keepdims=True)
+    covar = (y_true - p_mean) * (y_pred - p_mean)
+    norm = y_var + p_var + np.square(y_mean - p_mean)
+    return np.mean(2 * covar / (norm + y_pred.dtype.type(losses.EPSILON)), axis=axis)
+
+
+class PearsonCorrelation(_Correlation):
+    """``keras.metrics.PearsonCorrelation()``: :func:`pearson_correlation` per row."""
 
     name = "pearson_correlation"
 
     def values(self, y_true, y_pred):
-        a = y_true - np.mean(y_true, axis=-1, keepdims=True)
-        b = y_pred - np.mean(y_pred, axis=-1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = a / np.std(a, axis=-1, keepdims=True)
-            b = b / np.std(b, axis=-1, keepdims=True)
-        return np.mean(a * b, axis=-1)
+        return pearson_correlation(y_true, y_pred)
 
 
 class ConcordanceCorrelation(_Correlation):
-    """``keras.metrics.ConcordanceCorrelation()``, Lin's concordance coefficient as Keras 3.15
-    writes it, per row::
-
-        mean(2 (y - mean(p)) (p - mean(p)) / (var(y) + var(p) + (mean(y) - mean(p))**2 + eps))
-
-    (Keras centres ``y`` on the *predictions'* mean in the numerator; scratchnet does the same,
-    so that the numbers agree.)"""
+    """``keras.metrics.ConcordanceCorrelation()``: :func:`concordance_correlation` per row."""
 
     name = "concordance_correlation"
 
     def values(self, y_true, y_pred):
-        y_mean = np.mean(y_true, axis=-1, keepdims=True)
-        p_mean = np.mean(y_pred, axis=-1, keepdims=True)
-        y_var = np.var(y_true - y_mean, axis=-1, keepdims=True)
-        p_var = np.var(y_pred - p_mean, axis=-1, keepdims=True)
-        covar = (y_true - p_mean) * (y_pred - p_mean)
-        norm = y_var + p_var + np.square(y_mean - p_mean)
-        return np.mean(2 * covar / (norm + np.float32(losses.EPSILON)), axis=-1)
+        return concordance_correlation(y_true, y_pred)
 
 
 CLASSES = (RootMeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,

@@ -1190,6 +1190,10 @@ def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,
     doutput = loss_fn.backward(y, output)  # d mean(values) / d output
     if sample_weight is None:
         return float(np.mean(values)), doutput
+    if getattr(loss_fn, "couples_samples", False):  # Circle, Dice over the batch axis
+        raise ValueError(f'loss "{loss_fn.name}": sample_weight is not supported with this loss, whose '
+                         "values each depend on the whole batch (a weight per sample cannot scale "
+                         "the gradient row by row); received a sample_weight")
     sample_weight = np.broadcast_to(sample_weight, values.shape)  # (N, 1) -> (N, T): any length
     loss = losses_mod.reduce_weighted(values, sample_weight)
     w = kernels.xp_of(doutput).asarray(sample_weight, dtype=doutput.dtype)

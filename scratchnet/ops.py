@@ -1600,3 +1600,11 @@ numpy = _namespace("numpy", """
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
     tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like""")
 linalg = _namespace("linalg", "norm")
+
+
+# ----------------------------------------------------------------------------- sparsemax and CTC
+# (NumPy functions from their own modules: scratchnet.activations_more, scratchnet.ctc)
+from scratchnet.activations_more import sparsemax  # noqa: E402
+from scratchnet.ctc import ctc_decode, ctc_loss  # noqa: E402
+
+nn.sparsemax, nn.ctc_loss, nn.ctc_decode = sparsemax, ctc_loss, ctc_decode

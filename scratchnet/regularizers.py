@@ -11,6 +11,7 @@ in ``fit`` (the ``loss`` it logs) and in ``evaluate`` alike, and the gradient of
     L1(l1):       R(w) = l1 * sum(|w|)          dR/dw = l1 * sign(w)     (0 at w = 0, as TensorFlow)
     L2(l2):       R(w) = l2 * sum(w ** 2)       dR/dw = l2 * (2 * w)
     L1L2(l1, l2): the sum of both
+    OrthogonalRegularizer(factor, mode): the mean |cosine| between rows (or columns), see its class
 
 ``l1`` and ``l2`` are cast to the weight's dtype first (float32 by default), as Keras does.
 The string names ``"l1"`` and ``"l2"`` mean a factor of 0.01; ``"l1l2"`` is ``L1L2()``, whose
@@ -109,9 +110,73 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
+class OrthogonalRegularizer(Regularizer):
+    """Pushes the rows (``mode="rows"``) or columns (``mode="columns"``) of a 2-D weight towards
+    being orthogonal. For a ``Dense`` kernel ``(in, units)`` in rows mode: the ``in`` rows.
+
+    With ``U`` the rows L2-normalised (Keras' ``normalize``: ``u = w * min(1 / ||w||, 1 / eps)``),
+    ``P = U U^T`` their cosines, ``M`` the mask that drops the diagonal and ``r`` the number of rows::
+
+        R(W)   = factor * 0.5 * sum(|P * M|) / (r (r - 1) / 2)
+        dR/dU  = 2 G U,     G = factor / (r (r - 1)) * sign(P) * M        (TensorFlow: sign(0) = 0)
+        dR/dw  = s (g - u (g . u))  per row, s = 1 / ||w||   (s = 1 / eps, a constant, when clipped)
+
+    Columns mode is rows mode on ``W^T``. A single row gives ``0 / 0``: NaN, as in Keras.
+    """
+
+    def __init__(self, factor=0.01, mode: str = "rows"):
+        self.factor = _factor(factor, "factor")
+        if mode not in ("rows", "columns"):
+            raise ValueError(f'Invalid value for argument `mode`. Expected one of {{"rows", "columns"}}. '
+                             f"Received: mode={mode!r}")
+        self.mode = mode
+
+    def _rows(self, w):
+        if np.ndim(w) != 2:
+            raise ValueError(f"Inputs to OrthogonalRegularizer must have rank 2. Received: "
+                             f"inputs.shape={np.shape(w)}")
+        return w if self.mode == "rows" else w.T
+
+    @staticmethod
+    def _unit_rows(w):
+        """``(U, s, clipped)``: rows scaled by ``s = min(1 / ||w||, 1 / eps)``."""
+        f = w.dtype.type
+        with np.errstate(divide="ignore"):
+            inv_norm = f(1) / np.sqrt(np.sum(np.square(w), axis=1, keepdims=True))
+        limit = f(1 / 1e-7)
+        return w * np.minimum(inv_norm, limit), np.minimum(inv_norm, limit), inv_norm > limit
+
+    def __call__(self, w):
+        rows = self._rows(w)
+        f = rows.dtype.type
+        u, _, _ = self._unit_rows(rows)
+        r = rows.shape[0]
+        off_diagonal = (u @ u.T) * (1 - np.eye(r, dtype=rows.dtype))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return f(self.factor) * f(0.5) * np.sum(np.abs(off_diagonal)) / f(r * (r - 1.0) / 2.0)
+
+    def gradient(self, w):
+        rows = self._rows(w)
+        f = rows.dtype.type
+        u, s, clipped = self._unit_rows(rows)
+        r = rows.shape[0]
+        mask = 1 - np.eye(r, dtype=rows.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_p = f(self.factor) * f(0.5) / f(r * (r - 1.0) / 2.0) * np.sign(u @ u.T) * mask  # (r, r)
+        g_u = (g_p + g_p.T) @ u  # (r, c): dR/dU
+        along = np.sum(g_u * u, axis=1, keepdims=True)  # g . u per row
+        grad = np.where(clipped, s * g_u, s * (g_u - u * along))
+        return grad if self.mode == "rows" else grad.T
+
+    def get_config(self) -> dict:
+        return {"factor": self.factor, "mode": self.mode}
+
+
 # Keras exports the classes under lower-case names too: ``regularizers.l2(0.001)`` is ``L2(0.001)``.
-l1, l2, l1_l2 = L1, L2, L1L2
-_REGISTRY = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1l2": L1L2}
+l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
+_REGISTRY = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1l2": L1L2,
+             "OrthogonalRegularizer": OrthogonalRegularizer,
+             "orthogonal_regularizer": OrthogonalRegularizer}
 
 
 def get(identifier, where: str = "regularizer") -> Regularizer | None:

@@ -155,7 +155,7 @@ def test_a_regularizer_subclass_with_its_gradient_trains(data):
     ("l3", r"Dense 'd': kernel_regularizer: unknown regularizer 'l3'; expected None, one of "),
     ("l1_l2", r"unknown regularizer 'l1_l2'.*'l1l2'"),
     (0.01, r"Dense 'd': kernel_regularizer: unknown regularizer 0.01"),
-    ({"class_name": "OrthogonalRegularizer", "config": {}}, "unknown regularizer"),
+    ({"class_name": "SpectralRegularizer", "config": {}}, "unknown regularizer"),
     ({"class_name": "L2", "config": {"l3": 1}}, r"unreadable regularizer config .*'l3'"),
 ])
 def test_bad_regularizer_arguments_name_the_layer_and_argument(value, message):

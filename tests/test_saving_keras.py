@@ -387,13 +387,13 @@ def test_a_keras_constraint_is_read(saved, tmp_path):
 def test_a_regularizer_scratchnet_lacks_is_refused_by_name(saved, tmp_path):
     def edit(config):
         config["config"]["layers"][4]["config"]["kernel_regularizer"] = {
-            "module": "keras.regularizers", "class_name": "OrthogonalRegularizer",
-            "config": {"factor": 0.01, "mode": "rows"}, "registered_name": None}
+            "module": "keras.regularizers", "class_name": "SpectralRegularizer",
+            "config": {"factor": 0.01}, "registered_name": None}
 
     path = _edit_config(saved[3], tmp_path / "ortho.keras", edit)
     with pytest.raises(ValueError, match=r"ortho\.keras': layer \"dense\" \(Dense\) has a config "
                                          r"scratchnet cannot build: .*kernel_regularizer: unknown "
-                                         r"regularizer .*OrthogonalRegularizer"):
+                                         r"regularizer .*SpectralRegularizer"):
         sn.load_model(path)
 
 

@@ -367,7 +367,7 @@ def regularizer_to_keras(regularizer) -> keras.regularizers.Regularizer | None:
     spec = sn.regularizers.serialize(regularizer)
     if not hasattr(keras.regularizers, spec["class_name"]):
         raise ValueError(f"to_keras: regularizer {spec['class_name']} has no Keras equivalent; "
-                         "supported: L1, L2, L1L2")
+                         "supported: L1, L2, L1L2, OrthogonalRegularizer")
     return keras.regularizers.deserialize(spec)
 
 
@@ -376,9 +376,10 @@ def regularizer_from_keras(kregularizer, where: str):
     if kregularizer is None:
         return None
     name = type(kregularizer).__name__
-    if type(kregularizer) not in (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2):
+    if type(kregularizer) not in (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2,
+                                  keras.regularizers.OrthogonalRegularizer):
         raise ValueError(f"from_keras: {where} uses regularizer {name}, which scratchnet does not "
-                         "have; supported: L1, L2, L1L2")
+                         "have; supported: L1, L2, L1L2, OrthogonalRegularizer")
     return sn.regularizers.get({"class_name": name, "config": kregularizer.get_config()}, where)
 
 
@@ -1324,3 +1325,21 @@ _register_global_pooling(sn.layers.GlobalAveragePooling3D, keras.layers.GlobalAv
 _register_global_pooling(sn.layers.GlobalMaxPooling3D, keras.layers.GlobalMaxPooling3D)
 for _name in ("UpSampling3D", "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
+
+
+# Dice, Tversky, the generalised cross-entropy and Circle: Keras' configs hold every argument.
+def _loss_via_config_from_keras(kloss):
+    config = {k: v for k, v in kloss.get_config().items() if k not in ("name", "reduction", "dtype")}
+    if "axis" in config and isinstance(config["axis"], list):
+        config["axis"] = tuple(config["axis"])
+    return getattr(sn.losses, type(kloss).__name__)(**config)
+
+
+for _cls in (sn.losses.Dice, sn.losses.Tversky, sn.losses.CategoricalGeneralizedCrossEntropy,
+             sn.losses.Circle):
+    register_loss(_cls, getattr(keras.losses, _cls.__name__),
+                  lambda loss: getattr(keras.losses, type(loss).__name__)(**{
+                      k: v for k, v in loss.get_config().items() if k != "name"}),
+                  _loss_via_config_from_keras)
+register_loss(sn.losses.CTC, keras.losses.CTC, lambda loss: keras.losses.CTC(),
+              lambda kloss: sn.losses.CTC())
