@@ -253,7 +253,7 @@ def _augmentation_model():
 
 def _augmentation_more_model():
     """The colour, mixing and warping augmentation layers (scratchnet/layers/augmentation_*.py):
-    inactive at inference but AutoContrast, which both frameworks apply there alike. Equalization
+    inactive at inference but AutoContrast and CLAHE, which both frameworks apply there alike. Equalization
     is left out: Keras 3.15.1 cannot load a file that holds one (parity_tests/
     test_augmentation_more_keras.py::test_keras_model_skips_equalization)."""
     model = sn.Sequential([
@@ -268,6 +268,7 @@ def _augmentation_more_model():
         L.MixUp(seed=11), L.CutMix(0.5, seed=12), L.RandomPerspective(0.2, scale=0.1, seed=13),
         L.RandAugment((0, 1), num_ops=1, factor=0.1, seed=14), L.AugMix((0, 1), chain_depth=1, seed=15),
         L.Pipeline([L.RandomInvert(0.5, value_range=(0, 1), seed=16), L.RandomGrayscale(0.1)]),
+        L.ContrastLimitedAdaptiveHistogramEqualization((0, 1), tile_grid_size=(2, 2)),  # at inference too
         L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation_more")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(14).random((6, 6, 6, 3)).astype(np.float32)

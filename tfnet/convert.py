@@ -814,7 +814,7 @@ for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
               "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast",
               "RandomPosterization", "RandomSharpness", "RandomShear", "RandomErasing",
               "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective",
-              "RandAugment", "AugMix"):
+              "RandAugment", "AugMix", "ContrastLimitedAdaptiveHistogramEqualization"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -33,6 +33,7 @@ from scratchnet.layers.augmentation_color import (
 )
 from scratchnet.layers.augmentation_mix import CutMix, MixUp, RandomErasing
 from scratchnet.layers.augmentation_more import (
+    ContrastLimitedAdaptiveHistogramEqualization,
     Equalization,
     RandomGaussianBlur,
     RandomPerspective,
@@ -164,7 +165,8 @@ __all__ = [
     "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
     "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
     "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
-    "Equalization", "RandomPerspective", "RandAugment", "AugMix", "Pipeline",
+    "Equalization", "ContrastLimitedAdaptiveHistogramEqualization", "RandomPerspective", "RandAugment",
+    "AugMix", "Pipeline",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional",

@@ -336,3 +336,119 @@ class Equalization(_RandomImageLayer):
         config = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}
         del config["seed"]  # Keras' Equalization takes no seed
         return config
+
+
+class ContrastLimitedAdaptiveHistogramEqualization(_RandomImageLayer):
+    """CLAHE, as ``keras.layers.ContrastLimitedAdaptiveHistogramEqualization(value_range=(0, 255),
+    clip_limit=4.0, tile_grid_size=(8, 8))``: histogram equalization done tile by tile, with each
+    tile's histogram clipped so that flat regions are not blown up into noise, and the tiles'
+    mappings blended so that no tile edge shows.
+
+    Per image and channel, in the 0..255 scale (``value_range`` mapped onto it):
+
+    1. Pad the image (mirror, ``symmetric``) to ``grid_h x grid_w`` tiles of ``tile_h x tile_w``
+       pixels (``tile = ceil(size / grid)``).
+    2. Per tile, the histogram of ``clip(int(x), 0, 255)`` over 256 bins. With ``clip_limit > 0``,
+       cap each bin at ``clip_limit * tile_h * tile_w / 256`` and spread the excess evenly over all
+       256 bins.
+    3. ``cdf = cumsum(hist)``; the tile's mapping is
+       ``lut = clip((cdf - min(cdf)) * 255 / (tile_h * tile_w - min(cdf)), 0, 255)``
+       (a denominator of 0 taken as 1).
+    4. Each pixel ``(i, j)`` of value ``v`` reads ``lut[v]`` of the four tiles around it and mixes
+       them bilinearly: tile coordinates ``(i - tile_h/2) / tile_h`` (the tile centres), the border
+       tiles repeated beyond the edge.
+
+    Nothing is random, and (unlike Equalization) Keras applies it at inference too. Output in
+    ``value_range``, float32. No backward pass: the output is piecewise constant in the input.
+    """
+
+    def __init__(self, value_range=(0, 255), clip_limit: float = 4.0, tile_grid_size=(8, 8),
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(seed=None, data_format=data_format, name=name, **kwargs)
+        aug._check_value_range(value_range, self.where)
+        if value_range[0] == value_range[1]:
+            raise ValueError(f"{self.where}: value_range {value_range!r} is empty (low == high): no "
+                             "scale to map onto 0..255")
+        self.value_range = list(value_range)
+        if isinstance(clip_limit, bool) or not _is_number(clip_limit):
+            raise ValueError(f"{self.where}: expected clip_limit to be a number, received {clip_limit!r}")
+        self.clip_limit = float(clip_limit)
+        if (not isinstance(tile_grid_size, tuple | list) or len(tile_grid_size) != 2
+                or any(isinstance(g, bool) or not isinstance(g, numbers.Integral) or g < 1
+                       for g in tile_grid_size)):
+            raise ValueError(f"{self.where}: expected tile_grid_size to be 2 positive integers "
+                             f"(height, width), received {tile_grid_size!r}")
+        self.tile_grid_size = (int(tile_grid_size[0]), int(tile_grid_size[1]))
+
+    def get_random_transformation(self, images, training=True):
+        return None
+
+    def forward(self, x, training=False):
+        return super().forward(x, training=True)  # applied at inference too, as Keras does
+
+    def transform_images(self, images, transformation=None, training=True):
+        self.transformation = {}  # applied: backward refuses
+        lo, hi = (np.float32(v) for v in self.value_range)
+        x = images.astype(np.float32)
+        if (lo, hi) != (0, 255):  # Keras' _transform_value_range, to 0..255 and back
+            x = (x - lo) / (hi - lo) * np.float32(255)
+        y = self._clahe(x)
+        if (lo, hi) != (0, 255):
+            y = (y - np.float32(0)) / np.float32(255) * (hi - lo) + lo
+        return y.astype(np.float32)
+
+    def _clahe(self, images: np.ndarray) -> np.ndarray:
+        n, h, w, c = images.shape
+        grid_h, grid_w = self.tile_grid_size
+        tile_h, tile_w = -(-h // grid_h), -(-w // grid_w)
+        padded = np.pad(images, [(0, 0), (0, tile_h * grid_h - h), (0, tile_w * grid_w - w), (0, 0)],
+                        mode="symmetric")
+        # (N, grid_h, grid_w, C, tile pixels): each tile's values, as ints 0..255
+        tiles = padded.reshape(n, grid_h, tile_h, grid_w, tile_w, c).transpose(0, 1, 3, 5, 2, 4)
+        values = np.clip(tiles.reshape(n, grid_h, grid_w, c, tile_h * tile_w).astype(np.int32), 0, 255)
+        # counts per bin (Keras sums a one-hot of the values): one bincount per tile and channel
+        per_tile = values.reshape(-1, tile_h * tile_w)
+        flat = per_tile + 256 * np.arange(per_tile.shape[0])[:, None]
+        hists = np.bincount(flat.ravel(), minlength=flat.shape[0] * 256).astype(np.float32)
+        hists = hists.reshape(n, grid_h, grid_w, c, 256)
+        if self.clip_limit > 0:
+            limit = np.float32(self.clip_limit * (tile_h * tile_w) / 256.0)
+            clipped = np.clip(hists, 0, limit)
+            excess = np.sum(hists - clipped, axis=-1, keepdims=True)
+            hists = clipped + excess / np.float32(256)
+        cdf = np.cumsum(hists, axis=-1, dtype=np.float32)
+        cdf_min = cdf.min(axis=-1, keepdims=True)
+        denominator = np.float32(tile_h * tile_w) - cdf_min
+        denominator = np.where(denominator == 0, np.float32(1), denominator)
+        lut = np.clip((cdf - cdf_min) * np.float32(255) / denominator, 0, 255)
+        # border tiles repeated: tile index t of the padded grid is tile t - 1 of the image
+        lut = np.concatenate([lut[:, :1], lut, lut[:, -1:]], axis=1)
+        lut = np.concatenate([lut[:, :, :1], lut, lut[:, :, -1:]], axis=2)
+        # each pixel row/column's place between tile centres, and its weight towards the next
+        def centres(size, tile):  # in tile units, +1 for the repeated border tile
+            return (np.arange(size, dtype=np.float32) - np.float32(tile / 2.0)) / np.float32(tile) + 1
+
+        ys, xs = centres(tile_h * grid_h, tile_h), centres(tile_w * grid_w, tile_w)
+        y0, x0 = np.floor(ys), np.floor(xs)
+        wy, wx = (ys - y0)[None, :, None, None], (xs - x0)[None, None, :, None]
+        y0i, y1i = (np.clip(v, 0, grid_h + 1).astype(np.int64) for v in (y0, y0 + 1))
+        x0i, x1i = (np.clip(v, 0, grid_w + 1).astype(np.int64) for v in (x0, x0 + 1))
+        pixels = np.clip(padded, 0, 255).astype(np.int32)
+        b = np.arange(n)[:, None, None, None]
+        ch = np.arange(c)[None, None, None, :]
+
+        def read(ty, tx):  # lut[image, tile row, tile column, channel, pixel value]
+            return lut[b, ty[None, :, None, None], tx[None, None, :, None], ch, pixels]
+
+        top = read(y0i, x0i) * (1 - wx) + read(y0i, x1i) * wx
+        bottom = read(y1i, x0i) * (1 - wx) + read(y1i, x1i) * wx
+        return (top * (1 - wy) + bottom * wy)[:, :h, :w, :]
+
+    def backward_images(self, dy):
+        return _no_gradient(self, "not implemented: the output is piecewise constant in the input")
+
+    def get_config(self):
+        config = {**super().get_config(), "value_range": self.value_range, "clip_limit": self.clip_limit,
+                  "tile_grid_size": list(self.tile_grid_size)}
+        del config["seed"]  # Keras' CLAHE takes no seed
+        return config
