@@ -102,8 +102,12 @@ def test_rnn_of_a_cell_is_the_layer_with_the_same_weights(cell):
 
 
 def test_the_layers_use_the_cells_step_functions():
-    assert L.LSTM.cell is L.LSTMCell.cell_step and L.LSTM.cell_backward is L.LSTMCell.cell_step_backward
-    assert L.GRU.cell is L.GRUCell.cell_step and L.SimpleRNN.cell is L.SimpleRNNCell.cell_step
+    assert L.LSTM.cell_step is L.LSTMCell.cell_step
+    assert L.LSTM.cell_step_backward is L.LSTMCell.cell_step_backward
+    assert L.GRU.cell_step is L.GRUCell.cell_step and L.SimpleRNN.cell_step is L.SimpleRNNCell.cell_step
+    # and the arguments, weights and dropout masks: one base class
+    for layer, cell in ((L.LSTM, L.LSTMCell), (L.GRU, L.GRUCell), (L.SimpleRNN, L.SimpleRNNCell)):
+        assert layer.build_weights is cell.build_weights and layer.__init__ is cell.__init__
 
 
 # ------------------------------------------------------------------ finite differences

@@ -69,20 +69,7 @@ class ConvLSTMCell(_Cell):
         self.pads = tuple(p[1:] for p in plans)
         self.rec_pads = tuple(output_size_and_pads(o, k, 1, 1, "same")[1:]
                               for o, k in zip(self.out_spatial, self.kernel_size, strict=True))
-        width = 4 * self.filters
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, channels, width), self.kernel_initializer,
-                                      rng, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (*self.kernel_size, self.filters, width),
-                                                self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", (width,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        if self.use_bias and self.unit_forget_bias:
-            self.bias.value[self.filters:2 * self.filters] = 1
-        self.rng = self.random_generator(rng)
+        self.build_weights(channels, rng, window=self.kernel_size)
         return (*self.out_spatial, self.filters)
 
     @property

@@ -42,12 +42,16 @@ from scratchnet.layers.base import Layer, constraint_config, regularizer_config,
 from scratchnet.layers.core import _init_name
 
 
-class _Cell(Layer):
-    """What the three cells share: Keras' arguments, the weights ``kernel (C, G*U)``,
-    ``recurrent_kernel (U, G*U)`` and ``bias``, dropout masks, and the step protocol."""
+class _RecurrentWeights(Layer):
+    """What every recurrent cell and layer shares, written once: Keras' arguments and their
+    checks, the weights ``kernel (C, G*U)``, ``recurrent_kernel (U, G*U)`` and ``bias`` (``G``
+    gates in the kernel's column blocks), the dropout masks a sequence keeps, and the config.
+    The cells below and the layers of ``scratchnet/layers/recurrent.py`` build on it; the gate
+    formulas come from the ``_SimpleRNNStep``, ``_LSTMStep`` and ``_GRUStep`` mixins, so that
+    ``LSTMCell`` and ``LSTM`` run the same function."""
 
     GATES = 1
-    has_carry = False  # LSTMCell: a second state, c
+    has_carry = False  # LSTM: a second state, c
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -81,6 +85,78 @@ class _Cell(Layer):
         self.rng: np.random.Generator | None = None
         self.x_keep = self.h_keep = None
 
+    @property
+    def n_states(self) -> int:
+        return 2 if self.has_carry else 1
+
+    # ------------------------------------------------------------------ weights
+    def build_weights(self, features: int, rng, window: tuple = ()) -> None:
+        """``kernel (*window, features, G*U)``, ``recurrent_kernel (*window, U, G*U)`` (``window``:
+        a ConvLSTM's kernel size, empty for the dense cells) and ``bias``; an LSTM's forget-gate
+        quarter of the bias starts at 1 with ``unit_forget_bias``."""
+        width = self.GATES * self.units
+        self.kernel = self.add_weight("kernel", (*window, features, width), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (*window, self.units, width),
+                                                self.recurrent_initializer, rng,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        if self.use_bias and self.has_carry and self.unit_forget_bias:
+            u = self.units
+            self.bias.value[..., u:2 * u] = 1  # the forget gate starts open: remember by default
+        self.rng = self.random_generator(rng)
+
+    def bias_shape(self) -> tuple:
+        return (self.GATES * self.units,)
+
+    def input_bias(self):
+        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
+        return self.bias.value
+
+    def bias_grad(self, dxw, drec):
+        """dL/d(bias) from dL/d(x @ K + b) (any leading axes: steps, batch)."""
+        return dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)
+
+    # ------------------------------------------------------------------ dropout
+    def start_sequence(self, batch: int, features: int, dtype, training: bool) -> None:
+        """A new sequence: draw the dropout masks its steps share (none in inference)."""
+        self.x_keep = self._dropout_mask((batch, features), self.dropout, training, dtype)
+        self.h_keep = self._dropout_mask((batch, self.units), self.recurrent_dropout, training, dtype)
+
+    def _dropout_mask(self, shape, rate, training, dtype):
+        """Keep (1 / (1 - rate)) or drop (0) each entry: one mask, kept for every step."""
+        if not training or rate == 0:
+            return None
+        if self.rng is None:
+            self.rng = np.random.default_rng(self.seed)
+        keep = self.rng.random(shape) >= rate
+        return keep * np.dtype(dtype).type(1 / (1 - rate))
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
+                  "use_bias": self.use_bias,
+                  "kernel_initializer": _init_name(self.kernel_initializer),
+                  "recurrent_initializer": _init_name(self.recurrent_initializer),
+                  "bias_initializer": _init_name(self.bias_initializer),
+                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
+                                       "bias_regularizer"),
+                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
+                                      "bias_constraint"),
+                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+        if self.GATES > 1:
+            config["recurrent_activation"] = self.recurrent_activation.name
+        return config
+
+
+class _Cell(_RecurrentWeights):
+    """What the three cells share beyond :class:`_RecurrentWeights`: Keras' sizes, the step
+    protocol and ``cell(x_t, states)``."""
+
     # ------------------------------------------------------------------ Keras' sizes
     @property
     def state_size(self):
@@ -102,48 +178,12 @@ class _Cell(Layer):
 
         return [np.zeros((batch_size, size), dtype=config.dtype()) for size in self.state_sizes]
 
-    # ------------------------------------------------------------------ weights
     def build(self, input_shape, rng):
         """``input_shape``: ``(features,)`` (Keras' ``(batch, features)`` works too: the last axis)."""
-        features, width = input_shape[-1], self.GATES * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        self.rng = self.random_generator(rng)
+        self.build_weights(input_shape[-1], rng)
         return (self.units,)
 
-    def bias_shape(self):
-        return (self.GATES * self.units,)
-
-    def input_bias(self):
-        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
-        return self.bias.value
-
-    def bias_grad(self, dxw, drec):
-        """dL/d(bias) from dL/d(x @ K + b) (any leading axes: steps, batch)."""
-        return dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)
-
     # ------------------------------------------------------------------ the step protocol
-    def start_sequence(self, batch: int, features: int, dtype, training: bool) -> None:
-        """A new sequence: draw the dropout masks its steps share (none in inference)."""
-        self.x_keep = self._dropout_mask((batch, features), self.dropout, training, dtype)
-        self.h_keep = self._dropout_mask((batch, self.units), self.recurrent_dropout, training, dtype)
-
-    def _dropout_mask(self, shape, rate, training, dtype):
-        if not training or rate == 0:
-            return None
-        if self.rng is None:
-            self.rng = np.random.default_rng(self.seed)
-        keep = self.rng.random(shape) >= rate
-        return keep * np.dtype(dtype).type(1 / (1 - rate))
-
     def zero_grads(self) -> None:
         for param in self.params.values():
             param.grad = np.zeros_like(param.value)
@@ -217,24 +257,14 @@ class _Cell(Layer):
             new_states = new_states[0]
         return output, new_states
 
-    def get_config(self):
-        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
-                  "use_bias": self.use_bias,
-                  "kernel_initializer": _init_name(self.kernel_initializer),
-                  "recurrent_initializer": _init_name(self.recurrent_initializer),
-                  "bias_initializer": _init_name(self.bias_initializer),
-                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
-                                       "bias_regularizer"),
-                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
-                                      "bias_constraint"),
-                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
-        if self.GATES > 1:
-            config["recurrent_activation"] = self.recurrent_activation.name
-        return config
 
-
-class SimpleRNNCell(_Cell):
-    """``keras.layers.SimpleRNNCell(units, activation="tanh", ...)``: ``h = g(x @ K + b + h_prev @ R)``."""
+# ---------------------------------------------------------------------------- the step formulas
+# One mixin a kind of cell: its gates, its bias layout and its step formula with the step's
+# backward. ``SimpleRNNCell(_SimpleRNNStep, _Cell)`` runs it one step at a time, and
+# ``SimpleRNN(_SimpleRNNStep, _Recurrent)`` (scratchnet/layers/recurrent.py) runs the same
+# methods inside its loop over time.
+class _SimpleRNNStep:
+    """``h = g(xw_t + h_in @ R)``: one gate, state ``[h]``."""
 
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, activation=activation, **kwargs)
@@ -256,10 +286,9 @@ class SimpleRNNCell(_Cell):
         return config
 
 
-class LSTMCell(_Cell):
-    """``keras.layers.LSTMCell(units, activation="tanh", recurrent_activation="sigmoid",
-    unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks; states [h, c].
-    ``unit_forget_bias`` starts the forget gate's bias at 1."""
+class _LSTMStep:
+    """Gates i, f, c, o in the kernel's column blocks; states ``[h, c]``. ``unit_forget_bias``
+    starts the forget gate's bias at 1 (``_RecurrentWeights.build_weights``)."""
 
     GATES = 4
     has_carry = True
@@ -269,13 +298,6 @@ class LSTMCell(_Cell):
         kwargs.pop("implementation", None)  # Keras' choice of loop (1 or 2): the same numbers
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
-
-    def build(self, input_shape, rng):
-        shape = super().build(input_shape, rng)
-        if self.use_bias and self.unit_forget_bias:
-            u = self.units
-            self.bias.value[u:2 * u] = 1  # the forget gate starts open: remember by default
-        return shape
 
     def cell_step(self, xw_t, h_prev, h_in, c_prev):
         z = xw_t + h_in @ self.recurrent_kernel.value  # (N, 4U)
@@ -319,10 +341,9 @@ def lstm_gates_backward(cell, dh, dc, cache):
     return dz, dc * f
 
 
-class GRUCell(_Cell):
-    """``keras.layers.GRUCell(units, activation="tanh", recurrent_activation="sigmoid",
-    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
-    recurrent one (Keras 3's default; ``reset_after=False`` is refused)."""
+class _GRUStep:
+    """Gates z, r, h; Keras 3's default ``reset_after=True``: the bias ``(2, 3U)`` holds the input
+    bias and the recurrent one (``reset_after=False`` is refused)."""
 
     GATES = 3
 
@@ -371,6 +392,22 @@ class GRUCell(_Cell):
 
     def get_config(self):
         return {**super().get_config(), "reset_after": True}
+
+
+class SimpleRNNCell(_SimpleRNNStep, _Cell):
+    """``keras.layers.SimpleRNNCell(units, activation="tanh", ...)``: ``h = g(x @ K + b + h_prev @ R)``."""
+
+
+class LSTMCell(_LSTMStep, _Cell):
+    """``keras.layers.LSTMCell(units, activation="tanh", recurrent_activation="sigmoid",
+    unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks; states [h, c].
+    ``unit_forget_bias`` starts the forget gate's bias at 1."""
+
+
+class GRUCell(_GRUStep, _Cell):
+    """``keras.layers.GRUCell(units, activation="tanh", recurrent_activation="sigmoid",
+    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
+    recurrent one (Keras 3's default; ``reset_after=False`` is refused)."""
 
 
 BUILTIN_CELLS = {cls.__name__: cls for cls in (SimpleRNNCell, LSTMCell, GRUCell)}
