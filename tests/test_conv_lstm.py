@@ -112,7 +112,6 @@ def test_dropout_changes_training_only():
     (lambda: L.ConvLSTM2D(2, 3, padding="causal"), "expected padding to be one of"),
     (lambda: L.ConvLSTM2D(2, 3, data_format="channels_first"), "data_format='channels_first' is not"),
     (lambda: L.ConvLSTM2D(2, 3, strides=2, dilation_rate=2), "strides > 1 not supported in conjunction"),
-    (lambda: L.ConvLSTM1D(2, 3, stateful=True), "stateful=True is not supported"),
     (lambda: sn.Sequential([L.Input((3, 4, 2)), L.ConvLSTM2D(2, 3)]), r"expected .*\(batch, time, rows"),
     (lambda: sn.Sequential([L.Input((3, 2, 2)), L.ConvLSTM1D(2, 3)]), "does not fit frames of shape"),
 ])

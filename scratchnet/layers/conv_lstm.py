@@ -16,7 +16,8 @@ backward pass through time; each step's backward is the three gradients of a con
 (``conv2d_backward_kernel``, ``conv2d_backward_input``) for each of the two products.
 
 Dropout: one mask for the frames and one for the state, kept over the steps; Keras draws one per
-gate (random either way). ``data_format="channels_first"`` and ``stateful=True`` are refused.
+gate (random either way). ``stateful=True`` carries the states from batch to batch, as every
+``RNN`` (``recurrent._Stateful``). ``data_format="channels_first"`` is refused.
 """
 
 from __future__ import annotations

@@ -57,8 +57,13 @@ the states.
 The number of steps may differ from batch to batch (``Input((None, F))``): the weights depend on
 the features only, and the loop runs for the steps each batch has.
 
-Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
-``return_state`` in a ``Sequential`` model. ``unroll`` is
+``stateful=True`` (:class:`_Stateful`, for these layers, ``RNN`` and ConvLSTM): each batch starts
+from the states the batch before it ended with (``layer.states``), until ``layer.reset_state()``;
+the batch size is fixed by the graph's ``Input(batch_size=...)``. The carried states are data:
+the backward pass stops at them (truncated backpropagation through time).
+
+Not built (each an error that says so): ``GRU(reset_after=False)``, ``return_state`` in a
+``Sequential`` model. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
@@ -101,7 +106,67 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
         states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
     return layer.forward(x, training=training, initial_state=states)
 
-class _Recurrent(_RecurrentWeights):
+class _Stateful:
+    """Keras' ``stateful=True``, shared by the recurrent layers, ``RNN`` and ``ConvLSTM*D``: the
+    states after each batch become the next batch's initial states, in ``predict`` and ``fit``
+    alike, until ``layer.reset_state()`` sets them back to zeros. Sample ``i`` of a batch continues
+    sample ``i`` of the batch before it, so the batch size is fixed: the model's
+    ``Input(batch_size=...)`` (or ``batch_shape``) declares it, and the layer refuses a graph
+    without one and a batch of another size (Keras' two errors). The carried states are data,
+    not weights: no gradient flows back into the batch before (truncated backpropagation
+    through time), and saved files do not hold them (as Keras, which keeps them in untracked
+    variables)."""
+
+    def _init_stateful(self, stateful) -> None:
+        self.stateful = bool(stateful)
+        self.batch_size: int | None = None  # fixed by the graph's Input, or the first batch
+        self.states: list[np.ndarray] | None = None  # each (batch_size, *state shape)
+
+    @property
+    def state_shapes(self) -> list[tuple]:
+        return [(self.units,)] * self.n_states
+
+    def meet_batch_size(self, batch: int | None) -> None:
+        """The batch size this layer is called with in a graph (``input_layer._record_outputs``
+        tells every layer that has this method) or on arrays: a stateful layer keeps the first
+        and refuses any other."""
+        if not self.stateful:
+            return
+        where = f'{type(self).__name__} "{self.name}"'
+        if batch is None:
+            raise ValueError(f"{where}: When using `stateful=True` in a RNN, the batch size must be "
+                             "static. Found dynamic batch size: give the model's Input a batch size, "
+                             "keras.Input(shape, batch_size=...) or keras.Input(batch_shape=(batch, ...))")
+        if self.batch_size is None:
+            self.batch_size = int(batch)
+            self.reset_state()
+        elif batch != self.batch_size:
+            raise ValueError(f"{where}: If an RNN is stateful, the batch size of the input sequences "
+                             "must be the same as the batch size of the initial state. \n"
+                             f"- Expected batch size: {self.batch_size}\n- Received batch size: {batch}")
+
+    def reset_state(self) -> None:
+        """Keras' ``layer.reset_state()``: every carried state back to zeros."""
+        if self.stateful and self.batch_size is not None:
+            from scratchnet import config
+
+            dtype = self.weights[0].value.dtype if self.built and self.weights else config.dtype()
+            self.states = [np.zeros((self.batch_size, *shape), dtype=dtype) for shape in self.state_shapes]
+
+    def reset_states(self) -> None:
+        """Keras' older name for :meth:`reset_state`."""
+        self.reset_state()
+
+    def carried_states(self, batch: int, initial_state):
+        """The states a forward pass starts from: ``initial_state`` when given, else (stateful)
+        the states the last batch left, else None (zeros)."""
+        if not self.stateful:
+            return initial_state
+        self.meet_batch_size(batch)
+        return initial_state if initial_state is not None else self.states
+
+
+class _Recurrent(_Stateful, _RecurrentWeights):
     """What the three recurrent layers share beyond the cells' arguments and weights
     (:class:`rnn_cells._RecurrentWeights`): the loop over time and its backward. The step formula
     (``cell_step``, ``cell_step_backward``) comes from the cell's mixin, e.g. ``_LSTMStep``."""
@@ -135,9 +200,7 @@ class _Recurrent(_RecurrentWeights):
     def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(units, **kwargs)  # the cell's arguments and their checks
-        if stateful:
-            raise ValueError(f'{type(self).__name__} "{self.name}": stateful=True is not supported by '
-                             "scratchnet (every batch starts from a zero state)")
+        self._init_stateful(stateful)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -171,12 +234,13 @@ class _Recurrent(_RecurrentWeights):
         xw = x @ self.kernel.value  # (N, T, G*U)
         if self.use_bias:
             xw = xw + self.input_bias()
-        self.has_initial_state = initial_state is not None
-        if initial_state is None:
+        self.has_initial_state = initial_state is not None  # then backward returns d(initial_state)
+        start = self.carried_states(n, initial_state)  # stateful: the last batch's states
+        if start is None:
             h = np.zeros((n, self.units), dtype=xw.dtype)
             c = np.zeros_like(h) if self.has_carry else None
         else:
-            states = self._state_list(initial_state)
+            states = self._state_list(start)
             for s in states:
                 if tuple(np.shape(s)) != (n, self.units):
                     raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial '
@@ -204,9 +268,10 @@ class _Recurrent(_RecurrentWeights):
         if self.step_mask is not None and self.zero_output_for_mask:
             outputs = np.where(self.step_mask, outputs, 0)  # zeros, even where a state is NaN
         y = outputs if self.return_sequences else out
-        if not self.return_state:
-            return y
-        return [y, h, c] if self.has_carry else [y, h]  # the states after the last (real) step
+        states = [h, c] if self.has_carry else [h]  # the states after the last (real) step
+        if self.stateful:
+            self.states = states  # the next batch starts from them
+        return [y, *states] if self.return_state else y
 
     # ------------------------------------------------------------------ backward: through time
     def backward(self, dy):
@@ -283,7 +348,8 @@ class _Recurrent(_RecurrentWeights):
     def get_config(self):
         return {**super().get_config(), "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": False, "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask}
+                "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask}
 
 
 class SimpleRNN(_SimpleRNNStep, _Recurrent):
@@ -344,6 +410,7 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = layer.stateful
         for sub in (self.forward_layer, self.backward_layer):  # Keras zeroes padded steps' outputs
             sub.zero_output_for_mask = self.return_sequences
 
@@ -373,6 +440,26 @@ class Bidirectional(Layer):
         """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
         return _call_with_states(self, x, initial_state, training, self.forward_layer.units,
                                  lambda: self.forward_layer.kernel)
+
+    # stateful=True, as Keras' Bidirectional: each of the two layers carries its own states
+    def meet_batch_size(self, batch: int | None) -> None:
+        self.forward_layer.meet_batch_size(batch)
+        self.backward_layer.meet_batch_size(batch)
+
+    def reset_state(self) -> None:
+        if not self.stateful:
+            raise AttributeError(f'Bidirectional "{self.name}": Layer must be stateful.')
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    reset_states = reset_state
+
+    @property
+    def states(self):
+        """The forward layer's carried states, then the backward layer's (None before a batch)."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return tuple(self.forward_layer.states + self.backward_layer.states)
+        return None
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a list of ``n_states`` arrays (forward layer's, then backward's)."""
