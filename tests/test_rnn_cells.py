@@ -240,7 +240,6 @@ def test_summary_counts_the_cells_weights():
     (lambda: L.LSTMCell(0), r'LSTMCell "lstm_cell": expected units to be a positive integer, received 0'),
     (lambda: L.SimpleRNNCell(2, recurrent_dropout=1.5),
      r"expected recurrent_dropout to be a float in \[0, 1\)"),
-    (lambda: L.GRUCell(2, reset_after=False), "reset_after=False .* is not supported"),
     (lambda: L.RNN(L.Dense(2)), r'RNN "rnn": expected a cell \(a layer with state_size'),
     (lambda: L.RNN([L.LSTMCell(2), L.GRUCell(2)], return_state=True), "return_state=True with a stack"),
     (lambda: L.StackedRNNCells([]), "expected a non-empty list of cells"),

@@ -552,7 +552,7 @@ def _cell_args_to_keras(layer) -> dict:
     if isinstance(layer, sn.layers.LSTM | sn.layers.LSTMCell):
         args["unit_forget_bias"] = layer.unit_forget_bias
     if isinstance(layer, sn.layers.GRU | sn.layers.GRUCell):
-        args["reset_after"] = True
+        args["reset_after"] = layer.reset_after
     return args
 
 

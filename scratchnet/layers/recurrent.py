@@ -62,8 +62,7 @@ from the states the batch before it ended with (``layer.states``), until ``layer
 the batch size is fixed by the graph's ``Input(batch_size=...)``. The carried states are data:
 the backward pass stops at them (truncated backpropagation through time).
 
-Not built (each an error that says so): ``GRU(reset_after=False)``, ``return_state`` in a
-``Sequential`` model. ``unroll`` is
+Not built (an error that says so): ``return_state`` in a ``Sequential`` model. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
@@ -320,7 +319,7 @@ class _Recurrent(_Stateful, _RecurrentWeights):
                     dc = dc + dc_kept
         flat = (n * steps, -1)
         self.kernel.grad = self.x_steps.reshape(flat).T @ dxw.reshape(flat)  # (C, G*U)
-        self.recurrent_kernel.grad = self.h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
+        self.recurrent_kernel.grad = self.recurrent_kernel_grad(self.h_ins, drec, self.caches)  # (U, G*U)
         if self.use_bias:
             self.bias.grad = self.bias_grad(dxw, drec)
         dx = None
@@ -363,8 +362,9 @@ class LSTM(_LSTMStep, _Recurrent):
 
 class GRU(_GRUStep, _Recurrent):
     """``keras.layers.GRU(units, activation="tanh", recurrent_activation="sigmoid",
-    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
-    recurrent one."""
+    reset_after=True, ...)``: gates z, r, h; with ``reset_after=True`` the bias ``(2, 3U)`` holds
+    the input bias and the recurrent one; ``reset_after=False`` (Keras 2's GRU) has one ``(3U,)``
+    bias and resets the state before the recurrent product."""
 
 
 class Bidirectional(Layer):

@@ -12,6 +12,7 @@ cell, with ``U = units``, ``s`` the recurrent activation (sigmoid) and ``g`` the
     GRUCell         xw = x @ K + b_in;  hr = h_prev @ R + b_rec   (gates z, r, h)   states [h]
                     z = s(xw_z + hr_z); r = s(xw_r + hr_r); hh = g(xw_h + r * hr_h)
                     h = z * h_prev + (1 - z) * hh
+                    reset_after=False: no b_rec; hh = g(xw_h + (r * h_prev) @ R_h)
 
 Each cell writes its step in two parts, which both loops share:
 
@@ -121,6 +122,12 @@ class _RecurrentWeights(Layer):
         """dL/d(bias) from dL/d(x @ K + b) (any leading axes: steps, batch)."""
         return dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)
 
+    def recurrent_kernel_grad(self, h_in, drec, caches):
+        """dL/dR from what ``R`` multiplied and dL/d(the product), summed over every row and step:
+        ``h_in (..., U)`` and ``drec (..., G*U)`` with the same leading axes; ``caches``: the
+        steps' caches in the same order (``GRU(reset_after=False)`` reads its ``r * h`` there)."""
+        return h_in.reshape(-1, h_in.shape[-1]).T @ drec.reshape(-1, drec.shape[-1])  # (U, G*U)
+
     # ------------------------------------------------------------------ dropout
     def start_sequence(self, batch: int, features: int, dtype, training: bool) -> None:
         """A new sequence: draw the dropout masks its steps share (none in inference)."""
@@ -209,7 +216,7 @@ class _Cell(_RecurrentWeights):
         dc = d_states[1] if self.has_carry else None
         dxw, drec, dh_direct, dh_in, dc_prev = self.cell_step_backward(dh, dc, inner)
         self.kernel.grad += x_t.T @ dxw  # (C, G*U)
-        self.recurrent_kernel.grad += h_in.T @ drec  # (U, G*U)
+        self.recurrent_kernel.grad += self.recurrent_kernel_grad(h_in, drec, [inner])  # (U, G*U)
         if self.use_bias:
             self.bias.grad += self.bias_grad(dxw, drec)
         if self.h_keep is not None:
@@ -342,8 +349,16 @@ def lstm_gates_backward(cell, dh, dc, cache):
 
 
 class _GRUStep:
-    """Gates z, r, h; Keras 3's default ``reset_after=True``: the bias ``(2, 3U)`` holds the input
-    bias and the recurrent one (``reset_after=False`` is refused)."""
+    """Gates z (update), r (reset), h (candidate). Two forms, as Keras':
+
+    - ``reset_after=True`` (Keras 3's default, cuDNN's): the bias ``(2, 3U)`` holds an input bias
+      and a recurrent one, and the reset gate multiplies the recurrent product:
+      ``hh = g(xw_h + r * (h_in @ R_h + b_rec_h))``;
+    - ``reset_after=False`` (Keras 2's default, the original GRU): one bias ``(3U,)``, and the reset
+      gate multiplies the state before the product: ``hh = g(xw_h + (r * h_in) @ R_h)``.
+
+    Both: ``z = s(xw_z + h_in @ R_z (+ b_rec_z))``, ``r = s(xw_r + h_in @ R_r (+ b_rec_r))``,
+    ``h = z * h_prev + (1 - z) * hh``."""
 
     GATES = 3
 
@@ -351,23 +366,23 @@ class _GRUStep:
                  **kwargs):
         kwargs.pop("implementation", None)
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
-        if not reset_after:
-            raise ValueError(f'{type(self).__name__} "{self.name}": reset_after=False (Keras 2\'s default, '
-                             "the reset gate before the recurrent product) is not supported by "
-                             "scratchnet; Keras 3's default reset_after=True is")
-        self.reset_after = True
+        self.reset_after = bool(reset_after)
 
     def bias_shape(self):
-        return (2, self.GATES * self.units)
+        return (2, self.GATES * self.units) if self.reset_after else (self.GATES * self.units,)
 
     def input_bias(self):
-        return self.bias.value[0]
+        return self.bias.value[0] if self.reset_after else self.bias.value
 
     def bias_grad(self, dxw, drec):
         width = dxw.shape[-1]
+        if not self.reset_after:
+            return dxw.reshape(-1, width).sum(axis=0)
         return np.stack([dxw.reshape(-1, width).sum(axis=0), drec.reshape(-1, width).sum(axis=0)])
 
     def cell_step(self, xw_t, h_prev, h_in, c_prev):
+        if not self.reset_after:
+            return self._reset_before_step(xw_t, h_prev, h_in)
         u = self.units
         hr = h_in @ self.recurrent_kernel.value  # (N, 3U)
         if self.use_bias:
@@ -380,6 +395,8 @@ class _GRUStep:
         return z * h_prev + (1 - z) * hh, None, (h_prev, hr, pre_z, z, pre_r, r, pre_h, hh)
 
     def cell_step_backward(self, dh, dc, cache):
+        if not self.reset_after:
+            return self._reset_before_backward(dh, cache)
         u = self.units
         h_prev, hr, pre_z, z, pre_r, r, pre_h, hh = cache
         s, g = self.recurrent_activation, self.activation
@@ -390,8 +407,43 @@ class _GRUStep:
         dhr = np.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
         return dxw, dhr, dh * z, dhr @ self.recurrent_kernel.value.T, None
 
+    # ------------------------------------------------------------------ reset_after=False
+    def _reset_before_step(self, xw_t, h_prev, h_in):
+        u, rk = self.units, self.recurrent_kernel.value
+        s, g = self.recurrent_activation, self.activation
+        hzr = h_in @ rk[:, :2 * u]  # (N, 2U): the update and reset gates' recurrent part
+        pre_z, pre_r = xw_t[:, :u] + hzr[:, :u], xw_t[:, u:2 * u] + hzr[:, u:]
+        z, r = s.forward(pre_z), s.forward(pre_r)
+        rh = r * h_in  # the reset gate before the product
+        pre_h = xw_t[:, 2 * u:] + rh @ rk[:, 2 * u:]
+        hh = g.forward(pre_h)
+        return z * h_prev + (1 - z) * hh, None, (h_prev, h_in, pre_z, z, pre_r, r, pre_h, hh, rh)
+
+    def _reset_before_backward(self, dh, cache):
+        u, rk = self.units, self.recurrent_kernel.value
+        h_prev, h_in, pre_z, z, pre_r, r, pre_h, hh, rh = cache
+        s, g = self.recurrent_activation, self.activation
+        dpre_h = g.backward(pre_h, hh, dh * (1 - z))
+        dpre_z = s.backward(pre_z, z, dh * (h_prev - hh))
+        drh = dpre_h @ rk[:, 2 * u:].T  # dL/d(r * h_in)
+        dpre_r = s.backward(pre_r, r, drh * h_in)
+        dzr = np.concatenate([dpre_z, dpre_r], axis=1)
+        dxw = np.concatenate([dzr, dpre_h], axis=1)
+        dh_in = dzr @ rk[:, :2 * u].T + drh * r
+        # dxw doubles as dL/d(recurrent products): R_z, R_r read h_in, R_h reads r * h_in
+        return dxw, dxw, dh * z, dh_in, None
+
+    def recurrent_kernel_grad(self, h_in, drec, caches):
+        if self.reset_after:
+            return super().recurrent_kernel_grad(h_in, drec, caches)
+        u = self.units
+        rh = np.stack([cache[-1] for cache in caches], axis=1)  # (N, steps, U), as h_in's rows
+        flat_h, flat_rh = h_in.reshape(-1, u), rh.reshape(-1, u)
+        drec = drec.reshape(-1, drec.shape[-1])
+        return np.concatenate([flat_h.T @ drec[:, :2 * u], flat_rh.T @ drec[:, 2 * u:]], axis=1)  # (U, 3U)
+
     def get_config(self):
-        return {**super().get_config(), "reset_after": True}
+        return {**super().get_config(), "reset_after": self.reset_after}
 
 
 class SimpleRNNCell(_SimpleRNNStep, _Cell):
@@ -406,8 +458,8 @@ class LSTMCell(_LSTMStep, _Cell):
 
 class GRUCell(_GRUStep, _Cell):
     """``keras.layers.GRUCell(units, activation="tanh", recurrent_activation="sigmoid",
-    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
-    recurrent one (Keras 3's default; ``reset_after=False`` is refused)."""
+    reset_after=True, ...)``: gates z, r, h; with ``reset_after=True`` the bias ``(2, 3U)`` holds
+    the input bias and the recurrent one, with ``reset_after=False`` it is ``(3U,)``."""
 
 
 BUILTIN_CELLS = {cls.__name__: cls for cls in (SimpleRNNCell, LSTMCell, GRUCell)}
