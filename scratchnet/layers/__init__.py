@@ -47,7 +47,7 @@ from scratchnet.layers.conv import (
     Conv3D,
     Conv3DTranspose,
 )
-from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -189,6 +189,7 @@ __all__ = [
     "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
+    "ConvLSTM3D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
