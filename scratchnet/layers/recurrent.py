@@ -105,6 +105,7 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
         states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
     return layer.forward(x, training=training, initial_state=states)
 
+
 class _Stateful:
     """Keras' ``stateful=True``, shared by the recurrent layers, ``RNN`` and ``ConvLSTM*D``: the
     states after each batch become the next batch's initial states, in ``predict`` and ``fit``
