@@ -1,4 +1,4 @@
-"""ConvLSTM1D and ConvLSTM2D against Keras 3.15 on twins with the same weights: outputs and
+"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D against Keras 3.15 on twins with the same weights: outputs and
 states, and for ``L = sum_k w_k * out_k`` the gradients with respect to the frames, the initial
 states and every weight (tf.GradientTape), for padding valid/same, strides, dilation,
 ``return_sequences``, ``go_backwards``; Adam steps and ``fit``; ``.keras`` and ``.h5`` files both
@@ -28,7 +28,7 @@ from parity_tests.driver import (
 
 L = sn.layers
 STEPS, BATCH = 4, 3
-SHAPES = {1: (STEPS, 7, 2), 2: (STEPS, 6, 5, 2)}
+SHAPES = {1: (STEPS, 7, 2), 2: (STEPS, 6, 5, 2), 3: (STEPS, 5, 5, 5, 1)}
 CASES = [dict(), dict(padding="same"), dict(padding="same", strides=2), dict(dilation_rate=2),
          dict(return_sequences=True, go_backwards=True), dict(padding="same", return_sequences=True,
                                                                use_bias=False, unit_forget_bias=False)]
@@ -72,14 +72,14 @@ def _compare(layer, klayer, x, states, seed):
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 def test_conv_lstm_matches_keras_forward_and_gradients(rank, case):
     layer, klayer = _twins(rank, 10 * case + rank, **CASES[case])
     x = np.random.default_rng(case).standard_normal((BATCH, *SHAPES[rank])).astype(np.float32)
     _compare(layer, klayer, x, [], 100 + case)
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 def test_conv_lstm_states_in_and_out_match_keras(rank):
     layer, klayer = _twins(rank, 20, padding="same", return_state=True, return_sequences=True)
     rng = np.random.default_rng(21)
@@ -138,3 +138,36 @@ def test_conversion_summary_and_config_match_keras():
     for key in ("filters", "kernel_size", "strides", "padding", "dilation_rate", "return_sequences",
                 "recurrent_activation", "unit_forget_bias", "dropout", "seed", "go_backwards"):
         assert ours[key] == theirs[key], key
+
+
+def test_conv_lstm3d_fits_saves_and_converts_as_keras(tmp_path):
+    model = sn.Sequential([L.Input(SHAPES[3]), L.ConvLSTM3D(2, 2, padding="same", return_sequences=True),
+                           L.ConvLSTM3D(2, (2, 2, 1), strides=2), L.Flatten(), L.Dense(1)], seed=40)
+    twins = make_twins(model, loss="mse", optimizer=sn.optimizers.Adam(0.01))
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((6, *SHAPES[3])).astype(np.float32)
+    y = rng.standard_normal((6, 1)).astype(np.float32)
+    check_loss_and_grads(twins, x, y)
+    history = twins.scratch.fit(x, y, epochs=2, batch_size=3, shuffle=False, verbose=0).history
+    khistory = twins.keras.fit(x, y, epochs=2, batch_size=3, shuffle=False, verbose=0).history
+    assert_close(np.array(history["loss"]), np.array(khistory["loss"]), GRAD_RTOL, "history loss")
+    for w, kw in zip(twins.scratch.get_weights(), twins.keras.get_weights(), strict=True):
+        assert_close(w, kw, TRAJECTORY_RTOL, "weights after fit")
+    for layer, klayer in zip(model.layers, twins.keras.layers, strict=True):
+        assert layer.count_params() == klayer.count_params()
+        assert (None, *layer.output_shape) == tuple(klayer.output.shape)
+    ours, theirs = model.layers[1].get_config(), twins.keras.layers[1].get_config()
+    for key in ("filters", "kernel_size", "strides", "padding", "dilation_rate", "return_sequences"):
+        assert ours[key] == theirs[key], key
+    assert [p.name for p in model.layers[0].weights][0] == "conv_lstm3d/conv_lstm_cell/kernel"
+    model.save(tmp_path / "ours.keras")
+    kmodel = keras.models.load_model(tmp_path / "ours.keras")
+    assert_close(kmodel.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL, "Keras reads ours")
+    twins.keras.save(tmp_path / "theirs.keras")
+    again = sn.load_model(tmp_path / "theirs.keras")
+    assert [type(a) for a in again.layers] == [type(b) for b in model.layers]
+    assert_close(again.predict(x, verbose=0), twins.keras.predict(x, verbose=0), FORWARD_RTOL,
+                 "we read Keras'")
+    back = tfnet.from_keras(twins.keras)
+    for w, kw in zip(back.get_weights(), twins.keras.get_weights(), strict=True):
+        np.testing.assert_array_equal(w, kw)

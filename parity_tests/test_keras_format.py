@@ -134,6 +134,15 @@ def _conv_lstm_model():
     return model, x, np.random.default_rng(42).random((6, 1)).astype(np.float32)
 
 
+def _conv_lstm3d_model():
+    """ConvLSTM3D on short clips of small volumes (weights under cell/vars)."""
+    model = sn.Sequential([L.Input((2, 3, 3, 2, 1)), L.ConvLSTM3D(2, 2, padding="same"), L.Flatten(),
+                           L.Dense(1)], seed=43, name="conv_lstm3d")
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(44).standard_normal((4, 2, 3, 3, 2, 1)).astype(np.float32)
+    return model, x, np.random.default_rng(45).random((4, 1)).astype(np.float32)
+
+
 def _sequence_max_model():
     model = sn.Sequential([L.Input((8, 2)), L.AveragePooling1D(2), L.Conv1D(3, 2, padding="same"),
                            L.GlobalMaxPooling1D(), L.Dense(2)], seed=8, name="sequence_max")
@@ -487,7 +496,7 @@ def _adaptive_model():
 
 MODELS = [_spectral_model, _image_model, _text_model, _ids_model, _sequence_model, _recurrent_model,
           _rnn_cells_model,
-          _conv_lstm_model, _sequence_max_model,
+          _conv_lstm_model, _conv_lstm3d_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
           _numbers_model, _hashed_model, _merging_model, _augmentation_model, _augmentation_more_model,
           _shapes_model,

@@ -195,3 +195,45 @@ def test_add_loss_joins_the_loss_as_in_keras():
         assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 9 SGD steps')
     assert_close(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), FORWARD_RTOL,
                  "evaluate (the terms join it too)")
+
+
+def test_keras_rnn_docstring_cell_with_keras_build():
+    """keras.layers.RNN's docstring cell, written for Keras (``build(self, input_shape)``), in an
+    RNN layer: outputs and 6 Adam steps against Keras."""
+    def cell_class(lib):
+        class MinimalRNNCell(lib.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units = units
+                self.state_size = units
+
+            def build(self, input_shape):
+                self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
+                                              initializer="uniform", name="kernel")
+                self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                        initializer="uniform", name="recurrent_kernel")
+
+            def call(self, inputs, states):
+                prev_output = states[0]
+                h = lib.ops.matmul(inputs, self.kernel)
+                output = h + lib.ops.matmul(prev_output, self.recurrent_kernel)
+                return output, [output]
+
+        return MinimalRNNCell
+
+    def model(lib):
+        inputs = lib.Input((4, 3))
+        return lib.Model(inputs, lib.layers.Dense(2)(lib.layers.RNN(cell_class(lib)(5))(inputs)))
+
+    ours, theirs = model(sn), model(keras)
+    _same_weights(ours, theirs)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 4, 3)).astype(np.float32), rng.integers(0, 2, 8)
+    assert_close(ours.predict(x, verbose=0), np.asarray(theirs(x)), FORWARD_RTOL, "forward")
+    for m, opt, loss in ((ours, sn.optimizers.Adam(0.01), sn.losses.SparseCategoricalCrossentropy(True)),
+                         (theirs, keras.optimizers.Adam(0.01),
+                          keras.losses.SparseCategoricalCrossentropy(True))):
+        m.compile(optimizer=opt, loss=loss)
+        m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    for param, kw in zip(ours.weights, theirs.get_weights(), strict=True):
+        assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 6 Adam steps')

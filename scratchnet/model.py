@@ -1093,13 +1093,16 @@ class Model:
                   f"{layer.count_params():,}"] for layer in layers])
 
     def get_config(self) -> dict:
-        return {
+        config = {
             "name": self.name,
             "seed": self.seed,
             "input_shape": None if self._sample_input_shape is None else list(self._sample_input_shape),
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                        for layer in self.layers],
         }
+        if self._graph and self._graph[0].shape[0] is not None:
+            config["batch_size"] = self._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's
+        return config
 
     def save(self, path) -> None:
         """Write architecture, weights, compile settings and optimizer state to one file:

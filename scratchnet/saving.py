@@ -233,6 +233,10 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
 
         model = saving_functional.load_npz_config(cfg, arrays, known, f"load_model: {str(path)!r}")
     else:
+        if cfg.get("batch_size") and cfg.get("input_shape") is not None:  # a stateful RNN's batch
+            from scratchnet.layers.input_layer import Input
+
+            layers = [Input(tuple(cfg["input_shape"]), batch_size=cfg["batch_size"]), *layers]
         model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
     if cfg.get("input_shape") is not None:
         model.build((None, *cfg["input_shape"]))  # Keras' form, batch axis first: (None, None, 8)

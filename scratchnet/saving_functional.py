@@ -48,7 +48,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
         nodes = [n for n in model._nodes if n.layer is layer]
         if isinstance(layer, InputLayer):
             spec = {"module": "keras.layers", "class_name": "InputLayer",
-                    "config": {"batch_shape": [None, *layer.shape],
+                    "config": {"batch_shape": [layer.batch_size, *layer.shape],
                                "dtype": layer.dtype or sn_config.floatx(), "sparse": False,
                                "ragged": False, "name": layer.name, "optional": False},
                     "registered_name": None}
@@ -366,7 +366,8 @@ def functional_from_config(config: dict, where: str, custom_objects, compile: bo
             dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
             from scratchnet import config as sn_config
 
-            layers.append(InputLayer(tuple(batch_shape[1:]),
+            batch = batch_shape[0] if isinstance(batch_shape[0], int) else None  # stateful RNNs' batch
+            layers.append(InputLayer(tuple(batch_shape[1:]), batch_size=batch,
                                      dtype=None if dtype == sn_config.floatx() else dtype,
                                      name=cfg.get("name", spec.get("name"))))
             calls.append([])
@@ -391,7 +392,8 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
     for spec in cfg["layers"]:
         if spec["class_name"] == "InputLayer":
             c = spec["config"]
-            layers.append(InputLayer(tuple(c["shape"]), dtype=c.get("dtype"), name=c["name"]))
+            layers.append(InputLayer(tuple(c["shape"]), dtype=c.get("dtype"), name=c["name"],
+                                     batch_size=c.get("batch_size")))
             calls.append([])
             continue
         cls = known.get(spec["class_name"])

@@ -204,6 +204,8 @@ def model_config(model) -> dict:
                 m, _compile_config(m), _loss_spec, _metric_to_keras))
 
     batch_shape = list(model.input_shape)
+    if model._graph and model._graph[0].shape[0] is not None:
+        batch_shape[0] = model._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's batch
     first = model.layers[0] if model.layers else None
     input_dtype = (first.input_dtype if first is not None else None) or sn_config.floatx()
     layers = [{"module": "keras.layers", "class_name": "InputLayer",
@@ -266,7 +268,8 @@ def _layer_config(layer) -> dict:
     if hasattr(layer, "keras_build_config"):  # built from several shapes (MultiHeadAttention)
         spec["build_config"] = layer.keras_build_config()
     elif layer.weights:
-        spec["build_config"] = {"input_shape": [None, *layer.input_shape]}
+        batch = layer.batch_size if getattr(layer, "stateful", False) else None  # a stateful RNN's
+        spec["build_config"] = {"input_shape": [batch, *layer.input_shape]}
     return spec
 
 
@@ -528,8 +531,13 @@ def model_from_config(config: dict, where: str, custom_objects=None, compile: bo
     layers = [_build_layer(spec, where, custom_objects, assets or {}, lpath)
               for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
                                      strict=True)]
+    batch_size = _sequential_batch_size(config)
+    if batch_size is not None and input_shape is not None:  # a fixed batch (stateful RNNs)
+        from scratchnet.layers.input_layer import Input
+
+        layers = [Input(input_shape, batch_size=batch_size), *layers]
     model = Sequential(layers, seed=seed, name=name)
-    if input_shape is not None:
+    if input_shape is not None and batch_size is None:
         model.build((None, *input_shape))  # with the batch axis, as Keras builds
     compile_config = config.get("compile_config") if compile else None
     if compile_config:
@@ -589,6 +597,16 @@ def load_weights(model, path) -> None:
 
 
 # --------------------------------------------------------------------------- config -> layers
+def _sequential_batch_size(config) -> int | None:
+    """The batch size a Sequential config's InputLayer fixes (``batch_shape[0]``), else None."""
+    layers = (config.get("config") or {}).get("layers") or []
+    first = layers[0] if layers and isinstance(layers[0], dict) else {}
+    if first.get("class_name") != "InputLayer":
+        return None
+    batch = ((first.get("config") or {}).get("batch_shape") or [None])[0]
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else None
+
+
 def _sequential_spec(config, where: str):
     """The layer specs, input shape and name of a serialized ``keras.Sequential``."""
     if not isinstance(config, dict) or "class_name" not in config:

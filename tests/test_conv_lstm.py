@@ -1,4 +1,4 @@
-"""ConvLSTM1D and ConvLSTM2D (scratchnet/layers/conv_lstm.py): backpropagation through time of
+"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D (scratchnet/layers/conv_lstm.py): backpropagation through time of
 the convolutions against float64 finite differences (tests/gradcheck.py, REL_TOL 1e-6) for each
 padding, strides, dilation, masks and initial states; shapes; the errors a user meets."""
 
@@ -51,6 +51,41 @@ def test_conv_lstm_matches_finite_differences(rank, kwargs, float64):
     layer.ensure_built(shape, rng)
     _random_weights(layer, rng)
     check_layer(layer, x, rng)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(padding="same", strides=2), dict(dilation_rate=2),
+                                    dict(padding="same", return_sequences=True, go_backwards=True)])
+def test_conv_lstm3d_matches_finite_differences(kwargs, float64):
+    rng = np.random.default_rng(5)
+    shape = (2, 3, 3, 3, 1)  # (T, D, H, W, C): the volume kernels, kept small
+    layer = L.ConvLSTM3D(2, 2, **kwargs)
+    x = rng.standard_normal((2, *shape))
+    layer.ensure_built(shape, rng)
+    _random_weights(layer, rng)
+    check_layer(layer, x, rng)
+
+
+def test_conv_lstm3d_shapes_weights_config_and_summary():
+    model = sn.Sequential([L.Input((3, 5, 4, 3, 2)), L.ConvLSTM3D(3, (2, 3, 1), strides=(2, 1, 1),
+                                                                  padding="same")])
+    layer = model.layers[0]
+    assert layer.output_shape == (3, 4, 3, 3)
+    assert [p.value.shape for p in layer.weights] == [(2, 3, 1, 2, 12), (2, 3, 1, 3, 12), (12,)]
+    np.testing.assert_array_equal(layer.weights[2].value, np.r_[np.zeros(3), np.ones(3), np.zeros(6)])
+    assert model.count_params() == 2 * 3 * 2 * 12 + 2 * 3 * 3 * 12 + 12
+    assert "conv_lstm3d (ConvLSTM3D)" in model.summary(print_fn=None)
+    again = L.ConvLSTM3D(**layer.get_config())
+    assert again.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match=r"expected ndim=6 \(batch, time, depth, rows, cols, channels\)"):
+        sn.Sequential([L.Input((3, 5, 4, 2)), L.ConvLSTM3D(2, 2)])
+
+
+def test_conv_lstm3d_npz_round_trip(tmp_path):
+    model = sn.Sequential([L.Input((2, 3, 3, 3, 1)), L.ConvLSTM3D(2, 2), L.Flatten(), L.Dense(1)], seed=6)
+    x = np.random.default_rng(7).standard_normal((2, 2, 3, 3, 3, 1)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(sn.load_model(tmp_path / "m.npz").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
 
 
 def test_a_mask_keeps_the_states_and_its_gradient_is_right(float64):
@@ -112,7 +147,6 @@ def test_dropout_changes_training_only():
     (lambda: L.ConvLSTM2D(2, 3, padding="causal"), "expected padding to be one of"),
     (lambda: L.ConvLSTM2D(2, 3, data_format="channels_first"), "data_format='channels_first' is not"),
     (lambda: L.ConvLSTM2D(2, 3, strides=2, dilation_rate=2), "strides > 1 not supported in conjunction"),
-    (lambda: L.ConvLSTM1D(2, 3, stateful=True), "stateful=True is not supported"),
     (lambda: sn.Sequential([L.Input((3, 4, 2)), L.ConvLSTM2D(2, 3)]), r"expected .*\(batch, time, rows"),
     (lambda: sn.Sequential([L.Input((3, 2, 2)), L.ConvLSTM1D(2, 3)]), "does not fit frames of shape"),
 ])

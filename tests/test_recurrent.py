@@ -191,8 +191,6 @@ def test_the_nlp_course_model_trains():
     (lambda: L.GRU(2, dropout=1.0), r"expected dropout to be a float in \[0, 1\), received 1.0"),
     (lambda: L.Bidirectional(L.LSTM(2, return_state=True), backward_layer=L.LSTM(2, go_backwards=True)),
      "need the same return_state, received True and False"),
-    (lambda: L.SimpleRNN(2, stateful=True), "stateful=True is not supported"),
-    (lambda: L.GRU(2, reset_after=False), "reset_after=False .* is not supported"),
     (lambda: L.LSTM(2, kernel_constraint="nope"), "kernel_constraint: unknown constraint"),
     (lambda: L.Bidirectional(L.Dense(2)), r'Bidirectional "bidirectional": expected a recurrent layer'),
     (lambda: L.Bidirectional(L.LSTM(2), merge_mode="first"), "expected merge_mode to be one of"),

@@ -102,8 +102,12 @@ def test_rnn_of_a_cell_is_the_layer_with_the_same_weights(cell):
 
 
 def test_the_layers_use_the_cells_step_functions():
-    assert L.LSTM.cell is L.LSTMCell.cell_step and L.LSTM.cell_backward is L.LSTMCell.cell_step_backward
-    assert L.GRU.cell is L.GRUCell.cell_step and L.SimpleRNN.cell is L.SimpleRNNCell.cell_step
+    assert L.LSTM.cell_step is L.LSTMCell.cell_step
+    assert L.LSTM.cell_step_backward is L.LSTMCell.cell_step_backward
+    assert L.GRU.cell_step is L.GRUCell.cell_step and L.SimpleRNN.cell_step is L.SimpleRNNCell.cell_step
+    # and the arguments, weights and dropout masks: one base class
+    for layer, cell in ((L.LSTM, L.LSTMCell), (L.GRU, L.GRUCell), (L.SimpleRNN, L.SimpleRNNCell)):
+        assert layer.build_weights is cell.build_weights and layer.__init__ is cell.__init__
 
 
 # ------------------------------------------------------------------ finite differences
@@ -236,9 +240,7 @@ def test_summary_counts_the_cells_weights():
     (lambda: L.LSTMCell(0), r'LSTMCell "lstm_cell": expected units to be a positive integer, received 0'),
     (lambda: L.SimpleRNNCell(2, recurrent_dropout=1.5),
      r"expected recurrent_dropout to be a float in \[0, 1\)"),
-    (lambda: L.GRUCell(2, reset_after=False), "reset_after=False .* is not supported"),
     (lambda: L.RNN(L.Dense(2)), r'RNN "rnn": expected a cell \(a layer with state_size'),
-    (lambda: L.RNN(L.LSTMCell(2), stateful=True), "stateful=True is not supported"),
     (lambda: L.RNN([L.LSTMCell(2), L.GRUCell(2)], return_state=True), "return_state=True with a stack"),
     (lambda: L.StackedRNNCells([]), "expected a non-empty list of cells"),
     (lambda: L.Bidirectional(L.LSTM(2), merge_mode="first"), "expected merge_mode to be one of"),

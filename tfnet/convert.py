@@ -553,7 +553,7 @@ def _cell_args_to_keras(layer) -> dict:
     if isinstance(layer, sn.layers.LSTM | sn.layers.LSTMCell):
         args["unit_forget_bias"] = layer.unit_forget_bias
     if isinstance(layer, sn.layers.GRU | sn.layers.GRUCell):
-        args["reset_after"] = True
+        args["reset_after"] = layer.reset_after
     return args
 
 
@@ -640,7 +640,7 @@ def _cell_rnn_from_keras(klayer, **kw):
 register_layer(sn.layers.RNN, keras.layers.RNN, _cell_rnn_to_keras, _cell_rnn_from_keras)
 
 
-# ConvLSTM1D/2D: an LSTM cell's arguments and the convolution's window, the weights (kernel
+# ConvLSTM1D/2D/3D: an LSTM cell's arguments and the convolution's window, the weights (kernel
 # (KH, KW, C, 4F), recurrent_kernel (KH, KW, F, 4F), bias (4F,)) in the same order and layouts.
 def _conv_lstm_to_keras(layer, **kw):
     cell = layer.cell
@@ -662,7 +662,7 @@ def _conv_lstm_from_keras(klayer, **kw):
         go_backwards=klayer.go_backwards, **kw)
 
 
-for _name in ("ConvLSTM1D", "ConvLSTM2D"):
+for _name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
     register_layer(getattr(sn.layers, _name), getattr(keras.layers, _name), _conv_lstm_to_keras,
                    _conv_lstm_from_keras)
 

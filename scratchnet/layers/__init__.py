@@ -49,7 +49,7 @@ from scratchnet.layers.conv import (
     Conv3D,
     Conv3DTranspose,
 )
-from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from scratchnet.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from scratchnet.layers.core import (
     ELU,
     Activation,
@@ -194,6 +194,7 @@ __all__ = [
     "GlobalMaxPool3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
     "serialize", "deserialize",
+    "ConvLSTM3D",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).

@@ -1,22 +1,28 @@
-"""``keras.layers.ConvLSTM1D`` and ``ConvLSTM2D``: an LSTM whose products are convolutions.
+"""``keras.layers.ConvLSTM1D``, ``ConvLSTM2D`` and ``ConvLSTM3D``: an LSTM whose products are
+convolutions.
 
-Each step reads a frame ``x_t (N, H, W, C)`` (1-D: ``(N, L, C)``) and keeps two states of the
-output's shape ``(N, H', W', F)``, ``F = filters``::
+Each step reads a frame ``x_t (N, H, W, C)`` (1-D: ``(N, L, C)``; 3-D: a volume ``(N, D, H, W, C)``)
+and keeps two states of the output's shape ``(N, H', W', F)`` (3-D ``(N, D', H', W', F)``),
+``F = filters``::
 
     z = conv(x_t, kernel, strides, padding, dilation) + bias + conv(h_prev, recurrent_kernel, "same")
     h, c = lstm_gates(z, c_prev)       # gates i, f, c, o along the channels, as LSTMCell's
 
-``kernel`` is ``(KH, KW, C, 4F)``, ``recurrent_kernel`` ``(KH, KW, F, 4F)``, ``bias`` ``(4F,)``
+``kernel`` is ``(KH, KW, C, 4F)`` (3-D ``(KD, KH, KW, C, 4F)``), ``recurrent_kernel``
+``(KH, KW, F, 4F)``, ``bias`` ``(4F,)``
 (the forget gate's quarter starting at 1 with ``unit_forget_bias``), as Keras' ``ConvLSTMCell``.
 The gates are ``rnn_cells.lstm_gates``: the same function ``LSTMCell`` uses; the convolutions
-are ``scratchnet.kernels``' Conv2D loops (a 1-D layer runs them on frames of height 1).
-``ConvLSTM2D`` is an ``RNN`` of that cell (``scratchnet/layers/rnn.py``): masks, ``go_backwards``,
-``return_sequences``, ``return_state`` and ``initial_state`` come from there, and so does the
-backward pass through time; each step's backward is the three gradients of a convolution
-(``conv2d_backward_kernel``, ``conv2d_backward_input``) for each of the two products.
+are ``scratchnet.kernels``' Conv2D loops (a 1-D layer runs them on frames of height 1), and
+for ``ConvLSTM3D`` Conv3D's (``scratchnet.kernels.volume``). Each layer is an ``RNN`` of that
+cell (``scratchnet/layers/rnn.py``): masks, ``go_backwards``, ``return_sequences``,
+``return_state``, ``initial_state`` and ``stateful`` come from there, and so does the
+backward pass through time; each step's backward is the gradients of a convolution (its
+kernel's and its input's: ``_conv_kernel_grad``, ``_conv_input_grad``) for each of the two
+products.
 
 Dropout: one mask for the frames and one for the state, kept over the steps; Keras draws one per
-gate (random either way). ``data_format="channels_first"`` and ``stateful=True`` are refused.
+gate (random either way). ``stateful=True`` carries the states from batch to batch, as every
+``RNN`` (``recurrent._Stateful``). ``data_format="channels_first"`` is refused.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import kernels
+from scratchnet.kernels import volume
 from scratchnet.layers._args import check_rank, output_size_and_pads, window_args
 from scratchnet.layers.rnn import RNN
 from scratchnet.layers.rnn_cells import _Cell, lstm_gates, lstm_gates_backward
 
 
 class ConvLSTMCell(_Cell):
-    """Keras' ``ConvLSTMCell(rank, filters, kernel_size, ...)``: one step of ConvLSTM1D/2D."""
+    """Keras' ``ConvLSTMCell(rank, filters, kernel_size, ...)``: one step of ConvLSTM1D/2D/3D."""
 
     GATES = 4
     has_carry = True
@@ -69,20 +76,7 @@ class ConvLSTMCell(_Cell):
         self.pads = tuple(p[1:] for p in plans)
         self.rec_pads = tuple(output_size_and_pads(o, k, 1, 1, "same")[1:]
                               for o, k in zip(self.out_spatial, self.kernel_size, strict=True))
-        width = 4 * self.filters
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, channels, width), self.kernel_initializer,
-                                      rng, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (*self.kernel_size, self.filters, width),
-                                                self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", (width,), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        if self.use_bias and self.unit_forget_bias:
-            self.bias.value[self.filters:2 * self.filters] = 1
-        self.rng = self.random_generator(rng)
+        self.build_weights(channels, rng, window=self.kernel_size)
         return (*self.out_spatial, self.filters)
 
     @property
@@ -105,7 +99,11 @@ class ConvLSTMCell(_Cell):
         return (1, *values) if self.rank == 1 else tuple(values)
 
     def _conv(self, a, kernel, pads, strides, dilation):
-        """``conv(a, kernel)`` with ``pads`` added first; returns ``(z, a padded)`` in 2-D form."""
+        """``conv(a, kernel)`` with ``pads`` added first; returns ``(z, a padded)`` (1-D: in 2-D
+        form; 3-D: ``scratchnet.kernels.volume``'s Conv3D loop)."""
+        if self.rank == 3:
+            apad = np.pad(a, ((0, 0), *pads, (0, 0)))  # (N, Dp, Hp, Wp, C)
+            return volume.conv3d_forward(apad, kernel, strides, dilation, self.out_spatial), apad
         pads = ((0, 0), *pads) if self.rank == 1 else pads
         apad = np.pad(self._2d(a), ((0, 0), *pads, (0, 0)))  # (N, Hp, Wp, C), contiguous
         kernel = kernel[None] if self.rank == 1 else kernel
@@ -113,11 +111,27 @@ class ConvLSTMCell(_Cell):
         z = kernels.conv2d_forward(apad, kernel, self._window(strides), self._window(dilation), out_hw)
         return z, apad
 
-    def _unpad(self, dpad, pads, spatial):
-        pads = ((0, 0), *pads) if self.rank == 1 else pads
-        (top, _), (left, _) = pads
-        h, w = self._window(spatial)
-        return self._from_2d(dpad[:, top:top + h, left:left + w, :])
+    def _conv_kernel_grad(self, apad, dz, strides, dilation):
+        """dL/d(kernel) of ``conv(apad, kernel)`` given dL/dz: ``(*kernel_size, C, 4F)``."""
+        if self.rank == 3:
+            return volume.conv3d_backward_kernel(apad, dz, self.kernel_size, strides, dilation)
+        grad = kernels.conv2d_backward_kernel(apad, dz, self._window(self.kernel_size),
+                                              self._window(strides), self._window(dilation))
+        return grad[0] if self.rank == 1 else grad
+
+    def _conv_input_grad(self, dz, kernel, strides, dilation, apad, pads, spatial):
+        """dL/da of ``conv(pad(a), kernel)`` given dL/dz: the padded gradient, the pads cut off."""
+        padded = apad.shape[1:-1]
+        if self.rank == 3:
+            dpad = volume.conv3d_backward_input(dz, kernel, strides, dilation, padded)  # (N, Dp, Hp, Wp, C)
+        else:
+            kernel = kernel[None] if self.rank == 1 else kernel
+            dpad = kernels.conv2d_backward_input(dz, kernel, self._window(strides), self._window(dilation),
+                                                 padded)  # (N, Hp, Wp, C)
+            pads = ((0, 0), *pads) if self.rank == 1 else pads
+            spatial = self._window(spatial)
+        inner = tuple(slice(before, before + size) for (before, _), size in zip(pads, spatial, strict=True))
+        return self._from_2d(dpad[(slice(None), *inner)])
 
     # ------------------------------------------------------------------ the step protocol
     def start_sequence(self, batch, features, dtype, training) -> None:
@@ -145,22 +159,16 @@ class ConvLSTMCell(_Cell):
     def backward_step(self, d_output, d_states, cache):
         spatial, xpad, hpad, gates = cache
         dh, dc = self._2d(d_output + d_states[0]), self._2d(d_states[1])
-        dz, dc_prev = lstm_gates_backward(self, dh, dc, gates)  # (N, H', W', 4F)
-        ones = (1, 1)
-        kernel_hw = self._window(self.kernel_size)
-        strides, dilation = self._window(self.strides), self._window(self.dilation_rate)
-        k_grad = kernels.conv2d_backward_kernel(xpad, dz, kernel_hw, strides, dilation)
-        r_grad = kernels.conv2d_backward_kernel(hpad, dz, kernel_hw, ones, ones)
-        self.kernel.grad += k_grad[0] if self.rank == 1 else k_grad
-        self.recurrent_kernel.grad += r_grad[0] if self.rank == 1 else r_grad
+        dz, dc_prev = lstm_gates_backward(self, dh, dc, gates)  # (N, H', W', 4F); 3-D (N, D', H', W', 4F)
+        ones = (1,) * self.rank
+        self.kernel.grad += self._conv_kernel_grad(xpad, dz, self.strides, self.dilation_rate)
+        self.recurrent_kernel.grad += self._conv_kernel_grad(hpad, dz, ones, ones)
         if self.use_bias:
-            self.bias.grad += dz.sum(axis=(0, 1, 2))
-        kernel = self.kernel.value[None] if self.rank == 1 else self.kernel.value
-        recurrent = self.recurrent_kernel.value[None] if self.rank == 1 else self.recurrent_kernel.value
-        dx = self._unpad(kernels.conv2d_backward_input(dz, kernel, strides, dilation, xpad.shape[1:3]),
-                         self.pads, spatial)
-        dh_in = self._unpad(kernels.conv2d_backward_input(dz, recurrent, ones, ones, hpad.shape[1:3]),
-                            self.rec_pads, self.out_spatial)
+            self.bias.grad += dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+        dx = self._conv_input_grad(dz, self.kernel.value, self.strides, self.dilation_rate, xpad, self.pads,
+                                   spatial)
+        dh_in = self._conv_input_grad(dz, self.recurrent_kernel.value, ones, ones, hpad, self.rec_pads,
+                                      self.out_spatial)
         if self.x_keep is not None:
             dx = dx * self.x_keep
         if self.h_keep is not None:
@@ -176,7 +184,7 @@ class ConvLSTMCell(_Cell):
 
 
 class _ConvLSTM(RNN):
-    """What ConvLSTM1D and ConvLSTM2D share: Keras' arguments, a ConvLSTMCell in an RNN."""
+    """What ConvLSTM1D/2D/3D share: Keras' arguments, a ConvLSTMCell in an RNN."""
 
     RANK = 2
     AXES = "(batch, time, rows, cols, channels)"
@@ -234,3 +242,12 @@ class ConvLSTM2D(_ConvLSTM):
     """``keras.layers.ConvLSTM2D(filters, kernel_size, strides=1, padding="valid", ...)``: input
     ``(N, T, H, W, C)``; output ``(N, H', W', F)``, or ``(N, T, H', W', F)`` with
     ``return_sequences``."""
+
+
+class ConvLSTM3D(_ConvLSTM):
+    """``keras.layers.ConvLSTM3D(filters, kernel_size, strides=1, padding="valid", ...)``: input
+    ``(N, T, D, H, W, C)``; output ``(N, D', H', W', F)``, or ``(N, T, D', H', W', F)`` with
+    ``return_sequences``. Its convolutions are Conv3D's loops (``scratchnet.kernels.volume``)."""
+
+    RANK = 3
+    AXES = "(batch, time, depth, rows, cols, channels)"

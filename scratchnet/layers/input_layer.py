@@ -154,7 +154,26 @@ def _map_tensors(value, values: dict):
 class InputLayer(Layer):
     """The layer behind ``Input(shape)``: no weights; the model feeds it the data."""
 
-    def __init__(self, shape, dtype: str | None = None, name: str | None = None):
+    def __init__(self, shape=None, dtype: str | None = None, name: str | None = None,
+                 batch_size: int | None = None, batch_shape=None, **kwargs):
+        batch_shape = kwargs.pop("batch_input_shape", batch_shape)  # Keras' older name
+        if kwargs:
+            raise TypeError(f"Input: unexpected argument(s) {sorted(kwargs)}")
+        if batch_shape is not None:
+            # Keras' batch_shape=(4, 10, 3): the batch size, then one sample's shape
+            if shape is not None or batch_size is not None:
+                raise ValueError("Input: pass either shape (and batch_size) or batch_shape, not both; "
+                                 f"received shape={shape!r}, batch_size={batch_size!r}, "
+                                 f"batch_shape={batch_shape!r}")
+            if not isinstance(batch_shape, tuple | list) or len(batch_shape) < 2:
+                raise ValueError("Input: expected batch_shape to be a tuple (batch, ...) of at least two "
+                                 f"entries, received {batch_shape!r}")
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if shape is None:
+            raise ValueError("Input: You must pass a `shape` argument.")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size", "Input")
+        self.batch_size = batch_size  # None: any batch size (the usual case)
         if name is None:
             count = _NAME_COUNTS.get("input_layer", 0)
             _NAME_COUNTS["input_layer"] = count + 1
@@ -174,7 +193,7 @@ class InputLayer(Layer):
         self.dtype = dtype
         self.ensure_built(self.shape)
         tensor_dtype = dtype or config.floatx()
-        tensor = KerasTensor((None,) + self.shape, tensor_dtype, self.name)
+        tensor = KerasTensor((self.batch_size,) + self.shape, tensor_dtype, self.name)
         tensor.node = Node(self, [], tensor)
         self._inbound_nodes.append(tensor.node)  # self.output is this tensor
 
@@ -185,7 +204,10 @@ class InputLayer(Layer):
         return dy
 
     def get_config(self):
-        return {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
+        config = {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
+        return config
 
 
 class ConstantLayer(InputLayer):
@@ -219,15 +241,19 @@ def constant(value) -> KerasTensor:
     return ConstantLayer(value).output
 
 
-def Input(shape, dtype: str | None = None, name: str | None = None) -> KerasTensor:  # noqa: N802
+def Input(shape=None, batch_size: int | None = None, dtype: str | None = None,  # noqa: N802
+          name: str | None = None, batch_shape=None, **kwargs) -> KerasTensor:
     """``keras.Input``: a symbolic tensor of shape ``(None,) + shape``, the start of a graph.
+    ``batch_size=4`` (or ``batch_shape=(4, *shape)``) fixes the batch axis, ``(4,) + shape``, as a
+    stateful RNN needs; the layers' outputs carry it on.
 
     ``Input((3,))`` returns a :class:`KerasTensor`; call layers on it, then
     ``scratchnet.Model(inputs, outputs)``. As the first entry of a ``Sequential`` it declares the
     shape of one sample. ``dtype`` (``"float32"``, ``"int64"``, ``"string"``, ...) is what the
     model's input reads; ``None`` means ``config.floatx()``.
     """
-    return InputLayer(shape, dtype=dtype, name=name).output
+    return InputLayer(shape, dtype=dtype, name=name, batch_size=batch_size, batch_shape=batch_shape,
+                      **kwargs).output
 
 
 def is_symbolic(x) -> bool:
@@ -277,14 +303,25 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
 def _record_outputs(layer: Layer, node: Node, output_shape, dtype: str):
     """Give ``node`` its output KerasTensor, or (a layer with ``extra_output_shapes``, such as
     ``LSTM(return_state=True)``) its list of them; record the node; return what the call returns."""
-    node.output = KerasTensor((None,) + tuple(output_shape), dtype, layer.name, node)
+    batch = _batch_size(node.inputs)
+    meet = getattr(layer, "meet_batch_size", None)
+    if meet is not None:  # a stateful RNN fixes its batch size here (and refuses None)
+        meet(batch)
+    node.output = KerasTensor((batch,) + tuple(output_shape), dtype, layer.name, node)
     extra = getattr(layer, "extra_output_shapes", None)
     extra = extra() if extra is not None else []
     if extra:
-        node.outputs = [node.output] + [KerasTensor((None,) + tuple(shape), dtype, layer.name, node, k)
+        node.outputs = [node.output] + [KerasTensor((batch,) + tuple(shape), dtype, layer.name, node, k)
                                         for k, shape in enumerate(extra, start=1)]
     layer._inbound_nodes.append(node)
     return list(node.outputs) if node.outputs else node.output
+
+
+def _batch_size(inputs: list) -> int | None:
+    """The batch size the inputs of a call declare (``Input(batch_size=4)``), passed on to its
+    outputs as Keras' shapes ``(4, ...)`` do; None (any size) unless one is declared."""
+    sizes = {t.shape[0] for t in inputs if isinstance(t, KerasTensor) and t.shape and t.shape[0] is not None}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):

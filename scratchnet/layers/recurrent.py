@@ -6,14 +6,15 @@ step to step: ``h_t = cell(x_t, h_{t-1})``, starting from zeros. It returns the 
 
 The forward pass, in the order every Keras cell computes it (``U = units``, ``G`` gates)::
 
-    xw = x @ kernel + bias           # (N, T, G*U): every step's input part, one matrix product
-    for t in steps:                  # T steps, in order (reversed with go_backwards=True)
-        h, c = cell(xw[:, t], h, c)  # the recurrent part: h @ recurrent_kernel, then the gates
+    xw = x @ kernel + bias                # (N, T, G*U): every step's input part, one matrix product
+    for t in steps:                       # T steps, in order (reversed with go_backwards=True)
+        h, c = cell_step(xw[:, t], h, c)  # the recurrent part: h @ recurrent_kernel, then the gates
 
-Each step formula (``cell`` and ``cell_backward`` here) is defined once, in the matching Keras
-cell of ``scratchnet/layers/rnn_cells.py`` (``SimpleRNNCell.cell_step``, ``LSTMCell.cell_step``,
-``GRUCell.cell_step`` and their ``cell_step_backward``); ``RNN(LSTMCell(n))``
-(``scratchnet/layers/rnn.py``) runs the same function one step at a time.
+Each step formula (``cell_step`` and ``cell_step_backward``) is defined once, in a mixin of
+``scratchnet/layers/rnn_cells.py`` that the layer and its Keras cell both inherit (``_SimpleRNNStep``,
+``_LSTMStep``, ``_GRUStep``), as are the arguments, weights, dropout masks and config
+(``_RecurrentWeights``); ``RNN(LSTMCell(n))`` (``scratchnet/layers/rnn.py``) runs the same
+function one step at a time.
 
 The backward pass is "backpropagation through time": the same loop run from the last step to the
 first, each step handing ``dL/dh_{t-1}`` (and the LSTM's ``dL/dc_{t-1}``) to the step before it,
@@ -56,21 +57,22 @@ the states.
 The number of steps may differ from batch to batch (``Input((None, F))``): the weights depend on
 the features only, and the loop runs for the steps each batch has.
 
-Not built (each an error that says so): ``stateful=True``, ``GRU(reset_after=False)``,
-``return_state`` in a ``Sequential`` model. ``unroll`` is
+``stateful=True`` (:class:`_Stateful`, for these layers, ``RNN`` and ConvLSTM): each batch starts
+from the states the batch before it ended with (``layer.states``), until ``layer.reset_state()``;
+the batch size is fixed by the graph's ``Input(batch_size=...)``. The carried states are data:
+the backward pass stops at them (truncated backpropagation through time).
+
+Not built (an error that says so): ``return_state`` in a ``Sequential`` model. ``unroll`` is
 accepted and changes nothing (the loop is the same computation).
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from scratchnet import activations, kernels, regularizers
-from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
-from scratchnet.layers.core import _init_name
-from scratchnet.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+from scratchnet import kernels
+from scratchnet.layers.base import Layer
+from scratchnet.layers.rnn_cells import _GRUStep, _LSTMStep, _RecurrentWeights, _SimpleRNNStep
 
 
 def _call_with_states(layer, x, initial_state, training, units, kernel):
@@ -103,18 +105,74 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
         states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
     return layer.forward(x, training=training, initial_state=states)
 
-class _Recurrent(Layer):
-    """What the three recurrent layers share: arguments, weights, the loop over time and its
-    backward. Subclasses define ``GATES``, :meth:`cell` and :meth:`cell_backward`."""
 
-    GATES = 1
-    has_carry = False  # LSTM: a second state, c
-    supports_masking = True
-    sequence_mask_with_states = True  # called with initial_state, it still reads x's padding mask
+class _Stateful:
+    """Keras' ``stateful=True``, shared by the recurrent layers, ``RNN`` and ``ConvLSTM*D``: the
+    states after each batch become the next batch's initial states, in ``predict`` and ``fit``
+    alike, until ``layer.reset_state()`` sets them back to zeros. Sample ``i`` of a batch continues
+    sample ``i`` of the batch before it, so the batch size is fixed: the model's
+    ``Input(batch_size=...)`` (or ``batch_shape``) declares it, and the layer refuses a graph
+    without one and a batch of another size (Keras' two errors). The carried states are data,
+    not weights: no gradient flows back into the batch before (truncated backpropagation
+    through time), and saved files do not hold them (as Keras, which keeps them in untracked
+    variables)."""
+
+    def _init_stateful(self, stateful) -> None:
+        self.stateful = bool(stateful)
+        self.batch_size: int | None = None  # fixed by the graph's Input, or the first batch
+        self.states: list[np.ndarray] | None = None  # each (batch_size, *state shape)
 
     @property
-    def n_states(self) -> int:
-        return 2 if self.has_carry else 1
+    def state_shapes(self) -> list[tuple]:
+        return [(self.units,)] * self.n_states
+
+    def meet_batch_size(self, batch: int | None) -> None:
+        """The batch size this layer is called with in a graph (``input_layer._record_outputs``
+        tells every layer that has this method) or on arrays: a stateful layer keeps the first
+        and refuses any other."""
+        if not self.stateful:
+            return
+        where = f'{type(self).__name__} "{self.name}"'
+        if batch is None:
+            raise ValueError(f"{where}: When using `stateful=True` in a RNN, the batch size must be "
+                             "static. Found dynamic batch size: give the model's Input a batch size, "
+                             "keras.Input(shape, batch_size=...) or keras.Input(batch_shape=(batch, ...))")
+        if self.batch_size is None:
+            self.batch_size = int(batch)
+            self.reset_state()
+        elif batch != self.batch_size:
+            raise ValueError(f"{where}: If an RNN is stateful, the batch size of the input sequences "
+                             "must be the same as the batch size of the initial state. \n"
+                             f"- Expected batch size: {self.batch_size}\n- Received batch size: {batch}")
+
+    def reset_state(self) -> None:
+        """Keras' ``layer.reset_state()``: every carried state back to zeros."""
+        if self.stateful and self.batch_size is not None:
+            from scratchnet import config
+
+            dtype = self.weights[0].value.dtype if self.built and self.weights else config.dtype()
+            self.states = [np.zeros((self.batch_size, *shape), dtype=dtype) for shape in self.state_shapes]
+
+    def reset_states(self) -> None:
+        """Keras' older name for :meth:`reset_state`."""
+        self.reset_state()
+
+    def carried_states(self, batch: int, initial_state):
+        """The states a forward pass starts from: ``initial_state`` when given, else (stateful)
+        the states the last batch left, else None (zeros)."""
+        if not self.stateful:
+            return initial_state
+        self.meet_batch_size(batch)
+        return initial_state if initial_state is not None else self.states
+
+
+class _Recurrent(_Stateful, _RecurrentWeights):
+    """What the three recurrent layers share beyond the cells' arguments and weights
+    (:class:`rnn_cells._RecurrentWeights`): the loop over time and its backward. The step formula
+    (``cell_step``, ``cell_step_backward``) comes from the cell's mixin, e.g. ``_LSTMStep``."""
+
+    supports_masking = True
+    sequence_mask_with_states = True  # called with initial_state, it still reads x's padding mask
 
     def extra_output_shapes(self) -> list[tuple]:
         """The shapes of the outputs after the first in a graph: the states, ``(units,)`` each,
@@ -139,72 +197,24 @@ class _Recurrent(Layer):
                              f"{self.units}), received {len(states)}")
         return states
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, name: str | None = None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        where = f'{type(self).__name__} "{self.name}"'
-        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
-            raise ValueError(f"{where}: expected units to be a positive integer, received {units!r}")
-        for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
-                raise ValueError(f"{where}: expected {arg} to be a float in [0, 1), received {rate!r}")
-        if stateful:
-            raise ValueError(f"{where}: stateful=True is not supported by scratchnet (every batch "
-                             "starts from a zero state)")
-        self.units = int(units)
-        self.activation = activations.get(activation, where=f"{where}: activation")
-        self.recurrent_activation = activations.get(recurrent_activation,
-                                                    where=f"{where}: recurrent_activation")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.recurrent_initializer = recurrent_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, f"{where}: kernel_regularizer")
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer,
-                                                      f"{where}: recurrent_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, f"{where}: bias_regularizer")
-        weight_args(self, where, kernel_constraint=kernel_constraint,
-                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
-        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
-        self.seed = seed
+    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
+        super().__init__(units, **kwargs)  # the cell's arguments and their checks
+        self._init_stateful(stateful)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.rng: np.random.Generator | None = None
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape, rng):
         if len(input_shape) != 2:
             raise ValueError(f'{type(self).__name__} "{self.name}": expected inputs of shape (batch, steps, '
                              f"features), received {(None,) + tuple(input_shape)}")
-        features, width = input_shape[1], self.GATES * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        self.rng = self.random_generator(rng)
+        self.build_weights(input_shape[1], rng)
         steps = input_shape[0]
         return (steps, self.units) if self.return_sequences else (self.units,)
-
-    def bias_shape(self):
-        return (self.GATES * self.units,)
-
-    def input_bias(self):
-        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
-        return self.bias.value
 
     # ------------------------------------------------------------------ forward: the loop
     def forward(self, x, training=False, mask=None, initial_state=None):
@@ -217,20 +227,20 @@ class _Recurrent(Layer):
         time = slice(None, None, -1) if self.go_backwards else slice(None)
         x = x[:, time]  # (N, T, C) in the order the steps run
         self.step_mask = None if mask is None else np.asarray(mask, dtype=bool)[:, time, None]  # (N, T, 1)
-        self.x_keep = self._dropout_mask((n, x.shape[2]), self.dropout, training, x.dtype)
-        self.h_keep = self._dropout_mask((n, self.units), self.recurrent_dropout, training, x.dtype)
+        self.start_sequence(n, x.shape[2], x.dtype, training)  # the dropout masks
         if self.x_keep is not None:
             x = x * self.x_keep[:, None, :]  # the same inputs dropped at every step
         self.x_steps = x
         xw = x @ self.kernel.value  # (N, T, G*U)
         if self.use_bias:
             xw = xw + self.input_bias()
-        self.has_initial_state = initial_state is not None
-        if initial_state is None:
+        self.has_initial_state = initial_state is not None  # then backward returns d(initial_state)
+        start = self.carried_states(n, initial_state)  # stateful: the last batch's states
+        if start is None:
             h = np.zeros((n, self.units), dtype=xw.dtype)
             c = np.zeros_like(h) if self.has_carry else None
         else:
-            states = self._state_list(initial_state)
+            states = self._state_list(start)
             for s in states:
                 if tuple(np.shape(s)) != (n, self.units):
                     raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial '
@@ -244,7 +254,7 @@ class _Recurrent(Layer):
         for t in range(steps):
             h_in = h if self.h_keep is None else h * self.h_keep
             self.h_ins[:, t] = h_in
-            h_new, c_new, cache = self.cell(xw[:, t], h, h_in, c)
+            h_new, c_new, cache = self.cell_step(xw[:, t], h, h_in, c)
             if self.step_mask is None:
                 out = h_new
             else:  # a padded step keeps the state it had, and repeats the output before it
@@ -258,15 +268,10 @@ class _Recurrent(Layer):
         if self.step_mask is not None and self.zero_output_for_mask:
             outputs = np.where(self.step_mask, outputs, 0)  # zeros, even where a state is NaN
         y = outputs if self.return_sequences else out
-        if not self.return_state:
-            return y
-        return [y, h, c] if self.has_carry else [y, h]  # the states after the last (real) step
-
-    def _dropout_mask(self, shape, rate, training, dtype):
-        if not training or rate == 0:
-            return None
-        keep = self.rng.random(shape) >= rate
-        return keep * dtype.type(1 / (1 - rate))
+        states = [h, c] if self.has_carry else [h]  # the states after the last (real) step
+        if self.stateful:
+            self.states = states  # the next batch starts from them
+        return [y, *states] if self.return_state else y
 
     # ------------------------------------------------------------------ backward: through time
     def backward(self, dy):
@@ -305,7 +310,7 @@ class _Recurrent(Layer):
                 dout = np.where(m, 0, dout)  # to the output before: zeros before any real step
                 if self.has_carry:
                     dc_kept, dc = np.where(m, 0, dc), np.where(m, dc, 0)
-            dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_backward(dh, dc, cache)
+            dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_step_backward(dh, dc, cache)
             if self.h_keep is not None:
                 dh_in = dh_in * self.h_keep
             dh = dh_prev_direct + dh_in
@@ -315,7 +320,7 @@ class _Recurrent(Layer):
                     dc = dc + dc_kept
         flat = (n * steps, -1)
         self.kernel.grad = self.x_steps.reshape(flat).T @ dxw.reshape(flat)  # (C, G*U)
-        self.recurrent_kernel.grad = self.h_ins.reshape(flat).T @ drec.reshape(flat)  # (U, G*U)
+        self.recurrent_kernel.grad = self.recurrent_kernel_grad(self.h_ins, drec, self.caches)  # (U, G*U)
         if self.use_bias:
             self.bias.grad = self.bias_grad(dxw, drec)
         dx = None
@@ -327,9 +332,6 @@ class _Recurrent(Layer):
         if not self.has_initial_state:
             return dx
         return [dx, dh, dc] if self.has_carry else [dx, dh]  # dL/dh0 (dL/dc0): what the loop left
-
-    def bias_grad(self, dxw, drec):
-        return dxw.sum(axis=(0, 1))
 
     # ------------------------------------------------------------------ Keras' mask and config
     def compute_mask(self, x, mask):
@@ -344,99 +346,26 @@ class _Recurrent(Layer):
         return [("cell/vars", f"{self.name}/{cell}", self.weights)]
 
     def get_config(self):
-        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
-                  "use_bias": self.use_bias,
-                  "kernel_initializer": _init_name(self.kernel_initializer),
-                  "recurrent_initializer": _init_name(self.recurrent_initializer),
-                  "bias_initializer": _init_name(self.bias_initializer),
-                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
-                  "return_sequences": self.return_sequences, "return_state": self.return_state,
-                  "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll,
-                  "zero_output_for_mask": self.zero_output_for_mask,
-                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
-                                       "bias_regularizer"),
-                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
-                                      "bias_constraint")}
-        if self.GATES > 1:
-            config["recurrent_activation"] = self.recurrent_activation.name
-        return config
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards,
+                "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask}
 
 
-class SimpleRNN(_Recurrent):
+class SimpleRNN(_SimpleRNNStep, _Recurrent):
     """``keras.layers.SimpleRNN(units, activation="tanh", ...)``: ``h = g(x_t @ K + h_prev @ R + b)``."""
 
-    def __init__(self, units, activation="tanh", **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
 
-    # the step formula, defined once in the cell (this layer has the attributes it reads:
-    # units, recurrent_kernel, activation)
-    cell = SimpleRNNCell.cell_step
-    cell_backward = SimpleRNNCell.cell_step_backward
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("recurrent_activation", None)
-        return config
-
-
-class LSTM(_Recurrent):
+class LSTM(_LSTMStep, _Recurrent):
     """``keras.layers.LSTM(units, activation="tanh", recurrent_activation="sigmoid",
     unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks."""
 
-    GATES = 4
-    has_carry = True
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True,
-                 **kwargs):
-        kwargs.pop("implementation", None)  # Keras' choice of loop (1 or 2): the same numbers
-        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
-
-    def build(self, input_shape, rng):
-        shape = super().build(input_shape, rng)
-        if self.use_bias and self.unit_forget_bias:
-            u = self.units
-            self.bias.value[u:2 * u] = 1  # the forget gate starts open: remember by default
-        return shape
-
-    cell = LSTMCell.cell_step  # the step formula, defined once in the cell
-    cell_backward = LSTMCell.cell_step_backward
-
-    def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
-
-
-class GRU(_Recurrent):
+class GRU(_GRUStep, _Recurrent):
     """``keras.layers.GRU(units, activation="tanh", recurrent_activation="sigmoid",
-    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
-    recurrent one."""
-
-    GATES = 3
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
-                 **kwargs):
-        kwargs.pop("implementation", None)
-        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
-        if not reset_after:
-            raise ValueError(f'GRU "{self.name}": reset_after=False (Keras 2\'s default, the reset gate '
-                             "before the recurrent product) is not supported by scratchnet; Keras 3's "
-                             "default reset_after=True is")
-        self.reset_after = True
-
-    def bias_shape(self):
-        return (2, self.GATES * self.units)
-
-    def input_bias(self):
-        return self.bias.value[0]
-
-    cell = GRUCell.cell_step  # the step formula, defined once in the cell
-    cell_backward = GRUCell.cell_step_backward
-
-    def bias_grad(self, dxw, drec):
-        return np.stack([dxw.sum(axis=(0, 1)), drec.sum(axis=(0, 1))])
-
-    def get_config(self):
-        return {**super().get_config(), "reset_after": True}
+    reset_after=True, ...)``: gates z, r, h; with ``reset_after=True`` the bias ``(2, 3U)`` holds
+    the input bias and the recurrent one; ``reset_after=False`` (Keras 2's GRU) has one ``(3U,)``
+    bias and resets the state before the recurrent product."""
 
 
 class Bidirectional(Layer):
@@ -482,6 +411,7 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = layer.stateful
         for sub in (self.forward_layer, self.backward_layer):  # Keras zeroes padded steps' outputs
             sub.zero_output_for_mask = self.return_sequences
 
@@ -511,6 +441,26 @@ class Bidirectional(Layer):
         """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
         return _call_with_states(self, x, initial_state, training, self.forward_layer.units,
                                  lambda: self.forward_layer.kernel)
+
+    # stateful=True, as Keras' Bidirectional: each of the two layers carries its own states
+    def meet_batch_size(self, batch: int | None) -> None:
+        self.forward_layer.meet_batch_size(batch)
+        self.backward_layer.meet_batch_size(batch)
+
+    def reset_state(self) -> None:
+        if not self.stateful:
+            raise AttributeError(f'Bidirectional "{self.name}": Layer must be stateful.')
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    reset_states = reset_state
+
+    @property
+    def states(self):
+        """The forward layer's carried states, then the backward layer's (None before a batch)."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return tuple(self.forward_layer.states + self.backward_layer.states)
+        return None
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a list of ``n_states`` arrays (forward layer's, then backward's)."""

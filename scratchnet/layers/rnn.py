@@ -26,8 +26,9 @@ its weight gradients up over the steps.
 
 Masks, as Keras' ``backend.rnn`` and the built-in layers (``scratchnet/layers/recurrent.py``): a
 padded step keeps the states it had, and its output repeats the output before it (zeros before
-the first real step), or is zero with ``zero_output_for_mask=True``. ``stateful=True`` is refused
-(every batch starts from zeros or ``initial_state``); ``unroll`` is accepted and changes nothing.
+the first real step), or is zero with ``zero_output_for_mask=True``. ``stateful=True`` starts each
+batch from the states the batch before left (``recurrent._Stateful``); ``unroll`` is accepted and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.layers.base import Layer
-from scratchnet.layers.recurrent import _call_with_states
+from scratchnet.layers.recurrent import _call_with_states, _Stateful
 from scratchnet.layers.rnn_cells import StackedRNNCells, cell_from_config, step_cell
 
 
@@ -50,7 +51,7 @@ class _Floatx:
         return np.zeros(0, dtype=config.dtype())
 
 
-class RNN(Layer):
+class RNN(_Stateful, Layer):
     """``keras.layers.RNN(cell, return_sequences=False, return_state=False, go_backwards=False,
     stateful=False, unroll=False, zero_output_for_mask=False)``.
 
@@ -69,9 +70,6 @@ class RNN(Layer):
         if isinstance(cell, list | tuple):
             cell = StackedRNNCells(list(cell))
         cell = cell_from_config(cell, where, custom_objects)
-        if stateful:
-            raise ValueError(f"{where}: stateful=True is not supported by scratchnet (every batch "
-                             "starts from zeros or initial_state)")
         if isinstance(cell, StackedRNNCells) and return_state:
             raise ValueError(f"{where}: return_state=True with a stack of cells (Keras returns each "
                              "cell's states nested) is not supported by scratchnet; return the states "
@@ -83,6 +81,7 @@ class RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._init_stateful(stateful)
 
     # ------------------------------------------------------------------ sizes and states
     @property
@@ -160,11 +159,12 @@ class RNN(Layer):
         out_shape = self.step_output_shape
         self.step_mask = None if mask is None else \
             np.asarray(mask, dtype=bool)[:, time].reshape(n, steps, *[1] * len(out_shape))  # (N, T, 1..)
-        self.has_initial_state = initial_state is not None
-        if initial_state is None:
+        self.has_initial_state = initial_state is not None  # then backward returns d(initial_state)
+        start = self.carried_states(n, initial_state)  # stateful: the last batch's states
+        if start is None:
             states = [np.zeros((n, *shape), dtype=x.dtype) for shape in self.state_shapes]
         else:
-            states = self._state_list(initial_state)
+            states = self._state_list(start) if initial_state is not None else list(start)
             for s, shape in zip(states, self.state_shapes, strict=True):
                 if tuple(np.shape(s)) != (n, *shape):
                     raise ValueError(f'{type(self).__name__} "{self.name}": expected each initial state '
@@ -189,6 +189,8 @@ class RNN(Layer):
         if self.step_mask is not None and self.zero_output_for_mask:
             outputs = np.where(self.step_mask, outputs, 0)
         y = outputs if self.return_sequences else out
+        if self.stateful:
+            self.states = states  # the next batch starts from them
         return [y, *states] if self.return_state else y
 
     # ------------------------------------------------------------------ backward: through time
@@ -261,6 +263,6 @@ class RNN(Layer):
     def get_config(self):
         return {**super().get_config(), "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": False, "unroll": self.unroll,
+                "stateful": self.stateful, "unroll": self.unroll,
                 "zero_output_for_mask": self.zero_output_for_mask,
                 "cell": {"class_name": type(self.cell).__name__, "config": self.cell.get_config()}}

@@ -12,6 +12,7 @@ cell, with ``U = units``, ``s`` the recurrent activation (sigmoid) and ``g`` the
     GRUCell         xw = x @ K + b_in;  hr = h_prev @ R + b_rec   (gates z, r, h)   states [h]
                     z = s(xw_z + hr_z); r = s(xw_r + hr_r); hh = g(xw_h + r * hr_h)
                     h = z * h_prev + (1 - z) * hh
+                    reset_after=False: no b_rec; hh = g(xw_h + (r * h_prev) @ R_h)
 
 Each cell writes its step in two parts, which both loops share:
 
@@ -42,12 +43,16 @@ from scratchnet.layers.base import Layer, constraint_config, regularizer_config,
 from scratchnet.layers.core import _init_name
 
 
-class _Cell(Layer):
-    """What the three cells share: Keras' arguments, the weights ``kernel (C, G*U)``,
-    ``recurrent_kernel (U, G*U)`` and ``bias``, dropout masks, and the step protocol."""
+class _RecurrentWeights(Layer):
+    """What every recurrent cell and layer shares, written once: Keras' arguments and their
+    checks, the weights ``kernel (C, G*U)``, ``recurrent_kernel (U, G*U)`` and ``bias`` (``G``
+    gates in the kernel's column blocks), the dropout masks a sequence keeps, and the config.
+    The cells below and the layers of ``scratchnet/layers/recurrent.py`` build on it; the gate
+    formulas come from the ``_SimpleRNNStep``, ``_LSTMStep`` and ``_GRUStep`` mixins, so that
+    ``LSTMCell`` and ``LSTM`` run the same function."""
 
     GATES = 1
-    has_carry = False  # LSTMCell: a second state, c
+    has_carry = False  # LSTM: a second state, c
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -81,6 +86,84 @@ class _Cell(Layer):
         self.rng: np.random.Generator | None = None
         self.x_keep = self.h_keep = None
 
+    @property
+    def n_states(self) -> int:
+        return 2 if self.has_carry else 1
+
+    # ------------------------------------------------------------------ weights
+    def build_weights(self, features: int, rng, window: tuple = ()) -> None:
+        """``kernel (*window, features, G*U)``, ``recurrent_kernel (*window, U, G*U)`` (``window``:
+        a ConvLSTM's kernel size, empty for the dense cells) and ``bias``; an LSTM's forget-gate
+        quarter of the bias starts at 1 with ``unit_forget_bias``."""
+        width = self.GATES * self.units
+        self.kernel = self.add_weight("kernel", (*window, features, width), self.kernel_initializer, rng,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (*window, self.units, width),
+                                                self.recurrent_initializer, rng,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        if self.use_bias and self.has_carry and self.unit_forget_bias:
+            u = self.units
+            self.bias.value[..., u:2 * u] = 1  # the forget gate starts open: remember by default
+        self.rng = self.random_generator(rng)
+
+    def bias_shape(self) -> tuple:
+        return (self.GATES * self.units,)
+
+    def input_bias(self):
+        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
+        return self.bias.value
+
+    def bias_grad(self, dxw, drec):
+        """dL/d(bias) from dL/d(x @ K + b) (any leading axes: steps, batch)."""
+        return dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)
+
+    def recurrent_kernel_grad(self, h_in, drec, caches):
+        """dL/dR from what ``R`` multiplied and dL/d(the product), summed over every row and step:
+        ``h_in (..., U)`` and ``drec (..., G*U)`` with the same leading axes; ``caches``: the
+        steps' caches in the same order (``GRU(reset_after=False)`` reads its ``r * h`` there)."""
+        return h_in.reshape(-1, h_in.shape[-1]).T @ drec.reshape(-1, drec.shape[-1])  # (U, G*U)
+
+    # ------------------------------------------------------------------ dropout
+    def start_sequence(self, batch: int, features: int, dtype, training: bool) -> None:
+        """A new sequence: draw the dropout masks its steps share (none in inference)."""
+        self.x_keep = self._dropout_mask((batch, features), self.dropout, training, dtype)
+        self.h_keep = self._dropout_mask((batch, self.units), self.recurrent_dropout, training, dtype)
+
+    def _dropout_mask(self, shape, rate, training, dtype):
+        """Keep (1 / (1 - rate)) or drop (0) each entry: one mask, kept for every step."""
+        if not training or rate == 0:
+            return None
+        if self.rng is None:
+            self.rng = np.random.default_rng(self.seed)
+        keep = self.rng.random(shape) >= rate
+        return keep * np.dtype(dtype).type(1 / (1 - rate))
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
+                  "use_bias": self.use_bias,
+                  "kernel_initializer": _init_name(self.kernel_initializer),
+                  "recurrent_initializer": _init_name(self.recurrent_initializer),
+                  "bias_initializer": _init_name(self.bias_initializer),
+                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
+                                       "bias_regularizer"),
+                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
+                                      "bias_constraint"),
+                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+        if self.GATES > 1:
+            config["recurrent_activation"] = self.recurrent_activation.name
+        return config
+
+
+class _Cell(_RecurrentWeights):
+    """What the three cells share beyond :class:`_RecurrentWeights`: Keras' sizes, the step
+    protocol and ``cell(x_t, states)``."""
+
     # ------------------------------------------------------------------ Keras' sizes
     @property
     def state_size(self):
@@ -102,48 +185,12 @@ class _Cell(Layer):
 
         return [np.zeros((batch_size, size), dtype=config.dtype()) for size in self.state_sizes]
 
-    # ------------------------------------------------------------------ weights
     def build(self, input_shape, rng):
         """``input_shape``: ``(features,)`` (Keras' ``(batch, features)`` works too: the last axis)."""
-        features, width = input_shape[-1], self.GATES * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer, rng,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self.bias_shape(), self.bias_initializer, rng,
-                                    regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
-        self.rng = self.random_generator(rng)
+        self.build_weights(input_shape[-1], rng)
         return (self.units,)
 
-    def bias_shape(self):
-        return (self.GATES * self.units,)
-
-    def input_bias(self):
-        """The bias added to ``x @ kernel`` (GRU keeps a second one for the recurrent part)."""
-        return self.bias.value
-
-    def bias_grad(self, dxw, drec):
-        """dL/d(bias) from dL/d(x @ K + b) (any leading axes: steps, batch)."""
-        return dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)
-
     # ------------------------------------------------------------------ the step protocol
-    def start_sequence(self, batch: int, features: int, dtype, training: bool) -> None:
-        """A new sequence: draw the dropout masks its steps share (none in inference)."""
-        self.x_keep = self._dropout_mask((batch, features), self.dropout, training, dtype)
-        self.h_keep = self._dropout_mask((batch, self.units), self.recurrent_dropout, training, dtype)
-
-    def _dropout_mask(self, shape, rate, training, dtype):
-        if not training or rate == 0:
-            return None
-        if self.rng is None:
-            self.rng = np.random.default_rng(self.seed)
-        keep = self.rng.random(shape) >= rate
-        return keep * np.dtype(dtype).type(1 / (1 - rate))
-
     def zero_grads(self) -> None:
         for param in self.params.values():
             param.grad = np.zeros_like(param.value)
@@ -169,7 +216,7 @@ class _Cell(Layer):
         dc = d_states[1] if self.has_carry else None
         dxw, drec, dh_direct, dh_in, dc_prev = self.cell_step_backward(dh, dc, inner)
         self.kernel.grad += x_t.T @ dxw  # (C, G*U)
-        self.recurrent_kernel.grad += h_in.T @ drec  # (U, G*U)
+        self.recurrent_kernel.grad += self.recurrent_kernel_grad(h_in, drec, [inner])  # (U, G*U)
         if self.use_bias:
             self.bias.grad += self.bias_grad(dxw, drec)
         if self.h_keep is not None:
@@ -217,24 +264,14 @@ class _Cell(Layer):
             new_states = new_states[0]
         return output, new_states
 
-    def get_config(self):
-        config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
-                  "use_bias": self.use_bias,
-                  "kernel_initializer": _init_name(self.kernel_initializer),
-                  "recurrent_initializer": _init_name(self.recurrent_initializer),
-                  "bias_initializer": _init_name(self.bias_initializer),
-                  **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
-                                       "bias_regularizer"),
-                  **constraint_config(self, "kernel_constraint", "recurrent_constraint",
-                                      "bias_constraint"),
-                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
-        if self.GATES > 1:
-            config["recurrent_activation"] = self.recurrent_activation.name
-        return config
 
-
-class SimpleRNNCell(_Cell):
-    """``keras.layers.SimpleRNNCell(units, activation="tanh", ...)``: ``h = g(x @ K + b + h_prev @ R)``."""
+# ---------------------------------------------------------------------------- the step formulas
+# One mixin a kind of cell: its gates, its bias layout and its step formula with the step's
+# backward. ``SimpleRNNCell(_SimpleRNNStep, _Cell)`` runs it one step at a time, and
+# ``SimpleRNN(_SimpleRNNStep, _Recurrent)`` (scratchnet/layers/recurrent.py) runs the same
+# methods inside its loop over time.
+class _SimpleRNNStep:
+    """``h = g(xw_t + h_in @ R)``: one gate, state ``[h]``."""
 
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, activation=activation, **kwargs)
@@ -256,10 +293,9 @@ class SimpleRNNCell(_Cell):
         return config
 
 
-class LSTMCell(_Cell):
-    """``keras.layers.LSTMCell(units, activation="tanh", recurrent_activation="sigmoid",
-    unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks; states [h, c].
-    ``unit_forget_bias`` starts the forget gate's bias at 1."""
+class _LSTMStep:
+    """Gates i, f, c, o in the kernel's column blocks; states ``[h, c]``. ``unit_forget_bias``
+    starts the forget gate's bias at 1 (``_RecurrentWeights.build_weights``)."""
 
     GATES = 4
     has_carry = True
@@ -269,13 +305,6 @@ class LSTMCell(_Cell):
         kwargs.pop("implementation", None)  # Keras' choice of loop (1 or 2): the same numbers
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
-
-    def build(self, input_shape, rng):
-        shape = super().build(input_shape, rng)
-        if self.use_bias and self.unit_forget_bias:
-            u = self.units
-            self.bias.value[u:2 * u] = 1  # the forget gate starts open: remember by default
-        return shape
 
     def cell_step(self, xw_t, h_prev, h_in, c_prev):
         z = xw_t + h_in @ self.recurrent_kernel.value  # (N, 4U)
@@ -319,10 +348,17 @@ def lstm_gates_backward(cell, dh, dc, cache):
     return dz, dc * f
 
 
-class GRUCell(_Cell):
-    """``keras.layers.GRUCell(units, activation="tanh", recurrent_activation="sigmoid",
-    reset_after=True, ...)``: gates z, r, h; the bias ``(2, 3U)`` holds the input bias and the
-    recurrent one (Keras 3's default; ``reset_after=False`` is refused)."""
+class _GRUStep:
+    """Gates z (update), r (reset), h (candidate). Two forms, as Keras':
+
+    - ``reset_after=True`` (Keras 3's default, cuDNN's): the bias ``(2, 3U)`` holds an input bias
+      and a recurrent one, and the reset gate multiplies the recurrent product:
+      ``hh = g(xw_h + r * (h_in @ R_h + b_rec_h))``;
+    - ``reset_after=False`` (Keras 2's default, the original GRU): one bias ``(3U,)``, and the reset
+      gate multiplies the state before the product: ``hh = g(xw_h + (r * h_in) @ R_h)``.
+
+    Both: ``z = s(xw_z + h_in @ R_z (+ b_rec_z))``, ``r = s(xw_r + h_in @ R_r (+ b_rec_r))``,
+    ``h = z * h_prev + (1 - z) * hh``."""
 
     GATES = 3
 
@@ -330,23 +366,23 @@ class GRUCell(_Cell):
                  **kwargs):
         kwargs.pop("implementation", None)
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
-        if not reset_after:
-            raise ValueError(f'{type(self).__name__} "{self.name}": reset_after=False (Keras 2\'s default, '
-                             "the reset gate before the recurrent product) is not supported by "
-                             "scratchnet; Keras 3's default reset_after=True is")
-        self.reset_after = True
+        self.reset_after = bool(reset_after)
 
     def bias_shape(self):
-        return (2, self.GATES * self.units)
+        return (2, self.GATES * self.units) if self.reset_after else (self.GATES * self.units,)
 
     def input_bias(self):
-        return self.bias.value[0]
+        return self.bias.value[0] if self.reset_after else self.bias.value
 
     def bias_grad(self, dxw, drec):
         width = dxw.shape[-1]
+        if not self.reset_after:
+            return dxw.reshape(-1, width).sum(axis=0)
         return np.stack([dxw.reshape(-1, width).sum(axis=0), drec.reshape(-1, width).sum(axis=0)])
 
     def cell_step(self, xw_t, h_prev, h_in, c_prev):
+        if not self.reset_after:
+            return self._reset_before_step(xw_t, h_prev, h_in)
         u = self.units
         hr = h_in @ self.recurrent_kernel.value  # (N, 3U)
         if self.use_bias:
@@ -359,6 +395,8 @@ class GRUCell(_Cell):
         return z * h_prev + (1 - z) * hh, None, (h_prev, hr, pre_z, z, pre_r, r, pre_h, hh)
 
     def cell_step_backward(self, dh, dc, cache):
+        if not self.reset_after:
+            return self._reset_before_backward(dh, cache)
         u = self.units
         h_prev, hr, pre_z, z, pre_r, r, pre_h, hh = cache
         s, g = self.recurrent_activation, self.activation
@@ -369,8 +407,59 @@ class GRUCell(_Cell):
         dhr = np.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
         return dxw, dhr, dh * z, dhr @ self.recurrent_kernel.value.T, None
 
+    # ------------------------------------------------------------------ reset_after=False
+    def _reset_before_step(self, xw_t, h_prev, h_in):
+        u, rk = self.units, self.recurrent_kernel.value
+        s, g = self.recurrent_activation, self.activation
+        hzr = h_in @ rk[:, :2 * u]  # (N, 2U): the update and reset gates' recurrent part
+        pre_z, pre_r = xw_t[:, :u] + hzr[:, :u], xw_t[:, u:2 * u] + hzr[:, u:]
+        z, r = s.forward(pre_z), s.forward(pre_r)
+        rh = r * h_in  # the reset gate before the product
+        pre_h = xw_t[:, 2 * u:] + rh @ rk[:, 2 * u:]
+        hh = g.forward(pre_h)
+        return z * h_prev + (1 - z) * hh, None, (h_prev, h_in, pre_z, z, pre_r, r, pre_h, hh, rh)
+
+    def _reset_before_backward(self, dh, cache):
+        u, rk = self.units, self.recurrent_kernel.value
+        h_prev, h_in, pre_z, z, pre_r, r, pre_h, hh, rh = cache
+        s, g = self.recurrent_activation, self.activation
+        dpre_h = g.backward(pre_h, hh, dh * (1 - z))
+        dpre_z = s.backward(pre_z, z, dh * (h_prev - hh))
+        drh = dpre_h @ rk[:, 2 * u:].T  # dL/d(r * h_in)
+        dpre_r = s.backward(pre_r, r, drh * h_in)
+        dzr = np.concatenate([dpre_z, dpre_r], axis=1)
+        dxw = np.concatenate([dzr, dpre_h], axis=1)
+        dh_in = dzr @ rk[:, :2 * u].T + drh * r
+        # dxw doubles as dL/d(recurrent products): R_z, R_r read h_in, R_h reads r * h_in
+        return dxw, dxw, dh * z, dh_in, None
+
+    def recurrent_kernel_grad(self, h_in, drec, caches):
+        if self.reset_after:
+            return super().recurrent_kernel_grad(h_in, drec, caches)
+        u = self.units
+        rh = np.stack([cache[-1] for cache in caches], axis=1)  # (N, steps, U), as h_in's rows
+        flat_h, flat_rh = h_in.reshape(-1, u), rh.reshape(-1, u)
+        drec = drec.reshape(-1, drec.shape[-1])
+        return np.concatenate([flat_h.T @ drec[:, :2 * u], flat_rh.T @ drec[:, 2 * u:]], axis=1)  # (U, 3U)
+
     def get_config(self):
-        return {**super().get_config(), "reset_after": True}
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+class SimpleRNNCell(_SimpleRNNStep, _Cell):
+    """``keras.layers.SimpleRNNCell(units, activation="tanh", ...)``: ``h = g(x @ K + b + h_prev @ R)``."""
+
+
+class LSTMCell(_LSTMStep, _Cell):
+    """``keras.layers.LSTMCell(units, activation="tanh", recurrent_activation="sigmoid",
+    unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks; states [h, c].
+    ``unit_forget_bias`` starts the forget gate's bias at 1."""
+
+
+class GRUCell(_GRUStep, _Cell):
+    """``keras.layers.GRUCell(units, activation="tanh", recurrent_activation="sigmoid",
+    reset_after=True, ...)``: gates z, r, h; with ``reset_after=True`` the bias ``(2, 3U)`` holds
+    the input bias and the recurrent one, with ``reset_after=False`` it is ``(3U,)``."""
 
 
 BUILTIN_CELLS = {cls.__name__: cls for cls in (SimpleRNNCell, LSTMCell, GRUCell)}
