@@ -85,18 +85,27 @@ def build_taped(layer: Layer, input_shape):
     if compute is not None:
         shape = compute(layer, (None, *input_shape))
         return tuple(shape[1:])
-    probe = np.zeros((2, *(d or 1 for d in input_shape)), dtype=_float_dtype(layer))
-    layer._pending_losses = []  # (an add_loss of the probe is dropped)
-    try:
-        with np.errstate(all="ignore"):
-            y = _plain(_call(layer, probe, training=False))
-    finally:
-        layer._pending_losses = None
-        layer.clear_activity()
-    if y.ndim == 0 or y.shape[0] != 2:
-        raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch axis '
-                         f"first: on a batch of shape {probe.shape} it returned shape {y.shape}")
-    return tuple(y.shape[1:])
+    # Run call on a batch of two zero samples; an axis of unknown size (None) is tried at two
+    # sizes, and an output axis that follows it is unknown too.
+    shapes = []
+    for size in (2, 3) if None in input_shape else (2,):
+        probe = np.zeros((2, *(size if d is None else d for d in input_shape)), dtype=_float_dtype(layer))
+        layer._pending_losses = []  # (an add_loss of the probe is dropped)
+        try:
+            with np.errstate(all="ignore"):
+                y = _plain(_call(layer, probe, training=False))
+        finally:
+            layer._pending_losses = None
+            layer.clear_activity()
+        if y.ndim == 0 or y.shape[0] != 2:
+            raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch '
+                             f"axis first: on a batch of shape {probe.shape} it returned shape {y.shape}")
+        shapes.append(y.shape[1:])
+    if len({len(shape) for shape in shapes}) > 1:
+        raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): the rank of call\'s output '
+                         f"depends on the size of an unknown axis of {(None, *input_shape)}")
+    return tuple(None if len({shape[k] for shape in shapes}) > 1 else shapes[0][k]
+                 for k in range(len(shapes[0])))
 
 
 def forward_taped(layer: Layer, x, training: bool):
