@@ -103,7 +103,7 @@ def _save_npz(model, path) -> None:
     for i, w in enumerate(model.get_weights()):
         arrays[f"weight_{i}"] = w
     if model.compiled:
-        arrays["optimizer_iterations"] = np.array(model.optimizer.iterations)
+        arrays["optimizer_iterations"] = np.array(model.optimizer.calls)
         for key, value in model.optimizer.state.items():
             arrays[f"optimizer/{key}"] = kernels.to_numpy(value)
     buffer = io.BytesIO()

@@ -68,8 +68,7 @@ _KERAS_ONLY_LAYER_ARGS = {
 }
 _KERAS_ONLY_LOSS_ARGS = {"name": _ANY, "dtype": _ANY, "reduction": "sum_over_batch_size",
                          "label_smoothing": 0.0, "axis": -1, "ignore_class": None}
-_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY, "loss_scale_factor": None,
-                              "gradient_accumulation_steps": None}
+_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY}
 # Layers whose Keras dtype is not the float policy (the lookups output integer indices).
 _NO_FLOAT_POLICY = ("StringLookup", "IntegerLookup")
 
@@ -143,7 +142,9 @@ def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple
     groups = _slot_groups(keras_name, config)
     if groups is None:
         return None
-    if config.get("use_ema"):  # the base optimizer's moving averages, built before the algorithm's
+    if config.get("gradient_accumulation_steps"):  # the base optimizer's, one per weight in turn
+        groups = [("gradient_accumulator",)] + groups
+    if config.get("use_ema"):  # the base optimizer's moving averages, built before all the rest
         groups = [("average",)] + groups
     names = _SCRATCH_SLOT_NAMES.get(keras_name, {})
     return [(f"{param.name}/{names.get(slot, slot)}", _slot_shape(keras_name, slot, param.value.shape),
@@ -379,7 +380,7 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     opt = model.optimizer
     name = keras_class_name(opt)
     config = opt.get_config()
-    values = [np.array(opt.iterations, dtype=np.int64)]
+    values = [np.array(opt.calls, dtype=np.int64)]  # Keras' raw counter
     if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
     layout = _slot_layout(name, config, model.params)

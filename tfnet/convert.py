@@ -259,8 +259,7 @@ def optimizer_from_keras(kopt):
         raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} has no scratchnet "
                          f"equivalent; supported: {sorted(c.__name__ for c in _KERAS_OPTIMIZERS)}")
     config = kopt.get_config()
-    unsupported = {k: config.get(k) for k in ("loss_scale_factor", "gradient_accumulation_steps")
-                   if config.get(k)}
+    unsupported = {}
     lr = config.get("learning_rate")
     if not isinstance(lr, float | dict):  # a dict: a schedule, which sn.optimizers.deserialize checks
         unsupported["learning_rate"] = lr

@@ -39,10 +39,6 @@ _REGISTRY: dict[str, type[Optimizer]] = {
     for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
                 Adafactor)}
 
-# Keras' config has these too; scratchnet reads them only when they are off (their defaults).
-_KERAS_ONLY = ("loss_scale_factor", "gradient_accumulation_steps")
-
-
 def get(identifier) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized dict."""
     if isinstance(identifier, Optimizer):
@@ -82,10 +78,4 @@ def deserialize(config: dict) -> Optimizer:
     if cls is None:
         raise ValueError(f"deserialize: unknown optimizer {class_name!r}; expected one of "
                          f"{sorted(cls.__name__ for cls in _REGISTRY.values())}")
-    kwargs = dict(config.get("config", {}))
-    keras_only = {key: kwargs.pop(key) for key in _KERAS_ONLY if key in kwargs}
-    used = {key: value for key, value in keras_only.items() if value}
-    if used:
-        raise ValueError(f"deserialize: {class_name} uses Keras settings scratchnet does not "
-                         f"have: {used}")
-    return cls.from_config(kwargs)
+    return cls.from_config(dict(config.get("config", {})))

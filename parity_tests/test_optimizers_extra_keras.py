@@ -1,0 +1,112 @@
+"""Keras 3.15.1's remaining optimizer machinery against scratchnet: ``gradient_accumulation_steps``
+and ``loss_scale_factor`` on the base optimizer, ``Muon``, ``ScheduleFreeAdamW``,
+``LossScaleOptimizer``; 20-step trajectories against Keras' ``train_on_batch`` to
+TRAJECTORY_RTOL, configs both ways, and ``.keras`` files both ways with the optimizer's state in
+Keras' variable layout (the accumulators after the moving averages, before the slots)."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import scratchnet as sn
+import tfnet
+from parity_tests.driver import TRAJECTORY_RTOL, assert_close, check_trajectory, make_twins
+from parity_tests.test_optimizers import batches, small_convnet
+
+L = sn.layers
+O = sn.optimizers
+STEPS = 20
+
+OPTIMIZERS = {
+    "adam_accumulate_3": lambda: O.Adam(0.01, gradient_accumulation_steps=3),
+    "sgd_momentum_accumulate_schedule": lambda: O.SGD(
+        O.schedules.ExponentialDecay(0.1, 3, 0.7), momentum=0.9, gradient_accumulation_steps=2),
+    "adam_accumulate_ema": lambda: O.Adam(0.01, gradient_accumulation_steps=2, use_ema=True,
+                                          ema_momentum=0.7, ema_overwrite_frequency=3),
+    "nadam_accumulate": lambda: O.Nadam(0.01, gradient_accumulation_steps=2),
+    "adamw_accumulate_clipnorm": lambda: O.AdamW(0.01, weight_decay=0.1, clipnorm=0.3,
+                                                 gradient_accumulation_steps=2),
+    "adam_loss_scale": lambda: O.Adam(0.01, loss_scale_factor=128.0),
+    "sgd_loss_scale_accumulate": lambda: O.SGD(0.1, loss_scale_factor=3.0,
+                                               gradient_accumulation_steps=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_trajectory(name, digits):
+    opt = OPTIMIZERS[name]()
+    twins = make_twins(small_convnet(), loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       optimizer=opt)
+    assert type(twins.keras.optimizer).__name__ == type(opt).__name__
+    start = twins.scratch.get_weights()
+    check_trajectory(twins, batches(digits), STEPS)
+    moved = max(float(np.max(np.abs(w - w0)))
+                for w, w0 in zip(twins.scratch.get_weights(), start, strict=True))
+    assert moved > 1e-3  # the comparison is not of two copies of the start
+    kopt = twins.keras.optimizer
+    assert opt.calls == int(kopt._iterations.numpy())
+
+
+def test_accumulation_config_both_ways():
+    opt = O.Adam(0.01, gradient_accumulation_steps=4, loss_scale_factor=64.0)
+    model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    model.compile(optimizer=opt, loss="mse")
+    kopt = tfnet.to_keras(model).optimizer
+    assert kopt.gradient_accumulation_steps == 4 and kopt.loss_scale_factor == 64.0
+    back = tfnet.convert.optimizer_from_keras(kopt)
+    assert back.gradient_accumulation_steps == 4 and back.loss_scale_factor == 64.0
+
+
+def _file_model(optimizer):
+    model = sn.Sequential([L.Input((4,)), L.Dense(5, activation="tanh"), L.Dense(3)], seed=3,
+                          name="opt")
+    model.compile(optimizer=optimizer, loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(5)
+    return model, rng.standard_normal((12, 4)).astype("f4"), rng.integers(0, 3, 12)
+
+
+FILE_CASES = {
+    "adam_accumulate": lambda: O.Adam(0.01, gradient_accumulation_steps=2),
+    "adam_accumulate_ema": lambda: O.Adam(0.01, gradient_accumulation_steps=2, use_ema=True),
+}
+
+
+def _next_steps_agree(model, kmodel, x, y):
+    for _ in range(2):  # an accumulating call, then an updating one
+        model.train_step(x, y)
+        kmodel.train_on_batch(x, y)
+    for param, wk in zip(model.weights, kmodel.get_weights(), strict=True):
+        assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the steps after loading')
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_scratchnet_file_opens_in_keras(case, tmp_path):
+    model, x, y = _file_model(FILE_CASES[case]())
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)  # 3 calls: 1 update, 1 pending
+    model.save(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Skipping variable loading for optimizer" fails the test
+        kmodel = keras.models.load_model(tmp_path / "m.keras")
+    kopt = kmodel.optimizer
+    assert int(kopt._iterations.numpy()) == 3 and int(kopt.iterations) == 1
+    np.testing.assert_array_equal(  # the pending gradient came across
+        kopt._accumulated_gradients[0].numpy(), model.optimizer.state["dense/kernel/gradient_accumulator"])
+    _next_steps_agree(model, kmodel, x, y)
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_keras_file_opens_in_scratchnet(case, tmp_path):
+    model, x, y = _file_model(FILE_CASES[case]())
+    kmodel = tfnet.to_keras(model)
+    kmodel.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    kmodel.save(tmp_path / "k.keras")
+    loaded = sn.load_model(tmp_path / "k.keras")
+    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    opt = loaded.optimizer
+    assert opt.gradient_accumulation_steps == 2 and opt.calls == 3 and opt.iterations == 1
+    np.testing.assert_array_equal(opt.state["dense/kernel/gradient_accumulator"],
+                                  kmodel.optimizer._accumulated_gradients[0].numpy())
+    _next_steps_agree(loaded, kmodel, x, y)
