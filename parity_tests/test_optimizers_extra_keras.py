@@ -29,6 +29,18 @@ OPTIMIZERS = {
     "adamw_accumulate_clipnorm": lambda: O.AdamW(0.01, weight_decay=0.1, clipnorm=0.3,
                                                  gradient_accumulation_steps=2),
     "adam_loss_scale": lambda: O.Adam(0.01, loss_scale_factor=128.0),
+    "muon": lambda: O.Muon(0.01),
+    "muon_options": lambda: O.Muon(0.02, exclude_layers=["dense_1"], momentum=0.8, nesterov=False,
+                                   ns_steps=3, rms_rate=None, adam_lr_ratio=0.5,
+                                   adam_weight_decay=None, weight_decay=0.1, adam_beta_1=0.8),
+    "muon_accumulate_schedule": lambda: O.Muon(O.schedules.ExponentialDecay(0.02, 3, 0.7),
+                                               gradient_accumulation_steps=2),
+    # (epsilon 1e-5, not 1e-8: the digits' blank border pixels give the conv kernel's corner
+    # weights gradients near 0, which g / sqrt(v) would blow up to full-size steps of rounding
+    # noise; the defaults run on an MLP below)
+    "schedule_free_adamw": lambda: O.ScheduleFreeAdamW(0.01, epsilon=1e-5),
+    "schedule_free_adamw_options": lambda: O.ScheduleFreeAdamW(
+        0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-4, warmup_steps=5, weight_decay=0.05),
     "sgd_loss_scale_accumulate": lambda: O.SGD(0.1, loss_scale_factor=3.0,
                                                gradient_accumulation_steps=2),
 }
@@ -47,6 +59,16 @@ def test_trajectory(name, digits):
     assert moved > 1e-3  # the comparison is not of two copies of the start
     kopt = twins.keras.optimizer
     assert opt.calls == int(kopt._iterations.numpy())
+
+
+@pytest.mark.parametrize("opt", [lambda: O.ScheduleFreeAdamW(), lambda: O.Muon()])
+def test_defaults_on_an_mlp(opt):
+    model = sn.Sequential([L.Input((6,)), L.Dense(8, activation="tanh"), L.Dense(3)], seed=1)
+    twins = make_twins(model, loss="mse", optimizer=opt())
+    rng = np.random.default_rng(2)
+    data = [(rng.standard_normal((8, 6)).astype("f4"), rng.standard_normal((8, 3)).astype("f4"))
+            for _ in range(3)]
+    check_trajectory(twins, data, STEPS)
 
 
 def test_accumulation_config_both_ways():
@@ -70,6 +92,8 @@ def _file_model(optimizer):
 FILE_CASES = {
     "adam_accumulate": lambda: O.Adam(0.01, gradient_accumulation_steps=2),
     "adam_accumulate_ema": lambda: O.Adam(0.01, gradient_accumulation_steps=2, use_ema=True),
+    "muon": lambda: O.Muon(0.01, exclude_layers=["dense_1"]),
+    "schedule_free_adamw": lambda: O.ScheduleFreeAdamW(0.01, gradient_accumulation_steps=2),
 }
 
 
@@ -90,9 +114,13 @@ def test_scratchnet_file_opens_in_keras(case, tmp_path):
         warnings.simplefilter("error")  # "Skipping variable loading for optimizer" fails the test
         kmodel = keras.models.load_model(tmp_path / "m.keras")
     kopt = kmodel.optimizer
-    assert int(kopt._iterations.numpy()) == 3 and int(kopt.iterations) == 1
-    np.testing.assert_array_equal(  # the pending gradient came across
-        kopt._accumulated_gradients[0].numpy(), model.optimizer.state["dense/kernel/gradient_accumulator"])
+    assert type(kopt).__name__ == type(model.optimizer).__name__
+    assert len(kopt.variables) == len(model.optimizer.state) + 2  # + iterations, learning rate
+    if model.optimizer.gradient_accumulation_steps:
+        assert int(kopt._iterations.numpy()) == 3 and int(kopt.iterations) == 1
+        np.testing.assert_array_equal(  # the pending gradient came across
+            kopt._accumulated_gradients[0].numpy(),
+            model.optimizer.state["dense/kernel/gradient_accumulator"])
     _next_steps_agree(model, kmodel, x, y)
 
 
@@ -106,7 +134,10 @@ def test_keras_file_opens_in_scratchnet(case, tmp_path):
     for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
         np.testing.assert_array_equal(ws, wk)
     opt = loaded.optimizer
-    assert opt.gradient_accumulation_steps == 2 and opt.calls == 3 and opt.iterations == 1
-    np.testing.assert_array_equal(opt.state["dense/kernel/gradient_accumulator"],
-                                  kmodel.optimizer._accumulated_gradients[0].numpy())
+    assert type(opt) is type(model.optimizer) and opt.calls == 3
+    assert len(opt.state) == len(kmodel.optimizer.variables) - 2
+    if opt.gradient_accumulation_steps:
+        assert opt.gradient_accumulation_steps == 2 and opt.iterations == 1
+        np.testing.assert_array_equal(opt.state["dense/kernel/gradient_accumulator"],
+                                      kmodel.optimizer._accumulated_gradients[0].numpy())
     _next_steps_agree(loaded, kmodel, x, y)

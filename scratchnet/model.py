@@ -370,6 +370,7 @@ class Model:
         for metric in weighted_metrics:
             metrics_mod.validate(metric)
         self.optimizer, self.loss = optimizer, loss
+        optimizer.path_prefix = self._variable_path_prefix()
         self.metric_names = list(metrics)
         self.weighted_metric_names = list(weighted_metrics)
         self.metrics = []
@@ -536,6 +537,11 @@ class Model:
         # 4. Update: the optimizer moves every parameter against its gradient.
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _variable_path_prefix(self) -> str:
+        """What Keras' ``variable.path`` puts before a weight's name: nothing in a functional
+        model (its layers are built outside the model); a Sequential model says otherwise."""
+        return ""
 
     def _scale_gradients(self) -> None:
         """With a loss scale (``loss_scale_factor``, a LossScaleOptimizer): every gradient times
@@ -1158,6 +1164,10 @@ class Sequential(Model):
     ``seed`` makes the run repeatable: the same seed gives the same initial weights, dropout
     masks and shuffling order.
     """
+
+    def _variable_path_prefix(self) -> str:
+        """Keras builds a Sequential model's layers under its name: "sequential/dense/kernel"."""
+        return f"{self.name}/"
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Remove the last layer and return it (``keras.Sequential.pop``); the model's output is

@@ -82,6 +82,7 @@ _SCRATCH_SLOT_NAMES = {
     "Lion": {"momentum": "m"},
     "Lamb": {"momentum": "m", "velocity": "v"},
     "Adafactor": {"velocity": "v"},
+    "Muon": {"momentum": "m", "velocity": "v"},
 }
 
 
@@ -114,6 +115,10 @@ def _slot_groups(keras_name: str, config: dict) -> list[tuple[str, ...]] | None:
         return [("accumulator", "linear")]
     if keras_name == "Adafactor":
         return [("r", "c", "velocity")]
+    if keras_name == "ScheduleFreeAdamW":
+        return [("momentum", "velocity")]
+    if keras_name == "Muon":  # per weight: its momentum, and a velocity if AdamW steps it
+        return [("momentum", "velocity?")]
     return None
 
 
@@ -135,10 +140,11 @@ def _slot_shape(keras_name: str, slot: str, shape: tuple) -> tuple:
     return tuple(shape[:-1]) if slot == "r" else tuple(shape[:-2]) + tuple(shape[-1:])
 
 
-def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple, float]] | None:
+def _slot_layout(keras_name: str, config: dict, params, opt=None) -> list[tuple[str, tuple, float]] | None:
     """The Keras optimizer's slot variables in its order, as ``(scratchnet state key, shape,
     initial value)``: each group of slots interleaved per weight, the groups one after another
-    (see the module docstring). None for an optimizer not listed in :func:`_slot_groups`."""
+    (see the module docstring). None for an optimizer not listed in :func:`_slot_groups`. A slot
+    written ``"name?"`` exists only for the weights ``opt`` says (Muon's AdamW velocities)."""
     groups = _slot_groups(keras_name, config)
     if groups is None:
         return None
@@ -147,9 +153,18 @@ def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple
     if config.get("use_ema"):  # the base optimizer's moving averages, built before all the rest
         groups = [("average",)] + groups
     names = _SCRATCH_SLOT_NAMES.get(keras_name, {})
-    return [(f"{param.name}/{names.get(slot, slot)}", _slot_shape(keras_name, slot, param.value.shape),
-             _slot_initial_value(keras_name, slot, config))
-            for group in groups for param in params for slot in group]
+    layout = []
+    for group in groups:
+        for param in params:
+            for slot in group:
+                if slot.endswith("?"):
+                    slot = slot[:-1]
+                    if not opt.uses_adamw(param):
+                        continue
+                layout.append((f"{param.name}/{names.get(slot, slot)}",
+                               _slot_shape(keras_name, slot, param.value.shape),
+                               _slot_initial_value(keras_name, slot, config)))
+    return layout
 
 
 # Scalars some Keras optimizers append after their slots: (scratchnet state key, initial value).
@@ -383,7 +398,7 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     values = [np.array(opt.calls, dtype=np.int64)]  # Keras' raw counter
     if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
-    layout = _slot_layout(name, config, model.params)
+    layout = _slot_layout(name, config, model.params, opt)
     if layout is None:
         return values  # Keras will warn that it skips the optimizer's variables
     for key, shape, initial in layout:
@@ -961,7 +976,7 @@ def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
     name = keras_class_name(opt)
     config = opt.get_config()
     has_lr = opt.learning_rate_schedule is None
-    layout = _slot_layout(name, config, model.params)
+    layout = _slot_layout(name, config, model.params, opt)
     head = 2 if has_lr else 1
     if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):
         return None  # saved before the first update: the fresh optimizer is the same

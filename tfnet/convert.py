@@ -1063,7 +1063,7 @@ def schedule_from_keras(kschedule):
 for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.optimizers.RMSprop,
              sn.optimizers.Adagrad, sn.optimizers.Nadam, sn.optimizers.Adamax,
              sn.optimizers.Adadelta, sn.optimizers.Lion, sn.optimizers.Lamb, sn.optimizers.Ftrl,
-             sn.optimizers.Adafactor):
+             sn.optimizers.Adafactor, sn.optimizers.Muon, sn.optimizers.ScheduleFreeAdamW):
     register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
                        _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 

@@ -27,17 +27,20 @@ from scratchnet.optimizers.base import Optimizer
 from scratchnet.optimizers.ftrl import Ftrl
 from scratchnet.optimizers.lamb import Lamb
 from scratchnet.optimizers.lion import Lion
+from scratchnet.optimizers.muon import Muon
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
+from scratchnet.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
-           "Lion", "Lamb", "Ftrl", "Adafactor", "schedules", "get", "serialize", "deserialize"]
+           "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "schedules", "get",
+           "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
-                Adafactor)}
+                Adafactor, Muon, ScheduleFreeAdamW)}
 
 def get(identifier) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized dict."""

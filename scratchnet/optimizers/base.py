@@ -122,6 +122,9 @@ class Optimizer:
         self.calls = 0  # apply() calls so far: Keras' ``_iterations`` variable
         self.state: dict[str, np.ndarray] = {}
         self._built_for: list[Parameter] | None = None  # the parameters of the first update
+        # Keras' variable.path is the weight's name after this (a Sequential model's "name/"):
+        # what Muon's exclude_layers and an OptimizerMap's patterns match; Model.compile sets it.
+        self.path_prefix = ""
         self._exclude_names: set[str] = set()
         self._exclude_pattern: re.Pattern | None = None
 
@@ -287,6 +290,12 @@ class Optimizer:
         if key not in self.state:
             self.state[key] = np.full_like(param.value, initial)
         return self.state[key]
+
+    def variable_path(self, param: Parameter) -> str:
+        """Keras' ``variable.path`` of ``param``: ``"sequential/dense/kernel"`` for a Sequential
+        model's weight (Keras builds its layers under the model's name), the weight's own name
+        ``"dense/kernel"`` in a functional model or outside a model."""
+        return f"{self.path_prefix}{param.name}"
 
     # ------------------------------------------------------------------ weight decay
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
