@@ -141,3 +141,91 @@ def test_keras_file_opens_in_scratchnet(case, tmp_path):
         np.testing.assert_array_equal(opt.state["dense/kernel/gradient_accumulator"],
                                       kmodel.optimizer._accumulated_gradients[0].numpy())
     _next_steps_agree(loaded, kmodel, x, y)
+
+
+# ---------------------------------------------------------------------- LossScaleOptimizer
+def test_loss_scale_optimizer_trajectory_and_growth(digits):
+    """The scale doubles every 3 finite steps (2**10 -> 2**16 over 20 steps), as in Keras."""
+    opt = O.LossScaleOptimizer(O.Adam(0.01), initial_scale=2.0**10, dynamic_growth_steps=3)
+    twins = make_twins(small_convnet(), loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       optimizer=opt)
+    kopt = twins.keras.optimizer
+    assert type(kopt).__name__ == "LossScaleOptimizer"
+    check_trajectory(twins, batches(digits), STEPS)
+    assert opt.dynamic_scale == float(kopt.dynamic_scale.numpy()) == 2.0**16
+    assert opt.step_counter == int(kopt.step_counter.numpy()) == 2
+    assert opt.iterations == int(kopt.iterations) == STEPS
+
+
+def test_loss_scale_optimizer_skips_non_finite_steps():
+    """Targets of 3e37 make the scaled gradients overflow to inf (in Keras' backward pass and in
+    scratchnet's scaled gradients alike): both skip the step (weights and inner iterations
+    unchanged) and halve the scale; the finite steps around them agree."""
+    model = sn.Sequential([L.Input((4,)), L.Dense(3, activation="tanh"), L.Dense(2)], seed=4)
+    opt = O.LossScaleOptimizer(O.SGD(0.1, momentum=0.5), initial_scale=256.0, dynamic_growth_steps=2)
+    twins = make_twins(model, loss="mse", optimizer=opt)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4)).astype("f4")
+    y = rng.standard_normal((6, 2)).astype("f4")
+    y_huge = np.full_like(y, 3e37)
+    scales = []
+    for step, target in enumerate([y, y_huge, y, y, y, y_huge, y]):
+        before = twins.scratch.get_weights()
+        twins.scratch.reset_metrics()
+        with np.errstate(over="ignore"):  # the loss of the huge targets is inf
+            twins.scratch.train_step(x, target)
+        twins.keras.train_on_batch(x, target)
+        for param, wk in zip(twins.scratch.weights, twins.keras.get_weights(), strict=True):
+            assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after step {step + 1}')
+        if target is y_huge:
+            for w, w0 in zip(twins.scratch.get_weights(), before, strict=True):
+                np.testing.assert_array_equal(w, w0)
+        scales.append(float(opt.dynamic_scale))
+        assert scales[-1] == float(twins.keras.optimizer.dynamic_scale.numpy())
+        assert opt.iterations == int(twins.keras.optimizer.iterations)
+    assert scales == [256.0, 128.0, 128.0, 256.0, 256.0, 128.0, 128.0]
+    assert opt.iterations == 5
+
+
+def test_loss_scale_optimizer_config_and_names():
+    opt = O.LossScaleOptimizer(O.Adam(0.02), initial_scale=64.0, dynamic_growth_steps=10)
+    model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    model.compile(optimizer=opt, loss="mse")
+    kopt = tfnet.to_keras(model).optimizer
+    assert type(kopt.inner_optimizer).__name__ == "Adam" and kopt.initial_scale == 64.0
+    back = tfnet.convert.optimizer_from_keras(kopt)
+    assert type(back.inner_optimizer) is O.Adam and back.dynamic_growth_steps == 10
+    assert back.learning_rate == pytest.approx(0.02)
+    assert keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()).get_config().keys() \
+        == O.LossScaleOptimizer(O.Adam()).get_config().keys()
+    with pytest.raises(ValueError, match="LossScaleOptimizer does not support `clipnorm`"):
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(), clipnorm=1.0)
+    with pytest.raises(ValueError, match="LossScaleOptimizer does not support `clipnorm`"):
+        O.LossScaleOptimizer(O.Adam(), clipnorm=1.0)
+
+
+@pytest.mark.parametrize("direction", ["scratchnet_to_keras", "keras_to_scratchnet"])
+def test_loss_scale_optimizer_file_round_trip(direction, tmp_path):
+    model, x, y = _file_model(O.LossScaleOptimizer(O.Adam(0.01), initial_scale=4.0,
+                                                   dynamic_growth_steps=2))
+    if direction == "scratchnet_to_keras":
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)  # scale 4 -> 8 -> 8
+        model.save(tmp_path / "m.keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kmodel = keras.models.load_model(tmp_path / "m.keras")
+        loaded_opt = kmodel.optimizer
+        assert float(loaded_opt.dynamic_scale.numpy()) == 8.0
+        assert int(loaded_opt.step_counter.numpy()) == 1 and int(loaded_opt.iterations) == 3
+        _next_steps_agree(model, kmodel, x, y)
+    else:
+        kmodel = tfnet.to_keras(model)
+        kmodel.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+        kmodel.save(tmp_path / "k.keras")
+        loaded = sn.load_model(tmp_path / "k.keras")
+        opt = loaded.optimizer
+        assert type(opt) is O.LossScaleOptimizer and type(opt.inner_optimizer) is O.Adam
+        assert opt.dynamic_scale == 8.0 and opt.step_counter == 1 and opt.iterations == 3
+        assert set(opt.state) == {f"{p.name}/{s}" for p in loaded.params for s in ("m", "v")}
+        _next_steps_agree(loaded, kmodel, x, y)
+

@@ -380,6 +380,12 @@ def _weights_file_bytes(model) -> bytes:
             group.attrs["name"] = model.optimizer.name
             for i, value in enumerate(_optimizer_variables(model)):
                 group[str(i)] = value
+            inner = getattr(model.optimizer, "inner_optimizer", None)
+            if inner is not None:  # Keras saves the wrapped optimizer a second time, on its own
+                group = f.create_group("optimizer/inner_optimizer/vars")
+                group.attrs["name"] = inner.name
+                for i, value in enumerate(_optimizer_values(inner, model.params)):
+                    group[str(i)] = value
     return buffer.getvalue()
 
 
@@ -387,18 +393,32 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     """The Keras optimizer's variables: iterations, learning rate, slots, trailing scalars.
 
     Slots not created yet (no update so far) are written with their initial value, as a freshly
-    built Keras optimizer holds them.
+    built Keras optimizer holds them. A LossScaleOptimizer: its own four, then its inner
+    optimizer's (Keras' ``variables`` order).
     """
+    return _optimizer_values(model.optimizer, model.params)
+
+
+def _loss_scale_own_values(opt) -> list[np.ndarray]:
+    """A LossScaleOptimizer's own variables, before its inner optimizer's: its iterations and
+    learning rate (Keras creates both and never uses them: 0 and 0.0), ``step_counter`` and
+    ``dynamic_scale``."""
+    return [np.array(0, dtype=np.int64), np.array(0.0, dtype=np.float32),
+            np.array(opt.step_counter, dtype=np.int64), np.array(opt.dynamic_scale, dtype=np.float32)]
+
+
+def _optimizer_values(opt, params) -> list[np.ndarray]:
     from scratchnet import config as sn_config
     from scratchnet import kernels
 
-    opt = model.optimizer
     name = keras_class_name(opt)
+    if name == "LossScaleOptimizer":
+        return _loss_scale_own_values(opt) + _optimizer_values(opt.inner_optimizer, params)
     config = opt.get_config()
     values = [np.array(opt.calls, dtype=np.int64)]  # Keras' raw counter
     if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
-    layout = _slot_layout(name, config, model.params, opt)
+    layout = _slot_layout(name, config, params, opt)
     if layout is None:
         return values  # Keras will warn that it skips the optimizer's variables
     for key, shape, initial in layout:
@@ -844,6 +864,8 @@ def _optimizer_from_keras(spec, what: str):
                          f"supported: {_known_names(optimizers, optimizers.Optimizer)}")
     kwargs = _constructor_args(cls, dict(spec.get("config") or {}), _KERAS_ONLY_OPTIMIZER_ARGS,
                                f"optimizer {spec['class_name']}")
+    if isinstance(kwargs.get("inner_optimizer"), dict):  # LossScaleOptimizer's
+        kwargs["inner_optimizer"] = _optimizer_from_keras(kwargs["inner_optimizer"], what)
     if isinstance(kwargs.get("learning_rate"), dict):
         kwargs["learning_rate"] = _schedule_from_keras(kwargs["learning_rate"])
     return cls(**kwargs)
@@ -972,11 +994,21 @@ def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
     """``(iterations, learning_rate or None, state dict)`` from the Keras optimizer's variables in
     their order (iterations, learning rate, slots, trailing scalars), or None for a never-built
     optimizer. ``.keras`` and legacy ``.h5`` files hold the same list."""
-    opt = model.optimizer
+    return _optimizer_state(model.optimizer, model.params, arrays, where)
+
+
+def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
     name = keras_class_name(opt)
+    if name == "LossScaleOptimizer":  # its own four (see _loss_scale_own_values), then the inner's
+        if len(arrays) <= 4:
+            return None  # never built
+        inner = _optimizer_state(opt.inner_optimizer, params, arrays[4:], where)
+        if inner is None:
+            return None
+        return (*inner[:3], {"step_counter": int(arrays[2]), "dynamic_scale": float(arrays[3])})
     config = opt.get_config()
     has_lr = opt.learning_rate_schedule is None
-    layout = _slot_layout(name, config, model.params, opt)
+    layout = _slot_layout(name, config, params, opt)
     head = 2 if has_lr else 1
     if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):
         return None  # saved before the first update: the fresh optimizer is the same
@@ -1021,8 +1053,11 @@ def _why_weights_refused(err: Exception) -> str:
 def _set_optimizer_state(model, optimizer_state) -> None:
     from scratchnet import config as sn_config
 
-    iterations, lr, state = optimizer_state
+    iterations, lr, state, *own = optimizer_state
     opt = model.optimizer
+    if own:  # a LossScaleOptimizer's scale and count
+        opt.step_counter = own[0]["step_counter"]
+        opt.dynamic_scale = np.float32(own[0]["dynamic_scale"])
     opt.iterations = iterations
     if lr is not None:
         opt.learning_rate = lr

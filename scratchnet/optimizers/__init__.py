@@ -27,6 +27,7 @@ from scratchnet.optimizers.base import Optimizer
 from scratchnet.optimizers.ftrl import Ftrl
 from scratchnet.optimizers.lamb import Lamb
 from scratchnet.optimizers.lion import Lion
+from scratchnet.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from scratchnet.optimizers.muon import Muon
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
@@ -34,13 +35,16 @@ from scratchnet.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
-           "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "schedules", "get",
+           "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer",
+           "schedules", "get",
            "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
-                Adafactor, Muon, ScheduleFreeAdamW)}
+                Adafactor, Muon, ScheduleFreeAdamW, LossScaleOptimizer)}
+# Wrappers: they need another optimizer, so no string names them (Keras fails on them as well).
+_WRAPPERS = ("lossscaleoptimizer",)
 
 def get(identifier) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized dict."""
@@ -53,6 +57,10 @@ def get(identifier) -> Optimizer:
         # program relying on it would not run in Keras
         raise ValueError("compile: Keras does not resolve the optimizer name 'lamb'; pass "
                          "scratchnet.optimizers.Lamb() (keras.optimizers.Lamb()) instead")
+    if isinstance(identifier, str) and identifier.lower() in _WRAPPERS:
+        raise ValueError(f"compile: the optimizer {identifier!r} wraps another one and has no "
+                         "string name; pass e.g. scratchnet.optimizers.LossScaleOptimizer("
+                         "scratchnet.optimizers.Adam())")
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
     raise ValueError(

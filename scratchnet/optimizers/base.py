@@ -232,7 +232,8 @@ class Optimizer:
         the gradient of ``s * loss`` is ``s`` times the gradient of ``loss``."""
         if self.loss_scale is None:
             return loss
-        return loss * np.asarray(loss).dtype.type(self.loss_scale)
+        with np.errstate(over="ignore"):  # inf is the signal a LossScaleOptimizer waits for
+            return loss * np.asarray(loss).dtype.type(self.loss_scale)
 
     # ------------------------------------------------------------------ moving averages
     def update_moving_averages(self, params: list[Parameter]) -> None:
