@@ -229,3 +229,88 @@ def test_loss_scale_optimizer_file_round_trip(direction, tmp_path):
         assert set(opt.state) == {f"{p.name}/{s}" for p in loaded.params for s in ("m", "v")}
         _next_steps_agree(loaded, kmodel, x, y)
 
+
+
+# ---------------------------------------------------------------------- MultiOptimizer
+def _multi(loss_scale_factor=None):
+    return O.MultiOptimizer(O.OptimizerMap(O.SGD(0.05, momentum=0.9),
+                                           {".*dense_1/.*": O.Adam(0.01, clipnorm=0.5),
+                                            ".*conv2d/kernel": O.Nadam(0.005)}),
+                            loss_scale_factor=loss_scale_factor)
+
+
+@pytest.mark.parametrize("loss_scale_factor", [None, 8.0])
+def test_multi_optimizer_trajectory(loss_scale_factor, digits):
+    opt = _multi(loss_scale_factor)
+    twins = make_twins(small_convnet(), loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       optimizer=opt)
+    kopt = twins.keras.optimizer
+    assert type(kopt).__name__ == "MultiOptimizer"
+    check_trajectory(twins, batches(digits), STEPS)
+    names = [type(o).__name__ for o in opt.optimizers]
+    assert names == [type(o).__name__ for o in kopt.optimizers] == ["Adam", "Nadam", "SGD"]
+    for inner, kinner in zip(opt.optimizers, kopt.optimizers, strict=True):
+        assert inner.iterations == int(kinner.iterations) == STEPS
+        assert inner.loss_scale_factor == kinner.loss_scale_factor == loss_scale_factor
+    assert set(opt.optimizers[1].state) == {"conv2d/kernel/m", "conv2d/kernel/v", "u_product"}
+    with pytest.raises(AttributeError, match="Learning rate cannot be accessed on a MultiOptimizer"):
+        _ = opt.learning_rate
+
+
+def test_optimizer_map_lookup_as_keras():
+    sgd, adam, rms = O.SGD(), O.Adam(), O.RMSprop()
+    ours = O.OptimizerMap(rms)
+    ours["encoder/layer_0/dense"] = adam
+    ours["encoder/.*"] = sgd
+    ours["decoder"] = adam
+    theirs = keras.optimizers.OptimizerMap(keras.optimizers.RMSprop())
+    theirs["encoder/layer_0/dense"] = keras.optimizers.Adam()
+    theirs["encoder/.*"] = keras.optimizers.SGD()
+    theirs["decoder"] = keras.optimizers.Adam()
+    for key in ("decoder", "encoder/layer_0/dense", "encoder/layer_0/attention/query",
+                "decoder/layer_0/dense"):
+        assert type(ours[key]).__name__ == type(theirs[key]).__name__, key
+    ours[".*dense"] = sgd
+    with pytest.raises(ValueError, match="Multiple optimizers assigned to variable encoder/x/dense"):
+        ours["encoder/x/dense"]
+    for bad in (O.LossScaleOptimizer(O.SGD()), _multi()):
+        with pytest.raises(ValueError, match="optimizer cannot be"):
+            ours["z"] = bad
+    with pytest.raises(ValueError, match="already exists"):
+        ours["decoder"] = sgd
+
+
+def test_multi_optimizer_config_both_ways():
+    model = sn.Sequential([L.Input((3,)), L.Dense(2)], seed=0)
+    model.compile(optimizer=_multi(4.0), loss="mse")
+    kopt = tfnet.to_keras(model).optimizer
+    assert kopt.loss_scale_factor == 4.0
+    assert [type(o).__name__ for o in kopt.optimizers] == ["Adam", "Nadam", "SGD"]
+    back = tfnet.convert.optimizer_from_keras(kopt)
+    assert [type(o).__name__ for o in back.optimizers] == ["Adam", "Nadam", "SGD"]
+    assert back.optimizers[0].clipnorm == 0.5 and back.loss_scale_factor == 4.0
+
+
+@pytest.mark.parametrize("direction", ["scratchnet_to_keras", "keras_to_scratchnet"])
+def test_multi_optimizer_file_round_trip(direction, tmp_path):
+    opt = O.MultiOptimizer(O.OptimizerMap(O.SGD(0.05, momentum=0.9),
+                                          {".*dense_1/.*": O.Adam(0.01), ".*nothing.*": O.Lion()}))
+    model, x, y = _file_model(opt)
+    if direction == "scratchnet_to_keras":
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+        model.save(tmp_path / "m.keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kmodel = keras.models.load_model(tmp_path / "m.keras")
+        assert [int(o.iterations) for o in kmodel.optimizer.optimizers] == [3, 0, 3]
+        _next_steps_agree(model, kmodel, x, y)
+    else:
+        kmodel = tfnet.to_keras(model)
+        kmodel.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+        kmodel.save(tmp_path / "k.keras")
+        loaded = sn.load_model(tmp_path / "k.keras")
+        back = loaded.optimizer
+        assert type(back) is O.MultiOptimizer and back.calls == 3
+        assert {"dense_1/kernel/m", "dense/kernel/momentum"} <= set(back.state)
+        _next_steps_agree(loaded, kmodel, x, y)
+        assert [o.iterations for o in back.optimizers] == [5, 0, 5]

@@ -380,11 +380,11 @@ def _weights_file_bytes(model) -> bytes:
             group.attrs["name"] = model.optimizer.name
             for i, value in enumerate(_optimizer_variables(model)):
                 group[str(i)] = value
-            inner = getattr(model.optimizer, "inner_optimizer", None)
-            if inner is not None:  # Keras saves the wrapped optimizer a second time, on its own
-                group = f.create_group("optimizer/inner_optimizer/vars")
+            # Keras saves wrapped optimizers a second time, each on its own
+            for where, inner, params in _inner_optimizer_groups(model.optimizer, model.params):
+                group = f.create_group(f"optimizer/{where}/vars")
                 group.attrs["name"] = inner.name
-                for i, value in enumerate(_optimizer_values(inner, model.params)):
+                for i, value in enumerate(_optimizer_values(inner, params)):
                     group[str(i)] = value
     return buffer.getvalue()
 
@@ -397,6 +397,18 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     optimizer's (Keras' ``variables`` order).
     """
     return _optimizer_values(model.optimizer, model.params)
+
+
+def _inner_optimizer_groups(opt, params) -> list[tuple[str, object, list]]:
+    """Where Keras' ``.keras`` file keeps the optimizers inside ``opt`` a second time:
+    ``inner_optimizer`` (LossScaleOptimizer), ``optimizers/<snake class>[_i]`` (MultiOptimizer)."""
+    if keras_class_name(opt) == "LossScaleOptimizer":
+        return [("inner_optimizer", opt.inner_optimizer, params)]
+    if keras_class_name(opt) == "MultiOptimizer":
+        paths = layer_paths([keras_class_name(inner) for inner in opt.optimizers])
+        return [(path.replace("layers/", "optimizers/", 1), inner, group)
+                for path, inner, group in zip(paths, opt.optimizers, opt.params_of(params), strict=True)]
+    return []
 
 
 def _loss_scale_own_values(opt) -> list[np.ndarray]:
@@ -414,6 +426,11 @@ def _optimizer_values(opt, params) -> list[np.ndarray]:
     name = keras_class_name(opt)
     if name == "LossScaleOptimizer":
         return _loss_scale_own_values(opt) + _optimizer_values(opt.inner_optimizer, params)
+    if name == "MultiOptimizer":  # its iterations and unused rate, then each optimizer's own
+        values = [np.array(opt.calls, dtype=np.int64), np.array(0.0, dtype=np.float32)]
+        for inner, group in zip(opt.optimizers, opt.params_of(params), strict=True):
+            values += _optimizer_values(inner, group)
+        return values
     config = opt.get_config()
     values = [np.array(opt.calls, dtype=np.int64)]  # Keras' raw counter
     if opt.learning_rate_schedule is None:
@@ -866,6 +883,12 @@ def _optimizer_from_keras(spec, what: str):
                                f"optimizer {spec['class_name']}")
     if isinstance(kwargs.get("inner_optimizer"), dict):  # LossScaleOptimizer's
         kwargs["inner_optimizer"] = _optimizer_from_keras(kwargs["inner_optimizer"], what)
+    if isinstance(kwargs.get("optimizer_map"), dict):  # MultiOptimizer's OptimizerMap
+        spec = kwargs["optimizer_map"].get("config", {})
+        kwargs["optimizer_map"] = optimizers.OptimizerMap(
+            _optimizer_from_keras(spec.get("default_optimizer"), what),
+            {key: _optimizer_from_keras(value, what)
+             for key, value in (spec.get("optimizer_map") or {}).items()})
     if isinstance(kwargs.get("learning_rate"), dict):
         kwargs["learning_rate"] = _schedule_from_keras(kwargs["learning_rate"])
     return cls(**kwargs)
@@ -1006,6 +1029,22 @@ def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
         if inner is None:
             return None
         return (*inner[:3], {"step_counter": int(arrays[2]), "dynamic_scale": float(arrays[3])})
+    if name == "MultiOptimizer":  # its own two, then each optimizer's (see _optimizer_values)
+        state, i = {}, 2
+        for index, (inner, group) in enumerate(zip(opt.optimizers, opt.params_of(params), strict=True)):
+            n = len(_optimizer_values(inner, group))
+            part = _optimizer_state(inner, group, arrays[i:i + n], where)
+            i += n
+            if part is not None:
+                calls, lr, inner_state = part
+                state.update(inner_state)
+                state[f"optimizers/{index}/calls"] = np.array(calls)
+                if lr is not None:
+                    inner.learning_rate = lr
+        if i != len(arrays):
+            raise ValueError(f"{where}: optimizer MultiOptimizer has {len(arrays)} saved variables; "
+                             f"the model needs {i}")
+        return int(arrays[0]), None, state
     config = opt.get_config()
     has_lr = opt.learning_rate_schedule is None
     layout = _slot_layout(name, config, params, opt)

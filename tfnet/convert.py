@@ -1065,7 +1065,7 @@ for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.opti
              sn.optimizers.Adagrad, sn.optimizers.Nadam, sn.optimizers.Adamax,
              sn.optimizers.Adadelta, sn.optimizers.Lion, sn.optimizers.Lamb, sn.optimizers.Ftrl,
              sn.optimizers.Adafactor, sn.optimizers.Muon, sn.optimizers.ScheduleFreeAdamW,
-             sn.optimizers.LossScaleOptimizer):
+             sn.optimizers.LossScaleOptimizer, sn.optimizers.MultiOptimizer):
     register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
                        _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 

@@ -28,6 +28,7 @@ from scratchnet.optimizers.ftrl import Ftrl
 from scratchnet.optimizers.lamb import Lamb
 from scratchnet.optimizers.lion import Lion
 from scratchnet.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from scratchnet.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from scratchnet.optimizers.muon import Muon
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
@@ -36,15 +37,15 @@ from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
            "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer",
-           "schedules", "get",
+           "MultiOptimizer", "OptimizerMap", "schedules", "get",
            "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
-                Adafactor, Muon, ScheduleFreeAdamW, LossScaleOptimizer)}
+                Adafactor, Muon, ScheduleFreeAdamW, LossScaleOptimizer, MultiOptimizer)}
 # Wrappers: they need another optimizer, so no string names them (Keras fails on them as well).
-_WRAPPERS = ("lossscaleoptimizer",)
+_WRAPPERS = ("lossscaleoptimizer", "multioptimizer")
 
 def get(identifier) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized dict."""
@@ -60,7 +61,7 @@ def get(identifier) -> Optimizer:
     if isinstance(identifier, str) and identifier.lower() in _WRAPPERS:
         raise ValueError(f"compile: the optimizer {identifier!r} wraps another one and has no "
                          "string name; pass e.g. scratchnet.optimizers.LossScaleOptimizer("
-                         "scratchnet.optimizers.Adam())")
+                         "scratchnet.optimizers.Adam()) or MultiOptimizer(OptimizerMap(...))")
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
     raise ValueError(
