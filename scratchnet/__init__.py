@@ -12,11 +12,13 @@ from scratchnet import (
     constraints,
     datasets,
     distribute,
+    dtype_policies,
     initializers,
     kernels,
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     ops,
     optimizers,
@@ -35,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
-    "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
-    "random", "regularizers", "utils",
+    "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
+    "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
+    "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "utils",
 ]
