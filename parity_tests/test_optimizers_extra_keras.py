@@ -312,3 +312,27 @@ def test_multi_optimizer_file_round_trip(direction, tmp_path):
         assert {"dense_1/kernel/m", "dense/kernel/momentum"} <= set(back.state)
         _next_steps_agree(loaded, kmodel, x, y)
         assert [o.iterations for o in back.optimizers] == [5, 0, 5]
+
+
+def test_the_names_keras_resolves():
+    for name in ("muon", "Muon", "schedulefreeadamw", "ScheduleFreeAdamW"):
+        assert type(O.get(name)).__name__ == type(keras.optimizers.get(name)).__name__
+    for name in ("lossscaleoptimizer", "multioptimizer"):  # they need their inner optimizers
+        with pytest.raises((KeyError, TypeError)):  # Keras fails on the missing inner ones
+            keras.optimizers.get(name)
+        with pytest.raises(ValueError, match="wraps another one"):
+            O.get(name)
+
+
+def test_schedule_free_evaluate_sees_the_training_weights():
+    """Keras 3.15.1 swaps nothing in for evaluation: evaluate and predict use y, as here."""
+    model = sn.Sequential([L.Input((6,)), L.Dense(8, activation="tanh"), L.Dense(3)], seed=1)
+    twins = make_twins(model, loss="mse", optimizer=O.ScheduleFreeAdamW(0.05))
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((16, 6)).astype("f4"), rng.standard_normal((16, 3)).astype("f4")
+    twins.scratch.fit(x, y, epochs=3, batch_size=8, verbose=0, shuffle=False)
+    twins.keras.fit(x, y, epochs=3, batch_size=8, verbose=0, shuffle=False)
+    assert_close(twins.scratch.evaluate(x, y, verbose=0), twins.keras.evaluate(x, y, verbose=0),
+                 TRAJECTORY_RTOL, "evaluate after fit")
+    assert_close(twins.scratch.predict(x, verbose=0), twins.keras.predict(x, verbose=0),
+                 TRAJECTORY_RTOL, "predict after fit")

@@ -469,8 +469,11 @@ class Model:
         for param in self.weights:
             param.value = kernels.to_backend(param.value)
         if self.optimizer is not None:
-            for key, value in self.optimizer.state.items():
-                self.optimizer.state[key] = kernels.to_backend(value)
+            # (assigned as a whole: a MultiOptimizer's state is its optimizers' states joined)
+            state = self.optimizer.state
+            moved = {key: kernels.to_backend(value) for key, value in state.items()}
+            if any(moved[key] is not value for key, value in state.items()):
+                self.optimizer.state = moved
 
     def compute_loss(self, y: np.ndarray, y_pred: np.ndarray,
                      sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, bool]:
