@@ -336,3 +336,22 @@ def test_schedule_free_evaluate_sees_the_training_weights():
                  TRAJECTORY_RTOL, "evaluate after fit")
     assert_close(twins.scratch.predict(x, verbose=0), twins.keras.predict(x, verbose=0),
                  TRAJECTORY_RTOL, "predict after fit")
+
+
+def test_a_functional_model_paths_have_no_model_name():
+    """Keras builds a functional model's layers outside the model's name scope: its paths are
+    "out/kernel", so the key "out/.*" picks the output layer's weights, and Muon's
+    exclude_layers=["^out/"] matches them."""
+    sn.utils.set_random_seed(4)
+    inputs = sn.Input((4,), name="features")
+    outputs = L.Dense(2, name="out")(L.Dense(3, activation="tanh", name="hidden")(inputs))
+    model = sn.Model(inputs, outputs)
+    opt = O.MultiOptimizer(O.OptimizerMap(O.Muon(0.02, exclude_layers=["^hidden/"]),
+                                          {"out/.*": O.Adam(0.01)}))
+    twins = make_twins(model, loss="mse", optimizer=opt)
+    rng = np.random.default_rng(1)
+    data = [(rng.standard_normal((6, 4)).astype("f4"), rng.standard_normal((6, 2)).astype("f4"))]
+    check_trajectory(twins, data, 5)
+    adam, muon = opt.optimizers
+    assert set(adam.state) == {"out/kernel/m", "out/kernel/v", "out/bias/m", "out/bias/v"}
+    assert "hidden/kernel/v" in muon.state  # excluded by its path: the AdamW step
