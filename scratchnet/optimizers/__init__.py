@@ -2,13 +2,17 @@
 
 One file per algorithm, named as in ``keras/src/optimizers/``: ``sgd.py`` (SGD), ``adam.py``
 (Adam, AdamW), ``rmsprop.py``, ``adagrad.py``, ``nadam.py``, ``adamax.py``, ``adadelta.py``,
-``lion.py``, ``lamb.py``, ``ftrl.py``, ``adafactor.py``; what they share (clipping, weight
-decay, the learning rate, state per parameter name) is in ``base.py``; ``schedules.py`` holds the
+``lion.py``, ``lamb.py``, ``ftrl.py``, ``adafactor.py``, ``muon.py``,
+``schedule_free_adamw.py``, and the wrappers ``loss_scale_optimizer.py`` (dynamic loss scaling)
+and ``multi_optimizer.py`` (MultiOptimizer, OptimizerMap: an optimizer per weight); what they
+share (clipping, weight decay, the learning rate, gradient accumulation, loss scaling, state per
+parameter name) is in ``base.py``; ``schedules.py`` holds the
 learning-rate schedules. Here: the names ``compile`` accepts, and saving.
 
 String names resolve as Keras resolves them, case-insensitively by class name: ``"sgd"``,
 ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``,
-``"lion"``, ``"ftrl"``, ``"adafactor"`` (``compile``'s default is ``"rmsprop"``). ``serialize``
+``"lion"``, ``"ftrl"``, ``"adafactor"``, ``"muon"``, ``"schedulefreeadamw"`` (``compile``'s
+default is ``"rmsprop"``); the wrappers have none, as they need their inner optimizers. ``serialize``
 writes Keras' form,
 ``{"module": "keras.optimizers", "class_name": "Adam", "config": {...}, "registered_name": None}``,
 a schedule nested the same way. ``Lamb`` has no string name: Keras 3.15.1 does not resolve
