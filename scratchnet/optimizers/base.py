@@ -227,9 +227,9 @@ class Optimizer:
         return self.loss_scale_factor
 
     def scale_loss(self, loss):
-        """The loss (or its gradient) times ``loss_scale_factor``; unchanged without one.
-        ``train_step`` scales the gradient that starts the backward pass, which is the same thing:
-        the gradient of ``s * loss`` is ``s`` times the gradient of ``loss``."""
+        """The loss (or a gradient) times ``loss_scale``; unchanged without one. ``train_step``
+        scales the finished gradients (``Model._scale_gradients``): the gradient of ``s * loss``
+        is ``s`` times the gradient of ``loss``."""
         if self.loss_scale is None:
             return loss
         with np.errstate(over="ignore"):  # inf is the signal a LossScaleOptimizer waits for
