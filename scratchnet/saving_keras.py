@@ -1035,9 +1035,9 @@ def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
             n = len(_optimizer_values(inner, group))
             part = _optimizer_state(inner, group, arrays[i:i + n], where)
             i += n
-            if part is not None:
+            if part is not None:  # (MultiOptimizer.state's keys)
                 calls, lr, inner_state = part
-                state.update(inner_state)
+                state.update({f"optimizers/{index}/{key}": value for key, value in inner_state.items()})
                 state[f"optimizers/{index}/calls"] = np.array(calls)
                 if lr is not None:
                     inner.learning_rate = lr

@@ -121,7 +121,6 @@ class MultiOptimizer(Optimizer):
                 self._inner_optimizers.append(opt)
         self.loss_scale_factor = self.loss_scale_factor  # handed to the inner optimizers
         self._assigned: dict[int, int] | None = None  # id(param) -> index of its optimizer
-        self._pending_state: dict | None = None
 
     @property
     def optimizers(self) -> list[Optimizer]:
@@ -188,9 +187,6 @@ class MultiOptimizer(Optimizer):
                 opt.path_prefix = self.path_prefix
                 self._inner_optimizers.append(opt)
             self._assigned[id(param)] = self._inner_optimizers.index(opt)
-        if self._pending_state is not None:
-            state, self._pending_state = self._pending_state, None
-            self.state = state
 
     def params_of(self, params) -> list[list]:
         """``params`` split by optimizer, in the order of :attr:`optimizers`."""
@@ -215,15 +211,13 @@ class MultiOptimizer(Optimizer):
             if group:
                 opt.finalize_variable_values(group)
 
-    # Saving: the inner optimizers' states joined (their weights differ, so their keys do), and
-    # each one's count of calls under "optimizers/<i>/calls".
+    # Saving: each inner optimizer's state under "optimizers/<i>/", with its count of calls
+    # ("optimizers/<i>/calls"), i its place in .optimizers.
     @property
     def state(self) -> dict:
-        if getattr(self, "_pending_state", None) is not None:  # loaded, not applied yet
-            return dict(self._pending_state)
         joined = {}
         for i, opt in enumerate(getattr(self, "_inner_optimizers", [])):
-            joined.update(opt.state)
+            joined.update({f"optimizers/{i}/{key}": value for key, value in opt.state.items()})
             joined[f"optimizers/{i}/calls"] = np.array(opt.calls)
         return joined
 
@@ -231,21 +225,21 @@ class MultiOptimizer(Optimizer):
     def state(self, value: dict) -> None:
         if not hasattr(self, "_assigned") or not value:
             return  # (the base __init__'s empty dict)
-        if self._assigned is None:  # not built: the parameters are not known yet
-            self._pending_state = dict(value)
-            return
-        owner = {param.name: self._inner_optimizers[index] for param in self._built_for
-                 for index in [self._assigned[id(param)]]}
-        for opt in self._inner_optimizers:
-            opt.state = {}
+        parts: dict[int, dict] = {}
         for key, array in value.items():
-            if key.startswith("optimizers/"):
-                self._inner_optimizers[int(key.split("/")[1])].calls = int(array)
-                continue
-            name = next((n for n in owner if key.startswith(n + "/")), None)
-            if name is None:
-                raise ValueError(f"MultiOptimizer: saved state {key!r} belongs to no weight of the model")
-            owner[name].state[key] = array
+            head, index, rest = (key.split("/", 2) + ["", ""])[:3]
+            if head != "optimizers" or not index.isdigit() or not rest:
+                raise ValueError(f"MultiOptimizer: saved state {key!r} is not under "
+                                 "'optimizers/<i>/' (the i-th inner optimizer's)")
+            parts.setdefault(int(index), {})[rest] = array
+        if max(parts) >= len(self._inner_optimizers):
+            raise ValueError(f"MultiOptimizer: saved state for optimizer {max(parts)}, but it has "
+                             f"{len(self._inner_optimizers)}")
+        for index, part in parts.items():
+            opt = self._inner_optimizers[index]
+            if "calls" in part:
+                opt.calls = int(part.pop("calls"))
+            opt.state = part
 
     def get_config(self) -> dict:
         if not isinstance(self._optimizer_map, OptimizerMap):
