@@ -1087,6 +1087,9 @@ def _restore_training_state(model, path: str) -> None:
     model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
     if model.optimizer is not None and "optimizer_iterations" in arrays:
         model.optimizer.iterations = int(arrays["optimizer_iterations"])
+        from scratchnet.saving import restore_loss_scale
+
+        restore_loss_scale(model.optimizer, arrays)
         prefix = "optimizer/"
         model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()
                                  if key.startswith(prefix)}

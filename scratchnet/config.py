@@ -24,3 +24,18 @@ def set_floatx(value: str) -> None:
 def dtype() -> np.dtype:
     """The NumPy dtype of :func:`floatx`."""
     return np.dtype(_FLOATX)
+
+
+def dtype_policy():
+    """The global dtype policy, ``DTypePolicy(floatx())`` (:mod:`scratchnet.dtype_policies`)."""
+    from scratchnet import dtype_policies
+
+    return dtype_policies.dtype_policy()
+
+
+def set_dtype_policy(policy) -> None:
+    """Set the global dtype policy: "float32" or "float64" (which sets :func:`set_floatx`); the
+    mixed policies are refused (:mod:`scratchnet.dtype_policies` says why)."""
+    from scratchnet import dtype_policies
+
+    dtype_policies.set_dtype_policy(policy)

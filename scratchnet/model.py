@@ -370,6 +370,7 @@ class Model:
         for metric in weighted_metrics:
             metrics_mod.validate(metric)
         self.optimizer, self.loss = optimizer, loss
+        optimizer.path_prefix = self._variable_path_prefix()
         self.metric_names = list(metrics)
         self.weighted_metric_names = list(weighted_metrics)
         self.metrics = []
@@ -468,8 +469,11 @@ class Model:
         for param in self.weights:
             param.value = kernels.to_backend(param.value)
         if self.optimizer is not None:
-            for key, value in self.optimizer.state.items():
-                self.optimizer.state[key] = kernels.to_backend(value)
+            # (assigned as a whole: a MultiOptimizer's state is its optimizers' states joined)
+            state = self.optimizer.state
+            moved = {key: kernels.to_backend(value) for key, value in state.items()}
+            if any(moved[key] is not value for key, value in state.items()):
+                self.optimizer.state = moved
 
     def compute_loss(self, y: np.ndarray, y_pred: np.ndarray,
                      sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, bool]:
@@ -519,6 +523,7 @@ class Model:
             self._refuse_activity_regularizers("a distribution strategy")
             loss, y_pred = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
             loss += self.add_weight_penalties()
+            self._scale_gradients()
             self.optimizer.apply(self.params)
             return self._update_metrics(loss, y, y_pred, sample_weight)
         # 1. Forward pass in training mode (dropout active): the model's prediction.
@@ -530,9 +535,31 @@ class Model:
         # (Penalties: on outputs (activity_regularizer), whose gradients the backward pass added,
         # and on weights (kernel_regularizer), added to the loss and the grads here.)
         loss += self.activity_penalty() + self.add_weight_penalties()
+        # (Loss scaling: the gradients of scale * loss, which apply() divides by scale again.)
+        self._scale_gradients()
         # 4. Update: the optimizer moves every parameter against its gradient.
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _variable_path_prefix(self) -> str:
+        """What Keras' ``variable.path`` puts before a weight's name: nothing in a functional
+        model (its layers are built outside the model); a Sequential model says otherwise."""
+        return ""
+
+    def _scale_gradients(self) -> None:
+        """With a loss scale (``loss_scale_factor``, a LossScaleOptimizer): every gradient times
+        the scale, i.e. the gradients of ``scale * loss``, data loss and penalties alike, as Keras
+        differentiates ``optimizer.scale_loss(loss)``. The logged loss stays unscaled.
+
+        (Keras scales the loss before its backward pass, so that float16 intermediate gradients do
+        not round to 0. scratchnet's backward pass runs in float32 or float64, where they do not,
+        so it scales the finished gradients: the same "times scale, then divided by scale" that
+        reaches the optimizer, without threading the scale through every layer.)"""
+        if getattr(self.optimizer, "loss_scale", None) is None:
+            return
+        for param in self.params:
+            if param.grad is not None:
+                param.grad = self.optimizer.scale_loss(param.grad)
 
     def test_step(self, x, y, sample_weight=None) -> dict[str, float]:
         """One batch of evaluation: forward in inference mode, then the (weighted) loss and the
@@ -1143,6 +1170,10 @@ class Sequential(Model):
     ``seed`` makes the run repeatable: the same seed gives the same initial weights, dropout
     masks and shuffling order.
     """
+
+    def _variable_path_prefix(self) -> str:
+        """Keras builds a Sequential model's layers under its name: "sequential/dense/kernel"."""
+        return f"{self.name}/"
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Remove the last layer and return it (``keras.Sequential.pop``); the model's output is

@@ -103,7 +103,10 @@ def _save_npz(model, path) -> None:
     for i, w in enumerate(model.get_weights()):
         arrays[f"weight_{i}"] = w
     if model.compiled:
-        arrays["optimizer_iterations"] = np.array(model.optimizer.iterations)
+        arrays["optimizer_iterations"] = np.array(model.optimizer.calls)
+        if hasattr(model.optimizer, "dynamic_scale"):  # a LossScaleOptimizer's scale and count
+            arrays["optimizer_loss_scale"] = np.array(
+                [model.optimizer.dynamic_scale, model.optimizer.step_counter], dtype=np.float64)
         for key, value in model.optimizer.state.items():
             arrays[f"optimizer/{key}"] = kernels.to_numpy(value)
     buffer = io.BytesIO()
@@ -269,6 +272,7 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
                                         for m in c.get("weighted_metrics", [])],
                       **({"loss_weights": per_output["loss_weights"]} if per_output else {}))
         model.optimizer.iterations = int(arrays.get("optimizer_iterations", 0))
+        restore_loss_scale(model.optimizer, arrays)
         prefix = "optimizer/"
         model.optimizer.state = {key[len(prefix):]: value.copy() for key, value in arrays.items()
                                  if key.startswith(prefix)}
@@ -301,3 +305,11 @@ from scratchnet.utils.serialization import (  # noqa: E402, F401  (keras.saving'
     register_keras_serializable,
     serialize_keras_object,
 )
+
+
+def restore_loss_scale(optimizer, arrays: dict) -> None:
+    """A LossScaleOptimizer's ``dynamic_scale`` and ``step_counter`` from a ``.npz`` file."""
+    if "optimizer_loss_scale" in arrays and hasattr(optimizer, "dynamic_scale"):
+        scale, counter = arrays["optimizer_loss_scale"]
+        optimizer.dynamic_scale = np.float32(scale)
+        optimizer.step_counter = int(counter)

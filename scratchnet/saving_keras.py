@@ -68,8 +68,7 @@ _KERAS_ONLY_LAYER_ARGS = {
 }
 _KERAS_ONLY_LOSS_ARGS = {"name": _ANY, "dtype": _ANY, "reduction": "sum_over_batch_size",
                          "label_smoothing": 0.0, "axis": -1, "ignore_class": None}
-_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY, "loss_scale_factor": None,
-                              "gradient_accumulation_steps": None}
+_KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY}
 # Layers whose Keras dtype is not the float policy (the lookups output integer indices).
 _NO_FLOAT_POLICY = ("StringLookup", "IntegerLookup")
 
@@ -83,6 +82,7 @@ _SCRATCH_SLOT_NAMES = {
     "Lion": {"momentum": "m"},
     "Lamb": {"momentum": "m", "velocity": "v"},
     "Adafactor": {"velocity": "v"},
+    "Muon": {"momentum": "m", "velocity": "v"},
 }
 
 
@@ -115,6 +115,10 @@ def _slot_groups(keras_name: str, config: dict) -> list[tuple[str, ...]] | None:
         return [("accumulator", "linear")]
     if keras_name == "Adafactor":
         return [("r", "c", "velocity")]
+    if keras_name == "ScheduleFreeAdamW":
+        return [("momentum", "velocity")]
+    if keras_name == "Muon":  # per weight: its momentum, and a velocity if AdamW steps it
+        return [("momentum", "velocity?")]
     return None
 
 
@@ -136,19 +140,31 @@ def _slot_shape(keras_name: str, slot: str, shape: tuple) -> tuple:
     return tuple(shape[:-1]) if slot == "r" else tuple(shape[:-2]) + tuple(shape[-1:])
 
 
-def _slot_layout(keras_name: str, config: dict, params) -> list[tuple[str, tuple, float]] | None:
+def _slot_layout(keras_name: str, config: dict, params, opt=None) -> list[tuple[str, tuple, float]] | None:
     """The Keras optimizer's slot variables in its order, as ``(scratchnet state key, shape,
     initial value)``: each group of slots interleaved per weight, the groups one after another
-    (see the module docstring). None for an optimizer not listed in :func:`_slot_groups`."""
+    (see the module docstring). None for an optimizer not listed in :func:`_slot_groups`. A slot
+    written ``"name?"`` exists only for the weights ``opt`` says (Muon's AdamW velocities)."""
     groups = _slot_groups(keras_name, config)
     if groups is None:
         return None
-    if config.get("use_ema"):  # the base optimizer's moving averages, built before the algorithm's
+    if config.get("gradient_accumulation_steps"):  # the base optimizer's, one per weight in turn
+        groups = [("gradient_accumulator",)] + groups
+    if config.get("use_ema"):  # the base optimizer's moving averages, built before all the rest
         groups = [("average",)] + groups
     names = _SCRATCH_SLOT_NAMES.get(keras_name, {})
-    return [(f"{param.name}/{names.get(slot, slot)}", _slot_shape(keras_name, slot, param.value.shape),
-             _slot_initial_value(keras_name, slot, config))
-            for group in groups for param in params for slot in group]
+    layout = []
+    for group in groups:
+        for param in params:
+            for slot in group:
+                if slot.endswith("?"):
+                    slot = slot[:-1]
+                    if not opt.uses_adamw(param):
+                        continue
+                layout.append((f"{param.name}/{names.get(slot, slot)}",
+                               _slot_shape(keras_name, slot, param.value.shape),
+                               _slot_initial_value(keras_name, slot, config)))
+    return layout
 
 
 # Scalars some Keras optimizers append after their slots: (scratchnet state key, initial value).
@@ -376,6 +392,12 @@ def _weights_file_bytes(model) -> bytes:
             group.attrs["name"] = model.optimizer.name
             for i, value in enumerate(_optimizer_variables(model)):
                 group[str(i)] = value
+            # Keras saves wrapped optimizers a second time, each on its own
+            for where, inner, params in _inner_optimizer_groups(model.optimizer, model.params):
+                group = f.create_group(f"optimizer/{where}/vars")
+                group.attrs["name"] = inner.name
+                for i, value in enumerate(_optimizer_values(inner, params)):
+                    group[str(i)] = value
     return buffer.getvalue()
 
 
@@ -383,18 +405,49 @@ def _optimizer_variables(model) -> list[np.ndarray]:
     """The Keras optimizer's variables: iterations, learning rate, slots, trailing scalars.
 
     Slots not created yet (no update so far) are written with their initial value, as a freshly
-    built Keras optimizer holds them.
+    built Keras optimizer holds them. A LossScaleOptimizer: its own four, then its inner
+    optimizer's (Keras' ``variables`` order).
     """
+    return _optimizer_values(model.optimizer, model.params)
+
+
+def _inner_optimizer_groups(opt, params) -> list[tuple[str, object, list]]:
+    """Where Keras' ``.keras`` file keeps the optimizers inside ``opt`` a second time:
+    ``inner_optimizer`` (LossScaleOptimizer), ``optimizers/<snake class>[_i]`` (MultiOptimizer)."""
+    if keras_class_name(opt) == "LossScaleOptimizer":
+        return [("inner_optimizer", opt.inner_optimizer, params)]
+    if keras_class_name(opt) == "MultiOptimizer":
+        paths = layer_paths([keras_class_name(inner) for inner in opt.optimizers])
+        return [(path.replace("layers/", "optimizers/", 1), inner, group)
+                for path, inner, group in zip(paths, opt.optimizers, opt.params_of(params), strict=True)]
+    return []
+
+
+def _loss_scale_own_values(opt) -> list[np.ndarray]:
+    """A LossScaleOptimizer's own variables, before its inner optimizer's: its iterations and
+    learning rate (Keras creates both and never uses them: 0 and 0.0), ``step_counter`` and
+    ``dynamic_scale``."""
+    return [np.array(0, dtype=np.int64), np.array(0.0, dtype=np.float32),
+            np.array(opt.step_counter, dtype=np.int64), np.array(opt.dynamic_scale, dtype=np.float32)]
+
+
+def _optimizer_values(opt, params) -> list[np.ndarray]:
     from scratchnet import config as sn_config
     from scratchnet import kernels
 
-    opt = model.optimizer
     name = keras_class_name(opt)
+    if name == "LossScaleOptimizer":
+        return _loss_scale_own_values(opt) + _optimizer_values(opt.inner_optimizer, params)
+    if name == "MultiOptimizer":  # its iterations and unused rate, then each optimizer's own
+        values = [np.array(opt.calls, dtype=np.int64), np.array(0.0, dtype=np.float32)]
+        for inner, group in zip(opt.optimizers, opt.params_of(params), strict=True):
+            values += _optimizer_values(inner, group)
+        return values
     config = opt.get_config()
-    values = [np.array(opt.iterations, dtype=np.int64)]
+    values = [np.array(opt.calls, dtype=np.int64)]  # Keras' raw counter
     if opt.learning_rate_schedule is None:
         values.append(np.array(opt.learning_rate, dtype=sn_config.floatx()))
-    layout = _slot_layout(name, config, model.params)
+    layout = _slot_layout(name, config, params, opt)
     if layout is None:
         return values  # Keras will warn that it skips the optimizer's variables
     for key, shape, initial in layout:
@@ -856,6 +909,14 @@ def _optimizer_from_keras(spec, what: str):
                          f"supported: {_known_names(optimizers, optimizers.Optimizer)}")
     kwargs = _constructor_args(cls, dict(spec.get("config") or {}), _KERAS_ONLY_OPTIMIZER_ARGS,
                                f"optimizer {spec['class_name']}")
+    if isinstance(kwargs.get("inner_optimizer"), dict):  # LossScaleOptimizer's
+        kwargs["inner_optimizer"] = _optimizer_from_keras(kwargs["inner_optimizer"], what)
+    if isinstance(kwargs.get("optimizer_map"), dict):  # MultiOptimizer's OptimizerMap
+        spec = kwargs["optimizer_map"].get("config", {})
+        kwargs["optimizer_map"] = optimizers.OptimizerMap(
+            _optimizer_from_keras(spec.get("default_optimizer"), what),
+            {key: _optimizer_from_keras(value, what)
+             for key, value in (spec.get("optimizer_map") or {}).items()})
     if isinstance(kwargs.get("learning_rate"), dict):
         kwargs["learning_rate"] = _schedule_from_keras(kwargs["learning_rate"])
     return cls(**kwargs)
@@ -987,11 +1048,37 @@ def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
     """``(iterations, learning_rate or None, state dict)`` from the Keras optimizer's variables in
     their order (iterations, learning rate, slots, trailing scalars), or None for a never-built
     optimizer. ``.keras`` and legacy ``.h5`` files hold the same list."""
-    opt = model.optimizer
+    return _optimizer_state(model.optimizer, model.params, arrays, where)
+
+
+def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
     name = keras_class_name(opt)
+    if name == "LossScaleOptimizer":  # its own four (see _loss_scale_own_values), then the inner's
+        if len(arrays) <= 4:
+            return None  # never built
+        inner = _optimizer_state(opt.inner_optimizer, params, arrays[4:], where)
+        if inner is None:
+            return None
+        return (*inner[:3], {"step_counter": int(arrays[2]), "dynamic_scale": float(arrays[3])})
+    if name == "MultiOptimizer":  # its own two, then each optimizer's (see _optimizer_values)
+        state, i = {}, 2
+        for index, (inner, group) in enumerate(zip(opt.optimizers, opt.params_of(params), strict=True)):
+            n = len(_optimizer_values(inner, group))
+            part = _optimizer_state(inner, group, arrays[i:i + n], where)
+            i += n
+            if part is not None:  # (MultiOptimizer.state's keys)
+                calls, lr, inner_state = part
+                state.update({f"optimizers/{index}/{key}": value for key, value in inner_state.items()})
+                state[f"optimizers/{index}/calls"] = np.array(calls)
+                if lr is not None:
+                    inner.learning_rate = lr
+        if i != len(arrays):
+            raise ValueError(f"{where}: optimizer MultiOptimizer has {len(arrays)} saved variables; "
+                             f"the model needs {i}")
+        return int(arrays[0]), None, state
     config = opt.get_config()
     has_lr = opt.learning_rate_schedule is None
-    layout = _slot_layout(name, config, model.params)
+    layout = _slot_layout(name, config, params, opt)
     head = 2 if has_lr else 1
     if len(arrays) <= head and (not arrays or int(arrays[0]) == 0):
         return None  # saved before the first update: the fresh optimizer is the same
@@ -1036,8 +1123,11 @@ def _why_weights_refused(err: Exception) -> str:
 def _set_optimizer_state(model, optimizer_state) -> None:
     from scratchnet import config as sn_config
 
-    iterations, lr, state = optimizer_state
+    iterations, lr, state, *own = optimizer_state
     opt = model.optimizer
+    if own:  # a LossScaleOptimizer's scale and count
+        opt.step_counter = own[0]["step_counter"]
+        opt.dynamic_scale = np.float32(own[0]["dynamic_scale"])
     opt.iterations = iterations
     if lr is not None:
         opt.learning_rate = lr

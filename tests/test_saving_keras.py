@@ -409,10 +409,10 @@ def test_a_bad_input_dimension_is_refused(saved, tmp_path):
 
 def test_unknown_optimizer_is_refused(saved, tmp_path):
     def edit(config):
-        config["compile_config"]["optimizer"]["class_name"] = "Muon"  # Keras has it, scratchnet not
+        config["compile_config"]["optimizer"]["class_name"] = "RAdam"  # scratchnet has none
 
-    path = _edit_config(saved[3], tmp_path / "muon.keras", edit)
-    with pytest.raises(ValueError, match=r"muon\.keras' \(compile_config\).*optimizer 'Muon'.*"
+    path = _edit_config(saved[3], tmp_path / "radam.keras", edit)
+    with pytest.raises(ValueError, match=r"radam\.keras' \(compile_config\).*optimizer 'RAdam'.*"
                                          r"supported: \[.*'Adam'"):
         sn.load_model(path)
 

@@ -259,10 +259,10 @@ def optimizer_from_keras(kopt):
         raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} has no scratchnet "
                          f"equivalent; supported: {sorted(c.__name__ for c in _KERAS_OPTIMIZERS)}")
     config = kopt.get_config()
-    unsupported = {k: config.get(k) for k in ("loss_scale_factor", "gradient_accumulation_steps")
-                   if config.get(k)}
+    unsupported = {}
     lr = config.get("learning_rate")
-    if not isinstance(lr, float | dict):  # a dict: a schedule, which sn.optimizers.deserialize checks
+    # (a dict: a schedule, which sn.optimizers.deserialize checks; wrappers have no rate)
+    if "learning_rate" in config and not isinstance(lr, float | dict):
         unsupported["learning_rate"] = lr
     if unsupported:
         raise ValueError(f"from_keras: Keras optimizer {type(kopt).__name__} uses settings "
@@ -1065,7 +1065,8 @@ def schedule_from_keras(kschedule):
 for _cls in (sn.optimizers.SGD, sn.optimizers.Adam, sn.optimizers.AdamW, sn.optimizers.RMSprop,
              sn.optimizers.Adagrad, sn.optimizers.Nadam, sn.optimizers.Adamax,
              sn.optimizers.Adadelta, sn.optimizers.Lion, sn.optimizers.Lamb, sn.optimizers.Ftrl,
-             sn.optimizers.Adafactor):
+             sn.optimizers.Adafactor, sn.optimizers.Muon, sn.optimizers.ScheduleFreeAdamW,
+             sn.optimizers.LossScaleOptimizer, sn.optimizers.MultiOptimizer):
     register_optimizer(_cls, getattr(keras.optimizers, _cls.__name__),
                        _optimizer_via_config_to_keras, _optimizer_via_config_from_keras)
 

@@ -673,6 +673,10 @@ def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
     input_dim = kwargs.pop("input_dim", None)
     input_shape = (input_dim,) if input_dim is not None else kwargs.pop("input_shape", None)
     kwargs.pop("input_shape", None)
+    if _is_policy(kwargs.get("dtype")):  # a DTypePolicy, or a mixed policy's name: what it runs in
+        from scratchnet import dtype_policies
+
+        kwargs["dtype"] = dtype_policies.check_usable(dtype_policies.get(kwargs["dtype"]), layer)
     for arg, default in _KERAS_DEFAULTS.items():
         if arg in kwargs and (kwargs[arg] == default or (arg == "dtype" and kwargs[arg] == config.dtype())):
             del kwargs[arg]
@@ -690,6 +694,13 @@ def _input_shape_kwarg(layer: str, kwargs: dict) -> tuple[int, ...] | None:
                   "Sequential models, prefer using an `Input(shape)` object as the first layer in "
                   "the model instead.", UserWarning, stacklevel=3)
     return input_shape
+
+
+def _is_policy(dtype) -> bool:
+    from scratchnet import dtype_policies
+
+    return isinstance(dtype, dtype_policies.DTypePolicy) or (
+        isinstance(dtype, str) and dtype.startswith("mixed_"))
 
 
 def _data_dtype(x) -> str | None:

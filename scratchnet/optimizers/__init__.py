@@ -2,13 +2,17 @@
 
 One file per algorithm, named as in ``keras/src/optimizers/``: ``sgd.py`` (SGD), ``adam.py``
 (Adam, AdamW), ``rmsprop.py``, ``adagrad.py``, ``nadam.py``, ``adamax.py``, ``adadelta.py``,
-``lion.py``, ``lamb.py``, ``ftrl.py``, ``adafactor.py``; what they share (clipping, weight
-decay, the learning rate, state per parameter name) is in ``base.py``; ``schedules.py`` holds the
+``lion.py``, ``lamb.py``, ``ftrl.py``, ``adafactor.py``, ``muon.py``,
+``schedule_free_adamw.py``, and the wrappers ``loss_scale_optimizer.py`` (dynamic loss scaling)
+and ``multi_optimizer.py`` (MultiOptimizer, OptimizerMap: an optimizer per weight); what they
+share (clipping, weight decay, the learning rate, gradient accumulation, loss scaling, state per
+parameter name) is in ``base.py``; ``schedules.py`` holds the
 learning-rate schedules. Here: the names ``compile`` accepts, and saving.
 
 String names resolve as Keras resolves them, case-insensitively by class name: ``"sgd"``,
 ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"adamax"``, ``"adadelta"``,
-``"lion"``, ``"ftrl"``, ``"adafactor"`` (``compile``'s default is ``"rmsprop"``). ``serialize``
+``"lion"``, ``"ftrl"``, ``"adafactor"``, ``"muon"``, ``"schedulefreeadamw"`` (``compile``'s
+default is ``"rmsprop"``); the wrappers have none, as they need their inner optimizers. ``serialize``
 writes Keras' form,
 ``{"module": "keras.optimizers", "class_name": "Adam", "config": {...}, "registered_name": None}``,
 a schedule nested the same way. ``Lamb`` has no string name: Keras 3.15.1 does not resolve
@@ -27,21 +31,25 @@ from scratchnet.optimizers.base import Optimizer
 from scratchnet.optimizers.ftrl import Ftrl
 from scratchnet.optimizers.lamb import Lamb
 from scratchnet.optimizers.lion import Lion
+from scratchnet.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from scratchnet.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
+from scratchnet.optimizers.muon import Muon
 from scratchnet.optimizers.nadam import Nadam
 from scratchnet.optimizers.rmsprop import RMSprop
+from scratchnet.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
-           "Lion", "Lamb", "Ftrl", "Adafactor", "schedules", "get", "serialize", "deserialize"]
+           "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer",
+           "MultiOptimizer", "OptimizerMap", "schedules", "get",
+           "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl,
-                Adafactor)}
-
-# Keras' config has these too; scratchnet reads them only when they are off (their defaults).
-_KERAS_ONLY = ("loss_scale_factor", "gradient_accumulation_steps")
-
+                Adafactor, Muon, ScheduleFreeAdamW, LossScaleOptimizer, MultiOptimizer)}
+# Wrappers: they need another optimizer, so no string names them (Keras fails on them as well).
+_WRAPPERS = ("lossscaleoptimizer", "multioptimizer")
 
 def get(identifier) -> Optimizer:
     """An optimizer from an instance (returned as is), a name, or a serialized dict."""
@@ -54,6 +62,10 @@ def get(identifier) -> Optimizer:
         # program relying on it would not run in Keras
         raise ValueError("compile: Keras does not resolve the optimizer name 'lamb'; pass "
                          "scratchnet.optimizers.Lamb() (keras.optimizers.Lamb()) instead")
+    if isinstance(identifier, str) and identifier.lower() in _WRAPPERS:
+        raise ValueError(f"compile: the optimizer {identifier!r} wraps another one and has no "
+                         "string name; pass e.g. scratchnet.optimizers.LossScaleOptimizer("
+                         "scratchnet.optimizers.Adam()) or MultiOptimizer(OptimizerMap(...))")
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
     raise ValueError(
@@ -82,10 +94,4 @@ def deserialize(config: dict) -> Optimizer:
     if cls is None:
         raise ValueError(f"deserialize: unknown optimizer {class_name!r}; expected one of "
                          f"{sorted(cls.__name__ for cls in _REGISTRY.values())}")
-    kwargs = dict(config.get("config", {}))
-    keras_only = {key: kwargs.pop(key) for key in _KERAS_ONLY if key in kwargs}
-    used = {key: value for key, value in keras_only.items() if value}
-    if used:
-        raise ValueError(f"deserialize: {class_name} uses Keras settings scratchnet does not "
-                         f"have: {used}")
-    return cls.from_config(kwargs)
+    return cls.from_config(dict(config.get("config", {})))

@@ -9,13 +9,28 @@ first). ``apply(params)`` runs, in Keras' order:
 2. weight decay, if ``weight_decay`` is set: ``w <- w - w * weight_decay * lr``, before the update
    and with the same ``lr`` (decoupled weight decay: AdamW is Adam with this on);
 3. the algorithm's ``update(param, grad, lr)``, one formula a line, in the parameter's dtype;
+   With ``gradient_accumulation_steps=k``, steps 1-3 run on every k-th call only, with the
+   mean of the k gradients (kept meanwhile in the slot ``gradient_accumulator``); the other
+   calls only add their gradient to it (see "Gradient accumulation" below);
 4. with ``use_ema=True``, each weight's exponential moving average (slot ``average``):
    ``average <- m * average + (1 - m) * w`` with ``m = ema_momentum`` (``m = 0`` at the first
    update, so the average starts at the weight), and every ``ema_overwrite_frequency`` updates
    the weights are set to their averages;
 5. constraints: each weight that has one (``kernel_constraint=...``) is replaced by its projection
    (:mod:`scratchnet.constraints`);
-6. ``iterations += 1``.
+6. one more call counted.
+
+Loss scaling (``loss_scale_factor=s``): ``train_step`` multiplies the loss by ``s`` before the
+backward pass (:meth:`scale_loss`: in float16 a small gradient would otherwise round to 0) and
+``apply`` divides every gradient by ``s`` before anything else, so the update is the unscaled one.
+
+Gradient accumulation (``gradient_accumulation_steps=k``), Keras' exact rules: ``apply`` is
+called once per batch, and ``calls`` counts those calls; ``iterations`` is ``calls // k``, the
+number of real updates, which is the step ``t`` that Adam's bias correction reads; a
+learning-rate *schedule* reads ``calls`` (Keras hands it the raw counter). At a call with
+``(calls + 1) % k == 0`` the update runs with ``(g + accumulator) / k`` and the accumulators
+return to 0; at the other calls ``accumulator += g`` and the weights do not move. The moving
+averages (``use_ema``) and the constraints run at every call, as in Keras.
 
 At the end of ``fit`` Keras calls ``finalize_variable_values``: with ``use_ema`` the trained
 weights are replaced by their averages (the model keeps the smoothed weights).
@@ -48,6 +63,10 @@ class Optimizer:
         clipvalue: clip each gradient element into ``[-clipvalue, clipvalue]``.
         global_clipnorm: scale all gradients together so their joint L2 norm is at most this.
             At most one of ``clipnorm``, ``clipvalue`` and ``global_clipnorm``.
+        loss_scale_factor: None, or the float ``s`` the loss is multiplied by before the
+            backward pass and the gradients divided by in ``apply``.
+        gradient_accumulation_steps: None, or an integer ``k >= 2``: update every ``k`` calls with
+            the mean of their gradients.
         use_ema: keep an exponential moving average of the weights (step 4 above), which
             ``fit`` leaves in the model at its end.
         ema_momentum: the average's momentum, in [0, 1] (default 0.99).
@@ -57,8 +76,19 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema: bool = False, ema_momentum: float = 0.99,
-                 ema_overwrite_frequency: int | None = None, name: str | None = None):
+                 ema_overwrite_frequency: int | None = None, loss_scale_factor=None,
+                 gradient_accumulation_steps: int | None = None, name: str | None = None):
         where = type(self).__name__
+        if gradient_accumulation_steps is not None and (
+                isinstance(gradient_accumulation_steps, bool)
+                or not isinstance(gradient_accumulation_steps, numbers.Integral)
+                or gradient_accumulation_steps < 2):
+            raise ValueError(f"{where}: `gradient_accumulation_steps` must be an integer >= 2. "
+                             f"Received: gradient_accumulation_steps={gradient_accumulation_steps!r}")
+        self.gradient_accumulation_steps = (None if gradient_accumulation_steps is None
+                                            else int(gradient_accumulation_steps))
+        self.loss_scale_factor = None if loss_scale_factor is None else _positive(
+            loss_scale_factor, "loss_scale_factor", where)
         if not isinstance(use_ema, bool | np.bool_):
             raise TypeError(f"{where}: expected use_ema to be True or False, received {use_ema!r}")
         self.use_ema = bool(use_ema)
@@ -89,11 +119,27 @@ class Optimizer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{where}: expected name to be a string, received {name!r}")
         self.name = name or _snake_case(where)
-        self.iterations = 0
+        self.calls = 0  # apply() calls so far: Keras' ``_iterations`` variable
         self.state: dict[str, np.ndarray] = {}
         self._built_for: list[Parameter] | None = None  # the parameters of the first update
+        # Keras' variable.path is the weight's name after this (a Sequential model's "name/"):
+        # what Muon's exclude_layers and an OptimizerMap's patterns match; Model.compile sets it.
+        self.path_prefix = ""
         self._exclude_names: set[str] = set()
         self._exclude_pattern: re.Pattern | None = None
+
+    # ------------------------------------------------------------------ counting
+    @property
+    def iterations(self) -> int:
+        """Updates applied so far (0 before the first): ``calls // gradient_accumulation_steps``
+        with accumulation, else ``calls``. Assigning sets ``calls`` (what Keras' files hold)."""
+        if self.gradient_accumulation_steps:
+            return self.calls // self.gradient_accumulation_steps
+        return self.calls
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self.calls = int(value)
 
     # ------------------------------------------------------------------ learning rate
     @property
@@ -122,31 +168,72 @@ class Optimizer:
         self._learning_rate = _non_negative(value, "learning_rate", where)
 
     def current_learning_rate(self) -> float:
-        """The rate the next update uses: the float, or ``schedule(iterations)``."""
+        """The rate the next update uses: the float, or ``schedule(calls)`` (``calls`` is
+        ``iterations`` but under gradient accumulation, where Keras gives the schedule its raw
+        counter of calls)."""
         if callable(self._learning_rate):
-            return float(self._learning_rate(self.iterations))
+            return float(self._learning_rate(self.calls))
         return self._learning_rate
 
     # ------------------------------------------------------------------ one step
     def apply(self, params: list[Parameter]) -> None:
-        """Update every parameter in place from its ``grad``."""
+        """Update every parameter in place from its ``grad`` (steps 1-6 of the module docstring)."""
         self._check_known(params)
-        grads = self.clip([p.grad for p in params])
-        lr = self.current_learning_rate()
-        if self.weight_decay is not None:
-            for param in params:
-                if self._use_weight_decay(param):
-                    f = param.value.dtype.type
-                    param.value -= param.value * f(self.weight_decay) * f(lr)
-        for param, grad in zip(params, grads, strict=True):
-            self.update(param, grad, lr)
+        grads = [p.grad for p in params]
+        if self.loss_scale is not None:  # undo scale_loss: the gradients of the true loss
+            grads = [g / g.dtype.type(self.loss_scale) for g in grads]
+        if not self.gradient_accumulation_steps:
+            self.update_step(params, grads)
+        elif (self.calls + 1) % self.gradient_accumulation_steps == 0:
+            # the k-th call: the update with the mean gradient of the k calls, then start again
+            k = self.gradient_accumulation_steps
+            accumulators = [self.slot(p, "gradient_accumulator") for p in params]
+            self.update_step(params, [(g + acc) / g.dtype.type(k)
+                                      for g, acc in zip(grads, accumulators, strict=True)])
+            for acc in accumulators:
+                acc[...] = 0
+        else:  # a call in between: only remember the gradient
+            for param, g in zip(params, grads, strict=True):
+                accumulator = self.slot(param, "gradient_accumulator")
+                accumulator += g
         if self.use_ema:
             self.update_moving_averages(params)
             if self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0:
                 self.finalize_variable_values(params)
         # Keras: "Apply variable constraints after applying gradients" (kernel_constraint=...).
         constraints.apply(params)
-        self.iterations += 1
+        self.calls += 1
+
+    def update_step(self, params: list[Parameter], grads: list[np.ndarray]) -> None:
+        """The update proper (steps 1-3): clip the gradients, decay the weights, then the
+        algorithm's ``update`` for each parameter, all at the rate of this update."""
+        grads = self.clip(grads)
+        lr = self.current_learning_rate()
+        if self.weight_decay is not None:
+            self.apply_weight_decay(params, lr)
+        for param, grad in zip(params, grads, strict=True):
+            self.update(param, grad, lr)
+
+    def apply_weight_decay(self, params: list[Parameter], lr: float) -> None:
+        """``w <- w - w * weight_decay * lr`` for each parameter not excluded from it."""
+        for param in params:
+            if self._use_weight_decay(param):
+                f = param.value.dtype.type
+                param.value -= param.value * f(self.weight_decay) * f(lr)
+
+    @property
+    def loss_scale(self) -> float | None:
+        """The factor ``train_step`` scales the loss by: ``loss_scale_factor`` (None: none)."""
+        return self.loss_scale_factor
+
+    def scale_loss(self, loss):
+        """The loss (or a gradient) times ``loss_scale``; unchanged without one. ``train_step``
+        scales the finished gradients (``Model._scale_gradients``): the gradient of ``s * loss``
+        is ``s`` times the gradient of ``loss``."""
+        if self.loss_scale is None:
+            return loss
+        with np.errstate(over="ignore"):  # inf is the signal a LossScaleOptimizer waits for
+            return loss * np.asarray(loss).dtype.type(self.loss_scale)
 
     # ------------------------------------------------------------------ moving averages
     def update_moving_averages(self, params: list[Parameter]) -> None:
@@ -160,7 +247,7 @@ class Optimizer:
 
     def finalize_variable_values(self, params: list[Parameter]) -> None:
         """Keras' end of ``fit``: with ``use_ema``, each weight becomes its moving average."""
-        if not self.use_ema or self.iterations == 0:  # (no update yet: no averages to take)
+        if not self.use_ema or self.calls == 0:  # (no call yet: no averages to take)
             return
         for param in params:
             key = f"{param.name}/average"
@@ -205,6 +292,12 @@ class Optimizer:
             self.state[key] = np.full_like(param.value, initial)
         return self.state[key]
 
+    def variable_path(self, param: Parameter) -> str:
+        """Keras' ``variable.path`` of ``param``: ``"sequential/dense/kernel"`` for a Sequential
+        model's weight (Keras builds its layers under the model's name), the weight's own name
+        ``"dense/kernel"`` in a functional model or outside a model."""
+        return f"{self.path_prefix}{param.name}"
+
     # ------------------------------------------------------------------ weight decay
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
         """No weight decay for the parameters in ``var_list``, nor for any parameter whose own
@@ -234,6 +327,10 @@ class Optimizer:
         if self.use_ema:  # (left out when off, Keras' default, as before they existed here)
             config.update(use_ema=True, ema_momentum=self.ema_momentum,
                           ema_overwrite_frequency=self.ema_overwrite_frequency)
+        if self.loss_scale_factor is not None:  # (the same: left out at Keras' default)
+            config["loss_scale_factor"] = self.loss_scale_factor
+        if self.gradient_accumulation_steps is not None:
+            config["gradient_accumulation_steps"] = self.gradient_accumulation_steps
         return config
 
     @classmethod

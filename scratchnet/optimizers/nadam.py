@@ -30,15 +30,16 @@ class Nadam(Optimizer):
         self.beta_2 = _fraction(beta_2, "beta_2", "Nadam", upper_open=True)
         self.epsilon = _positive(epsilon, "epsilon", "Nadam")
 
-    def apply(self, params):
-        """Advance the shared ``u_product`` once (in the first parameter's dtype), then step."""
+    def update_step(self, params, grads):
+        """Advance the shared ``u_product`` once per update (in the first parameter's dtype),
+        then step; under gradient accumulation only the updating calls advance it, as in Keras."""
         if params:
             f = params[0].value.dtype.type
             t = f(self.iterations + 1)
             u_product = self.state.get("u_product", f(1))
             self.state["u_product"] = u_product * f(self.beta_1) * (
                 f(1) - f(0.5) * np.power(f(0.96), t))
-        super().apply(params)
+        super().update_step(params, grads)
 
     def update(self, param, grad, lr):
         w = param.value
