@@ -24,6 +24,7 @@ from scratchnet import (
     profiler,
     random,
     regularizers,
+    tree,
     utils,
 )
 from scratchnet.kernels import get_backend, set_backend
@@ -37,5 +38,5 @@ __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
     "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
-    "random", "regularizers", "utils",
+    "random", "regularizers", "tree", "utils",
 ]

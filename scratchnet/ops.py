@@ -1426,6 +1426,26 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     return _channels_back(total / count, data_format)
 
 
+# ----------------------------------------------------------------------------- control flow, linalg, more
+# Larger groups live in their own modules, each name copied here so that sn.ops has them all:
+# loops, custom gradients and segment reductions in scratchnet/ops_control.py; linear algebra
+# (keras.ops.linalg) in scratchnet/ops_linalg.py.
+def _import_from(module_name: str, names: str) -> None:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    for n in names.split():
+        globals()[n] = getattr(module, n)
+
+
+_import_from("scratchnet.ops_control", """
+    associative_scan custom_gradient fori_loop is_tensor map saturate_cast scan segment_max segment_min
+    segment_prod switch vectorize vectorized_map while_loop""")
+_import_from("scratchnet.ops_linalg", """
+    cholesky cholesky_inverse det eig eigh inv jvp logdet lstsq lu_factor matrix_rank pinv qr slogdet
+    solve solve_triangular svd""")
+
+
 # ----------------------------------------------------------------------------- in a traced call()
 def _on_keras_tensors(function, name: str, outputs=None):
     """``function`` that, given KerasTensors (inside a subclassed model's or composite layer's
@@ -1598,5 +1618,8 @@ numpy = _namespace("numpy", """
     moveaxis multiply nan_to_num ndim negative nonzero not_equal ones ones_like outer pad power prod
     rad2deg ravel reciprocal repeat reshape roll rot90 round searchsorted select sign sin sinh size sort
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
-    tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like""")
-linalg = _namespace("linalg", "norm")
+    tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like
+    slogdet vectorize""")
+linalg = _namespace("linalg", """
+    cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
+    solve_triangular svd""")
