@@ -1444,6 +1444,15 @@ _import_from("scratchnet.ops_control", """
 _import_from("scratchnet.ops_linalg", """
     cholesky cholesky_inverse det eig eigh inv jvp logdet lstsq lu_factor matrix_rank pinv qr slogdet
     solve solve_triangular svd""")
+# statistics, elementwise, bitwise, complex parts and shapes of keras.ops.numpy
+_NUMPY_MORE = """
+    angle argpartition array_split bincount bitwise_and bitwise_invert bitwise_left_shift bitwise_not
+    bitwise_or bitwise_right_shift bitwise_xor conj conjugate corrcoef correlate cross diagflat dsplit
+    dstack fabs fmax fmin fmod gcd geomspace heaviside histogram hsplit i0 imag isin isreal kron lcm
+    ldexp left_shift logspace median nanargmax nanargmin nancumprod nancumsum nanmax nanmean nanmedian
+    nanmin nanpercentile nanprod nanquantile nanstd nansum nanvar nextafter percentile ptp quantile
+    real right_shift signbit sinc trapezoid unique unravel_index vander vdot view vsplit"""
+_import_from("scratchnet.ops_numpy_more", _NUMPY_MORE + " polar rearrange view_as_complex view_as_real")
 
 
 # ----------------------------------------------------------------------------- in a traced call()
@@ -1606,7 +1615,7 @@ nn = _namespace("nn", """
     hard_silu hard_swish hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool
     moments multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink
     softmax softplus softsign space_to_depth sparse_categorical_crossentropy sparse_plus
-    sparse_sigmoid squareplus swish tanh_shrink threshold""")
+    sparse_sigmoid squareplus swish tanh_shrink threshold polar""")
 numpy = _namespace("numpy", """
     abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
     arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos
@@ -1619,7 +1628,7 @@ numpy = _namespace("numpy", """
     rad2deg ravel reciprocal repeat reshape roll rot90 round searchsorted select sign sin sinh size sort
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
     tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like
-    slogdet vectorize""")
+    slogdet vectorize""" + _NUMPY_MORE)
 linalg = _namespace("linalg", """
     cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
     solve_triangular svd""")
