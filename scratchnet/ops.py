@@ -1452,7 +1452,10 @@ _NUMPY_MORE = """
     ldexp left_shift logspace median nanargmax nanargmin nancumprod nancumsum nanmax nanmean nanmedian
     nanmin nanpercentile nanprod nanquantile nanstd nansum nanvar nextafter percentile ptp quantile
     real right_shift signbit sinc trapezoid unique unravel_index vander vdot view vsplit"""
-_import_from("scratchnet.ops_numpy_more", _NUMPY_MORE + " polar rearrange view_as_complex view_as_real")
+_import_from("scratchnet.ops_numpy_more", _NUMPY_MORE + " cdist polar rearrange view_as_complex view_as_real")
+# Fourier transforms, STFT and windows (scratchnet/ops_signal.py)
+_WINDOWS = " bartlett blackman hamming hanning kaiser"
+_import_from("scratchnet.ops_signal", "extract_sequences fft fft2 ifft2 irfft istft rfft stft" + _WINDOWS)
 
 
 # ----------------------------------------------------------------------------- in a traced call()
@@ -1628,7 +1631,7 @@ numpy = _namespace("numpy", """
     rad2deg ravel reciprocal repeat reshape roll rot90 round searchsorted select sign sin sinh size sort
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
     tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like
-    slogdet vectorize""" + _NUMPY_MORE)
+    slogdet vectorize""" + _NUMPY_MORE + _WINDOWS)
 linalg = _namespace("linalg", """
     cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
     solve_triangular svd""")

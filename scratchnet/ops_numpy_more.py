@@ -303,6 +303,18 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     return np.sum(0.5 * (y[..., 1:] + y[..., :-1]) * spacing, axis=-1)
 
 
+def cdist(x, y):
+    """The Euclidean distance between each row of ``x`` and each of ``y``: ``out[..., i, j] =
+    sqrt(sum_k (x[..., i, k] - y[..., j, k])^2)``."""
+    x, y = o._floating(x), o._floating(y)
+    if x.ndim < 2 or y.ndim < 2:
+        raise ValueError("`cdist` inputs must have rank >= 2")
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError("Last dimension of inputs to `cdist` must match")
+    difference = np.expand_dims(x, -2) - np.expand_dims(y, -3)
+    return np.sqrt(np.sum(difference * difference, axis=-1))
+
+
 # ----------------------------------------------------------------------------- elementwise
 def _integer(x):
     x = o._plain(o._array(x))
