@@ -1456,6 +1456,9 @@ _import_from("scratchnet.ops_numpy_more", _NUMPY_MORE + " cdist polar rearrange 
 # Fourier transforms, STFT and windows (scratchnet/ops_signal.py)
 _WINDOWS = " bartlett blackman hamming hanning kaiser"
 _import_from("scratchnet.ops_signal", "extract_sequences fft fft2 ifft2 irfft istft rfft stft" + _WINDOWS)
+# transposed and separable convolutions, adaptive pooling, psnr, fold/unfold (scratchnet/ops_nn_more.py)
+_NN_MORE = " adaptive_average_pool adaptive_max_pool conv_transpose fold psnr separable_conv unfold"
+_import_from("scratchnet.ops_nn_more", _NN_MORE)
 
 
 # ----------------------------------------------------------------------------- in a traced call()
@@ -1618,7 +1621,7 @@ nn = _namespace("nn", """
     hard_silu hard_swish hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool
     moments multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink
     softmax softplus softsign space_to_depth sparse_categorical_crossentropy sparse_plus
-    sparse_sigmoid squareplus swish tanh_shrink threshold polar""")
+    sparse_sigmoid squareplus swish tanh_shrink threshold polar""" + _NN_MORE)
 numpy = _namespace("numpy", """
     abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
     arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos
