@@ -1488,7 +1488,9 @@ def _on_keras_tensors(function, name: str, outputs=None):
             if len(distinct) == 1:
                 from scratchnet.layers.lambda_layer import Lambda
 
-                return Lambda(lambda value: apply([value]), name=_unique(f"{name}_lambda"))(distinct[0])
+                shape = _identity_probe_shape(apply, distinct[0]) if name in _IDENTITY_PROBE else None
+                return Lambda(lambda value: apply([value]), output_shape=shape,
+                              name=_unique(f"{name}_lambda"))(distinct[0])
             from scratchnet.layers.op_layer import OpLayer
 
             return OpLayer(apply, name=_unique(name))(distinct)
@@ -1504,6 +1506,16 @@ def _on_keras_tensors(function, name: str, outputs=None):
 
 
 _NAMES_USED: dict[str, int] = {}
+# square-matrix ops that a Lambda's zero probe would make fail (a singular matrix): their output
+# shape is read from a batch of identity matrices instead
+_IDENTITY_PROBE = {"inv", "det", "logdet", "slogdet", "solve", "solve_triangular", "cholesky",
+                   "cholesky_inverse", "eigh", "lu_factor"}
+
+
+def _identity_probe_shape(apply, tensor) -> tuple:
+    shape = (2,) + tuple(d or 1 for d in tensor.shape[1:])
+    probe = np.broadcast_to(np.eye(shape[-2], shape[-1], dtype=np.float32), shape).copy()
+    return tuple(np.shape(apply([probe]))[1:])
 
 
 def _unique(name: str) -> str:
@@ -1595,8 +1607,21 @@ _TRACEABLE = ["abs", "absolute", "add", "subtract", "multiply", "divide", "true_
               "conv", "depthwise_conv", "max_pool", "average_pool", "ceil", "equal", "not_equal", "greater",
               "greater_equal", "less", "less_equal", "logical_and",
               "logical_or", "logical_not", "isnan", "isinf", "isfinite"]
+# the ones in ops_control, ops_linalg, ops_numpy_more, ops_signal and ops_nn_more that take arrays
+_TRACEABLE += """
+    saturate_cast segment_max segment_min segment_prod inv det logdet solve solve_triangular cholesky
+    cholesky_inverse pinv matrix_rank lstsq median quantile percentile nanmedian nanquantile nanpercentile
+    nansum nanprod nanmean nanvar nanstd nanmax nanmin nanargmax nanargmin nancumsum nancumprod ptp
+    corrcoef correlate trapezoid bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_not
+    bitwise_left_shift bitwise_right_shift left_shift right_shift gcd lcm fmod fmax fmin fabs heaviside
+    i0 sinc signbit ldexp nextafter isin isreal real imag conj conjugate angle polar view_as_complex
+    view_as_real diagflat dstack kron cross vander vdot rearrange cdist irfft istft extract_sequences
+    conv_transpose separable_conv psnr adaptive_average_pool adaptive_max_pool fold unfold""".split()
 _SEVERAL_OUTPUTS = {"split": _count_split, "unstack": _count_unstack, "top_k": lambda args, kwargs: 2,
-                    "moments": lambda args, kwargs: 2}
+                    "moments": lambda args, kwargs: 2,
+                    **{name: (lambda args, kwargs: 2) for name in
+                       "slogdet eigh eig qr lu_factor fft fft2 ifft2 rfft stft histogram".split()},
+                    **{name: _count_split for name in ("array_split", "hsplit", "vsplit", "dsplit")}}
 for _name in _TRACEABLE:
     globals()[_name] = _on_keras_tensors(globals()[_name], _name)
 for _name, _count in _SEVERAL_OUTPUTS.items():
