@@ -1660,6 +1660,10 @@ numpy = _namespace("numpy", """
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
     tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like
     slogdet vectorize""" + _NUMPY_MORE + _WINDOWS)
+image = _types.ModuleType("scratchnet.ops.image", "``keras.ops.image``: scratchnet/ops_image.py.")
+_image_module = __import__("scratchnet.ops_image", fromlist=["resize"])
+for _name in _image_module.__all__:
+    setattr(image, _name, getattr(_image_module, _name))
 linalg = _namespace("linalg", """
     cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
     solve_triangular svd""")
