@@ -9,8 +9,11 @@ RandomGaussianBlur. ``extract_patches`` is Keras' own definition, a convolution 
 kernel; ``ssim`` Keras' Gaussian-window SSIM; ``sobel_edges`` TensorFlow's (reflect padding,
 ``[dy, dx]`` on a new last axis); ``map_coordinates`` Keras' order 0/1 interpolation.
 
-Not here: ``elastic_transform`` (its random draws are TensorFlow's own) and
-``scale_and_translate`` (JAX's resampling kernels).
+``scale_and_translate`` is ``jax.image.scale_and_translate`` as Keras writes it: one weight matrix
+per resized axis (a triangle, Keys cubic or Lanczos kernel, wider when shrinking with
+``antialias``), applied with ``tensordot``.
+
+Not here: ``elastic_transform`` (its random displacement field is TensorFlow's draws).
 """
 
 from __future__ import annotations
@@ -271,7 +274,66 @@ def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
 
 __all__ = ["affine_transform", "crop_images", "extract_patches", "extract_patches_3d", "gaussian_blur",
            "hsv_to_rgb", "map_coordinates", "pad_images", "perspective_transform", "resize",
-           "rgb_to_grayscale", "rgb_to_hsv", "sobel_edges", "ssim"]
+           "rgb_to_grayscale", "rgb_to_hsv", "scale_and_translate", "sobel_edges", "ssim"]
+_KERNELS = {
+    "linear": lambda x: np.maximum(0.0, 1 - np.abs(x)),
+    "cubic": lambda x: np.where(x >= 2.0, 0.0, np.where(x >= 1.0, ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0,
+                                                        ((1.5 * x - 2.5) * x) * x + 1.0)),
+    "lanczos3": lambda x: _lanczos(3.0, x),
+    "lanczos5": lambda x: _lanczos(5.0, x),
+}
+_METHODS = {"linear": "linear", "bilinear": "linear", "trilinear": "linear", "cubic": "cubic",
+            "bicubic": "cubic", "tricubic": "cubic", "lanczos3": "lanczos3", "lanczos5": "lanczos5"}
+
+
+def _lanczos(radius: float, x):
+    """``r sin(pi x) sin(pi x / r) / (pi x)^2`` (1 near 0), 0 beyond the radius."""
+    y = radius * np.sin(np.pi * x) * np.sin(np.pi * x / radius)
+    out = np.where(x > 1e-3, y / np.where(x != 0, np.pi ** 2 * x ** 2, 1), 1)
+    return np.where(x > radius, 0.0, out)
+
+
+def _resample_matrix(input_size: int, output_size: int, scale, translation, kernel, antialias, dtype):
+    """``W[i, o]``: the weight of input ``i`` in output ``o``, which samples input position
+    ``(o + 0.5) / scale - translation / scale - 0.5``; each column summed to 1 (0 if nearly empty),
+    0 for samples outside ``[-0.5, input_size - 0.5]``."""
+    inv_scale = 1.0 / scale
+    kernel_scale = max(inv_scale, 1.0) if antialias else 1.0
+    sample = (np.arange(output_size, dtype=dtype) + 0.5) * inv_scale - translation * inv_scale - 0.5
+    weights = kernel(np.abs(sample[None, :] - np.arange(input_size, dtype=dtype)[:, None]) / kernel_scale)
+    total = np.sum(weights, axis=0, keepdims=True)
+    weights = np.where(np.abs(total) > 1000.0 * float(np.finfo(np.float32).eps),
+                       weights / np.where(total != 0, total, 1), 0)
+    inside = (sample >= -0.5) & (sample <= input_size - 0.5)
+    return np.where(inside[None, :], weights, 0).astype(dtype)
+
+
+def scale_and_translate(images, output_shape, scale, translation, spatial_dims, method, antialias=True):
+    """Resample each axis in ``spatial_dims`` to ``output_shape[axis]``: output ``o`` reads input
+    position ``(o + 0.5 - translation) / scale - 0.5`` through the ``method`` kernel (linear,
+    cubic, lanczos3/5), as ``jax.image.scale_and_translate``. Integer images are rounded and clipped
+    to their range."""
+    if method not in _METHODS:
+        raise ValueError(f"Invalid value for argument `method`. Expected of one {set(_METHODS)}. "
+                         f"Received: method={method}")
+    kernel = _KERNELS[_METHODS[method]]
+    x = o._array(images)
+    scale, translation = np.asarray(o._plain(scale)), np.asarray(o._plain(translation))
+    dtype = np.result_type(scale.dtype, translation.dtype)
+    dtype = dtype if dtype.kind == "f" else np.dtype("float32")
+    integer = x.dtype.kind in "iu"
+    out = x.astype(np.float32) if integer else x
+    for i, d in enumerate(spatial_dims):
+        d %= x.ndim
+        w = _resample_matrix(x.shape[d], int(output_shape[d]), dtype.type(scale[i]),
+                             dtype.type(translation[i]), kernel, antialias, dtype)
+        out = o.moveaxis(o.tensordot(out, w.astype(out.dtype), axes=([d], [0])), -1, d)
+    if integer:
+        plain = o._plain(x)
+        return np.clip(np.round(o._plain(out)), plain.min(), plain.max()).astype(x.dtype)
+    return out
+
+
 _MAP_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
 
 

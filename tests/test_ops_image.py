@@ -25,6 +25,8 @@ FUNCTIONS = {  # f(x), x of shape (1, 7, 6, 3)
     "sobel_edges": lambda x: I.sobel_edges(x),
     "ssim": lambda x: I.ssim(x, OTHER, filter_size=3),
     "map_coordinates": lambda x: I.map_coordinates(x[0, :, :, 0], GRID, 1, fill_mode="mirror"),
+    "scale_and_translate": lambda x: I.scale_and_translate(x, (1, 5, 9, 3), np.array([0.7, 1.4]),
+                                                           np.array([0.2, -0.3]), (1, 2), "lanczos3"),
 }
 
 
@@ -54,6 +56,16 @@ def test_map_coordinates_is_scipys(mode, order, float64):
                                rtol=1e-12, atol=1e-12)
 
 
+def test_scale_and_translate_by_two_is_bilinear_resize_and_keeps_integers(float64):
+    x = R.uniform(size=(1, 4, 5, 2))
+    doubled = I.scale_and_translate(x, (1, 8, 10, 2), np.array([2.0, 2.0]), np.array([0.0, 0.0]), (1, 2),
+                                    "linear")
+    np.testing.assert_allclose(doubled, I.resize(x, (8, 10)), rtol=1e-12)
+    pixels = (x * 255).astype(np.uint8)
+    out = I.scale_and_translate(pixels, (1, 6, 5, 2), np.array([1.5]), np.array([0.0]), (1,), "cubic")
+    assert out.dtype == np.uint8 and out.min() >= pixels.min() and out.max() <= pixels.max()
+
+
 def test_colour_round_trip_and_channels_first(float64):
     x = R.uniform(size=(2, 4, 5, 3))
     np.testing.assert_allclose(I.hsv_to_rgb(I.rgb_to_hsv(x)), x, rtol=1e-12)
@@ -69,6 +81,7 @@ def test_colour_round_trip_and_channels_first(float64):
      ValueError, "does not fit"),
     (lambda: I.pad_images(OTHER, top_padding=1, left_padding=1), ValueError, "exactly two"),
     (lambda: I.affine_transform(OTHER, np.zeros(8), fill_mode="edge"), ValueError, "fill_mode"),
+    (lambda: I.scale_and_translate(OTHER, (1, 2, 2, 3), [1.0], [0.0], (1,), "box"), ValueError, "method"),
 ])
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
