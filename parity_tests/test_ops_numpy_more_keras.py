@@ -202,6 +202,9 @@ GRADIENTS = {
     "diagflat": lambda o, x: o.diagflat(x[0]),
     "array_split": lambda o, x: o.array_split(x, 3, axis=1)[2],
     "rearrange": lambda o, x: o.rearrange(x, "a (b c) -> c a b", c=2),
+    "i0": lambda o, x: o.i0(x),
+    "real": lambda o, x: o.real(x) * 2.0,
+    "heaviside_x2": lambda o, x: o.heaviside(np.where(Y > 0.5, 0.0, Y).astype(np.float32), x),
 }
 
 

@@ -146,7 +146,11 @@ def vectorize(pyfunc, *, excluded=None, signature=None):
     vectorized = np.vectorize(pyfunc, excluded=excluded, signature=signature)
 
     def function(*args, **kwargs):
-        return vectorized(*[_plain(a) if isinstance(a, Traced) else a for a in args], **kwargs)
+        for a in args:
+            if isinstance(a, Traced):  # np.vectorize calls pyfunc on plain numbers: no tape
+                raise TypeError(f"{a.tape.where}: ops.vectorize has no gradient in scratchnet (it calls "
+                                "the function on plain numbers); use vectorized_map or map")
+        return vectorized(*args, **kwargs)
     return function
 
 

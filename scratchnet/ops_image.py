@@ -52,14 +52,24 @@ def rgb_to_grayscale(images, data_format=None):
     return back(np.sum(o._floating(x) * colour.GRAY_WEIGHTS, axis=-1, keepdims=True))
 
 
+def _values_only(what: str, *inputs):
+    for x in inputs:
+        if isinstance(x, o.Traced):
+            raise TypeError(f"{x.tape.where}: ops.image.{what} has no gradient in scratchnet; compute it "
+                            "outside the differentiated function")
+
+
 def rgb_to_hsv(images, data_format=None):
-    """Hue, saturation and value, as TensorFlow's kernel (``augmentation_color.rgb_to_hsv``)."""
+    """Hue, saturation and value, as TensorFlow's kernel (``augmentation_color.rgb_to_hsv``). No
+    gradient."""
+    _values_only("rgb_to_hsv", images)
     x, back = _batched(images, data_format, "rgb_to_hsv")
     return back(colour.rgb_to_hsv(o._plain(o._floating(x))))
 
 
 def hsv_to_rgb(images, data_format=None):
-    """The inverse of :func:`rgb_to_hsv` (``augmentation_color.hsv_to_rgb``)."""
+    """The inverse of :func:`rgb_to_hsv` (``augmentation_color.hsv_to_rgb``). No gradient."""
+    _values_only("hsv_to_rgb", images)
     x, back = _batched(images, data_format, "hsv_to_rgb")
     return back(colour.hsv_to_rgb(o._plain(o._floating(x))))
 
@@ -80,6 +90,8 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
         matrix = prep._bilinear_matrix if interpolation == "bilinear" else prep._nearest_matrix
         a_h, a_w = matrix(x.shape[1], height), matrix(x.shape[2], width)
         return back(_resized(x, a_h, a_w))
+    _values_only(f"resize with interpolation={interpolation!r}, crop_to_aspect_ratio or "
+                 "pad_to_aspect_ratio", images)
     layer = prep.Resizing(height, width, interpolation=interpolation,
                           crop_to_aspect_ratio=crop_to_aspect_ratio, pad_to_aspect_ratio=pad_to_aspect_ratio,
                           fill_mode=fill_mode, fill_value=fill_value)
@@ -97,8 +109,8 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     """Each output pixel ``(x, y)`` read from input ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``,
     ``k = c0 x + c1 y + 1``, for ``transform = [a0, a1, a2, b0, b1, b2, c0, c1]`` (one per image or
     one for all): TensorFlow's ``ImageProjectiveTransformV3``, as
-    :mod:`scratchnet.kernels.image_transform` computes it. No gradient (the sampling is a plan of
-    taps, not tape operations)."""
+    :mod:`scratchnet.kernels.image_transform` computes it. Gradient: the transpose of the sampling
+    (each tap's weight times ``dy`` back to its source pixel)."""
     if interpolation not in it.INTERPOLATIONS:
         raise ValueError("Invalid value for argument `interpolation`. Expected of one "
                          f"{it.INTERPOLATIONS}. Received: interpolation={interpolation}")
@@ -106,11 +118,14 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
         raise ValueError(f"Invalid value for argument `fill_mode`. Expected of one {it.FILL_MODES}. "
                          f"Received: fill_mode={fill_mode}")
     x, back = _batched(images, data_format, "affine_transform")
-    x = o._plain(o._floating(x))
+    x = o._floating(x)
+    value = o._plain(x)
     transform = np.asarray(o._plain(transform), dtype=np.float32)
-    transform = np.broadcast_to(transform.reshape(-1, 8), (x.shape[0], 8))
-    out = it.affine_transform(x, transform, interpolation, fill_mode, fill_value)
-    return back(out.astype(x.dtype, copy=False))
+    transform = np.broadcast_to(transform.reshape(-1, 8), (value.shape[0], 8))
+    plan = it.sampling(transform, value.shape, interpolation, fill_mode)
+    out = it.sample(value, plan, fill_value).astype(value.dtype, copy=False)
+    # the output is linear in the image: its gradient is the sampling's transpose (the layers' backward)
+    return back(o._recorded(out, (x, lambda dy: it.sample_backward(dy, plan).astype(value.dtype))))
 
 
 def perspective_transform(images, start_points, end_points, interpolation="bilinear", fill_value=0,

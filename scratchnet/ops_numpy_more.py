@@ -389,16 +389,33 @@ def fabs(x):
     return np.abs(o._floating(x))
 
 
+def _values_only(what: str, *inputs):
+    """Refuse a traced input to an op scratchnet has no gradient for (rather than return a
+    constant, which would silently drop the gradient)."""
+    for x in inputs:
+        if isinstance(x, Traced):
+            raise TypeError(f"{x.tape.where}: ops.{what} has no gradient in scratchnet; compute it "
+                            "outside the differentiated function")
+
+
 def heaviside(x1, x2):
-    """0 for ``x1 < 0``, ``x2`` at 0, 1 for ``x1 > 0``; no gradient (a step)."""
-    x1, x2 = o._plain(o._floating(x1)), o._plain(o._floating(x2))
-    return np.where(x1 < 0, 0, np.where(x1 > 0, 1, x2)).astype(np.result_type(x1, x2))
+    """0 for ``x1 < 0``, ``x2`` at 0, 1 for ``x1 > 0`` (as ``where``: no gradient to ``x1``, ``dy``
+    to ``x2`` where ``x1 == 0``)."""
+    x1, x2 = o._floating(x1), o._floating(x2)
+    step = o._plain(x1)
+    dtype = np.result_type(step.dtype, x2.dtype)
+    return np.where(step < 0, np.zeros((), dtype), np.where(step > 0, np.ones((), dtype), x2))
 
 
 def i0(x):
-    """The modified Bessel function of the first kind, order 0 (``np.i0``); no gradient."""
-    x = o._plain(o._floating(x))
-    return np.i0(x).astype(x.dtype)
+    """The modified Bessel function of the first kind, order 0 (``np.i0``); its derivative is
+    ``i1(x)``, recorded on the tape."""
+    import scipy.special
+
+    x = o._floating(x)
+    value = o._plain(x)
+    return o._recorded(np.i0(value).astype(value.dtype),
+                       (x, lambda dy: (dy * scipy.special.i1(value)).astype(value.dtype)))
 
 
 def sinc(x):
@@ -422,7 +439,8 @@ def ldexp(x1, x2):
 
 
 def nextafter(x1, x2):
-    """The next float after ``x1`` towards ``x2``."""
+    """The next float after ``x1`` towards ``x2``. No gradient."""
+    _values_only("nextafter", x1, x2)
     x1, x2 = o._plain(o._floating(x1)), o._plain(o._floating(x2))
     return np.nextafter(x1, x2.astype(x1.dtype))
 
@@ -438,11 +456,21 @@ def isreal(x):
 
 
 def real(x):
-    return np.real(o._plain(o._array(x)))
+    """The real part (a real array itself, so its gradient passes, as TensorFlow's)."""
+    x = o._array(x)
+    if x.dtype.kind != "c":
+        return x
+    _values_only("real of a complex array", x)
+    return np.real(x)
 
 
 def imag(x):
-    return np.imag(o._plain(o._array(x)))
+    """The imaginary part (zeros of a real array, a constant)."""
+    x = o._array(x)
+    if x.dtype.kind != "c":
+        return np.zeros(x.shape, x.dtype)
+    _values_only("imag of a complex array", x)
+    return np.imag(x)
 
 
 def conj(x):
@@ -456,6 +484,7 @@ conjugate = conj
 
 def angle(x):
     """The argument of each complex number, ``arctan2(imag, real)`` (0 or pi for reals)."""
+    _values_only("angle", x)
     x = o._plain(o._array(x))
     if x.dtype.kind != "c":
         x = x.astype(config.floatx()) if x.dtype.kind != "f" else x
@@ -464,12 +493,14 @@ def angle(x):
 
 def polar(abs_, angle):
     """``abs * (cos(angle) + i sin(angle))``, complex."""
+    _values_only("polar", abs_, angle)
     r, theta = o._plain(o._floating(abs_)), o._plain(o._floating(angle))
     return (r * np.cos(theta) + 1j * r * np.sin(theta)).astype(np.result_type(r.dtype, np.complex64))
 
 
 def view_as_complex(x):
     """A ``(..., 2)`` real array as complex ``real + i imag``."""
+    _values_only("view_as_complex", x)
     x = o._plain(o._floating(x))
     if x.shape[-1] != 2:
         raise ValueError(f"Last dimension of input must be size 2 (real and imaginary). Received shape: "
@@ -479,12 +510,14 @@ def view_as_complex(x):
 
 def view_as_real(x):
     """A complex array as ``(..., 2)`` of its real and imaginary parts."""
+    _values_only("view_as_real", x)
     x = o._plain(o._array(x))
     return np.stack([np.real(x), np.imag(x)], axis=-1)
 
 
 def view(x, dtype=None):
     """The same bytes read as ``dtype`` (``ndarray.view``): the last axis rescaled by the size ratio."""
+    _values_only("view", x)
     x = o._plain(o._array(x))
     return x if dtype is None else x.view(np.dtype(dtype))
 

@@ -25,6 +25,10 @@ FUNCTIONS = {  # f(x), x of shape (1, 7, 6, 3)
     "sobel_edges": lambda x: I.sobel_edges(x),
     "ssim": lambda x: I.ssim(x, OTHER, filter_size=3),
     "map_coordinates": lambda x: I.map_coordinates(x[0, :, :, 0], GRID, 1, fill_mode="mirror"),
+    "affine_transform": lambda x: I.affine_transform(x, [0.9, -0.3, 1.0, 0.3, 0.9, -0.5, 0.01, 0.0],
+                                                     fill_mode="reflect"),
+    "perspective_transform": lambda x: I.perspective_transform(x, [[0, 0], [5, 0], [0, 6], [5, 6]],
+                                                               [[1, 0], [5, 1], [0, 5], [4, 6]]),
     "scale_and_translate": lambda x: I.scale_and_translate(x, (1, 5, 9, 3), np.array([0.7, 1.4]),
                                                            np.array([0.2, -0.3]), (1, 2), "lanczos3"),
 }
@@ -64,6 +68,16 @@ def test_scale_and_translate_by_two_is_bilinear_resize_and_keeps_integers(float6
     pixels = (x * 255).astype(np.uint8)
     out = I.scale_and_translate(pixels, (1, 6, 5, 2), np.array([1.5]), np.array([0.0]), (1,), "cubic")
     assert out.dtype == np.uint8 and out.min() >= pixels.min() and out.max() <= pixels.max()
+
+
+def test_ops_without_a_gradient_refuse_a_traced_input():
+    tape = Tape("Lambda 'f'")
+    for call in (lambda t: I.rgb_to_hsv(t), lambda t: I.hsv_to_rgb(t),
+                 lambda t: I.resize(t, (3, 3), crop_to_aspect_ratio=True),
+                 lambda t: sn.ops.nextafter(t, 1.0), lambda t: sn.ops.angle(t),
+                 lambda t: sn.ops.vectorize(lambda v: v)(t)):
+        with pytest.raises(TypeError, match="has no gradient"):
+            call(tape.watch(OTHER))
 
 
 def test_colour_round_trip_and_channels_first(float64):

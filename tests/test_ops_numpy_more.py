@@ -40,6 +40,9 @@ FUNCTIONS = {
     "dstack": lambda x: O.dstack([x, C]),
     "hsplit": lambda x: O.hsplit(x, 2)[1],
     "rearrange": lambda x: O.rearrange(x, "a (b c) -> (c a) b", b=2),
+    "i0": lambda x: O.i0(x),
+    "real": lambda x: O.real(x) * x,
+    "heaviside": lambda x: O.heaviside(np.where(C > 0, 0.0, C), x),
 }
 
 
