@@ -13,7 +13,9 @@ kernel; ``ssim`` Keras' Gaussian-window SSIM; ``sobel_edges`` TensorFlow's (refl
 per resized axis (a triangle, Keys cubic or Lanczos kernel, wider when shrinking with
 ``antialias``), applied with ``tensordot``.
 
-Not here: ``elastic_transform`` (its random displacement field is TensorFlow's draws).
+``elastic_transform`` follows Keras' steps (one normal field, blurred, scaled, then
+``map_coordinates``); its random field is drawn with :mod:`scratchnet.random` (NumPy), so the
+values differ from Keras' (TensorFlow's Philox) as ``sn.random``'s do.
 """
 
 from __future__ import annotations
@@ -287,8 +289,8 @@ def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
     return per_image[0] if o._array(image1).ndim == 3 else per_image
 
 
-__all__ = ["affine_transform", "crop_images", "extract_patches", "extract_patches_3d", "gaussian_blur",
-           "hsv_to_rgb", "map_coordinates", "pad_images", "perspective_transform", "resize",
+__all__ = ["affine_transform", "crop_images", "elastic_transform", "extract_patches", "extract_patches_3d",
+           "gaussian_blur", "hsv_to_rgb", "map_coordinates", "pad_images", "perspective_transform", "resize",
            "rgb_to_grayscale", "rgb_to_hsv", "scale_and_translate", "sobel_edges", "ssim"]
 _KERNELS = {
     "linear": lambda x: np.maximum(0.0, 1 - np.abs(x)),
@@ -347,6 +349,42 @@ def scale_and_translate(images, output_shape, scale, translation, spatial_dims, 
         plain = o._plain(x)
         return np.clip(np.round(o._plain(out)), plain.min(), plain.max()).astype(x.dtype)
     return out
+
+
+def _elastic_field(batch: int, height: int, width: int, sigma: float, seed, dtype) -> np.ndarray:
+    """Keras' displacement field: ``N(0, 1) * sigma`` of shape ``(N, H, W)``, blurred by a Gaussian
+    of size ``6 int(sigma) | 1`` and ``sigma``. Keras draws the x and y fields with one seed, so
+    they are the same field; this returns it once."""
+    from scratchnet import random as sn_random
+
+    field = sn_random.normal((batch, height, width), dtype=dtype, seed=seed) * np.asarray(sigma, dtype)
+    size = 6 * int(sigma) | 1
+    return gaussian_blur(field[..., None], kernel_size=(size, size), sigma=(sigma, sigma))[..., 0]
+
+
+def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear", fill_mode="reflect",
+                      fill_value=0.0, seed=None, data_format=None):
+    """Each pixel ``(y, x)`` read from ``(y + alpha d, x + alpha d)`` with ``d`` a smooth random
+    field (:func:`_elastic_field`; Keras uses the same field for both axes), through
+    :func:`map_coordinates` (``interpolation`` ``"nearest"``/``"bilinear"`` as order 0/1)."""
+    if interpolation not in it.INTERPOLATIONS:
+        raise ValueError("Invalid value for argument `interpolation`. Expected of one "
+                         f"{it.INTERPOLATIONS}. Received: interpolation={interpolation}")
+    if fill_mode not in it.FILL_MODES:
+        raise ValueError(f"Invalid value for argument `fill_mode`. Expected of one {it.FILL_MODES}. "
+                         f"Received: fill_mode={fill_mode}")
+    x, back = _batched(images, data_format, "elastic_transform")
+    x = o._floating(x)
+    n, h, w, c = x.shape
+    d = _elastic_field(n, h, w, sigma, seed, x.dtype)
+    cols, rows = np.meshgrid(np.arange(w, dtype=x.dtype), np.arange(h, dtype=x.dtype), indexing="xy")
+    alpha = np.asarray(alpha, x.dtype)
+    order = it.INTERPOLATIONS.index(interpolation)
+    images_out = [np.stack([map_coordinates(x[b, :, :, k], [rows + alpha * d[b], cols + alpha * d[b]],
+                                            order, fill_mode=fill_mode, fill_value=fill_value)
+                            for b in range(n)])
+                  for k in range(c)]
+    return back(np.stack(images_out, axis=-1).astype(x.dtype))
 
 
 _MAP_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")

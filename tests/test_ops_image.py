@@ -80,6 +80,16 @@ def test_ops_without_a_gradient_refuse_a_traced_input():
             call(tape.watch(OTHER))
 
 
+def test_elastic_transform_repeats_with_a_seed_and_moves_pixels_smoothly():
+    x = R.uniform(size=(2, 12, 10, 1)).astype(np.float32)
+    first = I.elastic_transform(x, alpha=2.0, sigma=2.0, seed=3)
+    np.testing.assert_array_equal(first, I.elastic_transform(x, alpha=2.0, sigma=2.0, seed=3))
+    assert not np.array_equal(first, I.elastic_transform(x, alpha=2.0, sigma=2.0, seed=4))
+    np.testing.assert_allclose(I.elastic_transform(x, alpha=0.0, seed=3), x, rtol=1e-6)
+    with pytest.raises(ValueError, match="interpolation"):
+        I.elastic_transform(x, interpolation="cubic")
+
+
 def test_colour_round_trip_and_channels_first(float64):
     x = R.uniform(size=(2, 4, 5, 3))
     np.testing.assert_allclose(I.hsv_to_rgb(I.rgb_to_hsv(x)), x, rtol=1e-12)
