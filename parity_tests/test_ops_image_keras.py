@@ -182,3 +182,25 @@ def test_errors_as_keras(call, error):
         call(keras.ops)
     with pytest.raises(error):
         call(sn.ops)
+
+
+SYMBOLIC = {  # f(ops, x) for x of shape (batch, 6, 7, 3)
+    "resize": lambda o, x: o.image.resize(x, (4, 9)),
+    "rgb_to_grayscale": lambda o, x: o.image.rgb_to_grayscale(x),
+    "extract_patches": lambda o, x: o.image.extract_patches(x, 2),
+    "gaussian_blur": lambda o, x: o.image.gaussian_blur(x),
+    "crop_images": lambda o, x: o.image.crop_images(x, top_cropping=1, left_cropping=1, target_height=4,
+                                                    target_width=4),
+    "affine_transform": lambda o, x: o.image.affine_transform(x, ROTATE),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SYMBOLIC))
+def test_image_ops_on_keras_tensors_give_keras_shapes_and_values_in_a_model(name):
+    function = SYMBOLIC[name]
+    ours, theirs = function(sn.ops, sn.Input((6, 7, 3))), function(keras.ops, keras.Input((6, 7, 3)))
+    assert tuple(ours.shape) == tuple(theirs.shape) and ours.dtype == theirs.dtype
+    inputs = sn.Input((6, 7, 3))
+    model = sn.Model(inputs, function(sn.ops, inputs))
+    assert_close(np.asarray(model.predict(IMG, verbose=0)),
+                 keras.ops.convert_to_numpy(function(keras.ops, tf.constant(IMG))), FORWARD_RTOL, name)

@@ -1662,8 +1662,9 @@ numpy = _namespace("numpy", """
     slogdet vectorize""" + _NUMPY_MORE + _WINDOWS)
 image = _types.ModuleType("scratchnet.ops.image", "``keras.ops.image``: scratchnet/ops_image.py.")
 _image_module = __import__("scratchnet.ops_image", fromlist=["resize"])
-for _name in _image_module.__all__:
-    setattr(image, _name, getattr(_image_module, _name))
+for _name in _image_module.__all__:  # on KerasTensors each becomes a layer, as the ops above
+    setattr(image, _name, _on_keras_tensors(getattr(_image_module, _name), _name))
+del _name
 linalg = _namespace("linalg", """
     cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
     solve_triangular svd""")
