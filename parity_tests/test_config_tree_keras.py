@@ -10,7 +10,7 @@ import pytest
 
 import scratchnet as sn
 
-NOT_DONE = {"dtype_policy", "set_dtype_policy"}  # scratchnet has no mixed-precision policies
+NOT_DONE = set()
 
 
 def test_config_has_keras_names():
@@ -30,6 +30,20 @@ def test_config_defaults_equal_keras():
                  "is_interactive_logging_enabled", "is_traceback_filtering_enabled",
                  "is_flash_attention_enabled", "is_nnx_enabled"):
         assert getattr(sn.config, name)() == getattr(keras.config, name)(), name
+
+
+def test_dtype_policy_is_keras_default_and_other_policies_are_refused():
+    ours, theirs = sn.config.dtype_policy(), keras.config.dtype_policy()
+    assert (repr(ours), ours.name, ours.compute_dtype, ours.variable_dtype, ours.quantization_mode,
+            ours.get_config()) == (repr(theirs), theirs.name, theirs.compute_dtype, theirs.variable_dtype,
+                                   theirs.quantization_mode, theirs.get_config())
+    sn.config.set_dtype_policy("float32")
+    sn.config.set_dtype_policy(keras.DTypePolicy("float32"))
+    with pytest.raises(ValueError, match="mixed precision and quantization are not supported"):
+        sn.config.set_dtype_policy("mixed_float16")
+    for module in (sn.config, keras.config):
+        with pytest.raises(ValueError, match="Invalid `policy` argument"):
+            module.set_dtype_policy(3)
 
 
 def test_utils_config_behaves_as_keras():

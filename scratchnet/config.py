@@ -177,3 +177,42 @@ def enable_unsafe_deserialization() -> None:
 def is_nnx_enabled() -> bool:
     """Flax NNX is a JAX feature: always False."""
     return False
+
+
+class DTypePolicy:
+    """Keras' dtype policy, reduced to what scratchnet has: one float type for variables and
+    computation alike (:func:`floatx`); no mixed precision, no quantization."""
+
+    def __init__(self, name=None):
+        self.name = floatx() if name is None else str(name)
+        self.compute_dtype = self.variable_dtype = self.name
+        self.quantization_mode = None
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f'<DTypePolicy "{self.name}">'
+
+
+def dtype_policy() -> DTypePolicy:
+    """The global policy: ``floatx()`` for variables and computation."""
+    return DTypePolicy(floatx())
+
+
+def set_dtype_policy(policy) -> None:
+    """Only the policy scratchnet computes with, ``floatx()``'s: a mixed or quantized policy
+    (``"mixed_float16"``, ``"int8"``) needs kernels scratchnet does not have, and a different float
+    is :func:`set_floatx`'s job (it also casts inputs), so both are refused with that advice."""
+    if isinstance(policy, DTypePolicy) or hasattr(policy, "name") and not isinstance(policy, str):
+        name = policy.name
+    elif isinstance(policy, str):
+        name = policy
+    else:
+        raise ValueError("Invalid `policy` argument. Expected the string name of a policy (such as "
+                         f"'mixed_float16') or a `DTypePolicy` instance. Received: policy={policy!r} "
+                         f"(of type {type(policy)})")
+    if name != floatx():
+        raise ValueError(f"set_dtype_policy: scratchnet computes and stores everything in floatx() "
+                         f"({floatx()!r}); received policy {name!r}. For another float use "
+                         "sn.config.set_floatx; mixed precision and quantization are not supported")
