@@ -26,6 +26,7 @@ from scratchnet import (
     profiler,
     random,
     regularizers,
+    tree,
     utils,
 )
 from scratchnet.initializers import Initializer
@@ -52,5 +53,5 @@ __all__ = [
     "Initializer", "Regularizer", "version", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
-    "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "utils",
+    "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
 ]

@@ -94,7 +94,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        if self.verbose == 1:
+        if self.verbose == 1 and config.is_interactive_logging_enabled():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=self.params.get("steps"), file=self.stream, leave=True,
@@ -111,6 +111,12 @@ class ProgbarLogger(Callback):
             self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.close()
             self.bar = None
+        elif self.verbose and not config.is_interactive_logging_enabled():
+            # sn.config.disable_interactive_logging(): to Python's logging, as Keras to absl's
+            import logging
+
+            logging.getLogger("scratchnet").info(
+                f"Epoch {epoch + 1}/{self.params.get('epochs')} - {format_logs(logs)}")
         elif self.verbose == 2:
             print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {format_logs(logs)}",
                   file=self.stream, flush=True)

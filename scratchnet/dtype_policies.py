@@ -106,7 +106,9 @@ def _as_policy(policy, where: str) -> DTypePolicy:
         return policy
     if isinstance(policy, str):
         return DTypePolicy(policy)
-    raise ValueError(f"{where}: invalid `policy` argument. Expected the string name of a policy "
+    if isinstance(getattr(policy, "name", None), str):  # another library's policy (Keras'): its name
+        return DTypePolicy(policy.name)
+    raise ValueError(f"{where}: Invalid `policy` argument. Expected the string name of a policy "
                      f"(such as 'float32') or a `DTypePolicy` instance. Received: policy={policy!r} "
                      f"(of type {type(policy)})")
 

@@ -694,6 +694,7 @@ class Model:
         epochs = _non_negative_int(epochs, "epochs", "fit")
         initial_epoch = _non_negative_int(initial_epoch, "initial_epoch", "fit")
         steps_per_epoch = _optional_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+        epochs, steps_per_epoch = config.capped(epochs, steps_per_epoch)  # sn.config.set_max_epochs ...
         validation_steps = _optional_positive_int(validation_steps, "validation_steps", "fit")
         validation_batch_size = _optional_positive_int(validation_batch_size,
                                                        "validation_batch_size", "fit")

@@ -1426,6 +1426,41 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     return _channels_back(total / count, data_format)
 
 
+# ----------------------------------------------------------------------------- control flow, linalg, more
+# Larger groups live in their own modules, each name copied here so that sn.ops has them all:
+# loops, custom gradients and segment reductions in scratchnet/ops_control.py; linear algebra
+# (keras.ops.linalg) in scratchnet/ops_linalg.py.
+def _import_from(module_name: str, names: str) -> None:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    for n in names.split():
+        globals()[n] = getattr(module, n)
+
+
+_import_from("scratchnet.ops_control", """
+    associative_scan custom_gradient fori_loop is_tensor map saturate_cast scan segment_max segment_min
+    segment_prod switch vectorize vectorized_map while_loop""")
+_import_from("scratchnet.ops_linalg", """
+    cholesky cholesky_inverse det eig eigh inv jvp logdet lstsq lu_factor matrix_rank pinv qr slogdet
+    solve solve_triangular svd""")
+# statistics, elementwise, bitwise, complex parts and shapes of keras.ops.numpy
+_NUMPY_MORE = """
+    angle argpartition array_split bincount bitwise_and bitwise_invert bitwise_left_shift bitwise_not
+    bitwise_or bitwise_right_shift bitwise_xor conj conjugate corrcoef correlate cross diagflat dsplit
+    dstack fabs fmax fmin fmod gcd geomspace heaviside histogram hsplit i0 imag isin isreal kron lcm
+    ldexp left_shift logspace median nanargmax nanargmin nancumprod nancumsum nanmax nanmean nanmedian
+    nanmin nanpercentile nanprod nanquantile nanstd nansum nanvar nextafter percentile ptp quantile
+    real right_shift signbit sinc trapezoid unique unravel_index vander vdot view vsplit"""
+_import_from("scratchnet.ops_numpy_more", _NUMPY_MORE + " cdist polar rearrange view_as_complex view_as_real")
+# Fourier transforms, STFT and windows (scratchnet/ops_signal.py)
+_WINDOWS = " bartlett blackman hamming hanning kaiser"
+_import_from("scratchnet.ops_signal", "extract_sequences fft fft2 ifft2 irfft istft rfft stft" + _WINDOWS)
+# transposed and separable convolutions, adaptive pooling, psnr, fold/unfold (scratchnet/ops_nn_more.py)
+_NN_MORE = " adaptive_average_pool adaptive_max_pool conv_transpose fold psnr separable_conv unfold"
+_import_from("scratchnet.ops_nn_more", _NN_MORE)
+
+
 # ----------------------------------------------------------------------------- in a traced call()
 def _on_keras_tensors(function, name: str, outputs=None):
     """``function`` that, given KerasTensors (inside a subclassed model's or composite layer's
@@ -1453,7 +1488,9 @@ def _on_keras_tensors(function, name: str, outputs=None):
             if len(distinct) == 1:
                 from scratchnet.layers.lambda_layer import Lambda
 
-                return Lambda(lambda value: apply([value]), name=_unique(f"{name}_lambda"))(distinct[0])
+                shape = _identity_probe_shape(apply, distinct[0]) if name in _IDENTITY_PROBE else None
+                return Lambda(lambda value: apply([value]), output_shape=shape,
+                              name=_unique(f"{name}_lambda"))(distinct[0])
             from scratchnet.layers.op_layer import OpLayer
 
             return OpLayer(apply, name=_unique(name))(distinct)
@@ -1469,6 +1506,16 @@ def _on_keras_tensors(function, name: str, outputs=None):
 
 
 _NAMES_USED: dict[str, int] = {}
+# square-matrix ops that a Lambda's zero probe would make fail (a singular matrix): their output
+# shape is read from a batch of identity matrices instead
+_IDENTITY_PROBE = {"inv", "det", "logdet", "slogdet", "solve", "solve_triangular", "cholesky",
+                   "cholesky_inverse", "eigh", "lu_factor"}
+
+
+def _identity_probe_shape(apply, tensor) -> tuple:
+    shape = (2,) + tuple(d or 1 for d in tensor.shape[1:])
+    probe = np.broadcast_to(np.eye(shape[-2], shape[-1], dtype=np.float32), shape).copy()
+    return tuple(np.shape(apply([probe]))[1:])
 
 
 def _unique(name: str) -> str:
@@ -1560,8 +1607,21 @@ _TRACEABLE = ["abs", "absolute", "add", "subtract", "multiply", "divide", "true_
               "conv", "depthwise_conv", "max_pool", "average_pool", "ceil", "equal", "not_equal", "greater",
               "greater_equal", "less", "less_equal", "logical_and",
               "logical_or", "logical_not", "isnan", "isinf", "isfinite"]
+# the ones in ops_control, ops_linalg, ops_numpy_more, ops_signal and ops_nn_more that take arrays
+_TRACEABLE += """
+    saturate_cast segment_max segment_min segment_prod inv det logdet solve solve_triangular cholesky
+    cholesky_inverse pinv matrix_rank lstsq median quantile percentile nanmedian nanquantile nanpercentile
+    nansum nanprod nanmean nanvar nanstd nanmax nanmin nanargmax nanargmin nancumsum nancumprod ptp
+    corrcoef correlate trapezoid bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_not
+    bitwise_left_shift bitwise_right_shift left_shift right_shift gcd lcm fmod fmax fmin fabs heaviside
+    i0 sinc signbit ldexp nextafter isin isreal real imag conj conjugate angle polar view_as_complex
+    view_as_real diagflat dstack kron cross vander vdot rearrange cdist irfft istft extract_sequences
+    conv_transpose separable_conv psnr adaptive_average_pool adaptive_max_pool fold unfold""".split()
 _SEVERAL_OUTPUTS = {"split": _count_split, "unstack": _count_unstack, "top_k": lambda args, kwargs: 2,
-                    "moments": lambda args, kwargs: 2}
+                    "moments": lambda args, kwargs: 2,
+                    **{name: (lambda args, kwargs: 2) for name in
+                       "slogdet eigh eig qr lu_factor fft fft2 ifft2 rfft stft histogram".split()},
+                    **{name: _count_split for name in ("array_split", "hsplit", "vsplit", "dsplit")}}
 for _name in _TRACEABLE:
     globals()[_name] = _on_keras_tensors(globals()[_name], _name)
 for _name, _count in _SEVERAL_OUTPUTS.items():
@@ -1586,7 +1646,7 @@ nn = _namespace("nn", """
     hard_silu hard_swish hard_tanh layer_normalization leaky_relu log_sigmoid log_softmax max_pool
     moments multi_hot normalize one_hot relu relu6 rms_normalization selu sigmoid silu soft_shrink
     softmax softplus softsign space_to_depth sparse_categorical_crossentropy sparse_plus
-    sparse_sigmoid squareplus swish tanh_shrink threshold""")
+    sparse_sigmoid squareplus swish tanh_shrink threshold polar""" + _NN_MORE)
 numpy = _namespace("numpy", """
     abs absolute add all allclose amax amin any append arange arccos arccosh arcsin arcsinh arctan
     arctan2 arctanh argmax argmin argsort array average broadcast_to cbrt ceil clip concatenate copy cos
@@ -1598,8 +1658,16 @@ numpy = _namespace("numpy", """
     moveaxis multiply nan_to_num ndim negative nonzero not_equal ones ones_like outer pad power prod
     rad2deg ravel reciprocal repeat reshape roll rot90 round searchsorted select sign sin sinh size sort
     split sqrt square squeeze stack std subtract sum swapaxes take take_along_axis tan tanh tensordot
-    tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like""")
-linalg = _namespace("linalg", "norm")
+    tile trace transpose tri tril triu true_divide trunc var vstack where zeros zeros_like
+    slogdet vectorize""" + _NUMPY_MORE + _WINDOWS)
+image = _types.ModuleType("scratchnet.ops.image", "``keras.ops.image``: scratchnet/ops_image.py.")
+_image_module = __import__("scratchnet.ops_image", fromlist=["resize"])
+for _name in _image_module.__all__:  # on KerasTensors each becomes a layer, as the ops above
+    setattr(image, _name, _on_keras_tensors(getattr(_image_module, _name), _name))
+del _name
+linalg = _namespace("linalg", """
+    cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve
+    solve_triangular svd""")
 
 
 # ----------------------------------------------------------------------------- sparsemax and CTC

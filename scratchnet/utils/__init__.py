@@ -2,7 +2,13 @@
 :func:`image_dataset_from_directory`, one image file at a time (:func:`load_img`,
 :func:`img_to_array`), ..."""
 
+from scratchnet.config import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from scratchnet.layers.input_layer import set_random_seed
+from scratchnet.utils.config_object import Config
 from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
 from scratchnet.utils.image_files import img_to_array, load_img
@@ -57,7 +63,9 @@ def clear_session(free_memory: bool = True) -> None:
     drops its global graph state and restarts its layer-name counters; scratchnet keeps neither
     (each model names its own layers), so there is nothing to clear."""
 
-__all__ = ["PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
+__all__ = ["Config", "enable_interactive_logging", "disable_interactive_logging",
+           "is_interactive_logging_enabled",
+           "PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
            "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
            "pad_sequences", "text_dataset_from_directory", "TextDataset",
            "timeseries_dataset_from_array", "TimeseriesDataset", "normalize",
