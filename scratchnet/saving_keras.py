@@ -536,19 +536,44 @@ def _with_registered(custom_objects) -> dict:
     return serialization.registered_objects(custom_objects)
 
 
-def load_weights(model, path) -> None:
-    """Read ``path`` (``.weights.h5``, or the weights of a ``.keras`` file) into ``model``.
+def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
+    """Read ``path`` into ``model``: a ``.weights.h5`` file or the weights of a ``.keras`` file
+    (matched by layer class and order, all of them or none), or a legacy ``.h5``/``.hdf5`` file
+    (:func:`scratchnet.saving_h5.load_weights`: by layer order or, with ``by_name=True``, by name;
+    ``skip_mismatch=True`` leaves the weights whose shapes differ as they are, with a warning).
 
-    Layer weights must all be present with the right shapes, or nothing changes. The optimizer
-    variables are read when the model is compiled and the file holds a matching set (else they
-    are skipped with a warning, as Keras does).
+    The optimizer variables of a ``.weights.h5``/``.keras`` file are read when the model is
+    compiled and the file holds a matching set (else they are skipped with a warning, as Keras
+    does).
     """
     path_str = str(path)
     where = f"load_weights: {path_str!r}"
+    by_name = kwargs.pop("by_name", None)  # Keras' legacy keyword arguments
+    objects_to_skip = kwargs.pop("objects_to_skip", None)
+    if kwargs:
+        raise ValueError(f"Invalid keyword arguments: {kwargs}")
+    if not isinstance(skip_mismatch, bool):
+        raise TypeError(f"load_weights: expected skip_mismatch to be True or False, received "
+                        f"{skip_mismatch!r}")
     if not model.built:
         raise ValueError("You are loading weights into a model that has not yet been built. Try "
                          "building the model first by calling it on some data or by using "
                          "`build()`.")
+    legacy = path_str.endswith((".h5", ".hdf5")) and not path_str.endswith(".weights.h5")
+    if by_name is not None and not legacy:
+        raise ValueError("`by_name` only supports loading legacy '.h5' or '.hdf5' files. "
+                         f"Received: {path}")
+    if objects_to_skip is not None:
+        raise ValueError("load_weights: scratchnet does not support `objects_to_skip`. "
+                         f"Received: objects_to_skip={objects_to_skip!r}")
+    if legacy:
+        from scratchnet import saving_h5
+
+        saving_h5.load_weights(model, path, by_name=bool(by_name), skip_mismatch=skip_mismatch)
+        return
+    if skip_mismatch:
+        raise ValueError(f"{where}: scratchnet reads .weights.h5 and .keras files whole: "
+                         "skip_mismatch=True is supported for legacy .h5 files only")
     if path_str.endswith(".keras"):
         if not Path(path).is_file():
             raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
@@ -557,12 +582,9 @@ def load_weights(model, path) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
         source = Path(path).read_bytes()
-    elif path_str.endswith((".h5", ".hdf5")):
-        raise ValueError(f"{where} is a legacy HDF5 weights file (Keras 2 save_weights('w.h5')), "
-                         "which scratchnet does not read; use a `.weights.h5` or `.keras` file")
     else:
-        raise ValueError("File format not supported: expected a `.weights.h5` or `.keras` file. "
-                         f"Received: filepath={path_str}")
+        raise ValueError("File format not supported: expected a `.weights.h5`, `.keras` or legacy "
+                         f"`.h5` file. Received: filepath={path_str}")
     with _open_h5(source, where) as f:
         if "model_config" in f.attrs or "model_weights" in f:
             raise ValueError(f"{where} is a legacy Keras HDF5 full-model file: load it with "
