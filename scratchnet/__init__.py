@@ -33,9 +33,20 @@ from scratchnet.saving import load_model
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``sn.wrappers`` (the scikit-learn estimators) is imported on first use, so ``import
+    scratchnet`` does not pay for importing scikit-learn."""
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module("scratchnet.wrappers")
+    raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")
+
+
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
     "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
-    "random", "regularizers", "utils",
+    "random", "regularizers", "utils", "wrappers",
 ]
