@@ -221,3 +221,104 @@ def test_random_layers_are_not_in_functional_list():
     for make in FUNCTIONAL:
         model, _, _ = make()
         assert not any(isinstance(layer, RANDOM_IN_TRAINING) for layer in model.layers)
+
+
+# ----------------------------------------------------------------------------- nested Sequential
+def _keras_nested_model():
+    """A Keras functional model holding a Sequential as one layer (Dense, BatchNormalization,
+    Dense: its legacy .h5 order, all trainable weights then the moving statistics, is not
+    layer by layer), compiled and trained."""
+    keras.utils.set_random_seed(21)
+    inputs = keras.Input((3,), name="features")
+    block = keras.Sequential([keras.layers.Dense(4, activation="relu", name="inner_a"),
+                              keras.layers.BatchNormalization(name="inner_norm"),
+                              keras.layers.Dense(3, name="inner_b")], name="block")
+    outputs = keras.layers.Dense(1, name="head")(block(keras.layers.Dense(5, name="stem")(inputs)))
+    kmodel = keras.Model(inputs, outputs, name="nested")
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    rng = np.random.default_rng(22)
+    x, y = rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=(6, 1)).astype(np.float32)
+    kmodel.fit(x, y, epochs=2, batch_size=3, verbose=0, shuffle=False)
+    return kmodel, x, y
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_keras_functional_with_a_nested_sequential_opens_in_scratchnet(suffix, tmp_path):
+    """scratchnet lists the nested Sequential's layers one by one (as when it is built in
+    scratchnet) and finds their weights where Keras keeps them: one .h5 group in the legacy order,
+    or layers/sequential/layers/... in a .keras file."""
+    kmodel, x, y = _keras_nested_model()
+    kmodel.save(tmp_path / f"k{suffix}")
+    loaded = sn.load_model(tmp_path / f"k{suffix}")
+    assert [layer.name for layer in loaded.layers] == ["features", "stem", "inner_a", "inner_norm",
+                                                      "inner_b", "head"]
+    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    assert_close(loaded.predict(x, verbose=0), _predict_keras(kmodel, x), FORWARD_RTOL, "predictions")
+    loaded.set_weights([np.zeros_like(w) for w in loaded.get_weights()])
+    kmodel.save(tmp_path / "weights_source.h5")
+    loaded.load_weights(tmp_path / "weights_source.h5")  # by order, the nested group as one layer
+    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    # written again by scratchnet, the model is flat: its own files read back into it
+    loaded.save_weights(tmp_path / "again.weights.h5")
+    with pytest.warns(UserWarning, match="legacy HDF5"):
+        loaded.save(tmp_path / "again.h5")
+    for again in ("again.weights.h5", "again.h5"):
+        loaded.set_weights([np.zeros_like(w) for w in loaded.get_weights()])
+        loaded.load_weights(tmp_path / again)
+        for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+            np.testing.assert_array_equal(ws, wk)
+    loaded.train_step(x, y)
+    kmodel.train_on_batch(x, y)
+    for param, wk in zip(loaded.weights, kmodel.get_weights(), strict=True):
+        assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the step after loading')
+
+
+def test_scratchnet_functional_with_a_nested_sequential_opens_in_keras(tmp_path):
+    """Built in scratchnet, the nested Sequential is its layers one by one: the .h5 file is a flat
+    functional model, which Keras loads with the same weights and predictions."""
+    inputs = sn.Input((3,), name="features")
+    block = sn.Sequential([L.Dense(4, activation="relu", name="inner_a"),
+                           L.BatchNormalization(name="inner_norm"), L.Dense(3, name="inner_b")],
+                          name="block")
+    model = sn.Model(inputs, L.Dense(1, name="head")(block(L.Dense(5, name="stem")(inputs))))
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(23).normal(size=(6, 3)).astype(np.float32)
+    model.fit(x, x[:, :1], epochs=2, batch_size=3, verbose=0, shuffle=False)
+    with pytest.warns(UserWarning, match="legacy HDF5"):
+        model.save(tmp_path / "m.h5")
+    kmodel = keras.models.load_model(tmp_path / "m.h5")
+    for wk, ws in zip(kmodel.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(wk, ws)
+    assert_close(model.predict(x, verbose=0), _predict_keras(kmodel, x), FORWARD_RTOL, "predictions")
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_keras_sequential_inside_a_sequential_opens_in_scratchnet(suffix, tmp_path):
+    """The image-classification tutorial's ``Sequential([data_augmentation, ...])``: Keras' file
+    keeps the inner Sequential as one layer; scratchnet loads its layers one by one, with Keras'
+    weights, predictions and next step. (No bias before the batch norm: its gradient is zero up
+    to round-off, nothing to compare.)"""
+    keras.utils.set_random_seed(24)
+    inner = keras.Sequential([keras.layers.Rescaling(1 / 255.0), keras.layers.Conv2D(2, 3, use_bias=False),
+                              keras.layers.BatchNormalization()], name="preprocess")
+    kmodel = keras.Sequential([keras.Input((6, 6, 3)), inner, keras.layers.Flatten(),
+                               keras.layers.Dense(2)], name="outer")
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    rng = np.random.default_rng(25)
+    x = rng.uniform(0, 255, size=(4, 6, 6, 3)).astype(np.float32)
+    y = rng.normal(size=(4, 2)).astype(np.float32)
+    kmodel.fit(x, y, epochs=1, batch_size=2, verbose=0, shuffle=False)
+    kmodel.save(tmp_path / f"k{suffix}")
+    loaded = sn.load_model(tmp_path / f"k{suffix}")
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Rescaling", "Conv2D",
+                                                                "BatchNormalization", "Flatten", "Dense"]
+    for ws, wk in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    assert_close(loaded.predict(x, verbose=0), _predict_keras(kmodel, x), FORWARD_RTOL, "predictions")
+    assert loaded.optimizer.iterations == int(kmodel.optimizer.iterations) == 2
+    loaded.train_step(x, y)
+    kmodel.train_on_batch(x, y)
+    for param, wk in zip(loaded.weights, kmodel.get_weights(), strict=True):
+        assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the step after loading')

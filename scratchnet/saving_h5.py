@@ -108,8 +108,6 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
     ``Sequential`` or a functional model, with the same layers, weights, compile settings and
     optimizer state. Everything is checked before the model is returned; what scratchnet cannot
     represent raises ``ValueError`` naming the file and the reason."""
-    from scratchnet.model import Sequential
-
     path = Path(path)
     where = f"load_model: {str(path)!r}"
     if not path.is_file():
@@ -139,16 +137,11 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
             if not isinstance(config.get("config"), dict) or \
                     not isinstance(config["config"].get("layers"), list):
                 raise ValueError(f"{where}: its model_config has no list of layers")
-            specs, input_shape, name = saving_keras._sequential_spec(config, where)
-            paths = saving_keras.layer_paths([spec["class_name"] for spec in specs])
-            layers = [saving_keras._build_layer(spec, where, saving_keras._with_registered(custom_objects),
-                                                {}, lpath)
-                      for spec, lpath in zip(specs, paths, strict=True)]
-            model = Sequential(layers, seed=seed, name=name)
-            if input_shape is None:
+            model = saving_keras.model_from_config(config, where, custom_objects, compile=False,
+                                                   seed=seed)
+            if not model.built:
                 raise ValueError(f"{where}: the model has no input shape to build it with (no "
                                  "InputLayer or build_input_shape)")
-            model.build((None, *input_shape))  # with the batch axis, as Keras builds
         else:
             raise ValueError(f"{where} holds a model of class {kind!r}; scratchnet reads legacy HDF5 "
                              "files of Sequential and functional models")
@@ -189,11 +182,14 @@ def _compile(model, tc: dict, where: str) -> None:
 
 
 # ================================================================================ weights
-def legacy_weights(layer) -> list:
+def legacy_weights(*layers) -> list:
     """A layer's weights in the order legacy ``.h5`` files keep them (Keras'
     ``_legacy_weights``): its trainable weights, then the non-trainable ones. For most layers this
-    is ``layer.weights``; a frozen layer has only non-trainable ones, in the same order."""
-    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+    is ``layer.weights``; a frozen layer has only non-trainable ones, in the same order. Several
+    layers (a Sequential that Keras holds as one layer of a functional model): all their
+    trainable weights, then all their non-trainable ones."""
+    return ([p for layer in layers for p in layer.trainable_weights]
+            + [p for layer in layers for p in layer.non_trainable_weights])
 
 
 def _open(path: Path, where: str) -> h5py.File:
@@ -262,11 +258,22 @@ def _checked(params: list, arrays: list[np.ndarray], what: str, skip_mismatch: b
     return pairs
 
 
+def _units(model, saved) -> list:
+    """The model's layers as Keras' file lists them (:func:`saving_keras.keras_units`: a nested
+    Sequential as one), or one by one when the file names them so (scratchnet wrote it)."""
+    units = saving_keras.keras_units(model)
+    names = {name for name, _ in saved}
+    if any(class_name == "Sequential" and name not in names for name, class_name, _ in units):
+        return saving_keras.keras_units(model, flat=True)
+    return units
+
+
 def _weights_by_order(saved, group, model, where: str, skip_mismatch: bool) -> list:
     """Keras' topological rule (``load_weights_from_hdf5_group``): the k-th saved layer that has
     weights goes to the k-th layer of the model that has weights, whatever their names; the
     counts of layers, and of weights in each, must agree."""
-    layers = [layer for layer in model.layers if legacy_weights(layer)]
+    layers = [(name, members) for name, _, members in _units(model, saved)
+              if legacy_weights(*members)]
     saved = [(name, arrays) for name, arrays in saved if arrays]
     if len(saved) != len(layers):
         hint = ""
@@ -276,13 +283,13 @@ def _weights_by_order(saved, group, model, where: str, skip_mismatch: bool) -> l
         raise ValueError(f"{where}: Layer count mismatch when loading weights from file. Model "
                          f"expected {len(layers)} layers, found {len(saved)} saved layers.{hint}")
     pairs = []
-    for k, ((name, arrays), layer) in enumerate(zip(saved, layers, strict=True)):
-        params = legacy_weights(layer)
+    for k, ((name, arrays), (layer_name, members)) in enumerate(zip(saved, layers, strict=True)):
+        params = legacy_weights(*members)
         if len(arrays) != len(params):
-            raise ValueError(f"{where}: Weight count mismatch for layer #{k} (named {layer.name} in "
+            raise ValueError(f"{where}: Weight count mismatch for layer #{k} (named {layer_name} in "
                              f"the current model, {name} in the save file). Layer expects "
                              f"{len(params)} weight(s). Received {len(arrays)} saved weight(s)")
-        pairs += _checked(params, arrays, f"layer #{k} (named {layer.name})", skip_mismatch, where)
+        pairs += _checked(params, arrays, f"layer #{k} (named {layer_name})", skip_mismatch, where)
     top = _top_level(group, where)
     if top:
         raise ValueError(f"{where}: Weight count mismatch for top-level weights when loading weights "
@@ -296,22 +303,22 @@ def _weights_by_name(saved, group, model, where: str, skip_mismatch: bool) -> li
     goes to the model's layers of the same name; layers with no saved twin keep their weights.
     A count or shape mismatch raises, or with ``skip_mismatch`` is skipped with a warning."""
     by_name: dict[str, list] = {}
-    for layer in model.layers:
-        by_name.setdefault(layer.name, []).append(layer)
+    for layer_name, _, members in _units(model, saved):
+        by_name.setdefault(layer_name, []).append(members)
     pairs = []
     for k, (name, arrays) in enumerate(saved):
-        for layer in by_name.get(name, []):
-            params = legacy_weights(layer)
+        for members in by_name.get(name, []):
+            params = legacy_weights(*members)
             if len(arrays) != len(params):
                 counts = (f"Layer expects {len(params)} weight(s). Received {len(arrays)} saved "
                           "weight(s)")
                 if skip_mismatch:
-                    warnings.warn(f"Skipping loading of weights for layer #{k} (named {layer.name}) "
+                    warnings.warn(f"Skipping loading of weights for layer #{k} (named {name}) "
                                   f"due to mismatch in number of weights. {counts}", stacklevel=3)
                     continue
                 raise ValueError(f"{where}: Weight count mismatch for layer #{k} (named "
-                                 f"{layer.name}). {counts}")
-            pairs += _checked(params, arrays, f"layer #{k} (named {layer.name})", skip_mismatch, where)
+                                 f"{name}). {counts}")
+            pairs += _checked(params, arrays, f"layer #{k} (named {name})", skip_mismatch, where)
     top = _top_level(group, where)
     if top:
         message = (f"Model expects 0 top-level weight(s). Received {len(top)} saved top-level "

@@ -516,16 +516,36 @@ def model_from_config(config: dict, where: str, custom_objects=None, compile: bo
         return saving_functional.functional_from_config(config, where, custom_objects, compile,
                                                         seed, assets or {})
     specs, input_shape, name = _sequential_spec(config, where)
-    layers = [_build_layer(spec, where, custom_objects, assets or {}, lpath)
+    layers = [build_entry(spec, where, custom_objects, assets or {}, lpath)
               for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
                                      strict=True)]
     model = Sequential(layers, seed=seed, name=name)
     if input_shape is not None:
         model.build((None, *input_shape))  # with the batch axis, as Keras builds
+    record_units(model, layers)
     compile_config = config.get("compile_config") if compile else None
     if compile_config:
         _compile_from_config(model, compile_config, where)
     return model
+
+
+def build_entry(spec: dict, where: str, custom_objects, assets: dict, path: str):
+    """The layer a spec of a Keras model's ``layers`` list describes; a ``Sequential`` that Keras
+    holds as one layer (the tutorials' ``data_augmentation``) becomes a scratchnet ``Sequential``,
+    which, placed in a model or called on a tensor, adds its layers one by one."""
+    if isinstance(spec, dict) and spec.get("class_name") == "Sequential":
+        return model_from_config(spec, where, custom_objects, compile=False, assets=assets)
+    return _build_layer(spec, where, custom_objects, assets, path)
+
+
+def record_units(model, entries: list) -> None:
+    """Remember which of ``model``'s layers came from one nested ``Sequential`` of Keras' file
+    (see :func:`keras_units`); nothing for a file without one."""
+    from scratchnet.model import Model
+
+    if any(isinstance(entry, Model) for entry in entries):
+        model._keras_units = [(entry.name, "Sequential", list(entry.layers)) if isinstance(entry, Model)
+                              else (entry.name, keras_class_name(entry), [entry]) for entry in entries]
 
 
 def _with_registered(custom_objects) -> dict:
@@ -912,11 +932,40 @@ def _metric_from_keras(spec, what: str):
 
 
 # --------------------------------------------------------------------------- the weights file
+def keras_units(model, flat: bool = False) -> list[tuple[str, str, list]]:
+    """The entries of Keras' ``model.layers`` as ``(name, class name, scratchnet layers)``: one
+    layer each, but a ``Sequential`` that a Keras functional model holds as one layer, whose
+    layers scratchnet lists one by one (:func:`record_units` notes them when it loads such a
+    file). ``flat``: one entry per layer regardless (how scratchnet writes the model)."""
+    units = getattr(model, "_keras_units", None)
+    if units is not None and not flat:
+        return units
+    return [(layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
+
+
+def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
+    """``(path in a .weights.h5 file, layer)`` for every layer of ``model``, in the file's
+    nesting: ``layers/dense``, and a nested Sequential's ``layers/sequential/layers/dense``
+    (``flat``: as scratchnet writes the same model, its layers one by one)."""
+    units = keras_units(model, flat)
+    pairs = []
+    for path, (_, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
+        if class_name == "Sequential":
+            inner = layer_paths([keras_class_name(layer) for layer in layers])
+            pairs += [(f"{path}/{sub}", layer) for sub, layer in zip(inner, layers, strict=True)]
+        else:
+            pairs.append((path, layers[0]))
+    return pairs
+
+
 def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
-    """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes."""
-    paths = layer_paths([keras_class_name(layer) for layer in model.layers])
-    weights = []
-    for path, layer in zip(paths, model.layers, strict=True):
+    """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes, in
+    ``model.weights`` order."""
+    found = {}  # id(param) -> array
+    paths = _weight_paths(model)
+    if any(path.count("/layers/") and path.split("/layers/")[0] not in f for path, _ in paths):
+        paths = _weight_paths(model, flat=True)  # a file scratchnet wrote: no nested groups
+    for path, layer in paths:
         for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
             where_vars = f"{path}/{subpath}"
             group = f.get(where_vars)
@@ -941,8 +990,8 @@ def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
                 if value.shape != param.value.shape:
                     raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) has shape "
                                      f"{value.shape}, the model expects {param.value.shape}")
-                weights.append(value)
-    return weights
+                found[id(param)] = value
+    return [found[id(param)] for param in model.weights]
 
 
 def weight_groups(layer) -> list[tuple[str, str, list]]:
