@@ -3,7 +3,7 @@
 ``model.save(path)`` and :func:`load_model` choose the format from the extension: ``.keras`` is
 Keras 3's native zip archive (:mod:`scratchnet.saving_keras`), ``.npz`` scratchnet's own format,
 described here, ``.h5`` (or ``.hdf5``) Keras' legacy HDF5 file (:mod:`scratchnet.saving_h5`,
-Sequential models); anything else is refused, naming them.
+Sequential and functional models); anything else is refused, naming them.
 
 The ``.npz`` file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
 text), ``weight_<i>`` arrays in ``get_weights()`` order, and the optimizer's ``iterations`` and
