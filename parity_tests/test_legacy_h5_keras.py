@@ -104,7 +104,9 @@ def _load_both(target, path, **kwargs):
     with warnings.catch_warnings(record=True) as theirs:
         warnings.simplefilter("always")
         kmodel.load_weights(path, **kwargs)
-    return kmodel, [str(w.message) for w in ours], [str(w.message) for w in theirs]
+    # (NumPy's DeprecationWarnings from inside Keras are not load warnings)
+    return kmodel, [str(w.message) for w in ours if w.category is UserWarning], \
+        [str(w.message) for w in theirs if w.category is UserWarning]
 
 
 def test_by_name_and_skip_mismatch_do_what_keras_does(tmp_path):
@@ -324,3 +326,22 @@ def test_keras_sequential_inside_a_sequential_opens_in_scratchnet(suffix, tmp_pa
     kmodel.train_on_batch(x, y)
     for param, wk in zip(loaded.weights, kmodel.get_weights(), strict=True):
         assert_close(param.value, wk, TRAJECTORY_RTOL, f'"{param.name}" after the step after loading')
+
+
+# ----------------------------------------------------------------------------- .weights.h5
+def test_skip_mismatch_in_weights_h5_files_does_what_keras_does(tmp_path):
+    """Not legacy, but the same argument: in a .weights.h5 file Keras skips each layer whose
+    weights do not fit (another shape, another count) and warns once."""
+    source = sn.Sequential([L.Input((4,)), L.Dense(3), L.BatchNormalization(), L.Dense(2),
+                            L.Dense(2)], seed=3)
+    source.set_weights(_other_weights(source, 7))
+    source.save_weights(tmp_path / "w.weights.h5")
+    target = sn.Sequential([L.Input((4,)), L.Dense(3), L.BatchNormalization(), L.Dense(5),
+                            L.Dense(2, use_bias=False)], seed=4)
+    kmodel, ours, theirs = _load_both(target, tmp_path / "w.weights.h5", skip_mismatch=True)
+    assert len(ours) == len(theirs) == 1
+    assert "A total of 2 objects could not be loaded" in ours[0]
+    assert "A total of 2 objects could not be loaded" in theirs[0]
+    for ws, wk in zip(target.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    np.testing.assert_array_equal(target.get_weights()[0], source.get_weights()[0])

@@ -1124,10 +1124,10 @@ class Model:
 
     def load_weights(self, path, skip_mismatch: bool = False, **kwargs) -> None:
         """Read weights from a ``.weights.h5`` file (or a ``.keras`` file), by layer class and
-        order as Keras does, all of them or none; or from a legacy ``.h5`` file (Keras 2's
-        ``save_weights("w.h5")``, pretrained files), by the order of the layers that have weights
-        or, with ``by_name=True``, by layer name (``skip_mismatch=True``: weights whose shapes
-        differ keep their values, with a warning)."""
+        order as Keras does; or from a legacy ``.h5`` file (Keras 2's ``save_weights("w.h5")``,
+        pretrained files), by the order of the layers that have weights or, with
+        ``by_name=True``, by layer name. All of them or none, unless ``skip_mismatch=True``:
+        then weights that do not fit keep their values, with a warning, as in Keras."""
         from scratchnet.saving_keras import load_weights
 
         load_weights(self, path, skip_mismatch, **kwargs)

@@ -278,7 +278,7 @@ def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
     """``keras.saving.load_weights(model, filepath)``: ``model.load_weights`` (``.weights.h5``,
-    ``.keras``, or a legacy ``.h5`` with Keras' ``by_name`` and ``skip_mismatch``)."""
+    ``.keras``, or a legacy ``.h5``; Keras' ``skip_mismatch`` and, for ``.h5``, ``by_name``)."""
     model.load_weights(filepath, skip_mismatch, **kwargs)
 
 

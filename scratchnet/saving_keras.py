@@ -558,9 +558,11 @@ def _with_registered(custom_objects) -> dict:
 
 def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
     """Read ``path`` into ``model``: a ``.weights.h5`` file or the weights of a ``.keras`` file
-    (matched by layer class and order, all of them or none), or a legacy ``.h5``/``.hdf5`` file
-    (:func:`scratchnet.saving_h5.load_weights`: by layer order or, with ``by_name=True``, by name;
-    ``skip_mismatch=True`` leaves the weights whose shapes differ as they are, with a warning).
+    (matched by layer class and order, all of them or none; ``skip_mismatch=True``: a layer's
+    weights that do not fit are skipped, with one warning, as Keras does), or a legacy
+    ``.h5``/``.hdf5`` file (:func:`scratchnet.saving_h5.load_weights`: by layer order or, with
+    ``by_name=True``, by name; ``skip_mismatch=True`` leaves the weights whose shapes differ as
+    they are, with a warning).
 
     The optimizer variables of a ``.weights.h5``/``.keras`` file are read when the model is
     compiled and the file holds a matching set (else they are skipped with a warning, as Keras
@@ -591,9 +593,6 @@ def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
 
         saving_h5.load_weights(model, path, by_name=bool(by_name), skip_mismatch=skip_mismatch)
         return
-    if skip_mismatch:
-        raise ValueError(f"{where}: scratchnet reads .weights.h5 and .keras files whole: "
-                         "skip_mismatch=True is supported for legacy .h5 files only")
     if path_str.endswith(".keras"):
         if not Path(path).is_file():
             raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
@@ -609,7 +608,7 @@ def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
         if "model_config" in f.attrs or "model_weights" in f:
             raise ValueError(f"{where} is a legacy Keras HDF5 full-model file: load it with "
                              "sn.load_model (as .h5), not load_weights")
-        weights = _read_layer_weights(f, model, where)
+        weights = _read_layer_weights(f, model, where, skip_mismatch)
         optimizer_state = None
         if model.compiled:
             try:
@@ -958,40 +957,72 @@ def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
     return pairs
 
 
-def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
+def _read_layer_weights(f: h5py.File, model, where: str, skip_mismatch: bool = False) -> list[np.ndarray]:
     """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes, in
-    ``model.weights`` order."""
+    ``model.weights`` order.
+
+    ``skip_mismatch`` (``load_weights``): as Keras, a group of weights (one Keras object: a layer,
+    a recurrent cell) that does not fit is skipped, not refused, and one warning lists them all. The
+    group's weights before the first misfit are loaded, as Keras assigns them one by one; a group
+    with another number of weights loads none.
+    """
+    from scratchnet import kernels
+
     found = {}  # id(param) -> array
+    failed = []  # (the object, the error) for each group skipped
     paths = _weight_paths(model)
     if any(path.count("/layers/") and path.split("/layers/")[0] not in f for path, _ in paths):
         paths = _weight_paths(model, flat=True)  # a file scratchnet wrote: no nested groups
     for path, layer in paths:
         for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
-            where_vars = f"{path}/{subpath}"
-            group = f.get(where_vars)
-            if group is None and not expected:
-                continue
-            if not isinstance(group, h5py.Group):
-                raise ValueError(f'{where} has no weights for layer "{layer.name}" '
-                                 f"({type(layer).__name__}) at {where_vars}")
-            # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
-            keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
-            if len(keys) != len(expected):
-                raise ValueError(
-                    f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
-                    f"{len(keys)} variables at {where_vars}. Expected: "
-                    f"{[p.name.split('/')[-1] for p in expected]}"
-                )
-            for i, param in enumerate(expected):
-                item = group.get(str(i))
-                if not isinstance(item, h5py.Dataset):
-                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) is missing")
-                value = np.asarray(item[()])
-                if value.shape != param.value.shape:
-                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) has shape "
-                                     f"{value.shape}, the model expects {param.value.shape}")
-                found[id(param)] = value
-    return [found[id(param)] for param in model.weights]
+            try:
+                found.update(_read_group(f, f"{path}/{subpath}", layer, expected, where))
+            except _Misfit as err:
+                if not skip_mismatch:
+                    raise ValueError(str(err)) from None
+                found.update(err.loaded)
+                failed.append((f'layer "{layer.name}" ({path}/{subpath})', err))
+    if failed:
+        warnings.warn(f"{where}: A total of {len(failed)} objects could not be loaded. Example error "
+                      f"message for object {failed[0][0]}:\n\n{failed[0][1]}\n\nList of objects that "
+                      f"could not be loaded:\n{[name for name, _ in failed]}", stacklevel=4)
+    return [found[id(param)] if id(param) in found else kernels.to_numpy(param.value).copy()
+            for param in model.weights]
+
+
+class _Misfit(ValueError):
+    """A group of weights that does not fit; ``loaded``: the arrays read before the misfit."""
+
+    def __init__(self, message: str, loaded: dict):
+        super().__init__(message)
+        self.loaded = loaded
+
+
+def _read_group(f: h5py.File, where_vars: str, layer, expected: list, where: str) -> dict:
+    """``{id(param): array}`` for one group of a layer's weights (``layers/dense/vars``)."""
+    group = f.get(where_vars)
+    if group is None and not expected:
+        return {}
+    if not isinstance(group, h5py.Group):
+        raise _Misfit(f'{where} has no weights for layer "{layer.name}" ({type(layer).__name__}) at '
+                      f"{where_vars}", {})
+    # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
+    keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
+    if len(keys) != len(expected):
+        raise _Misfit(f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
+                      f"{len(keys)} variables at {where_vars}. Expected: "
+                      f"{[p.name.split('/')[-1] for p in expected]}", {})
+    loaded = {}
+    for i, param in enumerate(expected):
+        item = group.get(str(i))
+        if not isinstance(item, h5py.Dataset):
+            raise _Misfit(f"{where}: {where_vars}/{i} ({param.name}) is missing", loaded)
+        value = np.asarray(item[()])
+        if value.shape != param.value.shape:
+            raise _Misfit(f"{where}: {where_vars}/{i} ({param.name}) has shape {value.shape}, the "
+                          f"model expects {param.value.shape}", loaded)
+        loaded[id(param)] = value
+    return loaded
 
 
 def weight_groups(layer) -> list[tuple[str, str, list]]:

@@ -204,8 +204,8 @@ def test_bad_files_and_arguments(tmp_path):
         model.load_weights(tmp_path / "hole.h5")
     with pytest.raises(ValueError, match=r"`by_name` only supports loading legacy '\.h5' or '\.hdf5'"):
         model.load_weights(tmp_path / "w.weights.h5", by_name=True)
-    with pytest.raises(ValueError, match=r"skip_mismatch=True is supported for legacy \.h5 files only"):
-        model.load_weights(tmp_path / "w.weights.h5", skip_mismatch=True)
+    with pytest.raises(TypeError, match=r"expected skip_mismatch to be True or False, received 'yes'"):
+        model.load_weights(tmp_path / "w.weights.h5", skip_mismatch="yes")
     with pytest.raises(ValueError, match=r"Invalid keyword arguments: \{'by_nmae': True\}"):
         model.load_weights(tmp_path / "w.weights.h5", by_nmae=True)
     with pytest.raises(ValueError, match=r"The filename must end in `\.weights\.h5`\. Received: "
@@ -271,3 +271,27 @@ def test_an_h5_file_of_an_unknown_model_class(tmp_path):
     with pytest.raises(ValueError, match=r"holds a model of class 'MyModel'; scratchnet reads legacy "
                                          r"HDF5 files of Sequential and functional models"):
         sn.load_model(tmp_path / "m.h5")
+
+
+def test_skip_mismatch_in_a_weights_h5_file(tmp_path):
+    """Keras' rule for .weights.h5 and .keras files: each layer's group that does not fit is
+    skipped (the weights before its first misfit loaded), one warning lists them."""
+    source = sn.Sequential([L.Input((4,)), L.Dense(3), L.BatchNormalization(), L.Dense(2)], seed=1)
+    source.set_weights([w + 1 for w in source.get_weights()])
+    source.save_weights(tmp_path / "w.weights.h5")
+    target = sn.Sequential([L.Input((4,)), L.Dense(3), L.BatchNormalization(), L.Dense(5)], seed=2)
+    start = target.get_weights()
+    with pytest.raises(ValueError, match=r"layers/dense_1/vars/0 \(dense_1/kernel\) has shape \(3, 2\), "
+                                         r"the model expects \(3, 5\)"):
+        target.load_weights(tmp_path / "w.weights.h5")
+    _assert_weights(target, start)
+    with pytest.warns(UserWarning, match=r"A total of 1 objects could not be loaded\. Example error "
+                                         r"message for object layer \"dense_1\""):
+        target.load_weights(tmp_path / "w.weights.h5", skip_mismatch=True)
+    _assert_weights(target, source.get_weights()[:6] + start[6:])
+    target = sn.Sequential([L.Input((4,)), L.Dense(3), L.BatchNormalization(),
+                            L.Dense(2, use_bias=False)], seed=3)
+    start = target.get_weights()
+    with pytest.warns(UserWarning, match=r"expected 1 variables, but received 2"):
+        target.load_weights(tmp_path / "w.weights.h5", skip_mismatch=True)
+    _assert_weights(target, source.get_weights()[:6] + start[6:])
