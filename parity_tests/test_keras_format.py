@@ -643,13 +643,12 @@ def test_keras_files_open_in_scratchnet(tmp_path):
             _continue_one_step(model, kmodel, x, y)
 
 
-# Keras' legacy HDF5 full-model format (model.save("m.h5")) holds Sequential models: every model
-# above but the two functional ones; and Keras cannot write its augmentation layers to one (see
-# test_keras_cannot_write_augmentation_layers_to_h5).
+# Keras' legacy HDF5 full-model format (model.save("m.h5")): the Sequential models above here (the
+# functional ones in .h5 files: parity_tests/test_legacy_h5_keras.py); and Keras cannot write its
+# augmentation layers to one (see test_keras_cannot_write_augmentation_layers_to_h5).
 H5_MODELS = [make for make in MODELS if make not in (_hashed_model, _merging_model,
                                                      _attention_model, _luong_bahdanau_model,
-                                                     _rnn_cells_model,  # functional: .keras only
-                                                     _spectral_model)]
+                                                     _rnn_cells_model)]  # functional: see above
 TWIN_FILES = [(make, ".keras") for make in MODELS] + \
     [(make, ".h5") for make in H5_MODELS if make not in (_augmentation_model, _augmentation_more_model,
                                                           _selu_model)]

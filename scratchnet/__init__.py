@@ -48,10 +48,22 @@ def version() -> str:
     """``keras.version()``'s place: scratchnet's own version (the Keras it mirrors is 3.15.1)."""
     return __version__
 
+
+def __getattr__(name: str):
+    """``sn.wrappers`` (the scikit-learn estimators) is imported on first use, so ``import
+    scratchnet`` does not pay for importing scikit-learn."""
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module("scratchnet.wrappers")
+    raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")
+
+
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
     "Initializer", "Regularizer", "version", "load_model", "set_backend", "get_backend", "activations",
     "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
     "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
+    "wrappers",
 ]

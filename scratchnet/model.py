@@ -1153,12 +1153,15 @@ class Model:
 
         save_weights(self, path, overwrite=overwrite)
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path, skip_mismatch: bool = False, **kwargs) -> None:
         """Read weights from a ``.weights.h5`` file (or a ``.keras`` file), by layer class and
-        order as Keras does; all of them or none."""
+        order as Keras does; or from a legacy ``.h5`` file (Keras 2's ``save_weights("w.h5")``,
+        pretrained files), by the order of the layers that have weights or, with
+        ``by_name=True``, by layer name. All of them or none, unless ``skip_mismatch=True``:
+        then weights that do not fit keep their values, with a warning, as in Keras."""
         from scratchnet.saving_keras import load_weights
 
-        load_weights(self, path)
+        load_weights(self, path, skip_mismatch, **kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"

@@ -3,7 +3,7 @@
 ``model.save(path)`` and :func:`load_model` choose the format from the extension: ``.keras`` is
 Keras 3's native zip archive (:mod:`scratchnet.saving_keras`), ``.npz`` scratchnet's own format,
 described here, ``.h5`` (or ``.hdf5``) Keras' legacy HDF5 file (:mod:`scratchnet.saving_h5`,
-Sequential models); anything else is refused, naming them.
+Sequential and functional models); anything else is refused, naming them.
 
 The ``.npz`` file holds ``format_version``, ``config`` (the architecture and compile settings as JSON
 text), ``weight_<i>`` arrays in ``get_weights()`` order, and the optimizer's ``iterations`` and
@@ -144,8 +144,8 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True,
     """Rebuild the model saved at ``path``: same architecture, weights and optimizer state.
 
     ``.keras``: a Keras 3 archive (saved by Keras or by scratchnet); ``.npz``: scratchnet's own
-    format; ``.h5``/``.hdf5``: Keras' legacy HDF5 file of a Sequential model (saved by Keras 2 or
-    3, or by scratchnet). Any other extension is refused.
+    format; ``.h5``/``.hdf5``: Keras' legacy HDF5 file of a Sequential or functional model (saved
+    by Keras 2 or 3, or by scratchnet). Any other extension is refused.
     ``safe_mode`` is Keras' argument: scratchnet never runs code from a file (no ``Lambda``
     layers, no pickles), so the file is read safely either way.
     """
@@ -287,12 +287,9 @@ def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
-    """``keras.saving.load_weights(model, filepath)``: ``model.load_weights`` (``.weights.h5`` or
-    ``.keras``); scratchnet loads all weights or none, so ``skip_mismatch=True`` is refused."""
-    if skip_mismatch or kwargs:
-        raise ValueError("load_weights: scratchnet loads every weight or none; skip_mismatch and "
-                         f"other options ({sorted(kwargs)}) are not supported")
-    model.load_weights(filepath)
+    """``keras.saving.load_weights(model, filepath)``: ``model.load_weights`` (``.weights.h5``,
+    ``.keras``, or a legacy ``.h5``; Keras' ``skip_mismatch`` and, for ``.h5``, ``by_name``)."""
+    model.load_weights(filepath, skip_mismatch, **kwargs)
 
 
 from scratchnet.utils.serialization import (  # noqa: E402, F401  (keras.saving's names)

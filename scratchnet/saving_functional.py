@@ -372,10 +372,13 @@ def functional_from_config(config: dict, where: str, custom_objects, compile: bo
                                      name=cfg.get("name", spec.get("name"))))
             calls.append([])
             continue
-        layers.append(sk._build_layer(spec, where, custom_objects, assets, path))
+        layers.append(sk.build_entry(spec, where, custom_objects, assets, path))
         calls.append(keras_calls(spec, where))
     model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
                     inner.get("name", "functional"), seed, where)
+    # scratchnet lists a nested Sequential's layers one by one; Keras' files keep its weights
+    # together (layers/sequential/layers/... in .keras, one group in .h5)
+    sk.record_units(model, layers)
     compile_config = config.get("compile_config") if compile else None
     if compile_config:
         try:

@@ -581,7 +581,7 @@ def model_from_config(config: dict, where: str, custom_objects=None, compile: bo
         return saving_functional.functional_from_config(config, where, custom_objects, compile,
                                                         seed, assets or {})
     specs, input_shape, name = _sequential_spec(config, where)
-    layers = [_build_layer(spec, where, custom_objects, assets or {}, lpath)
+    layers = [build_entry(spec, where, custom_objects, assets or {}, lpath)
               for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
                                      strict=True)]
     batch_size = _sequential_batch_size(config)
@@ -592,10 +592,30 @@ def model_from_config(config: dict, where: str, custom_objects=None, compile: bo
     model = Sequential(layers, seed=seed, name=name)
     if input_shape is not None and batch_size is None:
         model.build((None, *input_shape))  # with the batch axis, as Keras builds
+    record_units(model, layers)
     compile_config = config.get("compile_config") if compile else None
     if compile_config:
         _compile_from_config(model, compile_config, where)
     return model
+
+
+def build_entry(spec: dict, where: str, custom_objects, assets: dict, path: str):
+    """The layer a spec of a Keras model's ``layers`` list describes; a ``Sequential`` that Keras
+    holds as one layer (the tutorials' ``data_augmentation``) becomes a scratchnet ``Sequential``,
+    which, placed in a model or called on a tensor, adds its layers one by one."""
+    if isinstance(spec, dict) and spec.get("class_name") == "Sequential":
+        return model_from_config(spec, where, custom_objects, compile=False, assets=assets)
+    return _build_layer(spec, where, custom_objects, assets, path)
+
+
+def record_units(model, entries: list) -> None:
+    """Remember which of ``model``'s layers came from one nested ``Sequential`` of Keras' file
+    (see :func:`keras_units`); nothing for a file without one."""
+    from scratchnet.model import Model
+
+    if any(isinstance(entry, Model) for entry in entries):
+        model._keras_units = [(entry.name, "Sequential", list(entry.layers)) if isinstance(entry, Model)
+                              else (entry.name, keras_class_name(entry), [entry]) for entry in entries]
 
 
 def _with_registered(custom_objects) -> dict:
@@ -606,19 +626,43 @@ def _with_registered(custom_objects) -> dict:
     return serialization.registered_objects(custom_objects)
 
 
-def load_weights(model, path) -> None:
-    """Read ``path`` (``.weights.h5``, or the weights of a ``.keras`` file) into ``model``.
+def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
+    """Read ``path`` into ``model``: a ``.weights.h5`` file or the weights of a ``.keras`` file
+    (matched by layer class and order, all of them or none; ``skip_mismatch=True``: a layer's
+    weights that do not fit are skipped, with one warning, as Keras does), or a legacy
+    ``.h5``/``.hdf5`` file (:func:`scratchnet.saving_h5.load_weights`: by layer order or, with
+    ``by_name=True``, by name; ``skip_mismatch=True`` leaves the weights whose shapes differ as
+    they are, with a warning).
 
-    Layer weights must all be present with the right shapes, or nothing changes. The optimizer
-    variables are read when the model is compiled and the file holds a matching set (else they
-    are skipped with a warning, as Keras does).
+    The optimizer variables of a ``.weights.h5``/``.keras`` file are read when the model is
+    compiled and the file holds a matching set (else they are skipped with a warning, as Keras
+    does).
     """
     path_str = str(path)
     where = f"load_weights: {path_str!r}"
+    by_name = kwargs.pop("by_name", None)  # Keras' legacy keyword arguments
+    objects_to_skip = kwargs.pop("objects_to_skip", None)
+    if kwargs:
+        raise ValueError(f"Invalid keyword arguments: {kwargs}")
+    if not isinstance(skip_mismatch, bool):
+        raise TypeError(f"load_weights: expected skip_mismatch to be True or False, received "
+                        f"{skip_mismatch!r}")
     if not model.built:
         raise ValueError("You are loading weights into a model that has not yet been built. Try "
                          "building the model first by calling it on some data or by using "
                          "`build()`.")
+    legacy = path_str.endswith((".h5", ".hdf5")) and not path_str.endswith(".weights.h5")
+    if by_name is not None and not legacy:
+        raise ValueError("`by_name` only supports loading legacy '.h5' or '.hdf5' files. "
+                         f"Received: {path}")
+    if objects_to_skip is not None:
+        raise ValueError("load_weights: scratchnet does not support `objects_to_skip`. "
+                         f"Received: objects_to_skip={objects_to_skip!r}")
+    if legacy:
+        from scratchnet import saving_h5
+
+        saving_h5.load_weights(model, path, by_name=bool(by_name), skip_mismatch=skip_mismatch)
+        return
     if path_str.endswith(".keras"):
         if not Path(path).is_file():
             raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
@@ -627,17 +671,14 @@ def load_weights(model, path) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"load_weights: no file at {path_str!r}")
         source = Path(path).read_bytes()
-    elif path_str.endswith((".h5", ".hdf5")):
-        raise ValueError(f"{where} is a legacy HDF5 weights file (Keras 2 save_weights('w.h5')), "
-                         "which scratchnet does not read; use a `.weights.h5` or `.keras` file")
     else:
-        raise ValueError("File format not supported: expected a `.weights.h5` or `.keras` file. "
-                         f"Received: filepath={path_str}")
+        raise ValueError("File format not supported: expected a `.weights.h5`, `.keras` or legacy "
+                         f"`.h5` file. Received: filepath={path_str}")
     with _open_h5(source, where) as f:
         if "model_config" in f.attrs or "model_weights" in f:
             raise ValueError(f"{where} is a legacy Keras HDF5 full-model file: load it with "
                              "sn.load_model (as .h5), not load_weights")
-        weights = _read_layer_weights(f, model, where)
+        weights = _read_layer_weights(f, model, where, skip_mismatch)
         optimizer_state = None
         if model.compiled:
             try:
@@ -979,40 +1020,98 @@ def _metric_from_keras(spec, what: str):
 
 
 # --------------------------------------------------------------------------- the weights file
-def _read_layer_weights(f: h5py.File, model, where: str) -> list[np.ndarray]:
-    """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes."""
-    paths = layer_paths([keras_class_name(layer) for layer in model.layers])
-    weights = []
-    for path, layer in zip(paths, model.layers, strict=True):
-        seen = set()  # a weight Keras saves twice (SpectralNormalization's kernel) is read once
+def keras_units(model, flat: bool = False) -> list[tuple[str, str, list]]:
+    """The entries of Keras' ``model.layers`` as ``(name, class name, scratchnet layers)``: one
+    layer each, but a ``Sequential`` that a Keras functional model holds as one layer, whose
+    layers scratchnet lists one by one (:func:`record_units` notes them when it loads such a
+    file). ``flat``: one entry per layer regardless (how scratchnet writes the model)."""
+    units = getattr(model, "_keras_units", None)
+    if units is not None and not flat:
+        return units
+    return [(layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
+
+
+def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
+    """``(path in a .weights.h5 file, layer)`` for every layer of ``model``, in the file's
+    nesting: ``layers/dense``, and a nested Sequential's ``layers/sequential/layers/dense``
+    (``flat``: as scratchnet writes the same model, its layers one by one)."""
+    units = keras_units(model, flat)
+    pairs = []
+    for path, (_, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
+        if class_name == "Sequential":
+            inner = layer_paths([keras_class_name(layer) for layer in layers])
+            pairs += [(f"{path}/{sub}", layer) for sub, layer in zip(inner, layers, strict=True)]
+        else:
+            pairs.append((path, layers[0]))
+    return pairs
+
+
+def _read_layer_weights(f: h5py.File, model, where: str, skip_mismatch: bool = False) -> list[np.ndarray]:
+    """Every layer's arrays from ``layers/<path>/vars``, checked against the model's shapes, in
+    ``model.weights`` order.
+
+    ``skip_mismatch`` (``load_weights``): as Keras, a group of weights (one Keras object: a layer,
+    a recurrent cell) that does not fit is skipped, not refused, and one warning lists them all. The
+    group's weights before the first misfit are loaded, as Keras assigns them one by one; a group
+    with another number of weights loads none.
+    """
+    from scratchnet import kernels
+
+    found = {}  # id(param) -> array
+    failed = []  # (the object, the error) for each group skipped
+    paths = _weight_paths(model)
+    if any(path.count("/layers/") and path.split("/layers/")[0] not in f for path, _ in paths):
+        paths = _weight_paths(model, flat=True)  # a file scratchnet wrote: no nested groups
+    for path, layer in paths:
         for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
-            where_vars = f"{path}/{subpath}"
-            group = f.get(where_vars)
-            if group is None and not expected:
-                continue
-            if not isinstance(group, h5py.Group):
-                raise ValueError(f'{where} has no weights for layer "{layer.name}" '
-                                 f"({type(layer).__name__}) at {where_vars}")
-            # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
-            keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
-            if len(keys) != len(expected):
-                raise ValueError(
-                    f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
-                    f"{len(keys)} variables at {where_vars}. Expected: "
-                    f"{[p.name.split('/')[-1] for p in expected]}"
-                )
-            for i, param in enumerate(expected):
-                item = group.get(str(i))
-                if not isinstance(item, h5py.Dataset):
-                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) is missing")
-                value = np.asarray(item[()])
-                if value.shape != param.value.shape:
-                    raise ValueError(f"{where}: {where_vars}/{i} ({param.name}) has shape "
-                                     f"{value.shape}, the model expects {param.value.shape}")
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    weights.append(value)
-    return weights
+            try:
+                found.update(_read_group(f, f"{path}/{subpath}", layer, expected, where))
+            except _Misfit as err:
+                if not skip_mismatch:
+                    raise ValueError(str(err)) from None
+                found.update(err.loaded)
+                failed.append((f'layer "{layer.name}" ({path}/{subpath})', err))
+    if failed:
+        warnings.warn(f"{where}: A total of {len(failed)} objects could not be loaded. Example error "
+                      f"message for object {failed[0][0]}:\n\n{failed[0][1]}\n\nList of objects that "
+                      f"could not be loaded:\n{[name for name, _ in failed]}", stacklevel=4)
+    return [found[id(param)] if id(param) in found else kernels.to_numpy(param.value).copy()
+            for param in model.weights]
+
+
+class _Misfit(ValueError):
+    """A group of weights that does not fit; ``loaded``: the arrays read before the misfit."""
+
+    def __init__(self, message: str, loaded: dict):
+        super().__init__(message)
+        self.loaded = loaded
+
+
+def _read_group(f: h5py.File, where_vars: str, layer, expected: list, where: str) -> dict:
+    """``{id(param): array}`` for one group of a layer's weights (``layers/dense/vars``)."""
+    group = f.get(where_vars)
+    if group is None and not expected:
+        return {}
+    if not isinstance(group, h5py.Group):
+        raise _Misfit(f'{where} has no weights for layer "{layer.name}" ({type(layer).__name__}) at '
+                      f"{where_vars}", {})
+    # the weights are 0, 1, ...; a named entry is other Keras state (idf_weights, see _build_layer)
+    keys = sorted((k for k in group.keys() if k.isdigit()), key=int)
+    if len(keys) != len(expected):
+        raise _Misfit(f'{where}: layer "{layer.name}" expected {len(expected)} variables, but received '
+                      f"{len(keys)} variables at {where_vars}. Expected: "
+                      f"{[p.name.split('/')[-1] for p in expected]}", {})
+    loaded = {}
+    for i, param in enumerate(expected):
+        item = group.get(str(i))
+        if not isinstance(item, h5py.Dataset):
+            raise _Misfit(f"{where}: {where_vars}/{i} ({param.name}) is missing", loaded)
+        value = np.asarray(item[()])
+        if value.shape != param.value.shape:
+            raise _Misfit(f"{where}: {where_vars}/{i} ({param.name}) has shape {value.shape}, the "
+                          f"model expects {param.value.shape}", loaded)
+        loaded[id(param)] = value
+    return loaded
 
 
 def weight_groups(layer) -> list[tuple[str, str, list]]:

@@ -103,11 +103,6 @@ def test_an_untrained_and_an_uncompiled_model(tmp_path):
 
 
 def test_what_the_h5_format_refuses(tmp_path):
-    inputs = sn.Input((4,))
-    functional = sn.Model(inputs, L.Dense(2)(inputs))
-    with pytest.raises(ValueError, match=r"legacy HDF5 files for Sequential models only; save this "
-                                         r"functional model as \.keras"):
-        functional.save(tmp_path / "f.h5")
     (tmp_path / "junk.h5").write_bytes(b"not an HDF5 file at all")
     with pytest.raises(ValueError, match=r"junk\.h5' is not a readable HDF5 file"):
         sn.load_model(tmp_path / "junk.h5")
@@ -124,6 +119,7 @@ def test_what_the_h5_format_refuses(tmp_path):
     with h5py.File(tmp_path / "m.h5", "r+") as f:  # a kernel of the wrong shape
         del f["model_weights/dense/sequential/dense/kernel"]
         f["model_weights/dense/sequential/dense/kernel"] = np.zeros((5, 2), np.float32)
-    with pytest.raises(ValueError, match=r'layer "dense" holds arrays of shapes \[\(5, 2\), \(2,\)\], '
-                                         r'layer "dense" expects \[\(4, 2\), \(2,\)\]'):
+    with pytest.raises(ValueError, match=r"m\.h5': Shape mismatch in layer #0 \(named dense\) for weight "
+                                         r"dense/kernel\. Weight expects shape \(4, 2\)\. Received saved "
+                                         r"weight with shape \(5, 2\)"):
         sn.load_model(tmp_path / "m.h5")
