@@ -365,6 +365,18 @@ def _spectral_model():
     return model, x, np.arange(6) % 2
 
 
+def _audio_model():
+    """MelSpectrogram in front of a small convnet over the (mel bins, frames) image."""
+    model = sn.Sequential([
+        L.Input((1200,)), L.MelSpectrogram(fft_length=128, sequence_stride=64, num_mel_bins=16,
+                                           sampling_rate=8000),
+        L.Reshape((16, 19, 1)), L.Conv2D(2, 3, activation="relu"), L.GlobalAveragePooling2D(),
+        L.Dense(2)], seed=41, name="audio")
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(42).normal(size=(6, 1200)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
+
 def _volume_model():
     """The 3-D layers: Conv3D (groups, dilation, a regularizer), the poolings, the reshaping
     layers and Conv3DTranspose on (depth, height, width, channels) volumes."""
@@ -494,7 +506,8 @@ def _adaptive_model():
     return model, x, np.arange(6) % 2
 
 
-MODELS = [_spectral_model, _image_model, _text_model, _ids_model, _sequence_model, _recurrent_model,
+MODELS = [_spectral_model, _audio_model, _image_model, _text_model, _ids_model, _sequence_model,
+          _recurrent_model,
           _rnn_cells_model,
           _conv_lstm_model, _conv_lstm3d_model, _sequence_max_model,
           _pixels_model, _global_pool_model, _batchnorm_model, _reviews_model,
