@@ -6,6 +6,7 @@ Never imports TensorFlow; ``tfnet`` holds the Keras side.
 from scratchnet import (
     activations,
     addons,
+    applications,
     backend,
     callbacks,
     config,
@@ -35,7 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "Model", "Input", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute", "initializers",
-    "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing", "profiler",
-    "random", "regularizers", "utils",
+    "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
+    "initializers", "kernels", "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
+    "profiler", "random", "regularizers", "utils",
 ]
