@@ -7,7 +7,25 @@ shapes, so a weights file Keras wrote loads into them. scratchnet never download
 ``weights=None`` and load a file you have (see docs/applications.md).
 """
 
-from scratchnet.applications import imagenet_utils, inception_v3
+from scratchnet.applications import (
+    imagenet_utils,
+    inception_v3,
+    mobilenet_v2,
+    resnet,
+    resnet50,
+    resnet_v2,
+    vgg16,
+    vgg19,
+)
 from scratchnet.applications.inception_v3 import InceptionV3
+from scratchnet.applications.mobilenet_v2 import MobileNetV2
+from scratchnet.applications.resnet import ResNet50, ResNet101, ResNet152
+from scratchnet.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+from scratchnet.applications.vgg16 import VGG16
+from scratchnet.applications.vgg19 import VGG19
 
-__all__ = ["imagenet_utils", "inception_v3", "InceptionV3"]
+__all__ = [
+    "imagenet_utils", "inception_v3", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19",
+    "InceptionV3", "MobileNetV2", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
+    "ResNet152V2", "VGG16", "VGG19",
+]
