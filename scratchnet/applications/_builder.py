@@ -40,11 +40,15 @@ class AutoNamedLayers:
         return make
 
 
+def is_file(weights) -> bool:
+    """Keras' ``file_utils.exists``: ``weights`` names a file or folder that exists."""
+    return isinstance(weights, str | os.PathLike) and os.path.exists(weights)
+
+
 def check_weights(weights, include_top: bool, classes: int) -> None:
     """Keras' first two checks: ``weights`` is None, "imagenet" or an existing file; the
     ImageNet classifier has 1000 classes."""
-    is_file = isinstance(weights, str | os.PathLike) and os.path.exists(weights)
-    if not (weights in {"imagenet", None} or is_file):
+    if not (weights in {"imagenet", None} or is_file(weights)):
         raise ValueError("The `weights` argument should be either `None` (random initialization), `imagenet` "
                          "(pre-training on ImageNet), or the path to the weights file to be loaded; "
                          f"Received: weights={weights}")
