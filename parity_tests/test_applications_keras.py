@@ -9,6 +9,7 @@ must agree on every layer's name and output shape, the parameter count, and ``pr
 random images (FORWARD_RTOL). Both libraries start from fresh layer-name counters
 (``keras.backend.clear_session()``), so Keras' automatic names (``conv2d_17``) are compared too.
 
+(VGG19 is VGG16's builder with more convolutions; tests/test_applications.py holds its sizes.)
 Cases cover ``include_top=True`` (with a small ``classes``, and one ``classifier_activation=None``)
 and ``include_top=False`` with ``pooling=None``, ``"avg"`` and ``"max"``. A fit step of
 MobileNetV2 (alpha 0.35) checks training mode (batch statistics, moving-average updates) and
@@ -27,12 +28,12 @@ CASES = [
     ("InceptionV3", (75, 75, 3), {"include_top": False}),
     ("MobileNetV2", (32, 32, 3), {"alpha": 0.35, "include_top": False, "pooling": "max"}),
     ("VGG16", (32, 32, 3), {"include_top": True, "classes": 7}),
-    ("VGG19", (32, 32, 3), {"include_top": False, "pooling": "avg"}),
     ("ResNet50", (32, 32, 3), {"include_top": False, "pooling": "avg"}),
     ("ResNet50V2", (32, 32, 3), {"include_top": True, "classes": 5, "classifier_activation": None}),
     ("MobileNet", (32, 32, 3), {"alpha": 0.25, "include_top": True, "classes": 6}),
     ("DenseNet121", (32, 32, 3), {"include_top": False, "pooling": "max"}),
     ("Xception", (71, 71, 3), {"include_top": True, "classes": 4}),
+    ("InceptionResNetV2", (75, 75, 3), {"include_top": False, "pooling": "avg"}),
 ]
 
 

@@ -9,11 +9,14 @@ import pytest
 
 import scratchnet as sn
 from scratchnet.applications import imagenet_utils
+from scratchnet.applications.inception_resnet_v2 import CustomScaleLayer
+from tests.gradcheck import numeric_grad, rel_error
 
 # Keras 3.15.1's numbers for include_top=False and input_shape=None: (len(model.layers),
 # model.count_params(), len(model.trainable_weights)), read once from keras.applications.
 KERAS_SIZES = {
     "InceptionV3": (311, 21802784, 188),
+    "InceptionResNetV2": (780, 54336736, 488),
     "MobileNetV2": (154, 2257984, 156),
     "VGG16": (19, 14714688, 26),
     "VGG19": (22, 20024384, 32),
@@ -240,3 +243,26 @@ def test_keras_file_round_trip(tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_custom_scale_layer_forward_gradients_and_config(float64, rng):
+    """InceptionResNetV2's residual step ``x + scale * up``: values, finite differences, config."""
+    layer = CustomScaleLayer(0.17)
+    x, up = rng.normal(size=(2, 3, 3, 4)), rng.normal(size=(2, 3, 3, 4))
+    np.testing.assert_allclose(layer([x, up]), x + 0.17 * up, rtol=1e-15)
+    w = rng.normal(size=(2, 3, 3, 4))
+
+    def loss():
+        return float(np.sum(w * layer.forward([x, up])))
+
+    loss()
+    dx, dup = layer.backward(w)
+    assert rel_error(dx, numeric_grad(loss, x)) < 1e-6
+    assert rel_error(dup, numeric_grad(loss, up)) < 1e-6
+    assert layer.get_config() == {"name": "custom_scale_layer", "scale": 0.17}
+    assert CustomScaleLayer(**layer.get_config()).scale == 0.17
+    with pytest.raises(ValueError, match='CustomScaleLayer "s": expected scale to be a number, received '
+                                         "'big'"):
+        CustomScaleLayer("big", name="s")
+    with pytest.raises(ValueError, match="expected exactly 2 inputs"):
+        CustomScaleLayer(0.1)([x, up, x])

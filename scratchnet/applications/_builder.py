@@ -23,11 +23,12 @@ class AutoNamedLayers:
     """``layers.Conv2D(...)`` as in Keras' builders, with Keras' default name filled in when no
     ``name`` is given: the class name in snake case, then ``_1``, ``_2``, ... in creation order."""
 
-    def __init__(self):
+    def __init__(self, *extra_classes):
         self._counts: dict[str, int] = {}
+        self._extra = {cls.__name__: cls for cls in extra_classes}  # a family's own layer classes
 
     def __getattr__(self, class_name: str):
-        cls = getattr(sn_layers, class_name)
+        cls = self._extra[class_name] if class_name in self._extra else getattr(sn_layers, class_name)
 
         def make(*args, name: str | None = None, **kwargs):
             if name is None:
