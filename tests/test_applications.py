@@ -31,6 +31,14 @@ KERAS_SIZES = {
     "DenseNet169": (595, 12642880, 506),
     "DenseNet201": (707, 18321984, 602),
     "Xception": (132, 20861480, 154),
+    "EfficientNetB0": (237, 4049571, 211),
+    "EfficientNetB1": (339, 6575239, 299),
+    "EfficientNetB2": (339, 7768569, 299),
+    "EfficientNetB3": (384, 10783535, 338),
+    "EfficientNetB4": (474, 17673823, 416),
+    "EfficientNetB5": (576, 28513527, 504),
+    "EfficientNetB6": (666, 40960143, 582),
+    "EfficientNetB7": (813, 64097687, 709),
 }
 
 
@@ -53,6 +61,11 @@ def test_the_classifier_tops_and_default_names_are_keras():
     assert (len(model.layers), model.count_params(), model.name) == (156, 3538984, "mobilenetv2_1.00_224")
     model = sn.applications.mobilenet.MobileNet(weights=None, alpha=0.5, input_shape=(160, 160, 3))
     assert (len(model.layers), model.count_params(), model.name) == (91, 1342536, "mobilenet_0.50_160")
+    model = sn.applications.efficientnet.EfficientNetB0(weights=None)  # Keras: 240, 5,330,571
+    assert (len(model.layers), model.count_params(), model.name) == (240, 5330571, "efficientnetb0")
+    assert model.layers[-2].name == "top_dropout" and model.input.shape == (None, 224, 224, 3)
+    x = np.arange(6.0).reshape(1, 1, 2, 3)
+    assert sn.applications.efficientnet.preprocess_input(x) is x  # a pass-through, as Keras'
 
 
 def test_module_layout_is_keras():
@@ -266,3 +279,26 @@ def test_custom_scale_layer_forward_gradients_and_config(float64, rng):
         CustomScaleLayer("big", name="s")
     with pytest.raises(ValueError, match="expected exactly 2 inputs"):
         CustomScaleLayer(0.1)([x, up, x])
+
+
+def test_dropout_noise_shape_drops_whole_images(rng):
+    """EfficientNet's stochastic depth: ``Dropout(rate, noise_shape=(None, 1, 1, 1))`` keeps or
+    drops each image whole, scaling the kept ones by 1/(1 - rate); backward uses the same mask."""
+    layer = sn.layers.Dropout(0.5, noise_shape=(None, 1, 1, 1), seed=3)
+    x = rng.normal(size=(64, 2, 3, 4)).astype("float32")
+    layer.ensure_built(x.shape[1:])
+    y = layer.forward(x, training=True)
+    kept = np.all(y == x * np.float32(2.0), axis=(1, 2, 3))
+    dropped = np.all(y == 0, axis=(1, 2, 3))
+    assert np.all(kept | dropped) and 10 < kept.sum() < 54
+    dy = np.ones_like(x)
+    np.testing.assert_array_equal(layer.backward(dy), dy * np.where(kept[:, None, None, None], 2.0, 0.0))
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    config = layer.get_config()
+    assert config["noise_shape"] == [None, 1, 1, 1]
+    assert "noise_shape" not in sn.layers.Dropout(0.1).get_config()
+    assert sn.layers.Dropout(**config).get_config() == config
+    with pytest.raises(ValueError, match="expected noise_shape to be None or a tuple of positive ints"):
+        sn.layers.Dropout(0.1, noise_shape=(None, 0))
+    with pytest.raises(ValueError, match=r"noise_shape \(None, 1\) must have one entry per axis"):
+        sn.layers.Dropout(0.1, noise_shape=(None, 1)).ensure_built((2, 3, 4))
