@@ -132,3 +132,20 @@ def test_mobilenet_v2_gradients_and_fit_steps_match_keras(tmp_path, float64_ever
     assert_close(history.history["loss"], khistory.history["loss"], GRAD_RTOL, "loss")
     for weight, kweight in zip(model.weights, kmodel.weights, strict=True):
         assert_close(np.asarray(weight), kweight.numpy(), GRAD_RTOL, weight.name)
+
+
+def test_keras_files_travel_both_ways(tmp_path):
+    """A whole model Keras saved (config and weights) loads in scratchnet and predicts the same,
+    and the file scratchnet then writes loads in Keras."""
+    path = str(tmp_path / "mobilenet.keras")
+    kmodel = keras_model_with_file("MobileNet", (32, 32, 3), {"alpha": 0.25, "classes": 3},
+                                   str(tmp_path / "unused.weights.h5"))
+    kmodel.save(path)
+    model = sn.load_model(path)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "loaded")
+    model.save(str(tmp_path / "again.keras"))
+    again = keras.saving.load_model(str(tmp_path / "again.keras"))
+    assert [layer.name for layer in again.layers] == [layer.name for layer in kmodel.layers]
+    assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "written")
