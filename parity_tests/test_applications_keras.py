@@ -35,6 +35,7 @@ CASES = [
     ("Xception", (71, 71, 3), {"include_top": True, "classes": 4}),
     ("InceptionResNetV2", (75, 75, 3), {"include_top": False, "pooling": "avg"}),
     ("EfficientNetB0", (32, 32, 3), {"include_top": True, "classes": 3}),
+    ("EfficientNetV2B0", (32, 32, 3), {"include_top": False, "pooling": "max"}),
 ]
 
 

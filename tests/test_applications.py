@@ -39,6 +39,13 @@ KERAS_SIZES = {
     "EfficientNetB5": (576, 28513527, 504),
     "EfficientNetB6": (666, 40960143, 582),
     "EfficientNetB7": (813, 64097687, 709),
+    "EfficientNetV2B0": (270, 5919312, 241),
+    "EfficientNetV2B1": (334, 6931124, 295),
+    "EfficientNetV2B2": (349, 8769374, 308),
+    "EfficientNetV2B3": (409, 12930622, 360),
+    "EfficientNetV2S": (513, 20331360, 450),
+    "EfficientNetV2M": (740, 53150388, 647),
+    "EfficientNetV2L": (1028, 117746848, 895),
 }
 
 
@@ -302,3 +309,19 @@ def test_dropout_noise_shape_drops_whole_images(rng):
         sn.layers.Dropout(0.1, noise_shape=(None, 0))
     with pytest.raises(ValueError, match=r"noise_shape \(None, 1\) must have one entry per axis"):
         sn.layers.Dropout(0.1, noise_shape=(None, 1)).ensure_built((2, 3, 4))
+
+
+def test_efficientnet_v2_preprocessing_follows_the_model_name():
+    """Keras picks EfficientNetV2's preprocessing by the model's name: "...-b*" models rescale to
+    [0, 1] and normalise, the others map pixels to [-1, 1) with x / 128 - 1. (Keras also looks
+    the block table up by name, so a renamed model fails there with a KeyError; scratchnet looks
+    it up by variant.)"""
+    apps = sn.applications.efficientnet_v2
+    b0 = apps.EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert [type(layer).__name__ for layer in b0.layers[1:3]] == ["Rescaling", "Normalization"]
+    small = apps.EfficientNetV2S(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert type(small.layers[1]).__name__ == "Rescaling" and small.layers[1].offset == -1
+    renamed = apps.EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3), name="mine")
+    assert type(renamed.layers[2]).__name__ != "Normalization" and renamed.count_params() == b0.count_params()
+    x = np.arange(6.0)
+    assert apps.preprocess_input(x) is x

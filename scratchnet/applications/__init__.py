@@ -10,6 +10,7 @@ shapes, so a weights file Keras wrote loads into them. scratchnet never download
 from scratchnet.applications import (
     densenet,
     efficientnet,
+    efficientnet_v2,
     imagenet_utils,
     inception_resnet_v2,
     inception_v3,
@@ -33,6 +34,15 @@ from scratchnet.applications.efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from scratchnet.applications.efficientnet_v2 import (
+    EfficientNetV2B0,
+    EfficientNetV2B1,
+    EfficientNetV2B2,
+    EfficientNetV2B3,
+    EfficientNetV2L,
+    EfficientNetV2M,
+    EfficientNetV2S,
+)
 from scratchnet.applications.inception_resnet_v2 import InceptionResNetV2
 from scratchnet.applications.inception_v3 import InceptionV3
 from scratchnet.applications.mobilenet import MobileNet
@@ -44,10 +54,12 @@ from scratchnet.applications.vgg19 import VGG19
 from scratchnet.applications.xception import Xception
 
 __all__ = [
-    "densenet", "efficientnet", "imagenet_utils", "inception_resnet_v2", "inception_v3", "mobilenet",
-    "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
+    "densenet", "efficientnet", "efficientnet_v2", "imagenet_utils", "inception_resnet_v2", "inception_v3",
+    "mobilenet", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
     "DenseNet121", "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2",
     "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+    "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2L",
+    "EfficientNetV2M", "EfficientNetV2S",
     "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "ResNet50", "ResNet101", "ResNet152",
     "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19", "Xception",
 ]
