@@ -81,6 +81,12 @@ def test_application_matches_keras(family, shape, kwargs, tmp_path):
         assert_close(cut.predict(x, verbose=0), kcut.predict(x, verbose=0), FORWARD_RTOL, "mixed7")
 
 
+@pytest.mark.slow
+def test_nasnet_mobile_matches_keras(tmp_path):
+    """NASNet-A Mobile (771 layers; Keras alone takes ~15 s to build it)."""
+    test_application_matches_keras("NASNetMobile", (32, 32, 3), {"include_top": True, "classes": 3}, tmp_path)
+
+
 @pytest.fixture
 def float64_everywhere():
     """Both libraries in float64 for the training-mode checks: MobileNetV2 stacks 52

@@ -16,6 +16,7 @@ from scratchnet.applications import (
     inception_v3,
     mobilenet,
     mobilenet_v2,
+    nasnet,
     resnet,
     resnet50,
     resnet_v2,
@@ -47,6 +48,7 @@ from scratchnet.applications.inception_resnet_v2 import InceptionResNetV2
 from scratchnet.applications.inception_v3 import InceptionV3
 from scratchnet.applications.mobilenet import MobileNet
 from scratchnet.applications.mobilenet_v2 import MobileNetV2
+from scratchnet.applications.nasnet import NASNetLarge, NASNetMobile
 from scratchnet.applications.resnet import ResNet50, ResNet101, ResNet152
 from scratchnet.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from scratchnet.applications.vgg16 import VGG16
@@ -55,11 +57,11 @@ from scratchnet.applications.xception import Xception
 
 __all__ = [
     "densenet", "efficientnet", "efficientnet_v2", "imagenet_utils", "inception_resnet_v2", "inception_v3",
-    "mobilenet", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
+    "mobilenet", "mobilenet_v2", "nasnet", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
     "DenseNet121", "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2",
     "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
     "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2L",
-    "EfficientNetV2M", "EfficientNetV2S",
-    "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "ResNet50", "ResNet101", "ResNet152",
-    "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19", "Xception",
+    "EfficientNetV2M", "EfficientNetV2S", "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2",
+    "NASNetLarge", "NASNetMobile", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
+    "ResNet152V2", "VGG16", "VGG19", "Xception",
 ]
