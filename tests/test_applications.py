@@ -330,3 +330,11 @@ def test_efficientnet_v2_preprocessing_follows_the_model_name():
     assert type(renamed.layers[2]).__name__ != "Normalization" and renamed.count_params() == b0.count_params()
     x = np.arange(6.0)
     assert apps.preprocess_input(x) is x
+
+
+@pytest.mark.parametrize("family", sorted(KERAS_SIZES))
+def test_imagenet_weights_are_refused_before_building(family):
+    """Keras' default ``weights="imagenet"`` would download; every builder says so at once."""
+    with pytest.raises(ValueError, match=r'weights="imagenet" asks for a download, and scratchnet never '
+                                         r"downloads.*`weights=None`.*`model.load_weights\(path\)`"):
+        getattr(sn.applications, family)(include_top=False)
