@@ -156,3 +156,24 @@ def test_keras_files_travel_both_ways(tmp_path):
     again = keras.saving.load_model(str(tmp_path / "again.keras"))
     assert [layer.name for layer in again.layers] == [layer.name for layer in kmodel.layers]
     assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "written")
+
+
+def test_custom_scale_layer_files_travel_both_ways(tmp_path):
+    """InceptionResNetV2's CustomScaleLayer lives in Keras' applications module, not in
+    keras.layers: scratchnet writes that module into its files, so Keras finds the class, and
+    reads Keras' files given ``custom_objects``, as Keras' own loader needs for unregistered layers."""
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer as KerasCustomScaleLayer
+
+    from scratchnet.applications.inception_resnet_v2 import CustomScaleLayer
+
+    inputs = keras.Input((4, 4, 2))
+    kmodel = keras.Model(inputs, KerasCustomScaleLayer(0.17)([inputs, keras.layers.Conv2D(2, 1)(inputs)]))
+    kmodel.save(str(tmp_path / "keras.keras"))
+    model = sn.load_model(str(tmp_path / "keras.keras"),
+                          custom_objects={"CustomScaleLayer": CustomScaleLayer})
+    x = np.random.default_rng(5).normal(size=(2, 4, 4, 2)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "keras file")
+    model.save(str(tmp_path / "scratchnet.keras"))
+    again = keras.saving.load_model(str(tmp_path / "scratchnet.keras"))
+    assert type(again.layers[-1]) is KerasCustomScaleLayer and again.layers[-1].scale == 0.17
+    assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "scratchnet file")

@@ -22,6 +22,7 @@ class CustomScaleLayer(_Elementwise):
     defined in its inception_resnet_v2 module). Backward: ``dx = dy``, ``dup = scale * dy``."""
 
     min_inputs = 2
+    keras_module = "keras.src.applications.inception_resnet_v2"  # where Keras' .keras files find it
 
     def __init__(self, scale: float, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
