@@ -6,6 +6,7 @@ Never imports TensorFlow; ``tfnet`` holds the Keras side.
 from scratchnet import (
     activations,
     addons,
+    applications,
     backend,
     callbacks,
     config,
@@ -62,7 +63,7 @@ def __getattr__(name: str):
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
     "Initializer", "Regularizer", "version", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
+    "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
     "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
     "wrappers",

@@ -460,8 +460,7 @@ def _softmax_from_keras(klayer, **kw):
 
 
 def _dropout_from_keras(klayer, **kw):
-    _require(klayer, noise_shape=None)
-    return sn.layers.Dropout(klayer.rate, seed=klayer.seed, **kw)
+    return sn.layers.Dropout(klayer.rate, noise_shape=klayer.noise_shape, seed=klayer.seed, **kw)
 
 
 def _input_to_keras(layer, **kw):
@@ -485,7 +484,8 @@ register_layer(sn.layers.Activation, keras.layers.Activation,
 register_layer(sn.layers.Softmax, keras.layers.Softmax,
                lambda layer, **kw: keras.layers.Softmax(axis=-1, **kw), _softmax_from_keras)
 register_layer(sn.layers.Dropout, keras.layers.Dropout,
-               lambda layer, **kw: keras.layers.Dropout(layer.rate, seed=layer.seed, **kw),
+               lambda layer, **kw: keras.layers.Dropout(layer.rate, noise_shape=layer.get_config().get(
+                   "noise_shape"), seed=layer.seed, **kw),
                _dropout_from_keras)
 register_layer(sn.layers.InputLayer, keras.layers.InputLayer, _input_to_keras, _input_from_keras)
 register_layer(sn.layers.LeakyReLU, keras.layers.LeakyReLU,

@@ -370,24 +370,38 @@ class Dropout(Layer):
     """In training, zero each input with probability ``rate`` and scale the rest by ``1/(1-rate)``.
 
     At inference it passes inputs through. The mask comes from the layer's own seeded Generator
-    (``seed``, or drawn from the model's seed), so a run is repeatable.
+    (``seed``, or drawn from the model's seed), so a run is repeatable. ``noise_shape`` (batch axis
+    included, ``None`` for "the input's size") draws one value per mask cell and shares it along
+    the axes of size 1: ``(None, 1, 1, 1)`` keeps or drops each image whole (EfficientNet's
+    stochastic depth).
     Backward: ``dx = dy * mask / (1 - rate)``.
     """
 
     supports_masking = True  # a padding mask passes through (layers/masking.py)
 
-    def __init__(self, rate: float, seed: int | None = None, name: str | None = None, **kwargs):
+    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, name: str | None = None,
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(
                 f"Dropout {self.name!r}: expected rate to be a float in [0, 1), received {rate!r}"
             )
+        if noise_shape is not None and (not isinstance(noise_shape, tuple | list) or not all(
+                d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+                for d in noise_shape)):
+            raise ValueError(f"Dropout {self.name!r}: expected noise_shape to be None or a tuple of positive "
+                             f"ints and Nones (batch axis included), received noise_shape={noise_shape!r}")
         self.rate = float(rate)
+        self._noise_shape = None if noise_shape is None else tuple(
+            None if d is None else int(d) for d in noise_shape)
         self.seed = seed
         self.rng: np.random.Generator | None = None
         self.scaled_mask: np.ndarray | None = None
 
     def build(self, input_shape, rng):
+        if self._noise_shape is not None and len(self._noise_shape) != len(input_shape) + 1:
+            raise ValueError(f'Layer "{self.name}": noise_shape {self._noise_shape} must have one entry '
+                             f"per axis of the input {(None, *input_shape)}, batch axis included")
         self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
@@ -403,14 +417,20 @@ class Dropout(Layer):
         return x * self.scaled_mask
 
     def noise_shape(self, x) -> tuple[int, ...]:
-        """The shape of the mask: one draw per value here; SpatialDropout draws per channel."""
-        return x.shape
+        """The shape of the mask: one draw per value, or ``noise_shape`` with its ``None`` entries
+        the input's sizes; SpatialDropout draws per channel."""
+        if self._noise_shape is None:
+            return x.shape
+        return tuple(n if d is None else d for d, n in zip(self._noise_shape, x.shape, strict=True))
 
     def backward(self, dy):
         return dy if self.scaled_mask is None else dy * self.scaled_mask
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        config = {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        if self._noise_shape is not None:  # (written only when set: SpatialDropout has none)
+            config["noise_shape"] = list(self._noise_shape)
+        return config
 
 
 def _init_name(init):

@@ -331,7 +331,7 @@ def _broadcast(shape1, shape2) -> tuple:
         if a != b and 1 not in (a, b):
             raise ValueError("Inputs have incompatible shapes. Received shapes "
                              f"{(None,) + tuple(shape1)} and {(None,) + tuple(shape2)}")
-        out.append(max(a, b) if 1 in (a, b) else a)
+        out.append(b if a == 1 else a)  # (a size unknown until run time, None, against 1 stays None)
     return tuple(out)
 
 

@@ -1,0 +1,179 @@
+"""``sn.applications`` against ``keras.applications`` (Keras 3.15.1).
+
+For each family: Keras builds the model with ``weights=None`` at a small input size (Keras'
+minimum: 75x75 for InceptionV3, 71x71 for Xception, 32x32 for the others), its BatchNormalization
+layers get random gamma, beta and moving statistics (so inference-mode normalisation is really
+exercised), and it writes a ``.weights.h5`` file. scratchnet builds the same architecture with
+``weights=<that file>`` (its loader matches layers by class and order, as Keras' does). The two
+must agree on every layer's name and output shape, the parameter count, and ``predict`` on two
+random images (FORWARD_RTOL). Both libraries start from fresh layer-name counters
+(``keras.backend.clear_session()``), so Keras' automatic names (``conv2d_17``) are compared too.
+
+(VGG19 is VGG16's builder with more convolutions; tests/test_applications.py holds its sizes.)
+Cases cover ``include_top=True`` (with a small ``classes``, and one ``classifier_activation=None``)
+and ``include_top=False`` with ``pooling=None``, ``"avg"`` and ``"max"``. A fit step of
+MobileNetV2 (alpha 0.35) checks training mode (batch statistics, moving-average updates) and
+the gradients through depthwise convolutions, ReLU6 and the residual adds (GRAD_RTOL).
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import scratchnet as sn
+import tfnet
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, assert_close
+
+CASES = [
+    ("InceptionV3", (75, 75, 3), {"include_top": False}),
+    ("MobileNetV2", (32, 32, 3), {"alpha": 0.35, "include_top": False, "pooling": "max"}),
+    ("VGG16", (32, 32, 3), {"include_top": True, "classes": 7}),
+    ("ResNet50", (32, 32, 3), {"include_top": False, "pooling": "avg"}),
+    ("ResNet50V2", (32, 32, 3), {"include_top": True, "classes": 5, "classifier_activation": None}),
+    ("MobileNet", (32, 32, 3), {"alpha": 0.25, "include_top": True, "classes": 6}),
+    ("DenseNet121", (32, 32, 3), {"include_top": False, "pooling": "max"}),
+    ("Xception", (71, 71, 3), {"include_top": True, "classes": 4}),
+    ("InceptionResNetV2", (75, 75, 3), {"include_top": False, "pooling": "avg"}),
+    ("EfficientNetB0", (32, 32, 3), {"include_top": True, "classes": 3}),
+    ("EfficientNetV2B0", (32, 32, 3), {"include_top": False, "pooling": "max"}),
+]
+
+
+def keras_model_with_file(family, shape, kwargs, path, seed=0):
+    """Keras' model with random BatchNormalization weights and statistics, saved to ``path``."""
+    keras.backend.clear_session()  # fresh name counters, as scratchnet's builders count
+    kmodel = getattr(keras.applications, family)(weights=None, input_shape=shape, **kwargs)
+    rng = np.random.default_rng(seed)
+    ranges = {"gamma": (0.5, 1.5), "beta": (-0.2, 0.2), "moving_mean": (-0.2, 0.2),
+              "moving_variance": (0.5, 1.5)}
+    for layer in kmodel.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for weight in layer.weights:  # (no gamma where scale=False)
+                weight.assign(rng.uniform(*ranges[weight.name], weight.shape).astype("float32"))
+    kmodel.save_weights(path)
+    return kmodel
+
+
+@pytest.mark.parametrize(("family", "shape", "kwargs"), CASES, ids=[case[0] for case in CASES])
+def test_application_matches_keras(family, shape, kwargs, tmp_path):
+    path = str(tmp_path / f"{family}.weights.h5")
+    kmodel = keras_model_with_file(family, shape, kwargs, path)
+    model = getattr(sn.applications, family)(weights=path, input_shape=shape, **kwargs)
+
+    assert model.name == kmodel.name
+    names = [layer.name for layer in model.layers]
+    knames = [layer.name for layer in kmodel.layers]
+    assert names[1:] == knames[1:]  # (the input layer's name counts inputs across the session)
+    assert [type(la).__name__ for la in model.layers] == [type(la).__name__ for la in kmodel.layers]
+    assert ([tuple(layer.output.shape) for layer in model.layers]
+            == [tuple(layer.output.shape) for layer in kmodel.layers])
+    assert model.count_params() == kmodel.count_params()
+    assert len(model.trainable_weights) == len(kmodel.trainable_weights)
+
+    x = np.random.default_rng(1).uniform(-1, 1, (2,) + shape).astype("float32")
+    expected = kmodel.predict(x, verbose=0)
+    assert np.all(np.isfinite(expected)) and np.std(expected) > 0
+    assert_close(model.predict(x, verbose=0), expected, FORWARD_RTOL, family)
+    if family == "InceptionV3":  # the course's cut: a model up to "mixed7" gives Keras' features
+        kcut = keras.Model(kmodel.input, kmodel.get_layer("mixed7").output)
+        cut = sn.Model(model.input, model.get_layer("mixed7").output)
+        assert cut.output.shape == kcut.output.shape == (None, 3, 3, 768)
+        assert_close(cut.predict(x, verbose=0), kcut.predict(x, verbose=0), FORWARD_RTOL, "mixed7")
+
+
+@pytest.mark.slow
+def test_nasnet_mobile_matches_keras(tmp_path):
+    """NASNet-A Mobile (771 layers; Keras alone takes ~15 s to build it)."""
+    test_application_matches_keras("NASNetMobile", (32, 32, 3), {"include_top": True, "classes": 3}, tmp_path)
+
+
+@pytest.fixture
+def float64_everywhere():
+    """Both libraries in float64 for the training-mode checks: MobileNetV2 stacks 52
+    BatchNormalization layers whose batch statistics (4 images) amplify float32 rounding to
+    ~1e-3 in the gradients, more than GRAD_RTOL; in float64 the two agree to ~1e-12, so the test
+    sees the math, not the rounding."""
+    keras.config.set_floatx("float64")
+    sn.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx("float32")
+
+
+def test_mobilenet_v2_gradients_and_fit_steps_match_keras(tmp_path, float64_everywhere):
+    """Every gradient in training mode (batch statistics), then two SGD steps (4 images, then
+    the last 2 with their own statistics): losses, every weight and the moving statistics.
+    Gradients through depthwise convolutions, ReLU6 and the residual adds."""
+    path = str(tmp_path / "mnv2.weights.h5")
+    kwargs = {"alpha": 0.35, "include_top": True, "classes": 3}
+    kmodel = keras_model_with_file("MobileNetV2", (32, 32, 3), kwargs, path)
+    model = sn.applications.MobileNetV2(input_shape=(32, 32, 3), weights=path, **kwargs)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (6, 32, 32, 3))
+    y = rng.integers(0, 3, 6)
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
+                   jit_compile=False)
+    model.compile(optimizer=sn.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+
+    loss, grads = model.loss_and_grads(x[:4], y[:4])
+    kloss, kgrads = tfnet.loss_and_grads(kmodel, x[:4], y[:4])
+    assert_close(loss, kloss, FORWARD_RTOL, "loss")
+    scale = max(float(np.max(np.abs(g))) for g in kgrads if g is not None)
+    checked = 0
+    for weight, grad, kgrad in zip(model.weights, grads, kgrads, strict=True):
+        if kgrad is None:  # moving statistics
+            continue
+        kgrad = np.asarray(kgrad)
+        if np.max(np.abs(kgrad)) < 1e-12 * scale:
+            # a BatchNormalization beta whose every path leads into another training-mode
+            # BatchNormalization: its gradient is zero in exact arithmetic, rounding noise here
+            assert np.max(np.abs(grad)) < 1e-10 * scale, weight.name
+            continue
+        assert_close(grad, kgrad, GRAD_RTOL, weight.name)
+        checked += 1
+    assert checked > 100
+
+    khistory = kmodel.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert_close(history.history["loss"], khistory.history["loss"], GRAD_RTOL, "loss")
+    for weight, kweight in zip(model.weights, kmodel.weights, strict=True):
+        assert_close(np.asarray(weight), kweight.numpy(), GRAD_RTOL, weight.name)
+
+
+def test_keras_files_travel_both_ways(tmp_path):
+    """A whole model Keras saved (config and weights) loads in scratchnet and predicts the same,
+    and the file scratchnet then writes loads in Keras."""
+    path = str(tmp_path / "mobilenet.keras")
+    kmodel = keras_model_with_file("MobileNet", (32, 32, 3), {"alpha": 0.25, "classes": 3},
+                                   str(tmp_path / "unused.weights.h5"))
+    kmodel.save(path)
+    model = sn.load_model(path)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "loaded")
+    model.save(str(tmp_path / "again.keras"))
+    again = keras.saving.load_model(str(tmp_path / "again.keras"))
+    assert [layer.name for layer in again.layers] == [layer.name for layer in kmodel.layers]
+    assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "written")
+
+
+def test_custom_scale_layer_files_travel_both_ways(tmp_path):
+    """InceptionResNetV2's CustomScaleLayer lives in Keras' applications module, not in
+    keras.layers: scratchnet writes that module into its files, so Keras finds the class, and
+    reads Keras' files given ``custom_objects``, as Keras' own loader needs for unregistered layers."""
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer as KerasCustomScaleLayer
+
+    from scratchnet.applications.inception_resnet_v2 import CustomScaleLayer
+
+    inputs = keras.Input((4, 4, 2))
+    kmodel = keras.Model(inputs, KerasCustomScaleLayer(0.17)([inputs, keras.layers.Conv2D(2, 1)(inputs)]))
+    kmodel.save(str(tmp_path / "keras.keras"))
+    model = sn.load_model(str(tmp_path / "keras.keras"),
+                          custom_objects={"CustomScaleLayer": CustomScaleLayer})
+    x = np.random.default_rng(5).normal(size=(2, 4, 4, 2)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "keras file")
+    model.save(str(tmp_path / "scratchnet.keras"))
+    again = keras.saving.load_model(str(tmp_path / "scratchnet.keras"))
+    assert type(again.layers[-1]) is KerasCustomScaleLayer and again.layers[-1].scale == 0.17
+    assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "scratchnet file")
