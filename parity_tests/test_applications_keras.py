@@ -177,3 +177,51 @@ def test_custom_scale_layer_files_travel_both_ways(tmp_path):
     again = keras.saving.load_model(str(tmp_path / "scratchnet.keras"))
     assert type(again.layers[-1]) is KerasCustomScaleLayer and again.layers[-1].scale == 0.17
     assert_close(again.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "scratchnet file")
+
+
+def test_course_program_with_a_legacy_notop_weights_file(tmp_path):
+    """The Coursera transfer-learning program as written, the import swapped: the pretrained file
+    it loads (inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5) is a legacy Keras-2 HDF5
+    weights file; here Keras writes one with its own legacy writer from a Keras InceptionV3 with
+    random weights and BatchNormalization statistics. scratchnet's model cut at mixed7 then gives
+    Keras' features, and the frozen base stays as it was through a fit of the new head."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(3)
+    kbase = keras.applications.InceptionV3(input_shape=(75, 75, 3), include_top=False, weights=None)
+    rng = np.random.default_rng(4)
+    kbase.set_weights([(rng.random(w.shape) + 0.5).astype(np.float32) if "variance" in w.path
+                       else (w.numpy() + rng.normal(0, 0.05, w.shape)).astype(np.float32)
+                       for w in kbase.weights])
+    local_weights_file = str(tmp_path / "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    with h5py.File(local_weights_file, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, kbase)
+
+    from scratchnet.applications.inception_v3 import InceptionV3  # the course's import, swapped
+    layers = sn.layers
+    pre_trained_model = InceptionV3(input_shape=(75, 75, 3), include_top=False, weights=None)
+    pre_trained_model.load_weights(local_weights_file)
+    for layer in pre_trained_model.layers:
+        layer.trainable = False
+    last_layer = pre_trained_model.get_layer("mixed7")
+    last_output = last_layer.output
+    images = rng.uniform(0, 255, (2, 75, 75, 3)).astype("float32")
+    x_in = sn.applications.inception_v3.preprocess_input(images.copy())
+    features = sn.Model(pre_trained_model.input, last_output).predict(x_in, verbose=0)
+    kfeatures = keras.Model(kbase.input, kbase.get_layer("mixed7").output).predict(
+        keras.applications.inception_v3.preprocess_input(images.copy()), verbose=0)
+    assert_close(features, kfeatures, FORWARD_RTOL, "mixed7 features from the legacy .h5 file")
+
+    x = layers.Flatten()(last_output)
+    x = layers.Dense(8, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(1, activation="sigmoid")(x)
+    model = sn.Model(pre_trained_model.input, x)
+    model.compile(optimizer=sn.optimizers.RMSprop(learning_rate=0.0001), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    frozen = [w.copy() for w in pre_trained_model.get_weights()]
+    history = model.fit(x_in, np.array([0.0, 1.0], np.float32), epochs=2, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    for before, after in zip(frozen, pre_trained_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
