@@ -746,8 +746,9 @@ def _supported_layer_classes() -> dict:
     for attr in layers_mod.__all__:
         cls = getattr(layers_mod, attr)
         if isinstance(cls, type) and attr not in ("Layer", "ActivatedLayer", "Parameter", "Input",
-                                                  "InputSpec"):
+                                                  "InputSpec", "Wrapper"):
             classes[getattr(cls, "keras_name", None) or cls.__name__] = cls
+            classes.setdefault(cls.__name__, cls)  # (a legacy .h5 file names Keras' Python class)
     return classes
 
 
