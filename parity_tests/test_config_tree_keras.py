@@ -111,3 +111,27 @@ def test_tree_carries_arrays_through_scan_as_keras():
     ours, theirs = sn.ops.scan(step(sn.ops), init, xs), keras.ops.scan(step(keras.ops), init, xs)
     for a, b in zip(sn.tree.flatten(ours), keras.tree.flatten(theirs), strict=True):
         np.testing.assert_array_equal(np.asarray(a), keras.ops.convert_to_numpy(b))
+
+
+def test_the_step_cap_limits_evaluate_and_predict_as_in_keras():
+    """keras.config.set_max_steps_per_epoch caps every epoch iterator: fit's, evaluate's and
+    predict's (predict then returns the capped batches' rows only)."""
+    x = np.arange(40, dtype=np.float32).reshape(20, 2) / 40
+    y = x.sum(axis=1, keepdims=True)
+    model = sn.Sequential([sn.layers.Input((2,)), sn.layers.Dense(1)], seed=0)
+    kmodel = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    kmodel.set_weights(model.get_weights())
+    model.compile(optimizer="sgd", loss="mse")
+    kmodel.compile(optimizer="sgd", loss="mse")
+    try:
+        sn.config.set_max_steps_per_epoch(2)
+        keras.config.set_max_steps_per_epoch(2)
+        ours, theirs = model.predict(x, batch_size=4, verbose=0), kmodel.predict(x, batch_size=4, verbose=0)
+        assert ours.shape == theirs.shape == (8, 1)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+        np.testing.assert_allclose(model.evaluate(x, y, batch_size=4, verbose=0),
+                                   kmodel.evaluate(x, y, batch_size=4, verbose=0), rtol=1e-6)
+    finally:
+        sn.config.set_max_steps_per_epoch(None)
+        keras.config.set_max_steps_per_epoch(None)
+    assert model.predict(x, batch_size=4, verbose=0).shape == (20, 1)

@@ -766,6 +766,7 @@ class Model:
         self._require_compiled("evaluate")
         batch_size = _optional_positive_int(batch_size, "batch_size", "evaluate")
         steps = _optional_positive_int(steps, "steps", "evaluate")
+        steps = config.capped(1, steps)[1]  # sn.config.set_max_steps_per_epoch caps it, as Keras
         batches = self._epoch_iterator(x, y, sample_weight, batch_size, steps, False, None,
                                        "evaluate")
         callback_list = self._callback_list(callbacks, 0, 1, batches.num_batches, "evaluate")
@@ -827,6 +828,7 @@ class Model:
         """
         batch_size = _optional_positive_int(batch_size, "batch_size", "predict")
         steps = _optional_positive_int(steps, "steps", "predict")
+        steps = config.capped(1, steps)[1]  # sn.config.set_max_steps_per_epoch caps it, as Keras
         batches = self._epoch_iterator(x, None, None, batch_size, steps, False, None, "predict",
                                        needs_y=False)
         callback_list = self._callback_list(callbacks, 0, 1, batches.num_batches, "predict")
