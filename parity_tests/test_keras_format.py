@@ -277,6 +277,7 @@ def _augmentation_more_model():
         L.MixUp(seed=11), L.CutMix(0.5, seed=12), L.RandomPerspective(0.2, scale=0.1, seed=13),
         L.RandAugment((0, 1), num_ops=1, factor=0.1, seed=14), L.AugMix((0, 1), chain_depth=1, seed=15),
         L.Pipeline([L.RandomInvert(0.5, value_range=(0, 1), seed=16), L.RandomGrayscale(0.1)]),
+        L.RandomElasticTransform(0.5, 0.5, value_range=(0, 1), seed=17),
         L.ContrastLimitedAdaptiveHistogramEqualization((0, 1), tile_grid_size=(2, 2)),  # at inference too
         L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation_more")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

@@ -814,7 +814,8 @@ for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
               "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast",
               "RandomPosterization", "RandomSharpness", "RandomShear", "RandomErasing",
               "RandomGaussianBlur", "MixUp", "CutMix", "Equalization", "RandomPerspective",
-              "RandAugment", "AugMix", "ContrastLimitedAdaptiveHistogramEqualization"):
+              "RandAugment", "AugMix", "ContrastLimitedAdaptiveHistogramEqualization",
+              "RandomElasticTransform"):
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

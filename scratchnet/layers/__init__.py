@@ -36,6 +36,7 @@ from scratchnet.layers.augmentation_mix import CutMix, MixUp, RandomErasing
 from scratchnet.layers.augmentation_more import (
     ContrastLimitedAdaptiveHistogramEqualization,
     Equalization,
+    RandomElasticTransform,
     RandomGaussianBlur,
     RandomPerspective,
     RandomShear,
@@ -166,7 +167,8 @@ __all__ = [
     "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
     "RandomColorJitter", "RandomInvert", "Solarization", "AutoContrast", "RandomPosterization",
     "RandomSharpness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "MixUp", "CutMix",
-    "Equalization", "ContrastLimitedAdaptiveHistogramEqualization", "RandomPerspective", "RandAugment",
+    "Equalization", "ContrastLimitedAdaptiveHistogramEqualization", "RandomElasticTransform",
+    "RandomPerspective", "RandAugment",
     "AugMix", "Pipeline",
     "BatchNormalization",
     "Normalization", "Discretization", "Hashing", "HashedCrossing",

@@ -452,3 +452,73 @@ class ContrastLimitedAdaptiveHistogramEqualization(_RandomImageLayer):
                   "tile_grid_size": list(self.tile_grid_size)}
         del config["seed"]  # Keras' CLAHE takes no seed
         return config
+
+
+class RandomElasticTransform(_RandomImageLayer):
+    """``keras.layers.RandomElasticTransform(factor=1.0, scale=1.0, interpolation="bilinear",
+    fill_mode="reflect", fill_value=0.0, value_range=(0, 255), seed=None)``: a rubber-sheet warp,
+    each pixel read from a point moved by a smooth random field (``sn.ops.image.elastic_transform``:
+    Gaussian-blurred noise, one field for both axes as Keras draws it).
+
+    Per batch, in training: each image is warped with probability ``p ~ U(factor)`` (``u < p``,
+    ``u ~ U[0, 1)``), and one distortion ``s ~ U(scale)`` sets the warp's strength and smoothness
+    for the batch: ``alpha = 0.1 s max(H, W)`` pixels, ``sigma = 0.05 s min(H, W)``. The batch is
+    then clipped to ``value_range`` (the images left alone too, as Keras clips them). Identity at
+    inference, or when ``factor`` or ``scale`` is 0. The draws are scratchnet's own (Keras'
+    generator cannot be reproduced); the warp given a field is Keras' (parity_tests). No backward
+    pass: put it before the first layer with weights.
+    """
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation: str = "bilinear", fill_mode: str = "reflect",
+                 fill_value: float = 0.0, value_range=(0, 255), seed: int | None = None,
+                 data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.factor = _base_factor(factor, (0, 1), "factor", self.where)
+        self.scale = _base_factor(scale, (0, 1), "scale", self.where)
+        if interpolation not in ("nearest", "bilinear"):
+            raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of one "
+                                      "('nearest', 'bilinear').")
+        if fill_mode not in ("constant", "nearest", "wrap", "mirror", "reflect"):
+            raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
+                                      "{'constant', 'nearest', 'wrap', 'mirror', 'reflect'}.")
+        if not _is_number(fill_value):
+            raise ValueError(f"{self.where}: expected fill_value to be a number, received {fill_value!r}")
+        aug._check_value_range(value_range, self.where)
+        self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, float(fill_value)
+        self.value_range = list(value_range)
+
+    def get_random_transformation(self, images, training=True):
+        if not training or self.scale[1] == 0 or self.factor[1] == 0:
+            return None
+        n = len(images)
+        probability = self.rng.uniform(self.factor[0], self.factor[1], n)
+        apply = self.rng.uniform(0.0, 1.0, n) < probability
+        distortion = float(self.rng.uniform(self.scale[0], self.scale[1]))
+        return {"apply": apply, "distortion": distortion, "field_seed": int(self.rng.integers(2**31))}
+
+    @staticmethod
+    def elastic_params(height: int, width: int, distortion: float) -> tuple[float, float]:
+        """Keras' ``get_elastic_transform_params``: ``(alpha, sigma)`` for a distortion."""
+        return max(height, width) * 0.1 * distortion, min(height, width) * 0.05 * distortion
+
+    def transform_images(self, images, transformation=None, training=True):
+        from scratchnet.ops_image import elastic_transform
+
+        self.transformation = transformation
+        if transformation is None:
+            return images
+        _, h, w, _ = images.shape
+        alpha, sigma = self.elastic_params(h, w, transformation["distortion"])
+        warped = elastic_transform(images, alpha=alpha, sigma=sigma, interpolation=self.interpolation,
+                                   fill_mode=self.fill_mode, fill_value=self.fill_value,
+                                   seed=transformation["field_seed"])
+        out = np.where(transformation["apply"][:, None, None, None], warped, images)
+        return np.clip(out, self.value_range[0], self.value_range[1]).astype(images.dtype, copy=False)
+
+    def backward_images(self, dy):
+        return _no_gradient(self, "not implemented for the random warp")
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor), "scale": list(self.scale),
+                "interpolation": self.interpolation, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "value_range": self.value_range}
