@@ -133,3 +133,21 @@ def test_a_graph_without_a_batch_size_is_refused_by_both():
         with pytest.raises(ValueError, match=message):
             inp = lib.layers.Input((T, F))
             lib.layers.LSTM(2, stateful=True)(inp)
+
+
+def test_a_declared_batch_size_shows_in_shapes_and_summary_as_in_keras():
+    """Keras prints the batch size an Input declares (a stateful model's) where it prints None
+    otherwise: input_shape, output_shape and the summary's Output Shape column."""
+    def build(lib):
+        inputs = lib.Input((4, 2), batch_size=3)
+        return lib.Model(inputs, lib.layers.Dense(1)(lib.layers.LSTM(5, stateful=True)(inputs)))
+
+    model, kmodel = build(sn), build(keras)
+    assert model.input_shape == tuple(kmodel.input_shape) == (3, 4, 2)
+    assert model.output_shape == tuple(kmodel.output_shape) == (3, 1)
+    text = model.summary(print_fn=None)
+    assert "(3, 5)" in text and "(3, 1)" in text
+    seq = sn.Sequential([sn.Input((4, 2), batch_size=3), sn.layers.LSTM(5, stateful=True)])
+    assert seq.output_shape == (3, 5) and "(3, 5)" in seq.summary(print_fn=None)
+    clone = sn.models.clone_model(seq)
+    assert clone.output_shape == (3, 5)  # the clone keeps the declared batch size, as Keras'

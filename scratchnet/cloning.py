@@ -55,6 +55,12 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                          f"{type(model).__name__}: a subclassed model's architecture is its Python "
                          "code, which cannot be cloned from a config (build a new instance instead)")
     layers = [clone_function(layer) for layer in model.layers]
+    batch = model._batch_size() if model.built else None
+    if input_tensors is None and batch is not None:  # Input(batch_size=...): a stateful model's
+        from scratchnet.layers.input_layer import Input
+
+        first = Input(model.input_shape[1:], batch_size=batch, dtype=model._graph[0].dtype)
+        return Sequential([first, *layers], seed=seed, name=model.name)
     clone = Sequential(layers, seed=seed, name=model.name)
     shape = None
     if input_tensors is not None:
@@ -64,7 +70,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                              f"(sn.Input(shape)), received input_tensors={input_tensors!r}")
         shape = tensors[0].shape
     elif model.built:
-        shape = tuple(model.input_shape)
+        shape = (None, *model.input_shape[1:])  # (the batch axis: a declared batch size too)
     if shape is not None:
         clone.build(shape)
     return clone

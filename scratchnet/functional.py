@@ -497,9 +497,10 @@ class Functional(Model):
     def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
         """Keras' functional summary: layer, output shape, parameters, and what feeds it."""
         rows = []
+        batch = self._batch_size()
         for layer in layers:
             nodes = [n for n in self._nodes if n.layer is layer]
-            shape = (None,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
+            shape = (batch,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
             sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
             rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])

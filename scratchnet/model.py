@@ -209,15 +209,15 @@ class Model:
     # every layer's build(input_shape) and ensure_built see it.
     @property
     def input_shape(self):
-        """``(None, ...)``: the shape of the model's input batches, as ``keras.Model.input_shape``
-        (a list of them for several inputs). Raises ``AttributeError`` until the model knows it,
-        as Keras' Sequential does."""
+        """``(None, ...)`` (or the declared batch size): the shape of the model's input batches, as
+        ``keras.Model.input_shape`` (a list of them for several inputs). Raises ``AttributeError``
+        until the model knows it, as Keras' Sequential does."""
         return _with_batch_axis(self._sample_input_shape, self, "input")
 
     @property
     def output_shape(self):
-        """``(None, ...)``: the shape of the model's output batches, as ``keras.Model.output_shape``
-        (a list of them for several outputs)."""
+        """``(None, ...)`` (or the declared batch size): the shape of the model's output batches, as
+        ``keras.Model.output_shape`` (a list of them for several outputs)."""
         return _with_batch_axis(self._sample_output_shape, self, "output")
 
     def _mark_first_trainable(self) -> None:
@@ -1118,9 +1118,20 @@ class Model:
 
     def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
         """The columns of :meth:`summary` and one row per layer."""
+        batch = self._batch_size()
         return (["Layer (type)", "Output Shape", "Param #"],
-                [[f"{layer.name} ({type(layer).__name__})", str((None,) + layer.output_shape),
+                [[f"{layer.name} ({type(layer).__name__})", str((batch,) + layer.output_shape),
                   f"{layer.count_params():,}"] for layer in layers])
+
+    def _batch_size(self):
+        """The batch size the model's input declares (``Input(batch_size=...)``, a stateful
+        RNN's), or None: Keras shows it in ``input_shape``, ``output_shape`` and ``summary``."""
+        graph = getattr(self, "_graph", None)
+        if graph:
+            return graph[0].shape[0]
+        inputs = getattr(self, "inputs", None)
+        first = inputs[0] if isinstance(inputs, list | tuple) and inputs else inputs
+        return getattr(first, "shape", (None,))[0] if first is not None else None
 
     def get_config(self) -> dict:
         config = {
@@ -1291,14 +1302,16 @@ def unique_log_name(name: str, logs: dict) -> str:
 
 
 def _with_batch_axis(shape, model, which: str):
-    """One sample's shape -> Keras' ``(None, ...)``; a list of shapes -> a list of them."""
+    """One sample's shape -> Keras' ``(None, ...)`` (the declared batch size instead of None for a
+    model made with ``Input(batch_size=...)``, as Keras prints it); a list of shapes -> a list."""
     if shape is None:
         raise AttributeError(f'{type(model).__name__} model "{model.name}" has no defined {which} shape yet: '
                              "start it with sn.layers.Input(shape), call build(input_shape), or call it "
                              "on data first")
+    batch = model._batch_size()
     if isinstance(shape, list):
-        return [(None,) + tuple(s) for s in shape]
-    return (None,) + tuple(shape)
+        return [(batch,) + tuple(s) for s in shape]
+    return (batch,) + tuple(shape)
 
 
 def _flat_dims(shape) -> list:
