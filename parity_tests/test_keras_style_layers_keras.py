@@ -237,3 +237,33 @@ def test_keras_rnn_docstring_cell_with_keras_build():
         m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
     for param, kw in zip(ours.weights, theirs.get_weights(), strict=True):
         assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 6 Adam steps')
+
+
+def test_a_layer_called_on_a_list_of_tensors_as_in_keras():
+    """A Keras-style layer of two inputs (``call([a, b])``, ``build`` given a list of shapes), as
+    the VAE example's Sampling layer is called: outputs, both inputs' gradients and 6 Adam steps."""
+    def model(lib):
+        class Gate(lib.Layer):
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[1][-1],), initializer="ones", name="w")
+
+            def call(self, inputs):
+                a, b = inputs
+                return a * lib.ops.sigmoid(b * self.w)
+
+        inputs = lib.Input((5,))
+        a, b = lib.layers.Dense(3)(inputs), lib.layers.Dense(3)(inputs)
+        return lib.Model(inputs, lib.layers.Dense(2)(Gate()([a, b])))
+
+    ours, theirs = model(sn), model(keras)
+    _same_weights(ours, theirs)
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(8, 5)).astype(np.float32), rng.integers(0, 2, 8)
+    assert_close(ours.predict(x, verbose=0), np.asarray(theirs(x)), FORWARD_RTOL, "forward")
+    for m, opt, loss in ((ours, sn.optimizers.Adam(0.01), sn.losses.SparseCategoricalCrossentropy(True)),
+                         (theirs, keras.optimizers.Adam(0.01),
+                          keras.losses.SparseCategoricalCrossentropy(True))):
+        m.compile(optimizer=opt, loss=loss)
+        m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    for param, kw in zip(ours.weights, theirs.get_weights(), strict=True):
+        assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 6 Adam steps')

@@ -81,15 +81,20 @@ def build_taped(layer: Layer, input_shape):
                          "the weights a layer of their own, and call both from a layer made of layers "
                          "(or a subclassed model)")
     layer._taped = True
+    several = isinstance(input_shape, list)
     compute = getattr(type(layer), "compute_output_shape", None)
     if compute is not None:
-        shape = compute(layer, (None, *input_shape))
+        shape = compute(layer, [(None, *s) for s in input_shape] if several else (None, *input_shape))
         return tuple(shape[1:])
     # Run call on a batch of two zero samples; an axis of unknown size (None) is tried at two
     # sizes, and an output axis that follows it is unknown too.
+    unknown = any(None in s for s in input_shape) if several else None in input_shape
     shapes = []
-    for size in (2, 3) if None in input_shape else (2,):
-        probe = np.zeros((2, *(size if d is None else d for d in input_shape)), dtype=_float_dtype(layer))
+    for size in (2, 3) if unknown else (2,):
+        def zeros(shape, size=size):
+            return np.zeros((2, *(size if d is None else d for d in shape)), dtype=_float_dtype(layer))
+
+        probe = [zeros(s) for s in input_shape] if several else zeros(input_shape)
         layer._pending_losses = []  # (an add_loss of the probe is dropped)
         try:
             with np.errstate(all="ignore"):
@@ -98,12 +103,13 @@ def build_taped(layer: Layer, input_shape):
             layer._pending_losses = None
             layer.clear_activity()
         if y.ndim == 0 or y.shape[0] != 2:
+            given = [a.shape for a in probe] if several else probe.shape
             raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch '
-                             f"axis first: on a batch of shape {probe.shape} it returned shape {y.shape}")
+                             f"axis first: on a batch of shape {given} it returned shape {y.shape}")
         shapes.append(y.shape[1:])
     if len({len(shape) for shape in shapes}) > 1:
         raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): the rank of call\'s output '
-                         f"depends on the size of an unknown axis of {(None, *input_shape)}")
+                         f"depends on the size of an unknown axis of its input {input_shape}")
     return tuple(None if len({shape[k] for shape in shapes}) > 1 else shapes[0][k]
                  for k in range(len(shapes[0])))
 
@@ -120,7 +126,7 @@ def forward_taped(layer: Layer, x, training: bool):
             layer._taped_call = None
             return _plain(_call(layer, x, training))
         tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
-        watched_x = tape.watch(x)
+        watched_x = [tape.watch(a) for a in x] if isinstance(x, list | tuple) else tape.watch(x)
         traced = {id(p): tape.watch(p.value) for p in trainable}
         output = _call(layer, watched_x, training, traced)
         layer._taped_call = (tape, watched_x, trainable, traced, output, layer._pending_losses)
@@ -136,13 +142,16 @@ def backward_taped(layer: Layer, dy):
                            "last forward was an inference one)")
     tape, watched_x, trainable, traced, output, added = layer._taped_call
     seeds = [(output, dy)] + [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
-    grads = tape.gradients(seeds, [watched_x, *(traced[id(p)] for p in trainable)])
-    for param, grad in zip(trainable, grads[1:], strict=True):
+    inputs = list(watched_x) if isinstance(watched_x, list) else [watched_x]
+    grads = tape.gradients(seeds, [*inputs, *(traced[id(p)] for p in trainable)])
+    for param, grad in zip(trainable, grads[len(inputs):], strict=True):
         param.grad = grad
     for param in layer.params.values():  # a frozen layer's weights: no gradient
         if not layer.trainable:
             param.grad = np.zeros_like(param.value)
-    return grads[0] if layer.compute_input_grad else None
+    if not layer.compute_input_grad:
+        return None
+    return grads[:len(inputs)] if isinstance(watched_x, list) else grads[0]
 
 
 def _call(layer: Layer, x, training: bool, traced: dict | None = None):

@@ -176,3 +176,34 @@ def test_call_must_keep_the_batch_axis():
 
     with pytest.raises(ValueError, match="keep the batch axis"):
         Total()(np.ones((2, 4), np.float32))
+
+
+def test_a_layer_of_two_inputs_matches_finite_differences(float64):
+    class Sampling(sn.Layer):
+        """The VAE example's layer, with a fixed epsilon (its draw is not what is checked)."""
+
+        def __init__(self, epsilon):
+            super().__init__()
+            self.epsilon = epsilon
+
+        def call(self, inputs):
+            z_mean, z_log_var = inputs
+            return z_mean + ops.exp(0.5 * z_log_var) * self.epsilon
+
+    rng = np.random.default_rng(4)
+    mean, log_var = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    layer = Sampling(rng.standard_normal((1, 2)))  # (one draw for the batch: the probe has 2 rows)
+    layer.ensure_built([(2,), (2,)], rng)
+    assert layer.output_shape == (2,)
+    w = rng.standard_normal((3, 2))
+    layer.forward([mean, log_var])
+    d_mean, d_log_var = layer.backward(w)
+
+    def loss():
+        return float(np.sum(w * layer.forward([mean, log_var])))
+
+    assert rel_error(d_mean, numeric_grad(loss, mean)) < REL_TOL
+    assert rel_error(d_log_var, numeric_grad(loss, log_var)) < REL_TOL
+    inputs = sn.Input((2,))
+    out = Sampling(np.ones((1, 2)))([sn.layers.Dense(2)(inputs), sn.layers.Dense(2)(inputs)])
+    assert sn.Model(inputs, out).predict(np.ones((4, 2), np.float32), verbose=0).shape == (4, 2)

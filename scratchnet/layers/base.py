@@ -356,7 +356,10 @@ class Layer:
 
                 assert_shape_compatibility(self.input_spec, input_shape, self.name)
             # None: a length that varies per batch (TextVectorization without output_sequence_length)
-            self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
+            several = isinstance(input_shape, list) and bool(input_shape) and all(
+                isinstance(s, tuple | list) for s in input_shape)  # a layer called on a list
+            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape] \
+                if several else tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
             try:
                 if self._keras_build():  # Keras' build(input_shape): the batch axis first, no rng
@@ -366,7 +369,7 @@ class Layer:
                 else:
                     self.output_shape = tuple(self.build(self.input_shape, rng))
             except TypeError as err:  # arithmetic on a None the layer cannot do without
-                if None not in self.input_shape:
+                if several or None not in self.input_shape:
                     raise
                 raise ValueError(f'Layer "{self.name}" ({type(self).__name__}) cannot be built for '
                                  f"inputs of shape {(None,) + self.input_shape}: scratchnet's "
