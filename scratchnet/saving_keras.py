@@ -349,17 +349,16 @@ def _optimizer_to_keras(opt) -> dict:
             "registered_name": None}
 
 
-# A config class_name that is not the name of Keras' Python class: the weights file's paths come
-# from the class (keras.layers.GroupQueryAttention is the class GroupedQueryAttention).
-_PYTHON_CLASS_NAMES = {"GroupQueryAttention": "GroupedQueryAttention"}
-
-
 def layer_paths(class_names: list[str]) -> list[str]:
-    """Where each layer's variables live in the weights file: ``layers/<snake class>[_i]``."""
+    """Where each layer's variables live in the weights file: ``layers/<snake class>[_i]``, the
+    snake case of Keras' Python class, which a config's class_name may not be (a class with a
+    ``keras_name``: keras.layers.GroupQueryAttention is the class GroupedQueryAttention)."""
+    classes = _supported_layer_classes()
     used: dict[str, int] = {}
     paths = []
     for class_name in class_names:
-        base = _snake_case(_PYTHON_CLASS_NAMES.get(class_name, class_name))
+        cls = classes.get(class_name)
+        base = _snake_case(cls.__name__ if cls is not None else class_name)
         if base in used:
             used[base] += 1
             paths.append(f"layers/{base}_{used[base]}")

@@ -117,7 +117,7 @@ def build_taped(layer: Layer, input_shape):
 def forward_taped(layer: Layer, x, training: bool):
     """Run ``call``; on the tape when a backward pass will follow (the layer's ``dL/dx`` or a
     trainable weight's gradient is wanted)."""
-    trainable = [p for p in layer.params.values()] if layer.trainable else []
+    trainable = list(layer.params.values()) if layer.trainable else []
     record = layer.for_backward and (layer.compute_input_grad or bool(trainable))
     layer.clear_activity()  # add_loss terms are this call's
     layer._pending_losses = []
@@ -146,8 +146,8 @@ def backward_taped(layer: Layer, dy):
     grads = tape.gradients(seeds, [*inputs, *(traced[id(p)] for p in trainable)])
     for param, grad in zip(trainable, grads[len(inputs):], strict=True):
         param.grad = grad
-    for param in layer.params.values():  # a frozen layer's weights: no gradient
-        if not layer.trainable:
+    if not layer.trainable:  # a frozen layer's weights: no gradient
+        for param in layer.params.values():
             param.grad = np.zeros_like(param.value)
     if not layer.compute_input_grad:
         return None

@@ -145,8 +145,8 @@ class SpectralNormalization(Wrapper):
     (and back-propagates) as usual on the divided kernel, and the optimizer updates that kernel. So
     the kernel is divided once per training step, then moved by the optimizer; ``predict`` and
     ``evaluate`` use it as it is. A kernel that is all zeros is left alone (``sigma`` would be 0).
-    ``l2_normalize(x) = x * min(1/sqrt(sum x^2), 1/epsilon)`` over the whole vector (Keras'
-    ``ops.normalize``).
+    ``l2_normalize(x) = x * min(1/sqrt(sum x^2), 1/epsilon)`` over the whole vector
+    (``sn.ops.normalize(x, axis=None)``, Keras' ``ops.normalize``).
 
     Weights in Keras' order: ``kernel``, ``vector_u``, then the wrapped layer's others (``bias``);
     Keras tracks the kernel twice (as the wrapper's and as the wrapped layer's), so a ``.keras``
@@ -186,13 +186,16 @@ class SpectralNormalization(Wrapper):
         return [("vars", self.name, [self.kernel, self.vector_u]), *super().keras_weight_groups()]
 
     def normalized_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(u, kernel / sigma)`` by ``power_iterations`` steps of power iteration (see above)."""
+        """``(u, kernel / sigma)`` by ``power_iterations`` steps of power iteration (see above);
+        each vector normalized over all its entries by ``ops.normalize(x, axis=None)``, as Keras."""
+        from scratchnet import ops
+
         kernel = self.kernel.value
         w = kernel.reshape(-1, kernel.shape[-1])
         u = self.vector_u.value
         for _ in range(self.power_iterations):
-            v = _l2_normalize(u @ w.T)
-            u = _l2_normalize(v @ w)
+            v = ops.normalize(u @ w.T, axis=None)
+            u = ops.normalize(v @ w, axis=None)
         sigma = (v @ w) @ u.T  # (1, 1)
         return u, (kernel / sigma.reshape(())).astype(kernel.dtype)
 
@@ -209,12 +212,3 @@ class SpectralNormalization(Wrapper):
 
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations}
-
-
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
-    """``x / ||x||`` over all of ``x``, as Keras' ``ops.normalize(x, axis=None)`` computes it:
-    ``x * min(1/sqrt(sum x^2), 1/epsilon)``."""
-    from scratchnet import backend
-
-    inv_norm = np.minimum(1.0 / np.sqrt(np.sum(np.square(x))), 1.0 / backend.epsilon())
-    return (x * inv_norm).astype(x.dtype)
