@@ -356,7 +356,7 @@ class Layer:
 
                 assert_shape_compatibility(self.input_spec, input_shape, self.name)
             # None: a length that varies per batch (TextVectorization without output_sequence_length)
-            several = isinstance(input_shape, list) and bool(input_shape) and all(
+            several = isinstance(input_shape, list | tuple) and bool(input_shape) and all(
                 isinstance(s, tuple | list) for s in input_shape)  # a layer called on a list
             self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape] \
                 if several else tuple(None if d is None else int(d) for d in input_shape)

@@ -34,10 +34,7 @@ class Merge(Layer):
                 raise ValueError(f"A `{kind}` layer should be called on a list of at least "
                                  f"{self.min_inputs} inputs. Received: input_shape="
                                  f"{_batched(input_shape)}")
-            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
-            self.output_shape = tuple(self.build(self.input_shape, rng))
-            self.built = True
-        return self.output_shape
+        return super().ensure_built(input_shape, rng)  # (Layer's: a list of shapes kept as one)
 
     def check_input(self, xs) -> None:
         if len(xs) != len(self.input_shape) or not all(

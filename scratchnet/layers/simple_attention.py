@@ -79,12 +79,7 @@ class Attention(Layer):
         """``input_shape``: the list ``[query, value]`` or ``[query, value, key]`` of sample shapes."""
         if not self.built:
             _check_list(self, input_shape, "inputs")
-            # (None: a length that varies from batch to batch, Input((None, F)))
-            self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape]
-            rng = rng if rng is not None else np.random.default_rng()
-            self.output_shape = tuple(self.build(self.input_shape, rng))
-            self.built = True
-        return self.output_shape
+        return super().ensure_built(input_shape, rng)  # (Layer's: a list of shapes kept as one)
 
     def build(self, input_shape, rng):
         query, value = self.check_shapes(input_shape)
