@@ -333,3 +333,138 @@ def test_verbose_messages_are_keras_messages(name, tmp_path, monkeypatch, capsys
         run(VERBOSE[name](mod), model, history(3))
         printed[side] = capsys.readouterr().out
     assert printed["s"] == printed["k"] and printed["k"]
+
+
+def recorder(module):
+    """A callback of ``module`` that records every hook it receives, with its logs."""
+
+    class Recorder(module.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+    hooks = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+             "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+             "on_predict_batch_begin", "on_predict_batch_end"]
+    for hook in hooks:
+        def record(self, *args, _hook=hook, **kwargs):
+            logs = kwargs.get("logs", args[-1] if args else None)
+            step = args[0] if len(args) == 2 or (args and "logs" in kwargs) else None
+            self.calls.append((_hook, step, {k: v for k, v in (logs or {}).items() if k != "outputs"}))
+        setattr(Recorder, hook, record)
+    return Recorder()
+
+
+def test_callback_list_by_hand_as_keras():
+    """A training loop written by hand around ``CallbackList`` (Keras' guide "Writing a training
+    loop from scratch"): the same hooks reach the callbacks with the same logs (keys sorted,
+    nested dicts flattened, NumPy scalars made Python floats), History is added and becomes
+    ``model.history``, params reach every callback."""
+    seen = {}
+    for side, mod in (("s", C), ("k", keras.callbacks)):
+        model = twins()[0 if side == "s" else 1]
+        rec = recorder(mod)
+        callbacks = mod.CallbackList([rec], add_history=True, model=model, epochs=2, steps=3,
+                                     verbose=0)
+        callbacks.on_train_begin()
+        for epoch in range(2):
+            callbacks.on_epoch_begin(epoch)
+            for step in range(3):
+                callbacks.on_train_batch_begin(step)
+                callbacks.on_train_batch_end(step, {"loss": np.float32(1.5 - step),
+                                                    "metrics": {"mae": np.float64(0.25)}})
+            callbacks.on_epoch_end(epoch, {"val_loss": np.float32(0.5), "loss": 2.0})
+        callbacks.on_train_end()
+        assert model.history is callbacks.callbacks[-1]
+        assert rec.params == {"epochs": 2, "steps": 3, "verbose": 0}
+        seen[side] = (rec.calls, model.history.history, model.history.epoch,
+                      [type(c).__name__ for c in callbacks.callbacks])
+    assert seen["s"] == seen["k"]
+    for _, _, logs in seen["s"][0]:
+        assert all(type(v) is float for v in logs.values())
+        assert list(logs) == sorted(logs)
+
+
+def test_callbacks_see_the_hooks_and_logs_keras_sends_in_fit(rng):
+    """In ``fit`` (with validation), ``evaluate`` and ``predict`` a callback receives the same hooks
+    in the same order as in Keras, with logs of the same keys in the same (sorted) order, and
+    values equal within the trajectory tolerance."""
+    x = rng.normal(size=(20, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=20)
+    scratch_model, keras_model = twins(metrics=["accuracy"])
+    seen = {}
+    for side, model in (("s", scratch_model), ("k", keras_model)):
+        rec = recorder(C if side == "s" else keras.callbacks)
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[rec],
+                  validation_data=(x[:10], y[:10]))
+        model.evaluate(x, y, batch_size=16, verbose=0, callbacks=[rec])
+        model.predict(x, batch_size=16, verbose=0, callbacks=[rec])
+        seen[side] = rec.calls
+    assert [(h, s, list(logs)) for h, s, logs in seen["s"]] == \
+        [(h, s, list(logs)) for h, s, logs in seen["k"]]
+    for (_, _, logs_s), (_, _, logs_k) in zip(seen["s"], seen["k"], strict=True):
+        np.testing.assert_allclose(list(logs_s.values()), list(logs_k.values()), rtol=1e-4)
+
+
+def test_callback_list_refuses_what_is_not_a_callback():
+    with pytest.raises(TypeError, match=r"CallbackList: expected scratchnet.callbacks.Callback .*"
+                                        r"received 'early' \(type str\)"):
+        C.CallbackList([C.History(), "early"])
+
+
+@pytest.fixture
+def http_server():
+    """A local HTTP server on a free port that records every POST (path, headers, body)."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], self.headers.get("X-Run"),
+                             body))
+            self.send_response(404 if self.path.startswith("/missing") else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"send_as_json": True}, {"field": "payload", "path": "/p/"},
+                                    {"path": "/missing/"}])
+def test_remote_monitor_posts_what_keras_posts(http_server, kwargs):
+    """The same epoch logs (NumPy scalars among them) posted by both callbacks reach the server
+    as the same path, content type, custom header and body bytes; a 404 answer is no error."""
+    root, received = http_server
+    logs = {"loss": np.float32(0.25), "accuracy": 0.75, "val_loss": np.float64(0.5)}
+    bodies = {}
+    for side, mod in (("s", C), ("k", keras.callbacks)):
+        received.clear()
+        monitor = mod.RemoteMonitor(root=root, headers={"X-Run": "demo"}, **kwargs)
+        monitor.on_epoch_end(3, dict(logs))
+        monitor.on_epoch_end(4, dict(logs))
+        assert len(received) == 2
+        bodies[side] = list(received)
+    assert bodies["s"] == bodies["k"]
+
+
+def test_remote_monitor_warns_when_no_server_answers():
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for mod in (C, keras.callbacks):
+        with pytest.warns(UserWarning, match=f"Could not reach RemoteMonitor root server at "
+                                             f"http://127.0.0.1:{port}"):
+            mod.RemoteMonitor(root=f"http://127.0.0.1:{port}").on_epoch_end(0, {"loss": 1.0})

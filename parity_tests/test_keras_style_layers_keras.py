@@ -267,3 +267,104 @@ def test_a_layer_called_on_a_list_of_tensors_as_in_keras():
         m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
     for param, kw in zip(ours.weights, theirs.get_weights(), strict=True):
         assert_close(param.value, kw, TRAJECTORY_RTOL, f'"{param.name}" after 6 Adam steps')
+
+
+def variable_layer_classes(lib):
+    """Layers that make their weights with ``keras.Variable`` set as attributes (in ``__init__``
+    and in ``build``), which Keras tracks as the layer's weights."""
+
+    class Scale(lib.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.alpha = lib.Variable(initializer=np.float32(1.5), name="alpha")
+            self.calls = lib.Variable(0.0, trainable=False, name="calls")
+
+        def build(self, input_shape):
+            self.w = lib.Variable(initializer="glorot_uniform", shape=(input_shape[-1], 4), name="w")
+
+        def call(self, inputs):
+            self.calls.assign_add(1.0)
+            return lib.ops.tanh(lib.ops.matmul(inputs, self.w)) * self.alpha
+
+    return Scale
+
+
+def test_keras_variables_set_as_attributes_are_weights_as_in_keras():
+    """``self.alpha = keras.Variable(...)`` in __init__ and ``self.w = keras.Variable(...)`` in
+    build become the layer's weights in both frameworks (the same counts, shapes, trainability and
+    order), and train the same: forward (FORWARD_RTOL), gradients (GRAD_RTOL), 12 Adam steps
+    (TRAJECTORY_RTOL)."""
+    def model_of(lib):
+        inputs = lib.Input((5,))
+        return lib.Model(inputs, lib.layers.Dense(3)(variable_layer_classes(lib)(name="scale")(inputs)))
+
+    model, kmodel = model_of(sn), model_of(keras)
+    shapes = [(w.shape, w.trainable) for w in model.layers[1].weights]
+    assert shapes == [(tuple(w.shape), w.trainable) for w in kmodel.layers[1].weights]
+    assert shapes == [((), True), ((5, 4), True), ((), False)]  # trainable first, as Keras lists
+    assert [p.name for p in model.layers[1].weights] == ["scale/alpha", "scale/w", "scale/calls"]
+    # Keras' path of a variable made in __init__ lacks the layer's name (made outside its name
+    # scope); scratchnet names every weight "<layer>/<name>", the key of its optimizer state,
+    # which must not collide across layers (docs/parity-notes.md)
+    assert [w.path for w in kmodel.layers[1].weights] == ["alpha", "scale/w", "calls"]
+    _same_weights(model, kmodel)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    assert_close(model.predict(x, verbose=0), np.asarray(kmodel(x)), FORWARD_RTOL, "forward")
+    loss = sn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    kloss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        value = kloss(y, kmodel(x, training=True))
+    kgrads = tape.gradient(value, kmodel.trainable_weights)
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss=loss)
+    _, grads = model.loss_and_grads(x, y)  # aligned with model.weights: keep the trainable ones
+    grads = [g for param, g in zip(model.weights, grads, strict=True) if param.trainable]
+    for param, g, kg in zip(model.trainable_weights, grads, kgrads, strict=True):
+        assert_close(g, np.asarray(kg), GRAD_RTOL, f'gradient of "{param.name}"')
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01), loss=kloss)
+    model.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    kmodel.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    for param, kw in zip(model.trainable_weights, kmodel.trainable_weights, strict=True):
+        assert_close(param.value, np.asarray(kw), TRAJECTORY_RTOL, f'"{param.name}" after 12 Adam steps')
+
+
+def test_standalone_variables_as_keras_makes_them():
+    """``keras.Variable`` on its own: dtype inference, shapes, paths under ``name_scope``,
+    assignment and arithmetic, as Keras 3 gives them."""
+    for lib in (sn, keras):
+        with lib.name_scope("outer"):
+            with lib.name_scope("inner"):
+                scoped = lib.Variable(np.zeros(2, np.float32), name="v")
+        made = {
+            "array64": lib.Variable(np.ones((2, 3))),
+            "int": lib.Variable(3),
+            "float": lib.Variable(2.5),
+            "list": lib.Variable([1.0, 2.0]),
+            "init": lib.Variable("ones", shape=(2,), dtype="float32", trainable=False),
+            "dtype": lib.Variable(1, dtype="float32"),
+        }
+        seen = {key: (str(np.asarray(v).dtype), tuple(v.shape), v.trainable, np.asarray(v).tolist())
+                for key, v in made.items()}
+        made["list"].assign(made["list"] * 3)
+        made["init"].assign_sub(np.ones(2, np.float32))
+        seen["after"] = (np.asarray(made["list"]).tolist(), np.asarray(made["init"]).tolist(),
+                         np.asarray(made["list"] + 1).tolist())
+        seen["path"] = scoped.path
+        if lib is sn:
+            ours = seen
+    assert ours == seen
+    assert ours["path"] == "outer/inner/v"
+
+
+def test_variable_errors_name_the_problem():
+    with pytest.raises(ValueError, match="the `shape` argument should be specified"):
+        sn.Variable("zeros")
+    with pytest.raises(ValueError, match=r"initial value has shape \(2,\), which does not match the "
+                                         r"shape argument \(3,\)"):
+        sn.Variable([1.0, 2.0], shape=(3,))
+    with pytest.raises(TypeError, match="expected a numeric initial value"):
+        sn.Variable(["a", "b"])
+    with pytest.raises(ValueError, match=r"device: 'gpu:0' is not where the '(numpy|numba)' backend "
+                                         r"computes \(the CPU\)"):
+        sn.device("gpu:0")

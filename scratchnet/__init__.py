@@ -41,6 +41,7 @@ from scratchnet.model import Model, Sequential
 from scratchnet.optimizers import Optimizer
 from scratchnet.regularizers import Regularizer
 from scratchnet.saving import load_model
+from scratchnet.variables import Variable, device, name_scope
 
 __version__ = "0.1.0"
 
@@ -62,7 +63,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
-    "Initializer", "Regularizer", "version", "load_model", "set_backend", "get_backend", "activations",
+    "Initializer", "Regularizer", "Variable", "name_scope", "device",
+    "version", "load_model", "set_backend", "get_backend", "activations",
     "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
     "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",

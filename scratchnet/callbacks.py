@@ -10,7 +10,10 @@ Keras' decision-making callbacks, with Keras 3.15's arguments, defaults, rules a
 one logged quantity; :class:`MonitorCallback` holds their shared improvement rule),
 :class:`LearningRateScheduler`, :class:`CSVLogger`, :class:`LambdaCallback`,
 :class:`BackupAndRestore`, which lets an interrupted ``fit`` resume bit for bit, and
-:class:`SwapEMAWeights`, which evaluates with the optimizer's moving averages (``use_ema=True``).
+:class:`SwapEMAWeights`, which evaluates with the optimizer's moving averages (``use_ema=True``),
+and :class:`RemoteMonitor`, which posts each epoch's logs to a web server.
+:class:`CallbackList` calls several callbacks as one; ``fit`` uses it, and so can a loop
+written by hand.
 """
 
 from __future__ import annotations
@@ -64,6 +67,129 @@ class Callback:
     def on_predict_end(self, logs=None): ...
     def on_predict_batch_begin(self, batch: int, logs=None): ...
     def on_predict_batch_end(self, batch: int, logs=None): ...
+
+
+class CallbackList(Callback):
+    """Several callbacks called as one (``keras.callbacks.CallbackList``): each hook calls that
+    hook of every callback, in order. ``fit``, ``evaluate`` and ``predict`` use one; a training
+    loop written by hand can too::
+
+        callbacks = CallbackList([EarlyStopping()], add_history=True, model=model, epochs=3)
+        callbacks.on_train_begin()
+        ...
+
+    ``add_history`` appends a :class:`History` and ``add_progbar`` a :class:`ProgbarLogger` when
+    the list holds none; ``model`` and ``**params`` (``epochs``, ``steps``, ``verbose``) go to
+    every callback. As in Keras, each hook hands its callbacks a fresh dict of the logs: keys
+    sorted, nested dicts flattened, each value made a Python float where ``float()`` takes it
+    (a per-class array stays as it is). Keras may run batch-end hooks on a thread; here every
+    hook runs in order, on the caller's thread.
+    """
+
+    def __init__(self, callbacks=None, add_history: bool = False, add_progbar: bool = False,
+                 model=None, **params):
+        super().__init__()
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        self.callbacks = list(_flat_callbacks(callbacks or []))
+        bad = [c for c in self.callbacks if not isinstance(c, Callback)]
+        if bad:
+            raise TypeError("CallbackList: expected scratchnet.callbacks.Callback instances, "
+                            f"received {bad[0]!r} (type {type(bad[0]).__name__})")
+        self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        self._progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
+        if self._history is None and add_history:
+            self._history = History()
+            self.callbacks.append(self._history)
+        if self._progbar is None and add_progbar:
+            self._progbar = ProgbarLogger(params.get("verbose", 1))
+            self.callbacks.append(self._progbar)
+        self.set_model(model)
+        self.set_params(params)
+
+    def append(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+        if params:
+            for callback in self.callbacks:
+                callback.set_params(params)
+
+    def set_model(self, model) -> None:
+        if not model:
+            return
+        super().set_model(model)
+        if self._history is not None:
+            model.history = self._history
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def _each(self, hook: str, *args, logs=None) -> None:
+        logs = pythonify_logs(logs)
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args, logs)
+
+    def on_train_begin(self, logs=None): self._each("on_train_begin", logs=logs)
+    def on_train_end(self, logs=None): self._each("on_train_end", logs=logs)
+    def on_epoch_begin(self, epoch, logs=None): self._each("on_epoch_begin", epoch, logs=logs)
+    def on_epoch_end(self, epoch, logs=None): self._each("on_epoch_end", epoch, logs=logs)
+    def on_batch_begin(self, batch, logs=None): self._each("on_batch_begin", batch, logs=logs)
+    def on_batch_end(self, batch, logs=None): self._each("on_batch_end", batch, logs=logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._each("on_train_batch_begin", batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._each("on_train_batch_end", batch, logs=logs)
+
+    def on_test_begin(self, logs=None): self._each("on_test_begin", logs=logs)
+    def on_test_end(self, logs=None): self._each("on_test_end", logs=logs)
+    def on_test_batch_begin(self, batch, logs=None): self._each("on_test_batch_begin", batch, logs=logs)
+    def on_test_batch_end(self, batch, logs=None): self._each("on_test_batch_end", batch, logs=logs)
+    def on_predict_begin(self, logs=None): self._each("on_predict_begin", logs=logs)
+    def on_predict_end(self, logs=None): self._each("on_predict_end", logs=logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._each("on_predict_batch_begin", batch, logs=logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._each("on_predict_batch_end", batch, logs=logs)
+
+
+def _flat_callbacks(callbacks):
+    """The callbacks of a possibly nested list (Keras flattens it with ``tree.flatten``)."""
+    for c in callbacks:
+        if isinstance(c, list | tuple):
+            yield from _flat_callbacks(c)
+        else:
+            yield c
+
+
+def pythonify_logs(logs) -> dict:
+    """Keras' log dict as callbacks receive it: a new dict, keys sorted, nested dicts flattened
+    into it, each scalar a Python float where ``float(value)`` works (an array, such as F1Score's
+    per-class result or ``predict``'s batch ``outputs``, stays an array)."""
+    result = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            result.update(pythonify_logs(value))
+            continue
+        # Keras' float() would also turn a 1-element array into a float; a scalar only here
+        if isinstance(value, numbers.Number | np.generic) or \
+                (isinstance(value, np.ndarray) and value.ndim == 0):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                pass
+        result[key] = value
+    return result
 
 
 class History(Callback):
@@ -750,6 +876,52 @@ def set_learning_rate(optimizer, value) -> None:
 
 
 # ---------------------------------------------------------------------- logging, lambdas
+class RemoteMonitor(Callback):
+    """Posts each epoch's logs to a web server (``keras.callbacks.RemoteMonitor``): an HTTP POST
+    to ``root + path`` whose body is ``{"epoch": epoch, **logs}`` in JSON, either as the form
+    field ``field`` (``application/x-www-form-urlencoded``, the default) or, with
+    ``send_as_json=True``, as the whole body (``application/json``). ``headers`` are added to the
+    request. A server that cannot be reached gives a warning, and training goes on.
+
+    Keras sends it with the ``requests`` package; this uses Python's own ``urllib`` and sends the
+    same bytes (no extra dependency).
+    """
+
+    def __init__(self, root: str = "http://localhost:9000", path: str = "/publish/epoch/end/",
+                 field: str = "data", headers: dict | None = None, send_as_json: bool = False):
+        super().__init__()
+        self.root = root
+        self.path = path
+        self.field = field
+        self.headers = headers
+        self.send_as_json = send_as_json
+
+    def on_epoch_end(self, epoch, logs=None):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        send = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            send[key] = value.item() if isinstance(value, np.ndarray | np.generic) else value
+        headers = dict(self.headers or {})
+        try:
+            if self.send_as_json:
+                body = json.dumps(send, allow_nan=False).encode()  # requests refuses NaN too
+                headers.setdefault("Content-Type", "application/json")
+            else:
+                body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode()
+                headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            request = urllib.request.Request(self.root + self.path, data=body, headers=headers,
+                                             method="POST")
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pass  # the server answered (say 404); as with requests, its status is not checked
+        except (urllib.error.URLError, OSError, ValueError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)
+
+
 class CSVLogger(Callback):
     """Write one CSV row per epoch, laid out as ``keras.callbacks.CSVLogger`` lays it out.
 

@@ -724,18 +724,18 @@ class Model:
                                             history=self.history)
         self.stop_training = False
         self._initial_epoch = None  # a callback may set it in on_train_begin to resume training
-        _call(callback_list, "on_train_begin")
+        callback_list.on_train_begin()
         epoch_logs = None
         for epoch in range(self._initial_epoch or initial_epoch, epochs):
             self.reset_metrics()
-            _call(callback_list, "on_epoch_begin", epoch)
+            callback_list.on_epoch_begin(epoch)
             for step in train.steps():
-                _call(callback_list, "on_train_batch_begin", step)
+                callback_list.on_train_batch_begin(step)
                 batch = train.next_batch()
                 if batch is None:  # a generator ran out of data (Keras warned): end the epoch
                     break
                 logs = self.train_step(*batch)
-                _call(callback_list, "on_train_batch_end", step, logs)
+                callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             epoch_logs = self._logs()
@@ -745,12 +745,12 @@ class Model:
                         validation, validation_batch_size or batch_size, validation_steps)
                 val_logs = self._evaluate_batches(val_batches, callback_list)
                 epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
-            _call(callback_list, "on_epoch_end", epoch, epoch_logs)
+            callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
         if epochs > 0:  # Keras: with use_ema, the weights become their moving averages
             self.optimizer.finalize_variable_values(self.params)
-        _call(callback_list, "on_train_end", epoch_logs)
+        callback_list.on_train_end(epoch_logs)
         return self.history
 
     def _validation_batches(self, validation: tuple, batch_size, steps) -> adapters.EpochIterator:
@@ -800,23 +800,24 @@ class Model:
         """The outputs for one batch, in inference mode (``keras.Model.predict_on_batch``)."""
         return self(x)
 
-    def _evaluate_batches(self, batches: adapters.EpochIterator, callback_list: list) -> dict:
+    def _evaluate_batches(self, batches: adapters.EpochIterator,
+                          callback_list: cbks.CallbackList) -> dict:
         """One pass of :meth:`test_step` over ``batches``, with the test hooks (Keras' loop)."""
         batches.reset()
         self.stop_evaluating = False
-        _call(callback_list, "on_test_begin")
+        callback_list.on_test_begin()
         self.reset_metrics()
         for step in batches.steps():
-            _call(callback_list, "on_test_batch_begin", step)
+            callback_list.on_test_batch_begin(step)
             batch = batches.next_batch()
             if batch is None:
                 break
             logs = self.test_step(*batch)
-            _call(callback_list, "on_test_batch_end", step, logs)
+            callback_list.on_test_batch_end(step, logs)
             if self.stop_evaluating:
                 break
         logs = self._logs()
-        _call(callback_list, "on_test_end", logs)
+        callback_list.on_test_end(logs)
         return logs
 
     def predict(self, x, batch_size: int | None = None, verbose="auto", steps: int | None = None,
@@ -833,18 +834,18 @@ class Model:
                                        needs_y=False)
         callback_list = self._callback_list(callbacks, 0, 1, batches.num_batches, "predict")
         self.stop_predicting = False
-        _call(callback_list, "on_predict_begin")
+        callback_list.on_predict_begin()
         outputs = []
         for step in batches.steps():
-            _call(callback_list, "on_predict_batch_begin", step)
+            callback_list.on_predict_batch_begin(step)
             batch = batches.next_batch()
             if batch is None:
                 break
             outputs.append(self._predict_batch(batch[0]))
-            _call(callback_list, "on_predict_batch_end", step, {"outputs": outputs[-1]})
+            callback_list.on_predict_batch_end(step, {"outputs": outputs[-1]})
             if self.stop_predicting:
                 break
-        _call(callback_list, "on_predict_end")
+        callback_list.on_predict_end()
         return self._concatenate_batches(outputs)
 
     def _predict_batch(self, x):
@@ -926,9 +927,10 @@ class Model:
         return self._check_data(x, y, where, sample_weight)
 
     def _callback_list(self, callbacks, verbose, epochs: int, steps, where: str,
-                       history: cbks.History | None = None) -> list:
-        """The user's callbacks (plus History and a progress bar in fit), each given the model
-        and ``{"epochs", "steps", "verbose"}``."""
+                       history: cbks.History | None = None) -> cbks.CallbackList:
+        """The user's callbacks (then History and a progress bar in fit, as Keras orders them) in
+        one :class:`~scratchnet.callbacks.CallbackList`, each given the model and
+        ``{"epochs", "steps", "verbose"}``."""
         if isinstance(callbacks, cbks.Callback):
             callbacks = [callbacks]  # one callback, not in a list: Keras takes it too
         callback_list = list(callbacks or [])
@@ -941,12 +943,8 @@ class Model:
         verbose = 1 if verbose == "auto" else int(verbose)
         if history is not None:
             callback_list.append(history)
-            if verbose:
-                callback_list.insert(0, cbks.ProgbarLogger(verbose))
-        for c in callback_list:
-            c.set_model(self)
-            c.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
-        return callback_list
+        return cbks.CallbackList(callback_list, add_progbar=history is not None and verbose > 0,
+                                 model=self, epochs=epochs, steps=steps, verbose=verbose)
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """The forward pass on one batch, in inference mode unless ``training=True``.
@@ -1365,16 +1363,6 @@ def _as_returned(logs: dict, return_dict: bool):
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
-
-
-def _call(callback_list: list, hook: str, *args) -> None:
-    """Call ``hook`` on every callback, in order; like Keras' CallbackList, a hook called without
-    logs (``on_train_begin``, ``on_*_batch_begin``, ...) receives an empty dict."""
-    takes_step = "epoch" in hook or "batch" in hook
-    if len(args) < (2 if takes_step else 1) or args[-1] is None:
-        args = args[:1] + ({},) if takes_step else ({},)
-    for callback in callback_list:
-        getattr(callback, hook)(*args)
 
 
 def _non_negative_int(value, arg: str, where: str) -> int:

@@ -52,6 +52,9 @@ def build_keras_style(layer: Layer, input_shape: tuple, rng: np.random.Generator
         layer.build(batch_shape)
     finally:
         layer._build_rng = None
+    from scratchnet.variables import adopt_variables
+
+    adopt_variables(layer)  # self.w = sn.Variable(...) in __init__ or build: a weight, as in Keras
     if hasattr(layer, "state_size"):  # a recurrent cell: RNN runs its call step by step (TapeCell)
         sizes = layer.state_size if isinstance(layer.state_size, list | tuple) else [layer.state_size]
         return (int(getattr(layer, "output_size", None) or sizes[0]),)

@@ -216,7 +216,9 @@ class Layer:
         if self._runs_call():
             from scratchnet.subclassing import tracked_layers
             from scratchnet.tape_layers import build_taped
+            from scratchnet.variables import adopt_variables
 
+            adopt_variables(self)  # self.w = sn.Variable(...) in __init__: a weight, as in Keras
             # weights made in __init__ (Keras' way), or a call of ops on no layer at all: the tape
             if self.params or self.non_trainable_params or not tracked_layers(self):
                 return build_taped(self, input_shape)
