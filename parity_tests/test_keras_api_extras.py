@@ -503,3 +503,30 @@ def test_a_keras3_style_custom_layer_on_the_top_level_base():
     y = layer(x)
     np.testing.assert_allclose(y, x @ layer.w.numpy() + layer.b.numpy(), rtol=1e-6)
     assert isinstance(sn.Input((5,)), sn.KerasTensor) and sn.version() == sn.__version__
+
+
+def test_get_uid_and_clear_session_count_as_keras():
+    """``backend.get_uid`` counts per prefix from 1; ``clear_session`` restarts the counters, and
+    with them the names of unnamed variables."""
+    import keras
+
+    seen = {}
+    for lib in (sn, keras):
+        lib.utils.clear_session()
+        uids = [lib.backend.get_uid("x"), lib.backend.get_uid("x"), lib.backend.get_uid("y"),
+                lib.backend.get_uid()]
+        names = [lib.Variable(1.0).path, lib.Variable(2.0, name="v").path, lib.Variable(3.0).path]
+        lib.utils.clear_session()
+        seen[lib] = (uids, names, lib.backend.get_uid("x"), lib.Variable(1.0).path)
+    assert seen[sn] == seen[keras] == ([1, 2, 1, 1], ["variable", "v", "variable_1"], 1, "variable")
+
+
+@pytest.mark.parametrize("name", ["Adagrad", "Adam", "Ftrl", "Optimizer", "RMSprop", "SGD"])
+def test_legacy_optimizers_stop_as_in_keras_3(name):
+    import keras
+
+    with pytest.raises(ImportError, match="`keras.optimizers.legacy` is not supported in Keras 3"):
+        getattr(keras.optimizers.legacy, name)(learning_rate=0.1)
+    with pytest.raises(ImportError, match=f"`keras.optimizers.legacy` is not supported in Keras 3, nor in "
+                                          f"scratchnet.*use scratchnet.optimizers.{name} instead"):
+        getattr(sn.optimizers.legacy, name)(lr=0.1)

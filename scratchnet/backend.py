@@ -3,7 +3,7 @@ before each new model, ``keras.backend.floatx()``): the same functions as :mod:`
 and :func:`scratchnet.utils.clear_session`, under the module name those programs use."""
 
 from scratchnet.backend_dtypes import is_float_dtype, is_int_dtype, result_type, standardize_dtype
-from scratchnet.config import floatx, set_floatx
+from scratchnet.config import floatx, get_uid, set_floatx
 from scratchnet.losses import EPSILON
 from scratchnet.utils import clear_session
 
@@ -54,6 +54,6 @@ def backend() -> str:
     return get_backend()
 
 
-__all__ = ["clear_session", "floatx", "set_floatx", "epsilon", "image_data_format", "backend",
+__all__ = ["clear_session", "get_uid", "floatx", "set_floatx", "epsilon", "image_data_format", "backend",
            "set_epsilon", "set_image_data_format", "is_keras_tensor", "standardize_dtype",
            "is_float_dtype", "is_int_dtype", "result_type"]

@@ -194,3 +194,16 @@ def is_nnx_enabled() -> bool:
     return False
 
 
+# Keras' per-prefix counters (keras.backend.get_uid), restarted by clear_session.
+_OBJECT_NAME_UIDS: dict[str, int] = {}
+
+
+def get_uid(prefix: str = "") -> int:
+    """``keras.backend.get_uid``: 1 the first time ``prefix`` is asked for, then 2, 3, ...
+    (until :func:`scratchnet.utils.clear_session`)."""
+    _OBJECT_NAME_UIDS[prefix] = _OBJECT_NAME_UIDS.get(prefix, 0) + 1
+    return _OBJECT_NAME_UIDS[prefix]
+
+
+def reset_uids() -> None:
+    _OBJECT_NAME_UIDS.clear()

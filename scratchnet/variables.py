@@ -29,7 +29,8 @@ class Variable(Parameter):
     initializer (name, object or callable ``(shape, dtype)``), which then needs ``shape``.
     Without ``dtype``, Keras' rule: an initializer makes floatx; a NumPy array keeps its dtype;
     a Python number or list becomes float32 or int32 (``Variable(3)`` is an int32 ``3``).
-    Unnamed variables are ``variable``, ``variable_1``, ... in order of making, as in Keras.
+    Unnamed variables are ``variable``, ``variable_1``, ... in order of making (until
+    ``clear_session``), as in Keras.
     ``autocast``, ``aggregation`` and ``synchronization`` are accepted for Keras' signature; they
     concern mixed precision and distribution strategies, which a variable here does not take
     part in.
@@ -122,14 +123,11 @@ class device:  # noqa: N801 (Keras' name)
         return False
 
 
-_AUTO_NAMES = [0]
-
-
 def _auto_name() -> str:
-    """Keras' names for unnamed variables: ``variable``, ``variable_1``, ... in order of making."""
-    n = _AUTO_NAMES[0]
-    _AUTO_NAMES[0] += 1
-    return "variable" if n == 0 else f"variable_{n}"
+    """Keras' names for unnamed variables, from its ``variable`` counter (``backend.get_uid``):
+    ``variable``, ``variable_1``, ... in order of making, until ``clear_session``."""
+    n = config.get_uid("variable")
+    return "variable" if n == 1 else f"variable_{n - 1}"
 
 
 def _given_value(initializer, dtype, where: str) -> np.ndarray:

@@ -21,7 +21,7 @@ a schedule nested the same way. ``Lamb`` has no string name: Keras 3.15.1 does n
 
 from __future__ import annotations
 
-from scratchnet.optimizers import schedules
+from scratchnet.optimizers import legacy, schedules
 from scratchnet.optimizers.adadelta import Adadelta
 from scratchnet.optimizers.adafactor import Adafactor
 from scratchnet.optimizers.adagrad import Adagrad
@@ -41,7 +41,7 @@ from scratchnet.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta",
            "Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer",
-           "MultiOptimizer", "OptimizerMap", "schedules", "get",
+           "MultiOptimizer", "OptimizerMap", "schedules", "legacy", "get",
            "serialize", "deserialize"]
 
 _REGISTRY: dict[str, type[Optimizer]] = {

@@ -60,8 +60,13 @@ def standardize_dtype(dtype) -> str:
 
 def clear_session(free_memory: bool = True) -> None:
     """Keras' ``clear_session``, which course notebooks call before building a new model. Keras
-    drops its global graph state and restarts its layer-name counters; scratchnet keeps neither
-    (each model names its own layers), so there is nothing to clear."""
+    drops its global graph state and restarts its name counters; scratchnet has no graph state
+    and each model names its own layers, so what it restarts is the counters of
+    ``backend.get_uid`` (and with them the names of unnamed ``sn.Variable``s: ``variable``,
+    ``variable_1``, ...)."""
+    from scratchnet import config
+
+    config.reset_uids()
 
 __all__ = ["Config", "enable_interactive_logging", "disable_interactive_logging",
            "is_interactive_logging_enabled",
