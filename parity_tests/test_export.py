@@ -90,3 +90,18 @@ def test_unbuilt_and_foreign_models_are_refused():
         tfnet.export_saved_model(sn.Sequential([sn.layers.Dense(2)]), "unused")
     with pytest.raises(TypeError, match="expected a scratchnet.Sequential or Model, or a keras.Model"):
         tfnet.export_tflite(object(), "unused.tflite")
+
+
+def test_model_export_as_keras_programs_write_it(model_and_data, tmp_path):
+    """``model.export(path)`` (Keras' method, the program's own line) writes the SavedModel, and
+    ``format="litert"`` the TFLite file, predicting what the scratchnet model predicts."""
+    model, x = model_and_data
+    model.export(tmp_path / "served", verbose=False)
+    np.testing.assert_allclose(saved_model_predict(tmp_path / "served", x), model.predict(x),
+                               rtol=RTOL, atol=ATOL)
+    model.export(tmp_path / "m.tflite", format="litert", verbose=False)
+    np.testing.assert_allclose(tflite_predict(tmp_path / "m.tflite", x[:2]), model.predict(x[:2]),
+                               rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match=r"export: unrecognized format='savedmodel'; supported formats "
+                                         r"are \['tf_saved_model', 'onnx', 'openvino', 'litert', 'torch'\]"):
+        model.export(tmp_path / "x", format="savedmodel")

@@ -1151,6 +1151,27 @@ class Model:
 
         save_model(self, path)
 
+    def export(self, filepath, format: str = "tf_saved_model", verbose=None, input_signature=None,
+               **kwargs) -> None:
+        """Keras' ``model.export``: an inference artifact for serving, ``"tf_saved_model"`` (the
+        default; ``tf.saved_model.load(path).serve(x)``), ``"litert"`` (a TFLite flat buffer),
+        or Keras' other formats. These are TensorFlow (or ONNX, OpenVINO, PyTorch) files, which
+        scratchnet cannot write on its own: the model goes to its Keras twin
+        (``tfnet.to_keras``, the same weights) and Keras writes the artifact with the same
+        arguments. So this, and only this, imports TensorFlow (the ``tf`` extra)."""
+        formats = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
+        if format not in formats:
+            raise ValueError(f"export: unrecognized format={format!r}; supported formats are "
+                             f"{list(formats)}")
+        try:
+            from tfnet.export import as_keras
+        except ImportError as err:
+            raise ImportError(f"export: format={format!r} is written by Keras from the model's "
+                              "Keras twin (tfnet), which needs TensorFlow and Keras: pip install "
+                              f"'scratchnet[tf]' ({err})") from err
+        as_keras(self).export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
+
     def to_json(self, **kwargs) -> str:
         """Keras' JSON of the architecture (and compile settings): what ``config.json`` of a
         ``.keras`` file holds; ``sn.models.model_from_json`` (or Keras') reads it back."""
