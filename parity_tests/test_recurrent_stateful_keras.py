@@ -151,3 +151,31 @@ def test_a_declared_batch_size_shows_in_shapes_and_summary_as_in_keras():
     assert seq.output_shape == (3, 5) and "(3, 5)" in seq.summary(print_fn=None)
     clone = sn.models.clone_model(seq)
     assert clone.output_shape == (3, 5)  # the clone keeps the declared batch size, as Keras'
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tfnet_converters_keep_stateful_and_the_batch_size(kind):
+    """``tfnet.to_keras`` / ``from_keras`` of a stateful model (functional and Sequential): the twin
+    is stateful on the same declared batch size (before, the flag was dropped and a stateful layer
+    would have restarted every batch), and carries its states as the original does: two predict
+    calls in a row at FORWARD_RTOL."""
+    import tfnet
+
+    model = _twins(kind)[0]
+    shape = (T, 3, 1) if kind == "ConvLSTM1D" else (T, F)
+    sequential = sn.Sequential([sn.layers.Input(shape, batch_size=B), _recurrent(sn, kind),
+                                sn.layers.Flatten(), sn.layers.Dense(1)], seed=0)
+    x, _ = _data(kind)
+    for original in (model, sequential):
+        kmodel = tfnet.to_keras(original)
+        assert kmodel.inputs[0].shape[0] == B
+        klayer = next(layer for layer in kmodel.layers if hasattr(layer, "reset_state"))
+        assert getattr(klayer, "stateful", None) or klayer.forward_layer.stateful
+        back = tfnet.from_keras(kmodel)
+        assert back.input_shape == (B, *shape)
+        for call in ("first", "second (continues)"):
+            expected = original.predict(x, batch_size=B, verbose=0)
+            assert_close(kmodel.predict(x, batch_size=B, verbose=0), expected, FORWARD_RTOL,
+                         f"{kind}: to_keras twin, {call} predict")
+            assert_close(back.predict(x, batch_size=B, verbose=0), expected, FORWARD_RTOL,
+                         f"{kind}: from_keras round trip, {call} predict")

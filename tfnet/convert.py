@@ -118,7 +118,7 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     # Lookup and Embedding layers read strings or integer ids, not floats.
     input_dtype = model.layers[0].input_dtype or str(dtype)
-    klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype)]
+    klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype, batch_size=model._batch_size())]
     for layer in model.layers:
         klayers.append(layer_to_keras(layer, **common))
     kmodel = keras.Sequential(klayers, name=model.name)
@@ -160,7 +160,7 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
         raise ValueError(f'from_keras: Keras model "{kmodel.name}" is not built; give it a '
                          "keras.Input(shape) first")
     input_shape = tuple(kmodel.inputs[0].shape[1:])
-    slayers = [sn.layers.Input(input_shape)]
+    slayers = [sn.layers.Input(input_shape, batch_size=kmodel.inputs[0].shape[0])]
     slayers += [layer_from_keras(klayer) for klayer in kmodel.layers]
     model = sn.Sequential(slayers, seed=seed, name=kmodel.name)
     model.set_weights(kmodel.get_weights())
@@ -465,11 +465,12 @@ def _dropout_from_keras(klayer, **kw):
 
 def _input_to_keras(layer, **kw):
     return keras.layers.InputLayer(shape=layer.shape, dtype=layer.dtype or kw.get("dtype"),
-                                   name=kw["name"])
+                                   batch_size=getattr(layer, "batch_size", None), name=kw["name"])
 
 
 def _input_from_keras(klayer, **kw):
-    return sn.layers.InputLayer(tuple(klayer.batch_shape[1:]), dtype=klayer.dtype, **kw)
+    return sn.layers.InputLayer(tuple(klayer.batch_shape[1:]), dtype=klayer.dtype,
+                                batch_size=klayer.batch_shape[0], **kw)
 
 
 register_layer(sn.layers.Dense, keras.layers.Dense, _dense_to_keras, _dense_from_keras)
@@ -560,7 +561,7 @@ def _cell_args_to_keras(layer) -> dict:
 def _sequence_args(layer) -> dict:
     """What a recurrent layer (or RNN) adds to its cell: how it runs over the sequence."""
     return dict(return_sequences=layer.return_sequences, return_state=layer.return_state,
-                go_backwards=layer.go_backwards, unroll=layer.unroll,
+                go_backwards=layer.go_backwards, stateful=layer.stateful, unroll=layer.unroll,
                 zero_output_for_mask=layer.zero_output_for_mask)
 
 
@@ -592,11 +593,10 @@ def _cell_args_from_keras(kcell, where: str) -> dict:
 
 
 def _rnn_from_keras(klayer, **kw):
-    _require(klayer, stateful=False)
     args = _cell_args_from_keras(klayer.cell, f'layer "{klayer.name}"')
     return getattr(sn.layers, type(klayer).__name__)(
         klayer.units, **args, return_sequences=klayer.return_sequences, return_state=klayer.return_state,
-        go_backwards=klayer.go_backwards, unroll=klayer.unroll,
+        go_backwards=klayer.go_backwards, stateful=klayer.stateful, unroll=klayer.unroll,
         zero_output_for_mask=klayer.zero_output_for_mask, **kw)
 
 
@@ -630,10 +630,9 @@ def _cell_rnn_to_keras(layer, **kw):
 
 
 def _cell_rnn_from_keras(klayer, **kw):
-    _require(klayer, stateful=False)
     return sn.layers.RNN(_cell_from_keras(klayer.cell, name=klayer.cell.name),
                          **{k: getattr(klayer, k) for k in ("return_sequences", "return_state",
-                                                            "go_backwards", "unroll",
+                                                            "go_backwards", "stateful", "unroll",
                                                             "zero_output_for_mask")}, **kw)
 
 
@@ -649,17 +648,17 @@ def _conv_lstm_to_keras(layer, **kw):
     return getattr(keras.layers, type(layer).__name__)(
         **args, kernel_size=cell.kernel_size, strides=cell.strides, padding=cell.padding,
         dilation_rate=cell.dilation_rate, return_sequences=layer.return_sequences,
-        return_state=layer.return_state, go_backwards=layer.go_backwards, **kw)
+        return_state=layer.return_state, go_backwards=layer.go_backwards, stateful=layer.stateful, **kw)
 
 
 def _conv_lstm_from_keras(klayer, **kw):
-    _require(klayer, stateful=False, data_format="channels_last")
+    _require(klayer, data_format="channels_last")
     kcell = klayer.cell
     return getattr(sn.layers, type(klayer).__name__)(
         kcell.filters, kcell.kernel_size, strides=kcell.strides, padding=kcell.padding,
         dilation_rate=kcell.dilation_rate, **_cell_args_from_keras(kcell, f'layer "{klayer.name}"'),
         return_sequences=klayer.return_sequences, return_state=klayer.return_state,
-        go_backwards=klayer.go_backwards, **kw)
+        go_backwards=klayer.go_backwards, stateful=klayer.stateful, **kw)
 
 
 for _name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):

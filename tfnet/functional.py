@@ -34,7 +34,8 @@ def functional_to_keras(model: Functional) -> keras.Model:
     klayers = {}  # scratchnet layer -> its Keras twin (one per layer, shared layers included)
     for t, name in zip(model.inputs, model.input_names, strict=True):
         layer = t.node.layer
-        ktensors[t] = keras.Input(layer.shape, dtype=layer.dtype or str(dtype), name=name)
+        ktensors[t] = keras.Input(layer.shape, dtype=layer.dtype or str(dtype), name=name,
+                                  batch_size=t.shape[0])  # a declared batch size (stateful RNNs)
     for node in model._nodes:
         if isinstance(node.layer, InputLayer):
             continue
@@ -106,7 +107,7 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
     def convert_call(ktensor, klayer, knode):
         if knode.is_input:
             return sn.Input(tuple(ktensor.shape[1:]), dtype=_input_dtype(ktensor.dtype),
-                            name=klayer.name)
+                            batch_size=ktensor.shape[0], name=klayer.name)
         if klayer not in slayers:
             slayers[klayer] = convert.layer_from_keras(klayer)
         kargs, kkwargs = knode.arguments.args, knode.arguments.kwargs
