@@ -356,3 +356,53 @@ def test_a_functional_model_paths_have_no_model_name():
     adam, muon = opt.optimizers
     assert set(adam.state) == {"out/kernel/m", "out/kernel/v", "out/bias/m", "out/bias/v"}
     assert "hidden/kernel/v" in muon.state  # excluded by its path: the AdamW step
+
+
+def test_every_weight_path_is_keras_variable_path():
+    """``Optimizer.variable_path`` (what Muon's exclude_layers and an OptimizerMap's patterns match)
+    equals Keras' ``variable.path`` for every weight of a model with recurrent layers (Keras nests
+    their weights under the cell: "lstm/lstm_cell/kernel"), Bidirectional, RNN of cells, stacked
+    cells, TimeDistributed, MultiHeadAttention, normalization, EinsumDense and ConvLSTM1D. Keras'
+    layer counters are global, so the numeric suffixes ("_1") are compared without their numbers."""
+    import re
+
+    def build(lib):
+        layers = lib.layers
+        inp = lib.Input((6, 4))
+        x = layers.LSTM(3, return_sequences=True)(inp)
+        x = layers.GRU(3, return_sequences=True)(x)
+        x = layers.SimpleRNN(3, return_sequences=True)(x)
+        x = layers.Bidirectional(layers.LSTM(2, return_sequences=True))(x)
+        x = layers.RNN(layers.GRUCell(2), return_sequences=True)(x)
+        x = layers.RNN([layers.SimpleRNNCell(2), layers.LSTMCell(2)], return_sequences=True)(x)
+        x = layers.TimeDistributed(layers.Dense(3))(x)
+        x = layers.MultiHeadAttention(2, 2)(x, x)
+        x = layers.BatchNormalization()(layers.LayerNormalization()(x))
+        x = layers.EinsumDense("abc,cd->abd", output_shape=(6, 3), bias_axes="d")(x)
+        x = layers.ConvLSTM1D(2, 2, return_sequences=True)(layers.Reshape((6, 3, 1))(x))
+        return lib.Model(inp, layers.Dense(1)(layers.Flatten()(x)))
+
+    model, kmodel = build(sn), build(keras)
+    opt = O.SGD(0.1)
+    model.compile(opt, "mse")
+    paths = [opt.variable_path(p) for p in model.weights]
+    kpaths = [v.path for v in kmodel.weights]
+    assert len(paths) == len(kpaths) == 47
+    for path, kpath in zip(paths, kpaths, strict=True):
+        assert re.sub(r"_\d+", "", path) == re.sub(r"_\d+", "", kpath)
+    assert "lstm/lstm_cell/kernel" in paths and "bidirectional/forward_lstm/lstm_cell/bias" in paths
+
+
+def test_muon_excludes_a_recurrent_cell_by_its_keras_path():
+    """Muon(exclude_layers=["gru_cell"]) on an LSTM + GRU model: the GRU's weights (Keras' paths
+    "gru/gru_cell/...") take the AdamW step and the LSTM's the Muon step, in both libraries; the
+    weights agree after 5 steps at TRAJECTORY_RTOL."""
+    model = sn.Sequential([L.Input((5, 3)), L.LSTM(4, return_sequences=True), L.GRU(3), L.Dense(2)],
+                          seed=3)
+    opt = O.Muon(0.02, exclude_layers=["gru_cell"])
+    twins = make_twins(model, loss="mse", optimizer=opt)
+    rng = np.random.default_rng(5)
+    data = [(rng.standard_normal((8, 5, 3)).astype("f4"), rng.standard_normal((8, 2)).astype("f4"))]
+    check_trajectory(twins, data, 5)
+    assert opt.uses_adamw(next(p for p in model.weights if p.name == "gru/kernel"))
+    assert not opt.uses_adamw(next(p for p in model.weights if p.name == "lstm/kernel"))

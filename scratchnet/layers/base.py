@@ -45,6 +45,9 @@ class Parameter:
     trainable: bool = True
     regularizer: object = field(default=None, repr=False)
     constraint: object = field(default=None, repr=False)
+    # Keras nests a recurrent layer's weights under its cell ("lstm/lstm_cell/kernel"); scratchnet's
+    # LSTM owns them itself ("lstm/kernel"). The cell's name, for Keras' variable.path only.
+    keras_cell: str | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -213,6 +213,8 @@ class _Recurrent(_Stateful, _RecurrentWeights):
             raise ValueError(f'{type(self).__name__} "{self.name}": expected inputs of shape (batch, steps, '
                              f"features), received {(None,) + tuple(input_shape)}")
         self.build_weights(input_shape[1], rng)
+        for param in self.params.values():  # Keras' variable.path: "lstm/lstm_cell/kernel"
+            param.keras_cell = self.KERAS_CELL
         steps = input_shape[0]
         return (steps, self.units) if self.return_sequences else (self.units,)
 
@@ -355,10 +357,14 @@ class _Recurrent(_Stateful, _RecurrentWeights):
 class SimpleRNN(_SimpleRNNStep, _Recurrent):
     """``keras.layers.SimpleRNN(units, activation="tanh", ...)``: ``h = g(x_t @ K + h_prev @ R + b)``."""
 
+    KERAS_CELL = "simple_rnn_cell"
+
 
 class LSTM(_LSTMStep, _Recurrent):
     """``keras.layers.LSTM(units, activation="tanh", recurrent_activation="sigmoid",
     unit_forget_bias=True, ...)``: gates i, f, c, o in the kernel's column blocks."""
+
+    KERAS_CELL = "lstm_cell"
 
 
 class GRU(_GRUStep, _Recurrent):
@@ -366,6 +372,8 @@ class GRU(_GRUStep, _Recurrent):
     reset_after=True, ...)``: gates z, r, h; with ``reset_after=True`` the bias ``(2, 3U)`` holds
     the input bias and the recurrent one; ``reset_after=False`` (Keras 2's GRU) has one ``(3U,)``
     bias and resets the state before the recurrent product."""
+
+    KERAS_CELL = "gru_cell"
 
 
 class Bidirectional(Layer):

@@ -295,8 +295,13 @@ class Optimizer:
     def variable_path(self, param: Parameter) -> str:
         """Keras' ``variable.path`` of ``param``: ``"sequential/dense/kernel"`` for a Sequential
         model's weight (Keras builds its layers under the model's name), the weight's own name
-        ``"dense/kernel"`` in a functional model or outside a model."""
-        return f"{self.path_prefix}{param.name}"
+        ``"dense/kernel"`` in a functional model or outside a model; a recurrent layer's weight
+        under its cell's name, ``"lstm/lstm_cell/kernel"``, as Keras builds it."""
+        name = param.name
+        if param.keras_cell:
+            layer, _, weight = name.rpartition("/")
+            name = f"{layer}/{param.keras_cell}/{weight}"
+        return f"{self.path_prefix}{name}"
 
     # ------------------------------------------------------------------ weight decay
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
