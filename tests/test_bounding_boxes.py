@@ -71,6 +71,8 @@ def test_densify_pads_ragged_lists():
     (lambda: SB.affine_transform(np.zeros((1, 2, 3, 4)), 0, 0, 0, 1, 0, 0, 5, 5), ValueError,
      "batch_size"),
     (lambda: SB.compute_iou(np.zeros((1, 1, 1, 4)), BOX, "xyxy"), ValueError, "boxes1"),
+    (lambda: SB.compute_iou(BOX, BOX, None), TypeError, "bounding_box_format"),
+    (lambda: SB.compute_ciou(BOX, BOX, "corners"), ValueError, "bounding_box_format='corners'"),
     (lambda: SB.encode_box_to_deltas(BOX, BOX, "xyxy", "xyxy", image_shape=(5, 5)), ValueError,
      "image_shape"),
     (lambda: SB.decode_deltas_to_boxes({"a": BOX}, {"b": BOX}, "xyxy", "xyxy"), ValueError, "'a'"),

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from scratchnet.utils.bounding_boxes.converters import EPSILON, check_boxes, convert_format
+from scratchnet.utils.bounding_boxes.formats import check_format
 
 
 def _area(boxes: np.ndarray) -> np.ndarray:
@@ -60,6 +61,7 @@ def compute_iou(boxes1, boxes2, bounding_box_format, use_masking=False, mask_val
     ranks = (np.ndim(boxes1), np.ndim(boxes2))
     boxes1 = _check_rank(boxes1, "boxes1", ranks)
     boxes2 = _check_rank(boxes2, "boxes2", ranks)
+    check_format(bounding_box_format, "bounding_box_format", "compute_iou()")
     if "rel" in bounding_box_format and image_shape is None:
         raise ValueError("compute_iou(): when using relative bounding box formats (e.g. "
                          "`rel_yxyx`) the `image_shape` argument must be provided; received "
@@ -95,6 +97,7 @@ def compute_ciou(boxes1, boxes2, bounding_box_format, image_shape=None):
 
     Returns ``(...)``. Relative formats are refused (as in Keras, even with ``image_shape``).
     """
+    check_format(bounding_box_format, "bounding_box_format", "compute_ciou()")
     if "rel" in bounding_box_format:
         raise ValueError("compute_ciou(): relative bounding box formats (e.g. `rel_yxyx`) are not "
                          "supported (Keras refuses them, `image_shape` or not); received "
