@@ -158,6 +158,17 @@ class RandomPerspective(_RandomImageLayer):
         warped = it.sample_backward(np.where(self._applied(), dy, 0).astype(dy.dtype), self.plan)
         return np.where(self._applied(), 0, dy) + warped
 
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's warp, sampled with "nearest" (Keras' default for masks)."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks)
+        transforms = homography(transformation["start_points"], transformation["end_points"])
+        plan = it.sampling(transforms, masks.shape, "nearest", "constant")
+        warped = it.sample(masks.astype(np.float32), plan, self.fill_value).astype(masks.dtype)
+        applied = np.asarray(transformation["apply_perspective"], dtype=bool)[:, None, None, None]
+        return np.where(applied, warped, masks)
+
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
@@ -502,14 +513,25 @@ class RandomElasticTransform(_RandomImageLayer):
         return max(height, width) * 0.1 * distortion, min(height, width) * 0.05 * distortion
 
     def transform_images(self, images, transformation=None, training=True):
+        self.transformation = transformation
+        return self._warp(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's displacement field (the same ``field_seed``), sampled with "nearest"
+        (Keras' default for masks), then clipped to ``value_range`` as Keras does."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks)
+        return self._warp(masks.astype(np.float32), transformation, "nearest").astype(masks.dtype)
+
+    def _warp(self, images, transformation, interpolation: str):
         from scratchnet.ops_image import elastic_transform
 
-        self.transformation = transformation
         if transformation is None:
             return images
         _, h, w, _ = images.shape
         alpha, sigma = self.elastic_params(h, w, transformation["distortion"])
-        warped = elastic_transform(images, alpha=alpha, sigma=sigma, interpolation=self.interpolation,
+        warped = elastic_transform(images, alpha=alpha, sigma=sigma, interpolation=interpolation,
                                    fill_mode=self.fill_mode, fill_value=self.fill_value,
                                    seed=transformation["field_seed"])
         out = np.where(transformation["apply"][:, None, None, None], warped, images)
