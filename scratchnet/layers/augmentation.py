@@ -26,6 +26,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels import image_transform as it
+from scratchnet.layers import augmentation_boxes as boxes
 from scratchnet.layers._args import channels_last, check_rank, positive_int
 from scratchnet.layers.augmentation_data import ImageDataParts, call_on_dict, check_bounding_box_format
 from scratchnet.layers.base import Layer
@@ -150,6 +151,13 @@ class RandomFlip(_RandomImageLayer):
             return segmentation_masks
         return self._flip(segmentation_masks, np.asarray(transformation["flips"], dtype=bool))
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The image's flips (:func:`~scratchnet.layers.augmentation_boxes.flip_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.flip_boxes(bounding_boxes, transformation["flips"], self.mode,
+                                self.bounding_box_format, *self.box_image_size(transformation))
+
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
@@ -238,6 +246,14 @@ class RandomRotation(_AffineLayer):
         angle = self.rng.uniform(lower * 360.0, upper * 360.0, size=len(images))
         return {"angle": angle.astype(np.float32)}  # (N,) degrees
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The corners turned with the image
+        (:func:`~scratchnet.layers.augmentation_boxes.rotate_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.rotate_boxes(bounding_boxes, transformation["angle"], self.bounding_box_format,
+                                  *self.box_image_size(transformation))
+
     def affine_transforms(self, transformation, images):
         _, h, w, _ = images.shape
         return it.rotation_transforms(transformation["angle"], h, w)
@@ -294,6 +310,15 @@ class RandomZoom(_AffineLayer):
                                axis=1)  # (N, 2): [zx, zy]
         return it.zoom_transforms(zooms, h, w)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Clipped to the zoomed window, then rescaled
+        (:func:`~scratchnet.layers.augmentation_boxes.zoom_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.zoom_boxes(bounding_boxes, transformation["width_zoom"],
+                                transformation["height_zoom"], self.bounding_box_format,
+                                *self.box_image_size(transformation))
+
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,
                 "width_factor": self.width_factor}
@@ -336,6 +361,13 @@ class RandomTranslation(_AffineLayer):
 
     def affine_transforms(self, transformation, images):
         return it.translation_transforms(transformation["translations"])
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Shifted with the image (:func:`~scratchnet.layers.augmentation_boxes.translate_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.translate_boxes(bounding_boxes, transformation["translations"],
+                                     self.bounding_box_format, *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,
@@ -529,6 +561,15 @@ class RandomCrop(_RandomImageLayer):
         out = self._crop(masks, *self._window(transformation, *masks.shape[1:3]))
         self.plan = plan
         return out
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Into the image's crop window, scaled where it was resized
+        (:func:`~scratchnet.layers.augmentation_boxes.crop_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        h, w = self.box_image_size(transformation)
+        return boxes.crop_boxes(bounding_boxes, self._window(transformation, h, w),
+                                (self.height, self.width), self.bounding_box_format, h, w)
 
     def backward_images(self, dy):
         top, left, rows, cols, a_h, a_w = self.plan

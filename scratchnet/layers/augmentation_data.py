@@ -103,6 +103,7 @@ def call_on_dict(layer, data: dict, training: bool) -> dict:
     out = dict(data)
     # The images first: this builds the layer and makes (and keeps) the draw.
     out["images"] = unbatch(layer(batch(images), training=training))
+    layer.data_image_size = tuple(batch(images).shape[1:3])  # what the boxes were drawn on
     transformation, active = layer.data_transformation(batch(images), training)
     if boxes is not None:
         moved = layer.transform_bounding_boxes(boxes, transformation, training=active)
@@ -128,6 +129,17 @@ class ImageDataParts:
     a geometric layer overrides the boxes and masks)."""
 
     bounding_box_format: str | None = None
+    data_image_size: tuple[int, int] | None = None  # (H, W) of the last dict call's images
+
+    def box_image_size(self, transformation) -> tuple[int, int]:
+        """``(H, W)`` of the images the boxes sit on: Keras' ``"input_shape"`` in the draw where
+        it has one, else the last dict call's images, else the built input shape."""
+        shape = transformation.get("input_shape") if isinstance(transformation, dict) else None
+        if shape is not None:
+            return int(shape[-3]), int(shape[-2])
+        if self.data_image_size is not None:
+            return self.data_image_size
+        return int(self.input_shape[0]), int(self.input_shape[1])
 
     def data_transformation(self, images: np.ndarray, training: bool) -> tuple:
         """The draw the last call applied to ``images`` and whether it was applied."""

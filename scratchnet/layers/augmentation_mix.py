@@ -23,6 +23,7 @@ from scratchnet.layers.augmentation import (
     _is_number,
     _RandomImageLayer,
 )
+from scratchnet.layers.augmentation_boxes import mix_boxes
 
 
 def _box_masks(shape, x0, x1, y0, y1) -> np.ndarray:
@@ -102,6 +103,13 @@ class MixUp(_RandomImageLayer):
         order = np.asarray(transformation["permutation_order"], dtype=np.int64)
         return w * segmentation_masks + (1 - w) * segmentation_masks[order]
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Each image's boxes and those of the image mixed into it, ``(N, 2B, 4)``
+        (:func:`~scratchnet.layers.augmentation_boxes.mix_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return mix_boxes(bounding_boxes, transformation["permutation_order"])
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
 
@@ -173,6 +181,12 @@ class CutMix(_RandomImageLayer):
         masks = np.asarray(transformation["batch_masks"], dtype=bool)[..., :1]  # (N, H, W, 1)
         order = np.asarray(transformation["permutation_order"], dtype=np.int64)
         return np.where(masks, segmentation_masks[order], segmentation_masks)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras 3.15.1's CutMix raises NotImplementedError for boxes; so does scratchnet."""
+        raise NotImplementedError(f"{self.where}: CutMix does not transform bounding boxes "
+                                  "(keras.layers.CutMix does not either); leave 'bounding_boxes' "
+                                  "out of the dict")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}

@@ -16,6 +16,7 @@ import numpy as np
 
 from scratchnet.kernels import image_transform as it
 from scratchnet.layers import augmentation as aug
+from scratchnet.layers import augmentation_boxes as boxes
 from scratchnet.layers.augmentation import _AffineLayer, _base_factor, _is_number, _RandomImageLayer
 from scratchnet.layers.augmentation_color import _no_gradient, _sorted_value_range
 
@@ -72,6 +73,13 @@ class RandomShear(_AffineLayer):
         shear = np.asarray(transformation["shear_factor"], dtype=np.float32)  # (N, 2): [sx, sy]
         ones, zeros = np.ones(len(shear), np.float32), np.zeros(len(shear), np.float32)
         return np.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros], axis=1)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras' sheared edges (:func:`~scratchnet.layers.augmentation_boxes.shear_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.shear_boxes(bounding_boxes, transformation["shear_factor"],
+                                 self.bounding_box_format, *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
@@ -168,6 +176,14 @@ class RandomPerspective(_RandomImageLayer):
         warped = it.sample(masks.astype(np.float32), plan, self.fill_value).astype(masks.dtype)
         applied = np.asarray(transformation["apply_perspective"], dtype=bool)[:, None, None, None]
         return np.where(applied, warped, masks)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The corners through the inverse homography
+        (:func:`~scratchnet.layers.augmentation_boxes.perspective_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.perspective_boxes(bounding_boxes, transformation, self.bounding_box_format,
+                                       *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
@@ -523,6 +539,12 @@ class RandomElasticTransform(_RandomImageLayer):
             return segmentation_masks
         masks = np.asarray(segmentation_masks)
         return self._warp(masks.astype(np.float32), transformation, "nearest").astype(masks.dtype)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras 3.15.1 moves no boxes through an elastic warp (its layer raises too)."""
+        raise NotImplementedError(f"{self.where}: bounding boxes cannot follow an elastic warp "
+                                  "(keras.layers.RandomElasticTransform does not transform them "
+                                  "either); leave 'bounding_boxes' out of the dict")
 
     def _warp(self, images, transformation, interpolation: str):
         from scratchnet.ops_image import elastic_transform

@@ -158,6 +158,17 @@ class Resizing(ImageDataParts, Layer):
         a_w = _nearest_matrix(cols + 2 * fc, self.width)  # (width, cols)
         return resize_by_matrices(x, a_h, a_w).astype(masks.dtype)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        """Scaled (and cropped or padded) with the image, Keras' arithmetic
+        (:func:`~scratchnet.layers.augmentation_boxes.resize_boxes`); ``transformation`` is the
+        input's ``(height, width)``."""
+        from scratchnet.layers.augmentation_boxes import resize_boxes
+
+        mode = "pad" if self.pad_to_aspect_ratio else "crop" if self.crop_to_aspect_ratio else "stretch"
+        h, w = transformation if transformation is not None else self.box_image_size(None)
+        return resize_boxes(bounding_boxes, mode, (self.height, self.width), self.bounding_box_format,
+                            int(h), int(w))
+
     def _plan(self, h: int, w: int) -> None:
         """The window, padding and matrices for ``(h, w)`` images (again for each new size)."""
         self.in_hw = (int(h), int(w))
@@ -282,6 +293,17 @@ class CenterCrop(ImageDataParts, Layer):
         """The images' window (Keras: ``transform_images`` on the masks, so a resize is bilinear)."""
         masks = np.asarray(segmentation_masks)
         return self.forward(masks.astype(np.float32))
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        """Into the centred window, scaled where it was resized, clipped to it
+        (:func:`~scratchnet.layers.augmentation_boxes.crop_boxes`)."""
+        from scratchnet.layers.augmentation_boxes import crop_boxes
+
+        h, w = self.box_image_size(transformation)
+        if (h, w) != self.in_hw:
+            self._plan(h, w)
+        return crop_boxes(bounding_boxes, self.window, (self.height, self.width),
+                          self.bounding_box_format, h, w)
 
     def backward(self, dy):
         if self.a_h is not None:
