@@ -8,6 +8,7 @@ from scratchnet.config import (
     is_interactive_logging_enabled,
 )
 from scratchnet.layers.input_layer import set_random_seed
+from scratchnet.utils import bounding_boxes
 from scratchnet.utils.config_object import Config
 from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
@@ -73,4 +74,4 @@ __all__ = ["Config", "enable_interactive_logging", "disable_interactive_logging"
            "unpack_x_y_sample_weight", "split_dataset", "CustomObjectScope", "custom_object_scope",
            "deserialize_keras_object", "serialize_keras_object", "get_custom_objects",
            "get_registered_name", "get_registered_object", "register_keras_serializable",
-           "is_keras_tensor", "standardize_dtype", "get_file"]
+           "is_keras_tensor", "standardize_dtype", "get_file", "bounding_boxes"]
