@@ -261,6 +261,28 @@ def test_cutmix_masks_with_keras_draw():
                  FORWARD_RTOL, "CutMix masks")
 
 
+@pytest.mark.parametrize("picks", [(0, 2), (1, 2), (0, 1)], ids=str)
+def test_rand_augment_boxes_and_masks_with_keras_draw(picks):
+    """Keras' own draw for every sub-layer, the picks set to geometric layers in Keras' list order
+    (where its box order and scratchnet's agree: docs/parity-notes.md)."""
+    x, m = images(), masks()
+    boxes, labels = boxes_xyxy()
+    klayer = keras.layers.RandAugment(num_ops=2, factor=0.3, bounding_box_format="xyxy", seed=4)
+    keras_draw = klayer.get_random_transformation(tf.constant(x))
+    keras_draw["layer_idxes"] = tf.constant(picks, tf.int32)
+    draw = {"layer_idxes": np.array(picks, np.int32),
+            "transforms": {name: ({k: np.asarray(v) for k, v in t.items()} if isinstance(t, dict) else t)
+                           for name, t in keras_draw["transforms"].items()}}
+    layer = L.RandAugment(num_ops=2, factor=0.3, bounding_box_format="xyxy")
+    layer.ensure_built(x.shape[1:], np.random.default_rng(0))
+    ours = layer.transform_bounding_boxes({"boxes": boxes, "labels": labels}, draw)
+    theirs_boxes, theirs_labels = keras_boxes(klayer, boxes, labels, keras_draw)
+    assert_close(ours["boxes"], theirs_boxes, FORWARD_RTOL, f"RandAugment {picks}: boxes")
+    np.testing.assert_array_equal(ours["labels"], theirs_labels)
+    assert_close(layer.transform_segmentation_masks(m, draw), keras_masks(klayer, m, keras_draw),
+                 FORWARD_RTOL, f"RandAugment {picks}: masks")
+
+
 @pytest.mark.parametrize("make", [
     lambda **k: (L.RandomBrightness((0.1, 0.1), **k), keras.layers.RandomBrightness((0.1, 0.1), **k)),
     lambda **k: (L.RandomContrast((-0.5, 0.5), **k), keras.layers.RandomContrast((-0.5, 0.5), **k)),

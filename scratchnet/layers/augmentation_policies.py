@@ -142,9 +142,10 @@ class RandAugment(_Policy):
         return segmentation_masks
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        """The boxes through the chosen layers' own box transforms, in turn, in the policy's
-        ``bounding_box_format``. (Keras 3.15.1 gives its sub-layers no box format, so there a
-        chosen shear, translation or rotation fails on boxes.)"""
+        """The boxes through the chosen layers' own box transforms in the order chosen, as the
+        images, in the policy's ``bounding_box_format``. (Keras 3.15.1 moves boxes through the
+        chosen layers in the order of its layer list, once each: the same where the picks are
+        in that order and differ.)"""
         if not training or transformation is None:
             return bounding_boxes
         for index in np.asarray(transformation["layer_idxes"]).ravel():
