@@ -291,12 +291,28 @@ def test_layers_that_move_no_boxes_say_so():
 
 
 def test_config_and_deserialize_keep_the_format():
-    for layer in (L.RandomZoom(0.2, bounding_box_format="center_xywh"), L.CenterCrop(3, 3, bounding_box_format="xyxy"),
+    for layer in (L.RandomZoom(0.2, bounding_box_format="center_xywh"),
+                  L.CenterCrop(3, 3, bounding_box_format="xyxy"),
                   L.RandomShear(0.2, bounding_box_format="rel_xyxy")):
         config = layer.get_config()
         back = L.deserialize(L.serialize(layer))
         assert back.bounding_box_format == layer.bounding_box_format == config["bounding_box_format"]
     assert "bounding_box_format" not in L.RandomZoom(0.2).get_config()
+
+
+def test_pipeline_passes_the_dict_through_its_layers():
+    x, boxes, labels = square_image()
+    masks = (x[..., :1] > 0).astype(np.float32)
+    pipe = L.Pipeline([L.RandomFlip(bounding_box_format="xyxy", seed=0),
+                       L.RandomTranslation((0.25, 0.25), 0.0, fill_mode="constant", interpolation="nearest",
+                                           bounding_box_format="xyxy"),
+                       L.RandomBrightness((0.0, 0.0), bounding_box_format="xyxy")])
+    out = pipe({"images": x, "segmentation_masks": masks,
+                "bounding_boxes": {"boxes": boxes, "labels": labels}})
+    for i in range(2):
+        np.testing.assert_allclose(out["bounding_boxes"]["boxes"][i, 0], bright_box(out["images"][i]),
+                                   atol=1e-5)
+    np.testing.assert_array_equal(out["segmentation_masks"] * 255, out["images"][..., :1])
 
 
 def test_a_model_still_takes_plain_images():
