@@ -322,3 +322,17 @@ def test_config_carries_bounding_box_format_both_ways():
         assert type(back) is type(layer) and back.bounding_box_format == layer.bounding_box_format
     assert "bounding_box_format" not in L.RandomFlip().get_config()
     assert "bounding_box_format" not in keras.layers.RandomFlip().get_config()
+
+
+def test_keras_files_keep_the_format_both_ways(tmp_path):
+    model = sn.Sequential([L.Input((8, 8, 3)), L.RandomFlip(bounding_box_format="xyxy", seed=1),
+                           L.Resizing(4, 4, bounding_box_format="center_xywh"), L.Flatten(), L.Dense(2)],
+                          seed=0)
+    model.save(tmp_path / "boxes.keras")
+    kmodel = keras.models.load_model(tmp_path / "boxes.keras")
+    assert [k.bounding_box_format for k in kmodel.layers[:2]] == ["xyxy", "center_xywh"]
+    kmodel.save(tmp_path / "back.keras")
+    loaded = sn.load_model(tmp_path / "back.keras")
+    assert [layer.bounding_box_format for layer in loaded.layers[:2]] == ["xyxy", "center_xywh"]
+    x = images((8, 8, 3), n=2)
+    assert_close(loaded.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predict")
