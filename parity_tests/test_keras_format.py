@@ -279,6 +279,7 @@ def _augmentation_more_model():
         L.Pipeline([L.RandomInvert(0.5, value_range=(0, 1), seed=16), L.RandomGrayscale(0.1)]),
         L.RandomElasticTransform(0.5, 0.5, value_range=(0, 1), seed=17),
         L.ContrastLimitedAdaptiveHistogramEqualization((0, 1), tile_grid_size=(2, 2)),  # at inference too
+        L.MaxNumBoundingBoxes(4, bounding_box_format="xyxy"),  # images alone: the identity
         L.Conv2D(2, 3), L.Flatten(), L.Dense(3, activation="softmax")], seed=11, name="augmentation_more")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(14).random((6, 6, 6, 3)).astype(np.float32)

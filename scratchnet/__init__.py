@@ -29,6 +29,7 @@ from scratchnet import (
     regularizers,
     tree,
     utils,
+    visualization,
 )
 from scratchnet.initializers import Initializer
 from scratchnet.kernels import get_backend, set_backend
@@ -66,5 +67,5 @@ __all__ = [
     "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
     "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
-    "wrappers",
+    "visualization", "wrappers",
 ]

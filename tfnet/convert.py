@@ -819,6 +819,20 @@ for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     _register_augmentation(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 
+def _max_num_boxes_from_keras(klayer, **kw):
+    """Keras' get_config leaves fill_value out: it is read from the layer."""
+    _require(klayer, data_format="channels_last")
+    config = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable", "dtype")}
+    return sn.layers.MaxNumBoundingBoxes(**config, fill_value=klayer.fill_value, **kw)
+
+
+# the boxes of an object-detection dict, cut or padded (images pass unchanged)
+register_layer(sn.layers.MaxNumBoundingBoxes, keras.layers.MaxNumBoundingBoxes,
+               lambda layer, **kw: keras.layers.MaxNumBoundingBoxes(
+                   **{k: v for k, v in layer.get_config().items() if k != "name"}, **kw),
+               _max_num_boxes_from_keras)
+
+
 
 # Layers whose get_config() holds Keras' own argument names and values, and no weights or
 # initializers: the config goes across as it is.

@@ -43,6 +43,7 @@ from scratchnet.layers.augmentation_more import (
 )
 from scratchnet.layers.augmentation_policies import AugMix, RandAugment
 from scratchnet.layers.base import ActivatedLayer, Layer, Parameter
+from scratchnet.layers.bounding_boxes import MaxNumBoundingBoxes
 from scratchnet.layers.conv import (
     Conv1D,
     Conv1DTranspose,
@@ -199,6 +200,7 @@ __all__ = [
     "MelSpectrogram",
     "serialize", "deserialize",
     "ConvLSTM3D",
+    "MaxNumBoundingBoxes",
 ]
 
 # Keras' aliases: the same class under a second name (keras.layers.MaxPool2D is MaxPooling2D).
