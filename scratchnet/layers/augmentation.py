@@ -15,7 +15,10 @@ transform per image and sample the image through it: the NumPy in
 :mod:`scratchnet.kernels.image_transform` (inverse mapping, fill mode, bilinear sampling).
 
 Like Keras' layers, calling one directly (``layer(x)``) augments: Keras' ``call`` defaults to
-``training=True``. Data is channels-last ``(N, H, W, C)``.
+``training=True``. Data is channels-last ``(N, H, W, C)``. Called on Keras' dict
+``{"images", "labels", "bounding_boxes", "segmentation_masks"}`` a layer moves every part with
+one draw (:mod:`scratchnet.layers.augmentation_data`; the box maths in
+:mod:`scratchnet.layers.augmentation_boxes`).
 """
 
 from __future__ import annotations
@@ -485,7 +488,8 @@ class RandomCrop(_RandomImageLayer):
     target's aspect ratio, resized to ``(height, width)`` (``Resizing(height, width,
     crop_to_aspect_ratio=True)``), as Keras' documentation says. Keras 3.15.1 itself returns the
     input unchanged there, which contradicts its own output shape: a Keras model with RandomCrop
-    before a Dense layer trains and then fails in ``predict`` (checked in parity_tests).
+    before a Dense layer trains and then fails in ``predict`` (checked in parity_tests). Called
+    on a dict, masks and boxes follow the images in both cases.
 
     Input ``(N, H, W, C)``, output ``(N, height, width, C)``. Backward: ``dy`` back to the cells
     the crop read (through the resize's transpose, ``A_h^T dy A_w``, where it resized); the
