@@ -336,3 +336,38 @@ def test_keras_files_keep_the_format_both_ways(tmp_path):
     assert [layer.bounding_box_format for layer in loaded.layers[:2]] == ["xyxy", "center_xywh"]
     x = images((8, 8, 3), n=2)
     assert_close(loaded.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "predict")
+
+
+def _numpy_tree(value):
+    if isinstance(value, dict):
+        return {k: _numpy_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numpy_tree(v) for v in value]
+    if isinstance(value, str) or value is None:
+        return value
+    return np.asarray(value)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_aug_mix_masks_with_keras_draw(seed):
+    """Each chain's layers' mask transforms, mixed by the images' weights (Keras' draw)."""
+    import random
+
+    random.seed(seed)  # Keras picks AugMix's layers with Python's random
+    x, m = images(), masks()
+    klayer = keras.layers.AugMix(seed=seed)
+    keras_draw = klayer.get_random_transformation(tf.constant(x))
+    layer = L.AugMix()
+    layer.ensure_built(x.shape[1:], np.random.default_rng(0))
+    ours = layer.transform_segmentation_masks(m, _numpy_tree(keras_draw))
+    assert_close(ours, keras_masks(klayer, m, keras_draw), FORWARD_RTOL, "AugMix masks")
+    assert not np.allclose(ours, m)  # the chains moved the masks
+
+
+def test_keras_passes_unknown_keys_through():
+    """Keras leaves a key it does not know as it is; scratchnet refuses it (tests/)."""
+    x = images()
+    out = keras.layers.RandomFlip()({"images": tf.constant(x), "masks": tf.constant(x)})
+    np.testing.assert_array_equal(np.asarray(out["masks"]), x)
+    with pytest.raises(ValueError, match="received keys"):
+        L.RandomFlip()({"images": x, "masks": x})
