@@ -161,8 +161,9 @@ def test_rand_augment_moves_boxes_through_each_chosen_layer_in_turn():
     lambda: L.Resizing(6, 5, interpolation="nearest", crop_to_aspect_ratio=True),
     lambda: L.Resizing(6, 5, interpolation="nearest", pad_to_aspect_ratio=True),
     lambda: L.CutMix(seed=2),
+    lambda: L.MixUp(seed=3),
 ], ids=["flip", "rotation", "zoom", "translation", "shear", "perspective", "elastic", "crop",
-        "center_crop", "resizing", "resizing_crop", "resizing_pad", "cutmix"])
+        "center_crop", "resizing", "resizing_crop", "resizing_pad", "cutmix", "mixup"])
 def test_mask_moves_with_the_image(make):
     """A 0/255 image and its 0/1 mask through one draw: the mask is still the image's bright part."""
     rng = np.random.default_rng(0)
@@ -170,7 +171,7 @@ def test_mask_moves_with_the_image(make):
     masks = (x[..., :1] > 0).astype(np.float32)
     out = make()({"images": x, "segmentation_masks": masks})
     assert out["segmentation_masks"].shape == out["images"].shape[:3] + (1,)
-    np.testing.assert_array_equal(out["segmentation_masks"] * 255, out["images"][..., :1])
+    np.testing.assert_allclose(out["segmentation_masks"] * 255, out["images"][..., :1], rtol=1e-6)
     assert not np.array_equal(out["images"], x) or out["images"].shape != x.shape
 
 
