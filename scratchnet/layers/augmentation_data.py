@@ -100,11 +100,18 @@ def call_on_dict(layer, data: dict, training: bool) -> dict:
     def unbatch(x):
         return x if batched else x[0]
 
+    x = batch(images)  # (N, H, W, C)
+    masks = batch(data["segmentation_masks"]) if "segmentation_masks" in data else None
+    if masks is not None and (masks.ndim != 4 or masks.shape[:3] != x.shape[:3]):
+        raise ValueError(f"{where}: expected data['segmentation_masks'] of shape "
+                         f"{x.shape[:3] + ('channels',)} (the images' batch, height and width), "
+                         f"received shape {np.shape(data['segmentation_masks'])}")
+
     out = dict(data)
     # The images first: this builds the layer and makes (and keeps) the draw.
-    out["images"] = unbatch(layer(batch(images), training=training))
-    layer.data_image_size = tuple(batch(images).shape[1:3])  # what the boxes were drawn on
-    transformation, active = layer.data_transformation(batch(images), training)
+    out["images"] = unbatch(layer(x, training=training))
+    layer.data_image_size = tuple(x.shape[1:3])  # what the boxes were drawn on
+    transformation, active = layer.data_transformation(x, training)
     if boxes is not None:
         moved = layer.transform_bounding_boxes(boxes, transformation, training=active)
         out["bounding_boxes"] = {**moved, "boxes": unbatch(moved["boxes"]),
@@ -112,12 +119,7 @@ def call_on_dict(layer, data: dict, training: bool) -> dict:
     if "labels" in data:
         out["labels"] = unbatch(layer.transform_labels(batch(data["labels"]), transformation,
                                                        training=active))
-    if "segmentation_masks" in data:
-        masks = batch(data["segmentation_masks"])
-        if masks.ndim != 4 or masks.shape[:3] != batch(images).shape[:3]:
-            raise ValueError(f"{where}: expected data['segmentation_masks'] of shape "
-                             f"{batch(images).shape[:3] + ('channels',)} (the images' batch, "
-                             f"height and width), received shape {np.shape(data['segmentation_masks'])}")
+    if masks is not None:
         out["segmentation_masks"] = unbatch(layer.transform_segmentation_masks(
             masks, transformation, training=active))
     return out
