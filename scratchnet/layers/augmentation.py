@@ -15,7 +15,10 @@ transform per image and sample the image through it: the NumPy in
 :mod:`scratchnet.kernels.image_transform` (inverse mapping, fill mode, bilinear sampling).
 
 Like Keras' layers, calling one directly (``layer(x)``) augments: Keras' ``call`` defaults to
-``training=True``. Data is channels-last ``(N, H, W, C)``.
+``training=True``. Data is channels-last ``(N, H, W, C)``. Called on Keras' dict
+``{"images", "labels", "bounding_boxes", "segmentation_masks"}`` a layer moves every part with
+one draw (:mod:`scratchnet.layers.augmentation_data`; the box maths in
+:mod:`scratchnet.layers.augmentation_boxes`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels import image_transform as it
+from scratchnet.layers import augmentation_boxes as boxes
 from scratchnet.layers._args import channels_last, check_rank, positive_int
+from scratchnet.layers.augmentation_data import ImageDataParts, call_on_dict, check_bounding_box_format
 from scratchnet.layers.base import Layer
 from scratchnet.layers.image_preprocessing import (
     _bilinear_matrix,
@@ -38,14 +43,16 @@ from scratchnet.layers.image_preprocessing import (
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
-class _RandomImageLayer(Layer):
+class _RandomImageLayer(ImageDataParts, Layer):
     """What the six layers share: the seeded Generator, the rank check, identity at inference,
-    and the split of ``forward`` into a random draw and a deterministic transform."""
+    and the split of ``forward`` into a random draw and a deterministic transform; and Keras'
+    dict inputs (:mod:`scratchnet.layers.augmentation_data`), with ``bounding_box_format``."""
 
     def __init__(self, seed: int | None = None, data_format: str | None = None,
-                 name: str | None = None, **kwargs):
+                 name: str | None = None, bounding_box_format: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.where = f"{type(self).__name__} {self.name!r}"
+        self.bounding_box_format = check_bounding_box_format(bounding_box_format, self.where)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"{self.where}: expected seed to be an integer or None, "
                              f"received {seed!r}")
@@ -60,7 +67,10 @@ class _RandomImageLayer(Layer):
         return tuple(input_shape)
 
     def __call__(self, x, training: bool = True):
-        """``layer(x)`` augments, as in Keras (its ``call`` defaults to ``training=True``)."""
+        """``layer(x)`` augments, as in Keras (its ``call`` defaults to ``training=True``);
+        ``layer({"images": ..., ...})`` transforms every part alike."""
+        if isinstance(x, dict):
+            return call_on_dict(self, x, training=bool(training))
         return super().__call__(x, training=training)
 
     def forward(self, x, training=False):
@@ -90,7 +100,8 @@ class _RandomImageLayer(Layer):
         raise NotImplementedError
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed, "data_format": self.data_format}
+        return {**super().get_config(), "seed": self.seed, "data_format": self.data_format,
+                **self.box_config()}
 
 
 class RandomFlip(_RandomImageLayer):
@@ -137,6 +148,19 @@ class RandomFlip(_RandomImageLayer):
     def backward_images(self, dy):
         return self._flip(dy, np.asarray(self.transformation["flips"], dtype=bool))
 
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's flips."""
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._flip(segmentation_masks, np.asarray(transformation["flips"], dtype=bool))
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The image's flips (:func:`~scratchnet.layers.augmentation_boxes.flip_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.flip_boxes(bounding_boxes, transformation["flips"], self.mode,
+                                self.bounding_box_format, *self.box_image_size(transformation))
+
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
@@ -179,6 +203,16 @@ class _AffineLayer(_RandomImageLayer):
     def backward_images(self, dy):
         return it.sample_backward(dy, self.plan)
 
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's map, sampled with "nearest" (Keras' default for masks: a mask keeps its
+        label values), the layer's fill_mode and fill_value."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks)
+        plan = it.sampling(self.affine_transforms(transformation, masks), masks.shape, "nearest",
+                           self.fill_mode)
+        return it.sample(masks.astype(np.float32), plan, self.fill_value).astype(masks.dtype)
+
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
@@ -214,6 +248,14 @@ class RandomRotation(_AffineLayer):
         lower, upper = self.factor
         angle = self.rng.uniform(lower * 360.0, upper * 360.0, size=len(images))
         return {"angle": angle.astype(np.float32)}  # (N,) degrees
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The corners turned with the image
+        (:func:`~scratchnet.layers.augmentation_boxes.rotate_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.rotate_boxes(bounding_boxes, transformation["angle"], self.bounding_box_format,
+                                  *self.box_image_size(transformation))
 
     def affine_transforms(self, transformation, images):
         _, h, w, _ = images.shape
@@ -271,6 +313,15 @@ class RandomZoom(_AffineLayer):
                                axis=1)  # (N, 2): [zx, zy]
         return it.zoom_transforms(zooms, h, w)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Clipped to the zoomed window, then rescaled
+        (:func:`~scratchnet.layers.augmentation_boxes.zoom_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.zoom_boxes(bounding_boxes, transformation["width_zoom"],
+                                transformation["height_zoom"], self.bounding_box_format,
+                                *self.box_image_size(transformation))
+
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,
                 "width_factor": self.width_factor}
@@ -313,6 +364,13 @@ class RandomTranslation(_AffineLayer):
 
     def affine_transforms(self, transformation, images):
         return it.translation_transforms(transformation["translations"])
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Shifted with the image (:func:`~scratchnet.layers.augmentation_boxes.translate_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.translate_boxes(bounding_boxes, transformation["translations"],
+                                     self.bounding_box_format, *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,
@@ -430,7 +488,8 @@ class RandomCrop(_RandomImageLayer):
     target's aspect ratio, resized to ``(height, width)`` (``Resizing(height, width,
     crop_to_aspect_ratio=True)``), as Keras' documentation says. Keras 3.15.1 itself returns the
     input unchanged there, which contradicts its own output shape: a Keras model with RandomCrop
-    before a Dense layer trains and then fails in ``predict`` (checked in parity_tests).
+    before a Dense layer trains and then fails in ``predict`` (checked in parity_tests). Called
+    on a dict, masks and boxes follow the images in both cases.
 
     Input ``(N, H, W, C)``, output ``(N, height, width, C)``. Backward: ``dy`` back to the cells
     the crop read (through the resize's transpose, ``A_h^T dy A_w``, where it resized); the
@@ -470,10 +529,7 @@ class RandomCrop(_RandomImageLayer):
         self.transformation = transformation if training else None
         if self.transformation is None:
             return images
-        top, left = (int(v) for v in transformation)
-        rows = min(self.height, images.shape[1] - top)  # Keras' slice, cut at the image's edge
-        cols = min(self.width, images.shape[2] - left)
-        return self._crop(images, top, left, rows, cols)
+        return self._crop(images, *self._window(transformation, *images.shape[1:3]))
 
     def _crop(self, images, top, left, rows, cols):
         """``images[:, top:top + rows, left:left + cols]``, resized to ``(height, width)`` unless
@@ -485,6 +541,39 @@ class RandomCrop(_RandomImageLayer):
         a_h, a_w = _bilinear_matrix(rows, self.height), _bilinear_matrix(cols, self.width)
         self.plan = (top, left, rows, cols, a_h, a_w)
         return resize_by_matrices(x, a_h, a_w)  # (N, height, width, C)
+
+    def data_transformation(self, images, training):
+        """Training: the draw. Inference: ``{"window": (top, left, rows, cols)}``, the centred
+        window ``forward`` cut and resized, so that masks and boxes follow the images there too."""
+        if training:
+            return self.transformation, True
+        return {"window": _crop_window(images.shape[1], images.shape[2], self.height, self.width)}, True
+
+    def _window(self, transformation, h: int, w: int) -> tuple[int, int, int, int]:
+        """``(top, left, rows, cols)`` of a draw (Keras' slice, cut at the image's edge)."""
+        if isinstance(transformation, dict):
+            return tuple(transformation["window"])
+        top, left = (int(v) for v in transformation)
+        return top, left, min(self.height, h - top), min(self.width, w - left)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's crop (Keras': ``transform_images`` on the masks, so a resize is bilinear)."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks, dtype=np.float32)
+        plan = self.plan  # the images' plan stays for backward
+        out = self._crop(masks, *self._window(transformation, *masks.shape[1:3]))
+        self.plan = plan
+        return out
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Into the image's crop window, scaled where it was resized
+        (:func:`~scratchnet.layers.augmentation_boxes.crop_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        h, w = self.box_image_size(transformation)
+        return boxes.crop_boxes(bounding_boxes, self._window(transformation, h, w),
+                                (self.height, self.width), self.bounding_box_format, h, w)
 
     def backward_images(self, dy):
         top, left, rows, cols, a_h, a_w = self.plan

@@ -3,10 +3,10 @@
 Split as the other augmentation layers (:mod:`scratchnet.layers.augmentation`):
 ``get_random_transformation(images)`` draws with Keras' keys, ``transform_images(images,
 transformation)`` applies the draw; active in training only, the input unchanged at inference.
-Called on a batch of images (as in a Sequential model) they change the images only: Keras mixes
-the labels too only when the layer is called on a dict ``{"images": ..., "labels": ...}``, which
-scratchnet does not take; :meth:`MixUp.transform_labels` and :meth:`CutMix.transform_labels` give
-the labels that go with a draw. Data is channels-last ``(N, H, W, C)``.
+Called on a batch of images (as in a Sequential model) they change the images only: as in Keras,
+they mix the labels (and masks) too when called on a dict ``{"images": ..., "labels": ...}``
+(:mod:`scratchnet.layers.augmentation_data`); :meth:`MixUp.transform_labels` and
+:meth:`CutMix.transform_labels` give the labels that go with a draw. Data is channels-last ``(N, H, W, C)``.
 
 Backward: every output pixel is a weighted sum of input pixels of the batch, so ``dx`` gathers
 ``dy`` back along the same weights (TensorFlow's gradient of ``take`` and ``where``).
@@ -23,6 +23,7 @@ from scratchnet.layers.augmentation import (
     _is_number,
     _RandomImageLayer,
 )
+from scratchnet.layers.augmentation_boxes import mix_boxes
 
 
 def _box_masks(shape, x0, x1, y0, y1) -> np.ndarray:
@@ -94,6 +95,21 @@ class MixUp(_RandomImageLayer):
         order = np.asarray(transformation["permutation_order"], dtype=np.int64)
         return w * labels + (1 - w) * labels[order]
 
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """Keras' masks for the draw, mixed as the images: ``w · m + (1 - w) · m[p]``."""
+        if not training or transformation is None:
+            return segmentation_masks
+        w = np.asarray(transformation["mix_weight"]).reshape(-1, 1, 1, 1)
+        order = np.asarray(transformation["permutation_order"], dtype=np.int64)
+        return w * segmentation_masks + (1 - w) * segmentation_masks[order]
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Each image's boxes and those of the image mixed into it, ``(N, 2B, 4)``
+        (:func:`~scratchnet.layers.augmentation_boxes.mix_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return mix_boxes(bounding_boxes, transformation["permutation_order"])
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
 
@@ -154,6 +170,23 @@ class CutMix(_RandomImageLayer):
         w = np.asarray(transformation["mix_weight"]).reshape(-1, 1)
         order = np.asarray(transformation["permutation_order"], dtype=np.int64)
         return w * labels + (1 - w) * labels[order]
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's cut: inside each box the mask of image ``p[i]``. Keras passes the masks
+        through ``transform_images``, whose ``(N, H, W, C)`` boxes broadcast a one-channel mask to
+        the images' C channels; scratchnet keeps the mask's own channels (all of the boxes'
+        channels are alike)."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(transformation["batch_masks"], dtype=bool)[..., :1]  # (N, H, W, 1)
+        order = np.asarray(transformation["permutation_order"], dtype=np.int64)
+        return np.where(masks, segmentation_masks[order], segmentation_masks)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras 3.15.1's CutMix raises NotImplementedError for boxes; so does scratchnet."""
+        raise NotImplementedError(f"{self.where}: CutMix does not transform bounding boxes "
+                                  "(keras.layers.CutMix does not either); leave 'bounding_boxes' "
+                                  "out of the dict")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}

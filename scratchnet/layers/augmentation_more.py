@@ -16,6 +16,7 @@ import numpy as np
 
 from scratchnet.kernels import image_transform as it
 from scratchnet.layers import augmentation as aug
+from scratchnet.layers import augmentation_boxes as boxes
 from scratchnet.layers.augmentation import _AffineLayer, _base_factor, _is_number, _RandomImageLayer
 from scratchnet.layers.augmentation_color import _no_gradient, _sorted_value_range
 
@@ -72,6 +73,13 @@ class RandomShear(_AffineLayer):
         shear = np.asarray(transformation["shear_factor"], dtype=np.float32)  # (N, 2): [sx, sy]
         ones, zeros = np.ones(len(shear), np.float32), np.zeros(len(shear), np.float32)
         return np.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros], axis=1)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras' sheared edges (:func:`~scratchnet.layers.augmentation_boxes.shear_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.shear_boxes(bounding_boxes, transformation["shear_factor"],
+                                 self.bounding_box_format, *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
@@ -157,6 +165,25 @@ class RandomPerspective(_RandomImageLayer):
     def backward_images(self, dy):
         warped = it.sample_backward(np.where(self._applied(), dy, 0).astype(dy.dtype), self.plan)
         return np.where(self._applied(), 0, dy) + warped
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's warp, sampled with "nearest" (Keras' default for masks)."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks)
+        transforms = homography(transformation["start_points"], transformation["end_points"])
+        plan = it.sampling(transforms, masks.shape, "nearest", "constant")
+        warped = it.sample(masks.astype(np.float32), plan, self.fill_value).astype(masks.dtype)
+        applied = np.asarray(transformation["apply_perspective"], dtype=bool)[:, None, None, None]
+        return np.where(applied, warped, masks)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The corners through the inverse homography
+        (:func:`~scratchnet.layers.augmentation_boxes.perspective_boxes`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        return boxes.perspective_boxes(bounding_boxes, transformation, self.bounding_box_format,
+                                       *self.box_image_size(transformation))
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
@@ -502,14 +529,31 @@ class RandomElasticTransform(_RandomImageLayer):
         return max(height, width) * 0.1 * distortion, min(height, width) * 0.05 * distortion
 
     def transform_images(self, images, transformation=None, training=True):
+        self.transformation = transformation
+        return self._warp(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The image's displacement field (the same ``field_seed``), sampled with "nearest"
+        (Keras' default for masks), then clipped to ``value_range`` as Keras does."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks)
+        return self._warp(masks.astype(np.float32), transformation, "nearest").astype(masks.dtype)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Keras 3.15.1 moves no boxes through an elastic warp (its layer raises too)."""
+        raise NotImplementedError(f"{self.where}: bounding boxes cannot follow an elastic warp "
+                                  "(keras.layers.RandomElasticTransform does not transform them "
+                                  "either); leave 'bounding_boxes' out of the dict")
+
+    def _warp(self, images, transformation, interpolation: str):
         from scratchnet.ops_image import elastic_transform
 
-        self.transformation = transformation
         if transformation is None:
             return images
         _, h, w, _ = images.shape
         alpha, sigma = self.elastic_params(h, w, transformation["distortion"])
-        warped = elastic_transform(images, alpha=alpha, sigma=sigma, interpolation=self.interpolation,
+        warped = elastic_transform(images, alpha=alpha, sigma=sigma, interpolation=interpolation,
                                    fill_mode=self.fill_mode, fill_value=self.fill_value,
                                    seed=transformation["field_seed"])
         out = np.where(transformation["apply"][:, None, None, None], warped, images)

@@ -130,6 +130,32 @@ class RandAugment(_Policy):
             images = self._apply(name, images, transformation["transforms"][name])
         return images
 
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """The masks through the chosen layers' own mask transforms, in turn (the colour ones
+        leave them)."""
+        if not training or transformation is None:
+            return segmentation_masks
+        for index in np.asarray(transformation["layer_idxes"]).ravel():
+            name = RAND_AUGMENT_OPS[int(index)]
+            segmentation_masks = self.ops[name].transform_segmentation_masks(
+                segmentation_masks, transformation["transforms"][name])
+        return segmentation_masks
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """The boxes through the chosen layers' own box transforms in the order chosen, as the
+        images, in the policy's ``bounding_box_format``. (Keras 3.15.1 moves boxes through the
+        chosen layers in the order of its layer list, once each: the same where the picks are
+        in that order and differ.)"""
+        if not training or transformation is None:
+            return bounding_boxes
+        for index in np.asarray(transformation["layer_idxes"]).ravel():
+            name = RAND_AUGMENT_OPS[int(index)]
+            op = self.ops[name]
+            op.bounding_box_format = self.bounding_box_format
+            bounding_boxes = op.transform_bounding_boxes(dict(bounding_boxes),
+                                                         transformation["transforms"][name])
+        return bounding_boxes
+
     def get_config(self):
         return {**super().get_config(), "value_range": self.value_range, "num_ops": self.num_ops,
                 "factor": self.factor, "interpolation": self.interpolation}
@@ -202,6 +228,22 @@ class AugMix(_Policy):
             mixed = mixed + x * weights[c]
         y = mix * images + (1 - mix) * mixed
         return np.clip(y, self.value_range[0], self.value_range[1]).astype(dtype, copy=False)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """Keras' masks for the draw: each chain's layers' mask transforms, mixed by the same
+        weights as the images (not clipped). Boxes pass through unchanged, as in Keras."""
+        if not training or transformation is None:
+            return segmentation_masks
+        masks = np.asarray(segmentation_masks, dtype=np.float32)
+        weights = np.asarray(transformation["chain_mixing_weights"], dtype=np.float32)
+        mix = np.float32(np.asarray(transformation["weight_sample"]))
+        mixed = np.zeros_like(masks)
+        for c, chain in enumerate(transformation["chain_transforms"]):
+            m = masks.copy()
+            for step in chain:
+                m = self.ops[step["layer_name"]].transform_segmentation_masks(m, step["transformation"])
+            mixed = mixed + m * weights[c]
+        return mix * masks + (1 - mix) * mixed
 
     def get_config(self):
         return {**super().get_config(), "value_range": self.value_range,

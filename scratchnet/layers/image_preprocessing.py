@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from scratchnet.layers._args import channels_last, check_rank, positive_int
+from scratchnet.layers.augmentation_data import ImageDataParts, call_on_dict, check_bounding_box_format
 from scratchnet.layers.base import Layer
 
 # Keras 3.15's interpolation names (keras/src/backend/tensorflow/image.py), and the ones
@@ -64,7 +65,7 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": _plain(self.scale), "offset": _plain(self.offset)}
 
 
-class Resizing(Layer):
+class Resizing(ImageDataParts, Layer):
     """Resize images to ``(height, width)``, as ``keras.layers.Resizing`` (TensorFlow's
     ``tf.image.resize``, ``antialias=False``, with half-pixel centres).
 
@@ -84,14 +85,20 @@ class Resizing(Layer):
     ratio; ``pad_to_aspect_ratio=True`` first pads the short side with ``fill_value`` (Keras pads
     ``(P - side) // 2`` on each side, so an odd ``P - side`` loses one row). Their gradients
     go back to the cropped cells, and never to the padding.
+
+    Called on a dict (:mod:`scratchnet.layers.augmentation_data`): segmentation masks are resized
+    the same way with "nearest", boxes (``bounding_box_format``) scaled, cropped or padded with
+    the image and clipped to ``(height, width)``.
     """
 
     def __init__(self, height: int, width: int, interpolation: str = "bilinear",
                  crop_to_aspect_ratio: bool = False, pad_to_aspect_ratio: bool = False,
                  fill_mode: str = "constant", fill_value: float = 0.0, antialias: bool = False,
-                 data_format: str | None = None, name: str | None = None, **kwargs):
+                 data_format: str | None = None, name: str | None = None,
+                 bounding_box_format: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         where = f"Resizing {self.name!r}"
+        self.bounding_box_format = check_bounding_box_format(bounding_box_format, where)
         self.height = positive_int(height, "height", where)
         self.width = positive_int(width, "width", where)
         if interpolation not in KERAS_INTERPOLATIONS:
@@ -117,6 +124,11 @@ class Resizing(Layer):
         self.antialias = False
         self.data_format = channels_last(data_format, where)
 
+    def __call__(self, x, training: bool | None = None):
+        if isinstance(x, dict):
+            return call_on_dict(self, x, training=bool(training))
+        return super().__call__(x, training=training)
+
     def build(self, input_shape, rng):
         check_rank(self.name, input_shape, "(batch, height, width, channels)")
         h, w, c = input_shape  # None: images of any size, planned batch by batch
@@ -124,6 +136,38 @@ class Resizing(Layer):
         if h is not None and w is not None:
             self._plan(h, w)
         return (self.height, self.width, c)
+
+    def get_random_transformation(self, images, training=True):
+        """Keras' transformation: the input's ``(height, width)``."""
+        return tuple(int(d) for d in np.shape(images)[1:3])
+
+    def data_transformation(self, images, training):
+        return self.get_random_transformation(images), True
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None, training=True):
+        """The images' crop or padding, resized with "nearest" (Keras' choice for masks)."""
+        masks = np.asarray(segmentation_masks)
+        h, w = masks.shape[1:3]
+        top, left, rows, cols = _crop_window(h, w, self.height, self.width) \
+            if self.crop_to_aspect_ratio else (0, 0, h, w)
+        fr, fc = _fill_sizes(h, w, self.height, self.width) if self.pad_to_aspect_ratio else (0, 0)
+        x = masks[:, top:top + rows, left:left + cols, :].astype(np.float32)
+        if fr or fc:
+            x = np.pad(x, ((0, 0), (fr, fr), (fc, fc), (0, 0)), constant_values=self.fill_value)
+        a_h = _nearest_matrix(rows + 2 * fr, self.height)  # (height, rows)
+        a_w = _nearest_matrix(cols + 2 * fc, self.width)  # (width, cols)
+        return resize_by_matrices(x, a_h, a_w).astype(masks.dtype)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        """Scaled (and cropped or padded) with the image, Keras' arithmetic
+        (:func:`~scratchnet.layers.augmentation_boxes.resize_boxes`); ``transformation`` is the
+        input's ``(height, width)``."""
+        from scratchnet.layers.augmentation_boxes import resize_boxes
+
+        mode = "pad" if self.pad_to_aspect_ratio else "crop" if self.crop_to_aspect_ratio else "stretch"
+        h, w = transformation if transformation is not None else self.box_image_size(None)
+        return resize_boxes(bounding_boxes, mode, (self.height, self.width), self.bounding_box_format,
+                            int(h), int(w))
 
     def _plan(self, h: int, w: int) -> None:
         """The window, padding and matrices for ``(h, w)`` images (again for each new size)."""
@@ -169,10 +213,10 @@ class Resizing(Layer):
                 "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
                 "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value, "antialias": self.antialias,
-                "data_format": self.data_format}
+                "data_format": self.data_format, **self.box_config()}
 
 
-class CenterCrop(Layer):
+class CenterCrop(ImageDataParts, Layer):
     """``keras.layers.CenterCrop(height, width)``: the centred ``height x width`` window of each
     image. Input ``(N, H, W, C)`` (or one image ``(H, W, C)`` called directly, as Keras allows);
     output ``(N, height, width, C)``::
@@ -185,12 +229,17 @@ class CenterCrop(Layer):
     ``int((H - rows) / 2)``), then bilinear resizing to ``(height, width)``, Resizing's
     arithmetic. Backward: the crop's cells get ``dy`` and the rest 0; after a resize, Resizing's
     ``A_h^T @ dy @ A_w`` in the window. Runs in training and at inference; no weights.
+
+    Called on a dict (:mod:`scratchnet.layers.augmentation_data`): segmentation masks are cut
+    (and resized) as the images, boxes (``bounding_box_format``) moved into the window and
+    clipped to it.
     """
 
     def __init__(self, height: int, width: int, data_format: str | None = None,
-                 name: str | None = None, **kwargs):
+                 name: str | None = None, bounding_box_format: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         where = f"CenterCrop {self.name!r}"
+        self.bounding_box_format = check_bounding_box_format(bounding_box_format, where)
         self.height = positive_int(height, "height", where)
         self.width = positive_int(width, "width", where)
         self.data_format = channels_last(data_format, where)
@@ -199,6 +248,8 @@ class CenterCrop(Layer):
     def __call__(self, x, training: bool = False):
         from scratchnet.layers.input_layer import is_symbolic
 
+        if isinstance(x, dict):
+            return call_on_dict(self, x, training=bool(training))
         if not is_symbolic(x) and np.ndim(x) == 3:  # one image (H, W, C), as keras' layer takes it
             return super().__call__(np.asarray(x)[None], training=training)[0]
         return super().__call__(x, training=training)
@@ -231,6 +282,29 @@ class CenterCrop(Layer):
         x = x[:, top:top + rows, left:left + cols, :]  # (N, rows, cols, C)
         return x if self.a_h is None else resize_by_matrices(x, self.a_h, self.a_w)
 
+    def get_random_transformation(self, images, training=True):
+        """Keras' transformation: ``{"input_shape": images.shape}``."""
+        return {"input_shape": tuple(np.shape(images))}
+
+    def data_transformation(self, images, training):
+        return self.get_random_transformation(images), True
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None, training=True):
+        """The images' window (Keras: ``transform_images`` on the masks, so a resize is bilinear)."""
+        masks = np.asarray(segmentation_masks)
+        return self.forward(masks.astype(np.float32))
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        """Into the centred window, scaled where it was resized, clipped to it
+        (:func:`~scratchnet.layers.augmentation_boxes.crop_boxes`)."""
+        from scratchnet.layers.augmentation_boxes import crop_boxes
+
+        h, w = self.box_image_size(transformation)
+        if (h, w) != self.in_hw:
+            self._plan(h, w)
+        return crop_boxes(bounding_boxes, self.window, (self.height, self.width),
+                          self.bounding_box_format, h, w)
+
     def backward(self, dy):
         if self.a_h is not None:
             dy = resize_by_matrices_backward(dy, self.a_h, self.a_w)  # (N, rows, cols, C)
@@ -241,7 +315,7 @@ class CenterCrop(Layer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width,
-                "data_format": self.data_format}
+                "data_format": self.data_format, **self.box_config()}
 
 
 def resize_by_matrices(x, a_h, a_w):

@@ -58,6 +58,10 @@ class Pipeline(Layer):
         return shape
 
     def __call__(self, x, training: bool = True):
+        if isinstance(x, dict):  # Keras' {"images", "labels", "bounding_boxes", ...}: layer by layer
+            for layer in self.pipeline_layers:
+                x = layer(x, training=training)
+            return x
         return super().__call__(x, training=training)
 
     def forward(self, x, training=False):
