@@ -12,6 +12,7 @@ from scratchnet import (
     config,
     constraints,
     datasets,
+    distillation,
     distribute,
     dtype_policies,
     initializers,
