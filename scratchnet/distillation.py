@@ -159,7 +159,8 @@ class DistillationLoss:
         flat = _flatten(watched)
         dtype = flat[0].value.dtype
         grads = tape.gradients([(value, np.ones((), dtype))], flat)
-        return float(np.asarray(value)), grads if _is_list(student_outputs) else grads[0]
+        value = value.value if isinstance(value, Traced) else value
+        return float(value), grads if _is_list(student_outputs) else grads[0]
 
 
 class _LossesOnOutputs(DistillationLoss):
@@ -178,7 +179,8 @@ class _LossesOnOutputs(DistillationLoss):
         """The sum over the outputs of :meth:`_one_output`, and each output's gradient."""
         pairs = _map(self._one_output, self.loss, self._given_loss, teacher_outputs, student_outputs)
         flat = pairs if _is_list(student_outputs) else [pairs]
-        value = float(np.sum(np.stack([np.float32(v) for v, _ in flat])))
+        dtype = _flatten(student_outputs)[0].dtype  # float32 sums as Keras' ops.sum; float64 exactly
+        value = float(np.sum(np.stack([np.asarray(v, dtype) for v, _ in flat])))
         grads = [g for _, g in flat]
         return value, grads if _is_list(student_outputs) else grads[0]
 
