@@ -244,3 +244,60 @@ def test_errors_in_keras_wording(what):
     # Keras' sentences, with scratchnet's own class names in "<class ...>" and the layer lists
     first = msg_k.split("<class")[0].split("Existing layers")[0]
     assert msg_s.startswith(first), (msg_s, msg_k)
+
+
+@pytest.mark.parametrize("name", ["feature_and_logits_weighted", "functional_student_feature"])
+def test_keras_files_both_ways(tmp_path, name):
+    """.keras and .weights.h5 files of a trained Distiller, read by the other framework: the same
+    weights tree (as both KerasFileEditors read it), the same weights; compiled again (a loaded
+    Distiller is not compiled, in Keras either) both train on to the same student weights."""
+    x, y = _data()
+    ds, dk = _distillers(CASES[name], lambda lib: lib.optimizers.Adam(0.02))
+    ds.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    dk.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ds.save(str(tmp_path / "s.keras"))
+    dk.save(str(tmp_path / "k.keras"))
+    tree_s = sn.saving.KerasFileEditor(str(tmp_path / "s.keras"), print_fn=lambda *a: None).weights_dict
+    tree_k = keras.saving.KerasFileEditor(str(tmp_path / "k.keras")).weights_dict
+
+    def flat(tree, prefix=""):
+        out = {}
+        for key, value in tree.items():
+            path = f"{prefix}/{key}"
+            out.update(flat(value, path) if isinstance(value, dict) else {path: value})
+        return out
+
+    flat_s, flat_k = flat(tree_s), flat(tree_k)
+    assert list(flat_s) == list(flat_k)
+    for key in flat_k:
+        assert_close(flat_s[key], flat_k[key], TRAJECTORY_RTOL, key)
+    k_from_s = keras.models.load_model(str(tmp_path / "s.keras"))
+    s_from_k = sn.load_model(str(tmp_path / "k.keras"))
+    assert isinstance(s_from_k, D.Distiller) and not s_from_k.compiled
+    assert [type(loss).__name__ for loss in s_from_k.distillation_losses] == \
+        [type(loss).__name__ for loss in dk.distillation_losses]
+    for ws, wk in zip(s_from_k.weights, dk.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ws), np.asarray(wk))
+    for ws, wk in zip(ds.weights, k_from_s.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ws), np.asarray(wk))
+    s_from_k.set_weights(ds.get_weights())  # the same starting point on both sides
+    for model, lib in ((s_from_k, sn), (k_from_s, keras)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for ws, wk in zip(s_from_k.student.get_weights(), k_from_s.student.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "student after more training")
+    # weights files, both ways, the optimizer's state included: the next epoch agrees
+    ds.save_weights(str(tmp_path / "s.weights.h5"))
+    dk.load_weights(str(tmp_path / "s.weights.h5"))
+    for ws, wk in zip(ds.get_weights(), dk.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    ds.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    dk.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    dk.save_weights(str(tmp_path / "k.weights.h5"))
+    ds.load_weights(str(tmp_path / "k.weights.h5"))
+    for ws, wk in zip(ds.get_weights(), dk.get_weights(), strict=True):
+        np.testing.assert_array_equal(ws, wk)
+    ds.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    dk.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for ws, wk in zip(ds.student.get_weights(), dk.student.get_weights(), strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "student after loading each other's weights files")

@@ -27,6 +27,13 @@ student's ``Parameter.grad``.
 
 from __future__ import annotations
 
+import datetime
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import h5py
 import numpy as np
 
 from scratchnet import losses as losses_mod
@@ -740,11 +747,134 @@ class Distiller(Model):
         config["distillation_losses"] = losses
         return cls(**config)
 
-    def save(self, path) -> None:
-        raise NotImplementedError(
-            f'model.save: "{self.name}" is a Distiller; scratchnet does not write it to a .keras file '
-            "yet. Save the student (distiller.student.save(path)) or the weights "
-            "(distiller.student.save_weights(...)).")
+    # ------------------------------------------------------------------ files
+    def _keras_paths(self) -> list[tuple[str, Model]]:
+        """Where Keras keeps the teacher's and the student's weights in the Distiller's file:
+        ``layers/sequential``, ``layers/sequential_1`` (``layers/functional`` for a functional
+        model), each holding its model's own ``layers/...`` tree."""
+        from scratchnet.saving_keras import keras_class_name, layer_paths
+
+        models = [self.teacher, self.student]
+        for model in models:
+            if _is_subclassed(model):
+                raise NotImplementedError(
+                    f'Distiller "{self.name}": the {"teacher" if model is self.teacher else "student"} '
+                    f'"{model.name}" is a subclassed model, whose architecture is Python code that no '
+                    "file holds; save the weights of the models themselves instead")
+        return list(zip(layer_paths([keras_class_name(model) for model in models]), models, strict=True))
+
+    def _weights_file_bytes(self) -> bytes:
+        """Keras' weights file of a Distiller: the teacher's and the student's trees, nested under
+        their paths, then the optimizer's variables (the student's slots)."""
+        from scratchnet.saving_keras import _optimizer_variables, _weights_file_bytes
+
+        self._require_built("save")
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
+            f.create_group("vars").attrs["name"] = self.name
+            for path, model in self._keras_paths():
+                with h5py.File(io.BytesIO(_weights_file_bytes(model)), "r") as own:
+                    f.create_group(f"{path}/vars").attrs["name"] = model.name
+                    own.copy(own["layers"], f[path], name="layers")
+            if self.compiled:
+                group = f.create_group("optimizer/vars")
+                group.attrs["name"] = self.optimizer.name
+                for i, value in enumerate(_optimizer_variables(self)):
+                    group[str(i)] = value
+        return buffer.getvalue()
+
+    def _keras_file_config(self) -> dict:
+        """``config.json``: Keras' Distiller entry. Keras compiles the Distiller's parent with
+        ``loss=None`` (the student's loss stays in the object), so its ``compile_config`` says
+        ``"loss": None`` and a loaded Distiller must be compiled again; this one says the same."""
+        from scratchnet.saving_keras import _metric_to_keras, _optimizer_to_keras
+
+        config = {"module": "keras.distillation", "class_name": "Distiller", "config": self.get_config(),
+                  "registered_name": None,
+                  "build_config": {"input_shape": list(self.student.input_shape)}}
+        if self.compiled:
+            config["compile_config"] = {
+                "optimizer": _optimizer_to_keras(self.optimizer), "loss": None, "loss_weights": None,
+                "metrics": [m if isinstance(m, str) else _metric_to_keras(m) for m in self.metric_names]
+                or None,
+                "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+                "jit_compile": False}
+        return config
+
+    def save(self, path, overwrite: bool = True) -> None:
+        """Write Keras' ``.keras`` file of the Distiller (``keras.models.load_model`` reads it, as
+        ``sn.load_model`` reads Keras'): its config (the teacher, the student, the losses) and the
+        weights of both; not compiled when loaded, as in Keras."""
+        from scratchnet.saving import _atomic_write
+        from scratchnet.saving_keras import (
+            CONFIG_FILE,
+            KERAS_VERSION,
+            METADATA_FILE,
+            WEIGHTS_FILE,
+            _json_value,
+        )
+
+        if not str(path).endswith(".keras"):
+            raise ValueError(f'Distiller "{self.name}": save writes Keras\' .keras format only; '
+                             f"expected a path ending in .keras, received filepath={str(path)!r}")
+        if not overwrite and Path(path).exists():
+            raise FileExistsError(f"save: {str(path)!r} exists and overwrite=False")
+        weights = self._weights_file_bytes()
+        metadata = {"keras_version": KERAS_VERSION,
+                    "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(METADATA_FILE, json.dumps(metadata))
+            archive.writestr(CONFIG_FILE, json.dumps(self._keras_file_config(), default=_json_value))
+            archive.writestr(WEIGHTS_FILE, weights)
+        _atomic_write(Path(path), buffer.getvalue())
+
+    def save_weights(self, path, overwrite: bool = True) -> None:
+        """The weights file Keras' ``Distiller.save_weights`` writes (``.weights.h5``)."""
+        from scratchnet.saving import _atomic_write
+
+        if not str(path).endswith(".weights.h5"):
+            raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={path}")
+        if not overwrite and Path(path).exists():
+            raise FileExistsError(f"save_weights: {str(path)!r} exists and overwrite=False")
+        _atomic_write(Path(path), self._weights_file_bytes())
+
+    def load_weights(self, path, skip_mismatch: bool = False, **kwargs) -> None:
+        """Read a Distiller's weights (a ``.weights.h5`` or ``.keras`` file, Keras' or scratchnet's)."""
+        from scratchnet.saving_keras import WEIGHTS_FILE, _open_h5
+
+        where = f"load_weights: {str(path)!r}"
+        if kwargs:
+            raise ValueError(f"{where}: unexpected arguments {sorted(kwargs)}")
+        data = str(path)
+        if data.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                data = archive.read(WEIGHTS_FILE)
+        with _open_h5(data, where) as f:
+            self._read_weights(f, where, skip_mismatch)
+
+    def _read_weights(self, f, where: str, skip_mismatch: bool = False) -> None:
+        from scratchnet.saving_keras import _read_layer_weights, _set_weights
+
+        self._require_built("load_weights")
+        read = []
+        for path, model in self._keras_paths():
+            if path not in f:
+                raise ValueError(f"{where} has no weights for the Distiller's "
+                                 f"{'teacher' if model is self.teacher else 'student'} at {path}")
+            read.append((model, _read_layer_weights(f[path], model, where, skip_mismatch)))
+        for model, weights in read:  # (all read and checked first: nothing half-loaded)
+            _set_weights(model, weights, where)
+
+
+def load_distiller(archive, where: str):
+    """The Distiller of a ``.keras`` file (``sn.load_model`` sends its ``class_name`` here)."""
+    from scratchnet.saving_keras import _open_h5
+
+    distiller = Distiller.from_config(archive.config.get("config") or {})
+    with _open_h5(archive.weights, where) as f:
+        distiller._read_weights(f, where)
+    return distiller
 
 
 def _add(a, b):
