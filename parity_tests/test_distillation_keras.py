@@ -39,8 +39,10 @@ def _teacher(lib):
                            lib.layers.Dense(4, name="t_logits")], name="teacher")
 
 
-def _student(lib, activation=None):
-    return lib.Sequential([lib.layers.Input((6,)), lib.layers.Dense(5, activation="relu", name="s_feat"),
+def _student(lib, activation=None, regularized=False):
+    regularizer = lib.regularizers.l2(0.5) if regularized else None
+    return lib.Sequential([lib.layers.Input((6,)), lib.layers.Dense(5, activation="relu", name="s_feat",
+                                                                     kernel_regularizer=regularizer),
                            lib.layers.Dense(4, activation=activation, name="s_logits")], name="student")
 
 
@@ -73,6 +75,7 @@ CASES = {
     "distillation_only": dict(losses=lambda L, lib: L.LogitsDistillation(2.0, loss=lib.losses.KLDivergence()),
                               student_loss_weight=0.0),
     "student_only": dict(losses=lambda L, lib: L.LogitsDistillation(), student_loss_weight=1.0),
+    "weight_regularizer_left_out": dict(losses=lambda L, lib: L.LogitsDistillation(), regularized=True),
     "functional_student_feature": dict(
         losses=lambda L, lib: [L.FeatureDistillation("mse", teacher_layer_name="t_feat",
                                                      student_layer_name="s_feat"),
@@ -86,7 +89,8 @@ def _distillers(case, optimizer):
     if case.get("functional"):
         student_s, student_k = _pair(_functional_student, 2)
     else:
-        student_s, student_k = _pair(lambda lib: _student(lib, case.get("activation")), 2)
+        student_s, student_k = _pair(lambda lib: _student(lib, case.get("activation"),
+                                                          case.get("regularized", False)), 2)
     kwargs = {"student_loss_weight": case.get("student_loss_weight", 0.5)}
     if case.get("weights") is not None:
         kwargs["distillation_loss_weights"] = case["weights"]
@@ -301,3 +305,39 @@ def test_keras_files_both_ways(tmp_path, name):
     dk.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for ws, wk in zip(ds.student.get_weights(), dk.student.get_weights(), strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "student after loading each other's weights files")
+
+
+def _two_outputs(lib, name, hidden, seed_name):
+    inputs = lib.layers.Input((6,), name="x")
+    h = lib.layers.Dense(hidden, activation="tanh", name=f"{seed_name}_h")(inputs)
+    classes = lib.layers.Dense(4, activation="softmax", name=f"{seed_name}_cls")(h)
+    value = lib.layers.Dense(2, name=f"{seed_name}_reg")(h)
+    return lib.Model(inputs, [classes, value], name=name)
+
+
+def test_two_output_models_with_a_loss_per_output():
+    """A teacher and a student with two outputs: LogitsDistillation with a loss per output (a
+    KLDivergence object, None skipping one), FeatureDistillation with one per output; per-step logs
+    and student weights. (student_loss_weight=0: Keras 3.15.1's Distiller cannot fit a list of
+    student losses, whose structure (a TrackedList) never matches the targets' tuple.)"""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    y = [rng.integers(0, 4, size=16), rng.normal(size=(16, 2)).astype(np.float32)]
+    teacher_s, teacher_k = _pair(lambda lib: _two_outputs(lib, "teacher", 7, "t"), 5)
+    student_s, student_k = _pair(lambda lib: _two_outputs(lib, "student", 3, "s"), 6)
+    runs = []
+    for L, lib, teacher, student in ((D, sn, teacher_s, student_s), (KD, keras, teacher_k, student_k)):
+        distiller = L.Distiller(teacher, student,
+                                [L.LogitsDistillation(2.0, loss=[lib.losses.KLDivergence(), None]),
+                                 L.FeatureDistillation(["mse", "mae"])], [1.0, 0.4], student_loss_weight=0.0)
+        distiller.compile(optimizer=lib.optimizers.Adam(0.03),
+                          loss=["sparse_categorical_crossentropy", "mse"])
+        callback = (_ScratchStepLogs if lib is sn else _StepLogs)()
+        distiller.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[callback])
+        runs.append((callback.logs, distiller.student.get_weights()))
+    (logs_s, weights_s), (logs_k, weights_k) = runs
+    for step, (ls, lk) in enumerate(zip(logs_s, logs_k, strict=True)):
+        for key in ("loss", "student_loss", "distillation_loss", "total_loss"):
+            assert_close(ls[key], lk[key], TRAJECTORY_RTOL, f"step {step} {key}")
+    for ws, wk in zip(weights_s, weights_k, strict=True):
+        assert_close(ws, wk, TRAJECTORY_RTOL, "student weights")

@@ -494,6 +494,14 @@ class Distiller(Model):
 
     def _ensure_graphs(self):
         if self._graphs is None:
+            for layer in self.student.layers:
+                # Keras' Distiller.compute_loss leaves out model.losses, so an activity penalty
+                # adds nothing there; scratchnet's backward pass would add its gradient.
+                if getattr(layer, "activity_regularizer", None) is not None:
+                    raise ValueError(f'Distiller "{self.name}": student layer "{layer.name}" has an '
+                                     "activity_regularizer, which Keras' Distiller leaves out of its "
+                                     "loss; scratchnet does not implement leaving it out of the "
+                                     "gradient. Remove it from the student")
             self._graphs = (self._feature_graph(self.teacher, self._layer_names("teacher_layer_name")),
                             self._feature_graph(self.student, self._layer_names("student_layer_name")))
         return self._graphs

@@ -170,6 +170,10 @@ def test_errors_scratchnet_adds():
         D.Distiller(_teacher(), _student(), D.LogitsDistillation(), temperature=2)
     with pytest.raises(ValueError, match="expected a path ending in .keras"):
         distiller.save("d.npz")
+    regularized = sn.Sequential([sn.layers.Input((5,)),
+                                 sn.layers.Dense(3, activity_regularizer=sn.regularizers.l2(0.1))])
+    with pytest.raises(ValueError, match="has an activity_regularizer, which Keras' Distiller leaves out"):
+        D.Distiller(_teacher(), regularized, D.LogitsDistillation()).predict(x, verbose=0)
     with pytest.raises(ValueError, match="Loss structure mismatch"):
         D.FeatureDistillation(["mse", "mae"]).validate_outputs(np.zeros((2, 3)), np.zeros((2, 3)))
 
@@ -190,3 +194,28 @@ def test_keras_file_round_trip(tmp_path):
     other = D.Distiller(_teacher(seed=8), _student(seed=9), D.LogitsDistillation())
     other.load_weights(tmp_path / "d.keras")
     np.testing.assert_array_equal(other.predict(x, verbose=0), distiller.predict(x, verbose=0))
+
+
+def test_two_output_student_sums_its_losses():
+    """A student loss per output: L_s is their sum (Keras' map over the outputs; its 3.15.1 fit
+    cannot run this case, parity_tests/test_distillation_keras.py)."""
+    def two_outputs(name, hidden, seed):
+        inputs = sn.layers.Input((5,))
+        h = sn.layers.Dense(hidden, activation="tanh")(inputs)
+        return sn.Model(inputs, [sn.layers.Dense(3)(h), sn.layers.Dense(2)(h)], name=name, seed=seed)
+
+    x, y_cls = _data()
+    y_reg = np.linspace(-1, 1, 16).reshape(8, 2)
+    student = two_outputs("student", 4, 3)
+    distiller = D.Distiller(two_outputs("teacher", 6, 4), student,
+                            D.LogitsDistillation(2.0, loss=["kl_divergence", "mse"]))
+    distiller.compile(optimizer="sgd",
+                      loss=[sn.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"])
+    logs = distiller.test_on_batch(x, [y_cls, y_reg], return_dict=True)
+    logits, values = student.predict(x, verbose=0)
+    expected = sn.losses.SparseCategoricalCrossentropy(from_logits=True)(y_cls, logits) + \
+        sn.losses.MeanSquaredError()(y_reg, values)
+    assert logs["student_loss"] == pytest.approx(expected, rel=1e-6)
+    assert logs["total_loss"] == pytest.approx(0.5 * expected + 0.5 * logs["distillation_loss"], rel=1e-6)
+    history = distiller.fit(x, [y_cls, y_reg], batch_size=4, epochs=3, verbose=0).history
+    assert history["total_loss"][-1] < history["total_loss"][0]
