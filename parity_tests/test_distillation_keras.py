@@ -140,9 +140,10 @@ def test_fit_trajectory_matches_keras(name):
         np.testing.assert_array_equal(ws, wk)  # frozen
 
 
-def test_sgd_steps_and_evaluate_predict_match_keras():
+@pytest.mark.parametrize("name", ["feature_and_logits_weighted", "logits_mse_softmax_student"])
+def test_sgd_steps_and_evaluate_predict_match_keras(name):
     x, y = _data(20, seed=3)
-    case = CASES["feature_and_logits_weighted"]
+    case = CASES[name]
     ds, dk = _distillers(case, lambda lib: lib.optimizers.SGD(0.1, momentum=0.9))
     ds.fit(x, y, batch_size=6, epochs=3, shuffle=False, verbose=0)
     dk.fit(x, y, batch_size=6, epochs=3, shuffle=False, verbose=0)

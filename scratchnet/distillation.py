@@ -399,7 +399,6 @@ class Distiller(Model):
         self.distillation_loss_tracker = metrics_mod.Mean(name="distillation_loss")
         self.total_loss_tracker = metrics_mod.Mean(name="total_loss")
         self._student_loss = None
-        self._student_loss_given = None
         self._graphs = None  # (teacher graph, student graph), made once the models are built
 
     # ------------------------------------------------------------------ checks (Keras' wording)
@@ -516,7 +515,6 @@ class Distiller(Model):
         if metrics is not None and not _is_list(metrics):
             raise ValueError(f"metrics must be a list or tuple, got {type(metrics)}")
         self._student_loss = _map(_convert_loss, loss)
-        self._student_loss_given = loss
         first = _flatten(self._student_loss)[0]
         super().compile(optimizer=optimizer, loss=first, metrics=metrics, **kwargs)
 
