@@ -337,7 +337,7 @@ def weight_spec(model) -> dict:
     tree, with the arrays' shapes (Keras' ``get_weight_spec_of_saveable``)."""
     import io
 
-    from scratchnet.saving_keras import _weights_file_bytes, keras_class_name, layer_paths
+    from scratchnet.saving_keras import _weights_file_bytes
 
     if not hasattr(model, "built") or not hasattr(model, "weights"):
         raise TypeError(f"KerasFileEditor.compare: expected a scratchnet model, received {model!r} of "
@@ -345,16 +345,46 @@ def weight_spec(model) -> dict:
     if not model.built:
         raise ValueError("KerasFileEditor.compare: the reference model is not built yet; build it "
                          "(or call it on data) first")
-    with h5py.File(io.BytesIO(_weights_file_bytes(model)), "r") as f:
-        spec = read_weights_tree(f)[0]  # (HDF5 lists a group's members alphabetically)
-    if "layers" in spec:  # Keras walks a model's layers in the model's order, the rest by name
-        order = layer_paths([keras_class_name(layer) for layer in model.layers])
-        in_file = spec["layers"]
-        spec["layers"] = {path.split("/", 1)[1]: in_file[path.split("/", 1)[1]]
-                          for path in order if path.split("/", 1)[1] in in_file}
-        spec["layers"].update({key: value for key, value in in_file.items() if key not in spec["layers"]})
-        spec = {"layers": spec["layers"], **{k: v for k, v in spec.items() if k != "layers"}}
+    own_paths = getattr(model, "_keras_paths", None)  # a Distiller: the teacher and the student
+    data = model._weights_file_bytes() if own_paths is not None else _weights_file_bytes(model)
+    with h5py.File(io.BytesIO(data), "r") as f:
+        spec = _object_tree(f)
+    if own_paths is None:
+        return _in_model_order(spec, model)
+    spec = _in_model_order(spec, model, [path for path, _ in own_paths()])
+    for path, inner in own_paths():
+        name = path.split("/", 1)[1]
+        if name in spec.get("layers", {}):
+            spec["layers"][name] = _in_model_order(spec["layers"][name], inner)
     return spec
+
+
+def _object_tree(group) -> dict:
+    """The arrays each object saves, as Keras' weight spec nests them: an object's own ``vars``
+    first, then its sub-objects (those holding arrays), whatever holds it (a nested model too)."""
+    tree = {}
+    if isinstance(group.get("vars"), h5py.Group):
+        tree.update({key: item[()] for key, item in group["vars"].items() if isinstance(item, h5py.Dataset)})
+    for key, item in group.items():
+        if key != "vars" and isinstance(item, h5py.Group):
+            sub = _object_tree(item)
+            if sub:
+                tree[key] = sub
+    return tree
+
+
+def _in_model_order(spec: dict, model, paths: list[str] | None = None) -> dict:
+    """``spec`` with ``layers`` first and in the model's order (HDF5 lists members alphabetically;
+    Keras walks a model's layers in order, then its other attributes by name)."""
+    from scratchnet.saving_keras import keras_class_name, layer_paths
+
+    if "layers" not in spec:
+        return spec
+    paths = paths if paths is not None else layer_paths([keras_class_name(layer) for layer in model.layers])
+    in_file = spec["layers"]
+    layers = {name: in_file[name] for name in (path.split("/", 1)[1] for path in paths) if name in in_file}
+    layers.update({key: value for key, value in in_file.items() if key not in layers})
+    return {"layers": layers, **{key: value for key, value in spec.items() if key != "layers"}}
 
 
 def _count_occurrences(d: dict, name: str, count: int = 0) -> int:
