@@ -251,6 +251,7 @@ def test_errors_in_keras_wording(what):
     assert msg_s.startswith(first), (msg_s, msg_k)
 
 
+@pytest.mark.filterwarnings("ignore:`compile\\(\\)` was not called:UserWarning")  # Keras, on loading
 @pytest.mark.parametrize("name", ["feature_and_logits_weighted", "functional_student_feature"])
 def test_keras_files_both_ways(tmp_path, name):
     """.keras and .weights.h5 files of a trained Distiller, read by the other framework: the same
