@@ -12,6 +12,7 @@ from scratchnet import (
     config,
     constraints,
     datasets,
+    distillation,
     distribute,
     dtype_policies,
     initializers,
@@ -65,8 +66,8 @@ def __getattr__(name: str):
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
     "Initializer", "Regularizer", "Variable", "name_scope", "device",
-    "version", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
+    "version", "load_model", "set_backend", "get_backend", "activations", "addons", "applications",
+    "backend", "callbacks", "config", "constraints", "datasets", "distillation", "distribute",
     "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
     "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
     "visualization", "wrappers",

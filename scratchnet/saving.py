@@ -292,6 +292,7 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
     model.load_weights(filepath, skip_mismatch, **kwargs)
 
 
+from scratchnet.file_editor import KerasFileEditor  # noqa: E402, F401  (keras.saving.KerasFileEditor)
 from scratchnet.utils.serialization import (  # noqa: E402, F401  (keras.saving's names)
     CustomObjectScope,
     custom_object_scope,

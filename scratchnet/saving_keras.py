@@ -553,6 +553,10 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
         from scratchnet import saving_functional
 
         return saving_functional.load_keras_archive(archive, where, custom_objects, compile, seed)
+    if isinstance(archive.config, dict) and archive.config.get("class_name") == "Distiller":
+        from scratchnet.distillation import load_distiller
+
+        return load_distiller(archive, where)
     model = model_from_config(archive.config, where, custom_objects, compile, archive.assets, seed)
     with _open_h5(archive.weights, f"{where} ({WEIGHTS_FILE})") as f:
         if not model.built and _holds_arrays(f.get("layers")):
