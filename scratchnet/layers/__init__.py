@@ -10,7 +10,7 @@ from scratchnet.layers.adaptive_pooling import (
 )
 from scratchnet.layers.attention import GroupedQueryAttention as GroupQueryAttention
 from scratchnet.layers.attention import MultiHeadAttention
-from scratchnet.layers.audio import MelSpectrogram
+from scratchnet.layers.audio import MelSpectrogram, STFTSpectrogram
 from scratchnet.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
@@ -196,7 +196,7 @@ __all__ = [
     "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
-    "MelSpectrogram",
+    "MelSpectrogram", "STFTSpectrogram",
     "serialize", "deserialize",
     "ConvLSTM3D",
 ]
