@@ -73,7 +73,7 @@ from scratchnet.layers.depthwise import (
     SeparableConv2D,
 )
 from scratchnet.layers.einsum_dense import EinsumDense
-from scratchnet.layers.embedding import Embedding
+from scratchnet.layers.embedding import Embedding, ReversibleEmbedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
@@ -155,7 +155,7 @@ from scratchnet.layers.wrappers import SpectralNormalization, TimeDistributed, W
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "InputSpec", "Input", "Dense", "Flatten", "Activation", "Softmax",
     "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape", "Lambda",
-    "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
+    "Embedding", "ReversibleEmbedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
