@@ -366,7 +366,10 @@ class STFT(Initializer):
                              f"Received scaling={scaling}")
         self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
 
-    def __call__(self, shape, dtype, rng=None):
+    def __call__(self, shape, dtype=None, rng=None):
+        from scratchnet import config
+
+        dtype = dtype or config.floatx()  # (Keras' default; no random draw, so no rng needed)
         if len(shape) != 3:
             raise ValueError(f"STFT initializer: expected a shape (frame_length, 1, fft_bins), "
                              f"received shape={tuple(shape)}")

@@ -110,3 +110,29 @@ def test_bad_calls_raise():
         layer(np.array([[7, 0, 0]]))
     with pytest.raises(ValueError, match="reverse=True expects hidden vectors"):
         layer(sn.Input((T, 3)), reverse=True)  # in a graph too
+
+
+def test_a_subclassed_language_model_ties_its_weights():
+    """Keras' way of writing it (a Model subclass whose call uses the layer twice) traces into the
+    same graph: one table, both calls' gradients."""
+    class TinyLM(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedding = RE(V, D)
+            self.hidden = sn.layers.Dense(D, activation="tanh")
+
+        def call(self, ids):
+            return self.embedding(self.hidden(self.embedding(ids)), reverse=True)
+
+    sn.utils.set_random_seed(4)
+    model = TinyLM()
+    x = np.random.default_rng(4).integers(0, V, (2, T))
+    logits = model(x)
+    assert logits.shape == (2, T, V)
+    assert len(model.weights) == 3  # the table once, the Dense kernel and bias
+    table = model.embedding.embeddings.value
+    h = np.tanh(table[x] @ model.hidden.kernel.value + model.hidden.bias.value)
+    np.testing.assert_allclose(logits, h @ table.T, rtol=1e-5, atol=1e-6)
+    model.compile(optimizer="sgd", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, x, epochs=3, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]

@@ -273,7 +273,7 @@ class STFTSpectrogram(Layer):
         pad = max(0, needed - time) if self.padding == "same" else 0
         padded = np.pad(signal.reshape(n * channels, time), [(0, 0), (pad // 2, pad - pad // 2)])
         windows = np.lib.stride_tricks.sliding_window_view(padded, self.frame_length, axis=1)
-        self.frames_ = windows[:, ::self._frame_step][:, :frames]  # (N*C, frames, frame_length)
+        self.framed = windows[:, ::self._frame_step][:, :frames]  # (N*C, frames, frame_length)
         self.signal_shape, self.pad = (n, channels, time), pad
         self.re = self.im = None
         if self.mode != "imag":
@@ -283,11 +283,10 @@ class STFTSpectrogram(Layer):
         return self._layout(self._by_mode())
 
     def _spectrum(self, kernel, n, channels):
-        out = self.frames_ @ kernel[:, 0, :].astype(self.frames_.dtype)  # (N*C, frames, F)
+        out = self.framed @ kernel[:, 0, :].astype(self.framed.dtype)  # (N*C, frames, F)
         return out.reshape(n, channels, *out.shape[1:])  # (N, C, frames, F)
 
     def _by_mode(self):
-        eps = self.re.dtype.type(config.epsilon()) if self.re is not None else None
         if self.mode == "real":
             return self.re
         if self.mode == "imag":
@@ -297,6 +296,7 @@ class STFTSpectrogram(Layer):
         if self.mode == "stft":
             return np.concatenate([self.re, self.im], axis=-1)
         self.power = np.square(self.re) + np.square(self.im)
+        eps = self.power.dtype.type(config.epsilon())
         if self.mode == "psd":
             return self.power * self._psd_scale()
         self.magnitude = np.sqrt(np.maximum(self.power, eps))
@@ -345,7 +345,7 @@ class STFTSpectrogram(Layer):
                 continue
             kernel = self.params[f"{side}_kernel"]
             d = d.reshape(n * channels, -1, bins)  # (N*C, frames, F)
-            kernel.grad = np.einsum("btk,btf->kf", self.frames_, d)[:, None, :].astype(kernel.value.dtype)
+            kernel.grad = np.einsum("btk,btf->kf", self.framed, d)[:, None, :].astype(kernel.value.dtype)
             dframes = dframes + d @ kernel.value[:, 0, :].T  # (N*C, frames, frame_length)
         if not self.compute_input_grad:
             return None
