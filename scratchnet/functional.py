@@ -219,10 +219,10 @@ class Functional(Model):
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
                 layer.params[name].grad = layer.params[name].grad + grad
             done.add(layer)
-            # one gradient per input tensor: a list for a list or several tensors; one tensor called
-            # with plain keyword values (ReversibleEmbedding(h, reverse=True)) returns one array
-            several = node.inputs_as_list or (node.several_args and len(node.inputs) > 1)
-            dxs = dxs if several or isinstance(dxs, list | tuple) else [dxs]
+            # one gradient per input tensor: a list for a list or several tensors, but one tensor
+            # called with plain keyword values (ReversibleEmbedding(h, reverse=True)) may return one
+            alone = node.several_args and len(node.inputs) == 1 and not isinstance(dxs, list | tuple)
+            dxs = dxs if (node.inputs_as_list or node.several_args) and not alone else [dxs]
             for tensor, dx in zip(node.inputs, dxs, strict=True):
                 if dx is not None:
                     _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add

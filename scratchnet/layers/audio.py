@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet import config
+from scratchnet import config, kernels
 from scratchnet.layers.base import Layer
 
 _MEL_BREAK_FREQUENCY_HERTZ = 700.0
@@ -263,6 +263,9 @@ class STFTSpectrogram(Layer):
         return super().__call__(x, training=training)
 
     def forward(self, x, training=False):
+        if kernels.is_device_array(x):
+            raise ValueError(f'STFTSpectrogram "{self.name}": runs on the "numpy" and "numba" backends; '
+                             'the "cupy" backend has no framing kernel for it yet')
         signal = x if self.data_format == "channels_first" else np.swapaxes(x, 1, 2)  # (N, C, T)
         n, channels, time = signal.shape
         frames = self._frames(time)
