@@ -1,4 +1,5 @@
-"""``keras.layers.MelSpectrogram``: raw audio in, a mel spectrogram (an image of sound) out.
+"""``keras.layers.MelSpectrogram``: raw audio in, a mel spectrogram (an image of sound) out; and
+``keras.layers.STFTSpectrogram``, a spectrogram whose Fourier kernels train.
 
 What a speech or sound classifier usually sees instead of the waveform::
 
@@ -15,11 +16,15 @@ What a speech or sound classifier usually sees instead of the waveform::
 
 Output ``(batch, num_mel_bins, frames)``, frames ``= 1 + samples // sequence_stride``. A
 preprocessing layer: no weights, and no gradient (put it first in a model).
+
+``keras.layers.STFTSpectrogram`` (below) is the other way in: the STFT as a strided convolution
+whose kernels are weights that start as a windowed DFT and train with the model.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -200,8 +205,6 @@ class STFTSpectrogram(Layer):
                 raise ValueError("`fft_length` should be not less than `frame_length`. "
                                  f"Received fft_length={fft_length}, frame_length={frame_length}")
             if fft_length & -fft_length != fft_length:
-                import warnings
-
                 warnings.warn(f"`fft_length` is recommended to be a power of two. Received "
                               f"fft_length={fft_length}", stacklevel=2)
         if mode not in _STFT_MODES:
@@ -219,6 +222,9 @@ class STFTSpectrogram(Layer):
         self.mode = mode
         self.frame_length, self.frame_step, self.fft_length = int(frame_length), frame_step, fft_length
         self._frame_step = int(frame_step or self.frame_length // 2)
+        if self._frame_step < 1:  # frame_length 1 and no frame_step: half a sample
+            raise ValueError(f"{where}: frame_length={frame_length} needs an explicit frame_step "
+                             "(the default, frame_length // 2, is 0)")
         self._fft_length = int(fft_length or 2 ** int(np.ceil(np.log2(self.frame_length))))
         self.window, self.periodic, self.scaling = window, periodic, scaling
         self.padding, self.expand_dims = padding, bool(expand_dims)
@@ -233,11 +239,10 @@ class STFTSpectrogram(Layer):
                              f"ndim=3, found ndim={len(input_shape) + 1}. Full shape received: "
                              f"{(None, *input_shape)}")
         shape = (self.frame_length, 1, self._fft_length // 2 + 1)
-        for side in ("real", "imag"):
-            if self.mode != ("imag" if side == "real" else "real"):
-                init = initializers.STFT(side, self.window, self.scaling, self.periodic)
-                kernel = self.add_weight(f"{side}_kernel", shape, init, rng)
-                setattr(self, f"{side}_kernel", kernel)
+        sides = {"real": ("real",), "imag": ("imag",)}.get(self.mode, ("real", "imag"))  # as Keras
+        for side in sides:
+            init = initializers.STFT(side, self.window, self.scaling, self.periodic)
+            setattr(self, f"{side}_kernel", self.add_weight(f"{side}_kernel", shape, init, rng))
         if self.data_format == "channels_last":
             time, channels = input_shape
         else:
