@@ -379,6 +379,32 @@ def _audio_model():
     return model, x, np.arange(6) % 2
 
 
+def _stft_model():
+    """STFTSpectrogram (trainable kernels, stereo in, an image of (frames, bins, channels) out) in
+    front of a small convnet: the two kernels go into the files and move with the step after."""
+    model = sn.Sequential([
+        L.Input((300, 2)), L.STFTSpectrogram(mode="log", frame_length=32, frame_step=16, window="hamming",
+                                             expand_dims=True),
+        L.Conv2D(2, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(2)], seed=43, name="stft")
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(44).normal(size=(6, 300, 2)).astype(np.float32)
+    return model, x, np.arange(6) % 2
+
+
+def _tied_language_model():
+    """ReversibleEmbedding called twice (ids -> vectors, then hidden -> logits with the same
+    table, soft-capped): Keras records the second call's reverse=True on its node. Adam: the tied
+    table's gradient is dense (parity-notes)."""
+    sn.utils.set_random_seed(45)
+    ids = sn.Input((5,), dtype="int32")
+    embedding = L.ReversibleEmbedding(11, 4, logit_soft_cap=5.0)
+    hidden = L.Dense(4, activation="tanh")(embedding(ids))
+    model = sn.Model(ids, embedding(hidden, reverse=True), name="tied_lm", seed=45)
+    model.compile(optimizer="adam", loss=sn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(46)
+    return model, rng.integers(0, 11, (6, 5)), rng.integers(0, 11, (6, 5))
+
+
 def _volume_model():
     """The 3-D layers: Conv3D (groups, dilation, a regularizer), the poolings, the reshaping
     layers and Conv3DTranspose on (depth, height, width, channels) volumes."""
@@ -517,7 +543,7 @@ MODELS = [_spectral_model, _audio_model, _image_model, _text_model, _ids_model, 
           _shapes_model,
           _decoder_model, _masked_sequence_model, _noise_model, _video_model, _mobile_model,
           _attention_model, _luong_bahdanau_model, _small_layers_model, _selu_model, _adaptive_model,
-          _volume_model, _volume_noise_model]
+          _volume_model, _volume_noise_model, _stft_model, _tied_language_model]
 # Layers that draw random numbers in training: two frameworks cannot take the same step with them.
 RANDOM_IN_TRAINING = (L.Dropout, L.RandomFlip, L.RandomRotation, L.RandomZoom, L.RandomTranslation,
                       L.RandomContrast, L.RandomBrightness, L.RandomCrop, L.GaussianNoise,

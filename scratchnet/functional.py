@@ -219,7 +219,10 @@ class Functional(Model):
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
                 layer.params[name].grad = layer.params[name].grad + grad
             done.add(layer)
-            dxs = dxs if node.inputs_as_list or node.several_args else [dxs]
+            # one gradient per input tensor: a list for a list or several tensors, but one tensor
+            # called with plain keyword values (ReversibleEmbedding(h, reverse=True)) may return one
+            alone = node.several_args and len(node.inputs) == 1 and not isinstance(dxs, list | tuple)
+            dxs = dxs if (node.inputs_as_list or node.several_args) and not alone else [dxs]
             for tensor, dx in zip(node.inputs, dxs, strict=True):
                 if dx is not None:
                     _accumulate(grads, tensor, dx)  # a tensor read twice: the gradients add
@@ -501,6 +504,8 @@ class Functional(Model):
         for layer in layers:
             nodes = [n for n in self._nodes if n.layer is layer]
             shape = (batch,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
+            if len(nodes) > 1 and not nodes[-1].outputs:  # a layer called twice: Keras shows its last call
+                shape = tuple(nodes[-1].output.shape)
             sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
             rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])

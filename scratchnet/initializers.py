@@ -338,6 +338,78 @@ class Identity(Initializer):
         return (self.gain * np.eye(*shape)).astype(dtype)
 
 
+class STFT(Initializer):
+    """The kernels of a short-time Fourier transform computed as a convolution
+    (``keras.initializers.STFT``, also ``STFTInitializer`` and ``stft``), for ``STFTSpectrogram``.
+
+    For a shape ``(T, 1, F)`` (``T`` the frame length, ``F = fft_length // 2 + 1`` bins)::
+
+        arg[t, f]    = -2 * t * (f / (2 (F - 1))) * pi
+        real[t, f]   = cos(arg[t, f]) * w[t] / s           (side="real")
+        imag[t, f]   = sin(arg[t, f]) * w[t] / s           (side="imag")
+
+    ``w`` the window (``scipy.signal.get_window(window, T, fftbins=periodic)``, an array of ``T``
+    values, or None for none), ``s`` its scaling: ``sqrt(sum w^2)`` ("density"), ``sum |w|``
+    ("spectrum") or 1 (None, or no window). Every step in ``dtype``, in Keras' order, so float32
+    kernels carry Keras' rounding of the large arguments.
+    """
+
+    name = "stft"
+
+    def __init__(self, side: str = "real", window="hann", scaling="density", periodic: bool = False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            _scipy_window(window, 1, False)  # an unknown name raises here, as in Keras
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError("Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                             f"Received scaling={scaling}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype=None, rng=None):
+        from scratchnet import config
+
+        dtype = dtype or config.floatx()  # (Keras' default; no random draw, so no rng needed)
+        if len(shape) != 3:
+            raise ValueError(f"STFT initializer: expected a shape (frame_length, 1, fft_bins), "
+                             f"received shape={tuple(shape)}")
+        frame_length, _, bins = shape
+        dt = np.dtype(dtype).type
+        win, scale = None, dt(1)
+        if self.window is not None:
+            win = self.window
+            if isinstance(win, str):
+                win = _scipy_window(win, frame_length, self.periodic)
+            win = np.asarray(win, dtype=dt)
+            if win.ndim != 1 or win.shape[-1] != frame_length:
+                raise ValueError("The shape of `window` must be equal to [frame_length]."
+                                 f"Received: window shape={win.shape}")
+            win = win.reshape(frame_length, 1, 1)
+            if self.scaling == "density":
+                scale = np.sqrt(np.sum(np.square(win)))
+            elif self.scaling == "spectrum":
+                scale = np.sum(np.abs(win))
+        freq = np.arange(bins, dtype=dt).reshape(1, 1, bins) / dt((bins - 1) * 2)  # (1, 1, F)
+        time = np.arange(frame_length, dtype=dt).reshape(frame_length, 1, 1)  # (T, 1, 1)
+        args = (dt(-2) * time) * freq * dt(np.pi)  # (T, 1, F)
+        kernel = np.cos(args) if self.side == "real" else np.sin(args)
+        if win is not None:
+            kernel = kernel * win / scale
+        return kernel.astype(dt)
+
+    def get_config(self):
+        window = self.window.tolist() if isinstance(self.window, np.ndarray) else self.window
+        return {"side": self.side, "window": window, "periodic": self.periodic, "scaling": self.scaling}
+
+
+def _scipy_window(name: str, length: int, periodic: bool) -> np.ndarray:
+    """``scipy.signal.get_window(name, length, fftbins=periodic)`` (float64), Keras' source of
+    window names ("hann", "hamming", "blackman", "bartlett", ...)."""
+    import scipy.signal
+
+    return scipy.signal.get_window(name, length, periodic)
+
+
 # Keras' VarianceScaling divides by the stddev of a standard normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
 
@@ -359,15 +431,17 @@ def _truncated(shape, mean, stddev, dtype, rng):
 
 _CLASSES = (Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
             GlorotUniform, GlorotNormal, HeNormal, HeUniform, Orthogonal, LecunNormal, LecunUniform,
-            Identity)
+            Identity, STFT)
 # keras.initializers.get's names (case-sensitive): each class's name, its snake case, and aliases.
 _REGISTRY: dict[str, type[Initializer]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
-_REGISTRY.update({"random_uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones})
+_REGISTRY.update({"random_uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones,
+                  "STFTInitializer": STFT})
 
 
 # Keras' other names for the same classes: keras.initializers.glorot_uniform is GlorotUniform.
 IdentityInitializer = Identity
+STFTInitializer = stft = STFT
 OrthogonalInitializer = Orthogonal
 constant, ones, zeros, identity, orthogonal = Constant, Ones, Zeros, Identity, Orthogonal
 random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal

@@ -16,6 +16,8 @@ stores the same graph in a short form (``[[ref, ...], as_list]`` per call).
 
 from __future__ import annotations
 
+import inspect
+
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, keyword_tensors
 from scratchnet.layers.rnn_cells import with_cell_built
 
@@ -176,6 +178,11 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
                 result = layer(args, **kwargs)
             else:  # MultiHeadAttention(query, value, key=...), LSTM(x, initial_state=[h, c])
                 n_kw = sum(_n_tensor_markers(v) for v in kwargs.values())
+                taken = inspect.signature(type(layer).__call__).parameters
+                open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values())
+                if not open_ended and any(name not in taken for name in kwargs):
+                    raise ValueError(f'{where}: layer "{layer.name}" is called with keyword '
+                                     f"arguments {sorted(kwargs)}, which scratchnet does not pass")
                 given = iter(args[len(args) - n_kw:])  # the keywords' tensors, in name order
                 named = {}
                 for name in sorted(kwargs):
@@ -235,14 +242,14 @@ def keras_calls(spec: dict, where: str) -> list:
         # but for a layer called on several tensors (MultiHeadAttention(query, value, key=...)).
         kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
                   if k != "training" and not (k == "mask" and v is None)}
-        if len(node["args"]) != 1 or any(_is_tensor_spec(v) for v in kwargs.values()):
+        # (one tensor with plain keyword values, ReversibleEmbedding(h, reverse=True), goes the
+        # same way: the layer's own __call__ must take the keywords, checked when it is called)
+        plain_keywords = bool(kwargs) and not isinstance(node["args"][0], list)
+        if len(node["args"]) != 1 or plain_keywords or any(_is_tensor_spec(v) for v in kwargs.values()):
             calls.append(_several_args_call(node["args"], kwargs, spec, where))
             continue
         arg = node["args"][0]
         as_list = isinstance(arg, list)
-        if kwargs and not as_list:
-            raise ValueError(f'{where}: layer "{spec.get("name")}" is called with keyword '
-                             f"arguments {sorted(kwargs)}, which scratchnet does not pass")
         items = arg if as_list else [arg]
         refs = []
         for item in items:

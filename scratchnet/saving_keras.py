@@ -295,7 +295,7 @@ def _initializer_to_keras(init) -> dict:
 
     init = initializers.get(init)
     config = dict(init.get_config())
-    if type(init).__name__ not in ("Zeros", "Ones", "Constant", "Identity"):
+    if type(init).__name__ not in ("Zeros", "Ones", "Constant", "Identity", "STFT"):
         config.setdefault("seed", None)
     return {"module": "keras.initializers", "class_name": type(init).__name__, "config": config,
             "registered_name": None}

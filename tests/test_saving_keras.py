@@ -355,10 +355,10 @@ def test_functional_config_without_a_graph_is_refused(saved, tmp_path):
 
 def test_unknown_layer_class_is_refused_by_name(saved, tmp_path):
     def edit(config):
-        config["config"]["layers"][2]["class_name"] = "ReversibleEmbedding"
+        config["config"]["layers"][2]["class_name"] = "TorchModuleWrapper"
 
     path = _edit_config(saved[3], tmp_path / "lstm.keras", edit)
-    with pytest.raises(ValueError, match=r"lstm\.keras' uses layer class 'ReversibleEmbedding' \(layer "
+    with pytest.raises(ValueError, match=r"lstm\.keras' uses layer class 'TorchModuleWrapper' \(layer "
                                          r"\"max_pooling2d\"\).*supported: \[.*'Conv2D'.*'Dense'"):
         sn.load_model(path)
 

@@ -854,7 +854,7 @@ for _name in ("ELU", "Identity", "Masking", "Maximum", "Minimum", "SpatialDropou
               "UnitNormalization", "AlphaDropout", "CenterCrop", "ActivityRegularization",
               "RMSNormalization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
               "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
-              "AdaptiveMaxPooling3D", "MelSpectrogram"):
+              "AdaptiveMaxPooling3D", "MelSpectrogram", "STFTSpectrogram"):
     _register_by_config(getattr(sn.layers, _name), getattr(keras.layers, _name))
 
 

@@ -123,7 +123,8 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
             if kkwargs and getattr(slayers[klayer], "takes_list_masks", False):  # use_causal_mask=
                 return slayers[klayer]([convert_tensor(t) for t in arg], **kkwargs)
             return slayers[klayer]([convert_tensor(t) for t in arg])
-        return slayers[klayer](convert_tensor(arg))
+        # (one tensor with plain keyword values: ReversibleEmbedding(h, reverse=True))
+        return slayers[klayer](convert_tensor(arg), **kkwargs)
 
     inputs_struct = getattr(kmodel, "_inputs_struct", kmodel.inputs)
     if isinstance(inputs_struct, dict):

@@ -36,6 +36,29 @@ def embedding_from_keras(layer: keras.layers.Embedding) -> sn.layers.Embedding:
                                **constraints_from_keras(layer, "embeddings_constraint"))
 
 
+def reversible_embedding_to_keras(layer: sn.layers.ReversibleEmbedding) -> keras.layers.ReversibleEmbedding:
+    init = layer.embeddings_initializer if isinstance(layer.embeddings_initializer, str) else "uniform"
+    from tfnet.convert import constraints_to_keras, regularizer_to_keras
+
+    return keras.layers.ReversibleEmbedding(
+        layer.input_dim, layer.output_dim, tie_weights=layer.tie_weights, embeddings_initializer=init,
+        mask_zero=layer.mask_zero, reverse_dtype=layer.reverse_dtype,
+        logit_soft_cap=layer.logit_soft_cap, name=layer.name,
+        embeddings_regularizer=regularizer_to_keras(layer.embeddings_regularizer),
+        **constraints_to_keras(layer, "embeddings_constraint"))
+
+
+def reversible_embedding_from_keras(layer: keras.layers.ReversibleEmbedding) -> sn.layers.ReversibleEmbedding:
+    from tfnet.convert import constraints_from_keras, regularizer_from_keras
+
+    regularizer = regularizer_from_keras(layer.embeddings_regularizer, f'layer "{layer.name}"')
+    return sn.layers.ReversibleEmbedding(
+        layer.input_dim, layer.output_dim, tie_weights=layer.tie_weights, mask_zero=layer.mask_zero,
+        reverse_dtype=layer.reverse_dtype, logit_soft_cap=layer.logit_soft_cap,
+        embeddings_regularizer=regularizer, name=layer.name,
+        **constraints_from_keras(layer, "embeddings_constraint"))
+
+
 def string_lookup_to_keras(layer: sn.layers.StringLookup) -> keras.layers.StringLookup:
     return keras.layers.StringLookup(**_lookup_kwargs(layer))
 
@@ -96,12 +119,14 @@ def _refuse(layer, **settings) -> None:
 
 TO_KERAS = {
     sn.layers.Embedding: embedding_to_keras,
+    sn.layers.ReversibleEmbedding: reversible_embedding_to_keras,
     sn.layers.StringLookup: string_lookup_to_keras,
     sn.layers.IntegerLookup: integer_lookup_to_keras,
     sn.layers.CategoryEncoding: category_encoding_to_keras,
 }
 FROM_KERAS = {
     keras.layers.Embedding: embedding_from_keras,
+    keras.layers.ReversibleEmbedding: reversible_embedding_from_keras,
     keras.layers.StringLookup: string_lookup_from_keras,
     keras.layers.IntegerLookup: integer_lookup_from_keras,
     keras.layers.CategoryEncoding: category_encoding_from_keras,

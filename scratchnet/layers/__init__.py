@@ -10,7 +10,7 @@ from scratchnet.layers.adaptive_pooling import (
 )
 from scratchnet.layers.attention import GroupedQueryAttention as GroupQueryAttention
 from scratchnet.layers.attention import MultiHeadAttention
-from scratchnet.layers.audio import MelSpectrogram
+from scratchnet.layers.audio import MelSpectrogram, STFTSpectrogram
 from scratchnet.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
@@ -74,7 +74,7 @@ from scratchnet.layers.depthwise import (
     SeparableConv2D,
 )
 from scratchnet.layers.einsum_dense import EinsumDense
-from scratchnet.layers.embedding import Embedding
+from scratchnet.layers.embedding import Embedding, ReversibleEmbedding
 from scratchnet.layers.global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
@@ -156,7 +156,7 @@ from scratchnet.layers.wrappers import SpectralNormalization, TimeDistributed, W
 __all__ = [
     "Layer", "ActivatedLayer", "Parameter", "InputSpec", "Input", "Dense", "Flatten", "Activation", "Softmax",
     "Dropout", "Conv2D", "MaxPooling2D", "LeakyReLU", "ReLU", "Reshape", "Lambda",
-    "Embedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
+    "Embedding", "ReversibleEmbedding", "StringLookup", "IntegerLookup", "CategoryEncoding",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "AveragePooling2D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "Rescaling", "Resizing",
@@ -197,7 +197,7 @@ __all__ = [
     "Convolution3D", "Convolution3DTranspose", "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D",
-    "MelSpectrogram",
+    "MelSpectrogram", "STFTSpectrogram",
     "serialize", "deserialize",
     "ConvLSTM3D",
     "MaxNumBoundingBoxes",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from scratchnet import constraints, regularizers
@@ -116,3 +118,144 @@ def check_id_range(ids: np.ndarray, size: int, where: str, arg: str) -> None:
             f"{where}: expected ids in [0, {size - 1}] ({arg}={size}), received "
             f"{int(ids[first])} at index {first}"
         )
+
+
+_REVERSE_DTYPES = ("float16", "float32", "float64")
+
+
+class ReversibleEmbedding(Embedding):
+    """``keras.layers.ReversibleEmbedding(input_dim, output_dim, tie_weights=True,
+    embeddings_initializer="uniform", embeddings_regularizer=None, embeddings_constraint=None,
+    mask_zero=False, reverse_dtype=None, logit_soft_cap=None)``: an :class:`Embedding` that a
+    language model also calls backwards, from hidden vectors to one logit per vocabulary entry::
+
+        layer(ids)                  y = embeddings[ids]                 (N, T) -> (N, T, output_dim)
+        layer(h, reverse=True)      z = h @ W                   (N, T, output_dim) -> (N, T, input_dim)
+                                    W = embeddings^T (tie_weights) or reverse_embeddings
+                                    with logit_soft_cap c: z <- c * tanh(z / c)
+
+    ``reverse_embeddings`` ``(output_dim, input_dim)`` exists only with ``tie_weights=False``
+    (initialized like ``embeddings``). ``reverse_dtype`` casts ``h`` and ``W`` before the product.
+
+    One layer, two calls, one matrix: in a functional model the two calls are two nodes of the
+    same layer, and the model keeps each node's cache and adds the weights' gradients of both
+    (``Functional.backward``), so the tied matrix gets::
+
+        dL/dembeddings = scatter-add of dL/dy over ids   +   (h^T dL/dz)^T
+
+    ``backward`` follows the call that ran last (a functional model puts each node's cache back
+    first): after a reverse call it sets ``grad`` of every weight (zeros for a weight that call does
+    not read, so the model's sum over the calls stays right) and returns ``dL/dh = dL/dz W^T``.
+    """
+
+    # a functional graph passes the padding mask of h to a reverse call, which ignores it (Keras' too)
+    sequence_mask_with_states = True
+
+    def __init__(self, input_dim: int, output_dim: int, tie_weights: bool = True,
+                 embeddings_initializer="uniform", embeddings_regularizer=None, embeddings_constraint=None,
+                 mask_zero: bool = False, reverse_dtype=None, logit_soft_cap=None,
+                 name: str | None = None, **kwargs):
+        super().__init__(input_dim, output_dim, embeddings_initializer=embeddings_initializer,
+                         mask_zero=mask_zero, embeddings_regularizer=embeddings_regularizer,
+                         embeddings_constraint=embeddings_constraint, name=name, **kwargs)
+        where = f"ReversibleEmbedding {self.name!r}"
+        if not isinstance(tie_weights, bool | np.bool_):
+            raise ValueError(f"{where}: expected tie_weights to be True or False, received {tie_weights!r}")
+        if reverse_dtype is not None and str(reverse_dtype) not in _REVERSE_DTYPES:
+            raise ValueError(f"{where}: expected reverse_dtype to be None or one of {_REVERSE_DTYPES}, "
+                             f"received {reverse_dtype!r}")
+        if logit_soft_cap is not None and (isinstance(logit_soft_cap, bool) or not isinstance(
+                logit_soft_cap, numbers.Real) or not logit_soft_cap > 0):
+            raise ValueError(f"{where}: expected logit_soft_cap to be None or a positive number, "
+                             f"received {logit_soft_cap!r}")
+        self.tie_weights = bool(tie_weights)
+        self.reverse_dtype = None if reverse_dtype is None else str(reverse_dtype)
+        self.logit_soft_cap = logit_soft_cap
+        self.reversed_ = False  # whether the last forward pass was a reverse call
+
+    def build(self, input_shape, rng):
+        output_shape = super().build(input_shape, rng)
+        if not self.tie_weights:
+            self.reverse_embeddings = self.add_weight(
+                "reverse_embeddings", (self.output_dim, self.input_dim), self.embeddings_initializer, rng)
+        return output_shape
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, x, reverse: bool = False, training: bool | None = None):
+        """``layer(ids)``, or ``layer(h, reverse=True)``: arrays give arrays, KerasTensors record a
+        graph node (a reverse call's node keeps ``reverse=True``, as Keras' does)."""
+        from scratchnet.layers import input_layer
+
+        if not isinstance(reverse, bool | np.bool_):
+            raise TypeError(f'ReversibleEmbedding "{self.name}": expected reverse to be True or False, '
+                            f"received {reverse!r}")
+        if not reverse:
+            return super().__call__(x, training=training)
+        if input_layer.is_symbolic(x):
+            shape = self._reverse_shape(tuple(x.shape[1:]))
+            if not self.built:
+                input_layer._check_rng()
+                self.ensure_built(shape[:-1], input_layer._GLOBAL["rng"])
+            node = input_layer.Node(self, [x], kwargs={"reverse": True})
+            dtype = self.reverse_dtype or input_layer._output_dtype(self, [x])
+            return input_layer._record_outputs(self, node, shape[:-1] + (self.input_dim,), dtype)
+        x = np.asarray(x)
+        if x.dtype.kind not in "iuf":
+            raise TypeError(f'ReversibleEmbedding "{self.name}": reverse=True expects float hidden '
+                            f"vectors, received an array of dtype {x.dtype}")
+        shape = self._reverse_shape(tuple(x.shape[1:]))
+        if not self.built:
+            self.ensure_built(shape[:-1])
+        self.clear_activity()
+        return self.record_activity(self.forward(x.astype(self.embeddings.value.dtype, copy=False),
+                                                 reverse=True))
+
+    def _reverse_shape(self, shape: tuple) -> tuple:
+        if not shape or shape[-1] != self.output_dim:
+            raise ValueError(f'ReversibleEmbedding "{self.name}": reverse=True expects hidden vectors '
+                             f"of shape (batch, ..., {self.output_dim}) (output_dim), received shape "
+                             f"{(None, *shape)}")
+        return shape
+
+    def compute_mask(self, x, mask=None):
+        """As Embedding's (``ids != 0`` with ``mask_zero``); a reverse call's output has none."""
+        return None if self.reversed_ else super().compute_mask(x, mask)
+
+    # ------------------------------------------------------------------ forward and backward
+    def forward(self, x, training=False, reverse: bool = False, mask=None):
+        self.reversed_ = bool(reverse)
+        if not reverse:
+            return super().forward(x, training=training)
+        kernel = self.embeddings.value.T if self.tie_weights else self.reverse_embeddings.value  # (D, V)
+        if self.reverse_dtype is not None:
+            x, kernel = x.astype(self.reverse_dtype), kernel.astype(self.reverse_dtype)
+        self.hidden, self.kernel_used = x, kernel
+        logits = x @ kernel  # (N, ..., V)
+        if self.logit_soft_cap is not None:
+            cap = logits.dtype.type(self.logit_soft_cap)
+            self.capped = np.tanh(logits / cap)
+            logits = self.capped * cap
+        return logits
+
+    def backward(self, dy):
+        if not self.reversed_:
+            dx = super().backward(dy)
+            if not self.tie_weights:  # the lookup does not read reverse_embeddings
+                self.reverse_embeddings.grad = np.zeros_like(self.reverse_embeddings.value)
+            return dx
+        if self.logit_soft_cap is not None:  # d(c tanh(z / c))/dz = 1 - tanh^2
+            dy = dy * (1 - np.square(self.capped))
+        flat_h = self.hidden.reshape(-1, self.output_dim)  # (N*T, D)
+        dkernel = flat_h.T @ dy.reshape(-1, self.input_dim)  # (D, V)
+        if self.tie_weights:
+            self.embeddings.grad = dkernel.T.astype(self.embeddings.value.dtype)
+        else:
+            self.embeddings.grad = np.zeros_like(self.embeddings.value)
+            self.reverse_embeddings.grad = dkernel.astype(self.reverse_embeddings.value.dtype)
+        if not self.compute_input_grad:
+            return None
+        return (dy @ self.kernel_used.T).astype(self.embeddings.value.dtype)  # (N, ..., D)
+
+    def get_config(self):
+        return {**super().get_config(), "tie_weights": self.tie_weights,
+                "reverse_dtype": self.reverse_dtype, "logit_soft_cap": self.logit_soft_cap}

@@ -9,6 +9,7 @@ from scratchnet.config import (
 )
 from scratchnet.layers.input_layer import set_random_seed
 from scratchnet.utils import bounding_boxes
+from scratchnet.utils.audio_dataset import AudioDataset, audio_dataset_from_directory
 from scratchnet.utils.config_object import Config
 from scratchnet.utils.feature_space import FeatureSpace
 from scratchnet.utils.image_dataset import ImageDataset, image_dataset_from_directory
@@ -75,6 +76,7 @@ __all__ = ["Config", "enable_interactive_logging", "disable_interactive_logging"
            "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
            "pad_sequences", "text_dataset_from_directory", "TextDataset",
            "timeseries_dataset_from_array", "TimeseriesDataset", "normalize",
+           "audio_dataset_from_directory", "AudioDataset",
            "Progbar", "array_to_img", "save_img", "get_source_inputs", "pack_x_y_sample_weight",
            "unpack_x_y_sample_weight", "split_dataset", "CustomObjectScope", "custom_object_scope",
            "deserialize_keras_object", "serialize_keras_object", "get_custom_objects",
