@@ -45,6 +45,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from scratchnet import dtype_policies
 from scratchnet.layers.base import _snake_case  # Keras' naming.to_snake_case
 
 KERAS_VERSION = "3.15.1"
@@ -777,7 +778,11 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
             "custom_objects={'Name': Class})"
         )
     what = f'{where}: layer "{layer_name}" ({class_name})'
-    _check_dtype(config.pop("dtype", None), what)
+    dtype = config.pop("dtype", None)
+    if dtype_policies.is_quantized(dtype):  # a quantized layer ("int8_from_float32"): built so
+        config["dtype"] = dtype
+    else:
+        _check_dtype(dtype, what)
     trainable = config.pop("trainable", True)  # a frozen layer stays frozen
     kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
     # Bidirectional's layers, RNN's cell: each a layer spec of its own

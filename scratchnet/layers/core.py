@@ -9,10 +9,18 @@ import warnings
 
 import numpy as np
 
-from scratchnet import constraints, kernels
+from scratchnet import constraints, kernels, quantizers
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import ActivatedLayer, Layer, constraint_config, regularizer_config, weight_args
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    Layer,
+    constraint_config,
+    float_dtype,
+    quantization_config,
+    regularizer_config,
+    weight_args,
+)
 from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
@@ -25,6 +33,16 @@ class Dense(ActivatedLayer):
 
     Backward, with ``dz = dL/dz`` for ``z = x @ kernel + bias``:
     ``dL/dkernel = x^T @ dz``, ``dL/dbias = sum_n dz``, ``dL/dx = dz @ kernel^T``.
+
+    ``quantize("int8")`` (Keras' post-training quantization, :mod:`scratchnet.quantizers`): the
+    kernel becomes int8 ``q_W`` with one ``kernel_scale`` per unit (abs-max over the input axis),
+    both non-trainable, and each call quantizes its inputs per row the same way::
+
+        z = (q_x @ q_W) / (scale_x * kernel_scale) + bias          (q_x @ q_W in exact integers)
+
+    Backward is Keras' custom gradient: no kernel gradient, ``dL/dx = dz @ (q_W / kernel_scale)^T``
+    (the dequantized kernel; the rounding of ``x`` is passed straight through); the bias still
+    trains.
     """
 
     supports_masking = True  # step by step: a padding mask passes through (layers/masking.py)
@@ -40,12 +58,15 @@ class Dense(ActivatedLayer):
         bias_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        quantization_config=None,
         name: str | None = None,
         **kwargs,
     ):
         super().__init__(activation=activation, name=name, **kwargs)
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.use_bias = bool(use_bias)
+        self.quantization_config = quantizers.config_argument(quantization_config,
+                                                              f"Dense {self.name!r}")
         weight_args(self, f"Dense {self.name!r}", kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                     bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
@@ -55,37 +76,97 @@ class Dense(ActivatedLayer):
     def build(self, input_shape, rng):
         if len(input_shape) < 1:
             raise ValueError(f'Layer "{self.name}" expects inputs of rank >= 2, received a scalar')
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        kernel_shape = (input_shape[-1], self.units)
+        if self.quantization_mode is None:
+            self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer, rng,
+                                          regularizer=self.kernel_regularizer,
+                                          constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng,
                                     regularizer=self.bias_regularizer,
                                     constraint=self.bias_constraint) if self.use_bias else None
+        if self.quantization_mode is not None:  # made with dtype="int8_from_float32" (a saved one)
+            self._int8_build(kernel_shape, self.quantization_config)
+            self._is_quantized = True
         return tuple(input_shape[:-1]) + (self.units,)
+
+    def _int8_build(self, kernel_shape, config) -> None:
+        """Keras' ``_int8_build``: an int8 kernel of zeros and a scale of ones per unit, both
+        non-trainable (a load or :meth:`_quantize_weights` fills them), and the inputs' quantizer."""
+        if self.quantization_mode not in (None, "int8"):
+            raise self._unsupported_quantization(self.quantization_mode)
+        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer())
+        float_type = float_dtype(self.weights)
+        self.kernel = self._quantized_weight("kernel", np.zeros(kernel_shape, np.int8))
+        self.kernel_scale = self._quantized_weight("kernel_scale", np.ones((self.units,), float_type))
+
+    def _quantize_weights(self, mode, config, type_check):
+        """``quantize("int8")``: ``q_W, scale = abs_max_quantize(kernel, axis=0)`` (one scale per
+        unit), then the float kernel gives way to ``q_W`` and ``kernel_scale``."""
+        if type_check and type(self) is not Dense:  # (Keras: a subclass may compute otherwise)
+            super()._quantize_weights(mode, config, type_check)
+        if mode != "int8":
+            raise self._unsupported_quantization(mode)
+        self.quantization_config = config
+        weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer(axis=0))
+        q, scale = weight_quantizer(kernels.to_numpy(self.kernel.value), to_numpy=True)
+        kernel_shape = self.kernel.shape
+        del self.params["kernel"]
+        self._int8_build(kernel_shape, config)
+        self.kernel.value[...] = q  # (in, units) int8
+        self.kernel_scale.value[...] = np.squeeze(scale, axis=0)  # (units,)
+        self._set_quantized_policy(mode)
 
     def forward(self, x, training=False):
         self.x = x
-        z = kernels.matmul(x, self.kernel.value)  # x @ kernel
+        if self.quantization_mode is not None:
+            z = self._int8_matmul(x)
+        else:
+            z = kernels.matmul(x, self.kernel.value)  # x @ kernel
         if self.use_bias:
             z = z + self.bias.value
         return self.activate(z)
 
+    def _int8_matmul(self, x):
+        """``(q_x @ q_W) / (scale_x * kernel_scale)``, Keras' ``_int8_call`` (with no inputs
+        quantizer, weights only: ``(x @ q_W) / kernel_scale``)."""
+        xp = kernels.xp_of(x)
+        if self.inputs_quantizer is None:
+            return xp.matmul(x, self.kernel.value.astype(x.dtype)) / self.kernel_scale.value
+        q_x, scale_x = self.inputs_quantizer(x, axis=-1)  # (N, ..., in) int8, (N, ..., 1)
+        z = xp.matmul(q_x.astype(np.int32), self.kernel.value.astype(np.int32))  # exact integers
+        return z.astype(x.dtype) / (self.kernel_scale.value * scale_x)
+
     def backward_preactivation(self, dz):
         x2 = self.x.reshape(-1, self.x.shape[-1])  # (N*..., in)
         dz2 = dz.reshape(-1, self.units)  # (N*..., units)
-        self.kernel.grad = kernels.matmul(x2.T, dz2)  # x^T @ dz
+        kernel = self.kernel.value
+        if self.quantization_mode is not None:  # Keras' custom gradient: none for the int8 kernel
+            kernel = kernel.astype(dz.dtype) / self.kernel_scale.value  # dequantized (in, units)
+        else:
+            self.kernel.grad = kernels.matmul(x2.T, dz2)  # x^T @ dz
         if self.use_bias:
             self.bias.grad = dz2.sum(axis=0)
         if not self.compute_input_grad:
             return None
-        return kernels.matmul(dz, self.kernel.value.T)  # dz @ kernel^T
+        return kernels.matmul(dz, kernel.T)  # dz @ kernel^T
+
+    def keras_weight_groups(self):
+        """A quantized Dense is saved as Keras' ``variable_serialization_spec`` orders it: kernel,
+        bias, kernel_scale (its ``weights`` list the trainable bias first)."""
+        weights = self.weights
+        if self.quantization_mode is not None:
+            weights = [self.kernel] + ([self.bias] if self.use_bias else []) + [self.kernel_scale]
+        return [("vars", self.name, weights)]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
-                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+                **constraint_config(self, "kernel_constraint", "bias_constraint"),
+                **quantization_config(self)}
 
 
 class Flatten(Layer):
