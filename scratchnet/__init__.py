@@ -65,9 +65,9 @@ def __getattr__(name: str):
 
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
-    "Initializer", "Regularizer", "DTypePolicy", "FloatDTypePolicy", "Quantizer", "version", "load_model", "set_backend", "get_backend", "activations",
-    "addons", "applications", "backend", "callbacks", "config", "constraints", "datasets", "distribute",
-    "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
-    "models", "ops", "optimizers", "preprocessing", "profiler", "quantizers", "random", "regularizers", "tree", "utils",
-    "wrappers",
+    "Initializer", "Regularizer", "DTypePolicy", "FloatDTypePolicy", "Quantizer", "version",
+    "load_model", "set_backend", "get_backend", "activations", "addons", "applications", "backend",
+    "callbacks", "config", "constraints", "datasets", "distribute", "dtype_policies", "initializers",
+    "kernels", "layers", "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
+    "preprocessing", "profiler", "quantizers", "random", "regularizers", "tree", "utils", "wrappers",
 ]
