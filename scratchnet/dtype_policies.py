@@ -326,7 +326,11 @@ def deserialize(config: dict) -> DTypePolicy:
         raise ValueError("dtype_policies.deserialize: expected a serialized dtype policy (class_name "
                          f"one of {sorted(classes)}), received {config!r}")
     cls = classes[config["class_name"]]
-    return (DTypePolicy if cls is FloatDTypePolicy else cls).from_config(config.get("config") or {})
+    try:
+        return (DTypePolicy if cls is FloatDTypePolicy else cls).from_config(config.get("config") or {})
+    except TypeError as err:  # a config without the class's arguments ({"mode", "source_name"})
+        raise ValueError(f"dtype_policies.deserialize: cannot make a {cls.__name__} from "
+                         f"{config!r}: {err}") from None
 
 
 _QUANTIZED_CLASSES = {cls.__name__: cls for cls in (QuantizedDTypePolicy, QuantizedFloat8DTypePolicy,
