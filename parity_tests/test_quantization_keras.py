@@ -244,7 +244,7 @@ def test_einsum_dense_int8_equals_keras(case):
 def test_einsum_dense_int8_gradients_and_steps_equal_keras(case):
     """A float Dense before the quantized EinsumDense: its gradient passes through Keras' custom
     gradient (the dequantized kernel). ("summed_input_axis" is left out: Keras' custom gradient
-    equation cannot be written for an input axis the einsum sums alone, and its tape fails.)"""
+    equation "ad,cd->abc" names a letter neither operand has, and its tape raises ValueError.)"""
     equation, output_shape, bias_axes, shape = EINSUM_CASES[case]
     model = _random_weights(sn.Sequential([
         L.Input(shape), L.Dense(shape[-1], activation="tanh", name="pre"),

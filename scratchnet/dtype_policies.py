@@ -299,7 +299,12 @@ def set_dtype_policy(policy) -> None:
     from scratchnet import config
 
     where = "set_dtype_policy"
-    config.set_floatx(check_usable(_as_policy(policy, where), where))
+    policy = _as_policy(policy, where)
+    if policy.quantization_mode is not None:
+        raise ValueError(f"{where}: a global quantized policy ({policy.name!r}) is not supported; "
+                         "scratchnet's global policy is its float type. Quantize built layers with "
+                         "model.quantize('int8') or layer.quantize('int8') instead.")
+    config.set_floatx(check_usable(policy, where))
 
 
 def get(identifier) -> DTypePolicy:

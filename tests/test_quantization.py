@@ -188,6 +188,8 @@ def test_policies_and_configs():
      ["Unrecognized keyword arguments", "bad"]),
     (lambda: Q.pack_int4(np.zeros(2, np.int32)), TypeError, ["int8", "int32"]),
     (lambda: sn.dtype_policies.get("int4/0_from_float32"), ValueError, ["block_size", "0"]),
+    (lambda: sn.config.set_dtype_policy("int8_from_float32"), ValueError,
+     ["set_dtype_policy", "'int8_from_float32'", "model.quantize('int8')"]),
 ])
 def test_bad_input_gets_a_clear_error(make, exc, fragments):
     with pytest.raises(exc) as err:
