@@ -387,3 +387,49 @@ def test_model_quantize_warns_for_unsupported_layers_as_keras():
     assert "Layer Conv2D does not have a `quantize` method implemented." in ours & theirs
     assert ours <= theirs  # (Keras also warns for its InputLayer)
     assert [la.quantization_mode for la in model.layers] == [None, None, "int8"]
+
+
+def test_tfnet_converts_quantized_models_both_ways():
+    model = _random_weights(sn.Sequential([
+        L.Input((4,)), L.Dense(3, use_bias=False, name="d"), L.Dense(2, name="out")], seed=0))
+    model.quantize("int8", filters="^d$")
+    kmodel = tfnet.to_keras(model)
+    assert [la.dtype_policy.name for la in kmodel.layers] == ["int8_from_float32", "float32"]
+    _assert_same_weights(model, kmodel)
+    x = np.random.default_rng(13).normal(size=(6, 4)).astype(np.float32)
+    # (the float Dense after the quantized one sums in another order: FORWARD_RTOL)
+    expected = kmodel.predict(x, verbose=0)
+    assert_close(model.predict(x, verbose=0), expected, FORWARD_RTOL, "output")
+    back = tfnet.from_keras(kmodel)
+    assert [la.quantization_mode for la in back.layers] == ["int8", None]
+    _assert_same_weights(back, kmodel)
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# --- int4 (Dense) -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block_size", ["default", -1, 4])
+def test_dense_int4_equals_keras(block_size, tmp_path):
+    """Keras 3.15.1's default int4 is 128 input rows a group with zero points (kernel_zero, g_idx);
+    -1 is one scale per unit. Packed kernels, scales and zero points equal exactly; outputs and
+    gradients (the dequantized kernel ``(q - zero[g]) * scale[g]``, a float matmul on both sides)
+    at FORWARD_RTOL and GRAD_RTOL; the .keras file both ways."""
+    model = _random_weights(sn.Sequential([
+        L.Input((10,)), L.Dense(5, activation="tanh", name="pre"), L.Dense(7, name="q")], seed=0))
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss=SCCE(from_logits=True))
+    kmodel = tfnet.to_keras(model)
+    config = None if block_size == "default" else Q.Int4QuantizationConfig(block_size=block_size)
+    kconfig = None if block_size == "default" else KQ.Int4QuantizationConfig(block_size=block_size)
+    model.quantize("int4", filters="^q$", config=config)
+    kmodel.quantize("int4", filters="^q$", config=kconfig)
+    _assert_same_weights(model, kmodel)
+    assert model.layers[1].dtype_policy.name == kmodel.layers[1].dtype_policy.name
+    rng = np.random.default_rng(14)
+    x, y = rng.normal(size=(16, 10)).astype(np.float32), rng.integers(0, 7, 16)
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "output")
+    _, grads = model.loss_and_grads(x, y)
+    _, kgrads = tfnet.loss_and_grads(kmodel, x, y)
+    for param, g, kg in zip(model.weights, grads, kgrads, strict=True):
+        assert_close(g, kg, GRAD_RTOL, param.name)
+    model.save(tmp_path / "sn.keras")
+    kmodel.save(tmp_path / "k.keras")
+    _assert_same_weights(sn.load_model(tmp_path / "k.keras"), keras.models.load_model(tmp_path / "sn.keras"))

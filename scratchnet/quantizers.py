@@ -484,6 +484,20 @@ __all__ = ["Quantizer", "AbsMaxQuantizer", "QuantizationConfig", "Int8Quantizati
            "pack_int4", "unpack_int4", "serialize", "deserialize", "get"]
 
 
+def block_size_for_layer(layer, config):
+    """Keras' ``get_block_size_for_layer`` for int4: the config's ``block_size``, else the one an
+    ``Int4DTypePolicy`` names (``"int4/128_from_float32"``: 128; -1 means None), else None (one
+    scale per output unit)."""
+    from scratchnet.dtype_policies import Int4DTypePolicy
+
+    if isinstance(config, Int4QuantizationConfig):
+        return config.block_size
+    policy = getattr(layer, "_quantized_policy", None)
+    if isinstance(policy, Int4DTypePolicy):
+        return None if policy.block_size == -1 else policy.block_size
+    return None
+
+
 def config_argument(value, where: str):
     """A layer's ``quantization_config=`` argument: None, a :class:`QuantizationConfig`, or its
     serialized form (what a saved quantized layer's config holds)."""

@@ -23,6 +23,12 @@ def _dense(units=3, inputs=4, seed=0, **kwargs):
     return layer
 
 
+def _einsum():
+    layer = L.EinsumDense("ab,bc->ac", 3)
+    layer(np.ones((1, 4), np.float32))
+    return layer
+
+
 def test_abs_max_quantize_golden():
     # scale = 127 / (1 + 1e-7); 0.5 * scale = 63.49999 -> 63, 0.25 * scale = 31.74999 -> 32
     q, scale = Q.abs_max_quantize(np.array([[0.5, -1.0, 0.25]], np.float32), axis=-1)
@@ -91,6 +97,37 @@ def test_quantized_dense_input_gradient_is_the_dequantized_kernel():
     dequantized = layer.kernel.value.astype(np.float32) / layer.kernel_scale.value
     np.testing.assert_allclose(dx, dy @ dequantized.T, rtol=1e-6)
     assert layer.kernel.grad is None
+
+
+@pytest.mark.parametrize("block_size", [-1, 2])
+def test_dense_int4(block_size):
+    layer = _dense(units=3, inputs=5)
+    kernel = layer.kernel.value.copy()
+    layer.quantize(config=Q.Int4QuantizationConfig(block_size=block_size))
+    assert layer.kernel.value.shape == (5, 2) and layer.kernel.value.dtype == np.int8  # packed
+    assert layer.dtype_policy.name == f"int4/{block_size}_from_float32"
+    q = Q.unpack_int4(layer.kernel.value, 3, axis=-1)
+    assert q.min() >= -8 and q.max() <= 7
+    if block_size == -1:  # one scale per unit over [-8, 7]: scale = 7 / (max|W| + 1e-7)
+        scale = np.float32(7) / (np.abs(kernel).max(axis=0) + np.float32(1e-7))
+        np.testing.assert_array_equal(layer.kernel_scale.value, scale)
+        dequantized = q / scale
+        assert np.max(np.abs(dequantized - kernel)) <= 0.5 / scale.min() + 1e-6  # half a step
+    else:  # groups of 2 input rows: (q - zero[g]) * scale[g]
+        assert layer.kernel_scale.value.shape == layer.kernel_zero.value.shape == (3, 3)
+        np.testing.assert_array_equal(layer.g_idx.value, [0, 0, 1, 1, 2])
+        g = layer.g_idx.value.astype(int)
+        dequantized = (q - layer.kernel_zero.value[g]) * layer.kernel_scale.value[g]
+        # (Keras' zero point is clipped to [-8, 7]: a group whose values all lie far from 0, as
+        # rows 2-3 of column 0 here (0.90 and 1.37), comes back far off; parity pins it as Keras')
+        assert layer.kernel_zero.value[1, 0] == -8
+    x = np.random.default_rng(7).standard_normal((2, 5)).astype(np.float32)
+    dy = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(layer(x), x @ dequantized.astype(np.float32) + layer.bias.value,
+                               rtol=1e-5, atol=1e-6)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dy), dy @ dequantized.T, rtol=1e-5, atol=1e-6)
+    assert [p.name.split("/")[-1] for p in layer.keras_weight_groups()[0][2]][:2] == ["kernel", "bias"]
 
 
 def test_quantized_model_trains_only_the_bias():
@@ -175,7 +212,7 @@ def test_policies_and_configs():
 
 
 @pytest.mark.parametrize("make, exc, fragments", [
-    (lambda: _dense().quantize("int4"), NotImplementedError, ["Dense", "'int4'", "'int8'"]),
+    (lambda: _einsum().quantize("int4"), NotImplementedError, ["EinsumDense", "'int4'", "'int8'"]),
     (lambda: _dense().quantize("float8"), NotImplementedError, ["'float8'"]),
     (lambda: Q.GPTQConfig(), NotImplementedError, ["GPTQ", "calibration", "quantize('int8')"]),
     (lambda: Q.AWQConfig(dataset=None), NotImplementedError, ["AWQ", "calibration"]),

@@ -287,10 +287,11 @@ class Layer:
         self.non_trainable_params[name] = param
         return param
 
-    def _unsupported_quantization(self, mode: str) -> NotImplementedError:
+    def _unsupported_quantization(self, mode: str, supported=("int8",)) -> NotImplementedError:
         return NotImplementedError(
             f"Layer {type(self).__name__} '{self.name}': quantization mode {mode!r} is not implemented "
-            "in scratchnet (it runs 'int8'; Keras' int4, float8, GPTQ and AWQ are not here)")
+            f"in scratchnet for this layer (it runs {', '.join(map(repr, supported))}; Keras' float8, "
+            "GPTQ and AWQ are not here)")
 
     # Keras' other names for the same lists.
     trainable_variables = trainable_weights
