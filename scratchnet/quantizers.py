@@ -32,6 +32,7 @@ import re
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.dtype_policies import QUANTIZATION_MODES
 
 _EPSILON = 1e-7  # keras.backend.epsilon(), Keras' default at import time
@@ -59,8 +60,9 @@ def abs_max_quantize(inputs, axis, value_range=(-127, 127), dtype="int8", epsilo
     ``to_numpy`` is accepted for Keras' signature (scratchnet always computes in NumPy).
     Returns ``q`` (``inputs``' shape, ``dtype``) and ``scale``.
     """
-    del to_numpy  # (Keras: compute on the host to save device memory; here always the host)
-    x = _float_array(inputs, "abs_max_quantize")
+    del to_numpy  # (Keras: compute on the host to save device memory; here where x lives)
+    # a GPU array (a layer's call on the cupy backend) stays there: NumPy's functions dispatch to CuPy
+    x = inputs if kernels.is_device_array(inputs) else _float_array(inputs, "abs_max_quantize")
     f = x.dtype.type
     axis = tuple(axis) if isinstance(axis, list | tuple) else axis
     amax = np.max(np.abs(x), axis=axis, keepdims=True)

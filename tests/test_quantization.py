@@ -241,3 +241,35 @@ def test_model_quantize_filters_and_nested_layers():
     assert [la.quantization_mode for la in model.layers] == [None, "int8"]
     model.quantize("int8", filters=lambda layer: layer.name == "keep")
     assert [la.quantization_mode for la in model.layers] == ["int8", "int8"]
+
+
+def _quantized_models():
+    models = []
+    for mode in ("int8", "int4"):
+        # (EinsumDense is left out: the fake device has no einsum, for float layers either)
+        model = sn.Sequential([L.Input((4,)), L.Dense(6, activation="tanh", name="pre"),
+                               L.Dense(5, name="q"), L.Dense(3, name="q2")], seed=0)
+        model.compile(optimizer="adam", loss="mse")
+        model.quantize(mode, filters="^q")
+        models.append(model)
+    return models  # (Embedding neither: its ids are read on the host, float or quantized)
+
+
+def test_on_the_gpu_backend_quantized_layers_stay_there_and_equal_numpy(monkeypatch):
+    """tests/fake_gpu.py stands in for CuPy (it refuses implicit conversion to NumPy): quantized
+    layers' int8 weights live on the device, and training gives NumPy's numbers bit for bit."""
+    from tests import fake_gpu
+
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((6, 3))
+    sn.set_backend("numpy")
+    references = _quantized_models()
+    fake_gpu.install(monkeypatch)
+    models = _quantized_models()
+    for model, reference in zip(models, references, strict=True):
+        for m in (model, reference):
+            m.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+        assert all(isinstance(p.value, fake_gpu.FakeGPUArray) for p in model.weights)
+        for w, r in zip(model.get_weights(), reference.get_weights(), strict=True):
+            np.testing.assert_array_equal(w, r)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))

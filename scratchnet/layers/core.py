@@ -177,11 +177,10 @@ class Dense(ActivatedLayer):
     def _int8_matmul(self, x):
         """``(q_x @ q_W) / (scale_x * kernel_scale)``, Keras' ``_int8_call`` (with no inputs
         quantizer, weights only: ``(x @ q_W) / kernel_scale``)."""
-        xp = kernels.xp_of(x)
         if self.inputs_quantizer is None:
-            return xp.matmul(x, self.kernel.value.astype(x.dtype)) / self.kernel_scale.value
+            return (x @ self.kernel.value.astype(x.dtype)) / self.kernel_scale.value
         q_x, scale_x = self.inputs_quantizer(x, axis=-1)  # (N, ..., in) int8, (N, ..., 1)
-        z = xp.matmul(q_x.astype(np.int32), self.kernel.value.astype(np.int32))  # exact integers
+        z = q_x.astype(np.int32) @ self.kernel.value.astype(np.int32)  # exact integers
         return z.astype(x.dtype) / (self.kernel_scale.value * scale_x)
 
     def _int4_matmul(self, x):
@@ -190,12 +189,12 @@ class Dense(ActivatedLayer):
         kernel dequantized as ``(q_W - zero[g]) * scale[g]`` for each input row's group ``g``."""
         xp = kernels.xp_of(x)
         if self.block_size is not None and self.block_size > 0:
-            return xp.matmul(x, self._dequantized_kernel(x.dtype))
+            return x @ self._dequantized_kernel(x.dtype)
         q = quantizers.unpack_int4(kernels.to_numpy(self.kernel.value), self.units, axis=-1)
         if self.inputs_quantizer is None:
-            return xp.matmul(x, xp.asarray(q).astype(x.dtype)) / self.kernel_scale.value
+            return (x @ xp.asarray(q).astype(x.dtype)) / self.kernel_scale.value
         q_x, scale_x = self.inputs_quantizer(x, axis=-1)
-        z = xp.matmul(q_x.astype(np.int32), xp.asarray(q).astype(np.int32))
+        z = q_x.astype(np.int32) @ xp.asarray(q).astype(np.int32)
         return z.astype(x.dtype) / (self.kernel_scale.value * scale_x)
 
     def _dequantized_kernel(self, dtype):
