@@ -219,6 +219,8 @@ def test_policies_and_configs():
     (lambda: _dense().quantize("gptq"), ValueError, ["GPTQConfig"]),
     (lambda: L.Dense(2, quantization_config="int8"), ValueError, ["quantization_config", "'int8'"]),
     (lambda: L.Dense(2, dtype="int8_from_float16"), ValueError, ["float16"]),
+    (lambda: L.Conv2D(2, 3, dtype="int8_from_float32"), ValueError,
+     ["Conv2D", "'int8_from_float32'", "cannot be quantized"]),
     (lambda: sn.Sequential([L.Input((2,)), L.Dense(2)]).quantize("int8", filters=3), ValueError,
      ["filters"]),
     (lambda: sn.Sequential([L.Input((2,)), L.Dense(2)]).quantize("int8", bad=1), ValueError,

@@ -163,6 +163,11 @@ class Layer:
         # A quantized policy (``dtype="int8_from_float32"``, a saved quantized layer's config): the
         # layer builds its quantized weights directly (Dense, EinsumDense, Embedding).
         self._quantized_policy = _quantized_policy_kwarg(kwargs)
+        if self._quantized_policy is not None and type(self)._quantize_weights is Layer._quantize_weights:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: dtype="
+                             f"{self._quantized_policy.name!r} is a quantized policy, and "
+                             f"{type(self).__name__} cannot be quantized (Dense, EinsumDense and "
+                             "Embedding can)")
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
