@@ -23,7 +23,8 @@ float policy the layer was quantized from: ``"int8_from_float32"`` is what ``lay
 sets on a Dense, EinsumDense or Embedding (:mod:`scratchnet.quantizers`). Their compute and
 variable dtypes are the source policy's; a layer made with one (``Dense(4, dtype=
 "int8_from_float32")``, what a saved quantized model's config holds) builds its quantized weights
-directly. scratchnet's layers run ``int8`` only; the other modes' policies can be made and read.
+directly. scratchnet's layers run ``int8`` (and Dense ``int4``); the other modes' policies can be
+made and read.
 """
 
 from __future__ import annotations

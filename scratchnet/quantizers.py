@@ -13,6 +13,10 @@ scale per unit) and quantizes its inputs the same way at each call (one scale pe
 
     y = (q_x @ q_W) / (scale_x * scale_W) + bias                 (the product in exact integers)
 
+``Dense.quantize("int4")`` uses the range ``[-8, 7]``, weights only, either one scale per unit or
+(Keras' default, ``block_size=128``) a scale and a zero point per group of input rows
+(:func:`abs_max_quantize_grouped_with_zero_point`), the values packed two a byte (:func:`pack_int4`).
+
 Also here: float8 scaling (:func:`compute_float8_scale`, :func:`compute_float8_amax_history`,
 :func:`quantize_and_dequantize`), :func:`fake_quant_with_min_max_vars` (TensorFlow's fake-quant
 op), :func:`pack_int4` / :func:`unpack_int4` (two int4 values per byte), the
