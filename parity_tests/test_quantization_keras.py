@@ -433,3 +433,30 @@ def test_dense_int4_equals_keras(block_size, tmp_path):
     model.save(tmp_path / "sn.keras")
     kmodel.save(tmp_path / "k.keras")
     _assert_same_weights(sn.load_model(tmp_path / "k.keras"), keras.models.load_model(tmp_path / "sn.keras"))
+
+
+def test_trained_then_quantized_then_trained_and_saved(tmp_path):
+    """Quantizing after training leaves Keras' optimizer with slots for the float kernel it no
+    longer trains; the steps agree, and each side loads the other's file (Keras' skips the stale
+    optimizer state with its warning, and scratchnet with the same words)."""
+    model = _random_weights(sn.Sequential([L.Input((4,)), L.Dense(3)], seed=0))
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="mse")
+    kmodel = tfnet.to_keras(model)
+    rng = np.random.default_rng(15)
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32)
+    for quantize in (False, True):
+        if quantize:
+            model.quantize("int8")
+            kmodel.quantize("int8")
+        model.train_on_batch(x, y)
+        kmodel.train_on_batch(x, y)
+        for param, w, kw in zip(model.weights, model.get_weights(), kmodel.get_weights(), strict=True):
+            assert_close(w, kw, TRAJECTORY_RTOL, param.name)
+    kmodel.save(tmp_path / "k.keras")
+    model.save(tmp_path / "sn.keras")
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'adam'"):
+        loaded = sn.load_model(tmp_path / "k.keras")
+    _assert_same_weights(loaded, kmodel)
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'adam'"):
+        keras.models.load_model(tmp_path / "k.keras")
+    _assert_same_weights(model, keras.models.load_model(tmp_path / "sn.keras"))
