@@ -404,6 +404,15 @@ def test_tfnet_converts_quantized_models_both_ways():
     assert [la.quantization_mode for la in back.layers] == ["int8", None]
     _assert_same_weights(back, kmodel)
     np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+    inputs = sn.Input((4,))  # a functional model too
+    functional = sn.Model(inputs, L.Dense(2)(L.Dense(3, use_bias=False)(inputs)))
+    functional.quantize("int8")
+    kfunctional = tfnet.to_keras(functional)
+    _assert_same_weights(functional, kfunctional)
+    np.testing.assert_array_equal(functional.predict(x, verbose=0), kfunctional.predict(x, verbose=0))
+    back = tfnet.from_keras(kfunctional)
+    assert [la.quantization_mode for la in back.layers] == [None, "int8", "int8"]
+    _assert_same_weights(back, kfunctional)
 
 
 # --- int4 (Dense) -------------------------------------------------------------------------------------

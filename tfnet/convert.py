@@ -31,6 +31,7 @@ from keras.src.ops import nn as keras_nn_ops
 import scratchnet as sn
 from scratchnet import activations as sn_activations
 from scratchnet import initializers as sn_inits
+from scratchnet.layers.base import float_dtype
 from scratchnet.layers.reshaping import DepthToSpace, SpaceToDepth
 from scratchnet.utils.feature_space import Identity as FeatureSpaceIdentity
 
@@ -114,7 +115,7 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
         raise ValueError(f'to_keras: model "{model.name}" is not built yet; start it with '
                          "sn.layers.Input(shape) or call model.build(input_shape) first")
     weights = model.get_weights()
-    dtype = np.dtype(model.compute_dtype)  # (not an int8 kernel of a quantized layer)
+    dtype = float_dtype(model.weights)  # its first float weight's (not a quantized int8 kernel)
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     # Lookup and Embedding layers read strings or integer ids, not floats.
     input_dtype = model.layers[0].input_dtype or str(dtype)
