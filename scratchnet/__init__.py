@@ -26,12 +26,14 @@ from scratchnet import (
     optimizers,
     preprocessing,
     profiler,
+    quantizers,
     random,
     regularizers,
     tree,
     utils,
     visualization,
 )
+from scratchnet.dtype_policies import DTypePolicy, FloatDTypePolicy
 from scratchnet.initializers import Initializer
 from scratchnet.kernels import get_backend, set_backend
 from scratchnet.layers.base import Layer
@@ -41,6 +43,7 @@ from scratchnet.losses import Loss
 from scratchnet.metrics import Metric
 from scratchnet.model import Model, Sequential
 from scratchnet.optimizers import Optimizer
+from scratchnet.quantizers import Quantizer
 from scratchnet.regularizers import Regularizer
 from scratchnet.saving import load_model
 from scratchnet.variables import Variable, device, name_scope
@@ -65,10 +68,10 @@ def __getattr__(name: str):
 
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
-    "Initializer", "Regularizer", "Variable", "name_scope", "device",
-    "version", "load_model", "set_backend", "get_backend", "activations", "addons", "applications",
-    "backend", "callbacks", "config", "constraints", "datasets", "distillation", "distribute",
-    "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics", "mixed_precision",
-    "models", "ops", "optimizers", "preprocessing", "profiler", "random", "regularizers", "tree", "utils",
-    "visualization", "wrappers",
+    "Initializer", "Regularizer", "Variable", "name_scope", "device", "DTypePolicy", "FloatDTypePolicy",
+    "Quantizer", "version", "load_model", "set_backend", "get_backend", "activations", "addons",
+    "applications", "backend", "callbacks", "config", "constraints", "datasets", "distillation",
+    "distribute", "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics",
+    "mixed_precision", "models", "ops", "optimizers", "preprocessing", "profiler", "quantizers", "random",
+    "regularizers", "tree", "utils", "visualization", "wrappers",
 ]

@@ -17,6 +17,14 @@ and the :class:`~scratchnet.optimizers.LossScaleOptimizer` that ``compile`` woul
 around the optimizer. scratchnet's layers compute in one dtype only, and NumPy's float16 math
 runs in software on the CPU, slower than float32, so none of mixed precision's speed would come
 with it either. The loss scaling itself (``LossScaleOptimizer``, ``loss_scale_factor``) works.
+
+Quantized policies (Keras' ``QuantizedDTypePolicy`` and its kin) name a quantization mode and the
+float policy the layer was quantized from: ``"int8_from_float32"`` is what ``layer.quantize("int8")``
+sets on a Dense, EinsumDense or Embedding (:mod:`scratchnet.quantizers`). Their compute and
+variable dtypes are the source policy's; a layer made with one (``Dense(4, dtype=
+"int8_from_float32")``, what a saved quantized model's config holds) builds its quantized weights
+directly. scratchnet's layers run ``int8`` (and Dense ``int4``); the other modes' policies can be
+made and read.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 _SUPPORTED = ("float32", "float64")
 _MIXED = {"mixed_float16": ("float16", "float32"), "mixed_bfloat16": ("bfloat16", "float32")}
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
+QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")  # Keras' order
 
 
 class DTypePolicy:
@@ -64,8 +73,9 @@ class DTypePolicy:
         return self._variable_dtype
 
     @property
-    def quantization_mode(self) -> None:
-        return None  # (Keras' quantized policies: scratchnet has none)
+    def quantization_mode(self) -> str | None:
+        """None for a float policy; the mode (``"int8"``, ...) for a quantized one."""
+        return getattr(self, "_quantization_mode", None)
 
     def get_config(self) -> dict:
         return {"name": self._name}
@@ -75,10 +85,12 @@ class DTypePolicy:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f'<DTypePolicy "{self._name}">'
+        name = "DTypePolicy" if type(self) is FloatDTypePolicy else type(self).__name__  # (Keras')
+        return f'<{name} "{self._name}">'
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, DTypePolicy) and other.name == self._name
+        return isinstance(other, DTypePolicy) and other.name == self._name and \
+            other.quantization_mode == self.quantization_mode
 
     def __hash__(self) -> int:
         return hash(self._name)
@@ -88,10 +100,171 @@ class FloatDTypePolicy(DTypePolicy):
     """Keras' older name for :class:`DTypePolicy` (kept by Keras 3 for old configs)."""
 
 
+class QuantizedDTypePolicy(DTypePolicy):
+    """A quantized layer's policy: ``QuantizedDTypePolicy("int8", "float32")`` is named
+    ``"int8_from_float32"``; compute and variable dtypes are the source policy's (float32), the
+    quantized weights are int8 (:mod:`scratchnet.quantizers`). ``source_name`` defaults to the
+    global policy's name."""
+
+    keras_module = "keras.dtype_policies"
+
+    def __init__(self, mode: str, source_name: str | None = None):
+        if source_name is None:
+            source_name = dtype_policy().name
+        source = DTypePolicy(source_name)
+        self._compute_dtype, self._variable_dtype = source.compute_dtype, source.variable_dtype
+        if mode not in QUANTIZATION_MODES:
+            raise ValueError("Invalid quantization mode. "
+                             f"Expected one of {QUANTIZATION_MODES}. Received: mode={mode}")
+        if self._compute_dtype == "float16" and mode == "int8":
+            raise ValueError(f"Quantization mode='{mode}' doesn't work well with "
+                             "compute_dtype='float16'.")
+        self._name = f"{mode}_from_{source_name}"
+        self._source_name = source_name
+        self._quantization_mode = mode
+
+    @property
+    def source_name(self) -> str:
+        """The float policy the layer was quantized from (``"float32"``)."""
+        return self._source_name
+
+    def get_config(self) -> dict:
+        return {"mode": self._quantization_mode, "source_name": self._source_name}
+
+
+class QuantizedFloat8DTypePolicy(QuantizedDTypePolicy):
+    """``"float8_from_<source>"``, with the length of the amax history float8 scaling keeps."""
+
+    default_amax_history_length = 1024
+
+    def __init__(self, mode: str, source_name: str | None = None, amax_history_length: int = 1024):
+        super().__init__(mode=mode, source_name=source_name)
+        if not isinstance(amax_history_length, int):
+            raise TypeError("`amax_history_length` must be an integer. "
+                            f"Received: amax_history_length={amax_history_length}")
+        self._amax_history_length = amax_history_length
+
+    @property
+    def amax_history_length(self) -> int:
+        return self._amax_history_length
+
+    def __eq__(self, other) -> bool:
+        return super().__eq__(other) and self._amax_history_length == other._amax_history_length
+
+    __hash__ = DTypePolicy.__hash__
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "amax_history_length": self._amax_history_length}
+
+
+class Int4DTypePolicy(QuantizedDTypePolicy):
+    """``"int4/<block_size>_from_<source>"``: int4 with ``block_size`` rows per scale group
+    (-1: one scale per output unit)."""
+
+    def __init__(self, mode: str, source_name: str | None = None):
+        parts = mode.split("/")
+        expected = "'int4/<block_size>'"
+        if len(parts) != 2 or parts[0] != "int4":
+            raise ValueError(f"Invalid mode for Int4DTypePolicy. Expected format {expected}, but "
+                             f"got '{mode}'.")
+        try:
+            block_size = int(parts[1])
+        except ValueError:
+            raise ValueError("Invalid mode for Int4DTypePolicy. <block_size> must be an integer. "
+                             f"Expected format {expected}, but got '{mode}'.") from None
+        if block_size < -1 or block_size == 0:
+            raise ValueError("Invalid block_size in mode. Supported values are -1 (per-channel) or a "
+                             f"positive integer (sub-channel), but got {block_size} from '{mode}'.")
+        super().__init__(mode="int4", source_name=source_name)
+        self._name = f"{mode}_from_{self._source_name}"
+        self.mode = "int4"
+        self.block_size = block_size
+
+    def __eq__(self, other) -> bool:
+        return super().__eq__(other) and self.block_size == getattr(other, "block_size", None)
+
+    __hash__ = DTypePolicy.__hash__
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": f"int4/{self.block_size}"}
+
+
+class _CalibratedDTypePolicy(QuantizedDTypePolicy):
+    """``"<algo>/<weight_bits>/<group_size>_from_<source>"`` (GPTQ, AWQ): readable, not runnable."""
+
+    _algo = ""
+
+    def __init__(self, mode: str, source_name: str | None = None):
+        parts = mode.split("/")
+        expected = f"'{self._algo}/<weight_bits>/<group_size>'"
+        if len(parts) != 3 or parts[0] != self._algo:
+            raise ValueError(f"Invalid mode for {type(self).__name__}. Expected format {expected}, "
+                             f"but got '{mode}'.")
+        try:
+            weight_bits, group_size = int(parts[1]), int(parts[2])
+        except ValueError:
+            raise ValueError(f"Invalid mode for {type(self).__name__}. Both weight_bits and "
+                             f"group_size must be integers. Expected format {expected}, but got "
+                             f"'{mode}'.") from None
+        super().__init__(mode=self._algo, source_name=source_name)
+        self._name = f"{mode}_from_{self._source_name}"
+        self.mode = self._algo
+        self.weight_bits, self.group_size = weight_bits, group_size
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": f"{self._algo}/{self.weight_bits}/{self.group_size}"}
+
+
+class GPTQDTypePolicy(_CalibratedDTypePolicy):
+    """Keras' GPTQ policy (``"gptq/4/128_from_float32"``); scratchnet cannot run GPTQ layers."""
+
+    _algo = "gptq"
+
+
+class AWQDTypePolicy(_CalibratedDTypePolicy):
+    """Keras' AWQ policy (``"awq/4/128_from_float32"``); scratchnet cannot run AWQ layers."""
+
+    _algo = "awq"
+
+
+def quantized_policy_from_name(policy: str) -> QuantizedDTypePolicy:
+    """Keras' ``_get_quantized_dtype_policy_by_str``: ``"int8_from_float32"`` and its kin."""
+    if not isinstance(policy, str):
+        raise TypeError(f"`policy` must be a string. Received: policy={policy}")
+    if not policy.startswith(QUANTIZATION_MODES):
+        raise ValueError("`policy` is incompatible with the current supported quantization.")
+    split = policy.split("_from_")
+    if len(split) != 2:
+        raise ValueError("Cannot convert `policy` into a valid pair (`mode`, `source_name`) to "
+                         f"instantiate `QuantizedDTypePolicy`. Received: policy={policy}")
+    mode, source_name = split
+    if policy.startswith("int4") and "/" in mode:
+        return Int4DTypePolicy(mode, source_name)
+    if policy.startswith("gptq"):
+        return GPTQDTypePolicy(mode, source_name)
+    if policy.startswith("awq"):
+        return AWQDTypePolicy(mode, source_name)
+    if policy.startswith("float8"):
+        return QuantizedFloat8DTypePolicy(mode, source_name)
+    return QuantizedDTypePolicy(mode, source_name)
+
+
+def is_quantized(policy) -> bool:
+    """A quantized policy, its name (``"int8_from_float32"``) or its serialized form."""
+    if isinstance(policy, DTypePolicy):
+        return policy.quantization_mode is not None
+    if isinstance(policy, str):
+        return policy.startswith(QUANTIZATION_MODES)
+    return isinstance(policy, dict) and policy.get("class_name") in _QUANTIZED_CLASSES
+
+
 def check_usable(policy: DTypePolicy, where: str) -> str:
     """The float type ``policy`` stands for, or a clear error for one scratchnet cannot run."""
     if policy.name in _SUPPORTED:
         return policy.name
+    if policy.quantization_mode is not None and policy.compute_dtype == policy.variable_dtype \
+            and policy.compute_dtype in _SUPPORTED:  # int8_from_float32: computes in float32
+        return policy.compute_dtype
     why = ("float16/bfloat16 compute over float32 weights (mixed precision)" if policy.name in _MIXED
            else f"{policy.name} weights and compute")
     raise ValueError(
@@ -105,9 +278,10 @@ def _as_policy(policy, where: str) -> DTypePolicy:
     if isinstance(policy, DTypePolicy):
         return policy
     if isinstance(policy, str):
-        return DTypePolicy(policy)
+        return quantized_policy_from_name(policy) if policy.startswith(QUANTIZATION_MODES) \
+            else DTypePolicy(policy)
     if isinstance(getattr(policy, "name", None), str):  # another library's policy (Keras'): its name
-        return DTypePolicy(policy.name)
+        return _as_policy(policy.name, where)
     raise ValueError(f"{where}: Invalid `policy` argument. Expected the string name of a policy "
                      f"(such as 'float32') or a `DTypePolicy` instance. Received: policy={policy!r} "
                      f"(of type {type(policy)})")
@@ -126,7 +300,12 @@ def set_dtype_policy(policy) -> None:
     from scratchnet import config
 
     where = "set_dtype_policy"
-    config.set_floatx(check_usable(_as_policy(policy, where), where))
+    policy = _as_policy(policy, where)
+    if policy.quantization_mode is not None:
+        raise ValueError(f"{where}: a global quantized policy ({policy.name!r}) is not supported; "
+                         "scratchnet's global policy is its float type. Quantize built layers with "
+                         "model.quantize('int8') or layer.quantize('int8') instead.")
+    config.set_floatx(check_usable(policy, where))
 
 
 def get(identifier) -> DTypePolicy:
@@ -138,20 +317,30 @@ def get(identifier) -> DTypePolicy:
 
 def serialize(policy: DTypePolicy) -> dict:
     """Keras' form: ``{"module": "keras", "class_name": "DTypePolicy", "config": {"name": ...},
-    "registered_name": None}``."""
+    "registered_name": None}`` (a quantized policy: module ``"keras.dtype_policies"``, its class
+    name and ``{"mode", "source_name"}``)."""
     if not isinstance(policy, DTypePolicy):
         raise TypeError(f"serialize: expected a DTypePolicy, received {policy!r}")
-    return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(),
-            "registered_name": None}
+    return {"module": getattr(policy, "keras_module", "keras"), "class_name": type(policy).__name__,
+            "config": policy.get_config(), "registered_name": None}
 
 
 def deserialize(config: dict) -> DTypePolicy:
     """The policy :func:`serialize` (or Keras) wrote."""
-    if not isinstance(config, dict) or config.get("class_name") not in ("DTypePolicy",
-                                                                         "FloatDTypePolicy"):
-        raise ValueError("dtype_policies.deserialize: expected a serialized DTypePolicy (class_name "
-                         f"'DTypePolicy' or 'FloatDTypePolicy'), received {config!r}")
-    return DTypePolicy.from_config(config.get("config") or {})
+    classes = {cls.__name__: cls for cls in (DTypePolicy, FloatDTypePolicy, *_QUANTIZED_CLASSES.values())}
+    if not isinstance(config, dict) or config.get("class_name") not in classes:
+        raise ValueError("dtype_policies.deserialize: expected a serialized dtype policy (class_name "
+                         f"one of {sorted(classes)}), received {config!r}")
+    cls = classes[config["class_name"]]
+    try:
+        return (DTypePolicy if cls is FloatDTypePolicy else cls).from_config(config.get("config") or {})
+    except TypeError as err:  # a config without the class's arguments ({"mode", "source_name"})
+        raise ValueError(f"dtype_policies.deserialize: cannot make a {cls.__name__} from "
+                         f"{config!r}: {err}") from None
 
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "get", "serialize", "deserialize"]
+_QUANTIZED_CLASSES = {cls.__name__: cls for cls in (QuantizedDTypePolicy, QuantizedFloat8DTypePolicy,
+                                                    Int4DTypePolicy, GPTQDTypePolicy, AWQDTypePolicy)}
+
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy",
+           "Int4DTypePolicy", "GPTQDTypePolicy", "AWQDTypePolicy", "get", "serialize", "deserialize"]

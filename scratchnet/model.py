@@ -30,6 +30,7 @@ from scratchnet.layers.base import (
     _snake_case,
     assign_weights,
     check_trainable,
+    float_dtype,
     sample_dims,
     shape_matches,
 )
@@ -239,7 +240,8 @@ class Model:
         Keras layer's dtype is fixed when it is made), or floatx while it has no weights. A later
         ``set_floatx`` changes the models built after it, not this one."""
         weights = self.weights if self._sample_input_shape is not None else []
-        return str(weights[0].value.dtype) if weights else config.dtype()
+        # (a quantized layer's int8 kernel is not it)
+        return str(float_dtype(weights)) if weights else config.dtype()
 
     @property
     def trainable(self) -> bool:
@@ -305,6 +307,44 @@ class Model:
         broadcast = getattr(self.distribute_strategy, "broadcast_non_trainable", None)
         if broadcast is not None:
             broadcast(self)
+
+    def quantize(self, mode=None, config=None, filters=None, **kwargs) -> None:
+        """Keras' ``model.quantize("int8")``: quantize every layer that can be (Dense, EinsumDense,
+        Embedding: :mod:`scratchnet.quantizers`), layers nested in layers included. A layer that
+        cannot is skipped with a warning (Keras' ``NotImplementedError`` text); an unbuilt layer,
+        a layer quantized already or an unknown mode raise ``ValueError``. ``filters``: a regex on
+        layer names, a list of them, or a callable ``layer -> bool``."""
+        import re
+        import warnings
+
+        type_check = kwargs.pop("type_check", True)
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if filters is not None and not (isinstance(filters, str | list | tuple) or callable(filters)):
+            raise ValueError("The `filters` argument must be a regex string, a list of regex strings, "
+                             f"or a callable. Received: {type(filters)}")
+
+        def chosen(layer) -> bool:  # Keras' should_quantize_layer
+            if filters is None:
+                return True
+            if isinstance(filters, str):
+                return bool(re.search(filters, layer.name))
+            if isinstance(filters, list | tuple):
+                return any(re.search(pattern, layer.name) for pattern in filters)
+            return bool(filters(layer))
+
+        def leaves(layers):  # Keras' _flatten_layers: the layers inside a model or a layer of layers
+            for layer in layers:
+                inner = list(getattr(layer, "layers", None) or layer._sublayers)
+                yield from leaves(inner) if inner else [layer]
+
+        for layer in leaves(self.layers):
+            if not chosen(layer):
+                continue
+            try:
+                layer.quantize(mode, type_check=type_check, config=config)
+            except NotImplementedError as err:
+                warnings.warn(str(err), stacklevel=2)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called ``name``, or at ``index`` in ``model.layers`` (one of the two, as

@@ -45,6 +45,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from scratchnet import dtype_policies
 from scratchnet.layers.base import _snake_case  # Keras' naming.to_snake_case
 
 KERAS_VERSION = "3.15.1"
@@ -781,7 +782,11 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
             "custom_objects={'Name': Class})"
         )
     what = f'{where}: layer "{layer_name}" ({class_name})'
-    _check_dtype(config.pop("dtype", None), what)
+    dtype = config.pop("dtype", None)
+    if dtype_policies.is_quantized(dtype):  # a quantized layer ("int8_from_float32"): built so
+        config["dtype"] = dtype
+    else:
+        _check_dtype(dtype, what)
     trainable = config.pop("trainable", True)  # a frozen layer stays frozen
     kwargs = _constructor_args(cls, config, _KERAS_ONLY_LAYER_ARGS, what)
     # Bidirectional's layers, RNN's cell: each a layer spec of its own
@@ -1151,7 +1156,25 @@ def optimizer_state_from_arrays(arrays: list[np.ndarray], model, where: str):
     """``(iterations, learning_rate or None, state dict)`` from the Keras optimizer's variables in
     their order (iterations, learning rate, slots, trailing scalars), or None for a never-built
     optimizer. ``.keras`` and legacy ``.h5`` files hold the same list."""
-    return _optimizer_state(model.optimizer, model.params, arrays, where)
+    try:
+        return _optimizer_state(model.optimizer, model.params, arrays, where)
+    except _OptimizerCountMismatch as err:
+        # A model quantized after Keras built its optimizer keeps the float kernels' slots in the
+        # file; Keras skips such state with a warning, and so does scratchnet (for such models only)
+        if not any(getattr(layer, "quantization_mode", None) for layer in model.layers):
+            raise
+        warnings.warn(f"Skipping variable loading for optimizer '{model.optimizer.name}', because it "
+                      f"has {err.needed} variables whereas the saved optimizer has {err.saved} "
+                      "variables. ", stacklevel=3)
+        return None
+
+
+class _OptimizerCountMismatch(ValueError):
+    """A saved optimizer with another number of variables than the model's needs."""
+
+    def __init__(self, message: str, saved: int, needed: int):
+        super().__init__(message)
+        self.saved, self.needed = saved, needed
 
 
 def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
@@ -1190,8 +1213,9 @@ def _optimizer_state(opt, params, arrays: list[np.ndarray], where: str):
                          f"optimizer {name}")
     trailing = _TRAILING_SCALARS.get(name, [])
     if len(arrays) != head + len(layout) + len(trailing):
-        raise ValueError(f"{where}: optimizer {name} has {len(arrays)} saved variables; the "
-                         f"model needs {head + len(layout) + len(trailing)}")
+        needed = head + len(layout) + len(trailing)
+        raise _OptimizerCountMismatch(f"{where}: optimizer {name} has {len(arrays)} saved variables; "
+                                      f"the model needs {needed}", len(arrays), needed)
     iterations, lr = int(arrays[0]), (float(arrays[1]) if has_lr else None)
     state, i = {}, head
     for key, shape, _ in layout:

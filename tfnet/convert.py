@@ -31,6 +31,7 @@ from keras.src.ops import nn as keras_nn_ops
 import scratchnet as sn
 from scratchnet import activations as sn_activations
 from scratchnet import initializers as sn_inits
+from scratchnet.layers.base import float_dtype
 from scratchnet.layers.reshaping import DepthToSpace, SpaceToDepth
 from scratchnet.utils.feature_space import Identity as FeatureSpaceIdentity
 
@@ -114,13 +115,13 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
         raise ValueError(f'to_keras: model "{model.name}" is not built yet; start it with '
                          "sn.layers.Input(shape) or call model.build(input_shape) first")
     weights = model.get_weights()
-    dtype = weights[0].dtype if weights else np.dtype(sn.config.floatx())
+    dtype = float_dtype(model.weights)  # its first float weight's (not a quantized int8 kernel)
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     # Lookup and Embedding layers read strings or integer ids, not floats.
     input_dtype = model.layers[0].input_dtype or str(dtype)
     klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype, batch_size=model._batch_size())]
     for layer in model.layers:
-        klayers.append(layer_to_keras(layer, **common))
+        klayers.append(layer_to_keras(layer, **common, **_quantized_to_keras(layer)))
     kmodel = keras.Sequential(klayers, name=model.name)
     kmodel.set_weights(weights)
     from tfnet.structured import refresh_statistics
@@ -192,6 +193,29 @@ def layer_to_keras(layer, **kw) -> keras.layers.Layer:
     return klayer
 
 
+def _quantized_to_keras(layer) -> dict:
+    """A quantized layer's Keras arguments: its policy (``"int8_from_float32"``, so the Keras layer
+    builds int8 weights) and its quantization config; none for a float layer."""
+    if getattr(layer, "quantization_mode", None) is None:
+        return {}
+    kw = {"dtype": layer.dtype_policy.name}
+    if getattr(layer, "quantization_config", None) is not None:
+        kw["quantization_config"] = keras.quantizers.deserialize(
+            sn.quantizers.serialize(layer.quantization_config))
+    return kw
+
+
+def _quantized_from_keras(klayer, layer) -> None:
+    """Make ``layer`` (not built yet) quantized as ``klayer`` is: its config, then its policy."""
+    if getattr(klayer, "quantization_mode", None) is None:
+        return
+    from keras.src.saving import serialization_lib
+
+    config = serialization_lib.serialize_keras_object(klayer.quantization_config)
+    layer.quantization_config = sn.quantizers.deserialize(config)
+    layer.dtype_policy = klayer.dtype_policy.name
+
+
 def layer_from_keras(klayer):
     """The scratchnet layer equivalent to one Keras layer (weights not copied)."""
     mapping = _KERAS_LAYERS.get(type(klayer))
@@ -203,6 +227,7 @@ def layer_from_keras(klayer):
             "tfnet.convert.register_layer"
         )
     layer = mapping.from_keras(klayer, name=klayer.name)
+    _quantized_from_keras(klayer, layer)
     layer.trainable = bool(klayer.trainable)
     # (MultiHeadAttention keeps its own as _activity_regularizer, for its output projection's call:
     # the same tensor, the same penalty)
@@ -407,7 +432,7 @@ def _dense_to_keras(layer, **kw):
 
 
 def _dense_from_keras(klayer, **kw):
-    _require(klayer, lora_rank=None, quantization_config=None)
+    _require(klayer, lora_rank=None)  # (a quantized layer: layer_from_keras)
     return sn.layers.Dense(
         klayer.units, activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
@@ -971,7 +996,7 @@ def _einsum_dense_to_keras(layer, **kw):
 
 
 def _einsum_dense_from_keras(klayer, **kw):
-    _require(klayer, lora_rank=None, quantization_config=None)
+    _require(klayer, lora_rank=None)  # (a quantized layer: layer_from_keras)
     return sn.layers.EinsumDense(
         klayer.equation, klayer.partial_output_shape, activation=_activation_from_keras(klayer),
         bias_axes=klayer.bias_axes,

@@ -15,6 +15,7 @@ import numpy as np
 import scratchnet as sn
 from scratchnet import kernels
 from scratchnet.functional import Functional
+from scratchnet.layers.base import float_dtype
 from scratchnet.layers.input_layer import InputLayer
 from tfnet import convert
 
@@ -27,8 +28,7 @@ def is_keras_functional(kmodel) -> bool:
 def functional_to_keras(model: Functional) -> keras.Model:
     """The equivalent ``keras.Model(inputs, outputs)``: same layers, connections and weights;
     compiled with the per-output losses, ``loss_weights`` and metrics when ``model`` is."""
-    weights = model.get_weights()
-    dtype = weights[0].dtype if weights else np.dtype(sn.config.floatx())
+    dtype = float_dtype(model.weights)  # its first float weight's (not a quantized int8 kernel)
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     ktensors = {}  # scratchnet KerasTensor -> Keras KerasTensor
     klayers = {}  # scratchnet layer -> its Keras twin (one per layer, shared layers included)
@@ -40,7 +40,8 @@ def functional_to_keras(model: Functional) -> keras.Model:
         if isinstance(node.layer, InputLayer):
             continue
         if node.layer not in klayers:
-            klayers[node.layer] = convert.layer_to_keras(node.layer, **common)
+            klayers[node.layer] = convert.layer_to_keras(node.layer, **common,
+                                                         **convert._quantized_to_keras(node.layer))
         if node.several_args:  # MultiHeadAttention(query, value, key=...), LSTM(x, initial_state=...)
             args, kwargs = node.call_arguments(ktensors)
             result = klayers[node.layer](*args, **kwargs)

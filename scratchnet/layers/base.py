@@ -163,6 +163,14 @@ class Layer:
                                                      "activity_regularizer")
         self.activity_output = None  # the output the last forward pass penalized (for backward)
         self.activity_losses: list = []  # [R(y) / batch size] of each call in the last forward pass
+        # A quantized policy (``dtype="int8_from_float32"``, a saved quantized layer's config): the
+        # layer builds its quantized weights directly (Dense, EinsumDense, Embedding).
+        self._quantized_policy = _quantized_policy_kwarg(kwargs)
+        if self._quantized_policy is not None and type(self)._quantize_weights is Layer._quantize_weights:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: dtype="
+                             f"{self._quantized_policy.name!r} is a quantized policy, and "
+                             f"{type(self).__name__} cannot be quantized (Dense, EinsumDense and "
+                             "Embedding can)")
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
@@ -201,6 +209,97 @@ class Layer:
         frozen = [] if self._trainable else list(self.params.values())
         own = frozen + list(self.non_trainable_params.values())
         return own + [p for sub in self._sublayers for p in sub.non_trainable_weights]
+
+    # --- Keras' dtype policy and post-training quantization (scratchnet.quantizers) ------------
+    _quantized_policy = None  # (a subclass may skip Layer.__init__)
+
+    @property
+    def dtype_policy(self):
+        """The layer's :class:`~scratchnet.dtype_policies.DTypePolicy`: its float type
+        (``"float32"``), or after ``quantize("int8")`` the ``"int8_from_float32"`` policy.
+        Setting a quantized policy on a built layer quantizes it, as in Keras."""
+        from scratchnet import dtype_policies
+
+        return self._quantized_policy or dtype_policies.DTypePolicy(str(float_dtype(self.weights)))
+
+    @dtype_policy.setter
+    def dtype_policy(self, value) -> None:
+        from scratchnet import dtype_policies
+
+        policy = dtype_policies.get(value)
+        where = f'layer "{self.name}"'
+        if policy.quantization_mode is None:
+            if self._quantized_policy is not None:
+                raise ValueError(f"{where} is quantized ({self._quantized_policy.name}); a float policy "
+                                 f"cannot undo that. Received: dtype_policy={policy.name!r}")
+            if policy.name != str(float_dtype(self.weights)):
+                raise ValueError(f"{where}: scratchnet fixes a layer's float type when it is made "
+                                 f"({float_dtype(self.weights)}); received dtype_policy={policy.name!r}")
+            return
+        if self.built and not getattr(self, "_is_quantized", False):
+            self.quantize(policy.quantization_mode)
+        else:
+            dtype_policies.check_usable(policy, where)
+            self._quantized_policy = policy
+
+    @property
+    def quantization_mode(self) -> str | None:
+        """None, or the mode the layer is quantized in (``"int8"``)."""
+        return None if self._quantized_policy is None else self._quantized_policy.quantization_mode
+
+    def quantize(self, mode=None, type_check: bool = True, config=None) -> None:
+        """Post-training quantization of a built layer's weights, Keras' ``layer.quantize``.
+
+        ``mode`` (``"int8"``) or ``config`` (a :class:`~scratchnet.quantizers.QuantizationConfig`)
+        chooses how; Keras' checks come first, in its words (not built, already quantized, an
+        unknown mode), then the layer quantizes itself (:meth:`_quantize_weights`). Dense,
+        EinsumDense and Embedding implement ``"int8"``; any other layer raises
+        ``NotImplementedError``, which ``model.quantize`` turns into a warning."""
+        from scratchnet import quantizers
+
+        config = quantizers.validate_and_resolve_config(mode, config)
+        mode = config.mode
+        self._check_quantize_args(mode)
+        self._quantize_weights(mode, config, type_check)
+
+    def _check_quantize_args(self, mode: str) -> None:
+        from scratchnet import dtype_policies
+
+        if not self.built:
+            raise ValueError("Cannot quantize a layer that isn't yet built. "
+                             f"Layer '{self.name}' (of type '{type(self).__name__}') is not built yet.")
+        if getattr(self, "_is_quantized", False):
+            raise ValueError(f"Layer '{self.name}' is already quantized with "
+                             f"dtype_policy='{self.dtype_policy.name}'. Received: mode={mode}")
+        if mode not in dtype_policies.QUANTIZATION_MODES:
+            raise ValueError("Invalid quantization mode. "
+                             f"Expected one of {dtype_policies.QUANTIZATION_MODES}. Received: mode={mode}")
+
+    def _quantize_weights(self, mode: str, config, type_check: bool) -> None:
+        """Replace the float weights by quantized ones (a quantizable layer overrides this)."""
+        raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize` method "
+                                  "implemented.")
+
+    def _set_quantized_policy(self, mode: str) -> None:
+        """After quantizing: the policy becomes ``"<mode>_from_<float policy>"``, as Keras'."""
+        from scratchnet import dtype_policies
+
+        if self._quantized_policy is None:
+            self._quantized_policy = dtype_policies.get(f"{mode}_from_{self.dtype_policy.name}")
+        self._is_quantized = True
+
+    def _quantized_weight(self, name: str, value: np.ndarray) -> Parameter:
+        """A non-trainable weight holding ``value`` as it is (an int8 kernel, its scale): Keras'
+        ``add_weight(..., dtype="int8", trainable=False)`` in ``_int8_build``."""
+        param = Parameter(f"{self.name}/{name}", np.require(value, requirements="C"), trainable=False)
+        self.non_trainable_params[name] = param
+        return param
+
+    def _unsupported_quantization(self, mode: str, supported=("int8",)) -> NotImplementedError:
+        return NotImplementedError(
+            f"Layer {type(self).__name__} '{self.name}': quantization mode {mode!r} is not implemented "
+            f"in scratchnet for this layer (it runs {', '.join(map(repr, supported))}; Keras' float8, "
+            "GPTQ and AWQ are not here)")
 
     # Keras' other names for the same lists.
     trainable_variables = trainable_weights
@@ -414,8 +513,8 @@ class Layer:
         self.check_input(x)
         for param in self.weights:  # weights live where the backend computes (GPU for cupy)
             param.value = kernels.to_backend(param.value)
-        if self.input_dtype is None:  # the type its weights were made in, else floatx
-            x = x.astype(self.weights[0].value.dtype if self.weights else config.dtype(), copy=False)
+        if self.input_dtype is None:  # the type its (float) weights were made in, else floatx
+            x = x.astype(float_dtype(self.weights), copy=False)
         self.clear_activity()
         return kernels.to_numpy(self.record_activity(self.forward(kernels.to_backend(x),
                                                                   training=bool(training))))
@@ -613,6 +712,27 @@ def assign_weights(params: list[Parameter], weights, owner: str, call: str = "se
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
+def float_dtype(weights) -> np.dtype:
+    """The float type a layer computes in: its first float weight's (a quantized layer's int8
+    kernel is not one), else floatx."""
+    for param in weights:
+        if param.value.dtype.kind == "f":
+            return param.value.dtype
+    return config.dtype()
+
+
+def _quantized_policy_kwarg(kwargs: dict):
+    """Pop a quantized ``dtype`` (policy, name or serialized form) from a layer's kwargs."""
+    from scratchnet import dtype_policies
+
+    dtype = kwargs.get("dtype")
+    if dtype is None or not dtype_policies.is_quantized(dtype):
+        return None
+    policy = dtype_policies.get(kwargs.pop("dtype"))
+    dtype_policies.check_usable(policy, "dtype")
+    return policy
+
+
 def shape_matches(actual, declared) -> bool:
     """``actual`` (an array's shape) fits ``declared`` (a layer's or an Input's, no batch axis):
     the same rank, and the same size on every axis but those declared ``None`` (Keras'
@@ -645,6 +765,21 @@ def constraint_config(layer, *args: str) -> dict:
     ``get_config``; one left unset is left out, as :func:`regularizer_config` does)."""
     return {arg: constraints.serialize(getattr(layer, arg)) for arg in args
             if getattr(layer, arg) is not None}
+
+
+def quantization_config(layer) -> dict:
+    """A quantized layer's config entries, as Keras writes them: its ``dtype`` policy
+    (``"int8_from_float32"``, serialized) and its ``quantization_config`` (left out when unset)."""
+    config = {}
+    if layer.quantization_mode is not None:
+        from scratchnet import dtype_policies
+
+        config["dtype"] = dtype_policies.serialize(layer.dtype_policy)
+    if getattr(layer, "quantization_config", None) is not None:
+        from scratchnet import quantizers
+
+        config["quantization_config"] = quantizers.serialize(layer.quantization_config)
+    return config
 
 
 def weight_args(layer, where: str, **args) -> None:

@@ -9,10 +9,19 @@ import warnings
 
 import numpy as np
 
-from scratchnet import constraints, kernels
+from scratchnet import constraints, kernels, quantizers
+from scratchnet import dtype_policies as sn_dtype_policies
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import ActivatedLayer, Layer, constraint_config, regularizer_config, weight_args
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    Layer,
+    constraint_config,
+    float_dtype,
+    quantization_config,
+    regularizer_config,
+    weight_args,
+)
 from scratchnet.layers.input_layer import Input  # noqa: F401  (Sequential([Input(shape), ...]))
 
 
@@ -25,6 +34,16 @@ class Dense(ActivatedLayer):
 
     Backward, with ``dz = dL/dz`` for ``z = x @ kernel + bias``:
     ``dL/dkernel = x^T @ dz``, ``dL/dbias = sum_n dz``, ``dL/dx = dz @ kernel^T``.
+
+    ``quantize("int8")`` (Keras' post-training quantization, :mod:`scratchnet.quantizers`): the
+    kernel becomes int8 ``q_W`` with one ``kernel_scale`` per unit (abs-max over the input axis),
+    both non-trainable, and each call quantizes its inputs per row the same way::
+
+        z = (q_x @ q_W) / (scale_x * kernel_scale) + bias          (q_x @ q_W in exact integers)
+
+    Backward is Keras' custom gradient: no kernel gradient, ``dL/dx = dz @ (q_W / kernel_scale)^T``
+    (the dequantized kernel; the rounding of ``x`` is passed straight through); the bias still
+    trains.
     """
 
     supports_masking = True  # step by step: a padding mask passes through (layers/masking.py)
@@ -40,12 +59,15 @@ class Dense(ActivatedLayer):
         bias_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        quantization_config=None,
         name: str | None = None,
         **kwargs,
     ):
         super().__init__(activation=activation, name=name, **kwargs)
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.use_bias = bool(use_bias)
+        self.quantization_config = quantizers.config_argument(quantization_config,
+                                                              f"Dense {self.name!r}")
         weight_args(self, f"Dense {self.name!r}", kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                     bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
@@ -55,37 +77,168 @@ class Dense(ActivatedLayer):
     def build(self, input_shape, rng):
         if len(input_shape) < 1:
             raise ValueError(f'Layer "{self.name}" expects inputs of rank >= 2, received a scalar')
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        kernel_shape = (input_shape[-1], self.units)
+        if self.quantization_mode is None:
+            self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer, rng,
+                                          regularizer=self.kernel_regularizer,
+                                          constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, rng,
                                     regularizer=self.bias_regularizer,
                                     constraint=self.bias_constraint) if self.use_bias else None
+        if self.quantization_mode is not None:  # made with dtype="int8_from_float32" (a saved one)
+            self._quantized_build(kernel_shape, self.quantization_mode, self.quantization_config)
+            self._is_quantized = True
         return tuple(input_shape[:-1]) + (self.units,)
+
+    def _quantized_build(self, kernel_shape, mode, config) -> None:
+        """Keras' ``_int8_build`` / ``_int4_build``: the quantized weights, non-trainable, as
+        zeros and ones (a load or :meth:`_quantize_weights` fills them), and the inputs' quantizer.
+
+        int8: ``kernel`` ``(in, units)`` int8 and ``kernel_scale`` ``(units,)``; inputs quantized
+        per row by default. int4: ``kernel`` packed two values a byte ``(in, ceil(units / 2))``,
+        ``kernel_scale`` ``(units,)`` with ``block_size`` None/-1, else ``(groups, units)`` with
+        ``kernel_zero`` (int8) and ``g_idx`` (each input row's group); weights only by default."""
+        if mode not in ("int8", "int4"):
+            raise self._unsupported_quantization(mode, ("int8", "int4"))
+        float_type = float_dtype(self.weights)
+        default = quantizers.AbsMaxQuantizer() if mode == "int8" else None
+        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, default)
+        if mode == "int8":
+            self.kernel = self._quantized_weight("kernel", np.zeros(kernel_shape, np.int8))
+            self.kernel_scale = self._quantized_weight("kernel_scale",
+                                                       np.ones((self.units,), float_type))
+            return
+        inputs, units = kernel_shape
+        self.block_size = quantizers.block_size_for_layer(self, config)
+        self.kernel = self._quantized_weight("kernel", np.zeros((inputs, (units + 1) // 2), np.int8))
+        if self.block_size is None or self.block_size == -1:
+            self.kernel_scale = self._quantized_weight("kernel_scale", np.ones((units,), float_type))
+            return
+        groups = math.ceil(inputs / self.block_size)
+        self.kernel_scale = self._quantized_weight("kernel_scale", np.ones((groups, units), float_type))
+        self.kernel_zero = self._quantized_weight("kernel_zero", np.zeros((groups, units), np.int8))
+        self.g_idx = self._quantized_weight(
+            "g_idx", (np.arange(inputs) // self.block_size).astype(np.float32))
+
+    def _quantize_weights(self, mode, config, type_check):
+        """``quantize("int8")``: ``q_W, scale = abs_max_quantize(kernel, axis=0)`` (one scale per
+        unit), then the float kernel gives way to ``q_W`` and ``kernel_scale``. ``"int4"``: the
+        same over ``[-8, 7]`` (``block_size`` None or -1), or per group of ``block_size`` input rows
+        with a zero point (:func:`~scratchnet.quantizers.abs_max_quantize_grouped_with_zero_point`),
+        then packed two values a byte along the units."""
+        if type_check and type(self) is not Dense:  # (Keras: a subclass may compute otherwise)
+            super()._quantize_weights(mode, config, type_check)
+        if mode not in ("int8", "int4"):
+            raise self._unsupported_quantization(mode, ("int8", "int4"))
+        self.quantization_config = config
+        kernel = kernels.to_numpy(self.kernel.value)
+        zero = None
+        if mode == "int8":
+            weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+                config, quantizers.AbsMaxQuantizer(axis=0))
+            q, scale = weight_quantizer(kernel, to_numpy=True)
+            scale = np.squeeze(scale, axis=0)  # (units,)
+        else:
+            block_size = getattr(config, "block_size", None)
+            if block_size is None or block_size == -1:
+                weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+                    config, quantizers.AbsMaxQuantizer(axis=0, value_range=(-8, 7)))
+                q, scale = weight_quantizer(kernel, to_numpy=True)
+                scale = np.squeeze(scale, axis=0)  # (units,)
+            else:  # (groups, units) scales and zero points
+                q, scale, zero = quantizers.abs_max_quantize_grouped_with_zero_point(
+                    kernel, block_size=block_size)
+            q = quantizers.pack_int4(q, axis=-1)[0]  # (in, ceil(units / 2))
+        del self.params["kernel"]
+        self._quantized_build(kernel.shape, mode, config)
+        self.kernel.value[...] = q
+        self.kernel_scale.value[...] = scale
+        if zero is not None:
+            self.kernel_zero.value[...] = zero
+        if mode == "int4":
+            block = -1 if self.block_size is None else self.block_size
+            self._quantized_policy = sn_dtype_policies.get(
+                f"int4/{block}_from_{self.dtype_policy.name}")
+        self._set_quantized_policy(mode)
 
     def forward(self, x, training=False):
         self.x = x
-        z = kernels.matmul(x, self.kernel.value)  # x @ kernel
+        if self.quantization_mode == "int8":
+            z = self._int8_matmul(x)
+        elif self.quantization_mode == "int4":
+            z = self._int4_matmul(x)
+        else:
+            z = kernels.matmul(x, self.kernel.value)  # x @ kernel
         if self.use_bias:
             z = z + self.bias.value
         return self.activate(z)
 
+    def _int8_matmul(self, x):
+        """``(q_x @ q_W) / (scale_x * kernel_scale)``, Keras' ``_int8_call`` (with no inputs
+        quantizer, weights only: ``(x @ q_W) / kernel_scale``)."""
+        if self.inputs_quantizer is None:
+            return (x @ self.kernel.value.astype(x.dtype)) / self.kernel_scale.value
+        q_x, scale_x = self.inputs_quantizer(x, axis=-1)  # (N, ..., in) int8, (N, ..., 1)
+        z = q_x.astype(np.int32) @ self.kernel.value.astype(np.int32)  # exact integers
+        return z.astype(x.dtype) / (self.kernel_scale.value * scale_x)
+
+    def _int4_matmul(self, x):
+        """Keras' ``_int4_call``: per unit, ``(x @ q_W) / kernel_scale`` (or with an inputs
+        quantizer ``(q_x @ q_W) / (scale_x * kernel_scale)``); per group, ``x @ W`` with the
+        kernel dequantized as ``(q_W - zero[g]) * scale[g]`` for each input row's group ``g``."""
+        xp = kernels.xp_of(x)
+        if self.block_size is not None and self.block_size > 0:
+            return x @ self._dequantized_kernel(x.dtype)
+        q = quantizers.unpack_int4(kernels.to_numpy(self.kernel.value), self.units, axis=-1)
+        if self.inputs_quantizer is None:
+            return (x @ xp.asarray(q).astype(x.dtype)) / self.kernel_scale.value
+        q_x, scale_x = self.inputs_quantizer(x, axis=-1)
+        z = q_x.astype(np.int32) @ xp.asarray(q).astype(np.int32)
+        return z.astype(x.dtype) / (self.kernel_scale.value * scale_x)
+
+    def _dequantized_kernel(self, dtype):
+        """The float ``(in, units)`` kernel a quantized Dense stands for (its gradient's)."""
+        if self.quantization_mode == "int8":
+            return self.kernel.value.astype(dtype) / self.kernel_scale.value
+        q = kernels.xp_of(self.kernel.value).asarray(
+            quantizers.unpack_int4(kernels.to_numpy(self.kernel.value), self.units, axis=-1))
+        if self.block_size is None or self.block_size == -1:
+            return q.astype(dtype) / self.kernel_scale.value
+        groups = self.g_idx.value.astype(np.int32)  # each input row's group
+        zero = self.kernel_zero.value[groups].astype(self.kernel_scale.value.dtype)
+        return ((q - zero) * self.kernel_scale.value[groups]).astype(dtype)
+
     def backward_preactivation(self, dz):
         x2 = self.x.reshape(-1, self.x.shape[-1])  # (N*..., in)
         dz2 = dz.reshape(-1, self.units)  # (N*..., units)
-        self.kernel.grad = kernels.matmul(x2.T, dz2)  # x^T @ dz
+        if self.quantization_mode is not None:  # Keras' custom gradient: none for the int kernel
+            kernel = self._dequantized_kernel(dz.dtype)  # (in, units)
+        else:
+            kernel = self.kernel.value
+            self.kernel.grad = kernels.matmul(x2.T, dz2)  # x^T @ dz
         if self.use_bias:
             self.bias.grad = dz2.sum(axis=0)
         if not self.compute_input_grad:
             return None
-        return kernels.matmul(dz, self.kernel.value.T)  # dz @ kernel^T
+        return kernels.matmul(dz, kernel.T)  # dz @ kernel^T
+
+    def keras_weight_groups(self):
+        """A quantized Dense is saved as Keras' ``variable_serialization_spec`` orders it: kernel,
+        bias, kernel_scale (its ``weights`` list the trainable bias first)."""
+        weights = self.weights
+        if self.quantization_mode is not None:  # kernel, bias, kernel_scale (kernel_zero, g_idx)
+            quantized = list(self.non_trainable_params.values())
+            weights = quantized[:1] + ([self.bias] if self.use_bias else []) + quantized[1:]
+        return [("vars", self.name, weights)]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
-                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+                **constraint_config(self, "kernel_constraint", "bias_constraint"),
+                **quantization_config(self)}
 
 
 class Flatten(Layer):

@@ -18,9 +18,18 @@ import math
 import re
 import string
 
+import numpy as np
+
 from scratchnet import initializers as inits
-from scratchnet import kernels
-from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
+from scratchnet import kernels, quantizers
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    constraint_config,
+    float_dtype,
+    quantization_config,
+    regularizer_config,
+    weight_args,
+)
 from scratchnet.layers.core import _init_name
 
 # Initializers whose draws are scaled by the kernel's fans (Keras' VarianceScaling family).
@@ -121,6 +130,65 @@ def analyze_equation(equation: str, bias_axes, input_shape, output_shape, where:
             "input_axes": input_axes, "output_axes": output_axes, "explicit": explicit}
 
 
+def quantization_axes(explicit: str) -> dict:
+    """What int8 quantization needs from the equation (``...`` already letters), Keras 3.15's
+    ``_analyze_quantization_info`` written out, for the input (``"input"``) and the kernel
+    (``"kernel"``) alike:
+
+    - ``reduced``: the axes whose letter is not in the output (summed by the einsum): abs-max runs
+      over them, one scale per slice of the others;
+    - ``transpose``/``expand``/``squeeze``: how that keepdims scale is laid out so it broadcasts
+      against the output (transpose to the output's letter order, the reduced axes set in the
+      place of output axes the tensor lacks, 1s added for the rest, or dropped where none is left).
+    """
+    operands, out_spec = explicit.split("->")
+    in_spec, k_spec = operands.split(",")
+    layout = {}
+    for role, spec in (("input", in_spec), ("kernel", k_spec)):
+        reduced = [i for i, c in enumerate(spec) if c not in out_spec]
+        expand = [i for i, c in enumerate(out_spec) if c not in spec]
+        transpose = [spec.index(c) for c in out_spec if c in spec]
+        squeeze, index = [], None
+        for axis in reduced:  # each reduced axis fills an output axis the tensor lacks, if any is left
+            if expand:
+                index = expand.pop(0)
+            else:
+                squeeze.append(axis)  # (Keras then inserts at the last index used, as here)
+            if index is None:  # (Keras 3.15 fails here too, with an UnboundLocalError)
+                raise ValueError(f"EinsumDense: cannot quantize the equation {explicit!r}: the {role} "
+                                 "sums an axis but the output has no axis the {role} lacks")
+            transpose.insert(index, axis)
+        layout[role] = {"reduced": reduced, "transpose": transpose, "expand": expand,
+                        "squeeze": squeeze}
+    return layout
+
+
+def scale_for_output(scale, layout: dict):
+    """A keepdims abs-max scale laid out to broadcast against the einsum's output (Keras'
+    ``_adjust_scale_for_quant``): transpose, then expand, then squeeze."""
+    if layout["transpose"]:
+        scale = scale.transpose(layout["transpose"])
+    if layout["expand"]:
+        scale = kernels.xp_of(scale).expand_dims(scale, axis=tuple(layout["expand"]))
+    if layout["squeeze"]:
+        scale = kernels.xp_of(scale).squeeze(scale, axis=tuple(layout["squeeze"]))
+    return scale
+
+
+def scale_for_kernel(scale, layout: dict):
+    """The inverse of :func:`scale_for_output` for the kernel's scale (Keras'
+    ``_adjust_scale_for_dequant``): it broadcasts against the kernel again."""
+    xp = kernels.xp_of(scale)
+    if layout["squeeze"]:
+        scale = xp.expand_dims(scale, axis=tuple(layout["squeeze"]))
+    if layout["expand"]:
+        scale = xp.squeeze(scale, axis=tuple(layout["expand"]))
+    if layout["transpose"]:
+        scale = scale.transpose(sorted(range(len(layout["transpose"])),
+                                       key=layout["transpose"].__getitem__))
+    return scale
+
+
 class EinsumFans(inits.Initializer):
     """The kernel initializer as Keras 3.15's EinsumDense applies it: a VarianceScaling-family
     initializer takes its fans from the kernel axes the input and the output own
@@ -157,7 +225,15 @@ class EinsumDense(ActivatedLayer):
                                                          summed away: dL/dx is the same along it)
         dL/dbias   = dz summed over the axes the bias broadcasts along
 
-    ``lora_rank`` and quantization are not implemented.
+    ``quantize("int8")`` (Keras' post-training quantization, :mod:`scratchnet.quantizers`): the
+    kernel becomes int8 with one ``kernel_scale`` per slice of its output axes (abs-max over the
+    axes the einsum sums), and each call quantizes its input over the summed axes::
+
+        z = einsum(q_x, q_kernel) / (scale_x * kernel_scale) + bias     (the einsum in integers)
+
+    with both scales laid out to broadcast against the output (:func:`quantization_axes`).
+    Backward: no kernel gradient; ``dL/dx`` as above with the dequantized kernel
+    ``q_kernel / kernel_scale``; the bias still trains. ``lora_rank`` is not implemented.
     """
 
     supports_masking = True
@@ -165,8 +241,8 @@ class EinsumDense(ActivatedLayer):
     def __init__(self, equation: str, output_shape, activation=None, bias_axes: str | None = None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, lora_rank=None, lora_alpha=None, name: str | None = None,
-                 **kwargs):
+                 bias_constraint=None, lora_rank=None, lora_alpha=None, quantization_config=None,
+                 name: str | None = None, **kwargs):
         super().__init__(activation=activation, name=name, **kwargs)
         where = f"EinsumDense {self.name!r}"
         if not isinstance(equation, str):
@@ -191,6 +267,7 @@ class EinsumDense(ActivatedLayer):
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                     bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
                     bias_constraint=bias_constraint)
+        self.quantization_config = quantizers.config_argument(quantization_config, where)
         split_equation(equation, where)  # (checked against the input's rank at build)
         self.kernel = self.bias = None
         self.explicit = equation
@@ -201,29 +278,88 @@ class EinsumDense(ActivatedLayer):
         shapes = analyze_equation(self.equation, self.bias_axes, (None, *input_shape),
                                   self.partial_output_shape, where)
         self.explicit = shapes["explicit"]
-        init = EinsumFans(inits.get(self.kernel_initializer), shapes["input_axes"],
-                         shapes["output_axes"])
-        self.kernel = self.add_weight("kernel", shapes["kernel"], init, rng,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        if self.quantization_mode is None:
+            init = EinsumFans(inits.get(self.kernel_initializer), shapes["input_axes"],
+                              shapes["output_axes"])
+            self.kernel = self.add_weight("kernel", shapes["kernel"], init, rng,
+                                          regularizer=self.kernel_regularizer,
+                                          constraint=self.kernel_constraint)
         if shapes["bias"] is not None:
             self.bias = self.add_weight("bias", tuple(shapes["bias"]), self.bias_initializer, rng,
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
+        if self.quantization_mode is not None:  # made with dtype="int8_from_float32" (a saved one)
+            self._int8_build(shapes["kernel"], self.quantization_config)
+            self._is_quantized = True
         return shapes["output"][1:]
+
+    def _int8_build(self, kernel_shape, config) -> None:
+        """Keras' ``_int8_build``: an int8 kernel of zeros and a scale of ones laid out against
+        the output, both non-trainable, and the inputs' quantizer."""
+        if self.quantization_mode not in (None, "int8"):
+            raise self._unsupported_quantization(self.quantization_mode)
+        self.quantization_layout = quantization_axes(self.explicit)
+        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer())
+        keepdims = [1 if i in self.quantization_layout["kernel"]["reduced"] else d
+                    for i, d in enumerate(kernel_shape)]
+        scale_shape = scale_for_output(np.ones(keepdims), self.quantization_layout["kernel"]).shape
+        float_type = float_dtype(self.weights)
+        self.kernel = self._quantized_weight("kernel", np.zeros(kernel_shape, np.int8))
+        self.kernel_scale = self._quantized_weight("kernel_scale", np.ones(scale_shape, float_type))
+
+    def _quantize_weights(self, mode, config, type_check):
+        """``quantize("int8")``: abs-max over the kernel axes the einsum sums, the scale laid out
+        against the output; the float kernel gives way to the int8 one and ``kernel_scale``."""
+        if type_check and type(self) is not EinsumDense:
+            super()._quantize_weights(mode, config, type_check)
+        if mode != "int8":
+            raise self._unsupported_quantization(mode)
+        self.quantization_config = config
+        layout = quantization_axes(self.explicit)["kernel"]
+        weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer(axis=layout["reduced"]))
+        q, scale = weight_quantizer(kernels.to_numpy(self.kernel.value), to_numpy=True)
+        kernel_shape = self.kernel.shape
+        del self.params["kernel"]
+        self._int8_build(kernel_shape, config)
+        self.kernel.value[...] = q
+        self.kernel_scale.value[...] = scale_for_output(scale, layout)
+        self._set_quantized_policy(mode)
 
     def forward(self, x, training=False):
         self.x = x
-        z = kernels.xp_of(x).einsum(self.explicit, x, self.kernel.value, optimize=True)
+        xp = kernels.xp_of(x)
+        if self.quantization_mode is not None:
+            z = self._int8_einsum(x)
+        else:
+            z = xp.einsum(self.explicit, x, self.kernel.value, optimize=True)
         if self.bias is not None:
             z = z + self.bias.value
         return self.activate(z)
+
+    def _int8_einsum(self, x):
+        """``einsum(q_x, q_kernel) / (scale_x * kernel_scale)``, Keras' ``_int8_call`` (with no
+        inputs quantizer, weights only: ``einsum(x, q_kernel) / kernel_scale``)."""
+        xp = kernels.xp_of(x)
+        if self.inputs_quantizer is None:
+            z = xp.einsum(self.explicit, x, self.kernel.value.astype(x.dtype), optimize=True)
+            return z / self.kernel_scale.value
+        layout = self.quantization_layout["input"]
+        q_x, scale_x = self.inputs_quantizer(x, axis=tuple(layout["reduced"]))
+        z = xp.einsum(self.explicit, q_x.astype(np.int32), self.kernel.value.astype(np.int32))
+        return z.astype(x.dtype) / (scale_for_output(scale_x, layout) * self.kernel_scale.value)
 
     def backward_preactivation(self, dz):
         xp = kernels.xp_of(dz)
         operands, out_spec = self.explicit.split("->")
         in_spec, k_spec = operands.split(",")
-        self.kernel.grad = xp.einsum(f"{in_spec},{out_spec}->{k_spec}", self.x, dz, optimize=True)
+        kernel = self.kernel.value
+        if self.quantization_mode is not None:  # Keras' custom gradient: none for the int8 kernel
+            kernel = kernel.astype(dz.dtype) / scale_for_kernel(self.kernel_scale.value,
+                                                                self.quantization_layout["kernel"])
+        else:
+            self.kernel.grad = xp.einsum(f"{in_spec},{out_spec}->{k_spec}", self.x, dz, optimize=True)
         if self.bias is not None:
             lead = dz.ndim - self.bias.value.ndim
             grad = dz.sum(axis=tuple(range(lead)))
@@ -232,7 +368,7 @@ class EinsumDense(ActivatedLayer):
         if not self.compute_input_grad:
             return None
         kept = "".join(c for c in in_spec if c in out_spec or c in k_spec)
-        dx = xp.einsum(f"{out_spec},{k_spec}->{kept}", dz, self.kernel.value, optimize=True)
+        dx = xp.einsum(f"{out_spec},{k_spec}->{kept}", dz, kernel, optimize=True)
         # an input axis summed away in the forward product: every value along it counted alike
         dx = dx.reshape([self.x.shape[i] if c in kept else 1 for i, c in enumerate(in_spec)])
         return xp.broadcast_to(dx, self.x.shape).copy()
@@ -243,5 +379,14 @@ class EinsumDense(ActivatedLayer):
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
-                **constraint_config(self, "kernel_constraint", "bias_constraint")}
+                **constraint_config(self, "kernel_constraint", "bias_constraint"),
+                **quantization_config(self)}
+
+    def keras_weight_groups(self):
+        """A quantized EinsumDense is saved in Keras' ``variable_serialization_spec`` order:
+        kernel, bias, kernel_scale (its ``weights`` list the trainable bias first)."""
+        weights = self.weights
+        if self.quantization_mode is not None:
+            weights = [self.kernel] + ([self.bias] if self.bias is not None else []) + [self.kernel_scale]
+        return [("vars", self.name, weights)]
 

@@ -6,9 +6,15 @@ import numbers
 
 import numpy as np
 
-from scratchnet import constraints, regularizers
+from scratchnet import constraints, kernels, quantizers, regularizers
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, constraint_config, regularizer_config
+from scratchnet.layers.base import (
+    Layer,
+    constraint_config,
+    float_dtype,
+    quantization_config,
+    regularizer_config,
+)
 
 
 class Embedding(Layer):
@@ -31,14 +37,22 @@ class Embedding(Layer):
     it (``scratchnet.layers.masking``): ``GlobalAveragePooling1D`` averages over the real tokens
     only, so padding changes neither the output nor any gradient. Row 0 is still looked up and
     trained like any other; with ``mask_zero`` the vocabulary is ids 1 to ``input_dim - 1``.
+
+    ``quantize("int8")`` (Keras' post-training quantization, :mod:`scratchnet.quantizers`): the
+    table becomes int8 with one ``embeddings_scale`` per row (abs-max over ``output_dim``), both
+    non-trainable, and a lookup dequantizes its rows:
+    ``y[n, t] = q[ids[n, t]] / embeddings_scale[ids[n, t]]``. Nothing trains after that (Keras
+    has no gradient for it either).
     """
 
     input_dtype = "int32"
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
                  mask_zero: bool = False, embeddings_regularizer=None, embeddings_constraint=None,
-                 name: str | None = None, **kwargs):
+                 quantization_config=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
+        self.quantization_config = quantizers.config_argument(quantization_config,
+                                                              f"Embedding {self.name!r}")
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name!r}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name!r}")
         self.embeddings_initializer = embeddings_initializer
@@ -64,19 +78,56 @@ class Embedding(Layer):
         return ids != 0  # (N, T) bool, True for real tokens
 
     def build(self, input_shape, rng):
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, rng,
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint)
+        if self.quantization_mode is not None:  # made with dtype="int8_from_float32" (a saved one)
+            self._int8_build()
+            self._is_quantized = True
+        else:
+            self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                              self.embeddings_initializer, rng,
+                                              regularizer=self.embeddings_regularizer,
+                                              constraint=self.embeddings_constraint)
         return tuple(input_shape) + (self.output_dim,)
+
+    def _int8_build(self, float_type=None) -> None:
+        """Keras' ``_int8_build``: an int8 table of zeros and one scale per row (ones), both
+        non-trainable (a load or :meth:`_quantize_weights` fills them)."""
+        if self.quantization_mode not in (None, "int8"):
+            raise self._unsupported_quantization(self.quantization_mode)
+        shape = (self.input_dim, self.output_dim)
+        self.embeddings = self._quantized_weight("embeddings", np.zeros(shape, np.int8))
+        self.embeddings_scale = self._quantized_weight(
+            "embeddings_scale", np.ones((self.input_dim,), float_type or float_dtype([])))
+
+    def _quantize_weights(self, mode, config, type_check):
+        """``quantize("int8")``: ``q, scale = abs_max_quantize(embeddings, axis=-1)`` (one scale
+        per row), then the float table gives way to ``q`` and ``embeddings_scale``."""
+        if type_check and type(self) is not Embedding:
+            super()._quantize_weights(mode, config, type_check)
+        if mode != "int8":
+            raise self._unsupported_quantization(mode)
+        self.quantization_config = config
+        weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer(axis=-1))
+        table = kernels.to_numpy(self.embeddings.value)
+        q, scale = weight_quantizer(table, to_numpy=True)
+        del self.params["embeddings"]
+        self._int8_build(table.dtype)
+        self.embeddings.value[...] = q  # (input_dim, output_dim) int8
+        self.embeddings_scale.value[...] = np.squeeze(scale, axis=-1)  # (input_dim,)
+        self._set_quantized_policy(mode)
 
     def forward(self, x, training=False):
         ids = integer_ids(x, f'Embedding "{self.name}"')
         check_id_range(ids, self.input_dim, f'Embedding "{self.name}"', "input_dim")
         self.ids = ids
+        if self.quantization_mode is not None:  # q[ids] / scale[ids], Keras' _int8_call
+            scale = self.embeddings_scale.value
+            return self.embeddings.value[ids].astype(scale.dtype) / scale[ids][..., None]
         return self.embeddings.value[ids]  # (N, ..., output_dim)
 
     def backward(self, dy):
+        if self.quantization_mode is not None:  # int8 table and scales: nothing to train
+            return None
         grad = np.zeros_like(self.embeddings.value)  # (input_dim, output_dim)
         flat_ids = self.ids.reshape(-1)  # (N*T,)
         flat_dy = dy.reshape(-1, self.output_dim)  # (N*T, output_dim)
@@ -93,7 +144,7 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim, "embeddings_initializer": init,
                 "mask_zero": self.mask_zero, **regularizer_config(self, "embeddings_regularizer"),
-                **constraint_config(self, "embeddings_constraint")}
+                **constraint_config(self, "embeddings_constraint"), **quantization_config(self)}
 
 
 def integer_ids(x, where: str) -> np.ndarray:
