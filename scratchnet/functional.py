@@ -518,7 +518,7 @@ class Functional(Model):
     def get_config(self) -> dict:
         """Keras' functional config: layers with their inbound nodes, input and output layers."""
         layers = []
-        for layer in self.layers:
+        for layer in self._operations:  # (the add / multiply operations too: they join the graph)
             nodes = [n for n in self._nodes if n.layer is layer]
             inbound = [[[t.node.layer.name, 0, t.index] for t in n.inputs] for n in nodes
                        if not isinstance(layer, InputLayer)]
