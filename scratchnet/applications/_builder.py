@@ -115,7 +115,6 @@ def finish(img_input, input_tensor, x, name: str, weights, nested=None):
     scratchnet lists layer by layer; the model remembers Keras' entries (``_keras_units``, see
     ``saving_keras.keras_units``) so Keras' files load."""
     from scratchnet.functional import Functional
-    from scratchnet.saving_keras import keras_class_name
     from scratchnet.utils import get_source_inputs
 
     inputs = img_input
@@ -132,7 +131,9 @@ def finish(img_input, input_tensor, x, name: str, weights, nested=None):
                 seq_name, group = first[id(layer)]
                 units.append((seq_name, "Sequential", list(group)))
             elif id(layer) not in inside:
-                units.append((layer.name, keras_class_name(layer), [layer]))
+                # (saving_keras.keras_class_name's rule: that module needs h5py, building does not)
+                class_name = getattr(layer, "keras_name", None) or type(layer).__name__
+                units.append((layer.name, class_name, [layer]))
         model._keras_units = units
     if weights is not None:
         model.load_weights(weights)

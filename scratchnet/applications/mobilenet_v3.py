@@ -47,7 +47,13 @@ def MobileNetV3(blocks, last_point_ch: int, input_shape=None, alpha: float = 1.0
                 include_preprocessing: bool = True, name: str | None = None):
     """The MobileNetV3 frame (``keras.applications.mobilenet_v3.MobileNetV3``): ``blocks`` as in
     ``_SMALL``, ``last_point_ch`` the width of "conv_2"."""
-    _builder.check_weights(weights, include_top, classes)
+    if not (weights in {"imagenet", None} or _builder.is_file(weights)):
+        raise ValueError("The `weights` argument should be either `None` (random initialization), `imagenet` "
+                         "(pre-training on ImageNet), or the path to the weights file to be loaded.  "
+                         f"Received weights={weights}")
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError('If using `weights="imagenet"` with `include_top` as true, `classes` should be '
+                         f"1000.  Received classes={classes}")
     if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
         raise ValueError(f"input_tensor is not a Keras tensor; Received `input_tensor={input_tensor}`")
     if input_shape is not None and input_tensor is not None and input_tensor.shape[2] != input_shape[1]:
