@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet import initializers
+from scratchnet import initializers, kernels
 from scratchnet.applications import _builder, imagenet_utils
 from scratchnet.layers.base import Layer
 
@@ -80,6 +80,7 @@ class StochasticDepth(Layer):
         keep_prob = x.dtype.type(1 - self.drop_path_rate)
         shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # one draw per image
         kept = np.floor(keep_prob + self.rng.random(shape).astype(x.dtype))  # 1 with probability p
+        kept = kernels.xp_of(x).asarray(kept)  # drawn on the host, as Dropout's: the same on any backend
         self.scaled_mask = kept / keep_prob  # (N, 1, ..., 1): 1/p or 0
         return x / keep_prob * kept
 
