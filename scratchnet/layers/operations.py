@@ -63,7 +63,9 @@ class _Operation(_Elementwise):
 
     def check_input(self, xs) -> None:
         if self.constant is None:
-            super().check_input(xs)
+            super().check_input(xs)  # Merge's: a list of tensors of the built shapes
+        else:
+            Layer.check_input(self, xs)
 
     def _operands(self, xs):
         """``(x1, x2)``, the constant as a scalar of the data's type (Keras' conversion)."""
