@@ -254,11 +254,10 @@ def test_course_program_with_a_legacy_notop_weights_file(tmp_path):
         np.testing.assert_array_equal(before, after)
 
 
-@pytest.mark.slow
 def test_convnext_small_matches_keras(tmp_path):
     """ConvNeXtSmall (27 blocks in its third stage; Keras compiles each grouped convolution with XLA
-    on the CPU, ~45 s). The larger variants differ only in widths: tests/test_applications.py
-    holds their sizes."""
+    on the CPU: ~11 s on an idle machine). The larger variants differ only in widths:
+    tests/test_applications.py holds their sizes."""
     test_application_matches_keras("ConvNeXtSmall", (32, 32, 3), {"include_top": False, "pooling": "max"},
                                    tmp_path)
 
