@@ -36,7 +36,14 @@ CASES = [
     ("InceptionResNetV2", (75, 75, 3), {"include_top": False, "pooling": "avg"}),
     ("EfficientNetB0", (32, 32, 3), {"include_top": True, "classes": 3}),
     ("EfficientNetV2B0", (32, 32, 3), {"include_top": False, "pooling": "max"}),
+    ("MobileNetV3Small", (32, 32, 3), {"include_top": True, "classes": 5}),
+    ("MobileNetV3Large", (32, 32, 3), {"alpha": 0.75, "include_top": False, "pooling": "avg"}),
+    ("ConvNeXtTiny", (32, 32, 3), {"include_top": True, "classes": 3}),
 ]
+# Keras' ConvNeXt starts each LayerScale at 1e-6 (a block is then nearly the identity, and the
+# comparison would not see it): the files get random scales, as BatchNormalization's statistics.
+RANDOM_RANGES = {"gamma": (0.5, 1.5), "beta": (-0.2, 0.2), "moving_mean": (-0.2, 0.2),
+                 "moving_variance": (0.5, 1.5)}
 
 
 def keras_model_with_file(family, shape, kwargs, path, seed=0):
@@ -44,14 +51,24 @@ def keras_model_with_file(family, shape, kwargs, path, seed=0):
     keras.backend.clear_session()  # fresh name counters, as scratchnet's builders count
     kmodel = getattr(keras.applications, family)(weights=None, input_shape=shape, **kwargs)
     rng = np.random.default_rng(seed)
-    ranges = {"gamma": (0.5, 1.5), "beta": (-0.2, 0.2), "moving_mean": (-0.2, 0.2),
-              "moving_variance": (0.5, 1.5)}
-    for layer in kmodel.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
+    for layer in keras_layers(kmodel):
+        if isinstance(layer, keras.layers.BatchNormalization | keras.layers.LayerNormalization):
             for weight in layer.weights:  # (no gamma where scale=False)
-                weight.assign(rng.uniform(*ranges[weight.name], weight.shape).astype("float32"))
+                weight.assign(rng.uniform(*RANDOM_RANGES[weight.name], weight.shape).astype("float32"))
+        elif type(layer).__name__ == "LayerScale":  # ConvNeXt's
+            layer.weights[0].assign(rng.uniform(0.5, 1.5, layer.weights[0].shape).astype("float32"))
     kmodel.save_weights(path)
     return kmodel
+
+
+def keras_layers(kmodel, operations: bool = False) -> list:
+    """Keras' ``model.layers`` (or ``_operations``: the layers and the ops.add / ops.multiply
+    nodes), each nested ``Sequential`` (ConvNeXt's stem and downsampling blocks) replaced by its
+    layers, as scratchnet lists them."""
+    flat = []
+    for entry in kmodel._operations if operations else kmodel.layers:
+        flat += entry.layers if isinstance(entry, keras.Sequential) else [entry]
+    return flat
 
 
 @pytest.mark.parametrize(("family", "shape", "kwargs"), CASES, ids=[case[0] for case in CASES])
@@ -61,14 +78,24 @@ def test_application_matches_keras(family, shape, kwargs, tmp_path):
     model = getattr(sn.applications, family)(weights=path, input_shape=shape, **kwargs)
 
     assert model.name == kmodel.name
+    klayers = keras_layers(kmodel)
     names = [layer.name for layer in model.layers]
-    knames = [layer.name for layer in kmodel.layers]
+    knames = [layer.name for layer in klayers]
     assert names[1:] == knames[1:]  # (the input layer's name counts inputs across the session)
-    assert [type(la).__name__ for la in model.layers] == [type(la).__name__ for la in kmodel.layers]
+    assert [type(la).__name__ for la in model.layers] == [type(la).__name__ for la in klayers]
     assert ([tuple(layer.output.shape) for layer in model.layers]
-            == [tuple(layer.output.shape) for layer in kmodel.layers])
+            == [tuple(layer.output.shape) for layer in klayers])
+    # the graph's operations too (MobileNetV3's x + 3.0, ConvNeXt's residual adds), which Keras
+    # keeps out of model.layers; the summary lists them all, with Keras' total
+    kops = keras_layers(kmodel, operations=True)
+    assert ([(op.name, type(op).__name__) for op in model.operations[1:]]
+            == [(op.name, type(op).__name__) for op in kops[1:]])
+    summary = model.summary(print_fn=None)
+    assert all(f"{op.name} ({type(op).__name__})" in summary for op in kops[1:])
+    assert f"Total params: {kmodel.count_params():,}" in summary
     assert model.count_params() == kmodel.count_params()
     assert len(model.trainable_weights) == len(kmodel.trainable_weights)
+    assert [w.shape for w in model.get_weights()] == [tuple(w.shape) for w in kmodel.weights]
 
     x = np.random.default_rng(1).uniform(-1, 1, (2,) + shape).astype("float32")
     expected = kmodel.predict(x, verbose=0)
@@ -225,3 +252,152 @@ def test_course_program_with_a_legacy_notop_weights_file(tmp_path):
     assert np.isfinite(history.history["loss"]).all()
     for before, after in zip(frozen, pre_trained_model.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+def test_convnext_small_matches_keras(tmp_path):
+    """ConvNeXtSmall (27 blocks in its third stage; Keras compiles each grouped convolution with XLA
+    on the CPU: ~11 s on an idle machine). The larger variants differ only in widths:
+    tests/test_applications.py holds their sizes."""
+    test_application_matches_keras("ConvNeXtSmall", (32, 32, 3), {"include_top": False, "pooling": "max"},
+                                   tmp_path)
+
+
+def _mini_convnext(library, **kwargs):
+    """The ConvNeXt frame of both libraries, one block a stage and narrow: every kind of layer
+    and operation of the family, small enough for float64 gradients."""
+    module = keras.src.applications.convnext if library is keras else sn.applications.convnext
+    return module.ConvNeXt(depths=[1, 1, 2, 1], projection_dims=[8, 16, 16, 24], name="convnext_mini",
+                           input_shape=(32, 32, 3), weights=None, **kwargs)
+
+
+def test_convnext_stochastic_depth_frame_matches_keras():
+    """``ConvNeXt(drop_path_rate=0.3)``: the blocks after the first get StochasticDepth layers
+    (rates 0.075, 0.15, 0.225, 0.3, named as Keras names them); in inference they pass through, so the
+    predictions agree. (In training the draws are each library's own: see the unit tests.)"""
+    keras.backend.clear_session()
+    kmodel = _mini_convnext(keras, drop_path_rate=0.3, classes=3)
+    model = _mini_convnext(sn, drop_path_rate=0.3, classes=3)
+    assert ([(la.name, type(la).__name__) for la in model.layers[1:]]
+            == [(la.name, type(la).__name__) for la in keras_layers(kmodel)[1:]])
+    rates = [la.drop_path_rate for la in model.layers if type(la).__name__ == "StochasticDepth"]
+    assert rates == [la.drop_path_rate for la in keras_layers(kmodel)
+                     if type(la).__name__ == "StochasticDepth"]
+    np.testing.assert_allclose(rates, np.linspace(0.0, 0.3, 5)[1:])
+    model.set_weights([w.numpy() for w in kmodel.weights])
+    x = np.random.default_rng(6).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "stochastic depth")
+
+
+def test_convnext_gradients_and_fit_steps_match_keras(float64_everywhere):
+    """Every gradient of a small ConvNeXt (grouped 7x7 convolutions, LayerNormalization, Dense on
+    every pixel, exact GELU, LayerScale, the residual add operations, the head's
+    LayerNormalization), then two Adam steps: losses and every weight."""
+    keras.backend.clear_session()
+    kmodel = _mini_convnext(keras, classes=3)
+    model = _mini_convnext(sn, classes=3)
+    rng = np.random.default_rng(7)
+    weights = [rng.uniform(0.5, 1.5, w.shape) if "variable" in w.path or "gamma" in w.path
+               else w.numpy() + rng.normal(0, 0.05, w.shape) for w in kmodel.weights]
+    kmodel.set_weights(weights)
+    model.set_weights(weights)
+    x = rng.uniform(0, 255, (4, 32, 32, 3))
+    y = rng.integers(0, 3, 4)
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                   jit_compile=False)
+    model.compile(optimizer=sn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    loss, grads = model.loss_and_grads(x, y)
+    kloss, kgrads = tfnet.loss_and_grads(kmodel, x, y)
+    assert_close(loss, kloss, FORWARD_RTOL, "loss")
+    for weight, grad, kgrad in zip(model.weights, grads, kgrads, strict=True):
+        assert_close(grad, np.asarray(kgrad), GRAD_RTOL, weight.name)
+    khistory = kmodel.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    history = model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    assert_close(history.history["loss"], khistory.history["loss"], GRAD_RTOL, "loss")
+    for weight, kweight in zip(model.weights, kmodel.weights, strict=True):
+        assert_close(np.asarray(weight), kweight.numpy(), GRAD_RTOL, weight.name)
+
+
+def test_mobilenet_v3_gradients_and_fit_steps_match_keras(tmp_path, float64_everywhere):
+    """MobileNetV3Small in training mode (batch statistics): every gradient, through hard swish,
+    the squeeze-and-excitation's hard sigmoid operations and the 1x1 convolution head, then two
+    SGD steps: losses, weights and moving statistics.
+
+    Without the Rescaling layer (inputs already in [-1, 1]): in float64, Keras' Rescaling
+    multiplies by its scale 1/127.5 rounded to float32 first (TensorFlow converts the Python
+    float to a float32 tensor before casting it), scratchnet's by the float64 value; the 1e-7
+    difference, through batch statistics of two images on 1x1 maps, moves the second step's
+    weights by 1e-4. Here the two agree to 1e-10."""
+    path = str(tmp_path / "mnv3.weights.h5")
+    kwargs = {"alpha": 0.75, "include_top": True, "classes": 3, "dropout_rate": 0.0,
+              "include_preprocessing": False}
+    kmodel = keras_model_with_file("MobileNetV3Small", (32, 32, 3), kwargs, path)
+    model = sn.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=path, **kwargs)
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, (6, 32, 32, 3))
+    y = rng.integers(0, 3, 6)
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
+                   jit_compile=False)
+    model.compile(optimizer=sn.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+    loss, grads = model.loss_and_grads(x[:4], y[:4])
+    kloss, kgrads = tfnet.loss_and_grads(kmodel, x[:4], y[:4])
+    assert_close(loss, kloss, FORWARD_RTOL, "loss")
+    scale = max(float(np.max(np.abs(g))) for g in kgrads if g is not None)
+    checked = 0
+    for weight, grad, kgrad in zip(model.weights, grads, kgrads, strict=True):
+        if kgrad is None:  # moving statistics
+            continue
+        kgrad = np.asarray(kgrad)
+        if np.max(np.abs(kgrad)) < 1e-12 * scale:  # a beta feeding only training-mode BN: zero
+            assert np.max(np.abs(grad)) < 1e-10 * scale, weight.name
+            continue
+        assert_close(grad, kgrad, GRAD_RTOL, weight.name)
+        checked += 1
+    assert checked > 80
+    khistory = kmodel.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert_close(history.history["loss"], khistory.history["loss"], GRAD_RTOL, "loss")
+    for weight, kweight in zip(model.weights, kmodel.weights, strict=True):
+        assert_close(np.asarray(weight), kweight.numpy(), GRAD_RTOL, weight.name)
+
+
+@pytest.mark.parametrize(("family", "kwargs", "custom"), [
+    ("MobileNetV3Small", {"alpha": 0.75, "classes": 3}, False),
+    ("ConvNeXtTiny", {"include_top": False, "pooling": "avg"}, True),
+], ids=["MobileNetV3Small", "ConvNeXtTiny"])
+def test_new_families_keras_files_travel_both_ways(family, kwargs, custom, tmp_path):
+    """A .keras file Keras wrote (MobileNetV3's operations as ``keras.src.ops.numpy`` entries,
+    ConvNeXt's nested Sequentials and LayerScale) loads in scratchnet with the same predictions;
+    the file scratchnet writes loads in Keras and predicts the same."""
+    from scratchnet.applications.convnext import LayerScale
+
+    kmodel = keras_model_with_file(family, (32, 32, 3), kwargs, str(tmp_path / "unused.weights.h5"))
+    path = str(tmp_path / "keras.keras")
+    kmodel.save(path)
+    model = sn.load_model(path, custom_objects={"LayerScale": LayerScale} if custom else None)
+    assert ([(op.name, type(op).__name__) for op in model.operations[1:]]
+            == [(op.name, type(op).__name__) for op in keras_layers(kmodel, operations=True)[1:]])
+    x = np.random.default_rng(9).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    expected = kmodel.predict(x, verbose=0)
+    assert_close(model.predict(x, verbose=0), expected, FORWARD_RTOL, "Keras' file in scratchnet")
+    model.save(str(tmp_path / "scratchnet.keras"))
+    again = keras.saving.load_model(str(tmp_path / "scratchnet.keras"))
+    assert_close(again.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's file in Keras")
+
+
+@pytest.mark.parametrize("family", ["MobileNetV3Small", "ConvNeXtTiny"])
+def test_new_families_load_legacy_h5_weights(family, tmp_path):
+    """The published files are legacy Keras-2 HDF5 weights files (weights_mobilenet_v3_small_224_
+    1.0_float.h5, convnext_tiny_notop.h5): Keras' legacy writer makes one from a model with random
+    weights, and scratchnet's model given it with ``weights=path`` predicts as Keras'. (ConvNeXt's
+    stem and downsampling Sequentials are one group each in such a file.)"""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    kmodel = keras_model_with_file(family, (32, 32, 3), {"include_top": False},
+                                   str(tmp_path / "unused.weights.h5"))
+    path = str(tmp_path / f"{family}_notop.h5")
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, kmodel)
+    model = getattr(sn.applications, family)(input_shape=(32, 32, 3), include_top=False, weights=path)
+    x = np.random.default_rng(10).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "legacy .h5")

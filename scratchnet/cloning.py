@@ -91,7 +91,7 @@ def _clone_functional(model, input_tensors, clone_function, seed):
     if given is not None:
         new_inputs = {id(t.node.layer): g.node.layer for t, g in zip(model.inputs, given, strict=True)}
     layers, calls, names = [], [], {}
-    for layer, spec in zip(model.layers, cfg["layers"], strict=True):
+    for layer, spec in zip(saving_functional.graph_entries(model), cfg["layers"], strict=True):
         if isinstance(layer, InputLayer):
             new = new_inputs.get(id(layer)) or InputLayer(layer.output.shape[1:], dtype=layer.dtype,
                                                            name=layer.name)

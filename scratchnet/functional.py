@@ -68,8 +68,11 @@ class Functional(Model):
                                  f'made by layer "{t.node.layer.name}"')
         self.input_names = [t.node.layer.name for t in self.inputs]
         self._nodes = _topological_nodes(self.inputs, self.outputs)
-        self.layers = _layers_in_keras_order(self.inputs, self._nodes)
-        _unique_names(self.layers)
+        # Keras' model.operations: every layer and operation of the graph; model.layers leaves
+        # out the operations (the ops.add / ops.multiply nodes of scratchnet.layers.operations)
+        self._operations = _layers_in_keras_order(self.inputs, self._nodes)
+        _unique_names(self._operations)
+        self.layers = [op for op in self._operations if not getattr(op, "is_operation", False)]
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = [t.node.layer.name for t in self.outputs]
         self._shared = {layer for layer in self.layers
@@ -103,6 +106,12 @@ class Functional(Model):
 
     def build(self, input_shape=None) -> None:
         return None
+
+    @property
+    def operations(self) -> list[Layer]:
+        """Keras' ``model.operations``: ``model.layers`` with the graph's operations among them
+        (``x + 3.0`` in a Keras builder: :mod:`scratchnet.layers.operations`), in graph order."""
+        return list(self._operations)
 
     @property
     def input(self):
@@ -514,7 +523,7 @@ class Functional(Model):
     def get_config(self) -> dict:
         """Keras' functional config: layers with their inbound nodes, input and output layers."""
         layers = []
-        for layer in self.layers:
+        for layer in self._operations:  # (the add / multiply operations too: they join the graph)
             nodes = [n for n in self._nodes if n.layer is layer]
             inbound = [[[t.node.layer.name, 0, t.index] for t in n.inputs] for n in nodes
                        if not isinstance(layer, InputLayer)]

@@ -1122,7 +1122,7 @@ class Model:
         ``positions`` only shape Keras' columns and are accepted for its programs;
         ``expand_nested`` too, since a nested Sequential is already listed layer by layer."""
         self._require_built("summary")
-        layers = self.layers
+        layers = getattr(self, "operations", self.layers)  # a functional model lists its operations too
         if layer_range is not None:
             names = [layer.name for layer in layers]
             if not isinstance(layer_range, list | tuple) or len(layer_range) != 2 \

@@ -46,8 +46,11 @@ def keras_config(model, layer_config, compile_config) -> dict:
 
     index = node_indices(model)
     layers = []
-    for layer in model.layers:
+    for layer in graph_entries(model):
         nodes = [n for n in model._nodes if n.layer is layer]
+        if getattr(layer, "is_operation", False):  # ops.add(x, 3.0): Keras' entry for an operation
+            layers.append(_keras_operation(layer, nodes, index))
+            continue
         if isinstance(layer, InputLayer):
             spec = {"module": "keras.layers", "class_name": "InputLayer",
                     "config": {"batch_shape": [layer.batch_size, *layer.shape],
@@ -78,6 +81,54 @@ def keras_config(model, layer_config, compile_config) -> dict:
     if model.compiled:
         config["compile_config"] = compile_config(model)
     return config
+
+
+def graph_entries(model) -> list:
+    """What a functional model's config lists: its layers and, in graph order among them, its
+    operations (``model.operations``; :mod:`scratchnet.layers.operations`)."""
+    return list(getattr(model, "operations", model.layers))
+
+
+def _keras_operation(op, nodes, index: dict) -> dict:
+    """Keras' entry for an operation node: its module and class, only its name as config, and
+    the call's operands (two tensors, or a tensor and the number) as positional arguments."""
+    inbound = []
+    for node in nodes:
+        args = [_keras_tensor(t, index) for t in node.inputs]
+        inbound.append({"args": args if op.constant is None else [*args, op.constant], "kwargs": {}})
+    name = type(op).__name__
+    return {"module": op.keras_module, "class_name": name, "config": {"name": op.name},
+            "registered_name": name, "name": op.name, "inbound_nodes": inbound}
+
+
+def keras_operation(spec: dict, where: str) -> tuple:
+    """``(operation, calls)`` from Keras' entry for an ``ops.add`` / ``ops.multiply`` node:
+    ``x + 3.0`` (a tensor and a number) or ``x + y`` (two tensors)."""
+    from scratchnet.layers import operations
+
+    cls = {"Add": operations.Add, "Multiply": operations.Multiply}.get(spec.get("class_name"))
+    if cls is None:
+        raise ValueError(f"{where}: the graph holds the operation {spec.get('module')}."
+                         f"{spec.get('class_name')}, which scratchnet does not have (it reads the "
+                         "operations Add and Multiply)")
+    name = (spec.get("config") or {}).get("name", spec.get("name"))
+    constants, calls = set(), []
+    for node in spec.get("inbound_nodes") or []:
+        args = node.get("args") if isinstance(node, dict) else None
+        if not isinstance(args, list) or len(args) != 2 or node.get("kwargs"):
+            raise ValueError(f'{where}: operation "{name}" has a call scratchnet does not read (two '
+                             f"operands expected): {node!r:.200}")
+        refs = [_history(a, spec, where) for a in args if _is_tensor_spec(a)]
+        numbers_ = [a for a in args if not _is_tensor_spec(a)]
+        if not refs or not _is_tensor_spec(args[0]) or any(
+                isinstance(v, bool) or not isinstance(v, int | float) for v in numbers_):
+            raise ValueError(f'{where}: operation "{name}" has operands scratchnet does not read (a '
+                             f"tensor, then a tensor or a number expected): {args!r:.200}")
+        constants.update(numbers_)
+        calls.append((refs, len(refs) == 2))
+    if len(constants) > 1 or (constants and any(as_list for _, as_list in calls)):
+        raise ValueError(f'{where}: operation "{name}" is called with different operands in each call')
+    return cls(constant=constants.pop() if constants else None, name=name), calls
 
 
 def _keras_tensor(t, index: dict) -> dict:
@@ -132,11 +183,12 @@ def npz_config(model) -> dict:
     """The same graph in scratchnet's own config: each layer's ``get_config()`` and its calls."""
     index = node_indices(model)
     layers = []
-    for layer in model.layers:
+    for layer in graph_entries(model):
         nodes = [n for n in model._nodes if n.layer is layer]
         calls = [] if isinstance(layer, InputLayer) else [_npz_call(node, index) for node in nodes]
         layers.append({"class_name": type(layer).__name__, "config": layer.get_config(),
-                       "calls": calls})
+                       "calls": calls, **({"operation": True} if getattr(layer, "is_operation", False)
+                                          else {})})
     return {"class_name": "Functional", "name": model.name, "seed": model.seed, "layers": layers,
             "input_layers": [_ref(t, index) for t in model.inputs],
             "output_layers": [_ref(t, index) for t in model.outputs],
@@ -217,10 +269,16 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
         return lookup(refs)
 
     model = Functional(structure(input_refs), structure(output_refs), name=name, seed=seed)
-    by_name = {layer.name: layer for layer in layers}
+    by_name = {layer.name: layer for layer in layers if not getattr(layer, "is_operation", False)}
     if set(by_name) == {layer.name for layer in model.layers}:
-        model.layers = [by_name[layer.name] for layer in layers]  # the saved order (weights order)
+        model.layers = [layer for layer in layers if layer.name in by_name]  # the saved (weights) order
     return model
+
+
+def _operation_class(spec: dict):
+    from scratchnet.layers import operations
+
+    return {"Add": operations.Add, "Multiply": operations.Multiply}.get(spec["class_name"])
 
 
 def _key(ref) -> tuple:
@@ -379,6 +437,11 @@ def functional_from_config(config: dict, where: str, custom_objects, compile: bo
                                      name=cfg.get("name", spec.get("name"))))
             calls.append([])
             continue
+        if spec.get("module") == "keras.src.ops.numpy":  # an operation (x + 3.0), not a layer
+            op, op_calls = keras_operation(spec, where)
+            layers.append(op)
+            calls.append(op_calls)
+            continue
         layers.append(sk.build_entry(spec, where, custom_objects, assets, path))
         calls.append(keras_calls(spec, where))
     model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
@@ -406,7 +469,7 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
                                      batch_size=c.get("batch_size")))
             calls.append([])
             continue
-        cls = known.get(spec["class_name"])
+        cls = _operation_class(spec) if spec.get("operation") else known.get(spec["class_name"])
         if cls is None:
             raise ValueError(f"{where} uses layer class {spec['class_name']!r}, which is not a "
                              "scratchnet layer; pass it in custom_objects={'Name': Class}")

@@ -617,6 +617,7 @@ def record_units(model, entries: list) -> None:
     (see :func:`keras_units`); nothing for a file without one."""
     from scratchnet.model import Model
 
+    entries = [e for e in entries if not getattr(e, "is_operation", False)]  # (no weights, not layers)
     if any(isinstance(entry, Model) for entry in entries):
         model._keras_units = [(entry.name, "Sequential", list(entry.layers)) if isinstance(entry, Model)
                               else (entry.name, keras_class_name(entry), [entry]) for entry in entries]

@@ -48,13 +48,25 @@ KERAS_SIZES = {
     "EfficientNetV2L": (1028, 117746848, 895),
     "NASNetMobile": (769, 4269716, 740),  # (Keras gives it a 224x224 input without the top)
     "NASNetLarge": (1012, 84887922, 1009),
+    "MobileNetV3Small": (157, 939120, 138),
+    "MobileNetV3Large": (187, 2996352, 170),
+    # (Keras lists ConvNeXt's stem and three downsampling Sequentials as one layer each: the
+    # count is of those entries, model._keras_units; scratchnet's model.layers has 4 more)
+    "ConvNeXtTiny": (133, 27820128, 180),
+    "ConvNeXtSmall": (259, 49454688, 342),
+    "ConvNeXtBase": (259, 87566464, 342),
+    "ConvNeXtLarge": (259, 196230336, 342),
+    "ConvNeXtXLarge": (259, 348147968, 342),
 }
 
 
 @pytest.mark.parametrize("family", sorted(KERAS_SIZES))
 def test_layer_and_parameter_counts_are_keras(family):
     model = getattr(sn.applications, family)(weights=None, include_top=False)
-    assert (len(model.layers), model.count_params(), len(model.trainable_weights)) == KERAS_SIZES[family]
+    keras_entries = getattr(model, "_keras_units", model.layers)
+    assert (len(keras_entries), model.count_params(), len(model.trainable_weights)) == KERAS_SIZES[family]
+    if family.startswith("ConvNeXt"):
+        assert len(model.layers) == len(keras_entries) + 4
     if family == "NASNetMobile":
         assert model.input.shape == (None, 224, 224, 3) and model.output.shape == (None, 7, 7, 1056)
     else:
@@ -338,3 +350,140 @@ def test_imagenet_weights_are_refused_before_building(family):
     with pytest.raises(ValueError, match=r'weights="imagenet" asks for a download, and scratchnet never '
                                          r"downloads.*`weights=None`.*`model.load_weights\(path\)`"):
         getattr(sn.applications, family)(include_top=False)
+
+
+def test_mobilenet_v3_and_convnext_tops_names_and_modules():
+    # Keras 3.15.1: MobileNetV3Small() 164 layers, 2,554,968 parameters, any image size (the head
+    # pools before its 1x1 convolutions); MobileNetV3Large() 194 and 5,507,432; ConvNeXtTiny()
+    # 135 entries (139 layers here) and 28,589,128 at 224x224
+    apps = sn.applications
+    model = apps.mobilenet_v3.MobileNetV3Small(weights=None)
+    assert (len(model.layers), model.count_params(), model.name) == (164, 2554968, "MobileNetV3Small")
+    assert model.input.shape == (None, None, None, 3) and model.output.shape == (None, 1000)
+    assert [layer.name for layer in model.layers[-6:]] == ["conv_2", "activation_18", "dropout", "logits",
+                                                           "flatten", "predictions"]
+    ops = [op for op in model.operations if op not in model.layers]  # the hard sigmoids' x + 3, x * 1/6
+    assert [type(op).__name__ for op in ops] == ["Add", "Multiply"] * 9
+    model = apps.MobileNetV3Large(weights=None)
+    assert (len(model.layers), model.count_params(), model.name) == (194, 5507432, "MobileNetV3Large")
+    model = apps.convnext.ConvNeXtTiny(weights=None)
+    assert (len(model._keras_units), len(model.layers), model.count_params(), model.name) == (
+        135, 139, 28589128, "convnext_tiny")
+    assert model.input.shape == (None, 224, 224, 3) and model.output.shape == (None, 1000)
+    assert [u[0] for u in model._keras_units if u[1] == "Sequential"] == [
+        "convnext_tiny_stem", "convnext_tiny_downsampling_block_0", "convnext_tiny_downsampling_block_1",
+        "convnext_tiny_downsampling_block_2"]
+    ops = [op for op in model.operations if op not in model.layers]
+    assert [op.name for op in ops] == ["add"] + [f"add_{i}" for i in range(1, 18)]  # one residual a block
+    assert apps.ConvNeXtXLarge is apps.convnext.ConvNeXtXLarge and apps.MobileNetV3Small is \
+        apps.mobilenet_v3.MobileNetV3Small
+    x = np.arange(6.0)
+    for module in (apps.mobilenet_v3, apps.convnext):  # pass-throughs, as Keras': inside the model
+        assert module.preprocess_input(x) is x
+        assert module.decode_predictions.__module__ == module.__name__
+
+
+def test_mobilenet_v3_and_convnext_argument_errors(tmp_path):
+    apps = sn.applications
+    with pytest.raises(ValueError, match=r"at least 32x32; Received `input_shape=\(31, 64, 3\)`"):
+        apps.MobileNetV3Small(weights=None, input_shape=(31, 64, 3))
+    with pytest.raises(ValueError, match="alpha can be one of `0.75`, `1.0` for non minimalistic"):
+        apps.MobileNetV3Large(alpha=0.5)
+    with pytest.raises(ValueError, match="alpha can be one of .* or `1.0` for minimalistic only"):
+        apps.MobileNetV3Large(alpha=0.75, minimalistic=True)
+    with pytest.raises(ValueError, match=r"input_shape\[1\] must equal input_tensor.shape\[2\]"):
+        apps.MobileNetV3Small(weights=None, input_tensor=sn.Input((64, 64, 3)), input_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match=r"`classes` should be 1000.  Received classes=10"):
+        apps.MobileNetV3Small(classes=10)
+    with pytest.raises(ValueError, match=r"`classes` should be 1000. Received classes=10"):
+        apps.ConvNeXtTiny(classes=10)
+    with pytest.raises(ValueError, match=r"Input size must be at least 32x32"):
+        apps.ConvNeXtTiny(weights=None, include_top=False, input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match="The `weights` argument should be either `None`"):
+        apps.ConvNeXtBase(weights="no/such/file.h5")
+    with pytest.raises(ValueError, match='convnext_small: weights="imagenet" asks for a download'):
+        apps.ConvNeXtSmall(include_top=False)
+
+
+def test_mobilenet_v3_variants_and_input_tensor():
+    """minimalistic: no squeeze-and-excitation, ReLU everywhere, 3x3 kernels; include_preprocessing
+    False: no Rescaling; an input tensor's model keeps the tensor's source input."""
+    model = sn.applications.MobileNetV3Small(weights=None, minimalistic=True, include_top=False,
+                                             include_preprocessing=False, input_shape=(32, 32, 3))
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "Rescaling" not in kinds and "Activation" not in kinds and "Multiply" not in kinds
+    depthwise = [layer for layer in model.layers if type(layer).__name__ == "DepthwiseConv2D"]
+    assert {layer.kernel_size for layer in depthwise} == {(3, 3)}
+    inputs = sn.Input((48, 48, 3), name="pixels")
+    model = sn.applications.MobileNetV3Large(weights=None, input_tensor=inputs, include_top=False,
+                                             pooling="max")
+    assert model.inputs[0] is inputs and model.output.shape == (None, 960)
+    assert model.layers[-1].name == "max_pool"
+
+
+def test_convnext_weights_file_round_trip_and_frozen_summary(tmp_path):
+    """scratchnet's own weights file for ConvNeXt (its flat layers) loads back; the summary lists
+    the residual add operations with the totals."""
+    sn.utils.set_random_seed(0)
+    kwargs = {"include_top": False, "pooling": "avg", "input_shape": (32, 32, 3)}
+    model = sn.applications.ConvNeXtTiny(weights=None, **kwargs)
+    path = str(tmp_path / "convnext.weights.h5")
+    model.save_weights(path)
+    again = sn.applications.ConvNeXtTiny(weights=path, **kwargs)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    text = model.summary(print_fn=None)
+    assert "convnext_tiny_stage_0_block_0_layer_scale (LayerScale)" in text and "add_17 (Add)" in text
+    assert "Total params: 27,820,128" in text
+
+
+def test_layer_scale_forward_gradients_and_config(float64, rng):
+    """ConvNeXt's LayerScale ``y = x * gamma``: values, finite differences, config, errors."""
+    from scratchnet.applications.convnext import LayerScale
+
+    layer = LayerScale(1e-6, 4)
+    x = rng.normal(size=(2, 3, 3, 4))
+    layer.ensure_built(x.shape[1:], rng)
+    np.testing.assert_array_equal(layer.gamma.value, np.full(4, 1e-6))
+    layer.gamma.value = rng.normal(size=4)
+    np.testing.assert_allclose(layer(x), x * layer.gamma.value, rtol=1e-15)
+    w = rng.normal(size=x.shape)
+
+    def loss():
+        return float(np.sum(w * layer.forward(x)))
+
+    loss()
+    dx = layer.backward(w)
+    assert rel_error(dx, numeric_grad(loss, x)) < 1e-6
+    analytic = layer.gamma.grad.copy()
+    assert rel_error(analytic, numeric_grad(loss, layer.gamma.value)) < 1e-6
+    assert layer.get_config() == {"name": "layer_scale", "init_values": 1e-6, "projection_dim": 4}
+    assert LayerScale(**layer.get_config()).projection_dim == 4
+    with pytest.raises(ValueError, match='LayerScale "s": expected projection_dim to be a positive int'):
+        LayerScale(1e-6, 0, name="s")
+    with pytest.raises(ValueError, match='LayerScale "s": expected init_values to be a number'):
+        LayerScale("small", 4, name="s")
+    with pytest.raises(ValueError, match=r"expected inputs with projection_dim=4 channels"):
+        LayerScale(1e-6, 4, name="s").ensure_built((3, 3, 5))
+
+
+def test_stochastic_depth_drops_whole_images(rng):
+    """ConvNeXt's StochasticDepth: in training each image's branch is kept (scaled by 1/p) or
+    dropped whole, p = 1 - rate; backward uses the same mask; inference passes through."""
+    from scratchnet.applications.convnext import StochasticDepth
+
+    layer = StochasticDepth(0.25)
+    x = rng.normal(size=(400, 2, 3, 4)).astype("float32")
+    layer.ensure_built(x.shape[1:], rng)
+    y = layer.forward(x, training=True)
+    kept = np.all(np.isclose(y, x / np.float32(0.75), rtol=1e-6), axis=(1, 2, 3))
+    dropped = np.all(y == 0, axis=(1, 2, 3))
+    assert np.all(kept | dropped) and 0.65 < kept.mean() < 0.85
+    dy = np.ones_like(x)
+    np.testing.assert_allclose(layer.backward(dy), np.where(kept[:, None, None, None], 1 / 0.75, 0.0) * dy,
+                               rtol=1e-6)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    assert layer.get_config() == {"name": "stochastic_depth", "drop_path_rate": 0.25}
+    with pytest.raises(ValueError, match=r'StochasticDepth "s": expected drop_path_rate to be a float in '
+                                         r"\[0, 1\), received 1.5"):
+        StochasticDepth(1.5, name="s")

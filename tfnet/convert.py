@@ -443,17 +443,17 @@ def _dense_from_keras(klayer, **kw):
 def _conv2d_to_keras(layer, **kw):
     return keras.layers.Conv2D(
         layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-        dilation_rate=layer.dilation_rate, activation=_activation_to_keras(layer),
+        dilation_rate=layer.dilation_rate, groups=layer.groups, activation=_activation_to_keras(layer),
         use_bias=layer.use_bias, kernel_initializer=_init_to_keras(layer.kernel_initializer),
         bias_initializer=_init_to_keras(layer.bias_initializer),
         **_kernel_and_bias_regularizers_to_keras(layer), **kw)
 
 
 def _conv2d_from_keras(klayer, **kw):
-    _require(klayer, data_format="channels_last", groups=1, lora_rank=None)
+    _require(klayer, data_format="channels_last", lora_rank=None)
     return sn.layers.Conv2D(
         klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
-        padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate),
+        padding=klayer.padding, dilation_rate=tuple(klayer.dilation_rate), groups=klayer.groups,
         activation=_activation_from_keras(klayer), use_bias=klayer.use_bias,
         kernel_initializer=_init_from_keras(klayer.kernel_initializer, f'layer "{klayer.name}"'),
         bias_initializer=_init_from_keras(klayer.bias_initializer, f'layer "{klayer.name}"'),

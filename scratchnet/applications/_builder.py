@@ -15,6 +15,7 @@ import os
 
 from scratchnet import layers as sn_layers
 from scratchnet.applications import imagenet_utils
+from scratchnet.layers import operations
 from scratchnet.layers.base import _snake_case
 from scratchnet.layers.input_layer import KerasTensor
 
@@ -31,14 +32,26 @@ class AutoNamedLayers:
         cls = self._extra[class_name] if class_name in self._extra else getattr(sn_layers, class_name)
 
         def make(*args, name: str | None = None, **kwargs):
-            if name is None:
-                base = _snake_case(class_name)
-                count = self._counts.get(base, 0)
-                self._counts[base] = count + 1
-                name = base if count == 0 else f"{base}_{count}"
-            return cls(*args, name=name, **kwargs)
+            return cls(*args, name=self.next_name(class_name) if name is None else name, **kwargs)
 
         return make
+
+    def next_name(self, class_name: str) -> str:
+        """Keras' automatic name for the next unnamed ``class_name``: ``add``, ``add_1``, ..."""
+        base = _snake_case(class_name)
+        count = self._counts.get(base, 0)
+        self._counts[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def add(self, x1, x2):
+        """``x1 + x2`` written as tensor arithmetic in a Keras builder: an ``ops.add`` operation
+        (not a layer), named from the count Keras' layers and operations of one name share."""
+        return operations.add(x1, x2, name=self.next_name("Add"))
+
+    def multiply(self, x1, x2):
+        """``x1 * x2`` written as tensor arithmetic in a Keras builder: an ``ops.multiply``
+        operation (not a layer)."""
+        return operations.multiply(x1, x2, name=self.next_name("Multiply"))
 
 
 def is_file(weights) -> bool:
@@ -94,8 +107,13 @@ def pooled(layers: AutoNamedLayers, x, pooling, avg_name=None, max_name=None):
     return x
 
 
-def finish(img_input, input_tensor, x, name: str, weights):
-    """``Model(inputs, x)``, then the weights file if one was given."""
+def finish(img_input, input_tensor, x, name: str, weights, nested=None):
+    """``Model(inputs, x)``, then the weights file if one was given.
+
+    ``nested``: ``(name, layers)`` of each ``Sequential`` the builder called on a tensor, which
+    Keras keeps as one entry of ``model.layers`` (and one group of its weights files) and
+    scratchnet lists layer by layer; the model remembers Keras' entries (``_keras_units``, see
+    ``saving_keras.keras_units``) so Keras' files load."""
     from scratchnet.functional import Functional
     from scratchnet.utils import get_source_inputs
 
@@ -104,6 +122,19 @@ def finish(img_input, input_tensor, x, name: str, weights):
         sources = get_source_inputs(input_tensor)
         inputs = sources[0] if len(sources) == 1 else sources
     model = Functional(inputs, x, name=name)
+    if nested:
+        first = {id(group[0]): (seq_name, group) for seq_name, group in nested}
+        inside = {id(layer) for _, group in nested for layer in group}
+        units = []
+        for layer in model.layers:
+            if id(layer) in first:
+                seq_name, group = first[id(layer)]
+                units.append((seq_name, "Sequential", list(group)))
+            elif id(layer) not in inside:
+                # (saving_keras.keras_class_name's rule: that module needs h5py, building does not)
+                class_name = getattr(layer, "keras_name", None) or type(layer).__name__
+                units.append((layer.name, class_name, [layer]))
+        model._keras_units = units
     if weights is not None:
         model.load_weights(weights)
     return model

@@ -30,6 +30,11 @@ class Conv2D(ActivatedLayer):
     ``padding="valid"``: no padding, ``OH = (H - e) // sh + 1`` with ``e = (KH - 1)*dh + 1``.
     ``padding="same"``: ``OH = ceil(H / sh)``; the odd padded row goes at the bottom (TensorFlow).
 
+    ``groups = G`` (ConvNeXt's 7x7 convolutions, ``groups = C``): the ``C`` channels and the
+    ``filters`` are cut into ``G`` equal groups, the kernel is ``(KH, KW, C / G, filters)`` and
+    group ``g``'s filters read only group ``g``'s channels (``c`` above runs over those ``C / G``).
+    Such a layer runs Conv3D's grouped loops (:mod:`scratchnet.kernels.volume`) on a depth of one.
+
     Backward, with ``dz = dL/dz``: ``dL/dkernel[a, b, c, o] = sum_{n,i,j} xpad[n, i*sh + a*dh, j*sw +
     b*dw, c] * dz[n, i, j, o]``; ``dL/dbias = sum_{n,i,j} dz``; ``dL/dx`` sends each ``dz[n, i, j]
     @ kernel[a, b]^T`` back to the input cell it read, then drops the padding.
@@ -52,6 +57,7 @@ class Conv2D(ActivatedLayer):
         strides=(1, 1),
         padding: str = "valid",
         dilation_rate=(1, 1),
+        groups: int = 1,
         activation=None,
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
@@ -67,6 +73,10 @@ class Conv2D(ActivatedLayer):
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
         window_args(self, where, 2, kernel_size, strides, padding, dilation_rate)
+        self.groups = positive_int(groups, "groups", where)
+        if self.filters % self.groups:
+            raise ValueError(f"{where}: the number of filters must be evenly divisible by the number "
+                             f"of groups; received groups={self.groups}, filters={self.filters}")
         self.use_bias = bool(use_bias)
         weight_args(self, where, kernel_initializer=kernel_initializer,
                     bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
@@ -87,8 +97,12 @@ class Conv2D(ActivatedLayer):
             for axis, n in enumerate((h, w)):
                 if n is not None:
                     out[axis] = self._axis_plan(n, axis, (h, w))[0]
+        if c % self.groups:
+            raise ValueError(f'Layer "{self.name}": the number of input channels must be evenly '
+                             f"divisible by the number of groups; received groups={self.groups}, but "
+                             f"the input has {c} channels (full input shape {(None, *input_shape)})")
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters),
+        self.kernel = self.add_weight("kernel", (kh, kw, c // self.groups, self.filters),
                                       self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
@@ -126,8 +140,8 @@ class Conv2D(ActivatedLayer):
         self.xpad = x  # "valid": nothing to pad, and no copy
         if top or bottom or left or right:
             self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
-        self.conv_algorithm = kernels.conv2d_algorithm(self.kernel.shape, self.strides,
-                                                       self.dilation_rate, self.out_hw)
+        self.conv_algorithm = "grouped" if self.groups > 1 else kernels.conv2d_algorithm(
+            self.kernel.shape, self.strides, self.dilation_rate, self.out_hw)
 
     def can_fuse_pool(self, pool) -> bool:
         """Whether this layer and ``pool``, the layer right after it, may run as one call
@@ -136,7 +150,8 @@ class Conv2D(ActivatedLayer):
         fused kernels (:func:`scratchnet.kernels.fuses_conv_pool`)."""
         from scratchnet.layers.pooling import MaxPooling2D
 
-        return (kernels.fuses_conv_pool() and self.use_bias and type(self.activation) is ReLU
+        return (kernels.fuses_conv_pool() and self.groups == 1 and self.use_bias
+                and type(self.activation) is ReLU
                 and self.activity_regularizer is None and pool.activity_regularizer is None
                 and type(pool) is MaxPooling2D and self._pool_never_pads(pool))
 
@@ -170,6 +185,11 @@ class Conv2D(ActivatedLayer):
     def forward(self, x, training=False):
         self.pooled = None
         self._pad_and_choose(x)
+        if self.groups > 1:
+            z = self._grouped_forward()  # (N, OH, OW, F)
+            if self.use_bias:
+                z += self.bias.value
+            return self.activate(z)
         if self.use_bias and type(self.activation) is ReLU:
             # The usual case as one kernel (the same numbers; a fast backend makes one pass).
             self.activated = kernels.conv2d_bias_relu(
@@ -203,7 +223,7 @@ class Conv2D(ActivatedLayer):
                 self.xpad, dy, y, argmax, self.kernel.value, self.strides, self.dilation_rate,
                 pool.window, pool.steps, self.out_hw, algorithm=self.conv_algorithm)
             return self._unpad(dxpad)
-        if self.use_bias and type(self.activation) is ReLU:
+        if self.groups == 1 and self.use_bias and type(self.activation) is ReLU:
             # ReLU's gradient and the bias gradient as one kernel (the same numbers, one pass).
             # (N, OH, OW, F), (F,); output > 0 exactly where z > 0 (NaN and -0.0 included)
             dz, db = kernels.relu_backward_bias_grad(dy, self.activated)
@@ -211,6 +231,8 @@ class Conv2D(ActivatedLayer):
         return super().backward(dy)
 
     def backward_preactivation(self, dz, bias_grad=None):
+        if self.groups > 1:
+            return self._grouped_backward(dz)
         self.kernel.grad = kernels.conv2d_backward_kernel(
             self.xpad, dz, self.kernel_size, self.strides, self.dilation_rate,
             algorithm=self.conv_algorithm)
@@ -223,6 +245,26 @@ class Conv2D(ActivatedLayer):
                                               self.xpad.shape[1:3], algorithm=self.conv_algorithm)
         return self._unpad(dxpad)
 
+    def _grouped_forward(self):
+        """``z`` of a grouped convolution: Conv3D's loops on the images as volumes of depth one."""
+        z = volume.conv3d_forward(self.xpad[:, None], self.kernel.value[None], (1, *self.strides),
+                                  (1, *self.dilation_rate), (1, *self.out_hw), self.groups)
+        return z[:, 0]  # (N, 1, OH, OW, F) -> (N, OH, OW, F)
+
+    def _grouped_backward(self, dz):
+        """``dL/dkernel``, ``dL/dbias`` and ``dL/dx`` of a grouped convolution, as Conv3D's."""
+        strides, dilation = (1, *self.strides), (1, *self.dilation_rate)
+        self.kernel.grad = volume.conv3d_backward_kernel(self.xpad[:, None], dz[:, None],
+                                                         (1, *self.kernel_size), strides, dilation,
+                                                         self.groups)[0]  # (KH, KW, C/G, F)
+        if self.use_bias:
+            self.bias.grad = kernels.bias_grad(dz)
+        if not self.compute_input_grad:
+            return None
+        dxpad = volume.conv3d_backward_input(dz[:, None], self.kernel.value[None], strides, dilation,
+                                             (1, *self.xpad.shape[1:3]), self.groups)[:, 0]
+        return self._unpad(dxpad)  # (N, H, W, C)
+
     def _unpad(self, dxpad):
         """dL/dx from dL/dxpad: the padding's cells dropped, ``(N, H, W, C)``."""
         (top, _), (left, _) = self.pads
@@ -233,6 +275,7 @@ class Conv2D(ActivatedLayer):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                **({"groups": self.groups} if self.groups > 1 else {}),
                 "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer),
