@@ -29,7 +29,15 @@ from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
 from scratchnet.layers.conv import Conv2D
-from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node, global_rng
+from scratchnet.layers.input_layer import (
+    ConstantLayer,
+    InputLayer,
+    KerasTensor,
+    Node,
+    _map_tensors,
+    global_rng,
+    keyword_tensors,
+)
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
 from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
@@ -58,14 +66,14 @@ class Functional(Model):
                              "Dense(1, name=\"reg\")): `y`, `loss`, `loss_weights` and `metrics` "
                              "may then be dicts keyed by those layer names. Output layers here: "
                              f"{names}")
+        flat_inputs = _flatten_tensors(inputs, "inputs")
+        flat_outputs = _flatten_tensors(outputs, "outputs")
+        if not all(isinstance(t.node.layer, InputLayer) for t in flat_inputs):
+            inputs, outputs = _clone_graph_from(inputs, flat_inputs, outputs, flat_outputs)
         self._inputs_struct = inputs
         self.inputs = _flatten_tensors(inputs, "inputs")
         self.outputs = _flatten_tensors(outputs, "outputs")
         self._outputs_is_list = isinstance(outputs, list | tuple)
-        for t in self.inputs:
-            if not isinstance(t.node.layer, InputLayer):
-                raise ValueError(f"Model: every input must come from Input(...); received {t} "
-                                 f'made by layer "{t.node.layer.name}"')
         self.input_names = [t.node.layer.name for t in self.inputs]
         self._nodes = _topological_nodes(self.inputs, self.outputs)
         self.layers = _layers_in_keras_order(self.inputs, self._nodes)
@@ -626,6 +634,55 @@ def _flatten_tensors(value, arg: str) -> list[KerasTensor]:
                              f"layer calls). Received: {arg}={value!r} including invalid value "
                              f"{t!r} of type {type(t).__name__}")
     return tensors
+
+
+def _clone_graph_from(inputs, flat_inputs: list[KerasTensor], outputs, flat_outputs: list[KerasTensor]):
+    """Keras' ``clone_graph_nodes``, for ``Model(inputs, outputs)`` whose inputs are not all
+    ``Input(...)`` tensors (``Model(feature_space.get_encoded_features(), outputs)``): each such
+    input gets a new ``Input`` of its shape and dtype, named ``<name>CLONE``, and every layer call
+    between the inputs and the outputs is recorded again on the new tensors (a new :class:`Node`
+    of the same layer, so the weights are shared with the graph it came from). Returns the new
+    ``(inputs, outputs)`` in the structures given."""
+    mapping: dict[KerasTensor, KerasTensor] = {}
+    for t in flat_inputs:
+        if isinstance(t.node.layer, InputLayer) or t in mapping:
+            mapping[t] = t
+            continue
+        clone = InputLayer(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE").output
+        mapping[t] = clone
+    cloned_nodes: dict[Node, Node] = {}
+
+    def clone(tensor: KerasTensor) -> KerasTensor:
+        if tensor in mapping:
+            return mapping[tensor]
+        node = tensor.node
+        if isinstance(node.layer, InputLayer):  # an Input not among the inputs: left as it is,
+            return tensor  # and the model's graph check names it
+        if node not in cloned_nodes:
+            new_inputs = [clone(parent) for parent in node.inputs]
+            new_kwargs = {key: _map_tensors(value, {t: clone(t) for t in keyword_tensors(value)})
+                          for key, value in node.kwargs.items()}
+            new = Node(node.layer, new_inputs, inputs_as_list=node.inputs_as_list, kwargs=new_kwargs,
+                       training=node.training)
+            new.output = KerasTensor(node.output.shape, node.output.dtype, node.output.name, new)
+            new.outputs = [new.output] + [KerasTensor(t.shape, t.dtype, t.name, new, t.index)
+                                          for t in node.outputs[1:]]
+            if not node.outputs:
+                new.outputs = []
+            node.layer._inbound_nodes.append(new)
+            cloned_nodes[node] = new
+        return cloned_nodes[node].all_outputs[tensor.index]
+
+    def restructure(value, flat: list[KerasTensor], new_flat: list[KerasTensor]):
+        if isinstance(value, dict):
+            return dict(zip(value, new_flat, strict=True))
+        if isinstance(value, list | tuple):
+            return type(value)(new_flat)
+        return new_flat[0]
+
+    new_outputs = [clone(t) for t in flat_outputs]
+    new_inputs = [mapping[t] for t in flat_inputs]
+    return (restructure(inputs, flat_inputs, new_inputs), restructure(outputs, flat_outputs, new_outputs))
 
 
 def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:

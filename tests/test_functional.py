@@ -466,3 +466,28 @@ def test_transfer_learning_from_a_layers_output_trains_the_new_head_only():
     for got, want in zip(base.get_layer("c1").get_weights(), frozen, strict=True):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(model.layers[-1].get_weights()[0], head[0])
+
+
+def test_a_model_from_an_inner_tensor_gets_a_cloned_input_and_shares_weights():
+    """Keras' ``clone_graph_nodes`` (found by examples/keras_io/structured_data_classification.py,
+    whose training model starts at ``feature_space.get_encoded_features()``): ``Model(h, out)``
+    with ``h`` made by a layer gets a new Input named ``<name>CLONE`` of ``h``'s shape; its
+    layers are the same objects as the whole model's, so training one trains the other."""
+    a = sn.Input((5,), name="a")
+    h = sn.layers.Dense(4, name="encode")(a)
+    out = sn.layers.Dense(2, name="head")(sn.layers.Dense(3, name="mid")(h))
+    inner = sn.Model(h, out)
+    whole = sn.Model(a, out)
+    assert [layer.name for layer in inner.layers] == ["encodeCLONE", "mid", "head"]
+    assert inner.input_shape == (None, 4) and inner.output_shape == (None, 2)
+    assert inner.layers[1] is whole.layers[2] and len(inner.get_weights()) == 4
+    x = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    hidden = whole.layers[1](x)
+    np.testing.assert_allclose(inner.predict(hidden, verbose=0), whole.predict(x, verbose=0), rtol=1e-6)
+    inner.compile(optimizer="sgd", loss="mse")
+    before = whole.layers[2].get_weights()[0].copy()
+    inner.fit(hidden, np.ones((6, 2), np.float32), epochs=1, verbose=0)
+    assert not np.allclose(whole.layers[2].get_weights()[0], before)
+    assert h.node.layer.output is h  # the original graph is untouched
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        sn.Model(h, sn.layers.Concatenate()([out, a]))  # an output still needs the Input "a"
