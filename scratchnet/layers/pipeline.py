@@ -57,8 +57,12 @@ class Pipeline(Layer):
                                  f"augmentation and preprocessing layers): put it in the model itself")
         return shape
 
-    def __call__(self, x, training: bool = True):
-        return super().__call__(x, training=training)
+    def __call__(self, x, training: bool | None = None):
+        """Augments arrays by default, as Keras' ``call(training=True)``; in a model, the model's
+        mode decides unless ``training=`` is written (``call_default_training``)."""
+        from scratchnet.layers.augmentation import call_default_training
+
+        return super().__call__(x, training=call_default_training(x, training))
 
     def forward(self, x, training=False):
         for layer in self.pipeline_layers:
