@@ -201,6 +201,8 @@ history = model.fit(
     validation_data=val_ds,
     verbose=args.verbose,
 )
+print(f"validation loss {history.history['val_loss'][-1]:.4f}, acc {history.history['val_acc'][-1]:.4f} "
+      f"after {epochs} epochs")
 
 # %% [markdown]
 # ## Run inference on new data

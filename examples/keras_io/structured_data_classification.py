@@ -178,6 +178,8 @@ history = training_model.fit(
     shuffle=args.shuffle,
     verbose=args.verbose,
 )
+print(f"validation accuracy {history.history['val_accuracy'][-1]:.4f} after {args.epochs} epochs "
+      f"(the majority class: {max(val_labels.mean(), 1 - val_labels.mean()):.4f})")
 
 # %% [markdown]
 # ## Inference on new data with the end-to-end model
