@@ -270,3 +270,22 @@ def test_a_model_whose_input_is_an_inner_tensor_equals_keras():
     assert_close(s_hist, k_hist, TRAJECTORY_RTOL, "training loss")
     for got, want in zip(whole.get_weights(), kwhole.get_weights(), strict=True):
         assert_close(got, want, TRAJECTORY_RTOL, "the whole model's weights after the inner model trained")
+
+
+def test_a_functional_model_called_as_a_layer_equals_keras():
+    """An inner functional model called on a tensor of an outer one (keras.io's text
+    classification from scratch: the end-to-end model calls the trained model on the
+    TextVectorization's output): forward equal to Keras' nested model, weights shared."""
+    def build(M, L):
+        inner_in = M.Input((4,))
+        inner = M.Model(inner_in, L.Dense(2)(L.Dense(3, activation="relu")(inner_in)))
+        outer_in = M.Input((5,))
+        return inner, M.Model(outer_in, inner(L.Dense(4, activation="tanh")(outer_in)))
+
+    inner, outer = build(sn, sn.layers)
+    kinner, kouter = build(keras, keras.layers)
+    kouter.set_weights(outer.get_weights())  # Keras' order: Dense(4), then the nested model's
+    x = np.random.default_rng(5).normal(size=(7, 5)).astype(np.float32)
+    assert_close(outer.predict(x, verbose=0), kouter.predict(x, verbose=0), FORWARD_RTOL, "nested forward")
+    for got, want in zip(inner.get_weights(), kinner.get_weights(), strict=True):
+        assert_close(got, want, FORWARD_RTOL, "the inner model's weights, shared")

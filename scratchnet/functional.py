@@ -648,41 +648,69 @@ def _clone_graph_from(inputs, flat_inputs: list[KerasTensor], outputs, flat_outp
         if isinstance(t.node.layer, InputLayer) or t in mapping:
             mapping[t] = t
             continue
-        clone = InputLayer(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE").output
-        mapping[t] = clone
+        mapping[t] = InputLayer(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE").output
+    new_outputs = replay_graph(mapping, flat_outputs)
+    new_inputs = [mapping[t] for t in flat_inputs]
+    return _restructure(inputs, new_inputs), _restructure(outputs, new_outputs)
+
+
+def call_on_tensors(model: Functional, x):
+    """``model(x)`` on KerasTensors: the model's layer calls recorded again from ``x`` (one
+    tensor, or a list, one per model input) to its outputs, so its layers join the outer graph
+    with their weights shared (as a nested ``Sequential`` does; Keras lists the nested model as
+    one layer, scratchnet lists its layers). Returns the outputs in the model's structure."""
+    given = list(x) if isinstance(x, list | tuple) else [x]
+    if len(given) != len(model.inputs):
+        raise ValueError(f'model "{model.name}" expects {len(model.inputs)} input(s), received '
+                         f"{len(given)} tensor(s): {given}")
+    for mine, theirs in zip(model.inputs, given, strict=True):
+        if not shape_matches(tuple(theirs.shape[1:]), tuple(mine.shape[1:])):
+            raise ValueError(f'Input of model "{model.name}" is incompatible with the model: '
+                             f"expected shape={tuple(mine.shape)}, found shape={tuple(theirs.shape)}")
+    new_outputs = replay_graph(dict(zip(model.inputs, given, strict=True)), model.outputs)
+    return list(new_outputs) if model._outputs_is_list else new_outputs[0]
+
+
+def replay_graph(mapping: dict, flat_outputs: list[KerasTensor]) -> list[KerasTensor]:
+    """Record again every layer call between the tensors ``mapping`` names (original -> new) and
+    ``flat_outputs``, on the new tensors: a new :class:`Node` of the same layer each. Returns the
+    new tensors of ``flat_outputs``. An ``Input`` not in ``mapping`` is left as it is (the model
+    built on the result then names it in its graph check)."""
     cloned_nodes: dict[Node, Node] = {}
 
     def clone(tensor: KerasTensor) -> KerasTensor:
         if tensor in mapping:
             return mapping[tensor]
         node = tensor.node
-        if isinstance(node.layer, InputLayer):  # an Input not among the inputs: left as it is,
-            return tensor  # and the model's graph check names it
+        if isinstance(node.layer, InputLayer):
+            return tensor
         if node not in cloned_nodes:
             new_inputs = [clone(parent) for parent in node.inputs]
             new_kwargs = {key: _map_tensors(value, {t: clone(t) for t in keyword_tensors(value)})
                           for key, value in node.kwargs.items()}
             new = Node(node.layer, new_inputs, inputs_as_list=node.inputs_as_list, kwargs=new_kwargs,
                        training=node.training)
-            new.output = KerasTensor(node.output.shape, node.output.dtype, node.output.name, new)
-            new.outputs = [new.output] + [KerasTensor(t.shape, t.dtype, t.name, new, t.index)
-                                          for t in node.outputs[1:]]
-            if not node.outputs:
-                new.outputs = []
+            batch = new_inputs[0].shape[0] if new_inputs else node.output.shape[0]
+            new.output = KerasTensor((batch,) + tuple(node.output.shape[1:]), node.output.dtype,
+                                     node.output.name, new)
+            if node.outputs:
+                new.outputs = [new.output] + [
+                    KerasTensor((batch,) + tuple(t.shape[1:]), t.dtype, t.name, new, t.index)
+                    for t in node.outputs[1:]]
             node.layer._inbound_nodes.append(new)
             cloned_nodes[node] = new
         return cloned_nodes[node].all_outputs[tensor.index]
 
-    def restructure(value, flat: list[KerasTensor], new_flat: list[KerasTensor]):
-        if isinstance(value, dict):
-            return dict(zip(value, new_flat, strict=True))
-        if isinstance(value, list | tuple):
-            return type(value)(new_flat)
-        return new_flat[0]
+    return [clone(t) for t in flat_outputs]
 
-    new_outputs = [clone(t) for t in flat_outputs]
-    new_inputs = [mapping[t] for t in flat_inputs]
-    return (restructure(inputs, flat_inputs, new_inputs), restructure(outputs, flat_outputs, new_outputs))
+
+def _restructure(value, new_flat: list[KerasTensor]):
+    """``new_flat`` in ``value``'s structure (a dict by the same keys, a list, or one tensor)."""
+    if isinstance(value, dict):
+        return dict(zip(value, new_flat, strict=True))
+    if isinstance(value, list | tuple):
+        return type(value)(new_flat)
+    return new_flat[0]
 
 
 def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:

@@ -491,3 +491,23 @@ def test_a_model_from_an_inner_tensor_gets_a_cloned_input_and_shares_weights():
     assert h.node.layer.output is h  # the original graph is untouched
     with pytest.raises(ValueError, match="Graph disconnected"):
         sn.Model(h, sn.layers.Concatenate()([out, a]))  # an output still needs the Input "a"
+
+
+def test_a_functional_model_called_on_tensors_joins_the_outer_graph():
+    """Found by examples/keras_io/text_classification_from_scratch.py, whose end-to-end model is
+    ``Input(dtype="string")`` -> TextVectorization -> the trained model called as a layer. The
+    model's layer calls are replayed from the given tensor; the layers (and weights) are shared,
+    so the outer model predicts what the inner one does on the same values."""
+    inner_in = sn.Input((4,))
+    inner = sn.Model(inner_in, sn.layers.Dense(2, name="d2")(sn.layers.Dense(3, name="d3")(inner_in)))
+    outer_in = sn.Input((5,))
+    first = sn.layers.Dense(4, name="d4")
+    outer = sn.Model(outer_in, inner(first(outer_in)))
+    assert [layer.name for layer in outer.layers][1:] == ["d4", "d3", "d2"]
+    assert outer.output_shape == (None, 2)
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32)
+    np.testing.assert_allclose(outer.predict(x, verbose=0), inner.predict(first(x), verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="expected shape=\\(None, 4\\), found shape=\\(None, 5\\)"):
+        inner(outer_in)
+    with pytest.raises(ValueError, match="expects 1 input"):
+        inner([first(outer_in), first(outer_in)])
