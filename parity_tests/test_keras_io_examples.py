@@ -45,6 +45,10 @@ CASES = {  # program: (small flags, the history's training key)
                                 "8", "--dropout", "0", "--mlp-dropout", "0", "--batch-size", "32"],
                                "loss"),
     # SGD: Keras' Adam squares a repeated word's gradient slices apart (docs/parity-notes.md)
+    "text_classification_from_scratch": (["--train-size", "200", "--val-size", "64", "--epochs", "3",
+                                          "--sequence-length", "40", "--max-features", "200",
+                                          "--embedding-dim", "8", "--filters", "8", "--dropout", "0",
+                                          "--optimizer", "sgd"], "loss"),
     "text_classification_transformer": (["--train-size", "200", "--val-size", "64", "--epochs", "3",
                                          "--maxlen", "12", "--embed-dim", "8", "--ff-dim", "8",
                                          "--dropout", "0", "--optimizer", "sgd"], "loss"),
@@ -59,6 +63,7 @@ ALSO = {
     "timeseries_classification": ("test_loss", "history.learning_rate"),
     "image_classification_from_scratch": ("score",),
     "structured_data_classification": ("predictions",),
+    "text_classification_from_scratch": ("test_loss", "raw_loss"),
 }
 
 

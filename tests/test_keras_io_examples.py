@@ -192,3 +192,18 @@ def test_the_bidirectional_lstm_fits_the_reviews(monkeypatch):
     assert model.input_shape == (None, None) and model.output_shape == (None, 1)
     assert [type(layer).__name__ for layer in model.layers].count("Bidirectional") == 2
     assert model.layers[2].output.shape == (None, None, 2 * 16)  # return_sequences, both directions
+
+
+def test_text_classification_from_scratch_end_to_end_on_raw_strings(monkeypatch):
+    """keras.io's text classification from scratch: TextVectorization adapted to the raw
+    reviews, Embedding + strided Conv1D + GlobalMaxPooling1D, then the end-to-end model (a
+    string Input, the TextVectorization, the trained model called as a layer) scores the raw test
+    strings exactly as the trained model scores their word ids."""
+    out = run("text_classification_from_scratch", "--train-size", "800", "--val-size", "200",
+              "--epochs", "2", "--seed", "0", monkeypatch=monkeypatch)
+    loss = out["history"].history["loss"]
+    assert loss[-1] < loss[0]
+    assert out["raw_loss"] == pytest.approx(out["test_loss"], rel=1e-5)
+    assert out["raw_accuracy"] == pytest.approx(out["test_accuracy"])
+    assert out["x_train"].shape == (800, 40) and out["x_train"].dtype.kind == "i"
+    assert out["end_to_end_model"].input_shape == (None, 1)
