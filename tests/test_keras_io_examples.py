@@ -110,6 +110,7 @@ def test_the_3d_network_finds_the_bright_blobs(monkeypatch, tmp_path):
 def test_the_mnist_convnet_reads_the_digits(monkeypatch):
     """keras.io's simple MNIST convnet on scikit-learn's digits in a 28x28 frame (600 of them,
     filters 8 and 16, 5 epochs of 32): measured test accuracy 0.85 (chance 0.1)."""
+    scratchnet.utils.set_random_seed(0)  # the initial weights and batches, run after run
     out = run("mnist_convnet", "--train-size", "600", "--epochs", "5", "--filters", "8,16",
               "--batch-size", "32", monkeypatch=monkeypatch)
     test_loss, test_accuracy = out["score"]
@@ -124,12 +125,13 @@ def test_the_fully_convolutional_network_classifies_the_series(monkeypatch, tmp_
     blocks, the best model (lowest val_loss) saved by ModelCheckpoint and read back with
     load_model; ReduceLROnPlateau halves the rate after a plateau, never below min_lr."""
     monkeypatch.chdir(tmp_path)
-    out = run("timeseries_classification", "--series", "300", "--epochs", "30", "--lr-patience", "2",
+    scratchnet.utils.set_random_seed(0)  # the initial weights (the program seeds only its series)
+    out = run("timeseries_classification", "--epochs", "30", "--lr-patience", "2",
               "--stop-patience", "30", "--checkpoint", "best.keras", monkeypatch=monkeypatch)
     history = out["history"].history
-    assert max(history["val_sparse_categorical_accuracy"]) > 0.7
+    assert max(history["val_sparse_categorical_accuracy"]) > 0.75
     rates = history["learning_rate"]
-    assert rates[0] == pytest.approx(1e-3) and min(rates) >= 1e-4 - 1e-12
+    assert rates[0] == pytest.approx(1e-3) and min(rates) >= 1e-4 * (1 - 1e-6)  # float32 rates
     assert all(b <= a for a, b in zip(rates, rates[1:], strict=False))
     assert (tmp_path / "best.keras").exists()
     best = int(np.argmin(history["val_loss"]))
@@ -147,6 +149,7 @@ def test_image_classification_from_scratch_writes_reads_and_checkpoints(monkeypa
     "acc", a BinaryAccuracy on logits, thresholds them at 0.5), and each epoch's
     ModelCheckpoint("save_at_{epoch}.keras") loads back into the same predictions."""
     monkeypatch.chdir(tmp_path)
+    scratchnet.utils.set_random_seed(0)  # the initial weights and batches, run after run
     out = run("image_classification_from_scratch", "--images", "60", "--file-size", "24",
               "--image-size", "24", "--filters", "8,16,16", "--epochs", "8", "--batch-size", "16",
               "--folder", ".", monkeypatch=monkeypatch)
@@ -167,6 +170,7 @@ def test_the_feature_space_model_predicts_heart_disease(monkeypatch):
     the encoded features, the inference model at the dict of raw columns, and the two give the
     same probabilities (the FeatureSpace inside the second). Measured val_accuracy 0.75 after 10
     epochs on these generated patients (the majority class is 0.63)."""
+    scratchnet.utils.set_random_seed(0)  # the initial weights and batches, run after run
     out = run("structured_data_classification", "--epochs", "10", monkeypatch=monkeypatch)
     assert out["history"].history["val_accuracy"][-1] > 0.68
     inference, training = out["inference_model"], out["training_model"]
