@@ -332,3 +332,24 @@ def test_random_crop_converts_and_saves_with_its_config(tmp_path):
     kmodel = keras.models.load_model(tmp_path / "crop.keras")
     assert (kmodel.layers[0].height, kmodel.layers[0].width) == (4, 5)
     np.testing.assert_array_equal(kmodel.layers[-1].get_weights()[0], model.layers[-1].kernel.value)
+
+
+def test_augmentation_at_a_functional_models_start_is_off_in_predict_as_in_keras():
+    """keras.io's image classification from scratch puts RandomFlip and RandomRotation at the
+    model's start: Keras' predict and evaluate leave the images alone (the model's
+    training=False wins over the layers' call default), fit augments. scratchnet gave a new
+    answer at each predict before (examples/keras_io/image_classification_from_scratch.py)."""
+    x = np.random.default_rng(0).random((3, 8, 8, 2)).astype(np.float32)
+
+    def model(M):
+        inputs = M.Input((8, 8, 2))
+        y = M.layers.RandomRotation(0.2)(M.layers.RandomFlip("horizontal")(inputs))
+        return M.Model(inputs, M.layers.Flatten()(y))
+
+    for m in (model(sn), model(keras)):
+        for _ in range(2):
+            np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x.reshape(3, -1))
+        np.testing.assert_array_equal(np.asarray(m(x, training=False)), x.reshape(3, -1))
+    trained = model(sn).forward([x], training=True)
+    assert not np.allclose(np.asarray(trained), x.reshape(3, -1))
+    assert not np.allclose(np.asarray(model(keras)(x, training=True)), x.reshape(3, -1))

@@ -235,3 +235,57 @@ def test_the_courses_feature_map_model_of_a_sequential_equals_keras():
     x = np.random.default_rng(2).random((3, 20, 20, 3)).astype(np.float32)
     for i, (got, want) in enumerate(zip(vis.predict(x, verbose=0), kvis.predict(x, verbose=0), strict=True)):
         assert_close(got, want, FORWARD_RTOL, f"feature map {i + 1}")
+
+
+def build_with_an_inner_input(M, L):
+    """Keras' structured-data example's pattern: the model's input is a tensor made by layers
+    (``feature_space.get_encoded_features()``), not an ``Input``; a second model from the real
+    input to the same output shares the weights."""
+    a = M.Input((5,), name="a")
+    h = L.Dense(4, activation="tanh", name="encode")(a)
+    mid = L.Dense(3, activation="relu", name="mid")(h)
+    out = L.Dense(2, name="head")(L.Concatenate()([mid, h]))
+    return a, h, out, M.Model(h, out), M.Model(a, out)
+
+
+def test_a_model_whose_input_is_an_inner_tensor_equals_keras():
+    """``Model(inner_tensor, outputs)``: Keras clones the graph from a new ``Input`` named
+    ``<tensor>CLONE``; the inner model's layers, weights (shared with the whole model), forward
+    pass and three Adam steps equal Keras'; the whole model sees the trained weights."""
+    *_, inner, whole = build_with_an_inner_input(sn, sn.layers)
+    *_, kinner, kwhole = build_with_an_inner_input(keras, keras.layers)
+    kwhole.set_weights(whole.get_weights())
+    assert [type(layer).__name__ for layer in inner.layers] == [
+        type(layer).__name__ for layer in kinner.layers]
+    assert inner.layers[0].name.endswith("CLONE") and kinner.layers[0].name.endswith("CLONE")
+    assert inner.input_shape == tuple(kinner.inputs[0].shape) == (None, 4)
+    assert len(inner.get_weights()) == len(kinner.get_weights()) == 4
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+    assert_close(inner.predict(x, verbose=0), kinner.predict(x, verbose=0), FORWARD_RTOL, "forward")
+    inner.compile(optimizer=sn.optimizers.Adam(0.05), loss="mse")
+    kinner.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    s_hist = inner.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    k_hist = kinner.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert_close(s_hist, k_hist, TRAJECTORY_RTOL, "training loss")
+    for got, want in zip(whole.get_weights(), kwhole.get_weights(), strict=True):
+        assert_close(got, want, TRAJECTORY_RTOL, "the whole model's weights after the inner model trained")
+
+
+def test_a_functional_model_called_as_a_layer_equals_keras():
+    """An inner functional model called on a tensor of an outer one (keras.io's text
+    classification from scratch: the end-to-end model calls the trained model on the
+    TextVectorization's output): forward equal to Keras' nested model, weights shared."""
+    def build(M, L):
+        inner_in = M.Input((4,))
+        inner = M.Model(inner_in, L.Dense(2)(L.Dense(3, activation="relu")(inner_in)))
+        outer_in = M.Input((5,))
+        return inner, M.Model(outer_in, inner(L.Dense(4, activation="tanh")(outer_in)))
+
+    inner, outer = build(sn, sn.layers)
+    kinner, kouter = build(keras, keras.layers)
+    kouter.set_weights(outer.get_weights())  # Keras' order: Dense(4), then the nested model's
+    x = np.random.default_rng(5).normal(size=(7, 5)).astype(np.float32)
+    assert_close(outer.predict(x, verbose=0), kouter.predict(x, verbose=0), FORWARD_RTOL, "nested forward")
+    for got, want in zip(inner.get_weights(), kinner.get_weights(), strict=True):
+        assert_close(got, want, FORWARD_RTOL, "the inner model's weights, shared")

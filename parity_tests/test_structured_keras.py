@@ -191,6 +191,50 @@ def test_feature_space_int_outputs_and_batched_adapt_equal_keras():
             np.testing.assert_allclose(s[name], kv, rtol=FLOAT_RTOL, atol=1e-6, err_msg=name)
 
 
+# --- num_oov_indices (found by examples/keras_io/structured_data_classification.py) -------------
+@pytest.mark.parametrize("num_oov_indices", [0, 1, 2, 5])
+@pytest.mark.parametrize("kind", ["StringLookup", "IntegerLookup"])
+def test_lookup_num_oov_indices_equal_keras(kind, num_oov_indices):
+    rng = np.random.default_rng(num_oov_indices)
+    if kind == "StringLookup":
+        known = strings(rng, 200, 3)
+        unknown = np.array(["zzzz", "qqqqq", "é é", "[UNK]", "yyyyyy", "x!"])
+    else:
+        known = rng.integers(0, 30, 200)
+        unknown = np.array([-1, -7, 31, 1000, 12345, -123456])
+    k = getattr(keras.layers, kind)(num_oov_indices=num_oov_indices, max_tokens=20)
+    s = getattr(sn.layers, kind)(num_oov_indices=num_oov_indices, max_tokens=20)
+    k.adapt(known)
+    s.adapt(known)
+    vocabulary = [v.decode() if isinstance(v, bytes) else v for v in k.get_vocabulary()]
+    assert s.get_vocabulary() == vocabulary and s.vocabulary_size() == k.vocabulary_size()
+    kept = np.array(s.get_vocabulary(include_special_tokens=False))
+    x = kept.reshape(-1, 1) if num_oov_indices == 0 else np.concatenate([kept, unknown]).reshape(-1, 1)
+    np.testing.assert_array_equal(s(x), np.asarray(k(x)))
+    if num_oov_indices == 0:
+        with pytest.raises(Exception, match="num_oov_indices=0"):
+            k(unknown.reshape(-1, 1))
+        with pytest.raises(ValueError, match="num_oov_indices=0"):
+            s(unknown.reshape(-1, 1))
+
+
+def test_feature_space_without_oov_indices_encodes_as_keras():
+    data = table(200, seed=3)
+    columns = {"category": data["category"], "user": data["user"]}
+
+    def spec(M):
+        return {"category": M.string_categorical(num_oov_indices=0),
+                "user": M.integer_categorical(num_oov_indices=0)}
+
+    kfs = keras.utils.FeatureSpace(spec(keras.utils.FeatureSpace), output_mode="concat",
+                                   crosses=[("category", "user")], crossing_dim=8)
+    sfs = sn.utils.FeatureSpace(spec(sn.utils.FeatureSpace), output_mode="concat",
+                                crosses=[("category", "user")], crossing_dim=8)
+    kfs.adapt(columns)
+    sfs.adapt(columns)
+    np.testing.assert_array_equal(sfs(columns), np.asarray(kfs(columns)))
+
+
 # --- conversion and the .keras format ----------------------------------------------------------
 def test_adapted_normalization_converts_both_ways_and_through_keras_files(tmp_path):
     import tfnet

@@ -29,7 +29,15 @@ from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
 from scratchnet.layers.conv import Conv2D
-from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node, global_rng
+from scratchnet.layers.input_layer import (
+    ConstantLayer,
+    InputLayer,
+    KerasTensor,
+    Node,
+    _map_tensors,
+    global_rng,
+    keyword_tensors,
+)
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
 from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
@@ -58,14 +66,14 @@ class Functional(Model):
                              "Dense(1, name=\"reg\")): `y`, `loss`, `loss_weights` and `metrics` "
                              "may then be dicts keyed by those layer names. Output layers here: "
                              f"{names}")
+        flat_inputs = _flatten_tensors(inputs, "inputs")
+        flat_outputs = _flatten_tensors(outputs, "outputs")
+        if not all(isinstance(t.node.layer, InputLayer) for t in flat_inputs):
+            inputs, outputs = _clone_graph_from(inputs, flat_inputs, outputs, flat_outputs)
         self._inputs_struct = inputs
         self.inputs = _flatten_tensors(inputs, "inputs")
         self.outputs = _flatten_tensors(outputs, "outputs")
         self._outputs_is_list = isinstance(outputs, list | tuple)
-        for t in self.inputs:
-            if not isinstance(t.node.layer, InputLayer):
-                raise ValueError(f"Model: every input must come from Input(...); received {t} "
-                                 f'made by layer "{t.node.layer.name}"')
         self.input_names = [t.node.layer.name for t in self.inputs]
         self._nodes = _topological_nodes(self.inputs, self.outputs)
         # Keras' model.operations: every layer and operation of the graph; model.layers leaves
@@ -640,6 +648,83 @@ def _flatten_tensors(value, arg: str) -> list[KerasTensor]:
                              f"layer calls). Received: {arg}={value!r} including invalid value "
                              f"{t!r} of type {type(t).__name__}")
     return tensors
+
+
+def _clone_graph_from(inputs, flat_inputs: list[KerasTensor], outputs, flat_outputs: list[KerasTensor]):
+    """Keras' ``clone_graph_nodes``, for ``Model(inputs, outputs)`` whose inputs are not all
+    ``Input(...)`` tensors (``Model(feature_space.get_encoded_features(), outputs)``): each such
+    input gets a new ``Input`` of its shape and dtype, named ``<name>CLONE``, and every layer call
+    between the inputs and the outputs is recorded again on the new tensors (a new :class:`Node`
+    of the same layer, so the weights are shared with the graph it came from). Returns the new
+    ``(inputs, outputs)`` in the structures given."""
+    mapping: dict[KerasTensor, KerasTensor] = {}
+    for t in flat_inputs:
+        if isinstance(t.node.layer, InputLayer) or t in mapping:
+            mapping[t] = t
+            continue
+        mapping[t] = InputLayer(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE").output
+    new_outputs = replay_graph(mapping, flat_outputs)
+    new_inputs = [mapping[t] for t in flat_inputs]
+    return _restructure(inputs, new_inputs), _restructure(outputs, new_outputs)
+
+
+def call_on_tensors(model: Functional, x):
+    """``model(x)`` on KerasTensors: the model's layer calls recorded again from ``x`` (one
+    tensor, or a list, one per model input) to its outputs, so its layers join the outer graph
+    with their weights shared (as a nested ``Sequential`` does; Keras lists the nested model as
+    one layer, scratchnet lists its layers). Returns the outputs in the model's structure."""
+    given = list(x) if isinstance(x, list | tuple) else [x]
+    if len(given) != len(model.inputs):
+        raise ValueError(f'model "{model.name}" expects {len(model.inputs)} input(s), received '
+                         f"{len(given)} tensor(s): {given}")
+    for mine, theirs in zip(model.inputs, given, strict=True):
+        if not shape_matches(tuple(theirs.shape[1:]), tuple(mine.shape[1:])):
+            raise ValueError(f'Input of model "{model.name}" is incompatible with the model: '
+                             f"expected shape={tuple(mine.shape)}, found shape={tuple(theirs.shape)}")
+    new_outputs = replay_graph(dict(zip(model.inputs, given, strict=True)), model.outputs)
+    return list(new_outputs) if model._outputs_is_list else new_outputs[0]
+
+
+def replay_graph(mapping: dict, flat_outputs: list[KerasTensor]) -> list[KerasTensor]:
+    """Record again every layer call between the tensors ``mapping`` names (original -> new) and
+    ``flat_outputs``, on the new tensors: a new :class:`Node` of the same layer each. Returns the
+    new tensors of ``flat_outputs``. An ``Input`` not in ``mapping`` is left as it is (the model
+    built on the result then names it in its graph check)."""
+    cloned_nodes: dict[Node, Node] = {}
+
+    def clone(tensor: KerasTensor) -> KerasTensor:
+        if tensor in mapping:
+            return mapping[tensor]
+        node = tensor.node
+        if isinstance(node.layer, InputLayer):
+            return tensor
+        if node not in cloned_nodes:
+            new_inputs = [clone(parent) for parent in node.inputs]
+            new_kwargs = {key: _map_tensors(value, {t: clone(t) for t in keyword_tensors(value)})
+                          for key, value in node.kwargs.items()}
+            new = Node(node.layer, new_inputs, inputs_as_list=node.inputs_as_list, kwargs=new_kwargs,
+                       training=node.training)
+            batch = new_inputs[0].shape[0] if new_inputs else node.output.shape[0]
+            new.output = KerasTensor((batch,) + tuple(node.output.shape[1:]), node.output.dtype,
+                                     node.output.name, new)
+            if node.outputs:
+                new.outputs = [new.output] + [
+                    KerasTensor((batch,) + tuple(t.shape[1:]), t.dtype, t.name, new, t.index)
+                    for t in node.outputs[1:]]
+            node.layer._inbound_nodes.append(new)
+            cloned_nodes[node] = new
+        return cloned_nodes[node].all_outputs[tensor.index]
+
+    return [clone(t) for t in flat_outputs]
+
+
+def _restructure(value, new_flat: list[KerasTensor]):
+    """``new_flat`` in ``value``'s structure (a dict by the same keys, a list, or one tensor)."""
+    if isinstance(value, dict):
+        return dict(zip(value, new_flat, strict=True))
+    if isinstance(value, list | tuple):
+        return type(value)(new_flat)
+    return new_flat[0]
 
 
 def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:

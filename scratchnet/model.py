@@ -990,13 +990,17 @@ class Model:
         """The forward pass on one batch, in inference mode unless ``training=True``.
 
         On a symbolic tensor (``x = data_augmentation(inputs)`` in a functional model) a
-        ``Sequential`` calls its layers in turn, so they join that graph, as Keras' nested model
-        does (listed one by one in the outer model's ``layers``)."""
+        ``Sequential`` calls its layers in turn, and a functional model replays its layer calls
+        from that tensor, so they join that graph, as Keras' nested model does (listed one by one
+        in the outer model's ``layers``)."""
         if is_symbolic(x):
             if not isinstance(self, Sequential):
-                raise ValueError(f'model "{self.name}": a functional model cannot be called on '
-                                 "symbolic tensors yet (only a Sequential); build the outer model "
-                                 "from its layers")
+                from scratchnet.functional import Functional, call_on_tensors
+
+                if not isinstance(self, Functional):
+                    raise ValueError(f'model "{self.name}" ({type(self).__name__}) cannot be called '
+                                     "on symbolic tensors; build the outer model from its layers")
+                return call_on_tensors(self, x)  # its layer calls replayed on x, weights shared
             for layer in self.layers:
                 x = layer(x)
             return x

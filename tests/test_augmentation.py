@@ -456,3 +456,28 @@ def test_random_crop_seeds_config_saving_and_errors(tmp_path):
             make()
     with pytest.raises(ValueError, match=r"expected ndim=4 .*found ndim=3"):
         L.RandomCrop(2, 2).ensure_built((5, 5))
+
+
+def test_in_a_functional_model_augmentation_follows_the_models_mode():
+    """Found by examples/keras_io/image_classification_from_scratch.py, whose augmentation layers
+    sit at the model's start: predict gave a different answer at each call (and the checkpoint a
+    different one again), because ``layer(inputs)`` recorded Keras' call default
+    ``training=True`` as if written. As in Keras, the model's mode decides unless ``training=``
+    is written in the call; on arrays the layer still augments by default."""
+    x = np.arange(2 * 6 * 6 * 1, dtype=np.float32).reshape(2, 6, 6, 1)
+    inputs = sn.Input((6, 6, 1))
+    augmented = sn.layers.RandomRotation(0.2, seed=2)(sn.layers.RandomFlip("horizontal", seed=1)(inputs))
+    model = sn.Model(inputs, sn.layers.Flatten()(augmented))
+    for _ in range(3):
+        np.testing.assert_array_equal(model.predict(x, verbose=0), x.reshape(2, -1))
+        np.testing.assert_array_equal(model(x), x.reshape(2, -1))
+    trained = model.forward([x], training=True)
+    assert not np.allclose(np.asarray(trained[0] if isinstance(trained, list) else trained), x.reshape(2, -1))
+    always = sn.Model(inputs, sn.layers.RandomFlip("vertical", seed=0)(inputs, training=True))
+    outs = [always.predict(x, verbose=0) for _ in range(6)]
+    assert any(not np.array_equal(o, x) for o in outs)  # written training=True holds in predict
+    layer = sn.layers.RandomFlip("horizontal", seed=3)
+    assert any(not np.array_equal(layer(x), x) for _ in range(6))  # eager call: augments
+    pipeline = sn.layers.Pipeline([sn.layers.RandomFlip("horizontal", seed=4)])
+    piped = sn.Model(inputs, pipeline(inputs))
+    np.testing.assert_array_equal(piped.predict(x, verbose=0), x)

@@ -466,3 +466,48 @@ def test_transfer_learning_from_a_layers_output_trains_the_new_head_only():
     for got, want in zip(base.get_layer("c1").get_weights(), frozen, strict=True):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(model.layers[-1].get_weights()[0], head[0])
+
+
+def test_a_model_from_an_inner_tensor_gets_a_cloned_input_and_shares_weights():
+    """Keras' ``clone_graph_nodes`` (found by examples/keras_io/structured_data_classification.py,
+    whose training model starts at ``feature_space.get_encoded_features()``): ``Model(h, out)``
+    with ``h`` made by a layer gets a new Input named ``<name>CLONE`` of ``h``'s shape; its
+    layers are the same objects as the whole model's, so training one trains the other."""
+    a = sn.Input((5,), name="a")
+    h = sn.layers.Dense(4, name="encode")(a)
+    out = sn.layers.Dense(2, name="head")(sn.layers.Dense(3, name="mid")(h))
+    inner = sn.Model(h, out)
+    whole = sn.Model(a, out)
+    assert [layer.name for layer in inner.layers] == ["encodeCLONE", "mid", "head"]
+    assert inner.input_shape == (None, 4) and inner.output_shape == (None, 2)
+    assert inner.layers[1] is whole.layers[2] and len(inner.get_weights()) == 4
+    x = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    hidden = whole.layers[1](x)
+    np.testing.assert_allclose(inner.predict(hidden, verbose=0), whole.predict(x, verbose=0), rtol=1e-6)
+    inner.compile(optimizer="sgd", loss="mse")
+    before = whole.layers[2].get_weights()[0].copy()
+    inner.fit(hidden, np.ones((6, 2), np.float32), epochs=1, verbose=0)
+    assert not np.allclose(whole.layers[2].get_weights()[0], before)
+    assert h.node.layer.output is h  # the original graph is untouched
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        sn.Model(h, sn.layers.Concatenate()([out, a]))  # an output still needs the Input "a"
+
+
+def test_a_functional_model_called_on_tensors_joins_the_outer_graph():
+    """Found by examples/keras_io/text_classification_from_scratch.py, whose end-to-end model is
+    ``Input(dtype="string")`` -> TextVectorization -> the trained model called as a layer. The
+    model's layer calls are replayed from the given tensor; the layers (and weights) are shared,
+    so the outer model predicts what the inner one does on the same values."""
+    inner_in = sn.Input((4,))
+    inner = sn.Model(inner_in, sn.layers.Dense(2, name="d2")(sn.layers.Dense(3, name="d3")(inner_in)))
+    outer_in = sn.Input((5,))
+    first = sn.layers.Dense(4, name="d4")
+    outer = sn.Model(outer_in, inner(first(outer_in)))
+    assert [layer.name for layer in outer.layers][1:] == ["d4", "d3", "d2"]
+    assert outer.output_shape == (None, 2)
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32)
+    np.testing.assert_allclose(outer.predict(x, verbose=0), inner.predict(first(x), verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="expected shape=\\(None, 4\\), found shape=\\(None, 5\\)"):
+        inner(outer_in)
+    with pytest.raises(ValueError, match="expects 1 input"):
+        inner([first(outer_in), first(outer_in)])

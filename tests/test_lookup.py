@@ -145,3 +145,53 @@ def test_embeddings_doc_examples_run():
     for block in blocks:
         exec(compile(block, "docs/embeddings.md", "exec"), namespace)
     assert namespace["model"].count_params() == 1260
+
+
+# --- num_oov_indices (found by examples/keras_io/structured_data_classification.py) -----------
+def test_no_oov_index_starts_the_vocabulary_at_zero_and_refuses_unknown_tokens():
+    layer = sn.layers.StringLookup(num_oov_indices=0)
+    layer.adapt(["a", "b", "b", "c", "a", "d"])
+    assert layer.get_vocabulary() == ["b", "a", "d", "c"]
+    assert layer.vocabulary_size() == 4
+    np.testing.assert_array_equal(layer(np.array([["a", "c"], ["b", "d"]])), [[1, 3], [0, 2]])
+    with pytest.raises(ValueError, match=r"num_oov_indices=0.*\['zz'\]"):
+        layer(np.array([["a", "zz"], ["b", "b"]]))
+    ints = sn.layers.IntegerLookup(num_oov_indices=0, vocabulary=[7, 3])
+    np.testing.assert_array_equal(ints(np.array([3, 7, 7])), [1, 0, 0])
+    with pytest.raises(ValueError, match="num_oov_indices=0"):
+        ints(np.array([-1]))  # the OOV token itself has no index either
+
+
+def test_several_oov_indices_hash_unknown_tokens_into_buckets():
+    ints = sn.layers.IntegerLookup(num_oov_indices=3, vocabulary=[10, 20])
+    assert ints.get_vocabulary() == [-1, -1, -1, 10, 20]
+    assert ints.vocabulary_size() == 5
+    np.testing.assert_array_equal(ints(np.array([10, 20, 4, -4, 6])), [3, 4, 1, 2, 0])  # floormod
+    strings = sn.layers.StringLookup(num_oov_indices=2, vocabulary=["[UNK]", "[UNK]", "a"])
+    assert strings.get_vocabulary() == ["[UNK]", "[UNK]", "a"]  # the given OOV entries dropped
+    out = strings(np.array(["a", "x", "y", "x"]))
+    assert out[0] == 2 and out[1] == out[3] and set(out[1:].tolist()) <= {0, 1}
+
+
+def test_adapt_keeps_max_tokens_minus_the_oov_indices():
+    layer = sn.layers.StringLookup(max_tokens=3, num_oov_indices=0)
+    layer.adapt(["x", "y", "y", "z", "z", "z"])
+    assert layer.get_vocabulary() == ["z", "y", "x"]
+    layer = sn.layers.StringLookup(max_tokens=3, num_oov_indices=2)
+    layer.adapt(["x", "y", "y", "z", "z", "z"])
+    assert layer.get_vocabulary() == ["[UNK]", "[UNK]", "z"]
+    with pytest.raises(ValueError, match="larger than max_tokens=3"):
+        sn.layers.IntegerLookup(max_tokens=3, num_oov_indices=2, vocabulary=[1, 2])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_bad_num_oov_indices_is_refused(bad):
+    with pytest.raises(ValueError, match=r"StringLookup .*num_oov_indices.*>= 0, received"):
+        sn.layers.StringLookup(num_oov_indices=bad)
+
+
+def test_num_oov_indices_survives_the_config_round_trip():
+    layer = sn.layers.IntegerLookup(num_oov_indices=0, vocabulary=[5, 6])
+    clone = sn.layers.IntegerLookup(**layer.get_config())
+    assert clone.num_oov_indices == 0 and clone.get_vocabulary() == [5, 6]
+    np.testing.assert_array_equal(clone(np.array([6, 5])), [1, 0])

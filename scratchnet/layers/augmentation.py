@@ -43,6 +43,17 @@ from scratchnet.layers.image_preprocessing import (
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
+def call_default_training(x, training: bool | None) -> bool | None:
+    """``training`` for a layer whose Keras ``call`` defaults to ``training=True`` (augmentation,
+    Pipeline): True on arrays when not given; on KerasTensors (or while a ``call`` is traced)
+    what was written, None meaning "the model's mode"."""
+    from scratchnet.layers.input_layer import is_symbolic, tracing
+
+    if training is None and not is_symbolic(x) and not tracing():
+        return True
+    return training
+
+
 class _RandomImageLayer(ImageDataParts, Layer):
     """What the six layers share: the seeded Generator, the rank check, identity at inference,
     and the split of ``forward`` into a random draw and a deterministic transform; and Keras'
@@ -66,12 +77,15 @@ class _RandomImageLayer(ImageDataParts, Layer):
         self.rng = self.random_generator(rng)
         return tuple(input_shape)
 
-    def __call__(self, x, training: bool = True):
-        """``layer(x)`` augments, as in Keras (its ``call`` defaults to ``training=True``);
-        ``layer({"images": ..., ...})`` transforms every part alike."""
+    def __call__(self, x, training: bool | None = None):
+        """``layer(x)`` on arrays augments, as in Keras (its ``call`` defaults to
+        ``training=True``); ``layer({"images": ..., ...})`` transforms every part alike. On a
+        KerasTensor, without ``training=`` written in the call, the model's mode decides at each
+        run (Keras: the outer call's ``training`` wins over the signature's default), so
+        ``predict`` and ``evaluate`` leave the images as they are."""
         if isinstance(x, dict):
-            return call_on_dict(self, x, training=bool(training))
-        return super().__call__(x, training=training)
+            return call_on_dict(self, x, training=bool(call_default_training(x, training)))
+        return super().__call__(x, training=call_default_training(x, training))
 
     def forward(self, x, training=False):
         if not training:

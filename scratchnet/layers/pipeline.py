@@ -57,8 +57,14 @@ class Pipeline(Layer):
                                  f"augmentation and preprocessing layers): put it in the model itself")
         return shape
 
-    def __call__(self, x, training: bool = True):
-        if isinstance(x, dict):  # Keras' {"images", "labels", "bounding_boxes", ...}: layer by layer
+    def __call__(self, x, training: bool | None = None):
+        """Augments arrays by default, as Keras' ``call(training=True)``; in a model, the model's
+        mode decides unless ``training=`` is written (``call_default_training``). A dict (Keras'
+        ``{"images", "labels", "bounding_boxes", ...}``) goes through the layers one by one."""
+        from scratchnet.layers.augmentation import call_default_training
+
+        training = call_default_training(x, training)
+        if isinstance(x, dict):
             for layer in self.pipeline_layers:
                 x = layer(x, training=training)
             return x

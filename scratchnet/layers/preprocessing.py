@@ -17,33 +17,46 @@ from scratchnet import config
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import Layer
 from scratchnet.layers.embedding import check_id_range, integer_ids
+from scratchnet.layers.hash_functions import fingerprint64
 
 
 class _IndexLookup(Layer):
-    """Map tokens to integer indices: index 0 is the out-of-vocabulary (OOV) bucket, the
-    vocabulary takes 1, 2, ... in order. Output has the input's shape, dtype int64.
+    """Map tokens to integer indices: indices ``0 .. n - 1`` are the out-of-vocabulary (OOV)
+    buckets (``n = num_oov_indices``, default 1), the vocabulary takes ``n, n + 1, ...`` in order.
+    Output has the input's shape, dtype int64.
+
+    With ``n = 1`` every unknown token maps to 0. With ``n = 0`` there is no OOV index, the
+    vocabulary starts at 0 and an unknown token is an error (Keras' ``tf.Assert``). With ``n > 1``
+    an unknown token goes to bucket ``token mod n`` (integers, Keras' default ``oov_method=
+    "floormod"``) or ``fingerprint64(utf8(token)) mod n`` (strings: FarmHash, as
+    ``tf.strings.to_hash_bucket_fast``).
 
     ``adapt(data)`` counts every token of ``data`` and orders the vocabulary as Keras does
     (``index_lookup.py``, ``finalize_state``): count descending, ties broken by the token itself,
     descending. The OOV token is never part of the learnt vocabulary. With ``max_tokens``, only the
-    ``max_tokens - 1`` most frequent tokens are kept (the OOV index counts as one).
+    ``max_tokens - n`` most frequent tokens are kept (the OOV indices count).
 
-    Keras' ``num_oov_indices=1`` and ``mask_token=None`` are the only settings supported; other
-    output modes than ``"int"`` are not: chain a ``CategoryEncoding`` for one-hot vectors.
+    ``mask_token=None`` is the only setting supported; other output modes than ``"int"`` are
+    not: chain a ``CategoryEncoding`` for one-hot vectors.
     """
 
     oov_default: str | int = ""
     output_dtype = "int64"  # what a symbolic call (functional API) reports, as Keras' lookups
 
-    def __init__(self, max_tokens: int | None = None, oov_token=None, vocabulary=None,
-                 output_mode: str = "int", name: str | None = None, **kwargs):
+    def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, oov_token=None,
+                 vocabulary=None, output_mode: str = "int", name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         where = f"{type(self).__name__} {self.name!r}"
         self.max_tokens = None if max_tokens is None else positive_int(max_tokens, "max_tokens",
                                                                        where)
         if self.max_tokens is not None and self.max_tokens < 2:
-            raise ValueError(f"{where}: expected max_tokens >= 2 (one OOV index and at least one "
-                             f"token), received {max_tokens!r}")
+            raise ValueError(f"{where}: expected max_tokens >= 2 (as Keras: greater than 1), "
+                             f"received {max_tokens!r}")
+        if (isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, numbers.Integral)
+                or num_oov_indices < 0):
+            raise ValueError(f"{where}: expected num_oov_indices to be an integer >= 0, received "
+                             f"{num_oov_indices!r}")
+        self.num_oov_indices = int(num_oov_indices)
         if output_mode != "int":
             raise ValueError(f'{where}: expected output_mode="int" (chain a CategoryEncoding for '
                              f"one_hot, multi_hot or count), received {output_mode!r}")
@@ -77,23 +90,24 @@ class _IndexLookup(Layer):
         if np.size(vocabulary) == 0:
             raise ValueError(f"{where}: cannot set an empty vocabulary, received {vocabulary!r}")
         tokens = [self.check_token(t) for t in self.as_tokens(vocabulary).reshape(-1).tolist()]
-        if tokens[:1] == [self.oov_token]:
-            tokens = tokens[1:]  # it already names the OOV index, as get_vocabulary() returns it
+        n = self.num_oov_indices
+        if n and tokens[:n] == [self.oov_token] * n:
+            tokens = tokens[n:]  # it already names the OOV indices, as get_vocabulary() returns it
         if not tokens:
             raise ValueError(f"{where}: the vocabulary holds only the OOV token {self.oov_token!r}")
         repeated = sorted((t for t, n in collections.Counter(tokens).items() if n > 1), key=str)
         if repeated:
             raise ValueError(f"{where}: the vocabulary has repeated tokens {repeated}; make "
                              "them unique")
-        if self.max_tokens is not None and len(tokens) + 1 > self.max_tokens:
-            raise ValueError(f"{where}: vocabulary of {len(tokens) + 1} entries (with OOV) is "
-                             f"larger than max_tokens={self.max_tokens}")
+        if self.max_tokens is not None and len(tokens) + n > self.max_tokens:
+            raise ValueError(f"{where}: vocabulary of {len(tokens) + n} entries (with "
+                             f"num_oov_indices={n}) is larger than max_tokens={self.max_tokens}")
         self.tokens = tokens
-        self.index = {token: i + 1 for i, token in enumerate(tokens)}
+        self.index = {token: i + n for i, token in enumerate(tokens)}
 
     def adapt(self, data) -> None:
         """Learn the vocabulary from ``data`` (any shape): count descending, ties by token
-        descending, without the OOV token, at most ``max_tokens - 1`` tokens."""
+        descending, without the OOV token, at most ``max_tokens - num_oov_indices`` tokens."""
         where = f'{type(self).__name__} "{self.name}"'
         if self.vocabulary_given:
             raise ValueError(f"{where}: cannot adapt a layer that was given vocabulary=")
@@ -106,18 +120,23 @@ class _IndexLookup(Layer):
         # lexsort sorts by its last key first: count ascending, then token ascending; reversed.
         order = np.lexsort((tokens, counts))[::-1]
         if self.max_tokens is not None:
-            order = order[:self.max_tokens - 1]
+            order = order[:self.max_tokens - self.num_oov_indices]
         self.tokens = tokens[order].tolist()
-        self.index = {token: i + 1 for i, token in enumerate(self.tokens)}
+        self.index = {token: i + self.num_oov_indices for i, token in enumerate(self.tokens)}
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list:
-        """The tokens in index order; index 0 is the OOV token unless ``include_special_tokens``
-        is False."""
-        return ([self.oov_token] if include_special_tokens else []) + list(self.tokens)
+        """The tokens in index order; the first ``num_oov_indices`` entries are the OOV token
+        unless ``include_special_tokens`` is False."""
+        special = [self.oov_token] * self.num_oov_indices if include_special_tokens else []
+        return special + list(self.tokens)
 
     def vocabulary_size(self) -> int:
-        """Number of indices the layer outputs: the vocabulary plus the OOV index."""
-        return len(self.tokens) + 1
+        """Number of indices the layer outputs: the vocabulary plus the OOV indices."""
+        return len(self.tokens) + self.num_oov_indices
+
+    def oov_buckets(self, tokens: np.ndarray) -> np.ndarray:
+        """The OOV index of each unknown token when ``num_oov_indices > 1`` (per subclass)."""
+        raise NotImplementedError
 
     # --- the protocol ---------------------------------------------------------------------
     def forward(self, x, training=False):
@@ -126,7 +145,15 @@ class _IndexLookup(Layer):
                              "adapt(data) or pass vocabulary=[...]")
         tokens = self.as_tokens(x)
         distinct, inverse = np.unique(tokens, return_inverse=True)  # each token looked up once
-        ids = np.array([self.index.get(t, 0) for t in distinct.tolist()], dtype=np.int64)
+        ids = np.array([self.index.get(t, -1) for t in distinct.tolist()], dtype=np.int64)
+        unknown = ids < 0
+        if unknown.any():
+            if self.num_oov_indices == 0:
+                raise ValueError(f'{type(self).__name__} "{self.name}": when num_oov_indices=0 all '
+                                 "inputs should be in the vocabulary; found OOV values "
+                                 f"{distinct[unknown].tolist()[:10]}, consider setting "
+                                 "num_oov_indices=1")
+            ids[unknown] = 0 if self.num_oov_indices == 1 else self.oov_buckets(distinct[unknown])
         return ids[inverse].reshape(tokens.shape)
 
     def backward(self, dy):
@@ -134,7 +161,7 @@ class _IndexLookup(Layer):
 
     def get_config(self):
         return {**super().get_config(), "max_tokens": self.max_tokens,
-                "oov_token": self.oov_token,
+                "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
                 "vocabulary": list(self.tokens) if self.tokens else None,
                 "output_mode": self.output_mode}
 
@@ -168,10 +195,12 @@ class StringLookup(_IndexLookup):
     input_dtype = "string"
     oov_default = "[UNK]"
 
-    def __init__(self, max_tokens: int | None = None, oov_token: str = "[UNK]", vocabulary=None,
-                 output_mode: str = "int", name: str | None = None, **kwargs):
-        super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
-                         output_mode=output_mode, name=name, **kwargs)
+    def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1,
+                 oov_token: str = "[UNK]", vocabulary=None, output_mode: str = "int",
+                 name: str | None = None, **kwargs):
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         oov_token=oov_token, vocabulary=vocabulary, output_mode=output_mode,
+                         name=name, **kwargs)
 
     def check_token(self, token):
         if not isinstance(token, str):
@@ -194,6 +223,11 @@ class StringLookup(_IndexLookup):
                             f"dtype {x.dtype}")
         return x
 
+    def oov_buckets(self, tokens):
+        """``fingerprint64(utf8(token)) mod num_oov_indices``: ``tf.strings.to_hash_bucket_fast``."""
+        return np.array([fingerprint64(t.encode("utf-8")) % self.num_oov_indices
+                         for t in tokens.tolist()], dtype=np.int64)
+
 
 class IntegerLookup(_IndexLookup):
     """Map arbitrary integers (ids, years, codes) to indices 0, 1, 2, ... like
@@ -207,10 +241,12 @@ class IntegerLookup(_IndexLookup):
     input_dtype = "int64"
     oov_default = -1
 
-    def __init__(self, max_tokens: int | None = None, oov_token: int = -1, vocabulary=None,
-                 output_mode: str = "int", name: str | None = None, **kwargs):
-        super().__init__(max_tokens=max_tokens, oov_token=oov_token, vocabulary=vocabulary,
-                         output_mode=output_mode, name=name, **kwargs)
+    def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1,
+                 oov_token: int = -1, vocabulary=None, output_mode: str = "int",
+                 name: str | None = None, **kwargs):
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         oov_token=oov_token, vocabulary=vocabulary, output_mode=output_mode,
+                         name=name, **kwargs)
 
     def tokens_from_lines(self, lines: list[str], path) -> list:
         try:
@@ -228,6 +264,10 @@ class IntegerLookup(_IndexLookup):
 
     def as_tokens(self, x):
         return integer_ids(x, f'IntegerLookup "{self.name}"')
+
+    def oov_buckets(self, tokens):
+        """``token mod num_oov_indices`` (Keras' ``oov_method="floormod"``: never negative)."""
+        return np.mod(tokens.astype(np.int64), self.num_oov_indices)
 
 
 class CategoryEncoding(Layer):

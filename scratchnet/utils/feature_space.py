@@ -147,16 +147,16 @@ class FeatureSpace:
     def integer_categorical(cls, max_tokens: int | None = None, num_oov_indices: int = 1,
                             output_mode: str = "one_hot", name: str | None = None) -> Feature:
         name = name or _auto_name("integer_categorical")
-        _one_oov_index(num_oov_indices, "integer_categorical")
-        layer = IntegerLookup(max_tokens=max_tokens, name=f"{name}_preprocessor")
+        layer = IntegerLookup(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                              name=f"{name}_preprocessor")
         return Feature("int32", layer, output_mode)
 
     @classmethod
     def string_categorical(cls, max_tokens: int | None = None, num_oov_indices: int = 1,
                            output_mode: str = "one_hot", name: str | None = None) -> Feature:
         name = name or _auto_name("string_categorical")
-        _one_oov_index(num_oov_indices, "string_categorical")
-        layer = StringLookup(max_tokens=max_tokens, name=f"{name}_preprocessor")
+        layer = StringLookup(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                             name=f"{name}_preprocessor")
         return Feature("string", layer, output_mode)
 
     @classmethod
@@ -394,12 +394,6 @@ class FeatureSpace:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _one_oov_index(num_oov_indices, where: str) -> None:
-    if num_oov_indices != 1:
-        raise ValueError(f"FeatureSpace.{where}: scratchnet's lookups have exactly one OOV index; "
-                         f"received num_oov_indices={num_oov_indices!r}")
-
-
 def _table_batches(column: np.ndarray) -> list[np.ndarray]:
     """The batches Keras' ``Dataset.from_tensor_slices(dict)`` pipeline feeds ``adapt``: rows of a
     1-D column 32 at a time as ``(b, 1)``; each row of a 2-D column alone as ``(k, 1)``; each row
