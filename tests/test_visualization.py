@@ -102,9 +102,11 @@ def test_galleries_grid_and_png(tmp_path):
                                    text_thickness=2, font_scale=0.3)
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), drawn[0])
     plt.close(fig)
+    open_before = plt.get_fignums()  # (other tests in this process may have left figures open)
     SV.plot_segmentation_mask_gallery(images[:2], 3, y_true=np.ones((2, 12, 10, 1), int),
                                       path=os.fspath(tmp_path / "masks.png"))
-    assert mpimg.imread(tmp_path / "masks.png").shape[0] > 0 and not plt.get_fignums()
+    assert mpimg.imread(tmp_path / "masks.png").shape[0] > 0
+    assert plt.get_fignums() == open_before  # the gallery closed the figure it saved
 
 
 def test_segmentation_masks_without_channel_axis():
