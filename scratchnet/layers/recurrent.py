@@ -219,6 +219,27 @@ class _Recurrent(_Stateful, _RecurrentWeights):
         return (steps, self.units) if self.return_sequences else (self.units,)
 
     # ------------------------------------------------------------------ forward: the loop
+    # The step loop's products h @ R (N, U) @ (U, G*U) are small and run T times in a row. Up to
+    # this many flops each, BLAS is held at one thread for the loop. Measured with
+    # benchmarks/recurrent_blas_threads.py (LSTM(64) on (512, 40, 16), batch 32, so 1.0 Mflop a
+    # step; 2-core AMD EPYC, 2026-12-05): idle, fit 3773 / 3760 samples/s (OpenBLAS' threads /
+    # one thread) and predict 5334 / 6692; with other work on both cores (load average 7.5), fit
+    # 113 / 924 and predict 158 / 1299: OpenBLAS' threads wait on cores that are busy, once per
+    # product. One (32, 64) @ (64, 256) product: 11 / 15 us idle, 149 / 16 us under that load.
+    # Larger steps (8.4 Mflop: 59 / 104 us idle) keep OpenBLAS' own choice. With this rule and two
+    # busy Python processes beside it, fit went from 335 to 1082 samples/s (Keras: 1510).
+    STEP_BLAS_ONE_THREAD_FLOPS = 2e6
+
+    def step_blas(self, n: int):
+        """The BLAS setting the step loop runs under: one thread for small steps (see above)."""
+        import contextlib
+
+        if 2 * n * self.units * self.GATES * self.units <= self.STEP_BLAS_ONE_THREAD_FLOPS:
+            from scratchnet.kernels.conv import blas_on_one_thread
+
+            return blas_on_one_thread()
+        return contextlib.nullcontext()
+
     def forward(self, x, training=False, mask=None, initial_state=None):
         """``x (N, T, C)``; ``initial_state`` a list ``[h0 (N, U)]`` (LSTM: ``[h0, c0]``) or None
         (zeros). Returns the output, or ``[output, h, (c)]`` with ``return_state=True``."""
@@ -253,20 +274,21 @@ class _Recurrent(_Stateful, _RecurrentWeights):
         self.caches, outputs = [], np.empty((n, steps, self.units), dtype=xw.dtype)
         self.h_ins = np.empty_like(outputs)  # each step's h_prev as h @ R reads it (dropped)
         out = np.zeros_like(h)  # the output before the first step (Keras' prev_output)
-        for t in range(steps):
-            h_in = h if self.h_keep is None else h * self.h_keep
-            self.h_ins[:, t] = h_in
-            h_new, c_new, cache = self.cell_step(xw[:, t], h, h_in, c)
-            if self.step_mask is None:
-                out = h_new
-            else:  # a padded step keeps the state it had, and repeats the output before it
-                m = self.step_mask[:, t]
-                out = np.where(m, h_new, out)  # zeros before the first real step, even from h0
-                h_new = np.where(m, h_new, h)
-                c_new = np.where(m, c_new, c) if self.has_carry else None
-            self.caches.append(cache)
-            h, c = h_new, c_new
-            outputs[:, t] = out
+        with self.step_blas(n):  # see step_blas
+            for t in range(steps):
+                h_in = h if self.h_keep is None else h * self.h_keep
+                self.h_ins[:, t] = h_in
+                h_new, c_new, cache = self.cell_step(xw[:, t], h, h_in, c)
+                if self.step_mask is None:
+                    out = h_new
+                else:  # a padded step keeps the state it had, and repeats the output before it
+                    m = self.step_mask[:, t]
+                    out = np.where(m, h_new, out)  # zeros before the first real step, even from h0
+                    h_new = np.where(m, h_new, h)
+                    c_new = np.where(m, c_new, c) if self.has_carry else None
+                self.caches.append(cache)
+                h, c = h_new, c_new
+                outputs[:, t] = out
         if self.step_mask is not None and self.zero_output_for_mask:
             outputs = np.where(self.step_mask, outputs, 0)  # zeros, even where a state is NaN
         y = outputs if self.return_sequences else out
@@ -300,26 +322,27 @@ class _Recurrent(_Stateful, _RecurrentWeights):
             dout = dout + dy  # the output is the last step's
         dxw = np.empty((n, steps, self.GATES * self.units), dtype=dy.dtype)  # dL/d(x @ K + b)
         drec = np.empty_like(dxw)  # dL/d(h_in @ R), per step
-        for t in reversed(range(steps)):
-            if self.return_sequences:
-                dout = dout + douts[:, t]
-            cache = self.caches[t]
-            if self.step_mask is None:
-                dh, dout = dh + dout, np.zeros_like(dout)
-            else:  # a padded step passed h (and c) through unchanged, and its output is the last
-                m = self.step_mask[:, t]
-                dh_kept, dh = np.where(m, 0, dh), np.where(m, dh + dout, 0)
-                dout = np.where(m, 0, dout)  # to the output before: zeros before any real step
-                if self.has_carry:
-                    dc_kept, dc = np.where(m, 0, dc), np.where(m, dc, 0)
-            dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_step_backward(dh, dc, cache)
-            if self.h_keep is not None:
-                dh_in = dh_in * self.h_keep
-            dh = dh_prev_direct + dh_in
-            if self.step_mask is not None:
-                dh = dh + dh_kept
-                if self.has_carry:
-                    dc = dc + dc_kept
+        with self.step_blas(n):  # see step_blas
+            for t in reversed(range(steps)):
+                if self.return_sequences:
+                    dout = dout + douts[:, t]
+                cache = self.caches[t]
+                if self.step_mask is None:
+                    dh, dout = dh + dout, np.zeros_like(dout)
+                else:  # a padded step passed h (and c) through unchanged, and its output is the last
+                    m = self.step_mask[:, t]
+                    dh_kept, dh = np.where(m, 0, dh), np.where(m, dh + dout, 0)
+                    dout = np.where(m, 0, dout)  # to the output before: zeros before any real step
+                    if self.has_carry:
+                        dc_kept, dc = np.where(m, 0, dc), np.where(m, dc, 0)
+                dxw[:, t], drec[:, t], dh_prev_direct, dh_in, dc = self.cell_step_backward(dh, dc, cache)
+                if self.h_keep is not None:
+                    dh_in = dh_in * self.h_keep
+                dh = dh_prev_direct + dh_in
+                if self.step_mask is not None:
+                    dh = dh + dh_kept
+                    if self.has_carry:
+                        dc = dc + dc_kept
         flat = (n * steps, -1)
         self.kernel.grad = self.x_steps.reshape(flat).T @ dxw.reshape(flat)  # (C, G*U)
         self.recurrent_kernel.grad = self.recurrent_kernel_grad(self.h_ins, drec, self.caches)  # (U, G*U)
