@@ -97,12 +97,13 @@ class Conv2D(ActivatedLayer):
             for axis, n in enumerate((h, w)):
                 if n is not None:
                     out[axis] = self._axis_plan(n, axis, (h, w))[0]
-        if c % self.groups:
+        if c is not None and c % self.groups:  # (None: add_weight refuses it, in Keras' words)
             raise ValueError(f'Layer "{self.name}": the number of input channels must be evenly '
                              f"divisible by the number of groups; received groups={self.groups}, but "
                              f"the input has {c} channels (full input shape {(None, *input_shape)})")
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, c // self.groups, self.filters),
+        per_group = None if c is None else c // self.groups  # input channels each filter reads
+        self.kernel = self.add_weight("kernel", (kh, kw, per_group, self.filters),
                                       self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
@@ -759,11 +760,12 @@ class Conv3D(ActivatedLayer):
                 f'Layer "{self.name}": the kernel {self.kernel_size} (dilation {self.dilation_rate}) '
                 f"does not fit the input of depth, height and width {tuple(spatial)} with "
                 f"padding='valid'; the output would be {self.out_shape}")
-        if c % self.groups:
+        if c is not None and c % self.groups:  # (None: add_weight refuses it, in Keras' words)
             raise ValueError(f'Layer "{self.name}": the number of input channels must be evenly '
                              f"divisible by the number of groups; received groups={self.groups}, but "
                              f"the input has {c} channels (full input shape {(None, *input_shape)})")
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, c // self.groups, self.filters),
+        per_group = None if c is None else c // self.groups  # input channels each filter reads
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, per_group, self.filters),
                                       self.kernel_initializer, rng, regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, rng,
