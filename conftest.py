@@ -1,6 +1,7 @@
 """Repository-wide pytest settings."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -17,11 +18,15 @@ if os.environ.get("CI"):
 
 @pytest.fixture(autouse=True)
 def _restore_globals():
-    """Tests may change floatx or the backend; put them back afterwards."""
+    """Tests may change floatx or the backend; put them back afterwards. Figures a test left open
+    are closed, so no test sees another's (pyplot keeps them per process)."""
     floatx, backend = sn.config.floatx(), sn.get_backend()
     yield
     sn.config.set_floatx(floatx)
     sn.set_backend(backend)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
 
 
 @pytest.fixture
