@@ -43,7 +43,7 @@ class Variable(Parameter):
         if name is not None and (not isinstance(name, str) or "/" in name):
             raise ValueError(f"{where}: expected name to be a string without '/', received {name!r}")
         if shape is not None:
-            shape = tuple(int(d) for d in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+            shape = tuple(int(d) for d in shape) if np.ndim(shape) else (int(shape),)
         if isinstance(initializer, str | dict | inits.Initializer) or \
                 (callable(initializer) and not isinstance(initializer, np.ndarray)):
             if shape is None:

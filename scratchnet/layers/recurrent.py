@@ -68,9 +68,12 @@ accepted and changes nothing (the loop is the same computation).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from scratchnet import kernels
+from scratchnet.kernels.conv import blas_on_one_thread
 from scratchnet.layers.base import Layer
 from scratchnet.layers.rnn_cells import _GRUStep, _LSTMStep, _RecurrentWeights, _SimpleRNNStep
 
@@ -232,11 +235,7 @@ class _Recurrent(_Stateful, _RecurrentWeights):
 
     def step_blas(self, n: int):
         """The BLAS setting the step loop runs under: one thread for small steps (see above)."""
-        import contextlib
-
         if 2 * n * self.units * self.GATES * self.units <= self.STEP_BLAS_ONE_THREAD_FLOPS:
-            from scratchnet.kernels.conv import blas_on_one_thread
-
             return blas_on_one_thread()
         return contextlib.nullcontext()
 
