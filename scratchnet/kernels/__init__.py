@@ -299,6 +299,22 @@ WINOGRAD_MIN_OUTPUT = 12
 # measured 0.69-0.92x im2col here and is not used (1.15-1.45x only with OpenBLAS forced to AVX2,
 # as this machine's environment does outside benchmarks). Other filter counts (48, 128, ...) keep
 # im2col: not compiled in, not measured. Every row: benchmarks/CONV_ALGORITHMS.md.
+# On CPUs without AVX-512 the direct loops run on 256-bit vectors, half the work per instruction,
+# and for 16-channel layers they lose to im2col + OpenBLAS' AVX2 GEMM. Measured on a 2-core AMD EPYC
+# (Zen 3, AVX2 only, OpenBLAS' Haswell kernels; 2026-12-05 15:32 UTC, `python -m
+# benchmarks.conv_algorithms --models small_cnn rps_cnn --batch 32 --repeats 5 --algorithms im2col
+# direct winograd4`), ms per call, im2col / direct, forward and dL/dK:
+#   small_cnn 32x32x3 -> 16:   0.62 / 0.44, 0.75 / 0.79   (RGB layers: direct still 1.4-1.6x forward)
+#   small_cnn 15x15x16 -> 32:  0.55 / 1.01, 0.69 / 0.91   (im2col 1.3-1.8x)
+#   rps_cnn 64x64x3 -> 16:     2.44 / 1.51, 3.14 / 2.66
+#   rps_cnn 31x31x16 -> 32:    4.91 / 7.32, 7.06 / 9.64   (im2col 1.4-1.5x)
+# Whole models there (the two rules interleaved in one process, as `python
+# benchmarks/direct_or_im2col.py` does; other work sharing the cores, load average 1.4-3.9): predict
+# 1.29-1.48x faster with im2col for those layers at batch 32 and 256; a training step mixed
+# (small_cnn 1.31x at batch 32, 0.85x at 256; rps_cnn 0.98x and 0.81x): training keeps the direct
+# loops, whose backward pass sums over the pooling windows' winners only. So without AVX-512, a forward pass in inference mode (predict, evaluate,
+# model(x): ``for_training=False``) runs im2col on layers of more than DIRECT_MAX_CHANNELS channels
+# (a backward pass after it, as a gradient check's, then runs im2col's too).
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
@@ -320,15 +336,16 @@ def get_conv_algorithm() -> str:
     return _conv_algorithm
 
 
-def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None) -> str:
+def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None, for_training: bool = True) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd4"`` (Winograd with F(4x4, 3x3) tiles) on the Numba backend for
     3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters
     and an ``out_hw`` output of at least ``WINOGRAD_MIN_OUTPUT`` rows and columns (not checked when
     ``out_hw`` is not given),
     ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
-    ``DIRECT_FILTERS`` (where each measured faster, see above), else ``"im2col"``; the NumPy backend
-    always ``"im2col"``. :func:`set_conv_algorithm` overrides."""
+    ``DIRECT_FILTERS`` (where each measured faster, see above; the latter, on a CPU without AVX-512,
+    only ``for_training``, in a training step), else ``"im2col"``; the NumPy backend always
+    ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
         return "im2col"
     if _conv_algorithm in ("winograd", "winograd4", "direct"):
@@ -338,7 +355,11 @@ def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None) -> str:
     _, _, c, f = kernel_shape
     if min(c, f) >= WINOGRAD_MIN_CHANNELS and (out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT):
         return "winograd4"
-    return "direct" if c <= DIRECT_MAX_CHANNELS or f in DIRECT_FILTERS else "im2col"
+    if c <= DIRECT_MAX_CHANNELS:
+        return "direct"
+    if f in DIRECT_FILTERS and (for_training or _numba_module().has_512_bit_vectors()):
+        return "direct"
+    return "im2col"
 
 
 def _conv_kernel(name: str, algorithm: str):

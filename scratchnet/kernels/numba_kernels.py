@@ -190,6 +190,18 @@ def _configure_code_generator() -> None:
 _configure_code_generator()
 
 
+@functools.cache
+def has_512_bit_vectors() -> bool:
+    """Whether the CPU has AVX-512, so that Numba's loops here use 512-bit vectors (see
+    ``_configure_code_generator``): read from the CPU features Numba compiles for (the user's
+    ``NUMBA_CPU_FEATURES`` when set), no compiling. :func:`scratchnet.kernels.conv2d_algorithm`
+    runs the direct loops on 16-channel layers only then."""
+    from numba.core import codegen
+
+    features = os.environ.get("NUMBA_CPU_FEATURES") or codegen.get_host_cpu_features()
+    return "+avx512f" in features.split(",")
+
+
 def vector_bits() -> int:
     """The widest vector registers Numba's vectorizer uses in this process (512, 256 or 128): read
     from the machine code of a small loop compiled for the purpose (not cached, about 0.2 s).
