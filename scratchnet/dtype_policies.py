@@ -23,11 +23,14 @@ float policy the layer was quantized from: ``"int8_from_float32"`` is what ``lay
 sets on a Dense, EinsumDense or Embedding (:mod:`scratchnet.quantizers`). Their compute and
 variable dtypes are the source policy's; a layer made with one (``Dense(4, dtype=
 "int8_from_float32")``, what a saved quantized model's config holds) builds its quantized weights
-directly. scratchnet's layers run ``int8`` (and Dense ``int4``); the other modes' policies can be
+directly. scratchnet's layers run ``int8`` and ``int4``; the other modes' policies can be
 made and read.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
 
 _SUPPORTED = ("float32", "float64")
 _MIXED = {"mixed_float16": ("float16", "float32"), "mixed_bfloat16": ("bfloat16", "float32")}
@@ -227,6 +230,129 @@ class AWQDTypePolicy(_CalibratedDTypePolicy):
     _algo = "awq"
 
 
+class DTypePolicyMap(DTypePolicy, MutableMapping):
+    """Keras' ``DTypePolicyMap(default_policy=None, policy_map=None)``: a dict from layer paths
+    (``layer.path``, ``"sequential/dense"``) to policies, itself a policy (its default's dtypes).
+
+    Give one map to several layers as their ``dtype=``: each looks its own path up when it is
+    built, and ``quantize`` writes the layer's new policy (``"int8_from_float32"``) back into the
+    map under that path, so the map ends up recording which layers are quantized and how::
+
+        policy_map = DTypePolicyMap()
+        policy_map["sequential/q"] = "int8_from_float32"     # a layer made with the map builds int8
+        policy_map["encoder/.*"] = "int4/-1_from_float32"    # a key may be a regular expression
+
+    Lookup (``policy_map[path]``, Keras' rules): the key equal to ``path``; else the one key that
+    matches all of ``path`` as a regular expression (``re.fullmatch``: ``"decoder"`` does not
+    match ``"decoder/attention"``); two matching keys raise ``ValueError``; no match gives
+    ``default_policy`` (the global policy when None). Setting a key twice raises ``ValueError``;
+    delete it first.
+    """
+
+    keras_module = "keras.dtype_policies"
+
+    def __init__(self, default_policy=None, policy_map: dict | None = None):
+        if isinstance(default_policy, DTypePolicyMap):
+            raise ValueError("`default_policy` cannot be a `DTypePolicyMap`.")
+        if policy_map is not None and not isinstance(policy_map, dict):
+            raise TypeError("If specified, `policy_map` must be a dict. "
+                            f"Received: policy_map={policy_map} of type {type(policy_map)}")
+        self._default_policy_arg = default_policy
+        self._default_policy = get(default_policy)
+        self._policy_map: dict[str, DTypePolicy] = {}
+        for key, policy in (policy_map or {}).items():
+            self[key] = policy
+
+    @property
+    def name(self) -> str:
+        return f"map_{self.default_policy.name}"
+
+    @property
+    def default_policy(self) -> DTypePolicy:
+        """The policy of a path no key matches (the global policy when given None)."""
+        return get(self._default_policy_arg)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.default_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.default_policy.variable_dtype
+
+    @property
+    def quantization_mode(self) -> str | None:
+        return self.default_policy.quantization_mode
+
+    def __getitem__(self, key: str) -> DTypePolicy:
+        if key in self._policy_map:  # 1. the exact path
+            return self._policy_map[key]
+        matching = [pattern for pattern in self._policy_map if re.fullmatch(pattern, key)]  # 2. regexes
+        if len(matching) > 1:
+            raise ValueError(f"Path '{key}' matches multiple dtype policy specification keys: "
+                             f"{matching}. Please make sure each path only matches at most one dtype "
+                             "policy specification key in the DTypePolicyMap.")
+        if matching:
+            return self._policy_map[matching[0]]
+        return self.default_policy  # 3. none
+
+    def __setitem__(self, key: str, policy) -> None:
+        if key in self._policy_map:
+            raise ValueError(f"{key} already exist in the DTypePolicyMap with value "
+                             f"{self._policy_map[key]}. Please make sure to not use duplicated keys.")
+        try:
+            policy = get(policy)
+        except Exception:
+            raise ValueError("Cannot interpret the assigned value by `keras.dtype_policies.get`. "
+                             f"Received: {policy} of type {type(policy)}") from None
+        self._policy_map[key] = policy
+
+    def __delitem__(self, key: str) -> None:
+        self._policy_map.pop(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._policy_map
+
+    def __len__(self) -> int:
+        return len(self._policy_map)
+
+    def __iter__(self):
+        return iter(self._policy_map)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DTypePolicyMap) and self.default_policy == other.default_policy \
+            and self._policy_map == other._policy_map
+
+    __hash__ = None  # (a mutable mapping)
+
+    def get_config(self) -> dict:
+        """Keras' config: ``default_policy`` as given, each policy serialized. With no default
+        policy, the policies' names are written as None (Keras' way of deferring to the global
+        policy at load time: ``{"name": None}``, ``{"mode": "int8", "source_name": None}``);
+        Keras does it by setting them to None on the map's own policies, scratchnet in the
+        config only."""
+        policy_map = {}
+        for key, policy in self._policy_map.items():
+            spec = serialize(policy)
+            if self._default_policy_arg is None:
+                spec["config"] = {**spec["config"], "source_name" if policy.quantization_mode
+                                  else "name": None}
+            policy_map[key] = spec
+        default = self._default_policy_arg
+        return {"default_policy": serialize(default) if isinstance(default, DTypePolicy) else default,
+                "policy_map": policy_map}
+
+    @classmethod
+    def from_config(cls, config: dict) -> DTypePolicyMap:
+        policy_map = {key: get(spec) for key, spec in (config.get("policy_map") or {}).items()}
+        return cls(default_policy=config.get("default_policy"), policy_map=policy_map)
+
+    def __repr__(self) -> str:
+        mapping = [(key, policy.name) for key, policy in self._policy_map.items()]
+        return (f"<DTypePolicyMap at {hex(id(self))} default_policy={self._default_policy.name}, "
+                f"mapping={mapping}>")
+
+
 def quantized_policy_from_name(policy: str) -> QuantizedDTypePolicy:
     """Keras' ``_get_quantized_dtype_policy_by_str``: ``"int8_from_float32"`` and its kin."""
     if not isinstance(policy, str):
@@ -309,7 +435,10 @@ def set_dtype_policy(policy) -> None:
 
 
 def get(identifier) -> DTypePolicy:
-    """A policy from a name, a config dict (as :func:`serialize` writes) or a policy."""
+    """A policy from a name, a config dict (as :func:`serialize` writes) or a policy; None gives
+    the global policy (Keras')."""
+    if identifier is None:
+        return dtype_policy()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     return _as_policy(identifier, "dtype_policies.get")
@@ -327,7 +456,8 @@ def serialize(policy: DTypePolicy) -> dict:
 
 def deserialize(config: dict) -> DTypePolicy:
     """The policy :func:`serialize` (or Keras) wrote."""
-    classes = {cls.__name__: cls for cls in (DTypePolicy, FloatDTypePolicy, *_QUANTIZED_CLASSES.values())}
+    classes = {cls.__name__: cls for cls in (DTypePolicy, FloatDTypePolicy, DTypePolicyMap,
+                                             *_QUANTIZED_CLASSES.values())}
     if not isinstance(config, dict) or config.get("class_name") not in classes:
         raise ValueError("dtype_policies.deserialize: expected a serialized dtype policy (class_name "
                          f"one of {sorted(classes)}), received {config!r}")
@@ -343,4 +473,5 @@ _QUANTIZED_CLASSES = {cls.__name__: cls for cls in (QuantizedDTypePolicy, Quanti
                                                     Int4DTypePolicy, GPTQDTypePolicy, AWQDTypePolicy)}
 
 __all__ = ["DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy",
-           "Int4DTypePolicy", "GPTQDTypePolicy", "AWQDTypePolicy", "get", "serialize", "deserialize"]
+           "Int4DTypePolicy", "GPTQDTypePolicy", "AWQDTypePolicy", "DTypePolicyMap", "get", "serialize",
+           "deserialize"]

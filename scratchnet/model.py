@@ -140,6 +140,8 @@ class Model:
                              "model cannot pass on to a next layer; use the functional API: "
                              "keras.Model(inputs, outputs)")
         self._give_unique_name(layer)
+        if not layer.built:  # Keras builds a Sequential model's layers under its name (layer.path)
+            layer._path_prefix = self._variable_path_prefix()
         self.layers.append(layer)
         if self._sample_input_shape is not None:
             self._sample_output_shape = layer.ensure_built(self._sample_output_shape, self.rng)

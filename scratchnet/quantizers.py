@@ -13,9 +13,10 @@ scale per unit) and quantizes its inputs the same way at each call (one scale pe
 
     y = (q_x @ q_W) / (scale_x * scale_W) + bias                 (the product in exact integers)
 
-``Dense.quantize("int4")`` uses the range ``[-8, 7]``, weights only, either one scale per unit or
-(Keras' default, ``block_size=128``) a scale and a zero point per group of input rows
-(:func:`abs_max_quantize_grouped_with_zero_point`), the values packed two a byte (:func:`pack_int4`).
+``quantize("int4")`` (Dense, EinsumDense, Embedding) uses the range ``[-8, 7]``, weights only,
+either one scale per unit or (Keras' default, ``block_size=128``) a scale and a zero point per
+group of input rows (:func:`abs_max_quantize_grouped_with_zero_point`), the values packed two a
+byte (:func:`pack_int4`).
 
 Also here: float8 scaling (:func:`compute_float8_scale`, :func:`compute_float8_amax_history`,
 :func:`quantize_and_dequantize`), :func:`fake_quant_with_min_max_vars` (TensorFlow's fake-quant
@@ -329,7 +330,7 @@ class Int8QuantizationConfig(QuantizationConfig):
 
 
 class Int4QuantizationConfig(QuantizationConfig):
-    """``mode="int4"`` (Keras' config, readable here; scratchnet's layers quantize to int8 only).
+    """``mode="int4"`` (what Dense, EinsumDense and Embedding quantize to).
     ``block_size``: rows per group (sub-channel), or None / -1 for one scale per column."""
 
     def __init__(self, weight_quantizer=None, activation_quantizer="default", block_size=128):

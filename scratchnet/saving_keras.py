@@ -786,6 +786,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
     dtype = config.pop("dtype", None)
     if dtype_policies.is_quantized(dtype):  # a quantized layer ("int8_from_float32"): built so
         config["dtype"] = dtype
+    elif isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicyMap":  # read at build
+        config["dtype"] = dtype
     else:
         _check_dtype(dtype, what)
     trainable = config.pop("trainable", True)  # a frozen layer stays frozen

@@ -212,7 +212,7 @@ def test_policies_and_configs():
 
 
 @pytest.mark.parametrize("make, exc, fragments", [
-    (lambda: _einsum().quantize("int4"), NotImplementedError, ["EinsumDense", "'int4'", "'int8'"]),
+    (lambda: _einsum().quantize("float8"), NotImplementedError, ["EinsumDense", "'int8', 'int4'"]),
     (lambda: _dense().quantize("float8"), NotImplementedError, ["'float8'"]),
     (lambda: Q.GPTQConfig(), NotImplementedError, ["GPTQ", "calibration", "quantize('int8')"]),
     (lambda: Q.AWQConfig(dataset=None), NotImplementedError, ["AWQ", "calibration"]),
@@ -275,3 +275,222 @@ def test_on_the_gpu_backend_quantized_layers_stay_there_and_equal_numpy(monkeypa
         for w, r in zip(model.get_weights(), reference.get_weights(), strict=True):
             np.testing.assert_array_equal(w, r)
         np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+
+
+def _built_einsum(equation="abc,cde->abde", output_shape=(2, 2, 3), bias_axes="de", shape=(2, 4), seed=0):
+    layer = L.EinsumDense(equation, output_shape, bias_axes=bias_axes)
+    rng = np.random.default_rng(seed)
+    layer.ensure_built(shape, rng)
+    for p in layer.weights:
+        p.value[...] = rng.standard_normal(p.value.shape)
+    return layer
+
+
+@pytest.mark.parametrize("block_size", [-1, 3])
+def test_einsum_dense_int4(block_size):
+    """The (4, 2, 3) kernel of "abc,cde->abde" sums c: rows 4, columns 6, packed to (4, 3)."""
+    layer = _built_einsum()
+    kernel = layer.kernel.value.copy()
+    layer.quantize(config=Q.Int4QuantizationConfig(block_size=block_size))
+    assert layer.kernel.value.shape == (4, 3) and layer.kernel.value.dtype == np.int8
+    assert layer.dtype_policy.name == f"int4/{block_size}_from_float32"
+    assert [p.name.split("/")[-1] for p in layer.weights] == \
+        ["bias", "kernel", "kernel_scale"] + (["kernel_zero", "g_idx"] if block_size > 0 else [])
+    q = Q.unpack_int4(layer.kernel.value, 6, axis=-1)  # (rows, columns)
+    flat = kernel.reshape(4, 6)
+    if block_size == -1:  # scale = 7 / (max|column| + 1e-7)
+        scale = np.float32(7) / (np.abs(flat).max(axis=0) + np.float32(1e-7))
+        np.testing.assert_array_equal(layer.kernel_scale.value, scale)
+        dequantized = q / scale
+        assert np.max(np.abs(dequantized - flat)) <= 0.5 / scale.min() + 1e-6  # half a step
+    else:  # rows in groups of 3 (the last one padded): (q - zero[g]) * scale[g]
+        assert layer.kernel_scale.value.shape == layer.kernel_zero.value.shape == (2, 6)
+        np.testing.assert_array_equal(layer.g_idx.value, [0, 0, 0, 1])
+        g = layer.g_idx.value.astype(int)
+        dequantized = (q - layer.kernel_zero.value[g]) * layer.kernel_scale.value[g]
+    dequantized = dequantized.astype(np.float32).reshape(kernel.shape)
+    x = np.random.default_rng(7).standard_normal((3, 2, 4)).astype(np.float32)
+    expected = np.einsum("abc,cde->abde", x, dequantized) + layer.bias.value
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+    dy = np.random.default_rng(8).standard_normal(expected.shape).astype(np.float32)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dy), np.einsum("abde,cde->abc", dy, dequantized),
+                               rtol=1e-5, atol=1e-5)
+    assert layer.trainable_weights == [layer.bias]  # (the packed kernel gets no gradient)
+    names = [p.name.split("/")[-1] for p in layer.keras_weight_groups()[0][2]]
+    assert names[:3] == ["kernel", "bias", "kernel_scale"]
+
+
+def test_einsum_dense_int4_kernel_reshaped_as_keras():
+    """A summed axis that is not the kernel's first ("abc,bcd->abd": (b, c, d), c summed) is
+    reshaped to (c, b*d) without moving axes, as Keras': the values still round-trip."""
+    layer = _built_einsum("abc,bcd->abd", (2, 5), "bd", (2, 3))
+    kernel = layer.kernel.value.copy()
+    layer.quantize(config=Q.Int4QuantizationConfig(block_size=-1))
+    assert layer.kernel.value.shape == (3, 5)  # (rows 3, ceil(10 / 2))
+    dequantized = layer._dequantized_kernel(np.float32)
+    assert dequantized.shape == kernel.shape
+    scale = layer.kernel_scale.value  # (10,)
+    assert np.all(np.abs(dequantized - kernel).reshape(3, 10) <= 0.5 / scale + 1e-6)  # half a step
+
+
+@pytest.mark.parametrize("block_size", [-1, 2])
+def test_embedding_int4(block_size):
+    layer = L.Embedding(6, 5)
+    layer.ensure_built((3,), np.random.default_rng(6))
+    table = layer.embeddings.value.copy()
+    layer.quantize(config=Q.Int4QuantizationConfig(block_size=block_size))
+    assert layer.embeddings.value.shape == (6, 3) and layer.embeddings.value.dtype == np.int8
+    assert layer.dtype_policy.name == f"int4/{block_size}_from_float32"
+    q = Q.unpack_int4(layer.embeddings.value, 5, axis=-1)
+    ids = np.array([[0, 5, 5], [2, 1, 0]])
+    if block_size == -1:  # one scale per row: 7 / (max|row| + 1e-7)
+        scale = np.float32(7) / (np.abs(table).max(axis=-1) + np.float32(1e-7))
+        np.testing.assert_array_equal(layer.embeddings_scale.value, scale)
+        expected = q[ids] / scale[ids][..., None]
+        np.testing.assert_allclose(layer(ids), table[ids], atol=0.5 / scale.min())
+    else:  # columns in groups of 2: (q - zero[id, g]) * scale[id, g]
+        assert layer.embeddings_scale.value.shape == layer.embeddings_zero.value.shape == (6, 3)
+        np.testing.assert_array_equal(layer.g_idx.value, [0, 0, 1, 1, 2])
+        g = layer.g_idx.value.astype(int)
+        zero, scale = layer.embeddings_zero.value[:, g], layer.embeddings_scale.value[:, g]  # (6, 5)
+        expected = ((q - zero) * scale)[ids]
+    np.testing.assert_allclose(layer(ids), expected, rtol=1e-6)
+    assert layer.trainable_weights == [] and layer.backward(np.ones((2, 3, 5), np.float32)) is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda dtype: L.Embedding(6, 5, dtype=dtype),
+    lambda dtype: L.EinsumDense("abc,cd->abd", (2, 3), bias_axes="d", dtype=dtype),
+])
+@pytest.mark.parametrize("dtype", ["int4/-1_from_float32", "int4/2_from_float32"])
+def test_int4_config_round_trip_builds_packed_weights(make, dtype):
+    layer = make(dtype)
+    layer.ensure_built((2, 4) if isinstance(layer, L.EinsumDense) else (2,), np.random.default_rng(0))
+    assert layer.quantization_mode == "int4" and layer.dtype_policy.name == dtype
+    assert all(p.value.dtype == np.int8 for p in layer.weights if p.name.endswith(("kernel", "embeddings")))
+    twin = type(layer).from_config(layer.get_config()) if hasattr(type(layer), "from_config") \
+        else type(layer)(**layer.get_config())
+    twin.ensure_built((2, 4) if isinstance(layer, L.EinsumDense) else (2,), np.random.default_rng(0))
+    assert [(p.name, p.value.shape, p.value.dtype) for p in twin.weights] == \
+        [(p.name, p.value.shape, p.value.dtype) for p in layer.weights]
+
+
+@pytest.mark.parametrize("make", [lambda: _built_einsum(), lambda: L.Embedding(4, 3)])
+def test_int4_errors(make):
+    layer = make()
+    if not layer.built:
+        layer.ensure_built((2,), np.random.default_rng(0))
+    with pytest.raises(NotImplementedError, match="'float8'.*'int8', 'int4'"):
+        layer.quantize("float8")
+    layer.quantize("int4")
+    with pytest.raises(ValueError, match="already quantized with dtype_policy='int4/128_from_float32'"):
+        layer.quantize("int4")
+
+
+def _reversible(tie_weights=True, seed=0, **kwargs):
+    layer = L.ReversibleEmbedding(7, 5, tie_weights=tie_weights, **kwargs)
+    rng = np.random.default_rng(seed)
+    layer.ensure_built((3,), rng)
+    for p in layer.weights:
+        p.value[...] = rng.standard_normal(p.value.shape)
+    return layer
+
+
+@pytest.mark.parametrize("tie_weights", [True, False])
+def test_reversible_embedding_int8_both_directions(tie_weights):
+    layer = _reversible(tie_weights)
+    table = layer.embeddings.value.copy()
+    reverse = None if tie_weights else layer.reverse_embeddings.value.copy()
+    layer.quantize("int8")
+    assert layer.dtype_policy.name == "int8_from_float32" and layer.trainable_weights == []
+    names = ["embeddings", "embeddings_scale"] + ([] if tie_weights else
+                                                  ["reverse_embeddings", "reverse_embeddings_scale"])
+    assert [p.name.split("/")[-1] for p in layer.weights] == names
+    q, scale = Q.abs_max_quantize(table, axis=-1)  # one scale per vocabulary entry
+    np.testing.assert_array_equal(layer.embeddings.value, q)
+    ids = np.array([[0, 6, 6]])
+    np.testing.assert_array_equal(layer(ids), q[ids] / scale[ids])
+    if tie_weights:  # the reverse call reads the table transposed, its scales per output column
+        kernel, kernel_scale = q.T, scale[:, 0]
+    else:  # reverse_embeddings (5, 7): one scale per column (vocabulary entry)
+        kernel, kernel_scale = Q.abs_max_quantize(reverse, axis=0)
+        kernel_scale = kernel_scale[0]
+        np.testing.assert_array_equal(layer.reverse_embeddings.value, kernel)
+        np.testing.assert_array_equal(layer.reverse_embeddings_scale.value, kernel_scale)
+    h = np.random.default_rng(1).standard_normal((2, 3, 5)).astype(np.float32)
+    q_h, scale_h = Q.abs_max_quantize(h, axis=-1)
+    expected = (q_h.astype(np.int32) @ kernel.astype(np.int32)).astype(np.float32) / (scale_h * kernel_scale)
+    np.testing.assert_array_equal(layer(h, reverse=True), expected)
+    np.testing.assert_allclose(layer(h, reverse=True), h @ (table.T if tie_weights else reverse),
+                               atol=0.25)  # (within the rounding of 5 products)
+
+
+@pytest.mark.parametrize("tie_weights", [True, False])
+@pytest.mark.parametrize("block_size", [-1, 2])
+def test_reversible_embedding_int4_both_directions(tie_weights, block_size):
+    layer = _reversible(tie_weights)
+    table = layer.embeddings.value.copy()
+    reverse = table.T if tie_weights else layer.reverse_embeddings.value.copy()
+    layer.quantize(config=Q.Int4QuantizationConfig(block_size=block_size))
+    assert layer.dtype_policy.name == f"int4/{block_size}_from_float32"
+    assert layer.inputs_quantizer is None  # (int4's config quantizes weights only)
+    assert layer.embeddings.value.shape == (7, 3)
+    if not tie_weights:
+        assert layer.reverse_embeddings.value.shape == (3, 7)  # packed along output_dim
+        if block_size == 2:
+            assert layer.reverse_embeddings_scale.value.shape == (3, 7)
+            assert layer.reverse_embeddings_zero.value.dtype == np.float32  # (Keras': a float array)
+    h = np.random.default_rng(1).standard_normal((2, 3, 5)).astype(np.float32)
+    kernel, scale = layer._quantized_reverse_kernel(np.float32)
+    assert kernel.shape == (5, 7)
+    dequantized = kernel / scale if scale is not None else kernel
+    if block_size == -1:  # within half a step of the float weights
+        assert np.max(np.abs(dequantized - reverse)) <= 0.5 / scale.min() + 1e-6
+    np.testing.assert_allclose(layer(h, reverse=True), h @ dequantized, rtol=1e-5, atol=1e-5)
+    dz = np.random.default_rng(2).standard_normal((2, 3, 7)).astype(np.float32)
+    layer(h, reverse=True)
+    np.testing.assert_allclose(layer.backward(dz), dz @ dequantized.T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_quantized_reverse_input_gradient_matches_finite_differences(float64, mode):
+    """Keras' gradient of the reverse call is the derivative of its formula with the rounding held
+    still: int8 quantizes h, so only each row's largest |h| moves the output (through scale_h);
+    int4 (weights only) passes dz / scale back through the integer kernel. Central differences
+    keep every rounding where it is (the test checks no h * scale lies near a .5), so they measure
+    exactly that."""
+    layer = _reversible(tie_weights=False, logit_soft_cap=3.0)
+    layer.quantize(mode, config=Q.Int4QuantizationConfig(block_size=-1) if mode == "int4" else None)
+    rng = np.random.default_rng(4)
+    h = rng.standard_normal((2, 5))
+    w = rng.standard_normal((2, 7))
+    layer(h, reverse=True)
+    dh = layer.backward(w)
+
+    def loss():
+        return float(np.sum(w * layer.forward(h, reverse=True)))
+
+    if mode == "int8":  # no input within 1e-3 of a rounding boundary: the differences keep q_h
+        scaled = h * Q.abs_max_quantize(h, axis=-1)[1]
+        assert np.all(np.abs(np.abs(scaled - np.round(scaled)) - 0.5) > 1e-3)
+    numeric = numeric_grad(loss, h)
+    assert rel_error(dh, numeric) < REL_TOL
+    if mode == "int8":
+        assert np.count_nonzero(dh) == 2  # one per row: its largest |h|
+
+
+def test_reversible_embedding_quantized_config_round_trip_and_errors():
+    layer = L.ReversibleEmbedding(7, 5, tie_weights=False, dtype="int4/2_from_float32")
+    layer.ensure_built((3,), np.random.default_rng(0))
+    assert [p.name.split("/")[-1] for p in layer.weights] == [
+        "embeddings", "embeddings_scale", "embeddings_zero", "g_idx", "reverse_embeddings",
+        "reverse_embeddings_scale", "reverse_embeddings_zero"]
+    twin = L.ReversibleEmbedding(**layer.get_config())
+    twin.ensure_built((3,), np.random.default_rng(0))
+    assert [(p.name, p.value.shape, p.value.dtype) for p in twin.weights] == \
+        [(p.name, p.value.shape, p.value.dtype) for p in layer.weights]
+    with pytest.raises(NotImplementedError, match="'float8'"):
+        _reversible().quantize("float8")
+    with pytest.raises(ValueError, match="already quantized"):
+        layer.quantize("int8")

@@ -195,10 +195,16 @@ def layer_to_keras(layer, **kw) -> keras.layers.Layer:
 
 def _quantized_to_keras(layer) -> dict:
     """A quantized layer's Keras arguments: its policy (``"int8_from_float32"``, so the Keras layer
-    builds int8 weights) and its quantization config; none for a float layer."""
+    builds int8 weights; a DTypePolicyMap as a Keras map) and its quantization config; none for a
+    float layer."""
     if getattr(layer, "quantization_mode", None) is None:
         return {}
-    kw = {"dtype": layer.dtype_policy.name}
+    policy = layer.dtype_policy
+    if isinstance(policy, sn.dtype_policies.DTypePolicyMap):
+        kw = {"dtype": keras.dtype_policies.DTypePolicyMap(
+            policy.default_policy.name, {key: keras.dtype_policies.get(policy[key].name) for key in policy})}
+    else:
+        kw = {"dtype": policy.name}
     if getattr(layer, "quantization_config", None) is not None:
         kw["quantization_config"] = keras.quantizers.deserialize(
             sn.quantizers.serialize(layer.quantization_config))
@@ -213,7 +219,14 @@ def _quantized_from_keras(klayer, layer) -> None:
 
     config = serialization_lib.serialize_keras_object(klayer.quantization_config)
     layer.quantization_config = sn.quantizers.deserialize(config)
-    layer.dtype_policy = klayer.dtype_policy.name
+    policy = klayer.dtype_policy
+    if isinstance(policy, keras.dtype_policies.DTypePolicyMap):  # the whole map: read at build
+        # (each entry by its config: Keras' map names its policies None once its get_config has run)
+        layer.dtype_policy = sn.dtype_policies.DTypePolicyMap(policy.default_policy.name, {
+            key: sn.dtype_policies.deserialize(serialization_lib.serialize_keras_object(policy[key]))
+            for key in policy})
+    else:
+        layer.dtype_policy = policy.name
 
 
 def layer_from_keras(klayer):

@@ -165,12 +165,13 @@ class Layer:
         self.activity_losses: list = []  # [R(y) / batch size] of each call in the last forward pass
         # A quantized policy (``dtype="int8_from_float32"``, a saved quantized layer's config): the
         # layer builds its quantized weights directly (Dense, EinsumDense, Embedding).
+        self._dtype_policy_map = _policy_map_kwarg(kwargs, f"{type(self).__name__} {self.name!r}")
         self._quantized_policy = _quantized_policy_kwarg(kwargs)
         if self._quantized_policy is not None and type(self)._quantize_weights is Layer._quantize_weights:
             raise ValueError(f"{type(self).__name__} {self.name!r}: dtype="
                              f"{self._quantized_policy.name!r} is a quantized policy, and "
-                             f"{type(self).__name__} cannot be quantized (Dense, EinsumDense and "
-                             "Embedding can)")
+                             f"{type(self).__name__} cannot be quantized (Dense, EinsumDense, "
+                             "Embedding and ReversibleEmbedding can)")
         # Keras' input declaration on a layer: the first layer of a Sequential builds the model.
         self._input_shape_arg = _input_shape_kwarg(type(self).__name__, kwargs)
         self.params: dict[str, Parameter] = {}  # trainable: the optimizer updates these
@@ -212,14 +213,28 @@ class Layer:
 
     # --- Keras' dtype policy and post-training quantization (scratchnet.quantizers) ------------
     _quantized_policy = None  # (a subclass may skip Layer.__init__)
+    _dtype_policy_map = None  # dtype=DTypePolicyMap(...): the layer looks its path up when built
+    _path = None
+    _path_prefix = ""  # a Sequential model builds its layers under its name: "sequential/"
+
+    @property
+    def path(self) -> str | None:
+        """Keras' ``layer.path``, where the layer was built: ``"<model>/<layer>"`` in a Sequential
+        model, its name alone when built on its own or called in a functional model; None until
+        built. A :class:`~scratchnet.dtype_policies.DTypePolicyMap` is keyed by it."""
+        return self._path
 
     @property
     def dtype_policy(self):
         """The layer's :class:`~scratchnet.dtype_policies.DTypePolicy`: its float type
-        (``"float32"``), or after ``quantize("int8")`` the ``"int8_from_float32"`` policy.
-        Setting a quantized policy on a built layer quantizes it, as in Keras."""
+        (``"float32"``), or after ``quantize("int8")`` the ``"int8_from_float32"`` policy; a
+        layer made with ``dtype=DTypePolicyMap(...)`` returns the map (``layer.dtype_policy[
+        layer.path]`` is its own entry), as Keras'. Setting a quantized policy on a built layer
+        quantizes it, as in Keras."""
         from scratchnet import dtype_policies
 
+        if self._dtype_policy_map is not None:
+            return self._dtype_policy_map
         return self._quantized_policy or dtype_policies.DTypePolicy(str(float_dtype(self.weights)))
 
     @dtype_policy.setter
@@ -228,6 +243,14 @@ class Layer:
 
         policy = dtype_policies.get(value)
         where = f'layer "{self.name}"'
+        if isinstance(policy, dtype_policies.DTypePolicyMap):
+            if self.built:
+                raise ValueError(f"{where} is built: a DTypePolicyMap is read when a layer is built "
+                                 "(its entry for layer.path chooses the weights); give it as the "
+                                 "layer's dtype= argument instead")
+            dtype_policies.check_usable(policy.default_policy, where)
+            self._dtype_policy_map = policy
+            return
         if policy.quantization_mode is None:
             if self._quantized_policy is not None:
                 raise ValueError(f"{where} is quantized ({self._quantized_policy.name}); a float policy "
@@ -235,6 +258,10 @@ class Layer:
             if policy.name != str(float_dtype(self.weights)):
                 raise ValueError(f"{where}: scratchnet fixes a layer's float type when it is made "
                                  f"({float_dtype(self.weights)}); received dtype_policy={policy.name!r}")
+            if self._dtype_policy_map is not None and self.path:  # (Keras: the map's entry changes)
+                if self.path in self._dtype_policy_map:
+                    del self._dtype_policy_map[self.path]
+                self._dtype_policy_map[self.path] = policy
             return
         if self.built and not getattr(self, "_is_quantized", False):
             self.quantize(policy.quantization_mode)
@@ -280,13 +307,47 @@ class Layer:
         raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize` method "
                                   "implemented.")
 
-    def _set_quantized_policy(self, mode: str) -> None:
-        """After quantizing: the policy becomes ``"<mode>_from_<float policy>"``, as Keras'."""
+    def _set_quantized_policy(self, mode: str, block_size: int | None = None) -> None:
+        """After quantizing: the policy becomes ``"<mode>_from_<float policy>"`` (int4:
+        ``"int4/<block_size or -1>_from_float32"``), as Keras'. A layer whose ``dtype`` is a
+        :class:`~scratchnet.dtype_policies.DTypePolicyMap` also records it in the map under its
+        path (Keras' ``dtype_policy`` setter), named after the map's default policy."""
         from scratchnet import dtype_policies
 
-        if self._quantized_policy is None:
-            self._quantized_policy = dtype_policies.get(f"{mode}_from_{self.dtype_policy.name}")
+        policy_map = self._dtype_policy_map
+        source = policy_map.default_policy.name if policy_map is not None else self.dtype_policy.name
+        if mode == "int4":
+            name = f"int4/{-1 if block_size is None else block_size}_from_{source}"
+            self._quantized_policy = dtype_policies.get(name)
+        elif self._quantized_policy is None:
+            self._quantized_policy = dtype_policies.get(f"{mode}_from_{source}")
+        if policy_map is not None and self.path:
+            if self.path in policy_map:
+                del policy_map[self.path]
+            policy_map[self.path] = self._quantized_policy
         self._is_quantized = True
+
+    def _read_policy_map(self) -> None:
+        """At build, a layer made with ``dtype=DTypePolicyMap(...)`` takes its entry for
+        ``self.path``: a quantized policy there builds quantized weights (Keras reads
+        ``dtype_policy[path]`` in ``quantization_mode``, which ``build`` consults)."""
+        from scratchnet import dtype_policies
+
+        if self._dtype_policy_map is None or self._quantized_policy is not None:
+            return
+        policy = self._dtype_policy_map[self._path]
+        where = f'layer "{self.name}" (path {self._path!r})'
+        if dtype_policies.check_usable(policy, where) != str(config.dtype()):
+            raise ValueError(f"{where}: its DTypePolicyMap gives it the policy {policy.name!r}, but "
+                             f"scratchnet computes every layer in one float type, floatx "
+                             f"({config.dtype()}); set it with scratchnet.config.set_floatx")
+        if policy.quantization_mode is None:
+            return
+        if type(self)._quantize_weights is Layer._quantize_weights:
+            raise ValueError(f"{where}: its DTypePolicyMap gives it the quantized policy "
+                             f"{policy.name!r}, and {type(self).__name__} cannot be quantized (Dense, "
+                             "EinsumDense, Embedding and ReversibleEmbedding can)")
+        self._quantized_policy = policy
 
     def _quantized_weight(self, name: str, value: np.ndarray) -> Parameter:
         """A non-trainable weight holding ``value`` as it is (an int8 kernel, its scale): Keras'
@@ -465,6 +526,8 @@ class Layer:
             self.input_shape = [tuple(None if d is None else int(d) for d in s) for s in input_shape] \
                 if several else tuple(None if d is None else int(d) for d in input_shape)
             rng = rng if rng is not None else np.random.default_rng()
+            self._path = self._path_prefix + self.name  # (Keras: the name scope it is built in)
+            self._read_policy_map()
             try:
                 if self._keras_build():  # Keras' build(input_shape): the batch axis first, no rng
                     from scratchnet.tape_layers import build_keras_style
@@ -647,6 +710,10 @@ class Layer:
         config = {"name": self.name} if self._trainable else {"name": self.name, "trainable": False}
         if getattr(self, "activity_regularizer", None) is not None:  # (Keras' rule: only when set)
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        if self._dtype_policy_map is not None:  # (Keras writes every layer's policy; here only a map)
+            from scratchnet import dtype_policies
+
+            config["dtype"] = dtype_policies.serialize(self._dtype_policy_map)
         return config
 
     def __repr__(self) -> str:
@@ -719,6 +786,21 @@ def float_dtype(weights) -> np.dtype:
         if param.value.dtype.kind == "f":
             return param.value.dtype
     return config.dtype()
+
+
+def _policy_map_kwarg(kwargs: dict, where: str):
+    """Pop a ``dtype`` that is a :class:`~scratchnet.dtype_policies.DTypePolicyMap` (or its
+    serialized form) from a layer's kwargs; its default policy must be one scratchnet runs."""
+    from scratchnet import dtype_policies
+
+    dtype = kwargs.get("dtype")
+    if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicyMap":
+        dtype = dtype_policies.deserialize(dtype)
+    if not isinstance(dtype, dtype_policies.DTypePolicyMap):
+        return None
+    del kwargs["dtype"]
+    dtype_policies.check_usable(dtype.default_policy, f"{where}: dtype")
+    return dtype
 
 
 def _quantized_policy_kwarg(kwargs: dict):

@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 
 from scratchnet import constraints, kernels, quantizers
-from scratchnet import dtype_policies as sn_dtype_policies
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
 from scratchnet.layers.base import (
@@ -156,11 +155,7 @@ class Dense(ActivatedLayer):
         self.kernel_scale.value[...] = scale
         if zero is not None:
             self.kernel_zero.value[...] = zero
-        if mode == "int4":
-            block = -1 if self.block_size is None else self.block_size
-            self._quantized_policy = sn_dtype_policies.get(
-                f"int4/{block}_from_{self.dtype_policy.name}")
-        self._set_quantized_policy(mode)
+        self._set_quantized_policy(mode, getattr(self, "block_size", None))
 
     def forward(self, x, training=False):
         self.x = x

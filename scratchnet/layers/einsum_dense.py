@@ -163,6 +163,16 @@ def quantization_axes(explicit: str) -> dict:
     return layout
 
 
+def int4_kernel_matrix(kernel_shape, reduced) -> tuple[int, int]:
+    """``(rows, columns)``: the 2-D matrix Keras' int4 EinsumDense reshapes its kernel to, rows the
+    product of the axes the einsum sums (``reduced``), columns the product of the others. (Keras
+    reshapes without moving axes, so where a summed axis is not first, say ``"abc,dc->abd"``'s
+    ``(d, c)`` kernel, a "column" mixes both axes; the values round-trip all the same.)"""
+    rows = math.prod(d for i, d in enumerate(kernel_shape) if i in reduced)
+    columns = math.prod(d for i, d in enumerate(kernel_shape) if i not in reduced)
+    return int(rows), int(columns)
+
+
 def scale_for_output(scale, layout: dict):
     """A keepdims abs-max scale laid out to broadcast against the einsum's output (Keras'
     ``_adjust_scale_for_quant``): transpose, then expand, then squeeze."""
@@ -232,8 +242,11 @@ class EinsumDense(ActivatedLayer):
         z = einsum(q_x, q_kernel) / (scale_x * kernel_scale) + bias     (the einsum in integers)
 
     with both scales laid out to broadcast against the output (:func:`quantization_axes`).
+    ``quantize("int4")``: the kernel reshaped to ``(rows, columns)`` (:func:`int4_kernel_matrix`),
+    quantized over ``[-8, 7]`` per column or per group of ``block_size`` rows with a zero point,
+    packed two values a byte; each call dequantizes it and runs the float einsum.
     Backward: no kernel gradient; ``dL/dx`` as above with the dequantized kernel
-    ``q_kernel / kernel_scale``; the bias still trains. ``lora_rank`` is not implemented.
+    (:meth:`_dequantized_kernel`); the bias still trains. ``lora_rank`` is not implemented.
     """
 
     supports_masking = True
@@ -289,49 +302,99 @@ class EinsumDense(ActivatedLayer):
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
         if self.quantization_mode is not None:  # made with dtype="int8_from_float32" (a saved one)
-            self._int8_build(shapes["kernel"], self.quantization_config)
+            self._quantized_build(shapes["kernel"], self.quantization_mode, self.quantization_config)
             self._is_quantized = True
         return shapes["output"][1:]
 
-    def _int8_build(self, kernel_shape, config) -> None:
-        """Keras' ``_int8_build``: an int8 kernel of zeros and a scale of ones laid out against
-        the output, both non-trainable, and the inputs' quantizer."""
-        if self.quantization_mode not in (None, "int8"):
-            raise self._unsupported_quantization(self.quantization_mode)
+    def _quantized_build(self, kernel_shape, mode, config) -> None:
+        """Keras' ``_int8_build`` / ``_int4_build``: the quantized weights, non-trainable, as zeros
+        and ones (a load or :meth:`_quantize_weights` fills them), and the inputs' quantizer.
+
+        int8: an int8 ``kernel`` of the float kernel's shape and a ``kernel_scale`` laid out
+        against the output (:func:`quantization_axes`); inputs quantized by default. int4: the
+        kernel flattened to ``(rows, columns)`` (rows: the axes the einsum sums, columns: the
+        others; a plain reshape, as Keras') and packed two values a byte along the columns,
+        ``(rows, ceil(columns / 2))``; ``kernel_scale`` ``(columns,)`` with ``block_size`` None/-1,
+        else ``(groups, columns)`` with ``kernel_zero`` (int8) and ``g_idx`` (each row's group);
+        weights only by default."""
+        if mode not in ("int8", "int4"):
+            raise self._unsupported_quantization(mode, ("int8", "int4"))
         self.quantization_layout = quantization_axes(self.explicit)
-        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
-            config, quantizers.AbsMaxQuantizer())
-        keepdims = [1 if i in self.quantization_layout["kernel"]["reduced"] else d
-                    for i, d in enumerate(kernel_shape)]
-        scale_shape = scale_for_output(np.ones(keepdims), self.quantization_layout["kernel"]).shape
         float_type = float_dtype(self.weights)
-        self.kernel = self._quantized_weight("kernel", np.zeros(kernel_shape, np.int8))
-        self.kernel_scale = self._quantized_weight("kernel_scale", np.ones(scale_shape, float_type))
+        if mode == "int8":
+            self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+                config, quantizers.AbsMaxQuantizer())
+            keepdims = [1 if i in self.quantization_layout["kernel"]["reduced"] else d
+                        for i, d in enumerate(kernel_shape)]
+            scale_shape = scale_for_output(np.ones(keepdims), self.quantization_layout["kernel"]).shape
+            self.kernel = self._quantized_weight("kernel", np.zeros(kernel_shape, np.int8))
+            self.kernel_scale = self._quantized_weight("kernel_scale", np.ones(scale_shape, float_type))
+            return
+        # int4: Keras' _int4_build
+        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, None)
+        self.original_kernel_shape = tuple(kernel_shape)
+        rows, columns = int4_kernel_matrix(kernel_shape, self.quantization_layout["kernel"]["reduced"])
+        self.block_size = quantizers.block_size_for_layer(self, config)
+        if self.block_size == -1:
+            self.block_size = None
+        self.kernel = self._quantized_weight("kernel", np.zeros((rows, (columns + 1) // 2), np.int8))
+        if self.block_size is None:
+            self.kernel_scale = self._quantized_weight("kernel_scale", np.ones((columns,), float_type))
+            return
+        groups = math.ceil(rows / self.block_size)
+        self.kernel_scale = self._quantized_weight("kernel_scale", np.ones((groups, columns), float_type))
+        self.kernel_zero = self._quantized_weight("kernel_zero", np.zeros((groups, columns), np.int8))
+        self.g_idx = self._quantized_weight(
+            "g_idx", (np.arange(rows) // self.block_size).astype(np.float32))
 
     def _quantize_weights(self, mode, config, type_check):
         """``quantize("int8")``: abs-max over the kernel axes the einsum sums, the scale laid out
-        against the output; the float kernel gives way to the int8 one and ``kernel_scale``."""
+        against the output; the float kernel gives way to the int8 one and ``kernel_scale``.
+        ``"int4"`` (Keras' ``quantize``): the kernel reshaped to ``(rows, columns)``, then one
+        abs-max scale per column over ``[-8, 7]`` (``block_size`` None or -1; Keras'
+        ``abs_max_quantize``, not the config's weight quantizer) or a scale and a zero point per
+        group of ``block_size`` rows
+        (:func:`~scratchnet.quantizers.abs_max_quantize_grouped_with_zero_point`), packed two
+        values a byte along the columns."""
         if type_check and type(self) is not EinsumDense:
             super()._quantize_weights(mode, config, type_check)
-        if mode != "int8":
-            raise self._unsupported_quantization(mode)
+        if mode not in ("int8", "int4"):
+            raise self._unsupported_quantization(mode, ("int8", "int4"))
         self.quantization_config = config
         layout = quantization_axes(self.explicit)["kernel"]
-        weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
-            config, quantizers.AbsMaxQuantizer(axis=layout["reduced"]))
-        q, scale = weight_quantizer(kernels.to_numpy(self.kernel.value), to_numpy=True)
-        kernel_shape = self.kernel.shape
+        kernel = kernels.to_numpy(self.kernel.value)
+        zero = None
+        if mode == "int8":
+            weight_quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+                config, quantizers.AbsMaxQuantizer(axis=layout["reduced"]))
+            q, scale = weight_quantizer(kernel, to_numpy=True)
+            scale = scale_for_output(scale, layout)
+        else:
+            flat = kernel.reshape(int4_kernel_matrix(kernel.shape, layout["reduced"]))  # (rows, columns)
+            block_size = getattr(config, "block_size", None)
+            if block_size is None or block_size == -1:
+                q, scale = quantizers.abs_max_quantize(flat, axis=0, value_range=(-8, 7), to_numpy=True)
+                scale = np.squeeze(scale, axis=0)  # (columns,)
+            else:  # (groups, columns) scales and zero points
+                q, scale, zero = quantizers.abs_max_quantize_grouped_with_zero_point(
+                    flat, block_size=block_size)
+            q = quantizers.pack_int4(q, axis=-1)[0]  # (rows, ceil(columns / 2))
         del self.params["kernel"]
-        self._int8_build(kernel_shape, config)
+        self._quantized_build(kernel.shape, mode, config)
         self.kernel.value[...] = q
-        self.kernel_scale.value[...] = scale_for_output(scale, layout)
-        self._set_quantized_policy(mode)
+        self.kernel_scale.value[...] = scale
+        if zero is not None:
+            self.kernel_zero.value[...] = zero
+        self._set_quantized_policy(mode, getattr(self, "block_size", None))
 
     def forward(self, x, training=False):
         self.x = x
         xp = kernels.xp_of(x)
-        if self.quantization_mode is not None:
+        if self.quantization_mode == "int8":
             z = self._int8_einsum(x)
+        elif self.quantization_mode == "int4":
+            z = self._int4_einsum(x)
         else:
             z = xp.einsum(self.explicit, x, self.kernel.value, optimize=True)
         if self.bias is not None:
@@ -350,14 +413,45 @@ class EinsumDense(ActivatedLayer):
         z = xp.einsum(self.explicit, q_x.astype(np.int32), self.kernel.value.astype(np.int32))
         return z.astype(x.dtype) / (scale_for_output(scale_x, layout) * self.kernel_scale.value)
 
+    def _int4_einsum(self, x):
+        """Keras' ``_int4_call``: the kernel dequantized first (:meth:`_dequantized_kernel`), then
+        ``einsum(x, kernel)``; per column with an inputs quantizer,
+        ``einsum(q_x, kernel) / scale_x`` (the scale of ``x`` laid out against the output)."""
+        xp = kernels.xp_of(x)
+        kernel = self._dequantized_kernel(x.dtype)  # the float kernel's shape
+        if self.block_size is not None or self.inputs_quantizer is None:
+            return xp.einsum(self.explicit, x, kernel, optimize=True)
+        layout = self.quantization_layout["input"]
+        q_x, scale_x = self.inputs_quantizer(x, axis=tuple(layout["reduced"]))
+        z = xp.einsum(self.explicit, q_x.astype(x.dtype), kernel, optimize=True)
+        return z / scale_for_output(scale_x, layout)
+
+    def _dequantized_kernel(self, dtype):
+        """The float kernel a quantized EinsumDense stands for (its gradient's): int8
+        ``q / kernel_scale`` (the scale laid out against the kernel again); int4 the unpacked
+        ``(rows, columns)`` values ``q / kernel_scale`` per column, or ``(q - zero[g]) * scale[g]``
+        per group (Keras' ``dequantize_with_sz_map``), reshaped to the kernel's shape."""
+        if self.quantization_mode == "int8":
+            return self.kernel.value.astype(dtype) / scale_for_kernel(
+                self.kernel_scale.value, self.quantization_layout["kernel"])
+        xp = kernels.xp_of(self.kernel.value)
+        columns = self.kernel_scale.value.shape[-1]
+        q = xp.asarray(quantizers.unpack_int4(kernels.to_numpy(self.kernel.value), columns, axis=-1))
+        if self.block_size is None:
+            flat = q.astype(dtype) / self.kernel_scale.value  # (rows, columns)
+        else:
+            groups = self.g_idx.value.astype(np.int32)  # each row's group
+            zero = self.kernel_zero.value[groups].astype(self.kernel_scale.value.dtype)
+            flat = ((q - zero) * self.kernel_scale.value[groups]).astype(dtype)
+        return flat.reshape(self.original_kernel_shape)
+
     def backward_preactivation(self, dz):
         xp = kernels.xp_of(dz)
         operands, out_spec = self.explicit.split("->")
         in_spec, k_spec = operands.split(",")
         kernel = self.kernel.value
-        if self.quantization_mode is not None:  # Keras' custom gradient: none for the int8 kernel
-            kernel = kernel.astype(dz.dtype) / scale_for_kernel(self.kernel_scale.value,
-                                                                self.quantization_layout["kernel"])
+        if self.quantization_mode is not None:  # Keras' custom gradient: none for the int kernel
+            kernel = self._dequantized_kernel(dz.dtype)
         else:
             self.kernel.grad = xp.einsum(f"{in_spec},{out_spec}->{k_spec}", self.x, dz, optimize=True)
         if self.bias is not None:
@@ -384,9 +478,11 @@ class EinsumDense(ActivatedLayer):
 
     def keras_weight_groups(self):
         """A quantized EinsumDense is saved in Keras' ``variable_serialization_spec`` order:
-        kernel, bias, kernel_scale (its ``weights`` list the trainable bias first)."""
+        kernel, bias, kernel_scale (int4 per group: then kernel_zero and g_idx; its ``weights``
+        list the trainable bias first)."""
         weights = self.weights
-        if self.quantization_mode is not None:
-            weights = [self.kernel] + ([self.bias] if self.bias is not None else []) + [self.kernel_scale]
+        if self.quantization_mode is not None:  # kernel, bias, kernel_scale (kernel_zero, g_idx)
+            quantized = list(self.non_trainable_params.values())
+            weights = quantized[:1] + ([self.bias] if self.bias is not None else []) + quantized[1:]
         return [("vars", self.name, weights)]
 
