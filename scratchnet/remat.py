@@ -231,8 +231,8 @@ def checkpointed_forward(layer, run, for_backward: bool = True):
     array the pass left on the layer (and on the layers it is made of) for the backward pass is
     dropped, and only ``run`` (which holds the input) is kept, with the random generators'
     states, until :func:`rematerialize` runs it again."""
-    if not for_backward or not _applies(layer):
-        return run()
+    if not for_backward or _NESTING["depth"] or not _applies(layer):
+        return run()  # (inside a checkpointed layer, its layers keep as usual: it drops it all)
     if getattr(layer, "stateful", False):
         raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}) is stateful: its forward pass '
                          "reads the states its last call left, so it cannot be run again for "
@@ -241,7 +241,7 @@ def checkpointed_forward(layer, run, for_backward: bool = True):
     before = [dict(vars(sub)) for sub in layers]
     random = random_states(layers)
     state = [(p, p.value.copy()) for sub in layers for p in sub.non_trainable_params.values()]
-    y = run()
+    y = _run_nested(run)
     for sub, old in zip(layers, before, strict=True):
         for name, value in list(vars(sub).items()):
             if (name not in old or old[name] is not value) and _holds_arrays(value):
@@ -264,13 +264,24 @@ def rematerialize(layer) -> None:
     for p, value in saved.state:
         p.value[...] = value
     try:
-        saved.run()
+        _run_nested(saved.run)
     finally:
         set_random_states(now_random)
         for p, value in now_state:
             p.value[...] = value
         if hasattr(layer, "activity_losses"):
             layer.activity_losses[:] = losses
+
+
+_NESTING = {"depth": 0}  # > 0 while a checkpointed layer runs (its own layers then just run)
+
+
+def _run_nested(run):
+    _NESTING["depth"] += 1
+    try:
+        return run()
+    finally:
+        _NESTING["depth"] -= 1
 
 
 def _holds_arrays(value) -> bool:

@@ -325,3 +325,38 @@ def test_remat_refuses_what_is_not_callable():
 def test_remat_of_a_layer_points_to_remat_scope():
     with pytest.raises(TypeError, match="RematScope"):
         sn.remat(L.Dense(2, name="big"))
+
+
+class Block(sn.Layer):
+    """A layer made of layers (traced into a graph of them): a residual Dense-Dropout-Dense."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.d1 = L.Dense(32, activation="tanh")
+        self.drop = L.Dropout(0.2)
+        self.d2 = L.Dense(8)
+
+    def call(self, x, training=False):
+        return x + self.d2(self.drop(self.d1(x), training=training))
+
+
+def test_a_layer_made_of_layers_rematerializes_as_one():
+    def build(mode):
+        with sn.RematScope(mode):  # (its layers are made in the scope too)
+            model = sn.Sequential([L.Input((8,)), Block(), Block(), L.Dense(2)], seed=3)
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    plain, remat = build(None), build("full")
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((64, 8)).astype(np.float32), rng.standard_normal((64, 2)).astype(np.float32)
+    for _ in range(2):
+        loss, grads = plain.loss_and_grads(x, y)
+        rloss, rgrads = remat.loss_and_grads(x, y)
+        assert loss == rloss
+        for g, rg in zip(grads, rgrads, strict=True):
+            assert np.array_equal(g, rg)
+    # the block keeps its input only; its own layers do not checkpoint themselves inside it
+    held, rheld = _bytes_held_after_forward(plain, x), _bytes_held_after_forward(remat, x)
+    assert rheld < held / 3, (rheld, held)  # measured: 76 KB against 17 KB
+    assert not any("_remat_saved" in vars(sub) for sub in remat.layers[0]._sublayers)
