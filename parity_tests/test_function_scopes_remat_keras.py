@@ -186,3 +186,12 @@ def test_an_operation_subclass_in_a_model_gives_keras_outputs_and_gradients():
         assert_close(g, kg, GRAD_RTOL, "gradient")
     eager = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
     assert_close(swish(1.5)(eager), keras.ops.convert_to_numpy(kswish(1.5)(eager)), FORWARD_RTOL, "eager")
+
+
+def test_the_names_are_where_keras_has_them():
+    for name in ("Function", "Operation", "StatelessScope", "SymbolicScope", "remat", "RematScope"):
+        assert hasattr(keras, name) and name in sn.__all__ and getattr(sn, name) is not None
+    with sn.RematScope(mode="list_of_layers", layer_names=["a"]) as scope, \
+            keras.RematScope(mode="list_of_layers", layer_names=["a"]) as kscope:
+        assert (scope.mode, scope.output_size_threshold, scope.layer_names) == \
+            (kscope.mode, kscope.output_size_threshold, kscope.layer_names)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.layers.base import Parameter
 
 _STATE: dict = {"stateless": None, "symbolic": None}
@@ -58,7 +59,7 @@ class StatelessScope:
             if not isinstance(k, Parameter):
                 raise ValueError("Invalid reference variable in StatelessScope: all keys in argument "
                                  f"`mapping` must be Variable instances. Received instead: {k!r}")
-            value = np.array(v.value if isinstance(v, Parameter) else v, dtype=k.dtype)  # (a copy)
+            value = _as_value_of(k, v.value if isinstance(v, Parameter) else v)  # (a copy)
             if value.shape != k.shape:
                 raise ValueError("Invalid variable value in StatelessScope: all values in argument "
                                  "`mapping` must be tensors with a shape that matches the corresponding "
@@ -94,7 +95,7 @@ class StatelessScope:
     def add_update(self, update) -> None:
         """``(variable, value)``: what ``variable.assign(value)`` does inside the scope."""
         variable, value = update
-        value = np.array(value, dtype=variable.dtype)
+        value = _as_value_of(variable, value)
         self.state_mapping[id(variable)] = value
         self._variables[id(variable)] = variable
         if self._open:
@@ -119,6 +120,12 @@ class SymbolicScope:
     def __exit__(self, *exc):
         _STATE["symbolic"] = self._outer
         return False
+
+
+def _as_value_of(variable: Parameter, value):
+    """A copy of ``value`` in the variable's dtype, where its array lives (the GPU's memory
+    under the CuPy backend)."""
+    return kernels.xp_of(variable.value).array(kernels.to_numpy(value), dtype=variable.dtype)
 
 
 def in_stateless_scope() -> bool:

@@ -78,7 +78,7 @@ class Parameter:
         if scope is None:
             assign_weights([self], [_untraced(value)], f'weight "{self.name}"', call="assign")
             return
-        value = np.asarray(_untraced(value))
+        value = kernels.to_numpy(_untraced(value))
         if value.shape != self.value.shape:
             raise ValueError("The shape of the target variable and the shape of the target value in "
                              f"`variable.assign(value)` must match. variable.shape={self.value.shape}, "
