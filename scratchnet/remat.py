@@ -226,11 +226,11 @@ def layer_tree(layer) -> list:
 
 
 def checkpointed_forward(layer, run, for_backward: bool = True):
-    """``run()`` (the layer's forward pass on its input); when a backward pass follows
-    (``for_backward``) and the layer rematerializes, every
-    array the pass left on the layer (and on the layers it is made of) for the backward pass is
-    dropped, and only ``run`` (which holds the input) is kept, with the random generators'
-    states, until :func:`rematerialize` runs it again."""
+    """``run()`` (the layer's forward pass on its input). When a backward pass follows
+    (``for_backward``) and the layer rematerializes, every array the pass left on the layer (and
+    on the layers it is made of) for the backward pass is dropped, and only ``run`` (which holds
+    the input) is kept, with the random generators' states and the non-trainable weights'
+    values, until :func:`rematerialize` runs it again."""
     if not for_backward or _NESTING["depth"] or not _applies(layer):
         return run()  # (inside a checkpointed layer, its layers keep as usual: it drops it all)
     if getattr(layer, "stateful", False):
