@@ -34,6 +34,7 @@ from scratchnet import (
     visualization,
 )
 from scratchnet.dtype_policies import DTypePolicy, FloatDTypePolicy
+from scratchnet.function import Function
 from scratchnet.initializers import Initializer
 from scratchnet.kernels import get_backend, set_backend
 from scratchnet.layers.base import Layer
@@ -42,10 +43,13 @@ from scratchnet.layers.input_spec import InputSpec
 from scratchnet.losses import Loss
 from scratchnet.metrics import Metric
 from scratchnet.model import Model, Sequential
+from scratchnet.operation import Operation
 from scratchnet.optimizers import Optimizer
 from scratchnet.quantizers import Quantizer
 from scratchnet.regularizers import Regularizer
+from scratchnet.remat import RematScope, remat
 from scratchnet.saving import load_model
+from scratchnet.scopes import StatelessScope, SymbolicScope
 from scratchnet.variables import Variable, device, name_scope
 
 __version__ = "0.1.0"
@@ -69,7 +73,8 @@ def __getattr__(name: str):
 __all__ = [
     "Sequential", "Model", "Input", "InputSpec", "Layer", "KerasTensor", "Loss", "Metric", "Optimizer",
     "Initializer", "Regularizer", "Variable", "name_scope", "device", "DTypePolicy", "FloatDTypePolicy",
-    "Quantizer", "version", "load_model", "set_backend", "get_backend", "activations", "addons",
+    "Quantizer", "Operation", "Function", "StatelessScope", "SymbolicScope", "remat", "RematScope",
+    "version", "load_model", "set_backend", "get_backend", "activations", "addons",
     "applications", "backend", "callbacks", "config", "constraints", "datasets", "distillation",
     "distribute", "dtype_policies", "initializers", "kernels", "layers", "losses", "metrics",
     "mixed_precision", "models", "ops", "optimizers", "preprocessing", "profiler", "quantizers", "random",

@@ -41,6 +41,7 @@ from scratchnet import metrics as metrics_mod
 from scratchnet.activations import softmax
 from scratchnet.layers.base import ActivatedLayer
 from scratchnet.model import Model, Sequential, _as_array
+from scratchnet.remat import rematerialize
 
 # --------------------------------------------------------------------------- loss structures
 # Keras maps losses over nested structures (keras.tree); scratchnet's models give one output or a
@@ -580,6 +581,7 @@ class Distiller(Model):
             if isinstance(layer, ActivatedLayer) and layer.activation.name in ("softmax", "sigmoid"):
                 twin = loss_fn.logits_twin(layer.activation.name)
                 if twin is not None:
+                    rematerialize(layer)  # (a layer made in a RematScope dropped its logits)
                     loss_fn, output, reads_logits = twin, layer.preactivation, True
             y_k, _ = loss_fn.check(y_k, output)
             value, d = np.mean(loss_fn.forward(y_k, output)), loss_fn.backward(y_k, output)
@@ -657,6 +659,7 @@ class Distiller(Model):
                 through_logits.append(False)
                 continue
             layer = tensor.node.layer  # both: dz + activation'(z) dy, as _node_backward joins them
+            rematerialize(layer)
             if dy is not None:
                 dz = dz + layer.activation.backward(layer.preactivation, layer.activated, dy)
             doutputs.append(dz)

@@ -41,6 +41,7 @@ from scratchnet.layers.input_layer import (
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
 from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
+from scratchnet.remat import checkpointed_forward, rematerialize
 
 
 class Functional(Model):
@@ -180,24 +181,7 @@ class Functional(Model):
                 masks[pool.output] = None
                 ran_by_conv.add(pool)
                 continue
-            if node.inputs_as_list and getattr(node.layer, "takes_list_masks", False):
-                result, mask = _forward_list_with_masks(node, values, masks, training_now)
-            elif node.inputs_as_list:  # a merging layer: a list in, no mask out
-                result, mask = node.layer.forward([values[t] for t in node.inputs],
-                                                  training=training_now), None
-            elif node.several_args:  # layer(query, value, key=...), LSTM(x, initial_state=[h, c])
-                result, mask = _forward_several_args(node, values, masks, training_now)
-            else:
-                tensor = node.inputs[0]
-                result, mask = forward_with_mask(node.layer, values[tensor], masks.get(tensor),
-                                                 training=training_now, for_backward=for_backward)
-            if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
-                node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
-            if node.outputs:  # several outputs (return_state): the mask goes with the first only
-                for out, value in zip(node.outputs, result, strict=True):
-                    values[out], masks[out] = value, mask if out is node.output else None
-            else:
-                values[node.output], masks[node.output] = result, mask
+            run_node(node, values, masks, training_now, for_backward)
             if node.layer in self._shared:
                 self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
         outputs = [values[t] for t in self.outputs]
@@ -227,6 +211,7 @@ class Functional(Model):
                 continue
             if node in self._caches:
                 vars(layer).update(self._caches[node])  # a shared layer: this call's cache back
+            rematerialize(layer)  # a layer made in a RematScope runs its forward pass again first
             earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
             layer.compute_input_grad = self._needs_input_grad[node]
             if node.outputs:  # several outputs: one gradient each, None for one nothing reads
@@ -349,6 +334,8 @@ class Functional(Model):
         if not reads_logits:
             return loss_fn, y_pred_k, False
         node = self.outputs[k].node
+        if node not in self._caches:
+            rematerialize(node.layer)  # (a layer made in a RematScope dropped its logits)
         cache = self._caches.get(node, vars(node.layer))
         return loss_fn, cache["preactivation"], True
 
@@ -567,6 +554,33 @@ def _pool_after(nodes, outputs, shared) -> dict:
     return pairs
 
 
+def run_node(node: Node, values: dict, masks: dict, training: bool, for_backward: bool = True) -> None:
+    """Run one layer call of a graph: its layer's forward pass on the arrays ``values`` holds for
+    its input tensors (and their padding masks, ``masks``); the result goes into ``values`` (its
+    mask into ``masks``) under the node's output tensor(s)."""
+    if node.inputs_as_list and getattr(node.layer, "takes_list_masks", False):
+        result, mask = _forward_list_with_masks(node, values, masks, training)
+    elif node.inputs_as_list:  # a merging layer: a list in, no mask out
+        xs = [values[t] for t in node.inputs]
+        # (a layer made in a RematScope keeps only its inputs: scratchnet/remat.py)
+        result = checkpointed_forward(node.layer, lambda: node.layer.forward(xs, training=training),
+                                      for_backward)
+        mask = None
+    elif node.several_args:  # layer(query, value, key=...), LSTM(x, initial_state=[h, c])
+        result, mask = _forward_several_args(node, values, masks, training, for_backward)
+    else:
+        tensor = node.inputs[0]
+        result, mask = forward_with_mask(node.layer, values[tensor], masks.get(tensor),
+                                         training=training, for_backward=for_backward)
+    if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
+        node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
+    if node.outputs:  # several outputs (return_state): the mask goes with the first only
+        for out, value in zip(node.outputs, result, strict=True):
+            values[out], masks[out] = value, mask if out is node.output else None
+    else:
+        values[node.output], masks[node.output] = result, mask
+
+
 def _forward_list_with_masks(node: Node, values: dict, masks: dict, training: bool) -> tuple:
     """``(result, mask of the output)`` of a layer called on a list that reads its inputs' masks
     (Attention: Keras hands it ``mask=[query_mask, value_mask]``), with the call's keyword
@@ -578,7 +592,8 @@ def _forward_list_with_masks(node: Node, values: dict, masks: dict, training: bo
     return result, node.layer.compute_mask(xs, in_masks)
 
 
-def _forward_several_args(node: Node, values: dict, masks: dict, training: bool) -> tuple:
+def _forward_several_args(node: Node, values: dict, masks: dict, training: bool,
+                          for_backward: bool = True) -> tuple:
     """``(result, mask of the output)`` of a layer called on several tensors. The positional
     arrays go to ``forward`` as one array or a list (MultiHeadAttention's ``[query, value]``), the
     keyword ones by name. A recurrent layer given ``initial_state`` reads the padding mask of its
@@ -593,7 +608,10 @@ def _forward_several_args(node: Node, values: dict, masks: dict, training: bool)
     mask = masks.get(node.inputs[0]) if takes_mask else None
     if mask is not None:
         kwargs["mask"] = mask
-    result = layer.forward(args[0] if len(args) == 1 else args, training=training, **kwargs)
+    given = args[0] if len(args) == 1 else args
+    # (a layer made in a RematScope keeps only its inputs: scratchnet/remat.py)
+    result = checkpointed_forward(layer, lambda: layer.forward(given, training=training, **kwargs),
+                                  for_backward)
     out_mask = layer.compute_mask(args[0], mask) if mask is not None else None
     return result, out_mask
 

@@ -36,6 +36,7 @@ from scratchnet.layers.base import (
 )
 from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
+from scratchnet.remat import rematerialize
 
 
 class Model:
@@ -466,6 +467,8 @@ class Model:
         if getattr(self, "output_mask", None) is not None:  # Keras would weight the loss by it
             refuse_masked_output(self)
         loss_fn, reads_logits = self.output_loss()
+        if reads_logits:
+            rematerialize(self.layers[-1])  # (a layer made in a RematScope dropped its logits)
         return loss_fn, (self.layers[-1].preactivation if reads_logits else y_pred), reads_logits
 
     # ------------------------------------------------------------------ the passes
@@ -540,6 +543,7 @@ class Model:
         self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
         first = self.first_trainable_index()
         last = self.layers[-1]
+        rematerialize(last)  # a layer made in a RematScope runs its forward pass again first
         if through_logits:
             dpenalty = last.activity_gradient(None)  # None without an activity_regularizer
             if dpenalty is not None:  # the penalty on the softmax's output, back to its logits
@@ -551,6 +555,7 @@ class Model:
         for layer in reversed(self.layers[first:-1]):
             if getattr(layer, "fused_into", None) is not None:
                 continue  # a max-pooling whose Conv2D ran it (forward_pooled): its backward does it
+            rematerialize(layer)
             # activity_regularizer=...: dR/dy / N joins dy (Layer.activity_gradient)
             dy = layer.backward(layer.activity_gradient(dy))
 
@@ -987,6 +992,9 @@ class Model:
             callback_list.append(history)
         return cbks.CallbackList(callback_list, add_progbar=history is not None and verbose > 0,
                                  model=self, epochs=epochs, steps=steps, verbose=verbose)
+
+    # Keras' model.stateless_call(trainable_values, non_trainable_values, x, training=...)
+    stateless_call = Layer.stateless_call
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """The forward pass on one batch, in inference mode unless ``training=True``.

@@ -39,6 +39,7 @@ import numpy as np
 
 from scratchnet.autodiff import Tape, Traced
 from scratchnet.layers.base import Layer, Parameter
+from scratchnet.scopes import StatelessScope, SymbolicScope
 
 
 def build_keras_style(layer: Layer, input_shape: tuple, rng: np.random.Generator):
@@ -100,7 +101,9 @@ def build_taped(layer: Layer, input_shape):
         probe = [zeros(s) for s in input_shape] if several else zeros(input_shape)
         layer._pending_losses = []  # (an add_loss of the probe is dropped)
         try:
-            with np.errstate(all="ignore"):
+            # Keras infers the output in a StatelessScope and a SymbolicScope: an assign in call
+            # changes nothing, and code asking in_symbolic_scope() knows it is a trial
+            with np.errstate(all="ignore"), StatelessScope(), SymbolicScope():
                 y = _plain(_call(layer, probe, training=False))
         finally:
             layer._pending_losses = None

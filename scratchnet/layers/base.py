@@ -23,6 +23,7 @@ import numpy as np
 
 from scratchnet import activations, config, constraints, kernels, regularizers
 from scratchnet import initializers as inits
+from scratchnet.remat import get_current_remat_mode
 
 
 @dataclass(eq=False)
@@ -68,8 +69,21 @@ class Parameter:
         return values.astype(dtype) if dtype is not None else values.copy() if copy else values
 
     def assign(self, value) -> None:
-        """Replace the values in place (``variable.assign(value)``); the shape must not change."""
-        assign_weights([self], [_untraced(value)], f'weight "{self.name}"', call="assign")
+        """Replace the values in place (``variable.assign(value)``); the shape must not change.
+        Inside a ``StatelessScope`` the scope records the value and the variable is left as it
+        is, as in Keras (:mod:`scratchnet.scopes`)."""
+        from scratchnet.scopes import get_stateless_scope
+
+        scope = get_stateless_scope()
+        if scope is None:
+            assign_weights([self], [_untraced(value)], f'weight "{self.name}"', call="assign")
+            return
+        value = kernels.to_numpy(_untraced(value))
+        if value.shape != self.value.shape:
+            raise ValueError("The shape of the target variable and the shape of the target value in "
+                             f"`variable.assign(value)` must match. variable.shape={self.value.shape}, "
+                             f"Received: value.shape={value.shape}. Target variable: {self.name!r}")
+        scope.add_update((self, value))
 
     def assign_add(self, delta) -> None:
         """``variable.assign_add(delta)``: add to the values in place (a running total in a
@@ -181,6 +195,9 @@ class Layer:
         self.output_shape: tuple[int, ...] | None = None
         # A model sets this to False on its first layer: nobody needs dL/d(input images).
         self.compute_input_grad = True
+        # keras.RematScope: the mode of the innermost scope open when the layer is made, as
+        # Keras' Operation.__init__ reads it (scratchnet/remat.py)
+        self._remat_mode = get_current_remat_mode()
         # Each call on KerasTensors (a functional model's graph, or a Sequential model's once it
         # knows its input shape): what layer.input and layer.output return.
         self._inbound_nodes: list = []
@@ -423,6 +440,8 @@ class Layer:
         of layers (traced into a graph of them, :mod:`scratchnet.subclassing`)."""
         return self._runs_call() and not self._taped
 
+    _remat_mode = None  # (a subclass may skip Layer.__init__)
+
     # A Keras-style layer with weights of its own (``add_weight`` in ``build`` or ``__init__``,
     # used in ``call``): run by the gradient tape (:mod:`scratchnet.tape_layers`).
     _taped = False
@@ -582,6 +601,35 @@ class Layer:
         return kernels.to_numpy(self.record_activity(self.forward(kernels.to_backend(x),
                                                                   training=bool(training))))
 
+    def stateless_call(self, trainable_variables, non_trainable_variables, *args,
+                       return_losses: bool = False, **kwargs):
+        """Keras' ``layer.stateless_call``: ``self(*args, **kwargs)`` computed with the given
+        weight values (one per ``trainable_variables``, then ``non_trainable_variables``, in
+        order), inside a :class:`~scratchnet.scopes.StatelessScope`, so no weight of the layer
+        changes. Returns ``(outputs, new non-trainable values)`` (BatchNormalization's moving
+        statistics after a ``training=True`` call), and the call's ``losses`` last when
+        ``return_losses``."""
+        from scratchnet.scopes import StatelessScope
+
+        if not self.built:
+            raise ValueError(f"To call stateless_call, {type(self).__name__} must be built (i.e. its "
+                             "variables must have been already created). You can build it by calling "
+                             "it on some data.")
+        for given, own, what in ((trainable_variables, self.trainable_variables, "trainable_variables"),
+                                 (non_trainable_variables, self.non_trainable_variables,
+                                  "non_trainable_variables")):
+            if len(given) != len(own):
+                raise ValueError(f"Argument `{what}` must be a list of tensors corresponding 1:1 to "
+                                 f"{type(self).__name__}().{what}. Received list with length "
+                                 f"{len(given)}, but expected {len(own)} variables.")
+        mapping = list(zip(self.trainable_variables, trainable_variables, strict=True)) + \
+            list(zip(self.non_trainable_variables, non_trainable_variables, strict=True))
+        with StatelessScope(state_mapping=mapping, collect_losses=return_losses) as scope:
+            outputs = self(*args, **kwargs)
+            losses = self.losses if return_losses else None
+        new_state = [scope.get_current_value(v) for v in self.non_trainable_variables]
+        return (outputs, new_state, losses) if return_losses else (outputs, new_state)
+
     # --- Keras' activity_regularizer: a penalty on the output -----------------------------------
     def record_activity(self, y):
         """After a forward pass: Keras' penalty on the layer's output, kept in ``activity_losses``
@@ -627,6 +675,11 @@ class Layer:
             raise ValueError(f'Layer "{self.name}": add_loss expects a scalar, received shape {value.shape}')
         pending.append(loss)
         self.activity_losses.append(value.reshape(()))
+        from scratchnet.scopes import get_stateless_scope
+
+        scope = get_stateless_scope()
+        if scope is not None and scope.collect_losses:  # keras.StatelessScope(collect_losses=True)
+            scope.add_loss(value.reshape(()))
 
     def activity_gradient(self, dy):
         """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to

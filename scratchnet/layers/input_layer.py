@@ -30,7 +30,8 @@ class KerasTensor:
     outputs it is (0 but for a layer with several outputs, ``LSTM(return_state=True)``: the
     output 0, then the states 1, 2), Keras' ``keras_history = [layer, node index, index]``."""
 
-    def __init__(self, shape: tuple, dtype: str, name: str, node: Node | None = None, index: int = 0):
+    def __init__(self, shape: tuple, dtype: str = "float32", name: str = "keras_tensor",
+                 node: Node | None = None, index: int = 0):
         self.shape = tuple(shape)
         self.dtype = dtype
         self.name = name

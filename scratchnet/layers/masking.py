@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from scratchnet.layers.base import Layer
+from scratchnet.remat import checkpointed_forward
 
 
 def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
@@ -37,11 +38,15 @@ def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
     is False during the call)."""
     if not for_backward:
         layer.for_backward = False
-    try:
+
+    def run():
         if mask is not None and _forward_takes_mask(type(layer)):
-            y = layer.forward(x, training=training, mask=mask)
-        else:
-            y = layer.forward(x, training=training)
+            return layer.forward(x, training=training, mask=mask)
+        return layer.forward(x, training=training)
+
+    try:
+        # a layer made in a RematScope keeps only x for its backward pass (scratchnet/remat.py)
+        y = checkpointed_forward(layer, run, for_backward)
     finally:
         if not for_backward:
             del layer.for_backward  # back to the class's True

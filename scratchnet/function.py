@@ -1,0 +1,191 @@
+"""``keras.Function``: a graph of symbolic tensors, called as a function.
+
+::
+
+    a = sn.Input((3,), name="a")
+    b = sn.Input((3,), name="b")
+    h = sn.layers.Dense(4)(a) + b
+    fn = sn.Function(inputs={"a": a, "b": b}, outputs=[sn.ops.sigmoid(h), h])
+    y, h_value = fn({"a": xa, "b": xb})
+
+Keras' ``Function`` (``keras/src/ops/function.py``) is what a functional model is made of,
+without the model: no weights of its own to track, no ``fit``, no ``Layer`` API. Its graph is
+the same as :class:`~scratchnet.functional.Functional`'s: the :class:`Node` s recorded when layers
+(and ``sn.ops``, which become layers on KerasTensors) were called, from ``inputs`` to
+``outputs``. Calling it runs those nodes in order on arrays, in inference mode (``training``
+False), and returns the outputs in the structure they were given (a tensor, a list, a dict,
+nested). Called on KerasTensors, it records its layer calls again from them (their weights
+shared), so it joins a larger graph.
+
+``inputs`` may also be tensors in the middle of a graph (``h`` above): the graph then starts
+there, and what made them is not part of it, as in Keras.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import config, kernels, tree
+from scratchnet.functional import _layers_in_keras_order, _unique_names, replay_graph, run_node
+from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node
+
+
+class Function:
+    """``keras.Function(inputs, outputs, name=None)``: ``inputs`` and ``outputs`` are KerasTensors
+    or nested structures of them (lists, tuples, dicts); every output must be computable from
+    the inputs alone. ``function(x)``: ``x`` in the structure of ``inputs``, arrays in place of
+    the tensors. Attributes: :attr:`inputs`, :attr:`outputs` (flat lists), :attr:`operations`
+    (the layers and operations of the graph, in Keras' order), ``name``."""
+
+    def __init__(self, inputs, outputs, name: str | None = None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Function: expected name to be a non-empty string, received {name!r}")
+        self.name = name or _auto_name()
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self._inputs = tree.flatten(inputs)
+        self._outputs = tree.flatten(outputs)
+        if not self._inputs:
+            raise ValueError(f"`inputs` argument cannot be empty. Received:\ninputs={inputs}\n"
+                             f"outputs={outputs}")
+        if not self._outputs:
+            raise ValueError(f"`outputs` argument cannot be empty. Received:\ninputs={inputs}\n"
+                             f"outputs={outputs}")
+        for arg, flat in (("inputs", self._inputs), ("outputs", self._outputs)):
+            for t in flat:
+                if not isinstance(t, KerasTensor) or t.node is None:
+                    raise ValueError(f"Function: every value in `{arg}` must be a KerasTensor made by "
+                                     "sn.Input(...) or a layer or op call on one; received "
+                                     f"{t!r} of type {type(t).__name__}")
+        self._nodes = _nodes_between(self._inputs, self._outputs)
+        _check_computable(self._inputs, self._nodes)
+        self._operations = _layers_in_keras_order(
+            [t for t in self._inputs if isinstance(t.node.layer, InputLayer)], self._nodes)
+        _unique_names(self._operations)  # (scratchnet's default names repeat: dense, dense_1, ...)
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        """The symbolic inputs, as a flat list."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        """The symbolic outputs, as a flat list."""
+        return self._outputs
+
+    @property
+    def operations(self) -> list:
+        """The graph's layers and operations (the Inputs first), as Keras orders them."""
+        return list(self._operations)
+
+    def __call__(self, inputs):
+        """The outputs for ``inputs`` (arrays, or KerasTensors), in the structure of ``outputs``."""
+        self._check_inputs(inputs)
+        flat = tree.flatten(inputs)
+        if all(isinstance(x, KerasTensor) for x in flat):
+            new = replay_graph(dict(zip(self._inputs, flat, strict=True)), self._outputs)
+            return tree.pack_sequence_as(self._outputs_struct, new)
+        values: dict[KerasTensor, np.ndarray] = {}
+        masks: dict[KerasTensor, np.ndarray | None] = {}
+        for t, x in zip(self._inputs, flat, strict=True):
+            values[t] = kernels.to_backend(_as_input_array(x, t))
+        batch = len(values[self._inputs[0]]) if values[self._inputs[0]].ndim else 1
+        for node in self._nodes:
+            if all(out in values for out in node.all_outputs):
+                continue  # an input (an Input, or a tensor the Function starts from)
+            if isinstance(node.layer, ConstantLayer):  # an array a traced call() made
+                values[node.output] = kernels.to_backend(node.layer.batch(batch))
+                continue
+            training = False if node.training is None else node.training
+            run_node(node, values, masks, training, for_backward=False)
+        results = [kernels.to_numpy(values[t]) for t in self._outputs]
+        return tree.pack_sequence_as(self._outputs_struct, results)
+
+    def _check_inputs(self, inputs) -> None:
+        """Keras' ``_assert_input_compatibility``: the structure of ``inputs``, each rank, and
+        each axis both sides know."""
+        try:
+            tree.assert_same_structure(inputs, self._inputs_struct)
+        except (ValueError, TypeError):
+            raise ValueError("Function was called with an invalid input structure. Expected input "
+                             f"structure: {self._inputs_struct}\nReceived input structure: "
+                             f"{inputs}") from None
+        for x, ref in zip(tree.flatten(inputs), self._inputs, strict=True):
+            shape = tuple(x.shape) if isinstance(x, KerasTensor) else np.shape(x)
+            if len(shape) != len(ref.shape) or any(d is not None and r is not None and d != r
+                                                   for d, r in zip(shape, ref.shape, strict=True)):
+                raise ValueError(f"{type(self).__name__} was passed incompatible inputs. For input "
+                                 f"'{ref.name}', expected shape {ref.shape}, but received instead a "
+                                 f"tensor with shape {shape}.")
+
+    def __repr__(self) -> str:
+        return f"<Function name={self.name!r}>"
+
+
+def _auto_name() -> str:
+    n = config.get_uid("function")
+    return "function" if n == 1 else f"function_{n - 1}"
+
+
+def _as_input_array(x, tensor: KerasTensor) -> np.ndarray:
+    """``x`` as the array an input of ``tensor``'s dtype reads: numbers become the Input's float
+    type when it is one (the type a scratchnet layer computes in); ids and strings stay."""
+    x = x if kernels.is_device_array(x) else np.asarray(x)
+    if tensor.dtype.startswith("float") and x.dtype.kind in "biuf":
+        return x.astype(tensor.dtype, copy=False)
+    return x
+
+
+def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
+    """The nodes from the inputs to the outputs, each after those it reads (Keras' depth-first
+    ``_build_map``). The walk stops at an input; an input made by a layer (not an Input) stands
+    for its node, which is outside the graph."""
+    given = {id(t) for t in inputs}
+    order: list[Node] = []
+    finished: set[Node] = set()
+    in_progress: set[Node] = set()
+
+    def visit(tensor: KerasTensor) -> None:
+        node = tensor.node
+        if node in finished:
+            return
+        if id(tensor) in given and not isinstance(node.layer, InputLayer):
+            finished.add(node)
+            return
+        if node in in_progress:
+            raise ValueError(f"Tensor {tensor} from operation '{node.layer.name}' is part of a cycle.")
+        in_progress.add(node)
+        for parent in node.inputs:
+            visit(parent)
+        in_progress.remove(node)
+        finished.add(node)
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    for t in inputs:  # inputs no output depends on still belong to the graph (Keras)
+        if isinstance(t.node.layer, InputLayer) and t.node not in finished:
+            order.insert(0, t.node)
+            finished.add(t.node)
+    return order
+
+
+def _check_computable(inputs: list[KerasTensor], nodes: list[Node]) -> None:
+    """Every node's inputs come from ``inputs`` or an earlier node (Keras' ``map_graph`` check),
+    else ``ValueError: Graph disconnected``."""
+    computable = {id(t) for t in inputs}
+    done: list[str] = []
+    for node in nodes:
+        if isinstance(node.layer, InputLayer) and not isinstance(node.layer, ConstantLayer):
+            if id(node.output) not in computable:
+                raise ValueError(f"Graph disconnected: cannot find parent for tensor {node.output} "
+                                 f"(Input '{node.layer.name}', not among the Function's inputs). The "
+                                 f"following previous operations were accessed without issue: {done}")
+            continue
+        for t in node.inputs:
+            if id(t) not in computable:
+                raise ValueError(f"Graph disconnected: cannot find parent for tensor {t} at operation "
+                                 f"'{node.layer.name}'. The following previous operations were accessed "
+                                 f"without issue: {done}")
+        done.append(node.layer.name)
+        computable.update(id(t) for t in node.all_outputs)
