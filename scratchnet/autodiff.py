@@ -181,6 +181,28 @@ class Traced(NDArrayOperatorsMixin):
         from_dtype = self.dtype
         return self.tape.record(self.value.astype(dtype), [(self, lambda dy: dy.astype(from_dtype))])
 
+    # ---------------------------------------------- x -= y: a new value, as a Keras tensor does
+    # A backend tensor is immutable, so in Keras ``inputs -= ops.mean(inputs, ...)`` (keras.io's
+    # Antirectifier) makes a new tensor and rebinds the name; the caller's tensor is unchanged.
+    # The same here: each in-place operator returns the out-of-place result, recorded as usual.
+    def __iadd__(self, other):
+        return self + other
+
+    def __isub__(self, other):
+        return self - other
+
+    def __imul__(self, other):
+        return self * other
+
+    def __itruediv__(self, other):
+        return self / other
+
+    def __ipow__(self, other):
+        return self**other
+
+    def __imatmul__(self, other):
+        return self @ other
+
 
 def _plain(a):
     """The array inside a :class:`Traced`; anything else as it is."""
