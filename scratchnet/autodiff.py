@@ -122,7 +122,7 @@ class Traced(NDArrayOperatorsMixin):
             name = ufunc.__name__
             what = f"np.{name}.{method}" if method != "__call__" else f"in-place np.{name}"
             raise TypeError(f"{self.tape.where}: the function uses {what}, which scratchnet cannot "
-                            "differentiate (write x = x * 2, not x *= 2)")
+                            "differentiate (write x = np.multiply(x, 2), not np.multiply(x, 2, out=x))")
         if kwargs:  # where=, dtype=, casting=: rules written for the plain call would be wrong
             raise TypeError(f"{self.tape.where}: the function calls np.{ufunc.__name__} with "
                             f"{sorted(kwargs)}, which scratchnet cannot differentiate; call it without")
