@@ -41,6 +41,15 @@ CASES = {  # program: (small flags, the history's training key)
     # (measured 1.2e-4 apart after 6 epochs with --seed 1, every other weight within 1e-6)
     "timeseries_classification": (["--series", "120", "--length", "32", "--epochs", "4", "--filters", "8",
                                    "--lr-patience", "1", "--stop-patience", "10"], "loss"),
+    # SGD: as ct_scan_3d (every convolution's bias before BatchNormalization)
+    "oxford_pets_segmentation": (["--images", "40", "--file-size", "20", "--img-size", "16", "--val-samples",
+                                  "8", "--filters", "4,8", "--epochs", "3", "--optimizer", "sgd",
+                                  "--learning-rate", "0.05", "--batch-size", "16", "--folder", "."], "loss"),
+    "vision_transformer": (["--train-size", "64", "--test-size", "32", "--epochs", "2", "--dropout", "0",
+                            "--no-augment", "--batch-size", "32", "--transformer-layers", "1",
+                            "--mlp-head-units", "16"], "loss"),
+    "antirectifier": (["--train-size", "300", "--epochs", "3", "--units", "32", "--dropout", "0",
+                       "--batch-size", "64"], "loss"),
     "timeseries_transformer": (["--series", "120", "--length", "24", "--epochs", "3", "--head-size",
                                 "8", "--dropout", "0", "--mlp-dropout", "0", "--batch-size", "32"],
                                "loss"),
@@ -57,13 +66,17 @@ CASES = {  # program: (small flags, the history's training key)
 # What else each program computes that must agree (its module globals; "history.KEY" for a
 # history entry): evaluate's [loss, accuracy]; the best checkpoint's test loss and
 # ReduceLROnPlateau's rates; the score of a file read with load_img; the end-to-end model's
-# probability for a dict of raw columns through the FeatureSpace.
+# probability for a dict of raw columns through the FeatureSpace; the segmentation's per-pixel
+# probabilities from its best checkpoint; the ViT's [loss, accuracy, top-5 accuracy] on test images.
 ALSO = {
     "mnist_convnet": ("score",),
     "timeseries_classification": ("test_loss", "history.learning_rate"),
     "image_classification_from_scratch": ("score",),
     "structured_data_classification": ("predictions",),
     "text_classification_from_scratch": ("test_loss", "raw_loss"),
+    "oxford_pets_segmentation": ("val_preds",),
+    "vision_transformer": ("score",),
+    "antirectifier": ("score",),
 }
 
 
@@ -73,7 +86,7 @@ def run(name: str, impl: str, *flags: str, monkeypatch) -> dict:
     return runpy.run_path(str(path), run_name="__main__")
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted([*CASES, "knowledge_distillation"]))
 def test_the_only_difference_is_the_import(name):
     tree = ast.parse((PROGRAMS / f"{name}.py").read_text())
     switches = [node for node in tree.body
@@ -105,3 +118,24 @@ def test_same_start_same_numbers(name, tmp_path, monkeypatch):
         else:
             got, want = scratch[also], keras[also]
         assert_close(got, want, GRAD_RTOL, f"{name}: {also}")
+
+
+@pytest.mark.slow
+def test_knowledge_distillation_same_start_same_numbers(tmp_path, monkeypatch):
+    """knowledge_distillation.py has no validation data: its three fits (the teacher, the
+    Distiller, the student from scratch) are compared by their training losses and accuracies, then
+    the three evaluate scores and how far the distillation moved the teacher."""
+    flags = ["--train-size", "96", "--teacher-filters", "8,8", "--student-filters", "4,4",
+             "--teacher-epochs", "2", "--epochs", "2", "--no-shuffle"]
+    monkeypatch.chdir(tmp_path)
+    start = str(tmp_path / "start.npz")
+    scratch = run("knowledge_distillation", "scratch", *flags, "--save-start-weights", start,
+                  monkeypatch=monkeypatch)
+    keras = run("knowledge_distillation", "keras", *flags, "--start-weights", start, monkeypatch=monkeypatch)
+    for history in ("teacher_history", "history", "scratch_history"):
+        for key in ("loss", "sparse_categorical_accuracy"):
+            assert_close(scratch[history].history[key], keras[history].history[key], GRAD_RTOL,
+                         f"{history}: {key} per epoch")
+    for score in ("teacher_score", "distiller_score", "scratch_score", "teacher_moved"):
+        assert_close(scratch[score], keras[score], GRAD_RTOL, score)
+    assert scratch["teacher_moved"] > 1e-4

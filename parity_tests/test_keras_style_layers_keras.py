@@ -55,6 +55,34 @@ def mlp_block_class(lib):
     return MLPBlock
 
 
+def antirectifier_class(lib):
+    """keras.io's ``Antirectifier``: its ``call`` writes ``inputs -= ...`` (a new tensor in Keras)."""
+
+    class Antirectifier(lib.layers.Layer):
+        def __init__(self, initializer="he_normal", **kwargs):
+            super().__init__(**kwargs)
+            self.initializer = lib.initializers.get(initializer)
+
+        def build(self, input_shape):
+            output_dim = input_shape[-1]
+            self.kernel = self.add_weight(shape=(output_dim * 2, output_dim), initializer=self.initializer,
+                                          name="kernel", trainable=True)
+
+        def call(self, inputs):
+            inputs -= lib.ops.mean(inputs, axis=-1, keepdims=True)
+            pos = lib.ops.relu(inputs)
+            neg = lib.ops.relu(-inputs)
+            concatenated = lib.ops.concatenate([pos, neg], axis=-1)
+            return lib.ops.matmul(concatenated, self.kernel)
+
+        def get_config(self):
+            base_config = super().get_config()
+            config = {"initializer": lib.initializers.serialize(self.initializer)}
+            return dict(list(base_config.items()) + list(config.items()))
+
+    return Antirectifier
+
+
 def _model(lib, make_layer, seed=0):
     inputs = lib.Input((5,))
     return lib.Model(inputs, lib.layers.Dense(3)(make_layer()(inputs)))
@@ -67,10 +95,11 @@ def _same_weights(model, kmodel, seed=0):
     model.set_weights(weights)
 
 
-@pytest.mark.parametrize("which", ["linear", "mlp_block"])
+@pytest.mark.parametrize("which", ["linear", "mlp_block", "antirectifier"])
 def test_forward_gradients_and_fit_match_keras(which):
     make = {"linear": lambda lib: (lambda: linear_class(lib)(4)),
-            "mlp_block": lambda lib: (lambda: mlp_block_class(lib)())}[which]
+            "mlp_block": lambda lib: (lambda: mlp_block_class(lib)()),
+            "antirectifier": lambda lib: (lambda: antirectifier_class(lib)())}[which]
     model, kmodel = _model(sn, make(sn)), _model(keras, make(keras))
     assert [w.shape for w in model.get_weights()] == [tuple(w.shape) for w in kmodel.get_weights()]
     _same_weights(model, kmodel)

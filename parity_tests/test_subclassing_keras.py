@@ -217,3 +217,40 @@ def test_save_weights_written_by_scratchnet_round_trip_and_model_save_refused(tm
         tfnet.to_keras(twins.scratch)
     with pytest.raises(TypeError, match="subclassed Keras model"):
         tfnet.from_keras(twins.keras)
+
+
+def test_vit_patch_encoder_with_a_constant_batch_of_one_matches_keras():
+    """keras.io's ViT PatchEncoder: the embedding of ``expand_dims(arange(n), 0)`` (a batch of one)
+    broadcast over the batch; outputs, gradients (tf.GradientTape) and three SGD epochs."""
+
+    def encoder(lib):
+        class PatchEncoder(lib.layers.Layer):
+            def __init__(self, num_patches, projection_dim):
+                super().__init__()
+                self.num_patches = num_patches
+                self.projection = lib.layers.Dense(units=projection_dim)
+                self.position_embedding = lib.layers.Embedding(input_dim=num_patches,
+                                                               output_dim=projection_dim)
+
+            def call(self, patch):
+                positions = lib.ops.expand_dims(lib.ops.arange(0, self.num_patches, 1), axis=0)
+                return self.projection(patch) + self.position_embedding(positions)
+
+        inputs = lib.Input((4, 6))
+        x = PatchEncoder(4, 3)(inputs)
+        return lib.Model(inputs, lib.layers.Dense(2)(lib.layers.Flatten()(x)))
+
+    kmodel, smodel = encoder(keras), encoder(sn)
+    assert smodel.output_shape == kmodel.output_shape == (None, 2)
+    smodel.set_weights(kmodel.get_weights())
+    x, y = _data((4, 6), n=12, classes=2)
+    assert_close(smodel.predict(x, verbose=0), np.asarray(kmodel(x)), FORWARD_RTOL, "forward")
+    kmodel.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    smodel.compile(optimizer=sn.optimizers.SGD(0.1), loss=sn.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    kh = kmodel.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    sh = smodel.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    assert_close(sh, kh, GRAD_RTOL, "losses per epoch")
+    for s, k in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(s, k, TRAJECTORY_RTOL, "weights after 9 SGD steps")

@@ -122,7 +122,7 @@ class Traced(NDArrayOperatorsMixin):
             name = ufunc.__name__
             what = f"np.{name}.{method}" if method != "__call__" else f"in-place np.{name}"
             raise TypeError(f"{self.tape.where}: the function uses {what}, which scratchnet cannot "
-                            "differentiate (write x = x * 2, not x *= 2)")
+                            "differentiate (write x = np.multiply(x, 2), not np.multiply(x, 2, out=x))")
         if kwargs:  # where=, dtype=, casting=: rules written for the plain call would be wrong
             raise TypeError(f"{self.tape.where}: the function calls np.{ufunc.__name__} with "
                             f"{sorted(kwargs)}, which scratchnet cannot differentiate; call it without")
@@ -180,6 +180,28 @@ class Traced(NDArrayOperatorsMixin):
     def astype(self, dtype, copy=True):
         from_dtype = self.dtype
         return self.tape.record(self.value.astype(dtype), [(self, lambda dy: dy.astype(from_dtype))])
+
+    # ---------------------------------------------- x -= y: a new value, as a Keras tensor does
+    # A backend tensor is immutable, so in Keras ``inputs -= ops.mean(inputs, ...)`` (keras.io's
+    # Antirectifier) makes a new tensor and rebinds the name; the caller's tensor is unchanged.
+    # The same here: each in-place operator returns the out-of-place result, recorded as usual.
+    def __iadd__(self, other):
+        return self + other
+
+    def __isub__(self, other):
+        return self - other
+
+    def __imul__(self, other):
+        return self * other
+
+    def __itruediv__(self, other):
+        return self / other
+
+    def __ipow__(self, other):
+        return self**other
+
+    def __imatmul__(self, other):
+        return self @ other
 
 
 def _plain(a):

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import numbers
+import re
 
 import numpy as np
 
@@ -805,8 +806,10 @@ def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list
 
 
 def _unique_names(layers: list[Layer]) -> None:
-    """Keras needs unique layer names in a model. A layer with its default name (``dense``) is
-    renamed ``dense_1``, ``dense_2``, ... in layer order; other duplicates are refused."""
+    """Keras needs unique layer names in a model. A layer with its default name (``dense``, or the
+    ``dense_1`` that scratchnet's per-model numbering gave it, where Keras' names are unique in the
+    whole session: a teacher and a student model held by one distiller) is renamed ``dense_1``,
+    ``dense_2``, ... in layer order, the first free; other duplicates are refused."""
     taken: dict[str, int] = {}
     for layer in layers:
         taken[layer.name] = taken.get(layer.name, 0) + 1
@@ -815,10 +818,11 @@ def _unique_names(layers: list[Layer]) -> None:
         if layer.name not in seen:
             seen.add(layer.name)
             continue
-        if layer.name != _snake_case(type(layer).__name__):
+        base = _snake_case(type(layer).__name__)
+        if not re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
             raise ValueError(f'The name "{layer.name}" is used {taken[layer.name]} times in the '
                              "model. All layer names should be unique.")
-        base, i = layer.name, 1
+        i = 1
         while f"{base}_{i}" in seen or f"{base}_{i}" in taken:
             i += 1
         layer.name = f"{base}_{i}"

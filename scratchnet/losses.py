@@ -70,9 +70,44 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         """The reduced loss, as a Keras loss object returns it: ``sum(l * w) / size(l * w)``
-        (Keras' ``sum_over_batch_size``; ``w = 1`` without ``sample_weight``)."""
+        (Keras' ``sum_over_batch_size``; ``w = 1`` without ``sample_weight``). On traced values (a
+        model's ``compute_loss`` override, scratchnet/custom_loss.py) a traced scalar."""
+        from scratchnet.autodiff import Traced
+
+        if isinstance(y_pred, Traced) or isinstance(y_true, Traced):
+            return self._traced_call(y_true, y_pred, sample_weight)
         y_true, y_pred = self.check(y_true, np.asarray(y_pred))
         return reduce_weighted(self.forward(y_true, y_pred), sample_weight)
+
+    def _traced_call(self, y_true, y_pred, sample_weight):
+        """The reduced loss as one line on the gradient tape: its rule gives ``dL/dy_pred`` from
+        :meth:`backward` (weighted, as :func:`weighted_loss_and_grad`), and, for a traced
+        ``y_true`` (a teacher's softened prediction), ``dL/dy_true`` from :meth:`backward_true`."""
+        from scratchnet.autodiff import Traced
+        from scratchnet.model import weighted_loss_and_grad
+
+        traced = [t for t in (y_true, y_pred) if isinstance(t, Traced)]
+        true_value = y_true.value if isinstance(y_true, Traced) else y_true
+        pred_value = y_pred.value if isinstance(y_pred, Traced) else np.asarray(y_pred)
+        labels, pred_value = self.check(true_value, pred_value)
+        loss, dpred = weighted_loss_and_grad(self, labels, pred_value, sample_weight)
+        inputs = []
+        if isinstance(y_pred, Traced):
+            inputs.append((y_pred, lambda dy: dy * dpred))
+        if isinstance(y_true, Traced):
+            if sample_weight is not None:
+                raise NotImplementedError(f'loss "{self.name}": the gradient with respect to y_true '
+                                          "with sample_weight is not implemented")
+            dtrue = self.backward_true(labels, pred_value)
+            inputs.append((y_true, lambda dy: dy * dtrue))
+        value = np.asarray(loss, dtype=pred_value.dtype)
+        return traced[0].tape.record(value, inputs)
+
+    def backward_true(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """``d mean(values) / d y_true``, for a loss whose target is itself computed (a teacher's
+        prediction in knowledge distillation). Defined by the losses that need it."""
+        raise NotImplementedError(f'loss "{self.name}": the gradient with respect to y_true (a traced '
+                                  "target) is not implemented")
 
     def check(self, y_true, y_pred):
         """Validate and convert labels; return ``(y_true, y_pred)`` ready for forward/backward."""
@@ -387,6 +422,15 @@ class KLDivergence(Loss):
         p = np.clip(y_pred, EPSILON, 1)
         inside = (y_pred >= EPSILON) & (y_pred <= 1)  # TensorFlow's clip passes the bounds
         return (-y / p * inside / n).astype(y_pred.dtype, copy=False)
+
+    def backward_true(self, y_true, y_pred):
+        """``dL/dy = (log(y / p) + 1) / N``, zero where the clip of ``y`` was active: the gradient
+        a teacher's softened prediction gets (Keras' knowledge-distillation example)."""
+        n = int(np.prod(y_pred.shape[:-1]))
+        y = np.clip(y_true, EPSILON, 1)
+        p = np.clip(y_pred, EPSILON, 1)
+        inside = (y_true >= EPSILON) & (y_true <= 1)
+        return ((np.log(y / p) + 1) * inside / n).astype(y_pred.dtype, copy=False)
 
 
 class Poisson(Loss):
@@ -807,6 +851,23 @@ def reduce_weighted(values, sample_weight=None) -> float:
     if values.ndim == 0:
         return float(values)
     return float(values.sum() / values.size) if values.size else 0.0
+
+
+class ComputeLossOverride(Loss):
+    """What ``compile(loss=None)`` records for a model whose class overrides Keras'
+    ``compute_loss(x, y, y_pred, sample_weight)`` (scratchnet/custom_loss.py): that method is the
+    loss; this one only hands the targets over as given, for it and the metrics to read."""
+
+    name = "compute_loss"
+
+    def check(self, y_true, y_pred):
+        return np.asarray(y_true), y_pred
+
+    def forward(self, y_true, y_pred):
+        raise RuntimeError("ComputeLossOverride: the model's compute_loss computes the loss")
+
+    def get_config(self):
+        return {}
 
 
 class LossFunctionWrapper(Loss):

@@ -17,12 +17,13 @@ import numbers
 import numpy as np
 
 from scratchnet import callbacks as cbks
-from scratchnet import config, kernels
+from scratchnet import config, custom_loss, kernels
 from scratchnet import data_adapters as adapters
 from scratchnet import distribute as distribute_mod
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet import optimizers as optimizers_mod
+from scratchnet.autodiff import Traced
 from scratchnet.layers.base import (
     ActivatedLayer,
     Layer,
@@ -391,6 +392,8 @@ class Model:
             raise ValueError(f"compile: model {self.name!r} has one output, whose loss is not "
                              f"weighted here; expected loss_weights=None (or 1.0), received "
                              f"{loss_weights!r}")
+        if loss is None and custom_loss.overrides_compute_loss(self):
+            loss = losses_mod.ComputeLossOverride()  # the class's compute_loss is the loss
         if loss is None:
             raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
                              "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
@@ -575,6 +578,8 @@ class Model:
             return self._update_metrics(loss, y, y_pred, sample_weight)
         # 1. Forward pass in training mode (dropout active): the model's prediction.
         y_pred = self.forward(x, training=True)
+        if custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
+            return self._custom_loss_train_step(x, y, y_pred, sample_weight)
         # 2. Loss: how wrong the prediction is, and dL/d(output), where the backward pass starts.
         loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
         # 3. Backward pass: every layer, last to first, fills its Parameter.grad.
@@ -585,6 +590,18 @@ class Model:
         # (Loss scaling: the gradients of scale * loss, which apply() divides by scale again.)
         self._scale_gradients()
         # 4. Update: the optimizer moves every parameter against its gradient.
+        self.optimizer.apply(self.params)
+        return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _custom_loss_train_step(self, x, y, y_pred, sample_weight) -> dict[str, float]:
+        """``train_step`` of a class that overrides Keras' ``compute_loss`` (scratchnet/custom_loss.py):
+        the override's loss and ``dL/dy_pred`` from the gradient tape, the backward pass, then the
+        gradients of the other models it called on the data, and the update."""
+        loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
+        self.backward(doutput)
+        for param, grad in model_grads:  # (0 after the backward pass where outside its graph)
+            param.grad = param.grad + grad
+        self._scale_gradients()
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
@@ -615,6 +632,9 @@ class Model:
         if self.distribute_strategy is not None:  # (the replicas' penalties would not be summed)
             self._refuse_activity_regularizers("a distribution strategy")
         y_pred = self._forward_inference(x)
+        if custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
+            loss = custom_loss.loss_value(self, x, y, y_pred, sample_weight)
+            return self._update_metrics(loss, y, y_pred, sample_weight)
         loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
@@ -632,6 +652,14 @@ class Model:
         if self.distribute_strategy is not None:
             self._refuse_activity_regularizers("a distribution strategy")
             loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
+        elif custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
+            y_pred = self.forward(x, training=True)
+            loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
+            self.backward(doutput)
+            for param, grad in model_grads:
+                param.grad = param.grad + grad
+            return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
+                          else np.zeros(p.value.shape, p.value.dtype) for p in self.weights]
         else:
             y_pred = self.forward(x, training=True)
             loss, doutput, through_logits = self.compute_loss(y, y_pred, sample_weight)
@@ -1003,6 +1031,8 @@ class Model:
         ``Sequential`` calls its layers in turn, and a functional model replays its layer calls
         from that tensor, so they join that graph, as Keras' nested model does (listed one by one
         in the outer model's ``layers``)."""
+        if isinstance(x, Traced):  # the data, inside a compute_loss override (custom_loss.py)
+            return custom_loss.call_model_on_tape(self, x, training)
         if is_symbolic(x):
             if not isinstance(self, Sequential):
                 from scratchnet.functional import Functional, call_on_tensors

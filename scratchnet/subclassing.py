@@ -42,7 +42,7 @@ import inspect
 
 import numpy as np
 
-from scratchnet import config
+from scratchnet import config, custom_loss
 from scratchnet import losses as losses_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.functional import Functional, _unique_names
@@ -500,6 +500,8 @@ class Subclassed(Functional):
         rest is done when the first batch builds the model."""
         args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
                 "metrics": metrics, "weighted_metrics": weighted_metrics}
+        if loss is None and custom_loss.overrides_compute_loss(self):
+            args["loss"] = loss = losses_mod.ComputeLossOverride()  # compute_loss is the loss
         if self._call_graphs:
             Functional.compile(self, **args)
             return

@@ -130,7 +130,7 @@ def forward_taped(layer: Layer, x, training: bool):
     try:
         if not record:
             layer._taped_call = None
-            return _plain(_call(layer, x, training))
+            return _plain(_call(layer, _own_copy(x), training))
         tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
         watched_x = [tape.watch(a) for a in x] if isinstance(x, list | tuple) else tape.watch(x)
         traced = {id(p): tape.watch(p.value) for p in trainable}
@@ -182,6 +182,17 @@ def _call(layer: Layer, x, training: bool, traced: dict | None = None):
         return layer.call(x, **kwargs)
     finally:
         vars(layer).update({name: held[name] for name in replaced})
+
+
+def _own_copy(x):
+    """The input(s) copied: Keras' tensors are immutable, so a ``call`` that writes ``inputs -= m``
+    (keras.io's Antirectifier) rebinds its name and leaves the caller's tensor as it was; on a
+    plain array the same line writes in place, into the previous layer's output (which a skip
+    connection may read again) or the caller's ``predict`` data. (On the tape, ``Traced``'s
+    in-place operators return new values.)"""
+    if isinstance(x, list | tuple):
+        return type(x)(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in x)
+    return np.array(x, copy=True) if isinstance(x, np.ndarray) else x
 
 
 def _plain(value):

@@ -44,7 +44,20 @@ class Gated(sn.Layer):
         return out * 0.5 if training else out
 
 
-@pytest.mark.parametrize("make", [lambda: Linear(3), lambda: Gated()])
+class Antirectifier(sn.Layer):
+    """keras.io's Antirectifier: ``inputs -= ...`` in ``call``, which on Keras' immutable tensors
+    makes a new tensor (the caller's is unchanged)."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(2 * input_shape[-1], input_shape[-1]), initializer="he_normal")
+
+    def call(self, inputs):
+        inputs -= ops.mean(inputs, axis=-1, keepdims=True)
+        inputs *= 1.5
+        return ops.matmul(ops.concatenate([ops.relu(inputs), ops.relu(-inputs)], axis=-1), self.kernel)
+
+
+@pytest.mark.parametrize("make", [lambda: Linear(3), lambda: Gated(), lambda: Antirectifier()])
 def test_tape_gradients_match_finite_differences(make, float64):
     rng = np.random.default_rng(0)
     layer = make()
@@ -63,6 +76,22 @@ def test_tape_gradients_match_finite_differences(make, float64):
         analytic = {name: p.grad.copy() for name, p in layer.params.items()}
         for name, p in layer.params.items():
             assert rel_error(analytic[name], numeric_grad(loss, p.value)) < REL_TOL, name
+
+
+def test_in_place_operators_in_call_leave_the_callers_tensor_alone():
+    """``inputs -= m`` in call: the layer's input is read again by the skip connection, in training
+    (on the tape) and in predict (plain arrays), and the data given to predict stays as it was."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    inputs = sn.Input((4,))
+    model = sn.Model(inputs, L.Add()([Antirectifier()(inputs), inputs]), seed=0)
+    kept = x.copy()
+    out = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(x, kept)
+    layer = model.layers[1]
+    expected = layer.forward(x, training=False) + x
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_allclose(model(x, training=True), expected, rtol=1e-6)
 
 
 def test_first_layer_trains_and_predict_needs_no_tape():

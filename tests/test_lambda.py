@@ -127,13 +127,38 @@ def test_what_the_tape_cannot_follow_is_an_error_in_training(function, message):
         model.fit(*_data(), epochs=1, verbose=0)
 
 
-def test_an_in_place_update_is_an_error_that_says_how_to_write_it():
+def test_an_in_place_update_makes_a_new_value_as_on_keras_tensors():
+    """``v *= 2`` rebinds ``v`` to a new value (Keras' tensors are immutable): it trains as
+    ``v = v * 2`` does, and in predict the previous layer's output is not written over."""
     def double(v):
         v *= 2
         return v
+
+    def double_plainly(v):
+        return v * 2
+
+    x, y = _data()
+    in_place, plain = _model(double), _model(double_plainly)
+    for model in (in_place, plain):
+        model.compile("sgd", "mse")
+    history = in_place.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(history, plain.fit(x, y, epochs=2, batch_size=4, shuffle=False,
+                                                  verbose=0).history["loss"], rtol=1e-6)
+    inputs = sn.Input((4,))
+    hidden = L.Dense(3)(inputs)
+    skip = sn.Model(inputs, L.Add()([L.Lambda(double)(hidden), hidden]))
+    dense = skip.layers[1]
+    expected = 3 * (x @ dense.kernel.numpy() + dense.bias.numpy())
+    np.testing.assert_allclose(skip.predict(x, verbose=0), expected, rtol=1e-5)
+
+
+def test_an_out_argument_is_an_error_that_says_how_to_write_it():
+    def double(v):
+        np.multiply(v, 2, out=v)
+        return v
     model = _model(double)
     model.compile("sgd", "mse")
-    with pytest.raises(TypeError, match=r"in-place np.multiply.*write x = x \* 2, not x \*= 2"):
+    with pytest.raises(TypeError, match=r"in-place np.multiply.*not np.multiply\(x, 2, out=x\)"):
         model.fit(*_data(), epochs=1, verbose=0)
 
 

@@ -399,3 +399,28 @@ def test_a_subclassed_model_built_with_none_takes_every_length():
     assert fixed.input_shape == (None, None)
     with pytest.raises(ValueError, match=r"tuple of positive integers or None.*\(None, 0\)"):
         _Reader().build((None, 0))
+
+
+def test_a_constant_batch_of_one_inside_a_traced_call_broadcasts_over_the_batch():
+    """keras.io's ViT PatchEncoder: ``ops.expand_dims(ops.arange(n), axis=0)`` is a batch of one
+    position row; its embedding, added to the projected patches, broadcasts over the batch."""
+
+    class PatchEncoder(sn.layers.Layer):
+        def __init__(self, num_patches, projection_dim):
+            super().__init__()
+            self.num_patches = num_patches
+            self.projection = sn.layers.Dense(units=projection_dim)
+            self.position_embedding = sn.layers.Embedding(input_dim=num_patches, output_dim=projection_dim)
+
+        def call(self, patch):
+            positions = sn.ops.expand_dims(sn.ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
+            return self.projection(patch) + self.position_embedding(positions)
+
+    inputs = sn.Input((4, 6))
+    layer = PatchEncoder(4, 3)
+    model = sn.Model(inputs, layer(inputs))
+    assert model.output_shape == (None, 4, 3)
+    x = np.random.default_rng(0).standard_normal((5, 4, 6)).astype(np.float32)
+    dense, table = layer.projection, layer.position_embedding.embeddings.numpy()
+    expected = x @ dense.kernel.numpy() + dense.bias.numpy() + table[None]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)

@@ -575,14 +575,14 @@ class Layer:
             )
 
     def __call__(self, x, training: bool | None = None) -> np.ndarray:
-        from scratchnet.layers.input_layer import call_symbolic, constant, is_symbolic, tracing
+        from scratchnet.layers.input_layer import call_symbolic, is_symbolic, layer_constant, tracing
         from scratchnet.layers.input_spec import assert_input_compatibility
 
         if not is_symbolic(x):  # keras.InputSpec: what a (custom) layer declared about its inputs
             assert_input_compatibility(getattr(self, "input_spec", None), x, self.name)
         if not is_symbolic(x) and tracing():  # an array made inside a traced call(): a constant
-            x = [t if is_symbolic(t) else constant(t) for t in x] if isinstance(x, list | tuple) \
-                and any(is_symbolic(t) for t in x) else constant(x)
+            x = [t if is_symbolic(t) else layer_constant(t) for t in x] if isinstance(x, list | tuple) \
+                and any(is_symbolic(t) for t in x) else layer_constant(x)
         if is_symbolic(x):  # layer(Input(...)): record a graph node (scratchnet.functional)
             if not self.built and self._made_of_layers():
                 self._trace_dtype = (x[0] if isinstance(x, list | tuple) else x).dtype

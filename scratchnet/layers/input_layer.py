@@ -242,6 +242,19 @@ def constant(value) -> KerasTensor:
     return ConstantLayer(value).output
 
 
+def layer_constant(value) -> KerasTensor:
+    """An array given to a layer inside a traced ``call``. Keras reads it as a whole tensor, batch
+    axis first, whose result then broadcasts against the model's batch. One of two axes or more
+    whose first is 1 (``ops.expand_dims(ops.arange(num_patches), axis=0)``, keras.io's ViT
+    ``PatchEncoder``) is such a batch of one: its sample is ``value[0]``, repeated along the batch.
+    Any other array is one sample's value (``ops.arange(maxlen)``, keras.io's
+    ``TokenAndPositionEmbedding``, whose result broadcasts the same way)."""
+    value = np.asarray(value)
+    if value.ndim >= 2 and value.shape[0] == 1:
+        value = value[0]
+    return constant(value)
+
+
 def Input(shape=None, batch_size: int | None = None, dtype: str | None = None,  # noqa: N802
           name: str | None = None, batch_shape=None, **kwargs) -> KerasTensor:
     """``keras.Input``: a symbolic tensor of shape ``(None,) + shape``, the start of a graph.

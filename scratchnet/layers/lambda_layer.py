@@ -95,8 +95,11 @@ class Lambda(Layer):
 
     def _forward(self, x, training, mask):
         if not (self.for_backward and self.compute_input_grad):
+            from scratchnet.tape_layers import _own_copy
+
             self._tape = None  # no backward pass will need a record
-            return np.asarray(self._call_function(x, training, mask))
+            # (a copy: "x *= 2" in the function makes a new value, as on Keras' immutable tensors)
+            return np.asarray(self._call_function(_own_copy(x), training, mask))
         self._tape = Tape(f'Lambda "{self.name}"')
         self._watched = self._tape.watch(x)
         self._output = self._call_function(self._watched, training, mask)
