@@ -419,10 +419,12 @@ def test_new_families_keras_files_travel_both_ways(family, kwargs, custom, tmp_p
 def test_convnext_built_here_saves_files_keras_reads(tmp_path):
     """A ConvNeXt scratchnet builds (its Sequentials one layer each) writes a ``.keras`` file that
     Keras loads with the same layers and predictions, and a ``.weights.h5`` file that Keras'
-    own ConvNeXtTiny loads; scratchnet reads both back."""
+    own builder's model loads; scratchnet reads the ``.keras`` file back. (The small frame of
+    ``_mini_convnext``: the same stem, downsampling Sequentials and blocks as ConvNeXtTiny.)"""
+    from scratchnet.applications.convnext import LayerScale
+
     sn.utils.set_random_seed(3)
-    kwargs = {"include_top": False, "pooling": "avg", "input_shape": (32, 32, 3)}
-    model = sn.applications.ConvNeXtTiny(weights=None, **kwargs)
+    model = _mini_convnext(sn, include_top=False, pooling="avg")
     rng = np.random.default_rng(11)
     # LayerScale starts at 1e-6 (each block nearly the identity): scales of about 1 instead
     model.set_weights([rng.uniform(0.5, 1.5, p.value.shape).astype("float32") if "layer_scale" in p.name
@@ -435,13 +437,11 @@ def test_convnext_built_here_saves_files_keras_reads(tmp_path):
     assert [(la.name, type(la).__name__) for la in kmodel.layers[1:]] == \
         [(la.name, type(la).__name__) for la in model.layers[1:]]
     assert_close(kmodel.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's .keras in Keras")
-    from scratchnet.applications.convnext import LayerScale
-
     again = sn.load_model(str(tmp_path / "convnext.keras"), custom_objects={"LayerScale": LayerScale})
     np.testing.assert_array_equal(again.predict(x, verbose=0), expected)
     model.save_weights(str(tmp_path / "convnext.weights.h5"))
     keras.backend.clear_session()
-    kmodel = keras.applications.ConvNeXtTiny(weights=None, **kwargs)
+    kmodel = _mini_convnext(keras, include_top=False, pooling="avg")
     kmodel.load_weights(str(tmp_path / "convnext.weights.h5"))
     assert_close(kmodel.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's weights in Keras")
 
