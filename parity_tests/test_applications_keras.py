@@ -64,7 +64,7 @@ def keras_model_with_file(family, shape, kwargs, path, seed=0):
 def keras_layers(kmodel, operations: bool = False) -> list:
     """Keras' ``model.layers`` (or ``_operations``: the layers and the ops.add / ops.multiply
     nodes), each nested ``Sequential`` (ConvNeXt's stem and downsampling blocks) replaced by its
-    layers, as scratchnet lists them."""
+    layers, as a model scratchnet loads from Keras' file lists them."""
     flat = []
     for entry in kmodel._operations if operations else kmodel.layers:
         flat += entry.layers if isinstance(entry, keras.Sequential) else [entry]
@@ -78,7 +78,7 @@ def test_application_matches_keras(family, shape, kwargs, tmp_path):
     model = getattr(sn.applications, family)(weights=path, input_shape=shape, **kwargs)
 
     assert model.name == kmodel.name
-    klayers = keras_layers(kmodel)
+    klayers = kmodel.layers  # (ConvNeXt's nested Sequentials are one entry each in both)
     names = [layer.name for layer in model.layers]
     knames = [layer.name for layer in klayers]
     assert names[1:] == knames[1:]  # (the input layer's name counts inputs across the session)
@@ -87,7 +87,7 @@ def test_application_matches_keras(family, shape, kwargs, tmp_path):
             == [tuple(layer.output.shape) for layer in klayers])
     # the graph's operations too (MobileNetV3's x + 3.0, ConvNeXt's residual adds), which Keras
     # keeps out of model.layers; the summary lists them all, with Keras' total
-    kops = keras_layers(kmodel, operations=True)
+    kops = kmodel.operations
     assert ([(op.name, type(op).__name__) for op in model.operations[1:]]
             == [(op.name, type(op).__name__) for op in kops[1:]])
     summary = model.summary(print_fn=None)
@@ -278,7 +278,7 @@ def test_convnext_stochastic_depth_frame_matches_keras():
     kmodel = _mini_convnext(keras, drop_path_rate=0.3, classes=3)
     model = _mini_convnext(sn, drop_path_rate=0.3, classes=3)
     assert ([(la.name, type(la).__name__) for la in model.layers[1:]]
-            == [(la.name, type(la).__name__) for la in keras_layers(kmodel)[1:]])
+            == [(la.name, type(la).__name__) for la in kmodel.layers[1:]])
     rates = [la.drop_path_rate for la in model.layers if type(la).__name__ == "StochasticDepth"]
     assert rates == [la.drop_path_rate for la in keras_layers(kmodel)
                      if type(la).__name__ == "StochasticDepth"]
@@ -286,6 +286,40 @@ def test_convnext_stochastic_depth_frame_matches_keras():
     model.set_weights([w.numpy() for w in kmodel.weights])
     x = np.random.default_rng(6).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL, "stochastic depth")
+
+
+def _summary_rows(text: str, keras_table: bool) -> list[tuple[str, str, str]]:
+    """``(layer (class), output shape, param #)`` of each row of a summary's table."""
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in (line.split("│")[1:-1] if keras_table else line.split("  "))]
+        cells = [c for c in cells if c]
+        if len(cells) >= 3 and cells[0].endswith(")") and cells[1].startswith("(") and \
+                cells[2].replace(",", "").isdigit():
+            rows.append(tuple(cells[:3]))
+    return rows
+
+
+def test_convnext_layers_and_summary_rows_are_keras(monkeypatch):
+    """ConvNeXtTiny's ``model.layers`` are Keras' (its stem and three downsampling Sequentials
+    one entry each: names, classes, order, count), and so are the summary's rows (name and
+    class, output shape, parameters), the operations' rows included."""
+    keras.backend.clear_session()
+    kwargs = {"weights": None, "input_shape": (32, 32, 3), "include_top": True, "classes": 3}
+    kmodel = keras.applications.ConvNeXtTiny(**kwargs)
+    model = sn.applications.ConvNeXtTiny(**kwargs)
+    assert len(model.layers) == len(kmodel.layers) == 135
+    assert ([(la.name, type(la).__name__) for la in model.layers[1:]]
+            == [(la.name, type(la).__name__) for la in kmodel.layers[1:]])
+    stem, kstem = model.get_layer("convnext_tiny_stem"), kmodel.get_layer("convnext_tiny_stem")
+    assert [la.name for la in stem.layers] == [la.name for la in kstem.layers]
+    lines = []
+    monkeypatch.setenv("COLUMNS", "300")  # (rich cuts Keras' table at the terminal's width)
+    kmodel.summary(line_length=300, print_fn=lambda line, **kw: lines.append(line))
+    krows = _summary_rows("\n".join(lines), keras_table=True)
+    rows = _summary_rows(model.summary(print_fn=None), keras_table=False)
+    assert len(krows) == len(kmodel.operations) and rows[1:] == krows[1:]
+    assert ("convnext_tiny_stem (Sequential)", "(None, 8, 8, 96)", "4,896") in rows
 
 
 def test_convnext_gradients_and_fit_steps_match_keras(float64_everywhere):
@@ -322,18 +356,16 @@ def test_mobilenet_v3_gradients_and_fit_steps_match_keras(tmp_path, float64_ever
     the squeeze-and-excitation's hard sigmoid operations and the 1x1 convolution head, then two
     SGD steps: losses, weights and moving statistics.
 
-    Without the Rescaling layer (inputs already in [-1, 1]): in float64, Keras' Rescaling
-    multiplies by its scale 1/127.5 rounded to float32 first (TensorFlow converts the Python
-    float to a float32 tensor before casting it), scratchnet's by the float64 value; the 1e-7
-    difference, through batch statistics of two images on 1x1 maps, moves the second step's
-    weights by 1e-4. Here the two agree to 1e-10."""
+    With the Rescaling layer: in float64 both libraries multiply by its scale 1/127.5 rounded to
+    float32 first (TensorFlow converts the Python float to a float32 tensor before casting it;
+    scratchnet's ``keras_constant``). A 6e-8 difference there, through batch statistics of two
+    images on 1x1 maps, would move the second step's weights by 1e-4."""
     path = str(tmp_path / "mnv3.weights.h5")
-    kwargs = {"alpha": 0.75, "include_top": True, "classes": 3, "dropout_rate": 0.0,
-              "include_preprocessing": False}
+    kwargs = {"alpha": 0.75, "include_top": True, "classes": 3, "dropout_rate": 0.0}
     kmodel = keras_model_with_file("MobileNetV3Small", (32, 32, 3), kwargs, path)
     model = sn.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=path, **kwargs)
     rng = np.random.default_rng(8)
-    x = rng.uniform(-1, 1, (6, 32, 32, 3))
+    x = rng.uniform(0, 255, (6, 32, 32, 3))
     y = rng.integers(0, 3, 6)
     kmodel.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
                    jit_compile=False)
@@ -382,6 +414,36 @@ def test_new_families_keras_files_travel_both_ways(family, kwargs, custom, tmp_p
     model.save(str(tmp_path / "scratchnet.keras"))
     again = keras.saving.load_model(str(tmp_path / "scratchnet.keras"))
     assert_close(again.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's file in Keras")
+
+
+def test_convnext_built_here_saves_files_keras_reads(tmp_path):
+    """A ConvNeXt scratchnet builds (its Sequentials one layer each) writes a ``.keras`` file that
+    Keras loads with the same layers and predictions, and a ``.weights.h5`` file that Keras'
+    own builder's model loads; scratchnet reads the ``.keras`` file back. (The small frame of
+    ``_mini_convnext``: the same stem, downsampling Sequentials and blocks as ConvNeXtTiny.)"""
+    from scratchnet.applications.convnext import LayerScale
+
+    sn.utils.set_random_seed(3)
+    model = _mini_convnext(sn, include_top=False, pooling="avg")
+    rng = np.random.default_rng(11)
+    # LayerScale starts at 1e-6 (each block nearly the identity): scales of about 1 instead
+    model.set_weights([rng.uniform(0.5, 1.5, p.value.shape).astype("float32") if "layer_scale" in p.name
+                       else p.value + rng.normal(0, 0.05, p.value.shape).astype("float32")
+                       for p in model.weights])
+    x = np.random.default_rng(12).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.save(str(tmp_path / "convnext.keras"))
+    kmodel = keras.saving.load_model(str(tmp_path / "convnext.keras"))
+    assert [(la.name, type(la).__name__) for la in kmodel.layers[1:]] == \
+        [(la.name, type(la).__name__) for la in model.layers[1:]]
+    assert_close(kmodel.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's .keras in Keras")
+    again = sn.load_model(str(tmp_path / "convnext.keras"), custom_objects={"LayerScale": LayerScale})
+    np.testing.assert_array_equal(again.predict(x, verbose=0), expected)
+    model.save_weights(str(tmp_path / "convnext.weights.h5"))
+    keras.backend.clear_session()
+    kmodel = _mini_convnext(keras, include_top=False, pooling="avg")
+    kmodel.load_weights(str(tmp_path / "convnext.weights.h5"))
+    assert_close(kmodel.predict(x, verbose=0), expected, FORWARD_RTOL, "scratchnet's weights in Keras")
 
 
 @pytest.mark.parametrize("family", ["MobileNetV3Small", "ConvNeXtTiny"])

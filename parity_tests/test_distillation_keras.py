@@ -350,3 +350,60 @@ def test_two_output_models_with_a_loss_per_output():
             assert_close(ls[key], lk[key], TRAJECTORY_RTOL, f"step {step} {key}")
     for ws, wk in zip(weights_s, weights_k, strict=True):
         assert_close(ws, wk, TRAJECTORY_RTOL, "student weights")
+
+
+def _batch_norm_student(lib):
+    return lib.Sequential([lib.layers.Input((6,)), lib.layers.Dense(5, name="s_feat"),
+                           lib.layers.BatchNormalization(momentum=0.8, name="s_bn"),
+                           lib.layers.Activation("relu", name="s_relu"),
+                           lib.layers.Dense(4, name="s_logits")], name="student")
+
+
+@pytest.mark.parametrize("student_layer", ["s_bn", None])
+def test_feature_extractor_runs_the_student_a_second_time_as_keras(student_layer):
+    """A FeatureDistillation on named layers makes Keras run the student twice per step: as
+    itself (the student loss and LogitsDistillation read it) and as its feature extractor, in
+    training mode, even in ``evaluate`` (the feature loss reads it). With BatchNormalization the
+    moving statistics move twice per step; the gradient is the sum over both passes. Per-step
+    logs, every student weight (moving statistics included) after each step, then evaluate and
+    the statistics it moves. (``student_layer=None``: the teacher's layer against the student's
+    final output, read from the extractor's pass, which exists because another loss names
+    ``s_feat``.)"""
+    x, y = _data(24, seed=4)
+    teacher_s, teacher_k = _pair(_teacher, 1)
+    student_s, student_k = _batch_norm_student(sn), _batch_norm_student(keras)
+    rng = np.random.default_rng(2)
+    weights = [rng.uniform(0.5, 1.5, w.shape) if "moving_variance" in w.path
+               else rng.normal(scale=0.5, size=w.shape) for w in student_k.weights]
+    weights = [w.astype(np.float32) for w in weights]
+    student_s.set_weights(weights)
+    student_k.set_weights(weights)
+
+    def losses(lib_d, lib):
+        named = [lib_d.FeatureDistillation("mse", teacher_layer_name="t_feat", student_layer_name="s_bn")]
+        if student_layer is None:
+            named = [lib_d.FeatureDistillation("mse", teacher_layer_name="t_feat",
+                                               student_layer_name="s_feat"),
+                     lib_d.FeatureDistillation("mse", teacher_layer_name="t_logits")]
+        return [*named, lib_d.LogitsDistillation(2.0, loss=lib.losses.KLDivergence())]
+
+    ds = D.Distiller(teacher_s, student_s, losses(D, sn), student_loss_weight=0.4)
+    dk = KD.Distiller(teacher_k, student_k, losses(KD, keras), student_loss_weight=0.4)
+    ds.compile(optimizer=sn.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    dk.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    moving = [i for i, w in enumerate(student_k.weights) if "moving" in w.path]
+    for step in range(3):
+        batch = slice(8 * step, 8 * step + 8)
+        ls = ds.train_on_batch(x[batch], y[batch], return_dict=True)
+        lk = dk.train_on_batch(x[batch], y[batch], return_dict=True)
+        for key in ("loss", "student_loss", "distillation_loss", "total_loss"):
+            assert_close(ls[key], float(lk[key]), TRAJECTORY_RTOL, f"step {step} {key}")
+        for ws, wk in zip(ds.student.get_weights(), dk.student.get_weights(), strict=True):
+            assert_close(ws, wk, TRAJECTORY_RTOL, f"step {step} student weights")
+    es = ds.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)
+    ek = dk.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)
+    for key in ek:
+        assert_close(es[key], ek[key], TRAJECTORY_RTOL, f"evaluate {key}")
+    for i in moving:  # evaluate's training-mode extractor moved them too
+        assert_close(ds.student.get_weights()[i], dk.student.get_weights()[i], TRAJECTORY_RTOL,
+                     "moving statistics after evaluate")

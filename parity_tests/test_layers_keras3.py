@@ -57,6 +57,36 @@ def test_image_layer_forward(case):
     assert_parity(layer_model(IMAGE_LAYERS[case](), (7, 9, 2)), x * 3)
 
 
+@pytest.mark.parametrize(("scale", "offset"), [
+    (1 / 127.5, -1.0),  # MobileNetV3's: Python floats, rounded to float32 on the way
+    ([1 / 3, 1 / 7], 0.1),  # a list of Python floats too
+    (np.float64(1 / 127.5), np.array([0.1, 1 / 3])),  # NumPy values keep float64
+    (np.array([1 / 3, 1 / 7], dtype=np.float32), 2),  # a float32 array; an int
+], ids=["python_floats", "list", "numpy_float64", "numpy_float32_and_int"])
+def test_rescaling_in_float64_casts_scale_and_offset_as_keras(scale, offset):
+    """In float64 Keras' ``backend.cast(self.scale, dtype)`` is ``tf.cast``, which first makes a
+    tensor of a Python float with no dtype (float32), then casts it: ``Rescaling(1 / 127.5)``
+    multiplies by ``float32(1 / 127.5)``. The outputs and the input gradient agree bit for bit."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(3).uniform(0, 255, (3, 4, 2))
+    klayer = keras.layers.Rescaling(scale, offset=offset, dtype="float64")
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        ky = klayer(xt)
+    dy = np.random.default_rng(4).normal(size=x.shape)
+    kdx = tape.gradient(ky, xt, output_gradients=tf.constant(dy)).numpy()
+    layer = L.Rescaling(scale, offset=offset)
+    layer.ensure_built((4, 2))
+    np.testing.assert_array_equal(layer.forward(x, training=True), ky.numpy())
+    np.testing.assert_array_equal(layer.backward(dy), kdx)
+    again = L.Rescaling(**{k: v for k, v in layer.get_config().items() if k in ("scale", "offset")})
+    again.ensure_built((4, 2))
+    if not isinstance(scale, np.ndarray | np.generic) and not isinstance(offset, np.ndarray):
+        np.testing.assert_array_equal(again.forward(x), ky.numpy())  # the config keeps the rule
+
+
 SEQUENCE_LAYERS = {
     "maxpool1d_default": lambda: L.MaxPooling1D(),
     "maxpool1d_same_odd": lambda: L.MaxPooling1D(2, padding="same"),

@@ -18,11 +18,17 @@ and only the student's weights move. ``D_j`` are :class:`DistillationLoss` objec
 - :class:`FeatureDistillation`: ``mean(l(t, s))`` on the outputs of the layers named
   ``teacher_layer_name`` / ``student_layer_name`` (the final outputs when ``None``).
 
+When a ``FeatureDistillation`` names student layers, Keras runs the student a second time per
+step, as a feature extractor in training mode (also in ``evaluate``), and the losses with a
+``teacher_layer_name`` read that pass; the others read ``y_pred``. scratchnet does the same
+(:meth:`Distiller._step`): with Dropout the second pass draws its own mask, and
+BatchNormalization updates its moving statistics twice.
+
 The backward pass: every loss gives its gradient with respect to the student tensor it read; the
 gradients (times ``a`` or ``(1 - a) * w_j``) seed a functional model over the student's layers
 whose outputs are the student's outputs and the named layers' outputs, and its backward pass (a
 tensor read by a loss *and* by later layers sums both, :meth:`Functional.backward`) fills the
-student's ``Parameter.grad``.
+student's ``Parameter.grad``; with two passes, each is sent back in turn and the gradients add.
 """
 
 from __future__ import annotations
@@ -590,14 +596,20 @@ class Distiller(Model):
             via_logits.append(reads_logits)
         return total, grads, via_logits
 
-    def _distillation_terms(self, teacher_features: dict, student_features: dict):
-        """``sum_j w_j * D_j`` and its gradient per student feature key."""
+    def _distillation_terms(self, teacher_features: dict, student_features: dict, from_extractor: bool):
+        """``sum_j w_j * D_j`` over the losses that read ``student_features``, and its gradient per
+        student feature key. Keras' ``Distiller.compute_loss`` gives a loss with a
+        ``teacher_layer_name`` the student extractor's features (``from_extractor``), and every
+        other loss the student's own output ``y_pred``."""
         total = 0.0
         grads: dict = {}
         for loss, weight in zip(self.distillation_losses, self.distillation_loss_weights, strict=True):
-            t_key = getattr(loss, "teacher_layer_name", None) or "final_output"
-            s_key = (getattr(loss, "student_layer_name", None) or "final_output") \
-                if getattr(loss, "teacher_layer_name", None) is not None else "final_output"
+            teacher_layer = getattr(loss, "teacher_layer_name", None)
+            if (teacher_layer is not None) != from_extractor:
+                continue
+            t_key = teacher_layer or "final_output"
+            s_key = (getattr(loss, "student_layer_name", None) or "final_output") if from_extractor \
+                else "final_output"
             teacher, student = teacher_features[t_key], student_features[s_key]
             loss.validate_outputs(teacher, student)
             value, d = loss.value_and_grads(teacher, student)
@@ -606,22 +618,41 @@ class Distiller(Model):
             grads[s_key] = d if s_key not in grads else _map(_add, grads[s_key], d)
         return total, grads
 
-    def _features(self, graph_info, x, training: bool) -> tuple[dict, list]:
+    def _features(self, graph_info, x, training: bool, for_backward: bool) -> tuple[dict, list]:
         graph, n_out, slots = graph_info
-        outputs = graph.forward(x, training=training, for_backward=training)
+        outputs = graph.forward(x, training=training, for_backward=for_backward)
         outputs = _flatten(outputs)
         final = outputs[:n_out] if n_out > 1 else outputs[0]
         features = {"final_output": final}
         features.update({name: outputs[k] for name, k in slots.items()})
         return features, outputs
 
-    def _losses(self, x, y, training: bool):
-        """Forward passes, the three losses, and (training) the seeds of the student's backward pass."""
+    def _seed(self, seeds: list, grads: dict, scale: float) -> None:
+        """Add ``scale`` times each feature's gradient to the seed of the graph output it is."""
+        n_out, slots = self._ensure_graphs()[1][1:]
+        for key, d in grads.items():
+            ks = list(range(n_out)) if key == "final_output" else [slots[key]]
+            for k, g in zip(ks, _flatten(d), strict=True):
+                if g is not None:
+                    seeds[k] = _add(seeds[k], g * g.dtype.type(scale))
+
+    def _step(self, x, y, training: bool):
+        """Keras' ``train_step``/``test_step`` with ``Distiller.compute_loss``: the forward passes,
+        the three losses and, in training, the gradients in ``Parameter.grad``.
+
+        The student runs once as itself (``y_pred = student(x, training=training)``), which the
+        student loss and the losses on final outputs read. When a distillation loss names student
+        layers (and ``student_loss_weight < 1``), Keras runs the student a second time, as its
+        ``<student>_multi_feature_extractor``, **in training mode even in ``evaluate``**
+        (``_extract_all_student_features``), and the losses with a ``teacher_layer_name`` read
+        that pass: Dropout draws a second mask, BatchNormalization updates its moving statistics
+        a second time, and the gradient is the sum over both passes. scratchnet does the same;
+        each pass is sent back before the next overwrites the layers' caches."""
         teacher_info, student_info = self._ensure_graphs()
         student_graph, n_out, slots = student_info
-        student_features, outputs = self._features(student_info, x, training)
-        self._last_outputs = outputs
         a = self.student_loss_weight
+        # 1. The student: the student loss and the distillation losses on its final outputs.
+        student_features, outputs = self._features(student_info, x, training, for_backward=training)
         seeds = [None] * len(outputs)
         logit_seeds = [None] * len(outputs)
         student_loss = 0.0
@@ -631,29 +662,36 @@ class Distiller(Model):
                 if g is not None:
                     (logit_seeds if logits else seeds)[k] = g * g.dtype.type(a)
         distillation_loss = 0.0
+        extractor_pass = a < 1.0 and bool(slots)
         if a < 1.0:
-            teacher_features, _ = self._features(teacher_info, x, False)
-            distillation_loss, dgrads = self._distillation_terms(teacher_features, student_features)
-            for key, d in dgrads.items():
-                ks = list(range(n_out)) if key == "final_output" else [slots[key]]
-                for k, g in zip(ks, _flatten(d), strict=True):
-                    if g is not None:
-                        seeds[k] = _add(seeds[k], g * g.dtype.type(1.0 - a))
+            teacher_features, _ = self._features(teacher_info, x, False, for_backward=False)
+            distillation_loss, dgrads = self._distillation_terms(teacher_features, student_features,
+                                                                 from_extractor=False)
+            self._seed(seeds, dgrads, 1.0 - a)
+        if training:
+            self._backward(seeds, logit_seeds, outputs)
+        if extractor_pass:
+            # 2. Keras' student feature extractor: a second pass, in training mode.
+            first_grads = [p.grad for p in self.params] if training else []
+            features, outputs = self._features(student_info, x, True, for_backward=training)
+            value, dgrads = self._distillation_terms(teacher_features, features, from_extractor=True)
+            distillation_loss += value
+            if training:
+                seeds = [None] * len(outputs)
+                self._seed(seeds, dgrads, 1.0 - a)
+                self._backward(seeds, [None] * len(outputs), outputs)
+                for param, first in zip(self.params, first_grads, strict=True):
+                    param.grad = param.grad + first
         total = a * student_loss + (1.0 - a) * distillation_loss
-        return (student_loss, distillation_loss, total), outputs[:n_out], (seeds, logit_seeds)
+        y_pred = _flatten(student_features["final_output"])
+        return (student_loss, distillation_loss, total), y_pred
 
-    def train_step(self, x, y, sample_weight=None) -> dict:
-        """One step: 1. forward (student in training mode, teacher in inference mode), 2. the
-        losses and their gradients, 3. backward through the student, 4. the optimizer moves the
-        student's weights."""
-        x, y, sample_weight = self._check_data(x, y, "train_step", sample_weight)
-        # 1-2. Forward passes and the losses; the gradients that start the backward pass.
-        values, y_pred, (seeds, logit_seeds) = self._losses(x, y, training=True)
-        # 3. Backward through the student's graph: each output gets dL/d(output), or dL/d(logits).
+    def _backward(self, seeds: list, logit_seeds: list, outputs: list) -> None:
+        """Backward through the student's graph: each output gets dL/d(output), or dL/d(logits)
+        (zeros where no loss read it); fills the student's ``Parameter.grad``."""
         student_graph = self._ensure_graphs()[1][0]
         doutputs, through_logits = [], []
-        for tensor, dy, dz, value in zip(student_graph.outputs, seeds, logit_seeds,
-                                         self._last_outputs, strict=True):
+        for tensor, dy, dz, value in zip(student_graph.outputs, seeds, logit_seeds, outputs, strict=True):
             if dz is None:
                 doutputs.append(np.zeros_like(value) if dy is None else dy)
                 through_logits.append(False)
@@ -665,14 +703,23 @@ class Distiller(Model):
             doutputs.append(dz)
             through_logits.append(True)
         student_graph.backward(doutputs, through_logits)
-        # 4. Update.
+
+    def train_step(self, x, y, sample_weight=None) -> dict:
+        """One step: 1. forward passes (student in training mode, teacher in inference mode), the
+        losses and their gradients, backward through the student (:meth:`_step`), 2. the
+        optimizer moves the student's weights."""
+        x, y, sample_weight = self._check_data(x, y, "train_step", sample_weight)
+        # 1. Forward, losses, backward.
+        values, y_pred = self._step(x, y, training=True)
+        # 2. Update.
         self.optimizer.apply(self.params)
         return self._record(values, y, y_pred, len(x[0]))
 
     def test_step(self, x, y, sample_weight=None) -> dict:
-        """The three losses in inference mode, and the metrics."""
+        """The three losses with the student in inference mode (its feature extractor, when a
+        loss names student layers, in training mode, as Keras'), and the metrics."""
         x, y, sample_weight = self._check_data(x, y, "test_step", sample_weight)
-        values, y_pred, _ = self._losses(x, y, training=False)
+        values, y_pred = self._step(x, y, training=False)
         return self._record(values, y, y_pred, len(x[0]))
 
     def _record(self, values, y, y_pred, n: int) -> dict:

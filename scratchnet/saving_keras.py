@@ -1036,11 +1036,15 @@ def keras_units(model, flat: bool = False) -> list[tuple[str, str, list]]:
     """The entries of Keras' ``model.layers`` as ``(name, class name, scratchnet layers)``: one
     layer each, but a ``Sequential`` that a Keras functional model holds as one layer, whose
     layers scratchnet lists one by one (:func:`record_units` notes them when it loads such a
-    file). ``flat``: one entry per layer regardless (how scratchnet writes the model)."""
+    file). ``flat``: one entry per entry of ``model.layers`` regardless (how scratchnet writes
+    the model); a builder's ``Sequential`` layer (``applications._builder.Sequential``) is one
+    entry holding its layers either way."""
     units = getattr(model, "_keras_units", None)
     if units is not None and not flat:
         return units
-    return [(layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
+    # (a builder's Sequential layer, applications._builder.Sequential, is one entry of model.layers)
+    return [(layer.name, "Sequential", list(layer.layers)) if keras_class_name(layer) == "Sequential"
+            else (layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
 
 
 def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:

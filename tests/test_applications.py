@@ -50,8 +50,7 @@ KERAS_SIZES = {
     "NASNetLarge": (1012, 84887922, 1009),
     "MobileNetV3Small": (157, 939120, 138),
     "MobileNetV3Large": (187, 2996352, 170),
-    # (Keras lists ConvNeXt's stem and three downsampling Sequentials as one layer each: the
-    # count is of those entries, model._keras_units; scratchnet's model.layers has 4 more)
+    # (ConvNeXt's stem and three downsampling Sequentials are one layer each, as in Keras)
     "ConvNeXtTiny": (133, 27820128, 180),
     "ConvNeXtSmall": (259, 49454688, 342),
     "ConvNeXtBase": (259, 87566464, 342),
@@ -63,10 +62,7 @@ KERAS_SIZES = {
 @pytest.mark.parametrize("family", sorted(KERAS_SIZES))
 def test_layer_and_parameter_counts_are_keras(family):
     model = getattr(sn.applications, family)(weights=None, include_top=False)
-    keras_entries = getattr(model, "_keras_units", model.layers)
-    assert (len(keras_entries), model.count_params(), len(model.trainable_weights)) == KERAS_SIZES[family]
-    if family.startswith("ConvNeXt"):
-        assert len(model.layers) == len(keras_entries) + 4
+    assert (len(model.layers), model.count_params(), len(model.trainable_weights)) == KERAS_SIZES[family]
     if family == "NASNetMobile":
         assert model.input.shape == (None, 224, 224, 3) and model.output.shape == (None, 7, 7, 1056)
     else:
@@ -367,12 +363,13 @@ def test_mobilenet_v3_and_convnext_tops_names_and_modules():
     model = apps.MobileNetV3Large(weights=None)
     assert (len(model.layers), model.count_params(), model.name) == (194, 5507432, "MobileNetV3Large")
     model = apps.convnext.ConvNeXtTiny(weights=None)
-    assert (len(model._keras_units), len(model.layers), model.count_params(), model.name) == (
-        135, 139, 28589128, "convnext_tiny")
+    assert (len(model.layers), model.count_params(), model.name) == (135, 28589128, "convnext_tiny")
     assert model.input.shape == (None, 224, 224, 3) and model.output.shape == (None, 1000)
-    assert [u[0] for u in model._keras_units if u[1] == "Sequential"] == [
+    assert [la.name for la in model.layers if type(la).__name__ == "Sequential"] == [
         "convnext_tiny_stem", "convnext_tiny_downsampling_block_0", "convnext_tiny_downsampling_block_1",
         "convnext_tiny_downsampling_block_2"]
+    assert [la.name for la in model.get_layer("convnext_tiny_downsampling_block_0").layers] == [
+        "convnext_tiny_downsampling_layernorm_0", "convnext_tiny_downsampling_conv_0"]
     ops = [op for op in model.operations if op not in model.layers]
     assert [op.name for op in ops] == ["add"] + [f"add_{i}" for i in range(1, 18)]  # one residual a block
     assert apps.ConvNeXtXLarge is apps.convnext.ConvNeXtXLarge and apps.MobileNetV3Small is \
@@ -422,8 +419,9 @@ def test_mobilenet_v3_variants_and_input_tensor():
 
 
 def test_convnext_weights_file_round_trip_and_frozen_summary(tmp_path):
-    """scratchnet's own weights file for ConvNeXt (its flat layers) loads back; the summary lists
-    the residual add operations with the totals."""
+    """scratchnet's own weights file for ConvNeXt (its Sequentials nested, as Keras writes them)
+    loads back; the summary lists the Sequentials as one row each and the residual add
+    operations, with the totals."""
     sn.utils.set_random_seed(0)
     kwargs = {"include_top": False, "pooling": "avg", "input_shape": (32, 32, 3)}
     model = sn.applications.ConvNeXtTiny(weights=None, **kwargs)
@@ -434,6 +432,7 @@ def test_convnext_weights_file_round_trip_and_frozen_summary(tmp_path):
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     text = model.summary(print_fn=None)
     assert "convnext_tiny_stage_0_block_0_layer_scale (LayerScale)" in text and "add_17 (Add)" in text
+    assert "convnext_tiny_stem (Sequential)" in text and "convnext_tiny_stem_conv" not in text
     assert "Total params: 27,820,128" in text
 
 

@@ -186,9 +186,13 @@ def test_conv1d_same_padding_and_dilation_sizes():
 
 def test_rescaling_maps_pixels_to_minus_one_one():
     layer = _built(L.Rescaling(1 / 127.5, offset=-1), (3,))
-    np.testing.assert_allclose(layer.forward(np.array([[0.0, 127.5, 255.0]])), [[-1, 0, 1]],
-                               atol=1e-15)
-    np.testing.assert_allclose(layer.backward(np.ones((1, 3))), np.full((1, 3), 1 / 127.5))
+    x = np.array([[0.0, 127.5, 255.0]])
+    np.testing.assert_allclose(layer.forward(x.astype(np.float32)), [[-1, 0, 1]], atol=1e-7)
+    # in float64 the Python float scale is rounded to float32 first, as Keras' tf.cast does
+    scale = float(np.float32(1 / 127.5))
+    np.testing.assert_array_equal(layer.forward(x), x * scale - 1)
+    assert scale != 1 / 127.5 and layer.forward(x)[0, 1] != 0
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), np.full((1, 3), scale))
 
 
 def test_resizing_bilinear_uses_half_pixel_centres():

@@ -780,11 +780,6 @@ def _resizing_from_keras(klayer, **kw):
         pad_to_aspect_ratio=klayer.pad_to_aspect_ratio, fill_value=klayer.fill_value, **kw)
 
 
-def _plain_number(value):
-    return value if np.ndim(value) == 0 and not isinstance(value, np.ndarray) else \
-        np.asarray(value).tolist()
-
-
 register_layer(sn.layers.Conv1D, keras.layers.Conv1D, _conv1d_to_keras, _conv1d_from_keras)
 _register_pooling(sn.layers.MaxPooling1D, keras.layers.MaxPooling1D)
 _register_pooling(sn.layers.AveragePooling1D, keras.layers.AveragePooling1D)
@@ -793,11 +788,11 @@ _register_global_pooling(sn.layers.GlobalAveragePooling1D, keras.layers.GlobalAv
 _register_global_pooling(sn.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling2D)
 _register_global_pooling(sn.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling1D)
 _register_global_pooling(sn.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling2D)
+# scale and offset travel as they are: a Python float (or list) and a NumPy value round
+# differently on their way to float64 (image_preprocessing.keras_constant), in both libraries
 register_layer(sn.layers.Rescaling, keras.layers.Rescaling,
-               lambda layer, **kw: keras.layers.Rescaling(
-                   _plain_number(layer.scale), offset=_plain_number(layer.offset), **kw),
-               lambda klayer, **kw: sn.layers.Rescaling(
-                   _plain_number(klayer.scale), offset=_plain_number(klayer.offset), **kw))
+               lambda layer, **kw: keras.layers.Rescaling(layer.scale, offset=layer.offset, **kw),
+               lambda klayer, **kw: sn.layers.Rescaling(klayer.scale, offset=klayer.offset, **kw))
 register_layer(sn.layers.Resizing, keras.layers.Resizing, _resizing_to_keras, _resizing_from_keras)
 
 

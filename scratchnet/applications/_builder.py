@@ -16,7 +16,7 @@ import os
 from scratchnet import layers as sn_layers
 from scratchnet.applications import imagenet_utils
 from scratchnet.layers import operations
-from scratchnet.layers.base import _snake_case
+from scratchnet.layers.base import Layer, _snake_case
 from scratchnet.layers.input_layer import KerasTensor
 
 
@@ -107,13 +107,8 @@ def pooled(layers: AutoNamedLayers, x, pooling, avg_name=None, max_name=None):
     return x
 
 
-def finish(img_input, input_tensor, x, name: str, weights, nested=None):
-    """``Model(inputs, x)``, then the weights file if one was given.
-
-    ``nested``: ``(name, layers)`` of each ``Sequential`` the builder called on a tensor, which
-    Keras keeps as one entry of ``model.layers`` (and one group of its weights files) and
-    scratchnet lists layer by layer; the model remembers Keras' entries (``_keras_units``, see
-    ``saving_keras.keras_units``) so Keras' files load."""
+def finish(img_input, input_tensor, x, name: str, weights):
+    """``Model(inputs, x)``, then the weights file if one was given."""
     from scratchnet.functional import Functional
     from scratchnet.utils import get_source_inputs
 
@@ -122,19 +117,61 @@ def finish(img_input, input_tensor, x, name: str, weights, nested=None):
         sources = get_source_inputs(input_tensor)
         inputs = sources[0] if len(sources) == 1 else sources
     model = Functional(inputs, x, name=name)
-    if nested:
-        first = {id(group[0]): (seq_name, group) for seq_name, group in nested}
-        inside = {id(layer) for _, group in nested for layer in group}
-        units = []
-        for layer in model.layers:
-            if id(layer) in first:
-                seq_name, group = first[id(layer)]
-                units.append((seq_name, "Sequential", list(group)))
-            elif id(layer) not in inside:
-                # (saving_keras.keras_class_name's rule: that module needs h5py, building does not)
-                class_name = getattr(layer, "keras_name", None) or type(layer).__name__
-                units.append((layer.name, class_name, [layer]))
-        model._keras_units = units
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+class Sequential(Layer):
+    """Keras' ``Sequential`` as ONE layer of a builder's functional model (ConvNeXt's stem and
+    downsampling blocks: ``keras.Sequential([...], name=...)(x)`` in Keras' builder), so
+    ``model.layers`` and ``model.summary()`` list it as one entry, ``name (Sequential)``, as
+    Keras does. ``sn.Sequential`` called on a tensor adds its layers one by one instead.
+
+    ``y = layers[-1](...layers[1](layers[0](x)))``: a layer made of layers
+    (:mod:`scratchnet.subclassing`), whose traced graph runs forward and backward; input and
+    output shapes are those of its first and last layer.
+
+    Saved as Keras saves a nested Sequential: a ``Sequential`` config holding its layers'
+    (:meth:`keras_saved_config`) and the weights under ``layers/<sequential>/layers/<layer>/vars``
+    (:meth:`keras_weight_groups`). A model loaded from such a file, Keras' or scratchnet's,
+    lists the layers one by one (``saving_keras.record_units``)."""
+
+    keras_module = "keras"
+
+    def __init__(self, layers: list, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise ValueError(f'Sequential "{self.name}": expected a non-empty list of layers, received '
+                             f"{layers!r}")
+        self.layers = list(layers)
+
+    def call(self, inputs, training=False):
+        x = inputs
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    def keras_saved_config(self, config: dict) -> dict:
+        """Keras' ``Sequential.get_config()``: an ``InputLayer``, then each layer's spec."""
+        from scratchnet.saving_keras import _layer_config
+
+        batch_shape = [None, *self.input_shape]
+        first = {"module": "keras.layers", "class_name": "InputLayer",
+                 "config": {"batch_shape": batch_shape, "dtype": config["dtype"]["config"]["name"],
+                            "sparse": False, "ragged": False, "name": f"{self.name}_input",
+                            "optional": False},
+                 "registered_name": None}
+        return {"name": self.name, "trainable": self.trainable, "dtype": config["dtype"],
+                "layers": [first, *(_layer_config(layer) for layer in self.layers)],
+                "build_input_shape": batch_shape}
+
+    def keras_weight_groups(self) -> list[tuple[str, str, list]]:
+        """Each layer's weights under ``layers/<snake class>[_i]/`` of this one's group, as in
+        Keras' weights file (``saving_keras.weight_groups``)."""
+        from scratchnet.saving_keras import keras_class_name, layer_paths, weight_groups
+
+        paths = layer_paths([keras_class_name(layer) for layer in self.layers])
+        return [(f"{path}/{sub}", prefix, params)
+                for path, layer in zip(paths, self.layers, strict=True)
+                for sub, prefix, params in weight_groups(layer)]

@@ -19,9 +19,8 @@ As in Keras: the input is normalised inside the model (a ``Normalization`` layer
 mean and variance of pixels in ``[0, 255]``), so :func:`preprocess_input` passes through; the
 residual ``inputs + layer(x)`` is an ``ops.add`` operation, not a layer
 (:mod:`scratchnet.layers.operations`); the stem and the downsampling layers are ``Sequential``
-models. Keras lists each of those as one entry of ``model.layers``; scratchnet, as it does for any
-``Sequential`` called on a tensor, lists their two layers one by one, and remembers Keras'
-nesting (``model._keras_units``) so Keras' weights files load.
+models, each one entry of ``model.layers`` (:class:`scratchnet.applications._builder.Sequential`,
+a layer made of the two layers), so the layers, the summary and the weights files are Keras'.
 """
 
 from __future__ import annotations
@@ -157,7 +156,7 @@ def ConvNeXt(depths, projection_dims, drop_path_rate: float = 0.0,  # noqa: N802
     if include_top:
         imagenet_utils.validate_activation(classifier_activation, weights)
     _builder.refuse_imagenet(weights, name)
-    from scratchnet.models import Sequential
+    Sequential = _builder.Sequential  # Keras' keras.Sequential, one layer of the model  # noqa: N806
 
     layers = _builder.AutoNamedLayers(StochasticDepth, LayerScale)
     img_input = _builder.image_input(input_tensor, input_shape)
@@ -195,7 +194,7 @@ def ConvNeXt(depths, projection_dims, drop_path_rate: float = 0.0,  # noqa: N802
     depth_drop_rates = [float(r) for r in np.linspace(0.0, drop_path_rate, sum(depths))]
     cur = 0
     for i in range(4):
-        x = downsample_layers[i](x)  # (its two layers join the graph one by one)
+        x = downsample_layers[i](x)  # (one layer of the graph, made of two)
         for j in range(depths[i]):
             x = block(x, projection_dims[i], depth_drop_rates[cur + j], f"{name}_stage_{i}_block_{j}")
         cur += depths[i]
@@ -207,8 +206,7 @@ def ConvNeXt(depths, projection_dims, drop_path_rate: float = 0.0,  # noqa: N802
     else:
         x = _builder.pooled(layers, x, pooling)
         x = layers.LayerNormalization(epsilon=1e-6)(x)
-    return _builder.finish(img_input, input_tensor, x, name, weights,
-                           nested=[(seq.name, list(seq.layers)) for seq in downsample_layers])
+    return _builder.finish(img_input, input_tensor, x, name, weights)
 
 
 def _variant(size: str, default_name: str):

@@ -26,7 +26,10 @@ class Rescaling(Layer):
     with ``scale=1/255``, to ``[-1, 1]`` with ``scale=1/127.5, offset=-1``.
 
     ``scale`` and ``offset`` are numbers or arrays that broadcast against one sample (a per-channel
-    ``(C,)`` scale, say); they are cast to the layer's float dtype first, as Keras does.
+    ``(C,)`` scale, say); they are cast to the input's float dtype first, as Keras does, and by
+    the same route (:func:`keras_constant`): a Python float, or a list of them, is rounded to
+    float32 on the way, so in float64 ``Rescaling(1 / 127.5)`` multiplies by
+    ``float32(1 / 127.5)``; a NumPy value keeps its own precision.
     Input and output ``(N, ...)``, the same shape. Backward: ``dL/dx = dy * scale``.
     """
 
@@ -55,8 +58,8 @@ class Rescaling(Layer):
     def forward(self, x, training=False):
         if None in self.input_shape:
             self._check_broadcast(x.shape[1:], x.shape[1:])
-        self.cast_scale = np.asarray(self.scale, dtype=x.dtype)  # Keras casts scale first
-        return x * self.cast_scale + np.asarray(self.offset, dtype=x.dtype)
+        self.cast_scale = keras_constant(self.scale).astype(x.dtype)  # Keras casts scale first
+        return x * self.cast_scale + keras_constant(self.offset).astype(x.dtype)
 
     def backward(self, dy):
         return dy * self.cast_scale
@@ -392,7 +395,28 @@ def _number_or_array(value, arg: str, where: str):
                                        _is_real_array(value)):
         raise ValueError(f"{where}: expected {arg} to be a number or an array of numbers, "
                          f"received {value!r}")
-    return float(value) if isinstance(value, numbers.Real) else np.asarray(value, dtype=np.float64)
+    if isinstance(value, np.ndarray | np.generic):
+        return value  # its dtype decides the rounding (keras_constant), as in Keras
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return np.asarray(value).tolist()  # a (nested) list of Python numbers, as given
+
+
+def keras_constant(value) -> np.ndarray:
+    """``value`` (a number, a list or a NumPy array) as the array Keras starts from when it
+    casts it to the layer's dtype.
+
+    Keras' ``Rescaling.call`` (keras/src/layers/preprocessing/rescaling.py) runs
+    ``backend.cast(self.scale, dtype)``, TensorFlow's ``tf.cast``; for a value that is not yet a
+    tensor, ``tf.cast`` first calls ``ops.convert_to_tensor(value)`` with no dtype
+    (tensorflow/python/ops/math_ops.py), which makes Python floats (a number or a list) a
+    **float32** tensor and keeps a NumPy array's own dtype. The cast to float64 comes after, so
+    the float32 rounding stays: ``float64(float32(1 / 127.5))`` differs from ``1 / 127.5`` by
+    6e-8 relative. Python ints stay integers (exact in any float dtype the cast gives)."""
+    if isinstance(value, np.ndarray | np.generic):
+        return np.asarray(value)
+    array = np.asarray(value)
+    return array.astype(np.float32) if array.dtype.kind == "f" else array
 
 
 def _is_real_array(value) -> bool:
@@ -404,5 +428,6 @@ def _is_real_array(value) -> bool:
 
 
 def _plain(value):
-    """A number or an array as JSON-friendly config: a float, or a (nested) list of floats."""
-    return value if isinstance(value, float) else value.tolist()
+    """A number or an array as JSON-friendly config: a float, or a (nested) list of numbers (a
+    NumPy scalar becomes a Python number, as Keras' ``serialize_keras_object`` makes it)."""
+    return value.tolist() if isinstance(value, np.ndarray | np.generic) else value

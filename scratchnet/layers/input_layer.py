@@ -413,7 +413,9 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
     scale, offset = {"add": (1.0, c), "subtract": (1.0, -c), "subtracted_from": (-1.0, c),
                      "multiply": (c, 0.0),
                      "divide": (1.0 / c if c else 0.0, 0.0)}[op]  # (built whole: c may be 0 for +, -, *)
-    return Rescaling(scale, offset=offset)(tensor)
+    # NumPy float64, not Python floats: Keras' `x + 0.1` on a float64 tensor adds 0.1 itself, where
+    # a Python float given to Rescaling would be rounded to float32 first (keras_constant)
+    return Rescaling(np.float64(scale), offset=np.float64(offset))(tensor)
 
 
 def _sample_value(array: np.ndarray, tensor: KerasTensor) -> np.ndarray:

@@ -24,7 +24,7 @@ from scratchnet.utils.keras_helpers import (
     split_dataset,
     unpack_x_y_sample_weight,
 )
-from scratchnet.utils.model_visualization import plot_model
+from scratchnet.utils.model_visualization import model_to_dot, plot_model
 from scratchnet.utils.numerical import normalize, to_categorical
 from scratchnet.utils.py_dataset import PyDataset, Sequence
 from scratchnet.utils.sequences import pad_sequences
@@ -73,7 +73,8 @@ def clear_session(free_memory: bool = True) -> None:
 __all__ = ["Config", "enable_interactive_logging", "disable_interactive_logging",
            "is_interactive_logging_enabled",
            "PyDataset", "Sequence", "image_dataset_from_directory", "ImageDataset", "set_random_seed",
-           "FeatureSpace", "plot_model", "to_categorical", "load_img", "img_to_array", "clear_session",
+           "FeatureSpace", "plot_model", "model_to_dot", "to_categorical", "load_img", "img_to_array",
+           "clear_session",
            "pad_sequences", "text_dataset_from_directory", "TextDataset",
            "timeseries_dataset_from_array", "TimeseriesDataset", "normalize",
            "audio_dataset_from_directory", "AudioDataset",

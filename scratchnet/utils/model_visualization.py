@@ -1,13 +1,18 @@
-"""``plot_model``: a picture of a model's layer graph, as ``keras.utils.plot_model`` draws it.
+"""``plot_model``: a picture of a model's layer graph, as ``keras.utils.plot_model`` draws it;
+``model_to_dot``: the same graph as a ``pydot.Dot``, as ``keras.utils.model_to_dot`` builds it.
 
-Keras draws with Graphviz; scratchnet draws the same boxes and arrows with matplotlib (no
-Graphviz needed): one box per layer ("name (Class)", and with ``show_shapes`` its input and
-output shapes), one arrow per connection, inputs at the top (``rankdir="TB"``) or left ("LR").
-A layer sits one row below the lowest layer it reads from.
+Keras draws with Graphviz; scratchnet's ``plot_model`` draws the same boxes and arrows with
+matplotlib (no Graphviz needed): one box per layer ("name (Class)", and with ``show_shapes`` its
+input and output shapes), one arrow per connection, inputs at the top (``rankdir="TB"``) or left
+("LR"). A layer sits one row below the lowest layer it reads from.
+
+``model_to_dot`` needs ``pydot`` (``pip install pydot``), which scratchnet does not depend on:
+without it, it raises Keras' ``ImportError``.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 
@@ -16,8 +21,9 @@ def plot_model(model, to_file="model.png", show_shapes: bool = False, show_dtype
                dpi: int = 200, show_layer_activations: bool = False, show_trainable: bool = False,
                **kwargs) -> None:
     """Write a PNG of ``model``'s layers and their connections to ``to_file`` (Keras' arguments
-    and defaults; ``expand_nested`` has nothing to expand, ``show_trainable`` marks every layer
-    trainable as scratchnet trains them all)."""
+    and defaults; ``expand_nested`` has nothing to expand, as scratchnet lists a nested model's
+    layers in the outer model). ``show_trainable`` marks each layer that has weights
+    "Trainable" or "Non-trainable" by its ``trainable`` flag, as Keras' ``make_layer_label``."""
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"plot_model: expected rankdir to be 'TB' or 'LR', received {rankdir!r}")
     if kwargs:
@@ -80,8 +86,8 @@ def _label(layer, show_shapes, show_dtype, show_layer_names, show_activations, s
                 (None, *shape_in)
             lines.append(f"Input shape: {shape_in}")
             lines.append(f"Output shape: {(None, *layer.output_shape)}")
-    if show_trainable:
-        lines.append("Trainable: True")
+    if show_trainable and layer.weights:  # (Keras marks only the layers that have weights)
+        lines.append("Trainable" if layer.trainable else "Non-trainable")
     return "\n".join(lines)
 
 
@@ -146,3 +152,129 @@ def _draw(layers, edges, labels, rows, path: Path, rankdir: str, dpi: int) -> No
         ax.text(x, y, labels[layer], ha="center", va="center", fontsize=FONT, family="monospace")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
+
+
+# --------------------------------------------------------------------------- model_to_dot
+def _import_pydot():
+    """``pydot``, or one of its older forks, as Keras looks for them; None without any."""
+    for name in ("pydot", "pydot_ng", "pydotplus"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def model_to_dot(model, show_shapes: bool = False, show_dtype: bool = False, show_layer_names: bool = True,
+                 rankdir: str = "TB", expand_nested: bool = False, dpi: int = 200, subgraph: bool = False,
+                 show_layer_activations: bool = False, show_trainable: bool = False, splines: str = "ortho",
+                 **kwargs):
+    """``model`` as a ``pydot.Dot`` graph (``keras.utils.model_to_dot``, Keras' arguments and
+    defaults): one node per layer (and per operation of a functional model), labelled with
+    Keras' HTML table (:func:`_dot_label`), one edge per connection; ``subgraph=True`` returns a
+    ``pydot.Cluster``. A subclassed model is one node. ``expand_nested`` has nothing to expand:
+    scratchnet lists a nested model's layers in the outer model.
+
+    Raises ``ValueError`` for a model not built yet, and ``ImportError`` without ``pydot``."""
+    from scratchnet.functional import Functional
+    from scratchnet.model import Sequential
+    from scratchnet.subclassing import Subclassed
+
+    if not model.built:
+        raise ValueError("This model has not yet been built. Build the model first by calling `build()` or "
+                         "by calling the model on a batch of data.")
+    pydot = _import_pydot()
+    if pydot is None:
+        raise ImportError("You must install pydot (`pip install pydot`) for model_to_dot to work.")
+    if subgraph:
+        dot = pydot.Cluster(style="dashed", graph_name=model.name)
+        dot.set("label", model.name)
+        dot.set("labeljust", "l")
+    else:
+        dot = pydot.Dot()
+        dot.set("rankdir", rankdir)
+        dot.set("concentrate", True)
+        dot.set("dpi", dpi)
+        dot.set("splines", splines)
+        dot.set_node_defaults(shape="record")
+    if kwargs.pop("layer_range", None) is not None:
+        raise ValueError("Argument `layer_range` is no longer supported.")
+    if kwargs:
+        raise ValueError(f"Unrecognized keyword arguments: {kwargs}")
+    label_args = (show_layer_names, show_layer_activations, show_dtype, show_shapes, show_trainable)
+
+    def add_node(layer):
+        node = pydot.Node(str(id(layer)), label=_dot_label(layer, *label_args))
+        node.set("fontname", "Helvetica")
+        node.set("border", "0")
+        node.set("margin", "0")
+        dot.add_node(node)
+
+    def add_edge(source, target):
+        if not dot.get_edge(str(id(source)), str(id(target))):
+            edge = pydot.Edge(str(id(source)), str(id(target)))
+            edge.set("penwidth", "2")
+            dot.add_edge(edge)
+
+    if isinstance(model, Subclassed) or not isinstance(model, Sequential | Functional):
+        add_node(model)  # Keras draws a subclassed model as one node
+        return dot
+    layers = list(model.layers) if isinstance(model, Sequential) else model.operations
+    for layer in layers:
+        add_node(layer)
+    if isinstance(model, Sequential):
+        for source, target in zip(layers[:-1], layers[1:], strict=True):
+            add_edge(source, target)
+        return dot
+    for node in model._nodes:  # each call: an edge from the layer that made each input
+        for tensor in node.inputs:
+            add_edge(tensor.node.layer, node.layer)
+    return dot
+
+
+def _dot_label(layer, show_layer_names, show_layer_activations, show_dtype, show_shapes,
+               show_trainable) -> str:
+    """Keras' node label (``make_layer_label`` in keras/src/utils/model_visualization.py): an HTML
+    table with the name and class, the activation, the input and output shapes, the output
+    dtype and whether the layer's weights train."""
+    class_name = type(layer).__name__
+    colspan = max(1, int(show_dtype) + int(show_trainable) + (2 if show_shapes else 0))
+    title = f"<b>{layer.name}</b> ({class_name})" if show_layer_names else f"<b>{class_name}</b>"
+    table = ('<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">'
+             f'<tr><td colspan="{colspan}" bgcolor="black"><font point-size="16" color="white">'
+             f"{title}</font></td></tr>")
+    if show_layer_activations and getattr(layer, "activation", None) is not None:
+        activation = layer.activation
+        name = getattr(activation, "name", None) or getattr(activation, "__name__", None) or str(activation)
+        table += (f'<tr><td bgcolor="white" colspan="{colspan}"><font point-size="14">'
+                  f"Activation: <b>{name}</b></font></td></tr>")
+    cols = []
+    if show_shapes:
+        if class_name != "InputLayer":
+            cols.append('<td bgcolor="white"><font point-size="14">'
+                        f"Input shape: <b>{_tensor_attr(layer, 'input', 'shape')}</b></font></td>")
+        cols.append('<td bgcolor="white"><font point-size="14">'
+                    f"Output shape: <b>{_tensor_attr(layer, 'output', 'shape')}</b></font></td>")
+    if show_dtype:
+        cols.append('<td bgcolor="white"><font point-size="14">'
+                    f"Output dtype: <b>{_tensor_attr(layer, 'output', 'dtype')}</b></font></td>")
+    if show_trainable and getattr(layer, "weights", None):
+        cols.append('<td bgcolor="forestgreen"><font point-size="14" color="white"><b>Trainable</b>'
+                    "</font></td>" if layer.trainable else
+                    '<td bgcolor="firebrick"><font point-size="14" color="white"><b>Non-trainable</b>'
+                    "</font></td>")
+    if cols:
+        table += f"<tr>{''.join(cols)}</tr>"
+    return table + "</table>>"
+
+
+def _tensor_attr(layer, which: str, attr: str) -> str:
+    """The ``shape`` or ``dtype`` of ``layer.input``/``layer.output`` (a list for several
+    tensors) as Keras' label writes it, or ``"?"`` where the layer has none."""
+    try:
+        tensors = getattr(layer, which)
+    except (ValueError, AttributeError):
+        return "?"
+    value = [getattr(t, attr) for t in tensors] if isinstance(tensors, list | tuple) else \
+        getattr(tensors, attr)
+    return f"{value}" if value is not None else "?"
