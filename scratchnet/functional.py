@@ -787,8 +787,9 @@ def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list
 
 
 def _unique_names(layers: list[Layer]) -> None:
-    """Keras needs unique layer names in a model. A layer with its default name (``dense``) is
-    renamed ``dense_1``, ``dense_2``, ... in layer order; other duplicates are refused."""
+    """Keras needs unique layer names in a model. A layer with its default name (``dense``), or
+    the name an op gave its layer (``multiply`` beside a ``Multiply``'s), is renamed ``dense_1``,
+    ``dense_2``, ... in layer order; other duplicates are refused."""
     taken: dict[str, int] = {}
     for layer in layers:
         taken[layer.name] = taken.get(layer.name, 0) + 1
@@ -797,7 +798,7 @@ def _unique_names(layers: list[Layer]) -> None:
         if layer.name not in seen:
             seen.add(layer.name)
             continue
-        if layer.name != _snake_case(type(layer).__name__):
+        if layer.name != _snake_case(type(layer).__name__) and not getattr(layer, "_auto_name", False):
             raise ValueError(f'The name "{layer.name}" is used {taken[layer.name]} times in the '
                              "model. All layer names should be unique.")
         base, i = layer.name, 1
