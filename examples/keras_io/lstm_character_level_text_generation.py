@@ -30,11 +30,11 @@ import numpy as np
 parser = argparse.ArgumentParser(description="Keras' character-level text generation with an LSTM")
 parser.add_argument("--impl", choices=["scratch", "keras"], default="scratch",
                     help="scratch: scratchnet (NumPy); keras: Keras 3 (TensorFlow)")
-parser.add_argument("--texts", type=int, default=800, help="reviews joined into the text")
+parser.add_argument("--texts", type=int, default=300, help="reviews joined into the text")
 parser.add_argument("--maxlen", type=int, default=40, help="Keras': 40")
 parser.add_argument("--step", type=int, default=3, help="Keras': 3")
 parser.add_argument("--units", type=int, default=128, help="Keras': 128")
-parser.add_argument("--epochs", type=int, default=5, help="Keras': 40")
+parser.add_argument("--epochs", type=int, default=3, help="Keras': 40")
 parser.add_argument("--batch-size", type=int, default=128, help="Keras': 128")
 parser.add_argument("--generate", type=int, default=100, help="characters per diversity (Keras': 400)")
 parser.add_argument("--no-shuffle", dest="shuffle", action="store_false",
