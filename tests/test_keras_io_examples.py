@@ -213,7 +213,6 @@ def test_text_classification_from_scratch_end_to_end_on_raw_strings(monkeypatch)
     assert out["end_to_end_model"].input_shape == (None, 1)
 
 
-@pytest.mark.slow
 def test_the_weather_lstm_forecasts_better_than_the_last_reading(monkeypatch, tmp_path):
     """keras.io's weather forecasting: windows from timeseries_dataset_from_array(sequence_length,
     sampling_rate, batch_size), LSTM + Dense(1), EarlyStopping and a save_best_only
@@ -235,14 +234,13 @@ def test_the_weather_lstm_forecasts_better_than_the_last_reading(monkeypatch, tm
     assert out["model"].evaluate(out["dataset_val"], verbose=0) == pytest.approx(best_val_loss, rel=1e-5)
 
 
-@pytest.mark.slow
 def test_the_recommender_beats_the_mean_rating_and_recommends_unwatched_movies(monkeypatch):
     """keras.io's collaborative filtering: a subclassed Model of four Embeddings whose
     ops.tensordot(u, m, 2) is one number per batch (scratchnet computes it inside the op that adds
     the biases: BatchlessTensor). 8-wide embeddings: the batch-wide sum of 50-wide ones swings
     val_loss from epoch to epoch. Measured (unseeded) val_loss 0.681, 0.668, 0.658, 0.649, 0.641,
     0.633, 0.626 over these 7 epochs, where the training ratings' mean for every pair scores 0.665;
-    seeded as here, 0.664 after 4 (15 s)."""
+    seeded as here, 0.664 after 4."""
     scratchnet.utils.set_random_seed(0)  # the initial weights and batches, run after run
     out = run("collaborative_filtering_movielens", "--users", "150", "--movies", "200", "--epochs", "7",
               "--embedding-size", "8", monkeypatch=monkeypatch)
@@ -269,7 +267,6 @@ def test_the_miniature_gpt_learns_next_words_and_writes_after_each_epoch(monkeyp
     assert all(len(t.split(" ")) == 3 + 7 for t in texts)  # the prompt, then max_tokens + 1 words
 
 
-@pytest.mark.slow
 def test_the_character_lstm_learns_and_writes_at_four_temperatures(monkeypatch):
     """keras.io's character-level LSTM: bool one-hot windows, RMSprop(0.01), one fit per epoch,
     then text sampled with temperature 0.2, 0.5, 1.0 and 1.2 from a random seed window."""
