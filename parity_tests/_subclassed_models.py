@@ -115,7 +115,35 @@ def classes(lib):
             x = self.block(self.embed(inputs), training=training)
             return self.out(self.dropout(self.pool(x), training=training))
 
+    class Recommender(lib.Model):
+        """keras.io's RecommenderNet (collaborative filtering): ``ops.tensordot(u, m, 2)`` of two
+        ``(B, E)`` batches is ONE number for the whole batch (both axes contracted), added to
+        each pair's ``(B, 1)`` biases; ``reduce_batch=True`` adds ``ops.sum(u * m, axis=0)``, a
+        ``(E,)`` vector for the batch, as well (a reduction over the batch axis)."""
+
+        def __init__(self, num_users=7, num_movies=9, embedding_size=4, reduce_batch=False, **kwargs):
+            super().__init__(**kwargs)
+            self.reduce_batch = reduce_batch
+            self.user_embedding = layers.Embedding(num_users, embedding_size,
+                                                   embeddings_initializer="he_normal",
+                                                   embeddings_regularizer=lib.regularizers.l2(1e-2))
+            self.user_bias = layers.Embedding(num_users, 1)
+            self.movie_embedding = layers.Embedding(num_movies, embedding_size,
+                                                    embeddings_initializer="he_normal")
+            self.movie_bias = layers.Embedding(num_movies, 1)
+
+        def call(self, inputs):
+            user_vector = self.user_embedding(inputs[:, 0])
+            user_bias = self.user_bias(inputs[:, 0])
+            movie_vector = self.movie_embedding(inputs[:, 1])
+            movie_bias = self.movie_bias(inputs[:, 1])
+            x = ops.tensordot(user_vector, movie_vector, 2) + user_bias + movie_bias
+            if self.reduce_batch:
+                x = x + ops.sum(ops.sum(user_vector * movie_vector, axis=0) * 0.5) * movie_bias
+            return ops.nn.sigmoid(x)
+
     return {"Residual": Residual, "WithDropout": WithDropout, "TwoInputs": TwoInputs,
+            "Recommender": Recommender,
             "TransformerBlock": TransformerBlock,
             "TokenAndPositionEmbedding": TokenAndPositionEmbedding,
             "text_classifier": text_classifier, "Classifier": Classifier}

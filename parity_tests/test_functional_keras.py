@@ -289,3 +289,24 @@ def test_a_functional_model_called_as_a_layer_equals_keras():
     assert_close(outer.predict(x, verbose=0), kouter.predict(x, verbose=0), FORWARD_RTOL, "nested forward")
     for got, want in zip(inner.get_weights(), kinner.get_weights(), strict=True):
         assert_close(got, want, FORWARD_RTOL, "the inner model's weights, shared")
+
+
+@pytest.mark.parametrize("losses", [["sparse_categorical_crossentropy", None], [None, "mse"]])
+def test_an_output_without_a_loss_matches_keras(losses):
+    """keras.io's miniature GPT compiles ``outputs=[logits, x]`` with ``loss=[loss_fn, None]``:
+    the second output gets no loss (its gradient from the loss is 0, though it also feeds the
+    first), and ``fit(x, y)`` takes the targets of the output with a loss alone. The loss, every
+    gradient, fit's history (only "loss": one output has a loss) and evaluate agree with Keras."""
+    model = two_branch_model(seed=1)
+    model.compile(optimizer=sn.optimizers.SGD(0.05), loss=losses)
+    kmodel = tfnet.to_keras(model)
+    x, y = float32_data(n=12)
+    target = y[0] if losses[0] else y[1]
+    assert model.loss_outputs == [0 if losses[0] else 1]
+    check_loss_and_grads(Twins(model, kmodel), x, target)
+    hs = model.fit(x, target, epochs=2, batch_size=4, shuffle=False, verbose=0).history
+    hk = kmodel.fit(x, target, epochs=2, batch_size=4, shuffle=False, verbose=0).history
+    assert sorted(hs) == sorted(hk) == ["loss"]
+    assert_close(hs["loss"], hk["loss"], GRAD_RTOL, "fit losses")
+    assert_close(model.evaluate(x, target, verbose=0), kmodel.evaluate(x, target, verbose=0),
+                 FORWARD_RTOL * 10, "evaluate")

@@ -254,3 +254,28 @@ def test_vit_patch_encoder_with_a_constant_batch_of_one_matches_keras():
     assert_close(sh, kh, GRAD_RTOL, "losses per epoch")
     for s, k in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(s, k, TRAJECTORY_RTOL, "weights after 9 SGD steps")
+@pytest.mark.parametrize("reduce_batch", [False, True])
+def test_an_op_with_no_batch_axis_in_the_result_matches_keras(reduce_batch):
+    """keras.io's RecommenderNet: ``ops.tensordot(u, m, 2)`` of two (B, E) batches is one number
+    for the whole batch, added to each pair's biases (``reduce_batch``: ``ops.sum(u * m,
+    axis=0)`` too, a batchless op of a batchless op). Keras computes it on the whole batch;
+    scratchnet computes it inside the layer of the op that adds it to the (B, 1) biases
+    (scratchnet.layers.input_layer.BatchlessTensor). So each prediction depends on its batch:
+    predict in batches of 5 and of 12 differ, and the two libraries agree on each."""
+    rng = np.random.default_rng(3)
+    ids = np.stack([rng.integers(0, 7, 12), rng.integers(0, 9, 12)], axis=1)
+    y = rng.uniform(0, 1, 12).astype(np.float32)
+    twins = _twins("Recommender", ids, reduce_batch=reduce_batch, loss="binary_crossentropy",
+                   optimizer=(keras.optimizers.SGD(0.5), sn.optimizers.SGD(0.5)))
+    assert _scratch_paths(twins.scratch) == _keras_paths(twins.keras)
+    for batch_size in (5, 12):
+        assert_close(twins.scratch.predict(ids, batch_size=batch_size, verbose=0),
+                     twins.keras.predict(ids, batch_size=batch_size, verbose=0), FORWARD_RTOL,
+                     f"predict in batches of {batch_size}")
+    by_five = twins.scratch.predict(ids, batch_size=5, verbose=0)
+    assert np.abs(by_five - twins.scratch.predict(ids, batch_size=12, verbose=0)).max() > 1e-3
+    check_loss_and_grads(twins, ids, y)
+    check_trajectory(twins, [(ids[:6], y[:6]), (ids[6:], y[6:])], steps=4)
+    hs = twins.scratch.fit(ids, y, epochs=3, batch_size=5, shuffle=False, verbose=0)
+    hk = twins.keras.fit(ids, y, epochs=3, batch_size=5, shuffle=False, verbose=0)
+    assert_close(hs.history["loss"], hk.history["loss"], GRAD_RTOL, "fit losses")

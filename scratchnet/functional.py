@@ -244,9 +244,19 @@ class Functional(Model):
         """As :meth:`Model.compile`, with Keras' per-output forms: ``loss`` one for all outputs, a
         list (in output order) or a dict keyed by output name; ``loss_weights`` likewise (the
         total loss is ``sum_k w_k * loss_k``); ``metrics`` a list for a single output, or a list
-        of lists / a dict for several."""
+        of lists / a dict for several.
+
+        A None in the list or dict gives that output no loss, as in Keras (keras.io's miniature
+        GPT: ``outputs=[logits, x]``, ``loss=[loss_fn, None]``): its gradient from the loss is
+        0, and the targets are those of the other outputs only (``fit(x, y)`` with one array
+        for one loss; Keras' ``CompileLoss`` "loss partially defined over y_pred"). As in
+        Keras, each output's loss is logged apart only when more than one output has one."""
         n = len(self.outputs)
         losses = self._per_output(loss, "loss", allow_none=False)
+        if all(v is None for v in losses):
+            raise ValueError("compile: expected a loss for at least one output (e.g. "
+                             "'sparse_categorical_crossentropy'), received None for every output "
+                             f"{self.output_names}: loss={loss!r}")
         weights = [1.0] * n if loss_weights is None else self._per_output(loss_weights,
                                                                           "loss_weights")
         for w in weights:
@@ -262,18 +272,28 @@ class Functional(Model):
             metrics = [[] if m is None else m for m in metrics]
         metrics = [[m] if isinstance(m, str | metrics_mod.Metric) else list(m) for m in metrics]
         self.output_losses = []
-        super().compile(optimizer=optimizer, loss=losses[0], metrics=metrics[0],
+        first = next(v for v in losses if v is not None)
+        super().compile(optimizer=optimizer, loss=first, metrics=metrics[0],
                         weighted_metrics=weighted_metrics)  # checks, optimizer; one output's state
-        self.output_losses = [losses_mod.get(v) for v in losses]
+        self.output_losses = [None if v is None else losses_mod.get(v) for v in losses]
         self.loss_weights = [float(w) for w in weights]
-        self.output_loss_trackers = [metrics_mod.Mean(name=f"{name}_loss")
-                                     for name in self.output_names]
+        with_loss = self.loss_outputs
+        self.output_loss_trackers = [metrics_mod.Mean(name=f"{self.output_names[k]}_loss")
+                                     for k in with_loss] if len(with_loss) > 1 else []
         for names in metrics:
             for metric in names:
                 metrics_mod.validate(metric)
         self.output_metric_names = metrics
         self.output_metrics = []
         self._resolve_metrics()
+
+    @property
+    def loss_outputs(self) -> list[int]:
+        """The outputs that have a loss (all, unless ``compile`` gave some None), in output
+        order: the targets ``y`` are theirs, in this order."""
+        if not self.output_losses:
+            return list(range(len(self.outputs)))
+        return [k for k, loss in enumerate(self.output_losses) if loss is not None]
 
     def _per_output(self, value, arg: str, allow_none: bool = True, allow_single: bool = True):
         """``value`` as a list in output order, from one value, a list or a dict by output name."""
@@ -305,15 +325,17 @@ class Functional(Model):
     def _resolve_metrics(self) -> None:
         if not self.output_losses:
             return  # inside Model.compile, before the per-output parts are set
+        first = self.loss_outputs[0]
         if len(self.weighted_metrics) != len(self.weighted_metric_names):
-            self.weighted_metrics = [metrics_mod.get(m, self.output_losses[0].function_name,
-                                                     self.outputs[0].shape[-1])
+            self.weighted_metrics = [metrics_mod.get(m, self.output_losses[first].function_name,
+                                                     self.outputs[first].shape[-1])
                                      for m in self.weighted_metric_names]
         if len(self.output_metrics) != len(self.output_metric_names):
             self.output_metrics = []
             for k, names in enumerate(self.output_metric_names):
                 units = self.outputs[k].shape[-1]
-                resolved = [metrics_mod.get(m, self.output_losses[k].function_name, units) for m in names]
+                loss_k = self.output_losses[k] or self.output_losses[first]
+                resolved = [metrics_mod.get(m, loss_k.function_name, units) for m in names]
                 if self.multi_output:
                     for m in resolved:  # Keras logs them as "<output name>_<metric>"
                         m.name = f"{self.output_names[k]}_{m.name}"
@@ -344,18 +366,23 @@ class Functional(Model):
         return self._loss_input(0, _as_list(y_pred)[0])
 
     def compute_loss(self, y, y_pred, sample_weight=None):
-        """The total loss ``sum_k w_k * loss_k`` over the outputs and its gradient for each
-        output, ``w_k * dloss_k/d output_k`` (each ``loss_k`` as :meth:`Model.compute_loss`)."""
-        total, douts, via_logits = 0.0, [], []
+        """The total loss ``sum_k w_k * loss_k`` over the outputs that have a loss and its
+        gradient for each output, ``w_k * dloss_k/d output_k`` (each ``loss_k`` as
+        :meth:`Model.compute_loss`; 0 for an output without a loss). ``y`` holds the targets of
+        :attr:`loss_outputs`, in that order."""
+        preds = _as_list(y_pred)
+        douts = [np.zeros_like(pred) for pred in preds]
+        via_logits = [False] * len(preds)
+        total = 0.0
         self._last_output_losses = []
-        for k, (y_k, pred_k) in enumerate(zip(y, _as_list(y_pred), strict=True)):
-            loss_fn, output, reads_logits = self._loss_input(k, pred_k)
+        for y_k, k in zip(y, self.loss_outputs, strict=True):
+            loss_fn, output, reads_logits = self._loss_input(k, preds[k])
             w_k = None if sample_weight is None else sample_weight[k]
             loss_k, d_k = weighted_loss_and_grad(loss_fn, y_k, output, w_k)
             self._last_output_losses.append(loss_k)
             total += self.loss_weights[k] * loss_k
-            douts.append(d_k * d_k.dtype.type(self.loss_weights[k]))
-            via_logits.append(reads_logits)
+            douts[k] = d_k * d_k.dtype.type(self.loss_weights[k])
+            via_logits[k] = reads_logits
         return total, douts, via_logits
 
     def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
@@ -364,18 +391,20 @@ class Functional(Model):
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
         n = len(y[0])
         self.loss_tracker.update_value(loss, n)
-        if self.multi_output:
+        if self.output_loss_trackers:
             for tracker, value in zip(self.output_loss_trackers, self._last_output_losses,
                                       strict=True):
                 tracker.update_value(value, n)
-        for k, pred_k in enumerate(_as_list(y_pred)):
+        preds = _as_list(y_pred)
+        for y_k, k in zip(y, self.loss_outputs, strict=True):
             for metric in self.output_metrics[k]:
-                metric.update(y[k], pred_k)
+                metric.update(y_k, preds[k])
+        first = self.loss_outputs[0]
         for metric in self.weighted_metrics:
             if sample_weight is None:
-                metric.update(y[0], _as_list(y_pred)[0])
+                metric.update(y[0], preds[first])
             else:
-                metric.update(y[0], _as_list(y_pred)[0], sample_weight=sample_weight[0])
+                metric.update(y[0], preds[first], sample_weight=sample_weight[first])
         return self._logs()
 
     def _logs(self) -> dict[str, float]:
@@ -434,10 +463,18 @@ class Functional(Model):
             raise ValueError(f"{where}: expected targets y, received None")
         self._require_compiled(where)
         self._resolve_metrics()
-        targets = self._structure(y, self.outputs, self.output_names, "output", where)
+        with_loss = self.loss_outputs  # (an output without a loss takes no targets)
+        if len(with_loss) < len(self.outputs):  # targets for every output: the unread ones dropped
+            if isinstance(y, list | tuple) and len(y) == len(self.outputs) \
+                    and all(v is None or hasattr(v, "shape") for v in y):
+                y = [y[k] for k in with_loss]
+            elif isinstance(y, dict) and set(y) == set(self.output_names):
+                y = {self.output_names[k]: y[self.output_names[k]] for k in with_loss}
+        targets = self._structure(y, [self.outputs[k] for k in with_loss],
+                                  [self.output_names[k] for k in with_loss], "output", where)
         n = len(x[0])
         checked = []
-        for k, value in enumerate(targets):
+        for k, value in zip(with_loss, targets, strict=True):
             y_k = kernels.to_numpy(_as_array(value, f'y["{self.output_names[k]}"]', where))
             if y_k.ndim == 0 or len(y_k) != n:
                 raise ValueError(f"{where}: data cardinality is ambiguous: x sizes: {n}, y sizes "
@@ -808,8 +845,9 @@ def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list
 def _unique_names(layers: list[Layer]) -> None:
     """Keras needs unique layer names in a model. A layer with its default name (``dense``, or the
     ``dense_1`` that scratchnet's per-model numbering gave it, where Keras' names are unique in the
-    whole session: a teacher and a student model held by one distiller) is renamed ``dense_1``,
-    ``dense_2``, ... in layer order, the first free; other duplicates are refused."""
+    whole session: a teacher and a student model held by one distiller), or the name an op gave
+    its layer (``multiply`` beside a ``Multiply``'s), is renamed ``dense_1``, ``dense_2``, ... in
+    layer order, the first free; other duplicates are refused."""
     taken: dict[str, int] = {}
     for layer in layers:
         taken[layer.name] = taken.get(layer.name, 0) + 1
@@ -818,10 +856,13 @@ def _unique_names(layers: list[Layer]) -> None:
         if layer.name not in seen:
             seen.add(layer.name)
             continue
-        base = _snake_case(type(layer).__name__)
-        if not re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
-            raise ValueError(f'The name "{layer.name}" is used {taken[layer.name]} times in the '
-                             "model. All layer names should be unique.")
+        if getattr(layer, "_auto_name", False):  # an op's layer: its name is its default
+            base = layer.name
+        else:
+            base = _snake_case(type(layer).__name__)
+            if not re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
+                raise ValueError(f'The name "{layer.name}" is used {taken[layer.name]} times in the '
+                                 "model. All layer names should be unique.")
         i = 1
         while f"{base}_{i}" in seen or f"{base}_{i}" in taken:
             i += 1

@@ -20,7 +20,7 @@ import numpy as np
 
 from scratchnet import config
 from scratchnet.autodiff import Traced
-from scratchnet.layers.input_layer import KerasTensor
+from scratchnet.layers.input_layer import BatchlessTensor, KerasTensor
 
 
 def _dtype(dtype):
@@ -1475,8 +1475,12 @@ def _on_keras_tensors(function, name: str, outputs=None):
         tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         if not tensors:
             return function(*args, **kwargs)
+        # a BatchlessTensor stands for the batched tensors it is computed from
+        batchless = any(isinstance(t, BatchlessTensor) for t in tensors)
+        tensors = [b for t in tensors for b in (t.bases if isinstance(t, BatchlessTensor) else [t])]
         distinct = list({id(t): t for t in tensors}.values())
-        if outputs is None and len(distinct) > 1 and name in ("add", "subtract", "multiply", "concatenate"):
+        if outputs is None and len(distinct) > 1 and not batchless \
+                and name in ("add", "subtract", "multiply", "concatenate"):
             return _several(name, args, kwargs, distinct)
 
         def result(i):
@@ -1485,6 +1489,10 @@ def _on_keras_tensors(function, name: str, outputs=None):
                 out = function(*_substitute(args, mapping),
                                **{k: _substitute(v, mapping) for k, v in kwargs.items()})
                 return out if i is None else out[i]
+            if outputs is None and name not in _IDENTITY_PROBE:
+                shape = _batchless_shape(apply, distinct)
+                if shape is not None:  # no batch axis in the result: a value for the whole batch
+                    return BatchlessTensor(shape[0], shape[1], distinct, apply, name)
             if len(distinct) == 1:
                 from scratchnet.layers.lambda_layer import Lambda
 
@@ -1493,7 +1501,9 @@ def _on_keras_tensors(function, name: str, outputs=None):
                               name=_unique(f"{name}_lambda"))(distinct[0])
             from scratchnet.layers.op_layer import OpLayer
 
-            return OpLayer(apply, name=_unique(name))(distinct)
+            layer = OpLayer(apply, name=_unique(name))
+            layer._auto_name = True  # "multiply" beside a Multiply layer's: renamed as a default name
+            return layer(distinct)
 
         if outputs is None:
             return result(None)
@@ -1518,6 +1528,27 @@ def _identity_probe_shape(apply, tensor) -> tuple:
     return tuple(np.shape(apply([probe]))[1:])
 
 
+def _batchless_shape(apply, tensors) -> tuple | None:
+    """``(shape, dtype)`` of ``apply``'s result if it has no batch axis (its first axis does not
+    follow the batch: ``ops.tensordot(u, v, 2)``, ``ops.sum(x)``), else None. Read from zero
+    batches of 2 and 3 samples; an op that fails on them is left to its layer to report."""
+    results = []
+    for batch in (2, 3):
+        probes = [np.zeros((batch,) + tuple(d or 1 for d in t.shape[1:]), dtype=t.dtype
+                           if t.dtype not in ("string",) else object) for t in tensors]
+        try:
+            with np.errstate(all="ignore"):
+                results.append(np.asarray(apply(probes)))
+        except Exception:  # noqa: BLE001  (the layer's own probe raises the error worth reading)
+            return None
+    two, three = results
+    if two.ndim >= 1 and three.ndim == two.ndim and (two.shape[0], three.shape[0]) == (2, 3):
+        return None  # the batch axis first, as a layer's output
+    shape = tuple(a if a == b else None for a, b in zip(two.shape, three.shape, strict=False)) \
+        if two.ndim == three.ndim else tuple(two.shape)
+    return shape, str(two.dtype)
+
+
 def _unique(name: str) -> str:
     """``name``, then ``name_1``, ``name_2``, ...: each op's layer has its own name (a model refuses
     two layers of one given name), as Keras names its operations."""
@@ -1537,7 +1568,10 @@ def _keras_tensors(values) -> list:
 
 
 def _substitute(value, mapping: dict):
-    """``value`` with each KerasTensor in it (in lists and tuples too) replaced by its array."""
+    """``value`` with each KerasTensor in it (in lists and tuples too) replaced by its array (a
+    BatchlessTensor's computed from its bases' arrays)."""
+    if isinstance(value, BatchlessTensor):
+        return value.apply([mapping[id(b)] for b in value.bases])
     if isinstance(value, KerasTensor):
         return mapping[id(value)]
     if isinstance(value, list | tuple):

@@ -78,7 +78,7 @@ def _save_npz(model, path) -> None:
         cfg = saving_functional.npz_config(model)
     if model.compiled and hasattr(model, "_nodes"):
         cfg["compile"] = {
-            "loss": [losses.serialize(loss) for loss in model.output_losses],
+            "loss": [None if loss is None else losses.serialize(loss) for loss in model.output_losses],
             "loss_weights": list(model.loss_weights),
             "optimizer": optimizers.serialize(model.optimizer),
             "metrics": [[m if isinstance(m, str) else saving_keras._metric_to_keras(m) for m in ms]
@@ -264,7 +264,7 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
         if output_metrics is not None and len(output_metrics) == 1:
             output_metrics = output_metrics[0]  # one output: its own list, as compile takes it
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
-                      loss=[losses.deserialize(v) for v in c["loss"]] if per_output
+                      loss=[None if v is None else losses.deserialize(v) for v in c["loss"]] if per_output
                       else losses.deserialize(c["loss"]),
                       metrics=output_metrics if per_output else
                       [saving_keras._metric_from_keras(m, what) for m in c["metrics"]],

@@ -362,7 +362,7 @@ def compile_functional(model, config: dict, where: str, loss_from, metric_from) 
         if isinstance(spec, dict) and "class_name" not in spec:
             return {k: loss_from(v, where) for k, v in spec.items()}
         if isinstance(spec, list):
-            return [loss_from(v, where) for v in spec]
+            return [None if v is None else loss_from(v, where) for v in spec]
         return loss_from(spec, where)
 
     def metrics(spec):
@@ -387,7 +387,7 @@ def keras_compile_config(model, base: dict, loss_spec, metric_spec) -> dict:
     order, ``loss_weights`` as given. ``base`` is the one-output config (optimizer, flags)."""
     config = dict(base)
     if model.multi_output:
-        config["loss"] = [loss_spec(loss) for loss in model.output_losses]
+        config["loss"] = [None if loss is None else loss_spec(loss) for loss in model.output_losses]
         config["loss_weights"] = list(model.loss_weights)
         names = model.output_metric_names
         config["metrics"] = [[m if isinstance(m, str) else metric_spec(m) for m in ms]

@@ -47,7 +47,7 @@ from scratchnet import losses as losses_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.functional import Functional, _unique_names
 from scratchnet.layers.base import Layer, _snake_case
-from scratchnet.layers.input_layer import _GLOBAL, Input, KerasTensor, global_rng
+from scratchnet.layers.input_layer import _GLOBAL, BatchlessTensor, Input, KerasTensor, global_rng
 from scratchnet.model import Model
 
 # What each traced graph holds; a subclassed model takes these from the graph of the mode it runs.
@@ -187,6 +187,10 @@ def _check_outputs(outputs, where: str) -> None:
     if not items or not all(isinstance(t, KerasTensor) for t in items):
         raise TypeError(f"{where}: call() must return the output of its layers (a tensor, or a "
                         f"list of them), received {outputs!r}")
+    for t in items:
+        if isinstance(t, BatchlessTensor):
+            raise ValueError(f"{where}: call() returned {t!r}, which has no batch axis (an op's result "
+                             "for the whole batch); scratchnet's models return one row per sample")
 
 
 def _settle_input_dtypes(graph: Functional) -> None:

@@ -511,3 +511,38 @@ def test_a_functional_model_called_on_tensors_joins_the_outer_graph():
         inner(outer_in)
     with pytest.raises(ValueError, match="expects 1 input"):
         inner([first(outer_in), first(outer_in)])
+
+
+def test_an_output_without_a_loss_takes_no_targets_and_no_gradient():
+    """``loss=[None, "mse"]``: the loss is the value output's alone; y is its targets only; the
+    label output (a softmax head of its own) gets no gradient, so its weights get none."""
+    model = two_branch_model()
+    model.compile("sgd", loss=[None, "mse"])
+    x, y = two_branch_data()
+    _, value = model(x)
+    logs = model.evaluate(x, y[1], verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], np.mean((value - y[1]) ** 2), rtol=1e-10)
+    assert list(logs) == ["loss"]  # one output has a loss: no per-output entries (Keras' rule)
+    loss, grads = model.loss_and_grads(x, y[1])
+    for param, grad in zip(model.params, grads, strict=True):
+        if param.name.startswith("label/"):
+            assert not grad.any(), param.name
+        else:
+            numeric = numeric_grad(lambda: model.loss_and_grads(x, y[1])[0], param.value)
+            assert rel_error(grad, numeric) < REL_TOL, param.name
+    # as in Keras, targets for every output are taken too, the ones without a loss unread
+    for every in ([y[0], y[1]], [None, y[1]], {"label": y[0], "value": y[1]}):
+        assert model.evaluate(x, every, verbose=0) == pytest.approx(logs["loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="at least one output.*received None for every output"):
+        model.compile("sgd", loss=[None, None])
+
+
+@pytest.mark.parametrize("ext", ["npz", "keras"])
+def test_a_model_with_an_output_without_a_loss_saves_and_loads_compiled(ext, tmp_path):
+    model = two_branch_model()
+    model.compile("sgd", loss=["sparse_categorical_crossentropy", None])
+    x, y = two_branch_data()
+    model.save(tmp_path / f"m.{ext}")
+    loaded = sn.load_model(tmp_path / f"m.{ext}")
+    assert loaded.output_losses[1] is None and loaded.loss_outputs == [0]
+    assert loaded.evaluate(x, y[0], verbose=0) == pytest.approx(model.evaluate(x, y[0], verbose=0))

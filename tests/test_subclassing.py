@@ -424,3 +424,68 @@ def test_a_constant_batch_of_one_inside_a_traced_call_broadcasts_over_the_batch(
     dense, table = layer.projection, layer.position_embedding.embeddings.numpy()
     expected = x @ dense.kernel.numpy() + dense.bias.numpy() + table[None]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+class BatchDot(sn.Model):
+    """keras.io's RecommenderNet in small: ``ops.tensordot(u, v, 2)`` of two (B, 3) batches is one
+    number for the whole batch, added to each sample's (B, 1) output of a third layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = L.Dense(3, activation="tanh")
+        self.right = L.Dense(3)
+        self.bias = L.Dense(1)
+        self.seen = []
+
+    def call(self, x):
+        u, v = self.left(x), self.right(x)
+        dot = sn.ops.tensordot(u, v, 2)
+        self.seen.append(dot)
+        return sn.ops.nn.sigmoid(dot + self.bias(x))
+
+
+def test_an_op_result_without_a_batch_axis_is_computed_in_the_op_that_uses_it(float64):
+    from scratchnet.layers.input_layer import BatchlessTensor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 4)), rng.uniform(0, 1, (5, 1))
+    model = BatchDot()
+    out = model(x)
+    dot = model.seen[0]
+    assert isinstance(dot, BatchlessTensor) and dot.shape == () and "tensordot" in repr(dot)
+    left, right, bias = ([p.value for p in layer.weights] for layer in (model.left, model.right, model.bias))
+    u, v = np.tanh(x @ left[0] + left[1]), x @ right[0] + right[1]
+    expected = 1 / (1 + np.exp(-(np.sum(u * v) + x @ bias[0] + bias[1])))
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    # no layer of its own: the tensordot runs inside the layer that adds the bias
+    assert not any("tensordot" in layer.name for layer in model.layers)
+    np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=0), expected, rtol=1e-12)
+    assert np.abs(model.predict(x, batch_size=2, verbose=0) - expected).max() > 1e-3  # batch-wide
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    _, grads = model.loss_and_grads(x, y)
+    for param, grad in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: float(model.loss_and_grads(x, y)[0]), param.value)
+        assert rel_error(grad, numeric) < REL_TOL, param.name
+
+
+def test_a_reduction_over_the_batch_is_batchless_and_a_layer_refuses_one():
+    from scratchnet.layers.input_layer import BatchlessTensor
+
+    inputs = sn.Input((3,))
+    total = sn.ops.sum(inputs, axis=0)  # (3,): Lambda's probe on a batch of 2 zeros would take it for (2,)
+    assert isinstance(total, BatchlessTensor) and total.shape == (3,)
+    scaled = total * 2.0 - 1.0  # arithmetic with numbers keeps it batchless
+    assert isinstance(scaled, BatchlessTensor) and scaled.shape == (3,)
+    assert isinstance(sn.ops.mean(scaled), BatchlessTensor)
+    assert isinstance(scaled[0], BatchlessTensor)
+    assert sn.ops.reshape(inputs, (-1,)).shape == (None,)  # the batch folded into one axis
+    with pytest.raises(ValueError, match=r'layer "dense.*cannot take <BatchlessTensor shape=\(3,\).*batch'):
+        L.Dense(2, name="dense_batchless")(scaled)
+    model = sn.Model(inputs, inputs - sn.ops.mean(inputs, axis=0))  # centred on the batch's mean
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(model.predict(x, verbose=0), x - x.mean(axis=0))
+
+    class ReturnsTheSum(sn.Model):
+        def call(self, x):
+            return sn.ops.sum(x)
+
+    with pytest.raises(ValueError, match="no batch axis"):
+        ReturnsTheSum()(np.ones((2, 3)))

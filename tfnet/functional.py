@@ -70,7 +70,7 @@ def functional_to_keras(model: Functional) -> keras.Model:
     refresh_statistics(kmodel)  # Keras' Normalization reads set weights only after this
     if model.compiled:
         multi = model._outputs_is_list
-        losses = [convert.loss_to_keras(loss) for loss in model.output_losses]
+        losses = [None if loss is None else convert.loss_to_keras(loss) for loss in model.output_losses]
         metrics = [[convert._metric_to_keras(m) for m in names] for names in model.output_metric_names]
         kmodel.compile(optimizer=convert.optimizer_to_keras(model.optimizer),
                        loss=losses if multi else losses[0],

@@ -81,10 +81,39 @@ class KerasTensor:
 
     def __getitem__(self, key):
         """``x[:, 0]`` in a traced ``call``: a ``Lambda`` layer taking the slice (the batch axis
-        must stay whole: the Lambda checks it)."""
+        must stay whole: the Lambda checks it), named ``getitem_lambda``, ``getitem_lambda_1``,
+        ... (keras.io's recommender slices ``inputs[:, 0]`` twice: two layers, two names)."""
         from scratchnet.layers.lambda_layer import Lambda
+        from scratchnet.ops import _unique
 
-        return Lambda(lambda value: value[key], name="getitem_lambda")(self)
+        return Lambda(lambda value: value[key], name=_unique("getitem_lambda"))(self)
+
+
+class BatchlessTensor(KerasTensor):
+    """The result of an ``sn.ops`` function, in a traced ``call()``, that has no batch axis:
+    ``ops.tensordot(u, v, 2)`` of two ``(B, E)`` batches is one number for the whole batch (its
+    ``shape`` is ``()``), as in Keras, where the op sees the whole batch at once.
+
+    A graph node hands each layer one sample per batch row, so such a value is not a node of its
+    own: it is the function ``apply`` of the batched tensors it was computed from (``bases``),
+    and the op that uses it next computes it again inside its own layer
+    (``ops.tensordot(u, v, 2) + b`` becomes one layer of ``u``, ``v`` and ``b``, differentiated
+    by the gradient tape). A layer cannot take it; an op that brings the batch back (adding a
+    ``(B, 1)`` tensor) makes an ordinary KerasTensor again (scratchnet.ops._on_keras_tensors)."""
+
+    def __init__(self, shape: tuple, dtype: str, bases: list, apply, op: str):
+        super().__init__(shape, dtype, name=op)
+        self.bases = bases  # the batched KerasTensors it is computed from
+        self.apply = apply  # apply([array of each base]) -> this value
+        self.op = op
+
+    def __repr__(self) -> str:
+        return f"<BatchlessTensor shape={self.shape}, dtype={self.dtype}, op={self.op}>"
+
+    def __getitem__(self, key):
+        from scratchnet import ops
+
+        return ops.get_item(self, key)
 
 
 @dataclass(eq=False)
@@ -287,6 +316,7 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     assert_input_compatibility(getattr(layer, "input_spec", None), x, layer.name)  # keras.InputSpec
     as_list = isinstance(x, list | tuple)
     inputs = list(x) if as_list else [x]
+    _refuse_batchless(layer, inputs)
     shapes = [t.shape[1:] for t in inputs]
     where = f'layer "{layer.name}" ({type(layer).__name__})'
     if not layer.built:
@@ -312,6 +342,15 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
     return _record_outputs(layer, node, output_shape, dtype)
+
+
+def _refuse_batchless(layer: Layer, inputs: list) -> None:
+    for t in inputs:
+        if isinstance(t, BatchlessTensor):
+            raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}) cannot take {t!r}: it has '
+                             "no batch axis (an op's result for the whole batch at once), and a layer "
+                             "takes a batch of samples. Use it in another op that brings the batch "
+                             "back (adding a tensor of shape (None, ...)), or keep the batch axis")
 
 
 def _record_outputs(layer: Layer, node: Node, output_shape, dtype: str):
@@ -350,6 +389,7 @@ def call_symbolic_args(layer: Layer, args: list, kwargs: dict, build_shapes):
         if not all(isinstance(item, KerasTensor) for item in items):
             raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}): in a functional '
                              f"graph every tensor argument must be a KerasTensor, received {t!r}")
+    _refuse_batchless(layer, list(args) + [t for v in kwargs.values() for t in keyword_tensors(v)])
     shapes = _as_tuples(build_shapes(args, kwargs))
     if not layer.built:
         _check_rng()
@@ -393,6 +433,12 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
     from scratchnet.layers.image_preprocessing import Rescaling
     from scratchnet.layers.merging import Add, Multiply, Subtract
 
+    if isinstance(tensor, BatchlessTensor) or isinstance(other, BatchlessTensor):
+        from scratchnet import ops  # the op's layer computes the batchless value inside it
+
+        if op == "subtracted_from":
+            return ops.subtract(other, tensor)
+        return getattr(ops, op)(tensor, other)
     if isinstance(other, KerasTensor):
         pair = {"add": (Add, [tensor, other]), "subtract": (Subtract, [tensor, other]),
                 "subtracted_from": (Subtract, [other, tensor]),
