@@ -82,9 +82,10 @@ CASES = {  # program: (small flags, the history's training key)
 # ReduceLROnPlateau's rates; the score of a file read with load_img; the end-to-end model's
 # probability for a dict of raw columns through the FeatureSpace; the segmentation's per-pixel
 # probabilities from its best checkpoint; the ViT's [loss, accuracy, top-5 accuracy] on test images;
-# the weather model's predictions from its best checkpoint; the recommender's predicted ratings of one user's unwatched movies
-# (each depends on its batch of 32: ops.tensordot(u, m, 2) is one number per batch); the
-# character LSTM's loss of every epoch (one fit per epoch, as its example runs them).
+# the weather model's predictions from its best checkpoint; the recommender's predicted ratings
+# of one user's unwatched movies (each depends on its batch of 32: ops.tensordot(u, m, 2) is one
+# number per batch); the character LSTM's loss of every epoch (one fit per epoch, as its example
+# runs them).
 ALSO = {
     "mnist_convnet": ("score",),
     "timeseries_classification": ("test_loss", "history.learning_rate"),

@@ -312,9 +312,10 @@ WINOGRAD_MIN_OUTPUT = 12
 # benchmarks/direct_or_im2col.py` does; other work sharing the cores, load average 1.4-3.9): predict
 # 1.29-1.48x faster with im2col for those layers at batch 32 and 256; a training step mixed
 # (small_cnn 1.31x at batch 32, 0.85x at 256; rps_cnn 0.98x and 0.81x): training keeps the direct
-# loops, whose backward pass sums over the pooling windows' winners only. So without AVX-512, a forward pass in inference mode (predict, evaluate,
-# model(x): ``for_training=False``) runs im2col on layers of more than DIRECT_MAX_CHANNELS channels
-# (a backward pass after it, as a gradient check's, then runs im2col's too).
+# loops, whose backward pass sums over the pooling windows' winners only. So without AVX-512, a
+# forward pass in inference mode (predict, evaluate, model(x): ``for_training=False``) runs im2col
+# on layers of more than DIRECT_MAX_CHANNELS channels (a backward pass after it, as a gradient
+# check's, then runs im2col's too).
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
