@@ -271,6 +271,12 @@ class Functional(Model):
             metrics = self._per_output(metrics, "metrics", allow_single=False)
             metrics = [[] if m is None else m for m in metrics]
         metrics = [[m] if isinstance(m, str | metrics_mod.Metric) else list(m) for m in metrics]
+        for name, loss_k, names in zip(self.output_names, losses, metrics, strict=True):
+            if loss_k is None and names:  # its targets are never taken: the metrics would stay empty
+                raise NotImplementedError(
+                    f"compile: output {name!r} has no loss (None) but metrics {names!r}; scratchnet "
+                    "takes targets only for the outputs with a loss, so these metrics could not be "
+                    "updated. Give that output a loss, or drop its metrics")
         self.output_losses = []
         first = next(v for v in losses if v is not None)
         super().compile(optimizer=optimizer, loss=first, metrics=metrics[0],

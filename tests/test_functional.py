@@ -535,6 +535,12 @@ def test_an_output_without_a_loss_takes_no_targets_and_no_gradient():
         assert model.evaluate(x, every, verbose=0) == pytest.approx(logs["loss"], rel=1e-12)
     with pytest.raises(ValueError, match="at least one output.*received None for every output"):
         model.compile("sgd", loss=[None, None])
+    # metrics on the output without a loss would never see targets: refused, not left empty
+    with pytest.raises(NotImplementedError,
+                       match="output 'label' has no loss \\(None\\) but metrics \\['accuracy'\\]"):
+        model.compile("sgd", loss=[None, "mse"], metrics=[["accuracy"], ["mae"]])
+    model.compile("sgd", loss=[None, "mse"], metrics={"value": ["mae"]})
+    assert set(model.evaluate(x, y[1], verbose=0, return_dict=True)) == {"loss", "value_mae"}
 
 
 @pytest.mark.parametrize("ext", ["npz", "keras"])
