@@ -254,6 +254,8 @@ def test_vit_patch_encoder_with_a_constant_batch_of_one_matches_keras():
     assert_close(sh, kh, GRAD_RTOL, "losses per epoch")
     for s, k in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(s, k, TRAJECTORY_RTOL, "weights after 9 SGD steps")
+
+
 @pytest.mark.parametrize("reduce_batch", [False, True])
 def test_an_op_with_no_batch_axis_in_the_result_matches_keras(reduce_batch):
     """keras.io's RecommenderNet: ``ops.tensordot(u, m, 2)`` of two (B, E) batches is one number

@@ -266,15 +266,19 @@ def test_the_antirectifier_mlp_reads_the_digits(monkeypatch):
 def test_the_distiller_teaches_the_student(monkeypatch):
     """keras.io's knowledge distillation, small: the teacher learns the digits, the Distiller
     (its own compile and compute_loss) trains the student and, as Keras' example does, moves the
-    teacher; evaluate reports the distillation loss. Measured (seeded): test accuracy of the
-    teacher 0.66, of the distilled student 0.65, of the student from scratch 0.62 (chance 0.1)."""
+    teacher; evaluate reports the distillation loss. 5 distillation epochs: after 2 the student's
+    accuracy depended on rounding (0.30-0.64 over seeds 0-5, 0.36 and 0.45 with im2col or the
+    direct loops forced); after 5, measured 0.67-0.76 over seeds 0-4 and with either algorithm
+    forced (the teacher, 3 epochs: 0.60-0.67; chance 0.1)."""
     out = run("knowledge_distillation", "--train-size", "400", "--teacher-filters", "16,32",
-              "--teacher-epochs", "3", "--epochs", "2", monkeypatch=monkeypatch)
+              "--teacher-epochs", "3", "--epochs", "5", monkeypatch=monkeypatch)
     assert out["teacher_score"][1] > 0.5
-    assert out["distiller_score"][1] > 0.4
+    assert out["distiller_score"][1] > 0.5
     assert out["teacher_moved"] > 0
     assert list(out["history"].history) == ["loss", "sparse_categorical_accuracy"]
     assert out["distiller"].student is out["student"]
+
+
 def test_the_weather_lstm_forecasts_better_than_the_last_reading(monkeypatch, tmp_path):
     """keras.io's weather forecasting: windows from timeseries_dataset_from_array(sequence_length,
     sampling_rate, batch_size), LSTM + Dense(1), EarlyStopping and a save_best_only

@@ -424,6 +424,8 @@ def test_a_constant_batch_of_one_inside_a_traced_call_broadcasts_over_the_batch(
     dense, table = layer.projection, layer.position_embedding.embeddings.numpy()
     expected = x @ dense.kernel.numpy() + dense.bias.numpy() + table[None]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
 class BatchDot(sn.Model):
     """keras.io's RecommenderNet in small: ``ops.tensordot(u, v, 2)`` of two (B, 3) batches is one
     number for the whole batch, added to each sample's (B, 1) output of a third layer."""
