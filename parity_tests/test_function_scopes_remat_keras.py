@@ -61,6 +61,24 @@ def test_function_operations_and_a_middle_input_as_keras():
     assert_close(middle(x), keras.ops.convert_to_numpy(kmiddle(x)), FORWARD_RTOL, "from the middle")
 
 
+def test_unused_inputs_are_ordered_as_keras_in_a_function_and_a_model():
+    """Two given Inputs no output depends on come in the order given, at the outputs' depth
+    (Keras' map_graph); scratchnet listed them reversed."""
+    def graph(lib):
+        spare_1, a, spare_2 = (lib.Input(s, name=n) for s, n in
+                               (((2,), "spare_1"), ((3,), "start"), ((2,), "spare_2")))
+        out = lib.layers.Dense(2, name="d2")(lib.layers.Dense(5, name="d1")(a))
+        return [spare_1, a, spare_2], out
+
+    inputs, out = graph(sn)
+    kinputs, kout = graph(keras)
+    ours = [[op.name for op in sn.Function(inputs, out).operations],
+            [layer.name for layer in sn.Model(inputs, out).layers]]
+    theirs = [[op.name for op in keras.Function(kinputs, kout).operations],
+              [layer.name for layer in keras.Model(kinputs, kout).layers]]
+    assert ours == theirs == [["start", "d1", "spare_1", "spare_2", "d2"]] * 2
+
+
 # ---------------------------------------------------------------------- StatelessScope
 def test_a_layer_in_a_stateless_scope_computes_with_the_mapped_weights_as_keras():
     (x,) = _data((4, 5))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import config, kernels, tree
-from scratchnet.functional import _layers_in_keras_order, _unique_names, replay_graph, run_node
-from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor, Node
+from scratchnet.functional import _layers_in_keras_order, _unique_names, graph_nodes, replay_graph, run_node
+from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor
 
 
 class Function:
@@ -57,8 +57,7 @@ class Function:
                     raise ValueError(f"Function: every value in `{arg}` must be a KerasTensor made by "
                                      "sn.Input(...) or a layer or op call on one; received "
                                      f"{t!r} of type {type(t).__name__}")
-        self._nodes = _nodes_between(self._inputs, self._outputs)
-        _check_computable(self._inputs, self._nodes)
+        self._nodes = graph_nodes(self._inputs, self._outputs, owner="Function")
         self._operations = _layers_in_keras_order(
             [t for t in self._inputs if isinstance(t.node.layer, InputLayer)], self._nodes)
         _unique_names(self._operations)  # (scratchnet's default names repeat: dense, dense_1, ...)
@@ -134,58 +133,3 @@ def _as_input_array(x, tensor: KerasTensor) -> np.ndarray:
     if tensor.dtype.startswith("float") and x.dtype.kind in "biuf":
         return x.astype(tensor.dtype, copy=False)
     return x
-
-
-def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
-    """The nodes from the inputs to the outputs, each after those it reads (Keras' depth-first
-    ``_build_map``). The walk stops at an input; an input made by a layer (not an Input) stands
-    for its node, which is outside the graph."""
-    given = {id(t) for t in inputs}
-    order: list[Node] = []
-    finished: set[Node] = set()
-    in_progress: set[Node] = set()
-
-    def visit(tensor: KerasTensor) -> None:
-        node = tensor.node
-        if node in finished:
-            return
-        if id(tensor) in given and not isinstance(node.layer, InputLayer):
-            finished.add(node)
-            return
-        if node in in_progress:
-            raise ValueError(f"Tensor {tensor} from operation '{node.layer.name}' is part of a cycle.")
-        in_progress.add(node)
-        for parent in node.inputs:
-            visit(parent)
-        in_progress.remove(node)
-        finished.add(node)
-        order.append(node)
-
-    for t in outputs:
-        visit(t)
-    for t in inputs:  # inputs no output depends on still belong to the graph (Keras)
-        if isinstance(t.node.layer, InputLayer) and t.node not in finished:
-            order.insert(0, t.node)
-            finished.add(t.node)
-    return order
-
-
-def _check_computable(inputs: list[KerasTensor], nodes: list[Node]) -> None:
-    """Every node's inputs come from ``inputs`` or an earlier node (Keras' ``map_graph`` check),
-    else ``ValueError: Graph disconnected``."""
-    computable = {id(t) for t in inputs}
-    done: list[str] = []
-    for node in nodes:
-        if isinstance(node.layer, InputLayer) and not isinstance(node.layer, ConstantLayer):
-            if id(node.output) not in computable:
-                raise ValueError(f"Graph disconnected: cannot find parent for tensor {node.output} "
-                                 f"(Input '{node.layer.name}', not among the Function's inputs). The "
-                                 f"following previous operations were accessed without issue: {done}")
-            continue
-        for t in node.inputs:
-            if id(t) not in computable:
-                raise ValueError(f"Graph disconnected: cannot find parent for tensor {t} at operation "
-                                 f"'{node.layer.name}'. The following previous operations were accessed "
-                                 f"without issue: {done}")
-        done.append(node.layer.name)
-        computable.update(id(t) for t in node.all_outputs)

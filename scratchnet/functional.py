@@ -77,7 +77,7 @@ class Functional(Model):
         self.outputs = _flatten_tensors(outputs, "outputs")
         self._outputs_is_list = isinstance(outputs, list | tuple)
         self.input_names = [t.node.layer.name for t in self.inputs]
-        self._nodes = _topological_nodes(self.inputs, self.outputs)
+        self._nodes = graph_nodes(self.inputs, self.outputs)
         # Keras' model.operations: every layer and operation of the graph; model.layers leaves
         # out the operations (the ops.add / ops.multiply nodes of scratchnet.layers.operations)
         self._operations = _layers_in_keras_order(self.inputs, self._nodes)
@@ -789,25 +789,40 @@ def _restructure(value, new_flat: list[KerasTensor]):
     return new_flat[0]
 
 
-def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
-    """The nodes the outputs depend on, each after the nodes it reads (Keras' depth-first
-    ``_build_map``). Refuses a cycle, and a graph that needs an Input not in ``inputs``."""
+def graph_nodes(given: list[KerasTensor], outputs: list[KerasTensor], owner: str = "model") -> list[Node]:
+    """The nodes from the ``given`` tensors to the ``outputs``, each after the nodes it reads
+    (Keras' depth-first ``_build_map`` and ``map_graph``, ``keras/src/ops/function.py``, which
+    both ``keras.Function`` and a functional ``keras.Model`` are built on).
+
+    The walk goes back from each output and stops at a given tensor that a layer made (not an
+    ``Input``): a :class:`~scratchnet.function.Function` may start in the middle of a graph, and
+    what made that tensor is outside it. A ``Model``'s given tensors are all ``Input`` s. Given
+    ``Input`` s no output depends on still belong to the graph, first, in the order given (Keras).
+
+    Refuses, with ``ValueError``: a cycle; an ``Input`` that is not given, which an output needs
+    (``owner`` names whose inputs, in the message); and a node that reads a tensor neither given
+    nor made by an earlier node (a sibling output of a layer whose other output is given:
+    Keras' "Graph disconnected" check)."""
+    given_ids = {id(t) for t in given}
+    given_input_nodes = {t.node for t in given if isinstance(t.node.layer, InputLayer)}
     order: list[Node] = []
     finished: set[Node] = set()
     in_progress: set[Node] = set()
-    input_nodes = {t.node for t in inputs}
 
     def visit(tensor: KerasTensor) -> None:
         node = tensor.node
         if node in finished:
             return
+        if id(tensor) in given_ids and not isinstance(node.layer, InputLayer):
+            finished.add(node)  # the graph starts at this tensor; its node is outside it
+            return
         if node in in_progress:
-            raise ValueError(f"Tensor {tensor} from layer '{node.layer.name}' is part of a cycle.")
-        if isinstance(node.layer, InputLayer) and node not in input_nodes \
+            raise ValueError(f"Tensor {tensor} from operation '{node.layer.name}' is part of a cycle.")
+        if isinstance(node.layer, InputLayer) and node not in given_input_nodes \
                 and not isinstance(node.layer, ConstantLayer):
             raise ValueError(f"Graph disconnected: cannot obtain value for tensor {tensor} (Input "
-                             f'"{node.layer.name}"), which an output depends on, from the model '
-                             f"inputs {[t.name for t in inputs]}")
+                             f'"{node.layer.name}"), which an output depends on, from the {owner} '
+                             f"inputs {[t.name for t in given]}")
         in_progress.add(node)
         for parent in node.inputs:
             visit(parent)
@@ -817,11 +832,29 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
 
     for t in outputs:
         visit(t)
-    for node in input_nodes:  # inputs no output depends on still belong to the model (Keras)
-        if node not in finished:
-            order.insert(0, node)
-            finished.add(node)
+    unused = []
+    for t in given:  # given Inputs no output depends on
+        if isinstance(t.node.layer, InputLayer) and t.node not in finished:
+            unused.append(t.node)
+            finished.add(t.node)
+    order[:0] = unused
+    _check_computable(given, order)
     return order
+
+
+def _check_computable(given: list[KerasTensor], nodes: list[Node]) -> None:
+    """Every node reads tensors that are given or made by an earlier node (the check at the end
+    of Keras' ``map_graph``), else ``ValueError: Graph disconnected``."""
+    computable = {id(t) for t in given}
+    done: list[str] = []
+    for node in nodes:
+        for t in node.inputs:
+            if id(t) not in computable:
+                raise ValueError(f"Graph disconnected: cannot find parent for tensor {t} at operation "
+                                 f"'{node.layer.name}'. The following previous operations were accessed "
+                                 f"without issue: {done}")
+        done.append(node.layer.name)
+        computable.update(id(t) for t in node.all_outputs)
 
 
 def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list[Layer]:

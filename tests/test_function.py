@@ -62,6 +62,19 @@ def test_an_unused_input_still_belongs_to_the_function():
     assert fn([np.ones((1, 2)), np.zeros((1, 2))]).shape == (1, 1)
 
 
+def test_a_sibling_of_a_given_tensor_is_not_computable():
+    """A layer with several outputs (LSTM's output and states) whose first output starts the
+    Function: the others are outside the graph, whichever the walk meets first (Keras refuses
+    both, parity_tests/test_function_scopes_remat_keras.py)."""
+    x = sn.Input((5, 2), name="seq")
+    out, state_h, _ = L.LSTM(3, return_state=True)(x)
+    with pytest.raises(ValueError, match=r"Graph disconnected: cannot find parent for tensor .* at "
+                                         r"operation 'add'"):
+        sn.Function(out, L.Add()([out, state_h]))  # out met first: the LSTM node is outside
+    with pytest.raises(ValueError, match=r'Graph disconnected.*Input "seq".*Function inputs'):
+        sn.Function(out, L.Add()([state_h, out]))  # state_h met first: the walk reaches "seq"
+
+
 def test_called_on_symbolic_tensors_it_joins_a_larger_graph():
     sn.utils.set_random_seed(3)
     a = sn.Input((3,))
@@ -91,3 +104,4 @@ def test_bad_arguments_and_calls_are_refused():
         fn([np.ones((1, 3)), np.ones((1, 3))])
     with pytest.raises(ValueError, match=r"For input 'x_in', expected shape \(None, 3\).*\(1, 4\)"):
         fn(np.ones((1, 4)))
+
