@@ -79,6 +79,29 @@ def test_unused_inputs_are_ordered_as_keras_in_a_function_and_a_model():
     assert ours == theirs == [["start", "d1", "spare_1", "spare_2", "d2"]] * 2
 
 
+def test_function_compute_output_spec_and_shape_as_keras():
+    def graph(lib):
+        ids, extra = lib.Input((4,), dtype="int32", name="ids"), lib.Input((2,), name="extra")
+        seq = lib.layers.Embedding(10, 3, name="emb")(ids)
+        out, state_h, _ = lib.layers.LSTM(3, return_state=True, name="lstm")(seq)
+        joined = lib.layers.Concatenate(name="join")([lib.layers.Flatten(name="flat")(seq), extra])
+        added = lib.layers.Add(name="add")([state_h, lib.layers.Dense(3, name="proj")(extra)])
+        outputs = {"joined": joined, "pair": [lib.ops.sigmoid(added), out]}
+        return lib.Function({"ids": ids, "extra": extra}, outputs)
+
+    fn, kfn = graph(sn), graph(keras)
+    for ids_shape, extra_shape in [((None, 4), (None, 2)), ((6, 4), (6, 2)), ((6, 4), (None, 2)),
+                                   ((None, 4), (5, 2))]:
+        specs = [{"ids": lib.KerasTensor(ids_shape, dtype="int32"), "extra": lib.KerasTensor(extra_shape)}
+                 for lib in (sn, keras)]
+        ours, theirs = fn.compute_output_spec(specs[0]), kfn.compute_output_spec(specs[1])
+        assert set(ours) == set(theirs) and len(ours["pair"]) == len(theirs["pair"]) == 2
+        for t, kt in zip(sn.tree.flatten(ours), keras.tree.flatten(theirs), strict=True):
+            assert (t.shape, t.dtype) == (kt.shape, kt.dtype), (ids_shape, extra_shape)
+        shapes = {"ids": ids_shape, "extra": extra_shape}
+        assert fn.compute_output_shape(shapes) == kfn.compute_output_shape(shapes)
+
+
 # ---------------------------------------------------------------------- StatelessScope
 def test_a_layer_in_a_stateless_scope_computes_with_the_mapped_weights_as_keras():
     (x,) = _data((4, 5))

@@ -28,6 +28,7 @@ import numpy as np
 from scratchnet import config, kernels, tree
 from scratchnet.functional import _layers_in_keras_order, _unique_names, graph_nodes, replay_graph, run_node
 from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor
+from scratchnet.layers.merging import _Elementwise
 
 
 class Function:
@@ -100,6 +101,47 @@ class Function:
         results = [kernels.to_numpy(values[t]) for t in self._outputs]
         return tree.pack_sequence_as(self._outputs_struct, results)
 
+    def compute_output_spec(self, inputs):
+        """Keras' ``Function.compute_output_spec`` (``keras/src/ops/function.py``): the outputs
+        as new KerasTensors (shape and dtype, no graph behind them), in the structure of
+        ``outputs``, for KerasTensors ``inputs`` in the structure of the Function's inputs,
+        checked as a call checks them.
+
+        Inputs of the Function's own shapes get the outputs' shapes (Keras' shortcut). Otherwise
+        the new shapes go through the graph node by node: each layer's output has the batch size
+        Keras' layer would give it (:func:`_output_batch_size`), and the per-sample shape and
+        dtype of the graph's tensor. Keras works every axis through each operation; a scratchnet
+        layer is built once, for one per-sample shape, so an axis other than the batch that the
+        Function leaves None stays None (``docs/parity-notes.md``); and it computes in the
+        Input's dtype, as a call does."""
+        self._check_inputs(inputs)
+        flat = tree.flatten(inputs)
+        if all(tuple(x.shape) == tuple(ref.shape) for x, ref in zip(flat, self._inputs, strict=True)):
+            return tree.pack_sequence_as(self._outputs_struct,
+                                         [KerasTensor(t.shape, t.dtype) for t in self._outputs])
+        shapes = {id(ref): tuple(x.shape) for x, ref in zip(flat, self._inputs, strict=True)}
+        for node in self._nodes:
+            if all(id(t) in shapes for t in node.all_outputs):
+                continue  # an input (an Input, or a tensor the Function starts from)
+            if not node.inputs:  # a constant a traced call() made: its own shape
+                shapes.update((id(t), tuple(t.shape)) for t in node.all_outputs)
+                continue
+            batch = _output_batch_size(node.layer, [shapes[id(t)] for t in node.inputs])
+            shapes.update((id(t), (batch, *t.shape[1:])) for t in node.all_outputs)
+        return tree.pack_sequence_as(self._outputs_struct,
+                                     [KerasTensor(shapes[id(t)], t.dtype) for t in self._outputs])
+
+    def compute_output_shape(self, input_shape):
+        """Keras' ``Function.compute_output_shape``: :meth:`compute_output_spec` for inputs of
+        the shapes in ``input_shape`` (one shape tuple, or a structure of them like ``inputs``)
+        and the Function's input dtypes; returns the output shapes in the structure of
+        ``outputs``."""
+        specs = tree.map_shape_structure(lambda shape: KerasTensor(tuple(shape)), input_shape)
+        for spec, ref in zip(tree.flatten(specs), self._inputs, strict=False):
+            spec.dtype = ref.dtype
+        out = self.compute_output_spec(specs)
+        return tree.pack_sequence_as(self._outputs_struct, [t.shape for t in tree.flatten(out)])
+
     def _check_inputs(self, inputs) -> None:
         """Keras' ``_assert_input_compatibility``: the structure of ``inputs``, each rank, and
         each axis both sides know."""
@@ -119,6 +161,19 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function name={self.name!r}>"
+
+
+def _output_batch_size(layer, input_shapes: list[tuple]) -> int | None:
+    """The batch size of a call's output for inputs of ``input_shapes``, as the Keras layer's
+    ``compute_output_shape`` gives it: an elementwise merge (``Add``, ``Multiply``, ... and the
+    ``ops.add`` operations) the size its inputs agree on, None if they give none or differ
+    (``layers/merging/base_merge.py``; ``ops.operation_utils.broadcast_shapes`` likewise); any
+    other layer its first input's (``Concatenate``, ``Dot``, ``Dense``, an RNN called with
+    ``initial_state``, ...)."""
+    if isinstance(layer, _Elementwise):
+        sizes = {shape[0] for shape in input_shapes} - {None}
+        return sizes.pop() if len(sizes) == 1 else None
+    return input_shapes[0][0]
 
 
 def _auto_name() -> str:

@@ -105,3 +105,44 @@ def test_bad_arguments_and_calls_are_refused():
     with pytest.raises(ValueError, match=r"For input 'x_in', expected shape \(None, 3\).*\(1, 4\)"):
         fn(np.ones((1, 4)))
 
+
+def test_compute_output_spec_for_the_functions_own_shapes_gives_new_tensors():
+    a, b = sn.Input((3,), name="a"), sn.Input((4,), name="b")
+    s = L.Add()([L.Dense(4)(a), b])
+    fn = sn.Function({"a": a, "b": b}, {"sum": s, "pair": [sn.ops.sigmoid(s), L.Dense(1)(s)]})
+    spec = fn.compute_output_spec({"a": sn.KerasTensor((None, 3)), "b": sn.KerasTensor((None, 4))})
+    assert set(spec) == {"sum", "pair"} and isinstance(spec["pair"], list)
+    flat = [spec["sum"], *spec["pair"]]
+    assert [t.shape for t in flat] == [(None, 4), (None, 4), (None, 1)]
+    assert all(isinstance(t, sn.KerasTensor) and t.node is None for t in flat)  # no graph behind
+    assert spec["sum"] is not s
+
+
+def test_compute_output_spec_carries_a_batch_size_through_the_graph():
+    x = sn.Input((5, 2), name="seq")
+    out, state_h, state_c = L.LSTM(3, return_state=True)(x)
+    fn = sn.Function(x, [L.Dense(1)(out), state_h, L.Concatenate()([state_h, state_c])])
+    spec = fn.compute_output_spec(sn.KerasTensor((8, 5, 2)))
+    assert [t.shape for t in spec] == [(8, 1), (8, 3), (8, 6)]
+    assert [t.dtype for t in spec] == ["float32"] * 3
+    assert fn.compute_output_shape((8, 5, 2)) == [(8, 1), (8, 3), (8, 6)]
+    assert fn.compute_output_shape((None, 5, 2)) == [(None, 1), (None, 3), (None, 6)]
+    with pytest.raises(ValueError, match=r"For input 'seq', expected shape \(None, 5, 2\).*\(8, 4, 2\)"):
+        fn.compute_output_shape((8, 4, 2))
+
+
+def test_compute_output_shape_takes_the_inputs_structure_and_dtypes():
+    ids, extra = sn.Input((4,), dtype="int32", name="ids"), sn.Input((2,), name="extra")
+    emb = L.Flatten()(L.Embedding(10, 3)(ids))
+    fn = sn.Function({"ids": ids, "extra": extra}, L.Concatenate()([emb, extra]))
+    assert fn.compute_output_shape({"ids": (6, 4), "extra": (6, 2)}) == (6, 14)
+    assert fn.compute_output_shape({"ids": (6, 4), "extra": (None, 2)}) == (6, 14)  # 6: all agree
+    with pytest.raises(ValueError, match="invalid input structure"):
+        fn.compute_output_shape([(6, 4), (6, 2)])
+
+
+def test_compute_output_spec_keeps_the_per_sample_shapes_the_layers_were_built_for():
+    """A documented difference (docs/parity-notes.md): Keras would give (2, 7, 2)."""
+    x = sn.Input((None, 3))
+    fn = sn.Function(x, L.Dense(2)(x))
+    assert fn.compute_output_spec(sn.KerasTensor((2, 7, 3))).shape == (2, None, 2)
