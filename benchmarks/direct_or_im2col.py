@@ -1,10 +1,13 @@
 """``python benchmarks/direct_or_im2col.py``: on the Numba backend, small_cnn and rps_cnn with the
-16-channel layers on the direct loops (the rule on AVX-512 CPUs) against the rule of CPUs without
-AVX-512 (im2col for them in a forward pass no backward pass follows: predict), in one process, the
-two interleaved (their order alternates each repeat) so both see the same machine load.
+16-channel layers on the direct loops (the rule on AVX-512 CPUs) against the rules of CPUs without
+AVX-512 for a forward pass no backward pass follows (predict): im2col for those layers (the rule
+of commit be846bf), and Winograd F(4x4, 3x3) for those of at least ``WINOGRAD_MIN_OUTPUT`` output
+rows and columns (the rule since; im2col below that). In one process, the rules interleaved
+(their order alternates each repeat) so all see the same machine load.
 
 Prints images/s, median over the repeats, for a training step (``train_step``) and for ``predict``
-on 4 batches. On an AVX-512 CPU both rules are the same one and the two rows should agree.
+on 4 batches. Training runs the same algorithms under every rule (the direct loops), so its rows
+should agree.
 
     python benchmarks/direct_or_im2col.py --batch 32 256 --repeats 5
 """
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 import scratchnet as sn
+from scratchnet import kernels
 from scratchnet.kernels import numba_kernels
 from scratchnet.models import rps_cnn, small_cnn
 
@@ -45,7 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     sn.set_backend("numba")
     own_rule = numba_kernels.has_512_bit_vectors
-    rules = {"direct (AVX-512 rule)": lambda: True, "this CPU's rule": own_rule}
+    # rule: (has_512_bit_vectors, WINOGRAD_MIN_CHANNELS_PREDICT)
+    rules = {"direct (AVX-512 rule)": (True, kernels.WINOGRAD_MIN_CHANNELS),
+             "im2col (be846bf)": (False, kernels.WINOGRAD_MIN_CHANNELS),
+             "winograd4 (now)": (False, kernels.WINOGRAD_MIN_CHANNELS_PREDICT)}
+    own_minimum = kernels.WINOGRAD_MIN_CHANNELS_PREDICT
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} logical cores, "
           f"AVX-512: {own_rule()}, load average before {os.getloadavg()}")
     rng = np.random.default_rng(0)
@@ -62,12 +70,15 @@ def main() -> None:
             for repeat in range(args.repeats + 1):  # the first: warm-up (compiling), not counted
                 order = list(rules) if repeat % 2 == 0 else list(rules)[::-1]
                 for rule in order:
-                    numba_kernels.has_512_bit_vectors = rules[rule]
+                    avx512, minimum = rules[rule]
+                    numba_kernels.has_512_bit_vectors = lambda avx512=avx512: avx512
+                    kernels.WINOGRAD_MIN_CHANNELS_PREDICT = minimum
                     train = _rate(train_step, batch, args.seconds)
                     infer = _rate(predict, 4 * batch, args.seconds)
                     if repeat:
                         rates[rule].append((train, infer))
             numba_kernels.has_512_bit_vectors = own_rule
+            kernels.WINOGRAD_MIN_CHANNELS_PREDICT = own_minimum
             for rule, values in rates.items():
                 train, infer = np.median(np.array(values), axis=0)
                 print(f"{name} batch {batch}, {rule}: train {train:.0f} img/s, predict {infer:.0f} img/s")

@@ -234,27 +234,34 @@ def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
 
 
 @pytest.mark.parametrize("avx512", [True, False])
-def test_without_avx512_predict_runs_im2col_where_the_direct_loops_lose(monkeypatch, avx512):
+def test_without_avx512_predict_runs_winograd_or_im2col_where_the_direct_loops_lose(monkeypatch, avx512):
     sn.set_backend("numba")
     monkeypatch.setattr(kernels._numba_module(), "has_512_bit_vectors", lambda: avx512)
     for_predict = "direct" if avx512 else "im2col"
     assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29)) == "direct"  # training
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29), for_training=False) == for_predict
+    # 16 channels, outputs of WINOGRAD_MIN_OUTPUT rows and columns or more: Winograd F(4x4, 3x3)
+    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29), for_training=False) \
+        == ("direct" if avx512 else "winograd4")
+    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (13, 12), for_training=False) \
+        == ("direct" if avx512 else "winograd4")
+    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (13, 11), for_training=False) == for_predict
+    assert kernels.conv2d_algorithm((3, 3, 8, 32), ONE, ONE, (29, 29), for_training=False) == for_predict
     assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE, (62, 62), for_training=False) == "direct"
     assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE, (12, 12), for_training=False) == "winograd4"
     kernels.set_conv_algorithm("direct")  # a forced algorithm stays forced
     assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29), for_training=False) == "direct"
     # a model's predict runs that choice, its training step the direct loops, and both agree
     kernels.set_conv_algorithm("auto")
-    model = sn.Sequential([sn.layers.Input((12, 12, 16)), sn.layers.Conv2D(32, 3, activation="relu"),
-                           sn.layers.MaxPooling2D(), sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
-    x = np.random.default_rng(0).random((4, 12, 12, 16), dtype=np.float32)
-    predicted = model.predict(x, verbose=0)
-    assert model.layers[0].conv_algorithm == for_predict
-    np.testing.assert_array_equal(model(x), predicted)  # model(x) chooses as predict does
-    trained = model.forward(x, training=True)
-    assert model.layers[0].conv_algorithm == "direct"
-    assert_close(predicted, trained, np.float32)  # two summation orders of the same products
+    for size, algorithm in ((12, for_predict), (16, "direct" if avx512 else "winograd4")):
+        model = sn.Sequential([sn.layers.Input((size, size, 16)), sn.layers.Conv2D(32, 3, activation="relu"),
+                               sn.layers.MaxPooling2D(), sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
+        x = np.random.default_rng(0).random((4, size, size, 16), dtype=np.float32)
+        predicted = model.predict(x, verbose=0)
+        assert model.layers[0].conv_algorithm == algorithm
+        np.testing.assert_array_equal(model(x), predicted)  # model(x) chooses as predict does
+        trained = model.forward(x, training=True)
+        assert model.layers[0].conv_algorithm == "direct"
+        assert_close(predicted, trained, np.float32)  # two summation orders of the same products
 
 
 def test_has_512_bit_vectors_reads_the_cpu_features(monkeypatch):

@@ -281,6 +281,7 @@ _conv_algorithm = "auto"
 #   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_OUTPUT = 12
+WINOGRAD_MIN_CHANNELS_PREDICT = 16  # without AVX-512, a forward pass no backward pass follows (below)
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
 # count in DIRECT_FILTERS (the counts compiled into its loops). dL/dx, and passes the loops do not
@@ -316,6 +317,23 @@ WINOGRAD_MIN_OUTPUT = 12
 # forward pass in inference mode (predict, evaluate, model(x): ``for_training=False``) runs im2col
 # on layers of more than DIRECT_MAX_CHANNELS channels (a backward pass after it, as a gradient
 # check's, then runs im2col's too).
+# Then Winograd F(4x4, 3x3) for 16-channel layers, in that inference mode only: measured the same
+# afternoon (CPU time on one thread, the least of 5 runs, so that other work on the machine counts
+# less; ms per call, im2col / direct / winograd4; Conv2D(relu) -> MaxPooling2D in one call, then a
+# training step's forward + both gradients):
+#   31x31x16 -> 32 (rps_cnn):    batch 32  4.84 / 6.91 / 3.61,  14.8 / 11.9 / 13.0
+#                                batch 256 39.2 / 55.7 / 29.2,  122 / 96.6 / 105
+#   15x15x16 -> 32 (small_cnn):  batch 32  0.99 / 1.17 / 0.99,  3.08 / 2.11 / 3.64
+#                                batch 256 7.71 / 9.29 / 6.81,  24.8 / 17.0 / 25.7
+#   62x62x16 -> 32:              batch 32  21.3 / 29.7 / 12.8,  66.0 / 53.9 / 46.1
+# Its pooled forward never writes the activation, where im2col's writes it and pools it after. In
+# a training step the direct loops stay ahead on the benchmark models' layers (their backward
+# sums over the windows' winners only). Whole models, the rules interleaved in one process on a
+# busy machine (load average 3.1-3.7: `python benchmarks/direct_or_im2col.py --repeats 5`), predict
+# with winograd4 against im2col for those layers: small_cnn 1.00x (batch 32) and 1.08x (256),
+# rps_cnn 1.13x and 1.12x; training the same within noise. So without AVX-512 a forward pass in
+# inference mode runs winograd4 from WINOGRAD_MIN_CHANNELS_PREDICT channels and filters, on outputs
+# of WINOGRAD_MIN_OUTPUT rows and columns or more (AVX-512 CPUs: not measured, unchanged).
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
@@ -342,7 +360,8 @@ def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None, for_training:
     ``"winograd4"`` (Winograd with F(4x4, 3x3) tiles) on the Numba backend for
     3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters
     and an ``out_hw`` output of at least ``WINOGRAD_MIN_OUTPUT`` rows and columns (not checked when
-    ``out_hw`` is not given),
+    ``out_hw`` is not given), and in a forward pass no backward pass follows (``for_training=False``)
+    on a CPU without AVX-512 from ``WINOGRAD_MIN_CHANNELS_PREDICT``;
     ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
     ``DIRECT_FILTERS`` (where each measured faster, see above; the latter, on a CPU without AVX-512,
     only ``for_training``, in a training step), else ``"im2col"``; the NumPy backend always
@@ -354,7 +373,11 @@ def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None, for_training:
     if _backend != "numba":
         return "im2col"
     _, _, c, f = kernel_shape
-    if min(c, f) >= WINOGRAD_MIN_CHANNELS and (out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT):
+    big_enough = out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT
+    if min(c, f) >= WINOGRAD_MIN_CHANNELS and big_enough:
+        return "winograd4"
+    if not for_training and min(c, f) >= WINOGRAD_MIN_CHANNELS_PREDICT and big_enough \
+            and not _numba_module().has_512_bit_vectors():
         return "winograd4"
     if c <= DIRECT_MAX_CHANNELS:
         return "direct"
