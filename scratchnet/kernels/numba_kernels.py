@@ -1679,6 +1679,18 @@ def _direct_forward_planar(xpad, kt, bias, relu, store_z, oh, ow, band, z, a):
             _planar_forward_image(xt, kt, bias, relu, store_z, s, 1, wp, oh, ow, band, z, a, acc)
 
 
+# Output pixels per block of the filters-inner forward loops, for 64, 32 and 16 filters: the
+# block's ``px * f`` sums (192, 192, 128) in vector registers through each tap's channel loop on
+# AVX-512 CPUs; with 256-bit vectors 64 sums (8 of AVX2's 16 registers), as for the RGB loops
+# below, where 128 or 192 sums spill to memory. The same sums in the same order: the same bits.
+# Measured as the RGB loops' (one thread, CPU time, batch 64, GFLOP/s, the AVX-512 sizes -> these;
+# Conv2D(relu) -> MaxPooling2D in one call with argmax, as a training step runs it, then
+# Conv2D(relu) alone): 31x31x16 -> 32 (rps_cnn) 35-36 -> 71-82, 35 -> 64-75; 15x15x16 -> 32
+# (small_cnn) 42 -> 80-90, 26 -> 64-72; 16x16x16 -> 16 31-35 -> 64-67, 26-33 -> 65-68;
+# 14x14x32 -> 64 40-41 -> 46-47, 39-41 -> 47-48.
+FI_PX64, FI_PX32, FI_PX16 = (3, 6, 8) if has_512_bit_vectors() else (1, 2, 4)
+
+
 @njit(cache=True, inline="always")
 def _filters_inner_sums(xpad, k2, f, px, s, i, j0, width, acc, xs):
     """``acc[p*f + o]``: the sums (no bias) of ``px`` output pixels ``(s, i, j0 + p)`` for ``f``
@@ -1763,15 +1775,15 @@ def _direct_forward_filters_inner(xpad, k2, bias, relu, store_z, oh, ow, rows_pe
     total = xpad.shape[0] * oh
     for t in prange(-(-total // rows_per_chunk)):
         r0, r1 = t * rows_per_chunk, min(total, (t + 1) * rows_per_chunk)
-        acc = _stack_empty(192, xpad.dtype)  # pixels x filters: 3 x 64, 6 x 32 or 8 x 16
+        acc = _stack_empty(192, xpad.dtype)  # pixels x filters: at most 3 x 64, 6 x 32 or 8 x 16
         xs = _stack_empty(8, xpad.dtype)  # the pixels' input values of one tap and channel
         f = k2.shape[1]
         if f == 64:
-            _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, 3, r0, r1, oh, ow, z, a, acc, xs)
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 64, FI_PX64, r0, r1, oh, ow, z, a, acc, xs)
         elif f == 32:
-            _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, 6, r0, r1, oh, ow, z, a, acc, xs)
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 32, FI_PX32, r0, r1, oh, ow, z, a, acc, xs)
         elif f == 16:  # (the caller sends no other filter count)
-            _filters_inner_rows(xpad, k2, bias, relu, store_z, 16, 8, r0, r1, oh, ow, z, a, acc, xs)
+            _filters_inner_rows(xpad, k2, bias, relu, store_z, 16, FI_PX16, r0, r1, oh, ow, z, a, acc, xs)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -1785,13 +1797,13 @@ def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_ch
         f = k2.shape[1]
         pair = np.empty((2, 2 * pw, f), dtype=xpad.dtype)  # one window row's two output rows
         if f == 64:
-            _filters_inner_pooled_rows(xpad, k2, bias, 64, 3, r0, r1, ph, pw, y, argmax, with_argmax,
+            _filters_inner_pooled_rows(xpad, k2, bias, 64, FI_PX64, r0, r1, ph, pw, y, argmax, with_argmax,
                                        acc, xs, pair)
         elif f == 32:
-            _filters_inner_pooled_rows(xpad, k2, bias, 32, 6, r0, r1, ph, pw, y, argmax, with_argmax,
+            _filters_inner_pooled_rows(xpad, k2, bias, 32, FI_PX32, r0, r1, ph, pw, y, argmax, with_argmax,
                                        acc, xs, pair)
         elif f == 16:
-            _filters_inner_pooled_rows(xpad, k2, bias, 16, 8, r0, r1, ph, pw, y, argmax, with_argmax,
+            _filters_inner_pooled_rows(xpad, k2, bias, 16, FI_PX16, r0, r1, ph, pw, y, argmax, with_argmax,
                                        acc, xs, pair)
 
 
@@ -1807,8 +1819,17 @@ def _direct_forward_filters_inner_maxpool2x2(xpad, k2, bias, ph, pw, rows_per_ch
 # outputs. The same sums in the same order: the same bits as the general loops (tested).
 # Pixels per block: ``px * f`` = 128 sums (8 of 16 filters, 4 of 32, 2 of 64), which the compiler
 # still unrolls completely; the pooled loops, whose sums go to a buffer, take 3 of 64 (192 sums,
-# 11% faster than 2 on talk_cnn's first layer).
-RGB_PX16, RGB_PX32, RGB_PX64, RGB_POOLED_PX64 = 8, 4, 2, 3  # constants of the compiled loops
+# 11% faster than 2 on talk_cnn's first layer). That is 8 (12) of AVX-512's 32 vector registers.
+# With 256-bit vectors (AVX2) the same 128 sums fill all 16 registers, and the compiler keeps
+# part of them in memory, storing and reloading them on every multiply-add (seen in the machine
+# code). There the blocks are half as many pixels (and the pooled 64 filters one pixel): 64 sums,
+# 8 of the 16 registers. The same sums in the same order, so the same bits. Measured on a 2-core
+# AMD EPYC (Zen 3, AVX2; 2026-12-05, one thread, CPU time, the least of 7 runs, batch 64, GFLOP/s,
+# 128 sums -> 64; Conv2D(relu) -> MaxPooling2D in one call, then Conv2D(relu) alone):
+#   64x64x3 -> 16 (rps_cnn) 41-43 -> 68-69, 36-40 -> 63-68; 32x32x3 -> 16 (small_cnn) 39-41 -> 63-64,
+#   35-38 -> 59-64; 150x150x3 -> 64 (talk_cnn, batch 8) 44 -> 63-68, 32 -> 44-70.
+# The filters-inner loops above the same (FILTERS_INNER_PIXELS, below).
+RGB_PX16, RGB_PX32, RGB_PX64, RGB_POOLED_PX64 = (8, 4, 2, 3) if has_512_bit_vectors() else (4, 2, 1, 1)
 RGB_PIXELS = {16: RGB_PX16, 32: RGB_PX32, 64: RGB_PX64}
 RGB_POOLED_PIXELS = {16: RGB_PX16, 32: RGB_PX32, 64: RGB_POOLED_PX64}
 
