@@ -375,8 +375,11 @@ def _weights_file_bytes(model) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
-        paths = layer_paths([keras_class_name(layer) for layer in model.layers])
-        for path, layer in zip(paths, model.layers, strict=True):
+        from scratchnet.saving_functional import file_layers
+
+        layers = file_layers(model)  # (a nested model's layers: in the order Keras reads them)
+        paths = layer_paths([keras_class_name(layer) for layer in layers])
+        for path, layer in zip(paths, layers, strict=True):
             f.create_group(f"{path}/vars").attrs["name"] = layer.name
             for subpath, _, params in weight_groups(layer):
                 group = f.require_group(f"{path}/{subpath}")
@@ -607,7 +610,7 @@ def build_entry(spec: dict, where: str, custom_objects, assets: dict, path: str)
     """The layer a spec of a Keras model's ``layers`` list describes; a ``Sequential`` that Keras
     holds as one layer (the tutorials' ``data_augmentation``) becomes a scratchnet ``Sequential``,
     which, placed in a model or called on a tensor, adds its layers one by one."""
-    if isinstance(spec, dict) and spec.get("class_name") == "Sequential":
+    if isinstance(spec, dict) and spec.get("class_name") in ("Sequential", "Functional"):
         return model_from_config(spec, where, custom_objects, compile=False, assets=assets)
     return _build_layer(spec, where, custom_objects, assets, path)
 
@@ -619,8 +622,12 @@ def record_units(model, entries: list) -> None:
 
     entries = [e for e in entries if not getattr(e, "is_operation", False)]  # (no weights, not layers)
     if any(isinstance(entry, Model) for entry in entries):
-        model._keras_units = [(entry.name, "Sequential", list(entry.layers)) if isinstance(entry, Model)
-                              else (entry.name, keras_class_name(entry), [entry]) for entry in entries]
+        model._keras_units = [
+            (entry.name, "Functional" if hasattr(entry, "_nodes") else "Sequential", list(entry.layers))
+            if isinstance(entry, Model) else (entry.name, keras_class_name(entry), [entry])
+            for entry in entries]
+        # each nested model, for the paths of its weights (its own nested models included)
+        model._keras_unit_models = {entry.name: entry for entry in entries if isinstance(entry, Model)}
 
 
 def _with_registered(custom_objects) -> dict:
@@ -1042,9 +1049,11 @@ def keras_units(model, flat: bool = False) -> list[tuple[str, str, list]]:
     units = getattr(model, "_keras_units", None)
     if units is not None and not flat:
         return units
+    from scratchnet.saving_functional import file_layers
+
     # (a builder's Sequential layer, applications._builder.Sequential, is one entry of model.layers)
     return [(layer.name, "Sequential", list(layer.layers)) if keras_class_name(layer) == "Sequential"
-            else (layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
+            else (layer.name, keras_class_name(layer), [layer]) for layer in file_layers(model)]
 
 
 def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
@@ -1052,9 +1061,12 @@ def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
     nesting: ``layers/dense``, and a nested Sequential's ``layers/sequential/layers/dense``
     (``flat``: as scratchnet writes the same model, its layers one by one)."""
     units = keras_units(model, flat)
+    nested = {} if flat else getattr(model, "_keras_unit_models", {})
     pairs = []
-    for path, (_, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
-        if class_name == "Sequential":
+    for path, (name, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
+        if name in nested:  # a nested model of Keras' file: its own paths under its group
+            pairs += [(f"{path}/{sub}", layer) for sub, layer in _weight_paths(nested[name])]
+        elif class_name == "Sequential":
             inner = layer_paths([keras_class_name(layer) for layer in layers])
             pairs += [(f"{path}/{sub}", layer) for sub, layer in zip(inner, layers, strict=True)]
         else:
