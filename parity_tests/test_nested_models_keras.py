@@ -165,3 +165,38 @@ def test_a_model_starting_at_a_layers_tensor_keeps_the_nested_models_place():
     x = rng.normal(size=(4, 3)).astype(np.float32)
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
                  "forward of the cloned graph")
+
+
+@pytest.mark.parametrize("kind", ["sequential", "nested_twice", "shared"])
+def test_keras_weights_and_h5_files_of_a_nested_model_load_into_scratchnet(kind, tmp_path):
+    """Keras' ``.weights.h5`` of a nested model (its weights under the nested model's group)
+    loads into the same model built in scratchnet; Keras' legacy ``.h5`` of it loads too."""
+    kmodel = nested_model(keras, kind)
+    rng = np.random.default_rng(4)
+    kmodel.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in kmodel.get_weights()])
+    kmodel.save_weights(tmp_path / "k.weights.h5")
+    model = nested_model(sn, kind)
+    model.load_weights(tmp_path / "k.weights.h5")
+    for got, want in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    kmodel.save(tmp_path / "k.h5")  # (Keras logs that the format is legacy)
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    assert_close(sn.load_model(tmp_path / "k.h5").predict(x, verbose=0), kmodel.predict(x, verbose=0),
+                 FORWARD_RTOL, "scratchnet's model of Keras' .h5 file")
+
+
+@pytest.mark.parametrize("kind", ["functional", "nested_twice", "shared"])
+def test_scratchnets_weights_file_of_a_nested_model_loads_into_keras_twin(kind, tmp_path):
+    """``save_weights`` writes a nested model's weights under its own group, as Keras does, so the
+    same model built in Keras reads scratchnet's ``.weights.h5`` (and scratchnet reads it back)."""
+    model = nested_model(sn, kind)
+    rng = np.random.default_rng(6)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save_weights(tmp_path / "s.weights.h5")
+    kmodel = nested_model(keras, kind)
+    kmodel.load_weights(tmp_path / "s.weights.h5")
+    again = nested_model(sn, kind)
+    again.load_weights(tmp_path / "s.weights.h5")
+    for got, want, mine in zip(kmodel.get_weights(), model.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(mine, want)

@@ -88,6 +88,10 @@ class Functional(Model):
         # (saving_functional.file_operations) where it differs
         flat = _layers_in_keras_order(self.inputs, self.outputs, self._nodes, nested=False)
         self._flat_operations = None if flat == self._operations else flat
+        # Keras' model.layers with each nested model one entry, where Keras' files nest them
+        # (saving_keras.keras_units reads Keras' weights files with it)
+        entries = keras_operations(self.inputs, self.outputs, self._nodes)
+        self._keras_entries = entries if any(isinstance(e, Model) for e in entries) else None
         self.layers = [op for op in self._operations if not getattr(op, "is_operation", False)]
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = [t.node.layer.name for t in self.outputs]
@@ -918,17 +922,16 @@ def _check_computable(given: list[KerasTensor], nodes: list[Node]) -> None:
         computable.update(id(t) for t in node.all_outputs)
 
 
-def _layers_in_keras_order(inputs: list[KerasTensor], outputs: list[KerasTensor], nodes: list[Node],
-                           nested: bool = True) -> list[Layer]:
-    """``model.layers`` as Keras orders them (and so ``get_weights``), Keras' ``map_graph``
-    (``keras/src/ops/function.py``): by depth from the outputs, deepest first (inputs), ties by
-    the first visit of Keras' depth-first walk from the outputs (``_build_map``).
+def keras_operations(inputs: list[KerasTensor], outputs: list[KerasTensor], nodes: list[Node],
+                     nested: bool = True) -> list:
+    """Keras' ``model.operations`` of this graph (``map_graph``, ``keras/src/ops/function.py``):
+    by depth from the outputs, deepest first (inputs), ties by the first visit of Keras'
+    depth-first walk from the outputs (``_build_map``).
 
     A nested model's call (``node.nested_call``) is ONE node of Keras' graph, whose parents are
-    the tensors the model was called on; the nested model takes its place there, and stands for
-    its own layers in its own order (Keras' ``weights``: each entry of ``layers`` in turn, the
-    nested model's weights its layers'). ``nested=False``: every layer call on its own (the
-    order Keras gives the same graph written flat, as scratchnet's files hold it)."""
+    the tensors the model was called on, and the nested model one operation. ``nested=False``:
+    every layer call on its own (the order Keras gives the same graph written flat, as
+    scratchnet's files hold it)."""
     given = {id(t) for t in inputs}
     known = given | {id(t) for node in nodes for t in node.all_outputs}
     calls = _whole_nested_calls(nodes, outputs, inputs) if nested else set()
@@ -976,8 +979,15 @@ def _layers_in_keras_order(inputs: list[KerasTensor], outputs: list[KerasTensor]
         if isinstance(t.node.layer, InputLayer) and t.node.layer not in op_depth:
             op_depth[t.node.layer] = 0
             index[t.node.layer] = -1
-    ops = sorted(op_depth, key=lambda op: (-op_depth[op], index[op]))
-    # each nested model stands for its layers (those this graph calls), in its own order
+    return sorted(op_depth, key=lambda op: (-op_depth[op], index[op]))
+
+
+def _layers_in_keras_order(inputs: list[KerasTensor], outputs: list[KerasTensor], nodes: list[Node],
+                           nested: bool = True) -> list[Layer]:
+    """``model.layers`` as Keras orders them (and so ``get_weights``): :func:`keras_operations`,
+    each nested model standing for its own layers (those this graph calls), in its own order
+    (Keras' ``weights``: each entry of ``layers`` in turn, a nested model's weights its layers')."""
+    ops = keras_operations(inputs, outputs, nodes, nested)
     graph_layers = {node.layer for node in nodes}
     layers: list[Layer] = []
     seen: set[Layer] = set()
