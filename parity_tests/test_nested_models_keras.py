@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+import tfnet
 from parity_tests.driver import FORWARD_RTOL, assert_close
 
 
@@ -200,3 +201,17 @@ def test_scratchnets_weights_file_of_a_nested_model_loads_into_keras_twin(kind, 
     for got, want, mine in zip(kmodel.get_weights(), model.get_weights(), again.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(mine, want)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "nested_twice", "shared"])
+def test_from_keras_converts_a_model_holding_a_nested_model(kind):
+    """``tfnet.from_keras`` converts the nested model too and calls it on its tensors: the same
+    layers, weights in Keras' order, and predictions."""
+    kmodel = nested_model(keras, kind)
+    model = tfnet.from_keras(kmodel)
+    assert [la.name for la in model.layers[1:]] == EXPECTED_ORDER[kind]
+    for got, want in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    x = np.random.default_rng(8).normal(size=(4, 3)).astype(np.float32)
+    assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
+                 "from_keras of a nested model")
