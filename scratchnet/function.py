@@ -27,7 +27,7 @@ import numpy as np
 
 from scratchnet import config, kernels, tree
 from scratchnet.functional import _layers_in_keras_order, _unique_names, graph_nodes, replay_graph, run_node
-from scratchnet.layers.input_layer import ConstantLayer, InputLayer, KerasTensor
+from scratchnet.layers.input_layer import ConstantLayer, KerasTensor
 from scratchnet.layers.merging import _Elementwise
 
 
@@ -59,8 +59,7 @@ class Function:
                                      "sn.Input(...) or a layer or op call on one; received "
                                      f"{t!r} of type {type(t).__name__}")
         self._nodes = graph_nodes(self._inputs, self._outputs, owner="Function")
-        self._operations = _layers_in_keras_order(
-            [t for t in self._inputs if isinstance(t.node.layer, InputLayer)], self._nodes)
+        self._operations = _layers_in_keras_order(self._inputs, self._outputs, self._nodes)
         _unique_names(self._operations)  # (scratchnet's default names repeat: dense, dense_1, ...)
 
     @property

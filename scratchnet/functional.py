@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -80,8 +81,17 @@ class Functional(Model):
         self._nodes = graph_nodes(self.inputs, self.outputs)
         # Keras' model.operations: every layer and operation of the graph; model.layers leaves
         # out the operations (the ops.add / ops.multiply nodes of scratchnet.layers.operations)
-        self._operations = _layers_in_keras_order(self.inputs, self._nodes)
+        self._operations = _layers_in_keras_order(self.inputs, self.outputs, self._nodes)
         _unique_names(self._operations)
+        # A nested model's layers sit where Keras lists the nested model; a file holds the graph
+        # flat, so Keras, loading it, orders the layers as the flat graph: files use that order
+        # (saving_functional.file_operations) where it differs
+        flat = _layers_in_keras_order(self.inputs, self.outputs, self._nodes, nested=False)
+        self._flat_operations = None if flat == self._operations else flat
+        # Keras' model.layers with each nested model one entry, where Keras' files nest them
+        # (saving_keras.keras_units reads Keras' weights files with it)
+        entries = keras_operations(self.inputs, self.outputs, self._nodes)
+        self._keras_entries = entries if any(isinstance(e, Model) for e in entries) else None
         self.layers = [op for op in self._operations if not getattr(op, "is_operation", False)]
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = [t.node.layer.name for t in self.outputs]
@@ -744,7 +754,37 @@ def call_on_tensors(model: Functional, x):
             raise ValueError(f'Input of model "{model.name}" is incompatible with the model: '
                              f"expected shape={tuple(mine.shape)}, found shape={tuple(theirs.shape)}")
     new_outputs = replay_graph(dict(zip(model.inputs, given, strict=True)), model.outputs)
+    tag_nested_call(model, given, new_outputs)
     return list(new_outputs) if model._outputs_is_list else new_outputs[0]
+
+
+@dataclass(eq=False)
+class NestedCall:
+    """One call of a model on KerasTensors (``inner(x)`` in an outer functional model, a
+    ``Sequential`` called on a tensor): its layer calls are replayed into the outer graph, each
+    :class:`Node` pointing here (``node.nested_call``), so that the outer model can order its
+    layers as Keras does, where the call is ONE node of the nested model."""
+
+    model: Model
+    inputs: list[KerasTensor]
+    outputs: list[KerasTensor]
+
+
+def tag_nested_call(model: Model, inputs: list[KerasTensor], outputs: list[KerasTensor]) -> None:
+    """Mark every node between ``inputs`` and ``outputs`` (just recorded by ``model(inputs)``) as
+    one call of ``model``; a node a call inside it recorded is re-marked (the outer call is the
+    one node the outer model sees; the nested model's own order covers the rest)."""
+    call = NestedCall(model, list(inputs), list(outputs))
+    given = {id(t) for t in inputs}
+    seen: set[Node] = set()
+    stack = [t for t in outputs if id(t) not in given]
+    while stack:
+        node = stack.pop().node
+        if node in seen or isinstance(node.layer, InputLayer):
+            continue
+        seen.add(node)
+        node.nested_call = call
+        stack += [t for t in node.inputs if id(t) not in given]
 
 
 def replay_graph(mapping: dict, flat_outputs: list[KerasTensor]) -> list[KerasTensor]:
@@ -777,7 +817,32 @@ def replay_graph(mapping: dict, flat_outputs: list[KerasTensor]) -> list[KerasTe
             cloned_nodes[node] = new
         return cloned_nodes[node].all_outputs[tensor.index]
 
-    return [clone(t) for t in flat_outputs]
+    new_outputs = [clone(t) for t in flat_outputs]
+    _replay_nested_calls(mapping, cloned_nodes)
+    return new_outputs
+
+
+def _replay_nested_calls(mapping: dict, cloned_nodes: dict) -> None:
+    """The replayed nodes of a nested model's call belong to one replayed call, with its inputs
+    and outputs replayed; a call whose inputs or outputs were not all replayed (the new graph
+    starts inside it) leaves its nodes as plain layer calls."""
+    def image(t: KerasTensor) -> KerasTensor | None:
+        if t in mapping:
+            return mapping[t]
+        if t.node in cloned_nodes:
+            return cloned_nodes[t.node].all_outputs[t.index]
+        return None
+
+    replayed: dict[NestedCall, NestedCall | None] = {}
+    for old, new in cloned_nodes.items():
+        call = old.nested_call
+        if call is None:
+            continue
+        if call not in replayed:
+            inputs, outputs = [image(t) for t in call.inputs], [image(t) for t in call.outputs]
+            whole = None not in inputs and None not in outputs
+            replayed[call] = NestedCall(call.model, inputs, outputs) if whole else None
+        new.nested_call = replayed[call]
 
 
 def _restructure(value, new_flat: list[KerasTensor]):
@@ -857,28 +922,108 @@ def _check_computable(given: list[KerasTensor], nodes: list[Node]) -> None:
         computable.update(id(t) for t in node.all_outputs)
 
 
-def _layers_in_keras_order(inputs: list[KerasTensor], nodes: list[Node]) -> list[Layer]:
-    """``model.layers`` as Keras orders them (and so ``get_weights``): by depth from the outputs,
-    deepest first (inputs), ties by first appearance in the depth-first walk."""
-    first_seen: dict[Layer, int] = {}
-    for node in nodes:
-        first_seen.setdefault(node.layer, len(first_seen))
-    for t in inputs:  # unused inputs come first in Keras' walk too
-        first_seen.setdefault(t.node.layer, -1)
-    node_depth: dict[Node, int] = {}
-    layer_depth: dict[Layer, int] = {}
-    in_graph = set(nodes)
-    for node in reversed(nodes):
-        depth = node_depth.setdefault(node, 0)
-        depth = max(depth, layer_depth.get(node.layer, 0))  # a shared layer keeps its deepest
-        layer_depth[node.layer] = depth
+def keras_operations(inputs: list[KerasTensor], outputs: list[KerasTensor], nodes: list[Node],
+                     nested: bool = True) -> list:
+    """Keras' ``model.operations`` of this graph (``map_graph``, ``keras/src/ops/function.py``):
+    by depth from the outputs, deepest first (inputs), ties by the first visit of Keras'
+    depth-first walk from the outputs (``_build_map``).
+
+    A nested model's call (``node.nested_call``) is ONE node of Keras' graph, whose parents are
+    the tensors the model was called on, and the nested model one operation. ``nested=False``:
+    every layer call on its own (the order Keras gives the same graph written flat, as
+    scratchnet's files hold it)."""
+    given = {id(t) for t in inputs}
+    known = given | {id(t) for node in nodes for t in node.all_outputs}
+    calls = _whole_nested_calls(nodes, outputs, inputs) if nested else set()
+
+    def unit(tensor: KerasTensor) -> tuple:
+        """``(graph node, operation, parent tensors)``: the nested call, or the layer call."""
+        call = tensor.node.nested_call
+        if call in calls and any(t is tensor for t in call.outputs):
+            return call, call.model, [t for t in call.inputs if id(t) in known]
+        return tensor.node, tensor.node.layer, tensor.node.inputs
+
+    index: dict = {}  # operation -> first visit (Keras' operation_indices)
+    finished: set = set()
+    order: list[tuple] = []  # graph nodes, each after those it reads (_build_map)
+
+    def visit(tensor: KerasTensor) -> None:
+        if id(tensor) not in known:
+            return
+        node, op, parents = unit(tensor)
+        if node in finished:
+            return
+        if id(tensor) in given and not isinstance(op, InputLayer):
+            finished.add(node)  # a Function starting here: its node is outside the graph
+            return
+        index.setdefault(op, len(index))
+        for t in parents:
+            visit(t)
+        finished.add(node)
+        order.append((node, op, parents))
+
+    for t in outputs:
+        visit(t)
+    in_graph = {node for node, _, _ in order}
+    node_depth: dict = {}
+    op_depth: dict = {}
+    for node, op, parents in reversed(order):
+        depth = max(node_depth.setdefault(node, 0), op_depth.get(op, 0))  # a shared op: its deepest
+        op_depth[op] = depth
         node_depth[node] = depth
-        for parent in node.parents:
+        for t in parents:
+            parent = unit(t)[0]
             if parent in in_graph:
                 node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
-    for t in inputs:
-        layer_depth.setdefault(t.node.layer, 0)
-    return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
+    for t in inputs:  # unused inputs come first in Keras' walk too
+        if isinstance(t.node.layer, InputLayer) and t.node.layer not in op_depth:
+            op_depth[t.node.layer] = 0
+            index[t.node.layer] = -1
+    return sorted(op_depth, key=lambda op: (-op_depth[op], index[op]))
+
+
+def _layers_in_keras_order(inputs: list[KerasTensor], outputs: list[KerasTensor], nodes: list[Node],
+                           nested: bool = True) -> list[Layer]:
+    """``model.layers`` as Keras orders them (and so ``get_weights``): :func:`keras_operations`,
+    each nested model standing for its own layers (those this graph calls), in its own order
+    (Keras' ``weights``: each entry of ``layers`` in turn, a nested model's weights its layers')."""
+    ops = keras_operations(inputs, outputs, nodes, nested)
+    graph_layers = {node.layer for node in nodes}
+    layers: list[Layer] = []
+    seen: set[Layer] = set()
+    for op in ops:
+        members = [la for la in getattr(op, "operations", op.layers) if la in graph_layers] \
+            if isinstance(op, Model) else [op]
+        for layer in members:
+            if layer not in seen:
+                seen.add(layer)
+                layers.append(layer)
+    for node in nodes:  # (none left but in a graph the rules above do not foresee)
+        if node.layer not in seen:
+            seen.add(node.layer)
+            layers.append(node.layer)
+    return layers
+
+
+def _whole_nested_calls(nodes: list[Node], outputs: list[KerasTensor], given: list[KerasTensor]) -> set:
+    """The nested calls this graph holds whole: only their outputs are read outside them or are
+    outputs of the graph, and no given tensor is made inside one (the graph would start there)."""
+    calls = {node.nested_call for node in nodes if node.nested_call is not None}
+    made_in = {id(t): node.nested_call for node in nodes for t in node.all_outputs}
+
+    def read(t: KerasTensor, reader_call) -> None:
+        call = made_in.get(id(t))
+        if call is not None and call is not reader_call and not any(o is t for o in call.outputs):
+            calls.discard(call)  # a tensor inside the call used outside it
+
+    for node in nodes:
+        for t in node.inputs:
+            read(t, node.nested_call)
+    for t in outputs:
+        read(t, None)
+    for t in given:
+        calls.discard(t.node.nested_call)
+    return calls
 
 
 def _unique_names(layers: list[Layer]) -> None:

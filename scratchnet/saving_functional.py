@@ -46,7 +46,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
 
     index = node_indices(model)
     layers = []
-    for layer in graph_entries(model):
+    for layer in file_operations(model):
         nodes = [n for n in model._nodes if n.layer is layer]
         if getattr(layer, "is_operation", False):  # ops.add(x, 3.0): Keras' entry for an operation
             layers.append(_keras_operation(layer, nodes, index))
@@ -87,6 +87,22 @@ def graph_entries(model) -> list:
     """What a functional model's config lists: its layers and, in graph order among them, its
     operations (``model.operations``; :mod:`scratchnet.layers.operations`)."""
     return list(getattr(model, "operations", model.layers))
+
+
+def file_operations(model) -> list:
+    """:func:`graph_entries` in the order of a Keras file (``.keras``, ``.weights.h5``, ``.h5``):
+    scratchnet writes a nested model's layer calls flat, and Keras, loading the flat graph, orders
+    its layers by their own depths, not where the nested model stood (a branch beside it:
+    ``a, c, b`` against ``c, a, b``); the weights are written in the order Keras reads them."""
+    flat = getattr(model, "_flat_operations", None)
+    return list(flat) if flat is not None else graph_entries(model)
+
+
+def file_layers(model) -> list:
+    """``model.layers`` in a Keras file's order (:func:`file_operations`)."""
+    if getattr(model, "_flat_operations", None) is None:
+        return list(model.layers)
+    return [op for op in model._flat_operations if not getattr(op, "is_operation", False)]
 
 
 def _keras_operation(op, nodes, index: dict) -> dict:

@@ -39,7 +39,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from scratchnet import saving_keras
+from scratchnet import saving_functional, saving_keras
 
 
 def save_model(model, path) -> None:
@@ -65,8 +65,9 @@ def save_model(model, path) -> None:
         group = f.create_group("model_weights")
         group.attrs["backend"] = "tensorflow"
         group.attrs["keras_version"] = saving_keras.KERAS_VERSION
-        group.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
-        for layer in model.layers:
+        layers = saving_functional.file_layers(model)  # (a nested model's layers: Keras' flat order)
+        group.attrs["layer_names"] = [layer.name.encode() for layer in layers]
+        for layer in layers:
             paths = {id(p): f"{model.name}/{prefix}/{p.name.split('/')[-1]}"  # Keras' variable paths
                      for _, prefix, params in saving_keras.weight_groups(layer) for p in params}
             params = legacy_weights(layer)
@@ -263,7 +264,7 @@ def _units(model, saved) -> list:
     Sequential as one), or one by one when the file names them so (scratchnet wrote it)."""
     units = saving_keras.keras_units(model)
     names = {name for name, _ in saved}
-    if any(class_name == "Sequential" and name not in names for name, class_name, _ in units):
+    if any(class_name in ("Sequential", "Functional") and name not in names for name, class_name, _ in units):
         return saving_keras.keras_units(model, flat=True)
     return units
 

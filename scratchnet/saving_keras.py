@@ -204,7 +204,7 @@ def save_weights(model, path, overwrite: bool = True) -> None:
                          "model first by calling it on some data or by using `build()`.")
     if not overwrite and Path(path).exists():
         raise FileExistsError(f"save_weights: {path_str!r} exists and overwrite=False")
-    _atomic_write(Path(path), _weights_file_bytes(model))
+    _atomic_write(Path(path), _weights_file_bytes(model, nested=True))
 
 
 def model_config(model) -> dict:
@@ -369,15 +369,28 @@ def layer_paths(class_names: list[str]) -> list[str]:
     return paths
 
 
-def _weights_file_bytes(model) -> bytes:
+def _weights_file_bytes(model, nested: bool = False) -> bytes:
+    """The ``.weights.h5`` file of ``model``. A functional model holding nested models is written
+    flat (the layers one by one, in the order Keras reads the flat graph of a ``.keras`` file),
+    or, ``nested`` (``save_weights``), as Keras writes the same model: each nested model's weights
+    under its group (``layers/functional/layers/dense``), so Keras' twin of the model reads them."""
     from scratchnet import kernels
+    from scratchnet.saving_functional import file_layers
 
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
-        paths = layer_paths([keras_class_name(layer) for layer in model.layers])
-        for path, layer in zip(paths, model.layers, strict=True):
-            f.create_group(f"{path}/vars").attrs["name"] = layer.name
+        if nested and hasattr(model, "_nodes") and _nested_models(model):
+            pairs = _weight_paths(model)
+            for path, _ in pairs:  # each nested model's own (empty) group of variables
+                parts = path.split("/layers/")
+                for k in range(1, len(parts)):
+                    f.require_group(f"{'/layers/'.join(parts[:k])}/vars")
+        else:
+            layers = file_layers(model)  # (a nested model's layers: in the order Keras reads them)
+            pairs = zip(layer_paths([keras_class_name(layer) for layer in layers]), layers, strict=True)
+        for path, layer in pairs:
+            f.require_group(f"{path}/vars").attrs["name"] = layer.name
             for subpath, _, params in weight_groups(layer):
                 group = f.require_group(f"{path}/{subpath}")
                 for i, param in enumerate(params):  # trainable, then non-trainable
@@ -607,20 +620,38 @@ def build_entry(spec: dict, where: str, custom_objects, assets: dict, path: str)
     """The layer a spec of a Keras model's ``layers`` list describes; a ``Sequential`` that Keras
     holds as one layer (the tutorials' ``data_augmentation``) becomes a scratchnet ``Sequential``,
     which, placed in a model or called on a tensor, adds its layers one by one."""
-    if isinstance(spec, dict) and spec.get("class_name") == "Sequential":
+    if isinstance(spec, dict) and spec.get("class_name") in ("Sequential", "Functional"):
         return model_from_config(spec, where, custom_objects, compile=False, assets=assets)
     return _build_layer(spec, where, custom_objects, assets, path)
 
 
 def record_units(model, entries: list) -> None:
-    """Remember which of ``model``'s layers came from one nested ``Sequential`` of Keras' file
-    (see :func:`keras_units`); nothing for a file without one."""
+    """Remember which of ``model``'s layers came from one nested model (a ``Sequential`` or a
+    functional model) of Keras' file (see :func:`keras_units`); nothing for a file without one."""
     from scratchnet.model import Model
 
-    entries = [e for e in entries if not getattr(e, "is_operation", False)]  # (no weights, not layers)
     if any(isinstance(entry, Model) for entry in entries):
-        model._keras_units = [(entry.name, "Sequential", list(entry.layers)) if isinstance(entry, Model)
-                              else (entry.name, keras_class_name(entry), [entry]) for entry in entries]
+        model._keras_units = _units_of(entries)
+        model._keras_unit_entries = list(entries)
+
+
+def _units_of(entries: list) -> list[tuple[str, str, list]]:
+    """:func:`keras_units` of Keras' ``model.layers`` (``entries``: layers, and nested models
+    each one entry); the operations are left out (no weights)."""
+    from scratchnet.model import Model
+
+    return [(entry.name, "Functional" if hasattr(entry, "_nodes") else "Sequential", list(entry.layers))
+            if isinstance(entry, Model) else (entry.name, keras_class_name(entry), [entry])
+            for entry in entries if not getattr(entry, "is_operation", False)]
+
+
+def _nested_models(model) -> dict:
+    """``{name: nested model}`` of the entries of Keras' ``model.layers`` that are models (a
+    model loaded from Keras' file: :func:`record_units`; built: ``Functional._keras_entries``)."""
+    from scratchnet.model import Model
+
+    entries = getattr(model, "_keras_unit_entries", None) or getattr(model, "_keras_entries", None) or []
+    return {entry.name: entry for entry in entries if isinstance(entry, Model)}
 
 
 def _with_registered(custom_objects) -> dict:
@@ -1042,9 +1073,13 @@ def keras_units(model, flat: bool = False) -> list[tuple[str, str, list]]:
     units = getattr(model, "_keras_units", None)
     if units is not None and not flat:
         return units
+    if getattr(model, "_keras_entries", None) is not None and not flat:  # nested models it built
+        return _units_of(model._keras_entries)
+    from scratchnet.saving_functional import file_layers
+
     # (a builder's Sequential layer, applications._builder.Sequential, is one entry of model.layers)
     return [(layer.name, "Sequential", list(layer.layers)) if keras_class_name(layer) == "Sequential"
-            else (layer.name, keras_class_name(layer), [layer]) for layer in model.layers]
+            else (layer.name, keras_class_name(layer), [layer]) for layer in file_layers(model)]
 
 
 def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
@@ -1052,9 +1087,12 @@ def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
     nesting: ``layers/dense``, and a nested Sequential's ``layers/sequential/layers/dense``
     (``flat``: as scratchnet writes the same model, its layers one by one)."""
     units = keras_units(model, flat)
+    nested = {} if flat else _nested_models(model)
     pairs = []
-    for path, (_, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
-        if class_name == "Sequential":
+    for path, (name, class_name, layers) in zip(layer_paths([u[1] for u in units]), units, strict=True):
+        if name in nested:  # a nested model of Keras' file: its own paths under its group
+            pairs += [(f"{path}/{sub}", layer) for sub, layer in _weight_paths(nested[name])]
+        elif class_name == "Sequential":
             inner = layer_paths([keras_class_name(layer) for layer in layers])
             pairs += [(f"{path}/{sub}", layer) for sub, layer in zip(inner, layers, strict=True)]
         else:

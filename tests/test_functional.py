@@ -552,3 +552,41 @@ def test_a_model_with_an_output_without_a_loss_saves_and_loads_compiled(ext, tmp
     loaded = sn.load_model(tmp_path / f"m.{ext}")
     assert loaded.output_losses[1] is None and loaded.loss_outputs == [0]
     assert loaded.evaluate(x, y[0], verbose=0) == pytest.approx(model.evaluate(x, y[0], verbose=0))
+
+
+def _model_beside_a_branch():
+    """``Add()([Dense c(x), inner(x)])``, ``inner`` a functional model of Dense a then b."""
+    i = sn.Input((3,))
+    inner = sn.Model(i, L.Dense(3, name="b")(L.Dense(3, name="a")(i)), name="inner")
+    x = sn.Input((3,))
+    y = inner(x)
+    return inner, x, y, L.Dense(3, name="c")(x)
+
+
+def test_a_nested_calls_layers_stand_at_its_place_and_in_its_own_order():
+    """The replayed calls of ``inner(x)`` are one nested call: the outer model lists ``c, a, b``
+    (Keras: ``c, inner``), not each layer at its own depth (``a, c, b``); its files use the flat
+    graph's order, which Keras gives the flat graph it loads."""
+    inner, x, y, c = _model_beside_a_branch()
+    assert y.node.nested_call is not None and y.node.nested_call.model is inner
+    model = sn.Model(x, L.Add(name="join")([c, y]))
+    assert [la.name for la in model.layers[1:]] == ["c", "a", "b", "join"]
+    assert [la.name for la in model._flat_operations[1:]] == ["a", "c", "b", "join"]
+    assert model._keras_entries[1:] == [model.get_layer("c"), inner, model.get_layer("join")]
+    assert [p.name for p in model.weights][:2] == ["c/kernel", "c/bias"]
+
+
+def test_a_graph_that_reads_inside_a_nested_call_lists_its_layers_one_by_one():
+    """A tensor made inside a nested call read outside it (a model output here), or a graph that
+    starts inside it (``sn.Function``), is not a graph Keras can make: the call's layers are then
+    ordered one by one, each layer once, and the graph computes the same."""
+    inner, x, y, c = _model_beside_a_branch()
+    a_out = inner.get_layer("a")._inbound_nodes[-1].output  # the replayed call's inner tensor
+    model = sn.Model(x, [L.Add(name="join")([c, y]), a_out])
+    assert [la.name for la in model.layers[1:]] == ["a", "c", "b", "join"]
+    data = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    out, hidden = model.predict(data, verbose=0)
+    np.testing.assert_allclose(hidden, inner.get_layer("a")(data), rtol=1e-6)
+    np.testing.assert_allclose(out, model.get_layer("c")(data) + inner.predict(data, verbose=0), rtol=1e-5)
+    fn = sn.Function([x, a_out], L.Add(name="join2")([c, y]))
+    assert sorted(op.name for op in fn.operations) == sorted([x.node.layer.name, "b", "c", "join2"])

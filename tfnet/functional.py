@@ -110,7 +110,10 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
             return sn.Input(tuple(ktensor.shape[1:]), dtype=_input_dtype(ktensor.dtype),
                             batch_size=ktensor.shape[0], name=klayer.name)
         if klayer not in slayers:
-            slayers[klayer] = convert.layer_from_keras(klayer)
+            # a nested model (keras.Sequential or functional): its twin, weights copied, called
+            # on the tensors as Keras calls it (its layers join the graph, in Keras' order)
+            slayers[klayer] = convert.from_keras(klayer) if isinstance(klayer, keras.Model) \
+                else convert.layer_from_keras(klayer)
         kargs, kkwargs = knode.arguments.args, knode.arguments.kwargs
         kkwargs = {k: v for k, v in kkwargs.items()
                    if k != "training" and not (k == "mask" and v is None)}
@@ -136,6 +139,8 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
     single_out = not isinstance(getattr(kmodel, "_outputs_struct", kmodel.outputs), list | tuple)
     model = sn.Model(inputs, outputs[0] if single_out else outputs, name=kmodel.name, seed=seed)
     for klayer, layer in slayers.items():
+        if isinstance(klayer, keras.Model):
+            continue  # (a nested model's weights: copied by from_keras)
         # (an op such as ops.depth_to_space is a Keras Operation, with no get_weights)
         for param, value in zip(layer.weights, klayer.get_weights() if layer.weights else [], strict=True):
             param.value[...] = np.asarray(value, dtype=param.value.dtype)

@@ -138,6 +138,9 @@ class Node:
     kwargs: dict = field(default_factory=dict)
     outputs: list[KerasTensor] = field(default_factory=list)
     training: bool | None = None  # layer(x, training=True/False) as written: overrides the model's
+    # The call of a model on tensors this node was recorded by (its layer calls replayed into the
+    # outer graph, functional.NestedCall), else None: Keras' one node of the nested model
+    nested_call: object | None = None
     parents: list[Node] = field(init=False)
 
     def __post_init__(self):
