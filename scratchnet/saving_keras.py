@@ -297,9 +297,17 @@ def _initializer_to_keras(init) -> dict:
     return initializers.serialize(initializers.get(init))
 
 
+# Keras loss arguments scratchnet takes only at their defaults, written as Keras' get_config does
+_KERAS_LOSS_DEFAULTS = {"BinaryCrossentropy": {"axis": -1}, "CategoricalCrossentropy": {"axis": -1},
+                        "SparseCategoricalCrossentropy": {"ignore_class": None}}
+
+
 def _loss_spec(loss) -> dict:
-    loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}
-    return {"module": "keras.losses", "class_name": keras_class_name(loss), "config": loss_config,
+    """A loss object as Keras serializes it (``keras.losses.serialize``)."""
+    class_name = keras_class_name(loss)
+    loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config(),
+                   **_KERAS_LOSS_DEFAULTS.get(class_name, {})}
+    return {"module": "keras.losses", "class_name": class_name, "config": loss_config,
             "registered_name": None}
 
 
