@@ -117,7 +117,8 @@ class Constant(Initializer):
 
 
 class RandomUniform(Initializer):
-    """``U(minval, maxval)``; Keras' defaults are ``-0.05, 0.05``."""
+    """``U(minval, maxval)``; Keras' defaults are ``-0.05, 0.05``; ``seed`` is kept for the config
+    only, as :class:`RandomNormal`'s."""
 
     name = "uniform"
 
@@ -135,8 +136,8 @@ class RandomUniform(Initializer):
 
 
 class RandomNormal(Initializer):
-    """``N(mean, stddev)``; Keras' defaults are ``0.0, 0.05``. ``seed`` is accepted for Keras'
-    signature and ignored: the draws come from the model's NumPy generator."""
+    """``N(mean, stddev)``; Keras' defaults are ``0.0, 0.05``. ``seed`` is Keras' argument, kept
+    only for the config (Keras writes it): the draws come from the model's NumPy generator."""
 
     name = "random_normal"
 
@@ -155,7 +156,8 @@ class TruncatedNormal(Initializer):
     """``N(mean, stddev)`` with every draw farther than ``2 stddev`` from the mean drawn again, as
     TensorFlow's ``truncated_normal``: the values lie in ``[mean - 2 stddev, mean + 2 stddev]``
     and their standard deviation is ``0.8796 stddev`` (``stddev`` is the untruncated one's).
-    Keras' defaults are ``0.0, 0.05``; ``seed`` is ignored, as for :class:`RandomNormal`."""
+    Keras' defaults are ``0.0, 0.05``; ``seed`` is kept for the config only, as
+    :class:`RandomNormal`'s."""
 
     name = "truncated_normal"
 
@@ -184,7 +186,7 @@ class VarianceScaling(Initializer):
     - ``"untruncated_normal"``: ``N(0, sqrt(s))``;
     - ``"uniform"``: ``U(-l, l)`` with ``l = sqrt(3 s)``.
 
-    ``seed`` is ignored, as for :class:`RandomNormal`.
+    ``seed`` is kept for the config only, as :class:`RandomNormal`'s.
     """
 
     name = "variance_scaling"
