@@ -195,8 +195,17 @@ def serialize(constraint) -> dict | None:
             "registered_name": None if builtin else type(constraint).__name__}
 
 
-def deserialize(config) -> Constraint | None:
-    return get(config)
+def deserialize(config, custom_objects: dict | None = None) -> Constraint | None:
+    """``keras.constraints.deserialize``: what :func:`get` reads, and a constraint class of the
+    user's, found among the registered objects or in ``custom_objects``."""
+    from scratchnet.utils import serialization
+
+    if isinstance(config, dict) and config.get("class_name") not in _REGISTRY:
+        cls = serialization.get_registered_object(
+            config.get("registered_name") or str(config.get("class_name")), custom_objects)
+        if isinstance(cls, type) and issubclass(cls, Constraint):
+            return cls.from_config(config.get("config") or {})
+    return get(config, "constraints.deserialize")
 
 
 def apply(params) -> None:

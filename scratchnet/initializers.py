@@ -10,6 +10,14 @@ which round-trips to Keras.
 Names resolve as ``keras.initializers.get`` resolves them: the snake case (``"glorot_uniform"``,
 ``"truncated_normal"``, ``"variance_scaling"``), the class name (``"TruncatedNormal"``) and Keras'
 aliases ``"uniform"``, ``"normal"``, ``"zero"``, ``"one"``.
+
+:func:`serialize` writes Keras' form, ``{"module": "keras.initializers", "class_name":
+"GlorotUniform", "config": {...}, "registered_name": None}``, each config as Keras'
+``get_config`` writes it (a random initializer's ``seed`` included, though scratchnet draws from
+the model's generator and only keeps the seed to write it back). :func:`deserialize` and
+:func:`get` read that form, a bare ``{"class_name", "config"}`` dict, a name, and the
+``{"name": "glorot_uniform", "config": {...}}`` that scratchnet wrote before it wrote Keras' form
+(layer configs in older ``.npz`` files).
 """
 
 from __future__ import annotations
@@ -43,6 +51,20 @@ class Initializer:
     def get_config(self) -> dict:
         return {}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        """The initializer ``get_config`` describes (Keras' ``Initializer.from_config``)."""
+        return cls(**config)
+
+
+def _check_seed(seed, where: str):
+    """A random initializer's ``seed``: None or an integer (Keras' ``RandomInitializer`` also
+    takes a ``keras.random.SeedGenerator``, which scratchnet has not). Kept only for the config:
+    the draws come from the model's NumPy generator."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ValueError(f"{where}: `seed` argument should be an integer or None. Received: seed={seed!r}")
+    return None if seed is None else int(seed)
+
 
 class Zeros(Initializer):
     name = "zeros"
@@ -67,7 +89,8 @@ class Constant(Initializer):
 
     def __init__(self, value=0.0):
         if isinstance(value, dict) and value.get("class_name") == "__numpy__":  # Keras' saved array
-            value = (value.get("config") or {}).get("value")
+            inner = value.get("config") or {}
+            value = np.asarray(inner.get("value"), dtype=inner.get("dtype"))
         try:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -76,6 +99,7 @@ class Constant(Initializer):
         if not np.all(np.isfinite(array)):
             raise ValueError(f"Constant: expected a finite value, received {value!r:.100}")
         self.value = array
+        self._given = value  # what get_config writes, as Keras keeps its argument
 
     def __call__(self, shape, dtype, rng):
         try:
@@ -85,58 +109,67 @@ class Constant(Initializer):
                              f"the weight's shape {tuple(shape)}") from None
 
     def get_config(self):
-        return {"value": float(self.value) if self.value.ndim == 0 else self.value.tolist()}
+        """``{"value": ...}`` as given (a NumPy array in Keras' ``__numpy__`` form), as Keras'
+        ``Constant.get_config`` (keras/src/initializers/constant_initializers.py)."""
+        from scratchnet.utils.serialization import serialize_keras_object
+
+        return {"value": serialize_keras_object(self._given)}
 
 
 class RandomUniform(Initializer):
-    """``U(minval, maxval)``; Keras' defaults are ``-0.05, 0.05``."""
+    """``U(minval, maxval)``; Keras' defaults are ``-0.05, 0.05``; ``seed`` is kept for the config
+    only, as :class:`RandomNormal`'s."""
 
     name = "uniform"
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed=None):
         if not maxval > minval:
             raise ValueError(f"RandomUniform: expected maxval > minval, received {minval}, {maxval}")
         self.minval, self.maxval = float(minval), float(maxval)
+        self.seed = _check_seed(seed, "RandomUniform")
 
     def __call__(self, shape, dtype, rng):
         return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval}
+        return {"seed": self.seed, "minval": self.minval, "maxval": self.maxval}
 
 
 class RandomNormal(Initializer):
-    """``N(mean, stddev)``; Keras' defaults are ``0.0, 0.05``. ``seed`` is accepted for Keras'
-    signature and ignored: the draws come from the model's NumPy generator."""
+    """``N(mean, stddev)``; Keras' defaults are ``0.0, 0.05``. ``seed`` is Keras' argument, kept
+    only for the config (Keras writes it): the draws come from the model's NumPy generator."""
 
     name = "random_normal"
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed=None):
         self.mean, self.stddev = _mean_and_stddev(mean, stddev, type(self).__name__)
+        self.seed = _check_seed(seed, type(self).__name__)
 
     def __call__(self, shape, dtype, rng):
         return rng.normal(self.mean, self.stddev, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return {"seed": self.seed, "mean": self.mean, "stddev": self.stddev}
 
 
 class TruncatedNormal(Initializer):
     """``N(mean, stddev)`` with every draw farther than ``2 stddev`` from the mean drawn again, as
     TensorFlow's ``truncated_normal``: the values lie in ``[mean - 2 stddev, mean + 2 stddev]``
     and their standard deviation is ``0.8796 stddev`` (``stddev`` is the untruncated one's).
-    Keras' defaults are ``0.0, 0.05``; ``seed`` is ignored, as for :class:`RandomNormal`."""
+    Keras' defaults are ``0.0, 0.05``; ``seed`` is kept for the config only, as
+    :class:`RandomNormal`'s."""
 
     name = "truncated_normal"
 
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed=None):
         self.mean, self.stddev = _mean_and_stddev(mean, stddev, type(self).__name__)
+        self.seed = _check_seed(seed, type(self).__name__)
 
     def __call__(self, shape, dtype, rng):
         return _truncated(shape, self.mean, self.stddev, dtype, rng)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return {"seed": self.seed, "mean": self.mean, "stddev": self.stddev}
 
 
 class VarianceScaling(Initializer):
@@ -153,7 +186,7 @@ class VarianceScaling(Initializer):
     - ``"untruncated_normal"``: ``N(0, sqrt(s))``;
     - ``"uniform"``: ``U(-l, l)`` with ``l = sqrt(3 s)``.
 
-    ``seed`` is ignored, as for :class:`RandomNormal`.
+    ``seed`` is kept for the config only, as :class:`RandomNormal`'s.
     """
 
     name = "variance_scaling"
@@ -177,6 +210,7 @@ class VarianceScaling(Initializer):
         self.distribution = "truncated_normal" if distribution == "normal" else distribution
         self.input_axes = _axes(input_axes, "input_axes")
         self.output_axes = _axes(output_axes, "output_axes")
+        self.seed = _check_seed(seed, type(self).__name__)
 
     def __call__(self, shape, dtype, rng):
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
@@ -191,8 +225,9 @@ class VarianceScaling(Initializer):
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -220,14 +255,22 @@ def _axes(axes, arg: str) -> list[int] | None:
 
 
 class _Seeded(Initializer):
-    """Keras' fan-scaled classes take ``seed`` (and Keras 3.15's ``input_axes``/``output_axes``);
-    scratchnet draws from the model's NumPy generator, so a seed is accepted and ignored, as
-    :class:`RandomNormal`'s. Fan axes other than the usual need :class:`VarianceScaling`."""
+    """Keras' fan-scaled classes take ``seed`` and Keras 3.15's ``input_axes``/``output_axes``
+    (the fans are the products of the dimensions they name, when both are given, as
+    :func:`compute_fans`); scratchnet draws from the model's NumPy generator, so a seed is
+    accepted and kept for the config only, as :class:`RandomNormal`'s."""
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        if input_axes is not None or output_axes is not None:
-            raise ValueError(f"{type(self).__name__}: input_axes/output_axes are not supported here; "
-                             "use VarianceScaling(..., input_axes=..., output_axes=...)")
+        self.seed = _check_seed(seed, type(self).__name__)
+        self.input_axes = _axes(input_axes, "input_axes")
+        self.output_axes = _axes(output_axes, "output_axes")
+
+    def fans(self, shape) -> tuple[int, int]:
+        return compute_fans(shape, self.input_axes, self.output_axes)
+
+    def get_config(self):
+        """Keras' ``GlorotUniform.get_config`` (and its siblings'): seed and fan axes."""
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class GlorotUniform(_Seeded):
@@ -236,7 +279,7 @@ class GlorotUniform(_Seeded):
     name = "glorot_uniform"
 
     def __call__(self, shape, dtype, rng):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = self.fans(shape)
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
@@ -247,7 +290,7 @@ class GlorotNormal(_Seeded):
     name = "glorot_normal"
 
     def __call__(self, shape, dtype, rng):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = self.fans(shape)
         return _truncated_normal(shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype, rng)
 
 
@@ -257,7 +300,7 @@ class HeNormal(_Seeded):
     name = "he_normal"
 
     def __call__(self, shape, dtype, rng):
-        fan_in, _ = compute_fans(shape)
+        fan_in, _ = self.fans(shape)
         return _truncated_normal(shape, math.sqrt(2.0 / fan_in), dtype, rng)
 
 
@@ -267,7 +310,7 @@ class HeUniform(_Seeded):
     name = "he_uniform"
 
     def __call__(self, shape, dtype, rng):
-        fan_in, _ = compute_fans(shape)
+        fan_in, _ = self.fans(shape)
         limit = math.sqrt(6.0 / fan_in)
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
@@ -282,6 +325,7 @@ class Orthogonal(Initializer):
 
     def __init__(self, gain: float = 1.0, seed=None):
         self.gain = float(gain)
+        self.seed = _check_seed(seed, "Orthogonal")
 
     def __call__(self, shape, dtype, rng):
         rows, cols = math.prod(shape[:-1]), shape[-1]
@@ -293,7 +337,7 @@ class Orthogonal(Initializer):
         return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
 
     def get_config(self) -> dict:
-        return {"gain": self.gain}
+        return {"seed": self.seed, "gain": self.gain}
 
 
 class LecunNormal(VarianceScaling):
@@ -306,7 +350,7 @@ class LecunNormal(VarianceScaling):
         super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class LecunUniform(VarianceScaling):
@@ -319,7 +363,7 @@ class LecunUniform(VarianceScaling):
         super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class Identity(Initializer):
@@ -436,7 +480,8 @@ _CLASSES = (Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal,
 _REGISTRY: dict[str, type[Initializer]] = {cls.name: cls for cls in _CLASSES}
 _REGISTRY.update({cls.__name__: cls for cls in _CLASSES})
 _REGISTRY.update({"random_uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones,
-                  "STFTInitializer": STFT})
+                  "STFTInitializer": STFT, "IdentityInitializer": Identity,
+                  "OrthogonalInitializer": Orthogonal})
 
 
 # Keras' other names for the same classes: keras.initializers.glorot_uniform is GlorotUniform.
@@ -450,24 +495,75 @@ glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUnifo
 
 
 def get(identifier, where: str = "initializer") -> Initializer:
+    """``keras.initializers.get``: an :class:`Initializer` (returned as is), an Initializer class
+    (built with its defaults), a name (case-sensitive, as Keras' table), or a serialized dict in
+    any form :func:`deserialize` reads. ``where`` names the argument in errors."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):  # Keras builds a class
         return identifier()
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier]()
-    if isinstance(identifier, dict) and identifier.get("name") in _REGISTRY:
-        return deserialize(identifier)
-    raise ValueError(
-        f"{where}: unknown initializer {identifier!r}; expected one of {sorted(_REGISTRY)}"
-    )
+    if isinstance(identifier, dict):
+        return deserialize(identifier, where=where)
+    if isinstance(identifier, str):
+        raise ValueError(f"{where}: unknown initializer {identifier!r}; expected one of {sorted(_REGISTRY)}")
+    raise ValueError(f"{where}: could not interpret initializer identifier {identifier!r:.200}; "
+                     f"expected an Initializer, one of {sorted(_REGISTRY)} or a serialized "
+                     "initializer dict")
 
 
-def serialize(init: Initializer) -> dict:
-    return {"name": init.name, "config": init.get_config()}
+def serialize(initializer) -> dict | str | None:
+    """``keras.initializers.serialize``: Keras' serialized form (``serialize_keras_object`` in
+    keras/src/saving/serialization_lib.py). A built-in initializer is written under its public
+    Keras module with no registered name; one of the user's under its own module and its
+    registered name (``"package>Name"``, or the class name if it was not registered). A name
+    (a string) or None is written as it is."""
+    from scratchnet.utils import serialization
+
+    if initializer is None or isinstance(initializer, str):
+        return initializer
+    if not isinstance(initializer, Initializer):
+        raise ValueError(f"initializers.serialize: expected a scratchnet.initializers.Initializer, "
+                         f"received {initializer!r:.200}")
+    cls = type(initializer)
+    config = serialization.serialize_keras_object(initializer.get_config())
+    if cls in _CLASSES and cls not in serialization._GLOBAL_CUSTOM_NAMES:
+        return {"module": "keras.initializers", "class_name": cls.__name__, "config": config,
+                "registered_name": None}
+    return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
+            "registered_name": serialization.get_registered_name(cls)}
 
 
-def deserialize(spec) -> Initializer:
-    if isinstance(spec, str):
-        return get(spec)
-    return _REGISTRY[spec["name"]](**spec.get("config", {}))
+def deserialize(config, custom_objects: dict | None = None, where: str = "initializers.deserialize"
+                ) -> Initializer:
+    """``keras.initializers.deserialize``: the initializer a serialized dict describes. Reads
+    Keras' form (``{"module", "class_name", "config", "registered_name"}``), a bare
+    ``{"class_name", "config"}``, a name, and scratchnet's earlier ``{"name", "config"}`` (which
+    older ``.npz`` files hold). The class is found in Keras' table of names, then among the
+    registered objects and ``custom_objects`` (``register_keras_serializable``)."""
+    from scratchnet.utils import serialization
+
+    if isinstance(config, str):
+        config = {"class_name": config, "config": {}}
+    if not isinstance(config, dict) or not isinstance(config.get("class_name", config.get("name")), str):
+        raise ValueError(f"{where}: could not interpret initializer config {config!r:.200}; expected "
+                         "a name or a dict with 'class_name' and 'config'")
+    if "class_name" in config:
+        class_name = config["class_name"]
+        registered = config.get("registered_name") or class_name
+        cls = _REGISTRY.get(class_name) if registered == class_name else None
+        if cls is None:
+            cls = serialization.get_registered_object(registered, custom_objects)
+    else:  # scratchnet's form before it wrote Keras' (its "name" a key of _REGISTRY)
+        class_name = config["name"]
+        cls = _REGISTRY.get(class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Initializer)):
+        raise ValueError(f"{where}: unknown initializer {class_name!r}; expected one of "
+                         f"{sorted(_REGISTRY)} or a class registered with register_keras_serializable "
+                         "(or passed in custom_objects)")
+    try:
+        return cls.from_config(dict(config.get("config") or {}))
+    except TypeError as err:
+        raise ValueError(f"{where}: initializer {class_name} cannot be built from config "
+                         f"{config.get('config')!r:.200}: {err}") from None

@@ -1063,9 +1063,43 @@ def get(identifier) -> Loss:
     )
 
 
-def serialize(loss: Loss) -> dict:
-    return {"name": type(loss).name, "config": loss.get_config()}  # the registry key, then the rest
+def serialize(loss) -> dict:
+    """``keras.losses.serialize``: a loss object in Keras' form (``{"module": "keras.losses",
+    "class_name": ..., "config": {"name", "reduction", ...}, "registered_name": None}``), one of
+    the loss functions as Keras writes a function (``{"module": "builtins", "class_name":
+    "function", "config": "mean_squared_error", ...}``)."""
+    from scratchnet.saving_keras import _loss_spec
+
+    if any(loss is fn for fn in _FUNCTIONS):
+        return {"module": "builtins", "class_name": "function", "config": loss.__name__,
+                "registered_name": "function"}
+    if not isinstance(loss, Loss):
+        raise ValueError(f"losses.serialize: expected a scratchnet.losses.Loss or one of the loss "
+                         f"functions of scratchnet.losses, received {loss!r:.200}")
+    return _loss_spec(loss)
 
 
-def deserialize(spec: dict) -> Loss:
-    return _REGISTRY[spec["name"]](**spec.get("config", {}))
+def deserialize(config, custom_objects: dict | None = None):
+    """``keras.losses.deserialize``: the loss that :func:`serialize` (or Keras) wrote; a loss
+    function's form gives the function, a name the loss :func:`get` gives. Also reads
+    scratchnet's earlier ``{"name": "categorical_crossentropy", "config": {...}}`` (older ``.npz``
+    files)."""
+    from scratchnet.saving_keras import _loss_from_keras
+
+    if custom_objects:
+        raise ValueError("losses.deserialize: scratchnet does not take custom_objects; received "
+                         f"{sorted(custom_objects)}")
+    if isinstance(config, str):
+        return get(config)
+    if isinstance(config, dict) and "class_name" not in config and config.get("name") in _REGISTRY:
+        return _REGISTRY[config["name"]](**(config.get("config") or {}))  # scratchnet's earlier form
+    if isinstance(config, dict) and config.get("class_name") == "function":
+        fn = next((fn for fn in _FUNCTIONS if fn.__name__ == config.get("config")), None)
+        if fn is None:
+            raise ValueError(f"losses.deserialize: unknown loss function {config.get('config')!r}; "
+                             f"expected one of {sorted(fn.__name__ for fn in _FUNCTIONS)}")
+        return fn
+    try:
+        return _loss_from_keras(config, "losses.deserialize")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"losses.deserialize: {err}") from None

@@ -493,9 +493,14 @@ class AUC(Metric):
         return float(((x[:-1] - x[1:]) * heights).sum())
 
     def get_config(self):
-        return {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
-                "summation_method": self.summation_method, "thresholds": self.init_thresholds,
-                "from_logits": self.from_logits}
+        """Keras' ``AUC.get_config`` (keras/src/metrics/confusion_metrics.py): ``thresholds``
+        only when they were given (then ``num_thresholds`` counts them and the two ends)."""
+        config = {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "multi_label": False,
+                  "num_labels": None, "label_weights": None, "from_logits": self.from_logits}
+        if self.init_thresholds is not None:
+            config["thresholds"] = [float(t) for t in self.init_thresholds]
+        return config
 
 
 class Accuracy(MeanMetric):
@@ -536,23 +541,44 @@ class BinaryCrossentropy(_LossMetric):
     name, loss_class = "binary_crossentropy", losses.BinaryCrossentropy
 
     def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False,
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0):
         super().__init__(name, from_logits=from_logits, label_smoothing=label_smoothing)
+        self.label_smoothing = label_smoothing  # as given, for the config
+
+    def get_config(self):
+        """Keras' ``BinaryCrossentropy.get_config`` (keras/src/metrics/probabilistic_metrics.py)."""
+        return {"name": self.name, "from_logits": self.loss.from_logits,
+                "label_smoothing": self.label_smoothing}
 
 
 class CategoricalCrossentropy(_LossMetric):
     name, loss_class = "categorical_crossentropy", losses.CategoricalCrossentropy
 
     def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False,
-                 label_smoothing: float = 0.0, axis: int = -1):
+                 label_smoothing: float = 0, axis: int = -1):
         super().__init__(name, axis=axis, from_logits=from_logits, label_smoothing=label_smoothing)
+        self.label_smoothing = label_smoothing  # as given, for the config
+
+    def get_config(self):
+        """Keras' ``CategoricalCrossentropy.get_config`` (keras/src/metrics/probabilistic_metrics.py)."""
+        return {"name": self.name, "from_logits": self.loss.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": -1}
 
 
 class SparseCategoricalCrossentropy(_LossMetric):
     name, loss_class = "sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy
 
-    def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False, axis: int = -1):
+    def __init__(self, name: str | None = None, dtype=None, from_logits: bool = False,
+                 ignore_class=None, axis: int = -1):
+        if ignore_class is not None:
+            raise ValueError(f"SparseCategoricalCrossentropy: ignore_class is not implemented in "
+                             f"scratchnet; expected None, received ignore_class={ignore_class!r}")
         super().__init__(name, axis=axis, from_logits=from_logits)
+
+    def get_config(self):
+        """Keras' ``SparseCategoricalCrossentropy.get_config``
+        (keras/src/metrics/probabilistic_metrics.py)."""
+        return {"name": self.name, "from_logits": self.loss.from_logits, "ignore_class": None, "axis": -1}
 
 
 def top_k_only(x: np.ndarray, k: int) -> np.ndarray:

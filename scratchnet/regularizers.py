@@ -95,6 +95,9 @@ class L1(L1L2):
 
     def __init__(self, l1=0.01):
         super().__init__(l1=0.01 if l1 is None else l1)
+        # Keras' L1 holds its factor as a float32 tensor (ops.convert_to_tensor, in
+        # keras/src/regularizers/regularizers.py): its config and a float64 penalty use the rounding
+        self.l1 = float(np.float32(self.l1))
 
     def get_config(self) -> dict:
         return {"l1": self.l1}
@@ -125,7 +128,8 @@ class OrthogonalRegularizer(Regularizer):
     """
 
     def __init__(self, factor=0.01, mode: str = "rows"):
-        self.factor = _factor(factor, "factor")
+        # a float32 tensor in Keras (ops.convert_to_tensor), as L1's factor: rounded the same
+        self.factor = float(np.float32(_factor(factor, "factor")))
         if mode not in ("rows", "columns"):
             raise ValueError(f'Invalid value for argument `mode`. Expected one of {{"rows", "columns"}}. '
                              f"Received: mode={mode!r}")
@@ -206,11 +210,28 @@ def get(identifier, where: str = "regularizer") -> Regularizer | None:
 
 def serialize(regularizer: Regularizer | None) -> dict | None:
     """Keras' serialized form (the one ``.keras`` files hold), or None."""
+    from scratchnet.utils import serialization
+
     if regularizer is None:
         return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    cls = type(regularizer)
+    if cls in set(_REGISTRY.values()) and cls not in serialization._GLOBAL_CUSTOM_NAMES:
+        return {"module": "keras.regularizers", "class_name": cls.__name__,
+                "config": regularizer.get_config(), "registered_name": None}
+    # a class of the user's: its module and its registered name (its class name if unregistered),
+    # as Keras' serialize_keras_object writes a class Keras does not export
+    return {"module": cls.__module__, "class_name": cls.__name__, "config": regularizer.get_config(),
+            "registered_name": serialization.get_registered_name(cls)}
 
 
-def deserialize(config) -> Regularizer | None:
-    return get(config)
+def deserialize(config, custom_objects: dict | None = None) -> Regularizer | None:
+    """``keras.regularizers.deserialize``: what :func:`get` reads, and a regularizer class of the
+    user's, found among the registered objects or in ``custom_objects``."""
+    from scratchnet.utils import serialization
+
+    if isinstance(config, dict) and config.get("class_name") not in _REGISTRY:
+        cls = serialization.get_registered_object(
+            config.get("registered_name") or str(config.get("class_name")), custom_objects)
+        if isinstance(cls, type) and issubclass(cls, Regularizer):
+            return cls.from_config(config.get("config") or {})
+    return get(config, "regularizers.deserialize")

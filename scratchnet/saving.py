@@ -263,9 +263,16 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
         output_metrics = per_output.get("metrics")
         if output_metrics is not None and len(output_metrics) == 1:
             output_metrics = output_metrics[0]  # one output: its own list, as compile takes it
+
+        def loss_from(spec):  # Keras' form, or scratchnet's earlier {"name", "config"}
+            try:
+                return losses.deserialize(spec)
+            except ValueError as err:
+                raise ValueError(f"{what} has a damaged config (compile loss: {err})") from err
+
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
-                      loss=[None if v is None else losses.deserialize(v) for v in c["loss"]] if per_output
-                      else losses.deserialize(c["loss"]),
+                      loss=[None if v is None else loss_from(v) for v in c["loss"]] if per_output
+                      else loss_from(c["loss"]),
                       metrics=output_metrics if per_output else
                       [saving_keras._metric_from_keras(m, what) for m in c["metrics"]],
                       weighted_metrics=[saving_keras._metric_from_keras(m, what)

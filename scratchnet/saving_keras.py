@@ -291,20 +291,23 @@ def _layer_config(layer) -> dict:
 
 
 def _initializer_to_keras(init) -> dict:
-    """A scratchnet initializer (name or {"name", "config"}) as Keras serializes it."""
+    """A scratchnet initializer (an object, a name or a serialized dict) as Keras serializes it."""
     from scratchnet import initializers
 
-    init = initializers.get(init)
-    config = dict(init.get_config())
-    if type(init).__name__ not in ("Zeros", "Ones", "Constant", "Identity", "STFT"):
-        config.setdefault("seed", None)
-    return {"module": "keras.initializers", "class_name": type(init).__name__, "config": config,
-            "registered_name": None}
+    return initializers.serialize(initializers.get(init))
+
+
+# Keras loss arguments scratchnet takes only at their defaults, written as Keras' get_config does
+_KERAS_LOSS_DEFAULTS = {"BinaryCrossentropy": {"axis": -1}, "CategoricalCrossentropy": {"axis": -1},
+                        "SparseCategoricalCrossentropy": {"ignore_class": None}}
 
 
 def _loss_spec(loss) -> dict:
-    loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}
-    return {"module": "keras.losses", "class_name": keras_class_name(loss), "config": loss_config,
+    """A loss object as Keras serializes it (``keras.losses.serialize``)."""
+    class_name = keras_class_name(loss)
+    loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config(),
+                   **_KERAS_LOSS_DEFAULTS.get(class_name, {})}
+    return {"module": "keras.losses", "class_name": class_name, "config": loss_config,
             "registered_name": None}
 
 
@@ -885,8 +888,10 @@ def _constructor_args(cls, config: dict, keras_only: dict, what: str) -> dict:
 
 
 def _initializer_from_keras(spec, what: str):
-    """A Keras initializer (string or serialized object) as scratchnet's name or
-    {"name", "config"}; the seed is dropped (it only shapes initial values, which are loaded)."""
+    """A Keras initializer (string or serialized object) as a layer's config keeps it: its name
+    when its config is the default one, else its serialized form (checked by building it). A
+    seed other than an integer (a ``SeedGenerator``'s config) is dropped: it only shapes initial
+    values, which are loaded."""
     from scratchnet import initializers
 
     if isinstance(spec, str):
@@ -897,19 +902,16 @@ def _initializer_from_keras(spec, what: str):
     if not (isinstance(cls, type) and issubclass(cls, initializers.Initializer)):
         raise ValueError(f"{what}: initializer {spec['class_name']!r} is not one scratchnet has")
     config = dict(spec.get("config") or {})
-    config.pop("seed", None)
-    for key in ("input_axes", "output_axes"):  # Keras 3.15's fan axes; None means the usual ones
-        if config.get(key, 0) is None:
-            config.pop(key)
+    if not isinstance(config.get("seed"), int | None):
+        config.pop("seed")
     try:
-        config = cls(**config).get_config()  # checked; a Constant's saved array as a list
+        init = cls.from_config(config)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what}: initializer {spec['class_name']} has a config scratchnet "
                          f"cannot build: {err}") from None
-    defaults = cls().get_config()
-    if config == defaults or not config:
+    if init.get_config() == cls().get_config():
         return cls.name
-    return {"name": cls.name, "config": config}
+    return initializers.serialize(init)
 
 
 def _idf_weights(assets: dict, path: str, size: int, what: str) -> list[float]:

@@ -90,5 +90,8 @@ def test_initializer_aliases_and_new_initializers():
     assert sn.initializers.GlorotUniform(seed=7)((2, 2), "float32", rng).shape == (2, 2)
     with pytest.raises(ValueError, match="Identity matrix initializer can only be used for 2D"):
         sn.initializers.Identity()((3,), "float32", rng)
-    with pytest.raises(ValueError, match="GlorotUniform: input_axes/output_axes are not supported"):
-        sn.initializers.GlorotUniform(input_axes=[0])
+    # Keras 3.15's fan axes: fan_in = 20 (axis 0), fan_out = 4 (axis 2), so l = sqrt(6 / 24) = 0.5
+    w = sn.initializers.GlorotUniform(input_axes=[0], output_axes=[2])((20, 30, 4), "float64", rng)
+    assert 0.45 < np.abs(w).max() <= 0.5
+    with pytest.raises(ValueError, match="input_axes.*'0'"):
+        sn.initializers.GlorotUniform(input_axes="0")

@@ -140,7 +140,10 @@ def test_string_names_resolve_with_keras_defaults(name):
         for spelling in (name, name.upper(), cls.__name__):
             assert type(O.get(spelling)) is cls
     assert cls().get_config() == {**defaults, "weight_decay": None, "clipnorm": None,
-                                        "global_clipnorm": None, "clipvalue": None}
+                                        "global_clipnorm": None, "clipvalue": None, "use_ema": False,
+                                        "ema_momentum": 0.99,
+                                        "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                                        "gradient_accumulation_steps": None}
 
 
 @pytest.mark.parametrize("make", [

@@ -129,7 +129,9 @@ def test_string_names_resolve_as_keras_with_keras_defaults(name):
         assert type(O.get(spelling)) is cls
     config = O.get(name).get_config()
     assert config == {**defaults, "weight_decay": None, "clipnorm": None, "global_clipnorm": None,
-                      "clipvalue": None}
+                      "clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
+                      "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                      "gradient_accumulation_steps": None}
     model = sn.Sequential([sn.layers.Input((3,)), sn.layers.Dense(2)], seed=0)
     model.compile(optimizer=name, loss="mse")
     assert type(model.optimizer) is cls

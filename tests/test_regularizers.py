@@ -60,7 +60,8 @@ def test_penalties_formulas_by_hand():
     both = sn.regularizers.L1L2(0.1, 0.1)
     assert both(w) == pytest.approx(0.1 * 5.5 + 0.1 * 13.25)
     assert both(w).dtype == np.float32 and both.gradient(w).dtype == np.float32
-    assert sn.regularizers.get("l2").l2 == 0.01 and sn.regularizers.get("L1").l1 == 0.01
+    # L1 keeps its factor in float32, as Keras' (a float32 tensor); L2 and L1L2 as given
+    assert sn.regularizers.get("l2").l2 == 0.01 and sn.regularizers.get("L1").l1 == float(np.float32(0.01))
     assert sn.regularizers.get("l1l2").get_config() == {"l1": 0.0, "l2": 0.0}
     assert sn.regularizers.l2 is sn.regularizers.L2 and sn.regularizers.l1_l2 is sn.regularizers.L1L2
 
@@ -114,7 +115,7 @@ def test_saved_models_keep_their_regularizers(tmp_path, data, suffix):
     loaded = sn.load_model(tmp_path / f"m{suffix}")
     assert [type(layer.kernel_regularizer).__name__ for layer in (loaded.layers[0], loaded.layers[2])] \
         == ["L2", "L1L2"]
-    assert loaded.layers[0].bias_regularizer.get_config() == {"l1": 0.1}
+    assert loaded.layers[0].bias_regularizer.get_config() == {"l1": float(np.float32(0.1))}
     assert loaded.layers[2].bias_regularizer is None
     np.testing.assert_allclose(loaded.losses, model.losses, rtol=1e-7)
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)

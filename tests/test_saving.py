@@ -152,7 +152,7 @@ def _config_variant(tmp_path, edit):
     (lambda cfg: cfg["layers"][1].pop("config"), "KeyError: 'config'"),
     (lambda cfg: cfg["layers"].__setitem__(1, "Dense"), "TypeError: string indices"),
     (lambda cfg: cfg["compile"].pop("loss"), "KeyError: 'loss'"),
-    (lambda cfg: cfg["compile"]["loss"].pop("name"), "KeyError: 'name'"),
+    (lambda cfg: cfg["compile"]["loss"].pop("class_name"), "losses.deserialize: loss {"),
 ])
 def test_damaged_config_names_the_file(tmp_path, edit, fragment):
     # valid JSON of the wrong shape: a ValueError naming the file, never a bare KeyError/TypeError

@@ -323,38 +323,17 @@ def _activation_from_keras(klayer) -> str:
                          "which scratchnet does not have") from None
 
 
-_KERAS_INITS = {
-    "zeros": keras.initializers.Zeros, "ones": keras.initializers.Ones,
-    "constant": keras.initializers.Constant, "uniform": keras.initializers.RandomUniform,
-    "glorot_uniform": keras.initializers.GlorotUniform,
-    "glorot_normal": keras.initializers.GlorotNormal, "he_normal": keras.initializers.HeNormal,
-    "he_uniform": keras.initializers.HeUniform, "orthogonal": keras.initializers.Orthogonal,
-    "random_normal": keras.initializers.RandomNormal,
-    "truncated_normal": keras.initializers.TruncatedNormal,
-    "variance_scaling": keras.initializers.VarianceScaling,
-    "lecun_normal": keras.initializers.LecunNormal, "lecun_uniform": keras.initializers.LecunUniform,
-    "identity": keras.initializers.Identity,
-}
-_KERAS_INIT_ARGS = ("minval", "maxval", "value", "mean", "stddev", "scale", "mode", "distribution")
-
-
 def _init_to_keras(init) -> keras.initializers.Initializer:
-    init = sn_inits.get(init)
-    config = {k: np.asarray(v) if isinstance(v, list) else v for k, v in init.get_config().items()}
-    return _KERAS_INITS[init.name](**config)  # (a Constant's array value as an array)
+    """Keras' twin of a scratchnet initializer, through the serialized form both write."""
+    return keras.initializers.deserialize(sn_inits.serialize(sn_inits.get(init)))
 
 
 def _init_from_keras(kinit, where: str):
-    for name, cls in _KERAS_INITS.items():
-        if type(kinit) is cls:
-            config = {k: v for k, v in kinit.get_config().items()
-                      if k in _KERAS_INIT_ARGS or (k == "gain" and v != 1.0)
-                      or (k in ("input_axes", "output_axes") and v is not None)}
-            if name == "constant":  # a value saved as Keras' {"class_name": "__numpy__", ...}
-                config = sn_inits.Constant(**config).get_config()
-            return name if not config else {"name": name, "config": config}
-    raise ValueError(f"from_keras: {where} uses initializer {type(kinit).__name__}, which "
-                     "scratchnet does not have")
+    """A Keras initializer as a scratchnet layer keeps it: its name when its config is the
+    default one, else its serialized form (what ``load_model`` makes of a ``.keras`` file's)."""
+    from scratchnet.saving_keras import _initializer_from_keras
+
+    return _initializer_from_keras(keras.initializers.serialize(kinit), f"from_keras: {where}")
 
 
 def _require(klayer, **expected) -> None:

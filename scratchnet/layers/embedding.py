@@ -186,7 +186,7 @@ class Embedding(Layer):
         if not isinstance(init, str):
             from scratchnet import initializers
 
-            init = initializers.serialize(init)
+            init = initializers.serialize(initializers.get(init))
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim, "embeddings_initializer": init,
                 "mask_zero": self.mask_zero, **regularizer_config(self, "embeddings_regularizer"),

@@ -326,17 +326,14 @@ class Optimizer:
         elif callable(lr):
             raise ValueError(f"{type(self).__name__}: a callable learning_rate cannot be saved; use "
                              "a float or a scratchnet.optimizers.schedules schedule")
-        config = {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                  "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-                  "clipvalue": self.clipvalue}
-        if self.use_ema:  # (left out when off, Keras' default, as before they existed here)
-            config.update(use_ema=True, ema_momentum=self.ema_momentum,
-                          ema_overwrite_frequency=self.ema_overwrite_frequency)
-        if self.loss_scale_factor is not None:  # (the same: left out at Keras' default)
-            config["loss_scale_factor"] = self.loss_scale_factor
-        if self.gradient_accumulation_steps is not None:
-            config["gradient_accumulation_steps"] = self.gradient_accumulation_steps
-        return config
+        # Keras' BaseOptimizer.get_config, key for key (keras/src/optimizers/base_optimizer.py)
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue, "use_ema": self.use_ema,
+                "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:

@@ -6,8 +6,9 @@ matplotlib (no Graphviz needed): one box per layer ("name (Class)", and with ``s
 input and output shapes), one arrow per connection, inputs at the top (``rankdir="TB"``) or left
 ("LR"). A layer sits one row below the lowest layer it reads from.
 
-``model_to_dot`` needs ``pydot`` (``pip install pydot``), which scratchnet does not depend on:
-without it, it raises Keras' ``ImportError``.
+``model_to_dot`` needs ``pydot`` (``pip install pydot``; it is in the ``dev`` extra, for the
+parity test, but scratchnet itself does not depend on it): without it, it raises Keras'
+``ImportError``.
 """
 
 from __future__ import annotations
