@@ -1,13 +1,12 @@
-"""``python benchmarks/direct_or_im2col.py``: on the Numba backend, small_cnn and rps_cnn with the
-16-channel layers on the direct loops (the rule on AVX-512 CPUs) against the rules of CPUs without
-AVX-512 for a forward pass no backward pass follows (predict): im2col for those layers (the rule
-of commit be846bf), and Winograd F(4x4, 3x3) for those of at least ``WINOGRAD_MIN_OUTPUT`` output
-rows and columns (the rule since; im2col below that). In one process, the rules interleaved
-(their order alternates each repeat) so all see the same machine load.
+"""``python benchmarks/direct_or_im2col.py``: on the Numba backend, small_cnn and rps_cnn with their
+16-channel layers on the direct loops (the rule, ``kernels.DIRECT_FILTERS``) against the same
+layers on im2col (``DIRECT_FILTERS`` emptied; the RGB first layers keep their direct loops and the
+32-channel layers Winograd either way), in one process, the two interleaved (their order
+alternates each repeat) so both see the same machine load.
 
 Prints images/s, median over the repeats, for a training step (``train_step``) and for ``predict``
-on 4 batches. Training runs the same algorithms under every rule (the direct loops), so its rows
-should agree.
+on 4 batches. On CPUs without AVX-512 (256-bit vectors) the direct loops once lost here, and
+predict ran im2col for a while (kernels/__init__.py says why that changed).
 
     python benchmarks/direct_or_im2col.py --batch 32 256 --repeats 5
 """
@@ -48,14 +47,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per measurement")
     args = parser.parse_args()
     sn.set_backend("numba")
-    own_rule = numba_kernels.has_512_bit_vectors
-    # rule: (has_512_bit_vectors, WINOGRAD_MIN_CHANNELS_PREDICT)
-    rules = {"direct (AVX-512 rule)": (True, kernels.WINOGRAD_MIN_CHANNELS),
-             "im2col (be846bf)": (False, kernels.WINOGRAD_MIN_CHANNELS),
-             "winograd4 (now)": (False, kernels.WINOGRAD_MIN_CHANNELS_PREDICT)}
-    own_minimum = kernels.WINOGRAD_MIN_CHANNELS_PREDICT
+    rules = {"direct (the rule)": kernels.DIRECT_FILTERS, "im2col": ()}  # kernels.DIRECT_FILTERS
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} logical cores, "
-          f"AVX-512: {own_rule()}, load average before {os.getloadavg()}")
+          f"AVX-512: {numba_kernels.has_512_bit_vectors()}, load average before {os.getloadavg()}")
     rng = np.random.default_rng(0)
     for batch in args.batch:
         for name, (make, shape) in MODELS.items():
@@ -70,15 +64,12 @@ def main() -> None:
             for repeat in range(args.repeats + 1):  # the first: warm-up (compiling), not counted
                 order = list(rules) if repeat % 2 == 0 else list(rules)[::-1]
                 for rule in order:
-                    avx512, minimum = rules[rule]
-                    numba_kernels.has_512_bit_vectors = lambda avx512=avx512: avx512
-                    kernels.WINOGRAD_MIN_CHANNELS_PREDICT = minimum
+                    kernels.DIRECT_FILTERS = rules[rule]
                     train = _rate(train_step, batch, args.seconds)
                     infer = _rate(predict, 4 * batch, args.seconds)
                     if repeat:
                         rates[rule].append((train, infer))
-            numba_kernels.has_512_bit_vectors = own_rule
-            kernels.WINOGRAD_MIN_CHANNELS_PREDICT = own_minimum
+            kernels.DIRECT_FILTERS = rules["direct (the rule)"]
             for rule, values in rates.items():
                 train, infer = np.median(np.array(values), axis=0)
                 print(f"{name} batch {batch}, {rule}: train {train:.0f} img/s, predict {infer:.0f} img/s")

@@ -234,34 +234,32 @@ def test_the_numba_backend_runs_winograd_on_wide_3x3_layers():
 
 
 @pytest.mark.parametrize("avx512", [True, False])
-def test_without_avx512_predict_runs_winograd_or_im2col_where_the_direct_loops_lose(monkeypatch, avx512):
+def test_the_choice_is_the_same_for_predict_and_training_with_any_vector_width(monkeypatch, avx512):
     sn.set_backend("numba")
     monkeypatch.setattr(kernels._numba_module(), "has_512_bit_vectors", lambda: avx512)
-    for_predict = "direct" if avx512 else "im2col"
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29)) == "direct"  # training
-    # 16 channels, outputs of WINOGRAD_MIN_OUTPUT rows and columns or more: Winograd F(4x4, 3x3)
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29), for_training=False) \
-        == ("direct" if avx512 else "winograd4")
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (13, 12), for_training=False) \
-        == ("direct" if avx512 else "winograd4")
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (13, 11), for_training=False) == for_predict
-    assert kernels.conv2d_algorithm((3, 3, 8, 32), ONE, ONE, (29, 29), for_training=False) == for_predict
-    assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE, (62, 62), for_training=False) == "direct"
-    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE, (12, 12), for_training=False) == "winograd4"
-    kernels.set_conv_algorithm("direct")  # a forced algorithm stays forced
-    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29), for_training=False) == "direct"
-    # a model's predict runs that choice, its training step the direct loops, and both agree
-    kernels.set_conv_algorithm("auto")
-    for size, algorithm in ((12, for_predict), (16, "direct" if avx512 else "winograd4")):
-        model = sn.Sequential([sn.layers.Input((size, size, 16)), sn.layers.Conv2D(32, 3, activation="relu"),
-                               sn.layers.MaxPooling2D(), sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
-        x = np.random.default_rng(0).random((4, size, size, 16), dtype=np.float32)
-        predicted = model.predict(x, verbose=0)
-        assert model.layers[0].conv_algorithm == algorithm
-        np.testing.assert_array_equal(model(x), predicted)  # model(x) chooses as predict does
-        trained = model.forward(x, training=True)
-        assert model.layers[0].conv_algorithm == "direct"
-        assert_close(predicted, trained, np.float32)  # two summation orders of the same products
+    assert kernels.conv2d_algorithm((3, 3, 16, 32), ONE, ONE, (29, 29)) == "direct"
+    assert kernels.conv2d_algorithm((3, 3, 3, 16), ONE, ONE, (62, 62)) == "direct"
+    assert kernels.conv2d_algorithm((3, 3, 32, 64), ONE, ONE, (12, 12)) == "winograd4"
+    model = sn.Sequential([sn.layers.Input((16, 16, 16)), sn.layers.Conv2D(32, 3, activation="relu"),
+                           sn.layers.MaxPooling2D(), sn.layers.Flatten(), sn.layers.Dense(2)], seed=0)
+    x = np.random.default_rng(0).random((4, 16, 16, 16), dtype=np.float32)
+    predicted = model.predict(x, verbose=0)
+    assert model.layers[0].conv_algorithm == "direct"
+    np.testing.assert_array_equal(model(x), predicted)
+    np.testing.assert_array_equal(model.forward(x, training=True), predicted)  # the same loops
+
+
+def test_the_direct_loops_blocks_of_sums_fit_the_vector_registers():
+    # Each block keeps px * f float32 sums in vector registers: at most 8 of AVX2's 16 (128 or more
+    # spilled to memory there), 8-12 of AVX-512's 32 (numba_kernels, FI_PX16 and RGB_PX16).
+    sn.set_backend("numba")
+    nk = kernels._numba_module()
+    bits, most = (512, 12) if nk.has_512_bit_vectors() else (256, 8)
+    blocks = {16: (nk.FI_PX16, nk.RGB_PX16), 32: (nk.FI_PX32, nk.RGB_PX32),
+              64: (nk.FI_PX64, nk.RGB_PX64, nk.RGB_POOLED_PX64)}
+    for f, pixels in blocks.items():
+        for px in pixels:
+            assert 1 <= px and px * f * 32 <= most * bits, (f, px)
 
 
 def test_has_512_bit_vectors_reads_the_cpu_features(monkeypatch):

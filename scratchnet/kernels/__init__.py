@@ -281,7 +281,6 @@ _conv_algorithm = "auto"
 #   74x74x64 -> 64: 151 / 907, 162 / 816, 155 / 1056;  17x17x128 -> 128: 24 / 79, 23 / 81, 28 / 82.
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_OUTPUT = 12
-WINOGRAD_MIN_CHANNELS_PREDICT = 16  # without AVX-512, a forward pass no backward pass follows (below)
 # Numba backend, below WINOGRAD_MIN_CHANNELS: the direct loops (numba_kernels.direct_*) when the layer
 # has at most DIRECT_MAX_CHANNELS input channels (the first layer of an image model) or a filter
 # count in DIRECT_FILTERS (the counts compiled into its loops). dL/dx, and passes the loops do not
@@ -300,40 +299,29 @@ WINOGRAD_MIN_CHANNELS_PREDICT = 16  # without AVX-512, a forward pass no backwar
 # measured 0.69-0.92x im2col here and is not used (1.15-1.45x only with OpenBLAS forced to AVX2,
 # as this machine's environment does outside benchmarks). Other filter counts (48, 128, ...) keep
 # im2col: not compiled in, not measured. Every row: benchmarks/CONV_ALGORITHMS.md.
-# On CPUs without AVX-512 the direct loops run on 256-bit vectors, half the work per instruction,
-# and for 16-channel layers they lose to im2col + OpenBLAS' AVX2 GEMM. Measured on a 2-core AMD EPYC
-# (Zen 3, AVX2 only, OpenBLAS' Haswell kernels; 2026-12-05 15:32 UTC, `python -m
+# On CPUs without AVX-512 the direct loops first lost to im2col on 16-channel layers. Measured on a
+# 2-core AMD EPYC (Zen 3, AVX2 only, OpenBLAS' Haswell kernels; 2026-12-05 15:32 UTC, `python -m
 # benchmarks.conv_algorithms --models small_cnn rps_cnn --batch 32 --repeats 5 --algorithms im2col
 # direct winograd4`), ms per call, im2col / direct, forward and dL/dK:
 #   small_cnn 32x32x3 -> 16:   0.62 / 0.44, 0.75 / 0.79   (RGB layers: direct still 1.4-1.6x forward)
 #   small_cnn 15x15x16 -> 32:  0.55 / 1.01, 0.69 / 0.91   (im2col 1.3-1.8x)
 #   rps_cnn 64x64x3 -> 16:     2.44 / 1.51, 3.14 / 2.66
 #   rps_cnn 31x31x16 -> 32:    4.91 / 7.32, 7.06 / 9.64   (im2col 1.4-1.5x)
-# Whole models there (the two rules interleaved in one process, as `python
-# benchmarks/direct_or_im2col.py` does; other work sharing the cores, load average 1.4-3.9): predict
-# 1.29-1.48x faster with im2col for those layers at batch 32 and 256; a training step mixed
-# (small_cnn 1.31x at batch 32, 0.85x at 256; rps_cnn 0.98x and 0.81x): training keeps the direct
-# loops, whose backward pass sums over the pooling windows' winners only. So without AVX-512, a
-# forward pass in inference mode (predict, evaluate, model(x): ``for_training=False``) runs im2col
-# on layers of more than DIRECT_MAX_CHANNELS channels (a backward pass after it, as a gradient
-# check's, then runs im2col's too).
-# Then Winograd F(4x4, 3x3) for 16-channel layers, in that inference mode only: measured the same
-# afternoon (CPU time on one thread, the least of 5 runs, so that other work on the machine counts
-# less; ms per call, im2col / direct / winograd4; Conv2D(relu) -> MaxPooling2D in one call, then a
-# training step's forward + both gradients):
-#   31x31x16 -> 32 (rps_cnn):    batch 32  4.84 / 6.91 / 3.61,  14.8 / 11.9 / 13.0
-#                                batch 256 39.2 / 55.7 / 29.2,  122 / 96.6 / 105
-#   15x15x16 -> 32 (small_cnn):  batch 32  0.99 / 1.17 / 0.99,  3.08 / 2.11 / 3.64
-#                                batch 256 7.71 / 9.29 / 6.81,  24.8 / 17.0 / 25.7
-#   62x62x16 -> 32:              batch 32  21.3 / 29.7 / 12.8,  66.0 / 53.9 / 46.1
-# Its pooled forward never writes the activation, where im2col's writes it and pools it after. In
-# a training step the direct loops stay ahead on the benchmark models' layers (their backward
-# sums over the windows' winners only). Whole models, the rules interleaved in one process on a
-# busy machine (load average 3.1-3.7: `python benchmarks/direct_or_im2col.py --repeats 5`), predict
-# with winograd4 against im2col for those layers: small_cnn 1.00x (batch 32) and 1.08x (256),
-# rps_cnn 1.13x and 1.12x; training the same within noise. So without AVX-512 a forward pass in
-# inference mode runs winograd4 from WINOGRAD_MIN_CHANNELS_PREDICT channels and filters, on outputs
-# of WINOGRAD_MIN_OUTPUT rows and columns or more (AVX-512 CPUs: not measured, unchanged).
+# For a while predict ran im2col (commit be846bf), then Winograd (f1ef1ad), on those layers there.
+# The cause was not the vector width: the loops' blocks of sums were sized for AVX-512's 32
+# registers, and with AVX2's 16 the compiler kept part of them in memory (numba_kernels,
+# FI_PX16 and RGB_PX16). With blocks that fit, the direct loops lead again, in both passes (same
+# machine, 19:14 UTC, one thread, CPU time, the least of 5 runs, ms per call, im2col / direct /
+# winograd4; Conv2D(relu) -> MaxPooling2D in one call, then a training step's forward + both
+# gradients):
+#   31x31x16 -> 32 (rps_cnn):    batch 32  4.80 / 2.85 / 3.64,  15.6 / 7.94 / 13.0
+#                                batch 256 40.5 / 23.1 / 29.4,  125 / 64.0 / 107
+#   15x15x16 -> 32 (small_cnn):  batch 32  0.99 / 0.56 / 1.00,  3.03 / 1.43 / 3.69
+#                                batch 256 8.33 / 4.55 / 7.60,  26.9 / 12.5 / 27.3
+#   62x62x16 -> 32:              batch 256 176 / 106 / 103,     535 / 303 / 357
+# and whole models (`python benchmarks/direct_or_im2col.py --repeats 5`, 19:14 UTC, quiet
+# machine): predict with the direct loops 1.27-1.62x im2col on those layers, training the same
+# (0.99-1.07x; both rules ran the direct loops there). So one rule again, whatever the vector width.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_FILTERS = (16, 32, 64)
 
@@ -355,16 +343,14 @@ def get_conv_algorithm() -> str:
     return _conv_algorithm
 
 
-def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None, for_training: bool = True) -> str:
+def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None) -> str:
     """The algorithm the backend in use runs for a convolution with this ``(KH, KW, C, F)`` kernel:
     ``"winograd4"`` (Winograd with F(4x4, 3x3) tiles) on the Numba backend for
     3x3, stride 1, dilation 1 with at least ``WINOGRAD_MIN_CHANNELS`` input channels and filters
     and an ``out_hw`` output of at least ``WINOGRAD_MIN_OUTPUT`` rows and columns (not checked when
-    ``out_hw`` is not given), and in a forward pass no backward pass follows (``for_training=False``)
-    on a CPU without AVX-512 from ``WINOGRAD_MIN_CHANNELS_PREDICT``;
+    ``out_hw`` is not given),
     ``"direct"`` there with at most ``DIRECT_MAX_CHANNELS`` input channels or a filter count in
-    ``DIRECT_FILTERS`` (where each measured faster, see above; the latter, on a CPU without AVX-512,
-    only ``for_training``, in a training step), else ``"im2col"``; the NumPy backend always
+    ``DIRECT_FILTERS`` (where each measured faster, see above), else ``"im2col"``; the NumPy backend always
     ``"im2col"``. :func:`set_conv_algorithm` overrides."""
     if not _winograd_numpy.supports(kernel_shape, strides, dilation) or _conv_algorithm == "im2col":
         return "im2col"
@@ -373,15 +359,11 @@ def conv2d_algorithm(kernel_shape, strides, dilation, out_hw=None, for_training:
     if _backend != "numba":
         return "im2col"
     _, _, c, f = kernel_shape
-    big_enough = out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT
-    if min(c, f) >= WINOGRAD_MIN_CHANNELS and big_enough:
-        return "winograd4"
-    if not for_training and min(c, f) >= WINOGRAD_MIN_CHANNELS_PREDICT and big_enough \
-            and not _numba_module().has_512_bit_vectors():
+    if min(c, f) >= WINOGRAD_MIN_CHANNELS and (out_hw is None or min(out_hw) >= WINOGRAD_MIN_OUTPUT):
         return "winograd4"
     if c <= DIRECT_MAX_CHANNELS:
         return "direct"
-    if f in DIRECT_FILTERS and (for_training or _numba_module().has_512_bit_vectors()):
+    if f in DIRECT_FILTERS:
         return "direct"
     return "im2col"
 

@@ -194,8 +194,8 @@ _configure_code_generator()
 def has_512_bit_vectors() -> bool:
     """Whether the CPU has AVX-512, so that Numba's loops here use 512-bit vectors (see
     ``_configure_code_generator``): read from the CPU features Numba compiles for (the user's
-    ``NUMBA_CPU_FEATURES`` when set), no compiling. :func:`scratchnet.kernels.conv2d_algorithm`
-    runs the direct loops on 16-channel layers only then."""
+    ``NUMBA_CPU_FEATURES`` when set), no compiling. The direct loops size their blocks of sums by it
+    (``FI_PX16``, ``RGB_PX16``): as many as fit in the vector registers."""
     from numba.core import codegen
 
     features = os.environ.get("NUMBA_CPU_FEATURES") or codegen.get_host_cpu_features()

@@ -134,7 +134,7 @@ class Conv2D(ActivatedLayer):
         self.out_hw = (oh, ow)
         return self.out_hw
 
-    def _pad_and_choose(self, x, training: bool) -> None:
+    def _pad_and_choose(self, x) -> None:
         if x.shape[1:3] != self.in_hw:  # an image of another size (built with None there)
             self._plan(x.shape[1:3])
         (top, bottom), (left, right) = self.pads
@@ -142,7 +142,7 @@ class Conv2D(ActivatedLayer):
         if top or bottom or left or right:
             self.xpad = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))  # (N, Hp, Wp, C)
         self.conv_algorithm = "grouped" if self.groups > 1 else kernels.conv2d_algorithm(
-            self.kernel.shape, self.strides, self.dilation_rate, self.out_hw, for_training=training)
+            self.kernel.shape, self.strides, self.dilation_rate, self.out_hw)
 
     def can_fuse_pool(self, pool) -> bool:
         """Whether this layer and ``pool``, the layer right after it, may run as one call
@@ -170,9 +170,8 @@ class Conv2D(ActivatedLayer):
         ``(N, OH, OW, F)`` output (the pooled ``y`` and its ``argmax`` are all the backward pass
         needs). A model calls it for such a pair (``Sequential.forward``); ``pool`` then does
         nothing of its own until its next ``forward``. ``for_backward=False`` (predict, evaluate)
-        keeps no ``argmax``. In inference mode the algorithm may differ from a training step's
-        (:func:`kernels.conv2d_algorithm`)."""
-        self._pad_and_choose(x, training)
+        keeps no ``argmax``."""
+        self._pad_and_choose(x)
         if pool.out_hw is None or tuple(pool.in_hw) != self.out_hw:  # images of any size
             pool._plan(self.out_hw)
         y, argmax = kernels.conv2d_bias_relu_maxpool(
@@ -186,7 +185,7 @@ class Conv2D(ActivatedLayer):
 
     def forward(self, x, training=False):
         self.pooled = None
-        self._pad_and_choose(x, training)
+        self._pad_and_choose(x)
         if self.groups > 1:
             z = self._grouped_forward()  # (N, OH, OW, F)
             if self.use_bias:
