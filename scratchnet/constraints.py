@@ -200,12 +200,8 @@ def deserialize(config, custom_objects: dict | None = None) -> Constraint | None
     user's, found among the registered objects or in ``custom_objects``."""
     from scratchnet.utils import serialization
 
-    if isinstance(config, dict) and config.get("class_name") not in _REGISTRY:
-        cls = serialization.get_registered_object(
-            config.get("registered_name") or str(config.get("class_name")), custom_objects)
-        if isinstance(cls, type) and issubclass(cls, Constraint):
-            return cls.from_config(config.get("config") or {})
-    return get(config, "constraints.deserialize")
+    user_object = serialization.user_object_from_config(config, Constraint, _REGISTRY, custom_objects)
+    return user_object if user_object is not None else get(config, "constraints.deserialize")
 
 
 def apply(params) -> None:

@@ -81,17 +81,19 @@ class Functional(Model):
         self._nodes = graph_nodes(self.inputs, self.outputs)
         # Keras' model.operations: every layer and operation of the graph; model.layers leaves
         # out the operations (the ops.add / ops.multiply nodes of scratchnet.layers.operations)
-        self._operations = _layers_in_keras_order(self.inputs, self.outputs, self._nodes)
+        entries = keras_operations(self.inputs, self.outputs, self._nodes)
+        self._operations = _layers_of_operations(entries, self._nodes)
         _unique_names(self._operations)
-        # A nested model's layers sit where Keras lists the nested model; a file holds the graph
-        # flat, so Keras, loading it, orders the layers as the flat graph: files use that order
-        # (saving_functional.file_operations) where it differs
-        flat = _layers_in_keras_order(self.inputs, self.outputs, self._nodes, nested=False)
-        self._flat_operations = None if flat == self._operations else flat
+        nested = any(isinstance(e, Model) for e in entries)
         # Keras' model.layers with each nested model one entry, where Keras' files nest them
         # (saving_keras.keras_units reads Keras' weights files with it)
-        entries = keras_operations(self.inputs, self.outputs, self._nodes)
-        self._keras_entries = entries if any(isinstance(e, Model) for e in entries) else None
+        self._keras_entries = entries if nested else None
+        # A nested model's layers sit where Keras lists the nested model; a file holds the graph
+        # flat, so Keras, loading it, orders the layers as the flat graph: files use that order
+        # (saving_functional.file_operations) where it differs (without a nested model, never)
+        flat = _layers_in_keras_order(self.inputs, self.outputs, self._nodes, nested=False) \
+            if nested else None
+        self._flat_operations = None if flat is None or flat == self._operations else flat
         self.layers = [op for op in self._operations if not getattr(op, "is_operation", False)]
         self.input_names = [t.node.layer.name for t in self.inputs]
         self.output_names = [t.node.layer.name for t in self.outputs]
@@ -987,7 +989,12 @@ def _layers_in_keras_order(inputs: list[KerasTensor], outputs: list[KerasTensor]
     """``model.layers`` as Keras orders them (and so ``get_weights``): :func:`keras_operations`,
     each nested model standing for its own layers (those this graph calls), in its own order
     (Keras' ``weights``: each entry of ``layers`` in turn, a nested model's weights its layers')."""
-    ops = keras_operations(inputs, outputs, nodes, nested)
+    return _layers_of_operations(keras_operations(inputs, outputs, nodes, nested), nodes)
+
+
+def _layers_of_operations(ops: list, nodes: list[Node]) -> list[Layer]:
+    """:func:`_layers_in_keras_order` of the operations ``ops`` (:func:`keras_operations`) of the
+    graph of ``nodes``."""
     graph_layers = {node.layer for node in nodes}
     layers: list[Layer] = []
     seen: set[Layer] = set()

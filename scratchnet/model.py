@@ -1041,13 +1041,12 @@ class Model:
                     raise ValueError(f'model "{self.name}" ({type(self).__name__}) cannot be called '
                                      "on symbolic tensors; build the outer model from its layers")
                 return call_on_tensors(self, x)  # its layer calls replayed on x, weights shared
-            from scratchnet.functional import tag_nested_call
+            from scratchnet.functional import _as_list, tag_nested_call
 
             given = x
             for layer in self.layers:
                 x = layer(x)
-            tag_nested_call(self, list(given) if isinstance(given, list | tuple) else [given],
-                            list(x) if isinstance(x, list | tuple) else [x])  # (Keras' one node)
+            tag_nested_call(self, _as_list(given), _as_list(x))  # (Keras' one node)
             return x
         return self._to_numpy_outputs(self.forward(self._check_x(x, "call"), training=training))
 

@@ -229,9 +229,5 @@ def deserialize(config, custom_objects: dict | None = None) -> Regularizer | Non
     user's, found among the registered objects or in ``custom_objects``."""
     from scratchnet.utils import serialization
 
-    if isinstance(config, dict) and config.get("class_name") not in _REGISTRY:
-        cls = serialization.get_registered_object(
-            config.get("registered_name") or str(config.get("class_name")), custom_objects)
-        if isinstance(cls, type) and issubclass(cls, Regularizer):
-            return cls.from_config(config.get("config") or {})
-    return get(config, "regularizers.deserialize")
+    user_object = serialization.user_object_from_config(config, Regularizer, _REGISTRY, custom_objects)
+    return user_object if user_object is not None else get(config, "regularizers.deserialize")

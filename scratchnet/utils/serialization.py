@@ -100,6 +100,21 @@ def get_registered_object(name: str, custom_objects: dict | None = None,
     return None
 
 
+def user_object_from_config(config, base: type, builtin_names, custom_objects: dict | None = None):
+    """The object of a user's class that the serialized dict ``config`` describes: a subclass of
+    ``base`` whose class name is not one of ``builtin_names``, found among the registered objects
+    or in ``custom_objects`` (by its registered name, else its class name) and built with its
+    ``from_config``. None when ``config`` names no such class (a built-in's form is for the
+    caller's own ``get``)."""
+    if not isinstance(config, dict) or config.get("class_name") in builtin_names:
+        return None
+    cls = get_registered_object(config.get("registered_name") or str(config.get("class_name")),
+                                custom_objects)
+    if isinstance(cls, type) and issubclass(cls, base):
+        return cls.from_config(config.get("config") or {})
+    return None
+
+
 def registered_objects(custom_objects: dict | None = None) -> dict:
     """One dict for loading, in Keras' precedence: scope over registry over ``custom_objects``."""
     merged = dict(custom_objects or {})
