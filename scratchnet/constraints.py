@@ -200,7 +200,7 @@ def deserialize(config, custom_objects: dict | None = None) -> Constraint | None
     user's, found among the registered objects or in ``custom_objects``."""
     from scratchnet.utils import serialization
 
-    user_object = serialization.user_object_from_config(config, Constraint, _REGISTRY, custom_objects)
+    user_object = serialization._user_object_from_config(config, Constraint, _REGISTRY, custom_objects)
     return user_object if user_object is not None else get(config, "constraints.deserialize")
 
 

@@ -229,5 +229,5 @@ def deserialize(config, custom_objects: dict | None = None) -> Regularizer | Non
     user's, found among the registered objects or in ``custom_objects``."""
     from scratchnet.utils import serialization
 
-    user_object = serialization.user_object_from_config(config, Regularizer, _REGISTRY, custom_objects)
+    user_object = serialization._user_object_from_config(config, Regularizer, _REGISTRY, custom_objects)
     return user_object if user_object is not None else get(config, "regularizers.deserialize")

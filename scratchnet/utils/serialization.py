@@ -100,7 +100,7 @@ def get_registered_object(name: str, custom_objects: dict | None = None,
     return None
 
 
-def user_object_from_config(config, base: type, builtin_names, custom_objects: dict | None = None):
+def _user_object_from_config(config, base: type, builtin_names, custom_objects: dict | None = None):
     """The object of a user's class that the serialized dict ``config`` describes: a subclass of
     ``base`` whose class name is not one of ``builtin_names``, found among the registered objects
     or in ``custom_objects`` (by its registered name, else its class name) and built with its
