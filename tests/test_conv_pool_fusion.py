@@ -354,10 +354,13 @@ def test_a_model_whose_pairs_pool_inside_the_loops_trains_as_the_layers_one_by_o
 
 
 @pytest.mark.parametrize("c, f, hw", [(3, 16, (23, 20)), (3, 32, (22, 25)), (3, 16, (6, 7)),
-                                       (4, 16, (9, 8)), (3, 64, (8, 9))])
+                                       (4, 16, (9, 8)), (3, 64, (8, 9)), (3, 64, (40, 43)),
+                                       (8, 16, (17, 12))])
 def test_the_first_layer_backward_without_dz_gives_the_bits_of_the_two_steps(numba_backend, c, f, hw):
     """``direct_conv2d_backward_kernel_relu_maxpool2x2`` (a first layer's (dL/dK, dL/dbias), each
-    value of dz made inside the loops for RGB with 16 or 32 filters; other shapes: the two steps) against
+    value of dz made inside the loops for RGB with 16 or 32 filters, a band of dz at a time for the
+    "filters inner" loops (64 filters, or 8+ channels; (40, 43) with 64 filters: two bands); other
+    shapes (4 channels, 16 filters: planar): the two steps) against
     ``relu_maxpool2d_backward_bias_grad`` then ``direct_conv2d_backward_kernel``: the same bits,
     odd sizes (a row and a column no window covers) and NaN in such a column included; and the
     NumPy reference, float64, to 1e-12."""

@@ -559,30 +559,40 @@ def maxpool2d_backward(dy, argmax, pool_size, strides, padded_hw):
 
 
 @njit(cache=True, inline="always")
-def _pooled_gradient_image(dy, y, argmax, s, zero, pad, dz):
-    """``dz[s]``: ReLU -> max-pooling's gradient for image ``s``, from the pooled arrays, 2x2
-    windows: ``dy`` at each window's winning cell where ``y > 0``, ``zero`` elsewhere (and on an
-    odd last row or column, which no window covers). ``pad > 0``: ``dz`` has a border of ``pad``
-    zeros around the ``(HZ, WZ)`` gradient (written here too), ready for the forward loops that
-    compute dL/dx from it (:func:`direct_conv2d_backward_relu_maxpool2x2`). The first layer's
-    backward makes the same values inside its loops instead (:func:`_rgb_pooled_kernel_gradient_band`)."""
+def _pooled_gradient_row(dy, y, argmax, s, i, zero, dzrow):
+    """``dzrow``: row ``i`` of ReLU -> max-pooling's gradient ``dz`` for image ``s``, from the
+    pooled arrays, 2x2 windows: ``dy`` at each window's winning cell where ``y > 0``, ``zero``
+    elsewhere (and on an odd last row or column, which no window covers). ``dzrow``: ``(WZ, F)``."""
     ph, pw, f = y.shape[1], y.shape[2], y.shape[3]
+    pi, a = i >> 1, i & 1
+    if pi >= ph:  # an odd last row
+        dzrow[:] = zero
+        return
+    for pj in range(pw):
+        for b in range(2):  # selects, not branches: the compiler vectorizes them
+            k = a * 2 + b
+            for o in range(f):
+                g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
+                dzrow[2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
+    dzrow[2 * pw:] = zero  # an odd last column (no window)
+
+
+@njit(cache=True, inline="always")
+def _pooled_gradient_image(dy, y, argmax, s, zero, pad, dz):
+    """``dz[s]``: ReLU -> max-pooling's gradient for image ``s``, row by row
+    (:func:`_pooled_gradient_row`). ``pad > 0``: ``dz`` has a border of ``pad`` zeros around the
+    ``(HZ, WZ)`` gradient (written here too), ready for the forward loops that compute dL/dx from
+    it (:func:`direct_conv2d_backward_relu_maxpool2x2`). A first layer's backward makes the same
+    values band by band instead (:func:`_rgb_pooled_kernel_gradient_band`,
+    :func:`_direct_backward_kernel_filters_inner_pooled`)."""
+    hz, wz = dz.shape[1] - 2 * pad, dz.shape[2] - 2 * pad
     dz[s, :pad] = zero  # the top border (none when pad is 0)
-    for i in range(dz.shape[1] - 2 * pad):
-        pi, a = i >> 1, i & 1
+    for i in range(hz):
         dzrow = dz[s, pad + i]
-        if pi < ph:
-            dzrow[:pad] = zero
-            for pj in range(pw):
-                for b in range(2):  # selects, not branches: the compiler vectorizes them
-                    k = a * 2 + b
-                    for o in range(f):
-                        g = dy[s, pi, pj, o] if y[s, pi, pj, o] > 0 else zero
-                        dzrow[pad + 2 * pj + b, o] = g if argmax[s, pi, pj, o] == k else zero
-            dzrow[pad + 2 * pw:] = zero  # an odd last column (no window), then the right border
-        else:
-            dzrow[:] = zero  # an odd last row
-    dz[s, dz.shape[1] - pad:] = zero  # the bottom border
+        dzrow[:pad] = zero
+        _pooled_gradient_row(dy, y, argmax, s, i, zero, dzrow[pad:pad + wz])
+        dzrow[pad + wz:] = zero  # the right border
+    dz[s, pad + hz:] = zero  # the bottom border
 
 
 @njit(parallel=True, cache=True)
@@ -2093,23 +2103,24 @@ def _direct_backward_kernel_planar(xpad, dy, chunk):
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2):
+def _filters_inner_kernel_gradient(xpad, dimg, roff, coff, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2):
     """``dk2[(a*3 + b)*C + c0 + q, o] += sum_{i, j} xpad[s, i + a, j + b, c0 + q] * dy[s, i, j, o]``
     over the band's rows ``i0 <= i < i1``, for ``q < cb``: the ``cb*f`` sums in ``acc`` (registers),
     one pass over the band's pixels; the filter loop outside the channel loop, as in the forward.
-    ``dy`` may carry a border of ``off`` zeros on each side (read around it)."""
-    c, ow = xpad.shape[3], dy.shape[2] - 2 * off
+    ``dy[s, i, j]`` is read at ``dimg[i + roff, j + coff]``: image ``s`` of ``dy`` itself, perhaps
+    inside a border of zeros (``roff = coff`` its width), or a band of it (``roff = -i0``)."""
+    c, ow = xpad.shape[3], xpad.shape[2] - 2  # 3x3, stride 1
     row = (a * 3 + b) * c + c0
     for q in range(cb * f):
         acc[q] = 0
     for i in range(i0, i1):
         xrow = xpad[s, i + a]
-        dyrow = dy[s, i + off]
+        dyrow = dimg[i + roff]
         for j in range(ow):
             for q in range(cb):
                 xs[q] = xrow[j + b, c0 + q]
             for o in range(f):
-                d = dyrow[j + off, o]
+                d = dyrow[j + coff, o]
                 for q in range(cb):
                     acc[q * f + o] += xs[q] * d
     for q in range(cb):  # the band's sum into the chunk's (a sum of band sums: less rounding)
@@ -2118,19 +2129,36 @@ def _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, cb, f, ac
 
 
 @njit(cache=True, inline="always")
-def _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, f, cb, acc, xs, dk2):
+def _filters_inner_tap(xpad, dimg, roff, coff, s, i0, i1, a, b, f, cb, acc, xs, dk2):
     """One tap of one band: channels ``cb`` at a time (a constant), then the rest 4 and 1 at a time."""
     c = xpad.shape[3]
     c0 = 0
     while c0 + cb <= c:
-        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dimg, roff, coff, s, i0, i1, a, b, c0, cb, f, acc, xs, dk2)
         c0 += cb
     while c0 + 4 <= c:
-        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, 4, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dimg, roff, coff, s, i0, i1, a, b, c0, 4, f, acc, xs, dk2)
         c0 += 4
     while c0 < c:
-        _filters_inner_kernel_gradient(xpad, dy, off, s, i0, i1, a, b, c0, 1, f, acc, xs, dk2)
+        _filters_inner_kernel_gradient(xpad, dimg, roff, coff, s, i0, i1, a, b, c0, 1, f, acc, xs, dk2)
         c0 += 1
+
+
+@njit(cache=True, inline="always")
+def _filters_inner_band(xpad, dimg, roff, coff, s, i0, i1, acc, xs, dk2):
+    """The nine taps of one band (:func:`_filters_inner_tap`), ``cb`` channels at a time as the
+    filter count allows (at most 256 sums)."""
+    c, f = xpad.shape[3], dimg.shape[2]
+    for tap in range(9):
+        a, b = tap // 3, tap % 3
+        if f == 64 and c == 3:  # RGB: one pass per tap
+            _filters_inner_tap(xpad, dimg, roff, coff, s, i0, i1, a, b, 64, 3, acc, xs, dk2)
+        elif f == 64:
+            _filters_inner_tap(xpad, dimg, roff, coff, s, i0, i1, a, b, 64, 4, acc, xs, dk2)
+        elif f == 32:
+            _filters_inner_tap(xpad, dimg, roff, coff, s, i0, i1, a, b, 32, 8, acc, xs, dk2)
+        elif f == 16:
+            _filters_inner_tap(xpad, dimg, roff, coff, s, i0, i1, a, b, 16, 8, acc, xs, dk2)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -2148,18 +2176,36 @@ def _direct_backward_kernel_filters_inner(xpad, dy, off, chunk, band):
         xs = _stack_empty(8, dy.dtype)
         for s in range(t * chunk, min(n, (t + 1) * chunk)):
             for i0 in range(0, oh, band):
-                i1 = min(oh, i0 + band)
-                for tap in range(9):
-                    a, b = tap // 3, tap % 3
-                    if f == 64 and c == 3:  # RGB: one pass per tap
-                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 64, 3, acc, xs, partial[t])
-                    elif f == 64:
-                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 64, 4, acc, xs, partial[t])
-                    elif f == 32:
-                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 32, 8, acc, xs, partial[t])
-                    elif f == 16:
-                        _filters_inner_tap(xpad, dy, off, s, i0, i1, a, b, 16, 8, acc, xs, partial[t])
+                _filters_inner_band(xpad, dy[s], off, off, s, i0, min(oh, i0 + band), acc, xs, partial[t])
     return partial
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct_backward_kernel_filters_inner_pooled(xpad, dy, y, argmax, oh, ow, chunk, band):
+    """:func:`_direct_backward_kernel_filters_inner` of ReLU -> 2x2 max-pooling's ``dz``, made band
+    by band from the pooled ``dy``, ``y`` and ``argmax`` (:func:`_pooled_gradient_row`) into a
+    buffer of ``band`` rows that stays in cache for the band's nine taps, and each image's
+    bias-gradient partial (:func:`_pooled_bias_partial`): the same bits as making the whole ``dz``
+    first, without writing it to memory and reading it back (talk_cnn's first layer: 1.4 GB at
+    batch 256)."""
+    n, c, f = xpad.shape[0], xpad.shape[3], dy.shape[3]
+    chunks = -(-n // chunk)
+    partial = np.zeros((chunks, 9 * c, f), dtype=dy.dtype)
+    bias_partial = np.zeros((n, f), dtype=np.float64)
+    columns = np.empty((chunks, dy.shape[2] * f), dtype=np.float64)  # each chunk's column sums
+    zero = np.zeros(1, dtype=dy.dtype)[0]
+    for t in prange(chunks):
+        acc = _stack_empty(256, dy.dtype)
+        xs = _stack_empty(8, dy.dtype)
+        dzb = np.empty((band, ow, f), dtype=dy.dtype)
+        for s in range(t * chunk, min(n, (t + 1) * chunk)):
+            for i0 in range(0, oh, band):
+                i1 = min(oh, i0 + band)
+                for i in range(i0, i1):
+                    _pooled_gradient_row(dy, y, argmax, s, i, zero, dzb[i - i0])
+                _filters_inner_band(xpad, dzb, -i0, 0, s, i0, i1, acc, xs, partial[t])
+            _pooled_bias_partial(dy, y, s, columns[t], bias_partial[s])
+    return partial, bias_partial
 
 
 @njit(cache=True, inline="always")
@@ -2325,21 +2371,27 @@ def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw
     """``(dL/dK, dL/dbias)`` of a Conv2D(relu) -> MaxPooling2D((2, 2)) pair that needs no dL/dx (a
     model's first layer), from the pooled ``dy``, ``y`` and ``argmax``: the results of
     :func:`relu_maxpool2d_backward_bias_grad` then :func:`direct_conv2d_backward_kernel`, the same
-    bits. RGB input with 16 or 32 filters never stores ``dz``: the kernel-gradient loops make each
-    value from the pooled arrays where they need it (``_direct_backward_kernel_rgb_pooled``); other
-    shapes run the two steps."""
+    bits, without storing the whole ``dz``: the RGB loops (3 channels, 16 or 32 filters) make each
+    value from the pooled arrays where they need it (``_direct_backward_kernel_rgb_pooled``), the
+    "filters inner" loops a band of rows at a time (``_direct_backward_kernel_filters_inner_pooled``);
+    other shapes run the two steps."""
     c, f = xpad.shape[3], dy.shape[3]
-    if not (_direct_fits(kernel_hw, strides, dilation) and _direct_kernel_gradient_kind(c, f) == "rgb"):
+    kind = _direct_kernel_gradient_kind(c, f) if _direct_fits(kernel_hw, strides, dilation) else "im2col"
+    if kind not in ("rgb", "filters_inner"):
         dz, db = relu_maxpool2d_backward_bias_grad.__wrapped__(dy, y, argmax, (2, 2), (2, 2), conv_out_hw)
         return direct_conv2d_backward_kernel.__wrapped__(xpad, dz, kernel_hw, strides, dilation), db
     xpad = np.ascontiguousarray(xpad)
-    dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
+    arrays = (np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y),
+              np.ascontiguousarray(argmax))
     oh, ow = conv_out_hw
     chunk = max(1, -(-xpad.shape[0] // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
-    band = max(1, DIRECT_RGB_BAND_PIXELS // ow)
-    partial, bias_partial = _direct_backward_kernel_rgb_pooled(xpad, dy, np.ascontiguousarray(y),
-                                                               np.ascontiguousarray(argmax), oh, ow,
-                                                               chunk, band)
+    if kind == "rgb":
+        band = max(1, DIRECT_RGB_BAND_PIXELS // ow)
+        partial, bias_partial = _direct_backward_kernel_rgb_pooled(xpad, *arrays, oh, ow, chunk, band)
+    else:
+        band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (ow * f * xpad.itemsize))  # as there
+        partial, bias_partial = _direct_backward_kernel_filters_inner_pooled(xpad, *arrays, oh, ow, chunk,
+                                                                             band)
     dk = _sum_in_order(partial).reshape(3, 3, c, f)
     return dk, _sum_in_order(bias_partial).astype(dy.dtype)  # the bias gradient in image order
 
