@@ -260,6 +260,12 @@ def test_the_direct_loops_blocks_of_sums_fit_the_vector_registers():
     for f, pixels in blocks.items():
         for px in pixels:
             assert 1 <= px and px * f * 32 <= most * bits, (f, px)
+    # The RGB kernel gradient's passes: 9 sums per kernel row and filter, at most 9 of AVX2's 16
+    # registers (27 x 16 spilled there), 27 of AVX-512's 32; the passes tile the rows and filters.
+    most = 27 if bits == 512 else 9
+    passes = {16: (nk.RGB_GRAD_ROWS16, nk.RGB_GRAD_WIDTH16), 32: (nk.RGB_GRAD_ROWS32, nk.RGB_GRAD_WIDTH32)}
+    for f, (rows, width) in passes.items():
+        assert 3 % rows == 0 and f % width == 0 and 9 * rows * width * 32 <= most * bits, (f, rows, width)
 
 
 def test_has_512_bit_vectors_reads_the_cpu_features(monkeypatch):
