@@ -435,6 +435,19 @@ class Layer:
         """A ``call`` and no ``forward`` of its own: a layer written the Keras way."""
         return callable(getattr(self, "call", None)) and type(self).forward is Layer.forward
 
+    def _takes_two_tensors(self) -> bool:
+        """A Keras-style ``call`` with two positional tensors (``call(self, targets, logits)``):
+        ``layer(a, b)`` passes ``b`` as the second one, as Keras' ``Layer.__call__(*args)`` does;
+        the layer then receives ``[a, b]`` and its ``call`` gets them spread (``call(a, b)``)."""
+        if not self._runs_call():
+            return False
+        try:
+            params = list(inspect.signature(self.call).parameters.values())
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 2 and positional[1].name not in ("training", "mask")
+
     def _made_of_layers(self) -> bool:
         """A ``call`` and no ``forward`` of its own, and no weights of its own: Keras' layer made
         of layers (traced into a graph of them, :mod:`scratchnet.subclassing`)."""
@@ -578,6 +591,10 @@ class Layer:
         from scratchnet.layers.input_layer import call_symbolic, is_symbolic, layer_constant, tracing
         from scratchnet.layers.input_spec import assert_input_compatibility
 
+        if training is not None and not isinstance(training, bool | np.bool_) \
+                and self._takes_two_tensors():  # layer(targets, logits): Keras' call(*args)
+            x, training = [x, training], None
+            self._spread_inputs = True
         if not is_symbolic(x):  # keras.InputSpec: what a (custom) layer declared about its inputs
             assert_input_compatibility(getattr(self, "input_spec", None), x, self.name)
         if not is_symbolic(x) and tracing():  # an array made inside a traced call(): a constant
