@@ -1239,7 +1239,7 @@ class BackupAndRestore(Callback):
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
             "learning_rate": None if optimizer is None or optimizer.learning_rate_schedule is not None
-            else optimizer.learning_rate,
+            else optimizer.current_learning_rate(),
             "rng": {key: g.bit_generator.state for key, g in _random_generators(self.model).items()},
         }
         save_model(self.model, self._weights_path)
