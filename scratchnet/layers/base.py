@@ -759,6 +759,26 @@ class Layer:
                              "until a model or a first call gives it its input shape)")
         assign_weights(self.weights, weights, f'layer "{self.name}"')
 
+    # Keras' saving hooks (keras/src/layers/layer.py). A subclass may override them to save state
+    # of its own (keras.io's "Customizing saving" guide); scratchnet's .keras writer and reader
+    # call an override with the layer's group of the weights file (``layers/<path>/vars``) as a
+    # dict, and otherwise write and read the weights themselves, in the same layout.
+    def save_own_variables(self, store: dict) -> None:
+        """Put each weight, in ``layer.weights`` order, into ``store`` under ``"0"``, ``"1"``, ..."""
+        for i, param in enumerate(self.weights):
+            store[str(i)] = kernels.to_numpy(param.value).copy()
+
+    def load_own_variables(self, store) -> None:
+        """Assign ``store["0"]``, ``store["1"]``, ... to the weights, as Keras' default does; a
+        different number of entries raises Keras' ``ValueError``."""
+        weights = self.weights
+        if len(store.keys()) != len(weights):
+            raise ValueError(f"Layer '{self.name}' expected {len(weights)} variables, but received "
+                             f"{len(store.keys())} variables during loading. Expected: "
+                             f"{[p.name.split('/')[-1] for p in weights]}")
+        assign_weights(weights, [np.asarray(store[str(i)]) for i in range(len(weights))],
+                       f'layer "{self.name}"', call="load_own_variables")
+
     @property
     def losses(self) -> list:
         """Keras' ``layer.losses``: the activity penalty of the last call, if the layer has an
@@ -817,7 +837,7 @@ class ActivatedLayer(Layer):
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation.name}
+        return {**super().get_config(), "activation": activations.config_entry(self.activation)}
 
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.
