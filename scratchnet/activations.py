@@ -401,6 +401,11 @@ def get(identifier: str | Activation | None, where: str = "activation") -> Activ
         if callable(found) and not isinstance(found, type):
             identifier = found
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
+    framework = (getattr(identifier, "__module__", None) or "").split(".")[0]
+    if callable(identifier) and framework in ("keras", "tensorflow", "torch", "jax"):
+        raise ValueError(f"{where}: {identifier!r} is a function of {framework}, which scratchnet's "
+                         f"arrays do not run through; use scratchnet's activation {name!r} "
+                         "(sn.activations) or a function written with sn.ops")
     if callable(identifier) and not isinstance(identifier, type) \
             and all(identifier is not fn for fn in activations_more.NOT_ELEMENTWISE.values()):
         return FunctionActivation(identifier)

@@ -165,3 +165,9 @@ def test_activations_serialize_a_function_as_keras():
     assert sn.activations.serialize(sn.activations.get(squared_tanh)) == expected
     assert sn.utils.serialize_keras_object(sn.activations.get(squared_tanh)) == expected
     assert sn.activations.serialize(sn.activations.relu) == "relu"
+
+
+def test_another_frameworks_activation_function_is_refused():
+    keras = pytest.importorskip("keras")
+    with pytest.raises(ValueError, match="function of keras"):
+        sn.layers.Dense(2, activation=keras.activations.relu)
