@@ -337,17 +337,78 @@ _REGISTRY.update({cls.name: cls for cls in activations_more.CLASSES})
 _BY_FUNCTION.update(activations_more.FUNCTIONS)
 
 
+class FunctionActivation(Activation):
+    """A function of the user's as the activation, as Keras takes any callable
+    (``Dense(4, activation=my_fn)``, ``Activation(my_fn)``; keras.io's serialization guide):
+    ``forward`` calls it on the pre-activation ``z``; ``backward`` calls it again on a traced copy
+    of ``z`` and reads the gradient tape (:mod:`scratchnet.autodiff`) back from ``da``, so the
+    function is written with ``sn.ops`` or NumPy arithmetic. In a config it is Keras'
+    ``{"module": "builtins", "class_name": "function", "config": <its registered name>}``, which
+    loading finds among the custom objects (``custom_objects``, ``custom_object_scope``,
+    ``register_keras_serializable``)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", type(fn).__name__)
+
+    def forward(self, z):
+        from scratchnet.autodiff import Traced
+
+        out = self.fn(z)
+        return out.value if isinstance(out, Traced) else np.asarray(out)
+
+    def backward(self, z, a, da):
+        from scratchnet.autodiff import Tape, Traced
+
+        tape = Tape(f'activation "{self.name}"')
+        traced = tape.watch(z)
+        out = self.fn(traced)
+        if not isinstance(out, Traced):  # a result that does not depend on z
+            return np.zeros_like(z)
+        return tape.gradients([(out, da)], [traced])[0]
+
+    def keras_config(self) -> dict:
+        from scratchnet.utils import serialization
+
+        return {"module": "builtins", "class_name": "function",
+                "config": serialization.get_registered_name(self.fn), "registered_name": "function"}
+
+
+def config_entry(activation: Activation):
+    """What a layer's ``get_config`` writes for its activation: the name of a built-in one, Keras'
+    dict for a user's function (:class:`FunctionActivation`)."""
+    return activation.keras_config() if isinstance(activation, FunctionActivation) else activation.name
+
+
 def get(identifier: str | Activation | None, where: str = "activation") -> Activation:
-    """Resolve ``None``, a name such as ``"relu"``, or an :class:`Activation` instance."""
+    """Resolve ``None``, a name such as ``"relu"``, an :class:`Activation` instance, or a
+    function: one of scratchnet's, or a user's (:class:`FunctionActivation`), also given by its
+    registered name or Keras' ``{"class_name": "function", "config": name}``."""
     if identifier is None:
         return Linear()
     if isinstance(identifier, Activation):
         return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function":
+        identifier = identifier.get("config")  # Keras' serialized function
     if callable(identifier) and identifier in _BY_FUNCTION:  # activation=activations.relu
         return _BY_FUNCTION[identifier]()
     if isinstance(identifier, str) and _ALIASES.get(identifier, identifier) in _REGISTRY:
         return _REGISTRY[_ALIASES.get(identifier, identifier)]()
+    if isinstance(identifier, str):  # a user's function, registered or in a custom_object_scope
+        from scratchnet.utils import serialization
+
+        found = serialization.get_registered_object(identifier)
+        if callable(found) and not isinstance(found, type):
+            identifier = found
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
+    framework = (getattr(identifier, "__module__", None) or "").split(".")[0]
+    if callable(identifier) and framework in ("keras", "tensorflow", "torch", "jax"):
+        raise ValueError(f"{where}: {identifier!r} is a function of {framework}, which scratchnet's "
+                         f"arrays do not run through; use scratchnet's activation {name!r} "
+                         "(sn.activations) or a function written with sn.ops")
+    if callable(identifier) and not isinstance(identifier, type) \
+            and all(identifier is not fn for fn in activations_more.NOT_ELEMENTWISE.values()):
+        return FunctionActivation(identifier)
     if name in activations_more.NOT_ELEMENTWISE and (
             isinstance(identifier, str) or identifier is activations_more.NOT_ELEMENTWISE[name]):
         raise ValueError(f"{where}: activation {name!r} is a function only here: "
@@ -361,8 +422,15 @@ def get(identifier: str | Activation | None, where: str = "activation") -> Activ
     )
 
 
-def serialize(activation) -> str:
-    """Keras' ``activations.serialize``: a built-in activation by its name (``"relu"``)."""
+def serialize(activation) -> str | dict:
+    """Keras' ``activations.serialize``: a built-in activation by its name (``"relu"``), a
+    user's function as Keras' dict (:meth:`FunctionActivation.keras_config`)."""
+    if isinstance(activation, FunctionActivation):
+        return activation.keras_config()
+    if callable(activation) and not isinstance(activation, type | Activation) \
+            and activation not in _BY_FUNCTION \
+            and getattr(activation, "__name__", None) not in activations_more.NOT_ELEMENTWISE:
+        return FunctionActivation(activation).keras_config()
     cls = _BY_FUNCTION.get(activation) if callable(activation) and not isinstance(
         activation, Activation) else None
     if isinstance(activation, Activation):

@@ -293,10 +293,27 @@ class TensorBoard(Callback):
 
     Only the ``tensorboard`` package is needed (not TensorFlow); it is imported when training
     starts. View with ``tensorboard --logdir logs``.
+
+    Keras' other arguments are accepted with their defaults, so keras.io's calls run unchanged:
+    ``write_graph`` (Keras writes a TensorFlow graph, which a NumPy model does not have; ignored),
+    and ``write_images=False``, ``write_steps_per_second=False``, ``profile_batch=0``,
+    ``embeddings_freq=0``, ``embeddings_metadata=None``, whose other values are not implemented
+    (``NotImplementedError``).
     """
 
-    def __init__(self, log_dir="logs", histogram_freq: int = 0, update_freq="epoch"):
+    def __init__(self, log_dir="logs", histogram_freq: int = 0, write_graph: bool = True,
+                 write_images: bool = False, write_steps_per_second: bool = False,
+                 update_freq="epoch", profile_batch=0, embeddings_freq: int = 0,
+                 embeddings_metadata=None):
         super().__init__()
+        unsupported = {"write_images": (write_images, False),
+                       "write_steps_per_second": (write_steps_per_second, False),
+                       "profile_batch": (profile_batch, 0), "embeddings_freq": (embeddings_freq, 0),
+                       "embeddings_metadata": (embeddings_metadata, None)}
+        for arg, (value, default) in unsupported.items():
+            if value is not default and value != default:
+                raise NotImplementedError(f"TensorBoard: {arg}={value!r} is not implemented in "
+                                          f"scratchnet; expected the default {arg}={default!r}")
         if not isinstance(log_dir, str | os.PathLike):
             raise TypeError(f"TensorBoard: expected log_dir to be a path, received {log_dir!r}")
         if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, numbers.Integral) \
@@ -1222,7 +1239,7 @@ class BackupAndRestore(Callback):
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
             "learning_rate": None if optimizer is None or optimizer.learning_rate_schedule is not None
-            else optimizer.learning_rate,
+            else optimizer.current_learning_rate(),
             "rng": {key: g.bit_generator.state for key, g in _random_generators(self.model).items()},
         }
         save_model(self.model, self._weights_path)

@@ -730,7 +730,7 @@ class Distiller(Model):
         self.total_loss_tracker.update_value(total, 1)
         if y is not None:
             for metric in self.metrics:
-                metric.update(y, y_pred[0] if len(y_pred) == 1 else y_pred)
+                metric.update_state(y, y_pred[0] if len(y_pred) == 1 else y_pred)
         return self._logs()
 
     def _logs(self) -> dict:

@@ -409,20 +409,22 @@ class Functional(Model):
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
         n = len(y[0])
         self.loss_tracker.update_value(loss, n)
-        if self.output_loss_trackers:
+        if self.output_loss_trackers:  # a plain mean over batches, as Keras' default fit logs it:
+            # CompileLoss.call weighs each by `tree.flatten(y_p)[0].shape[0]`, which is None in the
+            # tf.function Keras traces (the batch axis is unknown), so the weight falls away
             for tracker, value in zip(self.output_loss_trackers, self._last_output_losses,
                                       strict=True):
-                tracker.update_value(value, n)
+                tracker.update_value(value, 1)
         preds = _as_list(y_pred)
         for y_k, k in zip(y, self.loss_outputs, strict=True):
             for metric in self.output_metrics[k]:
-                metric.update(y_k, preds[k])
+                metric.update_state(y_k, preds[k])
         first = self.loss_outputs[0]
         for metric in self.weighted_metrics:
             if sample_weight is None:
-                metric.update(y[0], preds[first])
+                metric.update_state(y[0], preds[first])
             else:
-                metric.update(y[0], preds[first], sample_weight=sample_weight[first])
+                metric.update_state(y[0], preds[first], sample_weight=sample_weight[first])
         return self._logs()
 
     def _logs(self) -> dict[str, float]:

@@ -316,6 +316,17 @@ class BinaryCrossentropy(Loss):
             grad = (-y / p + (1 - y) / (1 - p)) * inside
         return (grad / y_pred.size).astype(y_pred.dtype, copy=False)  # size = D N
 
+    def backward_true(self, y_true, y_pred):
+        """``dL/dy``, for targets that are themselves computed (keras.io's ``LogisticEndpoint``
+        takes them as a model input): ``dl/dy = -z`` from logits, ``-(log p - log(1 - p))`` from
+        probabilities (clipped as in ``forward``), times ``1 - s`` for label smoothing, over ``D N``."""
+        if self.from_logits:
+            grad = -y_pred
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            grad = -(np.log(p) - np.log(1 - p))
+        return (grad * (1 - self.label_smoothing) / y_pred.size).astype(y_pred.dtype, copy=False)
+
     def logits_twin(self, activation="softmax"):
         return BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
 

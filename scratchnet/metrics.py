@@ -36,27 +36,66 @@ class Metric:
     A subclass writes either ``values(y_true, y_pred)``, the per-sample values, which the base
     class averages with their weights as ``MeanMetric`` describes, or its own
     ``update(y_true, y_pred, sample_weight=None)`` and ``result()`` (as ``Precision`` does).
+
+    A subclass written the Keras way works too (keras.io's "Training & evaluation" guide): its
+    ``__init__`` makes state with ``self.add_variable(shape, initializer, name=...)`` (or
+    ``add_weight``), and it overrides Keras' ``update_state``, ``result`` (which may return a
+    variable) and ``reset_state``. ``fit``/``evaluate`` call those three names, whose defaults here
+    lead to ``update`` and ``reset``; as in Keras (``keras/src/metrics/metric.py``), the default
+    ``reset_state`` also sets every variable to zeros.
     """
 
     name = "metric"
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, dtype=None):
         self.name = name or self.name
+        self._variables: list = []
         self.reset()
+
+    @property
+    def variables(self) -> list:
+        """The state made with :meth:`add_variable`, in order of making (Keras' ``variables``)."""
+        return list(getattr(self, "_variables", []))
+
+    def add_variable(self, shape, initializer, dtype=None, aggregation: str = "sum", name=None):
+        """A non-trainable :class:`scratchnet.Variable` of this metric, named
+        ``"<metric>/<name>"`` (Keras' ``Metric.add_variable``; ``aggregation`` concerns
+        distribution strategies and is accepted for the signature)."""
+        from scratchnet.variables import Variable, name_scope
+
+        if "_variables" not in vars(self):
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() in __init__ before "
+                               "add_variable")
+        with name_scope(self.name.replace("/", ">")):
+            variable = Variable(initializer, shape=shape, dtype=dtype, trainable=False,
+                                aggregation=aggregation, name=name)
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        """Keras' alias of :meth:`add_variable`."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
 
     def reset(self) -> None:
         self.total = 0.0
         self.count = 0.0
+        for variable in getattr(self, "_variables", []):
+            variable.assign(np.zeros(variable.shape, variable.dtype))
 
     def result(self):
         return self.total / self.count if self.count else 0.0
 
-    # Keras' names for the same two steps.
+    # Keras' names for the same two steps (what fit and evaluate call).
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         self.update(y_true, y_pred, sample_weight)
 
     def reset_state(self) -> None:
         self.reset()
+
+    def __call__(self, *args, **kwargs):
+        """Add one batch and return the result so far (Keras' ``metric(y_true, y_pred)``)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
 
     def get_config(self) -> dict:
         return {"name": self.name}

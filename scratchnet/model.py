@@ -715,12 +715,12 @@ class Model:
         ``metrics`` ignore sample weights and the ``weighted_metrics`` use them, as in Keras."""
         self.loss_tracker.update_value(loss, len(y))
         for metric in self.metrics:
-            metric.update(y, y_pred)
+            metric.update_state(y, y_pred)
         for metric in self.weighted_metrics:
             if sample_weight is None:
-                metric.update(y, y_pred)
+                metric.update_state(y, y_pred)
             else:
-                metric.update(y, y_pred, sample_weight=sample_weight)
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
         return self._logs()
 
     def _logs(self) -> dict[str, float]:
@@ -731,17 +731,17 @@ class Model:
         a second metric of one name logs as "name_1" (as Keras), a weighted metric whose name is
         taken as "weighted_name" (then "weighted_name_1", ...)."""
         for metric in self.metrics:
-            logs[unique_log_name(metric.name, logs)] = metric.result()
+            logs[unique_log_name(metric.name, logs)] = _log_value(metric.result())
         for metric in self.weighted_metrics:
             name = metric.name if metric.name not in logs else \
                 unique_log_name(f"weighted_{metric.name}", logs)  # Keras: weighted_f1_score_1
-            logs[name] = metric.result()
+            logs[name] = _log_value(metric.result())
         return logs
 
     def reset_metrics(self) -> None:
         self.loss_tracker.reset()
         for metric in self.metrics + self.weighted_metrics:
-            metric.reset()
+            metric.reset_state()
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
@@ -778,6 +778,9 @@ class Model:
         if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
             raise ValueError(f"fit: expected validation_split in [0, 1), "
                              f"received {validation_split!r}")
+        if class_weight is not None and isinstance(y, list | tuple | dict):
+            raise ValueError("fit: `class_weight` is only supported for Models with a single output; "
+                             f"received targets y as a {type(y).__name__}")  # Keras' ArrayDataAdapter
         if validation_split and validation_data is None:
             if not adapters.is_array_data(x):
                 raise ValueError("fit: argument `validation_split` is only supported for tensors or "
@@ -979,13 +982,13 @@ class Model:
         batch by batch as they come). Builds an unbuilt model from the first batch."""
         if adapters.is_array_data(x):
             if needs_y:
-                x, y, sample_weight = self._check_data(x, y, where, sample_weight)
-                if class_weight is not None:
+                if class_weight is not None:  # per-sample weights, then checked as sample_weight
                     if sample_weight is not None:
                         raise ValueError(f"{where}: you cannot pass `class_weight` and "
                                          "`sample_weight` at the same time")
-                    sample_weight = self._check_sample_weight(
-                        adapters.class_weight_to_sample_weights(y, class_weight), len(x), where)
+                    sample_weight = adapters.class_weight_to_sample_weights(
+                        _single_target(y, where), class_weight)
+                x, y, sample_weight = self._check_data(x, y, where, sample_weight)
             else:
                 x = self._check_x(x, where)
         adapter = adapters.get_data_adapter(x, y, sample_weight, batch_size, steps, shuffle,
@@ -1478,3 +1481,24 @@ def _non_negative_int(value, arg: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{where}: expected {arg} to be an integer >= 0, received {value!r}")
     return int(value)
+
+
+def _single_target(y, where: str):
+    """The one target array that ``class_weight`` reads: ``y`` itself, or the only entry of a
+    functional model's checked targets (a list with one array per output that has a loss)."""
+    if isinstance(y, list | tuple):
+        if len(y) != 1:
+            raise ValueError(f"{where}: `class_weight` is only supported for Models with a single "
+                             f"output; received {len(y)} target arrays")
+        return y[0]
+    return y
+
+
+def _log_value(result):
+    """A metric's ``result()`` as it goes into the logs: a variable (a Keras-style metric's
+    ``return self.true_positives``) becomes its value, a float when it is a scalar, as Keras'
+    ``pythonify_logs`` makes it; anything else is logged as it is."""
+    if isinstance(result, Parameter):
+        value = result.numpy()
+        return float(value) if value.ndim == 0 else value
+    return result

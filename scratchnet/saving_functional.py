@@ -419,8 +419,10 @@ def load_keras_archive(archive, where: str, custom_objects, compile: bool, seed)
                                    compile, seed, archive.assets)
     with sk._open_h5(archive.weights, f"{where} ({sk.WEIGHTS_FILE})") as f:
         weights = sk._read_layer_weights(f, model, where)
+        stores = sk.own_variable_stores(f, model, where)
         optimizer_state = sk._read_optimizer_state(f, model, where) if model.compiled else None
     sk._set_weights(model, weights, where)
+    sk.run_load_hooks(model, stores, archive.assets)
     if optimizer_state is not None:
         sk._set_optimizer_state(model, optimizer_state)
     return model

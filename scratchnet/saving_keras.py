@@ -188,6 +188,8 @@ def save_model(model, path) -> None:
         archive.writestr(METADATA_FILE, json.dumps(metadata))
         archive.writestr(CONFIG_FILE, json.dumps(config, default=_json_value))
         archive.writestr(WEIGHTS_FILE, weights)
+        for name, data in layer_assets(model).items():  # layers with save_assets
+            archive.writestr(name, data)
     _atomic_write(Path(path), buffer.getvalue())
 
 
@@ -394,6 +396,12 @@ def _weights_file_bytes(model, nested: bool = False) -> bytes:
             pairs = zip(layer_paths([keras_class_name(layer) for layer in layers]), layers, strict=True)
         for path, layer in pairs:
             f.require_group(f"{path}/vars").attrs["name"] = layer.name
+            if overrides_hook(layer, "save_own_variables"):  # the layer fills its group itself
+                store = {}
+                layer.save_own_variables(store)
+                for key, value in store.items():
+                    f[f"{path}/vars"][str(key)] = np.asarray(value)
+                continue
             for subpath, _, params in weight_groups(layer):
                 group = f.require_group(f"{path}/{subpath}")
                 for i, param in enumerate(params):  # trainable, then non-trainable
@@ -580,9 +588,11 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
             raise ValueError(f"{where} holds layer weights but no input shape to build the model "
                              "with (no InputLayer, build_input_shape or build_config)")
         weights = _read_layer_weights(f, model, where) if model.built else []
+        stores = own_variable_stores(f, model, where) if model.built else []
         optimizer_state = _read_optimizer_state(f, model, where) if model.compiled else None
     if weights:
         _set_weights(model, weights, where)
+    run_load_hooks(model, stores, archive.assets)
     if optimizer_state is not None:
         _set_optimizer_state(model, optimizer_state)
     return model
@@ -718,6 +728,7 @@ def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
             raise ValueError(f"{where} is a legacy Keras HDF5 full-model file: load it with "
                              "sn.load_model (as .h5), not load_weights")
         weights = _read_layer_weights(f, model, where, skip_mismatch)
+        stores = own_variable_stores(f, model, where)
         optimizer_state = None
         if model.compiled:
             try:
@@ -725,6 +736,7 @@ def load_weights(model, path, skip_mismatch: bool = False, **kwargs) -> None:
             except ValueError as err:
                 warnings.warn(f"{err}; the optimizer variables were skipped", stacklevel=3)
     _set_weights(model, weights, where)
+    run_load_hooks(model, stores)
     if optimizer_state is not None:
         _set_optimizer_state(model, optimizer_state)
 
@@ -1115,10 +1127,9 @@ def _read_layer_weights(f: h5py.File, model, where: str, skip_mismatch: bool = F
 
     found = {}  # id(param) -> array
     failed = []  # (the object, the error) for each group skipped
-    paths = _weight_paths(model)
-    if any(path.count("/layers/") and path.split("/layers/")[0] not in f for path, _ in paths):
-        paths = _weight_paths(model, flat=True)  # a file scratchnet wrote: no nested groups
-    for path, layer in paths:
+    for path, layer in _file_weight_paths(f, model):
+        if overrides_hook(layer, "load_own_variables"):
+            continue  # its own load_own_variables reads its group (own_variable_stores)
         for subpath, _, expected in weight_groups(layer):  # trainable, then non-trainable (moving stats)
             try:
                 found.update(_read_group(f, f"{path}/{subpath}", layer, expected, where))
@@ -1133,6 +1144,80 @@ def _read_layer_weights(f: h5py.File, model, where: str, skip_mismatch: bool = F
                       f"could not be loaded:\n{[name for name, _ in failed]}", stacklevel=4)
     return [found[id(param)] if id(param) in found else kernels.to_numpy(param.value).copy()
             for param in model.weights]
+
+
+def _file_weight_paths(f: h5py.File, model) -> list[tuple[str, object]]:
+    """:func:`_weight_paths` as the file ``f`` nests them (a file scratchnet wrote is flat)."""
+    paths = _weight_paths(model)
+    if any(path.count("/layers/") and path.split("/layers/")[0] not in f for path, _ in paths):
+        paths = _weight_paths(model, flat=True)
+    return paths
+
+
+def overrides_hook(layer, name: str) -> bool:
+    """Whether ``layer``'s class overrides Keras' saving hook ``name`` (``save_own_variables``,
+    ``load_own_variables``) or defines ``save_assets``/``load_assets``, which Layer does not have."""
+    from scratchnet.layers.base import Layer
+
+    own = getattr(type(layer), name, None)
+    return own is not None and own is not getattr(Layer, name, None)
+
+
+def own_variable_stores(f: h5py.File, model, where: str) -> list[tuple[object, dict]]:
+    """``(layer, store)`` for each layer that overrides ``load_own_variables``: its group of the
+    file (``layers/<path>/vars``) read into a dict of arrays, for :func:`run_load_hooks` to hand
+    over once the other weights are set (Keras' order: ``load_own_variables`` after the model is
+    built and compiled)."""
+    stores = []
+    for path, layer in _file_weight_paths(f, model):
+        if overrides_hook(layer, "load_own_variables"):
+            group = f.get(f"{path}/vars")
+            if not isinstance(group, h5py.Group):
+                raise ValueError(f'{where} has no variables for layer "{layer.name}" at {path}/vars')
+            stores.append((layer, {key: np.asarray(item[()]) for key, item in group.items()
+                                   if isinstance(item, h5py.Dataset)}))
+    return stores
+
+
+def run_load_hooks(model, stores: list[tuple[object, dict]], assets: dict | None = None) -> None:
+    """Keras' loading hooks, in its order: each ``load_own_variables(store)``, then each
+    ``load_assets(folder)`` with the layer's files from the archive's ``assets/<path>/``."""
+    for layer, store in stores:
+        layer.load_own_variables(store)
+    if not assets:
+        return
+    import tempfile
+
+    for path, layer in _weight_paths(model, flat=True):
+        if not overrides_hook(layer, "load_assets"):
+            continue
+        prefix = f"assets/{path}/"
+        with tempfile.TemporaryDirectory() as folder:
+            for name, data in assets.items():
+                if name.startswith(prefix) and not name.endswith("/"):
+                    target = Path(folder, name[len(prefix):])
+                    if Path(folder) not in target.resolve().parents:  # a name with "..": refused
+                        raise ValueError(f"archive member {name!r} points outside its folder")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+            layer.load_assets(folder)
+
+
+def layer_assets(model) -> dict[str, bytes]:
+    """``{archive name: bytes}`` of the files each layer with ``save_assets`` writes into its
+    folder, ``assets/<path>/`` (Keras' ``DiskIOStore``)."""
+    import tempfile
+
+    files = {}
+    for path, layer in _weight_paths(model, flat=True):
+        if not overrides_hook(layer, "save_assets"):
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            for item in sorted(Path(folder).rglob("*")):
+                if item.is_file():
+                    files[f"assets/{path}/{item.relative_to(folder).as_posix()}"] = item.read_bytes()
+    return files
 
 
 class _Misfit(ValueError):

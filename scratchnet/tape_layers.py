@@ -179,6 +179,8 @@ def _call(layer: Layer, x, training: bool, traced: dict | None = None):
     kwargs = {"training": bool(training)} if call_takes(layer, "training") else {}
     try:
         vars(layer).update(replaced)
+        if getattr(layer, "_spread_inputs", False):  # called as layer(a, b): call(a, b)
+            return layer.call(*x, **kwargs)
         return layer.call(x, **kwargs)
     finally:
         vars(layer).update({name: held[name] for name in replaced})

@@ -435,6 +435,19 @@ class Layer:
         """A ``call`` and no ``forward`` of its own: a layer written the Keras way."""
         return callable(getattr(self, "call", None)) and type(self).forward is Layer.forward
 
+    def _takes_two_tensors(self) -> bool:
+        """A Keras-style ``call`` with two positional tensors (``call(self, targets, logits)``):
+        ``layer(a, b)`` passes ``b`` as the second one, as Keras' ``Layer.__call__(*args)`` does;
+        the layer then receives ``[a, b]`` and its ``call`` gets them spread (``call(a, b)``)."""
+        if not self._runs_call():
+            return False
+        try:
+            params = list(inspect.signature(self.call).parameters.values())
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 2 and positional[1].name not in ("training", "mask")
+
     def _made_of_layers(self) -> bool:
         """A ``call`` and no ``forward`` of its own, and no weights of its own: Keras' layer made
         of layers (traced into a graph of them, :mod:`scratchnet.subclassing`)."""
@@ -578,6 +591,10 @@ class Layer:
         from scratchnet.layers.input_layer import call_symbolic, is_symbolic, layer_constant, tracing
         from scratchnet.layers.input_spec import assert_input_compatibility
 
+        if training is not None and not isinstance(training, bool | np.bool_) \
+                and self._takes_two_tensors():  # layer(targets, logits): Keras' call(*args)
+            x, training = [x, training], None
+            self._spread_inputs = True
         if not is_symbolic(x):  # keras.InputSpec: what a (custom) layer declared about its inputs
             assert_input_compatibility(getattr(self, "input_spec", None), x, self.name)
         if not is_symbolic(x) and tracing():  # an array made inside a traced call(): a constant
@@ -742,6 +759,26 @@ class Layer:
                              "until a model or a first call gives it its input shape)")
         assign_weights(self.weights, weights, f'layer "{self.name}"')
 
+    # Keras' saving hooks (keras/src/layers/layer.py). A subclass may override them to save state
+    # of its own (keras.io's "Customizing saving" guide); scratchnet's .keras writer and reader
+    # call an override with the layer's group of the weights file (``layers/<path>/vars``) as a
+    # dict, and otherwise write and read the weights themselves, in the same layout.
+    def save_own_variables(self, store: dict) -> None:
+        """Put each weight, in ``layer.weights`` order, into ``store`` under ``"0"``, ``"1"``, ..."""
+        for i, param in enumerate(self.weights):
+            store[str(i)] = kernels.to_numpy(param.value).copy()
+
+    def load_own_variables(self, store) -> None:
+        """Assign ``store["0"]``, ``store["1"]``, ... to the weights, as Keras' default does; a
+        different number of entries raises Keras' ``ValueError``."""
+        weights = self.weights
+        if len(store.keys()) != len(weights):
+            raise ValueError(f"Layer '{self.name}' expected {len(weights)} variables, but received "
+                             f"{len(store.keys())} variables during loading. Expected: "
+                             f"{[p.name.split('/')[-1] for p in weights]}")
+        assign_weights(weights, [np.asarray(store[str(i)]) for i in range(len(weights))],
+                       f'layer "{self.name}"', call="load_own_variables")
+
     @property
     def losses(self) -> list:
         """Keras' ``layer.losses``: the activity penalty of the last call, if the layer has an
@@ -800,7 +837,7 @@ class ActivatedLayer(Layer):
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation.name}
+        return {**super().get_config(), "activation": activations.config_entry(self.activation)}
 
 
 # Keras' Layer arguments scratchnet has no use for, and the only value it accepts for each.

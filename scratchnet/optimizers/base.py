@@ -48,7 +48,7 @@ import re
 
 import numpy as np
 
-from scratchnet import constraints
+from scratchnet import config, constraints
 from scratchnet.layers.base import Parameter
 from scratchnet.optimizers import schedules
 
@@ -145,9 +145,11 @@ class Optimizer:
     @property
     def learning_rate(self):
         """The learning rate the next update uses, as Keras reads ``optimizer.learning_rate``: the
-        float, or under a schedule its value at ``iterations`` (the schedule itself is
-        :attr:`learning_rate_schedule`). Assigning a float sets it; a schedule replaces it."""
-        return self.current_learning_rate()
+        rate, or under a schedule its value at ``iterations`` (the schedule itself is
+        :attr:`learning_rate_schedule`), as a ``floatx`` scalar: Keras keeps it in a float32
+        variable, so ``float(np.array(optimizer.learning_rate))`` prints 0.10000000149011612 for
+        0.1 (keras.io's callback guide). Assigning a float sets it; a schedule replaces it."""
+        return np.asarray(self.current_learning_rate(), dtype=config.floatx())[()]
 
     @property
     def learning_rate_schedule(self):

@@ -161,6 +161,8 @@ def serialize_keras_object(obj):
         return saving_keras._optimizer_to_keras(obj)
     if obj in _GLOBAL_CUSTOM_NAMES or inspect.isclass(type(obj)) and type(obj) in _GLOBAL_CUSTOM_NAMES:
         return _registered_spec(obj)
+    if isinstance(obj, activations.FunctionActivation):  # a user's function as an activation
+        return obj.keras_config()
     if isinstance(obj, activations.Activation) or callable(obj) and obj in activations._BY_FUNCTION:
         return _function_spec(activations.serialize(obj))
     if callable(obj) and METRIC_FUNCTIONS.get(getattr(obj, "__name__", None)) is obj:
