@@ -1231,6 +1231,40 @@ class Model:
             config["batch_size"] = self._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's
         return config
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        """Keras' ``Model.from_config``: the model ``config`` describes, with fresh weights.
+
+        A functional config (Keras' ``get_config()`` of ``Model(inputs, outputs)``: ``name``,
+        ``layers``, ``input_layers``, ``output_layers``) rebuilds the graph, each layer from its
+        own config (a user's class found in ``custom_objects`` or the registered ones), unless
+        ``cls`` is a subclass with an ``__init__`` of its own; anything else goes to
+        ``cls(**config)``, as in Keras (keras/src/models/model.py, ``Model.from_config``)."""
+        import inspect
+
+        from scratchnet.functional import Functional
+
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: expected a dict (model.get_config()), "
+                            f"received {type(config).__name__}: {config!r:.120}")
+        is_functional = all(key in config for key in ("name", "layers", "input_layers", "output_layers"))
+        init = inspect.getfullargspec(cls.__init__)
+        revivable = (cls in (Model, Functional) or cls.__init__ is Functional.__init__
+                     or (init.varargs == "args" and init.varkw == "kwargs"))
+        if is_functional and revivable:
+            from scratchnet import saving_functional
+            from scratchnet import saving_keras as sk
+
+            return saving_functional.functional_from_config(
+                {"class_name": "Functional", "config": config}, f"{cls.__name__}.from_config",
+                sk._with_registered(custom_objects), False, None, {})
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise TypeError(f"{cls.__name__}.from_config: unable to revive the model from config "
+                            f"{config!r:.200}: when overriding get_config(), return every argument "
+                            f"of {cls.__name__}'s constructor ({err})") from err
+
     def save(self, path) -> None:
         """Write architecture, weights, compile settings and optimizer state to one file:
         ``.keras`` is Keras 3's native format (``keras.models.load_model`` opens it), ``.npz``
@@ -1298,6 +1332,28 @@ class Sequential(Model):
     def _variable_path_prefix(self) -> str:
         """Keras builds a Sequential model's layers under its name: "sequential/dense/kernel"."""
         return f"{self.name}/"
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
+        """Keras' ``Sequential.from_config``: the stack ``config`` describes, fresh weights, built
+        when the config knows the input shape. Reads Keras' config (``layers``, an ``InputLayer``
+        entry first, ``build_input_shape``) and scratchnet's own ``get_config()``
+        (``input_shape``, ``seed``) (keras/src/models/sequential.py, ``from_config``)."""
+        from scratchnet import saving_keras
+
+        if not isinstance(config, dict) or "name" not in config or not isinstance(config.get("layers"), list):
+            raise ValueError("A Sequential model configuration must be a dictionary containing the "
+                             f"'name' and 'layers' keys. Received: config={config!r:.200}")
+        inner = dict(config)
+        if "input_shape" in inner:  # scratchnet's own get_config(): the input as an InputLayer entry
+            shape = inner.pop("input_shape")
+            if shape is not None:
+                batch_shape = [inner.pop("batch_size", None), *shape]
+                inner["layers"] = [{"class_name": "InputLayer", "config": {"batch_shape": batch_shape}},
+                                   *inner["layers"]]
+        return saving_keras.model_from_config({"class_name": "Sequential", "config": inner},
+                                              f"{cls.__name__}.from_config", custom_objects,
+                                              compile=False, seed=inner.get("seed"))
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Remove the last layer and return it (``keras.Sequential.pop``); the model's output is

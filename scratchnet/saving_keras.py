@@ -267,7 +267,13 @@ def _layer_config(layer) -> dict:
     config = {"name": layer.name, "trainable": layer.trainable}
     if class_name not in _NO_FLOAT_POLICY:
         config["dtype"] = _dtype_policy()
-    for key, value in layer.get_config().items():
+    layer_config = layer.get_config()
+    if "name" not in layer_config and not type(layer).get_config.__module__.startswith("scratchnet"):
+        # a user's get_config without super()'s entries (keras.io's CustomDense returns {"units":
+        # ...}): Keras writes it as it is (serialization_lib.serialize_keras_object), so that
+        # from_config can call the class with it
+        config = {}
+    for key, value in layer_config.items():
         config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
     if hasattr(layer, "keras_saved_config"):  # a layer whose Keras config has another form
         config = layer.keras_saved_config(config)
