@@ -1156,6 +1156,8 @@ class Model:
     # ------------------------------------------------------------------ reporting, saving
     def _param_totals(self) -> list[str]:
         """The summary's last lines: all weights, the optimizer's, and the rest (moving statistics)."""
+        if self._sample_input_shape is None:  # an unbuilt Sequential: no weights yet
+            return ["Total params: 0", "Trainable params: 0", "Non-trainable params: 0"]
         total = self.count_params()
         trainable = sum(int(p.value.size) for p in self.params)
         return [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
@@ -1169,7 +1171,8 @@ class Model:
         last)`` (layer names) keeps the rows from ``first`` to ``last``. ``line_length`` and
         ``positions`` only shape Keras' columns and are accepted for its programs;
         ``expand_nested`` too, since a nested Sequential is already listed layer by layer."""
-        self._require_built("summary")
+        if not isinstance(self, Sequential):  # (an unbuilt Sequential lists its layers, unbuilt)
+            self._require_built("summary")
         layers = getattr(self, "operations", self.layers)  # a functional model lists its operations too
         if layer_range is not None:
             names = [layer.name for layer in layers]
@@ -1203,11 +1206,14 @@ class Model:
         return None
 
     def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
-        """The columns of :meth:`summary` and one row per layer."""
+        """The columns of :meth:`summary` and one row per layer; a layer not built yet (a
+        Sequential model without an input shape) shows "?" and "0 (unbuilt)", as in Keras
+        (keras/src/utils/summary_utils.py, ``print_layer``)."""
         batch = self._batch_size()
         return (["Layer (type)", "Output Shape", "Param #"],
                 [[f"{layer.name} ({type(layer).__name__})", str((batch,) + layer.output_shape),
-                  f"{layer.count_params():,}"] for layer in layers])
+                  f"{layer.count_params():,}"] if layer.built else
+                 [f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"] for layer in layers])
 
     def _batch_size(self):
         """The batch size the model's input declares (``Input(batch_size=...)``, a stateful
