@@ -678,7 +678,7 @@ class Model:
         pass (``activity_regularizer=...``, ``ActivityRegularization``: ``R(y) / batch size`` per
         call, layer by layer), then the penalty of every trainable weight that has a regularizer
         (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
-        activity = [penalty for layer in self.layers for penalty in getattr(layer, "activity_losses", [])]
+        activity = [penalty for layer in self.layers for penalty in layer.added_losses]
         weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
         return activity + (weights if self.trainable else [])
 
@@ -692,7 +692,7 @@ class Model:
         """The sum of the activity penalties of the last forward pass (their gradients joined the
         backward pass already: :meth:`Layer.activity_gradient`); 0.0 without activity regularizers."""
         return float(sum(kernels.to_numpy(penalty) for layer in self.layers
-                         for penalty in getattr(layer, "activity_losses", [])))
+                         for penalty in layer.added_losses))
 
     def _refuse_activity_regularizers(self, what: str) -> None:
         for layer in self.layers:
