@@ -3,7 +3,8 @@
 test_keras_style_layers_keras.py and test_subclassing_keras.py do not already cover, as the same
 small programs in Keras 3.15 and in scratchnet (the import changed): ``layer.losses`` of a layer
 made of layers (the inner ``add_loss`` collected, and reset at each call), a weight
-regularizer's term in ``layer.losses``, ``add_loss`` in a fit (the reported loss too),
+regularizer's term in ``layer.losses``, ``add_loss`` in a fit (the reported loss too, and with no
+loss in ``compile``),
 ``Layer.from_config`` with and without ``super().get_config()``, a ``training`` argument, and the
 VAE's parts: a ``Sampling`` layer that draws ``random.normal`` for a batch of unknown size, the
 KL term added with ``add_loss``, and a fit from the same start weights. docs/keras-guides.md
@@ -98,6 +99,36 @@ def test_add_loss_inside_a_layer_joins_fit_and_model_losses_as_in_keras():
     for w, kw in zip(weights, kweights, strict=True):
         assert_close(w, kw, TRAJECTORY_RTOL, "weights after 4 SGD steps")
     assert_close(losses, klosses, FORWARD_RTOL, "model.losses")
+
+
+@pytest.mark.parametrize("first_loss", [None, "mse"], ids=["never_a_loss", "mse_then_none"])
+def test_compile_without_a_loss_as_in_keras(first_loss):
+    """``compile(optimizer)`` alone: the add_loss term is the whole loss. The guide compiles
+    with "mse", fits, then compiles with the optimizer only: Keras keeps the earlier loss then
+    (its compile replaces the loss only when one is given), and so does scratchnet. Without any
+    term, both refuse to fit ("No loss to compute")."""
+    results = []
+    x = np.random.default_rng(4).random((8, 3)).astype("float32")
+    for lib in (sn, keras):
+        ActivityRegularizationLayer, _ = regularization_classes(lib)
+        inputs = lib.Input((3,))
+        model = lib.Model(inputs, ActivityRegularizationLayer(0.5)(lib.layers.Dense(3)(inputs)))
+        model.set_weights([np.eye(3, dtype="float32"), np.zeros(3, "float32")])
+        if first_loss is not None:
+            model.compile(optimizer=lib.optimizers.Adam(0.01), loss=first_loss)
+            model.fit(x, x, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        model.compile(optimizer=lib.optimizers.Adam(0.01))
+        losses = model.fit(x, x, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+        results.append((losses, model.get_weights(), model.evaluate(x, x, verbose=0)))
+        plain = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        plain.compile(optimizer="sgd")
+        with pytest.raises(ValueError, match="No loss to compute"):
+            plain.fit(x, x[:, :2], verbose=0)
+    (losses, weights, score), (klosses, kweights, kscore) = results
+    assert_close(losses, klosses, TRAJECTORY_RTOL, "losses")
+    for w, kw in zip(weights, kweights, strict=True):
+        assert_close(w, kw, TRAJECTORY_RTOL, "weights after the Adam steps")
+    assert_close(score, kscore, TRAJECTORY_RTOL, "evaluate()")
 
 
 # ---------------------------------------------------------------------------- get_config, training

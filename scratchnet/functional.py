@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import kernels
+from scratchnet import custom_loss, kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
@@ -264,6 +264,14 @@ class Functional(Model):
         for one loss; Keras' ``CompileLoss`` "loss partially defined over y_pred"). As in
         Keras, each output's loss is logged apart only when more than one output has one."""
         n = len(self.outputs)
+        if loss is None and self.output_losses:  # compiled before: Keras keeps that loss, weighted
+            loss, loss_weights = list(self.output_losses), list(self.loss_weights)
+        if loss is None and n == 1 and not custom_loss.overrides_compute_loss(self):
+            loss = losses_mod.AddedLossesOnly()  # Keras' compile(optimizer): model.losses alone
+        if isinstance(loss, losses_mod.AddedLossesOnly) and n > 1:
+            raise NotImplementedError(f"compile: model {self.name!r} has {n} outputs and no loss; "
+                                      "training on its add_loss terms alone is implemented for one "
+                                      "output. Give each output a loss (None for some of them)")
         losses = self._per_output(loss, "loss", allow_none=False)
         if all(v is None for v in losses):
             raise ValueError("compile: expected a loss for at least one output (e.g. "

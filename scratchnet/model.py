@@ -394,9 +394,10 @@ class Model:
                              f"{loss_weights!r}")
         if loss is None and custom_loss.overrides_compute_loss(self):
             loss = losses_mod.ComputeLossOverride()  # the class's compute_loss is the loss
-        if loss is None:
-            raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
-                             "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
+        if loss is None and self.loss is not None:  # compiled before: Keras keeps that loss
+            loss = self.loss  # (keras/src/trainers/trainer.py, compile: `if loss is not None`)
+        if loss is None:  # Keras' compile(optimizer): model.losses (add_loss) are the whole loss
+            loss = losses_mod.AddedLossesOnly()
         optimizer = optimizers_mod.get(optimizer)
         loss = losses_mod.get(loss)
         if metrics is None:
@@ -587,6 +588,7 @@ class Model:
         # (Penalties: on outputs (activity_regularizer), whose gradients the backward pass added,
         # and on weights (kernel_regularizer), added to the loss and the grads here.)
         loss += self.activity_penalty() + self.add_weight_penalties()
+        self._require_some_loss()
         # (Loss scaling: the gradients of scale * loss, which apply() divides by scale again.)
         self._scale_gradients()
         # 4. Update: the optimizer moves every parameter against its gradient.
@@ -636,6 +638,7 @@ class Model:
             loss = custom_loss.loss_value(self, x, y, y_pred, sample_weight)
             return self._update_metrics(loss, y, y_pred, sample_weight)
         loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
+        self._require_some_loss()
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
     def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
@@ -681,6 +684,14 @@ class Model:
         activity = [penalty for layer in self.layers for penalty in layer.added_losses]
         weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
         return activity + (weights if self.trainable else [])
+
+    def _require_some_loss(self) -> None:
+        """Compiled without a loss and with no ``add_loss`` term or regularizer either: Keras'
+        error (keras/src/trainers/trainer.py, ``compute_loss``)."""
+        if isinstance(self.loss, losses_mod.AddedLossesOnly) and not self.losses:
+            raise ValueError(f'model "{self.name}": No loss to compute. Provide a `loss` argument in '
+                             "`compile()` (it was compiled with loss=None, and no layer adds a "
+                             "loss with add_loss or a regularizer)")
 
     def weight_penalty(self) -> float:
         """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``

@@ -1,8 +1,8 @@
-"""Three Keras behaviours of layers written the Keras way (the subclassing guide's): a layer made
+"""Four Keras behaviours of layers written the Keras way (the subclassing guide's): a layer made
 of layers lists its sub-layers' ``add_loss`` terms in ``layer.losses`` (and a model's loss
-reports them), ``Layer.from_config`` is ``cls(**config)``, and ``random.normal`` with the batch
-size unknown inside a traced ``call`` draws afresh for each batch. Parity with Keras:
-parity_tests/test_guide_subclassing_keras.py."""
+reports them), ``compile`` without a loss trains on those terms, ``Layer.from_config`` is
+``cls(**config)``, and ``random.normal`` with the batch size unknown inside a traced ``call``
+draws afresh for each batch. Parity with Keras: parity_tests/test_guide_subclassing_keras.py."""
 
 import numpy as np
 import pytest
@@ -60,6 +60,19 @@ def test_a_model_reports_the_sub_layers_terms_in_its_loss():
     np.testing.assert_allclose(history["loss"], [0.5 * 8.0])  # MSE 0 + 0.5 * sum(x)
     model(x)
     np.testing.assert_allclose([float(v) for v in model.losses], [4.0])
+
+
+def test_compile_without_a_loss_minimises_the_add_loss_terms():
+    inputs = sn.Input((2,))
+    model = sn.Model(inputs, Penalty(1.0)(sn.layers.Dense(1, kernel_initializer="ones")(inputs)))
+    model.compile(optimizer=sn.optimizers.SGD(0.1))
+    x = np.ones((4, 2), "float32")
+    history = model.fit(x, np.zeros((4, 5)), batch_size=4, epochs=1, verbose=0).history  # y unread
+    np.testing.assert_allclose(history["loss"], [8.0])  # sum of 4 outputs of 2
+    np.testing.assert_allclose(model.get_weights()[1], [-0.4])  # d/db sum = 4, one SGD step
+    two = sn.Model(inputs, [sn.layers.Dense(1)(inputs), sn.layers.Dense(1)(inputs)])
+    with pytest.raises(NotImplementedError, match="no loss"):
+        two.compile(optimizer="sgd", loss=sn.losses.AddedLossesOnly())
 
 
 def test_layer_from_config_calls_the_class_and_reads_a_dtype_policy():

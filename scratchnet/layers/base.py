@@ -801,8 +801,8 @@ class Layer:
         try:
             return cls(**config)
         except Exception as err:
-            raise TypeError(f"Error when deserializing class '{cls.__name__}' using config={config}."
-                            f"\n\nException encountered: {err}") from err
+            raise TypeError(f"Error when deserializing class '{cls.__name__}' using config={config}: "
+                            f"{err}") from err
 
     def get_config(self) -> dict:
         """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""
