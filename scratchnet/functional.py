@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import kernels
+from scratchnet import custom_loss, kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
@@ -264,6 +264,14 @@ class Functional(Model):
         for one loss; Keras' ``CompileLoss`` "loss partially defined over y_pred"). As in
         Keras, each output's loss is logged apart only when more than one output has one."""
         n = len(self.outputs)
+        if loss is None and self.output_losses:  # compiled before: Keras keeps that loss, weighted
+            loss, loss_weights = list(self.output_losses), list(self.loss_weights)
+        if loss is None and n == 1 and not custom_loss.overrides_compute_loss(self):
+            loss = losses_mod.AddedLossesOnly()  # Keras' compile(optimizer): model.losses alone
+        if isinstance(loss, losses_mod.AddedLossesOnly) and n > 1:
+            raise NotImplementedError(f"compile: model {self.name!r} has {n} outputs and no loss; "
+                                      "training on its add_loss terms alone is implemented for one "
+                                      "output. Give each output a loss (None for some of them)")
         losses = self._per_output(loss, "loss", allow_none=False)
         if all(v is None for v in losses):
             raise ValueError("compile: expected a loss for at least one output (e.g. "
@@ -574,20 +582,14 @@ class Functional(Model):
         return ["Layer (type)", "Output Shape", "Param #", "Connected to"], rows
 
     def get_config(self) -> dict:
-        """Keras' functional config: layers with their inbound nodes, input and output layers."""
-        layers = []
-        for layer in self._operations:  # (the add / multiply operations too: they join the graph)
-            nodes = [n for n in self._nodes if n.layer is layer]
-            inbound = [[[t.node.layer.name, 0, t.index] for t in n.inputs] for n in nodes
-                       if not isinstance(layer, InputLayer)]
-            layers.append({"class_name": type(layer).__name__, "name": layer.name,
-                           "config": layer.get_config(), "inbound_nodes": inbound,
-                           "inputs_as_list": [n.inputs_as_list for n in nodes]})
-        return {"name": self.name, "seed": self.seed, "layers": layers,
-                "input_layers": [t.node.layer.name for t in self.inputs],
-                "output_layers": [t.node.layer.name for t in self.outputs],
-                "outputs_as_list": self._outputs_is_list,
-                "inputs_as_dict": isinstance(self._inputs_struct, dict)}
+        """Keras' ``Functional.get_config()``: the model's name, each layer's entry (its class,
+        config and inbound nodes) and the input and output layers, as ``config.json`` of a
+        ``.keras`` file holds them (:func:`scratchnet.saving_functional.keras_config`).
+        ``Model.from_config`` (or Keras') rebuilds the graph from it, with fresh weights."""
+        from scratchnet import saving_keras
+
+        config = saving_keras.model_config(self)["config"]
+        return {key: config[key] for key in ("name", "trainable", "layers", "input_layers", "output_layers")}
 
 
 # ---------------------------------------------------------------------- graph helpers

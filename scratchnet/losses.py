@@ -881,6 +881,28 @@ class ComputeLossOverride(Loss):
         return {}
 
 
+class AddedLossesOnly(Loss):
+    """What ``compile(optimizer)`` with no loss records, as Keras allows: the model's own terms
+    (``add_loss`` in a layer's ``call``, regularizers: ``model.losses``) are the whole loss, so
+    the targets add nothing, ``0`` per sample, and no gradient (the guide's
+    ``ActivityRegularizationLayer`` model trained by ``compile(optimizer="adam")``). A model
+    without such terms raises Keras' "No loss to compute" at its first step."""
+
+    name = "loss"
+
+    def check(self, y_true, y_pred):
+        return (None if y_true is None else np.asarray(y_true)), y_pred
+
+    def forward(self, y_true, y_pred):
+        return np.zeros(len(y_pred), dtype=y_pred.dtype)
+
+    def backward(self, y_true, y_pred):
+        return np.zeros_like(y_pred)
+
+    def get_config(self):
+        return {}
+
+
 class LossFunctionWrapper(Loss):
     """A loss given as a function, ``compile(loss=my_loss)`` with ``def my_loss(y_true, y_pred)``
     written with ``sn.ops`` (as keras.io's custom losses), as Keras' ``LossFunctionWrapper``: the

@@ -394,9 +394,10 @@ class Model:
                              f"{loss_weights!r}")
         if loss is None and custom_loss.overrides_compute_loss(self):
             loss = losses_mod.ComputeLossOverride()  # the class's compute_loss is the loss
-        if loss is None:
-            raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
-                             "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
+        if loss is None and self.loss is not None:  # compiled before: Keras keeps that loss
+            loss = self.loss  # (keras/src/trainers/trainer.py, compile: `if loss is not None`)
+        if loss is None:  # Keras' compile(optimizer): model.losses (add_loss) are the whole loss
+            loss = losses_mod.AddedLossesOnly()
         optimizer = optimizers_mod.get(optimizer)
         loss = losses_mod.get(loss)
         if metrics is None:
@@ -587,6 +588,7 @@ class Model:
         # (Penalties: on outputs (activity_regularizer), whose gradients the backward pass added,
         # and on weights (kernel_regularizer), added to the loss and the grads here.)
         loss += self.activity_penalty() + self.add_weight_penalties()
+        self._require_some_loss()
         # (Loss scaling: the gradients of scale * loss, which apply() divides by scale again.)
         self._scale_gradients()
         # 4. Update: the optimizer moves every parameter against its gradient.
@@ -636,6 +638,7 @@ class Model:
             loss = custom_loss.loss_value(self, x, y, y_pred, sample_weight)
             return self._update_metrics(loss, y, y_pred, sample_weight)
         loss = self.evaluate_loss(y, y_pred, sample_weight) + self.weight_penalty()
+        self._require_some_loss()
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
     def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
@@ -678,9 +681,17 @@ class Model:
         pass (``activity_regularizer=...``, ``ActivityRegularization``: ``R(y) / batch size`` per
         call, layer by layer), then the penalty of every trainable weight that has a regularizer
         (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
-        activity = [penalty for layer in self.layers for penalty in getattr(layer, "activity_losses", [])]
+        activity = [penalty for layer in self.layers for penalty in layer.added_losses]
         weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
         return activity + (weights if self.trainable else [])
+
+    def _require_some_loss(self) -> None:
+        """Compiled without a loss and with no ``add_loss`` term or regularizer either: Keras'
+        error (keras/src/trainers/trainer.py, ``compute_loss``)."""
+        if isinstance(self.loss, losses_mod.AddedLossesOnly) and not self.losses:
+            raise ValueError(f'model "{self.name}": No loss to compute. Provide a `loss` argument in '
+                             "`compile()` (it was compiled with loss=None, and no layer adds a "
+                             "loss with add_loss or a regularizer)")
 
     def weight_penalty(self) -> float:
         """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``
@@ -692,7 +703,7 @@ class Model:
         """The sum of the activity penalties of the last forward pass (their gradients joined the
         backward pass already: :meth:`Layer.activity_gradient`); 0.0 without activity regularizers."""
         return float(sum(kernels.to_numpy(penalty) for layer in self.layers
-                         for penalty in getattr(layer, "activity_losses", [])))
+                         for penalty in layer.added_losses))
 
     def _refuse_activity_regularizers(self, what: str) -> None:
         for layer in self.layers:
@@ -1159,6 +1170,8 @@ class Model:
     # ------------------------------------------------------------------ reporting, saving
     def _param_totals(self) -> list[str]:
         """The summary's last lines: all weights, the optimizer's, and the rest (moving statistics)."""
+        if self._sample_input_shape is None:  # an unbuilt Sequential: no weights yet
+            return ["Total params: 0", "Trainable params: 0", "Non-trainable params: 0"]
         total = self.count_params()
         trainable = sum(int(p.value.size) for p in self.params)
         return [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
@@ -1172,7 +1185,8 @@ class Model:
         last)`` (layer names) keeps the rows from ``first`` to ``last``. ``line_length`` and
         ``positions`` only shape Keras' columns and are accepted for its programs;
         ``expand_nested`` too, since a nested Sequential is already listed layer by layer."""
-        self._require_built("summary")
+        if not isinstance(self, Sequential):  # (an unbuilt Sequential lists its layers, unbuilt)
+            self._require_built("summary")
         layers = getattr(self, "operations", self.layers)  # a functional model lists its operations too
         if layer_range is not None:
             names = [layer.name for layer in layers]
@@ -1206,11 +1220,14 @@ class Model:
         return None
 
     def _summary_rows(self, layers) -> tuple[list[str], list[list[str]]]:
-        """The columns of :meth:`summary` and one row per layer."""
+        """The columns of :meth:`summary` and one row per layer; a layer not built yet (a
+        Sequential model without an input shape) shows "?" and "0 (unbuilt)", as in Keras
+        (keras/src/utils/summary_utils.py, ``print_layer``)."""
         batch = self._batch_size()
         return (["Layer (type)", "Output Shape", "Param #"],
                 [[f"{layer.name} ({type(layer).__name__})", str((batch,) + layer.output_shape),
-                  f"{layer.count_params():,}"] for layer in layers])
+                  f"{layer.count_params():,}"] if layer.built else
+                 [f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"] for layer in layers])
 
     def _batch_size(self):
         """The batch size the model's input declares (``Input(batch_size=...)``, a stateful
@@ -1233,6 +1250,40 @@ class Model:
         if self._graph and self._graph[0].shape[0] is not None:
             config["batch_size"] = self._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's
         return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        """Keras' ``Model.from_config``: the model ``config`` describes, with fresh weights.
+
+        A functional config (Keras' ``get_config()`` of ``Model(inputs, outputs)``: ``name``,
+        ``layers``, ``input_layers``, ``output_layers``) rebuilds the graph, each layer from its
+        own config (a user's class found in ``custom_objects`` or the registered ones), unless
+        ``cls`` is a subclass with an ``__init__`` of its own; anything else goes to
+        ``cls(**config)``, as in Keras (keras/src/models/model.py, ``Model.from_config``)."""
+        import inspect
+
+        from scratchnet.functional import Functional
+
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: expected a dict (model.get_config()), "
+                            f"received {type(config).__name__}: {config!r:.120}")
+        is_functional = all(key in config for key in ("name", "layers", "input_layers", "output_layers"))
+        init = inspect.getfullargspec(cls.__init__)
+        revivable = (cls in (Model, Functional) or cls.__init__ is Functional.__init__
+                     or (init.varargs == "args" and init.varkw == "kwargs"))
+        if is_functional and revivable:
+            from scratchnet import saving_functional
+            from scratchnet import saving_keras as sk
+
+            return saving_functional.functional_from_config(
+                {"class_name": "Functional", "config": config}, f"{cls.__name__}.from_config",
+                sk._with_registered(custom_objects), False, None, {})
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise TypeError(f"{cls.__name__}.from_config: unable to revive the model from config "
+                            f"{config!r:.200}: when overriding get_config(), return every argument "
+                            f"of {cls.__name__}'s constructor ({err})") from err
 
     def save(self, path) -> None:
         """Write architecture, weights, compile settings and optimizer state to one file:
@@ -1301,6 +1352,28 @@ class Sequential(Model):
     def _variable_path_prefix(self) -> str:
         """Keras builds a Sequential model's layers under its name: "sequential/dense/kernel"."""
         return f"{self.name}/"
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
+        """Keras' ``Sequential.from_config``: the stack ``config`` describes, fresh weights, built
+        when the config knows the input shape. Reads Keras' config (``layers``, an ``InputLayer``
+        entry first, ``build_input_shape``) and scratchnet's own ``get_config()``
+        (``input_shape``, ``seed``) (keras/src/models/sequential.py, ``from_config``)."""
+        from scratchnet import saving_keras
+
+        if not isinstance(config, dict) or "name" not in config or not isinstance(config.get("layers"), list):
+            raise ValueError("A Sequential model configuration must be a dictionary containing the "
+                             f"'name' and 'layers' keys. Received: config={config!r:.200}")
+        inner = dict(config)
+        if "input_shape" in inner:  # scratchnet's own get_config(): the input as an InputLayer entry
+            shape = inner.pop("input_shape")
+            if shape is not None:
+                batch_shape = [inner.pop("batch_size", None), *shape]
+                inner["layers"] = [{"class_name": "InputLayer", "config": {"batch_shape": batch_shape}},
+                                   *inner["layers"]]
+        return saving_keras.model_from_config({"class_name": "Sequential", "config": inner},
+                                              f"{cls.__name__}.from_config", custom_objects,
+                                              compile=False, seed=inner.get("seed"))
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Remove the last layer and return it (``keras.Sequential.pop``); the model's output is

@@ -84,6 +84,21 @@ def _float(dtype, what: str) -> np.dtype:
     return dtype
 
 
+def _batch_unknown(shape) -> bool:
+    """A shape ``(None, d1, ...)``: ``(ops.shape(x)[0], ...)`` inside a traced ``call``, where the
+    batch size is not known yet."""
+    return (isinstance(shape, list | tuple) and len(shape) > 0 and shape[0] is None
+            and all(isinstance(d, numbers.Integral) for d in shape[1:]))
+
+
+def _per_batch(draw, shape, dtype):
+    """The symbolic tensor of a draw whose batch size the forward pass gives (a graph input
+    drawn afresh for each batch: :class:`~scratchnet.layers.input_layer.RandomDrawLayer`)."""
+    from scratchnet.layers.input_layer import RandomDrawLayer
+
+    return RandomDrawLayer(draw, tuple(int(d) for d in shape[1:]), dtype).output
+
+
 def _shape(shape) -> tuple:
     return (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(d) for d in shape)
 
@@ -91,18 +106,24 @@ def _shape(shape) -> tuple:
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Draws from the normal distribution N(mean, stddev^2)."""
     dtype = _float(dtype, "normal")
+    if _batch_unknown(shape):
+        return _per_batch(lambda s: normal(s, mean, stddev, dtype, seed), shape, dtype)
     return (mean + stddev * _generator(seed).standard_normal(_shape(shape))).astype(dtype)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Draws uniformly from ``[minval, maxval)``; ``dtype`` must be a float (``randint`` for ints)."""
     dtype = _float(dtype, "uniform")
+    if _batch_unknown(shape):
+        return _per_batch(lambda s: uniform(s, minval, maxval, dtype, seed), shape, dtype)
     return _generator(seed).uniform(minval, maxval, _shape(shape)).astype(dtype)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """N(mean, stddev^2) with every draw beyond two standard deviations drawn again (as Keras)."""
     dtype = _float(dtype, "truncated_normal")
+    if _batch_unknown(shape):
+        return _per_batch(lambda s: truncated_normal(s, mean, stddev, dtype, seed), shape, dtype)
     rng, shape = _generator(seed), _shape(shape)
     z = rng.standard_normal(shape)
     outside = np.abs(z) > 2.0

@@ -46,7 +46,7 @@ import h5py
 import numpy as np
 
 from scratchnet import dtype_policies
-from scratchnet.layers.base import _snake_case  # Keras' naming.to_snake_case
+from scratchnet.layers.base import Layer, _snake_case  # _snake_case: Keras' naming.to_snake_case
 
 KERAS_VERSION = "3.15.1"
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
@@ -269,7 +269,13 @@ def _layer_config(layer) -> dict:
     config = {"name": layer.name, "trainable": layer.trainable}
     if class_name not in _NO_FLOAT_POLICY:
         config["dtype"] = _dtype_policy()
-    for key, value in layer.get_config().items():
+    layer_config = layer.get_config()
+    if "name" not in layer_config and not type(layer).get_config.__module__.startswith("scratchnet"):
+        # a user's get_config without super()'s entries (keras.io's CustomDense returns {"units":
+        # ...}): Keras writes it as it is (serialization_lib.serialize_keras_object), so that
+        # from_config can call the class with it
+        config = {}
+    for key, value in layer_config.items():
         config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
     if hasattr(layer, "keras_saved_config"):  # a layer whose Keras config has another form
         config = layer.keras_saved_config(config)
@@ -857,8 +863,9 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
             if kwargs.get("output_mode") == "tf_idf" and kwargs.get("idf_weights") is None:
                 kwargs["idf_weights"] = _idf_weights(assets, path, len(vocabulary), what)
     try:
-        if hasattr(cls, "from_config"):  # Keras' from_config rule (Discretization: both set)
-            layer = cls.from_config(kwargs)
+        own_rule = getattr(cls, "from_config", None)  # (Layer.from_config is cls(**kwargs))
+        if own_rule is not None and getattr(own_rule, "__func__", None) is not Layer.from_config.__func__:
+            layer = own_rule(kwargs)  # a class's own rule (Discretization: both set)
         else:
             layer = cls(**kwargs)
         layer.trainable = trainable

@@ -506,12 +506,11 @@ class Subclassed(Functional):
                 "metrics": metrics, "weighted_metrics": weighted_metrics}
         if loss is None and custom_loss.overrides_compute_loss(self):
             args["loss"] = loss = losses_mod.ComputeLossOverride()  # compute_loss is the loss
+        if loss is None and not (self._call_graphs and self.output_losses):  # (else: kept, as Keras)
+            args["loss"] = loss = losses_mod.AddedLossesOnly()  # model.losses are the whole loss
         if self._call_graphs:
             Functional.compile(self, **args)
             return
-        if loss is None:
-            raise ValueError("compile: expected a loss (e.g. 'sparse_categorical_crossentropy' or "
-                             "scratchnet.losses.SparseCategoricalCrossentropy()), received None")
         self.optimizer = optimizers_mod.get(optimizer)
         if not isinstance(loss, dict | list | tuple):
             self.loss = losses_mod.get(loss)

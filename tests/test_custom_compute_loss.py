@@ -92,7 +92,9 @@ def test_fit_logs_the_override_and_the_metrics(rng):
                                                          strict=True))
 
 
-def test_compile_without_a_loss_needs_an_override():
+def test_compile_without_a_loss_fails_at_fit_without_add_loss_terms():
+    """As in Keras, compile(optimizer) is accepted (model.losses may be the whole loss); with
+    neither an override nor an add_loss term, the first step has nothing to minimise."""
     class Plain(sn.Model):
         def __init__(self):
             super().__init__()
@@ -101,8 +103,10 @@ def test_compile_without_a_loss_needs_an_override():
         def call(self, x):
             return self.dense(x)
 
-    with pytest.raises(ValueError, match="expected a loss"):
-        Plain().compile(optimizer="sgd")
+    model = Plain()
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="No loss to compute"):
+        model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
 
 
 def test_an_override_with_a_regularized_layer_is_refused(rng):

@@ -13,6 +13,7 @@ both, trainable first, in Keras' ``layer.weights`` order.
 
 from __future__ import annotations
 
+import collections
 import inspect
 import numbers
 import re
@@ -671,9 +672,34 @@ class Layer:
 
     def clear_activity(self) -> None:
         """Forget the activity penalties of earlier calls (a model's forward pass starts so, as
-        Keras clears ``layer.losses`` at each outermost call), ``add_loss`` terms included."""
+        Keras clears ``layer.losses`` at each outermost call), ``add_loss`` terms included, this
+        layer's and those of the layers inside it (Keras' ``Layer._clear_losses``)."""
         if getattr(self, "activity_losses", None):
             self.activity_losses.clear()
+        for sub in self._sublayers:
+            sub.clear_activity()
+
+    def _flatten_sublayers(self) -> list:
+        """Every layer inside this one, each once, in Keras' order: a queue whose front takes each
+        visited layer's own sub-layers (keras/src/layers/layer.py, ``_flatten_layers``)."""
+        layers, seen = [], set()
+        queue = collections.deque(self._sublayers)
+        while queue:
+            layer = queue.popleft()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            layers.append(layer)
+            queue.extendleft(getattr(layer, "_sublayers", ()))
+        return layers
+
+    @property
+    def added_losses(self) -> list:
+        """The activity penalties and ``add_loss`` terms of the last call: this layer's, then
+        those of each layer inside it (the guide's ``OuterLayer`` holding an
+        ``ActivityRegularizationLayer``), as Keras' ``Layer.losses`` collects them."""
+        return [penalty for layer in (self, *self._flatten_sublayers())
+                for penalty in getattr(layer, "activity_losses", [])]
 
     def add_loss(self, loss) -> None:
         """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a scalar that joins the
@@ -783,8 +809,9 @@ class Layer:
     def losses(self) -> list:
         """Keras' ``layer.losses``: the activity penalty of the last call, if the layer has an
         ``activity_regularizer`` (:meth:`record_activity`), then the penalty ``R(w)`` of each
-        trainable weight that has a regularizer (``kernel_regularizer=...``), as 0-d arrays."""
-        return list(getattr(self, "activity_losses", [])) + self.weight_losses
+        trainable weight that has a regularizer (``kernel_regularizer=...``), as 0-d arrays; a
+        layer made of layers lists theirs too (:attr:`added_losses`)."""
+        return self.added_losses + self.weight_losses
 
     @property
     def weight_losses(self) -> list:
@@ -794,6 +821,25 @@ class Layer:
     def count_params(self) -> int:
         """All weights, trainable or not, as Keras counts them."""
         return int(sum(p.value.size for p in self.weights))
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Keras' ``Layer.from_config``: ``cls(**config)``, the inverse of :meth:`get_config`; a
+        serialized float ``dtype`` policy (Keras' config) is passed on by its name, as Keras does
+        (keras/src/ops/operation.py, ``Operation.from_config``)."""
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: expected a dict (layer.get_config()), "
+                            f"received {type(config).__name__}: {config!r:.120}")
+        dtype = config.get("dtype")
+        if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy":
+            from scratchnet import dtype_policies
+
+            config = {**config, "dtype": dtype_policies.deserialize(dtype).name}
+        try:
+            return cls(**config)
+        except Exception as err:
+            raise TypeError(f"Error when deserializing class '{cls.__name__}' using config={config}: "
+                            f"{err}") from err
 
     def get_config(self) -> dict:
         """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""

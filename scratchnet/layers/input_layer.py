@@ -269,6 +269,21 @@ class ConstantLayer(InputLayer):
         return {**super().get_config(), "value": self.value.tolist()}
 
 
+class RandomDrawLayer(ConstantLayer):
+    """A random draw a traced ``call`` made for a batch of unknown size (keras.io's VAE
+    ``Sampling``: ``random.normal(shape=(ops.shape(z_mean)[0], dim))``, the batch ``None`` while
+    tracing): a graph input the model feeds itself, drawn afresh for each forward pass's batch,
+    as Keras draws at each call. ``draw(shape)`` makes the array (:mod:`scratchnet.random`)."""
+
+    def __init__(self, draw, sample_shape: tuple, dtype):
+        super().__init__(np.zeros(sample_shape, dtype=dtype))
+        self.draw = draw
+
+    def batch(self, n: int) -> np.ndarray:
+        """A fresh draw for a batch of ``n`` samples: ``(n,) + sample shape``."""
+        return self.draw((n,) + self.value.shape)
+
+
 def constant(value) -> KerasTensor:
     """The KerasTensor of an array used inside a traced ``call`` (see :class:`ConstantLayer`)."""
     return ConstantLayer(value).output
