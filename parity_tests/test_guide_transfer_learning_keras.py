@@ -47,6 +47,26 @@ def test_weight_lists_of_a_built_layer(make, frozen):
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
 
 
+def test_build_by_hand_of_a_layer_of_ones_own_builds_it_once():
+    def make(K):
+        class Scale(K.layers.Layer):
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+            def call(self, inputs):
+                return inputs * self.w
+
+        return Scale()
+
+    ours, theirs = make(sn), make(keras)
+    ours.build((None, 4))
+    theirs.build((None, 4))
+    assert ours.built and theirs.built and _counts(ours) == _counts(theirs) == (1, 1, 0)
+    x = np.full((2, 4), 3.0, "float32")
+    assert_close(ours(x), theirs(x), FORWARD_RTOL, "Scale after build by hand")
+    assert _counts(ours) == _counts(theirs) == (1, 1, 0)
+
+
 def _two_layers(K, **seed):
     first, second = K.layers.Dense(3, activation="relu"), K.layers.Dense(3, activation="sigmoid")
     return K.Sequential([K.Input((3,)), first, second], **seed), first

@@ -70,3 +70,18 @@ def test_super_build_in_a_keras_form_build_is_keras_base_build():
     layer = Scale()
     np.testing.assert_array_equal(layer(np.full((2, 3), 2.0, "float32")), np.full((2, 3), 2.0))
     assert layer.built and [w.shape for w in layer.get_weights()] == [(3,)]
+
+
+def test_build_called_on_a_keras_style_layer_of_ones_own_builds_it_once():
+    class Lin(L.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 2), initializer="ones")
+
+        def call(self, inputs):
+            return sn.ops.matmul(inputs, self.w)
+
+    layer = Lin()
+    assert layer.build((None, 3)) is None
+    assert layer.built and len(layer.weights) == 1
+    np.testing.assert_array_equal(layer(np.ones((2, 3), "float32")), np.full((2, 2), 3.0))
+    assert len(layer.weights) == 1  # the first call did not build it a second time

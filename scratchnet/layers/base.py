@@ -165,6 +165,28 @@ def _accepts_keras_build(build):
     return wrapper
 
 
+def _marks_built(build):
+    """A user's ``build(self, input_shape)`` (Keras' form) made to build the layer when called
+    from outside, ``layer.build((None, 4))`` before any call: through ``ensure_built``, which runs
+    it once and marks the layer built, as Keras' build wrapper does; so the first call does not
+    run it a second time (and make its weights twice). Run by ``ensure_built`` (or again on a
+    built layer), it is the user's code as written."""
+    if getattr(build, "_takes_keras_form", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape, *args, **kwargs):
+        if getattr(self, "_building", False) or getattr(self, "built", True) or args or kwargs \
+                or not isinstance(input_shape, tuple | list) or not input_shape:
+            return build(self, input_shape, *args, **kwargs)
+        several = all(isinstance(s, tuple | list) for s in input_shape)
+        self.ensure_built([tuple(s[1:]) for s in input_shape] if several else tuple(input_shape[1:]))
+        return None
+
+    wrapper._takes_keras_form = True
+    return wrapper
+
+
 def _untraced(value):
     """A plain array from a value computed on the gradient tape (an assignment is not part of
     the graph, in Keras either)."""
@@ -200,6 +222,8 @@ class Layer:
         build = cls.__dict__.get("build")  # scratchnet's build(input_shape, rng): Keras' call too
         if callable(build) and "rng" in inspect.signature(build).parameters:
             cls.build = _accepts_keras_build(build)
+        elif callable(build) and not cls.__module__.startswith("scratchnet"):  # a user's Keras build
+            cls.build = _marks_built(build)
 
     def __init__(self, name: str | None = None, **kwargs):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
