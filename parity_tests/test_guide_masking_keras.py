@@ -230,3 +230,11 @@ def test_a_mask_by_hand_in_a_graph_must_be_the_carried_one():
     other(inputs)
     with pytest.raises(ValueError, match="must be the mask its input carries"):
         sn.layers.LSTM(3)(h, mask=other.compute_mask(inputs))
+
+
+def test_the_default_compute_mask_passes_the_mask_on_as_keras():
+    mask = _padded() != 0
+    x = np.zeros((3, 6, 2), "float32")
+    for K in (sn, keras):
+        assert np.array_equal(np.asarray(K.layers.Dense(2).compute_mask(x, mask)), mask)
+        assert K.layers.Dense(2).compute_mask(x, None) is None

@@ -90,3 +90,30 @@ def test_a_mask_by_hand_in_a_graph_must_be_the_carried_one():
     L.LSTM(2)(h, mask=emb.compute_mask(inputs))  # the same mask: accepted
     with pytest.raises(ValueError, match='layer "lstm_1" .* must be the mask its input carries'):
         L.LSTM(2, name="lstm_1")(h, mask=L.Embedding(6, 3, mask_zero=True).compute_mask(sn.Input((None,))))
+
+
+def test_the_default_compute_mask_passes_the_mask_through_as_keras():
+    mask = IDS != 0
+    x = np.zeros((2, 4, 3), "float32")
+    assert L.Dense(2).compute_mask(x, mask) is mask and L.Dense(2).compute_mask(x) is None
+
+    class Doubler(L.Layer):  # no supports_masking: the default is there, but the mask is dropped
+        def call(self, inputs):
+            return inputs * 2.0
+
+    h = L.Embedding(6, 3, mask_zero=True)(IDS)
+    with pytest.warns(UserWarning, match="does not support masking"):
+        assert getattr(Doubler()(h), "_keras_mask", None) is None
+
+    class Shifter(L.Layer):  # supports_masking and super().compute_mask: the mask goes on
+        def __init__(self):
+            super().__init__()
+            self.supports_masking = True
+
+        def call(self, inputs):
+            return inputs + 1.0
+
+        def compute_mask(self, inputs, mask=None):
+            return super().compute_mask(inputs, mask)
+
+    np.testing.assert_array_equal(Shifter()(h)._keras_mask, mask)

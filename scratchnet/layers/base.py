@@ -496,6 +496,13 @@ class Layer:
             return backward_composite(self, dy)
         raise NotImplementedError(f"{type(self).__name__} must implement backward(dy)")
 
+    def compute_mask(self, inputs, previous_mask=None):
+        """Keras' default ``Layer.compute_mask``: the input's padding mask, unchanged. A layer
+        that makes, changes or ends a mask overrides it (Embedding, GlobalAveragePooling1D);
+        a model hands the default's result on only for a layer that ``supports_masking``
+        (``layers/masking.py``), as Keras does."""
+        return previous_mask
+
     def _runs_call(self) -> bool:
         """A ``call`` and no ``forward`` of its own: a layer written the Keras way."""
         return callable(getattr(self, "call", None)) and type(self).forward is Layer.forward
@@ -653,7 +660,13 @@ class Layer:
         (``layers/masking.py``), as Keras' ``Layer.__call__`` does."""
         from scratchnet.layers.input_layer import call_symbolic, is_symbolic, layer_constant, tracing
         from scratchnet.layers.input_spec import assert_input_compatibility
-        from scratchnet.layers.masking import keras_mask_of, output_mask, takes_mask, with_mask
+        from scratchnet.layers.masking import (
+            keras_mask_of,
+            output_mask,
+            own_compute_mask,
+            takes_mask,
+            with_mask,
+        )
 
         if not is_symbolic(x):  # keras.InputSpec: what a (custom) layer declared about its inputs
             assert_input_compatibility(getattr(self, "input_spec", None), x, self.name)
@@ -683,7 +696,7 @@ class Layer:
         else:
             y = self.forward(x, training=bool(training))
         y = kernels.to_numpy(self.record_activity(y))
-        if mask is None and getattr(self, "compute_mask", None) is None:
+        if mask is None and own_compute_mask(self) is None:
             return y
         out_mask = output_mask(self, x, mask)
         return with_mask(y, out_mask if out_mask is None or isinstance(out_mask, list | tuple)

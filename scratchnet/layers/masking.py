@@ -63,7 +63,7 @@ def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
 
 def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
     """The mask of ``layer``'s output, given its input ``x`` and the input's ``mask``."""
-    compute_mask = getattr(layer, "compute_mask", None)
+    compute_mask = own_compute_mask(layer)
     if compute_mask is not None:
         return compute_mask(x, mask)
     if mask is None or getattr(layer, "supports_masking", False):
@@ -75,6 +75,19 @@ def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
                       "and will therefore destroy the mask information. Downstream layers will "
                       "not see the mask.", UserWarning, stacklevel=3)
     return None
+
+
+def own_compute_mask(layer):
+    """``layer.compute_mask`` where the layer defines its own (its class, or an instance
+    attribute: ``Lambda(mask=...)``), else None. ``Layer.compute_mask`` is Keras' default, the
+    input's mask unchanged, which a layer hands on only if it ``supports_masking`` (Keras:
+    ``supports_masking`` is True by default exactly when ``compute_mask`` is overridden)."""
+    if "compute_mask" in getattr(layer, "__dict__", {}):
+        return layer.compute_mask
+    method = getattr(type(layer), "compute_mask", None)
+    if method is None or method is Layer.compute_mask:
+        return None
+    return layer.compute_mask
 
 
 def refuse_masked_output(model) -> None:
@@ -145,7 +158,7 @@ def symbolic_mask(layer, x, output):
     if isinstance(x, list | tuple) or isinstance(output, list | tuple):
         return None
     mask = getattr(x, "_keras_mask", None)
-    compute_mask = getattr(layer, "compute_mask", None)
+    compute_mask = own_compute_mask(layer)
     if compute_mask is None:
         return mask if getattr(layer, "supports_masking", False) else None
     sample = np.zeros([1 if d is None else d for d in x.shape], dtype=x.dtype)
