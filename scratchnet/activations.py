@@ -53,6 +53,25 @@ class Activation:
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def __call__(self, x):
+        """The activation applied to ``x``, as Keras' ``activations.get("softmax")`` returns a
+        function (keras.io's custom ``MyDense`` keeps ``self.activation`` and calls it in
+        ``call``): an array gives an array (ints as float32); a traced tensor (a custom layer's
+        ``call`` on the gradient tape) is traced through ``forward``; a KerasTensor becomes an
+        ``Activation`` layer's output."""
+        from scratchnet.autodiff import Traced
+
+        if isinstance(x, Traced):
+            return self.forward(x)
+        from scratchnet.layers.input_layer import is_symbolic
+
+        if is_symbolic(x):
+            from scratchnet.layers.core import Activation as ActivationLayer
+
+            return ActivationLayer(self)(x)
+        x = x if kernels.is_device_array(x) else np.asarray(x)
+        return self.forward(x if x.dtype.kind == "f" else x.astype(np.float32))
+
     def __repr__(self) -> str:
         return self.name
 

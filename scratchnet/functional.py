@@ -576,6 +576,8 @@ class Functional(Model):
             shape = (batch,) + tuple(layer.shape if isinstance(layer, InputLayer) else layer.output_shape)
             if len(nodes) > 1 and not nodes[-1].outputs:  # a layer called twice: Keras shows its last call
                 shape = tuple(nodes[-1].output.shape)
+            if nodes and nodes[-1].outputs:  # several outputs (return_state): Keras lists each shape
+                shape = "[" + ", ".join(str(tuple(t.shape)) for t in nodes[-1].outputs) + "]"
             sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
             rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])

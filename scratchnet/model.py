@@ -175,6 +175,9 @@ class Model:
                                  f"give {(None,) + tuple(self._sample_output_shape or ())}")
         for layer in list(model.layers):
             self.add(layer, spliced=True)
+        if not hasattr(self, "_spliced_models"):
+            self._spliced_models = []
+        self._spliced_models.append(model)  # so that freezing this model freezes it too
 
     def _give_unique_name(self, layer: Layer) -> None:
         taken = {existing.name for existing in self.layers}
@@ -259,6 +262,8 @@ class Model:
         self._trainable = check_trainable(value, f'model "{self.name}"')
         for layer in self.layers:
             layer.trainable = self._trainable
+        for nested in getattr(self, "_spliced_models", ()):  # a Sequential added to this one: Keras
+            nested.trainable = self._trainable  # sets a nested model's own flag too (recursively)
 
     @property
     def params(self) -> list[Parameter]:
@@ -1169,13 +1174,25 @@ class Model:
 
     # ------------------------------------------------------------------ reporting, saving
     def _param_totals(self) -> list[str]:
-        """The summary's last lines: all weights, the optimizer's, and the rest (moving statistics)."""
+        """The summary's last lines: all weights, the trainable ones, the rest (moving
+        statistics, frozen layers), and once the optimizer has made its variables (its first
+        update), theirs: Keras' ``summary_utils`` then adds them to the total and prints an
+        "Optimizer params" line (iterations, learning rate and the slots: Adam's ``m`` and ``v``
+        of each weight it was built for)."""
         if self._sample_input_shape is None:  # an unbuilt Sequential: no weights yet
             return ["Total params: 0", "Trainable params: 0", "Non-trainable params: 0"]
-        total = self.count_params()
+        weights = self.count_params()
         trainable = sum(int(p.value.size) for p in self.params)
-        return [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                f"Non-trainable params: {total - trainable:,}"]
+        optimizer = getattr(self, "optimizer", None)
+        built_for = getattr(optimizer, "_built_for", None)
+        optimizer_count = None
+        if built_for is not None:
+            from scratchnet.saving_keras import _optimizer_values
+
+            optimizer_count = sum(int(np.size(v)) for v in _optimizer_values(optimizer, built_for))
+        lines = [f"Total params: {weights + (optimizer_count or 0):,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {weights - trainable:,}"]
+        return lines + ([f"Optimizer params: {optimizer_count:,}"] if optimizer_count is not None else [])
 
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False,
                 show_trainable=False, layer_range=None) -> str | None:
@@ -1184,9 +1201,11 @@ class Model:
         keep it). ``show_trainable`` adds Keras' "Trainable" column (Y/N), ``layer_range=(first,
         last)`` (layer names) keeps the rows from ``first`` to ``last``. ``line_length`` and
         ``positions`` only shape Keras' columns and are accepted for its programs;
-        ``expand_nested`` too, since a nested Sequential is already listed layer by layer."""
-        if not isinstance(self, Sequential):  # (an unbuilt Sequential lists its layers, unbuilt)
-            self._require_built("summary")
+        ``expand_nested`` too, since a nested Sequential is already listed layer by layer.
+        A Sequential not built yet lists its layers as Keras does, shape ``?`` and parameters
+        ``0 (unbuilt)``."""
+        if not (isinstance(self, Sequential) and self.layers and layer_range is None):
+            self._require_built("summary")  # (an unbuilt Sequential lists its layers, unbuilt)
         layers = getattr(self, "operations", self.layers)  # a functional model lists its operations too
         if layer_range is not None:
             names = [layer.name for layer in layers]

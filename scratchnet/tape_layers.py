@@ -99,12 +99,15 @@ def build_taped(layer: Layer, input_shape):
             return np.zeros((2, *(size if d is None else d for d in shape)), dtype=_float_dtype(layer))
 
         probe = [zeros(s) for s in input_shape] if several else zeros(input_shape)
+        # a call(inputs, mask=None) that uses its mask (TemporalSoftmax) is probed with one that
+        # keeps every step, as Keras traces it with the input's mask tensor
+        probe_mask = np.ones(probe.shape[:2], bool) if not several and probe.ndim >= 2 else None
         layer._pending_losses = []  # (an add_loss of the probe is dropped)
         try:
             # Keras infers the output in a StatelessScope and a SymbolicScope: an assign in call
             # changes nothing, and code asking in_symbolic_scope() knows it is a trial
             with np.errstate(all="ignore"), StatelessScope(), SymbolicScope():
-                y = _plain(_call(layer, probe, training=False))
+                y = _plain(_call(layer, probe, training=False, mask=probe_mask))
         finally:
             layer._pending_losses = None
             layer.clear_activity()
@@ -120,9 +123,10 @@ def build_taped(layer: Layer, input_shape):
                  for k in range(len(shapes[0])))
 
 
-def forward_taped(layer: Layer, x, training: bool):
+def forward_taped(layer: Layer, x, training: bool, mask=None):
     """Run ``call``; on the tape when a backward pass will follow (the layer's ``dL/dx`` or a
-    trainable weight's gradient is wanted)."""
+    trainable weight's gradient is wanted). ``mask``: the input's padding mask, for a
+    ``call(inputs, mask=None)`` (a constant: no gradient goes to it)."""
     trainable = list(layer.params.values()) if layer.trainable else []
     record = layer.for_backward and (layer.compute_input_grad or bool(trainable))
     layer.clear_activity()  # add_loss terms are this call's
@@ -130,11 +134,11 @@ def forward_taped(layer: Layer, x, training: bool):
     try:
         if not record:
             layer._taped_call = None
-            return _plain(_call(layer, _own_copy(x), training))
+            return _plain(_call(layer, _own_copy(x), training, mask=mask))
         tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
         watched_x = [tape.watch(a) for a in x] if isinstance(x, list | tuple) else tape.watch(x)
         traced = {id(p): tape.watch(p.value) for p in trainable}
-        output = _call(layer, watched_x, training, traced)
+        output = _call(layer, watched_x, training, traced, mask)
         layer._taped_call = (tape, watched_x, trainable, traced, output, layer._pending_losses)
         return _plain(output)
     finally:
@@ -160,10 +164,11 @@ def backward_taped(layer: Layer, dy):
     return grads[:len(inputs)] if isinstance(watched_x, list) else grads[0]
 
 
-def _call(layer: Layer, x, training: bool, traced: dict | None = None):
+def _call(layer: Layer, x, training: bool, traced: dict | None = None, mask=None):
     """``layer.call(x)`` with each trainable weight attribute replaced, for the length of the
     call, by its traced copy (``traced``: id(Parameter) -> Traced) or by its plain value; lists
-    and tuples of weights too. The attributes are given back afterwards."""
+    and tuples of weights too. The attributes are given back afterwards. A ``call`` with a
+    ``mask`` argument gets ``mask`` (None when the input carries none, as in Keras)."""
     from scratchnet.subclassing import call_takes
 
     def swap(value):
@@ -177,6 +182,8 @@ def _call(layer: Layer, x, training: bool, traced: dict | None = None):
     replaced = {name: swap(value) for name, value in held.items()}
     replaced = {name: value for name, value in replaced.items() if value is not held[name]}
     kwargs = {"training": bool(training)} if call_takes(layer, "training") else {}
+    if call_takes(layer, "mask"):
+        kwargs["mask"] = mask
     try:
         vars(layer).update(replaced)
         if getattr(layer, "_spread_inputs", False):  # called as layer(a, b): call(a, b)

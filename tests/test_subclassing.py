@@ -61,7 +61,9 @@ def test_subclassed_model_fits_evaluates_predicts_and_reports():
                                                "dense_1/bias"]
     assert model.count_params() == 4 * 8 + 8 + 8 * 3 + 3
     text = model.summary(print_fn=None)
-    assert 'Model: "mlp"' in text and "dense_1 (Dense)" in text and "Total params: 67" in text
+    # after fit, Keras adds the optimizer's variables (2 + 2 x 67 for Adam) to the total
+    assert 'Model: "mlp"' in text and "dense_1 (Dense)" in text and "Total params: 203" in text
+    assert "Trainable params: 67" in text and "Optimizer params: 136" in text
 
 
 def test_training_argument_runs_dropout_only_in_training():

@@ -14,6 +14,7 @@ both, trainable first, in Keras' ``layer.weights`` order.
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import numbers
 import re
@@ -134,6 +135,59 @@ class Parameter:
         return self.value[index]
 
 
+_KERAS_FORM = object()  # build(input_shape) called without rng: Keras' form
+
+
+def _accepts_keras_build(build):
+    """``build`` (scratchnet's ``build(input_shape, rng)``, the shape without its batch axis,
+    returning the output shape) made to take Keras' call too: ``layer.build((None, 4))`` (the
+    transfer-learning guide's way to make a layer's weights), the shape *with* its batch axis,
+    which builds the layer as its first call would (``ensure_built``) and returns None, as
+    Keras' ``Layer.build`` does."""
+    if getattr(build, "_takes_keras_form", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape, rng=_KERAS_FORM, *args, **kwargs):
+        if rng is not _KERAS_FORM:
+            return build(self, input_shape, rng, *args, **kwargs)
+        if getattr(self, "_building", False):  # super().build(input_shape) in a Keras-form build:
+            return None  # Keras' Layer.build only marks the layer built, which ensure_built does
+        several = isinstance(input_shape, list) and all(isinstance(s, tuple | list) for s in input_shape)
+        shapes = input_shape if several else [input_shape]
+        if any(not isinstance(s, tuple | list) or not s for s in shapes):
+            raise ValueError(f'Layer "{self.name}" ({type(self).__name__}): build expects the input '
+                             "shape with its batch axis first, such as (None, 4), received "
+                             f"{input_shape!r}")
+        self.ensure_built([tuple(s[1:]) for s in shapes] if several else tuple(input_shape[1:]))
+        return None
+
+    wrapper._takes_keras_form = True
+    return wrapper
+
+
+def _marks_built(build):
+    """A user's ``build(self, input_shape)`` (Keras' form) made to build the layer when called
+    from outside, ``layer.build((None, 4))`` before any call: through ``ensure_built``, which runs
+    it once and marks the layer built, as Keras' build wrapper does; so the first call does not
+    run it a second time (and make its weights twice). Run by ``ensure_built`` (or again on a
+    built layer), it is the user's code as written."""
+    if getattr(build, "_takes_keras_form", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape, *args, **kwargs):
+        if getattr(self, "_building", False) or getattr(self, "built", True) or args or kwargs \
+                or not isinstance(input_shape, tuple | list) or not input_shape:
+            return build(self, input_shape, *args, **kwargs)
+        several = all(isinstance(s, tuple | list) for s in input_shape)
+        self.ensure_built([tuple(s[1:]) for s in input_shape] if several else tuple(input_shape[1:]))
+        return None
+
+    wrapper._takes_keras_form = True
+    return wrapper
+
+
 def _untraced(value):
     """A plain array from a value computed on the gradient tape (an assignment is not part of
     the graph, in Keras either)."""
@@ -163,6 +217,14 @@ class Layer:
     # (MaxPooling2D's argmax). Outside such a call it is True, so ``layer.forward`` called by hand
     # keeps everything.
     for_backward: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")  # scratchnet's build(input_shape, rng): Keras' call too
+        if callable(build) and "rng" in inspect.signature(build).parameters:
+            cls.build = _accepts_keras_build(build)
+        elif callable(build) and not cls.__module__.startswith("scratchnet"):  # a user's Keras build
+            cls.build = _marks_built(build)
 
     def __init__(self, name: str | None = None, **kwargs):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -393,7 +455,8 @@ class Layer:
     # that calls layers it made in ``__init__``: ``build`` then traces that call into a graph of
     # those layers, and ``forward``/``backward`` run the graph (:mod:`scratchnet.subclassing`).
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
-        """Create parameters for inputs of ``input_shape``; return the output shape."""
+        """Create parameters for inputs of ``input_shape``; return the output shape. (Called as
+        Keras calls it, ``layer.build((None, 4))``, the layer is built as by a first call.)"""
         if self._runs_call():
             from scratchnet.subclassing import tracked_layers
             from scratchnet.tape_layers import build_taped
@@ -409,11 +472,13 @@ class Layer:
             return build_composite(self, input_shape, rng)
         return tuple(input_shape)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    build = _accepts_keras_build(build)
+
+    def forward(self, x: np.ndarray, training: bool = False, mask=None) -> np.ndarray:
         if self._taped:
             from scratchnet.tape_layers import forward_taped
 
-            return forward_taped(self, x, training)
+            return forward_taped(self, x, training, mask)  # mask: for a call(inputs, mask=None)
         if self._made_of_layers():
             from scratchnet.subclassing import forward_composite
 
@@ -431,6 +496,13 @@ class Layer:
 
             return backward_composite(self, dy)
         raise NotImplementedError(f"{type(self).__name__} must implement backward(dy)")
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """Keras' default ``Layer.compute_mask``: the input's padding mask, unchanged. A layer
+        that makes, changes or ends a mask overrides it (Embedding, GlobalAveragePooling1D);
+        a model hands the default's result on only for a layer that ``supports_masking``
+        (``layers/masking.py``), as Keras does."""
+        return previous_mask
 
     def _runs_call(self) -> bool:
         """A ``call`` and no ``forward`` of its own: a layer written the Keras way."""
@@ -455,6 +527,7 @@ class Layer:
         return self._runs_call() and not self._taped
 
     _remat_mode = None  # (a subclass may skip Layer.__init__)
+    _building = False  # True while ensure_built runs the layer's build
 
     # A Keras-style layer with weights of its own (``add_weight`` in ``build`` or ``__init__``,
     # used in ``call``): run by the gradient tape (:mod:`scratchnet.tape_layers`).
@@ -561,6 +634,7 @@ class Layer:
             rng = rng if rng is not None else np.random.default_rng()
             self._path = self._path_prefix + self.name  # (Keras: the name scope it is built in)
             self._read_policy_map()
+            self._building = True  # (a Keras-form super().build(input_shape) inside: nothing to do)
             try:
                 if self._keras_build():  # Keras' build(input_shape): the batch axis first, no rng
                     from scratchnet.tape_layers import build_keras_style
@@ -575,6 +649,8 @@ class Layer:
                                  f"inputs of shape {(None,) + self.input_shape}: scratchnet's "
                                  f"{type(self).__name__} needs the size of every axis that is None "
                                  f"there ({err})") from err
+            finally:
+                self._building = False
             self.built = True
         return self.output_shape
 
@@ -588,9 +664,23 @@ class Layer:
                 f"expected shape={expected}, found shape={tuple(x.shape)}"
             )
 
-    def __call__(self, x, training: bool | None = None) -> np.ndarray:
+    def __call__(self, x, training: bool | None = None, mask=None) -> np.ndarray:
+        """``layer(x)``: an array gives an array, a KerasTensor records a graph node.
+
+        ``mask``: Keras' padding mask ``(N, T)`` of ``x`` (True for real steps), for a layer that
+        reads one (a recurrent layer, GlobalAveragePooling1D, a ``call(inputs, mask=None)`` of
+        your own); without it, the mask ``x`` carries (``x._keras_mask``, from
+        ``Embedding(mask_zero=True)`` or ``Masking``). The output carries its own mask in turn
+        (``layers/masking.py``), as Keras' ``Layer.__call__`` does."""
         from scratchnet.layers.input_layer import call_symbolic, is_symbolic, layer_constant, tracing
         from scratchnet.layers.input_spec import assert_input_compatibility
+        from scratchnet.layers.masking import (
+            keras_mask_of,
+            output_mask,
+            own_compute_mask,
+            takes_mask,
+            with_mask,
+        )
 
         if training is not None and not isinstance(training, bool | np.bool_) \
                 and self._takes_two_tensors():  # layer(targets, logits): Keras' call(*args)
@@ -602,9 +692,11 @@ class Layer:
             x = [t if is_symbolic(t) else layer_constant(t) for t in x] if isinstance(x, list | tuple) \
                 and any(is_symbolic(t) for t in x) else layer_constant(x)
         if is_symbolic(x):  # layer(Input(...)): record a graph node (scratchnet.functional)
+            _refuse_symbolic_mask(self, x, mask)
             if not self.built and self._made_of_layers():
                 self._trace_dtype = (x[0] if isinstance(x, list | tuple) else x).dtype
             return call_symbolic(self, x, training)
+        mask = keras_mask_of(x) if mask is None else np.asarray(mask)  # (before asarray drops it)
         x = x if kernels.is_device_array(x) else np.asarray(x)
         if not self.built:
             if self._made_of_layers():
@@ -616,8 +708,17 @@ class Layer:
         if self.input_dtype is None:  # the type its (float) weights were made in, else floatx
             x = x.astype(float_dtype(self.weights), copy=False)
         self.clear_activity()
-        return kernels.to_numpy(self.record_activity(self.forward(kernels.to_backend(x),
-                                                                  training=bool(training))))
+        x = kernels.to_backend(x)
+        if mask is not None and takes_mask(self):
+            y = self.forward(x, training=bool(training), mask=mask)
+        else:
+            y = self.forward(x, training=bool(training))
+        y = kernels.to_numpy(self.record_activity(y))
+        if mask is None and own_compute_mask(self) is None:
+            return y
+        out_mask = output_mask(self, x, mask)
+        return with_mask(y, out_mask if out_mask is None or isinstance(out_mask, list | tuple)
+                         else kernels.to_numpy(out_mask))
 
     def stateless_call(self, trainable_variables, non_trainable_variables, *args,
                        return_losses: bool = False, **kwargs):
@@ -1078,3 +1179,15 @@ def _snake_case(class_name: str) -> str:
     capital; non-word characters are dropped."""
     name = re.sub(r"\W+", "", class_name)
     return re.sub(r"(?<=.)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+def _refuse_symbolic_mask(layer: Layer, x, mask) -> None:
+    """``layer(t, mask=m)`` on a KerasTensor: a graph hands each layer the mask its input
+    carries (``t._keras_mask``), so ``m`` may only be that one; any other cannot be followed."""
+    from scratchnet.layers.masking import same_mask
+
+    if mask is not None and not same_mask(mask, getattr(x, "_keras_mask", None)):
+        raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}): a mask= given in a functional '
+                         "graph must be the mask its input carries (an Embedding(mask_zero=True) or "
+                         "Masking before it); scratchnet graphs pass only those, received "
+                         f"mask={mask!r}")

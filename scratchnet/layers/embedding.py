@@ -78,6 +78,12 @@ class Embedding(Layer):
         """The padding mask of the output: ``ids != 0`` with ``mask_zero``, else None."""
         if not self.mask_zero:
             return None
+        from scratchnet.layers.input_layer import is_symbolic
+
+        if is_symbolic(x):  # in a traced call(): the mask this layer's output carries
+            from scratchnet.layers.masking import mask_tensor
+
+            return mask_tensor(self, x, x.shape)
         ids = x if hasattr(x, "shape") else np.asarray(x)  # a NumPy or CuPy array stays where it is
         return ids != 0  # (N, T) bool, True for real tokens
 

@@ -359,7 +359,14 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
                 training=None if training is None else bool(training))
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
-    return _record_outputs(layer, node, output_shape, dtype)
+    output = _record_outputs(layer, node, output_shape, dtype)
+    if isinstance(output, KerasTensor):  # Keras' x._keras_mask, to print (layers/masking.py)
+        from scratchnet.layers.masking import symbolic_mask
+
+        mask = symbolic_mask(layer, x, output)
+        if mask is not None:
+            output._keras_mask = mask
+    return output
 
 
 def _refuse_batchless(layer: Layer, inputs: list) -> None:

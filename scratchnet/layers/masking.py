@@ -16,6 +16,13 @@ mechanism (Keras does the same in ``Layer.__call__``):
 Layers cache what they need for ``backward`` (the pooling layer keeps its mask), so the backward
 pass needs no mask of its own. A functional graph calls :func:`forward_with_mask` once per node,
 keeping each tensor's mask beside its value and handing a node the mask of its first input.
+
+Outside a graph, Keras hangs the mask on the tensor itself (``y._keras_mask``), and a layer called
+on that tensor reads it. A layer called on an array does the same here: the output of
+``Embedding(mask_zero=True)(ids)`` is an :class:`ArrayWithMask` (a NumPy array with a
+``_keras_mask`` attribute), and ``LSTM(8)(that)`` skips the padded steps, as
+``LSTM(8)(x, mask=m)`` does. A ``KerasTensor`` carries a symbolic ``_keras_mask`` (shape and
+dtype only, for printing, :func:`symbolic_mask`); the graph computes the values as above.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
         layer.for_backward = False
 
     def run():
-        if mask is not None and _forward_takes_mask(type(layer)):
+        if mask is not None and takes_mask(layer):
             return layer.forward(x, training=training, mask=mask)
         return layer.forward(x, training=training)
 
@@ -56,7 +63,7 @@ def forward_with_mask(layer, x, mask: np.ndarray | None, training: bool = False,
 
 def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
     """The mask of ``layer``'s output, given its input ``x`` and the input's ``mask``."""
-    compute_mask = getattr(layer, "compute_mask", None)
+    compute_mask = own_compute_mask(layer)
     if compute_mask is not None:
         return compute_mask(x, mask)
     if mask is None or getattr(layer, "supports_masking", False):
@@ -68,6 +75,19 @@ def output_mask(layer, x, mask: np.ndarray | None) -> np.ndarray | None:
                       "and will therefore destroy the mask information. Downstream layers will "
                       "not see the mask.", UserWarning, stacklevel=3)
     return None
+
+
+def own_compute_mask(layer):
+    """``layer.compute_mask`` where the layer defines its own (its class, or an instance
+    attribute: ``Lambda(mask=...)``), else None. ``Layer.compute_mask`` is Keras' default, the
+    input's mask unchanged, which a layer hands on only if it ``supports_masking`` (Keras:
+    ``supports_masking`` is True by default exactly when ``compute_mask`` is overridden)."""
+    if "compute_mask" in getattr(layer, "__dict__", {}):
+        return layer.compute_mask
+    method = getattr(type(layer), "compute_mask", None)
+    if method is None or method is Layer.compute_mask:
+        return None
+    return layer.compute_mask
 
 
 def refuse_masked_output(model) -> None:
@@ -83,10 +103,96 @@ def refuse_masked_output(model) -> None:
         "layer (GlobalAveragePooling1D), or use mask_zero=False and sample_weight")
 
 
+def takes_mask(layer) -> bool:
+    """Whether ``layer`` reads its input's mask (Keras looks for ``mask`` in ``call``): its own
+    ``forward`` has a ``mask`` argument, or it is a Keras-style layer run by the tape
+    (:mod:`scratchnet.tape_layers`) whose ``call(inputs, mask=None)`` has one (keras.io's
+    TemporalSoftmax)."""
+    if not getattr(layer, "_taped", False):
+        return _forward_takes_mask(type(layer))
+    from scratchnet.subclassing import call_takes
+
+    return call_takes(layer, "mask")
+
+
 @functools.cache
 def _forward_takes_mask(layer_class: type) -> bool:
-    """Whether ``layer_class.forward`` accepts ``mask=`` (Keras looks for ``mask`` in ``call``)."""
+    """Whether ``layer_class.forward`` accepts ``mask=``."""
     return "mask" in inspect.signature(layer_class.forward).parameters
+
+
+class ArrayWithMask(np.ndarray):
+    """A layer's output array that carries its padding mask in ``_keras_mask``, as Keras' eager
+    tensors do (``backend.set_keras_mask``). An array computed from it (``y + 1``, ``y[0]``) has
+    ``_keras_mask`` None, as a new Keras tensor has none; ``np.asarray(y)`` is a plain array."""
+
+    _keras_mask = None
+
+
+def keras_mask_of(x) -> np.ndarray | None:
+    """The mask an array carries (Keras' ``backend.get_keras_mask``): None for a plain array and
+    for a list of arrays (Keras hands a layer the mask of its first argument only)."""
+    mask = getattr(x, "_keras_mask", None)
+    return None if mask is None else np.asarray(mask)
+
+
+def with_mask(y, mask):
+    """``y`` carrying ``mask`` as ``_keras_mask`` (a list of outputs takes a list of masks, one
+    each); ``y`` itself where the mask is None or ``y`` is not a NumPy array."""
+    if isinstance(y, list | tuple) and isinstance(mask, list | tuple):
+        return type(y)(with_mask(item, m) for item, m in zip(y, mask, strict=True))
+    if mask is None or isinstance(y, list | tuple) or not isinstance(y, np.ndarray):
+        return y
+    y = y.view(ArrayWithMask)
+    y._keras_mask = np.asarray(mask)
+    return y
+
+
+def symbolic_mask(layer, x, output):
+    """The ``_keras_mask`` of ``output``, the KerasTensor ``layer(x)`` gave: a KerasTensor of
+    dtype bool, or None. The input's own mask when the layer passes masks through
+    (``supports_masking``, no ``compute_mask``); else, for a layer with a ``compute_mask``, a
+    tensor of the shape that method gives, found by calling it on a batch of one of zeros (so a
+    layer that makes no mask, or ends it, gives None). Only for printing and inspection: a graph
+    computes the mask's values as it runs (:func:`forward_with_mask`)."""
+    if isinstance(x, list | tuple) or isinstance(output, list | tuple):
+        return None
+    mask = getattr(x, "_keras_mask", None)
+    compute_mask = own_compute_mask(layer)
+    if compute_mask is None:
+        return mask if getattr(layer, "supports_masking", False) else None
+    sample = np.zeros([1 if d is None else d for d in x.shape], dtype=x.dtype)
+    sample_mask = None if mask is None else np.ones([1 if d is None else d for d in mask.shape], bool)
+    try:
+        made = compute_mask(sample, sample_mask)
+    except (TypeError, ValueError, IndexError):  # a user's compute_mask that needs real values
+        return None
+    if made is None or isinstance(made, list | tuple):
+        return None
+    if sample_mask is not None and made is sample_mask:  # passed through: the input's own
+        return mask
+    return mask_tensor(layer, x, output.shape[:np.ndim(made)])
+
+
+def mask_tensor(layer, x, shape: tuple):
+    """A symbolic mask of ``shape`` that ``layer`` makes from its input ``x``: a bool KerasTensor
+    tagged with where it comes from, so ``lstm(h, mask=embedding.compute_mask(ids))`` in a traced
+    ``call`` is known to be the mask ``h`` already carries (see ``_refuse_symbolic_mask``)."""
+    from scratchnet.layers.input_layer import KerasTensor
+
+    tensor = KerasTensor(tuple(shape), "bool", f"{layer.name}_mask")
+    tensor._mask_of = (layer, x)
+    return tensor
+
+
+def same_mask(given, carried) -> bool:
+    """Whether the symbolic mask ``given`` is ``carried`` (the one a tensor carries), or made by
+    the same layer from the same input."""
+    if given is carried:
+        return True
+    given_of, carried_of = getattr(given, "_mask_of", None), getattr(carried, "_mask_of", None)
+    return given_of is not None and carried_of is not None and \
+        all(a is b for a, b in zip(given_of, carried_of, strict=True))
 
 
 

@@ -78,16 +78,20 @@ from scratchnet.layers.base import Layer
 from scratchnet.layers.rnn_cells import _GRUStep, _LSTMStep, _RecurrentWeights, _SimpleRNNStep
 
 
-def _call_with_states(layer, x, initial_state, training, units, kernel):
+def _call_with_states(layer, x, initial_state, training, units, kernel, mask=None):
     """``__call__`` of a recurrent layer, of ``RNN`` and of Bidirectional: KerasTensors record a
     graph node (with ``initial_state``, a node of several arguments, each state checked to be
     ``(None, units)``; ``units`` an int, or a list of one shape a state); arrays are checked, cast
     to the type of ``kernel()`` (the weights, once built) and run, states included. Without
-    states or ``return_state`` it is every layer's call."""
+    states or ``return_state`` it is every layer's call. ``mask``: the padding mask ``(N, T)``,
+    else the one ``x`` carries (``x._keras_mask``), as in ``Layer.__call__``."""
+    from scratchnet.layers.base import _refuse_symbolic_mask
     from scratchnet.layers.input_layer import call_symbolic, call_symbolic_args, is_symbolic
+    from scratchnet.layers.masking import keras_mask_of
 
     states = layer._state_list(initial_state)
     if is_symbolic(x) or (states is not None and any(is_symbolic(s) for s in states)):
+        _refuse_symbolic_mask(layer, x, mask)
         if states is None:
             return call_symbolic(layer, x)
         shapes = units if isinstance(units, list) else [(units,)] * len(states)
@@ -98,7 +102,8 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
         return call_symbolic_args(layer, [x], {"initial_state": states},
                                   lambda args, kwargs: tuple(args[0].shape[1:]))
     if states is None and not layer.return_state and getattr(layer, "n_outputs", 1) == 1:
-        return Layer.__call__(layer, x, training=training)
+        return Layer.__call__(layer, x, training=training, mask=mask)
+    mask = keras_mask_of(x) if mask is None else np.asarray(mask)
     x = np.asarray(x)
     if not layer.built:
         layer.ensure_built(x.shape[1:])
@@ -106,7 +111,7 @@ def _call_with_states(layer, x, initial_state, training, units, kernel):
     x = x.astype(kernel().value.dtype, copy=False)
     if states is not None:
         states = [np.asarray(s).astype(x.dtype, copy=False) for s in states]
-    return layer.forward(x, training=training, initial_state=states)
+    return layer.forward(x, training=training, initial_state=states, mask=mask)
 
 
 class _Stateful:
@@ -183,10 +188,12 @@ class _Recurrent(_Stateful, _RecurrentWeights):
         return [(self.units,)] * self.n_states if self.return_state else []
 
     # ------------------------------------------------------------------ calling
-    def __call__(self, x, initial_state=None, training: bool = False):
+    def __call__(self, x, initial_state=None, training: bool = False, mask=None):
         """``layer(x)``, or ``layer(x, initial_state=[h0, c0])``: arrays give arrays (a list
-        ``[output, h, (c)]`` with ``return_state=True``); KerasTensors record a graph node."""
-        return _call_with_states(self, x, initial_state, training, self.units, lambda: self.kernel)
+        ``[output, h, (c)]`` with ``return_state=True``); KerasTensors record a graph node.
+        ``mask``: which steps are real (``(N, T)`` bool), else the one ``x`` carries."""
+        return _call_with_states(self, x, initial_state, training, self.units, lambda: self.kernel,
+                                 mask)
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a list of ``n_states`` entries (one array alone is a list of one)."""
@@ -467,10 +474,11 @@ class Bidirectional(Layer):
         extra = [self.forward_layer.output_shape] if self.merge_mode is None else []
         return extra + ([(self.forward_layer.units,)] * self.n_states if self.return_state else [])
 
-    def __call__(self, x, initial_state=None, training: bool = False):
-        """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors."""
+    def __call__(self, x, initial_state=None, training: bool = False, mask=None):
+        """``layer(x)`` or ``layer(x, initial_state=[...])``, on arrays or KerasTensors; ``mask``
+        as the recurrent layers'."""
         return _call_with_states(self, x, initial_state, training, self.forward_layer.units,
-                                 lambda: self.forward_layer.kernel)
+                                 lambda: self.forward_layer.kernel, mask)
 
     # stateful=True, as Keras' Bidirectional: each of the two layers carries its own states
     def meet_batch_size(self, batch: int | None) -> None:

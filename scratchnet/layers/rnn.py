@@ -111,11 +111,12 @@ class RNN(_Stateful, Layer):
         """With ``return_state=True``: every state after the output (its shape each)."""
         return self.state_shapes if self.return_state else []
 
-    def __call__(self, x, initial_state=None, training: bool = False):
+    def __call__(self, x, initial_state=None, training: bool = False, mask=None):
         """``layer(x)``, or ``layer(x, initial_state=[...])``: arrays give arrays (a list
-        ``[output, *states]`` with ``return_state=True``); KerasTensors record a graph node."""
+        ``[output, *states]`` with ``return_state=True``); KerasTensors record a graph node.
+        ``mask``: which steps are real (``(N, T)`` bool), else the one ``x`` carries."""
         return _call_with_states(self, x, initial_state, training, self.state_shapes,
-                                 lambda: self.weights[0] if self.weights else _Floatx())
+                                 lambda: self.weights[0] if self.weights else _Floatx(), mask)
 
     def _state_list(self, initial_state) -> list | None:
         """``initial_state`` as a flat list of ``n_states`` entries (one array alone is a list of one)."""
