@@ -279,12 +279,13 @@ class EpochIterator:
     """
 
     def __init__(self, adapter, steps_per_epoch: int | None = None, check=None,
-                 where: str = "fit", needs_y: bool = True):
+                 where: str = "fit", needs_y: bool = True, y_optional: bool = False):
         self.adapter = adapter
         self.steps_per_epoch = steps_per_epoch
         self.check = check
         self.where = where
         self.needs_y = needs_y
+        self.y_optional = y_optional  # a model compiled without a loss: (inputs,) batches too
         self._iterator = None  # the pass in progress (kept across epochs with steps_per_epoch)
         self._num_batches = adapter.num_batches
         self._steps_seen = 0
@@ -368,7 +369,7 @@ class EpochIterator:
                 raise ValueError(f"{where}: you cannot specify `class_weight` and "
                                  "`sample_weight` at the same time")
             sample_weight = class_weight_to_sample_weights(y, class_weight)
-        if self.needs_y and y is None:
+        if self.needs_y and y is None and not self.y_optional:
             raise ValueError(f"{where}: expected targets y in the batch, received "
                              f"{describe(raw)}; yield (x, y) or (x, y, sample_weight)")
         if self.check is not None:

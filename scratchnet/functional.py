@@ -266,12 +266,8 @@ class Functional(Model):
         n = len(self.outputs)
         if loss is None and self.output_losses:  # compiled before: Keras keeps that loss, weighted
             loss, loss_weights = list(self.output_losses), list(self.loss_weights)
-        if loss is None and n == 1 and not custom_loss.overrides_compute_loss(self):
+        if loss is None and not custom_loss.overrides_compute_loss(self):
             loss = losses_mod.AddedLossesOnly()  # Keras' compile(optimizer): model.losses alone
-        if isinstance(loss, losses_mod.AddedLossesOnly) and n > 1:
-            raise NotImplementedError(f"compile: model {self.name!r} has {n} outputs and no loss; "
-                                      "training on its add_loss terms alone is implemented for one "
-                                      "output. Give each output a loss (None for some of them)")
         losses = self._per_output(loss, "loss", allow_none=False)
         if all(v is None for v in losses):
             raise ValueError("compile: expected a loss for at least one output (e.g. "
@@ -303,7 +299,8 @@ class Functional(Model):
                         weighted_metrics=weighted_metrics)  # checks, optimizer; one output's state
         self.output_losses = [None if v is None else losses_mod.get(v) for v in losses]
         self.loss_weights = [float(w) for w in weights]
-        with_loss = self.loss_outputs
+        # (compiled without a loss: Keras logs "loss" alone, no per-output losses)
+        with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly) else self.loss_outputs
         self.output_loss_trackers = [metrics_mod.Mean(name=f"{self.output_names[k]}_loss")
                                      for k in with_loss] if len(with_loss) > 1 else []
         for names in metrics:
@@ -401,6 +398,8 @@ class Functional(Model):
         via_logits = [False] * len(preds)
         total = 0.0
         self._last_output_losses = []
+        if y is None:  # compiled without a loss, data without targets: model.losses alone
+            return total, douts, via_logits
         for y_k, k in zip(y, self.loss_outputs, strict=True):
             loss_fn, output, reads_logits = self._loss_input(k, preds[k])
             w_k = None if sample_weight is None else sample_weight[k]
@@ -415,8 +414,10 @@ class Functional(Model):
         return self.compute_loss(y, y_pred, sample_weight)[0]
 
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
-        n = len(y[0])
+        n = len(_as_list(y_pred)[0])
         self.loss_tracker.update_value(loss, n)
+        if y is None:  # compiled without a loss, data without targets (no metrics: _check_data)
+            return self._logs()
         if self.output_loss_trackers:  # a plain mean over batches, as Keras' default fit logs it:
             # CompileLoss.call weighs each by `tree.flatten(y_p)[0].shape[0]`, which is None in the
             # tf.function Keras traces (the batch axis is unknown), so the weight falls away
@@ -487,6 +488,8 @@ class Functional(Model):
     def _check_data(self, x, y, where: str, sample_weight=None) -> tuple:
         """``(inputs, targets, sample_weights)`` as lists (one per input/output), checked."""
         x = self._check_x(x, where)
+        if y is None and self._takes_no_targets(where):
+            return x, None, None
         if y is None:
             raise ValueError(f"{where}: expected targets y, received None")
         self._require_compiled(where)

@@ -543,6 +543,8 @@ class Model:
         The loss classes compute ``l`` and ``d mean(l)``; the weights are applied in
         :func:`weighted_loss_and_grad`.
         """
+        if y is None:  # compiled without a loss, data without targets: model.losses alone
+            return 0.0, kernels.xp_of(y_pred).zeros_like(y_pred), False
         loss_fn, output, reads_logits = self.loss_input(y_pred)
         loss, doutput = weighted_loss_and_grad(loss_fn, y, output, sample_weight)
         return loss, doutput, reads_logits
@@ -648,6 +650,8 @@ class Model:
 
     def evaluate_loss(self, y, y_pred, sample_weight=None) -> float:
         """The (weighted) loss of a batch, without its gradient (what ``test_step`` reports)."""
+        if y is None:  # compiled without a loss, data without targets: model.losses alone
+            return 0.0
         loss_fn, output, _ = self.loss_input(y_pred)
         return losses_mod.reduce_weighted(loss_fn.forward(y, output), sample_weight)
 
@@ -729,7 +733,9 @@ class Model:
     def _update_metrics(self, loss: float, y, y_pred, sample_weight=None) -> dict[str, float]:
         """The loss is averaged over batches weighted by batch size (Keras' loss tracker); the
         ``metrics`` ignore sample weights and the ``weighted_metrics`` use them, as in Keras."""
-        self.loss_tracker.update_value(loss, len(y))
+        self.loss_tracker.update_value(loss, len(y_pred))
+        if y is None:  # compiled without a loss, data without targets (no metrics: _check_data)
+            return self._logs()
         for metric in self.metrics:
             metric.update_state(y, y_pred)
         for metric in self.weighted_metrics:
@@ -1009,14 +1015,15 @@ class Model:
                 x = self._check_x(x, where)
         adapter = adapters.get_data_adapter(x, y, sample_weight, batch_size, steps, shuffle,
                                             class_weight, self.shuffle_rng, where)
+        # (a model compiled without a loss takes batches of inputs alone: _check_batch checks them)
         batches = adapters.EpochIterator(adapter, steps, check=self._check_batch, where=where,
-                                         needs_y=needs_y)
+                                         needs_y=needs_y, y_optional=self._takes_no_targets_now())
         if not adapter.checked and not self.built:
             batches.first_batch()  # its check builds the model (Keras' symbolic build)
         return batches
 
     def _check_batch(self, x, y, sample_weight, where: str) -> tuple:
-        if y is None:
+        if y is None and not self._takes_no_targets_now():
             return self._check_x(x, where), None, None
         return self._check_data(x, y, where, sample_weight)
 
@@ -1109,6 +1116,8 @@ class Model:
     def _check_data(self, x, y, where: str, sample_weight=None) -> tuple:
         """``(x, y, sample_weight)`` checked and converted for the model's input and loss."""
         x = self._check_x(x, where)
+        if y is None and self._takes_no_targets(where):
+            return x, None, None
         if y is None:
             raise ValueError(f"{where}: expected targets y, received None")
         y = kernels.to_numpy(_as_array(y, "y", where))  # labels stay on the host; the loss moves them
@@ -1129,6 +1138,23 @@ class Model:
         if sample_weight is not None:
             sample_weight = self._check_sample_weight(sample_weight, len(x), where)
         return x, y, sample_weight
+
+    def _takes_no_targets_now(self) -> bool:
+        """Compiled without a loss (``losses.AddedLossesOnly``): data may come without targets."""
+        return self.compiled and isinstance(self.loss, losses_mod.AddedLossesOnly)
+
+    def _takes_no_targets(self, where: str) -> bool:
+        """Whether data without targets is fine here: a model compiled without a loss (Keras'
+        ``fit(x)`` on the ``add_loss`` terms alone), unless it has metrics, which need targets
+        (Keras then fails inside TensorFlow; here the metrics are named)."""
+        if not self._takes_no_targets_now():
+            return False
+        self._resolve_metrics()
+        if self.metrics or self.weighted_metrics:
+            names = [m.name for m in [*self.metrics, *self.weighted_metrics]]
+            raise ValueError(f"{where}: model {self.name!r} was compiled without a loss but with "
+                             f"metrics {names}, which need targets y; received y=None")
+        return True
 
     def _check_sample_weight(self, sample_weight, n: int, where: str,
                              output_shape: tuple | None = None) -> np.ndarray:

@@ -271,7 +271,8 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
                 raise ValueError(f"{what} has a damaged config (compile loss: {err})") from err
 
         model.compile(optimizer=optimizers.deserialize(c["optimizer"]),
-                      loss=[None if v is None else loss_from(v) for v in c["loss"]] if per_output
+                      loss=None if c["loss"] is None or (per_output and all(v is None for v in c["loss"]))
+                      else [None if v is None else loss_from(v) for v in c["loss"]] if per_output
                       else loss_from(c["loss"]),
                       metrics=output_metrics if per_output else
                       [saving_keras._metric_from_keras(m, what) for m in c["metrics"]],

@@ -375,6 +375,8 @@ def _several_args_call(args: list, kwargs: dict, spec: dict, where: str) -> tupl
 def compile_functional(model, config: dict, where: str, loss_from, metric_from) -> None:
     """``model.compile`` from a compile config with per-output losses, weights and metrics."""
     def losses(spec):
+        if spec is None:  # compiled without a loss (Model.compile)
+            return None
         if isinstance(spec, dict) and "class_name" not in spec:
             return {k: loss_from(v, where) for k, v in spec.items()}
         if isinstance(spec, list):
@@ -402,7 +404,9 @@ def keras_compile_config(model, base: dict, loss_spec, metric_spec) -> dict:
     """Keras' compile config for several outputs: ``loss`` and ``metrics`` as lists in output
     order, ``loss_weights`` as given. ``base`` is the one-output config (optimizer, flags)."""
     config = dict(base)
-    if model.multi_output:
+    from scratchnet.losses import AddedLossesOnly
+
+    if model.multi_output and not isinstance(model.loss, AddedLossesOnly):  # (no loss: None)
         config["loss"] = [None if loss is None else loss_spec(loss) for loss in model.output_losses]
         config["loss_weights"] = list(model.loss_weights)
         names = model.output_metric_names

@@ -311,7 +311,12 @@ _KERAS_LOSS_DEFAULTS = {"BinaryCrossentropy": {"axis": -1}, "CategoricalCrossent
 
 
 def _loss_spec(loss) -> dict:
-    """A loss object as Keras serializes it (``keras.losses.serialize``)."""
+    """A loss object as Keras serializes it (``keras.losses.serialize``); None for a model
+    compiled without a loss."""
+    from scratchnet import losses
+
+    if isinstance(loss, losses.AddedLossesOnly):
+        return None
     class_name = keras_class_name(loss)
     loss_config = {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config(),
                    **_KERAS_LOSS_DEFAULTS.get(class_name, {})}
@@ -964,7 +969,8 @@ def _compile_from_config(model, config: dict, where: str) -> None:
                          "does not support (one output); load it with compile=False")
     try:
         optimizer = _optimizer_from_keras(config.get("optimizer", "rmsprop"), what)
-        loss = _loss_from_keras(config.get("loss"), what)
+        loss = config.get("loss")  # None: compiled without a loss (Model.compile)
+        loss = None if loss is None else _loss_from_keras(loss, what)
         metrics = [_metric_from_keras(m, what) for m in _metric_list(config.get("metrics"))]
         weighted = [_metric_from_keras(m, what)
                     for m in _metric_list(config.get("weighted_metrics"))]

@@ -20,6 +20,13 @@ def _model(compile=True):
     return model
 
 
+def _compiled_without_a_loss(metrics=None):
+    """Keras takes compile() with no loss (the loss is then model.losses alone)."""
+    model = _model(False)
+    model.compile(optimizer="sgd", metrics=metrics)
+    return model
+
+
 X = np.zeros((5, 4, 4, 1), np.float32)
 Y = np.array([0, 1, 2, 1, 0])
 
@@ -58,7 +65,10 @@ CASES = {
                           ["optimizer", "'radam'", "adamw", "rmsprop", "sgd"]),
     "unknown loss": (lambda: _model(False).compile(optimizer="sgd", loss="no_such_loss"), ValueError,
                      ["loss", "'no_such_loss'"]),
-    "no loss": (lambda: _model(False).compile(optimizer="sgd"), ValueError, ["loss", "None"]),
+    "no loss at all": (lambda: _compiled_without_a_loss().fit(X, Y, verbose=0), ValueError,
+                       ["No loss to compute", "`compile()`"]),
+    "no loss, metrics and no y": (lambda: _compiled_without_a_loss(["mae"]).fit(X, verbose=0),
+                                  ValueError, ["without a loss", "metrics", "['mae']", "y=None"]),
     "unknown metric": (lambda: _model(False).compile("sgd", SCCE, metrics=["f1"]), ValueError,
                        ["metric", "'f1'", "accuracy"]),
     "fit before compile": (lambda: _model(False).fit(X, Y), ValueError, ["compile()", "fit"]),

@@ -198,3 +198,30 @@ def test_tensorboard_takes_keras_arguments(tmp_path):
                        ("write_steps_per_second", True)):
         with pytest.raises(NotImplementedError, match=arg):
             sn.callbacks.TensorBoard(log_dir=tmp_path, **{arg: value})
+
+
+def test_no_loss_model_fits_on_batches_of_inputs_alone():
+    """compile() with no loss: a generator of ``(x,)`` batches and an ``(x,)`` PyDataset train on
+    the added losses alone, as arrays do; the logged loss is the regularization penalty."""
+    rng = np.random.default_rng(3)
+    x = rng.random((8, 3)).astype("float32")
+
+    def model():
+        m = sn.Sequential([sn.Input((3,)), sn.layers.Dense(2, kernel_regularizer=sn.regularizers.L2(0.5))])
+        m.compile(optimizer=sn.optimizers.SGD(0.1))
+        return m
+
+    by_arrays, by_generator = model(), model()
+    start = by_arrays.get_weights()
+    by_generator.set_weights(start)
+    # the first step's loss is the penalty of the starting kernel, 0.5 * sum(w ** 2)
+    first = by_arrays.train_on_batch(x[:4])
+    np.testing.assert_allclose(first, 0.5 * np.sum(start[0].astype("float64") ** 2), rtol=1e-6)
+    by_arrays.set_weights(start)
+    expected = by_arrays.fit(x, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    got = by_generator.fit(((x[i:i + 4],) for i in (0, 4)), steps_per_epoch=2, shuffle=False,
+                             verbose=0).history["loss"]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert not np.allclose(by_arrays.get_weights()[0], start[0])  # the penalty moved the kernel
+    for a, b in zip(by_arrays.get_weights(), by_generator.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
