@@ -8,9 +8,8 @@ file one library writes, the other reads.
 - ``save_assets``/``load_assets``: a layer that writes a text file into its folder of the archive
   (``assets/<path>/``) and reads it back.
 - The "custom layer and function" example: a plain function of ops as an activation, in a model
-  rebuilt from its JSON inside a ``custom_object_scope``, by either library from either's JSON.
-  (``Model.from_config(model.get_config())``: scratchnet's ``get_config`` is its own form, and
-  ``model_from_json(model.to_json())`` is the route shared with Keras.)
+  rebuilt from its JSON inside a ``custom_object_scope``, by either library from either's JSON
+  (``Model.from_config(model.get_config())`` in both: parity_tests/test_model_config_keras.py).
 """
 
 import io

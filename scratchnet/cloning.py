@@ -56,12 +56,16 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                          "code, which cannot be cloned from a config (build a new instance instead)")
     layers = [clone_function(layer) for layer in model.layers]
     batch = model._batch_size() if model.built else None
+    # the clone's Input keeps the model's Input name, as Keras' _clone_sequential_model does
+    input_name = model._graph[0].node.layer.name if model._graph and model._graph[0].node else None
     if input_tensors is None and batch is not None:  # Input(batch_size=...): a stateful model's
         from scratchnet.layers.input_layer import Input
 
-        first = Input(model.input_shape[1:], batch_size=batch, dtype=model._graph[0].dtype)
+        first = Input(model.input_shape[1:], batch_size=batch, dtype=model._graph[0].dtype,
+                      name=input_name)
         return Sequential([first, *layers], seed=seed, name=model.name)
     clone = Sequential(layers, seed=seed, name=model.name)
+    clone._input_name = input_name if input_tensors is None else None
     shape = None
     if input_tensors is not None:
         tensors = input_tensors if isinstance(input_tensors, list | tuple) else [input_tensors]

@@ -155,7 +155,9 @@ class Model:
         Sequential model's ``layer.output`` (no arrays, nothing computed; the layers are built)."""
         if not self._graph:
             dtype = self.layers[0].input_dtype if self.layers else None
-            self._graph = [Input(self._sample_input_shape, dtype=None if dtype is None else str(dtype))]
+            # (the name a config gave its InputLayer: saving_keras.model_from_config, .npz files)
+            self._graph = [Input(self._sample_input_shape, dtype=None if dtype is None else str(dtype),
+                                 name=getattr(self, "_input_name", None))]
         for layer in self.layers[len(self._graph) - 1:]:
             self._graph.append(call_symbolic(layer, self._graph[-1]))
 
@@ -1285,6 +1287,19 @@ class Model:
         return getattr(first, "shape", (None,))[0] if first is not None else None
 
     def get_config(self) -> dict:
+        """Keras' model config: what ``keras.Sequential.get_config()`` (a functional model:
+        ``keras.Model.get_config()``) returns for the same model, the ``"config"`` entry of a
+        ``.keras`` file's ``config.json`` (:func:`scratchnet.saving_keras.model_config`).
+        :meth:`from_config` rebuilds the model from it, and so does Keras'; scratchnet's earlier form
+        of a Sequential config is :meth:`_npz_config` (docs/saved-models.md)."""
+        from scratchnet import saving_keras
+
+        return saving_keras.model_config(self, compile=False)["config"]
+
+    def _npz_config(self) -> dict:
+        """scratchnet's own config of a Sequential model, which its ``.npz`` files hold (and files
+        written before ``get_config`` took Keras' form): the layers' ``get_config()`` in order,
+        the seed and the input shape (scratchnet/saving.py)."""
         config = {
             "name": self.name,
             "seed": self.seed,
@@ -1294,6 +1309,8 @@ class Model:
         }
         if self._graph and self._graph[0].shape[0] is not None:
             config["batch_size"] = self._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's
+        if self._graph and self._graph[0].node is not None:
+            config["input_name"] = self._graph[0].node.layer.name  # (files before it: a new name)
         return config
 
     @classmethod

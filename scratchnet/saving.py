@@ -71,7 +71,7 @@ def _save_npz(model, path) -> None:
 
     model._require_built("save")
     path = Path(path)
-    cfg = model.get_config()
+    cfg = None if hasattr(model, "_nodes") else model._npz_config()  # (scratchnet's own form)
     if hasattr(model, "_nodes"):  # Model(inputs, outputs): the graph (scratchnet/saving_functional.py)
         from scratchnet import saving_functional
 
@@ -239,8 +239,10 @@ def _model_from_npz(path: Path, cfg: dict, arrays: dict, custom_objects: dict | 
         if cfg.get("batch_size") and cfg.get("input_shape") is not None:  # a stateful RNN's batch
             from scratchnet.layers.input_layer import Input
 
-            layers = [Input(tuple(cfg["input_shape"]), batch_size=cfg["batch_size"]), *layers]
+            layers = [Input(tuple(cfg["input_shape"]), batch_size=cfg["batch_size"],
+                            name=cfg.get("input_name")), *layers]
         model = Sequential(layers, seed=cfg.get("seed"), name=cfg.get("name", "sequential"))
+        model._input_name = cfg.get("input_name")  # (None in files written before it was kept)
     if cfg.get("input_shape") is not None:
         model.build((None, *cfg["input_shape"]))  # Keras' form, batch axis first: (None, None, 8)
     n_weights = len(model.get_weights())  # non-trainable ones (moving statistics) included

@@ -209,37 +209,49 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     _atomic_write(Path(path), _weights_file_bytes(model, nested=True))
 
 
-def model_config(model) -> dict:
+def model_config(model, compile: bool = True) -> dict:
     """``config.json`` of ``model``: what ``keras.Sequential.get_config()`` and
     ``get_compile_config()`` would give for its Keras twin (a functional model: Keras'
-    ``Functional`` config, :mod:`scratchnet.saving_functional`)."""
+    ``Functional`` config, :mod:`scratchnet.saving_functional`); ``compile=False`` leaves the
+    compile config out (``model.get_config()`` is the ``"config"`` entry)."""
     from scratchnet import config as sn_config
 
     if hasattr(model, "_nodes"):  # Model(inputs, outputs)
         from scratchnet import saving_functional
 
-        return saving_functional.keras_config(
+        config = saving_functional.keras_config(
             model, _layer_config, lambda m: saving_functional.keras_compile_config(
                 m, _compile_config(m), _loss_spec, _metric_to_keras))
+        if not compile:
+            config.pop("compile_config", None)
+        return config
+
+    if not model.built:  # Keras' config of a Sequential with no input shape yet: its layers
+        return {"module": "keras", "class_name": "Sequential",
+                "config": {"name": model.name, "trainable": model.trainable, "dtype": _dtype_policy(),
+                           "layers": [_layer_config(layer) for layer in model.layers]},
+                "registered_name": None}
 
     batch_shape = list(model.input_shape)
     if model._graph and model._graph[0].shape[0] is not None:
         batch_shape[0] = model._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's batch
     first = model.layers[0] if model.layers else None
+    # the Input's name (Keras writes it; a Sequential built without one: "input_layer")
+    input_name = model._graph[0].node.layer.name if model._graph and model._graph[0].node else "input_layer"
     input_dtype = (first.input_dtype if first is not None else None) or sn_config.floatx()
     layers = [{"module": "keras.layers", "class_name": "InputLayer",
                "config": {"batch_shape": batch_shape, "dtype": input_dtype, "sparse": False,
-                          "ragged": False, "name": "input_layer", "optional": False},
+                          "ragged": False, "name": input_name, "optional": False},
                "registered_name": None}]
     layers += [_layer_config(layer) for layer in model.layers]
     config = {
         "module": "keras", "class_name": "Sequential",
-        "config": {"name": model.name, "trainable": True, "dtype": _dtype_policy(),
+        "config": {"name": model.name, "trainable": model.trainable, "dtype": _dtype_policy(),
                    "layers": layers, "build_input_shape": batch_shape},
         "registered_name": None,
         "build_config": {"input_shape": batch_shape},
     }
-    if model.compiled:
+    if model.compiled and compile:
         config["compile_config"] = _compile_config(model)
     return config
 
@@ -626,11 +638,13 @@ def model_from_config(config: dict, where: str, custom_objects=None, compile: bo
               for spec, lpath in zip(specs, layer_paths([s["class_name"] for s in specs]),
                                      strict=True)]
     batch_size = _sequential_batch_size(config)
+    input_name = _sequential_input_name(config)
     if batch_size is not None and input_shape is not None:  # a fixed batch (stateful RNNs)
         from scratchnet.layers.input_layer import Input
 
-        layers = [Input(input_shape, batch_size=batch_size), *layers]
+        layers = [Input(input_shape, batch_size=batch_size, name=input_name), *layers]
     model = Sequential(layers, seed=seed, name=name)
+    model._input_name = input_name  # its InputLayer keeps the config's name, as in Keras
     if input_shape is not None and batch_size is None:
         model.build((None, *input_shape))  # with the batch axis, as Keras builds
     record_units(model, layers)
@@ -761,6 +775,15 @@ def _sequential_batch_size(config) -> int | None:
         return None
     batch = ((first.get("config") or {}).get("batch_shape") or [None])[0]
     return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else None
+
+
+def _sequential_input_name(config) -> str | None:
+    """The name of a Sequential config's InputLayer, else None (a new name is drawn)."""
+    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
+    if layers and isinstance(layers[0], dict) and layers[0].get("class_name") == "InputLayer":
+        name = (layers[0].get("config") or {}).get("name")
+        return name if isinstance(name, str) and name else None
+    return None
 
 
 def _sequential_spec(config, where: str):

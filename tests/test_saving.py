@@ -196,7 +196,7 @@ def test_nan_weights_are_named_as_nan_not_as_a_misfit(tmp_path):
 
 def test_unknown_layer_class_is_never_resolved_by_name(tmp_path):
     model, _, _ = _trained(tmp_path)
-    cfg = model.get_config()
+    cfg = model._npz_config()  # (the .npz form: scratchnet's own)
     cfg["layers"][0]["class_name"] = "os.system"
     path = _write_variant(tmp_path, config=np.array(json.dumps(cfg)))
     with pytest.raises(ValueError, match=r"'os\.system'.*custom_objects"):

@@ -346,7 +346,8 @@ def test_functional_config_without_a_graph_is_refused(saved, tmp_path):
     no layer calls is refused, naming the file."""
     def edit(config):
         config["class_name"] = "Functional"
-        config["config"]["input_layers"] = [["input_layer", 0, 0]]
+        input_name = config["config"]["layers"][0]["config"]["name"]  # (the Input's own name)
+        config["config"]["input_layers"] = [[input_name, 0, 0]]
 
     path = _edit_config(saved[3], tmp_path / "func.keras", edit)
     with pytest.raises(ValueError, match=r"func\.keras'.*names no input_layers or output_layers"):

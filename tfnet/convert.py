@@ -119,7 +119,10 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
     common = {} if dtype == np.float32 else {"dtype": str(dtype)}
     # Lookup and Embedding layers read strings or integer ids, not floats.
     input_dtype = model.layers[0].input_dtype or str(dtype)
-    klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype, batch_size=model._batch_size())]
+    graph = getattr(model, "_graph", None)
+    input_name = graph[0].node.layer.name if graph and graph[0].node is not None else None
+    klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype, batch_size=model._batch_size(),
+                           name=input_name)]  # (the twins' configs name the same Input)
     for layer in model.layers:
         klayers.append(layer_to_keras(layer, **common, **_quantized_to_keras(layer)))
     kmodel = keras.Sequential(klayers, name=model.name)
@@ -161,7 +164,9 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
         raise ValueError(f'from_keras: Keras model "{kmodel.name}" is not built; give it a '
                          "keras.Input(shape) first")
     input_shape = tuple(kmodel.inputs[0].shape[1:])
-    slayers = [sn.layers.Input(input_shape, batch_size=kmodel.inputs[0].shape[0])]
+    input_name = getattr(getattr(kmodel.inputs[0], "_keras_history", None), "operation", None)
+    slayers = [sn.layers.Input(input_shape, batch_size=kmodel.inputs[0].shape[0],
+                               name=getattr(input_name, "name", None))]
     slayers += [layer_from_keras(klayer) for klayer in kmodel.layers]
     model = sn.Sequential(slayers, seed=seed, name=kmodel.name)
     model.set_weights(kmodel.get_weights())
