@@ -211,7 +211,8 @@ class Functional(Model):
         grads: dict[KerasTensor, np.ndarray] = {}  # dL/d tensor, summed over its uses
         logit_grads: dict[KerasTensor, np.ndarray] = {}  # dL/d(logits of tensor's layer)
         for tensor, d, via_logits in zip(self.outputs, doutputs, through_logits, strict=True):
-            _accumulate(logit_grads if via_logits else grads, tensor, d)
+            if d is not None:  # (None: an output of a layer's traced call that no loss reads)
+                _accumulate(logit_grads if via_logits else grads, tensor, d)
         done: set[Layer] = set()  # layers whose Parameter.grad already holds one call's gradient
         for node in reversed(self._nodes):
             layer = node.layer
@@ -636,9 +637,12 @@ def run_node(node: Node, values: dict, masks: dict, training: bool, for_backward
                                          training=training, for_backward=for_backward)
     if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
         node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
-    if node.outputs:  # several outputs (return_state): the mask goes with the first only
-        for out, value in zip(node.outputs, result, strict=True):
-            values[out], masks[out] = value, mask if out is node.output else None
+    if node.outputs:  # several outputs: a list of masks, one each (TemporalSplit's compute_mask),
+        # or one mask that goes with the first output only (return_state)
+        out_masks = list(mask) if isinstance(mask, list | tuple) else \
+            [mask] + [None] * (len(node.outputs) - 1)
+        for out, value, out_mask in zip(node.outputs, result, out_masks, strict=True):
+            values[out], masks[out] = value, out_mask
     else:
         values[node.output], masks[node.output] = result, mask
 

@@ -175,6 +175,7 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
             _GLOBAL["rng"] = previous
         _check_outputs(outputs, where)
         graph = Functional(inputs, outputs, seed=0, name=f"{owner.name}_call")
+        graph._returned = type(outputs) if isinstance(outputs, list | tuple) else None  # (tuple or list)
         _settle_input_dtypes(graph)
         graphs[training] = graph
     if not takes_training:
@@ -248,7 +249,15 @@ def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tupl
     layer._call_graphs = graphs
     first = graphs[False].inputs[0]
     layer.input_dtype = None if first.dtype in ("float32", "float64") else first.dtype
-    out = graphs[False].outputs
+    return _output_shapes(layer, graphs[False])
+
+
+def _output_shapes(layer: Layer, graph: Functional):
+    """The output shape of a layer made of layers, from its traced graph; for a ``call`` that
+    returns a tuple or list of tensors (the subclassing guide's VAE ``Encoder``) a list of them,
+    one per output (``Layer.extra_output_shapes``), the structure kept in ``_call_structure``."""
+    out = graph.outputs
+    layer._call_structure = graph._returned if len(out) > 1 else None
     return [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
 
 
@@ -288,9 +297,8 @@ def relax_layer(layer: Layer, given) -> None:
         inputs = [Input(s, dtype=dtype, name=f"{layer.name}_input_{k}") for k, s in enumerate(shape)] \
             if several else Input(shape, dtype=dtype, name=f"{layer.name}_input")
         layer._call_graphs = trace(layer, inputs, np.random.default_rng(0), where)
-        out = layer._call_graphs[False].outputs
         layer.input_shape = shape
-        layer.output_shape = [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
+        layer.output_shape = layer._first_output_shape(_output_shapes(layer, layer._call_graphs[False]))
         return
     kept = {**layer.params, **layer.non_trainable_params}
     layer.built, layer.params, layer.non_trainable_params = False, {}, {}
@@ -325,7 +333,10 @@ def backward_composite(layer: Layer, dy):
     graph = getattr(layer, "_active_graph", None)
     if graph is None:
         raise RuntimeError(f'layer "{layer.name}": backward called before forward')
-    dxs = graph.backward(dy)
+    if isinstance(dy, list | tuple):  # several outputs: one gradient each (None: unused)
+        dxs = graph.backward(list(dy), [False] * len(dy))
+    else:
+        dxs = graph.backward(dy)
     dxs = [np.zeros(shape, dtype if np.dtype(dtype).kind == "f" else config.floatx()) if d is None else d
            for d, (shape, dtype) in zip(dxs, layer._input_shapes, strict=True)]
     return dxs if len(dxs) > 1 else dxs[0]
@@ -527,6 +538,9 @@ class Subclassed(Functional):
         rows = []
         for layer in layers:
             shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
+            extra = layer.extra_output_shapes() if layer.output_shape is not None else []
+            if extra:  # a call returning several tensors: each shape, as a functional summary lists them
+                shape = "[" + ", ".join(str((None, *s)) for s in [layer.output_shape, *extra]) + "]"
             rows.append([f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}"])
         return ["Layer (type)", "Output Shape", "Param #"], rows
 
