@@ -20,9 +20,9 @@ from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close
 
 
 def vae_classes(lib):
-    """The guide's ``Sampling``, ``Encoder`` and ``Decoder`` as written there (small sizes), and a
-    ``KLDivergence`` layer that adds the guide's KL term by ``add_loss`` and passes the
-    reconstruction on (the guide adds it in the model's ``call``: see docs/keras-guides.md)."""
+    """The guide's ``Sampling``, ``Encoder``, ``Decoder`` and ``VariationalAutoEncoder`` (whose
+    ``call`` unpacks the encoder's three outputs and adds the KL term by ``self.add_loss``), as
+    written there, with small sizes and ``noise`` scaling the draw."""
     L, ops = lib.layers, lib.ops
 
     class Sampling(L.Layer):
@@ -61,25 +61,20 @@ def vae_classes(lib):
             x = self.dense_proj(inputs)
             return self.dense_output(x)
 
-    class KLDivergence(L.Layer):
-        def call(self, inputs):
-            z_mean, z_log_var, reconstructed = inputs
-            kl_loss = -0.5 * ops.mean(z_log_var - ops.square(z_mean) - ops.exp(z_log_var) + 1)
-            self.add_loss(kl_loss)
-            return reconstructed
-
     class VariationalAutoEncoder(lib.Model):
         def __init__(self, original_dim=12, intermediate_dim=8, latent_dim=3, noise=1.0,
                      name="autoencoder", **kwargs):
             super().__init__(name=name, **kwargs)
             self.encoder = Encoder(latent_dim=latent_dim, intermediate_dim=intermediate_dim, noise=noise)
             self.decoder = Decoder(original_dim, intermediate_dim=intermediate_dim)
-            self.kl = KLDivergence()
 
         def call(self, inputs):
             z_mean, z_log_var, z = self.encoder(inputs)
             reconstructed = self.decoder(z)
-            return self.kl((z_mean, z_log_var, reconstructed))
+            # Add KL divergence regularization loss.
+            kl_loss = -0.5 * ops.mean(z_log_var - ops.square(z_mean) - ops.exp(z_log_var) + 1)
+            self.add_loss(kl_loss)
+            return reconstructed
 
     return Encoder, VariationalAutoEncoder
 
@@ -131,8 +126,8 @@ def test_the_vae_encoder_in_a_functional_model_unpacks_three_outputs():
 
 
 def test_the_guide_vae_fit_equal_keras():
-    """The subclassed model unpacks the Encoder's three outputs; fit with MSE and the KL term:
-    losses and every weight after 8 Adam steps."""
+    """The guide's subclassed model unpacks the Encoder's three outputs and adds the KL term in
+    its own call; fit with MSE: losses, every weight after 8 Adam steps, and model.losses."""
     (_, vae_class), (_, kvae_class) = vae_classes(sn), vae_classes(keras)
     model, kmodel = vae_class(noise=0.0), kvae_class(noise=0.0)
     x = np.random.default_rng(3).random((16, 12)).astype("float32")
@@ -146,6 +141,13 @@ def test_the_guide_vae_fit_equal_keras():
     assert len(model.get_weights()) == len(kmodel.get_weights()) == 10
     for w, kw in zip(model.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(w, kw, TRAJECTORY_RTOL, "weights after 8 Adam steps")
+    assert_close(model.evaluate(x, x, verbose=0), kmodel.evaluate(x, x, verbose=0), TRAJECTORY_RTOL,
+                 "evaluate (MSE + KL)")
+    model(x), kmodel(x)
+    assert len(model.losses) == len(kmodel.losses) == 1
+    assert_close(np.asarray(model.losses), np.asarray([float(t) for t in kmodel.losses]), FORWARD_RTOL,
+                 "model.losses: the KL term of the last call")
+    assert len(model.layers) == 2  # (the add_loss term is no layer of the model, as in Keras)
     # (Keras prints "?" for the layers of a subclassed model built by a call on data; scratchnet
     # prints the shapes it traced, each of a layer with several outputs)
     rows = model._summary_rows(model.layers)[1]

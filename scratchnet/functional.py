@@ -106,6 +106,7 @@ class Functional(Model):
                                  "not support yet (its sub-layers keep one call's arrays); make one "
                                  "instance per call")
         self._caches: dict[Node, dict] = {}  # a shared layer's forward cache, one per call
+        self._loss_nodes: list[Node] = []  # nodes that add a loss and lead to no output (add_loss_nodes)
         # The first layers, and weightless ones in front of them (augmentation), need not
         # compute dL/dx: no layer before them has weights.
         self._needs_input_grad = _needs_input_grad(self._nodes)
@@ -144,6 +145,16 @@ class Functional(Model):
     def output(self):
         """Keras' ``model.output``: the output KerasTensor, or the list of them."""
         return list(self.outputs) if self._outputs_is_list else self.outputs[0]
+
+    def add_loss_nodes(self, tensors: list[KerasTensor]) -> None:
+        """Run also the nodes that make ``tensors``, which lead to no output: layers whose
+        ``add_loss`` is all they give (a subclassed model's ``self.add_loss(...)`` in ``call``,
+        :class:`scratchnet.subclassing.GraphLoss`). The forward pass runs them with the others and
+        the backward pass runs them with no gradient from above, the term's own as the seed."""
+        self._loss_nodes = [t.node for t in tensors]
+        self._nodes = graph_nodes(self.inputs, [*self.outputs, *tensors])
+        self._needs_input_grad = _needs_input_grad(self._nodes)
+        self._pool_after = _pool_after(self._nodes, [*self.outputs, *tensors], self._shared)
 
     @property
     def multi_output(self) -> bool:
@@ -216,9 +227,11 @@ class Functional(Model):
         done: set[Layer] = set()  # layers whose Parameter.grad already holds one call's gradient
         for node in reversed(self._nodes):
             layer = node.layer
-            if isinstance(layer, InputLayer) or not any(t in grads or t in logit_grads
-                                                        for t in node.all_outputs):
-                continue  # an input, or a node no loss depends on
+            if isinstance(layer, InputLayer) or not (any(t in grads or t in logit_grads
+                                                         for t in node.all_outputs)
+                                                     or (node in self._loss_nodes
+                                                         and self._needs_input_grad[node])):
+                continue  # an input, or a node no loss depends on (an add_loss term no weight feeds)
             if getattr(layer, "fused_into", None) is not None:
                 # a max-pooling its Conv2D ran (forward_pooled): the Conv2D's backward does it
                 _accumulate(grads, node.inputs[0], grads[node.output])

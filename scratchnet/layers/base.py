@@ -741,8 +741,8 @@ class Layer:
         else:
             y = self.forward(x, training=bool(training))
         y = self.record_activity(y)
-        y = self._call_outputs([kernels.to_numpy(v) for v in y]) if isinstance(y, list | tuple) \
-            else kernels.to_numpy(y)
+        y = self._call_outputs(type(y)(kernels.to_numpy(v) for v in y)) if isinstance(y, list | tuple) \
+            else kernels.to_numpy(y)  # several outputs: each an array, in call's tuple or list
         if mask is None and own_compute_mask(self) is None:
             return y
         out_mask = output_mask(self, x, mask)
