@@ -211,3 +211,17 @@ def test_temporal_split_in_a_functional_model_equal_keras():
     rows = {row[0]: row for row in model._summary_rows(model.layers)[1]}
     assert rows["temporal_split (TemporalSplit)"][1] == "[(None, 4, 4), (None, 4, 4)]"  # Keras' row
     assert rows["lstm_b (LSTM)"][3] == "temporal_split[0][1]"
+
+
+def test_temporal_split_model_saved_by_scratchnet_loads_in_both(tmp_path):
+    """The node's second output is written as Keras writes it (``["temporal_split", 0, 1]``)."""
+    model, _ = split_model(sn)
+    ids = padded_ids()
+    model.save(tmp_path / "split.keras")
+    custom = {"TemporalSplit": type(model.get_layer("temporal_split"))}
+    again = sn.models.load_model(tmp_path / "split.keras", custom_objects=custom)
+    kmodel = keras.models.load_model(tmp_path / "split.keras",
+                                     custom_objects={"TemporalSplit": temporal_split(keras)})
+    expected = model.predict(ids, verbose=0)
+    np.testing.assert_array_equal(again.predict(ids, verbose=0), expected)
+    assert_close(expected, np.asarray(kmodel.predict(ids, verbose=0)), FORWARD_RTOL, "Keras reading it")

@@ -577,7 +577,7 @@ class Subclassed(Functional):
         rows = []
         for layer in layers:
             shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
-            extra = layer.extra_output_shapes() if layer.output_shape is not None else []
+            extra = getattr(layer, "extra_output_shapes", list)() if layer.output_shape is not None else []
             if extra:  # a call returning several tensors: each shape, as a functional summary lists them
                 shape = "[" + ", ".join(str((None, *s)) for s in [layer.output_shape, *extra]) + "]"
             rows.append([f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}"])
