@@ -13,9 +13,8 @@
   model: outputs, and weights after a few SGD steps.
 
 Weights are copied from Keras into scratchnet with ``set_weights``. Tolerances (driver.py):
-outputs FORWARD_RTOL, weights after training TRAJECTORY_RTOL. Not run: the guide's
-``TemporalSplit`` (a custom layer returning a list from ``ops.split`` is not supported by
-scratchnet's gradient tape); see docs/keras-guides.md.
+outputs FORWARD_RTOL, weights after training TRAJECTORY_RTOL. The guide's ``TemporalSplit`` (a
+``call`` returning a list from ``ops.split``) is in ``test_several_outputs_keras.py``.
 """
 
 import keras

@@ -198,7 +198,8 @@ def test_a_training_argument_switches_the_branch_as_in_keras():
 # ---------------------------------------------------------------------------- the VAE
 def vae_classes(lib):
     """The guide's Sampling and KL term, in a model whose encoder is made of plain layers (the
-    guide's Encoder returns three tensors: docs/keras-guides.md). ``noise=0`` makes the draw
+    guide's own Encoder, which returns three tensors, and VariationalAutoEncoder are in
+    test_several_outputs_keras.py). ``noise=0`` makes the draw
     vanish, so the two libraries' different random streams can be left out of a trajectory."""
     L = lib.layers
 

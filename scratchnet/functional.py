@@ -106,6 +106,7 @@ class Functional(Model):
                                  "not support yet (its sub-layers keep one call's arrays); make one "
                                  "instance per call")
         self._caches: dict[Node, dict] = {}  # a shared layer's forward cache, one per call
+        self._loss_nodes: list[Node] = []  # nodes that add a loss and lead to no output (add_loss_nodes)
         # The first layers, and weightless ones in front of them (augmentation), need not
         # compute dL/dx: no layer before them has weights.
         self._needs_input_grad = _needs_input_grad(self._nodes)
@@ -144,6 +145,16 @@ class Functional(Model):
     def output(self):
         """Keras' ``model.output``: the output KerasTensor, or the list of them."""
         return list(self.outputs) if self._outputs_is_list else self.outputs[0]
+
+    def add_loss_nodes(self, tensors: list[KerasTensor]) -> None:
+        """Run also the nodes that make ``tensors``, which lead to no output: layers whose
+        ``add_loss`` is all they give (a subclassed model's ``self.add_loss(...)`` in ``call``,
+        :class:`scratchnet.subclassing.GraphLoss`). The forward pass runs them with the others and
+        the backward pass runs them with no gradient from above, the term's own as the seed."""
+        self._loss_nodes = [t.node for t in tensors]
+        self._nodes = graph_nodes(self.inputs, [*self.outputs, *tensors])
+        self._needs_input_grad = _needs_input_grad(self._nodes)
+        self._pool_after = _pool_after(self._nodes, [*self.outputs, *tensors], self._shared)
 
     @property
     def multi_output(self) -> bool:
@@ -211,13 +222,16 @@ class Functional(Model):
         grads: dict[KerasTensor, np.ndarray] = {}  # dL/d tensor, summed over its uses
         logit_grads: dict[KerasTensor, np.ndarray] = {}  # dL/d(logits of tensor's layer)
         for tensor, d, via_logits in zip(self.outputs, doutputs, through_logits, strict=True):
-            _accumulate(logit_grads if via_logits else grads, tensor, d)
+            if d is not None:  # (None: an output of a layer's traced call that no loss reads)
+                _accumulate(logit_grads if via_logits else grads, tensor, d)
         done: set[Layer] = set()  # layers whose Parameter.grad already holds one call's gradient
         for node in reversed(self._nodes):
             layer = node.layer
-            if isinstance(layer, InputLayer) or not any(t in grads or t in logit_grads
-                                                        for t in node.all_outputs):
-                continue  # an input, or a node no loss depends on
+            if isinstance(layer, InputLayer) or not (any(t in grads or t in logit_grads
+                                                         for t in node.all_outputs)
+                                                     or (node in self._loss_nodes
+                                                         and self._needs_input_grad[node])):
+                continue  # an input, or a node no loss depends on (an add_loss term no weight feeds)
             if getattr(layer, "fused_into", None) is not None:
                 # a max-pooling its Conv2D ran (forward_pooled): the Conv2D's backward does it
                 _accumulate(grads, node.inputs[0], grads[node.output])
@@ -639,9 +653,12 @@ def run_node(node: Node, values: dict, masks: dict, training: bool, for_backward
                                          training=training, for_backward=for_backward)
     if node.inputs_as_list or node.several_args:  # (forward_with_mask records its own)
         node.layer.record_activity(result)  # activity_regularizer=...: a penalty on result
-    if node.outputs:  # several outputs (return_state): the mask goes with the first only
-        for out, value in zip(node.outputs, result, strict=True):
-            values[out], masks[out] = value, mask if out is node.output else None
+    if node.outputs:  # several outputs: a list of masks, one each (TemporalSplit's compute_mask),
+        # or one mask that goes with the first output only (return_state)
+        out_masks = list(mask) if isinstance(mask, list | tuple) else \
+            [mask] + [None] * (len(node.outputs) - 1)
+        for out, value, out_mask in zip(node.outputs, result, out_masks, strict=True):
+            values[out], masks[out] = value, out_mask
     else:
         values[node.output], masks[node.output] = result, mask
 

@@ -52,9 +52,9 @@ from scratchnet.model import Model
 
 # What each traced graph holds; a subclassed model takes these from the graph of the mode it runs.
 _GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "_pool_after",
-                "_outputs_is_list", "_inputs_struct", "input_names", "output_names")
+                "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes")
 _NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
-                "_caches"} | set(_GRAPH_ATTRS)
+                "_caches", "_graph_losses"} | set(_GRAPH_ATTRS)
 
 
 def call_takes(owner, argument: str) -> bool:
@@ -160,6 +160,7 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
         previous = _GLOBAL["rng"]
         _GLOBAL["rng"] = rng
         _GLOBAL["tracing"] += 1
+        owner._graph_losses = []  # what a subclassed model's self.add_loss(...) records (Subclassed.add_loss)
         try:
             outputs = owner.call(inputs, **kwargs)
         except NotImplementedError:
@@ -175,6 +176,10 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
             _GLOBAL["rng"] = previous
         _check_outputs(outputs, where)
         graph = Functional(inputs, outputs, seed=0, name=f"{owner.name}_call")
+        graph._returned = type(outputs) if isinstance(outputs, list | tuple) else None  # (tuple or list)
+        if owner._graph_losses:
+            graph.add_loss_nodes(owner._graph_losses)
+        owner._graph_losses = []
         _settle_input_dtypes(graph)
         graphs[training] = graph
     if not takes_training:
@@ -248,7 +253,15 @@ def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tupl
     layer._call_graphs = graphs
     first = graphs[False].inputs[0]
     layer.input_dtype = None if first.dtype in ("float32", "float64") else first.dtype
-    out = graphs[False].outputs
+    return _output_shapes(layer, graphs[False])
+
+
+def _output_shapes(layer: Layer, graph: Functional):
+    """The output shape of a layer made of layers, from its traced graph; for a ``call`` that
+    returns a tuple or list of tensors (the subclassing guide's VAE ``Encoder``) a list of them,
+    one per output (``Layer.extra_output_shapes``), the structure kept in ``_call_structure``."""
+    out = graph.outputs
+    layer._call_structure = graph._returned if len(out) > 1 else None
     return [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
 
 
@@ -288,9 +301,8 @@ def relax_layer(layer: Layer, given) -> None:
         inputs = [Input(s, dtype=dtype, name=f"{layer.name}_input_{k}") for k, s in enumerate(shape)] \
             if several else Input(shape, dtype=dtype, name=f"{layer.name}_input")
         layer._call_graphs = trace(layer, inputs, np.random.default_rng(0), where)
-        out = layer._call_graphs[False].outputs
         layer.input_shape = shape
-        layer.output_shape = [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
+        layer.output_shape = layer._first_output_shape(_output_shapes(layer, layer._call_graphs[False]))
         return
     kept = {**layer.params, **layer.non_trainable_params}
     layer.built, layer.params, layer.non_trainable_params = False, {}, {}
@@ -325,7 +337,10 @@ def backward_composite(layer: Layer, dy):
     graph = getattr(layer, "_active_graph", None)
     if graph is None:
         raise RuntimeError(f'layer "{layer.name}": backward called before forward')
-    dxs = graph.backward(dy)
+    if isinstance(dy, list | tuple):  # several outputs: one gradient each (None: unused)
+        dxs = graph.backward(list(dy), [False] * len(dy))
+    else:
+        dxs = graph.backward(dy)
     dxs = [np.zeros(shape, dtype if np.dtype(dtype).kind == "f" else config.floatx()) if d is None else d
            for d, (shape, dtype) in zip(dxs, layer._input_shapes, strict=True)]
     return dxs if len(dxs) > 1 else dxs[0]
@@ -496,6 +511,41 @@ class Subclassed(Functional):
         self._activate(bool(training))
         return Functional.forward(self, x, training=training, for_backward=for_backward)
 
+    # ------------------------------------------------------------------ add_loss
+    def add_loss(self, loss) -> None:
+        """Keras' ``self.add_loss(term)`` in the model's own ``call`` (the subclassing guide's
+        VAE adds its KL term so): ``term`` is a scalar computed from tensors of the traced call
+        (``-0.5 * ops.mean(...)``). The trace records a layer that computes it at each forward
+        pass, run by the gradient tape (:class:`GraphLoss`); its term joins ``model.losses`` (the
+        model's own first, as Keras' ``Layer.losses``), the training loss and the gradients."""
+        where = f'model "{self.name}" ({type(self).__name__})'
+        if getattr(self, "_graph_losses", None) is None or not _GLOBAL["tracing"]:
+            raise ValueError(f"{where}: add_loss is supported inside the model's call(); elsewhere "
+                             "add the term in a layer's call, or use a loss in compile()")
+        if not isinstance(loss, KerasTensor):
+            raise ValueError(f"{where}: add_loss in call() expects a term computed from the call's "
+                             f"tensors, received {loss!r} (a constant adds nothing to a gradient)")
+        if tuple(loss.shape) != () or not isinstance(loss, BatchlessTensor):
+            raise ValueError(f"{where}: add_loss expects a scalar (such as ops.mean(...) of the "
+                             f"batch), received a tensor of shape {tuple(loss.shape)}")
+        from scratchnet.ops import _unique
+
+        term = GraphLoss(loss.apply, name=_unique("add_loss"))
+        self._graph_losses.append(term(list(loss.bases) if len(loss.bases) > 1 else loss.bases[0]))
+
+    def _graph_loss_terms(self) -> list:
+        return [term for node in (getattr(self, "_loss_nodes", None) or ())
+                for term in node.layer.added_losses]
+
+    @property
+    def losses(self) -> list:
+        """Keras' ``model.losses``: the model's own ``add_loss`` terms of the last call, then its
+        layers' (:attr:`Model.losses`)."""
+        return self._graph_loss_terms() + Model.losses.fget(self)
+
+    def activity_penalty(self) -> float:
+        return Functional.activity_penalty(self) + float(sum(self._graph_loss_terms()))
+
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 weighted_metrics=None) -> None:
@@ -527,6 +577,9 @@ class Subclassed(Functional):
         rows = []
         for layer in layers:
             shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
+            extra = getattr(layer, "extra_output_shapes", list)() if layer.output_shape is not None else []
+            if extra:  # a call returning several tensors: each shape, as a functional summary lists them
+                shape = "[" + ", ".join(str((None, *s)) for s in [layer.output_shape, *extra]) + "]"
             rows.append([f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}"])
         return ["Layer (type)", "Output Shape", "Param #"], rows
 
@@ -544,6 +597,23 @@ class Subclassed(Functional):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+
+
+class GraphLoss(Layer):
+    """The layer behind a subclassed model's ``self.add_loss(term)`` in a traced ``call``: it
+    takes the batched tensors the scalar ``term`` is computed from, computes it again at each
+    forward pass (``apply``, on the gradient tape) and adds it with ``add_loss``; it passes its
+    first input on. Its node leads to no output of the graph: the graph runs it all the same
+    (``Functional.add_loss_nodes``), and its backward pass seeds the term with ``dL/dterm = 1``."""
+
+    def __init__(self, apply, **kwargs):
+        super().__init__(**kwargs)
+        self._apply = apply
+
+    def call(self, inputs):
+        values = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        self.add_loss(self._apply(values))
+        return values[0]
 
 
 def adopt(cls) -> None:

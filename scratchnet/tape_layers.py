@@ -89,11 +89,14 @@ def build_taped(layer: Layer, input_shape):
     compute = getattr(type(layer), "compute_output_shape", None)
     if compute is not None:
         shape = compute(layer, [(None, *s) for s in input_shape] if several else (None, *input_shape))
+        if isinstance(shape, list | tuple) and shape and isinstance(shape[0], list | tuple):
+            layer._call_structure = type(shape)  # several outputs: a shape each
+            return [tuple(s[1:]) for s in shape]
         return tuple(shape[1:])
     # Run call on a batch of two zero samples; an axis of unknown size (None) is tried at two
     # sizes, and an output axis that follows it is unknown too.
     unknown = any(None in s for s in input_shape) if several else None in input_shape
-    shapes = []
+    probes = []  # per probe, the shape of each output (one output: a list of one)
     for size in (2, 3) if unknown else (2,):
         def zeros(shape, size=size):
             return np.zeros((2, *(size if d is None else d for d in shape)), dtype=_float_dtype(layer))
@@ -107,15 +110,26 @@ def build_taped(layer: Layer, input_shape):
             # Keras infers the output in a StatelessScope and a SymbolicScope: an assign in call
             # changes nothing, and code asking in_symbolic_scope() knows it is a trial
             with np.errstate(all="ignore"), StatelessScope(), SymbolicScope():
-                y = _plain(_call(layer, probe, training=False, mask=probe_mask))
+                y = _call(layer, probe, training=False, mask=probe_mask)
         finally:
             layer._pending_losses = None
             layer.clear_activity()
-        if y.ndim == 0 or y.shape[0] != 2:
-            given = [a.shape for a in probe] if several else probe.shape
-            raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the batch '
-                             f"axis first: on a batch of shape {given} it returned shape {y.shape}")
-        shapes.append(y.shape[1:])
+        # a call returning a tuple or list of tensors (TemporalSplit's ops.split): several outputs
+        layer._call_structure = type(y) if isinstance(y, list | tuple) else None
+        ys = [_plain(v) for v in y] if isinstance(y, list | tuple) else [_plain(y)]
+        for out in ys:
+            if out.ndim == 0 or out.shape[0] != 2:
+                given = [a.shape for a in probe] if several else probe.shape
+                raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): call must keep the '
+                                 f"batch axis first: on a batch of shape {given} it returned shape "
+                                 f"{out.shape}")
+        probes.append([out.shape[1:] for out in ys])
+    shapes = [_known_axes(layer, input_shape, [p[k] for p in probes]) for k in range(len(probes[0]))]
+    return shapes if layer._call_structure is not None else shapes[0]
+
+
+def _known_axes(layer: Layer, input_shape, shapes: list) -> tuple:
+    """One output's shape from its shapes at each probe size: None on an axis that changed."""
     if len({len(shape) for shape in shapes}) > 1:
         raise ValueError(f'Layer "{layer.name}" ({type(layer).__name__}): the rank of call\'s output '
                          f"depends on the size of an unknown axis of its input {input_shape}")
@@ -134,24 +148,34 @@ def forward_taped(layer: Layer, x, training: bool, mask=None):
     try:
         if not record:
             layer._taped_call = None
-            return _plain(_call(layer, _own_copy(x), training, mask=mask))
+            return _plain_outputs(_call(layer, _own_copy(x), training, mask=mask))
         tape = Tape(f'Layer "{layer.name}" ({type(layer).__name__})')
         watched_x = [tape.watch(a) for a in x] if isinstance(x, list | tuple) else tape.watch(x)
         traced = {id(p): tape.watch(p.value) for p in trainable}
         output = _call(layer, watched_x, training, traced, mask)
         layer._taped_call = (tape, watched_x, trainable, traced, output, layer._pending_losses)
-        return _plain(output)
+        return _plain_outputs(output)
     finally:
         layer._pending_losses = None
 
 
 def backward_taped(layer: Layer, dy):
-    """``dL/dx`` and each trainable weight's gradient, from the tape of the last forward pass."""
+    """``dL/dx`` and each trainable weight's gradient, from the tape of the last forward pass.
+    A ``call`` that returned several tensors takes ``dy`` as a list, one gradient per output
+    (None for an output no loss reads)."""
     if getattr(layer, "_taped_call", None) is None:
         raise RuntimeError(f'Layer "{layer.name}": backward called without a recorded forward pass (the '
                            "last forward was an inference one)")
     tape, watched_x, trainable, traced, output, added = layer._taped_call
-    seeds = [(output, dy)] + [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
+    if isinstance(output, list | tuple):  # several outputs: each seeded with its own gradient
+        if not isinstance(dy, list | tuple) or len(dy) != len(output):
+            raise ValueError(f'Layer "{layer.name}": its call returned {len(output)} tensors, so backward '
+                             f"expects a list of {len(output)} gradients (None for an unused one), "
+                             f"received {type(dy).__name__}")
+        seeds = list(zip(output, dy, strict=True))
+    else:
+        seeds = [(output, dy)]
+    seeds += [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
     inputs = list(watched_x) if isinstance(watched_x, list) else [watched_x]
     grads = tape.gradients(seeds, [*inputs, *(traced[id(p)] for p in trainable)])
     for param, grad in zip(trainable, grads[len(inputs):], strict=True):
@@ -202,6 +226,11 @@ def _own_copy(x):
     if isinstance(x, list | tuple):
         return type(x)(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in x)
     return np.array(x, copy=True) if isinstance(x, np.ndarray) else x
+
+
+def _plain_outputs(value):
+    """What ``call`` returned as plain arrays: one, or a list of them for several outputs."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
 
 
 def _plain(value):

@@ -639,9 +639,10 @@ class Layer:
                 if self._keras_build():  # Keras' build(input_shape): the batch axis first, no rng
                     from scratchnet.tape_layers import build_keras_style
 
-                    self.output_shape = tuple(build_keras_style(self, self.input_shape, rng))
+                    shape = build_keras_style(self, self.input_shape, rng)
+                    self.output_shape = self._first_output_shape(shape)
                 else:
-                    self.output_shape = tuple(self.build(self.input_shape, rng))
+                    self.output_shape = self._first_output_shape(self.build(self.input_shape, rng))
             except TypeError as err:  # arithmetic on a None the layer cannot do without
                 if several or None not in self.input_shape:
                     raise
@@ -653,6 +654,32 @@ class Layer:
                 self._building = False
             self.built = True
         return self.output_shape
+
+    def _first_output_shape(self, shape) -> tuple:
+        """What ``build`` returned, as ``output_shape``: the shape, or for a Keras-style layer whose
+        ``call`` returns several tensors (a list of shapes, :mod:`scratchnet.tape_layers` and
+        :mod:`scratchnet.subclassing`) the first, the others kept for :meth:`extra_output_shapes`,
+        as ``LSTM(return_state=True)`` keeps its states' shapes."""
+        if isinstance(shape, list) and shape and isinstance(shape[0], tuple | list):
+            self._extra_call_shapes = [tuple(s) for s in shape[1:]]
+            return tuple(shape[0])
+        self._extra_call_shapes = []
+        return tuple(shape)
+
+    def extra_output_shapes(self) -> list[tuple]:
+        """The shapes of the outputs after the first, for a layer that gives several: here a
+        Keras-style ``call`` returning a tuple or list of tensors (the subclassing guide's VAE
+        ``Encoder``, ``(z_mean, z_log_var, z)``); each gets a KerasTensor of its own in a graph
+        (``input_layer._record_outputs``). Empty for a layer with one output."""
+        return list(getattr(self, "_extra_call_shapes", []))
+
+    def _call_outputs(self, outputs):
+        """The outputs of a Keras-style ``call`` that returned several tensors, in the structure
+        it returned them in (a tuple or a list, ``_call_structure``); one output as it is."""
+        structure = getattr(self, "_call_structure", None)
+        if structure is None or not isinstance(outputs, list | tuple):
+            return outputs
+        return structure(outputs)
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise a clear error if ``x`` is not ``(batch,) + self.input_shape`` (a ``None`` in
@@ -713,7 +740,9 @@ class Layer:
             y = self.forward(x, training=bool(training), mask=mask)
         else:
             y = self.forward(x, training=bool(training))
-        y = kernels.to_numpy(self.record_activity(y))
+        y = self.record_activity(y)
+        y = self._call_outputs(type(y)(kernels.to_numpy(v) for v in y)) if isinstance(y, list | tuple) \
+            else kernels.to_numpy(y)  # several outputs: each an array, in call's tuple or list
         if mask is None and own_compute_mask(self) is None:
             return y
         out_mask = output_mask(self, x, mask)

@@ -360,12 +360,16 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     if not hasattr(layer, "_inbound_nodes"):  # a subclass that skipped Layer.__init__
         layer._inbound_nodes = []
     output = _record_outputs(layer, node, output_shape, dtype)
-    if isinstance(output, KerasTensor):  # Keras' x._keras_mask, to print (layers/masking.py)
-        from scratchnet.layers.masking import symbolic_mask
+    # Keras' x._keras_mask, to print (layers/masking.py); a call with several outputs: one each
+    from scratchnet.layers.masking import symbolic_mask
 
-        mask = symbolic_mask(layer, x, output)
-        if mask is not None:
-            output._keras_mask = mask
+    mask = symbolic_mask(layer, x, output)
+    if isinstance(output, KerasTensor) and mask is not None:
+        output._keras_mask = mask
+    elif isinstance(output, list | tuple) and isinstance(mask, list):
+        for tensor, tensor_mask in zip(output, mask, strict=True):
+            if tensor_mask is not None:
+                tensor._keras_mask = tensor_mask
     return output
 
 
@@ -392,7 +396,10 @@ def _record_outputs(layer: Layer, node: Node, output_shape, dtype: str):
         node.outputs = [node.output] + [KerasTensor((batch,) + tuple(shape), dtype, layer.name, node, k)
                                         for k, shape in enumerate(extra, start=1)]
     layer._inbound_nodes.append(node)
-    return list(node.outputs) if node.outputs else node.output
+    if not node.outputs:
+        return node.output
+    # a Keras-style call returning a tuple gives a tuple of KerasTensors, as in Keras
+    return tuple(node.outputs) if getattr(layer, "_call_structure", None) is tuple else list(node.outputs)
 
 
 def _batch_size(inputs: list) -> int | None:

@@ -155,7 +155,7 @@ def symbolic_mask(layer, x, output):
     tensor of the shape that method gives, found by calling it on a batch of one of zeros (so a
     layer that makes no mask, or ends it, gives None). Only for printing and inspection: a graph
     computes the mask's values as it runs (:func:`forward_with_mask`)."""
-    if isinstance(x, list | tuple) or isinstance(output, list | tuple):
+    if isinstance(x, list | tuple):
         return None
     mask = getattr(x, "_keras_mask", None)
     compute_mask = own_compute_mask(layer)
@@ -167,6 +167,11 @@ def symbolic_mask(layer, x, output):
         made = compute_mask(sample, sample_mask)
     except (TypeError, ValueError, IndexError):  # a user's compute_mask that needs real values
         return None
+    if isinstance(output, list | tuple):  # several outputs (TemporalSplit): a list of masks, one each
+        if not isinstance(made, list | tuple) or len(made) != len(output):
+            return None
+        return [None if m is None else mask_tensor(layer, x, out.shape[:np.ndim(m)])
+                for m, out in zip(made, output, strict=True)]
     if made is None or isinstance(made, list | tuple):
         return None
     if sample_mask is not None and made is sample_mask:  # passed through: the input's own
