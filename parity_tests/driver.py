@@ -178,6 +178,15 @@ def random_weights(model, seed: int = 0, scale: float = 0.5):
     return model
 
 
+def same_start(model, kmodel, seed: int = 1) -> None:
+    """The same Normal(0, 0.5) draw of every weight into a scratchnet model and its Keras twin
+    (``kmodel``'s weight order, which the twin shares)."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.get_weights()]
+    kmodel.set_weights(weights)
+    model.set_weights(weights)
+
+
 def random_data(shape, n: int = 4, classes: int = 4, seed: int = 0):
     """``n`` samples of ``shape`` from Normal(0, 1) in float32, and ``n`` labels below ``classes``."""
     rng = np.random.default_rng(seed)

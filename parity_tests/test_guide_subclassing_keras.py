@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close
+from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close, same_start
 
 LIBS = pytest.mark.parametrize("lib", [keras, sn], ids=["keras", "scratchnet"])
 
@@ -231,13 +231,6 @@ def vae_classes(lib):
         return lib.Model(inputs, L.Dense(original_dim, activation="sigmoid", name="dec_out")(h))
 
     return Sampling, vae
-
-
-def same_start(model, kmodel, seed=1):
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.get_weights()]
-    kmodel.set_weights(weights)
-    model.set_weights(weights)
 
 
 def test_vae_sampling_draws_per_batch_and_the_kl_term_equal_keras():

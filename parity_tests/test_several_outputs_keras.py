@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import scratchnet as sn
-from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close
+from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close, same_start
 
 
 def vae_classes(lib):
@@ -91,13 +91,6 @@ def temporal_split(lib):
             return lib.ops.split(mask, 2, axis=1)
 
     return TemporalSplit
-
-
-def same_start(model, kmodel, seed=1):
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.get_weights()]
-    kmodel.set_weights(weights)
-    model.set_weights(weights)
 
 
 def test_the_vae_encoder_returns_its_three_tensors_eagerly_equal_keras():
