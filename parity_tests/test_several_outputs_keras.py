@@ -17,6 +17,7 @@ import numpy as np
 
 import scratchnet as sn
 from parity_tests.driver import FORWARD_RTOL, TRAJECTORY_RTOL, assert_close, same_start
+from parity_tests.test_guide_subclassing_keras import vae_classes as guide_vae_classes
 
 
 def vae_classes(lib):
@@ -25,16 +26,7 @@ def vae_classes(lib):
     written there, with small sizes and ``noise`` scaling the draw."""
     L, ops = lib.layers, lib.ops
 
-    class Sampling(L.Layer):
-        def __init__(self, noise=1.0, **kwargs):
-            super().__init__(**kwargs)
-            self.noise = noise
-
-        def call(self, inputs):
-            z_mean, z_log_var = inputs
-            batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
-            epsilon = lib.random.normal(shape=(batch, dim)) * self.noise
-            return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+    Sampling = guide_vae_classes(lib)[0]  # the guide's Sampling, as in test_guide_subclassing_keras
 
     class Encoder(L.Layer):
         def __init__(self, latent_dim=3, intermediate_dim=8, noise=1.0, name="encoder", **kwargs):
