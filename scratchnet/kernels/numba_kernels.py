@@ -1596,6 +1596,20 @@ DIRECT_KERNEL_GRAD_BAND_BYTES = 256 * 2**10  # filters inner dL/dK: rows of dy p
 DIRECT_RGB_BAND_PIXELS = 512  # RGB dL/dK: about this many pixels per band sum (rounding: see above)
 
 
+def _kernel_grad_images_per_chunk(n: int) -> int:
+    """Images per chunk of the direct loops' dL/dK: ``2 * MIN_KERNEL_GRAD_CHUNKS`` chunks whatever
+    the thread count, so the same partial sums, summed in chunk order, give the same bits."""
+    return max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))
+
+
+def _kernel_grad_band(kind: str, ow: int, f: int, itemsize: int) -> int:
+    """Rows of ``dy`` per band of the direct loops' dL/dK: ``DIRECT_KERNEL_GRAD_BAND_BYTES`` of ``dy``
+    ("filters inner", 9 passes over each band) or about ``DIRECT_RGB_BAND_PIXELS`` pixels ("rgb")."""
+    if kind == "rgb":
+        return max(1, DIRECT_RGB_BAND_PIXELS // ow)
+    return max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (ow * f * itemsize))
+
+
 def _stack_empty(size, dtype):
     """``np.empty(size, dtype)``; compiled: an array of ``size`` (a constant) values on the stack of
     the calling thread, which the compiler can keep in registers (an ``np.empty`` lives on the heap,
@@ -2382,13 +2396,13 @@ def direct_conv2d_backward_kernel(xpad, dy, kernel_hw, strides, dilation):
         return conv2d_backward_kernel.__wrapped__(xpad, dy, kernel_hw, strides, dilation)
     xpad = np.ascontiguousarray(xpad)
     dy = np.ascontiguousarray(dy, dtype=xpad.dtype)
-    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # a fixed count: the same sums for any thread count
+    chunk = _kernel_grad_images_per_chunk(n)
     if kind == "filters_inner":
-        band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (dy.shape[2] * f * dy.itemsize))
+        band = _kernel_grad_band(kind, dy.shape[2], f, dy.itemsize)
         dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dy, 0, chunk, band))  # (9*C, F)
         return dk.reshape(3, 3, c, f)
     if kind == "rgb":
-        band = max(1, DIRECT_RGB_BAND_PIXELS // dy.shape[2])
+        band = _kernel_grad_band(kind, dy.shape[2], f, dy.itemsize)
         dk = _sum_in_order(_direct_backward_kernel_rgb(xpad, dy, chunk, band))  # (27, F)
         return dk.reshape(3, 3, c, f)
     dk = _sum_in_order(_direct_backward_kernel_planar(xpad, dy, chunk))  # (F, C, 3, 3)
@@ -2414,12 +2428,11 @@ def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw
     arrays = (np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y),
               np.ascontiguousarray(argmax))
     oh, ow = conv_out_hw
-    chunk = max(1, -(-xpad.shape[0] // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
+    chunk = _kernel_grad_images_per_chunk(xpad.shape[0])
+    band = _kernel_grad_band(kind, ow, f, xpad.itemsize)
     if kind == "rgb":
-        band = max(1, DIRECT_RGB_BAND_PIXELS // ow)
         partial, bias_partial = _direct_backward_kernel_rgb_pooled(xpad, *arrays, oh, ow, chunk, band)
     else:
-        band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (ow * f * xpad.itemsize))  # as there
         partial, bias_partial = _direct_backward_kernel_filters_inner_pooled(xpad, *arrays, oh, ow, chunk,
                                                                              band)
     dk = _sum_in_order(partial).reshape(3, 3, c, f)
@@ -2489,8 +2502,8 @@ def direct_conv2d_backward_relu_maxpool2x2(xpad, dy, y, argmax, kernel, strides,
     dzpad, db = _relu_maxpool2x2_backward_bias_grad(  # (N, OH + 4, OW + 4, F): dz inside 2 zeros
         np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y), np.ascontiguousarray(argmax),
         oh, ow, 2)
-    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
-    band = max(1, DIRECT_KERNEL_GRAD_BAND_BYTES // (ow * f * dzpad.itemsize))
+    chunk = _kernel_grad_images_per_chunk(n)
+    band = _kernel_grad_band("filters_inner", ow, f, dzpad.itemsize)
     dk = _sum_in_order(_direct_backward_kernel_filters_inner(xpad, dzpad, 2, chunk, band)).reshape(3, 3, c, f)
     # dL/dxpad[n, p, q, c] = sum_{a, b, o} dzpad[n, p + a, q + b, o] * K[2 - a, 2 - b, c, o]
     turned = kernel.astype(xpad.dtype, copy=False)[::-1, ::-1].transpose(0, 1, 3, 2)  # (3, 3, F, C)
@@ -2659,7 +2672,7 @@ def _backward_from_winners(xpad, dy, y, argmax, kernel):
     xpad = np.ascontiguousarray(xpad)
     n, c, f = xpad.shape[0], kernel.shape[2], kernel.shape[3]
     kt = np.ascontiguousarray(kernel.astype(xpad.dtype, copy=False).transpose(3, 0, 1, 2)).reshape(f, 9 * c)
-    chunk = max(1, -(-n // (2 * MIN_KERNEL_GRAD_CHUNKS)))  # as direct_conv2d_backward_kernel
+    chunk = _kernel_grad_images_per_chunk(n)
     partial, bias_partial, dxpad, finite = _direct_backward_from_winners(
         xpad, np.ascontiguousarray(dy, dtype=xpad.dtype), np.ascontiguousarray(y),
         np.ascontiguousarray(argmax), kt, chunk)
