@@ -263,9 +263,15 @@ def test_the_direct_loops_blocks_of_sums_fit_the_vector_registers():
     # The RGB kernel gradient's passes: 9 sums per kernel row and filter, at most 9 of AVX2's 16
     # registers (27 x 16 spilled there), 27 of AVX-512's 32; the passes tile the rows and filters.
     most = 27 if bits == 512 else 9
-    passes = {16: (nk.RGB_GRAD_ROWS16, nk.RGB_GRAD_WIDTH16), 32: (nk.RGB_GRAD_ROWS32, nk.RGB_GRAD_WIDTH32)}
+    passes = {16: (nk.RGB_GRAD_ROWS16, nk.RGB_GRAD_WIDTH16), 32: (nk.RGB_GRAD_ROWS32, nk.RGB_GRAD_WIDTH32),
+              64: (nk.RGB_GRAD_ROWS64, nk.RGB_GRAD_WIDTH64)}
     for f, (rows, width) in passes.items():
         assert 3 % rows == 0 and f % width == 0 and 9 * rows * width * 32 <= most * bits, (f, rows, width)
+    assert set(nk.RGB_GRAD_FILTERS) <= set(passes)
+    # 64 filters take these passes only where the filters-inner loops' 3 x 64 sums a tap would not
+    # fit (24 of AVX2's 16 registers; 12 of AVX-512's 32)
+    registers = 32 if bits == 512 else 16
+    assert (64 in nk.RGB_GRAD_FILTERS) == (3 * 64 * 32 > registers * bits)
 
 
 def test_has_512_bit_vectors_reads_the_cpu_features(monkeypatch):

@@ -2232,6 +2232,12 @@ def _direct_backward_kernel_filters_inner_pooled(xpad, dy, y, argmax, oh, ow, ch
 # order (pixel by pixel in each band), so the same bits for any pass shape.
 RGB_GRAD_ROWS16, RGB_GRAD_WIDTH16, RGB_GRAD_ROWS32, RGB_GRAD_WIDTH32 = (
     (3, 16, 1, 32) if has_512_bit_vectors() else (1, 8, 1, 8))
+# 64 filters (talk_cnn's first layer) take these passes on AVX2 only, 8 filters a pass: there the
+# "filters inner" loops' 3 x 64 sums a tap (24 of AVX2's 16 registers) spilled to memory. With
+# AVX-512 the filters-inner loops keep them in 12 of 32 registers and stay (not measured against
+# these passes on such a CPU).
+RGB_GRAD_ROWS64, RGB_GRAD_WIDTH64 = 1, 8
+RGB_GRAD_FILTERS = (16, 32) if has_512_bit_vectors() else (16, 32, 64)
 
 
 @njit(cache=True, inline="always")
@@ -2301,18 +2307,24 @@ def _rgb_pooled_kernel_gradient_band(xpad, dy, y, argmax, s, i0, i1, ow, a0, row
 
 @njit(cache=True, inline="always")
 def _rgb_kernel_gradient_image(xpad, dimg, roff, s, i0, i1, ow, acc, dk2):
-    """One band of image ``s`` (16 or 32 filters), pass by pass (the block comment above)."""
+    """One band of image ``s`` (16, 32 or 64 filters: ``RGB_GRAD_FILTERS``), pass by pass (the
+    block comment above)."""
     f = dimg.shape[2]
     if f == 16:
         for a0 in range(0, 3, RGB_GRAD_ROWS16):
             for o0 in range(0, 16, RGB_GRAD_WIDTH16):
                 _rgb_kernel_gradient_band(xpad, dimg, roff, s, i0, i1, ow, a0, RGB_GRAD_ROWS16, o0,
                                           RGB_GRAD_WIDTH16, acc, dk2)
-    elif f == 32:  # (the callers send no other filter count)
+    elif f == 32:
         for a0 in range(0, 3, RGB_GRAD_ROWS32):
             for o0 in range(0, 32, RGB_GRAD_WIDTH32):
                 _rgb_kernel_gradient_band(xpad, dimg, roff, s, i0, i1, ow, a0, RGB_GRAD_ROWS32, o0,
                                           RGB_GRAD_WIDTH32, acc, dk2)
+    elif f == 64:  # (the callers send no other filter count)
+        for a0 in range(0, 3, RGB_GRAD_ROWS64):
+            for o0 in range(0, 64, RGB_GRAD_WIDTH64):
+                _rgb_kernel_gradient_band(xpad, dimg, roff, s, i0, i1, ow, a0, RGB_GRAD_ROWS64, o0,
+                                          RGB_GRAD_WIDTH64, acc, dk2)
 
 
 @njit(cache=True, inline="always")
@@ -2340,8 +2352,8 @@ def _rgb_pooled_kernel_gradient_image(xpad, dy, y, argmax, s, i0, i1, ow, zero, 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def _direct_backward_kernel_rgb(xpad, dz, chunk, band):
-    """RGB input, 16 or 32 filters: one partial ``(27, F)`` per chunk of images, band by band of
-    output rows; the caller adds the partials in chunk order."""
+    """RGB input, ``RGB_GRAD_FILTERS`` filters: one partial ``(27, F)`` per chunk of images, band by
+    band of output rows; the caller adds the partials in chunk order."""
     n, oh, ow = xpad.shape[0], dz.shape[1], dz.shape[2]
     chunks = -(-n // chunk)
     partial = np.zeros((chunks, 27, dz.shape[3]), dtype=dz.dtype)
@@ -2377,10 +2389,10 @@ def _direct_backward_kernel_rgb_pooled(xpad, dy, y, argmax, oh, ow, chunk, band)
 
 def _direct_kernel_gradient_kind(c: int, f: int) -> str:
     """Which loops run a 3x3 stride-1 kernel gradient with ``c`` input channels and ``f`` filters:
-    "rgb" for 3 channels and 16 or 32 filters; filters inner for 64 filters, or 16-32 with at
+    "rgb" for 3 channels and ``RGB_GRAD_FILTERS`` filters; filters inner for 64 filters, or 16-32 with at
     least 8 channels (8 at a time; with fewer the filter loop's body is too small, see
     ``_filters_inner_rows``); planar for <= 4 channels."""
-    if c == 3 and f in (16, 32):
+    if c == 3 and f in RGB_GRAD_FILTERS:
         return "rgb"
     if f == 64 or (f in (16, 32) and c >= 8):
         return "filters_inner"
@@ -2415,7 +2427,7 @@ def direct_conv2d_backward_kernel_relu_maxpool2x2(xpad, dy, y, argmax, kernel_hw
     """``(dL/dK, dL/dbias)`` of a Conv2D(relu) -> MaxPooling2D((2, 2)) pair that needs no dL/dx (a
     model's first layer), from the pooled ``dy``, ``y`` and ``argmax``: the results of
     :func:`relu_maxpool2d_backward_bias_grad` then :func:`direct_conv2d_backward_kernel`, the same
-    bits, without storing the whole ``dz``: the RGB loops (3 channels, 16 or 32 filters) make each
+    bits, without storing the whole ``dz``: the RGB loops (3 channels, ``RGB_GRAD_FILTERS`` filters) make each
     value from the pooled arrays where they need it (``_direct_backward_kernel_rgb_pooled``), the
     "filters inner" loops a band of rows at a time (``_direct_backward_kernel_filters_inner_pooled``);
     other shapes run the two steps."""
