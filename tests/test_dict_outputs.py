@@ -237,3 +237,16 @@ def test_a_dict_of_one_output():
     out = One()(inputs)
     assert list(out) == ["double"]
     np.testing.assert_allclose(One()(x)["double"], 2 * x)
+
+
+def test_sample_weight_and_validation_data_keyed_by_the_dict():
+    model = two_heads()
+    x, y = data()
+    model.compile("sgd", loss="mse")
+    weights = {"zeta": np.linspace(0.0, 1.0, 8), "alpha": np.ones(8)}
+    logs = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    pred = model.predict(x, verbose=0)
+    per_sample = np.mean((pred["zeta"] - y["zeta"]) ** 2, axis=-1)
+    np.testing.assert_allclose(logs["zeta_loss"], np.mean(weights["zeta"] * per_sample), rtol=1e-5)
+    history = model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0).history
+    assert {"val_loss", "val_alpha_loss", "val_zeta_loss"} <= set(history)
