@@ -58,6 +58,8 @@ def assert_histories_close(history: dict, khistory: dict, rtol: float) -> None:
 def test_functional_two_heads_call_and_predict_equal_keras():
     model, kmodel = twins(two_heads)
     assert model.output_names == kmodel.output_names == ["dense_a", "dense_b"]  # sorted-key order
+    assert [la.name for la in model.layers] == [la.name for la in kmodel.layers]  # (and summary rows)
+    assert list(model.output) == list(kmodel.output) == ["zeta", "alpha"]
     assert [w.name for w in model.weights] == [f"{w.path}" for w in kmodel.weights]
     x, _ = data()
     assert_dicts_close(model(x), kmodel(x), FORWARD_RTOL, "call")

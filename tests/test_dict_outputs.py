@@ -98,7 +98,15 @@ def test_bad_keys_are_named():
         sn.Model(model.inputs[0], {0: model.outputs[0]})
 
 
-def test_get_config_from_config_and_npz_round_trip():
+def test_summary_lists_the_heads_in_sorted_key_order():
+    lines = []
+    two_heads().summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert text.index("dense_a (Dense)") < text.index("dense_b (Dense)")  # "alpha" < "zeta"
+    assert "Total params: 31" in text  # 16 + 5 + 10
+
+
+def test_get_config_from_config_round_trip():
     model = two_heads()
     x, _ = data()
     config = model.get_config()
@@ -186,8 +194,10 @@ def test_a_layer_returning_a_dict_eagerly_and_on_tensors(cls):
     x, _ = data()
     out = cls()(x)
     assert isinstance(out, dict) and len(out) == 2
-    symbolic = cls()(sn.Input((3,)))
+    layer = cls()
+    symbolic = layer(sn.Input((3,)))
     assert list(symbolic) == list(out)  # the keys in call's order
+    assert layer.output == symbolic  # Keras' layer.output: the dict of the first call
     for key, tensor in symbolic.items():
         assert tuple(tensor.shape) == (None, *out[key].shape[1:])
 

@@ -904,7 +904,10 @@ class Layer:
         model of every layer's output, sharing the weights. (Arrays never live here: what a
         forward pass keeps for its backward pass has names of its own, such as ``activated``.)"""
         node = self._first_node("output")
-        return list(node.outputs) if node.outputs else node.output  # LSTM(return_state=True): a list
+        outputs = list(node.outputs) if node.outputs else node.output  # LSTM(return_state=True): a list
+        if isinstance(getattr(self, "_call_structure", None), DictOutputs):
+            return self._call_outputs(outputs)  # a call returning a dict: the dict, as in Keras
+        return outputs
 
     @output.setter
     def output(self, value) -> None:
