@@ -260,3 +260,14 @@ def test_sample_weight_and_validation_data_keyed_by_the_dict():
     np.testing.assert_allclose(logs["zeta_loss"], np.mean(weights["zeta"] * per_sample), rtol=1e-5)
     history = model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0).history
     assert {"val_loss", "val_alpha_loss", "val_zeta_loss"} <= set(history)
+
+
+def test_clone_model_keeps_the_dict():
+    model = two_heads()
+    x, _ = data()
+    clone = sn.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    out, cloned = model(x), clone(x)
+    assert list(cloned) == ["zeta", "alpha"]
+    for key in out:
+        np.testing.assert_array_equal(cloned[key], out[key])
