@@ -115,8 +115,7 @@ def _clone_functional(model, input_tensors, clone_function, seed):
         inputs = {ref[0]: ref for ref in inputs}
     elif len(inputs) == 1:
         inputs = inputs[0]
-    outputs = [rename(r) for r in cfg["output_layers"]]
-    outputs = outputs if cfg.get("outputs_as_list") else outputs[0]
+    outputs = model._packed_outputs([rename(r) for r in cfg["output_layers"]])  # (a dict stays one)
     return saving_functional.rebuild(layers, calls, inputs, outputs, model.name, seed,
                                      "clone_model")
 

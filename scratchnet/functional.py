@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import custom_loss, kernels
+from scratchnet import custom_loss, kernels, tree
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
 from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
@@ -58,17 +58,13 @@ class Functional(Model):
         if self.distribute_strategy is not None:
             raise ValueError("Model(inputs, outputs): functional models do not run under a "
                              "distribution strategy yet; build it outside `strategy.scope()`")
-        if isinstance(outputs, dict):
-            # Keras would return a dict from the model too; scratchnet's outputs are a list, and
-            # a list of named outputs already takes dicts of targets, losses and metrics.
-            names = {key: t.node.layer.name if isinstance(t, KerasTensor) else t
-                     for key, t in outputs.items()}
-            raise ValueError("Model(inputs, outputs): scratchnet does not take `outputs` as a dict "
-                             f"yet (received keys {sorted(outputs)}). Pass a list of the output "
-                             "tensors and name each output layer after its key (e.g. "
-                             "Dense(1, name=\"reg\")): `y`, `loss`, `loss_weights` and `metrics` "
-                             "may then be dicts keyed by those layer names. Output layers here: "
-                             f"{names}")
+        # A dict of outputs ({"price": p, "kind": k}): the model returns a dict by the same keys
+        # (in the dict's order), and y, losses, loss_weights and metrics are keyed by them. Inside,
+        # the outputs are the list of the dict's values in sorted-key order, as Keras flattens a
+        # dict (keras.tree.flatten; Functional.outputs and output_names follow that order).
+        self._output_keys = _output_dict_keys(outputs)
+        if self._output_keys is not None:
+            outputs = tree.flatten(outputs)
         flat_inputs = _flatten_tensors(inputs, "inputs")
         flat_outputs = _flatten_tensors(outputs, "outputs")
         if not all(isinstance(t.node.layer, InputLayer) for t in flat_inputs):
@@ -76,7 +72,7 @@ class Functional(Model):
         self._inputs_struct = inputs
         self.inputs = _flatten_tensors(inputs, "inputs")
         self.outputs = _flatten_tensors(outputs, "outputs")
-        self._outputs_is_list = isinstance(outputs, list | tuple)
+        self._outputs_is_list = isinstance(outputs, list | tuple)  # (a dict's too: a list inside)
         self.input_names = [t.node.layer.name for t in self.inputs]
         self._nodes = graph_nodes(self.inputs, self.outputs)
         # Keras' model.operations: every layer and operation of the graph; model.layers leaves
@@ -143,8 +139,22 @@ class Functional(Model):
 
     @property
     def output(self):
-        """Keras' ``model.output``: the output KerasTensor, or the list of them."""
-        return list(self.outputs) if self._outputs_is_list else self.outputs[0]
+        """Keras' ``model.output``: the output KerasTensor, or the list (dict) of them."""
+        return self._packed_outputs(self.outputs)
+
+    @property
+    def _target_names(self) -> list[str]:
+        """The names ``y``, ``loss``, ``loss_weights``, ``metrics`` and the logs are keyed by, in
+        output order: the dict's keys for a dict of outputs (Keras' ``CompileLoss`` matches by
+        the keys of ``y_pred``), else the output layers' names."""
+        return sorted(self._output_keys) if self._output_keys is not None else self.output_names
+
+    def _packed_outputs(self, flat: list):
+        """``flat`` (one value per output, in output order) in the structure the model was given
+        its outputs: a dict by its keys (in the dict's own order), a list, or the one value."""
+        if self._output_keys is not None:
+            return tree.pack_sequence_as(dict.fromkeys(self._output_keys), flat)
+        return list(flat) if self._outputs_is_list else flat[0]
 
     def add_loss_nodes(self, tensors: list[KerasTensor]) -> None:
         """Run also the nodes that make ``tensors``, which lead to no output: layers whose
@@ -270,7 +280,9 @@ class Functional(Model):
         """As :meth:`Model.compile`, with Keras' per-output forms: ``loss`` one for all outputs, a
         list (in output order) or a dict keyed by output name; ``loss_weights`` likewise (the
         total loss is ``sum_k w_k * loss_k``); ``metrics`` a list for a single output, or a list
-        of lists / a dict for several.
+        of lists / a dict for several. A model built with a dict of outputs is keyed by the
+        dict's keys (``loss={"price": "mse"}``), as Keras matches them to ``y_pred``'s keys; a
+        key left out of ``loss`` gives that output no loss, an unknown one raises ``KeyError``.
 
         A None in the list or dict gives that output no loss, as in Keras (keras.io's miniature
         GPT: ``outputs=[logits, x]``, ``loss=[loss_fn, None]``): its gradient from the loss is
@@ -286,22 +298,24 @@ class Functional(Model):
         if all(v is None for v in losses):
             raise ValueError("compile: expected a loss for at least one output (e.g. "
                              "'sparse_categorical_crossentropy'), received None for every output "
-                             f"{self.output_names}: loss={loss!r}")
+                             f"{self._target_names}: loss={loss!r}")
         weights = [1.0] * n if loss_weights is None else self._per_output(loss_weights,
                                                                           "loss_weights")
+        # (a dict leaving out an output without a loss: Keras pairs the weights with the losses)
+        weights = [1.0 if w is None and v is None else w for w, v in zip(weights, losses, strict=True)]
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, numbers.Real):
                 raise ValueError(f"compile: expected loss_weights to be numbers, received "
                                  f"{loss_weights!r}")
         if metrics is None:
             metrics = [[] for _ in range(n)]
-        elif n == 1:
+        elif n == 1 and not isinstance(metrics, dict):
             metrics = [metrics]
         else:
             metrics = self._per_output(metrics, "metrics", allow_single=False)
             metrics = [[] if m is None else m for m in metrics]
         metrics = [[m] if isinstance(m, str | metrics_mod.Metric) else list(m) for m in metrics]
-        for name, loss_k, names in zip(self.output_names, losses, metrics, strict=True):
+        for name, loss_k, names in zip(self._target_names, losses, metrics, strict=True):
             if loss_k is None and names:  # its targets are never taken: the metrics would stay empty
                 raise NotImplementedError(
                     f"compile: output {name!r} has no loss (None) but metrics {names!r}; scratchnet "
@@ -315,7 +329,7 @@ class Functional(Model):
         self.loss_weights = [float(w) for w in weights]
         # (compiled without a loss: Keras logs "loss" alone, no per-output losses)
         with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly) else self.loss_outputs
-        self.output_loss_trackers = [metrics_mod.Mean(name=f"{self.output_names[k]}_loss")
+        self.output_loss_trackers = [metrics_mod.Mean(name=f"{self._target_names[k]}_loss")
                                      for k in with_loss] if len(with_loss) > 1 else []
         for names in metrics:
             for metric in names:
@@ -334,12 +348,19 @@ class Functional(Model):
 
     def _per_output(self, value, arg: str, allow_none: bool = True, allow_single: bool = True):
         """``value`` as a list in output order, from one value, a list or a dict by output name."""
-        n, names = len(self.outputs), self.output_names
+        n, names = len(self.outputs), self._target_names
         if isinstance(value, dict):
             unknown = sorted(set(value) - set(names))
+            if unknown and self._output_keys is not None and arg == "loss":
+                # Keras' CompileLoss walks the loss dict's keys into y_pred (a dict): KeyError
+                raise KeyError(f"The path: {(unknown[0],)} in the `loss` argument, can't be found in "
+                               f"either the model's output (`y_pred`) or in the labels (`y_true`): "
+                               f"the model's outputs are the keys {names}")
             if unknown:
                 raise ValueError(f"compile: unknown output name(s) {unknown} in `{arg}`; the "
                                  f"model's outputs are {names}")
+            if self._output_keys is not None and arg == "loss":
+                return [value.get(k) for k in names]  # a key left out: that output has no loss (Keras)
             if not allow_none and set(value) != set(names):
                 missing = [k for k in names if k not in value]
                 raise ValueError(f"compile: `{arg}` has no entry for output(s) {missing}; expected "
@@ -375,7 +396,7 @@ class Functional(Model):
                 resolved = [metrics_mod.get(m, loss_k.function_name, units) for m in names]
                 if self.multi_output:
                     for m in resolved:  # Keras logs them as "<output name>_<metric>"
-                        m.name = f"{self.output_names[k]}_{m.name}"
+                        m.name = f"{self._target_names[k]}_{m.name}"
                 self.output_metrics.append(resolved)
             self.metrics = [m for ms in self.output_metrics for m in ms]
 
@@ -513,17 +534,17 @@ class Functional(Model):
             if isinstance(y, list | tuple) and len(y) == len(self.outputs) \
                     and all(v is None or hasattr(v, "shape") for v in y):
                 y = [y[k] for k in with_loss]
-            elif isinstance(y, dict) and set(y) == set(self.output_names):
-                y = {self.output_names[k]: y[self.output_names[k]] for k in with_loss}
+            elif isinstance(y, dict) and set(y) == set(self._target_names):
+                y = {self._target_names[k]: y[self._target_names[k]] for k in with_loss}
         targets = self._structure(y, [self.outputs[k] for k in with_loss],
-                                  [self.output_names[k] for k in with_loss], "output", where)
+                                  [self._target_names[k] for k in with_loss], "output", where)
         n = len(x[0])
         checked = []
         for k, value in zip(with_loss, targets, strict=True):
-            y_k = kernels.to_numpy(_as_array(value, f'y["{self.output_names[k]}"]', where))
+            y_k = kernels.to_numpy(_as_array(value, f'y["{self._target_names[k]}"]', where))
             if y_k.ndim == 0 or len(y_k) != n:
                 raise ValueError(f"{where}: data cardinality is ambiguous: x sizes: {n}, y sizes "
-                                 f'for output "{self.output_names[k]}": '
+                                 f'for output "{self._target_names[k]}": '
                                  f"{len(y_k) if y_k.ndim else 'a scalar'}; make sure all arrays "
                                  "contain the same number of samples")
             template = loss_template(n, self.outputs[k].shape[1:], y_k, self.compute_dtype)
@@ -531,14 +552,14 @@ class Functional(Model):
             try:
                 y_k, _ = loss_fn.check(y_k, template)
             except (ValueError, TypeError) as err:
-                raise type(err)(f'{where}: output "{self.output_names[k]}": {err}') from err
+                raise type(err)(f'{where}: output "{self._target_names[k]}": {err}') from err
             checked.append(y_k)
         if sample_weight is not None:
             per_output = isinstance(sample_weight, dict) or (
                 isinstance(sample_weight, list | tuple) and len(sample_weight) == len(self.outputs)
                 and all(hasattr(w, "shape") for w in sample_weight))
             if per_output:
-                weights = self._structure(sample_weight, self.outputs, self.output_names, "output",
+                weights = self._structure(sample_weight, self.outputs, self._target_names, "output",
                                           where)
             else:  # one array of weights for every output, as Keras applies it
                 weights = [sample_weight] * len(self.outputs)
@@ -574,11 +595,16 @@ class Functional(Model):
 
     # ------------------------------------------------------------------ predictions
     def _to_numpy_outputs(self, y_pred):
+        """What ``model(x)`` and ``predict`` return: NumPy arrays, in the model's output structure
+        (a dict of outputs by its keys, as Keras' ``predict`` returns it)."""
         if isinstance(y_pred, list):
-            return [kernels.to_numpy(p) for p in y_pred]
+            return self._packed_outputs([kernels.to_numpy(p) for p in y_pred])
         return kernels.to_numpy(y_pred)
 
     def _concatenate_batches(self, outputs: list):
+        if self._output_keys is not None:
+            return {key: np.concatenate([batch[key] for batch in outputs], axis=0)
+                    for key in self._output_keys}
         if self._outputs_is_list:
             return [np.concatenate(parts, axis=0) for parts in zip(*outputs, strict=True)]
         return np.concatenate(outputs, axis=0)
@@ -731,6 +757,24 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+def _output_dict_keys(outputs) -> list[str] | None:
+    """The keys of a dict of outputs, in the dict's order (None for a tensor or a list). Each
+    value must be one tensor: scratchnet takes a flat dict, not Keras' nested structures."""
+    if not isinstance(outputs, dict):
+        return None
+    if not outputs:
+        raise ValueError(f"Model: expected at least one tensor in `outputs`, received {outputs!r}")
+    for key, t in outputs.items():
+        if not isinstance(key, str):
+            raise ValueError(f"Model: the keys of a dict of `outputs` must be strings (they name the "
+                             f"outputs in y, losses and logs), received key {key!r}")
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f"All `outputs` values must be KerasTensors (made by Input(...) and "
+                             f"layer calls; scratchnet takes a flat dict). Received: "
+                             f"outputs[{key!r}]={t!r} of type {type(t).__name__}")
+    return list(outputs)
+
+
 def _flatten_tensors(value, arg: str) -> list[KerasTensor]:
     if isinstance(value, dict):
         for key, t in value.items():
@@ -783,7 +827,7 @@ def call_on_tensors(model: Functional, x):
                              f"expected shape={tuple(mine.shape)}, found shape={tuple(theirs.shape)}")
     new_outputs = replay_graph(dict(zip(model.inputs, given, strict=True)), model.outputs)
     tag_nested_call(model, given, new_outputs)
-    return list(new_outputs) if model._outputs_is_list else new_outputs[0]
+    return model._packed_outputs(new_outputs)
 
 
 @dataclass(eq=False)

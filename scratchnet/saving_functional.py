@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 
+from scratchnet import tree
 from scratchnet.layers.input_layer import InputLayer, KerasTensor, keyword_tensors
 from scratchnet.layers.rnn_cells import with_cell_built
 
@@ -69,12 +70,12 @@ def keras_config(model, layer_config, compile_config) -> dict:
         inputs = dict(zip(model.input_names, inputs, strict=True))
     elif not isinstance(model._inputs_struct, list | tuple):
         inputs = inputs[0]
-    outputs = [_ref(t, index) for t in model.outputs]
+    outputs = model._packed_outputs([_ref(t, index) for t in model.outputs])  # Keras' map_tensors
     config = {
         "module": "keras.src.models.functional", "class_name": "Functional",
         "config": {"name": model.name, "trainable": True, "layers": layers,
                    "input_layers": inputs,
-                   "output_layers": outputs if model._outputs_is_list else outputs[0]},
+                   "output_layers": outputs},
         "registered_name": "Functional",
         "build_config": {"input_shape": None},
     }
@@ -209,7 +210,8 @@ def npz_config(model) -> dict:
             "input_layers": [_ref(t, index) for t in model.inputs],
             "output_layers": [_ref(t, index) for t in model.outputs],
             "inputs_as_dict": isinstance(model._inputs_struct, dict),
-            "outputs_as_list": model._outputs_is_list}
+            "outputs_as_list": model._outputs_is_list,
+            **({"output_keys": model._output_keys} if model._output_keys is not None else {})}
 
 
 # ================================================================================ reading
@@ -260,8 +262,9 @@ def rebuild(layers: list, calls: list, input_refs, output_refs, name: str, seed,
                         named[name] = items[0] if kwargs[name] == TENSOR else items
                 kwargs = {name: named.get(name, v) for name, v in kwargs.items()}
                 result = layer(*args[:len(args) - n_kw], **kwargs)
-            for i, tensor in enumerate(result if isinstance(result, list) else [result]):
-                tensors[(layer.name, k, i)] = tensor  # several for LSTM(return_state=True)
+            # several for LSTM(return_state=True); a layer returning a dict: by sorted key (Keras)
+            for i, tensor in enumerate(tree.flatten(result)):
+                tensors[(layer.name, k, i)] = tensor
             pending.remove(item)
 
     def lookup(ref):
@@ -378,7 +381,7 @@ def compile_functional(model, config: dict, where: str, loss_from, metric_from) 
         if spec is None:  # compiled without a loss (Model.compile)
             return None
         if isinstance(spec, dict) and "class_name" not in spec:
-            return {k: loss_from(v, where) for k, v in spec.items()}
+            return {k: None if v is None else loss_from(v, where) for k, v in spec.items()}
         if isinstance(spec, list):
             return [None if v is None else loss_from(v, where) for v in spec]
         return loss_from(spec, where)
@@ -412,6 +415,12 @@ def keras_compile_config(model, base: dict, loss_spec, metric_spec) -> dict:
         names = model.output_metric_names
         config["metrics"] = [[m if isinstance(m, str) else metric_spec(m) for m in ms]
                              for ms in names] if any(names) else None
+        if model._output_keys is not None:  # a dict of outputs: keyed as the user gave them
+            keys = model._target_names
+            config["loss"] = dict(zip(keys, config["loss"], strict=True))
+            config["loss_weights"] = dict(zip(keys, config["loss_weights"], strict=True))
+            if config["metrics"] is not None:
+                config["metrics"] = dict(zip(keys, config["metrics"], strict=True))
     return config
 
 
@@ -507,5 +516,7 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
     elif len(inputs) == 1:
         inputs = inputs[0]
     outputs = cfg["output_layers"] if cfg.get("outputs_as_list") else cfg["output_layers"][0]
+    if cfg.get("output_keys") is not None:  # a dict of outputs: the refs in sorted-key order
+        outputs = tree.pack_sequence_as(dict.fromkeys(cfg["output_keys"]), outputs)
     return rebuild(layers, calls, inputs, outputs, cfg.get("name", "functional"), cfg.get("seed"),
                    where)

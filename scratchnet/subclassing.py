@@ -46,13 +46,14 @@ from scratchnet import config, custom_loss
 from scratchnet import losses as losses_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.functional import Functional, _unique_names
-from scratchnet.layers.base import Layer, _snake_case
+from scratchnet.layers.base import DictOutputs, Layer, _snake_case
 from scratchnet.layers.input_layer import _GLOBAL, BatchlessTensor, Input, KerasTensor, global_rng
 from scratchnet.model import Model
 
 # What each traced graph holds; a subclassed model takes these from the graph of the mode it runs.
 _GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "_pool_after",
-                "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes")
+                "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes",
+                "_output_keys")
 _NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
                 "_caches", "_graph_losses"} | set(_GRAPH_ATTRS)
 
@@ -188,10 +189,11 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
 
 
 def _check_outputs(outputs, where: str) -> None:
-    items = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    items = list(outputs.values()) if isinstance(outputs, dict) else \
+        list(outputs) if isinstance(outputs, list | tuple) else [outputs]
     if not items or not all(isinstance(t, KerasTensor) for t in items):
         raise TypeError(f"{where}: call() must return the output of its layers (a tensor, or a "
-                        f"list of them), received {outputs!r}")
+                        f"list or dict of them), received {outputs!r}")
     for t in items:
         if isinstance(t, BatchlessTensor):
             raise ValueError(f"{where}: call() returned {t!r}, which has no batch axis (an op's result "
@@ -262,6 +264,8 @@ def _output_shapes(layer: Layer, graph: Functional):
     one per output (``Layer.extra_output_shapes``), the structure kept in ``_call_structure``."""
     out = graph.outputs
     layer._call_structure = graph._returned if len(out) > 1 else None
+    if graph._output_keys is not None:  # a dict: its values by sorted key, as Keras flattens it
+        layer._call_structure = DictOutputs(graph._output_keys)
     return [tuple(t.shape[1:]) for t in out] if len(out) > 1 else tuple(out[0].shape[1:])
 
 
@@ -329,7 +333,8 @@ def forward_composite(layer: Layer, x, training: bool):
     layer._input_shapes = [(a.shape, a.dtype) for a in xs]
     for node in graph._nodes:  # the layer's dL/dx is wanted: every node passes its gradient on
         graph._needs_input_grad[node] = True
-    return graph.forward(xs, training=bool(training), for_backward=layer.for_backward)
+    y = graph.forward(xs, training=bool(training), for_backward=layer.for_backward)
+    return y[0] if graph._output_keys is not None and len(y) == 1 else y  # (a dict of one: one array)
 
 
 def backward_composite(layer: Layer, dy):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.autodiff import Tape, Traced
-from scratchnet.layers.base import Layer, Parameter
+from scratchnet.layers.base import DictOutputs, Layer, Parameter
 from scratchnet.scopes import StatelessScope, SymbolicScope
 
 
@@ -89,6 +89,9 @@ def build_taped(layer: Layer, input_shape):
     compute = getattr(type(layer), "compute_output_shape", None)
     if compute is not None:
         shape = compute(layer, [(None, *s) for s in input_shape] if several else (None, *input_shape))
+        if isinstance(shape, dict):  # a dict of outputs: a shape each, by sorted key (DictOutputs)
+            layer._call_structure = DictOutputs(shape)
+            return [tuple(s[1:]) for s in layer._call_structure.flatten(shape)]
         if isinstance(shape, list | tuple) and shape and isinstance(shape[0], list | tuple):
             layer._call_structure = type(shape)  # several outputs: a shape each
             return [tuple(s[1:]) for s in shape]
@@ -114,9 +117,11 @@ def build_taped(layer: Layer, input_shape):
         finally:
             layer._pending_losses = None
             layer.clear_activity()
-        # a call returning a tuple or list of tensors (TemporalSplit's ops.split): several outputs
-        layer._call_structure = type(y) if isinstance(y, list | tuple) else None
-        ys = [_plain(v) for v in y] if isinstance(y, list | tuple) else [_plain(y)]
+        # a call returning a tuple or list of tensors (TemporalSplit's ops.split), or a dict of
+        # them (by sorted key, as Keras flattens it): several outputs
+        layer._call_structure = DictOutputs(y) if isinstance(y, dict) else \
+            type(y) if isinstance(y, list | tuple) else None
+        ys = [_plain(v) for v in _flat_outputs(y)]
         for out in ys:
             if out.ndim == 0 or out.shape[0] != 2:
                 given = [a.shape for a in probe] if several else probe.shape
@@ -163,18 +168,22 @@ def backward_taped(layer: Layer, dy):
     """``dL/dx`` and each trainable weight's gradient, from the tape of the last forward pass.
     A ``call`` that returned several tensors takes ``dy`` as a list, one gradient per output
     (None for an output no loss reads)."""
+    if getattr(layer, "_taped_call", None) is None and not layer.compute_input_grad \
+            and not (layer.trainable and layer.params):
+        return None  # nothing wanted: forward_taped recorded no tape (a weightless layer on the inputs)
     if getattr(layer, "_taped_call", None) is None:
         raise RuntimeError(f'Layer "{layer.name}": backward called without a recorded forward pass (the '
                            "last forward was an inference one)")
     tape, watched_x, trainable, traced, output, added = layer._taped_call
-    if isinstance(output, list | tuple):  # several outputs: each seeded with its own gradient
-        if not isinstance(dy, list | tuple) or len(dy) != len(output):
-            raise ValueError(f'Layer "{layer.name}": its call returned {len(output)} tensors, so backward '
-                             f"expects a list of {len(output)} gradients (None for an unused one), "
+    outputs = _flat_outputs(output)
+    if len(outputs) > 1 or isinstance(output, list | tuple):  # several: each seeded with its own gradient
+        if not isinstance(dy, list | tuple) or len(dy) != len(outputs):
+            raise ValueError(f'Layer "{layer.name}": its call returned {len(outputs)} tensors, so backward '
+                             f"expects a list of {len(outputs)} gradients (None for an unused one), "
                              f"received {type(dy).__name__}")
-        seeds = list(zip(output, dy, strict=True))
+        seeds = list(zip(outputs, dy, strict=True))
     else:
-        seeds = [(output, dy)]
+        seeds = [(outputs[0], dy)]
     seeds += [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
     inputs = list(watched_x) if isinstance(watched_x, list) else [watched_x]
     grads = tape.gradients(seeds, [*inputs, *(traced[id(p)] for p in trainable)])
@@ -228,8 +237,21 @@ def _own_copy(x):
     return np.array(x, copy=True) if isinstance(x, np.ndarray) else x
 
 
+def _flat_outputs(value) -> list:
+    """What ``call`` returned, as a list: a list's or tuple's items, a dict's values by sorted
+    key (:class:`~scratchnet.layers.base.DictOutputs`), or the one output."""
+    if isinstance(value, dict):
+        return DictOutputs(value).flatten(value)
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _plain_outputs(value):
-    """What ``call`` returned as plain arrays: one, or a list of them for several outputs."""
+    """What ``call`` returned as plain arrays: one, or a list of them for several outputs (a
+    dict's by sorted key; a dict of one: its array)."""
+    if isinstance(value, dict) and len(value) == 1:
+        return _plain(next(iter(value.values())))
+    if isinstance(value, dict):
+        return [_plain(v) for v in _flat_outputs(value)]
     return [_plain(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
 
 

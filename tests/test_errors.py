@@ -27,6 +27,12 @@ def _compiled_without_a_loss(metrics=None):
     return model
 
 
+def _dict_output_model():
+    """A functional model with a dict of two outputs, keyed "reg" and "cls"."""
+    inputs = L.Input((3,))
+    return sn.Model(inputs, {"reg": L.Dense(1)(inputs), "cls": L.Dense(2)(inputs)})
+
+
 X = np.zeros((5, 4, 4, 1), np.float32)
 Y = np.array([0, 1, 2, 1, 0])
 
@@ -179,8 +185,12 @@ CASES = {
         ["Concatenate", "axis -4", "-3 <= axis < 3"]),
     "dot axes out of range": (lambda: L.Dot(axes=5)([sn.Input((3,)), sn.Input((3,))]), ValueError,
                               ["Dot", "axis 5", "-2 <= axis < 2"]),
-    "dict outputs": (lambda: sn.Model(sn.Input((3,)), {"reg": L.Dense(1, name="reg")(sn.Input((3,)))}),
-                     ValueError, ["outputs` as a dict", "['reg']", "list", "{'reg': 'reg'}"]),
+    "dict outputs with a value that is no tensor": (
+        lambda: sn.Model(sn.Input((3,)), {"reg": L.Dense(1), "cls": None}), ValueError,
+        ["`outputs` values must be KerasTensors", "outputs['reg']", "Dense"]),
+    "dict outputs, a loss for an unknown key": (
+        lambda: _dict_output_model().compile("sgd", loss={"reg": "mse", "kind": "mse"}), KeyError,
+        ["('kind',)", "`loss` argument", "['cls', 'reg']"]),
     "nested model of another input shape": (
         lambda: sn.Sequential([L.Input((5,)), sn.Sequential([L.Input((4,)), L.Dense(2)])]),
         ValueError, ['model "sequential', "(None, 4)", "(None, 5)"]),

@@ -49,8 +49,8 @@ def functional_to_keras(model: Functional) -> keras.Model:
             args = [ktensors[t] for t in node.inputs]
             # (node.kwargs: a list call's plain keyword values, Attention()([q, v], use_causal_mask=True))
             result = klayers[node.layer](args if node.inputs_as_list else args[0], **node.kwargs)
-        if node.outputs:  # several outputs: LSTM(return_state=True)'s [output, h, c]
-            ktensors.update(zip(node.outputs, result, strict=True))
+        if node.outputs:  # several outputs: LSTM(return_state=True)'s [output, h, c]; a dict by sorted key
+            ktensors.update(zip(node.outputs, keras.tree.flatten(result), strict=True))
         else:
             ktensors[node.output] = result
     if isinstance(model._inputs_struct, dict):
@@ -59,8 +59,7 @@ def functional_to_keras(model: Functional) -> keras.Model:
         kinputs = [ktensors[t] for t in model.inputs]
     else:
         kinputs = ktensors[model.inputs[0]]  # one input, not a list of one (Keras warns otherwise)
-    koutputs = [ktensors[t] for t in model.outputs]
-    kmodel = keras.Model(kinputs, koutputs if model._outputs_is_list else koutputs[0],
+    kmodel = keras.Model(kinputs, model._packed_outputs([ktensors[t] for t in model.outputs]),
                          name=model.name)
     for layer, klayer in klayers.items():
         if layer.weights:  # (an op such as ops.depth_to_space is a Keras Operation: no weights)
@@ -72,9 +71,13 @@ def functional_to_keras(model: Functional) -> keras.Model:
         multi = model._outputs_is_list
         losses = [None if loss is None else convert.loss_to_keras(loss) for loss in model.output_losses]
         metrics = [[convert._metric_to_keras(m) for m in names] for names in model.output_metric_names]
+        weights = list(model.loss_weights)
+        if model._output_keys is not None and multi:  # a dict of outputs: keyed as Keras matches them
+            keys = model._target_names
+            losses, weights, metrics = (dict(zip(keys, v, strict=True)) for v in (losses, weights, metrics))
         kmodel.compile(optimizer=convert.optimizer_to_keras(model.optimizer),
                        loss=losses if multi else losses[0],
-                       loss_weights=model.loss_weights if multi else None,
+                       loss_weights=weights if multi else None,
                        metrics=metrics if multi else metrics[0],
                        weighted_metrics=[convert._metric_to_keras(m)
                                          for m in model.weighted_metric_names] or None,
@@ -103,7 +106,7 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
         if id(knode) not in calls:  # each call once, though LSTM(return_state=True) has 3 outputs
             calls[id(knode)] = convert_call(ktensor, klayer, knode)
         out = calls[id(knode)]
-        return out[tensor_index] if isinstance(out, list) else out
+        return sn.tree.flatten(out)[tensor_index] if isinstance(out, list | tuple | dict) else out
 
     def convert_call(ktensor, klayer, knode):
         if knode.is_input:
@@ -136,8 +139,12 @@ def functional_from_keras(kmodel: keras.Model, seed: int | None = None) -> Funct
     else:
         inputs = [convert_tensor(t) for t in kmodel.inputs]
     outputs = [convert_tensor(t) for t in kmodel.outputs]
-    single_out = not isinstance(getattr(kmodel, "_outputs_struct", kmodel.outputs), list | tuple)
-    model = sn.Model(inputs, outputs[0] if single_out else outputs, name=kmodel.name, seed=seed)
+    outputs_struct = getattr(kmodel, "_outputs_struct", kmodel.outputs)
+    if isinstance(outputs_struct, dict):  # kmodel.outputs: the dict's values by sorted key
+        outputs = keras.tree.pack_sequence_as(outputs_struct, outputs)
+    elif not isinstance(outputs_struct, list | tuple):
+        outputs = outputs[0]
+    model = sn.Model(inputs, outputs, name=kmodel.name, seed=seed)
     for klayer, layer in slayers.items():
         if isinstance(klayer, keras.Model):
             continue  # (a nested model's weights: copied by from_keras)

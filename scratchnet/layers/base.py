@@ -196,6 +196,26 @@ def _untraced(value):
     return value.value if isinstance(value, Traced) else value
 
 
+class DictOutputs:
+    """The output structure of a ``call`` that returned a dict of tensors (``{"mean": m,
+    "scale": s}``). Inside scratchnet such a layer has a list of outputs: the dict's values in
+    sorted-key order, as Keras flattens a dict (``keras.tree.flatten``), so output ``i`` of its
+    graph node (the ``tensor index`` of a saved graph) is the ``i``-th key in sorted order.
+    Calling this on that list gives the dict back, in the order ``call`` wrote its keys."""
+
+    def __init__(self, keys):
+        self.keys = list(keys)
+
+    def flatten(self, value: dict) -> list:
+        """The dict's values, by sorted key."""
+        return [value[key] for key in sorted(self.keys)]
+
+    def __call__(self, flat) -> dict:
+        flat = list(flat) if isinstance(flat, list | tuple) else [flat]  # (a dict of one: one value)
+        by_key = dict(zip(sorted(self.keys), flat, strict=True))
+        return {key: by_key[key] for key in self.keys}
+
+
 class Layer:
     """Base class. Subclass it and implement ``build``, ``forward`` and ``backward``.
 
@@ -675,8 +695,10 @@ class Layer:
 
     def _call_outputs(self, outputs):
         """The outputs of a Keras-style ``call`` that returned several tensors, in the structure
-        it returned them in (a tuple or a list, ``_call_structure``); one output as it is."""
+        it returned them in (a tuple, a list or a dict, ``_call_structure``); one output as it is."""
         structure = getattr(self, "_call_structure", None)
+        if isinstance(structure, DictOutputs):  # a dict, whatever the number of its keys
+            return structure(outputs)
         if structure is None or not isinstance(outputs, list | tuple):
             return outputs
         return structure(outputs)
@@ -741,8 +763,9 @@ class Layer:
         else:
             y = self.forward(x, training=bool(training))
         y = self.record_activity(y)
-        y = self._call_outputs(type(y)(kernels.to_numpy(v) for v in y)) if isinstance(y, list | tuple) \
-            else kernels.to_numpy(y)  # several outputs: each an array, in call's tuple or list
+        # several outputs: each an array, in call's tuple, list or dict
+        y = self._call_outputs(type(y)(kernels.to_numpy(v) for v in y) if isinstance(y, list | tuple)
+                               else kernels.to_numpy(y))
         if mask is None and own_compute_mask(self) is None:
             return y
         out_mask = output_mask(self, x, mask)
@@ -881,7 +904,10 @@ class Layer:
         model of every layer's output, sharing the weights. (Arrays never live here: what a
         forward pass keeps for its backward pass has names of its own, such as ``activated``.)"""
         node = self._first_node("output")
-        return list(node.outputs) if node.outputs else node.output  # LSTM(return_state=True): a list
+        outputs = list(node.outputs) if node.outputs else node.output  # LSTM(return_state=True): a list
+        if isinstance(getattr(self, "_call_structure", None), DictOutputs):
+            return self._call_outputs(outputs)  # a call returning a dict: the dict, as in Keras
+        return outputs
 
     @output.setter
     def output(self, value) -> None:

@@ -397,9 +397,9 @@ def _record_outputs(layer: Layer, node: Node, output_shape, dtype: str):
                                         for k, shape in enumerate(extra, start=1)]
     layer._inbound_nodes.append(node)
     if not node.outputs:
-        return node.output
-    # a Keras-style call returning a tuple gives a tuple of KerasTensors, as in Keras
-    return tuple(node.outputs) if getattr(layer, "_call_structure", None) is tuple else list(node.outputs)
+        return layer._call_outputs(node.output)  # (a call returning a dict of one: that dict)
+    # a Keras-style call returning a tuple (a dict) gives a tuple (a dict) of KerasTensors, as in Keras
+    return layer._call_outputs(list(node.outputs))
 
 
 def _batch_size(inputs: list) -> int | None:
