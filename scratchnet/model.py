@@ -356,16 +356,9 @@ class Model:
         A frozen layer's (``layer.trainable = False``) are not among them."""
         if not self.trainable:
             return []
-        frozen = self._frozen_nested_layers()
-        return [p for layer in self.layers if layer not in frozen for p in layer.trainable_weights]
+        return [p for layer in self.layers for p in layer.trainable_weights]
 
     trainable_weights = params
-
-    def _frozen_nested_layers(self) -> set:
-        """The layers of a nested model that is frozen (``base.trainable = False``): Keras' frozen
-        container has no trainable weights, even a layer of it thawed afterwards."""
-        return {layer for nested in getattr(self, "_spliced_models", ()) if not nested.trainable
-                for layer in nested.layers}
 
     @property
     def variables(self) -> list[Parameter]:
@@ -392,9 +385,7 @@ class Model:
     def non_trainable_weights(self) -> list[Parameter]:
         if not self.trainable:
             return self.weights
-        frozen = self._frozen_nested_layers()
-        return [p for layer in self.layers
-                for p in (layer.weights if layer in frozen else layer.non_trainable_weights)]
+        return [p for layer in self.layers for p in layer.non_trainable_weights]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights, in the same order and shapes as Keras' ``get_weights()``."""
