@@ -1386,6 +1386,9 @@ class Model:
         """scratchnet's own config of a Sequential model, which its ``.npz`` files hold (and files
         written before ``get_config`` took Keras' form): the layers' ``get_config()`` in order,
         the seed and the input shape (scratchnet/saving.py)."""
+        if self._keras_entries is not None:  # (its layers do not form a chain)
+            raise ValueError(f'save: model "{self.name}" holds a functional model, which a .npz file '
+                             "cannot describe; save it as .keras (Keras' format) or .h5")
         config = {
             "name": self.name,
             "seed": self.seed,
