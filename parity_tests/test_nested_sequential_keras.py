@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+import tfnet
 from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close
 from parity_tests.test_nested_models_keras import keras_layers_expanded, weight_names
 
@@ -239,3 +240,24 @@ def test_mobilenet_v2_as_a_frozen_base_of_a_sequential_model_trains_as_in_keras(
         np.testing.assert_array_equal(got, before)
     for got, want in zip(weights[-2:], kmodel.get_weights()[-2:], strict=True):
         assert_close(got, want, TRAJECTORY_RTOL, "the head after two SGD steps")
+
+
+def test_tfnet_converts_a_sequential_holding_a_functional_model_both_ways():
+    """``tfnet.to_keras`` gives Keras' model with the base one ``Functional`` entry, frozen as it
+    was; ``tfnet.from_keras`` of it gives scratchnet's back: the same weights and outputs."""
+    base = small_base(sn)
+    base.trainable = False
+    model = transfer_model(sn, base)
+    same_start(model, transfer_model(keras, small_base(keras)), seed=9)
+    x = np.random.default_rng(10).normal(size=(4, 8, 8, 3)).astype(np.float32)
+    kmodel = tfnet.to_keras(model)
+    assert [type(e).__name__ for e in kmodel.layers] == ["Functional", "GlobalAveragePooling2D", "Dense"]
+    assert not kmodel.layers[0].trainable
+    back = tfnet.from_keras(kmodel)
+    assert [la.name for la in back.layers] == [la.name for la in model.layers]
+    for other in (kmodel, back):
+        assert weight_names(other.trainable_weights) == ["head/kernel", "head/bias"]
+        for got, want in zip(other.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert_close(other.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL,
+                     "the converted model's outputs")
