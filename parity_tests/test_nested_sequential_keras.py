@@ -261,3 +261,30 @@ def test_tfnet_converts_a_sequential_holding_a_functional_model_both_ways():
             np.testing.assert_array_equal(got, want)
         assert_close(other.predict(x, verbose=0), model.predict(x, verbose=0), FORWARD_RTOL,
                      "the converted model's outputs")
+
+
+def test_the_guides_fine_tuning_after_training_the_head_follows_keras():
+    """The guide's second phase: the head trained with the base frozen, then ``base.trainable =
+    True``, ``compile`` again with a small learning rate and ``fit``: every weight (the base's
+    BatchNormalization now in training mode, its moving statistics updated) follows Keras'."""
+    bases, models = [], []
+    for M in (sn, keras):
+        base = small_base(M)
+        base.trainable = False
+        bases.append(base)
+        models.append(transfer_model(M, base))
+    model, kmodel = models
+    same_start(model, kmodel, seed=12)
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(size=(8, 8, 8, 3)).astype(np.float32), rng.integers(0, 3, 8)
+    for phase, lr in (("head", 0.01), ("fine-tuning", 0.001)):
+        if phase == "fine-tuning":
+            for base in bases:
+                base.trainable = True
+        for m, M in ((model, sn), (kmodel, keras)):
+            m.compile(optimizer=M.optimizers.Adam(lr),
+                      loss=M.losses.SparseCategoricalCrossentropy(from_logits=True))
+            m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        assert weight_names(model.trainable_weights) == weight_names(kmodel.trainable_weights)
+        for got, want in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+            assert_close(got, want, TRAJECTORY_RTOL, f"weights after the {phase} phase")
