@@ -288,3 +288,26 @@ def test_the_guides_fine_tuning_after_training_the_head_follows_keras():
         assert weight_names(model.trainable_weights) == weight_names(kmodel.trainable_weights)
         for got, want in zip(model.get_weights(), kmodel.get_weights(), strict=True):
             assert_close(got, want, TRAJECTORY_RTOL, f"weights after the {phase} phase")
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_legacy_h5_files_of_a_sequential_holding_a_functional_model_load_across_libraries(frozen, tmp_path):
+    """Keras' legacy ``.h5`` keeps the base as one group (its trainable weights, then the others;
+    a frozen base: all of them in layer order); scratchnet writes it so, and reads Keras' file."""
+    models = []
+    for M in (sn, keras):
+        base = small_base(M)
+        base.trainable = not frozen
+        models.append(transfer_model(M, base))
+    model, kmodel = models
+    same_start(model, kmodel, seed=14)
+    x = np.random.default_rng(15).normal(size=(4, 8, 8, 3)).astype(np.float32)
+    want = kmodel.predict(x, verbose=0)
+    with pytest.warns(UserWarning, match="legacy HDF5"):
+        model.save(tmp_path / "s.h5")
+    kmodel.save(tmp_path / "k.h5")  # (Keras logs that the format is legacy)
+    for loaded in (keras.models.load_model(tmp_path / "s.h5"), sn.load_model(tmp_path / "k.h5"),
+                   sn.load_model(tmp_path / "s.h5")):
+        assert_close(loaded.predict(x, verbose=0), want, FORWARD_RTOL, "the loaded .h5 model")
+        for got, expected in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, expected)
