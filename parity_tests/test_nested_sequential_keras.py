@@ -156,6 +156,7 @@ def test_a_keras_file_of_a_sequential_holding_a_functional_model_loads(tmp_path)
     kmodel, path, x, y = keras_transfer_file(tmp_path)
     model = sn.load_model(path)
     assert isinstance(model, sn.Sequential)
+    assert not model.get_layer("base").trainable  # (the config's "trainable": false)
     assert [la.name for la in model.layers] == [la.name for la in keras_layers_expanded(kmodel)]
     for got, want in zip(model.get_weights(), kmodel.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -194,6 +195,7 @@ def test_scratchnets_file_of_a_sequential_holding_a_functional_model_loads_in_bo
             np.testing.assert_array_equal(got, expected)
         assert weight_names(other.trainable_weights) == ["head/kernel", "head/bias"]
     assert [la.name for la in loaded.layers] == [la.name for la in model.layers]
+    assert not loaded.get_layer("base").trainable
 
     model.save_weights(tmp_path / "s.weights.h5")  # scratchnet's weights into Keras' twin
     twin = transfer_model(keras, small_base(keras))

@@ -108,7 +108,9 @@ class Model:
         """Append a layer; with a known input shape it is built (its weights created) at once.
 
         A ``Sequential`` given as a layer (Keras' ``data_augmentation = Sequential([...])`` placed
-        in a model) adds its layers here one by one (:meth:`_add_sequential`)."""
+        in a model) adds its layers here one by one (:meth:`_add_sequential`); a functional model
+        (a ``keras.applications`` base) is one entry whose graph joins this one's
+        (:meth:`_add_functional`)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Sequential([Input(shape), ...])
         if isinstance(layer, Sequential):
@@ -208,6 +210,10 @@ class Model:
                              "outputs, but a layer in a Sequential model expects 1 input tensor (Keras "
                              "fails at the next layer); use the functional API: keras.Model(inputs, "
                              "outputs)")
+        if self.distribute_strategy is not None:  # (as Model(inputs, outputs) refuses it)
+            raise ValueError(f'Sequential.add: model "{model.name}" is a functional model, and functional '
+                             "models do not run under a distribution strategy yet; build the model "
+                             "outside `strategy.scope()`")
         if any(entry is model for entry in self._entries()):
             raise ValueError(f'Sequential.add: model "{model.name}" is already in model "{self.name}"')
         if any(entry.name == model.name for entry in self._entries()):
@@ -221,7 +227,7 @@ class Model:
         if self._keras_entries is None:
             self._keras_entries = list(self.layers)
         self._keras_entries.append(model)
-        self.layers += model.layers[1:]  # (its Input is not part of this graph)
+        self.layers += _nested_layers(model)
         _unique_names(self.layers)
         self._functional = None
         if not hasattr(self, "_spliced_models"):
@@ -1535,7 +1541,8 @@ class Sequential(Model):
             layer = self.layers.pop()
         else:  # the last entry of Keras' model.layers: a nested functional model whole
             layer = self._keras_entries.pop()
-            del self.layers[len(self.layers) - (len(layer.layers) - 1 if isinstance(layer, Model) else 1):]
+            count = len(_nested_layers(layer)) if isinstance(layer, Model) else 1
+            del self.layers[len(self.layers) - count:]
             if isinstance(layer, Model):
                 self._spliced_models.remove(layer)
             self._functional = None
@@ -1609,6 +1616,12 @@ class Sequential(Model):
             raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet. Give "
                                  "it an Input(shape) first, or build it (model.build, or a first fit).")
         return self._graph[index]
+
+
+def _nested_layers(model) -> list[Layer]:
+    """The layers a functional model adds to a Sequential one: its own, but its ``Input`` (not
+    part of the outer graph)."""
+    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
 def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,

@@ -72,7 +72,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
     outputs = [_ref(t, index) for t in model.outputs]
     config = {
         "module": "keras.src.models.functional", "class_name": "Functional",
-        "config": {"name": model.name, "trainable": True, "layers": layers,
+        "config": {"name": model.name, "trainable": model.trainable, "layers": layers,
                    "input_layers": inputs,
                    "output_layers": outputs if model._outputs_is_list else outputs[0]},
         "registered_name": "Functional",
@@ -468,6 +468,8 @@ def functional_from_config(config: dict, where: str, custom_objects, compile: bo
         calls.append(keras_calls(spec, where))
     model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
                     inner.get("name", "functional"), seed, where)
+    if inner.get("trainable") is False:  # Keras' Functional(..., trainable=False): every layer frozen
+        model.trainable = False
     # scratchnet lists a nested Sequential's layers one by one; Keras' files keep its weights
     # together (layers/sequential/layers/... in .keras, one group in .h5)
     sk.record_units(model, layers)

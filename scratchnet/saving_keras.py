@@ -267,7 +267,6 @@ def _entry_config(entry) -> dict:
 
     spec = saving_functional.keras_config(entry, _layer_config, lambda m: {})
     spec.pop("compile_config", None)
-    spec["config"]["trainable"] = entry.trainable
     return spec
 
 

@@ -186,3 +186,15 @@ def test_a_base_of_another_input_shape_a_second_add_and_a_name_taken_are_refused
         model.add(base)
     with pytest.raises(ValueError, match="Name 'base' is already the name of a layer in this model"):
         model.add(small_base())
+
+
+def test_one_base_in_two_models_is_shared_and_a_strategy_scope_is_refused():
+    base = small_base()
+    first, second = transfer(base), sn.Sequential([base, L.Flatten(name="flat")])
+    x, _ = data()
+    np.testing.assert_allclose(second.predict(x, verbose=0), base.predict(x, verbose=0).reshape(4, -1),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first.predict(x, verbose=0), by_hand(base, first, x), rtol=1e-5, atol=1e-6)
+    with sn.distribute.MirroredStrategy(num_replicas=2).scope():  # (the base made outside it)
+        with pytest.raises(ValueError, match='model "base" is a functional model.*distribution strategy'):
+            sn.Sequential([base, L.Flatten()])
