@@ -53,6 +53,11 @@ def test_it_builds_later_when_no_input_shape_is_known():
     got = model.predict(x, verbose=0)  # the first call builds it
     assert model.built and got.shape == (4, 6 * 6 * 3)
     np.testing.assert_allclose(got, base.predict(2 * x, verbose=0).reshape(4, -1), rtol=1e-5, atol=1e-6)
+    head = sn.Sequential([L.Rescaling(2.0, name="scale"), base, L.GlobalAveragePooling2D(), L.Dense(2)],
+                         seed=0)
+    head.compile(optimizer="sgd", loss="mse")
+    history = head.fit(x, data()[1], epochs=2, verbose=0)  # the first batch of fit builds it
+    assert head.built and history.history["loss"][1] < history.history["loss"][0]
 
 
 def test_model_add_and_a_base_first_with_no_input_take_its_input_shape():
