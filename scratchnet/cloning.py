@@ -54,7 +54,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         raise ValueError(f"clone_model: expected a Sequential or functional model, received "
                          f"{type(model).__name__}: a subclassed model's architecture is its Python "
                          "code, which cannot be cloned from a config (build a new instance instead)")
-    layers = [clone_function(layer) for layer in model.layers]
+    # (Keras' model.layers: a functional model it holds is one entry, cloned whole)
+    layers = [clone_function(layer) for layer in model._entries()]
     batch = model._batch_size() if model.built else None
     # the clone's Input keeps the model's Input name, as Keras' _clone_sequential_model does
     input_name = model._graph[0].node.layer.name if model._graph and model._graph[0].node else None

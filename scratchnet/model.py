@@ -82,6 +82,10 @@ class Model:
         # Input's KerasTensor, then each layer's output. Only for model.input / layer.output:
         # the passes run self.layers on arrays.
         self._graph: list[KerasTensor] = []
+        # Keras' model.layers where it differs from self.layers: a Sequential holding a functional
+        # model (one entry here, its layers one by one in self.layers; _add_functional), else None
+        self._keras_entries: list | None = None
+        self._functional = None  # that Sequential's graph, once built (Sequential._as_functional)
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
         self.metric_names: list = []
@@ -104,11 +108,16 @@ class Model:
         """Append a layer; with a known input shape it is built (its weights created) at once.
 
         A ``Sequential`` given as a layer (Keras' ``data_augmentation = Sequential([...])`` placed
-        in a model) adds its layers here one by one (:meth:`_add_sequential`)."""
+        in a model) adds its layers here one by one (:meth:`_add_sequential`); a functional model
+        (a ``keras.applications`` base) is one entry whose graph joins this one's
+        (:meth:`_add_functional`)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Sequential([Input(shape), ...])
         if isinstance(layer, Sequential):
             self._add_sequential(layer)
+            return
+        if isinstance(layer, Model):  # a functional model (keras.applications' base, ...)
+            self._add_functional(layer)
             return
         if not isinstance(layer, Layer):
             raise TypeError(
@@ -145,21 +154,97 @@ class Model:
         if not layer.built:  # Keras builds a Sequential model's layers under its name (layer.path)
             layer._path_prefix = self._variable_path_prefix()
         self.layers.append(layer)
+        if getattr(self, "_keras_entries", None) is not None:
+            self._keras_entries.append(layer)
+            self._functional = None
         if self._sample_input_shape is not None:
             self._sample_output_shape = layer.ensure_built(self._sample_output_shape, self.rng)
             self._mark_first_trainable()
             self._trace_graph()
 
     def _trace_graph(self) -> None:
-        """Call the layers not yet in the graph on KerasTensors: each records its node, the
-        Sequential model's ``layer.output`` (no arrays, nothing computed; the layers are built)."""
+        """Call the entries not yet in the graph on KerasTensors: each layer records its node, the
+        Sequential model's ``layer.output`` (no arrays, nothing computed; the layers are built),
+        and a nested functional model replays its layer calls (``functional.call_on_tensors``).
+        ``self._graph``: the Input's tensor, then one output per entry of :meth:`_entries`."""
         if not self._graph:
             dtype = self.layers[0].input_dtype if self.layers else None
             # (the name a config gave its InputLayer: saving_keras.model_from_config, .npz files)
             self._graph = [Input(self._sample_input_shape, dtype=None if dtype is None else str(dtype),
                                  name=getattr(self, "_input_name", None))]
-        for layer in self.layers[len(self._graph) - 1:]:
-            self._graph.append(call_symbolic(layer, self._graph[-1]))
+        for entry in self._entries()[len(self._graph) - 1:]:
+            self._graph.append(entry(self._graph[-1]) if isinstance(entry, Model)
+                               else call_symbolic(entry, self._graph[-1]))
+
+    def _entries(self) -> list:
+        """Keras' ``model.layers`` of a Sequential: its layers, and each nested functional model
+        as ONE entry (``self.layers`` lists that model's layers one by one instead)."""
+        entries = getattr(self, "_keras_entries", None)
+        return self.layers if entries is None else entries
+
+    def _add_functional(self, model) -> None:
+        """A functional model as one element of the stack (``Sequential([Input(shape), base,
+        GlobalAveragePooling2D(), Dense(3)])``, keras.io's transfer-learning guide). As a
+        functional model called on a tensor does (``functional.call_on_tensors``), its layer calls
+        are replayed into this model's graph and its layers listed one by one in ``self.layers``,
+        in its own order (the same objects, so the same weights: Keras' ``weights`` and
+        ``get_weights()`` order); ``_keras_entries`` keeps Keras' ``model.layers``, the nested model
+        one entry, for ``.keras`` files (where Keras nests it) and :meth:`pop`. The passes then run
+        that graph (:meth:`Sequential._as_functional`), like Keras' ``Sequential._functional``."""
+        from scratchnet.functional import Functional, _unique_names
+        from scratchnet.subclassing import Subclassed
+
+        if isinstance(model, Subclassed) or not isinstance(model, Functional):
+            raise TypeError(f'Sequential.add: model "{model.name}" is a subclassed model '
+                            f"({type(model).__name__}), which scratchnet cannot place in a Sequential "
+                            "model yet (its call() is traced into a graph for each training mode). "
+                            "Subclass sn.layers.Layer instead of sn.Model (a layer made of layers can "
+                            "be an element of a Sequential), or write the model with the functional "
+                            "API: keras.Model(inputs, outputs)")
+        if len(model.inputs) > 1:  # Keras fails when the model is called on the one tensor
+            raise ValueError(f'Sequential.add: layer "{model.name}" expects {len(model.inputs)} named '
+                             f"input(s) with keys {model.input_names}, but a Sequential model gives it 1 "
+                             "input tensor; use the functional API: keras.Model(inputs, outputs)")
+        if len(model.outputs) > 1:  # Keras fails at the next layer, which receives them all
+            raise ValueError(f'Sequential.add: model "{model.name}" returns {len(model.outputs)} '
+                             "outputs, but a layer in a Sequential model expects 1 input tensor (Keras "
+                             "fails at the next layer); use the functional API: keras.Model(inputs, "
+                             "outputs)")
+        if self.distribute_strategy is not None:  # (as Model(inputs, outputs) refuses it)
+            raise ValueError(f'Sequential.add: model "{model.name}" is a functional model, and functional '
+                             "models do not run under a distribution strategy yet; build the model "
+                             "outside `strategy.scope()`")
+        if any(entry is model for entry in self._entries()):
+            raise ValueError(f'Sequential.add: model "{model.name}" is already in model "{self.name}"')
+        if any(entry.name == model.name for entry in self._entries()):
+            raise ValueError("All layers added to a Sequential model should have unique names. "
+                             f"Name '{model.name}' is already the name of a layer in this model. "
+                             "Update the `name` argument to pass a unique name.")
+        if self._sample_input_shape is None and not self.layers:
+            self._sample_input_shape = self._sample_output_shape = model._sample_input_shape
+        elif self._sample_input_shape is not None:
+            self._check_entry_input(model, self._sample_output_shape)
+        if self._keras_entries is None:
+            self._keras_entries = list(self.layers)
+        self._keras_entries.append(model)
+        self.layers += _nested_layers(model)
+        _unique_names(self.layers)
+        self._functional = None
+        if not hasattr(self, "_spliced_models"):
+            self._spliced_models = []
+        self._spliced_models.append(model)  # so that freezing this model freezes it too
+        if self._sample_input_shape is not None:
+            self._sample_output_shape = model._sample_output_shape
+            self._mark_first_trainable()
+            self._trace_graph()
+
+    def _check_entry_input(self, model, shape) -> None:
+        """Keras' check of a nested model's input against the tensor it is called on."""
+        expected = tuple(model._sample_input_shape)
+        if not shape_matches(tuple(shape or ()), expected):
+            found = (None,) + tuple(shape or ())
+            raise ValueError(f'Input 0 of layer "{model.name}" is incompatible with the layer: '
+                             f"expected shape={(None,) + expected}, found shape={found}")
 
     def _add_sequential(self, model) -> None:
         """The layers of ``model`` join this one in order: the same layer objects, so the same
@@ -175,7 +260,7 @@ class Model:
                 raise ValueError(f'Sequential.add: model "{model.name}" takes inputs of shape '
                                  f"{(None,) + tuple(model._sample_input_shape)}, but the layers before it "
                                  f"give {(None,) + tuple(self._sample_output_shape or ())}")
-        for layer in list(model.layers):
+        for layer in list(model._entries()):  # (a functional model it holds: one entry)
             self.add(layer, spliced=True)
         if not hasattr(self, "_spliced_models"):
             self._spliced_models = []
@@ -204,8 +289,12 @@ class Model:
         self._sample_input_shape = sample_dims(input_shape, "input_shape",
                                                f'{type(self).__name__} "{self.name}": build')
         shape = self._sample_input_shape
-        for layer in self.layers:
-            shape = layer.ensure_built(shape, self.rng)
+        for entry in self._entries():
+            if isinstance(entry, Model):  # a nested functional model: built already
+                self._check_entry_input(entry, shape)
+                shape = entry._sample_output_shape
+            else:
+                shape = entry.ensure_built(shape, self.rng)
         self._sample_output_shape = shape
         self._mark_first_trainable()
         self._trace_graph()
@@ -375,6 +464,9 @@ class Model:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        for entry in getattr(self, "_spliced_models", ()):  # a nested model, by its name as in Keras
+            if entry.name == name:
+                return entry
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[layer.name for layer in self.layers]}.")
 
@@ -1072,8 +1164,8 @@ class Model:
             from scratchnet.functional import _as_list, tag_nested_call
 
             given = x
-            for layer in self.layers:
-                x = layer(x)
+            for entry in self._entries():  # (a nested functional model replays its calls)
+                x = entry(x)
             tag_nested_call(self, _as_list(given), _as_list(x))  # (Keras' one node)
             return x
         return self._to_numpy_outputs(self.forward(self._check_x(x, "call"), training=training))
@@ -1300,6 +1392,9 @@ class Model:
         """scratchnet's own config of a Sequential model, which its ``.npz`` files hold (and files
         written before ``get_config`` took Keras' form): the layers' ``get_config()`` in order,
         the seed and the input shape (scratchnet/saving.py)."""
+        if self._keras_entries is not None:  # (its layers do not form a chain)
+            raise ValueError(f'save: model "{self.name}" holds a functional model, which a .npz file '
+                             "cannot describe; save it as .keras (Keras' format) or .h5")
         config = {
             "name": self.name,
             "seed": self.seed,
@@ -1442,13 +1537,58 @@ class Sequential(Model):
         then the layer before it. (``rebuild`` is Keras' argument; nothing here needs rebuilding.)"""
         if not self.layers:
             raise TypeError("There are no layers in the model.")
-        layer = self.layers.pop()
+        if self._keras_entries is None:
+            layer = self.layers.pop()
+        else:  # the last entry of Keras' model.layers: a nested functional model whole
+            layer = self._keras_entries.pop()
+            count = len(_nested_layers(layer)) if isinstance(layer, Model) else 1
+            del self.layers[len(self.layers) - count:]
+            if isinstance(layer, Model):
+                self._spliced_models.remove(layer)
+            self._functional = None
         if self._sample_input_shape is not None:
-            last = self.layers[-1].output_shape if self.layers else self._sample_input_shape
-            self._sample_output_shape = last
+            entries = self._entries()
+            last = entries[-1] if entries else None
+            self._sample_output_shape = (self._sample_input_shape if last is None else
+                                         last._sample_output_shape if isinstance(last, Model)
+                                         else last.output_shape)
             self._mark_first_trainable()
-            del self._graph[len(self.layers) + 1:]  # model.output: the new last layer's
+            del self._graph[len(entries) + 1:]  # model.output: the new last layer's
         return layer
+
+    def _as_functional(self):
+        """The graph of a Sequential model holding a functional model, as a functional model over
+        the same layers (Keras' ``Sequential._functional``, keras/src/models/sequential.py
+        ``build``): the passes run it, since the nested model's layers need not form a chain.
+        Made again after ``add`` or ``pop``."""
+        from scratchnet.functional import Functional
+
+        if self._functional is None:
+            self._require_built("forward")
+            self._functional = Functional(self._graph[0], self._graph[-1], name=self.name, seed=0)
+        return self._functional
+
+    def forward(self, x, training: bool = False, for_backward: bool = True):
+        """:meth:`Model.forward`; with a functional model among the entries, its graph runs
+        (:meth:`_as_functional`: the nodes in order, forks and joins as in ``Model(inputs,
+        outputs)``)."""
+        if self._keras_entries is None:
+            return super().forward(x, training, for_backward)
+        self.output_mask = None
+        return self._as_functional().forward([x], training, for_backward)
+
+    def backward(self, doutput, through_logits: bool = False) -> None:
+        """:meth:`Model.backward`, or the graph's (see :meth:`forward`): a frozen layer's weights
+        get gradients too, which the optimizer never reads (``params`` leaves them out)."""
+        if self._keras_entries is None:
+            return super().backward(doutput, through_logits)
+        self._as_functional().backward([doutput], [through_logits])
+        return None
+
+    def _outputs_pooled_in_place(self) -> set:
+        if self._keras_entries is None:
+            return super()._outputs_pooled_in_place()
+        return self._as_functional()._outputs_pooled_in_place()
 
     # Keras' model.inputs / model.outputs (and model.input / model.output): the Input's KerasTensor
     # and the last layer's, for Model(inputs=model.inputs, outputs=...) over these layers and
@@ -1476,6 +1616,12 @@ class Sequential(Model):
             raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet. Give "
                                  "it an Input(shape) first, or build it (model.build, or a first fit).")
         return self._graph[index]
+
+
+def _nested_layers(model) -> list[Layer]:
+    """The layers a functional model adds to a Sequential one: its own, but its ``Input`` (not
+    part of the outer graph)."""
+    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
 def weighted_loss_and_grad(loss_fn: losses_mod.Loss, y, output,

@@ -73,7 +73,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
     outputs = model._packed_outputs([_ref(t, index) for t in model.outputs])  # Keras' map_tensors
     config = {
         "module": "keras.src.models.functional", "class_name": "Functional",
-        "config": {"name": model.name, "trainable": True, "layers": layers,
+        "config": {"name": model.name, "trainable": model.trainable, "layers": layers,
                    "input_layers": inputs,
                    "output_layers": outputs},
         "registered_name": "Functional",
@@ -477,6 +477,8 @@ def functional_from_config(config: dict, where: str, custom_objects, compile: bo
         calls.append(keras_calls(spec, where))
     model = rebuild(layers, calls, inner.get("input_layers"), inner.get("output_layers"),
                     inner.get("name", "functional"), seed, where)
+    if inner.get("trainable") is False:  # Keras' Functional(..., trainable=False): every layer frozen
+        model.trainable = False
     # scratchnet lists a nested Sequential's layers one by one; Keras' files keep its weights
     # together (layers/sequential/layers/... in .keras, one group in .h5)
     sk.record_units(model, layers)

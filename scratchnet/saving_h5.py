@@ -45,6 +45,7 @@ from scratchnet import saving_functional, saving_keras
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` (``.h5``) atomically, as Keras 3's ``model.save("m.h5")``."""
     from scratchnet import kernels
+    from scratchnet.model import Model
     from scratchnet.saving import _atomic_write
 
     model._require_built("save")
@@ -66,12 +67,19 @@ def save_model(model, path) -> None:
         group.attrs["backend"] = "tensorflow"
         group.attrs["keras_version"] = saving_keras.KERAS_VERSION
         layers = saving_functional.file_layers(model)  # (a nested model's layers: Keras' flat order)
-        group.attrs["layer_names"] = [layer.name.encode() for layer in layers]
-        for layer in layers:
-            paths = {id(p): f"{model.name}/{prefix}/{p.name.split('/')[-1]}"  # Keras' variable paths
+        units = [(layer.name, [layer], f"{model.name}/") for layer in layers]
+        if getattr(model, "_keras_entries", None) is not None and not hasattr(model, "_nodes"):
+            # a Sequential holding a functional model: its config nests the model, so does the
+            # file, as Keras writes it (one group, the model's trainable weights then the others)
+            units = [(entry.name, list(entry.layers), "") if isinstance(entry, Model)
+                     else (entry.name, [entry], f"{model.name}/") for entry in model._entries()]
+        group.attrs["layer_names"] = [name.encode() for name, _, _ in units]
+        for name, members, owner in units:
+            paths = {id(p): f"{owner}{prefix}/{p.name.split('/')[-1]}"  # Keras' variable paths
+                     for layer in members
                      for _, prefix, params in saving_keras.weight_groups(layer) for p in params}
-            params = legacy_weights(layer)
-            layer_group = group.create_group(layer.name)
+            params = legacy_weights(*members)
+            layer_group = group.create_group(name)
             layer_group.attrs["weight_names"] = [paths[id(p)].encode() for p in params]
             for param in params:
                 layer_group[paths[id(param)]] = kernels.to_numpy(param.value)

@@ -229,7 +229,7 @@ def model_config(model, compile: bool = True) -> dict:
     if not model.built:  # Keras' config of a Sequential with no input shape yet: its layers
         return {"module": "keras", "class_name": "Sequential",
                 "config": {"name": model.name, "trainable": model.trainable, "dtype": _dtype_policy(),
-                           "layers": [_layer_config(layer) for layer in model.layers]},
+                           "layers": [_entry_config(entry) for entry in model._entries()]},
                 "registered_name": None}
 
     batch_shape = list(model.input_shape)
@@ -243,7 +243,7 @@ def model_config(model, compile: bool = True) -> dict:
                "config": {"batch_shape": batch_shape, "dtype": input_dtype, "sparse": False,
                           "ragged": False, "name": input_name, "optional": False},
                "registered_name": None}]
-    layers += [_layer_config(layer) for layer in model.layers]
+    layers += [_entry_config(entry) for entry in model._entries()]
     config = {
         "module": "keras", "class_name": "Sequential",
         "config": {"name": model.name, "trainable": model.trainable, "dtype": _dtype_policy(),
@@ -254,6 +254,20 @@ def model_config(model, compile: bool = True) -> dict:
     if model.compiled and compile:
         config["compile_config"] = _compile_config(model)
     return config
+
+
+def _entry_config(entry) -> dict:
+    """One entry of a Sequential config: a layer's, or a nested functional model's whole
+    ``Functional`` config, as Keras writes the model it holds as one layer."""
+    from scratchnet.model import Model
+
+    if not isinstance(entry, Model):
+        return _layer_config(entry)
+    from scratchnet import saving_functional
+
+    spec = saving_functional.keras_config(entry, _layer_config, lambda m: {})
+    spec.pop("compile_config", None)
+    return spec
 
 
 def _json_value(value):
@@ -408,8 +422,10 @@ def _weights_file_bytes(model, nested: bool = False) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
-        if nested and hasattr(model, "_nodes") and _nested_models(model):
-            pairs = _weight_paths(model)
+        held = getattr(model, "_keras_entries", None) is not None and not hasattr(model, "_nodes")
+        if held or (nested and hasattr(model, "_nodes") and _nested_models(model)):
+            # (a Sequential holding a functional model: its config nests the model, so its file does)
+            pairs = _entry_weight_paths(model) if held else _weight_paths(model)
             for path, _ in pairs:  # each nested model's own (empty) group of variables
                 parts = path.split("/layers/")
                 for k in range(1, len(parts)):
@@ -1147,6 +1163,22 @@ def _weight_paths(model, flat: bool = False) -> list[tuple[str, object]]:
             pairs += [(f"{path}/{sub}", layer) for sub, layer in zip(inner, layers, strict=True)]
         else:
             pairs.append((path, layers[0]))
+    return pairs
+
+
+def _entry_weight_paths(model) -> list[tuple[str, object]]:
+    """:func:`_weight_paths` of a Sequential holding a functional model, as its config lists the
+    entries (:meth:`Model._entries`): each layer at ``layers/<name>``, the functional model's
+    under its own group (``layers/functional/layers/conv2d``), as Keras writes the same model."""
+    from scratchnet.model import Model
+
+    entries = model._entries()
+    pairs = []
+    for path, entry in zip(layer_paths([_units_of([e])[0][1] for e in entries]), entries, strict=True):
+        if isinstance(entry, Model):
+            pairs += [(f"{path}/{sub}", layer) for sub, layer in _weight_paths(entry)]
+        else:
+            pairs.append((path, entry))
     return pairs
 
 

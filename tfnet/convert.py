@@ -123,8 +123,9 @@ def to_keras(model: sn.Sequential) -> keras.Sequential:
     input_name = graph[0].node.layer.name if graph and graph[0].node is not None else None
     klayers = [keras.Input(model.input_shape[1:], dtype=input_dtype, batch_size=model._batch_size(),
                            name=input_name)]  # (the twins' configs name the same Input)
-    for layer in model.layers:
-        klayers.append(layer_to_keras(layer, **common, **_quantized_to_keras(layer)))
+    for entry in model._entries():  # (Keras' model.layers: a functional model held is one entry)
+        klayers.append(_nested_to_keras(entry) if isinstance(entry, sn.Model)
+                       else layer_to_keras(entry, **common, **_quantized_to_keras(entry)))
     kmodel = keras.Sequential(klayers, name=model.name)
     kmodel.set_weights(weights)
     from tfnet.structured import refresh_statistics
@@ -167,7 +168,9 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
     input_name = getattr(getattr(kmodel.inputs[0], "_keras_history", None), "operation", None)
     slayers = [sn.layers.Input(input_shape, batch_size=kmodel.inputs[0].shape[0],
                                name=getattr(input_name, "name", None))]
-    slayers += [layer_from_keras(klayer) for klayer in kmodel.layers]
+    # (a functional model the Keras model holds, keras.applications' base: a functional twin)
+    slayers += [functional_from_keras(klayer) if is_keras_functional(klayer) else layer_from_keras(klayer)
+                for klayer in kmodel.layers]
     model = sn.Sequential(slayers, seed=seed, name=kmodel.name)
     model.set_weights(kmodel.get_weights())
     if kmodel.compiled:
@@ -179,6 +182,20 @@ def from_keras(kmodel: keras.Model, seed: int | None = None) -> sn.Sequential:
                       metrics=[_metric_from_keras(m) for m in metrics],
                       weighted_metrics=[_metric_from_keras(m) for m in weighted])
     return model
+
+
+def _nested_to_keras(model) -> keras.Model:
+    """The Keras twin of a functional model a Sequential model holds, frozen as it is: the
+    model's own flag (a frozen Keras model has no trainable weights of its own), then each
+    layer's (a layer thawed after its model was frozen trains in the outer model, in both)."""
+    from tfnet.functional import functional_to_keras
+
+    kmodel = functional_to_keras(model)
+    kmodel.trainable = model.trainable
+    frozen = {layer.name: layer.trainable for layer in model.layers}
+    for klayer in kmodel.layers:
+        klayer.trainable = frozen.get(klayer.name, klayer.trainable)
+    return kmodel
 
 
 # ----------------------------------------------------------------------------- one object
