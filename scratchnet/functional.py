@@ -278,6 +278,9 @@ class Functional(Model):
         for one loss; Keras' ``CompileLoss`` "loss partially defined over y_pred"). As in
         Keras, each output's loss is logged apart only when more than one output has one."""
         n = len(self.outputs)
+        # compiled before and given no metrics: Keras keeps the metrics it had (Model.compile)
+        keep_metrics = metrics is None and weighted_metrics is None and self.compiled \
+            and bool(self.output_losses)
         if loss is None and self.output_losses:  # compiled before: Keras keeps that loss, weighted
             loss, loss_weights = list(self.output_losses), list(self.loss_weights)
         if loss is None and not custom_loss.overrides_compute_loss(self):
@@ -309,7 +312,7 @@ class Functional(Model):
                     "updated. Give that output a loss, or drop its metrics")
         self.output_losses = []
         first = next(v for v in losses if v is not None)
-        super().compile(optimizer=optimizer, loss=first, metrics=metrics[0],
+        super().compile(optimizer=optimizer, loss=first, metrics=None if keep_metrics else metrics[0],
                         weighted_metrics=weighted_metrics)  # checks, optimizer; one output's state
         self.output_losses = [None if v is None else losses_mod.get(v) for v in losses]
         self.loss_weights = [float(w) for w in weights]
@@ -317,6 +320,8 @@ class Functional(Model):
         with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly) else self.loss_outputs
         self.output_loss_trackers = [metrics_mod.Mean(name=f"{self.output_names[k]}_loss")
                                      for k in with_loss] if len(with_loss) > 1 else []
+        if keep_metrics:  # the same metric objects, as Keras' kept CompileMetrics
+            return
         for names in metrics:
             for metric in names:
                 metrics_mod.validate(metric)

@@ -561,6 +561,10 @@ class Subclassed(Functional):
         if self._call_graphs:
             Functional.compile(self, **args)
             return
+        if metrics is None and weighted_metrics is None and self._compile_args is not None:
+            # compiled before, still unbuilt: the metrics are kept, as Keras' compile keeps them
+            args["metrics"] = self._compile_args["metrics"]
+            args["weighted_metrics"] = self._compile_args["weighted_metrics"]
         self.optimizer = optimizers_mod.get(optimizer)
         if not isinstance(loss, dict | list | tuple):
             self.loss = losses_mod.get(loss)
