@@ -487,8 +487,9 @@ class Functional(Model):
             given = array
             array = _adjust_input_rank(array, tuple(tensor.shape[1:]))
             if not shape_matches(array.shape[1:], tensor.shape[1:]):
+                expected = (self._batch_size(), *tensor.shape[1:])  # (a subclassed model's: None)
                 raise ValueError(f'{where}: input "{name}" is incompatible with the model: '
-                                 f"expected shape={tensor.shape}, found shape={tuple(given.shape)}")
+                                 f"expected shape={expected}, found shape={tuple(given.shape)}")
             if tensor.dtype in ("float32", "float64"):
                 if array.dtype.kind not in "iufb":
                     raise TypeError(f'{where}: expected input "{name}" to be numeric, received '

@@ -95,7 +95,8 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 # ----------------------------------------------------------------------------- shapes
 def shape(x) -> tuple:
-    """The shape; of a KerasTensor inside a traced ``call``, ``(None, ...)`` (the batch unknown)."""
+    """The shape; of a KerasTensor inside a traced ``call``, its batch size first: the data's
+    in a trace for data (an eager call, a batch of ``fit``), None in one on ``Input`` s."""
     if isinstance(x, KerasTensor):
         return tuple(x.shape)
     return tuple(np.shape(x))
