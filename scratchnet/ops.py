@@ -20,7 +20,13 @@ import numpy as np
 
 from scratchnet import config
 from scratchnet.autodiff import Traced
-from scratchnet.layers.input_layer import BatchlessTensor, KerasTensor
+from scratchnet.layers.input_layer import (
+    BatchlessTensor,
+    KerasTensor,
+    layer_constant,
+    on_arrays,
+    traced_batch_size,
+)
 
 
 def _dtype(dtype):
@@ -1476,6 +1482,10 @@ def _on_keras_tensors(function, name: str, outputs=None):
         tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         if not tensors:
             return function(*args, **kwargs)
+        if (traced_batch_size() or 0) > 1:  # arrays made for the traced batch size: batches too
+            args = _batches_as_tensors(args)
+            kwargs = {k: _batches_as_tensors(v) for k, v in kwargs.items()}
+            tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         # a BatchlessTensor stands for the batched tensors it is computed from
         batchless = any(isinstance(t, BatchlessTensor) for t in tensors)
         tensors = [b for t in tensors for b in (t.bases if isinstance(t, BatchlessTensor) else [t])]
@@ -1487,8 +1497,9 @@ def _on_keras_tensors(function, name: str, outputs=None):
         def result(i):
             def apply(values):
                 mapping = dict(zip([id(t) for t in distinct], values, strict=True))
-                out = function(*_substitute(args, mapping),
-                               **{k: _substitute(v, mapping) for k, v in kwargs.items()})
+                with on_arrays():  # (its shape probes run inside the trace)
+                    out = function(*_substitute(args, mapping),
+                                   **{k: _substitute(v, mapping) for k, v in kwargs.items()})
                 return out if i is None else out[i]
             if outputs is None and name not in _IDENTITY_PROBE:
                 shape = _batchless_shape(apply, distinct)
@@ -1566,6 +1577,18 @@ def _keras_tensors(values) -> list:
         elif isinstance(value, list | tuple):
             found += _keras_tensors(value)
     return found
+
+
+def _batches_as_tensors(value):
+    """``value`` (an op's argument; lists and tuples looked into) with each array of two axes or
+    more whose first is the batch size of the call being traced (``ops.ones((ops.shape(x)[0],
+    4))`` in a trace for data) made a tensor of that batch (``input_layer.layer_constant``), so
+    the op computes it sample by sample beside the call's tensors, as Keras does eagerly."""
+    if isinstance(value, np.ndarray) and value.ndim >= 2 and value.shape[0] == traced_batch_size():
+        return layer_constant(value)
+    if type(value) in (list, tuple):
+        return type(value)(_batches_as_tensors(v) for v in value)
+    return value
 
 
 def _substitute(value, mapping: dict):

@@ -16,7 +16,7 @@
 
 **Tracing.** scratchnet writes every backward pass by hand, layer by layer, so it does not run
 ``call`` on arrays. Once the input shape is known (the first batch of ``fit``, ``build``, or a
-first ``model(x)``), ``call`` runs ONCE on symbolic inputs (:class:`KerasTensor` s, as
+first ``model(x)``), ``call`` runs once (per batch size: below) on symbolic inputs (:class:`KerasTensor` s, as
 ``keras.Input`` gives): each layer call records a node, exactly as when a functional model is
 written by hand, and the recorded graph is what ``fit``, ``predict`` and the backward pass run
 (:class:`scratchnet.functional.Functional`). If ``call`` takes ``training``, it is traced twice,
@@ -27,6 +27,15 @@ with ``training=False`` and ``training=True``, on the same layers (the same weig
 tensors (``x + y``, ``x * 2.0``), ``sn.ops`` functions (``ops.shape``; ``ops.arange`` and other
 arrays become constants, repeated along the batch), but not NumPy on a tensor or ``.numpy()``:
 those raise an error naming the model.
+
+**The batch size.** A trace for data (a call on arrays, a batch of ``fit``, ``evaluate`` or
+``predict``) runs on inputs of the data's batch size, so ``inputs.shape[0]`` and
+``ops.shape(x)[0]`` are integers in ``call``, as in Keras' eager call (keras.io's ``CustomRNN``
+makes its state with ``ops.zeros((inputs.shape[0], units))``); a batch of another size gets a
+trace of its own, on the same layers, and the last :data:`MAX_BATCH_TRACES` sizes are kept
+(:func:`composite_graphs`, :meth:`Subclassed._use_batch`). A trace on ``Input`` s (a layer in a
+functional model, ``build(input_shape)``) keeps the batch unknown (None), as Keras' functional
+construction does, and serves every batch size.
 
 Layers are found as Keras finds them: the model's (or layer's) attributes, in the order they were
 first assigned, looking into lists, tuples and dicts; a ``Sequential`` attribute counts as its

@@ -156,3 +156,25 @@ def test_rows_made_for_one_batch_size_refuse_another():
     np.testing.assert_array_equal(constant.batch(3), np.arange(6).reshape(3, 2))
     with pytest.raises(ValueError, match="batches of 3 samples.*a batch of 4"):
         constant.batch(4)
+
+
+def test_an_op_on_a_tensor_and_an_array_made_for_the_batch_computes_sample_by_sample():
+    """``ops.multiply(h, ops.ones((ops.shape(x)[0], 4)) * 2.0)`` in a trace for batches of 5:
+    the array is a batch beside h (not one value broadcast against other batch sizes), in the
+    model's call and through fit's smaller last batch."""
+    class Scaled(sn.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = sn.layers.Dense(4, name="dense")
+
+        def call(self, x):
+            n = ops.shape(x)[0]
+            h = self.dense(x)
+            return ops.multiply(h, ops.ones((n, 4)) * 2.0) + ops.add(h, ops.zeros((n, 4)))
+
+    model = Scaled()
+    x = np.random.default_rng(4).normal(size=(5, 3)).astype("float32")
+    np.testing.assert_allclose(model(x), 3.0 * model.dense(x), rtol=1e-6)
+    model.compile("sgd", "mse")
+    history = model.fit(x, np.zeros((5, 4), "float32"), batch_size=2, epochs=2, verbose=0).history
+    assert history["loss"][1] < history["loss"][0]

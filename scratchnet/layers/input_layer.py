@@ -11,6 +11,7 @@ Inside a ``Sequential``, ``Input(shape)`` as the first entry declares the input 
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from dataclasses import dataclass, field
 
@@ -554,6 +555,19 @@ def tracing() -> bool:
     """True while a subclassed model's or composite layer's ``call`` runs on KerasTensors
     (:mod:`scratchnet.subclassing`): arrays given to layers then join the graph as constants."""
     return _GLOBAL["tracing"] > 0
+
+
+@contextlib.contextmanager
+def on_arrays():
+    """Code that runs on arrays while a call is traced (a taped layer's or a Lambda's function on
+    its shape probes, batches of 2 and 3): the traced batch size is not theirs, so a draw or an
+    array made there with its first axis of that size stays an array."""
+    saved = _GLOBAL["batch"]
+    _GLOBAL["batch"] = None
+    try:
+        yield
+    finally:
+        _GLOBAL["batch"] = saved
 
 
 def traced_batch_size() -> int | None:
