@@ -1482,9 +1482,10 @@ def _on_keras_tensors(function, name: str, outputs=None):
         tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         if not tensors:
             return function(*args, **kwargs)
-        if (traced_batch_size() or 0) > 1:  # arrays made for the traced batch size: batches too
-            args = _batches_as_tensors(args)
-            kwargs = {k: _batches_as_tensors(v) for k, v in kwargs.items()}
+        if (traced_batch_size() or 0) > 1 and name in _ELEMENTWISE:  # arrays made for the traced
+            rank = _builtins.max(t.ndim for t in tensors)  # batch size, of the tensors' rank: batches
+            args = _batches_as_tensors(args, rank)
+            kwargs = {k: _batches_as_tensors(v, rank) for k, v in kwargs.items()}
             tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         # a BatchlessTensor stands for the batched tensors it is computed from
         batchless = any(isinstance(t, BatchlessTensor) for t in tensors)
@@ -1579,15 +1580,23 @@ def _keras_tensors(values) -> list:
     return found
 
 
-def _batches_as_tensors(value):
-    """``value`` (an op's argument; lists and tuples looked into) with each array of two axes or
-    more whose first is the batch size of the call being traced (``ops.ones((ops.shape(x)[0],
-    4))`` in a trace for data) made a tensor of that batch (``input_layer.layer_constant``), so
-    the op computes it sample by sample beside the call's tensors, as Keras does eagerly."""
-    if isinstance(value, np.ndarray) and value.ndim >= 2 and value.shape[0] == traced_batch_size():
+# elementwise ops (NumPy broadcasting): an array of the tensors' rank whose first axis is the
+# traced batch size lines up with their batch axis, in Keras as here
+_ELEMENTWISE = {"add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "power",
+                "where", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+                "logical_and", "logical_or", "logical_xor", "floor_divide", "mod"}
+
+
+def _batches_as_tensors(value, rank: int):
+    """``value`` (an elementwise op's argument; lists and tuples looked into) with each array of
+    ``rank`` axes (two or more) whose first is the batch size of the call being traced
+    (``ops.ones((ops.shape(x)[0], 4))`` in a trace for data) made a tensor of that batch
+    (``input_layer.layer_constant``), so the op computes it sample by sample beside the call's
+    tensors, as Keras' broadcasting does eagerly."""
+    if isinstance(value, np.ndarray) and value.ndim == rank >= 2 and value.shape[0] == traced_batch_size():
         return layer_constant(value)
     if type(value) in (list, tuple):
-        return type(value)(_batches_as_tensors(v) for v in value)
+        return type(value)(_batches_as_tensors(v, rank) for v in value)
     return value
 
 

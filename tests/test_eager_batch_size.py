@@ -178,3 +178,21 @@ def test_an_op_on_a_tensor_and_an_array_made_for_the_batch_computes_sample_by_sa
     model.compile("sgd", "mse")
     history = model.fit(x, np.zeros((5, 4), "float32"), batch_size=2, epochs=2, verbose=0).history
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_a_matrix_whose_size_equals_the_batch_stays_a_matrix():
+    """``ops.matmul(h, m)`` with a (4, 4) array in a call traced for batches of 4: the array is
+    a matrix, not a batch (only elementwise ops line an array up with the batch axis)."""
+    matrix = np.arange(16, dtype="float32").reshape(4, 4) / 10.0
+
+    class Mixed(sn.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = sn.layers.Dense(4, name="dense")
+
+        def call(self, x):
+            return ops.matmul(self.dense(x), matrix)
+
+    model = Mixed()
+    x = np.random.default_rng(6).normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(model(x), model.dense(x) @ matrix, rtol=1e-5)
