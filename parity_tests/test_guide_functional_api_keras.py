@@ -458,7 +458,7 @@ def test_sequential_from_config_and_subclassed_fallback_as_in_keras():
 # ---------------------------------------------------------------------------- mix and match
 def test_functional_model_inside_a_subclassed_layer_equal_keras():
     """A layer holding two Dense projections and a functional classifier (the guide's mix of
-    styles; its CustomRNN's loop over time is docs/keras-guides.md's known difference)."""
+    styles; its CustomRNN, called eagerly, is in test_eager_batch_size_keras.py)."""
     def build(lib):
         inputs = lib.Input((None, 8))
         classifier = lib.Model(inputs, lib.layers.Dense(1, name="score")(

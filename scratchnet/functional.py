@@ -290,6 +290,9 @@ class Functional(Model):
         for one loss; Keras' ``CompileLoss`` "loss partially defined over y_pred"). As in
         Keras, each output's loss is logged apart only when more than one output has one."""
         n = len(self.outputs)
+        # compiled before and given no metrics: Keras keeps the metrics it had (Model.compile)
+        keep_metrics = metrics is None and weighted_metrics is None and self.compiled \
+            and bool(self.output_losses)
         if loss is None and self.output_losses:  # compiled before: Keras keeps that loss, weighted
             loss, loss_weights = list(self.output_losses), list(self.loss_weights)
         if loss is None and not custom_loss.overrides_compute_loss(self):
@@ -323,7 +326,7 @@ class Functional(Model):
                     "updated. Give that output a loss, or drop its metrics")
         self.output_losses = []
         first = next(v for v in losses if v is not None)
-        super().compile(optimizer=optimizer, loss=first, metrics=metrics[0],
+        super().compile(optimizer=optimizer, loss=first, metrics=None if keep_metrics else metrics[0],
                         weighted_metrics=weighted_metrics)  # checks, optimizer; one output's state
         self.output_losses = [None if v is None else losses_mod.get(v) for v in losses]
         self.loss_weights = [float(w) for w in weights]
@@ -331,6 +334,8 @@ class Functional(Model):
         with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly) else self.loss_outputs
         self.output_loss_trackers = [metrics_mod.Mean(name=f"{self._target_names[k]}_loss")
                                      for k in with_loss] if len(with_loss) > 1 else []
+        if keep_metrics:  # the same metric objects, as Keras' kept CompileMetrics
+            return
         for names in metrics:
             for metric in names:
                 metrics_mod.validate(metric)
@@ -503,8 +508,9 @@ class Functional(Model):
             given = array
             array = _adjust_input_rank(array, tuple(tensor.shape[1:]))
             if not shape_matches(array.shape[1:], tensor.shape[1:]):
+                expected = (self._batch_size(), *tensor.shape[1:])  # (a subclassed model's: None)
                 raise ValueError(f'{where}: input "{name}" is incompatible with the model: '
-                                 f"expected shape={tensor.shape}, found shape={tuple(given.shape)}")
+                                 f"expected shape={expected}, found shape={tuple(given.shape)}")
             if tensor.dtype in ("float32", "float64"):
                 if array.dtype.kind not in "iufb":
                     raise TypeError(f'{where}: expected input "{name}" to be numeric, received '

@@ -494,10 +494,13 @@ variance_scaling, lecun_normal, lecun_uniform = VarianceScaling, LecunNormal, Le
 glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUniform, HeNormal, HeUniform
 
 
-def get(identifier, where: str = "initializer") -> Initializer:
+def get(identifier, where: str = "initializer") -> Initializer | None:
     """``keras.initializers.get``: an :class:`Initializer` (returned as is), an Initializer class
     (built with its defaults), a name (case-sensitive, as Keras' table), or a serialized dict in
-    any form :func:`deserialize` reads. ``where`` names the argument in errors."""
+    any form :func:`deserialize` reads; None gives None, as Keras' ``get`` does
+    (keras/src/initializers/__init__.py). ``where`` names the argument in errors."""
+    if identifier is None:
+        return None
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):  # Keras builds a class

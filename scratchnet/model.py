@@ -491,6 +491,9 @@ class Model:
             raise ValueError(f"compile: model {self.name!r} has one output, whose loss is not "
                              f"weighted here; expected loss_weights=None (or 1.0), received "
                              f"{loss_weights!r}")
+        # compiled before and given no metrics: Keras keeps the metrics it had (its compile makes
+        # new CompileMetrics only `if metrics is not None or weighted_metrics is not None`)
+        keep_metrics = metrics is None and weighted_metrics is None and self.compiled
         if loss is None and custom_loss.overrides_compute_loss(self):
             loss = losses_mod.ComputeLossOverride()  # the class's compute_loss is the loss
         if loss is None and self.loss is not None:  # compiled before: Keras keeps that loss
@@ -517,6 +520,8 @@ class Model:
             metrics_mod.validate(metric)
         self.optimizer, self.loss = optimizer, loss
         optimizer.path_prefix = self._variable_path_prefix()
+        if keep_metrics:  # the same metric objects, as Keras' kept CompileMetrics
+            return
         self.metric_names = list(metrics)
         self.weighted_metric_names = list(weighted_metrics)
         self.metrics = []

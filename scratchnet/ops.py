@@ -20,7 +20,13 @@ import numpy as np
 
 from scratchnet import config
 from scratchnet.autodiff import Traced
-from scratchnet.layers.input_layer import BatchlessTensor, KerasTensor
+from scratchnet.layers.input_layer import (
+    BatchlessTensor,
+    KerasTensor,
+    layer_constant,
+    on_arrays,
+    traced_batch_size,
+)
 
 
 def _dtype(dtype):
@@ -95,7 +101,8 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 # ----------------------------------------------------------------------------- shapes
 def shape(x) -> tuple:
-    """The shape; of a KerasTensor inside a traced ``call``, ``(None, ...)`` (the batch unknown)."""
+    """The shape; of a KerasTensor inside a traced ``call``, its batch size first: the data's
+    in a trace for data (an eager call, a batch of ``fit``), None in one on ``Input`` s."""
     if isinstance(x, KerasTensor):
         return tuple(x.shape)
     return tuple(np.shape(x))
@@ -1475,6 +1482,11 @@ def _on_keras_tensors(function, name: str, outputs=None):
         tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         if not tensors:
             return function(*args, **kwargs)
+        if (traced_batch_size() or 0) > 1 and name in _ELEMENTWISE:  # arrays made for the traced
+            rank = _builtins.max(t.ndim for t in tensors)  # batch size, of the tensors' rank: batches
+            args = _batches_as_tensors(args, rank)
+            kwargs = {k: _batches_as_tensors(v, rank) for k, v in kwargs.items()}
+            tensors = _keras_tensors(args) + _keras_tensors(list(kwargs.values()))
         # a BatchlessTensor stands for the batched tensors it is computed from
         batchless = any(isinstance(t, BatchlessTensor) for t in tensors)
         tensors = [b for t in tensors for b in (t.bases if isinstance(t, BatchlessTensor) else [t])]
@@ -1486,8 +1498,9 @@ def _on_keras_tensors(function, name: str, outputs=None):
         def result(i):
             def apply(values):
                 mapping = dict(zip([id(t) for t in distinct], values, strict=True))
-                out = function(*_substitute(args, mapping),
-                               **{k: _substitute(v, mapping) for k, v in kwargs.items()})
+                with on_arrays():  # (its shape probes run inside the trace)
+                    out = function(*_substitute(args, mapping),
+                                   **{k: _substitute(v, mapping) for k, v in kwargs.items()})
                 return out if i is None else out[i]
             if outputs is None and name not in _IDENTITY_PROBE:
                 shape = _batchless_shape(apply, distinct)
@@ -1565,6 +1578,26 @@ def _keras_tensors(values) -> list:
         elif isinstance(value, list | tuple):
             found += _keras_tensors(value)
     return found
+
+
+# elementwise ops (NumPy broadcasting): an array of the tensors' rank whose first axis is the
+# traced batch size lines up with their batch axis, in Keras as here
+_ELEMENTWISE = {"add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "power",
+                "where", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+                "logical_and", "logical_or", "logical_xor", "floor_divide", "mod"}
+
+
+def _batches_as_tensors(value, rank: int):
+    """``value`` (an elementwise op's argument; lists and tuples looked into) with each array of
+    ``rank`` axes (two or more) whose first is the batch size of the call being traced
+    (``ops.ones((ops.shape(x)[0], 4))`` in a trace for data) made a tensor of that batch
+    (``input_layer.layer_constant``), so the op computes it sample by sample beside the call's
+    tensors, as Keras' broadcasting does eagerly."""
+    if isinstance(value, np.ndarray) and value.ndim == rank >= 2 and value.shape[0] == traced_batch_size():
+        return layer_constant(value)
+    if type(value) in (list, tuple):
+        return type(value)(_batches_as_tensors(v, rank) for v in value)
+    return value
 
 
 def _substitute(value, mapping: dict):

@@ -86,9 +86,17 @@ def _float(dtype, what: str) -> np.dtype:
 
 def _batch_unknown(shape) -> bool:
     """A shape ``(None, d1, ...)``: ``(ops.shape(x)[0], ...)`` inside a traced ``call``, where the
-    batch size is not known yet."""
-    return (isinstance(shape, list | tuple) and len(shape) > 0 and shape[0] is None
-            and all(isinstance(d, numbers.Integral) for d in shape[1:]))
+    batch size is not known yet; or ``(n, d1, ...)`` in a call traced for batches of ``n`` (an
+    eager call, a batch of ``fit``): a draw along the batch, made afresh at each forward pass as
+    Keras draws at each call."""
+    from scratchnet.layers.input_layer import traced_batch_size
+
+    if not (isinstance(shape, list | tuple) and len(shape) > 0
+            and all(isinstance(d, numbers.Integral) for d in shape[1:])):
+        return False
+    batch = traced_batch_size()
+    return shape[0] is None or (batch is not None and isinstance(shape[0], numbers.Integral)
+                                and int(shape[0]) == batch)
 
 
 def _per_batch(draw, shape, dtype):

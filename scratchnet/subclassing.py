@@ -16,7 +16,7 @@
 
 **Tracing.** scratchnet writes every backward pass by hand, layer by layer, so it does not run
 ``call`` on arrays. Once the input shape is known (the first batch of ``fit``, ``build``, or a
-first ``model(x)``), ``call`` runs ONCE on symbolic inputs (:class:`KerasTensor` s, as
+first ``model(x)``), ``call`` runs once (per batch size: below) on symbolic inputs (:class:`KerasTensor` s, as
 ``keras.Input`` gives): each layer call records a node, exactly as when a functional model is
 written by hand, and the recorded graph is what ``fit``, ``predict`` and the backward pass run
 (:class:`scratchnet.functional.Functional`). If ``call`` takes ``training``, it is traced twice,
@@ -27,6 +27,15 @@ with ``training=False`` and ``training=True``, on the same layers (the same weig
 tensors (``x + y``, ``x * 2.0``), ``sn.ops`` functions (``ops.shape``; ``ops.arange`` and other
 arrays become constants, repeated along the batch), but not NumPy on a tensor or ``.numpy()``:
 those raise an error naming the model.
+
+**The batch size.** A trace for data (a call on arrays, a batch of ``fit``, ``evaluate`` or
+``predict``) runs on inputs of the data's batch size, so ``inputs.shape[0]`` and
+``ops.shape(x)[0]`` are integers in ``call``, as in Keras' eager call (keras.io's ``CustomRNN``
+makes its state with ``ops.zeros((inputs.shape[0], units))``); a batch of another size gets a
+trace of its own, on the same layers, and the last :data:`MAX_BATCH_TRACES` sizes are kept
+(:func:`composite_graphs`, :meth:`Subclassed._use_batch`). A trace on ``Input`` s (a layer in a
+functional model, ``build(input_shape)``) keeps the batch unknown (None), as Keras' functional
+construction does, and serves every batch size.
 
 Layers are found as Keras finds them: the model's (or layer's) attributes, in the order they were
 first assigned, looking into lists, tuples and dicts; a ``Sequential`` attribute counts as its
@@ -55,7 +64,10 @@ _GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "
                 "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes",
                 "_output_keys")
 _NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
-                "_caches", "_graph_losses"} | set(_GRAPH_ATTRS)
+                "_caches", "_graph_losses", "_batch_graphs", "_batch_traces"} | set(_GRAPH_ATTRS)
+# How many batch sizes a layer or model keeps a trace of (the oldest is dropped beyond): fit and
+# predict meet two (the batch size and the last, smaller batch), as TensorFlow retraces a step
+MAX_BATCH_TRACES = 8
 
 
 def call_takes(owner, argument: str) -> bool:
@@ -94,19 +106,48 @@ def tracked_layers(owner) -> list[Layer]:
     return found
 
 
-def symbolic_like(x, where: str):
+def symbolic_like(x, where: str, batch_size: int | None = None):
     """KerasTensors standing for the data ``x``: an array, a list/tuple of arrays (several
-    inputs) or a dict of them (inputs named by the keys), each ``(None,) + sample shape`` and of
-    the data's dtype (floats as ``floatx``)."""
+    inputs) or a dict of them (inputs named by the keys), each ``(batch_size,) + sample shape``
+    (``None``: any batch size) and of the data's dtype (floats as ``floatx``)."""
     if isinstance(x, dict):
-        return {key: _input_like(value, key, where) for key, value in x.items()}
+        return {key: _input_like(value, key, where, batch_size) for key, value in x.items()}
     if isinstance(x, list | tuple) and x and all(hasattr(v, "shape") for v in x):
-        return [_input_like(value, f"input_layer_{k}" if k else "input_layer", where)
+        return [_input_like(value, f"input_layer_{k}" if k else "input_layer", where, batch_size)
                 for k, value in enumerate(x)]
-    return _input_like(x, "input_layer", where)
+    return _input_like(x, "input_layer", where, batch_size)
 
 
-def _input_like(value, name: str, where: str) -> KerasTensor:
+def data_batch_size(x) -> int | None:
+    """The number of samples in the data ``x`` (an array, a list or dict of them), None if it
+    has none or its arrays disagree (the model's own check reports that)."""
+    arrays = list(x.values()) if isinstance(x, dict) else list(x) \
+        if isinstance(x, list | tuple) and x and all(hasattr(v, "shape") for v in x) else [x]
+    sizes = {int(np.shape(a)[0]) if np.ndim(a) else 0 for a in arrays}
+    size = sizes.pop() if len(sizes) == 1 else 0
+    return size if size > 0 else None
+
+
+def with_batch_size(inputs, batch_size: int | None):
+    """New Inputs like ``inputs`` (one, a list or a dict), each with batch axis ``batch_size``."""
+    def one(t: KerasTensor) -> KerasTensor:
+        return Input(tuple(t.shape[1:]), batch_size=batch_size, dtype=t.dtype, name=t.name)
+
+    if isinstance(inputs, dict):
+        return {key: one(t) for key, t in inputs.items()}
+    if isinstance(inputs, list | tuple):
+        return [one(t) for t in inputs]
+    return one(inputs)
+
+
+def _batch_of(inputs) -> int | None:
+    """The batch size the KerasTensors ``inputs`` (one, a list or a dict) declare."""
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else \
+        inputs[0] if isinstance(inputs, list | tuple) else inputs
+    return first.shape[0] if isinstance(first, KerasTensor) and first.shape else None
+
+
+def _input_like(value, name: str, where: str, batch_size: int | None = None) -> KerasTensor:
     array = np.asarray(value)
     if array.ndim < 2:  # Keras' rank fix: (N,) samples are (N, 1)
         array = array.reshape(-1, 1)
@@ -119,7 +160,7 @@ def _input_like(value, name: str, where: str) -> KerasTensor:
         dtype = config.floatx()
     else:
         raise TypeError(f"{where}: expected numeric or string data, received dtype {array.dtype}")
-    return Input(tuple(array.shape[1:]), dtype=dtype, name=name)
+    return Input(tuple(array.shape[1:]), batch_size=batch_size, dtype=dtype, name=name)
 
 
 def inputs_for_shape(input_shape, where: str):
@@ -151,15 +192,19 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
           modes: tuple = (False, True)) -> dict[bool, Functional]:
     """Run ``owner.call`` on the KerasTensors ``inputs``: ``{training: graph}`` for each
     ``training`` value of ``modes`` (one graph for both when ``call`` takes no ``training``).
-    Layers built during the trace draw their initial weights from ``rng``."""
+    Layers built during the trace draw their initial weights from ``rng``. Inputs of a known batch
+    size (a trace for data: an eager call, a batch of ``fit``) make it known inside the call
+    (``inputs.shape[0]``, ``ops.shape(x)[0]``; arrays made with it are batches:
+    ``input_layer.layer_constant``)."""
     takes_training = call_takes(owner, "training")
     graphs: dict[bool, Functional] = {}
     for training in modes if takes_training else (False,):
         kwargs = {"training": training} if takes_training else {}
         if call_takes(owner, "mask"):
             kwargs["mask"] = None  # data given to a model carries no padding mask
-        previous = _GLOBAL["rng"]
+        previous, previous_batch = _GLOBAL["rng"], _GLOBAL["batch"]
         _GLOBAL["rng"] = rng
+        _GLOBAL["batch"] = _batch_of(inputs)
         _GLOBAL["tracing"] += 1
         owner._graph_losses = []  # what a subclassed model's self.add_loss(...) records (Subclassed.add_loss)
         try:
@@ -167,14 +212,19 @@ def trace(owner, inputs, rng: np.random.Generator, where: str,
         except NotImplementedError:
             raise
         except (TypeError, AttributeError) as err:
+            batch = _batch_of(inputs)
+            known = (f"the batch size is {batch} there, the size of the data it runs on" if batch is not None
+                     else "the batch size is unknown there (inputs.shape[0] and ops.shape(x)[0] are None, "
+                     "as in Keras' functional construction: ops.zeros((None, n)) fails in Keras too); "
+                     "called on arrays, call() is traced for their batch size")
             raise type(err)(
-                f"{where}: call() could not be traced. scratchnet runs call() once on symbolic "
+                f"{where}: call() could not be traced. scratchnet runs call() on symbolic "
                 "tensors (KerasTensors, no values) to record its layers; there it can call layers, "
                 "add or multiply tensors and use sn.ops, but not compute with NumPy on a tensor or "
-                f"read its values (.numpy()). The error was: {err}") from err
+                f"read its values (.numpy()); {known}. The error was: {err}") from err
         finally:
             _GLOBAL["tracing"] -= 1
-            _GLOBAL["rng"] = previous
+            _GLOBAL["rng"], _GLOBAL["batch"] = previous, previous_batch
         _check_outputs(outputs, where)
         graph = Functional(inputs, outputs, seed=0, name=f"{owner.name}_call")
         graph._returned = type(outputs) if isinstance(outputs, list | tuple) else None  # (tuple or list)
@@ -230,13 +280,8 @@ def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tupl
     ``input_shape`` (the dtype of the tensor it was first called on, else floatx); its sub-layers
     get weights named ``"<layer>/<sub-layer>/<weight>"``. Returns the output shape."""
     where = f'layer "{layer.name}" ({type(layer).__name__})'
-    dtype = getattr(layer, "_trace_dtype", None)
-    several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], tuple | list)
-    if several:
-        inputs = [Input(tuple(s), dtype=dtype, name=f"{layer.name}_input_{k}")
-                  for k, s in enumerate(input_shape)]
-    else:
-        inputs = Input(tuple(input_shape), dtype=dtype, name=f"{layer.name}_input")
+    batch = getattr(layer, "_trace_batch", None)  # the data's batch size, for an eager call
+    inputs = _composite_inputs(layer, input_shape, batch)
     sublayers = tracked_layers(layer)
     if any(sub is layer for sub in sublayers):
         raise ValueError(f"{where}: a layer cannot hold itself")
@@ -253,9 +298,42 @@ def build_composite(layer: Layer, input_shape, rng: np.random.Generator) -> tupl
         for param in sub.weights:
             param.name = f"{layer.name}/{param.name}"
     layer._call_graphs = graphs
+    layer._batch_graphs = {batch: graphs}
     first = graphs[False].inputs[0]
     layer.input_dtype = None if first.dtype in ("float32", "float64") else first.dtype
     return _output_shapes(layer, graphs[False])
+
+
+def _composite_inputs(layer: Layer, input_shape, batch: int | None):
+    """The Inputs a layer made of layers traces its call on: ``(batch,) + input_shape`` (one, or
+    a list for a list of shapes), in the dtype of the tensor it was first called on."""
+    dtype = getattr(layer, "_trace_dtype", None)
+    several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], tuple | list)
+    if several:
+        return [Input(tuple(s), batch_size=batch, dtype=dtype, name=f"{layer.name}_input_{k}")
+                for k, s in enumerate(input_shape)]
+    return Input(tuple(input_shape), batch_size=batch, dtype=dtype, name=f"{layer.name}_input")
+
+
+def composite_graphs(layer: Layer, batch: int, eager: bool = False) -> dict[bool, Functional]:
+    """The traced graphs a layer made of layers runs a batch of ``batch`` samples with, made
+    active (``_call_graphs``): its trace for that batch size; else, unless ``eager``, the one for
+    any batch size (built on an ``Input``, the batch unknown, as in a functional model); else a
+    new trace of ``call`` for that batch size, so ``inputs.shape[0]`` is ``batch`` there as in
+    Keras' eager call. The same layers (weights) serve every trace; the last
+    :data:`MAX_BATCH_TRACES` batch sizes are kept."""
+    cache = layer.__dict__.setdefault("_batch_graphs", {None: layer._call_graphs})
+    key = batch if batch in cache or eager or None not in cache else None
+    if key not in cache:
+        where = f'layer "{layer.name}" ({type(layer).__name__})'
+        inputs = _composite_inputs(layer, layer.input_shape, batch)
+        cache[key] = trace(layer, inputs, np.random.default_rng(0), where)
+        check_weights_tracked(cache[key], layer._sublayers, where)
+        sized = [k for k in cache if k is not None and k != key]
+        while len(cache) > MAX_BATCH_TRACES and sized:
+            del cache[sized.pop(0)]
+    layer._call_graphs = cache[key]
+    return cache[key]
 
 
 def _output_shapes(layer: Layer, graph: Functional):
@@ -305,6 +383,7 @@ def relax_layer(layer: Layer, given) -> None:
         inputs = [Input(s, dtype=dtype, name=f"{layer.name}_input_{k}") for k, s in enumerate(shape)] \
             if several else Input(shape, dtype=dtype, name=f"{layer.name}_input")
         layer._call_graphs = trace(layer, inputs, np.random.default_rng(0), where)
+        layer._batch_graphs = {None: layer._call_graphs}  # (traces for other batch sizes: stale)
         layer.input_shape = shape
         layer.output_shape = layer._first_output_shape(_output_shapes(layer, layer._call_graphs[False]))
         return
@@ -326,8 +405,10 @@ def relax_layer(layer: Layer, given) -> None:
 
 
 def forward_composite(layer: Layer, x, training: bool):
-    """Run the traced graph of ``training``'s mode; it keeps what its backward pass needs."""
-    graph = layer._call_graphs[bool(training)]
+    """Run the traced graph of ``training``'s mode for the batch's size (:func:`composite_graphs`);
+    it keeps what its backward pass needs."""
+    first = x[0] if isinstance(x, list | tuple) else x
+    graph = composite_graphs(layer, len(first))[bool(training)]
     layer._active_graph = graph
     xs = list(x) if isinstance(x, list | tuple) else [x]
     layer._input_shapes = [(a.shape, a.dtype) for a in xs]
@@ -380,6 +461,10 @@ class Subclassed(Functional):
             raise ValueError(f'{cls} "{self.name}": subclassed models do not run under a '
                              "distribution strategy yet; build it outside `strategy.scope()`")
         self._call_graphs: dict[bool, Functional] = {}
+        # {batch size (None: any): (graphs, the Inputs traced)}; the active one is _call_graphs
+        self._batch_traces: dict = {}
+        self._traced_batch: int | None = None
+        self._eager = False  # True during model(x) on arrays
         for attr in _GRAPH_ATTRS:
             setattr(self, attr, None)
         self.inputs, self.outputs, self._nodes = [], [], []
@@ -432,6 +517,8 @@ class Subclassed(Functional):
         check_weights_tracked(graphs, self.layers, where)
         self._call_graphs.update(graphs)
         self._trace_inputs = inputs
+        self._traced_batch = _batch_of(inputs)
+        self._batch_traces[self._traced_batch] = (self._call_graphs, inputs)
         if training:
             return
         self._activate(False)
@@ -448,11 +535,50 @@ class Subclassed(Functional):
         for attr in _GRAPH_ATTRS:
             setattr(self, attr, getattr(graph, attr))
 
+    def _use_batch(self, batch: int) -> None:
+        """Make active the traced graphs for batches of ``batch`` samples: the trace for that
+        size; else (except in an eager ``model(x)``) the one for any batch size, from ``build``;
+        else a new trace of ``call`` for that size (Inputs ``(batch, ...)``), so ``x.shape[0]``
+        and ``ops.shape(x)[0]`` are ``batch`` there, as in Keras' eager call (Keras' ``fit``
+        traces its step for an unknown batch size and computes ``ops.shape(x)[0]`` as it runs,
+        which a trace for each batch size stands in for: the last, smaller batch of an epoch
+        gets its own). The same layers and weights serve every trace; the last
+        :data:`MAX_BATCH_TRACES` batch sizes are kept."""
+        cache = self._batch_traces
+        key = batch if batch in cache or self._eager or None not in cache else None
+        if key == self._traced_batch and self._call_graphs:
+            return
+        if key in cache:
+            self._call_graphs, self._trace_inputs = cache[key]
+            self._traced_batch = key
+            self._activate(False)
+            return
+        active = (self._call_graphs, self._trace_inputs, self._traced_batch)
+        self._call_graphs = {}
+        try:
+            self._trace(with_batch_size(self._trace_inputs, batch))
+        except (TypeError, ValueError):  # the model stays as it was, with its other traces
+            self._call_graphs, self._trace_inputs, self._traced_batch = active
+            self._activate(False)
+            raise
+        sized = [k for k in cache if k is not None and k != batch]
+        while len(cache) > MAX_BATCH_TRACES and sized:
+            del cache[sized.pop(0)]
+
+    def __call__(self, x, training: bool = False):
+        """``model(x)``: on arrays, run eagerly as Keras does, so ``call`` is traced for x's
+        batch size (:meth:`_use_batch`); on KerasTensors, as :meth:`Model.__call__`."""
+        self._eager = True
+        try:
+            return Functional.__call__(self, x, training=training)
+        finally:
+            self._eager = False
+
     def _check_x(self, x, where: str):
         if not self._call_graphs:
             if x is None:
                 raise ValueError(f"{where}: expected input data x, received None")
-            self._trace(symbolic_like(x, where))
+            self._trace(symbolic_like(x, where, data_batch_size(x)))  # traced for the data's size
         try:
             return Functional._check_x(self, x, where)
         except ValueError as err:
@@ -488,7 +614,7 @@ class Subclassed(Functional):
             relaxed = relaxed[0]
         modes = sorted(self._call_graphs)  # the graphs traced so far, inference first
         saved = [(layer, dict(vars(layer))) for layer in [self, *_all_layers(self)]]
-        self._call_graphs = {}
+        self._call_graphs, self._batch_traces = {}, {}  # (traces for the old shapes: stale)
         _GLOBAL["relax"] += 1
         try:
             for training in modes:
@@ -502,6 +628,11 @@ class Subclassed(Functional):
         finally:
             _GLOBAL["relax"] -= 1
 
+    def _batch_size(self):
+        """None: a subclassed model declares no batch size (its traces for the batch sizes of the
+        data, :meth:`_use_batch`, are how it runs them), so ``input_shape`` reads ``(None, ...)``."""
+        return None
+
     def _require_built(self, where: str) -> None:
         if not self._call_graphs:
             raise ValueError(f'{where}: model "{self.name}" is not built yet; call build(input_shape) '
@@ -510,7 +641,11 @@ class Subclassed(Functional):
 
     # ------------------------------------------------------------------ the passes
     def forward(self, x, training: bool = False, for_backward: bool = True):
-        """The traced graph of ``training``'s mode, forward (:meth:`Functional.forward`)."""
+        """The traced graph of ``training``'s mode for the batch's size (:meth:`_use_batch`),
+        forward (:meth:`Functional.forward`)."""
+        first = x[0] if isinstance(x, list | tuple) else x
+        if len(first):
+            self._use_batch(len(first))
         if bool(training) not in self._call_graphs:
             self._trace(self._trace_inputs, training=True)
         self._activate(bool(training))
@@ -566,6 +701,10 @@ class Subclassed(Functional):
         if self._call_graphs:
             Functional.compile(self, **args)
             return
+        if metrics is None and weighted_metrics is None and self._compile_args is not None:
+            # compiled before, still unbuilt: the metrics are kept, as Keras' compile keeps them
+            args["metrics"] = self._compile_args["metrics"]
+            args["weighted_metrics"] = self._compile_args["weighted_metrics"]
         self.optimizer = optimizers_mod.get(optimizer)
         if not isinstance(loss, dict | list | tuple):
             self.loss = losses_mod.get(loss)

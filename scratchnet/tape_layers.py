@@ -217,11 +217,14 @@ def _call(layer: Layer, x, training: bool, traced: dict | None = None, mask=None
     kwargs = {"training": bool(training)} if call_takes(layer, "training") else {}
     if call_takes(layer, "mask"):
         kwargs["mask"] = mask
+    from scratchnet.layers.input_layer import on_arrays
+
     try:
         vars(layer).update(replaced)
-        if getattr(layer, "_spread_inputs", False):  # called as layer(a, b): call(a, b)
-            return layer.call(*x, **kwargs)
-        return layer.call(x, **kwargs)
+        with on_arrays():  # (its shape probes run inside a traced call: that batch size is not theirs)
+            if getattr(layer, "_spread_inputs", False):  # called as layer(a, b): call(a, b)
+                return layer.call(*x, **kwargs)
+            return layer.call(x, **kwargs)
     finally:
         vars(layer).update({name: held[name] for name in replaced})
 

@@ -747,10 +747,20 @@ class Layer:
             return call_symbolic(self, x, training)
         mask = keras_mask_of(x) if mask is None else np.asarray(mask)  # (before asarray drops it)
         x = x if kernels.is_device_array(x) else np.asarray(x)
+        batch = x.shape[0] if x.ndim else 0
         if not self.built:
-            if self._made_of_layers():
+            if self._made_of_layers():  # an eager call: its call traced for this batch's size
                 self._trace_dtype = _data_dtype(x)
-            self.ensure_built(x.shape[1:])
+                self._trace_batch = batch or None
+            try:
+                self.ensure_built(x.shape[1:])
+            finally:
+                self.__dict__.pop("_trace_batch", None)
+        if self._made_of_layers() and getattr(self, "_call_graphs", None) and batch:
+            # (built by a trace for another batch size, or on an Input: one for this size)
+            from scratchnet.subclassing import composite_graphs
+
+            composite_graphs(self, batch, eager=True)
         self.check_input(x)
         for param in self.weights:  # weights live where the backend computes (GPU for cupy)
             param.value = kernels.to_backend(param.value)

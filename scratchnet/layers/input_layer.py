@@ -11,6 +11,7 @@ Inside a ``Sequential``, ``Input(shape)`` as the first entry declares the input 
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from dataclasses import dataclass, field
 
@@ -250,6 +251,8 @@ class ConstantLayer(InputLayer):
     copy), so the layer reading them sees a batch like any other and its backward pass sums the
     gradient over the batch, as broadcasting does in Keras."""
 
+    _auto_name = True  # a second constant of one call is renamed constant_layer_1, as an op's layer
+
     def __init__(self, value):
         value = np.asarray(value)
         if value.dtype.kind == "f":
@@ -289,14 +292,40 @@ def constant(value) -> KerasTensor:
     return ConstantLayer(value).output
 
 
+class BatchConstantLayer(ConstantLayer):
+    """An array a ``call`` traced for a known batch size made with that size first
+    (``ops.zeros((inputs.shape[0], units))`` with rows that differ): its rows are the samples'.
+    The trace it belongs to runs batches of that size only (:func:`traced_batch_size`)."""
+
+    def __init__(self, value):
+        super().__init__(np.asarray(value)[0])
+        self.rows = np.asarray(value).astype(self.value.dtype)
+
+    def batch(self, n: int) -> np.ndarray:
+        """The rows themselves: ``(n,) + sample shape``, for the batch size of its trace."""
+        if n != len(self.rows):
+            raise ValueError(f"a constant made for batches of {len(self.rows)} samples (a call traced "
+                             f"for that batch size) cannot be fed a batch of {n}")
+        return self.rows
+
+
 def layer_constant(value) -> KerasTensor:
     """An array given to a layer inside a traced ``call``. Keras reads it as a whole tensor, batch
     axis first, whose result then broadcasts against the model's batch. One of two axes or more
     whose first is 1 (``ops.expand_dims(ops.arange(num_patches), axis=0)``, keras.io's ViT
     ``PatchEncoder``) is such a batch of one: its sample is ``value[0]``, repeated along the batch.
-    Any other array is one sample's value (``ops.arange(maxlen)``, keras.io's
-    ``TokenAndPositionEmbedding``, whose result broadcasts the same way)."""
+    In a ``call`` traced for a known batch size ``n`` (an eager call, a batch of ``fit``:
+    :func:`traced_batch_size`), an array of two axes or more whose first is ``n`` is a batch too
+    (``ops.zeros((inputs.shape[0], units))``, keras.io's ``CustomRNN``): one sample's value
+    repeated if its rows are equal, else its rows (:class:`BatchConstantLayer`). Any other array
+    is one sample's value (``ops.arange(maxlen)``, keras.io's ``TokenAndPositionEmbedding``,
+    whose result broadcasts the same way)."""
     value = np.asarray(value)
+    batch = traced_batch_size()
+    if batch is not None and batch > 1 and value.ndim >= 2 and value.shape[0] == batch:
+        if not np.all(value == value[:1]):
+            return BatchConstantLayer(value).output
+        value = value[:1]
     if value.ndim >= 2 and value.shape[0] == 1:
         value = value[0]
     return constant(value)
@@ -340,7 +369,12 @@ def call_symbolic(layer: Layer, x, training: bool | None = None) -> KerasTensor:
     if not layer.built:
         build_shape = shapes if as_list else shapes[0]
         _check_rng()
-        output_shape = layer.ensure_built(build_shape, _GLOBAL["rng"])
+        if layer._made_of_layers():  # it traces its call for the batch size of its inputs
+            layer._trace_batch = _batch_size(inputs)
+        try:
+            output_shape = layer.ensure_built(build_shape, _GLOBAL["rng"])
+        finally:
+            layer.__dict__.pop("_trace_batch", None)
     else:
         expected = layer.input_shape
         given = [tuple(s) for s in shapes] if as_list else tuple(shapes[0])
@@ -481,6 +515,13 @@ def _arithmetic(tensor: KerasTensor, other, op: str) -> KerasTensor:
                             "or a Lambda")
         return pair[0]()(pair[1])
     if isinstance(other, np.ndarray) and tracing():  # an array made in a traced call()
+        batch = traced_batch_size()
+        if batch is not None and batch > 1 and other.ndim == tensor.ndim and other.shape[0] == batch \
+                and not np.all(other == other[:1]):  # rows of the batch the call is traced for
+            rows = np.broadcast_to(other, (batch,) + tuple(tensor.shape[1:]))
+            return _arithmetic(tensor, BatchConstantLayer(rows).output, op)
+        if batch is not None and other.ndim == tensor.ndim and other.shape[0] == batch:
+            other = other[:1]  # equal rows: one sample's value, repeated
         return _arithmetic(tensor, constant(_sample_value(other, tensor)), op)
     if isinstance(other, bool) or not isinstance(other, numbers.Real) or not np.isfinite(other):
         raise TypeError(f"{tensor!r}: arithmetic with {other!r} is not supported in a functional "
@@ -506,13 +547,35 @@ def _sample_value(array: np.ndarray, tensor: KerasTensor) -> np.ndarray:
 
 # "relax": > 0 while a subclassed model retraces its call for inputs of new shapes, when a built
 # layer met with other shapes is rebuilt for both (scratchnet.subclassing.relax_layer)
-_GLOBAL: dict = {"rng": None, "tracing": 0, "relax": 0}
+# "batch": the batch size the innermost traced call runs for (None: any, the batch unknown)
+_GLOBAL: dict = {"rng": None, "tracing": 0, "relax": 0, "batch": None}
 
 
 def tracing() -> bool:
     """True while a subclassed model's or composite layer's ``call`` runs on KerasTensors
     (:mod:`scratchnet.subclassing`): arrays given to layers then join the graph as constants."""
     return _GLOBAL["tracing"] > 0
+
+
+@contextlib.contextmanager
+def on_arrays():
+    """Code that runs on arrays while a call is traced (a taped layer's or a Lambda's function on
+    its shape probes, batches of 2 and 3): the traced batch size is not theirs, so a draw or an
+    array made there with its first axis of that size stays an array."""
+    saved = _GLOBAL["batch"]
+    _GLOBAL["batch"] = None
+    try:
+        yield
+    finally:
+        _GLOBAL["batch"] = saved
+
+
+def traced_batch_size() -> int | None:
+    """The batch size of the ``call`` being traced: an integer when it was traced for data (an
+    eager call, a batch of ``fit``), so ``inputs.shape[0]`` is that size as in Keras' eager call;
+    None outside a trace and in one on ``Input`` s (the batch unknown, as in Keras' functional
+    construction)."""
+    return _GLOBAL["batch"] if tracing() else None
 
 
 def _check_rng() -> None:

@@ -67,7 +67,10 @@ class Lambda(Layer):
             kwargs["training"] = training
         if self._takes_mask:
             kwargs["mask"] = mask
-        return self.function(x, **kwargs)
+        from scratchnet.layers.input_layer import on_arrays
+
+        with on_arrays():  # (on its probes inside a traced call, too)
+            return self.function(x, **kwargs)
 
     def build(self, input_shape, rng):
         given = self._output_shape_arg

@@ -125,7 +125,8 @@ def registered_objects(custom_objects: dict | None = None) -> dict:
 
 # ---------------------------------------------------------------------------- serialization
 def _function_spec(name: str) -> dict:
-    """A built-in function as Keras writes it: by name, under ``builtins``."""
+    """A function as Keras writes it: by name (a registered one by ``"package>name"``), under
+    ``builtins``."""
     return {"module": "builtins", "class_name": "function", "config": name,
             "registered_name": "function"}
 
@@ -167,6 +168,8 @@ def serialize_keras_object(obj):
         return _function_spec(activations.serialize(obj))
     if callable(obj) and METRIC_FUNCTIONS.get(getattr(obj, "__name__", None)) is obj:
         return _function_spec(obj.__name__)
+    if inspect.isfunction(obj) and obj.__name__ != "<lambda>":  # a plain function of the user's
+        return _function_spec(obj.__name__)
     raise TypeError(f"serialize_keras_object: cannot serialize {obj!r} of type {type(obj).__name__}: "
                     "scratchnet serializes its layers, models, initializers, losses, metrics, "
                     "optimizers, activation and metric functions, NumPy arrays, and objects "
@@ -175,8 +178,10 @@ def serialize_keras_object(obj):
 
 def _registered_spec(obj) -> dict:
     if inspect.isfunction(obj):
-        return {"module": obj.__module__, "class_name": "function",
-                "config": get_registered_name(obj), "registered_name": get_registered_name(obj)}
+        # Keras writes every named function under its public class ``function``, the registered
+        # name ("package>name") as the config (serialize_with_public_class and
+        # _get_class_or_fn_config, keras/src/saving/serialization_lib.py)
+        return _function_spec(get_registered_name(obj))
     config = obj.get_config()
     if not isinstance(config, dict):
         raise TypeError(f"The `get_config()` method of {obj} should return a dict. "
@@ -214,7 +219,20 @@ def deserialize_keras_object(config, custom_objects: dict | None = None, safe_mo
             return fn
         if inner in METRIC_FUNCTIONS and not module.startswith("keras.activations"):
             return METRIC_FUNCTIONS[inner]
-        return activations.deserialize(inner)
+        try:
+            return activations.deserialize(inner)
+        except ValueError:
+            pass
+        if isinstance(inner, str) and ">" not in inner:  # Keras <= 3.6 wrote "name" for "package>name"
+            for name, fn in registered_objects(custom_objects).items():
+                if name.endswith(f">{inner}"):
+                    return fn
+        # Keras' error (_retrieve_class_or_fn, keras/src/saving/serialization_lib.py)
+        raise TypeError(f"Could not locate function {inner!r}. Make sure custom classes and functions "
+                        "are decorated with `@keras.saving.register_keras_serializable()` (or passed in "
+                        "custom_objects). If they are already decorated, make sure they are all "
+                        "imported so that the decorator is run before trying to load them. Full "
+                        f"object config: {config}")
     cls = get_registered_object(registered, custom_objects) or (
         get_registered_object(class_name, custom_objects) if registered == class_name else None)
     from scratchnet.layers.base import Layer
