@@ -218,8 +218,9 @@ def test_mobilenet_v2_as_a_frozen_base_of_a_sequential_model_trains_as_in_keras(
         base = M.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None,
                                           alpha=0.35)
         base.trainable = False
-        model = M.Sequential([M.Input((32, 32, 3)), base, M.layers.GlobalAveragePooling2D(),
-                              M.layers.Dense(3)])
+        # (the head named: Keras numbers unnamed layers across the session, scratchnet per model)
+        model = M.Sequential([M.Input((32, 32, 3)), base, M.layers.GlobalAveragePooling2D(name="pool"),
+                              M.layers.Dense(3, name="head")])
         model.compile(optimizer=M.optimizers.SGD(0.1), loss="mse")
         models.append(model)
     model, kmodel = models
