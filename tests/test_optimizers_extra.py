@@ -228,8 +228,6 @@ def test_compile_gives_the_optimizer_keras_variable_paths():
     """Keras builds a Sequential model's layers under the model's name ("seqx/d/kernel"), a
     functional model's outside it ("d/kernel"): the paths the optimizers' by-name rules (Muon's
     ``exclude_layers``, ``exclude_from_weight_decay``) match against."""
-    import scratchnet as sn
-
     seq = sn.Sequential([sn.layers.Input((3,)), sn.layers.Dense(2, name="d")], name="seqx")
     x = sn.Input((3,))
     functional = sn.Model(x, sn.layers.Dense(2, name="d")(x), name="fx")
