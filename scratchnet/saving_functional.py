@@ -487,8 +487,12 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
     for spec in cfg["layers"]:
         if spec["class_name"] == "InputLayer":
             c = spec["config"]
-            layers.append(InputLayer(tuple(c["shape"]), dtype=c.get("dtype"), name=c["name"],
-                                     batch_size=c.get("batch_size")))
+            # (InputLayer.get_config's batch_shape, or the shape and batch_size older files hold;
+            # the float type written out means floatx, as Input() with no dtype)
+            from scratchnet import config as sn_config
+
+            dtype = None if c.get("dtype") == sn_config.floatx() else c.get("dtype")
+            layers.append(InputLayer(**{**c, "dtype": dtype}))
             calls.append([])
             continue
         cls = _operation_class(spec) if spec.get("operation") else known.get(spec["class_name"])
