@@ -216,7 +216,7 @@ class AlphaDropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+                "noise_shape": self.noise_shape}  # a tuple, as Keras keeps the one given
 
 
 class ActivityRegularization(Layer):
