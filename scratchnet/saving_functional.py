@@ -42,8 +42,6 @@ def _ref(tensor, index: dict) -> list:
 def keras_config(model, layer_config, compile_config) -> dict:
     """``config.json`` of a functional model, as ``keras.Model(inputs, outputs)`` writes it.
     ``layer_config(layer)`` and ``compile_config(model)`` are saving_keras' writers."""
-    from scratchnet import config as sn_config
-
     index = node_indices(model)
     layers = []
     for layer in file_operations(model):
@@ -52,10 +50,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
             layers.append(_keras_operation(layer, nodes, index))
             continue
         if isinstance(layer, InputLayer):
-            spec = {"module": "keras.layers", "class_name": "InputLayer",
-                    "config": {"batch_shape": [layer.batch_size, *layer.shape],
-                               "dtype": layer.dtype or sn_config.floatx(), "sparse": False,
-                               "ragged": False, "name": layer.name, "optional": False},
+            spec = {"module": "keras.layers", "class_name": "InputLayer", "config": layer.get_config(),
                     "registered_name": None}
             inbound = []
         else:
