@@ -515,7 +515,7 @@ def test_configs_are_keras_configs_and_convert_both_ways(make):
     layer = make()
     klayer = tfnet.to_keras(in_a_model(layer, (8, 8, 3))).layers[0]
     assert type(klayer).__name__ == type(layer).__name__
-    kconfig = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable", "dtype")}
+    kconfig = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable")}
     config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
     assert set(config) == set(kconfig)
     for key, value in config.items():
@@ -607,7 +607,7 @@ def test_policies_convert_and_save_both_ways(tmp_path):
     for make in makes:
         layer = make()
         klayer = tfnet.to_keras(in_a_model(layer, (8, 8, 3))).layers[0]
-        kconfig = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable", "dtype")}
+        kconfig = {k: v for k, v in klayer.get_config().items() if k not in ("name", "trainable")}
         config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
         assert set(config) == set(kconfig) and all(_same(kconfig[k], v) for k, v in config.items())
         back = tfnet.from_keras(tfnet.to_keras(in_a_model(make(), (8, 8, 3)))).layers[0]

@@ -79,7 +79,7 @@ def test_round_trip_and_config():
     kmodel = check_round_trip(model)
     assert kmodel.layers[-1].get_config()["groups"] == 3
     assert model.layers[-1].get_config()["groups"] == 3
-    assert "groups" not in L.Conv2D(4, 3).get_config()  # (written only when set, as Conv1D's absence)
+    assert L.Conv2D(4, 3).get_config()["groups"] == keras.layers.Conv2D(4, 3).get_config()["groups"] == 1
 
 
 def test_keras_files_both_ways(tmp_path):

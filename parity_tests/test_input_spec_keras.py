@@ -64,13 +64,8 @@ def test_layers_serialize_and_deserialize_as_keras(make):
     """keras.layers.serialize/deserialize: the same dict as Keras' for a new layer, and each side
     rebuilds the other's."""
     ours = sn.layers.serialize(make(sn))
-    theirs = json.loads(json.dumps(keras.layers.serialize(make(keras))))  # (tuples as in a file)
-    assert ours["class_name"] == theirs["class_name"] and ours["module"] == theirs["module"]
-    for key, value in ours["config"].items():
-        if key.endswith("_initializer"):  # (Keras 3.15 adds input_axes/output_axes: None to Glorot's)
-            assert value["class_name"] == theirs["config"][key]["class_name"], key
-        elif key != "dtype":
-            assert value == theirs["config"][key], key
+    assert ours == keras.layers.serialize(make(keras))  # the whole dict, tuples included
+    theirs = json.loads(json.dumps(keras.layers.serialize(make(keras))))  # (lists, as in a file)
     back = keras.layers.deserialize(ours)
     assert type(back).__name__ == theirs["class_name"] and back.name == theirs["config"]["name"]
     again = sn.layers.deserialize(theirs)

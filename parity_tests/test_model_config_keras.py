@@ -9,10 +9,9 @@ other's config: same layers and summary, and the same outputs once the weights a
 (FORWARD_RTOL).
 
 Known differences (docs/parity-notes.md), taken out before the dicts are compared by
-:func:`without_known_differences`: a layer's optional arguments at their defaults that
-scratchnet's layer ``get_config`` leaves out (``kernel_regularizer: None``, ...), the
-``build_config`` Keras writes for a layer without weights, and Keras' process-wide numbering of
-an ``InputLayer``'s default name. A model nested in another is listed layer by layer in
+:func:`without_known_differences`: the ``build_config`` Keras writes for a layer without weights,
+and Keras' process-wide numbering of an ``InputLayer``'s default name (each layer's own config is
+Keras', parity_tests/test_layer_configs_keras.py). A model nested in another is listed layer by layer in
 scratchnet (its config has no nested ``Sequential``/``Functional`` entry); it still rebuilds
 both ways.
 """
@@ -72,16 +71,10 @@ NESTED = {"nested sequential": nested_sequential, "nested functional": nested_fu
 
 
 def without_known_differences(sn_config, keras_config):
-    """``keras_config`` less what scratchnet knowingly writes otherwise (module docstring):
-    entries of a layer's config that scratchnet's leaves out (each holding None or an argument's
-    default), a weightless layer's build_config, an InputLayer's default name."""
+    """``keras_config`` less what scratchnet knowingly writes otherwise (module docstring): a
+    weightless layer's build_config, an InputLayer's default name."""
     keras_config = copy.deepcopy(keras_config)
     for mine, theirs in zip(sn_config["layers"], keras_config["layers"], strict=True):
-        for key in set(theirs["config"]) - set(mine["config"]):
-            value = theirs["config"][key]
-            assert value is None or (key, value) in (("data_format", "channels_last"), ("groups", 1)), \
-                f"{theirs['config']['name']}: {key}={value!r} missing"
-            del theirs["config"][key]
         if "build_config" in theirs and "build_config" not in mine:
             del theirs["build_config"]
         if theirs["class_name"] == "InputLayer" and theirs["config"]["name"].startswith("input_layer"):

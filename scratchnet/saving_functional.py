@@ -43,8 +43,6 @@ def _ref(tensor, index: dict) -> list:
 def keras_config(model, layer_config, compile_config) -> dict:
     """``config.json`` of a functional model, as ``keras.Model(inputs, outputs)`` writes it.
     ``layer_config(layer)`` and ``compile_config(model)`` are saving_keras' writers."""
-    from scratchnet import config as sn_config
-
     index = node_indices(model)
     layers = []
     for layer in file_operations(model):
@@ -53,10 +51,7 @@ def keras_config(model, layer_config, compile_config) -> dict:
             layers.append(_keras_operation(layer, nodes, index))
             continue
         if isinstance(layer, InputLayer):
-            spec = {"module": "keras.layers", "class_name": "InputLayer",
-                    "config": {"batch_shape": [layer.batch_size, *layer.shape],
-                               "dtype": layer.dtype or sn_config.floatx(), "sparse": False,
-                               "ragged": False, "name": layer.name, "optional": False},
+            spec = {"module": "keras.layers", "class_name": "InputLayer", "config": layer.get_config(),
                     "registered_name": None}
             inbound = []
         else:
@@ -498,8 +493,12 @@ def load_npz_config(cfg: dict, arrays: dict, known: dict, where: str):
     for spec in cfg["layers"]:
         if spec["class_name"] == "InputLayer":
             c = spec["config"]
-            layers.append(InputLayer(tuple(c["shape"]), dtype=c.get("dtype"), name=c["name"],
-                                     batch_size=c.get("batch_size")))
+            # (InputLayer.get_config's batch_shape, or the shape and batch_size older files hold;
+            # the float type written out means floatx, as Input() with no dtype)
+            from scratchnet import config as sn_config
+
+            dtype = None if c.get("dtype") == sn_config.floatx() else c.get("dtype")
+            layers.append(InputLayer(**{**c, "dtype": dtype}))
             calls.append([])
             continue
         cls = _operation_class(spec) if spec.get("operation") else known.get(spec["class_name"])

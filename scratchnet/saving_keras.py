@@ -70,8 +70,6 @@ _KERAS_ONLY_LAYER_ARGS = {
 _KERAS_ONLY_LOSS_ARGS = {"name": _ANY, "dtype": _ANY, "reduction": "sum_over_batch_size",
                          "label_smoothing": 0.0, "axis": -1, "ignore_class": None}
 _KERAS_ONLY_OPTIMIZER_ARGS = {"name": _ANY}
-# Layers whose Keras dtype is not the float policy (the lookups output integer indices).
-_NO_FLOAT_POLICY = ("StringLookup", "IntegerLookup")
 
 # Optimizer slots: Keras' slot names in creation order, grouped by add_optimizer_variables call
 # (see the module docstring), and the scratchnet state key of each slot where it differs.
@@ -291,18 +289,16 @@ def keras_class_name(obj) -> str:
 
 
 def _layer_config(layer) -> dict:
+    """``layer`` as Keras' ``serialize_keras_object`` writes it: module, class name, its
+    ``get_config()`` (Keras' own dict: name, trainable, dtype policy, serialized initializers,
+    ...), registered name and, once built, its build config."""
+    from scratchnet import initializers
+
     class_name = keras_class_name(layer)
-    config = {"name": layer.name, "trainable": layer.trainable}
-    if class_name not in _NO_FLOAT_POLICY:
-        config["dtype"] = _dtype_policy()
-    layer_config = layer.get_config()
-    if "name" not in layer_config and not type(layer).get_config.__module__.startswith("scratchnet"):
-        # a user's get_config without super()'s entries (keras.io's CustomDense returns {"units":
-        # ...}): Keras writes it as it is (serialization_lib.serialize_keras_object), so that
-        # from_config can call the class with it
-        config = {}
-    for key, value in layer_config.items():
-        config[key] = _initializer_to_keras(value) if key.endswith("_initializer") else value
+    config = layer.get_config()
+    if not type(layer).__module__.startswith("scratchnet"):  # a user's get_config may hold objects
+        config = {key: _initializer_to_keras(value) if isinstance(value, initializers.Initializer)
+                  else value for key, value in config.items()}
     if hasattr(layer, "keras_saved_config"):  # a layer whose Keras config has another form
         config = layer.keras_saved_config(config)
     spec = {"module": getattr(layer, "keras_module", "keras.layers"), "class_name": class_name,

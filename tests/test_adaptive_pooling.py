@@ -61,7 +61,10 @@ def test_an_image_of_any_size_pools_to_the_same_shape():
 def test_config_rebuilds_the_layer():
     layer = L.AdaptiveMaxPooling2D(3, name="pool")
     config = layer.get_config()
-    assert config == {"name": "pool", "output_size": [3, 3], "data_format": "channels_last"}
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+              "registered_name": None}
+    assert config == {"name": "pool", "trainable": True, "dtype": policy, "output_size": (3, 3),
+                      "data_format": "channels_last"}
     assert L.AdaptiveMaxPooling2D(**config).get_config() == config
     assert L.AdaptiveAveragePooling1D([4]).output_size == (4,)
 

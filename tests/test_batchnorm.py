@@ -254,7 +254,7 @@ def test_get_config_makes_a_twin():
                                  gamma_initializer="glorot_uniform", name="bn")
     twin = L.BatchNormalization(**layer.get_config())
     assert twin.get_config() == layer.get_config()
-    assert layer.get_config()["gamma_initializer"] == "glorot_uniform"
+    assert layer.get_config()["gamma_initializer"]["class_name"] == "GlorotUniform"  # serialized
 
 
 def test_backup_and_restore_and_checkpoint_keep_moving_statistics(tmp_path):

@@ -44,7 +44,7 @@ def test_range_determinism_inference_and_no_gradient():
 def test_config_and_errors():
     layer = CLAHE(value_range=(0, 1), clip_limit=2, tile_grid_size=(4, 2), name="clahe")
     config = layer.get_config()
-    assert config["clip_limit"] == 2.0 and config["tile_grid_size"] == [4, 2] and "seed" not in config
+    assert config["clip_limit"] == 2.0 and config["tile_grid_size"] == (4, 2) and "seed" not in config
     assert CLAHE(**config).get_config() == config
     for kwargs, match in [(dict(tile_grid_size=(0, 2)), "tile_grid_size"),
                           (dict(tile_grid_size=8), "tile_grid_size"),

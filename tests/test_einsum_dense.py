@@ -88,7 +88,7 @@ def test_config_rebuilds_the_layer():
     layer = L.EinsumDense("abc,cde->abde", (None, 2, 3), activation="relu", bias_axes="de",
                           kernel_regularizer="l2", bias_constraint="non_neg", name="proj")
     config = layer.get_config()
-    assert config["output_shape"] == [None, 2, 3] and config["equation"] == "abc,cde->abde"
+    assert config["output_shape"] == (None, 2, 3) and config["equation"] == "abc,cde->abde"
     assert config["bias_axes"] == "de" and config["activation"] == "relu"
     assert L.EinsumDense(**config).get_config() == config
     assert L.EinsumDense("ab,bc->ac", 3).name == "einsum_dense"

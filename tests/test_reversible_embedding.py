@@ -73,8 +73,14 @@ def test_padding_mask_goes_on_and_a_reverse_call_drops_it():
 def test_config_round_trip_and_serialization():
     layer = RE(V, D, tie_weights=False, reverse_dtype="float32", logit_soft_cap=30.0, name="tok")
     config = layer.get_config()
-    assert config == {"name": "tok", "input_dim": V, "output_dim": D, "embeddings_initializer": "uniform",
-                      "mask_zero": False, "tie_weights": False, "reverse_dtype": "float32",
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+              "registered_name": None}
+    uniform = {"module": "keras.initializers", "class_name": "RandomUniform",
+               "config": {"seed": None, "minval": -0.05, "maxval": 0.05}, "registered_name": None}
+    assert config == {"name": "tok", "trainable": True, "dtype": policy, "input_dim": V, "output_dim": D,
+                      "embeddings_initializer": uniform, "embeddings_regularizer": None,
+                      "activity_regularizer": None, "mask_zero": False, "embeddings_constraint": None,
+                      "quantization_config": None, "tie_weights": False, "reverse_dtype": "float32",
                       "logit_soft_cap": 30.0}
     assert RE(**config).get_config() == config
     assert sn.layers.deserialize(sn.layers.serialize(layer)).get_config() == config

@@ -228,9 +228,13 @@ def test_default_names_and_configs_rebuild():
         assert layer.name == name
         config = layer.get_config()
         assert type(layer)(**config).get_config() == config
-    assert layers[5].get_config() == {"name": "activity_regularization", "l1": 0.5, "l2": 0.0}
-    assert layers[2].get_config()["noise_shape"] == [None, 1, 3]
-    assert layers[6].get_config() == {"name": "rms_normalization", "axis": [-2, -1], "epsilon": 1e-3}
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+              "registered_name": None}  # Keras' Layer.get_config entries: trainable, dtype
+    assert layers[5].get_config() == {"name": "activity_regularization", "trainable": True,
+                                      "dtype": policy, "l1": 0.5, "l2": 0.0}
+    assert layers[2].get_config()["noise_shape"] == (None, 1, 3)  # as given, as Keras keeps it
+    assert layers[6].get_config() == {"name": "rms_normalization", "trainable": True, "dtype": policy,
+                                      "axis": [-2, -1], "epsilon": 1e-3}
 
 
 @pytest.mark.parametrize("make, pattern", [

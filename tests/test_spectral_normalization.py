@@ -91,7 +91,9 @@ def test_config_and_files_round_trip(tmp_path):
     model.fit(x, x[:, :3], epochs=1, verbose=0)
     config = model.layers[0].get_config()
     assert config["power_iterations"] == 3 and config["layer"]["class_name"] == "Dense"
-    assert L.SpectralNormalization(**config).get_config() == config
+    # the wrapped layer rebuilt is not built yet: no build_config (as Keras' serialize_keras_object)
+    unbuilt = {**config, "layer": {k: v for k, v in config["layer"].items() if k != "build_config"}}
+    assert L.SpectralNormalization(**config).get_config() == unbuilt
     for suffix in (".keras", ".npz"):
         model.save(tmp_path / f"m{suffix}")
         back = sn.load_model(tmp_path / f"m{suffix}")

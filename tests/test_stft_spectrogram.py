@@ -62,7 +62,10 @@ def test_weights_shapes_and_config():
     assert layer.real_kernel.shape == (100, 1, 65)
     assert STFT(mode="angle").weights == []  # no kernels before it is built
     config = layer.get_config()
-    assert config == {"name": "spec", "mode": "real", "frame_length": 100, "frame_step": None,
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+              "registered_name": None}  # Keras' Layer.get_config entries: trainable, dtype
+    assert config == {"name": "spec", "trainable": True, "dtype": policy, "mode": "real",
+                      "frame_length": 100, "frame_step": None,
                       "fft_length": None, "window": "hamming", "periodic": True, "scaling": "density",
                       "padding": "valid", "data_format": "channels_last", "expand_dims": False}
     assert STFT(**config).get_config() == config

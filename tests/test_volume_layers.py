@@ -219,10 +219,10 @@ def test_aliases_names_and_configs_rebuild():
         assert layer.name == name
         config = layer.get_config()
         assert type(layer)(**config).get_config() == config
-    assert layers[0].get_config()["groups"] == 2 and layers[0].get_config()["kernel_size"] == [3, 3, 3]
-    assert layers[7].get_config()["padding"] == [[1, 1], [1, 1], [1, 1]]
+    assert layers[0].get_config()["groups"] == 2 and layers[0].get_config()["kernel_size"] == (3, 3, 3)
+    assert layers[7].get_config()["padding"] == ((1, 1), (1, 1), (1, 1))
     assert L.ZeroPadding3D((1, 2, 3)).padding == ((1, 1), (2, 2), (3, 3))
-    assert layers[2].get_config()["strides"] == [2, 2, 2]
+    assert layers[2].get_config()["strides"] == (2, 2, 2)
 
 
 def test_summary_shapes_and_parameter_counts():

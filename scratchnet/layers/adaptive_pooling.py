@@ -92,7 +92,7 @@ class _AdaptivePooling(Layer):
         return dy
 
     def get_config(self):
-        return {**super().get_config(), "output_size": list(self.output_size),
+        return {**super().get_config(), "output_size": tuple(self.output_size),
                 "data_format": self.data_format}
 
 

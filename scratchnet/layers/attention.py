@@ -23,7 +23,14 @@ import numpy as np
 from scratchnet import config, kernels
 from scratchnet import initializers as inits
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, constraint_config, regularizer_config, shape_matches, weight_args
+from scratchnet.layers.base import (
+    Layer,
+    constraint_config,
+    initializer_config,
+    regularizer_config,
+    shape_matches,
+    weight_args,
+)
 from scratchnet.layers.einsum_dense import EinsumFans
 
 # Where a mask is False the scores are replaced by a large negative number before the softmax.
@@ -433,12 +440,12 @@ class MultiHeadAttention(Layer):
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": list(self.output_shape_arg) if self.output_shape_arg else None,
+                "output_shape": self.output_shape_arg,
                 "attention_axes": self.attention_axes, "use_gate": self.use_gate,
                 "sliding_window": self.sliding_window, "seed": self.seed,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
@@ -547,6 +554,3 @@ def _attention_axes(value, where: str):
                      f"(batch, sequence, features) inputs only (attention_axes=None, or [1]); "
                      f"received attention_axes={value!r}")
 
-
-def _init_name(init):
-    return init if isinstance(init, str) else inits.serialize(inits.get(init))

@@ -406,6 +406,9 @@ class ContrastLimitedAdaptiveHistogramEqualization(_RandomImageLayer):
             raise ValueError(f"{self.where}: expected tile_grid_size to be 2 positive integers "
                              f"(height, width), received {tile_grid_size!r}")
         self.tile_grid_size = (int(tile_grid_size[0]), int(tile_grid_size[1]))
+        # as given, which Keras' get_config writes back (a pair as a tuple, see aug._as_given)
+        self._config_ranges = {"value_range": aug._as_given(value_range),
+                               "tile_grid_size": aug._as_given(tile_grid_size)}
 
     def get_random_transformation(self, images, training=True):
         return None
@@ -475,8 +478,9 @@ class ContrastLimitedAdaptiveHistogramEqualization(_RandomImageLayer):
         return _no_gradient(self, "not implemented: the output is piecewise constant in the input")
 
     def get_config(self):
-        config = {**super().get_config(), "value_range": self.value_range, "clip_limit": self.clip_limit,
-                  "tile_grid_size": list(self.tile_grid_size)}
+        config = {**super().get_config(), "value_range": self._config_ranges["value_range"],
+                  "clip_limit": self.clip_limit,
+                  "tile_grid_size": self._config_ranges["tile_grid_size"]}
         del config["seed"]  # Keras' CLAHE takes no seed
         return config
 
@@ -513,6 +517,7 @@ class RandomElasticTransform(_RandomImageLayer):
         aug._check_value_range(value_range, self.where)
         self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, float(fill_value)
         self.value_range = list(value_range)
+        self._value_range_arg = aug._as_given(value_range)  # as given: Keras' get_config writes it
 
     def get_random_transformation(self, images, training=True):
         if not training or self.scale[1] == 0 or self.factor[1] == 0:
@@ -563,6 +568,7 @@ class RandomElasticTransform(_RandomImageLayer):
         return _no_gradient(self, "not implemented for the random warp")
 
     def get_config(self):
-        return {**super().get_config(), "factor": list(self.factor), "scale": list(self.scale),
+        # Keras' factor and scale are (lower, upper) tuples (BaseImagePreprocessingLayer._set_factor)
+        return {**super().get_config(), "factor": tuple(self.factor), "scale": tuple(self.scale),
                 "interpolation": self.interpolation, "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value, "value_range": self.value_range}
+                "fill_value": self.fill_value, "value_range": self._value_range_arg}

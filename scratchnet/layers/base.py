@@ -253,6 +253,8 @@ class Layer:
                 f"received {name!r}"
             )
         self.name = name or _snake_case(type(self).__name__)
+        if "dtype" in kwargs:  # get_config's serialized policy: read as its name, as Keras does
+            kwargs["dtype"] = policy_name(kwargs["dtype"])
         self._trainable = check_trainable(kwargs.pop("trainable", True), f'layer "{self.name}"')
         # Keras' penalty on the layer's output (every Keras layer takes it): see record_activity.
         self.activity_regularizer = regularizers.get(kwargs.pop("activity_regularizer", None),
@@ -996,11 +998,8 @@ class Layer:
         if not isinstance(config, dict):
             raise TypeError(f"{cls.__name__}.from_config: expected a dict (layer.get_config()), "
                             f"received {type(config).__name__}: {config!r:.120}")
-        dtype = config.get("dtype")
-        if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy":
-            from scratchnet import dtype_policies
-
-            config = {**config, "dtype": dtype_policies.deserialize(dtype).name}
+        if "dtype" in config:
+            config = {**config, "dtype": policy_name(config["dtype"])}
         try:
             return cls(**config)
         except Exception as err:
@@ -1008,14 +1007,19 @@ class Layer:
                             f"{err}") from err
 
     def get_config(self) -> dict:
-        """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin."""
-        config = {"name": self.name} if self._trainable else {"name": self.name, "trainable": False}
-        if getattr(self, "activity_regularizer", None) is not None:  # (Keras' rule: only when set)
-            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        if self._dtype_policy_map is not None:  # (Keras writes every layer's policy; here only a map)
-            from scratchnet import dtype_policies
+        """Constructor arguments, so ``type(layer)(**layer.get_config())`` makes a twin: Keras'
+        ``Layer.get_config`` (keras/src/layers/layer.py): ``name``, ``trainable``, the serialized
+        ``dtype`` policy, and ``activity_regularizer`` when one is set. The base ``Layer`` itself
+        writes its other constructor arguments too (Keras' auto-config of ``Layer.__init__``)."""
+        from scratchnet import dtype_policies
 
-            config["dtype"] = dtype_policies.serialize(self._dtype_policy_map)
+        config = {"name": self.name, "trainable": self._trainable,
+                  "dtype": dtype_policies.serialize(self.dtype_policy)}
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        if type(self) is Layer:
+            config = {**config, "activity_regularizer": config.get("activity_regularizer"),
+                      "autocast": True}
         return config
 
     def __repr__(self) -> str:
@@ -1081,6 +1085,16 @@ def assign_weights(params: list[Parameter], weights, owner: str, call: str = "se
         param.value[...] = kernels.xp_of(param.value).asarray(value)
 
 
+def policy_name(dtype):
+    """A layer's ``dtype`` argument with a serialized float policy (``get_config``'s
+    ``{"class_name": "DTypePolicy", "config": {"name": "float32"}, ...}``) read as its name, as
+    Keras' ``Operation.from_config`` does; any other value as it is. The name may be ``"int64"``:
+    the policy of a layer that outputs ids (Hashing)."""
+    if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return (dtype.get("config") or {}).get("name")
+    return dtype
+
+
 def float_dtype(weights) -> np.dtype:
     """The float type a layer computes in: its first float weight's (a quantized layer's int8
     kernel is not one), else floatx."""
@@ -1138,23 +1152,31 @@ def sample_dims(shape, what: str, where: str) -> tuple:
 
 
 def regularizer_config(layer, *args: str) -> dict:
-    """The regularizer arguments of ``layer`` that are set, in Keras' serialized form (for
-    ``get_config``; one left unset is left out, so configs of layers without one stay as they were)."""
-    return {arg: regularizers.serialize(getattr(layer, arg)) for arg in args
-            if getattr(layer, arg) is not None}
+    """The regularizer arguments of ``layer`` as Keras' ``get_config`` writes them: each
+    serialized (``regularizers.serialize``), ``None`` when unset."""
+    return {arg: None if getattr(layer, arg) is None else regularizers.serialize(getattr(layer, arg))
+            for arg in args}
 
 
 def constraint_config(layer, *args: str) -> dict:
-    """The constraint arguments of ``layer`` that are set, in Keras' serialized form (for
-    ``get_config``; one left unset is left out, as :func:`regularizer_config` does)."""
-    return {arg: constraints.serialize(getattr(layer, arg)) for arg in args
-            if getattr(layer, arg) is not None}
+    """The constraint arguments of ``layer`` as Keras' ``get_config`` writes them: each
+    serialized (``constraints.serialize``), ``None`` when unset."""
+    return {arg: None if getattr(layer, arg) is None else constraints.serialize(getattr(layer, arg))
+            for arg in args}
+
+
+def initializer_config(init) -> dict:
+    """An initializer argument (a name, an object or a serialized dict) as Keras' ``get_config``
+    writes it: ``serialize_keras_object``'s ``{"module": "keras.initializers", "class_name": ...,
+    "config": ..., "registered_name": None}`` (keras/src/saving/serialization_lib.py)."""
+    return inits.serialize(inits.get(init))
 
 
 def quantization_config(layer) -> dict:
     """A quantized layer's config entries, as Keras writes them: its ``dtype`` policy
-    (``"int8_from_float32"``, serialized) and its ``quantization_config`` (left out when unset)."""
-    config = {}
+    (``"int8_from_float32"``, serialized) and its ``quantization_config`` (``None`` when unset,
+    as keras/src/layers/core/dense.py ``Dense.get_config`` writes it)."""
+    config = {"quantization_config": None}
     if layer.quantization_mode is not None:
         from scratchnet import dtype_policies
 

@@ -170,6 +170,10 @@ class MaxNumBoundingBoxes(Layer):
         config = {**super().get_config(), "data_format": self.data_format}
         if self.bounding_box_format is not None:
             config["bounding_box_format"] = self.bounding_box_format
+        config["max_number"] = self.max_number
         # Keras' get_config leaves fill_value out (a .keras file of Keras' loses it); scratchnet
-        # keeps it, and Keras' constructor takes it back.
-        return {**config, "max_number": self.max_number, "fill_value": self.fill_value}
+        # writes it only when it is not the default -1, so Keras' constructor takes it back and a
+        # default layer's config is Keras' own (docs/parity-notes.md).
+        if self.fill_value != -1:
+            config["fill_value"] = self.fill_value
+        return config

@@ -14,8 +14,13 @@ from scratchnet.layers._args import (
     positive_int,
     window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
-from scratchnet.layers.core import _init_name
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    constraint_config,
+    initializer_config,
+    regularizer_config,
+    weight_args,
+)
 
 
 class Conv2D(ActivatedLayer):
@@ -56,6 +61,7 @@ class Conv2D(ActivatedLayer):
         kernel_size,
         strides=(1, 1),
         padding: str = "valid",
+        data_format: str | None = None,
         dilation_rate=(1, 1),
         groups: int = 1,
         activation=None,
@@ -73,6 +79,7 @@ class Conv2D(ActivatedLayer):
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
         window_args(self, where, 2, kernel_size, strides, padding, dilation_rate)
+        self.data_format = channels_last(data_format, where)
         self.groups = positive_int(groups, "groups", where)
         if self.filters % self.groups:
             raise ValueError(f"{where}: the number of filters must be evenly divisible by the number "
@@ -274,13 +281,13 @@ class Conv2D(ActivatedLayer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                **({"groups": self.groups} if self.groups > 1 else {}),
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": tuple(self.dilation_rate), "groups": self.groups,
                 "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
@@ -401,12 +408,12 @@ class Conv1D(ActivatedLayer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "dilation_rate": tuple(self.dilation_rate), "groups": 1, "use_bias": self.use_bias,
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
@@ -448,14 +455,14 @@ class _ConvTranspose(ActivatedLayer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
                 "padding": self.padding,
-                "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
+                "output_padding": None if self.output_padding is None else tuple(self.output_padding),
+                "data_format": self.data_format, "dilation_rate": tuple(self.dilation_rate),
                 "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 
@@ -798,13 +805,13 @@ class Conv3D(ActivatedLayer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "kernel_size": tuple(self.kernel_size), "strides": tuple(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "dilation_rate": tuple(self.dilation_rate), "groups": self.groups,
                 "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint")}
 
 

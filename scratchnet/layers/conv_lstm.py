@@ -32,6 +32,7 @@ import numpy as np
 from scratchnet import kernels
 from scratchnet.kernels import volume
 from scratchnet.layers._args import check_rank, output_size_and_pads, window_args
+from scratchnet.layers.base import regularizer_config
 from scratchnet.layers.rnn import RNN
 from scratchnet.layers.rnn_cells import _Cell, lstm_gates, lstm_gates_backward
 
@@ -227,7 +228,7 @@ class _ConvLSTM(RNN):
         del config["cell"]
         cell = self.cell.get_config()
         del cell["name"]
-        return {**config, **cell}
+        return {**config, **cell, **regularizer_config(self, "activity_regularizer")}
 
 
 class ConvLSTM1D(_ConvLSTM):

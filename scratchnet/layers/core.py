@@ -10,13 +10,13 @@ import warnings
 import numpy as np
 
 from scratchnet import constraints, kernels, quantizers
-from scratchnet import initializers as inits
-from scratchnet.layers._args import positive_int
+from scratchnet.layers._args import channels_last, positive_int
 from scratchnet.layers.base import (
     ActivatedLayer,
     Layer,
     constraint_config,
     float_dtype,
+    initializer_config,
     quantization_config,
     regularizer_config,
     weight_args,
@@ -229,8 +229,8 @@ class Dense(ActivatedLayer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
                 **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint"),
                 **quantization_config(self)}
@@ -238,6 +238,10 @@ class Dense(ActivatedLayer):
 
 class Flatten(Layer):
     """Reshape ``(N, H, W, C)`` (any rank) to ``(N, H*W*C)`` in C order: index ``(h*W + w)*C + c``."""
+
+    def __init__(self, data_format: str | None = None, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.data_format = channels_last(data_format, f"Flatten {self.name!r}")
 
     def build(self, input_shape, rng):
         # an axis of unknown length (None) leaves the flattened size unknown too, as in Keras
@@ -249,6 +253,9 @@ class Flatten(Layer):
 
     def backward(self, dy):
         return dy.reshape(self.x_shape)  # (N, H, W, C)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class Activation(ActivatedLayer):
@@ -267,13 +274,19 @@ class Activation(ActivatedLayer):
 
 
 class Softmax(Activation):
-    """``Activation("softmax")`` under Keras' own layer name ``keras.layers.Softmax``."""
+    """``Activation("softmax")`` under Keras' own layer name ``keras.layers.Softmax``, over the last
+    axis (``axis=-1``, Keras' default; other axes are not implemented)."""
 
-    def __init__(self, name: str | None = None, **kwargs):
+    def __init__(self, axis=-1, name: str | None = None, **kwargs):
         super().__init__("softmax", name=name, **kwargs)
+        if axis != -1:
+            raise ValueError(f"Softmax {self.name!r}: scratchnet implements the softmax over the last "
+                             f"axis only (axis=-1), received axis={axis!r}")
+        self.axis = axis
 
     def get_config(self):
-        return {"name": self.name}
+        # Keras' Softmax.get_config: the base Layer's entries and axis (no activation entry)
+        return {**Layer.get_config(self), "axis": self.axis}
 
 
 class LeakyReLU(Layer):
@@ -455,7 +468,7 @@ class PReLU(Layer):
         return np.where(x > 0, dy, zero) + np.where(x < 0, dy * self.alpha.value, zero)
 
     def get_config(self):
-        return {**super().get_config(), "alpha_initializer": _init_name(self.alpha_initializer),
+        return {**super().get_config(), "alpha_initializer": initializer_config(self.alpha_initializer),
                 **regularizer_config(self, "alpha_regularizer"),
                 "alpha_constraint": constraints.serialize(self.alpha_constraint),
                 "shared_axes": self.shared_axes}
@@ -511,7 +524,7 @@ class Reshape(Layer):
         return dy.reshape(self.x_shape)  # (N,) + input_shape
 
     def get_config(self):
-        return {**super().get_config(), "target_shape": list(self.target_shape)}
+        return {**super().get_config(), "target_shape": tuple(self.target_shape)}
 
 
 class Dropout(Layer):
@@ -540,6 +553,7 @@ class Dropout(Layer):
             raise ValueError(f"Dropout {self.name!r}: expected noise_shape to be None or a tuple of positive "
                              f"ints and Nones (batch axis included), received noise_shape={noise_shape!r}")
         self.rate = float(rate)
+        self._noise_shape_arg = noise_shape
         self._noise_shape = None if noise_shape is None else tuple(
             None if d is None else int(d) for d in noise_shape)
         self.seed = seed
@@ -575,12 +589,6 @@ class Dropout(Layer):
         return dy if self.scaled_mask is None else dy * self.scaled_mask
 
     def get_config(self):
-        config = {**super().get_config(), "rate": self.rate, "seed": self.seed}
-        if self._noise_shape is not None:  # (written only when set: SpatialDropout has none)
-            config["noise_shape"] = list(self._noise_shape)
-        return config
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": self._noise_shape_arg}  # as given, as Keras keeps it
 
-
-def _init_name(init):
-    """An initializer as saved in a config: its name, or name and arguments."""
-    return init if isinstance(init, str) else inits.serialize(inits.get(init))

@@ -21,8 +21,13 @@ from scratchnet.layers._args import (
     positive_int,
     window_args,
 )
-from scratchnet.layers.base import ActivatedLayer, constraint_config, regularizer_config, weight_args
-from scratchnet.layers.core import _init_name
+from scratchnet.layers.base import (
+    ActivatedLayer,
+    constraint_config,
+    initializer_config,
+    regularizer_config,
+    weight_args,
+)
 
 
 class _DepthwiseBase(ActivatedLayer):
@@ -131,10 +136,10 @@ class _DepthwiseBase(ActivatedLayer):
         return (*self.out_sizes, channels)
 
     def _common_config(self) -> dict:
-        return {"depth_multiplier": self.depth_multiplier, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
-                "depthwise_initializer": _init_name(self.depthwise_initializer)}
+        return {"depth_multiplier": self.depth_multiplier, "kernel_size": tuple(self.kernel_size),
+                "strides": tuple(self.strides), "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": tuple(self.dilation_rate), "use_bias": self.use_bias,
+                "depthwise_initializer": initializer_config(self.depthwise_initializer)}
 
 
 class DepthwiseConv2D(_DepthwiseBase):
@@ -215,8 +220,9 @@ class DepthwiseConv2D(_DepthwiseBase):
 
     def get_config(self):
         return {**super().get_config(), **self._common_config(),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "depthwise_regularizer", "bias_regularizer"),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "depthwise_regularizer", "bias_regularizer",
+                                     "activity_regularizer"),
                 **constraint_config(self, "depthwise_constraint", "bias_constraint")}
 
 
@@ -349,10 +355,10 @@ class SeparableConv2D(_DepthwiseBase):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, **self._common_config(),
-                "pointwise_initializer": _init_name(self.pointwise_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
+                "pointwise_initializer": initializer_config(self.pointwise_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
                 **regularizer_config(self, "depthwise_regularizer", "pointwise_regularizer",
-                                     "bias_regularizer"),
+                                     "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "depthwise_constraint", "pointwise_constraint",
                                     "bias_constraint")}
 

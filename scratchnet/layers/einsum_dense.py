@@ -26,11 +26,11 @@ from scratchnet.layers.base import (
     ActivatedLayer,
     constraint_config,
     float_dtype,
+    initializer_config,
     quantization_config,
     regularizer_config,
     weight_args,
 )
-from scratchnet.layers.core import _init_name
 
 # Initializers whose draws are scaled by the kernel's fans (Keras' VarianceScaling family).
 _FAN_SCALED = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
@@ -468,11 +468,11 @@ class EinsumDense(ActivatedLayer):
         return xp.broadcast_to(dx, self.x.shape).copy()
 
     def get_config(self):
-        return {**super().get_config(), "output_shape": list(self.partial_output_shape),
+        return {**super().get_config(), "output_shape": self.partial_output_shape,
                 "equation": self.equation, "bias_axes": self.bias_axes,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer),
-                **regularizer_config(self, "kernel_regularizer", "bias_regularizer"),
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                **regularizer_config(self, "kernel_regularizer", "bias_regularizer", "activity_regularizer"),
                 **constraint_config(self, "kernel_constraint", "bias_constraint"),
                 **quantization_config(self)}
 

@@ -13,6 +13,7 @@ from scratchnet.layers.base import (
     Layer,
     constraint_config,
     float_dtype,
+    initializer_config,
     quantization_config,
     regularizer_config,
 )
@@ -188,14 +189,10 @@ class Embedding(Layer):
         return None
 
     def get_config(self):
-        init = self.embeddings_initializer
-        if not isinstance(init, str):
-            from scratchnet import initializers
-
-            init = initializers.serialize(initializers.get(init))
-        return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim, "embeddings_initializer": init,
-                "mask_zero": self.mask_zero, **regularizer_config(self, "embeddings_regularizer"),
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializer_config(self.embeddings_initializer),
+                **regularizer_config(self, "embeddings_regularizer", "activity_regularizer"),
+                "mask_zero": self.mask_zero,
                 **constraint_config(self, "embeddings_constraint"), **quantization_config(self)}
 
 

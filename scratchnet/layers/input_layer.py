@@ -191,6 +191,9 @@ class InputLayer(Layer):
     def __init__(self, shape=None, dtype: str | None = None, name: str | None = None,
                  batch_size: int | None = None, batch_shape=None, **kwargs):
         batch_shape = kwargs.pop("batch_input_shape", batch_shape)  # Keras' older name
+        for arg in ("sparse", "ragged", "optional"):  # Keras' arguments, implemented at False only
+            if kwargs.pop(arg, False) is not False:
+                raise ValueError(f"Input: scratchnet implements only {arg}=False (Keras' argument)")
         if kwargs:
             raise TypeError(f"Input: unexpected argument(s) {sorted(kwargs)}")
         if batch_shape is not None:
@@ -238,10 +241,11 @@ class InputLayer(Layer):
         return dy
 
     def get_config(self):
-        config = {**super().get_config(), "shape": list(self.shape), "dtype": self.dtype}
-        if self.batch_size is not None:
-            config["batch_size"] = self.batch_size
-        return config
+        """Keras' ``InputLayer.get_config`` (keras/src/layers/core/input_layer.py): the batch shape
+        (batch size first, None when any), the dtype's name, and its other arguments, all False
+        here; no ``trainable`` (Keras' InputLayer takes none)."""
+        return {"batch_shape": (self.batch_size, *self.shape), "dtype": self.dtype or config.floatx(),
+                "sparse": False, "ragged": False, "name": self.name, "optional": False}
 
 
 class ConstantLayer(InputLayer):

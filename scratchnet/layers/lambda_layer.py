@@ -34,6 +34,10 @@ class Lambda(Layer):
                  **kwargs):
         super().__init__(name=name, **kwargs)
         where = f'Lambda "{self.name}"'
+        if isinstance(function, dict):  # get_config's serialized named function (Keras' config)
+            from scratchnet.utils import serialization
+
+            function = serialization.deserialize_keras_object(function)
         if not callable(function):
             raise TypeError(f"{where}: expected function to be callable, received {function!r}")
         if arguments is not None and not isinstance(arguments, dict):
@@ -123,13 +127,30 @@ class Lambda(Layer):
         return self._tape.gradient(self._output, self._watched, dy)  # zeros if x did not lead to it
 
     def get_config(self):
-        """A description only: the function itself is Python code, which no file format here holds."""
-        config = {**super().get_config(), "function": _describe(self.function),
-                  "arguments": self.arguments}
+        """Keras' ``Lambda.get_config``: a named function by its name, as Keras'
+        ``serialize_keras_object`` writes it; a Python ``lambda`` (Keras writes its bytecode,
+        which scratchnet never writes nor runs) only described, ``module.<lambda>``."""
+        config = {**super().get_config(), "function": _function_config(self.function)}
         if self._output_shape_arg is not None:
-            config["output_shape"] = (_describe(self._output_shape_arg) if callable(self._output_shape_arg)
-                                      else list(self._output_shape_arg))
-        return config
+            config["output_shape"] = (_function_config(self._output_shape_arg)
+                                      if callable(self._output_shape_arg) else self._output_shape_arg)
+        if self.mask is not None:
+            config["mask"] = _function_config(self.mask) if callable(self.mask) else self.mask
+        return {**config, "arguments": self.arguments}
+
+
+def _function_config(function):
+    """A function as Keras' ``Lambda._serialize_function_to_config`` writes it: a named one by
+    name (``{"module": "builtins", "class_name": "function", "config": name, ...}``, or its
+    registered name); a ``lambda`` as ``module.<lambda>``, a description only."""
+    from scratchnet.utils import serialization
+
+    if getattr(function, "__name__", "<lambda>") == "<lambda>":
+        return _describe(function)
+    try:
+        return serialization.serialize_keras_object(function)
+    except TypeError:  # a user's function, unregistered: Keras writes its name
+        return serialization._function_spec(function.__name__)
 
 
 def _describe(function) -> str:

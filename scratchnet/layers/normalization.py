@@ -20,7 +20,7 @@ import numpy as np
 
 from scratchnet import constraints, regularizers
 from scratchnet import initializers as inits
-from scratchnet.layers.base import Layer, regularizer_config, weight_args
+from scratchnet.layers.base import Layer, initializer_config, regularizer_config, weight_args
 
 # Keras arguments scratchnet does not implement, and the only value each may take.
 _NOT_IMPLEMENTED = {"beta_regularizer": None, "gamma_regularizer": None, "renorm": False,
@@ -234,19 +234,15 @@ class BatchNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": _init_name(self.beta_initializer),
-                "gamma_initializer": _init_name(self.gamma_initializer),
-                "moving_mean_initializer": _init_name(self.moving_mean_initializer),
-                "moving_variance_initializer": _init_name(self.moving_variance_initializer),
+                "beta_initializer": initializer_config(self.beta_initializer),
+                "gamma_initializer": initializer_config(self.gamma_initializer),
+                "moving_mean_initializer": initializer_config(self.moving_mean_initializer),
+                "moving_variance_initializer": initializer_config(self.moving_variance_initializer),
                 **_NOT_IMPLEMENTED, "renorm_clipping": self.renorm_clipping,
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 "renorm_momentum": self.renorm_momentum}
 
-
-def _init_name(init):
-    """An initializer as saved in a config: its name, or name and arguments."""
-    return init if isinstance(init, str) else inits.serialize(inits.get(init))
 
 
 class LayerNormalization(Layer):
@@ -366,8 +362,8 @@ class LayerNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "rms_scaling": False,
-                "beta_initializer": _init_name(self.beta_initializer),
-                "gamma_initializer": _init_name(self.gamma_initializer),
+                "beta_initializer": initializer_config(self.beta_initializer),
+                "gamma_initializer": initializer_config(self.gamma_initializer),
                 **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
@@ -567,8 +563,8 @@ class GroupNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "axis": self.axis,
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": _init_name(self.beta_initializer),
-                "gamma_initializer": _init_name(self.gamma_initializer),
+                "beta_initializer": initializer_config(self.beta_initializer),
+                "gamma_initializer": initializer_config(self.gamma_initializer),
                 **regularizer_config(self, "beta_regularizer", "gamma_regularizer"),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}

@@ -83,15 +83,10 @@ class Pipeline(Layer):
             dy = layer.backward(dy)
         return dy
 
-    def keras_saved_config(self, config):
-        """In a ``.keras`` file each layer is a Keras layer spec of its own; Keras' Pipeline
-        takes only ``layers`` and ``name``."""
+    def get_config(self):
+        """Keras' ``Pipeline.get_config``: only ``layers`` (each a Keras layer spec of its own,
+        ``serialize_keras_object``'s) and ``name``."""
         from scratchnet.saving_keras import _layer_config
 
         return {"layers": [_layer_config(layer) for layer in self.pipeline_layers], "name": self.name}
-
-    def get_config(self):
-        return {"name": self.name, "layers": [{"class_name": type(layer).__name__,
-                                               "config": layer.get_config()}
-                                              for layer in self.pipeline_layers]}
 

@@ -107,8 +107,8 @@ class _Pooling(Layer):
         return dxpad[:, top:dxpad.shape[1] - bottom, left:dxpad.shape[2] - right, :]
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding,
+        return {**super().get_config(), "pool_size": tuple(self.pool_size),
+                "strides": tuple(self.strides), "padding": self.padding,
                 "data_format": self.data_format}
 
 

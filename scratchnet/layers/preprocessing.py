@@ -42,11 +42,21 @@ class _IndexLookup(Layer):
 
     oov_default: str | int = ""
     output_dtype = "int64"  # what a symbolic call (functional API) reports, as Keras' lookups
+    # Keras' lookup arguments scratchnet implements at one value only: each is accepted at that
+    # value (any other raises) and written in get_config as Keras' IndexLookup.get_config does.
+    ONLY_VALUES = {"invert": False, "mask_token": None, "sparse": False, "pad_to_max_tokens": False,
+                   "idf_weights": None, "oov_method": "floormod", "salt": None}
 
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, oov_token=None,
                  vocabulary=None, output_mode: str = "int", name: str | None = None, **kwargs):
+        only_given = {arg: kwargs.pop(arg) for arg in self.ONLY_VALUES if arg in kwargs}
+        kwargs.pop("vocabulary_size", None)  # Keras' size once frozen: derived from the vocabulary
         super().__init__(name=name, **kwargs)
         where = f"{type(self).__name__} {self.name!r}"
+        for arg, value in only_given.items():
+            if value != self.ONLY_VALUES[arg]:
+                raise ValueError(f"{where}: scratchnet implements only {arg}="
+                                 f"{self.ONLY_VALUES[arg]!r} (Keras' argument), received {arg}={value!r}")
         self.max_tokens = None if max_tokens is None else positive_int(max_tokens, "max_tokens",
                                                                        where)
         if self.max_tokens is not None and self.max_tokens < 2:
@@ -163,7 +173,9 @@ class _IndexLookup(Layer):
         return {**super().get_config(), "max_tokens": self.max_tokens,
                 "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
                 "vocabulary": list(self.tokens) if self.tokens else None,
-                "output_mode": self.output_mode}
+                "output_mode": self.output_mode, **self.ONLY_VALUES,
+                # Keras' frozen size, recorded once the layer has a vocabulary (given or adapted)
+                "vocabulary_size": self.vocabulary_size() if self.tokens else None}
 
 
 def read_vocabulary_file(path, where: str) -> list[str]:
@@ -194,6 +206,7 @@ class StringLookup(_IndexLookup):
 
     input_dtype = "string"
     oov_default = "[UNK]"
+    ONLY_VALUES = {**_IndexLookup.ONLY_VALUES, "encoding": "utf-8"}
 
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1,
                  oov_token: str = "[UNK]", vocabulary=None, output_mode: str = "int",
@@ -240,6 +253,7 @@ class IntegerLookup(_IndexLookup):
 
     input_dtype = "int64"
     oov_default = -1
+    ONLY_VALUES = {**_IndexLookup.ONLY_VALUES, "vocabulary_dtype": "int64"}
 
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1,
                  oov_token: int = -1, vocabulary=None, output_mode: str = "int",

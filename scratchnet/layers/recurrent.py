@@ -74,7 +74,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.kernels.conv import blas_on_one_thread
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, regularizer_config
 from scratchnet.layers.rnn_cells import _GRUStep, _LSTMStep, _RecurrentWeights, _SimpleRNNStep
 
 
@@ -377,10 +377,14 @@ class _Recurrent(_Stateful, _RecurrentWeights):
         return [("cell/vars", f"{self.name}/{cell}", self.weights)]
 
     def get_config(self):
-        return {**super().get_config(), "return_sequences": self.return_sequences,
-                "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": self.stateful, "unroll": self.unroll,
-                "zero_output_for_mask": self.zero_output_for_mask}
+        config = {**super().get_config(), "return_sequences": self.return_sequences,
+                  "return_state": self.return_state, "go_backwards": self.go_backwards,
+                  "stateful": self.stateful, "unroll": self.unroll,
+                  "zero_output_for_mask": self.zero_output_for_mask,
+                  **regularizer_config(self, "activity_regularizer")}
+        if isinstance(self, SimpleRNN):  # (Keras' SimpleRNN.get_config leaves its seed out)
+            del config["seed"]
+        return config
 
 
 class SimpleRNN(_SimpleRNNStep, _Recurrent):
@@ -437,10 +441,10 @@ class Bidirectional(Layer):
         # "forward_<name>" as given, "backward_<name>" reading the other way
         config = layer.get_config()
         base = config["name"].removeprefix("forward_")
-        self.forward_layer = type(layer)(**{**config, "name": f"forward_{base}"})
+        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{base}"})
         if backward_layer is None:
-            backward_layer = type(layer)(**{**config, "name": f"backward_{base}",
-                                            "go_backwards": not layer.go_backwards})
+            backward_layer = type(layer).from_config({**config, "name": f"backward_{base}",
+                                                      "go_backwards": not layer.go_backwards})
         elif backward_layer.go_backwards == layer.go_backwards:
             raise ValueError(f'Bidirectional "{self.name}": the forward layer and backward_layer need '
                              f"different go_backwards values, received {layer.go_backwards} for both")
@@ -603,19 +607,14 @@ class Bidirectional(Layer):
         return [(f"{side}/{group}", f"{self.name}/{prefix}", params)
                 for side, sub in sides for group, prefix, params in sub.keras_weight_groups()]
 
-    def keras_saved_config(self, config):
-        """In a ``.keras`` file each of the two layers is a Keras layer spec of its own."""
+    def get_config(self):
+        """Keras' ``Bidirectional.get_config``: each of the two layers as a Keras layer spec of its
+        own (``serialize_keras_object``'s)."""
         from scratchnet.saving_keras import _layer_config
 
-        return {**config, "layer": _layer_config(self.forward_layer),
-                "backward_layer": _layer_config(self.backward_layer)}
-
-    def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": {"class_name": type(self.forward_layer).__name__,
-                          "config": self.forward_layer.get_config()},
-                "backward_layer": {"class_name": type(self.backward_layer).__name__,
-                                   "config": self.backward_layer.get_config()}}
+                "layer": _layer_config(self.forward_layer),
+                "backward_layer": _layer_config(self.backward_layer)}
 
 
 def _recurrent_layer(layer, where: str):
@@ -623,7 +622,7 @@ def _recurrent_layer(layer, where: str):
     if isinstance(layer, _Recurrent):
         return layer
     if isinstance(layer, dict) and layer.get("class_name") in RECURRENT_LAYERS:
-        return RECURRENT_LAYERS[layer["class_name"]](**layer.get("config", {}))
+        return RECURRENT_LAYERS[layer["class_name"]].from_config(layer.get("config", {}))
     raise ValueError(f'Bidirectional "{where}": expected a recurrent layer (SimpleRNN, LSTM, GRU), '
                      f"received {layer!r}")
 

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from scratchnet import kernels, regularizers
+from scratchnet import config, kernels, regularizers
 from scratchnet.layers._args import channels_last, check_rank
 from scratchnet.layers.base import Layer
 from scratchnet.layers.core import Dropout
@@ -39,10 +39,11 @@ class SpatialDropout1D(Dropout):
     def noise_shape(self, x) -> tuple[int, ...]:
         return (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)  # (N, 1, ..., 1, C)
 
-    def keras_saved_config(self, config: dict) -> dict:
+    def get_config(self):
         """Keras 3.15's SpatialDropout layers take no ``trainable`` argument (their ``__init__`` has
-        no ``**kwargs``) and leave it out of their own configs: a .keras file must too."""
-        return {k: v for k, v in config.items() if k != "trainable"}
+        no ``**kwargs``) and leave it out of their own configs (keras/src/layers/regularization/
+        spatial_dropout.py, ``BaseSpatialDropout.get_config``): rate, seed, name, dtype."""
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": config.floatx()}
 
 
 class SpatialDropout2D(SpatialDropout1D):
@@ -215,7 +216,7 @@ class AlphaDropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+                "noise_shape": self.noise_shape}  # a tuple, as Keras keeps the one given
 
 
 class ActivityRegularization(Layer):

@@ -103,7 +103,7 @@ class UpSampling2D(Layer):
         return blocks.sum(axis=(2, 4))  # each pixel: the sum over its s0 x s1 block
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
+        return {**super().get_config(), "size": tuple(self.size), "data_format": self.data_format,
                 "interpolation": self.interpolation}
 
 
@@ -130,7 +130,7 @@ class ZeroPadding1D(Layer):
         return dy[:, before:dy.shape[1] - after]
 
     def get_config(self):
-        return {**super().get_config(), "padding": list(self.padding), "data_format": self.data_format}
+        return {**super().get_config(), "padding": tuple(self.padding), "data_format": self.data_format}
 
 
 class ZeroPadding2D(Layer):
@@ -159,7 +159,7 @@ class ZeroPadding2D(Layer):
         return dy[:, top:dy.shape[1] - bottom, left:dy.shape[2] - right]
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding],
+        return {**super().get_config(), "padding": tuple(tuple(p) for p in self.padding),
                 "data_format": self.data_format}
 
 
@@ -191,7 +191,7 @@ class Cropping1D(Layer):
         return np.pad(dy, ((0, 0), self.cropping, (0, 0)))
 
     def get_config(self):
-        return {**super().get_config(), "cropping": list(self.cropping)}
+        return {**super().get_config(), "cropping": tuple(self.cropping)}
 
 
 class Cropping2D(Layer):
@@ -231,7 +231,7 @@ class Cropping2D(Layer):
         return np.pad(dy, ((0, 0), *self.cropping, (0, 0)))
 
     def get_config(self):
-        return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
+        return {**super().get_config(), "cropping": tuple(tuple(c) for c in self.cropping),
                 "data_format": self.data_format}
 
 
@@ -264,7 +264,7 @@ class UpSampling3D(Layer):
         return blocks.sum(axis=(2, 4, 6))  # each voxel: the sum over its s0 x s1 x s2 block
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
+        return {**super().get_config(), "size": tuple(self.size), "data_format": self.data_format}
 
 
 class ZeroPadding3D(Layer):
@@ -293,7 +293,7 @@ class ZeroPadding3D(Layer):
                                   in zip(self.padding, dy.shape[1:4], strict=True)))]
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding],
+        return {**super().get_config(), "padding": tuple(tuple(p) for p in self.padding),
                 "data_format": self.data_format}
 
 
@@ -327,7 +327,7 @@ class Cropping3D(Layer):
         return np.pad(dy, ((0, 0), *self.cropping, (0, 0)))
 
     def get_config(self):
-        return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
+        return {**super().get_config(), "cropping": tuple(tuple(c) for c in self.cropping),
                 "data_format": self.data_format}
 
 
@@ -379,7 +379,7 @@ class Permute(Layer):
         return np.transpose(dy, np.argsort((0, *self.dims)))
 
     def get_config(self):
-        return {**super().get_config(), "dims": list(self.dims)}
+        return {**super().get_config(), "dims": tuple(self.dims)}
 
 
 # ------------------------------------------------------------------------------------- helpers

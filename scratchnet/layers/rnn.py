@@ -262,8 +262,11 @@ class RNN(_Stateful, Layer):
         return {**config, "cell": spec}
 
     def get_config(self):
+        """Keras' ``RNN.get_config``: the cell as a Keras layer spec of its own."""
+        from scratchnet.saving_keras import _layer_config
+
         return {**super().get_config(), "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
                 "stateful": self.stateful, "unroll": self.unroll,
                 "zero_output_for_mask": self.zero_output_for_mask,
-                "cell": {"class_name": type(self.cell).__name__, "config": self.cell.get_config()}}
+                "cell": _layer_config(self.cell)}

@@ -39,8 +39,13 @@ import numbers
 import numpy as np
 
 from scratchnet import activations, regularizers
-from scratchnet.layers.base import Layer, constraint_config, regularizer_config, weight_args
-from scratchnet.layers.core import _init_name
+from scratchnet.layers.base import (
+    Layer,
+    constraint_config,
+    initializer_config,
+    regularizer_config,
+    weight_args,
+)
 
 
 class _RecurrentWeights(Layer):
@@ -147,9 +152,9 @@ class _RecurrentWeights(Layer):
     def get_config(self):
         config = {**super().get_config(), "units": self.units, "activation": self.activation.name,
                   "use_bias": self.use_bias,
-                  "kernel_initializer": _init_name(self.kernel_initializer),
-                  "recurrent_initializer": _init_name(self.recurrent_initializer),
-                  "bias_initializer": _init_name(self.bias_initializer),
+                  "kernel_initializer": initializer_config(self.kernel_initializer),
+                  "recurrent_initializer": initializer_config(self.recurrent_initializer),
+                  "bias_initializer": initializer_config(self.bias_initializer),
                   **regularizer_config(self, "kernel_regularizer", "recurrent_regularizer",
                                        "bias_regularizer"),
                   **constraint_config(self, "kernel_constraint", "recurrent_constraint",

@@ -19,7 +19,7 @@ import numpy as np
 
 from scratchnet import config, kernels
 from scratchnet.layers._args import positive_int
-from scratchnet.layers.base import Layer, Parameter
+from scratchnet.layers.base import Layer, Parameter, policy_name
 from scratchnet.layers.hash_functions import MASK64, fingerprint64, fingerprint_cat64, siphash24
 
 EPSILON = 1e-7  # keras.config.epsilon(): the smallest standard deviation Normalization divides by
@@ -358,7 +358,7 @@ class Discretization(Layer):
         where = f'Discretization "{self.name}"'
         _refuse_sparse(sparse, where)
         self.output_mode = _output_mode(output_mode, where)
-        if dtype not in (None, config.floatx()):
+        if policy_name(dtype) not in (None, config.floatx()):
             raise ValueError(f"{where}: scratchnet does not implement dtype={dtype!r}; only None "
                              f"(floatx, {config.floatx()!r}) is accepted")
         if num_bins is not None and (isinstance(num_bins, bool)
@@ -447,17 +447,12 @@ class Discretization(Layer):
             return layer
         return cls(**config)
 
-    def keras_saved_config(self, config: dict) -> dict:
-        """As Keras' own ``get_config`` writes it (``.keras`` files): no ``trainable``, ``dtype``
-        a plain string; Keras' ``__init__`` takes no other arguments."""
-        config = {k: v for k, v in config.items() if k != "trainable"}
-        return {**config, "dtype": config.get("dtype", {}).get("config", {}).get("name",
-                                                                                 config.get("dtype"))}
-
     def get_config(self):
-        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
-                "num_bins": self.num_bins, "epsilon": self.epsilon,
-                "output_mode": self.output_mode, "sparse": False}
+        """As Keras' own ``Discretization.get_config`` writes it: no ``trainable`` (Keras'
+        ``__init__`` takes no other arguments), ``dtype`` a plain string."""
+        return {"bin_boundaries": self.bin_boundaries, "num_bins": self.num_bins,
+                "epsilon": self.epsilon, "output_mode": self.output_mode, "sparse": False,
+                "name": self.name, "dtype": config.floatx()}
 
 
 def summarize(values: np.ndarray, epsilon: float) -> np.ndarray:
@@ -544,10 +539,10 @@ class Hashing(Layer):
 
     def __init__(self, num_bins: int, mask_value=None, salt=None, output_mode: str = "int",
                  sparse: bool = False, name: str | None = None, **kwargs):
-        dtype = kwargs.pop("dtype", None)
+        dtype = policy_name(kwargs.pop("dtype", None))
         super().__init__(name=name, **kwargs)
         where = f'Hashing "{self.name}"'
-        if dtype not in (None, "int64", config.floatx()):
+        if policy_name(dtype) not in (None, "int64", config.floatx()):
             raise ValueError(f"{where}: scratchnet does not implement dtype={dtype!r}")
         if (num_bins is None or isinstance(num_bins, bool)
                 or not isinstance(num_bins, numbers.Integral) or num_bins <= 0):
@@ -599,13 +594,12 @@ class Hashing(Layer):
     def backward(self, dy):
         return None  # bin ids have no gradient
 
-    def keras_saved_config(self, config: dict) -> dict:
-        """Keras' Hashing has the dtype policy of its output (int64 for ids)."""
-        return {**config, "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                                    "config": {"name": self.output_dtype}, "registered_name": None}}
-
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt,
+        """Keras' Hashing has the dtype policy of its output (int64 for ids)."""
+        return {**super().get_config(),
+                "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                          "config": {"name": self.output_dtype}, "registered_name": None},
+                "num_bins": self.num_bins, "salt": self.salt,
                 "mask_value": self.mask_value, "output_mode": self.output_mode, "sparse": False}
 
 
@@ -634,7 +628,7 @@ class HashedCrossing(Layer):
         self.num_bins = positive_int(num_bins, "num_bins", where)
         self.output_mode = _output_mode(output_mode, where, ("int", "one_hot"))
         _refuse_sparse(sparse, where)
-        if dtype not in (None, "int64", config.floatx()):
+        if policy_name(dtype) not in (None, "int64", config.floatx()):
             raise ValueError(f"{where}: scratchnet does not implement dtype={dtype!r}")
 
     @property
@@ -719,10 +713,8 @@ class HashedCrossing(Layer):
     def backward(self, dy):
         return [None] * len(self.input_shape)  # bin ids have no gradient, for any input
 
-    def keras_saved_config(self, config: dict) -> dict:
-        """As Keras' own ``get_config`` writes it: no ``trainable``, ``dtype`` the output's."""
-        return {**{k: v for k, v in config.items() if k != "trainable"}, "dtype": self.output_dtype}
-
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins,
-                "output_mode": self.output_mode, "sparse": False}
+        """As Keras' own ``HashedCrossing.get_config`` writes it: no ``trainable``, ``dtype`` the
+        output's."""
+        return {"num_bins": self.num_bins, "output_mode": self.output_mode, "sparse": False,
+                "name": self.name, "dtype": self.output_dtype}

@@ -37,15 +37,12 @@ class Wrapper(Layer):
         return [(f"layer/{group}", f"{self.name}/{prefix}", params)
                 for group, prefix, params in weight_groups(self.layer)]
 
-    def keras_saved_config(self, config):
-        """In a ``.keras`` file the wrapped layer is a Keras layer spec of its own."""
+    def get_config(self):
+        """Keras' ``Wrapper.get_config``: the wrapped layer as ``serialize_keras_object`` writes it
+        (module, class name, config, and its build config once built)."""
         from scratchnet.saving_keras import _layer_config
 
-        return {**config, "layer": _layer_config(self.layer)}
-
-    def get_config(self):
-        return {**super().get_config(),
-                "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}}
+        return {**super().get_config(), "layer": _layer_config(self.layer)}
 
     def _adopt_weights(self) -> None:
         """Make the built wrapped layer's weights this layer's (named ``<wrapper>/<layer>/kernel``,
@@ -105,7 +102,7 @@ def _inner_layer(layer, where: str, wrapper: str):
     from scratchnet import layers
 
     if isinstance(layer, dict) and isinstance(getattr(layers, str(layer.get("class_name")), None), type):
-        layer = getattr(layers, layer["class_name"])(**layer.get("config", {}))
+        layer = getattr(layers, layer["class_name"]).from_config(layer.get("config", {}))
     if not isinstance(layer, Layer):
         raise ValueError(f'{wrapper} "{where}": expected a layer instance to wrap, received '
                          f"{layer!r}")
@@ -178,6 +175,8 @@ class SpectralNormalization(Wrapper):
     def weights(self):
         """Keras' order: the kernel and ``vector_u`` (the wrapper's own variables), then the wrapped
         layer's other weights."""
+        if not hasattr(self, "kernel"):  # not built yet: no weights
+            return []
         rest = [p for p in self.layer.weights if p is not self.kernel]
         return [self.kernel, self.vector_u, *rest]
 
