@@ -180,9 +180,11 @@ def random_weights(model, seed: int = 0, scale: float = 0.5):
 
 def same_start(model, kmodel, seed: int = 1) -> None:
     """The same Normal(0, 0.5) draw of every weight into a scratchnet model and its Keras twin
-    (``kmodel``'s weight order, which the twin shares)."""
+    (``kmodel``'s weight order, which the twin shares); a BatchNormalization's moving variance
+    from Uniform(0.5, 1.5) instead (it must stay positive)."""
     rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.get_weights()]
+    weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") if "moving_variance" in w.path
+               else rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.weights]
     kmodel.set_weights(weights)
     model.set_weights(weights)
 

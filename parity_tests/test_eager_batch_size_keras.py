@@ -94,6 +94,18 @@ def state_model(lib, static: bool):
     return StateModel()
 
 
+def fit_alike(model, kmodel, x, y, optimizer) -> None:
+    """Both compiled with ``optimizer(lib)`` and MSE, fit 2 epochs in batches of 4 (10 samples:
+    a last batch of 2) without shuffling: losses per epoch and weights at TRAJECTORY_RTOL."""
+    for m, lib in ((model, sn), (kmodel, keras)):
+        m.compile(optimizer(lib), "mse")
+    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    khistory = kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    assert_close(history["loss"], khistory["loss"], TRAJECTORY_RTOL, "loss per epoch")
+    for w, kw in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(w, kw, TRAJECTORY_RTOL, "weights after fit")
+
+
 def test_model_with_the_batch_size_in_call_trains_with_fit_as_keras():
     """fit with batches of 4 on 10 samples (the last batch has 2): each batch size gets its
     trace in scratchnet; Keras computes ops.shape(x)[0] as it runs. Weights after 2 epochs."""
@@ -104,13 +116,7 @@ def test_model_with_the_batch_size_in_call_trains_with_fit_as_keras():
     model(x[:2])
     kmodel(x[:2])
     same_start(model, kmodel)
-    for m, lib in ((model, sn), (kmodel, keras)):
-        m.compile(lib.optimizers.SGD(0.05), "mse")
-    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
-    khistory = kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
-    assert_close(history["loss"], khistory["loss"], TRAJECTORY_RTOL, "loss per epoch")
-    for w, kw in zip(model.get_weights(), kmodel.get_weights(), strict=True):
-        assert_close(w, kw, TRAJECTORY_RTOL, "weights after fit")
+    fit_alike(model, kmodel, x, y, lambda lib: lib.optimizers.SGD(0.05))
     assert_close(model.predict(x, batch_size=3, verbose=0), kmodel.predict(x, batch_size=3, verbose=0),
                  FORWARD_RTOL, "predict in batches of 3 (and a last one of 1)")
 
@@ -197,10 +203,4 @@ def test_layer_made_of_layers_with_its_state_trains_in_a_model_as_keras():
     model(x[:1])
     kmodel(x[:1])
     same_start(model, kmodel)
-    for m, lib in ((model, sn), (kmodel, keras)):
-        m.compile(lib.optimizers.Adam(0.01), "mse")
-    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
-    khistory = kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
-    assert_close(history["loss"], khistory["loss"], TRAJECTORY_RTOL, "loss per epoch")
-    for w, kw in zip(model.get_weights(), kmodel.get_weights(), strict=True):
-        assert_close(w, kw, TRAJECTORY_RTOL, "weights after fit")
+    fit_alike(model, kmodel, x, y, lambda lib: lib.optimizers.Adam(0.01))

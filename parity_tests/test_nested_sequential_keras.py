@@ -15,7 +15,7 @@ import pytest
 
 import scratchnet as sn
 import tfnet
-from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close
+from parity_tests.driver import FORWARD_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, assert_close, same_start
 from parity_tests.test_nested_models_keras import keras_layers_expanded, weight_names
 
 
@@ -50,16 +50,6 @@ def transfer_model(M, base, form: str = "input"):
     for entry in [M.Input((8, 8, 3)), base, *head]:
         model.add(entry)
     return model
-
-
-def same_start(model, kmodel, seed: int = 1) -> None:
-    """One Normal(0, 0.5) draw of every weight into both models (Keras' order, which scratchnet's
-    equals), a moving variance from Uniform(0.5, 1.5) (it must stay positive)."""
-    rng = np.random.default_rng(seed)
-    weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") if "moving_variance" in w.path
-               else rng.normal(0, 0.5, w.shape).astype("float32") for w in kmodel.weights]
-    kmodel.set_weights(weights)
-    model.set_weights(weights)
 
 
 def param_counts(summary: str) -> tuple[int, int]:
