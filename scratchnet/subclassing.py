@@ -323,17 +323,30 @@ def composite_graphs(layer: Layer, batch: int, eager: bool = False) -> dict[bool
     Keras' eager call. The same layers (weights) serve every trace; the last
     :data:`MAX_BATCH_TRACES` batch sizes are kept."""
     cache = layer.__dict__.setdefault("_batch_graphs", {None: layer._call_graphs})
-    key = batch if batch in cache or eager or None not in cache else None
+    key = _trace_key(cache, batch, eager)
     if key not in cache:
         where = f'layer "{layer.name}" ({type(layer).__name__})'
         inputs = _composite_inputs(layer, layer.input_shape, batch)
         cache[key] = trace(layer, inputs, np.random.default_rng(0), where)
         check_weights_tracked(cache[key], layer._sublayers, where)
-        sized = [k for k in cache if k is not None and k != key]
-        while len(cache) > MAX_BATCH_TRACES and sized:
-            del cache[sized.pop(0)]
+        _drop_oldest_traces(cache, key)
     layer._call_graphs = cache[key]
     return cache[key]
+
+
+def _trace_key(cache: dict, batch: int, eager: bool):
+    """The key of ``cache`` (traces by batch size, None: any batch size) that runs a batch of
+    ``batch`` samples: that size's own trace; else, unless ``eager``, the one for any batch size;
+    else ``batch`` (a trace still to make). Layers made of layers and subclassed models alike."""
+    return batch if batch in cache or eager or None not in cache else None
+
+
+def _drop_oldest_traces(cache: dict, keep) -> None:
+    """Keep at most :data:`MAX_BATCH_TRACES` entries of ``cache``, dropping the oldest batch sizes
+    (never the trace for any batch size, nor ``keep``)."""
+    sized = [k for k in cache if k is not None and k != keep]
+    while len(cache) > MAX_BATCH_TRACES and sized:
+        del cache[sized.pop(0)]
 
 
 def _output_shapes(layer: Layer, graph: Functional):
@@ -545,7 +558,7 @@ class Subclassed(Functional):
         gets its own). The same layers and weights serve every trace; the last
         :data:`MAX_BATCH_TRACES` batch sizes are kept."""
         cache = self._batch_traces
-        key = batch if batch in cache or self._eager or None not in cache else None
+        key = _trace_key(cache, batch, self._eager)
         if key == self._traced_batch and self._call_graphs:
             return
         if key in cache:
@@ -561,9 +574,7 @@ class Subclassed(Functional):
             self._call_graphs, self._trace_inputs, self._traced_batch = active
             self._activate(False)
             raise
-        sized = [k for k in cache if k is not None and k != batch]
-        while len(cache) > MAX_BATCH_TRACES and sized:
-            del cache[sized.pop(0)]
+        _drop_oldest_traces(cache, batch)
 
     def __call__(self, x, training: bool = False):
         """``model(x)``: on arrays, run eagerly as Keras does, so ``call`` is traced for x's
