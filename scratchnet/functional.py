@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchnet import custom_loss, kernels, tree
+from scratchnet import custom_loss, kernels
 from scratchnet import losses as losses_mod
 from scratchnet import metrics as metrics_mod
-from scratchnet.layers.base import ActivatedLayer, Layer, _snake_case, shape_matches
+from scratchnet.layers.base import ActivatedLayer, DictOutputs, Layer, _snake_case, shape_matches
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.input_layer import (
     ConstantLayer,
@@ -61,10 +61,11 @@ class Functional(Model):
         # A dict of outputs ({"price": p, "kind": k}): the model returns a dict by the same keys
         # (in the dict's order), and y, losses, loss_weights and metrics are keyed by them. Inside,
         # the outputs are the list of the dict's values in sorted-key order, as Keras flattens a
-        # dict (keras.tree.flatten; Functional.outputs and output_names follow that order).
+        # dict (keras.tree.flatten; DictOutputs, as a layer returning a dict; Functional.outputs and
+        # output_names follow that order).
         self._output_keys = _output_dict_keys(outputs)
         if self._output_keys is not None:
-            outputs = tree.flatten(outputs)
+            outputs = DictOutputs(self._output_keys).flatten(outputs)
         flat_inputs = _flatten_tensors(inputs, "inputs")
         flat_outputs = _flatten_tensors(outputs, "outputs")
         if not all(isinstance(t.node.layer, InputLayer) for t in flat_inputs):
@@ -153,7 +154,7 @@ class Functional(Model):
         """``flat`` (one value per output, in output order) in the structure the model was given
         its outputs: a dict by its keys (in the dict's own order), a list, or the one value."""
         if self._output_keys is not None:
-            return tree.pack_sequence_as(dict.fromkeys(self._output_keys), flat)
+            return DictOutputs(self._output_keys)(flat)
         return list(flat) if self._outputs_is_list else flat[0]
 
     def add_loss_nodes(self, tensors: list[KerasTensor]) -> None:
