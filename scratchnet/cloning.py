@@ -58,7 +58,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     layers = [clone_function(layer) for layer in model._entries()]
     batch = model._batch_size() if model.built else None
     # the clone's Input keeps the model's Input name, as Keras' _clone_sequential_model does
-    input_name = model._graph[0].node.layer.name if model._graph and model._graph[0].node else None
+    input_name = model._input_layer_name()
     if input_tensors is None and batch is not None:  # Input(batch_size=...): a stateful model's
         from scratchnet.layers.input_layer import Input
 

@@ -176,6 +176,16 @@ class Model:
             self._graph.append(entry(self._graph[-1]) if isinstance(entry, Model)
                                else call_symbolic(entry, self._graph[-1]))
 
+    def _holds_functional(self) -> bool:
+        """A Sequential model holding a functional model (:meth:`_add_functional`): its config
+        and files nest that model as one entry, as Keras writes it."""
+        return getattr(self, "_keras_entries", None) is not None and not hasattr(self, "_nodes")
+
+    def _input_layer_name(self) -> str | None:
+        """The name of the InputLayer this model's graph starts at (Keras writes it in configs
+        and clones keep it); None before the graph has one."""
+        return self._graph[0].node.layer.name if self._graph and self._graph[0].node is not None else None
+
     def _entries(self) -> list:
         """Keras' ``model.layers`` of a Sequential: its layers, and each nested functional model
         as ONE entry (``self.layers`` lists that model's layers one by one instead)."""
@@ -1409,8 +1419,8 @@ class Model:
         }
         if self._graph and self._graph[0].shape[0] is not None:
             config["batch_size"] = self._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's
-        if self._graph and self._graph[0].node is not None:
-            config["input_name"] = self._graph[0].node.layer.name  # (files before it: a new name)
+        if self._input_layer_name() is not None:
+            config["input_name"] = self._input_layer_name()  # (files before it: a new name)
         return config
 
     @classmethod

@@ -68,7 +68,7 @@ def save_model(model, path) -> None:
         group.attrs["keras_version"] = saving_keras.KERAS_VERSION
         layers = saving_functional.file_layers(model)  # (a nested model's layers: Keras' flat order)
         units = [(layer.name, [layer], f"{model.name}/") for layer in layers]
-        if getattr(model, "_keras_entries", None) is not None and not hasattr(model, "_nodes"):
+        if model._holds_functional():
             # a Sequential holding a functional model: its config nests the model, so does the
             # file, as Keras writes it (one group, the model's trainable weights then the others)
             units = [(entry.name, list(entry.layers), "") if isinstance(entry, Model)

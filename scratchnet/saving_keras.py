@@ -235,7 +235,7 @@ def model_config(model, compile: bool = True) -> dict:
         batch_shape[0] = model._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's batch
     first = model.layers[0] if model.layers else None
     # the Input's name (Keras writes it; a Sequential built without one: "input_layer")
-    input_name = model._graph[0].node.layer.name if model._graph and model._graph[0].node else "input_layer"
+    input_name = model._input_layer_name() or "input_layer"
     input_dtype = (first.input_dtype if first is not None else None) or sn_config.floatx()
     layers = [{"module": "keras.layers", "class_name": "InputLayer",
                "config": {"batch_shape": batch_shape, "dtype": input_dtype, "sparse": False,
@@ -413,12 +413,13 @@ def _weights_file_bytes(model, nested: bool = False) -> bytes:
     or, ``nested`` (``save_weights``), as Keras writes the same model: each nested model's weights
     under its group (``layers/functional/layers/dense``), so Keras' twin of the model reads them."""
     from scratchnet import kernels
+    from scratchnet.model import Model
     from scratchnet.saving_functional import file_layers
 
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
-        held = getattr(model, "_keras_entries", None) is not None and not hasattr(model, "_nodes")
+        held = isinstance(model, Model) and model._holds_functional()
         if held or (nested and hasattr(model, "_nodes") and _nested_models(model)):
             # (a Sequential holding a functional model: its config nests the model, so its file does)
             pairs = _entry_weight_paths(model) if held else _weight_paths(model)
