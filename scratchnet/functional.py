@@ -42,7 +42,14 @@ from scratchnet.layers.input_layer import (
 )
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
-from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
+from scratchnet.model import (
+    Model,
+    _adjust_input_rank,
+    _as_array,
+    _layer_label,
+    loss_template,
+    weighted_loss_and_grad,
+)
 from scratchnet.remat import checkpointed_forward, rematerialize
 
 
@@ -629,7 +636,7 @@ class Functional(Model):
             if nodes and nodes[-1].outputs:  # several outputs (return_state): Keras lists each shape
                 shape = "[" + ", ".join(str(tuple(t.shape)) for t in nodes[-1].outputs) + "]"
             sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
-            rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
+            rows.append([_layer_label(layer), str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])
         return ["Layer (type)", "Output Shape", "Param #", "Connected to"], rows
 

@@ -305,7 +305,7 @@ def _layer_config(layer) -> dict:
             "config": config, "registered_name": None}
     from scratchnet.utils import serialization
 
-    cls = type(layer)
+    cls = getattr(layer, "keras_class", None) or type(layer)  # (a subclassed model's: its class)
     module = getattr(cls, "__module__", None) or "__main__"
     if cls in serialization._GLOBAL_CUSTOM_NAMES or not module.startswith("scratchnet"):
         # a user's class (registered with register_keras_serializable, or not): Keras writes its

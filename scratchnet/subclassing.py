@@ -64,7 +64,8 @@ _GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "
                 "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes",
                 "_output_keys")
 _NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
-                "_caches", "_graph_losses", "_batch_graphs", "_batch_traces"} | set(_GRAPH_ATTRS)
+                "_caches", "_graph_losses", "_batch_graphs", "_batch_traces",
+                "_layer_view"} | set(_GRAPH_ATTRS)
 # How many batch sizes a layer or model keeps a trace of (the oldest is dropped beyond): fit and
 # predict meet two (the batch size and the last, smaller batch), as TensorFlow retraces a step
 MAX_BATCH_TRACES = 8
@@ -578,7 +579,13 @@ class Subclassed(Functional):
 
     def __call__(self, x, training: bool = False):
         """``model(x)``: on arrays, run eagerly as Keras does, so ``call`` is traced for x's
-        batch size (:meth:`_use_batch`); on KerasTensors, as :meth:`Model.__call__`."""
+        batch size (:meth:`_use_batch`); on KerasTensors (a tensor of a functional model), one
+        node of the model's layer view (:meth:`as_layer`), as Keras records one node of the
+        model."""
+        from scratchnet.layers.input_layer import is_symbolic
+
+        if is_symbolic(x):
+            return self.as_layer()(x)  # (training: None, the outer model's mode)
         self._eager = True
         try:
             return Functional.__call__(self, x, training=training)
@@ -649,6 +656,15 @@ class Subclassed(Functional):
             raise ValueError(f'{where}: model "{self.name}" is not built yet; call build(input_shape) '
                              "or call it on data first (a subclassed model learns its input shape "
                              "from the first batch)")
+
+    def as_layer(self) -> ModelAsLayer:
+        """The model as one layer of an outer model (an element of a ``Sequential``, a node of a
+        functional graph): a :class:`ModelAsLayer` on the same layers (the same weights), made
+        once."""
+        view = self.__dict__.get("_layer_view")
+        if view is None:
+            view = self._layer_view = ModelAsLayer(self)
+        return view
 
     # ------------------------------------------------------------------ the passes
     def forward(self, x, training: bool = False, for_backward: bool = True):
@@ -754,6 +770,119 @@ class Subclassed(Functional):
         return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
 
 
+class ModelAsLayer(Layer):
+    """A subclassed model as one layer of an outer model: ``Sequential([Input((8,)), MyModel(),
+    Dense(2)])``, or ``MyModel()(x)`` on a tensor of a functional model (Keras accepts both: a
+    ``keras.Model`` is a ``Layer``, one entry of the outer ``model.layers`` and one node of its
+    graph, ``keras/src/models/sequential.py``). scratchnet's ``Model`` is not a ``Layer``, so
+    the model takes part through this view of it (:meth:`Subclassed.as_layer`): a layer made
+    of layers whose ``call`` is the model's ``call``, traced as any such layer is (a graph per
+    ``training`` value and per batch size, :func:`build_composite`) on the model's own layers,
+    so the weights are the model's, in its order.
+
+    It shows the model where Keras shows it: its name, ``summary()``'s type (``mine (MyModel)``),
+    ``trainable`` (the model's flag: ``model.trainable = False`` freezes it in the outer model),
+    and in a ``.keras`` file the model's class, config and registered name, its weights grouped
+    by attribute as Keras' ``saving_lib`` walks a subclassed model (``layers/my_model/d1/vars``).
+    """
+
+    def __init__(self, model: Subclassed):
+        super().__init__(name=model.name)
+        self.nested_model = model
+
+    def ensure_built(self, input_shape, rng: np.random.Generator | None = None):
+        """Built as a layer made of layers (:func:`build_composite`); the model is built too, as
+        Keras' is (``model.built``, its own ``predict`` and ``get_weights``): ``call`` traced once
+        more on Inputs like this layer's, on the same layers (the same weights)."""
+        shape = super().ensure_built(input_shape, rng)
+        model = self.nested_model
+        if not model._call_graphs:
+            inputs = self._call_graphs[False].inputs
+            model._trace(with_batch_size(inputs if len(inputs) > 1 else inputs[0], None))
+        return shape
+
+    def call(self, inputs, training=False):
+        model = self.nested_model
+        kwargs = {"training": training} if call_takes(model, "training") else {}
+        if call_takes(model, "mask"):
+            kwargs["mask"] = None  # (as trace() calls a model's call)
+        return model.call(inputs, **kwargs)
+
+    @property
+    def keras_class(self) -> type:
+        """The class Keras' files and ``summary()`` name: the model's."""
+        return type(self.nested_model)
+
+    @property
+    def keras_name(self) -> str:
+        return type(self.nested_model).__name__
+
+    @property
+    def trainable(self) -> bool:
+        return self.nested_model.trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self.nested_model.trainable = value
+
+    @property
+    def trainable_weights(self) -> list:
+        """The model's trainable weights; none while the model is frozen (Keras' rule)."""
+        return [p for sub in self._sublayers for p in sub.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return [p for sub in self._sublayers for p in sub.weights]
+        return [p for sub in self._sublayers for p in sub.non_trainable_weights]
+
+    def get_config(self) -> dict:
+        return self.nested_model.get_config()
+
+    def __repr__(self) -> str:
+        return f"<ModelAsLayer of {type(self.nested_model).__name__} name={self.name!r}>"
+
+    def keras_weight_groups(self) -> list[tuple[str, str, list]]:
+        """Where Keras' ``saving_lib`` keeps the model's weights (``_walk_saveable``,
+        ``_save_container_state``): the model's attributes in sorted order (private ones last),
+        its ``layers`` property among them, a layer under the first attribute that holds it
+        (``hidden/vars``); a list, tuple or dict names its layers by their snake-case class,
+        made unique in order, a name taken even by a layer saved already (``layers/dense_1``: the
+        second Dense of ``model.layers``, when ``layers`` sorts before the attribute holding it);
+        a ``Sequential`` attribute as its own ``layers`` list."""
+        from scratchnet.saving_keras import weight_groups
+
+        groups: list[tuple[str, str, list]] = [("vars", self.name, [])]
+        seen: set[int] = set()
+
+        def visit(path: str, value) -> None:
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    groups.extend((f"{path}/{group}", f"{self.name}/{prefix}", params)
+                                  for group, prefix, params in weight_groups(value))
+            elif isinstance(value, Model):  # a Sequential: Keras walks its "layers" first
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    visit(f"{path}/layers", list(value.layers))
+            elif isinstance(value, list | tuple | dict):
+                used: dict[str, int] = {}
+                for item in value.values() if isinstance(value, dict) else value:
+                    if isinstance(item, Layer | Model | list | tuple | dict):
+                        base = "container" if isinstance(item, list | tuple | dict) else \
+                            _snake_case(type(item).__name__)
+                        used[base] = used.get(base, -1) + 1
+                        visit(f"{path}/{base}_{used[base]}" if used[base] else f"{path}/{base}", item)
+
+        model = self.nested_model
+        attributes = {key: value for key, value in vars(model).items() if key not in _NOT_TRACKED}
+        attributes["layers"] = model.layers
+        for attr in sorted(attributes, key=lambda a: f"~{a}" if a.startswith("_") else a):
+            if attributes[attr] is not model:
+                visit(attr, attributes[attr])
+        return groups
+
+
 class GraphLoss(Layer):
     """The layer behind a subclassed model's ``self.add_loss(term)`` in a traced ``call``: it
     takes the batched tensors the scalar ``term`` is computed from, computes it again at each
@@ -777,4 +906,4 @@ def adopt(cls) -> None:
     cls.__bases__ = tuple(Subclassed if base is Model else base for base in cls.__bases__)
 
 
-__all__ = ["Subclassed", "adopt", "tracked_layers", "trace"]
+__all__ = ["ModelAsLayer", "Subclassed", "adopt", "tracked_layers", "trace"]
