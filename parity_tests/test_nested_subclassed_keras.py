@@ -226,3 +226,51 @@ def test_a_padding_mask_crosses_a_functional_model_in_a_sequential_model_as_in_k
     kmodel.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     for got, wanted in zip(model.get_weights(), kmodel.get_weights(), strict=True):
         assert_close(got, wanted, TRAJECTORY_RTOL, f"weights after one epoch ({case})")
+
+
+def recurrent_class(lib):
+    """A subclassed model whose ``call`` starts with an LSTM (the mask's reader), returning
+    sequences or the last step."""
+
+    class Recurrent(lib.Model):
+        def __init__(self, sequences=False, **kwargs):
+            super().__init__(**kwargs)
+            self.lstm = lib.layers.LSTM(3, return_sequences=sequences, name="lstm")
+            self.proj = lib.layers.Dense(3, name="proj")
+
+        def call(self, inputs):
+            return self.proj(self.lstm(inputs))
+
+    return Recurrent
+
+
+RECURRENT = {sn: recurrent_class(sn), keras: recurrent_class(keras)}
+
+
+def masked_subclassed_model(M, sequences: bool, mask_zero: bool = True):
+    L = M.layers
+    tail = [L.GlobalAveragePooling1D(name="pool")] if sequences else []
+    return M.Sequential([M.Input((5,), dtype="int32"), L.Embedding(10, 4, mask_zero=mask_zero, name="embed"),
+                         RECURRENT[M](sequences=sequences, name="rnn"), *tail, L.Dense(2, name="out")])
+
+
+@pytest.mark.parametrize("sequences", [False, True])
+def test_a_padding_mask_reaches_the_layers_of_a_nested_subclassed_model_as_in_keras(sequences):
+    """Keras' inner LSTM reads the mask the input tensor carries (and warns that the model "will
+    destroy the mask information", which it does not); with ``sequences`` the model's output
+    keeps the LSTM's mask, which the pooling after it reads. Outputs and one SGD epoch."""
+    model, kmodel = masked_subclassed_model(sn, sequences), masked_subclassed_model(keras, sequences)
+    same_start(model, kmodel, seed=9)
+    x = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 2, 3, 0]], dtype="int32")
+    y = np.random.default_rng(10).normal(size=(4, 2)).astype(np.float32)
+    want = kmodel.predict(x, verbose=0)
+    assert_close(model.predict(x, verbose=0), want, FORWARD_RTOL, f"masked forward (sequences={sequences})")
+    unmasked = masked_subclassed_model(sn, sequences, mask_zero=False)
+    unmasked.set_weights(model.get_weights())
+    assert np.abs(unmasked.predict(x, verbose=0) - want).max() > 1e-3  # (the mask did its part)
+    for M, m in ((sn, model), (keras, kmodel)):
+        m.compile(optimizer=M.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    kmodel.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    for got, wanted in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(got, wanted, TRAJECTORY_RTOL, f"weights after one epoch (sequences={sequences})")

@@ -418,9 +418,13 @@ def relax_layer(layer: Layer, given) -> None:
                     setattr(layer, attr, old)
 
 
-def forward_composite(layer: Layer, x, training: bool):
+def forward_composite(layer: Layer, x, training: bool, mask=None):
     """Run the traced graph of ``training``'s mode for the batch's size (:func:`composite_graphs`);
-    it keeps what its backward pass needs."""
+    it keeps what its backward pass needs. ``mask``: the padding mask of ``x``, which a subclassed
+    model's view (:class:`ModelAsLayer`) hands to the layers of its ``call`` that read its input,
+    as Keras' inner layers read it from the tensor (``x._keras_mask``); the mask of the output is
+    kept for :meth:`ModelAsLayer.compute_mask`. (Other layers made of layers do not take one
+    yet: docs/subclassing.md, section 4.)"""
     first = x[0] if isinstance(x, list | tuple) else x
     graph = composite_graphs(layer, len(first))[bool(training)]
     layer._active_graph = graph
@@ -428,7 +432,9 @@ def forward_composite(layer: Layer, x, training: bool):
     layer._input_shapes = [(a.shape, a.dtype) for a in xs]
     for node in graph._nodes:  # the layer's dL/dx is wanted: every node passes its gradient on
         graph._needs_input_grad[node] = True
-    y = graph.forward(xs, training=bool(training), for_backward=layer.for_backward)
+    masks = [mask] if mask is not None and isinstance(layer, ModelAsLayer) and len(xs) == 1 else None
+    y = graph.forward(xs, training=bool(training), for_backward=layer.for_backward, input_masks=masks)
+    layer._output_masks = graph._output_masks
     return y[0] if graph._output_keys is not None and len(y) == 1 else y  # (a dict of one: one array)
 
 
@@ -835,6 +841,14 @@ class ModelAsLayer(Layer):
         if not self.trainable:
             return [p for sub in self._sublayers for p in sub.weights]
         return [p for sub in self._sublayers for p in sub.non_trainable_weights]
+
+    def compute_mask(self, inputs, mask=None):
+        """The padding mask of the output, as the forward pass just run computed it in the graph
+        (an LSTM returning sequences passes its input's on; an Embedding(mask_zero=True) in the
+        model makes one): Keras' outputs keep the mask their inner layers set. None before a
+        forward pass and for several outputs."""
+        masks = getattr(self, "_output_masks", None) or [None]
+        return masks[0] if len(masks) == 1 else None
 
     def get_config(self) -> dict:
         return self.nested_model.get_config()

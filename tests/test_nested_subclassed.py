@@ -190,3 +190,15 @@ def test_a_npz_file_is_refused_with_the_formats_that_hold_the_model(tmp_path):
     model = sn.Sequential([sn.Input((4,)), Doubling(name="block"), L.Dense(1)], seed=9)
     with pytest.raises(ValueError, match='holds the subclassed model "block", which a .npz file cannot'):
         model.save(tmp_path / "m.npz")
+
+
+def test_clone_model_and_from_config_make_a_new_subclassed_model_from_its_config():
+    block = Doubling(units=2, name="block")
+    block.trainable = False
+    model = sn.Sequential([sn.Input((4,)), block, L.Dense(1)], seed=10)
+    for copy in (sn.models.clone_model(model), sn.Sequential.from_config(model.get_config())):
+        entry = copy.get_layer("block")
+        assert isinstance(entry.nested_model, Doubling) and entry.nested_model is not block
+        assert entry.nested_model.units == 2 and not entry.trainable
+        assert [w.shape for w in copy.get_weights()] == [w.shape for w in model.get_weights()]
+        assert copy.predict(np.ones((2, 4), np.float32), verbose=0).shape == (2, 1)
