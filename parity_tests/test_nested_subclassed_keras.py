@@ -181,6 +181,24 @@ def test_keras_files_of_a_sequential_holding_a_subclassed_model_load_in_both(tmp
         np.testing.assert_array_equal(got, expected)
 
 
+def test_keras_files_of_a_functional_model_calling_a_subclassed_model_load_in_both(tmp_path):
+    """The subclassed model as one node of a functional model: its layer entry is the model's
+    class and config, its weights by attribute; each library loads either file."""
+    model, kmodel = functional_with_block(sn), functional_with_block(keras)
+    same_start(model, kmodel, seed=5)
+    x, _ = data(4, seed=7)
+    want = kmodel.predict(x, verbose=0)
+    model.save(tmp_path / "s.keras")
+    kmodel.save(tmp_path / "k.keras")
+    for loaded in (keras.models.load_model(tmp_path / "s.keras"), sn.load_model(tmp_path / "s.keras"),
+                   sn.load_model(tmp_path / "k.keras")):
+        assert [la.name for la in loaded.layers][1:] == ["block", "out"]
+        assert_close(loaded.predict(x, verbose=0), want, FORWARD_RTOL,
+                     f"{type(loaded).__module__} loading it")
+        for got, expected in zip(loaded.get_weights(), kmodel.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, expected)
+
+
 # ---------------------------------------------------------------------- padding masks
 def masked_model(M, case: str, mask_zero: bool = True):
     """A Sequential model holding a functional base, a padding mask crossing the boundary:

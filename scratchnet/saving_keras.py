@@ -912,7 +912,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
         layer.trainable = trainable
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} has a config scratchnet cannot build: {err}") from err
-    return layer
+    # a subclassed model (a user's registered class): one layer of the model, its layer view
+    return layer.as_layer() if hasattr(layer, "as_layer") else layer
 
 
 def _check_dtype(dtype, what: str) -> None:

@@ -202,3 +202,16 @@ def test_clone_model_and_from_config_make_a_new_subclassed_model_from_its_config
         assert entry.nested_model.units == 2 and not entry.trainable
         assert [w.shape for w in copy.get_weights()] == [w.shape for w in model.get_weights()]
         assert copy.predict(np.ones((2, 4), np.float32), verbose=0).shape == (2, 1)
+
+
+def test_clone_model_of_a_functional_model_gives_the_clone_a_new_subclassed_model():
+    inputs = sn.Input((4,))
+    block = Doubling(name="block")
+    model = sn.Model(inputs, L.Dense(2)(block(inputs)))
+    copy = sn.models.clone_model(model)
+    entry = copy.get_layer("block")
+    assert isinstance(entry, ModelAsLayer) and isinstance(entry.nested_model, Doubling)
+    assert entry.nested_model is not block and copy.weights[0] is not model.weights[0]
+    copy.set_weights(model.get_weights())
+    x, _ = data()
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
