@@ -692,6 +692,11 @@ class Subclassed(Functional):
         pass, run by the gradient tape (:class:`GraphLoss`); its term joins ``model.losses`` (the
         model's own first, as Keras' ``Layer.losses``), the training loss and the gradients."""
         where = f'model "{self.name}" ({type(self).__name__})'
+        if self.__dict__.get("_layer_view") is not None and self._layer_view._calling:
+            raise ValueError(f"{where}: add_loss in call() of a model placed in another model (an "
+                             "element of a Sequential model, a tensor of a functional model) is not "
+                             "implemented; add the term in the outer model, or train this model on "
+                             "its own")
         if getattr(self, "_graph_losses", None) is None or not _GLOBAL["tracing"]:
             raise ValueError(f"{where}: add_loss is supported inside the model's call(); elsewhere "
                              "add the term in a layer's call, or use a loss in compile()")
@@ -807,12 +812,18 @@ class ModelAsLayer(Layer):
             model._trace(with_batch_size(inputs if len(inputs) > 1 else inputs[0], None))
         return shape
 
+    _calling = False  # True while the model's call is traced for this view (Subclassed.add_loss)
+
     def call(self, inputs, training=False):
         model = self.nested_model
         kwargs = {"training": training} if call_takes(model, "training") else {}
         if call_takes(model, "mask"):
             kwargs["mask"] = None  # (as trace() calls a model's call)
-        return model.call(inputs, **kwargs)
+        self._calling = True
+        try:
+            return model.call(inputs, **kwargs)
+        finally:
+            self._calling = False
 
     @property
     def keras_class(self) -> type:

@@ -215,3 +215,20 @@ def test_clone_model_of_a_functional_model_gives_the_clone_a_new_subclassed_mode
     copy.set_weights(model.get_weights())
     x, _ = data()
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+class AddsLoss(sn.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = L.Dense(2)
+
+    def call(self, inputs):
+        y = self.dense(inputs)
+        self.add_loss(sn.ops.mean(sn.ops.square(y)))
+        return y
+
+
+def test_add_loss_in_the_call_of_a_nested_subclassed_model_is_refused_by_name():
+    with pytest.raises(ValueError, match=r'model "adds" \(AddsLoss\): add_loss in call\(\) of a model placed '
+                                         r"in another model .* is not implemented"):
+        sn.Sequential([sn.Input((4,)), AddsLoss(name="adds"), L.Dense(1)])
