@@ -275,7 +275,8 @@ class Model:
         taken = {existing.name for existing in self.layers}
         if layer.name not in taken:
             return
-        if layer.name != _snake_case(type(layer).__name__):  # a name the user chose: Keras refuses
+        default = _snake_case((getattr(layer, "keras_class", None) or type(layer)).__name__)
+        if layer.name != default:  # a name the user chose: Keras refuses
             raise ValueError("All layers added to a Sequential model should have unique names. "
                              f"Name '{layer.name}' is already the name of a layer in this model. "
                              "Update the `name` argument to pass a unique name.")

@@ -798,8 +798,17 @@ class ModelAsLayer(Layer):
     """
 
     def __init__(self, model: Subclassed):
+        self.__dict__["nested_model"] = model  # (first: the name below is the model's)
         super().__init__(name=model.name)
-        self.nested_model = model
+
+    @property
+    def name(self) -> str:
+        """The model's name: one name, which the outer model may renumber (``my_model_1``)."""
+        return self.nested_model.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.nested_model.name = value
 
     def ensure_built(self, input_shape, rng: np.random.Generator | None = None):
         """Built as a layer made of layers (:func:`build_composite`); the model is built too, as

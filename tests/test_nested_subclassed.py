@@ -232,3 +232,12 @@ def test_add_loss_in_the_call_of_a_nested_subclassed_model_is_refused_by_name():
     with pytest.raises(ValueError, match=r'model "adds" \(AddsLoss\): add_loss in call\(\) of a model placed '
                                          r"in another model .* is not implemented"):
         sn.Sequential([sn.Input((4,)), AddsLoss(name="adds"), L.Dense(1)])
+
+
+def test_two_subclassed_models_of_default_names_are_numbered_as_layers_are():
+    first, second = Doubling(), Doubling(units=2)
+    model = sn.Sequential([sn.Input((4,)), first, second, L.Dense(1)], seed=11)
+    assert [la.name for la in model.layers] == ["doubling", "doubling_1", "dense"]
+    assert second.name == "doubling_1" and model.weights[4].name == "doubling_1/first/kernel"
+    with pytest.raises(ValueError, match="Name 'mine' is already the name of a layer in this model"):
+        sn.Sequential([sn.Input((4,)), Doubling(name="mine"), Doubling(name="mine")])
