@@ -110,7 +110,8 @@ class Model:
         A ``Sequential`` given as a layer (Keras' ``data_augmentation = Sequential([...])`` placed
         in a model) adds its layers here one by one (:meth:`_add_sequential`); a functional model
         (a ``keras.applications`` base) is one entry whose graph joins this one's
-        (:meth:`_add_functional`)."""
+        (:meth:`_add_functional`); a subclassed model is one layer, its layer view
+        (``subclassing.ModelAsLayer``)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Sequential([Input(shape), ...])
         if isinstance(layer, Model) and hasattr(layer, "as_layer"):

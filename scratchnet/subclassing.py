@@ -583,18 +583,19 @@ class Subclassed(Functional):
             raise
         _drop_oldest_traces(cache, batch)
 
-    def __call__(self, x, training: bool = False):
+    def __call__(self, x, training: bool | None = None):
         """``model(x)``: on arrays, run eagerly as Keras does, so ``call`` is traced for x's
-        batch size (:meth:`_use_batch`); on KerasTensors (a tensor of a functional model), one
-        node of the model's layer view (:meth:`as_layer`), as Keras records one node of the
-        model."""
+        batch size (:meth:`_use_batch`), in inference mode unless ``training=True``; on
+        KerasTensors (a tensor of a functional model), one node of the model's layer view
+        (:meth:`as_layer`), as Keras records one node of the model: ``training`` None follows
+        the outer model's mode, a value written in the call holds in every mode."""
         from scratchnet.layers.input_layer import is_symbolic
 
         if is_symbolic(x):
-            return self.as_layer()(x)  # (training: None, the outer model's mode)
+            return self.as_layer()(x, training=training)
         self._eager = True
         try:
-            return Functional.__call__(self, x, training=training)
+            return Functional.__call__(self, x, training=bool(training))
         finally:
             self._eager = False
 

@@ -64,6 +64,7 @@ def test_a_subclassed_model_is_one_entry_of_a_sequential_model_on_its_own_weight
     np.testing.assert_allclose(model.predict(x, verbose=0), by_hand(block, x) @ w + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model(x, training=True), by_hand(block, x, True) @ w + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(block.predict(x, verbose=0), by_hand(block, x), rtol=1e-5, atol=1e-6)
+    assert block.built and "first (Dense)" in block.summary(print_fn=None)  # built with the outer model
     summary = model.summary(print_fn=None)
     assert "block (Doubling)" in summary and "Total params: 35" in summary
     assert "ModelAsLayer" in repr(entry) and "Doubling" in repr(entry)
@@ -143,6 +144,10 @@ def test_a_subclassed_model_called_on_a_tensor_is_one_node_of_a_functional_model
     before = block.get_weights()
     model.fit(x, y, epochs=1, verbose=0)
     assert not np.array_equal(block.get_weights()[0], before[0])
+    fixed_block = Doubling(name="fixed")
+    fixed = sn.Model(inputs, fixed_block(inputs, training=True))  # (held in every mode)
+    np.testing.assert_allclose(fixed.predict(x, verbose=0), by_hand(fixed_block, x, True),
+                               rtol=1e-5, atol=1e-6)
     square = Doubling(units=4, name="square")
     with pytest.raises(ValueError, match='layer "square" .* is made of layers and is called more than once'):
         sn.Model(inputs, square(square(inputs)))
