@@ -187,8 +187,8 @@ class Functional(Model):
         """Run every node in topological order; ``x`` is the list of input arrays.
         (``for_backward`` is :meth:`Model.forward`'s: False, no backward pass follows, so layers
         keep nothing for one. ``input_masks``: a padding mask per input, or None: the masks a
-        subclassed model's view hands its graph, ``subclassing.ModelAsLayer``; the outputs'
-        masks are then left in ``_output_masks``.)
+        subclassed model's view hands its graph, ``subclassing.ModelAsLayer``, which reads the
+        outputs' masks from ``_output_masks``.)
 
         A ``Conv2D(activation="relu")`` whose output only a ``MaxPooling2D`` reads runs with it
         as one call on the Numba backend (``Conv2D.forward_pooled``), as in a Sequential model:
