@@ -28,10 +28,10 @@ def _default_clone(layer):
     if isinstance(layer, Model):
         return clone_model(layer)
     config = layer.get_config()
-    cls = type(layer)
+    cls = getattr(layer, "keras_class", None) or type(layer)  # (a subclassed model's view: its class)
     clone = cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
     clone.trainable = layer.trainable
-    return clone
+    return clone.as_layer() if hasattr(layer, "nested_model") else clone  # (a view for a view)
 
 
 def clone_model(model, input_tensors=None, clone_function=None, call_function=None,

@@ -42,7 +42,14 @@ from scratchnet.layers.input_layer import (
 )
 from scratchnet.layers.masking import forward_with_mask
 from scratchnet.layers.pooling import MaxPooling2D
-from scratchnet.model import Model, _adjust_input_rank, _as_array, loss_template, weighted_loss_and_grad
+from scratchnet.model import (
+    Model,
+    _adjust_input_rank,
+    _as_array,
+    _layer_label,
+    loss_template,
+    weighted_loss_and_grad,
+)
 from scratchnet.remat import checkpointed_forward, rematerialize
 
 
@@ -176,10 +183,12 @@ class Functional(Model):
                 if node.layer.can_fuse_pool(pool.layer)}
 
     # ------------------------------------------------------------------ the passes
-    def forward(self, x, training: bool = False, for_backward: bool = True):
+    def forward(self, x, training: bool = False, for_backward: bool = True, input_masks=None):
         """Run every node in topological order; ``x`` is the list of input arrays.
         (``for_backward`` is :meth:`Model.forward`'s: False, no backward pass follows, so layers
-        keep nothing for one.)
+        keep nothing for one. ``input_masks``: a padding mask per input, or None: the masks a
+        subclassed model's view hands its graph, ``subclassing.ModelAsLayer``, which reads the
+        outputs' masks from ``_output_masks``.)
 
         A ``Conv2D(activation="relu")`` whose output only a ``MaxPooling2D`` reads runs with it
         as one call on the Numba backend (``Conv2D.forward_pooled``), as in a Sequential model:
@@ -195,6 +204,8 @@ class Functional(Model):
         masks: dict[KerasTensor, np.ndarray | None] = {}
         for tensor, array in zip(self.inputs, x, strict=True):
             values[tensor] = kernels.to_backend(array)
+        if input_masks is not None:
+            masks.update(zip(self.inputs, input_masks, strict=True))
         self._caches = {}
         for layer in self.layers:
             layer.clear_activity()  # activity penalties are this pass's (one per call)
@@ -220,6 +231,7 @@ class Functional(Model):
             if node.layer in self._shared:
                 self._caches[node] = dict(vars(node.layer))  # this call's cached arrays
         outputs = [values[t] for t in self.outputs]
+        self._output_masks = [masks.get(t) for t in self.outputs]
         return outputs if self._outputs_is_list else outputs[0]
 
     def backward(self, doutputs, through_logits=False) -> None:
@@ -629,7 +641,7 @@ class Functional(Model):
             if nodes and nodes[-1].outputs:  # several outputs (return_state): Keras lists each shape
                 shape = "[" + ", ".join(str(tuple(t.shape)) for t in nodes[-1].outputs) + "]"
             sources = [f"{t.node.layer.name}[0][{t.index}]" for n in nodes for t in n.inputs]
-            rows.append([f"{layer.name} ({type(layer).__name__})", str(shape),
+            rows.append([_layer_label(layer), str(shape),
                          f"{layer.count_params():,}", ", ".join(sources) or "-"])
         return ["Layer (type)", "Output Shape", "Param #", "Connected to"], rows
 

@@ -110,9 +110,13 @@ class Model:
         A ``Sequential`` given as a layer (Keras' ``data_augmentation = Sequential([...])`` placed
         in a model) adds its layers here one by one (:meth:`_add_sequential`); a functional model
         (a ``keras.applications`` base) is one entry whose graph joins this one's
-        (:meth:`_add_functional`)."""
+        (:meth:`_add_functional`); a subclassed model is one layer, its layer view
+        (``subclassing.ModelAsLayer``)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Sequential([Input(shape), ...])
+        if isinstance(layer, Model) and hasattr(layer, "as_layer"):
+            layer = layer.as_layer()  # a subclassed model: one layer (subclassing.ModelAsLayer)
+            spliced = True  # (one in two models shares its layers, as a functional base does)
         if isinstance(layer, Sequential):
             self._add_sequential(layer)
             return
@@ -201,16 +205,8 @@ class Model:
         ``get_weights()`` order); ``_keras_entries`` keeps Keras' ``model.layers``, the nested model
         one entry, for ``.keras`` files (where Keras nests it) and :meth:`pop`. The passes then run
         that graph (:meth:`Sequential._as_functional`), like Keras' ``Sequential._functional``."""
-        from scratchnet.functional import Functional, _unique_names
-        from scratchnet.subclassing import Subclassed
+        from scratchnet.functional import _unique_names
 
-        if isinstance(model, Subclassed) or not isinstance(model, Functional):
-            raise TypeError(f'Sequential.add: model "{model.name}" is a subclassed model '
-                            f"({type(model).__name__}), which scratchnet cannot place in a Sequential "
-                            "model yet (its call() is traced into a graph for each training mode). "
-                            "Subclass sn.layers.Layer instead of sn.Model (a layer made of layers can "
-                            "be an element of a Sequential), or write the model with the functional "
-                            "API: keras.Model(inputs, outputs)")
         if len(model.inputs) > 1:  # Keras fails when the model is called on the one tensor
             raise ValueError(f'Sequential.add: layer "{model.name}" expects {len(model.inputs)} named '
                              f"input(s) with keys {model.input_names}, but a Sequential model gives it 1 "
@@ -280,7 +276,8 @@ class Model:
         taken = {existing.name for existing in self.layers}
         if layer.name not in taken:
             return
-        if layer.name != _snake_case(type(layer).__name__):  # a name the user chose: Keras refuses
+        default = _snake_case((getattr(layer, "keras_class", None) or type(layer)).__name__)
+        if layer.name != default:  # a name the user chose: Keras refuses
             raise ValueError("All layers added to a Sequential model should have unique names. "
                              f"Name '{layer.name}' is already the name of a layer in this model. "
                              "Update the `name` argument to pass a unique name.")
@@ -1379,9 +1376,9 @@ class Model:
         (keras/src/utils/summary_utils.py, ``print_layer``)."""
         batch = self._batch_size()
         return (["Layer (type)", "Output Shape", "Param #"],
-                [[f"{layer.name} ({type(layer).__name__})", str((batch,) + layer.output_shape),
+                [[_layer_label(layer), str((batch,) + layer.output_shape),
                   f"{layer.count_params():,}"] if layer.built else
-                 [f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"] for layer in layers])
+                 [_layer_label(layer), "?", "0 (unbuilt)"] for layer in layers])
 
     def _batch_size(self):
         """The batch size the model's input declares (``Input(batch_size=...)``, a stateful
@@ -1410,6 +1407,11 @@ class Model:
         if self._keras_entries is not None:  # (its layers do not form a chain)
             raise ValueError(f'save: model "{self.name}" holds a functional model, which a .npz file '
                              "cannot describe; save it as .keras (Keras' format) or .h5")
+        nested = [layer.name for layer in self.layers if hasattr(layer, "nested_model")]
+        if nested:  # (subclassing.ModelAsLayer: its class is the user's, which a .npz config does not name)
+            raise ValueError(f'save: model "{self.name}" holds the subclassed model "{nested[0]}", '
+                             "which a .npz file cannot describe; save it as .keras (Keras' format, "
+                             "with the class registered) or .h5")
         config = {
             "name": self.name,
             "seed": self.seed,
@@ -1511,6 +1513,12 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
+
+
+def _layer_label(layer) -> str:
+    """``name (Class)``, a summary row's first column; a subclassed model placed in an outer model
+    shows its own class (``mine (MyModel)``: its ``keras_class``, subclassing.ModelAsLayer)."""
+    return f"{layer.name} ({(getattr(layer, 'keras_class', None) or type(layer)).__name__})"
 
 
 class Sequential(Model):

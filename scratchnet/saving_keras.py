@@ -305,7 +305,7 @@ def _layer_config(layer) -> dict:
             "config": config, "registered_name": None}
     from scratchnet.utils import serialization
 
-    cls = type(layer)
+    cls = getattr(layer, "keras_class", None) or type(layer)  # (a subclassed model's: its class)
     module = getattr(cls, "__module__", None) or "__main__"
     if cls in serialization._GLOBAL_CUSTOM_NAMES or not module.startswith("scratchnet"):
         # a user's class (registered with register_keras_serializable, or not): Keras writes its
@@ -912,7 +912,8 @@ def _build_layer(spec: dict, where: str, custom_objects, assets: dict, path: str
         layer.trainable = trainable
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} has a config scratchnet cannot build: {err}") from err
-    return layer
+    # a subclassed model (a user's registered class): one layer of the model, its layer view
+    return layer.as_layer() if hasattr(layer, "as_layer") else layer
 
 
 def _check_dtype(dtype, what: str) -> None:

@@ -64,7 +64,8 @@ _GRAPH_ATTRS = ("inputs", "outputs", "_nodes", "_shared", "_needs_input_grad", "
                 "_outputs_is_list", "_inputs_struct", "input_names", "output_names", "_loss_nodes",
                 "_output_keys")
 _NOT_TRACKED = {"_call_graphs", "_sublayers", "_inbound_nodes", "_graph", "_active_graph",
-                "_caches", "_graph_losses", "_batch_graphs", "_batch_traces"} | set(_GRAPH_ATTRS)
+                "_caches", "_graph_losses", "_batch_graphs", "_batch_traces",
+                "_layer_view"} | set(_GRAPH_ATTRS)
 # How many batch sizes a layer or model keeps a trace of (the oldest is dropped beyond): fit and
 # predict meet two (the batch size and the last, smaller batch), as TensorFlow retraces a step
 MAX_BATCH_TRACES = 8
@@ -417,9 +418,13 @@ def relax_layer(layer: Layer, given) -> None:
                     setattr(layer, attr, old)
 
 
-def forward_composite(layer: Layer, x, training: bool):
+def forward_composite(layer: Layer, x, training: bool, mask=None):
     """Run the traced graph of ``training``'s mode for the batch's size (:func:`composite_graphs`);
-    it keeps what its backward pass needs."""
+    it keeps what its backward pass needs. ``mask``: the padding mask of ``x``, which a subclassed
+    model's view (:class:`ModelAsLayer`) hands to the layers of its ``call`` that read its input,
+    as Keras' inner layers read it from the tensor (``x._keras_mask``); the mask of the output is
+    kept for :meth:`ModelAsLayer.compute_mask`. (Other layers made of layers do not take one
+    yet: docs/subclassing.md, section 4.)"""
     first = x[0] if isinstance(x, list | tuple) else x
     graph = composite_graphs(layer, len(first))[bool(training)]
     layer._active_graph = graph
@@ -427,7 +432,9 @@ def forward_composite(layer: Layer, x, training: bool):
     layer._input_shapes = [(a.shape, a.dtype) for a in xs]
     for node in graph._nodes:  # the layer's dL/dx is wanted: every node passes its gradient on
         graph._needs_input_grad[node] = True
-    y = graph.forward(xs, training=bool(training), for_backward=layer.for_backward)
+    masks = [mask] if mask is not None and isinstance(layer, ModelAsLayer) and len(xs) == 1 else None
+    y = graph.forward(xs, training=bool(training), for_backward=layer.for_backward, input_masks=masks)
+    layer._output_masks = graph._output_masks
     return y[0] if graph._output_keys is not None and len(y) == 1 else y  # (a dict of one: one array)
 
 
@@ -576,12 +583,19 @@ class Subclassed(Functional):
             raise
         _drop_oldest_traces(cache, batch)
 
-    def __call__(self, x, training: bool = False):
+    def __call__(self, x, training: bool | None = None):
         """``model(x)``: on arrays, run eagerly as Keras does, so ``call`` is traced for x's
-        batch size (:meth:`_use_batch`); on KerasTensors, as :meth:`Model.__call__`."""
+        batch size (:meth:`_use_batch`), in inference mode unless ``training=True``; on
+        KerasTensors (a tensor of a functional model), one node of the model's layer view
+        (:meth:`as_layer`), as Keras records one node of the model: ``training`` None follows
+        the outer model's mode, a value written in the call holds in every mode."""
+        from scratchnet.layers.input_layer import is_symbolic
+
+        if is_symbolic(x):
+            return self.as_layer()(x, training=training)
         self._eager = True
         try:
-            return Functional.__call__(self, x, training=training)
+            return Functional.__call__(self, x, training=bool(training))
         finally:
             self._eager = False
 
@@ -650,6 +664,15 @@ class Subclassed(Functional):
                              "or call it on data first (a subclassed model learns its input shape "
                              "from the first batch)")
 
+    def as_layer(self) -> ModelAsLayer:
+        """The model as one layer of an outer model (an element of a ``Sequential``, a node of a
+        functional graph): a :class:`ModelAsLayer` on the same layers (the same weights), made
+        once."""
+        view = self.__dict__.get("_layer_view")
+        if view is None:
+            view = self._layer_view = ModelAsLayer(self)
+        return view
+
     # ------------------------------------------------------------------ the passes
     def forward(self, x, training: bool = False, for_backward: bool = True):
         """The traced graph of ``training``'s mode for the batch's size (:meth:`_use_batch`),
@@ -670,6 +693,11 @@ class Subclassed(Functional):
         pass, run by the gradient tape (:class:`GraphLoss`); its term joins ``model.losses`` (the
         model's own first, as Keras' ``Layer.losses``), the training loss and the gradients."""
         where = f'model "{self.name}" ({type(self).__name__})'
+        if self.__dict__.get("_layer_view") is not None and self._layer_view._calling:
+            raise ValueError(f"{where}: add_loss in call() of a model placed in another model (an "
+                             "element of a Sequential model, a tensor of a functional model) is not "
+                             "implemented; add the term in the outer model, or train this model on "
+                             "its own")
         if getattr(self, "_graph_losses", None) is None or not _GLOBAL["tracing"]:
             raise ValueError(f"{where}: add_loss is supported inside the model's call(); elsewhere "
                              "add the term in a layer's call, or use a loss in compile()")
@@ -754,6 +782,142 @@ class Subclassed(Functional):
         return f"<{type(self).__name__} name={self.name!r} layers={[layer.name for layer in self.layers]}>"
 
 
+class ModelAsLayer(Layer):
+    """A subclassed model as one layer of an outer model: ``Sequential([Input((8,)), MyModel(),
+    Dense(2)])``, or ``MyModel()(x)`` on a tensor of a functional model (Keras accepts both: a
+    ``keras.Model`` is a ``Layer``, one entry of the outer ``model.layers`` and one node of its
+    graph, ``keras/src/models/sequential.py``). scratchnet's ``Model`` is not a ``Layer``, so
+    the model takes part through this view of it (:meth:`Subclassed.as_layer`): a layer made
+    of layers whose ``call`` is the model's ``call``, traced as any such layer is (a graph per
+    ``training`` value and per batch size, :func:`build_composite`) on the model's own layers,
+    so the weights are the model's, in its order.
+
+    It shows the model where Keras shows it: its name, ``summary()``'s type (``mine (MyModel)``),
+    ``trainable`` (the model's flag: ``model.trainable = False`` freezes it in the outer model),
+    and in a ``.keras`` file the model's class, config and registered name, its weights grouped
+    by attribute as Keras' ``saving_lib`` walks a subclassed model (``layers/my_model/d1/vars``).
+    """
+
+    def __init__(self, model: Subclassed):
+        self.__dict__["nested_model"] = model  # (first: the name below is the model's)
+        super().__init__(name=model.name)
+
+    @property
+    def name(self) -> str:
+        """The model's name: one name, which the outer model may renumber (``my_model_1``)."""
+        return self.nested_model.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.nested_model.name = value
+
+    def ensure_built(self, input_shape, rng: np.random.Generator | None = None):
+        """Built as a layer made of layers (:func:`build_composite`); the model is built too, as
+        Keras' is (``model.built``, its own ``predict`` and ``get_weights``): ``call`` traced once
+        more on Inputs like this layer's, on the same layers (the same weights)."""
+        shape = super().ensure_built(input_shape, rng)
+        model = self.nested_model
+        if not model._call_graphs:
+            inputs = self._call_graphs[False].inputs
+            model._trace(with_batch_size(inputs if len(inputs) > 1 else inputs[0], None))
+        return shape
+
+    _calling = False  # True while the model's call is traced for this view (Subclassed.add_loss)
+
+    def call(self, inputs, training=False):
+        model = self.nested_model
+        kwargs = {"training": training} if call_takes(model, "training") else {}
+        if call_takes(model, "mask"):
+            kwargs["mask"] = None  # (as trace() calls a model's call)
+        self._calling = True
+        try:
+            return model.call(inputs, **kwargs)
+        finally:
+            self._calling = False
+
+    @property
+    def keras_class(self) -> type:
+        """The class Keras' files and ``summary()`` name: the model's."""
+        return type(self.nested_model)
+
+    @property
+    def keras_name(self) -> str:
+        return type(self.nested_model).__name__
+
+    @property
+    def trainable(self) -> bool:
+        return self.nested_model.trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self.nested_model.trainable = value
+
+    @property
+    def trainable_weights(self) -> list:
+        """The model's trainable weights; none while the model is frozen (Keras' rule)."""
+        return [p for sub in self._sublayers for p in sub.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return [p for sub in self._sublayers for p in sub.weights]
+        return [p for sub in self._sublayers for p in sub.non_trainable_weights]
+
+    def compute_mask(self, inputs, mask=None):
+        """The padding mask of the output, as the forward pass just run computed it in the graph
+        (an LSTM returning sequences passes its input's on; an Embedding(mask_zero=True) in the
+        model makes one): Keras' outputs keep the mask their inner layers set. None before a
+        forward pass and for several outputs."""
+        masks = getattr(self, "_output_masks", None) or [None]
+        return masks[0] if len(masks) == 1 else None
+
+    def get_config(self) -> dict:
+        return self.nested_model.get_config()
+
+    def __repr__(self) -> str:
+        return f"<ModelAsLayer of {type(self.nested_model).__name__} name={self.name!r}>"
+
+    def keras_weight_groups(self) -> list[tuple[str, str, list]]:
+        """Where Keras' ``saving_lib`` keeps the model's weights (``_walk_saveable``,
+        ``_save_container_state``): the model's attributes in sorted order (private ones last),
+        its ``layers`` property among them, a layer under the first attribute that holds it
+        (``hidden/vars``); a list, tuple or dict names its layers by their snake-case class,
+        made unique in order, a name taken even by a layer saved already (``layers/dense_1``: the
+        second Dense of ``model.layers``, when ``layers`` sorts before the attribute holding it);
+        a ``Sequential`` attribute as its own ``layers`` list."""
+        from scratchnet.saving_keras import weight_groups
+
+        groups: list[tuple[str, str, list]] = [("vars", self.name, [])]
+        seen: set[int] = set()
+
+        def visit(path: str, value) -> None:
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    groups.extend((f"{path}/{group}", f"{self.name}/{prefix}", params)
+                                  for group, prefix, params in weight_groups(value))
+            elif isinstance(value, Model):  # a Sequential: Keras walks its "layers" first
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    visit(f"{path}/layers", list(value.layers))
+            elif isinstance(value, list | tuple | dict):
+                used: dict[str, int] = {}
+                for item in value.values() if isinstance(value, dict) else value:
+                    if isinstance(item, Layer | Model | list | tuple | dict):
+                        base = "container" if isinstance(item, list | tuple | dict) else \
+                            _snake_case(type(item).__name__)
+                        used[base] = used.get(base, -1) + 1
+                        visit(f"{path}/{base}_{used[base]}" if used[base] else f"{path}/{base}", item)
+
+        model = self.nested_model
+        attributes = {key: value for key, value in vars(model).items() if key not in _NOT_TRACKED}
+        attributes["layers"] = model.layers
+        for attr in sorted(attributes, key=lambda a: f"~{a}" if a.startswith("_") else a):
+            if attributes[attr] is not model:
+                visit(attr, attributes[attr])
+        return groups
+
+
 class GraphLoss(Layer):
     """The layer behind a subclassed model's ``self.add_loss(term)`` in a traced ``call``: it
     takes the batched tensors the scalar ``term`` is computed from, computes it again at each
@@ -777,4 +941,4 @@ def adopt(cls) -> None:
     cls.__bases__ = tuple(Subclassed if base is Model else base for base in cls.__bases__)
 
 
-__all__ = ["Subclassed", "adopt", "tracked_layers", "trace"]
+__all__ = ["ModelAsLayer", "Subclassed", "adopt", "tracked_layers", "trace"]

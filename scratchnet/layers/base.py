@@ -504,7 +504,7 @@ class Layer:
         if self._made_of_layers():
             from scratchnet.subclassing import forward_composite
 
-            return forward_composite(self, x, training)
+            return forward_composite(self, x, training, mask)
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training), or a "
                                   "call(inputs) made of layers")
 
