@@ -716,12 +716,21 @@ class Model:
         the override's loss and ``dL/dy_pred`` from the gradient tape, the backward pass, then the
         gradients of the other models it called on the data, and the update."""
         loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-        self.backward(doutput)
-        for param, grad in model_grads:  # (0 after the backward pass where outside its graph)
-            param.grad = param.grad + grad
+        self._backward_with(doutput, model_grads)
         self._scale_gradients()
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _backward_with(self, doutput, model_grads: list) -> None:
+        """The backward pass from ``dL/dy_pred`` (a list for several outputs), then the gradients
+        a ``compute_loss`` override gave outside it: the weights of models it called on the data
+        and its weight penalties (0 after the backward pass where outside the model's graph)."""
+        if isinstance(doutput, list):
+            self.backward(doutput, [False] * len(doutput))
+        else:
+            self.backward(doutput)
+        for param, grad in model_grads:
+            param.grad = param.grad + grad
 
     def _variable_path_prefix(self) -> str:
         """What Keras' ``variable.path`` puts before a weight's name: nothing in a functional
@@ -776,9 +785,7 @@ class Model:
         elif custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
             y_pred = self.forward(x, training=True)
             loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-            self.backward(doutput)
-            for param, grad in model_grads:
-                param.grad = param.grad + grad
+            self._backward_with(doutput, model_grads)
             return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
                           else np.zeros(p.value.shape, p.value.dtype) for p in self.weights]
         else:
@@ -798,7 +805,10 @@ class Model:
         """Keras' ``model.losses``, in Keras' order: the activity penalties of the last forward
         pass (``activity_regularizer=...``, ``ActivityRegularization``: ``R(y) / batch size`` per
         call, layer by layer), then the penalty of every trainable weight that has a regularizer
-        (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
+        (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer. Inside a
+        ``compute_loss`` override's training step: the same terms, traced (scratchnet/custom_loss.py)."""
+        if getattr(self, "_losses_override", None) is not None:
+            return list(self._losses_override)
         activity = [penalty for layer in self.layers for penalty in layer.added_losses]
         weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
         return activity + (weights if self.trainable else [])

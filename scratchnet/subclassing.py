@@ -691,13 +691,24 @@ class Subclassed(Functional):
     @property
     def losses(self) -> list:
         """Keras' ``model.losses``: the model's own ``add_loss`` terms of the last call, then its
-        layers' (:attr:`Model.losses`)."""
+        layers' (:attr:`Model.losses`); traced inside a ``compute_loss`` override's training step."""
+        if getattr(self, "_losses_override", None) is not None:
+            return list(self._losses_override)
         return self._graph_loss_terms() + Model.losses.fget(self)
 
     def activity_penalty(self) -> float:
         return Functional.activity_penalty(self) + float(sum(self._graph_loss_terms()))
 
     # ------------------------------------------------------------------ compile
+    def compute_loss(self, *args, **kwargs):
+        """In a class that overrides Keras' ``compute_loss(x, y, y_pred, sample_weight)``, this is
+        what its ``super().compute_loss(...)`` reaches: Keras' default, the compiled loss (if any)
+        plus ``model.losses`` (:func:`scratchnet.custom_loss.default_compute_loss`). Otherwise
+        scratchnet's own ``compute_loss(y, y_pred, sample_weight)`` (:meth:`Functional.compute_loss`)."""
+        if custom_loss.overrides_compute_loss(self):
+            return custom_loss.default_compute_loss(self, *args, **kwargs)
+        return Functional.compute_loss(self, *args, **kwargs)
+
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 weighted_metrics=None) -> None:
         """As :meth:`Functional.compile`. Before the model is built (the usual order: its outputs

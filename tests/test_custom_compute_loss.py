@@ -109,23 +109,87 @@ def test_compile_without_a_loss_fails_at_fit_without_add_loss_terms():
         model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
 
 
-def test_an_override_with_a_regularized_layer_is_refused(rng):
-    class Regularized(sn.Model):
+def _activity_regularized(loss_of):
+    class ActivityRegularized(sn.Model):
         def __init__(self):
             super().__init__()
-            self.dense = sn.layers.Dense(2, kernel_regularizer=sn.regularizers.L2(0.1))
+            self.dense = sn.layers.Dense(2, activity_regularizer=sn.regularizers.L2(0.1))
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-            return sn.ops.mean((y_pred - y) ** 2)
+            return loss_of(self, y, y_pred)
+
+        def call(self, x):
+            return self.dense(x)
+    return ActivityRegularized()
+
+
+@pytest.mark.parametrize("loss_of", [
+    lambda model, y, y_pred: sn.ops.mean((y_pred - y) ** 2),  # leaves the penalty out
+    lambda model, y, y_pred: sn.ops.mean((y_pred - y) ** 2) + 2.0 * sn.ops.sum(model.losses)],
+    ids=["ignored", "counted twice"])
+def test_an_override_counting_an_activity_penalty_other_than_once_is_refused(rng, loss_of):
+    """Keras would scale the penalty's gradient; scratchnet's backward pass seeds it once."""
+    model = _activity_regularized(loss_of)
+    model.compile(optimizer="sgd")
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(NotImplementedError, match="ActivityRegularized.*exactly once"):
+        model.fit(x, np.zeros((4, 2), np.float32), verbose=0)
+
+
+def test_an_override_counting_an_activity_penalty_once_trains():
+    """``ops.sum(self.losses)`` counts the activity penalty once: the loss includes it."""
+    model = _activity_regularized(lambda m, y, y_pred: sn.ops.mean((y_pred - y) ** 2) + sn.ops.sum(m.losses))
+    model.compile(optimizer=sn.optimizers.SGD(0.0))
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    logs = model.train_on_batch(x, np.zeros((4, 2), np.float32), return_dict=True)
+    y_pred = model(x)
+    expected = np.mean(y_pred**2) + 0.1 * np.sum(y_pred**2) / 4
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_super_compute_loss_without_a_compiled_loss_or_penalties_has_no_loss_to_compute(rng):
+    class Plain(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return super().compute_loss(x, y, y_pred, sample_weight)
 
         def call(self, x):
             return self.dense(x)
 
-    model = Regularized()
+    model = Plain()
     model.compile(optimizer="sgd")
-    x = rng.standard_normal((4, 3)).astype(np.float32)
-    with pytest.raises(NotImplementedError, match="Regularized.*regularizer"):
-        model.fit(x, np.zeros((4, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match='"plain": No loss to compute'):
+        model.fit(rng.standard_normal((4, 3)).astype(np.float32), np.zeros((4, 2), np.float32), verbose=0)
+
+
+def test_the_penalty_gradient_an_override_gives_in_float64(rng):
+    """``0.5 * ops.sum(self.losses)`` with a kernel regularizer: d loss / d kernel against finite
+    differences (the penalty's gradient enters at its coefficient, 0.5)."""
+    class Halved(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2, activation="tanh", kernel_regularizer=sn.regularizers.L2(0.3))
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return sn.ops.mean((y_pred - y) ** 2) + 0.5 * sn.ops.sum(self.losses)
+
+        def call(self, x):
+            return self.dense(x)
+
+    sn.config.set_floatx("float64")
+    model = Halved()
+    x = rng.standard_normal((5, 3))
+    y = rng.standard_normal((5, 2))
+    model.compile(optimizer="sgd")
+    loss, grads = model.loss_and_grads(x, y)
+    kernel = model.dense.params["kernel"].value
+    assert loss == pytest.approx(np.mean((model(x) - y) ** 2) + 0.5 * 0.3 * np.sum(kernel**2))
+    for p, g in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
+        assert rel_error(g, numeric) < REL_TOL, p.name
 
 
 def test_a_model_called_on_a_computed_tensor_inside_the_override_is_refused(rng):

@@ -1,0 +1,127 @@
+"""The loss of a subclassed model beyond the compiled loss, in both libraries (``K`` is ``keras`` or
+``scratchnet``), against Keras 3.15:
+
+- a model class's own ``compute_loss(x, y, y_pred, sample_weight)`` on a model with weight
+  regularizers: Keras' default ``compute_loss`` (``keras/src/trainers/trainer.py``) adds
+  ``self.losses``, so an override that calls ``super().compute_loss(...)`` or sums
+  ``self.losses`` counts the penalties and one that does neither leaves them out; and an override
+  on a model of several outputs (``y_pred`` a list or a dict);
+- ``self.add_loss(term)`` of a per-sample term or a list of terms: Keras' ``Layer.add_loss`` keeps
+  each tensor as given and ``Trainer._aggregate_additional_loss`` sums it (``ops.sum``);
+- ``activity_regularizer`` on a layer whose ``call`` returns several tensors: Keras'
+  ``Layer.__call__`` penalizes each, ``R(y_i) / batch size``.
+
+Each model starts from Keras' weights; the ``fit`` losses per epoch (GRAD_RTOL), the weights after
+it (TRAJECTORY_RTOL) and ``evaluate`` compare.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from parity_tests.driver import GRAD_RTOL, TRAJECTORY_RTOL, assert_close
+
+RNG = np.random.default_rng(21)
+X = RNG.standard_normal((12, 5)).astype("float32")
+Y = RNG.standard_normal((12, 3)).astype("float32")
+Y2 = RNG.standard_normal((12, 2)).astype("float32")
+
+
+def _regularized(K, loss_of):
+    """A model whose two Dense layers carry weight regularizers; ``loss_of(model, x, y, y_pred,
+    sample_weight)`` is its ``compute_loss``."""
+    class Regularized(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = K.layers.Dense(4, activation="tanh", kernel_regularizer=K.regularizers.L2(0.1))
+            self.out = K.layers.Dense(3, kernel_regularizer=K.regularizers.L1(0.05),
+                                      bias_regularizer=K.regularizers.L2(0.2))
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return loss_of(self, K, x, y, y_pred, sample_weight)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+    return Regularized()
+
+
+def _ignores_losses(model, K, x, y, y_pred, sample_weight):
+    return K.ops.mean(K.ops.square(y_pred - y))
+
+
+def _sums_losses(model, K, x, y, y_pred, sample_weight):
+    return K.ops.mean(K.ops.square(y_pred - y)) + 0.5 * K.ops.sum(model.losses)
+
+
+def _calls_super(model, K, x, y, y_pred, sample_weight):
+    loss = super(type(model), model).compute_loss(x, y, y_pred, sample_weight)
+    return loss + 0.1 * K.ops.mean(K.ops.abs(y_pred))
+
+
+def _twins(build):
+    models = []
+    for K in (keras, sn):
+        model = build(K)
+        model(X[:2])  # built, so that the weights can be copied
+        models.append(model)
+    kmodel, smodel = models
+    smodel.set_weights(kmodel.get_weights())
+    return smodel, kmodel
+
+
+def _fit_and_compare(smodel, kmodel, x, y, what, epochs=3):
+    kh = kmodel.fit(x, y, epochs=epochs, batch_size=5, shuffle=False, verbose=0).history
+    sh = smodel.fit(x, y, epochs=epochs, batch_size=5, shuffle=False, verbose=0).history
+    assert list(sh) == list(kh)
+    for key in kh:
+        assert_close(sh[key], kh[key], GRAD_RTOL, f"{what}: {key} per epoch")
+    for s, k in zip(smodel.get_weights(), kmodel.get_weights(), strict=True):
+        assert_close(s, k, TRAJECTORY_RTOL, f"{what}: weights after fit")
+    assert_close(smodel.evaluate(x, y, verbose=0), kmodel.evaluate(x, y, verbose=0), GRAD_RTOL,
+                 f"{what}: evaluate")
+    return sh
+
+
+# ----------------------------------------------------------------- 1. compute_loss overrides
+@pytest.mark.parametrize("loss_of, compiled", [(_ignores_losses, None), (_sums_losses, None),
+                                               (_calls_super, "mse")],
+                         ids=["ignores model.losses", "sums model.losses", "calls super"])
+def test_an_override_on_a_regularized_model_trains_as_in_keras(loss_of, compiled):
+    smodel, kmodel = _twins(lambda K: _regularized(K, loss_of))
+    for model, K in ((smodel, sn), (kmodel, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss=compiled)
+    _fit_and_compare(smodel, kmodel, X, Y, loss_of.__name__)
+
+
+def _two_outputs(K, as_dict, calls_super):
+    class TwoHeads(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = K.layers.Dense(4, activation="relu", kernel_regularizer=K.regularizers.L2(0.05))
+            self.a = K.layers.Dense(3)
+            self.b = K.layers.Dense(2)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            first, second = (y_pred["a"], y_pred["b"]) if as_dict else y_pred
+            if calls_super:  # the compiled losses, weighted, plus model.losses
+                return super().compute_loss(x, y, y_pred, sample_weight) + 0.1 * K.ops.mean(second)
+            return (K.ops.mean(K.ops.square(first - y[0])) + 0.5 * K.ops.mean(K.ops.abs(second - y[1]))
+                    + K.ops.sum(self.losses))
+
+        def call(self, x):
+            h = self.hidden(x)
+            return {"a": self.a(h), "b": self.b(h)} if as_dict else [self.a(h), self.b(h)]
+    return TwoHeads()
+
+
+@pytest.mark.parametrize("as_dict, calls_super", [(False, False), (True, False), (True, True)],
+                         ids=["list", "dict", "dict, calls super"])
+def test_an_override_on_a_model_of_two_outputs_trains_as_in_keras(as_dict, calls_super):
+    smodel, kmodel = _twins(lambda K: _two_outputs(K, as_dict, calls_super))
+    for model, K in ((smodel, sn), (kmodel, keras)):
+        if calls_super:
+            model.compile(optimizer=K.optimizers.Adam(0.01), loss=["mse", "mae"], loss_weights=[1.0, 0.5])
+        else:
+            model.compile(optimizer=K.optimizers.Adam(0.01))
+    _fit_and_compare(smodel, kmodel, X, [Y, Y2], "two outputs")
