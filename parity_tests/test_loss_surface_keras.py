@@ -125,3 +125,62 @@ def test_an_override_on_a_model_of_two_outputs_trains_as_in_keras(as_dict, calls
         else:
             model.compile(optimizer=K.optimizers.Adam(0.01))
     _fit_and_compare(smodel, kmodel, X, [Y, Y2], "two outputs")
+
+
+# ----------------------------------------------------------------- 2. add_loss of any shape
+def _add_loss_model(K, kind):
+    class Penalized(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = K.layers.Dense(4, activation="tanh")
+            self.out = K.layers.Dense(3)
+
+        def call(self, x):
+            h = self.hidden(x)
+            if kind == "per sample":  # shape (batch,): Keras sums it
+                self.add_loss(0.05 * K.ops.sum(K.ops.square(h), axis=-1))
+            elif kind == "per cell":  # shape (batch, 4)
+                self.add_loss(0.02 * K.ops.abs(h))
+            else:  # a list of two scalars
+                self.add_loss([0.1 * K.ops.mean(K.ops.square(h)), 0.01 * K.ops.sum(h)])
+            return self.out(h)
+    return Penalized()
+
+
+@pytest.mark.parametrize("kind", ["per sample", "per cell", "list"])
+def test_add_loss_of_a_non_scalar_term_in_call_trains_as_in_keras(kind):
+    smodel, kmodel = _twins(lambda K: _add_loss_model(K, kind))
+    for model, K in ((smodel, sn), (kmodel, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss="mse")
+    smodel(X)
+    kmodel(X)
+    assert [np.shape(t) for t in smodel.losses] == [tuple(t.shape) for t in kmodel.losses]
+    for s, k in zip(smodel.losses, kmodel.losses, strict=True):
+        assert_close(s, k, GRAD_RTOL, f"add_loss {kind}: model.losses")
+    _fit_and_compare(smodel, kmodel, X, Y, f"add_loss {kind}")
+
+
+def _layer_add_loss(K):
+    class PerSample(K.layers.Layer):
+        """A Keras-style layer with a weight of its own adding a per-sample term."""
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, x):
+            y = x * self.w
+            self.add_loss(0.05 * K.ops.sum(K.ops.square(y), axis=-1))
+            return y
+
+    inputs = K.Input((5,))
+    h = PerSample()(K.layers.Dense(5)(inputs))
+    return K.Model(inputs, K.layers.Dense(3)(h))
+
+
+def test_add_loss_of_a_per_sample_term_in_a_layer_trains_as_in_keras():
+    k = _layer_add_loss(keras)
+    s = _layer_add_loss(sn)
+    s.set_weights(k.get_weights())
+    for model, K in ((s, sn), (k, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.05), loss="mse")
+    _fit_and_compare(s, k, X, Y, "a layer's per-sample add_loss")

@@ -822,16 +822,17 @@ class Model:
                              "loss with add_loss or a regularizer)")
 
     def weight_penalty(self) -> float:
-        """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``
+        """``sum(model.losses)``, each term summed over its cells (a per-sample ``add_loss`` term:
+        Keras' ``_aggregate_additional_loss``): what Keras' ``compute_loss`` adds to the data loss, in ``fit``
         and in ``evaluate`` alike (:mod:`scratchnet.regularizers`); 0.0 without regularizers.
         (After a forward pass: the activity penalties are that pass's.)"""
-        return float(sum(kernels.to_numpy(penalty) for penalty in self.losses))
+        return sum(float(np.sum(kernels.to_numpy(penalty))) for penalty in self.losses)
 
     def activity_penalty(self) -> float:
         """The sum of the activity penalties of the last forward pass (their gradients joined the
         backward pass already: :meth:`Layer.activity_gradient`); 0.0 without activity regularizers."""
-        return float(sum(kernels.to_numpy(penalty) for layer in self.layers
-                         for penalty in layer.added_losses))
+        return sum(float(np.sum(kernels.to_numpy(penalty))) for layer in self.layers
+                   for penalty in layer.added_losses)
 
     def _refuse_activity_regularizers(self, what: str) -> None:
         for layer in self.layers:

@@ -867,10 +867,14 @@ class Layer:
                 for penalty in getattr(layer, "activity_losses", [])]
 
     def add_loss(self, loss) -> None:
-        """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a scalar that joins the
-        training loss for this forward pass (listed in ``layer.losses`` and ``model.losses``).
-        In a layer run by the gradient tape (:mod:`scratchnet.tape_layers`) its gradient reaches
-        the layer's input and weights too."""
+        """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a term that joins the training
+        loss for this forward pass, listed as it is in ``layer.losses`` and ``model.losses`` (a
+        scalar, or a per-sample tensor, which the loss sums: Keras'
+        ``Trainer._aggregate_additional_loss``); a list (tuple, dict) adds each term. In a layer
+        run by the gradient tape (:mod:`scratchnet.tape_layers`) its gradient reaches the layer's
+        input and weights too. A value that is not a number (None, a string) is refused, as Keras
+        refuses a non-tensor. (A Python or NumPy number is taken, where Keras refuses it: on plain
+        arrays scratchnet's ops and loss objects return such numbers, so a computed term is one.)"""
         from scratchnet.autodiff import Traced
 
         pending = getattr(self, "_pending_losses", None)
@@ -878,16 +882,21 @@ class Layer:
             raise ValueError(f'Layer "{self.name}" ({type(self).__name__}): add_loss is supported inside '
                              "the call() of a layer written the Keras way (build/call); elsewhere use "
                              "activity_regularizer=, a weight regularizer, or a loss in compile()")
+        if isinstance(loss, list | tuple | dict):  # each term, as Keras' tree.flatten gives them
+            for term in ([loss[key] for key in sorted(loss)] if isinstance(loss, dict) else loss):
+                self.add_loss(term)
+            return
         value = loss.value if isinstance(loss, Traced) else np.asarray(loss)
-        if value.size != 1:
-            raise ValueError(f'Layer "{self.name}": add_loss expects a scalar, received shape {value.shape}')
+        if value.dtype.kind not in "biuf":  # (keras/src/layers/layer.py, Layer.add_loss)
+            raise ValueError(f'Layer "{self.name}": `add_loss()` can only be called from inside `build()` '
+                             f"or `call()`, on a tensor input. Received invalid value: {loss!r}")
         pending.append(loss)
-        self.activity_losses.append(value.reshape(()))
+        self.activity_losses.append(value)
         from scratchnet.scopes import get_stateless_scope
 
         scope = get_stateless_scope()
         if scope is not None and scope.collect_losses:  # keras.StatelessScope(collect_losses=True)
-            scope.add_loss(value.reshape(()))
+            scope.add_loss(value)
 
     def activity_gradient(self, dy):
         """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to
