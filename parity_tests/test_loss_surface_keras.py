@@ -184,3 +184,62 @@ def test_add_loss_of_a_per_sample_term_in_a_layer_trains_as_in_keras():
     for model, K in ((s, sn), (k, keras)):
         model.compile(optimizer=K.optimizers.SGD(0.05), loss="mse")
     _fit_and_compare(s, k, X, Y, "a layer's per-sample add_loss")
+
+
+# ----------------------------------------------------------------- 3. several outputs penalized
+def _split(K):
+    class Split(K.layers.Layer):
+        """A weighted Keras-style layer returning two tensors."""
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 5), initializer="glorot_uniform")
+
+        def call(self, x):
+            h = K.ops.matmul(x, self.w)
+            return K.ops.tanh(h[:, :3]), h[:, 3:] * 2.0
+    return Split
+
+
+def _activity_model(K):
+    inputs = K.Input((5,))
+    a, b = _split(K)(activity_regularizer=K.regularizers.L1L2(l1=0.01, l2=0.05))(inputs)
+    return K.Model(inputs, [K.layers.Dense(3, name="a")(a), K.layers.Dense(2, name="b")(b)])
+
+
+def test_an_activity_regularizer_on_a_layer_of_two_outputs_penalizes_each_as_in_keras():
+    k = _activity_model(keras)
+    s = _activity_model(sn)
+    s.set_weights(k.get_weights())
+    k(X)
+    s(X)
+    assert len(s.losses) == len(k.losses) == 2
+    for sv, kv in zip(s.losses, k.losses, strict=True):
+        assert_close(sv, kv, GRAD_RTOL, "model.losses: one penalty per output")
+    for model, K in ((s, sn), (k, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss=["mse", "mse"])
+    _fit_and_compare(s, k, X, [Y, Y2], "activity_regularizer on two outputs")
+
+
+def _lstm_model(K):
+    """``LSTM(return_state=True)``: the sequence output and both states penalized; the cell state
+    reaches no output, so its gradient is the penalty's alone."""
+    inputs = K.Input((4, 3))
+    seq, h, _ = K.layers.LSTM(5, return_sequences=True, return_state=True, name="lstm",
+                              activity_regularizer=K.regularizers.L2(0.02))(inputs)
+    pooled = K.layers.GlobalAveragePooling1D(name="pool")(seq)
+    return K.Model(inputs, [K.layers.Dense(3, name="a")(pooled), K.layers.Dense(2, name="b")(h)])
+
+
+def test_an_activity_regularizer_on_an_lstm_with_its_states_penalizes_each_as_in_keras():
+    x = RNG.standard_normal((12, 4, 3)).astype("float32")
+    k = _lstm_model(keras)
+    s = _lstm_model(sn)
+    s.set_weights(k.get_weights())
+    k(x)
+    s(x)
+    assert len(s.losses) == len(k.losses) == 3
+    for sv, kv in zip(s.losses, k.losses, strict=True):
+        assert_close(sv, kv, GRAD_RTOL, "model.losses: output, h and c penalized")
+    for model, K in ((s, sn), (k, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss=["mse", "mse"])
+    _fit_and_compare(s, k, x, [Y, Y2], "activity_regularizer on an LSTM with return_state")

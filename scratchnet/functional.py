@@ -253,7 +253,8 @@ class Functional(Model):
             earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
             layer.compute_input_grad = self._needs_input_grad[node]
             if node.outputs:  # several outputs: one gradient each, None for one nothing reads
-                dxs = layer.backward([grads.get(t) for t in node.outputs])
+                # (with activity_regularizer=...: dR/dy_k / N joins each, Layer.activity_gradient)
+                dxs = layer.backward(layer.activity_gradient([grads.get(t) for t in node.outputs]))
             else:
                 dxs = _node_backward(layer, grads.get(node.output), logit_grads.get(node.output))
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up

@@ -61,3 +61,22 @@ def test_a_per_sample_add_loss_terms_gradient_in_float64(rng):
     for p, g in zip(model.weights, grads, strict=True):
         numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
         assert rel_error(g, numeric) < REL_TOL, p.name
+
+
+def test_an_activity_penalty_on_each_output_of_an_lstm_in_float64(rng):
+    """``LSTM(return_state=True)``: the output and both states penalized, the cell state read by no
+    loss (its gradient is its penalty's alone): whole-model gradients against finite differences."""
+    sn.config.set_floatx("float64")
+    inputs = sn.Input((3, 2))
+    out, h, _ = sn.layers.LSTM(4, return_state=True, activity_regularizer=sn.regularizers.L1L2(0.01, 0.1),
+                               name="lstm")(inputs)
+    model = sn.Model(inputs, sn.layers.Dense(2)(sn.layers.Concatenate()([out, h])))
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((5, 3, 2))
+    y = rng.standard_normal((5, 2))
+    model(x)
+    assert len(model.losses) == 3
+    _, grads = model.loss_and_grads(x, y)
+    for p, g in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
+        assert rel_error(g, numeric) < REL_TOL, p.name

@@ -821,18 +821,19 @@ class Layer:
             activity loss = R(y) / N          (N = y.shape[0], the batch size; 0 if N == 0)
 
         as ``keras.layers.Layer.__call__`` adds it, divided by the batch size ("consistent
-        regularization strength across batch sizes"). Returns ``y`` unchanged. Without an
-        ``activity_regularizer`` it does nothing."""
+        regularization strength across batch sizes"; a 0-d output is not divided). A layer of
+        several outputs (a list: ``return_state=True``, a ``call`` returning a tuple or a dict, by
+        sorted key) gets one penalty per output, in order, as Keras penalizes each tensor of
+        ``tree.flatten(outputs)``. Returns ``y`` unchanged. Without an ``activity_regularizer``
+        it does nothing."""
         if getattr(self, "activity_regularizer", None) is None:  # (a subclass may skip __init__)
             return y
-        if isinstance(y, list | tuple):  # (Keras would penalize each output: not implemented)
-            raise ValueError(f'layer "{self.name}": activity_regularizer on a layer with several '
-                             "outputs (return_state=True, ...) is not implemented")
         self.activity_output = y
-        n = y.dtype.type(y.shape[0])
-        penalty = self.activity_regularizer(y)
-        # one per call since the model's forward pass began (a layer shared by two nodes: two)
-        self.activity_losses.append(penalty / n if n else y.dtype.type(0.0))
+        for output in (y if isinstance(y, list | tuple) else [y]):
+            penalty = self.activity_regularizer(output)
+            n = output.shape[0] if output.ndim else 1
+            # one per call since the model's forward pass began (a layer shared by two nodes: two)
+            self.activity_losses.append(penalty / output.dtype.type(n) if n else output.dtype.type(0.0))
         return y
 
     def clear_activity(self) -> None:
@@ -900,12 +901,19 @@ class Layer:
 
     def activity_gradient(self, dy):
         """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to
-        the loss gradient that reaches the layer's output (``dy`` None: the penalty's alone).
-        Without an ``activity_regularizer``: ``dy``."""
+        the loss gradient that reaches the layer's output (``dy`` None: the penalty's alone); a
+        layer of several outputs takes and returns a list, one gradient per output. Without an
+        ``activity_regularizer``: ``dy``."""
         y = getattr(self, "activity_output", None)
         if y is None or self.activity_regularizer is None:
             return dy
-        n = y.dtype.type(max(y.shape[0], 1))
+        if isinstance(y, list | tuple):
+            dys = [None] * len(y) if dy is None else dy
+            return [self._activity_gradient_of(y_k, d) for y_k, d in zip(y, dys, strict=True)]
+        return self._activity_gradient_of(y, dy)
+
+    def _activity_gradient_of(self, y, dy):
+        n = y.dtype.type(max(y.shape[0], 1) if y.ndim else 1)
         grad = self.activity_regularizer.gradient(y) / n
         return grad if dy is None else dy + grad
 
