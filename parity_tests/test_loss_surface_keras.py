@@ -94,6 +94,36 @@ def test_an_override_on_a_regularized_model_trains_as_in_keras(loss_of, compiled
     _fit_and_compare(smodel, kmodel, X, Y, loss_of.__name__)
 
 
+def _added_terms(K, factor):
+    """An activity penalty, an ``add_loss`` term in ``call`` and a kernel penalty; the override
+    counts ``model.losses`` ``factor`` times (0: leaves them out; Keras then gives the terms no
+    gradient, scratchnet seeds them with 0)."""
+    class Added(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = K.layers.Dense(4, activation="tanh", activity_regularizer=K.regularizers.L2(0.1),
+                                         kernel_regularizer=K.regularizers.L1(0.02))
+            self.out = K.layers.Dense(3)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            loss = K.ops.mean(K.ops.square(y_pred - y))
+            return loss + factor * K.ops.sum(self.losses) if factor else loss
+
+        def call(self, x):
+            h = self.hidden(x)
+            self.add_loss(0.2 * K.ops.mean(K.ops.abs(h)))
+            return self.out(h)
+    return Added()
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5, 2.0])
+def test_an_override_weighing_add_loss_and_activity_terms_trains_as_in_keras(factor):
+    smodel, kmodel = _twins(lambda K: _added_terms(K, factor))
+    for model, K in ((smodel, sn), (kmodel, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1))
+    _fit_and_compare(smodel, kmodel, X, Y, f"model.losses times {factor}")
+
+
 def _two_outputs(K, as_dict, calls_super):
     class TwoHeads(K.Model):
         def __init__(self):

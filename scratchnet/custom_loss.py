@@ -44,14 +44,16 @@ Keras: inside it they are traced values of the step's forward pass, and
 the compiled loss, if any, plus ``model.losses``). The tape then gives ``dL/d(term)`` for each
 term: a weight penalty ``R(w)`` adds that multiple of ``dR/dw`` to ``w``'s gradient (nothing when
 the override ignores it). An activity penalty or an ``add_loss`` term has its gradient seeded by
-the backward pass itself, once, so the override must count each of those exactly once (as
-``super().compute_loss`` and ``ops.sum(self.losses)`` do); another count is refused. With several
+the backward pass itself, inside its layer, with ``dL/d(term)`` (:attr:`Layer.loss_seed`: 0
+where the override ignores the terms, 1 for ``super().compute_loss`` or ``ops.sum(self.losses)``):
+one number for all of them, so an override weighing them unequally is refused. With several
 outputs ``y_pred`` is a list (a dict by its keys, as ``call`` returned it) and the backward pass
 starts from one ``dL/dy_pred`` per output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -118,18 +120,20 @@ def _penalized_weights(model) -> list:
     return [p for layer in model.layers for p in layer.trainable_weights if p.regularizer is not None]
 
 
-def loss_and_gradient(model, x, y, y_pred, sample_weight) -> tuple[float, object, list]:
-    """For ``train_step``: the override's loss, ``dL/dy_pred`` (a list for several outputs), and
+def loss_and_gradient(model, x, y, y_pred, sample_weight) -> tuple[float, object, list, float]:
+    """For ``train_step``: the override's loss, ``dL/dy_pred`` (a list for several outputs),
     ``[(Parameter, gradient)]`` for the weights of other models it called on ``x`` and for the
     regularized weights, to add after the model's own backward pass (which leaves 0 in weights
-    outside its graph and adds no weight penalty).
+    outside its graph and adds no weight penalty), and the seed of the added terms (below).
 
     ``model.losses`` reads, inside the override, the penalties of this forward pass as traced
     values (Keras' ``_losses_override``), so the tape gives ``dL/d(term)`` for each: a weight
     penalty ``R(w)`` read ``c`` times adds ``c * dR/dw`` (0 where the override ignores it, as
     Keras leaves it out then). The activity penalties and ``add_loss`` terms have their gradient
-    seeded once by the backward pass itself (dL/dterm = 1), so the override must count each of
-    them exactly once, as Keras' default ``compute_loss`` and ``ops.sum(self.losses)`` do."""
+    seeded by the backward pass itself, inside their layers (:attr:`Layer.loss_seed`, 1 by
+    default): the override's ``dL/d(term)`` becomes that seed, which must be one number for every
+    cell of every such term (0: ignored, 1: ``super().compute_loss`` or ``ops.sum(self.losses)``,
+    ``c``: ``c * ops.sum(self.losses)``); an override that weighs them unequally is refused."""
     model._last_output_losses = []  # (filled if it calls super().compute_loss with a compiled loss)
     x, y, sample_weight = _user_structures(model, x, y, sample_weight)
     preds = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
@@ -152,15 +156,37 @@ def loss_and_gradient(model, x, y, y_pred, sample_weight) -> tuple[float, object
     dpreds = [d.astype(p.dtype, copy=False) for d, p in zip(grads[:len(preds)], preds, strict=True)]
     weights = _penalized_weights(model)
     added, dweights = grads[len(preds):len(grads) - len(weights)], grads[len(grads) - len(weights):]
-    if any(not np.all(d == 1) for d in added):
-        _refuse(model, "an override that does not count each add_loss or activity_regularizer term "
-                "of model.losses exactly once (as super().compute_loss(...) and ops.sum(self.losses) "
-                "do: scratchnet's backward pass adds each such term's gradient once)")
+    seeds = {float(c) for d in added for c in np.unique(d)}
+    if len(seeds) > 1:
+        _refuse(model, "an override that weighs the add_loss and activity_regularizer terms of "
+                f"model.losses unequally (dL/dterm takes the values {sorted(seeds)}; scratchnet's "
+                "backward pass seeds them all with one number, as ops.sum(self.losses) times a "
+                "factor does)")
     penalty_grads = [(p, c.astype(p.value.dtype).reshape(()) * p.regularizer.gradient(p.value))
                      for p, c in zip(weights, dweights, strict=True) if np.any(c != 0)]
     loss = float(np.asarray(value.value if isinstance(value, Traced) else value).reshape(()))
     doutput = dpreds if isinstance(y_pred, list | tuple) else dpreds[0]
-    return loss, doutput, tape.model_grads + penalty_grads
+    return loss, doutput, tape.model_grads + penalty_grads, seeds.pop() if seeds else 1.0
+
+
+@contextlib.contextmanager
+def seeding_added_losses(model, seed: float):
+    """For the backward pass after :func:`loss_and_gradient`: every layer of ``model`` (those
+    inside layers and the model's own ``add_loss`` layers too) seeds its activity penalties and
+    ``add_loss`` terms with ``seed`` (:attr:`Layer.loss_seed`) instead of 1."""
+    if seed == 1:
+        yield
+        return
+    layers = [*model.layers, *(node.layer for node in (getattr(model, "_loss_nodes", None) or ()))]
+    layers = list({id(layer): layer for top in layers
+                   for layer in (top, *top._flatten_sublayers())}.values())
+    for layer in layers:
+        layer.loss_seed = seed
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.loss_seed  # (back to the class's 1.0)
 
 
 def loss_value(model, x, y, y_pred, sample_weight) -> float:
@@ -239,5 +265,5 @@ def call_model_on_tape(model, x: Traced, training: bool) -> Traced:
     return tape.record(y, [(x, rule)])
 
 
-__all__ = ["overrides_compute_loss", "loss_and_gradient", "loss_value", "default_compute_loss",
-           "call_model_on_tape"]
+__all__ = ["overrides_compute_loss", "loss_and_gradient", "seeding_added_losses", "loss_value",
+           "default_compute_loss", "call_model_on_tape"]

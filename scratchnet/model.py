@@ -715,20 +715,22 @@ class Model:
         """``train_step`` of a class that overrides Keras' ``compute_loss`` (scratchnet/custom_loss.py):
         the override's loss and ``dL/dy_pred`` from the gradient tape, the backward pass, then the
         gradients of the other models it called on the data, and the update."""
-        loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-        self._backward_with(doutput, model_grads)
+        loss, doutput, model_grads, seed = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
+        self._backward_with(doutput, model_grads, seed)
         self._scale_gradients()
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
 
-    def _backward_with(self, doutput, model_grads: list) -> None:
-        """The backward pass from ``dL/dy_pred`` (a list for several outputs), then the gradients
-        a ``compute_loss`` override gave outside it: the weights of models it called on the data
+    def _backward_with(self, doutput, model_grads: list, seed: float) -> None:
+        """The backward pass from ``dL/dy_pred`` (a list for several outputs), its activity
+        penalties and ``add_loss`` terms seeded with ``seed``, then the gradients a
+        ``compute_loss`` override gave outside it: the weights of models it called on the data
         and its weight penalties (0 after the backward pass where outside the model's graph)."""
-        if isinstance(doutput, list):
-            self.backward(doutput, [False] * len(doutput))
-        else:
-            self.backward(doutput)
+        with custom_loss.seeding_added_losses(self, seed):
+            if isinstance(doutput, list):
+                self.backward(doutput, [False] * len(doutput))
+            else:
+                self.backward(doutput)
         for param, grad in model_grads:
             param.grad = param.grad + grad
 
@@ -784,8 +786,9 @@ class Model:
             loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
         elif custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
             y_pred = self.forward(x, training=True)
-            loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-            self._backward_with(doutput, model_grads)
+            loss, doutput, model_grads, seed = custom_loss.loss_and_gradient(self, x, y, y_pred,
+                                                                             sample_weight)
+            self._backward_with(doutput, model_grads, seed)
             return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
                           else np.zeros(p.value.shape, p.value.dtype) for p in self.weights]
         else:

@@ -123,16 +123,28 @@ def _activity_regularized(loss_of):
     return ActivityRegularized()
 
 
-@pytest.mark.parametrize("loss_of", [
-    lambda model, y, y_pred: sn.ops.mean((y_pred - y) ** 2),  # leaves the penalty out
-    lambda model, y, y_pred: sn.ops.mean((y_pred - y) ** 2) + 2.0 * sn.ops.sum(model.losses)],
-    ids=["ignored", "counted twice"])
-def test_an_override_counting_an_activity_penalty_other_than_once_is_refused(rng, loss_of):
-    """Keras would scale the penalty's gradient; scratchnet's backward pass seeds it once."""
-    model = _activity_regularized(loss_of)
+def test_an_override_weighing_add_loss_and_activity_terms_unequally_is_refused(rng):
+    """Keras would scale each term's gradient by its own factor; scratchnet's backward pass seeds
+    them all with one number."""
+    class Unequal(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2, activity_regularizer=sn.regularizers.L2(0.1))
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            activity, added = self.losses
+            return sn.ops.mean((y_pred - y) ** 2) + activity + 2.0 * added
+
+        def call(self, x):
+            y = self.dense(x)
+            self.add_loss(sn.ops.mean(y))
+            return y
+
+    model = Unequal()
     model.compile(optimizer="sgd")
     x = rng.standard_normal((4, 3)).astype(np.float32)
-    with pytest.raises(NotImplementedError, match="ActivityRegularized.*exactly once"):
+    with pytest.raises(NotImplementedError,
+                       match=r"Unequal.*unequally \(dL/dterm takes the values \[1.0, 2.0\]"):
         model.fit(x, np.zeros((4, 2), np.float32), verbose=0)
 
 

@@ -237,6 +237,10 @@ class Layer:
     # (MaxPooling2D's argmax). Outside such a call it is True, so ``layer.forward`` called by hand
     # keeps everything.
     for_backward: bool = True
+    # dL/d(term) of each activity penalty and add_loss term of the layer: 1, as the loss counts
+    # each once; a model's compute_loss override may count them otherwise (scratchnet/custom_loss.py
+    # sets it for its backward pass)
+    loss_seed: float = 1.0
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -913,8 +917,12 @@ class Layer:
         return self._activity_gradient_of(y, dy)
 
     def _activity_gradient_of(self, y, dy):
+        if self.loss_seed == 0:  # (a compute_loss override that leaves the penalty out)
+            return dy
         n = y.dtype.type(max(y.shape[0], 1) if y.ndim else 1)
         grad = self.activity_regularizer.gradient(y) / n
+        if self.loss_seed != 1:
+            grad = grad * y.dtype.type(self.loss_seed)
         return grad if dy is None else dy + grad
 
     # --- Keras' layer.input / layer.output: the graph, not arrays ------------------------------
