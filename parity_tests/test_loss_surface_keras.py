@@ -124,6 +124,41 @@ def test_an_override_weighing_add_loss_and_activity_terms_trains_as_in_keras(fac
     _fit_and_compare(smodel, kmodel, X, Y, f"model.losses times {factor}")
 
 
+def _with_critic(K, functional_critic):
+    """A second model called inside the override on a computed value, the prediction: its
+    gradient reaches the student through the critic's input; the critic is tracked, so its
+    weights train too, as Keras' tape sends them their gradient."""
+    class Critic(K.Model):
+        def __init__(self, critic):
+            super().__init__()
+            self.critic = critic
+            self.student = K.Sequential([K.Input((5,)), K.layers.Dense(4, activation="tanh"),
+                                         K.layers.Dense(3)], name="student")
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return K.ops.mean(K.ops.square(y_pred - y)) + 0.1 * K.ops.mean(K.ops.square(self.critic(y_pred)))
+
+        def call(self, x):
+            return self.student(x)
+
+    if functional_critic:
+        inputs = K.Input((3,))
+        hidden = K.layers.Dense(4, activation="relu")(inputs)
+        critic = K.Model(inputs, K.layers.Dense(2)(K.layers.Concatenate()([inputs, hidden])), name="critic")
+    else:
+        critic = K.Sequential([K.Input((3,)), K.layers.Dense(4, activation="tanh"), K.layers.Dense(2)],
+                              name="critic")
+    return Critic(critic)
+
+
+@pytest.mark.parametrize("functional_critic", [False, True], ids=["sequential", "functional"])
+def test_a_model_called_on_the_prediction_inside_the_override_trains_as_in_keras(functional_critic):
+    smodel, kmodel = _twins(lambda K: _with_critic(K, functional_critic))
+    for model, K in ((smodel, sn), (kmodel, keras)):
+        model.compile(optimizer=K.optimizers.SGD(0.1))
+    _fit_and_compare(smodel, kmodel, X, Y, "a critic on y_pred")
+
+
 def _two_outputs(K, as_dict, calls_super):
     class TwoHeads(K.Model):
         def __init__(self):

@@ -36,7 +36,10 @@ from there. ``x`` is traced too, as the data: another model called on it inside 
 distiller's teacher) records a rule that runs *that* model's backward pass, so the loss's gradient
 reaches its weights as well, as ``tf.GradientTape`` sends it in Keras. (Keras' example thereby
 moves its teacher during distillation: the teacher's weights are among the distiller's trainable
-weights, since ``self.teacher`` is tracked.) The data itself gets no gradient.
+weights, since ``self.teacher`` is tracked.) The data itself gets no gradient. A model called on a
+computed value instead (a critic on ``y_pred``, a teacher on ``x * 2.0``) passes ``dL/dx`` on from
+every layer, its first too, so the gradient reaches what that value came from. Each model is called
+once per step, and not the model itself: its backward pass reads the caches of its one forward pass.
 
 ``model.losses`` (regularizers, ``add_loss`` terms) count as the override counts them, as in
 Keras: inside it they are traced values of the step's forward pass, and
@@ -139,20 +142,23 @@ def loss_and_gradient(model, x, y, y_pred, sample_weight) -> tuple[float, object
     preds = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
     tape = Tape(f'model "{model.name}" ({type(model).__name__}).compute_loss')
     tape.data = [tape.watch(a) for a in (x if isinstance(x, list) else [x])]
-    tape.model_grads = []  # filled by Model.__call__'s rule (models called on the data)
+    tape.model_grads = []  # filled by Model.__call__'s rule (models called on traced values)
+    tape.owner, tape.called, tape.restore = model, [], []
     traced_x = tape.data if isinstance(x, list) else tape.data[0]
     traced_preds = [tape.watch(p) for p in preds]
     terms = [tape.watch(np.asarray(kernels.to_numpy(t))) for t in model.losses]
     model._losses_override = terms
     try:
         value = _call(model, traced_x, y, _structured(model, traced_preds), sample_weight, training=True)
+        _check_scalar(model, value)
+        if isinstance(value, Traced):
+            grads = tape.gradients([(value, np.ones(value.shape, value.dtype))], [*traced_preds, *terms])
+        else:  # a loss that depends on neither the prediction nor a penalty
+            grads = [np.zeros_like(np.asarray(v.value)) for v in (*traced_preds, *terms)]
     finally:
         model._losses_override = None
-    _check_scalar(model, value)
-    if isinstance(value, Traced):
-        grads = tape.gradients([(value, np.ones(value.shape, value.dtype))], [*traced_preds, *terms])
-    else:  # a loss that depends on neither the prediction nor a penalty
-        grads = [np.zeros_like(np.asarray(v.value)) for v in (*traced_preds, *terms)]
+        for undo in tape.restore:  # (models called on computed values: their usual passes back)
+            undo()
     dpreds = [d.astype(p.dtype, copy=False) for d, p in zip(grads[:len(preds)], preds, strict=True)]
     weights = _penalized_weights(model)
     added, dweights = grads[len(preds):len(grads) - len(weights)], grads[len(grads) - len(weights):]
@@ -244,25 +250,79 @@ def _compiled_loss(model, y, y_pred, sample_weight):
 
 
 def call_model_on_tape(model, x: Traced, training: bool) -> Traced:
-    """``model(x)`` where ``x`` is the data traced by :func:`loss_and_gradient`: the forward pass,
+    """``model(x)`` where ``x`` is traced by :func:`loss_and_gradient`: the data, or a value
+    computed on the tape (``self.critic(y_pred)``, ``self.teacher(x * 2.0)``). The forward pass,
     recorded with a rule that runs ``model``'s backward pass from the gradient of its output
-    (filling its weights' gradients, kept on the tape for the step); the data gets 0."""
+    (filling its weights' gradients, kept on the tape for the step) and gives ``x`` its gradient,
+    as ``tf.GradientTape`` does through a nested call: every layer passes ``dL/dx`` on then, the
+    first one too (:func:`_passing_input_gradient`); the data itself gets 0. Each model may be
+    called once per step (a second call would overwrite the caches the first one's backward pass
+    reads), and not the model whose ``compute_loss`` this is (its own forward pass's caches)."""
     tape = x.tape
-    if not any(x is data for data in getattr(tape, "data", [])):
-        raise NotImplementedError(
-            f'{tape.where}: model "{model.name}" was called on a computed tensor; inside a '
-            "compute_loss override scratchnet can differentiate a model called on the data x only")
+    if model is getattr(tape, "owner", None):
+        raise NotImplementedError(f'{tape.where}: the model calls itself inside its compute_loss; '
+                                  "scratchnet's backward pass reads the caches of the step's one "
+                                  "forward pass, which a second call would overwrite")
+    if any(model is called for called in tape.called):
+        raise NotImplementedError(f'{tape.where}: model "{model.name}" is called twice inside '
+                                  "compute_loss; scratchnet's backward pass reads the caches of one "
+                                  "call, which the second would overwrite: call it once")
+    tape.called.append(model)
+    from_data = any(x is data for data in getattr(tape, "data", []))
+    if not from_data:
+        tape.restore.append(_passing_input_gradient(model))
     y = model.forward(model._check_x(x.value, "call"), training=training)
     if isinstance(y, list | tuple):
         raise NotImplementedError(f'{tape.where}: model "{model.name}" has several outputs; a model '
                                   "called inside compute_loss must have one")
 
     def rule(dy):
-        model.backward(dy.astype(y.dtype, copy=False))
+        dx = _backward_to_input(model, dy.astype(y.dtype, copy=False), wanted=not from_data)
         tape.model_grads.extend((p, p.grad) for p in model.params)
-        return np.zeros_like(x.value)
+        return np.zeros_like(x.value) if dx is None else dx.astype(x.value.dtype, copy=False)
 
     return tape.record(y, [(x, rule)])
+
+
+def _graph_of(model):
+    """The functional graph a model's passes run, or None for a Sequential model of layers."""
+    from scratchnet.functional import Functional
+
+    if isinstance(model, Functional):
+        return model
+    return model._as_functional() if getattr(model, "_keras_entries", None) is not None else None
+
+
+def _passing_input_gradient(model):
+    """Before ``model``'s forward pass: make every layer pass ``dL/dx`` on, the first one too (a
+    layer run by the tape decides at its forward pass to record). Returns what undoes it."""
+    graph = _graph_of(model)
+    if graph is None:
+        for layer in model.layers:
+            layer.compute_input_grad = True
+        return model._mark_first_trainable
+    wanted = dict(graph._needs_input_grad)
+    for node in graph._nodes:
+        graph._needs_input_grad[node] = True
+
+    def undo():
+        graph._needs_input_grad.clear()
+        graph._needs_input_grad.update(wanted)
+    return undo
+
+
+def _backward_to_input(model, dy, wanted: bool):
+    """``model``'s backward pass from ``dy``; with ``wanted``, ``dL/dx`` of its input (after
+    :func:`_passing_input_gradient`), else None."""
+    if not wanted:
+        model.backward(dy)
+        return None
+    graph = _graph_of(model)
+    if graph is not None:
+        return graph.backward([dy], [False])[0]
+    from scratchnet.model import Model
+
+    return Model.backward(model, dy, to_input=True)  # (a Sequential of layers: Model's pass)
 
 
 __all__ = ["overrides_compute_loss", "loss_and_gradient", "seeding_added_losses", "loss_value",

@@ -658,10 +658,18 @@ class Model:
         loss, doutput = weighted_loss_and_grad(loss_fn, y, output, sample_weight)
         return loss, doutput, reads_logits
 
-    def backward(self, doutput: np.ndarray, through_logits: bool = False) -> None:
-        """Send the loss gradient back through the layers in reverse; fills every ``.grad``."""
-        self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
-        first = self.first_trainable_index()
+    def backward(self, doutput: np.ndarray, through_logits: bool = False, to_input: bool = False):
+        """Send the loss gradient back through the layers in reverse; fills every ``.grad``.
+        ``to_input``: through every layer, the first one too, and return ``dL/dx`` (a model called
+        on a computed value inside a ``compute_loss`` override, scratchnet/custom_loss.py, whose
+        layers were told so before the forward pass)."""
+        if to_input:
+            first = 0
+            for layer in self.layers:
+                layer.compute_input_grad = True
+        else:
+            self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
+            first = self.first_trainable_index()
         last = self.layers[-1]
         rematerialize(last)  # a layer made in a RematScope runs its forward pass again first
         if through_logits:
@@ -678,6 +686,7 @@ class Model:
             rematerialize(layer)
             # activity_regularizer=...: dR/dy / N joins dy (Layer.activity_gradient)
             dy = layer.backward(layer.activity_gradient(dy))
+        return dy if to_input else None
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, float]:
         """One step of training on one batch; returns the running loss and metrics of the epoch.

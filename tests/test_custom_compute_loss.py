@@ -204,14 +204,51 @@ def test_the_penalty_gradient_an_override_gives_in_float64(rng):
         assert rel_error(g, numeric) < REL_TOL, p.name
 
 
-def test_a_model_called_on_a_computed_tensor_inside_the_override_is_refused(rng):
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential critic", "functional critic"])
+def test_models_called_on_computed_values_inside_the_override_in_float64(rng, functional):
+    """The teacher on ``x * 2.0`` and a critic on the prediction (a functional model, then a
+    Sequential one): its input's gradient reaches the student. Every weight against finite
+    differences."""
+    sn.config.set_floatx("float64")
+    if functional:
+        inputs = sn.Input((3,))
+        critic = sn.Model(inputs, sn.layers.Dense(2)(sn.layers.Dense(4, activation="tanh")(inputs)))
+    else:
+        critic = sn.Sequential([sn.Input((3,)), sn.layers.Dense(4, activation="tanh"), sn.layers.Dense(2)],
+                               seed=2)
+
+    class Critic(Distiller):
+        def __init__(self, student, teacher):
+            super().__init__(student, teacher)
+            self.critic = critic
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return (sn.ops.mean(self.teacher(x * 2.0) * y_pred)
+                    + sn.ops.mean(sn.ops.square(self.critic(sn.ops.tanh(y_pred)))))
+
+    model = Critic(_mlp(5, 0), _mlp(3, 1))
+    model.compile(optimizer="sgd")
+    x = rng.standard_normal((6, 4))
+    y = rng.integers(0, 3, 6)
+    _, grads = model.loss_and_grads(x, y)
+    for p, g in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
+        assert np.max(np.abs(numeric)) > 1e-6, p.name  # every model's weights are reached
+        assert rel_error(g, numeric) < REL_TOL, p.name
+
+
+@pytest.mark.parametrize("calls", ["twice", "itself"])
+def test_a_model_called_twice_or_the_model_itself_inside_the_override_is_refused(rng, calls):
     class Twice(Distiller):
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-            return sn.ops.mean(self.teacher(x * 2.0))
+            if calls == "twice":
+                return sn.ops.mean(self.teacher(x)) + sn.ops.mean(self.teacher(x * 2.0))
+            return sn.ops.mean(self(x * 2.0))
 
     model = Twice(_mlp(5, 0), _mlp(6, 1))
     model.compile(optimizer="sgd")
-    with pytest.raises(NotImplementedError, match="computed tensor"):
+    match = r'"sequential(_\d+)?" is called twice' if calls == "twice" else "the model calls itself"
+    with pytest.raises(NotImplementedError, match=match):
         model.fit(rng.standard_normal((4, 4)).astype(np.float32), np.zeros(4, int), verbose=0)
 
 
