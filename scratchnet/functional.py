@@ -486,7 +486,10 @@ class Functional(Model):
         """Keras' order: the loss, each output's loss (output order), then the metrics."""
         logs = {"loss": self.loss_tracker.result()}
         if self.multi_output:
-            logs.update({t.name: t.result() for t in self.output_loss_trackers if t.count})
+            # (a compute_loss override logs them only once it called super().compute_loss)
+            override = custom_loss.overrides_compute_loss(self)
+            logs.update({t.name: t.result() for t in self.output_loss_trackers
+                         if t.count or not override})
         metric_logs = self._add_metric_logs({})  # apart from the losses: sorted below
         if self.multi_output:
             metric_logs = dict(sorted(metric_logs.items()))
