@@ -265,7 +265,8 @@ class Functional(Model):
             earlier = {name: p.grad for name, p in layer.params.items()} if layer in done else {}
             layer.compute_input_grad = self._needs_input_grad[node]
             if node.outputs:  # several outputs: one gradient each, None for one nothing reads
-                dxs = layer.backward([grads.get(t) for t in node.outputs])
+                # (with activity_regularizer=...: dR/dy_k / N joins each, Layer.activity_gradient)
+                dxs = layer.backward(layer.activity_gradient([grads.get(t) for t in node.outputs]))
             else:
                 dxs = _node_backward(layer, grads.get(node.output), logit_grads.get(node.output))
             for name, grad in earlier.items():  # a shared layer: its weights' gradients add up
@@ -344,7 +345,9 @@ class Functional(Model):
         self.output_losses = [None if v is None else losses_mod.get(v) for v in losses]
         self.loss_weights = [float(w) for w in weights]
         # (compiled without a loss: Keras logs "loss" alone, no per-output losses)
-        with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly) else self.loss_outputs
+        # (nor with a compute_loss override, whose one loss Keras logs)
+        with_loss = [] if isinstance(self.loss, losses_mod.AddedLossesOnly | losses_mod.ComputeLossOverride) \
+            else self.loss_outputs
         self.output_loss_trackers = [metrics_mod.Mean(name=f"{self._target_names[k]}_loss")
                                      for k in with_loss] if len(with_loss) > 1 else []
         if keep_metrics:  # the same metric objects, as Keras' kept CompileMetrics
@@ -471,7 +474,9 @@ class Functional(Model):
         self.loss_tracker.update_value(loss, n)
         if y is None:  # compiled without a loss, data without targets (no metrics: _check_data)
             return self._logs()
-        if self.output_loss_trackers:  # a plain mean over batches, as Keras' default fit logs it:
+        # (a compute_loss override logs them only where it calls super().compute_loss, as Keras)
+        if self.output_loss_trackers and self._last_output_losses:  # a plain mean over batches,
+            # as Keras' default fit logs it:
             # CompileLoss.call weighs each by `tree.flatten(y_p)[0].shape[0]`, which is None in the
             # tf.function Keras traces (the batch axis is unknown), so the weight falls away
             for tracker, value in zip(self.output_loss_trackers, self._last_output_losses,
@@ -493,7 +498,10 @@ class Functional(Model):
         """Keras' order: the loss, each output's loss (output order), then the metrics."""
         logs = {"loss": self.loss_tracker.result()}
         if self.multi_output:
-            logs.update({t.name: t.result() for t in self.output_loss_trackers})
+            # (a compute_loss override logs them only once it called super().compute_loss)
+            override = custom_loss.overrides_compute_loss(self)
+            logs.update({t.name: t.result() for t in self.output_loss_trackers
+                         if t.count or not override})
         metric_logs = self._add_metric_logs({})  # apart from the losses: sorted below
         if self.multi_output:
             metric_logs = dict(sorted(metric_logs.items()))

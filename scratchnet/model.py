@@ -655,10 +655,18 @@ class Model:
         loss, doutput = weighted_loss_and_grad(loss_fn, y, output, sample_weight)
         return loss, doutput, reads_logits
 
-    def backward(self, doutput: np.ndarray, through_logits: bool = False) -> None:
-        """Send the loss gradient back through the layers in reverse; fills every ``.grad``."""
-        self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
-        first = self.first_trainable_index()
+    def backward(self, doutput: np.ndarray, through_logits: bool = False, to_input: bool = False):
+        """Send the loss gradient back through the layers in reverse; fills every ``.grad``.
+        ``to_input``: through every layer, the first one too, and return ``dL/dx`` (a model called
+        on a computed value inside a ``compute_loss`` override, scratchnet/custom_loss.py, whose
+        layers were told so before the forward pass)."""
+        if to_input:
+            first = 0
+            for layer in self.layers:
+                layer.compute_input_grad = True
+        else:
+            self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
+            first = self.first_trainable_index()
         last = self.layers[-1]
         rematerialize(last)  # a layer made in a RematScope runs its forward pass again first
         if through_logits:
@@ -675,6 +683,7 @@ class Model:
             rematerialize(layer)
             # activity_regularizer=...: dR/dy / N joins dy (Layer.activity_gradient)
             dy = layer.backward(layer.activity_gradient(dy))
+        return dy if to_input else None
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, float]:
         """One step of training on one batch; returns the running loss and metrics of the epoch.
@@ -712,13 +721,24 @@ class Model:
         """``train_step`` of a class that overrides Keras' ``compute_loss`` (scratchnet/custom_loss.py):
         the override's loss and ``dL/dy_pred`` from the gradient tape, the backward pass, then the
         gradients of the other models it called on the data, and the update."""
-        loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-        self.backward(doutput)
-        for param, grad in model_grads:  # (0 after the backward pass where outside its graph)
-            param.grad = param.grad + grad
+        loss, doutput, model_grads, seed = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
+        self._backward_with(doutput, model_grads, seed)
         self._scale_gradients()
         self.optimizer.apply(self.params)
         return self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _backward_with(self, doutput, model_grads: list, seed: float) -> None:
+        """The backward pass from ``dL/dy_pred`` (a list for several outputs), its activity
+        penalties and ``add_loss`` terms seeded with ``seed``, then the gradients a
+        ``compute_loss`` override gave outside it: the weights of models it called on the data
+        and its weight penalties (0 after the backward pass where outside the model's graph)."""
+        with custom_loss.seeding_added_losses(self, seed):
+            if isinstance(doutput, list):
+                self.backward(doutput, [False] * len(doutput))
+            else:
+                self.backward(doutput)
+        for param, grad in model_grads:
+            param.grad = param.grad + grad
 
     def _variable_path_prefix(self) -> str:
         """What Keras' ``variable.path`` puts before a weight's name: nothing in a functional
@@ -772,10 +792,9 @@ class Model:
             loss, _ = self.distribute_strategy.forward_backward(self, x, y, sample_weight)
         elif custom_loss.overrides_compute_loss(self):  # Keras' compute_loss(x, y, y_pred, ...)
             y_pred = self.forward(x, training=True)
-            loss, doutput, model_grads = custom_loss.loss_and_gradient(self, x, y, y_pred, sample_weight)
-            self.backward(doutput)
-            for param, grad in model_grads:
-                param.grad = param.grad + grad
+            loss, doutput, model_grads, seed = custom_loss.loss_and_gradient(self, x, y, y_pred,
+                                                                             sample_weight)
+            self._backward_with(doutput, model_grads, seed)
             return loss, [kernels.to_numpy(p.grad).copy() if p.trainable
                           else np.zeros(p.value.shape, p.value.dtype) for p in self.weights]
         else:
@@ -795,7 +814,10 @@ class Model:
         """Keras' ``model.losses``, in Keras' order: the activity penalties of the last forward
         pass (``activity_regularizer=...``, ``ActivityRegularization``: ``R(y) / batch size`` per
         call, layer by layer), then the penalty of every trainable weight that has a regularizer
-        (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer."""
+        (``Dense(..., kernel_regularizer=sn.regularizers.l2(0.01))``), layer by layer. Inside a
+        ``compute_loss`` override's training step: the same terms, traced (scratchnet/custom_loss.py)."""
+        if getattr(self, "_losses_override", None) is not None:
+            return list(self._losses_override)
         activity = [penalty for layer in self.layers for penalty in layer.added_losses]
         weights = [penalty for layer in self.layers for penalty in layer.weight_losses]
         return activity + (weights if self.trainable else [])
@@ -809,16 +831,17 @@ class Model:
                              "loss with add_loss or a regularizer)")
 
     def weight_penalty(self) -> float:
-        """``sum(model.losses)``: what Keras' ``compute_loss`` adds to the data loss, in ``fit``
+        """``sum(model.losses)``, each term summed over its cells (a per-sample ``add_loss`` term:
+        Keras' ``_aggregate_additional_loss``): what Keras' ``compute_loss`` adds to the data loss, in ``fit``
         and in ``evaluate`` alike (:mod:`scratchnet.regularizers`); 0.0 without regularizers.
         (After a forward pass: the activity penalties are that pass's.)"""
-        return float(sum(kernels.to_numpy(penalty) for penalty in self.losses))
+        return sum(float(np.sum(kernels.to_numpy(penalty))) for penalty in self.losses)
 
     def activity_penalty(self) -> float:
         """The sum of the activity penalties of the last forward pass (their gradients joined the
         backward pass already: :meth:`Layer.activity_gradient`); 0.0 without activity regularizers."""
-        return float(sum(kernels.to_numpy(penalty) for layer in self.layers
-                         for penalty in layer.added_losses))
+        return sum(float(np.sum(kernels.to_numpy(penalty))) for layer in self.layers
+                   for penalty in layer.added_losses)
 
     def _refuse_activity_regularizers(self, what: str) -> None:
         for layer in self.layers:

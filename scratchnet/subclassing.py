@@ -687,11 +687,14 @@ class Subclassed(Functional):
 
     # ------------------------------------------------------------------ add_loss
     def add_loss(self, loss) -> None:
-        """Keras' ``self.add_loss(term)`` in the model's own ``call`` (the subclassing guide's
-        VAE adds its KL term so): ``term`` is a scalar computed from tensors of the traced call
-        (``-0.5 * ops.mean(...)``). The trace records a layer that computes it at each forward
-        pass, run by the gradient tape (:class:`GraphLoss`); its term joins ``model.losses`` (the
-        model's own first, as Keras' ``Layer.losses``), the training loss and the gradients."""
+        """Keras' ``self.add_loss(term)`` in the model's own ``call`` (the subclassing guide's VAE
+        adds its KL term so): ``term`` is computed from tensors of the traced call, a scalar
+        (``-0.5 * ops.mean(...)``) or a tensor of any shape (a per-sample term), or a list (tuple,
+        dict) of them, each a term of its own, as Keras' ``Layer.add_loss`` flattens them. The
+        trace records a layer that computes each term at every forward pass, run by the gradient
+        tape (:class:`GraphLoss`); the term joins ``model.losses`` as it is (the model's own first,
+        as Keras' ``Layer.losses``), and the training loss and its gradients summed over its cells
+        (Keras' ``Trainer._aggregate_additional_loss``: ``ops.sum``)."""
         where = f'model "{self.name}" ({type(self).__name__})'
         if self.__dict__.get("_layer_view") is not None and self._layer_view._calling:
             raise ValueError(f"{where}: add_loss in call() of a model placed in another model (an "
@@ -701,16 +704,20 @@ class Subclassed(Functional):
         if getattr(self, "_graph_losses", None) is None or not _GLOBAL["tracing"]:
             raise ValueError(f"{where}: add_loss is supported inside the model's call(); elsewhere "
                              "add the term in a layer's call, or use a loss in compile()")
-        if not isinstance(loss, KerasTensor):
-            raise ValueError(f"{where}: add_loss in call() expects a term computed from the call's "
-                             f"tensors, received {loss!r} (a constant adds nothing to a gradient)")
-        if tuple(loss.shape) != () or not isinstance(loss, BatchlessTensor):
-            raise ValueError(f"{where}: add_loss expects a scalar (such as ops.mean(...) of the "
-                             f"batch), received a tensor of shape {tuple(loss.shape)}")
+        terms = _flat_terms(loss)
+        for term in terms:
+            if not isinstance(term, KerasTensor):  # (keras/src/layers/layer.py, Layer.add_loss)
+                raise ValueError(f"{where}: `add_loss()` can only be called from inside `build()` or "
+                                 f"`call()`, on a tensor input. Received invalid value: {term!r}")
         from scratchnet.ops import _unique
 
-        term = GraphLoss(loss.apply, name=_unique("add_loss"))
-        self._graph_losses.append(term(list(loss.bases) if len(loss.bases) > 1 else loss.bases[0]))
+        for term in terms:
+            if isinstance(term, BatchlessTensor):  # computed from the batch: again at each pass
+                made = GraphLoss(term.apply, name=_unique("add_loss"))
+                self._graph_losses.append(made(list(term.bases) if len(term.bases) > 1 else term.bases[0]))
+            else:  # a batched tensor of the graph (a per-sample term): the node takes it as it is
+                made = GraphLoss(_first, name=_unique("add_loss"))
+                self._graph_losses.append(made(term))
 
     def _graph_loss_terms(self) -> list:
         return [term for node in (getattr(self, "_loss_nodes", None) or ())
@@ -719,13 +726,24 @@ class Subclassed(Functional):
     @property
     def losses(self) -> list:
         """Keras' ``model.losses``: the model's own ``add_loss`` terms of the last call, then its
-        layers' (:attr:`Model.losses`)."""
+        layers' (:attr:`Model.losses`); traced inside a ``compute_loss`` override's training step."""
+        if getattr(self, "_losses_override", None) is not None:
+            return list(self._losses_override)
         return self._graph_loss_terms() + Model.losses.fget(self)
 
     def activity_penalty(self) -> float:
-        return Functional.activity_penalty(self) + float(sum(self._graph_loss_terms()))
+        return Functional.activity_penalty(self) + sum(float(np.sum(t)) for t in self._graph_loss_terms())
 
     # ------------------------------------------------------------------ compile
+    def compute_loss(self, *args, **kwargs):
+        """In a class that overrides Keras' ``compute_loss(x, y, y_pred, sample_weight)``, this is
+        what its ``super().compute_loss(...)`` reaches: Keras' default, the compiled loss (if any)
+        plus ``model.losses`` (:func:`scratchnet.custom_loss.default_compute_loss`). Otherwise
+        scratchnet's own ``compute_loss(y, y_pred, sample_weight)`` (:meth:`Functional.compute_loss`)."""
+        if custom_loss.overrides_compute_loss(self):
+            return custom_loss.default_compute_loss(self, *args, **kwargs)
+        return Functional.compute_loss(self, *args, **kwargs)
+
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 weighted_metrics=None) -> None:
         """As :meth:`Functional.compile`. Before the model is built (the usual order: its outputs
@@ -920,10 +938,11 @@ class ModelAsLayer(Layer):
 
 class GraphLoss(Layer):
     """The layer behind a subclassed model's ``self.add_loss(term)`` in a traced ``call``: it
-    takes the batched tensors the scalar ``term`` is computed from, computes it again at each
-    forward pass (``apply``, on the gradient tape) and adds it with ``add_loss``; it passes its
-    first input on. Its node leads to no output of the graph: the graph runs it all the same
-    (``Functional.add_loss_nodes``), and its backward pass seeds the term with ``dL/dterm = 1``."""
+    takes the batched tensors the ``term`` is computed from (or the batched term itself),
+    computes it again at each forward pass (``apply``, on the gradient tape) and adds it with
+    ``add_loss``; it passes its first input on. Its node leads to no output of the graph: the
+    graph runs it all the same (``Functional.add_loss_nodes``), and its backward pass seeds the
+    term with ``dL/dterm = 1``."""
 
     def __init__(self, apply, **kwargs):
         super().__init__(**kwargs)
@@ -933,6 +952,21 @@ class GraphLoss(Layer):
         values = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         self.add_loss(self._apply(values))
         return values[0]
+
+
+def _flat_terms(loss) -> list:
+    """``add_loss``'s argument as Keras' ``tree.flatten`` gives it: the terms of a list or tuple in
+    order, a dict's by sorted key, nested ones flattened."""
+    if isinstance(loss, dict):
+        return [term for key in sorted(loss) for term in _flat_terms(loss[key])]
+    if isinstance(loss, list | tuple):
+        return [term for item in loss for term in _flat_terms(item)]
+    return [loss]
+
+
+def _first(values: list):
+    """:class:`GraphLoss`'s ``apply`` for a batched term: the term itself."""
+    return values[0]
 
 
 def adopt(cls) -> None:

@@ -184,7 +184,8 @@ def backward_taped(layer: Layer, dy):
         seeds = list(zip(outputs, dy, strict=True))
     else:
         seeds = [(outputs[0], dy)]
-    seeds += [(loss, np.ones_like(loss.value)) for loss in added]  # add_loss: dL/dterm = 1
+    if layer.loss_seed != 0:  # add_loss: dL/dterm = 1 (Layer.loss_seed under a compute_loss override)
+        seeds += [(loss, np.full_like(loss.value, layer.loss_seed)) for loss in added]
     inputs = list(watched_x) if isinstance(watched_x, list) else [watched_x]
     grads = tape.gradients(seeds, [*inputs, *(traced[id(p)] for p in trainable)])
     for param, grad in zip(trainable, grads[len(inputs):], strict=True):

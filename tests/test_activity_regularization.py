@@ -131,12 +131,6 @@ def test_saved_models_keep_it(suffix, tmp_path):
 
 
 def test_what_is_not_implemented_is_refused_clearly():
-    model = sn.Sequential([L.Input((4, 2)), L.LSTM(3, activity_regularizer="l2")])
-    with pytest.raises(ValueError, match=r'layer "lstm": activity_regularizer on a layer with several '
-                                         r"outputs"):
-        a = sn.Input((4, 2))
-        sn.Model(a, L.LSTM(3, return_state=True, activity_regularizer="l2", name="lstm")(a)[0]).predict(
-            np.zeros((1, 4, 2), np.float32), verbose=0)
     with sn.distribute.MirroredStrategy(num_replicas=2).scope():
         model = sn.Sequential([L.Input((4,)), L.Dense(2, activity_regularizer="l2", name="d")], seed=0)
         model.compile(optimizer="sgd", loss="mse")

@@ -109,33 +109,146 @@ def test_compile_without_a_loss_fails_at_fit_without_add_loss_terms():
         model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
 
 
-def test_an_override_with_a_regularized_layer_is_refused(rng):
-    class Regularized(sn.Model):
+def _activity_regularized(loss_of):
+    class ActivityRegularized(sn.Model):
         def __init__(self):
             super().__init__()
-            self.dense = sn.layers.Dense(2, kernel_regularizer=sn.regularizers.L2(0.1))
+            self.dense = sn.layers.Dense(2, activity_regularizer=sn.regularizers.L2(0.1))
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-            return sn.ops.mean((y_pred - y) ** 2)
+            return loss_of(self, y, y_pred)
+
+        def call(self, x):
+            return self.dense(x)
+    return ActivityRegularized()
+
+
+def test_an_override_weighing_add_loss_and_activity_terms_unequally_is_refused(rng):
+    """Keras would scale each term's gradient by its own factor; scratchnet's backward pass seeds
+    them all with one number."""
+    class Unequal(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2, activity_regularizer=sn.regularizers.L2(0.1))
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            activity, added = self.losses
+            return sn.ops.mean((y_pred - y) ** 2) + activity + 2.0 * added
+
+        def call(self, x):
+            y = self.dense(x)
+            self.add_loss(sn.ops.mean(y))
+            return y
+
+    model = Unequal()
+    model.compile(optimizer="sgd")
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(NotImplementedError,
+                       match=r"Unequal.*unequally \(dL/dterm takes the values \[1.0, 2.0\]"):
+        model.fit(x, np.zeros((4, 2), np.float32), verbose=0)
+
+
+def test_an_override_counting_an_activity_penalty_once_trains():
+    """``ops.sum(self.losses)`` counts the activity penalty once: the loss includes it."""
+    model = _activity_regularized(lambda m, y, y_pred: sn.ops.mean((y_pred - y) ** 2) + sn.ops.sum(m.losses))
+    model.compile(optimizer=sn.optimizers.SGD(0.0))
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    logs = model.train_on_batch(x, np.zeros((4, 2), np.float32), return_dict=True)
+    y_pred = model(x)
+    expected = np.mean(y_pred**2) + 0.1 * np.sum(y_pred**2) / 4
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_super_compute_loss_without_a_compiled_loss_or_penalties_has_no_loss_to_compute(rng):
+    class Plain(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return super().compute_loss(x, y, y_pred, sample_weight)
 
         def call(self, x):
             return self.dense(x)
 
-    model = Regularized()
+    model = Plain()
     model.compile(optimizer="sgd")
-    x = rng.standard_normal((4, 3)).astype(np.float32)
-    with pytest.raises(NotImplementedError, match="Regularized.*regularizer"):
-        model.fit(x, np.zeros((4, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match='"plain": No loss to compute'):
+        model.fit(rng.standard_normal((4, 3)).astype(np.float32), np.zeros((4, 2), np.float32), verbose=0)
 
 
-def test_a_model_called_on_a_computed_tensor_inside_the_override_is_refused(rng):
+def test_the_penalty_gradient_an_override_gives_in_float64(rng):
+    """``0.5 * ops.sum(self.losses)`` with a kernel regularizer: d loss / d kernel against finite
+    differences (the penalty's gradient enters at its coefficient, 0.5)."""
+    class Halved(sn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = sn.layers.Dense(2, activation="tanh", kernel_regularizer=sn.regularizers.L2(0.3))
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return sn.ops.mean((y_pred - y) ** 2) + 0.5 * sn.ops.sum(self.losses)
+
+        def call(self, x):
+            return self.dense(x)
+
+    sn.config.set_floatx("float64")
+    model = Halved()
+    x = rng.standard_normal((5, 3))
+    y = rng.standard_normal((5, 2))
+    model.compile(optimizer="sgd")
+    loss, grads = model.loss_and_grads(x, y)
+    kernel = model.dense.params["kernel"].value
+    assert loss == pytest.approx(np.mean((model(x) - y) ** 2) + 0.5 * 0.3 * np.sum(kernel**2))
+    for p, g in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
+        assert rel_error(g, numeric) < REL_TOL, p.name
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential critic", "functional critic"])
+def test_models_called_on_computed_values_inside_the_override_in_float64(rng, functional):
+    """The teacher on ``x * 2.0`` and a critic on the prediction (a functional model, then a
+    Sequential one): its input's gradient reaches the student. Every weight against finite
+    differences."""
+    sn.config.set_floatx("float64")
+    if functional:
+        inputs = sn.Input((3,))
+        critic = sn.Model(inputs, sn.layers.Dense(2)(sn.layers.Dense(4, activation="tanh")(inputs)))
+    else:
+        critic = sn.Sequential([sn.Input((3,)), sn.layers.Dense(4, activation="tanh"), sn.layers.Dense(2)],
+                               seed=2)
+
+    class Critic(Distiller):
+        def __init__(self, student, teacher):
+            super().__init__(student, teacher)
+            self.critic = critic
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return (sn.ops.mean(self.teacher(x * 2.0) * y_pred)
+                    + sn.ops.mean(sn.ops.square(self.critic(sn.ops.tanh(y_pred)))))
+
+    model = Critic(_mlp(5, 0), _mlp(3, 1))
+    model.compile(optimizer="sgd")
+    x = rng.standard_normal((6, 4))
+    y = rng.integers(0, 3, 6)
+    _, grads = model.loss_and_grads(x, y)
+    for p, g in zip(model.weights, grads, strict=True):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], p.value)
+        assert np.max(np.abs(numeric)) > 1e-6, p.name  # every model's weights are reached
+        assert rel_error(g, numeric) < REL_TOL, p.name
+
+
+@pytest.mark.parametrize("calls", ["twice", "itself"])
+def test_a_model_called_twice_or_the_model_itself_inside_the_override_is_refused(rng, calls):
     class Twice(Distiller):
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-            return sn.ops.mean(self.teacher(x * 2.0))
+            if calls == "twice":
+                return sn.ops.mean(self.teacher(x)) + sn.ops.mean(self.teacher(x * 2.0))
+            return sn.ops.mean(self(x * 2.0))
 
     model = Twice(_mlp(5, 0), _mlp(6, 1))
     model.compile(optimizer="sgd")
-    with pytest.raises(NotImplementedError, match="computed tensor"):
+    match = r'"sequential(_\d+)?" is called twice' if calls == "twice" else "the model calls itself"
+    with pytest.raises(NotImplementedError, match=match):
         model.fit(rng.standard_normal((4, 4)).astype(np.float32), np.zeros(4, int), verbose=0)
 
 

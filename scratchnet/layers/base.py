@@ -237,6 +237,10 @@ class Layer:
     # (MaxPooling2D's argmax). Outside such a call it is True, so ``layer.forward`` called by hand
     # keeps everything.
     for_backward: bool = True
+    # dL/d(term) of each activity penalty and add_loss term of the layer: 1, as the loss counts
+    # each once; a model's compute_loss override may count them otherwise (scratchnet/custom_loss.py
+    # sets it for its backward pass)
+    loss_seed: float = 1.0
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -821,18 +825,19 @@ class Layer:
             activity loss = R(y) / N          (N = y.shape[0], the batch size; 0 if N == 0)
 
         as ``keras.layers.Layer.__call__`` adds it, divided by the batch size ("consistent
-        regularization strength across batch sizes"). Returns ``y`` unchanged. Without an
-        ``activity_regularizer`` it does nothing."""
+        regularization strength across batch sizes"; a 0-d output is not divided). A layer of
+        several outputs (a list: ``return_state=True``, a ``call`` returning a tuple or a dict, by
+        sorted key) gets one penalty per output, in order, as Keras penalizes each tensor of
+        ``tree.flatten(outputs)``. Returns ``y`` unchanged. Without an ``activity_regularizer``
+        it does nothing."""
         if getattr(self, "activity_regularizer", None) is None:  # (a subclass may skip __init__)
             return y
-        if isinstance(y, list | tuple):  # (Keras would penalize each output: not implemented)
-            raise ValueError(f'layer "{self.name}": activity_regularizer on a layer with several '
-                             "outputs (return_state=True, ...) is not implemented")
         self.activity_output = y
-        n = y.dtype.type(y.shape[0])
-        penalty = self.activity_regularizer(y)
-        # one per call since the model's forward pass began (a layer shared by two nodes: two)
-        self.activity_losses.append(penalty / n if n else y.dtype.type(0.0))
+        for output in (y if isinstance(y, list | tuple) else [y]):
+            penalty = self.activity_regularizer(output)
+            n = output.shape[0] if output.ndim else 1
+            # one per call since the model's forward pass began (a layer shared by two nodes: two)
+            self.activity_losses.append(penalty / output.dtype.type(n) if n else output.dtype.type(0.0))
         return y
 
     def clear_activity(self) -> None:
@@ -867,10 +872,14 @@ class Layer:
                 for penalty in getattr(layer, "activity_losses", [])]
 
     def add_loss(self, loss) -> None:
-        """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a scalar that joins the
-        training loss for this forward pass (listed in ``layer.losses`` and ``model.losses``).
-        In a layer run by the gradient tape (:mod:`scratchnet.tape_layers`) its gradient reaches
-        the layer's input and weights too."""
+        """``keras.layers.Layer.add_loss(loss)`` inside ``call``: a term that joins the training
+        loss for this forward pass, listed as it is in ``layer.losses`` and ``model.losses`` (a
+        scalar, or a per-sample tensor, which the loss sums: Keras'
+        ``Trainer._aggregate_additional_loss``); a list (tuple, dict) adds each term. In a layer
+        run by the gradient tape (:mod:`scratchnet.tape_layers`) its gradient reaches the layer's
+        input and weights too. A value that is not a number (None, a string) is refused, as Keras
+        refuses a non-tensor. (A Python or NumPy number is taken, where Keras refuses it: on plain
+        arrays scratchnet's ops and loss objects return such numbers, so a computed term is one.)"""
         from scratchnet.autodiff import Traced
 
         pending = getattr(self, "_pending_losses", None)
@@ -878,26 +887,42 @@ class Layer:
             raise ValueError(f'Layer "{self.name}" ({type(self).__name__}): add_loss is supported inside '
                              "the call() of a layer written the Keras way (build/call); elsewhere use "
                              "activity_regularizer=, a weight regularizer, or a loss in compile()")
+        if isinstance(loss, list | tuple | dict):  # each term, as Keras' tree.flatten gives them
+            for term in ([loss[key] for key in sorted(loss)] if isinstance(loss, dict) else loss):
+                self.add_loss(term)
+            return
         value = loss.value if isinstance(loss, Traced) else np.asarray(loss)
-        if value.size != 1:
-            raise ValueError(f'Layer "{self.name}": add_loss expects a scalar, received shape {value.shape}')
+        if value.dtype.kind not in "biuf":  # (keras/src/layers/layer.py, Layer.add_loss)
+            raise ValueError(f'Layer "{self.name}": `add_loss()` can only be called from inside `build()` '
+                             f"or `call()`, on a tensor input. Received invalid value: {loss!r}")
         pending.append(loss)
-        self.activity_losses.append(value.reshape(()))
+        self.activity_losses.append(value)
         from scratchnet.scopes import get_stateless_scope
 
         scope = get_stateless_scope()
         if scope is not None and scope.collect_losses:  # keras.StatelessScope(collect_losses=True)
-            scope.add_loss(value.reshape(()))
+            scope.add_loss(value)
 
     def activity_gradient(self, dy):
         """Before a backward pass: ``dy + dR/dy / N``, the activity penalty's gradient added to
-        the loss gradient that reaches the layer's output (``dy`` None: the penalty's alone).
-        Without an ``activity_regularizer``: ``dy``."""
+        the loss gradient that reaches the layer's output (``dy`` None: the penalty's alone); a
+        layer of several outputs takes and returns a list, one gradient per output. Without an
+        ``activity_regularizer``: ``dy``."""
         y = getattr(self, "activity_output", None)
         if y is None or self.activity_regularizer is None:
             return dy
-        n = y.dtype.type(max(y.shape[0], 1))
+        if isinstance(y, list | tuple):
+            dys = [None] * len(y) if dy is None else dy
+            return [self._activity_gradient_of(y_k, d) for y_k, d in zip(y, dys, strict=True)]
+        return self._activity_gradient_of(y, dy)
+
+    def _activity_gradient_of(self, y, dy):
+        if self.loss_seed == 0:  # (a compute_loss override that leaves the penalty out)
+            return dy
+        n = y.dtype.type(max(y.shape[0], 1) if y.ndim else 1)
         grad = self.activity_regularizer.gradient(y) / n
+        if self.loss_seed != 1:
+            grad = grad * y.dtype.type(self.loss_seed)
         return grad if dy is None else dy + grad
 
     # --- Keras' layer.input / layer.output: the graph, not arrays ------------------------------
