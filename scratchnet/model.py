@@ -33,6 +33,7 @@ from scratchnet.layers.base import (
     check_trainable,
     float_dtype,
     sample_dims,
+    seed_generators,
     shape_matches,
 )
 from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
@@ -378,8 +379,11 @@ class Model:
 
     @property
     def variables(self) -> list[Parameter]:
-        """Keras' name for :attr:`weights`."""
-        return self.weights
+        """Keras' ``model.variables``: :attr:`weights` with the state of each
+        ``sn.random.SeedGenerator`` the model or its layers hold (a subclassed model's own first,
+        then each layer's after its weights: ``Layer.variables``)."""
+        seeds = [generator.state for generator in seed_generators(self)]
+        return seeds + [v for layer in self.layers for v in layer.variables]
 
     @property
     def trainable_variables(self) -> list[Parameter]:
@@ -389,7 +393,10 @@ class Model:
 
     @property
     def non_trainable_variables(self) -> list[Parameter]:
-        return self.non_trainable_weights
+        """:attr:`non_trainable_weights` and the seed generators' states, in :attr:`variables`
+        order, as Keras' (a frozen model's: all its variables)."""
+        trainable = {id(p) for p in self.trainable_weights}
+        return [v for v in self.variables if id(v) not in trainable]
 
     @property
     def weights(self) -> list[Parameter]:
