@@ -65,10 +65,19 @@ def test_seed_generator_state_is_a_variable_not_a_weight_as_keras():
 
 def test_the_state_advances_with_each_draw_and_stays_out_of_files(tmp_path):
     model, kmodel = _model(sn), _model(keras)
-    state = model.layers[1].seed_generator.state
-    before = np.asarray(state).copy()
+    state, kstate = model.layers[1].seed_generator.state, kmodel.layers[1].seed_generator.state
+
+    def assert_state(expected):
+        np.testing.assert_array_equal(np.asarray(state), np.asarray(kstate))
+        np.testing.assert_array_equal(np.asarray(state), expected)
+
+    assert_state([1337, 0])  # the trial call that built the model drew nothing (a StatelessScope)
     model(X, training=True)
-    assert np.asarray(state)[0] == before[0] and np.asarray(state)[1] > before[1]
+    kmodel(X, training=True)
+    assert_state([1337, 1])  # one draw: the counter moves on by one
+    model.predict(X, verbose=0)
+    kmodel.predict(X, verbose=0)
+    assert_state([1337, 1])  # inference draws nothing
     kmodel.set_weights(model.get_weights())
     assert_close(model.predict(X, verbose=0), kmodel.predict(X, verbose=0), FORWARD_RTOL, "inference")
     model.set_weights(kmodel.get_weights())  # get_weights / set_weights: the weights alone

@@ -54,10 +54,11 @@ class SeedGenerator:
                                trainable=False)
 
     def next(self, ordered=True):
-        """The seed of the next draw (the state before this call); the counter moves on."""
-        state = self.state.value
-        seed = state.copy()
-        state[...] = state + np.array([0, 1]) if ordered else (state + 1) * 5387 % 933199
+        """The seed of the next draw (the state before this call); the counter moves on by an
+        ``assign``, as Keras': inside a ``StatelessScope`` (the trial call that gives a Keras-style
+        layer its output shape) the state is left as it was."""
+        seed = self.state.value.copy()
+        self.state.assign(seed + np.array([0, 1]) if ordered else (seed + 1) * 5387 % 933199)
         return seed
 
     def get_config(self):
