@@ -85,6 +85,9 @@ class Model:
         self.layers: list[Layer] = []
         self._sample_input_shape: tuple[int, ...] | None = None
         self._sample_output_shape: tuple[int, ...] | None = None
+        # the batch size of the call that built the model (Keras' InputLayer batch_shape[0]), or
+        # None: built for any batch size (build((None, ...)), fit, an Input without batch_size)
+        self._built_batch_size: int | None = None
         # A Sequential model's graph, once it knows its input shape (as Keras builds one): the
         # Input's KerasTensor, then each layer's output. Only for model.input / layer.output:
         # the passes run self.layers on arrays.
