@@ -91,3 +91,23 @@ def test_the_state_advances_with_each_draw_and_stays_out_of_files(tmp_path):
                                       custom_objects={"SeededNoise": type(kmodel.layers[1])})
     assert_close(kloaded.predict(X, verbose=0), kmodel.predict(X, verbose=0), FORWARD_RTOL,
                  "scratchnet's file loaded by Keras")
+
+
+def test_stateless_call_takes_and_returns_the_seed_state_as_keras():
+    """``stateless_call``'s non-trainable values include the seed state, as Keras': the call
+    returns it moved on by the draw and leaves the generator's own state as it was."""
+    results = []
+    for lib in (sn, keras):
+        model = _model(lib)
+        state = model.layers[1].seed_generator.state
+        trainable = [np.asarray(v) for v in model.trainable_variables]
+        non_trainable = [np.asarray(v) for v in model.non_trainable_variables]
+        _, new_state = model.stateless_call(trainable, non_trainable, X, training=True)
+        results.append(([np.asarray(v).dtype for v in new_state], np.asarray(new_state[0]),
+                         np.asarray(state)))
+    (dtypes, new_seed, kept), (kdtypes, knew_seed, kkept) = results
+    assert len(dtypes) == len(kdtypes) == 3 and dtypes[0] == kdtypes[0] == np.int64
+    np.testing.assert_array_equal(new_seed, knew_seed)
+    np.testing.assert_array_equal(new_seed, [1337, 1])
+    np.testing.assert_array_equal(kept, kkept)
+    np.testing.assert_array_equal(kept, [1337, 0])
