@@ -100,7 +100,7 @@ def get_registered_object(name: str, custom_objects: dict | None = None,
     return None
 
 
-def builtin_or_user_spec(obj, config, builtins, keras_module: str) -> dict:
+def builtin_or_user_spec(obj, config: dict, builtins: tuple | set, keras_module: str) -> dict:
     """Keras' serialized dict of ``obj``, an initializer, regularizer or constraint, whose
     ``config`` the caller gives (``serialize_keras_object`` in keras/src/saving/serialization_lib.py).
     One of scratchnet's own classes (in ``builtins``, and not registered again by the user) is
