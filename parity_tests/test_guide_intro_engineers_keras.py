@@ -159,6 +159,10 @@ def test_the_subclassed_model_of_custom_layers_trains_as_keras():
     theirs(X[:2])
     ours(X[:2])
     assert [w.shape for w in ours.get_weights()] == [tuple(w.shape) for w in theirs.weights]
+    # MyDropout's SeedGenerator state: in variables (after the conv base's), not in weights
+    assert [v.name.split("/")[-1] for v in ours.variables] == [v.name for v in theirs.variables]
+    assert [v.name.split("/")[-1] for v in ours.non_trainable_variables] == \
+        [v.name for v in theirs.non_trainable_variables] == ["seed_generator_state"]
     ours.set_weights(theirs.get_weights())
     assert_close(ours.predict(X, verbose=0), theirs.predict(X, verbose=0), FORWARD_RTOL, "MyModel")
     histories = []

@@ -77,8 +77,11 @@ def test_a_functional_model_in_a_sequential_model_has_keras_layers_weights_and_o
         np.testing.assert_array_equal(got, want)
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0), FORWARD_RTOL,
                  f"forward through the nested base ({form})")
-    assert model.output_shape == (None, 3)  # (Keras built by a call: that batch's size, 4)
-    assert kmodel.output_shape == ((4, 3) if form == "later" else (None, 3))
+    # built by predict: its first batch's size, 4, in both
+    assert model.output_shape == kmodel.output_shape == ((4, 3) if form == "later" else (None, 3))
+    x5 = np.concatenate([x, x[:1]])  # and other batch sizes still run
+    assert_close(model.predict(x5, verbose=0), kmodel.predict(x5, verbose=0), FORWARD_RTOL,
+                 f"a batch of 5 through the nested base ({form})")
     summary = model.summary(print_fn=None)
     where = [summary.index(f"{la.name} (") for la in model.layers]
     assert where == sorted(where)  # a row per layer, in model.layers' order

@@ -304,3 +304,57 @@ def test_a_users_regularizer_and_constraint_read_back_with_custom_objects():
         assert _json(getattr(sn, family).serialize(obj)) == _json(expected)
         back = getattr(sn, family).deserialize(expected, custom_objects={cls.__name__: cls})
         assert type(back) is cls and back.get_config() == obj.get_config()
+
+
+def test_a_users_registered_initializer_regularizer_and_constraint_serialize_as_keras():
+    """A class registered with ``register_keras_serializable``: Keras writes its registered name
+    (``"package>Name"``) in each family, constraints included, and reads it back without
+    ``custom_objects``."""
+    def classes(lib):
+        register = lib.saving.register_keras_serializable(package="SerializeParity")
+
+        @register
+        class Scaled(lib.initializers.Initializer):
+            def __init__(self, scale=1.0):
+                self.scale = scale
+
+            def __call__(self, shape, dtype=None):
+                return np.full(shape, self.scale, dtype="float32")
+
+            def get_config(self):
+                return {"scale": self.scale}
+
+        @register
+        class Tiny(lib.regularizers.Regularizer):
+            def __init__(self, factor=0.5):
+                self.factor = factor
+
+            def __call__(self, w):
+                return self.factor * (w ** 2).sum()
+
+            def gradient(self, w):
+                return 2 * self.factor * w
+
+            def get_config(self):
+                return {"factor": self.factor}
+
+        @register
+        class Clip(lib.constraints.Constraint):
+            def __init__(self, limit=1.0):
+                self.limit = limit
+
+            def __call__(self, w):
+                return np.clip(w, -self.limit, self.limit)
+
+            def get_config(self):
+                return {"limit": self.limit}
+
+        return {"initializers": Scaled(3.0), "regularizers": Tiny(0.25), "constraints": Clip(2.0)}
+
+    k_objects, objects = classes(keras), classes(sn)
+    for family, obj in objects.items():
+        expected = getattr(keras, family).serialize(k_objects[family])
+        assert expected["registered_name"] == f"SerializeParity>{type(obj).__name__}", family
+        assert _json(getattr(sn, family).serialize(obj)) == _json(expected), family
+        back = getattr(sn, family).deserialize(expected)
+        assert type(back) is type(obj) and back.get_config() == obj.get_config(), family

@@ -184,15 +184,15 @@ def get(identifier, where: str = "constraint") -> Constraint | None:
 
 def serialize(constraint) -> dict | None:
     """Keras' serialized form (the one ``.keras`` files hold), or None."""
+    from scratchnet.utils import serialization
+
     if constraint is None:
         return None
     if not isinstance(constraint, Constraint):
         raise ValueError(f"cannot serialize constraint {constraint!r}: a plain function has no "
                          "config; subclass sn.constraints.Constraint to save it")
-    builtin = type(constraint) in _CLASSES
-    return {"module": "keras.constraints" if builtin else type(constraint).__module__,
-            "class_name": type(constraint).__name__, "config": constraint.get_config(),
-            "registered_name": None if builtin else type(constraint).__name__}
+    return serialization.builtin_or_user_spec(constraint, constraint.get_config(), _CLASSES,
+                                              "keras.constraints")
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Constraint | None:

@@ -529,13 +529,8 @@ def serialize(initializer) -> dict | str | None:
     if not isinstance(initializer, Initializer):
         raise ValueError(f"initializers.serialize: expected a scratchnet.initializers.Initializer, "
                          f"received {initializer!r:.200}")
-    cls = type(initializer)
     config = serialization.serialize_keras_object(initializer.get_config())
-    if cls in _CLASSES and cls not in serialization._GLOBAL_CUSTOM_NAMES:
-        return {"module": "keras.initializers", "class_name": cls.__name__, "config": config,
-                "registered_name": None}
-    return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
-            "registered_name": serialization.get_registered_name(cls)}
+    return serialization.builtin_or_user_spec(initializer, config, _CLASSES, "keras.initializers")
 
 
 def deserialize(config, custom_objects: dict | None = None, where: str = "initializers.deserialize"

@@ -12,6 +12,7 @@ graph) and the input/target checks; ``fit`` and ``train_step`` are the same code
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -33,11 +34,17 @@ from scratchnet.layers.base import (
     check_trainable,
     float_dtype,
     sample_dims,
+    seed_generators,
     shape_matches,
 )
 from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 from scratchnet.remat import rematerialize
+
+# The calls that build an unbuilt Sequential model for the batch they get (its InputLayer keeps
+# that batch size, as Keras' does: the first eager call builds it); fit and evaluate build it for
+# any batch size (Keras traces their step for an unknown one). The `where` of Model._check_x.
+_EAGER_BUILDS = ("call", "predict", "train_step", "test_step")
 
 
 class Model:
@@ -78,6 +85,9 @@ class Model:
         self.layers: list[Layer] = []
         self._sample_input_shape: tuple[int, ...] | None = None
         self._sample_output_shape: tuple[int, ...] | None = None
+        # the batch size of the call that built the model (Keras' InputLayer batch_shape[0]), or
+        # None: built for any batch size (build((None, ...)), fit, an Input without batch_size)
+        self._built_batch_size: int | None = None
         # A Sequential model's graph, once it knows its input shape (as Keras builds one): the
         # Input's KerasTensor, then each layer's output. Only for model.input / layer.output:
         # the passes run self.layers on arrays.
@@ -175,6 +185,7 @@ class Model:
             dtype = self.layers[0].input_dtype if self.layers else None
             # (the name a config gave its InputLayer: saving_keras.model_from_config, .npz files)
             self._graph = [Input(self._sample_input_shape, dtype=None if dtype is None else str(dtype),
+                                 batch_size=getattr(self, "_built_batch_size", None),
                                  name=getattr(self, "_input_name", None))]
         for entry in self._entries()[len(self._graph) - 1:]:
             self._graph.append(entry(self._graph[-1]) if isinstance(entry, Model)
@@ -293,8 +304,14 @@ class Model:
             return
         if isinstance(input_shape, tuple | list) and input_shape and input_shape[0] is None:
             input_shape = input_shape[1:]  # Keras' form, (None, ...) with the batch axis
-        self._sample_input_shape = sample_dims(input_shape, "input_shape",
-                                               f'{type(self).__name__} "{self.name}": build')
+        self._build(sample_dims(input_shape, "input_shape", f'{type(self).__name__} "{self.name}": build'))
+
+    def _build(self, sample_shape: tuple[int, ...], batch_size: int | None = None) -> None:
+        """Build every layer for samples of ``sample_shape``; the graph's Input gets
+        ``batch_size`` as its batch axis (None: any), which ``input_shape``, ``output_shape``,
+        ``summary()`` and the config then show, as Keras' InputLayer ``batch_shape``."""
+        self._sample_input_shape = sample_shape
+        self._built_batch_size = batch_size
         shape = self._sample_input_shape
         for entry in self._entries():
             if isinstance(entry, Model):  # a nested functional model: built already
@@ -375,8 +392,11 @@ class Model:
 
     @property
     def variables(self) -> list[Parameter]:
-        """Keras' name for :attr:`weights`."""
-        return self.weights
+        """Keras' ``model.variables``: :attr:`weights` with the state of each
+        ``sn.random.SeedGenerator`` the model or its layers hold (a subclassed model's own first,
+        then each layer's after its weights: ``Layer.variables``)."""
+        seeds = [generator.state for generator in seed_generators(self)]
+        return seeds + [v for layer in self.layers for v in layer.variables]
 
     @property
     def trainable_variables(self) -> list[Parameter]:
@@ -386,7 +406,10 @@ class Model:
 
     @property
     def non_trainable_variables(self) -> list[Parameter]:
-        return self.non_trainable_weights
+        """:attr:`non_trainable_weights` and the seed generators' states, in :attr:`variables`
+        order, as Keras' (a frozen model's: all its variables)."""
+        trainable = {id(p) for p in self.trainable_weights}
+        return [v for v in self.variables if id(v) not in trainable]
 
     @property
     def weights(self) -> list[Parameter]:
@@ -1131,6 +1154,11 @@ class Model:
                         where: str, needs_y: bool = True) -> adapters.EpochIterator:
         """The batches of ``x`` (arrays checked once here, whole; a generator's or PyDataset's
         batch by batch as they come). Builds an unbuilt model from the first batch."""
+        if where == "predict" and isinstance(x, np.ndarray) and isinstance(self, Sequential) \
+                and not self.built:
+            # Keras' predict builds an unbuilt model on its first batch (Sequential: that batch's shape)
+            first = batch_size or (math.ceil(len(x) / steps) if steps else 32)
+            self._check_x(x[:first], where)
         if adapters.is_array_data(x):
             if needs_y:
                 if class_weight is not None:  # per-sample weights, then checked as sample_weight
@@ -1222,7 +1250,13 @@ class Model:
             raise ValueError(f"{where}: expected at least one sample in x, received shape "
                              f"{x.shape}")
         if self._sample_input_shape is None:
-            self.build(x.shape[1:])
+            # Keras builds a Sequential model on its first eager call for that call's batch shape
+            # (its InputLayer's batch_shape: model(x), predict's first batch, train_on_batch);
+            # fit and evaluate trace their step for an unknown batch size first
+            # (keras/src/models/sequential.py build; keras/src/backend/tensorflow/trainer.py)
+            self._build(sample_dims(x.shape[1:], "input_shape",
+                                    f'{type(self).__name__} "{self.name}": build'),
+                        batch_size=len(x) if where in _EAGER_BUILDS else None)
             self._resolve_metrics_if_compiled()
         given = x
         x = _adjust_input_rank(x, self._sample_input_shape)

@@ -26,7 +26,13 @@ __all__ = ["SeedGenerator", "beta", "binomial", "categorical", "dropout", "gamma
 
 class SeedGenerator:
     """``keras.random.SeedGenerator(seed=None, name=None)``: a state ``[seed, counter]``; each draw
-    takes the state as its seed and adds 1 to the counter. ``seed=None`` starts from a random seed."""
+    takes the state as its seed and adds 1 to the counter. ``seed=None`` starts from a random seed.
+
+    ``state`` is a non-trainable int64 variable named ``seed_generator_state`` (a
+    :class:`~scratchnet.layers.base.Parameter`; int64 as Keras' TensorFlow backend makes it): a
+    layer holding the generator as an attribute lists it in ``variables`` and
+    ``non_trainable_variables``, not in ``weights``, and neither saves it, as Keras
+    (keras/src/random/seed_generator.py; keras/src/layers/layer.py ``variables``)."""
 
     _count = 0
 
@@ -42,12 +48,17 @@ class SeedGenerator:
         self.name = name
         self._initial_seed = seed
         start = int(_global_rng().integers(1, 10**9)) if seed is None else int(seed)
-        self.state = np.array([start, 0], dtype=np.int64)
+        from scratchnet.layers.base import Parameter
+
+        self.state = Parameter(f"{name}/seed_generator_state", np.array([start, 0], dtype=np.int64),
+                               trainable=False)
 
     def next(self, ordered=True):
-        """The seed of the next draw (the state before this call); the counter moves on."""
-        seed = self.state.copy()
-        self.state = self.state + np.array([0, 1]) if ordered else (self.state + 1) * 5387 % 933199
+        """The seed of the next draw (the state before this call); the counter moves on by an
+        ``assign``, as Keras': inside a ``StatelessScope`` (the trial call that gives a Keras-style
+        layer its output shape) the state is left as it was."""
+        seed = self.state.value.copy()
+        self.state.assign(seed + np.array([0, 1]) if ordered else (seed + 1) * 5387 % 933199)
         return seed
 
     def get_config(self):

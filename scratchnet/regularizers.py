@@ -214,14 +214,8 @@ def serialize(regularizer: Regularizer | None) -> dict | None:
 
     if regularizer is None:
         return None
-    cls = type(regularizer)
-    if cls in set(_REGISTRY.values()) and cls not in serialization._GLOBAL_CUSTOM_NAMES:
-        return {"module": "keras.regularizers", "class_name": cls.__name__,
-                "config": regularizer.get_config(), "registered_name": None}
-    # a class of the user's: its module and its registered name (its class name if unregistered),
-    # as Keras' serialize_keras_object writes a class Keras does not export
-    return {"module": cls.__module__, "class_name": cls.__name__, "config": regularizer.get_config(),
-            "registered_name": serialization.get_registered_name(cls)}
+    return serialization.builtin_or_user_spec(regularizer, regularizer.get_config(),
+                                              set(_REGISTRY.values()), "keras.regularizers")
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Regularizer | None:

@@ -171,7 +171,7 @@ def random_states(owners) -> list:
         for value in getattr(owner, "__dict__", {}).values():
             if isinstance(value, np.random.Generator | SeedGenerator):
                 found[id(value)] = value
-    states = [(g, g.bit_generator.state if isinstance(g, np.random.Generator) else g.state.copy())
+    states = [(g, g.bit_generator.state if isinstance(g, np.random.Generator) else g.state.value.copy())
               for g in found.values()]
     return states + [(np.random, np.random.get_state())]
 
@@ -183,7 +183,7 @@ def set_random_states(states: list) -> None:
         elif isinstance(generator, np.random.Generator):
             generator.bit_generator.state = state
         else:
-            generator.state = state.copy()
+            generator.state.value[...] = state
 
 
 # ---------------------------------------------------------------------- RematScope: layers

@@ -230,9 +230,9 @@ def model_config(model, compile: bool = True) -> dict:
                            "layers": [_entry_config(entry) for entry in model._entries()]},
                 "registered_name": None}
 
-    batch_shape = list(model.input_shape)
-    if model._graph and model._graph[0].shape[0] is not None:
-        batch_shape[0] = model._graph[0].shape[0]  # Input(batch_size=...): a stateful RNN's batch
+    # Keras' InputLayer batch_shape, a tuple: None, or the batch size the Input fixes
+    # (Input(batch_size=...), a stateful RNN's; the batch of the first call that built the model)
+    batch_shape = tuple(model.input_shape)
     first = model.layers[0] if model.layers else None
     # the Input's name (Keras writes it; a Sequential built without one: "input_layer")
     input_name = model._input_layer_name() or "input_layer"

@@ -12,9 +12,9 @@ def test_an_unbuilt_sequential_lists_its_layers_unbuilt():
     text = model.summary(print_fn=None)
     assert "a (Dense)     ?             0 (unbuilt)" in text
     assert text.endswith("Total params: 0\nTrainable params: 0\nNon-trainable params: 0")
-    model(np.ones((1, 4), "float32"))
+    model(np.ones((1, 4), "float32"))  # built by a call on one sample: that batch size, as Keras
     text = model.summary(print_fn=None)
-    assert "a (Dense)     (None, 2)     10" in text and "Total params: 19" in text
+    assert "a (Dense)     (1, 2)        10" in text and "Total params: 19" in text
 
 
 def test_a_functional_model_is_always_built():

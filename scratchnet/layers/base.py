@@ -468,13 +468,24 @@ class Layer:
             f"in scratchnet for this layer (it runs {', '.join(map(repr, supported))}; Keras' float8, "
             "GPTQ and AWQ are not here)")
 
-    # Keras' other names for the same lists.
+    # Keras' other name for the same list.
     trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
 
     @property
     def variables(self) -> list[Parameter]:
-        return self.weights
+        """Keras' ``layer.variables``: :attr:`weights` with the state of each
+        ``sn.random.SeedGenerator`` the layer holds as an attribute, after the layer's own
+        weights and before its sub-layers' (keras/src/layers/layer.py ``variables``)."""
+        own = list(self.params.values()) + list(self.non_trainable_params.values())
+        seeds = [generator.state for generator in seed_generators(self)]
+        return own + seeds + [v for sub in self._sublayers for v in sub.variables]
+
+    @property
+    def non_trainable_variables(self) -> list[Parameter]:
+        """Keras' ``layer.non_trainable_variables``: :attr:`non_trainable_weights` and the
+        seed generators' states, in :attr:`variables` order (a frozen layer's: all of them)."""
+        trainable = {id(p) for p in self.trainable_weights}
+        return [v for v in self.variables if id(v) not in trainable]
 
     # --- the protocol -------------------------------------------------------------------------
     # A subclass either writes forward and backward itself, or (Keras' other way) only a ``call``
@@ -1162,6 +1173,15 @@ def shape_matches(actual, declared) -> bool:
     ``Input((None, 8))``: sequences whose length varies from batch to batch)."""
     return len(actual) == len(declared) and all(
         d is None or int(a) == int(d) for a, d in zip(actual, declared, strict=True))
+
+
+def seed_generators(layer) -> list:
+    """The ``sn.random.SeedGenerator`` s ``layer`` holds as attributes (Keras' layer tracks
+    them: ``self.seed_generator = keras.random.SeedGenerator(1337)``), in assignment order."""
+    from scratchnet.random import SeedGenerator
+
+    found = {id(value): value for value in vars(layer).values() if isinstance(value, SeedGenerator)}
+    return list(found.values())
 
 
 def sample_dims(shape, what: str, where: str) -> tuple:

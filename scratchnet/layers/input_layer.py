@@ -234,6 +234,11 @@ class InputLayer(Layer):
         tensor.node = Node(self, [], tensor)
         self._inbound_nodes.append(tensor.node)  # self.output is this tensor
 
+    @property
+    def batch_shape(self) -> tuple:
+        """Keras' ``InputLayer.batch_shape``: the batch size (None: any), then one sample's shape."""
+        return (self.batch_size, *self.shape)
+
     def forward(self, x, training=False):
         return x
 
@@ -244,7 +249,7 @@ class InputLayer(Layer):
         """Keras' ``InputLayer.get_config`` (keras/src/layers/core/input_layer.py): the batch shape
         (batch size first, None when any), the dtype's name, and its other arguments, all False
         here; no ``trainable`` (Keras' InputLayer takes none)."""
-        return {"batch_shape": (self.batch_size, *self.shape), "dtype": self.dtype or config.floatx(),
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype or config.floatx(),
                 "sparse": False, "ragged": False, "name": self.name, "optional": False}
 
 

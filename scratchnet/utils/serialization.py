@@ -100,6 +100,22 @@ def get_registered_object(name: str, custom_objects: dict | None = None,
     return None
 
 
+def builtin_or_user_spec(obj, config: dict, builtins: tuple | set, keras_module: str) -> dict:
+    """Keras' serialized dict of ``obj``, an initializer, regularizer or constraint, whose
+    ``config`` the caller gives (``serialize_keras_object`` in keras/src/saving/serialization_lib.py).
+    One of scratchnet's own classes (in ``builtins``, and not registered again by the user) is
+    Keras' built-in of that name: written under its public module ``keras_module`` with no
+    registered name (``serialize_with_public_class``). Any other class is the user's: written under
+    its own module, with its registered name (``"package>Name"``, or the class name if it was not
+    registered)."""
+    cls = type(obj)
+    if cls in builtins and cls not in _GLOBAL_CUSTOM_NAMES:
+        return {"module": keras_module, "class_name": cls.__name__, "config": config,
+                "registered_name": None}
+    return {"module": cls.__module__, "class_name": cls.__name__, "config": config,
+            "registered_name": get_registered_name(cls)}
+
+
 def _user_object_from_config(config, base: type, builtin_names, custom_objects: dict | None = None):
     """The object of a user's class that the serialized dict ``config`` describes: a subclass of
     ``base`` whose class name is not one of ``builtin_names``, found among the registered objects
