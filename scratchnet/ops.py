@@ -252,7 +252,7 @@ def _array(x):
     and Python ints int32; arrays and traced arrays stay as they are."""
     if isinstance(x, Traced | np.ndarray | np.generic):
         return x
-    if isinstance(x, list | tuple) and any(isinstance(v, Traced) for v in x):
+    if isinstance(x, list | tuple) and _builtin_any(isinstance(v, Traced) for v in x):
         return np.stack(x)  # a list of traced terms (ops.sum(self.losses) in compute_loss), packed
     a = np.asarray(x)
     if a.dtype == np.float64:
