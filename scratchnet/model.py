@@ -37,7 +37,14 @@ from scratchnet.layers.base import (
     seed_generators,
     shape_matches,
 )
-from scratchnet.layers.input_layer import Input, InputLayer, KerasTensor, call_symbolic, is_symbolic
+from scratchnet.layers.input_layer import (
+    Input,
+    InputLayer,
+    KerasTensor,
+    call_symbolic,
+    global_rng,
+    is_symbolic,
+)
 from scratchnet.layers.masking import forward_with_mask, refuse_masked_output
 from scratchnet.remat import rematerialize
 
@@ -79,7 +86,10 @@ class Model:
             raise ValueError(f'{type(self).__name__} "{name}": expected seed to be None or an '
                              f"integer >= 0, received {seed!r}")
         self.seed = seed
-        weights_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        # seed None: drawn from the global generator, so a model made after
+        # sn.utils.set_random_seed(s) is repeatable, as Keras' (fresh entropy until it is called)
+        entropy = seed if seed is not None else int(global_rng().integers(2**31))
+        weights_seed, shuffle_seed = np.random.SeedSequence(entropy).spawn(2)
         self.rng = np.random.default_rng(weights_seed)  # initial weights, dropout seeds
         self.shuffle_rng = np.random.default_rng(shuffle_seed)  # batch order in fit
         self.layers: list[Layer] = []

@@ -38,8 +38,10 @@ def test_the_sub_pixel_cnn_upscales_an_image_larger_than_its_crops(monkeypatch):
 
 
 def test_seq2seq_learns_the_answer_format(monkeypatch):
-    """20 short epochs on 2-digit sums: per character 0.54-0.56 in three runs, where answering the
-    most frequent character at each position scores 0.39 (computed on these questions)."""
+    """20 short epochs on 2-digit sums: per character 0.55-0.59 with set_random_seed(0) to (5)
+    (0.567 with 0), where answering the most frequent character at each position scores 0.39
+    (computed on these questions). Unseeded, a run scored 0.47 in CI (2026-12-06): seeded."""
+    scratchnet.utils.set_random_seed(0)  # the initial weights and batches, run after run
     out = run("seq2seq_addition", "--digits", "2", "--questions", "3000", "--epochs", "20",
               "--units", "64", monkeypatch=monkeypatch)
     assert out["history"].history["val_accuracy"][-1] > 0.48

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import random
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -593,11 +594,16 @@ def _check_rng() -> None:
 
 
 def set_random_seed(seed: int) -> None:
-    """Seed the generator that initializes layers built on symbolic tensors (``layer(Input(...))``),
-    like ``keras.utils.set_random_seed``: the same seed gives the same initial weights."""
+    """``keras.utils.set_random_seed(seed)``: seeds scratchnet's global generator, which
+    initializes layers built on symbolic tensors (``layer(Input(...))``) and gives every model
+    made without a ``seed`` its own (initial weights, dropout, the batch order of ``fit``), and,
+    as Keras' does, Python's ``random`` and NumPy's global ``np.random``
+    (keras/src/utils/rng_utils.py): the same seed gives the same run."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"set_random_seed: expected seed to be an integer, received {seed!r}")
     _GLOBAL["rng"] = np.random.default_rng(int(seed))
+    random.seed(int(seed))
+    np.random.seed(int(seed))
 
 
 def global_rng() -> np.random.Generator:
