@@ -225,17 +225,15 @@ def masked_model(M, case: str, mask_zero: bool = True):
                          L.GlobalAveragePooling1D(name="pool"), L.Dense(2, name="out")])
 
 
-@pytest.mark.parametrize("case", ["into", "out_of", "through"])
-def test_a_padding_mask_crosses_a_functional_model_in_a_sequential_model_as_in_keras(case):
-    """Outputs, and every weight after one SGD epoch, as Keras' from the same start; the mask
-    matters (the same ids without it give other outputs)."""
-    model, kmodel = masked_model(sn, case), masked_model(keras, case)
-    same_start(model, kmodel, seed=7)
+def check_masked_models_match(model, kmodel, unmasked, seed: int, what: str) -> None:
+    """Outputs of ``model`` (scratchnet) and ``kmodel`` (Keras) from the same start, then every
+    weight after one SGD epoch; ``unmasked`` (the same model without the mask, given the same
+    weights) must differ, so the mask did its part."""
+    same_start(model, kmodel, seed=seed)
     x = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 2, 3, 0]], dtype="int32")
-    y = np.random.default_rng(8).normal(size=(4, 2)).astype(np.float32)
+    y = np.random.default_rng(seed + 1).normal(size=(4, 2)).astype(np.float32)
     want = kmodel.predict(x, verbose=0)
-    assert_close(model.predict(x, verbose=0), want, FORWARD_RTOL, f"masked forward ({case})")
-    unmasked = masked_model(sn, case, mask_zero=False)
+    assert_close(model.predict(x, verbose=0), want, FORWARD_RTOL, f"masked forward ({what})")
     unmasked.set_weights(model.get_weights())
     assert np.abs(unmasked.predict(x, verbose=0) - want).max() > 1e-3  # (the mask did its part)
     for M, m in ((sn, model), (keras, kmodel)):
@@ -243,7 +241,15 @@ def test_a_padding_mask_crosses_a_functional_model_in_a_sequential_model_as_in_k
     model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     kmodel.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     for got, wanted in zip(model.get_weights(), kmodel.get_weights(), strict=True):
-        assert_close(got, wanted, TRAJECTORY_RTOL, f"weights after one epoch ({case})")
+        assert_close(got, wanted, TRAJECTORY_RTOL, f"weights after one epoch ({what})")
+
+
+@pytest.mark.parametrize("case", ["into", "out_of", "through"])
+def test_a_padding_mask_crosses_a_functional_model_in_a_sequential_model_as_in_keras(case):
+    """Outputs, and every weight after one SGD epoch, as Keras' from the same start; the mask
+    matters (the same ids without it give other outputs)."""
+    check_masked_models_match(masked_model(sn, case), masked_model(keras, case),
+                              masked_model(sn, case, mask_zero=False), seed=7, what=case)
 
 
 def recurrent_class(lib):
@@ -277,18 +283,7 @@ def test_a_padding_mask_reaches_the_layers_of_a_nested_subclassed_model_as_in_ke
     """Keras' inner LSTM reads the mask the input tensor carries (and warns that the model "will
     destroy the mask information", which it does not); with ``sequences`` the model's output
     keeps the LSTM's mask, which the pooling after it reads. Outputs and one SGD epoch."""
-    model, kmodel = masked_subclassed_model(sn, sequences), masked_subclassed_model(keras, sequences)
-    same_start(model, kmodel, seed=9)
-    x = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 2, 3, 0]], dtype="int32")
-    y = np.random.default_rng(10).normal(size=(4, 2)).astype(np.float32)
-    want = kmodel.predict(x, verbose=0)
-    assert_close(model.predict(x, verbose=0), want, FORWARD_RTOL, f"masked forward (sequences={sequences})")
-    unmasked = masked_subclassed_model(sn, sequences, mask_zero=False)
-    unmasked.set_weights(model.get_weights())
-    assert np.abs(unmasked.predict(x, verbose=0) - want).max() > 1e-3  # (the mask did its part)
-    for M, m in ((sn, model), (keras, kmodel)):
-        m.compile(optimizer=M.optimizers.SGD(0.1), loss="mse")
-    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
-    kmodel.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
-    for got, wanted in zip(model.get_weights(), kmodel.get_weights(), strict=True):
-        assert_close(got, wanted, TRAJECTORY_RTOL, f"weights after one epoch (sequences={sequences})")
+    check_masked_models_match(masked_subclassed_model(sn, sequences),
+                              masked_subclassed_model(keras, sequences),
+                              masked_subclassed_model(sn, sequences, mask_zero=False), seed=9,
+                              what=f"sequences={sequences}")
