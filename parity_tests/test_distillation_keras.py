@@ -2,8 +2,9 @@
 ordered batches through ``Distiller.fit`` in both frameworks; the logs of every step (loss,
 student_loss, distillation_loss, total_loss) and the student's weights after the steps to
 TRAJECTORY_RTOL, for LogitsDistillation (name and KLDivergence object, temperatures),
-FeatureDistillation on named layers, several losses with weights, and student_loss_weight 0, 0.3
-and 1; evaluate and predict; the config both ways; the errors in Keras' wording."""
+FeatureDistillation on named layers, several losses with weights, student_loss_weight 0, 0.3
+and 1, and a student whose weight or activity penalties Keras leaves out; evaluate and predict;
+the config both ways; the errors in Keras' wording."""
 
 import keras
 import numpy as np
@@ -39,10 +40,12 @@ def _teacher(lib):
                            lib.layers.Dense(4, name="t_logits")], name="teacher")
 
 
-def _student(lib, activation=None, regularized=False):
+def _student(lib, activation=None, regularized=False, activity=False):
     regularizer = lib.regularizers.l2(0.5) if regularized else None
+    penalty = lib.regularizers.L1L2(l1=0.05, l2=0.5) if activity else None
     return lib.Sequential([lib.layers.Input((6,)), lib.layers.Dense(5, activation="relu", name="s_feat",
-                                                                     kernel_regularizer=regularizer),
+                                                                     kernel_regularizer=regularizer,
+                                                                     activity_regularizer=penalty),
                            lib.layers.Dense(4, activation=activation, name="s_logits")], name="student")
 
 
@@ -76,6 +79,10 @@ CASES = {
                               student_loss_weight=0.0),
     "student_only": dict(losses=lambda L, lib: L.LogitsDistillation(), student_loss_weight=1.0),
     "weight_regularizer_left_out": dict(losses=lambda L, lib: L.LogitsDistillation(), regularized=True),
+    # Keras' Distiller.compute_loss leaves model.losses out, an activity penalty too
+    "activity_regularizer_left_out": dict(losses=lambda L, lib: L.LogitsDistillation(), activity=True),
+    "activity_regularizer_feature_named": dict(losses=lambda L, lib: L.FeatureDistillation(
+        "mse", teacher_layer_name="t_feat", student_layer_name="s_feat"), activity=True),
     "functional_student_feature": dict(
         losses=lambda L, lib: [L.FeatureDistillation("mse", teacher_layer_name="t_feat",
                                                      student_layer_name="s_feat"),
@@ -90,7 +97,8 @@ def _distillers(case, optimizer):
         student_s, student_k = _pair(_functional_student, 2)
     else:
         student_s, student_k = _pair(lambda lib: _student(lib, case.get("activation"),
-                                                          case.get("regularized", False)), 2)
+                                                          case.get("regularized", False),
+                                                          case.get("activity", False)), 2)
     kwargs = {"student_loss_weight": case.get("student_loss_weight", 0.5)}
     if case.get("weights") is not None:
         kwargs["distillation_loss_weights"] = case["weights"]

@@ -500,14 +500,6 @@ class Distiller(Model):
 
     def _ensure_graphs(self):
         if self._graphs is None:
-            for layer in self.student.layers:
-                # Keras' Distiller.compute_loss leaves out model.losses, so an activity penalty
-                # adds nothing there; scratchnet's backward pass would add its gradient.
-                if getattr(layer, "activity_regularizer", None) is not None:
-                    raise ValueError(f'Distiller "{self.name}": student layer "{layer.name}" has an '
-                                     "activity_regularizer, which Keras' Distiller leaves out of its "
-                                     "loss; scratchnet does not implement leaving it out of the "
-                                     "gradient. Remove it from the student")
             self._graphs = (self._feature_graph(self.teacher, self._layer_names("teacher_layer_name")),
                             self._feature_graph(self.student, self._layer_names("student_layer_name")))
         return self._graphs
@@ -688,7 +680,12 @@ class Distiller(Model):
 
     def _backward(self, seeds: list, logit_seeds: list, outputs: list) -> None:
         """Backward through the student's graph: each output gets dL/d(output), or dL/d(logits)
-        (zeros where no loss read it); fills the student's ``Parameter.grad``."""
+        (zeros where no loss read it); fills the student's ``Parameter.grad``. Keras'
+        ``Distiller.compute_loss`` leaves ``model.losses`` out of the loss, so the student's
+        activity penalties and ``add_loss`` terms add no gradient either: they are seeded with 0
+        (``custom_loss.seeding_added_losses``), as its weight penalties are left out."""
+        from scratchnet.custom_loss import seeding_added_losses
+
         student_graph = self._ensure_graphs()[1][0]
         doutputs, through_logits = [], []
         for tensor, dy, dz, value in zip(student_graph.outputs, seeds, logit_seeds, outputs, strict=True):
@@ -702,7 +699,8 @@ class Distiller(Model):
                 dz = dz + layer.activation.backward(layer.preactivation, layer.activated, dy)
             doutputs.append(dz)
             through_logits.append(True)
-        student_graph.backward(doutputs, through_logits)
+        with seeding_added_losses(student_graph, 0.0):
+            student_graph.backward(doutputs, through_logits)
 
     def train_step(self, x, y, sample_weight=None) -> dict:
         """One step: 1. forward passes (student in training mode, teacher in inference mode), the

@@ -171,10 +171,6 @@ def test_errors_scratchnet_adds():
         D.Distiller(_teacher(), _student(), D.LogitsDistillation(), temperature=2)
     with pytest.raises(ValueError, match="expected a path ending in .keras"):
         distiller.save("d.npz")
-    regularized = sn.Sequential([sn.layers.Input((5,)),
-                                 sn.layers.Dense(3, activity_regularizer=sn.regularizers.l2(0.1))])
-    with pytest.raises(ValueError, match="has an activity_regularizer, which Keras' Distiller leaves out"):
-        D.Distiller(_teacher(), regularized, D.LogitsDistillation()).predict(x, verbose=0)
     with pytest.raises(ValueError, match="Loss structure mismatch"):
         D.FeatureDistillation(["mse", "mae"]).validate_outputs(np.zeros((2, 3)), np.zeros((2, 3)))
 
