@@ -691,12 +691,10 @@ class Model:
     def backward(self, doutput: np.ndarray, through_logits: bool = False, to_input: bool = False):
         """Send the loss gradient back through the layers in reverse; fills every ``.grad``.
         ``to_input``: through every layer, the first one too, and return ``dL/dx`` (a model called
-        on a computed value inside a ``compute_loss`` override, scratchnet/custom_loss.py, whose
-        layers were told so before the forward pass)."""
+        on a computed value inside a ``compute_loss`` override, whose layers
+        ``custom_loss._passing_input_gradient`` told to pass ``dL/dx`` on before the forward pass)."""
         if to_input:
             first = 0
-            for layer in self.layers:
-                layer.compute_input_grad = True
         else:
             self._mark_first_trainable()  # layers may have been frozen or thawed since the last step
             first = self.first_trainable_index()
